@@ -1,0 +1,28 @@
+import { createRequire } from "node:module";
+import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
+import { defineConfig } from "hardhat/config";
+
+const require = createRequire(import.meta.url);
+
+/** The optimizer settings we deploy with; the gas benchmark and every test use the same. */
+export const SOLC_SETTINGS = {
+  optimizer: { enabled: true, runs: 10_000 },
+  evmVersion: "cancun",
+  viaIR: false,
+} as const;
+
+export default defineConfig({
+  plugins: [hardhatToolboxMochaEthers],
+  solidity: {
+    version: "0.8.30",
+    // No compiler downloads here: use the solc-js build from npm (pinned in package.json).
+    path: require.resolve("solc/soljson.js"),
+    settings: SOLC_SETTINGS,
+  },
+  paths: {
+    tests: { mocha: "test", solidity: "contracts/test" },
+  },
+  test: {
+    mocha: { timeout: 120_000 },
+  },
+});
