@@ -6,9 +6,9 @@ const require = createRequire(import.meta.url);
 
 /** The optimizer settings we deploy with; the gas benchmark and every test use the same. */
 export const SOLC_SETTINGS = {
-  optimizer: { enabled: true, runs: 10_000 },
+  optimizer: { enabled: true, runs: 200 },
   evmVersion: "cancun",
-  viaIR: false,
+  viaIR: true,
 } as const;
 
 export default defineConfig({
@@ -18,6 +18,8 @@ export default defineConfig({
     // No compiler downloads here: use the solc-js build from npm (pinned in package.json).
     path: require.resolve("solc/soljson.js"),
     settings: SOLC_SETTINGS,
+    // Deployed beside ComputeToken; built from the npm package so its artifact exists.
+    npmFilesToBuild: ["@openzeppelin/contracts/access/manager/AccessManager.sol"],
   },
   paths: {
     tests: { mocha: "test", solidity: "contracts/test" },

@@ -1,0 +1,16 @@
+export { checkRedemption, type RedemptionCheck, type RedemptionCheckInput, type RedemptionAccepted, type RedemptionRefused } from "./checkRedemption.js";
+export { ConfigError, type ConfigIssue } from "./configError.js";
+export { findPrivilegedKey } from "./findPrivilegedKey.js";
+export { loadPolicyConfig, policyOverridesFromEnv, type LoadPolicyConfigOptions } from "./loadPolicyConfig.js";
+export {
+  DOCKER_HUB,
+  type ImageRef,
+  InvalidImageRef,
+  isPinned,
+  isRegistryHost,
+  normalizeRegistry,
+  parseImageRef,
+  registryAllows,
+  SHA256_DIGEST_RE,
+} from "./parseImageRef.js";
+export { type PolicyConfig, type PolicyConfigInput, parsePolicyConfig, policyConfigSchema } from "./policyConfig.js";
