@@ -1,0 +1,83 @@
+/**
+ * Bounded retries with jittered exponential back-off for API calls. 5xx, 429, timeouts and
+ * network errors are retried; other 4xx are not (the caller handles the ones it expects,
+ * such as 404 and 409, inside the attempt).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { ApiException } from "@kubernetes/client-node";
+import { ExecutorClosed, KubernetesRequestRejected, KubernetesUnavailable } from "./errors.js";
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+}
+
+/** HTTP status of a failed call, if it got one. */
+export function httpStatusOf(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const status = (err as { statusCode?: unknown; code?: unknown } | null)?.statusCode;
+  return typeof status === "number" ? status : undefined;
+}
+
+/** The `reason` and `message` of the Status object an ApiException carries. */
+export function apiStatusOf(err: unknown): { reason?: string; message?: string } {
+  if (!(err instanceof ApiException)) return {};
+  const body: unknown = err.body;
+  try {
+    const status = (typeof body === "string" ? JSON.parse(body) : body) as { reason?: unknown; message?: unknown };
+    return {
+      ...(typeof status?.reason === "string" ? { reason: status.reason } : {}),
+      ...(typeof status?.message === "string" ? { message: status.message } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+export function isRetryable(err: unknown): boolean {
+  const status = httpStatusOf(err);
+  if (status !== undefined) return status >= 500 || status === 429;
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === "TimeoutError") return true;
+  // undici: `TypeError: fetch failed` with the socket error as its cause.
+  if (err instanceof TypeError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_)/.test(code);
+}
+
+/** Delay before attempt `attempt + 1`: half fixed, half random, doubling up to the cap. */
+export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** (attempt - 1));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
+export async function withRetry<T>(
+  operation: string,
+  policy: RetryPolicy,
+  stop: AbortSignal,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  for (let n = 1; ; n++) {
+    if (stop.aborted) throw new ExecutorClosed(operation);
+    try {
+      return await attempt();
+    } catch (err) {
+      if (stop.aborted) throw new ExecutorClosed(operation);
+      if (!isRetryable(err)) {
+        const status = httpStatusOf(err);
+        if (status === undefined) throw err;
+        const { reason, message } = apiStatusOf(err);
+        throw new KubernetesRequestRejected(operation, status, reason, message, { cause: err });
+      }
+      if (n >= policy.maxAttempts) {
+        throw new KubernetesUnavailable(operation, n, httpStatusOf(err), { cause: err });
+      }
+      try {
+        await sleep(backoffMs(n, policy), undefined, { signal: stop });
+      } catch {
+        throw new ExecutorClosed(operation);
+      }
+    }
+  }
+}

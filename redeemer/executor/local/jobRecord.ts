@@ -1,0 +1,61 @@
+/**
+ * What the local executor persists per job in <dataDir>/jobs/<jobName>.json: the request (so a
+ * queued job survives a restart), its state, and what recovery needs to tell whether the job's
+ * process is still ours (pid + kernel start time) and how far it got (heartbeat).
+ */
+import { z } from "zod";
+import { PRIORITIES, jobSpecSchema } from "../../../sdk/jobSpec.js";
+import type { JobState } from "../types.js";
+
+export const JOB_RECORD_VERSION = 1;
+
+export const jobRecordSchema = z.object({
+  version: z.literal(JOB_RECORD_VERSION),
+  redemptionId: z.string().regex(/^\d+$/),
+  name: z.string().min(1),
+  className: z.string().min(1),
+  productLabel: z.string(),
+  gpus: z.number().int().positive(),
+  /** Allotted seconds (unscaled). */
+  seconds: z.number().int().positive(),
+  priority: z.enum(PRIORITIES),
+  spec: jobSpecSchema,
+  /** Arrival order, for the queue. */
+  seq: z.number().int().nonnegative(),
+  /** Real seconds per allotted second this job runs at. */
+  timeScale: z.number().positive(),
+  /** Unix seconds. */
+  createdAt: z.number(),
+  phase: z.enum(["pending", "running", "succeeded", "failed"]),
+  segments: z.array(
+    z.object({ start: z.number(), end: z.number().optional(), node: z.string().optional(), gpuProduct: z.string().optional() }),
+  ),
+  gpuSeconds: z.number().int().nonnegative(),
+  exitCode: z.number().int().optional(),
+  signal: z.string().optional(),
+  reason: z.string().optional(),
+  /** One line of detail for a failure the reason does not explain. */
+  message: z.string().optional(),
+  /** CUDA indexes held while running. */
+  gpuIndexes: z.array(z.number().int().nonnegative()),
+  pid: z.number().int().positive().optional(),
+  /** Kernel start time of `pid` (Linux /proc), to tell our process from a recycled pid. */
+  pidStartTime: z.string().optional(),
+  /** Unix seconds of the last persisted heartbeat while running. */
+  heartbeatAt: z.number().optional(),
+});
+
+export type JobRecord = z.output<typeof jobRecordSchema>;
+
+/** The executor-interface view of a record (`gpuSeconds` as given, e.g. measured live). */
+export function toJobState(r: JobRecord, gpuSeconds: number = r.gpuSeconds): JobState {
+  return {
+    redemptionId: BigInt(r.redemptionId),
+    name: r.name,
+    phase: r.phase,
+    segments: r.segments.map((s) => ({ ...s })),
+    gpuSeconds,
+    ...(r.exitCode !== undefined && { exitCode: r.exitCode }),
+    ...(r.reason !== undefined && { reason: r.reason }),
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Job records on disk, one JSON file per job. Every write is atomic (write a temporary file,
+ * fsync, rename), so a crash leaves the previous or the next version, never half of one; the
+ * first write is an exclusive create (temporary file + link), so two launches of one
+ * redemption, even from two processes, create it once.
+ */
+import { randomBytes } from "node:crypto";
+import { link, mkdir, open, readFile, readdir, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { type JobRecord, jobRecordSchema } from "./jobRecord.js";
+
+export interface UnreadableRecord {
+  name: string;
+  file: string;
+  error: string;
+}
+
+const TMP_MARK = ".tmp-";
+
+export class JobStore {
+  constructor(readonly dir: string) {}
+
+  fileFor(name: string): string {
+    return join(this.dir, `${name}.json`);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    // Temporary files of writes a crash interrupted.
+    for (const f of await readdir(this.dir)) if (f.includes(TMP_MARK)) await unlink(join(this.dir, f)).catch(() => {});
+  }
+
+  /** Writes the record only if none exists; false when one already does. */
+  async create(record: JobRecord): Promise<boolean> {
+    const tmp = await this.writeTmp(record);
+    try {
+      await link(tmp, this.fileFor(record.name));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
+  }
+
+  /** Replaces the record atomically. */
+  async write(record: JobRecord): Promise<void> {
+    const tmp = await this.writeTmp(record);
+    try {
+      await rename(tmp, this.fileFor(record.name));
+    } catch (err) {
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    await unlink(this.fileFor(name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err;
+    });
+  }
+
+  async readAll(): Promise<{ records: JobRecord[]; unreadable: UnreadableRecord[] }> {
+    const records: JobRecord[] = [];
+    const unreadable: UnreadableRecord[] = [];
+    for (const f of (await readdir(this.dir)).sort()) {
+      if (!f.endsWith(".json") || f.includes(TMP_MARK)) continue;
+      const file = join(this.dir, f);
+      const name = f.slice(0, -".json".length);
+      try {
+        const parsed = jobRecordSchema.safeParse(JSON.parse(await readFile(file, "utf8")));
+        if (parsed.success && parsed.data.name === name) records.push(parsed.data);
+        else unreadable.push({ name, file, error: parsed.success ? `holds job ${parsed.data.name}` : parsed.error.issues[0]?.message ?? "invalid" });
+      } catch (err) {
+        unreadable.push({ name, file, error: (err as Error).message });
+      }
+    }
+    return { records, unreadable };
+  }
+
+  private async writeTmp(record: JobRecord): Promise<string> {
+    const tmp = join(this.dir, `${record.name}.json${TMP_MARK}${process.pid}-${randomBytes(4).toString("hex")}`);
+    const handle = await open(tmp, "wx");
+    try {
+      await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return tmp;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Deploys AccessManager + ComputeToken with viem and wires every role exactly as deploy/roles.ts
+ * says: the local devnet and the end-to-end tests use this; real networks use the Ignition module
+ * in deploy/, which applies the same table.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+  toFunctionSelector,
+  getAbiItem,
+  toFunctionSignature,
+  getAddress,
+} from "viem";
+import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+import type { Deployment } from "./deployment.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+function bytecodeOf(artifact: string): Hex {
+  const file = path.join(root, "artifacts", artifact);
+  try {
+    return JSON.parse(readFileSync(file, "utf8")).bytecode as Hex;
+  } catch {
+    throw new Error(`missing compiled artifact ${file}: run \`npx hardhat compile\` first`);
+  }
+}
+
+export const COMPUTE_TOKEN_ARTIFACT = "contracts/ComputeToken.sol/ComputeToken.json";
+export const ACCESS_MANAGER_ARTIFACT = "@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json";
+
+/** Selectors of the restricted functions of one role. */
+export function selectorsFor(role: RoleName): Hex[] {
+  return RESTRICTED_FUNCTIONS[role].map((name) =>
+    toFunctionSelector(toFunctionSignature(getAbiItem({ abi: computeTokenAbi, name }) as never)),
+  );
+}
+
+export interface DeployParams {
+  /** Accounts to receive each role (admin is the deployer unless given). */
+  roles: Partial<Record<Exclude<RoleName, "ADMIN">, Address[]>> & { ADMIN?: Address[] };
+  launchTimeout: number;
+  /** Optional priority multipliers (bps), low/normal/high/urgent. */
+  multipliersBps?: [number, number, number, number];
+  /** Delay (seconds) on admin operations after deployment. 0 on a local chain. */
+  adminExecutionDelay?: number;
+}
+
+type Wallet = WalletClient<Transport, Chain | undefined, Account>;
+
+export async function deployComputeTokens(
+  publicClient: PublicClient,
+  wallet: Wallet,
+  params: DeployParams,
+): Promise<Deployment> {
+  const deployer = wallet.account.address;
+  const send = async (hash: Hex) => {
+    const receipt = await publicClient.waitForTransactionReceipt({ hash });
+    if (receipt.status !== "success") throw new Error(`deployment transaction ${hash} reverted`);
+    return receipt;
+  };
+
+  const managerReceipt = await send(
+    await wallet.deployContract({
+      abi: accessManagerAbi,
+      bytecode: bytecodeOf(ACCESS_MANAGER_ARTIFACT),
+      args: [deployer],
+      chain: wallet.chain,
+    }),
+  );
+  const accessManager = getAddress(managerReceipt.contractAddress!);
+  const tokenReceipt = await send(
+    await wallet.deployContract({
+      abi: computeTokenAbi,
+      bytecode: bytecodeOf(COMPUTE_TOKEN_ARTIFACT),
+      args: [accessManager, params.launchTimeout],
+      chain: wallet.chain,
+    }),
+  );
+  const computeToken = getAddress(tokenReceipt.contractAddress!);
+
+  const manager = { address: accessManager, abi: accessManagerAbi } as const;
+  for (const role of Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]) {
+    await send(
+      await wallet.writeContract({
+        ...manager,
+        functionName: "setTargetFunctionRole",
+        args: [computeToken, selectorsFor(role), ROLES[role]],
+        chain: wallet.chain,
+      }),
+    );
+  }
+  const labels: Record<string, string> = { HR: "HR", OPERATIONS: "OPERATIONS", REDEEMER: "REDEEMER", PAUSER: "PAUSER" };
+  for (const [role, label] of Object.entries(labels)) {
+    await send(
+      await wallet.writeContract({
+        ...manager,
+        functionName: "labelRole",
+        args: [ROLES[role as RoleName], label],
+        chain: wallet.chain,
+      }),
+    );
+  }
+  const roles: Record<string, Address[]> = { ADMIN: [deployer] };
+  for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER"] as const) {
+    for (const account of params.roles[role] ?? []) {
+      await send(
+        await wallet.writeContract({
+          ...manager,
+          functionName: "grantRole",
+          args: [ROLES[role], account, 0],
+          chain: wallet.chain,
+        }),
+      );
+    }
+    roles[role] = [...(params.roles[role] ?? [])];
+  }
+  for (const admin of params.roles.ADMIN ?? []) {
+    if (admin.toLowerCase() === deployer.toLowerCase()) continue;
+    await send(
+      await wallet.writeContract({
+        ...manager,
+        functionName: "grantRole",
+        args: [ROLES.ADMIN, admin, params.adminExecutionDelay ?? 0],
+        chain: wallet.chain,
+      }),
+    );
+    roles.ADMIN.push(admin);
+  }
+  if (params.multipliersBps) {
+    // The deployer needs OPERATIONS briefly to set multipliers that differ from the defaults.
+    const defaults = [8000, 10000, 12500, 15000];
+    const changes = params.multipliersBps.map((bps, i) => [i, bps] as const).filter(([i, bps]) => bps !== defaults[i]);
+    if (changes.length) {
+      const hadOps = (params.roles.OPERATIONS ?? []).some((a) => a.toLowerCase() === deployer.toLowerCase());
+      if (!hadOps)
+        await send(await wallet.writeContract({ ...manager, functionName: "grantRole", args: [ROLES.OPERATIONS, deployer, 0], chain: wallet.chain }));
+      for (const [i, bps] of changes) {
+        await send(
+          await wallet.writeContract({
+            address: computeToken,
+            abi: computeTokenAbi,
+            functionName: "setPriorityMultiplier",
+            args: [i, bps],
+            chain: wallet.chain,
+          }),
+        );
+      }
+      if (!hadOps)
+        await send(await wallet.writeContract({ ...manager, functionName: "revokeRole", args: [ROLES.OPERATIONS, deployer], chain: wallet.chain }));
+    }
+  }
+  return {
+    chainId: await publicClient.getChainId(),
+    computeToken,
+    accessManager,
+    deployBlock: Number(managerReceipt.blockNumber),
+    roles,
+  };
+}
