@@ -26,5 +26,11 @@ export default defineConfig({
   },
   test: {
     mocha: { timeout: 120_000 },
+    // Solidity fuzz and invariant tests (contracts/test/*.t.sol). Sized so the whole Solidity
+    // suite runs in well under two minutes on two cores; the fuzz seed is fixed for repeatable runs.
+    solidity: {
+      fuzz: { runs: 256 },
+      invariant: { runs: 32, depth: 64, failOnRevert: true },
+    },
   },
 });

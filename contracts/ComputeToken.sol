@@ -354,7 +354,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
             uint256 amount = amounts[i];
             if (!isHolder[to]) revert NotHolder(to);
             if (amount == 0) revert ZeroAmount(i);
-            if (lotId != checkedLot) {
+            // `i == 0`: lot id 0 must not pass as "already checked" (it is malformed: class 0).
+            if (i == 0 || lotId != checkedLot) {
                 _checkGrantableLot(lotId);
                 checkedLot = lotId;
             }

@@ -94,7 +94,11 @@ export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfi
     throw err;
   }
   if (!policy.allowedRegistries.some((entry) => registryAllows(entry, image))) {
-    return refuse("IMAGE_NOT_ALLOWED", `images from ${image.registry}/${image.repository} are not allowed (allowed: ${policy.allowedRegistries.join(", ")})`, "image");
+    return refuse(
+      "IMAGE_NOT_ALLOWED",
+      `images from ${image.registry}/${image.repository} are not allowed (allowed: ${policy.allowedRegistries.join(", ")})`,
+      "image"
+    );
   }
   if (policy.requireDigest && !isPinned(image)) {
     const got = image.digest === undefined ? "no digest" : `digest ${quote(image.digest)}`;
@@ -109,10 +113,18 @@ export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfi
   const priorityIndex = Number(input.priority);
   const onChainPriority = PRIORITIES[priorityIndex];
   if (onChainPriority === undefined) {
-    return refuse("PRIORITY_MISMATCH", `the redemption's priority index ${priorityIndex} is not one of ${PRIORITIES.join(", ")}`, "priority");
+    return refuse(
+      "PRIORITY_MISMATCH",
+      `the redemption's priority index ${priorityIndex} is not one of ${PRIORITIES.join(", ")}`,
+      "priority"
+    );
   }
   if (spec.priority !== onChainPriority) {
-    return refuse("PRIORITY_MISMATCH", `the spec's priority is ${spec.priority}; the redemption was made at ${onChainPriority}`, "priority");
+    return refuse(
+      "PRIORITY_MISMATCH",
+      `the spec's priority is ${spec.priority}; the redemption was made at ${onChainPriority}`,
+      "priority"
+    );
   }
 
   const gpus = Number(input.gpus);
@@ -128,7 +140,7 @@ export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfi
   if (units !== input.reservedUnits) {
     return refuse(
       "HOURS_MISMATCH",
-      `${gpus} GPUs × ${seconds} s at ${input.multiplierBps} bps is ${units} units; the redemption reserved ${input.reservedUnits}`,
+      `${gpus} GPUs × ${seconds} s at ${input.multiplierBps} bps is ${units} units; the redemption reserved ${input.reservedUnits}`
     );
   }
 

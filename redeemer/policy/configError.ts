@@ -17,7 +17,7 @@ export class ConfigError extends Error {
     message: string,
     readonly issues: readonly ConfigIssue[] = [],
     /** Where the configuration came from (a file path, "environment"). */
-    readonly source?: string,
+    readonly source?: string
   ) {
     super(message);
   }

@@ -1,4 +1,10 @@
-export { checkRedemption, type RedemptionCheck, type RedemptionCheckInput, type RedemptionAccepted, type RedemptionRefused } from "./checkRedemption.js";
+export {
+  checkRedemption,
+  type RedemptionCheck,
+  type RedemptionCheckInput,
+  type RedemptionAccepted,
+  type RedemptionRefused,
+} from "./checkRedemption.js";
 export { ConfigError, type ConfigIssue } from "./configError.js";
 export { findPrivilegedKey } from "./findPrivilegedKey.js";
 export { loadPolicyConfig, policyOverridesFromEnv, type LoadPolicyConfigOptions } from "./loadPolicyConfig.js";

@@ -43,7 +43,8 @@ export function policyOverridesFromEnv(env: Env): Record<string, unknown> {
   }
   const maxBytes = env.CTK_MAX_SPEC_BYTES;
   if (maxBytes !== undefined && maxBytes.trim() !== "") {
-    if (!/^\d+$/.test(maxBytes.trim())) issues.push({ path: "CTK_MAX_SPEC_BYTES", message: `expected an integer, got ${JSON.stringify(maxBytes)}` });
+    if (!/^\d+$/.test(maxBytes.trim()))
+      issues.push({ path: "CTK_MAX_SPEC_BYTES", message: `expected an integer, got ${JSON.stringify(maxBytes)}` });
     else out.maxSpecBytes = Number(maxBytes.trim());
   }
   if (issues.length > 0) {
@@ -85,7 +86,11 @@ function readJsonObject(file: string): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`policy config ${file} is not valid JSON: ${(err as Error).message}`, [{ path: "", message: (err as Error).message }], file);
+    throw new ConfigError(
+      `policy config ${file} is not valid JSON: ${(err as Error).message}`,
+      [{ path: "", message: (err as Error).message }],
+      file
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ConfigError(`policy config ${file} must hold a JSON object`, [{ path: "", message: "expected an object" }], file);

@@ -32,7 +32,12 @@ export const policyConfigSchema = z
     /** Refuse images that are not pinned by `@sha256:<64 hex>`. */
     requireDigest: z.boolean().default(true),
     /** Largest spec, in bytes, the redeemer will read. */
-    maxSpecBytes: z.number().int().positive().max(1 << 20).default(SPEC_LIMITS.maxSpecBytes),
+    maxSpecBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(1 << 20)
+      .default(SPEC_LIMITS.maxSpecBytes),
   })
   .strict();
 

@@ -178,6 +178,10 @@ export class FakeKube {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly jobTimers = new Map<string, Set<NodeJS.Timeout>>();
   private readonly creations = new Map<string, number>();
+  // Indexes, so that benchmarks with thousands of Jobs stay linear.
+  private readonly jobKeyByName = new Map<string, string>();
+  private readonly podKeysByOwner = new Map<string, Set<string>>();
+  private readonly ownerOfPod = new Map<string, string>();
   private closed = false;
 
   readonly stats: FakeKubeStats = {
@@ -251,6 +255,20 @@ export class FakeKube {
   /** Drop every open watch connection, as a load balancer or an apiserver restart would. */
   cutWatches(): void {
     for (const w of this.watchers) w.res.destroy();
+    this.watchers.clear();
+  }
+
+  /**
+   * What kube-apiserver does when a watcher falls too far behind: send each open watch an ERROR
+   * event carrying a 410 Expired Status and close it. The history is compacted too, so a watch
+   * resumed from any resourceVersion seen so far is also answered 410.
+   */
+  expireWatches(): void {
+    this.compactHistory();
+    const gone = new HttpStatusError(410, "Expired", `too old resource version (${this.compactedRv})`);
+    for (const w of this.watchers) {
+      if (!w.res.destroyed) w.res.end(JSON.stringify({ type: "ERROR", object: statusBody(gone) }) + "\n");
+    }
     this.watchers.clear();
   }
 
@@ -590,6 +608,7 @@ export class FakeKube {
       return;
     }
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" });
+    res.flushHeaders(); // the client's fetch resolves on headers; a quiet watch must still get them
     const inScope = (o: KubeObject) => o.metadata.namespace === namespace && matches(o.metadata.labels);
     if (from === undefined) {
       for (const o of this.store[kind].values()) {
@@ -616,6 +635,7 @@ export class FakeKube {
     const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
     if (type === "DELETED") this.store[kind].delete(key);
     else this.store[kind].set(key, obj);
+    this.index(kind, type, key, obj);
     const snapshot = structuredClone(obj);
     this.history.push({ rv: this.rv, kind, type, object: snapshot });
     if (this.history.length > this.historyLimit) {
@@ -627,6 +647,24 @@ export class FakeKube {
         writeEvent(w.res, type, snapshot);
       }
     }
+  }
+
+  private index(kind: Kind, type: HistoryEvent["type"], key: string, obj: KubeObject): void {
+    if (kind === "Job") {
+      if (type !== "DELETED") this.jobKeyByName.set(obj.metadata.name, key);
+      else if (this.jobKeyByName.get(obj.metadata.name) === key) this.jobKeyByName.delete(obj.metadata.name);
+      return;
+    }
+    const previous = this.ownerOfPod.get(key);
+    const owner = type === "DELETED" ? undefined : obj.metadata.ownerReferences?.find((o) => o.kind === "Job")?.uid;
+    if (previous === owner) return;
+    if (previous) this.podKeysByOwner.get(previous)?.delete(key);
+    if (owner) {
+      let keys = this.podKeysByOwner.get(owner);
+      if (!keys) this.podKeysByOwner.set(owner, (keys = new Set()));
+      keys.add(key);
+      this.ownerOfPod.set(key, owner);
+    } else this.ownerOfPod.delete(key);
   }
 
   private remove(kind: Kind, obj: KubeObject): void {
@@ -647,8 +685,8 @@ export class FakeKube {
   }
 
   private findJob(name: string): KubeObject | undefined {
-    for (const job of this.store.Job.values()) if (job.metadata.name === name) return job;
-    return undefined;
+    const key = this.jobKeyByName.get(name);
+    return key === undefined ? undefined : this.store.Job.get(key);
   }
 
   private mustFindJob(name: string): KubeObject {
@@ -658,9 +696,9 @@ export class FakeKube {
   }
 
   private podsOf(job: KubeObject): KubeObject[] {
-    return [...this.store.Pod.values()]
-      .filter((p) => p.metadata.ownerReferences?.some((o) => o.uid === job.metadata.uid))
-      .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+    return [...(this.podKeysByOwner.get(job.metadata.uid) ?? [])]
+      .map((key) => this.store.Pod.get(key)!)
+      .sort((a, b) => a.metadata.creationTimestamp.localeCompare(b.metadata.creationTimestamp) || a.metadata.name.localeCompare(b.metadata.name));
   }
 
   private runningPod(job: KubeObject): KubeObject | undefined {

@@ -3,6 +3,7 @@
  */
 import { z } from "zod";
 import { PRIORITIES, type PriorityName } from "../../../sdk/jobSpec.js";
+import { ConfigError } from "../../policy/configError.js";
 
 const dnsLabel = z
   .string()
@@ -47,6 +48,8 @@ export const kubernetesExecutorConfigSchema = z
     /** First retry back-off; doubles each attempt (with jitter) up to `retryMaxMs`. */
     retryBaseMs: z.number().int().min(0).default(200),
     retryMaxMs: z.number().int().min(0).default(5_000),
+    /** API calls in flight at once (watches not counted); the rest queue. */
+    maxConcurrentRequests: z.number().int().min(1).max(1_000).default(32),
     /** Page size of list calls. */
     listPageSize: z.number().int().min(1).max(5_000).default(500),
   })
@@ -55,7 +58,12 @@ export const kubernetesExecutorConfigSchema = z
 export type KubernetesExecutorConfig = z.infer<typeof kubernetesExecutorConfigSchema>;
 export type KubernetesExecutorConfigInput = z.input<typeof kubernetesExecutorConfigSchema>;
 
-/** Validate raw settings (a parsed config file section); throws a ZodError naming each bad field. */
-export function parseKubernetesExecutorConfig(raw: unknown): KubernetesExecutorConfig {
-  return kubernetesExecutorConfigSchema.parse(raw);
+/**
+ * Validate raw settings (the `kubernetes` section of the executor configuration).
+ * @throws ConfigError listing every bad setting
+ */
+export function parseKubernetesExecutorConfig(raw: unknown, source?: string): KubernetesExecutorConfig {
+  const parsed = kubernetesExecutorConfigSchema.safeParse(raw);
+  if (!parsed.success) throw ConfigError.fromZod("kubernetes executor config", parsed.error, source);
+  return parsed.data;
 }

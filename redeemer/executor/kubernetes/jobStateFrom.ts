@@ -2,7 +2,8 @@
  * A redemption's JobState from its Job and run segments (pure).
  *
  * phase: the Job's terminal conditions decide (Complete → succeeded, Failed → failed); otherwise
- * running while one of its pods runs, else pending (queued, suspended by Kueue, or starting).
+ * running while one of its pods runs (or its last pod has just ended and the Job controller has
+ * not caught up), else pending (queued, suspended by Kueue, or its pod still starting).
  */
 import type { V1Job, V1JobCondition, V1Pod } from "@kubernetes/client-node";
 import type { JobPhase, JobState, RunSegment } from "../types.js";
@@ -47,6 +48,10 @@ export function isOwnedBy(pod: V1Pod, job: V1Job): boolean {
 
 function condition(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === "True");
+}
+
+export function isRunning(pod: V1Pod): boolean {
+  return pod.status?.phase === "Running";
 }
 
 export function isFinished(job: V1Job): boolean {
@@ -98,7 +103,9 @@ export function jobStateFrom(
   let phase: JobPhase;
   if (complete) phase = "succeeded";
   else if (failed) phase = "failed";
-  else if (pods.some((p) => p.status?.phase === "Running")) phase = "running";
+  else if (pods.some(isRunning)) phase = "running";
+  // Its pod has just ended and the Job controller has not yet marked the Job: still running.
+  else if (!job.spec?.suspend && latest && terminated) phase = "running";
   else phase = "pending";
 
   const state: JobState = {

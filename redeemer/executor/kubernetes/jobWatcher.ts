@@ -9,7 +9,7 @@ import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JobState } from "../types.js";
 import type { KubeClients } from "./kubeClients.js";
-import { jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
+import { isFinished, isRunning, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
 import { MANAGED_SELECTOR } from "./labels.js";
 import { backoffMs, httpStatusOf, type RetryPolicy } from "./retry.js";
 import { ownerJobUid, type SegmentLedger } from "./segmentLedger.js";
@@ -225,6 +225,9 @@ export class JobWatcher {
       this.opts.ledger.segments(jobUid),
       Math.floor(this.opts.now() / 1000),
     );
+    // A finished Job has no running pod (Kubernetes marks it only once its pods have ended): if
+    // the cache still shows one, the pod's last events are on their way; report after them.
+    if (isFinished(job) && pods.some(isRunning)) return;
     const key = JSON.stringify([state.phase, state.segments, state.exitCode, state.reason]);
     if (this.reported.get(jobUid) === key) return;
     this.reported.set(jobUid, key);

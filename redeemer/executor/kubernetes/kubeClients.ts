@@ -70,14 +70,17 @@ function deadlineMiddleware(timeoutMs: number, stop: AbortSignal): Middleware {
 export interface KubeClients {
   batch: BatchV1Api;
   core: CoreV1Api;
-  /** Watches (their own connections; the stock Watch manages them). */
+  /**
+   * Watches (their own connections, managed by the stock Watch, which ends a watch that has
+   * been silent for 30 s; the watcher then lists and watches again).
+   */
   watch: Watch;
   close(): Promise<void>;
 }
 
 export function createKubeClients(
   kubeConfig: KubeConfig,
-  opts: { requestTimeoutMs: number; watchIdleTimeoutMs: number; stop: AbortSignal },
+  opts: { requestTimeoutMs: number; stop: AbortSignal },
 ): KubeClients {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("KubeConfig has no current cluster");
@@ -88,7 +91,6 @@ export function createKubeClients(
     promiseMiddleware: [deadlineMiddleware(opts.requestTimeoutMs, opts.stop)],
   });
   const watch = new Watch(kubeConfig);
-  watch.requestTimeoutMs = opts.watchIdleTimeoutMs;
   return {
     batch: new BatchV1Api(configuration),
     core: new CoreV1Api(configuration),

@@ -4,7 +4,9 @@
  * Kubernetes does not keep the pods of a preempted Job: suspending a Job deletes its running
  * pods, and so does exceeding the deadline. The segment such a pod ran must still be paid for,
  * so the executor records each pod's segment when it sees it, and closes it when the pod goes
- * (at its finish time, else its deletion time, else the time the executor noticed).
+ * (at its finish time, else its deletion time, else the time the executor noticed, bounded by
+ * the start of the next pod). The ledger lives in memory: a restarted redeemer knows only the
+ * pods that still exist, and falls back on the Job's own status for a finished Job without pods.
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RunSegment } from "../types.js";
@@ -78,9 +80,20 @@ export class SegmentLedger {
     return this.jobs.size;
   }
 
+  /**
+   * Close a vanished pod's open segment at its deletion time if seen, else now — but never past
+   * the start of a later pod of the Job: with `podReplacementPolicy: Failed` a replacement starts
+   * only once the previous pod has fully terminated.
+   */
   private close(jobUid: string, podUid: string, nowSeconds: number): void {
-    const entry = this.jobs.get(jobUid)?.get(podUid);
-    if (!entry || entry.segment.end !== undefined) return;
-    entry.segment = { ...entry.segment, end: Math.max(entry.segment.start, entry.deletedAt ?? nowSeconds) };
+    const pods = this.jobs.get(jobUid);
+    const entry = pods?.get(podUid);
+    if (!pods || !entry || entry.segment.end !== undefined) return;
+    const { start } = entry.segment;
+    let end = entry.deletedAt ?? nowSeconds;
+    for (const other of pods.values()) {
+      if (other !== entry && other.segment.start > start) end = Math.min(end, other.segment.start);
+    }
+    entry.segment = { ...entry.segment, end: Math.max(start, end) };
   }
 }

@@ -16,12 +16,16 @@ export class LocalLaunchError extends Error {
   override readonly name = "LocalLaunchError";
   readonly reason: RejectReason;
 
-  constructor(
-    readonly problem: LocalLaunchProblem,
-    message: string,
-    readonly redemptionId?: bigint,
-  ) {
+  constructor(readonly problem: LocalLaunchProblem, message: string, readonly redemptionId?: bigint) {
     super(message);
     this.reason = problem === "CLASS_UNAVAILABLE" || problem === "TOO_MANY_GPUS" ? "CLASS_UNAVAILABLE" : "LAUNCH_FAILED";
+  }
+}
+
+/** Another executor (in this or another process) is using the data directory. */
+export class DataDirInUse extends Error {
+  override readonly name = "DataDirInUse";
+  constructor(readonly dataDir: string, readonly pid: number) {
+    super(`the local executor's data directory ${dataDir} is in use by process ${pid}`);
   }
 }

@@ -4,7 +4,14 @@ import { delimiter, isAbsolute, join } from "node:path";
 
 /** Absolute path of an executable: `name` itself if it has a "/", else the first match on PATH. */
 export async function findExecutable(name: string, path: string = process.env.PATH ?? ""): Promise<string | undefined> {
-  const candidates = name.includes("/") ? (isAbsolute(name) ? [name] : []) : path.split(delimiter).filter((d) => isAbsolute(d)).map((d) => join(d, name));
+  const candidates = name.includes("/")
+    ? isAbsolute(name)
+      ? [name]
+      : []
+    : path
+        .split(delimiter)
+        .filter((d) => isAbsolute(d))
+        .map((d) => join(d, name));
   for (const candidate of candidates) {
     try {
       await access(candidate, constants.X_OK);

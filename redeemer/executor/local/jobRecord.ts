@@ -28,7 +28,7 @@ export const jobRecordSchema = z.object({
   createdAt: z.number(),
   phase: z.enum(["pending", "running", "succeeded", "failed"]),
   segments: z.array(
-    z.object({ start: z.number(), end: z.number().optional(), node: z.string().optional(), gpuProduct: z.string().optional() }),
+    z.object({ start: z.number(), end: z.number().optional(), node: z.string().optional(), gpuProduct: z.string().optional() })
   ),
   gpuSeconds: z.number().int().nonnegative(),
   exitCode: z.number().int().optional(),
@@ -41,6 +41,8 @@ export const jobRecordSchema = z.object({
   pid: z.number().int().positive().optional(),
   /** Kernel start time of `pid` (Linux /proc), to tell our process from a recycled pid. */
   pidStartTime: z.string().optional(),
+  /** Unix seconds at which a start began: set (and persisted) before the process is spawned. */
+  startingAt: z.number().optional(),
   /** Unix seconds of the last persisted heartbeat while running. */
   heartbeatAt: z.number().optional(),
 });
@@ -53,7 +55,12 @@ export function toJobState(r: JobRecord, gpuSeconds: number = r.gpuSeconds): Job
     redemptionId: BigInt(r.redemptionId),
     name: r.name,
     phase: r.phase,
-    segments: r.segments.map((s) => ({ ...s })),
+    segments: r.segments.map((s) => ({
+      start: s.start,
+      ...(s.end !== undefined && { end: s.end }),
+      ...(s.node !== undefined && { node: s.node }),
+      ...(s.gpuProduct !== undefined && { gpuProduct: s.gpuProduct }),
+    })),
     gpuSeconds,
     ...(r.exitCode !== undefined && { exitCode: r.exitCode }),
     ...(r.reason !== undefined && { reason: r.reason }),

@@ -71,7 +71,12 @@ export class JobStore {
       try {
         const parsed = jobRecordSchema.safeParse(JSON.parse(await readFile(file, "utf8")));
         if (parsed.success && parsed.data.name === name) records.push(parsed.data);
-        else unreadable.push({ name, file, error: parsed.success ? `holds job ${parsed.data.name}` : parsed.error.issues[0]?.message ?? "invalid" });
+        else
+          unreadable.push({
+            name,
+            file,
+            error: parsed.success ? `holds job ${parsed.data.name}` : parsed.error.issues[0]?.message ?? "invalid",
+          });
       } catch (err) {
         unreadable.push({ name, file, error: (err as Error).message });
       }

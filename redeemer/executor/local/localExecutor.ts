@@ -27,6 +27,7 @@ import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
 import { jobNameFor } from "../types.js";
+import { type DataDirLock, lockDataDir } from "./dataDirLock.js";
 import { LocalLaunchError } from "./errors.js";
 import { findExecutable } from "./findExecutable.js";
 import { type GpuSlot, resolveGpuInventory } from "./gpuInventory.js";
@@ -53,18 +54,23 @@ export const LOCAL_FAILURE_REASONS = {
   shutdown: "ExecutorShutdown",
   removed: "Removed",
   unreadable: "StateUnreadable",
+  unschedulable: "Unschedulable",
 } as const;
 
 interface LiveJob {
   record: JobRecord;
+  /** Created by another process on the same data dir: known here, never started here. */
+  foreign: boolean;
   child?: ChildProcess;
   /** Between allocation and spawn. */
   starting: boolean;
+  /** Launched, but its state file is not created yet: not to be started. */
+  unsaved: boolean;
   deadlineHit: boolean;
   /** Set when we stop it ourselves (close, remove): the reason to report. */
   stopReason?: string;
-  deadlineTimer?: NodeJS.Timeout;
-  killTimer?: NodeJS.Timeout;
+  deadlineTimer?: NodeJS.Timeout | undefined;
+  killTimer?: NodeJS.Timeout | undefined;
   /** Serialised writes of this job's record. */
   writing: Promise<void>;
   /** Settles when the job has ended and its final state is written. */
@@ -91,14 +97,24 @@ export class LocalExecutor implements Executor {
   private heartbeat: NodeJS.Timeout | undefined;
   private nextSeq = 0;
   private closing: Promise<void> | undefined;
+  private lock: DataDirLock | undefined;
+  /** While the jobs directory is read back at start-up: nothing is scheduled yet. */
+  private recovering = false;
+  /** Starts in flight, which shutdown waits for. */
+  private readonly starts = new Set<Promise<void>>();
 
-  /** Parses the configuration, finds the GPUs, recovers jobs from dataDir. @throws ConfigError */
+  /** Parses the configuration, finds the GPUs, recovers jobs from dataDir. @throws ConfigError, DataDirInUse */
   static async create(config: LocalExecutorConfigInput, deps: LocalExecutorDeps = {}): Promise<LocalExecutor> {
     const parsed = parseLocalExecutorConfig(config);
     const warn = deps.onWarning ?? ((m: string) => console.warn(`local executor: ${m}`));
     const inventory = await resolveGpuInventory(parsed, warn);
     const executor = new LocalExecutor(parsed, inventory, warn);
-    await executor.recover();
+    try {
+      await executor.recover();
+    } catch (err) {
+      await executor.lock?.release();
+      throw err;
+    }
     return executor;
   }
 
@@ -146,17 +162,19 @@ export class LocalExecutor implements Executor {
       gpuIndexes: [],
     };
     const job = this.track(record);
+    job.unsaved = true;
     try {
       if (!(await this.store.create(record))) {
         // Another process on the same data dir launched it first.
         this.jobs.delete(key);
-        await this.adoptFromDisk(name);
+        await this.adoptForeign(name);
         return { name, alreadyExisted: true };
       }
     } catch (err) {
       this.jobs.delete(key);
       throw err;
     }
+    job.unsaved = false;
     this.emit(job);
     this.schedule();
     return { name, alreadyExisted: false };
@@ -178,7 +196,7 @@ export class LocalExecutor implements Executor {
     const key = redemptionId.toString();
     const name = jobNameFor(redemptionId);
     const job = this.jobs.get(key);
-    if (job?.record.phase === "running" || job?.starting) {
+    if (job !== undefined && !job.foreign && (job.record.phase === "running" || job.starting)) {
       job.stopReason = LOCAL_FAILURE_REASONS.removed;
       if (job.child?.pid !== undefined) signalGroup(job.child.pid, "SIGKILL");
       await job.ended;
@@ -218,7 +236,8 @@ export class LocalExecutor implements Executor {
   }
 
   private async shutdown(): Promise<void> {
-    const running = [...this.jobs.values()].filter((j) => j.record.phase === "running" || j.starting);
+    await Promise.all(this.starts);
+    const running = [...this.jobs.values()].filter((j) => !j.foreign && j.record.phase === "running");
     if (this.config.killRunningOnClose) {
       for (const job of running) this.stop(job, LOCAL_FAILURE_REASONS.shutdown);
       await Promise.all(running.map((j) => j.ended));
@@ -235,6 +254,7 @@ export class LocalExecutor implements Executor {
     this.heartbeat = undefined;
     this.listeners.clear();
     await Promise.all([...this.jobs.values()].map((j) => j.writing));
+    await this.lock?.release();
   }
 
   // --- launching and scheduling
@@ -246,22 +266,36 @@ export class LocalExecutor implements Executor {
     const command = req.spec.command[0];
     if (command === undefined) fail("COMMAND_MISSING", "the local executor needs spec.command: it cannot run an image's entrypoint");
     if (!this.config.allowedCommands.includes(command!)) {
-      fail("COMMAND_NOT_ALLOWED", `command ${JSON.stringify(command)} is not allowed here (allowed: ${this.config.allowedCommands.join(", ")})`);
+      fail(
+        "COMMAND_NOT_ALLOWED",
+        `command ${JSON.stringify(command)} is not allowed here (allowed: ${this.config.allowedCommands.join(", ")})`
+      );
     }
-    if ((await findExecutable(command!, this.jobPath())) === undefined) fail("COMMAND_NOT_FOUND", `command ${JSON.stringify(command)} is not installed on this machine`);
+    if ((await findExecutable(command!, this.jobPath())) === undefined)
+      fail("COMMAND_NOT_FOUND", `command ${JSON.stringify(command)} is not installed on this machine`);
     const strings = [...req.spec.command, ...req.spec.args, ...Object.values(req.spec.env)];
     if (strings.some((s) => s.includes("\0"))) fail("INVALID_ARGUMENT", "command, args and env must not contain NUL characters");
     if (!Number.isInteger(req.gpus) || req.gpus < 1) fail("INVALID_ARGUMENT", `gpus must be a positive integer, got ${req.gpus}`);
-    if (!Number.isInteger(req.seconds) || req.seconds < 1) fail("INVALID_ARGUMENT", `seconds must be a positive integer, got ${req.seconds}`);
+    if (!Number.isInteger(req.seconds) || req.seconds < 1)
+      fail("INVALID_ARGUMENT", `seconds must be a positive integer, got ${req.seconds}`);
     const capacity = this.pool.capacity(req.className);
     if (capacity === 0) fail("CLASS_UNAVAILABLE", `this machine has no ${req.className} GPUs`);
     if (req.gpus > capacity) fail("TOO_MANY_GPUS", `${req.gpus} ${req.className} GPUs asked for; this machine has ${capacity}`);
   }
 
-  private track(record: JobRecord): LiveJob {
+  private track(record: JobRecord, foreign = false): LiveJob {
     let markEnded!: () => void;
     const ended = new Promise<void>((resolve) => (markEnded = resolve));
-    const job: LiveJob = { record, starting: false, deadlineHit: false, writing: Promise.resolve(), ended, markEnded };
+    const job: LiveJob = {
+      record,
+      foreign,
+      starting: false,
+      unsaved: false,
+      deadlineHit: false,
+      writing: Promise.resolve(),
+      ended,
+      markEnded,
+    };
     if (record.phase === "succeeded" || record.phase === "failed") markEnded();
     this.jobs.set(record.redemptionId, job);
     this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
@@ -269,20 +303,31 @@ export class LocalExecutor implements Executor {
   }
 
   private schedule(): void {
-    if (this.closing) return;
-    const queued = [...this.jobs.values()].filter((j) => j.record.phase === "pending" && !j.starting);
+    if (this.closing || this.recovering) return;
+    const queued = [...this.jobs.values()].filter((j) => j.record.phase === "pending" && !j.starting && !j.unsaved && !j.foreign);
     if (queued.length === 0) return;
     const classes = new Set(queued.map((j) => j.record.className));
     const free = new Map([...classes].map((c) => [c, this.pool.freeCount(c)] as const));
     const picks = pickNextJobs(
-      queued.map((j) => ({ key: j.record.redemptionId, className: j.record.className, gpus: j.record.gpus, priority: j.record.priority, seq: j.record.seq, job: j })),
-      free,
+      queued.map((j) => ({
+        key: j.record.redemptionId,
+        className: j.record.className,
+        gpus: j.record.gpus,
+        priority: j.record.priority,
+        seq: j.record.seq,
+        job: j,
+      })),
+      free
     );
     for (const { job } of picks) {
       const slots = this.pool.allocate(job.record.className, job.record.gpus, job.record.name);
       if (slots === undefined) continue; // cannot happen: picks fit the free counts
       job.starting = true;
-      void this.start(job, slots).catch((err: unknown) => this.warn(`starting ${job.record.name} failed: ${(err as Error).message}`));
+      const started = this.start(job, slots).catch((err: unknown) =>
+        this.warn(`starting ${job.record.name} failed: ${(err as Error).message}`)
+      );
+      this.starts.add(started);
+      void started.finally(() => this.starts.delete(started));
     }
   }
 
@@ -300,9 +345,18 @@ export class LocalExecutor implements Executor {
       }
       await mkdir(workDir, { recursive: true });
       await mkdir(join(this.config.dataDir, "logs"), { recursive: true });
+      // Recorded before spawning: if the redeemer dies between spawn and the next write, the
+      // restarted executor must not start the job a second time.
+      r.startingAt = nowSeconds();
+      this.persist(job);
+      await job.writing;
       const log = await open(logFile, "a");
       try {
-        await log.write(`[ctk] ${new Date().toISOString()} starting ${r.name}: ${[...spec.command, ...spec.args].join(" ")} (CUDA_VISIBLE_DEVICES=${devices})\n`);
+        await log.write(
+          `[ctk] ${new Date().toISOString()} starting ${r.name}: ${[...spec.command, ...spec.args].join(
+            " "
+          )} (CUDA_VISIBLE_DEVICES=${devices})\n`
+        );
         child = spawn(command, [...spec.command.slice(1), ...spec.args], {
           cwd: workDir,
           env: { PATH: this.jobPath(), HOME: workDir, ...spec.env, CUDA_VISIBLE_DEVICES: devices, CTK_REDEMPTION_ID: r.redemptionId },
@@ -319,7 +373,7 @@ export class LocalExecutor implements Executor {
     }
 
     job.child = child;
-    child.once("error", (err) => {
+    child.on("error", (err) => {
       // Spawning failed (there is no process), or signalling it did.
       if (child.pid === undefined) this.finish(job, { phase: "failed", reason: LOCAL_FAILURE_REASONS.startError, message: err.message });
     });
@@ -383,7 +437,14 @@ export class LocalExecutor implements Executor {
     if (pid !== undefined) signalGroup(pid, "SIGKILL");
     const exitCode = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : undefined);
     const failure =
-      job.stopReason ?? (job.deadlineHit ? LOCAL_FAILURE_REASONS.deadline : code === 0 ? undefined : code !== null ? LOCAL_FAILURE_REASONS.error : LOCAL_FAILURE_REASONS.signaled);
+      job.stopReason ??
+      (job.deadlineHit
+        ? LOCAL_FAILURE_REASONS.deadline
+        : code === 0
+        ? undefined
+        : code !== null
+        ? LOCAL_FAILURE_REASONS.error
+        : LOCAL_FAILURE_REASONS.signaled);
     this.appendLog(job, `exited with ${code !== null ? `code ${code}` : `signal ${signal}`}${failure ? ` (${failure})` : ""}`);
     this.finish(job, {
       phase: failure === undefined ? "succeeded" : "failed",
@@ -393,7 +454,10 @@ export class LocalExecutor implements Executor {
     });
   }
 
-  private finish(job: LiveJob, outcome: Pick<JobRecord, "phase"> & Partial<Pick<JobRecord, "reason" | "exitCode" | "signal" | "message">>): void {
+  private finish(
+    job: LiveJob,
+    outcome: Pick<JobRecord, "phase"> & Partial<Pick<JobRecord, "reason" | "exitCode" | "signal" | "message">>
+  ): void {
     if (job.record.phase === "succeeded" || job.record.phase === "failed") return;
     this.clearTimers(job);
     const r = job.record;
@@ -474,15 +538,29 @@ export class LocalExecutor implements Executor {
   // --- restart
 
   private async recover(): Promise<void> {
+    await mkdir(this.config.dataDir, { recursive: true });
+    this.lock = await lockDataDir(this.config.dataDir);
     await this.store.init();
     await mkdir(join(this.config.dataDir, "logs"), { recursive: true });
     await mkdir(join(this.config.dataDir, "work"), { recursive: true });
     const { records, unreadable } = await this.store.readAll();
+    this.recovering = true;
     for (const u of unreadable) this.markUnreadable(u.name, u.error);
     for (const record of records) {
       const job = this.track(record);
       if (record.phase === "running") this.finishInterrupted(job);
+      else if (record.phase === "pending" && record.startingAt !== undefined) this.finishInterrupted(job);
+      else if (record.phase === "pending" && this.pool.capacity(record.className) < record.gpus) {
+        // The inventory changed while it was queued: it could never start here.
+        this.finish(job, {
+          phase: "failed",
+          reason: LOCAL_FAILURE_REASONS.unschedulable,
+          message: `${record.gpus} ${record.className} GPUs asked for; this machine now has ${this.pool.capacity(record.className)}`,
+        });
+      }
     }
+    await Promise.all([...this.jobs.values()].map((j) => j.writing));
+    this.recovering = false;
     this.schedule();
   }
 
@@ -490,7 +568,10 @@ export class LocalExecutor implements Executor {
     const r = job.record;
     const open = r.segments.at(-1);
     let end = Math.max(open?.start ?? r.createdAt, r.heartbeatAt ?? 0);
-    let message = "the redeemer stopped while the job ran; usage counted to its last heartbeat";
+    let message =
+      r.phase === "pending"
+        ? "the redeemer stopped while starting the job; it is not started again"
+        : "the redeemer stopped while the job ran; usage counted to its last heartbeat";
     if (r.pid !== undefined && isSameProcess(r.pid, r.pidStartTime) === true) {
       signalGroup(r.pid, "SIGKILL");
       end = nowSeconds();
@@ -509,17 +590,25 @@ export class LocalExecutor implements Executor {
     const m = /^ctk-redemption-(\d+)$/.exec(name);
     if (!m) return this.warn(`ignoring ${name}.json in the jobs directory: not a job's state file`);
     this.warn(`the state file of ${name} cannot be read (${error}); reporting it as failed with no usage`);
-    this.unreadable.set(m[1]!, { redemptionId: BigInt(m[1]!), name, phase: "failed", segments: [], gpuSeconds: 0, reason: LOCAL_FAILURE_REASONS.unreadable });
+    this.unreadable.set(m[1]!, {
+      redemptionId: BigInt(m[1]!),
+      name,
+      phase: "failed",
+      segments: [],
+      gpuSeconds: 0,
+      reason: LOCAL_FAILURE_REASONS.unreadable,
+    });
   }
 
   /** A record another process created: known from now on, never started here. */
-  private async adoptFromDisk(name: string): Promise<void> {
+  private async adoptForeign(name: string): Promise<void> {
     const { records, unreadable } = await this.store.readAll();
     const record = records.find((r) => r.name === name);
-    if (record) this.track(record);
+    if (record) this.track(record, true);
     else if (unreadable.some((u) => u.name === name)) this.markUnreadable(name, "unreadable");
   }
 }
 
 /** Same as LocalExecutor.create. */
-export const createLocalExecutor = (config: LocalExecutorConfigInput, deps?: LocalExecutorDeps): Promise<LocalExecutor> => LocalExecutor.create(config, deps);
+export const createLocalExecutor = (config: LocalExecutorConfigInput, deps?: LocalExecutorDeps): Promise<LocalExecutor> =>
+  LocalExecutor.create(config, deps);

@@ -59,7 +59,10 @@ export const localExecutorConfigSchema = z
     /** `close()` terminates running jobs (SIGTERM, then SIGKILL after the grace) instead of leaving them. */
     killRunningOnClose: z.boolean().default(false),
     /** Recorded as each run segment's node. */
-    nodeName: z.string().min(1).default(() => hostname()),
+    nodeName: z
+      .string()
+      .min(1)
+      .default(() => hostname()),
   })
   .strict()
   .superRefine((config, ctx) => {

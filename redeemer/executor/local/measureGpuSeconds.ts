@@ -1,12 +1,10 @@
-import type { RunSegment } from "../types.js";
-
 export interface UsageInput {
   gpus: number;
   /** Allotted seconds (the cap). */
   seconds: number;
   /** Real seconds per allotted second. */
   timeScale: number;
-  segments: readonly RunSegment[];
+  segments: readonly { start: number; end?: number | undefined }[];
 }
 
 /**

@@ -4,14 +4,13 @@
  */
 import { readFileSync } from "node:fs";
 
-/** Sends a signal to the whole process group; false when no such group exists any more. */
+/** Sends a signal to the whole process group; false when that failed (typically: no such group any more). */
 export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pid, signal);
     return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
-    throw err;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,12 @@
+import { startChainFixture, nodeJob, lifecycleOf } from "../test/redeemer/support/chainFixture.ts";
+const f = await startChainFixture();
+const before = await f.publicClient.getBlockNumber();
+const id = await f.redeem(0, nodeJob("1"));
+const head = await f.publicClient.getBlockNumber();
+console.log({ before, id, head });
+const r = await f.publicClient.request({ method: "anvil_reorg" as never, params: [1, []] as never });
+console.log("reorg", r, await f.publicClient.getBlockNumber());
+await f.mine(3);
+console.log("count", await f.publicClient.readContract({ address: f.deployment.computeToken, abi: (await import("../sdk/generated/abi.ts")).computeTokenAbi, functionName: "redemptionCount" }));
+console.log((await lifecycleOf(f)).requested);
+await f.stop();

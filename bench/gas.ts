@@ -1,0 +1,319 @@
+/**
+ * Gas benchmark (`npm run bench:gas`): ComputeToken beside a plain OpenZeppelin ERC-1155 compiled with
+ * the same settings, measured in one run on a fresh in-process chain. Prints a Markdown table and writes
+ * it into bench/RESULTS.md, replacing only the "## Gas (npm run bench:gas)" section.
+ *
+ * Every figure is one transaction's receipt `gasUsed`, and its execution gas: gasUsed minus the intrinsic
+ * cost (21000 + 4 per zero and 16 per non-zero calldata byte). Targets come from issue 2, "Performance".
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import hre, { network } from "hardhat";
+import type { BaseContract, ContractTransactionResponse, Signer } from "ethers";
+import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { SOLC_SETTINGS } from "../hardhat.config.js";
+
+const HOLDERS = 100;
+const SECTION = "## Gas (npm run bench:gas)";
+const RESULTS_FILE = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
+const LAUNCH_TIMEOUT = 3600;
+const HOUR = 3600n;
+const TRANSFERABLE = 1;
+
+const { ethers, networkConfig } = await network.create();
+
+// ─────────────────────────────── measuring ───────────────────────────────
+
+interface Gas {
+  gasUsed: bigint;
+  intrinsic: bigint;
+  execution: bigint;
+}
+
+function intrinsicGas(data: string): bigint {
+  const bytes = ethers.getBytes(data);
+  let cost = 21_000n;
+  for (const b of bytes) cost += b === 0 ? 4n : 16n;
+  return cost;
+}
+
+async function measure(tx: Promise<ContractTransactionResponse>): Promise<Gas> {
+  const sent = await tx;
+  const receipt = await sent.wait();
+  if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${sent.hash} failed`);
+  const intrinsic = intrinsicGas(sent.data);
+  if (process.env.BENCH_TRACE) await traceBreakdown(sent.hash);
+  return { gasUsed: receipt.gasUsed, intrinsic, execution: receipt.gasUsed - intrinsic };
+}
+
+/** BENCH_TRACE=1: prints where a transaction's execution gas went, by opcode (debug_traceTransaction). */
+async function traceBreakdown(hash: string): Promise<void> {
+  const trace = (await ethers.provider.send("debug_traceTransaction", [hash, { disableStorage: true, disableMemory: true, disableStack: false }])) as {
+    structLogs: { op: string; gasCost: number; depth: number; stack?: string[] }[];
+  };
+  const byOp = new Map<string, { n: number; gas: number }>();
+  for (const log of trace.structLogs) {
+    const key = `${log.depth}:${log.op}`;
+    const e = byOp.get(key) ?? { n: 0, gas: 0 };
+    e.n += 1;
+    e.gas += log.gasCost;
+    byOp.set(key, e);
+  }
+  const top = [...byOp.entries()].sort((a, b) => b[1].gas - a[1].gas).slice(0, 25);
+  console.log(`trace ${hash}: ${trace.structLogs.length} steps`);
+  for (const [op, e] of top) console.log(`  ${op.padEnd(20)} ×${String(e.n).padStart(5)}  ${e.gas}`);
+}
+
+/** One transaction's gas divided over `n` entries (a batch, per holder). */
+function perEntry(g: Gas, n: number): Gas {
+  const d = BigInt(n);
+  return { gasUsed: g.gasUsed / d, intrinsic: g.intrinsic / d, execution: g.execution / d };
+}
+
+// ─────────────────────────────── deployment ──────────────────────────────
+
+const signers = await ethers.getSigners();
+const [admin, hr, ops, redeemer, pauser, alice, bob, carol, dave] = signers;
+const roleHolder: Record<RoleName, Signer> = { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser };
+
+const manager = await ethers.deployContract(
+  "@openzeppelin/contracts/access/manager/AccessManager.sol:AccessManager",
+  [await admin.getAddress()],
+);
+const token = await ethers.deployContract("ComputeToken", [await manager.getAddress(), LAUNCH_TIMEOUT]);
+const plain = await ethers.deployContract("PlainERC1155");
+const tokenAddress = await token.getAddress();
+const plainAddress = await plain.getAddress();
+
+// Wire AccessManager per deploy/roles.ts (ADMIN is the built-in role 0, already held by `admin`).
+for (const [role, functions] of Object.entries(RESTRICTED_FUNCTIONS) as [RoleName, readonly string[]][]) {
+  const roleId = ROLES[role];
+  if (roleId !== ROLES.ADMIN) {
+    await (await manager.getFunction("grantRole")(roleId, await roleHolder[role].getAddress(), 0)).wait();
+  }
+  const selectors = functions.map((name) => token.interface.getFunction(name)!.selector);
+  await (await manager.getFunction("setTargetFunctionRole")(tokenAddress, selectors, roleId)).wait();
+}
+
+const as = (contract: BaseContract, signer: Signer) => contract.connect(signer) as BaseContract;
+const call = (contract: BaseContract, signer: Signer, fn: string, ...args: unknown[]) =>
+  as(contract, signer).getFunction(fn)(...args) as Promise<ContractTransactionResponse>;
+
+// A class and a transferable lot a year out.
+await (await call(token, ops, "defineClass", "H100-80GB", "NVIDIA-H100-80GB-HBM3", 80, 8)).wait();
+const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+const expiresAt = now + 365n * 24n * HOUR;
+const lotId: bigint = await token.getFunction("encodeLotId")(1, expiresAt, TRANSFERABLE);
+const lotIdB: bigint = await token.getFunction("encodeLotId")(1, expiresAt + 30n * 24n * HOUR, TRANSFERABLE);
+
+// Holders that act (signers), and 2 × 100 fresh addresses that only receive.
+const actors = [alice, bob, carol, dave];
+const actorAddresses = await Promise.all(actors.map((s) => s.getAddress()));
+// Deterministic addresses, so calldata (and so gasUsed) is the same on every run.
+const fresh = (label: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ethers.getAddress(ethers.dataSlice(ethers.id(`bench:${label}:${i}`), 12)));
+const grantees = fresh("grantees-new-lot", HOLDERS);
+const grantees2 = fresh("grantees-known-lot", HOLDERS);
+const freshRecipient = fresh("fresh-recipient", 1)[0];
+await (await call(token, hr, "onboard", [...actorAddresses, freshRecipient])).wait();
+await (await call(token, hr, "onboard", grantees)).wait();
+await (await call(token, hr, "onboard", grantees2)).wait();
+
+const units = 100n * HOUR; // 100 GPU-hours per grant
+const batchRef = (label: string) => ethers.id(`bench:${label}`);
+const amounts = (n: number) => Array<bigint>(n).fill(units);
+
+// Actors hold both lots in both contracts, so transfers and redemptions move non-zero balances.
+await (await call(token, hr, "grantBatch", batchRef("actors"), actorAddresses, Array(4).fill(lotId), amounts(4))).wait();
+await (await call(plain, admin, "mintMany", actorAddresses, Array(4).fill(lotId), amounts(4))).wait();
+
+// ─────────────────────────────── measurements ────────────────────────────
+
+interface Row {
+  operation: string;
+  ct: Gas;
+  base?: { label: string; gas: Gas };
+  /** Ratio target against the baseline (gasUsed), or an absolute ceiling. */
+  ratioTarget?: number;
+  absTarget?: number;
+}
+const rows: Row[] = [];
+
+// (a) Grants: 100 fresh holders in one batch. First into a lot never granted before (the batch also
+// registers the lot), then into an existing lot. Plain: mintMany to 100 fresh holders.
+const grantNewLot = await measure(
+  call(token, hr, "grantBatch", batchRef("new-lot"), grantees, Array(HOLDERS).fill(lotIdB), amounts(HOLDERS)),
+);
+const grantKnownLot = await measure(
+  call(token, hr, "grantBatch", batchRef("known-lot"), grantees2, Array(HOLDERS).fill(lotId), amounts(HOLDERS)),
+);
+const plainMint = await measure(call(plain, admin, "mintMany", grantees2, Array(HOLDERS).fill(lotId), amounts(HOLDERS)));
+const plainMintPer = perEntry(plainMint, HOLDERS);
+rows.push(
+  {
+    operation: `grantBatch, per holder (${HOLDERS} fresh holders, lot already registered)`,
+    ct: perEntry(grantKnownLot, HOLDERS),
+    base: { label: `mintMany, per holder (${HOLDERS} fresh)`, gas: plainMintPer },
+    ratioTarget: 1.15,
+  },
+  {
+    operation: `grantBatch, per holder (${HOLDERS} fresh holders, first grant of the lot)`,
+    ct: perEntry(grantNewLot, HOLDERS),
+    base: { label: `mintMany, per holder (${HOLDERS} fresh)`, gas: plainMintPer },
+    ratioTarget: 1.15,
+  },
+);
+
+// (b) Holder-to-holder transfers of part of a balance: to a holder already in the lot, and to a fresh one.
+const amount = 2n * HOUR;
+const xferHolding = await measure(call(token, alice, "safeTransferFrom", actorAddresses[0], actorAddresses[1], lotId, amount, "0x"));
+const plainXferHolding = await measure(call(plain, alice, "safeTransferFrom", actorAddresses[0], actorAddresses[1], lotId, amount, "0x"));
+const xferFresh = await measure(call(token, alice, "safeTransferFrom", actorAddresses[0], freshRecipient, lotId, amount, "0x"));
+const plainXferFresh = await measure(call(plain, alice, "safeTransferFrom", actorAddresses[0], freshRecipient, lotId, amount, "0x"));
+rows.push(
+  {
+    operation: "safeTransferFrom, recipient already holds the lot",
+    ct: xferHolding,
+    base: { label: "safeTransferFrom, same", gas: plainXferHolding },
+    ratioTarget: 1.3,
+  },
+  {
+    operation: "safeTransferFrom, recipient fresh",
+    ct: xferFresh,
+    base: { label: "safeTransferFrom, same", gas: plainXferFresh },
+    ratioTarget: 1.3,
+  },
+);
+
+// (c) Redeem from one lot with a 256-byte spec (4 GPUs × 1 h, normal priority: 14400 units).
+function spec256(tag: number): string {
+  const base = {
+    name: "llm-finetune",
+    image: `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`,
+    command: ["python", "train.py"],
+    gpus: 4,
+    hours: 1,
+    priority: "normal",
+    project: `bench-${tag}`,
+    pad: "",
+  };
+  const length = () => Buffer.byteLength(JSON.stringify(base));
+  base.pad = "x".repeat(256 - length());
+  const text = JSON.stringify(base);
+  if (Buffer.byteLength(text) !== 256) throw new Error(`spec is ${Buffer.byteLength(text)} bytes, not 256`);
+  return ethers.hexlify(ethers.toUtf8Bytes(text));
+}
+const NORMAL = 1;
+let specTag = 0;
+async function redeem(holder: Signer): Promise<{ id: bigint; gas: Gas }> {
+  const tx = call(token, holder, "redeem", 1, [lotId], 4, 3600, NORMAL, spec256(specTag++));
+  const sent = await tx;
+  const receipt = (await sent.wait())!;
+  const event = receipt.logs
+    .map((log) => token.interface.parseLog(log))
+    .find((parsed) => parsed?.name === "RedemptionRequested");
+  const gas = await measure(Promise.resolve(sent));
+  return { id: event!.args.id as bigint, gas };
+}
+const r1 = await redeem(alice);
+rows.push({ operation: "redeem, 256-byte spec, one lot", ct: r1.gas, absTarget: 140_000 });
+
+// (d) Settle: partial use (refund into the lot) and full use (nothing refunded).
+await (await call(token, redeemer, "markRunning", r1.id, ethers.id("job-1"))).wait();
+const settlePartial = await measure(call(token, redeemer, "settle", r1.id, 3600n, ethers.id("receipt-1")));
+const r2 = await redeem(bob);
+await (await call(token, redeemer, "markRunning", r2.id, ethers.id("job-2"))).wait();
+const settleFull = await measure(call(token, redeemer, "settle", r2.id, 14_400n, ethers.id("receipt-2")));
+rows.push(
+  { operation: "settle, partial use (refund > 0)", ct: settlePartial, absTarget: 60_000 },
+  { operation: "settle, used == reserved (no refund)", ct: settleFull, absTarget: 60_000 },
+);
+
+// (e) Reject a requested redemption (full refund).
+const r3 = await redeem(carol);
+const rejectGas = await measure(call(token, redeemer, "reject", r3.id, 3));
+rows.push({ operation: "reject (full refund)", ct: rejectGas, absTarget: 60_000 });
+
+// (f) Reclaim after the launch timeout (full refund).
+const r4 = await redeem(dave);
+await ethers.provider.send("evm_increaseTime", [LAUNCH_TIMEOUT + 1]);
+await ethers.provider.send("evm_mine", []);
+const reclaimGas = await measure(call(token, dave, "reclaim", r4.id));
+rows.push({ operation: "reclaim (full refund)", ct: reclaimGas, absTarget: 60_000 });
+
+// Plain burn, for reference beside redeem's burn.
+const plainBurn = await measure(call(plain, alice, "burn", lotId, 14_400n));
+rows.push({ operation: "(baseline only) plain burn, partial balance", ct: plainBurn });
+
+// ─────────────────────────────── report ──────────────────────────────────
+
+const fmt = (n: bigint) => n.toLocaleString("en-US");
+const ratio = (a: bigint, b: bigint) => Number(a) / Number(b);
+
+function verdict(row: Row): string {
+  if (row.ratioTarget !== undefined && row.base) {
+    const r = ratio(row.ct.gasUsed, row.base.gas.gasUsed);
+    const rExec = ratio(row.ct.execution, row.base.gas.execution);
+    const pass = r <= row.ratioTarget;
+    const execNote = rExec <= row.ratioTarget ? "" : `; exec ratio ${rExec.toFixed(3)} over`;
+    return `≤ ${row.ratioTarget} × baseline: **${pass ? "PASS" : "FAIL"}** (gasUsed${execNote})`;
+  }
+  if (row.absTarget !== undefined) {
+    const t = BigInt(row.absTarget);
+    if (row.ct.gasUsed <= t) return `≤ ${fmt(t)}: **PASS** on gasUsed`;
+    if (row.ct.execution <= t) return `≤ ${fmt(t)}: **PASS on execution gas only** (gasUsed over)`;
+    return `≤ ${fmt(t)}: **FAIL**`;
+  }
+  return "—";
+}
+
+const header =
+  "| operation | ComputeToken gasUsed | ComputeToken execution | baseline (plain ERC-1155) gasUsed / execution | ratio gasUsed (exec) | target |\n" +
+  "|---|--:|--:|---|--:|---|";
+const lines = rows.map((row) => {
+  const base = row.base ? `${row.base.label}: ${fmt(row.base.gas.gasUsed)} / ${fmt(row.base.gas.execution)}` : "—";
+  const r = row.base
+    ? `${ratio(row.ct.gasUsed, row.base.gas.gasUsed).toFixed(3)} (${ratio(row.ct.execution, row.base.gas.execution).toFixed(3)})`
+    : "—";
+  return `| ${row.operation} | ${fmt(row.ct.gasUsed)} | ${fmt(row.ct.execution)} | ${base} | ${r} | ${verdict(row)} |`;
+});
+const table = [header, ...lines].join("\n");
+
+const runtimeSize = (await ethers.provider.getCode(tokenAddress)).length / 2 - 1;
+const plainSize = (await ethers.provider.getCode(plainAddress)).length / 2 - 1;
+const solc = hre.config.solidity.profiles.default.compilers[0]?.version ?? "?";
+const date = new Date().toISOString().slice(0, 10);
+
+const section = `${SECTION}
+
+Measured ${date} on Hardhat ${networkConfig.type === "edr-simulated" ? "EDR (in-process)" : networkConfig.type}, hardfork \`${"hardfork" in networkConfig ? networkConfig.hardfork : "?"}\`.
+solc ${solc}, optimizer ${SOLC_SETTINGS.optimizer.enabled ? "on" : "off"}, runs ${SOLC_SETTINGS.optimizer.runs}, viaIR ${SOLC_SETTINGS.viaIR}, evmVersion \`${SOLC_SETTINGS.evmVersion}\` (both contracts).
+Deployed runtime size: ComputeToken ${fmt(BigInt(runtimeSize))} bytes (limit 24,576), PlainERC1155 ${fmt(BigInt(plainSize))} bytes.
+
+*gasUsed* is the receipt's; *execution* is gasUsed − intrinsic (21,000 + 4 per zero / 16 per non-zero calldata byte).
+Per-holder rows are one ${HOLDERS}-holder transaction divided by ${HOLDERS}. Ratio targets are judged on gasUsed
+(the execution ratio is shown in brackets); absolute targets say whether they hold on gasUsed or only on execution gas.
+The baseline is \`contracts/bench/PlainERC1155.sol\`: OpenZeppelin ERC1155 with no extension and no access control.
+ComputeToken's restricted calls (grantBatch, settle, reject) include the AccessManager \`canCall\` round trip.
+
+${table}
+`;
+
+console.log(`\n${section}`);
+
+let existing = "";
+try {
+  existing = await readFile(RESULTS_FILE, "utf8");
+} catch {
+  existing = "# Benchmark results\n";
+}
+const start = existing.indexOf(SECTION);
+let updated: string;
+if (start === -1) {
+  updated = `${existing.trimEnd()}\n\n${section}`;
+} else {
+  const next = existing.indexOf("\n## ", start + SECTION.length);
+  updated = existing.slice(0, start) + section + (next === -1 ? "" : `\n${existing.slice(next + 1)}`);
+}
+await writeFile(RESULTS_FILE, updated);
+console.log(`written to ${RESULTS_FILE}`);

@@ -1,0 +1,195 @@
+/**
+ * The redeemer's configuration, read once at start-up: a JSON file, then the environment on top
+ * (the process environment wins over a `.env` file, which dotenv reads without touching
+ * `process.env`), validated with zod and passed down as one typed object.
+ *
+ *   CTK_REDEEMER_CONFIG    the JSON file (when no `file` option is given)
+ *   CTK_RPC_URL            JSON-RPC endpoint
+ *   CTK_DEPLOYMENT         deployment file (sdk/deployment.ts format)
+ *   CTK_REDEEMER_KEY       the redeemer's private key (0x + 64 hex); holds the REDEEMER role
+ *   CTK_CONFIRMATIONS      blocks a burn must be buried under before it is acted on
+ *   CTK_POLL_INTERVAL_MS   how often the head is polled
+ *   CTK_EXECUTOR           local | kubernetes
+ *   CTK_RECEIPTS_DIR       where usage receipts are written
+ *   CTK_API_HOST, CTK_API_PORT, CTK_LOG_LEVEL
+ *   CTK_ALLOWED_REGISTRIES, CTK_REQUIRE_DIGEST, CTK_MAX_SPEC_BYTES   (policy; see redeemer/policy)
+ *
+ * Relative paths in the file are resolved against the file's directory.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseDotenv } from "dotenv";
+import { z } from "zod";
+import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
+import { ConfigError } from "./policy/configError.js";
+import { policyConfigSchema, policyOverridesFromEnv } from "./policy/index.js";
+
+export type Env = Record<string, string | undefined>;
+
+const privateKey = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+  .transform((k) => k as `0x${string}`);
+
+const localExecutorSection = z.object({ kind: z.literal("local"), local: z.record(z.string(), z.unknown()) }).strict();
+const kubernetesExecutorSection = z
+  .object({
+    kind: z.literal("kubernetes"),
+    kubernetes: z.record(z.string(), z.unknown()),
+    /** kubeconfig file; absent: the default loading rules (KUBECONFIG, ~/.kube/config, in-cluster). */
+    kubeconfig: z.string().min(1).optional(),
+  })
+  .strict();
+
+export const redeemerConfigSchema = z
+  .object({
+    rpcUrl: z.string().url(),
+    /** The deployment: a file path, or the object itself. */
+    deployment: z.union([z.string().min(1), deploymentSchema]),
+    privateKey,
+    confirmations: z.number().int().min(0).max(1_000).default(2),
+    pollIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
+    /** Most blocks in one eth_getLogs call. */
+    maxBlockRange: z.number().int().min(1).max(1_000_000).default(5_000),
+    receiptsDir: z.string().min(1).default("data/receipts"),
+    api: z
+      .object({
+        host: z.string().min(1).default("127.0.0.1"),
+        /** 0: any free port (reported by startRedeemer). */
+        port: z.number().int().min(0).max(65_535).default(8787),
+      })
+      .strict()
+      .default({}),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    policy: policyConfigSchema,
+    executor: z.discriminatedUnion("kind", [localExecutorSection, kubernetesExecutorSection]),
+    launch: z
+      .object({
+        /** Launch attempts that fail for a passing reason before the redemption is rejected LAUNCH_FAILED. */
+        maxAttempts: z.number().int().min(1).max(100).default(5),
+        concurrency: z.number().int().min(1).max(1_024).default(64),
+      })
+      .strict()
+      .default({}),
+    retry: z
+      .object({
+        baseMs: z.number().int().min(1).default(500),
+        maxMs: z.number().int().min(1).default(30_000),
+      })
+      .strict()
+      .default({}),
+    tx: z
+      .object({
+        /** Chain actions (status read + transaction) at once. */
+        concurrency: z.number().int().min(1).max(256).default(16),
+        receiptTimeoutMs: z.number().int().min(100).default(120_000),
+      })
+      .strict()
+      .default({}),
+    /** A full re-list of the executor's jobs this often (watches can miss things). */
+    reconcileIntervalMs: z.number().int().min(100).default(30_000),
+  })
+  .strict();
+
+export type RedeemerConfigInput = z.input<typeof redeemerConfigSchema>;
+type Parsed = z.output<typeof redeemerConfigSchema>;
+/** The validated configuration, with the deployment file read. */
+export type RedeemerConfig = Omit<Parsed, "deployment"> & { deployment: Deployment };
+
+/** Validates a configuration object; `baseDir` resolves relative paths. @throws ConfigError */
+export function parseRedeemerConfig(raw: unknown, options: { baseDir?: string; source?: string } = {}): RedeemerConfig {
+  const parsed = redeemerConfigSchema.safeParse(raw);
+  if (!parsed.success) throw ConfigError.fromZod("redeemer config", parsed.error, options.source);
+  const c = parsed.data;
+  const base = options.baseDir ?? process.cwd();
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  let deployment: Deployment;
+  try {
+    deployment = typeof c.deployment === "string" ? readDeployment(at(c.deployment)) : c.deployment;
+  } catch (err) {
+    throw new ConfigError(`redeemer config: ${(err as Error).message}`, [{ path: "deployment", message: (err as Error).message }], options.source);
+  }
+  const executor =
+    c.executor.kind === "local"
+      ? { ...c.executor, local: { ...c.executor.local, ...(typeof c.executor.local.dataDir === "string" && { dataDir: at(c.executor.local.dataDir) }) } }
+      : { ...c.executor, ...(c.executor.kubeconfig && { kubeconfig: at(c.executor.kubeconfig) }) };
+  return { ...c, deployment, receiptsDir: at(c.receiptsDir), executor };
+}
+
+export interface LoadRedeemerConfigOptions {
+  /** The JSON file; default CTK_REDEEMER_CONFIG, else none (environment only). */
+  file?: string;
+  /** Default process.env. */
+  env?: Env;
+  /** dotenv file; default `.env` in the working directory if it exists; false for none. */
+  envFile?: string | false;
+}
+
+/** Reads file + .env + environment. @throws ConfigError */
+export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): RedeemerConfig {
+  const env: Env = { ...readEnvFile(options.envFile), ...(options.env ?? process.env) };
+  const file = options.file ?? (env.CTK_REDEEMER_CONFIG || undefined);
+  const fromFile = file === undefined ? {} : readJsonObject(file);
+  const merged: Record<string, unknown> = { ...fromFile };
+  const issues: { path: string; message: string }[] = [];
+  const str = (name: string, key: string) => {
+    const v = env[name]?.trim();
+    if (v) merged[key] = v;
+  };
+  const int = (name: string, set: (n: number) => void) => {
+    const v = env[name]?.trim();
+    if (!v) return;
+    if (!/^\d+$/.test(v)) issues.push({ path: name, message: `expected a non-negative integer, got ${JSON.stringify(v)}` });
+    else set(Number(v));
+  };
+  str("CTK_RPC_URL", "rpcUrl");
+  str("CTK_DEPLOYMENT", "deployment");
+  str("CTK_REDEEMER_KEY", "privateKey");
+  str("CTK_RECEIPTS_DIR", "receiptsDir");
+  str("CTK_LOG_LEVEL", "logLevel");
+  int("CTK_CONFIRMATIONS", (n) => (merged.confirmations = n));
+  int("CTK_POLL_INTERVAL_MS", (n) => (merged.pollIntervalMs = n));
+  const api = { ...((merged.api as object) ?? {}) } as Record<string, unknown>;
+  if (env.CTK_API_HOST?.trim()) api.host = env.CTK_API_HOST.trim();
+  int("CTK_API_PORT", (n) => (api.port = n));
+  if (Object.keys(api).length) merged.api = api;
+  const kind = env.CTK_EXECUTOR?.trim();
+  if (kind) {
+    const current = (merged.executor as Record<string, unknown> | undefined) ?? {};
+    if (kind === "local") merged.executor = { kind, local: current.local ?? { dataDir: "data/local-executor" } };
+    else if (kind === "kubernetes") merged.executor = { kind, kubernetes: current.kubernetes ?? {}, ...(current.kubeconfig !== undefined && { kubeconfig: current.kubeconfig }) };
+    else issues.push({ path: "CTK_EXECUTOR", message: `expected local or kubernetes, got ${JSON.stringify(kind)}` });
+  }
+  merged.policy = { ...((merged.policy as object) ?? {}), ...policyOverridesFromEnv(env) };
+  if (issues.length) throw new ConfigError(`invalid redeemer environment: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues, "environment");
+  const source = [file, "environment"].filter(Boolean).join(" + ");
+  return parseRedeemerConfig(merged, { baseDir: file ? dirname(resolve(file)) : process.cwd(), source });
+}
+
+function readEnvFile(envFile: string | false | undefined): Env {
+  if (envFile === false) return {};
+  const path = resolve(envFile ?? ".env");
+  if (envFile === undefined && !existsSync(path)) return {};
+  try {
+    return parseDotenv(readFileSync(path));
+  } catch (err) {
+    throw new ConfigError(`cannot read env file ${path}: ${(err as Error).message}`, [], path);
+  }
+}
+
+function readJsonObject(file: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(`cannot read redeemer config ${file}: ${e.code === "ENOENT" ? "no such file" : e.message}`, [], file);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`redeemer config ${file} must hold a JSON object`, [], file);
+  return value as Record<string, unknown>;
+}
+
+/** The configuration with the private key hidden (for logs and the API). */
+export function redactConfig(config: RedeemerConfig): Record<string, unknown> {
+  return { ...config, privateKey: "<redacted>" };
+}

@@ -1,0 +1,246 @@
+/**
+ * The engine runs the state machine: it feeds every event into the book, takes the actions the
+ * book decides, carries each out (executor or settler) with bounded concurrency, and feeds the
+ * result back as an event. It holds no state of its own that matters after a crash.
+ */
+import type { Logger } from "pino";
+import type { Executor } from "../executor/types.js";
+import type { RedeemerMetrics } from "../api/metrics.js";
+import type { Settler } from "../settler/settler.js";
+import type { RedemptionBook } from "../state/redemptionBook.js";
+import type { Action, ActionType, MachineEvent, RedemptionRecord } from "../state/types.js";
+import { classifyLaunchError } from "./classifyLaunchError.js";
+
+const RANK: Record<string, number> = { None: 0, Requested: 1, Running: 2, Settled: 3, Rejected: 3, Reclaimed: 3 };
+
+export interface EngineOptions {
+  book: RedemptionBook;
+  executor: Executor;
+  settler: Settler;
+  log: Logger;
+  metrics?: RedeemerMetrics;
+  /** Launches (executor calls) at once. */
+  launchConcurrency: number;
+  /** Chain actions (status reads + transactions) at once. */
+  txConcurrency: number;
+  now?: () => number;
+}
+
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+const errorMessage = (err: unknown): string => {
+  const e = err as { shortMessage?: unknown; message?: unknown };
+  return typeof e?.shortMessage === "string" ? e.shortMessage : typeof e?.message === "string" ? e.message : String(err);
+};
+
+export class RedemptionEngine {
+  private readonly o: EngineOptions;
+  private readonly now: () => number;
+  private readonly launches: Semaphore;
+  private readonly chainOps: Semaphore;
+  private paused = true;
+  private stopped = false;
+  private pumpScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly inflight = new Set<Promise<void>>();
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: EngineOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+    this.launches = new Semaphore(options.launchConcurrency);
+    this.chainOps = new Semaphore(options.txConcurrency);
+  }
+
+  /** Learn something; decisions follow (unless paused). */
+  dispatch(event: MachineEvent): RedemptionRecord {
+    const before = event.type === "chainStatus" ? this.o.book.get(event.id) : undefined;
+    const after = this.o.book.apply(event);
+    if (event.type === "chainStatus") this.observeStatus(before, after, event);
+    this.schedule();
+    return after;
+  }
+
+  /** Start deciding (after the start-up rebuild has fed the history in). */
+  resume(): void {
+    this.paused = false;
+    this.o.book.touchAll();
+    this.schedule();
+  }
+
+  /** Resolves once nothing is in flight and nothing is due now (tests, benchmarks). */
+  idle(): Promise<void> {
+    if (this.inflight.size === 0 && !this.pumpScheduled) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** Stops taking actions and waits for those in flight. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private schedule(): void {
+    if (this.paused || this.stopped || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private pump(): void {
+    this.pumpScheduled = false;
+    if (this.stopped) return;
+    const now = this.now();
+    for (const action of this.o.book.takeActions(now)) this.start(action, now);
+    clearTimeout(this.retryTimer);
+    const next = this.o.book.nextRetryAt();
+    if (next !== undefined) {
+      this.retryTimer = setTimeout(() => this.schedule(), Math.max(0, next - this.now()) + 5);
+      this.retryTimer.unref();
+    }
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.inflight.size === 0 && !this.pumpScheduled) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private start(action: Action, at: number): void {
+    this.o.book.apply({ type: "actionStarted", id: action.id, action: action.type, at });
+    const run = this.execute(action)
+      .then((events) => {
+        if (this.stopped) return;
+        for (const e of events) this.dispatch(e);
+      })
+      .catch((err: unknown) => {
+        this.o.log.error({ err, redemptionId: action.id.toString(), action: action.type }, "action crashed");
+      })
+      .finally(() => {
+        this.inflight.delete(run);
+        this.checkIdle();
+      });
+    this.inflight.add(run);
+  }
+
+  private async execute(action: Action): Promise<MachineEvent[]> {
+    const { id } = action;
+    const log = this.o.log.child({ redemptionId: id.toString(), action: action.type });
+    const failed = (operation: ActionType, err: unknown, chain: boolean): MachineEvent[] => {
+      const message = errorMessage(err);
+      (chain ? this.o.metrics?.chainErrors : this.o.metrics?.executorErrors)?.inc({ operation });
+      log.warn({ err: message }, `${operation} failed; will retry`);
+      return [{ type: "actionFailed", id, action: operation, error: message, at: this.now() }];
+    };
+    switch (action.type) {
+      case "launch":
+        return this.launches.run(async () => {
+          try {
+            const result = await this.o.executor.launch(action.request);
+            log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched");
+            const seen = this.o.book.get(id)?.times.seen;
+            if (seen !== undefined && !result.alreadyExisted) this.o.metrics?.launchLatency.observe(Math.max(0, this.now() - seen) / 1000);
+            return [{ type: "launched", id, result, at: this.now() }];
+          } catch (err) {
+            const permanent = classifyLaunchError(err);
+            this.o.metrics?.executorErrors.inc({ operation: "launch" });
+            log.warn({ err: errorMessage(err), permanent: permanent?.reason }, "launch failed");
+            return [{ type: "launchFailed", id, error: errorMessage(err), at: this.now(), ...(permanent && { permanent }) }];
+          }
+        });
+      case "probe":
+        return this.launches.run(async () => {
+          try {
+            const state = await this.o.executor.get(id);
+            return [state ? { type: "jobObserved", state, at: this.now() } : { type: "jobMissing", id, at: this.now() }];
+          } catch (err) {
+            return failed("probe", err, false);
+          }
+        });
+      case "remove":
+        return this.launches.run(async () => {
+          try {
+            await this.o.executor.remove(id);
+            log.info("job removed: its redemption is over");
+            return [{ type: "removed", id, at: this.now() }];
+          } catch (err) {
+            return failed("remove", err, false);
+          }
+        });
+      case "lookup":
+        return this.chainOp(action.type, () => this.o.settler.lookup(id), failed);
+      case "markRunning":
+        return this.chainOp(action.type, () => this.o.settler.markRunning(id, action.jobName), failed);
+      case "settle":
+        return this.chainOp(action.type, () => this.o.settler.settle(action), failed);
+      case "reject":
+        log.info({ reason: action.rejection.reason, code: action.rejection.code, detail: action.rejection.detail }, "rejecting");
+        return this.chainOp(action.type, () => this.o.settler.reject(id, action.rejection), failed);
+    }
+  }
+
+  private chainOp(
+    operation: ActionType,
+    fn: () => Promise<Extract<MachineEvent, { type: "chainStatus" }>>,
+    failed: (operation: ActionType, err: unknown, chain: boolean) => MachineEvent[],
+  ): Promise<MachineEvent[]> {
+    return this.chainOps.run(async () => {
+      try {
+        const event = await fn();
+        const record = this.o.book.get(event.id);
+        // The chain says less than we believed (a lagging node): back off instead of spinning.
+        if (record && event.status !== "None" && RANK[event.status]! < RANK[record.chain]!) {
+          return [event, { type: "actionFailed", id: event.id, action: operation, error: `chain reports ${event.status}, expected ${record.chain}`, at: this.now() }];
+        }
+        return [event];
+      } catch (err) {
+        return failed(operation, err, true);
+      }
+    });
+  }
+
+  private observeStatus(before: RedemptionRecord | undefined, after: RedemptionRecord, event: Extract<MachineEvent, { type: "chainStatus" }>): void {
+    if (before?.chain === after.chain) return;
+    const log = this.o.log.child({ redemptionId: after.id.toString() });
+    if (event.source === "tx") {
+      this.o.metrics?.transactions.inc({ call: after.chain === "Running" ? "markRunning" : after.chain === "Settled" ? "settle" : "reject" });
+    }
+    if (after.chain === "Settled" && after.times.finished !== undefined) {
+      this.o.metrics?.settleLatency.observe(Math.max(0, event.at - after.times.finished) / 1000);
+    }
+    if (after.chain === "Settled" || after.chain === "Rejected" || after.chain === "Reclaimed" || after.chain === "Running") {
+      log.info(
+        {
+          status: after.chain,
+          source: event.source,
+          ...(event.txHash && { tx: event.txHash }),
+          ...(event.used !== undefined && { used: event.used.toString() }),
+          ...(event.refunded !== undefined && { refunded: event.refunded.toString() }),
+          ...(after.rejection && { reason: after.rejection.reason ?? after.rejection.code }),
+        },
+        `redemption ${after.chain.toLowerCase()}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The `kubernetes` executor: one batch/v1 Job per redemption, admitted by Kueue, followed
+ * through its Job and Pods, with GPU usage summed over the pods' run segments.
+ */
+import { ApiException, type KubeConfig, type V1Job, type V1Pod } from "@kubernetes/client-node";
+import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
+import { jobNameFor } from "../types.js";
+import { buildJobManifest } from "./buildJobManifest.js";
+import {
+  parseKubernetesExecutorConfig,
+  type KubernetesExecutorConfig,
+  type KubernetesExecutorConfigInput,
+} from "./config.js";
+import { ExecutorClosed, JobNameTaken } from "./errors.js";
+import { isOwnedBy, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
+import { JobWatcher, type Listing } from "./jobWatcher.js";
+import { ConcurrencyLimit } from "./concurrencyLimit.js";
+import { createKubeClients, type KubeClients } from "./kubeClients.js";
+import { MANAGED_BY, MANAGED_BY_LABEL, MANAGED_SELECTOR, REDEMPTION_ID_LABEL, redemptionSelector } from "./labels.js";
+import { httpStatusOf, withRetry } from "./retry.js";
+import { SegmentLedger, ownerJobUid } from "./segmentLedger.js";
+
+export interface KubernetesExecutorOptions {
+  /** Where the API server is and how to authenticate (e.g. `kc.loadFromDefault()`). */
+  kubeConfig: KubeConfig;
+  /** Settings; validated here (throws ConfigError). */
+  config: KubernetesExecutorConfigInput;
+  /** Milliseconds since the epoch; tests inject the fake cluster's clock. */
+  now?: () => number;
+  /** Recoverable trouble (a watch that failed and is being restarted, a throwing callback). */
+  onWarning?: (message: string, details: Record<string, unknown>) => void;
+}
+
+export function createKubernetesExecutor(options: KubernetesExecutorOptions): KubernetesExecutor {
+  return new KubernetesExecutor(options);
+}
+
+export class KubernetesExecutor implements Executor {
+  readonly kind = "kubernetes" as const;
+  readonly config: KubernetesExecutorConfig;
+  private readonly clients: KubeClients;
+  private readonly ledger = new SegmentLedger();
+  private readonly limit: ConcurrencyLimit;
+  private readonly now: () => number;
+  private readonly onWarning: (message: string, details: Record<string, unknown>) => void;
+  private readonly stopController = new AbortController();
+  private readonly watchers = new Set<JobWatcher>();
+  /** Watchers whose stop function was called and that are still winding down. */
+  private readonly stopping = new Set<Promise<void>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: KubernetesExecutorOptions) {
+    this.config = parseKubernetesExecutorConfig(options.config);
+    this.now = options.now ?? Date.now;
+    this.onWarning = options.onWarning ?? (() => {});
+    this.limit = new ConcurrencyLimit(this.config.maxConcurrentRequests);
+    this.clients = createKubeClients(options.kubeConfig, {
+      requestTimeoutMs: this.config.requestTimeoutMs,
+      stop: this.stopController.signal,
+    });
+  }
+
+  private get stop(): AbortSignal {
+    return this.stopController.signal;
+  }
+
+  async launch(req: LaunchRequest): Promise<LaunchResult> {
+    const body = buildJobManifest(req, this.config);
+    const name = body.metadata!.name!;
+    const namespace = this.config.namespace;
+    const operation = `create job ${name}`;
+    return this.retry(operation, async () => {
+      try {
+        await this.clients.batch.createNamespacedJob({ namespace, body });
+        return { name, alreadyExisted: false };
+      } catch (err) {
+        if (httpStatusOf(err) !== 409) throw err;
+      }
+      // The name is taken: by an earlier launch of this redemption (perhaps one whose response
+      // was lost), or by something else entirely.
+      const existing = await this.readJob(name);
+      if (!existing) throw new ApiException(503, "job vanished after AlreadyExists; create again", "", {});
+      const labels = existing.metadata?.labels ?? {};
+      if (labels[MANAGED_BY_LABEL] !== MANAGED_BY || labels[REDEMPTION_ID_LABEL] !== req.redemptionId.toString()) {
+        throw new JobNameTaken(name, req.redemptionId, labels[REDEMPTION_ID_LABEL]);
+      }
+      return { name, alreadyExisted: true };
+    });
+  }
+
+  async get(redemptionId: bigint): Promise<JobState | undefined> {
+    const name = jobNameFor(redemptionId);
+    const job = await this.retry(`get job ${name}`, () => this.readJob(name));
+    if (!job) return undefined;
+    const { items } = await this.listAll(`list pods of ${name}`, (cont) =>
+      this.clients.core.listNamespacedPod({
+        namespace: this.config.namespace,
+        labelSelector: redemptionSelector(redemptionId),
+        limit: this.config.listPageSize,
+        _continue: cont,
+      }),
+    );
+    return this.stateOf(redemptionId, job, items);
+  }
+
+  async list(): Promise<JobState[]> {
+    const [jobs, pods] = await Promise.all([this.listJobs(this.stop), this.listPods(this.stop)]);
+    const podsByJob = new Map<string, V1Pod[]>();
+    for (const pod of pods.items) {
+      const uid = ownerJobUid(pod);
+      if (uid) podsByJob.set(uid, [...(podsByJob.get(uid) ?? []), pod]);
+    }
+    const states: JobState[] = [];
+    for (const job of jobs.items) {
+      const redemptionId = redemptionIdOf(job);
+      if (redemptionId === undefined) continue;
+      states.push(this.stateOf(redemptionId, job, podsByJob.get(job.metadata?.uid ?? "") ?? []));
+    }
+    return states.sort((a, b) => (a.redemptionId < b.redemptionId ? -1 : a.redemptionId > b.redemptionId ? 1 : 0));
+  }
+
+  async remove(redemptionId: bigint): Promise<void> {
+    const name = jobNameFor(redemptionId);
+    const uid = await this.retry(`delete job ${name}`, async () => {
+      try {
+        const status = await this.clients.batch.deleteNamespacedJob({
+          name,
+          namespace: this.config.namespace,
+          propagationPolicy: "Background",
+        });
+        return status.details?.uid;
+      } catch (err) {
+        if (httpStatusOf(err) === 404) return undefined;
+        throw err;
+      }
+    });
+    this.ledger.forget(uid);
+  }
+
+  watch(onChange: (state: JobState) => void): () => void {
+    if (this.stop.aborted) throw new ExecutorClosed("watch");
+    const watcher = new JobWatcher({
+      clients: this.clients,
+      namespace: this.config.namespace,
+      resyncMs: this.config.resyncMs,
+      retry: this.config,
+      ledger: this.ledger,
+      now: this.now,
+      listJobs: (stop) => this.listJobs(stop),
+      listPods: (stop) => this.listPods(stop),
+      onChange,
+      onWarning: this.onWarning,
+    });
+    this.watchers.add(watcher);
+    watcher.start();
+    return () => {
+      if (!this.watchers.delete(watcher)) return;
+      const stopping = watcher.stop().finally(() => this.stopping.delete(stopping));
+      this.stopping.add(stopping);
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.stop.aborted) return false;
+    try {
+      await this.limit.run(() => this.clients.batch.listNamespacedJob({ namespace: this.config.namespace, limit: 1 }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopController.abort(new ExecutorClosed("close"));
+      const watchers = [...this.watchers];
+      this.watchers.clear();
+      await Promise.all([...watchers.map((w) => w.stop()), ...this.stopping]);
+      await this.clients.close();
+    })();
+    return this.closing;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private stateOf(redemptionId: bigint, job: V1Job, pods: readonly V1Pod[]): JobState {
+    const owned = pods.filter((p) => isOwnedBy(p, job));
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const jobUid = job.metadata?.uid;
+    if (jobUid) this.ledger.reconcile(jobUid, owned, nowSeconds);
+    const segments = jobUid ? this.ledger.segments(jobUid) : [];
+    return jobStateFrom(redemptionId, job, owned, segments, nowSeconds);
+  }
+
+  /** The Job, or undefined on 404. */
+  private async readJob(name: string): Promise<V1Job | undefined> {
+    try {
+      return await this.clients.batch.readNamespacedJob({ name, namespace: this.config.namespace });
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private listJobs(stop: AbortSignal): Promise<Listing<V1Job>> {
+    return this.listAll(
+      "list jobs",
+      (cont) =>
+        this.clients.batch.listNamespacedJob({
+          namespace: this.config.namespace,
+          labelSelector: MANAGED_SELECTOR,
+          limit: this.config.listPageSize,
+          _continue: cont,
+        }),
+      stop,
+    );
+  }
+
+  private listPods(stop: AbortSignal): Promise<Listing<V1Pod>> {
+    return this.listAll(
+      "list pods",
+      (cont) =>
+        this.clients.core.listNamespacedPod({
+          namespace: this.config.namespace,
+          labelSelector: MANAGED_SELECTOR,
+          limit: this.config.listPageSize,
+          _continue: cont,
+        }),
+      stop,
+    );
+  }
+
+  /** Every page of a list; the resourceVersion is the first page's (the snapshot's). */
+  private async listAll<T>(
+    operation: string,
+    page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string; resourceVersion?: string } }>,
+    stop: AbortSignal = this.stop,
+  ): Promise<Listing<T>> {
+    const items: T[] = [];
+    let resourceVersion: string | undefined;
+    let cont: string | undefined;
+    do {
+      const result = await this.retry(operation, () => page(cont), stop);
+      items.push(...result.items);
+      resourceVersion ??= result.metadata?.resourceVersion;
+      cont = result.metadata?._continue || undefined;
+    } while (cont);
+    return { items, resourceVersion: resourceVersion ?? "" };
+  }
+
+  /** Each attempt holds one request slot for its duration (its calls run one after another). */
+  private retry<T>(operation: string, attempt: () => Promise<T>, stop: AbortSignal = this.stop): Promise<T> {
+    return withRetry(operation, this.config, stop, () => this.limit.run(attempt));
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * The redeemer: watcher → redemption state machine → executor → settler, plus its HTTP API.
+ *
+ * `startRedeemer(config)` needs no database: on every start it rebuilds its work list from the
+ * chain (every redemption's history, read from the deployment block at the confirmed depth) and
+ * from the executor (the jobs that exist), then carries on from there. Launching is idempotent
+ * (job names derive from the redemption id) and every transaction is preceded by a read of the
+ * redemption's on-chain status, so a crash at any moment leaves nothing done twice.
+ */
+import {
+  type Chain,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type PublicClient,
+  type Transport,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { type DestinationStream, pino, type Logger } from "pino";
+import type { RedemptionEvent } from "../sdk/events.js";
+import { RedeemerMetrics } from "./api/metrics.js";
+import { type ApiServer, createApi, listen } from "./api/server.js";
+import type { RedeemerConfig } from "./config.js";
+import { RedemptionEngine } from "./engine/redemptionEngine.js";
+import type { Executor } from "./executor/types.js";
+import { ReceiptStore } from "./settler/receiptStore.js";
+import { Settler } from "./settler/settler.js";
+import { TxSender, type TxSenderContext } from "./settler/txSender.js";
+import { RedemptionBook } from "./state/redemptionBook.js";
+import type { MachineEvent } from "./state/types.js";
+import { ChainWatcher, type WatchBatch } from "./watcher/chainWatcher.js";
+
+export { loadRedeemerConfig, parseRedeemerConfig, type RedeemerConfig, type RedeemerConfigInput } from "./config.js";
+
+export interface RedeemerDeps {
+  /** Use this executor instead of building one from the configuration (it is not closed on stop). */
+  executor?: Executor;
+  /** JSON-RPC transport (tests inject faults); default http(config.rpcUrl). */
+  transport?: Transport;
+  logger?: Logger;
+  /** Where the JSON log lines go (default stdout); ignored when `logger` is given. */
+  logStream?: DestinationStream;
+  now?: () => number;
+}
+
+export interface Redeemer {
+  /** The API's port. */
+  port: number;
+  /** Resolves once the history has been read and the redeemer acts on it. */
+  ready: Promise<void>;
+  book: RedemptionBook;
+  engine: RedemptionEngine;
+  metrics: RedeemerMetrics;
+  executor: Executor;
+  /** Graceful: stop watching, finish the actions in flight, close the API and the executor. */
+  stop(): Promise<void>;
+}
+
+async function createExecutor(config: RedeemerConfig, log: Logger): Promise<Executor> {
+  const warn = (message: string, details?: Record<string, unknown>) => log.warn({ executor: config.executor.kind, ...details }, message);
+  if (config.executor.kind === "local") {
+    const { LocalExecutor } = await import("./executor/local/index.js");
+    return LocalExecutor.create(config.executor.local as never, { onWarning: (m) => warn(m) });
+  }
+  const [{ KubeConfig }, { createKubernetesExecutor }] = await Promise.all([import("@kubernetes/client-node"), import("./executor/kubernetes/index.js")]);
+  const kubeConfig = new KubeConfig();
+  if (config.executor.kubeconfig) kubeConfig.loadFromFile(config.executor.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  return createKubernetesExecutor({ kubeConfig, config: config.executor.kubernetes as never, onWarning: warn });
+}
+
+function lifecycleEvent(e: WatchBatch["lifecycle"][number], at: number): MachineEvent {
+  const base = { type: "chainStatus" as const, id: e.args.id, at, source: "log" as const, txHash: e.transactionHash };
+  switch (e.eventName) {
+    case "RedemptionRunning":
+      return { ...base, status: "Running", jobRef: e.args.jobRef };
+    case "RedemptionSettled":
+      return { ...base, status: "Settled", used: e.args.used, refunded: e.args.refunded, receiptHash: e.args.receiptHash };
+    case "RedemptionRejected":
+      return { ...base, status: "Rejected", reasonCode: e.args.reasonCode, refunded: e.args.refunded };
+    case "RedemptionReclaimed":
+      return { ...base, status: "Reclaimed", refunded: e.args.refunded };
+  }
+}
+export type { RedemptionEvent };
+
+export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps = {}): Promise<Redeemer> {
+  const log = deps.logger ?? pino({ level: config.logLevel, base: { service: "ctk-redeemer" } }, deps.logStream ?? pino.destination(1));
+  const now = deps.now ?? Date.now;
+  const { deployment } = config;
+  const chain: Chain = defineChain({
+    id: deployment.chainId,
+    name: `ctk-${deployment.chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [config.rpcUrl] } },
+  });
+  const transport = deps.transport ?? http(config.rpcUrl, { retryCount: 3, retryDelay: 100, timeout: 15_000 });
+  const pollingInterval = Math.min(config.pollIntervalMs, 500);
+  const publicClient = createPublicClient({ chain, transport, pollingInterval }) as PublicClient;
+  const account = privateKeyToAccount(config.privateKey);
+  const walletClient = createWalletClient({ chain, transport, account, pollingInterval });
+
+  const chainId = await publicClient.getChainId();
+  if (chainId !== deployment.chainId) throw new Error(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
+
+  const ownsExecutor = !deps.executor;
+  const executor = deps.executor ?? (await createExecutor(config, log));
+  const receipts = new ReceiptStore(config.receiptsDir);
+  await receipts.init();
+
+  const book = new RedemptionBook({
+    policy: config.policy,
+    executorKind: executor.kind,
+    maxLaunchAttempts: config.launch.maxAttempts,
+    backoff: { baseMs: config.retry.baseMs, maxMs: config.retry.maxMs },
+  });
+  const metrics = new RedeemerMetrics(() => book);
+  const address = deployment.computeToken;
+  const sender = new TxSender({ publicClient, walletClient, address } as TxSenderContext, {
+    receiptTimeoutMs: config.tx.receiptTimeoutMs,
+    pollingIntervalMs: pollingInterval,
+  });
+  const settler = new Settler({
+    chain: { publicClient, address },
+    sender,
+    receipts,
+    chainId,
+    contract: address,
+    executorKind: executor.kind,
+    now,
+  });
+  const engine = new RedemptionEngine({
+    book,
+    executor,
+    settler,
+    log,
+    metrics,
+    launchConcurrency: config.launch.concurrency,
+    txConcurrency: config.tx.concurrency,
+    now,
+  });
+
+  const watcher = new ChainWatcher({
+    publicClient,
+    address,
+    deployBlock: BigInt(deployment.deployBlock),
+    confirmations: config.confirmations,
+    pollIntervalMs: config.pollIntervalMs,
+    maxBlockRange: BigInt(config.maxBlockRange),
+    onBatch: (batch) => {
+      const at = now();
+      // Lifecycle first: a redemption already over is never checked or launched.
+      for (const e of batch.lifecycle) engine.dispatch(lifecycleEvent(e, at));
+      for (const request of batch.requests) engine.dispatch({ type: "requested", request, at });
+    },
+    onWarning: (message, details) => {
+      metrics.chainErrors.inc({ operation: "watch" });
+      log.warn(details ?? {}, message);
+    },
+    onHead: (head, safe) => {
+      metrics.headBlock.set(Number(head));
+      metrics.confirmedBlock.set(Number(safe < 0n ? 0n : safe));
+    },
+  });
+
+  const unwatch = executor.watch((state) => engine.dispatch({ type: "jobObserved", state, at: now() }));
+
+  let stopping = false;
+  const api = await listen(
+    createApi({
+      book,
+      receipts,
+      metrics,
+      contract: address,
+      log,
+      readiness: [
+        { name: "chain", check: async () => (await publicClient.getBlockNumber({ cacheTime: 0 })) >= 0n },
+        { name: "executor", check: () => executor.ping() },
+        { name: "history", check: async () => watcher.isSynced },
+      ],
+    }),
+    config.api.host,
+    config.api.port,
+  ).catch(async (err) => {
+    unwatch();
+    if (ownsExecutor) await executor.close();
+    throw err;
+  });
+
+  const reconcile = async () => {
+    try {
+      for (const state of await executor.list()) engine.dispatch({ type: "jobObserved", state, at: now() });
+    } catch (err) {
+      metrics.executorErrors.inc({ operation: "list" });
+      log.warn({ err: (err as Error).message }, "listing the executor's jobs failed");
+      throw err;
+    }
+  };
+
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  const ready = (async () => {
+    // Rebuild: the executor's jobs, then the chain's history; only then decide anything.
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        await reconcile();
+        await watcher.sync();
+        break;
+      } catch (err) {
+        log.warn({ err: (err as Error).message, attempt }, "start-up rebuild failed; retrying");
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+      }
+    }
+    if (stopping) return;
+    engine.resume();
+    watcher.start();
+    reconcileTimer = setInterval(() => void reconcile().catch(() => {}), config.reconcileIntervalMs);
+    reconcileTimer.unref();
+    log.info({ redemptions: book.size, open: book.open().length, confirmedBlock: watcher.cursor.toString() }, "redeemer ready");
+  })();
+  ready.catch(() => {});
+
+  log.info(
+    { port: api.port, chainId, contract: address, redeemer: account.address, executor: executor.kind, confirmations: config.confirmations },
+    "redeemer started",
+  );
+
+  return {
+    port: api.port,
+    ready,
+    book,
+    engine,
+    metrics,
+    executor,
+    async stop() {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(reconcileTimer);
+      await watcher.stop();
+      await ready.catch(() => {});
+      unwatch();
+      await engine.stop();
+      await api.close();
+      if (ownsExecutor) await executor.close();
+      log.info("redeemer stopped");
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * Receipts on disk: `<dir>/<redemption id>.json`, written atomically (temporary file, fsync,
+ * rename), never rewritten once a settle may have carried its hash: a receipt already on disk
+ * for the same contract and redemption is reused byte for byte.
+ */
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { Address, Hex } from "viem";
+import { receiptHashOf } from "../../sdk/redemptions.js";
+import { encodeReceipt, type UsageReceipt } from "./receipt.js";
+
+export interface StoredReceipt {
+  receipt: UsageReceipt;
+  bytes: Uint8Array;
+  hash: Hex;
+  path: string;
+}
+
+export class ReceiptStore {
+  constructor(readonly dir: string) {}
+
+  pathOf(id: bigint): string {
+    return join(this.dir, `${id.toString()}.json`);
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  /** The stored receipt of a redemption of this contract, or undefined. */
+  async read(id: bigint, contract?: Address): Promise<StoredReceipt | undefined> {
+    const path = this.pathOf(id);
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await readFile(path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    let receipt: UsageReceipt;
+    try {
+      receipt = JSON.parse(new TextDecoder().decode(bytes)) as UsageReceipt;
+    } catch {
+      return undefined; // torn or foreign: it will be replaced
+    }
+    if (receipt.redemptionId !== id.toString()) return undefined;
+    if (contract && receipt.contract?.toLowerCase() !== contract.toLowerCase()) return undefined;
+    return { receipt, bytes, hash: receiptHashOf(bytes), path };
+  }
+
+  /** Writes the receipt unless one for this redemption is already there; returns what is on disk. */
+  async writeOnce(id: bigint, receipt: UsageReceipt): Promise<StoredReceipt> {
+    const existing = await this.read(id, receipt.contract);
+    if (existing) return existing;
+    const bytes = encodeReceipt(receipt);
+    const path = this.pathOf(id);
+    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+    const handle = await open(tmp, "w");
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+    return { receipt, bytes, hash: receiptHashOf(bytes), path };
+  }
+}

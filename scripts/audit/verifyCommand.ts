@@ -1,0 +1,68 @@
+/**
+ * `ctk audit verify`: replays every event from the deployment block and reconciles it with the
+ * chain. Exit 0 only if everything reconciles; otherwise one finding per line and exit 1.
+ */
+import { Command } from "commander";
+import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
+import { verifyDeployment, type VerifyResult } from "../../sdk/audit/verify.js";
+import { readContext } from "../wallet/context.js";
+import { hours, toJson, utc } from "./format.js";
+
+export function renderVerify(result: VerifyResult, seconds: number): string[] {
+  const s = result.summary;
+  const lines: string[] = [];
+  lines.push(
+    `replayed ${s.events.toLocaleString("en-US")} events in ${s.transactions.toLocaleString("en-US")} transactions, blocks ${s.fromBlock}..${s.toBlock} (${seconds.toFixed(1)} s)`,
+  );
+  for (const c of s.classes) lines.push(`class ${c.name}: supply ${hours(c.supply)} h${c.active ? "" : " (retired)"}`);
+  const r = s.redemptions;
+  lines.push(
+    `redemptions: ${r.total} (settled ${r.settled}, rejected ${r.rejected}, reclaimed ${r.reclaimed}, running ${r.running}, requested ${r.requested})`,
+  );
+  lines.push(
+    `compared with the chain at block ${s.toBlock}: ${s.balancesCompared} balances of ${s.holders} accounts in ${s.lots} lots, ${s.redemptionsCompared} redemptions`,
+  );
+  for (const b of s.bytecode) lines.push(`bytecode: ${b.contract} at ${b.address} ${b.ok ? `matches ${b.artifact}` : "DIFFERS"}`);
+  if (s.receiptsChecked) lines.push(`receipts: ${s.receiptsChecked} checked against the on-chain hashes`);
+  lines.push("roles now:");
+  for (const m of result.roleMembers) lines.push(`  ${m.role}: ${m.members.length ? m.members.join(", ") : "(nobody)"}`);
+  lines.push("role grants and revocations:");
+  for (const h of result.roleHistory) {
+    const delay = h.action === "granted" && h.delay ? ` (execution delay ${h.delay} s)` : "";
+    lines.push(`  ${utc(h.timestamp)}  block ${h.blockNumber}  ${h.action} ${h.role} ${h.action === "granted" ? "to" : "from"} ${h.account}${delay}  tx ${h.txHash}`);
+  }
+  for (const n of result.notes) lines.push(`  ${n}`);
+  if (result.ok) lines.push("OK: every balance, supply, redemption and role reconciles with the events");
+  else {
+    for (const f of result.findings) lines.push(`FINDING [${f.code}] ${f.message}`);
+    lines.push(`${result.findings.length} finding${result.findings.length === 1 ? "" : "s"}`);
+  }
+  return lines;
+}
+
+export function verifyCommand(): Command {
+  return new Command("verify")
+    .description("replay every event from the deployment block and reconcile balances, supplies, redemptions, roles and bytecode with the chain")
+    .option("--receipts <paths...>", "usage receipt files or directories to check against the on-chain receipt hashes")
+    .option("--artifacts <dir>", "compiled artifacts to check the bytecode against (default: this repository's artifacts/)")
+    .option("--to-block <n>", "replay up to this block (default: latest)")
+    .option("--chunk-blocks <n>", "blocks per eth_getLogs request", "2000")
+    .option("--no-progress", "no progress bar on stderr")
+    .action(async function (this: Command, opts: { receipts?: string[]; artifacts?: string; toBlock?: string; chunkBlocks: string; progress: boolean }) {
+      const ctx = readContext(this);
+      const started = performance.now();
+      const result = await verifyDeployment({
+        client: ctx.publicClient,
+        deployment: ctx.deployment,
+        receipts: opts.receipts,
+        artifactsDir: opts.artifacts,
+        toBlock: opts.toBlock ? BigInt(opts.toBlock) : undefined,
+        chunkBlocks: BigInt(opts.chunkBlocks),
+        onProgress: opts.progress ? stderrProgress("replaying") : undefined,
+      });
+      const seconds = (performance.now() - started) / 1000;
+      if (ctx.globals.json) process.stdout.write(`${toJson({ ...result, seconds })}\n`);
+      else process.stdout.write(`${renderVerify(result, seconds).join("\n")}\n`);
+      if (!result.ok) process.exitCode = 1;
+    });
+}

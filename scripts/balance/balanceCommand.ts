@@ -1,0 +1,75 @@
+/**
+ * `ctk balance [--wallet 0x…]`: hours per class (redeemable and expired) and per lot. Without
+ * --wallet: the address of CTK_PRIVATE_KEY, else of the only keystore in ~/.ctk/keystore.
+ */
+import { Command } from "commander";
+import type { Address } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { getBalances } from "../../sdk/balances.js";
+import { formatExpiry, formatHours } from "../../sdk/format.js";
+import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
+import { findKeystore } from "../../sdk/keystore.js";
+import { clientFor, globalsOf } from "../cli/globals.js";
+import { UserError, output, table } from "../cli/output.js";
+
+function defaultWallet(): Address {
+  const key = process.env.CTK_PRIVATE_KEY?.trim();
+  if (key && /^(0x)?[0-9a-fA-F]{64}$/.test(key)) {
+    return privateKeyToAccount((key.startsWith("0x") ? key : `0x${key}`) as `0x${string}`).address;
+  }
+  try {
+    return findKeystore().address;
+  } catch {
+    throw new UserError("which wallet? pass --wallet 0x… (or set CTK_PRIVATE_KEY, or create a keystore with `ctk wallet create`)");
+  }
+}
+
+export function balanceCommand(): Command {
+  return new Command("balance")
+    .description("GPU-hours held by a wallet, per class and per lot")
+    .option("--wallet <address>", "the wallet (default: your key's address)")
+    .action(async function (this: Command, opts: { wallet?: string }) {
+      const globals = globalsOf(this);
+      let wallet: Address;
+      if (opts.wallet) {
+        const parsed = parseWallet(opts.wallet);
+        if (!isParsedWallet(parsed)) throw new UserError(parsed.replace(/^wallet/, "--wallet"));
+        wallet = parsed;
+      } else wallet = defaultWallet();
+      const client = await clientFor(globals);
+      const b = await getBalances(client, wallet);
+      const human = [`${wallet}${b.onboarded ? "" : " (not onboarded)"} at ${formatExpiry(b.at)}`];
+      if (!b.classes.length) human.push("no GPU-hours");
+      else {
+        human.push(
+          ...table(
+            ["class", "redeemable_h", "expired_h"],
+            b.classes.map((c) => [c.name + (c.active ? "" : " (retired)"), formatHours(c.redeemable), formatHours(c.expired)]),
+          ),
+          "",
+          ...table(
+            ["class", "expires_at", "policy", "gpu_hours", "gpu_seconds", "state"],
+            b.classes.flatMap((c) =>
+              c.lots.map((l) => [c.name, formatExpiry(l.expiresAt), l.policy, formatHours(l.balance), l.balance.toString(), l.expired ? "expired" : "redeemable"]),
+            ),
+          ),
+        );
+      }
+      output(globals.json, human, {
+        wallet,
+        onboarded: b.onboarded,
+        at: formatExpiry(b.at),
+        classes: b.classes.map((c) => ({
+          class: c.name,
+          classId: c.classId,
+          active: c.active,
+          raw: c.raw,
+          redeemable: c.redeemable,
+          expired: c.expired,
+          redeemableHours: formatHours(c.redeemable),
+          lots: c.lots.map((l) => ({ lotId: l.lotId, expiresAt: formatExpiry(l.expiresAt), policy: l.policy, balance: l.balance, expired: l.expired })),
+        })),
+        totals: b.totals,
+      });
+    });
+}

@@ -1,0 +1,40 @@
+/**
+ * The options every `ctk` command takes (`--rpc`, `--deployment`, `--json`) and the SDK client
+ * built from them. Defaults point at the local devnet (`ctk devnet up`).
+ */
+import type { Command } from "commander";
+import type { Account } from "viem";
+import { type CtkClient, checkDeployment, createCtkClient } from "../../sdk/client.js";
+import { readDeployment } from "../../sdk/deployment.js";
+import { toCtkError } from "../../sdk/errors.js";
+
+export const DEFAULT_RPC = "http://127.0.0.1:8545";
+export const DEFAULT_DEPLOYMENT = ".devnet/deployment.json";
+
+export interface Globals {
+  rpc: string;
+  deployment: string;
+  json: boolean;
+}
+
+/** The global options, wherever the command sits in the tree (env: CTK_RPC, CTK_DEPLOYMENT). */
+export function globalsOf(cmd: Command): Globals {
+  const o = cmd.optsWithGlobals() as Partial<Globals>;
+  return {
+    rpc: o.rpc ?? process.env.CTK_RPC ?? DEFAULT_RPC,
+    deployment: o.deployment ?? process.env.CTK_DEPLOYMENT ?? DEFAULT_DEPLOYMENT,
+    json: Boolean(o.json),
+  };
+}
+
+/** A client for the deployment in `--deployment` on the chain at `--rpc`, checked to match. */
+export async function clientFor(globals: Globals, account?: Account): Promise<CtkClient> {
+  const deployment = readDeployment(globals.deployment);
+  const client = createCtkClient({ rpcUrl: globals.rpc, deployment, account });
+  try {
+    await checkDeployment(client);
+  } catch (e) {
+    throw await toCtkError(client, e);
+  }
+  return client;
+}

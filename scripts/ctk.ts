@@ -1,0 +1,93 @@
+/**
+ * `ctk`: one command line for HR, employees, auditors and the local devnet.
+ * Every command takes --rpc, --deployment and --json; errors are one line on stderr and a non-zero
+ * exit (CTK_DEBUG=1 adds the stack of unexpected ones).
+ */
+import { Command, CommanderError } from "commander";
+import { config as loadDotenv } from "dotenv";
+import { balanceCommand } from "./balance/balanceCommand.js";
+import { DEFAULT_DEPLOYMENT, DEFAULT_RPC } from "./cli/globals.js";
+import { UserError, printJson } from "./cli/output.js";
+import { devnetCommand } from "./devnet/devnetCommand.js";
+import { hrCommand } from "./hr/hrCommand.js";
+import { registerWalletAndAuditCommands } from "./wallet/register.js";
+
+/** Errors whose message is the whole story: the user can act on it without a stack. */
+const USER_ERROR_NAMES = new Set([
+  "UserError",
+  "ContractError",
+  "ChainUnreachableError",
+  "DeploymentFileError",
+  "DeploymentMismatchError",
+  "MissingAccountError",
+  "ClassesFileError",
+  "InputFormatError",
+  "CsvSyntaxError",
+  "KeystoreError",
+  "WrongPasswordError",
+  "InvalidSecretError",
+  "KeystoreExistsError",
+  "KeystoreNotFoundError",
+  "AmbiguousKeystoreError",
+  "PromptError",
+  "AnvilNotFoundError",
+  "DevnetError",
+  "JobSpecRejected",
+]);
+
+export function buildProgram(): Command {
+  const program = new Command("ctk")
+    .description("GPU compute tokens: HR grants, employee wallets, audits and the local devnet")
+    .option("--rpc <url>", `JSON-RPC endpoint (env CTK_RPC; default ${DEFAULT_RPC})`)
+    .option("--deployment <file>", `deployment file (env CTK_DEPLOYMENT; default ${DEFAULT_DEPLOYMENT})`)
+    .option("--json", "machine-readable output on stdout")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  program.addCommand(devnetCommand());
+  program.addCommand(hrCommand());
+  program.addCommand(balanceCommand());
+  registerWalletAndAuditCommands(program);
+  // Sub-commands inherit the error handling (one line, no stack).
+  const inherit = (cmd: Command) => {
+    for (const sub of cmd.commands) {
+      sub.exitOverride();
+      sub.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+/** Prints an error as one line (plus any detail lines) and returns the exit code. */
+export function reportError(e: unknown, json: boolean): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 1;
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (err instanceof UserError) {
+    if (json && err.json !== undefined) printJson(err.json);
+    process.stderr.write(`error: ${err.message}\n`);
+    for (const d of err.details) process.stderr.write(`${d}\n`);
+    return 1;
+  }
+  const known = USER_ERROR_NAMES.has(err.name) || Object.getPrototypeOf(err)?.constructor?.name === "KeystoreError";
+  const message = err.message.split("\n")[0];
+  process.stderr.write(`error: ${message}\n`);
+  if (process.env.CTK_DEBUG) process.stderr.write(`${err.stack}\n`);
+  else if (!known) process.stderr.write("(an unexpected error: run with CTK_DEBUG=1 for details)\n");
+  return 1;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  loadDotenv({ quiet: true });
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    return reportError(e, argv.includes("--json"));
+  }
+}
+
+const code = await main();
+process.exit(code);

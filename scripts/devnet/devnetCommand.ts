@@ -1,0 +1,131 @@
+/**
+ * `ctk devnet up`: the local chain, deployed and configured, until Ctrl-C. Prints the RPC URL, the
+ * contract addresses, the local role accounts and the next commands to try.
+ */
+import path from "node:path";
+import { Command } from "commander";
+import { privateKeyToAccount } from "viem/accounts";
+import { globalsOf } from "../cli/globals.js";
+import { UserError, note, printLines, table } from "../cli/output.js";
+import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
+import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, startDevnet } from "./runDevnet.js";
+
+const ROLE_LABEL: Record<LocalRole, string> = {
+  ADMIN: "admin",
+  HR: "HR",
+  OPERATIONS: "operations",
+  REDEEMER: "redeemer",
+  PAUSER: "pauser",
+};
+
+function summary(d: Devnet, dir: string): string[] {
+  const rel = (f: string) => {
+    const r = path.relative(process.cwd(), f);
+    return r && !r.startsWith("..") ? r : f;
+  };
+  const rpcFlag = d.rpcUrl === `http://127.0.0.1:${DEFAULT_DEVNET_PORT}` ? "" : ` --rpc ${d.rpcUrl}`;
+  const depFlag = path.resolve(dir) === path.resolve(DEFAULT_DEVNET_DIR) ? "" : ` --deployment ${rel(d.deploymentFile)}`;
+  const flags = `${rpcFlag}${depFlag}`;
+  const employee = privateKeyToAccount(localEmployeeKey(0)).address;
+  return [
+    `ctk devnet is up (${d.reused ? `reusing the deployment in ${rel(d.deploymentFile)}` : "deployed fresh"})`,
+    ...table(
+      ["", ""],
+      [
+        ["RPC URL", `${d.rpcUrl} (chain ${d.chainId})`],
+        ["ComputeToken", d.deployment.computeToken],
+        ["AccessManager", d.deployment.accessManager],
+        ["deployment", rel(d.deploymentFile)],
+        ["chain state", rel(d.stateFile)],
+        ["classes", d.classes.map((c) => c.name + (c.active ? "" : " (retired)")).join(", ") || "none"],
+        ["redeemer", d.redeemer.note],
+      ],
+    ).slice(2),
+    "",
+    "Local accounts (anvil's public test keys: never use them on a real network):",
+    ...table(
+      ["role", "address", "private key"],
+      (Object.keys(LOCAL_ROLE_KEYS) as LocalRole[]).map((r) => [ROLE_LABEL[r], localAddress(r), LOCAL_ROLE_KEYS[r]]),
+    ),
+    "",
+    "Next, in another terminal:",
+    `  export CTK_PRIVATE_KEY=${LOCAL_ROLE_KEYS.HR}   # the local HR key`,
+    `  export CTK_OPERATIONS_KEY=${LOCAL_ROLE_KEYS.OPERATIONS}   # the local operations key (ctk hr classes)`,
+    `  npx ctk hr onboard --csv examples/employees.csv${flags}`,
+    `  npx ctk hr grant --csv examples/grants.csv --dry-run${flags}`,
+    `  npx ctk hr grant --csv examples/grants.csv${flags}`,
+    `  npx ctk balance --wallet ${employee}${flags}`,
+    "",
+    `Ctrl-C stops the chain; its state stays in ${rel(path.dirname(d.stateFile))}/ for the next start.`,
+    "devnet ready",
+  ];
+}
+
+export function devnetCommand(): Command {
+  const devnet = new Command("devnet").description("the local chain for one machine");
+  devnet
+    .command("up")
+    .description("start anvil (state kept in .devnet/), deploy once, apply config/classes.json, start the redeemer; Ctrl-C stops")
+    .option("--port <n>", "loopback port for the JSON-RPC endpoint", String(DEFAULT_DEVNET_PORT))
+    .option("--dir <dir>", "where the chain state and deployment file live", DEFAULT_DEVNET_DIR)
+    .option("--classes <file>", "classes file to apply", "config/classes.json")
+    .option("--no-classes", "do not apply a classes file")
+    .option("--no-redeemer", "do not start the redeemer")
+    .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
+    .option("--reset", "forget the saved chain and deploy afresh")
+    .action(async function (this: Command, opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean }) {
+      const globals = globalsOf(this);
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError("--port must be a port number (1..65535)");
+      let d: Devnet;
+      try {
+        d = await startDevnet({
+          port,
+          dir: opts.dir,
+          classesFile: opts.classes === false ? null : path.resolve(opts.classes),
+          redeemer: opts.redeemer,
+          redeemerApiPort: Number(opts.redeemerPort),
+          reset: opts.reset,
+          log: globals.json ? undefined : (l) => note(l),
+        });
+      } catch (e) {
+        if (e instanceof DevnetError) throw new UserError(e.message);
+        throw e;
+      }
+      if (globals.json) {
+        process.stdout.write(
+          `${JSON.stringify({
+            ready: true,
+            rpcUrl: d.rpcUrl,
+            chainId: d.chainId,
+            deployment: d.deployment,
+            deploymentFile: d.deploymentFile,
+            stateFile: d.stateFile,
+            reused: d.reused,
+            classes: d.classes,
+            classChanges: d.classChanges,
+            redeemer: d.redeemer,
+            accounts: Object.fromEntries((Object.keys(LOCAL_ROLE_KEYS) as LocalRole[]).map((r) => [ROLE_LABEL[r], localAddress(r)])),
+          })}\n`,
+        );
+      } else printLines(summary(d, opts.dir));
+
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (stopping) return;
+          stopping = true;
+          if (!globals.json) note(`\n${signal}: stopping the devnet (saving the chain state)`);
+          d.stop().then(resolve, (e) => {
+            note(`error while stopping: ${(e as Error).message}`);
+            resolve();
+          });
+        };
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
+      });
+      if (globals.json) process.stdout.write(`${JSON.stringify({ stopped: true })}\n`);
+      else note("devnet stopped");
+    });
+  return devnet;
+}

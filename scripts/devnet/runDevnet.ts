@@ -1,0 +1,219 @@
+/**
+ * The embedded local chain: anvil with its state persisted under `.devnet/`, ComputeToken deployed
+ * once (a later start reuses `.devnet/deployment.json` after checking the code is there), the
+ * classes file applied, and — once it exists — the redeemer. `ctk devnet up` and `npm start` run this.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { type CtkClient, checkDeployment, createCtkClient } from "../../sdk/client.js";
+import { applyClassChanges, describeClassChange, diffClasses, listClasses, readClassesFile } from "../../sdk/classes.js";
+import { type Deployment, readDeployment } from "../../sdk/deployment.js";
+import { LOCAL_ROLE_KEYS, deployLocal } from "./localAccounts.js";
+import { type AnvilHandle, startAnvil } from "./startAnvil.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export const DEFAULT_DEVNET_PORT = 8545;
+export const DEFAULT_DEVNET_DIR = ".devnet";
+
+export interface DevnetOptions {
+  port?: number;
+  /** Where the chain state and the deployment file live (default .devnet). */
+  dir?: string;
+  /** Classes file to apply (default config/classes.json; null: none). */
+  classesFile?: string | null;
+  /** Forget the saved chain and deploy afresh. */
+  reset?: boolean;
+  /** Start the redeemer too, when it exists (default true). */
+  redeemer?: boolean;
+  /** Port of the redeemer's HTTP API (default 8787; 0: any free port). */
+  redeemerApiPort?: number;
+  /** Progress notes (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+export interface RedeemerHandle {
+  stop(): Promise<void>;
+}
+
+export interface Devnet {
+  rpcUrl: string;
+  chainId: number;
+  deployment: Deployment;
+  deploymentFile: string;
+  stateFile: string;
+  /** True when the deployment was found in the saved state and reused. */
+  reused: boolean;
+  classes: { name: string; active: boolean }[];
+  classChanges: string[];
+  redeemer: { started: boolean; note: string };
+  stop(): Promise<void>;
+}
+
+export class DevnetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DevnetError";
+  }
+}
+
+async function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+/** Reuses the saved deployment if the chain still has its code; else undefined. */
+async function savedDeployment(rpcUrl: string, file: string, log: (l: string) => void): Promise<Deployment | undefined> {
+  if (!existsSync(file)) return undefined;
+  let deployment: Deployment;
+  try {
+    deployment = readDeployment(file);
+  } catch (e) {
+    log(`ignoring ${file}: ${(e as Error).message}`);
+    return undefined;
+  }
+  try {
+    await checkDeployment(createCtkClient({ rpcUrl, deployment }));
+    return deployment;
+  } catch (e) {
+    log(`the saved chain does not hold the deployment in ${file} (${(e as Error).message}); deploying again`);
+    return undefined;
+  }
+}
+
+/**
+ * ── REDEEMER HOOK ── The redeemer exports `startRedeemer(config, deps)` from redeemer/index.ts.
+ * The devnet starts it with the local executor (simulated GPUs of every class in the classes
+ * file), the local redeemer key, no confirmations, its data under `<dir>/redeemer/`, and its logs
+ * on stderr. `config/redeemer.devnet.json`, when present, is merged in (e.g. the image policy).
+ */
+async function startRedeemerIfPresent(
+  client: CtkClient,
+  devnetDir: string,
+  classNames: readonly string[],
+  apiPort: number,
+): Promise<{ handle?: RedeemerHandle; note: string }> {
+  const entry = path.join(ROOT, "redeemer", "index.ts");
+  if (!existsSync(entry)) return { note: "not started: the redeemer is not part of this build yet (redeemer/index.ts)" };
+  const mod = (await import(pathToFileURL(entry).href)) as {
+    startRedeemer?: (config: unknown, deps?: { logger?: unknown }) => Promise<RedeemerHandle & { port?: number; ready?: Promise<void> }>;
+    parseRedeemerConfig?: (raw: unknown, opts?: { baseDir?: string; source?: string }) => unknown;
+  };
+  if (typeof mod.startRedeemer !== "function" || typeof mod.parseRedeemerConfig !== "function") {
+    return { note: "not started: redeemer/index.ts does not export startRedeemer and parseRedeemerConfig" };
+  }
+  const overridesFile = path.join(ROOT, "config", "redeemer.devnet.json");
+  const overrides = existsSync(overridesFile) ? (JSON.parse(readFileSync(overridesFile, "utf8")) as Record<string, unknown>) : {};
+  const dataDir = path.join(devnetDir, "redeemer");
+  const raw = {
+    confirmations: 0,
+    pollIntervalMs: 250,
+    logLevel: process.env.CTK_LOG_LEVEL ?? "warn",
+    policy: { allowedRegistries: ["registry.example.com", "ghcr.io", "docker.io"], requireDigest: true },
+    ...overrides,
+    rpcUrl: client.rpcUrl,
+    deployment: client.deployment,
+    privateKey: LOCAL_ROLE_KEYS.REDEEMER,
+    receiptsDir: path.join(dataDir, "receipts"),
+    api: { host: "127.0.0.1", port: apiPort },
+    executor: {
+      kind: "local",
+      local: {
+        gpus: classNames.map((c) => ({ simulated: true, class: c, count: 8 })),
+        ...((overrides.executor as { local?: object } | undefined)?.local ?? {}),
+        dataDir: path.join(dataDir, "executor"),
+      },
+    },
+  };
+  const config = mod.parseRedeemerConfig(raw, { baseDir: ROOT, source: "ctk devnet" });
+  const { pino } = await import("pino");
+  const logger = pino({ level: String(raw.logLevel), base: { service: "ctk-redeemer" } }, pino.destination(2));
+  const handle = await mod.startRedeemer(config, { logger });
+  await handle.ready;
+  return { handle, note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})` };
+}
+
+export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
+  const log = opts.log ?? (() => {});
+  const port = opts.port ?? DEFAULT_DEVNET_PORT;
+  const dir = path.resolve(opts.dir ?? DEFAULT_DEVNET_DIR);
+  const stateFile = path.join(dir, "anvil-state.json");
+  const deploymentFile = path.join(dir, "deployment.json");
+  const classesFile = opts.classesFile === undefined ? path.join(ROOT, "config", "classes.json") : opts.classesFile;
+  const classesSpec = classesFile ? readClassesFile(classesFile) : undefined;
+
+  if (await portAnswers(port)) {
+    throw new DevnetError(`port ${port} is already in use (is a devnet already running?): stop it or pass --port <n>`);
+  }
+  mkdirSync(dir, { recursive: true });
+  if (opts.reset) {
+    rmSync(stateFile, { force: true });
+    rmSync(deploymentFile, { force: true });
+  }
+  log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
+  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile });
+  let redeemer: RedeemerHandle | undefined;
+  const stop = async () => {
+    try {
+      await redeemer?.stop();
+    } finally {
+      await anvil.stop();
+    }
+  };
+  try {
+    let deployment = await savedDeployment(anvil.rpcUrl, deploymentFile, log);
+    const reused = deployment !== undefined;
+    if (!deployment) {
+      log("deploying AccessManager + ComputeToken");
+      deployment = await deployLocal(anvil.rpcUrl);
+      writeFileAtomic(deploymentFile, `${JSON.stringify(deployment, null, 2)}\n`);
+    }
+    const ops = createCtkClient({ rpcUrl: anvil.rpcUrl, deployment, account: LOCAL_ROLE_KEYS.OPERATIONS, pollingInterval: 20 });
+    let classChanges: string[] = [];
+    if (classesSpec) {
+      const diff = diffClasses(classesSpec, await listClasses(ops));
+      classChanges = diff.changes.map(describeClassChange);
+      for (const c of classChanges) log(`classes: ${c}`);
+      await applyClassChanges(ops, diff.changes);
+    }
+    const classes = (await listClasses(ops)).map((c) => ({ name: c.name, active: c.active }));
+    let r: { handle?: RedeemerHandle; note: string } = { note: "not started (--no-redeemer)" };
+    if (opts.redeemer !== false) {
+      try {
+        r = await startRedeemerIfPresent(ops, dir, classes.filter((c) => c.active).map((c) => c.name), opts.redeemerApiPort ?? 8787);
+      } catch (e) {
+        r = { note: `FAILED to start: ${(e as Error).message.split("\n")[0]} (the chain is up without it)` };
+      }
+    }
+    redeemer = r.handle;
+    return {
+      rpcUrl: anvil.rpcUrl,
+      chainId: deployment.chainId,
+      deployment,
+      deploymentFile,
+      stateFile,
+      reused,
+      classes,
+      classChanges,
+      redeemer: { started: Boolean(r.handle), note: r.note },
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

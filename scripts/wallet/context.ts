@@ -1,0 +1,87 @@
+/**
+ * What the wallet and audit commands need beyond scripts/cli/: a batching read client for the
+ * audit (thousands of reads), and the employee's signing account.
+ */
+import { statSync } from "node:fs";
+import type { Command } from "commander";
+import { createPublicClient, http, type Account, type Hex, type PublicClient } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
+import { readDeployment, type Deployment } from "../../sdk/deployment.js";
+import { decryptKeystore, findKeystore } from "../../sdk/keystore.js";
+import { clientFor, globalsOf, type Globals } from "../cli/globals.js";
+import { UserError } from "../cli/output.js";
+import { readPassword } from "./prompt.js";
+
+export { globalsOf, type Globals };
+
+export interface ReadContext {
+  globals: Globals;
+  deployment: Deployment;
+  /** Batches JSON-RPC calls: the audit reads every holder × lot. */
+  publicClient: PublicClient;
+}
+
+/** A read-only context for the audit commands: works against any RPC URL. */
+export function readContext(cmd: Command): ReadContext {
+  const globals = globalsOf(cmd);
+  const deployment = readDeployment(globals.deployment);
+  const { chain } = createCtkClient({ rpcUrl: globals.rpc, deployment });
+  const publicClient = createPublicClient({
+    chain,
+    transport: http(globals.rpc, { batch: { batchSize: 256, wait: 0 }, retryCount: 2, timeout: 120_000 }),
+    pollingInterval: isLoopback(globals.rpc) ? 100 : 1000,
+  }) as PublicClient;
+  return { globals, deployment, publicClient };
+}
+
+export interface KeyOptions {
+  keystore?: string;
+  from?: string;
+  keyEnv?: string;
+}
+
+/** --keystore/--from/--key-env on a command an employee signs with. */
+export function withKeyOptions(cmd: Command): Command {
+  return cmd
+    .option("--keystore <file|dir>", "keystore file or directory (default ~/.ctk/keystore; password: CTK_PASSWORD or a prompt)")
+    .option("--from <address>", "which keystore in the directory, when it holds several")
+    .option("--key-env <VAR>", "read the private key from this environment variable instead");
+}
+
+function accountFromEnv(name: string): Account {
+  const raw = (process.env[name] ?? "").trim();
+  const hex = raw.startsWith("0x") || raw.startsWith("0X") ? `0x${raw.slice(2)}` : `0x${raw}`;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new UserError(`${name} does not hold a private key (0x + 64 hex digits)`);
+  return privateKeyToAccount(hex.toLowerCase() as Hex);
+}
+
+/**
+ * The employee's account: --keystore (file or directory), --key-env, CTK_PRIVATE_KEY, else the
+ * keystore in ~/.ctk/keystore (the one there, or --from).
+ */
+export async function loadEmployeeAccount(opts: KeyOptions): Promise<Account> {
+  if (opts.keyEnv) {
+    if (!process.env[opts.keyEnv]) throw new UserError(`--key-env ${opts.keyEnv}: that environment variable is not set`);
+    return accountFromEnv(opts.keyEnv);
+  }
+  if (!opts.keystore && process.env.CTK_PRIVATE_KEY) return accountFromEnv("CTK_PRIVATE_KEY");
+  let entry;
+  if (opts.keystore) {
+    let isDir = false;
+    try {
+      isDir = statSync(opts.keystore).isDirectory();
+    } catch {
+      throw new UserError(`keystore ${opts.keystore} not found`);
+    }
+    entry = isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore });
+  } else entry = findKeystore({ from: opts.from });
+  const password = await readPassword({ purpose: `Password for ${entry.address}` });
+  return decryptKeystore(entry.file, password);
+}
+
+/** A checked SDK client that signs as the employee. */
+export async function employeeClient(cmd: Command, keys: KeyOptions): Promise<CtkClient & { account: Account }> {
+  const account = await loadEmployeeAccount(keys);
+  return (await clientFor(globalsOf(cmd), account)) as CtkClient & { account: Account };
+}

@@ -1,0 +1,108 @@
+/**
+ * `ctk redeem --class H100-80GB --spec job.json [--priority high] [--yes]`: validates the job spec
+ * with the schema the redeemer uses (sdk/jobSpec.ts), shows the cost (GPUs × hours × priority
+ * multiplier) and the lots it will draw from (soonest-expiring first), asks, sends, prints the id.
+ */
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { parseEventLogs, toHex, type Address } from "viem";
+import { getBalances } from "../../sdk/balances.js";
+import { chainTime } from "../../sdk/client.js";
+import { findClass } from "../../sdk/classes.js";
+import { formatExpiry, formatHours } from "../../sdk/format.js";
+import { computeTokenAbi } from "../../sdk/generated/abi.js";
+import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../sdk/jobSpec.js";
+import { writeComputeToken } from "../../sdk/write.js";
+import { globalsOf } from "../cli/globals.js";
+import { UserError, output } from "../cli/output.js";
+import { employeeClient, withKeyOptions, type KeyOptions } from "./context.js";
+import { pickLots } from "./pickLots.js";
+import { confirm } from "./prompt.js";
+
+const MAX_REDEMPTION_LOTS = 16;
+
+/** Reads and validates a spec file; `priority` (from --priority) must agree with the spec's own. */
+export function loadSpec(file: string, priority?: PriorityName): JobSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UserError(`cannot read the job spec ${file}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`the job spec ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (priority && raw && typeof raw === "object" && !Array.isArray(raw)) {
+    const own = (raw as { priority?: unknown }).priority;
+    if (own !== undefined && own !== priority) {
+      throw new UserError(`the job spec says priority "${String(own)}" but --priority is ${priority}: they must agree`);
+    }
+    raw = { ...(raw as object), priority };
+  }
+  const parsed = jobSpecSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(spec)"}: ${i.message}`);
+    throw new UserError(`the job spec ${file} is invalid: ${problems.join("; ")}`, [], { valid: false, problems });
+  }
+  const bytes = encodeSpec(parsed.data);
+  if (bytes.length > SPEC_LIMITS.maxSpecBytes) throw new UserError(`the job spec is ${bytes.length} bytes; at most ${SPEC_LIMITS.maxSpecBytes}`);
+  return parsed.data;
+}
+
+export function redeemCommand(): Command {
+  return withKeyOptions(
+    new Command("redeem")
+      .description("burn GPU-hours for a job: validates the spec, shows the cost, asks, sends, prints the redemption id")
+      .requiredOption("--class <name>", "hardware class, e.g. H100-80GB")
+      .requiredOption("--spec <file>", "the job spec (JSON)")
+      .addOption(new Option("--priority <priority>", "job priority (must agree with the spec's)").choices([...PRIORITIES]))
+      .option("--yes", "do not ask for confirmation"),
+  ).action(async function (this: Command, opts: KeyOptions & { class: string; spec: string; priority?: PriorityName; yes?: boolean }) {
+    const globals = globalsOf(this);
+    const spec = loadSpec(opts.spec, opts.priority);
+    const client = await employeeClient(this, opts);
+    const me = client.account.address as Address;
+    const cls = await findClass(client, opts.class);
+    if (!cls) throw new UserError(`no hardware class named ${opts.class}`);
+    if (!cls.active) throw new UserError(`hardware class ${cls.name} is retired: it can no longer be redeemed`);
+    if (spec.gpus > cls.maxGpusPerJob) throw new UserError(`the spec asks for ${spec.gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
+    const seconds = specSeconds(spec);
+    const [bps, balances, now] = await Promise.all([
+      client.publicClient.readContract({ ...client.computeToken, functionName: "priorityMultiplier", args: [priorityIndex(spec.priority)] }),
+      getBalances(client, me),
+      chainTime(client),
+    ]);
+    const units = unitsFor(spec.gpus, seconds, bps);
+    const lots = balances.classes.find((c) => c.classId === cls.classId)?.lots ?? [];
+    const { picks, available } = pickLots(lots, units, { now, maxLots: MAX_REDEMPTION_LOTS });
+    const cost = `${spec.gpus} GPU${spec.gpus === 1 ? "" : "s"} × ${spec.hours} h × ${(bps / 10000).toString()} (${spec.priority}) = ${formatHours(units)} ${cls.name} GPU-hours`;
+    if (!picks.length) throw new UserError(`${cost}, but you have ${formatHours(available)} h redeemable in ${cls.name}`);
+    const plan = [
+      `redeem ${spec.name}: ${cost}`,
+      ...picks.map((p) => `  ${formatHours(p.amount)} h from the lot expiring ${formatExpiry(p.expiresAt)}`),
+    ];
+    if (!opts.yes) {
+      process.stderr.write(`${plan.join("\n")}\n`);
+      if (!(await confirm("Send this redemption?"))) throw new UserError("cancelled: nothing was sent");
+    }
+    const receipt = await writeComputeToken(client, "redeem", [
+      cls.classId,
+      picks.map((p) => p.lotId),
+      spec.gpus,
+      seconds,
+      priorityIndex(spec.priority),
+      toHex(encodeSpec(spec)),
+    ]);
+    const [event] = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRequested", logs: receipt.logs });
+    if (!event) throw new Error(`transaction ${receipt.transactionHash} did not record a redemption`);
+    const id = event.args.id;
+    output(
+      globals.json,
+      [...plan, `redemption ${id} requested (tx ${receipt.transactionHash})`, `follow it with: ctk status ${id} --follow`],
+      { id, class: cls.name, units, priority: spec.priority, lots: picks, specHash: event.args.specHash, txHash: receipt.transactionHash },
+    );
+  });
+}

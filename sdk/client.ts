@@ -1,0 +1,125 @@
+/**
+ * The one typed client for ComputeToken: viem public (and, with an account, wallet) clients bound
+ * to a deployment. Scripts, the redeemer and the tests all start here.
+ */
+import {
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Deployment } from "./deployment.js";
+import { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+
+export interface CtkClientOptions {
+  rpcUrl: string;
+  deployment: Deployment;
+  /** A viem account or a 0x private key; without it the client can only read. */
+  account?: Account | Hex;
+  /** Milliseconds between polls (receipts, blocks). Default: 50 on loopback, 1000 elsewhere. */
+  pollingInterval?: number;
+}
+
+export type CtkPublicClient = PublicClient<Transport, Chain>;
+export type CtkWalletClient = WalletClient<Transport, Chain, Account>;
+
+export interface CtkClient {
+  rpcUrl: string;
+  deployment: Deployment;
+  chain: Chain;
+  publicClient: CtkPublicClient;
+  /** Present when the client was created with an account. */
+  walletClient?: CtkWalletClient;
+  account?: Account;
+  computeToken: { address: Address; abi: typeof computeTokenAbi };
+  accessManager: { address: Address; abi: typeof accessManagerAbi };
+}
+
+/** A client that can send transactions. */
+export type CtkWriteClient = CtkClient & { walletClient: CtkWalletClient; account: Account };
+
+export class MissingAccountError extends Error {
+  constructor() {
+    super("this needs a signing key: set CTK_PRIVATE_KEY (or .env) or pass --keystore <file>");
+    this.name = "MissingAccountError";
+  }
+}
+
+export const isLoopback = (rpcUrl: string): boolean => {
+  try {
+    const host = new URL(rpcUrl).hostname;
+    return host === "127.0.0.1" || host === "localhost" || host === "[::1]" || host === "::1";
+  } catch {
+    return false;
+  }
+};
+
+export function createCtkClient(opts: CtkClientOptions): CtkClient {
+  const { rpcUrl, deployment } = opts;
+  const pollingInterval = opts.pollingInterval ?? (isLoopback(rpcUrl) ? 50 : 1000);
+  const chain = defineChain({
+    id: deployment.chainId,
+    name: deployment.chainId === 31337 ? "ctk-devnet" : `ctk-${deployment.chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+  const transport = http(rpcUrl, { retryCount: 1, timeout: 60_000 });
+  const publicClient = createPublicClient({ chain, transport, pollingInterval }) as CtkPublicClient;
+  const account = typeof opts.account === "string" ? privateKeyToAccount(opts.account) : opts.account;
+  const walletClient = account
+    ? (createWalletClient({ chain, transport, account, pollingInterval }) as CtkWalletClient)
+    : undefined;
+  return {
+    rpcUrl,
+    deployment,
+    chain,
+    publicClient,
+    walletClient,
+    account,
+    computeToken: { address: deployment.computeToken, abi: computeTokenAbi },
+    accessManager: { address: deployment.accessManager, abi: accessManagerAbi },
+  };
+}
+
+/** Narrows a client to one that can sign, or throws {@link MissingAccountError}. */
+export function requireWriter(client: CtkClient): CtkWriteClient {
+  if (!client.walletClient || !client.account) throw new MissingAccountError();
+  return client as CtkWriteClient;
+}
+
+export class DeploymentMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeploymentMismatchError";
+  }
+}
+
+/** Checks that the chain behind the client is the deployment's chain and that ComputeToken is there. */
+export async function checkDeployment(client: CtkClient): Promise<void> {
+  const chainId = await client.publicClient.getChainId();
+  if (chainId !== client.deployment.chainId) {
+    throw new DeploymentMismatchError(
+      `the chain at ${client.rpcUrl} is chain ${chainId}, but the deployment file is for chain ${client.deployment.chainId}`,
+    );
+  }
+  const code = await client.publicClient.getCode({ address: client.computeToken.address });
+  if (!code || code === "0x") {
+    throw new DeploymentMismatchError(
+      `no ComputeToken at ${client.computeToken.address} on ${client.rpcUrl}: the deployment file does not match this chain`,
+    );
+  }
+}
+
+/** The latest block's timestamp: what the contract compares expiries with. */
+export async function chainTime(client: CtkClient): Promise<bigint> {
+  const block = await client.publicClient.getBlock({ blockTag: "latest" });
+  return block.timestamp;
+}

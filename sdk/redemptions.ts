@@ -1,0 +1,326 @@
+/**
+ * Chain access for redemptions: read one (`getRedemption`), and the redeemer's three writes
+ * (`markRedemptionRunning`, `settleRedemption`, `rejectRedemption`). Every function takes the
+ * clients and the contract address explicitly, so it works with any viem client set-up.
+ *
+ * Contract reverts come back as error classes that carry the numbers (`RedemptionStatusConflict`
+ * with the status found, `SettleExceedsReserve` with used and reserved), never as raw RPC errors.
+ */
+import {
+  type Account,
+  type Address,
+  type Chain,
+  type Hash,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+  BaseError,
+  ContractFunctionRevertedError,
+  keccak256,
+  stringToBytes,
+} from "viem";
+import { PRIORITIES, type PriorityName } from "./jobSpec.js";
+import { computeTokenAbi } from "./generated/abi.js";
+
+/** ComputeToken.RedemptionStatus, in enum order. */
+export const REDEMPTION_STATUSES = ["None", "Requested", "Running", "Settled", "Rejected", "Reclaimed"] as const;
+export type RedemptionStatusName = (typeof REDEMPTION_STATUSES)[number];
+
+/** Statuses a redemption never leaves. */
+export const TERMINAL_STATUSES: readonly RedemptionStatusName[] = ["Settled", "Rejected", "Reclaimed"];
+export const isTerminalStatus = (s: RedemptionStatusName): boolean => TERMINAL_STATUSES.includes(s);
+
+export const statusName = (index: number): RedemptionStatusName => {
+  const name = REDEMPTION_STATUSES[index];
+  if (name === undefined) throw new RangeError(`unknown redemption status ${index}`);
+  return name;
+};
+
+export interface RedemptionReadContext {
+  publicClient: Pick<PublicClient, "readContract">;
+  /** The ComputeToken contract. */
+  address: Address;
+}
+
+export type RedeemerWalletClient = WalletClient<Transport, Chain | undefined, Account>;
+
+export interface RedemptionWriteContext {
+  publicClient: Pick<PublicClient, "readContract" | "estimateContractGas" | "waitForTransactionReceipt">;
+  walletClient: RedeemerWalletClient;
+  address: Address;
+}
+
+/** A redemption as the contract holds it. */
+export interface Redemption {
+  id: bigint;
+  holder: Address;
+  classId: number;
+  priority: PriorityName;
+  gpus: number;
+  status: RedemptionStatusName;
+  /** Unix seconds. */
+  requestedAt: number;
+  reserved: bigint;
+  used: bigint;
+  specHash: Hex;
+  lotIds: readonly bigint[];
+  amounts: readonly bigint[];
+}
+
+// ─────────────────────────────── errors ───────────────────────────────
+
+/** No redemption has this id (never made, or made in a block that was reorganised away). */
+export class UnknownRedemptionError extends Error {
+  override readonly name = "UnknownRedemptionError";
+  constructor(readonly id: bigint) {
+    super(`redemption ${id} does not exist`);
+  }
+}
+
+/** The redemption is not in a status that allows the call (someone moved it first). */
+export class RedemptionStatusConflict extends Error {
+  override readonly name = "RedemptionStatusConflict";
+  constructor(
+    readonly id: bigint,
+    readonly status: RedemptionStatusName,
+  ) {
+    super(`redemption ${id} is ${status}`);
+  }
+}
+
+/** A settle that would consume more units than the redemption reserved. */
+export class SettleExceedsReserveError extends Error {
+  override readonly name = "SettleExceedsReserveError";
+  constructor(
+    readonly id: bigint,
+    readonly used: bigint,
+    readonly reserved: bigint,
+  ) {
+    super(`redemption ${id}: cannot settle ${used} units, only ${reserved} are reserved`);
+  }
+}
+
+/** The caller lacks the redeemer role (AccessManager said no). */
+export class NotRedeemerError extends Error {
+  override readonly name = "NotRedeemerError";
+  constructor(readonly account: Address | undefined) {
+    super(`${account ?? "the caller"} may not move redemptions: it does not hold the REDEEMER role`);
+  }
+}
+
+/** The transaction was mined but reverted. */
+export class RedemptionTxReverted extends Error {
+  override readonly name = "RedemptionTxReverted";
+  constructor(readonly hash: Hash) {
+    super(`transaction ${hash} reverted`);
+  }
+}
+
+/**
+ * Translates a contract revert into one of the errors above; any other error (RPC, network) is
+ * returned as it is.
+ */
+export function redemptionErrorFrom(err: unknown, context: { id?: bigint; account?: Address } = {}): unknown {
+  if (!(err instanceof BaseError)) return err;
+  const revert = err.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
+  const name = revert?.data?.errorName;
+  const args = (revert?.data?.args ?? []) as readonly unknown[];
+  switch (name) {
+    case "UnknownRedemption":
+      return new UnknownRedemptionError(args[0] as bigint);
+    case "InvalidRedemptionStatus":
+      return new RedemptionStatusConflict(args[0] as bigint, statusName(Number(args[1])));
+    case "SettleExceedsReserve":
+      return new SettleExceedsReserveError(args[0] as bigint, args[1] as bigint, args[2] as bigint);
+    case "AccessManagedUnauthorized":
+      return new NotRedeemerError((args[0] as Address | undefined) ?? context.account);
+    default:
+      return err;
+  }
+}
+
+// ─────────────────────────────── reads ────────────────────────────────
+
+export interface ReadOptions {
+  /** Read the state as of this block (default: latest). */
+  blockNumber?: bigint;
+}
+
+/** The redemption, or undefined when no redemption has this id. */
+export async function getRedemption(ctx: RedemptionReadContext, id: bigint, options: ReadOptions = {}): Promise<Redemption | undefined> {
+  let v;
+  try {
+    v = await ctx.publicClient.readContract({
+      address: ctx.address,
+      abi: computeTokenAbi,
+      functionName: "getRedemption",
+      args: [id],
+      ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
+    });
+  } catch (err) {
+    const mapped = redemptionErrorFrom(err);
+    if (mapped instanceof UnknownRedemptionError) return undefined;
+    throw mapped;
+  }
+  return {
+    id,
+    holder: v.holder,
+    classId: v.classId,
+    priority: PRIORITIES[v.priority]!,
+    gpus: v.gpus,
+    status: statusName(v.status),
+    requestedAt: v.requestedAt,
+    reserved: v.reserved,
+    used: v.used,
+    specHash: v.specHash,
+    lotIds: v.lotIds,
+    amounts: v.amounts,
+  };
+}
+
+/** The status of a redemption ("None" when there is no such redemption). */
+export async function getRedemptionStatus(ctx: RedemptionReadContext, id: bigint, options: ReadOptions = {}): Promise<RedemptionStatusName> {
+  return (await getRedemption(ctx, id, options))?.status ?? "None";
+}
+
+/** Number of redemptions made so far (ids run from 1 to this). */
+export async function getRedemptionCount(ctx: RedemptionReadContext, options: ReadOptions = {}): Promise<bigint> {
+  return ctx.publicClient.readContract({
+    address: ctx.address,
+    abi: computeTokenAbi,
+    functionName: "redemptionCount",
+    ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
+  });
+}
+
+export interface HardwareClassInfo {
+  classId: number;
+  name: string;
+  productLabel: string;
+  memoryGiB: number;
+  maxGpusPerJob: number;
+  active: boolean;
+}
+
+/** A hardware class as the contract holds it. */
+export async function getHardwareClass(ctx: RedemptionReadContext, classId: number, options: ReadOptions = {}): Promise<HardwareClassInfo> {
+  const [name, productLabel, memoryGiB, maxGpusPerJob, active] = await ctx.publicClient.readContract({
+    address: ctx.address,
+    abi: computeTokenAbi,
+    functionName: "getClass",
+    args: [classId],
+    ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
+  });
+  return { classId, name, productLabel, memoryGiB, maxGpusPerJob, active };
+}
+
+/** Price multiplier of a priority, basis points. */
+export async function getPriorityMultiplier(ctx: RedemptionReadContext, priority: PriorityName | number, options: ReadOptions = {}): Promise<number> {
+  const index = typeof priority === "number" ? priority : PRIORITIES.indexOf(priority);
+  return ctx.publicClient.readContract({
+    address: ctx.address,
+    abi: computeTokenAbi,
+    functionName: "priorityMultiplier",
+    args: [index],
+    ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
+  });
+}
+
+// ─────────────────────────────── writes ───────────────────────────────
+
+/** The redeemer's three lifecycle calls. */
+export type RedemptionCall =
+  | { functionName: "markRunning"; args: readonly [id: bigint, jobRef: Hex] }
+  | { functionName: "settle"; args: readonly [id: bigint, used: bigint, receiptHash: Hex] }
+  | { functionName: "reject"; args: readonly [id: bigint, reasonCode: number] };
+
+export interface WriteOverrides {
+  /** Use this nonce (the caller manages nonces). */
+  nonce?: number;
+  /** Use this gas limit (skips estimation). */
+  gas?: bigint;
+}
+
+/** Estimates a lifecycle call's gas; a call the contract would refuse throws its mapped error. */
+export async function estimateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<bigint> {
+  try {
+    return await ctx.publicClient.estimateContractGas({
+      address: ctx.address,
+      abi: computeTokenAbi,
+      functionName: call.functionName,
+      args: call.args,
+      account: ctx.walletClient.account,
+    } as never);
+  } catch (err) {
+    throw redemptionErrorFrom(err, { id: call.args[0], account: ctx.walletClient.account.address });
+  }
+}
+
+/** Sends a lifecycle call; resolves to the transaction hash once the node accepted it. */
+export async function sendRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall, overrides: WriteOverrides = {}): Promise<Hash> {
+  try {
+    return await ctx.walletClient.writeContract({
+      address: ctx.address,
+      abi: computeTokenAbi,
+      functionName: call.functionName,
+      args: call.args,
+      chain: ctx.walletClient.chain,
+      account: ctx.walletClient.account,
+      ...(overrides.nonce !== undefined && { nonce: overrides.nonce }),
+      ...(overrides.gas !== undefined && { gas: overrides.gas }),
+    } as never);
+  } catch (err) {
+    throw redemptionErrorFrom(err, { id: call.args[0], account: ctx.walletClient.account.address });
+  }
+}
+
+/** Waits for a lifecycle transaction to be mined. @throws RedemptionTxReverted */
+export async function waitForRedemptionCall(
+  ctx: Pick<RedemptionWriteContext, "publicClient">,
+  hash: Hash,
+  options: { timeoutMs?: number; pollingIntervalMs?: number } = {},
+): Promise<TransactionReceipt> {
+  const receipt = await ctx.publicClient.waitForTransactionReceipt({
+    hash,
+    ...(options.timeoutMs !== undefined && { timeout: options.timeoutMs }),
+    ...(options.pollingIntervalMs !== undefined && { pollingInterval: options.pollingIntervalMs }),
+  });
+  if (receipt.status !== "success") throw new RedemptionTxReverted(hash);
+  return receipt;
+}
+
+/** `markRunning(id, jobRef)`: the job was launched. Resolves to the mined receipt. */
+export async function markRedemptionRunning(ctx: RedemptionWriteContext, id: bigint, jobRef: Hex, overrides?: WriteOverrides): Promise<TransactionReceipt> {
+  return waitForRedemptionCall(ctx, await sendRedemptionCall(ctx, { functionName: "markRunning", args: [id, jobRef] }, overrides));
+}
+
+/**
+ * `settle(id, used, receiptHash)`: the job ended. Pass `reserved` to have the call refused here,
+ * before anything is sent, when `used` exceeds it.
+ */
+export async function settleRedemption(
+  ctx: RedemptionWriteContext,
+  id: bigint,
+  used: bigint,
+  receiptHash: Hex,
+  options: WriteOverrides & { reserved?: bigint } = {},
+): Promise<TransactionReceipt> {
+  if (used < 0n) throw new RangeError(`used must not be negative (got ${used})`);
+  if (options.reserved !== undefined && used > options.reserved) throw new SettleExceedsReserveError(id, used, options.reserved);
+  return waitForRedemptionCall(ctx, await sendRedemptionCall(ctx, { functionName: "settle", args: [id, used, receiptHash] }, options));
+}
+
+/** `reject(id, reasonCode)`: the job cannot run; full refund. */
+export async function rejectRedemption(ctx: RedemptionWriteContext, id: bigint, reasonCode: number, overrides?: WriteOverrides): Promise<TransactionReceipt> {
+  return waitForRedemptionCall(ctx, await sendRedemptionCall(ctx, { functionName: "reject", args: [id, reasonCode] }, overrides));
+}
+
+// ─────────────────────────────── helpers ──────────────────────────────
+
+/** The `jobRef` put on-chain by markRunning: keccak256 of "<executor kind>:<job name>". */
+export const jobRefFor = (executorKind: string, jobName: string): Hex => keccak256(stringToBytes(`${executorKind}:${jobName}`));
+
+/** The receipt hash put on-chain by settle: keccak256 of the receipt file's exact bytes. */
+export const receiptHashOf = (bytes: Uint8Array): Hex => keccak256(bytes);

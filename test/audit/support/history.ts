@@ -1,0 +1,123 @@
+/**
+ * A small but complete history on a real anvil, for the audit tests: grants, a transfer,
+ * redemptions that settle (drawing from two lots), are rejected (from requested and from running),
+ * are reclaimed after the launch timeout, and stay in flight; a conversion, an expiry sweep, an
+ * offboarding with clawback, and an account recovery.
+ */
+import { keccak256, stringToBytes, toHex, type Address, type Hex } from "viem";
+import { createCtkClient, type CtkClient } from "../../../sdk/client.js";
+import { encodeSpec, jobSpecSchema, priorityIndex } from "../../../sdk/jobSpec.js";
+import { encodeLotId } from "../../../sdk/lotId.js";
+import { REJECT_REASONS } from "../../../sdk/reasons.js";
+import { writeComputeToken } from "../../../sdk/write.js";
+import { LOCAL_LAUNCH_TIMEOUT, LOCAL_ROLE_KEYS } from "../../../scripts/devnet/localAccounts.js";
+import { increaseTime, startLocalChain, type LocalChain } from "../../sdk/localChain.js";
+
+export const H100 = 2; // TEST_CLASSES: A100-80GB = 1, H100-80GB = 2
+export const A100 = 1;
+const DAY = 86_400n;
+const H = 3600n;
+
+export interface History {
+  chain: LocalChain;
+  admin: CtkClient;
+  employees: Address[];
+  lots: { h100: bigint; h100Soulbound: bigint; a100Short: bigint; h100Short: bigint };
+  /** The receipt JSON the redeemer hashed for redemption 1 (the settled one). */
+  receipt: { redemptionId: bigint; bytes: Uint8Array };
+  ids: { settled: bigint; rejected: bigint; rejectedRunning: bigint; reclaimed: bigint; requested: bigint; running: bigint };
+}
+
+export function specFor(gpus: number, hours: number, name = "train"): Hex {
+  const spec = jobSpecSchema.parse({
+    name,
+    image: `registry.example.com/team/${name}@sha256:${"a".repeat(64)}`,
+    command: ["python", "train.py"],
+    gpus,
+    hours,
+    priority: "normal",
+  });
+  return toHex(encodeSpec(spec));
+}
+
+export async function rpc(chain: LocalChain, method: string, params: unknown[] = []): Promise<unknown> {
+  const res = await fetch(chain.anvil.rpcUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+export async function buildHistory(): Promise<History> {
+  const chain = await startLocalChain();
+  try {
+    const admin = createCtkClient({ rpcUrl: chain.anvil.rpcUrl, deployment: chain.deployment, account: LOCAL_ROLE_KEYS.ADMIN, pollingInterval: 20 });
+    const e = [0, 1, 2, 3, 4].map((i) => chain.employee(i));
+    const who = [0, 1, 2, 3, 4].map((i) => chain.employeeAddress(i));
+    const now = (await chain.reader.publicClient.getBlock()).timestamp;
+    const lots = {
+      h100: encodeLotId({ classId: H100, expiresAt: now + 30n * DAY, policy: "transferable" }),
+      h100Soulbound: encodeLotId({ classId: H100, expiresAt: now + 20n * DAY, policy: "soulbound" }),
+      a100Short: encodeLotId({ classId: A100, expiresAt: now + 5n * DAY, policy: "transferable" }),
+      h100Short: encodeLotId({ classId: H100, expiresAt: now + 5n * DAY, policy: "transferable" }),
+    };
+    await writeComputeToken(chain.hr, "onboard", [who]);
+    await writeComputeToken(chain.hr, "grantBatch", [
+      keccak256(stringToBytes("payroll-2025-01")),
+      [who[0]!, who[1]!, who[2]!, who[0]!, who[3]!],
+      [lots.h100, lots.h100, lots.h100, lots.h100Soulbound, lots.h100],
+      [100n * H, 50n * H, 20n * H, 10n * H, 8n * H],
+    ]);
+    await writeComputeToken(chain.hr, "grantBatch", [keccak256(stringToBytes("payroll-2025-01-a100")), [who[0]!, who[1]!], [lots.a100Short, lots.a100Short], [5n * H, 5n * H]]);
+    // Employee 0 gives employee 1 two hours.
+    await writeComputeToken(e[0]!, "safeTransferFrom", [who[0]!, who[1]!, lots.h100, 2n * H, "0x"]);
+
+    const normal = priorityIndex("normal");
+    const redeem = (c: CtkClient, lotIds: bigint[], gpus: number, hours: number, name: string) =>
+      writeComputeToken(c, "redeem", [H100, lotIds, gpus, hours * 3600, normal, specFor(gpus, hours, name)]);
+    // 1: 4 GPUs × 3 h = 43,200 units from the soulbound lot (36,000) and the transferable one (7,200); settles.
+    await redeem(e[0]!, [lots.h100Soulbound, lots.h100], 4, 3, "settled");
+    await writeComputeToken(chain.redeemer, "markRunning", [1n, keccak256(stringToBytes("local:ctk-redemption-1"))]);
+    const receiptBytes = stringToBytes(JSON.stringify({ redemptionId: "1", gpuSeconds: 30000, segments: [{ start: 1, end: 7501 }] }));
+    await writeComputeToken(chain.redeemer, "settle", [1n, 30_000n, keccak256(receiptBytes)]);
+    // 2: rejected before launch (bad spec); 3: rejected after launch (launch failed).
+    await redeem(e[1]!, [lots.h100], 1, 2, "rejected");
+    await writeComputeToken(chain.redeemer, "reject", [2n, REJECT_REASONS.INVALID_SPEC]);
+    await redeem(e[2]!, [lots.h100], 1, 1, "failed");
+    await writeComputeToken(chain.redeemer, "markRunning", [3n, keccak256(stringToBytes("local:ctk-redemption-3"))]);
+    await writeComputeToken(chain.redeemer, "reject", [3n, REJECT_REASONS.LAUNCH_FAILED]);
+    // 4: nobody launches it; reclaimed after the launch timeout.
+    await redeem(e[1]!, [lots.h100], 2, 1, "reclaimed");
+    await increaseTime(chain, LOCAL_LAUNCH_TIMEOUT + 1);
+    await writeComputeToken(e[1]!, "reclaim", [4n]);
+    // A conversion: 1 A100 unit → 1/2 H100 unit, into a new lot with the same expiry and policy.
+    await writeComputeToken(chain.ops, "setConversionRate", [A100, H100, 1n, 2n]);
+    await writeComputeToken(e[0]!, "convert", [lots.a100Short, 2n * H, H100]);
+    // After five days the short lots expire; anyone sweeps.
+    await increaseTime(chain, Number(5n * DAY));
+    await writeComputeToken(e[4]!, "sweepExpired", [who[1]!, [lots.a100Short]]);
+    await writeComputeToken(e[4]!, "sweepExpired", [who[0]!, [lots.a100Short, lots.h100Short]]);
+    // Employee 2 leaves: offboarded, balance clawed back. Employee 3 lost a key: recovered to employee 4.
+    await writeComputeToken(chain.hr, "offboard", [who[2]!]);
+    await writeComputeToken(chain.hr, "clawback", [who[2]!, [lots.h100]]);
+    await writeComputeToken(admin, "recover", [who[3]!, who[4]!, [lots.h100]]);
+    // In flight at the end: 5 requested, 6 running.
+    await redeem(e[0]!, [lots.h100], 1, 1, "requested");
+    await redeem(e[1]!, [lots.h100], 1, 2, "running");
+    await writeComputeToken(chain.redeemer, "markRunning", [6n, keccak256(stringToBytes("local:ctk-redemption-6"))]);
+    return {
+      chain,
+      admin,
+      employees: who,
+      lots,
+      receipt: { redemptionId: 1n, bytes: receiptBytes },
+      ids: { settled: 1n, rejected: 2n, rejectedRunning: 3n, reclaimed: 4n, requested: 5n, running: 6n },
+    };
+  } catch (err) {
+    await chain.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,682 @@
+/**
+ * The `kubernetes` executor against the in-repo fake API server, through the real
+ * @kubernetes/client-node. Timestamps come from a manual clock shared by the fake cluster and the
+ * executor, so an hour of GPU time passes without waiting.
+ */
+import { expect } from "chai";
+import { ApiException, BatchV1Api, CoreV1Api, type V1Job } from "@kubernetes/client-node";
+import { PRIORITIES, type PriorityName } from "../../sdk/jobSpec.js";
+import type { JobState, LaunchRequest } from "../../redeemer/executor/types.js";
+import { jobNameFor } from "../../redeemer/executor/types.js";
+import {
+  ExecutorClosed,
+  JobNameTaken,
+  KubernetesUnavailable,
+  buildJobManifest,
+  createKubernetesExecutor,
+  parseKubernetesExecutorConfig,
+  type KubernetesExecutor,
+  type KubernetesExecutorConfigInput,
+} from "../../redeemer/executor/kubernetes/index.js";
+import { ConfigError } from "../../redeemer/policy/configError.js";
+import {
+  ManualClock,
+  parseLabelSelector,
+  startFakeKube,
+  type FakeKube,
+  type FakeKubeOptions,
+  type KubeObject,
+} from "../support/fakeKube.js";
+
+const NAMESPACE = "gpu-jobs";
+const LOCAL_QUEUE = "team-gpus";
+const PRIORITY_CLASSES = { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" };
+const WORKLOAD_PRIORITY_CLASSES = { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" };
+const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
+const H100 = "NVIDIA-H100-80GB-HBM3";
+const T0_MS = Date.UTC(2030, 0, 1);
+const T0 = T0_MS / 1000;
+
+const BASE_CONFIG = {
+  namespace: NAMESPACE,
+  localQueue: LOCAL_QUEUE,
+  priorityClasses: PRIORITY_CLASSES,
+  workloadPriorityClasses: WORKLOAD_PRIORITY_CLASSES,
+  resyncMs: 60_000,
+  requestTimeoutMs: 2_000,
+  maxAttempts: 5,
+  retryBaseMs: 5,
+  retryMaxMs: 50,
+} satisfies KubernetesExecutorConfigInput;
+
+function request(
+  id: bigint,
+  opts: { gpus?: number; seconds?: number; priority?: PriorityName; project?: string } = {},
+): LaunchRequest {
+  const gpus = opts.gpus ?? 4;
+  const seconds = opts.seconds ?? 3600;
+  const priority = opts.priority ?? "normal";
+  return {
+    redemptionId: id,
+    className: "H100-80GB",
+    productLabel: H100,
+    gpus,
+    seconds,
+    priority,
+    spec: {
+      name: "llm-finetune",
+      image: IMAGE,
+      command: ["python", "train.py"],
+      args: ["--epochs", "3"],
+      env: { SEED: "1", WANDB_MODE: "offline" },
+      gpus,
+      hours: seconds / 3600,
+      priority,
+      ...(opts.project ? { project: opts.project } : {}),
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected the promise to reject");
+}
+
+/** Ref'ed handles that would keep the process alive. */
+function openHandles(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) {
+    if (r === "TCPSocketWrap" || r === "TCPServerWrap" || r === "Timeout") counts[r] = (counts[r] ?? 0) + 1;
+  }
+  return counts;
+}
+
+describe("kubernetes executor", function () {
+  let clock: ManualClock;
+  let fake: FakeKube;
+  let executor: KubernetesExecutor;
+  const extraExecutors: KubernetesExecutor[] = [];
+
+  async function setUp(fakeOptions: FakeKubeOptions = {}, config: Partial<KubernetesExecutorConfigInput> = {}) {
+    clock = new ManualClock(T0_MS);
+    fake = await startFakeKube({ clock, ...fakeOptions });
+    executor = newExecutor(config);
+  }
+
+  /** Another executor on the same cluster (a restarted redeemer). */
+  function newExecutor(config: Partial<KubernetesExecutorConfigInput> = {}): KubernetesExecutor {
+    const ex = createKubernetesExecutor({
+      kubeConfig: fake.kubeConfig(),
+      config: { ...BASE_CONFIG, ...config },
+      now: () => clock.now(),
+    });
+    extraExecutors.push(ex);
+    return ex;
+  }
+
+  afterEach(async function () {
+    await Promise.all(extraExecutors.splice(0).map((ex) => ex.close()));
+    await fake?.close();
+  });
+
+  describe("the Job manifest", function () {
+    const config = parseKubernetesExecutorConfig(BASE_CONFIG);
+
+    function expectManifest(job: V1Job | KubeObject) {
+      // Compare as JSON: the same assertions hold for the built object and for what the server stored.
+      const j = JSON.parse(JSON.stringify(job));
+      expect(j.apiVersion).to.equal("batch/v1");
+      expect(j.kind).to.equal("Job");
+      expect(j.metadata.name).to.equal("ctk-redemption-42");
+      expect(j.metadata.namespace).to.equal(NAMESPACE);
+      expect(j.metadata.labels).to.include({
+        "app.kubernetes.io/managed-by": "ctk-redeemer",
+        "ctk.compute-tokens/redemption-id": "42",
+        "kueue.x-k8s.io/queue-name": LOCAL_QUEUE,
+        "kueue.x-k8s.io/priority-class": "wl-high",
+      });
+      expect(j.metadata.annotations).to.include({
+        "ctk.compute-tokens/class": "H100-80GB",
+        "ctk.compute-tokens/gpus": "8",
+        "ctk.compute-tokens/allotted-seconds": "7200",
+        "ctk.compute-tokens/spec-name": "llm-finetune",
+        "ctk.compute-tokens/project": "search-ranking",
+      });
+
+      const spec = j.spec;
+      expect(spec.suspend).to.equal(true);
+      expect(spec.backoffLimit).to.equal(0);
+      expect(spec.activeDeadlineSeconds).to.equal(7200);
+      expect(spec.podReplacementPolicy).to.equal("Failed");
+      expect(spec.podFailurePolicy).to.deep.equal({
+        rules: [
+          { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+          { action: "FailJob", onExitCodes: { containerName: "main", operator: "NotIn", values: [0] } },
+        ],
+      });
+      expect(spec.template.metadata.labels).to.include({
+        "app.kubernetes.io/managed-by": "ctk-redeemer",
+        "ctk.compute-tokens/redemption-id": "42",
+      });
+
+      const pod = spec.template.spec;
+      expect(pod.restartPolicy).to.equal("Never");
+      expect(pod.priorityClassName).to.equal("ctk-high");
+      expect(pod.automountServiceAccountToken).to.equal(false);
+      expect(pod.enableServiceLinks).to.equal(false);
+      expect(pod.nodeSelector).to.deep.equal({ "nvidia.com/gpu.product": H100 });
+      expect(pod.tolerations).to.deep.equal([{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }]);
+      expect(pod.securityContext).to.deep.equal({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+      for (const key of ["hostNetwork", "hostPID", "hostIPC", "volumes", "serviceAccountName", "nodeName"]) {
+        expect(pod, key).to.not.have.property(key);
+      }
+      expect(pod.containers).to.have.length(1);
+      const c = pod.containers[0];
+      expect(c.name).to.equal("main");
+      expect(c.image).to.equal(IMAGE);
+      expect(c.command).to.deep.equal(["python", "train.py"]);
+      expect(c.args).to.deep.equal(["--epochs", "3"]);
+      expect(c.env).to.deep.equal([
+        { name: "SEED", value: "1" },
+        { name: "WANDB_MODE", value: "offline" },
+      ]);
+      expect(c.resources).to.deep.equal({ limits: { "nvidia.com/gpu": "8" } });
+      expect(c.securityContext).to.deep.equal({
+        runAsNonRoot: true,
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      expect(c).to.not.have.property("volumeMounts");
+    }
+
+    it("builds a suspended Kueue Job pinned to the GPU class, with a deadline, a failure policy and a restricted pod", function () {
+      expectManifest(buildJobManifest(request(42n, { gpus: 8, seconds: 7200, priority: "high", project: "search-ranking" }), config));
+    });
+
+    it("creates exactly that Job on the cluster, every field intact through the client", async function () {
+      await setUp();
+      await executor.launch(request(42n, { gpus: 8, seconds: 7200, priority: "high", project: "search-ranking" }));
+      expectManifest(fake.job("ctk-redemption-42")!);
+    });
+
+    it("maps each priority to its PriorityClass and Kueue WorkloadPriorityClass", function () {
+      for (const priority of PRIORITIES) {
+        const job = buildJobManifest(request(1n, { priority }), config);
+        expect(job.metadata!.labels!["kueue.x-k8s.io/priority-class"]).to.equal(WORKLOAD_PRIORITY_CLASSES[priority]);
+        expect(job.spec!.template.spec!.priorityClassName).to.equal(PRIORITY_CLASSES[priority]);
+      }
+    });
+
+    it("sets runAsUser, ttlSecondsAfterFinished and an unsuspended start when configured", function () {
+      const job = buildJobManifest(
+        request(1n),
+        parseKubernetesExecutorConfig({ ...BASE_CONFIG, runAsUser: 1000, ttlSecondsAfterFinished: 600, createSuspended: false }),
+      );
+      expect(job.spec!.template.spec!.securityContext!.runAsUser).to.equal(1000);
+      expect(job.spec!.ttlSecondsAfterFinished).to.equal(600);
+      expect(job.spec!.suspend).to.equal(false);
+    });
+
+    it("omits command and args the spec leaves empty, so the image's entrypoint runs", function () {
+      const req = request(1n);
+      const job = buildJobManifest({ ...req, spec: { ...req.spec, command: [], args: [] } }, config);
+      const c = job.spec!.template.spec!.containers[0];
+      expect(c).to.not.have.property("command");
+      expect(c).to.not.have.property("args");
+    });
+
+    it("rejects a configuration with a bad namespace and missing priority classes, naming each field", function () {
+      const err = (() => {
+        try {
+          parseKubernetesExecutorConfig({ namespace: "GPU_Jobs", localQueue: LOCAL_QUEUE, priorityClasses: { low: "x" } });
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).to.be.instanceOf(ConfigError);
+      const paths = (err as ConfigError).issues.map((i) => i.path);
+      expect(paths).to.include.members(["namespace", "priorityClasses.normal", "workloadPriorityClasses"]);
+    });
+  });
+
+  describe("launch", function () {
+    it("creates one Job when the same redemption is launched twice, and says so the second time", async function () {
+      await setUp();
+      const first = await executor.launch(request(7n));
+      const second = await executor.launch(request(7n));
+      expect(first).to.deep.equal({ name: "ctk-redemption-7", alreadyExisted: false });
+      expect(second).to.deep.equal({ name: "ctk-redemption-7", alreadyExisted: true });
+      expect(fake.jobsCreated("ctk-redemption-7")).to.equal(1);
+      expect(fake.stats.calls.create).to.equal(2);
+    });
+
+    it("refuses to adopt a Job of the same name that another party created", async function () {
+      await setUp();
+      const batch = fake.kubeConfig().makeApiClient(BatchV1Api);
+      await batch.createNamespacedJob({
+        namespace: NAMESPACE,
+        body: {
+          metadata: { name: jobNameFor(5n), labels: { "ctk.compute-tokens/redemption-id": "6" } },
+          spec: { template: { spec: { containers: [{ name: "x", image: "busybox" }], restartPolicy: "Never" } } },
+        },
+      });
+      const err = await rejection(executor.launch(request(5n)));
+      expect(err).to.be.instanceOf(JobNameTaken);
+      expect(err).to.include({ jobName: "ctk-redemption-5", redemptionId: 5n, foundRedemptionId: "6" });
+      expect(fake.jobsCreated("ctk-redemption-5")).to.equal(1);
+    });
+
+    it("launches each redemption exactly once while the API server fails, stalls and answers spurious conflicts", async function () {
+      await setUp(
+        { seed: 7, faults: { errorRate: 0.2, delayRate: 0.1, delayMs: 2_500, conflictRate: 0.2 } },
+        { requestTimeoutMs: 1_500, maxAttempts: 10 },
+      );
+      const ids = Array.from({ length: 40 }, (_, i) => BigInt(i + 1));
+      // Every redemption launched twice at once, as a redeemer restarting mid-launch would.
+      const results = await Promise.all(ids.flatMap((id) => [executor.launch(request(id)), executor.launch(request(id))]));
+      expect(results.map((r) => r.name)).to.have.members(ids.flatMap((id) => [jobNameFor(id), jobNameFor(id)]));
+      for (const id of ids) expect(fake.jobsCreated(jobNameFor(id)), jobNameFor(id)).to.equal(1);
+      expect(fake.jobNames()).to.have.length(ids.length);
+      expect(fake.stats.injected.errors).to.be.greaterThan(0);
+      expect(fake.stats.injected.delays).to.be.greaterThan(0);
+      expect(fake.stats.injected.conflicts).to.be.greaterThan(0);
+
+      fake.setFaults(undefined);
+      const states = await executor.list();
+      expect(states.map((s) => s.redemptionId)).to.deep.equal(ids);
+      expect(states.every((s) => s.phase === "pending")).to.equal(true);
+    });
+
+    it("gives up with KubernetesUnavailable after the configured number of attempts", async function () {
+      await setUp({ faults: { errorRate: 1, verbs: ["create"] } }, { maxAttempts: 3 });
+      const err = await rejection(executor.launch(request(9n)));
+      expect(err).to.be.instanceOf(KubernetesUnavailable);
+      expect(err).to.include({ operation: "create job ctk-redemption-9", attempts: 3, status: 500 });
+      expect(fake.stats.calls.create).to.equal(3);
+      expect(fake.jobsCreated("ctk-redemption-9")).to.equal(0);
+    });
+  });
+
+  describe("get and list", function () {
+    it("returns undefined for a redemption that has no Job", async function () {
+      await setUp();
+      expect(await executor.get(404n)).to.equal(undefined);
+      expect(fake.stats.calls.get).to.equal(1);
+    });
+
+    it("reports a queued Job as pending with no usage", async function () {
+      await setUp();
+      await executor.launch(request(1n));
+      clock.advanceSeconds(600);
+      expect(await executor.get(1n)).to.deep.equal({
+        redemptionId: 1n,
+        name: "ctk-redemption-1",
+        phase: "pending",
+        segments: [],
+        gpuSeconds: 0,
+      });
+    });
+
+    it("measures the GPU-seconds of a job that runs to success", async function () {
+      await setUp();
+      await executor.launch(request(1n, { gpus: 4, seconds: 3600 }));
+      clock.advanceSeconds(30); // queued: not charged
+      fake.startJob("ctk-redemption-1", { node: "gpu-node-a" });
+      clock.advanceSeconds(1800);
+      expect(await executor.get(1n)).to.deep.include({
+        phase: "running",
+        segments: [{ start: T0 + 30, node: "gpu-node-a", gpuProduct: H100 }],
+        gpuSeconds: 4 * 1800,
+      });
+      clock.advanceSeconds(1200);
+      fake.succeedJob("ctk-redemption-1");
+      clock.advanceSeconds(500); // finished: the clock no longer counts
+      expect(await executor.get(1n)).to.deep.equal({
+        redemptionId: 1n,
+        name: "ctk-redemption-1",
+        phase: "succeeded",
+        segments: [{ start: T0 + 30, end: T0 + 3030, node: "gpu-node-a", gpuProduct: H100 }],
+        gpuSeconds: 4 * 3000,
+        exitCode: 0,
+      });
+    });
+
+    it("reports a failed job's exit code, and the container's reason when it says more than 'Error'", async function () {
+      await setUp();
+      await executor.launch(request(1n, { gpus: 2 }));
+      await executor.launch(request(2n, { gpus: 2 }));
+      fake.startJob("ctk-redemption-1");
+      fake.startJob("ctk-redemption-2");
+      clock.advanceSeconds(120);
+      fake.failJob("ctk-redemption-1", "OOMKilled", 137);
+      fake.failJob("ctk-redemption-2", "Error", 3);
+
+      expect(await executor.get(1n)).to.deep.include({ phase: "failed", exitCode: 137, reason: "OOMKilled", gpuSeconds: 240 });
+      expect(await executor.get(2n)).to.deep.include({ phase: "failed", exitCode: 3, reason: "PodFailurePolicy", gpuSeconds: 240 });
+    });
+
+    it("reports DeadlineExceeded and charges no more than the allotted GPU-seconds, even after a restart", async function () {
+      await setUp();
+      await executor.launch(request(1n, { gpus: 2, seconds: 3600 }));
+      fake.startJob("ctk-redemption-1", { node: "gpu-node-a" });
+      clock.advanceSeconds(1000);
+      expect(await executor.get(1n)).to.deep.include({ phase: "running", gpuSeconds: 2000 });
+      clock.advanceSeconds(2720); // 120 s past the deadline before the controller acts
+      expect(fake.enforceDeadlines({ deletePods: true })).to.deep.equal(["ctk-redemption-1"]);
+
+      const state = await executor.get(1n);
+      expect(state).to.deep.include({ phase: "failed", reason: "DeadlineExceeded", gpuSeconds: 2 * 3600 });
+      expect(state!.segments).to.deep.equal([{ start: T0, end: T0 + 3720, node: "gpu-node-a", gpuProduct: H100 }]);
+      expect(fake.pods("ctk-redemption-1")).to.deep.equal([]);
+
+      // A restarted redeemer never saw the pod: it falls back on the Job's own start and end.
+      const restarted = await newExecutor().get(1n);
+      expect(restarted).to.deep.include({ phase: "failed", reason: "DeadlineExceeded", gpuSeconds: 2 * 3600 });
+      expect(restarted!.segments).to.deep.equal([{ start: T0, end: T0 + 3720 }]);
+    });
+
+    it("sums GPU-seconds over the run segments of a preempted and resumed job", async function () {
+      await setUp();
+      await executor.launch(request(3n, { gpus: 4, seconds: 7200 }));
+      fake.startJob("ctk-redemption-3", { node: "gpu-node-a" });
+      clock.advanceSeconds(600);
+      fake.preemptJob("ctk-redemption-3");
+      clock.advanceSeconds(300);
+      expect(await executor.get(3n)).to.deep.include({
+        phase: "pending",
+        segments: [{ start: T0, end: T0 + 600, node: "gpu-node-a", gpuProduct: H100 }],
+        gpuSeconds: 4 * 600,
+      });
+
+      fake.resumeJob("ctk-redemption-3", { node: "gpu-node-b" });
+      clock.advanceSeconds(900);
+      expect(await executor.get(3n)).to.deep.include({ phase: "running", gpuSeconds: 4 * 1500 });
+      fake.succeedJob("ctk-redemption-3");
+      expect(await executor.get(3n)).to.deep.equal({
+        redemptionId: 3n,
+        name: "ctk-redemption-3",
+        phase: "succeeded",
+        segments: [
+          { start: T0, end: T0 + 600, node: "gpu-node-a", gpuProduct: H100 },
+          { start: T0 + 900, end: T0 + 1800, node: "gpu-node-b", gpuProduct: H100 },
+        ],
+        gpuSeconds: 4 * 1500,
+        exitCode: 0,
+      });
+    });
+
+    it("charges a preempted pod that Kubernetes deleted unseen up to the start of its replacement", async function () {
+      await setUp();
+      await executor.launch(request(3n, { gpus: 1 }));
+      fake.startJob("ctk-redemption-3", { node: "gpu-node-a" });
+      clock.advanceSeconds(400);
+      await executor.get(3n); // the executor sees the first pod running
+      fake.preemptJob("ctk-redemption-3", { deletePod: true });
+      expect(fake.pods("ctk-redemption-3")).to.deep.equal([]);
+      clock.advanceSeconds(100);
+      fake.resumeJob("ctk-redemption-3", { node: "gpu-node-b" });
+      clock.advanceSeconds(250);
+      fake.succeedJob("ctk-redemption-3");
+      // Without a watch the executor never saw the pod end (at 400 s): it saw it running, then
+      // gone. The replacement could start only after it had terminated, which bounds it.
+      const state = await executor.get(3n);
+      expect(state).to.deep.include({ phase: "succeeded", gpuSeconds: 750 });
+      expect(state!.segments.map((s) => [s.start - T0, s.end! - T0, s.node])).to.deep.equal([
+        [0, 500, "gpu-node-a"],
+        [500, 750, "gpu-node-b"],
+      ]);
+    });
+
+    it("lists every Job it manages, and only those, after a restart too", async function () {
+      await setUp();
+      for (const id of [3n, 1n, 2n]) await executor.launch(request(id, { gpus: 2 }));
+      await fake.kubeConfig().makeApiClient(BatchV1Api).createNamespacedJob({
+        namespace: NAMESPACE,
+        body: { metadata: { name: "someone-elses-job" }, spec: { template: { spec: { containers: [] } } } },
+      });
+      fake.startJob("ctk-redemption-2");
+      clock.advanceSeconds(100);
+      for (const ex of [executor, newExecutor()]) {
+        const states = await ex.list();
+        expect(states.map((s) => [s.redemptionId, s.phase, s.gpuSeconds])).to.deep.equal([
+          [1n, "pending", 0],
+          [2n, "running", 200],
+          [3n, "pending", 0],
+        ]);
+      }
+    });
+
+    it("lists across pages", async function () {
+      await setUp({}, { listPageSize: 2 });
+      for (let id = 1n; id <= 5n; id++) await executor.launch(request(id));
+      expect((await executor.list()).map((s) => s.redemptionId)).to.deep.equal([1n, 2n, 3n, 4n, 5n]);
+      expect(fake.stats.calls.list).to.equal(3 + 1); // three pages of Jobs, one of Pods
+    });
+  });
+
+  describe("remove and ping", function () {
+    it("removes a finished Job with its pods, and removing it again is fine", async function () {
+      await setUp();
+      await executor.launch(request(1n));
+      fake.startJob("ctk-redemption-1");
+      fake.succeedJob("ctk-redemption-1");
+      expect(fake.pods("ctk-redemption-1")).to.have.length(1);
+      await executor.remove(1n);
+      expect(fake.job("ctk-redemption-1")).to.equal(undefined);
+      expect(fake.stats.calls.list).to.equal(0);
+      const pods = await fake.kubeConfig().makeApiClient(CoreV1Api).listNamespacedPod({ namespace: NAMESPACE });
+      expect(pods.items).to.deep.equal([]);
+      await executor.remove(1n);
+      expect(await executor.get(1n)).to.equal(undefined);
+      expect(fake.stats.calls.delete).to.equal(2);
+    });
+
+    it("pings true while the API server answers and false once it is gone", async function () {
+      await setUp();
+      expect(await executor.ping()).to.equal(true);
+      await fake.close();
+      expect(await executor.ping()).to.equal(false);
+    });
+  });
+
+  describe("watch", function () {
+    function collect(ex: KubernetesExecutor) {
+      const states: JobState[] = [];
+      const stop = ex.watch((s) => states.push(s));
+      const last = (id: bigint) => states.filter((s) => s.redemptionId === id).at(-1);
+      const phaseOf = (id: bigint) => last(id)?.phase;
+      return { states, stop, last, phaseOf };
+    }
+
+    it("reports each change of a job, from queued through running to succeeded", async function () {
+      await setUp();
+      const w = collect(executor);
+      await executor.launch(request(1n, { gpus: 2 }));
+      await waitFor("pending", () => w.phaseOf(1n) === "pending");
+      fake.startJob("ctk-redemption-1", { node: "gpu-node-a" });
+      await waitFor("running", () => w.phaseOf(1n) === "running");
+      clock.advanceSeconds(900);
+      fake.succeedJob("ctk-redemption-1");
+      const done = await waitFor("succeeded", () => w.phaseOf(1n) === "succeeded" && w.last(1n));
+      expect(done).to.deep.equal({
+        redemptionId: 1n,
+        name: "ctk-redemption-1",
+        phase: "succeeded",
+        segments: [{ start: T0, end: T0 + 900, node: "gpu-node-a", gpuProduct: H100 }],
+        gpuSeconds: 1800,
+        exitCode: 0,
+      });
+      await sleep(50);
+      const phases = w.states.map((s) => s.phase).filter((p, i, all) => p !== all[i - 1]);
+      expect(phases).to.deep.equal(["pending", "running", "succeeded"]);
+      expect(w.states.filter((s) => s.phase === "succeeded")).to.have.length(1);
+      w.stop();
+    });
+
+    it("counts the segment of a preempted pod deleted while it watched", async function () {
+      await setUp();
+      const w = collect(executor);
+      await executor.launch(request(2n, { gpus: 1 }));
+      fake.startJob("ctk-redemption-2", { node: "gpu-node-a" });
+      await waitFor("running", () => w.phaseOf(2n) === "running");
+      clock.advanceSeconds(300);
+      fake.preemptJob("ctk-redemption-2", { deletePod: true });
+      await waitFor("pending again", () => w.phaseOf(2n) === "pending");
+      clock.advanceSeconds(60);
+      fake.resumeJob("ctk-redemption-2", { node: "gpu-node-b" });
+      clock.advanceSeconds(200);
+      fake.succeedJob("ctk-redemption-2");
+      const done = await waitFor("succeeded", () => w.phaseOf(2n) === "succeeded" && w.last(2n));
+      expect(done.gpuSeconds).to.equal(500);
+      expect(done.segments.map((s) => [s.start - T0, s.end! - T0, s.node])).to.deep.equal([
+        [0, 300, "gpu-node-a"],
+        [360, 560, "gpu-node-b"],
+      ]);
+      w.stop();
+    });
+
+    it("recovers from 410 Gone during a watch and still reports the completion", async function () {
+      await setUp();
+      const w = collect(executor);
+      await executor.launch(request(1n));
+      fake.startJob("ctk-redemption-1");
+      await waitFor("running", () => w.phaseOf(1n) === "running");
+      await waitFor("both watches open", () => fake.openWatches === 2);
+      const listsBefore = fake.stats.calls.list;
+      const watchesBefore = fake.stats.calls.watch;
+
+      fake.expireWatches();
+      clock.advanceSeconds(60);
+      fake.succeedJob("ctk-redemption-1");
+      await waitFor("succeeded", () => w.phaseOf(1n) === "succeeded");
+      await waitFor("watches reopened", () => fake.openWatches === 2);
+      expect(fake.stats.calls.list).to.be.at.least(listsBefore + 2);
+      expect(fake.stats.calls.watch).to.be.at.least(watchesBefore + 2);
+      expect(w.last(1n)!.gpuSeconds).to.equal(4 * 60);
+      w.stop();
+    });
+
+    it("recovers from a cut watch connection and reports what changed meanwhile", async function () {
+      await setUp();
+      const w = collect(executor);
+      await executor.launch(request(1n));
+      await waitFor("both watches open", () => fake.openWatches === 2 && w.phaseOf(1n) === "pending");
+      fake.cutWatches();
+      fake.startJob("ctk-redemption-1");
+      clock.advanceSeconds(10);
+      fake.failJob("ctk-redemption-1", "Error", 2);
+      const done = await waitFor("failed", () => w.phaseOf(1n) === "failed" && w.last(1n));
+      expect(done).to.deep.include({ exitCode: 2, gpuSeconds: 40 });
+      w.stop();
+    });
+
+    it("re-lists every resyncMs even when the watches stay quiet", async function () {
+      await setUp({}, { resyncMs: 50 });
+      const w = collect(executor);
+      await waitFor("first lists", () => fake.stats.calls.list >= 2);
+      await sleep(300);
+      expect(fake.stats.calls.list).to.be.at.least(6);
+      w.stop();
+    });
+
+    it("follows thousands-of-jobs style autoRun: every job starts and completes on its own", async function () {
+      clock = new ManualClock(T0_MS);
+      fake = await startFakeKube({ autoRun: { startAfterMs: 10, runMs: 40 } });
+      executor = createKubernetesExecutor({ kubeConfig: fake.kubeConfig(), config: { ...BASE_CONFIG, createSuspended: false } });
+      extraExecutors.push(executor);
+      const w = collect(executor);
+      const ids = Array.from({ length: 50 }, (_, i) => BigInt(i + 1));
+      await Promise.all(ids.map((id) => executor.launch(request(id, { gpus: 1 }))));
+      await waitFor("all succeeded", () => ids.every((id) => w.phaseOf(id) === "succeeded"));
+      for (const id of ids) expect(w.last(id)!.segments).to.have.length(1);
+      w.stop();
+    });
+  });
+
+  describe("the fake API server", function () {
+    it("answers 409 AlreadyExists and 404 NotFound with Status objects, as kube-apiserver does", async function () {
+      clock = new ManualClock(T0_MS);
+      fake = await startFakeKube({ clock });
+      const batch = fake.kubeConfig().makeApiClient(BatchV1Api);
+      const body = { metadata: { name: "j" }, spec: { template: { spec: { containers: [] } } } };
+      await batch.createNamespacedJob({ namespace: NAMESPACE, body });
+      const conflict = (await rejection(batch.createNamespacedJob({ namespace: NAMESPACE, body }))) as ApiException<string>;
+      expect(conflict).to.be.instanceOf(ApiException);
+      expect(conflict.code).to.equal(409);
+      expect(JSON.parse(conflict.body)).to.deep.include({ kind: "Status", reason: "AlreadyExists", code: 409 });
+      const missing = (await rejection(batch.readNamespacedJob({ namespace: NAMESPACE, name: "nope" }))) as ApiException<string>;
+      expect(missing.code).to.equal(404);
+      expect(JSON.parse(missing.body)).to.deep.include({ reason: "NotFound", code: 404 });
+      const deleteMissing = (await rejection(batch.deleteNamespacedJob({ namespace: NAMESPACE, name: "nope" }))) as ApiException<string>;
+      expect(deleteMissing.code).to.equal(404);
+      expect(fake.stats.calls).to.deep.equal({ create: 2, get: 1, list: 0, watch: 0, delete: 1 });
+      expect(fake.jobsCreated("j")).to.equal(1);
+    });
+
+    it("selects by label with equality, inequality, existence and set expressions", function () {
+      const labels = { app: "ctk", tier: "gpu", "ctk.compute-tokens/redemption-id": "7" };
+      const cases: [string, boolean][] = [
+        ["", true],
+        ["app=ctk", true],
+        ["app==ctk,tier=gpu", true],
+        ["app!=ctk", false],
+        ["tier", true],
+        ["!tier", false],
+        ["!missing", true],
+        ["ctk.compute-tokens/redemption-id in (6,7)", true],
+        ["ctk.compute-tokens/redemption-id notin (6,7)", false],
+        ["app=ctk,tier in (cpu, tpu)", false],
+      ];
+      for (const [selector, expected] of cases) expect(parseLabelSelector(selector)(labels), selector).to.equal(expected);
+    });
+  });
+
+  describe("close", function () {
+    it("stops watches, timers and connections so that nothing keeps the process alive", async function () {
+      await sleep(50);
+      const before = openHandles();
+      await setUp({}, { resyncMs: 20 });
+      const states: JobState[] = [];
+      executor.watch((s) => states.push(s));
+      executor.watch(() => {});
+      await executor.launch(request(1n));
+      fake.startJob("ctk-redemption-1");
+      await waitFor("running", () => states.some((s) => s.phase === "running"));
+      await waitFor("four watches open", () => fake.openWatches === 4);
+
+      await executor.close();
+      await waitFor("the server to see the watches end", () => fake.openWatches === 0);
+      const err = await rejection(executor.launch(request(2n)));
+      expect(err).to.be.instanceOf(ExecutorClosed);
+      expect(() => executor.watch(() => {})).to.throw(ExecutorClosed);
+      const count = states.length;
+      await fake.close();
+      await waitFor(
+        "handles back to where they were",
+        () => {
+          const now = openHandles();
+          return Object.keys(now).every((k) => now[k] <= (before[k] ?? 0));
+        },
+        2_000,
+      );
+      expect(states.length).to.equal(count);
+    });
+  });
+});

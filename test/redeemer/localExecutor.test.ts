@@ -1,0 +1,524 @@
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { expect } from "chai";
+import type { PriorityName } from "../../sdk/jobSpec.js";
+import type { JobState, LaunchRequest } from "../../redeemer/executor/types.js";
+import { jobNameFor } from "../../redeemer/executor/types.js";
+import {
+  DataDirInUse,
+  LocalExecutor,
+  type LocalExecutorConfigInput,
+  LocalLaunchError,
+  jobRecordSchema,
+  measureGpuSeconds,
+  parseNvidiaSmiCsv,
+  pickNextJobs,
+} from "../../redeemer/executor/local/index.js";
+import { ConfigError } from "../../redeemer/policy/configError.js";
+
+const EXECUTOR_MODULE = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "../../redeemer/executor/local/index.ts")).href;
+const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
+const PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`;
+/** 1 allotted second = 10 ms of wall clock. */
+const TIME_SCALE = 0.01;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function request(
+  id: bigint,
+  script: string,
+  opts: {
+    gpus?: number;
+    seconds?: number;
+    priority?: PriorityName;
+    env?: Record<string, string>;
+    command?: string[];
+    className?: string;
+  } = {}
+): LaunchRequest {
+  const gpus = opts.gpus ?? 1;
+  const seconds = opts.seconds ?? 1000;
+  const priority = opts.priority ?? "normal";
+  return {
+    redemptionId: id,
+    className: opts.className ?? "H100-80GB",
+    productLabel: "NVIDIA-H100-80GB-HBM3",
+    gpus,
+    seconds,
+    priority,
+    spec: {
+      name: `job-${id}`,
+      image: IMAGE,
+      command: opts.command ?? ["node", "-e", script],
+      args: [],
+      env: opts.env ?? {},
+      gpus,
+      hours: seconds / 3600,
+      priority,
+    },
+  };
+}
+
+async function waitFor(executor: LocalExecutor, id: bigint, until: (s: JobState) => boolean, timeoutMs = 5000): Promise<JobState> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await executor.get(id);
+    if (state && until(state)) return state;
+    if (Date.now() > deadline)
+      throw new Error(
+        `job ${id} did not get there in ${timeoutMs} ms; last state ${JSON.stringify(state, (_, v) =>
+          typeof v === "bigint" ? v.toString() : v
+        )}`
+      );
+    await sleep(10);
+  }
+}
+const finished = (s: JobState) => s.phase === "succeeded" || s.phase === "failed";
+const running = (s: JobState) => s.phase === "running";
+
+describe("redeemer local executor", function () {
+  this.timeout(20_000);
+
+  let dataDir: string;
+  let warnings: string[];
+  const open: LocalExecutor[] = [];
+
+  const config = (overrides: Partial<LocalExecutorConfigInput> = {}): LocalExecutorConfigInput => ({
+    dataDir,
+    gpus: [{ simulated: true, class: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", count: 2 }],
+    allowedCommands: ["node"],
+    path: PATH,
+    timeScale: TIME_SCALE,
+    heartbeatSeconds: 0.05,
+    killGraceSeconds: 0.3,
+    killRunningOnClose: true, // no test leaves a process behind
+    ...overrides,
+  });
+  const create = async (overrides: Partial<LocalExecutorConfigInput> = {}): Promise<LocalExecutor> => {
+    const executor = await LocalExecutor.create(config(overrides), { onWarning: (m) => warnings.push(m) });
+    open.push(executor);
+    return executor;
+  };
+  const readLog = (id: bigint) => readFileSync(join(dataDir, "logs", `${jobNameFor(id)}.log`), "utf8");
+  const readRecord = (id: bigint) =>
+    jobRecordSchema.parse(JSON.parse(readFileSync(join(dataDir, "jobs", `${jobNameFor(id)}.json`), "utf8")));
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), "ctk-local-"));
+    warnings = [];
+  });
+  afterEach(async () => {
+    for (const e of open.splice(0)) await e.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("runs a job to success and measures gpus × wall-clock seconds held", async () => {
+    const executor = await create();
+    const result = await executor.launch(request(1n, "setTimeout(() => {}, 300)", { gpus: 2 }));
+    expect(result).to.deep.equal({ name: "ctk-redemption-1", alreadyExisted: false });
+
+    const state = await waitFor(executor, 1n, finished);
+    expect(state).to.include({ redemptionId: 1n, name: "ctk-redemption-1", phase: "succeeded", exitCode: 0 });
+    expect(state.reason).to.equal(undefined);
+    expect(state.segments).to.have.length(1);
+    const [segment] = state.segments;
+    expect(segment).to.include({ gpuProduct: "NVIDIA-H100-80GB-HBM3" });
+    const held = segment!.end! - segment!.start;
+    expect(held).to.be.within(0.3, 3);
+    expect(state.gpuSeconds).to.equal(2 * Math.ceil(Math.round(held * 1000) / 1000 / TIME_SCALE - 1e-9));
+    expect(state.gpuSeconds).to.equal(measureGpuSeconds({ gpus: 2, seconds: 1000, timeScale: TIME_SCALE, segments: state.segments }));
+  });
+
+  it("gives the job spec.env, CUDA_VISIBLE_DEVICES and CTK_REDEMPTION_ID, but not the redeemer's environment", async () => {
+    process.env.CTK_TEST_SECRET = "signing-key";
+    try {
+      const executor = await create();
+      const script =
+        "const e = process.env; console.log(JSON.stringify({ cuda: e.CUDA_VISIBLE_DEVICES, id: e.CTK_REDEMPTION_ID, seed: e.SEED, secret: e.CTK_TEST_SECRET, cwd: process.cwd() }))";
+      await executor.launch(request(7n, script, { gpus: 2, env: { SEED: "42", CUDA_VISIBLE_DEVICES: "5", CTK_REDEMPTION_ID: "99" } }));
+      await waitFor(executor, 7n, finished);
+      const line = readLog(7n)
+        .split("\n")
+        .find((l) => l.startsWith("{"))!;
+      expect(JSON.parse(line)).to.deep.equal({ cuda: "0,1", id: "7", seed: "42", cwd: join(dataDir, "work", "ctk-redemption-7") });
+    } finally {
+      delete process.env.CTK_TEST_SECRET;
+    }
+  });
+
+  it("writes stdout and stderr to <dataDir>/logs/<job>.log and state to <dataDir>/jobs/<job>.json", async () => {
+    const executor = await create();
+    await executor.launch(request(2n, "console.log('to stdout'); console.error('to stderr')"));
+    await waitFor(executor, 2n, finished);
+    await sleep(20); // the executor's own closing log line is written asynchronously
+    const log = readLog(2n);
+    expect(log)
+      .to.contain("to stdout\n")
+      .and.contain("to stderr\n")
+      .and.match(/\[ctk\] .* starting ctk-redemption-2/);
+    expect(readRecord(2n)).to.include({ redemptionId: "2", phase: "succeeded", exitCode: 0 });
+    expect(readdirSync(join(dataDir, "jobs"))).to.deep.equal(["ctk-redemption-2.json"]); // no temporary files left
+  });
+
+  it("reports a non-zero exit as failed with the exit code", async () => {
+    const executor = await create();
+    await executor.launch(request(3n, "process.exit(3)"));
+    const state = await waitFor(executor, 3n, finished);
+    expect(state).to.include({ phase: "failed", exitCode: 3, reason: "Error" });
+  });
+
+  it("at the deadline sends SIGTERM, then SIGKILL after the grace to a job that ignores it; usage is capped", async () => {
+    const executor = await create();
+    const stubborn = "process.on('SIGTERM', () => console.log('ignoring SIGTERM')); setInterval(() => {}, 1000)";
+    const polite = "process.on('SIGTERM', () => { console.log('stopping'); process.exit(0) }); setInterval(() => {}, 1000)";
+    await executor.launch(request(4n, stubborn, { seconds: 40 }));
+    await executor.launch(request(5n, polite, { seconds: 40 }));
+
+    const [killed, stopped] = await Promise.all([waitFor(executor, 4n, finished), waitFor(executor, 5n, finished)]);
+    expect(killed).to.include({ phase: "failed", reason: "DeadlineExceeded", exitCode: 137, gpuSeconds: 40 });
+    const held = killed.segments[0]!.end! - killed.segments[0]!.start;
+    expect(held).to.be.at.least(0.4 + 0.3 - 0.02); // deadline + grace
+    expect(stopped).to.include({ phase: "failed", reason: "DeadlineExceeded", exitCode: 0 });
+    expect(stopped.gpuSeconds).to.equal(40);
+    await sleep(20);
+    expect(readLog(4n)).to.contain("ignoring SIGTERM").and.contain("SIGKILL");
+    expect(readLog(5n)).to.contain("stopping");
+  });
+
+  it("pins distinct GPUs per job and queues by priority, then arrival, while GPUs are busy", async () => {
+    const executor = await create();
+    const started: bigint[] = [];
+    executor.watch((s) => {
+      if (s.phase === "running") started.push(s.redemptionId);
+    });
+    const printDevices = "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES);";
+    await executor.launch(request(10n, `${printDevices} setTimeout(() => {}, 300)`));
+    await executor.launch(request(11n, `${printDevices} setTimeout(() => {}, 1500)`));
+    await Promise.all([waitFor(executor, 10n, running), waitFor(executor, 11n, running)]);
+
+    await executor.launch(request(12n, "setTimeout(() => {}, 50)", { priority: "low" }));
+    await executor.launch(request(13n, "setTimeout(() => {}, 300)", { priority: "urgent" }));
+    await executor.launch(request(14n, "setTimeout(() => {}, 300)", { priority: "urgent" }));
+    await executor.launch(request(15n, "setTimeout(() => {}, 50)", { priority: "normal" }));
+    for (const id of [12n, 13n, 14n, 15n]) expect((await executor.get(id))!.phase).to.equal("pending");
+
+    const states = await Promise.all([10n, 11n, 12n, 13n, 14n, 15n].map((id) => waitFor(executor, id, finished, 10_000)));
+    for (const s of states) expect(s.phase, `job ${s.redemptionId}`).to.equal("succeeded");
+    expect(started.slice(0, 2)).to.have.members([10n, 11n]);
+    expect(started.slice(2)).to.deep.equal([13n, 14n, 15n, 12n]);
+
+    const devices = [10n, 11n].map((id) => /^devices=(\S+)$/m.exec(readLog(id))![1]);
+    expect(devices).to.have.members(["0", "1"]);
+    // The waiting jobs only started once a running one had ended.
+    const byId = new Map(states.map((s) => [s.redemptionId, s.segments[0]!]));
+    expect(byId.get(13n)!.start).to.be.at.least(byId.get(10n)!.end!);
+  });
+
+  it("launches a redemption once: a second launch, even a concurrent one, finds the first", async () => {
+    const executor = await create();
+    const req = request(20n, "setTimeout(() => {}, 100)");
+    const results = await Promise.all([executor.launch(req), executor.launch(req), executor.launch(req)]);
+    expect(results.filter((r) => !r.alreadyExisted)).to.have.length(1);
+    for (const r of results) expect(r.name).to.equal("ctk-redemption-20");
+    await waitFor(executor, 20n, finished);
+    expect(await executor.launch(req)).to.deep.equal({ name: "ctk-redemption-20", alreadyExisted: true });
+    expect(readLog(20n).match(/starting ctk-redemption-20/g)).to.have.length(1);
+  });
+
+  it("refuses commands off the allow-list and classes it cannot serve, with typed errors", async () => {
+    const executor = await create();
+    const attempt = async (req: LaunchRequest) => {
+      try {
+        await executor.launch(req);
+      } catch (err) {
+        expect(err).to.be.instanceOf(LocalLaunchError);
+        return err as LocalLaunchError;
+      }
+      throw new Error("launched");
+    };
+    expect(await attempt(request(30n, "", { command: ["python3", "-c", "print(1)"] }))).to.include({
+      problem: "COMMAND_NOT_ALLOWED",
+      reason: "LAUNCH_FAILED",
+      redemptionId: 30n,
+    });
+    expect(await attempt(request(31n, "", { command: ["/usr/bin/env", "node"] }))).to.include({ problem: "COMMAND_NOT_ALLOWED" });
+    expect(await attempt(request(32n, "", { command: [] }))).to.include({ problem: "COMMAND_MISSING", reason: "LAUNCH_FAILED" });
+    expect(await attempt(request(33n, "1", { className: "B200" }))).to.include({
+      problem: "CLASS_UNAVAILABLE",
+      reason: "CLASS_UNAVAILABLE",
+    });
+    expect(await attempt(request(34n, "1", { gpus: 3 }))).to.include({ problem: "TOO_MANY_GPUS", reason: "CLASS_UNAVAILABLE" });
+    expect(await attempt(request(35n, "1", { env: { BAD: "a\0b" } }))).to.include({ problem: "INVALID_ARGUMENT" });
+    expect(await executor.list()).to.deep.equal([]);
+    expect(readdirSync(join(dataDir, "jobs"))).to.deep.equal([]);
+  });
+
+  it("a restarted executor sees earlier jobs and finishes those the redeemer was killed under as Interrupted", async () => {
+    // A separate redeemer process launches three jobs, then is SIGKILLed while two run.
+    const harness = `
+      const { LocalExecutor } = await import(${JSON.stringify(EXECUTOR_MODULE)});
+      const cfg = JSON.parse(process.env.CTK_HARNESS_CONFIG);
+      const executor = await LocalExecutor.create(cfg, { onWarning: () => {} });
+      const spec = (id, script) => ({ redemptionId: BigInt(id), className: "H100-80GB", productLabel: "P", gpus: 1, seconds: 1000, priority: "normal",
+        spec: { name: "j" + id, image: "x", command: ["node", "-e", script], args: [], env: {}, gpus: 1, hours: 1000 / 3600, priority: "normal" } });
+      await executor.launch(spec(40, "0"));
+      while ((await executor.get(40n)).phase !== "succeeded") await new Promise((r) => setTimeout(r, 10));
+      await executor.launch(spec(41, "setInterval(() => {}, 1000)"));
+      await executor.launch(spec(42, "setInterval(() => {}, 1000)"));
+      await executor.launch(spec(43, "setInterval(() => {}, 1000)"));
+      while ((await executor.get(42n)).phase !== "running") await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 300));
+      console.log("READY");
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", harness], {
+      env: { ...process.env, CTK_HARNESS_CONFIG: JSON.stringify(config({ gpus: [{ simulated: true, class: "H100-80GB", count: 2 }] })) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("READY")) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`harness exited early with ${code}: ${out}`)));
+    });
+    child.kill("SIGKILL");
+    await new Promise((resolve) => child.once("exit", resolve));
+
+    // Job 41's process is gone by the time the redeemer restarts; job 42's is somehow still running.
+    const before41 = readRecord(41n);
+    const before42 = readRecord(42n);
+    expect(before41.phase).to.equal("running");
+    expect(before42.phase).to.equal("running");
+    expect(readRecord(43n).phase).to.equal("pending");
+    process.kill(-before41.pid!, "SIGKILL");
+    for (let i = 0; i < 100 && isAlive(before41.pid!); i++) await sleep(10);
+
+    const executor = await create();
+    const j40 = (await executor.get(40n))!;
+    const j41 = (await executor.get(41n))!;
+    const j42 = (await executor.get(42n))!;
+    expect(j40).to.include({ phase: "succeeded", exitCode: 0 });
+    expect(j41).to.include({ phase: "failed", reason: "Interrupted" });
+    expect(j41.segments[0]!.end).to.equal(before41.heartbeatAt);
+    expect(j41.gpuSeconds).to.equal(
+      measureGpuSeconds({
+        gpus: 1,
+        seconds: 1000,
+        timeScale: TIME_SCALE,
+        segments: [{ start: before41.segments[0]!.start, end: before41.heartbeatAt! }],
+      })
+    );
+    expect(j41.gpuSeconds).to.be.above(0).and.below(1000);
+    expect(j42).to.include({ phase: "failed", reason: "Interrupted" });
+    expect(await gone(before42.pid!), "job 42's process is killed").to.equal(true);
+    expect(readRecord(41n)).to.include({ phase: "failed", reason: "Interrupted" });
+
+    // Never launched twice: the interrupted job stays finished; the queued one now runs here.
+    expect(await executor.launch(request(41n, "0"))).to.deep.equal({ name: "ctk-redemption-41", alreadyExisted: true });
+    expect((await executor.get(41n))!.phase).to.equal("failed");
+    expect((await executor.list()).map((s) => s.redemptionId)).to.deep.equal([40n, 41n, 42n, 43n]);
+    await waitFor(executor, 43n, running);
+    await executor.remove(43n);
+  });
+
+  it("with killRunningOnClose, close() stops running jobs and records them as ExecutorShutdown", async () => {
+    const executor = await create({ killRunningOnClose: true });
+    await executor.launch(request(50n, "setInterval(() => {}, 1000)"));
+    await waitFor(executor, 50n, running);
+    await executor.close();
+    expect(readRecord(50n)).to.include({ phase: "failed", reason: "ExecutorShutdown", exitCode: 143 });
+    expect(await executor.ping()).to.equal(false);
+  });
+
+  it("without killRunningOnClose, close() leaves jobs running and the next executor takes over the record", async () => {
+    const first = await create({ killRunningOnClose: false });
+    await first.launch(request(51n, "setInterval(() => {}, 1000)"));
+    const { segments } = await waitFor(first, 51n, running);
+    await first.close();
+    const pid = readRecord(51n).pid!;
+    expect(isAlive(pid)).to.equal(true);
+    const second = await create();
+    const state = (await second.get(51n))!;
+    expect(state).to.include({ phase: "failed", reason: "Interrupted" });
+    expect(state.segments[0]!.start).to.equal(segments[0]!.start);
+    expect(await gone(pid)).to.equal(true);
+  });
+
+  it("after a restart, never starts a job whose start was under way when the redeemer died", async () => {
+    const first = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 1 }] });
+    await first.launch(request(52n, "setInterval(() => {}, 1000)"));
+    await first.launch(request(53n, "0"));
+    await waitFor(first, 52n, running);
+    await first.close();
+    // As if the redeemer had died between recording the start of job 53 and spawning it.
+    const record = readRecord(53n);
+    expect(record.phase).to.equal("pending");
+    writeFileSync(join(dataDir, "jobs", "ctk-redemption-53.json"), JSON.stringify({ ...record, startingAt: Date.now() / 1000 }));
+
+    const second = await create();
+    expect(await second.get(53n)).to.include({ phase: "failed", reason: "Interrupted", gpuSeconds: 0 });
+    await sleep(100);
+    expect(existsSync(join(dataDir, "logs", "ctk-redemption-53.log"))).to.equal(false);
+  });
+
+  it("after a restart, starts queued jobs, and fails those the new inventory can no longer serve", async () => {
+    const first = await create();
+    await first.launch(request(54n, "setInterval(() => {}, 1000)", { gpus: 2 }));
+    await first.launch(request(55n, "0", { gpus: 2 }));
+    await first.launch(request(56n, "0", { gpus: 1 }));
+    await waitFor(first, 54n, running);
+    await first.close();
+
+    const second = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 1 }] });
+    expect(await second.get(55n)).to.include({ phase: "failed", reason: "Unschedulable", gpuSeconds: 0 });
+    expect(await waitFor(second, 56n, finished)).to.include({ phase: "succeeded" });
+  });
+
+  it("refuses a second executor on a data directory in use", async () => {
+    await create();
+    try {
+      await create();
+      expect.fail("created a second executor");
+    } catch (err) {
+      expect(err).to.be.instanceOf(DataDirInUse).and.include({ pid: process.pid });
+    }
+  });
+
+  it("watch() reports pending, running and the end; the returned function stops it", async () => {
+    const executor = await create();
+    const seen: string[] = [];
+    const stop = executor.watch((s) => seen.push(`${s.redemptionId}:${s.phase}`));
+    await executor.launch(request(60n, "0"));
+    await waitFor(executor, 60n, finished);
+    stop();
+    await executor.launch(request(61n, "0"));
+    await waitFor(executor, 61n, finished);
+    expect(seen).to.deep.equal(["60:pending", "60:running", "60:succeeded"]);
+  });
+
+  it("remove() deletes a job's state and working directory, keeps its log, and is idempotent", async () => {
+    const executor = await create();
+    await executor.launch(request(70n, "0"));
+    await waitFor(executor, 70n, finished);
+    await executor.remove(70n);
+    await executor.remove(70n);
+    expect(await executor.get(70n)).to.equal(undefined);
+    expect(existsSync(join(dataDir, "jobs", "ctk-redemption-70.json"))).to.equal(false);
+    expect(existsSync(join(dataDir, "work", "ctk-redemption-70"))).to.equal(false);
+    expect(existsSync(join(dataDir, "logs", "ctk-redemption-70.log"))).to.equal(true);
+    expect(await executor.ping()).to.equal(true);
+  });
+
+  it("takes its GPUs from nvidia-smi where it is installed, and has none where it is not", async () => {
+    const fake = join(dataDir, "nvidia-smi");
+    writeFileSync(fake, '#!/bin/sh\necho "0, NVIDIA H100 80GB HBM3"\necho "1, NVIDIA A100-SXM4-80GB"\n');
+    chmodSync(fake, 0o755);
+    const detected = await create({ gpus: undefined, nvidiaSmi: fake, productClasses: { "NVIDIA H100 80GB HBM3": "H100-80GB" } });
+    expect(detected.inventory).to.deep.equal([
+      { index: 0, className: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", simulated: false },
+      { index: 1, className: "NVIDIA-A100-SXM4-80GB", productLabel: "NVIDIA-A100-SXM4-80GB", simulated: false },
+    ]);
+    await detected.close();
+    const none = await create({ gpus: undefined, nvidiaSmi: "no-such-nvidia-smi" });
+    expect(none.inventory).to.deep.equal([]);
+  });
+
+  it("validates its configuration with a ConfigError", async () => {
+    for (const bad of [
+      { timeScale: 0 },
+      { allowedCommands: [] },
+      {
+        gpus: [
+          { index: 0, class: "A" },
+          { index: 0, class: "B" },
+        ],
+      },
+      { unknown: 1 },
+    ]) {
+      try {
+        await LocalExecutor.create({ ...config(), ...bad } as LocalExecutorConfigInput);
+        expect.fail(`accepted ${JSON.stringify(bad)}`);
+      } catch (err) {
+        expect(err, JSON.stringify(bad)).to.be.instanceOf(ConfigError);
+      }
+    }
+  });
+});
+
+describe("redeemer local executor: pure parts", () => {
+  it("orders the queue by priority then arrival, and lets the first job that does not fit block its class", () => {
+    const q = (key: string, priority: PriorityName, seq: number, gpus = 1, className = "H100") => ({ key, className, gpus, priority, seq });
+    const queued = [
+      q("low", "low", 0),
+      q("big-urgent", "urgent", 3, 4),
+      q("urgent", "urgent", 4),
+      q("normal", "normal", 1),
+      q("a100", "low", 2, 1, "A100"),
+    ];
+    expect(
+      pickNextJobs(
+        queued,
+        new Map([
+          ["H100", 8],
+          ["A100", 1],
+        ])
+      ).map((j) => j.key)
+    ).to.deep.equal(["big-urgent", "urgent", "normal", "low", "a100"]);
+    expect(
+      pickNextJobs(
+        queued,
+        new Map([
+          ["H100", 3],
+          ["A100", 1],
+        ])
+      ).map((j) => j.key)
+    ).to.deep.equal(["a100"]);
+    expect(pickNextJobs(queued, new Map([["H100", 6]])).map((j) => j.key)).to.deep.equal(["big-urgent", "urgent", "normal"]);
+  });
+
+  it("measures GPU-seconds in allotted seconds, rounded up, capped at gpus × allotted", () => {
+    const m = (segments: { start: number; end?: number }[], now?: number) =>
+      measureGpuSeconds({ gpus: 2, seconds: 100, timeScale: 1, segments }, now);
+    expect(m([{ start: 1000, end: 1010 }])).to.equal(20);
+    expect(m([{ start: 1000, end: 1010.2 }])).to.equal(22);
+    expect(
+      m([
+        { start: 1000, end: 1010 },
+        { start: 1020, end: 1030 },
+      ])
+    ).to.equal(40);
+    expect(m([{ start: 1000 }], 1005)).to.equal(10);
+    expect(m([{ start: 1000, end: 2000 }])).to.equal(200);
+    expect(measureGpuSeconds({ gpus: 1, seconds: 100, timeScale: 0.01, segments: [{ start: 0, end: 0.5 }] })).to.equal(50);
+  });
+
+  it("parses nvidia-smi's CSV", () => {
+    expect(parseNvidiaSmiCsv("0, NVIDIA H100 80GB HBM3\n1, NVIDIA H100 80GB HBM3\r\n\n")).to.deep.equal([
+      { index: 0, name: "NVIDIA H100 80GB HBM3" },
+      { index: 1, name: "NVIDIA H100 80GB HBM3" },
+    ]);
+  });
+});
+
+async function gone(pid: number, timeoutMs = 2000): Promise<boolean> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(10)) if (!isAlive(pid)) return true;
+  return false;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}

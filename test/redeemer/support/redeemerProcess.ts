@@ -1,0 +1,76 @@
+/**
+ * The redeemer as a separate process (`node --import tsx redeemer/main.ts --config <file>`), for
+ * tests that kill it: its JSON log goes to a file; `ready()` waits for the "redeemer ready" line.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export interface RedeemerProcess {
+  child: ChildProcess;
+  /** Resolves when the log says "redeemer ready"; rejects if the process exits first. */
+  ready(timeoutMs?: number): Promise<void>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export function spawnRedeemer(configFile: string, logFile: string, env: Record<string, string> = {}): RedeemerProcess {
+  const log: WriteStream = createWriteStream(logFile, { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "redeemer/main.ts"), "--config", configFile], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let buffered = "";
+  let readyResolve: (() => void) | undefined;
+  let isReady = false;
+  child.stdout!.on("data", (d: Buffer) => {
+    log.write(d);
+    if (isReady) return;
+    buffered += d.toString();
+    if (buffered.includes('"msg":"redeemer ready"')) {
+      isReady = true;
+      readyResolve?.();
+    }
+    if (buffered.length > 1_000_000) buffered = buffered.slice(-10_000);
+  });
+  child.stderr!.on("data", (d: Buffer) => log.write(d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      log.end();
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    exited,
+    ready(timeoutMs = 60_000) {
+      if (isReady) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`redeemer not ready after ${timeoutMs} ms:\n${tail(logFile)}`)), timeoutMs);
+        readyResolve = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        void exited.then(({ code, signal }) => {
+          clearTimeout(t);
+          if (!isReady) reject(new Error(`redeemer exited (${code ?? signal}) before it was ready:\n${tail(logFile)}`));
+        });
+      });
+    },
+    kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
+}
+
+export function tail(file: string, lines = 40): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A real anvil with ComputeToken deployed and one SDK client per role: what the SDK tests run against.
+ * Each test file starts its own chain in `before` and stops it in `after`.
+ */
+import { type Address, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { type CtkClient, createCtkClient } from "../../sdk/client.js";
+import { applyClassChanges, diffClasses, type ClassSpec } from "../../sdk/classes.js";
+import type { Deployment } from "../../sdk/deployment.js";
+import { LOCAL_ROLE_KEYS, deployLocal, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
+import { type AnvilHandle, startAnvil } from "../../scripts/devnet/startAnvil.js";
+
+export const TEST_CLASSES: ClassSpec[] = [
+  { name: "A100-80GB", productLabel: "NVIDIA-A100-SXM4-80GB", memoryGiB: 80, maxGpusPerJob: 8, retired: false },
+  { name: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", memoryGiB: 80, maxGpusPerJob: 8, retired: false },
+];
+
+export interface LocalChain {
+  anvil: AnvilHandle;
+  deployment: Deployment;
+  reader: CtkClient;
+  hr: CtkClient;
+  ops: CtkClient;
+  redeemer: CtkClient;
+  pauser: CtkClient;
+  /** A client for local employee i (anvil account 5 + i). */
+  employee(i: number): CtkClient;
+  employeeAddress(i: number): Address;
+  stop(): Promise<void>;
+}
+
+export async function startLocalChain(opts: { classes?: ClassSpec[] } = {}): Promise<LocalChain> {
+  const anvil = await startAnvil();
+  try {
+    const deployment = await deployLocal(anvil.rpcUrl);
+    const client = (account?: Hex) => createCtkClient({ rpcUrl: anvil.rpcUrl, deployment, account, pollingInterval: 20 });
+    const ops = client(LOCAL_ROLE_KEYS.OPERATIONS);
+    const classes = opts.classes ?? TEST_CLASSES;
+    if (classes.length) await applyClassChanges(ops, diffClasses({ classes }, []).changes);
+    return {
+      anvil,
+      deployment,
+      reader: client(),
+      hr: client(LOCAL_ROLE_KEYS.HR),
+      ops,
+      redeemer: client(LOCAL_ROLE_KEYS.REDEEMER),
+      pauser: client(LOCAL_ROLE_KEYS.PAUSER),
+      employee: (i) => client(localEmployeeKey(i)),
+      employeeAddress: (i) => privateKeyToAccount(localEmployeeKey(i)).address,
+      stop: () => anvil.stop(),
+    };
+  } catch (e) {
+    await anvil.stop();
+    throw e;
+  }
+}
+
+/** Moves the chain's clock forward and mines a block. */
+export async function increaseTime(chain: LocalChain, seconds: number): Promise<void> {
+  for (const [method, params] of [["evm_increaseTime", [seconds]], ["evm_mine", []]] as const) {
+    const res = await fetch(chain.anvil.rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
+    const body = (await res.json()) as { error?: { message: string } };
+    if (body.error) throw new Error(body.error.message);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Runs the real `ctk` binary (bin/ctk.js) as a child process, as a user would, and captures stdout,
+ * stderr and the exit code; and starts `ctk devnet up` as a long-running child for end-to-end tests.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const CTK_BIN = path.join(ROOT, "bin", "ctk.js");
+
+export interface CtkRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Added to the environment; `undefined` removes a variable. */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** Written to stdin, which is then closed. */
+  input?: string;
+  timeoutMs?: number;
+}
+
+/** Variables a developer's shell may set that would change what ctk does under test. */
+const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG"];
+
+function childEnv(extra: RunOptions["env"] = {}): NodeJS.ProcessEnv {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
+  for (const k of SCRUBBED) delete env[k];
+  Object.assign(env, extra);
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env as NodeJS.ProcessEnv;
+}
+
+export async function runCtk(args: readonly string[], opts: RunOptions = {}): Promise<CtkRun> {
+  const child = spawn(process.execPath, [CTK_BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: childEnv(opts.env),
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdin.end(opts.input ?? "");
+  const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
+  const code = await new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** `--json` output parsed (bigints arrive as decimal strings). */
+export function jsonOf<T = Record<string, unknown>>(run: CtkRun): T {
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch {
+    throw new Error(`ctk did not print JSON (exit ${run.code}):\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  }
+}
+
+export interface DevnetInfo {
+  ready: true;
+  rpcUrl: string;
+  chainId: number;
+  deployment: { chainId: number; computeToken: `0x${string}`; accessManager: `0x${string}`; deployBlock: number };
+  deploymentFile: string;
+  stateFile: string;
+  reused: boolean;
+  classes: { name: string; active: boolean }[];
+  redeemer: { started: boolean; note: string };
+}
+
+export interface DevnetProcess {
+  info: DevnetInfo;
+  child: ChildProcess;
+  /** Everything the devnet printed on stderr so far. */
+  stderr(): string;
+  /** SIGTERM (what Ctrl-C's SIGINT also does) and wait for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+/** Starts `ctk --json devnet up` and resolves once it prints its ready line. */
+export async function startDevnetProcess(
+  args: readonly string[],
+  opts: { env?: RunOptions["env"]; timeoutMs?: number } = {},
+): Promise<DevnetProcess> {
+  const child = spawn(process.execPath, [CTK_BIN, "--json", "devnet", "up", ...args], {
+    cwd: ROOT,
+    env: childEnv(opts.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<number>((resolve) => child.on("exit", (c, s) => resolve(c ?? (s ? 128 : -1))));
+  const info = await new Promise<DevnetInfo>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGTERM");
+      reject(new Error(`devnet did not become ready in ${opts.timeoutMs ?? 60_000} ms:\n${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.stdout!.on("data", (d) => {
+      stdout += d;
+      const line = stdout.split("\n").find((l) => l.startsWith("{") && l.includes('"ready":true'));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as DevnetInfo);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`devnet exited (${code}) before it was ready:\n${stderr}`));
+    });
+  });
+  return {
+    info,
+    child,
+    stderr: () => stderr,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
