@@ -803,6 +803,16 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     }
 
     function _refund(uint256 id, Redemption storage r, address holder, uint256 refund) private {
+        if (r.lotCount == 1) {
+            // One lot (the common case): it holds the whole reserve, so the whole refund goes back to it.
+            // Same mint and TransferSingle as the general path below, without building the lot list (~1.9k gas).
+            uint256[] memory lotIds = new uint256[](1);
+            uint256[] memory refunds = new uint256[](1);
+            lotIds[0] = LotIds.encode(r.classId, r.firstLotExpiresAt, r.firstLotPolicy);
+            refunds[0] = refund;
+            ERC1155Supply._update(address(0), holder, lotIds, refunds);
+            return;
+        }
         (uint256[] memory lots, uint256[] memory taken) = _lotsOf(id, r);
         uint256 n = lots.length;
         uint256[] memory ids = new uint256[](n);

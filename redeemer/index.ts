@@ -95,7 +95,13 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [config.rpcUrl] } },
   });
-  const transport = deps.transport ?? http(config.rpcUrl, { retryCount: 3, retryDelay: 100, timeout: 15_000 });
+  const transport = deps.transport ?? http(config.rpcUrl, {
+      retryCount: 3,
+      retryDelay: 100,
+      timeout: 30_000,
+      // One block's logs can be large (a busy block of burns, each carrying its spec).
+      maxResponseBodySize: 256 * 2 ** 20,
+    });
   const pollingInterval = Math.min(config.pollIntervalMs, 500);
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as PublicClient;
   const account = privateKeyToAccount(config.privateKey);
@@ -119,7 +125,8 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const address = deployment.computeToken;
   const sender = new TxSender({ publicClient, walletClient, address } as TxSenderContext, {
     receiptTimeoutMs: config.tx.receiptTimeoutMs,
-    pollingIntervalMs: pollingInterval,
+    // Receipts are polled less eagerly than the head: many may be awaited at once.
+    pollingIntervalMs: Math.max(100, Math.min(config.pollIntervalMs * 2, 1_000)),
   });
   const settler = new Settler({
     chain: { publicClient, address },

@@ -71,7 +71,8 @@ export function createCtkClient(opts: CtkClientOptions): CtkClient {
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [rpcUrl] } },
   });
-  const transport = http(rpcUrl, { retryCount: 1, timeout: 60_000 });
+  // Concurrent reads (a holder check per wallet of a payroll file) go out as JSON-RPC batches.
+  const transport = http(rpcUrl, { retryCount: 1, timeout: 60_000, batch: { batchSize: 200, wait: 0 } });
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as CtkPublicClient;
   const account = typeof opts.account === "string" ? privateKeyToAccount(opts.account) : opts.account;
   const walletClient = account

@@ -29,6 +29,7 @@ export interface EngineOptions {
 class Semaphore {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  private drainWaiters: (() => void)[] = [];
   constructor(private readonly limit: number) {}
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
@@ -37,8 +38,19 @@ class Semaphore {
       return await fn();
     } finally {
       this.active--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else if (this.drainWaiters.length) {
+        const ws = this.drainWaiters;
+        this.drainWaiters = [];
+        for (const w of ws) w();
+      }
     }
+  }
+  /** Resolves once nothing is queued (work may still be running). */
+  drained(): Promise<void> {
+    if (this.waiting.length === 0) return Promise.resolve();
+    return new Promise((r) => this.drainWaiters.push(r));
   }
 }
 
@@ -205,7 +217,9 @@ export class RedemptionEngine {
     fn: () => Promise<Extract<MachineEvent, { type: "chainStatus" }>>,
     failed: (operation: ActionType, err: unknown, chain: boolean) => MachineEvent[],
   ): Promise<MachineEvent[]> {
-    return this.chainOps.run(async () => {
+    // Launches go first: with a backlog (a start-up over many redemptions), every Job is created
+    // before the chain is asked to record it. Nothing depends on the order; it only saves time.
+    return this.launches.drained().then(() => this.chainOps.run(async () => {
       try {
         const event = await fn();
         const record = this.o.book.get(event.id);
@@ -217,7 +231,7 @@ export class RedemptionEngine {
       } catch (err) {
         return failed(operation, err, true);
       }
-    });
+    }));
   }
 
   private observeStatus(before: RedemptionRecord | undefined, after: RedemptionRecord, event: Extract<MachineEvent, { type: "chainStatus" }>): void {

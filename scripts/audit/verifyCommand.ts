@@ -53,6 +53,7 @@ export function verifyCommand(): Command {
       const started = performance.now();
       const result = await verifyDeployment({
         client: ctx.publicClient,
+        logRequest: ctx.logRequest,
         deployment: ctx.deployment,
         receipts: opts.receipts,
         artifactsDir: opts.artifacts,

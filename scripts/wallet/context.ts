@@ -8,6 +8,7 @@ import { createPublicClient, http, type Account, type Hex, type PublicClient } f
 import { privateKeyToAccount } from "viem/accounts";
 import { createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
 import { readDeployment, type Deployment } from "../../sdk/deployment.js";
+import type { RpcRequest } from "../../sdk/audit/fetchLogs.js";
 import { decryptKeystore, findKeystore } from "../../sdk/keystore.js";
 import { clientFor, globalsOf, type Globals } from "../cli/globals.js";
 import { UserError } from "../cli/output.js";
@@ -20,6 +21,8 @@ export interface ReadContext {
   deployment: Deployment;
   /** Batches JSON-RPC calls: the audit reads every holder × lot. */
   publicClient: PublicClient;
+  /** Sends `eth_getLogs` one request at a time (responses are large; batching would merge them). */
+  logRequest: RpcRequest;
 }
 
 /** A read-only context for the audit commands: works against any RPC URL. */
@@ -32,7 +35,9 @@ export function readContext(cmd: Command): ReadContext {
     transport: http(globals.rpc, { batch: { batchSize: 256, wait: 0 }, retryCount: 2, timeout: 120_000 }),
     pollingInterval: isLoopback(globals.rpc) ? 100 : 1000,
   }) as PublicClient;
-  return { globals, deployment, publicClient };
+  const logClient = createPublicClient({ chain, transport: http(globals.rpc, { retryCount: 2, timeout: 120_000 }) });
+  const logRequest = logClient.request.bind(logClient) as unknown as RpcRequest;
+  return { globals, deployment, publicClient, logRequest };
 }
 
 export interface KeyOptions {

@@ -15,7 +15,7 @@ export interface LiveOptions {
   manager: Address;
   /** The block every read is made at (the last block replayed). */
   blockNumber: bigint;
-  /** Calls in flight at once (default 16; the transport batches them). */
+  /** Calls in flight at once (default 256; a batching transport sends them as few HTTP requests). */
   concurrency?: number;
 }
 
@@ -55,7 +55,7 @@ export async function compareBalances(replay: Replay, o: LiveOptions): Promise<F
   for (const [holder, lots] of replay.balances) for (const [lotId, expected] of lots) pairs.push({ holder, lotId, expected });
   const findings: Finding[] = [];
   const call = read(o);
-  await mapLimit(chunks(pairs, 250), o.concurrency ?? 16, async (batch) => {
+  await mapLimit(chunks(pairs, 250), Math.min(16, o.concurrency ?? 256), async (batch) => {
     const live = (await call("balanceOfBatch", [batch.map((p) => p.holder), batch.map((p) => p.lotId)])) as bigint[];
     batch.forEach((p, i) => {
       if (live[i] !== p.expected) {
@@ -70,7 +70,7 @@ export async function compareBalances(replay: Replay, o: LiveOptions): Promise<F
 export async function compareRedemptions(lifecycles: readonly Lifecycle[], o: LiveOptions): Promise<Finding[]> {
   const findings: Finding[] = [];
   const call = read(o);
-  await mapLimit(lifecycles, o.concurrency ?? 16, async (life) => {
+  await mapLimit(lifecycles, o.concurrency ?? 256, async (life) => {
     let v: {
       holder: Address;
       classId: number;
@@ -114,7 +114,7 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
   const push = (code: string, message: string) => findings.push({ code, message });
   const call = read(o);
   const manager = readManager(o);
-  const limit = o.concurrency ?? 16;
+  const limit = o.concurrency ?? 256;
 
   // Lot supplies and the total.
   const lotIds = [...replay.lotSupply.keys()];

@@ -30,6 +30,8 @@ export interface FetchLogsOptions {
   toBlock: bigint;
   /** Blocks per `eth_getLogs` call to start with (default 2,000). */
   chunkBlocks?: bigint;
+  /** Logs one range should hold at most, roughly (default 5,000): dense ranges are split. */
+  targetLogs?: number;
   /** Ranges fetched ahead of the one being processed (default 2). */
   prefetch?: number;
   /** Fill in `blockTimestamp` when the node does not return it (default true). */
@@ -43,19 +45,21 @@ const hex = (n: bigint): Hex => `0x${n.toString(16)}`;
 /** Errors by which nodes say "ask for less" (geth, Besu, Alchemy-style, anvil). */
 const TOO_LARGE = /limit|too many|exceed|range|response size|query returned more than|timeout/i;
 
-async function getLogsSplitting(opts: FetchLogsOptions, from: bigint, to: bigint): Promise<RawLog[]> {
+/**
+ * Fetches `[from, to]`, or — when the node refuses it as too large — the longest prefix it will
+ * answer (halving), so that what is held at once stays what one request may return.
+ */
+async function fetchPrefix(opts: FetchLogsOptions, from: bigint, to: bigint): Promise<{ to: bigint; logs: RawLog[] }> {
   try {
-    return (await opts.request({
+    const logs = (await opts.request({
       method: "eth_getLogs",
       params: [{ address: opts.addresses, fromBlock: hex(from), toBlock: hex(to) }],
     })) as RawLog[];
+    return { to, logs };
   } catch (e) {
     const message = (e as Error).message ?? "";
     if (to > from && TOO_LARGE.test(message + String((e as { details?: string }).details ?? ""))) {
-      const mid = from + (to - from) / 2n;
-      const left = await getLogsSplitting(opts, from, mid);
-      const right = await getLogsSplitting(opts, mid + 1n, to);
-      return left.concat(right);
+      return fetchPrefix(opts, from, from + (to - from) / 2n);
     }
     throw e;
   }
@@ -79,33 +83,49 @@ async function fillTimestamps(request: RpcRequest, logs: RawLog[]): Promise<void
   for (const l of logs) if (!l.blockTimestamp) l.blockTimestamp = stamps.get(l.blockNumber);
 }
 
-/** Yields the logs of `[fromBlock, toBlock]` range by range, in block order. */
+/**
+ * Yields the logs of `[fromBlock, toBlock]` range by range, in block order. The range size adapts
+ * to the density of the history: it shrinks when a range returns more than `targetLogs` logs and
+ * grows back (up to `chunkBlocks`) when ranges are sparse, so one range's logs stay bounded.
+ */
 export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<LogRange> {
-  const chunk = opts.chunkBlocks ?? 2000n;
+  const maxChunk = opts.chunkBlocks ?? 2000n;
+  const target = BigInt(opts.targetLogs ?? 5_000);
   const ahead = Math.max(0, opts.prefetch ?? 2);
-  const ranges: [bigint, bigint][] = [];
-  for (let from = opts.fromBlock; from <= opts.toBlock; from += chunk) {
-    const to = from + chunk - 1n < opts.toBlock ? from + chunk - 1n : opts.toBlock;
-    ranges.push([from, to]);
-  }
-  const start = async ([from, to]: [bigint, bigint]): Promise<LogRange> => {
-    const logs = await getLogsSplitting(opts, from, to);
-    if (opts.timestamps !== false) await fillTimestamps(opts.request, logs);
-    return { fromBlock: from, toBlock: to, logs };
-  };
-  const inflight: Promise<LogRange>[] = [];
-  // Swallow rejections of ranges fetched ahead until they are awaited in order.
-  const track = (p: Promise<LogRange>) => {
+  // Start small and double while ranges are sparse: a dense history never asks for a huge response.
+  let chunk = maxChunk < 128n ? maxChunk : 128n;
+  let nextFrom = opts.fromBlock;
+  type Pending = LogRange & { rest?: [bigint, bigint] };
+  const start = (from: bigint, to: bigint): Promise<Pending> => {
+    const p = (async () => {
+      const got = await fetchPrefix(opts, from, to);
+      if (opts.timestamps !== false) await fillTimestamps(opts.request, got.logs);
+      return { fromBlock: from, toBlock: got.to, logs: got.logs, rest: got.to < to ? ([got.to + 1n, to] as [bigint, bigint]) : undefined };
+    })();
+    // Ranges fetched ahead may fail before they are awaited: keep that from being "unhandled".
     p.catch(() => undefined);
-    inflight.push(p);
+    return p;
   };
-  let next = 0;
+  const schedule = () => {
+    const to = nextFrom + chunk - 1n < opts.toBlock ? nextFrom + chunk - 1n : opts.toBlock;
+    const p = start(nextFrom, to);
+    nextFrom = to + 1n;
+    return p;
+  };
+  const inflight: Promise<Pending>[] = [];
   let logCount = 0;
-  while (next < ranges.length && inflight.length <= ahead) track(start(ranges[next++]!));
+  while (nextFrom <= opts.toBlock && inflight.length <= ahead) inflight.push(schedule());
   while (inflight.length) {
     if (opts.signal?.aborted) throw new Error("log fetch aborted");
-    const range = await inflight.shift()!;
-    if (next < ranges.length) track(start(ranges[next++]!));
+    const { rest, ...range } = await inflight.shift()!;
+    // The node answered only part of the range: the rest comes next, before what was fetched ahead.
+    if (rest) inflight.unshift(start(rest[0], rest[1]));
+    // Adapt the size of the ranges not yet requested to what this one held.
+    const blocks = range.toBlock - range.fromBlock + 1n;
+    const n = BigInt(range.logs.length);
+    if (n > target) chunk = blocks * target / n > 0n ? (blocks * target) / n : 1n;
+    else if (n < target / 4n && chunk < maxChunk) chunk = chunk * 2n > maxChunk ? maxChunk : chunk * 2n;
+    if (nextFrom <= opts.toBlock) inflight.push(schedule());
     logCount += range.logs.length;
     opts.onProgress?.({ fromBlock: opts.fromBlock, toBlock: opts.toBlock, doneBlock: range.toBlock, logs: logCount });
     yield range;

@@ -18,6 +18,8 @@ export interface ReplayRunOptions {
   /** Last block to replay (default: the latest). */
   toBlock?: bigint;
   chunkBlocks?: bigint;
+  /** How `eth_getLogs` is sent (default: `client.request`). Use an unbatched transport: log responses are large. */
+  logRequest?: RpcRequest;
   onProgress?: (p: Progress) => void;
   onMovement?: (m: Movement) => void;
   /** Called with lifecycles as they reach a final state (they are then dropped from memory). */
@@ -37,7 +39,7 @@ export async function replayDeployment(opts: ReplayRunOptions): Promise<ReplayRu
   const headBlock = await client.getBlock({ blockNumber: head });
   const replay = new Replay({ token: deployment.computeToken, manager: deployment.accessManager, onMovement: opts.onMovement });
   const decodeFindings: Finding[] = [];
-  const request = client.request.bind(client) as unknown as RpcRequest;
+  const request = opts.logRequest ?? (client.request.bind(client) as unknown as RpcRequest);
   for await (const range of fetchLogRanges({
     request,
     addresses: [deployment.accessManager, deployment.computeToken],
@@ -60,6 +62,8 @@ export async function replayDeployment(opts: ReplayRunOptions): Promise<ReplayRu
     const done = replay.takeTerminal();
     if (done.length && opts.onTerminal) await opts.onTerminal(done);
   }
+  // Time-dependent state (role grants with a delay, expiries) is judged at the last block replayed.
+  if (headBlock.timestamp > replay.lastTimestamp) replay.lastTimestamp = headBlock.timestamp;
   return { replay, head: { blockNumber: head, timestamp: headBlock.timestamp }, decodeFindings };
 }
 

@@ -55,6 +55,21 @@ describe("ctk audit verify", function () {
     expect(run.stderr).to.match(/replaying \[#+\.*\] +100%/);
   });
 
+  it("decodes every event of the history exactly as viem's decodeEventLog does", async function () {
+    const logs = (await rpc(h.chain, "eth_getLogs", [
+      { fromBlock: "0x0", toBlock: "latest", address: [h.chain.deployment.computeToken, h.chain.deployment.accessManager] },
+    ])) as RawLog[];
+    const names = new Set<string>();
+    for (const log of logs) {
+      const fast = decodeAuditLog(log, h.chain.deployment.computeToken, h.chain.deployment.accessManager);
+      const slow = decodeAuditLog(log, h.chain.deployment.computeToken, h.chain.deployment.accessManager, { viem: true });
+      expect(fast).to.deep.equal(slow);
+      names.add(fast.eventName);
+    }
+    // Strings, bytes, arrays, enums, bytes4 and every lifecycle step are in there.
+    expect([...names]).to.include.members(["ClassDefined", "RedemptionRequested", "TransferBatch", "TargetFunctionRoleUpdated", "RoleLabel", "Converted", "AccountRecovered", "PriorityMultiplierSet"]);
+  });
+
   it("replays every lifecycle: the settled one consumed 30,000 units and refunded 13,200 into the lots it drew from", function () {
     const moves: { kind: string; amount: bigint; lotId: bigint; redemptionId?: bigint }[] = [];
     const r = new Replay({ token: h.chain.deployment.computeToken, manager: h.chain.deployment.accessManager, onMovement: (m) => moves.push(m) });

@@ -226,10 +226,10 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     expect(await reader.publicClient.readContract({ ...reader.computeToken, functionName: "isHolder", args: [leaver] })).to.equal(false);
   });
 
-  it("stops on SIGTERM and, started again, reuses the deployment with every balance still there", async () => {
+  it("stops on SIGTERM and, started again with `npm start`, reuses the deployment with every balance still there", async () => {
     expect(await devnet!.stop()).to.equal(0);
     devnet = undefined;
-    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0"]);
+    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0"], { npmStart: true });
     expect(devnet.info.reused).to.equal(true);
     expect(devnet.info.deployment.computeToken).to.equal(reader.computeToken.address);
     expect(await balancesOnChain([...expected.keys()])).to.deep.equal(expected);
@@ -251,5 +251,18 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     expect(run.stdout).to.match(/^A100-80GB\s+100\s+0$/m);
     expect(run.stdout).to.match(/^H100-80GB\s+40\s+0$/m);
     expect(run.stdout).to.match(/^H100-80GB\s+2030-12-31\s+soulbound\s+40\s+144000\s+redeemable$/m);
+    run = await ctk("hr", "classes", "--file", "config/classes.json");
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("the classes on chain match config/classes.json");
+    run = await ctk("hr", "offboard", "--wallet", "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955", "--clawback");
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("clawed back 8 GPU-hours of B200 expiring 2030-12-31 (soulbound)");
+  });
+
+  it("stops with Ctrl-C (SIGINT to `npm start`'s process group) and keeps the chain for the next start", async () => {
+    expect(await devnet!.stop("SIGINT")).to.be.oneOf([0, 130]);
+    devnet = undefined;
+    const res = await fetch(env.CTK_RPC, { method: "POST", body: "{}" }).then(() => "answered", () => "closed");
+    expect(res).to.equal("closed");
   });
 });

@@ -82,23 +82,43 @@ export interface DevnetProcess {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
-/** Starts `ctk --json devnet up` and resolves once it prints its ready line. */
+async function portAnswers(url: string): Promise<boolean> {
+  try {
+    await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts the devnet and resolves once it prints its ready line: `ctk --json devnet up …`, or with
+ * `npmStart` exactly what a user types, `npm start -- --json …`, in its own process group so that
+ * stopping it is Ctrl-C (SIGINT to the whole group), as in a terminal.
+ */
 export async function startDevnetProcess(
   args: readonly string[],
-  opts: { env?: RunOptions["env"]; timeoutMs?: number } = {},
+  opts: { env?: RunOptions["env"]; timeoutMs?: number; npmStart?: boolean } = {},
 ): Promise<DevnetProcess> {
-  const child = spawn(process.execPath, [CTK_BIN, "--json", "devnet", "up", ...args], {
-    cwd: ROOT,
-    env: childEnv(opts.env),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = opts.npmStart
+    ? spawn("npm", ["start", "--silent", "--", "--json", ...args], { cwd: ROOT, env: childEnv(opts.env), stdio: ["ignore", "pipe", "pipe"], detached: true })
+    : spawn(process.execPath, [CTK_BIN, "--json", "devnet", "up", ...args], { cwd: ROOT, env: childEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stderr!.on("data", (d) => (stderr += d));
   const exited = new Promise<number>((resolve) => child.on("exit", (c, s) => resolve(c ?? (s ? 128 : -1))));
+  const signal = (sig: NodeJS.Signals) => {
+    if (opts.npmStart) {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch {
+        // the group is gone
+      }
+    } else if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  };
   const info = await new Promise<DevnetInfo>((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill("SIGTERM");
+      signal("SIGTERM");
       reject(new Error(`devnet did not become ready in ${opts.timeoutMs ?? 60_000} ms:\n${stderr}`));
     }, opts.timeoutMs ?? 60_000);
     child.stdout!.on("data", (d) => {
@@ -118,10 +138,12 @@ export async function startDevnetProcess(
     info,
     child,
     stderr: () => stderr,
-    async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    async stop(sig: NodeJS.Signals = opts.npmStart ? "SIGINT" : "SIGTERM") {
+      signal(sig);
+      const timer = setTimeout(() => signal("SIGKILL"), 15_000);
       const code = await exited;
+      // npm may exit before the devnet under it has saved the chain and closed its port.
+      for (let i = 0; i < 150 && (await portAnswers(info.rpcUrl)); i++) await new Promise((r) => setTimeout(r, 100));
       clearTimeout(timer);
       return code;
     },

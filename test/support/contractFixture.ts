@@ -40,10 +40,13 @@ export const A100 = {
   maxGpusPerJob: 4,
 } as const;
 
+export type RestrictedFunction = (typeof RESTRICTED_FUNCTIONS)[RoleName][number];
+const functionsOf = (role: RoleName) => RESTRICTED_FUNCTIONS[role] as readonly RestrictedFunction[];
+
 /** The restricted functions as (role, function) pairs, straight from the role table. */
-export const RESTRICTED_ENTRIES: { role: RoleName; fn: string }[] = (
-  Object.entries(RESTRICTED_FUNCTIONS) as [RoleName, readonly string[]][]
-).flatMap(([role, fns]) => fns.map((fn) => ({ role, fn })));
+export const RESTRICTED_ENTRIES: { role: RoleName; fn: RestrictedFunction }[] = (
+  Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]
+).flatMap((role) => functionsOf(role).map((fn) => ({ role, fn })));
 
 /** A job spec as the wallet would send it (UTF-8 JSON). */
 export function specBytes(overrides: Record<string, unknown> = {}): Uint8Array {
@@ -91,8 +94,8 @@ export async function createContractFixture() {
       await manager.connect(admin).grantRole(ROLES[role], roleHolders[role].address, 0);
     }
     // The role table is the single source: every restricted selector goes to the role it names.
-    for (const [role, fns] of Object.entries(RESTRICTED_FUNCTIONS) as [RoleName, readonly string[]][]) {
-      const selectors = fns.map((fn) => token.interface.getFunction(fn)!.selector);
+    for (const role of Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]) {
+      const selectors = functionsOf(role).map((fn) => token.interface.getFunction(fn).selector);
       await manager.connect(admin).setTargetFunctionRole(tokenAddress, selectors, ROLES[role]);
     }
 

@@ -45,6 +45,13 @@ contract ComputeTokenHandler is TestBase {
     /// @notice Successful calls per action, for a look at what a campaign exercised.
     mapping(bytes32 action => uint256) public calls;
 
+    enum Filter {
+        Any,
+        Unexpired,
+        Expired,
+        Transferable
+    }
+
     uint256[] private _open; // redemption ids in Requested or Running
     bytes32[] private _refs; // batch refs that landed
     uint256 private _nonce;
@@ -68,18 +75,18 @@ contract ComputeTokenHandler is TestBase {
         currentTime = startTime;
     }
 
-    modifier step(bytes32 action) {
+    /// @dev Re-applies the handler's clock; `calls[action]` counts the calls that did something.
+    modifier step() {
         vm.warp(currentTime);
         _;
-        ++calls[action];
     }
 
     // ───────────────────────────── HR ────────────────────────────────
 
-    /// @notice HR grants a batch of up to 6 entries in random classes, expiries (on a daily grid,
+    /// @notice HR grants a batch of up to 8 entries in random classes, expiries (on a daily grid,
     /// so grants share lots) and policies.
-    function grant(uint256 seed, uint256 size) external step("grant") {
-        uint256 n = bound(size, 1, 6);
+    function grant(uint256 seed, uint256 size) external step {
+        uint256 n = bound(size, 1, 8);
         address[] memory recipients = new address[](n);
         uint256[] memory lotIds = new uint256[](n);
         uint256[] memory amounts = new uint256[](n);
@@ -96,10 +103,11 @@ contract ComputeTokenHandler is TestBase {
         token.grantBatch(ref, recipients, lotIds, amounts);
         _refs.push(ref);
         for (uint256 i; i < n; ++i) granted[lotIds[i].classOf()] += amounts[i];
+        ++calls["grant"];
     }
 
     /// @notice HR runs a batch that already landed again: it must mint nothing.
-    function replayBatch(uint256 refSeed, uint256 holderSeed) external step("replayBatch") {
+    function replayBatch(uint256 refSeed, uint256 holderSeed) external step {
         if (_refs.length == 0) return;
         bytes32 ref = _refs[refSeed % _refs.length];
         address[] memory recipients = new address[](1);
@@ -109,38 +117,35 @@ contract ComputeTokenHandler is TestBase {
         try token.grantBatch(ref, recipients, _one(lotId), _one(1)) {
             ++forbiddenSuccesses;
         } catch {}
+        ++calls["replayBatch"];
     }
 
-    /// @notice HR claws back a holder's whole balance in one class (offboarding).
-    function clawback(uint256 holderSeed, uint256 classSeed) external step("clawback") {
-        address holder = _holder(holderSeed);
-        uint32 classId = uint32(bound(classSeed, 1, CLASS_COUNT));
-        uint256[] memory lots = _lotsOf(classId);
-        if (lots.length == 0) return;
-        uint256 total;
-        for (uint256 i; i < lots.length; ++i) total += token.balanceOf(holder, lots[i]);
+    /// @notice HR claws back a holder's whole balance in a lot (offboarding, one lot at a time).
+    function clawback(uint256 holderSeed, uint256 lotSeed) external step {
+        (address holder, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Any);
+        if (balance == 0) return;
         vm.prank(hr);
-        token.clawback(holder, lots);
-        clawedBack[classId] += total;
+        token.clawback(holder, _one(lotId));
+        clawedBack[lotId.classOf()] += balance;
+        ++calls["clawback"];
     }
 
     // ─────────────────────────── holders ─────────────────────────────
 
     /// @notice A holder moves part of an unexpired transferable lot to another holder.
-    function transfer(uint256 fromSeed, uint256 toSeed, uint256 lotSeed, uint256 amount) external step("transfer") {
-        address from = _holder(fromSeed);
-        address to = _holder(toSeed);
-        (uint256 lotId, uint256 balance) = _pickLot(from, lotSeed, true, false);
+    function transfer(uint256 fromSeed, uint256 toSeed, uint256 lotSeed, uint256 amount) external step {
+        (address from, uint256 lotId, uint256 balance) = _pick(fromSeed, lotSeed, Filter.Transferable);
         if (balance == 0) return;
+        address to = _holder(toSeed);
         amount = bound(amount, 1, balance);
         vm.prank(from);
         token.safeTransferFrom(from, to, lotId, amount, "");
+        ++calls["transfer"];
     }
 
     /// @notice A holder tries what must fail: move a soulbound or expired lot, or send units to the attacker.
-    function forbiddenTransfer(uint256 fromSeed, uint256 toSeed, uint256 lotSeed, uint256 kind) external step("forbiddenTransfer") {
-        address from = _holder(fromSeed);
-        (uint256 lotId, uint256 balance) = _pickLot(from, lotSeed, false, true);
+    function forbiddenTransfer(uint256 fromSeed, uint256 toSeed, uint256 lotSeed, uint256 kind) external step {
+        (address from, uint256 lotId, uint256 balance) = _pick(fromSeed, lotSeed, Filter.Any);
         if (balance == 0) return;
         address to = _holder(toSeed);
         (, uint64 expiresAt, LotIds.TransferPolicy policy) = lotId.decode();
@@ -150,20 +155,22 @@ contract ComputeTokenHandler is TestBase {
         try token.safeTransferFrom(from, to, lotId, balance, "") {
             ++forbiddenSuccesses;
         } catch {}
+        ++calls["forbiddenTransfer"];
     }
 
-    /// @notice A holder redeems a job they can afford from up to 16 unexpired lots of one class,
-    /// listed in random order.
+    /// @notice A holder redeems a job they can afford from up to 16 unexpired lots of one class
+    /// (the class of a lot they hold), listed in random order.
     function redeem(
         uint256 holderSeed,
-        uint256 classSeed,
+        uint256 lotSeed,
         uint256 gpus,
         uint256 seconds_,
         uint8 priorityRaw,
         uint256 orderSeed
-    ) external step("redeem") {
-        address holder = _holder(holderSeed);
-        uint32 classId = uint32(bound(classSeed, 1, CLASS_COUNT));
+    ) external step {
+        (address holder, uint256 someLot, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Unexpired);
+        if (balance == 0) return;
+        uint32 classId = someLot.classOf();
         (uint256[] memory lots, uint256 available) = _redeemableLots(holder, classId, orderSeed);
         if (available == 0) return;
         ComputeToken.Priority priority = ComputeToken.Priority(priorityRaw % 4);
@@ -186,12 +193,12 @@ contract ComputeTokenHandler is TestBase {
         assertEq(reserved, expected, "reserved == ceil(gpus*seconds*bps/10000)");
         reservedInFlight[classId] += reserved;
         _open.push(id);
+        ++calls["redeem"];
     }
 
     /// @notice A holder converts an exactly-convertible part of an unexpired lot into another class.
-    function convert(uint256 holderSeed, uint256 lotSeed, uint256 toSeed, uint256 multiple) external step("convert") {
-        address holder = _holder(holderSeed);
-        (uint256 lotId, uint256 balance) = _pickLot(holder, lotSeed, false, false);
+    function convert(uint256 holderSeed, uint256 lotSeed, uint256 toSeed, uint256 multiple) external step {
+        (address holder, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Unexpired);
         if (balance == 0) return;
         uint32 fromClass = lotId.classOf();
         uint32 toClass = uint32(1 + ((fromClass + (toSeed % (CLASS_COUNT - 1))) % CLASS_COUNT));
@@ -207,10 +214,11 @@ contract ComputeTokenHandler is TestBase {
         assertEq(amountOut * denominator, amount * numerator, "conversion at the rate");
         convertedOut[fromClass] += amount;
         convertedIn[toClass] += amountOut;
+        ++calls["convert"];
     }
 
     /// @notice The holder of a redemption nobody launched waits out the launch timeout and reclaims it.
-    function reclaim(uint256 idSeed) external step("reclaim") {
+    function reclaim(uint256 idSeed) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, true);
         if (!found) return;
         uint256 id = _open[index];
@@ -220,19 +228,21 @@ contract ComputeTokenHandler is TestBase {
         vm.prank(r.holder);
         token.reclaim(id);
         _close(index, r.classId, r.reserved);
+        ++calls["reclaim"];
     }
 
     // ─────────────────────────── redeemer ────────────────────────────
 
-    function markRunning(uint256 idSeed) external step("markRunning") {
+    function markRunning(uint256 idSeed) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, true);
         if (!found) return;
         vm.prank(redeemer);
         token.markRunning(_open[index], keccak256(abi.encode("job", _open[index])));
+        ++calls["markRunning"];
     }
 
     /// @notice The redeemer settles an open redemption (launching it first if needed) with any used ≤ reserved.
-    function settle(uint256 idSeed, uint256 used) external step("settle") {
+    function settle(uint256 idSeed, uint256 used) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
@@ -244,9 +254,10 @@ contract ComputeTokenHandler is TestBase {
         vm.stopPrank();
         consumed[r.classId] += used;
         _close(index, r.classId, r.reserved);
+        ++calls["settle"];
     }
 
-    function reject(uint256 idSeed, uint16 reasonCode) external step("reject") {
+    function reject(uint256 idSeed, uint16 reasonCode) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
@@ -254,22 +265,27 @@ contract ComputeTokenHandler is TestBase {
         vm.prank(redeemer);
         token.reject(id, reasonCode);
         _close(index, r.classId, r.reserved);
+        ++calls["reject"];
     }
 
     // ─────────────────────────── anyone ──────────────────────────────
 
     /// @notice Time passes (up to three days).
-    function warp(uint256 dt) external step("warp") {
+    function warp(uint256 dt) external step {
         _warpTo(currentTime + bound(dt, 1, 3 days));
+        ++calls["warp"];
     }
 
-    /// @notice Anyone sweeps a holder's expired balances, after waiting for a held lot to expire.
-    function sweepExpired(uint256 holderSeed, uint256 lotSeed) external step("sweepExpired") {
-        address holder = _holder(holderSeed);
-        (uint256 lotId, uint256 balance) = _pickLot(holder, lotSeed, false, true);
-        if (balance == 0) return;
-        (, uint64 expiresAt, ) = lotId.decode();
-        if (currentTime < expiresAt) _warpTo(expiresAt);
+    /// @notice Anyone sweeps a holder's expired balances; if nobody holds an expired lot, time
+    /// first runs on to the expiry of a held lot.
+    function sweepExpired(uint256 holderSeed, uint256 lotSeed) external step {
+        (address holder, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Expired);
+        if (balance == 0) {
+            (holder, lotId, balance) = _pick(holderSeed, lotSeed, Filter.Any);
+            if (balance == 0) return;
+            (, uint64 expiresAt, ) = lotId.decode();
+            _warpTo(expiresAt);
+        }
 
         uint256[] memory expired = new uint256[](256);
         uint256[] memory amounts = new uint256[](256);
@@ -290,16 +306,16 @@ contract ComputeTokenHandler is TestBase {
         vm.prank(anyone);
         token.sweepExpired(holder, expired);
         for (uint256 i; i < k; ++i) expiredSwept[expired[i].classOf()] += amounts[i];
+        ++calls["sweepExpired"];
     }
 
     /// @notice A pause: value-moving calls stop (grant, transfer, redeem, convert) while the
-    /// redeemer and holders can still finish work in flight (reject, reclaim); then it lifts.
-    function pauseAndDrain(uint256 idSeed, uint256 holderSeed, uint256 lotSeed) external step("pauseAndDrain") {
+    /// redeemer and holders can still finish work in flight (settle, reject, reclaim); then it lifts.
+    function pauseAndDrain(uint256 idSeed, uint256 holderSeed, uint256 lotSeed) external step {
         vm.prank(pauser);
         token.pause();
 
-        address holder = _holder(holderSeed);
-        (uint256 lotId, uint256 balance) = _pickLot(holder, lotSeed, true, false);
+        (address holder, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Transferable);
         if (balance != 0) {
             vm.prank(holder);
             try token.safeTransferFrom(holder, _otherHolder(holderSeed), lotId, 1, "") {
@@ -319,24 +335,37 @@ contract ComputeTokenHandler is TestBase {
             ++forbiddenSuccesses;
         } catch {}
 
-        // Work in flight finishes while paused: one redemption is rejected (full refund).
+        // Work in flight finishes while paused: one redemption is settled, rejected or reclaimed.
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (found) {
             uint256 id = _open[index];
             ComputeToken.RedemptionView memory r = token.getRedemption(id);
-            vm.prank(redeemer);
-            token.reject(id, 503);
+            uint256 how = (idSeed >> 128) % 3;
+            if (how == 0 && r.status == ComputeToken.RedemptionStatus.Requested) {
+                uint256 availableAt = uint256(r.requestedAt) + token.launchTimeout();
+                if (currentTime < availableAt) _warpTo(availableAt);
+                vm.prank(r.holder);
+                token.reclaim(id);
+            } else if (how == 1 && r.status == ComputeToken.RedemptionStatus.Running) {
+                vm.prank(redeemer);
+                token.settle(id, r.reserved / 2, bytes32(0));
+                consumed[r.classId] += r.reserved / 2;
+            } else {
+                vm.prank(redeemer);
+                token.reject(id, 503);
+            }
             _close(index, r.classId, r.reserved);
         }
 
         vm.prank(pauser);
         token.unpause();
+        ++calls["pauseAndDrain"];
     }
 
     // ─────────────────────────── attacker ────────────────────────────
 
     /// @notice The attacker (no role, not a holder) tries to mint, to itself or to a holder.
-    function attackerGrant(uint256 holderSeed, uint256 amount, bool toSelf) external step("attackerGrant") {
+    function attackerGrant(uint256 holderSeed, uint256 amount, bool toSelf) external step {
         address[] memory recipients = _oneAddr(toSelf ? attacker : _holder(holderSeed));
         uint256 lotId = _lotId(2, currentTime + 7 days, true);
         bytes32 ref = keccak256(abi.encode("attack", ++_nonce));
@@ -350,11 +379,11 @@ contract ComputeTokenHandler is TestBase {
         try token.onboard(self) {
             ++attackerSuccesses;
         } catch {}
+        ++calls["attackerGrant"];
     }
 
-    /// @notice The attacker tries to drive someone's redemption: launch, settle (consume it all,
-    /// or nothing), reject, reclaim.
-    function attackerRedemption(uint256 idSeed, uint256 used, uint8 how) external step("attackerRedemption") {
+    /// @notice The attacker tries to drive someone's redemption: launch, settle, reject, reclaim.
+    function attackerRedemption(uint256 idSeed, uint256 used, uint8 how) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
@@ -377,10 +406,11 @@ contract ComputeTokenHandler is TestBase {
                 ++attackerSuccesses;
             } catch {}
         }
+        ++calls["attackerRedemption"];
     }
 
     /// @notice The attacker tries to claw back or recover a holder's units.
-    function attackerClawback(uint256 holderSeed, uint256 classSeed, bool viaRecover) external step("attackerClawback") {
+    function attackerClawback(uint256 holderSeed, uint256 classSeed, bool viaRecover) external step {
         address holder = _holder(holderSeed);
         uint256[] memory lots = _lotsOf(uint32(bound(classSeed, 1, CLASS_COUNT)));
         if (lots.length == 0) return;
@@ -394,13 +424,13 @@ contract ComputeTokenHandler is TestBase {
                 ++attackerSuccesses;
             } catch {}
         }
+        ++calls["attackerClawback"];
     }
 
     /// @notice The attacker tries to move a holder's units, to itself or to another holder, one lot
     /// or a batch, or to take approval for them.
-    function attackerMove(uint256 holderSeed, uint256 lotSeed, uint256 amount, uint8 how) external step("attackerMove") {
-        address holder = _holder(holderSeed);
-        (uint256 lotId, uint256 balance) = _pickLot(holder, lotSeed, false, true);
+    function attackerMove(uint256 holderSeed, uint256 lotSeed, uint256 amount, uint8 how) external step {
+        (address holder, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Any);
         if (balance == 0) return;
         amount = bound(amount, 1, balance);
         address to = how % 2 == 0 ? attacker : _otherHolder(holderSeed);
@@ -419,11 +449,12 @@ contract ComputeTokenHandler is TestBase {
                 ++attackerSuccesses;
             } catch {}
         }
+        ++calls["attackerMove"];
     }
 
     /// @notice The attacker tries to redeem or convert a holder's lot as itself.
-    function attackerRedeem(uint256 holderSeed, uint256 lotSeed) external step("attackerRedeem") {
-        (uint256 lotId, uint256 balance) = _pickLot(_holder(holderSeed), lotSeed, false, false);
+    function attackerRedeem(uint256 holderSeed, uint256 lotSeed) external step {
+        (, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Unexpired);
         if (balance == 0) return;
         vm.prank(attacker);
         try token.redeem(lotId.classOf(), _one(lotId), 1, 1, ComputeToken.Priority.Low, "") {
@@ -433,6 +464,7 @@ contract ComputeTokenHandler is TestBase {
         try token.convert(lotId, 1, 1 + (lotId.classOf() % CLASS_COUNT)) {
             ++attackerSuccesses;
         } catch {}
+        ++calls["attackerRedeem"];
     }
 
     // ──────────────────────── views for invariants ───────────────────
@@ -481,15 +513,24 @@ contract ComputeTokenHandler is TestBase {
             );
     }
 
-    /// @dev A lot of any class that `holder` has a balance in. `transferableOnly`: transferable and
-    /// unexpired; `includeExpired`: expired lots count too (otherwise only unexpired ones).
-    function _pickLot(
-        address holder,
-        uint256 seed,
-        bool transferableOnly,
-        bool includeExpired
-    ) private view returns (uint256 lotId, uint256 balance) {
-        uint256[] memory candidates = new uint256[](3 * 1024);
+    /// @dev A holder (the one `holderSeed` names, or the next one that qualifies) and a lot of any
+    /// class they have a balance in that passes `filter`; balance 0 if nobody qualifies.
+    function _pick(
+        uint256 holderSeed,
+        uint256 lotSeed,
+        Filter filter
+    ) private view returns (address holder, uint256 lotId, uint256 balance) {
+        uint256 n = holders.length;
+        for (uint256 h; h < n; ++h) {
+            holder = holders[(holderSeed % n + h) % n];
+            (lotId, balance) = _pickLot(holder, lotSeed, filter);
+            if (balance != 0) return (holder, lotId, balance);
+        }
+        return (holders[holderSeed % n], 0, 0);
+    }
+
+    function _pickLot(address holder, uint256 seed, Filter filter) private view returns (uint256 lotId, uint256 balance) {
+        uint256[] memory candidates = new uint256[](CLASS_COUNT * token.MAX_LOTS_PER_CLASS());
         uint256 k;
         for (uint32 c = 1; c <= CLASS_COUNT; ++c) {
             uint256[] memory lots = token.lotsOfClass(c);
@@ -497,8 +538,11 @@ contract ComputeTokenHandler is TestBase {
                 if (token.balanceOf(holder, lots[i]) == 0) continue;
                 (, uint64 expiresAt, LotIds.TransferPolicy policy) = lots[i].decode();
                 bool expired = currentTime >= expiresAt;
-                if (transferableOnly && (expired || policy != LotIds.TransferPolicy.Transferable)) continue;
-                if (!includeExpired && expired) continue;
+                if (filter == Filter.Expired && !expired) continue;
+                if (filter == Filter.Unexpired && expired) continue;
+                if (filter == Filter.Transferable && (expired || policy != LotIds.TransferPolicy.Transferable)) {
+                    continue;
+                }
                 candidates[k++] = lots[i];
             }
         }

@@ -3,13 +3,14 @@
  * a watch ends (410 Gone, a cut connection, a server timeout) list again and watch again; and
  * every `resyncMs` restart the cycle anyway, so a watch that silently stalled cannot hide a
  * change for longer than that. Each change is turned into the redemption's JobState, which is
- * reported when it differs from the last one reported.
+ * reported when it differs from the last one reported; a finished Job's state comes from a
+ * fresh read, so the final report carries the final usage.
  */
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JobState } from "../types.js";
 import type { KubeClients } from "./kubeClients.js";
-import { isFinished, isRunning, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
+import { isFinished, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
 import { MANAGED_SELECTOR } from "./labels.js";
 import { backoffMs, httpStatusOf, type RetryPolicy } from "./retry.js";
 import { ownerJobUid, type SegmentLedger } from "./segmentLedger.js";
@@ -31,6 +32,8 @@ export interface JobWatcherOptions {
   now: () => number;
   listJobs: (stop: AbortSignal) => Promise<Listing<V1Job>>;
   listPods: (stop: AbortSignal) => Promise<Listing<V1Pod>>;
+  /** A fresh read of one redemption's Job and pods (the executor's `get`). */
+  read: (redemptionId: bigint, stop: AbortSignal) => Promise<JobState | undefined>;
   onChange: (state: JobState) => void;
   onWarning: (message: string, details: Record<string, unknown>) => void;
 }
@@ -45,6 +48,10 @@ export class JobWatcher {
   private readonly pods = new Map<string, V1Pod>();
   private readonly podsByJob = new Map<string, Set<string>>();
   private readonly reported = new Map<string, string>();
+  /** Finished Jobs already read afresh, at this resourceVersion. */
+  private readonly confirmed = new Map<string, string>();
+  private readonly confirming = new Set<string>();
+  private readonly reads = new Set<Promise<void>>();
   private readonly stopController = new AbortController();
   private readonly watches: Partial<Record<ResourceKind, AbortController>> = {};
   private readonly restartRequested: Record<ResourceKind, boolean> = { jobs: false, pods: false };
@@ -66,6 +73,7 @@ export class JobWatcher {
       for (const kind of ["jobs", "pods"] as const) this.watches[kind]?.abort();
     }
     await Promise.all(this.loops);
+    await Promise.all([...this.reads]);
   }
 
   private get stopped(): boolean {
@@ -188,6 +196,7 @@ export class JobWatcher {
   private jobGone(uid: string): void {
     this.jobs.delete(uid);
     this.reported.delete(uid);
+    this.confirmed.delete(uid);
     this.opts.ledger.forget(uid);
   }
 
@@ -212,29 +221,56 @@ export class JobWatcher {
     this.opts.ledger.gone(pod, nowSeconds, jobUid);
   }
 
-  /** Report the Job's state if it differs from the last one reported. */
+  /**
+   * Report the Job's state if it differs from the last one reported. A finished Job is read
+   * afresh first (Job, then its pods): the Jobs and Pods watches are separate streams, and the
+   * Job's final condition can arrive before its pod's last events. Kubernetes marks a Job
+   * finished only after its pods have ended, so a read made after seeing the mark sees them.
+   */
   private report(jobUid: string): void {
     const job = this.jobs.get(jobUid);
     const redemptionId = job && redemptionIdOf(job);
     if (!job || redemptionId === undefined) return;
+    if (isFinished(job)) {
+      this.confirmFinished(jobUid, redemptionId, job.metadata?.resourceVersion ?? "");
+      return;
+    }
     const pods = [...(this.podsByJob.get(jobUid) ?? [])].map((uid) => this.pods.get(uid)!).filter(Boolean);
-    const state = jobStateFrom(
-      redemptionId,
-      job,
-      pods,
-      this.opts.ledger.segments(jobUid),
-      Math.floor(this.opts.now() / 1000),
-    );
-    // A finished Job has no running pod (Kubernetes marks it only once its pods have ended): if
-    // the cache still shows one, the pod's last events are on their way; report after them.
-    if (isFinished(job) && pods.some(isRunning)) return;
+    const nowSeconds = Math.floor(this.opts.now() / 1000);
+    this.emit(jobUid, jobStateFrom(redemptionId, job, pods, this.opts.ledger.segments(jobUid), nowSeconds));
+  }
+
+  private confirmFinished(jobUid: string, redemptionId: bigint, resourceVersion: string): void {
+    if (this.confirmed.get(jobUid) === resourceVersion || this.confirming.has(jobUid)) return;
+    this.confirming.add(jobUid);
+    const done: Promise<void> = this.opts
+      .read(redemptionId, this.stopController.signal)
+      .then((state) => {
+        if (this.stopped || !state) return;
+        this.confirmed.set(jobUid, resourceVersion);
+        this.emit(jobUid, state);
+      })
+      .catch((err: unknown) => {
+        // The next list (at the latest the next resync) tries again.
+        if (!this.stopped) {
+          this.opts.onWarning("could not read a finished job", { redemptionId: String(redemptionId), error: String(err) });
+        }
+      })
+      .finally(() => {
+        this.confirming.delete(jobUid);
+        this.reads.delete(done);
+      });
+    this.reads.add(done);
+  }
+
+  private emit(jobUid: string, state: JobState): void {
     const key = JSON.stringify([state.phase, state.segments, state.exitCode, state.reason]);
     if (this.reported.get(jobUid) === key) return;
     this.reported.set(jobUid, key);
     try {
       this.opts.onChange(state);
     } catch (err) {
-      this.opts.onWarning("watch callback threw", { redemptionId: String(redemptionId), error: String(err) });
+      this.opts.onWarning("watch callback threw", { redemptionId: String(state.redemptionId), error: String(err) });
     }
   }
 }

@@ -88,19 +88,8 @@ export class KubernetesExecutor implements Executor {
     });
   }
 
-  async get(redemptionId: bigint): Promise<JobState | undefined> {
-    const name = jobNameFor(redemptionId);
-    const job = await this.retry(`get job ${name}`, () => this.readJob(name));
-    if (!job) return undefined;
-    const { items } = await this.listAll(`list pods of ${name}`, (cont) =>
-      this.clients.core.listNamespacedPod({
-        namespace: this.config.namespace,
-        labelSelector: redemptionSelector(redemptionId),
-        limit: this.config.listPageSize,
-        _continue: cont,
-      }),
-    );
-    return this.stateOf(redemptionId, job, items);
+  get(redemptionId: bigint): Promise<JobState | undefined> {
+    return this.read(redemptionId, this.stop);
   }
 
   async list(): Promise<JobState[]> {
@@ -148,6 +137,7 @@ export class KubernetesExecutor implements Executor {
       now: this.now,
       listJobs: (stop) => this.listJobs(stop),
       listPods: (stop) => this.listPods(stop),
+      read: (redemptionId, stop) => this.read(redemptionId, stop),
       onChange,
       onWarning: this.onWarning,
     });
@@ -182,6 +172,25 @@ export class KubernetesExecutor implements Executor {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /** The Job first, then its pods: a pod that ended before the Job was marked is seen ended. */
+  private async read(redemptionId: bigint, stop: AbortSignal): Promise<JobState | undefined> {
+    const name = jobNameFor(redemptionId);
+    const job = await this.retry(`get job ${name}`, () => this.readJob(name), stop);
+    if (!job) return undefined;
+    const { items } = await this.listAll(
+      `list pods of ${name}`,
+      (cont) =>
+        this.clients.core.listNamespacedPod({
+          namespace: this.config.namespace,
+          labelSelector: redemptionSelector(redemptionId),
+          limit: this.config.listPageSize,
+          _continue: cont,
+        }),
+      stop,
+    );
+    return this.stateOf(redemptionId, job, items);
+  }
 
   private stateOf(redemptionId: bigint, job: V1Job, pods: readonly V1Pod[]): JobState {
     const owned = pods.filter((p) => isOwnedBy(p, job));

@@ -1,0 +1,387 @@
+/**
+ * Redeemer benchmark (`npm run bench:redeemer`), with the Kubernetes executor against the in-repo
+ * fake API server and a real anvil:
+ *
+ *   backfill  N redemptions already on-chain when the redeemer starts: redemptions/s from its
+ *             start (log fetch) to every Job created, beside the bare eth_getLogs + decode of the
+ *             same range in the same run. Targets: ≥ 1,000/s and ≤ 3 × the bare fetch.
+ *   live      burns arriving on a chain that mines a block every second, with `confirmations`
+ *             1: latency from the burn's block appearing to its Job being created (p50, p99).
+ *             Target: p99 ≤ confirmations × block time + 250 ms.
+ *
+ * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
+ * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { getHeapStatistics } from "node:v8";
+import {
+  type Address,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  encodeFunctionData,
+  type Hex,
+  http,
+  keccak256,
+  type PublicClient,
+  stringToHex,
+  toHex,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { deployComputeTokens } from "../sdk/deploy.js";
+import type { Deployment } from "../sdk/deployment.js";
+import { fetchComputeTokenEvents, REDEMPTION_CONTEXT_EVENT_NAMES, REDEMPTION_EVENT_NAMES } from "../sdk/events.js";
+import { computeTokenAbi } from "../sdk/generated/abi.js";
+import { encodeSpec, type JobSpec } from "../sdk/jobSpec.js";
+import { encodeLotId } from "../sdk/lotId.js";
+import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../redeemer/index.js";
+import { ANVIL_KEYS, startAnvil } from "../scripts/devnet/startAnvil.js";
+import { type ChildProcess, fork } from "node:child_process";
+
+const N = Number(process.env.CTK_BENCH_REDEMPTIONS ?? 10_000);
+const LIVE = Number(process.env.CTK_BENCH_LIVE ?? 200);
+const BLOCK_TIME_S = 1;
+const CONFIRMATIONS = 1;
+const RESULTS_FILE = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
+const SECTION = "## Redeemer (npm run bench:redeemer)";
+
+const KUBE = {
+  namespace: "gpu-jobs",
+  localQueue: "team-gpus",
+  priorityClasses: { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" },
+  workloadPriorityClasses: { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" },
+};
+const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
+const spec = (i: number): JobSpec => ({
+  name: `bench-${i}`,
+  image: IMAGE,
+  command: ["python", "train.py"],
+  args: ["--seed", String(i)],
+  env: { SEED: String(i) },
+  gpus: 1,
+  hours: 0.01,
+  priority: "normal",
+  project: "bench",
+});
+
+let peakRss = 0;
+let peakHeap = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  peakHeap = Math.max(peakHeap, getHeapStatistics().used_heap_size);
+}, 250);
+sampler.unref();
+
+const log = (...a: unknown[]) => console.error("[bench:redeemer]", ...a);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+};
+
+interface Setup {
+  deployment: Deployment;
+  lotId: bigint;
+  holders: Address[];
+}
+
+async function rpc(url: string, method: string, params: unknown[] = []): Promise<unknown> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+async function setUp(rpcUrl: string, holderCount: number, grant: bigint): Promise<Setup> {
+  const chain = defineChain({ id: 31337, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
+  const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 20 });
+  const deployer = createWalletClient({ chain, transport: http(rpcUrl), account: privateKeyToAccount(ANVIL_KEYS[0]), pollingInterval: 20 });
+  const deployment = await deployComputeTokens(publicClient as PublicClient, deployer, {
+    roles: { HR: [deployer.account.address], OPERATIONS: [deployer.account.address], REDEEMER: [privateKeyToAccount(ANVIL_KEYS[1]).address] },
+    launchTimeout: 86_400,
+  });
+  const address = deployment.computeToken;
+  const send = async (functionName: string, args: readonly unknown[]) => {
+    const hash = await deployer.writeContract({ address, abi: computeTokenAbi, functionName, args } as never);
+    await publicClient.waitForTransactionReceipt({ hash });
+  };
+  const holders = ANVIL_KEYS.slice(2, 2 + holderCount).map((k) => privateKeyToAccount(k).address);
+  await send("defineClass", ["H100-80GB", "NVIDIA-H100-80GB-HBM3", 80, 8]);
+  await send("onboard", [holders]);
+  const block = await publicClient.getBlock();
+  const lotId = encodeLotId({ classId: 1, expiresAt: block.timestamp + 365n * 86_400n, policy: "soulbound" });
+  await send("grantBatch", [keccak256(stringToHex(`bench-${Date.now()}`)), holders, holders.map(() => lotId), holders.map(() => grant)]);
+  return { deployment, lotId, holders };
+}
+
+/** eth_sendTransaction from anvil's unlocked accounts: anvil signs; no client-side signing cost. */
+async function sendRedeem(rpcUrl: string, s: Setup, from: Address, i: number, nonce?: number): Promise<Hex> {
+  const js = spec(i);
+  const data = encodeFunctionData({ abi: computeTokenAbi, functionName: "redeem", args: [1, [s.lotId], 1, 36, 1, toHex(encodeSpec(js))] });
+  return (await rpc(rpcUrl, "eth_sendTransaction", [
+    { from, to: s.deployment.computeToken, data, gas: "0x7a120", ...(nonce !== undefined && { nonce: toHex(nonce) }) },
+  ])) as Hex;
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+function configFor(rpcUrl: string, deployment: Deployment, dir: string, kubeconfig: string, confirmations: number) {
+  return parseRedeemerConfig({
+    rpcUrl,
+    deployment,
+    privateKey: ANVIL_KEYS[1],
+    confirmations,
+    pollIntervalMs: 20,
+    maxBlockRange: 5_000,
+    receiptsDir: join(dir, "receipts"),
+    api: { port: 0 },
+    logLevel: "warn",
+    policy: { allowedRegistries: ["registry.example.com"] },
+    executor: { kind: "kubernetes", kubernetes: { ...KUBE, resyncMs: 600_000 }, kubeconfig },
+    launch: { concurrency: 64 },
+    tx: { concurrency: 16 },
+  });
+}
+
+interface FakeKubeHandle {
+  kubeconfig: string;
+  stats(): Promise<{ created: number; twice: number }>;
+  close(): Promise<void>;
+}
+
+/** The fake API server in its own process (bench/fakeKubeProcess.ts). */
+async function forkFakeKube(dir: string): Promise<FakeKubeHandle> {
+  const child: ChildProcess = fork(fileURLToPath(new URL("./fakeKubeProcess.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const info = await new Promise<{ kubeconfig: string }>((resolve, reject) => {
+    child.once("message", (m) => resolve(m as { kubeconfig: string }));
+    child.once("exit", (code) => reject(new Error(`fake API server exited (${code})`)));
+  });
+  const kubeconfig = join(dir, "kubeconfig.json");
+  writeFileSync(kubeconfig, info.kubeconfig);
+  return {
+    kubeconfig,
+    stats: () =>
+      new Promise((resolve) => {
+        child.once("message", (m) => resolve(m as { created: number; twice: number }));
+        child.send("stats");
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.send("stop");
+      }),
+  };
+}
+
+async function backfill(): Promise<Record<string, number>> {
+  const anvil = await startAnvil({ args: ["--gas-limit", "100000000", "--order", "fifo"] });
+  const dir = mkdtempSync(join(tmpdir(), "ctk-bench-"));
+  const fake = await forkFakeKube(dir);
+  const kubeconfig = fake.kubeconfig;
+  let redeemer: Redeemer | undefined;
+  try {
+    const holders = 8;
+    const s = await setUp(anvil.rpcUrl, holders, 10n ** 12n);
+    log(`putting ${N} redemptions on-chain…`);
+    await rpc(anvil.rpcUrl, "evm_setAutomine", [false]);
+    const base = await Promise.all(s.holders.map(async (h) => Number(BigInt((await rpc(anvil.rpcUrl, "eth_getTransactionCount", [h, "latest"])) as string))));
+    const t0 = performance.now();
+    // In chunks, mining after each: anvil's pool slows down when it holds thousands of transactions.
+    const CHUNK = 500;
+    for (let startAt = 0; startAt < N; startAt += CHUNK) {
+      const work = Array.from({ length: Math.min(CHUNK, N - startAt) }, (_, k) => startAt + k);
+      await pool(work, 32, async (i) => {
+        const h = i % holders;
+        await sendRedeem(anvil.rpcUrl, s, s.holders[h]!, i, base[h]! + Math.floor(i / holders));
+      });
+      for (;;) {
+        await rpc(anvil.rpcUrl, "evm_mine");
+        const status = (await rpc(anvil.rpcUrl, "txpool_status")) as { pending: string; queued: string };
+        if (BigInt(status.pending) === 0n && BigInt(status.queued) === 0n) break;
+      }
+    }
+    await rpc(anvil.rpcUrl, "evm_setAutomine", [true]);
+    const head = BigInt((await rpc(anvil.rpcUrl, "eth_blockNumber")) as string);
+    const client = createPublicClient({ transport: http(anvil.rpcUrl, { maxResponseBodySize: 256 * 2 ** 20 }) });
+    const count = await client.readContract({ address: s.deployment.computeToken, abi: computeTokenAbi, functionName: "redemptionCount" });
+    if (count !== BigInt(N)) throw new Error(`expected ${N} redemptions on-chain, found ${count}`);
+    log(`${N} redemptions in ${head - BigInt(s.deployment.deployBlock)} blocks (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+    // The bare fetch: eth_getLogs + decode of the same range and events the watcher reads.
+    const bareRuns: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const b0 = performance.now();
+      const events = await fetchComputeTokenEvents({
+        publicClient: client,
+        address: s.deployment.computeToken,
+        names: [...REDEMPTION_EVENT_NAMES, ...REDEMPTION_CONTEXT_EVENT_NAMES],
+        fromBlock: BigInt(s.deployment.deployBlock),
+        toBlock: head,
+        maxBlockRange: 5_000n,
+      });
+      bareRuns.push(performance.now() - b0);
+      if (events.filter((e) => e.eventName === "RedemptionRequested").length !== N) throw new Error("bare fetch saw the wrong number of redemptions");
+    }
+    const bareMs = Math.min(...bareRuns);
+
+    // Load the executor's modules first: a one-off start-up cost, not backfill work.
+    await import("../redeemer/executor/kubernetes/index.js");
+    await import("@kubernetes/client-node");
+    global.gc?.();
+    const r0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    redeemer = await startRedeemer(configFor(anvil.rpcUrl, s.deployment, dir, kubeconfig, 0));
+    void redeemer.ready.then(() => log(`ready (history read, ${N} checked) after ${Math.round(performance.now() - r0)} ms`));
+    // Every launch of the backlog has returned (the create call answered) when this holds.
+    const book = redeemer.book;
+    for (;;) {
+      let launched = 0;
+      for (const r of book.all()) if (r.times.launched !== undefined) launched++;
+      if (launched >= N) break;
+      await sleep(25);
+    }
+    const backfillMs = performance.now() - r0;
+    const cpu = process.cpuUsage(cpu0);
+    const backfillCpuMs = (cpu.user + cpu.system) / 1000;
+    const stats = await fake.stats();
+    if (stats.created !== N || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
+    log(`backfill: ${N} Jobs in ${(backfillMs / 1000).toFixed(2)} s; bare fetch ${(bareMs / 1000).toFixed(2)} s`);
+    log(`backfill CPU ${Math.round(backfillCpuMs)} ms`);
+    return { backfillMs, backfillCpuMs, bareMs, blocks: Number(head - BigInt(s.deployment.deployBlock)) };
+  } finally {
+    await redeemer?.stop();
+    await fake.close();
+    await anvil.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function live(): Promise<number[]> {
+  const anvil = await startAnvil({ blockTime: BLOCK_TIME_S });
+  const dir = mkdtempSync(join(tmpdir(), "ctk-bench-live-"));
+  const fake = await forkFakeKube(dir);
+  const kubeconfig = fake.kubeconfig;
+  let redeemer: Redeemer | undefined;
+  const blockSeen = new Map<bigint, number>();
+  let watching = true;
+  try {
+    const s = await setUp(anvil.rpcUrl, 4, 10n ** 12n);
+    redeemer = await startRedeemer(configFor(anvil.rpcUrl, s.deployment, dir, kubeconfig, CONFIRMATIONS));
+    await redeemer.ready;
+    // When each block first appears, polled tightly (the reference point for latency).
+    const watcher = (async () => {
+      while (watching) {
+        const n = BigInt((await rpc(anvil.rpcUrl, "eth_blockNumber")) as string);
+        if (!blockSeen.has(n)) blockSeen.set(n, performance.timeOrigin + performance.now());
+        await sleep(2);
+      }
+    })();
+    log(`live: ${LIVE} burns over ~${Math.ceil(LIVE / 10)} s, ${BLOCK_TIME_S} s blocks, confirmations ${CONFIRMATIONS}`);
+    const hashes: Hex[] = [];
+    for (let i = 0; i < LIVE; i++) {
+      hashes.push(await sendRedeem(anvil.rpcUrl, s, s.holders[i % 4]!, i));
+      await sleep(Math.random() * 200);
+    }
+    const client = createPublicClient({ transport: http(anvil.rpcUrl), pollingInterval: 50 });
+    const receipts = await Promise.all(hashes.map((hash) => client.waitForTransactionReceipt({ hash })));
+    const ids = receipts.map((rc) => {
+      const log = rc.logs.find((l) => l.address.toLowerCase() === s.deployment.computeToken.toLowerCase())!;
+      return { id: BigInt(log.topics[1]!), block: rc.blockNumber };
+    });
+    const book = redeemer.book;
+    const deadline = Date.now() + 60_000;
+    while (!ids.every(({ id }) => book.get(id)?.times.launched !== undefined)) {
+      if (Date.now() > deadline) throw new Error("live burns not all launched within 60 s");
+      await sleep(20);
+    }
+    watching = false;
+    await watcher;
+    return ids.map(({ id, block }) => book.get(id)!.times.launched! - blockSeen.get(block)!);
+  } finally {
+    watching = false;
+    await redeemer?.stop();
+    await fake.close();
+    await anvil.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const when = new Date().toISOString().slice(0, 10);
+const loadavg = (): string => {
+  try {
+    return `load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} on ${availableParallelism()} CPUs`;
+  } catch {
+    return "unknown";
+  }
+};
+const b = await backfill();
+const latencies = LIVE > 0 ? await live() : [0];
+clearInterval(sampler);
+
+const rate = N / (b.backfillMs / 1000);
+const ratio = b.backfillMs / b.bareMs;
+const p50 = quantile(latencies, 0.5);
+const p99 = quantile(latencies, 0.99);
+const latencyTarget = CONFIRMATIONS * BLOCK_TIME_S * 1000 + 250;
+const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
+const pass = (ok: boolean) => (ok ? "**PASS**" : "**FAIL**");
+const cpu = (() => {
+  try {
+    return readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  } catch {
+    return "unknown CPU";
+  }
+})();
+
+const section = `${SECTION}
+
+Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
+(test/support/fakeKube.ts, in a process of its own), a real anvil, everything on one machine (${cpu}, Node ${process.version}).
+The redeemer runs in the benchmark's process; launch concurrency 64, chain-action concurrency 16.
+
+| measure | result | target |
+|---|--:|---|
+| backfill: ${N.toLocaleString("en")} redemptions on-chain (${b.blocks} blocks) → every Job created | ${(b.backfillMs / 1000).toFixed(2)} s = **${Math.round(rate).toLocaleString("en")} redemptions/s** | ≥ 1,000/s: ${pass(rate >= 1000)} |
+| bare \`eth_getLogs\` + decode of the same range (best of 3) | ${(b.bareMs / 1000).toFixed(2)} s | — |
+| backfill ÷ bare fetch | ${ratio.toFixed(2)} × | ≤ 3 ×: ${pass(ratio <= 3)} |
+| CPU time of the redeemer's process during the backfill | ${(b.backfillCpuMs / 1000).toFixed(2)} s (${(b.backfillCpuMs / N).toFixed(2)} ms per redemption) | — |
+| live: block → Job created, p50 (${latencies.length} burns, ${BLOCK_TIME_S} s blocks, confirmations ${CONFIRMATIONS}) | ${Math.round(p50)} ms | — |
+| live: block → Job created, p99 | ${Math.round(p99)} ms | ≤ ${latencyTarget} ms: ${pass(p99 <= latencyTarget)} |
+| peak memory of the redeemer's process | RSS ${mb(peakRss)}, heap ${mb(peakHeap)} | — |
+
+Backfill time runs from \`startRedeemer\` (chain id check, executor list, log fetch, policy checks) to the
+last Job created; markRunning transactions go on concurrently (after the launch backlog). The machine's load
+during the run was ${loadavg()}. Live latency runs from the moment the burn's block
+first answered \`eth_blockNumber\` (polled every 2 ms) to the executor's create call returning; with one
+confirmation it includes the wait for the next block (${BLOCK_TIME_S * 1000} ms).
+`;
+
+console.log(`\n${section}`);
+if (process.env.CTK_BENCH_WRITE === "0") process.exit(0);
+let existing = "";
+try {
+  existing = readFileSync(RESULTS_FILE, "utf8");
+} catch {
+  existing = "# Benchmark results\n";
+}
+const start = existing.indexOf(SECTION);
+let updated: string;
+if (start === -1) updated = `${existing.trimEnd()}\n\n${section}`;
+else {
+  const next = existing.indexOf("\n## ", start + SECTION.length);
+  updated = existing.slice(0, start) + section + (next === -1 ? "" : `\n${existing.slice(next + 1)}`);
+}
+writeFileSync(RESULTS_FILE, updated);
+console.log(`written to ${RESULTS_FILE}`);
+process.exit(0);

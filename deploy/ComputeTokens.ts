@@ -1,0 +1,79 @@
+/**
+ * Hardhat Ignition module: AccessManager + ComputeToken, every restricted selector wired to its role
+ * from deploy/roles.ts, and the roles granted. The same table sdk/deploy.ts applies on the devnet
+ * (a test deploys both and compares the wiring).
+ *
+ *   npx hardhat ignition deploy deploy/ComputeTokens.ts --network <net> --parameters deploy/parameters/<net>.json
+ *   npx tsx scripts/ignition-to-deployment.ts ignition/deployments/chain-<id> > deployment.json
+ *
+ * Parameters (module "ComputeTokens"): admin, hr, operations, redeemer, pauser (addresses),
+ * launchTimeout (seconds), lowBps/normalBps/highBps/urgentBps (priority multipliers, 10000 = 1.0x),
+ * adminExecutionDelay (seconds an admin's calls wait; 0 on a local chain).
+ *
+ * The deploying account (account 0) is the AccessManager's initial admin: it wires everything and
+ * keeps ADMIN, like sdk/deploy.ts. For production, deploy deploy/ComputeTokensHandover.ts instead,
+ * which also makes the deployer renounce ADMIN once `admin` holds it (admin must then differ from it).
+ * The deployer briefly holds OPERATIONS to set the multipliers; `operations` is granted after that.
+ */
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import { selectorsFor } from "../sdk/deploy.js";
+import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "./roles.js";
+
+const ROLE_LABELS = ["HR", "OPERATIONS", "REDEEMER", "PAUSER"] as const;
+const PRIORITIES = [
+  ["lowBps", 0, 8000],
+  ["normalBps", 1, 10000],
+  ["highBps", 2, 12500],
+  ["urgentBps", 3, 15000],
+] as const;
+
+export default buildModule("ComputeTokens", (m) => {
+  const deployer = m.getAccount(0);
+  const admin = m.getParameter("admin", deployer);
+  const holders = {
+    HR: m.getParameter("hr"),
+    OPERATIONS: m.getParameter("operations"),
+    REDEEMER: m.getParameter("redeemer"),
+    PAUSER: m.getParameter("pauser"),
+  };
+  const launchTimeout = m.getParameter("launchTimeout", 3600);
+  const adminExecutionDelay = m.getParameter("adminExecutionDelay", 0);
+
+  const accessManager = m.contract("AccessManager", [deployer]);
+  const computeToken = m.contract("ComputeToken", [accessManager, launchTimeout]);
+
+  const wiring = (Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]).map((role) =>
+    m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], {
+      id: `wire_${role}`,
+    }),
+  );
+  for (const role of ROLE_LABELS) {
+    m.call(accessManager, "labelRole", [ROLES[role], role], { id: `label_${role}` });
+  }
+
+  // Multipliers: the deployer holds OPERATIONS just long enough to set them.
+  const opsForDeployer = m.call(accessManager, "grantRole", [ROLES.OPERATIONS, deployer, 0], {
+    id: "grant_OPERATIONS_deployer",
+    after: wiring,
+  });
+  const multipliers = PRIORITIES.map(([param, priority, fallback]) =>
+    m.call(computeToken, "setPriorityMultiplier", [priority, m.getParameter(param, fallback)], {
+      id: `multiplier_${param}`,
+      after: [opsForDeployer],
+    }),
+  );
+  const opsRevoked = m.call(accessManager, "revokeRole", [ROLES.OPERATIONS, deployer], {
+    id: "revoke_OPERATIONS_deployer",
+    after: multipliers,
+  });
+
+  for (const role of ROLE_LABELS) {
+    m.call(accessManager, "grantRole", [ROLES[role], holders[role], 0], {
+      id: `grant_${role}`,
+      after: role === "OPERATIONS" ? [opsRevoked] : wiring,
+    });
+  }
+  m.call(accessManager, "grantRole", [ROLES.ADMIN, admin, adminExecutionDelay], { id: "grant_ADMIN", after: [opsRevoked] });
+
+  return { accessManager, computeToken };
+});

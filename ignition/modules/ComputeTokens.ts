@@ -1,0 +1,2 @@
+// Hardhat Ignition loads modules from ignition/modules/; the module itself lives in deploy/.
+export { default } from "../../deploy/ComputeTokens.js";

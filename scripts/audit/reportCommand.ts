@@ -1,0 +1,65 @@
+/**
+ * `ctk audit report --format json|csv|html --out <file>`: per holder and class — granted, received,
+ * sent, redeemed, consumed, refunded, expired, clawed back — in total and per month, from events only.
+ */
+import { writeFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { stderrProgress, type RpcRequest } from "../../sdk/audit/fetchLogs.js";
+import { ReportBuilder, type AuditReport } from "../../sdk/audit/report.js";
+import { replayDeployment } from "../../sdk/audit/verify.js";
+import type { PublicClient } from "viem";
+import type { Deployment } from "../../sdk/deployment.js";
+import { output } from "../cli/output.js";
+import { readContext } from "../wallet/context.js";
+import { reportCsv, reportHtml, reportJson } from "./renderReport.js";
+
+export async function buildReport(
+  client: PublicClient,
+  deployment: Deployment,
+  opts: { toBlock?: bigint; chunkBlocks?: bigint; progress?: boolean; logRequest?: RpcRequest } = {},
+): Promise<AuditReport> {
+  const builder = new ReportBuilder();
+  const run = await replayDeployment({
+    client,
+    deployment,
+    logRequest: opts.logRequest,
+    toBlock: opts.toBlock,
+    chunkBlocks: opts.chunkBlocks,
+    onMovement: builder.add,
+    onProgress: opts.progress ? stderrProgress("replaying") : undefined,
+  });
+  return builder.build(run.replay, {
+    chainId: deployment.chainId,
+    computeToken: deployment.computeToken,
+    fromBlock: BigInt(deployment.deployBlock),
+    toBlock: run.head.blockNumber,
+    asOf: run.head.timestamp,
+  });
+}
+
+export function reportCommand(): Command {
+  return new Command("report")
+    .description("per holder and class: granted, received, sent, redeemed, consumed, refunded, expired, clawed back — total and per month")
+    .addOption(new Option("--format <format>", "output format").choices(["json", "csv", "html"]).makeOptionMandatory())
+    .requiredOption("--out <file>", "file to write")
+    .option("--to-block <n>", "replay up to this block (default: latest)")
+    .option("--chunk-blocks <n>", "blocks per eth_getLogs request", "2000")
+    .option("--no-progress", "no progress bar on stderr")
+    .action(async function (this: Command, opts: { format: "json" | "csv" | "html"; out: string; toBlock?: string; chunkBlocks: string; progress: boolean }) {
+      const ctx = readContext(this);
+      const report = await buildReport(ctx.publicClient, ctx.deployment, {
+        toBlock: opts.toBlock ? BigInt(opts.toBlock) : undefined,
+        chunkBlocks: BigInt(opts.chunkBlocks),
+        progress: opts.progress,
+        logRequest: ctx.logRequest,
+      });
+      const text = opts.format === "json" ? reportJson(report) : opts.format === "csv" ? reportCsv(report) : reportHtml(report);
+      writeFileSync(opts.out, text);
+      const holders = new Set(report.rows.map((r) => r.holder)).size;
+      output(
+        ctx.globals.json,
+        `wrote ${opts.out}: ${holders} holders, ${report.classes.length} classes, ${report.months.length ? `${report.months[0]} to ${report.months.at(-1)}` : "no months"} (blocks ${report.fromBlock}..${report.toBlock})`,
+        { file: opts.out, format: opts.format, holders, classes: report.classes.length, months: report.months, fromBlock: report.fromBlock, toBlock: report.toBlock },
+      );
+    });
+}

@@ -1,0 +1,143 @@
+/**
+ * `ctk audit statement --wallet 0x…`: one employee's full history from the chain, for compensation
+ * and tax records — dates, lots, hours and transaction hashes, then the closing balance per lot.
+ */
+import { writeFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import type { Address } from "viem";
+import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
+import type { Movement, MovementKind } from "../../sdk/audit/replay.js";
+import { replayDeployment } from "../../sdk/audit/verify.js";
+import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
+import { decodeLotId } from "../../sdk/lotId.js";
+import { UserError, table } from "../cli/output.js";
+import { readContext } from "../wallet/context.js";
+import { hours, toJson, utc } from "./format.js";
+
+/** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
+export const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
+  grant: 1n,
+  "transfer-in": 1n,
+  "transfer-out": -1n,
+  redeem: -1n,
+  consume: 0n,
+  refund: 1n,
+  expire: -1n,
+  clawback: -1n,
+  "convert-in": 1n,
+  "convert-out": -1n,
+  "recover-in": 1n,
+  "recover-out": -1n,
+};
+
+const LABEL: Record<MovementKind, string> = {
+  grant: "granted",
+  "transfer-in": "received",
+  "transfer-out": "sent",
+  redeem: "redeemed",
+  consume: "consumed",
+  refund: "refunded",
+  expire: "expired",
+  clawback: "clawed back",
+  "convert-in": "converted in",
+  "convert-out": "converted out",
+  "recover-in": "recovered in",
+  "recover-out": "recovered out",
+};
+
+export interface StatementLine {
+  date: string;
+  timestamp: bigint;
+  block: bigint;
+  event: string;
+  class: string;
+  lotId: bigint;
+  lotExpires: string;
+  policy: string;
+  units: bigint;
+  /** Signed change of the balance in GPU-hours ("" for consumed). */
+  hours: string;
+  redemptionId?: bigint;
+  counterparty?: Address;
+  note?: string;
+  txHash: string;
+}
+
+export function statementCommand(): Command {
+  return new Command("statement")
+    .description("one employee's full history (dates, lots, hours, transaction hashes) for compensation and tax records")
+    .requiredOption("--wallet <address>", "the employee's wallet")
+    .addOption(new Option("--format <format>", "text, csv or json (--json also gives json)").choices(["text", "csv", "json"]).default("text"))
+    .option("--out <file>", "write to a file instead of stdout")
+    .option("--no-progress", "no progress bar on stderr")
+    .action(async function (this: Command, opts: { wallet: string; format: "text" | "csv" | "json"; out?: string; progress: boolean }) {
+      const wallet = parseWallet(opts.wallet);
+      if (!isParsedWallet(wallet)) throw new UserError(wallet.replace(/^wallet/, "--wallet"));
+      const ctx = readContext(this);
+      const mine: Movement[] = [];
+      const run = await replayDeployment({
+        client: ctx.publicClient,
+        logRequest: ctx.logRequest,
+        deployment: ctx.deployment,
+        onMovement: (m) => {
+          if (m.holder === wallet) mine.push(m);
+        },
+        onProgress: opts.progress ? stderrProgress("replaying") : undefined,
+      });
+      const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
+      const lines: StatementLine[] = mine.map((m) => {
+        const lot = decodeLotId(m.lotId);
+        const sign = SIGN[m.kind];
+        return {
+          date: utc(m.timestamp),
+          timestamp: m.timestamp,
+          block: m.blockNumber,
+          event: LABEL[m.kind],
+          class: names.get(m.classId) ?? `class #${m.classId}`,
+          lotId: m.lotId,
+          lotExpires: utc(lot.expiresAt),
+          policy: lot.policy,
+          units: m.amount,
+          hours: sign === 0n ? "" : `${sign > 0n ? "+" : "-"}${hours(m.amount)}`,
+          redemptionId: m.redemptionId,
+          counterparty: m.counterparty,
+          note: m.kind === "grant" ? `batch ${m.note}` : m.note,
+          txHash: m.txHash,
+        };
+      });
+      const closing = [...(run.replay.balances.get(wallet) ?? new Map<bigint, bigint>()).entries()]
+        .filter(([, units]) => units !== 0n)
+        .map(([lotId, units]) => {
+          const lot = decodeLotId(lotId);
+          return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
+        });
+      const format = ctx.globals.json ? "json" : opts.format;
+      let text: string;
+      if (format === "json") {
+        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: utc(run.head.timestamp), toBlock: run.head.blockNumber, entries: lines, closingBalances: closing })}\n`;
+      } else if (format === "csv") {
+        const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
+        const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+        text = `${[head, ...lines.map((l) => [l.date, l.block, l.event, q(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", q(l.note ?? ""), l.txHash].join(","))].join("\n")}\n`;
+      } else {
+        const out = [
+          `statement for ${wallet} — ComputeToken ${ctx.deployment.computeToken} on chain ${ctx.deployment.chainId}, as of ${utc(run.head.timestamp)} (block ${run.head.blockNumber})`,
+          "",
+          ...(lines.length
+            ? table(
+                ["date", "event", "class", "lot expires", "policy", "hours", "redemption", "counterparty", "tx"],
+                lines.map((l) => [l.date, l.event, l.class, l.lotExpires.slice(0, 10), l.policy, l.hours || `(${hours(l.units)})`, l.redemptionId ? String(l.redemptionId) : "", l.counterparty ?? "", l.txHash]),
+              )
+            : ["no history"]),
+          "",
+          "closing balance:",
+          ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+        ];
+        text = `${out.join("\n")}\n`;
+      }
+      if (opts.out) {
+        writeFileSync(opts.out, text);
+        process.stdout.write(`wrote ${opts.out}: ${lines.length} entries for ${wallet}\n`);
+      } else process.stdout.write(text);
+    });
+}
