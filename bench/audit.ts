@@ -84,11 +84,13 @@ function holderAddress(i: number): Address {
 }
 
 async function main() {
-  // BENCH_STATE=<file>: keep the chain (anvil --state) and reuse it on the next run.
+  // BENCH_STATE=<file>: the chain is dumped there on exit and loaded from there on the next run.
+  // (Not `--state`: its periodic dumps of a large state stall the node and distort the timings.)
   const statePath = process.env.BENCH_STATE;
   const savedDeployment = statePath ? `${statePath}.deployment.json` : undefined;
   const reuse = Boolean(statePath && existsSync(statePath) && savedDeployment && existsSync(savedDeployment));
-  const anvil = await startAnvil({ statePath, args: ["--gas-limit", "30000000000", "--no-mining", "--order", "fifo"] });
+  const stateArgs = !statePath ? [] : reuse ? ["--load-state", statePath] : ["--dump-state", statePath];
+  const anvil = await startAnvil({ args: ["--gas-limit", "30000000000", "--no-mining", "--order", "fifo", ...stateArgs] });
   rpcUrl = anvil.rpcUrl;
   try {
     if (reuse) {

@@ -25,6 +25,7 @@ for await (const range of fetchLogRanges({ request: logRequest, addresses: [depl
   ranges++;
 }
 const bareSeconds = (performance.now() - t0) / 1000;
+process.stderr.write(`  bare fetch: ${bareLogs} logs in ${ranges} ranges, ${bareSeconds.toFixed(2)} s\n`);
 
 // 2. verify, sampling the heap.
 let peakHeap = 0;

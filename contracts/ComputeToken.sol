@@ -196,6 +196,7 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     error ClassNotActive(uint32 classId);
     error ClassNameTaken(string name, uint32 classId);
     error InvalidClassName(string name);
+    error InvalidProductLabel(string productLabel);
     error InvalidMaxGpus(uint16 maxGpusPerJob);
     error TooManyLots(uint32 classId, uint256 max);
     error NotHolder(address account);
@@ -254,8 +255,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
 
     /// @notice Defines a hardware class (e.g. "H100-80GB") that lots can be granted in.
     /// @dev Class ids are sequential from 1; names are unique.
-    /// @param name the class name shown to users (1..32 bytes)
-    /// @param productLabel the GPU Feature Discovery `nvidia.com/gpu.product` label for the class
+    /// @param name the class name shown to users (1..32 bytes of printable ASCII without `"` or `\`)
+    /// @param productLabel the GPU Feature Discovery `nvidia.com/gpu.product` label (≤ 64 bytes, same alphabet)
     /// @param memoryGiB GPU memory per device
     /// @param maxGpusPerJob most GPUs one job of this class may ask for
     function defineClass(
@@ -265,7 +266,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         uint16 maxGpusPerJob
     ) external restricted returns (uint32 classId) {
         uint256 len = bytes(name).length;
-        if (len == 0 || len > 32) revert InvalidClassName(name);
+        if (len == 0 || len > 32 || !_isPlainText(name)) revert InvalidClassName(name);
+        if (!_isPlainText(productLabel)) revert InvalidProductLabel(productLabel);
         bytes32 key = keccak256(bytes(name));
         uint32 existing = _classIdByName[key];
         if (existing != 0) revert ClassNameTaken(name, existing);
@@ -290,6 +292,7 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         uint16 maxGpusPerJob
     ) external restricted {
         HardwareClass storage c = _activeClass(classId);
+        if (!_isPlainText(productLabel)) revert InvalidProductLabel(productLabel);
         if (maxGpusPerJob == 0) revert InvalidMaxGpus(maxGpusPerJob);
         c.productLabel = productLabel;
         c.memoryGiB = memoryGiB;
@@ -880,6 +883,17 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
             if (status == RedemptionStatus.None) revert UnknownRedemption(id);
             revert InvalidRedemptionStatus(id, status);
         }
+    }
+
+    /// @dev Printable ASCII without `"` or `\`, at most 64 bytes: safe to embed in the metadata JSON.
+    function _isPlainText(string calldata text) private pure returns (bool) {
+        bytes calldata b = bytes(text);
+        if (b.length > 64) return false;
+        for (uint256 i; i < b.length; ++i) {
+            bytes1 ch = b[i];
+            if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == "\\") return false;
+        }
+        return true;
     }
 
     function _checkBatchLength(uint256 n) private pure {

@@ -165,9 +165,11 @@ export class RedemptionEngine {
       log.warn({ err: message }, `${operation} failed; will retry`);
       return [{ type: "actionFailed", id, action: operation, error: message, at: this.now() }];
     };
+    // Queued behind the concurrency limits when stop() came: give up (nothing was done yet).
+    const gated = <T>(sem: Semaphore, fn: () => Promise<T[]>): Promise<T[]> => sem.run(() => (this.stopped ? Promise.resolve([]) : fn()));
     switch (action.type) {
       case "launch":
-        return this.launches.run(async () => {
+        return gated(this.launches, async () => {
           try {
             const result = await this.o.executor.launch(action.request);
             log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched");
@@ -182,7 +184,7 @@ export class RedemptionEngine {
           }
         });
       case "probe":
-        return this.launches.run(async () => {
+        return gated(this.launches, async () => {
           try {
             const state = await this.o.executor.get(id);
             return [state ? { type: "jobObserved", state, at: this.now() } : { type: "jobMissing", id, at: this.now() }];
@@ -191,7 +193,7 @@ export class RedemptionEngine {
           }
         });
       case "remove":
-        return this.launches.run(async () => {
+        return gated(this.launches, async () => {
           try {
             await this.o.executor.remove(id);
             log.info("job removed: its redemption is over");
@@ -219,7 +221,8 @@ export class RedemptionEngine {
   ): Promise<MachineEvent[]> {
     // Launches go first: with a backlog (a start-up over many redemptions), every Job is created
     // before the chain is asked to record it. Nothing depends on the order; it only saves time.
-    return this.launches.drained().then(() => this.chainOps.run(async () => {
+    return this.launches.drained().then(() => this.chainOps.run(async (): Promise<MachineEvent[]> => {
+      if (this.stopped) return [];
       try {
         const event = await fn();
         const record = this.o.book.get(event.id);

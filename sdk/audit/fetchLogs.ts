@@ -93,7 +93,7 @@ export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<Lo
   const target = BigInt(opts.targetLogs ?? 5_000);
   const ahead = Math.max(0, opts.prefetch ?? 2);
   // Start small and double while ranges are sparse: a dense history never asks for a huge response.
-  let chunk = maxChunk < 128n ? maxChunk : 128n;
+  let chunk = maxChunk < 16n ? maxChunk : 16n;
   let nextFrom = opts.fromBlock;
   type Pending = LogRange & { rest?: [bigint, bigint] };
   const start = (from: bigint, to: bigint): Promise<Pending> => {

@@ -433,6 +433,17 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
+        "internalType": "string",
+        "name": "productLabel",
+        "type": "string"
+      }
+    ],
+    "name": "InvalidProductLabel",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint256",
         "name": "id",
         "type": "uint256"

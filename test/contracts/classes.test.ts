@@ -56,6 +56,27 @@ describe("ComputeToken — hardware classes", () => {
       .withArgs(name);
   });
 
+  for (const bad of ['H100"80GB', "H100\\80GB", "H100\n80GB", "H100-80GB\u00e9"]) {
+    it(`rejects a class name that would break the metadata JSON (${JSON.stringify(bad)}) with InvalidClassName`, async () => {
+      const { token, signers } = await load();
+      await expect(token.connect(signers.ops).defineClass(bad, "L", 80, 8))
+        .to.be.revertedWithCustomError(token, "InvalidClassName")
+        .withArgs(bad);
+    });
+  }
+
+  it("rejects a product label with a quote, a backslash or over 64 bytes with InvalidProductLabel", async () => {
+    const { token, signers } = await load();
+    for (const label of ['NVIDIA-"H100"', "NVIDIA\\H100", "L".repeat(65)]) {
+      await expect(token.connect(signers.ops).defineClass("Z-1", label, 80, 8))
+        .to.be.revertedWithCustomError(token, "InvalidProductLabel")
+        .withArgs(label);
+      await expect(token.connect(signers.ops).updateClass(H100.id, label, 80, 8))
+        .to.be.revertedWithCustomError(token, "InvalidProductLabel")
+        .withArgs(label);
+    }
+  });
+
   it("rejects a name already taken with ClassNameTaken and the existing id", async () => {
     const { token, signers } = await load();
     await expect(token.connect(signers.ops).defineClass(A100.name, "other", 40, 2))

@@ -236,7 +236,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
   });
 
   it("runs the README path on the example files: onboard, grant, balance", async () => {
-    let run = await ctk("hr", "onboard", "--csv", "examples/employees.csv");
+    let run = await runCtk(["hr", "onboard", "--csv", "examples/employees.csv"], { env, npx: true });
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("onboarded 3 wallets in 1 transaction");
     run = await ctk("hr", "grant", "--csv", "examples/grants.csv", "--dry-run");

@@ -22,6 +22,8 @@ export interface RunOptions {
   /** Written to stdin, which is then closed. */
   input?: string;
   timeoutMs?: number;
+  /** Run as `npx ctk …` (what the README shows) instead of `node bin/ctk.js …`. */
+  npx?: boolean;
 }
 
 /** Variables a developer's shell may set that would change what ctk does under test. */
@@ -36,7 +38,8 @@ function childEnv(extra: RunOptions["env"] = {}): NodeJS.ProcessEnv {
 }
 
 export async function runCtk(args: readonly string[], opts: RunOptions = {}): Promise<CtkRun> {
-  const child = spawn(process.execPath, [CTK_BIN, ...args], {
+  const [command, argv] = opts.npx ? ["npx", ["--no-install", "ctk", ...args]] : [process.execPath, [CTK_BIN, ...args]];
+  const child = spawn(command, argv, {
     cwd: opts.cwd ?? ROOT,
     env: childEnv(opts.env),
     stdio: ["pipe", "pipe", "pipe"],

@@ -331,6 +331,7 @@ export class FakeKube {
   /** The running pod exits with `exitCode` (0) and the Job completes. */
   succeedJob(name: string, exitCode = 0): void {
     const job = this.mustFindJob(name);
+    this.clearJobTimers(job);
     const now = this.timestamp();
     const pod = this.runningPod(job);
     if (pod) this.terminatePod(pod, exitCode, exitCode === 0 ? "Completed" : "Error", now);
@@ -346,6 +347,7 @@ export class FakeKube {
    */
   failJob(name: string, reason = "Error", exitCode = 1): void {
     const job = this.mustFindJob(name);
+    this.clearJobTimers(job);
     const now = this.timestamp();
     const pod = this.runningPod(job);
     let message = "Job has reached the specified backoff limit";
@@ -370,6 +372,7 @@ export class FakeKube {
    */
   preemptJob(name: string, opts: { deletePod?: boolean } = {}): void {
     const job = this.mustFindJob(name);
+    this.clearJobTimers(job); // an autoRun completion must wait for the resumed run
     const now = this.timestamp();
     const pod = this.runningPod(job);
     if (pod) {
@@ -570,11 +573,7 @@ export class FakeKube {
       }
     }
     if (kind === "Job") {
-      for (const t of this.jobTimers.get(obj.metadata.uid) ?? []) {
-        clearTimeout(t);
-        this.timers.delete(t);
-      }
-      this.jobTimers.delete(obj.metadata.uid);
+      this.clearJobTimers(obj);
       // batch/v1 Jobs orphan their pods unless told otherwise.
       for (const pod of this.podsOf(obj)) {
         if (policy === "Background" || policy === "Foreground") {
@@ -770,6 +769,14 @@ export class FakeKube {
       }
     }
     this.commit("Pod", "MODIFIED", pod);
+  }
+
+  private clearJobTimers(job: KubeObject): void {
+    for (const t of this.jobTimers.get(job.metadata.uid) ?? []) {
+      clearTimeout(t);
+      this.timers.delete(t);
+    }
+    this.jobTimers.delete(job.metadata.uid);
   }
 
   private jobTimer(job: KubeObject, ms: number, fn: () => void): void {

@@ -138,6 +138,18 @@ describe("ctk wallet create / import (CLI)", function () {
     expect(run.stdout + run.stderr).to.not.include("deadbeef");
   });
 
+  it("refuses a wrong password when a command opens the keystore: one clear line, nothing echoed", async function () {
+    const entry = await importKeystore(parseSecret(KEY), PASSWORD, { dir, scrypt: FAST });
+    const wrong = "hunter2-not-it";
+    const run = await runCtk(
+      ["transfer", "--to", MNEMONIC_ADDRESS, "--class", "H100-80GB", "--hours", "1", "--keystore", dir],
+      { env: { CTK_PASSWORD: wrong, CTK_PRIVATE_KEY: undefined } },
+    );
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.equal(`error: wrong password for keystore ${entry.file}\n`);
+    expect(secretsIn(run.stdout + run.stderr, [wrong, PASSWORD, KEY.slice(2)])).to.deep.equal([]);
+  });
+
   it("fails clearly without a terminal and without CTK_PASSWORD", async function () {
     const run = await runCtk(["wallet", "create", "--keystore", dir], { env: { CTK_PASSWORD: undefined } });
     expect(run.code).to.equal(1);

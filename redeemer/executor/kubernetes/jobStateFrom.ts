@@ -72,6 +72,20 @@ export function segmentsFromJobStatus(job: V1Job): RunSegment[] {
 
 const byStart = (a: { start: number }, b: { start: number }) => a.start - b.start;
 
+/** The Job's most recent pod (by container start, else creation). */
+export function latestPod(pods: readonly V1Pod[]): V1Pod | undefined {
+  return [...pods]
+    .map((pod) => ({ pod, start: segmentOfPod(pod)?.start ?? toUnixSeconds(pod.metadata?.creationTimestamp) ?? 0 }))
+    .sort(byStart)
+    .at(-1)?.pod;
+}
+
+/** Whether a finished Job's pods, as given, show its end: none running, the latest one ended. */
+export function podsShowEnd(pods: readonly V1Pod[]): boolean {
+  const latest = latestPod(pods);
+  return !pods.some(isRunning) && latest !== undefined && mainContainerStatus(latest)?.state?.terminated !== undefined;
+}
+
 /**
  * @param pods the Job's pods as they are now (used for phase, exit code and reason)
  * @param segments every run segment known for the Job, including those of pods already deleted
@@ -92,10 +106,7 @@ export function jobStateFrom(
     ...(s.gpuProduct ? { gpuProduct: s.gpuProduct } : {}),
   }));
 
-  const latest = [...pods]
-    .map((pod) => ({ pod, start: segmentOfPod(pod)?.start ?? toUnixSeconds(pod.metadata?.creationTimestamp) ?? 0 }))
-    .sort(byStart)
-    .at(-1)?.pod;
+  const latest = latestPod(pods);
   const terminated = latest && mainContainerStatus(latest)?.state?.terminated;
 
   const complete = condition(job, "Complete");

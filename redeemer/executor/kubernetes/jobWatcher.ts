@@ -10,7 +10,7 @@ import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { JobState } from "../types.js";
 import type { KubeClients } from "./kubeClients.js";
-import { isFinished, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
+import { isFinished, jobStateFrom, podsShowEnd, redemptionIdOf } from "./jobStateFrom.js";
 import { MANAGED_SELECTOR } from "./labels.js";
 import { backoffMs, httpStatusOf, type RetryPolicy } from "./retry.js";
 import { ownerJobUid, type SegmentLedger } from "./segmentLedger.js";
@@ -222,26 +222,31 @@ export class JobWatcher {
   }
 
   /**
-   * Report the Job's state if it differs from the last one reported. A finished Job is read
-   * afresh first (Job, then its pods): the Jobs and Pods watches are separate streams, and the
-   * Job's final condition can arrive before its pod's last events. Kubernetes marks a Job
-   * finished only after its pods have ended, so a read made after seeing the mark sees them.
+   * Report the Job's state if it differs from the last one reported. The Jobs and Pods watches
+   * are separate streams, and a Job's final condition can arrive before its pod's last events:
+   * a finished Job whose cached pods do not show the end yet is read afresh (Job, then pods —
+   * Kubernetes marks a Job finished only after its pods have ended, so that read sees them).
    */
   private report(jobUid: string): void {
     const job = this.jobs.get(jobUid);
     const redemptionId = job && redemptionIdOf(job);
     if (!job || redemptionId === undefined) return;
-    if (isFinished(job)) {
-      this.confirmFinished(jobUid, redemptionId, job.metadata?.resourceVersion ?? "");
-      return;
-    }
     const pods = [...(this.podsByJob.get(jobUid) ?? [])].map((uid) => this.pods.get(uid)!).filter(Boolean);
+    if (isFinished(job)) {
+      const resourceVersion = job.metadata?.resourceVersion ?? "";
+      if (this.confirmed.get(jobUid) === resourceVersion) return;
+      if (!podsShowEnd(pods)) {
+        this.confirmFinished(jobUid, redemptionId, resourceVersion);
+        return;
+      }
+      this.confirmed.set(jobUid, resourceVersion);
+    }
     const nowSeconds = Math.floor(this.opts.now() / 1000);
     this.emit(jobUid, jobStateFrom(redemptionId, job, pods, this.opts.ledger.segments(jobUid), nowSeconds));
   }
 
   private confirmFinished(jobUid: string, redemptionId: bigint, resourceVersion: string): void {
-    if (this.confirmed.get(jobUid) === resourceVersion || this.confirming.has(jobUid)) return;
+    if (this.confirming.has(jobUid)) return;
     this.confirming.add(jobUid);
     const done: Promise<void> = this.opts
       .read(redemptionId, this.stopController.signal)

@@ -2,7 +2,7 @@
  * The `kubernetes` executor: one batch/v1 Job per redemption, admitted by Kueue, followed
  * through its Job and Pods, with GPU usage summed over the pods' run segments.
  */
-import { ApiException, type KubeConfig, type V1Job, type V1Pod } from "@kubernetes/client-node";
+import type { KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
 import { jobNameFor } from "../types.js";
 import { buildJobManifest } from "./buildJobManifest.js";
@@ -17,7 +17,7 @@ import { JobWatcher, type Listing } from "./jobWatcher.js";
 import { ConcurrencyLimit } from "./concurrencyLimit.js";
 import { createKubeClients, type KubeClients } from "./kubeClients.js";
 import { MANAGED_BY, MANAGED_BY_LABEL, MANAGED_SELECTOR, REDEMPTION_ID_LABEL, redemptionSelector } from "./labels.js";
-import { httpStatusOf, withRetry } from "./retry.js";
+import { TryAgain, httpStatusOf, withRetry } from "./retry.js";
 import { SegmentLedger, ownerJobUid } from "./segmentLedger.js";
 
 export interface KubernetesExecutorOptions {
@@ -79,7 +79,7 @@ export class KubernetesExecutor implements Executor {
       // The name is taken: by an earlier launch of this redemption (perhaps one whose response
       // was lost), or by something else entirely.
       const existing = await this.readJob(name);
-      if (!existing) throw new ApiException(503, "job vanished after AlreadyExists; create again", "", {});
+      if (!existing) throw new TryAgain(`job ${name} vanished after AlreadyExists`);
       const labels = existing.metadata?.labels ?? {};
       if (labels[MANAGED_BY_LABEL] !== MANAGED_BY || labels[REDEMPTION_ID_LABEL] !== req.redemptionId.toString()) {
         throw new JobNameTaken(name, req.redemptionId, labels[REDEMPTION_ID_LABEL]);
@@ -93,11 +93,16 @@ export class KubernetesExecutor implements Executor {
   }
 
   async list(): Promise<JobState[]> {
-    const [jobs, pods] = await Promise.all([this.listJobs(this.stop), this.listPods(this.stop)]);
+    // Jobs first, then pods (as in `get`): a Job listed finished has its pods listed ended.
+    const jobs = await this.listJobs(this.stop);
+    const pods = await this.listPods(this.stop);
     const podsByJob = new Map<string, V1Pod[]>();
     for (const pod of pods.items) {
       const uid = ownerJobUid(pod);
-      if (uid) podsByJob.set(uid, [...(podsByJob.get(uid) ?? []), pod]);
+      if (!uid) continue;
+      const owned = podsByJob.get(uid);
+      if (owned) owned.push(pod);
+      else podsByJob.set(uid, [pod]);
     }
     const states: JobState[] = [];
     for (const job of jobs.items) {

@@ -13,6 +13,11 @@ export interface RetryPolicy {
   retryMaxMs: number;
 }
 
+/** Thrown inside an attempt to have it retried (a transient state the caller recognised). */
+export class TryAgain extends Error {
+  override readonly name = "TryAgain";
+}
+
 /** HTTP status of a failed call, if it got one. */
 export function httpStatusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
@@ -36,6 +41,7 @@ export function apiStatusOf(err: unknown): { reason?: string; message?: string }
 }
 
 export function isRetryable(err: unknown): boolean {
+  if (err instanceof TryAgain) return true;
   const status = httpStatusOf(err);
   if (status !== undefined) return status >= 500 || status === 429;
   const name = (err as { name?: unknown } | null)?.name;
