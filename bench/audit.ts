@@ -190,10 +190,11 @@ function writeResults(r: Record<string, number | boolean | string>): void {
   const ratio = Number(r.ratio);
   const section = `## Audit replay (npm run bench:audit)
 
-Measured ${new Date().toISOString().slice(0, 10)} on anvil (loopback HTTP), ${os.cpus().length} cores, Node ${process.version}.
+Measured ${new Date().toISOString().slice(0, 10)} on anvil (loopback HTTP), ${os.cpus().length} cores (shared with other work: load average ${os.loadavg()[0]!.toFixed(1)}), Node ${process.version}.
 History: ${n(r.events)} events in ${n(r.blocks)} blocks — ${n(GRANT_TXS)} grant batches of 256 (${n(GRANT_TXS * 256)} mints), ${n(TRANSFERS)} transfers,
-${n(REDEMPTIONS)} redemptions each requested (burning from two lots), running and settled (partial refund), across ${n(HOLDERS)} holders.
-\`eth_getLogs\` in ranges of ${n(r.chunkBlocks)} blocks, both runs; the verifier runs in its own process (peak RSS is its own).
+${n(REDEMPTIONS)} redemptions each requested (1 GPU × 1 h, burnt from the soonest-expiring lot), running and settled with a partial refund, across ${n(HOLDERS)} holders.
+Both runs use the same fetcher over the same range: \`eth_getLogs\` in bounded ranges (at most ${n(r.chunkBlocks)} blocks, shrunk to about 5,000 logs
+where the history is dense: ${n(r.ranges)} ranges), two ranges fetched ahead. The verifier runs in its own process (peak RSS is its own).
 
 | measure | value |
 |---|--:|

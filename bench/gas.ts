@@ -11,7 +11,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import hre, { network } from "hardhat";
-import type { BaseContract, ContractTransactionResponse, Signer } from "ethers";
+import type { BaseContract, ContractTransactionResponse, Interface, Signer } from "ethers";
 import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
 import { SOLC_SETTINGS } from "../hardhat.config.js";
 
@@ -39,11 +39,21 @@ function intrinsicGas(data: string): bigint {
   return cost;
 }
 
+/** EIP-7623 (Prague on): a transaction pays at least 21000 + 10 per calldata token (zero byte 1, other 4). */
+function calldataFloor(data: string): bigint {
+  let tokens = 0n;
+  for (const b of ethers.getBytes(data)) tokens += b === 0 ? 1n : 4n;
+  return 21_000n + 10n * tokens;
+}
+
 async function measure(tx: Promise<ContractTransactionResponse>): Promise<Gas> {
   const sent = await tx;
   const receipt = await sent.wait();
   if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${sent.hash} failed`);
   const intrinsic = intrinsicGas(sent.data);
+  if (receipt.gasUsed <= calldataFloor(sent.data)) {
+    console.warn(`warning: ${sent.hash} paid the EIP-7623 calldata floor; its execution gas is not meaningful`);
+  }
   if (process.env.BENCH_TRACE) await traceBreakdown(sent.hash);
   return { gasUsed: receipt.gasUsed, intrinsic, execution: receipt.gasUsed - intrinsic };
 }
@@ -106,7 +116,8 @@ for (const [role, functions] of Object.entries(RESTRICTED_FUNCTIONS) as [RoleNam
   if (roleId !== ROLES.ADMIN) {
     await (await manager.getFunction("grantRole")(roleId, await roleHolder[role].getAddress(), 0)).wait();
   }
-  const selectors = functions.map((name) => token.interface.getFunction(name)!.selector);
+  const tokenInterface: Interface = token.interface;
+  const selectors = functions.map((name) => tokenInterface.getFunction(name)!.selector);
   await (await manager.getFunction("setTargetFunctionRole")(tokenAddress, selectors, roleId)).wait();
 }
 

@@ -9,6 +9,8 @@ import type { RedeemerMetrics } from "../api/metrics.js";
 import type { Settler } from "../settler/settler.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { Action, ActionType, MachineEvent, RedemptionRecord } from "../state/types.js";
+import { isFinishedPhase } from "../state/reduce.js";
+import { usedUnits } from "../state/usage.js";
 import { classifyLaunchError } from "./classifyLaunchError.js";
 
 const RANK: Record<string, number> = { None: 0, Requested: 1, Running: 2, Settled: 3, Rejected: 3, Reclaimed: 3 };
@@ -166,7 +168,7 @@ export class RedemptionEngine {
       return [{ type: "actionFailed", id, action: operation, error: message, at: this.now() }];
     };
     // Queued behind the concurrency limits when stop() came: give up (nothing was done yet).
-    const gated = <T>(sem: Semaphore, fn: () => Promise<T[]>): Promise<T[]> => sem.run(() => (this.stopped ? Promise.resolve([]) : fn()));
+    const gated = (sem: Semaphore, fn: () => Promise<MachineEvent[]>): Promise<MachineEvent[]> => sem.run(() => (this.stopped ? Promise.resolve([]) : fn()));
     switch (action.type) {
       case "launch":
         return gated(this.launches, async () => {
@@ -207,11 +209,27 @@ export class RedemptionEngine {
       case "markRunning":
         return this.chainOp(action.type, () => this.o.settler.markRunning(id, action.jobName), failed);
       case "settle":
-        return this.chainOp(action.type, () => this.o.settler.settle(action), failed);
+        return this.chainOp(action.type, async () => this.o.settler.settle(await this.freshUsage(action)), failed);
       case "reject":
         log.info({ reason: action.rejection.reason, code: action.rejection.code, detail: action.rejection.detail }, "rejecting");
         return this.chainOp(action.type, () => this.o.settler.reject(id, action.rejection), failed);
     }
+  }
+
+  /**
+   * The usage to settle, from a fresh read of the job rather than the last watch event: a watch
+   * can deliver "finished" before the last run segment's pod. The receipt is written from this.
+   */
+  private async freshUsage(action: Extract<Action, { type: "settle" }>): Promise<Extract<Action, { type: "settle" }>> {
+    let job;
+    try {
+      job = await this.o.executor.get(action.id);
+    } catch (err) {
+      this.o.metrics?.executorErrors.inc({ operation: "get" });
+      throw err;
+    }
+    if (!job || !isFinishedPhase(job.phase)) return action;
+    return { ...action, job, used: usedUnits(job.gpuSeconds, action.request.multiplierBps, action.request.reserved) };
   }
 
   private chainOp(

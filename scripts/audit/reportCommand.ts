@@ -43,7 +43,7 @@ export function reportCommand(): Command {
     .addOption(new Option("--format <format>", "output format").choices(["json", "csv", "html"]).makeOptionMandatory())
     .requiredOption("--out <file>", "file to write")
     .option("--to-block <n>", "replay up to this block (default: latest)")
-    .option("--chunk-blocks <n>", "blocks per eth_getLogs request", "2000")
+    .option("--chunk-blocks <n>", "most blocks per eth_getLogs request (ranges shrink where the history is dense)", "2000")
     .option("--no-progress", "no progress bar on stderr")
     .action(async function (this: Command, opts: { format: "json" | "csv" | "html"; out: string; toBlock?: string; chunkBlocks: string; progress: boolean }) {
       const ctx = readContext(this);

@@ -46,7 +46,7 @@ export function verifyCommand(): Command {
     .option("--receipts <paths...>", "usage receipt files or directories to check against the on-chain receipt hashes")
     .option("--artifacts <dir>", "compiled artifacts to check the bytecode against (default: this repository's artifacts/)")
     .option("--to-block <n>", "replay up to this block (default: latest)")
-    .option("--chunk-blocks <n>", "blocks per eth_getLogs request", "2000")
+    .option("--chunk-blocks <n>", "most blocks per eth_getLogs request (ranges shrink where the history is dense)", "2000")
     .option("--no-progress", "no progress bar on stderr")
     .action(async function (this: Command, opts: { receipts?: string[]; artifacts?: string; toBlock?: string; chunkBlocks: string; progress: boolean }) {
       const ctx = readContext(this);

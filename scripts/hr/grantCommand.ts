@@ -22,13 +22,14 @@ function rowsTable(rows: readonly GrantRow[]): string[] {
   );
 }
 
-function totalsTable(totals: readonly ClassTotal[]): string[] {
+function totalsTable(totals: readonly ClassTotal[], rows: readonly GrantRow[]): string[] {
   const sum = totals.reduce((s, t) => ({ rows: s.rows + t.rows, units: s.units + t.units }), { rows: 0, units: 0n });
+  const recipients = new Set(rows.map((r) => r.wallet)).size;
   return table(
     ["class", "rows", "recipients", "gpu_hours", "gpu_seconds"],
     [
       ...totals.map((t) => [t.className, String(t.rows), String(t.recipients), formatHours(t.units), t.units.toString()]),
-      ["total", String(sum.rows), "", formatHours(sum.units), sum.units.toString()],
+      ["total", String(sum.rows), String(recipients), formatHours(sum.units), sum.units.toString()],
     ],
   );
 }
@@ -91,7 +92,7 @@ export function grantCommand(): Command {
       const human = [
         ...rowsTable(pendingRows),
         "",
-        ...totalsTable(plan.totals),
+        ...totalsTable(plan.totals, pendingRows),
         "",
         ...(resumeNote ? [resumeNote] : []),
         `dry run: nothing sent (a real run sends ${plural(plan.pending.length, "batch", "batches")} of at most ${batchSize} rows)`,
@@ -112,7 +113,7 @@ export function grantCommand(): Command {
       `granted ${plural(result.rowsMinted, "row")} (${formatHours(result.unitsMinted)} GPU-hours) in ${plural(result.batchesSent, "batch", "batches")}, gas ${result.gasUsed.toLocaleString("en-US")}`,
       ...(result.batchesSkipped ? [`${plural(result.batchesSkipped, "batch was", "batches were")} granted by another run meanwhile`] : []),
       "",
-      ...totalsTable(plan.totals),
+      ...totalsTable(plan.totals, pendingRows),
     ];
     output(globals.json, human, { file: opts.csv, dryRun: false, resumedAfter: done, ...result, ...planJson(plan) });
   });

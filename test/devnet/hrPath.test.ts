@@ -241,7 +241,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     expect(run.stdout).to.include("onboarded 3 wallets in 1 transaction");
     run = await ctk("hr", "grant", "--csv", "examples/grants.csv", "--dry-run");
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stdout).to.match(/^total\s+4\s+160\.5\s+577800$/m);
+    expect(run.stdout).to.match(/^total\s+4\s+3\s+160\.5\s+577800$/m);
     run = await ctk("hr", "grant", "--csv", "examples/grants.csv");
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("granted 4 rows (160.5 GPU-hours) in 1 batch");
@@ -260,7 +260,8 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
   });
 
   it("stops with Ctrl-C (SIGINT to `npm start`'s process group) and keeps the chain for the next start", async () => {
-    expect(await devnet!.stop("SIGINT")).to.be.oneOf([0, 130]);
+    // npm itself may die of the SIGINT (128) or pass on the devnet's clean exit (0).
+    expect(await devnet!.stop("SIGINT")).to.be.oneOf([0, 128, 130]);
     devnet = undefined;
     const res = await fetch(env.CTK_RPC, { method: "POST", body: "{}" }).then(() => "answered", () => "closed");
     expect(res).to.equal("closed");

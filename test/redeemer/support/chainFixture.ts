@@ -62,6 +62,16 @@ export interface ChainFixture {
 
 export async function startChainFixture(options: { holders?: number; grantPerHolder?: bigint; anvilArgs?: string[] } = {}): Promise<ChainFixture> {
   const anvil = await startAnvil({ args: options.anvilArgs ?? [] });
+  try {
+    return await setUpChain(anvil, options);
+  } catch (err) {
+    // A failed set-up must not leave anvil running (it would keep the test process alive).
+    await anvil.stop();
+    throw err;
+  }
+}
+
+async function setUpChain(anvil: AnvilHandle, options: { holders?: number; grantPerHolder?: bigint }): Promise<ChainFixture> {
   const chain = defineChain({ id: 31337, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [anvil.rpcUrl] } } });
   const transport = http(anvil.rpcUrl);
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 });
