@@ -11,13 +11,22 @@ export const SOLC_SETTINGS = {
   viaIR: true,
 } as const;
 
+const COMPILER = {
+  version: "0.8.30",
+  // No compiler downloads here: use the solc-js build from npm (pinned in package.json).
+  path: require.resolve("solc/soljson.js"),
+  settings: SOLC_SETTINGS,
+};
+
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],
   solidity: {
-    version: "0.8.30",
-    // No compiler downloads here: use the solc-js build from npm (pinned in package.json).
-    path: require.resolve("solc/soljson.js"),
-    settings: SOLC_SETTINGS,
+    // One compiler and one set of settings for every build profile: tests ("default") measure
+    // exactly what `hardhat ignition deploy` ("production") deploys.
+    profiles: {
+      default: COMPILER,
+      production: COMPILER,
+    },
     // Deployed beside ComputeToken; built from the npm package so its artifact exists.
     npmFilesToBuild: ["@openzeppelin/contracts/access/manager/AccessManager.sol"],
   },

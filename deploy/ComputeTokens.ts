@@ -3,21 +3,26 @@
  * from deploy/roles.ts, and the roles granted. The same table sdk/deploy.ts applies on the devnet
  * (a test deploys both and compares the wiring).
  *
- *   npx hardhat ignition deploy deploy/ComputeTokens.ts --network <net> --parameters deploy/parameters/<net>.json
- *   npx tsx scripts/ignition-to-deployment.ts ignition/deployments/chain-<id> > deployment.json
+ *   npx hardhat --build-profile default ignition deploy ignition/modules/ComputeTokens.ts \
+ *     --network <net> --parameters deploy/parameters/<net>.json
+ *   npx tsx scripts/ignition-to-deployment.ts ignition/deployments/chain-<id> --out deployment.json
  *
- * Parameters (module "ComputeTokens"): admin, hr, operations, redeemer, pauser (addresses),
- * launchTimeout (seconds), lowBps/normalBps/highBps/urgentBps (priority multipliers, 10000 = 1.0x),
- * adminExecutionDelay (seconds an admin's calls wait; 0 on a local chain).
+ * (Ignition loads modules from ignition/modules/, which re-exports this file.)
+ *
+ * Parameters: admin, hr, operations, redeemer, pauser (addresses), launchTimeout (seconds),
+ * lowBps/normalBps/highBps/urgentBps (priority multipliers, 10000 = 1.0x), adminExecutionDelay
+ * (seconds an admin's calls wait; 0 on a local chain).
  *
  * The deploying account (account 0) is the AccessManager's initial admin: it wires everything and
- * keeps ADMIN, like sdk/deploy.ts. For production, deploy deploy/ComputeTokensHandover.ts instead,
- * which also makes the deployer renounce ADMIN once `admin` holds it (admin must then differ from it).
+ * keeps ADMIN, like sdk/deploy.ts. For production, deploy deploy/ComputeTokensHandover.ts instead:
+ * the same, then the deployer renounces ADMIN once `admin` holds it (so `admin` must differ from it).
  * The deployer briefly holds OPERATIONS to set the multipliers; `operations` is granted after that.
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import { selectorsFor } from "../sdk/deploy.js";
 import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "./roles.js";
+
+type ModuleBuilder = Parameters<Parameters<typeof buildModule>[1]>[0];
 
 const ROLE_LABELS = ["HR", "OPERATIONS", "REDEEMER", "PAUSER"] as const;
 const PRIORITIES = [
@@ -27,7 +32,8 @@ const PRIORITIES = [
   ["urgentBps", 3, 15000],
 ] as const;
 
-export default buildModule("ComputeTokens", (m) => {
+/** Adds the whole deployment to a module; returns the contracts and the ADMIN grant (for ordering). */
+export function addComputeTokens(m: ModuleBuilder) {
   const deployer = m.getAccount(0);
   const admin = m.getParameter("admin", deployer);
   const holders = {
@@ -43,13 +49,9 @@ export default buildModule("ComputeTokens", (m) => {
   const computeToken = m.contract("ComputeToken", [accessManager, launchTimeout]);
 
   const wiring = (Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]).map((role) =>
-    m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], {
-      id: `wire_${role}`,
-    }),
+    m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], { id: `wire_${role}` }),
   );
-  for (const role of ROLE_LABELS) {
-    m.call(accessManager, "labelRole", [ROLES[role], role], { id: `label_${role}` });
-  }
+  for (const role of ROLE_LABELS) m.call(accessManager, "labelRole", [ROLES[role], role], { id: `label_${role}` });
 
   // Multipliers: the deployer holds OPERATIONS just long enough to set them.
   const opsForDeployer = m.call(accessManager, "grantRole", [ROLES.OPERATIONS, deployer, 0], {
@@ -66,14 +68,20 @@ export default buildModule("ComputeTokens", (m) => {
     id: "revoke_OPERATIONS_deployer",
     after: multipliers,
   });
-
-  for (const role of ROLE_LABELS) {
+  const grants = ROLE_LABELS.map((role) =>
     m.call(accessManager, "grantRole", [ROLES[role], holders[role], 0], {
       id: `grant_${role}`,
       after: role === "OPERATIONS" ? [opsRevoked] : wiring,
-    });
-  }
-  m.call(accessManager, "grantRole", [ROLES.ADMIN, admin, adminExecutionDelay], { id: "grant_ADMIN", after: [opsRevoked] });
+    }),
+  );
+  const adminGranted = m.call(accessManager, "grantRole", [ROLES.ADMIN, admin, adminExecutionDelay], {
+    id: "grant_ADMIN",
+    after: [opsRevoked, ...grants],
+  });
+  return { accessManager, computeToken, deployer, adminGranted };
+}
 
+export default buildModule("ComputeTokens", (m) => {
+  const { accessManager, computeToken } = addComputeTokens(m);
   return { accessManager, computeToken };
 });

@@ -33,6 +33,8 @@ const USER_ERROR_NAMES = new Set([
   "AnvilNotFoundError",
   "DevnetError",
   "JobSpecRejected",
+  "ConfigError",
+  "IgnitionOutputError",
 ]);
 
 export function buildProgram(): Command {
@@ -70,7 +72,7 @@ export function reportError(e: unknown, json: boolean): number {
     for (const d of err.details) process.stderr.write(`${d}\n`);
     return 1;
   }
-  const known = USER_ERROR_NAMES.has(err.name) || Object.getPrototypeOf(err)?.constructor?.name === "KeystoreError";
+  const known = USER_ERROR_NAMES.has(err.name);
   const message = err.message.split("\n")[0];
   process.stderr.write(`error: ${message}\n`);
   if (process.env.CTK_DEBUG) process.stderr.write(`${err.stack}\n`);

@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import { getAddress, type Address } from "viem";
 import { type Deployment, deploymentSchema } from "../sdk/deployment.js";
 
-const MODULE = "ComputeTokens";
+/** The modules this converts: deploy/ComputeTokens.ts and deploy/ComputeTokensHandover.ts. */
+const MODULES = ["ComputeTokens", "ComputeTokensHandover"] as const;
 
 interface JournalEntry {
   type: string;
@@ -45,9 +46,10 @@ export function deploymentFromIgnition(dir: string): Deployment {
     .split("\n")
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as JournalEntry);
+  const MODULE = MODULES.find((id) => addresses[`${id}#ComputeToken`] && addresses[`${id}#AccessManager`]);
+  if (!MODULE) throw new IgnitionOutputError(dir, `no ComputeTokens#ComputeToken / ComputeTokens#AccessManager in deployed_addresses.json`);
   const computeToken = addresses[`${MODULE}#ComputeToken`];
   const accessManager = addresses[`${MODULE}#AccessManager`];
-  if (!computeToken || !accessManager) throw new IgnitionOutputError(dir, `no ${MODULE}#ComputeToken / ${MODULE}#AccessManager in deployed_addresses.json`);
   const chainId = journal.find((e) => e.type === "DEPLOYMENT_INITIALIZE")?.chainId;
   if (chainId === undefined) throw new IgnitionOutputError(dir, "the journal has no chain id");
   const confirm = journal.find((e) => e.type === "TRANSACTION_CONFIRM" && e.futureId === `${MODULE}#AccessManager`);
@@ -66,7 +68,7 @@ export function deploymentFromIgnition(dir: string): Deployment {
     const account = getAddress(String(initOf(id)?.args?.[1]));
     roles[role] = [...new Set([...(roles[role] ?? []), account])];
   }
-  if (completed.has("ComputeTokensHandover#renounce_ADMIN_deployer")) roles.ADMIN = roles.ADMIN.filter((a) => a !== deployer);
+  if (completed.has(`${MODULE}#renounce_ADMIN_deployer`)) roles.ADMIN = roles.ADMIN.filter((a) => a !== deployer);
   return deploymentSchema.parse({ chainId, computeToken, accessManager, deployBlock: confirm.receipt.blockNumber, roles });
 }
 

@@ -86,13 +86,17 @@ export async function lotsOfClass(client: CtkClient, classInfo: Pick<ClassInfo, 
 
 // ───────────────────────── the classes file ─────────────────────────
 
+/** What the contract accepts in names and labels: printable ASCII without `"` or `\` (JSON-safe). */
+const PLAIN_TEXT = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+
 export const classSpecSchema = z
   .object({
     name: z
       .string()
       .min(1)
-      .refine((s) => Buffer.byteLength(s) <= 32, "must be at most 32 bytes"),
-    productLabel: z.string().min(1),
+      .max(32)
+      .regex(PLAIN_TEXT, "must be printable ASCII without quotes or backslashes"),
+    productLabel: z.string().min(1).max(64).regex(PLAIN_TEXT, "must be printable ASCII without quotes or backslashes"),
     memoryGiB: z.number().int().nonnegative().max(2 ** 32 - 1),
     maxGpusPerJob: z.number().int().min(1).max(65535),
     /** Set to retire the class on-chain (no new grants or redemptions); it is never deleted. */

@@ -117,7 +117,9 @@ export function describeContractError(errorName: string, args: readonly unknown[
     case "ClassNameTaken":
       return `a hardware class named "${a[0]}" already exists (#${a[1]})`;
     case "InvalidClassName":
-      return `"${a[0]}" is not a valid class name (1 to 32 bytes)`;
+      return `"${a[0]}" is not a valid class name (1 to 32 printable ASCII characters, no quotes or backslashes)`;
+    case "InvalidProductLabel":
+      return `"${a[0]}" is not a valid product label (at most 64 printable ASCII characters, no quotes or backslashes)`;
     case "InvalidMaxGpus":
       return "a class must allow at least 1 GPU per job";
     case "TooManyLots":

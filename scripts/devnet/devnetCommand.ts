@@ -2,6 +2,7 @@
  * `ctk devnet up`: the local chain, deployed and configured, until Ctrl-C. Prints the RPC URL, the
  * contract addresses, the local role accounts and the next commands to try.
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { Command } from "commander";
 import { privateKeyToAccount } from "viem/accounts";
@@ -9,6 +10,8 @@ import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, startDevnet } from "./runDevnet.js";
+
+const DEFAULT_CLASSES = "config/classes.json";
 
 const ROLE_LABEL: Record<LocalRole, string> = {
   ADMIN: "admin",
@@ -68,7 +71,7 @@ export function devnetCommand(): Command {
     .description("start anvil (state kept in .devnet/), deploy once, apply config/classes.json, start the redeemer; Ctrl-C stops")
     .option("--port <n>", "loopback port for the JSON-RPC endpoint", String(DEFAULT_DEVNET_PORT))
     .option("--dir <dir>", "where the chain state and deployment file live", DEFAULT_DEVNET_DIR)
-    .option("--classes <file>", "classes file to apply", "config/classes.json")
+    .option("--classes <file>", "classes file to apply", DEFAULT_CLASSES)
     .option("--no-classes", "do not apply a classes file")
     .option("--no-redeemer", "do not start the redeemer")
     .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
@@ -77,12 +80,26 @@ export function devnetCommand(): Command {
       const globals = globalsOf(this);
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError("--port must be a port number (1..65535)");
+      // Signals are ours from the start: Ctrl-C during start-up still stops anvil cleanly.
+      let stopping: NodeJS.Signals | undefined;
+      let onStop: (signal: NodeJS.Signals) => void = (signal) => {
+        stopping = signal;
+      };
+      const handler = (signal: NodeJS.Signals) => onStop(signal);
+      process.on("SIGINT", handler);
+      process.on("SIGTERM", handler);
       let d: Devnet;
       try {
         d = await startDevnet({
           port,
           dir: opts.dir,
-          classesFile: opts.classes === false ? null : path.resolve(opts.classes),
+          // The default file falls back to this repository's when the working directory has none.
+          classesFile:
+            opts.classes === false
+              ? null
+              : opts.classes === DEFAULT_CLASSES && !existsSync(DEFAULT_CLASSES)
+                ? undefined
+                : path.resolve(opts.classes),
           redeemer: opts.redeemer,
           redeemerApiPort: Number(opts.redeemerPort),
           reset: opts.reset,
@@ -111,19 +128,20 @@ export function devnetCommand(): Command {
       } else printLines(summary(d, opts.dir));
 
       await new Promise<void>((resolve) => {
-        let stopping = false;
-        const onSignal = (signal: NodeJS.Signals) => {
-          if (stopping) return;
-          stopping = true;
+        let stopped = false;
+        onStop = (signal) => {
+          if (stopped) return;
+          stopped = true;
           if (!globals.json) note(`\n${signal}: stopping the devnet (saving the chain state)`);
           d.stop().then(resolve, (e) => {
             note(`error while stopping: ${(e as Error).message}`);
             resolve();
           });
         };
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
+        if (stopping) onStop(stopping);
       });
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
       if (globals.json) process.stdout.write(`${JSON.stringify({ stopped: true })}\n`);
       else note("devnet stopped");
     });

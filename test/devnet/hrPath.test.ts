@@ -102,11 +102,12 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("starts the devnet: anvil, a fresh deployment and the classes of config/classes.json", async () => {
+  it("starts the devnet: anvil, a fresh deployment, the classes of config/classes.json and the redeemer", async () => {
     devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0"]);
     expect(devnet.info.reused).to.equal(false);
     expect(devnet.info.rpcUrl).to.equal(env.CTK_RPC);
     expect(devnet.info.classes.map((c) => c.name)).to.deep.equal([...CLASSES]);
+    expect(devnet.info.redeemer.started, devnet.info.redeemer.note).to.equal(true);
     reader = createCtkClient({ rpcUrl: devnet.info.rpcUrl, deployment: readDeployment(env.CTK_DEPLOYMENT) });
     classIds = new Map();
     for (const name of CLASSES) classIds.set(name, (await findClass(reader, name))!.classId);
@@ -259,7 +260,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     expect(run.stdout).to.include("clawed back 8 GPU-hours of B200 expiring 2030-12-31 (soulbound)");
   });
 
-  it("stops with Ctrl-C (SIGINT to `npm start`'s process group) and keeps the chain for the next start", async () => {
+  it("stops with Ctrl-C (SIGINT to `npm start`'s process group): the devnet and its chain shut down", async () => {
     // npm itself may die of the SIGINT (128) or pass on the devnet's clean exit (0).
     expect(await devnet!.stop("SIGINT")).to.be.oneOf([0, 128, 130]);
     devnet = undefined;

@@ -98,7 +98,7 @@ describe("Ignition module deploy/ComputeTokens.ts", function () {
     const { ignition, provider } = await network.create();
     const chain = defineChain({ id: 31337, name: "hardhat", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [] } } });
     const pc = createPublicClient({ chain, transport: custom(provider) }) as PublicClient;
-    const { accessManager, computeToken } = await ignition.deploy(ComputeTokensHandover, { parameters: { ComputeTokens: PARAMS } });
+    const { accessManager, computeToken } = await ignition.deploy(ComputeTokensHandover, { parameters: { ComputeTokensHandover: PARAMS } });
     const w = await wiringOf(pc, getAddress(await accessManager.getAddress()), getAddress(await computeToken.getAddress()));
     for (const role of Object.keys(ROLES)) expect(w.members[role][0], role).to.deep.equal([false, 0]);
     expect(w.members.ADMIN[9]).to.deep.equal([true, 60]);
