@@ -26,6 +26,8 @@ export interface ClassBalance {
   redeemable: bigint;
   /** Units in expired lots (burnable by anyone with sweepExpired). */
   expired: bigint;
+  /** Units reserved by this holder's redemptions still Requested or Running (burnt, not yet settled). */
+  inFlight: bigint;
   /** Lots with a non-zero balance, soonest expiry first. */
   lots: LotBalance[];
 }
@@ -37,15 +39,46 @@ export interface HolderBalances {
   at: bigint;
   /** Classes the holder has units in, by class id. */
   classes: ClassBalance[];
-  totals: { raw: bigint; redeemable: bigint; expired: bigint };
+  totals: { raw: bigint; redeemable: bigint; expired: bigint; inFlight: bigint };
+}
+
+/**
+ * Units each class holds in flight for a holder: the `reserved` of every redemption of theirs that
+ * is still Requested or Running. Found from the holder-indexed RedemptionRequested events since the
+ * deployment block, in bounded block ranges, then each one's live status.
+ */
+export async function inFlightByClass(client: CtkClient, holder: Address, maxBlockRange = 50_000n): Promise<Map<number, bigint>> {
+  const latest = await client.publicClient.getBlockNumber();
+  const ids: bigint[] = [];
+  for (let from = BigInt(client.deployment.deployBlock); from <= latest; from += maxBlockRange) {
+    const to = from + maxBlockRange - 1n < latest ? from + maxBlockRange - 1n : latest;
+    const logs = await client.publicClient.getContractEvents({
+      ...client.computeToken,
+      eventName: "RedemptionRequested",
+      args: { holder },
+      fromBlock: from,
+      toBlock: to,
+    });
+    for (const log of logs) ids.push(log.args.id!);
+  }
+  const result = new Map<number, bigint>();
+  const views = await Promise.all(
+    ids.map((id) => client.publicClient.readContract({ ...client.computeToken, functionName: "getRedemption", args: [id] })),
+  );
+  for (const v of views) {
+    // 1 = Requested, 2 = Running
+    if (v.status === 1 || v.status === 2) result.set(v.classId, (result.get(v.classId) ?? 0n) + v.reserved);
+  }
+  return result;
 }
 
 export async function getBalances(client: CtkClient, holder: Address): Promise<HolderBalances> {
   try {
-    const [classes, at, onboarded] = await Promise.all([
+    const [classes, at, onboarded, inFlight] = await Promise.all([
       listClasses(client),
       chainTime(client),
       client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [holder] }),
+      inFlightByClass(client, holder),
     ]);
     const lotLists = await Promise.all(
       classes.map((c) =>
@@ -70,15 +103,21 @@ export async function getBalances(client: CtkClient, holder: Address): Promise<H
         const parts = decodeLotId(lotId);
         lots.push({ lotId, expiresAt: parts.expiresAt, policy: parts.policy, balance, expired: at >= parts.expiresAt });
       }
-      if (!lots.length) return;
+      const held = inFlight.get(c.classId) ?? 0n;
+      if (!lots.length && held === 0n) return;
       lots.sort((a, b) => (a.expiresAt < b.expiresAt ? -1 : a.expiresAt > b.expiresAt ? 1 : a.policy.localeCompare(b.policy)));
       const raw = lots.reduce((s, l) => s + l.balance, 0n);
       const expired = lots.filter((l) => l.expired).reduce((s, l) => s + l.balance, 0n);
-      result.push({ classId: c.classId, name: c.name, active: c.active, raw, redeemable: raw - expired, expired, lots });
+      result.push({ classId: c.classId, name: c.name, active: c.active, raw, redeemable: raw - expired, expired, inFlight: held, lots });
     });
     const totals = result.reduce(
-      (t, c) => ({ raw: t.raw + c.raw, redeemable: t.redeemable + c.redeemable, expired: t.expired + c.expired }),
-      { raw: 0n, redeemable: 0n, expired: 0n },
+      (t, c) => ({
+        raw: t.raw + c.raw,
+        redeemable: t.redeemable + c.redeemable,
+        expired: t.expired + c.expired,
+        inFlight: t.inFlight + c.inFlight,
+      }),
+      { raw: 0n, redeemable: 0n, expired: 0n, inFlight: 0n },
     );
     return { holder, onboarded, at, classes: result, totals };
   } catch (e) {

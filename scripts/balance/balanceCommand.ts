@@ -24,6 +24,15 @@ function defaultWallet(): Address {
   }
 }
 
+/** "expires in 12 days", "expires in 5 h", "expired 3 days ago", judged against chain time. */
+export function countdown(expiresAt: bigint, now: bigint): string {
+  const delta = Number(expiresAt - now);
+  const abs = Math.abs(delta);
+  const span =
+    abs >= 2 * 86400 ? `${Math.floor(abs / 86400)} days` : abs >= 2 * 3600 ? `${Math.floor(abs / 3600)} h` : `${Math.max(1, Math.floor(abs / 60))} min`;
+  return delta > 0 ? `expires in ${span}` : `expired ${span} ago`;
+}
+
 export function balanceCommand(): Command {
   return new Command("balance")
     .description("GPU-hours held by a wallet, per class and per lot")
@@ -43,14 +52,27 @@ export function balanceCommand(): Command {
       else {
         human.push(
           ...table(
-            ["class", "redeemable_h", "expired_h"],
-            b.classes.map((c) => [c.name + (c.active ? "" : " (retired)"), formatHours(c.redeemable), formatHours(c.expired)]),
+            ["class", "redeemable_h", "in_flight_h", "expired_h"],
+            b.classes.map((c) => [
+              c.name + (c.active ? "" : " (retired)"),
+              formatHours(c.redeemable),
+              formatHours(c.inFlight),
+              formatHours(c.expired),
+            ]),
           ),
           "",
           ...table(
-            ["class", "expires_at", "policy", "gpu_hours", "gpu_seconds", "state"],
+            ["class", "expires_at", "expires", "policy", "gpu_hours", "gpu_seconds", "state"],
             b.classes.flatMap((c) =>
-              c.lots.map((l) => [c.name, formatExpiry(l.expiresAt), l.policy, formatHours(l.balance), l.balance.toString(), l.expired ? "expired" : "redeemable"]),
+              c.lots.map((l) => [
+                c.name,
+                formatExpiry(l.expiresAt),
+                countdown(l.expiresAt, b.at),
+                l.policy,
+                formatHours(l.balance),
+                l.balance.toString(),
+                l.expired ? "expired, not yet swept" : "redeemable",
+              ]),
             ),
           ),
         );
@@ -66,7 +88,9 @@ export function balanceCommand(): Command {
           raw: c.raw,
           redeemable: c.redeemable,
           expired: c.expired,
+          inFlight: c.inFlight,
           redeemableHours: formatHours(c.redeemable),
+          inFlightHours: formatHours(c.inFlight),
           lots: c.lots.map((l) => ({ lotId: l.lotId, expiresAt: formatExpiry(l.expiresAt), policy: l.policy, balance: l.balance, expired: l.expired })),
         })),
         totals: b.totals,

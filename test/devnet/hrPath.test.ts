@@ -249,9 +249,10 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     const wallet = privateKeyToAccount(localEmployeeKey(0)).address;
     run = await ctk("balance", "--wallet", wallet);
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stdout).to.match(/^A100-80GB\s+100\s+0$/m);
-    expect(run.stdout).to.match(/^H100-80GB\s+40\s+0$/m);
-    expect(run.stdout).to.match(/^H100-80GB\s+2030-12-31\s+soulbound\s+40\s+144000\s+redeemable$/m);
+    // class, redeemable, in flight, expired; then each lot with its countdown
+    expect(run.stdout).to.match(/^A100-80GB\s+100\s+0\s+0$/m);
+    expect(run.stdout).to.match(/^H100-80GB\s+40\s+0\s+0$/m);
+    expect(run.stdout).to.match(/^H100-80GB\s+2030-12-31\s+expires in \d+ days\s+soulbound\s+40\s+144000\s+redeemable$/m);
     run = await ctk("hr", "classes", "--file", "config/classes.json");
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("the classes on chain match config/classes.json");

@@ -108,6 +108,8 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     const run = await ctk(["balance", "--wallet", me]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("H100-80GB");
+    expect(run.stdout).to.include("in_flight_h");
+    expect(run.stdout).to.match(/expires in \d+ (days|h|min)/);
   });
 
   it("transfers two hours to a colleague from the transferable lot", async function () {
@@ -186,6 +188,10 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     expect(early.stderr).to.match(/^error: redemption 3 can be reclaimed in (59 min|1 h 00 min) \(from .+\), if the redeemer has not launched it by then\n$/);
     const waiting = await ctk(["status", "3"]);
     expect(waiting.stdout).to.match(/waiting for the redeemer to launch it; reclaimable in/);
+    const held = await ctk(["--json", "balance", "--wallet", me]);
+    expect(held.code, held.stderr).to.equal(0);
+    const h100 = JSON.parse(held.stdout).classes.find((c: { class: string }) => c.class === "H100-80GB");
+    expect(h100.inFlightHours, held.stdout).to.equal("2");
 
     await increaseTime(chain, LOCAL_LAUNCH_TIMEOUT + 1);
     const reclaimed = await asMe(["reclaim", "3"]);
