@@ -166,7 +166,7 @@ describe("SDK client: reads and writes against a real chain (sdk/client.ts and f
     bal = await getBalances(chain.reader, c);
     expect(bal.classes[0]).to.deep.include({ raw: 10800n, redeemable: 7200n, expired: 3600n });
     expect(bal.classes[0].lots.map((l) => l.expired)).to.deep.equal([true, false]);
-    expect(bal.totals).to.deep.equal({ raw: 10800n, redeemable: 7200n, expired: 3600n });
+    expect(bal.totals).to.deep.equal({ raw: 10800n, redeemable: 7200n, expired: 3600n, inFlight: 0n });
     expect(await redeemableBalanceOf(chain.reader, c, 2)).to.equal(7200n);
     const lots = await lotsOfClass(chain.reader, { classId: 2, name: "H100-80GB" });
     expect(lots.find((l) => l.lotId === soon)).to.deep.include({ expired: true, totalSupply: 3600n, className: "H100-80GB" });
