@@ -34,7 +34,8 @@ export function withKeyOptions(cmd: Command): Command {
     .option("--key-env <VAR>", "read the private key from this environment variable");
 }
 
-function accountFromEnv(name: string): Account {
+/** The account whose private key an environment variable holds; one clear error otherwise. */
+export function accountFromEnv(name: string): Account {
   const raw = (process.env[name] ?? "").trim();
   const hex = raw.startsWith("0x") || raw.startsWith("0X") ? `0x${raw.slice(2)}` : `0x${raw}`;
   if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new UserError(`${name} does not hold a private key (0x + 64 hex digits)`);

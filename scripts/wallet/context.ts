@@ -4,8 +4,7 @@
  */
 import { statSync } from "node:fs";
 import type { Command } from "commander";
-import { createPublicClient, http, type Account, type Hex, type PublicClient } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import { createPublicClient, http, type Account, type PublicClient } from "viem";
 import { createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
 import { readDeployment, type Deployment } from "../../sdk/deployment.js";
 import type { RpcRequest } from "../../sdk/audit/fetchLogs.js";
@@ -13,8 +12,9 @@ import { decryptKeystore, findKeystore } from "../../sdk/keystore.js";
 import { clientFor, globalsOf, type Globals } from "../cli/globals.js";
 import { UserError } from "../cli/output.js";
 import { readPassword } from "./prompt.js";
+import { type KeyOptions, accountFromEnv } from "../cli/keys.js";
 
-export { globalsOf, type Globals };
+export { globalsOf, type Globals, type KeyOptions };
 
 export interface ReadContext {
   globals: Globals;
@@ -40,25 +40,12 @@ export function readContext(cmd: Command): ReadContext {
   return { globals, deployment, publicClient, logRequest };
 }
 
-export interface KeyOptions {
-  keystore?: string;
-  from?: string;
-  keyEnv?: string;
-}
-
 /** --keystore/--from/--key-env on a command an employee signs with. */
 export function withKeyOptions(cmd: Command): Command {
   return cmd
     .option("--keystore <file|dir>", "keystore file or directory (default ~/.ctk/keystore; password: CTK_PASSWORD or a prompt)")
     .option("--from <address>", "which keystore in the directory, when it holds several")
     .option("--key-env <VAR>", "read the private key from this environment variable instead");
-}
-
-function accountFromEnv(name: string): Account {
-  const raw = (process.env[name] ?? "").trim();
-  const hex = raw.startsWith("0x") || raw.startsWith("0X") ? `0x${raw.slice(2)}` : `0x${raw}`;
-  if (!/^0x[0-9a-fA-F]{64}$/.test(hex)) throw new UserError(`${name} does not hold a private key (0x + 64 hex digits)`);
-  return privateKeyToAccount(hex.toLowerCase() as Hex);
 }
 
 /**
