@@ -10,13 +10,16 @@
  *             Target: p99 ≤ confirmations × block time + 250 ms.
  *
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
- * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200).
+ * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
+ * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
+ * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getHeapStatistics } from "node:v8";
+import { Session } from "node:inspector/promises";
 import {
   type Address,
   createPublicClient,
@@ -159,9 +162,16 @@ interface FakeKubeHandle {
   close(): Promise<void>;
 }
 
+/** With CTK_BENCH_PROFILE, the fake API server writes a profile of its whole life beside it. */
+const serverProfileArgs = (): string[] => {
+  const file = process.env.CTK_BENCH_PROFILE;
+  if (!file) return [];
+  return ["--cpu-prof", `--cpu-prof-dir=${join(file, "..")}`, `--cpu-prof-name=fakeKube-${Date.now()}.cpuprofile`];
+};
+
 /** The fake API server in its own process (bench/fakeKubeProcess.ts). */
 async function forkFakeKube(dir: string): Promise<FakeKubeHandle> {
-  const child: ChildProcess = fork(fileURLToPath(new URL("./fakeKubeProcess.ts", import.meta.url)), [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child: ChildProcess = fork(fileURLToPath(new URL("./fakeKubeProcess.ts", import.meta.url)), [], { execArgv: ["--import", "tsx", ...serverProfileArgs()], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   const info = await new Promise<{ kubeconfig: string }>((resolve, reject) => {
     child.once("message", (m) => resolve(m as { kubeconfig: string }));
     child.once("exit", (code) => reject(new Error(`fake API server exited (${code})`)));
@@ -239,6 +249,13 @@ async function backfill(): Promise<Record<string, number>> {
     await import("../redeemer/executor/kubernetes/index.js");
     await import("@kubernetes/client-node");
     global.gc?.();
+    const profiler = process.env.CTK_BENCH_PROFILE ? new Session() : undefined;
+    if (profiler) {
+      profiler.connect();
+      await profiler.post("Profiler.enable");
+      await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+      await profiler.post("Profiler.start");
+    }
     const r0 = performance.now();
     const cpu0 = process.cpuUsage();
     redeemer = await startRedeemer(configFor(anvil.rpcUrl, s.deployment, dir, kubeconfig, 0));
@@ -254,6 +271,12 @@ async function backfill(): Promise<Record<string, number>> {
     const backfillMs = performance.now() - r0;
     const cpu = process.cpuUsage(cpu0);
     const backfillCpuMs = (cpu.user + cpu.system) / 1000;
+    if (profiler) {
+      const { profile } = await profiler.post("Profiler.stop");
+      writeFileSync(process.env.CTK_BENCH_PROFILE!, JSON.stringify(profile));
+      profiler.disconnect();
+      log(`CPU profile of the backfill written to ${process.env.CTK_BENCH_PROFILE}`);
+    }
     const stats = await fake.stats();
     if (stats.created !== N || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
     log(`backfill: ${N} Jobs in ${(backfillMs / 1000).toFixed(2)} s; bare fetch ${(bareMs / 1000).toFixed(2)} s`);

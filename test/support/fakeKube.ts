@@ -134,7 +134,11 @@ interface HistoryEvent {
   rv: number;
   kind: Kind;
   type: "ADDED" | "MODIFIED" | "DELETED";
-  object: KubeObject;
+  namespace: string;
+  /** The object's labels at that event (what a watch's selector is matched against). */
+  labels: Record<string, string> | undefined;
+  /** The watch event as sent: one line of JSON, serialised once at commit. */
+  line: string;
 }
 
 const RESOURCES: Record<Kind, { apiVersion: string; plural: string; group: string; listKind: string }> = {
@@ -175,6 +179,8 @@ export class FakeKube {
   private uidSeq = 0;
   private podSeq = 0;
   private readonly watchers = new Set<Watcher>();
+  /** Watch responses with events written this turn of the event loop, flushed together. */
+  private readonly corked = new Set<http.ServerResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly jobTimers = new Map<string, Set<NodeJS.Timeout>>();
   private readonly creations = new Map<string, number>();
@@ -228,6 +234,7 @@ export class FakeKube {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.jobTimers.clear();
+    this.flushWatches();
     for (const w of this.watchers) w.res.end();
     this.watchers.clear();
     const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -254,6 +261,7 @@ export class FakeKube {
 
   /** Drop every open watch connection, as a load balancer or an apiserver restart would. */
   cutWatches(): void {
+    this.flushWatches();
     for (const w of this.watchers) w.res.destroy();
     this.watchers.clear();
   }
@@ -266,6 +274,7 @@ export class FakeKube {
   expireWatches(): void {
     this.compactHistory();
     const gone = new HttpStatusError(410, "Expired", `too old resource version (${this.compactedRv})`);
+    this.flushWatches();
     for (const w of this.watchers) {
       if (!w.res.destroyed) w.res.end(JSON.stringify({ type: "ERROR", object: statusBody(gone) }) + "\n");
     }
@@ -438,8 +447,15 @@ export class FakeKube {
 
   private route(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
     const url = new URL(req.url ?? "/", "http://fake");
-    const route = ROUTES.map((r) => ({ kind: r.kind, m: r.pattern.exec(url.pathname) })).find((r) => r.m);
-    if (!route?.m) throw new HttpStatusError(404, "NotFound", `the server could not find the requested resource`);
+    let route: { kind: Kind; m: RegExpExecArray } | undefined;
+    for (const r of ROUTES) {
+      const m = r.pattern.exec(url.pathname);
+      if (m) {
+        route = { kind: r.kind, m };
+        break;
+      }
+    }
+    if (!route) throw new HttpStatusError(404, "NotFound", `the server could not find the requested resource`);
     const kind = route.kind;
     const namespace = decodeURIComponent(route.m[1]);
     const name = route.m[2] && decodeURIComponent(route.m[2]);
@@ -462,28 +478,29 @@ export class FakeKube {
       return;
     }
 
+    // Responses are serialised when the request is processed (a snapshot), even if held back.
     let status = 200;
-    let payload: unknown;
+    let text: string;
     try {
       switch (verb) {
         case "create": {
-          payload = this.create(kind, namespace, JSON.parse(body || "{}"));
+          const created = this.create(kind, namespace, JSON.parse(body || "{}"));
+          text = created.json;
           status = 201;
           if (applies && this.rng() < (faults.conflictRate ?? 0)) {
             this.stats.injected.conflicts += 1;
-            const created = payload as KubeObject;
-            throw alreadyExists(kind, created.metadata.name);
+            throw alreadyExists(kind, created.name);
           }
           break;
         }
         case "get":
-          payload = structuredClone(this.mustGet(kind, namespace, name!));
+          text = JSON.stringify(this.mustGet(kind, namespace, name!));
           break;
         case "list":
-          payload = this.list(kind, namespace, q);
+          text = JSON.stringify(this.list(kind, namespace, q));
           break;
         case "delete":
-          payload = this.delete(kind, namespace, name!, q, body);
+          text = JSON.stringify(this.delete(kind, namespace, name!, q, body));
           break;
       }
     } catch (err) {
@@ -491,7 +508,7 @@ export class FakeKube {
       this.later(delayMs, () => sendStatus(res, err));
       return;
     }
-    this.later(delayMs, () => sendJson(res, status, payload));
+    this.later(delayMs, () => sendText(res, status, text));
   }
 
   /** Run `fn` now, or after `ms` on a timer that `close()` cancels. */
@@ -504,7 +521,8 @@ export class FakeKube {
     this.timers.add(t);
   }
 
-  private create(kind: Kind, namespace: string, body: KubeObject): KubeObject {
+  /** Stores the object; returns its name and its JSON as stored. */
+  private create(kind: Kind, namespace: string, body: KubeObject): { name: string; json: string } {
     const name = body?.metadata?.name;
     if (!name) throw new HttpStatusError(422, "Invalid", `${kind} is invalid: metadata.name: Required value`);
     const key = `${namespace}/${name}`;
@@ -531,11 +549,11 @@ export class FakeKube {
     } else {
       obj.status = { phase: "Pending" };
     }
-    this.commit(kind, "ADDED", obj);
+    const json = this.commit(kind, "ADDED", obj);
     if (kind === "Job" && this.autoRun) {
       this.jobTimer(obj, this.autoRun.startAfterMs, () => this.startJob(name, { node: this.autoRun?.node }));
     }
-    return structuredClone(obj);
+    return { name, json };
   }
 
   private list(kind: Kind, namespace: string, q: URLSearchParams): unknown {
@@ -558,7 +576,7 @@ export class FakeKube {
       apiVersion: RESOURCES[kind].apiVersion,
       kind: RESOURCES[kind].listKind,
       metadata: { resourceVersion: String(this.rv), ...(next ? { continue: next } : {}) },
-      items: items.map((o) => structuredClone(o)),
+      items,
     };
   }
 
@@ -611,11 +629,11 @@ export class FakeKube {
     const inScope = (o: KubeObject) => o.metadata.namespace === namespace && matches(o.metadata.labels);
     if (from === undefined) {
       for (const o of this.store[kind].values()) {
-        if (inScope(o)) writeEvent(res, "ADDED", o);
+        if (inScope(o)) writeLine(res, eventLine("ADDED", JSON.stringify(o)));
       }
     } else {
       for (const e of this.history) {
-        if (e.rv > from && e.kind === kind && inScope(e.object)) writeEvent(res, e.type, e.object);
+        if (e.rv > from && e.kind === kind && e.namespace === namespace && matches(e.labels)) writeLine(res, e.line);
       }
     }
     const watcher: Watcher = { kind, namespace, matches, res };
@@ -628,24 +646,48 @@ export class FakeKube {
   // -------------------------------------------------------------------------------------------
   // Store
 
-  private commit(kind: Kind, type: HistoryEvent["type"], obj: KubeObject): void {
+  /**
+   * Stores a change and tells the watches. The object is serialised once, here: that JSON is the
+   * snapshot kept in the history, sent to every watch and returned (a create's response).
+   */
+  private commit(kind: Kind, type: HistoryEvent["type"], obj: KubeObject): string {
     this.rv += 1;
     obj.metadata.resourceVersion = String(this.rv);
     const key = `${obj.metadata.namespace}/${obj.metadata.name}`;
     if (type === "DELETED") this.store[kind].delete(key);
     else this.store[kind].set(key, obj);
     this.index(kind, type, key, obj);
-    const snapshot = structuredClone(obj);
-    this.history.push({ rv: this.rv, kind, type, object: snapshot });
+    const json = JSON.stringify(obj);
+    const line = eventLine(type, json);
+    const { namespace, labels } = obj.metadata;
+    this.history.push({ rv: this.rv, kind, type, namespace, labels: labels && { ...labels }, line });
     if (this.history.length > this.historyLimit) {
       const dropped = this.history.splice(0, this.history.length - this.historyLimit);
       this.compactedRv = dropped[dropped.length - 1].rv;
     }
     for (const w of this.watchers) {
-      if (w.kind === kind && w.namespace === obj.metadata.namespace && w.matches(obj.metadata.labels)) {
-        writeEvent(w.res, type, snapshot);
-      }
+      if (w.kind === kind && w.namespace === namespace && w.matches(labels)) this.writeWatch(w.res, line);
     }
+    return json;
+  }
+
+  /**
+   * Events of one turn of the event loop go out together (kube-apiserver, too, flushes a watch
+   * only when no more events are pending), rather than one socket write each.
+   */
+  private writeWatch(res: http.ServerResponse, line: string): void {
+    if (res.destroyed || res.writableEnded) return;
+    if (!this.corked.has(res)) {
+      if (this.corked.size === 0) setImmediate(() => this.flushWatches());
+      this.corked.add(res);
+      res.cork();
+    }
+    res.write(line);
+  }
+
+  private flushWatches(): void {
+    for (const res of this.corked) if (!res.destroyed) res.uncork();
+    this.corked.clear();
   }
 
   private index(kind: Kind, type: HistoryEvent["type"], key: string, obj: KubeObject): void {
@@ -801,8 +843,12 @@ export class FakeKube {
     return `00000000-0000-4000-8000-${this.uidSeq.toString(16).padStart(12, "0")}`;
   }
 
+  private lastStamp = { second: NaN, text: "" };
+
   private timestamp(): string {
-    return rfc3339(this.clock.now());
+    const second = Math.floor(this.clock.now() / 1000);
+    if (second !== this.lastStamp.second) this.lastStamp = { second, text: rfc3339(second * 1000) };
+    return this.lastStamp.text;
   }
 }
 
@@ -896,15 +942,22 @@ function sendStatus(res: http.ServerResponse, err: HttpStatusError): void {
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  sendText(res, status, JSON.stringify(body));
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): void {
   if (res.destroyed || res.writableEnded) return;
-  const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
-function writeEvent(res: http.ServerResponse, type: string, object: KubeObject): void {
+function eventLine(type: string, objectJson: string): string {
+  return `{"type":"${type}","object":${objectJson}}\n`;
+}
+
+function writeLine(res: http.ServerResponse, line: string): void {
   if (res.destroyed || res.writableEnded) return;
-  res.write(JSON.stringify({ type, object }) + "\n");
+  res.write(line);
 }
 
 /**

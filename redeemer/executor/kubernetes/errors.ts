@@ -31,6 +31,20 @@ export class KubernetesRequestRejected extends Error {
   }
 }
 
+/**
+ * A request got no HTTP answer (connection refused or reset, TLS failure, response cut short):
+ * retried like any network error.
+ */
+export class KubernetesRequestFailed extends Error {
+  override readonly name = "KubernetesRequestFailed";
+  constructor(
+    readonly operation: string,
+    options: { cause: unknown },
+  ) {
+    super(`${operation}: ${(options.cause as Error)?.message ?? String(options.cause)}`, options);
+  }
+}
+
 /** A Job with the redemption's name exists but belongs to something else. */
 export class JobNameTaken extends Error {
   override readonly name = "JobNameTaken";

@@ -15,7 +15,8 @@ import { ExecutorClosed, JobNameTaken } from "./errors.js";
 import { isOwnedBy, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
 import { JobWatcher, type Listing } from "./jobWatcher.js";
 import { ConcurrencyLimit } from "./concurrencyLimit.js";
-import { createKubeClients, type KubeClients } from "./kubeClients.js";
+import { createKubeClients, USER_AGENT, type KubeClients } from "./kubeClients.js";
+import { JobPoster } from "./jobPoster.js";
 import { MANAGED_BY, MANAGED_BY_LABEL, MANAGED_SELECTOR, REDEMPTION_ID_LABEL, redemptionSelector } from "./labels.js";
 import { TryAgain, httpStatusOf, withRetry } from "./retry.js";
 import { SegmentLedger, ownerJobUid } from "./segmentLedger.js";
@@ -39,6 +40,8 @@ export class KubernetesExecutor implements Executor {
   readonly kind = "kubernetes" as const;
   readonly config: KubernetesExecutorConfig;
   private readonly clients: KubeClients;
+  /** The light create path (undefined behind a proxy: the stock client is used there). */
+  private readonly poster: JobPoster | undefined;
   private readonly ledger = new SegmentLedger();
   private readonly limit: ConcurrencyLimit;
   private readonly now: () => number;
@@ -58,6 +61,14 @@ export class KubernetesExecutor implements Executor {
       requestTimeoutMs: this.config.requestTimeoutMs,
       stop: this.stopController.signal,
     });
+    this.poster = JobPoster.supports(options.kubeConfig)
+      ? new JobPoster(options.kubeConfig, {
+          requestTimeoutMs: this.config.requestTimeoutMs,
+          stop: this.stopController.signal,
+          maxSockets: this.config.maxConcurrentRequests,
+          userAgent: USER_AGENT,
+        })
+      : undefined;
   }
 
   private get stop(): AbortSignal {
@@ -69,9 +80,12 @@ export class KubernetesExecutor implements Executor {
     const name = body.metadata!.name!;
     const namespace = this.config.namespace;
     const operation = `create job ${name}`;
+    // The manifest is plain JSON already (no dates, no renamed fields): serialised once, sent as is.
+    const json = this.poster && JSON.stringify(body);
     return this.retry(operation, async () => {
       try {
-        await this.clients.batch.createNamespacedJob({ namespace, body });
+        if (this.poster) await this.poster.create(namespace, json!);
+        else await this.clients.batch.createNamespacedJob({ namespace, body });
         return { name, alreadyExisted: false };
       } catch (err) {
         if (httpStatusOf(err) !== 409) throw err;
@@ -171,7 +185,7 @@ export class KubernetesExecutor implements Executor {
       const watchers = [...this.watchers];
       this.watchers.clear();
       await Promise.all([...watchers.map((w) => w.stop()), ...this.stopping]);
-      await this.clients.close();
+      await Promise.all([this.clients.close(), this.poster?.close()]);
     })();
     return this.closing;
   }

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApiException } from "@kubernetes/client-node";
-import { ExecutorClosed, KubernetesRequestRejected, KubernetesUnavailable } from "./errors.js";
+import { ExecutorClosed, KubernetesRequestFailed, KubernetesRequestRejected, KubernetesUnavailable } from "./errors.js";
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -41,7 +41,7 @@ export function apiStatusOf(err: unknown): { reason?: string; message?: string }
 }
 
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof TryAgain) return true;
+  if (err instanceof TryAgain || err instanceof KubernetesRequestFailed) return true;
   const status = httpStatusOf(err);
   if (status !== undefined) return status >= 500 || status === 429;
   const name = (err as { name?: unknown } | null)?.name;
