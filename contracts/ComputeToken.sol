@@ -35,11 +35,14 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         Reclaimed
     }
 
-    /// @dev Slot 0: active | maxGpusPerJob | memoryGiB. Strings take their own slots.
+    /// @dev Slot 0: active | maxGpusPerJob | memoryGiB | lotCount | newestLot, read together by grants.
+    /// The class's lots form a list through `_olderLot`, newest first. Strings take their own slots.
     struct HardwareClass {
         bool active;
         uint16 maxGpusPerJob;
         uint32 memoryGiB;
+        uint16 lotCount;
+        uint104 newestLot;
         string name;
         string productLabel;
     }
@@ -115,6 +118,7 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     uint16 public constant MIN_MULTIPLIER_BPS = 1000;
     uint16 public constant MAX_MULTIPLIER_BPS = 50000;
     uint256 private constant BPS = 10000;
+    uint256 private constant LOT_REGISTERED = 1 << 255;
 
     // ──────────────────────────── storage ────────────────────────────
 
@@ -122,8 +126,9 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     uint32 public classCount;
     mapping(uint32 classId => HardwareClass) private _classes;
     mapping(bytes32 nameHash => uint32 classId) private _classIdByName;
-    mapping(uint32 classId => uint256[] lotIds) private _classLots;
-    mapping(uint256 lotId => bool) public lotRegistered;
+    /// @dev For a registered lot: `LOT_REGISTERED | the lot registered before it in its class` (0 for the
+    /// first); 0 for a lot never registered. One slot per lot both answers "registered?" and links the list.
+    mapping(uint256 lotId => uint256 link) private _olderLot;
     mapping(address account => bool) public isHolder;
     mapping(bytes32 batchRef => bool) public batchGranted;
     mapping(uint32 fromClassId => mapping(uint32 toClassId => ConversionRate)) private _rates;
@@ -278,6 +283,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
             active: true,
             maxGpusPerJob: maxGpusPerJob,
             memoryGiB: memoryGiB,
+            lotCount: 0,
+            newestLot: 0,
             name: name,
             productLabel: productLabel
         });
@@ -362,7 +369,10 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
                 _checkGrantableLot(lotId);
                 checkedLot = lotId;
             }
-            total += amount;
+            // Cannot overflow: every amount is also added, checked, to totalSupply() by `_mint`.
+            unchecked {
+                total += amount;
+            }
             _mint(to, lotId, amount, "");
         }
         emit BatchGranted(batchRef, _msgSender(), n, total);
@@ -480,14 +490,14 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         if (amount == 0) revert ZeroAmount(0);
         (uint32 fromClassId, uint64 expiresAt, LotIds.TransferPolicy policy) = lotId.decode();
         if (block.timestamp >= expiresAt) revert LotExpired(lotId, expiresAt);
-        _activeClass(toClassId);
+        HardwareClass storage toClass = _activeClass(toClassId);
         ConversionRate memory rate = _rates[fromClassId][toClassId];
         if (rate.numerator == 0) revert ConversionNotAvailable(fromClassId, toClassId);
         uint256 scaled = amount * rate.numerator;
         if (scaled % rate.denominator != 0) revert InexactConversion(amount, rate.numerator, rate.denominator);
         amountOut = scaled / rate.denominator;
         toLotId = LotIds.encode(toClassId, expiresAt, policy);
-        _registerLot(toLotId, toClassId, expiresAt, policy);
+        _registerLot(toClass, toLotId, toClassId, expiresAt, policy);
         _burn(holder, lotId, amount);
         emit Converted(holder, lotId, toLotId, amount, amountOut);
         _mint(holder, toLotId, amountOut, "");
@@ -630,19 +640,31 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         return _classIdByName[keccak256(bytes(name))];
     }
 
-    /// @notice Every lot ever granted or converted into in a class.
-    function lotsOfClass(uint32 classId) external view returns (uint256[] memory) {
-        return _classLots[classId];
+    /// @notice Every lot ever granted or converted into in a class, in registration order.
+    function lotsOfClass(uint32 classId) external view returns (uint256[] memory lots) {
+        HardwareClass storage c = _classes[classId];
+        uint256 n = c.lotCount;
+        lots = new uint256[](n);
+        uint256 lotId = c.newestLot;
+        for (uint256 i = n; i > 0; --i) {
+            lots[i - 1] = lotId;
+            lotId = _olderLot[lotId] & ~LOT_REGISTERED;
+        }
+    }
+
+    /// @notice Whether a lot has been granted or converted into (and so is listed in {lotsOfClass}).
+    function lotRegistered(uint256 lotId) external view returns (bool) {
+        return _olderLot[lotId] != 0;
     }
 
     /// @notice Units a holder can redeem now in a class: the sum of their unexpired lots.
     function redeemableBalanceOf(address holder, uint32 classId) external view returns (uint256 total) {
-        uint256[] storage lots = _classLots[classId];
-        uint256 n = lots.length;
-        for (uint256 i; i < n; ++i) {
-            uint256 lotId = lots[i];
+        HardwareClass storage c = _classes[classId];
+        uint256 lotId = c.newestLot;
+        for (uint256 i = c.lotCount; i > 0; --i) {
             (, uint64 expiresAt, ) = lotId.decode();
             if (block.timestamp < expiresAt) total += balanceOf(holder, lotId);
+            lotId = _olderLot[lotId] & ~LOT_REGISTERED;
         }
     }
 
@@ -854,17 +876,25 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
 
     function _checkGrantableLot(uint256 lotId) private {
         (uint32 classId, uint64 expiresAt, LotIds.TransferPolicy policy) = lotId.decode();
-        _activeClass(classId);
+        HardwareClass storage c = _activeClass(classId);
         if (block.timestamp >= expiresAt) revert LotExpired(lotId, expiresAt);
-        _registerLot(lotId, classId, expiresAt, policy);
+        _registerLot(c, lotId, classId, expiresAt, policy);
     }
 
-    function _registerLot(uint256 lotId, uint32 classId, uint64 expiresAt, LotIds.TransferPolicy policy) private {
-        if (lotRegistered[lotId]) return;
-        uint256[] storage lots = _classLots[classId];
-        if (lots.length >= MAX_LOTS_PER_CLASS) revert TooManyLots(classId, MAX_LOTS_PER_CLASS);
-        lotRegistered[lotId] = true;
-        lots.push(lotId);
+    /// @dev Adds a lot to the front of its class's list, once. `c` is the lot's class.
+    function _registerLot(
+        HardwareClass storage c,
+        uint256 lotId,
+        uint32 classId,
+        uint64 expiresAt,
+        LotIds.TransferPolicy policy
+    ) private {
+        if (_olderLot[lotId] != 0) return;
+        uint16 count = c.lotCount;
+        if (count >= MAX_LOTS_PER_CLASS) revert TooManyLots(classId, MAX_LOTS_PER_CLASS);
+        _olderLot[lotId] = LOT_REGISTERED | c.newestLot;
+        c.lotCount = count + 1;
+        c.newestLot = uint104(lotId); // a valid lot id fits in 104 bits (LotIds.ID_BITS)
         emit LotRegistered(lotId, classId, expiresAt, policy);
     }
 
@@ -873,9 +903,13 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         return _classes[classId];
     }
 
+    /// @dev Only a defined class can be active, so an active class needs no check against `classCount`.
     function _activeClass(uint32 classId) private view returns (HardwareClass storage c) {
-        c = _existingClass(classId);
-        if (!c.active) revert ClassNotActive(classId);
+        c = _classes[classId];
+        if (!c.active) {
+            _existingClass(classId);
+            revert ClassNotActive(classId);
+        }
     }
 
     function _requireStatus(uint256 id, RedemptionStatus status, RedemptionStatus expected) private pure {

@@ -1987,7 +1987,7 @@ export const computeTokenAbi = [
     "outputs": [
       {
         "internalType": "uint256[]",
-        "name": "",
+        "name": "lots",
         "type": "uint256[]"
       }
     ],
