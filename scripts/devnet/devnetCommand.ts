@@ -4,14 +4,51 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { privateKeyToAccount } from "viem/accounts";
+import { formatHours } from "../../sdk/format.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
+import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
+import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, runDemoRedemption } from "./runDemo.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, startDevnet } from "./runDevnet.js";
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEFAULT_CLASSES = "config/classes.json";
+/** The demo redemption's job spec and class (`ctk devnet up` runs it once per fresh chain). */
+const DEMO_SPEC = path.join(ROOT, "config", "demo-job.json");
+const DEMO_CLASS = "H100-80GB";
+
+const relative = (f: string) => {
+  const r = path.relative(process.cwd(), f);
+  return r && !r.startsWith("..") ? r : f;
+};
+
+const gpuSeconds = (units: bigint) => `${units} GPU-second${units === 1n ? "" : "s"}`;
+
+/** Human lines for each step of the demo redemption. */
+export function describeDemoEvent(e: DemoEvent): string[] {
+  switch (e.step) {
+    case "granted": {
+      const hours = formatHours(e.units);
+      return [`demo: HR onboarded the demo employee ${e.employee} and granted ${hours} ${e.className} GPU-hour${hours === "1" ? "" : "s"}`];
+    }
+    case "requested":
+      return [`demo: redemption ${e.id} requested: burned ${formatHours(e.units)} ${e.className} GPU-hours (${e.spec.gpus} GPUs × ${e.spec.hours} h, ${e.spec.priority}) for job ${e.spec.name} (tx ${e.txHash})`];
+    case "running":
+      return [`demo: redemption ${e.id} running on ${e.jobLog ? `simulated GPU slots; job log ${relative(e.jobLog)}` : "the executor"}`];
+    case "settled":
+      return [
+        ...e.jobOutput.map((l) => `demo:   job output | ${l}`),
+        `demo: redemption ${e.id} settled: used ${formatHours(e.used)} GPU-hours (${gpuSeconds(e.used)}), refunded ${formatHours(e.refunded)} (${gpuSeconds(e.refunded)}); receipt ${relative(e.receipt)}`,
+        `demo: done; the chain and the redeemer keep running (Ctrl-C stops them)`,
+      ];
+    case "rejected":
+      return [`demo: redemption ${e.id} rejected: ${e.reason}; refunded ${formatHours(e.refunded)} GPU-hours`];
+  }
+}
 
 const ROLE_LABEL: Record<LocalRole, string> = {
   ADMIN: "admin",
@@ -22,10 +59,7 @@ const ROLE_LABEL: Record<LocalRole, string> = {
 };
 
 function summary(d: Devnet, dir: string): string[] {
-  const rel = (f: string) => {
-    const r = path.relative(process.cwd(), f);
-    return r && !r.startsWith("..") ? r : f;
-  };
+  const rel = relative;
   const rpcFlag = d.rpcUrl === `http://127.0.0.1:${DEFAULT_DEVNET_PORT}` ? "" : ` --rpc ${d.rpcUrl}`;
   const depFlag = path.resolve(dir) === path.resolve(DEFAULT_DEVNET_DIR) ? "" : ` --deployment ${rel(d.deploymentFile)}`;
   const flags = `${rpcFlag}${depFlag}`;
@@ -58,6 +92,16 @@ function summary(d: Devnet, dir: string): string[] {
     `  npx ctk hr grant --csv examples/grants.csv --dry-run${flags}`,
     `  npx ctk hr grant --csv examples/grants.csv${flags}`,
     `  npx ctk balance --wallet ${employee}${flags}`,
+    ...(d.redeemer.started
+      ? [
+          "",
+          "A fresh chain runs a demo redemption (--no-demo skips it). To redeem by hand as the demo employee,",
+          "who keeps what the demo did not use:",
+          `  export CTK_DEMO_KEY=${DEMO_EMPLOYEE_KEY}   # the local demo employee ${DEMO_EMPLOYEE}`,
+          `  npx ctk redeem --class ${DEMO_CLASS} --spec ${rel(DEMO_SPEC)} --yes --key-env CTK_DEMO_KEY${flags}`,
+          `  npx ctk status <id> --follow${flags}`,
+        ]
+      : []),
     "",
     `Ctrl-C stops the chain; its state stays in ${rel(path.dirname(d.stateFile))}/ for the next start.`,
     "devnet ready",
@@ -68,7 +112,9 @@ export function devnetCommand(): Command {
   const devnet = new Command("devnet").description("the local chain for one machine");
   devnet
     .command("up")
-    .description("start anvil (state kept in .devnet/), deploy once, apply config/classes.json, start the redeemer; Ctrl-C stops")
+    .description(
+      "start anvil (state kept in .devnet/), deploy once, apply config/classes.json, start the redeemer, run a demo redemption on a fresh chain; Ctrl-C stops",
+    )
     .option("--port <n>", "loopback port for the JSON-RPC endpoint", String(DEFAULT_DEVNET_PORT))
     .option("--dir <dir>", "where the chain state and deployment file live", DEFAULT_DEVNET_DIR)
     .option("--classes <file>", "classes file to apply", DEFAULT_CLASSES)
@@ -76,7 +122,11 @@ export function devnetCommand(): Command {
     .option("--no-redeemer", "do not start the redeemer")
     .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
     .option("--reset", "forget the saved chain and deploy afresh")
-    .action(async function (this: Command, opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean }) {
+    .option("--no-demo", "do not run the demo redemption (config/demo-job.json) on a freshly deployed chain")
+    .action(async function (
+      this: Command,
+      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean },
+    ) {
       const globals = globalsOf(this);
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError("--port must be a port number (1..65535)");
@@ -127,13 +177,31 @@ export function devnetCommand(): Command {
         );
       } else printLines(summary(d, opts.dir));
 
+      // The demo redemption, once per fresh chain, while the devnet keeps running.
+      const demoAbort = new AbortController();
+      let demo: Promise<unknown> = Promise.resolve();
+      if (opts.demo && !d.reused && d.redeemer.started && d.redeemer.receiptsDir && !stopping) {
+        const report = (e: DemoEvent) => (globals.json ? process.stdout.write(`${JSON.stringify({ demo: e }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`) : printLines(describeDemoEvent(e)));
+        demo = (async () => runDemoRedemption({
+          rpcUrl: d.rpcUrl,
+          deployment: d.deployment,
+          spec: loadSpec(DEMO_SPEC),
+          className: DEMO_CLASS,
+          receiptsDir: d.redeemer.receiptsDir!,
+          ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
+          report,
+          signal: demoAbort.signal,
+        }))().catch((e: unknown) => note(`demo: not run: ${(e as Error).message.split("\n")[0]}`));
+      }
+
       await new Promise<void>((resolve) => {
         let stopped = false;
         onStop = (signal) => {
           if (stopped) return;
           stopped = true;
           if (!globals.json) note(`\n${signal}: stopping the devnet (saving the chain state)`);
-          d.stop().then(resolve, (e) => {
+          demoAbort.abort();
+          demo.then(() => d.stop()).then(resolve, (e) => {
             note(`error while stopping: ${(e as Error).message}`);
             resolve();
           });

@@ -48,7 +48,14 @@ export interface Devnet {
   reused: boolean;
   classes: { name: string; active: boolean }[];
   classChanges: string[];
-  redeemer: { started: boolean; note: string };
+  redeemer: {
+    started: boolean;
+    note: string;
+    /** Where the redeemer writes usage receipts (<id>.json), when it started. */
+    receiptsDir?: string;
+    /** The local executor's job logs (<job>.log), when it started. */
+    jobLogsDir?: string;
+  };
   stop(): Promise<void>;
 }
 
@@ -95,6 +102,13 @@ async function savedDeployment(rpcUrl: string, file: string, log: (l: string) =>
   }
 }
 
+interface RedeemerStart {
+  handle?: RedeemerHandle;
+  note: string;
+  receiptsDir?: string;
+  jobLogsDir?: string;
+}
+
 /**
  * ── REDEEMER HOOK ── The redeemer exports `startRedeemer(config, deps)` from redeemer/index.ts.
  * The devnet starts it with the local executor (simulated GPUs of every class in the classes
@@ -106,7 +120,7 @@ async function startRedeemerIfPresent(
   devnetDir: string,
   classNames: readonly string[],
   apiPort: number,
-): Promise<{ handle?: RedeemerHandle; note: string }> {
+): Promise<RedeemerStart> {
   const entry = path.join(ROOT, "redeemer", "index.ts");
   if (!existsSync(entry)) return { note: "not started: the redeemer is not part of this build yet (redeemer/index.ts)" };
   const mod = (await import(pathToFileURL(entry).href)) as {
@@ -134,6 +148,8 @@ async function startRedeemerIfPresent(
       kind: "local",
       local: {
         gpus: classNames.map((c) => ({ simulated: true, class: c, count: 8 })),
+        // Jobs find `node` (config/demo-job.json runs it) even when it is not on the user's PATH.
+        path: [path.dirname(process.execPath), process.env.PATH ?? ""].filter(Boolean).join(path.delimiter),
         ...((overrides.executor as { local?: object } | undefined)?.local ?? {}),
         dataDir: path.join(dataDir, "executor"),
       },
@@ -144,7 +160,13 @@ async function startRedeemerIfPresent(
   const logger = pino({ level: String(raw.logLevel), base: { service: "ctk-redeemer" } }, pino.destination(2));
   const handle = await mod.startRedeemer(config, { logger });
   await handle.ready;
-  return { handle, note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})` };
+  const executorDir = (config as { executor: { local?: { dataDir?: string } } }).executor.local?.dataDir;
+  return {
+    handle,
+    note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})`,
+    receiptsDir: raw.receiptsDir,
+    ...(executorDir && { jobLogsDir: path.join(executorDir, "logs") }),
+  };
 }
 
 export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
@@ -191,7 +213,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       await applyClassChanges(ops, diff.changes);
     }
     const classes = (await listClasses(ops)).map((c) => ({ name: c.name, active: c.active }));
-    let r: { handle?: RedeemerHandle; note: string } = { note: "not started (--no-redeemer)" };
+    let r: RedeemerStart = { note: "not started (--no-redeemer)" };
     if (opts.redeemer !== false) {
       try {
         r = await startRedeemerIfPresent(ops, dir, classes.filter((c) => c.active).map((c) => c.name), opts.redeemerApiPort ?? 8787);
@@ -209,7 +231,12 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       reused,
       classes,
       classChanges,
-      redeemer: { started: Boolean(r.handle), note: r.note },
+      redeemer: {
+        started: Boolean(r.handle),
+        note: r.note,
+        ...(r.handle && r.receiptsDir && { receiptsDir: r.receiptsDir }),
+        ...(r.handle && r.jobLogsDir && { jobLogsDir: r.jobLogsDir }),
+      },
       stop,
     };
   } catch (e) {

@@ -103,7 +103,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
   });
 
   it("starts the devnet: anvil, a fresh deployment, the classes of config/classes.json and the redeemer", async () => {
-    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0"]);
+    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0", "--no-demo"]);
     expect(devnet.info.reused).to.equal(false);
     expect(devnet.info.rpcUrl).to.equal(env.CTK_RPC);
     expect(devnet.info.classes.map((c) => c.name)).to.deep.equal([...CLASSES]);

@@ -1,0 +1,151 @@
+/**
+ * The devnet's demo redemption: HR onboards the local demo employee and grants one GPU-hour, the
+ * employee redeems it for `config/demo-job.json` (a short CPU process the local executor runs on
+ * simulated GPU slots), and the demo follows the redemption on-chain until it ends, reporting
+ * each step: requested (the burn), running, settled (usage, refund, receipt) or rejected.
+ * `ctk devnet up` runs it once, on a freshly deployed chain.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { parseEventLogs, toHex, type Address, type Hex, keccak256, stringToBytes } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { chainTime, createCtkClient, type CtkClient } from "../../sdk/client.js";
+import { findClass } from "../../sdk/classes.js";
+import type { Deployment } from "../../sdk/deployment.js";
+import { computeTokenAbi } from "../../sdk/generated/abi.js";
+import { encodeSpec, priorityIndex, specSeconds, type JobSpec } from "../../sdk/jobSpec.js";
+import { encodeLotId } from "../../sdk/lotId.js";
+import { describeReason } from "../../sdk/reasons.js";
+import { getRedemption } from "../../sdk/redemptions.js";
+import { writeComputeToken } from "../../sdk/write.js";
+import { LOCAL_ROLE_KEYS, localEmployeeKey } from "./localAccounts.js";
+
+/** The local employee the demo grants to and redeems as (not one of examples/employees.csv). */
+export const DEMO_EMPLOYEE_KEY: Hex = localEmployeeKey(4);
+export const DEMO_EMPLOYEE: Address = privateKeyToAccount(DEMO_EMPLOYEE_KEY).address;
+/** GPU-seconds granted to the demo employee: one GPU-hour. */
+export const DEMO_GRANT_UNITS = 3600n;
+/** Tags the demo grant: it can land once per chain. */
+export const DEMO_BATCH_REF: Hex = keccak256(stringToBytes("ctk devnet demo grant"));
+
+export type DemoEvent =
+  | { step: "granted"; employee: Address; className: string; units: bigint; lotId: bigint }
+  | { step: "requested"; id: bigint; employee: Address; className: string; spec: JobSpec; units: bigint; txHash: Hex }
+  | { step: "running"; id: bigint; jobLog?: string }
+  | { step: "settled"; id: bigint; reserved: bigint; used: bigint; refunded: bigint; receipt: string; jobOutput: string[] }
+  | { step: "rejected"; id: bigint; reason: string; refunded: bigint };
+
+export interface DemoOptions {
+  rpcUrl: string;
+  deployment: Deployment;
+  /** The job spec, already validated (scripts/wallet/redeemCommand.ts loadSpec). */
+  spec: JobSpec;
+  className: string;
+  /** The redeemer's receipts directory (receipt file: <id>.json). */
+  receiptsDir: string;
+  /** The local executor's job logs directory (log file: ctk-redemption-<id>.log), if any. */
+  jobLogsDir?: string;
+  report(event: DemoEvent): void;
+  /** Stops following the redemption (the transactions already sent are not undone). */
+  signal?: AbortSignal;
+  pollMs?: number;
+}
+
+export class DemoError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DemoError";
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+/** Grants, redeems and follows the demo redemption; resolves with the last event (settled or rejected), or undefined if aborted first. */
+export async function runDemoRedemption(o: DemoOptions): Promise<DemoEvent | undefined> {
+  const client = (key: Hex): CtkClient => createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: key, pollingInterval: 50 });
+  const hr = client(LOCAL_ROLE_KEYS.HR);
+  const employee = client(DEMO_EMPLOYEE_KEY);
+
+  const cls = await findClass(hr, o.className);
+  if (!cls?.active) throw new DemoError(`the demo needs the hardware class ${o.className}, which is ${cls ? "retired" : "not defined"} on this chain`);
+  if (o.spec.gpus > cls.maxGpusPerJob) throw new DemoError(`the demo spec asks for ${o.spec.gpus} GPUs; ${cls.name} allows ${cls.maxGpusPerJob}`);
+
+  // One GPU-hour in a soulbound lot that expires at midnight UTC a year from now.
+  const day = 86_400n;
+  const expiresAt = ((await chainTime(hr)) / day + 366n) * day;
+  const lotId = encodeLotId({ classId: cls.classId, expiresAt, policy: "soulbound" });
+  const isHolder = await hr.publicClient.readContract({ ...hr.computeToken, functionName: "isHolder", args: [DEMO_EMPLOYEE] });
+  if (!isHolder) await writeComputeToken(hr, "onboard", [[DEMO_EMPLOYEE]]);
+  await writeComputeToken(hr, "grantBatch", [DEMO_BATCH_REF, [DEMO_EMPLOYEE], [lotId], [DEMO_GRANT_UNITS]]);
+  o.report({ step: "granted", employee: DEMO_EMPLOYEE, className: cls.name, units: DEMO_GRANT_UNITS, lotId });
+
+  const receipt = await writeComputeToken(employee, "redeem", [
+    cls.classId,
+    [lotId],
+    o.spec.gpus,
+    specSeconds(o.spec),
+    priorityIndex(o.spec.priority),
+    toHex(encodeSpec(o.spec)),
+  ]);
+  const [requested] = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRequested", logs: receipt.logs });
+  if (!requested) throw new DemoError(`transaction ${receipt.transactionHash} did not record a redemption`);
+  const id = requested.args.id;
+  const read = { publicClient: hr.publicClient, address: hr.computeToken.address };
+  const reserved = (await getRedemption(read, id))?.reserved ?? 0n;
+  o.report({ step: "requested", id, employee: DEMO_EMPLOYEE, className: cls.name, spec: o.spec, units: reserved, txHash: receipt.transactionHash });
+
+  const jobLog = o.jobLogsDir && path.join(o.jobLogsDir, `ctk-redemption-${id}.log`);
+  let running = false;
+  while (!o.signal?.aborted) {
+    const r = await getRedemption(read, id);
+    if (r && (r.status === "Running" || r.status === "Settled") && !running) {
+      running = true;
+      o.report({ step: "running", id, ...(jobLog && { jobLog }) });
+    }
+    if (r?.status === "Settled") {
+      const event: DemoEvent = {
+        step: "settled",
+        id,
+        reserved: r.reserved,
+        used: r.used,
+        refunded: r.reserved - r.used,
+        receipt: path.join(o.receiptsDir, `${id}.json`),
+        jobOutput: jobLog ? await jobOutputOf(jobLog) : [],
+      };
+      o.report(event);
+      return event;
+    }
+    if (r?.status === "Rejected" || r?.status === "Reclaimed") {
+      const [log] = await hr.publicClient.getContractEvents({ ...hr.computeToken, eventName: "RedemptionRejected", args: { id }, fromBlock: receipt.blockNumber });
+      const event: DemoEvent = {
+        step: "rejected",
+        id,
+        reason: log ? describeReason(log.args.reasonCode!) : r.status.toLowerCase(),
+        refunded: r.reserved,
+      };
+      o.report(event);
+      return event;
+    }
+    await sleep(o.pollMs ?? 250, o.signal);
+  }
+  return undefined;
+}
+
+/** What the job printed: its log without the executor's "[ctk]" lines (the last few). */
+async function jobOutputOf(file: string): Promise<string[]> {
+  try {
+    const lines = (await readFile(file, "utf8")).split("\n").filter((l) => l.trim() && !l.startsWith("[ctk]"));
+    return lines.slice(-5).map((l) => (l.length > 200 ? `${l.slice(0, 197)}...` : l));
+  } catch {
+    return [];
+  }
+}

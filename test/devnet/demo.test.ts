@@ -1,0 +1,173 @@
+/**
+ * `npm start` on a fresh chain shows a redemption go from the burn to settled: the devnet (the
+ * very command `npm start` runs, as a child process, human output) grants the demo employee an
+ * hour, redeems it for config/demo-job.json — a CPU process on simulated GPU slots — and prints
+ * requested, running and settled while the chain and the redeemer keep running. Then the README's
+ * by-hand redemption with the same spec, a clean stop on SIGTERM, and a restart of the saved chain
+ * that does not run the demo again.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import { createCtkClient, type CtkClient } from "../../sdk/client.js";
+import { readDeployment } from "../../sdk/deployment.js";
+import { getRedemption, getRedemptionCount } from "../../sdk/redemptions.js";
+import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS } from "../../scripts/devnet/runDemo.js";
+import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
+
+const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];
+
+interface Devnet {
+  child: ChildProcess;
+  /** Everything printed so far (stdout and stderr interleaved as they arrived). */
+  output(): string;
+  /** Resolves with the first line matching `re`; rejects on timeout or exit. */
+  line(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<number | null>;
+}
+
+/** `node bin/ctk.js devnet up …`: what `npm start` runs, with its human output. */
+function startDevnet(args: string[]): Devnet {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+  for (const k of SCRUBBED) delete env[k];
+  const child = spawn(process.execPath, [CTK_BIN, "devnet", "up", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const waiters = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => out,
+    line(re, timeoutMs = 45_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.split("\n").map((l) => l.match(re)).find(Boolean);
+          if (m) {
+            done();
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`no line matching ${re} after ${timeoutMs} ms:\n${out}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        void exited.then((code) => {
+          done();
+          reject(new Error(`the devnet exited (${code}) before printing ${re}:\n${out}`));
+        });
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+async function stop(d: Devnet): Promise<number | null> {
+  if (d.child.exitCode !== null || d.child.signalCode !== null) return d.child.exitCode;
+  d.child.kill("SIGTERM");
+  const timer = setTimeout(() => d.child.kill("SIGKILL"), 15_000);
+  const code = await d.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+describe("npm start: the demo redemption (config/demo-job.json) on a fresh devnet", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let port: number;
+  let devnet: Devnet | undefined;
+  let reader: CtkClient;
+  let env: Record<string, string>;
+  const args = () => ["--port", String(port), "--dir", dir, "--redeemer-port", "0"];
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-demo-"));
+    port = await freePort();
+    env = { CTK_RPC: `http://127.0.0.1:${port}`, CTK_DEPLOYMENT: path.join(dir, "deployment.json"), CTK_DEMO_KEY: DEMO_EMPLOYEE_KEY };
+  });
+  after(async () => {
+    if (devnet) await stop(devnet);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is what `npm start` runs", () => {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
+    expect(pkg.scripts.start).to.equal("node bin/ctk.js devnet up");
+  });
+
+  it("shows the demo redemption go from the burn to running to settled, with usage, refund and receipt", async () => {
+    devnet = startDevnet(args());
+    await devnet.line(/^devnet ready$/);
+    const [, requestedId] = await devnet.line(/^demo: redemption (\d+) requested: burned 0\.02 H100-80GB GPU-hours \(2 GPUs × 0\.01 h, normal\) for job cpu-demo/);
+    const running = await devnet.line(/^demo: redemption 1 running on simulated GPU slots; job log (\S+)$/);
+    const settled = await devnet.line(/^demo: redemption 1 settled: used (\S+) GPU-hours \((\d+) GPU-seconds?\), refunded (\S+) \((\d+) GPU-seconds?\); receipt (\S+)$/);
+    expect(requestedId).to.equal("1");
+    const out = devnet.output();
+    expect(out).to.match(/^demo: HR onboarded the demo employee 0x[0-9a-fA-F]{40} and granted 1 H100-80GB GPU-hour$/m);
+    expect(out).to.match(/^demo: {3}job output \| redemption 1: a CPU process standing in for a GPU job on simulated GPUs \d+,\d+$/m);
+    expect(out).to.match(/^demo: {3}job output \| found \d+ primes below \d+ in 3 s$/m);
+    const order = ["devnet ready", "demo: HR onboarded", "demo: redemption 1 requested", "demo: redemption 1 running", "demo: redemption 1 settled", "demo: done"].map((l) => out.indexOf(l));
+    expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), out).to.equal(true);
+
+    // On-chain: Settled, used ≤ reserved, and the refund back in the employee's lot.
+    reader = createCtkClient({ rpcUrl: env.CTK_RPC!, deployment: readDeployment(env.CTK_DEPLOYMENT!) });
+    const r = (await getRedemption({ publicClient: reader.publicClient, address: reader.computeToken.address }, 1n))!;
+    expect(r.status).to.equal("Settled");
+    expect(r.holder).to.equal(DEMO_EMPLOYEE);
+    expect(r.reserved).to.equal(72n); // 2 GPUs × 36 s at 1.0x
+    expect(r.used > 0n && r.used <= r.reserved, `used ${r.used} of ${r.reserved}`).to.equal(true);
+    expect(BigInt(settled[2]!)).to.equal(r.used);
+    expect(BigInt(settled[4]!)).to.equal(r.reserved - r.used);
+    const balance = await reader.publicClient.readContract({ ...reader.computeToken, functionName: "balanceOf", args: [DEMO_EMPLOYEE, r.lotIds[0]!] });
+    expect(balance).to.equal(DEMO_GRANT_UNITS - r.used);
+
+    const receiptFile = path.resolve(ROOT, settled[5]!);
+    expect(receiptFile).to.equal(path.join(dir, "redeemer", "receipts", "1.json"));
+    const receipt = JSON.parse(readFileSync(receiptFile, "utf8")) as { usedUnits: string; refundedUnits: string; phase: string; executor: string };
+    expect(receipt).to.include({ usedUnits: r.used.toString(), refundedUnits: (r.reserved - r.used).toString(), phase: "succeeded", executor: "local" });
+    expect(existsSync(path.resolve(ROOT, running[1]!))).to.equal(true);
+  });
+
+  it("runs the README's by-hand redemption with the demo spec while the devnet keeps running", async () => {
+    const run = await runCtk(["redeem", "--class", "H100-80GB", "--spec", "config/demo-job.json", "--yes", "--key-env", "CTK_DEMO_KEY"], { env, npx: true });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("redeem cpu-demo: 2 GPUs × 0.01 h × 1 (normal) = 0.02 H100-80GB GPU-hours");
+    expect(run.stdout).to.match(/^redemption 2 requested \(tx 0x[0-9a-f]{64}\)$/m);
+    const follow = await runCtk(["status", "2", "--follow"], { env, npx: true, timeoutMs: 60_000 });
+    expect(follow.code, follow.stderr).to.equal(0);
+    expect(follow.stdout).to.match(/^redemption 2: settled/m);
+    expect(follow.stdout).to.match(/settled .*: used \S+ GPU-hours, refunded \S+/);
+    const r = (await getRedemption({ publicClient: reader.publicClient, address: reader.computeToken.address }, 2n))!;
+    expect(r.status).to.equal("Settled");
+    expect(r.used <= r.reserved).to.equal(true);
+  });
+
+  it("stops cleanly on SIGTERM, and a restart of the saved chain does not run the demo again", async () => {
+    expect(await stop(devnet!)).to.equal(0);
+    expect(devnet!.output()).to.include("devnet stopped");
+    const closed = await fetch(env.CTK_RPC!, { method: "POST", body: "{}" }).then(() => false, () => true);
+    expect(closed, "the RPC port is closed").to.equal(true);
+
+    devnet = startDevnet(args());
+    await devnet.line(/^devnet ready$/);
+    expect(devnet.output()).to.include("reusing the deployment");
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(devnet.output()).not.to.match(/^demo:/m);
+    expect(await getRedemptionCount({ publicClient: reader.publicClient, address: reader.computeToken.address })).to.equal(2n);
+    expect(await stop(devnet)).to.equal(0);
+    devnet = undefined;
+  });
+});
