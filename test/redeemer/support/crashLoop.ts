@@ -1,0 +1,140 @@
+/**
+ * The crash-safety drill shared by every executor: redemptions keep arriving while the redeemer
+ * process is SIGKILLed at random moments and restarted; then a last run, left alone, finishes
+ * everything and stops on SIGTERM. Plus the end-of-test books: each redemption over exactly once
+ * and no unit lost.
+ */
+import { expect } from "chai";
+import type { JobSpec } from "../../../sdk/jobSpec.js";
+import { computeTokenAbi } from "../../../sdk/generated/abi.js";
+import { type ChainFixture, lifecycleOf } from "./chainFixture.js";
+import { spawnRedeemer, tail } from "./redeemerProcess.js";
+import { sleep, waitFor } from "./waitFor.js";
+
+/** A small seeded RNG so a failing run can be replayed (CTK_CRASH_SEED). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+export interface Submitted {
+  id: bigint;
+  bad: boolean;
+}
+
+export interface CrashDrillOptions {
+  f: ChainFixture;
+  /** The redeemer's JSON configuration file (`redeemer/main.ts --config`). */
+  configFile: string;
+  /** Where every run's log is appended (its tail is attached to a failure). */
+  logFile: string;
+  random: () => number;
+  seed: number;
+  redemptions: number;
+  kills: number;
+  /** Share of redemptions with a spec the policy refuses. */
+  badShare?: number;
+  good(i: number): JobSpec;
+  bad(i: number): JobSpec;
+  /** How long the last run may take to finish everything. */
+  finishTimeoutMs?: number;
+}
+
+export interface CrashDrillResult {
+  submitted: Submitted[];
+  kills: number;
+}
+
+/**
+ * Redemptions arrive all along (whether the redeemer is up or not) while the redeemer is killed
+ * at least `kills` times — a fifth of the kills during start-up (the rebuild), the rest while it
+ * works — until the producer is done; then a last run finishes everything and exits 0 on SIGTERM.
+ */
+export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillResult> {
+  const { f, random } = o;
+  const submitted: Submitted[] = [];
+  let producing = true;
+  let producerError: unknown;
+  const producer = (async () => {
+    for (let i = 0; i < o.redemptions; i++) {
+      const isBad = random() < (o.badShare ?? 0.15);
+      const holder = i % f.holders.length;
+      submitted.push({ id: await f.redeem(holder, isBad ? o.bad(i) : o.good(i)), bad: isBad });
+      await sleep(Math.floor(random() * 120));
+    }
+  })().then(
+    () => {
+      producing = false;
+    },
+    (err: unknown) => {
+      producerError = err;
+      producing = false;
+    },
+  );
+
+  let kills = 0;
+  try {
+    for (let k = 0; k < o.kills || producing; k++) {
+      const p = spawnRedeemer(o.configFile, o.logFile);
+      if (random() < 0.2) await sleep(Math.floor(random() * 800));
+      else {
+        await p.ready();
+        await sleep(Math.floor(random() * 1_500));
+      }
+      p.kill("SIGKILL");
+      await p.exited;
+      kills++;
+    }
+    await producer;
+    if (producerError) throw producerError;
+
+    const last = spawnRedeemer(o.configFile, o.logFile);
+    await last.ready();
+    const ids = submitted.map((s) => s.id);
+    await waitFor(
+      "every redemption over",
+      async () => {
+        const { settled, rejected } = await lifecycleOf(f);
+        return ids.every((id) => settled.has(id) || rejected.has(id));
+      },
+      o.finishTimeoutMs ?? 240_000,
+      250,
+    );
+    last.kill("SIGTERM");
+    expect((await last.exited).code, "graceful exit").to.equal(0);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nseed ${o.seed}, kills ${kills}\n${tail(o.logFile)}`);
+  }
+  return { submitted, kills };
+}
+
+/**
+ * Every redemption is Settled or Rejected exactly once and marked Running at most once; bad specs
+ * are rejected with `badReason`, good ones settled; what the holders hold plus what was consumed
+ * is what was granted, and the lot's supply is what the holders hold.
+ */
+export async function expectBooksBalance(f: ChainFixture, submitted: readonly Submitted[], badReason: number): Promise<void> {
+  const { settled, rejected, running, requested } = await lifecycleOf(f);
+  expect(requested.length).to.equal(submitted.length);
+  let usedTotal = 0n;
+  for (const s of submitted) {
+    const outcomes = (settled.get(s.id)?.length ?? 0) + (rejected.get(s.id)?.length ?? 0);
+    expect(outcomes, `redemption ${s.id}: settled or rejected exactly once`).to.equal(1);
+    expect(running.get(s.id) ?? 0, `redemption ${s.id}: marked running at most once`).to.be.at.most(1);
+    if (s.bad) expect(rejected.get(s.id), `bad spec ${s.id}`).to.deep.equal([badReason]);
+    else expect(settled.has(s.id), `good spec ${s.id} settled`).to.equal(true);
+    usedTotal += settled.get(s.id)?.[0] ?? 0n;
+  }
+
+  // Conservation: what the holders hold plus what was consumed is what was granted.
+  let held = 0n;
+  for (let h = 0; h < f.holders.length; h++) held += await f.balance(h);
+  expect(held + usedTotal).to.equal(f.grantPerHolder * BigInt(f.holders.length));
+  const supply = await f.publicClient.readContract({ address: f.deployment.computeToken, abi: computeTokenAbi, functionName: "totalSupply", args: [f.lotId] });
+  expect(supply).to.equal(held);
+}
