@@ -12,7 +12,9 @@
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
  * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
  * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
- * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope).
+ * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
+ * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
+ * writes a sampling heap profile of what the backfill allocated and still holds at its end.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -70,13 +72,42 @@ const spec = (i: number): JobSpec => ({
   project: "bench",
 });
 
+/**
+ * Peak memory while the redeemer runs (the backfill, then the live run): reset just before each
+ * start, so the set-up's transactions and the bare fetches in this same process do not count.
+ */
 let peakRss = 0;
 let peakHeap = 0;
-const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
-  peakHeap = Math.max(peakHeap, getHeapStatistics().used_heap_size);
-}, 250);
+let sampling = false;
+const traceMemory = process.env.CTK_BENCH_MEM_TRACE === "1";
+const samplePeaks = () => {
+  if (!sampling) return;
+  const rss = process.memoryUsage.rss();
+  const heap = getHeapStatistics().used_heap_size;
+  if (traceMemory && (heap > peakHeap || rss > peakRss)) log(`memory: RSS ${(rss / 2 ** 20).toFixed(0)} MiB, heap ${(heap / 2 ** 20).toFixed(0)} MiB`);
+  peakRss = Math.max(peakRss, rss);
+  peakHeap = Math.max(peakHeap, heap);
+};
+const sampler = setInterval(samplePeaks, 50);
 sampler.unref();
+const startSampling = () => {
+  sampling = true;
+  samplePeaks();
+};
+const stopSampling = () => {
+  samplePeaks();
+  sampling = false;
+};
+
+/** CPU seconds a process has used (Linux /proc), or NaN where that cannot be read. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return NaN;
+  }
+}
 
 const log = (...a: unknown[]) => console.error("[bench:redeemer]", ...a);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -158,6 +189,7 @@ function configFor(rpcUrl: string, deployment: Deployment, dir: string, kubeconf
 
 interface FakeKubeHandle {
   kubeconfig: string;
+  pid: number | undefined;
   stats(): Promise<{ created: number; twice: number }>;
   close(): Promise<void>;
 }
@@ -180,6 +212,7 @@ async function forkFakeKube(dir: string): Promise<FakeKubeHandle> {
   writeFileSync(kubeconfig, info.kubeconfig);
   return {
     kubeconfig,
+    pid: child.pid,
     stats: () =>
       new Promise((resolve) => {
         child.once("message", (m) => resolve(m as { created: number; twice: number }));
@@ -256,32 +289,57 @@ async function backfill(): Promise<Record<string, number>> {
       await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
       await profiler.post("Profiler.start");
     }
+    const heapProfiler = process.env.CTK_BENCH_HEAP_PROFILE ? new Session() : undefined;
+    if (heapProfiler) {
+      heapProfiler.connect();
+      await heapProfiler.post("HeapProfiler.enable");
+      await heapProfiler.post("HeapProfiler.startSampling", { samplingInterval: 64 * 1024 });
+    }
+    startSampling();
     const r0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const serverCpu0 = cpuSecondsOf(fake.pid);
     redeemer = await startRedeemer(configFor(anvil.rpcUrl, s.deployment, dir, kubeconfig, 0));
-    void redeemer.ready.then(() => log(`ready (history read, ${N} checked) after ${Math.round(performance.now() - r0)} ms`));
-    // Every launch of the backlog has returned (the create call answered) when this holds.
+    let readyAt = NaN;
+    void redeemer.ready.then(() => {
+      readyAt = performance.now();
+      log(`ready (history read, ${N} checked) after ${Math.round(readyAt - r0)} ms`);
+    });
+    // Every launch of the backlog has returned (the create call answered) when this holds. Counted
+    // as records change (not by scanning every record every few milliseconds, which would charge
+    // the benchmark's own polling to the redeemer's CPU).
     const book = redeemer.book;
-    for (;;) {
-      let launched = 0;
-      for (const r of book.all()) if (r.times.launched !== undefined) launched++;
-      if (launched >= N) break;
-      await sleep(25);
-    }
+    let launched = 0;
+    const metricsHook = book.onChange;
+    book.onChange = (after, before) => {
+      metricsHook?.(after, before);
+      if (after.times.launched !== undefined && before?.times.launched === undefined) launched++;
+    };
+    for (const r of book.all()) if (r.times.launched !== undefined) launched++;
+    while (launched < N) await sleep(5);
     const backfillMs = performance.now() - r0;
     const cpu = process.cpuUsage(cpu0);
     const backfillCpuMs = (cpu.user + cpu.system) / 1000;
+    const serverCpuMs = (cpuSecondsOf(fake.pid) - serverCpu0) * 1000;
+    const readyMs = readyAt - r0;
+    stopSampling();
     if (profiler) {
       const { profile } = await profiler.post("Profiler.stop");
       writeFileSync(process.env.CTK_BENCH_PROFILE!, JSON.stringify(profile));
       profiler.disconnect();
       log(`CPU profile of the backfill written to ${process.env.CTK_BENCH_PROFILE}`);
     }
+    if (heapProfiler) {
+      const { profile } = await heapProfiler.post("HeapProfiler.stopSampling");
+      writeFileSync(process.env.CTK_BENCH_HEAP_PROFILE!, JSON.stringify(profile));
+      heapProfiler.disconnect();
+      log(`heap profile (live at the end of the backfill) written to ${process.env.CTK_BENCH_HEAP_PROFILE}`);
+    }
     const stats = await fake.stats();
     if (stats.created !== N || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
     log(`backfill: ${N} Jobs in ${(backfillMs / 1000).toFixed(2)} s; bare fetch ${(bareMs / 1000).toFixed(2)} s`);
-    log(`backfill CPU ${Math.round(backfillCpuMs)} ms`);
-    return { backfillMs, backfillCpuMs, bareMs, blocks: Number(head - BigInt(s.deployment.deployBlock)) };
+    log(`backfill CPU ${Math.round(backfillCpuMs)} ms; fake API server CPU ${Math.round(serverCpuMs)} ms; history read and checked after ${Math.round(readyMs)} ms`);
+    return { backfillMs, backfillCpuMs, serverCpuMs, readyMs, bareMs, blocks: Number(head - BigInt(s.deployment.deployBlock)) };
   } finally {
     await redeemer?.stop();
     await fake.close();
@@ -300,6 +358,7 @@ async function live(): Promise<number[]> {
   let watching = true;
   try {
     const s = await setUp(anvil.rpcUrl, 4, 10n ** 12n);
+    startSampling();
     redeemer = await startRedeemer(configFor(anvil.rpcUrl, s.deployment, dir, kubeconfig, CONFIRMATIONS));
     await redeemer.ready;
     // When each block first appears, polled tightly (the reference point for latency).
@@ -330,6 +389,7 @@ async function live(): Promise<number[]> {
     }
     watching = false;
     await watcher;
+    stopSampling();
     return ids.map(({ id, block }) => book.get(id)!.times.launched! - blockSeen.get(block)!);
   } finally {
     watching = false;

@@ -160,7 +160,19 @@ export class RedemptionEngine {
 
   private async execute(action: Action): Promise<MachineEvent[]> {
     const { id } = action;
-    const log = this.o.log.child({ redemptionId: id.toString(), action: action.type });
+    // The action's bindings, merged only when a line is written (a child logger per action costs
+    // more than the action's own bookkeeping when thousands are launched at once).
+    const log = {
+      info: (obj: Record<string, unknown> | string, msg?: string) => {
+        if (!this.o.log.isLevelEnabled("info")) return;
+        const bindings = { redemptionId: id.toString(), action: action.type };
+        if (typeof obj === "string") this.o.log.info(bindings, obj);
+        else this.o.log.info({ ...bindings, ...obj }, msg);
+      },
+      warn: (obj: Record<string, unknown>, msg: string) => {
+        if (this.o.log.isLevelEnabled("warn")) this.o.log.warn({ redemptionId: id.toString(), action: action.type, ...obj }, msg);
+      },
+    };
     const failed = (operation: ActionType, err: unknown, chain: boolean): MachineEvent[] => {
       const message = errorMessage(err);
       (chain ? this.o.metrics?.chainErrors : this.o.metrics?.executorErrors)?.inc({ operation });
@@ -257,16 +269,16 @@ export class RedemptionEngine {
 
   private observeStatus(before: RedemptionRecord | undefined, after: RedemptionRecord, event: Extract<MachineEvent, { type: "chainStatus" }>): void {
     if (before?.chain === after.chain) return;
-    const log = this.o.log.child({ redemptionId: after.id.toString() });
     if (event.source === "tx") {
       this.o.metrics?.transactions.inc({ call: after.chain === "Running" ? "markRunning" : after.chain === "Settled" ? "settle" : "reject" });
     }
     if (after.chain === "Settled" && after.times.finished !== undefined) {
       this.o.metrics?.settleLatency.observe(Math.max(0, event.at - after.times.finished) / 1000);
     }
-    if (after.chain === "Settled" || after.chain === "Rejected" || after.chain === "Reclaimed" || after.chain === "Running") {
-      log.info(
+    if ((after.chain === "Settled" || after.chain === "Rejected" || after.chain === "Reclaimed" || after.chain === "Running") && this.o.log.isLevelEnabled("info")) {
+      this.o.log.info(
         {
+          redemptionId: after.id.toString(),
           status: after.chain,
           source: event.source,
           ...(event.txHash && { tx: event.txHash }),

@@ -37,6 +37,49 @@ const H100 = "NVIDIA-H100-80GB-HBM3";
 const T0_MS = Date.UTC(2030, 0, 1);
 const T0 = T0_MS / 1000;
 
+/** A test CA, the fake server's certificate for 127.0.0.1 and a client certificate (CN ctk-redeemer), all signed by it. */
+const TEST_CA = `-----BEGIN CERTIFICATE-----
+MIIBhDCCASugAwIBAgIUBelox/VCP1xDq9JcmlYuadFVpXQwCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMZmFrZS1rdWJlLWNhMCAXDTI2MTEyMjA0MzI1OVoYDzIxMjYx
+MDI5MDQzMjU5WjAXMRUwEwYDVQQDDAxmYWtlLWt1YmUtY2EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAAQZqB1TkUGFh+RZelhYn3ygQBoHR6BWMdwnv6wbLlqPzHpQ
+4shP8MKAVHkTWxke/I9uEm9TaxwJ9LvgD9iCU+auo1MwUTAdBgNVHQ4EFgQUcMCe
+bExP/7Dd9Ex0NGOiQrXtD3EwHwYDVR0jBBgwFoAUcMCebExP/7Dd9Ex0NGOiQrXt
+D3EwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiAdmz7WmGvVAqNz
+WOqj+oI+c3lpfCj2f6xfQzX88EiYLwIgcJsekkewheBkhqQvMUAmxqGCnEHWjw56
+vjoZholoOek=
+-----END CERTIFICATE-----\n`;
+const SERVER_CERT = `-----BEGIN CERTIFICATE-----
+MIIBgjCCASigAwIBAgIUNDtJ6E2wFzcMzSO7Yj3RAUXs4IUwCgYIKoZIzj0EAwIw
+FzEVMBMGA1UEAwwMZmFrZS1rdWJlLWNhMCAXDTI2MTEyMjA0MzI1OVoYDzIxMjYx
+MDI5MDQzMjU5WjAUMRIwEAYDVQQDDAlmYWtlLWt1YmUwWTATBgcqhkjOPQIBBggq
+hkjOPQMBBwNCAARNvG5tPtmD6CfYoftXL84bwlIzxcbdaJuG26a+BherEa1Pigbc
+VzNUGC6Ia6M83wS3Vh9bs2yFfkzm0rvoQzE4o1MwUTAPBgNVHREECDAGhwR/AAAB
+MB0GA1UdDgQWBBT/FM11BbVxclvJ6bWXDkQjZvnFFDAfBgNVHSMEGDAWgBRwwJ5s
+TE//sN30THQ0Y6JCte0PcTAKBggqhkjOPQQDAgNIADBFAiBiU+gNI5kowQABckdH
+jhBzsZNRbXmTQqi1JrRIS/CpGQIhAJf4wsyfF+vsFbHYdW08VykRWGZUvgodvIBX
+LS8LpXoF
+-----END CERTIFICATE-----\n`;
+const SERVER_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQglo7ma8xVWPCiujz/
+hRc20KIdAmCBNb8bAaOEygiqRzehRANCAARNvG5tPtmD6CfYoftXL84bwlIzxcbd
+aJuG26a+BherEa1PigbcVzNUGC6Ia6M83wS3Vh9bs2yFfkzm0rvoQzE4
+-----END PRIVATE KEY-----\n`;
+const CLIENT_CERT = `-----BEGIN CERTIFICATE-----
+MIIBODCB3wIUNDtJ6E2wFzcMzSO7Yj3RAUXs4IYwCgYIKoZIzj0EAwIwFzEVMBMG
+A1UEAwwMZmFrZS1rdWJlLWNhMCAXDTI2MTEyMjA0MzI1OVoYDzIxMjYxMDI5MDQz
+MjU5WjAlMRUwEwYDVQQDDAxjdGstcmVkZWVtZXIxDDAKBgNVBAoMA2N0azBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABBBU2x6nkvU575vCdEYfSAFHA5pdI8B6eeLR
+9V5288JvYMuTwNqPVx1W+FiJlYHw9wnuMdhM0AlydYD2PyL+sUgwCgYIKoZIzj0E
+AwIDSAAwRQIgUyDqkiIyEnAF82dd49ezzdJ55OTXOx0a05ss6IfD0QICIQDDxpAn
+pux6WhecfRGOSV8IjpJwLat/YRV/Ahbi47d8pw==
+-----END CERTIFICATE-----\n`;
+const CLIENT_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgzMLS7xlOq1bVD5fM
+v1LPbiz0YNmz2eQHxRRvZmAQHnOhRANCAAQQVNsep5L1Oe+bwnRGH0gBRwOaXSPA
+enni0fVedvPCb2DLk8Daj1cdVvhYiZWB8PcJ7jHYTNAJcnWA9j8i/rFI
+-----END PRIVATE KEY-----\n`;
+
 const BASE_CONFIG = {
   namespace: NAMESPACE,
   localQueue: LOCAL_QUEUE,
@@ -665,6 +708,88 @@ describe("kubernetes executor", function () {
         ["app=ctk,tier in (cpu, tpu)", false],
       ];
       for (const [selector, expected] of cases) expect(parseLabelSelector(selector)(labels), selector).to.equal(expected);
+    });
+  });
+
+  describe("the create path (pre-serialised JSON over a keep-alive pool)", function () {
+    it("sends each Job as JSON with the KubeConfig's bearer token, over one reused connection", async function () {
+      clock = new ManualClock(T0_MS);
+      fake = await startFakeKube({ clock, recordRequests: true });
+      executor = createKubernetesExecutor({
+        kubeConfig: fake.userKubeConfig({ token: "t0k3n", skipTLSVerify: true }),
+        config: BASE_CONFIG,
+        now: () => clock.now(),
+      });
+      extraExecutors.push(executor);
+      for (const id of [1n, 2n, 3n, 4n]) await executor.launch(request(id));
+      const creates = fake.requests.filter((r) => r.verb === "create");
+      expect(creates).to.have.length(4);
+      for (const r of creates) {
+        expect(r.path).to.equal(`/apis/batch/v1/namespaces/${NAMESPACE}/jobs`);
+        expect(r.headers).to.include({ authorization: "Bearer t0k3n", "content-type": "application/json", "user-agent": "ctk-redeemer" });
+      }
+      expect(new Set(creates.map((r) => r.remotePort)).size, "connections used").to.equal(1);
+      // Byte for byte the manifest, as the stock client would have serialised it.
+      const stored = fake.job(jobNameFor(3n))!;
+      const manifest = buildJobManifest(request(3n), parseKubernetesExecutorConfig(BASE_CONFIG));
+      expect(stored.spec.template.spec.containers).to.deep.equal(manifest.spec!.template.spec!.containers);
+      expect(stored.metadata.labels).to.deep.equal(manifest.metadata!.labels);
+    });
+
+    it("retries a create answered 500 until it goes through, creating the Job once", async function () {
+      await setUp({ faults: { errorRate: 1, verbs: ["create"] } }, { maxAttempts: 20, retryBaseMs: 20, retryMaxMs: 20 });
+      const launching = executor.launch(request(11n));
+      await waitFor("two failed attempts", () => fake.stats.calls.create >= 2);
+      fake.setFaults(undefined);
+      expect(await launching).to.deep.equal({ name: jobNameFor(11n), alreadyExisted: false });
+      expect(fake.stats.injected.errors).to.be.at.least(2);
+      expect(fake.jobsCreated(jobNameFor(11n))).to.equal(1);
+    });
+
+    it("times out a create that gets no answer, retries it, and takes the 409 of its own earlier attempt as launched", async function () {
+      // The server creates the Job, then holds the answer back for longer than the request timeout.
+      await setUp({ faults: { delayRate: 1, delayMs: 1_000, verbs: ["create"] } }, { requestTimeoutMs: 100, maxAttempts: 2 });
+      const err = await rejection(executor.launch(request(12n)));
+      expect(err).to.be.instanceOf(KubernetesUnavailable);
+      expect(err).to.include({ operation: "create job ctk-redemption-12", attempts: 2, status: undefined });
+      expect((err as Error).cause).to.have.property("name", "TimeoutError");
+      expect(fake.jobsCreated(jobNameFor(12n))).to.equal(1);
+
+      fake.setFaults(undefined);
+      expect(await executor.launch(request(12n))).to.deep.equal({ name: jobNameFor(12n), alreadyExisted: true });
+      expect(fake.jobsCreated(jobNameFor(12n))).to.equal(1);
+    });
+
+    it("speaks TLS with the KubeConfig's CA and client certificate, and will not talk to a server it cannot verify", async function () {
+      clock = new ManualClock(T0_MS);
+      fake = await startFakeKube({ clock, recordRequests: true, tls: { key: SERVER_KEY, cert: SERVER_CERT, ca: TEST_CA } });
+      executor = createKubernetesExecutor({
+        kubeConfig: fake.userKubeConfig({ caPem: TEST_CA, certPem: CLIENT_CERT, keyPem: CLIENT_KEY, token: "tls-t0k3n" }),
+        config: BASE_CONFIG,
+        now: () => clock.now(),
+      });
+      extraExecutors.push(executor);
+      expect(await executor.launch(request(21n))).to.deep.equal({ name: jobNameFor(21n), alreadyExisted: false });
+      expect(await executor.launch(request(21n))).to.deep.equal({ name: jobNameFor(21n), alreadyExisted: true });
+      const creates = fake.requests.filter((r) => r.verb === "create");
+      expect(creates).to.have.length(2);
+      for (const r of creates) {
+        expect(r.clientCertCN).to.equal("ctk-redeemer");
+        expect(r.headers.authorization).to.equal("Bearer tls-t0k3n");
+      }
+
+      // The same server, but a KubeConfig that does not trust its CA: no request gets through.
+      const untrusting = createKubernetesExecutor({
+        kubeConfig: fake.userKubeConfig({ token: "tls-t0k3n" }),
+        config: { ...BASE_CONFIG, maxAttempts: 2 },
+        now: () => clock.now(),
+      });
+      extraExecutors.push(untrusting);
+      const err = await rejection(untrusting.launch(request(22n)));
+      expect(err).to.be.instanceOf(KubernetesUnavailable);
+      expect(err).to.include({ attempts: 2, status: undefined });
+      expect(fake.requests.filter((r) => r.verb === "create")).to.have.length(2);
+      expect(fake.jobsCreated(jobNameFor(22n))).to.equal(0);
     });
   });
 

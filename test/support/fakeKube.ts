@@ -11,6 +11,8 @@
  * spurious 409 after a real create) are drawn from a seeded RNG so a failing run can be replayed.
  */
 import http from "node:http";
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 
@@ -75,6 +77,25 @@ export interface FakeKubeOptions {
    * event with a 410 Status (what kube-apiserver does), or as an HTTP 410 response.
    */
   goneAs?: "event" | "status";
+  /**
+   * Serve HTTPS with this key and certificate (PEM); with `ca`, ask clients for a certificate
+   * signed by it (recorded per request, not enforced).
+   */
+  tls?: { key: string; cert: string; ca?: string };
+  /** Keep the method, path, headers and client certificate of every request (`requests`). */
+  recordRequests?: boolean;
+}
+
+/** A request as the server received it (with `recordRequests`). */
+export interface RecordedRequest {
+  verb: Verb | undefined;
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  /** The client's port: one per connection, so it tells reused connections apart. */
+  remotePort: number | undefined;
+  /** Subject CN of the client certificate presented over TLS, if any. */
+  clientCertCN?: string;
 }
 
 export interface StartOptions {
@@ -164,6 +185,10 @@ class HttpStatusError extends Error {
 
 export class FakeKube {
   private readonly server: http.Server;
+  private readonly tls: FakeKubeOptions["tls"];
+  private readonly recordRequests: boolean;
+  /** Every request received, with `recordRequests`. */
+  readonly requests: RecordedRequest[] = [];
   private readonly clock: Clock;
   private readonly rng: () => number;
   private readonly historyLimit: number;
@@ -203,7 +228,12 @@ export class FakeKube {
     this.goneAs = options.goneAs ?? "event";
     this.faults = options.faults;
     this.autoRun = options.autoRun;
-    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.tls = options.tls;
+    this.recordRequests = options.recordRequests ?? false;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    this.server = options.tls
+      ? https.createServer({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca && { ca: options.tls.ca, requestCert: true, rejectUnauthorized: false }) }, handler)
+      : http.createServer(handler);
   }
 
   async listen(): Promise<void> {
@@ -212,7 +242,7 @@ export class FakeKube {
       this.server.listen(0, "127.0.0.1", () => resolve());
     });
     const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = `${this.tls ? "https" : "http"}://127.0.0.1:${port}`;
   }
 
   /** A KubeConfig for the real client: plain HTTP to this server, no credentials. */
@@ -222,6 +252,22 @@ export class FakeKube {
       clusters: [{ name: "fake", server: this.url, skipTLSVerify: true }],
       users: [],
       contexts: [{ name: "fake", cluster: "fake", user: "", namespace }],
+      currentContext: "fake",
+    });
+    return kc;
+  }
+
+  /**
+   * A KubeConfig that authenticates as a user: a bearer token and/or a client certificate
+   * (PEM), trusting `caPem` for the server's certificate (or not verifying it, `skipTLSVerify`).
+   */
+  userKubeConfig(user: { token?: string; certPem?: string; keyPem?: string; caPem?: string; skipTLSVerify?: boolean }, namespace = "default"): KubeConfig {
+    const b64 = (pem: string | undefined) => pem && Buffer.from(pem).toString("base64");
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "fake", server: this.url, skipTLSVerify: user.skipTLSVerify ?? false, ...(user.caPem && { caData: b64(user.caPem) }) }],
+      users: [{ name: "redeemer", ...(user.token && { token: user.token }), ...(user.certPem && { certData: b64(user.certPem) }), ...(user.keyPem && { keyData: b64(user.keyPem) }) }],
+      contexts: [{ name: "fake", cluster: "fake", user: "redeemer", namespace }],
       currentContext: "fake",
     });
     return kc;
@@ -461,6 +507,17 @@ export class FakeKube {
     const name = route.m[2] && decodeURIComponent(route.m[2]);
     const q = url.searchParams;
     const verb = verbOf(req.method ?? "GET", name, q);
+    if (this.recordRequests) {
+      const peer = this.tls ? (req.socket as TLSSocket).getPeerCertificate?.() : undefined;
+      this.requests.push({
+        verb,
+        method: req.method ?? "GET",
+        path: url.pathname,
+        headers: { ...req.headers },
+        remotePort: req.socket.remotePort,
+        ...(peer?.subject?.CN ? { clientCertCN: String(peer.subject.CN) } : {}),
+      });
+    }
     if (!verb) throw new HttpStatusError(405, "MethodNotAllowed", `${req.method} is not supported by the fake`);
     this.stats.calls[verb] += 1;
 

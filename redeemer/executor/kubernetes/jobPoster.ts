@@ -101,7 +101,9 @@ export class JobPoster {
       // lifetime of the pool, as the executor's shared dispatcher does).
       const tls: https.RequestOptions = {};
       await this.kubeConfig.applyToHTTPSOptions(tls);
-      const pool = { keepAlive: true, maxSockets: this.opts.maxSockets, scheduling: "lifo" as const, timeout: 30_000 };
+      // Idle sockets stay open until the server closes them (a request that meets one closing is
+      // retried: a network error). Each request has its own deadline (below), so no socket timeout.
+      const pool = { keepAlive: true, maxSockets: this.opts.maxSockets, scheduling: "lifo" as const };
       const secure = url.protocol === "https:";
       const agent = secure
         ? new https.Agent({
