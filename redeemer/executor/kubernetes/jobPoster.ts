@@ -50,19 +50,25 @@ interface Credentials {
 
 export class JobPoster {
   private target: Promise<Target> | undefined;
+  /** The target once known: requests after the first skip the await. */
+  private resolvedTarget: Target | undefined;
   private credentials: Credentials | undefined;
   private pendingCredentials: Promise<Credentials> | undefined;
   private closed = false;
-  /** Aborts each request in flight: one listener on the stop signal, not one per request. */
-  private readonly inflight = new Set<(reason: unknown) => void>();
+  /** Requests in flight, aborted together when the stop signal fires (one listener, not one each). */
+  private readonly inflight = new Set<PendingCreate>();
 
   constructor(
     private readonly kubeConfig: KubeConfig,
     private readonly opts: JobPosterOptions,
   ) {
-    opts.stop.addEventListener("abort", () => {
-      for (const abort of [...this.inflight]) abort(opts.stop.reason);
-    }, { once: true });
+    opts.stop.addEventListener(
+      "abort",
+      () => {
+        for (const pending of [...this.inflight]) pending.abort(opts.stop.reason);
+      },
+      { once: true },
+    );
   }
 
   /**
@@ -75,13 +81,17 @@ export class JobPoster {
   }
 
   /** POST the Job; resolves on 2xx, throws as described above otherwise. */
-  async create(namespace: string, manifestJson: string): Promise<void> {
-    const [target, headers] = await Promise.all([this.resolveTarget(), this.resolveHeaders()]);
-    const path = `${target.basePath}/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`;
-    const { status, body, responseHeaders } = await this.send(target, headers, path, manifestJson);
-    if (status >= 200 && status <= 299) return;
-    if (status === 401) throw new ApiException(401, "Unauthorized", undefined, responseHeaders);
-    throw new ApiException(status, "Unknown API Status Code!", body, responseHeaders);
+  create(namespace: string, manifestJson: string): Promise<void> {
+    const target = this.resolvedTarget;
+    const credentials = this.credentials;
+    // The common case, with everything at hand: no await before the request goes out.
+    if (target && credentials && performance.now() - credentials.at < (this.opts.credentialsTtlMs ?? 1_000)) {
+      return this.send(target, credentials.headers, namespace, manifestJson);
+    }
+    return (async () => {
+      const [t, headers] = await Promise.all([this.resolveTarget(), this.resolveHeaders()]);
+      return this.send(t, headers, namespace, manifestJson);
+    })();
   }
 
   async close(): Promise<void> {
@@ -102,7 +112,7 @@ export class JobPoster {
       const tls: https.RequestOptions = {};
       await this.kubeConfig.applyToHTTPSOptions(tls);
       // Idle sockets stay open until the server closes them (a request that meets one closing is
-      // retried: a network error). Each request has its own deadline (below), so no socket timeout.
+      // retried: a network error). Each request has its own deadline, so no socket timeout.
       const pool = { keepAlive: true, maxSockets: this.opts.maxSockets, scheduling: "lifo" as const };
       const secure = url.protocol === "https:";
       const agent = secure
@@ -118,7 +128,7 @@ export class JobPoster {
           })
         : new http.Agent(pool);
       if (this.closed) agent.destroy();
-      return {
+      const target: Target = {
         agent,
         request: secure ? https.request : http.request,
         protocol: secure ? "https:" : "http:",
@@ -126,6 +136,8 @@ export class JobPoster {
         port: url.port || (secure ? "443" : "80"),
         basePath: url.pathname.replace(/\/+$/, ""),
       };
+      this.resolvedTarget = target;
+      return target;
     })();
     this.target.catch(() => {
       this.target = undefined; // try again next time (a transient failure reading the credentials)
@@ -152,70 +164,137 @@ export class JobPoster {
     return fresh.headers;
   }
 
-  private send(
-    target: Target,
-    credentials: Record<string, string>,
-    path: string,
-    payload: string,
-  ): Promise<{ status: number; body: string; responseHeaders: Headers }> {
+  private send(target: Target, credentials: Record<string, string>, namespace: string, payload: string): Promise<void> {
     const { stop, requestTimeoutMs, userAgent } = this.opts;
-    return new Promise((resolve, reject) => {
-      if (stop.aborted) return reject(stop.reason);
-      let settled = false;
-      const finish = (err: unknown, value?: { status: number; body: string; responseHeaders: Headers }) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.inflight.delete(abort);
-        if (err) reject(err);
-        else resolve(value!);
-      };
-      const req = target.request(
-        {
-          agent: target.agent,
-          protocol: target.protocol,
-          host: target.host,
-          port: target.port,
-          method: "POST",
-          path,
-          headers: {
-            ...credentials,
-            Accept: "application/json",
-            "Content-Type": "application/json",
-            "Content-Length": Buffer.byteLength(payload),
-            "User-Agent": userAgent,
-          },
+    if (stop.aborted) return Promise.reject(stop.reason);
+    const path = `${target.basePath}/apis/batch/v1/namespaces/${encodeURIComponent(namespace)}/jobs`;
+    return new Promise<void>((resolve, reject) => {
+      const req = target.request({
+        agent: target.agent,
+        protocol: target.protocol,
+        host: target.host,
+        port: target.port,
+        method: "POST",
+        path,
+        headers: {
+          ...credentials,
+          Accept: "application/json",
+          "Content-Type": "application/json",
+          "Content-Length": Buffer.byteLength(payload),
+          "User-Agent": userAgent,
         },
-        (res) => {
-          const status = res.statusCode ?? 0;
-          const ok = status >= 200 && status <= 299;
-          // A 2xx body (the created Job) is not needed: drained, not decoded. An error's body is
-          // the Status object, kept as text with the headers, as the stock client's ApiException has them.
-          const chunks: Buffer[] = [];
-          if (ok) res.resume();
-          else res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            finish(undefined, { status, body: ok ? "" : Buffer.concat(chunks).toString("utf8"), responseHeaders: ok ? {} : headersOf(res) }),
-          );
-          res.on("error", (err) => settled || finish(new KubernetesRequestFailed(`POST ${path}`, { cause: err })));
-          // Closed before its end: the connection broke mid-response.
-          res.on("close", () => settled || finish(new KubernetesRequestFailed(`POST ${path}`, { cause: new Error("response cut short") })));
-        },
-      );
-      const timer = setTimeout(() => {
-        const err = new DOMException(`POST ${path} timed out after ${requestTimeoutMs} ms`, "TimeoutError");
-        finish(err);
-        req.destroy(err);
-      }, requestTimeoutMs);
-      const abort = (reason: unknown) => {
-        finish(reason);
-        req.destroy();
-      };
-      this.inflight.add(abort);
-      req.on("error", (err) => settled || finish(new KubernetesRequestFailed(`POST ${path}`, { cause: err })));
+      });
+      const pending = new PendingCreate(this.inflight, req, path, requestTimeoutMs, resolve, reject);
+      this.inflight.add(pending);
       req.end(payload);
     });
   }
+}
+
+/**
+ * One create in flight. Its listeners are shared functions that find it on the request (no
+ * closures per request): thousands of Jobs are created in a burst at start-up.
+ */
+class PendingCreate {
+  private settled = false;
+  private status = 0;
+  private chunks: Buffer[] | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly inflight: Set<PendingCreate>,
+    private readonly req: http.ClientRequest,
+    readonly path: string,
+    private readonly timeoutMs: number,
+    private readonly resolve: () => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    (req as Tagged)[PENDING] = this;
+    req.on("response", onResponse);
+    req.on("error", onRequestError);
+    this.timer = setTimeout(onTimeout, timeoutMs, this);
+  }
+
+  response(res: http.IncomingMessage): void {
+    (res as Tagged)[PENDING] = this;
+    this.status = res.statusCode ?? 0;
+    // A 2xx body (the created Job) is not needed: drained, not decoded. An error's body is the
+    // Status object, kept as text with the headers, as the stock client's ApiException has them.
+    if (this.status >= 200 && this.status <= 299) res.resume();
+    else {
+      this.chunks = [];
+      res.on("data", onData);
+    }
+    res.on("end", onEnd);
+    res.on("error", onResponseError);
+    res.on("close", onResponseClose);
+  }
+
+  data(chunk: Buffer): void {
+    this.chunks?.push(chunk);
+  }
+
+  end(res: http.IncomingMessage): void {
+    if (this.settled) return;
+    const status = this.status;
+    if (status >= 200 && status <= 299) return this.finish(undefined);
+    const body = Buffer.concat(this.chunks ?? []).toString("utf8");
+    if (status === 401) return this.finish(new ApiException(401, "Unauthorized", undefined, headersOf(res)));
+    this.finish(new ApiException(status, "Unknown API Status Code!", body, headersOf(res)));
+  }
+
+  /** No HTTP answer: connection refused or reset, TLS failure, response cut short. */
+  failed(cause: unknown): void {
+    if (!this.settled) this.finish(new KubernetesRequestFailed(`POST ${this.path}`, { cause }));
+  }
+
+  timedOut(): void {
+    if (this.settled) return;
+    const err = new DOMException(`POST ${this.path} timed out after ${this.timeoutMs} ms`, "TimeoutError");
+    this.finish(err);
+    this.req.destroy(err);
+  }
+
+  abort(reason: unknown): void {
+    if (this.settled) return;
+    this.finish(reason);
+    this.req.destroy();
+  }
+
+  private finish(err: unknown): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.inflight.delete(this);
+    if (err === undefined) this.resolve();
+    else this.reject(err);
+  }
+}
+
+const PENDING = Symbol("pendingCreate");
+type Tagged = { [PENDING]?: PendingCreate };
+const pendingOf = (emitter: unknown): PendingCreate => (emitter as Tagged)[PENDING]!;
+
+function onResponse(this: http.ClientRequest, res: http.IncomingMessage): void {
+  pendingOf(this).response(res);
+}
+function onRequestError(this: http.ClientRequest, err: Error): void {
+  pendingOf(this).failed(err);
+}
+function onData(this: http.IncomingMessage, chunk: Buffer): void {
+  pendingOf(this).data(chunk);
+}
+function onEnd(this: http.IncomingMessage): void {
+  pendingOf(this).end(this);
+}
+function onResponseError(this: http.IncomingMessage, err: Error): void {
+  pendingOf(this).failed(err);
+}
+function onResponseClose(this: http.IncomingMessage): void {
+  // Closed before its end: the connection broke mid-response (after "end" this does nothing).
+  pendingOf(this).failed(new Error("response cut short"));
+}
+function onTimeout(pending: PendingCreate): void {
+  pending.timedOut();
 }
 
 function headersOf(res: http.IncomingMessage): Headers {
