@@ -200,6 +200,14 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     let deployment = await savedDeployment(anvil.rpcUrl, deploymentFile, log);
     const reused = deployment !== undefined;
     if (!deployment) {
+      // The redeemer's jobs and receipts belong to the chain that is gone; a new chain reuses the
+      // same contract address and redemption ids, so they would be mistaken for the new ones.
+      const redeemerDir = path.join(dir, "redeemer");
+      if (existsSync(redeemerDir)) {
+        const aside = `${redeemerDir}.previous-chain-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+        renameSync(redeemerDir, aside);
+        log(`moved the previous chain's redeemer data to ${aside}`);
+      }
       log("deploying AccessManager + ComputeToken");
       deployment = await deployLocal(anvil.rpcUrl);
       writeFileAtomic(deploymentFile, `${JSON.stringify(deployment, null, 2)}\n`);

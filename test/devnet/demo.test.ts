@@ -3,8 +3,8 @@
  * very command `npm start` runs, as a child process, human output) grants the demo employee an
  * hour, redeems it for config/demo-job.json — a CPU process on simulated GPU slots — and prints
  * requested, running and settled while the chain and the redeemer keep running. Then the README's
- * by-hand redemption with the same spec, a clean stop on SIGTERM, and a restart of the saved chain
- * that does not run the demo again.
+ * by-hand redemption with the same spec, a clean stop on SIGTERM, a restart of the saved chain
+ * that does not run the demo again, and a `--reset` that does.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -167,6 +167,29 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     await new Promise((r) => setTimeout(r, 2_000));
     expect(devnet.output()).not.to.match(/^demo:/m);
     expect(await getRedemptionCount({ publicClient: reader.publicClient, address: reader.computeToken.address })).to.equal(2n);
+    expect(await stop(devnet)).to.equal(0);
+    devnet = undefined;
+  });
+
+  it("--reset deploys afresh and runs the demo again, with the previous chain's redeemer data moved aside", async () => {
+    const resetAt = Date.now();
+    devnet = startDevnet([...args(), "--reset"]);
+    await devnet.line(/^devnet ready$/);
+    const [, aside] = await devnet.line(/^moved the previous chain's redeemer data to (\S+)$/);
+    expect(existsSync(path.join(aside!, "receipts", "1.json"))).to.equal(true);
+    const settled = await devnet.line(/^demo: redemption 1 settled: used \S+ GPU-hours \((\d+) GPU-seconds?\)/);
+    // A new job ran and a new receipt was written: the new chain has the same contract address and
+    // redemption ids, so the previous chain's would otherwise have been taken for them.
+    const log = readFileSync(path.join(dir, "redeemer", "executor", "logs", "ctk-redemption-1.log"), "utf8");
+    const starts = [...log.matchAll(/^\[ctk\] (\S+) starting ctk-redemption-1/gm)].map((m) => Date.parse(m[1]!));
+    expect(starts).to.have.length(1);
+    expect(starts[0]!).to.be.at.least(resetAt - 1_000);
+    const receipt = readFileSync(path.join(dir, "redeemer", "receipts", "1.json"), "utf8");
+    expect(receipt).not.to.equal(readFileSync(path.join(aside!, "receipts", "1.json"), "utf8"));
+    const r = (await getRedemption({ publicClient: reader.publicClient, address: reader.computeToken.address }, 1n))!;
+    expect(r.status).to.equal("Settled");
+    expect(r.used).to.equal(BigInt(settled[1]!));
+    expect(await getRedemptionCount({ publicClient: reader.publicClient, address: reader.computeToken.address })).to.equal(1n);
     expect(await stop(devnet)).to.equal(0);
     devnet = undefined;
   });
