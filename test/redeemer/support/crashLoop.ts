@@ -8,7 +8,7 @@ import { expect } from "chai";
 import type { JobSpec } from "../../../sdk/jobSpec.js";
 import { computeTokenAbi } from "../../../sdk/generated/abi.js";
 import { type ChainFixture, lifecycleOf } from "./chainFixture.js";
-import { spawnRedeemer, tail } from "./redeemerProcess.js";
+import { type RedeemerProcess, spawnRedeemer, tail } from "./redeemerProcess.js";
 import { sleep, waitFor } from "./waitFor.js";
 
 /** A small seeded RNG so a failing run can be replayed (CTK_CRASH_SEED). */
@@ -77,10 +77,23 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     },
   );
 
+  // The next redeemers are spawned ahead and kept warm (modules loaded, not started), so that
+  // each restart costs the redeemer's own start-up rather than Node's module loading.
+  const spawnSpare = () => spawnRedeemer(o.configFile, o.logFile, {}, { deferred: true });
+  const spares = [spawnSpare(), spawnSpare()];
+  const nextRedeemer = () => {
+    spares.push(spawnSpare());
+    const p = spares.shift()!;
+    p.start();
+    return p;
+  };
   let kills = 0;
+  let running: RedeemerProcess | undefined;
   try {
     for (let k = 0; k < o.kills || producing; k++) {
-      const p = spawnRedeemer(o.configFile, o.logFile);
+      const p = nextRedeemer();
+      running = p;
+      // A fifth of the kills land during start-up (the rebuild), the rest while it works.
       if (random() < 0.2) await sleep(Math.floor(random() * 800));
       else {
         await p.ready();
@@ -93,9 +106,13 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     await producer;
     if (producerError) throw producerError;
 
-    const last = spawnRedeemer(o.configFile, o.logFile);
-    await last.ready();
+    // A last run, left alone, finishes everything; then a graceful SIGTERM.
+    const last = spares.shift()!;
+    for (const spare of spares.splice(0)) spare.kill("SIGKILL");
+    running = last;
+    last.start();
     const ids = submitted.map((s) => s.id);
+    await last.ready();
     await waitFor(
       "every redemption over",
       async () => {
@@ -108,6 +125,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     last.kill("SIGTERM");
     expect((await last.exited).code, "graceful exit").to.equal(0);
   } catch (err) {
+    for (const p of [...spares, running]) p?.kill("SIGKILL");
     throw new Error(`${(err as Error).message}\nseed ${o.seed}, kills ${kills}\n${tail(o.logFile)}`);
   }
   return { submitted, kills };

@@ -1,6 +1,7 @@
 /**
  * The redeemer as a separate process (`node --import tsx redeemer/main.ts --config <file>`), for
  * tests that kill it: its JSON log goes to a file; `ready()` waits for the "redeemer ready" line.
+ * With `deferred`, the process loads its modules and waits for `start()` (support/deferredMain.ts).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, readFileSync, type WriteStream } from "node:fs";
@@ -15,15 +16,20 @@ export interface RedeemerProcess {
   ready(timeoutMs?: number): Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal: NodeJS.Signals): void;
+  /** Runs main in a `deferred` process (no-op otherwise, or when already started). */
+  start(): void;
 }
 
-export function spawnRedeemer(configFile: string, logFile: string, env: Record<string, string> = {}): RedeemerProcess {
+export function spawnRedeemer(configFile: string, logFile: string, env: Record<string, string> = {}, options: { deferred?: boolean } = {}): RedeemerProcess {
   const log: WriteStream = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "redeemer/main.ts"), "--config", configFile], {
+  const entry = options.deferred ? path.join(root, "test/redeemer/support/deferredMain.ts") : path.join(root, "redeemer/main.ts");
+  const child = spawn(process.execPath, ["--import", "tsx", entry, "--config", configFile], {
     cwd: root,
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.deferred ? "pipe" : "ignore", "pipe", "pipe"],
   });
+  let started = !options.deferred;
+  child.stdin?.on("error", () => {}); // the process may be killed before it reads
   let buffered = "";
   let readyResolve: (() => void) | undefined;
   let isReady = false;
@@ -63,6 +69,11 @@ export function spawnRedeemer(configFile: string, logFile: string, env: Record<s
     },
     kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    start() {
+      if (started) return;
+      started = true;
+      child.stdin!.end("start\n");
     },
   };
 }
