@@ -108,6 +108,28 @@ function summary(d: Devnet, dir: string): string[] {
   ];
 }
 
+/** Runs the demo redemption, printing each step (JSON lines with --json); never throws. */
+async function runDemoInBackground(d: Devnet, json: boolean, signal: AbortSignal): Promise<void> {
+  const report = (e: DemoEvent) => {
+    if (!json) return printLines(describeDemoEvent(e));
+    process.stdout.write(`${JSON.stringify({ demo: e }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`);
+  };
+  try {
+    await runDemoRedemption({
+      rpcUrl: d.rpcUrl,
+      deployment: d.deployment,
+      spec: loadSpec(DEMO_SPEC),
+      className: DEMO_CLASS,
+      receiptsDir: d.redeemer.receiptsDir ?? path.join(path.dirname(d.deploymentFile), "redeemer", "receipts"),
+      ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
+      report,
+      signal,
+    });
+  } catch (e) {
+    note(`demo: failed: ${(e as Error).message.split("\n")[0]} (the devnet keeps running)`);
+  }
+}
+
 export function devnetCommand(): Command {
   const devnet = new Command("devnet").description("the local chain for one machine");
   devnet
@@ -179,19 +201,10 @@ export function devnetCommand(): Command {
 
       // The demo redemption, once per fresh chain, while the devnet keeps running.
       const demoAbort = new AbortController();
-      let demo: Promise<unknown> = Promise.resolve();
-      if (opts.demo && !d.reused && d.redeemer.started && d.redeemer.receiptsDir && !stopping) {
-        const report = (e: DemoEvent) => (globals.json ? process.stdout.write(`${JSON.stringify({ demo: e }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`) : printLines(describeDemoEvent(e)));
-        demo = (async () => runDemoRedemption({
-          rpcUrl: d.rpcUrl,
-          deployment: d.deployment,
-          spec: loadSpec(DEMO_SPEC),
-          className: DEMO_CLASS,
-          receiptsDir: d.redeemer.receiptsDir!,
-          ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
-          report,
-          signal: demoAbort.signal,
-        }))().catch((e: unknown) => note(`demo: not run: ${(e as Error).message.split("\n")[0]}`));
+      let demo: Promise<void> = Promise.resolve();
+      if (opts.demo && !d.reused && !stopping) {
+        if (d.redeemer.started) demo = runDemoInBackground(d, globals.json, demoAbort.signal);
+        else note("demo: skipped: the redeemer is not running");
       }
 
       await new Promise<void>((resolve) => {
