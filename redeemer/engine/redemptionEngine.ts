@@ -56,6 +56,9 @@ class Semaphore {
   }
 }
 
+/** While the history is read: only records whose request has been read are decided about. */
+const requestRead = (r: RedemptionRecord): boolean => r.request !== undefined;
+
 const errorMessage = (err: unknown): string => {
   const e = err as { shortMessage?: unknown; message?: unknown };
   return typeof e?.shortMessage === "string" ? e.shortMessage : typeof e?.message === "string" ? e.message : String(err);
@@ -89,7 +92,14 @@ export class RedemptionEngine {
     return after;
   }
 
-  /** Start deciding (after the start-up rebuild has fed the history in). */
+  /**
+   * Decide about everything (after the start-up rebuild has fed the history in). Until then only
+   * redemptions whose request has been read are decided about: the watcher hands the history
+   * over lifecycle first (every Running / Settled / Rejected / Reclaimed up to the confirmed
+   * head before any request), and the executor's jobs were listed before that, so such a record
+   * already knows all it will know — launching it need not wait for the rest of the history.
+   * A job known only from the executor waits (its request may be further on).
+   */
   resume(): void {
     this.paused = false;
     this.o.book.touchAll();
@@ -114,7 +124,7 @@ export class RedemptionEngine {
   }
 
   private schedule(): void {
-    if (this.paused || this.stopped || this.pumpScheduled) return;
+    if (this.stopped || this.pumpScheduled) return;
     this.pumpScheduled = true;
     setImmediate(() => this.pump());
   }
@@ -123,7 +133,7 @@ export class RedemptionEngine {
     this.pumpScheduled = false;
     if (this.stopped) return;
     const now = this.now();
-    for (const action of this.o.book.takeActions(now)) this.start(action, now);
+    for (const action of this.o.book.takeActions(now, this.paused ? requestRead : undefined)) this.start(action, now);
     clearTimeout(this.retryTimer);
     const next = this.o.book.nextRetryAt();
     if (next !== undefined) {

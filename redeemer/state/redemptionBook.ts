@@ -83,11 +83,15 @@ export class RedemptionBook {
   /**
    * The next action of every record that changed since the last call, or whose back-off has
    * expired. Records still waiting for a back-off are remembered and looked at again later.
+   * `eligible` limits the decisions to some records (the engine, while the history is read).
    */
-  takeActions(now: number): Action[] {
+  takeActions(now: number, eligible?: (r: RedemptionRecord) => boolean): Action[] {
     const actions: Action[] = [];
-    const ids = [...this.dirty];
+    let ids = [...this.dirty];
     this.dirty.clear();
+    // A record turned down is not kept: the change that makes it eligible marks it changed again
+    // (and touchAll() marks everything), so it cannot be forgotten.
+    if (eligible) ids = ids.filter((id) => eligible(this.records.get(id)!));
     for (const id of this.waiting) {
       const r = this.records.get(id)!;
       if (r.retryAt === undefined || r.retryAt <= now) {

@@ -9,9 +9,17 @@
  *
  * If the last block it read changes hash (a reorganisation deeper than `confirmations`), it
  * reports it and reads the history again.
+ *
+ * Reading the history (the first sync, or again after a deep reorganisation) goes in two passes,
+ * so that acting on it can start long before the last log is read: first every lifecycle and
+ * context event of the whole range (few: they are handed over at once, as one batch without
+ * requests), then the redemption requests in growing chunks, each handed over as soon as it is
+ * decoded. Every request therefore arrives after everything that happened to it up to the
+ * confirmed head — the engine relies on this to launch while the history is still being read.
  */
 import type { Address, Hex, PublicClient } from "viem";
 import {
+  compareChainOrder,
   type ComputeTokenEventOf,
   iterateComputeTokenEvents,
   REDEMPTION_CONTEXT_EVENT_NAMES,
@@ -23,6 +31,11 @@ import { RedemptionContext } from "./redemptionContext.js";
 
 const WATCHED = [...REDEMPTION_EVENT_NAMES, ...REDEMPTION_CONTEXT_EVENT_NAMES] as const;
 type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
+/** Everything but the requests: what happened to redemptions, and what they are checked against. */
+const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], "RedemptionRequested"> => n !== "RedemptionRequested");
+type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
+/** Blocks in the first chunk of requests read from the history; each next chunk doubles, up to maxBlockRange. */
+const FIRST_REQUEST_CHUNK = 1n;
 
 export interface WatchBatch {
   fromBlock: bigint;
@@ -90,7 +103,8 @@ export class ChainWatcher {
       return;
     }
     const backfill = !this.synced;
-    for await (const range of iterateComputeTokenEvents({
+    if (backfill) await this.readHistory(this.processed + 1n, safe);
+    else for await (const range of iterateComputeTokenEvents({
       publicClient: this.opts.publicClient,
       address: this.opts.address,
       names: WATCHED,
@@ -104,6 +118,52 @@ export class ChainWatcher {
     }
     this.processedHash = (await this.opts.publicClient.getBlock({ blockNumber: this.processed })).hash ?? undefined;
     this.synced = true;
+  }
+
+  /**
+   * The history from `from` to `to`, in two passes (see the top of this file). `processed`
+   * moves only as requests are handed over; the context is applied in chain order as they are,
+   * so a read that fails half-way resumes with the context as of the last block handed over.
+   */
+  private async readHistory(from: bigint, to: bigint): Promise<void> {
+    const { publicClient, address, maxBlockRange } = this.opts;
+    const signal = this.abort.signal;
+    const lifecycle: WatchBatch["lifecycle"] = [];
+    const context: Context[] = [];
+    for await (const range of iterateComputeTokenEvents({ publicClient, address, names: NOT_REQUESTS, fromBlock: from, toBlock: to, maxBlockRange, signal })) {
+      for (const e of range.events) {
+        if (e.eventName === "RedemptionRunning" || e.eventName === "RedemptionSettled" || e.eventName === "RedemptionRejected" || e.eventName === "RedemptionReclaimed") {
+          lifecycle.push(e);
+        } else context.push(e);
+      }
+    }
+    await this.opts.onBatch({ fromBlock: from, toBlock: to, backfill: true, requests: [], lifecycle });
+
+    let next = 0; // the next context event to apply
+    let span = FIRST_REQUEST_CHUNK < maxBlockRange ? FIRST_REQUEST_CHUNK : maxBlockRange;
+    for (let start = from; start <= to; ) {
+      const end = start + span - 1n < to ? start + span - 1n : to;
+      for await (const range of iterateComputeTokenEvents({
+        publicClient,
+        address,
+        names: ["RedemptionRequested"] as const,
+        fromBlock: start,
+        toBlock: end,
+        maxBlockRange: span,
+        signal,
+      })) {
+        const requests: RedemptionRequest[] = [];
+        for (const e of range.events) {
+          while (next < context.length && compareChainOrder(context[next]!, e) < 0) this.context.apply(context[next++]!);
+          requests.push(this.context.requestOf(e));
+        }
+        while (next < context.length && context[next]!.blockNumber <= range.toBlock) this.context.apply(context[next++]!);
+        await this.opts.onBatch({ fromBlock: range.fromBlock, toBlock: range.toBlock, backfill: true, requests, lifecycle: [] });
+        this.processed = range.toBlock;
+      }
+      start = end + 1n;
+      span = span * 2n < maxBlockRange ? span * 2n : maxBlockRange;
+    }
   }
 
   /** Polls until stop(); a failed poll is retried at the next interval. */

@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
+import { createWalletClient, http } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { createKubernetesExecutor } from "../../redeemer/executor/kubernetes/index.js";
@@ -120,6 +122,33 @@ describe("redeemer end to end (anvil + kubernetes executor on the fake API serve
     expect(fake.jobsCreated(`ctk-redemption-${good}`)).to.equal(1);
     const ready = await fetch(`http://127.0.0.1:${redeemer.port}/readyz`);
     expect(ready.status).to.equal(200);
+  });
+
+  it("launches a backlog read from the history in chunks, skipping the redemptions it says are over", async () => {
+    // A backlog over many blocks, some of it rejected further on in the history (by another
+    // redeemer, before this one starts): those must not get a Job, even though their requests are
+    // read — and launching may start — before the whole history is.
+    fake = await startFakeKube({ autoRun: { startAfterMs: 20, runMs: 100 } });
+    writeFileSync(join(dir, "kubeconfig.json"), fake.kubeConfig().exportConfig());
+    const ids: bigint[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await f.redeem(i % 4, kubeSpec({ name: `backlog-${i}`, gpus: 1, hours: 0.1 })));
+    const other = createWalletClient({ chain: f.chain, transport: http(f.rpcUrl), account: privateKeyToAccount(f.redeemerKey) });
+    const over = [ids[2]!, ids[9]!];
+    for (const id of over) {
+      const hash = await other.writeContract({ address: f.deployment.computeToken, abi: computeTokenAbi, functionName: "reject", args: [id, REJECT_REASONS.LAUNCH_FAILED] });
+      await f.publicClient.waitForTransactionReceipt({ hash });
+    }
+    redeemer = await startRedeemer(configFor({ maxBlockRange: 4 }));
+    await redeemer.ready;
+    const open = ids.filter((id) => !over.includes(id));
+    // Settled, so that the chain this file shares holds nothing open for the next test.
+    await waitFor("every open redemption settled", async () => {
+      const { settled } = await lifecycleOf(f);
+      return open.every((id) => settled.has(id));
+    });
+    for (const id of open) expect(fake.jobsCreated(`ctk-redemption-${id}`), `Job of ${id}`).to.equal(1);
+    for (const id of over) expect(fake.jobsCreated(`ctk-redemption-${id}`), `Job of rejected ${id}`).to.equal(0);
+    expect(redeemer.book.get(ids[2]!)?.chain).to.equal("Rejected");
   });
 
   it("reaches the same outcome when the API server fails, times out or answers 409 on a fifth of calls and RPC calls fail", async () => {

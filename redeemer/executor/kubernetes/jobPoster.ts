@@ -230,6 +230,10 @@ class PendingCreate {
     res.on("close", onResponseClose);
   }
 
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
   data(chunk: Buffer): void {
     this.chunks?.push(chunk);
   }
@@ -290,8 +294,10 @@ function onResponseError(this: http.IncomingMessage, err: Error): void {
   pendingOf(this).failed(err);
 }
 function onResponseClose(this: http.IncomingMessage): void {
-  // Closed before its end: the connection broke mid-response (after "end" this does nothing).
-  pendingOf(this).failed(new Error("response cut short"));
+  // Closed before its end: the connection broke mid-response. (After "end", as usual, nothing to
+  // do — and no Error built: a stack trace per request is not free.)
+  const pending = pendingOf(this);
+  if (!pending.isSettled) pending.failed(new Error("response cut short"));
 }
 function onTimeout(pending: PendingCreate): void {
   pending.timedOut();
