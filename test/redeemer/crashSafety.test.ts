@@ -22,6 +22,9 @@ const KILLS = Number(process.env.CTK_CRASH_KILLS ?? 20);
 const BAD_IMAGE = `docker.io/x/y@sha256:${"ab12".repeat(16)}`;
 
 const seedOf = () => Number(process.env.CTK_CRASH_SEED ?? Date.now() % 100_000);
+/** One line in the test output: what was measured, and the seed that replays it. */
+const measured = (kills: number, redemptions: number, seed: number) =>
+  console.log(`      (${kills} SIGKILLs, ${redemptions} redemptions; replay with CTK_CRASH_SEED=${seed})`);
 
 /** What every redeemer run of the drill shares; `executor` is the part under test. */
 const redeemerConfig = (f: ChainFixture, dir: string, executor: object) => ({
@@ -90,6 +93,7 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
       bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
     });
 
+    measured(kills, submitted.length, seed);
     expect(kills).to.be.at.least(KILLS);
     expect(submitted).to.have.length(REDEMPTIONS);
     await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
@@ -150,6 +154,7 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
         bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
       });
 
+      measured(kills, submitted.length, seed);
       expect(kills).to.be.at.least(KILLS);
       expect(submitted).to.have.length(REDEMPTIONS);
       await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
