@@ -14,11 +14,14 @@ import {
   KubernetesUnavailable,
   buildJobManifest,
   createKubernetesExecutor,
+  jobManifestJson,
   parseKubernetesExecutorConfig,
   type KubernetesExecutor,
   type KubernetesExecutorConfigInput,
 } from "../../redeemer/executor/kubernetes/index.js";
 import { ConfigError } from "../../redeemer/policy/configError.js";
+import { slimJob } from "../../redeemer/executor/kubernetes/jobWatcher.js";
+import { isFinished, jobStateFrom, redemptionIdOf } from "../../redeemer/executor/kubernetes/jobStateFrom.js";
 import {
   ManualClock,
   parseLabelSelector,
@@ -283,6 +286,57 @@ describe("kubernetes executor", function () {
       const c = job.spec!.template.spec!.containers[0];
       expect(c).to.not.have.property("command");
       expect(c).to.not.have.property("args");
+    });
+
+    it("serialises the manifest straight from the request to exactly JSON.stringify of the built Job", function () {
+      const configs = [
+        config,
+        parseKubernetesExecutorConfig({ ...BASE_CONFIG, runAsUser: 1000, ttlSecondsAfterFinished: 0, createSuspended: false }),
+      ];
+      const base = request(7n, { project: "search-ranking" });
+      const awkward = 'quote " backslash \\ newline \n tab \t unicode \u2028 \u{1F600} </script>';
+      const requests: LaunchRequest[] = [
+        base,
+        request(123456789012345678901234567890n, { gpus: 8, seconds: 7200, priority: "urgent" }),
+        { ...base, spec: { ...base.spec, project: undefined, command: [], args: [], env: {} } },
+        { ...base, spec: { ...base.spec, project: "", command: [awkward], args: [awkward, ""], env: { [awkward]: awkward, "2": "numeric key first" } } },
+        { ...base, className: awkward, productLabel: awkward, spec: { ...base.spec, name: awkward, image: awkward } },
+        // Values validation would have stopped take the general path and still match it.
+        { ...base, gpus: Number.NaN, spec: { ...base.spec, env: { A: 1 as unknown as string } } },
+        { ...base, spec: { ...base.spec, command: [undefined as unknown as string] } },
+      ];
+      for (const priority of PRIORITIES) requests.push(request(2n, { priority }));
+      for (const c of configs) {
+        for (const req of requests) {
+          const json = jobManifestJson(req, c);
+          expect(json).to.equal(JSON.stringify(buildJobManifest(req, c)));
+          JSON.parse(json);
+        }
+      }
+    });
+
+    it("keeps in the watcher's slim copy of a Job everything its state is read from", function () {
+      const full = buildJobManifest(request(9n, { gpus: 2, seconds: 600 }), config);
+      full.metadata!.uid = "uid-9";
+      full.metadata!.resourceVersion = "17";
+      const withoutAnnotations = structuredClone(full);
+      delete withoutAnnotations.metadata!.annotations; // allotment then comes from the spec
+      for (const job of [full, withoutAnnotations]) {
+        job.status = {
+          startTime: new Date((T0 + 10) * 1000),
+          completionTime: new Date((T0 + 70) * 1000),
+          conditions: [{ type: "Complete", status: "True", lastTransitionTime: new Date((T0 + 70) * 1000) }],
+        };
+        const slim = slimJob(job);
+        expect(JSON.stringify(slim).length).to.be.below(JSON.stringify(job).length / 2);
+        expect(redemptionIdOf(slim)).to.equal(9n);
+        expect(isFinished(slim)).to.equal(true);
+        expect(slim.metadata!.resourceVersion).to.equal("17");
+        expect(jobStateFrom(9n, slim, [], [], T0 + 100)).to.deep.equal(jobStateFrom(9n, job, [], [], T0 + 100));
+        job.status = {};
+        job.spec!.suspend = false;
+        expect(jobStateFrom(9n, slimJob(job), [], [], T0 + 100)).to.deep.equal(jobStateFrom(9n, job, [], [], T0 + 100));
+      }
     });
 
     it("rejects a configuration with a bad namespace and missing priority classes, naming each field", function () {

@@ -128,7 +128,7 @@ export class JobWatcher {
     if (kind === "jobs") {
       const { items, resourceVersion } = await this.opts.listJobs(this.stopController.signal);
       if (this.stopped) return resourceVersion;
-      const fresh = new Map(items.filter((j) => j.metadata?.uid).map((j) => [j.metadata!.uid!, j]));
+      const fresh = new Map(items.filter((j) => j.metadata?.uid).map((j) => [j.metadata!.uid!, slimJob(j)]));
       for (const uid of this.jobs.keys()) if (!fresh.has(uid)) this.jobGone(uid);
       for (const [uid, job] of fresh) this.jobs.set(uid, job);
       for (const uid of fresh.keys()) this.report(uid);
@@ -182,7 +182,7 @@ export class JobWatcher {
     if (kind === "jobs") {
       if (type === "DELETED") this.jobGone(uid);
       else {
-        this.jobs.set(uid, obj);
+        this.jobs.set(uid, slimJob(obj));
         this.report(uid);
       }
       return;
@@ -278,4 +278,36 @@ export class JobWatcher {
       this.opts.onWarning("watch callback threw", { redemptionId: String(state.redemptionId), error: String(err) });
     }
   }
+}
+
+/**
+ * The parts of a Job the watcher reads (jobStateFrom, isFinished, redemptionIdOf): its identity,
+ * labels and annotations, suspension, deadline, the containers' names and resources, and its
+ * status. The rest of a watched Job (its pod template, ~3 KB of JSON each) is left to the
+ * garbage collector while still young instead of being kept for as long as the Job exists.
+ */
+export function slimJob(job: V1Job): V1Job {
+  const { metadata, spec, status } = job;
+  const podSpec = spec?.template?.spec;
+  return {
+    ...(metadata && {
+      metadata: {
+        uid: metadata.uid,
+        name: metadata.name,
+        resourceVersion: metadata.resourceVersion,
+        labels: metadata.labels,
+        annotations: metadata.annotations,
+      },
+    }),
+    ...(spec && {
+      spec: {
+        suspend: spec.suspend,
+        activeDeadlineSeconds: spec.activeDeadlineSeconds,
+        template: podSpec
+          ? { spec: { containers: (podSpec.containers ?? []).map((c) => ({ name: c.name, resources: c.resources })) } }
+          : {},
+      },
+    }),
+    ...(status && { status }),
+  };
 }

@@ -5,7 +5,7 @@
 import type { KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
 import { jobNameFor } from "../types.js";
-import { buildJobManifest } from "./buildJobManifest.js";
+import { buildJobManifest, jobManifestJson } from "./buildJobManifest.js";
 import {
   parseKubernetesExecutorConfig,
   type KubernetesExecutorConfig,
@@ -76,16 +76,17 @@ export class KubernetesExecutor implements Executor {
   }
 
   async launch(req: LaunchRequest): Promise<LaunchResult> {
-    const body = buildJobManifest(req, this.config);
-    const name = body.metadata!.name!;
+    const name = jobNameFor(req.redemptionId);
     const namespace = this.config.namespace;
     const operation = `create job ${name}`;
-    // The manifest is plain JSON already (no dates, no renamed fields): serialised once, sent as is.
-    const json = this.poster && JSON.stringify(body);
+    // The light path sends the manifest's JSON, built once straight from the request (the same
+    // string JSON.stringify(buildJobManifest(...)) gives); the stock client gets the object.
+    const json = this.poster && jobManifestJson(req, this.config);
+    const body = this.poster ? undefined : buildJobManifest(req, this.config);
     return this.retry(operation, async () => {
       try {
         if (this.poster) await this.poster.create(namespace, json!);
-        else await this.clients.batch.createNamespacedJob({ namespace, body });
+        else await this.clients.batch.createNamespacedJob({ namespace, body: body! });
         return { name, alreadyExisted: false };
       } catch (err) {
         if (httpStatusOf(err) !== 409) throw err;
