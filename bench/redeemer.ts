@@ -468,27 +468,36 @@ Request or web streams (watches and lists still go through \`@kubernetes/client-
 lifecycle first, then the requests in growing chunks, and launching starts with the first chunk instead of after
 the last; the engine no longer builds a child logger per action; the fake API server serialises each object once
 per change (it used structuredClone three times per create) and flushes a watch once per event-loop turn.
-Before: 68.3 s = 146/s, 24.4 × the bare fetch, 3.23 ms of CPU per redemption.
+Then: the manifest's JSON is built straight from the request (literal JSON for the fixed parts, every inserted
+value through JSON.stringify; the same string as \`JSON.stringify(buildJobManifest(...))\`, which a test checks):
+10–29 µs → 5–9 µs per Job; the Job watcher keeps only the fields it reads of each watched Job instead of the whole
+object (interleaved runs: peak heap 480–491 → 456–459 MiB; quiet runs: 457–476 MiB, live after the backfill 256 → 237–244 MiB).
+Before issue 4: 68.3 s = 146/s, 24.4 × the bare fetch, 3.23 ms of CPU per redemption. Before the last step (same
+quiet-machine conditions): 8.92 s, 1.00 ms of CPU per redemption.
 
-Where the time goes now (CPU profile of a 3,000-redemption backfill, \`CTK_BENCH_PROFILE\`, 2026-11-22, share of the
-redeemer process's busy time): creating the Jobs over HTTP 34 % (node:http client and the write/read system calls;
+Where the time goes (CPU profile of a 3,000-redemption backfill before the last step, \`CTK_BENCH_PROFILE\`,
+2026-11-22, share of the redeemer process's busy time; the manifest share has since fallen to about a third): creating the Jobs over HTTP 34 % (node:http client and the write/read system calls;
 writev alone 10 %), reading and decoding the logs 15 % (the same work as the bare fetch), garbage collection 14 %,
 building and serialising the manifests 7 %, the Job watch (client-node Watch parsing each ADDED event, the
 JobWatcher) 12 %, the engine 4 %, policy checks and state machine 1 %. The fake API server spends 0.5–0.9 ms of
 CPU per Job (its own node:http server, JSON.parse of the body, JSON.stringify of the stored Job).
 
-The machine is shared and its load moves the figures: the same code took 8.9 s (load ≈ 2.8, the table), 14.6 s
-and 19.4 s (load 6–8) for this backfill. Why ≤ 3 × is still missed: one Job is one HTTP request, and here
+The machine is shared and its load moves the figures far more than the last changes do: with load 4–7 on the
+2 vCPUs, interleaved runs of the code before and after them took 11.2–27.4 s and 16.6–17.0 s (7.6–14.0 s and
+9.8–11.9 s of redeemer CPU) — noise, not signal; the table is from a quiet moment (load ≈ 1). Why ≤ 3 × is still missed: one Job is one HTTP request, and here
 10,000 keep-alive POSTs of a 2.5 KB body to a trivial node:http server in another process take 4.3–7 s of wall
 time and 255–295 µs of client CPU each (undici's Pool: 222–247 µs; HTTP/2 on one session: 196 µs, 3.5 s) —
 before any JSON, watch event or bookkeeping — and the server side costs about as much again on the same two
-vCPUs. With the bare fetch at 1.7–2.8 s, 3 × is 5–8.4 s for everything, which the request floor alone nearly
-fills. The redeemer's own process is the bottleneck (10.0 s of CPU in an 8.9 s backfill, 1.0 ms per
-redemption); ≤ 3 × would need about 0.5 ms, of which the HTTP request alone takes 0.26–0.3 ms.
+vCPUs. With the bare fetch at 1.1–2.8 s, 3 × is 3.3–8.4 s for everything, which the request floor alone nearly
+fills. The redeemer's own process is the bottleneck (8.8–9.2 s of CPU in 8.0–8.2 s backfills, 0.88–0.92 ms per
+redemption; two quiet runs: 7.96 s against a 1.24 s bare fetch = 6.45 ×, and the table's 8.19 s against 1.11 s =
+7.35 × — the bare fetch, too, was faster than the 1.66 s of the previous record, so the ratio did not fall); ≤ 3 × would need about 0.4–0.5 ms, of which the HTTP request alone takes 0.26–0.3 ms. In the
+CPU profile, the \`writev\` share is mostly the redeemer losing its CPU when a write to the loopback wakes the fake
+server (system time is ~20 µs per request), i.e. the two processes sharing two vCPUs, not work to remove.
 Memory: the peak heap is mostly garbage not yet collected (the log fetch's JSON and per-request objects); what
 the redeemer still holds once every Job is created is the live figure above minus the heap before the start
-(about 9 KB per redemption: its record, its request and verdict, the watch's copy of its Job, and the pending
-markRunning).
+(about 7 KB per redemption: its record, its request and verdict, the watch's slimmed copy of its Job, and the
+pending markRunning).
 `;
 
 const section = `${SECTION}
