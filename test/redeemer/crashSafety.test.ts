@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { type FakeKube, startFakeKube } from "../support/fakeKube.js";
-import { type ChainFixture, IMAGE, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type ChainFixture, IMAGE, KUBE_QUEUES, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
 import { expectBooksBalance, rng, runCrashDrill } from "./support/crashLoop.js";
 
 const REDEMPTIONS = Number(process.env.CTK_CRASH_REDEMPTIONS ?? 200);
@@ -129,10 +129,7 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
             kind: "kubernetes",
             kubeconfig,
             kubernetes: {
-              namespace: "gpu-jobs",
-              localQueue: "team-gpus",
-              priorityClasses: { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" },
-              workloadPriorityClasses: { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" },
+              ...KUBE_QUEUES,
               resyncMs: 1_000,
               requestTimeoutMs: 2_000,
               retryBaseMs: 20,

@@ -15,16 +15,13 @@ import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { createKubernetesExecutor } from "../../redeemer/executor/kubernetes/index.js";
 import { parseRedeemerConfig, type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
 import { ManualClock, startFakeKube, type FakeKube } from "../support/fakeKube.js";
-import { type ChainFixture, IMAGE, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
 import { startFlakyRpc } from "./support/flakyRpc.js";
 import { waitFor } from "./support/waitFor.js";
 
 const SETTLED = 3;
 const KUBE = {
-  namespace: "gpu-jobs",
-  localQueue: "team-gpus",
-  priorityClasses: { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" },
-  workloadPriorityClasses: { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" },
+  ...KUBE_QUEUES,
   resyncMs: 1_000,
   requestTimeoutMs: 1_000,
   maxAttempts: 4,

@@ -175,3 +175,11 @@ export function nodeJob(script: string, over: Partial<JobSpec> = {}): JobSpec {
 }
 
 export const holderAddress = (f: ChainFixture, h: number): Address => f.holders[h]!.account.address;
+
+/** The namespace, Kueue queue and priority classes the Kubernetes executor tests configure. */
+export const KUBE_QUEUES = {
+  namespace: "gpu-jobs",
+  localQueue: "team-gpus",
+  priorityClasses: { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" },
+  workloadPriorityClasses: { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" },
+};
