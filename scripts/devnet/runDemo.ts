@@ -7,15 +7,15 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { parseEventLogs, toHex, type Address, type Hex, keccak256, stringToBytes } from "viem";
+import { type Address, type Hex, keccak256, stringToBytes } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { chainTime, createCtkClient, type CtkClient } from "../../sdk/client.js";
 import { findClass } from "../../sdk/classes.js";
 import type { Deployment } from "../../sdk/deployment.js";
-import { computeTokenAbi } from "../../sdk/generated/abi.js";
-import { encodeSpec, priorityIndex, specSeconds, type JobSpec } from "../../sdk/jobSpec.js";
+import type { JobSpec } from "../../sdk/jobSpec.js";
 import { encodeLotId } from "../../sdk/lotId.js";
 import { describeReason } from "../../sdk/reasons.js";
+import { redeemJob } from "../../sdk/redeem.js";
 import { getRedemption } from "../../sdk/redemptions.js";
 import { writeComputeToken } from "../../sdk/write.js";
 import { LOCAL_ROLE_KEYS, localEmployeeKey } from "./localAccounts.js";
@@ -88,19 +88,8 @@ export async function runDemoRedemption(o: DemoOptions): Promise<DemoEvent | und
   await writeComputeToken(hr, "grantBatch", [DEMO_BATCH_REF, [DEMO_EMPLOYEE], [lotId], [DEMO_GRANT_UNITS]]);
   o.report({ step: "granted", employee: DEMO_EMPLOYEE, className: cls.name, units: DEMO_GRANT_UNITS, lotId });
 
-  const receipt = await writeComputeToken(employee, "redeem", [
-    cls.classId,
-    [lotId],
-    o.spec.gpus,
-    specSeconds(o.spec),
-    priorityIndex(o.spec.priority),
-    toHex(encodeSpec(o.spec)),
-  ]);
-  const [requested] = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRequested", logs: receipt.logs });
-  if (!requested) throw new DemoError(`transaction ${receipt.transactionHash} did not record a redemption`);
-  const id = requested.args.id;
+  const { id, reserved, receipt } = await redeemJob(employee, cls.classId, [lotId], o.spec);
   const read = { publicClient: hr.publicClient, address: hr.computeToken.address };
-  const reserved = (await getRedemption(read, id))?.reserved ?? 0n;
   o.report({ step: "requested", id, employee: DEMO_EMPLOYEE, className: cls.name, spec: o.spec, units: reserved, txHash: receipt.transactionHash });
 
   const jobLog = o.jobLogsDir && path.join(o.jobLogsDir, `ctk-redemption-${id}.log`);

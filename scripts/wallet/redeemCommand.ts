@@ -5,14 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { parseEventLogs, toHex, type Address } from "viem";
+import type { Address } from "viem";
 import { getBalances } from "../../sdk/balances.js";
 import { chainTime } from "../../sdk/client.js";
 import { findClass } from "../../sdk/classes.js";
 import { formatExpiry, formatHours } from "../../sdk/format.js";
-import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../sdk/jobSpec.js";
-import { writeComputeToken } from "../../sdk/write.js";
+import { redeemJob } from "../../sdk/redeem.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
 import { employeeClient, withKeyOptions, type KeyOptions } from "./context.js";
@@ -88,21 +87,11 @@ export function redeemCommand(): Command {
       process.stderr.write(`${plan.join("\n")}\n`);
       if (!(await confirm("Send this redemption?"))) throw new UserError("cancelled: nothing was sent");
     }
-    const receipt = await writeComputeToken(client, "redeem", [
-      cls.classId,
-      picks.map((p) => p.lotId),
-      spec.gpus,
-      seconds,
-      priorityIndex(spec.priority),
-      toHex(encodeSpec(spec)),
-    ]);
-    const [event] = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRequested", logs: receipt.logs });
-    if (!event) throw new Error(`transaction ${receipt.transactionHash} did not record a redemption`);
-    const id = event.args.id;
+    const { id, specHash, receipt } = await redeemJob(client, cls.classId, picks.map((p) => p.lotId), spec);
     output(
       globals.json,
       [...plan, `redemption ${id} requested (tx ${receipt.transactionHash})`, `follow it with: ctk status ${id} --follow`],
-      { id, class: cls.name, units, priority: spec.priority, lots: picks, specHash: event.args.specHash, txHash: receipt.transactionHash },
+      { id, class: cls.name, units, priority: spec.priority, lots: picks, specHash, txHash: receipt.transactionHash },
     );
   });
 }

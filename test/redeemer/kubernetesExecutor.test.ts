@@ -14,7 +14,6 @@ import {
   KubernetesUnavailable,
   buildJobManifest,
   createKubernetesExecutor,
-  jobManifestJson,
   parseKubernetesExecutorConfig,
   type KubernetesExecutor,
   type KubernetesExecutorConfigInput,
@@ -286,33 +285,6 @@ describe("kubernetes executor", function () {
       const c = job.spec!.template.spec!.containers[0];
       expect(c).to.not.have.property("command");
       expect(c).to.not.have.property("args");
-    });
-
-    it("serialises the manifest straight from the request to exactly JSON.stringify of the built Job", function () {
-      const configs = [
-        config,
-        parseKubernetesExecutorConfig({ ...BASE_CONFIG, runAsUser: 1000, ttlSecondsAfterFinished: 0, createSuspended: false }),
-      ];
-      const base = request(7n, { project: "search-ranking" });
-      const awkward = 'quote " backslash \\ newline \n tab \t unicode \u2028 \u{1F600} </script>';
-      const requests: LaunchRequest[] = [
-        base,
-        request(123456789012345678901234567890n, { gpus: 8, seconds: 7200, priority: "urgent" }),
-        { ...base, spec: { ...base.spec, project: undefined, command: [], args: [], env: {} } },
-        { ...base, spec: { ...base.spec, project: "", command: [awkward], args: [awkward, ""], env: { [awkward]: awkward, "2": "numeric key first" } } },
-        { ...base, className: awkward, productLabel: awkward, spec: { ...base.spec, name: awkward, image: awkward } },
-        // Values validation would have stopped take the general path and still match it.
-        { ...base, gpus: Number.NaN, spec: { ...base.spec, env: { A: 1 as unknown as string } } },
-        { ...base, spec: { ...base.spec, command: [undefined as unknown as string] } },
-      ];
-      for (const priority of PRIORITIES) requests.push(request(2n, { priority }));
-      for (const c of configs) {
-        for (const req of requests) {
-          const json = jobManifestJson(req, c);
-          expect(json).to.equal(JSON.stringify(buildJobManifest(req, c)));
-          JSON.parse(json);
-        }
-      }
     });
 
     it("keeps in the watcher's slim copy of a Job everything its state is read from", function () {

@@ -1,4 +1,4 @@
-export { buildJobManifest, jobManifestJson } from "./buildJobManifest.js";
+export { buildJobManifest } from "./buildJobManifest.js";
 export {
   kubernetesExecutorConfigSchema,
   parseKubernetesExecutorConfig,

@@ -5,7 +5,7 @@
 import type { KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
 import { jobNameFor } from "../types.js";
-import { buildJobManifest, jobManifestJson } from "./buildJobManifest.js";
+import { buildJobManifest } from "./buildJobManifest.js";
 import {
   parseKubernetesExecutorConfig,
   type KubernetesExecutorConfig,
@@ -79,14 +79,13 @@ export class KubernetesExecutor implements Executor {
     const name = jobNameFor(req.redemptionId);
     const namespace = this.config.namespace;
     const operation = `create job ${name}`;
-    // The light path sends the manifest's JSON, built once straight from the request (the same
-    // string JSON.stringify(buildJobManifest(...)) gives); the stock client gets the object.
-    const json = this.poster && jobManifestJson(req, this.config);
-    const body = this.poster ? undefined : buildJobManifest(req, this.config);
+    const body = buildJobManifest(req, this.config);
+    // The light path sends the manifest serialised once (not per attempt); the stock client gets the object.
+    const json = this.poster && JSON.stringify(body);
     return this.retry(operation, async () => {
       try {
-        if (this.poster) await this.poster.create(namespace, json!);
-        else await this.clients.batch.createNamespacedJob({ namespace, body: body! });
+        if (json !== undefined) await this.poster!.create(namespace, json);
+        else await this.clients.batch.createNamespacedJob({ namespace, body });
         return { name, alreadyExisted: false };
       } catch (err) {
         if (httpStatusOf(err) !== 409) throw err;
