@@ -468,15 +468,15 @@ Request or web streams (watches and lists still go through \`@kubernetes/client-
 lifecycle first, then the requests in growing chunks, and launching starts with the first chunk instead of after
 the last; the engine no longer builds a child logger per action; the fake API server serialises each object once
 per change (it used structuredClone three times per create) and flushes a watch once per event-loop turn.
-Then: the manifest's JSON is built straight from the request (literal JSON for the fixed parts, every inserted
-value through JSON.stringify; the same string as \`JSON.stringify(buildJobManifest(...))\`, which a test checks):
-10–29 µs → 5–9 µs per Job; the Job watcher keeps only the fields it reads of each watched Job instead of the whole
+Then: the Job watcher keeps only the fields it reads of each watched Job instead of the whole
 object (interleaved runs: peak heap 480–491 → 456–459 MiB; quiet runs: 457–476 MiB, live after the backfill 256 → 237–244 MiB).
 Before issue 4: 68.3 s = 146/s, 24.4 × the bare fetch, 3.23 ms of CPU per redemption. Before the last step (same
 quiet-machine conditions): 8.92 s, 1.00 ms of CPU per redemption.
+A JSON template that built each manifest's string without the intermediate object was tried and removed: in
+interleaved runs the backfill took 6.07 s and 7.76 s with it, 6.23 s without (the table), within the noise.
 
 Where the time goes (CPU profile of a 3,000-redemption backfill before the last step, \`CTK_BENCH_PROFILE\`,
-2026-11-22, share of the redeemer process's busy time; the manifest share has since fallen to about a third): creating the Jobs over HTTP 34 % (node:http client and the write/read system calls;
+2026-11-22, share of the redeemer process's busy time): creating the Jobs over HTTP 34 % (node:http client and the write/read system calls;
 writev alone 10 %), reading and decoding the logs 15 % (the same work as the bare fetch), garbage collection 14 %,
 building and serialising the manifests 7 %, the Job watch (client-node Watch parsing each ADDED event, the
 JobWatcher) 12 %, the engine 4 %, policy checks and state machine 1 %. The fake API server spends 0.5–0.9 ms of
