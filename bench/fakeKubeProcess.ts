@@ -11,7 +11,7 @@ process.send!({ url: fake.url, kubeconfig: fake.kubeConfig().exportConfig() });
 process.on("message", (m: unknown) => {
   if (m === "stats") {
     const twice = [...fake.jobCreations.values()].filter((n) => n > 1).length;
-    process.send!({ created: fake.jobCreations.size, twice });
+    process.send!({ created: fake.jobCreations.size, twice, calls: fake.stats.calls });
   } else if (m === "stop") {
     void fake.close().then(() => process.exit(0));
   }

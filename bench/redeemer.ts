@@ -199,7 +199,7 @@ function configFor(rpcUrl: string, deployment: Deployment, dir: string, kubeconf
 interface FakeKubeHandle {
   kubeconfig: string;
   pid: number | undefined;
-  stats(): Promise<{ created: number; twice: number }>;
+  stats(): Promise<{ created: number; twice: number; calls: Record<string, number> }>;
   close(): Promise<void>;
 }
 
@@ -224,7 +224,7 @@ async function forkFakeKube(dir: string): Promise<FakeKubeHandle> {
     pid: child.pid,
     stats: () =>
       new Promise((resolve) => {
-        child.once("message", (m) => resolve(m as { created: number; twice: number }));
+        child.once("message", (m) => resolve(m as { created: number; twice: number; calls: Record<string, number> }));
         child.send("stats");
       }),
     close: () =>
@@ -305,7 +305,12 @@ async function backfill(): Promise<Record<string, number>> {
     if (heapProfiler) {
       heapProfiler.connect();
       await heapProfiler.post("HeapProfiler.enable");
-      await heapProfiler.post("HeapProfiler.startSampling", { samplingInterval: 64 * 1024 });
+      // CTK_BENCH_HEAP_ALL=1: everything allocated, garbage included (where the GC's work comes from).
+      const all = process.env.CTK_BENCH_HEAP_ALL === "1";
+      await heapProfiler.post("HeapProfiler.startSampling", {
+        samplingInterval: all ? 16 * 1024 : 64 * 1024,
+        ...(all && { includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }),
+      });
     }
     startSampling();
     const r0 = performance.now();
@@ -353,6 +358,7 @@ async function backfill(): Promise<Record<string, number>> {
     }
     const stats = await fake.stats();
     if (stats.created !== N || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
+    log(`API calls during the run: ${JSON.stringify(stats.calls)}`);
     log(`backfill: ${N} Jobs in ${(backfillMs / 1000).toFixed(2)} s; bare fetch ${(bareMs / 1000).toFixed(2)} s`);
     log(`backfill CPU ${Math.round(backfillCpuMs)} ms; fake API server CPU ${Math.round(serverCpuMs)} ms; history read and checked after ${Math.round(readyMs)} ms`);
     log(`memory: heap ${mib(heapBefore)} before the start, peak RSS ${mib(backfillPeakRss)} / heap ${mib(backfillPeakHeap)}, ${mib(heapLive)} live after a full GC`);

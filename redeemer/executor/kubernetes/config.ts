@@ -50,6 +50,12 @@ export const kubernetesExecutorConfigSchema = z
     retryMaxMs: z.number().int().min(0).default(5_000),
     /** API calls in flight at once (watches not counted); the rest queue. */
     maxConcurrentRequests: z.number().int().min(1).max(1_000).default(32),
+    /**
+     * Job creates in flight per connection (HTTP/1.1 pipelining: sent before the previous answer
+     * is back; safe because a create is idempotent by the Job's name). 1 turns it off. The
+     * creates go over ceil(maxConcurrentRequests / pipelining) connections.
+     */
+    pipelining: z.number().int().min(1).max(64).default(8),
     /** Page size of list calls. */
     listPageSize: z.number().int().min(1).max(5_000).default(500),
   })

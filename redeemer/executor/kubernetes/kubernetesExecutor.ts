@@ -16,6 +16,7 @@ import { isOwnedBy, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
 import { JobWatcher, type Listing } from "./jobWatcher.js";
 import { ConcurrencyLimit } from "./concurrencyLimit.js";
 import { createKubeClients, USER_AGENT, type KubeClients } from "./kubeClients.js";
+import { KubeEndpoint } from "./http1.js";
 import { JobPoster } from "./jobPoster.js";
 import { MANAGED_BY, MANAGED_BY_LABEL, MANAGED_SELECTOR, REDEMPTION_ID_LABEL, redemptionSelector } from "./labels.js";
 import { TryAgain, httpStatusOf, withRetry } from "./retry.js";
@@ -57,15 +58,19 @@ export class KubernetesExecutor implements Executor {
     this.now = options.now ?? Date.now;
     this.onWarning = options.onWarning ?? (() => {});
     this.limit = new ConcurrencyLimit(this.config.maxConcurrentRequests);
+    // Creates and watches, the hot paths, speak HTTP/1.1 themselves where they can (not through a proxy).
+    const endpoint = KubeEndpoint.supports(options.kubeConfig) ? new KubeEndpoint(options.kubeConfig) : undefined;
     this.clients = createKubeClients(options.kubeConfig, {
       requestTimeoutMs: this.config.requestTimeoutMs,
       stop: this.stopController.signal,
+      endpoint,
     });
-    this.poster = JobPoster.supports(options.kubeConfig)
-      ? new JobPoster(options.kubeConfig, {
+    this.poster = endpoint
+      ? new JobPoster(endpoint, {
           requestTimeoutMs: this.config.requestTimeoutMs,
           stop: this.stopController.signal,
-          maxSockets: this.config.maxConcurrentRequests,
+          maxConnections: Math.ceil(this.config.maxConcurrentRequests / this.config.pipelining),
+          pipelining: this.config.pipelining,
           userAgent: USER_AGENT,
         })
       : undefined;
