@@ -1,6 +1,5 @@
 /**
- * The little of HTTP/1.1 the executor's hot paths speak themselves (Job creates, pipelined, and
- * watches): where the API server is and how to reach it (from the KubeConfig, as the stock client
+ * The little of HTTP/1.1 the executor's hot path speaks itself (Job creates, pipelined): where the API server is and how to reach it (from the KubeConfig, as the stock client
  * would), request heads, and answers read off a socket — framed as RFC 9112 §6.3 says.
  * Everything else (gets, lists, deletes) goes through `@kubernetes/client-node`.
  */
@@ -143,8 +142,8 @@ export function requestHead(method: string, target: Target, pathAndQuery: string
 
 /** An answer's head larger than this is not from an API server. */
 const MAX_HEAD_BYTES = 64 * 1024;
-/** An answer's body larger than this (an error's Status, a watch's single event) is refused. */
-export const MAX_BODY_BYTES = 16 * 2 ** 20;
+/** An answer's body larger than this (an error's Status) is refused. */
+const MAX_BODY_BYTES = 16 * 2 ** 20;
 const CRLF = Buffer.from("\r\n");
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 
@@ -284,61 +283,6 @@ function chunkSize(line: string): number {
   const text = line.split(";")[0]!.trim();
   if (!/^[0-9a-fA-F]{1,8}$/.test(text)) throw new Error(`bad chunk size: ${JSON.stringify(text.slice(0, 20))}`);
   return parseInt(text, 16);
-}
-
-/**
- * An endless chunked body (a watch), decoded as it arrives: `push` the bytes after the head,
- * get the body's bytes back; `ended` once the last chunk and trailers have been read.
- */
-export class ChunkedStream {
-  /** Bytes of the current chunk still to come; -1 while a size line is awaited. */
-  private remaining = -1;
-  /** After a chunk's data: its CRLF still to skip (bytes). */
-  private crlf = 0;
-  private pending: Buffer | undefined;
-  private inTrailers = false;
-  ended = false;
-
-  /** Decodes what it can of `data`, handing each run of body bytes to `out` (the rest waits for more). */
-  push(data: Buffer, out: (body: Buffer) => void): void {
-    let buf = this.pending ? Buffer.concat([this.pending, data]) : data;
-    this.pending = undefined;
-    let at = 0;
-    while (at < buf.length && !this.ended) {
-      if (this.crlf > 0) {
-        const skip = Math.min(this.crlf, buf.length - at);
-        at += skip;
-        this.crlf -= skip;
-        continue;
-      }
-      if (this.remaining > 0) {
-        const n = Math.min(this.remaining, buf.length - at);
-        out(buf.subarray(at, at + n));
-        at += n;
-        this.remaining -= n;
-        if (this.remaining === 0) {
-          this.remaining = -1;
-          this.crlf = 2;
-        }
-        continue;
-      }
-      const lineEnd = buf.indexOf(CRLF, at);
-      if (lineEnd < 0) {
-        if (buf.length - at > 4096) throw new Error("chunk size line too long");
-        this.pending = buf.subarray(at);
-        return;
-      }
-      const line = buf.toString("latin1", at, lineEnd);
-      at = lineEnd + 2;
-      if (this.inTrailers) {
-        if (line === "") this.ended = true;
-        continue;
-      }
-      const n = chunkSize(line);
-      if (n === 0) this.inTrailers = true;
-      else this.remaining = n;
-    }
-  }
 }
 
 export function parseHeaders(head: string): Headers {

@@ -16,8 +16,6 @@ import {
   type Middleware,
   type SecurityAuthentication,
 } from "@kubernetes/client-node";
-import { KubeEndpoint } from "./http1.js";
-import { LightWatch, type WatchClient } from "./lightWatch.js";
 
 type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>;
 
@@ -73,16 +71,16 @@ export interface KubeClients {
   batch: BatchV1Api;
   core: CoreV1Api;
   /**
-   * Watches, each on its own connection, ended when silent for 30 s (the watcher then lists and
-   * watches again): the light watch over HTTP/1.1, or the stock Watch behind a proxy.
+   * Watches (their own connections, managed by the stock Watch, which ends a watch that has
+   * been silent for 30 s; the watcher then lists and watches again).
    */
-  watch: WatchClient;
+  watch: Watch;
   close(): Promise<void>;
 }
 
 export function createKubeClients(
   kubeConfig: KubeConfig,
-  opts: { requestTimeoutMs: number; stop: AbortSignal; endpoint?: KubeEndpoint },
+  opts: { requestTimeoutMs: number; stop: AbortSignal },
 ): KubeClients {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("KubeConfig has no current cluster");
@@ -92,7 +90,7 @@ export function createKubeClients(
     authMethods: { default: auth },
     promiseMiddleware: [deadlineMiddleware(opts.requestTimeoutMs, opts.stop)],
   });
-  const watch: WatchClient = opts.endpoint ? new LightWatch(opts.endpoint, { userAgent: USER_AGENT }) : new Watch(kubeConfig);
+  const watch = new Watch(kubeConfig);
   return {
     batch: new BatchV1Api(configuration),
     core: new CoreV1Api(configuration),

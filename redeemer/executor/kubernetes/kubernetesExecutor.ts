@@ -58,13 +58,12 @@ export class KubernetesExecutor implements Executor {
     this.now = options.now ?? Date.now;
     this.onWarning = options.onWarning ?? (() => {});
     this.limit = new ConcurrencyLimit(this.config.maxConcurrentRequests);
-    // Creates and watches, the hot paths, speak HTTP/1.1 themselves where they can (not through a proxy).
-    const endpoint = KubeEndpoint.supports(options.kubeConfig) ? new KubeEndpoint(options.kubeConfig) : undefined;
     this.clients = createKubeClients(options.kubeConfig, {
       requestTimeoutMs: this.config.requestTimeoutMs,
       stop: this.stopController.signal,
-      endpoint,
     });
+    // Creates, the hot path, speak HTTP/1.1 themselves where they can (not through a proxy).
+    const endpoint = KubeEndpoint.supports(options.kubeConfig) ? new KubeEndpoint(options.kubeConfig) : undefined;
     this.poster = endpoint
       ? new JobPoster(endpoint, {
           requestTimeoutMs: this.config.requestTimeoutMs,
