@@ -272,8 +272,11 @@ async function backfill(): Promise<Record<string, number>> {
 
     // The bare fetch: eth_getLogs + decode of the same range and events the watcher reads.
     const bareRuns: number[] = [];
+    const bareCpu: number[] = [];
     for (let run = 0; run < 3; run++) {
       const b0 = performance.now();
+      const c0 = process.cpuUsage();
+      const a0 = cpuSecondsOf(anvil.process.pid);
       const events = await fetchComputeTokenEvents({
         publicClient: client,
         address: s.deployment.computeToken,
@@ -283,9 +286,12 @@ async function backfill(): Promise<Record<string, number>> {
         maxBlockRange: 5_000n,
       });
       bareRuns.push(performance.now() - b0);
+      const c = process.cpuUsage(c0);
+      bareCpu.push((c.user + c.system) / 1000 + (cpuSecondsOf(anvil.process.pid) - a0) * 1000);
       if (events.filter((e) => e.eventName === "RedemptionRequested").length !== N) throw new Error("bare fetch saw the wrong number of redemptions");
     }
     const bareMs = Math.min(...bareRuns);
+    const bareCpuMs = bareCpu[bareRuns.indexOf(bareMs)]!;
 
     // Load the executor's modules first: a one-off start-up cost, not backfill work.
     await import("../redeemer/executor/kubernetes/index.js");
@@ -316,6 +322,7 @@ async function backfill(): Promise<Record<string, number>> {
     const r0 = performance.now();
     const cpu0 = process.cpuUsage();
     const serverCpu0 = cpuSecondsOf(fake.pid);
+    const anvilCpu0 = cpuSecondsOf(anvil.process.pid);
     redeemer = await startRedeemer(configFor(anvil.rpcUrl, s.deployment, dir, kubeconfig, 0));
     let readyAt = NaN;
     void redeemer.ready.then(() => {
@@ -338,6 +345,7 @@ async function backfill(): Promise<Record<string, number>> {
     const cpu = process.cpuUsage(cpu0);
     const backfillCpuMs = (cpu.user + cpu.system) / 1000;
     const serverCpuMs = (cpuSecondsOf(fake.pid) - serverCpu0) * 1000;
+    const anvilCpuMs = (cpuSecondsOf(anvil.process.pid) - anvilCpu0) * 1000;
     const readyMs = readyAt - r0;
     stopSampling();
     const backfillPeakRss = peakRss;
@@ -360,14 +368,16 @@ async function backfill(): Promise<Record<string, number>> {
     if (stats.created !== N || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
     log(`API calls during the run: ${JSON.stringify(stats.calls)}`);
     log(`backfill: ${N} Jobs in ${(backfillMs / 1000).toFixed(2)} s; bare fetch ${(bareMs / 1000).toFixed(2)} s`);
-    log(`backfill CPU ${Math.round(backfillCpuMs)} ms; fake API server CPU ${Math.round(serverCpuMs)} ms; history read and checked after ${Math.round(readyMs)} ms`);
+    log(`backfill CPU ${Math.round(backfillCpuMs)} ms; fake API server CPU ${Math.round(serverCpuMs)} ms; anvil CPU ${Math.round(anvilCpuMs)} ms; history read and checked after ${Math.round(readyMs)} ms`);
     log(`memory: heap ${mib(heapBefore)} before the start, peak RSS ${mib(backfillPeakRss)} / heap ${mib(backfillPeakHeap)}, ${mib(heapLive)} live after a full GC`);
     return {
       backfillMs,
       backfillCpuMs,
       serverCpuMs,
+      anvilCpuMs,
       readyMs,
       bareMs,
+      bareCpuMs,
       heapBefore,
       heapLive,
       peakRss: backfillPeakRss,
@@ -520,6 +530,9 @@ The redeemer runs in the benchmark's process; launch concurrency 64, chain-actio
 | history read and checked in full (start-up, log fetch + decode, policy checks; launching starts during it) | ${(b.readyMs / 1000).toFixed(2)} s | — |
 | CPU time of the redeemer's process during the backfill | ${(b.backfillCpuMs / 1000).toFixed(2)} s (${(b.backfillCpuMs / N).toFixed(2)} ms per redemption) | — |
 | CPU time of the fake API server's process during the backfill | ${(b.serverCpuMs / 1000).toFixed(2)} s (${(b.serverCpuMs / N).toFixed(2)} ms per Job) | — |
+| CPU time of anvil during the backfill | ${(b.anvilCpuMs / 1000).toFixed(2)} s | — |
+| all three processes' CPU time ÷ ${availableParallelism()} CPUs: the backfill's floor on this machine, every CPU busy | ${((b.backfillCpuMs + b.serverCpuMs + b.anvilCpuMs) / availableParallelism() / 1000).toFixed(2)} s = ${((b.backfillCpuMs + b.serverCpuMs + b.anvilCpuMs) / availableParallelism() / b.bareMs).toFixed(2)} × the bare fetch | — |
+| bare fetch: CPU time of the fetching process and anvil | ${(b.bareCpuMs / 1000).toFixed(2)} s | — |
 | live: block → Job created, p50 (${latencies.length} burns, ${BLOCK_TIME_S} s blocks, confirmations ${CONFIRMATIONS}) | ${Math.round(p50)} ms | — |
 | live: block → Job created, p99 | ${Math.round(p99)} ms | ≤ ${latencyTarget} ms: ${pass(p99 <= latencyTarget)} |
 | memory of the redeemer's process during the backfill: peak | RSS ${mb(b.peakRss)}, heap ${mb(b.peakHeap)} (${mb(b.heapBefore)} before the start) | — |

@@ -3,6 +3,9 @@
  * @kubernetes/client-node. Timestamps come from a manual clock shared by the fake cluster and the
  * executor, so an hour of GPU time passes without waiting.
  */
+import http from "node:http";
+import net from "node:net";
+import type { Duplex } from "node:stream";
 import { expect } from "chai";
 import { ApiException, BatchV1Api, CoreV1Api, type V1Job } from "@kubernetes/client-node";
 import { PRIORITIES, type PriorityName } from "../../sdk/jobSpec.js";
@@ -816,6 +819,57 @@ describe("kubernetes executor", function () {
       expect(err).to.include({ attempts: 2, status: undefined });
       expect(fake.requests.filter((r) => r.verb === "create")).to.have.length(2);
       expect(fake.jobsCreated(jobNameFor(22n))).to.equal(0);
+    });
+    it("creates Jobs through the stock client when the KubeConfig names a proxy, and pipelines them otherwise", async function () {
+      clock = new ManualClock(T0_MS);
+      fake = await startFakeKube({ clock, recordRequests: true });
+      // A forward proxy to the fake API server (absolute-form requests, and CONNECT carried),
+      // counting what it carries.
+      let carried = 0;
+      const proxy = http.createServer((req, res) => {
+        carried += 1;
+        const upstream = http.request(req.url!, { method: req.method, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode!, answer.headers);
+          answer.pipe(res);
+        });
+        upstream.on("error", () => res.destroy());
+        req.pipe(upstream);
+      });
+      proxy.on("connect", (req: http.IncomingMessage, client: Duplex, head: Buffer) => {
+        carried += 1;
+        const [host, port] = (req.url ?? "").split(":");
+        const upstream = net.connect(Number(port), host, () => {
+          client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+          upstream.write(head);
+          upstream.pipe(client);
+          client.pipe(upstream);
+        });
+        upstream.on("error", () => client.destroy());
+        client.on("error", () => upstream.destroy());
+      });
+      await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+      try {
+        const kubeConfig = fake.kubeConfig();
+        kubeConfig.clusters[0] = { ...kubeConfig.clusters[0]!, proxyUrl: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}` };
+        const proxied = createKubernetesExecutor({ kubeConfig, config: BASE_CONFIG, now: () => clock.now() });
+        extraExecutors.push(proxied);
+        expect(await proxied.launch(request(31n))).to.deep.equal({ name: jobNameFor(31n), alreadyExisted: false });
+        expect(await proxied.launch(request(31n))).to.deep.equal({ name: jobNameFor(31n), alreadyExisted: true });
+        expect(carried, "connections through the proxy").to.be.at.least(1);
+        expect(fake.jobsCreated(jobNameFor(31n))).to.equal(1);
+        const viaProxy = fake.requests.filter((r) => r.verb === "create");
+        expect(viaProxy).to.have.length(2);
+
+        // Without the proxy: the light path, and none of its requests go through the proxy.
+        const before = carried;
+        executor = newExecutor();
+        await Promise.all([32n, 33n, 34n].map((id) => executor.launch(request(id))));
+        expect(carried).to.equal(before);
+        expect(fake.requests.filter((r) => r.verb === "create")).to.have.length(5);
+      } finally {
+        proxy.closeAllConnections();
+        await new Promise((r) => proxy.close(r));
+      }
     });
   });
 
