@@ -477,39 +477,38 @@ const cpu = (() => {
 })();
 
 /** Where the time goes: from profiles (CTK_BENCH_PROFILE), updated by hand when the code changes. */
-const ANALYSIS = `What changed (issue 4): Jobs are created by POSTing the manifest, serialised once with JSON.stringify, over a
-keep-alive node:http(s) pool whose server, TLS material and credentials come from the KubeConfig
-(\`applyToHTTPSOptions\`) — no generated ObjectSerializer either way, no V1Job decoded from the 201, no fetch
-Request or web streams (watches and lists still go through \`@kubernetes/client-node\`); the history is read
-lifecycle first, then the requests in growing chunks, and launching starts with the first chunk instead of after
-the last; the engine no longer builds a child logger per action; the fake API server serialises each object once
-per change (it used structuredClone three times per create) and flushes a watch once per event-loop turn.
-Then: the Job watcher keeps only the fields it reads of each watched Job instead of the whole
-object (interleaved runs: peak heap 480–491 → 456–459 MiB; quiet runs: 457–476 MiB, live after the backfill 256 → 237–244 MiB).
-Before issue 4: 68.3 s = 146/s, 24.4 × the bare fetch, 3.23 ms of CPU per redemption. Before the last step (same
-quiet-machine conditions): 8.92 s, 1.00 ms of CPU per redemption.
-A JSON template that built each manifest's string without the intermediate object was tried and removed: in
-interleaved runs the backfill took 6.07 s and 7.76 s with it, 6.23 s without (the table), within the noise.
+const ANALYSIS = `What changed (issue 4, third round): Jobs are created over a few persistent HTTP/1.1 connections with
+requests pipelined on each (8 in flight per connection, 4 connections), the answers read straight off the socket
+(redeemer/executor/kubernetes/jobPoster.ts, http1.ts) instead of through node:http. Against a trivial node:http
+server in another process, 10,000 creates of a 2.5 KB body cost the client 161–199 µs of CPU each through a
+keep-alive node:http agent and 41–46 µs pipelined, and the server 139–143 µs and 99–125 µs. In this benchmark:
+backfill 6.1–6.5 s → 3.8–4.8 s at load ≈ 1–2, redeemer CPU 0.72 → 0.39–0.49 ms and fake API server CPU 0.33 →
+0.20–0.22 ms per redemption. Most of the gain is the client, not the pipelining itself: in interleaved runs,
+pipelining 1 (32 connections, one request each at a time), 8 and 32 did not differ beyond the noise.
+Earlier rounds: the history read lifecycle-first and then the requests in growing chunks, so launching starts
+with the first chunk; manifests serialised once; the watch cache slimmed; the fake API server serialising each
+object once. Before issue 4: 68.3 s = 146/s, 24.4 × the bare fetch, 3.23 ms of CPU per redemption.
 
-Where the time goes (CPU profile of a 3,000-redemption backfill before the last step, \`CTK_BENCH_PROFILE\`,
-2026-11-22, share of the redeemer process's busy time): creating the Jobs over HTTP 34 % (node:http client and the write/read system calls;
-writev alone 10 %), reading and decoding the logs 15 % (the same work as the bare fetch), garbage collection 14 %,
-building and serialising the manifests 7 %, the Job watch (client-node Watch parsing each ADDED event, the
-JobWatcher) 12 %, the engine 4 %, policy checks and state machine 1 %. The fake API server spends 0.5–0.9 ms of
-CPU per Job (its own node:http server, JSON.parse of the body, JSON.stringify of the stored Job).
+Tried and dropped: a watch over plain HTTP/1.1 (no fetch, web streams or readline). The Jobs watch costs the same
+either way (685–787 ms against 735 ms in profiles, backfill times within the noise in interleaved runs), because
+JSON.parse of each ADDED event is most of it. A 64 MiB young generation (\`--max-semi-space-size=64\`) speeds
+the backfill up by ~12 % but the bare fetch, in the same process, by as much, so the ratio does not move.
 
-The machine is shared and its load moves the figures far more than the last changes do: with load 4–7 on the
-2 vCPUs, interleaved runs of the code before and after them took 11.2–27.4 s and 16.6–17.0 s (7.6–14.0 s and
-9.8–11.9 s of redeemer CPU) — noise, not signal; the table is from a quiet moment (load ≈ 1). Why ≤ 3 × is still missed: one Job is one HTTP request, and here
-10,000 keep-alive POSTs of a 2.5 KB body to a trivial node:http server in another process take 4.3–7 s of wall
-time and 255–295 µs of client CPU each (undici's Pool: 222–247 µs; HTTP/2 on one session: 196 µs, 3.5 s) —
-before any JSON, watch event or bookkeeping — and the server side costs about as much again on the same two
-vCPUs. With the bare fetch at 1.1–2.8 s, 3 × is 3.3–8.4 s for everything, which the request floor alone nearly
-fills. The redeemer's own process is the bottleneck (8.8–9.2 s of CPU in 8.0–8.2 s backfills, 0.88–0.92 ms per
-redemption; two quiet runs: 7.96 s against a 1.24 s bare fetch = 6.45 ×, and the table's 8.19 s against 1.11 s =
-7.35 × — the bare fetch, too, was faster than the 1.66 s of the previous record, so the ratio did not fall); ≤ 3 × would need about 0.4–0.5 ms, of which the HTTP request alone takes 0.26–0.3 ms. In the
-CPU profile, the \`writev\` share is mostly the redeemer losing its CPU when a write to the loopback wakes the fake
-server (system time is ~20 µs per request), i.e. the two processes sharing two vCPUs, not work to remove.
+Where the time goes (CPU profile of the 10,000-redemption backfill, \`CTK_BENCH_PROFILE\`, share of the redeemer
+process's busy main thread): garbage collection 22 % (69 scavenges, 636 ms, no full collection), reading and
+decoding the logs and checking each request against the policy 20 %, plus the RPC transport (undici, viem) 10 %,
+the Jobs watch 16 % (JSON.parse of each created Job's ADDED event), the create path 9 %, building the manifests
+and the executor's retry and concurrency limits 6 %, the engine 5 %, policy and state machine 2 %.
+
+Why ≤ 3 × is still missed: the benchmark's three processes (the redeemer, the fake API server and anvil) share
+2 vCPUs, and together they need more CPU time than 3 × the bare fetch leaves. The "floor" row above divides their
+CPU time by the CPUs: even with both CPUs busy the whole time, the backfill could not be faster than that, and that
+is already more than 3 × the bare fetch. Meeting 3 × here would need roughly a fifth less CPU across the redeemer
+and the API server together, and both CPUs busy throughout. About a third of that CPU time is the fake API
+server's (0.2 ms per Job, most of it node:http), which a deployment runs elsewhere. Of the redeemer's own
+0.4 ms per redemption, about 0.1 ms is the same log fetch and decode as the bare fetch, and the watch's JSON.parse
+and the garbage collection together are about as much again. The machine is shared, and runs of the same code
+vary by ± 30 % with the load (3.6–6.9 s today).
 Memory: the peak heap is mostly garbage not yet collected (the log fetch's JSON and per-request objects); what
 the redeemer still holds once every Job is created is the live figure above minus the heap before the start
 (about 7 KB per redemption: its record, its request and verdict, the watch's slimmed copy of its Job, and the
@@ -520,7 +519,8 @@ const section = `${SECTION}
 
 Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
 (test/support/fakeKube.ts, in a process of its own), a real anvil, everything on one machine (${cpu}, Node ${process.version}).
-The redeemer runs in the benchmark's process; launch concurrency 64, chain-action concurrency 16.
+The redeemer runs in the benchmark's process; launch concurrency 64, chain-action concurrency 16; the executor's
+defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 
 | measure | result | target |
 |---|--:|---|
