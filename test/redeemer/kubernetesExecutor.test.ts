@@ -326,6 +326,23 @@ describe("kubernetes executor", function () {
       const paths = (err as ConfigError).issues.map((i) => i.path);
       expect(paths).to.include.members(["namespace", "priorityClasses.normal", "workloadPriorityClasses"]);
     });
+
+    it("pipelines 8 creates per connection unless told otherwise, and refuses a depth outside 1–64", function () {
+      const base = { namespace: NAMESPACE, localQueue: LOCAL_QUEUE, priorityClasses: BASE_CONFIG.priorityClasses, workloadPriorityClasses: BASE_CONFIG.workloadPriorityClasses };
+      expect(parseKubernetesExecutorConfig(base)).to.include({ pipelining: 8, maxConcurrentRequests: 32 });
+      expect(parseKubernetesExecutorConfig({ ...base, pipelining: 1 }).pipelining).to.equal(1);
+      for (const pipelining of [0, 65, 2.5]) {
+        const err = (() => {
+          try {
+            parseKubernetesExecutorConfig({ ...base, pipelining });
+          } catch (e) {
+            return e;
+          }
+        })();
+        expect(err, String(pipelining)).to.be.instanceOf(ConfigError);
+        expect((err as ConfigError).issues.map((i) => i.path)).to.deep.equal(["pipelining"]);
+      }
+    });
   });
 
   describe("launch", function () {
