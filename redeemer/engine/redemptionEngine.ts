@@ -285,6 +285,9 @@ export class RedemptionEngine {
     if (after.chain === "Settled" && after.times.finished !== undefined) {
       this.o.metrics?.settleLatency.observe(Math.max(0, event.at - after.times.finished) / 1000);
     }
+    // While the history is rebuilt (paused), what the logs say happened is not news: the
+    // "redeemer ready" line sums it up, instead of a line per past redemption on every restart.
+    if (this.paused && event.source === "log") return;
     if ((after.chain === "Settled" || after.chain === "Rejected" || after.chain === "Reclaimed" || after.chain === "Running") && this.o.log.isLevelEnabled("info")) {
       this.o.log.info(
         {

@@ -20,17 +20,8 @@ describe("redeemer HTTP API, metrics and logs", function () {
   let api: string;
   const lines: Record<string, unknown>[] = [];
 
-  before(async () => {
-    f = await startChainFixture();
-    dir = mkdtempSync(join(tmpdir(), "ctk-api-"));
-    executor = new MemoryExecutor();
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    const config = parseRedeemerConfig({
+  const configOf = () =>
+    parseRedeemerConfig({
       rpcUrl: f.rpcUrl,
       deployment: f.deployment,
       privateKey: f.redeemerKey,
@@ -42,7 +33,18 @@ describe("redeemer HTTP API, metrics and logs", function () {
       executor: { kind: "local", local: { dataDir: join(dir, "unused") } },
       retry: { baseMs: 20, maxMs: 200 },
     });
-    redeemer = await startRedeemer(config, { executor, logStream: sink });
+
+  before(async () => {
+    f = await startChainFixture();
+    dir = mkdtempSync(join(tmpdir(), "ctk-api-"));
+    executor = new MemoryExecutor();
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    redeemer = await startRedeemer(configOf(), { executor, logStream: sink });
     await redeemer.ready;
     api = `http://127.0.0.1:${redeemer.port}`;
   });
@@ -160,5 +162,25 @@ describe("redeemer HTTP API, metrics and logs", function () {
     expect(settled!.redemptionId).to.be.a("string");
     expect(lines.some((l) => l.msg === "redeemer ready")).to.equal(true);
     expect(lines.every((l) => typeof l.level === "number" && typeof l.time === "number")).to.equal(true);
+  });
+
+  it("on a restart, sums up the history it rebuilt in its ready line instead of a line per past redemption", async () => {
+    const settledBefore = lines.filter((l) => l.msg === "redemption settled").length;
+    expect(settledBefore, "settlements logged by the first run").to.be.at.least(1);
+    await redeemer.stop();
+    const restartLines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split("\n").filter(Boolean)) restartLines.push(JSON.parse(line));
+        done();
+      },
+    });
+    redeemer = await startRedeemer(configOf(), { executor, logStream: sink });
+    await redeemer.ready;
+    const ready = restartLines.find((l) => l.msg === "redeemer ready");
+    expect(ready?.redemptions).to.equal(redeemer.book.size);
+    expect(redeemer.book.size).to.be.at.least(settledBefore);
+    const perRedemption = restartLines.filter((l) => typeof l.msg === "string" && /^redemption (settled|rejected|running|reclaimed)$/.test(l.msg));
+    expect(perRedemption, "history lines logged on restart").to.deep.equal([]);
   });
 });
