@@ -12,7 +12,7 @@ import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
-import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, runDemoRedemption } from "./runDemo.js";
+import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, startDevnet } from "./runDevnet.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -108,8 +108,8 @@ function summary(d: Devnet, dir: string): string[] {
   ];
 }
 
-/** Runs the demo redemption, printing each step (JSON lines with --json); never throws. */
-async function runDemoInBackground(d: Devnet, json: boolean, signal: AbortSignal): Promise<void> {
+/** Runs the demo redemption after HR's `grant`, printing each step (JSON lines with --json); never throws. */
+async function runDemoInBackground(d: Devnet, grant: DemoGrant, json: boolean, signal: AbortSignal): Promise<void> {
   const report = (e: DemoEvent) => {
     if (!json) return printLines(describeDemoEvent(e));
     process.stdout.write(`${JSON.stringify({ demo: e }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`);
@@ -124,7 +124,7 @@ async function runDemoInBackground(d: Devnet, json: boolean, signal: AbortSignal
       ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
       report,
       signal,
-    });
+    }, grant);
   } catch (e) {
     note(`demo: failed: ${(e as Error).message.split("\n")[0]} (the devnet keeps running)`);
   }
@@ -181,6 +181,19 @@ export function devnetCommand(): Command {
         if (e instanceof DevnetError) throw new UserError(e.message);
         throw e;
       }
+      // HR's part of the demo (once per fresh chain) before "devnet ready": from then on the HR key
+      // is the user's alone, with no demo transaction in flight to clash with theirs.
+      let grant: DemoGrant | undefined;
+      if (opts.demo && !d.reused && !stopping) {
+        if (!d.redeemer.started) note("demo: skipped: the redeemer is not running");
+        else {
+          try {
+            grant = await grantDemoHours({ rpcUrl: d.rpcUrl, deployment: d.deployment, spec: loadSpec(DEMO_SPEC), className: DEMO_CLASS });
+          } catch (e) {
+            note(`demo: failed: ${(e as Error).message.split("\n")[0]} (the devnet keeps running)`);
+          }
+        }
+      }
       if (globals.json) {
         process.stdout.write(
           `${JSON.stringify({
@@ -202,10 +215,7 @@ export function devnetCommand(): Command {
       // The demo redemption, once per fresh chain, while the devnet keeps running.
       const demoAbort = new AbortController();
       let demo: Promise<void> = Promise.resolve();
-      if (opts.demo && !d.reused && !stopping) {
-        if (d.redeemer.started) demo = runDemoInBackground(d, globals.json, demoAbort.signal);
-        else note("demo: skipped: the redeemer is not running");
-      }
+      if (grant) demo = runDemoInBackground(d, grant, globals.json, demoAbort.signal);
 
       await new Promise<void>((resolve) => {
         let stopped = false;

@@ -69,12 +69,21 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", done, { once: true });
   });
 
-/** Grants, redeems and follows the demo redemption; resolves with the last event (settled or rejected), or undefined if aborted first. */
-export async function runDemoRedemption(o: DemoOptions): Promise<DemoEvent | undefined> {
-  const client = (key: Hex): CtkClient => createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: key, pollingInterval: 50 });
-  const hr = client(LOCAL_ROLE_KEYS.HR);
-  const employee = client(DEMO_EMPLOYEE_KEY);
+/** What HR did for the demo: the class and lot granted, and the event that says so. */
+export interface DemoGrant {
+  classId: number;
+  className: string;
+  lotId: bigint;
+  event: Extract<DemoEvent, { step: "granted" }>;
+}
 
+/**
+ * HR's part of the demo: onboards the demo employee and grants one GPU-hour. `ctk devnet up` runs
+ * it before it says "devnet ready", so that HR's transactions never race a user's own use of the
+ * HR key; the event is reported later, with the rest of the demo.
+ */
+export async function grantDemoHours(o: Pick<DemoOptions, "rpcUrl" | "deployment" | "spec" | "className">): Promise<DemoGrant> {
+  const hr = createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: LOCAL_ROLE_KEYS.HR, pollingInterval: 50 });
   const cls = await findClass(hr, o.className);
   if (!cls?.active) throw new DemoError(`the demo needs the hardware class ${o.className}, which is ${cls ? "retired" : "not defined"} on this chain`);
   if (o.spec.gpus > cls.maxGpusPerJob) throw new DemoError(`the demo spec asks for ${o.spec.gpus} GPUs; ${cls.name} allows ${cls.maxGpusPerJob}`);
@@ -86,11 +95,26 @@ export async function runDemoRedemption(o: DemoOptions): Promise<DemoEvent | und
   const isHolder = await hr.publicClient.readContract({ ...hr.computeToken, functionName: "isHolder", args: [DEMO_EMPLOYEE] });
   if (!isHolder) await writeComputeToken(hr, "onboard", [[DEMO_EMPLOYEE]]);
   await writeComputeToken(hr, "grantBatch", [DEMO_BATCH_REF, [DEMO_EMPLOYEE], [lotId], [DEMO_GRANT_UNITS]]);
-  o.report({ step: "granted", employee: DEMO_EMPLOYEE, className: cls.name, units: DEMO_GRANT_UNITS, lotId });
+  return {
+    classId: cls.classId,
+    className: cls.name,
+    lotId,
+    event: { step: "granted", employee: DEMO_EMPLOYEE, className: cls.name, units: DEMO_GRANT_UNITS, lotId },
+  };
+}
 
-  const { id, reserved, receipt } = await redeemJob(employee, cls.classId, [lotId], o.spec);
-  const read = { publicClient: hr.publicClient, address: hr.computeToken.address };
-  o.report({ step: "requested", id, employee: DEMO_EMPLOYEE, className: cls.name, spec: o.spec, units: reserved, txHash: receipt.transactionHash });
+/**
+ * Grants (unless `grant` says HR already did), redeems and follows the demo redemption; resolves
+ * with the last event (settled or rejected), or undefined if aborted first.
+ */
+export async function runDemoRedemption(o: DemoOptions, grant?: DemoGrant): Promise<DemoEvent | undefined> {
+  const g = grant ?? (await grantDemoHours(o));
+  o.report(g.event);
+  const employee = createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: DEMO_EMPLOYEE_KEY, pollingInterval: 50 });
+
+  const { id, reserved, receipt } = await redeemJob(employee, g.classId, [g.lotId], o.spec);
+  const read = { publicClient: employee.publicClient, address: employee.computeToken.address };
+  o.report({ step: "requested", id, employee: DEMO_EMPLOYEE, className: g.className, spec: o.spec, units: reserved, txHash: receipt.transactionHash });
 
   const jobLog = o.jobLogsDir && path.join(o.jobLogsDir, `ctk-redemption-${id}.log`);
   let running = false;
@@ -114,7 +138,7 @@ export async function runDemoRedemption(o: DemoOptions): Promise<DemoEvent | und
       return event;
     }
     if (r?.status === "Rejected" || r?.status === "Reclaimed") {
-      const [log] = await hr.publicClient.getContractEvents({ ...hr.computeToken, eventName: "RedemptionRejected", args: { id }, fromBlock: receipt.blockNumber });
+      const [log] = await employee.publicClient.getContractEvents({ ...employee.computeToken, eventName: "RedemptionRejected", args: { id }, fromBlock: receipt.blockNumber });
       const event: DemoEvent = {
         step: "rejected",
         id,

@@ -16,6 +16,8 @@ import { readDeployment } from "../../sdk/deployment.js";
 import { getRedemption, getRedemptionCount } from "../../sdk/redemptions.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS } from "../../scripts/devnet/runDemo.js";
 import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { LOCAL_ROLE_KEYS } from "../../scripts/devnet/localAccounts.js";
+import { privateKeyToAccount } from "viem/accounts";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 
 const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];
@@ -84,6 +86,11 @@ async function stop(d: Devnet): Promise<number | null> {
   return code;
 }
 
+async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  return ((await res.json()) as { result: unknown }).result;
+}
+
 describe("npm start: the demo redemption (config/demo-job.json) on a fresh devnet", function () {
   this.timeout(120_000);
   let dir: string;
@@ -111,6 +118,9 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
   it("shows the demo redemption go from the burn to running to settled, with usage, refund and receipt", async () => {
     devnet = startDevnet(args());
     await devnet.line(/^devnet ready$/);
+    // HR's demo transactions are done by "devnet ready": none follows that could clash with a user's.
+    const hrNonce = () => rpc(env.CTK_RPC!, "eth_getTransactionCount", [privateKeyToAccount(LOCAL_ROLE_KEYS.HR).address, "pending"]);
+    const hrNonceAtReady = await hrNonce();
     const [, requestedId] = await devnet.line(/^demo: redemption (\d+) requested: burned 0\.02 H100-80GB GPU-hours \(2 GPUs × 0\.01 h, normal\) for job cpu-demo/);
     const running = await devnet.line(/^demo: redemption 1 running on simulated GPU slots; job log (\S+)$/);
     const settled = await devnet.line(/^demo: redemption 1 settled: used (\S+) GPU-hours \((\d+) GPU-seconds?\), refunded (\S+) \((\d+) GPU-seconds?\); receipt (\S+)$/);
@@ -121,6 +131,7 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(out).to.match(/^demo: {3}job output \| found \d+ primes below \d+ in 3 s$/m);
     const order = ["devnet ready", "demo: HR onboarded", "demo: redemption 1 requested", "demo: redemption 1 running", "demo: redemption 1 settled", "demo: done"].map((l) => out.indexOf(l));
     expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), out).to.equal(true);
+    expect(await hrNonce(), "HR transactions after devnet ready").to.equal(hrNonceAtReady);
 
     // On-chain: Settled, used ≤ reserved, and the refund back in the employee's lot.
     reader = createCtkClient({ rpcUrl: env.CTK_RPC!, deployment: readDeployment(env.CTK_DEPLOYMENT!) });
