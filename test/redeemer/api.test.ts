@@ -11,6 +11,16 @@ import { type ChainFixture, nodeJob, POLICY, startChainFixture } from "./support
 import { MemoryExecutor } from "./support/memoryExecutor.js";
 import { waitFor } from "./support/waitFor.js";
 
+/** A log stream that parses each JSON line into `lines`. */
+function jsonLinesInto(lines: Record<string, unknown>[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+}
+
 describe("redeemer HTTP API, metrics and logs", function () {
   this.timeout(120_000);
   let f: ChainFixture;
@@ -38,13 +48,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
     f = await startChainFixture();
     dir = mkdtempSync(join(tmpdir(), "ctk-api-"));
     executor = new MemoryExecutor();
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    redeemer = await startRedeemer(configOf(), { executor, logStream: sink });
+    redeemer = await startRedeemer(configOf(), { executor, logStream: jsonLinesInto(lines) });
     await redeemer.ready;
     api = `http://127.0.0.1:${redeemer.port}`;
   });
@@ -169,13 +173,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
     expect(settledBefore, "settlements logged by the first run").to.be.at.least(1);
     await redeemer.stop();
     const restartLines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split("\n").filter(Boolean)) restartLines.push(JSON.parse(line));
-        done();
-      },
-    });
-    redeemer = await startRedeemer(configOf(), { executor, logStream: sink });
+    redeemer = await startRedeemer(configOf(), { executor, logStream: jsonLinesInto(restartLines) });
     await redeemer.ready;
     const ready = restartLines.find((l) => l.msg === "redeemer ready");
     expect(ready?.redemptions).to.equal(redeemer.book.size);

@@ -12,32 +12,15 @@ import { ApiException, KubeConfig } from "@kubernetes/client-node";
 import { JobPoster, type JobPosterOptions } from "../../redeemer/executor/kubernetes/jobPoster.js";
 import { KubeEndpoint, parseAnswer } from "../../redeemer/executor/kubernetes/http1.js";
 import { KubernetesRequestFailed } from "../../redeemer/executor/kubernetes/errors.js";
+import { rejection, sleep, waitFor as waitUntil } from "./support/waitFor.js";
 
 const NAMESPACE = "gpu-jobs";
 const JOBS_PATH = `/apis/batch/v1/namespaces/${NAMESPACE}/jobs`;
 const OPERATION = `POST ${JOBS_PATH}`;
 
 const bytes = (text: string) => Buffer.from(text, "utf8");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 800): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the promise to reject");
-}
+/** Polls every 2 ms for up to 800 ms: everything here happens on the loopback within a few. */
+const waitFor = <T>(what: string, probe: () => T | undefined | false): Promise<T> => waitUntil(what, probe, 800, 2);
 
 type Outcome = { ok: true } | { ok: false; err: unknown };
 function outcome(promise: Promise<unknown>): Promise<Outcome> {

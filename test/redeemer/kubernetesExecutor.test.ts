@@ -32,6 +32,7 @@ import {
   type FakeKubeOptions,
   type KubeObject,
 } from "../support/fakeKube.js";
+import { rejection } from "./support/waitFor.js";
 
 const NAMESPACE = "gpu-jobs";
 const LOCAL_QUEUE = "team-gpus";
@@ -135,15 +136,6 @@ async function waitFor<T>(what: string, probe: () => T | undefined | false, time
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error("expected the promise to reject");
 }
 
 /** Ref'ed handles that would keep the process alive. */
