@@ -828,6 +828,16 @@ describe("kubernetes executor", function () {
       expect(err).to.include({ attempts: 2, status: undefined });
       expect(fake.requests.filter((r) => r.verb === "create")).to.have.length(2);
       expect(fake.jobsCreated(jobNameFor(22n))).to.equal(0);
+
+      // Many at once: pipelined over TLS on at most ceil(32 / 8) = 4 connections, each Job created once.
+      const many = Array.from({ length: 40 }, (_, i) => 100n + BigInt(i));
+      const launched = await Promise.all(many.map((id) => executor.launch(request(id))));
+      expect(launched.every((r) => !r.alreadyExisted)).to.equal(true);
+      for (const id of many) expect(fake.jobsCreated(jobNameFor(id))).to.equal(1);
+      const manyCreates = fake.requests.filter((r) => r.verb === "create").slice(2);
+      expect(manyCreates).to.have.length(40);
+      expect(new Set(manyCreates.map((r) => r.remotePort)).size, "TLS connections").to.be.within(1, 4);
+      expect(manyCreates.every((r) => r.clientCertCN === "ctk-redeemer")).to.equal(true);
     });
     it("creates Jobs through the stock client when the KubeConfig names a proxy, and pipelines them otherwise", async function () {
       clock = new ManualClock(T0_MS);
