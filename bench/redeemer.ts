@@ -506,8 +506,8 @@ CPU time by the CPUs: even with both CPUs busy the whole time, the backfill coul
 is already more than 3 × the bare fetch. Meeting 3 × here would need roughly a fifth less CPU across the redeemer
 and the API server together, and both CPUs busy throughout. About a third of that CPU time is the fake API
 server's (0.2 ms per Job, most of it node:http), which a deployment runs elsewhere. Of the redeemer's own
-0.4 ms per redemption, about 0.1 ms is the same log fetch and decode as the bare fetch, and the watch's JSON.parse
-and the garbage collection together are about as much again. The machine is shared, and runs of the same code
+0.4 ms per redemption, about 0.1 ms is the same log fetch and decode as the bare fetch, and the Jobs watch
+(JSON.parse of each created Job) and the garbage collection together about 0.16 ms. The machine is shared, and runs of the same code
 vary by ± 30 % with the load (3.6–6.9 s today).
 Memory: the peak heap is mostly garbage not yet collected (the log fetch's JSON and per-request objects); what
 the redeemer still holds once every Job is created is the live figure above minus the heap before the start
