@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { privateKeyToAccount } from "viem/accounts";
 import { formatHours } from "../../sdk/format.js";
+import type { JobSpec } from "../../sdk/jobSpec.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
@@ -108,8 +109,13 @@ function summary(d: Devnet, dir: string): string[] {
   ];
 }
 
+/** The demo went wrong: said in one line; the devnet keeps running. */
+function demoFailed(e: unknown): void {
+  note(`demo: failed: ${(e as Error).message.split("\n")[0]} (the devnet keeps running)`);
+}
+
 /** Runs the demo redemption after HR's `grant`, printing each step (JSON lines with --json); never throws. */
-async function runDemoInBackground(d: Devnet, grant: DemoGrant, json: boolean, signal: AbortSignal): Promise<void> {
+async function runDemoInBackground(d: Devnet, spec: JobSpec, grant: DemoGrant, json: boolean, signal: AbortSignal): Promise<void> {
   const report = (e: DemoEvent) => {
     if (!json) return printLines(describeDemoEvent(e));
     process.stdout.write(`${JSON.stringify({ demo: e }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`);
@@ -118,15 +124,14 @@ async function runDemoInBackground(d: Devnet, grant: DemoGrant, json: boolean, s
     await runDemoRedemption({
       rpcUrl: d.rpcUrl,
       deployment: d.deployment,
-      spec: loadSpec(DEMO_SPEC),
-      className: DEMO_CLASS,
+      spec,
       receiptsDir: d.redeemer.receiptsDir ?? path.join(path.dirname(d.deploymentFile), "redeemer", "receipts"),
       ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
       report,
       signal,
     }, grant);
   } catch (e) {
-    note(`demo: failed: ${(e as Error).message.split("\n")[0]} (the devnet keeps running)`);
+    demoFailed(e);
   }
 }
 
@@ -183,14 +188,15 @@ export function devnetCommand(): Command {
       }
       // HR's part of the demo (once per fresh chain) before "devnet ready": from then on the HR key
       // is the user's alone, with no demo transaction in flight to clash with theirs.
-      let grant: DemoGrant | undefined;
+      let demoRun: { spec: JobSpec; grant: DemoGrant } | undefined;
       if (opts.demo && !d.reused && !stopping) {
         if (!d.redeemer.started) note("demo: skipped: the redeemer is not running");
         else {
           try {
-            grant = await grantDemoHours({ rpcUrl: d.rpcUrl, deployment: d.deployment, spec: loadSpec(DEMO_SPEC), className: DEMO_CLASS });
+            const spec = loadSpec(DEMO_SPEC);
+            demoRun = { spec, grant: await grantDemoHours({ rpcUrl: d.rpcUrl, deployment: d.deployment, spec, className: DEMO_CLASS }) };
           } catch (e) {
-            note(`demo: failed: ${(e as Error).message.split("\n")[0]} (the devnet keeps running)`);
+            demoFailed(e);
           }
         }
       }
@@ -215,7 +221,7 @@ export function devnetCommand(): Command {
       // The demo redemption, once per fresh chain, while the devnet keeps running.
       const demoAbort = new AbortController();
       let demo: Promise<void> = Promise.resolve();
-      if (grant) demo = runDemoInBackground(d, grant, globals.json, demoAbort.signal);
+      if (demoRun) demo = runDemoInBackground(d, demoRun.spec, demoRun.grant, globals.json, demoAbort.signal);
 
       await new Promise<void>((resolve) => {
         let stopped = false;

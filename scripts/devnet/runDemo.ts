@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { type Address, type Hex, keccak256, stringToBytes } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { chainTime, createCtkClient, type CtkClient } from "../../sdk/client.js";
+import { chainTime, createCtkClient } from "../../sdk/client.js";
 import { findClass } from "../../sdk/classes.js";
 import type { Deployment } from "../../sdk/deployment.js";
 import type { JobSpec } from "../../sdk/jobSpec.js";
@@ -35,12 +35,19 @@ export type DemoEvent =
   | { step: "settled"; id: bigint; reserved: bigint; used: bigint; refunded: bigint; receipt: string; jobOutput: string[] }
   | { step: "rejected"; id: bigint; reason: string; refunded: bigint };
 
-export interface DemoOptions {
+export interface DemoGrantOptions {
   rpcUrl: string;
   deployment: Deployment;
   /** The job spec, already validated (scripts/wallet/redeemCommand.ts loadSpec). */
   spec: JobSpec;
   className: string;
+}
+
+export interface DemoOptions {
+  rpcUrl: string;
+  deployment: Deployment;
+  /** The job spec the grant was checked against. */
+  spec: JobSpec;
   /** The redeemer's receipts directory (receipt file: <id>.json). */
   receiptsDir: string;
   /** The local executor's job logs directory (log file: ctk-redemption-<id>.log), if any. */
@@ -69,11 +76,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", done, { once: true });
   });
 
-/** What HR did for the demo: the class and lot granted, and the event that says so. */
+/** What HR did for the demo: the class granted, and the event that says so (class name, lot). */
 export interface DemoGrant {
   classId: number;
-  className: string;
-  lotId: bigint;
   event: Extract<DemoEvent, { step: "granted" }>;
 }
 
@@ -82,7 +87,7 @@ export interface DemoGrant {
  * it before it says "devnet ready", so that HR's transactions never race a user's own use of the
  * HR key; the event is reported later, with the rest of the demo.
  */
-export async function grantDemoHours(o: Pick<DemoOptions, "rpcUrl" | "deployment" | "spec" | "className">): Promise<DemoGrant> {
+export async function grantDemoHours(o: DemoGrantOptions): Promise<DemoGrant> {
   const hr = createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: LOCAL_ROLE_KEYS.HR, pollingInterval: 50 });
   const cls = await findClass(hr, o.className);
   if (!cls?.active) throw new DemoError(`the demo needs the hardware class ${o.className}, which is ${cls ? "retired" : "not defined"} on this chain`);
@@ -97,24 +102,22 @@ export async function grantDemoHours(o: Pick<DemoOptions, "rpcUrl" | "deployment
   await writeComputeToken(hr, "grantBatch", [DEMO_BATCH_REF, [DEMO_EMPLOYEE], [lotId], [DEMO_GRANT_UNITS]]);
   return {
     classId: cls.classId,
-    className: cls.name,
-    lotId,
     event: { step: "granted", employee: DEMO_EMPLOYEE, className: cls.name, units: DEMO_GRANT_UNITS, lotId },
   };
 }
 
 /**
- * Grants (unless `grant` says HR already did), redeems and follows the demo redemption; resolves
- * with the last event (settled or rejected), or undefined if aborted first.
+ * After HR's `grant`: reports it, redeems and follows the demo redemption; resolves with the last
+ * event (settled or rejected), or undefined if aborted first.
  */
-export async function runDemoRedemption(o: DemoOptions, grant?: DemoGrant): Promise<DemoEvent | undefined> {
-  const g = grant ?? (await grantDemoHours(o));
-  o.report(g.event);
+export async function runDemoRedemption(o: DemoOptions, grant: DemoGrant): Promise<DemoEvent | undefined> {
+  const { className, lotId } = grant.event;
+  o.report(grant.event);
   const employee = createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: DEMO_EMPLOYEE_KEY, pollingInterval: 50 });
 
-  const { id, reserved, receipt } = await redeemJob(employee, g.classId, [g.lotId], o.spec);
+  const { id, reserved, receipt } = await redeemJob(employee, grant.classId, [lotId], o.spec);
   const read = { publicClient: employee.publicClient, address: employee.computeToken.address };
-  o.report({ step: "requested", id, employee: DEMO_EMPLOYEE, className: g.className, spec: o.spec, units: reserved, txHash: receipt.transactionHash });
+  o.report({ step: "requested", id, employee: DEMO_EMPLOYEE, className, spec: o.spec, units: reserved, txHash: receipt.transactionHash });
 
   const jobLog = o.jobLogsDir && path.join(o.jobLogsDir, `ctk-redemption-${id}.log`);
   let running = false;

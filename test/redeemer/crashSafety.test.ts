@@ -15,7 +15,7 @@ import { expect } from "chai";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { type FakeKube, startFakeKube } from "../support/fakeKube.js";
 import { type ChainFixture, IMAGE, KUBE_QUEUES, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
-import { expectBooksBalance, rng, runCrashDrill } from "./support/crashLoop.js";
+import { type CrashDrillOptions, expectBooksBalance, rng, runCrashDrill, type Submitted } from "./support/crashLoop.js";
 
 const REDEMPTIONS = Number(process.env.CTK_CRASH_REDEMPTIONS ?? 200);
 const KILLS = Number(process.env.CTK_CRASH_KILLS ?? 20);
@@ -56,6 +56,19 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
     if (process.env.CTK_KEEP_TMP !== "1") rmSync(dir, { recursive: true, force: true });
   });
 
+  /**
+   * The drill at this file's scale (its log in the test's directory), then what every drill must
+   * show: enough kills, every redemption submitted, each settled or rejected once, no unit lost.
+   */
+  async function drill(configFile: string, seed: number, random: () => number, jobs: Pick<CrashDrillOptions, "good" | "bad">): Promise<Submitted[]> {
+    const { submitted, kills } = await runCrashDrill({ f, configFile, logFile: join(dir, "redeemer.log"), random, seed, redemptions: REDEMPTIONS, kills: KILLS, ...jobs });
+    measured(kills, submitted.length, seed);
+    expect(kills).to.be.at.least(KILLS);
+    expect(submitted).to.have.length(REDEMPTIONS);
+    await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
+    return submitted;
+  }
+
   it(`local executor: settles or rejects each of ${REDEMPTIONS} redemptions exactly once across ${KILLS} SIGKILLs, starting no job twice and losing no unit`, async () => {
     const seed = seedOf();
     const random = rng(seed);
@@ -73,14 +86,7 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
     );
 
     // Each good job appends its redemption id to `marks` when it starts: a line twice = started twice.
-    const { submitted, kills } = await runCrashDrill({
-      f,
-      configFile,
-      logFile: join(dir, "redeemer.log"),
-      random,
-      seed,
-      redemptions: REDEMPTIONS,
-      kills: KILLS,
+    const submitted = await drill(configFile, seed, random, {
       good: (i) =>
         nodeJob("", {
           name: `crash-${i}`,
@@ -92,11 +98,6 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
         }),
       bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
     });
-
-    measured(kills, submitted.length, seed);
-    expect(kills).to.be.at.least(KILLS);
-    expect(submitted).to.have.length(REDEMPTIONS);
-    await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
 
     // No job started twice, and only good specs started.
     const started = readFileSync(marks, "utf8").split("\n").filter(Boolean);
@@ -139,22 +140,10 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
         ),
       );
 
-      const { submitted, kills } = await runCrashDrill({
-        f,
-        configFile,
-        logFile: join(dir, "redeemer.log"),
-        random,
-        seed,
-        redemptions: REDEMPTIONS,
-        kills: KILLS,
+      const submitted = await drill(configFile, seed, random, {
         good: (i) => nodeJob("", { name: `crash-${i}`, image: IMAGE, command: ["python", "train.py"], args: [], gpus: 1 + Math.floor(random() * 2), hours: 0.05 }),
         bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
       });
-
-      measured(kills, submitted.length, seed);
-      expect(kills).to.be.at.least(KILLS);
-      expect(submitted).to.have.length(REDEMPTIONS);
-      await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
 
       // No Job created twice (a 409 on a re-create is fine: it creates nothing), and only for good specs.
       const creations = fake.jobCreations;
