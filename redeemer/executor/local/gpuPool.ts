@@ -23,6 +23,21 @@ export class GpuPool {
     return free;
   }
 
+  /**
+   * Marks the given slots as held by `job` (a job re-adopted after a restart keeps the GPUs it
+   * runs on). False, and nothing taken, when another job holds one of them.
+   */
+  take(indexes: readonly number[], job: string): boolean {
+    if (indexes.some((i) => this.holder.has(i) && this.holder.get(i) !== job)) return false;
+    for (const i of indexes) this.holder.set(i, job);
+    return true;
+  }
+
+  /** Who holds a slot. */
+  holderOf(index: number): string | undefined {
+    return this.holder.get(index);
+  }
+
   /** Frees whatever `job` holds. */
   release(job: string): void {
     for (const [index, holder] of this.holder) if (holder === job) this.holder.delete(index);

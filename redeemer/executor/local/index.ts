@@ -13,7 +13,7 @@ export {
 export { GpuPool } from "./gpuPool.js";
 export { type JobRecord, jobRecordSchema, toJobState } from "./jobRecord.js";
 export { JobStore } from "./jobStore.js";
-export { createLocalExecutor, LOCAL_FAILURE_REASONS, LocalExecutor, type LocalExecutorDeps } from "./localExecutor.js";
+export { createLocalExecutor, LOCAL_FAILURE_REASONS, LocalExecutor, type LocalExecutorDeps, SUPERVISOR_SCRIPT } from "./localExecutor.js";
 export {
   type LocalExecutorConfig,
   type LocalExecutorConfigInput,
@@ -22,4 +22,5 @@ export {
 } from "./localExecutorConfig.js";
 export { measureGpuSeconds, type UsageInput } from "./measureGpuSeconds.js";
 export { compareQueued, pickNextJobs, type QueuedJob } from "./pickNextJobs.js";
-export { isSameProcess, readProcStat, signalGroup } from "./processControl.js";
+export { findProcessesWithEnv, isSameProcess, readProcStat, signalGroup } from "./processControl.js";
+export { type Claim, type RunOrder, type RunStatus, RUN_TOKEN_ENV, runDirOf, runFilesOf } from "./runFiles.js";

@@ -1,7 +1,7 @@
 /**
  * What the local executor persists per job in <dataDir>/jobs/<jobName>.json: the request (so a
- * queued job survives a restart), its state, and what recovery needs to tell whether the job's
- * process is still ours (pid + kernel start time) and how far it got (heartbeat).
+ * queued job survives a restart), its state, and which start attempt is under way (written before
+ * its supervisor is spawned: what the supervisor did with it is in <dataDir>/run/, runFiles.ts).
  */
 import { z } from "zod";
 import { PRIORITIES, jobSpecSchema } from "../../../sdk/jobSpec.js";
@@ -41,9 +41,16 @@ export const jobRecordSchema = z.object({
   pid: z.number().int().positive().optional(),
   /** Kernel start time of `pid` (Linux /proc), to tell our process from a recycled pid. */
   pidStartTime: z.string().optional(),
-  /** Unix seconds at which a start began: set (and persisted) before the process is spawned. */
+  /** Unix seconds at which a start began: set (and persisted) before the supervisor is spawned. */
   startingAt: z.number().optional(),
-  /** Unix seconds of the last persisted heartbeat while running. */
+  /** The start attempt under way or last made (1, 2, …): names its files in <dataDir>/run/. */
+  attempt: z.number().int().positive().optional(),
+  /** Carried by the job's processes in CTK_JOB_RUN: finds them when their supervisor is gone. */
+  runToken: z.string().optional(),
+  /** The attempt's supervisor, once known (its claim): pid and kernel start time. */
+  supervisorPid: z.number().int().positive().optional(),
+  supervisorStartTime: z.string().optional(),
+  /** Unix seconds of the last persisted heartbeat while running (records of before supervisors). */
   heartbeatAt: z.number().optional(),
 });
 

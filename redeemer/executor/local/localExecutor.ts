@@ -1,31 +1,44 @@
 /**
- * The `local` executor: the embedded default for one machine. Each job is a child process
+ * The `local` executor: the embedded default for one machine. Each job is a process
  * (spec.command + spec.args, no shell) pinned to GPUs with CUDA_VISIBLE_DEVICES, in its own
  * working directory, with stdout and stderr in one log file:
  *
  *   <dataDir>/jobs/<job>.json   state, written atomically (survives a restart of the redeemer)
  *   <dataDir>/logs/<job>.log    the job's output, plus "[ctk]" lines from the executor
  *   <dataDir>/work/<job>/       the job's working directory and HOME
+ *   <dataDir>/run/              what each start attempt's supervisor did (runFiles.ts)
  *
  * It cannot pull or run images: the image is recorded, `spec.command[0]` runs from the local
  * PATH, and only if it is on `allowedCommands`. Jobs queue per hardware class by priority, then
- * arrival. At the deadline the job's process group gets SIGTERM, then SIGKILL after the grace.
+ * arrival.
  *
- * A job's environment is spec.env plus PATH and HOME, then CUDA_VISIBLE_DEVICES and
- * CTK_REDEMPTION_ID (which spec.env cannot override) — never the redeemer's own environment,
- * which may hold its signing key.
+ * A job runs under a small supervisor (supervisor.ts) started detached from the redeemer: the
+ * job is not the redeemer's child and does not die with it. The supervisor enforces the deadline
+ * (SIGTERM to the job's process group, then SIGKILL after the grace) and writes the job's start,
+ * end and exit status to <dataDir>/run/. So a redeemer crash, an upgrade or a Ctrl-C leaves the
+ * job running, and the next start knows, for every job, exactly one of:
  *
- * After a restart, a job that was running is finished as failed "Interrupted": if its process
- * is gone, with usage up to the last persisted heartbeat; if it is somehow still running it is
- * killed (it can no longer be supervised) and usage runs to that moment. Queued jobs stay queued.
+ *   - running: re-adopted, its GPUs still taken, its end learnt from its supervisor;
+ *   - finished (also while the redeemer was down): settled for the time it ran;
+ *   - provably never started (the intent was recorded, but no supervisor claimed the attempt,
+ *     and now none can): queued again, and started once;
+ *   - no longer accounted for (its supervisor is gone without recording the end): any of its
+ *     processes still alive is killed first, then it ends as "Interrupted", charged to that
+ *     moment (or to the supervisor's last heartbeat when nothing of it was alive).
+ *
+ * A job's environment is spec.env plus PATH and HOME, then CUDA_VISIBLE_DEVICES,
+ * CTK_REDEMPTION_ID and CTK_JOB_RUN (which spec.env cannot override) — never the redeemer's own
+ * environment, which may hold its signing key.
  */
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { access, appendFile, mkdir, open, rm } from "node:fs/promises";
+import { access, appendFile, mkdir, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
-import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
+import { fileURLToPath } from "node:url";
+import type { Executor, JobState, LaunchRequest, LaunchResult, RunSegment } from "../types.js";
 import { jobNameFor } from "../types.js";
 import { type DataDirLock, lockDataDir } from "./dataDirLock.js";
 import { LocalLaunchError } from "./errors.js";
@@ -37,7 +50,22 @@ import { JobStore } from "./jobStore.js";
 import { type LocalExecutorConfig, type LocalExecutorConfigInput, parseLocalExecutorConfig } from "./localExecutorConfig.js";
 import { measureGpuSeconds } from "./measureGpuSeconds.js";
 import { pickNextJobs } from "./pickNextJobs.js";
-import { isSameProcess, readProcStat, signalGroup } from "./processControl.js";
+import { findProcessesWithEnv, isSameProcess, signalGroup } from "./processControl.js";
+import {
+  type Claim,
+  type RunOrder,
+  type RunStatus,
+  RUN_TOKEN_ENV,
+  createJsonExclusive,
+  mtimeOf,
+  readJsonIfExists,
+  runDirOf,
+  runFilesOf,
+  writeJsonAtomic,
+} from "./runFiles.js";
+
+/** The supervisor's source: Node runs it with its types stripped (no loader, a fast start). */
+export const SUPERVISOR_SCRIPT = fileURLToPath(new URL("./supervisor.ts", import.meta.url));
 
 export interface LocalExecutorDeps {
   /** Where warnings go (detection failures, unreadable state files, listener errors). */
@@ -61,16 +89,16 @@ interface LiveJob {
   record: JobRecord;
   /** Created by another process on the same data dir: known here, never started here. */
   foreign: boolean;
-  child?: ChildProcess;
-  /** Between allocation and spawn. */
+  /** The supervisor, when this executor spawned it (a re-adopted one is followed through its files). */
+  supervisor?: ChildProcess;
+  /** GPUs allocated and a start under way, until the supervisor reports the job running (or not started). */
   starting: boolean;
   /** Launched, but its state file is not created yet: not to be started. */
   unsaved: boolean;
-  deadlineHit: boolean;
   /** Set when we stop it ourselves (close, remove): the reason to report. */
   stopReason?: string;
-  deadlineTimer?: NodeJS.Timeout | undefined;
-  killTimer?: NodeJS.Timeout | undefined;
+  /** A look at its run files is in progress. */
+  checking: boolean;
   /** Serialised writes of this job's record. */
   writing: Promise<void>;
   /** Settles when the job has ended and its final state is written. */
@@ -78,9 +106,9 @@ interface LiveJob {
   markEnded: () => void;
 }
 
-/** setTimeout's longest delay; longer deadlines are re-armed in steps. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const nowSeconds = (): number => Date.now() / 1000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const isFinished = (r: JobRecord): boolean => r.phase === "succeeded" || r.phase === "failed";
 
 export class LocalExecutor implements Executor {
   readonly kind = "local" as const;
@@ -89,14 +117,18 @@ export class LocalExecutor implements Executor {
 
   private readonly store: JobStore;
   private readonly pool: GpuPool;
+  private readonly runDir: string;
   private readonly jobs = new Map<string, LiveJob>();
   /** State files that could not be read: they still block a relaunch. */
   private readonly unreadable = new Map<string, JobState>();
   private readonly listeners = new Set<(state: JobState) => void>();
   private readonly warn: (message: string) => void;
-  private heartbeat: NodeJS.Timeout | undefined;
+  /** Follows the supervisors of jobs starting or running. */
+  private poller: NodeJS.Timeout | undefined;
   private nextSeq = 0;
   private closing: Promise<void> | undefined;
+  /** Shut down: nothing more is written (the next executor owns the data dir). */
+  private closed = false;
   private lock: DataDirLock | undefined;
   /** While the jobs directory is read back at start-up: nothing is scheduled yet. */
   private recovering = false;
@@ -112,6 +144,7 @@ export class LocalExecutor implements Executor {
     try {
       await executor.recover();
     } catch (err) {
+      executor.stopPolling();
       await executor.lock?.release();
       throw err;
     }
@@ -123,6 +156,7 @@ export class LocalExecutor implements Executor {
     this.inventory = inventory;
     this.pool = new GpuPool(inventory);
     this.store = new JobStore(join(config.dataDir, "jobs"));
+    this.runDir = runDirOf(config.dataDir);
     this.warn = warn;
   }
 
@@ -191,14 +225,22 @@ export class LocalExecutor implements Executor {
     return states.sort((a, b) => (a.redemptionId < b.redemptionId ? -1 : a.redemptionId > b.redemptionId ? 1 : 0));
   }
 
-  /** Deletes the job's state file and working directory (the log stays). A job still queued is dropped; one still running is killed first. */
+  /** Names of the jobs running or being started (what a shutdown leaves running, unless killRunningOnClose). */
+  activeJobs(): string[] {
+    return [...this.jobs.values()]
+      .filter((j) => !j.foreign && (j.record.phase === "running" || j.starting))
+      .map((j) => j.record.name)
+      .sort();
+  }
+
+  /** Deletes the job's state file, run files and working directory (the log stays). A job still queued is dropped; one still running is killed first. */
   async remove(redemptionId: bigint): Promise<void> {
     const key = redemptionId.toString();
     const name = jobNameFor(redemptionId);
     const job = this.jobs.get(key);
     if (job !== undefined && !job.foreign && (job.record.phase === "running" || job.starting)) {
       job.stopReason = LOCAL_FAILURE_REASONS.removed;
-      if (job.child?.pid !== undefined) signalGroup(job.child.pid, "SIGKILL");
+      this.killNow(job);
       await job.ended;
     }
     this.jobs.delete(key);
@@ -206,6 +248,12 @@ export class LocalExecutor implements Executor {
     await job?.writing;
     await this.store.remove(name);
     await rm(this.workDirFor(name), { recursive: true, force: true });
+    for (let attempt = 1; attempt <= (job?.record.attempt ?? 0); attempt++) {
+      // The claims stay: a supervisor arriving late for an old attempt must still find it taken.
+      const files = runFilesOf(this.runDir, name, attempt);
+      await rm(files.order, { force: true });
+      await rm(files.status, { force: true });
+    }
   }
 
   watch(onChange: (state: JobState) => void): () => void {
@@ -226,9 +274,10 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Stops timers and watches. Running jobs keep running (a restarted executor finishes them as
-   * Interrupted) unless `killRunningOnClose` is set: then they get SIGTERM, SIGKILL after the
-   * grace, and end as failed "ExecutorShutdown". Queued jobs stay queued on disk either way.
+   * Stops following jobs. Running jobs keep running under their supervisors (the next executor
+   * on this data dir re-adopts them) unless `killRunningOnClose` is set: then their supervisors
+   * stop them (SIGTERM, SIGKILL after the grace) and they end as failed "ExecutorShutdown",
+   * charged for the time they ran. Queued jobs stay queued on disk either way.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -237,23 +286,21 @@ export class LocalExecutor implements Executor {
 
   private async shutdown(): Promise<void> {
     await Promise.all(this.starts);
-    const running = [...this.jobs.values()].filter((j) => !j.foreign && j.record.phase === "running");
+    const active = [...this.jobs.values()].filter((j) => !j.foreign && (j.record.phase === "running" || j.starting));
     if (this.config.killRunningOnClose) {
-      for (const job of running) this.stop(job, LOCAL_FAILURE_REASONS.shutdown);
-      await Promise.all(running.map((j) => j.ended));
+      for (const job of active) this.stop(job, LOCAL_FAILURE_REASONS.shutdown);
+      await Promise.all(active.map((j) => j.ended));
     } else {
-      for (const job of running) {
-        this.clearTimers(job);
-        job.child?.removeAllListeners("exit");
-        job.child?.removeAllListeners("error");
-        job.child?.unref();
-        this.beat(job);
+      for (const job of active) {
+        job.supervisor?.removeAllListeners("exit");
+        job.supervisor?.removeAllListeners("error");
+        job.supervisor?.unref();
       }
     }
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
+    this.stopPolling();
     this.listeners.clear();
     await Promise.all([...this.jobs.values()].map((j) => j.writing));
+    this.closed = true;
     await this.lock?.release();
   }
 
@@ -291,12 +338,12 @@ export class LocalExecutor implements Executor {
       foreign,
       starting: false,
       unsaved: false,
-      deadlineHit: false,
+      checking: false,
       writing: Promise.resolve(),
       ended,
       markEnded,
     };
-    if (record.phase === "succeeded" || record.phase === "failed") markEnded();
+    if (isFinished(record)) markEnded();
     this.jobs.set(record.redemptionId, job);
     this.nextSeq = Math.max(this.nextSeq, record.seq + 1);
     return job;
@@ -331,13 +378,17 @@ export class LocalExecutor implements Executor {
     }
   }
 
+  /**
+   * Records the intent (attempt, GPUs) durably, then spawns the attempt's supervisor. From the
+   * moment the intent is on disk, a restarted executor can tell whether this attempt ran.
+   */
   private async start(job: LiveJob, slots: GpuSlot[]): Promise<void> {
     const r = job.record;
     const { spec } = r;
     const workDir = this.workDirFor(r.name);
-    const logFile = this.logFileFor(r.name);
     const devices = slots.map((s) => s.index).join(",");
-    let child: ChildProcess;
+    const attempt = (r.attempt ?? 0) + 1;
+    const files = runFilesOf(this.runDir, r.name, attempt);
     try {
       const command = await findExecutable(spec.command[0] ?? "", this.jobPath());
       if (command === undefined || !this.config.allowedCommands.includes(spec.command[0]!)) {
@@ -345,127 +396,291 @@ export class LocalExecutor implements Executor {
       }
       await mkdir(workDir, { recursive: true });
       await mkdir(join(this.config.dataDir, "logs"), { recursive: true });
-      // Recorded before spawning: if the redeemer dies between spawn and the next write, the
-      // restarted executor must not start the job a second time.
-      r.startingAt = nowSeconds();
-      this.persist(job);
-      await job.writing;
-      const log = await open(logFile, "a");
-      try {
-        await log.write(
-          `[ctk] ${new Date().toISOString()} starting ${r.name}: ${[...spec.command, ...spec.args].join(
-            " "
-          )} (CUDA_VISIBLE_DEVICES=${devices})\n`
-        );
-        child = spawn(command, [...spec.command.slice(1), ...spec.args], {
-          cwd: workDir,
-          env: { PATH: this.jobPath(), HOME: workDir, ...spec.env, CUDA_VISIBLE_DEVICES: devices, CTK_REDEMPTION_ID: r.redemptionId },
-          stdio: ["ignore", log.fd, log.fd],
-          detached: true,
-          shell: false,
-        });
-      } finally {
-        await log.close();
-      }
+      await mkdir(this.runDir, { recursive: true });
+      const runToken = randomBytes(12).toString("hex");
+      const order: RunOrder = {
+        name: r.name,
+        attempt,
+        command,
+        args: [...spec.command.slice(1), ...spec.args],
+        env: {
+          PATH: this.jobPath(),
+          HOME: workDir,
+          ...spec.env,
+          CUDA_VISIBLE_DEVICES: devices,
+          CTK_REDEMPTION_ID: r.redemptionId,
+          [RUN_TOKEN_ENV]: runToken,
+        },
+        cwd: workDir,
+        logFile: this.logFileFor(r.name),
+        deadlineMs: r.seconds * 1000 * r.timeScale,
+        graceMs: this.config.killGraceSeconds * 1000,
+        heartbeatMs: this.config.heartbeatSeconds * 1000,
+        describe: `${[...spec.command, ...spec.args].join(" ")} (CUDA_VISIBLE_DEVICES=${devices})`,
+      };
+      writeJsonAtomic(files.order, order);
+      Object.assign(r, { attempt, runToken, startingAt: nowSeconds(), gpuIndexes: slots.map((s) => s.index) });
+      delete r.supervisorPid;
+      delete r.supervisorStartTime;
+      await this.persistNow(job);
     } catch (err) {
       this.finish(job, { phase: "failed", reason: LOCAL_FAILURE_REASONS.startError, message: (err as Error).message });
       return;
     }
-
-    job.child = child;
-    child.on("error", (err) => {
-      // Spawning failed (there is no process), or signalling it did.
-      if (child.pid === undefined) this.finish(job, { phase: "failed", reason: LOCAL_FAILURE_REASONS.startError, message: err.message });
-    });
-    child.once("exit", (code, signal) => this.onExit(job, code, signal));
-    if (child.pid === undefined) return; // the "error" event follows
-
-    const now = nowSeconds();
-    job.starting = false;
-    r.phase = "running";
-    r.gpuIndexes = slots.map((s) => s.index);
-    r.pid = child.pid;
-    const stat = readProcStat(child.pid);
-    if (stat) r.pidStartTime = stat.startTime;
-    r.segments = [{ start: now, node: this.config.nodeName, gpuProduct: slots[0]?.productLabel ?? r.productLabel }];
-    r.heartbeatAt = now;
-    this.persist(job);
-    this.emit(job);
     if (job.stopReason !== undefined) {
-      // Removed or shut down while it was being started.
-      signalGroup(child.pid, "SIGKILL");
+      // Removed or shut down before the supervisor was spawned: this attempt never runs.
+      createJsonExclusive(files.claim, { by: "executor", pid: process.pid, at: nowSeconds() } satisfies Claim);
+      this.finish(job, { phase: "failed", reason: job.stopReason });
       return;
     }
-    this.armDeadline(job, r.seconds * 1000 * r.timeScale);
-    this.ensureHeartbeat();
+    const child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, files.order], {
+      cwd: this.runDir,
+      env: {},
+      stdio: "ignore",
+      detached: true,
+    });
+    child.unref();
+    job.supervisor = child;
+    child.once("error", () => {
+      if (child.pid === undefined) void this.checkRun(job, true);
+    });
+    child.once("exit", () => void this.checkRun(job, true));
+    this.ensurePolling();
   }
 
-  private armDeadline(job: LiveJob, remainingMs: number): void {
-    const step = Math.min(remainingMs, MAX_TIMEOUT_MS);
-    job.deadlineTimer = setTimeout(() => {
-      if (remainingMs > step) this.armDeadline(job, remainingMs - step);
-      else this.onDeadline(job);
-    }, step);
-  }
-
-  private onDeadline(job: LiveJob): void {
-    const pid = job.child?.pid;
-    if (pid === undefined || job.record.phase !== "running") return;
-    job.deadlineHit = true;
-    this.appendLog(job, `deadline of ${job.record.seconds} s reached; SIGTERM, SIGKILL in ${this.config.killGraceSeconds} s`);
-    this.terminate(job, pid);
-  }
-
-  /** SIGTERM to the process group now, SIGKILL after the grace. */
-  private terminate(job: LiveJob, pid: number): void {
-    signalGroup(pid, "SIGTERM");
-    job.killTimer ??= setTimeout(() => {
-      if (job.record.phase === "running") this.appendLog(job, "grace period over; SIGKILL");
-      signalGroup(pid, "SIGKILL");
-    }, this.config.killGraceSeconds * 1000);
-  }
-
+  /** Asks the supervisor to stop the job (SIGTERM, then SIGKILL after the grace): it records the end. */
   private stop(job: LiveJob, reason: string): void {
     job.stopReason = reason;
-    const pid = job.child?.pid;
-    if (pid !== undefined && job.record.phase === "running") this.terminate(job, pid);
+    const pid = this.supervisorPid(job);
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        // gone: the next look at its files tells the end
+      }
+    }
   }
 
-  private onExit(job: LiveJob, code: number | null, signal: NodeJS.Signals | null): void {
-    const pid = job.child?.pid;
-    // Whatever the job left behind in its process group goes with it.
-    if (pid !== undefined) signalGroup(pid, "SIGKILL");
-    const exitCode = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : undefined);
+  /** Kills the job's process group at once, and has its supervisor record the end. */
+  private killNow(job: LiveJob): void {
+    const r = job.record;
+    if (r.pid !== undefined && isSameProcess(r.pid, r.pidStartTime) !== false) signalGroup(r.pid, "SIGKILL");
+    this.stop(job, job.stopReason ?? LOCAL_FAILURE_REASONS.removed);
+  }
+
+  /** The live supervisor's pid, if there is one we know of. */
+  private supervisorPid(job: LiveJob): number | undefined {
+    const child = job.supervisor;
+    if (child?.pid !== undefined) return child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    const r = job.record;
+    if (r.supervisorPid !== undefined && isSameProcess(r.supervisorPid, r.supervisorStartTime) !== false) return r.supervisorPid;
+    return undefined;
+  }
+
+  // --- following supervisors
+
+  private pollMs(): number {
+    return Math.max(10, Math.min(250, this.config.heartbeatSeconds * 1000));
+  }
+
+  private ensurePolling(): void {
+    if (this.poller || this.closed) return;
+    this.poller = setInterval(() => {
+      const active = [...this.jobs.values()].filter((j) => !j.foreign && j.record.attempt !== undefined && (j.record.phase === "running" || j.starting));
+      if (active.length === 0 && this.starts.size === 0) return this.stopPolling();
+      for (const job of active) void this.checkRun(job);
+    }, this.pollMs());
+    this.poller.unref();
+  }
+
+  private stopPolling(): void {
+    clearInterval(this.poller);
+    this.poller = undefined;
+  }
+
+  /**
+   * Reads what the supervisor of the job's current attempt did, and acts on it: running, ended,
+   * never started (the claim is taken here: no supervisor can start the attempt any more), or
+   * gone without a word (whatever of the job still runs is killed, then it is charged).
+   * `supervisorExited`: our own supervisor process is known to have exited.
+   */
+  private async checkRun(job: LiveJob, supervisorExited = false): Promise<void> {
+    const r = job.record;
+    if (this.closed || job.checking || r.attempt === undefined || isFinished(r) || (r.phase === "pending" && !job.starting)) return;
+    job.checking = true;
+    try {
+      const files = runFilesOf(this.runDir, r.name, r.attempt);
+      let claim = readJsonIfExists<Claim>(files.claim);
+      const status = readJsonIfExists<RunStatus>(files.status);
+      if (status?.stage === "exited") return this.finishFromStatus(job, status);
+      if (claim === undefined) {
+        const ours = job.supervisor;
+        // Our supervisor is still on its way to the claim.
+        if (ours !== undefined && !supervisorExited && ours.exitCode === null && ours.signalCode === null) return;
+        if (createJsonExclusive(files.claim, { by: "executor", pid: process.pid, at: nowSeconds() } satisfies Claim)) {
+          return this.notStarted(job, ours);
+        }
+        claim = readJsonIfExists<Claim>(files.claim)!;
+      }
+      if (claim.by === "executor") return this.notStarted(job, job.supervisor);
+      if (r.supervisorPid !== claim.pid) {
+        r.supervisorPid = claim.pid;
+        if (claim.pidStartTime !== undefined) r.supervisorStartTime = claim.pidStartTime;
+        this.persist(job);
+      }
+      if (status?.stage === "running" && r.phase === "pending") this.markRunning(job, status);
+      if (!supervisorExited && isSameProcess(claim.pid, claim.pidStartTime) !== false) return;
+      // The supervisor is gone: it may have written the end just before exiting.
+      const last = readJsonIfExists<RunStatus>(files.status);
+      if (last?.stage === "exited") return this.finishFromStatus(job, last);
+      await this.finishUnaccounted(job, claim, last, files.claim);
+    } catch (err) {
+      this.warn(`following ${r.name}: ${(err as Error).message}`);
+    } finally {
+      job.checking = false;
+    }
+  }
+
+  private markRunning(job: LiveJob, status: Extract<RunStatus, { stage: "running" }>): void {
+    const r = job.record;
+    job.starting = false;
+    r.phase = "running";
+    r.pid = status.jobPid;
+    if (status.jobPidStartTime !== undefined) r.pidStartTime = status.jobPidStartTime;
+    r.segments = [this.segment(r, status.start)];
+    this.persist(job);
+    this.emit(job);
+    if (job.stopReason === LOCAL_FAILURE_REASONS.removed) this.killNow(job);
+  }
+
+  private segment(r: JobRecord, start: number, end?: number): RunSegment {
+    const gpuProduct = this.inventory.find((s) => s.index === r.gpuIndexes[0])?.productLabel ?? r.productLabel;
+    return { start, ...(end !== undefined && { end }), node: this.config.nodeName, gpuProduct };
+  }
+
+  /**
+   * The attempt was never started, and now never will be (its claim is the executor's). In
+   * this process it is a failure to start (our supervisor exited before claiming); found after a
+   * restart it is queued again, to be started once.
+   */
+  private notStarted(job: LiveJob, ours: ChildProcess | undefined): void {
+    const r = job.record;
+    if (ours !== undefined || job.stopReason !== undefined) {
+      const how = ours?.exitCode != null ? `code ${ours.exitCode}` : ours?.signalCode ? `signal ${ours.signalCode}` : "an error";
+      this.finish(job, {
+        phase: "failed",
+        reason: job.stopReason ?? LOCAL_FAILURE_REASONS.startError,
+        ...(job.stopReason === undefined && { message: `the job's supervisor ended (${how}) before starting it` }),
+      });
+      return;
+    }
+    job.starting = false;
+    this.pool.release(r.name);
+    delete r.startingAt;
+    r.gpuIndexes = [];
+    this.appendLog(job, `start attempt ${r.attempt} was cut short by a restart of the redeemer before the job began; it is queued again`);
+    this.persist(job);
+    this.schedule();
+  }
+
+  private finishFromStatus(job: LiveJob, status: Extract<RunStatus, { stage: "exited" }>): void {
+    const r = job.record;
+    if (status.start === undefined) {
+      r.segments = [];
+      this.finish(job, {
+        phase: "failed",
+        reason: job.stopReason ?? LOCAL_FAILURE_REASONS.startError,
+        ...(status.startError !== undefined && { message: status.startError }),
+      });
+      return;
+    }
+    r.segments = [this.segment(r, status.start, status.end)];
+    if (status.jobPid !== undefined) r.pid = status.jobPid;
+    const { exitCode: code, signal } = status;
+    const exitCode = code ?? (signal ? 128 + (osConstants.signals[signal as NodeJS.Signals] ?? 0) : undefined);
     const failure =
       job.stopReason ??
-      (job.deadlineHit
+      (status.stopRequested
+        ? LOCAL_FAILURE_REASONS.shutdown
+        : status.deadlineHit
         ? LOCAL_FAILURE_REASONS.deadline
         : code === 0
         ? undefined
-        : code !== null
+        : code !== undefined
         ? LOCAL_FAILURE_REASONS.error
         : LOCAL_FAILURE_REASONS.signaled);
-    this.appendLog(job, `exited with ${code !== null ? `code ${code}` : `signal ${signal}`}${failure ? ` (${failure})` : ""}`);
-    this.finish(job, {
-      phase: failure === undefined ? "succeeded" : "failed",
-      ...(failure !== undefined && { reason: failure }),
-      ...(exitCode !== undefined && { exitCode }),
-      ...(signal !== null && { signal }),
-    });
+    this.finish(
+      job,
+      {
+        phase: failure === undefined ? "succeeded" : "failed",
+        ...(failure !== undefined && { reason: failure }),
+        ...(exitCode !== undefined && { exitCode }),
+        ...(signal !== undefined && { signal }),
+      },
+      status.end
+    );
+  }
+
+  /**
+   * The supervisor is gone without recording the end (killed, or the machine restarted). Any of
+   * the job's processes still alive are killed before anything else, then the job is charged up
+   * to that moment — or, when none was alive, up to the supervisor's last heartbeat.
+   */
+  private async finishUnaccounted(job: LiveJob, claim: Claim, status: RunStatus | undefined, claimFile: string): Promise<void> {
+    const r = job.record;
+    const running = status?.stage === "running" ? status : undefined;
+    const killed = await this.killRun(r, running);
+    const start = running?.start ?? claim.at;
+    const end = killed ? nowSeconds() : Math.max(start, mtimeOf(claimFile) ?? claim.at);
+    r.segments = [this.segment(r, start, end)];
+    this.finish(
+      job,
+      {
+        phase: "failed",
+        reason: LOCAL_FAILURE_REASONS.interrupted,
+        message: killed
+          ? "the job's supervisor was gone and the job still ran: it was killed, and is charged up to then"
+          : "the job's supervisor was gone (killed, or the machine restarted): charged up to its last heartbeat",
+      },
+      end
+    );
+  }
+
+  /** Kills every live process of the attempt (its group, and whatever carries its run token); true when any was alive. */
+  private async killRun(r: JobRecord, running: Extract<RunStatus, { stage: "running" }> | undefined): Promise<boolean> {
+    let found = false;
+    for (let round = 0; round < 100; round++) {
+      const pids = new Set(r.runToken !== undefined ? findProcessesWithEnv(RUN_TOKEN_ENV, r.runToken) : []);
+      if (running && isSameProcess(running.jobPid, running.jobPidStartTime) === true) {
+        pids.add(running.jobPid);
+        signalGroup(running.jobPid, "SIGKILL");
+      }
+      if (pids.size === 0) return found;
+      found = true;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone already
+        }
+      }
+      await sleep(20);
+    }
+    this.warn(`${r.name}: some of its processes survive SIGKILL`);
+    return found;
   }
 
   private finish(
     job: LiveJob,
-    outcome: Pick<JobRecord, "phase"> & Partial<Pick<JobRecord, "reason" | "exitCode" | "signal" | "message">>
+    outcome: Pick<JobRecord, "phase"> & Partial<Pick<JobRecord, "reason" | "exitCode" | "signal" | "message">>,
+    end: number = nowSeconds()
   ): void {
-    if (job.record.phase === "succeeded" || job.record.phase === "failed") return;
-    this.clearTimers(job);
+    if (isFinished(job.record)) return;
     const r = job.record;
-    const now = nowSeconds();
     const open = r.segments.at(-1);
-    if (open && open.end === undefined) open.end = now;
+    if (open && open.end === undefined) open.end = end;
     Object.assign(r, outcome);
-    r.gpuSeconds = measureGpuSeconds(r, now);
+    r.gpuSeconds = measureGpuSeconds(r, end);
     job.starting = false;
     this.pool.release(r.name);
     this.persist(job);
@@ -474,34 +689,20 @@ export class LocalExecutor implements Executor {
     this.schedule();
   }
 
-  // --- heartbeats, persistence, events
-
-  private ensureHeartbeat(): void {
-    if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => {
-      const running = [...this.jobs.values()].filter((j) => j.record.phase === "running");
-      if (running.length === 0) {
-        clearInterval(this.heartbeat);
-        this.heartbeat = undefined;
-      }
-      for (const job of running) this.beat(job);
-    }, this.config.heartbeatSeconds * 1000);
-    this.heartbeat.unref();
-  }
-
-  private beat(job: LiveJob): void {
-    if (job.record.phase !== "running") return;
-    const now = nowSeconds();
-    job.record.heartbeatAt = now;
-    job.record.gpuSeconds = measureGpuSeconds(job.record, now);
-    this.persist(job);
-  }
+  // --- persistence, events
 
   /** Queues a write of the job's record as it is when the write runs (so the last write wins). */
   private persist(job: LiveJob): void {
     job.writing = job.writing
       .then(() => this.store.write(job.record))
       .catch((err: unknown) => this.warn(`cannot persist ${job.record.name}: ${(err as Error).message}`));
+  }
+
+  /** Writes the record now, after any queued write; throws when it cannot. */
+  private async persistNow(job: LiveJob): Promise<void> {
+    const write = job.writing.then(() => this.store.write(job.record));
+    job.writing = write.catch(() => {});
+    await write;
   }
 
   private appendLog(job: LiveJob, line: string): void {
@@ -524,33 +725,41 @@ export class LocalExecutor implements Executor {
     }
   }
 
-  private clearTimers(job: LiveJob): void {
-    clearTimeout(job.deadlineTimer);
-    clearTimeout(job.killTimer);
-    job.deadlineTimer = undefined;
-    job.killTimer = undefined;
-  }
-
   private jobPath(): string {
     return this.config.path ?? process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin";
   }
 
   // --- restart
 
+  /**
+   * Reads every job back. Jobs with a start under way or running are re-adopted with the GPUs
+   * recorded in their intent before anything is scheduled; then each one's supervisor files say
+   * whether it runs, ended, or never started.
+   */
   private async recover(): Promise<void> {
     await mkdir(this.config.dataDir, { recursive: true });
     this.lock = await lockDataDir(this.config.dataDir);
     await this.store.init();
     await mkdir(join(this.config.dataDir, "logs"), { recursive: true });
     await mkdir(join(this.config.dataDir, "work"), { recursive: true });
+    await mkdir(this.runDir, { recursive: true });
     const { records, unreadable } = await this.store.readAll();
     this.recovering = true;
     for (const u of unreadable) this.markUnreadable(u.name, u.error);
+    const adopted: LiveJob[] = [];
     for (const record of records) {
       const job = this.track(record);
-      if (record.phase === "running") this.finishInterrupted(job);
-      else if (record.phase === "pending" && record.startingAt !== undefined) this.finishInterrupted(job);
-      else if (record.phase === "pending" && this.pool.capacity(record.className) < record.gpus) {
+      if (isFinished(record)) continue;
+      const underWay = record.phase === "running" || record.startingAt !== undefined;
+      if (underWay && record.attempt !== undefined) {
+        if (!this.pool.take(record.gpuIndexes, record.name)) {
+          const others = record.gpuIndexes.map((i) => this.pool.holderOf(i)).filter((h) => h !== undefined && h !== record.name);
+          this.warn(`${record.name} was started on GPUs ${record.gpuIndexes.join(",")}, also recorded for ${[...new Set(others)].join(", ")}`);
+        }
+        job.starting = record.phase === "pending";
+        adopted.push(job);
+      } else if (underWay) this.finishInterrupted(job);
+      else if (this.pool.capacity(record.className) < record.gpus) {
         // The inventory changed while it was queued: it could never start here.
         this.finish(job, {
           phase: "failed",
@@ -559,11 +768,14 @@ export class LocalExecutor implements Executor {
         });
       }
     }
+    for (const job of adopted) await this.checkRun(job);
     await Promise.all([...this.jobs.values()].map((j) => j.writing));
     this.recovering = false;
+    if (adopted.some((j) => !isFinished(j.record))) this.ensurePolling();
     this.schedule();
   }
 
+  /** A job started before supervisors existed (a record without an attempt): it cannot be followed. */
   private finishInterrupted(job: LiveJob): void {
     const r = job.record;
     const open = r.segments.at(-1);
@@ -577,13 +789,7 @@ export class LocalExecutor implements Executor {
       end = nowSeconds();
       message = "the redeemer stopped while the job ran; the job was still running and has been killed";
     }
-    if (open && open.end === undefined) open.end = end;
-    r.phase = "failed";
-    r.reason = LOCAL_FAILURE_REASONS.interrupted;
-    r.message = message;
-    r.gpuSeconds = measureGpuSeconds(r, end);
-    job.markEnded();
-    this.persist(job);
+    this.finish(job, { phase: "failed", reason: LOCAL_FAILURE_REASONS.interrupted, message }, end);
   }
 
   private markUnreadable(name: string, error: string): void {

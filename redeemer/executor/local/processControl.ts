@@ -2,7 +2,7 @@
  * Process handling for local jobs. Each job runs as the leader of its own process group, so a
  * signal reaches everything it started (a shell and its children alike).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Sends a signal to the whole process group; false when that failed (typically: no such group any more). */
 export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
@@ -42,4 +42,34 @@ export function isSameProcess(pid: number, startTime: string | undefined): boole
   if (stat === undefined) return startTime === undefined ? "unknown" : false;
   if (stat.state === "Z" || stat.state === "X") return false;
   return startTime === undefined ? "unknown" : stat.startTime === startTime;
+}
+
+/**
+ * Linux: the pids of live processes (this user's: others' environments cannot be read) whose
+ * environment holds `name=value`. How a job's processes are found when nothing else knows them.
+ */
+export function findProcessesWithEnv(name: string, value: string): number[] {
+  const needle = Buffer.from(`${name}=${value}\0`);
+  const found: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${pid}/environ`);
+      if (env.indexOf(needle) === 0 || env.indexOf(Buffer.concat([Buffer.from([0]), needle])) >= 0) {
+        const stat = readProcStat(pid);
+        if (stat && stat.state !== "Z" && stat.state !== "X") found.push(pid);
+      }
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return found;
 }
