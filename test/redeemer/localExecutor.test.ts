@@ -16,6 +16,7 @@ import {
   measureGpuSeconds,
   parseNvidiaSmiCsv,
   pickNextJobs,
+  SUPERVISOR_SCRIPT,
 } from "../../redeemer/executor/local/index.js";
 import { ConfigError } from "../../redeemer/policy/configError.js";
 
@@ -206,9 +207,12 @@ describe("redeemer local executor", function () {
     for (const id of [12n, 13n, 14n, 15n]) expect((await executor.get(id))!.phase).to.equal("pending");
 
     const states = await Promise.all([10n, 11n, 12n, 13n, 14n, 15n].map((id) => waitFor(executor, id, finished, 10_000)));
-    for (const s of states) expect(s.phase, `job ${s.redemptionId}`).to.equal("succeeded");
+    for (const s of states) expect(s.phase, `job ${s.redemptionId} ${s.reason} ${JSON.stringify(s.segments)} ${warnings.join(";")}`).to.equal("succeeded");
     expect(started.slice(0, 2)).to.have.members([10n, 11n]);
-    expect(started.slice(2)).to.deep.equal([13n, 14n, 15n, 12n]);
+    expect(started.slice(2)).to.have.members([13n, 14n, 15n, 12n]);
+    // In the order they were started (each start as its supervisor recorded it).
+    const byStart = [...states].sort((a, b) => a.segments[0]!.start - b.segments[0]!.start).map((s) => s.redemptionId);
+    expect(byStart.slice(2)).to.deep.equal([13n, 14n, 15n, 12n]);
 
     const devices = [10n, 11n].map((id) => /^devices=(\S+)$/m.exec(readLog(id))![1]);
     expect(devices).to.have.members(["0", "1"]);
@@ -256,26 +260,20 @@ describe("redeemer local executor", function () {
     expect(readdirSync(join(dataDir, "jobs"))).to.deep.equal([]);
   });
 
-  it("a restarted executor sees earlier jobs and finishes those the redeemer was killed under as Interrupted", async () => {
-    // A separate redeemer process launches three jobs, then is SIGKILLed while two run.
-    const harness = `
+  /** A separate "redeemer" process with an executor on `dataDir`: runs `steps`, prints READY, then waits to be killed. */
+  async function harness(steps: string, cfg: LocalExecutorConfigInput): Promise<void> {
+    const script = `
       const { LocalExecutor } = await import(${JSON.stringify(EXECUTOR_MODULE)});
-      const cfg = JSON.parse(process.env.CTK_HARNESS_CONFIG);
-      const executor = await LocalExecutor.create(cfg, { onWarning: () => {} });
-      const spec = (id, script) => ({ redemptionId: BigInt(id), className: "H100-80GB", productLabel: "P", gpus: 1, seconds: 1000, priority: "normal",
-        spec: { name: "j" + id, image: "x", command: ["node", "-e", script], args: [], env: {}, gpus: 1, hours: 1000 / 3600, priority: "normal" } });
-      await executor.launch(spec(40, "0"));
-      while ((await executor.get(40n)).phase !== "succeeded") await new Promise((r) => setTimeout(r, 10));
-      await executor.launch(spec(41, "setInterval(() => {}, 1000)"));
-      await executor.launch(spec(42, "setInterval(() => {}, 1000)"));
-      await executor.launch(spec(43, "setInterval(() => {}, 1000)"));
-      while ((await executor.get(42n)).phase !== "running") await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 300));
+      const executor = await LocalExecutor.create(JSON.parse(process.env.CTK_HARNESS_CONFIG), { onWarning: () => {} });
+      const spec = (id, script, seconds = 1000) => ({ redemptionId: BigInt(id), className: "H100-80GB", productLabel: "P", gpus: 1, seconds, priority: "normal",
+        spec: { name: "j" + id, image: "x", command: ["node", "-e", script], args: [], env: {}, gpus: 1, hours: seconds / 3600, priority: "normal" } });
+      const until = async (id, phase) => { while ((await executor.get(BigInt(id))).phase !== phase) await new Promise((r) => setTimeout(r, 5)); };
+      ${steps}
       console.log("READY");
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", harness], {
-      env: { ...process.env, CTK_HARNESS_CONFIG: JSON.stringify(config({ gpus: [{ simulated: true, class: "H100-80GB", count: 2 }] })) },
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env: { ...process.env, CTK_HARNESS_CONFIG: JSON.stringify(cfg) },
       stdio: ["ignore", "pipe", "inherit"],
     });
     await new Promise<void>((resolve, reject) => {
@@ -288,95 +286,166 @@ describe("redeemer local executor", function () {
     });
     child.kill("SIGKILL");
     await new Promise((resolve) => child.once("exit", resolve));
+  }
+  const runStatus = (id: bigint, attempt = 1) => {
+    const file = join(dataDir, "run", `${jobNameFor(id)}.${attempt}.status.json`);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { stage: string; start: number; end?: number; jobPid: number }) : undefined;
+  };
 
-    // Job 41's process is gone by the time the redeemer restarts; job 42's is somehow still running.
-    const before41 = readRecord(41n);
-    const before42 = readRecord(42n);
-    expect(before41.phase).to.equal("running");
-    expect(before42.phase).to.equal("running");
-    expect(readRecord(43n).phase).to.equal("pending");
-    process.kill(-before41.pid!, "SIGKILL");
-    for (let i = 0; i < 100 && isAlive(before41.pid!); i++) await sleep(10);
-
-    const executor = await create();
-    const j40 = (await executor.get(40n))!;
-    const j41 = (await executor.get(41n))!;
-    const j42 = (await executor.get(42n))!;
-    expect(j40).to.include({ phase: "succeeded", exitCode: 0 });
-    expect(j41).to.include({ phase: "failed", reason: "Interrupted" });
-    expect(j41.segments[0]!.end).to.equal(before41.heartbeatAt);
-    expect(j41.gpuSeconds).to.equal(
-      measureGpuSeconds({
-        gpus: 1,
-        seconds: 1000,
-        timeScale: TIME_SCALE,
-        segments: [{ start: before41.segments[0]!.start, end: before41.heartbeatAt! }],
-      })
+  it("after the redeemer is SIGKILLed, re-adopts jobs still running (GPUs kept) and learns the end of those that finished meanwhile", async () => {
+    // Two GPUs. 40 is done, 41 ends while no redeemer runs, 42 keeps running, 43 waits for a GPU.
+    await harness(
+      `await executor.launch(spec(40, "0")); await until(40, "succeeded");
+       await executor.launch(spec(41, "setTimeout(() => {}, 600)"));
+       await executor.launch(spec(42, "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES); setTimeout(() => {}, 2500)"));
+       await executor.launch(spec(43, "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES)"));
+       await until(41, "running"); await until(42, "running");`,
+      config({ gpus: [{ simulated: true, class: "H100-80GB", count: 2 }], killRunningOnClose: false })
     );
-    expect(j41.gpuSeconds).to.be.above(0).and.below(1000);
-    expect(j42).to.include({ phase: "failed", reason: "Interrupted" });
-    expect(await gone(before42.pid!), "job 42's process is killed").to.equal(true);
-    expect(readRecord(41n)).to.include({ phase: "failed", reason: "Interrupted" });
+    // The redeemer may die before its record says "running": the supervisor's own status says it.
+    const before42 = runStatus(42n)!;
+    expect(before42.stage).to.equal("running");
+    expect(runStatus(41n)).to.not.equal(undefined);
+    expect(readRecord(43n).phase).to.equal("pending");
+    expect(isAlive(before42.jobPid), "job 42 outlives the redeemer").to.equal(true);
+    // Job 41 ends while no redeemer runs: its supervisor records it.
+    for (let i = 0; i < 300 && runStatus(41n)?.stage !== "exited"; i++) await sleep(10);
+    expect(runStatus(41n)?.stage).to.equal("exited");
 
-    // Never launched twice: the interrupted job stays finished; the queued one now runs here.
+    const executor = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 2 }] });
+    expect(await executor.get(40n)).to.include({ phase: "succeeded", exitCode: 0 });
+    // 41: finished while the redeemer was down, charged for the whole time it ran.
+    const j41 = (await executor.get(41n))!;
+    const s41 = runStatus(41n)!;
+    expect(j41).to.include({ phase: "succeeded", exitCode: 0 });
+    expect(j41.segments).to.have.length(1);
+    expect(j41.segments[0]).to.include({ start: s41.start, end: s41.end });
+    expect(s41.end! - s41.start).to.be.at.least(0.6);
+    expect(j41.gpuSeconds).to.equal(measureGpuSeconds({ gpus: 1, seconds: 1000, timeScale: TIME_SCALE, segments: j41.segments })).and.be.at.least(60);
+    // 42: still running, re-adopted with its start; its GPU stays taken, so 43 gets the other one.
+    const j42 = (await executor.get(42n))!;
+    expect(j42.phase).to.equal("running");
+    expect(j42.segments[0]!.start).to.equal(before42.start);
+    await waitFor(executor, 43n, finished);
+    const devices = (id: bigint) => /^devices=(\S+)$/m.exec(readLog(id))![1];
+    expect(devices(43n)).to.not.equal(devices(42n));
+    // 42 runs to its end under the new executor, charged from its first start.
+    const end42 = await waitFor(executor, 42n, finished);
+    expect(end42).to.include({ phase: "succeeded", exitCode: 0 });
+    expect(end42.segments[0]!.end! - end42.segments[0]!.start).to.be.at.least(2.5);
+    // Never launched twice.
     expect(await executor.launch(request(41n, "0"))).to.deep.equal({ name: "ctk-redemption-41", alreadyExisted: true });
-    expect((await executor.get(41n))!.phase).to.equal("failed");
-    expect((await executor.list()).map((s) => s.redemptionId)).to.deep.equal([40n, 41n, 42n, 43n]);
-    await waitFor(executor, 43n, running);
-    await executor.remove(43n);
+    expect(readLog(42n).match(/starting ctk-redemption-42/g)).to.have.length(1);
+  });
+
+  it("kills a job whose supervisor is gone, with everything it started, before reporting it; charged until then", async () => {
+    const executor = await create();
+    // The job starts a grandchild in a session of its own: only its CTK_JOB_RUN finds it.
+    const escapee = "const c = require('node:child_process').spawn('sleep', ['30'], { detached: true, stdio: 'ignore' }); console.log('escapee=' + c.pid); setInterval(() => {}, 1000)";
+    await executor.launch(request(44n, escapee));
+    await waitFor(executor, 44n, running);
+    for (let i = 0; i < 200 && !/escapee=\d+/.test(readLog(44n)); i++) await sleep(10);
+    const escapeePid = Number(/escapee=(\d+)/.exec(readLog(44n))![1]);
+    for (let i = 0; i < 200 && readRecord(44n).phase !== "running"; i++) await sleep(10);
+    const record = readRecord(44n);
+    expect(isAlive(escapeePid)).to.equal(true);
+    process.kill(record.supervisorPid!, "SIGKILL");
+    const killedAt = Date.now() / 1000;
+
+    const state = await waitFor(executor, 44n, finished);
+    expect(isAlive(record.pid!), "the job").to.equal(false);
+    expect(isAlive(escapeePid), "what it started").to.equal(false);
+    expect(state).to.include({ phase: "failed", reason: "Interrupted" });
+    expect(state.segments[0]!.start).to.equal(record.segments[0]!.start);
+    expect(state.segments[0]!.end).to.be.at.least(killedAt);
+    for (let i = 0; i < 200 && readRecord(44n).phase !== "failed"; i++) await sleep(10);
+    expect(readRecord(44n).message).to.match(/killed/);
   });
 
   it("with killRunningOnClose, close() stops running jobs and records them as ExecutorShutdown", async () => {
     const executor = await create({ killRunningOnClose: true });
     await executor.launch(request(50n, "setInterval(() => {}, 1000)"));
     await waitFor(executor, 50n, running);
+    expect(executor.activeJobs()).to.deep.equal(["ctk-redemption-50"]);
     await executor.close();
     expect(readRecord(50n)).to.include({ phase: "failed", reason: "ExecutorShutdown", exitCode: 143 });
     expect(await executor.ping()).to.equal(false);
   });
 
-  it("without killRunningOnClose, close() leaves jobs running and the next executor takes over the record", async () => {
+  it("without killRunningOnClose, close() leaves jobs running, and the next executor follows them to their end", async () => {
     const first = await create({ killRunningOnClose: false });
-    await first.launch(request(51n, "setInterval(() => {}, 1000)"));
+    await first.launch(request(51n, "setTimeout(() => {}, 700)"));
     const { segments } = await waitFor(first, 51n, running);
+    expect(first.activeJobs()).to.deep.equal(["ctk-redemption-51"]);
     await first.close();
-    const pid = readRecord(51n).pid!;
+    const pid = readRecord(51n).pid!; // close() waits for the record's writes
     expect(isAlive(pid)).to.equal(true);
     const second = await create();
-    const state = (await second.get(51n))!;
-    expect(state).to.include({ phase: "failed", reason: "Interrupted" });
+    expect(await second.get(51n)).to.include({ phase: "running" });
+    const state = await waitFor(second, 51n, finished);
+    expect(state).to.include({ phase: "succeeded", exitCode: 0 });
     expect(state.segments[0]!.start).to.equal(segments[0]!.start);
-    expect(await gone(pid)).to.equal(true);
+    expect(state.gpuSeconds).to.be.at.least(70);
   });
 
-  it("after a restart, never starts a job whose start was under way when the redeemer died", async () => {
+  it("a start cut short before its supervisor claimed it runs once: queued again, and a late supervisor finds the claim taken", async () => {
+    const marks = join(dataDir, "marks");
+    writeFileSync(marks, "");
+    const job = `require('node:fs').appendFileSync(${JSON.stringify(marks)}, 'ran ' + process.env.CTK_JOB_RUN + '\\n')`;
     const first = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 1 }] });
     await first.launch(request(52n, "setInterval(() => {}, 1000)"));
-    await first.launch(request(53n, "0"));
+    await first.launch(request(53n, job));
     await waitFor(first, 52n, running);
     await first.close();
-    // As if the redeemer had died between recording the start of job 53 and spawning it.
+    // As if the redeemer had died between recording the intent of attempt 1 of job 53 and spawning its supervisor.
     const record = readRecord(53n);
     expect(record.phase).to.equal("pending");
-    writeFileSync(join(dataDir, "jobs", "ctk-redemption-53.json"), JSON.stringify({ ...record, startingAt: Date.now() / 1000 }));
+    const order = join(dataDir, "run", "ctk-redemption-53.1.order.json");
+    writeFileSync(
+      order,
+      JSON.stringify({
+        name: "ctk-redemption-53", attempt: 1, command: process.execPath, args: ["-e", job], env: { CTK_JOB_RUN: "late" },
+        cwd: dataDir, logFile: join(dataDir, "logs", "ctk-redemption-53.log"), deadlineMs: 10_000, graceMs: 100, heartbeatMs: 50, describe: "late",
+      })
+    );
+    writeFileSync(join(dataDir, "jobs", "ctk-redemption-53.json"), JSON.stringify({ ...record, startingAt: Date.now() / 1000, attempt: 1, gpuIndexes: [0] }));
+
+    const second = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 1 }] });
+    const state = await waitFor(second, 53n, finished);
+    expect(state).to.include({ phase: "succeeded", exitCode: 0 });
+    expect(readRecord(53n).attempt).to.equal(2);
+    // The supervisor of attempt 1 arrives late: it must not run the job.
+    const late = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, order], { stdio: "inherit" });
+    expect(await new Promise((resolve) => late.once("exit", resolve))).to.equal(0);
+    expect(readFileSync(marks, "utf8").trim().split("\n")).to.deep.equal([`ran ${readRecord(53n).runToken}`]);
+  });
+
+  it("after a restart, a record from before supervisors whose start was under way is not started again", async () => {
+    const first = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 1 }] });
+    await first.launch(request(54n, "setInterval(() => {}, 1000)"));
+    await first.launch(request(55n, "0"));
+    await waitFor(first, 54n, running);
+    await first.close();
+    const record = readRecord(55n);
+    writeFileSync(join(dataDir, "jobs", "ctk-redemption-55.json"), JSON.stringify({ ...record, startingAt: Date.now() / 1000 }));
 
     const second = await create();
-    expect(await second.get(53n)).to.include({ phase: "failed", reason: "Interrupted", gpuSeconds: 0 });
+    expect(await second.get(55n)).to.include({ phase: "failed", reason: "Interrupted", gpuSeconds: 0 });
     await sleep(100);
-    expect(existsSync(join(dataDir, "logs", "ctk-redemption-53.log"))).to.equal(false);
+    expect(existsSync(join(dataDir, "logs", "ctk-redemption-55.log"))).to.equal(false);
   });
 
   it("after a restart, starts queued jobs, and fails those the new inventory can no longer serve", async () => {
     const first = await create();
-    await first.launch(request(54n, "setInterval(() => {}, 1000)", { gpus: 2 }));
-    await first.launch(request(55n, "0", { gpus: 2 }));
-    await first.launch(request(56n, "0", { gpus: 1 }));
-    await waitFor(first, 54n, running);
+    await first.launch(request(56n, "setInterval(() => {}, 1000)", { gpus: 2 }));
+    await first.launch(request(57n, "0", { gpus: 2 }));
+    await first.launch(request(58n, "0", { gpus: 1 }));
+    await waitFor(first, 56n, running);
     await first.close();
 
     const second = await create({ gpus: [{ simulated: true, class: "H100-80GB", count: 1 }] });
-    expect(await second.get(55n)).to.include({ phase: "failed", reason: "Unschedulable", gpuSeconds: 0 });
-    expect(await waitFor(second, 56n, finished)).to.include({ phase: "succeeded" });
+    expect(await second.get(57n)).to.include({ phase: "failed", reason: "Unschedulable", gpuSeconds: 0 });
+    expect(await waitFor(second, 58n, finished)).to.include({ phase: "succeeded" });
   });
 
   it("refuses a second executor on a data directory in use", async () => {

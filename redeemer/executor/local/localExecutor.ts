@@ -33,7 +33,7 @@
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
+import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import { access, appendFile, mkdir, rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
@@ -97,6 +97,8 @@ interface LiveJob {
   unsaved: boolean;
   /** Set when we stop it ourselves (close, remove): the reason to report. */
   stopReason?: string;
+  /** Its supervisor was spawned here, or it was re-adopted: its run files are to be followed. */
+  followed: boolean;
   /** A look at its run files is in progress. */
   checking: boolean;
   /** Serialised writes of this job's record. */
@@ -338,6 +340,7 @@ export class LocalExecutor implements Executor {
       foreign,
       starting: false,
       unsaved: false,
+      followed: false,
       checking: false,
       writing: Promise.resolve(),
       ended,
@@ -433,18 +436,28 @@ export class LocalExecutor implements Executor {
       this.finish(job, { phase: "failed", reason: job.stopReason });
       return;
     }
-    const child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, files.order], {
-      cwd: this.runDir,
-      env: {},
-      stdio: "ignore",
-      detached: true,
-    });
+    // The supervisor's own errors, if any, go to the job's log.
+    const log = openSync(this.logFileFor(r.name), "a");
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, files.order], {
+        cwd: this.runDir,
+        env: {},
+        stdio: ["ignore", "ignore", log],
+        detached: true,
+      });
+    } finally {
+      closeSync(log);
+    }
     child.unref();
     job.supervisor = child;
+    job.followed = true;
     child.once("error", () => {
-      if (child.pid === undefined) void this.checkRun(job, true);
+      if (child.pid === undefined && r.attempt === attempt) void this.checkRun(job, true);
     });
-    child.once("exit", () => void this.checkRun(job, true));
+    child.once("exit", () => {
+      if (r.attempt === attempt) void this.checkRun(job, true);
+    });
     this.ensurePolling();
   }
 
@@ -506,7 +519,7 @@ export class LocalExecutor implements Executor {
    */
   private async checkRun(job: LiveJob, supervisorExited = false): Promise<void> {
     const r = job.record;
-    if (this.closed || job.checking || r.attempt === undefined || isFinished(r) || (r.phase === "pending" && !job.starting)) return;
+    if (this.closed || job.checking || !job.followed || r.attempt === undefined || isFinished(r) || (r.phase === "pending" && !job.starting)) return;
     job.checking = true;
     try {
       const files = runFilesOf(this.runDir, r.name, r.attempt);
@@ -575,6 +588,7 @@ export class LocalExecutor implements Executor {
       return;
     }
     job.starting = false;
+    job.followed = false;
     this.pool.release(r.name);
     delete r.startingAt;
     r.gpuIndexes = [];
@@ -757,6 +771,7 @@ export class LocalExecutor implements Executor {
           this.warn(`${record.name} was started on GPUs ${record.gpuIndexes.join(",")}, also recorded for ${[...new Set(others)].join(", ")}`);
         }
         job.starting = record.phase === "pending";
+        job.followed = true;
         adopted.push(job);
       } else if (underWay) this.finishInterrupted(job);
       else if (this.pool.capacity(record.className) < record.gpus) {
