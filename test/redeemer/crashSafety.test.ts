@@ -8,17 +8,21 @@
  * Scale with CTK_CRASH_REDEMPTIONS (default 200) and CTK_CRASH_KILLS (default 20); replay a run
  * with CTK_CRASH_SEED.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { type FakeKube, startFakeKube } from "../support/fakeKube.js";
-import { type ChainFixture, IMAGE, KUBE_QUEUES, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { readProcStat } from "../../redeemer/executor/local/index.js";
+import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
 import { type CrashDrillOptions, expectBooksBalance, rng, runCrashDrill, type Submitted } from "./support/crashLoop.js";
 
 const REDEMPTIONS = Number(process.env.CTK_CRASH_REDEMPTIONS ?? 200);
 const KILLS = Number(process.env.CTK_CRASH_KILLS ?? 20);
+/** The local executor's drill runs real jobs of 1–4 s: fewer redemptions (CTK_LOCAL_CRASH_REDEMPTIONS, CTK_LOCAL_CRASH_KILLS). */
+const LOCAL_REDEMPTIONS = Number(process.env.CTK_LOCAL_CRASH_REDEMPTIONS ?? 40);
+const LOCAL_KILLS = Number(process.env.CTK_LOCAL_CRASH_KILLS ?? 16);
 const BAD_IMAGE = `docker.io/x/y@sha256:${"ab12".repeat(16)}`;
 
 const seedOf = () => Number(process.env.CTK_CRASH_SEED ?? Date.now() % 100_000);
@@ -69,44 +73,154 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
     return submitted;
   }
 
-  it(`local executor: settles or rejects each of ${REDEMPTIONS} redemptions exactly once across ${KILLS} SIGKILLs, starting no job twice and losing no unit`, async () => {
-    const seed = seedOf();
+  /**
+   * The local executor's drill (issue 17): jobs of 1–4 s, kills aimed at job starts among the
+   * random ones. Besides the books: every good job ran exactly once and to its end (or to its
+   * deadline), none ran while or after its redemption was over, every GPU-second that ran is
+   * charged, no GPU held by two jobs at once. One test per seed of CTK_CRASH_SEEDS (e.g. "1,2,3,4,5").
+   */
+  describe("local executor: jobs of 1–4 s, supervised through the kills", () => {
+    const seeds = process.env.CTK_CRASH_SEEDS ? process.env.CTK_CRASH_SEEDS.split(",").map(Number) : [seedOf()];
+    for (const seed of seeds) {
+      it(`${LOCAL_REDEMPTIONS} redemptions across ${LOCAL_KILLS} SIGKILLs (seed ${seed}): each job runs once, to its end, paid in full, never after its redemption, never on a busy GPU`, async () => {
+        const figures = await localDrill(seed);
+        console.log(`      ${JSON.stringify(figures)}`);
+      });
+    }
+  });
+
+  async function localDrill(seed: number): Promise<Record<string, number>> {
     const random = rng(seed);
-    const marks = join(dir, "started.txt");
+    const TIME_SCALE = 0.01;
+    const HOURS = 0.1; // 360 allotted seconds: a deadline of 3.6 s
+    const deadlineReal = HOURS * 3600 * TIME_SCALE;
+    const marks = join(dir, "marks.txt");
     writeFileSync(marks, "");
+    const dataDir = join(dir, "local");
+    const runDir = join(dataDir, "run");
+    mkdirSync(runDir, { recursive: true });
     const configFile = join(dir, "redeemer.json");
     writeFileSync(
       configFile,
       JSON.stringify(
         redeemerConfig(f, dir, {
           kind: "local",
-          local: { dataDir: join(dir, "local"), gpus: [{ simulated: true, class: "H100-80GB", count: 8 }], timeScale: 0.01, heartbeatSeconds: 0.2, killGraceSeconds: 0.2 },
+          local: { dataDir, gpus: [{ simulated: true, class: "H100-80GB", count: 8 }], timeScale: TIME_SCALE, heartbeatSeconds: 0.1, killGraceSeconds: 0.2 },
         }),
       ),
     );
+    // What each good job was asked to do, by submission order.
+    const plans = new Map<number, { sleep: number; gpus: number }>();
+    const job = (i: number) => {
+      // Most end well before the deadline; some run into it. None ends near it.
+      const sleep = random() < 0.15 ? 3.9 + random() * 0.1 : 1 + random() * 2.3;
+      const gpus = 1 + Math.floor(random() * 2);
+      plans.set(i, { sleep, gpus });
+      const line = (what: string) => `echo "${what} $CTK_REDEMPTION_ID $$ $(date +%s.%N) $CUDA_VISIBLE_DEVICES" >> "$MARK"`;
+      return nodeJob("", { name: `crash-${i}`, command: ["sh"], args: ["-c", `${line("start")}; sleep ${sleep.toFixed(2)}; ${line("done")}`], env: { MARK: marks }, gpus, hours: HOURS });
+    };
 
-    // Each good job appends its redemption id to `marks` when it starts: a line twice = started twice.
-    const submitted = await drill(configFile, seed, random, {
-      good: (i) =>
-        nodeJob("", {
-          name: `crash-${i}`,
-          command: ["sh"],
-          args: ["-c", `echo "$CTK_REDEMPTION_ID" >> "$MARK"; sleep ${(0.1 + random() * 0.4).toFixed(2)}`],
-          env: { MARK: marks },
-          gpus: 1 + Math.floor(random() * 2),
-          hours: 0.05,
-        }),
-      bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
-    });
+    // A kill aimed at a job start: the moment the executor writes a start's order, or a few ms later (its supervisor starting).
+    const startMoment = async (): Promise<boolean> => {
+      const delay = random() < 0.5 ? 0 : Math.floor(random() * 40);
+      const caught = await new Promise<boolean>((resolve) => {
+        const watcher = watch(runDir, (_event, file) => {
+          if (typeof file === "string" && file.endsWith(".order.json")) done(true);
+        });
+        const timer = setTimeout(() => done(false), 3_000);
+        function done(value: boolean) {
+          clearTimeout(timer);
+          watcher.close();
+          resolve(value);
+        }
+      });
+      if (caught && delay > 0) await new Promise((r) => setTimeout(r, delay));
+      return caught;
+    };
 
-    // No job started twice, and only good specs started.
-    const started = readFileSync(marks, "utf8").split("\n").filter(Boolean);
-    const counts = new Map<string, number>();
-    for (const id of started) counts.set(id, (counts.get(id) ?? 0) + 1);
-    const twice = [...counts].filter(([, n]) => n > 1);
-    expect(twice, "jobs started twice").to.deep.equal([]);
-    for (const id of counts.keys()) expect(submitted.find((s) => s.id === BigInt(id))?.bad, `job ${id} was for a good spec`).to.equal(false);
-  });
+    const observer = new JobObserver(f, marks);
+    observer.start();
+    let result;
+    try {
+      result = await runCrashDrill({
+        f,
+        configFile,
+        logFile: join(dir, "redeemer.log"),
+        random,
+        seed,
+        redemptions: LOCAL_REDEMPTIONS,
+        kills: LOCAL_KILLS,
+        good: job,
+        bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
+        aimed: { share: 0.4, moment: startMoment },
+      });
+    } finally {
+      await observer.stop();
+    }
+    const { submitted, kills, aimedKills } = result;
+    measured(kills, submitted.length, seed);
+    expect(kills).to.be.at.least(LOCAL_KILLS);
+    expect(submitted).to.have.length(LOCAL_REDEMPTIONS);
+    await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
+    expect(observer.violations, "seen while the drill ran").to.deep.equal([]);
+
+    const runs = observer.runs();
+    const { settled } = await lifecycleOf(f);
+    let ranGpuSeconds = 0;
+    let chargedGpuSeconds = 0;
+    let completed = 0;
+    let deadlineStopped = 0;
+    const intervals: { id: bigint; devices: string[]; start: number; end: number }[] = [];
+    for (const [i, s] of submitted.entries()) {
+      const ofJob = runs.get(s.id) ?? [];
+      if (s.bad) {
+        expect(ofJob, `redemption ${s.id} (refused spec) ran nothing`).to.deep.equal([]);
+        continue;
+      }
+      const plan = plans.get(i)!;
+      expect(ofJob.length, `job of redemption ${s.id} started exactly once (seed ${seed})`).to.equal(1);
+      const run = ofJob[0]!;
+      const hitsDeadline = plan.sleep > deadlineReal;
+      let ran: number;
+      if (hitsDeadline) {
+        expect(run.done, `job ${s.id} (${plan.sleep.toFixed(2)} s) was stopped by its deadline`).to.equal(undefined);
+        deadlineStopped++;
+        ran = deadlineReal;
+      } else {
+        expect(run.done, `job ${s.id} (${plan.sleep.toFixed(2)} s) ran to its end (seed ${seed})`).to.be.a("number");
+        completed++;
+        ran = run.done! - run.start;
+      }
+      intervals.push({ id: s.id, devices: run.devices, start: run.start, end: run.done ?? run.lastAlive ?? run.start });
+      // Charged GPU-seconds (allotted): the units settled, at the multiplier the reservation was priced at.
+      const { reserved, used } = await f.redemption(s.id);
+      expect(settled.get(s.id)?.[0]).to.equal(used);
+      const cap = plan.gpus * HOURS * 3600;
+      const charged = (Number(used) * cap) / Number(reserved);
+      const ranAllotted = Math.min(cap, (plan.gpus * ran) / TIME_SCALE);
+      expect(charged, `job ${s.id}: every GPU-second that ran is charged (ran ${ranAllotted.toFixed(1)}, charged ${charged.toFixed(1)})`).to.be.at.least(Math.floor(ranAllotted - 1e-6));
+      expect(charged, `job ${s.id}: charged no more than it ran, give or take its start and end`).to.be.at.most(ranAllotted + (plan.gpus * 1) / TIME_SCALE);
+      ranGpuSeconds += ranAllotted;
+      chargedGpuSeconds += charged;
+    }
+    // No GPU held by two jobs at once (each job's own start and end marks).
+    for (const a of intervals)
+      for (const b of intervals)
+        if (a.id < b.id && a.devices.some((d) => b.devices.includes(d)))
+          expect(a.end <= b.start || b.end <= a.start, `jobs ${a.id} and ${b.id} overlapped on GPUs ${a.devices} / ${b.devices}`).to.equal(true);
+    return {
+      seed,
+      kills,
+      killsAimedAtJobStarts: aimedKills,
+      redemptions: submitted.length,
+      refused: submitted.filter((s) => s.bad).length,
+      jobsCompleted: completed,
+      jobsStoppedByDeadline: deadlineStopped,
+      gpuSecondsRan: Math.round(ranGpuSeconds),
+      gpuSecondsCharged: Math.round(chargedGpuSeconds),
+      observations: observer.ticks,
+    };
+  }
 
   describe("kubernetes executor on the fake API server", () => {
     let fake: FakeKube | undefined;
@@ -155,3 +269,99 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
     });
   });
 });
+
+/** One run of a job, from the marks it writes ("start|done <id> <pid> <unix time> <devices>"). */
+interface JobRun {
+  pid: number;
+  start: number;
+  devices: string[];
+  done?: number;
+  /** Last time the observer saw its process alive. */
+  lastAlive?: number;
+  /** Kernel start time of `pid` when first seen (to tell it from a reused pid). */
+  pidStartTime?: string;
+}
+
+/**
+ * Watches the drill from outside every ~100 ms: which job processes are alive (their marks name
+ * their pids), on which GPUs, and which redemptions are over on the chain. A job process alive
+ * after its redemption was seen over, or two alive on one GPU, is a violation.
+ */
+class JobObserver {
+  readonly violations: string[] = [];
+  ticks = 0;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private readonly byId = new Map<bigint, JobRun[]>();
+  private offset = 0;
+  private partial = "";
+
+  constructor(
+    private readonly f: ChainFixture,
+    private readonly marks: string,
+  ) {}
+
+  start(): void {
+    this.loop = (async () => {
+      while (!this.stopped) {
+        await this.tick().catch((err: unknown) => this.violations.push(`observer: ${(err as Error).message}`));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+    this.readMarks();
+  }
+
+  runs(): Map<bigint, JobRun[]> {
+    return this.byId;
+  }
+
+  private readMarks(): void {
+    const text = readFileSync(this.marks, "utf8");
+    const fresh = this.partial + text.slice(this.offset);
+    this.offset = text.length;
+    const lines = fresh.split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) {
+      const [what, id, pid, at, devices] = line.split(" ");
+      const key = BigInt(id!);
+      const runs = this.byId.get(key) ?? [];
+      this.byId.set(key, runs);
+      if (what === "start") runs.push({ pid: Number(pid), start: Number(at), devices: (devices ?? "").split(",") });
+      else {
+        const run = runs.find((r) => r.pid === Number(pid));
+        if (run) run.done = Number(at);
+        else this.violations.push(`job ${id}: "done" from pid ${pid}, which never started`);
+      }
+    }
+  }
+
+  private async tick(): Promise<void> {
+    // What is over on the chain first: a job seen alive afterwards ran while its redemption was over.
+    const { settled, rejected } = await lifecycleOf(this.f);
+    this.readMarks();
+    const now = Date.now() / 1000;
+    const busy = new Map<string, bigint>();
+    for (const [id, runs] of this.byId) {
+      for (const run of runs) {
+        if (run.done !== undefined) continue;
+        const stat = readProcStat(run.pid);
+        const alive = stat !== undefined && stat.state !== "Z" && stat.state !== "X" && (run.pidStartTime ?? stat.startTime) === stat.startTime;
+        if (!alive) continue;
+        run.pidStartTime ??= stat.startTime;
+        run.lastAlive = now;
+        if (settled.has(id) || rejected.has(id)) this.violations.push(`job ${id} (pid ${run.pid}) still ran after its redemption was over`);
+        for (const d of run.devices) {
+          const other = busy.get(d);
+          if (other !== undefined && other !== id) this.violations.push(`GPU ${d} held by jobs ${other} and ${id} at once`);
+          busy.set(d, id);
+        }
+      }
+    }
+    this.ticks++;
+  }
+}

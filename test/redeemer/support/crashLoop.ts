@@ -43,11 +43,18 @@ export interface CrashDrillOptions {
   bad(i: number): JobSpec;
   /** How long the last run may take to finish everything. */
   finishTimeoutMs?: number;
+  /**
+   * Kills aimed at a moment: for a `share` of the kills while the redeemer works, the kill waits
+   * for `moment()` (true: it came, e.g. a job being started; false: it did not, in its own time).
+   */
+  aimed?: { share: number; moment(): Promise<boolean> };
 }
 
 export interface CrashDrillResult {
   submitted: Submitted[];
   kills: number;
+  /** Kills that landed at an `aimed` moment. */
+  aimedKills: number;
 }
 
 /**
@@ -88,6 +95,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     return p;
   };
   let kills = 0;
+  let aimedKills = 0;
   let running: RedeemerProcess | undefined;
   try {
     for (let k = 0; k < o.kills || producing; k++) {
@@ -95,7 +103,10 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
       running = p;
       // A fifth of the kills land during start-up (the rebuild), the rest while it works.
       if (random() < 0.2) await sleep(Math.floor(random() * 800));
-      else {
+      else if (o.aimed && random() < o.aimed.share) {
+        await p.ready();
+        if (await o.aimed.moment()) aimedKills++;
+      } else {
         await p.ready();
         await sleep(Math.floor(random() * 1_500));
       }
@@ -128,7 +139,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     for (const p of [...spares, running]) p?.kill("SIGKILL");
     throw new Error(`${(err as Error).message}\nseed ${o.seed}, kills ${kills}\n${tail(o.logFile)}`);
   }
-  return { submitted, kills };
+  return { submitted, kills, aimedKills };
 }
 
 /**
