@@ -14,7 +14,7 @@ import { UserError, note, printLines, table } from "../cli/output.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
-import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, startDevnet } from "./runDevnet.js";
+import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, type DevnetStopReport, startDevnet } from "./runDevnet.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEFAULT_CLASSES = "config/classes.json";
@@ -105,8 +105,27 @@ function summary(d: Devnet, dir: string): string[] {
       : []),
     "",
     `Ctrl-C stops the chain; its state stays in ${rel(path.dirname(d.stateFile))}/ for the next start.`,
+    ...(d.redeemer.started
+      ? ["Jobs still running then keep running, and the next start settles them (--stop-jobs: stop them, charged for what ran)."]
+      : []),
     "devnet ready",
   ];
+}
+
+/** What became of the redeemer's running jobs when the devnet stopped. */
+function describeJobsAtStop(report: DevnetStopReport, logsDir: string | undefined): string[] {
+  const logs = logsDir ? ` (logs in ${relative(logsDir)}/)` : "";
+  const list = (names: string[]) => names.join(", ");
+  const lines: string[] = [];
+  if (report.jobsLeftRunning.length > 0) {
+    lines.push(
+      `left running under supervision: ${list(report.jobsLeftRunning)}${logs}; the next start follows them to their end and settles them (--stop-jobs stops them instead)`,
+    );
+  }
+  if (report.jobsStopped.length > 0) {
+    lines.push(`stopped: ${list(report.jobsStopped)}${logs}; the next start settles each for the time it ran`);
+  }
+  return lines;
 }
 
 /** The demo went wrong: said in one line; the devnet keeps running. */
@@ -150,9 +169,10 @@ export function devnetCommand(): Command {
     .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
     .option("--reset", "forget the saved chain and deploy afresh")
     .option("--no-demo", "do not run the demo redemption (config/demo-job.json) on a freshly deployed chain")
+    .option("--stop-jobs", "on Ctrl-C, stop the redeemer's running jobs (each charged for the time it ran) instead of leaving them running for the next start")
     .action(async function (
       this: Command,
-      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean },
+      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean; stopJobs?: boolean },
     ) {
       const globals = globalsOf(this);
       const port = Number(opts.port);
@@ -180,6 +200,7 @@ export function devnetCommand(): Command {
           redeemer: opts.redeemer,
           redeemerApiPort: Number(opts.redeemerPort),
           reset: opts.reset,
+          stopJobs: opts.stopJobs ?? false,
           log: globals.json ? undefined : (l) => note(l),
         });
       } catch (e) {
@@ -223,7 +244,7 @@ export function devnetCommand(): Command {
       let demo: Promise<void> = Promise.resolve();
       if (demoRun) demo = runDemoInBackground(d, demoRun.spec, demoRun.grant, globals.json, demoAbort.signal);
 
-      await new Promise<void>((resolve) => {
+      const report = await new Promise<DevnetStopReport>((resolve) => {
         let stopped = false;
         onStop = (signal) => {
           if (stopped) return;
@@ -232,15 +253,18 @@ export function devnetCommand(): Command {
           demoAbort.abort();
           demo.then(() => d.stop()).then(resolve, (e) => {
             note(`error while stopping: ${(e as Error).message}`);
-            resolve();
+            resolve({ jobsLeftRunning: [], jobsStopped: [] });
           });
         };
         if (stopping) onStop(stopping);
       });
       process.off("SIGINT", handler);
       process.off("SIGTERM", handler);
-      if (globals.json) process.stdout.write(`${JSON.stringify({ stopped: true })}\n`);
-      else note("devnet stopped");
+      if (globals.json) process.stdout.write(`${JSON.stringify({ stopped: true, ...report })}\n`);
+      else {
+        for (const line of describeJobsAtStop(report, d.redeemer.jobLogsDir)) note(line);
+        note("devnet stopped");
+      }
     });
   return devnet;
 }

@@ -30,12 +30,27 @@ export interface DevnetOptions {
   redeemer?: boolean;
   /** Port of the redeemer's HTTP API (default 8787; 0: any free port). */
   redeemerApiPort?: number;
+  /**
+   * On stop, stop the redeemer's running jobs (each charged for the time it ran) instead of
+   * leaving them running under their supervisors for the next start to follow (the default).
+   */
+  stopJobs?: boolean;
   /** Progress notes (stderr in the CLI). */
   log?: (line: string) => void;
 }
 
 export interface RedeemerHandle {
   stop(): Promise<void>;
+  /** The local executor's jobs running or being started. */
+  executor?: { activeJobs?(): string[] };
+}
+
+/** What stopping the devnet did to the redeemer's running jobs. */
+export interface DevnetStopReport {
+  /** Left running under their supervisors: the next start follows them and settles them. */
+  jobsLeftRunning: string[];
+  /** Stopped (with `stopJobs`): each is settled for the time it ran at the next start. */
+  jobsStopped: string[];
 }
 
 export interface Devnet {
@@ -56,7 +71,7 @@ export interface Devnet {
     /** The local executor's job logs (<job>.log), when it started. */
     jobLogsDir?: string;
   };
-  stop(): Promise<void>;
+  stop(): Promise<DevnetStopReport>;
 }
 
 export class DevnetError extends Error {
@@ -120,6 +135,7 @@ async function startRedeemerIfPresent(
   devnetDir: string,
   classNames: readonly string[],
   apiPort: number,
+  stopJobs: boolean,
 ): Promise<RedeemerStart> {
   const entry = path.join(ROOT, "redeemer", "index.ts");
   if (!existsSync(entry)) return { note: "not started: the redeemer is not part of this build yet (redeemer/index.ts)" };
@@ -152,6 +168,7 @@ async function startRedeemerIfPresent(
         path: [path.dirname(process.execPath), process.env.PATH ?? ""].filter(Boolean).join(path.delimiter),
         ...((overrides.executor as { local?: object } | undefined)?.local ?? {}),
         dataDir: path.join(dataDir, "executor"),
+        killRunningOnClose: stopJobs,
       },
     },
   };
@@ -189,12 +206,14 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
   const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile });
   let redeemer: RedeemerHandle | undefined;
-  const stop = async () => {
+  const stop = async (): Promise<DevnetStopReport> => {
+    const active = redeemer?.executor?.activeJobs?.() ?? [];
     try {
       await redeemer?.stop();
     } finally {
       await anvil.stop();
     }
+    return opts.stopJobs ? { jobsLeftRunning: [], jobsStopped: active } : { jobsLeftRunning: active, jobsStopped: [] };
   };
   try {
     let deployment = await savedDeployment(anvil.rpcUrl, deploymentFile, log);
@@ -224,7 +243,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     let r: RedeemerStart = { note: "not started (--no-redeemer)" };
     if (opts.redeemer !== false) {
       try {
-        r = await startRedeemerIfPresent(ops, dir, classes.filter((c) => c.active).map((c) => c.name), opts.redeemerApiPort ?? 8787);
+        r = await startRedeemerIfPresent(ops, dir, classes.filter((c) => c.active).map((c) => c.name), opts.redeemerApiPort ?? 8787, opts.stopJobs ?? false);
       } catch (e) {
         r = { note: `FAILED to start: ${(e as Error).message.split("\n")[0]} (the chain is up without it)` };
       }

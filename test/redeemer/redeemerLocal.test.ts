@@ -151,7 +151,7 @@ describe("redeemer end to end (anvil + local executor)", function () {
     expect(receipt.redemptionId).to.equal(kept.toString());
   });
 
-  it("after a restart, finishes what the previous run left from the chain and the executor alone", async () => {
+  it("after a restart, finishes what the previous run left from the chain and the executor alone, the job it left running paid in full", async () => {
     redeemer = await startRedeemer(configFor());
     await redeemer.ready;
     // A job long enough to be running when the redeemer stops.
@@ -171,6 +171,9 @@ describe("redeemer end to end (anvil + local executor)", function () {
     const { settled, running } = await lifecycleOf(f);
     expect(running.get(id)).to.equal(1);
     expect(settled.get(id)).to.have.length(1);
+    // The stop did not cost the job: it ran on, under the next run, to its end, and is paid in full (1.5 s = 150 GPU-seconds here).
+    expect(await redeemer.executor.get(id)).to.include({ phase: "succeeded", exitCode: 0 });
+    expect(settled.get(id)![0]).to.be.at.least(150n);
     expect(IMAGE).to.be.a("string");
   });
 });
