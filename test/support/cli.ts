@@ -81,6 +81,8 @@ export interface DevnetProcess {
   child: ChildProcess;
   /** Everything the devnet printed on stderr so far. */
   stderr(): string;
+  /** Everything the devnet printed on stdout so far (its JSON lines). */
+  stdout(): string;
   /** SIGTERM (what Ctrl-C's SIGINT also does) and wait for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
@@ -141,6 +143,7 @@ export async function startDevnetProcess(
     info,
     child,
     stderr: () => stderr,
+    stdout: () => stdout,
     async stop(sig: NodeJS.Signals = opts.npmStart ? "SIGINT" : "SIGTERM") {
       signal(sig);
       const timer = setTimeout(() => signal("SIGKILL"), 15_000);
