@@ -6,7 +6,10 @@
  * server (which runs in this process, so it outlives every redeemer it serves).
  *
  * Scale with CTK_CRASH_REDEMPTIONS (default 200) and CTK_CRASH_KILLS (default 20); replay a run
- * with CTK_CRASH_SEED.
+ * with CTK_CRASH_SEED. The local executor's drill runs real jobs of 1–4 s under supervisors and
+ * checks the machine side too (each job once, to its end, paid in full, never after its
+ * redemption, never on a busy GPU): CTK_LOCAL_CRASH_REDEMPTIONS (default 40), CTK_LOCAL_CRASH_KILLS
+ * (default 16); CTK_CRASH_SEEDS=1,2,3,4,5 runs it once per seed.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -153,13 +156,16 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
         good: job,
         bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
         aimed: { share: 0.4, moment: startMoment },
+        // Redemptions spread over the kills, so that jobs start (and are killed under) all along.
+        gapMs: 1_200,
       });
     } finally {
       await observer.stop();
     }
-    const { submitted, kills, aimedKills } = result;
+    const { submitted, kills, aimedKills, killedAt } = result;
     measured(kills, submitted.length, seed);
     expect(kills).to.be.at.least(LOCAL_KILLS);
+    expect(aimedKills, "kills that landed while a job was being started").to.be.at.least(1);
     expect(submitted).to.have.length(LOCAL_REDEMPTIONS);
     await expectBooksBalance(f, submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
     expect(observer.violations, "seen while the drill ran").to.deep.equal([]);
@@ -170,6 +176,7 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
     let chargedGpuSeconds = 0;
     let completed = 0;
     let deadlineStopped = 0;
+    let ranThroughKills = 0;
     const intervals: { id: bigint; devices: string[]; start: number; end: number }[] = [];
     for (const [i, s] of submitted.entries()) {
       const ofJob = runs.get(s.id) ?? [];
@@ -192,6 +199,8 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
         ran = run.done! - run.start;
       }
       intervals.push({ id: s.id, devices: run.devices, start: run.start, end: run.done ?? run.lastAlive ?? run.start });
+      const end = run.done ?? run.lastAlive ?? run.start;
+      if (killedAt.some((t) => run.start < t && t < end)) ranThroughKills++;
       // Charged GPU-seconds (allotted): the units settled, at the multiplier the reservation was priced at.
       const { reserved, used } = await f.redemption(s.id);
       expect(settled.get(s.id)?.[0]).to.equal(used);
@@ -216,6 +225,7 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
       refused: submitted.filter((s) => s.bad).length,
       jobsCompleted: completed,
       jobsStoppedByDeadline: deadlineStopped,
+      jobsThatRanThroughAKill: ranThroughKills,
       gpuSecondsRan: Math.round(ranGpuSeconds),
       gpuSecondsCharged: Math.round(chargedGpuSeconds),
       observations: observer.ticks,

@@ -39,6 +39,8 @@ export interface CrashDrillOptions {
   kills: number;
   /** Share of redemptions with a spec the policy refuses. */
   badShare?: number;
+  /** Longest pause between two redemptions (random up to it; default 120 ms). */
+  gapMs?: number;
   good(i: number): JobSpec;
   bad(i: number): JobSpec;
   /** How long the last run may take to finish everything. */
@@ -55,6 +57,8 @@ export interface CrashDrillResult {
   kills: number;
   /** Kills that landed at an `aimed` moment. */
   aimedKills: number;
+  /** When each kill was sent (Unix seconds). */
+  killedAt: number[];
 }
 
 /**
@@ -72,7 +76,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
       const isBad = random() < (o.badShare ?? 0.15);
       const holder = i % f.holders.length;
       submitted.push({ id: await f.redeem(holder, isBad ? o.bad(i) : o.good(i)), bad: isBad });
-      await sleep(Math.floor(random() * 120));
+      await sleep(Math.floor(random() * (o.gapMs ?? 120)));
     }
   })().then(
     () => {
@@ -96,6 +100,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
   };
   let kills = 0;
   let aimedKills = 0;
+  const killedAt: number[] = [];
   let running: RedeemerProcess | undefined;
   try {
     for (let k = 0; k < o.kills || producing; k++) {
@@ -110,6 +115,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
         await p.ready();
         await sleep(Math.floor(random() * 1_500));
       }
+      killedAt.push(Date.now() / 1000);
       p.kill("SIGKILL");
       await p.exited;
       kills++;
@@ -139,7 +145,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     for (const p of [...spares, running]) p?.kill("SIGKILL");
     throw new Error(`${(err as Error).message}\nseed ${o.seed}, kills ${kills}\n${tail(o.logFile)}`);
   }
-  return { submitted, kills, aimedKills };
+  return { submitted, kills, aimedKills, killedAt };
 }
 
 /**
