@@ -13,7 +13,7 @@
  * Runs under Node with its types stripped: it imports only Node's modules and these two files.
  */
 import { spawn } from "node:child_process";
-import { appendFileSync, closeSync, openSync, readFileSync, utimesSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, readFileSync, statSync, utimesSync } from "node:fs";
 import { dirname } from "node:path";
 import { readProcStat } from "./processControl.ts";
 import { type RunOrder, type RunStatus, createJsonExclusive, runFilesOf, writeJsonAtomic } from "./runFiles.ts";
@@ -24,7 +24,19 @@ if (orderFile === undefined) {
   process.exit(2);
 }
 const order = JSON.parse(readFileSync(orderFile, "utf8")) as RunOrder;
-const files = runFilesOf(dirname(orderFile), order.name, order.attempt);
+const runDir = dirname(orderFile);
+const files = runFilesOf(runDir, order.name, order.attempt);
+// The run directory may be moved aside while the job runs (the devnet does, for a chain it
+// deployed afresh, whose redemption ids start again at 1): then nothing more is written there,
+// nor into a new directory of the same name.
+const runDirIno = statSync(runDir).ino;
+const sameRunDir = (): boolean => {
+  try {
+    return statSync(runDir).ino === runDirIno;
+  } catch {
+    return false;
+  }
+};
 const now = (): number => Date.now() / 1000;
 const logLine = (line: string): void => {
   try {
@@ -81,7 +93,7 @@ if (!claimed) {
 }
 
 const exited = (fields: Omit<Extract<RunStatus, { stage: "exited" }>, "stage" | "supervisorPid" | "deadlineHit" | "stopRequested">): never => {
-  writeJsonAtomic(files.status, { stage: "exited", supervisorPid: process.pid, deadlineHit, stopRequested, ...fields } satisfies RunStatus);
+  if (sameRunDir()) writeJsonAtomic(files.status, { stage: "exited", supervisorPid: process.pid, deadlineHit, stopRequested, ...fields } satisfies RunStatus);
   process.exit(0);
 };
 
@@ -103,12 +115,12 @@ closeSync(log!);
 if (child.pid === undefined) {
   child.once("error", (err) => {
     logLine(`could not start: ${err.message}`);
-    exited({ start, end: now(), startError: err.message });
+    exited({ end: now(), startError: err.message });
   });
 } else {
   jobPid = child.pid;
   const stat = readProcStat(jobPid);
-  writeJsonAtomic(files.status, {
+  if (sameRunDir()) writeJsonAtomic(files.status, {
     stage: "running",
     supervisorPid: process.pid,
     jobPid,
@@ -132,7 +144,7 @@ if (child.pid === undefined) {
   const heartbeat = setInterval(() => {
     const t = new Date();
     try {
-      utimesSync(files.claim, t, t);
+      if (sameRunDir()) utimesSync(files.claim, t, t);
     } catch {
       // best effort
     }
