@@ -124,8 +124,8 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
     };
 
     // A kill aimed at a job start: the moment the executor writes a start's order, or a few ms later (its supervisor starting).
-    const startMoment = async (): Promise<boolean> => {
-      const delay = random() < 0.5 ? 0 : Math.floor(random() * 40);
+    const startMoment = async (killRandom: () => number): Promise<boolean> => {
+      const delay = killRandom() < 0.5 ? 0 : Math.floor(killRandom() * 40);
       const caught = await new Promise<boolean>((resolve) => {
         const watcher = watch(runDir, (_event, file) => {
           if (typeof file === "string" && file.endsWith(".order.json")) done(true);

@@ -33,6 +33,7 @@ export interface CrashDrillOptions {
   configFile: string;
   /** Where every run's log is appended (its tail is attached to a failure). */
   logFile: string;
+  /** Draws the redemptions (and whatever `good`/`bad` draw); the kills draw from their own RNG of the seed, so each replays whatever the timing. */
   random: () => number;
   seed: number;
   redemptions: number;
@@ -47,9 +48,10 @@ export interface CrashDrillOptions {
   finishTimeoutMs?: number;
   /**
    * Kills aimed at a moment: for a `share` of the kills while the redeemer works, the kill waits
-   * for `moment()` (true: it came, e.g. a job being started; false: it did not, in its own time).
+   * for `moment(random)` (true: it came, e.g. a job being started; false: it did not, in its own
+   * time), drawing from the kills' RNG.
    */
-  aimed?: { share: number; moment(): Promise<boolean> };
+  aimed?: { share: number; moment(random: () => number): Promise<boolean> };
 }
 
 export interface CrashDrillResult {
@@ -68,6 +70,7 @@ export interface CrashDrillResult {
  */
 export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillResult> {
   const { f, random } = o;
+  const killRandom = rng(o.seed ^ 0x5bd1e995);
   const submitted: Submitted[] = [];
   let producing = true;
   let producerError: unknown;
@@ -107,13 +110,13 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
       const p = nextRedeemer();
       running = p;
       // A fifth of the kills land during start-up (the rebuild), the rest while it works.
-      if (random() < 0.2) await sleep(Math.floor(random() * 800));
-      else if (o.aimed && random() < o.aimed.share) {
+      if (killRandom() < 0.2) await sleep(Math.floor(killRandom() * 800));
+      else if (o.aimed && killRandom() < o.aimed.share) {
         await p.ready();
-        if (await o.aimed.moment()) aimedKills++;
+        if (await o.aimed.moment(killRandom)) aimedKills++;
       } else {
         await p.ready();
-        await sleep(Math.floor(random() * 1_500));
+        await sleep(Math.floor(killRandom() * 1_500));
       }
       killedAt.push(Date.now() / 1000);
       p.kill("SIGKILL");
