@@ -107,7 +107,20 @@ interface RedeemerStart {
   note: string;
   receiptsDir?: string;
   jobLogsDir?: string;
+  apiUrl?: string;
 }
+
+/**
+ * Where the devnet notes its redeemer's API (next to deployment.json), so that `ctk redeem` and
+ * `ctk status` find it with the same --deployment / CTK_DEPLOYMENT that finds the chain.
+ */
+export const REDEEMER_API_FILE = "redeemer-api.json";
+
+/**
+ * The devnet is a zero-gas chain, as permissioned production chains usually are (Hyperledger Besu
+ * `--min-gas-price=0`): employees never need ETH. anvil runs with a zero base fee and gas price.
+ */
+export const ZERO_GAS_ANVIL_ARGS = ["--base-fee", "0", "--gas-price", "0", "--no-priority-fee"] as const;
 
 /**
  * ── REDEEMER HOOK ── The redeemer exports `startRedeemer(config, deps)` from redeemer/index.ts.
@@ -164,6 +177,7 @@ async function startRedeemerIfPresent(
   return {
     handle,
     note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})`,
+    apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     receiptsDir: raw.receiptsDir,
     ...(executorDir && { jobLogsDir: path.join(executorDir, "logs") }),
   };
@@ -187,10 +201,12 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     rmSync(deploymentFile, { force: true });
   }
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
-  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile });
+  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS] });
   let redeemer: RedeemerHandle | undefined;
+  const apiFile = path.join(dir, REDEEMER_API_FILE);
   const stop = async () => {
     try {
+      rmSync(apiFile, { force: true });
       await redeemer?.stop();
     } finally {
       await anvil.stop();
@@ -230,6 +246,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       }
     }
     redeemer = r.handle;
+    if (r.handle && r.apiUrl) writeFileAtomic(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
+    else rmSync(apiFile, { force: true });
     return {
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
