@@ -17,6 +17,7 @@ import {
   type Transport,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { join } from "node:path";
 import { type DestinationStream, pino, type Logger } from "pino";
 import type { RedemptionEvent } from "../sdk/events.js";
 import { listClasses } from "../sdk/classes.js";
@@ -88,6 +89,17 @@ function executorPolicy(config: RedeemerConfig, injected?: Executor): { allowedC
   if (config.executor.kind === "kubernetes") return { allowedCommands: null, commandRequired: false };
   const parsed = localExecutorConfigSchema.safeParse({ dataDir: ".", ...config.executor.local });
   return { allowedCommands: parsed.success ? parsed.data.allowedCommands : null, commandRequired: true };
+}
+
+/** Where a job's output can be read: the local executor's log file, or the kubectl command. */
+function jobLogLocator(config: RedeemerConfig, injected?: Executor): ((name: string) => string | undefined) | undefined {
+  if (injected) return undefined;
+  if (config.executor.kind === "local") {
+    const dataDir = config.executor.local.dataDir;
+    return typeof dataDir === "string" ? (name) => join(dataDir, "logs", `${name}.log`) : undefined;
+  }
+  const namespace = config.executor.kubernetes.namespace;
+  return (name) => `kubectl logs${typeof namespace === "string" ? ` -n ${namespace}` : ""} job/${name}`;
 }
 
 function lifecycleEvent(e: WatchBatch["lifecycle"][number], at: number): MachineEvent {
@@ -211,6 +223,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       metrics,
       contract: address,
       log,
+      jobLog: jobLogLocator(config, deps.executor),
       policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader)),
       readiness: [
         { name: "chain", check: async () => (await publicClient.getBlockNumber({ cacheTime: 0 })) >= 0n },

@@ -16,5 +16,6 @@ export * from "./deployment.js";
 export * from "./jobSpec.js";
 export * from "./reasons.js";
 export * from "./policy.js";
+export * from "./redeemerApi.js";
 export * from "./imageRef.js";
 export { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";

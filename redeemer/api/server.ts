@@ -18,7 +18,7 @@ import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { ReceiptStore } from "../settler/receiptStore.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { RedeemerMetrics } from "./metrics.js";
-import { redemptionView } from "./redemptionView.js";
+import { type JobLogLocator, redemptionView } from "./redemptionView.js";
 
 export interface ReadinessCheck {
   name: string;
@@ -34,6 +34,8 @@ export interface ApiOptions {
   log: Logger;
   /** The published policy (hardware classes read from the chain at each call). */
   policy: () => Promise<RedeemerPolicy>;
+  /** Where a job's log is (shown in each redemption's `job.log`). */
+  jobLog?: JobLogLocator;
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number, fallback: T): Promise<T> =>
@@ -80,7 +82,7 @@ export function createApi(o: ApiOptions): express.Express {
       const record = o.book.get(id);
       if (!record || (record.chain === "None" && !record.request)) return void res.status(404).json({ error: `redemption ${id} is not known to this redeemer` });
       const receipt = await o.receipts.read(id, o.contract);
-      res.json(redemptionView(record, receipt));
+      res.json(redemptionView(record, receipt, o.jobLog));
     } catch (err) {
       next(err);
     }
@@ -107,7 +109,7 @@ export function createApi(o: ApiOptions): express.Express {
     let records = holder ? o.book.ofHolder(holder) : [...o.book.all()].filter((r) => r.request).sort((a, b) => (a.id < b.id ? -1 : 1));
     if (status) records = records.filter((r) => r.chain.toLowerCase() === status.toLowerCase());
     const page = records.slice(-limitRaw);
-    res.json({ redemptions: page.map((r) => redemptionView(r)), total: records.length });
+    res.json({ redemptions: page.map((r) => redemptionView(r, undefined, o.jobLog)), total: records.length });
   });
 
   app.use((_req, res) => {

@@ -115,6 +115,8 @@ interface RedeemerStart {
  * `ctk status` find it with the same --deployment / CTK_DEPLOYMENT that finds the chain.
  */
 export const REDEEMER_API_FILE = "redeemer-api.json";
+/** Named secrets for the devnet's jobs: `{ "<name>": "<value>" }`, read at start (never on-chain). */
+export const SECRETS_FILE = "secrets.json";
 
 /**
  * The devnet is a zero-gas chain, as permissioned production chains usually are (Hyperledger Besu
@@ -146,11 +148,15 @@ async function startRedeemerIfPresent(
   const overridesFile = path.join(ROOT, "config", "redeemer.devnet.json");
   const overrides = existsSync(overridesFile) ? (JSON.parse(readFileSync(overridesFile, "utf8")) as Record<string, unknown>) : {};
   const dataDir = path.join(devnetDir, "redeemer");
+  // Named secrets for jobs (`"secrets": { "HF_TOKEN": "hf-token" }` in a spec): <dir>/secrets.json
+  // stays on this machine; the policy allows the names it holds.
+  const secretsFile = path.join(devnetDir, SECRETS_FILE);
+  const secretNames = existsSync(secretsFile) ? Object.keys(JSON.parse(readFileSync(secretsFile, "utf8")) as object) : [];
   const raw = {
     confirmations: 0,
     pollIntervalMs: 250,
     logLevel: process.env.CTK_LOG_LEVEL ?? "warn",
-    policy: { allowedRegistries: ["registry.example.com", "ghcr.io", "docker.io"], requireDigest: true },
+    policy: { allowedRegistries: ["registry.example.com", "ghcr.io", "docker.io"], requireDigest: true, allowedSecrets: secretNames },
     ...overrides,
     rpcUrl: client.rpcUrl,
     deployment: client.deployment,
@@ -163,6 +169,7 @@ async function startRedeemerIfPresent(
         gpus: classNames.map((c) => ({ simulated: true, class: c, count: 8 })),
         // Jobs find `node` (config/demo-job.json runs it) even when it is not on the user's PATH.
         path: [path.dirname(process.execPath), process.env.PATH ?? ""].filter(Boolean).join(path.delimiter),
+        ...(secretNames.length > 0 && { secretsFile }),
         ...((overrides.executor as { local?: object } | undefined)?.local ?? {}),
         dataDir: path.join(dataDir, "executor"),
       },

@@ -19,6 +19,7 @@
  * is gone, with usage up to the last persisted heartbeat; if it is somehow still running it is
  * killed (it can no longer be supervised) and usage runs to that moment. Queued jobs stay queued.
  */
+import { readJobSecrets } from "../jobSecrets.js";
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { constants as fsConstants } from "node:fs";
@@ -359,7 +360,7 @@ export class LocalExecutor implements Executor {
         );
         child = spawn(command, [...spec.command.slice(1), ...spec.args], {
           cwd: workDir,
-          env: { PATH: this.jobPath(), HOME: workDir, ...spec.env, CUDA_VISIBLE_DEVICES: devices, CTK_REDEMPTION_ID: r.redemptionId },
+          env: { PATH: this.jobPath(), HOME: workDir, ...spec.env, ...readJobSecrets(this.config.secretsFile, spec.secrets), CUDA_VISIBLE_DEVICES: devices, CTK_REDEMPTION_ID: r.redemptionId },
           stdio: ["ignore", log.fd, log.fd],
           detached: true,
           shell: false,
