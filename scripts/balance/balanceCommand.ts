@@ -8,7 +8,7 @@ import { Command } from "commander";
 import type { Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { getBalances } from "../../sdk/balances.js";
-import { formatExpiry, formatHours } from "../../sdk/format.js";
+import { formatExpiry, formatHours, hoursNumber } from "../../sdk/format.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { findKeystore } from "../../sdk/keystore.js";
 import { clientFor, globalsOf } from "../cli/globals.js";
@@ -33,7 +33,7 @@ function keystoreWallet(keystore: string, from?: string): Address {
   try {
     isDir = statSync(keystore).isDirectory();
   } catch {
-    throw new UserError(`keystore ${keystore} not found`);
+    throw new UserError(`keystore ${keystore}: not found`);
   }
   return (isDir ? findKeystore({ dir: keystore, from }) : findKeystore({ from: keystore })).address;
 }
@@ -98,7 +98,7 @@ export function balanceCommand(): Command {
       output(globals.json, human, {
         wallet,
         onboarded: b.onboarded,
-        at: formatExpiry(b.at),
+        at: b.at,
         classes: b.classes.map((c) => ({
           class: c.name,
           classId: c.classId,
@@ -107,9 +107,10 @@ export function balanceCommand(): Command {
           redeemable: c.redeemable,
           expired: c.expired,
           inFlight: c.inFlight,
-          redeemableHours: formatHours(c.redeemable),
-          inFlightHours: formatHours(c.inFlight),
-          lots: c.lots.map((l) => ({ lotId: l.lotId, expiresAt: formatExpiry(l.expiresAt), policy: l.policy, balance: l.balance, expired: l.expired })),
+          redeemableHours: hoursNumber(c.redeemable),
+          inFlightHours: hoursNumber(c.inFlight),
+          expiredHours: hoursNumber(c.expired),
+          lots: c.lots.map((l) => ({ lotId: l.lotId, expiresAt: l.expiresAt, policy: l.policy, balance: l.balance, expired: l.expired })),
         })),
         totals: b.totals,
       });

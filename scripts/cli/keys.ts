@@ -62,7 +62,7 @@ async function findAccount(opts: KeyOptions, role: KeyRole): Promise<[Account, s
     try {
       isDir = statSync(opts.keystore).isDirectory();
     } catch {
-      throw new UserError(`keystore ${opts.keystore} not found`);
+      throw new UserError(`keystore ${opts.keystore}: not found`);
     }
     const entry = isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore });
     const password = await readPassword({ purpose: `Password for ${entry.address}` });

@@ -65,7 +65,7 @@ export async function loadEmployeeAccount(opts: KeyOptions): Promise<Account> {
     try {
       isDir = statSync(opts.keystore).isDirectory();
     } catch {
-      throw new UserError(`keystore ${opts.keystore} not found`);
+      throw new UserError(`keystore ${opts.keystore}: not found`);
     }
     entry = isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore });
   } else {

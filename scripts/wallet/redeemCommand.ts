@@ -28,7 +28,8 @@ export function loadSpec(file: string, priority?: PriorityName): JobSpec {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new UserError(`cannot read the job spec ${file}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`job spec ${file}: ${code === "ENOENT" ? "not found" : code === "EISDIR" ? "is a directory" : (code ?? "cannot read")}`);
   }
   let raw: unknown;
   try {

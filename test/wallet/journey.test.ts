@@ -43,7 +43,13 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     runCtk(["--rpc", chain.anvil.rpcUrl, "--deployment", deploymentFile, ...args], {
       env: { CTK_PASSWORD: PASSWORD, CTK_PRIVATE_KEY: undefined, CTK_REDEEMER_API: redeemerApi },
     });
-  const asMe = (args: string[]) => ctk([...args, "--keystore", keystore]);
+  /** Signing commands say first which address they sign as; the rest of stderr is the error. */
+  const asMe = async (args: string[]) => {
+    const run = await ctk([...args, "--keystore", keystore]);
+    const note = `signing as ${me} (keystore `;
+    if (run.stderr.startsWith(note)) return { ...run, stderr: run.stderr.slice(run.stderr.indexOf("\n") + 1) };
+    return run;
+  };
   const balanceOf = (who: Address, lotId: bigint) =>
     chain.reader.publicClient.readContract({ address: chain.deployment.computeToken, abi: computeTokenAbi, functionName: "balanceOf", args: [who, lotId] });
   const writeSpec = (name: string, spec: object) => {
@@ -167,9 +173,11 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     expect(await balanceOf(me, lots.soulbound)).to.equal(4n * H);
 
     const json = await ctk(["--json", "status", "1"]);
-    const doc = JSON.parse(json.stdout) as { status: string; settled: { used: string; refunded: string } };
+    const doc = JSON.parse(json.stdout) as { status: string; settled: { used: number; refunded: number; at: string } };
     expect(doc.status).to.equal("Settled");
-    expect(doc.settled).to.include({ used: "3600", refunded: "3600" });
+    // Numbers as numbers, timestamps as ISO 8601 UTC.
+    expect(doc.settled).to.include({ used: 3600, refunded: 3600 });
+    expect(doc.settled.at).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
   });
 
   it("refuses, before burning anything, a spec the redeemer's published policy refuses, naming the field", async function () {
@@ -209,7 +217,7 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     const held = await ctk(["--json", "balance", "--wallet", me]);
     expect(held.code, held.stderr).to.equal(0);
     const h100 = JSON.parse(held.stdout).classes.find((c: { class: string }) => c.class === "H100-80GB");
-    expect(h100.inFlightHours, held.stdout).to.equal("2");
+    expect(h100.inFlightHours, held.stdout).to.equal(2);
 
     await increaseTime(chain, LOCAL_LAUNCH_TIMEOUT + 1);
     const reclaimed = await asMe(["reclaim", "3"]);
