@@ -88,6 +88,43 @@ describe("ctk audit report / statement", function () {
     expect(doc.entries.filter((e) => e.redemptionId === 1).map((e) => e.event)).to.deep.equal(["redeemed", "redeemed", "refunded", "refunded", "consumed"]);
   });
 
+  it("shows exact amounts: every GPU-second, so no non-zero amount reads 0 and the rows add up", async function () {
+    const text = await ctk("audit", "statement", "--wallet", h.employees[0]!, "--no-progress");
+    expect(text.code, text.stderr).to.equal(0);
+    // 30000 GPU-seconds consumed: 8.333333 h, not 8.33; and the exact seconds beside the hours.
+    expect(text.stdout).to.match(/GPU-seconds/);
+    expect(text.stdout).to.match(/\(8\.333333\)\s+\(30000\)/);
+    expect(text.stdout).not.to.match(/\b8\.33\b(?!3)/);
+    expect(text.stdout).to.match(/: [\d.,]+ h \(\d+ GPU-seconds\)/);
+  });
+
+  it("names holders by employee id when given HR's employees file; the month and class columns do not wrap; an empty chart has a 0-to-1 axis", async function () {
+    const employees = path.join(dir, "employees.csv");
+    writeFileSync(employees, `employee_id,wallet\nE-ALICE,${h.employees[0]}\nE-BOB,${h.employees[1]}\n`);
+    const csvFile = path.join(dir, "named.csv");
+    const run = await ctk("audit", "report", "--format", "csv", "--out", csvFile, "--employees", employees, "--no-progress");
+    expect(run.code, run.stderr).to.equal(0);
+    const csv = readFileSync(csvFile, "utf8").split("\n");
+    expect(csv[0]).to.match(/^holder,employee_id,class,period,/);
+    expect(csv).to.satisfy((rows: string[]) => rows.some((r) => r.startsWith(`${h.employees[0]},E-ALICE,H100-80GB,total,`)));
+    const jsonFile = path.join(dir, "named.json");
+    expect((await ctk("audit", "report", "--format", "json", "--out", jsonFile, "--employees", employees, "--no-progress")).code).to.equal(0);
+    const doc = JSON.parse(readFileSync(jsonFile, "utf8")) as { holders: { holder: string; employee: string | null }[] };
+    expect(doc.holders.find((r) => r.holder === h.employees[1])?.employee).to.equal("E-BOB");
+    expect(doc.holders.find((r) => r.holder === h.employees[2])?.employee).to.equal(null);
+
+    const htmlFile = path.join(dir, "named.html");
+    expect((await ctk("audit", "report", "--format", "html", "--out", htmlFile, "--employees", employees, "--no-progress")).code).to.equal(0);
+    const html = readFileSync(htmlFile, "utf8");
+    expect(html).to.include(`E-ALICE <span class="addr">${h.employees[0]}</span>`);
+    expect(html).to.include("th,td{white-space:nowrap}");
+
+    const { stackedBars } = await import("../../scripts/audit/renderReport.js");
+    const empty = stackedBars("e", "nothing", ["2026-01"], [{ name: "H100-80GB", color: "#000", values: [0] }], "GPU-hours");
+    const ticks = [...empty.matchAll(/text-anchor="end" font-size="11">([^<]+)</g)].map((m) => m[1]);
+    expect(ticks).to.deep.equal(["0", "0.2", "0.4", "0.6", "0.8", "1"]);
+  });
+
   it("renders the HTML report in headless Chromium with no network and no errors, and draws the charts", async function () {
     if (!CHROMIUM) {
       this.skip(); // chromium is not installed: `apt-get install chromium` (.ci/run does) to run this test
