@@ -224,7 +224,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       contract: address,
       log,
       jobLog: jobLogLocator(config, deps.executor),
-      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader)),
+      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader), address),
       readiness: [
         { name: "chain", check: async () => (await publicClient.getBlockNumber({ cacheTime: 0 })) >= 0n },
         { name: "executor", check: () => executor.ping() },

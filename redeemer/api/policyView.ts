@@ -6,8 +6,9 @@ import type { ClassInfo } from "../../sdk/classes.js";
 import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { PolicyConfig } from "../policy/policyConfig.js";
 
-export function publishedPolicy(policy: PolicyConfig, executor: "local" | "kubernetes", classes: readonly ClassInfo[]): RedeemerPolicy {
+export function publishedPolicy(policy: PolicyConfig, executor: "local" | "kubernetes", classes: readonly ClassInfo[], computeToken?: string): RedeemerPolicy {
   return {
+    ...(computeToken !== undefined && { computeToken }),
     allowedRegistries: [...policy.allowedRegistries],
     requireDigest: policy.requireDigest,
     maxSpecBytes: policy.maxSpecBytes,

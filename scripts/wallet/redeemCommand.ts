@@ -75,7 +75,7 @@ export function redeemCommand(): Command {
     const cls = await findClass(client, opts.class);
     if (!cls) throw new UserError(`no hardware class named ${opts.class}`);
     if (!cls.active) throw new UserError(`hardware class ${cls.name} is retired: it can no longer be redeemed`);
-    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi));
+    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi), client.computeToken.address);
     else if (spec.gpus > cls.maxGpusPerJob) throw new UserError(`the spec asks for ${spec.gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
     const seconds = specSeconds(spec);
     const [bps, balances, now] = await Promise.all([
@@ -106,7 +106,7 @@ export function redeemCommand(): Command {
 }
 
 /** Refuses, before anything is burned, a spec the redeemer would reject: every problem, field by field. */
-async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, apiUrl: string): Promise<void> {
+async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, apiUrl: string, computeToken: string): Promise<void> {
   let policy;
   try {
     policy = await fetchRedeemerPolicy(apiUrl);
@@ -115,6 +115,9 @@ async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusP
       throw new UserError(`${e.message}: the spec cannot be checked against its policy, so nothing was burned (is the redeemer running? pass --redeemer-api <url>, or --no-policy-check to burn anyway)`);
     }
     throw e;
+  }
+  if (policy.computeToken && policy.computeToken.toLowerCase() !== computeToken.toLowerCase()) {
+    throw new UserError(`the redeemer at ${apiUrl} serves ComputeToken ${policy.computeToken}, not ${computeToken}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`);
   }
   const refusals = checkSpecPolicy(spec, policy, { className: cls.name, classMaxGpus: cls.maxGpusPerJob });
   if (refusals.length > 0) {

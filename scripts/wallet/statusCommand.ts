@@ -114,8 +114,8 @@ export function statusCommand(): Command {
       let details: RedemptionDetails | string | undefined;
       const load = async () => {
         try {
-          const [timeline, d] = await Promise.all([loadTimeline(client, id), fetchRedemptionDetails(api, id)]);
-          details = d;
+          const timeline = await loadTimeline(client, id);
+          details = await fetchRedemptionDetails(api, id, timeline.redemption.specHash);
           return timeline;
         } catch (e) {
           if (e instanceof RedemptionNotFound) throw new UserError(e.message);

@@ -85,6 +85,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
       maxSpecBytes: 8192,
       executor: "local",
       allowedSecrets: [],
+      computeToken: f.deployment.computeToken,
     });
     // The in-memory executor declares no command list: any command, none required.
     expect(r.body).to.include({ allowedCommands: null, commandRequired: false });
