@@ -35,6 +35,10 @@ const USER_ERROR_NAMES = new Set([
   "JobSpecRejected",
   "ConfigError",
   "IgnitionOutputError",
+  "InsufficientGasError",
+  "ReceiptFileError",
+  "PolicyUnavailable",
+  "ArtifactsMissingError",
 ]);
 
 export function buildProgram(): Command {
@@ -50,8 +54,13 @@ export function buildProgram(): Command {
   program.addCommand(hrCommand());
   program.addCommand(balanceCommand());
   registerWalletAndAuditCommands(program);
-  // Sub-commands inherit the error handling (one line, no stack).
+  // Sub-commands inherit the error handling (one line, no stack); every help shows the global
+  // options (--rpc, --deployment, --json) and marks the options a command cannot run without.
   const inherit = (cmd: Command) => {
+    cmd.configureHelp({ showGlobalOptions: true });
+    for (const opt of cmd.options) {
+      if (opt.mandatory && !opt.description.endsWith("(required)")) opt.description = `${opt.description} (required)`;
+    }
     for (const sub of cmd.commands) {
       sub.exitOverride();
       sub.configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -62,18 +71,32 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Prints an error as one line (plus any detail lines) and returns the exit code. */
+/**
+ * Prints an error as one line (plus any detail lines) and returns the exit code. With --json the
+ * error is one JSON line on stderr instead: `{"error": "…", "details": […]}` (stdout keeps the
+ * command's JSON document, if it has one).
+ */
 export function reportError(e: unknown, json: boolean): number {
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 1;
   const err = e instanceof Error ? e : new Error(String(e));
+  const jsonError = (message: string, details: readonly string[], unexpected: boolean) =>
+    process.stderr.write(`${JSON.stringify({ error: message, ...(details.length > 0 && { details: details.map((d) => d.trim()) }), ...(unexpected && { unexpected: true }) })}\n`);
   if (err instanceof UserError) {
     if (json && err.json !== undefined) printJson(err.json);
-    process.stderr.write(`error: ${err.message}\n`);
-    for (const d of err.details) process.stderr.write(`${d}\n`);
+    if (json) jsonError(err.message, err.details, false);
+    else {
+      process.stderr.write(`error: ${err.message}\n`);
+      for (const d of err.details) process.stderr.write(`${d}\n`);
+    }
     return 1;
   }
   const known = USER_ERROR_NAMES.has(err.name);
-  const message = err.message.split("\n")[0];
+  const message = err.message.split("\n")[0]!;
+  if (json) {
+    jsonError(message, [], !known);
+    if (process.env.CTK_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
   process.stderr.write(`error: ${message}\n`);
   if (process.env.CTK_DEBUG) process.stderr.write(`${err.stack}\n`);
   else if (!known) process.stderr.write("(an unexpected error: run with CTK_DEBUG=1 for details)\n");

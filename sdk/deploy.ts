@@ -23,6 +23,14 @@ import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
 import { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
 import type { Deployment } from "./deployment.js";
 
+/** The contracts are not compiled yet: an expected state of a fresh clone, said in one line. */
+export class ArtifactsMissingError extends Error {
+  constructor(readonly file: string) {
+    super(`missing compiled artifact ${file}: build the contracts first (npx hardhat build)`);
+    this.name = "ArtifactsMissingError";
+  }
+}
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 function bytecodeOf(artifact: string): Hex {
@@ -30,7 +38,7 @@ function bytecodeOf(artifact: string): Hex {
   try {
     return JSON.parse(readFileSync(file, "utf8")).bytecode as Hex;
   } catch {
-    throw new Error(`missing compiled artifact ${file}: run \`npx hardhat compile\` first`);
+    throw new ArtifactsMissingError(file);
   }
 }
 

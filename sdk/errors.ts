@@ -32,6 +32,19 @@ export class ContractError extends Error {
   }
 }
 
+/**
+ * The sender cannot pay for gas. On a zero-gas chain (the devnet; production: Hyperledger Besu
+ * `--min-gas-price=0`) this never happens: fees are 0 and nobody needs ETH.
+ */
+export class InsufficientGasError extends Error {
+  constructor(readonly sender?: string) {
+    super(
+      `${sender ?? "the sending account"} has too little ETH to pay for gas: this chain charges for gas; ask its operators to run it with a zero gas price (Besu --min-gas-price=0), as the devnet does`,
+    );
+    this.name = "InsufficientGasError";
+  }
+}
+
 export class ChainUnreachableError extends Error {
   constructor(readonly rpcUrl: string) {
     super(`cannot reach the chain at ${rpcUrl} (is the devnet up? run \`ctk devnet up\`)`);
@@ -292,7 +305,7 @@ export async function toCtkError(
     );
   }
   if (err instanceof BaseError && err.walk((e) => e instanceof InsufficientFundsError)) {
-    return new Error(`${sender ?? "the sending account"} has too little ETH to pay for gas`);
+    return new InsufficientGasError(sender);
   }
   if (isUnreachable(err)) return new ChainUnreachableError(client.rpcUrl);
   return err instanceof Error ? err : new Error(String(err));

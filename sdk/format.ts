@@ -100,6 +100,26 @@ export function formatExpiry(unixSeconds: bigint | number): string {
   return iso.endsWith("T00:00:00Z") ? iso.slice(0, 10) : iso;
 }
 
+/** Unix seconds as ISO 8601 UTC, always with the time: "2027-03-31T00:00:00Z" (for --json). */
+export function isoUtc(unixSeconds: bigint | number): string {
+  return new Date(Number(unixSeconds) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+/**
+ * The one JSON form of every `--json` document: bigints as numbers when they fit exactly (units,
+ * ids, blocks), as decimal strings when they do not (lot ids); unix-second timestamps (keys `at`,
+ * `timestamp` or ending in `At`) as ISO 8601 UTC.
+ */
+export function jsonValue(key: string, value: unknown): unknown {
+  if ((typeof value === "bigint" || typeof value === "number") && (key === "at" || key === "timestamp" || /[a-z]At$/.test(key))) {
+    return isoUtc(value);
+  }
+  if (typeof value === "bigint") {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  }
+  return value;
+}
+
 /** How a lot is named to users: "H100-80GB expiring 2027-03-31 (soulbound)". */
 export function lotLabel(className: string, expiresAt: bigint, policy: TransferPolicyName): string {
   return `${className} expiring ${formatExpiry(expiresAt)} (${policy})`;

@@ -15,4 +15,7 @@ export * from "./csv.js";
 export * from "./deployment.js";
 export * from "./jobSpec.js";
 export * from "./reasons.js";
+export * from "./policy.js";
+export * from "./redeemerApi.js";
+export * from "./imageRef.js";
 export { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";

@@ -21,7 +21,18 @@ export interface RedemptionView {
   /** The parsed spec when it passed the policy; otherwise its text, if it is UTF-8. */
   spec: unknown;
   block: string | null;
-  job: { name: string; phase: string; segments: unknown[]; gpuSeconds: number; exitCode: number | null; reason: string | null } | null;
+  job: {
+    name: string;
+    phase: string;
+    segments: unknown[];
+    gpuSeconds: number;
+    exitCode: number | null;
+    reason: string | null;
+    /** The job's process was stopped from outside (the redeemer or its machine stopped while it ran). */
+    interrupted: boolean;
+    /** Where the job's output is: a file on the redeemer's machine, or how to read it (kubectl). */
+    log: string | null;
+  } | null;
   rejection: { code: number; reason: string | null; detail: string } | null;
   receipt: { hash: string; content: unknown } | null;
   transactions: { requested: string | null; running: string | null; settled: string | null; rejected: string | null; reclaimed: string | null };
@@ -44,7 +55,10 @@ function specOf(r: RedemptionRecord): unknown {
   }
 }
 
-export function redemptionView(r: RedemptionRecord, receipt?: StoredReceipt): RedemptionView {
+/** Where a job's log can be read, by job name (the executor decides). */
+export type JobLogLocator = (jobName: string) => string | undefined;
+
+export function redemptionView(r: RedemptionRecord, receipt?: StoredReceipt, jobLog?: JobLogLocator): RedemptionView {
   const q = r.request;
   const used = r.settlement?.used;
   const refunded = r.settlement?.refunded ?? (q && used !== undefined ? q.reserved - used : r.chain === "Rejected" || r.chain === "Reclaimed" ? q?.reserved : undefined);
@@ -72,6 +86,8 @@ export function redemptionView(r: RedemptionRecord, receipt?: StoredReceipt): Re
           gpuSeconds: r.job.gpuSeconds,
           exitCode: r.job.exitCode ?? null,
           reason: r.job.reason ?? null,
+          interrupted: r.job.reason === "Interrupted",
+          log: jobLog?.(r.job.name) ?? null,
         }
       : null,
     rejection: rejectionOf(r),

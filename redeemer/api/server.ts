@@ -3,6 +3,7 @@
  *
  *   GET /healthz                         the process is up
  *   GET /readyz                          chain and executor answer, history read (503 otherwise)
+ *   GET /v1/policy                       what every spec is checked against (sdk/policy.ts RedeemerPolicy)
  *   GET /v1/redemptions/:id              status, spec, job, usage, receipt, transaction hashes
  *   GET /v1/redemptions/:id/receipt      the receipt file, byte for byte (its keccak256 is on-chain)
  *   GET /v1/redemptions?holder=0x…       a holder's redemptions (also &status=, &limit=)
@@ -13,10 +14,11 @@ import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { isAddress } from "viem";
+import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { ReceiptStore } from "../settler/receiptStore.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { RedeemerMetrics } from "./metrics.js";
-import { redemptionView } from "./redemptionView.js";
+import { type JobLogLocator, redemptionView } from "./redemptionView.js";
 
 export interface ReadinessCheck {
   name: string;
@@ -30,6 +32,10 @@ export interface ApiOptions {
   contract: `0x${string}`;
   readiness: ReadinessCheck[];
   log: Logger;
+  /** The published policy (hardware classes read from the chain at each call). */
+  policy: () => Promise<RedeemerPolicy>;
+  /** Where a job's log is (shown in each redemption's `job.log`). */
+  jobLog?: JobLogLocator;
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number, fallback: T): Promise<T> =>
@@ -59,6 +65,14 @@ export function createApi(o: ApiOptions): express.Express {
     }
   });
 
+  app.get("/v1/policy", async (_req, res, next) => {
+    try {
+      res.json(await o.policy());
+    } catch (err) {
+      next(err);
+    }
+  });
+
   const parseId = (raw: string | undefined): bigint | undefined => (raw && /^\d{1,78}$/.test(raw) ? BigInt(raw) : undefined);
 
   app.get("/v1/redemptions/:id", async (req, res, next) => {
@@ -68,7 +82,7 @@ export function createApi(o: ApiOptions): express.Express {
       const record = o.book.get(id);
       if (!record || (record.chain === "None" && !record.request)) return void res.status(404).json({ error: `redemption ${id} is not known to this redeemer` });
       const receipt = await o.receipts.read(id, o.contract);
-      res.json(redemptionView(record, receipt));
+      res.json(redemptionView(record, receipt, o.jobLog));
     } catch (err) {
       next(err);
     }
@@ -95,7 +109,7 @@ export function createApi(o: ApiOptions): express.Express {
     let records = holder ? o.book.ofHolder(holder) : [...o.book.all()].filter((r) => r.request).sort((a, b) => (a.id < b.id ? -1 : 1));
     if (status) records = records.filter((r) => r.chain.toLowerCase() === status.toLowerCase());
     const page = records.slice(-limitRaw);
-    res.json({ redemptions: page.map((r) => redemptionView(r)), total: records.length });
+    res.json({ redemptions: page.map((r) => redemptionView(r, undefined, o.jobLog)), total: records.length });
   });
 
   app.use((_req, res) => {

@@ -9,7 +9,11 @@ import { hours, toJson, utc } from "./format.js";
 
 const unitsObject = (m: Measures) => Object.fromEntries(MEASURES.map((k) => [k, m[k]]));
 
-export function reportJson(r: AuditReport): string {
+/** Holder address → HR's employee id (from the employees file given to `audit report --employees`). */
+export type EmployeeNames = ReadonlyMap<string, string>;
+const employeeOf = (names: EmployeeNames | undefined, holder: string): string | undefined => names?.get(holder.toLowerCase());
+
+export function reportJson(r: AuditReport, names?: EmployeeNames): string {
   return toJson({
     unit: "GPU-seconds (1 unit = 1 GPU-second; hours = units / 3600)",
     chainId: r.chainId,
@@ -21,6 +25,7 @@ export function reportJson(r: AuditReport): string {
     months: r.months,
     holders: r.rows.map((row) => ({
       holder: row.holder,
+      ...(names && { employee: employeeOf(names, row.holder) ?? null }),
       class: row.className,
       total: unitsObject(row.total),
       months: Object.fromEntries(Object.entries(row.months).map(([m, v]) => [m, unitsObject(v)])),
@@ -35,12 +40,14 @@ export function reportJson(r: AuditReport): string {
 
 const csvCell = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
-/** One row per holder × class × period ("total" or YYYY-MM); amounts in GPU-hours. */
-export function reportCsv(r: AuditReport): string {
-  const head = ["holder", "class", "period", ...MEASURES.map((m) => `${snake(m)}_h`)];
+/** One row per holder × class × period ("total" or YYYY-MM); amounts in GPU-hours (`_h`) and exact GPU-seconds (`_s`). */
+export function reportCsv(r: AuditReport, names?: EmployeeNames): string {
+  const head = ["holder", ...(names ? ["employee_id"] : []), "class", "period", ...MEASURES.map((m) => `${snake(m)}_h`), ...MEASURES.map((m) => `${snake(m)}_s`)];
   const lines = [head.join(",")];
   for (const row of r.rows) {
-    const emit = (period: string, m: Measures) => lines.push([row.holder, csvCell(row.className), period, ...MEASURES.map((k) => csvHours(m[k]))].join(","));
+    const who = [row.holder, ...(names ? [csvCell(employeeOf(names, row.holder) ?? "")] : [])];
+    const emit = (period: string, m: Measures) =>
+      lines.push([...who, csvCell(row.className), period, ...MEASURES.map((k) => csvHours(m[k])), ...MEASURES.map((k) => m[k].toString())].join(","));
     emit("total", row.total);
     for (const [month, m] of Object.entries(row.months)) emit(month, m);
   }
@@ -83,7 +90,8 @@ export function stackedBars(id: string, title: string, categories: string[], ser
   const plotH = H - top - bottom;
   const plotW = W - left - 20;
   const totals = categories.map((_, i) => series.reduce((s, x) => s + (x.values[i] ?? 0), 0));
-  const max = Math.max(1e-9, ...totals);
+  // Nothing to plot: an axis from 0 to 1 h, not ticks a billionth apart.
+  const max = Math.max(...totals, 0) > 0 ? Math.max(...totals) : 1;
   const step = niceStep(max);
   const yMax = Math.ceil(max / step) * step || 1;
   const band = plotW / Math.max(1, categories.length);
@@ -139,9 +147,13 @@ function niceStep(max: number): number {
   return 10 * pow;
 }
 
-const fmtNum = (v: number) => (Math.round(v * 100) / 100).toLocaleString("en-US");
+const fmtNum = (v: number) => v.toLocaleString("en-US", { maximumFractionDigits: v !== 0 && Math.abs(v) < 0.01 ? 6 : 2 });
 
-export function reportHtml(r: AuditReport): string {
+export function reportHtml(r: AuditReport, names?: EmployeeNames): string {
+  const who = (holder: string) => {
+    const id = employeeOf(names, holder);
+    return id === undefined ? esc(holder) : `${esc(id)} <span class="addr">${esc(holder)}</span>`;
+  };
   const colorOf = new Map(r.classes.map((c, i) => [c.classId, PALETTE[i % PALETTE.length]!]));
   const months = r.months.length ? r.months : ["—"];
   const seriesOf = (measure: Measure): Series[] =>
@@ -156,7 +168,7 @@ export function reportHtml(r: AuditReport): string {
     .filter(([, v]) => v.value > 0n)
     .sort((a, b) => (a[1].value > b[1].value ? -1 : a[1].value < b[1].value ? 1 : a[0].localeCompare(b[0])))
     .slice(0, 10)
-    .map(([holder, v]) => ({ label: holder, value: h(v.value), color: PALETTE[0]! }));
+    .map(([holder, v]) => ({ label: employeeOf(names, holder) ?? holder, value: h(v.value), color: PALETTE[0]! }));
   const cols = MEASURES;
   const headRow = `<tr><th>holder</th><th>class</th>${cols.map((c) => `<th>${esc(snake(c).replace(/_/g, " "))}</th>`).join("")}</tr>`;
   const bodyRows = r.rows
@@ -164,7 +176,7 @@ export function reportHtml(r: AuditReport): string {
       const monthsDetail = Object.entries(row.months)
         .map(([m, v]) => `<tr class="month"><td></td><td>${esc(m)}</td>${cols.map((c) => `<td>${hours(v[c])}</td>`).join("")}</tr>`)
         .join("");
-      return `<tr><td class="addr">${esc(row.holder)}</td><td>${esc(row.className)}</td>${cols.map((c) => `<td>${hours(row.total[c])}</td>`).join("")}</tr>${monthsDetail}`;
+      return `<tr><td class="holder">${who(row.holder)}</td><td>${esc(row.className)}</td>${cols.map((c) => `<td>${hours(row.total[c])}</td>`).join("")}</tr>${monthsDetail}`;
     })
     .join("");
   const classRows = r.byClass
@@ -178,7 +190,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24p
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .meta{color:#555;font-size:13px} figure{margin:12px 0} figcaption{font-weight:600;margin-bottom:4px}
 table{border-collapse:collapse;font-size:12px} th,td{border:1px solid #ccc;padding:3px 6px;text-align:right} th{background:#f3f3f3} th:first-child,th:nth-child(2){text-align:left}
-td:first-child,td:nth-child(2){text-align:left} td.addr{font-family:monospace} tr.month td{color:#666;background:#fafafa}
+td:first-child,td:nth-child(2){text-align:left} .addr,td.holder{font-family:monospace} th,td{white-space:nowrap} tr.month td{color:#666;background:#fafafa}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 </style></head><body>
 <h1>Compute tokens — audit report</h1>

@@ -9,9 +9,18 @@ import { ReportBuilder, type AuditReport } from "../../sdk/audit/report.js";
 import { replayDeployment } from "../../sdk/audit/verify.js";
 import type { PublicClient } from "viem";
 import type { Deployment } from "../../sdk/deployment.js";
-import { output } from "../cli/output.js";
+import { parseEmployeesCsv } from "../../sdk/holders.js";
+import { UserError, output } from "../cli/output.js";
+import { readInputFile } from "../hr/readInput.js";
 import { readContext } from "../wallet/context.js";
-import { reportCsv, reportHtml, reportJson } from "./renderReport.js";
+import { type EmployeeNames, reportCsv, reportHtml, reportJson } from "./renderReport.js";
+
+/** Wallet (lower-case) → employee id, from HR's employees file. */
+function readEmployeeNames(file: string): EmployeeNames {
+  const { rows, problems } = parseEmployeesCsv(readInputFile(file).toString("utf8"));
+  if (problems.length > 0) throw new UserError(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems.map((p) => `  line ${p.line}: ${p.message}`));
+  return new Map(rows.map((r) => [r.wallet.toLowerCase(), r.employeeId]));
+}
 
 export async function buildReport(
   client: PublicClient,
@@ -44,8 +53,13 @@ export function reportCommand(): Command {
     .requiredOption("--out <file>", "file to write")
     .option("--to-block <n>", "replay up to this block (default: latest)")
     .option("--chunk-blocks <n>", "most blocks per eth_getLogs request (ranges shrink where the history is dense)", "2000")
+    .option("--employees <csv>", "HR's employees file (employee_id,wallet): name holders by employee id")
     .option("--no-progress", "no progress bar on stderr")
-    .action(async function (this: Command, opts: { format: "json" | "csv" | "html"; out: string; toBlock?: string; chunkBlocks: string; progress: boolean }) {
+    .action(async function (
+      this: Command,
+      opts: { format: "json" | "csv" | "html"; out: string; toBlock?: string; chunkBlocks: string; progress: boolean; employees?: string },
+    ) {
+      const names = opts.employees ? readEmployeeNames(opts.employees) : undefined;
       const ctx = readContext(this);
       const report = await buildReport(ctx.publicClient, ctx.deployment, {
         toBlock: opts.toBlock ? BigInt(opts.toBlock) : undefined,
@@ -53,7 +67,7 @@ export function reportCommand(): Command {
         progress: opts.progress,
         logRequest: ctx.logRequest,
       });
-      const text = opts.format === "json" ? reportJson(report) : opts.format === "csv" ? reportCsv(report) : reportHtml(report);
+      const text = opts.format === "json" ? reportJson(report, names) : opts.format === "csv" ? reportCsv(report, names) : reportHtml(report, names);
       writeFileSync(opts.out, text);
       const holders = new Set(report.rows.map((r) => r.holder)).size;
       output(

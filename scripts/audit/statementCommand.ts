@@ -9,6 +9,7 @@ import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
 import type { Movement, MovementKind } from "../../sdk/audit/replay.js";
 import { replayDeployment } from "../../sdk/audit/verify.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
+import { hoursNumber, isoUtc } from "../../sdk/format.js";
 import { decodeLotId } from "../../sdk/lotId.js";
 import { UserError, table } from "../cli/output.js";
 import { readContext } from "../wallet/context.js";
@@ -114,7 +115,25 @@ export function statementCommand(): Command {
       const format = ctx.globals.json ? "json" : opts.format;
       let text: string;
       if (format === "json") {
-        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: utc(run.head.timestamp), toBlock: run.head.blockNumber, entries: lines, closingBalances: closing })}\n`;
+        const entries = lines.map((l) => ({
+          timestamp: l.timestamp,
+          block: l.block,
+          event: l.event,
+          class: l.class,
+          lotId: l.lotId,
+          lotExpiresAt: decodeLotId(l.lotId).expiresAt,
+          policy: l.policy,
+          units: l.units,
+          /** Signed change of the balance in GPU-seconds (null: consumed, informational). */
+          change: l.hours === "" ? null : l.hours.startsWith("-") ? -l.units : l.units,
+          hours: l.hours === "" ? null : (l.hours.startsWith("-") ? -1 : 1) * hoursNumber(l.units),
+          ...(l.redemptionId !== undefined && { redemptionId: l.redemptionId }),
+          ...(l.counterparty !== undefined && { counterparty: l.counterparty }),
+          ...(l.note !== undefined && { note: l.note }),
+          txHash: l.txHash,
+        }));
+        const closingJson = closing.map((c) => ({ class: c.class, lotId: c.lotId, expiresAt: decodeLotId(c.lotId).expiresAt, policy: c.policy, units: c.units, hours: hoursNumber(c.units), expired: c.expired }));
+        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: isoUtc(run.head.timestamp), toBlock: run.head.blockNumber, entries, closingBalances: closingJson })}\n`;
       } else if (format === "csv") {
         const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
         const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -125,13 +144,24 @@ export function statementCommand(): Command {
           "",
           ...(lines.length
             ? table(
-                ["date", "event", "class", "lot expires", "policy", "hours", "redemption", "counterparty", "tx"],
-                lines.map((l) => [l.date, l.event, l.class, l.lotExpires.slice(0, 10), l.policy, l.hours || `(${hours(l.units)})`, l.redemptionId ? String(l.redemptionId) : "", l.counterparty ?? "", l.txHash]),
+                ["date", "event", "class", "lot expires", "policy", "hours", "GPU-seconds", "redemption", "counterparty", "tx"],
+                lines.map((l) => [
+                  l.date,
+                  l.event,
+                  l.class,
+                  l.lotExpires.slice(0, 10),
+                  l.policy,
+                  l.hours || `(${hours(l.units)})`,
+                  l.hours ? `${l.hours[0]}${l.units}` : `(${l.units})`,
+                  l.redemptionId ? String(l.redemptionId) : "",
+                  l.counterparty ?? "",
+                  l.txHash,
+                ]),
               )
             : ["no history"]),
           "",
           "closing balance:",
-          ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+          ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h (${c.units} GPU-seconds)${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
         ];
         text = `${out.join("\n")}\n`;
       }

@@ -1,27 +1,41 @@
 /**
- * `ctk balance [--wallet 0x…]`: hours per class (redeemable and expired) and per lot. Without
- * --wallet: the address of CTK_PRIVATE_KEY, else of the only keystore in ~/.ctk/keystore.
+ * `ctk balance [--wallet 0x… | --keystore <file|dir> [--from 0x…]]`: hours per class (redeemable and
+ * expired) and per lot. Without either: the only keystore in ~/.ctk/keystore, else the address of
+ * CTK_PRIVATE_KEY. A keystore names its address in clear, so no password is asked.
  */
+import { statSync } from "node:fs";
 import { Command } from "commander";
 import type { Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { getBalances } from "../../sdk/balances.js";
-import { formatExpiry, formatHours } from "../../sdk/format.js";
+import { formatExpiry, formatHours, hoursNumber } from "../../sdk/format.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { findKeystore } from "../../sdk/keystore.js";
 import { clientFor, globalsOf } from "../cli/globals.js";
 import { UserError, output, table } from "../cli/output.js";
 
 function defaultWallet(): Address {
+  try {
+    return findKeystore().address;
+  } catch {
+    // no single keystore in ~/.ctk/keystore
+  }
   const key = process.env.CTK_PRIVATE_KEY?.trim();
   if (key && /^(0x)?[0-9a-fA-F]{64}$/.test(key)) {
     return privateKeyToAccount((key.startsWith("0x") ? key : `0x${key}`) as `0x${string}`).address;
   }
+  throw new UserError("which wallet? pass --wallet 0x… or --keystore <file|dir> (create one with `ctk wallet create`)");
+}
+
+/** The address a keystore file (or the one in a directory, or --from in it) belongs to. */
+function keystoreWallet(keystore: string, from?: string): Address {
+  let isDir = false;
   try {
-    return findKeystore().address;
+    isDir = statSync(keystore).isDirectory();
   } catch {
-    throw new UserError("which wallet? pass --wallet 0x… (or set CTK_PRIVATE_KEY, or create a keystore with `ctk wallet create`)");
+    throw new UserError(`keystore ${keystore}: not found`);
   }
+  return (isDir ? findKeystore({ dir: keystore, from }) : findKeystore({ from: keystore })).address;
 }
 
 /** "expires in 12 days", "expires in 5 h", "expired 3 days ago", judged against chain time. */
@@ -36,11 +50,15 @@ export function countdown(expiresAt: bigint, now: bigint): string {
 export function balanceCommand(): Command {
   return new Command("balance")
     .description("GPU-hours held by a wallet, per class and per lot")
-    .option("--wallet <address>", "the wallet (default: your key's address)")
-    .action(async function (this: Command, opts: { wallet?: string }) {
+    .option("--wallet <address>", "the wallet (default: your keystore's address)")
+    .option("--keystore <file|dir>", "the wallet of this keystore file, or of the one in this directory (no password needed)")
+    .option("--from <address>", "which keystore in the --keystore directory, when it holds several")
+    .action(async function (this: Command, opts: { wallet?: string; keystore?: string; from?: string }) {
       const globals = globalsOf(this);
       let wallet: Address;
-      if (opts.wallet) {
+      if (opts.wallet && opts.keystore) throw new UserError("pass --wallet or --keystore, not both");
+      if (opts.keystore) wallet = keystoreWallet(opts.keystore, opts.from);
+      else if (opts.wallet) {
         const parsed = parseWallet(opts.wallet);
         if (!isParsedWallet(parsed)) throw new UserError(parsed.replace(/^wallet/, "--wallet"));
         wallet = parsed;
@@ -80,7 +98,7 @@ export function balanceCommand(): Command {
       output(globals.json, human, {
         wallet,
         onboarded: b.onboarded,
-        at: formatExpiry(b.at),
+        at: b.at,
         classes: b.classes.map((c) => ({
           class: c.name,
           classId: c.classId,
@@ -89,9 +107,10 @@ export function balanceCommand(): Command {
           redeemable: c.redeemable,
           expired: c.expired,
           inFlight: c.inFlight,
-          redeemableHours: formatHours(c.redeemable),
-          inFlightHours: formatHours(c.inFlight),
-          lots: c.lots.map((l) => ({ lotId: l.lotId, expiresAt: formatExpiry(l.expiresAt), policy: l.policy, balance: l.balance, expired: l.expired })),
+          redeemableHours: hoursNumber(c.redeemable),
+          inFlightHours: hoursNumber(c.inFlight),
+          expiredHours: hoursNumber(c.expired),
+          lots: c.lots.map((l) => ({ lotId: l.lotId, expiresAt: l.expiresAt, policy: l.policy, balance: l.balance, expired: l.expired })),
         })),
         totals: b.totals,
       });

@@ -11,7 +11,7 @@ import type { Account, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { decryptKeystore, findKeystore } from "../../sdk/keystore.js";
 import { readPassword } from "../wallet/prompt.js";
-import { UserError } from "./output.js";
+import { UserError, note } from "./output.js";
 
 export interface KeyOptions {
   keystore?: string;
@@ -46,23 +46,33 @@ export function accountFromEnv(name: string): Account {
   }
 }
 
+/** Says, on stderr, which address a command signs as and where its key came from: never a surprise. */
+export function signingAs<A extends Account>(account: A, source: string): A {
+  note(`signing as ${account.address} (${source})`);
+  return account;
+}
+
 export async function loadAccount(opts: KeyOptions, role: KeyRole): Promise<Account> {
+  return signingAs(...(await findAccount(opts, role)));
+}
+
+async function findAccount(opts: KeyOptions, role: KeyRole): Promise<[Account, string]> {
   if (opts.keystore) {
     let isDir = false;
     try {
       isDir = statSync(opts.keystore).isDirectory();
     } catch {
-      throw new UserError(`keystore ${opts.keystore} not found`);
+      throw new UserError(`keystore ${opts.keystore}: not found`);
     }
     const entry = isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore });
     const password = await readPassword({ purpose: `Password for ${entry.address}` });
-    return decryptKeystore(entry.file, password);
+    return [await decryptKeystore(entry.file, password), `keystore ${entry.file}`];
   }
   if (opts.keyEnv) {
     if (!process.env[opts.keyEnv]) throw new UserError(`--key-env ${opts.keyEnv}: that environment variable is not set`);
-    return accountFromEnv(opts.keyEnv);
+    return [accountFromEnv(opts.keyEnv), `the key in ${opts.keyEnv}`];
   }
-  for (const name of ROLE_ENV[role]) if (process.env[name]) return accountFromEnv(name);
+  for (const name of ROLE_ENV[role]) if (process.env[name]) return [accountFromEnv(name), `the key in ${name}`];
   const vars = ROLE_ENV[role].join(" or ");
   throw new UserError(
     `no ${role === "HR" ? "HR" : "operations"} key: set ${vars} (or put it in .env), or pass --keystore <file> or --key-env <VAR>`,

@@ -2,6 +2,8 @@
  * What `ctk` prints: human lines on stdout, or one JSON document with `--json`; notes and progress
  * on stderr. Errors a user can fix are {@link UserError}s: one line, no stack.
  */
+import { jsonValue } from "../../sdk/format.js";
+
 export class UserError extends Error {
   constructor(
     message: string,
@@ -15,9 +17,8 @@ export class UserError extends Error {
   }
 }
 
-/** JSON with bigints as decimal strings. */
-export const toJson = (value: unknown): string =>
-  JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2);
+/** The one --json form (sdk/format.ts jsonValue): exact numbers as numbers, timestamps as ISO 8601 UTC. */
+export const toJson = (value: unknown): string => JSON.stringify(value, jsonValue, 2);
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${toJson(value)}\n`);
@@ -39,10 +40,10 @@ export function note(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/** Left-aligned text columns, right-aligned numbers (cells matching /^[~\d.,-]+$/). */
+/** Left-aligned text columns, right-aligned numbers (cells matching /^[~+\d.,()-]+$/). */
 export function table(head: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const numeric = head.map((_, i) => rows.length > 0 && rows.every((r) => /^[~\d.,-]+$/.test(r[i] ?? "")));
+  const numeric = head.map((_, i) => rows.length > 0 && rows.every((r) => /^[~+\d.,()-]+$/.test(r[i] ?? "")));
   const fmt = (r: readonly string[]) =>
     r
       .map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i])))

@@ -122,7 +122,22 @@ interface RedeemerStart {
   note: string;
   receiptsDir?: string;
   jobLogsDir?: string;
+  apiUrl?: string;
 }
+
+/**
+ * Where the devnet notes its redeemer's API (next to deployment.json), so that `ctk redeem` and
+ * `ctk status` find it with the same --deployment / CTK_DEPLOYMENT that finds the chain.
+ */
+export const REDEEMER_API_FILE = "redeemer-api.json";
+/** Named secrets for the devnet's jobs: `{ "<name>": "<value>" }`, read at start (never on-chain). */
+export const SECRETS_FILE = "secrets.json";
+
+/**
+ * The devnet is a zero-gas chain, as permissioned production chains usually are (Hyperledger Besu
+ * `--min-gas-price=0`): employees never need ETH. anvil runs with a zero base fee and gas price.
+ */
+export const ZERO_GAS_ANVIL_ARGS = ["--base-fee", "0", "--gas-price", "0", "--no-priority-fee"] as const;
 
 /**
  * ── REDEEMER HOOK ── The redeemer exports `startRedeemer(config, deps)` from redeemer/index.ts.
@@ -149,11 +164,15 @@ async function startRedeemerIfPresent(
   const overridesFile = path.join(ROOT, "config", "redeemer.devnet.json");
   const overrides = existsSync(overridesFile) ? (JSON.parse(readFileSync(overridesFile, "utf8")) as Record<string, unknown>) : {};
   const dataDir = path.join(devnetDir, "redeemer");
+  // Named secrets for jobs (`"secrets": { "HF_TOKEN": "hf-token" }` in a spec): <dir>/secrets.json
+  // stays on this machine; the policy allows the names it holds.
+  const secretsFile = path.join(devnetDir, SECRETS_FILE);
+  const secretNames = existsSync(secretsFile) ? Object.keys(JSON.parse(readFileSync(secretsFile, "utf8")) as object) : [];
   const raw = {
     confirmations: 0,
     pollIntervalMs: 250,
     logLevel: process.env.CTK_LOG_LEVEL ?? "warn",
-    policy: { allowedRegistries: ["registry.example.com", "ghcr.io", "docker.io"], requireDigest: true },
+    policy: { allowedRegistries: ["registry.example.com", "ghcr.io", "docker.io"], requireDigest: true, allowedSecrets: secretNames },
     ...overrides,
     rpcUrl: client.rpcUrl,
     deployment: client.deployment,
@@ -166,6 +185,7 @@ async function startRedeemerIfPresent(
         gpus: classNames.map((c) => ({ simulated: true, class: c, count: 8 })),
         // Jobs find `node` (config/demo-job.json runs it) even when it is not on the user's PATH.
         path: [path.dirname(process.execPath), process.env.PATH ?? ""].filter(Boolean).join(path.delimiter),
+        ...(secretNames.length > 0 && { secretsFile }),
         ...((overrides.executor as { local?: object } | undefined)?.local ?? {}),
         dataDir: path.join(dataDir, "executor"),
         killRunningOnClose: stopJobs,
@@ -181,6 +201,7 @@ async function startRedeemerIfPresent(
   return {
     handle,
     note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})`,
+    apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     receiptsDir: raw.receiptsDir,
     ...(executorDir && { jobLogsDir: path.join(executorDir, "logs") }),
   };
@@ -204,11 +225,13 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     rmSync(deploymentFile, { force: true });
   }
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
-  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile });
+  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS] });
   let redeemer: RedeemerHandle | undefined;
+  const apiFile = path.join(dir, REDEEMER_API_FILE);
   const stop = async (): Promise<DevnetStopReport> => {
     const active = redeemer?.executor?.activeJobs?.() ?? [];
     try {
+      rmSync(apiFile, { force: true });
       await redeemer?.stop();
     } finally {
       await anvil.stop();
@@ -249,6 +272,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       }
     }
     redeemer = r.handle;
+    if (r.handle && r.apiUrl) writeFileAtomic(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
+    else rmSync(apiFile, { force: true });
     return {
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,

@@ -8,11 +8,11 @@ import { createPublicClient, http, type Account, type PublicClient } from "viem"
 import { createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
 import { readDeployment, type Deployment } from "../../sdk/deployment.js";
 import type { RpcRequest } from "../../sdk/audit/fetchLogs.js";
-import { decryptKeystore, findKeystore } from "../../sdk/keystore.js";
+import { decryptKeystore, findKeystore, KeystoreNotFoundError } from "../../sdk/keystore.js";
 import { clientFor, globalsOf, type Globals } from "../cli/globals.js";
 import { UserError } from "../cli/output.js";
 import { readPassword } from "./prompt.js";
-import { type KeyOptions, accountFromEnv } from "../cli/keys.js";
+import { type KeyOptions, accountFromEnv, signingAs } from "../cli/keys.js";
 
 export { globalsOf, type Globals, type KeyOptions };
 
@@ -49,27 +49,39 @@ export function withKeyOptions(cmd: Command): Command {
 }
 
 /**
- * The employee's account: --keystore (file or directory), --key-env, CTK_PRIVATE_KEY, else the
- * keystore in ~/.ctk/keystore (the one there, or --from).
+ * The employee's account: --key-env, --keystore (file or directory), else the keystore in
+ * ~/.ctk/keystore (the one there, or --from). Never CTK_PRIVATE_KEY unless named with --key-env:
+ * on the devnet that variable holds HR's key, and an employee command must not act as HR silently.
+ * The address it signs as is printed on stderr.
  */
 export async function loadEmployeeAccount(opts: KeyOptions): Promise<Account> {
   if (opts.keyEnv) {
     if (!process.env[opts.keyEnv]) throw new UserError(`--key-env ${opts.keyEnv}: that environment variable is not set`);
-    return accountFromEnv(opts.keyEnv);
+    return signingAs(accountFromEnv(opts.keyEnv), `the key in ${opts.keyEnv}`);
   }
-  if (!opts.keystore && process.env.CTK_PRIVATE_KEY) return accountFromEnv("CTK_PRIVATE_KEY");
   let entry;
   if (opts.keystore) {
     let isDir = false;
     try {
       isDir = statSync(opts.keystore).isDirectory();
     } catch {
-      throw new UserError(`keystore ${opts.keystore} not found`);
+      throw new UserError(`keystore ${opts.keystore}: not found`);
     }
     entry = isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore });
-  } else entry = findKeystore({ from: opts.from });
+  } else {
+    try {
+      entry = findKeystore({ from: opts.from });
+    } catch (e) {
+      if (e instanceof KeystoreNotFoundError && process.env.CTK_PRIVATE_KEY) {
+        throw new UserError(
+          "no keystore in ~/.ctk/keystore; CTK_PRIVATE_KEY is set (HR's key in the devnet's instructions), but employee commands do not sign with it unless told: pass --keystore <dir>, or --key-env CTK_PRIVATE_KEY",
+        );
+      }
+      throw e;
+    }
+  }
   const password = await readPassword({ purpose: `Password for ${entry.address}` });
-  return decryptKeystore(entry.file, password);
+  return signingAs(await decryptKeystore(entry.file, password), `keystore ${entry.file}`);
 }
 
 /** A checked SDK client that signs as the employee. */

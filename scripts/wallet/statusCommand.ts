@@ -1,13 +1,16 @@
 /**
  * `ctk status <id> [--follow]`: a redemption's lifecycle — while running, the job's progress
  * (elapsed of the allotted time); once settled, the usage and the refund; if rejected, the reason.
+ * From the chain, plus what the redeemer's API knows (sdk/redeemerApi.ts): the job's phase and exit
+ * code, whether it was interrupted, where its log is, and the redeemer's own words for a rejection.
  * `--follow` polls until the redemption ends.
  */
 import { Command } from "commander";
 import { formatExpiry, formatHours } from "../../sdk/format.js";
 import { describeReason } from "../../sdk/reasons.js";
 import { isTerminalStatus } from "../../sdk/redemptions.js";
-import { clientFor, globalsOf } from "../cli/globals.js";
+import { fetchRedemptionDetails, type RedemptionDetails } from "../../sdk/redeemerApi.js";
+import { clientFor, globalsOf, redeemerApiOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
 import { duration, loadTimeline, RedemptionNotFound, type Timeline } from "./redemptionTimeline.js";
 
@@ -16,8 +19,25 @@ export function parseRedemptionId(text: string): bigint {
   return BigInt(text.trim());
 }
 
-/** Human lines for a timeline. */
-export function describeTimeline(t: Timeline): string[] {
+/** What the job did, in words: "succeeded (exit code 0)", "failed with exit code 3", "interrupted …". */
+export function describeJob(job: NonNullable<RedemptionDetails["job"]>): string {
+  if (job.interrupted) return `was interrupted: its process was stopped while it ran (the redeemer or its machine stopped); charged for the time it ran`;
+  const code = job.exitCode === null ? "" : ` with exit code ${job.exitCode}`;
+  const why = job.reason && job.reason !== "Error" && job.reason !== "Completed" ? ` (${job.reason})` : "";
+  switch (job.phase) {
+    case "succeeded":
+      return `succeeded${code === "" ? "" : ` (exit code ${job.exitCode})`}`;
+    case "failed":
+      return `failed${code}${why}: charged for the time it ran`;
+    case "running":
+      return "running";
+    default:
+      return job.phase;
+  }
+}
+
+/** Human lines for a timeline, with the redeemer's details when its API answered (else why not). */
+export function describeTimeline(t: Timeline, details?: RedemptionDetails | string): string[] {
   const r = t.redemption;
   const lines = [
     `redemption ${r.id}: ${r.status.toLowerCase()} — ${r.gpus} GPU${r.gpus === 1 ? "" : "s"} × ${duration(t.seconds)} (${r.priority}), ${formatHours(r.reserved)} GPU-hours reserved`,
@@ -51,11 +71,24 @@ export function describeTimeline(t: Timeline): string[] {
     lines.push(`  rejected ${formatExpiry(t.rejected.at)}: ${describeReason(t.rejected.reasonCode)}; refunded ${formatHours(t.rejected.refunded)} GPU-hours (tx ${t.rejected.txHash})`);
   }
   if (t.reclaimed) lines.push(`  reclaimed ${formatExpiry(t.reclaimed.at)}: refunded ${formatHours(t.reclaimed.refunded)} GPU-hours (tx ${t.reclaimed.txHash})`);
+  if (typeof details === "string") {
+    if (r.status !== "Reclaimed") lines.push(`  job details unavailable: ${details}`);
+    return lines;
+  }
+  if (details?.rejection && t.rejected) lines.push(`  why: ${details.rejection.detail}`);
+  else if (details?.rejection && r.status === "Requested") lines.push(`  the redeemer will reject it: ${details.rejection.detail}`);
+  if (details?.job) {
+    lines.push(`  job ${details.job.name} ${describeJob(details.job)}`);
+    if (details.job.log) lines.push(`  job log: ${details.job.log}`);
+  }
   return lines;
 }
 
-function timelineJson(t: Timeline) {
+function timelineJson(t: Timeline, details?: RedemptionDetails | string) {
   return {
+    job: typeof details === "object" ? details.job : null,
+    rejectionDetail: typeof details === "object" ? (details.rejection?.detail ?? null) : null,
+    ...(typeof details === "string" && { jobDetailsUnavailable: details }),
     ...t.redemption,
     seconds: t.seconds,
     requested: t.requested,
@@ -72,21 +105,28 @@ export function statusCommand(): Command {
     .argument("<id>", "redemption id")
     .option("--follow", "keep watching until the redemption ends")
     .option("--interval <seconds>", "seconds between polls with --follow", "2")
-    .action(async function (this: Command, idText: string, opts: { follow?: boolean; interval: string }) {
+    .option("--redeemer-api <url>", "the redeemer's API, for the job's details (env CTK_REDEEMER_API; default: the devnet's)")
+    .action(async function (this: Command, idText: string, opts: { follow?: boolean; interval: string; redeemerApi?: string }) {
       const globals = globalsOf(this);
       const id = parseRedemptionId(idText);
       const client = await clientFor(globals);
+      const api = redeemerApiOf(globals, opts.redeemerApi);
+      let details: RedemptionDetails | string | undefined;
       const load = async () => {
         try {
-          return await loadTimeline(client, id);
+          const timeline = await loadTimeline(client, id);
+          details = await fetchRedemptionDetails(api, id, timeline.redemption.specHash);
+          return timeline;
         } catch (e) {
           if (e instanceof RedemptionNotFound) throw new UserError(e.message);
           throw e;
         }
       };
       let t = await load();
+      // A settlement on-chain may be a moment ahead of the redeemer's record of the job's end.
+      if (isTerminalStatus(t.redemption.status) && typeof details === "object" && details.status !== t.redemption.status) t = await load();
       if (!opts.follow || isTerminalStatus(t.redemption.status)) {
-        output(globals.json, describeTimeline(t), timelineJson(t));
+        output(globals.json, describeTimeline(t, details), timelineJson(t, details));
         return;
       }
       const interval = Math.max(0.1, Number(opts.interval)) * 1000;
@@ -96,7 +136,7 @@ export function statusCommand(): Command {
       try {
         let last = "";
         for (;;) {
-          const lines = describeTimeline(t);
+          const lines = describeTimeline(t, details);
           if (!globals.json) {
             // Print what changed since the last poll.
             const text = lines.join("\n");
@@ -112,7 +152,7 @@ export function statusCommand(): Command {
           await new Promise((r) => setTimeout(r, interval));
           t = await load();
         }
-        if (globals.json) output(true, [], timelineJson(t));
+        if (globals.json) output(true, [], timelineJson(t, details));
       } finally {
         process.off("SIGINT", onSignal);
       }

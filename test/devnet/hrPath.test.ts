@@ -194,7 +194,9 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     const supply = await totalSupply();
     const run = await ctk("hr", "grant", "--csv", files.bad);
     expect(run.code).to.equal(1);
-    const lines = run.stderr.trim().split("\n");
+    // First, which address signs (HR's); then the error.
+    const [signing, ...lines] = run.stderr.trim().split("\n");
+    expect(signing).to.match(/^signing as 0x[0-9a-fA-F]{40} \(the key in CTK_PRIVATE_KEY\)$/);
     const chainTime = lines.find((l) => l.startsWith("  line 7"))?.match(/chain time (\S+)\)/)?.[1];
     expect(lines[0]).to.equal(`error: ${files.bad}: 10 problems, nothing minted`);
     expect(lines.slice(1)).to.deep.equal([

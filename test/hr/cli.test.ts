@@ -16,9 +16,12 @@ import { type LocalChain, startLocalChain } from "../sdk/localChain.js";
 const HR_KEY = LOCAL_ROLE_KEYS.HR;
 
 /** Exactly one line on stderr, starting "error: ", and no stack frame anywhere. */
+/** stderr without the "signing as 0x… (…)" note every signing command prints first. */
+const withoutSigningNote = (stderr: string): string => stderr.replace(/^signing as 0x[0-9a-fA-F]{40} \([^)]*\)\n/m, "");
+
 function expectOneLineError(run: CtkRun, message: string | RegExp): void {
   expect(run.code, run.stdout).to.not.equal(0);
-  const lines = run.stderr.trimEnd().split("\n");
+  const lines = withoutSigningNote(run.stderr).trimEnd().split("\n");
   expect(lines, run.stderr).to.have.length(1);
   if (typeof message === "string") expect(lines[0]).to.equal(`error: ${message}`);
   else expect(lines[0]).to.match(message);
@@ -66,6 +69,8 @@ describe("ctk hr: keys, output and errors", function () {
   it("names the role a key lacks for the call", async () => {
     const run = await runCtk(["hr", "onboard", "--csv", employees], { env: { ...env, CTK_PRIVATE_KEY: LOCAL_ROLE_KEYS.OPERATIONS } });
     expectOneLineError(run, `you (${localAddress("OPERATIONS")}) lack the HR role for onboard`);
+    // Which key signs is never a surprise: the address comes first.
+    expect(run.stderr.split("\n")[0]).to.equal(`signing as ${localAddress("OPERATIONS")} (the key in CTK_PRIVATE_KEY)`);
   });
 
   it("reads the key from .env in the working directory and never prints it", async () => {
@@ -113,7 +118,11 @@ describe("ctk hr: keys, output and errors", function () {
         { line: 3, message: 'wallet "" is not a 0x-prefixed 20-byte address' },
       ],
     });
-    expect(run.stderr.split("\n")[0]).to.equal(`error: ${bad}: 2 problems, nobody onboarded`);
+    // Under --json the error itself is JSON too, on stderr.
+    expect(JSON.parse(withoutSigningNote(run.stderr).split("\n")[0]!)).to.deep.equal({
+      error: `${bad}: 2 problems, nobody onboarded`,
+      details: ['line 2: wallet "0x12" is not a 0x-prefixed 20-byte address', 'line 3: wallet "" is not a 0x-prefixed 20-byte address'],
+    });
   });
 
   it("says when the deployment file or the chain is missing", async () => {

@@ -274,6 +274,18 @@ describe("kubernetes executor", function () {
       expect(job.spec!.suspend).to.equal(false);
     });
 
+    it("gives named secrets as secretKeyRef into the cluster's Secret, never their values", function () {
+      const req = request(1n);
+      const job = buildJobManifest({ ...req, spec: { ...req.spec, secrets: { HF_TOKEN: "hf-token" } } }, config);
+      expect(job.spec!.template.spec!.containers[0]!.env).to.deep.equal([
+        { name: "SEED", value: "1" },
+        { name: "WANDB_MODE", value: "offline" },
+        { name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: "ctk-job-secrets", key: "hf-token" } } },
+      ]);
+      const custom = buildJobManifest({ ...req, spec: { ...req.spec, secrets: { HF_TOKEN: "hf-token" } } }, parseKubernetesExecutorConfig({ ...BASE_CONFIG, jobSecret: "team-secrets" }));
+      expect(custom.spec!.template.spec!.containers[0]!.env!.at(-1)!.valueFrom!.secretKeyRef!.name).to.equal("team-secrets");
+    });
+
     it("omits command and args the spec leaves empty, so the image's entrypoint runs", function () {
       const req = request(1n);
       const job = buildJobManifest({ ...req, spec: { ...req.spec, command: [], args: [] } }, config);

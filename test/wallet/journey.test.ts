@@ -38,9 +38,18 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
   let colleague: Address;
   let outsider: Address;
 
+  let redeemerApi = "";
   const ctk = (args: string[]) =>
-    runCtk(["--rpc", chain.anvil.rpcUrl, "--deployment", deploymentFile, ...args], { env: { CTK_PASSWORD: PASSWORD, CTK_PRIVATE_KEY: undefined } });
-  const asMe = (args: string[]) => ctk([...args, "--keystore", keystore]);
+    runCtk(["--rpc", chain.anvil.rpcUrl, "--deployment", deploymentFile, ...args], {
+      env: { CTK_PASSWORD: PASSWORD, CTK_PRIVATE_KEY: undefined, CTK_REDEEMER_API: redeemerApi },
+    });
+  /** Signing commands say first which address they sign as; the rest of stderr is the error. */
+  const asMe = async (args: string[]) => {
+    const run = await ctk([...args, "--keystore", keystore]);
+    const note = `signing as ${me} (keystore `;
+    if (run.stderr.startsWith(note)) return { ...run, stderr: run.stderr.slice(run.stderr.indexOf("\n") + 1) };
+    return run;
+  };
   const balanceOf = (who: Address, lotId: bigint) =>
     chain.reader.publicClient.readContract({ address: chain.deployment.computeToken, abi: computeTokenAbi, functionName: "balanceOf", args: [who, lotId] });
   const writeSpec = (name: string, spec: object) => {
@@ -96,6 +105,7 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
       { executor },
     );
     await redeemer.ready;
+    redeemerApi = `http://127.0.0.1:${redeemer.port}`;
   });
 
   after(async function () {
@@ -163,13 +173,26 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     expect(await balanceOf(me, lots.soulbound)).to.equal(4n * H);
 
     const json = await ctk(["--json", "status", "1"]);
-    const doc = JSON.parse(json.stdout) as { status: string; settled: { used: string; refunded: string } };
+    const doc = JSON.parse(json.stdout) as { status: string; settled: { used: number; refunded: number; at: string } };
     expect(doc.status).to.equal("Settled");
-    expect(doc.settled).to.include({ used: "3600", refunded: "3600" });
+    // Numbers as numbers, timestamps as ISO 8601 UTC.
+    expect(doc.settled).to.include({ used: 3600, refunded: 3600 });
+    expect(doc.settled.at).to.match(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+  });
+
+  it("refuses, before burning anything, a spec the redeemer's published policy refuses, naming the field", async function () {
+    const before = await balanceOf(me, lots.soulbound);
+    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)), "--yes"]);
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.equal(
+      "error: the redeemer would refuse this spec (1 problem); nothing was burned\n" +
+        "  image: images from docker.io/library/python are not allowed here; allowed registries: registry.example.com\n",
+    );
+    expect(await balanceOf(me, lots.soulbound)).to.equal(before);
   });
 
   it("a redemption the redeemer refuses is rejected with its reason and refunded in full", async function () {
-    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)), "--yes"]);
+    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)), "--yes", "--no-policy-check"]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("redemption 2 requested");
     const follow = await ctk(["status", "2", "--follow", "--interval", "0.2"]);
@@ -181,7 +204,10 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
   it("with no redeemer running, reclaim waits for the launch timeout, then refunds in full", async function () {
     await redeemer!.stop();
     redeemer = undefined;
-    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes"]);
+    const unchecked = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes"]);
+    expect(unchecked.code).to.equal(1);
+    expect(unchecked.stderr).to.match(/^error: cannot reach the redeemer's API at http:\/\/127\.0\.0\.1:\d+ \(.*\): the spec cannot be checked against its policy, so nothing was burned \(is the redeemer running\? pass --redeemer-api <url>, or --no-policy-check to burn anyway\)\n$/);
+    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes", "--no-policy-check"]);
     expect(run.stdout).to.include("redemption 3 requested");
     const early = await asMe(["reclaim", "3"]);
     expect(early.code).to.equal(1);
@@ -191,7 +217,7 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     const held = await ctk(["--json", "balance", "--wallet", me]);
     expect(held.code, held.stderr).to.equal(0);
     const h100 = JSON.parse(held.stdout).classes.find((c: { class: string }) => c.class === "H100-80GB");
-    expect(h100.inFlightHours, held.stdout).to.equal("2");
+    expect(h100.inFlightHours, held.stdout).to.equal(2);
 
     await increaseTime(chain, LOCAL_LAUNCH_TIMEOUT + 1);
     const reclaimed = await asMe(["reclaim", "3"]);

@@ -93,7 +93,14 @@ export function buildJobManifest(req: LaunchRequest, config: KubernetesExecutorC
               image: spec.image,
               ...(spec.command.length > 0 ? { command: [...spec.command] } : {}),
               ...(spec.args.length > 0 ? { args: [...spec.args] } : {}),
-              env: Object.entries(spec.env).map(([envName, value]) => ({ name: envName, value })),
+              env: [
+                ...Object.entries(spec.env).map(([envName, value]) => ({ name: envName, value })),
+                // Named secrets: a reference to the cluster's Secret, never the value.
+                ...Object.entries(spec.secrets ?? {}).map(([envName, key]) => ({
+                  name: envName,
+                  valueFrom: { secretKeyRef: { name: config.jobSecret, key } },
+                })),
+              ],
               resources: { limits: { [GPU_RESOURCE]: String(req.gpus) } },
               securityContext: {
                 runAsNonRoot: true,

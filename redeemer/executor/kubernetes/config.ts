@@ -37,6 +37,12 @@ export const kubernetesExecutorConfigSchema = z
     createSuspended: z.boolean().default(true),
     /** Optional `runAsUser` for images that do not declare a non-root user. */
     runAsUser: z.number().int().min(1).optional(),
+    /**
+     * The Secret in `namespace` that holds the named secrets a spec may reference (`spec.secrets`):
+     * one key per name. A job's variable gets `valueFrom.secretKeyRef { name: jobSecret, key }`, so the
+     * value never appears in the spec, the Job or the chain.
+     */
+    jobSecret: resourceName.default("ctk-job-secrets"),
     /** Optional `ttlSecondsAfterFinished`: let Kubernetes garbage-collect finished Jobs. */
     ttlSecondsAfterFinished: z.number().int().min(0).optional(),
     /** A full re-list of Jobs and Pods this often, whatever the watches say. */

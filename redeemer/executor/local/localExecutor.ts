@@ -30,6 +30,7 @@
  * CTK_REDEMPTION_ID and CTK_JOB_RUN (which spec.env cannot override) — never the redeemer's own
  * environment, which may hold its signing key.
  */
+import { readJobSecrets } from "../jobSecrets.js";
 import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -410,6 +411,7 @@ export class LocalExecutor implements Executor {
           PATH: this.jobPath(),
           HOME: workDir,
           ...spec.env,
+          ...readJobSecrets(this.config.secretsFile, spec.secrets),
           CUDA_VISIBLE_DEVICES: devices,
           CTK_REDEMPTION_ID: r.redemptionId,
           [RUN_TOKEN_ENV]: runToken,

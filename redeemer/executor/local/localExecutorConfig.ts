@@ -45,6 +45,8 @@ export const localExecutorConfigSchema = z
     productClasses: z.record(z.string(), z.string().min(1)).default({}),
     /** Commands a job may run: names looked up on PATH, or absolute paths. */
     allowedCommands: z.array(z.string().min(1)).min(1).default(["node", "python3", "sleep", "sh"]),
+    /** JSON file of named secrets (`{ "hf-token": "…" }`) a job's `spec.secrets` draws from (see ../jobSecrets.ts). */
+    secretsFile: z.string().min(1).optional(),
     /** PATH used to find commands, and given to jobs; default: the redeemer's own PATH. */
     path: z.string().optional(),
     /** Real seconds between SIGTERM at the deadline and SIGKILL. */
