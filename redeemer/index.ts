@@ -143,14 +143,13 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   let checkpointWrite: Promise<void> | undefined;
   let lastCheckpointAt = 0;
   const checkpointOf = (position: WatchPosition): Checkpoint => {
-    const done = book.droppedCount;
+    const { statuses, counts } = book.doneStatuses();
     const open: Checkpoint["open"] = [];
     for (const r of book.all()) {
       const o = openRedemptionOf(r);
-      if (o === "done") done[r.logged!.toLowerCase() as keyof typeof done]++;
-      else if (o) open.push(o);
+      if (o && o !== "done") open.push(o);
     }
-    return { chainId, contract: address, deployBlock, position, done, open };
+    return { chainId, contract: address, deployBlock, position, done: counts, doneStatuses: statuses, open };
   };
   const saveCheckpoint = (position: WatchPosition): Promise<void> => {
     lastCheckpointAt = Date.now();
@@ -259,8 +258,8 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
         safeBlock: safe,
         blockHash: async (blockNumber) => (await publicClient.getBlock({ blockNumber }).catch(() => undefined))?.hash ?? undefined,
       });
-      book.addDropped(checkpoint.done);
       const at = now();
+      book.restoreDone(checkpoint.doneStatuses, at);
       for (const o of checkpoint.open) {
         if (o.status === "Running") {
           engine.dispatch({ type: "chainStatus", id: o.request.id, status: "Running", at, source: "log", ...(o.runningTx && { txHash: o.runningTx }), ...(o.jobRef && { jobRef: o.jobRef }) });

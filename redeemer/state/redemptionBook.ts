@@ -90,11 +90,52 @@ export class RedemptionBook {
     return { ...this.droppedCounts };
   }
 
-  /** Adds the counts of redemptions dropped before a checkpoint (restart). */
-  addDropped(counts: DoneCounts): void {
-    this.droppedCounts.settled += counts.settled;
-    this.droppedCounts.rejected += counts.rejected;
-    this.droppedCounts.reclaimed += counts.reclaimed;
+  /**
+   * The final status of every redemption over (dropped or not), one byte per id (0: not over, 1
+   * settled, 2 rejected, 3 reclaimed), with the counts: what a checkpoint keeps of them.
+   */
+  doneStatuses(): { statuses: Uint8Array; counts: DoneCounts } {
+    let last = this.dropped.length - 1;
+    for (const id of this.doneOrder) if (id < MAX_INDEXED_ID && Number(id) > last) last = Number(id);
+    const statuses = new Uint8Array(last + 1);
+    statuses.set(this.dropped);
+    const counts = { ...this.droppedCounts };
+    for (const id of this.doneOrder) {
+      const r = this.records.get(id)!;
+      if (id <= 0n || id >= MAX_INDEXED_ID) continue;
+      const status = r.logged as keyof typeof DONE_CODES;
+      statuses[Number(id)] = DONE_CODES[status];
+      counts[status.toLowerCase() as keyof DoneCounts]++;
+    }
+    return { statuses, counts };
+  }
+
+  /**
+   * Takes the redemptions over from a checkpoint (statuses as `doneStatuses()` gives them) as
+   * dropped; one already in memory (a job of it seen first) learns its status instead.
+   */
+  restoreDone(statuses: Uint8Array, at: number): void {
+    this.growTo(statuses.length - 1);
+    for (let i = 1; i < statuses.length; i++) {
+      const code = statuses[i]!;
+      const status = DONE_STATUS[code];
+      if (!status || this.dropped[i]) continue;
+      const id = BigInt(i);
+      if (this.records.has(id)) this.apply({ type: "chainStatus", id, status, at, source: "log" });
+      else {
+        this.dropped[i] = code;
+        this.droppedCounts[status.toLowerCase() as keyof DoneCounts]++;
+      }
+    }
+  }
+
+  private growTo(i: number): void {
+    if (i < this.dropped.length) return;
+    let n = this.dropped.length;
+    while (n <= i) n *= 2;
+    const grown = new Uint8Array(n);
+    grown.set(this.dropped);
+    this.dropped = grown;
   }
 
   /** The final status of a redemption dropped from memory, if it was. */
@@ -177,13 +218,7 @@ export class RedemptionBook {
     }
     const status = r.logged as keyof typeof DONE_CODES;
     const i = Number(id);
-    if (i >= this.dropped.length) {
-      let n = this.dropped.length;
-      while (n <= i) n *= 2;
-      const grown = new Uint8Array(n);
-      grown.set(this.dropped);
-      this.dropped = grown;
-    }
+    this.growTo(i);
     this.dropped[i] = DONE_CODES[status];
     this.droppedCounts[status.toLowerCase() as keyof DoneCounts]++;
   }

@@ -2,8 +2,9 @@
  * The redeemer's checkpoint: a speed-up for start-up, never a source of truth.
  *
  * It says: "every redemption requested up to confirmed block B is over, except these open ones",
- * with B's hash, the class and multiplier context as of B, and the counts of redemptions over by
- * then (for metrics). A restart that trusts it reads the chain from B + 1 only; the open ones'
+ * with B's hash, the class and multiplier context as of B, and the final status of each
+ * redemption over by then (a byte per id, deflated: a job of one seen in the executor is then known
+ * as over without a read) with their counts (for metrics). A restart that trusts it reads the chain from B + 1 only; the open ones'
  * requests (as the chain's logs carried them, with the context of their own block) are taken from
  * it and handed over after the lifecycle events that follow B, like any request of the history.
  *
@@ -22,6 +23,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { dirname } from "node:path";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Address, type Hash, type Hex, getAddress } from "viem";
 import { z } from "zod";
 import type { DoneCounts } from "../state/redemptionBook.js";
@@ -70,6 +72,8 @@ const checkpointSchema = z
       })
       .strict(),
     done: z.object({ settled: count, rejected: count, reclaimed: count }).strict(),
+    /** The final status of every redemption over, one byte per id, deflated, base64. */
+    doneStatuses: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/),
     open: z.array(openSchema),
     writtenAt: z.string(),
   })
@@ -91,7 +95,9 @@ export interface Checkpoint {
   contract: Address;
   deployBlock: bigint;
   position: WatchPosition;
+  /** Redemptions over by then: counts, and the final status of each (one byte per id; see RedemptionBook). */
   done: DoneCounts;
+  doneStatuses: Uint8Array;
   open: OpenRedemption[];
 }
 
@@ -128,6 +134,7 @@ function toJson(c: Checkpoint): CheckpointJson {
     blockHash: c.position.hash,
     context: c.position.context,
     done: c.done,
+    doneStatuses: deflateRawSync(c.doneStatuses).toString("base64"),
     open: c.open.map(({ request: q, status, runningTx, jobRef }) => ({
       id: q.id.toString(),
       holder: q.holder,
@@ -179,6 +186,7 @@ function fromJson(j: CheckpointJson): Checkpoint {
     deployBlock: BigInt(j.deployBlock),
     position: { block: BigInt(j.block), hash: j.blockHash as Hex, context: j.context },
     done: j.done,
+    doneStatuses: new Uint8Array(inflateRawSync(Buffer.from(j.doneStatuses, "base64"))),
     open,
   };
 }
@@ -224,7 +232,11 @@ export async function readCheckpoint(file: string): Promise<Checkpoint | undefin
   }
   const parsed = checkpointSchema.safeParse(raw);
   if (!parsed.success) throw new CheckpointUnusable(`unexpected content: ${parsed.error.issues[0]?.path.join(".")} ${parsed.error.issues[0]?.message}`);
-  return fromJson(parsed.data);
+  try {
+    return fromJson(parsed.data);
+  } catch (err) {
+    throw new CheckpointUnusable(`unexpected content: ${(err as Error).message}`);
+  }
 }
 
 /** Throws CheckpointUnusable unless the checkpoint is for this deployment and its block is still on the chain. */
