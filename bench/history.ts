@@ -9,7 +9,7 @@
  * loads it (`anvil --load-state`) in seconds.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -143,6 +143,17 @@ export async function historyChain(terminal: number, open: number): Promise<{ an
   return { anvil, history: { ...meta, lotId: BigInt(meta.lotId) } };
 }
 
+function endsWithBrace(file: string): boolean {
+  const fd = openSync(file, "r");
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, statSync(file).size - 1);
+    return b.toString() === "}";
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function generate(terminal: number, open: number, statePath: string, metaPath: string): Promise<void> {
   const tmpState = `${statePath}.partial`;
   const anvil = await startAnvil({ args: [...ANVIL_ARGS, "--dump-state", tmpState] });
@@ -203,7 +214,11 @@ async function generate(terminal: number, open: number, statePath: string, metaP
     const head = Number(BigInt((await rpc(url, "eth_blockNumber")) as string));
     log(`history generated: ${settled} settled, ${rejected} rejected, ${open} open, ${head} blocks, in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     const meta = { ...s, lotId: s.lotId.toString(), terminal, open, head };
-    await anvil.stop(); // dumps the state
+    // anvil writes its state as it exits: that takes a while for a long history (no SIGKILL after 5 s here).
+    const exited = new Promise((r) => anvil.process.once("exit", r));
+    anvil.process.kill("SIGTERM");
+    await exited;
+    if (!endsWithBrace(tmpState)) throw new Error(`anvil's state dump ${tmpState} is torn`);
     renameSync(tmpState, statePath);
     writeFileSync(metaPath, JSON.stringify(meta, null, 2));
   } finally {

@@ -55,6 +55,8 @@ export interface Redeemer {
   engine: RedemptionEngine;
   metrics: RedeemerMetrics;
   executor: Executor;
+  /** Whether this start resumed from a checkpoint (known once `ready`). */
+  readonly fromCheckpoint: boolean;
   /** Graceful: stop watching, finish the actions in flight, close the API and the executor. */
   stop(): Promise<void>;
 }
@@ -313,6 +315,9 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     engine,
     metrics,
     executor,
+    get fromCheckpoint() {
+      return checkpointUsed;
+    },
     async stop() {
       if (stopping) return;
       stopping = true;

@@ -74,6 +74,19 @@ describe("redeemer memory and checkpoint: the book", () => {
   });
 });
 
+describe("redeemer memory and checkpoint: configuration", () => {
+  const base = { rpcUrl: "http://127.0.0.1:8545", deployment: { chainId: 31337, computeToken: HOLDER, accessManager: HOLDER, deployBlock: 1 }, privateKey: `0x${"11".repeat(32)}`, policy: POLICY, executor: { kind: "local", local: {} } };
+
+  it("puts the checkpoint beside the receipts directory unless told otherwise, and keeps 1,000 finished redemptions", () => {
+    const c = parseRedeemerConfig({ ...base, receiptsDir: "/srv/ctk/receipts" }, { baseDir: "/srv" });
+    expect(c.checkpoint).to.deep.equal({ enabled: true, file: "/srv/ctk/redeemer-checkpoint.json", intervalMs: 10_000 });
+    expect(c.keepDone).to.equal(1_000);
+    const d = parseRedeemerConfig({ ...base, receiptsDir: "r", keepDone: 0, checkpoint: { enabled: false, file: "cp.json", intervalMs: 500 } }, { baseDir: "/srv" });
+    expect(d.checkpoint).to.deep.equal({ enabled: false, file: "/srv/cp.json", intervalMs: 500 });
+    expect(d.keepDone).to.equal(0);
+  });
+});
+
 describe("redeemer memory and checkpoint: against a chain", function () {
   this.timeout(180_000);
   let f: ChainFixture;
