@@ -39,8 +39,8 @@ type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
 /** Everything but the requests: what happened to redemptions, and what they are checked against. */
 const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], "RedemptionRequested"> => n !== "RedemptionRequested");
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
-/** Blocks in the first chunk of requests read from the history; each next chunk doubles, up to maxBlockRange. */
-const FIRST_REQUEST_CHUNK = 1n;
+/** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
+const FIRST_CHUNK = 1n;
 /** About this many logs per eth_getLogs answer while reading history (requests carry their spec). */
 const TARGET_REQUEST_LOGS = 2_000n;
 const TARGET_LIFECYCLE_LOGS = 10_000n;
@@ -217,7 +217,7 @@ export class ChainWatcher {
    */
   private async readHistory(from: bigint, to: bigint): Promise<void> {
     const context: Context[] = [];
-    await this.readChunks(NOT_REQUESTS, from, to, this.opts.maxBlockRange, TARGET_LIFECYCLE_LOGS, async (range) => {
+    await this.readChunks(NOT_REQUESTS, from, to, FIRST_CHUNK, TARGET_LIFECYCLE_LOGS, async (range) => {
       const lifecycle: WatchBatch["lifecycle"] = [];
       for (const e of range.events) {
         if (e.eventName === "RedemptionRunning" || e.eventName === "RedemptionSettled" || e.eventName === "RedemptionRejected" || e.eventName === "RedemptionReclaimed") {
@@ -229,7 +229,7 @@ export class ChainWatcher {
     await this.handOverRestored(from - 1n);
 
     let next = 0; // the next context event to apply
-    await this.readChunks(["RedemptionRequested"] as const, from, to, FIRST_REQUEST_CHUNK, TARGET_REQUEST_LOGS, async (range) => {
+    await this.readChunks(["RedemptionRequested"] as const, from, to, FIRST_CHUNK, TARGET_REQUEST_LOGS, async (range) => {
       const requests: RedemptionRequest[] = [];
       for (const e of range.events) {
         while (next < context.length && compareChainOrder(context[next]!, e) < 0) this.context.apply(context[next++]!);
