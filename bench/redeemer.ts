@@ -556,7 +556,7 @@ const SCALE_ANALYSIS = `Why memory no longer grows with history: a redemption ov
 nothing left to do, is dropped from memory unless it is among the 1,000 most recent (\`keepDone\`), leaving one
 byte (its final status, by id) and a count; the API reads a dropped one from the chain on demand. Reading the
 history no longer holds it either: the lifecycle events are handed over range by range instead of all at once,
-and both passes size their \`eth_getLogs\` ranges by the logs they return (about 10,000 lifecycle logs or 2,000
+and both passes size their \`eth_getLogs\` ranges by the logs they return (about 2,000 lifecycle logs or 500
 requests per answer), so the largest answer is the same whatever the length of the history. Without a
 checkpoint the history is still read in full, so that time grows with it; with one, only the blocks after the
 checkpoint are read, and the open redemptions come from the checkpoint (the ones over only as a byte each). Peak

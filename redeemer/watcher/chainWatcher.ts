@@ -41,9 +41,9 @@ const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], 
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
 /** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
 const FIRST_CHUNK = 1n;
-/** About this many logs per eth_getLogs answer while reading history (requests carry their spec). */
-const TARGET_REQUEST_LOGS = 2_000n;
-const TARGET_LIFECYCLE_LOGS = 10_000n;
+/** About this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
+const TARGET_REQUEST_LOGS = 500n;
+const TARGET_LIFECYCLE_LOGS = 2_000n;
 
 /** A block read in full, with the context as of its end: where a checkpoint can resume. */
 export interface WatchPosition {
