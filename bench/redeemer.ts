@@ -551,6 +551,13 @@ pending markRunning).
 `;
 
 
+/** The figures of the run before issue 16 (2026-11-22, load ≈ 1.2), to compare with across machine loads. */
+const PREVIOUS = { backfillS: 3.98, bareS: 0.88, ratio: 4.5, cpuMsPerRedemption: 0.42, liveHeapMiB: 238 };
+const previousRun = `Compared with the run before issue 16 (2026-11-22, at load ≈ 1.2: backfill ${PREVIOUS.backfillS} s, bare fetch ${PREVIOUS.bareS} s,
+${PREVIOUS.ratio.toFixed(2)} ×, ${PREVIOUS.cpuMsPerRedemption} ms of redeemer CPU per redemption): this run's bare fetch alone took ${(b.bareMs / 1000 / PREVIOUS.bareS).toFixed(1)} × as long, so
+wall-clock figures reflect the machine's load more than the code; the ratio to the bare fetch (${ratio.toFixed(2)} ×) and the CPU time
+per redemption (${(b.backfillCpuMs / N).toFixed(2)} ms) are what compare across loads.`;
+
 /** How the long-history figures come about (issue 16); the figures themselves are in the table. */
 const SCALE_ANALYSIS = `Why memory no longer grows with history: a redemption over, once a confirmed log says so and with
 nothing left to do, is dropped from memory unless it is among the 1,000 most recent (\`keepDone\`), leaving one
@@ -598,7 +605,7 @@ ${row("start → ready, without a checkpoint (history read in full)", (c) => c.w
 ${row("start → ready, from the checkpoint", (c) => c.with.readyMs, s1, (_r, last) => `≤ 2 s: ${pass(last <= 2000)}`)}
 ${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, without a checkpoint`, (c) => c.without.backfillMs, s1)}
 ${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, from the checkpoint`, (c) => c.with.backfillMs, s1)}
-${row("the same as a rate, from the checkpoint (redemptions/s)", (c) => rate(c, c.with), (x) => Math.round(x).toLocaleString("en"))}
+${row("open redemptions ÷ (start → every Job created), from the checkpoint, per second", (c) => rate(c, c.with), (x) => Math.round(x).toLocaleString("en"))}
 ${row("peak RSS, without a checkpoint", (c) => c.without.peakRss, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
 ${row("peak RSS, from the checkpoint", (c) => c.with.peakRss, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
 ${row("live heap after a full GC, without a checkpoint", (c) => c.without.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
@@ -608,7 +615,7 @@ ${row("… of which the redeemer's own", (c) => own(c.with), mb)}
 ${row("redemptions in memory, without a checkpoint (open + the 1,000 most recent over)", (c) => c.without.inMemory, (x) => x.toLocaleString("en"))}
 ${row("redemptions over, dropped from memory (one byte each)", (c) => c.without.dropped, (x) => x.toLocaleString("en"))}
 ${row("checkpoint file", (c) => c.checkpointBytes, (x) => `${(x / 1024).toFixed(0)} KiB`)}
-${row("CPU time of the redeemer's process, without / with a checkpoint", (c) => c.without.cpuMs, s1)}
+${row("CPU time of the redeemer's process, without a checkpoint", (c) => c.without.cpuMs, s1)}
 ${row("… with the checkpoint", (c) => c.with.cpuMs, s1)}
 
 Machine load when each history's runs began: ${cols.map((c) => `${c.terminal.toLocaleString("en")}: ${c.load}`).join("; ")}.
@@ -640,6 +647,8 @@ defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 | memory of the redeemer's process during the backfill: peak | RSS ${mb(b.peakRss)}, heap ${mb(b.peakHeap)} (${mb(b.heapBefore)} before the start) | — |
 | heap still live once every Job is created (after a full GC) | ${mb(b.heapLive)} | — |
 | memory during the live run: peak | RSS ${mb(peakRss)}, heap ${mb(peakHeap)} | — |
+
+${previousRun}
 
 Backfill time runs from \`startRedeemer\` (chain id check, executor list, log fetch, policy checks) to the
 last Job created; markRunning transactions go on concurrently (after the launch backlog). The machine is shared:
