@@ -155,15 +155,15 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   };
   const saveCheckpoint = (position: WatchPosition): Promise<void> => {
     lastCheckpointAt = Date.now();
-    const checkpoint = checkpointOf(position);
-    const write = writeCheckpoint(config.checkpoint.file, checkpoint).catch((err: unknown) => {
-      log.warn({ err: (err as Error).message, file: config.checkpoint.file }, "writing the checkpoint failed");
-    });
-    checkpointWrite = write.finally(() => {
-      if (checkpointWrite === tracked) checkpointWrite = undefined;
-    });
-    const tracked = checkpointWrite;
-    return tracked;
+    const write: Promise<void> = writeCheckpoint(config.checkpoint.file, checkpointOf(position))
+      .catch((err: unknown) => {
+        log.warn({ err: (err as Error).message, file: config.checkpoint.file }, "writing the checkpoint failed");
+      })
+      .finally(() => {
+        if (checkpointWrite === write) checkpointWrite = undefined;
+      });
+    checkpointWrite = write;
+    return write;
   };
 
   const watcher = new ChainWatcher({
