@@ -11,7 +11,8 @@
  *
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
  * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
- * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
+ * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
+ * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
  * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
  * writes a sampling heap profile of what the backfill allocated and still holds at its end.
@@ -405,7 +406,7 @@ const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
 
 /** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts). */
 function scaleRun(input: ScaleRunInput): Promise<ScaleRunResult> {
-  const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], { execArgv: ["--expose-gc", "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], { execArgv: ["--expose-gc", ...(process.env.CTK_BENCH_SCALE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
     child.once("message", (m) => {
       const msg = m as { result?: ScaleRunResult; error?: string };
@@ -568,10 +569,13 @@ requests per answer), so the largest answer is the same whatever the length of t
 checkpoint the history is still read in full, so that time grows with it; with one, only the blocks after the
 checkpoint are read, and the open redemptions come from the checkpoint (the ones over only as a byte each). Peak
 RSS is mostly garbage not yet collected while logs are decoded (V8 grows the heap before it collects), which is
-why it is well above the live heap. Measured by hand today at load ≈ 16: with answers of 2,000 requests or 10,000
-lifecycle logs, a read without a checkpoint peaked at 426 MiB RSS over 10,000 redemptions and 909 MiB over
-100,000 (2.1 ×), in the same time as now; smaller answers keep that garbage young (collected by scavenges rather
-than left for a full collection).`;
+why it is well above the live heap, and why, for a read of the whole history (no checkpoint), it varies from run
+to run on this loaded machine. Measured by hand today at load ≈ 15–20, a read without a checkpoint peaked at
+408–426 MiB RSS over 10,000 redemptions and at 524, 572 and 970 MiB over 100,000 in three runs (1.3–2.3 ×); with
+answers of 2,000 requests or 10,000 lifecycle logs instead, at 426 and 909 MiB, in the same time. It is garbage, not
+redemptions: with \`--max-old-space-size=256\` the same 100,000-redemption read peaked at 356 MiB RSS, with the
+same live heap (79 MiB), for about 40 % more CPU (17.7 s against 12–13 s). So the peak without a checkpoint is
+V8's to size (bounded by that flag if it matters); with the checkpoint, the normal restart, it does not grow.`;
 
 const scaleSection = (() => {
   if (scaled.length === 0) return "";
