@@ -24,20 +24,7 @@ import { fileURLToPath } from "node:url";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Session } from "node:inspector/promises";
-import {
-  type Address,
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  encodeFunctionData,
-  type Hex,
-  http,
-  keccak256,
-  type PublicClient,
-  stringToHex,
-  toHex,
-} from "viem";
-import { privateKeyToAccount } from "viem/accounts";
+import { type Address, createPublicClient, encodeFunctionData, type Hex, http, toHex } from "viem";
 import type { Deployment } from "../sdk/deployment.js";
 import { fetchComputeTokenEvents, REDEMPTION_CONTEXT_EVENT_NAMES, REDEMPTION_EVENT_NAMES } from "../sdk/events.js";
 import { computeTokenAbi } from "../sdk/generated/abi.js";
