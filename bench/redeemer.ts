@@ -11,41 +11,29 @@
  *
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
  * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
- * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
+ * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
+ * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
  * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
  * writes a sampling heap profile of what the backfill allocated and still holds at its end.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Session } from "node:inspector/promises";
-import {
-  type Address,
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  encodeFunctionData,
-  type Hex,
-  http,
-  keccak256,
-  type PublicClient,
-  stringToHex,
-  toHex,
-} from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { deployComputeTokens } from "../sdk/deploy.js";
+import { type Address, createPublicClient, encodeFunctionData, type Hex, http, toHex } from "viem";
 import type { Deployment } from "../sdk/deployment.js";
 import { fetchComputeTokenEvents, REDEMPTION_CONTEXT_EVENT_NAMES, REDEMPTION_EVENT_NAMES } from "../sdk/events.js";
 import { computeTokenAbi } from "../sdk/generated/abi.js";
-import { encodeSpec, type JobSpec } from "../sdk/jobSpec.js";
-import { encodeLotId } from "../sdk/lotId.js";
+import { encodeSpec } from "../sdk/jobSpec.js";
 import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../redeemer/index.js";
 import { ANVIL_KEYS, startAnvil } from "../scripts/devnet/startAnvil.js";
 import { type ChildProcess, fork } from "node:child_process";
+import { historyChain, rpc, type Setup, setUp, spec } from "./history.js";
+import type { ScaleRunInput, ScaleRunResult } from "./redeemerScaleRun.js";
 
 const N = Number(process.env.CTK_BENCH_REDEMPTIONS ?? 10_000);
 const LIVE = Number(process.env.CTK_BENCH_LIVE ?? 200);
@@ -60,19 +48,6 @@ const KUBE = {
   priorityClasses: { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" },
   workloadPriorityClasses: { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" },
 };
-const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
-const spec = (i: number): JobSpec => ({
-  name: `bench-${i}`,
-  image: IMAGE,
-  command: ["python", "train.py"],
-  args: ["--seed", String(i)],
-  env: { SEED: String(i) },
-  gpus: 1,
-  hours: 0.01,
-  priority: "normal",
-  project: "bench",
-});
-
 /**
  * Peak memory while the redeemer runs (the backfill, then the live run): reset just before each
  * start, so the set-up's transactions and the bare fetches in this same process do not count.
@@ -124,41 +99,6 @@ const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
-
-interface Setup {
-  deployment: Deployment;
-  lotId: bigint;
-  holders: Address[];
-}
-
-async function rpc(url: string, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
-}
-
-async function setUp(rpcUrl: string, holderCount: number, grant: bigint): Promise<Setup> {
-  const chain = defineChain({ id: 31337, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
-  const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 20 });
-  const deployer = createWalletClient({ chain, transport: http(rpcUrl), account: privateKeyToAccount(ANVIL_KEYS[0]), pollingInterval: 20 });
-  const deployment = await deployComputeTokens(publicClient as PublicClient, deployer, {
-    roles: { HR: [deployer.account.address], OPERATIONS: [deployer.account.address], REDEEMER: [privateKeyToAccount(ANVIL_KEYS[1]).address] },
-    launchTimeout: 86_400,
-  });
-  const address = deployment.computeToken;
-  const send = async (functionName: string, args: readonly unknown[]) => {
-    const hash = await deployer.writeContract({ address, abi: computeTokenAbi, functionName, args } as never);
-    await publicClient.waitForTransactionReceipt({ hash });
-  };
-  const holders = ANVIL_KEYS.slice(2, 2 + holderCount).map((k) => privateKeyToAccount(k).address);
-  await send("defineClass", ["H100-80GB", "NVIDIA-H100-80GB-HBM3", 80, 8]);
-  await send("onboard", [holders]);
-  const block = await publicClient.getBlock();
-  const lotId = encodeLotId({ classId: 1, expiresAt: block.timestamp + 365n * 86_400n, policy: "soulbound" });
-  await send("grantBatch", [keccak256(stringToHex(`bench-${Date.now()}`)), holders, holders.map(() => lotId), holders.map(() => grant)]);
-  return { deployment, lotId, holders };
-}
 
 /** eth_sendTransaction from anvil's unlocked accounts: anvil signs; no client-side signing cost. */
 async function sendRedeem(rpcUrl: string, s: Setup, from: Address, i: number, nonce?: number): Promise<Hex> {
@@ -447,6 +387,80 @@ async function live(): Promise<number[]> {
   }
 }
 
+
+const SCALE_TERMINAL = (process.env.CTK_BENCH_SCALE ?? "10000,100000").split(",").filter(Boolean).map(Number);
+const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
+
+/** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts). */
+function scaleRun(input: ScaleRunInput): Promise<ScaleRunResult> {
+  const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], { execArgv: ["--expose-gc", ...(process.env.CTK_BENCH_SCALE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  return new Promise((resolve, reject) => {
+    child.once("message", (m) => {
+      const msg = m as { result?: ScaleRunResult; error?: string };
+      if (msg.result) resolve(msg.result);
+      else reject(new Error(`scale run failed: ${msg.error}`));
+    });
+    child.once("exit", (code) => reject(new Error(`scale run exited (${code})`)));
+    child.send(input);
+  });
+}
+
+interface ScaleFigures {
+  terminal: number;
+  open: number;
+  blocks: number;
+  load: string;
+  without: ScaleRunResult;
+  with: ScaleRunResult;
+  checkpointBytes: number;
+}
+
+/**
+ * A long history (`terminal` redemptions over, then SCALE_OPEN open), from bench/history.ts:
+ * the redeemer started on it without a checkpoint (the whole history read), then, on the same
+ * chain state loaded afresh, with the checkpoint the first start wrote at the end of its history
+ * read. Each start has a fresh API server, so every open redemption's Job is created both times.
+ */
+async function scale(terminal: number): Promise<ScaleFigures> {
+  const dir = mkdtempSync(join(tmpdir(), "ctk-bench-scale-"));
+  try {
+    const saved = join(dir, "checkpoint-after-history.json");
+    const once = async (runDir: string, checkpoint: string | undefined): Promise<{ r: ScaleRunResult; blocks: number }> => {
+      const { anvil, history } = await historyChain(terminal, SCALE_OPEN);
+      const fake = await forkFakeKube(runDir);
+      try {
+        if (checkpoint) copyFileSync(checkpoint, join(runDir, "redeemer-checkpoint.json"));
+        const r = await scaleRun({
+          rpcUrl: anvil.rpcUrl,
+          deployment: history.deployment,
+          kubeconfig: fake.kubeconfig,
+          dir: runDir,
+          open: SCALE_OPEN,
+          kube: KUBE,
+          ...(!checkpoint && { saveCheckpointAs: saved }),
+        });
+        const stats = await fake.stats();
+        if (stats.created !== SCALE_OPEN || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
+        return { r, blocks: history.head - history.deployment.deployBlock };
+      } finally {
+        await fake.close();
+        await anvil.stop();
+      }
+    };
+    const load = loadavg();
+    mkdirSync(join(dir, "a"));
+    mkdirSync(join(dir, "b"));
+    const a = await once(join(dir, "a"), undefined);
+    log(`scale ${terminal}: without a checkpoint ready in ${Math.round(a.r.readyMs)} ms, ${SCALE_OPEN} Jobs in ${Math.round(a.r.backfillMs)} ms, peak RSS ${mib(a.r.peakRss)}, live ${mib(a.r.heapLive)}`);
+    const b = await once(join(dir, "b"), saved);
+    if (!b.r.fromCheckpoint) throw new Error("the second start did not use the checkpoint");
+    log(`scale ${terminal}: with the checkpoint ready in ${Math.round(b.r.readyMs)} ms, ${SCALE_OPEN} Jobs in ${Math.round(b.r.backfillMs)} ms, peak RSS ${mib(b.r.peakRss)}, live ${mib(b.r.heapLive)}`);
+    return { terminal, open: SCALE_OPEN, blocks: a.blocks, load, without: a.r, with: b.r, checkpointBytes: statSync(saved).size };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const when = new Date().toISOString().slice(0, 10);
 const loadavg = (): string => {
   try {
@@ -455,11 +469,20 @@ const loadavg = (): string => {
     return "unknown";
   }
 };
+if (process.env.CTK_BENCH_ONLY === "scale") {
+  // Only the long-history runs, printed (not written): for working on them.
+  const scaled: ScaleFigures[] = [];
+  for (const terminal of SCALE_TERMINAL) scaled.push(await scale(terminal));
+  console.log(JSON.stringify(scaled, null, 2));
+  process.exit(0);
+}
 const loadBefore = loadavg();
 const b = await backfill();
 const loadAfterBackfill = loadavg();
 const latencies = LIVE > 0 ? await live() : [0];
 clearInterval(sampler);
+const scaled: ScaleFigures[] = [];
+for (const terminal of SCALE_TERMINAL) scaled.push(await scale(terminal));
 
 const rate = N / (b.backfillMs / 1000);
 const ratio = b.backfillMs / b.bareMs;
@@ -515,6 +538,83 @@ the redeemer still holds once every Job is created is the live figure above minu
 pending markRunning).
 `;
 
+
+/** The figures of the run before issue 16 (2026-11-22, load ≈ 1.2), to compare with across machine loads. */
+const PREVIOUS = { backfillS: 3.98, bareS: 0.88, ratio: 4.5, cpuMsPerRedemption: 0.42, liveHeapMiB: 238 };
+const previousRun = `Compared with the run before issue 16 (2026-11-22, at load ≈ 1.2: backfill ${PREVIOUS.backfillS} s, bare fetch ${PREVIOUS.bareS} s,
+${PREVIOUS.ratio.toFixed(2)} ×, ${PREVIOUS.cpuMsPerRedemption} ms of redeemer CPU per redemption): this run's bare fetch alone took ${(b.bareMs / 1000 / PREVIOUS.bareS).toFixed(1)} × as long, so
+wall-clock figures reflect the machine's load more than the code; the ratio to the bare fetch (${ratio.toFixed(2)} ×) and the CPU time
+per redemption (${(b.backfillCpuMs / N).toFixed(2)} ms) are what compare across loads.`;
+
+/** How the long-history figures come about (issue 16); the figures themselves are in the table. */
+const SCALE_ANALYSIS = `Why memory no longer grows with history: a redemption over, once a confirmed log says so and with
+nothing left to do, is dropped from memory unless it is among the 1,000 most recent (\`keepDone\`), leaving one
+byte (its final status, by id) and a count; the API reads a dropped one from the chain on demand. Reading the
+history no longer holds it either: the lifecycle events are handed over range by range instead of all at once,
+and both passes size their \`eth_getLogs\` ranges by the logs they return (about 2,000 lifecycle logs or 500
+requests per answer), so the largest answer is the same whatever the length of the history. Without a
+checkpoint the history is still read in full, so that time grows with it; with one, only the blocks after the
+checkpoint are read, and the open redemptions come from the checkpoint (the ones over only as a byte each). Peak
+RSS is mostly garbage not yet collected while logs are decoded (V8 grows the heap before it collects), which is
+why it is well above the live heap, and why, for a read of the whole history (no checkpoint), it varies from run
+to run on this loaded machine. Measured by hand today at load ≈ 15–20, a read without a checkpoint peaked at
+408–426 MiB RSS over 10,000 redemptions and at 524, 572 and 970 MiB over 100,000 in three runs (1.3–2.3 ×); with
+answers of 2,000 requests or 10,000 lifecycle logs instead, at 426 and 909 MiB, in the same time. It is garbage, not
+redemptions: with \`--max-old-space-size=256\` the same 100,000-redemption read peaked at 356 MiB RSS, with the
+same live heap (79 MiB), for about 40 % more CPU (17.7 s against 12–13 s). So the peak without a checkpoint is
+V8's to size (bounded by that flag if it matters); with the checkpoint, the normal restart, it does not grow.`;
+
+const scaleSection = (() => {
+  if (scaled.length === 0) return "";
+  const cols = scaled;
+  const head = `| measure | ${cols.map((c) => `${c.terminal.toLocaleString("en")} over + ${c.open.toLocaleString("en")} open`).join(" | ")} |${cols.length > 1 ? " ratio, last ÷ first | target |" : ""}`;
+  const sep = `|---|${cols.map(() => "--:").join("|")}|${cols.length > 1 ? "--:|---|" : ""}`;
+  const s1 = (x: number) => `${(x / 1000).toFixed(2)} s`;
+  const row = (label: string, f: (c: ScaleFigures) => number, fmt: (x: number) => string, target?: (ratio: number, last: number) => string) => {
+    const values = cols.map(f);
+    const ratio = values[values.length - 1]! / values[0]!;
+    return `| ${label} | ${values.map(fmt).join(" | ")} |${cols.length > 1 ? ` ${ratio.toFixed(2)} × | ${target ? target(ratio, values[values.length - 1]!) : "—"} |` : ""}`;
+  };
+  const own = (r: ScaleRunResult) => r.heapLive - r.heapBefore;
+  const rate = (c: ScaleFigures, r: ScaleRunResult) => c.open / (r.backfillMs / 1000);
+  return `
+### At company scale: a long history (issue 16)
+
+A history generated once and cached (bench/history.ts: real redeem, markRunning, settle and reject transactions
+from 8 holders and the redeemer, a few thousand per block, anvil's state file under bench/.cache/): every tenth
+redemption settled, the others rejected, then ${SCALE_OPEN.toLocaleString("en")} open ones. Each start runs in a process of its own
+(\`node --expose-gc\`, bench/redeemerScaleRun.ts) against a fresh fake API server: first without a checkpoint
+(the whole history read), then, on the same chain state loaded afresh, from the checkpoint the first start wrote
+at the end of its history read. Every figure is from the start to every open redemption's Job created; memory is
+the redeemer's process (peak sampled every 20 ms; live heap after a full GC at that moment, and the same minus
+the heap before the start: the redeemer's own).
+
+${head}
+${sep}
+${row("blocks of history", (c) => c.blocks, (x) => x.toLocaleString("en"))}
+${row("start → ready, without a checkpoint (history read in full)", (c) => c.without.readyMs, s1)}
+${row("start → ready, from the checkpoint", (c) => c.with.readyMs, s1, (_r, last) => `≤ 2 s: ${pass(last <= 2000)}`)}
+${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, without a checkpoint`, (c) => c.without.backfillMs, s1)}
+${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, from the checkpoint`, (c) => c.with.backfillMs, s1)}
+${row("open redemptions ÷ (start → every Job created), from the checkpoint, per second", (c) => rate(c, c.with), (x) => Math.round(x).toLocaleString("en"))}
+${row("peak RSS, without a checkpoint", (c) => c.without.peakRss, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("peak RSS, from the checkpoint", (c) => c.with.peakRss, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("live heap after a full GC, without a checkpoint", (c) => c.without.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("… of which the redeemer's own (minus the heap before the start)", (c) => own(c.without), mb)}
+${row("live heap after a full GC, from the checkpoint", (c) => c.with.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("… of which the redeemer's own", (c) => own(c.with), mb)}
+${row("redemptions in memory, without a checkpoint (open + the 1,000 most recent over)", (c) => c.without.inMemory, (x) => x.toLocaleString("en"))}
+${row("redemptions over, dropped from memory (one byte each)", (c) => c.without.dropped, (x) => x.toLocaleString("en"))}
+${row("checkpoint file", (c) => c.checkpointBytes, (x) => `${(x / 1024).toFixed(0)} KiB`)}
+${row("CPU time of the redeemer's process, without a checkpoint", (c) => c.without.cpuMs, s1)}
+${row("… with the checkpoint", (c) => c.with.cpuMs, s1)}
+
+Machine load when each history's runs began: ${cols.map((c) => `${c.terminal.toLocaleString("en")}: ${c.load}`).join("; ")}.
+
+${SCALE_ANALYSIS}
+`;
+})();
+
 const section = `${SECTION}
 
 Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
@@ -539,12 +639,14 @@ defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 | heap still live once every Job is created (after a full GC) | ${mb(b.heapLive)} | — |
 | memory during the live run: peak | RSS ${mb(peakRss)}, heap ${mb(peakHeap)} | — |
 
+${previousRun}
+
 Backfill time runs from \`startRedeemer\` (chain id check, executor list, log fetch, policy checks) to the
 last Job created; markRunning transactions go on concurrently (after the launch backlog). The machine is shared:
 its load was ${loadBefore} before the backfill and ${loadAfterBackfill} after it. Live latency runs from the moment the burn's block
 first answered \`eth_blockNumber\` (polled every 2 ms) to the executor's create call returning; with one
 confirmation it includes the wait for the next block (${BLOCK_TIME_S * 1000} ms).
-
+${scaleSection}
 ${ANALYSIS}`;
 
 console.log(`\n${section}`);

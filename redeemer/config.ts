@@ -17,7 +17,7 @@
  * Relative paths in the file are resolved against the file's directory.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
@@ -88,13 +88,26 @@ export const redeemerConfigSchema = z
       .default({}),
     /** A full re-list of the executor's jobs this often (watches can miss things). */
     reconcileIntervalMs: z.number().int().min(100).default(30_000),
+    /** Redemptions over (settled, rejected, reclaimed) kept in memory in full, the most recent ones; older ones are read from the chain when asked for. */
+    keepDone: z.number().int().min(0).max(10_000_000).default(1_000),
+    checkpoint: z
+      .object({
+        /** Start from a checkpoint (a speed-up only: without one, the history is read from the deployment block). */
+        enabled: z.boolean().default(true),
+        /** Default: redeemer-checkpoint.json beside the receipts directory. */
+        file: z.string().min(1).optional(),
+        /** Written at most this often, after a poll that read up to the confirmed head, and on a graceful stop. */
+        intervalMs: z.number().int().min(100).default(10_000),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
 export type RedeemerConfigInput = z.input<typeof redeemerConfigSchema>;
 type Parsed = z.output<typeof redeemerConfigSchema>;
 /** The validated configuration, with the deployment file read. */
-export type RedeemerConfig = Omit<Parsed, "deployment"> & { deployment: Deployment };
+export type RedeemerConfig = Omit<Parsed, "deployment" | "checkpoint"> & { deployment: Deployment; checkpoint: Parsed["checkpoint"] & { file: string } };
 
 /** Validates a configuration object; `baseDir` resolves relative paths. @throws ConfigError */
 export function parseRedeemerConfig(raw: unknown, options: { baseDir?: string; source?: string } = {}): RedeemerConfig {
@@ -113,7 +126,9 @@ export function parseRedeemerConfig(raw: unknown, options: { baseDir?: string; s
     c.executor.kind === "local"
       ? { ...c.executor, local: { ...c.executor.local, ...(typeof c.executor.local.dataDir === "string" && { dataDir: at(c.executor.local.dataDir) }) } }
       : { ...c.executor, ...(c.executor.kubeconfig && { kubeconfig: at(c.executor.kubeconfig) }) };
-  return { ...c, deployment, receiptsDir: at(c.receiptsDir), executor };
+  const receiptsDir = at(c.receiptsDir);
+  const checkpoint = { ...c.checkpoint, file: c.checkpoint.file ? at(c.checkpoint.file) : join(dirname(receiptsDir), "redeemer-checkpoint.json") };
+  return { ...c, deployment, receiptsDir, executor, checkpoint };
 }
 
 export interface LoadRedeemerConfigOptions {

@@ -2,8 +2,9 @@
  * The redeemer: watcher → redemption state machine → executor → settler, plus its HTTP API.
  *
  * `startRedeemer(config)` needs no database: on every start it rebuilds its work list from the
- * chain (every redemption's history, read from the deployment block at the confirmed depth) and
- * from the executor (the jobs that exist), then carries on from there. Launching is idempotent
+ * chain (every redemption's history, read from the deployment block at the confirmed depth, or
+ * from a checkpoint's block on: redeemer/watcher/checkpoint.ts) and from the executor (the jobs
+ * that exist), then carries on from there. Launching is idempotent
  * (job names derive from the redemption id) and every transaction is preceded by a read of the
  * redemption's on-chain status, so a crash at any moment leaves nothing done twice.
  */
@@ -35,8 +36,9 @@ import { ReceiptStore } from "./settler/receiptStore.js";
 import { Settler } from "./settler/settler.js";
 import { TxSender, type TxSenderContext } from "./settler/txSender.js";
 import { RedemptionBook } from "./state/redemptionBook.js";
-import type { MachineEvent } from "./state/types.js";
-import { ChainWatcher, type WatchBatch } from "./watcher/chainWatcher.js";
+import { ChainWatcher, type WatchPosition } from "./watcher/chainWatcher.js";
+import { type Checkpoint, CheckpointUnusable, checkAgainstChain, openRedemptionOf, readCheckpoint, writeCheckpoint } from "./watcher/checkpoint.js";
+import { lifecycleEvent, RedemptionArchive } from "./watcher/redemptionArchive.js";
 
 export { loadRedeemerConfig, parseRedeemerConfig, type RedeemerConfig, type RedeemerConfigInput } from "./config.js";
 
@@ -60,6 +62,8 @@ export interface Redeemer {
   engine: RedemptionEngine;
   metrics: RedeemerMetrics;
   executor: Executor;
+  /** Whether this start resumed from a checkpoint (known once `ready`). */
+  readonly fromCheckpoint: boolean;
   /** Graceful: stop watching, finish the actions in flight, close the API and the executor. */
   stop(): Promise<void>;
 }
@@ -102,19 +106,6 @@ function jobLogLocator(config: RedeemerConfig, injected?: Executor): ((name: str
   return (name) => `kubectl logs${typeof namespace === "string" ? ` -n ${namespace}` : ""} job/${name}`;
 }
 
-function lifecycleEvent(e: WatchBatch["lifecycle"][number], at: number): MachineEvent {
-  const base = { type: "chainStatus" as const, id: e.args.id, at, source: "log" as const, txHash: e.transactionHash };
-  switch (e.eventName) {
-    case "RedemptionRunning":
-      return { ...base, status: "Running", jobRef: e.args.jobRef };
-    case "RedemptionSettled":
-      return { ...base, status: "Settled", used: e.args.used, refunded: e.args.refunded, receiptHash: e.args.receiptHash };
-    case "RedemptionRejected":
-      return { ...base, status: "Rejected", reasonCode: e.args.reasonCode, refunded: e.args.refunded };
-    case "RedemptionReclaimed":
-      return { ...base, status: "Reclaimed", refunded: e.args.refunded };
-  }
-}
 export type { RedemptionEvent };
 
 export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps = {}): Promise<Redeemer> {
@@ -157,12 +148,13 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     computeToken: { address: deployment.computeToken, abi: computeTokenAbi },
     accessManager: { address: deployment.accessManager, abi: accessManagerAbi },
   } as unknown as CtkClient;
-  const book = new RedemptionBook({
+  const machineConfig = {
     policy,
     executorKind: executor.kind,
     maxLaunchAttempts: config.launch.maxAttempts,
     backoff: { baseMs: config.retry.baseMs, maxMs: config.retry.maxMs },
-  });
+  };
+  const book = new RedemptionBook(machineConfig, { keepDone: config.keepDone });
   const metrics = new RedeemerMetrics(() => book);
   const address = deployment.computeToken;
   const sender = new TxSender({ publicClient, walletClient, address } as TxSenderContext, {
@@ -190,10 +182,36 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     now,
   });
 
+  const deployBlock = BigInt(deployment.deployBlock);
+  let checkpointUsed = false;
+  let checkpointWrite: Promise<void> | undefined;
+  let lastCheckpointAt = 0;
+  const checkpointOf = (position: WatchPosition): Checkpoint => {
+    const { statuses, counts } = book.doneStatuses();
+    const open: Checkpoint["open"] = [];
+    for (const r of book.all()) {
+      const o = openRedemptionOf(r);
+      if (o && o !== "done") open.push(o);
+    }
+    return { chainId, contract: address, deployBlock, position, done: counts, doneStatuses: statuses, open };
+  };
+  const saveCheckpoint = (position: WatchPosition): Promise<void> => {
+    lastCheckpointAt = Date.now();
+    const write: Promise<void> = writeCheckpoint(config.checkpoint.file, checkpointOf(position))
+      .catch((err: unknown) => {
+        log.warn({ err: (err as Error).message, file: config.checkpoint.file }, "writing the checkpoint failed");
+      })
+      .finally(() => {
+        if (checkpointWrite === write) checkpointWrite = undefined;
+      });
+    checkpointWrite = write;
+    return write;
+  };
+
   const watcher = new ChainWatcher({
     publicClient,
     address,
-    deployBlock: BigInt(deployment.deployBlock),
+    deployBlock,
     confirmations: config.confirmations,
     pollIntervalMs: config.pollIntervalMs,
     maxBlockRange: BigInt(config.maxBlockRange),
@@ -211,7 +229,26 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       metrics.headBlock.set(Number(head));
       metrics.confirmedBlock.set(Number(safe < 0n ? 0n : safe));
     },
+    onSynced: (position) => {
+      if (config.checkpoint.enabled && !checkpointWrite && Date.now() - lastCheckpointAt >= config.checkpoint.intervalMs) void saveCheckpoint(position);
+    },
   });
+
+  const archive = new RedemptionArchive({
+    publicClient,
+    address,
+    deployBlock,
+    maxBlockRange: BigInt(config.maxBlockRange),
+    confirmedBlock: () => watcher.cursor,
+    requestOf: (e) => watcher.requestOf(e),
+    config: machineConfig,
+    job: (id) => executor.get(id),
+  });
+  // Memory holds every confirmed redemption unless some were dropped or came before a checkpoint.
+  const partial = () => {
+    const d = book.droppedCount;
+    return checkpointUsed || d.settled + d.rejected + d.reclaimed > 0;
+  };
 
   const unwatch = executor.watch((state) => engine.dispatch({ type: "jobObserved", state, at: now() }));
 
@@ -225,6 +262,10 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       log,
       jobLog: jobLogLocator(config, deps.executor),
       policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader), address),
+      archive: {
+        get: async (id) => (partial() ? archive.get(id) : undefined),
+        ofHolder: async (holder) => (partial() ? archive.ofHolder(holder, (id) => book.get(id) !== undefined) : []),
+      },
       readiness: [
         { name: "chain", check: async () => (await publicClient.getBlockNumber({ cacheTime: 0 })) >= 0n },
         { name: "executor", check: () => executor.ping() },
@@ -249,8 +290,39 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     }
   };
 
+  /** Resume after the checkpoint's block if it can be trusted; otherwise say why and read everything. */
+  const restoreCheckpoint = async (): Promise<void> => {
+    const file = config.checkpoint.file;
+    try {
+      const checkpoint = await readCheckpoint(file);
+      if (!checkpoint) return;
+      const safe = (await publicClient.getBlockNumber({ cacheTime: 0 })) - BigInt(config.confirmations);
+      await checkAgainstChain(checkpoint, {
+        chainId,
+        contract: address,
+        deployBlock,
+        safeBlock: safe,
+        blockHash: async (blockNumber) => (await publicClient.getBlock({ blockNumber }).catch(() => undefined))?.hash ?? undefined,
+      });
+      const at = now();
+      book.restoreDone(checkpoint.doneStatuses, at);
+      for (const o of checkpoint.open) {
+        if (o.status === "Running") {
+          engine.dispatch({ type: "chainStatus", id: o.request.id, status: "Running", at, source: "log", ...(o.runningTx && { txHash: o.runningTx }), ...(o.jobRef && { jobRef: o.jobRef }) });
+        }
+      }
+      watcher.restore({ ...checkpoint.position, requests: checkpoint.open.map((o) => o.request) });
+      checkpointUsed = true;
+      log.info({ file, block: checkpoint.position.block.toString(), open: checkpoint.open.length }, "starting from the checkpoint");
+    } catch (err) {
+      const reason = err instanceof CheckpointUnusable ? err.message : `checking it failed: ${(err as Error).message}`;
+      log.warn({ file, reason }, "checkpoint not used: reading the history from the deployment block");
+    }
+  };
+
   let reconcileTimer: NodeJS.Timeout | undefined;
   const ready = (async () => {
+    if (config.checkpoint.enabled) await restoreCheckpoint();
     // Rebuild: the executor's jobs, then the chain's history; only then decide anything.
     for (let attempt = 1; !stopping; attempt++) {
       try {
@@ -267,7 +339,11 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     watcher.start();
     reconcileTimer = setInterval(() => void reconcile().catch(() => {}), config.reconcileIntervalMs);
     reconcileTimer.unref();
-    log.info({ redemptions: book.size, open: book.open().length, confirmedBlock: watcher.cursor.toString() }, "redeemer ready");
+    const d = book.droppedCount;
+    log.info(
+      { redemptions: book.size + d.settled + d.rejected + d.reclaimed, inMemory: book.size, open: book.open().length, confirmedBlock: watcher.cursor.toString(), fromCheckpoint: checkpointUsed },
+      "redeemer ready",
+    );
   })();
   ready.catch(() => {});
 
@@ -283,6 +359,9 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     engine,
     metrics,
     executor,
+    get fromCheckpoint() {
+      return checkpointUsed;
+    },
     async stop() {
       if (stopping) return;
       stopping = true;
@@ -291,6 +370,12 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       await ready.catch(() => {});
       unwatch();
       await engine.stop();
+      // A last checkpoint, if the last read of the chain was complete (a read cut short leaves the previous one).
+      const position = watcher.position;
+      if (config.checkpoint.enabled && watcher.isSynced && position && position.block === watcher.cursor) {
+        await checkpointWrite;
+        await saveCheckpoint(position);
+      }
       await api.close();
       if (ownsExecutor) await executor.close();
       log.info("redeemer stopped");

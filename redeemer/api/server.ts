@@ -17,6 +17,7 @@ import { isAddress } from "viem";
 import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { ReceiptStore } from "../settler/receiptStore.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
+import type { RedemptionRecord } from "../state/types.js";
 import type { RedeemerMetrics } from "./metrics.js";
 import { type JobLogLocator, redemptionView } from "./redemptionView.js";
 
@@ -36,6 +37,12 @@ export interface ApiOptions {
   policy: () => Promise<RedeemerPolicy>;
   /** Where a job's log is (shown in each redemption's `job.log`). */
   jobLog?: JobLogLocator;
+  /** Redemptions no longer in memory, read from the chain on demand (see RedemptionBook). */
+  archive?: {
+    get(id: bigint): Promise<RedemptionRecord | undefined>;
+    /** A holder's redemptions that are not in memory. */
+    ofHolder(holder: `0x${string}`): Promise<RedemptionRecord[]>;
+  };
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number, fallback: T): Promise<T> =>
@@ -79,7 +86,7 @@ export function createApi(o: ApiOptions): express.Express {
     try {
       const id = parseId(req.params.id);
       if (id === undefined) return void res.status(400).json({ error: "the redemption id must be a decimal integer" });
-      const record = o.book.get(id);
+      const record = o.book.get(id) ?? (await o.archive?.get(id));
       if (!record || (record.chain === "None" && !record.request)) return void res.status(404).json({ error: `redemption ${id} is not known to this redeemer` });
       const receipt = await o.receipts.read(id, o.contract);
       res.json(redemptionView(record, receipt, o.jobLog));
@@ -100,13 +107,20 @@ export function createApi(o: ApiOptions): express.Express {
     }
   });
 
-  app.get("/v1/redemptions", (req, res) => {
+  app.get("/v1/redemptions", async (req, res, next) => {
     const holder = typeof req.query.holder === "string" ? req.query.holder : undefined;
     const status = typeof req.query.status === "string" ? req.query.status : undefined;
     const limitRaw = typeof req.query.limit === "string" ? Number(req.query.limit) : 100;
     if (holder !== undefined && !isAddress(holder, { strict: false })) return void res.status(400).json({ error: "holder must be a 0x-prefixed 20-byte address" });
     if (!Number.isInteger(limitRaw) || limitRaw < 1 || limitRaw > 1_000) return void res.status(400).json({ error: "limit must be an integer from 1 to 1000" });
-    let records = holder ? o.book.ofHolder(holder) : [...o.book.all()].filter((r) => r.request).sort((a, b) => (a.id < b.id ? -1 : 1));
+    let records: RedemptionRecord[];
+    try {
+      records = holder
+        ? [...o.book.ofHolder(holder), ...((await o.archive?.ofHolder(holder)) ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        : [...o.book.all()].filter((r) => r.request).sort((a, b) => (a.id < b.id ? -1 : 1));
+    } catch (err) {
+      return next(err);
+    }
     if (status) records = records.filter((r) => r.chain.toLowerCase() === status.toLowerCase());
     const page = records.slice(-limitRaw);
     res.json({ redemptions: page.map((r) => redemptionView(r, undefined, o.jobLog)), total: records.length });

@@ -103,6 +103,7 @@ export function reduce(record: RedemptionRecord | undefined, event: MachineEvent
       }
       r = withStatus(r, event.status, event.at);
       r = { ...r, lookedUp: r.lookedUp || event.source === "read", gone: false };
+      if (event.source === "log" && RANK[event.status] > RANK[r.logged ?? "None"]) r.logged = event.status;
       const txs = { ...r.txs };
       if (event.txHash) {
         if (event.status === "Running") txs.running ??= event.txHash;

@@ -49,6 +49,12 @@ export interface RedemptionRecord {
   request?: RedemptionRequest;
   /** Best knowledge of the on-chain status; only moves forward ("None": no such redemption). */
   chain: RedemptionStatusName;
+  /**
+   * The furthest status seen in a confirmed log (not in a receipt of our own transaction, which
+   * can still be reorganised away). A redemption leaves memory only once this is terminal, and a
+   * checkpoint records only this.
+   */
+  logged?: RedemptionStatusName;
   /** True once the chain was asked about this id and answered "None". */
   gone: boolean;
   verdict?: Verdict;

@@ -20,9 +20,26 @@ export interface ClassEntry {
 /** The contract's constructor defaults, used until a PriorityMultiplierSet says otherwise. */
 export const DEFAULT_MULTIPLIERS_BPS: readonly number[] = [8000, 10000, 12500, 15000];
 
+/** The context as plain JSON (for a checkpoint). */
+export interface ContextSnapshot {
+  classes: [number, ClassEntry][];
+  multipliers: number[];
+}
+
 export class RedemptionContext {
   readonly classes = new Map<number, ClassEntry>();
   readonly multipliers: number[] = [...DEFAULT_MULTIPLIERS_BPS];
+
+  static from(snapshot: ContextSnapshot): RedemptionContext {
+    const c = new RedemptionContext();
+    for (const [id, entry] of snapshot.classes) c.classes.set(id, { ...entry });
+    c.multipliers.splice(0, c.multipliers.length, ...snapshot.multipliers);
+    return c;
+  }
+
+  snapshot(): ContextSnapshot {
+    return { classes: [...this.classes].map(([id, e]) => [id, { ...e }]), multipliers: [...this.multipliers] };
+  }
 
   apply(e: ContextEvent): void {
     switch (e.eventName) {

@@ -1,0 +1,124 @@
+/**
+ * One measured start of the redeemer, in a process of its own (forked by bench/redeemer.ts with
+ * `--expose-gc`), so that its memory is the redeemer's alone: not the benchmark's set-up, nor
+ * an earlier run's. IPC: it receives a ScaleRunInput, starts the redeemer, waits until it is ready
+ * and every open redemption's Job is created, takes a full GC, and answers a ScaleRunResult.
+ */
+import { copyFileSync, existsSync } from "node:fs";
+import { getHeapStatistics } from "node:v8";
+import { join } from "node:path";
+import type { Deployment } from "../sdk/deployment.js";
+import { parseRedeemerConfig, startRedeemer } from "../redeemer/index.js";
+import { ANVIL_KEYS } from "../scripts/devnet/startAnvil.js";
+
+export interface ScaleRunInput {
+  rpcUrl: string;
+  deployment: Deployment;
+  kubeconfig: string;
+  dir: string;
+  /** Open redemptions whose Jobs must be created. */
+  open: number;
+  kube: Record<string, unknown>;
+  /** Copy the checkpoint written at the end of the history read here (for a later run). */
+  saveCheckpointAs?: string;
+}
+
+export interface ScaleRunResult {
+  readyMs: number;
+  backfillMs: number;
+  heapBefore: number;
+  heapLive: number;
+  peakRss: number;
+  peakHeap: number;
+  inMemory: number;
+  dropped: number;
+  fromCheckpoint: boolean;
+  cpuMs: number;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error("run with node --expose-gc");
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
+  // The executor's modules first: a one-off start-up cost, not the redeemer's memory per redemption.
+  await import("../redeemer/executor/kubernetes/index.js");
+  await import("@kubernetes/client-node");
+  gc!();
+  const heapBefore = getHeapStatistics().used_heap_size;
+  let peakRss = 0;
+  let peakHeap = 0;
+  const sample = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    peakHeap = Math.max(peakHeap, getHeapStatistics().used_heap_size);
+  };
+  const sampler = setInterval(sample, 20);
+  const checkpointFile = join(input.dir, "redeemer-checkpoint.json");
+  const config = parseRedeemerConfig({
+    rpcUrl: input.rpcUrl,
+    deployment: input.deployment,
+    privateKey: ANVIL_KEYS[1],
+    confirmations: 0,
+    pollIntervalMs: 20,
+    maxBlockRange: 5_000,
+    receiptsDir: join(input.dir, "receipts"),
+    api: { port: 0 },
+    logLevel: "warn",
+    policy: { allowedRegistries: ["registry.example.com"] },
+    executor: { kind: "kubernetes", kubernetes: { ...input.kube, resyncMs: 600_000 }, kubeconfig: input.kubeconfig },
+    launch: { concurrency: 64 },
+    tx: { concurrency: 16 },
+    checkpoint: { file: checkpointFile, intervalMs: 3_600_000 },
+  });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const redeemer = await startRedeemer(config);
+  let readyAt = NaN;
+  void redeemer.ready.then(() => (readyAt = performance.now()));
+  let launched = 0;
+  const hook = redeemer.book.onChange;
+  redeemer.book.onChange = (after, before) => {
+    hook?.(after, before);
+    if (after.times.launched !== undefined && before?.times.launched === undefined) launched++;
+  };
+  while (launched < input.open || Number.isNaN(readyAt)) await sleep(5);
+  const backfillMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  sample();
+  clearInterval(sampler);
+  gc!();
+  const heapLive = getHeapStatistics().used_heap_size;
+  const d = redeemer.book.droppedCount;
+  const result: ScaleRunResult = {
+    readyMs: readyAt - t0,
+    backfillMs,
+    heapBefore,
+    heapLive,
+    peakRss,
+    peakHeap,
+    inMemory: redeemer.book.size,
+    dropped: d.settled + d.rejected + d.reclaimed,
+    fromCheckpoint: redeemer.fromCheckpoint,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+  };
+  if (input.saveCheckpointAs) {
+    // Written after the history read (the first sync), before any markRunning of the open ones is read.
+    for (let i = 0; i < 400 && !existsSync(checkpointFile); i++) await sleep(50);
+    copyFileSync(checkpointFile, input.saveCheckpointAs);
+  }
+  await redeemer.stop();
+  return result;
+}
+
+process.once("message", (input) => {
+  run(input as ScaleRunInput).then(
+    (result) => {
+      process.send!({ result });
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.send!({ error: (err as Error)?.stack ?? String(err) });
+      process.exit(1);
+    },
+  );
+});
