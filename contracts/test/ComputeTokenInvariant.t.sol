@@ -630,12 +630,12 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
     function setUp() public override {
         super.setUp();
         vm.startPrank(ops);
-        token.setConversionRate(a100, h100, 1, 2); // 2 A100-seconds → 1 H100-second
-        token.setConversionRate(h100, a100, 2, 1);
-        token.setConversionRate(h100, b200, 2, 3);
-        token.setConversionRate(b200, h100, 3, 2);
-        token.setConversionRate(a100, b200, 1, 3); // no B200 → A100 rate: that conversion is refused
+        // Rates derive from one value per class: 2 A100-seconds → 1 H100-second, 3 H100 → 2 B200, …
+        token.setClassValue(a100, 1);
+        token.setClassValue(h100, 2);
+        token.setClassValue(b200, 3);
         vm.stopPrank();
+        _warp(now_ + token.VALUE_DELAY());
 
         handler = new ComputeTokenHandler(token, hr, redeemer, pauser, attacker, employees, now_);
         vm.label(address(handler), "handler");

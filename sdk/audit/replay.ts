@@ -183,7 +183,8 @@ export class Replay {
   readonly batchRefs = new Set<Hex>();
   readonly multipliersBps: number[] = [0, 0, 0, 0];
   launchTimeout = 0;
-  readonly conversionRates = new Map<string, { from: number; to: number; numerator: bigint; denominator: bigint }>();
+  /** Each class's value (conversion rates derive from it): the one in force, the scheduled one and when it applies. */
+  readonly classValues = new Map<number, { value: bigint; pending: bigint; effectiveAt: bigint }>();
   paused = false;
   authority: Address | undefined;
   /** Redemptions still in flight (terminal ones move to `terminal` until taken). */
@@ -553,9 +554,9 @@ export class Replay {
       case "LaunchTimeoutSet":
         this.launchTimeout = e.args.launchTimeout;
         return;
-      case "ConversionRateSet": {
-        const { fromClassId, toClassId, numerator, denominator } = e.args;
-        this.conversionRates.set(`${fromClassId}:${toClassId}`, { from: fromClassId, to: toClassId, numerator, denominator });
+      case "ClassValueScheduled": {
+        const { classId, value, effectiveAt } = e.args;
+        this.classValues.set(classId, { value: this.classValueAt(classId, e.timestamp), pending: value, effectiveAt });
         return;
       }
       case "Converted":
@@ -662,13 +663,20 @@ export class Replay {
         this.find("convert", `conversion from lot ${fromLotId} into lot ${toLotId} changed the expiry or transfer policy`, e);
       }
       if (e.timestamp >= from.expiresAt) this.find("convert", `conversion of expired lot ${fromLotId}`, e);
-      const rate = this.conversionRates.get(`${from.classId}:${to.classId}`);
-      if (!rate || rate.numerator === 0n) this.find("convert", `conversion from class ${from.classId} to ${to.classId} without a rate`, e);
+      const rate = { numerator: this.classValueAt(from.classId, e.timestamp), denominator: this.classValueAt(to.classId, e.timestamp) };
+      if (rate.numerator === 0n || rate.denominator === 0n) this.find("convert", `conversion from class ${from.classId} to ${to.classId} without a rate`, e);
       else if (amountIn * rate.numerator !== amountOut * rate.denominator) {
         this.find("convert", `conversion of ${fmt(amountIn)} units gave ${fmt(amountOut)}; the rate ${rate.numerator}/${rate.denominator} gives ${fmt((amountIn * rate.numerator) / rate.denominator)}`, e);
       }
     }
     ctx.convertMint = { holder, lotId: toLotId, amount: amountOut, fromLotId, pos: e };
+  }
+
+  /** A class's value at a time, as the contract computes it (the scheduled value once its time has come). */
+  classValueAt(classId: number, timestamp: bigint): bigint {
+    const v = this.classValues.get(classId);
+    if (!v) return 0n;
+    return v.effectiveAt !== 0n && timestamp >= v.effectiveAt ? v.pending : v.value;
   }
 
   private onRequested(e: Extract<TokenEvent, { eventName: "RedemptionRequested" }>, ctx: TxContext): void {
