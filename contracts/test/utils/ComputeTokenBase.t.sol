@@ -133,6 +133,13 @@ abstract contract ComputeTokenBase is TestBase {
             );
     }
 
+    /// @dev Whether a lot is in its class's list (`lotsOfClass`).
+    function _listed(uint32 classId, uint256 lotId) internal view returns (bool) {
+        uint256[] memory lots = token.lotsOfClass(classId);
+        for (uint256 i; i < lots.length; ++i) if (lots[i] == lotId) return true;
+        return false;
+    }
+
     function _nextBatchRef() internal returns (bytes32) {
         return keccak256(abi.encode("batch", ++_batchNonce));
     }
