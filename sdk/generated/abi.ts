@@ -1477,32 +1477,6 @@ export const computeTokenAbi = [
   },
   {
     "inputs": [],
-    "name": "MAX_LOTS_PER_CLASS",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "MAX_MULTIPLIER_BPS",
-    "outputs": [
-      {
-        "internalType": "uint16",
-        "name": "",
-        "type": "uint16"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
     "name": "MAX_REDEMPTION_LOTS",
     "outputs": [
       {
@@ -1522,32 +1496,6 @@ export const computeTokenAbi = [
         "internalType": "uint256",
         "name": "",
         "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "MIN_MULTIPLIER_BPS",
-    "outputs": [
-      {
-        "internalType": "uint16",
-        "name": "",
-        "type": "uint16"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "VALUE_DELAY",
-    "outputs": [
-      {
-        "internalType": "uint64",
-        "name": "",
-        "type": "uint64"
       }
     ],
     "stateMutability": "view",
@@ -2106,25 +2054,6 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "lotId",
-        "type": "uint256"
-      }
-    ],
-    "name": "lotRegistered",
-    "outputs": [
-      {
-        "internalType": "bool",
-        "name": "",
-        "type": "bool"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "uint32",
         "name": "classId",
         "type": "uint32"
@@ -2276,25 +2205,6 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
-        "name": "lost",
-        "type": "address"
-      }
-    ],
-    "name": "recoveredTo",
-    "outputs": [
-      {
-        "internalType": "address",
-        "name": "replacement",
-        "type": "address"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "uint32",
         "name": "classId",
         "type": "uint32"
@@ -2368,19 +2278,6 @@ export const computeTokenAbi = [
         "internalType": "uint256",
         "name": "",
         "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "refundGrace",
-    "outputs": [
-      {
-        "internalType": "uint32",
-        "name": "",
-        "type": "uint32"
       }
     ],
     "stateMutability": "view",
