@@ -15,7 +15,8 @@ const DEPLOYED_ARTIFACTS = [COMPUTE_TOKEN_ARTIFACT, ACCESS_MANAGER_ARTIFACT];
 export function contractsNeedBuild(root: string): boolean {
   const artifacts = DEPLOYED_ARTIFACTS.map((a) => path.join(root, "artifacts", a));
   if (!artifacts.every((a) => existsSync(a))) return true;
-  const builtAt = Math.min(...artifacts.map((a) => statSync(a).mtimeMs));
+  // (AccessManager comes from the npm package: only ComputeToken's artifact follows contracts/*.sol.)
+  const builtAt = statSync(path.join(root, "artifacts", COMPUTE_TOKEN_ARTIFACT)).mtimeMs;
   const dir = path.join(root, "contracts");
   const sources = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".sol")) : [];
   return sources.some((f) => statSync(path.join(dir, f)).mtimeMs > builtAt);
