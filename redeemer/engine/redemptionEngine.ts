@@ -230,12 +230,34 @@ export class RedemptionEngine {
         });
       case "probe":
         return gated(this.launches, async () => {
+          let state;
           try {
-            const state = await this.o.executor.get(id);
-            return [state ? { type: "jobObserved", state, at: this.now() } : { type: "jobMissing", id, at: this.now() }];
+            state = await this.o.executor.get(id);
           } catch (err) {
             return failed("probe", err, false);
           }
+          if (state) return [{ type: "jobObserved", state, at: this.now() }];
+          // Claimed on-chain but its job never created (the launch failed or the redeemer stopped
+          // between the claim and the create): create it now — the name from the id keeps it single.
+          const record = this.o.book.get(id);
+          if (record?.chain === "Running" && record.verdict?.ok) {
+            try {
+              const result = await this.o.executor.launch(record.verdict.launch);
+              log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched after its claim");
+              return [{ type: "launched", id, result, at: this.now() }];
+            } catch (err) {
+              const permanent = classifyLaunchError(err);
+              this.o.metrics?.executorErrors.inc({ operation: "launch" });
+              if (!permanent) return failed("probe", err, false);
+              log.warn({ err: errorMessage(err), permanent: permanent.reason }, "launch refused");
+              try {
+                return [await this.chainOps.run(() => this.o.settler.reject(id, permanent))];
+              } catch (rejectErr) {
+                return failed("reject", rejectErr, true);
+              }
+            }
+          }
+          return [{ type: "jobMissing", id, at: this.now() }];
         });
       case "remove":
         return gated(this.launches, async () => {
