@@ -9,7 +9,7 @@ import type { RedeemerMetrics } from "../api/metrics.js";
 import type { Settler } from "../settler/settler.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { Action, ActionType, MachineEvent, RedemptionRecord } from "../state/types.js";
-import { isFinishedPhase } from "../state/reduce.js";
+import { isFinishedPhase, verdictFor } from "../state/reduce.js";
 import { usedUnits } from "../state/usage.js";
 import { classifyLaunchError } from "./classifyLaunchError.js";
 
@@ -240,9 +240,11 @@ export class RedemptionEngine {
           // Claimed on-chain but its job never created (the launch failed or the redeemer stopped
           // between the claim and the create): create it now — the name from the id keeps it single.
           const record = this.o.book.get(id);
-          if (record?.chain === "Running" && record.verdict?.ok) {
+          // (The book computes verdicts only for requests still waiting: one read back as Running has none yet.)
+          const verdict = record?.verdict ?? (record?.request ? verdictFor(record.request, this.o.book.config) : undefined);
+          if (record?.chain === "Running" && verdict?.ok) {
             try {
-              const result = await this.o.executor.launch(record.verdict.launch);
+              const result = await this.o.executor.launch(verdict.launch);
               log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched after its claim");
               return [{ type: "launched", id, result, at: this.now() }];
             } catch (err) {
