@@ -251,14 +251,14 @@ const r2 = await redeem(bob);
 await (await call(token, redeemer, "markRunning", r2.id, ethers.id("job-2"))).wait();
 const settleFull = await measure(call(token, redeemer, "settle", r2.id, 14_400n, ethers.id("receipt-2")));
 rows.push(
-  { operation: "settle, partial use (refund > 0)", ct: settlePartial, absTarget: 60_000 },
-  { operation: "settle, used == reserved (no refund)", ct: settleFull, absTarget: 60_000 },
+  { operation: "settle, partial use (refund > 0)", ct: settlePartial, absTarget: 67_000 },
+  { operation: "settle, used == reserved (no refund)", ct: settleFull, absTarget: 67_000 },
 );
 
 // (e) Reject a requested redemption (full refund).
 const r3 = await redeem(carol);
 const rejectGas = await measure(call(token, redeemer, "reject", r3.id, 3));
-rows.push({ operation: "reject (full refund)", ct: rejectGas, absTarget: 60_000 });
+rows.push({ operation: "reject (full refund)", ct: rejectGas, absTarget: 67_000 });
 
 // (f) Reclaim after the launch timeout (full refund).
 const r4 = await redeem(dave);
@@ -326,13 +326,16 @@ ${table}
 
 Where the gas goes (from \`BENCH_TRACE=1 npm run bench:gas\`, which prints each transaction's gas by opcode):
 
-- **settle with a refund, reject** (the two misses) — the storage and logs alone cost ≈ 38,000 execution gas:
+- **settle with a refund, reject** — the storage and logs alone cost ≈ 38,000 execution gas:
   AccessManager \`canCall\` (authority slot, cold call into the manager, its three cold slots ≈ 11,000), the
   redemption's two slots (≈ 7,100; holder + lot id + status + reserved do not fit one slot), the refund mint
   (balance, ERC1155Supply's \`totalSupply(id)\` and \`totalSupply()\`: 3 × 5,000) and two events (≈ 4,700). With
-  ≈ 21,300–21,900 intrinsic gas that is ≈ 59,400–59,900 before any other instruction, so ≤ 60,000 on gasUsed is
-  out of reach while settle and reject are AccessManager-restricted and supply is tracked (both required by
-  issue 2); the target holds on execution gas.
+  ≈ 21,300–21,900 intrinsic gas that is ≈ 59,400–59,900 before any other instruction (issue 11 restated the
+  target as ≤ 67,000). Since issue 11 a refund follows a recovered holder to the replacement and is clawed back
+  from a leaver; reading the holder's standing would be one more cold slot (2,100). It is read only for a
+  redemption requested no later than the last offboarding or recovery (\`_lastDepartureAt\`, which shares the
+  authority slot \`canCall\` reads anyway): in this benchmark nobody left, as in the common case; when someone
+  left since the request, settle and reject cost ≈ 2,000 more (≈ 68,300 and 67,700).
 - **first grant of a lot** — the batch that first grants a lot also registers it (one \`_olderLot\` slot that both
   marks the lot registered and links the class's lot list, the class's lot count and newest lot updated in the
   class slot the grant reads anyway, \`LotRegistered\`) and writes its \`totalSupply(id)\` from zero: ≈ 43,000 gas

@@ -84,7 +84,7 @@ try {
   const sdkText = grantsCsv("2031-12-31");
   process.stderr.write("SDK: prepare + send…\n");
   let t = performance.now();
-  const plan = await prepareGrants(hr, sdkText);
+  const plan = await prepareGrants(hr, sdkText, { run: "bench-sdk" });
   const prepareSeconds = (performance.now() - t) / 1000;
   if (plan.problems.length) throw new Error(`unexpected problems: ${JSON.stringify(plan.problems.slice(0, 3))}`);
   t = performance.now();

@@ -83,3 +83,33 @@ library LotMetadata {
         return v < 10 ? string.concat("0", v.toString()) : v.toString();
     }
 }
+
+/// @notice What the renderer reads of a class from the token (ComputeToken.getClass).
+interface IClassSource {
+    function getClass(
+        uint32 classId
+    )
+        external
+        view
+        returns (string memory name, string memory productLabel, uint32 memoryGiB, uint16 maxGpusPerJob, bool active);
+}
+
+/// @title LotMetadataRenderer
+/// @notice Renders a lot's metadata for ComputeToken's `uri`. The token deploys it from its constructor,
+/// so the rendering code lives beside the token instead of inside it (the token's runtime code stays
+/// under the 24,576-byte limit). It holds no state and reads the lot's class from the token.
+contract LotMetadataRenderer {
+    IClassSource private immutable _token;
+
+    constructor() {
+        _token = IClassSource(msg.sender);
+    }
+
+    /// @notice ERC-1155 metadata for a lot of the token that deployed this renderer.
+    /// @dev Reverts as the token does: {LotIds.InvalidLotId} on a malformed id, `UnknownClass` on an unknown class.
+    function uri(uint256 lotId) external view returns (string memory) {
+        (uint32 classId, uint64 expiresAt, LotIds.TransferPolicy policy) = LotIds.decode(lotId);
+        (string memory name, string memory productLabel, uint32 memoryGiB, , ) = _token.getClass(classId);
+        return LotMetadata.render(lotId, name, productLabel, memoryGiB, expiresAt, policy);
+    }
+}

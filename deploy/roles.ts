@@ -14,14 +14,15 @@ export type RoleName = keyof typeof ROLES;
 
 /** Restricted ComputeToken functions by role (function names as in the ABI). */
 export const RESTRICTED_FUNCTIONS = {
-  HR: ["onboard", "offboard", "grantBatch", "clawback"],
+  HR: ["onboard", "readmit", "offboard", "grantBatch", "clawback"],
   OPERATIONS: [
     "defineClass",
     "updateClass",
     "retireClass",
     "setPriorityMultiplier",
     "setLaunchTimeout",
-    "setConversionRate",
+    "setRefundGrace",
+    "setClassValue",
   ],
   REDEEMER: ["markRunning", "settle", "reject"],
   PAUSER: ["pause", "unpause"],

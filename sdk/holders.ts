@@ -112,27 +112,66 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
 export interface OnboardResult {
   onboarded: Address[];
   alreadyHolders: Address[];
+  /** Wallets that had been offboarded and were put back (only with `readmit`). */
+  readmitted: Address[];
   transactions: `0x${string}`[];
 }
 
-/** Onboards the wallets not yet on the allow-list, ≤ MAX_BATCH per transaction. */
+/** ComputeToken.Standing */
+const STANDING = { None: 0, Holder: 1, Offboarded: 2 } as const;
+
+/** Some wallets of the list were offboarded since: an old employee list must not bring them back silently. */
+export class OffboardedWalletsError extends Error {
+  constructor(readonly wallets: Address[]) {
+    super(
+      `${wallets.length} wallet(s) in the list were offboarded: ${wallets.join(", ")}. Nobody was onboarded; ` +
+        "remove them from the list, or re-admit them on purpose with --readmit",
+    );
+    this.name = "OffboardedWalletsError";
+  }
+}
+
+/** Where each wallet stands on the allow-list. */
+async function standingOf(client: CtkClient, wallets: readonly Address[]): Promise<Map<Address, number>> {
+  const unique = [...new Set(wallets)];
+  try {
+    const standing = await Promise.all(
+      unique.map((w) => client.publicClient.readContract({ ...client.computeToken, functionName: "standingOf", args: [w] })),
+    );
+    return new Map(unique.map((w, i) => [w, Number(standing[i])]));
+  } catch (e) {
+    throw await toCtkError(client, e, { functionName: "standingOf" });
+  }
+}
+
+/**
+ * Onboards the wallets not yet on the allow-list, ≤ MAX_BATCH per transaction. A wallet that was
+ * offboarded (a leaver, or a key recovered away from) is refused ({@link OffboardedWalletsError},
+ * nothing sent) unless `readmit` says HR means it.
+ */
 export async function onboardHolders(
   client: CtkClient,
   wallets: readonly Address[],
-  onBatch?: (done: number, total: number) => void,
+  opts: { readmit?: boolean; onBatch?: (done: number, total: number) => void } = {},
 ): Promise<OnboardResult> {
-  const status = await holderStatus(client, wallets);
-  const todo = [...status].filter(([, h]) => !h).map(([w]) => w);
-  const alreadyHolders = [...status].filter(([, h]) => h).map(([w]) => w);
+  const standing = await standingOf(client, wallets);
+  const of = (s: number) => [...standing].filter(([, v]) => v === s).map(([w]) => w);
+  const fresh = of(STANDING.None);
+  const offboarded = of(STANDING.Offboarded);
+  const alreadyHolders = of(STANDING.Holder);
+  if (offboarded.length && !opts.readmit) throw new OffboardedWalletsError(offboarded);
   const transactions: `0x${string}`[] = [];
+  const total = fresh.length + offboarded.length;
   let done = 0;
-  for (const part of chunk(todo, MAX_BATCH)) {
-    const receipt = await writeComputeToken(client, "onboard", [part]);
-    transactions.push(receipt.transactionHash);
-    done += part.length;
-    onBatch?.(done, todo.length);
+  for (const [fn, list] of [["onboard", fresh], ["readmit", offboarded]] as const) {
+    for (const part of chunk(list, MAX_BATCH)) {
+      const receipt = await writeComputeToken(client, fn, [part]);
+      transactions.push(receipt.transactionHash);
+      done += part.length;
+      opts.onBatch?.(done, total);
+    }
   }
-  return { onboarded: todo, alreadyHolders, transactions };
+  return { onboarded: fresh, alreadyHolders, readmitted: offboarded, transactions };
 }
 
 export interface ClawedBack {
@@ -151,7 +190,7 @@ export interface OffboardResult {
 
 /**
  * Takes a wallet off the allow-list and, with `clawback`, burns its whole balance in every lot
- * (expired lots included). Redemptions in flight still settle and refund to it.
+ * (expired lots included). Refunds of its redemptions still in flight are clawed back as they land.
  */
 export async function offboardHolder(
   client: CtkClient,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {ComputeToken} from "../ComputeToken.sol";
 import {LotIds} from "../LotIds.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
@@ -27,6 +28,11 @@ contract ComputeTokenHandler is TestBase {
     address public immutable pauser;
     address public immutable attacker;
     address public immutable anyone;
+    address public immutable admin;
+    address public immutable ops;
+    /// @notice Where the handler recovered a lost key to (its own record, to check the contract's).
+    mapping(address lost => address replacement) public successor;
+    uint256 private _people;
     address[] public holders;
 
     uint256 public currentTime;
@@ -66,8 +72,12 @@ contract ComputeTokenHandler is TestBase {
         address pauser_,
         address attacker_,
         address[] memory holders_,
-        uint256 startTime
+        uint256 startTime,
+        address admin_,
+        address ops_
     ) {
+        admin = admin_;
+        ops = ops_;
         token = token_;
         hr = hr_;
         redeemer = redeemer_;
@@ -220,16 +230,20 @@ contract ComputeTokenHandler is TestBase {
         ++calls["convert"];
     }
 
-    /// @notice The holder of a redemption nobody launched waits out the launch timeout and reclaims it.
+    /// @notice The holder (or, after a recovery, the replacement) of a redemption nobody launched, or
+    /// launched and never settled, waits out its time (the launch timeout of its request; its run time
+    /// plus the settle grace) and reclaims it: the full reserve comes back redeemable, or is clawed back
+    /// from a leaver.
     function reclaim(uint256 idSeed) external step {
-        (uint256 index, bool found) = _pickOpen(idSeed, true);
+        (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
         ComputeToken.RedemptionView memory r = token.getRedemption(id);
-        uint256 availableAt = uint256(r.requestedAt) + token.launchTimeout();
-        if (currentTime < availableAt) _warpTo(availableAt);
-        vm.prank(r.holder);
+        if (currentTime < r.reclaimableAt) _warpTo(r.reclaimableAt);
+        (address to, bool keeps, uint256 before) = _beforeRefund(r);
+        vm.prank(keeps ? to : r.holder);
         token.reclaim(id);
+        _afterRefund(r, to, keeps, before, r.reserved);
         _close(index, r.classId, r.reserved);
         ++calls["reclaim"];
     }
@@ -253,8 +267,10 @@ contract ComputeTokenHandler is TestBase {
         vm.startPrank(redeemer);
         if (r.status == ComputeToken.RedemptionStatus.Requested) token.markRunning(id, bytes32(id));
         used = bound(used, 0, r.reserved);
+        (address to, bool keeps, uint256 before) = _beforeRefund(r);
         token.settle(id, used, keccak256(abi.encode("receipt", id)));
         vm.stopPrank();
+        _afterRefund(r, to, keeps, before, r.reserved - used);
         consumed[r.classId] += used;
         _close(index, r.classId, r.reserved);
         ++calls["settle"];
@@ -265,8 +281,10 @@ contract ComputeTokenHandler is TestBase {
         if (!found) return;
         uint256 id = _open[index];
         ComputeToken.RedemptionView memory r = token.getRedemption(id);
+        (address to, bool keeps, uint256 before) = _beforeRefund(r);
         vm.prank(redeemer);
         token.reject(id, reasonCode);
+        _afterRefund(r, to, keeps, before, r.reserved);
         _close(index, r.classId, r.reserved);
         ++calls["reject"];
     }
@@ -344,25 +362,83 @@ contract ComputeTokenHandler is TestBase {
             uint256 id = _open[index];
             ComputeToken.RedemptionView memory r = token.getRedemption(id);
             uint256 how = (idSeed >> 128) % 3;
+            uint256 used;
             if (how == 0 && r.status == ComputeToken.RedemptionStatus.Requested) {
-                uint256 availableAt = uint256(r.requestedAt) + token.launchTimeout();
-                if (currentTime < availableAt) _warpTo(availableAt);
+                if (currentTime < r.reclaimableAt) _warpTo(r.reclaimableAt);
+            }
+            (address to, bool keeps, uint256 before) = _beforeRefund(r);
+            if (how == 0 && r.status == ComputeToken.RedemptionStatus.Requested) {
                 vm.prank(r.holder);
                 token.reclaim(id);
             } else if (how == 1 && r.status == ComputeToken.RedemptionStatus.Running) {
+                used = r.reserved / 2;
                 vm.prank(redeemer);
-                token.settle(id, r.reserved / 2, bytes32(0));
-                consumed[r.classId] += r.reserved / 2;
+                token.settle(id, used, bytes32(0));
+                consumed[r.classId] += used;
             } else {
                 vm.prank(redeemer);
                 token.reject(id, 503);
             }
+            _afterRefund(r, to, keeps, before, r.reserved - used);
             _close(index, r.classId, r.reserved);
         }
 
         vm.prank(pauser);
         token.unpause();
         ++calls["pauseAndDrain"];
+    }
+
+    // ─────────────────────── recoveries and leavers ──────────────────
+
+    /// @notice The admin recovers a holder's lost key to a new account (onboarded by HR), with the
+    /// holder's redemptions possibly still in flight: their refunds must reach the replacement.
+    function recoverHolder(uint256 holderSeed) external step {
+        uint256 i = holderSeed % holders.length;
+        address lost = holders[i];
+        address replacement = makeAddr(string.concat("replacement-", Strings.toString(++_people)));
+        vm.prank(hr);
+        token.onboard(_oneAddr(replacement));
+        uint256[] memory lots = _heldLots(lost);
+        if (lots.length == 0) lots = _one(_lotId(1, currentTime + 1 days, true)); // nothing held: a lot with no balance
+        vm.prank(admin);
+        token.recover(lost, replacement, lots);
+        successor[lost] = replacement;
+        holders[i] = replacement;
+        ++calls["recoverHolder"];
+    }
+
+    /// @notice HR offboards a leaver and claws back everything they hold, with their redemptions
+    /// possibly still in flight: refunds of those must be clawed back as they land.
+    function offboardLeaver(uint256 holderSeed) external step {
+        if (holders.length < 3) return;
+        uint256 i = holderSeed % holders.length;
+        address leaver = holders[i];
+        vm.prank(hr);
+        token.offboard(leaver);
+        uint256[] memory lots = _heldLots(leaver);
+        if (lots.length != 0) {
+            for (uint256 k; k < lots.length; ++k) clawedBack[lots[k].classOf()] += token.balanceOf(leaver, lots[k]);
+            vm.prank(hr);
+            token.clawback(leaver, lots);
+        }
+        holders[i] = holders[holders.length - 1];
+        holders.pop();
+        ++calls["offboardLeaver"];
+    }
+
+    // ─────────────────────────── operations ──────────────────────────
+
+    /// @notice Operations schedule a new class value within the bounds (at most double or half); it
+    /// applies after the delay, and conversions keep happening at the value in force.
+    function changeClassValue(uint256 classSeed, uint256 valueSeed) external step {
+        uint32 classId = uint32(1 + (classSeed % CLASS_COUNT));
+        (uint64 value, , ) = token.classValue(classId);
+        if (value == 0) return;
+        uint256 next = bound(valueSeed, (uint256(value) + 1) / 2, uint256(value) * 2);
+        if (next > 1_000_000) next = 1_000_000;
+        vm.prank(ops);
+        token.setClassValue(classId, uint64(next));
+        ++calls["changeClassValue"];
     }
 
     // ─────────────────────────── attacker ────────────────────────────
@@ -482,6 +558,47 @@ contract ComputeTokenHandler is TestBase {
 
     // ──────────────────────────── internals ──────────────────────────
 
+    /// @dev Where a refund of `holder`'s redemption should land (following the handler's recoveries)
+    /// and whether that account is a holder (if not, the refund is clawed back).
+    function _recipient(address holder) private view returns (address to, bool keeps) {
+        to = holder;
+        while (!token.isHolder(to) && successor[to] != address(0)) to = successor[to];
+        keeps = token.isHolder(to);
+    }
+
+    function _beforeRefund(
+        ComputeToken.RedemptionView memory r
+    ) private view returns (address to, bool keeps, uint256 before) {
+        (to, keeps) = _recipient(r.holder);
+        before = token.redeemableBalanceOf(to, r.classId);
+    }
+
+    /// @dev A refund lands redeemable with the holder or their replacement, or is clawed back from a leaver.
+    function _afterRefund(ComputeToken.RedemptionView memory r, address to, bool keeps, uint256 before, uint256 refund) private {
+        uint256 afterRefund = token.redeemableBalanceOf(to, r.classId);
+        if (keeps) {
+            assertEq(afterRefund, before + refund, "a refund lands redeemable, with the holder or the replacement");
+        } else {
+            assertEq(afterRefund, before, "a leaver's refund is clawed back");
+            clawedBack[r.classId] += refund;
+        }
+    }
+
+    /// @dev The lots (of every class) in which an account holds units, at most MAX_BATCH.
+    function _heldLots(address account) private view returns (uint256[] memory held) {
+        held = new uint256[](256);
+        uint256 k;
+        for (uint32 c = 1; c <= CLASS_COUNT; ++c) {
+            uint256[] memory lots = token.lotsOfClass(c);
+            for (uint256 i; i < lots.length && k < 256; ++i) {
+                if (token.balanceOf(account, lots[i]) != 0) held[k++] = lots[i];
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(held, k)
+        }
+    }
+
     function _warpTo(uint256 t) private {
         currentTime = t;
         vm.warp(t);
@@ -533,7 +650,9 @@ contract ComputeTokenHandler is TestBase {
     }
 
     function _pickLot(address holder, uint256 seed, Filter filter) private view returns (uint256 lotId, uint256 balance) {
-        uint256[] memory candidates = new uint256[](CLASS_COUNT * token.MAX_LOTS_PER_CLASS());
+        uint256 listed;
+        for (uint32 c = 1; c <= CLASS_COUNT; ++c) listed += token.lotsOfClass(c).length;
+        uint256[] memory candidates = new uint256[](listed);
         uint256 k;
         for (uint32 c = 1; c <= CLASS_COUNT; ++c) {
             uint256[] memory lots = token.lotsOfClass(c);
@@ -615,7 +734,9 @@ contract ComputeTokenHandler is TestBase {
 }
 
 /// @notice Invariants over random sequences of grants, transfers, redemptions and their lifecycle,
-/// expiry sweeps, clawbacks, conversions, pauses and attacker attempts (see ComputeTokenHandler).
+/// expiry sweeps, clawbacks, conversions, pauses and attacker attempts (see ComputeTokenHandler), and
+/// (issue 11) recoveries and offboardings with redemptions in flight, refunds landing after their
+/// lots expired, stalled runs closed by their holder and class-value changes.
 /// @dev Runs and depth: hardhat.config.ts `test.solidity.invariant`. Every handler action must
 /// succeed (failOnRevert), so a legitimate call the contract wrongly refuses fails the campaign too.
 contract ComputeTokenInvariantTest is ComputeTokenBase {
@@ -630,14 +751,14 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
     function setUp() public override {
         super.setUp();
         vm.startPrank(ops);
-        token.setConversionRate(a100, h100, 1, 2); // 2 A100-seconds → 1 H100-second
-        token.setConversionRate(h100, a100, 2, 1);
-        token.setConversionRate(h100, b200, 2, 3);
-        token.setConversionRate(b200, h100, 3, 2);
-        token.setConversionRate(a100, b200, 1, 3); // no B200 → A100 rate: that conversion is refused
+        // Rates derive from one value per class: 2 A100-seconds → 1 H100-second, 3 H100 → 2 B200, …
+        token.setClassValue(a100, 1);
+        token.setClassValue(h100, 2);
+        token.setClassValue(b200, 3);
         vm.stopPrank();
+        _warp(now_ + 3 days); // the class values apply after their delay
 
-        handler = new ComputeTokenHandler(token, hr, redeemer, pauser, attacker, employees, now_);
+        handler = new ComputeTokenHandler(token, hr, redeemer, pauser, attacker, employees, now_, address(this), ops);
         vm.label(address(handler), "handler");
     }
 
@@ -647,7 +768,7 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](19);
+        bytes4[] memory selectors = new bytes4[](22);
         selectors[0] = ComputeTokenHandler.grant.selector;
         selectors[1] = ComputeTokenHandler.replayBatch.selector;
         selectors[2] = ComputeTokenHandler.clawback.selector;
@@ -667,6 +788,9 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
         selectors[16] = ComputeTokenHandler.attackerClawback.selector;
         selectors[17] = ComputeTokenHandler.attackerMove.selector;
         selectors[18] = ComputeTokenHandler.attackerRedeem.selector;
+        selectors[19] = ComputeTokenHandler.recoverHolder.selector;
+        selectors[20] = ComputeTokenHandler.offboardLeaver.selector;
+        selectors[21] = ComputeTokenHandler.changeClassValue.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), selectors);
     }

@@ -4,12 +4,12 @@
  * result back as an event. It holds no state of its own that matters after a crash.
  */
 import type { Logger } from "pino";
-import type { Executor } from "../executor/types.js";
+import { type Executor, jobNameFor } from "../executor/types.js";
 import type { RedeemerMetrics } from "../api/metrics.js";
 import type { Settler } from "../settler/settler.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { Action, ActionType, MachineEvent, RedemptionRecord } from "../state/types.js";
-import { isFinishedPhase } from "../state/reduce.js";
+import { isFinishedPhase, verdictFor } from "../state/reduce.js";
 import { usedUnits } from "../state/usage.js";
 import { classifyLaunchError } from "./classifyLaunchError.js";
 
@@ -194,27 +194,72 @@ export class RedemptionEngine {
     switch (action.type) {
       case "launch":
         return gated(this.launches, async () => {
+          // No free jobs: the redemption is claimed on-chain (markRunning) before its job exists, so a
+          // holder cannot reclaim it while it runs, and one reclaimed or rejected meanwhile is never
+          // launched. The job's name derives from the id, so a relaunch (after a crash or a failed
+          // create) finds the job a first attempt created.
+          let claim: Extract<MachineEvent, { type: "chainStatus" }>;
+          try {
+            claim = await this.chainOps.run(() => this.o.settler.markRunning(id, jobNameFor(id)));
+          } catch (err) {
+            return failed("markRunning", err, true);
+          }
+          if (claim.status !== "Running") {
+            log.info({ status: claim.status }, "not launched: the redemption is no longer waiting");
+            return [claim];
+          }
           try {
             const result = await this.o.executor.launch(action.request);
             log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched");
             const seen = this.o.book.get(id)?.times.seen;
             if (seen !== undefined && !result.alreadyExisted) this.o.metrics?.launchLatency.observe(Math.max(0, this.now() - seen) / 1000);
-            return [{ type: "launched", id, result, at: this.now() }];
+            return [claim, { type: "launched", id, result, at: this.now() }];
           } catch (err) {
             const permanent = classifyLaunchError(err);
             this.o.metrics?.executorErrors.inc({ operation: "launch" });
             log.warn({ err: errorMessage(err), permanent: permanent?.reason }, "launch failed");
-            return [{ type: "launchFailed", id, error: errorMessage(err), at: this.now(), ...(permanent && { permanent }) }];
+            const failedLaunch: MachineEvent = { type: "launchFailed", id, error: errorMessage(err), at: this.now(), ...(permanent && { permanent }) };
+            if (!permanent) return [claim, failedLaunch];
+            // Refused for good after the claim: reject now with the executor's reason (full refund).
+            try {
+              return [claim, failedLaunch, await this.chainOps.run(() => this.o.settler.reject(id, permanent))];
+            } catch (rejectErr) {
+              return [claim, failedLaunch, ...failed("reject", rejectErr, true)];
+            }
           }
         });
       case "probe":
         return gated(this.launches, async () => {
+          let state;
           try {
-            const state = await this.o.executor.get(id);
-            return [state ? { type: "jobObserved", state, at: this.now() } : { type: "jobMissing", id, at: this.now() }];
+            state = await this.o.executor.get(id);
           } catch (err) {
             return failed("probe", err, false);
           }
+          if (state) return [{ type: "jobObserved", state, at: this.now() }];
+          // Claimed on-chain but its job never created (the launch failed or the redeemer stopped
+          // between the claim and the create): create it now — the name from the id keeps it single.
+          const record = this.o.book.get(id);
+          // (The book computes verdicts only for requests still waiting: one read back as Running has none yet.)
+          const verdict = record?.verdict ?? (record?.request ? verdictFor(record.request, this.o.book.config) : undefined);
+          if (record?.chain === "Running" && verdict?.ok) {
+            try {
+              const result = await this.o.executor.launch(verdict.launch);
+              log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched after its claim");
+              return [{ type: "launched", id, result, at: this.now() }];
+            } catch (err) {
+              const permanent = classifyLaunchError(err);
+              this.o.metrics?.executorErrors.inc({ operation: "launch" });
+              if (!permanent) return failed("probe", err, false);
+              log.warn({ err: errorMessage(err), permanent: permanent.reason }, "launch refused");
+              try {
+                return [await this.chainOps.run(() => this.o.settler.reject(id, permanent))];
+              } catch (rejectErr) {
+                return failed("reject", rejectErr, true);
+              }
+            }
+          }
+          return [{ type: "jobMissing", id, at: this.now() }];
         });
       case "remove":
         return gated(this.launches, async () => {

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { type CtkClient, checkDeployment, createCtkClient } from "../../sdk/client.js";
 import { applyClassChanges, describeClassChange, diffClasses, listClasses, readClassesFile } from "../../sdk/classes.js";
 import { type Deployment, readDeployment } from "../../sdk/deployment.js";
+import { ensureContractsBuilt } from "./buildContracts.js";
 import { LOCAL_ROLE_KEYS, deployLocal } from "./localAccounts.js";
 import { type AnvilHandle, startAnvil } from "./startAnvil.js";
 
@@ -224,6 +225,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     rmSync(stateFile, { force: true });
     rmSync(deploymentFile, { force: true });
   }
+  await ensureContractsBuilt(ROOT, log);
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
   const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS] });
   let redeemer: RedeemerHandle | undefined;

@@ -157,9 +157,11 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
   });
   const timeout = Number(await call("launchTimeout"));
   if (timeout !== replay.launchTimeout) push("config", `launch timeout is ${timeout} s on chain; the events set ${replay.launchTimeout}`);
-  await mapLimit([...replay.conversionRates.values()], limit, async (r) => {
-    const [n, d] = (await call("conversionRate", [r.from, r.to])) as [bigint, bigint];
-    if (n !== r.numerator || d !== r.denominator) push("config", `conversion ${r.from}→${r.to} is ${n}/${d} on chain; the events set ${r.numerator}/${r.denominator}`);
+  const { timestamp } = await o.client.getBlock({ blockNumber: o.blockNumber });
+  await mapLimit([...replay.classValues.keys()], limit, async (classId) => {
+    const [value] = (await call("classValue", [classId])) as [bigint, bigint, bigint];
+    const expected = replay.classValueAt(classId, timestamp);
+    if (value !== expected) push("config", `class ${classId}'s value is ${value} on chain; the events set ${expected}`);
   });
   await mapLimit([...replay.batchRefs], limit, async (ref) => {
     if (!((await call("batchGranted", [ref])) as boolean)) push("grant", `grant batch ${ref} is in the events but not marked granted on chain`);

@@ -149,6 +149,8 @@ const LEGAL_NEXT: Record<RedemptionStatusName, readonly RedemptionStatusName[]> 
 };
 
 const BPS = 10_000n;
+/** ComputeToken's MAX_REFUND_GRACE: a refund into a lot expiring sooner than this may go to a later lot. */
+const MAX_REFUND_GRACE = 30n * 86_400n;
 const fmt = (n: bigint | number) => n.toLocaleString("en-US");
 const short = (h: Hex) => `${h.slice(0, 10)}…`;
 
@@ -181,9 +183,12 @@ export class Replay {
   /** Every account ever on the allow-list, and whether it is now. */
   readonly holders = new Map<Address, boolean>();
   readonly batchRefs = new Set<Hex>();
+  /** Lost keys and the accounts they were recovered to (refunds of their redemptions follow). */
+  readonly recoveredTo = new Map<Address, Address>();
   readonly multipliersBps: number[] = [0, 0, 0, 0];
   launchTimeout = 0;
-  readonly conversionRates = new Map<string, { from: number; to: number; numerator: bigint; denominator: bigint }>();
+  /** Each class's value (conversion rates derive from it): the one in force, the scheduled one and when it applies. */
+  readonly classValues = new Map<number, { value: bigint; pending: bigint; effectiveAt: bigint }>();
   paused = false;
   authority: Address | undefined;
   /** Redemptions still in flight (terminal ones move to `terminal` until taken). */
@@ -356,16 +361,43 @@ export class Replay {
     if (pos.timestamp >= parts.expiresAt) this.find("transfer", `expired lot ${lotId} moved from ${from} to ${to}`, pos);
   }
 
+  /** Where a refund of `holder`'s redemption goes: the holder, or the account it was recovered to (followed). */
+  refundRecipient(holder: Address): Address {
+    let to = holder;
+    for (let hops = 0; hops <= 8 && !this.isHolder(to); hops++) {
+      const next = this.recoveredTo.get(to);
+      if (!next) break;
+      to = next;
+    }
+    return to;
+  }
+
+  /**
+   * The drawn lot a refund into `lotId` stands for: the lot itself, or — for a lot that expired (or was
+   * about to) when the refund landed — a drawn lot of the same class and policy that expires sooner.
+   */
+  private refundedShare(back: Map<bigint, bigint>, lotId: bigint, pos: Pos): bigint | undefined {
+    if (back.has(lotId)) return lotId;
+    const minted = this.lotParts(lotId, pos);
+    if (!minted) return undefined;
+    for (const [drawn, left] of back) {
+      const d = this.lotParts(drawn, pos);
+      if (d && left > 0n && d.classId === minted.classId && d.policy === minted.policy && d.expiresAt < minted.expiresAt && d.expiresAt < pos.timestamp + MAX_REFUND_GRACE) return drawn;
+    }
+    return undefined;
+  }
+
   private classifyMint(m: Mint, ctx: TxContext): void {
     const r = ctx.refund;
-    if (r && m.to === r.life.holder && r.remaining > 0n) {
-      const back = r.back.get(m.lotId);
+    if (r && m.to === this.refundRecipient(r.life.holder) && r.remaining > 0n) {
+      const share = this.refundedShare(r.back, m.lotId, m.pos);
+      const back = share === undefined ? undefined : r.back.get(share);
       if (back === undefined) {
         this.find("refund", `redemption ${r.life.id} refunded ${fmt(m.amount)} units into lot ${m.lotId}, which it did not draw from`, m.pos);
       } else if (m.amount > back) {
         this.find("refund", `redemption ${r.life.id} refunded ${fmt(m.amount)} units into lot ${m.lotId}, more than the ${fmt(back)} it drew`, m.pos);
       } else {
-        r.back.set(m.lotId, back - m.amount);
+        r.back.set(share!, back - m.amount);
       }
       if (m.amount > r.remaining) {
         this.find("refund", `redemption ${r.life.id} refunded ${fmt(m.amount)} units, more than the ${fmt(r.remaining)} announced`, m.pos);
@@ -545,6 +577,7 @@ export class Replay {
         if (!this.isHolder(replacement)) this.find("allow-list", `recovery to ${replacement}, which is not on the allow-list`, e);
         if (this.isHolder(lost)) this.find("allow-list", `recovered account ${lost} is still on the allow-list`, e);
         ctx.recovered = { lost, replacement, pos: e };
+        this.recoveredTo.set(lost, replacement);
         return;
       }
       case "PriorityMultiplierSet":
@@ -553,9 +586,9 @@ export class Replay {
       case "LaunchTimeoutSet":
         this.launchTimeout = e.args.launchTimeout;
         return;
-      case "ConversionRateSet": {
-        const { fromClassId, toClassId, numerator, denominator } = e.args;
-        this.conversionRates.set(`${fromClassId}:${toClassId}`, { from: fromClassId, to: toClassId, numerator, denominator });
+      case "ClassValueScheduled": {
+        const { classId, value, effectiveAt } = e.args;
+        this.classValues.set(classId, { value: this.classValueAt(classId, e.timestamp), pending: value, effectiveAt });
         return;
       }
       case "Converted":
@@ -662,13 +695,20 @@ export class Replay {
         this.find("convert", `conversion from lot ${fromLotId} into lot ${toLotId} changed the expiry or transfer policy`, e);
       }
       if (e.timestamp >= from.expiresAt) this.find("convert", `conversion of expired lot ${fromLotId}`, e);
-      const rate = this.conversionRates.get(`${from.classId}:${to.classId}`);
-      if (!rate || rate.numerator === 0n) this.find("convert", `conversion from class ${from.classId} to ${to.classId} without a rate`, e);
+      const rate = { numerator: this.classValueAt(from.classId, e.timestamp), denominator: this.classValueAt(to.classId, e.timestamp) };
+      if (rate.numerator === 0n || rate.denominator === 0n) this.find("convert", `conversion from class ${from.classId} to ${to.classId} without a rate`, e);
       else if (amountIn * rate.numerator !== amountOut * rate.denominator) {
         this.find("convert", `conversion of ${fmt(amountIn)} units gave ${fmt(amountOut)}; the rate ${rate.numerator}/${rate.denominator} gives ${fmt((amountIn * rate.numerator) / rate.denominator)}`, e);
       }
     }
     ctx.convertMint = { holder, lotId: toLotId, amount: amountOut, fromLotId, pos: e };
+  }
+
+  /** A class's value at a time, as the contract computes it (the scheduled value once its time has come). */
+  classValueAt(classId: number, timestamp: bigint): bigint {
+    const v = this.classValues.get(classId);
+    if (!v) return 0n;
+    return v.effectiveAt !== 0n && timestamp >= v.effectiveAt ? v.pending : v.value;
   }
 
   private onRequested(e: Extract<TokenEvent, { eventName: "RedemptionRequested" }>, ctx: TxContext): void {

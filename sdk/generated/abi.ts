@@ -282,6 +282,17 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      }
+    ],
+    "name": "HolderWasOffboarded",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint256",
         "name": "amountIn",
         "type": "uint256"
@@ -346,17 +357,22 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint32",
+        "name": "classId",
+        "type": "uint32"
+      },
+      {
         "internalType": "uint64",
-        "name": "numerator",
+        "name": "value",
         "type": "uint64"
       },
       {
         "internalType": "uint64",
-        "name": "denominator",
+        "name": "current",
         "type": "uint64"
       }
     ],
-    "name": "InvalidConversionRate",
+    "name": "InvalidClassValue",
     "type": "error"
   },
   {
@@ -455,6 +471,17 @@ export const computeTokenAbi = [
       }
     ],
     "name": "InvalidRedemptionStatus",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint32",
+        "name": "refundGrace",
+        "type": "uint32"
+      }
+    ],
+    "name": "InvalidRefundGrace",
     "type": "error"
   },
   {
@@ -573,6 +600,22 @@ export const computeTokenAbi = [
       }
     ],
     "name": "NotRedemptionHolder",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "recipient",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "gasLeft",
+        "type": "uint256"
+      }
+    ],
+    "name": "ReceiverGasTooLow",
     "type": "error"
   },
   {
@@ -868,6 +911,31 @@ export const computeTokenAbi = [
     "inputs": [
       {
         "indexed": true,
+        "internalType": "uint32",
+        "name": "classId",
+        "type": "uint32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint64",
+        "name": "value",
+        "type": "uint64"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint64",
+        "name": "effectiveAt",
+        "type": "uint64"
+      }
+    ],
+    "name": "ClassValueScheduled",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
         "internalType": "address",
         "name": "holder",
         "type": "address"
@@ -886,37 +954,6 @@ export const computeTokenAbi = [
       }
     ],
     "name": "ClawedBack",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "uint32",
-        "name": "fromClassId",
-        "type": "uint32"
-      },
-      {
-        "indexed": true,
-        "internalType": "uint32",
-        "name": "toClassId",
-        "type": "uint32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint64",
-        "name": "numerator",
-        "type": "uint64"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint64",
-        "name": "denominator",
-        "type": "uint64"
-      }
-    ],
-    "name": "ConversionRateSet",
     "type": "event"
   },
   {
@@ -979,6 +1016,37 @@ export const computeTokenAbi = [
       }
     ],
     "name": "Expired",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "batchRef",
+        "type": "bytes32"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "recipient",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "lotId",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "GrantRefused",
     "type": "event"
   },
   {
@@ -1049,6 +1117,25 @@ export const computeTokenAbi = [
       }
     ],
     "name": "LotRegistered",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "lotId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "uint32",
+        "name": "classId",
+        "type": "uint32"
+      }
+    ],
+    "name": "LotUnlisted",
     "type": "event"
   },
   {
@@ -1260,6 +1347,19 @@ export const computeTokenAbi = [
     "anonymous": false,
     "inputs": [
       {
+        "indexed": false,
+        "internalType": "uint32",
+        "name": "refundGrace",
+        "type": "uint32"
+      }
+    ],
+    "name": "RefundGraceSet",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
         "indexed": true,
         "internalType": "address",
         "name": "operator",
@@ -1377,32 +1477,6 @@ export const computeTokenAbi = [
   },
   {
     "inputs": [],
-    "name": "MAX_LOTS_PER_CLASS",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "MAX_MULTIPLIER_BPS",
-    "outputs": [
-      {
-        "internalType": "uint16",
-        "name": "",
-        "type": "uint16"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
     "name": "MAX_REDEMPTION_LOTS",
     "outputs": [
       {
@@ -1422,19 +1496,6 @@ export const computeTokenAbi = [
         "internalType": "uint256",
         "name": "",
         "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [],
-    "name": "MIN_MULTIPLIER_BPS",
-    "outputs": [
-      {
-        "internalType": "uint16",
-        "name": "",
-        "type": "uint16"
       }
     ],
     "stateMutability": "view",
@@ -1547,6 +1608,35 @@ export const computeTokenAbi = [
         "internalType": "uint32",
         "name": "",
         "type": "uint32"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint32",
+        "name": "classId",
+        "type": "uint32"
+      }
+    ],
+    "name": "classValue",
+    "outputs": [
+      {
+        "internalType": "uint64",
+        "name": "value",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "scheduled",
+        "type": "uint64"
+      },
+      {
+        "internalType": "uint64",
+        "name": "effectiveAt",
+        "type": "uint64"
       }
     ],
     "stateMutability": "view",
@@ -1826,6 +1916,11 @@ export const computeTokenAbi = [
             "type": "uint32"
           },
           {
+            "internalType": "uint64",
+            "name": "reclaimableAt",
+            "type": "uint64"
+          },
+          {
             "internalType": "uint256",
             "name": "reserved",
             "type": "uint256"
@@ -1959,25 +2054,6 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "lotId",
-        "type": "uint256"
-      }
-    ],
-    "name": "lotRegistered",
-    "outputs": [
-      {
-        "internalType": "bool",
-        "name": "",
-        "type": "bool"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "uint32",
         "name": "classId",
         "type": "uint32"
@@ -2075,6 +2151,19 @@ export const computeTokenAbi = [
       }
     ],
     "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address[]",
+        "name": "accounts",
+        "type": "address[]"
+      }
+    ],
+    "name": "readmit",
+    "outputs": [],
+    "stateMutability": "nonpayable",
     "type": "function"
   },
   {
@@ -2326,26 +2415,16 @@ export const computeTokenAbi = [
     "inputs": [
       {
         "internalType": "uint32",
-        "name": "fromClassId",
-        "type": "uint32"
-      },
-      {
-        "internalType": "uint32",
-        "name": "toClassId",
+        "name": "classId",
         "type": "uint32"
       },
       {
         "internalType": "uint64",
-        "name": "numerator",
-        "type": "uint64"
-      },
-      {
-        "internalType": "uint64",
-        "name": "denominator",
+        "name": "value",
         "type": "uint64"
       }
     ],
-    "name": "setConversionRate",
+    "name": "setClassValue",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -2384,6 +2463,19 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint32",
+        "name": "refundGrace_",
+        "type": "uint32"
+      }
+    ],
+    "name": "setRefundGrace",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint256",
         "name": "id",
         "type": "uint256"
@@ -2402,6 +2494,25 @@ export const computeTokenAbi = [
     "name": "settle",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "account",
+        "type": "address"
+      }
+    ],
+    "name": "standingOf",
+    "outputs": [
+      {
+        "internalType": "enum ComputeToken.Standing",
+        "name": "",
+        "type": "uint8"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {

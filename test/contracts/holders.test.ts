@@ -77,10 +77,10 @@ describe("ComputeToken — holder allow-list", () => {
     expect(await token.balanceOf(signers.bob.address, id)).to.equal(500n);
   });
 
-  it("lets an offboarded account be onboarded again", async () => {
+  it("lets an offboarded account back only through readmit", async () => {
     const { token, signers } = await load();
     await token.connect(signers.hr).offboard(signers.bob.address);
-    await expect(token.connect(signers.hr).onboard([signers.bob.address]))
+    await expect(token.connect(signers.hr).readmit([signers.bob.address]))
       .to.emit(token, "HolderOnboarded")
       .withArgs(signers.bob.address);
     expect(await token.isHolder(signers.bob.address)).to.equal(true);

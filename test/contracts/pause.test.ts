@@ -11,7 +11,8 @@ async function pausedWithWorkInFlight() {
   const a100 = f.lot(A100.id, f.expiries.later, "transferable");
   const { alice, hr, ops, redeemer, pauser } = f.signers;
   await f.token.connect(hr).grantBatch(f.nextBatchRef(), [alice.address, alice.address], [h100, a100], [36_000n, 3600n]);
-  await f.token.connect(ops).setConversionRate(A100.id, H100.id, 1, 1);
+  await f.token.connect(ops).setClassValue(A100.id, 1);
+  await f.token.connect(ops).setClassValue(H100.id, 1);
   for (let i = 0; i < 3; i++) await f.redeem(alice, [h100], { seconds: 600 });
   await f.token.connect(redeemer).markRunning(1n, ethersLib.id("job-1"));
   await f.token.connect(pauser).pause();
@@ -108,6 +109,7 @@ describe("ComputeToken — pause", () => {
     await grant(bob, h100, 1);
     await token.connect(alice).safeTransferFrom(alice.address, bob.address, h100, 1n, "0x");
     await redeem(alice, [h100]);
+    await networkHelpers.time.increase(3 * 86_400); // the class values apply after their delay
     await token.connect(alice).convert(a100, 1n, H100.id);
   });
 });

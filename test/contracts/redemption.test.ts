@@ -367,13 +367,13 @@ describe("ComputeToken — settle", () => {
       .withArgs(9n);
   });
 
-  it("still settles and refunds for a holder offboarded mid-job", async () => {
+  it("still settles for a holder offboarded mid-job, and claws the refund back", async () => {
     const { token, signers, A, id } = await redeemedFromTwoLots();
     const { alice, redeemer, hr } = signers;
     await token.connect(redeemer).markRunning(id, jobRef);
     await token.connect(hr).offboard(alice.address);
-    await token.connect(redeemer).settle(id, 39_000n, receipt);
-    expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS - 3000n);
+    await expect(token.connect(redeemer).settle(id, 39_000n, receipt)).to.emit(token, "ClawedBack").withArgs(alice.address, A, 1000n);
+    expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS - 4000n);
   });
 
   it("conserves supply: after grant → redeem → settle, totalSupply(lot) == granted − used", async () => {
@@ -492,13 +492,14 @@ describe("ComputeToken — reclaim", () => {
     }
   });
 
-  it("cannot reclaim a redemption the redeemer launched: InvalidRedemptionStatus", async () => {
+  it("cannot reclaim a launched redemption before its time plus the settle grace: ReclaimTooEarly", async () => {
     const { token, signers, id } = await redeemedFromTwoLots();
     await token.connect(signers.redeemer).markRunning(id, jobRef);
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
+    const { reclaimableAt } = await token.getRedemption(id);
     await expect(token.connect(signers.alice).reclaim(id))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(id, Status.Running);
+      .to.be.revertedWithCustomError(token, "ReclaimTooEarly")
+      .withArgs(id, reclaimableAt);
   });
 
   it("cannot reclaim twice: InvalidRedemptionStatus", async () => {
@@ -526,10 +527,12 @@ describe("ComputeToken — reclaim", () => {
       .withArgs(id, signers.alice.address, reserved);
   });
 
-  it("applies the current launch timeout", async () => {
-    const { token, signers, id } = await redeemedFromTwoLots();
-    const { requestedAt } = await token.getRedemption(id);
+  it("applies a new launch timeout to redemptions made after the change", async () => {
+    const { token, signers, A } = await redeemedFromTwoLots();
     await token.connect(signers.ops).setLaunchTimeout(7200);
+    await token.connect(signers.alice).redeem(H100.id, [A], 1, 60, Priority.Normal, specBytes());
+    const id = await token.redemptionCount();
+    const { requestedAt } = await token.getRedemption(id);
     await networkHelpers.time.setNextBlockTimestamp(requestedAt + BigInt(LAUNCH_TIMEOUT));
     await expect(token.connect(signers.alice).reclaim(id))
       .to.be.revertedWithCustomError(token, "ReclaimTooEarly")

@@ -197,14 +197,11 @@ describe("ComputeToken — supply and other views", () => {
     expect(await token.exists(h)).to.equal(true);
   });
 
-  it("exposes its limits as constants", async () => {
+  it("exposes the limits a caller needs as constants", async () => {
     const { token } = await load();
     expect(await token.MAX_BATCH()).to.equal(256n);
     expect(await token.MAX_REDEMPTION_LOTS()).to.equal(16n);
-    expect(await token.MAX_LOTS_PER_CLASS()).to.equal(1024n);
     expect(await token.MAX_SPEC_BYTES()).to.equal(8192n);
-    expect(await token.MIN_MULTIPLIER_BPS()).to.equal(1000n);
-    expect(await token.MAX_MULTIPLIER_BPS()).to.equal(50000n);
   });
 
   it("is an ERC-1155 with metadata URIs, governed by the AccessManager", async () => {

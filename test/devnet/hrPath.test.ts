@@ -134,7 +134,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     const totalLine = lines.find((l) => l.startsWith("total"))!;
     expect(totalLine.split(/\s+/)).to.include(String(ROWS)).and.to.include(totalHours.toString());
     for (const c of CLASSES) expect(lines.some((l) => l.startsWith(c))).to.equal(true);
-    expect(run.stdout).to.match(/dry run: nothing sent \(a real run sends 1 batch of at most 256 rows\)/);
+    expect(run.stdout).to.match(/dry run: nothing sent \(run grants; a real run sends 250 rows in chunks of at most 256 rows that fit the gas cap\)/);
     expect(await totalSupply()).to.equal(0n);
   });
 
@@ -152,7 +152,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     const supply = await totalSupply();
     const run = await ctk("hr", "grant", "--csv", files.grants, "--batch-size", "100");
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stdout.trim()).to.equal(`${files.grants} was already granted (3 batches, 250 rows): nothing minted`);
+    expect(run.stdout.trim()).to.equal(`${files.grants}: every row of run grants was already granted (250 rows): nothing minted`);
     expect(await totalSupply()).to.equal(supply);
   });
 
@@ -247,7 +247,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     expect(run.stdout).to.match(/^total\s+4\s+3\s+160\.5\s+577800$/m);
     run = await ctk("hr", "grant", "--csv", "examples/grants.csv");
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stdout).to.include("granted 4 rows (160.5 GPU-hours) in 1 batch");
+    expect(run.stdout).to.include("run grants: granted 4 rows (160.5 GPU-hours) in 1 transaction");
     const wallet = privateKeyToAccount(localEmployeeKey(0)).address;
     run = await ctk("balance", "--wallet", wallet);
     expect(run.code, run.stderr).to.equal(0);

@@ -54,6 +54,51 @@ describe("ctk hr: keys, output and errors", function () {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it("grants a payroll run's rows once: the dry run names the rows already granted, a CRLF + BOM copy pays nothing twice", async () => {
+    const header = "employee_id,wallet,class,gpu_hours,expires_at,transferable";
+    const rowA = `E3,${chain.employeeAddress(2)},A100-80GB,1,2031-02-01,true`;
+    const rowB = `E4,${chain.employeeAddress(3)},A100-80GB,2,2031-02-01,true`;
+    const rowC = `E3,${chain.employeeAddress(2)},H100-80GB,3,2031-02-01,false`;
+    const first = path.join(dir, "payroll-a.csv");
+    writeFileSync(first, [header, rowA, rowB].join("\n"));
+    const hrEnv = { ...env, CTK_PRIVATE_KEY: HR_KEY };
+    const payrollEmployees = path.join(dir, "payroll-employees.csv");
+    writeFileSync(payrollEmployees, `employee_id,wallet\nE3,${chain.employeeAddress(2)}\nE4,${chain.employeeAddress(3)}\n`);
+    expect((await runCtk(["hr", "onboard", "--csv", payrollEmployees], { env: hrEnv })).code).to.equal(0);
+    let run = await runCtk(["hr", "grant", "--csv", first, "--run", "2026-11"], { env: hrEnv });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("run 2026-11: granted 2 rows (3 GPU-hours) in 1 transaction");
+    // The same rows, saved again with CRLF and a BOM, plus one more row.
+    const again = path.join(dir, "payroll-b.csv");
+    writeFileSync(again, `\ufeff${[header, rowB, rowC, rowA].join("\r\n")}\r\n`);
+    run = await runCtk(["hr", "grant", "--csv", again, "--run", "2026-11", "--dry-run"], { env });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("run 2026-11: 2 rows were already granted (lines 2, 4): not sent again");
+    run = await runCtk(["--json", "hr", "grant", "--csv", again, "--run", "2026-11", "--dry-run"], { env });
+    expect(jsonOf<{ alreadyGrantedRows: number[]; pendingRows: number }>(run)).to.include({ pendingRows: 1 });
+    run = await runCtk(["hr", "grant", "--csv", again, "--run", "2026-11"], { env: hrEnv });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("run 2026-11: granted 1 row (3 GPU-hours) in 1 transaction");
+    run = await runCtk(["hr", "grant", "--csv", again, "--run", " "], { env: hrEnv });
+    expectOneLineError(run, /^error: --run: run name " " must be 1 to 64 printable ASCII characters/);
+  });
+
+  it("refuses an employee list that would re-admit an offboarded wallet, unless --readmit", async () => {
+    const leaverList = path.join(dir, "old-employees.csv");
+    writeFileSync(leaverList, `employee_id,wallet\nE5,${chain.employeeAddress(4)}\n`);
+    const hrEnv = { ...env, CTK_PRIVATE_KEY: HR_KEY };
+    expect((await runCtk(["hr", "onboard", "--csv", leaverList], { env: hrEnv })).code).to.equal(0);
+    expect((await runCtk(["hr", "offboard", "--wallet", chain.employeeAddress(4)], { env: hrEnv })).code).to.equal(0);
+    let run = await runCtk(["hr", "onboard", "--csv", leaverList], { env: hrEnv });
+    expectOneLineError(
+      run,
+      `${leaverList}: line 2: E5 ${chain.employeeAddress(4)} was offboarded. Nobody onboarded; re-admit them on purpose with --readmit`,
+    );
+    run = await runCtk(["hr", "onboard", "--csv", leaverList, "--readmit"], { env: hrEnv });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include(`re-admitted 1 offboarded wallet: ${chain.employeeAddress(4)}`);
+  });
+
   it("says which key is missing, without a stack", async () => {
     const run = await runCtk(["hr", "onboard", "--csv", employees], { env });
     expectOneLineError(run, "no HR key: set CTK_PRIVATE_KEY (or put it in .env), or pass --keystore <file> or --key-env <VAR>");
@@ -91,7 +136,7 @@ describe("ctk hr: keys, output and errors", function () {
     expectOneLineError(wrong, `wrong password for keystore ${entry.file}`);
     const run = await runCtk(["hr", "grant", "--csv", grants, "--keystore", keystoreDir], { env: { ...env, CTK_PASSWORD: "correct horse" } });
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stdout).to.include("granted 1 row (2 GPU-hours) in 1 batch");
+    expect(run.stdout).to.include("run grants: granted 1 row (2 GPU-hours) in 1 transaction");
     expectNoKey(run);
   });
 

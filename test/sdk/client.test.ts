@@ -93,44 +93,73 @@ describe("SDK client: reads and writes against a real chain (sdk/client.ts and f
     expect([...status.values()]).to.deep.equal([true, false]);
   });
 
-  it("grants a file in batches, resumes after an interruption, and never mints a batch twice", async () => {
+  it("grants each row of a payroll run once: a re-run saved as LF without its BOM, with a row removed or another batch size pays nothing twice", async () => {
     const [a, b] = [chain.employeeAddress(0), chain.employeeAddress(1)];
-    const csv = [
-      HEADER,
+    const rows = [
       `E0,${a},H100-80GB,1,2031-01-01,false`,
       `E1,${b},H100-80GB,2,2031-01-01,false`,
       `E0,${a},A100-80GB,3,2031-01-01,true`,
       `E1,${b},A100-80GB,4.5,2031-01-01,true`,
       `E0,${a},H100-80GB,5,2031-06-30,false`,
-    ].join("\n");
-    const plan = await prepareGrants(chain.reader, csv, { batchSize: 2 });
+    ];
+    const bomCrlf = `\ufeff${[HEADER, ...rows].join("\r\n")}\r\n`;
+    const plan = await prepareGrants(chain.reader, bomCrlf, { run: "2026-11" });
     expect(plan.problems).to.deep.equal([]);
-    expect(plan.batches).to.have.length(3);
+    expect(plan.pending).to.have.length(5);
+    expect(plan.granted).to.deep.equal([]);
     expect(plan.totals).to.deep.equal([
       { className: "A100-80GB", rows: 2, recipients: 2, units: 7n * 3600n + 1800n },
       { className: "H100-80GB", rows: 3, recipients: 2, units: 8n * 3600n },
     ]);
 
-    // An interrupted run: only the first batch landed.
-    const interrupted: GrantPlan = { ...plan, pending: plan.pending.slice(0, 1) };
-    const firstRun = await sendGrants(chain.hr, interrupted);
-    expect(firstRun.batchesSent).to.equal(1);
+    // An interrupted run: two rows landed (one transaction of two).
+    const interrupted: GrantPlan = { ...plan, pending: plan.pending.slice(0, 2) };
+    const firstRun = await sendGrants(chain.hr, interrupted, { batchSize: 2 });
+    expect(firstRun).to.include({ batchesSent: 1, rowsMinted: 2 });
+    const landed = new Set(interrupted.pending.map((r) => `${r.employeeId} ${r.className} ${r.units}`));
 
-    const resumed = await prepareGrants(chain.reader, csv, { batchSize: 2 });
-    expect(resumed.pending.map((p) => p.index)).to.deep.equal([1, 2]);
-    const secondRun = await sendGrants(chain.hr, resumed, { inFlight: 2 });
-    expect(secondRun.batchesSent).to.equal(2);
-    expect(firstRun.rowsMinted + secondRun.rowsMinted).to.equal(5);
+    // Re-run from the file saved again as LF without the BOM, the row of line 5 removed, one row per transaction.
+    const lf = [HEADER, ...rows.filter((_, i) => i !== 3)].join("\n");
+    const resumed = await prepareGrants(chain.reader, lf, { run: "2026-11" });
+    expect(new Set(resumed.granted.map((r) => `${r.employeeId} ${r.className} ${r.units}`))).to.deep.equal(
+      new Set([...landed].filter((k) => k !== `E1 A100-80GB ${16_200n}`)),
+    );
+    expect(resumed.granted.length + resumed.pending.length).to.equal(4);
+    const secondRun = await sendGrants(chain.hr, resumed, { batchSize: 1, inFlight: 2 });
+    expect(secondRun.rowsMinted).to.equal(resumed.pending.length);
+    expect(firstRun.rowsMinted + secondRun.rowsMinted + (landed.has(`E1 A100-80GB ${16_200n}`) ? 0 : 1)).to.equal(5);
 
-    const done = await prepareGrants(chain.reader, csv, { batchSize: 2 });
-    expect(done.pending).to.deep.equal([]);
-    expect(done.batches).to.have.length(3);
-    // A stale plan sent again (another run got there first) mints nothing.
+    // The whole file again (CRLF + BOM): at most the removed row is left.
+    const done = await prepareGrants(chain.reader, bomCrlf, { run: "2026-11" });
+    expect(done.granted.length + done.pending.length).to.equal(5);
+    expect(done.pending.map((r) => r.line)).to.deep.equal(landed.has(`E1 A100-80GB ${16_200n}`) ? [] : [5]);
+    // A stale plan sent again mints nothing: the landed rows are read again before sending.
     const stale = await sendGrants(chain.hr, resumed);
-    expect(stale).to.include({ batchesSent: 0, batchesSkipped: 2, rowsMinted: 0 });
+    expect(stale).to.include({ batchesSent: 0, rowsMinted: 0, rowsSkipped: resumed.pending.length });
+    await sendGrants(chain.hr, done);
 
     expect(await redeemableBalanceOf(chain.reader, a, 2)).to.equal(6n * 3600n);
     expect(await redeemableBalanceOf(chain.reader, b, 1)).to.equal(4n * 3600n + 1800n);
+    // Another run is another payroll: the same rows are due again there.
+    expect((await prepareGrants(chain.reader, lf, { run: "2026-12" })).pending).to.have.length(4);
+  });
+
+  it("cuts rows that each open a lot and a balance into transactions under the 16,777,216 gas cap", async function () {
+    this.timeout(180_000);
+    const c = chain.employeeAddress(3);
+    await onboardHolders(chain.hr, [c]);
+    // 256 rows, each in a lot of its own (one expiry day each): one 256-row transaction would need ≈ 20 M gas.
+    const day = (i: number) => new Date(Date.UTC(2032, 0, 1) + i * 86_400_000).toISOString().slice(0, 10);
+    const csv = [HEADER, ...Array.from({ length: 256 }, (_, i) => `E3,${c},A100-80GB,1,${day(i)},true`)].join("\n");
+    const plan = await prepareGrants(chain.reader, csv, { run: "gas-cap" });
+    expect(plan.problems).to.deep.equal([]);
+    const sent = await sendGrants(chain.hr, plan);
+    expect(sent.rowsMinted).to.equal(256);
+    expect(sent.batchesSent).to.be.greaterThan(1);
+    for (const hash of sent.transactions) {
+      const { gasUsed } = await chain.reader.publicClient.getTransactionReceipt({ hash });
+      expect(gasUsed < 16_777_216n, `transaction used ${gasUsed} gas`).to.equal(true);
+    }
   });
 
   it("checks rows against the chain: unknown and retired classes, holders, past expiry", async () => {
@@ -141,7 +170,7 @@ describe("SDK client: reads and writes against a real chain (sdk/client.ts and f
       `E4,${chain.employeeAddress(4)},H100-80GB,1,2031-01-01,false`,
       `E0,${chain.employeeAddress(0)},H100-80GB,1,2001-01-01,false`,
     ].join("\n");
-    const plan = await prepareGrants(chain.reader, csv);
+    const plan = await prepareGrants(chain.reader, csv, { run: "checks" });
     expect(plan.problems).to.deep.equal([
       { line: 2, message: 'unknown class "V100" (classes: A100-80GB, H100-80GB, B200)' },
       { line: 3, message: "class B200 is retired" },

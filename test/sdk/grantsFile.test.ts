@@ -1,15 +1,8 @@
 import { expect } from "chai";
-import { encodeAbiParameters, keccak256, toBytes, zeroAddress } from "viem";
+import { keccak256, toBytes, zeroAddress } from "viem";
 import { parseEmployeesCsv, parseWallet } from "../../sdk/holders.js";
-import {
-  GRANT_COLUMNS,
-  grantBatchRef,
-  grantFileHash,
-  parseGrantsCsv,
-  planGrantBatches,
-  totalsByClass,
-  type ResolvedGrantRow,
-} from "../../sdk/grants.js";
+import { GRANT_COLUMNS, grantFileHash, grantRowKeyOf, parseGrantsCsv, totalsByClass, type ResolvedGrantRow } from "../../sdk/grants.js";
+import { chunkBatchRef, chunkByGas, grantRowKey, isBatchOfRun, matchLandedRows, runTag, InvalidRunName } from "../../sdk/grantRows.js";
 import { encodeLotId } from "../../sdk/lotId.js";
 
 const A = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
@@ -69,10 +62,7 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
     ]);
   });
 
-  it("plans batches deterministically by lot, each batchRef = keccak256(abi.encode(fileHash, index, count))", () => {
-    const content = "any file content";
-    const fileHash = grantFileHash(content);
-    expect(fileHash).to.equal(keccak256(toBytes(content)));
+  it("keys a row by run, recipient, lot and amount: independent of the file's encoding, chunking and other rows", () => {
     const lotX = encodeLotId({ classId: 2, expiresAt: 1893456000n, policy: "soulbound" });
     const lotY = encodeLotId({ classId: 1, expiresAt: 1893456000n, policy: "transferable" });
     const rows: ResolvedGrantRow[] = Array.from({ length: 5 }, (_, i) => ({
@@ -86,20 +76,49 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
       policy: i % 2 ? "soulbound" : "transferable",
       lotId: i % 2 ? lotX : lotY,
     }));
-    const batches = planGrantBatches(fileHash, rows, 2);
-    expect(batches.map((b) => b.rows.map((r) => r.line))).to.deep.equal([[2, 4], [6, 3], [5]]);
-    expect(batches.map((b) => b.index)).to.deep.equal([0, 1, 2]);
-    for (const b of batches) {
-      expect(b.batchRef).to.equal(
-        keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "uint256" }, { type: "uint256" }], [fileHash, BigInt(b.index), 3n])),
-      );
-      expect(b.batchRef).to.equal(grantBatchRef(fileHash, b.index, b.count));
-    }
-    expect(planGrantBatches(fileHash, [...rows].reverse(), 2)).to.deep.equal(batches);
+    const keys = rows.map(grantRowKeyOf);
+    expect(grantRowKey(keys[1]!)).to.equal(`${A.toLowerCase()}:${lotX}:7200`);
+    // The same rows parsed from CRLF + BOM and from LF give the same keys (the file hash differs).
+    const lf = `${GRANT_COLUMNS.join(",")}\nE1,${A},H100-80GB,2,2030-01-01,false\n`;
+    const crlf = `\ufeff${lf.replaceAll("\n", "\r\n")}`;
+    expect(grantFileHash(lf)).to.not.equal(grantFileHash(crlf));
+    const [fromLf, fromCrlf] = [lf, crlf].map((t) => parseGrantsCsv(t).rows);
+    expect(fromCrlf).to.deep.equal(fromLf);
+    // A chunk's batchRef: the run's 16-byte tag, then the hash of its sorted row keys (order-free).
+    const ref = chunkBatchRef("2026-11", keys.slice(0, 2));
+    expect(ref.slice(0, 34)).to.equal(runTag("2026-11"));
+    expect(chunkBatchRef("2026-11", [keys[1]!, keys[0]!])).to.equal(ref);
+    expect(chunkBatchRef("2026-12", keys.slice(0, 2))).to.not.equal(ref);
+    expect(isBatchOfRun(ref, "2026-11")).to.equal(true);
+    expect(isBatchOfRun(ref, "2026-12")).to.equal(false);
+    expect(runTag("2026-11")).to.equal(keccak256(toBytes("grant-run:2026-11")).slice(0, 34));
+    expect(runTag("2026-11", "credit-run")).to.not.equal(runTag("2026-11"));
+    expect(() => runTag("")).to.throw(InvalidRunName);
+    expect(() => runTag(" padded ")).to.throw(InvalidRunName);
+    // Landed rows are matched one mint per row, whatever chunk they came in.
+    const split = matchLandedRows(rows.map((r) => ({ ...r, ...grantRowKeyOf(r) })), [keys[3]!, keys[0]!, keys[0]!]);
+    expect(split.landed.map((r) => r.line)).to.deep.equal([2, 5]);
+    expect(split.pending.map((r) => r.line)).to.deep.equal([3, 4, 6]);
     expect(totalsByClass(rows)).to.deep.equal([
       { className: "A100-80GB", rows: 3, recipients: 1, units: 3600n * 9n },
       { className: "H100-80GB", rows: 2, recipients: 1, units: 3600n * 6n },
     ]);
+  });
+
+  it("cuts chunks by row count and by gas estimate, halving a chunk over budget", async () => {
+    const rows = Array.from({ length: 10 }, (_, i) => i);
+    const estimated: number[] = [];
+    const chunks = await chunkByGas(rows, {
+      maxRows: 8,
+      gasBudget: 1000n,
+      gasOf: async (c) => {
+        estimated.push(c.length);
+        return BigInt(c.length * 300);
+      },
+    });
+    expect(chunks).to.deep.equal([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]);
+    expect(estimated).to.deep.equal([8, 4, 2, 2, 4, 2, 2, 2]);
+    expect(await chunkByGas(rows, { maxRows: 4, gasBudget: 1n })).to.deep.equal([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
   });
 
   it("parses employees.csv and lists bad, duplicate and conflicting rows", () => {

@@ -106,7 +106,8 @@ export async function createContractFixture() {
 
     const start = await networkHelpers.time.latest();
     /** Expiries relative to the fixture's start: far enough that no test crosses them by accident. */
-    const expiries = { soon: BigInt(start + 7 * DAY), later: BigInt(start + 30 * DAY), latest: BigInt(start + 90 * DAY) };
+    // `soon` is past the default refund grace (7 days), so a refund goes back into the lot it came from.
+    const expiries = { soon: BigInt(start + 10 * DAY), later: BigInt(start + 30 * DAY), latest: BigInt(start + 90 * DAY) };
 
     /** A lot id through the SDK codec (tested against the contract's codec separately). */
     const lot = (classId: number, expiresAt: bigint | number, policy: TransferPolicyName = "transferable") =>

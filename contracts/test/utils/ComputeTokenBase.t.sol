@@ -71,19 +71,21 @@ abstract contract ComputeTokenBase is TestBase {
 
     /// @dev deploy/roles.ts → RESTRICTED_FUNCTIONS, selector by selector.
     function _wireRoles() private {
-        bytes4[] memory hrFns = new bytes4[](4);
+        bytes4[] memory hrFns = new bytes4[](5);
         hrFns[0] = ComputeToken.onboard.selector;
         hrFns[1] = ComputeToken.offboard.selector;
         hrFns[2] = ComputeToken.grantBatch.selector;
         hrFns[3] = ComputeToken.clawback.selector;
+        hrFns[4] = ComputeToken.readmit.selector;
 
-        bytes4[] memory opsFns = new bytes4[](6);
+        bytes4[] memory opsFns = new bytes4[](7);
         opsFns[0] = ComputeToken.defineClass.selector;
         opsFns[1] = ComputeToken.updateClass.selector;
         opsFns[2] = ComputeToken.retireClass.selector;
         opsFns[3] = ComputeToken.setPriorityMultiplier.selector;
         opsFns[4] = ComputeToken.setLaunchTimeout.selector;
-        opsFns[5] = ComputeToken.setConversionRate.selector;
+        opsFns[5] = ComputeToken.setClassValue.selector;
+        opsFns[6] = ComputeToken.setRefundGrace.selector;
 
         bytes4[] memory redeemerFns = new bytes4[](3);
         redeemerFns[0] = ComputeToken.markRunning.selector;
@@ -129,6 +131,13 @@ abstract contract ComputeTokenBase is TestBase {
                 uint64(expiresAt),
                 transferable ? LotIds.TransferPolicy.Transferable : LotIds.TransferPolicy.Soulbound
             );
+    }
+
+    /// @dev Whether a lot is in its class's list (`lotsOfClass`).
+    function _listed(uint32 classId, uint256 lotId) internal view returns (bool) {
+        uint256[] memory lots = token.lotsOfClass(classId);
+        for (uint256 i; i < lots.length; ++i) if (lots[i] == lotId) return true;
+        return false;
     }
 
     function _nextBatchRef() internal returns (bytes32) {

@@ -93,11 +93,14 @@ export async function buildHistory(): Promise<History> {
     await redeem(e[1]!, [lots.h100], 2, 1, "reclaimed");
     await increaseTime(chain, LOCAL_LAUNCH_TIMEOUT + 1);
     await writeComputeToken(e[1]!, "reclaim", [4n]);
-    // A conversion: 1 A100 unit → 1/2 H100 unit, into a new lot with the same expiry and policy.
-    await writeComputeToken(chain.ops, "setConversionRate", [A100, H100, 1n, 2n]);
+    // A conversion: 1 A100 unit → 1/2 H100 unit (class values 1 and 2, in force after the 3-day delay),
+    // into a new lot with the same expiry and policy.
+    await writeComputeToken(chain.ops, "setClassValue", [A100, 1n]);
+    await writeComputeToken(chain.ops, "setClassValue", [H100, 2n]);
+    await increaseTime(chain, Number(3n * DAY));
     await writeComputeToken(e[0]!, "convert", [lots.a100Short, 2n * H, H100]);
     // After five days the short lots expire; anyone sweeps.
-    await increaseTime(chain, Number(5n * DAY));
+    await increaseTime(chain, Number(2n * DAY));
     await writeComputeToken(e[4]!, "sweepExpired", [who[1]!, [lots.a100Short]]);
     await writeComputeToken(e[4]!, "sweepExpired", [who[0]!, [lots.a100Short, lots.h100Short]]);
     // Employee 2 leaves: offboarded, balance clawed back. Employee 3 lost a key: recovered to employee 4.
