@@ -9,6 +9,7 @@ import type { JobState, LaunchRequest } from "../../redeemer/executor/types.js";
 import { jobNameFor } from "../../redeemer/executor/types.js";
 import {
   DataDirInUse,
+  findProcessesWithEnv,
   LocalExecutor,
   type LocalExecutorConfigInput,
   LocalLaunchError,
@@ -360,6 +361,16 @@ describe("redeemer local executor", function () {
     expect(state.segments[0]!.end).to.be.at.least(killedAt);
     for (let i = 0; i < 200 && readRecord(44n).phase !== "failed"; i++) await sleep(10);
     expect(readRecord(44n).message).to.match(/killed/);
+  });
+
+  it("the supervisor carries the job's run token too: a job forked but not yet exec'd when its supervisor is killed is still found", async () => {
+    const executor = await create();
+    await executor.launch(request(45n, "setInterval(() => {}, 1000)"));
+    await waitFor(executor, 45n, running);
+    for (let i = 0; i < 200 && readRecord(45n).supervisorPid === undefined; i++) await sleep(10);
+    const record = readRecord(45n);
+    // Between fork and exec the job's process has its supervisor's environment: the token must be in it.
+    expect(findProcessesWithEnv("CTK_JOB_RUN", record.runToken!).sort()).to.deep.equal([record.supervisorPid!, record.pid!].sort());
   });
 
   it("with killRunningOnClose, close() stops running jobs and records them as ExecutorShutdown", async () => {

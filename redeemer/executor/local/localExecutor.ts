@@ -442,7 +442,9 @@ export class LocalExecutor implements Executor {
     try {
       child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, files.order], {
         cwd: this.runDir,
-        env: {},
+        // Only the run token: a job process the supervisor has forked but not yet exec'd carries the
+        // supervisor's environment, and a supervisor killed right then must not leave it unfindable.
+        env: { [RUN_TOKEN_ENV]: r.runToken! },
         stdio: ["ignore", "ignore", log],
         detached: true,
       });
