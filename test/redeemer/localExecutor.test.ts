@@ -9,6 +9,7 @@ import type { JobState, LaunchRequest } from "../../redeemer/executor/types.js";
 import { jobNameFor } from "../../redeemer/executor/types.js";
 import {
   DataDirInUse,
+  findProcessesWithEnv,
   LocalExecutor,
   type LocalExecutorConfigInput,
   LocalLaunchError,
@@ -362,6 +363,16 @@ describe("redeemer local executor", function () {
     expect(readRecord(44n).message).to.match(/killed/);
   });
 
+  it("the supervisor carries the job's run token too: a job forked but not yet exec'd when its supervisor is killed is still found", async () => {
+    const executor = await create();
+    await executor.launch(request(45n, "setInterval(() => {}, 1000)"));
+    await waitFor(executor, 45n, running);
+    for (let i = 0; i < 200 && readRecord(45n).supervisorPid === undefined; i++) await sleep(10);
+    const record = readRecord(45n);
+    // Between fork and exec the job's process has its supervisor's environment: the token must be in it.
+    expect(findProcessesWithEnv("CTK_JOB_RUN", record.runToken!).sort()).to.deep.equal([record.supervisorPid!, record.pid!].sort());
+  });
+
   it("with killRunningOnClose, close() stops running jobs and records them as ExecutorShutdown", async () => {
     const executor = await create({ killRunningOnClose: true });
     await executor.launch(request(50n, "setInterval(() => {}, 1000)"));
@@ -386,6 +397,32 @@ describe("redeemer local executor", function () {
     expect(state).to.include({ phase: "succeeded", exitCode: 0 });
     expect(state.segments[0]!.start).to.equal(segments[0]!.start);
     expect(state.gpuSeconds).to.be.at.least(70);
+  });
+
+  it("after a restart, a job that ended just before the crash (its end not yet in its record) does not free the GPU a later start was given", async () => {
+    const first = await create({ killRunningOnClose: false });
+    await first.launch(request(60n, "setTimeout(() => {}, 200)"));
+    await first.launch(request(61n, "setTimeout(() => {}, 2500)"));
+    await waitFor(first, 60n, running);
+    await waitFor(first, 61n, running);
+    await first.close();
+    for (let i = 0; i < 300 && runStatus(60n)?.stage !== "exited"; i++) await sleep(10);
+    expect(runStatus(60n)?.stage).to.equal("exited");
+    // As if 60's end had freed its GPU and 61 had been started on it, and the redeemer had died
+    // before 60's final record was written: both records name the same GPU.
+    const r60 = readRecord(60n);
+    expect(r60.phase).to.equal("running");
+    writeFileSync(join(dataDir, "jobs", "ctk-redemption-61.json"), JSON.stringify({ ...readRecord(61n), gpuIndexes: r60.gpuIndexes }));
+
+    const second = await create({ gpus: [{ simulated: true, class: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", count: 1 }] });
+    expect(await second.get(60n)).to.include({ phase: "succeeded" });
+    expect(await second.get(61n)).to.include({ phase: "running" });
+    await second.launch(request(62n, "0"));
+    await sleep(300);
+    expect(second.activeJobs(), "62 waits for the GPU 61 runs on").to.deep.equal(["ctk-redemption-61"]);
+    const end61 = await waitFor(second, 61n, finished);
+    const s62 = await waitFor(second, 62n, finished);
+    expect(s62.segments[0]!.start).to.be.at.least(end61.segments[0]!.end!);
   });
 
   it("a start cut short before its supervisor claimed it runs once: queued again, and a late supervisor finds the claim taken", async () => {

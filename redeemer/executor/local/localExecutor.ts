@@ -444,7 +444,9 @@ export class LocalExecutor implements Executor {
     try {
       child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, files.order], {
         cwd: this.runDir,
-        env: {},
+        // Only the run token: a job process the supervisor has forked but not yet exec'd carries the
+        // supervisor's environment, and a supervisor killed right then must not leave it unfindable.
+        env: { [RUN_TOKEN_ENV]: r.runToken! },
         stdio: ["ignore", "ignore", log],
         detached: true,
       });
@@ -748,9 +750,9 @@ export class LocalExecutor implements Executor {
   // --- restart
 
   /**
-   * Reads every job back. Jobs with a start under way or running are re-adopted with the GPUs
-   * recorded in their intent before anything is scheduled; then each one's supervisor files say
-   * whether it runs, ended, or never started.
+   * Reads every job back. For each job with a start under way or running, its supervisor's files
+   * say whether it runs, ended, or never started; those still under way are re-adopted with the
+   * GPUs recorded in their intent, all before anything is scheduled.
    */
   private async recover(): Promise<void> {
     await mkdir(this.config.dataDir, { recursive: true });
@@ -768,10 +770,6 @@ export class LocalExecutor implements Executor {
       if (isFinished(record)) continue;
       const underWay = record.phase === "running" || record.startingAt !== undefined;
       if (underWay && record.attempt !== undefined) {
-        if (!this.pool.take(record.gpuIndexes, record.name)) {
-          const others = record.gpuIndexes.map((i) => this.pool.holderOf(i)).filter((h) => h !== undefined && h !== record.name);
-          this.warn(`${record.name} was started on GPUs ${record.gpuIndexes.join(",")}, also recorded for ${[...new Set(others)].join(", ")}`);
-        }
         job.starting = record.phase === "pending";
         job.followed = true;
         adopted.push(job);
@@ -785,7 +783,17 @@ export class LocalExecutor implements Executor {
         });
       }
     }
+    // What each supervisor did first: a job that ended (perhaps just before the crash, its end
+    // not yet in its record) must not hold, and then free, GPUs a later start was given.
     for (const job of adopted) await this.checkRun(job);
+    for (const job of adopted) {
+      const r = job.record;
+      if (isFinished(r) || !(r.phase === "running" || job.starting)) continue;
+      if (!this.pool.take(r.gpuIndexes, r.name)) {
+        const others = r.gpuIndexes.map((i) => this.pool.holderOf(i)).filter((h) => h !== undefined && h !== r.name);
+        this.warn(`${r.name} was started on GPUs ${r.gpuIndexes.join(",")}, also recorded for ${[...new Set(others)].join(", ")}`);
+      }
+    }
     await Promise.all([...this.jobs.values()].map((j) => j.writing));
     this.recovering = false;
     if (adopted.some((j) => !isFinished(j.record))) this.ensurePolling();
