@@ -201,4 +201,13 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(st.stdout).to.match(/sent\s+-5\s+2030-06-30\s+to 0x976EA74026E726554dB657fA54763abd0C3a0aa9/);
     expect(st.stdout).to.include("expiring 2030-12-31 00:00 UTC (soulbound): 90 credits");
   });
+
+  it("HR: offboarding with --clawback burns a leaver's credits too; the audit still reconciles", async () => {
+    const run = ok(await ctk(["hr", "offboard", "--wallet", E1002, "--clawback"], { CTK_PRIVATE_KEY: LOCAL_ROLE_KEYS.HR }));
+    expect(run.stdout).to.include("clawed back 55 inference credits");
+    expect(await readCreditBalance(chain.reader, E1002)).to.equal(0n);
+    const verify = ok(await ctk(["audit", "verify", "--no-progress"]));
+    expect(verify.stdout).to.match(/granted 170, spent 25, expired 0, clawed back 55, live 90/);
+    expect(verify.stdout).to.include("OK: every credit bucket, charge, cap, batch and price version reconciles with the events");
+  });
 });
