@@ -18,4 +18,5 @@ export * from "./reasons.js";
 export * from "./policy.js";
 export * from "./redeemerApi.js";
 export * from "./imageRef.js";
-export { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+export * from "./credits/index.js";
+export { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";

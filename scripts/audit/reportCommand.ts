@@ -21,6 +21,9 @@ function readEmployeeNames(file: string): EmployeeNames {
   if (problems.length > 0) throw new UserError(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems.map((p) => `  line ${p.line}: ${p.message}`));
   return new Map(rows.map((r) => [r.wallet.toLowerCase(), r.employeeId]));
 }
+import { auditCredits } from "../../sdk/credits/audit.js";
+import { creditCsv, creditHtml, creditReportOf } from "./creditReport.js";
+import { toJson } from "./format.js";
 
 export async function buildReport(
   client: PublicClient,
@@ -48,7 +51,7 @@ export async function buildReport(
 
 export function reportCommand(): Command {
   return new Command("report")
-    .description("per holder and class: granted, received, sent, redeemed, consumed, refunded, expired, clawed back — total and per month")
+    .description("per holder and class: granted, received, sent, redeemed, consumed, refunded, expired, clawed back — total and per month; inference credits per holder and month")
     .addOption(new Option("--format <format>", "output format").choices(["json", "csv", "html"]).makeOptionMandatory())
     .requiredOption("--out <file>", "file to write")
     .option("--to-block <n>", "replay up to this block (default: latest)")
@@ -67,7 +70,20 @@ export function reportCommand(): Command {
         progress: opts.progress,
         logRequest: ctx.logRequest,
       });
-      const text = opts.format === "json" ? reportJson(report, names) : opts.format === "csv" ? reportCsv(report, names) : reportHtml(report, names);
+      let text = opts.format === "json" ? reportJson(report, names) : opts.format === "csv" ? reportCsv(report, names) : reportHtml(report, names);
+      if (ctx.deployment.inferenceCredit) {
+        const audit = await auditCredits({
+          client: ctx.publicClient,
+          inferenceCredit: ctx.deployment.inferenceCredit,
+          chainId: ctx.deployment.chainId,
+          fromBlock: BigInt(ctx.deployment.deployBlock),
+          toBlock: report.toBlock,
+        });
+        const credits = creditReportOf(audit, ctx.deployment.inferenceCredit);
+        if (opts.format === "json") text = `${toJson({ ...JSON.parse(text), credits })}\n`;
+        else if (opts.format === "csv") text = `${text.trimEnd()}\n${creditCsv(credits)}\n`;
+        else text = text.replace("</body>", `${creditHtml(credits)}\n</body>`);
+      }
       writeFileSync(opts.out, text);
       const holders = new Set(report.rows.map((r) => r.holder)).size;
       output(
