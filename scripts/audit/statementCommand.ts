@@ -11,7 +11,7 @@ import { replayDeployment } from "../../sdk/audit/verify.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { decodeLotId } from "../../sdk/lotId.js";
 import { UserError, table } from "../cli/output.js";
-import { readContext } from "../wallet/context.js";
+import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 
 /** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
@@ -63,6 +63,109 @@ export interface StatementLine {
   txHash: string;
 }
 
+export interface StatementClosing {
+  class: string;
+  lotId: bigint;
+  expires: string;
+  policy: string;
+  units: bigint;
+  hours: string;
+  expired: boolean;
+}
+
+export interface Statement {
+  wallet: Address;
+  chainId: number;
+  computeToken: Address;
+  asOf: bigint;
+  toBlock: bigint;
+  entries: StatementLine[];
+  closingBalances: StatementClosing[];
+}
+
+export type StatementFormat = "text" | "csv" | "json";
+
+/** One employee's history, replayed from the chain (what `audit statement` and the web app show). */
+export async function buildStatement(
+  ctx: Pick<ReadContext, "publicClient" | "logRequest" | "deployment">,
+  wallet: Address,
+  opts: { progress?: boolean } = {},
+): Promise<Statement> {
+  const mine: Movement[] = [];
+  const run = await replayDeployment({
+    client: ctx.publicClient,
+    logRequest: ctx.logRequest,
+    deployment: ctx.deployment,
+    onMovement: (m) => {
+      if (m.holder === wallet) mine.push(m);
+    },
+    onProgress: opts.progress ? stderrProgress("replaying") : undefined,
+  });
+  const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
+  const entries: StatementLine[] = mine.map((m) => {
+    const lot = decodeLotId(m.lotId);
+    const sign = SIGN[m.kind];
+    return {
+      date: utc(m.timestamp),
+      timestamp: m.timestamp,
+      block: m.blockNumber,
+      event: LABEL[m.kind],
+      class: names.get(m.classId) ?? `class #${m.classId}`,
+      lotId: m.lotId,
+      lotExpires: utc(lot.expiresAt),
+      policy: lot.policy,
+      units: m.amount,
+      hours: sign === 0n ? "" : `${sign > 0n ? "+" : "-"}${hours(m.amount)}`,
+      redemptionId: m.redemptionId,
+      counterparty: m.counterparty,
+      note: m.kind === "grant" ? `batch ${m.note}` : m.note,
+      txHash: m.txHash,
+    };
+  });
+  const closingBalances = [...(run.replay.balances.get(wallet) ?? new Map<bigint, bigint>()).entries()]
+    .filter(([, units]) => units !== 0n)
+    .map(([lotId, units]) => {
+      const lot = decodeLotId(lotId);
+      return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
+    });
+  return {
+    wallet,
+    chainId: ctx.deployment.chainId,
+    computeToken: ctx.deployment.computeToken,
+    asOf: run.head.timestamp,
+    toBlock: run.head.blockNumber,
+    entries,
+    closingBalances,
+  };
+}
+
+/** A statement as JSON, CSV or text. */
+export function renderStatement(st: Statement, format: StatementFormat): string {
+  const { wallet, entries: lines, closingBalances: closing } = st;
+  if (format === "json") {
+    return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: utc(st.asOf), toBlock: st.toBlock, entries: lines, closingBalances: closing })}\n`;
+  }
+  if (format === "csv") {
+    const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
+    const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    return `${[head, ...lines.map((l) => [l.date, l.block, l.event, q(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", q(l.note ?? ""), l.txHash].join(","))].join("\n")}\n`;
+  }
+  const out = [
+    `statement for ${wallet} — ComputeToken ${st.computeToken} on chain ${st.chainId}, as of ${utc(st.asOf)} (block ${st.toBlock})`,
+    "",
+    ...(lines.length
+      ? table(
+          ["date", "event", "class", "lot expires", "policy", "hours", "redemption", "counterparty", "tx"],
+          lines.map((l) => [l.date, l.event, l.class, l.lotExpires.slice(0, 10), l.policy, l.hours || `(${hours(l.units)})`, l.redemptionId ? String(l.redemptionId) : "", l.counterparty ?? "", l.txHash]),
+        )
+      : ["no history"]),
+    "",
+    "closing balance:",
+    ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+  ];
+  return `${out.join("\n")}\n`;
+}
+
 export function statementCommand(): Command {
   return new Command("statement")
     .description("one employee's full history (dates, lots, hours, transaction hashes) for compensation and tax records")
@@ -70,74 +173,15 @@ export function statementCommand(): Command {
     .addOption(new Option("--format <format>", "text, csv or json (--json also gives json)").choices(["text", "csv", "json"]).default("text"))
     .option("--out <file>", "write to a file instead of stdout")
     .option("--no-progress", "no progress bar on stderr")
-    .action(async function (this: Command, opts: { wallet: string; format: "text" | "csv" | "json"; out?: string; progress: boolean }) {
+    .action(async function (this: Command, opts: { wallet: string; format: StatementFormat; out?: string; progress: boolean }) {
       const wallet = parseWallet(opts.wallet);
       if (!isParsedWallet(wallet)) throw new UserError(wallet.replace(/^wallet/, "--wallet"));
       const ctx = readContext(this);
-      const mine: Movement[] = [];
-      const run = await replayDeployment({
-        client: ctx.publicClient,
-        logRequest: ctx.logRequest,
-        deployment: ctx.deployment,
-        onMovement: (m) => {
-          if (m.holder === wallet) mine.push(m);
-        },
-        onProgress: opts.progress ? stderrProgress("replaying") : undefined,
-      });
-      const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
-      const lines: StatementLine[] = mine.map((m) => {
-        const lot = decodeLotId(m.lotId);
-        const sign = SIGN[m.kind];
-        return {
-          date: utc(m.timestamp),
-          timestamp: m.timestamp,
-          block: m.blockNumber,
-          event: LABEL[m.kind],
-          class: names.get(m.classId) ?? `class #${m.classId}`,
-          lotId: m.lotId,
-          lotExpires: utc(lot.expiresAt),
-          policy: lot.policy,
-          units: m.amount,
-          hours: sign === 0n ? "" : `${sign > 0n ? "+" : "-"}${hours(m.amount)}`,
-          redemptionId: m.redemptionId,
-          counterparty: m.counterparty,
-          note: m.kind === "grant" ? `batch ${m.note}` : m.note,
-          txHash: m.txHash,
-        };
-      });
-      const closing = [...(run.replay.balances.get(wallet) ?? new Map<bigint, bigint>()).entries()]
-        .filter(([, units]) => units !== 0n)
-        .map(([lotId, units]) => {
-          const lot = decodeLotId(lotId);
-          return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
-        });
-      const format = ctx.globals.json ? "json" : opts.format;
-      let text: string;
-      if (format === "json") {
-        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: utc(run.head.timestamp), toBlock: run.head.blockNumber, entries: lines, closingBalances: closing })}\n`;
-      } else if (format === "csv") {
-        const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
-        const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-        text = `${[head, ...lines.map((l) => [l.date, l.block, l.event, q(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", q(l.note ?? ""), l.txHash].join(","))].join("\n")}\n`;
-      } else {
-        const out = [
-          `statement for ${wallet} — ComputeToken ${ctx.deployment.computeToken} on chain ${ctx.deployment.chainId}, as of ${utc(run.head.timestamp)} (block ${run.head.blockNumber})`,
-          "",
-          ...(lines.length
-            ? table(
-                ["date", "event", "class", "lot expires", "policy", "hours", "redemption", "counterparty", "tx"],
-                lines.map((l) => [l.date, l.event, l.class, l.lotExpires.slice(0, 10), l.policy, l.hours || `(${hours(l.units)})`, l.redemptionId ? String(l.redemptionId) : "", l.counterparty ?? "", l.txHash]),
-              )
-            : ["no history"]),
-          "",
-          "closing balance:",
-          ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
-        ];
-        text = `${out.join("\n")}\n`;
-      }
+      const st = await buildStatement(ctx, wallet, { progress: opts.progress });
+      const text = renderStatement(st, ctx.globals.json ? "json" : opts.format);
       if (opts.out) {
         writeFileSync(opts.out, text);
-        process.stdout.write(`wrote ${opts.out}: ${lines.length} entries for ${wallet}\n`);
+        process.stdout.write(`wrote ${opts.out}: ${st.entries.length} entries for ${wallet}\n`);
       } else process.stdout.write(text);
     });
 }
