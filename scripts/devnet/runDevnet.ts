@@ -55,6 +55,8 @@ export interface Devnet {
     receiptsDir?: string;
     /** The local executor's job logs (<job>.log), when it started. */
     jobLogsDir?: string;
+    /** The redeemer's HTTP API base URL, when it started. */
+    apiUrl?: string;
   };
   stop(): Promise<void>;
 }
@@ -107,6 +109,7 @@ interface RedeemerStart {
   note: string;
   receiptsDir?: string;
   jobLogsDir?: string;
+  apiUrl?: string;
 }
 
 /**
@@ -165,6 +168,7 @@ async function startRedeemerIfPresent(
     handle,
     note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})`,
     receiptsDir: raw.receiptsDir,
+    apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     ...(executorDir && { jobLogsDir: path.join(executorDir, "logs") }),
   };
 }
@@ -244,6 +248,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         note: r.note,
         ...(r.handle && r.receiptsDir && { receiptsDir: r.receiptsDir }),
         ...(r.handle && r.jobLogsDir && { jobLogsDir: r.jobLogsDir }),
+        ...(r.handle && r.apiUrl && { apiUrl: r.apiUrl }),
       },
       stop,
     };

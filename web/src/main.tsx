@@ -172,8 +172,10 @@ async function start() {
     if (!res.ok) throw new Error(`the site configuration did not load (${res.status})`);
     const config = (await res.json()) as SiteConfig;
     const reader = createCtkClient({ rpcUrl: `${location.origin}/rpc`, deployment: config.deployment, pollingInterval: 500 });
+    root.textContent = "";
     render(<Root config={config} reader={reader} />, root);
   } catch (e) {
+    root.textContent = "";
     render(<main><h1>Compute tokens</h1><p class="problems" role="alert">{errorText(e)}</p></main>, root);
   }
 }

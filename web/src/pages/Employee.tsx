@@ -183,7 +183,8 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
     const spec = parsed.success ? parsed.data : undefined;
     if (spec && encodeSpec(spec).length > SPEC_LIMITS.maxSpecBytes) problems.push(`the spec is ${encodeSpec(spec).length} bytes; at most ${SPEC_LIMITS.maxSpecBytes}`);
     if (!cls) problems.push("choose a hardware class");
-    if (spec && cls && spec.gpus > cls.maxGpusPerJob) problems.push(`gpus: ${cls.name} allows at most ${cls.maxGpusPerJob} GPUs per job`);
+    const gpus = raw.gpus as number;
+    if (cls && Number.isFinite(gpus) && gpus > cls.maxGpusPerJob) problems.push(`gpus: ${cls.name} allows at most ${cls.maxGpusPerJob} GPUs per job`);
     let units: bigint | undefined;
     let picks: ReturnType<typeof pickLots>["picks"] = [];
     const bps = spec ? multipliers[spec.priority] : undefined;
@@ -200,7 +201,8 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
   const set = (k: keyof SpecFields) => (e: Event) => setFields({ ...fields, [k]: (e.currentTarget as HTMLInputElement).value });
 
   const loadFile = async (e: Event) => {
-    const file = (e.currentTarget as HTMLInputElement).files?.[0];
+    const input = e.currentTarget as HTMLInputElement;
+    const file = input.files?.[0];
     setFileProblem(undefined);
     if (!file) return;
     try {
@@ -209,6 +211,7 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
     } catch (err) {
       setFileProblem(`${file.name} is not valid JSON: ${errorText(err)}`);
     }
+    input.value = "";
   };
 
   const submit = async (e: Event) => {
