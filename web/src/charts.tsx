@@ -9,7 +9,8 @@ export interface Series {
   values: number[];
 }
 
-const fmt = (v: number) => (Math.round(v * 100) / 100).toLocaleString("en-US");
+/** Two decimals, or three significant digits below 1 (a demo's GPU-hours are small). */
+const fmt = (v: number) => (v === 0 ? "0" : Math.abs(v) >= 1 ? (Math.round(v * 100) / 100).toLocaleString("en-US") : String(Number(v.toPrecision(3))));
 
 function niceStep(max: number): number {
   const raw = max / 5;
@@ -27,7 +28,7 @@ function Legend(props: { series: { name: string; color: string }[] }) {
 }
 
 export function StackedBars(props: { id: string; title: string; categories: string[]; series: Series[]; unit: string }) {
-  const W = 520, H = 260, left = 52, right = 10, top = 12, bottom = 34;
+  const W = 420, H = 240, left = 56, right = 8, top = 12, bottom = 30;
   const plotW = W - left - right, plotH = H - top - bottom;
   const totals = props.categories.map((_, i) => props.series.reduce((s, x) => s + (x.values[i] ?? 0), 0));
   const max = Math.max(1e-9, ...totals);
@@ -74,7 +75,7 @@ export function StackedBars(props: { id: string; title: string; categories: stri
 }
 
 export function HorizontalBars(props: { id: string; title: string; items: { label: string; value: number }[]; unit: string }) {
-  const W = 520, rowH = 22, left = 112, right = 60;
+  const W = 420, rowH = 24, left = 104, right = 64;
   const H = Math.max(50, 10 + props.items.length * rowH);
   const max = Math.max(1e-9, ...props.items.map((i) => i.value));
   const plotW = W - left - right;

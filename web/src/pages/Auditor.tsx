@@ -26,6 +26,7 @@ interface VerifyDoc {
   summary: { events: number; transactions: number; holders: number; lots: number; toBlock: string; receiptsChecked: number; redemptions: Record<string, number | string> };
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const hoursOf = (units: string | undefined) => Number(units ?? 0) / 3600;
 
 function Verify() {
@@ -48,7 +49,7 @@ function Verify() {
         <div data-testid="verify" data-ok={String(doc.ok)}>
           <p class="muted">
             Replayed {doc.summary.events} events in {doc.summary.transactions} transactions up to block {doc.summary.toBlock} ({doc.seconds.toFixed(1)} s): {doc.summary.holders} accounts, {doc.summary.lots} lots,
-            {" "}{String(doc.summary.redemptions.total)} redemptions{doc.summary.receiptsChecked ? `, ${doc.summary.receiptsChecked} receipts checked` : ""}.
+            {" "}{plural(Number(doc.summary.redemptions.total), "redemption")}{doc.summary.receiptsChecked ? `, ${plural(doc.summary.receiptsChecked, "receipt")} checked` : ""}.
           </p>
           {doc.ok ? (
             <p class="ok" role="status">Reconciles: every balance, supply, redemption, role and receipt matches the events.</p>
