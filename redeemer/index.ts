@@ -19,10 +19,16 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { type DestinationStream, pino, type Logger } from "pino";
 import type { RedemptionEvent } from "../sdk/events.js";
+import { listClasses } from "../sdk/classes.js";
+import { ctkChainRules } from "../sdk/client.js";
+import type { CtkClient } from "../sdk/client.js";
+import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
 import { RedeemerMetrics } from "./api/metrics.js";
+import { publishedPolicy } from "./api/policyView.js";
 import { type ApiServer, createApi, listen } from "./api/server.js";
 import type { RedeemerConfig } from "./config.js";
 import { RedemptionEngine } from "./engine/redemptionEngine.js";
+import { localExecutorConfigSchema } from "./executor/local/localExecutorConfig.js";
 import type { Executor } from "./executor/types.js";
 import { ReceiptStore } from "./settler/receiptStore.js";
 import { Settler } from "./settler/settler.js";
@@ -70,6 +76,20 @@ async function createExecutor(config: RedeemerConfig, log: Logger): Promise<Exec
   return createKubernetesExecutor({ kubeConfig, config: config.executor.kubernetes as never, onWarning: warn });
 }
 
+/**
+ * What the executor adds to the policy: the local executor runs only `allowedCommands` and needs a
+ * command; Kubernetes runs any image's entrypoint. An injected executor may declare its own list.
+ */
+function executorPolicy(config: RedeemerConfig, injected?: Executor): { allowedCommands: readonly string[] | null; commandRequired: boolean } {
+  if (injected) {
+    const declared = (injected as { allowedCommands?: readonly string[] }).allowedCommands;
+    return { allowedCommands: declared ?? null, commandRequired: declared !== undefined };
+  }
+  if (config.executor.kind === "kubernetes") return { allowedCommands: null, commandRequired: false };
+  const parsed = localExecutorConfigSchema.safeParse({ dataDir: ".", ...config.executor.local });
+  return { allowedCommands: parsed.success ? parsed.data.allowedCommands : null, commandRequired: true };
+}
+
 function lifecycleEvent(e: WatchBatch["lifecycle"][number], at: number): MachineEvent {
   const base = { type: "chainStatus" as const, id: e.args.id, at, source: "log" as const, txHash: e.transactionHash };
   switch (e.eventName) {
@@ -94,6 +114,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     name: `ctk-${deployment.chainId}`,
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [config.rpcUrl] } },
+  ...ctkChainRules,
   });
   const transport = deps.transport ?? http(config.rpcUrl, {
       retryCount: 3,
@@ -115,8 +136,17 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const receipts = new ReceiptStore(config.receiptsDir);
   await receipts.init();
 
+  const policy = { ...config.policy, ...executorPolicy(config, deps.executor) };
+  const classReader = {
+    rpcUrl: config.rpcUrl,
+    deployment,
+    chain,
+    publicClient,
+    computeToken: { address: deployment.computeToken, abi: computeTokenAbi },
+    accessManager: { address: deployment.accessManager, abi: accessManagerAbi },
+  } as unknown as CtkClient;
   const book = new RedemptionBook({
-    policy: config.policy,
+    policy,
     executorKind: executor.kind,
     maxLaunchAttempts: config.launch.maxAttempts,
     backoff: { baseMs: config.retry.baseMs, maxMs: config.retry.maxMs },
@@ -181,6 +211,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       metrics,
       contract: address,
       log,
+      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader)),
       readiness: [
         { name: "chain", check: async () => (await publicClient.getBlockNumber({ cacheTime: 0 })) >= 0n },
         { name: "executor", check: () => executor.ping() },

@@ -6,6 +6,7 @@ import {
   type Account,
   type Address,
   type Chain,
+  type ChainFees,
   type Hex,
   type PublicClient,
   type Transport,
@@ -27,6 +28,38 @@ export interface CtkClientOptions {
   /** Milliseconds between polls (receipts, blocks). Default: 50 on loopback, 1000 elsewhere. */
   pollingInterval?: number;
 }
+
+/**
+ * Fee rules for a ComputeToken chain. Permissioned production chains usually run with a zero gas
+ * price (Hyperledger Besu `--min-gas-price=0` with a zero base fee), and so does the devnet: there,
+ * every fee is 0, so an employee's fresh wallet sends transactions without holding any ETH.
+ * Elsewhere (a base fee or a gas price above 0) viem's own estimate applies.
+ */
+const ctkChainFees: ChainFees = {
+  async estimateFeesPerGas({ block, client, type }) {
+    if ((block.baseFeePerGas ?? 0n) !== 0n) return null;
+    const gasPrice = BigInt(await client.request({ method: "eth_gasPrice" }));
+    if (gasPrice !== 0n) return null;
+    return type === "legacy" ? { gasPrice: 0n } : { maxFeePerGas: 0n, maxPriorityFeePerGas: 0n };
+  },
+};
+
+/**
+ * What every ComputeToken chain definition carries (`defineChain({ ...ctkChainRules, … })`): the fee
+ * rules above, and a tip never above the fee cap (a node that fills a transaction on a zero-base-fee
+ * chain, like anvil's eth_fillTransaction, may propose a 1 gwei tip under a 0 cap).
+ */
+export const ctkChainRules = {
+  fees: ctkChainFees,
+  prepareTransactionRequest: [
+    async (request: Record<string, unknown>) => {
+      const cap = request.maxFeePerGas;
+      const tip = request.maxPriorityFeePerGas;
+      return typeof cap === "bigint" && typeof tip === "bigint" && tip > cap ? { ...request, maxPriorityFeePerGas: cap } : request;
+    },
+    { runAt: ["afterFillParameters"] },
+  ],
+} as unknown as Pick<Chain, "fees" | "prepareTransactionRequest">;
 
 export type CtkPublicClient = PublicClient<Transport, Chain>;
 export type CtkWalletClient = WalletClient<Transport, Chain, Account>;
@@ -70,6 +103,7 @@ export function createCtkClient(opts: CtkClientOptions): CtkClient {
     name: deployment.chainId === 31337 ? "ctk-devnet" : `ctk-${deployment.chainId}`,
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [rpcUrl] } },
+    ...ctkChainRules,
   });
   // Concurrent reads (a holder check per wallet of a payroll file) go out as JSON-RPC batches.
   const transport = http(rpcUrl, { retryCount: 1, timeout: 60_000, batch: { batchSize: 200, wait: 0 } });

@@ -15,4 +15,6 @@ export * from "./csv.js";
 export * from "./deployment.js";
 export * from "./jobSpec.js";
 export * from "./reasons.js";
+export * from "./policy.js";
+export * from "./imageRef.js";
 export { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";

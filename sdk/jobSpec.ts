@@ -40,6 +40,10 @@ export const PRIVILEGED_KEYS = [
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a valid environment variable name");
 
+/** A named secret the cluster holds (a key of the Kubernetes Secret, an entry of the local secrets file). */
+export const SECRET_NAME_RE = /^[A-Za-z0-9][-._A-Za-z0-9]{0,62}$/;
+const secretName = z.string().regex(SECRET_NAME_RE, "must be a secret name: letters, digits, '-', '.', '_' (at most 63)");
+
 export const jobSpecSchema = z
   .object({
     name: z
@@ -56,6 +60,14 @@ export const jobSpecSchema = z
         message: `at most ${SPEC_LIMITS.maxEnvVars} variables`,
       })
       .default({}),
+    /**
+     * Environment variables whose values are named secrets the cluster holds: `{ "HF_TOKEN": "hf-token" }`.
+     * Only the names travel on-chain; the values never leave the cluster.
+     */
+    secrets: z
+      .record(envName, secretName)
+      .refine((e) => Object.keys(e).length <= SPEC_LIMITS.maxEnvVars, { message: `at most ${SPEC_LIMITS.maxEnvVars} secrets` })
+      .optional(),
     gpus: z.number().int().min(1).max(1024),
     hours: z
       .number()
@@ -67,7 +79,12 @@ export const jobSpecSchema = z
     priority: z.enum(PRIORITIES).default("normal"),
     project: z.string().min(1).max(128).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    for (const name of Object.keys(spec.secrets ?? {})) {
+      if (name in spec.env) ctx.addIssue({ code: "custom", path: ["secrets", name], message: `${name} is set in env too: give it one source` });
+    }
+  });
 
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

@@ -14,6 +14,9 @@ export const REJECT_REASONS = {
   PRIVILEGED: 9,
   CLASS_UNAVAILABLE: 10,
   LAUNCH_FAILED: 11,
+  COMMAND_NOT_ALLOWED: 12,
+  SECRET_NOT_ALLOWED: 13,
+  CREDENTIAL_IN_SPEC: 14,
 } as const;
 
 export type RejectReason = keyof typeof REJECT_REASONS;
@@ -30,6 +33,9 @@ export const REJECT_REASON_TEXT: Record<RejectReason, string> = {
   PRIVILEGED: "the spec asks for privileged settings",
   CLASS_UNAVAILABLE: "no capacity is configured for this hardware class",
   LAUNCH_FAILED: "the executor could not launch the job",
+  COMMAND_NOT_ALLOWED: "the executor does not run this command",
+  SECRET_NOT_ALLOWED: "the spec names a secret the redeemer does not provide",
+  CREDENTIAL_IN_SPEC: "an env value looks like a credential (a spec is public on-chain)",
 };
 
 export function reasonName(code: number): RejectReason | undefined {

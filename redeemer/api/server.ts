@@ -3,6 +3,7 @@
  *
  *   GET /healthz                         the process is up
  *   GET /readyz                          chain and executor answer, history read (503 otherwise)
+ *   GET /v1/policy                       what every spec is checked against (sdk/policy.ts RedeemerPolicy)
  *   GET /v1/redemptions/:id              status, spec, job, usage, receipt, transaction hashes
  *   GET /v1/redemptions/:id/receipt      the receipt file, byte for byte (its keccak256 is on-chain)
  *   GET /v1/redemptions?holder=0x…       a holder's redemptions (also &status=, &limit=)
@@ -13,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { isAddress } from "viem";
+import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { ReceiptStore } from "../settler/receiptStore.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { RedeemerMetrics } from "./metrics.js";
@@ -30,6 +32,8 @@ export interface ApiOptions {
   contract: `0x${string}`;
   readiness: ReadinessCheck[];
   log: Logger;
+  /** The published policy (hardware classes read from the chain at each call). */
+  policy: () => Promise<RedeemerPolicy>;
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number, fallback: T): Promise<T> =>
@@ -54,6 +58,14 @@ export function createApi(o: ApiOptions): express.Express {
   app.get("/metrics", async (_req, res, next) => {
     try {
       res.set("content-type", o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  app.get("/v1/policy", async (_req, res, next) => {
+    try {
+      res.json(await o.policy());
     } catch (err) {
       next(err);
     }

@@ -3,14 +3,16 @@
  * spec bytes from the chain event and the on-chain numbers in, a parsed spec or a reject reason
  * out. Checks run from the cheapest to the most specific, and the first failure decides:
  *
- *   size → UTF-8 → JSON → privileged keys → schema → image reference → registry allow-list →
- *   digest pin → class GPU maximum → priority → GPUs × seconds × multiplier vs. reserved units
+ *   size → UTF-8 → JSON → privileged keys → schema → the SDK's spec-vs-policy check (image
+ *   reference, registry allow-list, digest pin, command, secrets, credentials in env, class GPU
+ *   maximum: sdk/policy.ts) → priority → GPUs × seconds × multiplier vs. reserved units
  */
 import { type ZodIssue } from "zod";
 import { type JobSpec, PRIORITIES, jobSpecSchema, specSeconds, unitsFor } from "../../sdk/jobSpec.js";
 import { REJECT_REASONS, type RejectReason } from "../../sdk/reasons.js";
 import { findPrivilegedKey } from "./findPrivilegedKey.js";
-import { type ImageRef, InvalidImageRef, isPinned, parseImageRef, registryAllows } from "./parseImageRef.js";
+import { checkSpecPolicy } from "../../sdk/policy.js";
+import { type ImageRef, parseImageRef } from "./parseImageRef.js";
 import type { PolicyConfig } from "./policyConfig.js";
 
 /** What the chain says about the redemption (numbers as viem decodes them, number or bigint). */
@@ -86,29 +88,13 @@ export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfi
   }
   const spec = parsed.data;
 
-  let image: ImageRef;
-  try {
-    image = parseImageRef(spec.image);
-  } catch (err) {
-    if (err instanceof InvalidImageRef) return refuse("INVALID_SPEC", err.message, "image");
-    throw err;
-  }
-  if (!policy.allowedRegistries.some((entry) => registryAllows(entry, image))) {
-    return refuse(
-      "IMAGE_NOT_ALLOWED",
-      `images from ${image.registry}/${image.repository} are not allowed (allowed: ${policy.allowedRegistries.join(", ")})`,
-      "image"
-    );
-  }
-  if (policy.requireDigest && !isPinned(image)) {
-    const got = image.digest === undefined ? "no digest" : `digest ${quote(image.digest)}`;
-    return refuse("IMAGE_NOT_PINNED", `the image must be pinned by @sha256:<64 lower-case hex digits>; it has ${got}`, "image");
-  }
-
+  // The policy proper — image, command, secrets, class GPU limit — is the SDK's one check, which
+  // `ctk redeem` and the web app also run before burning; the first refusal decides the code.
   const classMaxGpus = Number(input.classMaxGpus);
-  if (spec.gpus > classMaxGpus) {
-    return refuse("TOO_MANY_GPUS", `the spec asks for ${spec.gpus} GPUs; the class allows at most ${classMaxGpus} per job`, "gpus");
-  }
+  const refusals = checkSpecPolicy(spec, policy, { classMaxGpus, specBytes: specBytes.length });
+  const first = refusals[0];
+  if (first) return refuse(first.reason, first.message, first.field === "spec" ? undefined : first.field);
+  const image = parseImageRef(spec.image);
 
   const priorityIndex = Number(input.priority);
   const onChainPriority = PRIORITIES[priorityIndex];

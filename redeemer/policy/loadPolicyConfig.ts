@@ -7,6 +7,7 @@
  *   CTK_ALLOWED_REGISTRIES   comma- or space-separated allow-list (replaces the file's list)
  *   CTK_REQUIRE_DIGEST       true | false | 1 | 0 | yes | no
  *   CTK_MAX_SPEC_BYTES       integer
+ *   CTK_ALLOWED_SECRETS      comma- or space-separated secret names a spec may reference
  */
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -35,6 +36,8 @@ export function policyOverridesFromEnv(env: Env): Record<string, unknown> {
   if (registries !== undefined && registries.trim() !== "") {
     out.allowedRegistries = registries.split(/[\s,]+/).filter((s) => s !== "");
   }
+  const secrets = env.CTK_ALLOWED_SECRETS;
+  if (secrets !== undefined && secrets.trim() !== "") out.allowedSecrets = secrets.split(/[\s,]+/).filter((s) => s !== "");
   const digest = env.CTK_REQUIRE_DIGEST;
   if (digest !== undefined && digest.trim() !== "") {
     const value = BOOLEAN[digest.trim().toLowerCase()];

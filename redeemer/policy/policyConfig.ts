@@ -1,6 +1,6 @@
 /** The redeemer's launch policy: which images it will run and how large a spec may be. */
 import { z } from "zod";
-import { SPEC_LIMITS } from "../../sdk/jobSpec.js";
+import { SECRET_NAME_RE, SPEC_LIMITS } from "../../sdk/jobSpec.js";
 import { ConfigError } from "./configError.js";
 import { isRegistryHost, normalizeRegistry } from "./parseImageRef.js";
 
@@ -38,10 +38,24 @@ export const policyConfigSchema = z
       .positive()
       .max(1 << 20)
       .default(SPEC_LIMITS.maxSpecBytes),
+    /**
+     * Named secrets a spec may reference in `secrets` (the values stay in the cluster: a key of the
+     * Kubernetes Secret, an entry of the local executor's secrets file).
+     */
+    allowedSecrets: z.array(z.string().regex(SECRET_NAME_RE, "must be a secret name: letters, digits, '-', '.', '_'")).default([]),
   })
   .strict();
 
-export type PolicyConfig = z.output<typeof policyConfigSchema>;
+/**
+ * The policy as checked: the configured section, plus what the executor imposes (set by
+ * startRedeemer from the executor's configuration; absent: no command rule).
+ */
+export type PolicyConfig = z.output<typeof policyConfigSchema> & {
+  /** Commands (command[0]) the executor runs; null or absent: any. */
+  allowedCommands?: readonly string[] | null;
+  /** The executor cannot run an image's entrypoint: `command` must be set. */
+  commandRequired?: boolean;
+};
 export type PolicyConfigInput = z.input<typeof policyConfigSchema>;
 
 /** Validates a policy object. @throws ConfigError */

@@ -2,11 +2,14 @@
  * The options every `ctk` command takes (`--rpc`, `--deployment`, `--json`) and the SDK client
  * built from them. Defaults point at the local devnet (`ctk devnet up`).
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import type { Command } from "commander";
 import type { Account } from "viem";
 import { type CtkClient, checkDeployment, createCtkClient } from "../../sdk/client.js";
 import { readDeployment } from "../../sdk/deployment.js";
 import { toCtkError } from "../../sdk/errors.js";
+import { DEFAULT_REDEEMER_API } from "../../sdk/policy.js";
 
 export const DEFAULT_RPC = "http://127.0.0.1:8545";
 export const DEFAULT_DEPLOYMENT = ".devnet/deployment.json";
@@ -37,4 +40,20 @@ export async function clientFor(globals: Globals, account?: Account): Promise<Ct
     throw await toCtkError(client, e);
   }
   return client;
+}
+
+/**
+ * The redeemer's API: `--redeemer-api`, else CTK_REDEEMER_API, else the one the devnet noted next to
+ * the deployment file (`redeemer-api.json`, written by `ctk devnet up`), else the devnet's default.
+ */
+export function redeemerApiOf(globals: Globals, explicit?: string): string {
+  if (explicit) return explicit;
+  if (process.env.CTK_REDEEMER_API) return process.env.CTK_REDEEMER_API;
+  try {
+    const noted = JSON.parse(readFileSync(path.join(path.dirname(globals.deployment), "redeemer-api.json"), "utf8")) as { url?: unknown };
+    if (typeof noted.url === "string") return noted.url;
+  } catch {
+    // no devnet note: the default
+  }
+  return DEFAULT_REDEEMER_API;
 }

@@ -4,6 +4,7 @@
  */
 import { type Address, type Hex, createPublicClient, createWalletClient, defineChain, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { ctkChainRules } from "../../sdk/client.js";
 import { deployComputeTokens } from "../../sdk/deploy.js";
 import type { Deployment } from "../../sdk/deployment.js";
 import { ANVIL_KEYS } from "./startAnvil.js";
@@ -37,6 +38,7 @@ export async function deployLocal(rpcUrl: string, chainId = LOCAL_CHAIN_ID): Pro
     name: "ctk-devnet",
     nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
     rpcUrls: { default: { http: [rpcUrl] } },
+  ...ctkChainRules,
   });
   const transport = http(rpcUrl);
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });

@@ -113,6 +113,18 @@ interface RedeemerStart {
 }
 
 /**
+ * Where the devnet notes its redeemer's API (next to deployment.json), so that `ctk redeem` and
+ * `ctk status` find it with the same --deployment / CTK_DEPLOYMENT that finds the chain.
+ */
+export const REDEEMER_API_FILE = "redeemer-api.json";
+
+/**
+ * The devnet is a zero-gas chain, as permissioned production chains usually are (Hyperledger Besu
+ * `--min-gas-price=0`): employees never need ETH. anvil runs with a zero base fee and gas price.
+ */
+export const ZERO_GAS_ANVIL_ARGS = ["--base-fee", "0", "--gas-price", "0", "--no-priority-fee"] as const;
+
+/**
  * ── REDEEMER HOOK ── The redeemer exports `startRedeemer(config, deps)` from redeemer/index.ts.
  * The devnet starts it with the local executor (simulated GPUs of every class in the classes
  * file), the local redeemer key, no confirmations, its data under `<dir>/redeemer/`, and its logs
@@ -167,6 +179,7 @@ async function startRedeemerIfPresent(
   return {
     handle,
     note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})`,
+    apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     receiptsDir: raw.receiptsDir,
     apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     ...(executorDir && { jobLogsDir: path.join(executorDir, "logs") }),
@@ -191,10 +204,12 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     rmSync(deploymentFile, { force: true });
   }
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
-  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile });
+  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS] });
   let redeemer: RedeemerHandle | undefined;
+  const apiFile = path.join(dir, REDEEMER_API_FILE);
   const stop = async () => {
     try {
+      rmSync(apiFile, { force: true });
       await redeemer?.stop();
     } finally {
       await anvil.stop();
@@ -234,6 +249,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       }
     }
     redeemer = r.handle;
+    if (r.handle && r.apiUrl) writeFileAtomic(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
+    else rmSync(apiFile, { force: true });
     return {
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,

@@ -1,6 +1,7 @@
 /**
  * `ctk redeem --class H100-80GB --spec job.json [--priority high] [--yes]`: validates the job spec
- * with the schema the redeemer uses (sdk/jobSpec.ts), shows the cost (GPUs × hours × priority
+ * with the schema the redeemer uses (sdk/jobSpec.ts), checks it against the redeemer's published
+ * policy (`GET /v1/policy`, sdk/policy.ts) so nothing is burned that it would refuse, shows the cost (GPUs × hours × priority
  * multiplier) and the lots it will draw from (soonest-expiring first), asks, sends, prints the id.
  */
 import { readFileSync } from "node:fs";
@@ -11,8 +12,9 @@ import { chainTime } from "../../sdk/client.js";
 import { findClass } from "../../sdk/classes.js";
 import { formatExpiry, formatHours } from "../../sdk/format.js";
 import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../sdk/jobSpec.js";
+import { checkSpecPolicy, DEFAULT_REDEEMER_API, fetchRedeemerPolicy, PolicyUnavailable } from "../../sdk/policy.js";
 import { redeemJob } from "../../sdk/redeem.js";
-import { globalsOf } from "../cli/globals.js";
+import { globalsOf, redeemerApiOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
 import { employeeClient, withKeyOptions, type KeyOptions } from "./context.js";
 import { pickLots } from "../../sdk/pickLots.js";
@@ -58,8 +60,13 @@ export function redeemCommand(): Command {
       .requiredOption("--class <name>", "hardware class, e.g. H100-80GB")
       .requiredOption("--spec <file>", "the job spec (JSON)")
       .addOption(new Option("--priority <priority>", "job priority (must agree with the spec's)").choices([...PRIORITIES]))
+      .option("--redeemer-api <url>", `the redeemer's API, whose policy the spec is checked against before burning (env CTK_REDEEMER_API; default: the devnet's, ${DEFAULT_REDEEMER_API})`)
+      .option("--no-policy-check", "burn without checking the redeemer's policy (it may then refuse the job, and refund)")
       .option("--yes", "do not ask for confirmation"),
-  ).action(async function (this: Command, opts: KeyOptions & { class: string; spec: string; priority?: PriorityName; yes?: boolean }) {
+  ).action(async function (
+    this: Command,
+    opts: KeyOptions & { class: string; spec: string; priority?: PriorityName; yes?: boolean; redeemerApi?: string; policyCheck: boolean },
+  ) {
     const globals = globalsOf(this);
     const spec = loadSpec(opts.spec, opts.priority);
     const client = await employeeClient(this, opts);
@@ -67,7 +74,8 @@ export function redeemCommand(): Command {
     const cls = await findClass(client, opts.class);
     if (!cls) throw new UserError(`no hardware class named ${opts.class}`);
     if (!cls.active) throw new UserError(`hardware class ${cls.name} is retired: it can no longer be redeemed`);
-    if (spec.gpus > cls.maxGpusPerJob) throw new UserError(`the spec asks for ${spec.gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
+    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi));
+    else if (spec.gpus > cls.maxGpusPerJob) throw new UserError(`the spec asks for ${spec.gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
     const seconds = specSeconds(spec);
     const [bps, balances, now] = await Promise.all([
       client.publicClient.readContract({ ...client.computeToken, functionName: "priorityMultiplier", args: [priorityIndex(spec.priority)] }),
@@ -94,4 +102,25 @@ export function redeemCommand(): Command {
       { id, class: cls.name, units, priority: spec.priority, lots: picks, specHash, txHash: receipt.transactionHash },
     );
   });
+}
+
+/** Refuses, before anything is burned, a spec the redeemer would reject: every problem, field by field. */
+async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, apiUrl: string): Promise<void> {
+  let policy;
+  try {
+    policy = await fetchRedeemerPolicy(apiUrl);
+  } catch (e) {
+    if (e instanceof PolicyUnavailable) {
+      throw new UserError(`${e.message}: the spec cannot be checked against its policy, so nothing was burned (is the redeemer running? pass --redeemer-api <url>, or --no-policy-check to burn anyway)`);
+    }
+    throw e;
+  }
+  const refusals = checkSpecPolicy(spec, policy, { className: cls.name, classMaxGpus: cls.maxGpusPerJob });
+  if (refusals.length > 0) {
+    throw new UserError(
+      `the redeemer would refuse this spec (${refusals.length} problem${refusals.length === 1 ? "" : "s"}); nothing was burned`,
+      refusals.map((r) => `  ${r.field}: ${r.message}`),
+      { valid: false, redeemerApi: apiUrl, problems: refusals },
+    );
+  }
 }

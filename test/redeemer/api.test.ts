@@ -76,6 +76,23 @@ describe("redeemer HTTP API, metrics and logs", function () {
     expect(r.body).to.deep.equal({ status: "ok" });
   });
 
+  it("publishes its policy: registries, digest pinning, commands, secrets and each class's own GPU limit", async () => {
+    const r = await get("/v1/policy");
+    expect(r.status).to.equal(200);
+    expect(r.body).to.deep.include({
+      allowedRegistries: POLICY.allowedRegistries,
+      requireDigest: true,
+      maxSpecBytes: 8192,
+      executor: "local",
+      allowedSecrets: [],
+    });
+    // The in-memory executor declares no command list: any command, none required.
+    expect(r.body).to.include({ allowedCommands: null, commandRequired: false });
+    const h100 = r.body.classes.find((c: { name: string }) => c.name === "H100-80GB");
+    expect(h100).to.deep.include({ active: true });
+    expect(h100.maxGpusPerJob).to.be.a("number").and.be.below(1024);
+  });
+
   it("answers /readyz 200 when chain and executor answer, 503 naming the executor when it does not", async () => {
     expect((await get("/readyz")).body).to.deep.equal({ status: "ready", checks: { chain: true, executor: true, history: true } });
     executor.healthy = false;

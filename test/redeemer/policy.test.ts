@@ -232,16 +232,18 @@ describe("redeemer policy: loadPolicyConfig", () => {
       allowedRegistries: ["registry.example.com", "docker.io/pytorch"],
       requireDigest: true,
       maxSpecBytes: 8192,
+      allowedSecrets: [],
     });
   });
 
   it("lets the environment override the file", () => {
     const file = write("policy.json", JSON.stringify({ allowedRegistries: ["registry.example.com"], maxSpecBytes: 4096 }));
-    const env = { CTK_ALLOWED_REGISTRIES: "a.example.com, b.example.com:5000", CTK_REQUIRE_DIGEST: "false" };
+    const env = { CTK_ALLOWED_REGISTRIES: "a.example.com, b.example.com:5000", CTK_REQUIRE_DIGEST: "false", CTK_ALLOWED_SECRETS: "hf-token, wandb" };
     expect(loadPolicyConfig({ file, env, envFile: false })).to.deep.equal({
       allowedRegistries: ["a.example.com", "b.example.com:5000"],
       requireDigest: false,
       maxSpecBytes: 4096,
+      allowedSecrets: ["hf-token", "wandb"],
     });
   });
 
@@ -249,7 +251,7 @@ describe("redeemer policy: loadPolicyConfig", () => {
     const file = write("policy.json", JSON.stringify({ allowedRegistries: ["registry.example.com"] }));
     const envFile = write(".env", `CTK_POLICY_FILE=${file}\nCTK_MAX_SPEC_BYTES=2048\nCTK_REQUIRE_DIGEST=false\n`);
     const config = loadPolicyConfig({ env: { CTK_REQUIRE_DIGEST: "yes" }, envFile });
-    expect(config).to.deep.equal({ allowedRegistries: ["registry.example.com"], requireDigest: true, maxSpecBytes: 2048 });
+    expect(config).to.deep.equal({ allowedRegistries: ["registry.example.com"], requireDigest: true, maxSpecBytes: 2048, allowedSecrets: [] });
   });
 
   it("throws a ConfigError listing every invalid setting", () => {

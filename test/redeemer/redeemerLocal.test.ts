@@ -112,8 +112,8 @@ describe("redeemer end to end (anvil + local executor)", function () {
       { raw: { bytes: new Uint8Array([0x7b, 0xff, 0x7d]), gpus: 1, seconds: 36 }, code: REJECT_REASONS.NOT_UTF8 },
       { raw: { bytes: new TextEncoder().encode(JSON.stringify({ ...nodeJob("1"), privileged: true })), gpus: 1, seconds: 36 }, code: REJECT_REASONS.PRIVILEGED },
       { raw: { bytes: new TextEncoder().encode(JSON.stringify(nodeJob("1", { hours: 1 }))), gpus: 1, seconds: 36 }, code: REJECT_REASONS.HOURS_MISMATCH },
-      // Passes the policy, but the local executor only runs allowed commands: refused at launch.
-      { spec: nodeJob("1", { command: ["bash"] }), code: REJECT_REASONS.LAUNCH_FAILED },
+      // The local executor runs only its allowed commands: the policy says so before any launch.
+      { spec: nodeJob("1", { command: ["bash"] }), code: REJECT_REASONS.COMMAND_NOT_ALLOWED },
     ];
     const ids: bigint[] = [];
     for (const c of cases) ids.push(await f.redeem(2, "raw" in c ? c.raw! : c.spec!));

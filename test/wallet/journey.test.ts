@@ -38,8 +38,11 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
   let colleague: Address;
   let outsider: Address;
 
+  let redeemerApi = "";
   const ctk = (args: string[]) =>
-    runCtk(["--rpc", chain.anvil.rpcUrl, "--deployment", deploymentFile, ...args], { env: { CTK_PASSWORD: PASSWORD, CTK_PRIVATE_KEY: undefined } });
+    runCtk(["--rpc", chain.anvil.rpcUrl, "--deployment", deploymentFile, ...args], {
+      env: { CTK_PASSWORD: PASSWORD, CTK_PRIVATE_KEY: undefined, CTK_REDEEMER_API: redeemerApi },
+    });
   const asMe = (args: string[]) => ctk([...args, "--keystore", keystore]);
   const balanceOf = (who: Address, lotId: bigint) =>
     chain.reader.publicClient.readContract({ address: chain.deployment.computeToken, abi: computeTokenAbi, functionName: "balanceOf", args: [who, lotId] });
@@ -96,6 +99,7 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
       { executor },
     );
     await redeemer.ready;
+    redeemerApi = `http://127.0.0.1:${redeemer.port}`;
   });
 
   after(async function () {
@@ -168,8 +172,19 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     expect(doc.settled).to.include({ used: "3600", refunded: "3600" });
   });
 
-  it("a redemption the redeemer refuses is rejected with its reason and refunded in full", async function () {
+  it("refuses, before burning anything, a spec the redeemer's published policy refuses, naming the field", async function () {
+    const before = await balanceOf(me, lots.soulbound);
     const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)), "--yes"]);
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.equal(
+      "error: the redeemer would refuse this spec (1 problem); nothing was burned\n" +
+        "  image: images from docker.io/library/python are not allowed here; allowed registries: registry.example.com\n",
+    );
+    expect(await balanceOf(me, lots.soulbound)).to.equal(before);
+  });
+
+  it("a redemption the redeemer refuses is rejected with its reason and refunded in full", async function () {
+    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)), "--yes", "--no-policy-check"]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("redemption 2 requested");
     const follow = await ctk(["status", "2", "--follow", "--interval", "0.2"]);
@@ -181,7 +196,10 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
   it("with no redeemer running, reclaim waits for the launch timeout, then refunds in full", async function () {
     await redeemer!.stop();
     redeemer = undefined;
-    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes"]);
+    const unchecked = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes"]);
+    expect(unchecked.code).to.equal(1);
+    expect(unchecked.stderr).to.match(/^error: cannot reach the redeemer's API at http:\/\/127\.0\.0\.1:\d+ \(.*\): the spec cannot be checked against its policy, so nothing was burned \(is the redeemer running\? pass --redeemer-api <url>, or --no-policy-check to burn anyway\)\n$/);
+    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes", "--no-policy-check"]);
     expect(run.stdout).to.include("redemption 3 requested");
     const early = await asMe(["reclaim", "3"]);
     expect(early.code).to.equal(1);
