@@ -181,7 +181,6 @@ async function startRedeemerIfPresent(
     note: `started (local executor, API http://127.0.0.1:${handle.port ?? apiPort})`,
     apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     receiptsDir: raw.receiptsDir,
-    apiUrl: `http://127.0.0.1:${handle.port ?? apiPort}`,
     ...(executorDir && { jobLogsDir: path.join(executorDir, "logs") }),
   };
 }

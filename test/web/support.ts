@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { createWalletClient, defineChain, http, numberToHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { ctkChainRules } from "../../sdk/client.js";
 
 export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
 
@@ -50,7 +51,8 @@ export async function pageWithWallet(
   opts: { key: Hex; rpcUrl: string; anvilChainId: number; chainId?: number },
 ): Promise<{ page: Page; wallet: TestWallet }> {
   const account = privateKeyToAccount(opts.key);
-  const chain = defineChain({ id: opts.anvilChainId, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [opts.rpcUrl] } } });
+  // The chain as a wallet set up for it knows it: the devnet's zero fees included.
+  const chain = defineChain({ ...ctkChainRules, id: opts.anvilChainId, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [opts.rpcUrl] } } });
   const signer = createWalletClient({ account, chain, transport: http(opts.rpcUrl) });
   const wallet: TestWallet = { address: account.address, chainId: opts.chainId ?? opts.anvilChainId, calls: [], sent: [] };
   const page = await context.newPage();
@@ -103,6 +105,7 @@ export async function pageWithWallet(
       return JSON.stringify(await handle(method, params ?? []));
     } catch (e) {
       const err = e as Partial<JsonRpcError> & { shortMessage?: string };
+      if (process.env.CTK_TEST_WALLET_DEBUG) console.error(method, JSON.stringify(params), e);
       return JSON.stringify({ error: { code: err.code ?? -32603, message: err.shortMessage ?? err.message ?? String(e) } });
     }
   });

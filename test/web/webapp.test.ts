@@ -136,7 +136,18 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await problems.waitFor();
       const text = (await problems.textContent()) ?? "";
       expect(text).to.contain("name: must be lower-case letters, digits and '-' (a DNS label)");
-      expect(text).to.contain("gpus: H100-80GB allows at most 8 GPUs per job");
+      expect(text).to.contain("gpus: the spec asks for 64 GPUs; H100-80GB allows at most 8 per job");
+      // A spec the schema accepts but the redeemer's policy (GET /v1/policy, sdk/policy.ts) would refuse.
+      await page.getByLabel("Job name").fill("cpu-demo");
+      await page.getByLabel("Image (pinned: registry/…@sha256:…)").fill("registry.example.com/ctk/cpu-demo:latest");
+      await page.getByLabel("Environment (KEY=value per line)").fill("DEMO_SECONDS=3\nHF_TOKEN=hf_abcdefghijklmnopqrstuvwxyz0123");
+      await page.waitForFunction(() => document.querySelector('[data-testid="spec-problems"]')?.textContent?.includes("image:"));
+      const policyText = (await problems.textContent()) ?? "";
+      expect(policyText).to.not.contain("name:");
+      expect(policyText).to.contain('image: the image must be pinned by digest (registry.example.com/ctk/cpu-demo@sha256:<64 hex digits>); it names the tag "latest", which can move');
+      expect(policyText).to.contain("env.HF_TOKEN: the value of HF_TOKEN looks like a credential");
+      expect(policyText).to.contain("gpus: the spec asks for 64 GPUs; H100-80GB allows at most 8 per job");
+      await page.screenshot({ path: path.join(SHOTS, "employee-refused.png"), fullPage: true });
       const button = page.getByRole("button", { name: "Redeem" });
       expect(await button.isDisabled()).to.equal(true);
       await page.locator("form").first().evaluate((f) => (f as HTMLFormElement).requestSubmit());

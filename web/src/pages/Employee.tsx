@@ -10,6 +10,7 @@ import { formatExpiry, formatHours, parseHours, InputFormatError } from "../../.
 import { listHolderRedemptions, type HolderRedemption } from "../../../sdk/holderRedemptions.js";
 import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../../sdk/jobSpec.js";
 import { pickLots } from "../../../sdk/pickLots.js";
+import { checkSpecPolicy, fetchRedeemerPolicy, type RedeemerPolicy } from "../../../sdk/policy.js";
 import { redeemJob } from "../../../sdk/redeem.js";
 import { writeComputeToken } from "../../../sdk/write.js";
 import { countdown, errorText, useApp } from "../context.js";
@@ -109,31 +110,40 @@ interface SpecFields {
   command: string;
   args: string;
   env: string;
+  secrets: string;
   gpus: string;
   hours: string;
   priority: PriorityName;
   project: string;
 }
 
-const EMPTY_FIELDS: SpecFields = { name: "", image: "", command: "", args: "", env: "", gpus: "1", hours: "1", priority: "normal", project: "" };
+const EMPTY_FIELDS: SpecFields = { name: "", image: "", command: "", args: "", env: "", secrets: "", gpus: "1", hours: "1", priority: "normal", project: "" };
 
 const lines = (s: string) => s.split("\n").filter((l) => l.length > 0);
+
+/** KEY=value lines as an object. */
+function pairs(text: string, what: string, problems: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  lines(text).forEach((l, i) => {
+    const at = l.indexOf("=");
+    if (at < 1) problems.push(`${what} line ${i + 1}: write KEY=value`);
+    else out[l.slice(0, at)] = l.slice(at + 1);
+  });
+  return out;
+}
 
 /** The form's fields as the raw spec the schema judges (env lines KEY=value). */
 function rawSpec(f: SpecFields): { raw: Record<string, unknown>; problems: string[] } {
   const problems: string[] = [];
-  const env: Record<string, string> = {};
-  lines(f.env).forEach((l, i) => {
-    const at = l.indexOf("=");
-    if (at < 1) problems.push(`env line ${i + 1}: write KEY=value`);
-    else env[l.slice(0, at)] = l.slice(at + 1);
-  });
+  const env = pairs(f.env, "env", problems);
+  const secrets = pairs(f.secrets, "secrets", problems);
   const raw: Record<string, unknown> = {
     name: f.name.trim(),
     image: f.image.trim(),
     command: lines(f.command),
     args: lines(f.args),
     env,
+    ...(Object.keys(secrets).length && { secrets }),
     gpus: f.gpus.trim() === "" ? Number.NaN : Number(f.gpus),
     hours: f.hours.trim() === "" ? Number.NaN : Number(f.hours),
     priority: f.priority,
@@ -149,6 +159,7 @@ function fieldsOf(spec: Partial<JobSpec>): SpecFields {
     command: (spec.command ?? []).join("\n"),
     args: (spec.args ?? []).join("\n"),
     env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`).join("\n"),
+    secrets: Object.entries(spec.secrets ?? {}).map(([k, v]) => `${k}=${v}`).join("\n"),
     gpus: String(spec.gpus ?? ""),
     hours: String(spec.hours ?? ""),
     priority: spec.priority ?? "normal",
@@ -157,8 +168,10 @@ function fieldsOf(spec: Partial<JobSpec>): SpecFields {
 }
 
 function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; onSent: () => void }) {
-  const { reader, connection } = useApp();
+  const { reader, connection, config } = useApp();
   const active = props.classes.filter((c) => c.active);
+  const [policy, setPolicy] = useState<RedeemerPolicy>();
+  const [policyProblem, setPolicyProblem] = useState<string>();
   const [className, setClassName] = useState<string>("");
   const [fields, setFields] = useState<SpecFields>(EMPTY_FIELDS);
   const [fileProblem, setFileProblem] = useState<string>();
@@ -174,6 +187,11 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
       PRIORITIES.map((p) => reader.publicClient.readContract({ ...reader.computeToken, functionName: "priorityMultiplier", args: [priorityIndex(p)] })),
     ).then((bps) => setMultipliers(Object.fromEntries(PRIORITIES.map((p, i) => [p, bps[i]!]))));
   }, []);
+  // The redeemer's published policy: a spec it would refuse is explained here, before anything is burned.
+  useEffect(() => {
+    if (!config.redeemer) return;
+    fetchRedeemerPolicy(`${location.origin}/redeemer`).then(setPolicy, (e) => setPolicyProblem(errorText(e)));
+  }, []);
 
   const cls = active.find((c) => c.name === className);
   const check = useMemo(() => {
@@ -183,8 +201,13 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
     const spec = parsed.success ? parsed.data : undefined;
     if (spec && encodeSpec(spec).length > SPEC_LIMITS.maxSpecBytes) problems.push(`the spec is ${encodeSpec(spec).length} bytes; at most ${SPEC_LIMITS.maxSpecBytes}`);
     if (!cls) problems.push("choose a hardware class");
-    const gpus = raw.gpus as number;
-    if (cls && Number.isFinite(gpus) && gpus > cls.maxGpusPerJob) problems.push(`gpus: ${cls.name} allows at most ${cls.maxGpusPerJob} GPUs per job`);
+    if (spec && cls && policy) {
+      problems.push(...checkSpecPolicy(spec, policy, { className: cls.name, classMaxGpus: cls.maxGpusPerJob }).map((r) => `${r.field}: ${r.message}`));
+    } else {
+      const gpus = raw.gpus as number;
+      if (cls && Number.isFinite(gpus) && gpus > cls.maxGpusPerJob) problems.push(`gpus: the spec asks for ${gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
+    }
+    if (config.redeemer && !policy) problems.push(policyProblem ? `the redeemer's policy could not be read (${policyProblem}): the spec cannot be checked, so nothing will be sent` : "reading the redeemer's policy…");
     let units: bigint | undefined;
     let picks: ReturnType<typeof pickLots>["picks"] = [];
     const bps = spec ? multipliers[spec.priority] : undefined;
@@ -196,7 +219,7 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
       if (!picks.length) problems.push(`this needs ${formatHours(units)} ${cls.name} GPU-hours; you can redeem ${formatHours(r.available)}`);
     }
     return { spec, problems, units, picks, bps };
-  }, [fields, cls, multipliers, props.balances]);
+  }, [fields, cls, multipliers, props.balances, policy, policyProblem]);
 
   const set = (k: keyof SpecFields) => (e: Event) => setFields({ ...fields, [k]: (e.currentTarget as HTMLInputElement).value });
 
@@ -290,6 +313,10 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
           <div>
             <label for="f-env">Environment (KEY=value per line)</label>
             <textarea id="f-env" value={fields.env} onInput={set("env")} />
+          </div>
+          <div>
+            <label for="f-secrets">Secrets (VARIABLE=secret-name per line)</label>
+            <textarea id="f-secrets" value={fields.secrets} onInput={set("secrets")} />
           </div>
         </div>
         <div id="spec-problems" aria-live="polite">
