@@ -17,4 +17,5 @@ export * from "./jobSpec.js";
 export * from "./reasons.js";
 export * from "./policy.js";
 export * from "./imageRef.js";
-export { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+export * from "./credits/index.js";
+export { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";

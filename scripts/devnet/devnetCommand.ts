@@ -58,6 +58,7 @@ const ROLE_LABEL: Record<LocalRole, string> = {
   OPERATIONS: "operations",
   REDEEMER: "redeemer",
   PAUSER: "pauser",
+  GATEWAY: "gateway",
 };
 
 function summary(d: Devnet, dir: string, web?: WebServer): string[] {
@@ -74,6 +75,7 @@ function summary(d: Devnet, dir: string, web?: WebServer): string[] {
         ["RPC URL", `${d.rpcUrl} (chain ${d.chainId})`],
         ["ComputeToken", d.deployment.computeToken],
         ["AccessManager", d.deployment.accessManager],
+        ["InferenceCredit", d.deployment.inferenceCredit ?? "not deployed (older deployment)"],
         ["deployment", rel(d.deploymentFile)],
         ["chain state", rel(d.stateFile)],
         ["classes", d.classes.map((c) => c.name + (c.active ? "" : " (retired)")).join(", ") || "none"],
