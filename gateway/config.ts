@@ -5,6 +5,7 @@
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
 
 const credits = z
   .union([z.string(), z.number()])
@@ -47,8 +48,26 @@ const modelSchema = z
   })
   .strict();
 
+const privateKey = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+  .transform((k) => k as `0x${string}`);
+
 export const gatewayConfigSchema = z
   .object({
+    chain: z
+      .object({
+        rpcUrl: z.string().url(),
+        /** The deployment: a file path, or the object itself. */
+        deployment: z.union([z.string().min(1), deploymentSchema]),
+        /** The gateway's account: holds the GATEWAY role, signs settleUsage; authorizations name it. */
+        privateKey,
+        /** How often the head is polled for revocations, offboardings, prices and grants. */
+        pollIntervalMs: z.number().int().min(10).max(60_000).default(250),
+        /** Balances are re-read this often (expiring buckets). */
+        balanceRefreshMs: z.number().int().min(100).default(10_000),
+      })
+      .strict(),
     host: z.string().min(1).default("127.0.0.1"),
     /** 0: any free port. */
     port: z.number().int().min(0).max(65_535).default(8788),
@@ -98,7 +117,9 @@ export const gatewayConfigSchema = z
   .strict();
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
-export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+type Parsed = z.output<typeof gatewayConfigSchema>;
+/** The validated configuration, with the deployment file read. */
+export type GatewayConfig = Omit<Parsed, "chain"> & { chain: Omit<Parsed["chain"], "deployment"> & { deployment: Deployment } };
 export type ModelConfig = GatewayConfig["models"][number];
 export type LimitsConfig = z.output<typeof limitsSchema>;
 
@@ -125,8 +146,15 @@ export function parseGatewayConfig(raw: unknown, baseDir = process.cwd()): Gatew
     if (m.upstream === "embedded" && !c.embedded) throw new GatewayConfigError(`gateway config: model "${m.name}" uses the embedded upstream, but no embedded.modelPath is set`);
     if (m.upstream !== "embedded" && !/^https?:\/\//.test(m.upstream)) throw new GatewayConfigError(`gateway config: model "${m.name}": upstream must be an http(s) URL or "embedded"`);
   }
+  let deployment: Deployment;
+  try {
+    deployment = typeof c.chain.deployment === "string" ? readDeployment(at(c.chain.deployment)) : c.chain.deployment;
+  } catch (err) {
+    throw new GatewayConfigError(`gateway config: ${(err as Error).message}`);
+  }
   return {
     ...c,
+    chain: { ...c.chain, deployment },
     database: c.database.kind === "sqlite" ? { ...c.database, file: c.database.file === ":memory:" ? c.database.file : at(c.database.file) } : c.database,
     recordsDir: at(c.recordsDir),
     ...(c.embedded && { embedded: { ...c.embedded, modelPath: at(c.embedded.modelPath) } }),

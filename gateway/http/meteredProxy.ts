@@ -15,7 +15,7 @@ import { type LimitsConfig, type ModelConfig } from "../config.js";
 import { GatewayError, badRequest } from "../errors.js";
 import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, type Tier } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
-import { type ChargeFormula, type PriceBook, quoteFor } from "../metering/quote.js";
+import { type PriceBook, quoteFor } from "../metering/quote.js";
 import { PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 
@@ -32,7 +32,6 @@ export interface MeteredProxyDeps {
   log: Logger;
   upstreams: ReadonlyMap<string, Upstream>;
   prices: () => PriceBook | undefined;
-  formula: ChargeFormula;
   limitsFor: (holder: string) => LimitsConfig;
   replica: string;
   maxBodyBytes: number;
@@ -133,7 +132,7 @@ export class MeteredProxy {
       tier = parseTier(req, body);
       const upstream = this.d.upstreams.get(model);
       const prices = this.d.prices();
-      const quote = prices && upstream ? quoteFor(prices, model, tier, this.d.formula) : undefined;
+      const quote = prices && upstream ? quoteFor(prices, model, tier) : undefined;
       if (!upstream || !quote) {
         throw new GatewayError(404, "invalid_request_error", "model_not_found", `the model "${model}" does not exist here (GET /v1/models lists the models)`, { param: "model" });
       }

@@ -22,6 +22,8 @@ export interface GatewayServerDeps {
   notReady: () => string | undefined;
   /** More POST routes by path (the key endpoint). */
   routes?: Record<string, Route>;
+  /** More GET routes by path (usage records). */
+  getRoutes?: Record<string, Route>;
 }
 
 export function createGatewayServer(d: GatewayServerDeps): Server {
@@ -45,7 +47,7 @@ export function createGatewayServer(d: GatewayServerDeps): Server {
         res.end(text);
         return;
       }
-      const route = req.method === "POST" ? d.routes?.[path] : undefined;
+      const route = req.method === "POST" ? d.routes?.[path] : req.method === "GET" ? d.getRoutes?.[path] : undefined;
       if (route) return route(req, res);
       throw new GatewayError(404, "invalid_request_error", "not_found", `no route ${req.method} ${path}`);
     };

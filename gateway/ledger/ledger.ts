@@ -69,6 +69,8 @@ export interface AuthorizationRecord {
   expiresAt: bigint;
   models: readonly string[];
   signature: string;
+  /** The signed authorization file's JSON (what `settleUsage` activates it with). */
+  document: string;
   /** Already charged on-chain against it (when a key is made for an active authorization). */
   charged: bigint;
   /** Already activated on-chain. */
@@ -199,9 +201,9 @@ export class Ledger {
       const existing = await tx.one(`SELECT auth_id FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [a.authId]);
       if (existing) return;
       await tx.run(
-        `INSERT INTO gw_authorizations (auth_id, holder, nonce, cap, expires_at, models, signature, status, activated, charged, open_holds, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, 0, $10)`,
-        [a.authId, a.holder, a.nonce, a.cap > I64_MAX ? I64_MAX : a.cap, a.expiresAt, JSON.stringify(a.models), a.signature, a.activated ? 2 : 0, a.charged, now],
+        `INSERT INTO gw_authorizations (auth_id, holder, nonce, cap, expires_at, models, signature, document, status, activated, charged, open_holds, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 0, $11)`,
+        [a.authId, a.holder, a.nonce, a.cap > I64_MAX ? I64_MAX : a.cap, a.expiresAt, JSON.stringify(a.models), a.signature, a.document, a.activated ? 2 : 0, a.charged, now],
       );
     });
   }
@@ -255,6 +257,18 @@ export class Ledger {
     return this.db.transaction(async (tx) => (await tx.run("UPDATE gw_holders SET offboarded = 1 WHERE holder = $1 AND offboarded = 0", [holder])) > 0);
   }
 
+  /** The signed authorization files of these authorizations (for activations). */
+  async authorizationDocuments(authIds: readonly string[]): Promise<Map<string, string>> {
+    return this.db.transaction(async (tx) => {
+      const out = new Map<string, string>();
+      for (const id of authIds) {
+        const r = await tx.one("SELECT document FROM gw_authorizations WHERE auth_id = $1", [id]);
+        if (r) out.set(id, str(r.document));
+      }
+      return out;
+    });
+  }
+
   async holders(): Promise<string[]> {
     return this.db.transaction(async (tx) => (await tx.all("SELECT holder FROM gw_holders ORDER BY holder")).map((r) => str(r.holder)));
   }
@@ -274,6 +288,24 @@ export class Ledger {
     return this.db.transaction(async (tx) => {
       const r = await tx.one("SELECT cap, charged, open_holds, status, activated FROM gw_authorizations WHERE auth_id = $1", [authId]);
       return r && { cap: big(r.cap), charged: big(r.charged), openHolds: big(r.open_holds), status: str(r.status), activated: num(r.activated) };
+    });
+  }
+
+  async getMeta(name: string): Promise<bigint | undefined> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one("SELECT value FROM gw_meta WHERE name = $1", [name]);
+      return r ? big(r.value) : undefined;
+    });
+  }
+
+  /** Sets a counter; with `onlyIncrease`, never moves it back (replicas racing). */
+  async setMeta(name: string, value: bigint, onlyIncrease = false): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run(
+        this.db.kind === "postgres" ? "INSERT INTO gw_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING" : "INSERT OR IGNORE INTO gw_meta (name, value) VALUES ($1, $2)",
+        [name, value],
+      );
+      await tx.run(onlyIncrease ? "UPDATE gw_meta SET value = $2 WHERE name = $1 AND value < $2" : "UPDATE gw_meta SET value = $2 WHERE name = $1", [name, value]);
     });
   }
 

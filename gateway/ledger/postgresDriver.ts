@@ -14,8 +14,9 @@ export class PostgresDriver implements SqlDriver {
   readonly forUpdate = " FOR UPDATE";
   private readonly pool: pg.Pool;
 
-  constructor(url: string, poolSize = 16) {
-    this.pool = new pg.Pool({ connectionString: url, max: poolSize });
+  /** `schema`: a search_path for every connection (tests use one schema each). */
+  constructor(url: string, poolSize = 16, schema?: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schema && { options: `-c search_path=${schema}` }) });
     // An idle client's error (the server restarted) must not crash the gateway.
     this.pool.on("error", () => undefined);
   }

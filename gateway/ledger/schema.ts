@@ -34,6 +34,7 @@ export const SCHEMA = [
     expires_at BIGINT NOT NULL,
     models TEXT NOT NULL,
     signature TEXT NOT NULL,
+    document TEXT NOT NULL,
     status TEXT NOT NULL,
     activated INTEGER NOT NULL DEFAULT 0,
     charged BIGINT NOT NULL DEFAULT 0,

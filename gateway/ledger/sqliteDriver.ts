@@ -5,7 +5,7 @@
  * by a queue, since the ledger's transaction bodies are async.
  */
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
 
@@ -16,16 +16,25 @@ const bind = (params: readonly SqlValue[] = []) => {
   return o;
 };
 
+/**
+ * One transaction queue per database file for the whole process: a second connection's
+ * BEGIN IMMEDIATE would block the (single) thread while the first one's async body waits on it.
+ */
+const QUEUES = new Map<string, { tail: Promise<unknown> }>();
+
 export class SqliteDriver implements SqlDriver {
   readonly kind = "sqlite" as const;
   readonly forUpdate = "";
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue: { tail: Promise<unknown> };
 
   constructor(file: string) {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
+    const key = file === ":memory:" ? `:memory:${Math.random()}` : resolve(file);
+    this.queue = QUEUES.get(key) ?? { tail: Promise.resolve() };
+    QUEUES.set(key, this.queue);
     this.db.defaultSafeIntegers(true);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = FULL");
@@ -59,8 +68,8 @@ export class SqliteDriver implements SqlDriver {
         throw err;
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p.catch(() => undefined);
+    const p = this.queue.tail.then(run, run);
+    this.queue.tail = p.catch(() => undefined);
     return p;
   }
 
@@ -69,7 +78,7 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    await this.queue.tail;
     this.db.close();
   }
 }

@@ -2,6 +2,7 @@
  * Binds the on-chain price table to one request (model, tier): its cost for given token counts —
  * the SDK's charge formula — and the inverse the hold needs: the most output tokens a budget affords.
  */
+import { chargeFor } from "../../sdk/credits/price.js";
 import type { Quote, Tier } from "../ledger/ledger.js";
 import { TIERS } from "../ledger/ledger.js";
 
@@ -19,18 +20,16 @@ export interface PriceBook {
   fees: readonly bigint[];
 }
 
-export type ChargeFormula = (p: { inputTokens: bigint; outputTokens: bigint; price: ModelPrice; fee: bigint }) => bigint;
-
 const MILLION = 1_000_000n;
 const MAX_TOKENS = 2 ** 31 - 1;
 
-export function quoteFor(book: PriceBook, model: string, tier: Tier, formula: ChargeFormula): Quote | undefined {
+export function quoteFor(book: PriceBook, model: string, tier: Tier): Quote | undefined {
   const price = book.models.get(model);
   if (!price) return undefined;
   const fee = book.fees[TIERS.indexOf(tier)] ?? 0n;
   return {
     priceVersion: book.version,
-    cost: (inputTokens, outputTokens) => formula({ inputTokens: BigInt(inputTokens), outputTokens: BigInt(outputTokens), price, fee }),
+    cost: (inputTokens, outputTokens) => chargeFor({ inputTokens, outputTokens, tier }, price, book.fees),
     maxOutputFor(inputTokens, budget) {
       // charge = ceil((in·Cin + out·Cout) / 1e6) + requestCharge + fee ≤ budget
       //   ⟺ in·Cin + out·Cout ≤ (budget − requestCharge − fee) · 1e6
