@@ -99,7 +99,8 @@ function perEntry(g: Gas, n: number): Gas {
 
 const signers = await ethers.getSigners();
 const [admin, hr, ops, redeemer, pauser, alice, bob, carol, dave] = signers;
-const roleHolder: Record<RoleName, Signer> = { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser };
+const gatewaySigner = signers[19];
+const roleHolder: Record<RoleName, Signer> = { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser, GATEWAY: gatewaySigner };
 
 const manager = await ethers.deployContract(
   "@openzeppelin/contracts/access/manager/AccessManager.sol:AccessManager",

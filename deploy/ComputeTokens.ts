@@ -1,5 +1,5 @@
 /**
- * Hardhat Ignition module: AccessManager + ComputeToken, every restricted selector wired to its role
+ * Hardhat Ignition module: AccessManager + ComputeToken + InferenceCredit, every restricted selector wired to its role
  * from deploy/roles.ts, and the roles granted. The same table sdk/deploy.ts applies on the devnet
  * (a test deploys both and compares the wiring).
  *
@@ -9,7 +9,7 @@
  *
  * (Ignition loads modules from ignition/modules/, which re-exports this file.)
  *
- * Parameters: admin, hr, operations, redeemer, pauser (addresses), launchTimeout (seconds),
+ * Parameters: admin, hr, operations, redeemer, pauser, gateway (addresses), launchTimeout (seconds),
  * lowBps/normalBps/highBps/urgentBps (priority multipliers, 10000 = 1.0x), adminExecutionDelay
  * (seconds an admin's calls wait; 0 on a local chain).
  *
@@ -19,12 +19,12 @@
  * The deployer briefly holds OPERATIONS to set the multipliers; `operations` is granted after that.
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
-import { selectorsFor } from "../sdk/deploy.js";
-import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "./roles.js";
+import { creditSelectorsFor, selectorsFor } from "../sdk/deploy.js";
+import { LABELLED_ROLES, ROLES, type RoleName } from "./roles.js";
 
 type ModuleBuilder = Parameters<Parameters<typeof buildModule>[1]>[0];
 
-const ROLE_LABELS = ["HR", "OPERATIONS", "REDEEMER", "PAUSER"] as const;
+const ROLE_LABELS = LABELLED_ROLES;
 const PRIORITIES = [
   ["lowBps", 0, 8000],
   ["normalBps", 1, 10000],
@@ -41,16 +41,30 @@ export function addComputeTokens(m: ModuleBuilder) {
     OPERATIONS: m.getParameter("operations"),
     REDEEMER: m.getParameter("redeemer"),
     PAUSER: m.getParameter("pauser"),
+    GATEWAY: m.getParameter("gateway"),
   };
   const launchTimeout = m.getParameter("launchTimeout", 3600);
   const adminExecutionDelay = m.getParameter("adminExecutionDelay", 0);
 
   const accessManager = m.contract("AccessManager", [deployer]);
   const computeToken = m.contract("ComputeToken", [accessManager, launchTimeout]);
+  const inferenceCredit = m.contract("InferenceCredit", [accessManager, computeToken]);
 
-  const wiring = (Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]).map((role) =>
-    m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], { id: `wire_${role}` }),
-  );
+  const roles = Object.keys(ROLES) as RoleName[];
+  const wiring = [
+    ...roles
+      .filter((role) => selectorsFor(role).length > 0)
+      .map((role) =>
+        m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], { id: `wire_${role}` }),
+      ),
+    ...roles
+      .filter((role) => creditSelectorsFor(role).length > 0)
+      .map((role) =>
+        m.call(accessManager, "setTargetFunctionRole", [inferenceCredit, creditSelectorsFor(role), ROLES[role]], {
+          id: `wire_credit_${role}`,
+        }),
+      ),
+  ];
   for (const role of ROLE_LABELS) m.call(accessManager, "labelRole", [ROLES[role], role], { id: `label_${role}` });
 
   // Multipliers: the deployer holds OPERATIONS just long enough to set them.
@@ -78,10 +92,10 @@ export function addComputeTokens(m: ModuleBuilder) {
     id: "grant_ADMIN",
     after: [opsRevoked, ...grants],
   });
-  return { accessManager, computeToken, deployer, adminGranted };
+  return { accessManager, computeToken, inferenceCredit, deployer, adminGranted };
 }
 
 export default buildModule("ComputeTokens", (m) => {
-  const { accessManager, computeToken } = addComputeTokens(m);
-  return { accessManager, computeToken };
+  const { accessManager, computeToken, inferenceCredit } = addComputeTokens(m);
+  return { accessManager, computeToken, inferenceCredit };
 });

@@ -9,7 +9,7 @@ import { addComputeTokens } from "./ComputeTokens.js";
 import { ROLES } from "./roles.js";
 
 export default buildModule("ComputeTokensHandover", (m) => {
-  const { accessManager, computeToken, deployer, adminGranted } = addComputeTokens(m);
+  const { accessManager, computeToken, inferenceCredit, deployer, adminGranted } = addComputeTokens(m);
   m.call(accessManager, "renounceRole", [ROLES.ADMIN, deployer], { id: "renounce_ADMIN_deployer", after: [adminGranted] });
-  return { accessManager, computeToken };
+  return { accessManager, computeToken, inferenceCredit };
 });

@@ -8,6 +8,8 @@ export const ROLES = {
   OPERATIONS: 2n,
   REDEEMER: 3n,
   PAUSER: 4n,
+  /** The metering gateway: settles inference usage against holders' signed authorizations. */
+  GATEWAY: 5n,
 } as const;
 
 export type RoleName = keyof typeof ROLES;
@@ -26,6 +28,7 @@ export const RESTRICTED_FUNCTIONS = {
   REDEEMER: ["markRunning", "settle", "reject"],
   PAUSER: ["pause", "unpause"],
   ADMIN: ["recover"],
+  GATEWAY: [],
 } as const satisfies Record<RoleName, readonly string[]>;
 
 /** Functions anyone may call (subject to the contract's own checks). */
@@ -37,3 +40,25 @@ export const PUBLIC_FUNCTIONS = [
   "convert",
   "sweepExpired",
 ] as const;
+
+/** Restricted InferenceCredit functions by role (same AccessManager, same role ids). */
+export const CREDIT_RESTRICTED_FUNCTIONS = {
+  HR: ["grantBatch", "clawback"],
+  OPERATIONS: ["setModelPrice", "setPriorityFees"],
+  REDEEMER: [],
+  PAUSER: ["pause", "unpause"],
+  ADMIN: [],
+  GATEWAY: ["settleUsage"],
+} as const satisfies Record<RoleName, readonly string[]>;
+
+/** InferenceCredit functions anyone may call (holder checks are the contract's own). */
+export const CREDIT_PUBLIC_FUNCTIONS = [
+  "transfer",
+  "transferFrom",
+  "approve",
+  "revokeAuthorization",
+  "sweepExpired",
+] as const;
+
+/** Roles the deployments label in the AccessManager (ADMIN is built in). */
+export const LABELLED_ROLES = ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "GATEWAY"] as const satisfies readonly RoleName[];

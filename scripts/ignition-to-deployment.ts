@@ -50,6 +50,7 @@ export function deploymentFromIgnition(dir: string): Deployment {
   if (!MODULE) throw new IgnitionOutputError(dir, `no ComputeTokens#ComputeToken / ComputeTokens#AccessManager in deployed_addresses.json`);
   const computeToken = addresses[`${MODULE}#ComputeToken`];
   const accessManager = addresses[`${MODULE}#AccessManager`];
+  const inferenceCredit = addresses[`${MODULE}#InferenceCredit`];
   const chainId = journal.find((e) => e.type === "DEPLOYMENT_INITIALIZE")?.chainId;
   if (chainId === undefined) throw new IgnitionOutputError(dir, "the journal has no chain id");
   const confirm = journal.find((e) => e.type === "TRANSACTION_CONFIRM" && e.futureId === `${MODULE}#AccessManager`);
@@ -62,14 +63,21 @@ export function deploymentFromIgnition(dir: string): Deployment {
     journal.find((e) => e.futureId === futureId && e.type.endsWith("_EXECUTION_STATE_INITIALIZE"));
   const deployer = getAddress(String(initOf(`${MODULE}#AccessManager`)?.constructorArgs?.[0]));
   const roles: Record<string, Address[]> = { ADMIN: [deployer] };
-  for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "ADMIN"]) {
+  for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "GATEWAY", "ADMIN"]) {
     const id = `${MODULE}#grant_${role}`;
     if (!completed.has(id)) continue;
     const account = getAddress(String(initOf(id)?.args?.[1]));
     roles[role] = [...new Set([...(roles[role] ?? []), account])];
   }
   if (completed.has(`${MODULE}#renounce_ADMIN_deployer`)) roles.ADMIN = roles.ADMIN.filter((a) => a !== deployer);
-  return deploymentSchema.parse({ chainId, computeToken, accessManager, deployBlock: confirm.receipt.blockNumber, roles });
+  return deploymentSchema.parse({
+    chainId,
+    computeToken,
+    accessManager,
+    ...(inferenceCredit ? { inferenceCredit } : {}),
+    deployBlock: confirm.receipt.blockNumber,
+    roles,
+  });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

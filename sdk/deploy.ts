@@ -1,5 +1,5 @@
 /**
- * Deploys AccessManager + ComputeToken with viem and wires every role exactly as deploy/roles.ts
+ * Deploys AccessManager + ComputeToken + InferenceCredit with viem and wires every role exactly as deploy/roles.ts
  * says: the local devnet and the end-to-end tests use this; real networks use the Ignition module
  * in deploy/, which applies the same table.
  */
@@ -15,13 +15,13 @@ import {
   type Transport,
   type WalletClient,
   toFunctionSelector,
-  getAbiItem,
   toFunctionSignature,
   getAddress,
 } from "viem";
-import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
-import { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+import { CREDIT_RESTRICTED_FUNCTIONS, LABELLED_ROLES, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";
 import type { Deployment } from "./deployment.js";
+import type { PriceTable } from "./credits/priceTable.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -35,13 +35,23 @@ function bytecodeOf(artifact: string): Hex {
 }
 
 export const COMPUTE_TOKEN_ARTIFACT = "contracts/ComputeToken.sol/ComputeToken.json";
+export const INFERENCE_CREDIT_ARTIFACT = "contracts/InferenceCredit.sol/InferenceCredit.json";
 export const ACCESS_MANAGER_ARTIFACT = "@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json";
 
-/** Selectors of the restricted functions of one role. */
+/** Selectors of the restricted ComputeToken functions of one role. */
 export function selectorsFor(role: RoleName): Hex[] {
-  return RESTRICTED_FUNCTIONS[role].map((name) =>
-    toFunctionSelector(toFunctionSignature(getAbiItem({ abi: computeTokenAbi, name }) as never)),
-  );
+  return (RESTRICTED_FUNCTIONS[role] as readonly string[]).map((name) => selectorOf(computeTokenAbi, name));
+}
+
+/** Selectors of the restricted InferenceCredit functions of one role. */
+export function creditSelectorsFor(role: RoleName): Hex[] {
+  return (CREDIT_RESTRICTED_FUNCTIONS[role] as readonly string[]).map((name) => selectorOf(inferenceCreditAbi, name));
+}
+
+function selectorOf(abi: readonly { type: string; name?: string }[], name: string): Hex {
+  const item = abi.find((x) => x.type === "function" && x.name === name);
+  if (!item) throw new Error(`no function ${name} in the ABI`);
+  return toFunctionSelector(toFunctionSignature(item as never));
 }
 
 export interface DeployParams {
@@ -52,6 +62,8 @@ export interface DeployParams {
   multipliersBps?: [number, number, number, number];
   /** Delay (seconds) on admin operations after deployment. 0 on a local chain. */
   adminExecutionDelay?: number;
+  /** Model prices and priority fees to set on InferenceCredit (config/prices.json on the devnet). */
+  prices?: PriceTable;
 }
 
 type Wallet = WalletClient<Transport, Chain | undefined, Account>;
@@ -86,31 +98,46 @@ export async function deployComputeTokens(
     }),
   );
   const computeToken = getAddress(tokenReceipt.contractAddress!);
+  const creditReceipt = await send(
+    await wallet.deployContract({
+      abi: inferenceCreditAbi,
+      bytecode: bytecodeOf(INFERENCE_CREDIT_ARTIFACT),
+      args: [accessManager, computeToken],
+      chain: wallet.chain,
+    }),
+  );
+  const inferenceCredit = getAddress(creditReceipt.contractAddress!);
 
   const manager = { address: accessManager, abi: accessManagerAbi } as const;
-  for (const role of Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]) {
-    await send(
-      await wallet.writeContract({
-        ...manager,
-        functionName: "setTargetFunctionRole",
-        args: [computeToken, selectorsFor(role), ROLES[role]],
-        chain: wallet.chain,
-      }),
-    );
+  for (const [target, selectorsOf] of [
+    [computeToken, selectorsFor],
+    [inferenceCredit, creditSelectorsFor],
+  ] as const) {
+    for (const role of Object.keys(ROLES) as RoleName[]) {
+      const selectors = selectorsOf(role);
+      if (selectors.length === 0) continue;
+      await send(
+        await wallet.writeContract({
+          ...manager,
+          functionName: "setTargetFunctionRole",
+          args: [target, selectors, ROLES[role]],
+          chain: wallet.chain,
+        }),
+      );
+    }
   }
-  const labels: Record<string, string> = { HR: "HR", OPERATIONS: "OPERATIONS", REDEEMER: "REDEEMER", PAUSER: "PAUSER" };
-  for (const [role, label] of Object.entries(labels)) {
+  for (const role of LABELLED_ROLES) {
     await send(
       await wallet.writeContract({
         ...manager,
         functionName: "labelRole",
-        args: [ROLES[role as RoleName], label],
+        args: [ROLES[role], role],
         chain: wallet.chain,
       }),
     );
   }
   const roles: Record<string, Address[]> = { ADMIN: [deployer] };
-  for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER"] as const) {
+  for (const role of LABELLED_ROLES) {
     for (const account of params.roles[role] ?? []) {
       await send(
         await wallet.writeContract({
@@ -135,12 +162,11 @@ export async function deployComputeTokens(
     );
     roles.ADMIN.push(admin);
   }
-  if (params.multipliersBps) {
-    // The deployer needs OPERATIONS briefly to set multipliers that differ from the defaults.
-    const defaults = [8000, 10000, 12500, 15000];
-    const changes = params.multipliersBps.map((bps, i) => [i, bps] as const).filter(([i, bps]) => bps !== defaults[i]);
-    if (changes.length) {
-      const hadOps = (params.roles.OPERATIONS ?? []).some((a) => a.toLowerCase() === deployer.toLowerCase());
+  // The deployer needs OPERATIONS briefly to set multipliers that differ from the defaults, and prices.
+  const defaults = [8000, 10000, 12500, 15000];
+  const changes = (params.multipliersBps ?? defaults).map((bps, i) => [i, bps] as const).filter(([i, bps]) => bps !== defaults[i]);
+  if (changes.length || params.prices) {
+    const hadOps = (params.roles.OPERATIONS ?? []).some((a) => a.toLowerCase() === deployer.toLowerCase());
       if (!hadOps)
         await send(await wallet.writeContract({ ...manager, functionName: "grantRole", args: [ROLES.OPERATIONS, deployer, 0], chain: wallet.chain }));
       for (const [i, bps] of changes) {
@@ -154,14 +180,36 @@ export async function deployComputeTokens(
           }),
         );
       }
+      for (const [model, p] of Object.entries(params.prices?.models ?? {})) {
+        await send(
+          await wallet.writeContract({
+            address: inferenceCredit,
+            abi: inferenceCreditAbi,
+            functionName: "setModelPrice",
+            args: [model, p.inputPerMTok, p.outputPerMTok, p.requestCharge],
+            chain: wallet.chain,
+          }),
+        );
+      }
+      if (params.prices) {
+        await send(
+          await wallet.writeContract({
+            address: inferenceCredit,
+            abi: inferenceCreditAbi,
+            functionName: "setPriorityFees",
+            args: [params.prices.priorityFees],
+            chain: wallet.chain,
+          }),
+        );
+      }
       if (!hadOps)
         await send(await wallet.writeContract({ ...manager, functionName: "revokeRole", args: [ROLES.OPERATIONS, deployer], chain: wallet.chain }));
-    }
   }
   return {
     chainId: await publicClient.getChainId(),
     computeToken,
     accessManager,
+    inferenceCredit,
     deployBlock: Number(managerReceipt.blockNumber),
     roles,
   };

@@ -15,6 +15,8 @@ export const deploymentSchema = z.object({
   chainId: z.number().int().positive(),
   computeToken: address,
   accessManager: address,
+  /** InferenceCredit, governed by the same AccessManager (absent in deployments made before it existed). */
+  inferenceCredit: address.optional(),
   /** Block of the ComputeToken deployment: audits replay from here. */
   deployBlock: z.number().int().nonnegative(),
   /** Role holders at deploy time (informational; the chain is the source of truth). */

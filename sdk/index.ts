@@ -15,4 +15,5 @@ export * from "./csv.js";
 export * from "./deployment.js";
 export * from "./jobSpec.js";
 export * from "./reasons.js";
-export { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+export * from "./credits/index.js";
+export { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";

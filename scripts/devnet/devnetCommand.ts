@@ -57,6 +57,7 @@ const ROLE_LABEL: Record<LocalRole, string> = {
   OPERATIONS: "operations",
   REDEEMER: "redeemer",
   PAUSER: "pauser",
+  GATEWAY: "gateway",
 };
 
 function summary(d: Devnet, dir: string): string[] {
@@ -73,6 +74,7 @@ function summary(d: Devnet, dir: string): string[] {
         ["RPC URL", `${d.rpcUrl} (chain ${d.chainId})`],
         ["ComputeToken", d.deployment.computeToken],
         ["AccessManager", d.deployment.accessManager],
+        ["InferenceCredit", d.deployment.inferenceCredit ?? "not deployed (older deployment)"],
         ["deployment", rel(d.deploymentFile)],
         ["chain state", rel(d.stateFile)],
         ["classes", d.classes.map((c) => c.name + (c.active ? "" : " (retired)")).join(", ") || "none"],

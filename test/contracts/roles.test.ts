@@ -25,8 +25,8 @@ const sampleArgs = (f: FunctionFragment, someone: string) => f.inputs.map((p) =>
 
 type Fixture = Awaited<ReturnType<typeof load>>;
 const callers = (f: Fixture) => {
-  const { admin, hr, ops, redeemer, pauser, alice, outsider } = f.signers;
-  return { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser, employee: alice, outsider };
+  const { admin, hr, ops, redeemer, pauser, gateway, alice, outsider } = f.signers;
+  return { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser, GATEWAY: gateway, employee: alice, outsider };
 };
 
 describe("ComputeToken — role boundaries", () => {

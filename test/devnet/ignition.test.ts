@@ -12,7 +12,7 @@ import ComputeTokens from "../../deploy/ComputeTokens.js";
 import ComputeTokensHandover from "../../deploy/ComputeTokensHandover.js";
 import { ROLES } from "../../deploy/roles.js";
 import { deployComputeTokens } from "../../sdk/deploy.js";
-import { accessManagerAbi, computeTokenAbi } from "../../sdk/generated/abi.js";
+import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { ANVIL_KEYS } from "../../scripts/devnet/startAnvil.js";
 import { deploymentFromIgnition } from "../../scripts/ignition-to-deployment.js";
 
@@ -23,6 +23,7 @@ const PARAMS = {
   operations: account(2),
   redeemer: account(3),
   pauser: account(4),
+  gateway: account(8),
   launchTimeout: 7200,
   lowBps: 9000,
   normalBps: 10000,
@@ -32,18 +33,26 @@ const PARAMS = {
 };
 
 /** Everything about a deployment's permissions and settings that should not depend on how it was deployed. */
-async function wiringOf(pc: PublicClient, manager: Address, token: Address) {
-  const functions = computeTokenAbi.filter((x) => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure");
+async function wiringOf(pc: PublicClient, manager: Address, token: Address, credit: Address) {
   const selectorRoles: Record<string, bigint> = {};
-  for (const f of functions) {
-    const sig = toFunctionSignature(f as never);
-    selectorRoles[sig] = await pc.readContract({
-      address: manager,
-      abi: accessManagerAbi,
-      functionName: "getTargetFunctionRole",
-      args: [token, toFunctionSelector(sig)],
-    });
+  for (const [target, abi, prefix] of [[token, computeTokenAbi, ""], [credit, inferenceCreditAbi, "credit."]] as const) {
+    const functions = (abi as readonly { type: string; stateMutability?: string }[]).filter(
+      (x) => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure",
+    );
+    for (const f of functions) {
+      const sig = toFunctionSignature(f as never);
+      selectorRoles[prefix + sig] = await pc.readContract({
+        address: manager,
+        abi: accessManagerAbi,
+        functionName: "getTargetFunctionRole",
+        args: [target, toFunctionSelector(sig)],
+      });
+    }
   }
+  const creditReads = {
+    computeToken: getAddress((await pc.readContract({ address: credit, abi: inferenceCreditAbi, functionName: "computeToken" })) as Address) === getAddress(token),
+    authorityIsManager: getAddress((await pc.readContract({ address: credit, abi: inferenceCreditAbi, functionName: "authority" })) as Address) === getAddress(manager),
+  };
   const members: Record<string, [boolean, number][]> = {};
   for (const [role, id] of Object.entries(ROLES)) {
     members[role] = await Promise.all(
@@ -53,6 +62,7 @@ async function wiringOf(pc: PublicClient, manager: Address, token: Address) {
   const read = <F extends "launchTimeout" | "authority">(functionName: F) => pc.readContract({ address: token, abi: computeTokenAbi, functionName } as never);
   return {
     selectorRoles,
+    creditReads,
     members,
     launchTimeout: await read("launchTimeout"),
     authorityIsManager: getAddress((await read("authority")) as Address) === getAddress(manager),
@@ -69,23 +79,31 @@ describe("Ignition module deploy/ComputeTokens.ts", function () {
     const viaIgnition = await ignition.deploy(ComputeTokens, { parameters: { ComputeTokens: PARAMS } });
     const ignManager = getAddress(await viaIgnition.accessManager.getAddress());
     const ignToken = getAddress(await viaIgnition.computeToken.getAddress());
+    const ignCredit = getAddress(await viaIgnition.inferenceCredit.getAddress());
 
     const wallet = createWalletClient({ chain, transport: custom(provider), account: privateKeyToAccount(ANVIL_KEYS[0]), pollingInterval: 10 });
     const viaSdk = await deployComputeTokens(pc, wallet, {
-      roles: { ADMIN: [PARAMS.admin], HR: [PARAMS.hr], OPERATIONS: [PARAMS.operations], REDEEMER: [PARAMS.redeemer], PAUSER: [PARAMS.pauser] },
+      roles: { ADMIN: [PARAMS.admin], HR: [PARAMS.hr], OPERATIONS: [PARAMS.operations], REDEEMER: [PARAMS.redeemer], PAUSER: [PARAMS.pauser], GATEWAY: [PARAMS.gateway] },
       launchTimeout: PARAMS.launchTimeout,
       multipliersBps: [PARAMS.lowBps, PARAMS.normalBps, PARAMS.highBps, PARAMS.urgentBps],
       adminExecutionDelay: PARAMS.adminExecutionDelay,
     });
 
-    const a = await wiringOf(pc, ignManager, ignToken);
-    const b = await wiringOf(pc, viaSdk.accessManager, viaSdk.computeToken);
+    const a = await wiringOf(pc, ignManager, ignToken, ignCredit);
+    const b = await wiringOf(pc, viaSdk.accessManager, viaSdk.computeToken, viaSdk.inferenceCredit!);
     expect(a).to.deep.equal(b);
     // and the wiring is the intended one, not merely the same mistake twice
     expect(a.selectorRoles["grantBatch(bytes32,address[],uint256[],uint256[])"]).to.equal(ROLES.HR);
     expect(a.selectorRoles["defineClass(string,string,uint32,uint16)"]).to.equal(ROLES.OPERATIONS);
     expect(a.selectorRoles["settle(uint256,uint256,bytes32)"]).to.equal(ROLES.REDEEMER);
     expect(a.selectorRoles["pause()"]).to.equal(ROLES.PAUSER);
+    expect(a.selectorRoles["credit.settleUsage(bytes32,uint64,bytes32,((address,address,uint256,uint64,uint64,string[]),bytes)[],(address,uint64,uint256)[])"]).to.equal(ROLES.GATEWAY);
+    expect(a.selectorRoles["credit.grantBatch(bytes32,uint40,bool,address[],uint256[])"]).to.equal(ROLES.HR);
+    expect(a.selectorRoles["credit.setModelPrice(string,uint64,uint64,uint64)"]).to.equal(ROLES.OPERATIONS);
+    expect(a.selectorRoles["credit.pause()"]).to.equal(ROLES.PAUSER);
+    expect(a.selectorRoles["credit.revokeAuthorization(address,uint64)"]).to.equal(ROLES.ADMIN);
+    expect(a.creditReads).to.deep.equal({ computeToken: true, authorityIsManager: true });
+    expect(a.members.GATEWAY.map(([m]) => m)).to.deep.equal(ANVIL_KEYS.map((_, i) => i === 8));
     expect(a.members.OPERATIONS.map(([m]) => m)).to.deep.equal(ANVIL_KEYS.map((_, i) => i === 2));
     expect(a.members.ADMIN[9]).to.deep.equal([true, 60]);
     expect(a.members.ADMIN[0]).to.deep.equal([true, 0]);
@@ -98,8 +116,8 @@ describe("Ignition module deploy/ComputeTokens.ts", function () {
     const { ignition, provider } = await network.create();
     const chain = defineChain({ id: 31337, name: "hardhat", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [] } } });
     const pc = createPublicClient({ chain, transport: custom(provider) }) as PublicClient;
-    const { accessManager, computeToken } = await ignition.deploy(ComputeTokensHandover, { parameters: { ComputeTokensHandover: PARAMS } });
-    const w = await wiringOf(pc, getAddress(await accessManager.getAddress()), getAddress(await computeToken.getAddress()));
+    const { accessManager, computeToken, inferenceCredit } = await ignition.deploy(ComputeTokensHandover, { parameters: { ComputeTokensHandover: PARAMS } });
+    const w = await wiringOf(pc, getAddress(await accessManager.getAddress()), getAddress(await computeToken.getAddress()), getAddress(await inferenceCredit.getAddress()));
     for (const role of Object.keys(ROLES)) expect(w.members[role][0], role).to.deep.equal([false, 0]);
     expect(w.members.ADMIN[9]).to.deep.equal([true, 60]);
   });

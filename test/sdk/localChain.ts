@@ -23,6 +23,8 @@ export interface LocalChain {
   ops: CtkClient;
   redeemer: CtkClient;
   pauser: CtkClient;
+  /** The metering gateway's client (GATEWAY role on InferenceCredit). */
+  gateway: CtkClient;
   /** A client for local employee i (anvil account 5 + i). */
   employee(i: number): CtkClient;
   employeeAddress(i: number): Address;
@@ -45,6 +47,7 @@ export async function startLocalChain(opts: { classes?: ClassSpec[] } = {}): Pro
       ops,
       redeemer: client(LOCAL_ROLE_KEYS.REDEEMER),
       pauser: client(LOCAL_ROLE_KEYS.PAUSER),
+      gateway: client(LOCAL_ROLE_KEYS.GATEWAY),
       employee: (i) => client(localEmployeeKey(i)),
       employeeAddress: (i) => privateKeyToAccount(localEmployeeKey(i)).address,
       stop: () => anvil.stop(),

@@ -84,13 +84,14 @@ export async function createContractFixture() {
 
   async function deployComputeToken() {
     const [admin, hr, ops, redeemer, pauser, alice, bob, carol, outsider, ...spare] = await ethers.getSigners();
+    const gateway = spare.pop()!;
 
     const manager = await ethers.deployContract("AccessManager", [admin.address], admin);
     const token = await ethers.deployContract("ComputeToken", [await manager.getAddress(), LAUNCH_TIMEOUT], admin);
     const tokenAddress = await token.getAddress();
 
-    const roleHolders = { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser } as const;
-    for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER"] as const) {
+    const roleHolders = { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser, GATEWAY: gateway } as const;
+    for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "GATEWAY"] as const) {
       await manager.connect(admin).grantRole(ROLES[role], roleHolders[role].address, 0);
     }
     // The role table is the single source: every restricted selector goes to the role it names.
@@ -154,7 +155,7 @@ export async function createContractFixture() {
       manager,
       token,
       tokenAddress,
-      signers: { admin, hr, ops, redeemer, pauser, alice, bob, carol, outsider, spare },
+      signers: { admin, hr, ops, redeemer, pauser, gateway, alice, bob, carol, outsider, spare },
       roleHolders,
       start,
       expiries,

@@ -1,0 +1,513 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {IHolderRegistry, IInferenceCredit} from "./IInferenceCredit.sol";
+
+/// @title InferenceCredit
+/// @notice Expiring, permissioned ERC-20 credits ("CRED", 6 decimals) that employees spend on the
+/// company's LLMs through a metering gateway. HR grants credits into expiry buckets; `balanceOf` counts
+/// only unexpired credits; spending and transfers draw the soonest-expiring bucket first. Employees sign
+/// spending authorizations (EIP-712, no gas); the gateway settles usage against them in batches and the
+/// contract guarantees that no authorization is ever charged past its cap.
+/// @dev The allow-list is ComputeToken's `isHolder` (one source of truth for both tokens: onboarding or
+/// offboarding once covers GPU-hours and credits, with no migration of the deployed ComputeToken).
+/// Balances live in per-holder buckets, not in ERC20's `_balances`: grants and burns write the buckets
+/// directly and emit the ERC-20 `Transfer`; holder transfers go through ERC20's `_transfer` → `_update`,
+/// which is overridden to move buckets. `totalSupply` counts credits not burned yet, i.e. it includes
+/// expired credits nobody has swept.
+contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EIP712 {
+    /// @dev One slot per bucket: amount | expiresAt | transferable | count. `count` (the holder's number
+    /// of buckets) is meaningful in bucket 0 only, so a fresh holder costs exactly one fresh slot.
+    /// Buckets 0..count-1 are kept sorted by (expiresAt, soulbound before transferable), none empty.
+    struct PackedBucket {
+        uint96 amount;
+        uint40 expiresAt;
+        bool transferable;
+        uint8 count;
+    }
+
+    /// @dev One slot: cap | charged | expiresAt | status.
+    struct PackedAuthorization {
+        uint96 cap;
+        uint96 charged;
+        uint40 expiresAt;
+        AuthorizationStatus status;
+    }
+
+    // ─────────────────────────── constants ───────────────────────────
+
+    /// @notice Most live buckets (distinct expiry × policy) one holder may have. A grant into a full
+    /// holder first sweeps its expired buckets; if none has expired it reverts with {TooManyBuckets}.
+    uint256 public constant MAX_BUCKETS = 8;
+    /// @notice Most rows in a grant batch, and most activations or charges in a usage batch.
+    uint256 public constant MAX_BATCH = 256;
+    /// @notice Most model names one authorization may list.
+    uint256 public constant MAX_MODELS = 16;
+    /// @notice Largest amount a bucket, a cap or a charge counter holds, base units.
+    uint256 public constant MAX_AMOUNT = type(uint96).max;
+
+    bytes32 public constant AUTHORIZATION_TYPEHASH =
+        keccak256(
+            "Authorization(address holder,address gateway,uint256 cap,uint64 expiresAt,uint64 nonce,string[] models)"
+        );
+
+    // ──────────────────────────── storage ────────────────────────────
+
+    /// @notice The ComputeToken whose `isHolder` is the allow-list of both tokens.
+    IHolderRegistry public immutable computeToken;
+
+    uint256 private _supply;
+    mapping(address holder => PackedBucket[MAX_BUCKETS]) private _buckets;
+    mapping(bytes32 authId => PackedAuthorization) private _authorizations;
+    mapping(bytes32 modelHash => ModelPrice) private _prices;
+    uint64[4] private _priorityFees;
+    /// @notice Bumped by every price change; settlements name the version they priced with.
+    uint64 public priceVersion;
+    mapping(bytes32 batchRef => bool) public batchGranted;
+    mapping(bytes32 batchId => bool) public usageBatchSettled;
+
+    // ─────────────────────────── constructor ─────────────────────────
+
+    /// @param initialAuthority the AccessManager shared with ComputeToken
+    /// @param computeToken_ the ComputeToken whose allow-list this token reads
+    constructor(
+        address initialAuthority,
+        address computeToken_
+    ) ERC20("Inference Credit", "CRED") AccessManaged(initialAuthority) EIP712("InferenceCredit", "1") {
+        if (computeToken_.code.length == 0) revert InvalidComputeToken(computeToken_);
+        computeToken = IHolderRegistry(computeToken_);
+    }
+
+    // ─────────────────────────── grants (HR) ─────────────────────────
+
+    /// @notice Grants credits to allow-listed holders, all with one expiry and transfer policy.
+    /// A `batchRef` (e.g. the hash of a payroll file's rows) lands once.
+    /// @dev Emits an ERC-20 `Transfer(0, to, amount)` per row and one {CreditsGranted}.
+    function grantBatch(
+        bytes32 batchRef,
+        uint40 expiresAt,
+        bool transferable,
+        address[] calldata to,
+        uint256[] calldata amounts
+    ) external restricted whenNotPaused {
+        uint256 n = to.length;
+        _checkBatchLength(n);
+        if (amounts.length != n) revert LengthMismatch(n, amounts.length);
+        if (batchRef == bytes32(0)) revert InvalidBatchRef(batchRef);
+        if (batchGranted[batchRef]) revert BatchAlreadyGranted(batchRef);
+        if (expiresAt <= block.timestamp) revert InvalidExpiry(expiresAt, block.timestamp);
+        batchGranted[batchRef] = true;
+
+        uint256 total;
+        for (uint256 i; i < n; ++i) {
+            address holder = to[i];
+            uint256 amount = amounts[i];
+            if (amount == 0) revert ZeroAmount(i);
+            if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
+            if (!computeToken.isHolder(holder)) revert NotHolder(holder);
+            _deposit(holder, expiresAt, transferable, amount);
+            total += amount;
+            emit Transfer(address(0), holder, amount);
+        }
+        _supply += total;
+        emit CreditsGranted(batchRef, _msgSender(), expiresAt, transferable, n, total);
+    }
+
+    /// @notice Burns all of a holder's credits (offboarding): unexpired ones are clawed back, expired
+    /// ones are recorded as expired. Returns the amount clawed back.
+    function clawback(address holder) external restricted returns (uint256 clawed) {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 n = bs[0].count;
+        uint256 expired;
+        for (uint256 i; i < n; ++i) {
+            PackedBucket memory b = bs[i];
+            if (b.expiresAt <= block.timestamp) {
+                expired += b.amount;
+                emit CreditsExpired(holder, b.expiresAt, b.amount);
+            } else {
+                clawed += b.amount;
+            }
+            delete bs[i];
+        }
+        if (n == 0) return 0;
+        _supply -= clawed + expired;
+        if (clawed != 0) emit CreditsClawedBack(holder, clawed);
+        emit Transfer(holder, address(0), clawed + expired);
+    }
+
+    // ───────────────────────────── expiry ────────────────────────────
+
+    /// @notice Burns a holder's expired buckets so supply tells the truth. Anyone may call it.
+    /// @return swept the amount burned (0 if nothing had expired)
+    function sweepExpired(address holder) external returns (uint256 swept) {
+        swept = _sweep(holder);
+    }
+
+    // ───────────────────────── prices (operations) ───────────────────
+
+    /// @notice Sets a model's prices in base units: `inputPerMTok`/`outputPerMTok` per million tokens,
+    /// `requestCharge` per request (model_weight × C_model). All three zero removes the model.
+    function setModelPrice(
+        string calldata model,
+        uint64 inputPerMTok,
+        uint64 outputPerMTok,
+        uint64 requestCharge
+    ) external restricted {
+        uint256 len = bytes(model).length;
+        if (len == 0 || len > 64) revert InvalidModelName(model);
+        ModelPrice storage p = _prices[keccak256(bytes(model))];
+        bool remove = inputPerMTok == 0 && outputPerMTok == 0 && requestCharge == 0;
+        if (remove && !p.listed) revert UnknownModel(model);
+        p.inputPerMTok = inputPerMTok;
+        p.outputPerMTok = outputPerMTok;
+        p.requestCharge = requestCharge;
+        p.listed = !remove;
+        uint64 version = ++priceVersion;
+        emit ModelPriceSet(version, model, inputPerMTok, outputPerMTok, requestCharge);
+    }
+
+    /// @notice Sets the fee per request of each priority tier (Low, Normal, High, Urgent), base units.
+    function setPriorityFees(uint64[4] calldata fees) external restricted {
+        _priorityFees = fees;
+        uint64 version = ++priceVersion;
+        emit PriorityFeesSet(version, fees);
+    }
+
+    // ─────────────────────────────── pause ───────────────────────────
+
+    /// @notice Stops grants, transfers and holder transfers. Settlement of usage already served goes on.
+    function pause() external restricted {
+        _pause();
+    }
+
+    function unpause() external restricted {
+        _unpause();
+    }
+
+    // ───────────────────────── authorizations ────────────────────────
+
+    /// @notice Revokes the caller's authorization for `gateway` under `nonce`, before or after the
+    /// gateway activated it: it takes no new charges from then on. Works while paused.
+    function revokeAuthorization(address gateway, uint64 nonce) external {
+        address holder = _msgSender();
+        bytes32 authId = authorizationId(holder, gateway, nonce);
+        PackedAuthorization storage a = _authorizations[authId];
+        if (a.status == AuthorizationStatus.Revoked) revert AuthorizationAlreadyRevoked(holder, gateway, nonce);
+        a.status = AuthorizationStatus.Revoked;
+        emit AuthorizationRevoked(authId, holder, gateway, nonce);
+    }
+
+    /// @notice Settles a batch of usage the caller (the gateway) served. `activations` register new
+    /// authorizations first (signature checked once); then each charge burns
+    /// `min(amount, cap − charged so far, unexpired balance)`, soonest-expiring credits first — 0 if
+    /// the authorization is unknown, revoked or expired or the holder is offboarded. One bad holder never
+    /// reverts the batch: the shortfall shows in {UsageCharged}. A `batchId` lands once.
+    /// @dev Works while paused (usage already served is always settled). An activation whose nonce the
+    /// holder revoked beforehand is skipped; a second activation of an active nonce, a wrong signature
+    /// or another gateway's authorization reverts (the gateway's own mistakes).
+    function settleUsage(
+        bytes32 batchId,
+        uint64 priceVersion_,
+        bytes32 usageRoot,
+        SignedAuthorization[] calldata activations,
+        Charge[] calldata charges
+    ) external restricted {
+        uint256 nActivations = activations.length;
+        uint256 nCharges = charges.length;
+        if (nActivations + nCharges == 0) revert EmptyBatch();
+        if (nActivations > MAX_BATCH) revert BatchTooLarge(nActivations, MAX_BATCH);
+        if (nCharges > MAX_BATCH) revert BatchTooLarge(nCharges, MAX_BATCH);
+        if (batchId == bytes32(0)) revert InvalidBatchId(batchId);
+        if (usageBatchSettled[batchId]) revert UsageBatchAlreadySettled(batchId);
+        if (priceVersion_ > priceVersion) revert UnknownPriceVersion(priceVersion_, priceVersion);
+        usageBatchSettled[batchId] = true;
+
+        address gateway = _msgSender();
+        for (uint256 i; i < nActivations; ++i) _activate(gateway, activations[i]);
+
+        uint256 requested;
+        uint256 charged;
+        for (uint256 i; i < nCharges; ++i) {
+            Charge calldata c = charges[i];
+            bytes32 authId = authorizationId(c.holder, gateway, c.nonce);
+            uint256 taken = _charge(c.holder, authId, c.amount);
+            requested += c.amount;
+            charged += taken;
+            emit UsageCharged(batchId, authId, c.holder, c.amount, taken);
+        }
+        _supply -= charged;
+        emit UsageBatchSettled(batchId, gateway, priceVersion_, usageRoot, nCharges, requested, charged);
+    }
+
+    // ────────────────────────────── views ────────────────────────────
+
+    function decimals() public pure override returns (uint8) {
+        return 6;
+    }
+
+    /// @notice Credits not burned yet (including expired credits nobody has swept).
+    function totalSupply() public view override returns (uint256) {
+        return _supply;
+    }
+
+    /// @notice The holder's unexpired credits, base units.
+    function balanceOf(address holder) public view override returns (uint256 total) {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 n = bs[0].count;
+        for (uint256 i; i < n; ++i) {
+            PackedBucket storage b = bs[i];
+            if (b.expiresAt > block.timestamp) total += b.amount;
+        }
+    }
+
+    /// @notice The holder's buckets, soonest expiry first, including expired ones not swept yet.
+    function bucketsOf(address holder) external view returns (Bucket[] memory out) {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 n = bs[0].count;
+        out = new Bucket[](n);
+        for (uint256 i; i < n; ++i) {
+            PackedBucket memory b = bs[i];
+            out[i] = Bucket(b.amount, b.expiresAt, b.transferable);
+        }
+    }
+
+    /// @notice The id of the authorization `holder` gave `gateway` under `nonce`.
+    function authorizationId(address holder, address gateway, uint64 nonce) public pure returns (bytes32) {
+        return keccak256(abi.encode(holder, gateway, nonce));
+    }
+
+    function authorizationOf(bytes32 authId) external view returns (AuthorizationState memory) {
+        PackedAuthorization memory a = _authorizations[authId];
+        return AuthorizationState(a.cap, a.charged, a.expiresAt, a.status);
+    }
+
+    /// @notice The EIP-712 digest the holder signs for `auth` (domain: this contract on this chain).
+    function hashAuthorization(Authorization calldata auth) public view returns (bytes32) {
+        uint256 m = auth.models.length;
+        bytes32[] memory modelHashes = new bytes32[](m);
+        for (uint256 i; i < m; ++i) modelHashes[i] = keccak256(bytes(auth.models[i]));
+        return
+            _hashTypedDataV4(
+                keccak256(
+                    abi.encode(
+                        AUTHORIZATION_TYPEHASH,
+                        auth.holder,
+                        auth.gateway,
+                        auth.cap,
+                        auth.expiresAt,
+                        auth.nonce,
+                        keccak256(abi.encodePacked(modelHashes))
+                    )
+                )
+            );
+    }
+
+    function modelPrice(string calldata model) external view returns (ModelPrice memory) {
+        return _prices[keccak256(bytes(model))];
+    }
+
+    function priorityFees() external view returns (uint64[4] memory) {
+        return _priorityFees;
+    }
+
+    // ───────────────────────────── internals ─────────────────────────
+
+    /// @dev Holder transfers (ERC20 `transfer`/`transferFrom` → `_transfer` → here; grants and burns do
+    /// not come through this path). Both ends must be allow-listed; only unexpired transferable buckets
+    /// move, soonest first, each keeping its expiry.
+    function _update(address from, address to, uint256 value) internal override whenNotPaused {
+        if (!computeToken.isHolder(from)) revert NotHolder(from);
+        if (!computeToken.isHolder(to)) revert NotHolder(to);
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[from];
+        uint256 n = bs[0].count;
+        uint40[MAX_BUCKETS] memory expiries;
+        uint256[MAX_BUCKETS] memory moved;
+        uint256 parts;
+        uint256 remaining = value;
+        uint256 available;
+        bool emptied;
+        for (uint256 i; i < n && remaining != 0; ++i) {
+            PackedBucket storage b = bs[i];
+            (uint96 amount, uint40 expiresAt, bool transferable) = (b.amount, b.expiresAt, b.transferable);
+            if (!transferable || expiresAt <= block.timestamp) continue;
+            available += amount;
+            uint256 take = amount < remaining ? amount : remaining;
+            b.amount = uint96(amount - take);
+            if (take == amount) emptied = true;
+            remaining -= take;
+            expiries[parts] = expiresAt;
+            moved[parts] = take;
+            ++parts;
+        }
+        if (remaining != 0) revert ERC20InsufficientBalance(from, available, value);
+        if (emptied) _compact(from);
+        for (uint256 i; i < parts; ++i) {
+            _deposit(to, expiries[i], true, moved[i]);
+            emit BucketTransferred(from, to, expiries[i], moved[i]);
+        }
+        emit Transfer(from, to, value);
+    }
+
+    /// @dev Registers a signed authorization for `gateway` (signature checked here, once).
+    function _activate(address gateway, SignedAuthorization calldata s) private {
+        Authorization calldata auth = s.auth;
+        if (auth.gateway != gateway) revert AuthorizationGatewayMismatch(auth.holder, auth.nonce, auth.gateway);
+        if (auth.models.length > MAX_MODELS) revert TooManyModels(auth.models.length, MAX_MODELS);
+        if (!SignatureChecker.isValidSignatureNow(auth.holder, hashAuthorization(auth), s.signature)) {
+            revert InvalidAuthorizationSignature(auth.holder, auth.nonce);
+        }
+        bytes32 authId = authorizationId(auth.holder, gateway, auth.nonce);
+        PackedAuthorization storage a = _authorizations[authId];
+        AuthorizationStatus status = a.status;
+        if (status == AuthorizationStatus.Revoked) return; // revoked by the holder before activation
+        if (status == AuthorizationStatus.Active) revert AuthorizationNonceUsed(auth.holder, gateway, auth.nonce);
+        // Caps and expiries beyond what the slot holds mean "unlimited" / "never" in practice.
+        uint96 cap = auth.cap > MAX_AMOUNT ? type(uint96).max : uint96(auth.cap);
+        uint40 expiresAt = auth.expiresAt > type(uint40).max ? type(uint40).max : uint40(auth.expiresAt);
+        _authorizations[authId] = PackedAuthorization(cap, 0, expiresAt, AuthorizationStatus.Active);
+        emit AuthorizationActivated(authId, auth.holder, gateway, cap, expiresAt, auth.nonce, auth.models);
+    }
+
+    /// @dev One charge: burns up to `amount` within the authorization's cap and the holder's unexpired
+    /// balance, soonest-expiring first. Never reverts for the holder's state.
+    function _charge(address holder, bytes32 authId, uint256 amount) private returns (uint256 taken) {
+        PackedAuthorization storage a = _authorizations[authId];
+        (uint96 cap, uint96 chargedSoFar, uint40 expiresAt, AuthorizationStatus status) = (
+            a.cap,
+            a.charged,
+            a.expiresAt,
+            a.status
+        );
+        if (status != AuthorizationStatus.Active || expiresAt <= block.timestamp || amount == 0) return 0;
+        uint256 want = cap - chargedSoFar;
+        if (amount < want) want = amount;
+        if (want == 0 || !computeToken.isHolder(holder)) return 0;
+        taken = _burnSoonestFirst(holder, want);
+        if (taken != 0) {
+            a.charged = chargedSoFar + uint96(taken); // ≤ cap, so it fits
+            emit Transfer(holder, address(0), taken);
+        }
+    }
+
+    /// @dev Burns up to `want` from the holder's unexpired buckets, soonest first; returns what it burned.
+    function _burnSoonestFirst(address holder, uint256 want) private returns (uint256 burned) {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 n = bs[0].count;
+        bool emptied;
+        for (uint256 i; i < n && want != 0; ++i) {
+            PackedBucket storage b = bs[i];
+            (uint96 amount, uint40 expiresAt) = (b.amount, b.expiresAt);
+            if (expiresAt <= block.timestamp) continue;
+            uint256 take = amount < want ? amount : want;
+            b.amount = uint96(amount - take);
+            if (take == amount) emptied = true;
+            want -= take;
+            burned += take;
+        }
+        if (emptied) _compact(holder);
+    }
+
+    /// @dev Adds `amount` to the holder's bucket of (expiresAt, transferable), creating it in sorted
+    /// position if needed. A full holder first has its expired buckets swept.
+    function _deposit(address holder, uint40 expiresAt, bool transferable, uint256 amount) private {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        PackedBucket storage first = bs[0];
+        uint256 n = first.count;
+        if (n == 0) {
+            // Fresh holder: one slot holds the bucket and the count.
+            if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
+            bs[0] = PackedBucket(uint96(amount), expiresAt, transferable, 1);
+            return;
+        }
+        uint256 at = n;
+        for (uint256 i; i < n; ++i) {
+            PackedBucket storage b = bs[i];
+            (uint40 e, bool t) = (b.expiresAt, b.transferable);
+            if (e == expiresAt && t == transferable) {
+                uint256 sum = uint256(b.amount) + amount;
+                if (sum > MAX_AMOUNT) revert AmountTooLarge(sum, MAX_AMOUNT);
+                b.amount = uint96(sum);
+                return;
+            }
+            if (e > expiresAt || (e == expiresAt && t && !transferable)) {
+                at = i;
+                break;
+            }
+        }
+        if (n == MAX_BUCKETS) {
+            _sweep(holder);
+            n = bs[0].count;
+            if (n == MAX_BUCKETS) revert TooManyBuckets(holder, MAX_BUCKETS);
+            _deposit(holder, expiresAt, transferable, amount); // positions moved; one more (bounded) pass
+            return;
+        }
+        if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
+        for (uint256 i = n; i > at; --i) {
+            PackedBucket memory prev = bs[i - 1];
+            bs[i] = PackedBucket(prev.amount, prev.expiresAt, prev.transferable, 0);
+        }
+        uint8 count = uint8(n + 1);
+        if (at == 0) {
+            bs[0] = PackedBucket(uint96(amount), expiresAt, transferable, count);
+        } else {
+            bs[at] = PackedBucket(uint96(amount), expiresAt, transferable, 0);
+            bs[0].count = count;
+        }
+    }
+
+    /// @dev Burns every expired bucket of `holder` (they sort first), with an event each.
+    function _sweep(address holder) private returns (uint256 swept) {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 n = bs[0].count;
+        uint256 k;
+        for (; k < n; ++k) {
+            PackedBucket storage b = bs[k];
+            (uint96 amount, uint40 expiresAt) = (b.amount, b.expiresAt);
+            if (expiresAt > block.timestamp) break;
+            swept += amount;
+            emit CreditsExpired(holder, expiresAt, amount);
+        }
+        if (k == 0) return 0;
+        _supply -= swept;
+        emit Transfer(holder, address(0), swept);
+        _removeFront(holder, n, k);
+    }
+
+    /// @dev Removes the first `k` of `n` buckets, shifting the rest down (count kept in bucket 0).
+    function _removeFront(address holder, uint256 n, uint256 k) private {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 left = n - k;
+        for (uint256 i; i < left; ++i) {
+            PackedBucket memory b = bs[i + k];
+            bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0);
+        }
+        for (uint256 i = left; i < n; ++i) delete bs[i];
+    }
+
+    /// @dev Drops the empty buckets, keeping the order (count kept in bucket 0).
+    function _compact(address holder) private {
+        PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint256 n = bs[0].count;
+        PackedBucket[MAX_BUCKETS] memory keep;
+        uint256 left;
+        for (uint256 i; i < n; ++i) {
+            PackedBucket memory b = bs[i];
+            if (b.amount != 0) keep[left++] = b;
+        }
+        for (uint256 i; i < left; ++i) {
+            PackedBucket memory b = keep[i];
+            bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0);
+        }
+        for (uint256 i = left; i < n; ++i) delete bs[i];
+    }
+
+    function _checkBatchLength(uint256 n) private pure {
+        if (n == 0) revert EmptyBatch();
+        if (n > MAX_BATCH) revert BatchTooLarge(n, MAX_BATCH);
+    }
+}
