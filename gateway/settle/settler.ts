@@ -17,12 +17,15 @@ import type { Logger } from "pino";
 import type { CtkClient } from "../../sdk/client.js";
 import { ContractError } from "../../sdk/errors.js";
 import { parseSignedAuthorization } from "../../sdk/credits/authorization.js";
-import { creditEventsOfReceipt, fetchCreditEvents } from "../../sdk/credits/events.js";
+import { creditEventsOfReceipt, decodeCreditLogs } from "../../sdk/credits/events.js";
+import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
 import { type UsageRecord, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
 import { settleUsage } from "../../sdk/credits/write.js";
 import type { BatchRow, Ledger, UsageRow } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
+
+const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.name === "UsageCharged") as Extract<(typeof inferenceCreditAbi)[number], { type: "event"; name: "UsageCharged" }>;
 
 export interface SettlerDeps {
   client: CtkClient;
@@ -168,7 +171,14 @@ export class Settler {
     let txHash: string | null = receipt?.transactionHash ?? null;
     const events = receipt
       ? creditEventsOfReceipt(receipt, client.deployment.inferenceCredit!)
-      : await fetchCreditEvents({ publicClient: client.publicClient, address: client.deployment.inferenceCredit!, fromBlock: BigInt(client.deployment.deployBlock), toBlock: await client.publicClient.getBlockNumber() });
+      : decodeCreditLogs(
+          await client.publicClient.getLogs({
+            address: client.deployment.inferenceCredit!,
+            event: USAGE_CHARGED,
+            args: { batchId: batch.batchId as Hex },
+            fromBlock: BigInt(client.deployment.deployBlock),
+          }),
+        );
     for (const e of events) {
       if (e.eventName !== "UsageCharged") continue;
       const a = e.args as { batchId: Hex; authId: Hex; charged: bigint };
