@@ -91,8 +91,15 @@ export async function pageWithWallet(
       }
       case "personal_sign":
         return { result: await account.signMessage({ message: { raw: params[0] as Hex } }) };
-      case "eth_signTypedData_v4":
-        return { result: await account.signTypedData(JSON.parse(params[1] as string)) };
+      case "eth_signTypedData_v4": {
+        // As a wallet receives it: JSON, integers as strings, the domain type spelled out.
+        const td = JSON.parse(params[1] as string) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; primaryType: string; message: Record<string, unknown> };
+        const { EIP712Domain: _domain, ...types } = td.types;
+        const message = Object.fromEntries(
+          Object.entries(td.message).map(([k, v]) => [k, types[td.primaryType]?.find((f) => f.name === k)?.type.match(/^u?int\d*$/) ? BigInt(v as string) : v]),
+        );
+        return { result: await account.signTypedData({ domain: td.domain, types, primaryType: td.primaryType, message } as never) };
+      }
       default:
         return { result: await forward(method, params) };
     }

@@ -9,6 +9,7 @@
  * from outside this machine. The screenshots it takes are the README's tour (docs/web/).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { keccak256, toHex } from "viem";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
@@ -22,6 +23,10 @@ import { startDevnet, type Devnet } from "../../scripts/devnet/runDevnet.js";
 import { freePort } from "../../scripts/devnet/startAnvil.js";
 import { loadSpec } from "../../scripts/wallet/redeemCommand.js";
 import { startWebServer, type WebServer } from "../../scripts/web/server.js";
+import { type Gateway, parseGatewayConfig, startGateway } from "../../gateway/index.js";
+import { formatCredits, parseCredits } from "../../sdk/credits/units.js";
+import { grantCredits } from "../../sdk/credits/write.js";
+import { MODEL, MODEL_PATH, MODEL_SHA256, jsonLinesInto, requireModel } from "../gateway/support/gatewayFixture.js";
 import { PALETTE } from "../../scripts/audit/renderReport.js";
 import { countColor, readPng } from "../audit/support/png.js";
 import { ROOT } from "../support/cli.js";
@@ -50,6 +55,7 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
   let devnet: Devnet | undefined;
   let web: WebServer | undefined;
   let context: BrowserContext | undefined;
+  let gateway: Gateway | undefined;
   let reader: CtkClient;
   const foreign: string[] = [];
 
@@ -59,11 +65,31 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
     devnet = await startDevnet({ port: await freePort(), dir: path.join(dir, "devnet"), redeemerApiPort: 0 });
     expect(devnet.redeemer.started, devnet.redeemer.note).to.equal(true);
     await grantDemoHours({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, spec: loadSpec(DEMO_SPEC), className: "H100-80GB" });
+    // Inference credits for the demo employee, and the metering gateway with the real test model.
+    requireModel();
+    const hr = createCtkClient({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, account: LOCAL_ROLE_KEYS.HR });
+    const now = (await hr.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+    await grantCredits(hr, { batchRef: keccak256(toHex("web test credits")), expiresAt: now + 30n * 86_400n, transferable: false, to: [DEMO_EMPLOYEE], amounts: [parseCredits("80")] });
+    gateway = await startGateway(
+      parseGatewayConfig({
+        chain: { rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, privateKey: LOCAL_ROLE_KEYS.GATEWAY, pollIntervalMs: 50, balanceRefreshMs: 60_000 },
+        port: 0,
+        replica: "web-test",
+        database: { kind: "sqlite", file: path.join(dir, "ledger.sqlite") },
+        models: [{ name: MODEL, upstream: "embedded", maxOutputTokens: 16, concurrency: 2 }],
+        embedded: { modelPath: MODEL_PATH, sha256: MODEL_SHA256, sequences: 2, contextSize: 256 },
+        settlement: { intervalMs: 3_600_000, maxCharges: 200 },
+        recordsDir: path.join(dir, "records"),
+        logLevel: "warn",
+      }),
+      { logStream: jsonLinesInto([]) },
+    );
     web = await startWebServer({
       rpcUrl: devnet.rpcUrl,
       deployment: devnet.deployment,
       redeemerApi: devnet.redeemer.apiUrl,
       receipts: [devnet.redeemer.receiptsDir!],
+      gateway: gateway.url,
       port: 0,
     });
     reader = createCtkClient({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment });
@@ -74,6 +100,7 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
   after(async () => {
     await context?.close();
     await web?.close();
+    await gateway?.stop({ settle: false }).catch(() => undefined);
     await devnet?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -181,6 +208,34 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const expected = formatHours(DEMO_GRANT_UNITS - r.used);
       await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, expected, { timeout: 15_000 });
       await page.screenshot({ path: path.join(SHOTS, "employee.png"), fullPage: true });
+    });
+
+    it("sees credits per expiry bucket, signs a spending authorization for an API key (shown once) and sees each request's charge", async () => {
+      await page.getByTestId("credits-balance").filter({ hasText: "80" }).waitFor();
+      expect(await page.getByTestId("credit-buckets").locator("tbody tr").count()).to.equal(1);
+      await page.getByLabel("Cap (credits)").fill("50");
+      await page.getByRole("button", { name: "Sign and get an API key" }).click();
+      const shown = page.getByTestId("api-key-value");
+      await shown.waitFor({ timeout: 30_000 });
+      const key = (await shown.textContent())!;
+      expect(wallet!.calls).to.include("eth_signTypedData_v4");
+      expect(wallet!.sent, "signing costs no transaction").to.have.length(1);
+      expect(await page.getByTestId("api-key").textContent()).to.contain("Cap 50 credits");
+      // The key works with the gateway's OpenAI-compatible API.
+      const res = await fetch(`${gateway!.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 }),
+      });
+      expect(res.status, await res.clone().text()).to.equal(200);
+      await page.getByRole("button", { name: "Show usage" }).click();
+      const usage = page.getByTestId("usage");
+      await usage.waitFor();
+      const direct = (await (await fetch(`${gateway!.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json()) as { records: { charge: string; model: string }[] };
+      expect(direct.records).to.have.length(1);
+      const row = (await usage.locator("tbody tr").first().textContent()) ?? "";
+      expect(row).to.contain(MODEL).and.to.contain(formatCredits(BigInt(direct.records[0]!.charge)));
+      await page.screenshot({ path: path.join(SHOTS, "employee-credits.png"), fullPage: true });
     });
 
     it("has no serious accessibility violation and fits a 360 px screen", async () => {

@@ -14,6 +14,7 @@ import { checkSpecPolicy, fetchRedeemerPolicy, type RedeemerPolicy } from "../..
 import { redeemJob } from "../../../sdk/redeem.js";
 import { writeComputeToken } from "../../../sdk/write.js";
 import { countdown, errorText, useApp } from "../context.js";
+import { CreditsSection } from "./Credits.js";
 
 const MAX_REDEMPTION_LOTS = 16;
 
@@ -541,6 +542,7 @@ export function EmployeePage() {
           <RedeemForm classes={classes.data ?? []} balances={balances.data} onSent={reloadAll} />
           <Redemptions list={redemptions.data} error={redemptions.error} reload={reloadAll} />
           <TransferForm balances={balances.data} onSent={reloadAll} />
+          <CreditsSection />
         </>
       )}
     </>
