@@ -121,6 +121,11 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
     const { page, wallet } = await pageWithWallet(context!, { key, rpcUrl: devnet!.rpcUrl, anvilChainId: devnet!.chainId, chainId });
     const seen = watchRequests(page, origin);
     page.on("close", () => foreign.push(...seen));
+    if (process.env.CTK_WEB_DEBUG) {
+      page.on("console", (m) => console.error("console:", m.text()));
+      page.on("request", (r) => console.error("request:", r.method(), r.url()));
+      page.on("requestfinished", async (r) => console.error("finished:", r.url(), (await r.response())?.status()));
+    }
     await page.goto(`${web!.url}${hash}`);
     await page.getByRole("button", { name: "Connect Test Wallet" }).click();
     await page.getByTestId("account").waitFor();
@@ -216,7 +221,8 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await page.getByLabel("Cap (credits)").fill("50");
       await page.getByRole("button", { name: "Sign and get an API key" }).click();
       const shown = page.getByTestId("api-key-value");
-      await shown.waitFor({ timeout: 30_000 });
+      await page.locator('[data-testid="api-key-value"], #credits-h ~ form .problems').first().waitFor({ timeout: 30_000 });
+      expect(await page.locator("#credits-h ~ form .problems").count(), (await page.locator("#credits-h ~ form .problems").allTextContents()).join()).to.equal(0);
       const key = (await shown.textContent())!;
       expect(wallet!.calls).to.include("eth_signTypedData_v4");
       expect(wallet!.sent, "signing costs no transaction").to.have.length(1);
@@ -311,7 +317,34 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const { page: employee } = await open(localEmployeeKey(0), "#/wallet");
       await employee.waitForFunction(() => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === "40");
       expect(await employee.getByTestId("redeemable-A100-80GB").textContent()).to.equal("100");
+
+      // and gives a colleague transferable hours; soulbound ones are refused with the reason.
+      const colleague = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";
+      await employee.getByLabel("Colleague's wallet").fill(colleague);
+      await employee.getByLabel("Class", { exact: true }).selectOption("H100-80GB");
+      await employee.getByRole("textbox", { name: "GPU-hours" }).fill("1");
+      await employee.getByRole("button", { name: "Transfer" }).click();
+      await employee.getByText("Not sent: you can transfer 0 H100-80GB GPU-hours (transferable, unexpired lots only; soulbound hours stay with you)").waitFor();
+      await employee.getByLabel("Class", { exact: true }).selectOption("A100-80GB");
+      await employee.getByRole("textbox", { name: "GPU-hours" }).fill("2");
+      await employee.getByRole("button", { name: "Transfer" }).click();
+      await employee.getByText(`Sent 2 A100-80GB GPU-hours to ${colleague}`).waitFor({ timeout: 30_000 });
+      await employee.waitForFunction(() => document.querySelector('[data-testid="redeemable-A100-80GB"]')?.textContent === "98", undefined, { timeout: 15_000 });
+      const theirs = await getBalances(reader, colleague);
+      expect(theirs.classes.find((c) => c.name === "A100-80GB")?.redeemable).to.equal(2n * 3600n);
       await employee.close();
+    });
+
+    it("offboards a leaver and claws back what it held", async () => {
+      ({ page } = await open(LOCAL_ROLE_KEYS.HR, "#/hr"));
+      const leaver = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"; // E1003: 8 B200 hours
+      await page.getByLabel("Wallet", { exact: true }).fill(leaver);
+      await page.getByRole("button", { name: "Offboard" }).click();
+      await page.getByText(`${leaver} is offboarded; clawed back 8 h of B200.`).waitFor({ timeout: 30_000 });
+      const after = await getBalances(reader, leaver);
+      expect(after.onboarded).to.equal(false);
+      expect(after.totals.raw).to.equal(0n);
+      await page.close();
     });
   });
 

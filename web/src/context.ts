@@ -33,6 +33,10 @@ export const useApp = (): AppState => useContext(App);
 
 /** Errors as one sentence (the SDK's errors already are). */
 export const errorText = (e: unknown): string => {
+  // A request the user turned down in the wallet (EIP-1193 code 4001), however deeply wrapped.
+  for (let c = e as { code?: number; cause?: unknown } | undefined, i = 0; c && i < 8; c = c.cause as typeof c, i++) {
+    if (c.code === 4001) return "you declined the request in your wallet";
+  }
   const err = e as { shortMessage?: string; message?: string };
   return (err?.shortMessage ?? err?.message ?? String(e)).split("\n")[0]!;
 };

@@ -85,6 +85,7 @@ function ApiKey() {
   const [models, setModels] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
+  /** As the gateway's POST /v1/keys answers: cap in credits, expiry as an ISO date. */
   const [key, setKey] = useState<{ key: string; keyId: string; cap: string; expiresAt: string }>();
   const [file, setFile] = useState<string>();
   const [usage, setUsage] = useState<UsageRecord[]>();
@@ -166,7 +167,7 @@ function ApiKey() {
         {key && (
           <div class="ok" role="status" data-testid="api-key">
             <p>Your API key (shown once: copy it now): <code data-testid="api-key-value">{key.key}</code></p>
-            <p>Cap {formatCredits(BigInt(key.cap))} credits, until {formatExpiry(BigInt(key.expiresAt))}.</p>
+            <p>Cap {key.cap} credits, until {key.expiresAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")}.</p>
           </div>
         )}
         {file && (
