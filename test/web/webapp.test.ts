@@ -17,6 +17,8 @@ import { getBalances } from "../../sdk/balances.js";
 import { createCtkClient, type CtkClient } from "../../sdk/client.js";
 import { formatHours } from "../../sdk/format.js";
 import { getRedemption, getRedemptionCount } from "../../sdk/redemptions.js";
+import { redeemJob } from "../../sdk/redeem.js";
+import { REJECT_REASONS, describeReason } from "../../sdk/reasons.js";
 import { localEmployeeKey, LOCAL_ROLE_KEYS } from "../../scripts/devnet/localAccounts.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS, grantDemoHours } from "../../scripts/devnet/runDemo.js";
 import { startDevnet, type Devnet } from "../../scripts/devnet/runDevnet.js";
@@ -213,6 +215,17 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const expected = formatHours(DEMO_GRANT_UNITS - r.used);
       await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, expected, { timeout: 15_000 });
       await page.screenshot({ path: path.join(SHOTS, "employee.png"), fullPage: true });
+    });
+
+    it("sees a redemption the redeemer rejected, with the reason in words and the full refund", async () => {
+      // Sent around the web app's check (as an older client might): the redeemer refuses it on-chain.
+      const employee = createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment, account: DEMO_EMPLOYEE_KEY });
+      const spec = { ...loadSpec(DEMO_SPEC), name: "unpinned", image: "registry.example.com/ctk/cpu-demo:latest", gpus: 1 };
+      const h100 = (await getBalances(reader, DEMO_EMPLOYEE)).classes[0]!;
+      const { id } = await redeemJob(employee, h100.classId, [h100.lots[0]!.lotId], spec);
+      const row = page.getByTestId(`redemption-${id}`);
+      await page.locator(`[data-testid="redemption-${id}"][data-status="Rejected"]`).waitFor({ timeout: 60_000 });
+      expect(await row.textContent()).to.contain(`rejected: ${describeReason(REJECT_REASONS.IMAGE_NOT_PINNED)}; refunded 0.01 h`);
     });
 
     it("sees credits per expiry bucket, signs a spending authorization for an API key (shown once) and sees each request's charge", async () => {
