@@ -13,6 +13,8 @@ import { decodeLotId } from "../../sdk/lotId.js";
 import { UserError, table } from "../cli/output.js";
 import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
+import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
+import { formatCredits } from "../../sdk/credits/units.js";
 
 /** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
 export const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
@@ -81,6 +83,8 @@ export interface Statement {
   toBlock: bigint;
   entries: StatementLine[];
   closingBalances: StatementClosing[];
+  /** Inference credits: the wallet's movements and closing buckets (when the deployment has InferenceCredit). */
+  credits?: { entries: CreditMovement[]; closing: { expiresAt: bigint; transferable: boolean; amount: bigint }[]; totals?: Record<string, bigint> };
 }
 
 export type StatementFormat = "text" | "csv" | "json";
@@ -128,6 +132,22 @@ export async function buildStatement(
       const lot = decodeLotId(lotId);
       return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
     });
+  // Inference credits: the wallet's movements and closing buckets, from InferenceCredit's events.
+  let credits: Statement["credits"];
+  if (ctx.deployment.inferenceCredit) {
+    const audit = await auditCredits({
+      client: ctx.publicClient,
+      inferenceCredit: ctx.deployment.inferenceCredit,
+      chainId: ctx.deployment.chainId,
+      fromBlock: BigInt(ctx.deployment.deployBlock),
+      toBlock: run.head.blockNumber,
+    });
+    credits = {
+      entries: audit.replay.movements.filter((m) => m.holder === wallet),
+      closing: audit.replay.buckets.get(wallet) ?? [],
+      totals: audit.replay.perHolder.get(wallet) as Record<string, bigint> | undefined,
+    };
+  }
   return {
     wallet,
     chainId: ctx.deployment.chainId,
@@ -136,14 +156,17 @@ export async function buildStatement(
     toBlock: run.head.blockNumber,
     entries,
     closingBalances,
+    credits,
   };
 }
 
+const creditSign = (k: CreditMovement["kind"]) => (k === "granted" || k === "received" ? "+" : "-");
+
 /** A statement as JSON, CSV or text. */
 export function renderStatement(st: Statement, format: StatementFormat): string {
-  const { wallet, entries: lines, closingBalances: closing } = st;
+  const { wallet, entries: lines, closingBalances: closing, credits: credit } = st;
   if (format === "json") {
-    return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: utc(st.asOf), toBlock: st.toBlock, entries: lines, closingBalances: closing })}\n`;
+    return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: utc(st.asOf), toBlock: st.toBlock, entries: lines, closingBalances: closing, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= st.asOf })), totals: credit.totals } })}\n`;
   }
   if (format === "csv") {
     const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
@@ -162,13 +185,29 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
     "",
     "closing balance:",
     ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+    ...(credit
+      ? [
+          "",
+          "inference credits:",
+          ...(credit.entries.length
+            ? table(
+                ["date", "event", "credits", "bucket expires", "note", "tx"],
+                credit.entries.map((m) => [utc(m.timestamp), m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, m.expiresAt !== undefined ? utc(m.expiresAt).slice(0, 10) : "", m.note ?? "", m.txHash]),
+              )
+            : ["no credit history"]),
+          "closing credit buckets:",
+          ...(credit.closing.length
+            ? credit.closing.map((b) => `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= st.asOf ? " — expired, not yet swept" : ""}`)
+            : ["  none"]),
+        ]
+      : []),
   ];
   return `${out.join("\n")}\n`;
 }
 
 export function statementCommand(): Command {
   return new Command("statement")
-    .description("one employee's full history (dates, lots, hours, transaction hashes) for compensation and tax records")
+    .description("one employee's full history (GPU-hour lots and inference credits, dates, transaction hashes) for compensation and tax records")
     .requiredOption("--wallet <address>", "the employee's wallet")
     .addOption(new Option("--format <format>", "text, csv or json (--json also gives json)").choices(["text", "csv", "json"]).default("text"))
     .option("--out <file>", "write to a file instead of stdout")
