@@ -33,8 +33,8 @@ const TYPES: Record<string, string> = {
   ".svg": "image/svg+xml",
 };
 
-/** The SDK's Node-only modules are never reached in the browser; these stand-ins keep them out. */
-const NODE_ONLY = /^node:(fs|path|url)$/;
+/** The SDK's one Node-only import the app reaches (never called in the browser); a stand-in keeps it out. */
+const NODE_ONLY = /^node:fs$/;
 
 export async function buildWebApp(opts: { minify?: boolean } = {}): Promise<WebBundle> {
   const result = await build({
@@ -57,11 +57,8 @@ export async function buildWebApp(opts: { minify?: boolean } = {}): Promise<WebB
         setup(b) {
           b.onResolve({ filter: NODE_ONLY }, (args) => ({ path: args.path, namespace: "node-stub" }));
           b.onLoad({ filter: /.*/, namespace: "node-stub" }, () => ({
-            contents:
-              "const unavailable = () => { throw new Error('not available in the browser'); };\n" +
-              "export const readFileSync = unavailable, readdirSync = unavailable, statSync = unavailable, existsSync = unavailable;\n" +
-              "export const fileURLToPath = () => '/'; export const resolve = (...p) => p.join('/'), dirname = (p) => p, join = (...p) => p.join('/');\n" +
-              "export default { resolve, dirname, join };\n",
+            // sdk/classes.ts reads a classes file with readFileSync (the CLI's path, never the browser's).
+            contents: "export const readFileSync = () => { throw new Error('not available in the browser'); };\n",
             loader: "js",
           }));
         },

@@ -29,6 +29,8 @@ import { buildReport } from "../audit/reportCommand.js";
 import { reportCsv, reportHtml, reportJson } from "../audit/renderReport.js";
 import { buildStatement, renderStatement, type StatementFormat } from "../audit/statementCommand.js";
 import { buildWebApp, type WebBundle } from "./build.js";
+import { auditCredits, type CreditAudit } from "../../sdk/credits/audit.js";
+import { creditCsv, creditHtml, creditReportOf } from "../audit/creditReport.js";
 
 export interface WebServerOptions {
   rpcUrl: string;
@@ -137,7 +139,7 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
   });
 
   const proxy = (prefix: string, base: string | undefined, methods: string[]) => {
-    app.use(prefix, express.raw({ type: "*/*", limit: "1mb" }), async (req: Request, res: Response, next: NextFunction) => {
+    app.use(prefix, express.raw({ type: "*/*", limit: "1mb" }), async (req: Request, res: Response) => {
       if (!base) return void res.status(404).json({ error: `no ${prefix.slice(1)} configured (ctk web serve ${prefix === "/redeemer" ? "--redeemer-api" : "--gateway"} <url>)` });
       if (!methods.includes(req.method)) return void res.status(405).json({ error: `${req.method} is not forwarded` });
       try {
@@ -157,18 +159,26 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
         res.send(Buffer.from(await upstream.arrayBuffer()));
       } catch (e) {
         res.status(502).json({ error: `${prefix.slice(1)} unreachable: ${(e as Error).message}` });
-        void next;
       }
     });
   };
   proxy("/redeemer", o.redeemerApi, ["GET"]);
   proxy("/gateway", o.gateway, ["GET", "POST", "DELETE"]);
 
+  // The credit half of the audit, as `audit verify` and `audit report` run it (when there is an InferenceCredit).
+  const creditAudit = (toBlock: bigint, compare: boolean): Promise<CreditAudit | undefined> =>
+    o.deployment.inferenceCredit
+      ? auditCredits({ client: publicClient, inferenceCredit: o.deployment.inferenceCredit, chainId: o.deployment.chainId, fromBlock: BigInt(o.deployment.deployBlock), toBlock, compare })
+      : Promise.resolve(undefined);
+
   app.get("/api/audit/verify", async (_req, res, next) => {
     try {
       const started = performance.now();
       const result = await verifyDeployment({ client: publicClient, logRequest: audit.logRequest, deployment: o.deployment, receipts: o.receipts, artifactsDir: o.artifactsDir });
-      res.type("application/json").send(bigintJson({ ...result, seconds: (performance.now() - started) / 1000 }));
+      const credits = await creditAudit(result.summary.toBlock, true);
+      const creditFindings = (credits?.findings ?? []).map((f) => ({ ...f, code: `credits/${f.code}` }));
+      const findings = [...result.findings, ...creditFindings];
+      res.type("application/json").send(bigintJson({ ...result, ok: findings.length === 0, findings, seconds: (performance.now() - started) / 1000 }));
     } catch (e) {
       next(e);
     }
@@ -180,10 +190,12 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
     try {
       const report = await buildReport(publicClient, o.deployment, { logRequest: audit.logRequest });
       const name = `ctk-audit-report-${report.toBlock}.${format}`;
+      const credits = await creditAudit(report.toBlock, false);
+      const creditReport = credits && creditReportOf(credits, o.deployment.inferenceCredit!);
       if (req.query.download) res.attachment(name);
-      if (format === "json") res.type("application/json").send(reportJson(report));
-      else if (format === "csv") res.type("text/csv").send(reportCsv(report));
-      else res.type("text/html").send(reportHtml(report));
+      if (format === "json") res.type("application/json").send(creditReport ? `${toJson({ ...JSON.parse(reportJson(report)), credits: creditReport })}\n` : reportJson(report));
+      else if (format === "csv") res.type("text/csv").send(creditReport ? `${reportCsv(report).trimEnd()}\n${creditCsv(creditReport)}\n` : reportCsv(report));
+      else res.type("text/html").send(creditReport ? reportHtml(report).replace("</body>", `${creditHtml(creditReport)}\n</body>`) : reportHtml(report));
     } catch (e) {
       next(e);
     }
