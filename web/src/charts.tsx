@@ -31,9 +31,10 @@ export function StackedBars(props: { id: string; title: string; categories: stri
   const W = 420, H = 240, left = 56, right = 8, top = 12, bottom = 30;
   const plotW = W - left - right, plotH = H - top - bottom;
   const totals = props.categories.map((_, i) => props.series.reduce((s, x) => s + (x.values[i] ?? 0), 0));
-  const max = Math.max(1e-9, ...totals);
-  const step = niceStep(max);
-  const yMax = Math.ceil(max / step) * step || 1;
+  const max = Math.max(0, ...totals);
+  // An empty chart keeps a plain 0–1 axis.
+  const step = max > 0 ? niceStep(max) : 0.2;
+  const yMax = max > 0 ? Math.ceil(max / step) * step : 1;
   const band = plotW / Math.max(1, props.categories.length);
   const barW = Math.max(2, Math.min(56, band * 0.7));
   const y = (v: number) => top + plotH - (v / yMax) * plotH;

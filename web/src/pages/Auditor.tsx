@@ -52,7 +52,7 @@ function Verify() {
             {" "}{plural(Number(doc.summary.redemptions.total), "redemption")}{doc.summary.receiptsChecked ? `, ${plural(doc.summary.receiptsChecked, "receipt")} checked` : ""}.
           </p>
           {doc.ok ? (
-            <p class="ok" role="status">Reconciles: every balance, supply, redemption, role and receipt matches the events.</p>
+            <p class="ok" role="status">Reconciles: every balance, supply, redemption, role, receipt and credit matches the events.</p>
           ) : (
             <div class="problems" role="alert">
               <strong>{doc.findings.length} finding{doc.findings.length === 1 ? "" : "s"}</strong>
