@@ -11,6 +11,7 @@ import { UserError, printJson } from "./cli/output.js";
 import { devnetCommand } from "./devnet/devnetCommand.js";
 import { hrCommand } from "./hr/hrCommand.js";
 import { registerWalletAndAuditCommands } from "./wallet/register.js";
+import { webCommand } from "./web/webCommand.js";
 
 /** Errors whose message is the whole story: the user can act on it without a stack. */
 const USER_ERROR_NAMES = new Set([
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   program.addCommand(hrCommand());
   program.addCommand(balanceCommand());
   registerWalletAndAuditCommands(program);
+  program.addCommand(webCommand());
   // Sub-commands inherit the error handling (one line, no stack); every help shows the global
   // options (--rpc, --deployment, --json) and marks the options a command cannot run without.
   const inherit = (cmd: Command) => {

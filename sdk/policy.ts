@@ -188,7 +188,8 @@ export function checkSpecPolicy(spec: JobSpec, policy: SpecPolicy, target: Polic
 
 /** Fetches and validates a redeemer's published policy. */
 export async function fetchRedeemerPolicy(apiUrl: string, options: { timeoutMs?: number } = {}): Promise<RedeemerPolicy> {
-  const url = new URL(POLICY_PATH, apiUrl.endsWith("/") ? apiUrl : `${apiUrl}/`).toString();
+  // Relative to the API's own path, so an API served under a prefix (the web app's /redeemer) works too.
+  const url = new URL(POLICY_PATH.slice(1), apiUrl.endsWith("/") ? apiUrl : `${apiUrl}/`).toString();
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(options.timeoutMs ?? 10_000) });

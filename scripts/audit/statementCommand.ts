@@ -12,7 +12,7 @@ import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { hoursNumber, isoUtc } from "../../sdk/format.js";
 import { decodeLotId } from "../../sdk/lotId.js";
 import { UserError, table } from "../cli/output.js";
-import { readContext } from "../wallet/context.js";
+import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
@@ -66,6 +66,175 @@ export interface StatementLine {
   txHash: string;
 }
 
+export interface StatementClosing {
+  class: string;
+  lotId: bigint;
+  expires: string;
+  policy: string;
+  units: bigint;
+  hours: string;
+  expired: boolean;
+}
+
+export interface Statement {
+  wallet: Address;
+  chainId: number;
+  computeToken: Address;
+  asOf: bigint;
+  toBlock: bigint;
+  entries: StatementLine[];
+  closingBalances: StatementClosing[];
+  /** Inference credits: the wallet's movements and closing buckets (when the deployment has InferenceCredit). */
+  credits?: { entries: CreditMovement[]; closing: { expiresAt: bigint; transferable: boolean; amount: bigint }[]; totals?: Record<string, bigint> };
+}
+
+export type StatementFormat = "text" | "csv" | "json";
+
+/** One employee's history, replayed from the chain (what `audit statement` and the web app show). */
+export async function buildStatement(
+  ctx: Pick<ReadContext, "publicClient" | "logRequest" | "deployment">,
+  wallet: Address,
+  opts: { progress?: boolean } = {},
+): Promise<Statement> {
+  const mine: Movement[] = [];
+  const run = await replayDeployment({
+    client: ctx.publicClient,
+    logRequest: ctx.logRequest,
+    deployment: ctx.deployment,
+    onMovement: (m) => {
+      if (m.holder === wallet) mine.push(m);
+    },
+    onProgress: opts.progress ? stderrProgress("replaying") : undefined,
+  });
+  const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
+  const entries: StatementLine[] = mine.map((m) => {
+    const lot = decodeLotId(m.lotId);
+    const sign = SIGN[m.kind];
+    return {
+      date: utc(m.timestamp),
+      timestamp: m.timestamp,
+      block: m.blockNumber,
+      event: LABEL[m.kind],
+      class: names.get(m.classId) ?? `class #${m.classId}`,
+      lotId: m.lotId,
+      lotExpires: utc(lot.expiresAt),
+      policy: lot.policy,
+      units: m.amount,
+      hours: sign === 0n ? "" : `${sign > 0n ? "+" : "-"}${hours(m.amount)}`,
+      redemptionId: m.redemptionId,
+      counterparty: m.counterparty,
+      note: m.kind === "grant" ? `batch ${m.note}` : m.note,
+      txHash: m.txHash,
+    };
+  });
+  const closingBalances = [...(run.replay.balances.get(wallet) ?? new Map<bigint, bigint>()).entries()]
+    .filter(([, units]) => units !== 0n)
+    .map(([lotId, units]) => {
+      const lot = decodeLotId(lotId);
+      return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
+    });
+  // Inference credits: the wallet's movements and closing buckets, from InferenceCredit's events.
+  let credits: Statement["credits"];
+  if (ctx.deployment.inferenceCredit) {
+    const audit = await auditCredits({
+      client: ctx.publicClient,
+      inferenceCredit: ctx.deployment.inferenceCredit,
+      chainId: ctx.deployment.chainId,
+      fromBlock: BigInt(ctx.deployment.deployBlock),
+      toBlock: run.head.blockNumber,
+    });
+    credits = {
+      entries: audit.replay.movements.filter((m) => m.holder === wallet),
+      closing: audit.replay.buckets.get(wallet) ?? [],
+      totals: audit.replay.perHolder.get(wallet) as Record<string, bigint> | undefined,
+    };
+  }
+  return {
+    wallet,
+    chainId: ctx.deployment.chainId,
+    computeToken: ctx.deployment.computeToken,
+    asOf: run.head.timestamp,
+    toBlock: run.head.blockNumber,
+    entries,
+    closingBalances,
+    credits,
+  };
+}
+
+const creditSign = (k: CreditMovement["kind"]) => (k === "granted" || k === "received" ? "+" : "-");
+
+/** A statement as JSON, CSV or text. */
+export function renderStatement(st: Statement, format: StatementFormat): string {
+  const { wallet, entries: lines, closingBalances: closing, credits: credit } = st;
+  if (format === "json") {
+    const entries = lines.map((l) => ({
+      timestamp: l.timestamp,
+      block: l.block,
+      event: l.event,
+      class: l.class,
+      lotId: l.lotId,
+      lotExpiresAt: decodeLotId(l.lotId).expiresAt,
+      policy: l.policy,
+      units: l.units,
+      /** Signed change of the balance in GPU-seconds (null: consumed, informational). */
+      change: l.hours === "" ? null : l.hours.startsWith("-") ? -l.units : l.units,
+      hours: l.hours === "" ? null : (l.hours.startsWith("-") ? -1 : 1) * hoursNumber(l.units),
+      ...(l.redemptionId !== undefined && { redemptionId: l.redemptionId }),
+      ...(l.counterparty !== undefined && { counterparty: l.counterparty }),
+      ...(l.note !== undefined && { note: l.note }),
+      txHash: l.txHash,
+    }));
+    const closingJson = closing.map((c) => ({ class: c.class, lotId: c.lotId, expiresAt: decodeLotId(c.lotId).expiresAt, policy: c.policy, units: c.units, hours: hoursNumber(c.units), expired: c.expired }));
+    return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: isoUtc(st.asOf), toBlock: st.toBlock, entries, closingBalances: closingJson, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= st.asOf })), totals: credit.totals } })}\n`;
+  }
+  if (format === "csv") {
+    const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
+    const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+    return `${[head, ...lines.map((l) => [l.date, l.block, l.event, q(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", q(l.note ?? ""), l.txHash].join(","))].join("\n")}\n`;
+  }
+  const out = [
+    `statement for ${wallet} — ComputeToken ${st.computeToken} on chain ${st.chainId}, as of ${utc(st.asOf)} (block ${st.toBlock})`,
+    "",
+    ...(lines.length
+      ? table(
+          ["date", "event", "class", "lot expires", "policy", "hours", "GPU-seconds", "redemption", "counterparty", "tx"],
+          lines.map((l) => [
+            l.date,
+            l.event,
+            l.class,
+            l.lotExpires.slice(0, 10),
+            l.policy,
+            l.hours || `(${hours(l.units)})`,
+            l.hours ? `${l.hours[0]}${l.units}` : `(${l.units})`,
+            l.redemptionId ? String(l.redemptionId) : "",
+            l.counterparty ?? "",
+            l.txHash,
+          ]),
+        )
+      : ["no history"]),
+    "",
+    "closing balance:",
+    ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h (${c.units} GPU-seconds)${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+    ...(credit
+      ? [
+          "",
+          "inference credits:",
+          ...(credit.entries.length
+            ? table(
+                ["date", "event", "credits", "bucket expires", "note", "tx"],
+                credit.entries.map((m) => [utc(m.timestamp), m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, m.expiresAt !== undefined ? utc(m.expiresAt).slice(0, 10) : "", m.note ?? "", m.txHash]),
+              )
+            : ["no credit history"]),
+          "closing credit buckets:",
+          ...(credit.closing.length
+            ? credit.closing.map((b) => `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= st.asOf ? " — expired, not yet swept" : ""}`)
+            : ["  none"]),
+        ]
+      : []),
+  ];
+  return `${out.join("\n")}\n`;
+}
+
 export function statementCommand(): Command {
   return new Command("statement")
     .description("one employee's full history (GPU-hour lots and inference credits, dates, transaction hashes) for compensation and tax records")
@@ -73,136 +242,15 @@ export function statementCommand(): Command {
     .addOption(new Option("--format <format>", "text, csv or json (--json also gives json)").choices(["text", "csv", "json"]).default("text"))
     .option("--out <file>", "write to a file instead of stdout")
     .option("--no-progress", "no progress bar on stderr")
-    .action(async function (this: Command, opts: { wallet: string; format: "text" | "csv" | "json"; out?: string; progress: boolean }) {
+    .action(async function (this: Command, opts: { wallet: string; format: StatementFormat; out?: string; progress: boolean }) {
       const wallet = parseWallet(opts.wallet);
       if (!isParsedWallet(wallet)) throw new UserError(wallet.replace(/^wallet/, "--wallet"));
       const ctx = readContext(this);
-      const mine: Movement[] = [];
-      const run = await replayDeployment({
-        client: ctx.publicClient,
-        logRequest: ctx.logRequest,
-        deployment: ctx.deployment,
-        onMovement: (m) => {
-          if (m.holder === wallet) mine.push(m);
-        },
-        onProgress: opts.progress ? stderrProgress("replaying") : undefined,
-      });
-      const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
-      const lines: StatementLine[] = mine.map((m) => {
-        const lot = decodeLotId(m.lotId);
-        const sign = SIGN[m.kind];
-        return {
-          date: utc(m.timestamp),
-          timestamp: m.timestamp,
-          block: m.blockNumber,
-          event: LABEL[m.kind],
-          class: names.get(m.classId) ?? `class #${m.classId}`,
-          lotId: m.lotId,
-          lotExpires: utc(lot.expiresAt),
-          policy: lot.policy,
-          units: m.amount,
-          hours: sign === 0n ? "" : `${sign > 0n ? "+" : "-"}${hours(m.amount)}`,
-          redemptionId: m.redemptionId,
-          counterparty: m.counterparty,
-          note: m.kind === "grant" ? `batch ${m.note}` : m.note,
-          txHash: m.txHash,
-        };
-      });
-      const closing = [...(run.replay.balances.get(wallet) ?? new Map<bigint, bigint>()).entries()]
-        .filter(([, units]) => units !== 0n)
-        .map(([lotId, units]) => {
-          const lot = decodeLotId(lotId);
-          return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
-        });
-      // Inference credits: the wallet's movements and closing buckets, from InferenceCredit's events.
-      let credit: { entries: CreditMovement[]; closing: { expiresAt: bigint; transferable: boolean; amount: bigint }[]; totals?: Record<string, bigint> } | undefined;
-      if (ctx.deployment.inferenceCredit) {
-        const audit = await auditCredits({
-          client: ctx.publicClient,
-          inferenceCredit: ctx.deployment.inferenceCredit,
-          chainId: ctx.deployment.chainId,
-          fromBlock: BigInt(ctx.deployment.deployBlock),
-          toBlock: run.head.blockNumber,
-        });
-        credit = {
-          entries: audit.replay.movements.filter((m) => m.holder === wallet),
-          closing: audit.replay.buckets.get(wallet) ?? [],
-          totals: audit.replay.perHolder.get(wallet) as Record<string, bigint> | undefined,
-        };
-      }
-      const creditSign = (k: CreditMovement["kind"]) => (k === "granted" || k === "received" ? "+" : "-");
-      const format = ctx.globals.json ? "json" : opts.format;
-      let text: string;
-      if (format === "json") {
-        const entries = lines.map((l) => ({
-          timestamp: l.timestamp,
-          block: l.block,
-          event: l.event,
-          class: l.class,
-          lotId: l.lotId,
-          lotExpiresAt: decodeLotId(l.lotId).expiresAt,
-          policy: l.policy,
-          units: l.units,
-          /** Signed change of the balance in GPU-seconds (null: consumed, informational). */
-          change: l.hours === "" ? null : l.hours.startsWith("-") ? -l.units : l.units,
-          hours: l.hours === "" ? null : (l.hours.startsWith("-") ? -1 : 1) * hoursNumber(l.units),
-          ...(l.redemptionId !== undefined && { redemptionId: l.redemptionId }),
-          ...(l.counterparty !== undefined && { counterparty: l.counterparty }),
-          ...(l.note !== undefined && { note: l.note }),
-          txHash: l.txHash,
-        }));
-        const closingJson = closing.map((c) => ({ class: c.class, lotId: c.lotId, expiresAt: decodeLotId(c.lotId).expiresAt, policy: c.policy, units: c.units, hours: hoursNumber(c.units), expired: c.expired }));
-        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: isoUtc(run.head.timestamp), toBlock: run.head.blockNumber, entries, closingBalances: closingJson, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= run.head.timestamp })), totals: credit.totals } })}\n`;
-      } else if (format === "csv") {
-        const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
-        const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-        text = `${[head, ...lines.map((l) => [l.date, l.block, l.event, q(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", q(l.note ?? ""), l.txHash].join(","))].join("\n")}\n`;
-      } else {
-        const out = [
-          `statement for ${wallet} — ComputeToken ${ctx.deployment.computeToken} on chain ${ctx.deployment.chainId}, as of ${utc(run.head.timestamp)} (block ${run.head.blockNumber})`,
-          "",
-          ...(lines.length
-            ? table(
-                ["date", "event", "class", "lot expires", "policy", "hours", "GPU-seconds", "redemption", "counterparty", "tx"],
-                lines.map((l) => [
-                  l.date,
-                  l.event,
-                  l.class,
-                  l.lotExpires.slice(0, 10),
-                  l.policy,
-                  l.hours || `(${hours(l.units)})`,
-                  l.hours ? `${l.hours[0]}${l.units}` : `(${l.units})`,
-                  l.redemptionId ? String(l.redemptionId) : "",
-                  l.counterparty ?? "",
-                  l.txHash,
-                ]),
-              )
-            : ["no history"]),
-          "",
-          "closing balance:",
-          ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h (${c.units} GPU-seconds)${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
-          ...(credit
-            ? [
-                "",
-                "inference credits:",
-                ...(credit.entries.length
-                  ? table(
-                      ["date", "event", "credits", "bucket expires", "note", "tx"],
-                      credit.entries.map((m) => [utc(m.timestamp), m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, m.expiresAt !== undefined ? utc(m.expiresAt).slice(0, 10) : "", m.note ?? "", m.txHash]),
-                    )
-                  : ["no credit history"]),
-                "closing credit buckets:",
-                ...(credit.closing.length
-                  ? credit.closing.map((b) => `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= run.head.timestamp ? " — expired, not yet swept" : ""}`)
-                  : ["  none"]),
-              ]
-            : []),
-        ];
-        text = `${out.join("\n")}\n`;
-      }
+      const st = await buildStatement(ctx, wallet, { progress: opts.progress });
+      const text = renderStatement(st, ctx.globals.json ? "json" : opts.format);
       if (opts.out) {
         writeFileSync(opts.out, text);
-        process.stdout.write(`wrote ${opts.out}: ${lines.length} entries for ${wallet}\n`);
+        process.stdout.write(`wrote ${opts.out}: ${st.entries.length} entries for ${wallet}\n`);
       } else process.stdout.write(text);
     });
 }

@@ -15,6 +15,7 @@ import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, type DevnetStopReport, startDevnet } from "./runDevnet.js";
+import { type WebServer, startWebServer } from "../web/server.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEFAULT_CLASSES = "config/classes.json";
@@ -60,7 +61,7 @@ const ROLE_LABEL: Record<LocalRole, string> = {
   GATEWAY: "gateway",
 };
 
-function summary(d: Devnet, dir: string): string[] {
+function summary(d: Devnet, dir: string, web?: WebServer): string[] {
   const rel = relative;
   const rpcFlag = d.rpcUrl === `http://127.0.0.1:${DEFAULT_DEVNET_PORT}` ? "" : ` --rpc ${d.rpcUrl}`;
   const depFlag = path.resolve(dir) === path.resolve(DEFAULT_DEVNET_DIR) ? "" : ` --deployment ${rel(d.deploymentFile)}`;
@@ -79,6 +80,7 @@ function summary(d: Devnet, dir: string): string[] {
         ["chain state", rel(d.stateFile)],
         ["classes", d.classes.map((c) => c.name + (c.active ? "" : " (retired)")).join(", ") || "none"],
         ["redeemer", d.redeemer.note],
+        ["web app", web ? web.url : "not started (--no-web)"],
       ],
     ).slice(2),
     "",
@@ -170,15 +172,19 @@ export function devnetCommand(): Command {
     .option("--no-redeemer", "do not start the redeemer")
     .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
     .option("--reset", "forget the saved chain and deploy afresh")
+    .option("--web-port <n>", "port of the web app (0, or a port already in use: any free port)", "8080")
+    .option("--no-web", "do not serve the web app")
     .option("--no-demo", "do not run the demo redemption (config/demo-job.json) on a freshly deployed chain")
     .option("--stop-jobs", "on Ctrl-C, stop the redeemer's running jobs (each charged for the time it ran) instead of leaving them running for the next start")
     .action(async function (
       this: Command,
-      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean; stopJobs?: boolean },
+      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean; stopJobs?: boolean; web: boolean; webPort: string },
     ) {
       const globals = globalsOf(this);
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UserError("--port must be a port number (1..65535)");
+      const webPort = Number(opts.webPort);
+      if (!Number.isInteger(webPort) || webPort < 0 || webPort > 65535) throw new UserError("--web-port must be a port number (0..65535)");
       // Signals are ours from the start: Ctrl-C during start-up still stops anvil cleanly.
       let stopping: NodeJS.Signals | undefined;
       let onStop: (signal: NodeJS.Signals) => void = (signal) => {
@@ -209,6 +215,19 @@ export function devnetCommand(): Command {
         if (e instanceof DevnetError) throw new UserError(e.message);
         throw e;
       }
+      // The web app, on this machine only; a taken port falls back to any free one (the address is printed).
+      let web: WebServer | undefined;
+      if (opts.web && !stopping) {
+        const webOpts = { rpcUrl: d.rpcUrl, deployment: d.deployment, redeemerApi: d.redeemer.apiUrl, receipts: d.redeemer.receiptsDir ? [d.redeemer.receiptsDir] : undefined };
+        try {
+          web = await startWebServer({ ...webOpts, port: webPort }).catch((e: NodeJS.ErrnoException) => {
+            if (e.code === "EADDRINUSE") return startWebServer({ ...webOpts, port: 0 });
+            throw e;
+          });
+        } catch (e) {
+          note(`web app: not started: ${(e as Error).message.split("\n")[0]}`);
+        }
+      }
       // HR's part of the demo (once per fresh chain) before "devnet ready": from then on the HR key
       // is the user's alone, with no demo transaction in flight to clash with theirs.
       let demoRun: { spec: JobSpec; grant: DemoGrant } | undefined;
@@ -236,10 +255,11 @@ export function devnetCommand(): Command {
             classes: d.classes,
             classChanges: d.classChanges,
             redeemer: d.redeemer,
+            webUrl: web?.url ?? null,
             accounts: Object.fromEntries((Object.keys(LOCAL_ROLE_KEYS) as LocalRole[]).map((r) => [ROLE_LABEL[r], localAddress(r)])),
           })}\n`,
         );
-      } else printLines(summary(d, opts.dir));
+      } else printLines(summary(d, opts.dir, web));
 
       // The demo redemption, once per fresh chain, while the devnet keeps running.
       const demoAbort = new AbortController();
@@ -253,7 +273,7 @@ export function devnetCommand(): Command {
           stopped = true;
           if (!globals.json) note(`\n${signal}: stopping the devnet (saving the chain state)`);
           demoAbort.abort();
-          demo.then(() => d.stop()).then(resolve, (e) => {
+          demo.then(() => web?.close()).then(() => d.stop()).then(resolve, (e) => {
             note(`error while stopping: ${(e as Error).message}`);
             resolve({ jobsLeftRunning: [], jobsStopped: [] });
           });

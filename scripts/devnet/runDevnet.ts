@@ -71,6 +71,8 @@ export interface Devnet {
     receiptsDir?: string;
     /** The local executor's job logs (<job>.log), when it started. */
     jobLogsDir?: string;
+    /** The redeemer's HTTP API base URL, when it started. */
+    apiUrl?: string;
   };
   stop(): Promise<DevnetStopReport>;
 }
@@ -290,6 +292,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         note: r.note,
         ...(r.handle && r.receiptsDir && { receiptsDir: r.receiptsDir }),
         ...(r.handle && r.jobLogsDir && { jobLogsDir: r.jobLogsDir }),
+        ...(r.handle && r.apiUrl && { apiUrl: r.apiUrl }),
       },
       stop,
     };

@@ -17,7 +17,7 @@ import { redeemJob } from "../../sdk/redeem.js";
 import { globalsOf, redeemerApiOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
 import { employeeClient, withKeyOptions, type KeyOptions } from "./context.js";
-import { pickLots } from "./pickLots.js";
+import { pickLots } from "../../sdk/pickLots.js";
 import { confirm } from "./prompt.js";
 
 const MAX_REDEMPTION_LOTS = 16;

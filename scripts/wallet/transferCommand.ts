@@ -14,7 +14,7 @@ import { chainTime } from "../../sdk/client.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
 import { employeeClient, withKeyOptions, type KeyOptions } from "./context.js";
-import { pickLots } from "./pickLots.js";
+import { pickLots } from "../../sdk/pickLots.js";
 
 export function transferCommand(): Command {
   return withKeyOptions(

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import type { Hex } from "viem";
 import { fetchLogRanges, type RpcRequest } from "../../sdk/audit/fetchLogs.js";
 import type { RawLog } from "../../sdk/audit/events.js";
-import { pickLots } from "../../scripts/wallet/pickLots.js";
+import { pickLots } from "../../sdk/pickLots.js";
 
 /** A fake node: `perBlock(n)` logs in block n; refuses ranges of more than `maxLogs` logs. */
 function fakeNode(perBlock: (n: number) => number, maxLogs = Infinity) {

@@ -2,7 +2,7 @@
  * Which lots a transfer or a redemption draws from: soonest-expiring first, so that what is
  * about to expire is used before what can wait. Pure.
  */
-import type { LotBalance } from "../../sdk/balances.js";
+import type { LotBalance } from "./balances.js";
 
 export interface Pick {
   lotId: bigint;

@@ -1,0 +1,104 @@
+/**
+ * Follows the chain head block by block and applies what concerns the gateway, before the next
+ * request is held: a revoked authorization (InferenceCredit `AuthorizationRevoked` naming this
+ * gateway) and an offboarded holder (ComputeToken `HolderOffboarded`) cut their keys; price
+ * changes reload the price table; credit movements (grants, transfers, clawbacks, expiry sweeps)
+ * re-read the holders' balances. The last block applied is kept in the ledger, so a restart
+ * misses nothing.
+ */
+import { type Address, type Hex, decodeEventLog, getAddress, toEventSelector } from "viem";
+import type { Logger } from "pino";
+import type { CtkClient } from "../../sdk/client.js";
+import { decodeCreditLogs } from "../../sdk/credits/events.js";
+import { computeTokenAbi } from "../../sdk/generated/abi.js";
+import type { Ledger } from "../ledger/ledger.js";
+
+const OFFBOARDED = computeTokenAbi.find((x) => x.type === "event" && x.name === "HolderOffboarded")!;
+const OFFBOARDED_TOPIC = toEventSelector(OFFBOARDED as never);
+const BALANCE_EVENTS = new Set(["Transfer", "CreditsExpired", "CreditsClawedBack", "CreditsGranted", "BucketTransferred"]);
+const WATCHED_BLOCK = "watched_block";
+
+export interface ChainWatcherDeps {
+  client: CtkClient;
+  ledger: Ledger;
+  gateway: Address;
+  pollIntervalMs: number;
+  log: Logger;
+  onPricesChanged: () => Promise<void>;
+  onBalancesChanged: (holders: Set<string>) => Promise<void>;
+}
+
+export class ChainWatcher {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  /** The last block applied. */
+  lastBlock = -1n;
+
+  constructor(private readonly d: ChainWatcherDeps) {}
+
+  async start(): Promise<void> {
+    const saved = await this.d.ledger.getMeta(WATCHED_BLOCK);
+    this.lastBlock = saved ?? (await this.d.client.publicClient.getBlockNumber());
+    if (saved === undefined) await this.d.ledger.setMeta(WATCHED_BLOCK, this.lastBlock, true);
+    await this.poll();
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, this.d.pollIntervalMs);
+      });
+      if (this.stopped) break;
+      try {
+        await this.poll();
+      } catch (err) {
+        this.d.log.warn({ err: (err as Error).message }, "chain watch failed; retrying");
+      }
+    }
+  }
+
+  /** Applies every block up to the head. */
+  async poll(): Promise<void> {
+    const { client, ledger } = this.d;
+    const head = await client.publicClient.getBlockNumber();
+    if (head <= this.lastBlock) return;
+    const fromBlock = this.lastBlock + 1n;
+    const inferenceCredit = client.deployment.inferenceCredit!;
+    const logs = await client.publicClient.getLogs({ address: [inferenceCredit, client.computeToken.address], fromBlock, toBlock: head });
+    let prices = false;
+    const holders = new Set<string>();
+    const creditLogs = logs.filter((l) => getAddress(l.address) === inferenceCredit);
+    for (const e of decodeCreditLogs(creditLogs)) {
+      if (e.eventName === "AuthorizationRevoked") {
+        const args = e.args as { authId: Hex; gateway: Address; holder: Address };
+        if (getAddress(args.gateway) === getAddress(this.d.gateway) && (await ledger.revokeAuthorization(args.authId))) {
+          this.d.log.info({ authId: args.authId, holder: args.holder, block: e.blockNumber.toString() }, "authorization revoked: its keys are cut");
+        }
+      } else if (e.eventName === "ModelPriceSet" || e.eventName === "PriorityFeesSet") {
+        prices = true;
+      } else if (BALANCE_EVENTS.has(e.eventName)) {
+        const a = e.args as Record<string, unknown>;
+        for (const k of ["from", "to", "holder"]) if (typeof a[k] === "string") holders.add(getAddress(a[k] as string));
+      }
+    }
+    for (const l of logs) {
+      if (getAddress(l.address) !== client.computeToken.address || l.topics[0] !== OFFBOARDED_TOPIC) continue;
+      const { args } = decodeEventLog({ abi: [OFFBOARDED], data: l.data, topics: l.topics as [Hex, ...Hex[]] }) as unknown as { args: Record<string, Address> };
+      const account = getAddress(Object.values(args)[0]);
+      if (await ledger.offboardHolder(account)) this.d.log.info({ holder: account, block: l.blockNumber?.toString() }, "holder offboarded: their keys are cut");
+    }
+    if (prices) await this.d.onPricesChanged();
+    if (holders.size) await this.d.onBalancesChanged(holders);
+    this.lastBlock = head;
+    await ledger.setMeta(WATCHED_BLOCK, head, true);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The gateway's configuration, validated once at start-up (zod) and passed down as one typed object.
+ * See config/gateway.example.json for a documented example.
+ */
+import { hostname } from "node:os";
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
+
+const credits = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    const s = String(v).trim();
+    const m = /^(\d+)(?:\.(\d{1,6}))?$/.exec(s);
+    if (!m) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected credits with at most 6 decimals, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return BigInt(m[1]) * 1_000_000n + BigInt((m[2] ?? "").padEnd(6, "0"));
+  });
+
+const limitsSchema = z
+  .object({
+    requestsPerMinute: z.number().int().min(1).default(600),
+    tokensPerMinute: z.number().int().min(1).default(1_000_000),
+    /** Credits (not base units). */
+    creditsPerDay: credits.default("1000"),
+  })
+  .strict();
+
+const modelSchema = z
+  .object({
+    /** The model's name: the one priced on-chain and asked for by clients. */
+    name: z.string().min(1),
+    /** OpenAI-compatible base URL of the upstream, e.g. http://vllm:8000/v1. "embedded": the --model file. */
+    upstream: z.string().min(1),
+    /** The model's name at the upstream, when it differs. */
+    upstreamModel: z.string().min(1).optional(),
+    /** The most output tokens a request may ask for. */
+    maxOutputTokens: z.number().int().min(1).default(256),
+    /** Requests at the upstream at once; the rest wait in the priority queue. */
+    concurrency: z.number().int().min(1).max(4096).default(8),
+    timeoutMs: z.number().int().min(100).default(120_000),
+    /** Pass the tier on as vLLM's `priority` (needs vLLM's --scheduling-policy priority). */
+    sendPriority: z.boolean().default(false),
+    /** Ask for cumulative usage on every chunk (vLLM's continuous_usage_stats). */
+    continuousUsage: z.boolean().default(true),
+  })
+  .strict();
+
+const privateKey = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+  .transform((k) => k as `0x${string}`);
+
+export const gatewayConfigSchema = z
+  .object({
+    chain: z
+      .object({
+        rpcUrl: z.string().url(),
+        /** The deployment: a file path, or the object itself. */
+        deployment: z.union([z.string().min(1), deploymentSchema]),
+        /** The gateway's account: holds the GATEWAY role, signs settleUsage; authorizations name it. */
+        privateKey,
+        /** How often the head is polled for revocations, offboardings, prices and grants. */
+        pollIntervalMs: z.number().int().min(10).max(60_000).default(250),
+        /** Balances are re-read this often (expiring buckets). */
+        balanceRefreshMs: z.number().int().min(100).default(10_000),
+      })
+      .strict(),
+    host: z.string().min(1).default("127.0.0.1"),
+    /** 0: any free port. */
+    port: z.number().int().min(0).max(65_535).default(8788),
+    /** This replica's name in the ledger (its in-flight holds are released when it restarts). */
+    replica: z.string().min(1).default(`${hostname()}`),
+    database: z
+      .discriminatedUnion("kind", [
+        z.object({ kind: z.literal("sqlite"), file: z.string().min(1) }).strict(),
+        z.object({ kind: z.literal("postgres"), url: z.string().min(1), poolSize: z.number().int().min(1).max(200).default(16) }).strict(),
+      ])
+      .default({ kind: "sqlite", file: "data/gateway/ledger.sqlite" }),
+    models: z.array(modelSchema).default([]),
+    /** The embedded llama.cpp upstream (`upstream: "embedded"` models use it). */
+    embedded: z
+      .object({
+        modelPath: z.string().min(1),
+        sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+        sequences: z.number().int().min(1).max(64).default(4),
+        contextSize: z.number().int().min(64).default(512),
+      })
+      .strict()
+      .optional(),
+    limits: z
+      .object({
+        defaults: limitsSchema.default({}),
+        /** Per holder address: any of the defaults' fields. */
+        holders: z.record(z.string(), limitsSchema.partial()).default({}),
+      })
+      .strict()
+      .default({}),
+    maxBodyBytes: z.number().int().min(1_024).default(1_048_576),
+    /** Holds older than this are abandoned (a replica that never came back) and released. */
+    staleHoldMs: z.number().int().min(1_000).default(15 * 60_000),
+    settlement: z
+      .object({
+        intervalMs: z.number().int().min(50).default(30_000),
+        maxCharges: z.number().int().min(1).max(500).default(200),
+      })
+      .strict()
+      .default({}),
+    /** Where usage records (one JSON line per request, a file per batch) are kept. */
+    recordsDir: z.string().min(1).default("data/gateway/records"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** Log prompts and completions (off: logs never contain them). */
+    logContent: z.boolean().default(false),
+  })
+  .strict();
+
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+type Parsed = z.output<typeof gatewayConfigSchema>;
+/** The validated configuration, with the deployment file read. */
+export type GatewayConfig = Omit<Parsed, "chain"> & { chain: Omit<Parsed["chain"], "deployment"> & { deployment: Deployment } };
+export type ModelConfig = GatewayConfig["models"][number];
+export type LimitsConfig = z.output<typeof limitsSchema>;
+
+export class GatewayConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates the configuration; relative paths resolve against `baseDir`. @throws GatewayConfigError */
+export function parseGatewayConfig(raw: unknown, baseDir = process.cwd()): GatewayConfig {
+  const parsed = gatewayConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new GatewayConfigError(`gateway config: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  const c = parsed.data;
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const names = new Set<string>();
+  for (const m of c.models) {
+    if (names.has(m.name)) throw new GatewayConfigError(`gateway config: model "${m.name}" is listed twice`);
+    names.add(m.name);
+    if (m.upstream === "embedded" && !c.embedded) throw new GatewayConfigError(`gateway config: model "${m.name}" uses the embedded upstream, but no embedded.modelPath is set`);
+    if (m.upstream !== "embedded" && !/^https?:\/\//.test(m.upstream)) throw new GatewayConfigError(`gateway config: model "${m.name}": upstream must be an http(s) URL or "embedded"`);
+  }
+  let deployment: Deployment;
+  try {
+    deployment = typeof c.chain.deployment === "string" ? readDeployment(at(c.chain.deployment)) : c.chain.deployment;
+  } catch (err) {
+    throw new GatewayConfigError(`gateway config: ${(err as Error).message}`);
+  }
+  return {
+    ...c,
+    chain: { ...c.chain, deployment },
+    database: c.database.kind === "sqlite" ? { ...c.database, file: c.database.file === ":memory:" ? c.database.file : at(c.database.file) } : c.database,
+    recordsDir: at(c.recordsDir),
+    ...(c.embedded && { embedded: { ...c.embedded, modelPath: at(c.embedded.modelPath) } }),
+  };
+}
+
+/** A holder's limits: the defaults with its overrides. */
+export function limitsFor(config: GatewayConfig, holder: string): LimitsConfig {
+  const key = Object.keys(config.limits.holders).find((k) => k.toLowerCase() === holder.toLowerCase());
+  return { ...config.limits.defaults, ...(key ? config.limits.holders[key] : {}) };
+}

@@ -1,0 +1,437 @@
+/**
+ * One metered request: validate → key → HOLD the worst case → priority queue → upstream (with
+ * `max_tokens` cut to what was held, usage asked for) → CHARGE the actual usage, durably, before
+ * the response completes → release the rest. Every ending converts the hold:
+ *
+ * - success: the upstream's usage at the on-chain prices (never more than the hold);
+ * - client disconnect, upstream error or timeout mid-stream: only the tokens delivered to the
+ *   client (cumulative usage on each chunk, else one token per content chunk); nothing if none;
+ * - upstream error or timeout before any output: nothing.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { type LimitsConfig, type ModelConfig } from "../config.js";
+import { GatewayError, badRequest } from "../errors.js";
+import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, type Tier } from "../ledger/ledger.js";
+import type { GatewayMetrics } from "../metrics.js";
+import { type PriceBook, quoteFor } from "../metering/quote.js";
+import { PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { readJsonBody, sendError, sendJson } from "./body.js";
+
+export interface Upstream {
+  model: ModelConfig;
+  /** OpenAI-compatible base URL (…/v1). */
+  url: string;
+  limiter: PriorityLimiter;
+}
+
+export interface MeteredProxyDeps {
+  ledger: Ledger;
+  metrics: GatewayMetrics;
+  log: Logger;
+  upstreams: ReadonlyMap<string, Upstream>;
+  prices: () => PriceBook | undefined;
+  limitsFor: (holder: string) => LimitsConfig;
+  replica: string;
+  maxBodyBytes: number;
+  logContent: boolean;
+  now?: () => number;
+}
+
+/** vLLM's `priority`: lower is served first; 0 is its default. */
+const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgent: -2 };
+
+export const hashKey = (key: string): string => createHash("sha256").update(key).digest("hex");
+
+export const formatCredits = (units: bigint): string => {
+  const frac = (units % 1_000_000n).toString().padStart(6, "0");
+  return `${units / 1_000_000n}.${frac}`;
+};
+
+const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
+
+function textOf(content: unknown, param: string): string {
+  if (typeof content === "string") return content;
+  if (content === null || content === undefined) return "";
+  if (Array.isArray(content)) {
+    return content
+      .map((p, i) => {
+        if (p && typeof p === "object" && (p as { type?: unknown }).type === "text" && typeof (p as { text?: unknown }).text === "string") return (p as { text: string }).text;
+        throw badRequest("unsupported_content", `${param}[${i}]: only text content parts are supported`, param);
+      })
+      .join("");
+  }
+  throw badRequest("invalid_content", `${param} must be a string or an array of text parts`, param);
+}
+
+/**
+ * An upper bound of the request's input tokens, from its bytes: byte-level and byte-fallback
+ * tokenizers never make more tokens than bytes; 4 per message and 8 per request cover the
+ * template's and the special tokens. The upstream's count replaces it in the charge.
+ */
+export function inputTokenBound(body: Record<string, unknown>, chat: boolean): number {
+  if (chat) {
+    if (!Array.isArray(body.messages) || body.messages.length === 0) throw badRequest("invalid_messages", "messages must be a non-empty array", "messages");
+    let bytes = 8;
+    body.messages.forEach((m, i) => {
+      if (!m || typeof m !== "object" || typeof (m as { role?: unknown }).role !== "string") throw badRequest("invalid_messages", `messages[${i}] needs a role`, `messages[${i}]`);
+      bytes += 4 + utf8(textOf((m as { content?: unknown }).content, `messages[${i}].content`));
+    });
+    return bytes;
+  }
+  if (typeof body.prompt !== "string") throw badRequest("invalid_prompt", "prompt must be a string", "prompt");
+  return utf8(body.prompt) + 8;
+}
+
+export function parseTier(req: IncomingMessage, body: Record<string, unknown>): Tier {
+  const raw = (req.headers["x-ctk-priority"] as string | undefined) ?? (typeof body.priority === "string" ? body.priority : undefined);
+  if (raw === undefined) return "normal";
+  if (!(TIERS as readonly string[]).includes(raw)) throw badRequest("invalid_priority", `priority must be one of ${TIERS.join(", ")} (got "${raw}")`, "priority");
+  return raw as Tier;
+}
+
+export function bearerKey(req: IncomingMessage): string {
+  const h = req.headers.authorization;
+  if (!h) throw new GatewayError(401, "authentication_error", "missing_api_key", "no API key: send `Authorization: Bearer <key>` (get one with `ctk credits key create`)");
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  if (!m) throw new GatewayError(401, "authentication_error", "invalid_api_key", "the Authorization header must be `Bearer <key>`");
+  return m[1];
+}
+
+interface Usage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+}
+
+export class MeteredProxy {
+  private readonly now: () => number;
+
+  constructor(private readonly d: MeteredProxyDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  /** Resolves the key to its authorization, or throws 401/403. */
+  async authenticate(req: IncomingMessage): Promise<KeyInfo> {
+    const key = bearerKey(req);
+    const info = await this.d.ledger.findKey(hashKey(key));
+    if (!info) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key is not known to this gateway");
+    return info;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, chat: boolean): Promise<void> {
+    const started = this.now();
+    let model = "-";
+    let tier: Tier = "normal";
+    let status = 200;
+    try {
+      const key = await this.authenticate(req);
+      const body = await readJsonBody(req, this.d.maxBodyBytes);
+      if (typeof body.model !== "string" || body.model === "") throw badRequest("missing_model", "model is required", "model");
+      model = body.model;
+      tier = parseTier(req, body);
+      const upstream = this.d.upstreams.get(model);
+      const prices = this.d.prices();
+      const quote = prices && upstream ? quoteFor(prices, model, tier) : undefined;
+      if (!upstream || !quote) {
+        throw new GatewayError(404, "invalid_request_error", "model_not_found", `the model "${model}" does not exist here (GET /v1/models lists the models)`, { param: "model" });
+      }
+      const asked = body.max_tokens ?? body.max_completion_tokens;
+      if (asked !== undefined && asked !== null && (typeof asked !== "number" || !Number.isInteger(asked) || asked < 1)) {
+        throw badRequest("invalid_max_tokens", `max_tokens must be a positive integer (got ${JSON.stringify(asked)})`, "max_tokens");
+      }
+      if (body.n !== undefined && body.n !== 1) throw badRequest("unsupported_n", "only n = 1 is supported", "n");
+      if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
+      const inputTokens = inputTokenBound(body, chat);
+      const requestId = `${chat ? "chatcmpl" : "cmpl"}-${randomUUID()}`;
+      const holdStart = performance.now();
+      const hold = await this.d.ledger.hold({
+        requestId,
+        keyId: key.keyId,
+        authId: key.authId,
+        model,
+        tier,
+        inputTokens,
+        maxTokens: (asked as number | undefined) ?? undefined,
+        modelMaxTokens: upstream.model.maxOutputTokens,
+        quote,
+        limits: this.d.limitsFor(key.holder),
+        replica: this.d.replica,
+        now: this.now(),
+      });
+      this.d.metrics.holdSeconds.observe((performance.now() - holdStart) / 1000);
+      status = await this.run(req, res, { body, chat, upstream, quote, hold, tier, key });
+    } catch (err) {
+      const e = err instanceof GatewayError ? err : new GatewayError(500, "server_error", "internal_error", "the gateway failed to handle this request");
+      if (!(err instanceof GatewayError)) this.d.log.error({ err }, "request failed");
+      status = e.status;
+      sendError(res, e);
+    } finally {
+      this.d.metrics.requests.inc({ status: String(status), model, tier });
+      this.d.log.debug({ model, tier, status, ms: this.now() - started }, "request");
+    }
+  }
+
+  private async run(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: { body: Record<string, unknown>; chat: boolean; upstream: Upstream; quote: Quote; hold: Hold; tier: Tier; key: KeyInfo },
+  ): Promise<number> {
+    const { upstream, hold, quote, tier } = r;
+    const model = upstream.model;
+    const stream = r.body.stream === true;
+    const clientSo = (r.body.stream_options ?? {}) as { include_usage?: boolean; continuous_usage_stats?: boolean };
+    const abort = new AbortController();
+    let clientGone = false;
+    res.on("close", () => {
+      if (!res.writableEnded) {
+        clientGone = true;
+        abort.abort(new Error("client disconnected"));
+      }
+    });
+    let ended = false;
+    const end = async (u: { tokensIn: number; tokensOut: number; ending: Ending }) => {
+      ended = true;
+      const amount = u.tokensIn === 0 && u.tokensOut === 0 ? 0n : quote.cost(u.tokensIn, u.tokensOut);
+      const done = await this.d.ledger.settleRequest(hold.requestId, { ...u, amount }, this.now());
+      const charge = done?.charge ?? 0n;
+      if (charge > 0n) {
+        this.d.metrics.tokens.inc({ model: model.name, direction: "input" }, u.tokensIn);
+        this.d.metrics.tokens.inc({ model: model.name, direction: "output" }, u.tokensOut);
+        this.d.metrics.credits.inc({ model: model.name }, Number(charge) / 1e6);
+      }
+      this.d.log.info(
+        { requestId: hold.requestId, keyId: r.key.keyId, holder: r.key.holder, model: model.name, tier, ending: u.ending, tokensIn: u.tokensIn, tokensOut: u.tokensOut, held: hold.amount.toString(), charge: charge.toString() },
+        "metered",
+      );
+      return charge;
+    };
+
+    let release: (() => void) | undefined;
+    try {
+      const queued = performance.now();
+      this.d.metrics.queueDepth.set({ model: model.name }, upstream.limiter.depth + 1);
+      try {
+        release = await upstream.limiter.acquire(TIERS.indexOf(tier), abort.signal);
+      } finally {
+        this.d.metrics.queueDepth.set({ model: model.name }, upstream.limiter.depth);
+      }
+      this.d.metrics.queueSeconds.observe({ model: model.name, tier }, (performance.now() - queued) / 1000);
+
+      const forward: Record<string, unknown> = { ...r.body, model: model.upstreamModel ?? model.name, max_tokens: hold.outputTokens };
+      delete forward.max_completion_tokens;
+      delete forward.priority;
+      if (model.sendPriority) forward.priority = VLLM_PRIORITY[tier];
+      if (stream) forward.stream_options = { include_usage: true, ...(model.continuousUsage && { continuous_usage_stats: true }) };
+      if (this.d.logContent) this.d.log.info({ requestId: hold.requestId, body: r.body }, "request content");
+
+      const timer = setTimeout(() => abort.abort(new TimeoutSignal()), model.timeoutMs);
+      const upStart = performance.now();
+      try {
+        let up: Response;
+        try {
+          up = await fetch(`${upstream.url}/${r.chat ? "chat/completions" : "completions"}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
+            body: JSON.stringify(forward),
+            signal: abort.signal,
+          });
+        } catch (err) {
+          return this.failBeforeOutput(res, end, clientGone, abort.signal.reason, err);
+        }
+        if (!up.ok) {
+          const text = await up.text().catch(() => "");
+          let message = text.slice(0, 500);
+          try {
+            message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+          } catch {
+            // not JSON
+          }
+          await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" });
+          const status = up.status >= 500 ? 502 : up.status;
+          sendError(res, new GatewayError(status, status === 502 ? "upstream_error" : "invalid_request_error", "upstream_error", `the model's server answered ${up.status}: ${message}; nothing was charged`));
+          return status;
+        }
+        if (!stream) {
+          let payload: { usage?: Usage } & Record<string, unknown>;
+          try {
+            payload = (await up.json()) as typeof payload;
+          } catch (err) {
+            return this.failBeforeOutput(res, end, clientGone, abort.signal.reason, err);
+          }
+          const tokensIn = payload.usage?.prompt_tokens ?? 0;
+          const tokensOut = payload.usage?.completion_tokens ?? 0;
+          if (clientGone) {
+            await end({ tokensIn: 0, tokensOut: 0, ending: "disconnect" });
+            return 499;
+          }
+          const charge = await end({ tokensIn, tokensOut, ending: "ok" });
+          const usage = { ...(payload.usage ?? {}), cost: formatCredits(charge), cost_base_units: charge.toString(), price_version: quote.priceVersion.toString(), priority: tier };
+          sendJson(res, 200, { ...payload, id: hold.requestId, model: model.name, usage }, this.costHeaders(hold, charge, tier));
+          return 200;
+        }
+        return await this.pipeStream(res, up, { hold, end, clientSo, abort, timedOut: () => abort.signal.reason instanceof TimeoutSignal, clientGone: () => clientGone, model: model.name, tier, priceVersion: quote.priceVersion });
+      } finally {
+        clearTimeout(timer);
+        this.d.metrics.upstreamSeconds.observe({ model: model.name }, (performance.now() - upStart) / 1000);
+      }
+    } catch (err) {
+      if (err instanceof QueueAbortedError) {
+        await end({ tokensIn: 0, tokensOut: 0, ending: "disconnect" });
+        return 499;
+      }
+      throw err;
+    } finally {
+      release?.();
+      // Whatever happened, the hold does not outlive the request.
+      if (!ended) await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" }).catch((err) => this.d.log.error({ err, requestId: hold.requestId }, "could not release a hold"));
+    }
+  }
+
+  private costHeaders(hold: Hold, charge: bigint, tier: Tier): Record<string, string> {
+    return {
+      "x-request-id": hold.requestId,
+      "x-ctk-cost": formatCredits(charge),
+      "x-ctk-cost-base-units": charge.toString(),
+      "x-ctk-held": formatCredits(hold.amount),
+      "x-ctk-priority": tier,
+    };
+  }
+
+  private async failBeforeOutput(
+    res: ServerResponse,
+    end: (u: { tokensIn: number; tokensOut: number; ending: Ending }) => Promise<bigint>,
+    clientGone: boolean,
+    reason: unknown,
+    err: unknown,
+  ): Promise<number> {
+    if (clientGone) {
+      await end({ tokensIn: 0, tokensOut: 0, ending: "disconnect" });
+      return 499;
+    }
+    const timeout = reason instanceof TimeoutSignal;
+    await end({ tokensIn: 0, tokensOut: 0, ending: timeout ? "timeout" : "upstream_error" });
+    const e = timeout
+      ? new GatewayError(504, "upstream_error", "upstream_timeout", "the model's server did not answer in time; nothing was charged")
+      : new GatewayError(502, "upstream_error", "upstream_unreachable", `the model's server could not be reached (${(err as Error)?.message ?? String(err)}); nothing was charged`);
+    sendError(res, e);
+    return e.status;
+  }
+
+  private async pipeStream(
+    res: ServerResponse,
+    up: Response,
+    s: {
+      hold: Hold;
+      end: (u: { tokensIn: number; tokensOut: number; ending: Ending }) => Promise<bigint>;
+      clientSo: { include_usage?: boolean; continuous_usage_stats?: boolean };
+      abort: AbortController;
+      timedOut: () => boolean;
+      clientGone: () => boolean;
+      model: string;
+      tier: Tier;
+      priceVersion: bigint;
+    },
+  ): Promise<number> {
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-request-id": s.hold.requestId,
+      "x-ctk-held": formatCredits(s.hold.amount),
+      "x-ctk-priority": s.tier,
+    });
+    let deliveredIn = 0;
+    let deliveredOut = 0;
+    let finalUsage: Usage | undefined;
+    let sawDone = false;
+    const write = async (text: string) => {
+      if (!res.write(text)) await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off("drain", done);
+          res.off("close", done);
+          resolve();
+        };
+        res.on("drain", done);
+        res.on("close", done);
+      });
+    };
+    const decoder = new TextDecoder();
+    let buf = "";
+    try {
+      const reader = up.body!.getReader();
+      outer: for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += decoder.decode(value, { stream: true });
+        let i: number;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const event = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const data = event
+            .split("\n")
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trimStart())
+            .join("\n");
+          if (!data) continue;
+          if (data === "[DONE]") {
+            sawDone = true;
+            break outer;
+          }
+          let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
+          try {
+            chunk = JSON.parse(data);
+          } catch {
+            continue;
+          }
+          if (chunk.usage && (!chunk.choices || chunk.choices.length === 0)) {
+            finalUsage = chunk.usage;
+            continue;
+          }
+          const usage = chunk.usage ?? undefined;
+          const hasContent = (chunk.choices ?? []).some((c) => (typeof c.delta?.content === "string" && c.delta.content !== "") || (typeof c.text === "string" && c.text !== ""));
+          const out = { ...chunk, id: s.hold.requestId, model: s.model };
+          if (!s.clientSo.continuous_usage_stats) delete out.usage;
+          if (s.clientGone()) break outer;
+          await write(`data: ${JSON.stringify(out)}\n\n`);
+          if (s.clientGone()) break outer;
+          // Delivered: what was handed to the client's socket.
+          if (usage?.completion_tokens !== undefined) deliveredOut = usage.completion_tokens;
+          else if (hasContent) deliveredOut++;
+          if (usage?.prompt_tokens !== undefined) deliveredIn = usage.prompt_tokens;
+        }
+      }
+    } catch {
+      // upstream failed, timed out, or the client left: charged below for what was delivered
+    }
+    if (sawDone && !s.clientGone()) {
+      const tokensIn = finalUsage?.prompt_tokens ?? deliveredIn;
+      const tokensOut = finalUsage?.completion_tokens ?? deliveredOut;
+      // Durable before the response completes.
+      const charge = await s.end({ tokensIn, tokensOut, ending: "ok" });
+      if (s.clientSo.include_usage) {
+        const usage = { prompt_tokens: tokensIn, completion_tokens: tokensOut, total_tokens: tokensIn + tokensOut, cost: formatCredits(charge), cost_base_units: charge.toString(), price_version: s.priceVersion.toString(), priority: s.tier };
+        await write(`data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`);
+      }
+      res.end("data: [DONE]\n\n");
+      return 200;
+    }
+    s.abort.abort(new Error("stream ended"));
+    const ending: Ending = s.clientGone() ? "disconnect" : s.timedOut() ? "timeout" : "upstream_error";
+    // Nothing delivered: nothing charged. Otherwise the prompt (as the upstream counted it) and the delivered tokens.
+    await s.end({ tokensIn: deliveredOut > 0 ? deliveredIn : 0, tokensOut: deliveredOut, ending });
+    if (!s.clientGone()) {
+      const message = ending === "timeout" ? "the model's server did not finish in time" : "the model's server failed mid-stream";
+      res.end(`data: ${JSON.stringify({ error: { message: `${message}; only the ${deliveredOut} tokens delivered were charged`, type: "upstream_error", param: null, code: ending } })}\n\n`);
+    }
+    return ending === "disconnect" ? 499 : ending === "timeout" ? 504 : 502;
+  }
+}
+
+class TimeoutSignal extends Error {
+  constructor() {
+    super("upstream timeout");
+  }
+}
+
+export { sendError };

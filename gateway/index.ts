@@ -1,0 +1,188 @@
+/**
+ * The metering gateway:
+ *
+ *   client (openai SDK, curl) → key → limits → HOLD worst case → priority queue → upstream
+ *     → usage → CHARGE actual (durable) → usage record → batch → settleUsage on-chain
+ *
+ * `startGateway(config)` opens the ledger (SQLite or PostgreSQL), releases the holds a previous
+ * run of this replica left, reads the price table and follows the chain, starts the embedded
+ * llama.cpp upstream when a model uses it, the settler, and the HTTP server.
+ */
+import type { Server } from "node:http";
+import { type DestinationStream, pino, type Logger } from "pino";
+import type { Address } from "viem";
+import { type CtkClient, createCtkClient } from "../sdk/client.js";
+import { readBalances, readPriceBook } from "./chain/creditChain.js";
+import { ChainWatcher } from "./chain/chainWatcher.js";
+import { type GatewayConfig, limitsFor } from "./config.js";
+import { createKey, keyRoute } from "./keys/keyService.js";
+import { Ledger } from "./ledger/ledger.js";
+import { PostgresDriver } from "./ledger/postgresDriver.js";
+import { SqliteDriver } from "./ledger/sqliteDriver.js";
+import type { SqlDriver } from "./ledger/sql.js";
+import { GatewayMetrics } from "./metrics.js";
+import type { PriceBook } from "./metering/quote.js";
+import { MeteredProxy, type Upstream } from "./http/meteredProxy.js";
+import { close, createGatewayServer, listen } from "./http/server.js";
+import { usageRoute } from "./http/usageRoute.js";
+import { Settler } from "./settle/settler.js";
+import { type LlamaUpstream, startLlamaUpstream } from "./upstream/llamaUpstream.js";
+import { PriorityLimiter } from "./upstream/priorityLimiter.js";
+
+export { parseGatewayConfig, type GatewayConfig, type GatewayConfigInput } from "./config.js";
+export { createKey };
+
+export interface GatewayDeps {
+  logger?: Logger;
+  logStream?: DestinationStream;
+  now?: () => number;
+}
+
+export interface Gateway {
+  port: number;
+  url: string;
+  /** The gateway's account: authorizations must name it. */
+  address: Address;
+  ledger: Ledger;
+  settler: Settler;
+  watcher: ChainWatcher;
+  metrics: GatewayMetrics;
+  client: CtkClient;
+  embedded?: LlamaUpstream;
+  prices(): PriceBook | undefined;
+  /** Re-reads holders' balances from the chain (all known holders by default). */
+  refreshBalances(holders?: Iterable<string>): Promise<boolean>;
+  /** Graceful: stop taking requests, finish those in flight, settle what is waiting, stop. */
+  stop(options?: { settle?: boolean }): Promise<void>;
+}
+
+export function openLedgerDriver(db: GatewayConfig["database"]): SqlDriver {
+  return db.kind === "sqlite" ? new SqliteDriver(db.file) : new PostgresDriver(db.url, db.poolSize);
+}
+
+export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
+  const log = deps.logger ?? pino({ level: config.logLevel, base: { service: "ctk-gateway", replica: config.replica } }, deps.logStream ?? pino.destination(1));
+  const now = deps.now ?? Date.now;
+  const client = createCtkClient({ rpcUrl: config.chain.rpcUrl, deployment: config.chain.deployment, account: config.chain.privateKey, pollingInterval: Math.min(config.chain.pollIntervalMs, 100) });
+  if (!config.chain.deployment.inferenceCredit) throw new Error("the deployment has no InferenceCredit: the gateway settles on it (redeploy the devnet)");
+  const address = client.account!.address;
+  const metrics = new GatewayMetrics();
+  const ledger = new Ledger(openLedgerDriver(config.database));
+  const cleanup: (() => Promise<void>)[] = [() => ledger.close()];
+  try {
+    await ledger.init();
+    const released = await ledger.releaseAbandoned(config.replica, config.staleHoldMs, now());
+    if (released) log.warn({ released }, "released the holds of requests a previous run left unfinished (not charged)");
+
+    let embedded: LlamaUpstream | undefined;
+    if (config.models.some((m) => m.upstream === "embedded") && config.embedded) {
+      embedded = await startLlamaUpstream({ modelPath: config.embedded.modelPath, sha256: config.embedded.sha256, sequences: config.embedded.sequences, contextSize: config.embedded.contextSize, modelName: config.models.find((m) => m.upstream === "embedded")!.upstreamModel ?? config.models.find((m) => m.upstream === "embedded")!.name });
+      cleanup.unshift(() => embedded!.stop());
+      log.info({ url: embedded.url, model: embedded.modelName }, "embedded llama.cpp upstream started");
+    }
+    const upstreams = new Map<string, Upstream>(
+      config.models.map((m) => [m.name, { model: m, url: (m.upstream === "embedded" ? embedded!.url : m.upstream).replace(/\/+$/, ""), limiter: new PriorityLimiter(m.concurrency) }]),
+    );
+
+    let prices: PriceBook | undefined = await readPriceBook(client, config.models.map((m) => m.name));
+    const reloadPrices = async () => {
+      prices = await readPriceBook(client, config.models.map((m) => m.name));
+      log.info({ priceVersion: prices.version.toString(), models: [...prices.models.keys()] }, "price table loaded");
+    };
+    const refreshBalances = async (holders?: Iterable<string>) => {
+      const list = holders ? [...holders] : await ledger.holders();
+      if (list.length === 0) return true;
+      const epoch = await ledger.settledEpoch();
+      const balances = await readBalances(client, list);
+      return ledger.setBalances(balances, epoch, now());
+    };
+
+    const watcher = new ChainWatcher({
+      client,
+      ledger,
+      gateway: address,
+      pollIntervalMs: config.chain.pollIntervalMs,
+      log,
+      onPricesChanged: reloadPrices,
+      onBalancesChanged: async (holders) => {
+        const known = new Set((await ledger.holders()).map((h) => h.toLowerCase()));
+        const mine = [...holders].filter((h) => known.has(h.toLowerCase()));
+        if (mine.length) await refreshBalances(mine);
+      },
+    });
+    await watcher.start();
+    cleanup.unshift(() => watcher.stop());
+    const balanceTimer = setInterval(() => void refreshBalances().catch((err) => log.warn({ err: (err as Error).message }, "balance refresh failed")), config.chain.balanceRefreshMs);
+    balanceTimer.unref();
+    cleanup.unshift(async () => clearInterval(balanceTimer));
+
+    const settler = new Settler({
+      client,
+      ledger,
+      gateway: address,
+      recordsDir: config.recordsDir,
+      intervalMs: config.settlement.intervalMs,
+      maxCharges: config.settlement.maxCharges,
+      replica: config.replica,
+      log,
+      metrics,
+      now,
+    });
+    settler.start();
+    cleanup.unshift(() => settler.stop());
+
+    const proxy = new MeteredProxy({
+      ledger,
+      metrics,
+      log,
+      upstreams,
+      prices: () => prices,
+      limitsFor: (holder) => limitsFor(config, holder),
+      replica: config.replica,
+      maxBodyBytes: config.maxBodyBytes,
+      logContent: config.logContent,
+      now,
+    });
+    const server: Server = createGatewayServer({
+      proxy,
+      metrics,
+      log,
+      models: () => config.models.filter((m) => prices?.models.has(m.name)).map((m) => ({ id: m.name, maxOutputTokens: m.maxOutputTokens })),
+      notReady: () => (prices ? undefined : "the price table is not loaded"),
+      routes: {
+        "/v1/keys": keyRoute({ client, ledger, gateway: address, maxBodyBytes: config.maxBodyBytes, now }),
+      },
+      getRoutes: { "/v1/usage": usageRoute({ proxy, ledger }) },
+    });
+    const port = await listen(server, config.port, config.host);
+    cleanup.unshift(() => close(server));
+    const url = `http://${config.host}:${port}`;
+    log.info({ url, gateway: address, database: config.database.kind, models: config.models.map((m) => m.name) }, "gateway listening");
+
+    let stopping: Promise<void> | undefined;
+    return {
+      port,
+      url,
+      address,
+      ledger,
+      settler,
+      watcher,
+      metrics,
+      client,
+      embedded,
+      prices: () => prices,
+      refreshBalances,
+      stop(options = {}) {
+        stopping ??= (async () => {
+          await close(server);
+          if (options.settle !== false) await settler.settleDue(true).catch((err) => log.warn({ err: (err as Error).message }, "final settlement failed"));
+          for (const fn of cleanup.slice(1)) await fn().catch((err) => log.warn({ err: (err as Error).message }, "stop step failed"));
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    for (const fn of cleanup) await fn().catch(() => undefined);
+    throw err;
+  }
+}

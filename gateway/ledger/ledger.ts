@@ -1,0 +1,623 @@
+/**
+ * The gateway's ledger: holds, charges, limits and settlement batches, each change in one database
+ * transaction that first locks the holder's row (and then the authorization's), so concurrent
+ * requests — in one process or in several replicas on one PostgreSQL — see each other's holds.
+ *
+ *   available = on-chain balance − charges not yet settled − open holds
+ *   cap left  = cap − charged by this gateway − open holds on the authorization
+ *
+ * A hold is the worst case of a request; its output tokens are cut to what the budget affords, and
+ * the caller must pass that cut on to the upstream as `max_tokens`, so the actual cost can never
+ * exceed the hold. Every ending converts the hold: a charge (≤ hold) or a release.
+ */
+import { GatewayError } from "../errors.js";
+import { SCHEMA } from "./schema.js";
+import { type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
+
+export const TIERS = ["low", "normal", "high", "urgent"] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** What a request costs at one price version (the SDK's charge formula, bound to a model and tier). */
+export interface Quote {
+  priceVersion: bigint;
+  /** Base units for these token counts (request charge and priority fee included). */
+  cost(inputTokens: number, outputTokens: number): bigint;
+  /** The most output tokens whose cost, with `inputTokens`, fits in `budget`; -1 when not even 0 fit. */
+  maxOutputFor(inputTokens: number, budget: bigint): number;
+}
+
+export interface Limits {
+  requestsPerMinute: number;
+  tokensPerMinute: number;
+  /** Base units. */
+  creditsPerDay: bigint;
+}
+
+export interface HoldParams {
+  requestId: string;
+  keyId: string;
+  authId: string;
+  model: string;
+  tier: Tier;
+  /** Input tokens, counted or bounded from above. */
+  inputTokens: number;
+  /** The request's max_tokens (undefined: the model maximum). */
+  maxTokens: number | undefined;
+  modelMaxTokens: number;
+  quote: Quote;
+  limits: Limits;
+  replica: string;
+  now: number;
+}
+
+export interface Hold {
+  requestId: string;
+  holder: string;
+  amount: bigint;
+  /** The output tokens held for: pass on as max_tokens. */
+  outputTokens: number;
+}
+
+export type Ending = "ok" | "disconnect" | "upstream_error" | "timeout" | "crash";
+
+export interface AuthorizationRecord {
+  authId: string;
+  holder: string;
+  nonce: bigint;
+  cap: bigint;
+  /** Seconds. */
+  expiresAt: bigint;
+  models: readonly string[];
+  signature: string;
+  /** The signed authorization file's JSON (what `settleUsage` activates it with). */
+  document: string;
+  /** Already charged on-chain against it (when a key is made for an active authorization). */
+  charged: bigint;
+  /** Already activated on-chain. */
+  activated: boolean;
+}
+
+export interface KeyInfo {
+  keyId: string;
+  authId: string;
+  holder: string;
+  nonce: bigint;
+  expiresAt: bigint;
+  models: string[];
+  status: string;
+  offboarded: boolean;
+}
+
+export interface UsageRow {
+  requestId: string;
+  keyId: string;
+  authId: string;
+  holder: string;
+  nonce: bigint;
+  model: string;
+  tier: Tier;
+  priceVersion: bigint;
+  hold: bigint;
+  tokensIn: number;
+  tokensOut: number;
+  charge: bigint;
+  ending: string;
+  createdAt: number;
+  finishedAt: number;
+  batchId: string | null;
+}
+
+export interface BatchRow {
+  batchId: string;
+  priceVersion: bigint;
+  usageRoot: string;
+  status: "pending" | "settled";
+  records: number;
+  requested: bigint;
+  charged: bigint | null;
+  charges: { holder: string; nonce: string; amount: string; authId: string }[];
+  activations: string[];
+  txHash: string | null;
+  createdAt: number;
+}
+
+/** Builds a batch from its rows: the root and the deterministic id (see sdk/credits/usageRecord.ts). */
+export type BatchBuilder = (rows: UsageRow[], priceVersion: bigint) => { batchId: string; usageRoot: string };
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+const I64_MAX = 2n ** 62n;
+
+const usageRow = (r: Row): UsageRow => ({
+  requestId: str(r.request_id),
+  keyId: str(r.key_id),
+  authId: str(r.auth_id),
+  holder: str(r.holder),
+  nonce: big(r.nonce),
+  model: str(r.model),
+  tier: str(r.tier) as Tier,
+  priceVersion: big(r.price_version),
+  hold: big(r.hold),
+  tokensIn: num(r.tokens_in),
+  tokensOut: num(r.tokens_out),
+  charge: big(r.charge),
+  ending: str(r.ending),
+  createdAt: num(r.created_at),
+  finishedAt: num(r.finished_at),
+  batchId: r.batch_id === null || r.batch_id === undefined ? null : str(r.batch_id),
+});
+
+const batchRow = (r: Row): BatchRow => ({
+  batchId: str(r.batch_id),
+  priceVersion: big(r.price_version),
+  usageRoot: str(r.usage_root),
+  status: str(r.status) as BatchRow["status"],
+  records: num(r.records),
+  requested: big(r.requested),
+  charged: r.charged === null ? null : big(r.charged),
+  charges: JSON.parse(str(r.charges)),
+  activations: JSON.parse(str(r.activations)),
+  txHash: r.tx_hash === null ? null : str(r.tx_hash),
+  createdAt: num(r.created_at),
+});
+
+const fmtCredits = (units: bigint) => {
+  const neg = units < 0n;
+  const u = neg ? -units : units;
+  const frac = (u % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
+  return `${neg ? "-" : ""}${u / 1_000_000n}${frac ? `.${frac}` : ""}`;
+};
+
+export class Ledger {
+  constructor(readonly db: SqlDriver) {}
+
+  get kind(): SqlDriver["kind"] {
+    return this.db.kind;
+  }
+
+  async init(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      // Two replicas starting at once on one PostgreSQL must not race on CREATE TABLE.
+      if (this.db.kind === "postgres") await tx.one("SELECT pg_advisory_xact_lock(7301455)");
+      for (const stmt of SCHEMA) await tx.run(stmt);
+      await tx.run(
+        this.db.kind === "postgres"
+          ? "INSERT INTO gw_meta (name, value) VALUES ('settled_batches', 0), ('settler_lease', 0) ON CONFLICT (name) DO NOTHING"
+          : "INSERT OR IGNORE INTO gw_meta (name, value) VALUES ('settled_batches', 0), ('settler_lease', 0)",
+      );
+    });
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  // ── holders, authorizations, keys ──────────────────────────────────────────────────────────
+
+  /** Registers an authorization (idempotent) and its holder with the balance read from the chain. */
+  async addAuthorization(a: AuthorizationRecord, balance: bigint, now: number): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.ensureHolder(tx, a.holder, balance, now);
+      const existing = await tx.one(`SELECT auth_id FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [a.authId]);
+      if (existing) return;
+      await tx.run(
+        `INSERT INTO gw_authorizations (auth_id, holder, nonce, cap, expires_at, models, signature, document, status, activated, charged, open_holds, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 0, $11)`,
+        [a.authId, a.holder, a.nonce, a.cap > I64_MAX ? I64_MAX : a.cap, a.expiresAt, JSON.stringify(a.models), a.signature, a.document, a.activated ? 2 : 0, a.charged, now],
+      );
+    });
+  }
+
+  private async ensureHolder(tx: SqlTx, holder: string, balance: bigint, now: number): Promise<void> {
+    const row = await tx.one(`SELECT holder FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holder]);
+    if (!row) {
+      await tx.run(
+        this.db.kind === "postgres"
+          ? "INSERT INTO gw_holders (holder, balance, refreshed_at) VALUES ($1, $2, $3) ON CONFLICT (holder) DO NOTHING"
+          : "INSERT OR IGNORE INTO gw_holders (holder, balance, refreshed_at) VALUES ($1, $2, $3)",
+        [holder, balance, now],
+      );
+    }
+  }
+
+  async addKey(keyHash: string, keyId: string, authId: string, now: number): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run("INSERT INTO gw_keys (key_hash, key_id, auth_id, created_at) VALUES ($1, $2, $3, $4)", [keyHash, keyId, authId, now]);
+    });
+  }
+
+  async findKey(keyHash: string): Promise<KeyInfo | undefined> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one(
+        `SELECT k.key_id, a.auth_id, a.holder, a.nonce, a.expires_at, a.models, a.status, h.offboarded
+           FROM gw_keys k JOIN gw_authorizations a ON a.auth_id = k.auth_id JOIN gw_holders h ON h.holder = a.holder
+          WHERE k.key_hash = $1`,
+        [keyHash],
+      );
+      if (!r) return undefined;
+      return {
+        keyId: str(r.key_id),
+        authId: str(r.auth_id),
+        holder: str(r.holder),
+        nonce: big(r.nonce),
+        expiresAt: big(r.expires_at),
+        models: JSON.parse(str(r.models)) as string[],
+        status: str(r.status),
+        offboarded: num(r.offboarded) !== 0,
+      };
+    });
+  }
+
+  /** Marks an authorization revoked (the chain said so): its keys stop at the next request. */
+  async revokeAuthorization(authId: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => (await tx.run("UPDATE gw_authorizations SET status = 'revoked' WHERE auth_id = $1 AND status <> 'revoked'", [authId])) > 0);
+  }
+
+  async offboardHolder(holder: string): Promise<boolean> {
+    return this.db.transaction(async (tx) => (await tx.run("UPDATE gw_holders SET offboarded = 1 WHERE holder = $1 AND offboarded = 0", [holder])) > 0);
+  }
+
+  /** The signed authorization files of these authorizations (for activations). */
+  async authorizationDocuments(authIds: readonly string[]): Promise<Map<string, string>> {
+    return this.db.transaction(async (tx) => {
+      const out = new Map<string, string>();
+      for (const id of authIds) {
+        const r = await tx.one("SELECT document FROM gw_authorizations WHERE auth_id = $1", [id]);
+        if (r) out.set(id, str(r.document));
+      }
+      return out;
+    });
+  }
+
+  async holders(): Promise<string[]> {
+    return this.db.transaction(async (tx) => (await tx.all("SELECT holder FROM gw_holders ORDER BY holder")).map((r) => str(r.holder)));
+  }
+
+  async holderState(holder: string): Promise<{ balance: bigint; unsettled: bigint; openHolds: bigint; available: bigint } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one("SELECT balance, unsettled, open_holds FROM gw_holders WHERE holder = $1", [holder]);
+      if (!r) return undefined;
+      const balance = big(r.balance);
+      const unsettled = big(r.unsettled);
+      const openHolds = big(r.open_holds);
+      return { balance, unsettled, openHolds, available: balance - unsettled - openHolds };
+    });
+  }
+
+  async authorizationState(authId: string): Promise<{ cap: bigint; charged: bigint; openHolds: bigint; status: string; activated: number } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one("SELECT cap, charged, open_holds, status, activated FROM gw_authorizations WHERE auth_id = $1", [authId]);
+      return r && { cap: big(r.cap), charged: big(r.charged), openHolds: big(r.open_holds), status: str(r.status), activated: num(r.activated) };
+    });
+  }
+
+  async getMeta(name: string): Promise<bigint | undefined> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one("SELECT value FROM gw_meta WHERE name = $1", [name]);
+      return r ? big(r.value) : undefined;
+    });
+  }
+
+  /** Sets a counter; with `onlyIncrease`, never moves it back (replicas racing). */
+  async setMeta(name: string, value: bigint, onlyIncrease = false): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run(
+        this.db.kind === "postgres" ? "INSERT INTO gw_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING" : "INSERT OR IGNORE INTO gw_meta (name, value) VALUES ($1, $2)",
+        [name, value],
+      );
+      await tx.run(onlyIncrease ? "UPDATE gw_meta SET value = $2 WHERE name = $1 AND value < $2" : "UPDATE gw_meta SET value = $2 WHERE name = $1", [name, value]);
+    });
+  }
+
+  /** The count of settled batches: pass it back to {@link setBalances}. */
+  async settledEpoch(): Promise<bigint> {
+    return this.db.transaction(async (tx) => big((await tx.one("SELECT value FROM gw_meta WHERE name = 'settled_batches'"))?.value));
+  }
+
+  /**
+   * Replaces cached balances with on-chain reads made after `epoch` was taken. Skipped (false) when
+   * a batch was settled or is pending since: the read might not agree with the ledger's view of
+   * what is settled, and a stale higher balance could be spent twice.
+   */
+  async setBalances(balances: ReadonlyMap<string, bigint>, epoch: bigint, now: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
+      if (big(meta?.value) !== epoch) return false;
+      if (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) return false;
+      for (const [holder, balance] of balances) {
+        await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+      }
+      return true;
+    });
+  }
+
+  // ── holds and charges ──────────────────────────────────────────────────────────────────────
+
+  /**
+   * Holds the worst case of one request, atomically with every check: the key's authorization
+   * (active, unexpired, holder not offboarded, model allowed), the rate limits, the holder's
+   * available credit and the authorization's remaining cap. Throws a {@link GatewayError}
+   * (401/403/402/429) when it cannot.
+   */
+  async hold(p: HoldParams): Promise<Hold> {
+    return this.db.transaction(async (tx) => {
+      const auth = await tx.one(`SELECT holder FROM gw_authorizations WHERE auth_id = $1`, [p.authId]);
+      if (!auth) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
+      const holderAddr = str(auth.holder);
+      // Lock order everywhere: the holder's row, then the authorization's.
+      const h = await tx.one(`SELECT * FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holderAddr]);
+      const a = await tx.one(`SELECT * FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [p.authId]);
+      if (!h || !a) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
+      if (num(h.offboarded) !== 0) throw new GatewayError(403, "permission_error", "holder_offboarded", `${holderAddr} is no longer an onboarded holder: its keys no longer work`);
+      if (str(a.status) === "revoked") throw new GatewayError(403, "permission_error", "authorization_revoked", `the spending authorization behind this key (nonce ${big(a.nonce)}) was revoked`);
+      if (BigInt(Math.floor(p.now / 1000)) >= big(a.expires_at)) {
+        throw new GatewayError(403, "permission_error", "authorization_expired", `the spending authorization behind this key expired at ${new Date(num(a.expires_at) * 1000).toISOString()}: sign a new one (ctk credits authorize)`);
+      }
+      const models = JSON.parse(str(a.models)) as string[];
+      if (models.length > 0 && !models.includes(p.model)) {
+        throw new GatewayError(403, "permission_error", "model_not_authorized", `the authorization behind this key does not allow model "${p.model}" (allowed: ${models.join(", ")})`, { param: "model" });
+      }
+
+      // Rate windows (fixed windows of one minute and one UTC day).
+      let minuteStart = num(h.minute_start);
+      let minuteRequests = num(h.minute_requests);
+      let minuteTokens = num(h.minute_tokens);
+      if (p.now - minuteStart >= MINUTE) {
+        minuteStart = p.now - (p.now % MINUTE);
+        minuteRequests = 0;
+        minuteTokens = 0;
+      }
+      let dayStart = num(h.day_start);
+      let dayCredits = big(h.day_credits);
+      if (p.now - dayStart >= DAY) {
+        dayStart = p.now - (p.now % DAY);
+        dayCredits = 0n;
+      }
+      const untilMinute = Math.max(1, Math.ceil((minuteStart + MINUTE - p.now) / 1000));
+      const untilDay = Math.max(1, Math.ceil((dayStart + DAY - p.now) / 1000));
+      if (minuteRequests + 1 > p.limits.requestsPerMinute) {
+        throw new GatewayError(429, "rate_limit_error", "requests_per_minute", `rate limit: ${p.limits.requestsPerMinute} requests per minute; try again in ${untilMinute} s`, { retryAfterS: untilMinute });
+      }
+      const tokensLeft = p.limits.tokensPerMinute - minuteTokens - p.inputTokens;
+      if (tokensLeft < 1) {
+        throw new GatewayError(429, "rate_limit_error", "tokens_per_minute", `rate limit: ${p.limits.tokensPerMinute} tokens per minute (this request needs ${p.inputTokens + 1} or more); try again in ${untilMinute} s`, { retryAfterS: untilMinute });
+      }
+
+      const balance = big(h.balance);
+      const available = balance - big(h.unsettled) - big(h.open_holds);
+      const capLeft = big(a.cap) - big(a.charged) - big(a.open_holds);
+      const dayLeft = p.limits.creditsPerDay - dayCredits;
+      const wanted = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
+      const minimum = p.quote.cost(p.inputTokens, Math.min(1, wanted));
+      if (available < minimum) {
+        const waiting = balance - big(h.unsettled) >= minimum && big(h.open_holds) > 0n;
+        throw new GatewayError(
+          402,
+          "insufficient_credits",
+          "insufficient_credits",
+          `insufficient credits: this request needs up to ${fmtCredits(minimum)} credits at least, ${fmtCredits(available > 0n ? available : 0n)} available` +
+            (waiting ? " while other requests of yours are in flight; try again when they finish" : ` (balance ${fmtCredits(balance)}, not yet settled ${fmtCredits(big(h.unsettled))})`),
+          waiting ? { retryAfterS: 1 } : {},
+        );
+      }
+      if (capLeft < minimum) {
+        const waiting = big(a.cap) - big(a.charged) >= minimum;
+        throw new GatewayError(
+          402,
+          "insufficient_credits",
+          "authorization_cap_reached",
+          `the spending authorization behind this key has ${fmtCredits(capLeft > 0n ? capLeft : 0n)} credits of its cap left, this request needs up to ${fmtCredits(minimum)}` +
+            (waiting ? "; try again when your requests in flight finish" : ": sign a new authorization (ctk credits authorize)"),
+          waiting ? { retryAfterS: 1 } : {},
+        );
+      }
+      if (dayLeft < minimum) {
+        throw new GatewayError(429, "rate_limit_error", "credits_per_day", `daily limit: ${fmtCredits(p.limits.creditsPerDay)} credits per day; try again in ${untilDay} s`, { retryAfterS: untilDay });
+      }
+      const budget = [available, capLeft, dayLeft].reduce((m, v) => (v < m ? v : m));
+      const affordable = p.quote.maxOutputFor(p.inputTokens, budget);
+      const outputTokens = Math.max(0, Math.min(wanted, affordable, tokensLeft));
+      const amount = p.quote.cost(p.inputTokens, outputTokens);
+
+      await tx.run(
+        `UPDATE gw_holders SET open_holds = open_holds + $2, minute_start = $3, minute_requests = $4, minute_tokens = $5, day_start = $6, day_credits = $7 WHERE holder = $1`,
+        [holderAddr, amount, minuteStart, minuteRequests + 1, minuteTokens + p.inputTokens + outputTokens, dayStart, dayCredits + amount],
+      );
+      await tx.run("UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $1", [p.authId, amount]);
+      await tx.run(
+        `INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9, $10, $11, $12, $13)`,
+        [p.requestId, p.keyId, p.authId, holderAddr, big(a.nonce), p.model, p.tier, p.quote.priceVersion, amount, p.inputTokens, outputTokens, p.replica, p.now],
+      );
+      return { requestId: p.requestId, holder: holderAddr, amount, outputTokens };
+    });
+  }
+
+  /**
+   * Ends a held request: charges `amount` (clamped to the hold; 0 releases it) for the tokens
+   * delivered. Idempotent: a request that is no longer held is left as it is (returns undefined).
+   */
+  async settleRequest(
+    requestId: string,
+    usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending },
+    now: number,
+  ): Promise<{ charge: bigint } | undefined> {
+    return this.db.transaction(async (tx) => {
+      const holderRow = await tx.one("SELECT holder FROM gw_requests WHERE request_id = $1", [requestId]);
+      if (!holderRow) return undefined;
+      const holder = str(holderRow.holder);
+      const h = await tx.one(`SELECT day_start FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holder]);
+      const r = await tx.one(`SELECT * FROM gw_requests WHERE request_id = $1${this.db.forUpdate}`, [requestId]);
+      if (!r || str(r.status) !== "held") return undefined;
+      const hold = big(r.hold);
+      const charge = usage.amount < 0n ? 0n : usage.amount > hold ? hold : usage.amount;
+      const charged = charge > 0n;
+      const sameDay = num(r.created_at) >= num(h?.day_start);
+      await tx.run(
+        `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - $4 WHERE holder = $1`,
+        [holder, hold, charge, sameDay ? hold - charge : 0n],
+      );
+      await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
+      await tx.run(
+        `UPDATE gw_requests SET status = $2, tokens_in = $3, tokens_out = $4, charge = $5, ending = $6, finished_at = $7 WHERE request_id = $1`,
+        [requestId, charged ? "charged" : "released", charged ? usage.tokensIn : 0, charged ? usage.tokensOut : 0, charge, usage.ending, now],
+      );
+      return { charge };
+    });
+  }
+
+  /**
+   * Releases the holds a crashed process left: this replica's, and any older than `staleMs`
+   * (a replica that never came back). A response that never completed is not charged.
+   */
+  async releaseAbandoned(replica: string, staleMs: number, now: number): Promise<number> {
+    const ids = await this.db.transaction(async (tx) =>
+      (await tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [replica, now - staleMs])).map((r) => str(r.request_id)),
+    );
+    let n = 0;
+    for (const id of ids) if (await this.settleRequest(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "crash" }, now)) n++;
+    return n;
+  }
+
+  async request(requestId: string): Promise<(UsageRow & { status: string; outputTokens: number }) | undefined> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one("SELECT * FROM gw_requests WHERE request_id = $1", [requestId]);
+      return r && { ...usageRow(r), status: str(r.status), outputTokens: num(r.max_output) };
+    });
+  }
+
+  /** Charged requests of a holder (or all), oldest first: the usage records' source. */
+  async usage(filter: { holder?: string; batchId?: string; limit?: number } = {}): Promise<UsageRow[]> {
+    return this.db.transaction(async (tx) => {
+      const where = ["status = 'charged'"];
+      const params: (string | number)[] = [];
+      if (filter.holder) where.push(`holder = $${params.push(filter.holder)}`);
+      if (filter.batchId) where.push(`batch_id = $${params.push(filter.batchId)}`);
+      const limit = filter.limit ? ` LIMIT $${params.push(filter.limit)}` : "";
+      return (await tx.all(`SELECT * FROM gw_requests WHERE ${where.join(" AND ")} ORDER BY finished_at, request_id${limit}`, params)).map(usageRow);
+    });
+  }
+
+  // ── settlement ─────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Takes (or keeps) the settler lease: one replica at a time sends batches, since they share the
+   * gateway's on-chain account. Returns true while `owner` holds it.
+   */
+  async takeSettlerLease(owner: string, ttlMs: number, now: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'settler_lease'${this.db.forUpdate}`);
+      if (r && r.owner !== null && r.owner !== undefined && str(r.owner) !== owner && num(r.value) > now) return false;
+      await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'settler_lease'", [now + ttlMs, owner]);
+      return true;
+    });
+  }
+
+  async releaseSettlerLease(owner: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run("UPDATE gw_meta SET value = 0, owner = NULL WHERE name = 'settler_lease' AND owner = $1", [owner]);
+    });
+  }
+
+  /** Charges waiting for a batch (count and the oldest's finish time). */
+  async unbatched(): Promise<{ count: number; oldest: number | undefined }> {
+    return this.db.transaction(async (tx) => {
+      const r = await tx.one("SELECT COUNT(*) AS n, MIN(finished_at) AS oldest FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
+      return { count: num(r?.n), oldest: r?.oldest === null || r?.oldest === undefined ? undefined : num(r.oldest) };
+    });
+  }
+
+  /**
+   * Records the next batch — up to `max` charges of the oldest price version waiting, aggregated
+   * per authorization, with the activations of authorizations not yet on-chain — before anything
+   * is sent. Returns undefined when nothing waits.
+   */
+  async createBatch(max: number, build: BatchBuilder, now: number): Promise<BatchRow | undefined> {
+    return this.db.transaction(async (tx) => {
+      const v = await tx.one("SELECT MIN(price_version) AS v FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
+      if (!v || v.v === null || v.v === undefined) return undefined;
+      const priceVersion = big(v.v);
+      const rows = (
+        await tx.all(
+          `SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1 ORDER BY finished_at, request_id LIMIT $2${this.db.forUpdate}`,
+          [priceVersion, max],
+        )
+      ).map(usageRow);
+      if (rows.length === 0) return undefined;
+      const { batchId, usageRoot } = build(rows, priceVersion);
+      const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
+      for (const r of rows) {
+        const c = perAuth.get(r.authId) ?? { holder: r.holder, nonce: r.nonce.toString(), amount: 0n, authId: r.authId };
+        c.amount += r.charge;
+        perAuth.set(r.authId, c);
+      }
+      const authIds = [...perAuth.keys()].sort();
+      const activations: string[] = [];
+      for (const id of authIds) {
+        const a = await tx.one(`SELECT activated FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [id]);
+        if (a && num(a.activated) === 0) {
+          activations.push(id);
+          await tx.run("UPDATE gw_authorizations SET activated = 1 WHERE auth_id = $1", [id]);
+        }
+      }
+      const charges = authIds.map((id) => {
+        const c = perAuth.get(id)!;
+        return { holder: c.holder, nonce: c.nonce, amount: c.amount.toString(), authId: id };
+      });
+      const requested = rows.reduce((s, r) => s + r.charge, 0n);
+      await tx.run(
+        `INSERT INTO gw_batches (batch_id, price_version, usage_root, status, records, requested, charges, activations, created_at)
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)`,
+        [batchId, priceVersion, usageRoot, rows.length, requested, JSON.stringify(charges), JSON.stringify(activations), now],
+      );
+      for (const r of rows) await tx.run("UPDATE gw_requests SET batch_id = $2 WHERE request_id = $1", [r.requestId, batchId]);
+      return { batchId, priceVersion, usageRoot, status: "pending", records: rows.length, requested, charged: null, charges, activations, txHash: null, createdAt: now };
+    });
+  }
+
+  async batches(status?: BatchRow["status"]): Promise<BatchRow[]> {
+    return this.db.transaction(async (tx) =>
+      (status
+        ? await tx.all("SELECT * FROM gw_batches WHERE status = $1 ORDER BY created_at, batch_id", [status])
+        : await tx.all("SELECT * FROM gw_batches ORDER BY created_at, batch_id")
+      ).map(batchRow),
+    );
+  }
+
+  async setBatchTx(batchId: string, txHash: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run("UPDATE gw_batches SET tx_hash = $2 WHERE batch_id = $1", [batchId, txHash]);
+    });
+  }
+
+  /**
+   * A batch landed: what the chain charged per authorization (from its UsageCharged events)
+   * leaves "not yet settled" and comes off the cached balance, in one transaction.
+   */
+  async finishBatch(batchId: string, chargedByAuth: ReadonlyMap<string, bigint>, txHash: string | null, now: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const b = await tx.one(`SELECT * FROM gw_batches WHERE batch_id = $1${this.db.forUpdate}`, [batchId]);
+      if (!b || str(b.status) !== "pending") return false;
+      const batch = batchRow(b);
+      const byHolder = new Map<string, { requested: bigint; charged: bigint }>();
+      let charged = 0n;
+      for (const c of batch.charges) {
+        const got = chargedByAuth.get(c.authId) ?? 0n;
+        charged += got;
+        const e = byHolder.get(c.holder) ?? { requested: 0n, charged: 0n };
+        e.requested += BigInt(c.amount);
+        e.charged += got;
+        byHolder.set(c.holder, e);
+      }
+      for (const holder of [...byHolder.keys()].sort()) {
+        const e = byHolder.get(holder)!;
+        await tx.one(`SELECT holder FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holder]);
+        await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
+      }
+      for (const id of batch.activations) await tx.run("UPDATE gw_authorizations SET activated = 2 WHERE auth_id = $1", [id]);
+      await tx.run("UPDATE gw_batches SET status = 'settled', charged = $2, tx_hash = COALESCE($3, tx_hash), settled_at = $4 WHERE batch_id = $1", [batchId, charged, txHash, now]);
+      await tx.run("UPDATE gw_meta SET value = value + 1 WHERE name = 'settled_batches'");
+      return true;
+    });
+  }
+}

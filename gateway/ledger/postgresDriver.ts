@@ -1,0 +1,55 @@
+/**
+ * PostgreSQL through `pg`: one pooled client per transaction, READ COMMITTED with row locks
+ * (`SELECT … FOR UPDATE` on the holder's and the authorization's rows): every hold, charge and
+ * release of one holder runs one after the other across all replicas, so N replicas can never
+ * spend N × a budget. A serialization failure or deadlock is retried.
+ */
+import pg from "pg";
+import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
+
+const RETRYABLE = new Set(["40001", "40P01"]);
+
+export class PostgresDriver implements SqlDriver {
+  readonly kind = "postgres" as const;
+  readonly forUpdate = " FOR UPDATE";
+  private readonly pool: pg.Pool;
+
+  /** `schema`: a search_path for every connection (tests use one schema each). */
+  constructor(url: string, poolSize = 16, schema?: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schema && { options: `-c search_path=${schema}` }) });
+    // An idle client's error (the server restarted) must not crash the gateway.
+    this.pool.on("error", () => undefined);
+  }
+
+  async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      const q = (sql: string, params?: readonly SqlValue[]) => client.query(sql, params?.map((v) => (typeof v === "bigint" ? v.toString() : v)));
+      const tx: SqlTx = {
+        all: async (sql, params) => (await q(sql, params)).rows as Row[],
+        one: async (sql, params) => (await q(sql, params)).rows[0] as Row | undefined,
+        run: async (sql, params) => (await q(sql, params)).rowCount ?? 0,
+      };
+      try {
+        await client.query("BEGIN");
+        const result = await fn(tx);
+        await client.query("COMMIT");
+        client.release();
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        client.release();
+        if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
+        throw err;
+      }
+    }
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The two databases behind one ledger: SQLite (better-sqlite3, the embedded default) and
+ * PostgreSQL (`pg`, several gateway replicas on one database). The ledger's logic is written once
+ * against {@link SqlTx}; SQL uses `$1 … $n` placeholders and the portable subset both understand
+ * (BIGINT, TEXT, `SELECT … FOR UPDATE` only where {@link SqlDriver.forUpdate} says so).
+ */
+
+export type SqlValue = string | number | bigint | null;
+export type Row = Record<string, unknown>;
+
+export interface SqlTx {
+  all(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  one(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined>;
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface SqlDriver {
+  readonly kind: "sqlite" | "postgres";
+  /** " FOR UPDATE" on PostgreSQL (row locks), "" on SQLite (BEGIN IMMEDIATE locks the database). */
+  readonly forUpdate: string;
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
+  exec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Integers come back as bigint (SQLite safe integers), string (PostgreSQL int8) or number. */
+export const big = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigInt(v as string | number | bigint));
+export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+export const str = (v: unknown): string => String(v);

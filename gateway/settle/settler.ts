@@ -1,0 +1,208 @@
+/**
+ * Settlement: every `intervalMs` or `maxCharges` charges, one `settleUsage` batch per price
+ * version — activations of authorizations not yet on-chain, then the charges aggregated per
+ * authorization — with the Merkle root of its usage records.
+ *
+ * Crash-safe by construction: a batch is recorded in the ledger (its charges marked, its id derived
+ * from its content: sdk/credits/usageRecord.ts) and its records file written BEFORE the
+ * transaction is sent. After a restart every pending batch is looked up on-chain by id: if it
+ * landed, the ledger takes the chain's UsageCharged events; if not, the same batch is sent again
+ * (a batch id lands once, so a transaction that was in flight cannot make it count twice).
+ * One replica at a time settles (a lease in the ledger): they share one account.
+ */
+import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import type { Address, Hex, TransactionReceipt } from "viem";
+import type { Logger } from "pino";
+import type { CtkClient } from "../../sdk/client.js";
+import { ContractError } from "../../sdk/errors.js";
+import { parseSignedAuthorization } from "../../sdk/credits/authorization.js";
+import { creditEventsOfReceipt, decodeCreditLogs } from "../../sdk/credits/events.js";
+import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
+import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
+import { type UsageRecord, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
+import { settleUsage } from "../../sdk/credits/write.js";
+import type { BatchRow, Ledger, UsageRow } from "../ledger/ledger.js";
+import type { GatewayMetrics } from "../metrics.js";
+
+const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.name === "UsageCharged") as Extract<(typeof inferenceCreditAbi)[number], { type: "event"; name: "UsageCharged" }>;
+
+export interface SettlerDeps {
+  client: CtkClient;
+  ledger: Ledger;
+  gateway: Address;
+  recordsDir: string;
+  intervalMs: number;
+  maxCharges: number;
+  replica: string;
+  log: Logger;
+  metrics: GatewayMetrics;
+  /** After a batch lands (balances changed on-chain). */
+  onSettled?: (batch: BatchRow) => Promise<void> | void;
+  now?: () => number;
+}
+
+export function toUsageRecord(r: UsageRow): UsageRecord {
+  return {
+    requestId: r.requestId,
+    keyId: r.keyId,
+    holder: r.holder,
+    nonce: r.nonce.toString(),
+    model: r.model,
+    tokensIn: r.tokensIn,
+    tokensOut: r.tokensOut,
+    priority: r.tier,
+    priceVersion: r.priceVersion.toString(),
+    charge: r.charge.toString(),
+    hold: r.hold.toString(),
+    ending: r.ending,
+    startedAt: new Date(r.createdAt).toISOString(),
+    finishedAt: new Date(r.finishedAt).toISOString(),
+  };
+}
+
+/** Writes a batch's records file durably (temporary file, fsync, rename). */
+export function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${batchId}.jsonl`);
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, lines.map((l) => `${l}\n`).join(""));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  return file;
+}
+
+export class Settler {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private busy: Promise<void> = Promise.resolve();
+  private readonly now: () => number;
+
+  constructor(private readonly d: SettlerDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const tick = Math.max(20, Math.min(this.d.intervalMs, 250));
+    while (!this.stopped) {
+      try {
+        await this.settleDue();
+      } catch (err) {
+        this.d.log.warn({ err: (err as Error).message }, "settlement failed; retrying");
+      }
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, tick);
+      });
+    }
+  }
+
+  /** Settles what is due (pending batches first); `force` settles every charge waiting now. */
+  settleDue(force = false): Promise<void> {
+    const next = this.busy.then(() => this.settleOnce(force));
+    this.busy = next.catch(() => undefined);
+    return next;
+  }
+
+  private async settleOnce(force: boolean): Promise<void> {
+    const { ledger } = this.d;
+    if (!(await ledger.takeSettlerLease(this.d.replica, Math.max(10_000, this.d.intervalMs * 4), this.now()))) return;
+    for (const b of await ledger.batches("pending")) await this.send(b);
+    for (;;) {
+      const waiting = await ledger.unbatched();
+      if (waiting.count === 0) return;
+      const due = force || waiting.count >= this.d.maxCharges || (waiting.oldest !== undefined && this.now() - waiting.oldest >= this.d.intervalMs);
+      if (!due) return;
+      const batch = await ledger.createBatch(this.d.maxCharges, (rows, priceVersion) => this.buildBatch(rows, priceVersion), this.now());
+      if (!batch) return;
+      await this.send(batch);
+    }
+  }
+
+  private buildBatch(rows: UsageRow[], priceVersion: bigint): { batchId: string; usageRoot: string } {
+    const root = usageRoot(rows.map((r) => usageRecordLine(toUsageRecord(r))));
+    const { deployment } = this.d.client;
+    return {
+      usageRoot: root,
+      batchId: usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root }),
+    };
+  }
+
+  /** Sends (or re-sends) a recorded batch and applies what the chain charged. */
+  private async send(batch: BatchRow): Promise<void> {
+    const { ledger, client } = this.d;
+    const rows = await ledger.usage({ batchId: batch.batchId });
+    const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
+    if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
+    writeRecordsFile(this.d.recordsDir, batch.batchId, lines);
+
+    let receipt: TransactionReceipt | undefined;
+    if (!(await readUsageBatchSettled(client, batch.batchId as Hex))) {
+      const docs = await ledger.authorizationDocuments(batch.activations);
+      const activations = batch.activations.map((id) => {
+        const f = parseSignedAuthorization(JSON.parse(docs.get(id)!));
+        return { authorization: f.authorization, signature: f.signature };
+      });
+      try {
+        receipt = await settleUsage(client, {
+          batchId: batch.batchId as Hex,
+          priceVersion: batch.priceVersion,
+          usageRoot: batch.usageRoot as Hex,
+          activations,
+          charges: batch.charges.map((c) => ({ holder: c.holder as Address, nonce: BigInt(c.nonce), amount: BigInt(c.amount) })),
+        });
+      } catch (err) {
+        // Landed meanwhile (a transaction sent before a crash): take the chain's record of it.
+        if (!(err instanceof ContractError && err.errorName === "UsageBatchAlreadySettled")) throw err;
+      }
+    }
+    const charged = new Map<string, bigint>();
+    let txHash: string | null = receipt?.transactionHash ?? null;
+    const events = receipt
+      ? creditEventsOfReceipt(receipt, client.deployment.inferenceCredit!)
+      : decodeCreditLogs(
+          await client.publicClient.getLogs({
+            address: client.deployment.inferenceCredit!,
+            event: USAGE_CHARGED,
+            args: { batchId: batch.batchId as Hex },
+            fromBlock: BigInt(client.deployment.deployBlock),
+          }),
+        );
+    for (const e of events) {
+      if (e.eventName !== "UsageCharged") continue;
+      const a = e.args as { batchId: Hex; authId: Hex; charged: bigint };
+      if (a.batchId.toLowerCase() !== batch.batchId.toLowerCase()) continue;
+      charged.set(a.authId.toLowerCase(), (charged.get(a.authId.toLowerCase()) ?? 0n) + a.charged);
+      txHash ??= e.transactionHash;
+    }
+    // The ledger keys authorizations as the SDK computes them (lower-case hex from viem).
+    const byAuth = new Map<string, bigint>();
+    for (const c of batch.charges) byAuth.set(c.authId, charged.get(c.authId.toLowerCase()) ?? 0n);
+    if (await ledger.finishBatch(batch.batchId, byAuth, txHash, this.now())) {
+      this.d.metrics.batches.inc();
+      const total = [...byAuth.values()].reduce((s, v) => s + v, 0n);
+      this.d.log.info({ batchId: batch.batchId, records: batch.records, requested: batch.requested.toString(), charged: total.toString(), tx: txHash }, "usage batch settled");
+      if (total !== batch.requested) this.d.log.warn({ batchId: batch.batchId, requested: batch.requested.toString(), charged: total.toString() }, "the chain charged less than requested (revoked, expired or short authorizations)");
+      await this.d.onSettled?.(batch);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+    await this.busy;
+    await this.d.ledger.releaseSettlerLease(this.d.replica);
+  }
+}

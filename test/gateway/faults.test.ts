@@ -1,0 +1,131 @@
+/**
+ * Every ending converts the hold: a client that leaves mid-stream pays only the tokens delivered;
+ * an upstream that fails (500, or breaks mid-stream) or times out costs nothing beyond what was
+ * delivered; and priority is real: with the upstream saturated, urgent requests queued after low
+ * ones finish first, and the tier goes on to the upstream as vLLM's `priority`.
+ */
+import { expect } from "chai";
+import { chargeFor } from "../../sdk/credits/price.js";
+import { readModelPrice, readPriorityFees } from "../../sdk/credits/reads.js";
+import { setModelPrice } from "../../sdk/credits/write.js";
+import type { Gateway } from "../../gateway/index.js";
+import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
+import { type TestUpstream, brokenUpstream, hangingUpstream, slowRelay } from "./support/testUpstreams.js";
+
+describe("gateway endings and priority", function () {
+  this.timeout(180_000);
+  let f: GatewayFixture;
+  let gw: Gateway;
+  let key: string;
+  let holder: string;
+  const ups: TestUpstream[] = [];
+
+  before(async () => {
+    f = await startGatewayFixture();
+    const price = await readModelPrice(f.chain.reader, MODEL);
+    for (const name of ["slow", "broken", "hanging"]) await setModelPrice(f.chain.ops, name, price);
+    let target = "";
+    const slow = await slowRelay(() => target, 40);
+    const broken = await brokenUpstream(() => target);
+    const hanging = await hangingUpstream();
+    ups.push(slow, broken, hanging);
+    gw = await f.start({
+      models: [
+        { name: MODEL, upstream: "embedded", maxOutputTokens: 64, concurrency: 4 },
+        { name: "slow", upstream: slow.url, upstreamModel: MODEL, maxOutputTokens: 64, concurrency: 1, sendPriority: true },
+        { name: "broken", upstream: broken.url, upstreamModel: MODEL, maxOutputTokens: 64 },
+        { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
+      ],
+    });
+    target = gw.embedded!.url;
+    await f.grant(0, "10");
+    const k = await f.createKey(gw, await f.authorize(0));
+    key = k.body.key;
+    holder = k.body.holder;
+  });
+  after(async () => {
+    for (const u of ups) await u.stop();
+    await f?.stop();
+  });
+
+  const cost = async (tokensIn: number, tokensOut: number, tier: "low" | "normal" | "urgent" = "normal") =>
+    chargeFor({ inputTokens: tokensIn, outputTokens: tokensOut, tier }, await readModelPrice(f.chain.reader, MODEL), await readPriorityFees(f.chain.reader));
+  const post = (body: Record<string, unknown>, init: RequestInit = {}, headers: Record<string, string> = {}) =>
+    fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers }, body: JSON.stringify(body), ...init });
+  const settled = async (requestId: string) => {
+    for (;;) {
+      const r = await gw.ledger.request(requestId);
+      if (r && r.status !== "held") return r;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  };
+
+  it("charges only the tokens delivered when the client leaves mid-stream, and releases the hold", async () => {
+    const abort = new AbortController();
+    const res = await post({ model: "slow", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 40, stream: true }, { signal: abort.signal });
+    const requestId = res.headers.get("x-request-id")!;
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let received = 0;
+    let buf = "";
+    while (received < 5) {
+      const { value } = await reader.read();
+      buf += decoder.decode(value, { stream: true });
+      received = (buf.match(/"content":"[^"]+"/g) ?? []).length;
+    }
+    abort.abort();
+    const r = await settled(requestId);
+    expect(r.status).to.equal("charged");
+    expect(r.ending).to.equal("disconnect");
+    expect(r.tokensOut).to.be.at.least(received).and.below(40);
+    expect(r.charge).to.equal(await cost(r.tokensIn, r.tokensOut));
+    expect(r.charge < r.hold).to.equal(true);
+    expect((await gw.ledger.holderState(holder))!.openHolds).to.equal(0n);
+    console.log(`      disconnect after ${received} tokens read: charged ${r.tokensOut} delivered of 40 asked (${r.charge} of ${r.hold} held)`);
+  });
+
+  it("charges nothing for an upstream 500 and for a timeout, and says so", async () => {
+    const before = (await gw.ledger.holderState(holder))!;
+    const e500 = await post({ model: "broken", messages: [{ role: "user", content: "x" }], max_tokens: 5 });
+    const b500 = (await e500.json()) as { error: { code: string; message: string } };
+    expect([e500.status, b500.error.code]).to.deep.equal([502, "upstream_error"]);
+    expect(b500.error.message).to.match(/answered 500: CUDA out of memory; nothing was charged/);
+    const t0 = Date.now();
+    const eTimeout = await post({ model: "hanging", messages: [{ role: "user", content: "x" }], max_tokens: 5 });
+    const bTimeout = (await eTimeout.json()) as { error: { code: string } };
+    expect([eTimeout.status, bTimeout.error.code]).to.deep.equal([504, "upstream_timeout"]);
+    expect(Date.now() - t0).to.be.below(5_000);
+    const after = (await gw.ledger.holderState(holder))!;
+    expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
+  });
+
+  it("charges only what was delivered when the upstream breaks mid-stream", async () => {
+    const res = await post({ model: "broken", messages: [{ role: "user", content: "Once" }], max_tokens: 20, stream: true });
+    const text = await res.text();
+    expect(text).to.match(/failed mid-stream; only the 3 tokens delivered were charged/);
+    const r = await settled(res.headers.get("x-request-id")!);
+    // 3 events: the first content chunk, the second, then the break (the 3rd event's token is delivered too).
+    expect(r.ending).to.equal("upstream_error");
+    expect(r.charge).to.equal(await cost(r.tokensIn, r.tokensOut));
+    expect((await gw.ledger.holderState(holder))!.openHolds).to.equal(0n);
+  });
+
+  it("serves urgent requests queued after low ones first when the upstream is saturated, and passes the tier on", async () => {
+    const order: string[] = [];
+    const ask = (tier: string, tag: string) =>
+      post({ model: "slow", messages: [{ role: "user", content: "Tom" }], max_tokens: 3 }, {}, { "x-ctk-priority": tier }).then(async (r) => {
+        expect(r.status).to.equal(200);
+        await r.json();
+        order.push(tag);
+      });
+    const all: Promise<void>[] = [ask("normal", "blocker")];
+    await new Promise((r) => setTimeout(r, 150));
+    for (let i = 0; i < 3; i++) all.push(ask("low", `low${i}`));
+    await new Promise((r) => setTimeout(r, 150));
+    for (let i = 0; i < 3; i++) all.push(ask("urgent", `urgent${i}`));
+    await Promise.all(all);
+    expect(order).to.deep.equal(["blocker", "urgent0", "urgent1", "urgent2", "low0", "low1", "low2"]);
+    const priorities = ups[0].bodies.slice(-7).map((b) => b.priority);
+    expect(priorities).to.deep.equal([0, -2, -2, -2, 1, 1, 1]);
+  });
+});

@@ -1,0 +1,259 @@
+/**
+ * The ledger on SQLite and on PostgreSQL (the same cases on both): holds are atomic with every
+ * check, so concurrent requests — from one process or from two replicas on one database — can
+ * never hold more than a holder has; every ending converts the hold; batches are recorded once.
+ */
+import { expect } from "chai";
+import { GatewayError } from "../../gateway/errors.js";
+import { type HoldParams, type Ledger, type Limits } from "../../gateway/ledger/ledger.js";
+import { type PriceBook, quoteFor } from "../../gateway/metering/quote.js";
+import { chargeFor } from "../../sdk/credits/price.js";
+import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
+
+const HOLDER = "0x00000000000000000000000000000000000000a1";
+const OTHER = "0x00000000000000000000000000000000000000b2";
+const BOOK: PriceBook = {
+  version: 3n,
+  models: new Map([["m", { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, requestCharge: 1_000n }]]),
+  fees: [0n, 0n, 2_000n, 10_000n],
+};
+const LIMITS: Limits = { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000, creditsPerDay: 10n ** 15n };
+const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
+
+function authRecord(authId: string, holder: string, cap: bigint, nonce = 1n) {
+  return { authId, holder, nonce, cap, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] as string[], signature: "0x", document: "{}", charged: 0n, activated: false };
+}
+
+function holdParams(over: Partial<HoldParams> = {}): HoldParams {
+  return {
+    requestId: `r-${Math.random().toString(36).slice(2)}`,
+    keyId: "k1",
+    authId: "0xa1",
+    model: "m",
+    tier: "normal",
+    inputTokens: 20,
+    maxTokens: 30,
+    modelMaxTokens: 64,
+    quote: quoteFor(BOOK, "m", "normal")!,
+    limits: LIMITS,
+    replica: "r1",
+    now: T0,
+    ...over,
+  };
+}
+
+async function refusal(p: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(GatewayError);
+    return err as GatewayError;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("gateway quote: the most output tokens a budget affords", () => {
+  it("is the largest count whose SDK charge fits, for every budget around the boundaries", () => {
+    for (const tier of ["low", "normal", "high", "urgent"] as const) {
+      const q = quoteFor(BOOK, "m", tier)!;
+      for (let budget = 0n; budget < 20_000n; budget += 37n) {
+        const out = q.maxOutputFor(13, budget);
+        const cost = (o: number) => chargeFor({ inputTokens: 13, outputTokens: o, tier }, BOOK.models.get("m")!, BOOK.fees);
+        if (out < 0) expect(cost(0) > budget, `budget ${budget}`).to.equal(true);
+        else {
+          expect(cost(out) <= budget, `budget ${budget}`).to.equal(true);
+          expect(cost(out + 1) > budget, `budget ${budget}`).to.equal(true);
+        }
+      }
+    }
+  });
+});
+
+for (const kind of DATABASE_KINDS) {
+  describe(`gateway ledger on ${kind}`, function () {
+    this.timeout(60_000);
+    let db: TestDatabase;
+    let ledger: Ledger;
+
+    before(function () {
+      if (!available(kind)) this.skip();
+    });
+    beforeEach(async () => {
+      db = await createTestDatabase(kind);
+      ledger = await db.open();
+    });
+    afterEach(async () => {
+      await db?.drop();
+    });
+
+    it("holds the worst case, charges the actual usage and releases the rest", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
+      const q = quoteFor(BOOK, "m", "normal")!;
+      const hold = await ledger.hold(holdParams({ requestId: "r1" }));
+      expect(hold.outputTokens).to.equal(30);
+      expect(hold.amount).to.equal(q.cost(20, 30));
+      expect((await ledger.holderState(HOLDER))!.available).to.equal(500_000n - hold.amount);
+      const done = await ledger.settleRequest("r1", { tokensIn: 7, tokensOut: 11, amount: q.cost(7, 11), ending: "ok" }, T0 + 5);
+      expect(done!.charge).to.equal(q.cost(7, 11));
+      const s = (await ledger.holderState(HOLDER))!;
+      expect(s.openHolds).to.equal(0n);
+      expect(s.unsettled).to.equal(q.cost(7, 11));
+      expect(s.available).to.equal(500_000n - q.cost(7, 11));
+      const a = (await ledger.authorizationState("0xa1"))!;
+      expect(a.charged).to.equal(q.cost(7, 11));
+      expect(a.openHolds).to.equal(0n);
+      // A second ending of the same request changes nothing.
+      expect(await ledger.settleRequest("r1", { tokensIn: 1, tokensOut: 1, amount: 5n, ending: "ok" }, T0 + 6)).to.equal(undefined);
+    });
+
+    it("never charges more than the hold and charges nothing for a release", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
+      const hold = await ledger.hold(holdParams({ requestId: "r1" }));
+      expect((await ledger.settleRequest("r1", { tokensIn: 1, tokensOut: 1, amount: hold.amount + 999n, ending: "ok" }, T0))!.charge).to.equal(hold.amount);
+      await ledger.hold(holdParams({ requestId: "r2" }));
+      expect((await ledger.settleRequest("r2", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0))!.charge).to.equal(0n);
+      expect((await ledger.request("r2"))!.status).to.equal("released");
+      expect((await ledger.holderState(HOLDER))!.openHolds).to.equal(0n);
+    });
+
+    it("cuts max_tokens to what the balance affords, and refuses with 402 when not even one token fits", async () => {
+      const q = quoteFor(BOOK, "m", "normal")!;
+      const balance = q.cost(20, 5);
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), balance, T0);
+      const hold = await ledger.hold(holdParams({ requestId: "r1", maxTokens: 1000 }));
+      expect(hold.outputTokens).to.equal(5);
+      expect(hold.amount).to.equal(balance);
+      const e = await refusal(ledger.hold(holdParams({ requestId: "r2" })));
+      expect(e.status).to.equal(402);
+      expect(e.code).to.equal("insufficient_credits");
+      expect(e.retryAfterS, "waiting for the open hold helps").to.equal(1);
+      await ledger.settleRequest("r1", { tokensIn: 20, tokensOut: 5, amount: balance, ending: "ok" }, T0);
+      const e2 = await refusal(ledger.hold(holdParams({ requestId: "r3" })));
+      expect(e2.status).to.equal(402);
+      expect(e2.retryAfterS, "no hold to wait for").to.equal(undefined);
+      expect(e2.message).to.match(/insufficient credits/);
+    });
+
+    it("holds against the authorization's cap as well as the balance", async () => {
+      const q = quoteFor(BOOK, "m", "normal")!;
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, q.cost(20, 3)), 10n ** 12n, T0);
+      expect((await ledger.hold(holdParams({ requestId: "r1" }))).outputTokens).to.equal(3);
+      const e = await refusal(ledger.hold(holdParams({ requestId: "r2" })));
+      expect([e.status, e.code]).to.deep.equal([402, "authorization_cap_reached"]);
+    });
+
+    it("answers 429 with Retry-After past the requests-per-minute and credits-per-day limits", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 12n, T0);
+      const limits = { ...LIMITS, requestsPerMinute: 2 };
+      await ledger.hold(holdParams({ limits, now: T0 + 1_000 }));
+      await ledger.hold(holdParams({ limits, now: T0 + 2_000 }));
+      const e = await refusal(ledger.hold(holdParams({ limits, now: T0 + 3_000 })));
+      expect([e.status, e.code, e.retryAfterS]).to.deep.equal([429, "requests_per_minute", 57]);
+      await ledger.hold(holdParams({ limits, now: T0 + 60_000 }));
+      const q = quoteFor(BOOK, "m", "normal")!;
+      const day = { ...LIMITS, creditsPerDay: q.cost(20, 30) * 5n };
+      const holds = [];
+      for (let i = 0; i < 2; i++) holds.push(await ledger.hold(holdParams({ limits: day, now: T0 + 61_000 })));
+      const d = await refusal(ledger.hold(holdParams({ limits: day, now: T0 + 62_000, maxTokens: 64 })));
+      expect([d.status, d.code]).to.deep.equal([429, "credits_per_day"]);
+      expect(d.retryAfterS).to.be.greaterThan(3600);
+    });
+
+    it("refuses a revoked authorization, an offboarded holder, an expired authorization and a model not allowed", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 12n, T0);
+      await ledger.addAuthorization({ ...authRecord("0xb2", OTHER, 10n ** 12n), models: ["other"] }, 10n ** 12n, T0);
+      const m = await refusal(ledger.hold(holdParams({ authId: "0xb2" })));
+      expect([m.status, m.code]).to.deep.equal([403, "model_not_authorized"]);
+      const x = await refusal(ledger.hold(holdParams({ now: T0 + 86_400_000 })));
+      expect([x.status, x.code]).to.deep.equal([403, "authorization_expired"]);
+      expect(await ledger.revokeAuthorization("0xa1")).to.equal(true);
+      const r = await refusal(ledger.hold(holdParams()));
+      expect([r.status, r.code]).to.deep.equal([403, "authorization_revoked"]);
+      expect(await ledger.offboardHolder(OTHER)).to.equal(true);
+      const o = await refusal(ledger.hold(holdParams({ authId: "0xb2", model: "other", quote: quoteFor({ ...BOOK, models: new Map([["other", BOOK.models.get("m")!]]) }, "other", "normal")! })));
+      expect([o.status, o.code]).to.deep.equal([403, "holder_offboarded"]);
+    });
+
+    it("lets at most what the credits afford through 200 concurrent holds, from two connections (replicas)", async () => {
+      const q = quoteFor(BOOK, "m", "normal")!;
+      const each = q.cost(20, 30);
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), each * 10n + each / 2n, T0);
+      const second = await db.open();
+      const results = await Promise.allSettled(
+        Array.from({ length: 200 }, (_, i) => (i % 2 ? second : ledger).hold(holdParams({ requestId: `c${i}`, maxTokens: 30 }))),
+      );
+      const ok = results.filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ amount: bigint; outputTokens: number }>[];
+      const refused = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+      const full = ok.filter((r) => r.value.outputTokens === 30);
+      expect(full.length).to.equal(10);
+      // The 11th may get what is left (a shorter completion); everyone else is refused with 402.
+      expect(ok.length).to.be.at.most(11);
+      for (const r of refused) expect((r.reason as GatewayError).status).to.equal(402);
+      const held = ok.reduce((s, r) => s + r.value.amount, 0n);
+      const state = (await ledger.holderState(HOLDER))!;
+      expect(state.openHolds).to.equal(held);
+      expect(state.available >= 0n).to.equal(true);
+    });
+
+    it("releases this replica's abandoned holds on restart, and any replica's once stale", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 12n, T0);
+      await ledger.hold(holdParams({ requestId: "mine", replica: "r1" }));
+      await ledger.hold(holdParams({ requestId: "theirs", replica: "r2" }));
+      expect(await ledger.releaseAbandoned("r1", 60_000, T0 + 1_000)).to.equal(1);
+      expect((await ledger.request("theirs"))!.status).to.equal("held");
+      expect(await ledger.releaseAbandoned("r1", 60_000, T0 + 120_000)).to.equal(1);
+      expect((await ledger.holderState(HOLDER))!.openHolds).to.equal(0n);
+    });
+
+    it("records a batch once per price version, aggregates per authorization, and applies what the chain charged", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+      await ledger.addAuthorization(authRecord("0xb2", OTHER, 10n ** 12n, 7n), 10n ** 9n, T0);
+      const q3 = quoteFor(BOOK, "m", "normal")!;
+      const q4 = quoteFor({ ...BOOK, version: 4n }, "m", "normal")!;
+      const charge = async (id: string, authId: string, quote = q3) => {
+        await ledger.hold(holdParams({ requestId: id, authId, quote }));
+        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: quote.cost(10, 10), ending: "ok" }, T0 + 10);
+      };
+      await charge("a", "0xa1");
+      await charge("b", "0xa1");
+      await charge("c", "0xb2");
+      await charge("d", "0xb2", q4);
+      const builds: number[] = [];
+      const b1 = (await ledger.createBatch(100, (rows, v) => (builds.push(rows.length), { batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 20))!;
+      expect(b1.priceVersion).to.equal(3n);
+      expect(b1.records).to.equal(3);
+      expect(b1.charges.map((c) => [c.authId, c.amount])).to.deep.equal([["0xa1", (q3.cost(10, 10) * 2n).toString()], ["0xb2", q3.cost(10, 10).toString()]]);
+      expect(b1.activations).to.deep.equal(["0xa1", "0xb2"]);
+      const b2 = (await ledger.createBatch(100, (rows, v) => ({ batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 21))!;
+      expect(b2.priceVersion).to.equal(4n);
+      expect(b2.activations, "0xb2's activation is already in a batch").to.deep.equal([]);
+      expect(await ledger.createBatch(100, () => ({ batchId: "x", usageRoot: "y" }), T0 + 22)).to.equal(undefined);
+      expect((await ledger.batches("pending")).map((b) => b.batchId)).to.deep.equal(["batch-3", "batch-4"]);
+      // The chain charged 0xb2 less than asked (say, revoked meanwhile).
+      const epoch = await ledger.settledEpoch();
+      expect(await ledger.finishBatch("batch-3", new Map([["0xa1", q3.cost(10, 10) * 2n], ["0xb2", 1n]]), "0xtx", T0 + 30)).to.equal(true);
+      expect(await ledger.finishBatch("batch-3", new Map(), "0xtx", T0 + 31), "once").to.equal(false);
+      const a = (await ledger.holderState(HOLDER))!;
+      expect(a.balance).to.equal(10n ** 9n - q3.cost(10, 10) * 2n);
+      expect(a.unsettled).to.equal(0n);
+      const b = (await ledger.holderState(OTHER))!;
+      expect(b.balance).to.equal(10n ** 9n - 1n);
+      expect(b.unsettled, "batch-4 still pending").to.equal(q4.cost(10, 10));
+      // A balance read from before the settlement must not overwrite the ledger's view.
+      expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), epoch, T0 + 40)).to.equal(false);
+      expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), await ledger.settledEpoch(), T0 + 40), "a batch is pending").to.equal(false);
+      await ledger.finishBatch("batch-4", new Map([["0xb2", q4.cost(10, 10)]]), null, T0 + 50);
+      expect(await ledger.setBalances(new Map([[HOLDER, 123n]]), await ledger.settledEpoch(), T0 + 60)).to.equal(true);
+      expect((await ledger.holderState(HOLDER))!.balance).to.equal(123n);
+      expect(builds).to.deep.equal([3]);
+    });
+
+    it("lets one replica at a time hold the settler lease", async () => {
+      const second = await db.open();
+      expect(await ledger.takeSettlerLease("r1", 10_000, T0)).to.equal(true);
+      expect(await second.takeSettlerLease("r2", 10_000, T0 + 1)).to.equal(false);
+      expect(await ledger.takeSettlerLease("r1", 10_000, T0 + 2)).to.equal(true);
+      expect(await second.takeSettlerLease("r2", 10_000, T0 + 20_000), "expired").to.equal(true);
+    });
+  });
+}

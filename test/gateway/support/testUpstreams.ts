@@ -1,0 +1,88 @@
+/**
+ * Upstreams for the fault and priority tests, in front of the real llama.cpp upstream:
+ * - `slowRelay`: forwards to the real model and re-emits its stream one event every `delayMs`
+ *   (a stream slow enough to leave mid-way; a saturated upstream), recording each request body;
+ * - `broken`: answers 500 to a plain request; on a stream, sends 3 content chunks, then breaks;
+ * - `hanging`: never answers.
+ */
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface TestUpstream {
+  url: string;
+  bodies: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+}
+
+async function serve(handler: (req: IncomingMessage, res: import("node:http").ServerResponse, bodies: Record<string, unknown>[]) => Promise<void>): Promise<TestUpstream> {
+  const bodies: Record<string, unknown>[] = [];
+  const server: Server = createServer((req, res) => {
+    handler(req, res, bodies).catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    bodies,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export function slowRelay(target: () => string, delayMs: number): Promise<TestUpstream> {
+  return serve(async (req, res, bodies) => {
+    const body = await readBody(req);
+    bodies.push(body);
+    const path = req.url!.replace(/^\/v1/, "");
+    const up = await fetch(`${target()}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body, model: "stories260K", priority: undefined }) });
+    if (!body.stream) {
+      const text = await up.text();
+      await new Promise((r) => setTimeout(r, delayMs * 15));
+      res.writeHead(up.status, { "content-type": "application/json" });
+      res.end(text);
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const text = await up.text();
+    let closed = false;
+    res.on("close", () => (closed = true));
+    for (const event of text.split("\n\n").filter(Boolean)) {
+      if (closed) return;
+      res.write(`${event}\n\n`);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+    res.end();
+  });
+}
+
+export function brokenUpstream(target: () => string): Promise<TestUpstream> {
+  return serve(async (req, res, bodies) => {
+    const body = await readBody(req);
+    bodies.push(body);
+    if (!body.stream) {
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: "CUDA out of memory", type: "server_error" } }));
+      return;
+    }
+    const up = await fetch(`${target()}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body, model: "stories260K" }) });
+    const events = (await up.text()).split("\n\n").filter(Boolean);
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    for (const e of events.slice(0, 3)) res.write(`${e}\n\n`);
+    await new Promise((r) => setTimeout(r, 50));
+    res.destroy();
+  });
+}
+
+export function hangingUpstream(): Promise<TestUpstream> {
+  return serve(async (req, _res, bodies) => {
+    bodies.push(await readBody(req));
+    // never answers
+  });
+}

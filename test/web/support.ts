@@ -1,0 +1,162 @@
+/**
+ * The web app's test harness: headless Debian Chromium through playwright-core, and a test
+ * EIP-1193 wallet injected into the page and announced through EIP-6963 like a real one. The wallet
+ * signs in Node with a local anvil key (exposed to the page with page.exposeFunction) and sends
+ * real transactions to anvil; it starts on whatever chain it is told, and switches chains when the
+ * page asks (wallet_switchEthereumChain), as a real wallet does.
+ */
+import { existsSync } from "node:fs";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { createWalletClient, defineChain, http, numberToHex, type Address, type Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { ctkChainRules } from "../../sdk/client.js";
+
+export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
+
+export async function launchChromium(userDataDir: string): Promise<BrowserContext> {
+  if (!CHROMIUM) throw new Error("chromium is not installed: apt-get install chromium (.ci/run does)");
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run", "--disable-component-update", "--disable-sync"],
+    viewport: { width: 1280, height: 900 },
+  });
+}
+
+export type { Browser, BrowserContext, Page };
+
+export interface TestWallet {
+  address: Address;
+  /** The chain the wallet is on now. */
+  chainId: number;
+  /** Every method the page asked for, in order. */
+  calls: string[];
+  /** Transactions the wallet signed and sent. */
+  sent: Hex[];
+}
+
+interface JsonRpcError {
+  code: number;
+  message: string;
+}
+
+const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%23009E73'/%3E%3C/svg%3E";
+
+/**
+ * Opens a page with the test wallet installed. `chainId` is the chain the wallet starts on (the
+ * anvil chain unless a test wants the wrong one); the wallet can switch only to `anvil.chainId`.
+ */
+export async function pageWithWallet(
+  context: BrowserContext,
+  opts: { key: Hex; rpcUrl: string; anvilChainId: number; chainId?: number },
+): Promise<{ page: Page; wallet: TestWallet }> {
+  const account = privateKeyToAccount(opts.key);
+  // The chain as a wallet set up for it knows it: the devnet's zero fees included.
+  const chain = defineChain({ ...ctkChainRules, id: opts.anvilChainId, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [opts.rpcUrl] } } });
+  const signer = createWalletClient({ account, chain, transport: http(opts.rpcUrl) });
+  const wallet: TestWallet = { address: account.address, chainId: opts.chainId ?? opts.anvilChainId, calls: [], sent: [] };
+  const page = await context.newPage();
+
+  const forward = async (method: string, params: unknown[]) => {
+    const res = await fetch(opts.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+    const body = (await res.json()) as { result?: unknown; error?: JsonRpcError };
+    if (body.error) throw body.error;
+    return body.result;
+  };
+
+  const handle = async (method: string, params: unknown[]): Promise<{ result?: unknown; events?: [string, unknown][] }> => {
+    switch (method) {
+      case "eth_requestAccounts":
+      case "eth_accounts":
+        return { result: [account.address] };
+      case "eth_chainId":
+        return { result: numberToHex(wallet.chainId) };
+      case "wallet_switchEthereumChain": {
+        const wanted = Number((params[0] as { chainId: string }).chainId);
+        if (wanted !== opts.anvilChainId) throw { code: 4902, message: `chain ${wanted} is not known to this wallet` } satisfies JsonRpcError;
+        wallet.chainId = wanted;
+        return { result: null, events: [["chainChanged", numberToHex(wanted)]] };
+      }
+      case "eth_sendTransaction": {
+        if (wallet.chainId !== opts.anvilChainId) throw { code: 4901, message: `the wallet is on chain ${wallet.chainId}` } satisfies JsonRpcError;
+        const tx = params[0] as { to: Address; data?: Hex; value?: Hex; gas?: Hex };
+        const hash = await signer.sendTransaction({
+          to: tx.to,
+          data: tx.data,
+          value: tx.value ? BigInt(tx.value) : undefined,
+          gas: tx.gas ? BigInt(tx.gas) : undefined,
+        });
+        wallet.sent.push(hash);
+        return { result: hash };
+      }
+      case "personal_sign":
+        return { result: await account.signMessage({ message: { raw: params[0] as Hex } }) };
+      case "eth_signTypedData_v4": {
+        // As a wallet receives it: JSON, integers as strings, the domain type spelled out.
+        const td = JSON.parse(params[1] as string) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; primaryType: string; message: Record<string, unknown> };
+        const { EIP712Domain: _domain, ...types } = td.types;
+        const message = Object.fromEntries(
+          Object.entries(td.message).map(([k, v]) => [k, types[td.primaryType]?.find((f) => f.name === k)?.type.match(/^u?int\d*$/) ? BigInt(v as string) : v]),
+        );
+        return { result: await account.signTypedData({ domain: td.domain, types, primaryType: td.primaryType, message } as never) };
+      }
+      default:
+        return { result: await forward(method, params) };
+    }
+  };
+
+  await page.exposeFunction("__ctkTestWallet", async (json: string) => {
+    const { method, params } = JSON.parse(json) as { method: string; params?: unknown[] };
+    wallet.calls.push(method);
+    try {
+      return JSON.stringify(await handle(method, params ?? []));
+    } catch (e) {
+      const err = e as Partial<JsonRpcError> & { shortMessage?: string };
+      if (process.env.CTK_TEST_WALLET_DEBUG) console.error(method, JSON.stringify(params), e);
+      return JSON.stringify({ error: { code: err.code ?? -32603, message: err.shortMessage ?? err.message ?? String(e) } });
+    }
+  });
+  // A plain script (not a serialised function): it runs in the page before the app does.
+  await page.addInitScript({ content: walletScript(ICON) });
+  return { page, wallet };
+}
+
+/** The page side of the test wallet: an EIP-1193 provider announced through EIP-6963. */
+function walletScript(icon: string): string {
+  return `(() => {
+  const listeners = {};
+  const provider = {
+    async request({ method, params }) {
+      const out = JSON.parse(await window.__ctkTestWallet(JSON.stringify({ method, params })));
+      if (out.error) throw Object.assign(new Error(out.error.message), { code: out.error.code });
+      for (const [event, arg] of out.events || []) for (const l of listeners[event] || []) l(arg);
+      return out.result;
+    },
+    on(event, l) { (listeners[event] = listeners[event] || []).push(l); },
+    removeListener(event, l) { listeners[event] = (listeners[event] || []).filter((x) => x !== l); },
+  };
+  const info = Object.freeze({ uuid: "0b7e5cd4-7c32-4c53-9a2e-1c2f0c1f6a01", name: "Test Wallet", icon: ${JSON.stringify(icon)}, rdns: "org.compute-tokens.testwallet" });
+  const announce = () => window.dispatchEvent(new CustomEvent("eip6963:announceProvider", { detail: Object.freeze({ info, provider }) }));
+  window.addEventListener("eip6963:requestProvider", announce);
+  announce();
+})();`;
+}
+
+/** Records every request the page makes that is not to `origin` (nothing may leave the machine). */
+export function watchRequests(page: Page, origin: string): string[] {
+  const foreign: string[] = [];
+  page.on("request", (r) => {
+    const url = r.url();
+    if (!url.startsWith(origin) && !url.startsWith("data:")) foreign.push(url);
+  });
+  return foreign;
+}
+
+/** Serious and critical accessibility violations axe finds on the page as it is now. */
+export async function seriousA11yViolations(page: Page): Promise<string[]> {
+  const { default: AxeBuilder } = await import("@axe-core/playwright");
+  const result = await new AxeBuilder({ page }).analyze();
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join("; ")}`);
+}

@@ -1,0 +1,206 @@
+/**
+ * HR's grant desk (only for an account holding the HR role): a grants or employees CSV checked
+ * like `ctk hr grant --dry-run` — every bad line named — then confirmed and sent in batches with
+ * progress; the same file twice grants nothing and says so. Onboarding and offboarding.
+ */
+import { useState } from "preact/hooks";
+import { getAddress, isAddress, type Address } from "viem";
+import { formatExpiry, formatHours } from "../../../sdk/format.js";
+import { type GrantPlan, type GrantProgress, prepareGrants, sendGrants } from "../../../sdk/grants.js";
+
+/** The payroll run a file belongs to: its name without extension, as `ctk hr grant` defaults to. */
+const runOf = (file: string): string => file.replace(/\.[^.]*$/, "") || file;
+import { type EmployeeRow, type RowProblem, offboardHolder, onboardHolders, parseEmployeesCsv } from "../../../sdk/holders.js";
+import { errorText, useApp } from "../context.js";
+
+function Problems(props: { problems: RowProblem[]; file: string }) {
+  return (
+    <div class="problems" role="alert" data-testid="csv-problems">
+      <strong>{props.file}: {props.problems.length} problem{props.problems.length === 1 ? "" : "s"}; nothing will be sent until every line is right.</strong>
+      <ul>{props.problems.map((p) => <li key={`${p.line}:${p.message}`}>line {p.line}: {p.message}</li>)}</ul>
+    </div>
+  );
+}
+
+type Upload =
+  | { kind: "grants"; file: string; plan: GrantPlan }
+  | { kind: "employees"; file: string; rows: EmployeeRow[]; problems: RowProblem[] };
+
+function CsvDesk() {
+  const { reader, connection } = useApp();
+  const [upload, setUpload] = useState<Upload>();
+  const [error, setError] = useState<string>();
+  const [progress, setProgress] = useState<GrantProgress>();
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<string>();
+
+  const onFile = async (kind: Upload["kind"], e: Event) => {
+    const input = e.currentTarget as HTMLInputElement;
+    const file = input.files?.[0];
+    setUpload(undefined);
+    setError(undefined);
+    setDone(undefined);
+    setProgress(undefined);
+    if (!file) return;
+    try {
+      const text = await file.text();
+      if (kind === "grants") setUpload({ kind, file: file.name, plan: await prepareGrants(reader, text, { run: runOf(file.name) }) });
+      else setUpload({ kind, file: file.name, ...parseEmployeesCsv(text) });
+    } catch (err) {
+      setError(errorText(err));
+    }
+    input.value = "";
+  };
+
+  const confirm = async () => {
+    const w = connection?.writer;
+    if (!w || !upload) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      if (upload.kind === "grants") {
+        const r = await sendGrants(w, upload.plan, { onProgress: setProgress });
+        setDone(
+          `Granted ${formatHours(r.unitsMinted)} GPU-hours in ${r.rowsMinted} rows (${r.batchesSent} batch${r.batchesSent === 1 ? "" : "es"})` +
+            (r.rowsSkipped ? `; ${r.rowsSkipped} row${r.rowsSkipped === 1 ? " was" : "s were"} already granted` : "") +
+            (r.refused.length ? `; ${r.refused.length} row${r.refused.length === 1 ? " was" : "s were"} refused by the recipient contract (not minted; sending the file again retries them)` : "") +
+            ".",
+        );
+      } else {
+        const r = await onboardHolders(w, upload.rows.map((x) => x.wallet), { onBatch: (n, total) => setProgress({ rowsDone: n, rowsTotal: total }) });
+        setDone(`Onboarded ${r.onboarded.length} wallet${r.onboarded.length === 1 ? "" : "s"}${r.alreadyHolders.length ? `; ${r.alreadyHolders.length} already onboarded` : ""}.`);
+      }
+      setUpload(undefined);
+    } catch (err) {
+      setError(`Stopped: ${errorText(err)} (sending the same file again resumes where it stopped)`);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  let body;
+  if (upload?.kind === "grants") {
+    const { plan } = upload;
+    if (plan.problems.length) body = <Problems problems={plan.problems} file={upload.file} />;
+    else if (!plan.pending.length) body = <p class="ok" role="status" data-testid="already-granted">{upload.file} was granted already: sending it again grants nothing.</p>;
+    else {
+      const pendingRows = [...plan.pending];
+      body = (
+        <div data-testid="dry-run">
+          <p>Dry run of {upload.file}: {pendingRows.length} rows of run {plan.run}{plan.granted.length ? ` (${plan.granted.length} already granted)` : ""}. Nothing is sent until you confirm.</p>
+          <div class="table-wrap">
+            <table>
+              <caption class="sr-only">totals per class</caption>
+              <thead><tr><th scope="col">class</th><th scope="col" class="num">rows</th><th scope="col" class="num">recipients</th><th scope="col" class="num">GPU-hours</th></tr></thead>
+              <tbody>{plan.totals.map((t) => <tr key={t.className}><th scope="row">{t.className}</th><td class="num">{t.rows}</td><td class="num">{t.recipients}</td><td class="num">{formatHours(t.units)}</td></tr>)}</tbody>
+            </table>
+          </div>
+          <details>
+            <summary>Every row</summary>
+            <div class="table-wrap">
+              <table>
+                <thead><tr><th scope="col" class="num">line</th><th scope="col">employee</th><th scope="col">wallet</th><th scope="col">class</th><th scope="col" class="num">hours</th><th scope="col">expires</th><th scope="col">policy</th></tr></thead>
+                <tbody>{pendingRows.sort((a, b) => a.line - b.line).map((r) => <tr key={r.line}><td class="num">{r.line}</td><td>{r.employeeId}</td><td class="mono">{r.wallet}</td><td>{r.className}</td><td class="num">{formatHours(r.units)}</td><td>{formatExpiry(r.expiresAt)}</td><td>{r.policy}</td></tr>)}</tbody>
+              </table>
+            </div>
+          </details>
+          <div class="row"><button type="button" onClick={confirm} disabled={busy || !connection?.writer}>Confirm and grant</button></div>
+        </div>
+      );
+    }
+  } else if (upload?.kind === "employees") {
+    if (upload.problems.length) body = <Problems problems={upload.problems} file={upload.file} />;
+    else
+      body = (
+        <div data-testid="dry-run">
+          <p>{upload.file}: {upload.rows.length} employee{upload.rows.length === 1 ? "" : "s"} to onboard (wallets already onboarded are skipped).</p>
+          <div class="row"><button type="button" onClick={confirm} disabled={busy || !connection?.writer}>Confirm and onboard</button></div>
+        </div>
+      );
+  }
+
+  return (
+    <section aria-labelledby="csv-h">
+      <h2 id="csv-h">Upload a file</h2>
+      <div class="card">
+        <div class="grid">
+          <div>
+            <label for="grants-csv">Grants CSV (employee_id, wallet, class, gpu_hours, expires_at, transferable)</label>
+            <input id="grants-csv" type="file" accept=".csv,text/csv" onChange={(e) => void onFile("grants", e)} />
+          </div>
+          <div>
+            <label for="employees-csv">Employees CSV (employee_id, wallet)</label>
+            <input id="employees-csv" type="file" accept=".csv,text/csv" onChange={(e) => void onFile("employees", e)} />
+          </div>
+        </div>
+        {body}
+        {progress && (
+          <p role="status">
+            <label for="grant-progress">Rows landed: {progress.rowsDone} of {progress.rowsTotal}</label>
+            <progress id="grant-progress" max={progress.rowsTotal || 1} value={progress.rowsDone} />
+          </p>
+        )}
+        {done && <p class="ok" role="status" data-testid="hr-done">{done}</p>}
+        {error && <p class="problems" role="alert">{error}</p>}
+      </div>
+    </section>
+  );
+}
+
+function Offboard() {
+  const { connection } = useApp();
+  const [wallet, setWallet] = useState("");
+  const [clawback, setClawback] = useState(true);
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setResult(undefined);
+    if (!connection?.writer) return;
+    if (!isAddress(wallet.trim())) return setResult({ ok: false, text: "the wallet must be a 0x-prefixed 20-byte address" });
+    setBusy(true);
+    try {
+      const r = await offboardHolder(connection.writer, getAddress(wallet.trim()) as Address, { clawback });
+      const clawed = r.clawedBack.map((c) => `${formatHours(c.amount)} h of ${c.className}`).join(", ");
+      setResult({ ok: true, text: `${r.wallet} ${r.offboarded ? "is offboarded" : "was not onboarded"}${clawback ? `; clawed back ${clawed || "nothing"}` : ""}.` });
+    } catch (err) {
+      setResult({ ok: false, text: errorText(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="offboard-h">
+      <h2 id="offboard-h">Offboard a leaver</h2>
+      <form class="card" onSubmit={submit}>
+        <label for="o-wallet">Wallet</label>
+        <input id="o-wallet" value={wallet} onInput={(e) => setWallet(e.currentTarget.value)} autocomplete="off" placeholder="0x…" />
+        <div class="row">
+          <input id="o-clawback" type="checkbox" checked={clawback} onChange={(e) => setClawback(e.currentTarget.checked)} />
+          <label for="o-clawback" style="margin:0">Claw back everything it holds</label>
+        </div>
+        <div class="row"><button type="submit" disabled={busy || !connection?.writer}>Offboard</button></div>
+        {result && <p class={result.ok ? "ok" : "problems"} role="status">{result.text}</p>}
+      </form>
+    </section>
+  );
+}
+
+export function HrPage(props: { isHr: boolean }) {
+  const { connection } = useApp();
+  return (
+    <>
+      <h1>HR grant desk</h1>
+      {!connection ? (
+        <p>Connect the HR wallet (the button at the top).</p>
+      ) : !props.isHr ? (
+        <p class="notice" role="alert">This desk is for HR: {connection.address} does not hold the HR role.</p>
+      ) : (
+        <>
+          <CsvDesk />
+          <Offboard />
+        </>
+      )}
+    </>
+  );
+}
