@@ -136,7 +136,7 @@ contract CreditHandler is TestBase {
         bool isHolder = token.isHolder(h);
         vm.prank(hr);
         if (isHolder) token.offboard(h);
-        else token.onboard(one);
+        else token.readmit(one); // readmit: an offboarded wallet comes back only on purpose
         ++calls["toggleHolder"];
     }
 

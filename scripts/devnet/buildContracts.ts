@@ -6,17 +6,18 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { ACCESS_MANAGER_ARTIFACT, COMPUTE_TOKEN_ARTIFACT } from "../../sdk/deploy.js";
+import { ACCESS_MANAGER_ARTIFACT, COMPUTE_TOKEN_ARTIFACT, INFERENCE_CREDIT_ARTIFACT } from "../../sdk/deploy.js";
 
 /** The artifacts the devnet deploys from, under `<root>/artifacts`. */
-const DEPLOYED_ARTIFACTS = [COMPUTE_TOKEN_ARTIFACT, ACCESS_MANAGER_ARTIFACT];
+const DEPLOYED_ARTIFACTS = [COMPUTE_TOKEN_ARTIFACT, INFERENCE_CREDIT_ARTIFACT, ACCESS_MANAGER_ARTIFACT];
 
 /** Whether an artifact the devnet deploys is missing or older than a contract source (`contracts/*.sol`). */
 export function contractsNeedBuild(root: string): boolean {
   const artifacts = DEPLOYED_ARTIFACTS.map((a) => path.join(root, "artifacts", a));
   if (!artifacts.every((a) => existsSync(a))) return true;
-  // (AccessManager comes from the npm package: only ComputeToken's artifact follows contracts/*.sol.)
-  const builtAt = statSync(path.join(root, "artifacts", COMPUTE_TOKEN_ARTIFACT)).mtimeMs;
+  // A source newer than every artifact built from contracts/ needs a build. (Hardhat rewrites only
+  // what it recompiles, so the newest artifact tells when the last build that compiled anything ran.)
+  const builtAt = Math.max(...DEPLOYED_ARTIFACTS.filter((a) => a.startsWith("contracts/")).map((a) => statSync(path.join(root, "artifacts", a)).mtimeMs));
   const dir = path.join(root, "contracts");
   const sources = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".sol")) : [];
   return sources.some((f) => statSync(path.join(dir, f)).mtimeMs > builtAt);
