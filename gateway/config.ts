@@ -55,6 +55,8 @@ const privateKey = z
 
 export const gatewayConfigSchema = z
   .object({
+    /** A comment in the JSON file (ignored). */
+    $comment: z.string().optional(),
     chain: z
       .object({
         rpcUrl: z.string().url(),

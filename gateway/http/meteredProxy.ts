@@ -17,6 +17,7 @@ import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, t
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
 import { PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 
 export interface Upstream {
@@ -44,10 +45,6 @@ const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgen
 
 export const hashKey = (key: string): string => createHash("sha256").update(key).digest("hex");
 
-export const formatCredits = (units: bigint): string => {
-  const frac = (units % 1_000_000n).toString().padStart(6, "0");
-  return `${units / 1_000_000n}.${frac}`;
-};
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 

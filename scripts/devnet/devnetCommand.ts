@@ -11,6 +11,7 @@ import { formatHours } from "../../sdk/format.js";
 import type { JobSpec } from "../../sdk/jobSpec.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
+import { howToCall } from "../gateway/gatewayCommand.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
@@ -79,6 +80,7 @@ function summary(d: Devnet, dir: string): string[] {
         ["chain state", rel(d.stateFile)],
         ["classes", d.classes.map((c) => c.name + (c.active ? "" : " (retired)")).join(", ") || "none"],
         ["redeemer", d.redeemer.note],
+        ["gateway", d.gateway.note],
       ],
     ).slice(2),
     "",
@@ -104,6 +106,9 @@ function summary(d: Devnet, dir: string): string[] {
           `  npx ctk redeem --class ${DEMO_CLASS} --spec ${rel(DEMO_SPEC)} --yes --key-env CTK_DEMO_KEY${flags}`,
           `  npx ctk status <id> --follow${flags}`,
         ]
+      : []),
+    ...(d.gateway.url
+      ? ["", "The metering gateway (OpenAI-compatible, paid in inference credits). Call it with curl or the openai client:", ...howToCall(d.gateway.url, d.gateway.model ?? "stories260K").map((l) => `  ${l}`)]
       : []),
     "",
     `Ctrl-C stops the chain; its state stays in ${rel(path.dirname(d.stateFile))}/ for the next start.`,
@@ -150,11 +155,13 @@ export function devnetCommand(): Command {
     .option("--no-classes", "do not apply a classes file")
     .option("--no-redeemer", "do not start the redeemer")
     .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
+    .option("--no-gateway", "do not start the metering gateway")
+    .option("--gateway-port <n>", "port of the metering gateway (0: any free port)", "8788")
     .option("--reset", "forget the saved chain and deploy afresh")
     .option("--no-demo", "do not run the demo redemption (config/demo-job.json) on a freshly deployed chain")
     .action(async function (
       this: Command,
-      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean },
+      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; gateway: boolean; gatewayPort: string; reset?: boolean; demo: boolean },
     ) {
       const globals = globalsOf(this);
       const port = Number(opts.port);
@@ -181,6 +188,8 @@ export function devnetCommand(): Command {
                 : path.resolve(opts.classes),
           redeemer: opts.redeemer,
           redeemerApiPort: Number(opts.redeemerPort),
+          gateway: opts.gateway,
+          gatewayPort: Number(opts.gatewayPort),
           reset: opts.reset,
           log: globals.json ? undefined : (l) => note(l),
         });
@@ -215,6 +224,7 @@ export function devnetCommand(): Command {
             classes: d.classes,
             classChanges: d.classChanges,
             redeemer: d.redeemer,
+            gateway: d.gateway,
             accounts: Object.fromEntries((Object.keys(LOCAL_ROLE_KEYS) as LocalRole[]).map((r) => [ROLE_LABEL[r], localAddress(r)])),
           })}\n`,
         );
