@@ -5,7 +5,7 @@
  * here as `ctk credits authorize` writes it.)
  */
 import { type ChildProcess, exec, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
@@ -91,5 +91,19 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     expect(await exited).to.equal(0);
     serve = undefined;
     expect(await readCreditBalance(f.chain.reader, holder)).to.equal(parseCredits("2") - total);
+
+    // The auditor: every charge recomputed from the records and the on-chain prices, every root checked.
+    const records = join(f.dir, "records");
+    const auditArgs = line(/^npx ctk audit verify --usage /).replace(/^npx ctk /, "").replace(".devnet/gateway/records", records).split(" ");
+    const audit = await runCtk([...auditArgs, "--no-progress"], { env });
+    expect(audit.stdout).to.match(/usage records in .*: 2 records in 1 files, 1 batches settled on-chain/);
+    expect(audit.stdout).to.include("OK: every usage record's charge matches the on-chain prices and every batch's root matches its records");
+    // A record changed after the fact is found.
+    const [file] = readdirSync(records);
+    writeFileSync(join(records, file), readFileSync(join(records, file), "utf8").replace(/"tokensOut":32/, '"tokensOut":31'));
+    const tampered = await runCtk([...auditArgs, "--no-progress"], { env });
+    expect(tampered.code).to.equal(1);
+    expect(tampered.stdout).to.match(/FINDING \[ROOT_MISMATCH\]/);
+    expect(tampered.stdout).to.match(/FINDING \[CHARGE_MISMATCH\] .* charged \d+, the on-chain prices give \d+/);
   });
 });
