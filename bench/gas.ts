@@ -12,11 +12,13 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import hre, { network } from "hardhat";
 import type { BaseContract, ContractTransactionResponse, Interface, Signer } from "ethers";
-import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { AUTHORIZATION_TYPES } from "../sdk/credits/authorization.js";
 import { SOLC_SETTINGS } from "../hardhat.config.js";
 
 const HOLDERS = 100;
 const SECTION = "## Gas (npm run bench:gas)";
+const CREDIT_SECTION = "## Gas — inference credits (npm run bench:gas)";
 const RESULTS_FILE = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
 const LAUNCH_TIMEOUT = 3600;
 const HOUR = 3600n;
@@ -272,6 +274,87 @@ rows.push({ operation: "reclaim (full refund)", ct: reclaimGas, absTarget: 60_00
 const plainBurn = await measure(call(plain, alice, "burn", lotId, 14_400n));
 rows.push({ operation: "(baseline only) plain burn, partial balance", ct: plainBurn });
 
+// ───────────────────────── inference credits ─────────────────────────────
+// InferenceCredit beside a plain OpenZeppelin ERC-20 (contracts/bench/PlainERC20.sol), same AccessManager.
+
+const credit = await ethers.deployContract("InferenceCredit", [await manager.getAddress(), tokenAddress]);
+const plain20 = await ethers.deployContract("PlainERC20");
+const creditAddress = await credit.getAddress();
+for (const [role, functions] of Object.entries(CREDIT_RESTRICTED_FUNCTIONS) as [RoleName, readonly string[]][]) {
+  if (functions.length === 0) continue;
+  const creditInterface: Interface = credit.interface;
+  const selectors = functions.map((name) => creditInterface.getFunction(name)!.selector);
+  await (await manager.getFunction("setTargetFunctionRole")(creditAddress, selectors, ROLES[role])).wait();
+}
+await (await manager.getFunction("grantRole")(ROLES.GATEWAY, await gatewaySigner.getAddress(), 0)).wait();
+
+// 100 employees with keys (they sign authorizations), fresh in both contracts.
+const creditHolders = Array.from({ length: HOLDERS }, (_, i) => new ethers.Wallet(ethers.id(`bench:credit-holder:${i}`)));
+const creditHolderAddresses = creditHolders.map((w) => w.address);
+await (await call(token, hr, "onboard", creditHolderAddresses)).wait();
+const CREDIT = 1_000_000n;
+const creditExpiry = now + 365n * 24n * HOUR;
+const creditAmounts = Array<bigint>(HOLDERS).fill(100n * CREDIT);
+
+// (g) Grants: one batch to 100 fresh holders; plain mintMany to the same 100 (fresh there too).
+const creditGrant = await measure(
+  call(credit, hr, "grantBatch", batchRef("credit-grant"), creditExpiry, false, creditHolderAddresses, creditAmounts),
+);
+const plain20Mint = await measure(call(plain20, admin, "mintMany", creditHolderAddresses, creditAmounts));
+const creditRows: Row[] = [
+  {
+    operation: `grantBatch, per holder (${HOLDERS} fresh holders)`,
+    ct: perEntry(creditGrant, HOLDERS),
+    base: { label: `mintMany, per holder (${HOLDERS} fresh)`, gas: perEntry(plain20Mint, HOLDERS) },
+    ratioTarget: 1.25,
+  },
+];
+
+// (h) Settlement: 100 holders each sign an authorization; the first batch activates them and charges
+// once each; the second charges the same authorizations again (the steady state).
+const { chainId } = await ethers.provider.getNetwork();
+const domain = { name: "InferenceCredit", version: "1", chainId, verifyingContract: creditAddress };
+const authTypes = { Authorization: AUTHORIZATION_TYPES.Authorization.map((x) => ({ ...x })) };
+const gatewayAddress = await gatewaySigner.getAddress();
+const activations = await Promise.all(
+  creditHolders.map(async (w) => {
+    const auth = { holder: w.address, gateway: gatewayAddress, cap: 50n * CREDIT, expiresAt: creditExpiry, nonce: 1n, models: [] as string[] };
+    return { auth, signature: await w.signTypedData(domain, authTypes, auth) };
+  }),
+);
+const charges = creditHolderAddresses.map((holder) => ({ holder, nonce: 1n, amount: 12_345n }));
+const firstSettle = await measure(call(credit, gatewaySigner, "settleUsage", batchRef("usage-1"), 0n, ethers.id("root-1"), activations, charges));
+const steadySettle = await measure(call(credit, gatewaySigner, "settleUsage", batchRef("usage-2"), 0n, ethers.id("root-2"), [], charges));
+const plain20Burn = await measure(call(plain20, admin, "burnMany", creditHolderAddresses, Array<bigint>(HOLDERS).fill(12_345n)));
+const plainBurnPer = perEntry(plain20Burn, HOLDERS);
+creditRows.push(
+  {
+    operation: `settleUsage, per charge (${HOLDERS} charges, ${HOLDERS} holders, authorizations charged before)`,
+    ct: perEntry(steadySettle, HOLDERS),
+    base: { label: `burnMany, per holder (${HOLDERS})`, gas: plainBurnPer },
+    absTarget: 25_000,
+  },
+  {
+    operation: `settleUsage, per charge, first charge of a new authorization (activation: signature check, first write)`,
+    ct: perEntry(firstSettle, HOLDERS),
+    base: { label: `burnMany, per holder (${HOLDERS})`, gas: plainBurnPer },
+  },
+);
+
+// (i) Holder transfers of transferable credits: to a holder with the same bucket, and to a fresh holder.
+await (await call(credit, hr, "grantBatch", batchRef("credit-actors"), creditExpiry, true, actorAddresses, Array(4).fill(100n * CREDIT))).wait();
+await (await call(plain20, admin, "mintMany", actorAddresses, Array(4).fill(100n * CREDIT))).wait();
+const creditFreshRecipient = fresh("credit-fresh-recipient", 1)[0];
+await (await call(token, hr, "onboard", [creditFreshRecipient])).wait();
+const cXfer = await measure(call(credit, alice, "transfer", actorAddresses[1], 2n * CREDIT));
+const pXfer = await measure(call(plain20, alice, "transfer", actorAddresses[1], 2n * CREDIT));
+const cXferFresh = await measure(call(credit, alice, "transfer", creditFreshRecipient, 2n * CREDIT));
+const pXferFresh = await measure(call(plain20, alice, "transfer", creditFreshRecipient, 2n * CREDIT));
+creditRows.push(
+  { operation: "transfer, recipient holds the same bucket", ct: cXfer, base: { label: "transfer, same", gas: pXfer }, ratioTarget: 1.5 },
+  { operation: "transfer, recipient fresh", ct: cXferFresh, base: { label: "transfer, same", gas: pXferFresh }, ratioTarget: 1.5 },
+);
+
 // ─────────────────────────────── report ──────────────────────────────────
 
 const fmt = (n: bigint) => n.toLocaleString("en-US");
@@ -294,17 +377,21 @@ function verdict(row: Row): string {
   return "—";
 }
 
-const header =
-  "| operation | ComputeToken gasUsed | ComputeToken execution | baseline (plain ERC-1155) gasUsed / execution | ratio gasUsed (exec) | target |\n" +
-  "|---|--:|--:|---|--:|---|";
-const lines = rows.map((row) => {
-  const base = row.base ? `${row.base.label}: ${fmt(row.base.gas.gasUsed)} / ${fmt(row.base.gas.execution)}` : "—";
-  const r = row.base
-    ? `${ratio(row.ct.gasUsed, row.base.gas.gasUsed).toFixed(4)} (${ratio(row.ct.execution, row.base.gas.execution).toFixed(4)})`
-    : "—";
-  return `| ${row.operation} | ${fmt(row.ct.gasUsed)} | ${fmt(row.ct.execution)} | ${base} | ${r} | ${verdict(row)} |`;
-});
-const table = [header, ...lines].join("\n");
+function renderTable(list: Row[], contract: string, baseline: string): string {
+  const header =
+    `| operation | ${contract} gasUsed | ${contract} execution | baseline (${baseline}) gasUsed / execution | ratio gasUsed (exec) | target |\n` +
+    "|---|--:|--:|---|--:|---|";
+  const lines = list.map((row) => {
+    const base = row.base ? `${row.base.label}: ${fmt(row.base.gas.gasUsed)} / ${fmt(row.base.gas.execution)}` : "—";
+    const r = row.base
+      ? `${ratio(row.ct.gasUsed, row.base.gas.gasUsed).toFixed(4)} (${ratio(row.ct.execution, row.base.gas.execution).toFixed(4)})`
+      : "—";
+    return `| ${row.operation} | ${fmt(row.ct.gasUsed)} | ${fmt(row.ct.execution)} | ${base} | ${r} | ${verdict(row)} |`;
+  });
+  return [header, ...lines].join("\n");
+}
+const table = renderTable(rows, "ComputeToken", "plain ERC-1155");
+const creditTable = renderTable(creditRows, "InferenceCredit", "plain ERC-20");
 
 const runtimeSize = (await ethers.provider.getCode(tokenAddress)).length / 2 - 1;
 const plainSize = (await ethers.provider.getCode(plainAddress)).length / 2 - 1;
@@ -343,7 +430,17 @@ Where the gas goes (from \`BENCH_TRACE=1 npm run bench:gas\`, which prints each 
   17,550 of baseline execution that alone is a ratio of 1.36.
 `;
 
-console.log(`\n${section}`);
+const creditSize = (await ethers.provider.getCode(creditAddress)).length / 2 - 1;
+const creditSection = `${CREDIT_SECTION}
+
+Measured ${date} in the same run and chain as the section above (same compiler settings). Deployed runtime size:
+InferenceCredit ${fmt(BigInt(creditSize))} bytes. Baseline: \`contracts/bench/PlainERC20.sol\` (OpenZeppelin ERC20, no
+extension, no access control). Per-holder and per-charge rows are one ${HOLDERS}-entry transaction divided by ${HOLDERS}.
+
+${creditTable}
+`;
+
+console.log(`\n${section}\n${creditSection}`);
 
 let existing = "";
 try {
@@ -358,6 +455,13 @@ if (start === -1) {
 } else {
   const next = existing.indexOf("\n## ", start + SECTION.length);
   updated = existing.slice(0, start) + section + (next === -1 ? "" : `\n${existing.slice(next + 1)}`);
+}
+const cStart = updated.indexOf(CREDIT_SECTION);
+if (cStart === -1) {
+  updated = `${updated.trimEnd()}\n\n${creditSection}`;
+} else {
+  const next = updated.indexOf("\n## ", cStart + CREDIT_SECTION.length);
+  updated = updated.slice(0, cStart) + creditSection + (next === -1 ? "" : `\n${updated.slice(next + 1)}`);
 }
 await writeFile(RESULTS_FILE, updated);
 console.log(`written to ${RESULTS_FILE}`);

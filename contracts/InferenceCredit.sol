@@ -324,7 +324,17 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
         if (!computeToken.isHolder(from)) revert NotHolder(from);
         if (!computeToken.isHolder(to)) revert NotHolder(to);
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[from];
-        uint256 n = bs[0].count;
+        // Fast path: the soonest bucket is unexpired, transferable and covers the value with some left.
+        uint256 raw0 = _rawBucket(bs[0]);
+        uint40 expiresAt0 = uint40(raw0 >> 96);
+        if (from != to && uint96(raw0) > value && expiresAt0 > block.timestamp && (raw0 >> 136) & 0xff != 0) {
+            _storeRawBucket(bs[0], raw0 - value); // amount is the low 96 bits and exceeds value: no borrow
+            _deposit(to, expiresAt0, true, value);
+            emit BucketTransferred(from, to, expiresAt0, value);
+            emit Transfer(from, to, value);
+            return;
+        }
+        uint256 n = uint8(raw0 >> 144);
         uint40[MAX_BUCKETS] memory expiries;
         uint256[MAX_BUCKETS] memory moved;
         uint256 parts;
@@ -397,7 +407,13 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
     /// @dev Burns up to `want` from the holder's unexpired buckets, soonest first; returns what it burned.
     function _burnSoonestFirst(address holder, uint256 want) private returns (uint256 burned) {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
-        uint256 n = bs[0].count;
+        uint256 raw0 = _rawBucket(bs[0]);
+        // Fast path: the soonest bucket is unexpired and covers the charge with some left.
+        if (uint96(raw0) > want && uint40(raw0 >> 96) > block.timestamp) {
+            _storeRawBucket(bs[0], raw0 - want);
+            return want;
+        }
+        uint256 n = uint8(raw0 >> 144);
         bool emptied;
         for (uint256 i; i < n && want != 0; ++i) {
             PackedBucket storage b = bs[i];
@@ -416,12 +432,19 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
     /// position if needed. A full holder first has its expired buckets swept.
     function _deposit(address holder, uint40 expiresAt, bool transferable, uint256 amount) private {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
-        PackedBucket storage first = bs[0];
-        uint256 n = first.count;
+        uint256 raw0 = _rawBucket(bs[0]);
+        uint256 n = uint8(raw0 >> 144);
         if (n == 0) {
             // Fresh holder: one slot holds the bucket and the count.
             if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
             bs[0] = PackedBucket(uint96(amount), expiresAt, transferable, 1);
+            return;
+        }
+        if (uint40(raw0 >> 96) == expiresAt && ((raw0 >> 136) & 0xff != 0) == transferable) {
+            // Fast path: the soonest bucket has this expiry and policy.
+            uint256 sum = uint256(uint96(raw0)) + amount;
+            if (sum > MAX_AMOUNT) revert AmountTooLarge(sum, MAX_AMOUNT);
+            _storeRawBucket(bs[0], raw0 + amount); // sum fits 96 bits: no carry into expiresAt
             return;
         }
         uint256 at = n;
@@ -504,6 +527,20 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
             bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0);
         }
         for (uint256 i = left; i < n; ++i) delete bs[i];
+    }
+
+    /// @dev A bucket's slot as one word: amount (bits 0–95) | expiresAt (96–135) | transferable (136–143) |
+    /// count (144–151), the layout Solidity gives {PackedBucket}. One SLOAD instead of one per field.
+    function _rawBucket(PackedBucket storage b) private view returns (uint256 raw) {
+        assembly ("memory-safe") {
+            raw := sload(b.slot)
+        }
+    }
+
+    function _storeRawBucket(PackedBucket storage b, uint256 raw) private {
+        assembly ("memory-safe") {
+            sstore(b.slot, raw)
+        }
     }
 
     function _checkBatchLength(uint256 n) private pure {

@@ -12,7 +12,7 @@ import {
   getAddress,
   isAddress,
 } from "viem";
-import { RESTRICTED_FUNCTIONS, type RoleName } from "../deploy/roles.js";
+import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, type RoleName } from "../deploy/roles.js";
 import type { CtkClient } from "./client.js";
 import { formatExpiry, formatHours, lotLabel } from "./format.js";
 import { decodeLotId } from "./lotId.js";
@@ -52,8 +52,10 @@ const REDEMPTION_STATUS = ["unknown", "requested", "running", "settled", "reject
 
 function roleOf(functionName: string | undefined): RoleName | undefined {
   if (!functionName) return undefined;
-  for (const [role, fns] of Object.entries(RESTRICTED_FUNCTIONS) as [RoleName, readonly string[]][]) {
-    if (fns.includes(functionName)) return role;
+  for (const table of [RESTRICTED_FUNCTIONS, CREDIT_RESTRICTED_FUNCTIONS]) {
+    for (const [role, fns] of Object.entries(table) as [RoleName, readonly string[]][]) {
+      if (fns.includes(functionName)) return role;
+    }
   }
   return undefined;
 }
@@ -81,6 +83,13 @@ function who(account: unknown, ctx: DescribeContext): string {
   const a = String(account);
   if (ctx.sender && isAddress(a) && getAddress(a) === getAddress(ctx.sender)) return `you (${getAddress(a)})`;
   return isAddress(a) ? getAddress(a) : a;
+}
+
+/** Base units of InferenceCredit as credits (6 decimals). */
+function formatCreditsText(v: unknown): string {
+  const units = BigInt(v as bigint);
+  const frac = (units % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
+  return `${units / 1_000_000n}${frac ? `.${frac}` : ""}`;
 }
 
 /** One sentence for a ComputeToken / AccessManager / ERC-1155 / Pausable custom error. */
@@ -141,6 +150,25 @@ export function describeContractError(errorName: string, args: readonly unknown[
       return `the batch's lists have different lengths (${a[0]} and ${a[1]})`;
     case "ZeroAmount":
       return `entry ${a[0]} has an amount of zero`;
+    // inference credits
+    case "InvalidExpiry":
+      return `expiry ${formatExpiry(BigInt(a[0] as bigint))} is not in the future (chain time ${formatExpiry(BigInt(a[1] as bigint))})`;
+    case "TooManyBuckets":
+      return `${who(a[0], ctx)} already holds ${a[1]} live credit buckets (expiry × policy) and none has expired`;
+    case "AmountTooLarge":
+      return `${a[0]} base units is more than a credit bucket holds (${a[1]})`;
+    case "AuthorizationAlreadyRevoked":
+      return `the authorization of ${who(a[0], ctx)} for gateway ${String(a[1])} with nonce ${a[2]} is already revoked`;
+    case "AuthorizationNonceUsed":
+      return `nonce ${a[2]} of ${who(a[0], ctx)} was already activated by gateway ${String(a[1])}`;
+    case "InvalidAuthorizationSignature":
+      return `the authorization of ${who(a[0], ctx)} with nonce ${a[1]} is not signed by that holder for this contract and chain`;
+    case "ERC20InsufficientBalance":
+      return `${who(a[0], ctx)} ${String(a[0]) === String(ctx.sender) ? "have" : "has"} ${formatCreditsText(a[1])} transferable credits, ${formatCreditsText(a[2])} needed`;
+    case "UnknownModel":
+      return `model "${a[0]}" has no price`;
+    case "InvalidModelName":
+      return `"${a[0]}" is not a valid model name (1 to 64 bytes)`;
     // lots
     case "LotExpired":
       return `${lotName(a[0], ctx)} has expired`;

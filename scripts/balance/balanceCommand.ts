@@ -6,6 +6,8 @@ import { Command } from "commander";
 import type { Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { getBalances } from "../../sdk/balances.js";
+import { readCreditBuckets, type CreditBucket } from "../../sdk/credits/reads.js";
+import { formatCredits } from "../../sdk/credits/units.js";
 import { formatExpiry, formatHours } from "../../sdk/format.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { findKeystore } from "../../sdk/keystore.js";
@@ -35,7 +37,7 @@ export function countdown(expiresAt: bigint, now: bigint): string {
 
 export function balanceCommand(): Command {
   return new Command("balance")
-    .description("GPU-hours held by a wallet, per class and per lot")
+    .description("GPU-hours (per class and lot) and inference credits (per expiry bucket) held by a wallet")
     .option("--wallet <address>", "the wallet (default: your key's address)")
     .action(async function (this: Command, opts: { wallet?: string }) {
       const globals = globalsOf(this);
@@ -77,7 +79,31 @@ export function balanceCommand(): Command {
           ),
         );
       }
+      let buckets: CreditBucket[] | undefined;
+      if (client.deployment.inferenceCredit) {
+        buckets = await readCreditBuckets(client, wallet, b.at);
+        const live = buckets.filter((k) => !k.expired).reduce((s, k) => s + k.amount, 0n);
+        human.push("", buckets.length ? `inference credits: ${formatCredits(live)} spendable` : "no inference credits");
+        if (buckets.length) {
+          human.push(
+            ...table(
+              ["expires_at", "expires", "policy", "credits", "state"],
+              buckets.map((k) => [
+                formatExpiry(k.expiresAt),
+                countdown(k.expiresAt, b.at),
+                k.transferable ? "transferable" : "soulbound",
+                formatCredits(k.amount),
+                k.expired ? "expired, not yet swept" : "spendable",
+              ]),
+            ),
+          );
+        }
+      }
       output(globals.json, human, {
+        credits: buckets && {
+          balance: buckets.filter((k) => !k.expired).reduce((s, k) => s + k.amount, 0n),
+          buckets: buckets.map((k) => ({ expiresAt: formatExpiry(k.expiresAt), transferable: k.transferable, amount: k.amount, credits: formatCredits(k.amount), expired: k.expired })),
+        },
         wallet,
         onboarded: b.onboarded,
         at: formatExpiry(b.at),

@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { auditCommand } from "../audit/auditCommand.js";
+import { creditsCommand } from "../credits/creditsCommand.js";
 import { reclaimCommand } from "./reclaimCommand.js";
 import { redeemCommand } from "./redeemCommand.js";
 import { statusCommand } from "./statusCommand.js";
@@ -16,6 +17,7 @@ export function registerWalletAndAuditCommands(program: Command): Command {
   program.addCommand(redeemCommand());
   program.addCommand(statusCommand());
   program.addCommand(reclaimCommand());
+  program.addCommand(creditsCommand());
   program.addCommand(auditCommand());
   return program;
 }

@@ -10,3 +10,4 @@ export * from "./contract.js";
 export * from "./reads.js";
 export * from "./write.js";
 export * from "./events.js";
+export * from "./grants.js";

@@ -96,4 +96,58 @@ describe("ComputeToken — event checklist", () => {
   }
 });
 
+// ───────────────────────────── InferenceCredit ─────────────────────────────
+
+/** Errors InferenceCredit surfaces from what it inherits (ERC20, AccessManaged, Pausable). */
+const CREDIT_INHERITED = [
+  "AccessManagedUnauthorized",
+  "AccessManagedInvalidAuthority",
+  "EnforcedPause",
+  "ExpectedPause",
+  "ERC20InsufficientBalance",
+  "ERC20InsufficientAllowance",
+  "ERC20InvalidReceiver",
+  "ERC20InvalidSpender",
+];
+/** Assertions made against the InferenceCredit contract object (`credit` / `f.credit`). */
+const creditErrorsFound = assertionsOf(/revertedWithCustomError\(\s*(?:f\.)?credit\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
+const creditEventsFound = assertionsOf(/\.emit\(\s*(?:f\.)?credit\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
+const creditErrors = declaredErrors("contracts/IInferenceCredit.sol");
+const creditAbi: { type: string; name: string }[] = JSON.parse(
+  readFileSync(join(root, "artifacts/contracts/InferenceCredit.sol/InferenceCredit.json"), "utf8"),
+).abi;
+
+describe("InferenceCredit — custom error checklist", () => {
+  it("reads the interface's error declarations", () => {
+    expect(creditErrors.length).to.be.greaterThan(20);
+  });
+
+  for (const name of [...creditErrors, ...CREDIT_INHERITED]) {
+    it(`asserts ${name} on InferenceCredit with its exact arguments`, () => {
+      const where = creditErrorsFound.get(name) ?? [];
+      expect(where, `no revertedWithCustomError(credit, "${name}").withArgs(…) in test/contracts`).to.not.be.empty;
+    });
+  }
+
+  it("covers every error in the ABI", () => {
+    const untested = creditAbi.filter((x) => x.type === "error").map((x) => x.name).filter((e) => !creditErrorsFound.has(e));
+    // Unreachable: approve/transferFrom always name msg.sender (never the zero address) as approver or
+    // spender's owner; a transferFrom from the zero address fails the allowance check first; OpenZeppelin 5's
+    // AccessManaged declares AccessManagedRequiredDelay without using it; ECDSA errors cannot surface because
+    // signatures go through SignatureChecker (no revert) and a bad one is InvalidAuthorizationSignature.
+    expect(untested.sort()).to.deep.equal(["AccessManagedRequiredDelay", "ERC20InvalidApprover", "ERC20InvalidSender", "InvalidShortString", "StringTooLong"]);
+  });
+});
+
+describe("InferenceCredit — event checklist", () => {
+  /** EIP712DomainChanged: the domain is fixed at construction and never changes. */
+  const unreachable = ["EIP712DomainChanged"];
+  for (const name of creditAbi.filter((x) => x.type === "event").map((x) => x.name).filter((e) => !unreachable.includes(e))) {
+    it(`asserts ${name} on InferenceCredit with its exact arguments`, () => {
+      const where = creditEventsFound.get(name) ?? [];
+      expect(where, `no .to.emit(credit, "${name}").withArgs(…) in test/contracts`).to.not.be.empty;
+    });
+  }
+});
+
 export { checklist, errorsFound, eventsFound };

@@ -1,0 +1,258 @@
+/**
+ * InferenceCredit spending authorizations and usage settlement: EIP-712 signatures (wrong signer, other
+ * chain, other contract), activation once, reused nonces, caps, expiry, revocation before and after
+ * activation, offboarding, batch-once, price versions, pause, and soonest-expiring-first burns.
+ */
+import { expect } from "chai";
+import { AuthStatus, CREDIT, DAY, createCreditFixture } from "../support/creditFixture.js";
+
+const { ethers, networkHelpers, load } = await createCreditFixture();
+
+describe("InferenceCredit — authorizations", () => {
+  it("hashes an authorization exactly as EIP-712 typed data (domain InferenceCredit v1, this chain and contract)", async () => {
+    const f = await load();
+    const auth = f.authorization(f.signers.alice, { models: ["stories260K", "llama-70b"], nonce: 42n });
+    const { AUTHORIZATION_TYPES } = await import("../../sdk/credits/authorization.js");
+    const types = { Authorization: AUTHORIZATION_TYPES.Authorization.map((x) => ({ ...x })) };
+    expect(await f.credit.hashAuthorization(auth)).to.equal(ethers.TypedDataEncoder.hash(f.domain(), types, auth));
+    const [, name, version, chainId, verifyingContract] = await f.credit.eip712Domain();
+    expect([name, version, chainId, verifyingContract]).to.deep.equal(["InferenceCredit", "1", f.chainId, f.creditAddress]);
+    expect(await f.credit.authorizationId(auth.holder, auth.gateway, 42n)).to.equal(
+      ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["address", "address", "uint64"], [auth.holder, auth.gateway, 42n])),
+    );
+  });
+
+  it("activates a signed authorization once, then charges within its cap: AuthorizationActivated, UsageCharged, UsageBatchSettled", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    await f.grantCredits(alice, 10n * CREDIT);
+    const auth = f.authorization(alice, { cap: 5n * CREDIT, models: ["stories260K"] });
+    const signed = await f.sign(alice, auth);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    const batchId = f.nextBatchId();
+    const root = ethers.id("records");
+    const tx = f.settle([signed], [{ holder: alice.address, nonce: 1n, amount: 2n * CREDIT }], { batchId });
+    await expect(tx)
+      .to.emit(f.credit, "AuthorizationActivated")
+      .withArgs(authId, alice.address, gateway.address, 5n * CREDIT, f.expiries.later, 1n, ["stories260K"]);
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, authId, alice.address, 2n * CREDIT, 2n * CREDIT);
+    await expect(tx).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, 2n * CREDIT);
+    await expect(tx).to.emit(f.credit, "UsageBatchSettled").withArgs(batchId, gateway.address, 1n, root, 1n, 2n * CREDIT, 2n * CREDIT);
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([5n * CREDIT, 2n * CREDIT, f.expiries.later, BigInt(AuthStatus.Active)]);
+    expect(await f.credit.usageBatchSettled(batchId)).to.equal(true);
+
+    // over the cap: the charge takes only what is left of it, and the shortfall shows
+    const batch2 = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: 4n * CREDIT }], { batchId: batch2 }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batch2, authId, alice.address, 4n * CREDIT, 3n * CREDIT);
+    const batch3 = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: 1n }], { batchId: batch3 }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batch3, authId, alice.address, 1n, 0n);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(5n * CREDIT);
+    expect(await f.credit.totalSupply()).to.equal(5n * CREDIT);
+  });
+
+  it("refuses a signature by anyone but the holder: InvalidAuthorizationSignature(holder, nonce)", async () => {
+    const f = await load();
+    const auth = f.authorization(f.signers.alice, { nonce: 9n });
+    const forged = await f.sign(f.signers.bob, auth);
+    await expect(f.settle([forged], []))
+      .to.be.revertedWithCustomError(f.credit, "InvalidAuthorizationSignature")
+      .withArgs(f.signers.alice.address, 9n);
+    await expect(f.settle([{ auth, signature: "0x1234" }], []))
+      .to.be.revertedWithCustomError(f.credit, "InvalidAuthorizationSignature")
+      .withArgs(f.signers.alice.address, 9n);
+  });
+
+  it("refuses a signature for another chain or another contract (EIP-712 domain)", async () => {
+    const f = await load();
+    const auth = f.authorization(f.signers.alice);
+    const otherChain = await f.sign(f.signers.alice, auth, { chainId: 1n });
+    const otherContract = await f.sign(f.signers.alice, auth, { verifyingContract: f.tokenAddress });
+    for (const s of [otherChain, otherContract]) {
+      await expect(f.settle([s], []))
+        .to.be.revertedWithCustomError(f.credit, "InvalidAuthorizationSignature")
+        .withArgs(f.signers.alice.address, 1n);
+    }
+  });
+
+  it("refuses a changed field after signing (the cap raised by the gateway)", async () => {
+    const f = await load();
+    const signed = await f.sign(f.signers.alice, f.authorization(f.signers.alice, { cap: CREDIT }));
+    const raised = { auth: { ...signed.auth, cap: 100n * CREDIT }, signature: signed.signature };
+    await expect(f.settle([raised], []))
+      .to.be.revertedWithCustomError(f.credit, "InvalidAuthorizationSignature")
+      .withArgs(f.signers.alice.address, 1n);
+  });
+
+  it("lets only the named gateway activate: AuthorizationGatewayMismatch(holder, nonce, gateway)", async () => {
+    const f = await load();
+    const { alice, outsider } = f.signers;
+    const signed = await f.sign(alice, f.authorization(alice, { gateway: outsider.address }));
+    await expect(f.settle([signed], []))
+      .to.be.revertedWithCustomError(f.credit, "AuthorizationGatewayMismatch")
+      .withArgs(alice.address, 1n, outsider.address);
+  });
+
+  it("serves a nonce once: a second activation is AuthorizationNonceUsed(holder, gateway, nonce)", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    await f.settle([await f.sign(alice, f.authorization(alice, { cap: CREDIT }))], []);
+    const again = await f.sign(alice, f.authorization(alice, { cap: 50n * CREDIT }));
+    await expect(f.settle([again], []))
+      .to.be.revertedWithCustomError(f.credit, "AuthorizationNonceUsed")
+      .withArgs(alice.address, gateway.address, 1n);
+  });
+
+  it("bounds the model list: TooManyModels(count, 16)", async () => {
+    const f = await load();
+    const models = Array.from({ length: 17 }, (_, i) => `m${i}`);
+    const signed = await f.sign(f.signers.alice, f.authorization(f.signers.alice, { models }));
+    await expect(f.settle([signed], [])).to.be.revertedWithCustomError(f.credit, "TooManyModels").withArgs(17n, 16n);
+  });
+
+  it("takes no charge after the authorization expires", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    await f.grantCredits(alice, 10n * CREDIT, f.expiries.latest);
+    const auth = f.authorization(alice, { expiresAt: f.expiries.soon });
+    await f.settle([await f.sign(alice, auth)], [{ holder: alice.address, nonce: 1n, amount: CREDIT }]);
+    await networkHelpers.time.increaseTo(f.expiries.soon);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    const batchId = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, authId, alice.address, CREDIT, 0n);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(9n * CREDIT);
+  });
+
+  it("lets the holder revoke after activation (no more charges) and not twice: AuthorizationRevoked, AuthorizationAlreadyRevoked", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    await f.grantCredits(alice, 10n * CREDIT);
+    await f.settle([await f.sign(alice, f.authorization(alice))], [{ holder: alice.address, nonce: 1n, amount: CREDIT }]);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    await expect(f.credit.connect(alice).revokeAuthorization(gateway.address, 1n))
+      .to.emit(f.credit, "AuthorizationRevoked")
+      .withArgs(authId, alice.address, gateway.address, 1n);
+    expect((await f.credit.authorizationOf(authId)).status).to.equal(BigInt(AuthStatus.Revoked));
+    const batchId = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, authId, alice.address, CREDIT, 0n);
+    await expect(f.credit.connect(alice).revokeAuthorization(gateway.address, 1n))
+      .to.be.revertedWithCustomError(f.credit, "AuthorizationAlreadyRevoked")
+      .withArgs(alice.address, gateway.address, 1n);
+  });
+
+  it("honours a revocation made before activation: the activation is skipped, its charges take nothing", async () => {
+    const f = await load();
+    const { alice, gateway, pauser } = f.signers;
+    await f.grantCredits(alice, 10n * CREDIT);
+    const signed = await f.sign(alice, f.authorization(alice, { nonce: 5n }));
+    await f.credit.connect(pauser).pause(); // revoking works while paused
+    await f.credit.connect(alice).revokeAuthorization(gateway.address, 5n);
+    await f.credit.connect(pauser).unpause();
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 5n);
+    const batchId = f.nextBatchId();
+    const tx = f.settle([signed], [{ holder: alice.address, nonce: 5n, amount: CREDIT }], { batchId });
+    await expect(tx).not.to.emit(f.credit, "AuthorizationActivated");
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, authId, alice.address, CREDIT, 0n);
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([0n, 0n, 0n, BigInt(AuthStatus.Revoked)]);
+  });
+
+  it("charges nothing to an offboarded holder, without blocking the others in the batch", async () => {
+    const f = await load();
+    const { alice, bob, gateway, hr } = f.signers;
+    await f.grantCredits([alice, bob], 10n * CREDIT);
+    await f.settle([await f.sign(alice, f.authorization(alice)), await f.sign(bob, f.authorization(bob))], []);
+    await f.token.connect(hr).offboard(alice.address);
+    const batchId = f.nextBatchId();
+    const tx = f.settle([], [
+      { holder: alice.address, nonce: 1n, amount: CREDIT },
+      { holder: bob.address, nonce: 1n, amount: CREDIT },
+    ], { batchId });
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, CREDIT, 0n);
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(bob.address, gateway.address, 1n), bob.address, CREDIT, CREDIT);
+    await expect(tx).to.emit(f.credit, "UsageBatchSettled").withArgs(batchId, gateway.address, 1n, ethers.id("records"), 2n, 2n * CREDIT, CREDIT);
+  });
+
+  it("charges nothing under an unknown authorization and no more than the unexpired balance", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    await f.grantCredits(alice, 2n * CREDIT, f.expiries.soon);
+    await f.grantCredits(alice, 1n * CREDIT, f.expiries.later);
+    await f.settle([await f.sign(alice, f.authorization(alice, { cap: 100n * CREDIT }))], []);
+    await networkHelpers.time.increaseTo(f.expiries.soon);
+    const batchId = f.nextBatchId();
+    const tx = f.settle([], [
+      { holder: alice.address, nonce: 77n, amount: CREDIT },
+      { holder: alice.address, nonce: 1n, amount: 5n * CREDIT },
+    ], { batchId });
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 77n), alice.address, CREDIT, 0n);
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, 5n * CREDIT, CREDIT);
+    // the expired bucket was not spent: it is still there to be swept
+    expect((await f.credit.bucketsOf(alice.address)).map((b) => [b.amount, b.expiresAt])).to.deep.equal([[2n * CREDIT, f.expiries.soon]]);
+  });
+
+  it("burns the soonest-expiring bucket first", async () => {
+    const f = await load();
+    const { alice } = f.signers;
+    await f.grantCredits(alice, 3n * CREDIT, f.expiries.later);
+    await f.grantCredits(alice, 2n * CREDIT, f.expiries.soon, true);
+    await f.settle([await f.sign(alice, f.authorization(alice))], [{ holder: alice.address, nonce: 1n, amount: 3n * CREDIT }]);
+    expect((await f.credit.bucketsOf(alice.address)).map((b) => [b.amount, b.expiresAt])).to.deep.equal([[2n * CREDIT, f.expiries.later]]);
+  });
+
+  it("lands a usage batch once: UsageBatchAlreadySettled(batchId); refuses a zero batch id: InvalidBatchId", async () => {
+    const f = await load();
+    const { alice } = f.signers;
+    const batchId = f.nextBatchId();
+    await f.settle([await f.sign(alice, f.authorization(alice))], [], { batchId });
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: 1n }], { batchId }))
+      .to.be.revertedWithCustomError(f.credit, "UsageBatchAlreadySettled")
+      .withArgs(batchId);
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: 1n }], { batchId: ethers.ZeroHash }))
+      .to.be.revertedWithCustomError(f.credit, "InvalidBatchId")
+      .withArgs(ethers.ZeroHash);
+  });
+
+  it("refuses a price version from the future: UnknownPriceVersion(given, current); empty and oversized batches", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    const g = f.credit.connect(gateway);
+    const charge = { holder: alice.address, nonce: 1n, amount: 1n };
+    await expect(g.settleUsage(f.nextBatchId(), 2n, ethers.ZeroHash, [], [charge]))
+      .to.be.revertedWithCustomError(f.credit, "UnknownPriceVersion")
+      .withArgs(2n, 1n);
+    await expect(g.settleUsage(f.nextBatchId(), 0n, ethers.ZeroHash, [], [charge])).to.emit(f.credit, "UsageBatchSettled");
+    await expect(g.settleUsage(f.nextBatchId(), 1n, ethers.ZeroHash, [], [])).to.be.revertedWithCustomError(f.credit, "EmptyBatch").withArgs();
+    const many = Array.from({ length: 257 }, () => charge);
+    await expect(g.settleUsage(f.nextBatchId(), 1n, ethers.ZeroHash, [], many))
+      .to.be.revertedWithCustomError(f.credit, "BatchTooLarge")
+      .withArgs(257n, 256n);
+  });
+
+  it("settles (and activates) while paused: usage already served is always paid", async () => {
+    const f = await load();
+    const { alice, pauser } = f.signers;
+    await f.grantCredits(alice, 10n * CREDIT);
+    await f.credit.connect(pauser).pause();
+    await f.settle([await f.sign(alice, f.authorization(alice))], [{ holder: alice.address, nonce: 1n, amount: CREDIT }]);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(9n * CREDIT);
+  });
+
+  it("keeps each authorization's charges within its cap over many batches (the cap is the employee's word)", async () => {
+    const f = await load();
+    const { alice } = f.signers;
+    await f.grantCredits(alice, 100n * CREDIT, f.expiries.later);
+    await f.settle([await f.sign(alice, f.authorization(alice, { cap: 7n * CREDIT + 3n }))], []);
+    for (let i = 0; i < 5; i++) await f.settle([], [{ holder: alice.address, nonce: 1n, amount: 2n * CREDIT }]);
+    const authId = await f.credit.authorizationId(alice.address, f.signers.gateway.address, 1n);
+    expect((await f.credit.authorizationOf(authId)).charged).to.equal(7n * CREDIT + 3n);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(93n * CREDIT - 3n);
+    void DAY;
+  });
+});
