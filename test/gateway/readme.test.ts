@@ -1,8 +1,8 @@
 /**
  * The README's gateway path, as a user runs it: `ctk gateway serve --model …`, `ctk credits key
  * create`, the README's curl command, the `openai` example (examples/gateway-openai.mjs) and
- * `ctk credits usage`; Ctrl-C settles what was charged on-chain. (The authorization file is signed
- * here as `ctk credits authorize` writes it.)
+ * `ctk credits usage`; Ctrl-C settles what was charged on-chain; `ctk audit verify --usage` checks
+ * the records. The authorization comes from `ctk credits authorize`.
  */
 import { type ChildProcess, exec, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { expect } from "chai";
 import { readCreditBalance } from "../../sdk/credits/reads.js";
 import { parseCredits } from "../../sdk/credits/units.js";
+import { localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
 import { freePort } from "../../scripts/devnet/startAnvil.js";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 import { type GatewayFixture, startGatewayFixture } from "./support/gatewayFixture.js";
@@ -61,7 +62,10 @@ describe("README: an employee gets a key and calls the gateway with curl and the
 
     await f.grant(0, "2");
     const holder = f.chain.employeeAddress(0);
-    writeFileSync(join(f.dir, "auth.json"), JSON.stringify(await f.authorize(0, { cap: "5" })));
+    const authLine = line(/^npx ctk credits authorize /);
+    const authArgs = authLine.replace(/^npx ctk /, "").replace("auth.json", join(f.dir, "auth.json")).split(" ");
+    const signed = await runCtk([...authArgs, "--key-env", "CTK_EMPLOYEE_KEY"], { env: { ...env, CTK_EMPLOYEE_KEY: localEmployeeKey(0) } });
+    expect(signed.code, signed.stderr).to.equal(0);
     const keyLine = line(/^npx ctk credits key create /);
     const keyArgs = keyLine.replace(/^npx ctk /, "").replace("auth.json", join(f.dir, "auth.json")).replace("http://127.0.0.1:8788", url).split(" ");
     const made = await runCtk(keyArgs, { env });
