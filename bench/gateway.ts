@@ -48,10 +48,12 @@ function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; m
 }
 
 const stop = (c: ChildProcess) => new Promise<void>((resolve) => {
-  if (c.exitCode !== null) return resolve();
+  if (c.exitCode !== null || c.signalCode !== null) return resolve();
   c.once("exit", () => resolve());
   c.kill("SIGTERM");
 });
+
+const progress = (msg: string) => process.stderr.write(`[bench:gateway] ${msg}\n`);
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`;
   const children: ChildProcess[] = [upstream.child];
   try {
+    progress("chain and upstream up");
     await setModelPrice(chain.ops, "bench", await readModelPrice(chain.reader, "stories260K"));
     const keys = Array.from({ length: HOLDERS }, () => generatePrivateKey());
     const holders = keys.map((k) => privateKeyToAccount(k));
@@ -130,12 +133,17 @@ async function main(): Promise<void> {
       return { url, child: g.child, keys: made };
     };
 
+    progress("holders granted");
     const rows: string[][] = [];
     // Warm-up, then direct.
     await load(upstreamUrl, []);
     const direct = await load(upstreamUrl, []);
+    progress(`direct: ${direct.rps.toFixed(0)} req/s`);
     rows.push(["direct to the upstream", "-", direct.rps.toFixed(0), direct.p50.toFixed(2), direct.p99.toFixed(2), "-", "-", String(direct.errors)]);
-    const dbs: [string, unknown][] = [["SQLite", { kind: "sqlite", file: join(dir, "ledger.sqlite") }]];
+    const dbs: [string, unknown][] = [
+      ["SQLite", { kind: "sqlite", file: join(dir, "ledger.sqlite") }],
+      ["SQLite-NORMAL", { kind: "sqlite", file: join(dir, "ledger-normal.sqlite"), synchronous: "normal" }],
+    ];
     let pgSchema: string | undefined;
     if (PG_URL) {
       pgSchema = `bench_${Date.now()}`;
@@ -149,11 +157,12 @@ async function main(): Promise<void> {
     }
     for (const [name, database] of dbs) {
       const gw = await startGateway(name.toLowerCase(), database, { intervalMs: 3_600_000, maxCharges: 500 });
+      progress(`${name} gateway up with ${gw.keys.length} keys`);
       await load(gw.url, gw.keys);
       const m = await load(gw.url, gw.keys);
+      progress(`${name}: ${m.rps.toFixed(0)} req/s`);
       rows.push([`through the gateway, ${name}`, name, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), `${((m.rps / direct.rps) * 100).toFixed(0)} %`, (m.p99 - direct.p99).toFixed(2), String(m.errors)]);
-      gw.child.kill("SIGKILL");
-      await new Promise((r) => gw.child.once("exit", r));
+      await stop(gw.child);
     }
     if (pgSchema) {
       const c = new pg.Client({ connectionString: PG_URL });

@@ -108,11 +108,21 @@ export class MeteredProxy {
     this.now = d.now ?? Date.now;
   }
 
+  /**
+   * Key hash → its authorization, cached: a key's authorization never changes, and whether it may
+   * still spend (revoked, expired, offboarded) is checked again inside every hold's transaction.
+   */
+  private readonly keys = new Map<string, KeyInfo>();
+
   /** Resolves the key to its authorization, or throws 401/403. */
   async authenticate(req: IncomingMessage): Promise<KeyInfo> {
-    const key = bearerKey(req);
-    const info = await this.d.ledger.findKey(hashKey(key));
+    const hash = hashKey(bearerKey(req));
+    const cached = this.keys.get(hash);
+    if (cached) return cached;
+    const info = await this.d.ledger.findKey(hash);
     if (!info) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key is not known to this gateway");
+    if (this.keys.size >= 100_000) this.keys.clear();
+    this.keys.set(hash, info);
     return info;
   }
 
