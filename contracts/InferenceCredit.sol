@@ -185,6 +185,7 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
         _pause();
     }
 
+    /// @notice Lets grants and transfers through again.
     function unpause() external restricted {
         _unpause();
     }
@@ -246,6 +247,7 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
 
     // ────────────────────────────── views ────────────────────────────
 
+    /// @notice 6: one credit is 1,000,000 base units.
     function decimals() public pure override returns (uint8) {
         return 6;
     }
@@ -281,6 +283,8 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
         return keccak256(abi.encode(holder, gateway, nonce));
     }
 
+    /// @notice An authorization's cap, what was charged under it, its expiry and status (Revoked also for
+    /// a nonce revoked before the gateway activated it).
     function authorizationOf(bytes32 authId) external view returns (AuthorizationState memory) {
         PackedAuthorization memory a = _authorizations[authId];
         return AuthorizationState(a.cap, a.charged, a.expiresAt, a.status);
@@ -307,10 +311,12 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
             );
     }
 
+    /// @notice A model's prices in base units (`listed` false: no price, the gateway refuses the model).
     function modelPrice(string calldata model) external view returns (ModelPrice memory) {
         return _prices[keccak256(bytes(model))];
     }
 
+    /// @notice Fee per request of each priority tier (Low, Normal, High, Urgent), base units.
     function priorityFees() external view returns (uint64[4] memory) {
         return _priorityFees;
     }

@@ -163,7 +163,7 @@ contract CreditHandler is TestBase {
     function forbiddenTransfer(uint256 fromSeed, uint256 kind) external step {
         address from = holders[fromSeed % holders.length];
         uint256 available = _transferable(from);
-        address to = kind % 2 == 0 ? attacker : holders[(fromSeed + 1) % holders.length];
+        address to = kind % 2 == 0 ? attacker : holders[(fromSeed % holders.length + 1) % holders.length];
         uint256 amount = kind % 2 == 0 ? (available == 0 ? 1 : available) : available + 1;
         vm.prank(from);
         try credit.transfer(to, amount) {

@@ -12,6 +12,9 @@ import type { Deployment } from "../../sdk/deployment.js";
 import { output } from "../cli/output.js";
 import { readContext } from "../wallet/context.js";
 import { reportCsv, reportHtml, reportJson } from "./renderReport.js";
+import { auditCredits } from "../../sdk/credits/audit.js";
+import { creditCsv, creditHtml, creditReportOf } from "./creditReport.js";
+import { toJson } from "./format.js";
 
 export async function buildReport(
   client: PublicClient,
@@ -39,7 +42,7 @@ export async function buildReport(
 
 export function reportCommand(): Command {
   return new Command("report")
-    .description("per holder and class: granted, received, sent, redeemed, consumed, refunded, expired, clawed back — total and per month")
+    .description("per holder and class: granted, received, sent, redeemed, consumed, refunded, expired, clawed back — total and per month; inference credits per holder and month")
     .addOption(new Option("--format <format>", "output format").choices(["json", "csv", "html"]).makeOptionMandatory())
     .requiredOption("--out <file>", "file to write")
     .option("--to-block <n>", "replay up to this block (default: latest)")
@@ -53,7 +56,20 @@ export function reportCommand(): Command {
         progress: opts.progress,
         logRequest: ctx.logRequest,
       });
-      const text = opts.format === "json" ? reportJson(report) : opts.format === "csv" ? reportCsv(report) : reportHtml(report);
+      let text = opts.format === "json" ? reportJson(report) : opts.format === "csv" ? reportCsv(report) : reportHtml(report);
+      if (ctx.deployment.inferenceCredit) {
+        const audit = await auditCredits({
+          client: ctx.publicClient,
+          inferenceCredit: ctx.deployment.inferenceCredit,
+          chainId: ctx.deployment.chainId,
+          fromBlock: BigInt(ctx.deployment.deployBlock),
+          toBlock: report.toBlock,
+        });
+        const credits = creditReportOf(audit, ctx.deployment.inferenceCredit);
+        if (opts.format === "json") text = `${toJson({ ...JSON.parse(text), credits })}\n`;
+        else if (opts.format === "csv") text = `${text.trimEnd()}\n${creditCsv(credits)}\n`;
+        else text = text.replace("</body>", `${creditHtml(credits)}\n</body>`);
+      }
       writeFileSync(opts.out, text);
       const holders = new Set(report.rows.map((r) => r.holder)).size;
       output(

@@ -13,6 +13,8 @@ import { decodeLotId } from "../../sdk/lotId.js";
 import { UserError, table } from "../cli/output.js";
 import { readContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
+import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
+import { formatCredits } from "../../sdk/credits/units.js";
 
 /** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
 export const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
@@ -65,7 +67,7 @@ export interface StatementLine {
 
 export function statementCommand(): Command {
   return new Command("statement")
-    .description("one employee's full history (dates, lots, hours, transaction hashes) for compensation and tax records")
+    .description("one employee's full history (GPU-hour lots and inference credits, dates, transaction hashes) for compensation and tax records")
     .requiredOption("--wallet <address>", "the employee's wallet")
     .addOption(new Option("--format <format>", "text, csv or json (--json also gives json)").choices(["text", "csv", "json"]).default("text"))
     .option("--out <file>", "write to a file instead of stdout")
@@ -111,10 +113,27 @@ export function statementCommand(): Command {
           const lot = decodeLotId(lotId);
           return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
         });
+      // Inference credits: the wallet's movements and closing buckets, from InferenceCredit's events.
+      let credit: { entries: CreditMovement[]; closing: { expiresAt: bigint; transferable: boolean; amount: bigint }[]; totals?: Record<string, bigint> } | undefined;
+      if (ctx.deployment.inferenceCredit) {
+        const audit = await auditCredits({
+          client: ctx.publicClient,
+          inferenceCredit: ctx.deployment.inferenceCredit,
+          chainId: ctx.deployment.chainId,
+          fromBlock: BigInt(ctx.deployment.deployBlock),
+          toBlock: run.head.blockNumber,
+        });
+        credit = {
+          entries: audit.replay.movements.filter((m) => m.holder === wallet),
+          closing: audit.replay.buckets.get(wallet) ?? [],
+          totals: audit.replay.perHolder.get(wallet) as Record<string, bigint> | undefined,
+        };
+      }
+      const creditSign = (k: CreditMovement["kind"]) => (k === "granted" || k === "received" ? "+" : "-");
       const format = ctx.globals.json ? "json" : opts.format;
       let text: string;
       if (format === "json") {
-        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: utc(run.head.timestamp), toBlock: run.head.blockNumber, entries: lines, closingBalances: closing })}\n`;
+        text = `${toJson({ wallet, chainId: ctx.deployment.chainId, computeToken: ctx.deployment.computeToken, asOf: utc(run.head.timestamp), toBlock: run.head.blockNumber, entries: lines, closingBalances: closing, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= run.head.timestamp })), totals: credit.totals } })}\n`;
       } else if (format === "csv") {
         const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
         const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -132,6 +151,22 @@ export function statementCommand(): Command {
           "",
           "closing balance:",
           ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+          ...(credit
+            ? [
+                "",
+                "inference credits:",
+                ...(credit.entries.length
+                  ? table(
+                      ["date", "event", "credits", "bucket expires", "note", "tx"],
+                      credit.entries.map((m) => [utc(m.timestamp), m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, m.expiresAt !== undefined ? utc(m.expiresAt).slice(0, 10) : "", m.note ?? "", m.txHash]),
+                    )
+                  : ["no credit history"]),
+                "closing credit buckets:",
+                ...(credit.closing.length
+                  ? credit.closing.map((b) => `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= run.head.timestamp ? " — expired, not yet swept" : ""}`)
+                  : ["  none"]),
+              ]
+            : []),
         ];
         text = `${out.join("\n")}\n`;
       }

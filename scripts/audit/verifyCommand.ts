@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
 import { verifyDeployment, type VerifyResult } from "../../sdk/audit/verify.js";
+import { auditCredits, type CreditAudit } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { type VerifyUsageResult, verifyUsageRecords } from "../../sdk/credits/verifyUsage.js";
 import { UserError } from "../cli/output.js";
@@ -53,6 +54,19 @@ export function renderUsage(u: VerifyUsageResult, dir: string): string[] {
   return lines;
 }
 
+/** The credit half of `audit verify`: what was replayed, and its findings. */
+export function renderCreditVerify(c: CreditAudit): string[] {
+  const t = c.replay.totals;
+  const lines = [
+    `credits: replayed ${c.events} InferenceCredit events: granted ${formatCredits(t.granted)}, spent ${formatCredits(t.spent)}, expired ${formatCredits(t.expired)}, clawed back ${formatCredits(t.clawedBack)}, live ${formatCredits(c.replay.liveSupply())}`,
+    `credits: ${c.replay.usageBatchCount} usage batches with ${c.replay.chargeCount} charges, ${c.replay.authorizations.size} authorizations (signatures re-verified), price version ${c.replay.priceVersion}`,
+    `credits: compared with the chain: buckets of ${c.holdersCompared} holders, ${c.authorizationsCompared} authorizations, supply`,
+  ];
+  for (const f of c.findings) lines.push(`FINDING [credits/${f.code}] ${f.message}${f.txHash ? ` (tx ${f.txHash})` : ""}`);
+  if (!c.findings.length) lines.push("OK: every credit bucket, charge, cap, batch and price version reconciles with the events");
+  return lines;
+}
+
 export function verifyCommand(): Command {
   return new Command("verify")
     .description("replay every event from the deployment block and reconcile balances, supplies, redemptions, roles and bytecode with the chain")
@@ -75,13 +89,34 @@ export function verifyCommand(): Command {
         chunkBlocks: BigInt(opts.chunkBlocks),
         onProgress: opts.progress ? stderrProgress("replaying") : undefined,
       });
+      const credits = ctx.deployment.inferenceCredit
+        ? await auditCredits({
+            client: ctx.publicClient,
+            inferenceCredit: ctx.deployment.inferenceCredit,
+            chainId: ctx.deployment.chainId,
+            fromBlock: BigInt(ctx.deployment.deployBlock),
+            toBlock: result.summary.toBlock,
+            compare: true,
+          })
+        : undefined;
       const usage = opts.usage && ctx.deployment.inferenceCredit
         ? await verifyUsageRecords({ publicClient: ctx.publicClient as never, inferenceCredit: ctx.deployment.inferenceCredit, fromBlock: BigInt(ctx.deployment.deployBlock), dir: opts.usage })
         : undefined;
       if (opts.usage && !usage) throw new UserError("--usage: this deployment has no InferenceCredit");
       const seconds = (performance.now() - started) / 1000;
-      if (ctx.globals.json) process.stdout.write(`${toJson({ ...result, ...(usage && { usage }), seconds })}\n`);
-      else process.stdout.write(`${[...renderVerify(result, seconds), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`);
-      if (!result.ok || (usage && !usage.ok)) process.exitCode = 1;
+      if (ctx.globals.json) {
+        const creditsJson = credits && {
+          ok: credits.findings.length === 0,
+          findings: credits.findings,
+          events: credits.events,
+          totals: credits.replay.totals,
+          usageBatches: credits.replay.usageBatchCount,
+          charges: credits.replay.chargeCount,
+          authorizations: credits.replay.authorizations.size,
+          priceVersion: credits.replay.priceVersion,
+        };
+        process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson, ...(usage && { usage }) })}\n`);
+      } else process.stdout.write(`${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : []), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`);
+      if (!result.ok || (credits && credits.findings.length) || (usage && !usage.ok)) process.exitCode = 1;
     });
 }

@@ -11,3 +11,4 @@ export * from "./reads.js";
 export * from "./write.js";
 export * from "./events.js";
 export * from "./grants.js";
+export * from "./audit.js";
