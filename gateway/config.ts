@@ -55,6 +55,8 @@ const privateKey = z
 
 export const gatewayConfigSchema = z
   .object({
+    /** A comment in the JSON file (ignored). */
+    $comment: z.string().optional(),
     chain: z
       .object({
         rpcUrl: z.string().url(),
@@ -75,7 +77,14 @@ export const gatewayConfigSchema = z
     replica: z.string().min(1).default(`${hostname()}`),
     database: z
       .discriminatedUnion("kind", [
-        z.object({ kind: z.literal("sqlite"), file: z.string().min(1) }).strict(),
+        z
+          .object({
+            kind: z.literal("sqlite"),
+            file: z.string().min(1),
+            /** FULL: a charge survives a power loss once committed; NORMAL (WAL): survives a process crash. */
+            synchronous: z.enum(["full", "normal"]).default("full"),
+          })
+          .strict(),
         z.object({ kind: z.literal("postgres"), url: z.string().min(1), poolSize: z.number().int().min(1).max(200).default(16) }).strict(),
       ])
       .default({ kind: "sqlite", file: "data/gateway/ledger.sqlite" }),
@@ -104,7 +113,7 @@ export const gatewayConfigSchema = z
     settlement: z
       .object({
         intervalMs: z.number().int().min(50).default(30_000),
-        maxCharges: z.number().int().min(1).max(500).default(200),
+        maxCharges: z.number().int().min(1).max(10_000).default(200),
       })
       .strict()
       .default({}),

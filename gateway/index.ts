@@ -57,7 +57,7 @@ export interface Gateway {
 }
 
 export function openLedgerDriver(db: GatewayConfig["database"]): SqlDriver {
-  return db.kind === "sqlite" ? new SqliteDriver(db.file) : new PostgresDriver(db.url, db.poolSize);
+  return db.kind === "sqlite" ? new SqliteDriver(db.file, db.synchronous) : new PostgresDriver(db.url, db.poolSize);
 }
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {

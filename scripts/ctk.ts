@@ -9,6 +9,8 @@ import { balanceCommand } from "./balance/balanceCommand.js";
 import { DEFAULT_DEPLOYMENT, DEFAULT_RPC } from "./cli/globals.js";
 import { UserError, printJson } from "./cli/output.js";
 import { devnetCommand } from "./devnet/devnetCommand.js";
+import { addGatewayCreditCommands } from "./gateway/creditKeyCommands.js";
+import { gatewayCommand } from "./gateway/gatewayCommand.js";
 import { hrCommand } from "./hr/hrCommand.js";
 import { registerWalletAndAuditCommands } from "./wallet/register.js";
 import { webCommand } from "./web/webCommand.js";
@@ -40,6 +42,10 @@ const USER_ERROR_NAMES = new Set([
   "ReceiptFileError",
   "PolicyUnavailable",
   "ArtifactsMissingError",
+  "ModelFileError",
+  "GatewayConfigError",
+  "AuthorizationFileError",
+  "PriceTableError",
 ]);
 
 export function buildProgram(): Command {
@@ -56,6 +62,10 @@ export function buildProgram(): Command {
   program.addCommand(balanceCommand());
   registerWalletAndAuditCommands(program);
   program.addCommand(webCommand());
+  program.addCommand(gatewayCommand());
+  // The gateway's employee commands join `ctk credits` (created here if no other module made it).
+  const credits = program.commands.find((c) => c.name() === "credits") ?? program.command("credits").description("inference credits: authorizations, gateway keys, usage");
+  addGatewayCreditCommands(credits);
   // Sub-commands inherit the error handling (one line, no stack); every help shows the global
   // options (--rpc, --deployment, --json) and marks the options a command cannot run without.
   const inherit = (cmd: Command) => {

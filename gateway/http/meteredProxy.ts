@@ -17,6 +17,7 @@ import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, t
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
 import { PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 
 export interface Upstream {
@@ -44,10 +45,6 @@ const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgen
 
 export const hashKey = (key: string): string => createHash("sha256").update(key).digest("hex");
 
-export const formatCredits = (units: bigint): string => {
-  const frac = (units % 1_000_000n).toString().padStart(6, "0");
-  return `${units / 1_000_000n}.${frac}`;
-};
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
@@ -111,11 +108,21 @@ export class MeteredProxy {
     this.now = d.now ?? Date.now;
   }
 
+  /**
+   * Key hash → its authorization, cached: a key's authorization never changes, and whether it may
+   * still spend (revoked, expired, offboarded) is checked again inside every hold's transaction.
+   */
+  private readonly keys = new Map<string, KeyInfo>();
+
   /** Resolves the key to its authorization, or throws 401/403. */
   async authenticate(req: IncomingMessage): Promise<KeyInfo> {
-    const key = bearerKey(req);
-    const info = await this.d.ledger.findKey(hashKey(key));
+    const hash = hashKey(bearerKey(req));
+    const cached = this.keys.get(hash);
+    if (cached) return cached;
+    const info = await this.d.ledger.findKey(hash);
     if (!info) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key is not known to this gateway");
+    if (this.keys.size >= 100_000) this.keys.clear();
+    this.keys.set(hash, info);
     return info;
   }
 

@@ -10,6 +10,7 @@
  * the caller must pass that cut on to the upstream as `max_tokens`, so the actual cost can never
  * exceed the hold. Every ending converts the hold: a charge (≤ hold) or a release.
  */
+import { formatCredits } from "../../sdk/credits/units.js";
 import { GatewayError } from "../errors.js";
 import { SCHEMA } from "./schema.js";
 import { type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
@@ -161,12 +162,7 @@ const batchRow = (r: Row): BatchRow => ({
   createdAt: num(r.created_at),
 });
 
-const fmtCredits = (units: bigint) => {
-  const neg = units < 0n;
-  const u = neg ? -units : units;
-  const frac = (u % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
-  return `${neg ? "-" : ""}${u / 1_000_000n}${frac ? `.${frac}` : ""}`;
-};
+const fmtCredits = formatCredits;
 
 export class Ledger {
   constructor(readonly db: SqlDriver) {}

@@ -29,7 +29,7 @@ export class SqliteDriver implements SqlDriver {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly queue: { tail: Promise<unknown> };
 
-  constructor(file: string) {
+  constructor(file: string, synchronous: "full" | "normal" = "full") {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     const key = file === ":memory:" ? `:memory:${Math.random()}` : resolve(file);
@@ -37,7 +37,7 @@ export class SqliteDriver implements SqlDriver {
     QUEUES.set(key, this.queue);
     this.db.defaultSafeIntegers(true);
     this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
+    this.db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
     this.db.pragma("busy_timeout = 10000");
   }
 

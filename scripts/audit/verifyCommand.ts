@@ -7,6 +7,8 @@ import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
 import { verifyDeployment, type VerifyResult } from "../../sdk/audit/verify.js";
 import { auditCredits, type CreditAudit } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
+import { type VerifyUsageResult, verifyUsageRecords } from "../../sdk/credits/verifyUsage.js";
+import { UserError } from "../cli/output.js";
 import { readContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 
@@ -42,6 +44,16 @@ export function renderVerify(result: VerifyResult, seconds: number): string[] {
   return lines;
 }
 
+export function renderUsage(u: VerifyUsageResult, dir: string): string[] {
+  const lines = [`usage records in ${dir}: ${u.records} records in ${u.files} files, ${u.batchesOnChain} batches settled on-chain, ${formatCredits(u.charged)} credits charged`];
+  if (u.ok) lines.push("OK: every usage record's charge matches the on-chain prices and every batch's root matches its records");
+  else {
+    for (const f of u.findings) lines.push(`FINDING [${f.code}] ${f.message}`);
+    lines.push(`${u.findings.length} usage finding${u.findings.length === 1 ? "" : "s"}`);
+  }
+  return lines;
+}
+
 /** The credit half of `audit verify`: what was replayed, and its findings. */
 export function renderCreditVerify(c: CreditAudit): string[] {
   const t = c.replay.totals;
@@ -63,7 +75,8 @@ export function verifyCommand(): Command {
     .option("--to-block <n>", "replay up to this block (default: latest)")
     .option("--chunk-blocks <n>", "most blocks per eth_getLogs request (ranges shrink where the history is dense)", "2000")
     .option("--no-progress", "no progress bar on stderr")
-    .action(async function (this: Command, opts: { receipts?: string[]; artifacts?: string; toBlock?: string; chunkBlocks: string; progress: boolean }) {
+    .option("--usage <dir>", "a gateway's usage records (<batchId>.jsonl): recompute every charge from the on-chain prices and check each batch's root")
+    .action(async function (this: Command, opts: { receipts?: string[]; artifacts?: string; toBlock?: string; chunkBlocks: string; progress: boolean; usage?: string }) {
       const ctx = readContext(this);
       const started = performance.now();
       const result = await verifyDeployment({
@@ -86,6 +99,10 @@ export function verifyCommand(): Command {
             compare: true,
           })
         : undefined;
+      const usage = opts.usage && ctx.deployment.inferenceCredit
+        ? await verifyUsageRecords({ publicClient: ctx.publicClient as never, inferenceCredit: ctx.deployment.inferenceCredit, fromBlock: BigInt(ctx.deployment.deployBlock), dir: opts.usage })
+        : undefined;
+      if (opts.usage && !usage) throw new UserError("--usage: this deployment has no InferenceCredit");
       const seconds = (performance.now() - started) / 1000;
       if (ctx.globals.json) {
         const creditsJson = credits && {
@@ -98,8 +115,8 @@ export function verifyCommand(): Command {
           authorizations: credits.replay.authorizations.size,
           priceVersion: credits.replay.priceVersion,
         };
-        process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson })}\n`);
-      } else process.stdout.write(`${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : [])].join("\n")}\n`);
-      if (!result.ok || (credits && credits.findings.length)) process.exitCode = 1;
+        process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson, ...(usage && { usage }) })}\n`);
+      } else process.stdout.write(`${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : []), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`);
+      if (!result.ok || (credits && credits.findings.length) || (usage && !usage.ok)) process.exitCode = 1;
     });
 }

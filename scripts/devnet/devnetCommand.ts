@@ -11,6 +11,7 @@ import { formatHours } from "../../sdk/format.js";
 import type { JobSpec } from "../../sdk/jobSpec.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
+import { howToCall } from "../gateway/gatewayCommand.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
@@ -81,6 +82,7 @@ function summary(d: Devnet, dir: string, web?: WebServer): string[] {
         ["classes", d.classes.map((c) => c.name + (c.active ? "" : " (retired)")).join(", ") || "none"],
         ["redeemer", d.redeemer.note],
         ["web app", web ? web.url : "not started (--no-web)"],
+        ["gateway", d.gateway.note],
       ],
     ).slice(2),
     "",
@@ -106,6 +108,9 @@ function summary(d: Devnet, dir: string, web?: WebServer): string[] {
           `  npx ctk redeem --class ${DEMO_CLASS} --spec ${rel(DEMO_SPEC)} --yes --key-env CTK_DEMO_KEY${flags}`,
           `  npx ctk status <id> --follow${flags}`,
         ]
+      : []),
+    ...(d.gateway.url
+      ? ["", "The metering gateway (OpenAI-compatible, paid in inference credits). Call it with curl or the openai client:", ...howToCall(d.gateway.url, d.gateway.model ?? "stories260K").map((l) => `  ${l}`)]
       : []),
     "",
     `Ctrl-C stops the chain; its state stays in ${rel(path.dirname(d.stateFile))}/ for the next start.`,
@@ -171,6 +176,8 @@ export function devnetCommand(): Command {
     .option("--no-classes", "do not apply a classes file")
     .option("--no-redeemer", "do not start the redeemer")
     .option("--redeemer-port <n>", "port of the redeemer's HTTP API (0: any free port)", "8787")
+    .option("--no-gateway", "do not start the metering gateway")
+    .option("--gateway-port <n>", "port of the metering gateway (0: any free port)", "8788")
     .option("--reset", "forget the saved chain and deploy afresh")
     .option("--web-port <n>", "port of the web app (0, or a port already in use: any free port)", "8080")
     .option("--no-web", "do not serve the web app")
@@ -178,7 +185,7 @@ export function devnetCommand(): Command {
     .option("--stop-jobs", "on Ctrl-C, stop the redeemer's running jobs (each charged for the time it ran) instead of leaving them running for the next start")
     .action(async function (
       this: Command,
-      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean; stopJobs?: boolean; web: boolean; webPort: string },
+      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean; stopJobs?: boolean; web: boolean; webPort: string; gateway: boolean; gatewayPort: string },
     ) {
       const globals = globalsOf(this);
       const port = Number(opts.port);
@@ -207,6 +214,8 @@ export function devnetCommand(): Command {
                 : path.resolve(opts.classes),
           redeemer: opts.redeemer,
           redeemerApiPort: Number(opts.redeemerPort),
+          gateway: opts.gateway,
+          gatewayPort: Number(opts.gatewayPort),
           reset: opts.reset,
           stopJobs: opts.stopJobs ?? false,
           log: globals.json ? undefined : (l) => note(l),
@@ -218,7 +227,7 @@ export function devnetCommand(): Command {
       // The web app, on this machine only; a taken port falls back to any free one (the address is printed).
       let web: WebServer | undefined;
       if (opts.web && !stopping) {
-        const webOpts = { rpcUrl: d.rpcUrl, deployment: d.deployment, redeemerApi: d.redeemer.apiUrl, receipts: d.redeemer.receiptsDir ? [d.redeemer.receiptsDir] : undefined };
+        const webOpts = { rpcUrl: d.rpcUrl, deployment: d.deployment, redeemerApi: d.redeemer.apiUrl, receipts: d.redeemer.receiptsDir ? [d.redeemer.receiptsDir] : undefined, gateway: d.gateway.url };
         try {
           web = await startWebServer({ ...webOpts, port: webPort }).catch((e: NodeJS.ErrnoException) => {
             if (e.code === "EADDRINUSE") return startWebServer({ ...webOpts, port: 0 });
@@ -256,6 +265,7 @@ export function devnetCommand(): Command {
             classChanges: d.classChanges,
             redeemer: d.redeemer,
             webUrl: web?.url ?? null,
+            gateway: d.gateway,
             accounts: Object.fromEntries((Object.keys(LOCAL_ROLE_KEYS) as LocalRole[]).map((r) => [ROLE_LABEL[r], localAddress(r)])),
           })}\n`,
         );

@@ -36,6 +36,10 @@ export interface DevnetOptions {
    * leaving them running under their supervisors for the next start to follow (the default).
    */
   stopJobs?: boolean;
+  /** Start the metering gateway too (default true). */
+  gateway?: boolean;
+  /** Port of the gateway (default 8788; 0: any free port). */
+  gatewayPort?: number;
   /** Progress notes (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -64,6 +68,14 @@ export interface Devnet {
   reused: boolean;
   classes: { name: string; active: boolean }[];
   classChanges: string[];
+  gateway: {
+    started: boolean;
+    note: string;
+    /** The gateway's base URL, when it started. */
+    url?: string;
+    /** The first model it serves. */
+    model?: string;
+  };
   redeemer: {
     started: boolean;
     note: string;
@@ -210,6 +222,51 @@ async function startRedeemerIfPresent(
   };
 }
 
+export const DEFAULT_GATEWAY_PORT = 8788;
+
+interface GatewayStart {
+  handle?: RedeemerHandle;
+  note: string;
+  url?: string;
+  model?: string;
+}
+
+/**
+ * ── GATEWAY ── The metering gateway beside the redeemer: config/gateway.devnet.json (models, the
+ * embedded model file, settlement), the local GATEWAY account, its ledger and usage records under
+ * `<dir>/gateway/`. Without the model file it says how to point the model at an upstream instead.
+ */
+async function startGatewayIfConfigured(client: CtkClient, devnetDir: string, port: number): Promise<GatewayStart> {
+  const file = path.join(ROOT, "config", "gateway.devnet.json");
+  if (!existsSync(file)) return { note: "not started: no config/gateway.devnet.json" };
+  const raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown> & { embedded?: { modelPath?: string }; models?: { name: string; upstream: string }[] };
+  const modelPath = raw.embedded?.modelPath ? path.resolve(ROOT, raw.embedded.modelPath) : undefined;
+  if (raw.models?.some((m) => m.upstream === "embedded") && (!modelPath || !existsSync(modelPath))) {
+    return {
+      note: `not started: the model file ${modelPath ?? "(embedded.modelPath)"} is missing; set embedded.modelPath in config/gateway.devnet.json, or give the model an OpenAI-compatible upstream there ("upstream": "http://host:8000/v1"), or run \`ctk gateway serve --upstream stories260K=http://host:8000/v1\``,
+    };
+  }
+  const [{ parseGatewayConfig }, { startGateway }, { pino }] = await Promise.all([import("../../gateway/config.js"), import("../../gateway/index.js"), import("pino")]);
+  const dataDir = path.join(devnetDir, "gateway");
+  const config = parseGatewayConfig(
+    {
+      logLevel: process.env.CTK_LOG_LEVEL ?? "warn",
+      ...raw,
+      chain: { rpcUrl: client.rpcUrl, deployment: client.deployment, privateKey: LOCAL_ROLE_KEYS.GATEWAY },
+      host: "127.0.0.1",
+      port,
+      replica: "devnet",
+      database: { kind: "sqlite", file: path.join(dataDir, "ledger.sqlite") },
+      recordsDir: path.join(dataDir, "records"),
+    },
+    ROOT,
+  );
+  const logger = pino({ level: config.logLevel, base: { service: "ctk-gateway" } }, pino.destination(2));
+  const gw = await startGateway(config, { logger });
+  const model = config.models.find((m) => gw.prices()?.models.has(m.name))?.name ?? config.models[0]?.name;
+  return { handle: gw, note: `started on ${gw.url} (models ${config.models.map((m) => m.name).join(", ")}; records ${path.relative(process.cwd(), config.recordsDir) || config.recordsDir})`, url: gw.url, model };
+}
+
 export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   const log = opts.log ?? (() => {});
   const port = opts.port ?? DEFAULT_DEVNET_PORT;
@@ -231,11 +288,13 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
   const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS] });
   let redeemer: RedeemerHandle | undefined;
+  let gateway: RedeemerHandle | undefined;
   const apiFile = path.join(dir, REDEEMER_API_FILE);
   const stop = async (): Promise<DevnetStopReport> => {
     const active = redeemer?.executor?.activeJobs?.() ?? [];
     try {
       rmSync(apiFile, { force: true });
+      await gateway?.stop();
       await redeemer?.stop();
     } finally {
       await anvil.stop();
@@ -278,6 +337,15 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     redeemer = r.handle;
     if (r.handle && r.apiUrl) writeFileAtomic(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
     else rmSync(apiFile, { force: true });
+    let g: GatewayStart = { note: "not started (--no-gateway)" };
+    if (opts.gateway !== false) {
+      try {
+        g = await startGatewayIfConfigured(ops, dir, opts.gatewayPort ?? DEFAULT_GATEWAY_PORT);
+      } catch (e) {
+        g = { note: `FAILED to start: ${(e as Error).message.split("\n")[0]} (the chain is up without it)` };
+      }
+    }
+    gateway = g.handle;
     return {
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
@@ -287,6 +355,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       reused,
       classes,
       classChanges,
+      gateway: { started: Boolean(g.handle), note: g.note, ...(g.url && { url: g.url, model: g.model }) },
       redeemer: {
         started: Boolean(r.handle),
         note: r.note,

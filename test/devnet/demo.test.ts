@@ -98,7 +98,7 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
   let devnet: Devnet | undefined;
   let reader: CtkClient;
   let env: Record<string, string>;
-  const args = () => ["--port", String(port), "--dir", dir, "--redeemer-port", "0"];
+  const args = () => ["--port", String(port), "--dir", dir, "--redeemer-port", "0", "--gateway-port", "0"];
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), "ctk-demo-"));

@@ -103,7 +103,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
   });
 
   it("starts the devnet: anvil, a fresh deployment, the classes of config/classes.json and the redeemer", async () => {
-    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0", "--no-demo"]);
+    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0", "--gateway-port", "0", "--no-demo"]);
     expect(devnet.info.reused).to.equal(false);
     expect(devnet.info.rpcUrl).to.equal(env.CTK_RPC);
     expect(devnet.info.classes.map((c) => c.name)).to.deep.equal([...CLASSES]);
@@ -232,7 +232,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
   it("stops on SIGTERM and, started again with `npm start`, reuses the deployment with every balance still there", async () => {
     expect(await devnet!.stop()).to.equal(0);
     devnet = undefined;
-    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0"], { npmStart: true });
+    devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--redeemer-port", "0", "--gateway-port", "0"], { npmStart: true });
     expect(devnet.info.reused).to.equal(true);
     expect(devnet.info.deployment.computeToken).to.equal(reader.computeToken.address);
     expect(await balancesOnChain([...expected.keys()])).to.deep.equal(expected);

@@ -162,6 +162,25 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     });
   });
 
+  it("reports health, readiness and metrics, and logs no prompt or completion", async () => {
+    expect((await fetch(`${gw.url}/healthz`)).status).to.equal(200);
+    expect(await (await fetch(`${gw.url}/readyz`)).json()).to.deep.equal({ ready: true });
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).to.match(/ctk_gateway_requests_total\{status="200",model="stories260K",tier="normal"\} \d+/);
+    expect(metrics).to.match(/ctk_gateway_tokens_total\{model="stories260K",direction="output"\} \d+/);
+    expect(metrics).to.include("ctk_gateway_credits_charged_total");
+    expect(metrics).to.include("ctk_gateway_hold_seconds_bucket");
+    expect(metrics).to.include("ctk_gateway_queue_seconds_bucket");
+    expect(metrics).to.include("ctk_gateway_upstream_seconds_bucket");
+    expect(metrics).to.include("ctk_gateway_queue_depth");
+    const metered = logs.filter((l) => l.msg === "metered");
+    expect(metered.length).to.be.greaterThan(3);
+    expect(metered[0]).to.include.keys("requestId", "holder", "model", "tokensIn", "tokensOut", "charge");
+    const text = JSON.stringify(logs);
+    expect(text).to.not.include("Once upon a time");
+    expect(text).to.not.include("The dog");
+  });
+
   it("cuts a key within one block of its authorization's revocation, and of its holder's offboarding", async () => {
     await f.grant(3, "2");
     await f.grant(4, "2");
