@@ -62,6 +62,12 @@ export interface Redemption {
   status: RedemptionStatusName;
   /** Unix seconds. */
   requestedAt: number;
+  /**
+   * When the holder (or its recovered replacement) may reclaim it in full, unix seconds: the launch
+   * timeout in force at the request for a Requested one, the allotted time plus the settle grace
+   * after launch for a Running one (what the contract's `reclaim` checks).
+   */
+  reclaimableAt: bigint;
   reserved: bigint;
   used: bigint;
   specHash: Hex;
@@ -172,6 +178,7 @@ export async function getRedemption(ctx: RedemptionReadContext, id: bigint, opti
     gpus: v.gpus,
     status: statusName(v.status),
     requestedAt: v.requestedAt,
+    reclaimableAt: BigInt(v.reclaimableAt),
     reserved: v.reserved,
     used: v.used,
     specHash: v.specHash,

@@ -1,6 +1,8 @@
 /**
- * `ctk reclaim <id>`: the full refund of a redemption nobody launched within the launch timeout;
- * before then, a clear message with the time left.
+ * `ctk reclaim <id>`: the full refund of a redemption nobody launched within the launch timeout in
+ * force when it was requested, or of one launched but never settled within its allotted time plus
+ * the settle grace; before then, a clear message with the time left. The contract says when
+ * (`getRedemption(id).reclaimableAt`); a recovered account's replacement may reclaim too.
  */
 import { Command } from "commander";
 import { formatExpiry, formatHours } from "../../sdk/format.js";
@@ -14,7 +16,7 @@ import { parseRedemptionId } from "./statusCommand.js";
 export function reclaimCommand(): Command {
   return withKeyOptions(
     new Command("reclaim")
-      .description("take back a redemption nobody launched within the launch timeout (full refund)")
+      .description("take back a redemption nobody launched within the launch timeout, or one launched but never settled (full refund)")
       .argument("<id>", "redemption id"),
   ).action(async function (this: Command, idText: string, opts: KeyOptions) {
     const globals = globalsOf(this);
@@ -28,16 +30,16 @@ export function reclaimCommand(): Command {
       throw e;
     }
     const r = t.redemption;
-    if (r.holder.toLowerCase() !== client.account.address.toLowerCase()) {
-      throw new UserError(`redemption ${id} belongs to ${r.holder}, not to you (${client.account.address})`);
+    // (Another wallet may be the recovered replacement of the holder: the contract decides.)
+    if (r.status !== "Requested" && r.status !== "Running") {
+      throw new UserError(`redemption ${id} is ${r.status.toLowerCase()}: only a redemption that is still requested or running can be reclaimed`);
     }
-    if (r.status !== "Requested") {
-      throw new UserError(`redemption ${id} is ${r.status.toLowerCase()}: only a redemption that was never launched can be reclaimed`);
-    }
-    const availableAt = t.requested.at + BigInt(t.launchTimeout);
+    const availableAt = r.reclaimableAt;
     if (t.now < availableAt) {
       throw new UserError(
-        `redemption ${id} can be reclaimed in ${duration(availableAt - t.now)} (from ${formatExpiry(availableAt)}), if the redeemer has not launched it by then`,
+        r.status === "Requested"
+          ? `redemption ${id} can be reclaimed in ${duration(availableAt - t.now)} (from ${formatExpiry(availableAt)}), if the redeemer has not launched it by then`
+          : `redemption ${id} is running: if it is not settled by ${formatExpiry(availableAt)} (in ${duration(availableAt - t.now)}), you can reclaim it in full`,
       );
     }
     const receipt = await writeComputeToken(client, "reclaim", [id]);

@@ -44,7 +44,7 @@ export function describeTimeline(t: Timeline, details?: RedemptionDetails | stri
     `  requested ${formatExpiry(t.requested.at)} (tx ${t.requested.txHash})`,
   ];
   if (r.status === "Requested") {
-    const availableAt = t.requested.at + BigInt(t.launchTimeout);
+    const availableAt = r.reclaimableAt;
     lines.push(
       t.now >= availableAt
         ? `  not launched within the launch timeout: you may reclaim it now (ctk reclaim ${r.id})`
@@ -59,6 +59,11 @@ export function describeTimeline(t: Timeline, details?: RedemptionDetails | stri
       const elapsed = Math.max(0, now - Number(t.running.at));
       const pct = t.seconds ? Math.min(100, Math.floor((elapsed / t.seconds) * 100)) : 0;
       lines.push(`  progress: ${duration(Math.min(elapsed, t.seconds))} of ${duration(t.seconds)} allotted (${pct}%)`);
+      lines.push(
+        t.now >= r.reclaimableAt
+          ? `  not settled within its allotted time and the settle grace: you may reclaim it in full now (ctk reclaim ${r.id})`
+          : `  if it is not settled by ${formatExpiry(r.reclaimableAt)}, you can reclaim it in full`,
+      );
     }
   }
   if (t.settled) {
