@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { contractsNeedBuild, ensureContractsBuilt } from "../../scripts/devnet/buildContracts.js";
-import { ACCESS_MANAGER_ARTIFACT, COMPUTE_TOKEN_ARTIFACT } from "../../sdk/deploy.js";
+import { ACCESS_MANAGER_ARTIFACT, COMPUTE_TOKEN_ARTIFACT, INFERENCE_CREDIT_ARTIFACT } from "../../sdk/deploy.js";
 import { ROOT } from "../support/cli.js";
 
 describe("devnet: the contracts are built before the first deploy", () => {
@@ -20,7 +20,7 @@ describe("devnet: the contracts are built before the first deploy", () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   const writeArtifacts = (at: Date) => {
-    for (const a of [COMPUTE_TOKEN_ARTIFACT, ACCESS_MANAGER_ARTIFACT]) {
+    for (const a of [COMPUTE_TOKEN_ARTIFACT, INFERENCE_CREDIT_ARTIFACT, ACCESS_MANAGER_ARTIFACT]) {
       const file = path.join(root, "artifacts", a);
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, "{}");
