@@ -138,7 +138,7 @@ const byLotThenLine = (a: ResolvedGrantRow, b: ResolvedGrantRow) => (a.lotId < b
 export async function findRunMints(client: CtkClient, run: string): Promise<GrantRowKey[]> {
   normalizeRunName(run);
   try {
-    const latest = await client.publicClient.getBlockNumber();
+    const latest = await client.publicClient.getBlockNumber({ cacheTime: 0 }); // never a cached head: a batch may have just landed
     const batches = await fetchComputeTokenEvents({
       publicClient: client.publicClient,
       address: client.computeToken.address,
