@@ -687,6 +687,8 @@ describe("kubernetes executor", function () {
       for (const id of [1n, 2n, 3n]) await executor.launch(request(id, { gpus: 1 }));
       await waitFor("lists and watches failing", () => fake.stats.injected.errors >= 3);
       for (const id of [1n, 2n, 3n]) fake.startJob(jobNameFor(id));
+      // (The starts must be seen through the failures before the ends, whatever the machine's pace.)
+      await waitFor("all three running", () => [1n, 2n, 3n].every((id) => w.phaseOf(id) === "running"));
       clock.advanceSeconds(100);
       fake.succeedJob(jobNameFor(1n));
       fake.failJob(jobNameFor(2n), "OOMKilled", 137);

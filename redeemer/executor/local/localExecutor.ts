@@ -612,6 +612,14 @@ export class LocalExecutor implements Executor {
       });
       return;
     }
+    if (r.phase === "pending" && status.jobPid !== undefined) {
+      // It ran and ended between two looks: watchers still see it running before they see the end.
+      job.starting = false;
+      r.phase = "running";
+      r.pid = status.jobPid;
+      r.segments = [this.segment(r, status.start)];
+      this.emit(job);
+    }
     r.segments = [this.segment(r, status.start, status.end)];
     if (status.jobPid !== undefined) r.pid = status.jobPid;
     const { exitCode: code, signal } = status;
