@@ -12,7 +12,7 @@ import { type JobSpec, PRIORITIES, jobSpecSchema, specSeconds, unitsFor } from "
 import { REJECT_REASONS, type RejectReason } from "../../sdk/reasons.js";
 import { findPrivilegedKey } from "./findPrivilegedKey.js";
 import { checkSpecPolicy } from "../../sdk/policy.js";
-import { type ImageRef, parseImageRef } from "./parseImageRef.js";
+import { type ImageRef, parseImageRef } from "../../sdk/imageRef.js";
 import type { PolicyConfig } from "./policyConfig.js";
 
 /** What the chain says about the redemption (numbers as viem decodes them, number or bigint). */

@@ -18,5 +18,5 @@ export {
   parseImageRef,
   registryAllows,
   SHA256_DIGEST_RE,
-} from "./parseImageRef.js";
+} from "../../sdk/imageRef.js";
 export { type PolicyConfig, type PolicyConfigInput, parsePolicyConfig, policyConfigSchema } from "./policyConfig.js";

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { SECRET_NAME_RE, SPEC_LIMITS } from "../../sdk/jobSpec.js";
 import { ConfigError } from "./configError.js";
-import { isRegistryHost, normalizeRegistry } from "./parseImageRef.js";
+import { isRegistryHost, normalizeRegistry } from "../../sdk/imageRef.js";
 
 const PATH_PREFIX_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
