@@ -21,8 +21,8 @@ import { encodeFunctionData, keccak256, numberToHex, stringToBytes, toHex, type 
 import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec, jobSpecSchema, priorityIndex } from "../sdk/jobSpec.js";
 import { encodeLotId } from "../sdk/lotId.js";
-import { deployLocal, localAddress } from "../scripts/devnet/localAccounts.js";
-import { startAnvil } from "../scripts/devnet/startAnvil.js";
+import { deployLocal, localAddress } from "../devkit/localAccounts.js";
+import { startAnvil } from "../devkit/startAnvil.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const env = (k: string, d: number) => Number(process.env[k] ?? d);

@@ -4,7 +4,7 @@
  * IPC: it sends { url, kubeconfig } once listening; answers "stats" with how many Jobs were
  * created (and how many more than once); exits on "stop" or when the parent goes away.
  */
-import { startFakeKube } from "../test/support/fakeKube.js";
+import { startFakeKube } from "../devkit/fakeKube.js";
 
 const fake = await startFakeKube({ historyLimit: 200_000 });
 process.send!({ url: fake.url, kubeconfig: fake.kubeConfig().exportConfig() });

@@ -23,8 +23,8 @@ import { parseCredits } from "../sdk/credits/units.js";
 import { grantCredits, setModelPrice } from "../sdk/credits/write.js";
 import { inferenceCreditAbi } from "../sdk/generated/abi.js";
 import { onboardHolders } from "../sdk/holders.js";
-import { LOCAL_ROLE_KEYS } from "../scripts/devnet/localAccounts.js";
-import { startLocalChain } from "../test/sdk/localChain.js";
+import { LOCAL_ROLE_KEYS } from "../devkit/localAccounts.js";
+import { startLocalChain } from "../devkit/localChain.js";
 
 const DURATION_S = Number(process.env.CTK_BENCH_SECONDS ?? 5);
 const STREAMS = 64;

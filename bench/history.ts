@@ -32,7 +32,7 @@ import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec } from "../sdk/jobSpec.js";
 import { encodeLotId } from "../sdk/lotId.js";
 import { REJECT_REASONS } from "../sdk/reasons.js";
-import { ANVIL_KEYS, type AnvilHandle, findAnvilBinary, freePort, startAnvil } from "../scripts/devnet/startAnvil.js";
+import { ANVIL_KEYS, type AnvilHandle, findAnvilBinary, freePort, startAnvil } from "../devkit/startAnvil.js";
 import { spawn } from "node:child_process";
 
 export const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;

@@ -17,8 +17,8 @@ import { createCtkClient } from "../sdk/client.js";
 import { applyClassChanges, diffClasses, listClasses, readClassesFile } from "../sdk/classes.js";
 import { prepareGrants, sendGrants } from "../sdk/grants.js";
 import { onboardHolders } from "../sdk/holders.js";
-import { LOCAL_ROLE_KEYS, deployLocal } from "../scripts/devnet/localAccounts.js";
-import { startAnvil } from "../scripts/devnet/startAnvil.js";
+import { LOCAL_ROLE_KEYS, deployLocal } from "../devkit/localAccounts.js";
+import { startAnvil } from "../devkit/startAnvil.js";
 
 const ROWS = Number(process.env.BENCH_HR_ROWS ?? 10_000);
 const WALLETS = ROWS / 2;

@@ -30,7 +30,7 @@ import { fetchComputeTokenEvents, REDEMPTION_CONTEXT_EVENT_NAMES, REDEMPTION_EVE
 import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec } from "../sdk/jobSpec.js";
 import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../redeemer/index.js";
-import { ANVIL_KEYS, startAnvil } from "../scripts/devnet/startAnvil.js";
+import { ANVIL_KEYS, startAnvil } from "../devkit/startAnvil.js";
 import { type ChildProcess, fork } from "node:child_process";
 import { historyChain, rpc, type Setup, setUp, spec } from "./history.js";
 import type { ScaleRunInput, ScaleRunResult } from "./redeemerScaleRun.js";
@@ -618,7 +618,7 @@ ${SCALE_ANALYSIS}
 const section = `${SECTION}
 
 Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
-(test/support/fakeKube.ts, in a process of its own), a real anvil, everything on one machine (${cpu}, Node ${process.version}).
+(devkit/fakeKube.ts, in a process of its own), a real anvil, everything on one machine (${cpu}, Node ${process.version}).
 The redeemer runs in the benchmark's process; launch concurrency 64, chain-action concurrency 16; the executor's
 defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 

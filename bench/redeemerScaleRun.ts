@@ -9,7 +9,7 @@ import { getHeapStatistics } from "node:v8";
 import { join } from "node:path";
 import type { Deployment } from "../sdk/deployment.js";
 import { parseRedeemerConfig, startRedeemer } from "../redeemer/index.js";
-import { ANVIL_KEYS } from "../scripts/devnet/startAnvil.js";
+import { ANVIL_KEYS } from "../devkit/startAnvil.js";
 
 export interface ScaleRunInput {
   rpcUrl: string;

@@ -6,10 +6,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Address, type Hex, createPublicClient, createWalletClient, defineChain, http, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { ctkChainRules } from "../../sdk/client.js";
-import { readPriceTable } from "../../sdk/credits/priceTable.js";
-import { deployComputeTokens } from "../../sdk/deploy.js";
-import type { Deployment } from "../../sdk/deployment.js";
+import { ctkChainRules } from "../sdk/client.js";
+import { readPriceTable } from "../sdk/credits/priceTable.js";
+import { deployComputeTokens } from "../sdk/deploy.js";
+import type { Deployment } from "../sdk/deployment.js";
 import { ANVIL_KEYS } from "./startAnvil.js";
 
 export const LOCAL_ROLE_KEYS = {
@@ -39,7 +39,7 @@ export const localEmployeeKey = (i: number): Hex => {
 export const LOCAL_LAUNCH_TIMEOUT = 3600;
 export const LOCAL_CHAIN_ID = 31337;
 /** The devnet's default model prices and priority fees, applied at deploy. */
-export const LOCAL_PRICES_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../config/prices.json");
+export const LOCAL_PRICES_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../config/prices.json");
 
 /**
  * Deploys AccessManager + ComputeToken + InferenceCredit on a local chain with one anvil account per

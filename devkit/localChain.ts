@@ -4,11 +4,11 @@
  */
 import { type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { type CtkClient, createCtkClient } from "../../sdk/client.js";
-import { applyClassChanges, diffClasses, type ClassSpec } from "../../sdk/classes.js";
-import type { Deployment } from "../../sdk/deployment.js";
-import { LOCAL_ROLE_KEYS, deployLocal, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
-import { type AnvilHandle, startAnvil } from "../../scripts/devnet/startAnvil.js";
+import { type CtkClient, createCtkClient } from "../sdk/client.js";
+import { applyClassChanges, diffClasses, type ClassSpec } from "../sdk/classes.js";
+import type { Deployment } from "../sdk/deployment.js";
+import { LOCAL_ROLE_KEYS, deployLocal, localEmployeeKey } from "./localAccounts.js";
+import { type AnvilHandle, startAnvil } from "./startAnvil.js";
 
 export const TEST_CLASSES: ClassSpec[] = [
   { name: "A100-80GB", productLabel: "NVIDIA-A100-SXM4-80GB", memoryGiB: 80, maxGpusPerJob: 8, retired: false },

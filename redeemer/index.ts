@@ -25,7 +25,7 @@ import { listClasses } from "../sdk/classes.js";
 import { ctkChainRules } from "../sdk/client.js";
 import type { CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
-import { RedeemerMetrics } from "./api/metrics.js";
+import { RedeemerMetrics } from "./engine/metrics.js";
 import { publishedPolicy } from "./api/policyView.js";
 import { type ApiServer, createApi, listen } from "./api/server.js";
 import type { RedeemerConfig } from "./config.js";

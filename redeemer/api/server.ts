@@ -18,7 +18,7 @@ import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { ReceiptStore } from "../settler/receiptStore.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { RedemptionRecord } from "../state/types.js";
-import type { RedeemerMetrics } from "./metrics.js";
+import type { RedeemerMetrics } from "../engine/metrics.js";
 import { type JobLogLocator, redemptionView } from "./redemptionView.js";
 
 export interface ReadinessCheck {

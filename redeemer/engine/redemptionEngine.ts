@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import { type Executor, jobNameFor } from "../executor/types.js";
-import type { RedeemerMetrics } from "../api/metrics.js";
+import type { RedeemerMetrics } from "./metrics.js";
 import type { Settler } from "../settler/settler.js";
 import type { RedemptionBook } from "../state/redemptionBook.js";
 import type { Action, ActionType, MachineEvent, RedemptionRecord } from "../state/types.js";

@@ -13,7 +13,7 @@ import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
 import { howToCall } from "../gateway/gatewayCommand.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
-import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "./localAccounts.js";
+import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "../../devkit/localAccounts.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, type DevnetStopReport, startDevnet } from "./runDevnet.js";
 import { type WebServer, startWebServer } from "../web/server.js";

@@ -18,7 +18,7 @@ import { describeReason } from "../../sdk/reasons.js";
 import { redeemJob } from "../../sdk/redeem.js";
 import { getRedemption } from "../../sdk/redemptions.js";
 import { writeComputeToken } from "../../sdk/write.js";
-import { LOCAL_ROLE_KEYS, localEmployeeKey } from "./localAccounts.js";
+import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
 
 /** The local employee the demo grants to and redeems as (not one of examples/employees.csv). */
 export const DEMO_EMPLOYEE_KEY: Hex = localEmployeeKey(4);

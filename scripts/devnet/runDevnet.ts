@@ -11,8 +11,8 @@ import { type CtkClient, checkDeployment, createCtkClient } from "../../sdk/clie
 import { applyClassChanges, describeClassChange, diffClasses, listClasses, readClassesFile } from "../../sdk/classes.js";
 import { type Deployment, readDeployment } from "../../sdk/deployment.js";
 import { ensureContractsBuilt } from "./buildContracts.js";
-import { LOCAL_ROLE_KEYS, deployLocal } from "./localAccounts.js";
-import { type AnvilHandle, startAnvil } from "./startAnvil.js";
+import { LOCAL_ROLE_KEYS, deployLocal } from "../../devkit/localAccounts.js";
+import { type AnvilHandle, startAnvil } from "../../devkit/startAnvil.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 

@@ -11,7 +11,7 @@ import { type GatewayConfigInput, parseGatewayConfig } from "../../gateway/confi
 import { startGateway } from "../../gateway/index.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, output } from "../cli/output.js";
-import { LOCAL_CHAIN_ID, LOCAL_ROLE_KEYS } from "../devnet/localAccounts.js";
+import { LOCAL_CHAIN_ID, LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 
 export interface ServeOptions {
   config?: string;

@@ -15,9 +15,9 @@ import { chargeFor } from "../../sdk/credits/price.js";
 import { readAuthorization, readCreditBalance, readModelPrice, readPriceVersion, readPriorityFees } from "../../sdk/credits/reads.js";
 import { settleUsage } from "../../sdk/credits/write.js";
 import { importKeystore, parseSecret } from "../../sdk/keystore.js";
-import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
+import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
 import { type CtkRun, jsonOf, runCtk } from "../support/cli.js";
-import { type LocalChain, startLocalChain } from "../sdk/localChain.js";
+import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
 const E1001 = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
 const E1002 = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";

@@ -15,8 +15,8 @@ import { createCtkClient, type CtkClient } from "../../sdk/client.js";
 import { readDeployment } from "../../sdk/deployment.js";
 import { getRedemption, getRedemptionCount } from "../../sdk/redemptions.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS } from "../../scripts/devnet/runDemo.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
-import { LOCAL_ROLE_KEYS } from "../../scripts/devnet/localAccounts.js";
+import { freePort } from "../../devkit/startAnvil.js";
+import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { privateKeyToAccount } from "viem/accounts";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 

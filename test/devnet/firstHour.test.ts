@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { privateKeyToAccount } from "viem/accounts";
-import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { describeJob } from "../../scripts/wallet/statusCommand.js";
 import { type DevnetProcess, runCtk, startDevnetProcess } from "../support/cli.js";
 

@@ -14,8 +14,8 @@ import { findClass } from "../../sdk/classes.js";
 import { readDeployment } from "../../sdk/deployment.js";
 import { parseExpiry, parseHours } from "../../sdk/format.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
-import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { type DevnetProcess, jsonOf, runCtk, startDevnetProcess } from "../support/cli.js";
 import { privateKeyToAccount } from "viem/accounts";
 

@@ -13,7 +13,7 @@ import ComputeTokensHandover from "../../deploy/ComputeTokensHandover.js";
 import { ROLES } from "../../deploy/roles.js";
 import { deployComputeTokens } from "../../sdk/deploy.js";
 import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "../../sdk/generated/abi.js";
-import { ANVIL_KEYS } from "../../scripts/devnet/startAnvil.js";
+import { ANVIL_KEYS } from "../../devkit/startAnvil.js";
 import { deploymentFromIgnition } from "../../scripts/ignition-to-deployment.js";
 
 const account = (i: number) => privateKeyToAccount(ANVIL_KEYS[i]).address;

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { DEMO_EMPLOYEE_KEY } from "../../scripts/devnet/runDemo.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
-import { LOCAL_ROLE_KEYS } from "../../scripts/devnet/localAccounts.js";
+import { freePort } from "../../devkit/startAnvil.js";
+import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { type DevnetProcess, ROOT, runCtk, startDevnetProcess } from "../support/cli.js";
 
 const README = readFileSync(path.join(ROOT, "README.md"), "utf8");

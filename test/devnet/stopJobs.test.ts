@@ -13,7 +13,7 @@ import { createCtkClient } from "../../sdk/client.js";
 import { readDeployment } from "../../sdk/deployment.js";
 import { getRedemption } from "../../sdk/redemptions.js";
 import { DEMO_EMPLOYEE_KEY } from "../../scripts/devnet/runDemo.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { isSameProcess, readProcStat } from "../../redeemer/executor/local/index.js";
 import { CTK_BIN, ROOT, runCtk, startDevnetProcess } from "../support/cli.js";
 

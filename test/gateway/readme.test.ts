@@ -11,8 +11,8 @@ import { promisify } from "node:util";
 import { expect } from "chai";
 import { readCreditBalance } from "../../sdk/credits/reads.js";
 import { parseCredits } from "../../sdk/credits/units.js";
-import { localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { localEmployeeKey } from "../../devkit/localAccounts.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 import { type GatewayFixture, startGatewayFixture } from "./support/gatewayFixture.js";
 

@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { importKeystore, parseSecret } from "../../sdk/keystore.js";
-import { LOCAL_ROLE_KEYS, localAddress } from "../../scripts/devnet/localAccounts.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { LOCAL_ROLE_KEYS, localAddress } from "../../devkit/localAccounts.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { type CtkRun, ROOT, jsonOf, runCtk } from "../support/cli.js";
-import { type LocalChain, startLocalChain } from "../sdk/localChain.js";
+import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
 const HR_KEY = LOCAL_ROLE_KEYS.HR;
 

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
-import { type FakeKube, startFakeKube } from "../support/fakeKube.js";
+import { type FakeKube, startFakeKube } from "../../devkit/fakeKube.js";
 import { readProcStat } from "../../redeemer/executor/local/index.js";
 import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
 import { type CrashDrillOptions, expectBooksBalance, rng, runCrashDrill, type Submitted } from "./support/crashLoop.js";

@@ -31,7 +31,7 @@ import {
   type FakeKube,
   type FakeKubeOptions,
   type KubeObject,
-} from "../support/fakeKube.js";
+} from "../../devkit/fakeKube.js";
 import { rejection } from "./support/waitFor.js";
 
 const NAMESPACE = "gpu-jobs";

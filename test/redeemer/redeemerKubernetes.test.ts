@@ -14,7 +14,7 @@ import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { createKubernetesExecutor } from "../../redeemer/executor/kubernetes/index.js";
 import { parseRedeemerConfig, type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
-import { ManualClock, startFakeKube, type FakeKube } from "../support/fakeKube.js";
+import { ManualClock, startFakeKube, type FakeKube } from "../../devkit/fakeKube.js";
 import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
 import { startFlakyRpc } from "./support/flakyRpc.js";
 import { waitFor } from "./support/waitFor.js";

@@ -7,7 +7,7 @@ import { type GrantPlan, GRANT_COLUMNS, prepareGrants, sendGrants } from "../../
 import { holderStatus, offboardHolder, onboardHolders } from "../../sdk/holders.js";
 import { encodeLotId } from "../../sdk/lotId.js";
 import { writeComputeToken } from "../../sdk/write.js";
-import { type LocalChain, TEST_CLASSES, increaseTime, startLocalChain } from "./localChain.js";
+import { type LocalChain, TEST_CLASSES, increaseTime, startLocalChain } from "../../devkit/localChain.js";
 
 const HEADER = GRANT_COLUMNS.join(",");
 

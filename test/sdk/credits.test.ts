@@ -33,8 +33,8 @@ import {
 } from "../../sdk/credits/index.js";
 import { InputFormatError } from "../../sdk/format.js";
 import { onboardHolders } from "../../sdk/holders.js";
-import { LOCAL_PRICES_FILE, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
-import { type LocalChain, increaseTime, startLocalChain } from "./localChain.js";
+import { LOCAL_PRICES_FILE, localEmployeeKey } from "../../devkit/localAccounts.js";
+import { type LocalChain, increaseTime, startLocalChain } from "../../devkit/localChain.js";
 
 describe("credits SDK — units and the charge formula", () => {
   it("parses and formats credits exactly (6 decimals)", () => {

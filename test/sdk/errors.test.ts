@@ -6,8 +6,8 @@ import { listClasses } from "../../sdk/classes.js";
 import { onboardHolders } from "../../sdk/holders.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
 import { writeComputeToken } from "../../sdk/write.js";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
-import { type LocalChain, startLocalChain } from "./localChain.js";
+import { freePort } from "../../devkit/startAnvil.js";
+import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
 const FUTURE = 1_924_992_000n; // 2031-01-01
 const ref = (n: number) => `0x${n.toString(16).padStart(64, "0")}` as Hex;

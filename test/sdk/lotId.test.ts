@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { decodeLotId, encodeLotId, InvalidLotIdError, TRANSFER_POLICIES, type LotParts } from "../../sdk/lotId.js";
 import { revertOf } from "../../sdk/errors.js";
-import { type LocalChain, startLocalChain } from "./localChain.js";
+import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
 /** A small deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
 function rng(seed: number) {

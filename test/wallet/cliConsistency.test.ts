@@ -12,7 +12,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { encodeLotId } from "../../sdk/lotId.js";
 import { writeComputeToken } from "../../sdk/write.js";
 import { runCtk } from "../support/cli.js";
-import { startLocalChain, type LocalChain } from "../sdk/localChain.js";
+import { startLocalChain, type LocalChain } from "../../devkit/localChain.js";
 
 const UNEXPECTED = "(an unexpected error";
 

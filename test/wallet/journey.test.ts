@@ -15,8 +15,8 @@ import { encodeLotId } from "../../sdk/lotId.js";
 import { writeComputeToken } from "../../sdk/write.js";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { parseRedeemerConfig, startRedeemer, type Redeemer } from "../../redeemer/index.js";
-import { LOCAL_LAUNCH_TIMEOUT, LOCAL_ROLE_KEYS, localEmployeeKey } from "../../scripts/devnet/localAccounts.js";
-import { increaseTime, startLocalChain, type LocalChain } from "../sdk/localChain.js";
+import { LOCAL_LAUNCH_TIMEOUT, LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
+import { increaseTime, startLocalChain, type LocalChain } from "../../devkit/localChain.js";
 import { FakeExecutor } from "./support/fakeExecutor.js";
 import { runCtk, startCtk } from "./support/runCtk.js";
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { freePort } from "../../scripts/devnet/startAnvil.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 
 const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];

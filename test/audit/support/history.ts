@@ -10,8 +10,8 @@ import { encodeSpec, jobSpecSchema, priorityIndex } from "../../../sdk/jobSpec.j
 import { encodeLotId } from "../../../sdk/lotId.js";
 import { REJECT_REASONS } from "../../../sdk/reasons.js";
 import { writeComputeToken } from "../../../sdk/write.js";
-import { LOCAL_LAUNCH_TIMEOUT, LOCAL_ROLE_KEYS } from "../../../scripts/devnet/localAccounts.js";
-import { increaseTime, startLocalChain, type LocalChain } from "../../sdk/localChain.js";
+import { LOCAL_LAUNCH_TIMEOUT, LOCAL_ROLE_KEYS } from "../../../devkit/localAccounts.js";
+import { increaseTime, startLocalChain, type LocalChain } from "../../../devkit/localChain.js";
 
 export const H100 = 2; // TEST_CLASSES: A100-80GB = 1, H100-80GB = 2
 export const A100 = 1;

@@ -1,5 +1,5 @@
 /**
- * The gateway's end-to-end harness: a real anvil with the contracts (test/sdk/localChain.ts),
+ * The gateway's end-to-end harness: a real anvil with the contracts (devkit/localChain.ts),
  * employees onboarded and granted credits, signed authorizations turned into keys through the
  * gateway's own endpoint, and gateways started on a chosen ledger database with the real
  * llama.cpp model (../shared/models/stories260K.gguf, checked by its sha256).
@@ -16,8 +16,8 @@ import { parseCredits } from "../../../sdk/credits/units.js";
 import { grantCredits } from "../../../sdk/credits/write.js";
 import { onboardHolders } from "../../../sdk/holders.js";
 import { type Gateway, type GatewayConfigInput, parseGatewayConfig, startGateway } from "../../../gateway/index.js";
-import { LOCAL_ROLE_KEYS } from "../../../scripts/devnet/localAccounts.js";
-import { type LocalChain, startLocalChain } from "../../sdk/localChain.js";
+import { LOCAL_ROLE_KEYS } from "../../../devkit/localAccounts.js";
+import { type LocalChain, startLocalChain } from "../../../devkit/localChain.js";
 
 export const MODEL_PATH = resolve("../shared/models/stories260K.gguf");
 export const MODEL_SHA256 = "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d";

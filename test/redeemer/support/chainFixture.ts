@@ -28,7 +28,7 @@ import type { Deployment } from "../../../sdk/deployment.js";
 import { computeTokenAbi } from "../../../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec, priorityIndex, specSeconds } from "../../../sdk/jobSpec.js";
 import { encodeLotId } from "../../../sdk/lotId.js";
-import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../../../scripts/devnet/startAnvil.js";
+import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../../../devkit/startAnvil.js";
 
 export const CLASS = { name: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", memoryGiB: 80, maxGpus: 8 } as const;
 export const DIGEST = `sha256:${"ab12".repeat(16)}`;
