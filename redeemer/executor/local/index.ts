@@ -13,7 +13,8 @@ export {
 export { GpuPool } from "./gpuPool.js";
 export { type JobRecord, jobRecordSchema, toJobState } from "./jobRecord.js";
 export { JobStore } from "./jobStore.js";
-export { createLocalExecutor, LOCAL_FAILURE_REASONS, LocalExecutor, type LocalExecutorDeps, SUPERVISOR_SCRIPT } from "./localExecutor.js";
+export { LOCAL_FAILURE_REASONS } from "./liveJob.js";
+export { createLocalExecutor, LocalExecutor, type LocalExecutorDeps } from "./localExecutor.js";
 export {
   type LocalExecutorConfig,
   type LocalExecutorConfigInput,
@@ -23,4 +24,5 @@ export {
 export { measureGpuSeconds, type UsageInput } from "./measureGpuSeconds.js";
 export { compareQueued, pickNextJobs, type QueuedJob } from "./pickNextJobs.js";
 export { findProcessesWithEnv, isSameProcess, readProcStat, signalGroup } from "./processControl.js";
+export { SUPERVISOR_SCRIPT } from "./supervision.js";
 export { type Claim, type RunOrder, type RunStatus, RUN_TOKEN_ENV, runDirOf, runFilesOf } from "./runFiles.js";

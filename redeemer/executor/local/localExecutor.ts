@@ -29,29 +29,32 @@
  * A job's environment is spec.env plus PATH and HOME, then CUDA_VISIBLE_DEVICES,
  * CTK_REDEMPTION_ID and CTK_JOB_RUN (which spec.env cannot override) — never the redeemer's own
  * environment, which may hold its signing key.
+ *
+ * This file is the scheduler façade (the Executor interface, the queue, following each attempt);
+ * supervision.ts spawns and signals supervisors and reads how an attempt ended; recovery.ts says
+ * what a start-up makes of each job found on disk.
  */
 import { readJobSecrets } from "../jobSecrets.js";
 import type { ChildProcess } from "node:child_process";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, constants as fsConstants, openSync } from "node:fs";
+import { constants as fsConstants } from "node:fs";
 import { access, appendFile, mkdir, rm } from "node:fs/promises";
-import { constants as osConstants } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Executor, JobState, LaunchRequest, LaunchResult, RunSegment } from "../types.js";
 import { jobNameFor } from "../types.js";
-import { type DataDirLock, lockDataDir } from "./dataDirLock.js";
+import type { DataDirLock } from "./dataDirLock.js";
 import { LocalLaunchError } from "./errors.js";
 import { findExecutable } from "./findExecutable.js";
 import { type GpuSlot, resolveGpuInventory } from "./gpuInventory.js";
 import { GpuPool } from "./gpuPool.js";
 import { JOB_RECORD_VERSION, type JobRecord, toJobState } from "./jobRecord.js";
 import { JobStore } from "./jobStore.js";
+import { type JobOutcome, LOCAL_FAILURE_REASONS, type LiveJob, isFinished, nowSeconds } from "./liveJob.js";
 import { type LocalExecutorConfig, type LocalExecutorConfigInput, parseLocalExecutorConfig } from "./localExecutorConfig.js";
 import { measureGpuSeconds } from "./measureGpuSeconds.js";
 import { pickNextJobs } from "./pickNextJobs.js";
-import { findProcessesWithEnv, isSameProcess, signalGroup } from "./processControl.js";
+import { isSameProcess } from "./processControl.js";
+import { prepareDataDir, recoveryPlanOf, stopInterrupted, unreadableJobState } from "./recovery.js";
 import {
   type Claim,
   type RunOrder,
@@ -64,54 +67,12 @@ import {
   runFilesOf,
   writeJsonAtomic,
 } from "./runFiles.js";
-
-/** The supervisor's source: Node runs it with its types stripped (no loader, a fast start). */
-export const SUPERVISOR_SCRIPT = fileURLToPath(new URL("./supervisor.ts", import.meta.url));
+import { killJobGroup, killRun, outcomeOfExit, signalSupervisor, spawnSupervisor, supervisorEndOf } from "./supervision.js";
 
 export interface LocalExecutorDeps {
   /** Where warnings go (detection failures, unreadable state files, listener errors). */
   onWarning?: (message: string) => void;
 }
-
-/** Reasons a local job fails with, besides those the interface names. */
-export const LOCAL_FAILURE_REASONS = {
-  deadline: "DeadlineExceeded",
-  error: "Error",
-  signaled: "Signaled",
-  startError: "StartError",
-  interrupted: "Interrupted",
-  shutdown: "ExecutorShutdown",
-  removed: "Removed",
-  unreadable: "StateUnreadable",
-  unschedulable: "Unschedulable",
-} as const;
-
-interface LiveJob {
-  record: JobRecord;
-  /** Created by another process on the same data dir: known here, never started here. */
-  foreign: boolean;
-  /** The supervisor, when this executor spawned it (a re-adopted one is followed through its files). */
-  supervisor?: ChildProcess;
-  /** GPUs allocated and a start under way, until the supervisor reports the job running (or not started). */
-  starting: boolean;
-  /** Launched, but its state file is not created yet: not to be started. */
-  unsaved: boolean;
-  /** Set when we stop it ourselves (close, remove): the reason to report. */
-  stopReason?: string;
-  /** Its supervisor was spawned here, or it was re-adopted: its run files are to be followed. */
-  followed: boolean;
-  /** A look at its run files is in progress. */
-  checking: boolean;
-  /** Serialised writes of this job's record. */
-  writing: Promise<void>;
-  /** Settles when the job has ended and its final state is written. */
-  ended: Promise<void>;
-  markEnded: () => void;
-}
-
-const nowSeconds = (): number => Date.now() / 1000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const isFinished = (r: JobRecord): boolean => r.phase === "succeeded" || r.phase === "failed";
 
 export class LocalExecutor implements Executor {
   readonly kind = "local" as const;
@@ -438,22 +399,7 @@ export class LocalExecutor implements Executor {
       this.finish(job, { phase: "failed", reason: job.stopReason });
       return;
     }
-    // The supervisor's own errors, if any, go to the job's log.
-    const log = openSync(this.logFileFor(r.name), "a");
-    let child: ChildProcess;
-    try {
-      child = spawn(process.execPath, ["--experimental-strip-types", "--no-warnings", SUPERVISOR_SCRIPT, files.order], {
-        cwd: this.runDir,
-        // Only the run token: a job process the supervisor has forked but not yet exec'd carries the
-        // supervisor's environment, and a supervisor killed right then must not leave it unfindable.
-        env: { [RUN_TOKEN_ENV]: r.runToken! },
-        stdio: ["ignore", "ignore", log],
-        detached: true,
-      });
-    } finally {
-      closeSync(log);
-    }
-    child.unref();
+    const child = spawnSupervisor({ runDir: this.runDir, orderFile: files.order, logFile: this.logFileFor(r.name), runToken: r.runToken! });
     job.supervisor = child;
     job.followed = true;
     child.once("error", () => {
@@ -468,30 +414,13 @@ export class LocalExecutor implements Executor {
   /** Asks the supervisor to stop the job (SIGTERM, then SIGKILL after the grace): it records the end. */
   private stop(job: LiveJob, reason: string): void {
     job.stopReason = reason;
-    const pid = this.supervisorPid(job);
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, "SIGTERM");
-      } catch {
-        // gone: the next look at its files tells the end
-      }
-    }
+    signalSupervisor(job);
   }
 
   /** Kills the job's process group at once, and has its supervisor record the end. */
   private killNow(job: LiveJob): void {
-    const r = job.record;
-    if (r.pid !== undefined && isSameProcess(r.pid, r.pidStartTime) !== false) signalGroup(r.pid, "SIGKILL");
+    killJobGroup(job.record);
     this.stop(job, job.stopReason ?? LOCAL_FAILURE_REASONS.removed);
-  }
-
-  /** The live supervisor's pid, if there is one we know of. */
-  private supervisorPid(job: LiveJob): number | undefined {
-    const child = job.supervisor;
-    if (child?.pid !== undefined) return child.exitCode === null && child.signalCode === null ? child.pid : undefined;
-    const r = job.record;
-    if (r.supervisorPid !== undefined && isSameProcess(r.supervisorPid, r.supervisorStartTime) !== false) return r.supervisorPid;
-    return undefined;
   }
 
   // --- following supervisors
@@ -583,7 +512,7 @@ export class LocalExecutor implements Executor {
   private notStarted(job: LiveJob, ours: ChildProcess | undefined): void {
     const r = job.record;
     if (ours !== undefined || job.stopReason !== undefined) {
-      const how = ours?.exitCode != null ? `code ${ours.exitCode}` : ours?.signalCode ? `signal ${ours.signalCode}` : "an error";
+      const how = supervisorEndOf(ours);
       this.finish(job, {
         phase: "failed",
         reason: job.stopReason ?? LOCAL_FAILURE_REASONS.startError,
@@ -622,29 +551,7 @@ export class LocalExecutor implements Executor {
     }
     r.segments = [this.segment(r, status.start, status.end)];
     if (status.jobPid !== undefined) r.pid = status.jobPid;
-    const { exitCode: code, signal } = status;
-    const exitCode = code ?? (signal ? 128 + (osConstants.signals[signal as NodeJS.Signals] ?? 0) : undefined);
-    const failure =
-      job.stopReason ??
-      (status.stopRequested
-        ? LOCAL_FAILURE_REASONS.shutdown
-        : status.deadlineHit
-        ? LOCAL_FAILURE_REASONS.deadline
-        : code === 0
-        ? undefined
-        : code !== undefined
-        ? LOCAL_FAILURE_REASONS.error
-        : LOCAL_FAILURE_REASONS.signaled);
-    this.finish(
-      job,
-      {
-        phase: failure === undefined ? "succeeded" : "failed",
-        ...(failure !== undefined && { reason: failure }),
-        ...(exitCode !== undefined && { exitCode }),
-        ...(signal !== undefined && { signal }),
-      },
-      status.end
-    );
+    this.finish(job, outcomeOfExit(status, job.stopReason), status.end);
   }
 
   /**
@@ -655,7 +562,7 @@ export class LocalExecutor implements Executor {
   private async finishUnaccounted(job: LiveJob, claim: Claim, status: RunStatus | undefined, claimFile: string): Promise<void> {
     const r = job.record;
     const running = status?.stage === "running" ? status : undefined;
-    const killed = await this.killRun(r, running);
+    const killed = await killRun(r, running, this.warn);
     const start = running?.start ?? claim.at;
     const end = killed ? nowSeconds() : Math.max(start, mtimeOf(claimFile) ?? claim.at);
     r.segments = [this.segment(r, start, end)];
@@ -672,35 +579,7 @@ export class LocalExecutor implements Executor {
     );
   }
 
-  /** Kills every live process of the attempt (its group, and whatever carries its run token); true when any was alive. */
-  private async killRun(r: JobRecord, running: Extract<RunStatus, { stage: "running" }> | undefined): Promise<boolean> {
-    let found = false;
-    for (let round = 0; round < 100; round++) {
-      const pids = new Set(r.runToken !== undefined ? findProcessesWithEnv(RUN_TOKEN_ENV, r.runToken) : []);
-      if (running && isSameProcess(running.jobPid, running.jobPidStartTime) === true) {
-        pids.add(running.jobPid);
-        signalGroup(running.jobPid, "SIGKILL");
-      }
-      if (pids.size === 0) return found;
-      found = true;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, "SIGKILL");
-        } catch {
-          // gone already
-        }
-      }
-      await sleep(20);
-    }
-    this.warn(`${r.name}: some of its processes survive SIGKILL`);
-    return found;
-  }
-
-  private finish(
-    job: LiveJob,
-    outcome: Pick<JobRecord, "phase"> & Partial<Pick<JobRecord, "reason" | "exitCode" | "signal" | "message">>,
-    end: number = nowSeconds()
-  ): void {
+  private finish(job: LiveJob, outcome: JobOutcome, end: number = nowSeconds()): void {
     if (isFinished(job.record)) return;
     const r = job.record;
     const open = r.segments.at(-1);
@@ -763,26 +642,22 @@ export class LocalExecutor implements Executor {
    * GPUs recorded in their intent, all before anything is scheduled.
    */
   private async recover(): Promise<void> {
-    await mkdir(this.config.dataDir, { recursive: true });
-    this.lock = await lockDataDir(this.config.dataDir);
-    await this.store.init();
-    await mkdir(join(this.config.dataDir, "logs"), { recursive: true });
-    await mkdir(join(this.config.dataDir, "work"), { recursive: true });
-    await mkdir(this.runDir, { recursive: true });
+    this.lock = await prepareDataDir(this.config.dataDir, this.runDir, this.store);
     const { records, unreadable } = await this.store.readAll();
     this.recovering = true;
     for (const u of unreadable) this.markUnreadable(u.name, u.error);
     const adopted: LiveJob[] = [];
     for (const record of records) {
       const job = this.track(record);
-      if (isFinished(record)) continue;
-      const underWay = record.phase === "running" || record.startingAt !== undefined;
-      if (underWay && record.attempt !== undefined) {
+      const plan = recoveryPlanOf(record, this.pool.capacity(record.className));
+      if (plan === "follow") {
         job.starting = record.phase === "pending";
         job.followed = true;
         adopted.push(job);
-      } else if (underWay) this.finishInterrupted(job);
-      else if (this.pool.capacity(record.className) < record.gpus) {
+      } else if (plan === "interrupted") {
+        const { end, message } = stopInterrupted(record);
+        this.finish(job, { phase: "failed", reason: LOCAL_FAILURE_REASONS.interrupted, message }, end);
+      } else if (plan === "unschedulable") {
         // The inventory changed while it was queued: it could never start here.
         this.finish(job, {
           phase: "failed",
@@ -808,35 +683,9 @@ export class LocalExecutor implements Executor {
     this.schedule();
   }
 
-  /** A job started before supervisors existed (a record without an attempt): it cannot be followed. */
-  private finishInterrupted(job: LiveJob): void {
-    const r = job.record;
-    const open = r.segments.at(-1);
-    let end = Math.max(open?.start ?? r.createdAt, r.heartbeatAt ?? 0);
-    let message =
-      r.phase === "pending"
-        ? "the redeemer stopped while starting the job; it is not started again"
-        : "the redeemer stopped while the job ran; usage counted to its last heartbeat";
-    if (r.pid !== undefined && isSameProcess(r.pid, r.pidStartTime) === true) {
-      signalGroup(r.pid, "SIGKILL");
-      end = nowSeconds();
-      message = "the redeemer stopped while the job ran; the job was still running and has been killed";
-    }
-    this.finish(job, { phase: "failed", reason: LOCAL_FAILURE_REASONS.interrupted, message }, end);
-  }
-
   private markUnreadable(name: string, error: string): void {
-    const m = /^ctk-redemption-(\d+)$/.exec(name);
-    if (!m) return this.warn(`ignoring ${name}.json in the jobs directory: not a job's state file`);
-    this.warn(`the state file of ${name} cannot be read (${error}); reporting it as failed with no usage`);
-    this.unreadable.set(m[1]!, {
-      redemptionId: BigInt(m[1]!),
-      name,
-      phase: "failed",
-      segments: [],
-      gpuSeconds: 0,
-      reason: LOCAL_FAILURE_REASONS.unreadable,
-    });
+    const state = unreadableJobState(name, error, this.warn);
+    if (state !== undefined) this.unreadable.set(state.redemptionId.toString(), state);
   }
 
   /** A record another process created: known from now on, never started here. */
