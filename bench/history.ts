@@ -35,7 +35,7 @@ import { REJECT_REASONS } from "../sdk/reasons.js";
 import { ANVIL_KEYS, type AnvilHandle, findAnvilBinary, freePort, startAnvil } from "../devkit/startAnvil.js";
 import { spawn } from "node:child_process";
 
-export const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
+const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
 export const spec = (i: number): JobSpec => ({
   name: `bench-${i}`,
   image: IMAGE,
@@ -102,7 +102,7 @@ export async function setUp(rpcUrl: string, holderCount: number, grant: bigint):
 }
 
 /** The calldata of the benchmark's i-th redemption (1 GPU × 36 s at normal priority = 36 units). */
-export const redeemData = (s: Setup, i: number): Hex =>
+const redeemData = (s: Setup, i: number): Hex =>
   encodeFunctionData({ abi: computeTokenAbi, functionName: "redeem", args: [1, [s.lotId], 1, 36, 1, toHex(encodeSpec(spec(i)))] });
 
 export interface History extends Setup {

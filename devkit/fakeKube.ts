@@ -39,7 +39,7 @@ export class ManualClock implements Clock {
 }
 
 export type Verb = "create" | "get" | "list" | "watch" | "delete";
-export const VERBS: readonly Verb[] = ["create", "get", "list", "watch", "delete"];
+const VERBS: readonly Verb[] = ["create", "get", "list", "watch", "delete"];
 
 export interface FaultOptions {
   /** Probability that a request is answered 500 InternalError without being processed. */
@@ -921,7 +921,7 @@ function verbOf(method: string, name: string | undefined, q: URLSearchParams): V
 }
 
 /** Kubernetes serialises times to whole seconds. */
-export function rfc3339(ms: number): string {
+function rfc3339(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 

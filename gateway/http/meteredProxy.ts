@@ -81,14 +81,14 @@ export function inputTokenBound(body: Record<string, unknown>, chat: boolean): n
   return utf8(body.prompt) + 8;
 }
 
-export function parseTier(req: IncomingMessage, body: Record<string, unknown>): Tier {
+function parseTier(req: IncomingMessage, body: Record<string, unknown>): Tier {
   const raw = (req.headers["x-ctk-priority"] as string | undefined) ?? (typeof body.priority === "string" ? body.priority : undefined);
   if (raw === undefined) return "normal";
   if (!(TIERS as readonly string[]).includes(raw)) throw badRequest("invalid_priority", `priority must be one of ${TIERS.join(", ")} (got "${raw}")`, "priority");
   return raw as Tier;
 }
 
-export function bearerKey(req: IncomingMessage): string {
+function bearerKey(req: IncomingMessage): string {
   const h = req.headers.authorization;
   if (!h) throw new GatewayError(401, "authentication_error", "missing_api_key", "no API key: send `Authorization: Bearer <key>` (get one with `ctk credits key create`)");
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);

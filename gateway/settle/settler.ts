@@ -62,7 +62,7 @@ export function toUsageRecord(r: UsageRow): UsageRecord {
 }
 
 /** Writes a batch's records file durably (temporary file, fsync, rename). */
-export function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]): string {
+function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${batchId}.jsonl`);
   const tmp = `${file}.tmp-${process.pid}`;

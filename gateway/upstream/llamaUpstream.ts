@@ -49,7 +49,7 @@ export interface LlamaUpstream {
 }
 
 /** Verifies a model file against its expected SHA-256. @throws ModelFileError */
-export function checkModelFile(path: string, sha256?: string): void {
+function checkModelFile(path: string, sha256?: string): void {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -68,14 +68,14 @@ interface ChatMessage {
 }
 
 /** Text of a message's content (a string, or OpenAI content parts). */
-export function contentText(content: unknown): string {
+function contentText(content: unknown): string {
   if (typeof content === "string") return content;
   if (Array.isArray(content)) return content.map((p) => (p && typeof p === "object" && typeof (p as { text?: unknown }).text === "string" ? (p as { text: string }).text : "")).join("");
   return "";
 }
 
 /** The plain prompt for a model without a chat template: the messages' texts, one per line. */
-export function joinMessages(messages: readonly ChatMessage[]): string {
+function joinMessages(messages: readonly ChatMessage[]): string {
   return messages.map((m) => contentText(m.content)).join("\n");
 }
 

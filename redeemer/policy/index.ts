@@ -7,7 +7,7 @@ export {
 } from "./checkRedemption.js";
 export { ConfigError, type ConfigIssue } from "./configError.js";
 export { findPrivilegedKey } from "./findPrivilegedKey.js";
-export { loadPolicyConfig, policyOverridesFromEnv, type LoadPolicyConfigOptions } from "./loadPolicyConfig.js";
+export { policyOverridesFromEnv } from "./policyFromEnv.js";
 export {
   DOCKER_HUB,
   type ImageRef,

@@ -1,30 +1,15 @@
 /**
- * Reads the policy once at start-up: a JSON file, then environment overrides on top
- * (the process environment wins over a `.env` file, which dotenv reads without touching
- * `process.env`).
+ * The policy settings the environment overrides (the redeemer's configuration, redeemer/config.ts,
+ * lays them over its file's `policy` section):
  *
- *   CTK_POLICY_FILE          the JSON file, when no `file` option is given
  *   CTK_ALLOWED_REGISTRIES   comma- or space-separated allow-list (replaces the file's list)
  *   CTK_REQUIRE_DIGEST       true | false | 1 | 0 | yes | no
  *   CTK_MAX_SPEC_BYTES       integer
  *   CTK_ALLOWED_SECRETS      comma- or space-separated secret names a spec may reference
  */
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { parse as parseDotenv } from "dotenv";
 import { ConfigError } from "./configError.js";
-import { type PolicyConfig, parsePolicyConfig } from "./policyConfig.js";
 
-export type Env = Record<string, string | undefined>;
-
-export interface LoadPolicyConfigOptions {
-  /** JSON file holding the policy object; default `CTK_POLICY_FILE`, else none (env only). */
-  file?: string;
-  /** Default `process.env`. */
-  env?: Env;
-  /** dotenv file; default `.env` in the working directory if it exists; `false` for none. */
-  envFile?: string | false;
-}
+type Env = Record<string, string | undefined>;
 
 const BOOLEAN: Record<string, boolean> = { true: true, "1": true, yes: true, false: false, "0": false, no: false };
 
@@ -54,49 +39,4 @@ export function policyOverridesFromEnv(env: Env): Record<string, unknown> {
     throw new ConfigError(`invalid policy environment: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, issues, "environment");
   }
   return out;
-}
-
-/** @throws ConfigError */
-export function loadPolicyConfig(options: LoadPolicyConfigOptions = {}): PolicyConfig {
-  const env: Env = { ...readEnvFile(options.envFile), ...(options.env ?? process.env) };
-  const file = options.file ?? (env.CTK_POLICY_FILE || undefined);
-  const fromFile = file === undefined ? {} : readJsonObject(file);
-  const overrides = policyOverridesFromEnv(env);
-  const source = [file, Object.keys(overrides).length > 0 ? "environment" : undefined].filter(Boolean).join(" + ");
-  return parsePolicyConfig({ ...fromFile, ...overrides }, source || undefined);
-}
-
-function readEnvFile(envFile: string | false | undefined): Env {
-  if (envFile === false) return {};
-  const path = resolve(envFile ?? ".env");
-  if (envFile === undefined && !existsSync(path)) return {};
-  try {
-    return parseDotenv(readFileSync(path));
-  } catch (err) {
-    throw new ConfigError(`cannot read env file ${path}: ${(err as Error).message}`, [{ path: "", message: (err as Error).message }], path);
-  }
-}
-
-function readJsonObject(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const message = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-    throw new ConfigError(`cannot read policy config ${file}: ${message}`, [{ path: "", message }], file);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(
-      `policy config ${file} is not valid JSON: ${(err as Error).message}`,
-      [{ path: "", message: (err as Error).message }],
-      file
-    );
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ConfigError(`policy config ${file} must hold a JSON object`, [{ path: "", message: "expected an object" }], file);
-  }
-  return value as Record<string, unknown>;
 }

@@ -18,7 +18,7 @@ export interface ClassEntry {
 }
 
 /** The contract's constructor defaults, used until a PriorityMultiplierSet says otherwise. */
-export const DEFAULT_MULTIPLIERS_BPS: readonly number[] = [8000, 10000, 12500, 15000];
+const DEFAULT_MULTIPLIERS_BPS: readonly number[] = [8000, 10000, 12500, 15000];
 
 /** The context as plain JSON (for a checkpoint). */
 export interface ContextSnapshot {

@@ -7,7 +7,7 @@ import type { Address } from "viem";
 import type { CreditAudit, CreditTotals } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 
-export const CREDIT_MEASURES = ["granted", "spent", "expired", "clawedBack", "transferredIn", "transferredOut"] as const satisfies readonly (keyof CreditTotals)[];
+const CREDIT_MEASURES = ["granted", "spent", "expired", "clawedBack", "transferredIn", "transferredOut"] as const satisfies readonly (keyof CreditTotals)[];
 
 export interface CreditReport {
   inferenceCredit: Address;

@@ -21,11 +21,6 @@ export function utc(ts: bigint | number): string {
   return `${new Date(Number(ts) * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
-/** Unix seconds → "YYYY-MM" (UTC). */
-export function month(ts: bigint | number): string {
-  return new Date(Number(ts) * 1000).toISOString().slice(0, 7);
-}
-
 /** The one --json form (sdk/format.ts jsonValue): exact numbers as numbers, timestamps as ISO 8601 UTC. */
 export function toJson(value: unknown, space = 2): string {
   return JSON.stringify(value, jsonValue, space);

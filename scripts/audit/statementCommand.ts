@@ -18,7 +18,7 @@ import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 
 /** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
-export const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
+const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
   grant: 1n,
   "transfer-in": 1n,
   "transfer-out": -1n,

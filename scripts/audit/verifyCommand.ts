@@ -12,7 +12,7 @@ import { UserError } from "../cli/output.js";
 import { readContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 
-export function renderVerify(result: VerifyResult, seconds: number): string[] {
+function renderVerify(result: VerifyResult, seconds: number): string[] {
   const s = result.summary;
   const lines: string[] = [];
   lines.push(
@@ -44,7 +44,7 @@ export function renderVerify(result: VerifyResult, seconds: number): string[] {
   return lines;
 }
 
-export function renderUsage(u: VerifyUsageResult, dir: string): string[] {
+function renderUsage(u: VerifyUsageResult, dir: string): string[] {
   const lines = [`usage records in ${dir}: ${u.records} records in ${u.files} files, ${u.batchesOnChain} batches settled on-chain, ${formatCredits(u.charged)} credits charged`];
   if (u.ok) lines.push("OK: every usage record's charge matches the on-chain prices and every batch's root matches its records");
   else {
@@ -55,7 +55,7 @@ export function renderUsage(u: VerifyUsageResult, dir: string): string[] {
 }
 
 /** The credit half of `audit verify`: what was replayed, and its findings. */
-export function renderCreditVerify(c: CreditAudit): string[] {
+function renderCreditVerify(c: CreditAudit): string[] {
   const t = c.replay.totals;
   const lines = [
     `credits: replayed ${c.events} InferenceCredit events: granted ${formatCredits(t.granted)}, spent ${formatCredits(t.spent)}, expired ${formatCredits(t.expired)}, clawed back ${formatCredits(t.clawedBack)}, live ${formatCredits(c.replay.liveSupply())}`,

@@ -41,7 +41,7 @@ function keystoreWallet(keystore: string, from?: string): Address {
 }
 
 /** "expires in 12 days", "expires in 5 h", "expired 3 days ago", judged against chain time. */
-export function countdown(expiresAt: bigint, now: bigint): string {
+function countdown(expiresAt: bigint, now: bigint): string {
   const delta = Number(expiresAt - now);
   const abs = Math.abs(delta);
   const span =

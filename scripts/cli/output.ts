@@ -18,7 +18,7 @@ export class UserError extends Error {
 }
 
 /** The one --json form (sdk/format.ts jsonValue): exact numbers as numbers, timestamps as ISO 8601 UTC. */
-export const toJson = (value: unknown): string => JSON.stringify(value, jsonValue, 2);
+const toJson = (value: unknown): string => JSON.stringify(value, jsonValue, 2);
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${toJson(value)}\n`);

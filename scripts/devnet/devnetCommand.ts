@@ -32,7 +32,7 @@ const relative = (f: string) => {
 const gpuSeconds = (units: bigint) => `${units} GPU-second${units === 1n ? "" : "s"}`;
 
 /** Human lines for each step of the demo redemption. */
-export function describeDemoEvent(e: DemoEvent): string[] {
+function describeDemoEvent(e: DemoEvent): string[] {
   switch (e.step) {
     case "granted": {
       const hours = formatHours(e.units);

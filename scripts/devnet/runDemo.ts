@@ -26,7 +26,7 @@ export const DEMO_EMPLOYEE: Address = privateKeyToAccount(DEMO_EMPLOYEE_KEY).add
 /** GPU-seconds granted to the demo employee: one GPU-hour. */
 export const DEMO_GRANT_UNITS = 3600n;
 /** Tags the demo grant: it can land once per chain. */
-export const DEMO_BATCH_REF: Hex = keccak256(stringToBytes("ctk devnet demo grant"));
+const DEMO_BATCH_REF: Hex = keccak256(stringToBytes("ctk devnet demo grant"));
 
 export type DemoEvent =
   | { step: "granted"; employee: Address; className: string; units: bigint; lotId: bigint }

@@ -144,15 +144,15 @@ interface RedeemerStart {
  * Where the devnet notes its redeemer's API (next to deployment.json), so that `ctk redeem` and
  * `ctk status` find it with the same --deployment / CTK_DEPLOYMENT that finds the chain.
  */
-export const REDEEMER_API_FILE = "redeemer-api.json";
+const REDEEMER_API_FILE = "redeemer-api.json";
 /** Named secrets for the devnet's jobs: `{ "<name>": "<value>" }`, read at start (never on-chain). */
-export const SECRETS_FILE = "secrets.json";
+const SECRETS_FILE = "secrets.json";
 
 /**
  * The devnet is a zero-gas chain, as permissioned production chains usually are (Hyperledger Besu
  * `--min-gas-price=0`): employees never need ETH. anvil runs with a zero base fee and gas price.
  */
-export const ZERO_GAS_ANVIL_ARGS = ["--base-fee", "0", "--gas-price", "0", "--no-priority-fee"] as const;
+const ZERO_GAS_ANVIL_ARGS = ["--base-fee", "0", "--gas-price", "0", "--no-priority-fee"] as const;
 
 /**
  * ── REDEEMER HOOK ── The redeemer exports `startRedeemer(config, deps)` from redeemer/index.ts.
@@ -222,7 +222,7 @@ async function startRedeemerIfPresent(
   };
 }
 
-export const DEFAULT_GATEWAY_PORT = 8788;
+const DEFAULT_GATEWAY_PORT = 8788;
 
 interface GatewayStart {
   handle?: RedeemerHandle;

@@ -31,7 +31,7 @@ async function call(url: string, init: RequestInit): Promise<Record<string, unkn
 
 const base = (gateway: string) => gateway.replace(/\/+$/, "").replace(/\/v1$/, "");
 
-export function keyCommand(): Command {
+function keyCommand(): Command {
   const key = new Command("key").description("API keys for the metering gateway");
   key
     .command("create")
@@ -69,7 +69,7 @@ interface UsageLine {
   settled: boolean;
 }
 
-export function usageCommand(): Command {
+function usageCommand(): Command {
   return new Command("usage")
     .description("your usage records at a gateway: each request's tokens, priority, charge and settlement")
     .requiredOption("--gateway <url>", "the gateway, e.g. http://127.0.0.1:8788")

@@ -34,7 +34,7 @@ export function howToCall(url: string, model: string): string[] {
 }
 
 /** The gateway configuration from the command line (and an optional file under it). */
-export function serveConfig(o: ServeOptions, g: { rpc: string; deployment: string }, env: NodeJS.ProcessEnv = process.env): GatewayConfigInput {
+function serveConfig(o: ServeOptions, g: { rpc: string; deployment: string }, env: NodeJS.ProcessEnv = process.env): GatewayConfigInput {
   let base: Record<string, unknown> = {};
   let baseDir = process.cwd();
   if (o.config) {

@@ -38,7 +38,7 @@ function totalsTable(totals: readonly ClassTotal[], rows: readonly GrantRow[]): 
 }
 
 /** The default run name: the file's name without directory and extension (grants-2026-11.csv → grants-2026-11). */
-export const defaultRunName = (file: string): string => basename(file, extname(file));
+const defaultRunName = (file: string): string => basename(file, extname(file));
 
 const planJson = (plan: GrantPlan) => ({
   run: plan.run,

@@ -37,7 +37,7 @@ export function describeJob(job: NonNullable<RedemptionDetails["job"]>): string 
 }
 
 /** Human lines for a timeline, with the redeemer's details when its API answered (else why not). */
-export function describeTimeline(t: Timeline, details?: RedemptionDetails | string): string[] {
+function describeTimeline(t: Timeline, details?: RedemptionDetails | string): string[] {
   const r = t.redemption;
   const lines = [
     `redemption ${r.id}: ${r.status.toLowerCase()} — ${r.gpus} GPU${r.gpus === 1 ? "" : "s"} × ${duration(t.seconds)} (${r.priority}), ${formatHours(r.reserved)} GPU-hours reserved`,

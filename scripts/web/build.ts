@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
-export const WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web");
+const WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web");
 
 export interface WebAsset {
   /** URL path, e.g. "/app.js". */

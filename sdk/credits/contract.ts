@@ -19,5 +19,3 @@ export function creditContract(client: Pick<CtkClient, "deployment">): Inference
   return { address, abi: inferenceCreditAbi };
 }
 
-/** True when the deployment has an InferenceCredit. */
-export const hasCredits = (client: Pick<CtkClient, "deployment">): boolean => client.deployment.inferenceCredit !== undefined;

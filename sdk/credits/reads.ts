@@ -57,5 +57,4 @@ export async function readAuthorization(client: CtkClient, authId: Hex): Promise
   return { cap: a.cap, charged: a.charged, expiresAt: BigInt(a.expiresAt), status: AUTHORIZATION_STATUSES[a.status] ?? "none" };
 }
 
-export const readCreditBatchGranted = (client: CtkClient, batchRef: Hex): Promise<boolean> => read(client, "batchGranted", [batchRef]);
 export const readUsageBatchSettled = (client: CtkClient, batchId: Hex): Promise<boolean> => read(client, "usageBatchSettled", [batchId]);

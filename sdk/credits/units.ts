@@ -36,5 +36,3 @@ export function formatCredits(units: bigint): string {
   return `${negative ? "-" : ""}${whole}${frac ? `.${frac}` : ""}`;
 }
 
-/** Credits as a JSON number (for --json output; the exact base units go beside it). */
-export const creditsNumber = (units: bigint): number => Number(units) / 1e6;

@@ -81,9 +81,6 @@ export const grantCredits = (client: CtkClient, g: CreditGrant, opts?: SubmitOpt
 /** HR: burns all of a holder's credits. */
 export const clawbackCredits = (client: CtkClient, holder: Address) => writeInferenceCredit(client, "clawback", [holder]);
 
-/** Anyone: burns a holder's expired buckets. */
-export const sweepExpiredCredits = (client: CtkClient, holder: Address) => writeInferenceCredit(client, "sweepExpired", [holder]);
-
 /** Holder: revokes the authorization given to `gateway` under `nonce`. */
 export const revokeAuthorization = (client: CtkClient, gateway: Address, nonce: bigint) =>
   writeInferenceCredit(client, "revokeAuthorization", [gateway, nonce]);
@@ -94,10 +91,6 @@ export const transferCredits = (client: CtkClient, to: Address, amount: bigint) 
 /** Operations: sets (or, all zero, removes) a model's prices, base units. */
 export const setModelPrice = (client: CtkClient, model: string, p: { inputPerMTok: bigint; outputPerMTok: bigint; requestCharge: bigint }) =>
   writeInferenceCredit(client, "setModelPrice", [model, p.inputPerMTok, p.outputPerMTok, p.requestCharge]);
-
-/** Operations: the fee per priority tier (low, normal, high, urgent), base units. */
-export const setPriorityFees = (client: CtkClient, fees: readonly [bigint, bigint, bigint, bigint]) =>
-  writeInferenceCredit(client, "setPriorityFees", [[...fees] as [bigint, bigint, bigint, bigint]]);
 
 export interface UsageBatch {
   batchId: Hex;

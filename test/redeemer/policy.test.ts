@@ -7,7 +7,6 @@ import { REJECT_REASONS } from "../../sdk/reasons.js";
 import {
   ConfigError,
   checkRedemption,
-  loadPolicyConfig,
   parseImageRef,
   parsePolicyConfig,
   type PolicyConfig,
@@ -25,6 +24,7 @@ import {
   onChainOf,
   specBytesOf,
 } from "../fixtures/badSpecs.js";
+import { loadRedeemerConfig } from "../../redeemer/config.js";
 
 const policy: PolicyConfig = parsePolicyConfig(FIXTURE_POLICY);
 
@@ -213,7 +213,7 @@ describe("redeemer policy: parseImageRef", () => {
   }
 });
 
-describe("redeemer policy: loadPolicyConfig", () => {
+describe("redeemer policy: read with the redeemer's configuration", () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "ctk-policy-"));
@@ -225,10 +225,27 @@ describe("redeemer policy: loadPolicyConfig", () => {
     writeFileSync(path, content);
     return path;
   };
+  /** A redeemer configuration file whose policy section is `policy`. */
+  const configWith = (policy: unknown): string =>
+    write(
+      "redeemer.json",
+      JSON.stringify({
+        rpcUrl: "http://127.0.0.1:8545",
+        deployment: {
+          chainId: 31337,
+          computeToken: "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+          accessManager: "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512",
+          deployBlock: 1,
+        },
+        privateKey: `0x${"11".repeat(32)}`,
+        executor: { kind: "local", local: { dataDir: "data/local" } },
+        policy,
+      })
+    );
 
-  it("reads a JSON file and fills in the defaults", () => {
-    const file = write("policy.json", JSON.stringify({ allowedRegistries: ["Registry.Example.com", "docker.io/pytorch/"] }));
-    expect(loadPolicyConfig({ file, env: {}, envFile: false })).to.deep.equal({
+  it("reads the policy section and fills in the defaults", () => {
+    const file = configWith({ allowedRegistries: ["Registry.Example.com", "docker.io/pytorch/"] });
+    expect(loadRedeemerConfig({ file, env: {}, envFile: false }).policy).to.deep.equal({
       allowedRegistries: ["registry.example.com", "docker.io/pytorch"],
       requireDigest: true,
       maxSpecBytes: 8192,
@@ -237,9 +254,9 @@ describe("redeemer policy: loadPolicyConfig", () => {
   });
 
   it("lets the environment override the file", () => {
-    const file = write("policy.json", JSON.stringify({ allowedRegistries: ["registry.example.com"], maxSpecBytes: 4096 }));
+    const file = configWith({ allowedRegistries: ["registry.example.com"], maxSpecBytes: 4096 });
     const env = { CTK_ALLOWED_REGISTRIES: "a.example.com, b.example.com:5000", CTK_REQUIRE_DIGEST: "false", CTK_ALLOWED_SECRETS: "hf-token, wandb" };
-    expect(loadPolicyConfig({ file, env, envFile: false })).to.deep.equal({
+    expect(loadRedeemerConfig({ file, env, envFile: false }).policy).to.deep.equal({
       allowedRegistries: ["a.example.com", "b.example.com:5000"],
       requireDigest: false,
       maxSpecBytes: 4096,
@@ -247,38 +264,29 @@ describe("redeemer policy: loadPolicyConfig", () => {
     });
   });
 
-  it("reads a .env file (dotenv) below the process environment, and CTK_POLICY_FILE from it", () => {
-    const file = write("policy.json", JSON.stringify({ allowedRegistries: ["registry.example.com"] }));
-    const envFile = write(".env", `CTK_POLICY_FILE=${file}\nCTK_MAX_SPEC_BYTES=2048\nCTK_REQUIRE_DIGEST=false\n`);
-    const config = loadPolicyConfig({ env: { CTK_REQUIRE_DIGEST: "yes" }, envFile });
-    expect(config).to.deep.equal({ allowedRegistries: ["registry.example.com"], requireDigest: true, maxSpecBytes: 2048, allowedSecrets: [] });
+  it("reads a .env file (dotenv) below the process environment", () => {
+    const file = configWith({ allowedRegistries: ["registry.example.com"] });
+    const envFile = write(".env", "CTK_MAX_SPEC_BYTES=2048\nCTK_REQUIRE_DIGEST=false\n");
+    const config = loadRedeemerConfig({ file, env: { CTK_REQUIRE_DIGEST: "yes" }, envFile });
+    expect(config.policy).to.deep.equal({ allowedRegistries: ["registry.example.com"], requireDigest: true, maxSpecBytes: 2048, allowedSecrets: [] });
   });
 
   it("throws a ConfigError listing every invalid setting", () => {
-    const file = write("policy.json", JSON.stringify({ allowedRegistries: ["not a host"], maxSpecBytes: -1, extra: 1 }));
+    const file = configWith({ allowedRegistries: ["not a host"], maxSpecBytes: -1, extra: 1 });
     try {
-      loadPolicyConfig({ file, env: {}, envFile: false });
+      loadRedeemerConfig({ file, env: {}, envFile: false });
       expect.fail("no error");
     } catch (err) {
       expect(err).to.be.instanceOf(ConfigError);
       const e = err as ConfigError;
-      expect(e.message).to.match(/^invalid policy config \(.*policy\.json\): /);
-      expect(e.issues.map((i) => i.path)).to.have.members(["allowedRegistries.0", "maxSpecBytes", ""]);
-      expect(e.source).to.equal(file);
+      expect(e.issues.map((i) => i.path)).to.have.members(["policy.allowedRegistries.0", "policy.maxSpecBytes", "policy"]);
     }
   });
 
-  it("throws a ConfigError for a missing file, bad JSON, an empty allow-list and a bad env value", () => {
-    expect(() => loadPolicyConfig({ file: join(dir, "missing.json"), env: {}, envFile: false })).to.throw(ConfigError, /no such file/);
-    expect(() => loadPolicyConfig({ file: write("bad.json", "{"), env: {}, envFile: false })).to.throw(ConfigError, /not valid JSON/);
-    expect(() => loadPolicyConfig({ file: write("arr.json", "[]"), env: {}, envFile: false })).to.throw(ConfigError, /JSON object/);
-    expect(() => loadPolicyConfig({ env: {}, envFile: false })).to.throw(ConfigError, /allowedRegistries: Required/);
-    expect(() =>
-      loadPolicyConfig({ env: { CTK_ALLOWED_REGISTRIES: "x.example.com", CTK_REQUIRE_DIGEST: "maybe" }, envFile: false })
-    ).to.throw(ConfigError, /CTK_REQUIRE_DIGEST/);
-    expect(() => loadPolicyConfig({ env: { CTK_ALLOWED_REGISTRIES: "x.example.com" }, envFile: join(dir, "nope.env") })).to.throw(
-      ConfigError,
-      /env file/
-    );
+  it("throws a ConfigError for an empty allow-list and a bad env value", () => {
+    expect(() => loadRedeemerConfig({ file: configWith({}), env: {}, envFile: false })).to.throw(ConfigError, /allowedRegistries: Required/);
+    const file = configWith({ allowedRegistries: ["registry.example.com"] });
+    expect(() => loadRedeemerConfig({ file, env: { CTK_REQUIRE_DIGEST: "maybe" }, envFile: false })).to.throw(ConfigError, /CTK_REQUIRE_DIGEST/);
+    expect(() => loadRedeemerConfig({ file, env: { CTK_MAX_SPEC_BYTES: "lots" }, envFile: false })).to.throw(ConfigError, /CTK_MAX_SPEC_BYTES/);
   });
 });

@@ -164,7 +164,7 @@ export interface AnswerHead {
  * The head of the answer at the start of `buf`, or undefined if it is not complete yet.
  * Throws on what is not HTTP/1.x.
  */
-export function parseAnswerHead(buf: Buffer): AnswerHead | undefined {
+function parseAnswerHead(buf: Buffer): AnswerHead | undefined {
   const headEnd = buf.indexOf(CRLFCRLF);
   if (headEnd < 0) {
     if (buf.length > MAX_HEAD_BYTES) throw new Error("answer head too large");
@@ -285,7 +285,7 @@ function chunkSize(line: string): number {
   return parseInt(text, 16);
 }
 
-export function parseHeaders(head: string): Headers {
+function parseHeaders(head: string): Headers {
   // No prototype: a header named "constructor" or "__proto__" is kept as sent.
   const headers: Headers = Object.create(null) as Headers;
   const lines = head.split("\r\n");
@@ -301,7 +301,7 @@ export function parseHeaders(head: string): Headers {
 }
 
 /** "Name: value\r\n" lines; a name or value that would break the request's framing is refused. */
-export function headerLines(headers: Record<string, string>): string {
+function headerLines(headers: Record<string, string>): string {
   let lines = "";
   for (const [name, value] of Object.entries(headers)) {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new Error(`invalid HTTP header name from the KubeConfig: ${JSON.stringify(name)}`);

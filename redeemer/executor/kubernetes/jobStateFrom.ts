@@ -25,7 +25,7 @@ export function redemptionIdOf(job: V1Job): bigint | undefined {
 }
 
 /** GPUs and allotted seconds the Job was launched with (annotations, else its spec). */
-export function allotmentOf(job: V1Job): { gpus: number; seconds: number } {
+function allotmentOf(job: V1Job): { gpus: number; seconds: number } {
   const annotations = job.metadata?.annotations ?? {};
   const container =
     job.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME) ??
@@ -50,7 +50,7 @@ function condition(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === "True");
 }
 
-export function isRunning(pod: V1Pod): boolean {
+function isRunning(pod: V1Pod): boolean {
   return pod.status?.phase === "Running";
 }
 
@@ -62,7 +62,7 @@ export function isFinished(job: V1Job): boolean {
  * Segments of a finished Job whose pods are gone (the Job controller deletes the pods of a Job
  * that exceeds its deadline): the last start to the end, from the Job's own status.
  */
-export function segmentsFromJobStatus(job: V1Job): RunSegment[] {
+function segmentsFromJobStatus(job: V1Job): RunSegment[] {
   const start = toUnixSeconds(job.status?.startTime);
   if (start === undefined || !isFinished(job)) return [];
   const end =
@@ -73,7 +73,7 @@ export function segmentsFromJobStatus(job: V1Job): RunSegment[] {
 const byStart = (a: { start: number }, b: { start: number }) => a.start - b.start;
 
 /** The Job's most recent pod (by container start, else creation). */
-export function latestPod(pods: readonly V1Pod[]): V1Pod | undefined {
+function latestPod(pods: readonly V1Pod[]): V1Pod | undefined {
   return [...pods]
     .map((pod) => ({ pod, start: segmentOfPod(pod)?.start ?? toUnixSeconds(pod.metadata?.creationTimestamp) ?? 0 }))
     .sort(byStart)

@@ -39,7 +39,7 @@ export function spawnSupervisor(opts: { runDir: string; orderFile: string; logFi
 }
 
 /** The live supervisor's pid, if there is one we know of. */
-export function supervisorPidOf(job: LiveJob): number | undefined {
+function supervisorPidOf(job: LiveJob): number | undefined {
   const child = job.supervisor;
   if (child?.pid !== undefined) return child.exitCode === null && child.signalCode === null ? child.pid : undefined;
   const r = job.record;
