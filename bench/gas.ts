@@ -12,7 +12,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import hre, { network } from "hardhat";
 import type { BaseContract, ContractTransactionResponse, Interface, Signer } from "ethers";
-import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../sdk/roles.js";
 import { AUTHORIZATION_TYPES } from "../sdk/credits/authorization.js";
 import { SOLC_SETTINGS } from "../hardhat.config.js";
 
@@ -113,7 +113,7 @@ const plain = await ethers.deployContract("PlainERC1155");
 const tokenAddress = await token.getAddress();
 const plainAddress = await plain.getAddress();
 
-// Wire AccessManager per deploy/roles.ts (ADMIN is the built-in role 0, already held by `admin`).
+// Wire AccessManager per sdk/roles.ts (ADMIN is the built-in role 0, already held by `admin`).
 for (const [role, functions] of Object.entries(RESTRICTED_FUNCTIONS) as [RoleName, readonly string[]][]) {
   const roleId = ROLES[role];
   if (roleId !== ROLES.ADMIN) {

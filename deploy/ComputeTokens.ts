@@ -1,6 +1,6 @@
 /**
  * Hardhat Ignition module: AccessManager + ComputeToken + InferenceCredit, every restricted selector wired to its role
- * from deploy/roles.ts, and the roles granted. The same table sdk/deploy.ts applies on the devnet
+ * from sdk/roles.ts, and the roles granted. The same table sdk/deploy.ts applies on the devnet
  * (a test deploys both and compares the wiring).
  *
  *   npx hardhat --build-profile default ignition deploy ignition/modules/ComputeTokens.ts \
@@ -19,8 +19,7 @@
  * The deployer briefly holds OPERATIONS to set the multipliers; `operations` is granted after that.
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
-import { creditSelectorsFor, selectorsFor } from "../sdk/deploy.js";
-import { LABELLED_ROLES, ROLES, type RoleName } from "./roles.js";
+import { LABELLED_ROLES, ROLES, type RoleName, creditSelectorsFor, selectorsFor } from "../sdk/roles.js";
 
 type ModuleBuilder = Parameters<Parameters<typeof buildModule>[1]>[0];
 

@@ -6,7 +6,7 @@
  */
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import { addComputeTokens } from "./ComputeTokens.js";
-import { ROLES } from "./roles.js";
+import { ROLES } from "../sdk/roles.js";
 
 export default buildModule("ComputeTokensHandover", (m) => {
   const { accessManager, computeToken, inferenceCredit, deployer, adminGranted } = addComputeTokens(m);

@@ -1,5 +1,5 @@
 /**
- * Deploys AccessManager + ComputeToken + InferenceCredit with viem and wires every role exactly as deploy/roles.ts
+ * Deploys AccessManager + ComputeToken + InferenceCredit with viem and wires every role exactly as sdk/roles.ts
  * says: the local devnet and the end-to-end tests use this; real networks use the Ignition module
  * in deploy/, which applies the same table.
  */
@@ -14,11 +14,9 @@ import {
   type PublicClient,
   type Transport,
   type WalletClient,
-  toFunctionSelector,
-  toFunctionSignature,
   getAddress,
 } from "viem";
-import { CREDIT_RESTRICTED_FUNCTIONS, LABELLED_ROLES, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../deploy/roles.js";
+import { LABELLED_ROLES, ROLES, type RoleName, creditSelectorsFor, selectorsFor } from "./roles.js";
 import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";
 import type { Deployment } from "./deployment.js";
 import type { PriceTable } from "./credits/priceTable.js";
@@ -45,22 +43,6 @@ function bytecodeOf(artifact: string): Hex {
 export const COMPUTE_TOKEN_ARTIFACT = "contracts/ComputeToken.sol/ComputeToken.json";
 export const INFERENCE_CREDIT_ARTIFACT = "contracts/InferenceCredit.sol/InferenceCredit.json";
 export const ACCESS_MANAGER_ARTIFACT = "@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json";
-
-/** Selectors of the restricted ComputeToken functions of one role. */
-export function selectorsFor(role: RoleName): Hex[] {
-  return (RESTRICTED_FUNCTIONS[role] as readonly string[]).map((name) => selectorOf(computeTokenAbi, name));
-}
-
-/** Selectors of the restricted InferenceCredit functions of one role. */
-export function creditSelectorsFor(role: RoleName): Hex[] {
-  return (CREDIT_RESTRICTED_FUNCTIONS[role] as readonly string[]).map((name) => selectorOf(inferenceCreditAbi, name));
-}
-
-function selectorOf(abi: readonly { type: string; name?: string }[], name: string): Hex {
-  const item = abi.find((x) => x.type === "function" && x.name === name);
-  if (!item) throw new Error(`no function ${name} in the ABI`);
-  return toFunctionSelector(toFunctionSignature(item as never));
-}
 
 export interface DeployParams {
   /** Accounts to receive each role (admin is the deployer unless given). */

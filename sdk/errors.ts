@@ -12,7 +12,7 @@ import {
   getAddress,
   isAddress,
 } from "viem";
-import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, type RoleName } from "../deploy/roles.js";
+import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, type RoleName } from "./roles.js";
 import type { CtkClient } from "./client.js";
 import { formatExpiry, formatHours, lotLabel } from "./format.js";
 import { decodeLotId } from "./lotId.js";

@@ -1,7 +1,11 @@
 /**
- * Who may call what: the one table the Ignition module, the test fixtures and the audit use.
+ * Who may call what: the one table the Ignition module, the devnet deployment, the test fixtures
+ * and the audit use, and the function selectors each role is wired to.
  * Role ids are AccessManager roles; ADMIN is AccessManager's built-in ADMIN_ROLE (0).
  */
+import { type Hex, toFunctionSelector, toFunctionSignature } from "viem";
+import { computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";
+
 export const ROLES = {
   ADMIN: 0n,
   HR: 1n,
@@ -63,3 +67,19 @@ export const CREDIT_PUBLIC_FUNCTIONS = [
 
 /** Roles the deployments label in the AccessManager (ADMIN is built in). */
 export const LABELLED_ROLES = ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "GATEWAY"] as const satisfies readonly RoleName[];
+
+/** Selectors of the restricted ComputeToken functions of one role. */
+export function selectorsFor(role: RoleName): Hex[] {
+  return (RESTRICTED_FUNCTIONS[role] as readonly string[]).map((name) => selectorOf(computeTokenAbi, name));
+}
+
+/** Selectors of the restricted InferenceCredit functions of one role. */
+export function creditSelectorsFor(role: RoleName): Hex[] {
+  return (CREDIT_RESTRICTED_FUNCTIONS[role] as readonly string[]).map((name) => selectorOf(inferenceCreditAbi, name));
+}
+
+function selectorOf(abi: readonly { type: string; name?: string }[], name: string): Hex {
+  const item = abi.find((x) => x.type === "function" && x.name === name);
+  if (!item) throw new Error(`no function ${name} in the ABI`);
+  return toFunctionSelector(toFunctionSignature(item as never));
+}

@@ -4,8 +4,7 @@
  * redemptions, role memberships and the function → role wiring. Read-only calls only.
  */
 import { getAddress, type Address, type Hex, type PublicClient } from "viem";
-import { ROLES, RESTRICTED_FUNCTIONS, type RoleName } from "../../deploy/roles.js";
-import { selectorsFor } from "../deploy.js";
+import { ROLES, RESTRICTED_FUNCTIONS, type RoleName, selectorsFor } from "../roles.js";
 import { accessManagerAbi, computeTokenAbi } from "../generated/abi.js";
 import { REDEMPTION_STATUSES, type Finding, type Lifecycle, type Replay } from "./replay.js";
 
@@ -194,7 +193,7 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
     if (isMember !== c.expected) push("roles", `${c.account} ${isMember ? "holds" : "does not hold"} role ${roleName(replay, c.roleId)} on chain; the events say it ${c.expected ? "does" : "does not"}`);
   });
 
-  // Function → role wiring against deploy/roles.ts, from the events and on chain.
+  // Function → role wiring against sdk/roles.ts, from the events and on chain.
   const expected = new Map<Hex, { role: RoleName; fn: string }>();
   for (const role of Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]) {
     const sels = selectorsFor(role);
@@ -207,7 +206,7 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
     const fromEvents = replay.functionRoles.get(selector) ?? ROLES.ADMIN;
     const live = (await manager("getTargetFunctionRole", [o.token, selector])) as bigint;
     const label = want ? `${want.fn} (${selector})` : selector;
-    if (fromEvents !== wantRole) push("roles", `${label} is callable by role ${roleName(replay, fromEvents)}; deploy/roles.ts says ${roleName(replay, wantRole)}`);
+    if (fromEvents !== wantRole) push("roles", `${label} is callable by role ${roleName(replay, fromEvents)}; sdk/roles.ts says ${roleName(replay, wantRole)}`);
     if (live !== fromEvents) push("roles", `${label} requires role ${roleName(replay, live)} on chain; the events set ${roleName(replay, fromEvents)}`);
   });
   const closed = (await manager("isTargetClosed", [o.token])) as boolean;

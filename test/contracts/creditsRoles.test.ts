@@ -1,11 +1,11 @@
 /**
  * InferenceCredit role boundaries: every restricted function tried by every role and by holders and
- * outsiders, through the AccessManager ComputeToken uses, from the one table in deploy/roles.ts.
+ * outsiders, through the AccessManager ComputeToken uses, from the one table in sdk/roles.ts.
  */
 import { expect } from "chai";
 import type { FunctionFragment, ParamType } from "ethers";
 import { ethers as ethersLib } from "ethers";
-import { CREDIT_PUBLIC_FUNCTIONS, CREDIT_RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../deploy/roles.js";
+import { CREDIT_PUBLIC_FUNCTIONS, CREDIT_RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../sdk/roles.js";
 import { CREDIT_RESTRICTED_ENTRIES, createCreditFixture } from "../support/creditFixture.js";
 
 const { load } = await createCreditFixture();

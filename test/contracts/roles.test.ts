@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type { FunctionFragment, ParamType } from "ethers";
 import { ethers as ethersLib } from "ethers";
-import { PUBLIC_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../deploy/roles.js";
+import { PUBLIC_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../sdk/roles.js";
 import { RESTRICTED_ENTRIES, createContractFixture } from "../support/contractFixture.js";
 
 const { ethers, networkHelpers, load } = await createContractFixture();

@@ -10,7 +10,7 @@ import { type Address, type PublicClient, createPublicClient, createWalletClient
 import { privateKeyToAccount } from "viem/accounts";
 import ComputeTokens from "../../deploy/ComputeTokens.js";
 import ComputeTokensHandover from "../../deploy/ComputeTokensHandover.js";
-import { ROLES } from "../../deploy/roles.js";
+import { ROLES } from "../../sdk/roles.js";
 import { deployComputeTokens } from "../../sdk/deploy.js";
 import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { ANVIL_KEYS } from "../../devkit/startAnvil.js";

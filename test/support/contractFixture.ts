@@ -1,7 +1,7 @@
 /**
  * The ComputeToken test fixture: an OpenZeppelin AccessManager (admin = signer 0), a ComputeToken
  * governed by it, one signer per role, every restricted selector wired to its role exactly as
- * deploy/roles.ts says, two hardware classes, three onboarded employees and lot-id helpers.
+ * sdk/roles.ts says, two hardware classes, three onboarded employees and lot-id helpers.
  *
  * Usage (one network per test file, state isolation through loadFixture snapshots):
  *
@@ -9,7 +9,7 @@
  *   it("…", async () => { const f = await load(); … });
  */
 import { network } from "hardhat";
-import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../deploy/roles.js";
+import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../sdk/roles.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
 
 /** Launch timeout the token is deployed with, seconds. */

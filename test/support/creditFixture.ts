@@ -1,13 +1,13 @@
 /**
  * The InferenceCredit test fixture: the ComputeToken fixture (AccessManager, roles, onboarded alice, bob
  * and carol) plus an InferenceCredit governed by the same AccessManager, every restricted selector wired
- * as deploy/roles.ts says, one model priced, and helpers to grant credits and sign authorizations.
+ * as sdk/roles.ts says, one model priced, and helpers to grant credits and sign authorizations.
  *
  *   const { ethers, networkHelpers, load } = await createCreditFixture();
  *   it("…", async () => { const f = await load(); … });
  */
 import type { Signer } from "ethers";
-import { CREDIT_RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../deploy/roles.js";
+import { CREDIT_RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../sdk/roles.js";
 import { AUTHORIZATION_TYPES } from "../../sdk/credits/authorization.js";
 import { DAY, createContractFixture } from "./contractFixture.js";
 

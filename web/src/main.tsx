@@ -4,7 +4,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import type { Address } from "viem";
 import { createCtkClient, type CtkClient } from "../../sdk/client.js";
-import { ROLES } from "../../deploy/roles.js";
+import { ROLES } from "../../sdk/roles.js";
 import { App, type AppState, type Connection, type SiteConfig, errorText } from "./context.js";
 import { AuditorPage } from "./pages/Auditor.js";
 import { EmployeePage } from "./pages/Employee.js";
