@@ -57,9 +57,7 @@ import { isSameProcess } from "./processControl.js";
 import { prepareDataDir, recoveryPlanOf, stopInterrupted, unreadableJobState } from "./recovery.js";
 import {
   type Claim,
-  type RunOrder,
   type RunStatus,
-  RUN_TOKEN_ENV,
   createJsonExclusive,
   mtimeOf,
   readJsonIfExists,
@@ -67,7 +65,7 @@ import {
   runFilesOf,
   writeJsonAtomic,
 } from "./runFiles.js";
-import { killJobGroup, killRun, outcomeOfExit, signalSupervisor, spawnSupervisor, supervisorEndOf } from "./supervision.js";
+import { killJobGroup, killRun, outcomeOfExit, runOrderFor, signalSupervisor, spawnSupervisor, supervisorEndOf } from "./supervision.js";
 
 export interface LocalExecutorDeps {
   /** Where warnings go (detection failures, unreadable state files, listener errors). */
@@ -363,27 +361,18 @@ export class LocalExecutor implements Executor {
       await mkdir(join(this.config.dataDir, "logs"), { recursive: true });
       await mkdir(this.runDir, { recursive: true });
       const runToken = randomBytes(12).toString("hex");
-      const order: RunOrder = {
-        name: r.name,
+      const order = runOrderFor(r, {
         attempt,
         command,
-        args: [...spec.command.slice(1), ...spec.args],
-        env: {
-          PATH: this.jobPath(),
-          HOME: workDir,
-          ...spec.env,
-          ...readJobSecrets(this.config.secretsFile, spec.secrets),
-          CUDA_VISIBLE_DEVICES: devices,
-          CTK_REDEMPTION_ID: r.redemptionId,
-          [RUN_TOKEN_ENV]: runToken,
-        },
-        cwd: workDir,
+        workDir,
+        devices,
+        runToken,
+        path: this.jobPath(),
+        secrets: readJobSecrets(this.config.secretsFile, spec.secrets),
         logFile: this.logFileFor(r.name),
-        deadlineMs: r.seconds * 1000 * r.timeScale,
-        graceMs: this.config.killGraceSeconds * 1000,
-        heartbeatMs: this.config.heartbeatSeconds * 1000,
-        describe: `${[...spec.command, ...spec.args].join(" ")} (CUDA_VISIBLE_DEVICES=${devices})`,
-      };
+        graceSeconds: this.config.killGraceSeconds,
+        heartbeatSeconds: this.config.heartbeatSeconds,
+      });
       writeJsonAtomic(files.order, order);
       Object.assign(r, { attempt, runToken, startingAt: nowSeconds(), gpuIndexes: slots.map((s) => s.index) });
       delete r.supervisorPid;
@@ -684,8 +673,8 @@ export class LocalExecutor implements Executor {
   }
 
   private markUnreadable(name: string, error: string): void {
-    const state = unreadableJobState(name, error, this.warn);
-    if (state !== undefined) this.unreadable.set(state.redemptionId.toString(), state);
+    const found = unreadableJobState(name, error, this.warn);
+    if (found !== undefined) this.unreadable.set(found.key, found.state);
   }
 
   /** A record another process created: known from now on, never started here. */

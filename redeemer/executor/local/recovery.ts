@@ -60,8 +60,8 @@ export function stopInterrupted(r: JobRecord): { end: number; message: string } 
   return { end, message };
 }
 
-/** The state reported for a job whose state file cannot be read (failed, no usage), or undefined for a file that is no job's. */
-export function unreadableJobState(name: string, error: string, warn: (message: string) => void): JobState | undefined {
+/** The state reported for a job whose state file cannot be read (failed, no usage), by its key; undefined for a file that is no job's. */
+export function unreadableJobState(name: string, error: string, warn: (message: string) => void): { key: string; state: JobState } | undefined {
   const m = /^ctk-redemption-(\d+)$/.exec(name);
   if (!m) {
     warn(`ignoring ${name}.json in the jobs directory: not a job's state file`);
@@ -69,11 +69,14 @@ export function unreadableJobState(name: string, error: string, warn: (message: 
   }
   warn(`the state file of ${name} cannot be read (${error}); reporting it as failed with no usage`);
   return {
-    redemptionId: BigInt(m[1]!),
-    name,
-    phase: "failed",
-    segments: [],
-    gpuSeconds: 0,
-    reason: LOCAL_FAILURE_REASONS.unreadable,
+    key: m[1]!,
+    state: {
+      redemptionId: BigInt(m[1]!),
+      name,
+      phase: "failed",
+      segments: [],
+      gpuSeconds: 0,
+      reason: LOCAL_FAILURE_REASONS.unreadable,
+    },
   };
 }

@@ -10,12 +10,57 @@ import { fileURLToPath } from "node:url";
 import type { JobRecord } from "./jobRecord.js";
 import { type JobOutcome, LOCAL_FAILURE_REASONS, type LiveJob } from "./liveJob.js";
 import { findProcessesWithEnv, isSameProcess, signalGroup } from "./processControl.js";
-import { RUN_TOKEN_ENV, type RunStatus } from "./runFiles.js";
+import { RUN_TOKEN_ENV, type RunOrder, type RunStatus } from "./runFiles.js";
 
 /** The supervisor's source: Node runs it with its types stripped (no loader, a fast start). */
 export const SUPERVISOR_SCRIPT = fileURLToPath(new URL("./supervisor.ts", import.meta.url));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * What the supervisor of one attempt is told to run: spec.command + spec.args (no shell) with
+ * spec.env and the spec's secrets, plus PATH, HOME, then CUDA_VISIBLE_DEVICES, CTK_REDEMPTION_ID
+ * and the run token, which the spec cannot override.
+ */
+export function runOrderFor(
+  r: JobRecord,
+  o: {
+    attempt: number;
+    /** spec.command[0], resolved on `path`. */
+    command: string;
+    workDir: string;
+    devices: string;
+    runToken: string;
+    path: string;
+    secrets: Record<string, string>;
+    logFile: string;
+    graceSeconds: number;
+    heartbeatSeconds: number;
+  }
+): RunOrder {
+  const { spec } = r;
+  return {
+    name: r.name,
+    attempt: o.attempt,
+    command: o.command,
+    args: [...spec.command.slice(1), ...spec.args],
+    env: {
+      PATH: o.path,
+      HOME: o.workDir,
+      ...spec.env,
+      ...o.secrets,
+      CUDA_VISIBLE_DEVICES: o.devices,
+      CTK_REDEMPTION_ID: r.redemptionId,
+      [RUN_TOKEN_ENV]: o.runToken,
+    },
+    cwd: o.workDir,
+    logFile: o.logFile,
+    deadlineMs: r.seconds * 1000 * r.timeScale,
+    graceMs: o.graceSeconds * 1000,
+    heartbeatMs: o.heartbeatSeconds * 1000,
+    describe: `${[...spec.command, ...spec.args].join(" ")} (CUDA_VISIBLE_DEVICES=${o.devices})`,
+  };
+}
 
 /** Spawns the supervisor of one attempt, detached and unreferenced: it outlives the redeemer. */
 export function spawnSupervisor(opts: { runDir: string; orderFile: string; logFile: string; runToken: string }): ChildProcess {
