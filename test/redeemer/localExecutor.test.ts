@@ -367,7 +367,8 @@ describe("redeemer local executor", function () {
     const executor = await create();
     await executor.launch(request(45n, "setInterval(() => {}, 1000)"));
     await waitFor(executor, 45n, running);
-    for (let i = 0; i < 200 && readRecord(45n).supervisorPid === undefined; i++) await sleep(10);
+    // The record on disk catches up with the "running" event asynchronously.
+    for (let i = 0; i < 200 && (readRecord(45n).supervisorPid === undefined || readRecord(45n).pid === undefined); i++) await sleep(10);
     const record = readRecord(45n);
     // Between fork and exec the job's process has its supervisor's environment: the token must be in it.
     expect(findProcessesWithEnv("CTK_JOB_RUN", record.runToken!).sort()).to.deep.equal([record.supervisorPid!, record.pid!].sort());

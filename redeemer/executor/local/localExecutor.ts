@@ -53,7 +53,6 @@ import { type JobOutcome, LOCAL_FAILURE_REASONS, type LiveJob, isFinished, nowSe
 import { type LocalExecutorConfig, type LocalExecutorConfigInput, parseLocalExecutorConfig } from "./localExecutorConfig.js";
 import { measureGpuSeconds } from "./measureGpuSeconds.js";
 import { pickNextJobs } from "./pickNextJobs.js";
-import { isSameProcess } from "./processControl.js";
 import { prepareDataDir, recoveryPlanOf, stopInterrupted, unreadableJobState } from "./recovery.js";
 import {
   type Claim,
@@ -65,7 +64,17 @@ import {
   runFilesOf,
   writeJsonAtomic,
 } from "./runFiles.js";
-import { killJobGroup, killRun, outcomeOfExit, runOrderFor, signalSupervisor, spawnSupervisor, supervisorEndOf } from "./supervision.js";
+import {
+  killJobGroup,
+  killRun,
+  lookAtAttempt,
+  outcomeOfExit,
+  runOrderFor,
+  signalSupervisor,
+  spawnSupervisor,
+  supervisorEndOf,
+  supervisorGone,
+} from "./supervision.js";
 
 export interface LocalExecutorDeps {
   /** Where warnings go (detection failures, unreadable state files, listener errors). */
@@ -445,26 +454,18 @@ export class LocalExecutor implements Executor {
     job.checking = true;
     try {
       const files = runFilesOf(this.runDir, r.name, r.attempt);
-      let claim = readJsonIfExists<Claim>(files.claim);
-      const status = readJsonIfExists<RunStatus>(files.status);
-      if (status?.stage === "exited") return this.finishFromStatus(job, status);
-      if (claim === undefined) {
-        const ours = job.supervisor;
-        // Our supervisor is still on its way to the claim.
-        if (ours !== undefined && !supervisorExited && ours.exitCode === null && ours.signalCode === null) return;
-        if (createJsonExclusive(files.claim, { by: "executor", pid: process.pid, at: nowSeconds() } satisfies Claim)) {
-          return this.notStarted(job, ours);
-        }
-        claim = readJsonIfExists<Claim>(files.claim)!;
-      }
-      if (claim.by === "executor") return this.notStarted(job, job.supervisor);
+      const look = lookAtAttempt(files, job.supervisor, supervisorExited);
+      if (look.kind === "exited") return this.finishFromStatus(job, look.status);
+      if (look.kind === "claiming") return;
+      if (look.kind === "notStarted") return this.notStarted(job, job.supervisor);
+      const { claim, status } = look;
       if (r.supervisorPid !== claim.pid) {
         r.supervisorPid = claim.pid;
         if (claim.pidStartTime !== undefined) r.supervisorStartTime = claim.pidStartTime;
         this.persist(job);
       }
       if (status?.stage === "running" && r.phase === "pending") this.markRunning(job, status);
-      if (!supervisorExited && isSameProcess(claim.pid, claim.pidStartTime) !== false) return;
+      if (!supervisorGone(claim, supervisorExited)) return;
       // The supervisor is gone: it may have written the end just before exiting.
       const last = readJsonIfExists<RunStatus>(files.status);
       if (last?.stage === "exited") return this.finishFromStatus(job, last);

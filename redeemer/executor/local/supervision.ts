@@ -8,9 +8,9 @@ import { closeSync, openSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { JobRecord } from "./jobRecord.js";
-import { type JobOutcome, LOCAL_FAILURE_REASONS, type LiveJob } from "./liveJob.js";
+import { type JobOutcome, LOCAL_FAILURE_REASONS, type LiveJob, nowSeconds } from "./liveJob.js";
 import { findProcessesWithEnv, isSameProcess, signalGroup } from "./processControl.js";
-import { RUN_TOKEN_ENV, type RunOrder, type RunStatus } from "./runFiles.js";
+import { type Claim, RUN_TOKEN_ENV, type RunOrder, type RunStatus, createJsonExclusive, readJsonIfExists, type runFilesOf } from "./runFiles.js";
 
 /** The supervisor's source: Node runs it with its types stripped (no loader, a fast start). */
 export const SUPERVISOR_SCRIPT = fileURLToPath(new URL("./supervisor.ts", import.meta.url));
@@ -163,4 +163,42 @@ export function outcomeOfExit(status: Extract<RunStatus, { stage: "exited" }>, s
 /** How our own supervisor process ended, for the message of a job it never started. */
 export function supervisorEndOf(ours: ChildProcess | undefined): string {
   return ours?.exitCode != null ? `code ${ours.exitCode}` : ours?.signalCode ? `signal ${ours.signalCode}` : "an error";
+}
+
+/** What the files of one attempt say about its supervisor. */
+export type AttemptLook =
+  /** The supervisor recorded the end. */
+  | { kind: "exited"; status: Extract<RunStatus, { stage: "exited" }> }
+  /** Our supervisor is still on its way to the claim. */
+  | { kind: "claiming" }
+  /** The claim is the executor's: no supervisor starts this attempt, now or later. */
+  | { kind: "notStarted" }
+  /** A supervisor claimed the attempt; `status` is what it last wrote, if anything. */
+  | { kind: "claimed"; claim: Extract<Claim, { by: "supervisor" }>; status: RunStatus | undefined };
+
+/**
+ * Reads an attempt's claim and status. An unclaimed attempt whose supervisor cannot claim it any
+ * more (ours exited, or it was never ours) is claimed here, for the executor, so that no late
+ * supervisor starts it. `supervisorExited`: our own supervisor process is known to have exited.
+ */
+export function lookAtAttempt(
+  files: ReturnType<typeof runFilesOf>,
+  ours: ChildProcess | undefined,
+  supervisorExited: boolean
+): AttemptLook {
+  let claim = readJsonIfExists<Claim>(files.claim);
+  const status = readJsonIfExists<RunStatus>(files.status);
+  if (status?.stage === "exited") return { kind: "exited", status };
+  if (claim === undefined) {
+    if (ours !== undefined && !supervisorExited && ours.exitCode === null && ours.signalCode === null) return { kind: "claiming" };
+    if (createJsonExclusive(files.claim, { by: "executor", pid: process.pid, at: nowSeconds() } satisfies Claim)) return { kind: "notStarted" };
+    claim = readJsonIfExists<Claim>(files.claim)!;
+  }
+  if (claim.by === "executor") return { kind: "notStarted" };
+  return { kind: "claimed", claim, status };
+}
+
+/** Whether the supervisor that claimed an attempt is gone (`supervisorExited`: ours is known to have exited). */
+export function supervisorGone(claim: Extract<Claim, { by: "supervisor" }>, supervisorExited: boolean): boolean {
+  return supervisorExited || isSameProcess(claim.pid, claim.pidStartTime) === false;
 }
