@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {Strings} from "@openzeppelin/contracts/utils/Strings.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IComputeToken} from "../IComputeToken.sol";
 import {LotIds} from "../LotIds.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
 import {TestBase} from "./utils/TestBase.t.sol";
@@ -186,7 +187,7 @@ contract ComputeTokenHandler is TestBase {
         uint32 classId = someLot.classOf();
         (uint256[] memory lots, uint256 available) = _redeemableLots(holder, classId, orderSeed);
         if (available == 0) return;
-        ComputeToken.Priority priority = ComputeToken.Priority(priorityRaw % 4);
+        IComputeToken.Priority priority = IComputeToken.Priority(priorityRaw % 4);
         uint256 bps = token.priorityMultiplier(priority);
         gpus = bound(gpus, 1, MAX_GPUS);
         uint256 maxSeconds = (available * 10_000) / (gpus * bps); // ceil(g·s·bps/1e4) ≤ available
@@ -238,7 +239,7 @@ contract ComputeTokenHandler is TestBase {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
-        ComputeToken.RedemptionView memory r = token.getRedemption(id);
+        IComputeToken.RedemptionView memory r = token.getRedemption(id);
         if (currentTime < r.reclaimableAt) _warpTo(r.reclaimableAt);
         (address to, bool keeps, uint256 before) = _beforeRefund(r);
         vm.prank(keeps ? to : r.holder);
@@ -263,9 +264,9 @@ contract ComputeTokenHandler is TestBase {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
-        ComputeToken.RedemptionView memory r = token.getRedemption(id);
+        IComputeToken.RedemptionView memory r = token.getRedemption(id);
         vm.startPrank(redeemer);
-        if (r.status == ComputeToken.RedemptionStatus.Requested) token.markRunning(id, bytes32(id));
+        if (r.status == IComputeToken.RedemptionStatus.Requested) token.markRunning(id, bytes32(id));
         used = bound(used, 0, r.reserved);
         (address to, bool keeps, uint256 before) = _beforeRefund(r);
         token.settle(id, used, keccak256(abi.encode("receipt", id)));
@@ -280,7 +281,7 @@ contract ComputeTokenHandler is TestBase {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
-        ComputeToken.RedemptionView memory r = token.getRedemption(id);
+        IComputeToken.RedemptionView memory r = token.getRedemption(id);
         (address to, bool keeps, uint256 before) = _beforeRefund(r);
         vm.prank(redeemer);
         token.reject(id, reasonCode);
@@ -343,7 +344,7 @@ contract ComputeTokenHandler is TestBase {
                 ++forbiddenSuccesses;
             } catch {}
             vm.prank(holder);
-            try token.redeem(lotId.classOf(), _one(lotId), 1, 1, ComputeToken.Priority.Low, "") {
+            try token.redeem(lotId.classOf(), _one(lotId), 1, 1, IComputeToken.Priority.Low, "") {
                 ++forbiddenSuccesses;
             } catch {}
             vm.prank(holder);
@@ -360,17 +361,17 @@ contract ComputeTokenHandler is TestBase {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (found) {
             uint256 id = _open[index];
-            ComputeToken.RedemptionView memory r = token.getRedemption(id);
+            IComputeToken.RedemptionView memory r = token.getRedemption(id);
             uint256 how = (idSeed >> 128) % 3;
             uint256 used;
-            if (how == 0 && r.status == ComputeToken.RedemptionStatus.Requested) {
+            if (how == 0 && r.status == IComputeToken.RedemptionStatus.Requested) {
                 if (currentTime < r.reclaimableAt) _warpTo(r.reclaimableAt);
             }
             (address to, bool keeps, uint256 before) = _beforeRefund(r);
-            if (how == 0 && r.status == ComputeToken.RedemptionStatus.Requested) {
+            if (how == 0 && r.status == IComputeToken.RedemptionStatus.Requested) {
                 vm.prank(r.holder);
                 token.reclaim(id);
-            } else if (how == 1 && r.status == ComputeToken.RedemptionStatus.Running) {
+            } else if (how == 1 && r.status == IComputeToken.RedemptionStatus.Running) {
                 used = r.reserved / 2;
                 vm.prank(redeemer);
                 token.settle(id, used, bytes32(0));
@@ -536,7 +537,7 @@ contract ComputeTokenHandler is TestBase {
         (, uint256 lotId, uint256 balance) = _pick(holderSeed, lotSeed, Filter.Unexpired);
         if (balance == 0) return;
         vm.prank(attacker);
-        try token.redeem(lotId.classOf(), _one(lotId), 1, 1, ComputeToken.Priority.Low, "") {
+        try token.redeem(lotId.classOf(), _one(lotId), 1, 1, IComputeToken.Priority.Low, "") {
             ++attackerSuccesses;
         } catch {}
         vm.prank(attacker);
@@ -567,14 +568,14 @@ contract ComputeTokenHandler is TestBase {
     }
 
     function _beforeRefund(
-        ComputeToken.RedemptionView memory r
+        IComputeToken.RedemptionView memory r
     ) private view returns (address to, bool keeps, uint256 before) {
         (to, keeps) = _recipient(r.holder);
         before = token.redeemableBalanceOf(to, r.classId);
     }
 
     /// @dev A refund lands redeemable with the holder or their replacement, or is clawed back from a leaver.
-    function _afterRefund(ComputeToken.RedemptionView memory r, address to, bool keeps, uint256 before, uint256 refund) private {
+    function _afterRefund(IComputeToken.RedemptionView memory r, address to, bool keeps, uint256 before, uint256 refund) private {
         uint256 afterRefund = token.redeemableBalanceOf(to, r.classId);
         if (keeps) {
             assertEq(afterRefund, before + refund, "a refund lands redeemable, with the holder or the replacement");
@@ -704,7 +705,7 @@ contract ComputeTokenHandler is TestBase {
         for (uint256 i; i < n; ++i) {
             index = (seed % n + i) % n;
             if (!requestedOnly) return (index, true);
-            if (token.getRedemption(_open[index]).status == ComputeToken.RedemptionStatus.Requested) {
+            if (token.getRedemption(_open[index]).status == IComputeToken.RedemptionStatus.Requested) {
                 return (index, true);
             }
         }
@@ -817,10 +818,10 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
         uint256[4] memory onChain;
         uint256 open;
         for (uint256 id = 1; id <= count; ++id) {
-            ComputeToken.RedemptionView memory r = token.getRedemption(id);
+            IComputeToken.RedemptionView memory r = token.getRedemption(id);
             if (
-                r.status == ComputeToken.RedemptionStatus.Requested ||
-                r.status == ComputeToken.RedemptionStatus.Running
+                r.status == IComputeToken.RedemptionStatus.Requested ||
+                r.status == IComputeToken.RedemptionStatus.Running
             ) {
                 onChain[r.classId] += r.reserved;
                 ++open;

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IERC1155Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IComputeToken} from "../IComputeToken.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
 
 /// @notice Fuzz tests of conversions between hardware generations: exact conversions conserve value
@@ -104,7 +105,7 @@ contract ConversionFuzzTest is ComputeTokenBase {
         vm.prank(alice);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ComputeToken.InexactConversion.selector,
+                IComputeToken.InexactConversion.selector,
                 amount,
                 uint64(numerator),
                 uint64(denominator)
@@ -123,7 +124,7 @@ contract ConversionFuzzTest is ComputeTokenBase {
         _grant(alice, fromLot, amount);
         _warp(expiresAt + bound(lateBy, 0, 365 days));
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotExpired.selector, fromLot, uint64(expiresAt)));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotExpired.selector, fromLot, uint64(expiresAt)));
         token.convert(fromLot, amount, b200);
     }
 
@@ -137,7 +138,7 @@ contract ConversionFuzzTest is ComputeTokenBase {
             _setRate(h100, b200, 0, 0);
         }
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.ConversionNotAvailable.selector, h100, b200));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.ConversionNotAvailable.selector, h100, b200));
         token.convert(fromLot, amount, b200);
     }
 

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessManaged} from "@openzeppelin/contracts/access/manager/IAccessManaged.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IComputeToken} from "../IComputeToken.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
 
 /// @notice Fuzz tests of the redemption lifecycle: what `redeem` reserves and from which lots,
@@ -55,7 +56,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
             remaining -= d.takes[i];
         }
         // reserved seconds at 1 GPU, normal priority (1.0x) → reserved units == seconds.
-        d.id = _redeem(alice, h100, d.lotIds, 1, uint32(d.reserved), ComputeToken.Priority.Normal);
+        d.id = _redeem(alice, h100, d.lotIds, 1, uint32(d.reserved), IComputeToken.Priority.Normal);
     }
 
     function _sumBalances(Draw memory d) private view returns (uint256 sum) {
@@ -71,7 +72,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
     function _oneLotRedemption(uint256 amount, uint32 seconds_) private returns (uint256 id, uint256 lotId) {
         lotId = _lot(h100, now_ + 30 days, false);
         _grant(alice, lotId, amount);
-        id = _redeem(alice, h100, _one(lotId), 1, seconds_, ComputeToken.Priority.Normal);
+        id = _redeem(alice, h100, _one(lotId), 1, seconds_, IComputeToken.Priority.Normal);
     }
 
     // ─────────────────────────── redeem ──────────────────────────────
@@ -87,7 +88,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
     ) public {
         gpus = bound(gpus, 1, MAX_GPUS);
         seconds_ = bound(seconds_, 1, 30 days);
-        ComputeToken.Priority priority = ComputeToken.Priority(priorityRaw % 4);
+        IComputeToken.Priority priority = IComputeToken.Priority(priorityRaw % 4);
         if (customMultiplier) {
             bps = bound(bps, 1000, 50_000);
             vm.prank(ops);
@@ -102,7 +103,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
 
         uint256 id = _redeem(alice, h100, _one(lotId), uint16(gpus), uint32(seconds_), priority);
 
-        ComputeToken.RedemptionView memory r = token.getRedemption(id);
+        IComputeToken.RedemptionView memory r = token.getRedemption(id);
         assertEq(r.reserved, expected, "reserved == ceil(gpus*seconds*bps/10000)");
         assertEq(token.balanceOf(alice, lotId), extra, "exactly the reserve is burnt");
         assertEq(token.totalSupply(), supplyBefore - expected, "supply shrinks by the reserve");
@@ -110,7 +111,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         assertEq(r.classId, h100, "class");
         assertEq(r.gpus, gpus, "gpus");
         assertEq(uint256(r.priority), uint256(priority), "priority");
-        assertEq(uint256(r.status), uint256(ComputeToken.RedemptionStatus.Requested), "status");
+        assertEq(uint256(r.status), uint256(IComputeToken.RedemptionStatus.Requested), "status");
         assertEq(r.specHash, keccak256('{"name":"fuzz"}'), "spec hash");
         assertEq(token.redemptionCount(), id, "sequential id");
     }
@@ -128,7 +129,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         bps = bound(bps, 1000, 50_000);
         vm.startPrank(ops);
         token.updateClass(h100, "NVIDIA-H100-80GB-HBM3", 80, type(uint16).max);
-        token.setPriorityMultiplier(ComputeToken.Priority.Urgent, uint16(bps));
+        token.setPriorityMultiplier(IComputeToken.Priority.Urgent, uint16(bps));
         vm.stopPrank();
         uint256 expected = _expectedReserve(gpus, seconds_, bps);
         uint256 lotId = _lot(h100, now_ + 30 days, true);
@@ -136,12 +137,12 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         if (expected > type(uint48).max) {
             // Over 2^48 units (78 billion GPU-hours) in one job: refused, the storage is not stretched.
             vm.prank(alice);
-            vm.expectRevert(abi.encodeWithSelector(ComputeToken.InvalidJobShape.selector, gpus, seconds_));
-            token.redeem(h100, _one(lotId), gpus, seconds_, ComputeToken.Priority.Urgent, "");
+            vm.expectRevert(abi.encodeWithSelector(IComputeToken.InvalidJobShape.selector, gpus, seconds_));
+            token.redeem(h100, _one(lotId), gpus, seconds_, IComputeToken.Priority.Urgent, "");
             return;
         }
 
-        uint256 id = _redeem(alice, h100, _one(lotId), gpus, seconds_, ComputeToken.Priority.Urgent);
+        uint256 id = _redeem(alice, h100, _one(lotId), gpus, seconds_, IComputeToken.Priority.Urgent);
         assertEq(token.getRedemption(id).reserved, expected, "reserve stored whole");
 
         used = bound(used, 0, expected);
@@ -162,7 +163,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
     ) public {
         Draw memory d = _drawFrom(balances, orderSeed, need);
 
-        ComputeToken.RedemptionView memory r = token.getRedemption(d.id);
+        IComputeToken.RedemptionView memory r = token.getRedemption(d.id);
         uint256 k;
         for (uint256 i; i < LOTS; ++i) {
             assertEq(token.balanceOf(alice, d.lotIds[i]), d.before[i] - d.takes[i], "lot drawn in order");
@@ -182,8 +183,8 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         uint256 lotId = _lot(h100, now_ + 30 days, true);
         if (held != 0) _grant(alice, lotId, held);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.InsufficientBalance.selector, h100, seconds_, held));
-        token.redeem(h100, _one(lotId), 1, uint32(seconds_), ComputeToken.Priority.Normal, "");
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.InsufficientBalance.selector, h100, seconds_, held));
+        token.redeem(h100, _one(lotId), 1, uint32(seconds_), IComputeToken.Priority.Normal, "");
     }
 
     /// @notice Expired units are never redeemed, whatever their place in the list.
@@ -194,8 +195,8 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         _grant(alice, lotId, amount);
         _warp(expiresAt + bound(lateBy, 0, 365 days));
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotExpired.selector, lotId, uint64(expiresAt)));
-        token.redeem(h100, _one(lotId), 1, 1, ComputeToken.Priority.Normal, "");
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotExpired.selector, lotId, uint64(expiresAt)));
+        token.redeem(h100, _one(lotId), 1, 1, IComputeToken.Priority.Normal, "");
     }
 
     /// @notice Only allow-listed holders redeem.
@@ -203,8 +204,8 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         vm.assume(!token.isHolder(caller));
         uint256 lotId = _lot(h100, now_ + 1 days, true);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.NotHolder.selector, caller));
-        token.redeem(h100, _one(lotId), 1, 1, ComputeToken.Priority.Normal, "");
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, caller));
+        token.redeem(h100, _one(lotId), 1, 1, IComputeToken.Priority.Normal, "");
     }
 
     // ─────────────────────────── settle ──────────────────────────────
@@ -252,8 +253,8 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         }
         assertEq(_sumBalances(d) + inGraced, d.total - used, "balance after == before redeem - used");
         assertEq(token.totalSupply(), supplyAfterRedeem + (d.reserved - used), "refund re-minted");
-        ComputeToken.RedemptionView memory r = token.getRedemption(d.id);
-        assertEq(uint256(r.status), uint256(ComputeToken.RedemptionStatus.Settled), "settled");
+        IComputeToken.RedemptionView memory r = token.getRedemption(d.id);
+        assertEq(uint256(r.status), uint256(IComputeToken.RedemptionStatus.Settled), "settled");
         assertEq(r.used, used, "used recorded");
     }
 
@@ -264,7 +265,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         uint256 used = seconds_ + bound(excess, 1, type(uint256).max - seconds_);
         vm.startPrank(redeemer);
         token.markRunning(id, bytes32("job"));
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.SettleExceedsReserve.selector, id, used, seconds_));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.SettleExceedsReserve.selector, id, used, seconds_));
         token.settle(id, used, bytes32(0));
         vm.stopPrank();
     }
@@ -277,9 +278,9 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         vm.startPrank(redeemer);
         vm.expectRevert(
             abi.encodeWithSelector(
-                ComputeToken.InvalidRedemptionStatus.selector,
+                IComputeToken.InvalidRedemptionStatus.selector,
                 id,
-                ComputeToken.RedemptionStatus.Requested
+                IComputeToken.RedemptionStatus.Requested
             )
         );
         token.settle(id, used, bytes32(0));
@@ -287,9 +288,9 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         token.settle(id, used, bytes32(0));
         vm.expectRevert(
             abi.encodeWithSelector(
-                ComputeToken.InvalidRedemptionStatus.selector,
+                IComputeToken.InvalidRedemptionStatus.selector,
                 id,
-                ComputeToken.RedemptionStatus.Settled
+                IComputeToken.RedemptionStatus.Settled
             )
         );
         token.settle(id, 0, bytes32(0));
@@ -334,7 +335,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
 
         _assertRefundedInFull(d);
         assertEq(token.totalSupply(), supplyBefore, "supply restored");
-        assertEq(uint256(_status(d.id)), uint256(ComputeToken.RedemptionStatus.Rejected), "rejected");
+        assertEq(uint256(_status(d.id)), uint256(IComputeToken.RedemptionStatus.Rejected), "rejected");
     }
 
     /// @notice After the launch timeout the holder reclaims a redemption nobody launched, in full,
@@ -358,7 +359,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         token.reclaim(d.id);
 
         _assertRefundedInFull(d);
-        assertEq(uint256(_status(d.id)), uint256(ComputeToken.RedemptionStatus.Reclaimed), "reclaimed");
+        assertEq(uint256(_status(d.id)), uint256(IComputeToken.RedemptionStatus.Reclaimed), "reclaimed");
     }
 
     /// @notice Before the launch timeout, reclaim names the time it becomes available.
@@ -368,7 +369,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         _warp(requestedAt + bound(wait, 0, LAUNCH_TIMEOUT - 1));
         vm.prank(alice);
         vm.expectRevert(
-            abi.encodeWithSelector(ComputeToken.ReclaimTooEarly.selector, id, uint64(requestedAt + LAUNCH_TIMEOUT))
+            abi.encodeWithSelector(IComputeToken.ReclaimTooEarly.selector, id, uint64(requestedAt + LAUNCH_TIMEOUT))
         );
         token.reclaim(id);
     }
@@ -379,7 +380,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         (uint256 id, ) = _oneLotRedemption(3600, 3600);
         _warp(now_ + LAUNCH_TIMEOUT);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.NotRedemptionHolder.selector, id, caller));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotRedemptionHolder.selector, id, caller));
         token.reclaim(id);
 
         vm.prank(redeemer);
@@ -387,14 +388,14 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         // Launched: closed by its holder only once its time (3600 s) and the settle grace (1 day) passed.
         uint64 deadline = uint64(now_ + 3600 + 1 days);
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.ReclaimTooEarly.selector, id, deadline));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.ReclaimTooEarly.selector, id, deadline));
         token.reclaim(id);
         _warp(deadline);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.NotRedemptionHolder.selector, id, caller));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotRedemptionHolder.selector, id, caller));
         token.reclaim(id);
         vm.prank(alice);
         token.reclaim(id);
-        assertEq(uint256(_status(id)), uint256(ComputeToken.RedemptionStatus.Reclaimed), "a stalled run is closed");
+        assertEq(uint256(_status(id)), uint256(IComputeToken.RedemptionStatus.Reclaimed), "a stalled run is closed");
     }
 }

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC1155Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IComputeToken} from "../IComputeToken.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
 
 /// @notice Fuzz tests of holder-to-holder moves: transferable vs soulbound lots, expiry, non-holders,
@@ -83,7 +84,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         _grant(alice, transferable, granted);
 
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotSoulbound.selector, soulbound));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotSoulbound.selector, soulbound));
         token.safeTransferFrom(alice, to, soulbound, sent, "");
 
         uint256[] memory ids = new uint256[](2);
@@ -93,7 +94,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         values[0] = sent;
         values[1] = sent;
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotSoulbound.selector, soulbound));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotSoulbound.selector, soulbound));
         token.safeBatchTransferFrom(alice, to, ids, values, "");
 
         assertEq(token.balanceOf(alice, soulbound), granted, "soulbound balance stays");
@@ -108,7 +109,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         _warp(expiresAt + bound(lateBy, 0, 365 days));
 
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotExpired.selector, lotId, uint64(expiresAt)));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotExpired.selector, lotId, uint64(expiresAt)));
         token.safeTransferFrom(alice, bob, lotId, granted, "");
         assertEq(token.redeemableBalanceOf(alice, a100), 0, "expired units are not redeemable");
         assertEq(token.balanceOf(alice, lotId), granted, "expired units stay until swept");
@@ -122,7 +123,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         _grant(alice, lotId, granted);
 
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.NotHolder.selector, to));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, to));
         token.safeTransferFrom(alice, to, lotId, granted, "");
     }
 
@@ -136,7 +137,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         token.offboard(alice);
 
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.NotHolder.selector, alice));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, alice));
         token.safeTransferFrom(alice, bob, lotId, sent, "");
     }
 
@@ -155,7 +156,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         token.safeTransferFrom(alice, toCaller ? caller : bob, lotId, granted, "");
 
         vm.prank(caller);
-        vm.expectRevert(ComputeToken.ApprovalsDisabled.selector);
+        vm.expectRevert(IComputeToken.ApprovalsDisabled.selector);
         token.setApprovalForAll(caller, true);
         assertEq(token.balanceOf(alice, lotId), granted, "holder keeps every unit");
     }
@@ -191,7 +192,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         _grant(alice, live, liveAmount);
 
         vm.prank(sweeper);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotNotExpired.selector, expiring, uint64(expiresAt)));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotNotExpired.selector, expiring, uint64(expiresAt)));
         token.sweepExpired(alice, _one(expiring));
 
         _warp(expiresAt + bound(lateBy, 0, 364 days));
@@ -202,7 +203,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         assertEq(token.totalSupply(), supplyBefore - expiredAmount, "supply tells the truth");
 
         vm.prank(sweeper);
-        vm.expectRevert(abi.encodeWithSelector(ComputeToken.LotNotExpired.selector, live, uint64(expiresAt + 365 days)));
+        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LotNotExpired.selector, live, uint64(expiresAt + 365 days)));
         token.sweepExpired(alice, _one(live));
         assertEq(token.balanceOf(alice, live), liveAmount, "live balance untouched");
     }

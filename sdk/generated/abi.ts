@@ -465,7 +465,7 @@ export const computeTokenAbi = [
         "type": "uint256"
       },
       {
-        "internalType": "enum ComputeToken.RedemptionStatus",
+        "internalType": "enum IComputeToken.RedemptionStatus",
         "name": "status",
         "type": "uint8"
       }
@@ -1156,7 +1156,7 @@ export const computeTokenAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "enum ComputeToken.Priority",
+        "internalType": "enum IComputeToken.Priority",
         "name": "priority",
         "type": "uint8"
       },
@@ -1249,7 +1249,7 @@ export const computeTokenAbi = [
       },
       {
         "indexed": false,
-        "internalType": "enum ComputeToken.Priority",
+        "internalType": "enum IComputeToken.Priority",
         "name": "priority",
         "type": "uint8"
       },
@@ -1896,7 +1896,7 @@ export const computeTokenAbi = [
             "type": "uint32"
           },
           {
-            "internalType": "enum ComputeToken.Priority",
+            "internalType": "enum IComputeToken.Priority",
             "name": "priority",
             "type": "uint8"
           },
@@ -1906,7 +1906,7 @@ export const computeTokenAbi = [
             "type": "uint16"
           },
           {
-            "internalType": "enum ComputeToken.RedemptionStatus",
+            "internalType": "enum IComputeToken.RedemptionStatus",
             "name": "status",
             "type": "uint8"
           },
@@ -1946,7 +1946,7 @@ export const computeTokenAbi = [
             "type": "uint256[]"
           }
         ],
-        "internalType": "struct ComputeToken.RedemptionView",
+        "internalType": "struct IComputeToken.RedemptionView",
         "name": "v",
         "type": "tuple"
       }
@@ -2137,7 +2137,7 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
-        "internalType": "enum ComputeToken.Priority",
+        "internalType": "enum IComputeToken.Priority",
         "name": "priority",
         "type": "uint8"
       }
@@ -2225,7 +2225,7 @@ export const computeTokenAbi = [
         "type": "uint32"
       },
       {
-        "internalType": "enum ComputeToken.Priority",
+        "internalType": "enum IComputeToken.Priority",
         "name": "priority",
         "type": "uint8"
       },
@@ -2445,7 +2445,7 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
-        "internalType": "enum ComputeToken.Priority",
+        "internalType": "enum IComputeToken.Priority",
         "name": "priority",
         "type": "uint8"
       },
@@ -2507,7 +2507,7 @@ export const computeTokenAbi = [
     "name": "standingOf",
     "outputs": [
       {
-        "internalType": "enum ComputeToken.Standing",
+        "internalType": "enum IComputeToken.Standing",
         "name": "",
         "type": "uint8"
       }

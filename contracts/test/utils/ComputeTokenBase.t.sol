@@ -3,15 +3,16 @@ pragma solidity 0.8.30;
 
 import {AccessManager} from "@openzeppelin/contracts/access/manager/AccessManager.sol";
 import {ComputeToken} from "../../ComputeToken.sol";
+import {IComputeToken} from "../../IComputeToken.sol";
 import {LotIds} from "../../LotIds.sol";
 import {TestBase} from "./TestBase.t.sol";
 
-/// @notice Deploys an AccessManager and a ComputeToken wired the way deploy/roles.ts says, defines
+/// @notice Deploys an AccessManager and a ComputeToken wired the way sdk/roles.ts says, defines
 /// three hardware classes and onboards a set of employees (plain EOAs, so mints make no receiver call).
 /// @dev This contract is the AccessManager's admin (role 0, which also holds `recover`); every other
 /// role is held by a labelled actor address the tests prank as.
 abstract contract ComputeTokenBase is TestBase {
-    // deploy/roles.ts → ROLES
+    // sdk/roles.ts → ROLES
     uint64 internal constant ADMIN_ROLE = 0;
     uint64 internal constant HR_ROLE = 1;
     uint64 internal constant OPERATIONS_ROLE = 2;
@@ -69,7 +70,7 @@ abstract contract ComputeTokenBase is TestBase {
         token.onboard(employees);
     }
 
-    /// @dev deploy/roles.ts → RESTRICTED_FUNCTIONS, selector by selector.
+    /// @dev sdk/roles.ts → RESTRICTED_FUNCTIONS, selector by selector.
     function _wireRoles() private {
         bytes4[] memory hrFns = new bytes4[](5);
         hrFns[0] = ComputeToken.onboard.selector;
@@ -163,7 +164,7 @@ abstract contract ComputeTokenBase is TestBase {
         uint256[] memory lotIds,
         uint16 gpus,
         uint32 seconds_,
-        ComputeToken.Priority priority
+        IComputeToken.Priority priority
     ) internal returns (uint256 id) {
         vm.prank(holder);
         id = token.redeem(classId, lotIds, gpus, seconds_, priority, bytes('{"name":"fuzz"}'));
@@ -180,7 +181,7 @@ abstract contract ComputeTokenBase is TestBase {
         return scaled / 10_000 + (scaled % 10_000 == 0 ? 0 : 1);
     }
 
-    function _status(uint256 id) internal view returns (ComputeToken.RedemptionStatus) {
+    function _status(uint256 id) internal view returns (IComputeToken.RedemptionStatus) {
         return token.getRedemption(id).status;
     }
 

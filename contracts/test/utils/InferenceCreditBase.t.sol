@@ -5,7 +5,7 @@ import {IInferenceCredit} from "../../IInferenceCredit.sol";
 import {InferenceCredit} from "../../InferenceCredit.sol";
 import {ComputeTokenBase} from "./ComputeTokenBase.t.sol";
 
-/// @notice ComputeTokenBase plus an InferenceCredit on the same AccessManager, wired as deploy/roles.ts
+/// @notice ComputeTokenBase plus an InferenceCredit on the same AccessManager, wired as sdk/roles.ts
 /// (CREDIT_RESTRICTED_FUNCTIONS) says, with a gateway actor and signing helpers for authorizations.
 /// Employees' private keys are `keccak256(name)` (see TestBase.makeAddr), so tests can sign as them.
 abstract contract InferenceCreditBase is ComputeTokenBase {
