@@ -17,12 +17,10 @@ export const LAUNCH_TIMEOUT = 3600;
 export const DAY = 86_400;
 export const HOUR = 3_600;
 
-/** ComputeToken.Priority */
+/** IComputeToken.Priority */
 export const Priority = { Low: 0, Normal: 1, High: 2, Urgent: 3 } as const;
-/** ComputeToken.RedemptionStatus */
+/** IComputeToken.RedemptionStatus */
 export const Status = { None: 0, Requested: 1, Running: 2, Settled: 3, Rejected: 4, Reclaimed: 5 } as const;
-/** LotIds.TransferPolicy */
-export const Policy = { Soulbound: 0, Transferable: 1 } as const;
 export const DEFAULT_BPS = { Low: 8000, Normal: 10000, High: 12500, Urgent: 15000 } as const;
 
 export const H100 = {

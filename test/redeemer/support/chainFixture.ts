@@ -8,7 +8,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type Account,
-  type Address,
   type Chain,
   createPublicClient,
   createWalletClient,
@@ -173,8 +172,6 @@ export function nodeJob(script: string, over: Partial<JobSpec> = {}): JobSpec {
     ...over,
   } as JobSpec;
 }
-
-export const holderAddress = (f: ChainFixture, h: number): Address => f.holders[h]!.account.address;
 
 /** The namespace, Kueue queue and priority classes the Kubernetes executor tests configure. */
 export const KUBE_QUEUES = {
