@@ -150,9 +150,9 @@ describe("ctk hr grant-credits: each row of a named run lands once (sdk/grantRun
     expect(run.stderr).to.include("line 8: employee_id is empty");
     expect(run.stderr).to.match(/line 8: credits "x"/);
     expect(run.stderr).to.match(/line 8: expires_at "tomorrow"/);
-    const header = await runCtk(["hr", "grant-credits", "--csv", file("header.csv", "employee_id,wallet,amount\n")], { env });
+    const header = await runCtk(["hr", "grant-credits", "--csv", file("header.csv", "employee_id,wallet,amount\n"), "--dry-run"], { env });
     expect(header.stderr).to.include("line 1: header must have columns employee_id,wallet,credits,expires_at,transferable (missing credits, expires_at, transferable)");
-    const quote = await runCtk(["hr", "grant-credits", "--csv", file("quote.csv", `${HEADER}\nE0,"${a},1,2031-01-31,false\n`)], { env });
+    const quote = await runCtk(["hr", "grant-credits", "--csv", file("quote.csv", `${HEADER}\nE0,"${a},1,2031-01-31,false\n`), "--dry-run"], { env });
     expect(quote.stderr).to.match(/line 2: /);
     expect(quote.stderr).to.not.match(/\n\s+at \S+ \(/);
   });
