@@ -55,6 +55,8 @@ export class ChainUnreachableError extends Error {
 export interface DescribeContext {
   /** The function that was called ("grantBatch"). */
   functionName?: string;
+  /** The contract called, for sentences that name it ("InferenceCredit is paused"); default ComputeToken. */
+  contractName?: string;
   /** The sending account, so an unauthorized caller reads as "you". */
   sender?: Address;
   /** Class names by id, for lots and classes in the arguments. */
@@ -128,9 +130,9 @@ export function describeContractError(errorName: string, args: readonly unknown[
     case "AccessManagerUnauthorizedCall":
       return `${who(a[0], ctx)} may not call ${fn ?? "this function"} on the AccessManager`;
     case "EnforcedPause":
-      return `ComputeToken is paused: ${fn ?? "this call"} is not possible until it is unpaused`;
+      return `${ctx.contractName ?? "ComputeToken"} is paused: ${fn ?? "this call"} is not possible until it is unpaused`;
     case "ExpectedPause":
-      return "ComputeToken is not paused";
+      return `${ctx.contractName ?? "ComputeToken"} is not paused`;
     // classes
     case "UnknownClass":
       return `hardware class #${a[0]} does not exist`;

@@ -13,6 +13,8 @@
  * twice, even from two runs racing). Which rows of a run already landed is read back from the chain:
  * the mints in the transactions of the run's batches ({@link matchLandedRows}). Nothing per row is
  * stored on chain: a storage slot per row would cost ≈ 22,000 gas per recipient, two thirds of a grant.
+ *
+ * This module is the pure half; grantRun.ts reads the landed rows back and sends the rest, for any token.
  */
 import { type Address, type Hex, concatHex, getAddress, keccak256, sliceHex, stringToBytes } from "viem";
 
@@ -60,11 +62,12 @@ export const isBatchOfRun = (batchRef: Hex, run: string, domain?: string): boole
 /**
  * Splits a run's rows into those already on chain and those still to send. `landed` are the mints
  * of the run's batches (one entry per mint); matching is a multiset match on the row key, so a row
- * counts as landed only as many times as it was minted.
+ * counts as landed only as many times as it was minted. `keyOf` gives a row's key (default: the row is one).
  */
-export function matchLandedRows<R extends GrantRowKey>(
+export function matchLandedRows<R>(
   rows: readonly R[],
   landed: readonly GrantRowKey[],
+  keyOf: (row: R) => GrantRowKey = (row) => row as GrantRowKey,
 ): { landed: R[]; pending: R[] } {
   const minted = new Map<string, number>();
   for (const m of landed) {
@@ -73,7 +76,7 @@ export function matchLandedRows<R extends GrantRowKey>(
   }
   const out = { landed: [] as R[], pending: [] as R[] };
   for (const r of rows) {
-    const k = grantRowKey(r);
+    const k = grantRowKey(keyOf(r));
     const left = minted.get(k) ?? 0;
     if (left > 0) {
       minted.set(k, left - 1);
@@ -86,11 +89,13 @@ export function matchLandedRows<R extends GrantRowKey>(
 /**
  * Cuts rows into chunks that each fit a transaction: at most `maxRows` rows, and (when `gasOf`
  * estimates a chunk) at most `gasBudget` gas. A chunk over budget is halved until it fits; a single
- * row over budget is returned alone (sending it reports the node's error). Rows keep their order.
+ * row over budget is returned alone (sending it reports the node's error). With `groupOf`, rows of
+ * different groups never share a chunk (InferenceCredit's grantBatch takes one expiry bucket): each
+ * run of consecutive rows of one group is cut on its own. Rows keep their order.
  */
 export async function chunkByGas<R>(
   rows: readonly R[],
-  opts: { maxRows: number; gasBudget: bigint; gasOf?: (chunk: readonly R[]) => Promise<bigint> },
+  opts: { maxRows: number; gasBudget: bigint; gasOf?: (chunk: readonly R[]) => Promise<bigint>; groupOf?: (row: R) => string },
 ): Promise<R[][]> {
   const out: R[][] = [];
   const fit = async (chunk: R[]): Promise<void> => {
@@ -102,7 +107,13 @@ export async function chunkByGas<R>(
     }
     out.push(chunk);
   };
-  for (let i = 0; i < rows.length; i += opts.maxRows) await fit(rows.slice(i, i + opts.maxRows));
+  const groups: R[][] = [];
+  for (const r of rows) {
+    const last = groups.at(-1);
+    if (last && (!opts.groupOf || opts.groupOf(last[0]) === opts.groupOf(r))) last.push(r);
+    else groups.push([r]);
+  }
+  for (const group of groups) for (let i = 0; i < group.length; i += opts.maxRows) await fit(group.slice(i, i + opts.maxRows));
   return out;
 }
 

@@ -5,8 +5,8 @@
 import { type Address, getAddress, isAddress } from "viem";
 import type { CtkClient } from "./client.js";
 import { listClasses } from "./classes.js";
-import { columnIndex, CsvSyntaxError, parseCsv } from "./csv.js";
 import { toCtkError } from "./errors.js";
+import { openCsvTable } from "./payrollFile.js";
 import { writeComputeToken } from "./write.js";
 
 /** Most entries per onboard / clawback / grant transaction (ComputeToken.MAX_BATCH). */
@@ -37,22 +37,14 @@ export const isParsedWallet = (w: Address | string): w is Address => w.startsWit
 export function parseEmployeesCsv(text: string): { rows: EmployeeRow[]; problems: RowProblem[] } {
   const problems: RowProblem[] = [];
   const rows: EmployeeRow[] = [];
-  let table;
-  try {
-    table = parseCsv(text);
-  } catch (e) {
-    if (e instanceof CsvSyntaxError) return { rows, problems: [{ line: e.line, message: e.message.replace(/^line \d+: /, "") }] };
-    throw e;
-  }
-  const cols = columnIndex(table.header, ["employee_id", "wallet"] as const);
-  if ("missing" in cols) {
-    return { rows, problems: [{ line: 1, message: `header must have columns employee_id,wallet (missing ${cols.missing.join(", ")})` }] };
-  }
+  const opened = openCsvTable(text, ["employee_id", "wallet"] as const);
+  if ("problems" in opened) return { rows, problems: opened.problems };
+  const { table, index } = opened;
   const seenWallet = new Map<string, EmployeeRow>();
   const seenEmployee = new Map<string, EmployeeRow>();
   for (const r of table.records) {
-    const employeeId = (r.fields[cols.index.employee_id] ?? "").trim();
-    const wallet = parseWallet(r.fields[cols.index.wallet] ?? "");
+    const employeeId = (r.fields[index.employee_id] ?? "").trim();
+    const wallet = parseWallet(r.fields[index.wallet] ?? "");
     let ok = true;
     if (r.fields.length !== table.header.length) {
       problems.push({ line: r.line, message: `has ${r.fields.length} fields, the header has ${table.header.length}` });

@@ -1,15 +1,27 @@
 /**
- * Sending ComputeToken transactions: typed from the ABI, waiting for the receipt, and failing with
- * one {@link ContractError} sentence instead of a viem stack.
+ * Sending transactions to the deployment's contracts (ComputeToken, InferenceCredit): typed from the
+ * ABI, waiting for the receipt, and failing with one {@link ContractError} sentence that names the
+ * contract instead of a viem stack.
  */
-import type { ContractFunctionArgs, ContractFunctionName, Hash, TransactionReceipt } from "viem";
+import type { Abi, Address, ContractFunctionArgs, ContractFunctionName, Hash, TransactionReceipt } from "viem";
 import { type CtkClient, requireWriter } from "./client.js";
 import { toCtkError } from "./errors.js";
 import type { computeTokenAbi } from "./generated/abi.js";
 
-type Abi = typeof computeTokenAbi;
-export type ComputeTokenWriteName = ContractFunctionName<Abi, "nonpayable" | "payable">;
-export type ComputeTokenWriteArgs<F extends ComputeTokenWriteName> = ContractFunctionArgs<Abi, "nonpayable" | "payable", F>;
+/** A contract to call: its address, its ABI (`as const`) and its name for error sentences. */
+export interface ContractHandle<A extends Abi = Abi> {
+  address: Address;
+  abi: A;
+  /** "ComputeToken", "InferenceCredit" (default: ComputeToken). */
+  contractName?: string;
+}
+
+export type WriteName<A extends Abi> = ContractFunctionName<A, "nonpayable" | "payable">;
+export type WriteArgs<A extends Abi, F extends WriteName<A>> = ContractFunctionArgs<A, "nonpayable" | "payable", F>;
+
+type Abi1155 = typeof computeTokenAbi;
+export type ComputeTokenWriteName = WriteName<Abi1155>;
+export type ComputeTokenWriteArgs<F extends ComputeTokenWriteName> = WriteArgs<Abi1155, F>;
 
 export interface SubmitOptions {
   /** Explicit nonce (to send several transactions without waiting in between). */
@@ -18,17 +30,19 @@ export interface SubmitOptions {
   gas?: bigint;
 }
 
-/** Sends a ComputeToken transaction and returns its hash without waiting for it. */
-export async function submitComputeToken<const F extends ComputeTokenWriteName>(
+/** Sends a transaction and returns its hash without waiting for it. */
+export async function submitWrite<const A extends Abi, const F extends WriteName<A>>(
   client: CtkClient,
+  contract: ContractHandle<A>,
   functionName: F,
-  args: ComputeTokenWriteArgs<F>,
+  args: WriteArgs<A, F>,
   opts: SubmitOptions = {},
 ): Promise<Hash> {
   const w = requireWriter(client);
   try {
     return await w.walletClient.writeContract({
-      ...w.computeToken,
+      address: contract.address,
+      abi: contract.abi,
       functionName,
       args,
       account: w.account,
@@ -37,7 +51,7 @@ export async function submitComputeToken<const F extends ComputeTokenWriteName>(
       ...(opts.gas !== undefined ? { gas: opts.gas } : {}),
     } as never);
   } catch (e) {
-    throw await toCtkError(client, e, { functionName });
+    throw await toCtkError(client, e, { functionName, contractName: contract.contractName });
   }
 }
 
@@ -45,41 +59,60 @@ export async function submitComputeToken<const F extends ComputeTokenWriteName>(
  * Waits for a transaction and returns its receipt; a reverted one is replayed at its block's parent
  * to name the error.
  */
-export async function waitForSuccess<const F extends ComputeTokenWriteName>(
+export async function waitForSuccess<const A extends Abi, const F extends WriteName<A>>(
   client: CtkClient,
   hash: Hash,
-  replay?: { functionName: F; args: ComputeTokenWriteArgs<F> },
+  replay?: { contract: ContractHandle<A>; functionName: F; args: WriteArgs<A, F> },
 ): Promise<TransactionReceipt> {
+  const ctx = { functionName: replay?.functionName, contractName: replay?.contract.contractName };
   let receipt: TransactionReceipt;
   try {
     receipt = await client.publicClient.waitForTransactionReceipt({ hash, pollingInterval: client.publicClient.pollingInterval });
   } catch (e) {
-    throw await toCtkError(client, e, { functionName: replay?.functionName });
+    throw await toCtkError(client, e, ctx);
   }
   if (receipt.status === "success") return receipt;
   if (replay) {
     try {
       await client.publicClient.simulateContract({
-        ...client.computeToken,
+        address: replay.contract.address,
+        abi: replay.contract.abi,
         functionName: replay.functionName,
         args: replay.args,
         account: client.account,
         blockNumber: receipt.blockNumber - 1n,
       } as never);
     } catch (e) {
-      throw await toCtkError(client, e, { functionName: replay.functionName });
+      throw await toCtkError(client, e, ctx);
     }
   }
   throw new Error(`transaction ${hash}${replay ? ` (${replay.functionName})` : ""} reverted`);
 }
 
-/** Sends a ComputeToken transaction, waits for it, and returns the receipt; throws ContractError on revert. */
-export async function writeComputeToken<const F extends ComputeTokenWriteName>(
+/** Sends a transaction, waits for it, and returns the receipt; throws ContractError on revert. */
+export async function writeAndWait<const A extends Abi, const F extends WriteName<A>>(
+  client: CtkClient,
+  contract: ContractHandle<A>,
+  functionName: F,
+  args: WriteArgs<A, F>,
+  opts: SubmitOptions = {},
+): Promise<TransactionReceipt> {
+  const hash = await submitWrite(client, contract, functionName, args, opts);
+  return waitForSuccess(client, hash, { contract, functionName, args });
+}
+
+/** Sends a ComputeToken transaction and returns its hash without waiting for it. */
+export const submitComputeToken = <const F extends ComputeTokenWriteName>(
   client: CtkClient,
   functionName: F,
   args: ComputeTokenWriteArgs<F>,
   opts: SubmitOptions = {},
-): Promise<TransactionReceipt> {
-  const hash = await submitComputeToken(client, functionName, args, opts);
-  return waitForSuccess(client, hash, { functionName, args });
-}
+): Promise<Hash> => submitWrite(client, requireWriter(client).computeToken, functionName, args, opts);
+
+/** Sends a ComputeToken transaction, waits for it, and returns the receipt; throws ContractError on revert. */
+export const writeComputeToken = <const F extends ComputeTokenWriteName>(
+  client: CtkClient,
+  functionName: F,
+  args: ComputeTokenWriteArgs<F>,
+  opts: SubmitOptions = {},
+): Promise<TransactionReceipt> => writeAndWait(client, requireWriter(client).computeToken, functionName, args, opts);

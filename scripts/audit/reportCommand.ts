@@ -22,7 +22,7 @@ function readEmployeeNames(file: string): EmployeeNames {
   return new Map(rows.map((r) => [r.wallet.toLowerCase(), r.employeeId]));
 }
 import { auditCredits } from "../../sdk/credits/audit.js";
-import { creditCsv, creditHtml, creditReportOf } from "./creditReport.js";
+import { creditCsv, creditHtml, creditReportOf, verifiedSpendByModel } from "./creditReport.js";
 import { toJson } from "./format.js";
 
 export async function buildReport(
@@ -57,10 +57,11 @@ export function reportCommand(): Command {
     .option("--to-block <n>", "replay up to this block (default: latest)")
     .option("--chunk-blocks <n>", "most blocks per eth_getLogs request (ranges shrink where the history is dense)", "2000")
     .option("--employees <csv>", "HR's employees file (employee_id,wallet): name holders by employee id")
+    .option("--usage <dir>", "a gateway's usage records (<batchId>.jsonl): verified against the chain, they give credits spent per model")
     .option("--no-progress", "no progress bar on stderr")
     .action(async function (
       this: Command,
-      opts: { format: "json" | "csv" | "html"; out: string; toBlock?: string; chunkBlocks: string; progress: boolean; employees?: string },
+      opts: { format: "json" | "csv" | "html"; out: string; toBlock?: string; chunkBlocks: string; progress: boolean; employees?: string; usage?: string },
     ) {
       const names = opts.employees ? readEmployeeNames(opts.employees) : undefined;
       const ctx = readContext(this);
@@ -70,6 +71,7 @@ export function reportCommand(): Command {
         progress: opts.progress,
         logRequest: ctx.logRequest,
       });
+      if (opts.usage && !ctx.deployment.inferenceCredit) throw new UserError("--usage: this deployment has no InferenceCredit");
       let text = opts.format === "json" ? reportJson(report, names) : opts.format === "csv" ? reportCsv(report, names) : reportHtml(report, names);
       if (ctx.deployment.inferenceCredit) {
         const audit = await auditCredits({
@@ -79,7 +81,8 @@ export function reportCommand(): Command {
           fromBlock: BigInt(ctx.deployment.deployBlock),
           toBlock: report.toBlock,
         });
-        const credits = creditReportOf(audit, ctx.deployment.inferenceCredit);
+        const byModel = opts.usage ? await verifiedSpendByModel({ publicClient: ctx.publicClient, deployment: ctx.deployment, dir: opts.usage }, audit.replay.charges) : undefined;
+        const credits = creditReportOf(audit, ctx.deployment.inferenceCredit, byModel);
         if (opts.format === "json") text = `${toJson({ ...JSON.parse(text), credits })}\n`;
         else if (opts.format === "csv") text = `${text.trimEnd()}\n${creditCsv(credits)}\n`;
         else text = text.replace("</body>", `${creditHtml(credits)}\n</body>`);

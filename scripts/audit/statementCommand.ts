@@ -15,7 +15,9 @@ import { UserError, table } from "../cli/output.js";
 import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
+import type { HolderModelSpend } from "../../sdk/credits/spendByModel.js";
 import { formatCredits } from "../../sdk/credits/units.js";
+import { MODEL_HEAD, PER_MODEL_NEEDS_RECORDS, csvCell, modelCells, verifiedSpendByModel } from "./creditReport.js";
 
 /** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
 const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
@@ -85,7 +87,13 @@ export interface Statement {
   entries: StatementLine[];
   closingBalances: StatementClosing[];
   /** Inference credits: the wallet's movements and closing buckets (when the deployment has InferenceCredit). */
-  credits?: { entries: CreditMovement[]; closing: { expiresAt: bigint; transferable: boolean; amount: bigint }[]; totals?: Record<string, bigint> };
+  credits?: {
+    entries: CreditMovement[];
+    closing: { expiresAt: bigint; transferable: boolean; amount: bigint }[];
+    totals?: Record<string, bigint>;
+    /** Spent per month and model, from the gateway's verified usage records (`--usage`); undefined without them. */
+    models?: HolderModelSpend[];
+  };
 }
 
 export type StatementFormat = "text" | "csv" | "json";
@@ -94,7 +102,7 @@ export type StatementFormat = "text" | "csv" | "json";
 export async function buildStatement(
   ctx: Pick<ReadContext, "publicClient" | "logRequest" | "deployment">,
   wallet: Address,
-  opts: { progress?: boolean } = {},
+  opts: { progress?: boolean; /** A gateway's usage records: per-model spending once verified. */ usage?: string } = {},
 ): Promise<Statement> {
   const mine: Movement[] = [];
   const run = await replayDeployment({
@@ -147,8 +155,11 @@ export async function buildStatement(
       entries: audit.replay.movements.filter((m) => m.holder === wallet),
       closing: audit.replay.buckets.get(wallet) ?? [],
       totals: audit.replay.perHolder.get(wallet) as Record<string, bigint> | undefined,
+      models: opts.usage
+        ? (await verifiedSpendByModel({ publicClient: ctx.publicClient, deployment: ctx.deployment, dir: opts.usage }, audit.replay.charges)).holders.filter((h) => h.holder === wallet)
+        : undefined,
     };
-  }
+  } else if (opts.usage) throw new UserError("--usage: this deployment has no InferenceCredit");
   return {
     wallet,
     chainId: ctx.deployment.chainId,
@@ -185,12 +196,27 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
       txHash: l.txHash,
     }));
     const closingJson = closing.map((c) => ({ class: c.class, lotId: c.lotId, expiresAt: decodeLotId(c.lotId).expiresAt, policy: c.policy, units: c.units, hours: hoursNumber(c.units), expired: c.expired }));
-    return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: isoUtc(st.asOf), toBlock: st.toBlock, entries, closingBalances: closingJson, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= st.asOf })), totals: credit.totals } })}\n`;
+    return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: isoUtc(st.asOf), toBlock: st.toBlock, entries, closingBalances: closingJson, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= st.asOf })), totals: credit.totals, ...(credit.models ? { models: credit.models } : { models: null, modelsNote: PER_MODEL_NEEDS_RECORDS }) } })}\n`;
   }
   if (format === "csv") {
     const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
-    const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-    return `${[head, ...lines.map((l) => [l.date, l.block, l.event, q(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", q(l.note ?? ""), l.txHash].join(","))].join("\n")}\n`;
+    const gpu = lines.map((l) => [l.date, l.block, l.event, csvCell(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", csvCell(l.note ?? ""), l.txHash].join(","));
+    const creditRows = credit
+      ? [
+          "# inference credits",
+          "date,block,event,credits,base_units,bucket_expires,note,tx_hash",
+          ...credit.entries.map((m) =>
+            [utc(m.timestamp), m.blockNumber, m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, `${creditSign(m.kind)}${m.amount}`, m.expiresAt !== undefined ? utc(m.expiresAt) : "", csvCell(m.note ?? ""), m.txHash].join(","),
+          ),
+          "# inference credit buckets at the close",
+          "bucket_expires,policy,credits,base_units,expired",
+          ...credit.closing.map((b) => [utc(b.expiresAt), b.transferable ? "transferable" : "soulbound", formatCredits(b.amount), b.amount, b.expiresAt <= st.asOf].join(",")),
+          ...(credit.models
+            ? ["# inference credits spent per month and model (from the gateway's usage records, verified against the chain)", ["month", ...MODEL_HEAD].join(","), ...credit.models.map((m) => [m.month, ...modelCells(m)].map(csvCell).join(","))]
+            : [`# ${PER_MODEL_NEEDS_RECORDS}`]),
+        ]
+      : [];
+    return `${[head, ...gpu, ...creditRows].join("\n")}\n`;
   }
   const out = [
     `statement for ${wallet} — ComputeToken ${st.computeToken} on chain ${st.chainId}, as of ${utc(st.asOf)} (block ${st.toBlock})`,
@@ -229,6 +255,12 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
           ...(credit.closing.length
             ? credit.closing.map((b) => `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= st.asOf ? " — expired, not yet swept" : ""}`)
             : ["  none"]),
+          ...(credit.models
+            ? [
+                "credits spent per month and model (from the gateway's usage records, verified against the chain):",
+                ...(credit.models.length ? table(["month", ...MODEL_HEAD.map((h) => h.replace(/_/g, " "))], credit.models.map((m) => [m.month, ...modelCells(m)])) : ["  none"]),
+              ]
+            : [PER_MODEL_NEEDS_RECORDS]),
         ]
       : []),
   ];
@@ -241,12 +273,13 @@ export function statementCommand(): Command {
     .requiredOption("--wallet <address>", "the employee's wallet")
     .addOption(new Option("--format <format>", "text, csv or json (--json also gives json)").choices(["text", "csv", "json"]).default("text"))
     .option("--out <file>", "write to a file instead of stdout")
+    .option("--usage <dir>", "a gateway's usage records (<batchId>.jsonl): verified against the chain, they give credits spent per model")
     .option("--no-progress", "no progress bar on stderr")
-    .action(async function (this: Command, opts: { wallet: string; format: StatementFormat; out?: string; progress: boolean }) {
+    .action(async function (this: Command, opts: { wallet: string; format: StatementFormat; out?: string; progress: boolean; usage?: string }) {
       const wallet = parseWallet(opts.wallet);
       if (!isParsedWallet(wallet)) throw new UserError(wallet.replace(/^wallet/, "--wallet"));
       const ctx = readContext(this);
-      const st = await buildStatement(ctx, wallet, { progress: opts.progress });
+      const st = await buildStatement(ctx, wallet, { progress: opts.progress, usage: opts.usage });
       const text = renderStatement(st, ctx.globals.json ? "json" : opts.format);
       if (opts.out) {
         writeFileSync(opts.out, text);

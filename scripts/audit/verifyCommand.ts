@@ -115,7 +115,7 @@ export function verifyCommand(): Command {
           authorizations: credits.replay.authorizations.size,
           priceVersion: credits.replay.priceVersion,
         };
-        process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson, ...(usage && { usage }) })}\n`);
+        process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson, ...(usage && { usage: { ...usage, usage: undefined } }) })}\n`);
       } else process.stdout.write(`${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : []), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`);
       if (!result.ok || (credits && credits.findings.length) || (usage && !usage.ok)) process.exitCode = 1;
     });

@@ -63,6 +63,16 @@ export interface CreditMovement {
   note?: string;
 }
 
+/** One UsageCharged: what a usage batch asked of an authorization and what it took (for per-model totals). */
+export interface CreditCharge {
+  batchId: Hex;
+  authId: Hex;
+  holder: Address;
+  requested: bigint;
+  charged: bigint;
+  timestamp: bigint;
+}
+
 export const monthOfTimestamp = (ts: bigint): string => new Date(Number(ts) * 1000).toISOString().slice(0, 7);
 
 /** Replays InferenceCredit's events in chain order; `timestampOf` gives each block's time. */
@@ -73,6 +83,8 @@ export class CreditReplay {
   readonly perMonth = new Map<string, CreditTotals>();
   readonly totals: CreditTotals = zero();
   readonly movements: CreditMovement[] = [];
+  /** Every UsageCharged, in chain order. */
+  readonly charges: CreditCharge[] = [];
   readonly findings: CreditFinding[] = [];
   readonly grantBatches = new Set<string>();
   readonly usageBatches = new Set<string>();
@@ -231,6 +243,7 @@ export class CreditReplay {
           charges++;
           requested += req;
           charged += taken;
+          this.charges.push({ batchId: e.args.batchId, authId, holder, requested: req, charged: taken, timestamp: ts });
           if (taken > req) this.finding("charge", `charge under ${authId} took ${taken}, more than the ${req} requested`, tx);
           if (taken > 0n) {
             const a = this.authorizations.get(authId);

@@ -1,26 +1,31 @@
 /**
  * Credit grants from a payroll file (`credits.csv`: employee_id,wallet,credits,expires_at,transferable).
  *
- * The same checks as GPU-hour grants (../grants.ts): every row on its own (address, amount, expiry,
- * duplicates, one wallet per employee), then against the chain (onboarded, expiry in the future, room
- * in the holder's 8 buckets). Rows are grouped by (expiry, policy) — one `grantBatch` takes one of each —
- * and chunked by at most MAX_BATCH rows, sorted by wallet.
+ * The same checks and the same run engine as GPU-hour grants (../grants.ts): every row on its own
+ * (address, amount, expiry, duplicates, one wallet per employee; ../payrollFile.ts), then against the
+ * chain (onboarded, expiry in the future, room in the holder's 8 buckets).
  *
- * Idempotency: a chunk's batchRef is keccak256("ctk-credit-grant", contentHash, expiry, policy, index,
- * count), where contentHash hashes the file's rows normalised and sorted (not its bytes): the same rows
- * re-encoded (BOM, CRLF, quoting, row order) are the same grant. Running a file again sends only the
- * chunks that have not landed (the contract refuses a batchRef twice), so no row is ever paid twice and
- * an interrupted run resumes.
+ * Idempotency is per row of a named run (`run`, e.g. "credits-2026-11"), exactly as for GPU-hours
+ * (../grantRows.ts, ../grantRun.ts): a row is (wallet, bucket, amount), where the bucket is the
+ * expiry and policy ({@link creditBucketId}); a chunk's batchRef is runTag(run, "credit-run") ‖ the
+ * hash of its rows; the rows a run landed are read back from the Transfer mints in the transactions
+ * of its CreditsGranted batches. Re-running a file — re-encoded, with another batch size or a row
+ * removed — never pays a row twice, and an interrupted run resumes. One `grantBatch` takes one bucket,
+ * so a chunk never mixes two.
  */
-import { type Address, type Hex, encodeAbiParameters, keccak256, stringToBytes } from "viem";
-import { type CtkClient, chainTime, requireWriter } from "../client.js";
-import { columnIndex, CsvSyntaxError, parseCsv } from "../csv.js";
-import { ContractError, toCtkError } from "../errors.js";
-import { InputFormatError, formatExpiry, parseExpiry, parseTransferable } from "../format.js";
-import { MAX_BATCH, type RowProblem, holderStatus, isParsedWallet, parseWallet } from "../holders.js";
+import { type Address, type Hex, type TransactionReceipt } from "viem";
+import { type CtkClient, chainTime } from "../client.js";
+import { toCtkError } from "../errors.js";
+import { formatExpiry, parseExpiry, parseTransferable } from "../format.js";
+import { type GrantRowKey, matchLandedRows, normalizeRunName } from "../grantRows.js";
+import { type GrantRunResult, type GrantRunToken, type SendGrantRunOptions, findRunMints, sendGrantRun } from "../grantRun.js";
+import { grantFileHash } from "../grants.js";
+import { type RowProblem, holderStatus } from "../holders.js";
+import { parsePayrollCsv } from "../payrollFile.js";
 import { creditContract } from "./contract.js";
+import { creditEventsOfReceipt, fetchCreditEvents } from "./events.js";
 import { parseCredits } from "./units.js";
-import { submitInferenceCredit } from "./write.js";
+import { creditWriteHandle } from "./write.js";
 
 export const CREDIT_GRANT_COLUMNS = ["employee_id", "wallet", "credits", "expires_at", "transferable"] as const;
 /** Live buckets a holder may have (InferenceCredit.MAX_BUCKETS). */
@@ -41,162 +46,136 @@ const byLine = (a: RowProblem, b: RowProblem) => a.line - b.line;
 
 /** Checks each row on its own and against the others; chain state is not consulted. */
 export function parseCreditGrantsCsv(text: string): { rows: CreditGrantRow[]; problems: RowProblem[] } {
-  const rows: CreditGrantRow[] = [];
-  const problems: RowProblem[] = [];
-  let table;
-  try {
-    table = parseCsv(text);
-  } catch (e) {
-    if (e instanceof CsvSyntaxError) return { rows, problems: [{ line: e.line, message: e.message.replace(/^line \d+: /, "") }] };
-    throw e;
-  }
-  const cols = columnIndex(table.header, CREDIT_GRANT_COLUMNS);
-  if ("missing" in cols) {
-    return { rows, problems: [{ line: 1, message: `header must have columns ${CREDIT_GRANT_COLUMNS.join(",")} (missing ${cols.missing.join(", ")})` }] };
-  }
-  if (!table.records.length) return { rows, problems: [{ line: 1, message: "the file has no rows" }] };
-
-  const seenRow = new Map<string, number>();
-  const walletOwner = new Map<string, { employeeId: string; line: number }>();
-  const employeeWallet = new Map<string, { wallet: Address; line: number }>();
-  for (const r of table.records) {
-    const field = (c: (typeof CREDIT_GRANT_COLUMNS)[number]) => (r.fields[cols.index[c]] ?? "").trim();
-    const rowProblems: string[] = [];
-    if (r.fields.length !== table.header.length) rowProblems.push(`has ${r.fields.length} fields, the header has ${table.header.length}`);
-    const employeeId = field("employee_id");
-    if (!employeeId) rowProblems.push("employee_id is empty");
-    const wallet = parseWallet(field("wallet"));
-    if (!isParsedWallet(wallet)) rowProblems.push(wallet);
-    const attempt = <T>(f: () => T): T | undefined => {
-      try {
-        return f();
-      } catch (e) {
-        if (e instanceof InputFormatError) rowProblems.push(e.message);
-        else throw e;
+  return parsePayrollCsv(
+    text,
+    CREDIT_GRANT_COLUMNS,
+    (row) => {
+      const amount = row.attempt(() => parseCredits(row.field("credits"), "credits"));
+      const expiresAt = row.attempt(() => parseExpiry(row.field("expires_at")));
+      const policy = row.attempt(() => parseTransferable(row.field("transferable")));
+      if (amount !== undefined && amount > 2n ** 96n - 1n) {
+        row.problem(`credits "${row.field("credits")}" is too large`);
         return undefined;
       }
-    };
-    const amount = attempt(() => parseCredits(field("credits"), "credits"));
-    const expiresAt = attempt(() => parseExpiry(field("expires_at")));
-    const policy = attempt(() => parseTransferable(field("transferable")));
-    if (amount !== undefined && amount > 2n ** 96n - 1n) rowProblems.push(`credits "${field("credits")}" is too large`);
-    if (rowProblems.length || !isParsedWallet(wallet) || amount === undefined || expiresAt === undefined || !policy) {
-      problems.push(...rowProblems.map((message) => ({ line: r.line, message })));
-      continue;
-    }
-    const transferable = policy === "transferable";
-    const key = [employeeId, wallet, amount, expiresAt, transferable].join("|");
-    const dup = seenRow.get(key);
-    if (dup !== undefined) {
-      problems.push({ line: r.line, message: `duplicates line ${dup}` });
-      continue;
-    }
-    const owner = walletOwner.get(wallet);
-    if (owner && owner.employeeId !== employeeId) {
-      problems.push({ line: r.line, message: `wallet ${wallet} belongs to employee ${owner.employeeId} on line ${owner.line}` });
-      continue;
-    }
-    const known = employeeWallet.get(employeeId);
-    if (known && known.wallet !== wallet) {
-      problems.push({ line: r.line, message: `employee ${employeeId} has wallet ${known.wallet} on line ${known.line}` });
-      continue;
-    }
-    seenRow.set(key, r.line);
-    walletOwner.set(wallet, { employeeId, line: r.line });
-    employeeWallet.set(employeeId, { wallet, line: r.line });
-    rows.push({ line: r.line, employeeId, wallet, amount, expiresAt, transferable });
-  }
-  return { rows, problems: problems.sort(byLine) };
-}
-
-// ───────────────────────────── batches ─────────────────────────────
-
-export interface CreditGrantBatch {
-  batchRef: Hex;
-  expiresAt: bigint;
-  transferable: boolean;
-  rows: CreditGrantRow[];
-  amount: bigint;
-}
-
-/** keccak256 of the rows normalised (employee, wallet, base units, unix expiry, policy) and sorted. */
-export function creditGrantContentHash(rows: readonly CreditGrantRow[]): Hex {
-  const lines = rows.map((r) => [r.employeeId, r.wallet.toLowerCase(), r.amount, r.expiresAt, r.transferable ? 1 : 0].join("|")).sort();
-  return keccak256(stringToBytes(lines.join("\n")));
-}
-
-export function creditGrantBatchRef(contentHash: Hex, expiresAt: bigint, transferable: boolean, index: number, count: number): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [{ type: "string" }, { type: "bytes32" }, { type: "uint64" }, { type: "bool" }, { type: "uint256" }, { type: "uint256" }],
-      ["ctk-credit-grant", contentHash, expiresAt, transferable, BigInt(index), BigInt(count)],
-    ),
+      return amount !== undefined && expiresAt !== undefined && policy ? { amount, expiresAt, transferable: policy === "transferable" } : undefined;
+    },
+    (f) => [f.amount, f.expiresAt, f.transferable].join("|"),
   );
 }
 
-/** Groups rows by (expiry, policy), each group chunked by `batchSize` rows sorted by wallet. Deterministic. */
-export function planCreditGrantBatches(rows: readonly CreditGrantRow[], batchSize = MAX_BATCH): CreditGrantBatch[] {
-  if (batchSize < 1 || batchSize > MAX_BATCH) throw new RangeError(`batch size must be 1..${MAX_BATCH}`);
-  const contentHash = creditGrantContentHash(rows);
-  const groups = new Map<string, CreditGrantRow[]>();
-  for (const r of rows) {
-    const k = `${r.expiresAt}|${r.transferable}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  const out: CreditGrantBatch[] = [];
-  for (const k of [...groups.keys()].sort()) {
-    const group = groups.get(k)!.sort((a, b) => (a.wallet.toLowerCase() < b.wallet.toLowerCase() ? -1 : 1));
-    const { expiresAt, transferable } = group[0];
-    const count = Math.ceil(group.length / batchSize);
-    for (let index = 0; index < count; index++) {
-      const part = group.slice(index * batchSize, (index + 1) * batchSize);
-      out.push({
-        batchRef: creditGrantBatchRef(contentHash, expiresAt, transferable, index, count),
-        expiresAt,
-        transferable,
-        rows: part,
-        amount: part.reduce((s, r) => s + r.amount, 0n),
-      });
-    }
-  }
-  return out;
+// ───────────────────────────── runs ─────────────────────────────
+
+/** A bucket (expiry, policy) as one number, the "token id" of a credit row's key: expiresAt × 2 + transferable. */
+export const creditBucketId = (expiresAt: bigint, transferable: boolean): bigint => expiresAt * 2n + (transferable ? 1n : 0n);
+
+/** The on-chain key of a row (../grantRows.ts). */
+export const creditGrantRowKey = (r: CreditGrantRow): GrantRowKey => ({ recipient: r.wallet, tokenId: creditBucketId(r.expiresAt, r.transferable), amount: r.amount });
+
+/**
+ * InferenceCredit's grant runs (../grantRun.ts): a run's batches are its CreditsGranted events; a
+ * row's mint is a Transfer from the zero address before its batch's CreditsGranted in the same
+ * transaction, in the bucket that event names.
+ */
+export function creditGrantRuns(client: CtkClient): GrantRunToken<CreditGrantRow> {
+  const contract = creditWriteHandle(client);
+  return {
+    domain: "credit-run",
+    contract,
+    batches: async (c, toBlock) =>
+      (await fetchCreditEvents({ publicClient: c.publicClient, address: contract.address, fromBlock: BigInt(c.deployment.deployBlock), toBlock }))
+        .filter((e) => e.eventName === "CreditsGranted")
+        .map((e) => ({ batchRef: (e as { args: { batchRef: Hex } }).args.batchRef, transactionHash: e.transactionHash })),
+    mints: (receipt: TransactionReceipt) => {
+      const out: GrantRowKey[] = [];
+      let minted: { recipient: Address; amount: bigint }[] = [];
+      for (const e of creditEventsOfReceipt(receipt, contract.address)) {
+        if (e.eventName === "Transfer" && /^0x0{40}$/i.test(e.args.from)) minted.push({ recipient: e.args.to, amount: e.args.value });
+        if (e.eventName === "CreditsGranted") {
+          const bucket = creditBucketId(BigInt(e.args.expiresAt), e.args.transferable);
+          out.push(...minted.map((m) => ({ ...m, tokenId: bucket })));
+          minted = [];
+        }
+      }
+      return out;
+    },
+    keyOf: creditGrantRowKey,
+    groupOf: (r) => `${r.expiresAt}|${r.transferable}`,
+    argsOf: (batchRef, chunk) => [batchRef, Number(chunk[0].expiresAt), chunk[0].transferable, chunk.map((r) => r.wallet), chunk.map((r) => r.amount)],
+  };
 }
 
+export interface CreditBucketTotal {
+  expiresAt: bigint;
+  transferable: boolean;
+  rows: number;
+  recipients: number;
+  amount: bigint;
+}
+
+/** Totals per bucket (expiry, policy), soonest first. */
+export function totalsByBucket(rows: readonly CreditGrantRow[]): CreditBucketTotal[] {
+  const m = new Map<bigint, { expiresAt: bigint; transferable: boolean; rows: number; wallets: Set<string>; amount: bigint }>();
+  for (const r of rows) {
+    const id = creditBucketId(r.expiresAt, r.transferable);
+    const t = m.get(id) ?? { expiresAt: r.expiresAt, transferable: r.transferable, rows: 0, wallets: new Set(), amount: 0n };
+    t.rows++;
+    t.wallets.add(r.wallet);
+    t.amount += r.amount;
+    m.set(id, t);
+  }
+  return [...m]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([, t]) => ({ expiresAt: t.expiresAt, transferable: t.transferable, rows: t.rows, recipients: t.wallets.size, amount: t.amount }));
+}
+
+/** Rows in the order they are sent: by bucket (one grantBatch takes one), then by line. */
+const byBucketThenLine = (a: CreditGrantRow, b: CreditGrantRow) => {
+  const [x, y] = [creditBucketId(a.expiresAt, a.transferable), creditBucketId(b.expiresAt, b.transferable)];
+  return x < y ? -1 : x > y ? 1 : a.line - b.line;
+};
+
 export interface CreditGrantPlan {
+  /** The payroll run the rows belong to. */
+  run: string;
+  /** keccak256 of the file's bytes (for reference; idempotency does not depend on it). */
+  fileHash: Hex;
   rows: CreditGrantRow[];
+  /** Every problem found, by line. Non-empty: nothing may be sent. */
   problems: RowProblem[];
-  batches: CreditGrantBatch[];
-  pending: CreditGrantBatch[];
+  /** Rows of this run already on chain. */
+  granted: CreditGrantRow[];
+  /** Rows still to send, by bucket then line (empty when there are problems). */
+  pending: CreditGrantRow[];
+  /** Totals per bucket over the pending rows. */
+  totals: CreditBucketTotal[];
   checkedAt: bigint;
 }
 
-/** Parses and checks a credits file against the chain and plans its batches. Read-only. */
-export async function prepareCreditGrants(client: CtkClient, content: string | Uint8Array, opts: { batchSize?: number } = {}): Promise<CreditGrantPlan> {
+/** Parses and checks a credits file against the chain and finds which of its rows the run already granted. Read-only. */
+export async function prepareCreditGrants(client: CtkClient, content: string | Uint8Array, opts: { run: string }): Promise<CreditGrantPlan> {
+  const run = normalizeRunName(opts.run);
   const text = typeof content === "string" ? content : new TextDecoder().decode(content);
   const { rows, problems } = parseCreditGrantsCsv(text);
   const credit = creditContract(client);
   let now: bigint;
+  let mints: GrantRowKey[];
   try {
-    now = await chainTime(client);
+    [now, mints] = await Promise.all([chainTime(client), findRunMints(client, creditGrantRuns(client), run)]);
   } catch (e) {
-    throw await toCtkError(client, e);
+    throw await toCtkError(client, e, { contractName: "InferenceCredit" });
   }
-  const plan: CreditGrantPlan = { rows, problems, batches: [], pending: [], checkedAt: now };
-  let toCheck = rows;
-  if (!problems.length) {
-    plan.batches = planCreditGrantBatches(rows, opts.batchSize);
-    let granted: boolean[];
-    try {
-      granted = await Promise.all(
-        plan.batches.map((b) => client.publicClient.readContract({ ...credit, functionName: "batchGranted", args: [b.batchRef] })),
-      );
-    } catch (e) {
-      throw await toCtkError(client, e, { functionName: "batchGranted" });
-    }
-    plan.pending = plan.batches.filter((_, i) => !granted[i]);
-    toCheck = plan.pending.flatMap((b) => b.rows);
-  }
-
+  const split = matchLandedRows(rows, mints, creditGrantRowKey);
+  const plan: CreditGrantPlan = {
+    run,
+    fileHash: grantFileHash(content),
+    rows,
+    problems,
+    granted: split.landed,
+    pending: split.pending.sort(byBucketThenLine),
+    totals: [],
+    checkedAt: now,
+  };
+  const toCheck = problems.length ? rows : plan.pending;
   const status = await holderStatus(client, toCheck.map((r) => r.wallet));
   // Room in each holder's buckets: live buckets (expired ones are swept on the way) plus the new keys.
   const wallets = [...new Set(toCheck.map((r) => r.wallet))];
@@ -204,7 +183,7 @@ export async function prepareCreditGrants(client: CtkClient, content: string | U
   try {
     buckets = await Promise.all(wallets.map((w) => client.publicClient.readContract({ ...credit, functionName: "bucketsOf", args: [w] })));
   } catch (e) {
-    throw await toCtkError(client, e, { functionName: "bucketsOf" });
+    throw await toCtkError(client, e, { functionName: "bucketsOf", contractName: "InferenceCredit" });
   }
   const keysOf = new Map(wallets.map((w, i) => [w, new Set(buckets[i].filter((b) => BigInt(b.expiresAt) > now).map((b) => `${b.expiresAt}|${b.transferable}`))]));
   for (const r of toCheck) {
@@ -220,50 +199,16 @@ export async function prepareCreditGrants(client: CtkClient, content: string | U
     }
   }
   problems.sort(byLine);
-  if (problems.length) {
-    plan.batches = [];
-    plan.pending = [];
-  }
+  if (problems.length) plan.pending = [];
+  plan.totals = totalsByBucket(plan.pending);
   return plan;
 }
 
-export interface CreditGrantResult {
-  batchesSent: number;
-  rowsGranted: number;
-  amountGranted: bigint;
-  /** Batches that turned out to be granted already (another run got there first). */
-  batchesSkipped: number;
-  gasUsed: bigint;
-  transactions: Hex[];
-}
-
-/** Sends the plan's pending batches one after the other (HR role). Running the file again resumes. */
-export async function sendCreditGrants(
-  client: CtkClient,
-  plan: CreditGrantPlan,
-  onProgress?: (rowsDone: number) => void,
-): Promise<CreditGrantResult> {
+/**
+ * Sends the plan's pending rows (HR role) through ../grantRun.ts: the landed rows are read again
+ * first, so a stale plan or an interrupted run never pays a row twice; running again resumes.
+ */
+export async function sendCreditGrants(client: CtkClient, plan: CreditGrantPlan, opts: SendGrantRunOptions = {}): Promise<GrantRunResult> {
   if (plan.problems.length) throw new Error(`the file has ${plan.problems.length} problem(s): nothing may be sent`);
-  requireWriter(client);
-  const result: CreditGrantResult = { batchesSent: 0, rowsGranted: 0, amountGranted: 0n, batchesSkipped: 0, gasUsed: 0n, transactions: [] };
-  let rowsDone = 0;
-  for (const b of plan.pending) {
-    const args = [b.batchRef, Number(b.expiresAt), b.transferable, b.rows.map((r) => r.wallet), b.rows.map((r) => r.amount)] as const;
-    try {
-      const hash = await submitInferenceCredit(client, "grantBatch", [...args] as never);
-      const receipt = await client.publicClient.waitForTransactionReceipt({ hash, pollingInterval: client.publicClient.pollingInterval });
-      if (receipt.status !== "success") throw new Error(`grantBatch transaction ${hash} reverted`);
-      result.batchesSent++;
-      result.rowsGranted += b.rows.length;
-      result.amountGranted += b.amount;
-      result.gasUsed += receipt.gasUsed;
-      result.transactions.push(hash);
-    } catch (e) {
-      if (e instanceof ContractError && e.errorName === "BatchAlreadyGranted") result.batchesSkipped++;
-      else throw e;
-    }
-    rowsDone += b.rows.length;
-    onProgress?.(rowsDone);
-  }
-  return result;
+  return sendGrantRun(client, creditGrantRuns(client), plan.run, plan.pending, opts);
 }

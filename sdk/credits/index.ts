@@ -12,3 +12,4 @@ export * from "./write.js";
 export * from "./events.js";
 export * from "./grants.js";
 export * from "./audit.js";
+export * from "./spendByModel.js";

@@ -27,7 +27,7 @@ async function read<T>(client: CtkClient, functionName: string, args: readonly u
   try {
     return (await client.publicClient.readContract({ ...creditContract(client), functionName, args } as never)) as T;
   } catch (e) {
-    throw await toCtkError(client, e, { functionName });
+    throw await toCtkError(client, e, { functionName, contractName: "InferenceCredit" });
   }
 }
 

@@ -29,6 +29,19 @@ export interface VerifyUsageResult {
   /** Base units, summed over the records. */
   charged: bigint;
   findings: UsageFinding[];
+  /** Every record that parsed, in its batch's order, with the batch and authorization it was charged under. */
+  usage: BatchedUsage[];
+}
+
+/** A usage record as settled: its batch, its authorization, its model and charge (base units). */
+export interface BatchedUsage {
+  batchId: Hex;
+  authId: Hex;
+  holder: Address;
+  model: string;
+  tokensIn: number;
+  tokensOut: number;
+  charge: bigint;
 }
 
 interface PriceState {
@@ -75,6 +88,7 @@ export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "
   const files = readdirSync(o.dir).filter((f) => /^0x[0-9a-fA-F]{64}\.jsonl$/.test(f)).sort();
   let records = 0;
   let charged = 0n;
+  const usage: BatchedUsage[] = [];
   const seen = new Set<string>();
   for (const file of files) {
     const batchId = file.slice(0, -6).toLowerCase();
@@ -112,6 +126,7 @@ export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "
       }
       const auth = authorizationId(getAddress(r.holder), batch.gateway, BigInt(r.nonce)).toLowerCase();
       perAuth.set(auth, (perAuth.get(auth) ?? 0n) + BigInt(r.charge));
+      usage.push({ batchId: batchId as Hex, authId: auth as Hex, holder: getAddress(r.holder), model: r.model, tokensIn: r.tokensIn, tokensOut: r.tokensOut, charge: BigInt(r.charge) });
     });
     const ids = new Set([...perAuth.keys(), ...batch.requested.keys()]);
     for (const id of ids) {
@@ -121,5 +136,5 @@ export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "
     }
   }
   for (const id of batches.keys()) if (!seen.has(id)) findings.push({ code: "MISSING_RECORDS", message: `batch ${id} was settled on-chain, but ${o.dir} has no ${id}.jsonl` });
-  return { ok: findings.length === 0, files: files.length, records, batchesOnChain: batches.size, charged, findings };
+  return { ok: findings.length === 0, files: files.length, records, batchesOnChain: batches.size, charged, findings, usage };
 }

@@ -1,70 +1,36 @@
 /**
- * Sending InferenceCredit transactions: typed from the ABI, waiting for the receipt, failing with one
- * {@link ContractError} sentence (as ../write.ts does for ComputeToken).
+ * Sending InferenceCredit transactions, through the one writer of ../write.ts (typed from the ABI,
+ * waiting for the receipt, one {@link ContractError} sentence naming InferenceCredit on failure).
  */
-import type { Address, ContractFunctionArgs, ContractFunctionName, Hash, Hex, TransactionReceipt } from "viem";
-import { requireWriter, type CtkClient } from "../client.js";
-import { toCtkError } from "../errors.js";
+import type { Address, Hash, Hex, TransactionReceipt } from "viem";
+import type { CtkClient } from "../client.js";
 import type { inferenceCreditAbi } from "../generated/abi.js";
-import type { SubmitOptions } from "../write.js";
+import { type ContractHandle, type SubmitOptions, type WriteArgs, type WriteName, submitWrite, writeAndWait } from "../write.js";
 import { type Authorization, toSignedAuthorizationArg } from "./authorization.js";
 import { creditContract } from "./contract.js";
 
 type Abi = typeof inferenceCreditAbi;
-export type InferenceCreditWriteName = ContractFunctionName<Abi, "nonpayable" | "payable">;
-export type InferenceCreditWriteArgs<F extends InferenceCreditWriteName> = ContractFunctionArgs<Abi, "nonpayable" | "payable", F>;
+export type InferenceCreditWriteName = WriteName<Abi>;
+export type InferenceCreditWriteArgs<F extends InferenceCreditWriteName> = WriteArgs<Abi, F>;
+
+/** The deployment's InferenceCredit as a {@link ContractHandle} (errors name it). */
+export const creditWriteHandle = (client: CtkClient): ContractHandle<Abi> => ({ ...creditContract(client), contractName: "InferenceCredit" });
 
 /** Sends an InferenceCredit transaction and returns its hash without waiting. */
-export async function submitInferenceCredit<const F extends InferenceCreditWriteName>(
+export const submitInferenceCredit = <const F extends InferenceCreditWriteName>(
   client: CtkClient,
   functionName: F,
   args: InferenceCreditWriteArgs<F>,
   opts: SubmitOptions = {},
-): Promise<Hash> {
-  const w = requireWriter(client);
-  try {
-    return await w.walletClient.writeContract({
-      ...creditContract(client),
-      functionName,
-      args,
-      account: w.account,
-      chain: w.chain,
-      ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}),
-      ...(opts.gas !== undefined ? { gas: opts.gas } : {}),
-    } as never);
-  } catch (e) {
-    throw await toCtkError(client, e, { functionName });
-  }
-}
+): Promise<Hash> => submitWrite(client, creditWriteHandle(client), functionName, args, opts);
 
 /** Sends, waits, and returns the receipt; a reverted transaction is replayed to name its error. */
-export async function writeInferenceCredit<const F extends InferenceCreditWriteName>(
+export const writeInferenceCredit = <const F extends InferenceCreditWriteName>(
   client: CtkClient,
   functionName: F,
   args: InferenceCreditWriteArgs<F>,
   opts: SubmitOptions = {},
-): Promise<TransactionReceipt> {
-  const hash = await submitInferenceCredit(client, functionName, args, opts);
-  let receipt: TransactionReceipt;
-  try {
-    receipt = await client.publicClient.waitForTransactionReceipt({ hash, pollingInterval: client.publicClient.pollingInterval });
-  } catch (e) {
-    throw await toCtkError(client, e, { functionName });
-  }
-  if (receipt.status === "success") return receipt;
-  try {
-    await client.publicClient.simulateContract({
-      ...creditContract(client),
-      functionName,
-      args,
-      account: client.account,
-      blockNumber: receipt.blockNumber - 1n,
-    } as never);
-  } catch (e) {
-    throw await toCtkError(client, e, { functionName });
-  }
-  throw new Error(`transaction ${hash} (${functionName}) reverted`);
-}
+): Promise<TransactionReceipt> => writeAndWait(client, creditWriteHandle(client), functionName, args, opts);
 
 export interface CreditGrant {
   batchRef: Hex;

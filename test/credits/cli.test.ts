@@ -16,7 +16,7 @@ import { readAuthorization, readCreditBalance, readModelPrice, readPriceVersion,
 import { settleUsage } from "../../sdk/credits/write.js";
 import { importKeystore, parseSecret } from "../../sdk/keystore.js";
 import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
-import { type CtkRun, jsonOf, runCtk } from "../support/cli.js";
+import { type CtkRun, ROOT, jsonOf, runCtk } from "../support/cli.js";
 import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
 const E1001 = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
@@ -61,21 +61,26 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(run.stdout, run.stdout).to.match(/^\s*2\s+E1001\s+0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc\s+100\s+2030-12-31\s+soulbound$/m);
     expect(run.stdout).to.match(/^2030-06-30\s+transferable\s+1\s+1\s+20$/m);
     expect(run.stdout).to.match(/^total\s+3\s+2\s+170$/m);
-    expect(run.stdout).to.include("dry run: nothing sent (a real run sends 2 batches");
+    expect(run.stdout).to.include("dry run: nothing sent (run credits; a real run sends 3 rows in chunks of at most 256 rows of one expiry and policy");
     expect(await readCreditBalance(chain.reader, E1001)).to.equal(0n);
   });
 
   it("HR: grants the file once; running it again, or re-encoded, pays nothing twice", async () => {
     const hr = { CTK_PRIVATE_KEY: LOCAL_ROLE_KEYS.HR };
     let run = ok(await ctk(["hr", "grant-credits", "--csv", "examples/credits.csv"], hr));
-    expect(run.stdout).to.include("granted 3 rows (170 credits) in 2 batches");
+    expect(run.stdout).to.include("run credits: granted 3 rows (170 credits) in 2 transactions");
     expect(await readCreditBalance(chain.reader, E1001)).to.equal(120_000_000n);
     run = ok(await ctk(["hr", "grant-credits", "--csv", "examples/credits.csv"], hr));
-    expect(run.stdout).to.include("examples/credits.csv was already granted (2 batches, 3 rows): nothing granted");
+    expect(run.stdout).to.include("examples/credits.csv: every row of run credits was already granted (3 rows): nothing granted");
+    // The README's third line: the same run, one row per transaction.
+    const readmeLine = "npx ctk hr grant-credits --csv examples/credits.csv --run credits --batch-size 1";
+    expect(readFileSync(path.join(ROOT, "README.md"), "utf8")).to.include(readmeLine);
+    run = ok(await ctk(readmeLine.split(" ").slice(2), hr));
+    expect(run.stdout).to.include("every row of run credits was already granted (3 rows): nothing granted");
     const reencoded = path.join(dir, "credits-crlf.csv");
     const lines = readFileSync("examples/credits.csv", "utf8").trimEnd().split("\n");
     writeFileSync(reencoded, `\ufeff${[lines[0], lines[3], lines[1], `"E1001",${lines[2].slice(6)}`].join("\r\n")}\r\n`);
-    run = ok(await ctk(["--json", "hr", "grant-credits", "--csv", reencoded], hr));
+    run = ok(await ctk(["--json", "hr", "grant-credits", "--csv", reencoded, "--run", "credits", "--batch-size", "1"], hr));
     expect(jsonOf<{ alreadyGranted: boolean }>(run).alreadyGranted).to.equal(true);
     expect(await readCreditBalance(chain.reader, E1001)).to.equal(120_000_000n);
   });
@@ -203,6 +208,33 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(st.stdout).to.match(/spent\s+-14\.9952\s/);
     expect(st.stdout).to.match(/sent\s+-5\s+2030-06-30\s+to 0x976EA74026E726554dB657fA54763abd0C3a0aa9/);
     expect(st.stdout).to.include("expiring 2030-12-31 00:00 UTC (soulbound): 90 credits");
+    // Per model needs the gateway's records (test/gateway/readme.test.ts gives them): said, not guessed.
+    expect(st.stdout).to.include("per-model totals need the gateway's usage records: add --usage <dir>");
+    expect(r.credits).to.deep.include({ models: null, holderModels: null });
+    expect(readFileSync(csv, "utf8")).to.include("# per-model totals need the gateway's usage records");
+  });
+
+  it("auditor: the statement as CSV has the credit rows the text shows: grants, charges, transfers, buckets", async () => {
+    const st = ok(await ctk(["audit", "statement", "--wallet", E1001, "--format", "csv", "--no-progress"]));
+    const lines = st.stdout.trimEnd().split("\n");
+    expect(lines[0]).to.equal("date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash");
+    const at = lines.indexOf("# inference credits");
+    expect(at).to.be.greaterThan(0);
+    expect(lines[at + 1]).to.equal("date,block,event,credits,base_units,bucket_expires,note,tx_hash");
+    const rows = lines.slice(at + 2, lines.indexOf("# inference credit buckets at the close")).map((l) => l.split(","));
+    // Chain order: the 2030-06-30 bucket's batch first (a run sends its rows bucket by bucket, soonest first).
+    expect(rows.map((r) => [r[2], r[3]])).to.deep.equal([
+      ["granted", "+20"],
+      ["granted", "+100"],
+      ["sent", "-5"],
+      ["spent", "-10"],
+      ["spent", "-0.0048"],
+      ["spent", "-14.9952"],
+    ]);
+    expect(rows.every((r) => /^0x[0-9a-f]{64}$/.test(r[7]))).to.equal(true);
+    expect(rows.reduce((s, r) => s + BigInt(r[4]), 0n)).to.equal(90_000_000n);
+    expect(lines).to.include("2030-12-31 00:00 UTC,soulbound,90,90000000,false");
+    expect(lines.at(-1)).to.match(/^# per-model totals need the gateway's usage records/);
   });
 
   it("HR: offboarding with --clawback burns a leaver's credits too; the audit still reconciles", async () => {

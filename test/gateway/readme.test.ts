@@ -25,7 +25,7 @@ const line = (re: RegExp) => {
 };
 
 describe("README: an employee gets a key and calls the gateway with curl and the openai client", function () {
-  this.timeout(180_000);
+  this.timeout(300_000);
   let f: GatewayFixture;
   let serve: ChildProcess | undefined;
   let url: string;
@@ -102,6 +102,28 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     const audit = await runCtk([...auditArgs, "--no-progress"], { env });
     expect(audit.stdout).to.match(/usage records in .*: 2 records in 1 files, 1 batches settled on-chain/);
     expect(audit.stdout).to.include("OK: every usage record's charge matches the on-chain prices and every batch's root matches its records");
+    // The same records give the report and the statement credits spent per model, per holder and month.
+    const reportArgs = line(/^npx ctk audit report .*--usage /).replace(/^npx ctk /, "").replace("report.csv", join(f.dir, "report.csv")).replace(".devnet/gateway/records", records).split(" ");
+    const report = await runCtk([...reportArgs, "--no-progress"], { env });
+    expect(report.code, report.stderr).to.equal(0);
+    const csv = readFileSync(join(f.dir, "report.csv"), "utf8").split("\n");
+    const byModel = csv.indexOf("model,requests,tokens_in,tokens_out,credits_requested,credits_spent");
+    expect(byModel, csv.join("\n")).to.be.greaterThan(0);
+    const [model, requests, , tokensOut, requested, spent] = csv[byModel + 1].split(",");
+    expect([model, requests, tokensOut]).to.deep.equal(["stories260K", "2", "64"]);
+    expect([parseCredits(requested), parseCredits(spent)]).to.deep.equal([total, total]);
+    const holderRow = csv.find((l) => l.startsWith(`${holder},`) && l.includes(",stories260K,"));
+    const month = holderRow?.split(",")[1] ?? "";
+    expect(month).to.match(/^\d{4}-\d{2}$/);
+    expect(holderRow).to.equal(`${holder},${month},${csv[byModel + 1]}`);
+    const statementArgs = line(/^npx ctk audit statement .*--usage /).replace(/^npx ctk /, "").replace(".devnet/gateway/records", records).split(" ");
+    expect(statementArgs).to.include(holder);
+    const statement = await runCtk([...statementArgs, "--no-progress"], { env });
+    expect(statement.code, statement.stderr).to.equal(0);
+    expect(statement.stdout).to.include("credits spent per month and model (from the gateway's usage records, verified against the chain):");
+    expect(statement.stdout).to.match(new RegExp(`^${month}\\s+stories260K\\s+2\\s+\\d+\\s+64\\s+${spent.replace(".", "\\.")}\\s+${spent.replace(".", "\\.")}$`, "m"));
+    const statementCsv = await runCtk([...statementArgs, "--format", "csv", "--no-progress"], { env });
+    expect(statementCsv.stdout.trimEnd().split("\n").at(-1)).to.equal(`${month},${csv[byModel + 1]}`);
     // A record changed after the fact is found.
     const [file] = readdirSync(records);
     writeFileSync(join(records, file), readFileSync(join(records, file), "utf8").replace(/"tokensOut":32/, '"tokensOut":31'));
@@ -109,5 +131,10 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     expect(tampered.code).to.equal(1);
     expect(tampered.stdout).to.match(/FINDING \[ROOT_MISMATCH\]/);
     expect(tampered.stdout).to.match(/FINDING \[CHARGE_MISMATCH\] .* charged \d+, the on-chain prices give \d+/);
+    // Records that do not match the chain give no per-model totals.
+    const refused = await runCtk([...reportArgs, "--no-progress"], { env });
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.match(/^error: --usage \S+: the usage records do not match the chain \(\d+ findings\); no per-model totals from them$/m);
+    expect(refused.stderr).to.include("[ROOT_MISMATCH]");
   });
 });

@@ -121,6 +121,13 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
     expect(await chunkByGas(rows, { maxRows: 4, gasBudget: 1n })).to.deep.equal([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
   });
 
+  it("never puts rows of two groups in one chunk (one credit bucket per grantBatch)", async () => {
+    const rows = [1, 1, 1, 2, 2, 3, 3, 3, 3, 3].map((group, i) => ({ group, i }));
+    const chunks = await chunkByGas(rows, { maxRows: 4, gasBudget: 1n, groupOf: (r) => String(r.group) });
+    expect(chunks.map((c) => c.map((r) => r.i))).to.deep.equal([[0, 1, 2], [3, 4], [5, 6, 7, 8], [9]]);
+    expect(chunks.every((c) => c.every((r) => r.group === c[0].group))).to.equal(true);
+  });
+
   it("parses employees.csv and lists bad, duplicate and conflicting rows", () => {
     const { rows, problems } = parseEmployeesCsv(`employee_id,wallet\nE1,${A}\nE2,nope\nE1,${A}\nE3,${A}\nE1,${B}\n,${B}\n`);
     expect(rows).to.deep.equal([{ line: 2, employeeId: "E1", wallet: A }]);
