@@ -73,7 +73,7 @@ async function sendAll(label: string, txs: { from: Address; data: Hex; gas?: num
     )) as Hex[];
     await rpc("evm_mine");
     const receipts = (await rpcBatch(hashes.map((h) => ({ method: "eth_getTransactionReceipt", params: [h] })))) as { status: Hex }[];
-    const failed = receipts.filter((r) => !r || r.status !== "0x1").length;
+    const failed = receipts.filter((r) => r?.status !== "0x1").length;
     if (failed) throw new Error(`${label}: ${failed} of ${chunk.length} transactions failed`);
   }
   process.stderr.write(`  ${label}: ${txs.length.toLocaleString("en-US")} txs in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);

@@ -11,12 +11,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { type LimitsConfig, type ModelConfig } from "../config.js";
+import type { LimitsConfig, ModelConfig } from "../config.js";
 import { GatewayError, badRequest } from "../errors.js";
 import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, type Tier } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
-import { PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { type PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 

@@ -7,7 +7,7 @@
  *   reference, registry allow-list, digest pin, command, secrets, credentials in env, class GPU
  *   maximum: sdk/policy.ts) → priority → GPUs × seconds × multiplier vs. reserved units
  */
-import { type ZodIssue } from "zod";
+import type { ZodIssue } from "zod";
 import { type JobSpec, PRIORITIES, jobSpecSchema, specSeconds, unitsFor } from "../../sdk/jobSpec.js";
 import { REJECT_REASONS, type RejectReason } from "../../sdk/reasons.js";
 import { findPrivilegedKey } from "./findPrivilegedKey.js";

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
-import { type HoldParams, type Ledger, type Limits } from "../../gateway/ledger/ledger.js";
+import type { HoldParams, Ledger, Limits } from "../../gateway/ledger/ledger.js";
 import { type PriceBook, quoteFor } from "../../gateway/metering/quote.js";
 import { chargeFor } from "../../sdk/credits/price.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";

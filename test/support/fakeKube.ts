@@ -322,7 +322,7 @@ export class FakeKube {
     const gone = new HttpStatusError(410, "Expired", `too old resource version (${this.compactedRv})`);
     this.flushWatches();
     for (const w of this.watchers) {
-      if (!w.res.destroyed) w.res.end(JSON.stringify({ type: "ERROR", object: statusBody(gone) }) + "\n");
+      if (!w.res.destroyed) w.res.end(`${JSON.stringify({ type: "ERROR", object: statusBody(gone) })}\n`);
     }
     this.watchers.clear();
   }
@@ -678,7 +678,7 @@ export class FakeKube {
       const gone = new HttpStatusError(410, "Expired", `too old resource version: ${rvParam} (${this.compactedRv})`);
       if (this.goneAs === "status") return sendStatus(res, gone);
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ type: "ERROR", object: statusBody(gone) }) + "\n");
+      res.end(`${JSON.stringify({ type: "ERROR", object: statusBody(gone) })}\n`);
       return;
     }
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" });
@@ -773,7 +773,7 @@ export class FakeKube {
   private mustGet(kind: Kind, namespace: string, name: string): KubeObject {
     const obj = this.store[kind].get(`${namespace}/${name}`);
     if (!obj) {
-      throw new HttpStatusError(404, "NotFound", `${RESOURCES[kind].plural}${RESOURCES[kind].group ? "." + RESOURCES[kind].group : ""} "${name}" not found`, {
+      throw new HttpStatusError(404, "NotFound", `${RESOURCES[kind].plural}${RESOURCES[kind].group ? `.${RESOURCES[kind].group}` : ""} "${name}" not found`, {
         name,
         group: RESOURCES[kind].group,
         kind: RESOURCES[kind].plural,
@@ -974,7 +974,7 @@ function setCondition(obj: KubeObject, type: string, status: string, reason: str
 
 function alreadyExists(kind: Kind, name: string): HttpStatusError {
   const r = RESOURCES[kind];
-  return new HttpStatusError(409, "AlreadyExists", `${r.plural}${r.group ? "." + r.group : ""} "${name}" already exists`, {
+  return new HttpStatusError(409, "AlreadyExists", `${r.plural}${r.group ? `.${r.group}` : ""} "${name}" already exists`, {
     name,
     group: r.group,
     kind: r.plural,
