@@ -53,7 +53,7 @@ async function assignNonces(txs: { from: Address }[]): Promise<number[]> {
   const unknown = [...new Set(txs.map((t) => t.from))].filter((a) => !nonces.has(a));
   for (let i = 0; i < unknown.length; i += 500) {
     const counts = (await rpcBatch(unknown.slice(i, i + 500).map((a) => ({ method: "eth_getTransactionCount", params: [a, "pending"] })))) as Hex[];
-    counts.forEach((c, j) => nonces.set(unknown[i + j]!, Number(c)));
+    for (const [j, c] of counts.entries()) nonces.set(unknown[i + j]!, Number(c));
   }
   return txs.map((t) => {
     const n = nonces.get(t.from)!;

@@ -93,16 +93,16 @@ export async function chunkByGas<R>(
   opts: { maxRows: number; gasBudget: bigint; gasOf?: (chunk: readonly R[]) => Promise<bigint> },
 ): Promise<R[][]> {
   const out: R[][] = [];
-  const fit = async (chunk: R[]): Promise<void> => {
+  const place = async (chunk: R[]): Promise<void> => {
     if (chunk.length > 1 && opts.gasOf && (await opts.gasOf(chunk)) > opts.gasBudget) {
       const half = Math.ceil(chunk.length / 2);
-      await fit(chunk.slice(0, half));
-      await fit(chunk.slice(half));
+      await place(chunk.slice(0, half));
+      await place(chunk.slice(half));
       return;
     }
     out.push(chunk);
   };
-  for (let i = 0; i < rows.length; i += opts.maxRows) await fit(rows.slice(i, i + opts.maxRows));
+  for (let i = 0; i < rows.length; i += opts.maxRows) await place(rows.slice(i, i + opts.maxRows));
   return out;
 }
 

@@ -180,7 +180,7 @@ export class MeteredProxy {
   }
 
   private async run(
-    req: IncomingMessage,
+    _req: IncomingMessage,
     res: ServerResponse,
     r: { body: Record<string, unknown>; chat: boolean; upstream: Upstream; quote: Quote; hold: Hold; tier: Tier; key: KeyInfo },
   ): Promise<number> {
@@ -371,8 +371,7 @@ export class MeteredProxy {
         const { value, done } = await reader.read();
         if (done) break;
         buf += decoder.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
           const event = buf.slice(0, i);
           buf = buf.slice(i + 2);
           const data = event

@@ -52,8 +52,6 @@ const refuse = (reason: RejectReason, detail: string, field?: string): Redemptio
   ...(field !== undefined && { field }),
 });
 
-const quote = (s: string, max = 80): string => JSON.stringify(s.length > max ? `${s.slice(0, max - 3)}...` : s);
-
 export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfig): RedemptionCheck {
   const { specBytes } = input;
   if (specBytes.length > policy.maxSpecBytes) {

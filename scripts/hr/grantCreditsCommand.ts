@@ -31,7 +31,7 @@ function totalsTable(batches: readonly CreditGrantBatch[]): string[] {
     const k = `${b.expiresAt}|${b.transferable}`;
     const g = groups.get(k) ?? { expiresAt: b.expiresAt, transferable: b.transferable, rows: 0, wallets: new Set<string>(), amount: 0n };
     g.rows += b.rows.length;
-    b.rows.forEach((r) => g.wallets.add(r.wallet));
+    for (const r of b.rows) g.wallets.add(r.wallet);
     g.amount += b.amount;
     groups.set(k, g);
   }

@@ -759,7 +759,10 @@ export class FakeKube {
     if (previous) this.podKeysByOwner.get(previous)?.delete(key);
     if (owner) {
       let keys = this.podKeysByOwner.get(owner);
-      if (!keys) this.podKeysByOwner.set(owner, (keys = new Set()));
+      if (!keys) {
+        keys = new Set();
+        this.podKeysByOwner.set(owner, keys);
+      }
       keys.add(key);
       this.ownerOfPod.set(key, owner);
     } else this.ownerOfPod.delete(key);
@@ -927,15 +930,18 @@ export function rfc3339(ms: number): string {
 
 function defaultJob(job: KubeObject): void {
   const { uid, name } = job.metadata;
-  const spec = (job.spec ??= {});
+  job.spec ??= {};
+  const spec = job.spec;
   spec.suspend ??= false;
   spec.parallelism ??= 1;
   spec.completions ??= 1;
   spec.completionMode ??= "NonIndexed";
   spec.backoffLimit ??= 6;
   spec.selector = { matchLabels: { "batch.kubernetes.io/controller-uid": uid } };
-  const template = (spec.template ??= {});
-  const meta = (template.metadata ??= {});
+  spec.template ??= {};
+  const template = spec.template;
+  template.metadata ??= {};
+  const meta = template.metadata;
   meta.labels = {
     ...(meta.labels ?? {}),
     "batch.kubernetes.io/controller-uid": uid,
@@ -961,7 +967,8 @@ function containerName(pod: KubeObject): string {
 
 function setCondition(obj: KubeObject, type: string, status: string, reason: string, message: string, now: string): void {
   obj.status ??= {};
-  const conditions: { type: string; status: string; [k: string]: unknown }[] = (obj.status.conditions ??= []);
+  obj.status.conditions ??= [];
+  const conditions: { type: string; status: string; [k: string]: unknown }[] = obj.status.conditions;
   const existing = conditions.find((c) => c.type === type);
   if (!existing) {
     if (status === "False") return; // absent means false
