@@ -53,7 +53,7 @@ async function assignNonces(txs: { from: Address }[]): Promise<number[]> {
   const unknown = [...new Set(txs.map((t) => t.from))].filter((a) => !nonces.has(a));
   for (let i = 0; i < unknown.length; i += 500) {
     const counts = (await rpcBatch(unknown.slice(i, i + 500).map((a) => ({ method: "eth_getTransactionCount", params: [a, "pending"] })))) as Hex[];
-    counts.forEach((c, j) => nonces.set(unknown[i + j]!, Number(c)));
+    for (const [j, c] of counts.entries()) nonces.set(unknown[i + j]!, Number(c));
   }
   return txs.map((t) => {
     const n = nonces.get(t.from)!;
@@ -73,7 +73,7 @@ async function sendAll(label: string, txs: { from: Address; data: Hex; gas?: num
     )) as Hex[];
     await rpc("evm_mine");
     const receipts = (await rpcBatch(hashes.map((h) => ({ method: "eth_getTransactionReceipt", params: [h] })))) as { status: Hex }[];
-    const failed = receipts.filter((r) => !r || r.status !== "0x1").length;
+    const failed = receipts.filter((r) => r?.status !== "0x1").length;
     if (failed) throw new Error(`${label}: ${failed} of ${chunk.length} transactions failed`);
   }
   process.stderr.write(`  ${label}: ${txs.length.toLocaleString("en-US")} txs in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);

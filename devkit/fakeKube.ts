@@ -322,7 +322,7 @@ export class FakeKube {
     const gone = new HttpStatusError(410, "Expired", `too old resource version (${this.compactedRv})`);
     this.flushWatches();
     for (const w of this.watchers) {
-      if (!w.res.destroyed) w.res.end(JSON.stringify({ type: "ERROR", object: statusBody(gone) }) + "\n");
+      if (!w.res.destroyed) w.res.end(`${JSON.stringify({ type: "ERROR", object: statusBody(gone) })}\n`);
     }
     this.watchers.clear();
   }
@@ -678,7 +678,7 @@ export class FakeKube {
       const gone = new HttpStatusError(410, "Expired", `too old resource version: ${rvParam} (${this.compactedRv})`);
       if (this.goneAs === "status") return sendStatus(res, gone);
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ type: "ERROR", object: statusBody(gone) }) + "\n");
+      res.end(`${JSON.stringify({ type: "ERROR", object: statusBody(gone) })}\n`);
       return;
     }
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache" });
@@ -759,7 +759,10 @@ export class FakeKube {
     if (previous) this.podKeysByOwner.get(previous)?.delete(key);
     if (owner) {
       let keys = this.podKeysByOwner.get(owner);
-      if (!keys) this.podKeysByOwner.set(owner, (keys = new Set()));
+      if (!keys) {
+        keys = new Set();
+        this.podKeysByOwner.set(owner, keys);
+      }
       keys.add(key);
       this.ownerOfPod.set(key, owner);
     } else this.ownerOfPod.delete(key);
@@ -773,7 +776,7 @@ export class FakeKube {
   private mustGet(kind: Kind, namespace: string, name: string): KubeObject {
     const obj = this.store[kind].get(`${namespace}/${name}`);
     if (!obj) {
-      throw new HttpStatusError(404, "NotFound", `${RESOURCES[kind].plural}${RESOURCES[kind].group ? "." + RESOURCES[kind].group : ""} "${name}" not found`, {
+      throw new HttpStatusError(404, "NotFound", `${RESOURCES[kind].plural}${RESOURCES[kind].group ? `.${RESOURCES[kind].group}` : ""} "${name}" not found`, {
         name,
         group: RESOURCES[kind].group,
         kind: RESOURCES[kind].plural,
@@ -927,15 +930,18 @@ function rfc3339(ms: number): string {
 
 function defaultJob(job: KubeObject): void {
   const { uid, name } = job.metadata;
-  const spec = (job.spec ??= {});
+  job.spec ??= {};
+  const spec = job.spec;
   spec.suspend ??= false;
   spec.parallelism ??= 1;
   spec.completions ??= 1;
   spec.completionMode ??= "NonIndexed";
   spec.backoffLimit ??= 6;
   spec.selector = { matchLabels: { "batch.kubernetes.io/controller-uid": uid } };
-  const template = (spec.template ??= {});
-  const meta = (template.metadata ??= {});
+  spec.template ??= {};
+  const template = spec.template;
+  template.metadata ??= {};
+  const meta = template.metadata;
   meta.labels = {
     ...(meta.labels ?? {}),
     "batch.kubernetes.io/controller-uid": uid,
@@ -961,7 +967,8 @@ function containerName(pod: KubeObject): string {
 
 function setCondition(obj: KubeObject, type: string, status: string, reason: string, message: string, now: string): void {
   obj.status ??= {};
-  const conditions: { type: string; status: string; [k: string]: unknown }[] = (obj.status.conditions ??= []);
+  obj.status.conditions ??= [];
+  const conditions: { type: string; status: string; [k: string]: unknown }[] = obj.status.conditions;
   const existing = conditions.find((c) => c.type === type);
   if (!existing) {
     if (status === "False") return; // absent means false
@@ -974,7 +981,7 @@ function setCondition(obj: KubeObject, type: string, status: string, reason: str
 
 function alreadyExists(kind: Kind, name: string): HttpStatusError {
   const r = RESOURCES[kind];
-  return new HttpStatusError(409, "AlreadyExists", `${r.plural}${r.group ? "." + r.group : ""} "${name}" already exists`, {
+  return new HttpStatusError(409, "AlreadyExists", `${r.plural}${r.group ? `.${r.group}` : ""} "${name}" already exists`, {
     name,
     group: r.group,
     kind: r.plural,

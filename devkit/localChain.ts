@@ -2,7 +2,7 @@
  * A real anvil with ComputeToken deployed and one SDK client per role: what the SDK tests run against.
  * Each test file starts its own chain in `before` and stops it in `after`.
  */
-import { type Address, type Hex } from "viem";
+import type { Address, Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { type CtkClient, createCtkClient } from "../sdk/client.js";
 import { applyClassChanges, diffClasses, type ClassSpec } from "../sdk/classes.js";

@@ -27,7 +27,7 @@ import type { CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
 import { RedeemerMetrics } from "./engine/metrics.js";
 import { publishedPolicy } from "./api/policyView.js";
-import { type ApiServer, createApi, listen } from "./api/server.js";
+import { createApi, listen } from "./api/server.js";
 import type { RedeemerConfig } from "./config.js";
 import { RedemptionEngine } from "./engine/redemptionEngine.js";
 import { localExecutorConfigSchema } from "./executor/local/localExecutorConfig.js";

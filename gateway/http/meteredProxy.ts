@@ -11,12 +11,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { type LimitsConfig, type ModelConfig } from "../config.js";
+import type { LimitsConfig, ModelConfig } from "../config.js";
 import { GatewayError, badRequest } from "../errors.js";
 import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, type Tier } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
-import { PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { type PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 
@@ -180,7 +180,7 @@ export class MeteredProxy {
   }
 
   private async run(
-    req: IncomingMessage,
+    _req: IncomingMessage,
     res: ServerResponse,
     r: { body: Record<string, unknown>; chat: boolean; upstream: Upstream; quote: Quote; hold: Hold; tier: Tier; key: KeyInfo },
   ): Promise<number> {
@@ -371,8 +371,7 @@ export class MeteredProxy {
         const { value, done } = await reader.read();
         if (done) break;
         buf += decoder.decode(value, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
           const event = buf.slice(0, i);
           buf = buf.slice(i + 2);
           const data = event

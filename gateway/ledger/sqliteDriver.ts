@@ -12,7 +12,7 @@ import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
 const named = (sql: string) => sql.replace(/\$(\d+)/g, "@p$1");
 const bind = (params: readonly SqlValue[] = []) => {
   const o: Record<string, SqlValue> = {};
-  params.forEach((v, i) => (o[`p${i + 1}`] = typeof v === "number" && !Number.isInteger(v) ? v : typeof v === "number" ? BigInt(v) : v));
+  for (const [i, v] of params.entries()) o[`p${i + 1}`] = typeof v === "number" && !Number.isInteger(v) ? v : typeof v === "number" ? BigInt(v) : v;
   return o;
 };
 

@@ -7,7 +7,7 @@
  *   reference, registry allow-list, digest pin, command, secrets, credentials in env, class GPU
  *   maximum: sdk/policy.ts) → priority → GPUs × seconds × multiplier vs. reserved units
  */
-import { type ZodIssue } from "zod";
+import type { ZodIssue } from "zod";
 import { type JobSpec, PRIORITIES, jobSpecSchema, specSeconds, unitsFor } from "../../sdk/jobSpec.js";
 import { REJECT_REASONS, type RejectReason } from "../../sdk/reasons.js";
 import { findPrivilegedKey } from "./findPrivilegedKey.js";
@@ -51,8 +51,6 @@ const refuse = (reason: RejectReason, detail: string, field?: string): Redemptio
   detail,
   ...(field !== undefined && { field }),
 });
-
-const quote = (s: string, max = 80): string => JSON.stringify(s.length > max ? `${s.slice(0, max - 3)}...` : s);
 
 export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfig): RedemptionCheck {
   const { specBytes } = input;

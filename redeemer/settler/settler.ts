@@ -20,7 +20,7 @@ import {
 } from "../../sdk/redemptions.js";
 import type { Action, MachineEvent, Rejection } from "../state/types.js";
 import { buildReceipt } from "./receipt.js";
-import { ReceiptStore } from "./receiptStore.js";
+import type { ReceiptStore } from "./receiptStore.js";
 import type { SentTx, TxSender } from "./txSender.js";
 
 type ChainStatusEvent = Extract<MachineEvent, { type: "chainStatus" }>;

@@ -184,7 +184,10 @@ export class RedemptionBook {
     if (holder && !before?.request) {
       const key = holder.toLowerCase();
       let set = this.byHolder.get(key);
-      if (!set) this.byHolder.set(key, (set = new Set()));
+      if (!set) {
+        set = new Set();
+        this.byHolder.set(key, set);
+      }
       set.add(id);
     }
     this.dirty.add(id);

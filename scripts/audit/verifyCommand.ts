@@ -117,6 +117,6 @@ export function verifyCommand(): Command {
         };
         process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson, ...(usage && { usage: { ...usage, usage: undefined } }) })}\n`);
       } else process.stdout.write(`${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : []), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`);
-      if (!result.ok || (credits && credits.findings.length) || (usage && !usage.ok)) process.exitCode = 1;
+      if (!result.ok || (credits?.findings.length) || (usage && !usage.ok)) process.exitCode = 1;
     });
 }

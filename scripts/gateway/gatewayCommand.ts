@@ -27,7 +27,7 @@ export interface ServeOptions {
 /** How to call a gateway: the lines `ctk gateway serve` and `ctk devnet up` print. */
 export function howToCall(url: string, model: string): string[] {
   return [
-    "get a key:  ctk credits authorize --cap 5 --expires <date> --out auth.json && ctk credits key create --authorization auth.json --gateway " + url,
+    `get a key:  ctk credits authorize --cap 5 --expires <date> --out auth.json && ctk credits key create --authorization auth.json --gateway ${url}`,
     `curl:       curl ${url}/v1/chat/completions -H "Authorization: Bearer $CTK_API_KEY" -H 'content-type: application/json' -d '{"model":"${model}","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":32}'`,
     `openai:     new OpenAI({ apiKey: process.env.CTK_API_KEY, baseURL: "${url}/v1" }).chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Once upon a time" }] })`,
   ];

@@ -4,7 +4,7 @@
  * on the allow-list.
  */
 import { Command } from "commander";
-import { type Address } from "viem";
+import type { Address } from "viem";
 import { getBalances } from "../../sdk/balances.js";
 import { findClass } from "../../sdk/classes.js";
 import { formatExpiry, formatHours, parseHours } from "../../sdk/format.js";

@@ -42,10 +42,12 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 
 const read = (o: LiveOptions) =>
   <const F extends string>(functionName: F, args: readonly unknown[] = []) =>
+    // biome-ignore lint/suspicious/noExplicitAny: the result's type depends on the function name; each caller states it
     o.client.readContract({ address: o.token, abi: computeTokenAbi, functionName: functionName as never, args: args as never, blockNumber: o.blockNumber }) as Promise<any>;
 
 const readManager = (o: LiveOptions) =>
   <const F extends string>(functionName: F, args: readonly unknown[] = []) =>
+    // biome-ignore lint/suspicious/noExplicitAny: the result's type depends on the function name; each caller states it
     o.client.readContract({ address: o.manager, abi: accessManagerAbi, functionName: functionName as never, args: args as never, blockNumber: o.blockNumber }) as Promise<any>;
 
 /** Every (holder, lot) pair the events touched: the chain's balance must equal the replayed one. */
@@ -197,7 +199,7 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
   const expected = new Map<Hex, { role: RoleName; fn: string }>();
   for (const role of Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]) {
     const sels = selectorsFor(role);
-    RESTRICTED_FUNCTIONS[role].forEach((fn, i) => expected.set(sels[i]!, { role, fn }));
+    for (const [i, fn] of RESTRICTED_FUNCTIONS[role].entries()) expected.set(sels[i]!, { role, fn });
   }
   const selectors = new Set<Hex>([...expected.keys(), ...replay.functionRoles.keys()]);
   await mapLimit([...selectors], limit, async (selector) => {

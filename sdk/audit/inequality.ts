@@ -71,7 +71,10 @@ export function consumptionInequality(rows: readonly HolderMonths[], months: rea
       }
       if (m.consumed > 0n) {
         let byMonth = used.get(month);
-        if (!byMonth) used.set(month, (byMonth = new Map()));
+        if (!byMonth) {
+          byMonth = new Map();
+          used.set(month, byMonth);
+        }
         byMonth.set(row.holder, (byMonth.get(row.holder) ?? 0n) + m.consumed);
       }
     }

@@ -298,13 +298,19 @@ export class Replay {
 
   private credit(holder: Address, lotId: bigint, amount: bigint): void {
     let m = this.balances.get(holder);
-    if (!m) this.balances.set(holder, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.balances.set(holder, m);
+    }
     m.set(lotId, (m.get(lotId) ?? 0n) + amount);
   }
 
   private debit(holder: Address, lotId: bigint, amount: bigint, pos: Pos): void {
     let m = this.balances.get(holder);
-    if (!m) this.balances.set(holder, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.balances.set(holder, m);
+    }
     const have = m.get(lotId) ?? 0n;
     if (have < amount) {
       this.find("balance", `${holder} moved ${fmt(amount)} units of lot ${lotId} holding only ${fmt(have)}`, pos);
@@ -783,7 +789,10 @@ export class Replay {
       case "RoleGranted": {
         const { roleId, account, delay, since, newMember } = e.args;
         let members = this.roleMembers.get(roleId);
-        if (!members) this.roleMembers.set(roleId, (members = new Map()));
+        if (!members) {
+          members = new Map();
+          this.roleMembers.set(roleId, members);
+        }
         members.set(account, { since: BigInt(since), delay });
         this.roleHistory.push({ action: "granted", roleId, account, delay, since: BigInt(since), newMember, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.txHash });
         return;

@@ -86,10 +86,16 @@ export class ReportBuilder {
   private addTo(holder: Address, classId: number, month: string, measure: Measure, amount: bigint): void {
     const key = `${holder}:${classId}`;
     let cell = this.cells.get(key);
-    if (!cell) this.cells.set(key, (cell = { holder, classId, total: zeroMeasures(), months: new Map() }));
+    if (!cell) {
+      cell = { holder, classId, total: zeroMeasures(), months: new Map() };
+      this.cells.set(key, cell);
+    }
     cell.total[measure] += amount;
     let mm = cell.months.get(month);
-    if (!mm) cell.months.set(month, (mm = zeroMeasures()));
+    if (!mm) {
+      mm = zeroMeasures();
+      cell.months.set(month, mm);
+    }
     mm[measure] += amount;
   }
 
@@ -119,11 +125,17 @@ export class ReportBuilder {
     const byClassMap = new Map<number, { total: Measures; months: Map<string, Measures> }>();
     for (const r of rows) {
       let c = byClassMap.get(r.classId);
-      if (!c) byClassMap.set(r.classId, (c = { total: zeroMeasures(), months: new Map() }));
+      if (!c) {
+        c = { total: zeroMeasures(), months: new Map() };
+        byClassMap.set(r.classId, c);
+      }
       for (const m of MEASURES) c.total[m] += r.total[m];
       for (const [month, ms] of Object.entries(r.months)) {
         let mm = c.months.get(month);
-        if (!mm) c.months.set(month, (mm = zeroMeasures()));
+        if (!mm) {
+          mm = zeroMeasures();
+          c.months.set(month, mm);
+        }
         for (const m of MEASURES) mm[m] += ms[m];
       }
     }

@@ -247,7 +247,7 @@ export class CreditReplay {
           if (taken > req) this.finding("charge", `charge under ${authId} took ${taken}, more than the ${req} requested`, tx);
           if (taken > 0n) {
             const a = this.authorizations.get(authId);
-            if (!a || a.status !== "active") this.finding("charge", `charge of ${taken} under ${authId}, which is ${a ? a.status : "not activated"}`, tx);
+            if (a?.status !== "active") this.finding("charge", `charge of ${taken} under ${authId}, which is ${a ? a.status : "not activated"}`, tx);
             else {
               if (a.expiresAt <= ts) this.finding("charge", `charge of ${taken} under ${authId} after it expired`, tx);
               a.charged += taken;

@@ -214,9 +214,9 @@ async function liveBalance(h: History, holder: Address, lotId: bigint, blockNumb
 
 describe("bytecode comparison (pure)", function () {
   it("says where two codes first differ, and whether only the metadata differs", function () {
-    const body = "6080604052" + "00".repeat(20);
+    const body = `6080604052${"00".repeat(20)}`;
     // solc's trailer: 51 bytes of CBOR (ipfs hash, solc version), then its length 0x0033.
-    const meta = "a2646970667358221220" + "11".repeat(32) + "64736f6c6343" + "00081e" + "0033";
+    const meta = `a2646970667358221220${"11".repeat(32)}64736f6c634300081e0033`;
     const size = (body.length + meta.length) / 2;
     expect(describeCodeDifference(`0x${body}${meta}`, `0x${body}${meta}`)).to.equal(undefined);
     expect(describeCodeDifference("0x", `0x${body}`)).to.equal("no code at the address");

@@ -48,7 +48,7 @@ function grantRows(): Row[] {
 }
 
 const toCsv = (rows: Row[]) =>
-  ["employee_id,wallet,class,gpu_hours,expires_at,transferable", ...rows.map((r) => [r.employeeId, r.wallet, r.className, r.hours, r.expiresAt, r.policy === "transferable"].join(","))].join("\n") + "\n";
+  `${["employee_id,wallet,class,gpu_hours,expires_at,transferable", ...rows.map((r) => [r.employeeId, r.wallet, r.className, r.hours, r.expiresAt, r.policy === "transferable"].join(","))].join("\n")}\n`;
 
 describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk balance)", function () {
   this.timeout(180_000);

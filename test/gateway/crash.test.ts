@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
-import { type Hex } from "viem";
+import type { Hex } from "viem";
 import { readCreditBalance, readModelPrice } from "../../sdk/credits/reads.js";
 import { setModelPrice } from "../../sdk/credits/write.js";
 import { parseCredits } from "../../sdk/credits/units.js";

@@ -5,7 +5,7 @@
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
-import { type HoldParams, type Ledger, type Limits } from "../../gateway/ledger/ledger.js";
+import type { HoldParams, Ledger, Limits } from "../../gateway/ledger/ledger.js";
 import { type PriceBook, quoteFor } from "../../gateway/metering/quote.js";
 import { chargeFor } from "../../sdk/credits/price.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
@@ -219,7 +219,10 @@ for (const kind of DATABASE_KINDS) {
       await charge("c", "0xb2");
       await charge("d", "0xb2", q4);
       const builds: number[] = [];
-      const b1 = (await ledger.createBatch(100, (rows, v) => (builds.push(rows.length), { batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 20))!;
+      const b1 = (await ledger.createBatch(100, (rows, v) => {
+        builds.push(rows.length);
+        return { batchId: `batch-${v}`, usageRoot: `root-${rows.length}` };
+      }, T0 + 20))!;
       expect(b1.priceVersion).to.equal(3n);
       expect(b1.records).to.equal(3);
       expect(b1.charges.map((c) => [c.authId, c.amount])).to.deep.equal([["0xa1", (q3.cost(10, 10) * 2n).toString()], ["0xb2", q3.cost(10, 10).toString()]]);

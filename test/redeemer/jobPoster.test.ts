@@ -211,7 +211,7 @@ describe("job poster", function () {
     it("reads a Content-Length answer and says where it ends", function () {
       const body = '{"kind":"Job","name":"é"}';
       const first = answer("201 Created", body);
-      const buf = bytes(first + "HTTP/1.1");
+      const buf = bytes(`${first}HTTP/1.1`);
       const parsed = parseAnswer(buf, false)!;
       expect(parsed).to.not.equal(undefined);
       expect(parsed.status).to.equal(201);
@@ -239,7 +239,7 @@ describe("job poster", function () {
         'a\r\n":"hello w\r\n' +
         '6\r\norld"}\r\n' +
         "0\r\nX-Trailer: v\r\n\r\n";
-      const buf = bytes(text + "HTTP/1.1 201");
+      const buf = bytes(`${text}HTTP/1.1 201`);
       const parsed = parseAnswer(buf, false)!;
       expect(parsed.status).to.equal(409);
       expect(parsed.body()).to.equal('{"msg":"hello world"}');
@@ -408,7 +408,7 @@ describe("job poster", function () {
       const conflict = statusBody(409, "AlreadyExists", 'jobs.batch "ctk-redemption-2" already exists');
       const failure = statusBody(500, "InternalError", "etcdserver: request timed out");
       const answers = Buffer.concat([
-        bytes(created("ctk-redemption-1") + "HTTP/1.1 100 Continue\r\n\r\n"),
+        bytes(`${created("ctk-redemption-1")}HTTP/1.1 100 Continue\r\n\r\n`),
         chunkedAnswer("409 Conflict", conflict, { "Content-Type": "application/json" }, 16),
         bytes(answer("500 Internal Server Error", failure)),
       ]);

@@ -612,11 +612,6 @@ describe("redeemer local executor: pure parts", () => {
   });
 });
 
-async function gone(pid: number, timeoutMs = 2000): Promise<boolean> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(10)) if (!isAlive(pid)) return true;
-  return false;
-}
-
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

@@ -50,7 +50,7 @@ export const RESTRICTED_ENTRIES: { role: RoleName; fn: RestrictedFunction }[] = 
 export function specBytes(overrides: Record<string, unknown> = {}): Uint8Array {
   const spec = {
     name: "llm-finetune",
-    image: "registry.example.com/team/train@sha256:" + "ab".repeat(32),
+    image: `registry.example.com/team/train@sha256:${"ab".repeat(32)}`,
     command: ["python", "train.py"],
     gpus: 2,
     hours: 1,

@@ -73,7 +73,7 @@ describe("keystore (sdk/keystore.ts)", function () {
   });
 
   it("rejects a malformed secret without quoting it", function () {
-    for (const bad of ["0x1234", "not a mnemonic at all but twelve words long ok fine yes no maybe", KEY.slice(0, -1) + "g"]) {
+    for (const bad of ["0x1234", "not a mnemonic at all but twelve words long ok fine yes no maybe", `${KEY.slice(0, -1)}g`]) {
       const err = (() => {
         try {
           parseSecret(bad);

@@ -19,13 +19,13 @@ function WalletBar(props: { wallets: ProviderDetail[]; connection?: Connection; 
   const { connection, wallets } = props;
   if (connection) {
     return (
-      <div class="account" aria-label="connected wallet">
+      <section class="account" aria-label="connected wallet">
         <span>
           {connection.wallet.info.icon && <img src={connection.wallet.info.icon} alt="" width={18} height={18} />} {connection.wallet.info.name}:{" "}
           <span class="mono" data-testid="account">{connection.address}</span>
         </span>
         <button class="secondary" type="button" onClick={props.onDisconnect}>Disconnect</button>
-      </div>
+      </section>
     );
   }
   if (!wallets.length) return <span class="muted">No wallet found in this browser (install MetaMask or another EIP-1193 wallet).</span>;

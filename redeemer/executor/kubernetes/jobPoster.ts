@@ -181,9 +181,9 @@ class PendingCreate {
 
   answered(status: number, headers: () => Headers, body: () => string): void {
     if (this.settled) return;
-    if (status >= 200 && status <= 299) return this.finish(undefined);
-    if (status === 401) return this.finish(new ApiException(401, "Unauthorized", undefined, headers()));
-    this.finish(new ApiException(status, "Unknown API Status Code!", body(), headers()));
+    if (status >= 200 && status <= 299) this.finish(undefined);
+    else if (status === 401) this.finish(new ApiException(401, "Unauthorized", undefined, headers()));
+    else this.finish(new ApiException(status, "Unknown API Status Code!", body(), headers()));
   }
 
   /** No HTTP answer: connection refused or reset, TLS failure, connection closed first. */
@@ -292,7 +292,8 @@ class Connection {
         if (this.socket.destroyed) return;
       }
     } catch (err) {
-      return this.destroy(err);
+      this.destroy(err);
+      return;
     }
     this.buffered = buf.length > 0 ? buf : undefined;
   }

@@ -206,7 +206,10 @@ export class JobWatcher {
     const jobUid = ownerJobUid(pod);
     if (!jobUid) return;
     let set = this.podsByJob.get(jobUid);
-    if (!set) this.podsByJob.set(jobUid, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.podsByJob.set(jobUid, set);
+    }
     set.add(uid);
     this.opts.ledger.observe(pod, jobUid);
   }

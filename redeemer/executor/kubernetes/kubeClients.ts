@@ -7,9 +7,9 @@
 import {
   BatchV1Api,
   CoreV1Api,
-  KubeConfig,
-  RequestContext,
-  ResponseContext,
+  type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
   ServerConfiguration,
   Watch,
   createConfiguration,

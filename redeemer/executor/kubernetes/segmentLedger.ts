@@ -37,7 +37,10 @@ export class SegmentLedger {
     const segment = segmentOfPod(pod);
     if (!segment) return;
     let pods = this.jobs.get(jobUid);
-    if (!pods) this.jobs.set(jobUid, (pods = new Map()));
+    if (!pods) {
+      pods = new Map();
+      this.jobs.set(jobUid, pods);
+    }
     const previous = pods.get(podUid);
     const deletedAt = toUnixSeconds(pod.metadata?.deletionTimestamp) ?? previous?.deletedAt;
     // A closed segment stays closed: a stale copy of the pod must not reopen it.

@@ -1,0 +1,40 @@
+/**
+ * The habits that keep the tree in shape run with every `npm test` (and so in CI): the TypeScript
+ * compiler over the whole repository, and the linter (Biome, configured in biome.json).
+ */
+import { spawnSync } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { expect } from "chai";
+import { ROOT } from "../support/cli.js";
+
+const bin = (name: string) => path.join(ROOT, "node_modules", ".bin", name);
+const run = (cmd: string, args: string[]) =>
+  spawnSync(cmd, args, { cwd: ROOT, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+
+describe("tooling: the whole tree typechecks and lints clean", function () {
+  this.timeout(300_000);
+
+  it("tsc --noEmit reports no error anywhere in the repository", () => {
+    const r = run(bin("tsc"), ["--noEmit", "-p", "."]);
+    expect(`${r.stdout}${r.stderr}`.trim(), "tsc output").to.equal("");
+    expect(r.status).to.equal(0);
+  });
+
+  it("biome lint finds nothing (warnings count as errors)", () => {
+    const r = run(bin("biome"), ["lint", "--error-on-warnings", "--max-diagnostics=50", "."]);
+    expect(r.status, `${r.stdout}${r.stderr}`).to.equal(0);
+  });
+
+  it("the linter's rules are in force: an assignment inside a condition is reported", () => {
+    const probe = path.join(ROOT, "test", "structure", `probe-${process.pid}.ts`);
+    writeFileSync(probe, "export function f(a: number, b: number) {\n  if (a = b) return a;\n  return 0;\n}\n");
+    try {
+      const r = run(bin("biome"), ["lint", path.relative(ROOT, probe)]);
+      expect(r.status).to.not.equal(0);
+      expect(`${r.stdout}${r.stderr}`).to.contain("noAssignInExpressions");
+    } finally {
+      rmSync(probe, { force: true });
+    }
+  });
+});
