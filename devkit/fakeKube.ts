@@ -124,9 +124,9 @@ export interface KubeObject {
     deletionGracePeriodSeconds?: number;
   };
   // The fake manipulates arbitrary Kubernetes JSON; typing every field would be a second client.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: arbitrary Kubernetes JSON (see above)
   spec?: any;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: arbitrary Kubernetes JSON (see above)
   status?: any;
 }
 

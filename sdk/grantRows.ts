@@ -98,11 +98,11 @@ export async function chunkByGas<R>(
   opts: { maxRows: number; gasBudget: bigint; gasOf?: (chunk: readonly R[]) => Promise<bigint>; groupOf?: (row: R) => string },
 ): Promise<R[][]> {
   const out: R[][] = [];
-  const fit = async (chunk: R[]): Promise<void> => {
+  const place = async (chunk: R[]): Promise<void> => {
     if (chunk.length > 1 && opts.gasOf && (await opts.gasOf(chunk)) > opts.gasBudget) {
       const half = Math.ceil(chunk.length / 2);
-      await fit(chunk.slice(0, half));
-      await fit(chunk.slice(half));
+      await place(chunk.slice(0, half));
+      await place(chunk.slice(half));
       return;
     }
     out.push(chunk);
@@ -113,7 +113,7 @@ export async function chunkByGas<R>(
     if (last && (!opts.groupOf || opts.groupOf(last[0]) === opts.groupOf(r))) last.push(r);
     else groups.push([r]);
   }
-  for (const group of groups) for (let i = 0; i < group.length; i += opts.maxRows) await fit(group.slice(i, i + opts.maxRows));
+  for (const group of groups) for (let i = 0; i < group.length; i += opts.maxRows) await place(group.slice(i, i + opts.maxRows));
   return out;
 }
 

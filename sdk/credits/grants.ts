@@ -13,7 +13,7 @@
  * removed — never pays a row twice, and an interrupted run resumes. One `grantBatch` takes one bucket,
  * so a chunk never mixes two.
  */
-import { type Address, type Hex, type TransactionReceipt } from "viem";
+import type { Address, Hex, TransactionReceipt } from "viem";
 import { type CtkClient, chainTime } from "../client.js";
 import { toCtkError } from "../errors.js";
 import { formatExpiry, parseExpiry, parseTransferable } from "../format.js";
