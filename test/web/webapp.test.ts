@@ -577,3 +577,69 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
     });
   });
 });
+
+describe("the web app when no redeemer launches a redemption (Chromium, a test wallet, anvil)", function () {
+  this.timeout(180_000);
+  let dir: string;
+  let devnet: Devnet | undefined;
+  let web: WebServer | undefined;
+  let context: BrowserContext | undefined;
+
+  before(async function () {
+    if (!CHROMIUM) this.skip(); // chromium is not installed: `apt-get install chromium` (.ci/run does)
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-web-noredeemer-"));
+    devnet = await startDevnet({ port: await freePort(), dir: path.join(dir, "devnet"), redeemer: false, gateway: false });
+    await grantDemoHours({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, spec: loadSpec(DEMO_SPEC), className: "H100-80GB" });
+    web = await startWebServer({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, port: 0 });
+    context = await launchChromium(path.join(dir, "chromium-profile"));
+  });
+
+  after(async () => {
+    await context?.close();
+    await web?.close();
+    await devnet?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("offers Reclaim once the launch timeout has passed on the chain's clock, and the employee gets every hour back", async () => {
+    const { page, wallet } = await pageWithWallet(context!, { key: DEMO_EMPLOYEE_KEY, rpcUrl: devnet!.rpcUrl, anvilChainId: devnet!.chainId });
+    const foreign = watchRequests(page, web!.url.replace(/\/$/, ""));
+    await page.goto(`${web!.url}#/wallet`);
+    await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+    await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, formatHours(DEMO_GRANT_UNITS));
+    // Redeemed in the page; nobody launches it.
+    await page.locator("#spec-file").setInputFiles(DEMO_SPEC);
+    await page.getByLabel("Hardware class").selectOption("H100-80GB");
+    await page.getByTestId("spec-problems").waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Redeem" }).click();
+    await page.getByTestId("redeem-result").filter({ hasText: "Redemption 1 requested" }).waitFor({ timeout: 30_000 });
+    const row = page.getByTestId("redemption-1");
+    await page.locator('[data-testid="redemption-1"][data-status="Requested"]').waitFor();
+    await page.waitForFunction(() => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === "0.98");
+    const launchTimeout = await reader().publicClient.readContract({ ...reader().computeToken, functionName: "launchTimeout" });
+    expect(Number(launchTimeout)).to.equal(3600);
+    await page.waitForFunction(() => /if it is not launched, you can reclaim it in (59 min|1 h 0 min)/.test(document.querySelector('[data-testid="redemption-1"]')?.textContent ?? ""));
+    expect(await row.getByRole("button", { name: /^Reclaim/ }).count()).to.equal(0);
+
+    // An hour passes on the chain without a launch: the contract's reclaimableAt comes.
+    const r = (await getRedemption({ publicClient: reader().publicClient, address: reader().computeToken.address }, 1n))!;
+    const now = (await reader().publicClient.getBlock({ blockTag: "latest" })).timestamp;
+    await reader().publicClient.request({ method: "evm_increaseTime", params: [Number(r.reclaimableAt - now) + 1] } as never);
+    await reader().publicClient.request({ method: "evm_mine", params: [] } as never);
+    await row.getByTestId("reclaimable-1").waitFor({ timeout: 15_000 });
+    expect(await row.getByTestId("reclaimable-1").textContent()).to.equal("not launched in time:");
+    expect(await seriousA11yViolations(page)).to.deep.equal([]);
+    expect(await fitsWidth(page, 360)).to.deep.equal([]);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await row.getByRole("button", { name: "Reclaim redemption 1 (full refund of 0.02 h)" }).click();
+    await page.locator('[data-testid="redemption-1"][data-status="Reclaimed"]').waitFor({ timeout: 30_000 });
+    expect(wallet.sent).to.have.length(2);
+    expect(await row.textContent()).to.contain("reclaimed: refunded 0.02 h");
+    await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, formatHours(DEMO_GRANT_UNITS), { timeout: 15_000 });
+    expect((await getBalances(reader(), DEMO_EMPLOYEE)).totals.redeemable).to.equal(DEMO_GRANT_UNITS);
+    await page.close();
+    expect(foreign, "requests that left the machine").to.deep.equal([]);
+  });
+
+  const reader = () => createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment });
+});
