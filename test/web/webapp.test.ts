@@ -565,7 +565,7 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       expect(await seriousA11yViolations(page)).to.deep.equal([]);
       await page.screenshot({ path: path.join(SHOTS, "employee-reclaim.png"), fullPage: true });
       const sentBefore = wallet!.sent.length;
-      await row.getByRole("button", { name: `Reclaim redemption ${id} (full refund of 0.25 h)` }).click();
+      await row.getByRole("button", { name: `Reclaim (full refund): redemption ${id}, 0.25 h` }).click();
       await page.locator(`[data-testid="redemption-${id}"][data-status="Reclaimed"]`).waitFor({ timeout: 30_000 });
       expect(wallet!.sent).to.have.length(sentBefore + 1);
       expect(await row.textContent()).to.contain("reclaimed: refunded 0.25 h");
@@ -631,7 +631,7 @@ describe("the web app when no redeemer launches a redemption (Chromium, a test w
     expect(await seriousA11yViolations(page)).to.deep.equal([]);
     expect(await fitsWidth(page, 360)).to.deep.equal([]);
     await page.setViewportSize({ width: 1280, height: 900 });
-    await row.getByRole("button", { name: "Reclaim redemption 1 (full refund of 0.02 h)" }).click();
+    await row.getByRole("button", { name: "Reclaim (full refund): redemption 1, 0.02 h" }).click();
     await page.locator('[data-testid="redemption-1"][data-status="Reclaimed"]').waitFor({ timeout: 30_000 });
     expect(wallet.sent).to.have.length(2);
     expect(await row.textContent()).to.contain("reclaimed: refunded 0.02 h");

@@ -90,7 +90,9 @@ export async function switchChain(p: Eip1193Provider, chainId: number, rpcUrl: s
   try {
     await p.request({ method: "wallet_switchEthereumChain", params: [{ chainId: hex }] });
   } catch (e) {
-    if ((e as RpcError).code !== 4902) throw e;
+    // MetaMask Mobile wraps the 4902 in an internal error (data.originalError), as wagmi also allows for.
+    const err = e as RpcError & { data?: { originalError?: RpcError } };
+    if (err.code !== 4902 && err.data?.originalError?.code !== 4902) throw e;
     await p.request({ method: "wallet_addEthereumChain", params: [chainParameters(chainId, rpcUrl)] });
     await p.request({ method: "wallet_switchEthereumChain", params: [{ chainId: hex }] });
   }

@@ -386,7 +386,7 @@ function ReclaimOffer(props: { r: HolderRedemption; now?: number; onChanged: () 
     <>
       {" · "}
       <span data-testid={`reclaimable-${r.id}`}>{r.status === "Requested" ? "not launched in time" : "not settled in time"}:</span>{" "}
-      <button type="button" onClick={reclaim} disabled={busy || !connection?.writer} aria-label={`Reclaim redemption ${r.id} (full refund of ${formatHours(r.reserved)} h)`}>
+      <button type="button" onClick={reclaim} disabled={busy || !connection?.writer} aria-label={busy ? undefined : `Reclaim (full refund): redemption ${r.id}, ${formatHours(r.reserved)} h`}>
         {busy ? "Waiting for the wallet…" : "Reclaim (full refund)"}
       </button>
       {error && <span class="problems" role="alert"> {error}</span>}
