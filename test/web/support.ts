@@ -33,6 +33,12 @@ export interface TestWallet {
   calls: string[];
   /** Transactions the wallet signed and sent. */
   sent: Hex[];
+  /** Chains the wallet knows (it can switch to these only). */
+  knownChains: Set<number>;
+  /** Chains the page asked it to add (wallet_addEthereumChain), as asked. */
+  added: unknown[];
+  /** Methods the wallet's user turns down (answered with EIP-1193 error 4001). */
+  declines: Set<string>;
 }
 
 interface JsonRpcError {
@@ -44,27 +50,40 @@ const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewB
 
 /**
  * Opens a page with the test wallet installed. `chainId` is the chain the wallet starts on (the
- * anvil chain unless a test wants the wrong one); the wallet can switch only to `anvil.chainId`.
+ * anvil chain unless a test wants the wrong one). Like a real wallet it switches only to a chain it
+ * knows — by default the one it starts on and the anvil chain; `knownChains` narrows that — and
+ * answers 4902 for any other, until the page adds it with valid EIP-3085 parameters whose RPC
+ * answers with that chain id. Adding does not switch (EIP-3085 leaves that to the wallet).
  */
 export async function pageWithWallet(
   context: BrowserContext,
-  opts: { key: Hex; rpcUrl: string; anvilChainId: number; chainId?: number },
+  opts: { key: Hex; rpcUrl: string; anvilChainId: number; chainId?: number; knownChains?: number[] },
 ): Promise<{ page: Page; wallet: TestWallet }> {
   const account = privateKeyToAccount(opts.key);
   // The chain as a wallet set up for it knows it: the devnet's zero fees included.
   const chain = defineChain({ ...ctkChainRules, id: opts.anvilChainId, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [opts.rpcUrl] } } });
   const signer = createWalletClient({ account, chain, transport: http(opts.rpcUrl) });
-  const wallet: TestWallet = { address: account.address, chainId: opts.chainId ?? opts.anvilChainId, calls: [], sent: [] };
+  const startChain = opts.chainId ?? opts.anvilChainId;
+  const wallet: TestWallet = {
+    address: account.address,
+    chainId: startChain,
+    calls: [],
+    sent: [],
+    knownChains: new Set(opts.knownChains ?? [startChain, opts.anvilChainId]),
+    added: [],
+    declines: new Set(),
+  };
   const page = await context.newPage();
 
-  const forward = async (method: string, params: unknown[]) => {
-    const res = await fetch(opts.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const forward = async (method: string, params: unknown[], url = opts.rpcUrl) => {
+    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
     const body = (await res.json()) as { result?: unknown; error?: JsonRpcError };
     if (body.error) throw body.error;
     return body.result;
   };
 
   const handle = async (method: string, params: unknown[]): Promise<{ result?: unknown; events?: [string, unknown][] }> => {
+    if (wallet.declines.has(method)) throw { code: 4001, message: "User rejected the request." } satisfies JsonRpcError;
     switch (method) {
       case "eth_requestAccounts":
       case "eth_accounts":
@@ -73,9 +92,25 @@ export async function pageWithWallet(
         return { result: numberToHex(wallet.chainId) };
       case "wallet_switchEthereumChain": {
         const wanted = Number((params[0] as { chainId: string }).chainId);
-        if (wanted !== opts.anvilChainId) throw { code: 4902, message: `chain ${wanted} is not known to this wallet` } satisfies JsonRpcError;
+        if (!wallet.knownChains.has(wanted)) throw { code: 4902, message: `Unrecognized chain ID ${numberToHex(wanted)}. Try adding the chain using wallet_addEthereumChain first.` } satisfies JsonRpcError;
+        if (wanted === wallet.chainId) return { result: null };
         wallet.chainId = wanted;
         return { result: null, events: [["chainChanged", numberToHex(wanted)]] };
+      }
+      case "wallet_addEthereumChain": {
+        // What MetaMask checks (EIP-3085): the fields, and that the RPC really serves that chain.
+        const p = params[0] as { chainId?: unknown; chainName?: unknown; rpcUrls?: unknown; nativeCurrency?: { name?: unknown; symbol?: unknown; decimals?: unknown } };
+        const invalid = (message: string): JsonRpcError => ({ code: -32602, message });
+        if (typeof p?.chainId !== "string" || !/^0x[1-9a-f][0-9a-f]*$/.test(p.chainId)) throw invalid(`chainId must be a 0x-prefixed hex string without leading zeros, got ${JSON.stringify(p?.chainId)}`);
+        if (typeof p.chainName !== "string" || !p.chainName.trim()) throw invalid("chainName is required");
+        if (!Array.isArray(p.rpcUrls) || !p.rpcUrls.length || !p.rpcUrls.every((u) => typeof u === "string" && /^https?:\/\//.test(u))) throw invalid("rpcUrls must be a non-empty list of http(s) URLs");
+        const c = p.nativeCurrency;
+        if (!c || typeof c.name !== "string" || typeof c.symbol !== "string" || c.symbol.length < 2 || c.symbol.length > 6 || c.decimals !== 18) throw invalid("nativeCurrency must have a name, a 2–6 character symbol and 18 decimals");
+        const served = await forward("eth_chainId", [], p.rpcUrls[0] as string).catch(() => undefined);
+        if (served === undefined || Number(served) !== Number(p.chainId)) throw invalid(`the RPC ${String(p.rpcUrls[0])} answers chain ${String(served)}, not ${p.chainId}`);
+        wallet.added.push(p);
+        wallet.knownChains.add(Number(p.chainId));
+        return { result: null };
       }
       case "eth_sendTransaction": {
         if (wallet.chainId !== opts.anvilChainId) throw { code: 4901, message: `the wallet is on chain ${wallet.chainId}` } satisfies JsonRpcError;

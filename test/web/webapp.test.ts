@@ -28,6 +28,7 @@ import { startWebServer, type WebServer } from "../../scripts/web/server.js";
 import { type Gateway, parseGatewayConfig, startGateway } from "../../gateway/index.js";
 import { formatCredits, parseCredits } from "../../sdk/credits/units.js";
 import { grantCredits } from "../../sdk/credits/write.js";
+import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { MODEL, MODEL_PATH, MODEL_SHA256, jsonLinesInto, requireModel } from "../gateway/support/gatewayFixture.js";
 import { PALETTE } from "../../scripts/audit/renderReport.js";
 import { countColor, readPng } from "../audit/support/png.js";
@@ -111,7 +112,7 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
     expect(foreign, "requests that left the machine").to.deep.equal([]);
   });
 
-  const open = async (key: `0x${string}` | undefined, hash: string, chainId?: number) => {
+  const open = async (key: `0x${string}` | undefined, hash: string, chainId?: number, knownChains?: number[]) => {
     const origin = web!.url.replace(/\/$/, "");
     if (!key) {
       const page = await context!.newPage();
@@ -120,7 +121,7 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await page.goto(`${web!.url}${hash}`);
       return { page, wallet: undefined };
     }
-    const { page, wallet } = await pageWithWallet(context!, { key, rpcUrl: devnet!.rpcUrl, anvilChainId: devnet!.chainId, chainId });
+    const { page, wallet } = await pageWithWallet(context!, { key, rpcUrl: devnet!.rpcUrl, anvilChainId: devnet!.chainId, chainId, knownChains });
     const seen = watchRequests(page, origin);
     page.on("close", () => foreign.push(...seen));
     if (process.env.CTK_WEB_DEBUG) {
@@ -158,6 +159,38 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       expect(wallet!.calls).to.include("wallet_switchEthereumChain");
       expect(wallet!.chainId).to.equal(devnet!.chainId);
       expect(await page.getByTestId(`redeemable-H100-80GB`).textContent()).to.equal(formatHours(DEMO_GRANT_UNITS));
+    });
+
+    it("asks a wallet that does not know the chain (4902) to add it with the chain's parameters, then to switch, and signs", async () => {
+      const { page: p, wallet: w } = await open(DEMO_EMPLOYEE_KEY, "#/wallet", 1, [1]);
+      await p.getByTestId("wrong-chain").waitFor();
+      await p.getByRole("button", { name: `Switch to chain ${devnet!.chainId}` }).click();
+      await p.getByTestId("wrong-chain").waitFor({ state: "detached" });
+      const asked = w!.calls.filter((c) => c.startsWith("wallet_"));
+      expect(asked).to.deep.equal(["wallet_switchEthereumChain", "wallet_addEthereumChain", "wallet_switchEthereumChain"]);
+      expect(w!.added).to.deep.equal([
+        { chainId: `0x${devnet!.chainId.toString(16)}`, chainName: "ctk devnet", rpcUrls: [devnet!.rpcUrl], nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 } },
+      ]);
+      expect(w!.chainId).to.equal(devnet!.chainId);
+      // and the page proceeds: the balances, and a Redeem button that can sign once the spec is right.
+      await p.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, formatHours(DEMO_GRANT_UNITS));
+      await p.locator("#spec-file").setInputFiles(DEMO_SPEC);
+      await p.getByLabel("Hardware class").selectOption("H100-80GB");
+      await p.getByTestId("spec-problems").waitFor({ state: "detached" });
+      expect(await p.getByRole("button", { name: "Redeem" }).isEnabled()).to.equal(true);
+      expect(w!.sent).to.deep.equal([]);
+      await p.close();
+    });
+
+    it("says why when the wallet declines to switch, and keeps signing off", async () => {
+      const { page: p, wallet: w } = await open(DEMO_EMPLOYEE_KEY, "#/wallet", 1, [1]);
+      w!.declines.add("wallet_addEthereumChain"); // the user turns the request down: 4001 (EIP-1193)
+      await p.getByRole("button", { name: `Switch to chain ${devnet!.chainId}` }).click();
+      await p.getByText("Could not switch: you declined the request in your wallet").waitFor();
+      expect(w!.chainId).to.equal(1);
+      expect(await p.getByTestId("wrong-chain").count()).to.equal(1);
+      expect(await p.getByRole("button", { name: "Redeem" }).isDisabled()).to.equal(true);
+      await p.close();
     });
 
     it("refuses a bad spec inline, naming each problem, and sends nothing", async () => {
@@ -255,6 +288,43 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const row = (await usage.locator("tbody tr").first().textContent()) ?? "";
       expect(row).to.contain(MODEL).and.to.contain(formatCredits(BigInt(direct.records[0]!.charge)));
       await page.screenshot({ path: path.join(SHOTS, "employee-credits.png"), fullPage: true });
+
+      // Shown once: the page keeps it nowhere. No storage holds it, and after leaving the page it is gone.
+      const stored = () =>
+        page.evaluate(async () =>
+          JSON.stringify({
+            local: { ...localStorage },
+            session: { ...sessionStorage },
+            cookie: document.cookie,
+            indexedDb: (await indexedDB.databases()).map((d) => d.name),
+            caches: "caches" in window ? await caches.keys() : [],
+            history: history.state,
+            url: location.href,
+          }),
+        );
+      expect(await stored()).to.not.contain(key.slice(8));
+      // Leaving the page into the back-forward cache (pagehide, persisted) forgets it too.
+      await page.evaluate(() => window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true })));
+      await page.getByTestId("api-key").waitFor({ state: "detached" });
+      await page.getByLabel("Cap (credits)").fill("5");
+      await page.getByRole("button", { name: "Sign and get an API key" }).click();
+      await page.getByTestId("api-key").filter({ hasText: "Cap 5 credits" }).waitFor({ timeout: 30_000 });
+      const keys = [key, (await page.getByTestId("api-key-value").textContent())!].map((k) => k.slice(8));
+      expect(keys[1]).to.not.equal(keys[0]);
+      const nowhere = async () => {
+        const [html, storage] = [await page.content(), await stored()];
+        for (const k of keys) expect(html + storage).to.not.contain(k);
+      };
+      await page.evaluate(() => (location.hash = "#/hr"));
+      await page.getByRole("heading", { name: "HR grant desk" }).waitFor();
+      await page.evaluate(() => (location.hash = "#/wallet"));
+      await page.getByTestId("credits-balance").waitFor();
+      expect(await page.getByTestId("api-key").count()).to.equal(0);
+      await nowhere();
+      await page.reload();
+      await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+      await page.getByTestId("credits-balance").waitFor();
+      await nowhere();
     });
 
     it("has no serious accessibility violation and fits a 360 px screen", async () => {
@@ -348,6 +418,65 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await employee.close();
     });
 
+    it("names every bad line of an inference-credits file, then grants a good one (balances change), and the same file again grants nothing", async () => {
+      ({ page } = await open(LOCAL_ROLE_KEYS.HR, "#/hr"));
+      const bad = [
+        "employee_id,wallet,credits,expires_at,transferable",
+        `E1001,${EMPLOYEE_1},100,2030-12-31,false`,
+        "E2001,0x1234,5,2030-12-31,false",
+        "E2002,0x976EA74026E726554dB657fA54763abd0C3a0aa9,-3,2030-12-31,true",
+        "E2003,0x14dC79964da2C08b23698B3D3cc7Ca32193d9955,8,31/12/2030,false",
+        "E2004,0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f,1.0000001,2030-12-31,maybe",
+        "E2005,0x000000000000000000000000000000000000dEaD,5,2030-12-31,false",
+      ].join("\n");
+      await page.locator("#credits-csv").setInputFiles({ name: "bad-credits.csv", mimeType: "text/csv", buffer: Buffer.from(`${bad}\n`) });
+      const problems = page.getByTestId("csv-problems");
+      await problems.waitFor();
+      const items = await problems.locator("li").allTextContents();
+      expect(items).to.deep.equal([
+        'line 3: wallet "0x1234" is not a 0x-prefixed 20-byte address',
+        'line 4: credits "-3" is negative',
+        'line 5: expires_at "31/12/2030" is not an ISO-8601 date (e.g. 2027-03-31 or 2027-03-31T18:00:00Z)',
+        'line 6: credits "1.0000001" has more than 6 decimals (1 base unit = 0.000001 credit)',
+        'line 6: transferable "maybe" must be true or false',
+        "line 7: wallet 0x000000000000000000000000000000000000dEaD (employee E2005) is not onboarded",
+      ]);
+      expect(await problems.locator("strong").textContent()).to.equal("bad-credits.csv: 6 problems; nothing will be sent until every line is right.");
+      expect(await page.getByRole("button", { name: "Confirm and grant credits" }).count()).to.equal(0);
+      await page.screenshot({ path: path.join(SHOTS, "hr-credits-bad-lines.png"), fullPage: true });
+
+      const credit = { publicClient: reader.publicClient, address: reader.deployment.inferenceCredit! };
+      const balanceOf = (w: `0x${string}`) => reader.publicClient.readContract({ ...credit, abi: inferenceCreditAbi, functionName: "balanceOf", args: [w] });
+      const colleague = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";
+      const before = [await balanceOf(EMPLOYEE_1), await balanceOf(colleague)];
+      const file = path.join(ROOT, "examples", "credits.csv");
+      await page.locator("#credits-csv").setInputFiles(file);
+      const dry = page.getByTestId("dry-run");
+      await dry.waitFor();
+      expect(await dry.locator("p").first().textContent()).to.equal("Dry run of credits.csv: 3 rows of inference credits. Nothing is sent until you confirm.");
+      const totals = await page.getByTestId("credit-totals").locator("tbody tr, tfoot tr").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+      expect(totals).to.deep.equal([
+        ["2030-06-30", "transferable", "1", "1", "20"],
+        ["2030-12-31", "soulbound", "2", "2", "150"],
+        ["total", "", "3", "2", "170"],
+      ]);
+      expect(await seriousA11yViolations(page)).to.deep.equal([]);
+      await page.screenshot({ path: path.join(SHOTS, "hr-credits.png"), fullPage: true });
+      await page.getByRole("button", { name: "Confirm and grant credits" }).click();
+      await page.getByTestId("hr-done").filter({ hasText: "Granted 170 credits in 3 rows (2 batches)." }).waitFor({ timeout: 30_000 });
+      expect(await page.getByText("Rows landed: 3 of 3").count()).to.equal(1);
+      expect(await balanceOf(EMPLOYEE_1)).to.equal(before[0]! + parseCredits("120"));
+      expect(await balanceOf(colleague)).to.equal(before[1]! + parseCredits("50"));
+
+      await page.locator("#credits-csv").setInputFiles(file);
+      await page.getByTestId("already-granted").waitFor();
+      expect(await page.getByTestId("already-granted").textContent()).to.equal("credits.csv was granted already: sending it again grants nothing.");
+      expect(await page.getByRole("button", { name: "Confirm and grant credits" }).count()).to.equal(0);
+      expect(await balanceOf(EMPLOYEE_1)).to.equal(before[0]! + parseCredits("120"));
+      expect(await fitsWidth(page, 360)).to.deep.equal([]);
+      await page.close();
+    });
+
     it("offboards a leaver and claws back what it held", async () => {
       ({ page } = await open(LOCAL_ROLE_KEYS.HR, "#/hr"));
       const leaver = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"; // E1003: 8 B200 hours
@@ -419,4 +548,109 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await page.close();
     });
   });
+
+  describe("reclaim", () => {
+    it("offers Reclaim once a running redemption is past its allotted time plus the settle grace, and the hours come back", async () => {
+      const { page, wallet } = await open(DEMO_EMPLOYEE_KEY, "#/wallet");
+      // A job that runs far longer (in real time) than this test: the redeemer launches it and it stays Running.
+      const employee = createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment, account: DEMO_EMPLOYEE_KEY });
+      const spec = { ...loadSpec(DEMO_SPEC), name: "long-run", env: { DEMO_SECONDS: "600" }, gpus: 1, hours: 0.25 };
+      const h100 = (await getBalances(reader, DEMO_EMPLOYEE)).classes[0]!;
+      const { id } = await redeemJob(employee, h100.classId, [h100.lots[0]!.lotId], spec);
+      const row = page.getByTestId(`redemption-${id}`);
+      await page.locator(`[data-testid="redemption-${id}"][data-status="Running"]`).waitFor({ timeout: 60_000 });
+      const held = await getBalances(reader, DEMO_EMPLOYEE);
+      expect(held.classes[0]!.redeemable).to.equal(h100.redeemable - 900n);
+      // Not yet: the contract's reclaimableAt is a day (the settle grace) and 900 s away.
+      await page.waitForFunction((i) => /if it is not settled, you can reclaim it in 1 d 0 h/.test(document.querySelector(`[data-testid="redemption-${i}"]`)?.textContent ?? ""), String(id));
+      expect(await row.getByRole("button", { name: /^Reclaim/ }).count()).to.equal(0);
+
+      // The chain's clock moves on past it (the redeemer never settles in time).
+      const r = (await getRedemption({ publicClient: reader.publicClient, address: reader.computeToken.address }, id))!;
+      const now = (await reader.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+      await reader.publicClient.request({ method: "evm_increaseTime", params: [Number(r.reclaimableAt - now) + 1] } as never);
+      await reader.publicClient.request({ method: "evm_mine", params: [] } as never);
+      await row.getByTestId(`reclaimable-${id}`).waitFor({ timeout: 15_000 });
+      expect(await row.getByTestId(`reclaimable-${id}`).textContent()).to.equal("not settled in time:");
+      expect(await row.textContent()).to.match(/running: its 900 s allotted ended 1 d 0 h ago, not settled yet/);
+      expect(await seriousA11yViolations(page)).to.deep.equal([]);
+      await page.screenshot({ path: path.join(SHOTS, "employee-reclaim.png"), fullPage: true });
+      const sentBefore = wallet!.sent.length;
+      await row.getByRole("button", { name: `Reclaim (full refund): redemption ${id}, 0.25 h` }).click();
+      await page.locator(`[data-testid="redemption-${id}"][data-status="Reclaimed"]`).waitFor({ timeout: 30_000 });
+      expect(wallet!.sent).to.have.length(sentBefore + 1);
+      expect(await row.textContent()).to.contain("reclaimed: refunded 0.25 h");
+      expect((await getRedemption({ publicClient: reader.publicClient, address: reader.computeToken.address }, id))!.status).to.equal("Reclaimed");
+      // The balance shows the hours back.
+      await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, formatHours(h100.redeemable), { timeout: 15_000 });
+      expect((await getBalances(reader, DEMO_EMPLOYEE)).classes[0]!.redeemable).to.equal(h100.redeemable);
+      await page.close();
+    });
+  });
+});
+
+describe("the web app when no redeemer launches a redemption (Chromium, a test wallet, anvil)", function () {
+  this.timeout(180_000);
+  let dir: string;
+  let devnet: Devnet | undefined;
+  let web: WebServer | undefined;
+  let context: BrowserContext | undefined;
+
+  before(async function () {
+    if (!CHROMIUM) this.skip(); // chromium is not installed: `apt-get install chromium` (.ci/run does)
+    dir = mkdtempSync(path.join(tmpdir(), "ctk-web-noredeemer-"));
+    devnet = await startDevnet({ port: await freePort(), dir: path.join(dir, "devnet"), redeemer: false, gateway: false });
+    await grantDemoHours({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, spec: loadSpec(DEMO_SPEC), className: "H100-80GB" });
+    web = await startWebServer({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, port: 0 });
+    context = await launchChromium(path.join(dir, "chromium-profile"));
+  });
+
+  after(async () => {
+    await context?.close();
+    await web?.close();
+    await devnet?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("offers Reclaim once the launch timeout has passed on the chain's clock, and the employee gets every hour back", async () => {
+    const { page, wallet } = await pageWithWallet(context!, { key: DEMO_EMPLOYEE_KEY, rpcUrl: devnet!.rpcUrl, anvilChainId: devnet!.chainId });
+    const foreign = watchRequests(page, web!.url.replace(/\/$/, ""));
+    await page.goto(`${web!.url}#/wallet`);
+    await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+    await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, formatHours(DEMO_GRANT_UNITS));
+    // Redeemed in the page; nobody launches it.
+    await page.locator("#spec-file").setInputFiles(DEMO_SPEC);
+    await page.getByLabel("Hardware class").selectOption("H100-80GB");
+    await page.getByTestId("spec-problems").waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Redeem" }).click();
+    await page.getByTestId("redeem-result").filter({ hasText: "Redemption 1 requested" }).waitFor({ timeout: 30_000 });
+    const row = page.getByTestId("redemption-1");
+    await page.locator('[data-testid="redemption-1"][data-status="Requested"]').waitFor();
+    await page.waitForFunction(() => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === "0.98");
+    const launchTimeout = await reader().publicClient.readContract({ ...reader().computeToken, functionName: "launchTimeout" });
+    expect(Number(launchTimeout)).to.equal(3600);
+    await page.waitForFunction(() => /if it is not launched, you can reclaim it in (59 min|1 h 0 min)/.test(document.querySelector('[data-testid="redemption-1"]')?.textContent ?? ""));
+    expect(await row.getByRole("button", { name: /^Reclaim/ }).count()).to.equal(0);
+
+    // An hour passes on the chain without a launch: the contract's reclaimableAt comes.
+    const r = (await getRedemption({ publicClient: reader().publicClient, address: reader().computeToken.address }, 1n))!;
+    const now = (await reader().publicClient.getBlock({ blockTag: "latest" })).timestamp;
+    await reader().publicClient.request({ method: "evm_increaseTime", params: [Number(r.reclaimableAt - now) + 1] } as never);
+    await reader().publicClient.request({ method: "evm_mine", params: [] } as never);
+    await row.getByTestId("reclaimable-1").waitFor({ timeout: 15_000 });
+    expect(await row.getByTestId("reclaimable-1").textContent()).to.equal("not launched in time:");
+    expect(await seriousA11yViolations(page)).to.deep.equal([]);
+    expect(await fitsWidth(page, 360)).to.deep.equal([]);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await row.getByRole("button", { name: "Reclaim (full refund): redemption 1, 0.02 h" }).click();
+    await page.locator('[data-testid="redemption-1"][data-status="Reclaimed"]').waitFor({ timeout: 30_000 });
+    expect(wallet.sent).to.have.length(2);
+    expect(await row.textContent()).to.contain("reclaimed: refunded 0.02 h");
+    await page.waitForFunction((want) => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === want, formatHours(DEMO_GRANT_UNITS), { timeout: 15_000 });
+    expect((await getBalances(reader(), DEMO_EMPLOYEE)).totals.redeemable).to.equal(DEMO_GRANT_UNITS);
+    await page.close();
+    expect(foreign, "requests that left the machine").to.deep.equal([]);
+  });
+
+  const reader = () => createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment });
 });

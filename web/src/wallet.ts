@@ -70,17 +70,31 @@ export async function walletChainId(p: Eip1193Provider): Promise<number> {
   return Number(await p.request({ method: "eth_chainId" }));
 }
 
-/** Asks the wallet to switch to the deployment's chain, adding it first if the wallet does not know it. */
+/** What a wallet needs to add the deployment's chain (EIP-3085 `wallet_addEthereumChain`). */
+export function chainParameters(chainId: number, rpcUrl: string) {
+  return {
+    chainId: numberToHex(chainId),
+    chainName: chainId === 31337 ? "ctk devnet" : `ctk chain ${chainId}`,
+    rpcUrls: [rpcUrl],
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+  };
+}
+
+/**
+ * Asks the wallet to switch to the deployment's chain (EIP-3326). A wallet that does not know the
+ * chain answers 4902: it is asked to add it (EIP-3085), then to switch to it (a wallet may or may not
+ * switch on adding; asking again is harmless).
+ */
 export async function switchChain(p: Eip1193Provider, chainId: number, rpcUrl: string): Promise<void> {
   const hex = numberToHex(chainId);
   try {
     await p.request({ method: "wallet_switchEthereumChain", params: [{ chainId: hex }] });
   } catch (e) {
-    if ((e as RpcError).code !== 4902) throw e;
-    await p.request({
-      method: "wallet_addEthereumChain",
-      params: [{ chainId: hex, chainName: chainId === 31337 ? "ctk devnet" : `ctk chain ${chainId}`, rpcUrls: [rpcUrl], nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 } }],
-    });
+    // MetaMask Mobile wraps the 4902 in an internal error (data.originalError), as wagmi also allows for.
+    const err = e as RpcError & { data?: { originalError?: RpcError } };
+    if (err.code !== 4902 && err.data?.originalError?.code !== 4902) throw e;
+    await p.request({ method: "wallet_addEthereumChain", params: [chainParameters(chainId, rpcUrl)] });
+    await p.request({ method: "wallet_switchEthereumChain", params: [{ chainId: hex }] });
   }
 }
 

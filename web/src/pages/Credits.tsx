@@ -89,6 +89,21 @@ function ApiKey() {
   const [key, setKey] = useState<{ key: string; keyId: string; cap: string; expiresAt: string }>();
   const [file, setFile] = useState<string>();
   const [usage, setUsage] = useState<UsageRecord[]>();
+  // The key lives only in this component's state: leaving the page (even into the browser's
+  // back-forward cache) forgets it, and a page brought back from that cache does not show it.
+  useEffect(() => {
+    const forget = () => {
+      setKey(undefined);
+      setUsage(undefined);
+    };
+    const onShow = (e: PageTransitionEvent) => e.persisted && forget();
+    window.addEventListener("pagehide", forget);
+    window.addEventListener("pageshow", onShow);
+    return () => {
+      window.removeEventListener("pagehide", forget);
+      window.removeEventListener("pageshow", onShow);
+    };
+  }, []);
 
   const sign = async (e: Event) => {
     e.preventDefault();

@@ -342,18 +342,26 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
   );
 }
 
-function RedemptionRow(props: { r: HolderRedemption; now: number; launchTimeout?: number; onChanged: () => void }) {
+/** The chain's clock as last read (a block's timestamp) and when it was read here, to count on from. */
+interface ChainClock {
+  at: number;
+  readAt: number;
+}
+
+const chainNow = (c: ChainClock | undefined, nowMs: number): number | undefined => (c ? c.at + (nowMs - c.readAt) / 1000 : undefined);
+
+/**
+ * Reclaim, when the contract allows it (its `reclaimableAt`, judged by the chain's clock, not this
+ * computer's): a redemption nobody launched within the launch timeout, or one launched and not settled
+ * within its allotted time plus the settle grace.
+ */
+function ReclaimOffer(props: { r: HolderRedemption; now?: number; onChanged: () => void }) {
   const { connection } = useApp();
   const { r, now } = props;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
-  let name = "";
-  try {
-    name = (JSON.parse(r.specText) as { name?: string }).name ?? "";
-  } catch {
-    name = "";
-  }
-  const reclaimAt = props.launchTimeout !== undefined ? r.requestedAt + props.launchTimeout : undefined;
+  if (now === undefined) return null;
+  const at = Number(r.reclaimableAt);
   const reclaim = async () => {
     if (!connection?.writer) return;
     setBusy(true);
@@ -362,29 +370,57 @@ function RedemptionRow(props: { r: HolderRedemption; now: number; launchTimeout?
       await writeComputeToken(connection.writer, "reclaim", [r.id]);
       props.onChanged();
     } catch (e) {
-      setError(errorText(e));
+      setError(`Not reclaimed: ${errorText(e)}`);
     } finally {
       setBusy(false);
     }
   };
+  if (now < at) {
+    return r.status === "Requested" ? (
+      <span class="muted"> · if it is not launched, you can reclaim it {countdown(at - now)}</span>
+    ) : (
+      <span class="muted"> · if it is not settled, you can reclaim it {countdown(at - now)}</span>
+    );
+  }
+  return (
+    <>
+      {" · "}
+      <span data-testid={`reclaimable-${r.id}`}>{r.status === "Requested" ? "not launched in time" : "not settled in time"}:</span>{" "}
+      <button type="button" onClick={reclaim} disabled={busy || !connection?.writer} aria-label={busy ? undefined : `Reclaim (full refund): redemption ${r.id}, ${formatHours(r.reserved)} h`}>
+        {busy ? "Waiting for the wallet…" : "Reclaim (full refund)"}
+      </button>
+      {error && <span class="problems" role="alert"> {error}</span>}
+    </>
+  );
+}
+
+function RedemptionRow(props: { r: HolderRedemption; now?: number; onChanged: () => void }) {
+  const { r, now } = props;
+  let name = "";
+  try {
+    name = (JSON.parse(r.specText) as { name?: string }).name ?? "";
+  } catch {
+    name = "";
+  }
   let detail;
   if (r.status === "Requested") {
     detail = (
       <>
         requested: waiting for the redeemer to launch it
-        {reclaimAt !== undefined && (now >= reclaimAt ? (
-          <> · <button type="button" onClick={reclaim} disabled={busy || !connection?.writer}>Reclaim (full refund)</button></>
-        ) : (
-          <span class="muted"> · reclaim possible {countdown(reclaimAt - now)}</span>
-        ))}
+        <ReclaimOffer r={r} now={now} onChanged={props.onChanged} />
       </>
     );
   } else if (r.status === "Running") {
-    const elapsed = r.runningAt !== undefined ? Math.max(0, now - r.runningAt) : 0;
+    const elapsed = r.runningAt !== undefined && now !== undefined ? Math.max(0, now - r.runningAt) : 0;
     detail = (
       <>
-        running: {Math.round(elapsed)} s of {r.seconds} s allotted{" "}
+        {elapsed <= r.seconds ? (
+          <>running: {Math.round(elapsed)} s of {r.seconds} s allotted </>
+        ) : (
+          <>running: its {r.seconds} s allotted ended {countdown(r.seconds - elapsed)}, not settled yet </>
+        )}
         <progress max={r.seconds} value={Math.min(elapsed, r.seconds)} aria-label={`redemption ${r.id} elapsed time`} />
+        <ReclaimOffer r={r} now={now} onChanged={props.onChanged} />
       </>
     );
   } else if (r.status === "Settled") {
@@ -402,21 +438,18 @@ function RedemptionRow(props: { r: HolderRedemption; now: number; launchTimeout?
       <td class="num">{formatHours(r.reserved)}</td>
       <td>
         <span class={`status status-${r.status}`}>{r.status}</span> — {detail}
-        {error && <span class="problems" role="alert"> {error}</span>}
       </td>
     </tr>
   );
 }
 
-function Redemptions(props: { list?: HolderRedemption[]; error?: string; reload: () => void }) {
-  const { reader } = useApp();
-  const [launchTimeout, setLaunchTimeout] = useState<number>();
-  const [now, setNow] = useState(Date.now() / 1000);
+function Redemptions(props: { list?: HolderRedemption[]; error?: string; clock?: ChainClock; reload: () => void }) {
+  const [nowMs, setNowMs] = useState(Date.now());
   useEffect(() => {
-    void reader.publicClient.readContract({ ...reader.computeToken, functionName: "launchTimeout" }).then((t) => setLaunchTimeout(Number(t)));
-    const t = setInterval(() => setNow(Date.now() / 1000), 1000);
+    const t = setInterval(() => setNowMs(Date.now()), 1000);
     return () => clearInterval(t);
   }, []);
+  const now = chainNow(props.clock, nowMs);
   return (
     <section aria-labelledby="redemptions-h">
       <h2 id="redemptions-h">My redemptions</h2>
@@ -432,7 +465,7 @@ function Redemptions(props: { list?: HolderRedemption[]; error?: string; reload:
               <tr><th scope="col" class="num">id</th><th scope="col">job</th><th scope="col">asked</th><th scope="col" class="num">reserved (h)</th><th scope="col">status</th></tr>
             </thead>
             <tbody>
-              {props.list.map((r) => <RedemptionRow key={r.id.toString()} r={r} now={now} launchTimeout={launchTimeout} onChanged={props.reload} />)}
+              {props.list.map((r) => <RedemptionRow key={r.id.toString()} r={r} now={now} onChanged={props.reload} />)}
             </tbody>
           </table>
         </div>
@@ -540,7 +573,12 @@ export function EmployeePage() {
         <>
           <Balances balances={balances.data} fetchedAt={fetchedAt} error={balances.error} />
           <RedeemForm classes={classes.data ?? []} balances={balances.data} onSent={reloadAll} />
-          <Redemptions list={redemptions.data} error={redemptions.error} reload={reloadAll} />
+          <Redemptions
+            list={redemptions.data}
+            error={redemptions.error}
+            clock={balances.data ? { at: Number(balances.data.at), readAt: fetchedAt } : undefined}
+            reload={reloadAll}
+          />
           <TransferForm balances={balances.data} onSent={reloadAll} />
           <CreditsSection />
         </>

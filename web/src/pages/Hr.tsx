@@ -1,12 +1,17 @@
 /**
- * HR's grant desk (only for an account holding the HR role): a grants or employees CSV checked
- * like `ctk hr grant --dry-run` — every bad line named — then confirmed and sent in batches with
- * progress; the same file twice grants nothing and says so. Onboarding and offboarding.
+ * HR's grant desk (only for an account holding the HR role): a grants, credits or employees CSV
+ * checked like `ctk hr grant --dry-run` / `ctk hr grant-credits --dry-run` — every bad line named —
+ * then confirmed and sent in batches with progress; the same file twice grants nothing and says so.
+ * Onboarding and offboarding. Parsing, checks, planning and sending are the SDK's (sdk/grants.ts,
+ * sdk/credits/grants.ts, sdk/holders.ts); this page only shows them.
  */
 import { useState } from "preact/hooks";
 import { getAddress, isAddress, type Address } from "viem";
 import { formatExpiry, formatHours } from "../../../sdk/format.js";
 import { type GrantPlan, type GrantProgress, prepareGrants, sendGrants } from "../../../sdk/grants.js";
+import { type CreditGrantPlan, prepareCreditGrants, sendCreditGrants } from "../../../sdk/credits/grants.js";
+import { creditGrantTotals } from "../../../sdk/credits/grantTotals.js";
+import { formatCredits } from "../../../sdk/credits/units.js";
 
 /** The payroll run a file belongs to: its name without extension, as `ctk hr grant` defaults to. */
 const runOf = (file: string): string => file.replace(/\.[^.]*$/, "") || file;
@@ -24,10 +29,47 @@ function Problems(props: { problems: RowProblem[]; file: string }) {
 
 type Upload =
   | { kind: "grants"; file: string; plan: GrantPlan }
+  | { kind: "credits"; file: string; plan: CreditGrantPlan }
   | { kind: "employees"; file: string; rows: EmployeeRow[]; problems: RowProblem[] };
 
+/** The rows a credit plan has yet to grant. */
+const pendingCreditRows = (plan: CreditGrantPlan) => plan.pending.flatMap((b) => b.rows);
+
+const policyOf = (transferable: boolean) => (transferable ? "transferable" : "soulbound");
+
+function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: () => void; disabled: boolean }) {
+  const rows = pendingCreditRows(props.plan).sort((a, b) => a.line - b.line);
+  const { buckets, total } = creditGrantTotals(rows);
+  const already = props.plan.rows.length - rows.length;
+  return (
+    <div data-testid="dry-run">
+      <p>Dry run of {props.file}: {rows.length} row{rows.length === 1 ? "" : "s"} of inference credits{already ? ` (${already} already granted)` : ""}. Nothing is sent until you confirm.</p>
+      <div class="table-wrap">
+        <table data-testid="credit-totals">
+          <caption class="sr-only">totals per expiry and policy</caption>
+          <thead><tr><th scope="col">expires</th><th scope="col">policy</th><th scope="col" class="num">rows</th><th scope="col" class="num">recipients</th><th scope="col" class="num">credits</th></tr></thead>
+          <tbody>
+            {buckets.map((b) => <tr key={`${b.expiresAt}|${b.transferable}`}><th scope="row">{formatExpiry(b.expiresAt)}</th><td>{policyOf(b.transferable)}</td><td class="num">{b.rows}</td><td class="num">{b.recipients}</td><td class="num">{formatCredits(b.amount)}</td></tr>)}
+          </tbody>
+          <tfoot><tr><th scope="row">total</th><td /><td class="num">{total.rows}</td><td class="num">{total.recipients}</td><td class="num">{formatCredits(total.amount)}</td></tr></tfoot>
+        </table>
+      </div>
+      <details>
+        <summary>Every row</summary>
+        <div class="table-wrap">
+          <table>
+            <thead><tr><th scope="col" class="num">line</th><th scope="col">employee</th><th scope="col">wallet</th><th scope="col" class="num">credits</th><th scope="col">expires</th><th scope="col">policy</th></tr></thead>
+            <tbody>{rows.map((r) => <tr key={r.line}><td class="num">{r.line}</td><td>{r.employeeId}</td><td class="mono">{r.wallet}</td><td class="num">{formatCredits(r.amount)}</td><td>{formatExpiry(r.expiresAt)}</td><td>{policyOf(r.transferable)}</td></tr>)}</tbody>
+          </table>
+        </div>
+      </details>
+      <div class="row"><button type="button" onClick={props.onConfirm} disabled={props.disabled}>Confirm and grant credits</button></div>
+    </div>
+  );
+}
+
 function CsvDesk() {
-  const { reader, connection } = useApp();
+  const { reader, connection, config } = useApp();
   const [upload, setUpload] = useState<Upload>();
   const [error, setError] = useState<string>();
   const [progress, setProgress] = useState<GrantProgress>();
@@ -45,6 +87,7 @@ function CsvDesk() {
     try {
       const text = await file.text();
       if (kind === "grants") setUpload({ kind, file: file.name, plan: await prepareGrants(reader, text, { run: runOf(file.name) }) });
+      else if (kind === "credits") setUpload({ kind, file: file.name, plan: await prepareCreditGrants(reader, text) });
       else setUpload({ kind, file: file.name, ...parseEmployeesCsv(text) });
     } catch (err) {
       setError(errorText(err));
@@ -64,6 +107,15 @@ function CsvDesk() {
           `Granted ${formatHours(r.unitsMinted)} GPU-hours in ${r.rowsMinted} rows (${r.batchesSent} batch${r.batchesSent === 1 ? "" : "es"})` +
             (r.rowsSkipped ? `; ${r.rowsSkipped} row${r.rowsSkipped === 1 ? " was" : "s were"} already granted` : "") +
             (r.refused.length ? `; ${r.refused.length} row${r.refused.length === 1 ? " was" : "s were"} refused by the recipient contract (not minted; sending the file again retries them)` : "") +
+            ".",
+        );
+      } else if (upload.kind === "credits") {
+        const rowsTotal = pendingCreditRows(upload.plan).length;
+        setProgress({ rowsDone: 0, rowsTotal });
+        const r = await sendCreditGrants(w, upload.plan, (rowsDone) => setProgress({ rowsDone, rowsTotal }));
+        setDone(
+          `Granted ${formatCredits(r.amountGranted)} credits in ${r.rowsGranted} row${r.rowsGranted === 1 ? "" : "s"} (${r.batchesSent} batch${r.batchesSent === 1 ? "" : "es"})` +
+            (r.batchesSkipped ? `; ${r.batchesSkipped} batch${r.batchesSkipped === 1 ? " was" : "es were"} granted by another run meanwhile` : "") +
             ".",
         );
       } else {
@@ -108,6 +160,11 @@ function CsvDesk() {
         </div>
       );
     }
+  } else if (upload?.kind === "credits") {
+    const { plan } = upload;
+    if (plan.problems.length) body = <Problems problems={plan.problems} file={upload.file} />;
+    else if (!plan.pending.length) body = <p class="ok" role="status" data-testid="already-granted">{upload.file} was granted already: sending it again grants nothing.</p>;
+    else body = <CreditDryRun file={upload.file} plan={plan} onConfirm={confirm} disabled={busy || !connection?.writer} />;
   } else if (upload?.kind === "employees") {
     if (upload.problems.length) body = <Problems problems={upload.problems} file={upload.file} />;
     else
@@ -128,6 +185,12 @@ function CsvDesk() {
             <label for="grants-csv">Grants CSV (employee_id, wallet, class, gpu_hours, expires_at, transferable)</label>
             <input id="grants-csv" type="file" accept=".csv,text/csv" onChange={(e) => void onFile("grants", e)} />
           </div>
+          {config.deployment.inferenceCredit && (
+            <div>
+              <label for="credits-csv">Inference credits CSV (employee_id, wallet, credits, expires_at, transferable)</label>
+              <input id="credits-csv" type="file" accept=".csv,text/csv" onChange={(e) => void onFile("credits", e)} />
+            </div>
+          )}
           <div>
             <label for="employees-csv">Employees CSV (employee_id, wallet)</label>
             <input id="employees-csv" type="file" accept=".csv,text/csv" onChange={(e) => void onFile("employees", e)} />
