@@ -119,7 +119,7 @@ export function totalsByBucket(rows: readonly CreditGrantRow[]): CreditBucketTot
     const id = creditBucketId(r.expiresAt, r.transferable);
     const t = m.get(id) ?? { expiresAt: r.expiresAt, transferable: r.transferable, rows: 0, wallets: new Set(), amount: 0n };
     t.rows++;
-    t.wallets.add(r.wallet);
+    t.wallets.add(r.wallet.toLowerCase());
     t.amount += r.amount;
     m.set(id, t);
   }

@@ -11,6 +11,5 @@ export * from "./reads.js";
 export * from "./write.js";
 export * from "./events.js";
 export * from "./grants.js";
-export * from "./grantTotals.js";
 export * from "./audit.js";
 export * from "./spendByModel.js";

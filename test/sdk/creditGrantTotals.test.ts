@@ -1,23 +1,21 @@
-/** The dry-run totals of a credit-grant file (sdk/credits/grantTotals.ts): per expiry bucket, and overall. Pure. */
+/** The dry-run totals of a credit-grant file (totalsByBucket, sdk/credits/grants.ts): per expiry bucket, and overall. Pure. */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { expect } from "chai";
-import { creditGrantTotals } from "../../sdk/credits/grantTotals.js";
-import { parseCreditGrantsCsv } from "../../sdk/credits/grants.js";
+import { parseCreditGrantsCsv, totalsByBucket } from "../../sdk/credits/grants.js";
 import { parseCredits } from "../../sdk/credits/units.js";
 import { parseExpiry } from "../../sdk/format.js";
 import { ROOT } from "../support/cli.js";
 
-describe("credit grant totals (sdk/credits/grantTotals.ts)", () => {
+describe("credit grant totals (totalsByBucket, sdk/credits/grants.ts)", () => {
   it("totals examples/credits.csv per expiry and policy, soonest first, counting each recipient once", () => {
     const { rows, problems } = parseCreditGrantsCsv(readFileSync(path.join(ROOT, "examples", "credits.csv"), "utf8"));
     expect(problems).to.deep.equal([]);
-    const { buckets, total } = creditGrantTotals(rows);
+    const buckets = totalsByBucket(rows);
     expect(buckets).to.deep.equal([
       { expiresAt: parseExpiry("2030-06-30"), transferable: true, rows: 1, recipients: 1, amount: parseCredits("20") },
       { expiresAt: parseExpiry("2030-12-31"), transferable: false, rows: 2, recipients: 2, amount: parseCredits("150") },
     ]);
-    expect(total).to.deep.equal({ rows: 3, recipients: 2, amount: parseCredits("170") });
   });
 
   it("keeps two policies of one expiry apart (soulbound first) and counts a wallet once whatever its case", () => {
@@ -29,12 +27,11 @@ describe("credit grant totals (sdk/credits/grantTotals.ts)", () => {
     ].join("\n");
     const { rows, problems } = parseCreditGrantsCsv(csv);
     expect(problems).to.deep.equal([]);
-    const { buckets, total } = creditGrantTotals(rows);
+    const buckets = totalsByBucket(rows);
     expect(buckets.map((b) => [b.transferable, b.rows, b.recipients, b.amount])).to.deep.equal([
       [false, 2, 2, parseCredits("2.25")],
       [true, 1, 1, parseCredits("1.5")],
     ]);
-    expect(total).to.deep.equal({ rows: 3, recipients: 2, amount: parseCredits("3.75") });
-    expect(creditGrantTotals([])).to.deep.equal({ buckets: [], total: { rows: 0, recipients: 0, amount: 0n } });
+    expect(totalsByBucket([])).to.deep.equal([]);
   });
 });

@@ -10,7 +10,6 @@ import { getAddress, isAddress, type Address } from "viem";
 import { formatExpiry, formatHours } from "../../../sdk/format.js";
 import { type GrantPlan, type GrantProgress, prepareGrants, sendGrants } from "../../../sdk/grants.js";
 import { type CreditGrantPlan, prepareCreditGrants, sendCreditGrants } from "../../../sdk/credits/grants.js";
-import { creditGrantTotals } from "../../../sdk/credits/grantTotals.js";
 import { formatCredits } from "../../../sdk/credits/units.js";
 
 /** The payroll run a file belongs to: its name without extension, as `ctk hr grant` defaults to. */
@@ -32,14 +31,12 @@ type Upload =
   | { kind: "credits"; file: string; plan: CreditGrantPlan }
   | { kind: "employees"; file: string; rows: EmployeeRow[]; problems: RowProblem[] };
 
-/** The rows a credit plan has yet to grant. */
-const pendingCreditRows = (plan: CreditGrantPlan) => plan.pending.flatMap((b) => b.rows);
-
 const policyOf = (transferable: boolean) => (transferable ? "transferable" : "soulbound");
 
 function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: () => void; disabled: boolean }) {
-  const rows = pendingCreditRows(props.plan).sort((a, b) => a.line - b.line);
-  const { buckets, total } = creditGrantTotals(rows);
+  const rows = [...props.plan.pending].sort((a, b) => a.line - b.line);
+  const buckets = props.plan.totals;
+  const total = { rows: rows.length, recipients: new Set(rows.map((r) => r.wallet.toLowerCase())).size, amount: rows.reduce((s, r) => s + r.amount, 0n) };
   const already = props.plan.rows.length - rows.length;
   return (
     <div data-testid="dry-run">
@@ -87,7 +84,7 @@ function CsvDesk() {
     try {
       const text = await file.text();
       if (kind === "grants") setUpload({ kind, file: file.name, plan: await prepareGrants(reader, text, { run: runOf(file.name) }) });
-      else if (kind === "credits") setUpload({ kind, file: file.name, plan: await prepareCreditGrants(reader, text) });
+      else if (kind === "credits") setUpload({ kind, file: file.name, plan: await prepareCreditGrants(reader, text, { run: runOf(file.name) }) });
       else setUpload({ kind, file: file.name, ...parseEmployeesCsv(text) });
     } catch (err) {
       setError(errorText(err));
@@ -110,12 +107,12 @@ function CsvDesk() {
             ".",
         );
       } else if (upload.kind === "credits") {
-        const rowsTotal = pendingCreditRows(upload.plan).length;
-        setProgress({ rowsDone: 0, rowsTotal });
-        const r = await sendCreditGrants(w, upload.plan, (rowsDone) => setProgress({ rowsDone, rowsTotal }));
+        setProgress({ rowsDone: 0, rowsTotal: upload.plan.pending.length });
+        const r = await sendCreditGrants(w, upload.plan, { onProgress: setProgress });
         setDone(
-          `Granted ${formatCredits(r.amountGranted)} credits in ${r.rowsGranted} row${r.rowsGranted === 1 ? "" : "s"} (${r.batchesSent} batch${r.batchesSent === 1 ? "" : "es"})` +
-            (r.batchesSkipped ? `; ${r.batchesSkipped} batch${r.batchesSkipped === 1 ? " was" : "es were"} granted by another run meanwhile` : "") +
+          `Granted ${formatCredits(r.amountMinted)} credits in ${r.rowsMinted} row${r.rowsMinted === 1 ? "" : "s"} (${r.batchesSent} batch${r.batchesSent === 1 ? "" : "es"})` +
+            (r.rowsSkipped ? `; ${r.rowsSkipped} row${r.rowsSkipped === 1 ? " was" : "s were"} already granted` : "") +
+            (r.refused.length ? `; ${r.refused.length} row${r.refused.length === 1 ? " was" : "s were"} refused (not minted; sending the file again retries them)` : "") +
             ".",
         );
       } else {
