@@ -16,17 +16,16 @@
  *
  * Relative paths in the file are resolved against the file's directory.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
 import { kubernetesExecutorConfigSchema } from "./executor/kubernetes/config.js";
 import { localExecutorConfigSchema } from "./executor/local/localExecutorConfig.js";
-import { ConfigError } from "./policy/configError.js";
+import { type Env, readEnvFile, readJsonObject } from "../sdk/configFile.js";
+import { ConfigError, parseConfig } from "../sdk/ctkError.js";
 import { policyConfigSchema, policyOverridesFromEnv } from "./policy/index.js";
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 const privateKey = z
   .string()
@@ -114,9 +113,7 @@ export type RedeemerConfig = Omit<Parsed, "deployment" | "checkpoint"> & { deplo
 
 /** Validates a configuration object; `baseDir` resolves relative paths. @throws ConfigError */
 export function parseRedeemerConfig(raw: unknown, options: { baseDir?: string; source?: string } = {}): RedeemerConfig {
-  const parsed = redeemerConfigSchema.safeParse(raw);
-  if (!parsed.success) throw ConfigError.fromZod("redeemer config", parsed.error, options.source);
-  const c = parsed.data;
+  const c = parseConfig(redeemerConfigSchema, "redeemer config", raw, options.source);
   const base = options.baseDir ?? process.cwd();
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   let deployment: Deployment;
@@ -154,7 +151,7 @@ const DEPRECATED_RPC_ENV = "CTK_RPC_URL";
 export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): RedeemerConfig {
   const env: Env = { ...readEnvFile(options.envFile), ...(options.env ?? process.env) };
   const file = options.file ?? (env.CTK_REDEEMER_CONFIG || undefined);
-  const fromFile = file === undefined ? {} : readJsonObject(file);
+  const fromFile = file === undefined ? {} : readJsonObject(file, "redeemer config");
   const merged: Record<string, unknown> = { ...fromFile };
   const issues: { path: string; message: string }[] = [];
   const str = (name: string, key: string) => {
@@ -196,28 +193,7 @@ export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): Red
   return parseRedeemerConfig(merged, { baseDir: file ? dirname(resolve(file)) : process.cwd(), source });
 }
 
-function readEnvFile(envFile: string | false | undefined): Env {
-  if (envFile === false) return {};
-  const path = resolve(envFile ?? ".env");
-  if (envFile === undefined && !existsSync(path)) return {};
-  try {
-    return parseDotenv(readFileSync(path));
-  } catch (err) {
-    throw new ConfigError(`cannot read env file ${path}: ${(err as Error).message}`, [], path);
-  }
-}
 
-function readJsonObject(file: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`cannot read redeemer config ${file}: ${e.code === "ENOENT" ? "no such file" : e.message}`, [], file);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`redeemer config ${file} must hold a JSON object`, [], file);
-  return value as Record<string, unknown>;
-}
 
 /** The configuration with the private key hidden (for logs and the API). */
 export function redactConfig(config: RedeemerConfig): Record<string, unknown> {

@@ -25,6 +25,7 @@ import { listClasses } from "../sdk/classes.js";
 import { ctkChainRules } from "../sdk/client.js";
 import type { CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
+import { backoffMs, sleep } from "../sdk/retry.js";
 import { RedeemerMetrics } from "./api/metrics.js";
 import { publishedPolicy } from "./api/policyView.js";
 import { type ApiServer, createApi, listen } from "./api/server.js";
@@ -329,7 +330,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
         break;
       } catch (err) {
         log.warn({ err: (err as Error).message, attempt }, "start-up rebuild failed; retrying");
-        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+        await sleep(backoffMs(attempt, { baseMs: 400, maxMs: 5_000 }));
       }
     }
     if (stopping) return;

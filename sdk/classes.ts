@@ -8,6 +8,7 @@ import { type CtkClient, chainTime } from "./client.js";
 import { toCtkError } from "./errors.js";
 import { decodeLotId, type TransferPolicyName } from "./lotId.js";
 import { writeComputeToken } from "./write.js";
+import { CtkError } from "./ctkError.js";
 
 export interface ClassInfo {
   classId: number;
@@ -121,7 +122,7 @@ export const classesFileSchema = z
 export type ClassSpec = z.infer<typeof classSpecSchema>;
 export type ClassesFile = z.infer<typeof classesFileSchema>;
 
-export class ClassesFileError extends Error {
+export class ClassesFileError extends CtkError {
   constructor(file: string, detail: string) {
     super(`classes file ${file}: ${detail}`);
     this.name = "ClassesFileError";

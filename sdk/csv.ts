@@ -2,6 +2,7 @@
  * A small RFC 4180 CSV reader that remembers each record's line number, so every problem in an
  * HR file can be reported as "line 12: …". Quoted fields may hold commas, quotes ("") and newlines.
  */
+import { CtkError } from "./ctkError.js";
 
 export interface CsvRecord {
   /** 1-based line on which the record starts. */
@@ -15,7 +16,7 @@ export interface CsvTable {
   records: CsvRecord[];
 }
 
-export class CsvSyntaxError extends Error {
+export class CsvSyntaxError extends CtkError {
   constructor(
     readonly line: number,
     detail: string,

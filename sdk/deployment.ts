@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { getAddress, isAddress, type Address } from "viem";
 import { z } from "zod";
+import { CtkError } from "./ctkError.js";
 
 const address = z
   .string()
@@ -25,7 +26,7 @@ export const deploymentSchema = z.object({
 
 export type Deployment = z.infer<typeof deploymentSchema>;
 
-export class DeploymentFileError extends Error {
+export class DeploymentFileError extends CtkError {
   constructor(
     readonly file: string,
     detail: string,

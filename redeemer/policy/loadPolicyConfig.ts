@@ -9,13 +9,11 @@
  *   CTK_MAX_SPEC_BYTES       integer
  *   CTK_ALLOWED_SECRETS      comma- or space-separated secret names a spec may reference
  */
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { parse as parseDotenv } from "dotenv";
-import { ConfigError } from "./configError.js";
+import { type Env, readEnvFile, readJsonObject } from "../../sdk/configFile.js";
+import { ConfigError } from "../../sdk/ctkError.js";
 import { type PolicyConfig, parsePolicyConfig } from "./policyConfig.js";
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 export interface LoadPolicyConfigOptions {
   /** JSON file holding the policy object; default `CTK_POLICY_FILE`, else none (env only). */
@@ -60,43 +58,10 @@ export function policyOverridesFromEnv(env: Env): Record<string, unknown> {
 export function loadPolicyConfig(options: LoadPolicyConfigOptions = {}): PolicyConfig {
   const env: Env = { ...readEnvFile(options.envFile), ...(options.env ?? process.env) };
   const file = options.file ?? (env.CTK_POLICY_FILE || undefined);
-  const fromFile = file === undefined ? {} : readJsonObject(file);
+  const fromFile = file === undefined ? {} : readJsonObject(file, "policy config");
   const overrides = policyOverridesFromEnv(env);
   const source = [file, Object.keys(overrides).length > 0 ? "environment" : undefined].filter(Boolean).join(" + ");
   return parsePolicyConfig({ ...fromFile, ...overrides }, source || undefined);
 }
 
-function readEnvFile(envFile: string | false | undefined): Env {
-  if (envFile === false) return {};
-  const path = resolve(envFile ?? ".env");
-  if (envFile === undefined && !existsSync(path)) return {};
-  try {
-    return parseDotenv(readFileSync(path));
-  } catch (err) {
-    throw new ConfigError(`cannot read env file ${path}: ${(err as Error).message}`, [{ path: "", message: (err as Error).message }], path);
-  }
-}
 
-function readJsonObject(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (err) {
-    const message = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-    throw new ConfigError(`cannot read policy config ${file}: ${message}`, [{ path: "", message }], file);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(
-      `policy config ${file} is not valid JSON: ${(err as Error).message}`,
-      [{ path: "", message: (err as Error).message }],
-      file
-    );
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ConfigError(`policy config ${file} must hold a JSON object`, [{ path: "", message: "expected an object" }], file);
-  }
-  return value as Record<string, unknown>;
-}

@@ -15,6 +15,7 @@ import {
   verifyTypedData,
 } from "viem";
 import { z } from "zod";
+import { CtkError } from "../ctkError.js";
 
 /** The EIP-712 domain of an InferenceCredit deployment. */
 export const authorizationDomain = (chainId: number, verifyingContract: Address) =>
@@ -104,7 +105,7 @@ export interface SignedAuthorizationFile {
   signature: Hex;
 }
 
-export class AuthorizationFileError extends Error {
+export class AuthorizationFileError extends CtkError {
   constructor(detail: string) {
     super(`authorization file: ${detail}`);
     this.name = "AuthorizationFileError";

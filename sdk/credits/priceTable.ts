@@ -8,6 +8,7 @@ import { z } from "zod";
 import { InputFormatError } from "../format.js";
 import { type PriorityTier, PRIORITY_TIERS } from "./price.js";
 import { parseCredits } from "./units.js";
+import { CtkError } from "../ctkError.js";
 
 const credits = z.union([z.string(), z.number()]).transform((v) => String(v));
 
@@ -32,7 +33,7 @@ export interface PriceTable {
   priorityFees: [bigint, bigint, bigint, bigint];
 }
 
-export class PriceTableError extends Error {
+export class PriceTableError extends CtkError {
   constructor(
     readonly file: string,
     detail: string,
