@@ -5,9 +5,10 @@
 import { type Address, getAddress, isAddress } from "viem";
 import type { CtkClient } from "./client.js";
 import { listClasses } from "./classes.js";
-import { columnIndex, CsvSyntaxError, parseCsv } from "./csv.js";
+import { columnIndex, readCsvTable } from "./csv.js";
 import { toCtkError } from "./errors.js";
 import { writeComputeToken } from "./write.js";
+import { CtkError } from "./ctkError.js";
 
 /** Most entries per onboard / clawback / grant transaction (ComputeToken.MAX_BATCH). */
 export const MAX_BATCH = 256;
@@ -37,13 +38,9 @@ export const isParsedWallet = (w: Address | string): w is Address => w.startsWit
 export function parseEmployeesCsv(text: string): { rows: EmployeeRow[]; problems: RowProblem[] } {
   const problems: RowProblem[] = [];
   const rows: EmployeeRow[] = [];
-  let table;
-  try {
-    table = parseCsv(text);
-  } catch (e) {
-    if (e instanceof CsvSyntaxError) return { rows, problems: [{ line: e.line, message: e.message.replace(/^line \d+: /, "") }] };
-    throw e;
-  }
+  const read = readCsvTable(text);
+  if ("problem" in read) return { rows, problems: [read.problem] };
+  const { table } = read;
   const cols = columnIndex(table.header, ["employee_id", "wallet"] as const);
   if ("missing" in cols) {
     return { rows, problems: [{ line: 1, message: `header must have columns employee_id,wallet (missing ${cols.missing.join(", ")})` }] };
@@ -121,7 +118,7 @@ export interface OnboardResult {
 const STANDING = { None: 0, Holder: 1, Offboarded: 2 } as const;
 
 /** Some wallets of the list were offboarded since: an old employee list must not bring them back silently. */
-export class OffboardedWalletsError extends Error {
+export class OffboardedWalletsError extends CtkError {
   constructor(readonly wallets: Address[]) {
     super(
       `${wallets.length} wallet(s) in the list were offboarded: ${wallets.join(", ")}. Nobody was onboarded; ` +
