@@ -94,6 +94,16 @@ export function parseCsv(text: string): CsvTable {
   return { header: head.fields.map((h) => h.trim().toLowerCase()), records: rest };
 }
 
+/** {@link parseCsv}, with a syntax error as a problem row: its line, and the message without the "line N: ". */
+export function readCsvTable(text: string): { table: CsvTable } | { problem: { line: number; message: string } } {
+  try {
+    return { table: parseCsv(text) };
+  } catch (e) {
+    if (e instanceof CsvSyntaxError) return { problem: { line: e.line, message: e.message.replace(/^line \d+: /, "") } };
+    throw e;
+  }
+}
+
 /**
  * Checks the header has every required column (in any order, extra columns allowed) and returns
  * the column index of each; undefined plus a message when some are missing.

@@ -4,8 +4,9 @@
  * (sdk/credits/audit.ts). Per model needs the gateway's usage records (the chain sees only amounts).
  */
 import type { Address } from "viem";
-import type { CreditAudit, CreditTotals } from "../../sdk/credits/audit.js";
+import { auditCredits, type CreditAudit, type CreditTotals } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
+import type { ReadContext } from "../wallet/context.js";
 
 export const CREDIT_MEASURES = ["granted", "spent", "expired", "clawedBack", "transferredIn", "transferredOut"] as const satisfies readonly (keyof CreditTotals)[];
 
@@ -17,6 +18,13 @@ export interface CreditReport {
   totals: CreditTotals;
   holders: ({ holder: Address } & CreditTotals)[];
   months: ({ month: string } & CreditTotals)[];
+}
+
+/** The credit audit of the context's deployment up to `toBlock`; undefined when it has no InferenceCredit. */
+export async function auditDeploymentCredits(ctx: Pick<ReadContext, "deployment" | "publicClient">, toBlock: bigint, compare = false): Promise<CreditAudit | undefined> {
+  const { inferenceCredit, chainId, deployBlock } = ctx.deployment;
+  if (!inferenceCredit) return undefined;
+  return auditCredits({ client: ctx.publicClient, inferenceCredit, chainId, fromBlock: BigInt(deployBlock), toBlock, ...(compare && { compare }) });
 }
 
 export function creditReportOf(audit: CreditAudit, inferenceCredit: Address): CreditReport {

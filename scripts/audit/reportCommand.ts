@@ -21,8 +21,7 @@ function readEmployeeNames(file: string): EmployeeNames {
   if (problems.length > 0) throw new UserError(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems.map((p) => `  line ${p.line}: ${p.message}`));
   return new Map(rows.map((r) => [r.wallet.toLowerCase(), r.employeeId]));
 }
-import { auditCredits } from "../../sdk/credits/audit.js";
-import { creditCsv, creditHtml, creditReportOf } from "./creditReport.js";
+import { auditDeploymentCredits, creditCsv, creditHtml, creditReportOf } from "./creditReport.js";
 import { toJson } from "./format.js";
 
 export async function buildReport(
@@ -71,14 +70,8 @@ export function reportCommand(): Command {
         logRequest: ctx.logRequest,
       });
       let text = opts.format === "json" ? reportJson(report, names) : opts.format === "csv" ? reportCsv(report, names) : reportHtml(report, names);
-      if (ctx.deployment.inferenceCredit) {
-        const audit = await auditCredits({
-          client: ctx.publicClient,
-          inferenceCredit: ctx.deployment.inferenceCredit,
-          chainId: ctx.deployment.chainId,
-          fromBlock: BigInt(ctx.deployment.deployBlock),
-          toBlock: report.toBlock,
-        });
+      const audit = await auditDeploymentCredits(ctx, report.toBlock);
+      if (audit && ctx.deployment.inferenceCredit) {
         const credits = creditReportOf(audit, ctx.deployment.inferenceCredit);
         if (opts.format === "json") text = `${toJson({ ...JSON.parse(text), credits })}\n`;
         else if (opts.format === "csv") text = `${text.trimEnd()}\n${creditCsv(credits)}\n`;
