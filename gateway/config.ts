@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { readJsonObject } from "../sdk/configFile.js";
-import { ConfigError } from "../sdk/ctkError.js";
+import { ConfigError, firstIssue } from "../sdk/ctkError.js";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
 
 const credits = z
@@ -145,10 +145,7 @@ export function readGatewayConfig(file: string): GatewayConfig {
 /** Validates the configuration; relative paths resolve against `baseDir`. @throws GatewayConfigError */
 export function parseGatewayConfig(raw: unknown, baseDir = process.cwd()): GatewayConfig {
   const parsed = gatewayConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new GatewayConfigError(`gateway config: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new GatewayConfigError(`gateway config: ${firstIssue(parsed.error)}`);
   const c = parsed.data;
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const names = new Set<string>();

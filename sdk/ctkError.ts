@@ -75,3 +75,9 @@ export function parseConfig<S extends ZodTypeAny>(schema: S, what: string, raw: 
   if (!parsed.success) throw ConfigError.fromZod(what, parsed.error, source);
   return parsed.data as output<S>;
 }
+
+/** The first problem of a failed parse: "models.a.input: Required" ("(root)" for the whole value). */
+export function firstIssue(error: ZodError, separator = ": "): string {
+  const issue = error.issues[0]!;
+  return `${issue.path.join(".") || "(root)"}${separator}${issue.message}`;
+}

@@ -14,7 +14,7 @@
  */
 import { type Address, type Hex, concatHex, encodeAbiParameters, getAddress, keccak256, toBytes } from "viem";
 import { z } from "zod";
-import { CtkError } from "../ctkError.js";
+import { CtkError, firstIssue } from "../ctkError.js";
 
 export const USAGE_PRIORITIES = ["low", "normal", "high", "urgent"] as const;
 
@@ -73,10 +73,7 @@ export function parseUsageRecord(line: string, where = "record"): UsageRecord {
     throw new UsageRecordError(`${where}: not JSON (${(err as Error).message})`);
   }
   const parsed = usageRecordSchema.safeParse(raw);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new UsageRecordError(`${where}: ${i.path.join(".") || "(root)"} ${i.message}`);
-  }
+  if (!parsed.success) throw new UsageRecordError(`${where}: ${firstIssue(parsed.error, " ")}`);
   return parsed.data;
 }
 
