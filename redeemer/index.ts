@@ -25,6 +25,7 @@ import { listClasses } from "../sdk/classes.js";
 import { ctkChainRules } from "../sdk/client.js";
 import type { CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
+import { CtkError } from "../sdk/ctkError.js";
 import { backoffMs, sleep } from "../sdk/retry.js";
 import { RedeemerMetrics } from "./api/metrics.js";
 import { publishedPolicy } from "./api/policyView.js";
@@ -131,7 +132,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const walletClient = createWalletClient({ chain, transport, account, pollingInterval });
 
   const chainId = await publicClient.getChainId();
-  if (chainId !== deployment.chainId) throw new Error(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
+  if (chainId !== deployment.chainId) throw new CtkError(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
 
   const ownsExecutor = !deps.executor;
   const executor = deps.executor ?? (await createExecutor(config, log));
