@@ -1,7 +1,7 @@
 /**
  * The signing key of a command, for every role, in one order (the first that applies wins):
- *   1. --keystore <file|dir> [--from <address>]: an encrypted keystore (password: CTK_PASSWORD or a prompt);
- *   2. --key-env <VAR>: a private key in that environment variable;
+ *   1. --key-env <VAR>: a private key in that environment variable (named on purpose, so it wins);
+ *   2. --keystore <file|dir> [--from <address>]: an encrypted keystore (password: CTK_PASSWORD or a prompt);
  *   3. the role's default: HR: CTK_PRIVATE_KEY; operations: CTK_OPERATIONS_KEY, then CTK_PRIVATE_KEY
  *      (.env is loaded); an employee: the keystore in ~/.ctk/keystore (the one there, or --from),
  *      never CTK_PRIVATE_KEY unless named with --key-env (on the devnet it holds HR's key).
@@ -69,6 +69,10 @@ export async function loadAccount(opts: KeyOptions, role: KeyRole): Promise<Acco
 }
 
 async function findAccount(opts: KeyOptions, role: KeyRole): Promise<[Account, string]> {
+  if (opts.keyEnv) {
+    if (!process.env[opts.keyEnv]) throw new UserError(`--key-env ${opts.keyEnv}: that environment variable is not set`);
+    return [accountFromEnv(opts.keyEnv), `the key in ${opts.keyEnv}`];
+  }
   if (opts.keystore) {
     let isDir = false;
     try {
@@ -77,10 +81,6 @@ async function findAccount(opts: KeyOptions, role: KeyRole): Promise<[Account, s
       throw new UserError(`keystore ${opts.keystore}: not found`);
     }
     return fromKeystore(isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore }));
-  }
-  if (opts.keyEnv) {
-    if (!process.env[opts.keyEnv]) throw new UserError(`--key-env ${opts.keyEnv}: that environment variable is not set`);
-    return [accountFromEnv(opts.keyEnv), `the key in ${opts.keyEnv}`];
   }
   if (role === "EMPLOYEE") {
     let entry;

@@ -40,7 +40,7 @@ export function readContext(cmd: Command): ReadContext {
 export const withKeyOptions = (cmd: Command): Command => withRoleKeyOptions(cmd, "EMPLOYEE");
 
 /**
- * A checked SDK client that signs as the employee: the key from --keystore, --key-env, else
+ * A checked SDK client that signs as the employee: the key from --key-env, --keystore, else
  * ~/.ctk/keystore; never CTK_PRIVATE_KEY unless named (scripts/cli/keys.ts has the one order).
  */
 export async function employeeClient(cmd: Command, keys: KeyOptions): Promise<CtkClient & { account: Account }> {

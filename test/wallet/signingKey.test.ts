@@ -1,5 +1,5 @@
 /**
- * One key loader for every role (scripts/cli/keys.ts): --keystore, then --key-env, then the role's
+ * One key loader for every role (scripts/cli/keys.ts): --key-env, then --keystore, then the role's
  * default. HR, operations and employees resolve the same options in the same order.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -45,8 +45,15 @@ describe("signing key: one loader, one precedence for every role", () => {
   });
 
   for (const role of ROLES) {
-    it(`${role}: --keystore wins over --key-env`, async () => {
+    it(`${role}: --key-env wins over --keystore`, async () => {
       const account = await loadAccount({ keystore: path.join(dir, "given"), keyEnv: "CTK_TEST_SIGNING_KEY" }, role);
+      expect(account.address).to.equal(addressOf(ENV_KEY));
+    });
+
+    it(`${role}: --keystore wins over the role's default`, async () => {
+      process.env.CTK_PRIVATE_KEY = DEFAULT_KEY;
+      process.env.CTK_OPERATIONS_KEY = DEFAULT_KEY;
+      const account = await loadAccount({ keystore: path.join(dir, "given") }, role);
       expect(account.address).to.equal(addressOf(KEYSTORE_KEY));
     });
 
