@@ -14,6 +14,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { writeResultSections } from "./results.js";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -179,13 +180,6 @@ async function measure(deploymentJson: string): Promise<void> {
 }
 
 function writeResults(r: Record<string, number | boolean | string>): void {
-  const file = path.join(root, "bench/RESULTS.md");
-  let text = "";
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    text = "# Benchmark results\n";
-  }
   const n = (v: unknown, d = 0) => Number(v).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
   const ratio = Number(r.ratio);
   const section = `## Audit replay (npm run bench:audit)
@@ -206,13 +200,7 @@ where the history is dense: ${n(r.ranges)} ranges), two ranges fetched ahead. Th
 | peak RSS of the verifier process | ${n(Number(r.maxRssMiB), 0)} MiB |
 | peak JS heap during verify (sampled every 20 ms) | ${n(Number(r.peakHeapMiB), 0)} MiB |
 `;
-  const start = text.indexOf("## Audit replay");
-  if (start >= 0) {
-    const rest = text.slice(start + 1);
-    const next = rest.search(/\n## /);
-    text = text.slice(0, start) + section + (next >= 0 ? rest.slice(next + 1) : "");
-  } else text = `${text.trimEnd()}\n\n${section}`;
-  writeFileSync(file, text);
+  writeResultSections({ "## Audit replay": section });
 }
 
 await main();

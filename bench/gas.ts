@@ -8,8 +8,7 @@
  *
  * BENCH_TRACE=1 also prints, for every measured transaction, where its gas went by call depth and opcode.
  */
-import { readFile, writeFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
+import { RESULTS_FILE, writeResultSections } from "./results.js";
 import hre, { network } from "hardhat";
 import type { BaseContract, ContractTransactionResponse, Interface, Signer } from "ethers";
 import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../sdk/roles.js";
@@ -19,7 +18,6 @@ import { SOLC_SETTINGS } from "../hardhat.config.js";
 const HOLDERS = 100;
 const SECTION = "## Gas (npm run bench:gas)";
 const CREDIT_SECTION = "## Gas — inference credits (npm run bench:gas)";
-const RESULTS_FILE = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
 const LAUNCH_TIMEOUT = 3600;
 const HOUR = 3600n;
 const TRANSFERABLE = 1;
@@ -445,26 +443,5 @@ ${creditTable}
 
 console.log(`\n${section}\n${creditSection}`);
 
-let existing = "";
-try {
-  existing = await readFile(RESULTS_FILE, "utf8");
-} catch {
-  existing = "# Benchmark results\n";
-}
-const start = existing.indexOf(SECTION);
-let updated: string;
-if (start === -1) {
-  updated = `${existing.trimEnd()}\n\n${section}`;
-} else {
-  const next = existing.indexOf("\n## ", start + SECTION.length);
-  updated = existing.slice(0, start) + section + (next === -1 ? "" : `\n${existing.slice(next + 1)}`);
-}
-const cStart = updated.indexOf(CREDIT_SECTION);
-if (cStart === -1) {
-  updated = `${updated.trimEnd()}\n\n${creditSection}`;
-} else {
-  const next = updated.indexOf("\n## ", cStart + CREDIT_SECTION.length);
-  updated = updated.slice(0, cStart) + creditSection + (next === -1 ? "" : `\n${updated.slice(next + 1)}`);
-}
-await writeFile(RESULTS_FILE, updated);
+writeResultSections({ [SECTION]: section, [CREDIT_SECTION]: creditSection });
 console.log(`written to ${RESULTS_FILE}`);

@@ -9,6 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { RESULTS_FILE, writeResultSections } from "./results.js";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,7 +25,6 @@ const ROWS = Number(process.env.BENCH_HR_ROWS ?? 10_000);
 const WALLETS = ROWS / 2;
 const SECTION = "## HR grant (npm run bench:hr)";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RESULTS_FILE = path.join(ROOT, "bench", "RESULTS.md");
 
 const fmt = (n: number | bigint, digits = 0) =>
   typeof n === "bigint" ? n.toLocaleString("en-US") : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -116,20 +116,7 @@ Gas per row is the receipts' gasUsed (intrinsic cost and calldata included) divi
 above: grantBatch costs ${gasTable ?? "(see the Gas section)"} gas per fresh holder there (100-holder batches, lot registered); here a
 256-row batch also amortises the batchRef write and the first-grant registration of each lot over its rows.
 `;
-  let existing: string;
-  try {
-    existing = readFileSync(RESULTS_FILE, "utf8");
-  } catch {
-    existing = "# Benchmark results\n";
-  }
-  const start = existing.indexOf(SECTION);
-  let updated: string;
-  if (start === -1) updated = `${existing.trimEnd()}\n\n${section}`;
-  else {
-    const next = existing.indexOf("\n## ", start + SECTION.length);
-    updated = existing.slice(0, start) + section + (next === -1 ? "" : `\n${existing.slice(next + 1)}`);
-  }
-  writeFileSync(RESULTS_FILE, updated);
+  writeResultSections({ [SECTION]: section });
   process.stdout.write(`${section}\nwritten to ${RESULTS_FILE}\n`);
 } finally {
   await anvil.stop();

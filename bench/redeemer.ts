@@ -17,6 +17,7 @@
  * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
  * writes a sampling heap profile of what the backfill allocated and still holds at its end.
  */
+import { RESULTS_FILE, writeResultSections } from "./results.js";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +40,6 @@ const N = Number(process.env.CTK_BENCH_REDEMPTIONS ?? 10_000);
 const LIVE = Number(process.env.CTK_BENCH_LIVE ?? 200);
 const BLOCK_TIME_S = 1;
 const CONFIRMATIONS = 1;
-const RESULTS_FILE = fileURLToPath(new URL("./RESULTS.md", import.meta.url));
 const SECTION = "## Redeemer (npm run bench:redeemer)";
 
 const KUBE = {
@@ -651,19 +651,6 @@ ${ANALYSIS}`;
 
 console.log(`\n${section}`);
 if (process.env.CTK_BENCH_WRITE === "0") process.exit(0);
-let existing = "";
-try {
-  existing = readFileSync(RESULTS_FILE, "utf8");
-} catch {
-  existing = "# Benchmark results\n";
-}
-const start = existing.indexOf(SECTION);
-let updated: string;
-if (start === -1) updated = `${existing.trimEnd()}\n\n${section}`;
-else {
-  const next = existing.indexOf("\n## ", start + SECTION.length);
-  updated = existing.slice(0, start) + section + (next === -1 ? "" : `\n${existing.slice(next + 1)}`);
-}
-writeFileSync(RESULTS_FILE, updated);
+writeResultSections({ [SECTION]: section });
 console.log(`written to ${RESULTS_FILE}`);
 process.exit(0);

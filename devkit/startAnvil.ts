@@ -7,8 +7,9 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { CtkError } from "../sdk/ctkError.js";
 
-export class AnvilNotFoundError extends Error {
+export class AnvilNotFoundError extends CtkError {
   constructor() {
     super(
       "anvil was not found: install the optional dependency @foundry-rs/anvil-linux-amd64 (npm ci on Linux x64) or put Foundry's anvil on PATH",

@@ -3,8 +3,10 @@
  * See config/gateway.example.json for a documented example.
  */
 import { hostname } from "node:os";
-import { isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { readJsonObject } from "../sdk/configFile.js";
+import { ConfigError, firstIssue } from "../sdk/ctkError.js";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
 
 const credits = z
@@ -132,20 +134,18 @@ export type GatewayConfig = Omit<Parsed, "chain"> & { chain: Omit<Parsed["chain"
 export type ModelConfig = GatewayConfig["models"][number];
 export type LimitsConfig = z.output<typeof limitsSchema>;
 
-export class GatewayConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
+/** The gateway's configuration errors: a {@link ConfigError} (exit 2), one problem at a time. */
+export class GatewayConfigError extends ConfigError {}
+
+/** Reads and validates a JSON configuration file; relative paths resolve against its directory. @throws ConfigError */
+export function readGatewayConfig(file: string): GatewayConfig {
+  return parseGatewayConfig(readJsonObject(file, "gateway config"), dirname(resolve(file)));
 }
 
 /** Validates the configuration; relative paths resolve against `baseDir`. @throws GatewayConfigError */
 export function parseGatewayConfig(raw: unknown, baseDir = process.cwd()): GatewayConfig {
   const parsed = gatewayConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new GatewayConfigError(`gateway config: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new GatewayConfigError(`gateway config: ${firstIssue(parsed.error)}`);
   const c = parsed.data;
   const at = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   const names = new Set<string>();

@@ -4,7 +4,7 @@
  * `process.env`), validated with zod and passed down as one typed object.
  *
  *   CTK_REDEEMER_CONFIG    the JSON file (when no `file` option is given)
- *   CTK_RPC_URL            JSON-RPC endpoint
+ *   CTK_RPC                JSON-RPC endpoint (the name `ctk` reads too; CTK_RPC_URL still works, deprecated)
  *   CTK_DEPLOYMENT         deployment file (sdk/deployment.ts format)
  *   CTK_REDEEMER_KEY       the redeemer's private key (0x + 64 hex); holds the REDEEMER role
  *   CTK_CONFIRMATIONS      blocks a burn must be buried under before it is acted on
@@ -16,26 +16,28 @@
  *
  * Relative paths in the file are resolved against the file's directory.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
-import { ConfigError } from "./policy/configError.js";
+import { kubernetesExecutorConfigSchema } from "./executor/kubernetes/config.js";
+import { localExecutorConfigSchema } from "./executor/local/localExecutorConfig.js";
+import { type Env, readEnvFile, readJsonObject } from "../sdk/configFile.js";
+import { ConfigError, parseConfig } from "../sdk/ctkError.js";
 import { policyConfigSchema, policyOverridesFromEnv } from "./policy/index.js";
 
-export type Env = Record<string, string | undefined>;
+export type { Env };
 
 const privateKey = z
   .string()
   .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
   .transform((k) => k as `0x${string}`);
 
-const localExecutorSection = z.object({ kind: z.literal("local"), local: z.record(z.string(), z.unknown()) }).strict();
+// The executors' own schemas: a mistake in their sections is reported with the rest, before any I/O.
+const localExecutorSection = z.object({ kind: z.literal("local"), local: localExecutorConfigSchema }).strict();
 const kubernetesExecutorSection = z
   .object({
     kind: z.literal("kubernetes"),
-    kubernetes: z.record(z.string(), z.unknown()),
+    kubernetes: kubernetesExecutorConfigSchema,
     /** kubeconfig file; absent: the default loading rules (KUBECONFIG, ~/.kube/config, in-cluster). */
     kubeconfig: z.string().min(1).optional(),
   })
@@ -111,9 +113,7 @@ export type RedeemerConfig = Omit<Parsed, "deployment" | "checkpoint"> & { deplo
 
 /** Validates a configuration object; `baseDir` resolves relative paths. @throws ConfigError */
 export function parseRedeemerConfig(raw: unknown, options: { baseDir?: string; source?: string } = {}): RedeemerConfig {
-  const parsed = redeemerConfigSchema.safeParse(raw);
-  if (!parsed.success) throw ConfigError.fromZod("redeemer config", parsed.error, options.source);
-  const c = parsed.data;
+  const c = parseConfig(redeemerConfigSchema, "redeemer config", raw, options.source);
   const base = options.baseDir ?? process.cwd();
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   let deployment: Deployment;
@@ -124,7 +124,7 @@ export function parseRedeemerConfig(raw: unknown, options: { baseDir?: string; s
   }
   const executor =
     c.executor.kind === "local"
-      ? { ...c.executor, local: { ...c.executor.local, ...(typeof c.executor.local.dataDir === "string" && { dataDir: at(c.executor.local.dataDir) }) } }
+      ? { ...c.executor, local: { ...c.executor.local, dataDir: at(c.executor.local.dataDir) } }
       : { ...c.executor, ...(c.executor.kubeconfig && { kubeconfig: at(c.executor.kubeconfig) }) };
   const receiptsDir = at(c.receiptsDir);
   const checkpoint = { ...c.checkpoint, file: c.checkpoint.file ? at(c.checkpoint.file) : join(dirname(receiptsDir), "redeemer-checkpoint.json") };
@@ -138,13 +138,20 @@ export interface LoadRedeemerConfigOptions {
   env?: Env;
   /** dotenv file; default `.env` in the working directory if it exists; false for none. */
   envFile?: string | false;
+  /** Told about deprecated settings (default: a Node DeprecationWarning on stderr). */
+  onDeprecated?: (message: string) => void;
 }
+
+/** The RPC URL's variable: the one name `ctk` and both services read. */
+export const RPC_ENV = "CTK_RPC";
+/** Its former name in the redeemer, still read (CTK_RPC wins) with a deprecation warning. */
+const DEPRECATED_RPC_ENV = "CTK_RPC_URL";
 
 /** Reads file + .env + environment. @throws ConfigError */
 export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): RedeemerConfig {
   const env: Env = { ...readEnvFile(options.envFile), ...(options.env ?? process.env) };
   const file = options.file ?? (env.CTK_REDEEMER_CONFIG || undefined);
-  const fromFile = file === undefined ? {} : readJsonObject(file);
+  const fromFile = file === undefined ? {} : readJsonObject(file, "redeemer config");
   const merged: Record<string, unknown> = { ...fromFile };
   const issues: { path: string; message: string }[] = [];
   const str = (name: string, key: string) => {
@@ -157,7 +164,12 @@ export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): Red
     if (!/^\d+$/.test(v)) issues.push({ path: name, message: `expected a non-negative integer, got ${JSON.stringify(v)}` });
     else set(Number(v));
   };
-  str("CTK_RPC_URL", "rpcUrl");
+  if (env[DEPRECATED_RPC_ENV]?.trim()) {
+    const deprecated = options.onDeprecated ?? ((m: string) => process.emitWarning(m, "DeprecationWarning"));
+    deprecated(`${DEPRECATED_RPC_ENV} is deprecated: set ${RPC_ENV} instead${env[RPC_ENV]?.trim() ? ` (${RPC_ENV} is set and wins)` : ""}`);
+    str(DEPRECATED_RPC_ENV, "rpcUrl");
+  }
+  str(RPC_ENV, "rpcUrl");
   str("CTK_DEPLOYMENT", "deployment");
   str("CTK_REDEEMER_KEY", "privateKey");
   str("CTK_RECEIPTS_DIR", "receiptsDir");
@@ -181,28 +193,7 @@ export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): Red
   return parseRedeemerConfig(merged, { baseDir: file ? dirname(resolve(file)) : process.cwd(), source });
 }
 
-function readEnvFile(envFile: string | false | undefined): Env {
-  if (envFile === false) return {};
-  const path = resolve(envFile ?? ".env");
-  if (envFile === undefined && !existsSync(path)) return {};
-  try {
-    return parseDotenv(readFileSync(path));
-  } catch (err) {
-    throw new ConfigError(`cannot read env file ${path}: ${(err as Error).message}`, [], path);
-  }
-}
 
-function readJsonObject(file: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(`cannot read redeemer config ${file}: ${e.code === "ENOENT" ? "no such file" : e.message}`, [], file);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ConfigError(`redeemer config ${file} must hold a JSON object`, [], file);
-  return value as Record<string, unknown>;
-}
 
 /** The configuration with the private key hidden (for logs and the API). */
 export function redactConfig(config: RedeemerConfig): Record<string, unknown> {

@@ -25,12 +25,13 @@ import { listClasses } from "../sdk/classes.js";
 import { ctkChainRules } from "../sdk/client.js";
 import type { CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
+import { CtkError } from "../sdk/ctkError.js";
+import { backoffMs, sleep } from "../sdk/retry.js";
 import { RedeemerMetrics } from "./engine/metrics.js";
 import { publishedPolicy } from "./api/policyView.js";
 import { createApi, listen } from "./api/server.js";
 import type { RedeemerConfig } from "./config.js";
 import { RedemptionEngine } from "./engine/redemptionEngine.js";
-import { localExecutorConfigSchema } from "./executor/local/localExecutorConfig.js";
 import type { Executor } from "./executor/types.js";
 import { ReceiptStore } from "./settler/receiptStore.js";
 import { Settler } from "./settler/settler.js";
@@ -72,13 +73,13 @@ async function createExecutor(config: RedeemerConfig, log: Logger): Promise<Exec
   const warn = (message: string, details?: Record<string, unknown>) => log.warn({ executor: config.executor.kind, ...details }, message);
   if (config.executor.kind === "local") {
     const { LocalExecutor } = await import("./executor/local/index.js");
-    return LocalExecutor.create(config.executor.local as never, { onWarning: (m) => warn(m) });
+    return LocalExecutor.create(config.executor.local, { onWarning: (m) => warn(m) });
   }
   const [{ KubeConfig }, { createKubernetesExecutor }] = await Promise.all([import("@kubernetes/client-node"), import("./executor/kubernetes/index.js")]);
   const kubeConfig = new KubeConfig();
   if (config.executor.kubeconfig) kubeConfig.loadFromFile(config.executor.kubeconfig);
   else kubeConfig.loadFromDefault();
-  return createKubernetesExecutor({ kubeConfig, config: config.executor.kubernetes as never, onWarning: warn });
+  return createKubernetesExecutor({ kubeConfig, config: config.executor.kubernetes, onWarning: warn });
 }
 
 /**
@@ -91,8 +92,7 @@ function executorPolicy(config: RedeemerConfig, injected?: Executor): { allowedC
     return { allowedCommands: declared ?? null, commandRequired: declared !== undefined };
   }
   if (config.executor.kind === "kubernetes") return { allowedCommands: null, commandRequired: false };
-  const parsed = localExecutorConfigSchema.safeParse({ dataDir: ".", ...config.executor.local });
-  return { allowedCommands: parsed.success ? parsed.data.allowedCommands : null, commandRequired: true };
+  return { allowedCommands: config.executor.local.allowedCommands, commandRequired: true };
 }
 
 /** Where a job's output can be read: the local executor's log file, or the kubectl command. */
@@ -100,10 +100,10 @@ function jobLogLocator(config: RedeemerConfig, injected?: Executor): ((name: str
   if (injected) return undefined;
   if (config.executor.kind === "local") {
     const dataDir = config.executor.local.dataDir;
-    return typeof dataDir === "string" ? (name) => join(dataDir, "logs", `${name}.log`) : undefined;
+    return (name) => join(dataDir, "logs", `${name}.log`);
   }
   const namespace = config.executor.kubernetes.namespace;
-  return (name) => `kubectl logs${typeof namespace === "string" ? ` -n ${namespace}` : ""} job/${name}`;
+  return (name) => `kubectl logs -n ${namespace} job/${name}`;
 }
 
 export type { RedemptionEvent };
@@ -132,7 +132,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const walletClient = createWalletClient({ chain, transport, account, pollingInterval });
 
   const chainId = await publicClient.getChainId();
-  if (chainId !== deployment.chainId) throw new Error(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
+  if (chainId !== deployment.chainId) throw new CtkError(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
 
   const ownsExecutor = !deps.executor;
   const executor = deps.executor ?? (await createExecutor(config, log));
@@ -331,7 +331,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
         break;
       } catch (err) {
         log.warn({ err: (err as Error).message, attempt }, "start-up rebuild failed; retrying");
-        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+        await sleep(backoffMs(attempt, { baseMs: 400, maxMs: 5_000 }));
       }
     }
     if (stopping) return;

@@ -1,52 +1,21 @@
 /**
  * `ctk`: one command line for HR, employees, auditors and the local devnet.
- * Every command takes --rpc, --deployment and --json; errors are one line on stderr and a non-zero
- * exit (CTK_DEBUG=1 adds the stack of unexpected ones).
+ * Every command takes --rpc, --deployment and --json; an error the user can act on (a user-facing
+ * CtkError: sdk/ctkError.ts) is one line on stderr and its exit code; any other error is a bug and
+ * comes with its stack (CTK_DEBUG=1 adds the stack to every error).
  */
 import { Command, CommanderError } from "commander";
 import { config as loadDotenv } from "dotenv";
 import { balanceCommand } from "./balance/balanceCommand.js";
 import { DEFAULT_DEPLOYMENT, DEFAULT_RPC } from "./cli/globals.js";
 import { UserError, printJson } from "./cli/output.js";
+import { exitCodeOf, isUserFacing } from "../sdk/ctkError.js";
 import { devnetCommand } from "./devnet/devnetCommand.js";
 import { addGatewayCreditCommands } from "./gateway/creditKeyCommands.js";
 import { gatewayCommand } from "./gateway/gatewayCommand.js";
 import { hrCommand } from "./hr/hrCommand.js";
 import { registerWalletAndAuditCommands } from "./wallet/register.js";
 import { webCommand } from "./web/webCommand.js";
-
-/** Errors whose message is the whole story: the user can act on it without a stack. */
-const USER_ERROR_NAMES = new Set([
-  "UserError",
-  "ContractError",
-  "ChainUnreachableError",
-  "DeploymentFileError",
-  "DeploymentMismatchError",
-  "MissingAccountError",
-  "ClassesFileError",
-  "InputFormatError",
-  "CsvSyntaxError",
-  "KeystoreError",
-  "WrongPasswordError",
-  "InvalidSecretError",
-  "KeystoreExistsError",
-  "KeystoreNotFoundError",
-  "AmbiguousKeystoreError",
-  "PromptError",
-  "AnvilNotFoundError",
-  "DevnetError",
-  "JobSpecRejected",
-  "ConfigError",
-  "IgnitionOutputError",
-  "InsufficientGasError",
-  "ReceiptFileError",
-  "PolicyUnavailable",
-  "ArtifactsMissingError",
-  "ModelFileError",
-  "GatewayConfigError",
-  "AuthorizationFileError",
-  "PriceTableError",
-]);
 
 export function buildProgram(): Command {
   const program = new Command("ctk")
@@ -100,19 +69,20 @@ export function reportError(e: unknown, json: boolean): number {
       process.stderr.write(`error: ${err.message}\n`);
       for (const d of err.details) process.stderr.write(`${d}\n`);
     }
-    return 1;
+    return err.exitCode;
   }
-  const known = USER_ERROR_NAMES.has(err.name);
+  const known = isUserFacing(err);
+  const code = exitCodeOf(err);
   const message = err.message.split("\n")[0]!;
   if (json) {
     jsonError(message, [], !known);
-    if (process.env.CTK_DEBUG) process.stderr.write(`${err.stack}\n`);
-    return 1;
+    if (process.env.CTK_DEBUG || !known) process.stderr.write(`${err.stack}\n`);
+    return code;
   }
   process.stderr.write(`error: ${message}\n`);
-  if (process.env.CTK_DEBUG) process.stderr.write(`${err.stack}\n`);
-  else if (!known) process.stderr.write("(an unexpected error: run with CTK_DEBUG=1 for details)\n");
-  return 1;
+  if (!known) process.stderr.write("(an unexpected error, a bug: its stack follows)\n");
+  if (process.env.CTK_DEBUG || !known) process.stderr.write(`${err.stack}\n`);
+  return code;
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {

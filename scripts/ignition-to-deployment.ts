@@ -12,6 +12,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getAddress, type Address } from "viem";
 import { type Deployment, deploymentSchema } from "../sdk/deployment.js";
+import { CtkError } from "../sdk/ctkError.js";
 
 /** The modules this converts: deploy/ComputeTokens.ts and deploy/ComputeTokensHandover.ts. */
 const MODULES = ["ComputeTokens", "ComputeTokensHandover"] as const;
@@ -26,7 +27,7 @@ interface JournalEntry {
   result?: { type: string };
 }
 
-export class IgnitionOutputError extends Error {
+export class IgnitionOutputError extends CtkError {
   constructor(dir: string, detail: string) {
     super(`Ignition deployment ${dir}: ${detail}`);
     this.name = "IgnitionOutputError";

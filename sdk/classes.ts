@@ -2,12 +2,13 @@
  * Hardware classes and their lots: reads, the classes file (config/classes.json), the difference
  * between that file and the chain, and applying it (operations role).
  */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { type CtkClient, chainTime } from "./client.js";
 import { toCtkError } from "./errors.js";
 import { decodeLotId, type TransferPolicyName } from "./lotId.js";
 import { writeComputeToken } from "./write.js";
+import { CtkError, firstIssue } from "./ctkError.js";
+import { readJsonFile } from "./jsonFile.js";
 
 export interface ClassInfo {
   classId: number;
@@ -121,7 +122,7 @@ export const classesFileSchema = z
 export type ClassSpec = z.infer<typeof classSpecSchema>;
 export type ClassesFile = z.infer<typeof classesFileSchema>;
 
-export class ClassesFileError extends Error {
+export class ClassesFileError extends CtkError {
   constructor(file: string, detail: string) {
     super(`classes file ${file}: ${detail}`);
     this.name = "ClassesFileError";
@@ -129,18 +130,8 @@ export class ClassesFileError extends Error {
 }
 
 export function readClassesFile(file: string): ClassesFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ClassesFileError(file, err.code === "ENOENT" ? "not found" : err.message);
-  }
-  const parsed = classesFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ClassesFileError(file, `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
+  const parsed = classesFileSchema.safeParse(readJsonFile(file, (detail) => new ClassesFileError(file, detail)));
+  if (!parsed.success) throw new ClassesFileError(file, firstIssue(parsed.error));
   return parsed.data;
 }
 

@@ -19,6 +19,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import type { Deployment } from "./deployment.js";
 import { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
+import { CtkError } from "./ctkError.js";
 
 export interface CtkClientOptions {
   rpcUrl: string;
@@ -79,7 +80,7 @@ export interface CtkClient {
 /** A client that can send transactions. */
 export type CtkWriteClient = CtkClient & { walletClient: CtkWalletClient; account: Account };
 
-export class MissingAccountError extends Error {
+export class MissingAccountError extends CtkError {
   constructor() {
     super("this needs a signing key: set CTK_PRIVATE_KEY (or .env) or pass --keystore <file>");
     this.name = "MissingAccountError";
@@ -130,7 +131,7 @@ export function requireWriter(client: CtkClient): CtkWriteClient {
   return client as CtkWriteClient;
 }
 
-export class DeploymentMismatchError extends Error {
+export class DeploymentMismatchError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "DeploymentMismatchError";

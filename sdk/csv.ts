@@ -2,6 +2,7 @@
  * A small RFC 4180 CSV reader that remembers each record's line number, so every problem in an
  * HR file can be reported as "line 12: …". Quoted fields may hold commas, quotes ("") and newlines.
  */
+import { CtkError } from "./ctkError.js";
 
 export interface CsvRecord {
   /** 1-based line on which the record starts. */
@@ -15,7 +16,7 @@ export interface CsvTable {
   records: CsvRecord[];
 }
 
-export class CsvSyntaxError extends Error {
+export class CsvSyntaxError extends CtkError {
   constructor(
     readonly line: number,
     detail: string,
@@ -91,6 +92,16 @@ export function parseCsv(text: string): CsvTable {
   if (!records.length) return { header: [], records: [] };
   const [head, ...rest] = records;
   return { header: head.fields.map((h) => h.trim().toLowerCase()), records: rest };
+}
+
+/** {@link parseCsv}, with a syntax error as a problem row: its line, and the message without the "line N: ". */
+export function readCsvTable(text: string): { table: CsvTable } | { problem: { line: number; message: string } } {
+  try {
+    return { table: parseCsv(text) };
+  } catch (e) {
+    if (e instanceof CsvSyntaxError) return { problem: { line: e.line, message: e.message.replace(/^line \d+: /, "") } };
+    throw e;
+  }
 }
 
 /**

@@ -20,9 +20,10 @@ import { LABELLED_ROLES, ROLES, type RoleName, creditSelectorsFor, selectorsFor 
 import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";
 import type { Deployment } from "./deployment.js";
 import type { PriceTable } from "./credits/priceTable.js";
+import { CtkError } from "./ctkError.js";
 
 /** The contracts are not compiled yet: an expected state of a fresh clone, said in one line. */
-export class ArtifactsMissingError extends Error {
+export class ArtifactsMissingError extends CtkError {
   constructor(readonly file: string) {
     super(`missing compiled artifact ${file}: build the contracts first (npx hardhat build)`);
     this.name = "ArtifactsMissingError";

@@ -2,9 +2,10 @@
  * A deployment file: where the contracts are and from which block their history starts.
  * Written by `ctk devnet up` / the deploy scripts, read by every `ctk` command (`--deployment`).
  */
-import { readFileSync } from "node:fs";
 import { getAddress, isAddress, type Address } from "viem";
 import { z } from "zod";
+import { CtkError, firstIssue } from "./ctkError.js";
+import { readJsonFile } from "./jsonFile.js";
 
 const address = z
   .string()
@@ -25,7 +26,7 @@ export const deploymentSchema = z.object({
 
 export type Deployment = z.infer<typeof deploymentSchema>;
 
-export class DeploymentFileError extends Error {
+export class DeploymentFileError extends CtkError {
   constructor(
     readonly file: string,
     detail: string,
@@ -36,17 +37,8 @@ export class DeploymentFileError extends Error {
 }
 
 export function readDeployment(file: string): Deployment {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new DeploymentFileError(file, err.code === "ENOENT" ? "not found (is the devnet up? run `ctk devnet up`)" : err.message);
-  }
+  const raw = readJsonFile(file, (detail) => new DeploymentFileError(file, detail), "not found (is the devnet up? run `ctk devnet up`)");
   const parsed = deploymentSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new DeploymentFileError(file, `${issue.path.join(".") || "(root)"} ${issue.message}`);
-  }
+  if (!parsed.success) throw new DeploymentFileError(file, firstIssue(parsed.error, " "));
   return parsed.data;
 }

@@ -16,8 +16,9 @@ import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, type RoleName } from
 import type { CtkClient } from "./client.js";
 import { formatExpiry, formatHours, lotLabel } from "./format.js";
 import { decodeLotId } from "./lotId.js";
+import { CtkError } from "./ctkError.js";
 
-export class ContractError extends Error {
+export class ContractError extends CtkError {
   constructor(
     message: string,
     /** The custom error's name, e.g. "LotExpired". */
@@ -36,7 +37,7 @@ export class ContractError extends Error {
  * The sender cannot pay for gas. On a zero-gas chain (the devnet; production: Hyperledger Besu
  * `--min-gas-price=0`) this never happens: fees are 0 and nobody needs ETH.
  */
-export class InsufficientGasError extends Error {
+export class InsufficientGasError extends CtkError {
   constructor(readonly sender?: string) {
     super(
       `${sender ?? "the sending account"} has too little ETH to pay for gas: this chain charges for gas; ask its operators to run it with a zero gas price (Besu --min-gas-price=0), as the devnet does`,
@@ -45,7 +46,7 @@ export class InsufficientGasError extends Error {
   }
 }
 
-export class ChainUnreachableError extends Error {
+export class ChainUnreachableError extends CtkError {
   constructor(readonly rpcUrl: string) {
     super(`cannot reach the chain at ${rpcUrl} (is the devnet up? run \`ctk devnet up\`)`);
     this.name = "ChainUnreachableError";

@@ -4,10 +4,11 @@
  * ever decides how many GPU-seconds someone is granted.
  */
 import type { TransferPolicyName } from "./lotId.js";
+import { CtkError } from "./ctkError.js";
 
 export const SECONDS_PER_HOUR = 3600n;
 
-export class InputFormatError extends Error {
+export class InputFormatError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "InputFormatError";

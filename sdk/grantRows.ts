@@ -17,6 +17,7 @@
  * This module is the pure half; grantRun.ts reads the landed rows back and sends the rest, for any token.
  */
 import { type Address, type Hex, concatHex, getAddress, keccak256, sliceHex, stringToBytes } from "viem";
+import { CtkError } from "./ctkError.js";
 
 /** What one row of a grant run puts on chain. */
 export interface GrantRowKey {
@@ -28,7 +29,7 @@ export interface GrantRowKey {
 /** A run name: 1..64 printable ASCII characters (e.g. `2026-11`, `payroll-2026-11-bonus`). */
 export const RUN_NAME_RE = /^[\x21-\x7e][\x20-\x7e]{0,62}[\x21-\x7e]?$/;
 
-export class InvalidRunName extends Error {
+export class InvalidRunName extends CtkError {
   constructor(readonly run: string) {
     super(`run name "${run}" must be 1 to 64 printable ASCII characters, not starting or ending with a space`);
     this.name = "InvalidRunName";

@@ -8,6 +8,7 @@ import { listClasses } from "./classes.js";
 import { toCtkError } from "./errors.js";
 import { openCsvTable } from "./payrollFile.js";
 import { writeComputeToken } from "./write.js";
+import { CtkError } from "./ctkError.js";
 
 /** Most entries per onboard / clawback / grant transaction (ComputeToken.MAX_BATCH). */
 export const MAX_BATCH = 256;
@@ -113,7 +114,7 @@ export interface OnboardResult {
 const STANDING = { None: 0, Holder: 1, Offboarded: 2 } as const;
 
 /** Some wallets of the list were offboarded since: an old employee list must not bring them back silently. */
-export class OffboardedWalletsError extends Error {
+export class OffboardedWalletsError extends CtkError {
   constructor(readonly wallets: Address[]) {
     super(
       `${wallets.length} wallet(s) in the list were offboarded: ${wallets.join(", ")}. Nobody was onboarded; ` +

@@ -8,6 +8,7 @@
  * This matters for an allow-list: "registry.example.com@sha256:…" is Docker Hub's
  * "library/registry.example.com", not an image on registry.example.com.
  */
+import { CtkError } from "./ctkError.js";
 
 export const DOCKER_HUB = "docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
@@ -22,7 +23,7 @@ export interface ImageRef {
   digest?: string;
 }
 
-export class InvalidImageRef extends Error {
+export class InvalidImageRef extends CtkError {
   override readonly name = "InvalidImageRef";
   constructor(readonly ref: string, readonly problem: string) {
     super(`invalid image reference ${JSON.stringify(ref.length > 80 ? `${ref.slice(0, 77)}...` : ref)}: ${problem}`);

@@ -20,6 +20,7 @@ import {
 } from "ethers";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
 import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
+import { CtkError } from "./ctkError.js";
 
 // ethers reads and writes the format; node's native scrypt does the key derivation (the
 // standard cost, N = 2^17, is about twice as fast as the pure-JS one and needs 128 MiB).
@@ -53,7 +54,7 @@ export const DEFAULT_DERIVATION_PATH = "m/44'/60'/0'/0/0";
 /** scrypt cost used for new keystores (ethers' and geth's standard: N = 2^17, r = 8, p = 1). */
 export const STANDARD_SCRYPT = { N: 1 << 17, r: 8, p: 1 } as const;
 
-export class KeystoreError extends Error {
+export class KeystoreError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "KeystoreError";

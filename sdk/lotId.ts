@@ -2,6 +2,7 @@
  * Lot ids encode (classId, expiresAt, transferPolicy) — the same layout as contracts/LotIds.sol:
  * bits 0..7 policy, 8..71 expiresAt, 72..103 classId, the rest zero.
  */
+import { CtkError } from "./ctkError.js";
 export const TRANSFER_POLICIES = ["soulbound", "transferable"] as const;
 export type TransferPolicyName = (typeof TRANSFER_POLICIES)[number];
 
@@ -12,7 +13,7 @@ export interface LotParts {
   policy: TransferPolicyName;
 }
 
-export class InvalidLotIdError extends Error {
+export class InvalidLotIdError extends CtkError {
   constructor(readonly lotId: bigint) {
     super(`${lotId} is not a valid lot id`);
     this.name = "InvalidLotIdError";

@@ -5,7 +5,7 @@
  * employee with two wallets. Chain state is not consulted.
  */
 import type { Address } from "viem";
-import { type CsvTable, columnIndex, CsvSyntaxError, parseCsv } from "./csv.js";
+import { type CsvTable, columnIndex, readCsvTable } from "./csv.js";
 import { InputFormatError } from "./format.js";
 import { type RowProblem, isParsedWallet, parseWallet } from "./holders.js";
 
@@ -14,13 +14,9 @@ export function openCsvTable<const C extends string>(
   text: string,
   columns: readonly C[],
 ): { table: CsvTable; index: Record<C, number> } | { problems: RowProblem[] } {
-  let table: CsvTable;
-  try {
-    table = parseCsv(text);
-  } catch (e) {
-    if (e instanceof CsvSyntaxError) return { problems: [{ line: e.line, message: e.message.replace(/^line \d+: /, "") }] };
-    throw e;
-  }
+  const read = readCsvTable(text);
+  if ("problem" in read) return { problems: [read.problem] };
+  const { table } = read;
   const cols = columnIndex(table.header, columns);
   if ("missing" in cols) return { problems: [{ line: 1, message: `header must have columns ${columns.join(",")} (missing ${cols.missing.join(", ")})` }] };
   return { table, index: cols.index };

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { InvalidImageRef, isPinned, parseImageRef, registryAllows } from "./imageRef.js";
 import { type JobSpec, encodeSpec } from "./jobSpec.js";
 import type { RejectReason } from "./reasons.js";
+import { CtkError } from "./ctkError.js";
 
 /** Where the policy is served, relative to the redeemer's API. */
 export const POLICY_PATH = "/v1/policy";
@@ -202,7 +203,7 @@ export async function fetchRedeemerPolicy(apiUrl: string, options: { timeoutMs?:
   return parsed.data;
 }
 
-export class PolicyUnavailable extends Error {
+export class PolicyUnavailable extends CtkError {
   override readonly name = "PolicyUnavailable";
   constructor(
     readonly apiUrl: string,

@@ -18,8 +18,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { basename } from "node:path";
 import { getLlama, type Llama, type LlamaContext, LlamaCompletion, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import { CtkError } from "../../sdk/ctkError.js";
 
-export class ModelFileError extends Error {
+export class ModelFileError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "ModelFileError";

@@ -4,6 +4,7 @@
  * result back as an event. It holds no state of its own that matters after a crash.
  */
 import type { Logger } from "pino";
+import { Limiter } from "../../sdk/limiter.js";
 import { type Executor, jobNameFor } from "../executor/types.js";
 import type { RedeemerMetrics } from "./metrics.js";
 import type { Settler } from "../settler/settler.js";
@@ -28,34 +29,6 @@ export interface EngineOptions {
   now?: () => number;
 }
 
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  private drainWaiters: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      const next = this.waiting.shift();
-      if (next) next();
-      else if (this.drainWaiters.length) {
-        const ws = this.drainWaiters;
-        this.drainWaiters = [];
-        for (const w of ws) w();
-      }
-    }
-  }
-  /** Resolves once nothing is queued (work may still be running). */
-  drained(): Promise<void> {
-    if (this.waiting.length === 0) return Promise.resolve();
-    return new Promise((r) => this.drainWaiters.push(r));
-  }
-}
-
 /** While the history is read: only records whose request has been read are decided about. */
 const requestRead = (r: RedemptionRecord): boolean => r.request !== undefined;
 
@@ -67,8 +40,8 @@ const errorMessage = (err: unknown): string => {
 export class RedemptionEngine {
   private readonly o: EngineOptions;
   private readonly now: () => number;
-  private readonly launches: Semaphore;
-  private readonly chainOps: Semaphore;
+  private readonly launches: Limiter;
+  private readonly chainOps: Limiter;
   private paused = true;
   private stopped = false;
   private pumpScheduled = false;
@@ -79,8 +52,8 @@ export class RedemptionEngine {
   constructor(options: EngineOptions) {
     this.o = options;
     this.now = options.now ?? Date.now;
-    this.launches = new Semaphore(options.launchConcurrency);
-    this.chainOps = new Semaphore(options.txConcurrency);
+    this.launches = new Limiter(options.launchConcurrency);
+    this.chainOps = new Limiter(options.txConcurrency);
   }
 
   /** Learn something; decisions follow (unless paused). */
@@ -190,7 +163,7 @@ export class RedemptionEngine {
       return [{ type: "actionFailed", id, action: operation, error: message, at: this.now() }];
     };
     // Queued behind the concurrency limits when stop() came: give up (nothing was done yet).
-    const gated = (sem: Semaphore, fn: () => Promise<MachineEvent[]>): Promise<MachineEvent[]> => sem.run(() => (this.stopped ? Promise.resolve([]) : fn()));
+    const gated = (sem: Limiter, fn: () => Promise<MachineEvent[]>): Promise<MachineEvent[]> => sem.run(() => (this.stopped ? Promise.resolve([]) : fn()));
     switch (action.type) {
       case "launch":
         return gated(this.launches, async () => {

@@ -5,7 +5,7 @@ export {
   type RedemptionAccepted,
   type RedemptionRefused,
 } from "./checkRedemption.js";
-export { ConfigError, type ConfigIssue } from "./configError.js";
+export { ConfigError, type ConfigIssue } from "../../sdk/ctkError.js";
 export { findPrivilegedKey } from "./findPrivilegedKey.js";
 export { policyOverridesFromEnv } from "./policyFromEnv.js";
 export {

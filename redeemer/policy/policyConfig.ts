@@ -1,7 +1,7 @@
 /** The redeemer's launch policy: which images it will run and how large a spec may be. */
 import { z } from "zod";
 import { SECRET_NAME_RE, SPEC_LIMITS } from "../../sdk/jobSpec.js";
-import { ConfigError } from "./configError.js";
+import { parseConfig } from "../../sdk/ctkError.js";
 import { isRegistryHost, normalizeRegistry } from "../../sdk/imageRef.js";
 
 const PATH_PREFIX_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -60,7 +60,5 @@ export type PolicyConfigInput = z.input<typeof policyConfigSchema>;
 
 /** Validates a policy object. @throws ConfigError */
 export function parsePolicyConfig(raw: unknown, source?: string): PolicyConfig {
-  const parsed = policyConfigSchema.safeParse(raw);
-  if (!parsed.success) throw ConfigError.fromZod("policy config", parsed.error, source);
-  return parsed.data;
+  return parseConfig(policyConfigSchema, "policy config", raw, source);
 }

@@ -7,9 +7,8 @@
  *   CTK_MAX_SPEC_BYTES       integer
  *   CTK_ALLOWED_SECRETS      comma- or space-separated secret names a spec may reference
  */
-import { ConfigError } from "./configError.js";
-
-type Env = Record<string, string | undefined>;
+import type { Env } from "../../sdk/configFile.js";
+import { ConfigError } from "../../sdk/ctkError.js";
 
 const BOOLEAN: Record<string, boolean> = { true: true, "1": true, yes: true, false: false, "0": false, no: false };
 

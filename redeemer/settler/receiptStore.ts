@@ -3,7 +3,8 @@
  * rename), never rewritten once a settle may have carried its hash: a receipt already on disk
  * for the same contract and redemption is reused byte for byte.
  */
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../writeFileAtomic.js";
 import { join } from "node:path";
 import type { Address, Hex } from "viem";
 import { receiptHashOf } from "../../sdk/redemptions.js";
@@ -54,15 +55,7 @@ export class ReceiptStore {
     if (existing) return existing;
     const bytes = encodeReceipt(receipt);
     const path = this.pathOf(id);
-    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-    const handle = await open(tmp, "w");
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
     return { receipt, bytes, hash: receiptHashOf(bytes), path };
   }
 }

@@ -7,6 +7,7 @@
  */
 import { PRIORITIES } from "../../sdk/jobSpec.js";
 import type { RedemptionStatusName } from "../../sdk/redemptions.js";
+import { backoffMs } from "../../sdk/retry.js";
 import { REJECT_REASONS, reasonName, REJECT_REASON_TEXT } from "../../sdk/reasons.js";
 import { checkRedemption } from "../policy/checkRedemption.js";
 import type { MachineConfig, MachineEvent, RedemptionRecord, RedemptionRequest, Verdict } from "./types.js";
@@ -31,11 +32,6 @@ export function emptyRecord(id: bigint): RedemptionRecord {
   };
 }
 
-/** Exponential back-off: base × 2^(attempt-1), capped, with no jitter (the engine may add some). */
-export function backoffMs(attempt: number, backoff: MachineConfig["backoff"]): number {
-  const ms = backoff.baseMs * 2 ** Math.max(0, Math.min(attempt - 1, 30));
-  return Math.min(ms, backoff.maxMs);
-}
 
 /** The policy verdict on a request: the launch request if it passes, the reject reason if not. */
 export function verdictFor(request: RedemptionRequest, config: Pick<MachineConfig, "policy">): Verdict {

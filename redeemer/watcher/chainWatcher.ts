@@ -21,6 +21,7 @@
  * the two passes, for the same reason. Chunks shrink where the logs are dense, so that no one
  * answer holds more than a few thousand logs, however long the history.
  */
+import { backoffMs, sleep } from "../../sdk/retry.js";
 import type { Address, Hex, PublicClient } from "viem";
 import {
   compareChainOrder,
@@ -255,7 +256,9 @@ export class ChainWatcher {
           failures++;
           this.opts.onWarning?.("reading the chain failed; retrying", { error: (err as Error).message, failures });
         }
-        const wait = failures === 0 ? this.opts.pollIntervalMs : Math.min(this.opts.pollIntervalMs * 2 ** Math.min(failures, 6), 10_000);
+        // After a failure: the interval doubled per failure, at most 64 times it and 10 s.
+        const { pollIntervalMs } = this.opts;
+        const wait = failures === 0 ? pollIntervalMs : backoffMs(failures + 1, { baseMs: pollIntervalMs, maxMs: Math.min(pollIntervalMs * 64, 10_000) });
         await sleep(wait, this.abort.signal);
       }
     })();
@@ -291,19 +294,4 @@ export class ChainWatcher {
     }
     return batch;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve();
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

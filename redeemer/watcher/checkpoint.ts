@@ -21,7 +21,8 @@
  * an open one's status is the one its confirmed logs give.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { writeFileAtomic } from "../writeFileAtomic.js";
 import { dirname } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Address, type Hash, type Hex, getAddress } from "viem";
@@ -196,15 +197,7 @@ export async function writeCheckpoint(file: string, c: Checkpoint): Promise<void
   const body = JSON.stringify(toJson(c));
   const text = `{"sha256":"${digest(body)}","checkpoint":${body}}\n`;
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await open(tmp, "w");
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, file);
+  await writeFileAtomic(file, text);
 }
 
 /**

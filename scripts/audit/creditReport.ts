@@ -7,12 +7,13 @@
  * (sdk/credits/spendByModel.ts).
  */
 import type { Address, PublicClient } from "viem";
-import type { CreditAudit, CreditCharge, CreditTotals } from "../../sdk/credits/audit.js";
+import { auditCredits, type CreditAudit, type CreditCharge, type CreditTotals } from "../../sdk/credits/audit.js";
 import { type HolderModelSpend, type ModelSpend, type SpendByModel, spendByModel } from "../../sdk/credits/spendByModel.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { verifyUsageRecords } from "../../sdk/credits/verifyUsage.js";
 import type { Deployment } from "../../sdk/deployment.js";
 import { UserError } from "../cli/output.js";
+import type { ReadContext } from "../wallet/context.js";
 
 /** Said wherever per-model totals would be, when no records were given. */
 export const PER_MODEL_NEEDS_RECORDS = "per-model totals need the gateway's usage records: add --usage <dir> (its records, verified against the chain first)";
@@ -54,6 +55,13 @@ export interface CreditReport {
   models: ModelSpend[] | null;
   holderModels: HolderModelSpend[] | null;
   modelsNote?: string;
+}
+
+/** The credit audit of the context's deployment up to `toBlock`; undefined when it has no InferenceCredit. */
+export async function auditDeploymentCredits(ctx: Pick<ReadContext, "deployment" | "publicClient">, toBlock: bigint, compare = false): Promise<CreditAudit | undefined> {
+  const { inferenceCredit, chainId, deployBlock } = ctx.deployment;
+  if (!inferenceCredit) return undefined;
+  return auditCredits({ client: ctx.publicClient, inferenceCredit, chainId, fromBlock: BigInt(deployBlock), toBlock, ...(compare && { compare }) });
 }
 
 export function creditReportOf(audit: CreditAudit, inferenceCredit: Address, byModel?: SpendByModel): CreditReport {

@@ -14,6 +14,8 @@ import { UserError, output } from "../cli/output.js";
 import { readInputFile } from "../hr/readInput.js";
 import { readContext } from "../wallet/context.js";
 import { type EmployeeNames, reportCsv, reportHtml, reportJson } from "./renderReport.js";
+import { auditDeploymentCredits, creditCsv, creditHtml, creditReportOf, verifiedSpendByModel } from "./creditReport.js";
+import { toJson } from "./format.js";
 
 /** Wallet (lower-case) → employee id, from HR's employees file. */
 function readEmployeeNames(file: string): EmployeeNames {
@@ -21,9 +23,6 @@ function readEmployeeNames(file: string): EmployeeNames {
   if (problems.length > 0) throw new UserError(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems.map((p) => `  line ${p.line}: ${p.message}`));
   return new Map(rows.map((r) => [r.wallet.toLowerCase(), r.employeeId]));
 }
-import { auditCredits } from "../../sdk/credits/audit.js";
-import { creditCsv, creditHtml, creditReportOf, verifiedSpendByModel } from "./creditReport.js";
-import { toJson } from "./format.js";
 
 export async function buildReport(
   client: PublicClient,
@@ -73,14 +72,8 @@ export function reportCommand(): Command {
       });
       if (opts.usage && !ctx.deployment.inferenceCredit) throw new UserError("--usage: this deployment has no InferenceCredit");
       let text = opts.format === "json" ? reportJson(report, names) : opts.format === "csv" ? reportCsv(report, names) : reportHtml(report, names);
-      if (ctx.deployment.inferenceCredit) {
-        const audit = await auditCredits({
-          client: ctx.publicClient,
-          inferenceCredit: ctx.deployment.inferenceCredit,
-          chainId: ctx.deployment.chainId,
-          fromBlock: BigInt(ctx.deployment.deployBlock),
-          toBlock: report.toBlock,
-        });
+      const audit = await auditDeploymentCredits(ctx, report.toBlock);
+      if (audit && ctx.deployment.inferenceCredit) {
         const byModel = opts.usage ? await verifiedSpendByModel({ publicClient: ctx.publicClient, deployment: ctx.deployment, dir: opts.usage }, audit.replay.charges) : undefined;
         const credits = creditReportOf(audit, ctx.deployment.inferenceCredit, byModel);
         if (opts.format === "json") text = `${toJson({ ...JSON.parse(text), credits })}\n`;

@@ -16,6 +16,7 @@ import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
 import type { HolderModelSpend } from "../../sdk/credits/spendByModel.js";
+import { auditDeploymentCredits } from "./creditReport.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { MODEL_HEAD, PER_MODEL_NEEDS_RECORDS, csvCell, modelCells, verifiedSpendByModel } from "./creditReport.js";
 
@@ -143,14 +144,8 @@ export async function buildStatement(
     });
   // Inference credits: the wallet's movements and closing buckets, from InferenceCredit's events.
   let credits: Statement["credits"];
-  if (ctx.deployment.inferenceCredit) {
-    const audit = await auditCredits({
-      client: ctx.publicClient,
-      inferenceCredit: ctx.deployment.inferenceCredit,
-      chainId: ctx.deployment.chainId,
-      fromBlock: BigInt(ctx.deployment.deployBlock),
-      toBlock: run.head.blockNumber,
-    });
+  const audit = await auditDeploymentCredits(ctx, run.head.blockNumber);
+  if (audit) {
     credits = {
       entries: audit.replay.movements.filter((m) => m.holder === wallet),
       closing: audit.replay.buckets.get(wallet) ?? [],

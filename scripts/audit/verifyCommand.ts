@@ -5,7 +5,8 @@
 import { Command } from "commander";
 import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
 import { verifyDeployment, type VerifyResult } from "../../sdk/audit/verify.js";
-import { auditCredits, type CreditAudit } from "../../sdk/credits/audit.js";
+import type { CreditAudit } from "../../sdk/credits/audit.js";
+import { auditDeploymentCredits } from "./creditReport.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { type VerifyUsageResult, verifyUsageRecords } from "../../sdk/credits/verifyUsage.js";
 import { UserError } from "../cli/output.js";
@@ -89,16 +90,7 @@ export function verifyCommand(): Command {
         chunkBlocks: BigInt(opts.chunkBlocks),
         onProgress: opts.progress ? stderrProgress("replaying") : undefined,
       });
-      const credits = ctx.deployment.inferenceCredit
-        ? await auditCredits({
-            client: ctx.publicClient,
-            inferenceCredit: ctx.deployment.inferenceCredit,
-            chainId: ctx.deployment.chainId,
-            fromBlock: BigInt(ctx.deployment.deployBlock),
-            toBlock: result.summary.toBlock,
-            compare: true,
-          })
-        : undefined;
+      const credits = await auditDeploymentCredits(ctx, result.summary.toBlock, true);
       const usage = opts.usage && ctx.deployment.inferenceCredit
         ? await verifyUsageRecords({ publicClient: ctx.publicClient as never, inferenceCredit: ctx.deployment.inferenceCredit, fromBlock: BigInt(ctx.deployment.deployBlock), dir: opts.usage })
         : undefined;

@@ -3,8 +3,9 @@
  * on stderr. Errors a user can fix are {@link UserError}s: one line, no stack.
  */
 import { jsonValue } from "../../sdk/format.js";
+import { CtkError } from "../../sdk/ctkError.js";
 
-export class UserError extends Error {
+export class UserError extends CtkError {
   constructor(
     message: string,
     /** Extra lines printed after the message (e.g. every problem in a CSV file). */

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { ACCESS_MANAGER_ARTIFACT, COMPUTE_TOKEN_ARTIFACT, INFERENCE_CREDIT_ARTIFACT } from "../../sdk/deploy.js";
+import { CtkError } from "../../sdk/ctkError.js";
 
 /** The artifacts the devnet deploys from, under `<root>/artifacts`. */
 const DEPLOYED_ARTIFACTS = [COMPUTE_TOKEN_ARTIFACT, INFERENCE_CREDIT_ARTIFACT, ACCESS_MANAGER_ARTIFACT];
@@ -23,7 +24,7 @@ export function contractsNeedBuild(root: string): boolean {
   return sources.some((f) => statSync(path.join(dir, f)).mtimeMs > builtAt);
 }
 
-export class ContractsBuildError extends Error {
+export class ContractsBuildError extends CtkError {
   constructor(readonly output: string) {
     super(`compiling the contracts failed (npx hardhat build):\n${output.trim().split("\n").slice(-15).join("\n")}`);
     this.name = "ContractsBuildError";

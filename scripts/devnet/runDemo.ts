@@ -19,6 +19,7 @@ import { redeemJob } from "../../sdk/redeem.js";
 import { getRedemption } from "../../sdk/redemptions.js";
 import { writeComputeToken } from "../../sdk/write.js";
 import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
+import { CtkError } from "../../sdk/ctkError.js";
 
 /** The local employee the demo grants to and redeems as (not one of examples/employees.csv). */
 export const DEMO_EMPLOYEE_KEY: Hex = localEmployeeKey(4);
@@ -58,7 +59,7 @@ export interface DemoOptions {
   pollMs?: number;
 }
 
-export class DemoError extends Error {
+export class DemoError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "DemoError";

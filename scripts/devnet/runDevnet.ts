@@ -13,6 +13,7 @@ import { type Deployment, readDeployment } from "../../sdk/deployment.js";
 import { ensureContractsBuilt } from "./buildContracts.js";
 import { LOCAL_ROLE_KEYS, deployLocal } from "../../devkit/localAccounts.js";
 import { type AnvilHandle, startAnvil } from "../../devkit/startAnvil.js";
+import { CtkError } from "../../sdk/ctkError.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -89,7 +90,7 @@ export interface Devnet {
   stop(): Promise<DevnetStopReport>;
 }
 
-export class DevnetError extends Error {
+export class DevnetError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "DevnetError";

@@ -10,6 +10,7 @@ import { Command } from "commander";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, output, table } from "../cli/output.js";
+import type { UsageRecordView } from "../../sdk/credits/usageRecord.js";
 
 async function call(url: string, init: RequestInit): Promise<Record<string, unknown>> {
   let res: Response;
@@ -57,19 +58,7 @@ function keyCommand(): Command {
   return key;
 }
 
-interface UsageLine {
-  requestId: string;
-  model: string;
-  tokensIn: number;
-  tokensOut: number;
-  priority: string;
-  charge: string;
-  finishedAt: string;
-  batchId: string | null;
-  settled: boolean;
-}
-
-function usageCommand(): Command {
+export function usageCommand(): Command {
   return new Command("usage")
     .description("your usage records at a gateway: each request's tokens, priority, charge and settlement")
     .requiredOption("--gateway <url>", "the gateway, e.g. http://127.0.0.1:8788")
@@ -79,7 +68,7 @@ function usageCommand(): Command {
       const key = o.key ?? process.env.CTK_API_KEY;
       if (!key) throw new UserError("no API key: pass --key or set CTK_API_KEY (ctk credits key create makes one)");
       const body = await call(`${base(o.gateway)}/v1/usage`, { headers: { authorization: `Bearer ${key}` } });
-      const records = body.records as UsageLine[];
+      const records = body.records as UsageRecordView[];
       const total = records.reduce((s, r) => s + BigInt(r.charge), 0n);
       const settled = records.filter((r) => r.settled).reduce((s, r) => s + BigInt(r.charge), 0n);
       const rows = records.map((r) => [r.finishedAt.replace("T", " ").slice(0, 19), r.model, String(r.tokensIn), String(r.tokensOut), r.priority, formatCredits(BigInt(r.charge)), r.settled ? "settled" : r.batchId ? "settling" : "pending"]);

@@ -2,17 +2,13 @@
  * What the wallet and audit commands need beyond scripts/cli/: a batching read client for the
  * audit (thousands of reads), and the employee's signing account.
  */
-import { statSync } from "node:fs";
 import type { Command } from "commander";
 import { createPublicClient, http, type Account, type PublicClient } from "viem";
 import { createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
 import { readDeployment, type Deployment } from "../../sdk/deployment.js";
 import type { RpcRequest } from "../../sdk/audit/fetchLogs.js";
-import { decryptKeystore, findKeystore, KeystoreNotFoundError } from "../../sdk/keystore.js";
 import { clientFor, globalsOf, type Globals } from "../cli/globals.js";
-import { UserError } from "../cli/output.js";
-import { readPassword } from "./prompt.js";
-import { type KeyOptions, accountFromEnv, signingAs } from "../cli/keys.js";
+import { type KeyOptions, loadAccount, withKeyOptions as withRoleKeyOptions } from "../cli/keys.js";
 
 export { globalsOf, type Globals, type KeyOptions };
 
@@ -41,51 +37,13 @@ export function readContext(cmd: Command): ReadContext {
 }
 
 /** --keystore/--from/--key-env on a command an employee signs with. */
-export function withKeyOptions(cmd: Command): Command {
-  return cmd
-    .option("--keystore <file|dir>", "keystore file or directory (default ~/.ctk/keystore; password: CTK_PASSWORD or a prompt)")
-    .option("--from <address>", "which keystore in the directory, when it holds several")
-    .option("--key-env <VAR>", "read the private key from this environment variable instead");
-}
+export const withKeyOptions = (cmd: Command): Command => withRoleKeyOptions(cmd, "EMPLOYEE");
 
 /**
- * The employee's account: --key-env, --keystore (file or directory), else the keystore in
- * ~/.ctk/keystore (the one there, or --from). Never CTK_PRIVATE_KEY unless named with --key-env:
- * on the devnet that variable holds HR's key, and an employee command must not act as HR silently.
- * The address it signs as is printed on stderr.
+ * A checked SDK client that signs as the employee: the key from --key-env, --keystore, else
+ * ~/.ctk/keystore; never CTK_PRIVATE_KEY unless named (scripts/cli/keys.ts has the one order).
  */
-export async function loadEmployeeAccount(opts: KeyOptions): Promise<Account> {
-  if (opts.keyEnv) {
-    if (!process.env[opts.keyEnv]) throw new UserError(`--key-env ${opts.keyEnv}: that environment variable is not set`);
-    return signingAs(accountFromEnv(opts.keyEnv), `the key in ${opts.keyEnv}`);
-  }
-  let entry;
-  if (opts.keystore) {
-    let isDir = false;
-    try {
-      isDir = statSync(opts.keystore).isDirectory();
-    } catch {
-      throw new UserError(`keystore ${opts.keystore}: not found`);
-    }
-    entry = isDir ? findKeystore({ dir: opts.keystore, from: opts.from }) : findKeystore({ from: opts.keystore });
-  } else {
-    try {
-      entry = findKeystore({ from: opts.from });
-    } catch (e) {
-      if (e instanceof KeystoreNotFoundError && process.env.CTK_PRIVATE_KEY) {
-        throw new UserError(
-          "no keystore in ~/.ctk/keystore; CTK_PRIVATE_KEY is set (HR's key in the devnet's instructions), but employee commands do not sign with it unless told: pass --keystore <dir>, or --key-env CTK_PRIVATE_KEY",
-        );
-      }
-      throw e;
-    }
-  }
-  const password = await readPassword({ purpose: `Password for ${entry.address}` });
-  return signingAs(await decryptKeystore(entry.file, password), `keystore ${entry.file}`);
-}
-
-/** A checked SDK client that signs as the employee. */
 export async function employeeClient(cmd: Command, keys: KeyOptions): Promise<CtkClient & { account: Account }> {
-  const account = await loadEmployeeAccount(keys);
+  const account = await loadAccount(keys, "EMPLOYEE");
   return (await clientFor(globalsOf(cmd), account)) as CtkClient & { account: Account };
 }

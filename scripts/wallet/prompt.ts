@@ -4,8 +4,9 @@
  */
 import { createInterface } from "node:readline";
 import { Writable } from "node:stream";
+import { CtkError } from "../../sdk/ctkError.js";
 
-export class PromptError extends Error {
+export class PromptError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "PromptError";

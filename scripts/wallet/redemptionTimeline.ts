@@ -5,6 +5,7 @@
 import type { Hex } from "viem";
 import type { CtkClient } from "../../sdk/client.js";
 import { getRedemption, type Redemption } from "../../sdk/redemptions.js";
+import { CtkError } from "../../sdk/ctkError.js";
 
 export interface Timeline {
   redemption: Redemption;
@@ -18,7 +19,7 @@ export interface Timeline {
   reclaimed?: { at: bigint; txHash: Hex; refunded: bigint };
 }
 
-export class RedemptionNotFound extends Error {
+export class RedemptionNotFound extends CtkError {
   constructor(readonly id: bigint) {
     super(`there is no redemption ${id}`);
     this.name = "RedemptionNotFound";

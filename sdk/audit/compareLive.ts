@@ -7,6 +7,7 @@ import { getAddress, type Address, type Hex, type PublicClient } from "viem";
 import { ROLES, RESTRICTED_FUNCTIONS, type RoleName, selectorsFor } from "../roles.js";
 import { accessManagerAbi, computeTokenAbi } from "../generated/abi.js";
 import { REDEMPTION_STATUSES, type Finding, type Lifecycle, type Replay } from "./replay.js";
+import { mapLimit } from "../limiter.js";
 
 export interface LiveOptions {
   client: PublicClient;
@@ -19,20 +20,6 @@ export interface LiveOptions {
 }
 
 const fmt = (n: bigint | number) => n.toLocaleString("en-US");
-
-/** Runs `fn` over `items` with at most `limit` in flight, keeping order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];

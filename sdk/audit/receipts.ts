@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { keccak256, type Hex } from "viem";
 import type { Finding } from "./replay.js";
+import { CtkError } from "../ctkError.js";
 
 export interface ReceiptFile {
   file: string;
@@ -13,7 +14,7 @@ export interface ReceiptFile {
   hash: Hex;
 }
 
-export class ReceiptFileError extends Error {
+export class ReceiptFileError extends CtkError {
   constructor(
     readonly file: string,
     detail: string,

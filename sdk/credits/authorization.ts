@@ -15,6 +15,7 @@ import {
   verifyTypedData,
 } from "viem";
 import { z } from "zod";
+import { CtkError, firstIssue } from "../ctkError.js";
 
 /** The EIP-712 domain of an InferenceCredit deployment. */
 export const authorizationDomain = (chainId: number, verifyingContract: Address) =>
@@ -104,7 +105,7 @@ export interface SignedAuthorizationFile {
   signature: Hex;
 }
 
-export class AuthorizationFileError extends Error {
+export class AuthorizationFileError extends CtkError {
   constructor(detail: string) {
     super(`authorization file: ${detail}`);
     this.name = "AuthorizationFileError";
@@ -138,10 +139,7 @@ export function serializeSignedAuthorization(f: SignedAuthorizationFile): string
 /** Parses a file's JSON (checks its shape and that its id matches its fields; not the signature). */
 export function parseSignedAuthorization(raw: unknown): SignedAuthorizationFile {
   const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new AuthorizationFileError(`${issue.path.join(".") || "(root)"} ${issue.message}`);
-  }
+  if (!parsed.success) throw new AuthorizationFileError(firstIssue(parsed.error, " "));
   const d = parsed.data;
   const authorization: Authorization = {
     holder: d.authorization.holder,

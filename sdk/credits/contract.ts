@@ -2,8 +2,9 @@
 import type { Address } from "viem";
 import type { CtkClient } from "../client.js";
 import { inferenceCreditAbi } from "../generated/abi.js";
+import { CtkError } from "../ctkError.js";
 
-export class NoInferenceCreditError extends Error {
+export class NoInferenceCreditError extends CtkError {
   constructor() {
     super("this deployment has no InferenceCredit (deployment file without `inferenceCredit`): redeploy with `ctk devnet up --fresh` or add its address");
     this.name = "NoInferenceCreditError";

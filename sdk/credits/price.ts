@@ -4,6 +4,7 @@
  *   charge = ceil((inputTokens·inputPerMTok + outputTokens·outputPerMTok) / 1_000_000)
  *            + requestCharge + priorityFees[tier]          (base units)
  */
+import { CtkError } from "../ctkError.js";
 export const PRIORITY_TIERS = ["low", "normal", "high", "urgent"] as const;
 export type PriorityTier = (typeof PRIORITY_TIERS)[number];
 
@@ -21,7 +22,7 @@ export interface Usage {
   tier: PriorityTier;
 }
 
-export class UnknownPriorityTierError extends Error {
+export class UnknownPriorityTierError extends CtkError {
   constructor(readonly tier: string) {
     super(`priority "${tier}" is not one of ${PRIORITY_TIERS.join(", ")}`);
     this.name = "UnknownPriorityTierError";

@@ -3,11 +3,12 @@
  * and the per-request model charge (model_weight × C_model); a fee per priority tier. Amounts are
  * decimal strings in credits, parsed exactly into base units. The devnet applies it at deploy.
  */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { InputFormatError } from "../format.js";
 import { type PriorityTier, PRIORITY_TIERS } from "./price.js";
 import { parseCredits } from "./units.js";
+import { CtkError, firstIssue } from "../ctkError.js";
+import { readJsonFile } from "../jsonFile.js";
 
 const credits = z.union([z.string(), z.number()]).transform((v) => String(v));
 
@@ -32,7 +33,7 @@ export interface PriceTable {
   priorityFees: [bigint, bigint, bigint, bigint];
 }
 
-export class PriceTableError extends Error {
+export class PriceTableError extends CtkError {
   constructor(
     readonly file: string,
     detail: string,
@@ -47,10 +48,7 @@ const U64_MAX = 2n ** 64n - 1n;
 /** Parses the price table JSON (already read) into base units. */
 export function parsePriceTable(raw: unknown, file = "prices.json"): PriceTable {
   const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new PriceTableError(file, `${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
+  if (!parsed.success) throw new PriceTableError(file, firstIssue(parsed.error));
   const amount = (text: string, field: string) => {
     try {
       const v = parseCredits(text, field, { allowZero: true });
@@ -77,12 +75,5 @@ export function parsePriceTable(raw: unknown, file = "prices.json"): PriceTable 
 }
 
 export function readPriceTable(file: string): PriceTable {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new PriceTableError(file, err.code === "ENOENT" ? "not found" : err.message);
-  }
-  return parsePriceTable(raw, file);
+  return parsePriceTable(readJsonFile(file, (detail) => new PriceTableError(file, detail)), file);
 }

@@ -14,6 +14,7 @@
  */
 import { type Address, type Hex, concatHex, encodeAbiParameters, getAddress, keccak256, toBytes } from "viem";
 import { z } from "zod";
+import { CtkError, firstIssue } from "../ctkError.js";
 
 export const USAGE_PRIORITIES = ["low", "normal", "high", "urgent"] as const;
 
@@ -44,6 +45,9 @@ export const usageRecordSchema = z
 
 export type UsageRecord = z.infer<typeof usageRecordSchema>;
 
+/** A record as the gateway's `GET /v1/usage` returns it: with its batch, and whether that batch has settled. */
+export type UsageRecordView = UsageRecord & { batchId: string | null; settled: boolean };
+
 export const USAGE_RECORD_FIELDS = Object.keys(usageRecordSchema.shape) as (keyof UsageRecord)[];
 
 /** The record's canonical line (fixed field order, no trailing newline). */
@@ -53,7 +57,7 @@ export function usageRecordLine(r: UsageRecord): string {
   return JSON.stringify(ordered);
 }
 
-export class UsageRecordError extends Error {
+export class UsageRecordError extends CtkError {
   constructor(message: string) {
     super(message);
     this.name = "UsageRecordError";
@@ -69,10 +73,7 @@ export function parseUsageRecord(line: string, where = "record"): UsageRecord {
     throw new UsageRecordError(`${where}: not JSON (${(err as Error).message})`);
   }
   const parsed = usageRecordSchema.safeParse(raw);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new UsageRecordError(`${where}: ${i.path.join(".") || "(root)"} ${i.message}`);
-  }
+  if (!parsed.success) throw new UsageRecordError(`${where}: ${firstIssue(parsed.error, " ")}`);
   return parsed.data;
 }
 

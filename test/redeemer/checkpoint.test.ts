@@ -75,7 +75,7 @@ describe("redeemer memory and checkpoint: the book", () => {
 });
 
 describe("redeemer memory and checkpoint: configuration", () => {
-  const base = { rpcUrl: "http://127.0.0.1:8545", deployment: { chainId: 31337, computeToken: HOLDER, accessManager: HOLDER, deployBlock: 1 }, privateKey: `0x${"11".repeat(32)}`, policy: POLICY, executor: { kind: "local", local: {} } };
+  const base = { rpcUrl: "http://127.0.0.1:8545", deployment: { chainId: 31337, computeToken: HOLDER, accessManager: HOLDER, deployBlock: 1 }, privateKey: `0x${"11".repeat(32)}`, policy: POLICY, executor: { kind: "local", local: { dataDir: "data/local" } } };
 
   it("puts the checkpoint beside the receipts directory unless told otherwise, and keeps 1,000 finished redemptions", () => {
     const c = parseRedeemerConfig({ ...base, receiptsDir: "/srv/ctk/receipts" }, { baseDir: "/srv" });

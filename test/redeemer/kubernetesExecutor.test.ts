@@ -21,7 +21,7 @@ import {
   type KubernetesExecutor,
   type KubernetesExecutorConfigInput,
 } from "../../redeemer/executor/kubernetes/index.js";
-import { ConfigError } from "../../redeemer/policy/configError.js";
+import { ConfigError } from "../../sdk/ctkError.js";
 import { slimJob } from "../../redeemer/executor/kubernetes/jobWatcher.js";
 import { isFinished, jobStateFrom, redemptionIdOf } from "../../redeemer/executor/kubernetes/jobStateFrom.js";
 import {

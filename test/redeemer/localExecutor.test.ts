@@ -19,7 +19,7 @@ import {
   pickNextJobs,
   SUPERVISOR_SCRIPT,
 } from "../../redeemer/executor/local/index.js";
-import { ConfigError } from "../../redeemer/policy/configError.js";
+import { ConfigError } from "../../sdk/ctkError.js";
 
 const EXECUTOR_MODULE = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "../../redeemer/executor/local/index.ts")).href;
 const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;

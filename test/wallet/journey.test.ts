@@ -99,7 +99,7 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
         api: { port: 0 },
         logLevel: "silent",
         policy: { allowedRegistries: ["registry.example.com"], requireDigest: true },
-        executor: { kind: "local", local: {} },
+        executor: { kind: "local", local: { dataDir: "unused" } }, // the injected FakeExecutor runs the jobs
         reconcileIntervalMs: 500,
       }),
       { executor },

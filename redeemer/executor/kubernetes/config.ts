@@ -3,7 +3,7 @@
  */
 import { z } from "zod";
 import { PRIORITIES, type PriorityName } from "../../../sdk/jobSpec.js";
-import { ConfigError } from "../../policy/configError.js";
+import { parseConfig } from "../../../sdk/ctkError.js";
 
 const dnsLabel = z
   .string()
@@ -75,7 +75,5 @@ export type KubernetesExecutorConfigInput = z.input<typeof kubernetesExecutorCon
  * @throws ConfigError listing every bad setting
  */
 export function parseKubernetesExecutorConfig(raw: unknown, source?: string): KubernetesExecutorConfig {
-  const parsed = kubernetesExecutorConfigSchema.safeParse(raw);
-  if (!parsed.success) throw ConfigError.fromZod("kubernetes executor config", parsed.error, source);
-  return parsed.data;
+  return parseConfig(kubernetesExecutorConfigSchema, "kubernetes executor config", raw, source);
 }

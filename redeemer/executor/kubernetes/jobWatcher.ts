@@ -12,7 +12,8 @@ import type { JobState } from "../types.js";
 import type { KubeClients } from "./kubeClients.js";
 import { isFinished, jobStateFrom, podsShowEnd, redemptionIdOf } from "./jobStateFrom.js";
 import { MANAGED_SELECTOR } from "./labels.js";
-import { backoffMs, httpStatusOf, type RetryPolicy } from "./retry.js";
+import { backoffMs } from "../../../sdk/retry.js";
+import { backoffPolicy, httpStatusOf, type RetryPolicy } from "./retry.js";
 import { ownerJobUid, type SegmentLedger } from "./segmentLedger.js";
 
 type ResourceKind = "jobs" | "pods";
@@ -115,7 +116,7 @@ export class JobWatcher {
         error: String(end.err),
       });
       try {
-        await sleep(backoffMs(failures, this.opts.retry), undefined, { signal: this.stopController.signal });
+        await sleep(backoffMs(failures, backoffPolicy(this.opts.retry)), undefined, { signal: this.stopController.signal });
       } catch {
         break;
       }

@@ -14,7 +14,7 @@ import {
 import { ExecutorClosed, JobNameTaken } from "./errors.js";
 import { isOwnedBy, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
 import { JobWatcher, type Listing } from "./jobWatcher.js";
-import { ConcurrencyLimit } from "./concurrencyLimit.js";
+import { Limiter } from "../../../sdk/limiter.js";
 import { createKubeClients, USER_AGENT, type KubeClients } from "./kubeClients.js";
 import { KubeEndpoint } from "./http1.js";
 import { JobPoster } from "./jobPoster.js";
@@ -44,7 +44,7 @@ export class KubernetesExecutor implements Executor {
   /** The light create path (undefined behind a proxy: the stock client is used there). */
   private readonly poster: JobPoster | undefined;
   private readonly ledger = new SegmentLedger();
-  private readonly limit: ConcurrencyLimit;
+  private readonly limit: Limiter;
   private readonly now: () => number;
   private readonly onWarning: (message: string, details: Record<string, unknown>) => void;
   private readonly stopController = new AbortController();
@@ -57,7 +57,7 @@ export class KubernetesExecutor implements Executor {
     this.config = parseKubernetesExecutorConfig(options.config);
     this.now = options.now ?? Date.now;
     this.onWarning = options.onWarning ?? (() => {});
-    this.limit = new ConcurrencyLimit(this.config.maxConcurrentRequests);
+    this.limit = new Limiter(this.config.maxConcurrentRequests);
     this.clients = createKubeClients(options.kubeConfig, {
       requestTimeoutMs: this.config.requestTimeoutMs,
       stop: this.stopController.signal,

@@ -3,8 +3,8 @@
  * network errors are retried; other 4xx are not (the caller handles the ones it expects,
  * such as 404 and 409, inside the attempt).
  */
-import { setTimeout as sleep } from "node:timers/promises";
 import { ApiException } from "@kubernetes/client-node";
+import { type BackoffPolicy, retry } from "../../../sdk/retry.js";
 import { ExecutorClosed, KubernetesRequestFailed, KubernetesRequestRejected, KubernetesUnavailable } from "./errors.js";
 
 export interface RetryPolicy {
@@ -52,38 +52,22 @@ export function isRetryable(err: unknown): boolean {
   return typeof code === "string" && /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_)/.test(code);
 }
 
-/** Delay before attempt `attempt + 1`: half fixed, half random, doubling up to the cap. */
-export function backoffMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.retryMaxMs, policy.retryBaseMs * 2 ** (attempt - 1));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
+/** The back-off of the Kubernetes client's retries (sdk/retry.ts): half fixed, half random, doubling up to the cap. */
+export const backoffPolicy = (policy: RetryPolicy): BackoffPolicy => ({ baseMs: policy.retryBaseMs, maxMs: policy.retryMaxMs, jitter: "half" });
 
-export async function withRetry<T>(
-  operation: string,
-  policy: RetryPolicy,
-  stop: AbortSignal,
-  attempt: () => Promise<T>,
-): Promise<T> {
-  for (let n = 1; ; n++) {
-    if (stop.aborted) throw new ExecutorClosed(operation);
-    try {
-      return await attempt();
-    } catch (err) {
-      if (stop.aborted) throw new ExecutorClosed(operation);
-      if (!isRetryable(err)) {
-        const status = httpStatusOf(err);
-        if (status === undefined) throw err;
-        const { reason, message } = apiStatusOf(err);
-        throw new KubernetesRequestRejected(operation, status, reason, message, { cause: err });
-      }
-      if (n >= policy.maxAttempts) {
-        throw new KubernetesUnavailable(operation, n, httpStatusOf(err), { cause: err });
-      }
-      try {
-        await sleep(backoffMs(n, policy), undefined, { signal: stop });
-      } catch {
-        throw new ExecutorClosed(operation);
-      }
-    }
-  }
+export function withRetry<T>(operation: string, policy: RetryPolicy, stop: AbortSignal, attempt: () => Promise<T>): Promise<T> {
+  return retry(attempt, {
+    ...backoffPolicy(policy),
+    maxAttempts: policy.maxAttempts,
+    signal: stop,
+    aborted: () => new ExecutorClosed(operation),
+    retryable: isRetryable,
+    giveUp: (err, n, retryable) => {
+      if (retryable) return new KubernetesUnavailable(operation, n, httpStatusOf(err), { cause: err });
+      const status = httpStatusOf(err);
+      if (status === undefined) return err;
+      const { reason, message } = apiStatusOf(err);
+      return new KubernetesRequestRejected(operation, status, reason, message, { cause: err });
+    },
+  });
 }

@@ -1,4 +1,5 @@
 import type { RejectReason } from "../../../sdk/reasons.js";
+import { CtkError } from "../../../sdk/ctkError.js";
 
 export type LocalLaunchProblem =
   | "COMMAND_MISSING"
@@ -23,7 +24,7 @@ export class LocalLaunchError extends Error {
 }
 
 /** Another executor (in this or another process) is using the data directory. */
-export class DataDirInUse extends Error {
+export class DataDirInUse extends CtkError {
   override readonly name = "DataDirInUse";
   constructor(readonly dataDir: string, readonly pid: number) {
     super(`the local executor's data directory ${dataDir} is in use by process ${pid}`);

@@ -8,7 +8,7 @@
  */
 import { hostname } from "node:os";
 import { z } from "zod";
-import { ConfigError } from "../../policy/configError.js";
+import { parseConfig } from "../../../sdk/ctkError.js";
 
 /** A real GPU, addressed by its CUDA device index. */
 const gpuSlotSchema = z
@@ -84,7 +84,5 @@ export type LocalExecutorConfigInput = z.input<typeof localExecutorConfigSchema>
 
 /** @throws ConfigError */
 export function parseLocalExecutorConfig(raw: unknown, source?: string): LocalExecutorConfig {
-  const parsed = localExecutorConfigSchema.safeParse(raw);
-  if (!parsed.success) throw ConfigError.fromZod("local executor config", parsed.error, source);
-  return parsed.data;
+  return parseConfig(localExecutorConfigSchema, "local executor config", raw, source);
 }

@@ -9,20 +9,9 @@ import { authorizationId, authorizationTypedData, serializeSignedAuthorization }
 import { creditContract } from "../../../sdk/credits/contract.js";
 import { readCreditBuckets, type CreditBucket } from "../../../sdk/credits/reads.js";
 import { formatCredits, parseCredits } from "../../../sdk/credits/units.js";
+import type { UsageRecordView } from "../../../sdk/credits/usageRecord.js";
 import { formatExpiry } from "../../../sdk/format.js";
 import { countdown, errorText, useApp } from "../context.js";
-
-interface UsageRecord {
-  requestId: string;
-  model: string;
-  tokensIn: number;
-  tokensOut: number;
-  priority: string;
-  charge: string;
-  ending: string;
-  finishedAt: string;
-  settled: boolean;
-}
 
 function Buckets(props: { holder: Address }) {
   const { reader } = useApp();
@@ -88,7 +77,7 @@ function ApiKey() {
   /** As the gateway's POST /v1/keys answers: cap in credits, expiry as an ISO date. */
   const [key, setKey] = useState<{ key: string; keyId: string; cap: string; expiresAt: string }>();
   const [file, setFile] = useState<string>();
-  const [usage, setUsage] = useState<UsageRecord[]>();
+  const [usage, setUsage] = useState<UsageRecordView[]>();
   // The key lives only in this component's state: leaving the page (even into the browser's
   // back-forward cache) forgets it, and a page brought back from that cache does not show it.
   useEffect(() => {
@@ -149,7 +138,7 @@ function ApiKey() {
     setError(undefined);
     try {
       const res = await fetch("/gateway/v1/usage", { headers: { authorization: `Bearer ${key.key}` } });
-      const body = (await res.json()) as { records?: UsageRecord[]; error?: { message?: string } };
+      const body = (await res.json()) as { records?: UsageRecordView[]; error?: { message?: string } };
       if (!res.ok) throw new Error(body.error?.message ?? `the gateway answered ${res.status}`);
       setUsage(body.records ?? []);
     } catch (err) {

@@ -1,0 +1,45 @@
+/** `gateway/main.ts` validates its configuration before any I/O, as the redeemer does: a mistake exits 2 (sdk/runService.ts). */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { expect } from "chai";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+
+async function runGatewayMain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "gateway/main.ts"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const code = await new Promise<number | null>((done) => child.on("close", done));
+  return { code, stdout, stderr };
+}
+
+describe("gateway process: configuration errors", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "ctk-gateway-main-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reports a bad configuration in one line and exits 2, before contacting the chain", async () => {
+    const file = join(dir, "gateway.json");
+    // The RPC URL points nowhere: a connection attempt would fail differently.
+    writeFileSync(file, JSON.stringify({ chain: { rpcUrl: "http://127.0.0.1:1", deployment: "deployment.json", privateKey: "0x12" }, models: [] }));
+    const run = await runGatewayMain(["--config", file]);
+    expect(run.stderr).to.match(/^gateway: gateway config: chain\.privateKey: must be 0x followed by 64 hex digits\n$/);
+    expect(run.code).to.equal(2);
+  });
+
+  it("says which file it cannot read, and exits 2; without --config it prints its usage and exits 2", async () => {
+    const missing = await runGatewayMain(["--config", join(dir, "nope.json")]);
+    expect(missing.stderr).to.equal(`gateway: cannot read gateway config ${join(dir, "nope.json")}: no such file\n`);
+    expect(missing.code).to.equal(2);
+    const usage = await runGatewayMain([]);
+    expect(usage.stdout).to.match(/^usage: gateway --config gateway\.json/);
+    expect(usage.code).to.equal(2);
+  });
+});
