@@ -1,10 +1,18 @@
 /**
- * SQLite through better-sqlite3: WAL, `synchronous = FULL` (a charge is on disk when its
- * transaction commits), `BEGIN IMMEDIATE` transactions (the write lock is taken before the first
- * read, so two processes on one file cannot interleave a read-check-write) serialised in-process
- * by a queue, since the ledger's transaction bodies are async.
+ * SQLite through better-sqlite3: WAL, `BEGIN IMMEDIATE` transactions (the write lock is taken
+ * before the first read, so two processes on one file cannot interleave a read-check-write)
+ * serialised in-process by a queue, since the ledger's transaction bodies are async.
+ *
+ * Durability (`synchronous: "full"`, the default) is a group commit: SQLite itself runs with
+ * `synchronous = NORMAL` (a commit appends its frames to the WAL file, no fsync, so the one
+ * JavaScript thread never blocks on the disk), and a durable transaction resolves only after an
+ * fsync of the WAL file that *started after* its commit, run on libuv's thread pool. Every commit
+ * waiting meanwhile shares the next fsync. A checkpoint syncs the WAL before copying it and the
+ * database after (SQLite's NORMAL mode), so frames checkpointed away are durable too. With
+ * `synchronous: "normal"` nothing waits for the disk (durable against a process crash, not a
+ * power loss).
  */
-import { mkdirSync } from "node:fs";
+import { closeSync, fsync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
@@ -28,6 +36,12 @@ export class SqliteDriver implements SqlDriver {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly queue: { tail: Promise<unknown> };
+  /** The WAL file durable commits fsync (undefined: nothing to sync, e.g. in memory or `normal`). */
+  private readonly walFile: string | undefined;
+  private walFd: number | undefined;
+  /** The fsync in flight, and the one queued to start after it. */
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
 
   constructor(file: string, synchronous: "full" | "normal" = "full") {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
@@ -37,8 +51,9 @@ export class SqliteDriver implements SqlDriver {
     QUEUES.set(key, this.queue);
     this.db.defaultSafeIntegers(true);
     this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+    this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 10000");
+    this.walFile = file !== ":memory:" && synchronous === "full" ? `${resolve(file)}-wal` : undefined;
   }
 
   private stmt(sql: string): Database.Statement {
@@ -56,7 +71,27 @@ export class SqliteDriver implements SqlDriver {
     run: async (sql, params) => this.stmt(sql).run(bind(params)).changes,
   };
 
-  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+  /** Resolves after an fsync of the WAL that started after this call (group commit). */
+  private syncWal(): Promise<void> {
+    if (!this.walFile) return Promise.resolve();
+    if (!this.syncing) {
+      const fd = (this.walFd ??= openSync(this.walFile, "r"));
+      this.syncing = new Promise<void>((done, fail) => fsync(fd, (err) => (err ? fail(err) : done()))).finally(() => {
+        this.syncing = undefined;
+      });
+      return this.syncing;
+    }
+    // The fsync in flight may have started before this commit: wait for the next one.
+    this.nextSync ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.nextSync = undefined;
+        return this.syncWal();
+      });
+    return this.nextSync;
+  }
+
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     const run = async () => {
       this.db.exec("BEGIN IMMEDIATE");
       try {
@@ -70,7 +105,15 @@ export class SqliteDriver implements SqlDriver {
     };
     const p = this.queue.tail.then(run, run);
     this.queue.tail = p.catch(() => undefined);
-    return p;
+    if (options.durable === false) return p;
+    return p.then(async (result) => {
+      await this.syncWal();
+      return result;
+    });
+  }
+
+  async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+    return this.transaction(async (tx) => tx.all(sql, params));
   }
 
   async exec(sql: string): Promise<void> {
@@ -79,6 +122,10 @@ export class SqliteDriver implements SqlDriver {
 
   async close(): Promise<void> {
     await this.queue.tail;
+    await this.nextSync?.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
     this.db.close();
   }
 }
