@@ -420,6 +420,9 @@ export class MeteredProxy {
     } catch {
       // upstream failed, timed out, or the client left: charged below for what was delivered
     }
+    // The upstream's [DONE] is its last event: drain what is left (the end of the response), so
+    // its keep-alive connection goes back to the pool instead of being torn down.
+    if (sawDone) up.discard();
     if (sawDone && !s.clientGone()) {
       const tokensIn = finalUsage?.prompt_tokens ?? deliveredIn;
       const tokensOut = finalUsage?.completion_tokens ?? deliveredOut;

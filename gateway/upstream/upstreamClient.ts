@@ -13,8 +13,14 @@ export interface UpstreamResponse {
   ok: boolean;
   text(): Promise<string>;
   json(): Promise<unknown>;
-  /** The body, chunk by chunk. */
+  /**
+   * The body, chunk by chunk. Leaving the loop early does not destroy the response: call
+   * {@link UpstreamResponse.discard} to drain the rest (the connection then returns to the pool),
+   * or abort the request's signal to cut it.
+   */
   body: AsyncIterable<Buffer>;
+  /** Reads and drops whatever of the body is left. */
+  discard(): void;
 }
 
 const agents = new Map<string, HttpAgent>();
@@ -46,7 +52,8 @@ export function postUpstream(target: string, body: string, headers: Record<strin
         ok: status >= 200 && status < 300,
         text: () => readAll(res),
         json: async () => JSON.parse(await readAll(res)) as unknown,
-        body: res,
+        body: res.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>,
+        discard: () => void res.resume(),
       });
     });
     req.once("error", reject);
