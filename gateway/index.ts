@@ -123,6 +123,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       recordsDir: config.recordsDir,
       intervalMs: config.settlement.intervalMs,
       maxCharges: config.settlement.maxCharges,
+      confirmations: config.chain.confirmations,
       replica: config.replica,
       log,
       metrics,
