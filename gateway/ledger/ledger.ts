@@ -343,19 +343,26 @@ export class Ledger {
   }
 
   /**
-   * Replaces cached balances with on-chain reads made after `epoch` was taken. Skipped (false) when
-   * a batch was settled or is pending since: the read might not agree with the ledger's view of
-   * what is settled, and a stale higher balance could be spent twice.
+   * Replaces cached balances with on-chain reads made after `epoch` was taken. When a batch was
+   * settled or is pending since, a read might not agree with the ledger's view of what is settled:
+   * a higher read could let a stale balance be spent twice, so it is not applied (false: read
+   * again later), but a lower read is applied at once — it can only make holds more cautious
+   * (a clawback, a transfer out or an expiry cuts spending within the block it is seen in).
    */
   async setBalances(balances: ReadonlyMap<string, bigint>, epoch: bigint, now: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
-      if (big(meta?.value) !== epoch) return false;
-      if (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) return false;
+      const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
+      let all = true;
       for (const [holder, balance] of balances) {
-        await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+        if (!stale) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+        else {
+          const r = await tx.one("SELECT balance FROM gw_holders WHERE holder = $1", [holder]);
+          if (r && big(r.balance) > balance) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+          else if (r && big(r.balance) < balance) all = false;
+        }
       }
-      return true;
+      return all;
     });
   }
 
