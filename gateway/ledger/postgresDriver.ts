@@ -13,6 +13,18 @@ import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
 
 const RETRYABLE = new Set(["40001", "40P01"]);
 
+/**
+ * Statements with parameters run as named prepared statements (parsed and planned once per
+ * connection, not per request: the hold's and the charge's CTEs are the hot path).
+ */
+const NAMES = new Map<string, string>();
+const named = (text: string, params: readonly SqlValue[] | undefined): string | pg.QueryConfig => {
+  if (!params?.length) return text;
+  let name = NAMES.get(text);
+  if (!name) NAMES.set(text, (name = `ctk_${NAMES.size}`));
+  return { name, text, values: params.map((v) => (typeof v === "bigint" ? v.toString() : v)) };
+};
+
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
@@ -28,7 +40,7 @@ export class PostgresDriver implements SqlDriver {
   async transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
-      const q = (sql: string, params?: readonly SqlValue[]) => client.query(sql, params?.map((v) => (typeof v === "bigint" ? v.toString() : v)));
+      const q = (sql: string, params?: readonly SqlValue[]) => client.query(named(sql, params));
       const tx: SqlTx = {
         all: async (sql, params) => (await q(sql, params)).rows as Row[],
         one: async (sql, params) => (await q(sql, params)).rows[0] as Row | undefined,
@@ -53,7 +65,7 @@ export class PostgresDriver implements SqlDriver {
   async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await this.pool.query(sql, params?.map((v) => (typeof v === "bigint" ? v.toString() : v)))).rows as Row[];
+        return (await this.pool.query(named(sql, params))).rows as Row[];
       } catch (err) {
         if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
         throw err;

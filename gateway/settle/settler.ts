@@ -132,21 +132,29 @@ export class Settler {
     }
   }
 
+  /** The lines of the batch this process just built (its send need not read and hash them again). */
+  private built: { batchId: string; lines: string[] } | undefined;
+
   private buildBatch(rows: UsageRow[], priceVersion: bigint): { batchId: string; usageRoot: string } {
-    const root = usageRoot(rows.map((r) => usageRecordLine(toUsageRecord(r))));
+    const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
+    const root = usageRoot(lines);
     const { deployment } = this.d.client;
-    return {
-      usageRoot: root,
-      batchId: usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root }),
-    };
+    const batchId = usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root });
+    this.built = { batchId, lines };
+    return { usageRoot: root, batchId };
   }
 
   /** Sends (or re-sends) a recorded batch and applies what the chain charged. */
   private async send(batch: BatchRow): Promise<void> {
     const { ledger, client } = this.d;
-    const rows = await ledger.usage({ batchId: batch.batchId });
-    const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
-    if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
+    let lines: string[];
+    if (this.built?.batchId === batch.batchId) lines = this.built.lines;
+    else {
+      // Recorded by an earlier run (or another replica): its rows must still hash to its root.
+      lines = (await ledger.usage({ batchId: batch.batchId })).map((r) => usageRecordLine(toUsageRecord(r)));
+      if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
+    }
+    this.built = undefined;
     writeRecordsFile(this.d.recordsDir, batch.batchId, lines);
 
     let receipt: TransactionReceipt | undefined;
