@@ -20,7 +20,7 @@
  * child process write a V8 CPU profile there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, write, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -42,6 +42,8 @@ const PACED_RPS = Number(process.env.CTK_BENCH_PACED_RPS ?? 100);
 const LABEL = process.env.CTK_BENCH_LABEL ?? "latest";
 const RESULTS_FILE = join(import.meta.dirname, "RESULTS.md");
 const SECTION = "## Gateway (`npm run bench:gateway`)";
+/** Where the ledgers live (the fsync probe writes there too). */
+const PROBE_DIR = mkdtempSync(join(tmpdir(), "ctk-bench-gw-"));
 const HOLDERS = 100;
 const PG_URL = process.env.CTK_BENCH_PG_URL ?? process.env.CTK_TEST_PG_URL;
 const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hello" }], max_tokens: 16, stream: true });
@@ -95,6 +97,37 @@ interface Phase {
   /** CPU ms per request: bench client, upstream, gateway, PostgreSQL backends. */
   cpu: { client: number; upstream: number; gateway?: number; postgres?: number };
   load: string;
+  /** fsync latency of a 4 KiB append on the ledger's disk meanwhile (ms, p50 / p99). */
+  fsync: string;
+}
+
+/**
+ * Probes the disk while a phase runs: every 50 ms, append 4 KiB to a file beside the ledger and
+ * fsync it (what a durable commit waits for). The machine's other work moves this a lot.
+ */
+function fsyncProbe(dir: string): () => string {
+  const file = join(dir, `fsync-probe-${process.pid}`);
+  const fd = openSync(file, "a");
+  const lat: number[] = [];
+  let stopped = false;
+  const page = Buffer.alloc(4096, 1);
+  const tick = () => {
+    if (stopped) return;
+    const t = performance.now();
+    write(fd, page, () => fsync(fd, () => {
+      lat.push(performance.now() - t);
+      setTimeout(tick, 50);
+    }));
+  };
+  tick();
+  return () => {
+    stopped = true;
+    setTimeout(() => {
+      closeSync(fd);
+      rmSync(file, { force: true });
+    }, 1000);
+    return lat.length ? `${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)}` : "-";
+  };
 }
 
 /** utime + stime of a process, in ms (from /proc/<pid>/stat). */
@@ -143,6 +176,7 @@ interface Procs {
  * starts its requests on a schedule (rps / 64 per stream), so the offered load is fixed.
  */
 async function load(url: string, keys: string[], procs: Procs, rps?: number): Promise<Phase> {
+  const probe = fsyncProbe(PROBE_DIR);
   const lat: number[] = [];
   let errors = 0;
   const pgPids = pgBackends(procs.pgDatabase);
@@ -186,6 +220,7 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number): Pr
       ...(procs.pgDatabase && { postgres: per(pgPids.reduce((s, p) => s + cpuMs(p), 0) - before.postgres) }),
     },
     load: `${la.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    fsync: probe(),
   };
 }
 
@@ -207,7 +242,7 @@ function writeResults(run: string, preamble: string): void {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "ctk-bench-gw-"));
+  const dir = PROBE_DIR;
   const chain = await startLocalChain({ classes: [] });
   const upstream = await spawnLine(["bench/trivialUpstream.ts"], /listening (\d+)/);
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`;
@@ -265,12 +300,12 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     const cpuRows: string[][] = [];
     const row = (path: string, ledger: string, m: Phase, d?: Phase) => {
-      rows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? `${((m.rps / d.rps) * 100).toFixed(0)} %` : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load]);
+      rows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? `${((m.rps / d.rps) * 100).toFixed(0)} %` : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load, m.fsync]);
       cpuRows.push([path, ledger, cpuCell(m)]);
     };
     const pacedRows: string[][] = [];
     const pacedRow = (path: string, ledger: string, m: Phase, d?: Phase) =>
-      pacedRows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? (m.p50 - d.p50).toFixed(2) : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load]);
+      pacedRows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? (m.p50 - d.p50).toFixed(2) : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load, m.fsync]);
     // Warm-up of the client and the upstream.
     await load(upstreamUrl, [], up);
     const dbs: [string, string, unknown][] = [
@@ -346,7 +381,7 @@ async function main(): Promise<void> {
       "",
       `Closed loop (${STREAMS} streams, each sends its next request when the last ends):`,
       "",
-      table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "metered ÷ direct", "added p99 ms", "errors", "load avg"], rows),
+      table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "metered ÷ direct", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], rows),
       "",
       "CPU ms per request, by process (from /proc; the machine has 2 cores):",
       "",
@@ -354,7 +389,7 @@ async function main(): Promise<void> {
       "",
       `Paced: ${PACED_RPS} requests/s offered over ${STREAMS} streams (a load every path sustains):`,
       "",
-      table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "errors", "load avg"], pacedRows),
+      table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], pacedRows),
       "",
       `Settlement: 1,000 requests from ${HOLDERS} holders → ${events.length} settleUsage batch${events.length === 1 ? "" : "es"} (${charges} charges, ${HOLDERS} activations), ${gas.toLocaleString("en-US")} gas = ${(Number(gas) / 1000).toFixed(0)} gas per request, ${(Number(gas) / charges).toFixed(0)} per charge (activation included).`,
     ].join("\n");
