@@ -20,7 +20,8 @@
  * child process write a V8 CPU profile there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, fsync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, write, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
@@ -103,29 +104,40 @@ interface Phase {
 
 /**
  * Probes the disk while a phase runs: every 50 ms, append 4 KiB to a file beside the ledger and
- * fsync it (what a durable commit waits for). The machine's other work moves this a lot.
+ * fsync it (what a durable commit waits for), timed around the two calls in a worker thread (so the
+ * bench's own event-loop delay is not in it). The machine's other work moves this a lot.
  */
-function fsyncProbe(dir: string): () => string {
-  const file = join(dir, `fsync-probe-${process.pid}`);
-  const fd = openSync(file, "a");
-  const lat: number[] = [];
-  let stopped = false;
-  const page = Buffer.alloc(4096, 1);
-  const tick = () => {
-    if (stopped) return;
-    const t = performance.now();
-    write(fd, page, () => fsync(fd, () => {
-      lat.push(performance.now() - t);
-      setTimeout(tick, 50);
-    }));
-  };
-  tick();
-  return () => {
-    stopped = true;
-    setTimeout(() => {
-      closeSync(fd);
-      rmSync(file, { force: true });
-    }, 1000);
+const PROBE = `
+const { workerData, parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+const fd = fs.openSync(workerData.file, "a");
+const page = Buffer.alloc(4096, 1);
+const lat = [];
+const stop = new Int32Array(workerData.stop);
+while (Atomics.load(stop, 0) === 0) {
+  const t = performance.now();
+  fs.writeSync(fd, page);
+  fs.fsyncSync(fd);
+  lat.push(performance.now() - t);
+  Atomics.wait(stop, 0, 0, 50);
+}
+fs.closeSync(fd);
+fs.rmSync(workerData.file, { force: true });
+parentPort.postMessage(lat);
+`;
+
+function fsyncProbe(dir: string): () => Promise<string> {
+  const stop = new SharedArrayBuffer(4);
+  const worker = new Worker(PROBE, { eval: true, workerData: { file: join(dir, `fsync-probe-${process.pid}`), stop } });
+  const result = new Promise<number[]>((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+  return async () => {
+    Atomics.store(new Int32Array(stop), 0, 1);
+    Atomics.notify(new Int32Array(stop), 0);
+    const lat = await result;
+    await worker.terminate();
     return lat.length ? `${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)}` : "-";
   };
 }
@@ -220,7 +232,7 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number): Pr
       ...(procs.pgDatabase && { postgres: per(pgPids.reduce((s, p) => s + cpuMs(p), 0) - before.postgres) }),
     },
     load: `${la.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
-    fsync: probe(),
+    fsync: await probe(),
   };
 }
 
