@@ -2,18 +2,29 @@
  * `npm run bench:gateway` — a benchmark, not a test. In one run, against a trivial upstream in its
  * own process (bench/trivialUpstream.ts) and the gateway in its own process (gateway/main.ts):
  *
- *  1. 64 concurrent streams for DURATION_S seconds: direct to the upstream, then through the
- *     gateway on SQLite, then on PostgreSQL (CTK_TEST_PG_URL / CTK_BENCH_PG_URL, skipped without):
- *     requests/s and per-request latency (to the last byte) p50/p99; metered ÷ direct, added p99.
- *  2. settlement gas for 1,000 requests from 100 holders (every authorization activated and charged
- *     in the batch): gas of the settleUsage transactions ÷ 1,000.
+ *  1. 64 concurrent streams (closed loop: each sends its next request when the last ends) for
+ *     DURATION_S seconds: direct to the upstream, then through the gateway, for each ledger (SQLite
+ *     synchronous=full, SQLite synchronous=normal, PostgreSQL from CTK_BENCH_PG_URL /
+ *     CTK_TEST_PG_URL, skipped without). Each gateway phase is compared with a direct phase run
+ *     just before it (the machine is shared: its load moves), with the same client, upstream,
+ *     body, concurrency and warm-up. Per phase: requests/s, latency to the last byte p50/p99, and
+ *     the CPU time per request of each process (bench client, upstream, gateway, PostgreSQL
+ *     backends) from /proc, with the load average.
+ *  2. The same at a paced rate that every path sustains (PACED_RPS requests/s over 64 streams): the
+ *     latency the gateway adds when the machine is not saturated.
+ *  3. Settlement gas for 1,000 requests from 100 holders (every authorization activated and
+ *     charged in the batch): gas of the settleUsage transactions ÷ 1,000.
  *
- * Keys: 100 holders (generated keys), each granted credits and authorizing the gateway.
+ * Writes its run as a subsection of "## Gateway" in bench/RESULTS.md, titled by CTK_BENCH_LABEL
+ * (default "latest"; a run with the same label replaces it). CTK_BENCH_CPU_PROF=<dir> makes each
+ * child process write a V8 CPU profile there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { type Hex, keccak256, toHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import pg from "pg";
@@ -28,12 +39,22 @@ import { startLocalChain } from "../devkit/localChain.js";
 
 const DURATION_S = Number(process.env.CTK_BENCH_SECONDS ?? 5);
 const STREAMS = 64;
+const PACED_RPS = Number(process.env.CTK_BENCH_PACED_RPS ?? 100);
+const LABEL = process.env.CTK_BENCH_LABEL ?? "latest";
+const RESULTS_FILE = join(import.meta.dirname, "RESULTS.md");
+const SECTION = "## Gateway (`npm run bench:gateway`)";
+/** Where the ledgers live (the fsync probe writes there too). */
+const PROBE_DIR = mkdtempSync(join(tmpdir(), "ctk-bench-gw-"));
 const HOLDERS = 100;
 const PG_URL = process.env.CTK_BENCH_PG_URL ?? process.env.CTK_TEST_PG_URL;
 const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hello" }], max_tokens: 16, stream: true });
 
+/** CTK_BENCH_CPU_PROF=<dir>: each child process writes a V8 CPU profile there (node --cpu-prof). */
+const PROF_DIR = process.env.CTK_BENCH_CPU_PROF;
+
 function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const prof = PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROF_DIR] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   return new Promise((resolve, reject) => {
     const on = (d: Buffer) => {
@@ -45,6 +66,14 @@ function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; m
     child.stderr!.on("data", on);
     child.once("exit", (c) => reject(new Error(`${args.join(" ")} exited ${c}:\n${out}`)));
   });
+}
+
+async function pgVersion(): Promise<string> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  const v = (await c.query("SHOW server_version")).rows[0].server_version as string;
+  await c.end();
+  return v.split(" ")[0];
 }
 
 const stop = (c: ChildProcess) => new Promise<void>((resolve) => {
@@ -60,27 +89,172 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 
-async function load(url: string, keys: string[]): Promise<{ rps: number; p50: number; p99: number; n: number; errors: number }> {
+interface Phase {
+  rps: number;
+  p50: number;
+  p99: number;
+  n: number;
+  errors: number;
+  /** CPU ms per request: bench client, upstream, gateway, PostgreSQL backends. */
+  cpu: { client: number; upstream: number; gateway?: number; postgres?: number };
+  load: string;
+  /** fsync latency of a 4 KiB append on the ledger's disk meanwhile (ms, p50 / p99). */
+  fsync: string;
+}
+
+/**
+ * Probes the disk while a phase runs: every 50 ms, append 4 KiB to a file beside the ledger and
+ * fsync it (what a durable commit waits for), timed around the two calls in a worker thread (so the
+ * bench's own event-loop delay is not in it). The machine's other work moves this a lot.
+ */
+const PROBE = `
+const { workerData, parentPort } = require("node:worker_threads");
+const fs = require("node:fs");
+const fd = fs.openSync(workerData.file, "a");
+const page = Buffer.alloc(4096, 1);
+const lat = [];
+const stop = new Int32Array(workerData.stop);
+while (Atomics.load(stop, 0) === 0) {
+  const t = performance.now();
+  fs.writeSync(fd, page);
+  fs.fsyncSync(fd);
+  lat.push(performance.now() - t);
+  Atomics.wait(stop, 0, 0, 50);
+}
+fs.closeSync(fd);
+fs.rmSync(workerData.file, { force: true });
+parentPort.postMessage(lat);
+`;
+
+function fsyncProbe(dir: string): () => Promise<string> {
+  const stop = new SharedArrayBuffer(4);
+  const worker = new Worker(PROBE, { eval: true, workerData: { file: join(dir, `fsync-probe-${process.pid}`), stop } });
+  const result = new Promise<number[]>((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+  return async () => {
+    Atomics.store(new Int32Array(stop), 0, 1);
+    Atomics.notify(new Int32Array(stop), 0);
+    const lat = await result;
+    await worker.terminate();
+    return lat.length ? `${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)}` : "-";
+  };
+}
+
+/** utime + stime of a process, in ms (from /proc/<pid>/stat). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** The PostgreSQL backends serving one database (their process titles name it). */
+function pgBackends(database: string | undefined): number[] {
+  if (!database) return [];
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
+      if (cmd.startsWith("postgres: ") && cmd.includes(` ${database} `)) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+interface Procs {
+  upstream: number;
+  gateway?: number;
+  pgDatabase?: string;
+}
+
+/**
+ * 64 streams against `url` for DURATION_S s. Closed loop by default; with `rps`, each stream
+ * starts its requests on a schedule (rps / 64 per stream), so the offered load is fixed.
+ */
+async function load(url: string, keys: string[], procs: Procs, rps?: number): Promise<Phase> {
+  const probe = fsyncProbe(PROBE_DIR);
   const lat: number[] = [];
   let errors = 0;
-  const end = performance.now() + DURATION_S * 1000;
+  const pgPids = pgBackends(procs.pgDatabase);
+  const before = { client: process.cpuUsage(), upstream: cpuMs(procs.upstream), gateway: cpuMs(procs.gateway), postgres: pgPids.reduce((s, p) => s + cpuMs(p), 0) };
+  const t0 = performance.now();
+  const end = t0 + DURATION_S * 1000;
+  const la = loadavg()[0];
   await Promise.all(
     Array.from({ length: STREAMS }, async (_, i) => {
       let j = i;
+      let next = t0 + (rps ? (i * 1000) / rps : 0);
       while (performance.now() < end) {
-        const t0 = performance.now();
+        if (rps) {
+          const wait = next - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          next += (STREAMS * 1000) / rps;
+          if (performance.now() >= end) break;
+        }
+        const start = performance.now();
         const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...(keys.length && { authorization: `Bearer ${keys[j++ % keys.length]}` }) }, body: BODY });
         const text = await res.text();
         if (res.status !== 200 || !text.endsWith("data: [DONE]\n\n")) errors++;
-        else lat.push(performance.now() - t0);
+        else lat.push(performance.now() - start);
       }
     }),
   );
-  return { rps: lat.length / DURATION_S, p50: pct(lat, 50), p99: pct(lat, 99), n: lat.length, errors };
+  const seconds = (performance.now() - t0) / 1000;
+  const n = Math.max(1, lat.length + errors);
+  const c = process.cpuUsage(before.client);
+  const per = (ms: number) => ms / n;
+  return {
+    rps: lat.length / seconds,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    n: lat.length,
+    errors,
+    cpu: {
+      client: per((c.user + c.system) / 1000),
+      upstream: per(cpuMs(procs.upstream) - before.upstream),
+      ...(procs.gateway && { gateway: per(cpuMs(procs.gateway) - before.gateway) }),
+      ...(procs.pgDatabase && { postgres: per(pgPids.reduce((s, p) => s + cpuMs(p), 0) - before.postgres) }),
+    },
+    load: `${la.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
+    fsync: await probe(),
+  };
+}
+
+const f1 = (x: number | undefined) => (x === undefined ? "-" : x.toFixed(2));
+const cpuCell = (p: Phase) =>
+  [`client ${f1(p.cpu.client)}`, `upstream ${f1(p.cpu.upstream)}`, p.cpu.gateway !== undefined && `gateway ${f1(p.cpu.gateway)}`, p.cpu.postgres !== undefined && `postgres ${f1(p.cpu.postgres)}`].filter(Boolean).join(", ");
+
+/** Replaces (or appends) this run's subsection of the gateway section of bench/RESULTS.md. */
+function writeResults(run: string, preamble: string): void {
+  const existing = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, "utf8") : "# Benchmark results\n";
+  const start = existing.indexOf(SECTION);
+  const nextTop = start === -1 ? -1 : existing.indexOf("\n## ", start + SECTION.length);
+  const body = start === -1 ? "" : existing.slice(start + SECTION.length, nextTop === -1 ? undefined : nextTop);
+  // Keep the other runs' subsections; drop this label's and the old preamble.
+  const runs = body.split(/\n(?=### Run: )/).filter((part) => part.startsWith("### Run: ") && !part.startsWith(`### Run: ${LABEL}\n`));
+  const section = [SECTION, "", preamble.trim(), "", ...runs.map((r) => `${r.trim()}\n`), run.trim(), ""].join("\n");
+  const updated = start === -1 ? `${existing.trimEnd()}\n\n${section}` : existing.slice(0, start) + section + (nextTop === -1 ? "" : existing.slice(nextTop));
+  writeFileSync(RESULTS_FILE, updated);
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "ctk-bench-gw-"));
+  const dir = PROBE_DIR;
   const chain = await startLocalChain({ classes: [] });
   const upstream = await spawnLine(["bench/trivialUpstream.ts"], /listening (\d+)/);
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`;
@@ -134,34 +308,50 @@ async function main(): Promise<void> {
     };
 
     progress("holders granted");
+    const up: Procs = { upstream: upstream.child.pid! };
     const rows: string[][] = [];
-    // Warm-up, then direct.
-    await load(upstreamUrl, []);
-    const direct = await load(upstreamUrl, []);
-    progress(`direct: ${direct.rps.toFixed(0)} req/s`);
-    rows.push(["direct to the upstream", "-", direct.rps.toFixed(0), direct.p50.toFixed(2), direct.p99.toFixed(2), "-", "-", String(direct.errors)]);
-    const dbs: [string, unknown][] = [
-      ["SQLite", { kind: "sqlite", file: join(dir, "ledger.sqlite") }],
-      ["SQLite-NORMAL", { kind: "sqlite", file: join(dir, "ledger-normal.sqlite"), synchronous: "normal" }],
+    const cpuRows: string[][] = [];
+    const row = (path: string, ledger: string, m: Phase, d?: Phase) => {
+      rows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? `${((m.rps / d.rps) * 100).toFixed(0)} %` : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load, m.fsync]);
+      cpuRows.push([path, ledger, cpuCell(m)]);
+    };
+    const pacedRows: string[][] = [];
+    const pacedRow = (path: string, ledger: string, m: Phase, d?: Phase) =>
+      pacedRows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? (m.p50 - d.p50).toFixed(2) : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load, m.fsync]);
+    // Warm-up of the client and the upstream.
+    await load(upstreamUrl, [], up);
+    const dbs: [string, string, unknown][] = [
+      ["SQLite", "SQLite, synchronous=full (default)", { kind: "sqlite", file: join(dir, "ledger.sqlite") }],
+      ["SQLite-NORMAL", "SQLite, synchronous=normal", { kind: "sqlite", file: join(dir, "ledger-normal.sqlite"), synchronous: "normal" }],
     ];
     let pgSchema: string | undefined;
+    let pgDatabase: string | undefined;
     if (PG_URL) {
       pgSchema = `bench_${Date.now()}`;
       const c = new pg.Client({ connectionString: PG_URL });
       await c.connect();
       await c.query(`CREATE SCHEMA ${pgSchema}`);
+      pgDatabase = (await c.query("SELECT current_database() AS d")).rows[0].d as string;
       await c.end();
       const u = new URL(PG_URL);
       u.searchParams.set("options", `-c search_path=${pgSchema}`);
-      dbs.push(["PostgreSQL", { kind: "postgres", url: u.toString() }]);
+      dbs.push(["PostgreSQL", `PostgreSQL ${await pgVersion()}`, { kind: "postgres", url: u.toString() }]);
     }
-    for (const [name, database] of dbs) {
+    for (const [name, label, database] of dbs) {
       const gw = await startGateway(name.toLowerCase(), database, { intervalMs: 3_600_000, maxCharges: 500 });
+      const procs: Procs = { ...up, gateway: gw.child.pid!, ...(name === "PostgreSQL" && { pgDatabase }) };
       progress(`${name} gateway up with ${gw.keys.length} keys`);
-      await load(gw.url, gw.keys);
-      const m = await load(gw.url, gw.keys);
-      progress(`${name}: ${m.rps.toFixed(0)} req/s`);
-      rows.push([`through the gateway, ${name}`, name, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), `${((m.rps / direct.rps) * 100).toFixed(0)} %`, (m.p99 - direct.p99).toFixed(2), String(m.errors)]);
+      await load(gw.url, gw.keys, procs); // warm-up
+      const direct = await load(upstreamUrl, [], up);
+      const m = await load(gw.url, gw.keys, procs);
+      progress(`${name}: direct ${direct.rps.toFixed(0)} req/s, metered ${m.rps.toFixed(0)} req/s`);
+      row("direct to the upstream", "-", direct);
+      row("through the gateway", label, m, direct);
+      const pd = await load(upstreamUrl, [], up, PACED_RPS);
+      const pm = await load(gw.url, gw.keys, procs, PACED_RPS);
+      progress(`${name} paced ${PACED_RPS}/s: direct p99 ${pd.p99.toFixed(1)} ms, metered p99 ${pm.p99.toFixed(1)} ms`);
+      pacedRow("direct to the upstream", "-", pd);
+      pacedRow("through the gateway", label, pm, pd);
       await stop(gw.child);
     }
     if (pgSchema) {
@@ -188,16 +378,42 @@ async function main(): Promise<void> {
     const gas = receipts.reduce((s, r) => s + r.gasUsed, 0n);
     const charges = events.reduce((s, e) => s + Number(e.args.charges), 0);
 
-    const lines = [
-      `gateway benchmark: ${STREAMS} concurrent streams for ${DURATION_S} s each, trivial upstream (16 tokens per stream) in its own process, gateway in its own process`,
+    const commit = (() => {
+      try {
+        return execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim() + (execFileSync("git", ["status", "--porcelain", "gateway"]).toString().trim() ? " + uncommitted gateway/ changes" : "");
+      } catch {
+        return "unknown";
+      }
+    })();
+    const table = (head: string[], body: string[][]) => [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`, ...body.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+    const run = [
+      `### Run: ${LABEL}`,
       "",
-      "| path | ledger | req/s | p50 ms | p99 ms | metered ÷ direct | added p99 ms | errors |",
-      "|---|---|---:|---:|---:|---:|---:|---:|",
-      ...rows.map((r) => `| ${r.join(" | ")} |`),
+      `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}, ${STREAMS} streams, ${DURATION_S} s per phase, Node ${process.version}, load average (1 min) ${loadavg().map((x) => x.toFixed(1)).join(" / ")} at the end.`,
       "",
-      `settlement: 1,000 requests from ${HOLDERS} holders → ${events.length} settleUsage batch${events.length === 1 ? "" : "es"} (${charges} charges, ${HOLDERS} activations), ${gas.toLocaleString("en-US")} gas = ${(Number(gas) / 1000).toFixed(0)} gas per request, ${(Number(gas) / charges).toFixed(0)} per charge (activation included)`,
-    ];
-    process.stdout.write(`${lines.join("\n")}\n`);
+      `Closed loop (${STREAMS} streams, each sends its next request when the last ends):`,
+      "",
+      table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "metered ÷ direct", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], rows),
+      "",
+      "CPU ms per request, by process (from /proc; the machine has 2 cores):",
+      "",
+      table(["path", "ledger", "CPU ms per request"], cpuRows),
+      "",
+      `Paced: ${PACED_RPS} requests/s offered over ${STREAMS} streams (a load every path sustains):`,
+      "",
+      table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], pacedRows),
+      "",
+      `Settlement: 1,000 requests from ${HOLDERS} holders → ${events.length} settleUsage batch${events.length === 1 ? "" : "es"} (${charges} charges, ${HOLDERS} activations), ${gas.toLocaleString("en-US")} gas = ${(Number(gas) / 1000).toFixed(0)} gas per request, ${(Number(gas) / charges).toFixed(0)} per charge (activation included).`,
+    ].join("\n");
+    const preamble = [
+      "Written by `npm run bench:gateway` (bench/gateway.ts): a trivial OpenAI-compatible upstream in its own process",
+      "(bench/trivialUpstream.ts: 16 one-token chunks per stream with cumulative usage), the gateway (gateway/main.ts)",
+      "in its own process, the bench process as the client (node fetch), 100 holders' keys round-robin. Each gateway",
+      "phase follows a direct phase of the same length (same client, upstream, body and concurrency) and is compared with it.",
+      "Latency is per request, to the last byte. Each run is titled by CTK_BENCH_LABEL.",
+    ].join("\n");
+    process.stdout.write(`${run}\n`);
+    writeResults(run, preamble);
   } finally {
     for (const c of children) await stop(c);
     await chain.stop();

@@ -70,6 +70,12 @@ export const gatewayConfigSchema = z
         pollIntervalMs: z.number().int().min(10).max(60_000).default(250),
         /** Balances are re-read this often (expiring buckets). */
         balanceRefreshMs: z.number().int().min(100).default(10_000),
+        /**
+         * Blocks a settlement must be buried under before the ledger takes it as settled (1: the
+         * block it landed in; on a chain that can reorganise, more). Until then its batch stays
+         * pending; a batch whose block was reorganised away is looked up and sent again.
+         */
+        confirmations: z.number().int().min(1).max(1_000).default(1),
       })
       .strict(),
     host: z.string().min(1).default("127.0.0.1"),

@@ -89,12 +89,19 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       prices = await readPriceBook(client, config.models.map((m) => m.name));
       log.info({ priceVersion: prices.version.toString(), models: [...prices.models.keys()] }, "price table loaded");
     };
+    /**
+     * Holders whose balance moved on-chain but whose higher read could not be applied yet (a batch
+     * was pending or landed meanwhile): read again after every poll until it is.
+     */
+    const behind = new Set<string>();
     const refreshBalances = async (holders?: Iterable<string>) => {
       const list = holders ? [...holders] : await ledger.holders();
       if (list.length === 0) return true;
       const epoch = await ledger.settledEpoch();
       const balances = await readBalances(client, list);
-      return ledger.setBalances(balances, epoch, now());
+      const applied = await ledger.setBalances(balances, epoch, now());
+      if (holders) for (const h of list) (applied ? behind.delete(h) : behind.add(h));
+      return applied;
     };
 
     const watcher = new ChainWatcher({
@@ -106,9 +113,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       onPricesChanged: reloadPrices,
       onBalancesChanged: async (holders) => {
         const known = new Set((await ledger.holders()).map((h) => h.toLowerCase()));
-        const mine = [...holders].filter((h) => known.has(h.toLowerCase()));
-        if (mine.length) await refreshBalances(mine);
+        const mine = new Set([...holders].filter((h) => known.has(h.toLowerCase())));
+        for (const h of behind) mine.add(h);
+        if (mine.size) await refreshBalances(mine);
       },
+      pendingBalances: () => behind.size > 0,
     });
     await watcher.start();
     cleanup.unshift(() => watcher.stop());
@@ -123,6 +132,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       recordsDir: config.recordsDir,
       intervalMs: config.settlement.intervalMs,
       maxCharges: config.settlement.maxCharges,
+      confirmations: config.chain.confirmations,
       replica: config.replica,
       log,
       metrics,

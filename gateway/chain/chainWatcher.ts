@@ -26,6 +26,8 @@ export interface ChainWatcherDeps {
   log: Logger;
   onPricesChanged: () => Promise<void>;
   onBalancesChanged: (holders: Set<string>) => Promise<void>;
+  /** True while some balance reads wait to be applied: onBalancesChanged is called every poll then. */
+  pendingBalances?: () => boolean;
 }
 
 export class ChainWatcher {
@@ -64,7 +66,10 @@ export class ChainWatcher {
   async poll(): Promise<void> {
     const { client, ledger } = this.d;
     const head = await client.publicClient.getBlockNumber();
-    if (head <= this.lastBlock) return;
+    if (head <= this.lastBlock) {
+      if (this.d.pendingBalances?.()) await this.d.onBalancesChanged(new Set());
+      return;
+    }
     const fromBlock = this.lastBlock + 1n;
     const inferenceCredit = client.deployment.inferenceCredit!;
     const logs = await client.publicClient.getLogs({ address: [inferenceCredit, client.computeToken.address], fromBlock, toBlock: head });
@@ -91,7 +96,7 @@ export class ChainWatcher {
       if (await ledger.offboardHolder(account)) this.d.log.info({ holder: account, block: l.blockNumber?.toString() }, "holder offboarded: their keys are cut");
     }
     if (prices) await this.d.onPricesChanged();
-    if (holders.size) await this.d.onBalancesChanged(holders);
+    if (holders.size || this.d.pendingBalances?.()) await this.d.onBalancesChanged(holders);
     this.lastBlock = head;
     await ledger.setMeta(WATCHED_BLOCK, head, true);
   }

@@ -5,6 +5,7 @@
 import type { Address, Hex } from "viem";
 import type { CtkClient } from "../../sdk/client.js";
 import { readCreditBalance, readModelPrice, readPriceVersion, readPriorityFees } from "../../sdk/credits/reads.js";
+import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import type { ModelPrice, PriceBook } from "../metering/quote.js";
 import type { Tier } from "../ledger/ledger.js";
 
@@ -31,5 +32,9 @@ export async function readBalances(client: CtkClient, holders: readonly string[]
 
 export const isHolder = (client: CtkClient, account: Address): Promise<boolean> =>
   client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [account] }) as Promise<boolean>;
+
+/** Whether InferenceCredit is paused (no new spending authorizations are taken then). */
+export const isCreditPaused = (client: CtkClient): Promise<boolean> =>
+  client.publicClient.readContract({ address: client.deployment.inferenceCredit!, abi: inferenceCreditAbi, functionName: "paused" }) as Promise<boolean>;
 
 export type { Tier, Hex };

@@ -17,6 +17,7 @@ import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, t
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
 import { type PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { type UpstreamResponse, postUpstream } from "../upstream/upstreamClient.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 
@@ -235,14 +236,14 @@ export class MeteredProxy {
       const timer = setTimeout(() => abort.abort(new TimeoutSignal()), model.timeoutMs);
       const upStart = performance.now();
       try {
-        let up: Response;
+        let up: UpstreamResponse;
         try {
-          up = await fetch(`${upstream.url}/${r.chat ? "chat/completions" : "completions"}`, {
-            method: "POST",
-            headers: { "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
-            body: JSON.stringify(forward),
-            signal: abort.signal,
-          });
+          up = await postUpstream(
+            `${upstream.url}/${r.chat ? "chat/completions" : "completions"}`,
+            JSON.stringify(forward),
+            { "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
+            abort.signal,
+          );
         } catch (err) {
           return this.failBeforeOutput(res, end, clientGone, abort.signal.reason, err);
         }
@@ -327,7 +328,7 @@ export class MeteredProxy {
 
   private async pipeStream(
     res: ServerResponse,
-    up: Response,
+    up: UpstreamResponse,
     s: {
       hold: Hold;
       end: (u: { tokensIn: number; tokensOut: number; ending: Ending }) => Promise<bigint>;
@@ -366,11 +367,12 @@ export class MeteredProxy {
     const decoder = new TextDecoder();
     let buf = "";
     try {
-      const reader = up.body!.getReader();
-      outer: for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
+      for await (const value of up.body) {
         buf += decoder.decode(value, { stream: true });
+        // The events of one read go to the client in one write; they count as delivered once written.
+        let pending = "";
+        let pendingIn: number | undefined;
+        let pendingOut = deliveredOut;
         for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
           const event = buf.slice(0, i);
           buf = buf.slice(i + 2);
@@ -382,7 +384,7 @@ export class MeteredProxy {
           if (!data) continue;
           if (data === "[DONE]") {
             sawDone = true;
-            break outer;
+            break;
           }
           let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
           try {
@@ -396,20 +398,30 @@ export class MeteredProxy {
           }
           const usage = chunk.usage ?? undefined;
           const hasContent = (chunk.choices ?? []).some((c) => (typeof c.delta?.content === "string" && c.delta.content !== "") || (typeof c.text === "string" && c.text !== ""));
-          const out = { ...chunk, id: s.hold.requestId, model: s.model };
-          if (!s.clientSo.continuous_usage_stats) delete out.usage;
-          if (s.clientGone()) break outer;
-          await write(`data: ${JSON.stringify(out)}\n\n`);
-          if (s.clientGone()) break outer;
-          // Delivered: what was handed to the client's socket.
-          if (usage?.completion_tokens !== undefined) deliveredOut = usage.completion_tokens;
-          else if (hasContent) deliveredOut++;
-          if (usage?.prompt_tokens !== undefined) deliveredIn = usage.prompt_tokens;
+          chunk.id = s.hold.requestId;
+          chunk.model = s.model;
+          if (!s.clientSo.continuous_usage_stats) delete chunk.usage;
+          pending += `data: ${JSON.stringify(chunk)}\n\n`;
+          if (usage?.completion_tokens !== undefined) pendingOut = usage.completion_tokens;
+          else if (hasContent) pendingOut++;
+          if (usage?.prompt_tokens !== undefined) pendingIn = usage.prompt_tokens;
         }
+        if (pending) {
+          if (s.clientGone()) break;
+          await write(pending);
+          if (s.clientGone()) break;
+          // Delivered: what was handed to the client's socket.
+          deliveredOut = pendingOut;
+          if (pendingIn !== undefined) deliveredIn = pendingIn;
+        }
+        if (sawDone) break;
       }
     } catch {
       // upstream failed, timed out, or the client left: charged below for what was delivered
     }
+    // The upstream's [DONE] is its last event: drain what is left (the end of the response), so
+    // its keep-alive connection goes back to the pool instead of being torn down.
+    if (sawDone) up.discard();
     if (sawDone && !s.clientGone()) {
       const tokensIn = finalUsage?.prompt_tokens ?? deliveredIn;
       const tokensOut = finalUsage?.completion_tokens ?? deliveredOut;

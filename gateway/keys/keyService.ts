@@ -3,7 +3,8 @@
  * in, an API key out — once. The authorization is checked against the chain: the EIP-712 domain
  * is this deployment's chain and InferenceCredit, the signer is the holder, the gateway it names
  * is this gateway's account, it has not expired (chain time), the holder is onboarded, and it is
- * not revoked on-chain. Keys are stored as SHA-256 only.
+ * not revoked on-chain, and InferenceCredit is not paused (a pause stops new authorizations: 503
+ * until it is unpaused). Keys are stored as SHA-256 only.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -12,7 +13,7 @@ import type { CtkClient } from "../../sdk/client.js";
 import { parseSignedAuthorization, serializeSignedAuthorization, verifySignedAuthorization } from "../../sdk/credits/authorization.js";
 import { readAuthorization, readCreditBalance } from "../../sdk/credits/reads.js";
 import { formatCredits } from "../../sdk/credits/units.js";
-import { isHolder } from "../chain/creditChain.js";
+import { isCreditPaused, isHolder } from "../chain/creditChain.js";
 import { GatewayError, badRequest } from "../errors.js";
 import { readJsonBody, sendJson } from "../http/body.js";
 import { hashKey } from "../http/meteredProxy.js";
@@ -61,6 +62,9 @@ export async function createKey(d: KeyServiceDeps, raw: unknown, now: number): P
   }
   if (getAddress(a.gateway) !== getAddress(d.gateway)) {
     throw new GatewayError(403, "permission_error", "wrong_gateway", `the authorization names gateway ${a.gateway}; this gateway is ${d.gateway} (ctk credits authorize --gateway ${d.gateway})`);
+  }
+  if (await isCreditPaused(d.client)) {
+    throw new GatewayError(503, "server_error", "credits_paused", `InferenceCredit ${deployment.inferenceCredit} is paused: no new API keys are issued until it is unpaused; try again later`, { retryAfterS: 60 });
   }
   if (!(await verifySignedAuthorization(file))) {
     throw new GatewayError(403, "permission_error", "invalid_signature", `the authorization is not signed by its holder ${a.holder}`);

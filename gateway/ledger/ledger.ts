@@ -164,6 +164,38 @@ const batchRow = (r: Row): BatchRow => ({
 
 const fmtCredits = formatCredits;
 
+const HOLD_COLUMNS = `a.holder, a.nonce, a.status, a.expires_at, a.models, a.cap, a.charged, a.open_holds AS a_open,
+  h.balance, h.unsettled, h.open_holds AS h_open, h.offboarded, h.minute_start, h.minute_requests, h.minute_tokens, h.day_start, h.day_credits`;
+/** SQLite: BEGIN IMMEDIATE already holds the database's write lock. */
+const HOLD_READ_SQLITE = `SELECT ${HOLD_COLUMNS} FROM gw_authorizations a JOIN gw_holders h ON h.holder = a.holder WHERE a.auth_id = $1`;
+/** PostgreSQL: the holder's row locked, then the authorization's (the `a` CTE's EXISTS runs `h` first). */
+const HOLD_READ_PG = `WITH h AS (SELECT * FROM gw_holders WHERE holder = (SELECT holder FROM gw_authorizations WHERE auth_id = $1) FOR UPDATE),
+  a AS (SELECT * FROM gw_authorizations WHERE auth_id = $1 AND EXISTS (SELECT 1 FROM h) FOR UPDATE)
+  SELECT ${HOLD_COLUMNS} FROM a JOIN h ON h.holder = a.holder`;
+const HOLD_HOLDER_UPDATE = `UPDATE gw_holders SET open_holds = open_holds + $2, minute_start = $3, minute_requests = $4, minute_tokens = $5, day_start = $6, day_credits = $7 WHERE holder = $1`;
+const REQUEST_COLUMNS = "request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at";
+/**
+ * PostgreSQL: a held request's charge (clamped to its hold; 0 releases it) and its effects on the
+ * holder and the authorization, in one statement. $1 request, $2 amount, $3 tokens in, $4 tokens
+ * out, $5 ending, $6 now. No row: the request was not held (already ended).
+ */
+const SETTLE_PG = `WITH r AS (
+    UPDATE gw_requests SET
+      status = CASE WHEN LEAST($2::bigint, hold) > 0 THEN 'charged' ELSE 'released' END,
+      tokens_in = CASE WHEN LEAST($2::bigint, hold) > 0 THEN $3::bigint ELSE 0 END,
+      tokens_out = CASE WHEN LEAST($2::bigint, hold) > 0 THEN $4::bigint ELSE 0 END,
+      charge = LEAST($2::bigint, hold), ending = $5, finished_at = $6
+    WHERE request_id = $1 AND status = 'held'
+    RETURNING holder, auth_id, hold, charge, created_at),
+  h AS (
+    UPDATE gw_holders g SET open_holds = g.open_holds - r.hold, unsettled = g.unsettled + r.charge,
+      day_credits = g.day_credits - CASE WHEN r.created_at >= g.day_start THEN r.hold - r.charge ELSE 0 END
+    FROM r WHERE g.holder = r.holder RETURNING 1),
+  a AS (
+    UPDATE gw_authorizations x SET open_holds = x.open_holds - r.hold, charged = x.charged + r.charge
+    FROM r WHERE x.auth_id = r.auth_id AND EXISTS (SELECT 1 FROM h))
+  SELECT charge FROM r`;
+
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
 
@@ -311,19 +343,26 @@ export class Ledger {
   }
 
   /**
-   * Replaces cached balances with on-chain reads made after `epoch` was taken. Skipped (false) when
-   * a batch was settled or is pending since: the read might not agree with the ledger's view of
-   * what is settled, and a stale higher balance could be spent twice.
+   * Replaces cached balances with on-chain reads made after `epoch` was taken. When a batch was
+   * settled or is pending since, a read might not agree with the ledger's view of what is settled:
+   * a higher read could let a stale balance be spent twice, so it is not applied (false: read
+   * again later), but a lower read is applied at once — it can only make holds more cautious
+   * (a clawback, a transfer out or an expiry cuts spending within the block it is seen in).
    */
   async setBalances(balances: ReadonlyMap<string, bigint>, epoch: bigint, now: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
-      if (big(meta?.value) !== epoch) return false;
-      if (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) return false;
+      const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
+      let all = true;
       for (const [holder, balance] of balances) {
-        await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+        if (!stale) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+        else {
+          const r = await tx.one("SELECT balance FROM gw_holders WHERE holder = $1", [holder]);
+          if (r && big(r.balance) > balance) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+          else if (r && big(r.balance) < balance) all = false;
+        }
       }
-      return true;
+      return all;
     });
   }
 
@@ -336,14 +375,16 @@ export class Ledger {
    * (401/403/402/429) when it cannot.
    */
   async hold(p: HoldParams): Promise<Hold> {
+    // Not durable: a crash releases every hold anyway, and the charge that converts it is durable
+    // (and, the log being sequential, makes the hold durable with it).
     return this.db.transaction(async (tx) => {
-      const auth = await tx.one(`SELECT holder FROM gw_authorizations WHERE auth_id = $1`, [p.authId]);
-      if (!auth) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
-      const holderAddr = str(auth.holder);
-      // Lock order everywhere: the holder's row, then the authorization's.
-      const h = await tx.one(`SELECT * FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holderAddr]);
-      const a = await tx.one(`SELECT * FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [p.authId]);
-      if (!h || !a) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
+      // One locking read of the holder's row, then the authorization's (the lock order everywhere;
+      // on PostgreSQL the `a` CTE's condition on `h` makes the holder's row locked first).
+      const row = await tx.one(this.db.kind === "postgres" ? HOLD_READ_PG : HOLD_READ_SQLITE, [p.authId]);
+      if (!row) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
+      const holderAddr = str(row.holder);
+      const h = { offboarded: row.offboarded, minute_start: row.minute_start, minute_requests: row.minute_requests, minute_tokens: row.minute_tokens, day_start: row.day_start, day_credits: row.day_credits, balance: row.balance, unsettled: row.unsettled, open_holds: row.h_open };
+      const a = { status: row.status, nonce: row.nonce, expires_at: row.expires_at, models: row.models, cap: row.cap, charged: row.charged, open_holds: row.a_open };
       if (num(h.offboarded) !== 0) throw new GatewayError(403, "permission_error", "holder_offboarded", `${holderAddr} is no longer an onboarded holder: its keys no longer work`);
       if (str(a.status) === "revoked") throw new GatewayError(403, "permission_error", "authorization_revoked", `the spending authorization behind this key (nonce ${big(a.nonce)}) was revoked`);
       if (BigInt(Math.floor(p.now / 1000)) >= big(a.expires_at)) {
@@ -415,18 +456,22 @@ export class Ledger {
       const outputTokens = Math.max(0, Math.min(wanted, affordable, tokensLeft));
       const amount = p.quote.cost(p.inputTokens, outputTokens);
 
-      await tx.run(
-        `UPDATE gw_holders SET open_holds = open_holds + $2, minute_start = $3, minute_requests = $4, minute_tokens = $5, day_start = $6, day_credits = $7 WHERE holder = $1`,
-        [holderAddr, amount, minuteStart, minuteRequests + 1, minuteTokens + p.inputTokens + outputTokens, dayStart, dayCredits + amount],
-      );
-      await tx.run("UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $1", [p.authId, amount]);
-      await tx.run(
-        `INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9, $10, $11, $12, $13)`,
-        [p.requestId, p.keyId, p.authId, holderAddr, big(a.nonce), p.model, p.tier, p.quote.priceVersion, amount, p.inputTokens, outputTokens, p.replica, p.now],
-      );
+      const holdParams = [holderAddr, amount, minuteStart, minuteRequests + 1, minuteTokens + p.inputTokens + outputTokens, dayStart, dayCredits + amount, p.authId];
+      const requestParams = [p.requestId, p.keyId, p.authId, holderAddr, big(a.nonce), p.model, p.tier, p.quote.priceVersion, amount, p.inputTokens, outputTokens, p.replica, p.now];
+      if (this.db.kind === "postgres") {
+        // One round trip for the three writes.
+        await tx.run(
+          `WITH h AS (${HOLD_HOLDER_UPDATE}), a AS (UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $8)
+           INSERT INTO gw_requests (${REQUEST_COLUMNS}) VALUES ($9, $10, $8, $1, $11, $12, $13, $14, 'held', $2, $15, $16, $17, $18)`,
+          [...holdParams, ...requestParams.filter((_, i) => i !== 2 && i !== 3 && i !== 8)],
+        );
+      } else {
+        await tx.run(HOLD_HOLDER_UPDATE, holdParams.slice(0, 7));
+        await tx.run("UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $1", [p.authId, amount]);
+        await tx.run(`INSERT INTO gw_requests (${REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9, $10, $11, $12, $13)`, requestParams);
+      }
       return { requestId: p.requestId, holder: holderAddr, amount, outputTokens };
-    });
+    }, { durable: false });
   }
 
   /**
@@ -438,15 +483,23 @@ export class Ledger {
     usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending },
     now: number,
   ): Promise<{ charge: bigint } | undefined> {
+    // A release (nothing to charge) need not be durable: lost in a crash, the restart releases it.
+    const durable = usage.amount > 0n;
+    const amount = usage.amount < 0n ? 0n : usage.amount;
+    if (this.db.kind === "postgres") {
+      // One statement, one round trip: the request's row (still held), then the holder's, then
+      // the authorization's (`a` waits on `h`), so the lock order is the hold's.
+      const params = [requestId, amount, usage.tokensIn, usage.tokensOut, usage.ending, now];
+      const rows = durable ? await this.db.statement(SETTLE_PG, params) : await this.db.transaction((tx) => tx.all(SETTLE_PG, params), { durable: false });
+      return rows.length ? { charge: big(rows[0].charge) } : undefined;
+    }
     return this.db.transaction(async (tx) => {
-      const holderRow = await tx.one("SELECT holder FROM gw_requests WHERE request_id = $1", [requestId]);
-      if (!holderRow) return undefined;
-      const holder = str(holderRow.holder);
-      const h = await tx.one(`SELECT day_start FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holder]);
-      const r = await tx.one(`SELECT * FROM gw_requests WHERE request_id = $1${this.db.forUpdate}`, [requestId]);
+      const r = await tx.one("SELECT * FROM gw_requests WHERE request_id = $1", [requestId]);
       if (!r || str(r.status) !== "held") return undefined;
+      const holder = str(r.holder);
+      const h = await tx.one("SELECT day_start FROM gw_holders WHERE holder = $1", [holder]);
       const hold = big(r.hold);
-      const charge = usage.amount < 0n ? 0n : usage.amount > hold ? hold : usage.amount;
+      const charge = amount > hold ? hold : amount;
       const charged = charge > 0n;
       const sameDay = num(r.created_at) >= num(h?.day_start);
       await tx.run(
@@ -459,7 +512,7 @@ export class Ledger {
         [requestId, charged ? "charged" : "released", charged ? usage.tokensIn : 0, charged ? usage.tokensOut : 0, charge, usage.ending, now],
       );
       return { charge };
-    });
+    }, { durable });
   }
 
   /**

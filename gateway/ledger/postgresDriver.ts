@@ -3,11 +3,30 @@
  * (`SELECT … FOR UPDATE` on the holder's and the authorization's rows): every hold, charge and
  * release of one holder runs one after the other across all replicas, so N replicas can never
  * spend N × a budget. A serialization failure or deadlock is retried.
+ *
+ * A transaction that need not be durable (`durable: false`: holds) commits with
+ * `synchronous_commit = off`: visible to every replica at once, flushed by the WAL writer or by
+ * the next durable commit (the WAL is sequential), without waiting for the disk.
  */
 import pg from "pg";
 import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
 
 const RETRYABLE = new Set(["40001", "40P01"]);
+
+/**
+ * Statements with parameters run as named prepared statements (parsed and planned once per
+ * connection, not per request: the hold's and the charge's CTEs are the hot path).
+ */
+const NAMES = new Map<string, string>();
+const named = (text: string, params: readonly SqlValue[] | undefined): string | pg.QueryConfig => {
+  if (!params?.length) return text;
+  let name = NAMES.get(text);
+  if (!name) {
+    name = `ctk_${NAMES.size}`;
+    NAMES.set(text, name);
+  }
+  return { name, text, values: params.map((v) => (typeof v === "bigint" ? v.toString() : v)) };
+};
 
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
@@ -21,17 +40,18 @@ export class PostgresDriver implements SqlDriver {
     this.pool.on("error", () => undefined);
   }
 
-  async transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
-      const q = (sql: string, params?: readonly SqlValue[]) => client.query(sql, params?.map((v) => (typeof v === "bigint" ? v.toString() : v)));
+      const q = (sql: string, params?: readonly SqlValue[]) => client.query(named(sql, params));
       const tx: SqlTx = {
         all: async (sql, params) => (await q(sql, params)).rows as Row[],
         one: async (sql, params) => (await q(sql, params)).rows[0] as Row | undefined,
         run: async (sql, params) => (await q(sql, params)).rowCount ?? 0,
       };
       try {
-        await client.query("BEGIN");
+        // One round trip (the simple protocol takes several statements without parameters).
+        await client.query(options.durable === false ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN");
         const result = await fn(tx);
         await client.query("COMMIT");
         client.release();
@@ -39,6 +59,17 @@ export class PostgresDriver implements SqlDriver {
       } catch (err) {
         await client.query("ROLLBACK").catch(() => undefined);
         client.release();
+        if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
+        throw err;
+      }
+    }
+  }
+
+  async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.pool.query(named(sql, params))).rows as Row[];
+      } catch (err) {
         if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
         throw err;
       }

@@ -18,8 +18,16 @@ export interface SqlDriver {
   readonly kind: "sqlite" | "postgres";
   /** " FOR UPDATE" on PostgreSQL (row locks), "" on SQLite (BEGIN IMMEDIATE locks the database). */
   readonly forUpdate: string;
-  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. Resolves
+   * once the commit is durable (on disk), unless `durable: false`: then once it is visible to
+   * every later transaction, its durability left to the next durable commit (the log is
+   * sequential, so a later durable commit makes every earlier one durable too). Holds use it:
+   * a crash releases them anyway, and the charge that converts one is durable.
+   */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
+  /** One statement in its own durable transaction (retried on a serialization failure or deadlock). */
+  statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
 }

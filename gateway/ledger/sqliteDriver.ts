@@ -1,10 +1,21 @@
 /**
- * SQLite through better-sqlite3: WAL, `synchronous = FULL` (a charge is on disk when its
- * transaction commits), `BEGIN IMMEDIATE` transactions (the write lock is taken before the first
- * read, so two processes on one file cannot interleave a read-check-write) serialised in-process
- * by a queue, since the ledger's transaction bodies are async.
+ * SQLite through better-sqlite3, with group commit. The ledger's transactions queue up and run in
+ * batches: one `BEGIN IMMEDIATE … COMMIT` around every transaction that arrived since the last
+ * batch, each inside its own SAVEPOINT (a transaction that throws is rolled back alone, the others
+ * commit). A batch writes each hot page (a holder's row, an index leaf) to the WAL once instead of
+ * once per request. BEGIN IMMEDIATE takes the write lock before the first read, so two processes
+ * on one file cannot interleave a read-check-write; within the process, batches run one at a time.
+ *
+ * Durability (`synchronous: "full"`, the default): SQLite itself runs with `synchronous = NORMAL`
+ * (a commit appends its frames to the WAL file, no fsync, so the one JavaScript thread never
+ * blocks on the disk), and a durable transaction resolves only after an fsync of the WAL file that
+ * *started after* its batch committed, run on libuv's thread pool; every commit waiting meanwhile
+ * shares the next fsync. A checkpoint syncs the WAL before copying it and the database after
+ * (SQLite's NORMAL mode), so frames checkpointed away are durable too. A transaction with
+ * `durable: false` (a hold) resolves at its batch's commit. With `synchronous: "normal"` nothing
+ * waits for the disk (durable against a process crash, not a power loss).
  */
-import { mkdirSync } from "node:fs";
+import { closeSync, fsync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
 import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
@@ -16,29 +27,49 @@ const bind = (params: readonly SqlValue[] = []) => {
   return o;
 };
 
+interface Job {
+  owner: SqliteDriver;
+  fn: (tx: SqlTx) => Promise<unknown>;
+  durable: boolean;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
- * One transaction queue per database file for the whole process: a second connection's
- * BEGIN IMMEDIATE would block the (single) thread while the first one's async body waits on it.
+ * One batch queue per database file for the whole process: a second connection's BEGIN IMMEDIATE
+ * would block the (single) thread while the first one's batch waits on it.
  */
-const QUEUES = new Map<string, { tail: Promise<unknown> }>();
+interface Queue {
+  jobs: Job[];
+  running: Promise<void> | undefined;
+  scheduled: boolean;
+}
+const QUEUES = new Map<string, Queue>();
 
 export class SqliteDriver implements SqlDriver {
   readonly kind = "sqlite" as const;
   readonly forUpdate = "";
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly queue: { tail: Promise<unknown> };
+  private readonly queue: Queue;
+  /** The WAL file durable commits fsync (undefined: nothing to sync, e.g. in memory or `normal`). */
+  private readonly walFile: string | undefined;
+  private walFd: number | undefined;
+  /** The fsync in flight, and the one queued to start after it. */
+  private syncing: Promise<void> | undefined;
+  private nextSync: Promise<void> | undefined;
 
   constructor(file: string, synchronous: "full" | "normal" = "full") {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     const key = file === ":memory:" ? `:memory:${Math.random()}` : resolve(file);
-    this.queue = QUEUES.get(key) ?? { tail: Promise.resolve() };
+    this.queue = QUEUES.get(key) ?? { jobs: [], running: undefined, scheduled: false };
     QUEUES.set(key, this.queue);
     this.db.defaultSafeIntegers(true);
     this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+    this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 10000");
+    this.walFile = file !== ":memory:" && synchronous === "full" ? `${resolve(file)}-wal` : undefined;
   }
 
   private stmt(sql: string): Database.Statement {
@@ -56,21 +87,104 @@ export class SqliteDriver implements SqlDriver {
     run: async (sql, params) => this.stmt(sql).run(bind(params)).changes,
   };
 
-  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T> {
-    const run = async () => {
+  /** Resolves after an fsync of the WAL that started after this call (group commit). */
+  private syncWal(): Promise<void> {
+    if (!this.walFile) return Promise.resolve();
+    if (!this.syncing) {
+      this.walFd ??= openSync(this.walFile, "r");
+      const fd = this.walFd;
+      this.syncing = new Promise<void>((done, fail) => fsync(fd, (err) => (err ? fail(err) : done()))).finally(() => {
+        this.syncing = undefined;
+      });
+      return this.syncing;
+    }
+    // The fsync in flight may have started before this commit: wait for the next one.
+    this.nextSync ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.nextSync = undefined;
+        return this.syncWal();
+      });
+    return this.nextSync;
+  }
+
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.jobs.push({ owner: this, fn, durable: options.durable !== false, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** Runs the next batch once the current one is done and this turn of the event loop is over. */
+  private schedule(): void {
+    const q = this.queue;
+    if (q.scheduled || q.running) return;
+    q.scheduled = true;
+    setImmediate(() => {
+      q.scheduled = false;
+      // A batch runs on one connection: the oldest job's (another connection's jobs wait their turn).
+      const owner = q.jobs[0]?.owner ?? this;
+      const jobs = q.jobs.filter((j) => j.owner === owner);
+      q.jobs = q.jobs.filter((j) => j.owner !== owner);
+      q.running = owner.runBatch(jobs).finally(() => {
+        q.running = undefined;
+        if (q.jobs.length) this.schedule();
+      });
+    });
+  }
+
+  private async runBatch(jobs: Job[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const done: [Job, unknown][] = [];
+    try {
       this.db.exec("BEGIN IMMEDIATE");
-      try {
-        const result = await fn(this.tx);
-        this.db.exec("COMMIT");
-        return result;
-      } catch (err) {
-        if (this.db.inTransaction) this.db.exec("ROLLBACK");
-        throw err;
+    } catch (err) {
+      for (const j of jobs) j.reject(err);
+      return;
+    }
+    let next = 0;
+    try {
+      for (; next < jobs.length; next++) {
+        const job = jobs[next];
+        this.db.exec("SAVEPOINT job");
+        try {
+          const result = await job.fn(this.tx);
+          this.db.exec("RELEASE job");
+          done.push([job, result]);
+        } catch (err) {
+          job.reject(err);
+          // SQLite may have rolled the whole transaction back itself (a disk error): stop the batch.
+          if (!this.db.inTransaction) throw err;
+          this.db.exec("ROLLBACK TO job");
+          this.db.exec("RELEASE job");
+        }
       }
-    };
-    const p = this.queue.tail.then(run, run);
-    this.queue.tail = p.catch(() => undefined);
-    return p;
+      this.db.exec("COMMIT");
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      for (const [j] of done) j.reject(err);
+      for (const j of jobs.slice(next + 1)) j.reject(err);
+      return;
+    }
+    const durable: [Job, unknown][] = [];
+    for (const [job, result] of done) {
+      if (job.durable && this.walFile) durable.push([job, result]);
+      else job.resolve(result);
+    }
+    if (durable.length === 0) return;
+    // The next batch may run while this one's fsync is in flight.
+    void this.syncWal().then(
+      () => {
+        for (const [job, result] of durable) job.resolve(result);
+      },
+      (err) => {
+        for (const [job] of durable) job.reject(err);
+      },
+    );
+  }
+
+  async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+    return this.transaction(async (tx) => tx.all(sql, params));
   }
 
   async exec(sql: string): Promise<void> {
@@ -78,7 +192,13 @@ export class SqliteDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
-    await this.queue.tail;
+    while (this.queue.running || this.queue.scheduled || this.queue.jobs.length) {
+      await (this.queue.running ?? new Promise((r) => setImmediate(r)));
+    }
+    await this.nextSync?.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
     this.db.close();
   }
 }

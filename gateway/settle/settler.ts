@@ -37,6 +37,8 @@ export interface SettlerDeps {
   replica: string;
   log: Logger;
   metrics: GatewayMetrics;
+  /** Blocks a settlement must be buried under before it counts (1: its own block). */
+  confirmations?: number;
   /** After a batch lands (balances changed on-chain). */
   onSettled?: (batch: BatchRow) => Promise<void> | void;
   now?: () => number;
@@ -130,21 +132,29 @@ export class Settler {
     }
   }
 
+  /** The lines of the batch this process just built (its send need not read and hash them again). */
+  private built: { batchId: string; lines: string[] } | undefined;
+
   private buildBatch(rows: UsageRow[], priceVersion: bigint): { batchId: string; usageRoot: string } {
-    const root = usageRoot(rows.map((r) => usageRecordLine(toUsageRecord(r))));
+    const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
+    const root = usageRoot(lines);
     const { deployment } = this.d.client;
-    return {
-      usageRoot: root,
-      batchId: usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root }),
-    };
+    const batchId = usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root });
+    this.built = { batchId, lines };
+    return { usageRoot: root, batchId };
   }
 
   /** Sends (or re-sends) a recorded batch and applies what the chain charged. */
   private async send(batch: BatchRow): Promise<void> {
     const { ledger, client } = this.d;
-    const rows = await ledger.usage({ batchId: batch.batchId });
-    const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
-    if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
+    let lines: string[];
+    if (this.built?.batchId === batch.batchId) lines = this.built.lines;
+    else {
+      // Recorded by an earlier run (or another replica): its rows must still hash to its root.
+      lines = (await ledger.usage({ batchId: batch.batchId })).map((r) => usageRecordLine(toUsageRecord(r)));
+      if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
+    }
+    this.built = undefined;
     writeRecordsFile(this.d.recordsDir, batch.batchId, lines);
 
     let receipt: TransactionReceipt | undefined;
@@ -186,6 +196,7 @@ export class Settler {
       charged.set(a.authId.toLowerCase(), (charged.get(a.authId.toLowerCase()) ?? 0n) + a.charged);
       txHash ??= e.transactionHash;
     }
+    if (txHash) await this.confirmed(txHash as Hex);
     // The ledger keys authorizations as the SDK computes them (lower-case hex from viem).
     const byAuth = new Map<string, bigint>();
     for (const c of batch.charges) byAuth.set(c.authId, charged.get(c.authId.toLowerCase()) ?? 0n);
@@ -195,6 +206,23 @@ export class Settler {
       this.d.log.info({ batchId: batch.batchId, records: batch.records, requested: batch.requested.toString(), charged: total.toString(), tx: txHash }, "usage batch settled");
       if (total !== batch.requested) this.d.log.warn({ batchId: batch.batchId, requested: batch.requested.toString(), charged: total.toString() }, "the chain charged less than requested (revoked, expired or short authorizations)");
       await this.d.onSettled?.(batch);
+    }
+  }
+
+  /**
+   * Waits until the settlement's block is `confirmations` deep and still the chain's block at its
+   * height; throws when it was reorganised away (the batch stays pending: the next round looks it
+   * up by id and sends it again if it is not on-chain).
+   */
+  private async confirmed(hash: Hex): Promise<void> {
+    const need = BigInt(this.d.confirmations ?? 1);
+    if (need <= 1n) return;
+    const { publicClient } = this.d.client;
+    const receipt = await publicClient.waitForTransactionReceipt({ hash, confirmations: Number(need), pollingInterval: 250 });
+    const again = await publicClient.getTransactionReceipt({ hash }).catch(() => undefined);
+    const block = await publicClient.getBlock({ blockNumber: receipt.blockNumber });
+    if (!again || again.blockHash !== receipt.blockHash || block.hash !== receipt.blockHash) {
+      throw new Error(`the settlement ${hash} was in block ${receipt.blockNumber}, which a reorganisation replaced; its batch stays pending`);
     }
   }
 

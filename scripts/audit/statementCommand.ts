@@ -14,7 +14,7 @@ import { decodeLotId } from "../../sdk/lotId.js";
 import { UserError, table } from "../cli/output.js";
 import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
-import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
+import type { CreditMovement } from "../../sdk/credits/audit.js";
 import type { HolderModelSpend } from "../../sdk/credits/spendByModel.js";
 import { auditDeploymentCredits } from "./creditReport.js";
 import { formatCredits } from "../../sdk/credits/units.js";

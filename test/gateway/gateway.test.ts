@@ -147,6 +147,27 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
       expect([garbage.status, garbage.body.error.code]).to.deep.equal([400, "invalid_authorization"]);
     });
 
+    it("no key while InferenceCredit is paused (503, Retry-After), a key again once unpaused", async () => {
+      const file = await f.authorize(0);
+      const credit = f.chain.deployment.inferenceCredit!;
+      const { inferenceCreditAbi } = await import("../../sdk/generated/abi.js");
+      const send = async (functionName: "pause" | "unpause") => {
+        const hash = await f.chain.pauser.walletClient!.writeContract({ address: credit, abi: inferenceCreditAbi, functionName, account: f.chain.pauser.account!, chain: null });
+        await f.chain.pauser.publicClient.waitForTransactionReceipt({ hash });
+      };
+      await send("pause");
+      try {
+        const res = await fetch(`${gw.url}/v1/keys`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(file) });
+        const body = (await res.json()) as { error: { code: string; message: string } };
+        expect([res.status, body.error.code, res.headers.get("retry-after")]).to.deep.equal([503, "credits_paused", "60"]);
+        expect(body.error.message).to.match(/is paused: no new API keys are issued until it is unpaused/);
+      } finally {
+        await send("unpause");
+      }
+      const ok = await f.createKey(gw, file);
+      expect(ok.status, JSON.stringify(ok.body)).to.equal(201);
+    });
+
     it("a key whose authorization has expired since stops working, with no charge", async () => {
       const expiresAt = BigInt(Math.floor(Date.now() / 1000) + 3);
       const k = await keyFor(0, { expiresAt });

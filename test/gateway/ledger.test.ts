@@ -242,9 +242,14 @@ for (const kind of DATABASE_KINDS) {
       const b = (await ledger.holderState(OTHER))!;
       expect(b.balance).to.equal(10n ** 9n - 1n);
       expect(b.unsettled, "batch-4 still pending").to.equal(q4.cost(10, 10));
-      // A balance read from before the settlement must not overwrite the ledger's view.
+      // A higher balance read from before the settlement must not overwrite the ledger's view.
+      const settled = 10n ** 9n - q3.cost(10, 10) * 2n;
       expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), epoch, T0 + 40)).to.equal(false);
       expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), await ledger.settledEpoch(), T0 + 40), "a batch is pending").to.equal(false);
+      expect((await ledger.holderState(HOLDER))!.balance).to.equal(settled);
+      // A lower one (a clawback seen meanwhile) is applied at once, pending batch or not.
+      expect(await ledger.setBalances(new Map([[HOLDER, settled - 5n]]), epoch, T0 + 41)).to.equal(true);
+      expect((await ledger.holderState(HOLDER))!.balance).to.equal(settled - 5n);
       await ledger.finishBatch("batch-4", new Map([["0xb2", q4.cost(10, 10)]]), null, T0 + 50);
       expect(await ledger.setBalances(new Map([[HOLDER, 123n]]), await ledger.settledEpoch(), T0 + 60)).to.equal(true);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(123n);

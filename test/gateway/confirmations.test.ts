@@ -1,0 +1,53 @@
+/**
+ * Reorganisations: with `chain.confirmations: 2` the ledger takes a settlement as settled only once
+ * a second block is on top of it; until then its batch stays pending and its charges count as not
+ * yet settled (the on-chain balance is not trusted to include them).
+ */
+import { expect } from "chai";
+import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
+import type { Gateway } from "../../gateway/index.js";
+import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
+
+describe("gateway settlement against confirmed blocks", function () {
+  this.timeout(180_000);
+  let f: GatewayFixture;
+  let gw: Gateway;
+
+  before(async () => {
+    f = await startGatewayFixture();
+    gw = await f.start({ chain: { ...f.config().chain, confirmations: 2 }, settlement: { intervalMs: 3_600_000, maxCharges: 1000 } });
+    await f.grant(0, "10");
+  });
+  after(async () => {
+    // A settlement still waiting for its confirmation gets it (anvil mines only on a transaction).
+    await f?.chain.reader.publicClient.request({ method: "evm_mine" as never, params: [] as never }).catch(() => undefined);
+    await f?.stop();
+  });
+
+  it("keeps a landed batch pending until it is 2 blocks deep, then applies it", async () => {
+    const { key, holder } = (await f.createKey(gw, await f.authorize(0))).body;
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once" }], max_tokens: 2 }) });
+    expect(res.status).to.equal(200);
+    const charged = BigInt(res.headers.get("x-ctk-cost-base-units")!);
+    await res.text();
+    const client = f.chain.reader.publicClient;
+    const from = await client.getBlockNumber();
+    const settling = gw.settler.settleDue(true);
+    // The settlement lands in a block of its own (anvil mines one per transaction) …
+    let landed = 0;
+    while (landed === 0) {
+      if ((await client.getBlockNumber()) > from)
+        landed = (await client.getContractEvents({ address: f.chain.deployment.inferenceCredit!, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: from + 1n })).length;
+      if (!landed) await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+    // … but with nothing on top of it, the ledger does not count it yet.
+    expect((await gw.ledger.batches("pending")).length).to.equal(1);
+    expect((await gw.ledger.holderState(holder))!.unsettled).to.equal(charged);
+    await client.request({ method: "evm_mine" as never, params: [] as never });
+    await settling;
+    expect((await gw.ledger.batches("pending")).length).to.equal(0);
+    expect((await gw.ledger.batches("settled")).map((b) => b.charged)).to.deep.equal([charged]);
+    expect((await gw.ledger.holderState(holder))!.unsettled).to.equal(0n);
+  });
+});
