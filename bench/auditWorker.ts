@@ -3,7 +3,7 @@
  * of the deployment's range, then `audit verify` over the same range; prints one JSON object.
  */
 import { createPublicClient, http, type PublicClient } from "viem";
-import { fetchLogRanges, type RpcRequest } from "../sdk/audit/fetchLogs.js";
+import { fetchLogRanges, type RpcRequest } from "../sdk/logs/fetchLogRanges.js";
 import { verifyDeployment } from "../sdk/audit/verify.js";
 import { readDeployment } from "../sdk/deployment.js";
 

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { Address } from "viem";
-import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
+import { stderrProgress } from "../cli/progress.js";
 import type { Movement, MovementKind } from "../../sdk/audit/replay.js";
 import { replayDeployment } from "../../sdk/audit/verify.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";

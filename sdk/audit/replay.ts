@@ -21,7 +21,7 @@ import { keccak256, zeroAddress, type Address, type Hex } from "viem";
 import { decodeLotId, InvalidLotIdError, type LotParts } from "../lotId.js";
 import { PRIORITIES, type PriorityName } from "../jobSpec.js";
 import { describeReason } from "../reasons.js";
-import type { AuditEvent, EventPosition, ManagerEvent, TokenEvent } from "./events.js";
+import type { AuditEvent, AuditEventPosition as EventPosition, ManagerEvent, TokenEvent } from "./events.js";
 
 // ─────────────────────────────── types ───────────────────────────────
 
@@ -267,8 +267,8 @@ export class Replay {
   // ───────────── helpers ─────────────
 
   private find(code: string, message: string, pos?: Partial<Pos>): void {
-    const where = pos?.blockNumber !== undefined ? ` (block ${pos.blockNumber}${pos.txHash ? `, tx ${pos.txHash}` : ""})` : "";
-    this.findings.push({ code, message: `${message}${where}`, blockNumber: pos?.blockNumber, txHash: pos?.txHash });
+    const where = pos?.blockNumber !== undefined ? ` (block ${pos.blockNumber}${pos.transactionHash ? `, tx ${pos.transactionHash}` : ""})` : "";
+    this.findings.push({ code, message: `${message}${where}`, blockNumber: pos?.blockNumber, txHash: pos?.transactionHash });
   }
 
   private lotParts(lotId: bigint, pos: Pos): LotParts | undefined {
@@ -291,7 +291,7 @@ export class Replay {
       amount,
       blockNumber: pos.blockNumber,
       timestamp: pos.timestamp,
-      txHash: pos.txHash,
+      txHash: pos.transactionHash,
       ...extra,
     });
   }
@@ -744,7 +744,7 @@ export class Replay {
       used: 0n,
       refunded: 0n,
       requestedAt: e.timestamp,
-      history: [{ status: "requested", timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.txHash }],
+      history: [{ status: "requested", timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.transactionHash }],
     };
     if (this.redemptions.has(id)) this.find("lifecycle", `redemption ${id} requested twice`, e);
     this.redemptions.set(id, life);
@@ -764,7 +764,7 @@ export class Replay {
     this.statusCounts[life.status]--;
     this.statusCounts[next]++;
     life.status = next;
-    life.history.push({ status: next, timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.txHash });
+    life.history.push({ status: next, timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.transactionHash });
     return life;
   }
 
@@ -785,13 +785,13 @@ export class Replay {
         let members = this.roleMembers.get(roleId);
         if (!members) this.roleMembers.set(roleId, (members = new Map()));
         members.set(account, { since: BigInt(since), delay });
-        this.roleHistory.push({ action: "granted", roleId, account, delay, since: BigInt(since), newMember, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.txHash });
+        this.roleHistory.push({ action: "granted", roleId, account, delay, since: BigInt(since), newMember, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.transactionHash });
         return;
       }
       case "RoleRevoked": {
         const { roleId, account } = e.args;
         if (!this.roleMembers.get(roleId)?.delete(account)) this.find("roles", `role ${roleId} revoked from ${account}, who did not hold it`, e);
-        this.roleHistory.push({ action: "revoked", roleId, account, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.txHash });
+        this.roleHistory.push({ action: "revoked", roleId, account, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.transactionHash });
         return;
       }
       case "RoleLabel":
