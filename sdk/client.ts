@@ -75,8 +75,13 @@ export function createChainClient(rpcUrl: string, preset: TransportPreset, opts:
 }
 
 /** A wallet client over a preset's transport, signing with `account`. */
-export function createChainWalletClient(rpcUrl: string, preset: TransportPreset, account: Account, opts: ChainClientOptions = {}): WalletClient<Transport, Chain | undefined, Account> {
-  return createWalletClient({ chain: opts.chain, transport: opts.transport ?? chainTransport(rpcUrl, preset), account, pollingInterval: opts.pollingInterval });
+export function createChainWalletClient<C extends Chain | undefined = undefined>(
+  rpcUrl: string,
+  preset: TransportPreset,
+  account: Account,
+  opts: Omit<ChainClientOptions, "chain"> & { chain?: C } = {},
+): WalletClient<Transport, C, Account> {
+  return createWalletClient({ chain: opts.chain as C, transport: opts.transport ?? chainTransport(rpcUrl, preset), account, pollingInterval: opts.pollingInterval });
 }
 
 export interface CtkClientOptions {
