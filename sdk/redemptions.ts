@@ -328,6 +328,3 @@ export async function rejectRedemption(ctx: RedemptionWriteContext, id: bigint, 
 
 /** The `jobRef` put on-chain by markRunning: keccak256 of "<executor kind>:<job name>". */
 export const jobRefFor = (executorKind: string, jobName: string): Hex => keccak256(stringToBytes(`${executorKind}:${jobName}`));
-
-/** The receipt hash put on-chain by settle: keccak256 of the receipt file's exact bytes. */
-export const receiptHashOf = (bytes: Uint8Array): Hex => keccak256(bytes);
