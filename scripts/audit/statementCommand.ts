@@ -6,7 +6,8 @@ import { writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { Address } from "viem";
 import { stderrProgress } from "../cli/progress.js";
-import type { Movement, MovementKind } from "../../sdk/audit/replay.js";
+import { MOVEMENTS } from "../../sdk/audit/movements.js";
+import type { Movement } from "../../sdk/audit/replay.js";
 import { replayDeployment } from "../../sdk/audit/verify.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { hoursNumber, isoUtc } from "../../sdk/format.js";
@@ -16,37 +17,6 @@ import { readContext, type ReadContext } from "../wallet/context.js";
 import { hours, toJson, utc } from "./format.js";
 import { auditCredits, type CreditMovement } from "../../sdk/credits/audit.js";
 import { formatCredits } from "../../sdk/credits/units.js";
-
-/** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
-export const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
-  grant: 1n,
-  "transfer-in": 1n,
-  "transfer-out": -1n,
-  redeem: -1n,
-  consume: 0n,
-  refund: 1n,
-  expire: -1n,
-  clawback: -1n,
-  "convert-in": 1n,
-  "convert-out": -1n,
-  "recover-in": 1n,
-  "recover-out": -1n,
-};
-
-const LABEL: Record<MovementKind, string> = {
-  grant: "granted",
-  "transfer-in": "received",
-  "transfer-out": "sent",
-  redeem: "redeemed",
-  consume: "consumed",
-  refund: "refunded",
-  expire: "expired",
-  clawback: "clawed back",
-  "convert-in": "converted in",
-  "convert-out": "converted out",
-  "recover-in": "recovered in",
-  "recover-out": "recovered out",
-};
 
 export interface StatementLine {
   date: string;
@@ -109,12 +79,12 @@ export async function buildStatement(
   const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
   const entries: StatementLine[] = mine.map((m) => {
     const lot = decodeLotId(m.lotId);
-    const sign = SIGN[m.kind];
+    const sign = MOVEMENTS[m.kind].sign;
     return {
       date: utc(m.timestamp),
       timestamp: m.timestamp,
       block: m.blockNumber,
-      event: LABEL[m.kind],
+      event: MOVEMENTS[m.kind].label,
       class: names.get(m.classId) ?? `class #${m.classId}`,
       lotId: m.lotId,
       lotExpires: utc(lot.expiresAt),
