@@ -5,10 +5,8 @@
  */
 import { type AbiEvent, type Address, type Hex, type PublicClient, getAbiItem, toEventSelector } from "viem";
 import { computeTokenAbi } from "./generated/abi.js";
-import { compareChainOrder, type DecodedEvent, type DecodedEventOf, decodeLogs, type LogLike, UndecodableLogError } from "./logs/decodeLogs.js";
+import { type DecodedEvent, type DecodedEventOf, decodeLogs, type LogLike } from "./logs/decodeLogs.js";
 import { fetchLogRanges, type RpcRequest, type TopicFilter } from "./logs/fetchLogRanges.js";
-
-export { compareChainOrder, UndecodableLogError };
 
 type Abi = typeof computeTokenAbi;
 type AllEventNames = Extract<Abi[number], { type: "event" }>["name"];

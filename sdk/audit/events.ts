@@ -5,7 +5,7 @@
  */
 import { type Address, type ContractEventName, decodeEventLog, type Hex } from "viem";
 import { accessManagerAbi, computeTokenAbi } from "../generated/abi.js";
-import { type DecodedEvent, decodeWith, decoderOf, type EventPosition, UndecodableLogError } from "../logs/decodeLogs.js";
+import { type DecodedEvent, decoderOf, type EventPosition, UndecodableLogError } from "../logs/decodeLogs.js";
 import type { RawLog } from "../logs/fetchLogRanges.js";
 
 export type TokenEventName = ContractEventName<typeof computeTokenAbi>;
@@ -32,9 +32,19 @@ export function decodeAuditLog(log: RawLog, tokenAddress: Address, managerAddres
   const source = addr === tokenAddress.toLowerCase() ? "token" : addr === managerAddress.toLowerCase() ? "manager" : undefined;
   const decoder = source ? decoderOf(source === "token" ? computeTokenAbi : accessManagerAbi, log) : undefined;
   if (!decoder) throw new UndecodableLogError(log);
-  const viem = opts.viem
-    ? { ...decoder, decode: (topics: readonly Hex[], data: Hex) => decodeEventLog({ abi: [decoder.item], topics: topics as [Hex, ...Hex[]], data, strict: true }).args }
-    : decoder;
-  const event = decodeWith(viem, log);
-  return { source, ...event, timestamp: event.timestamp ?? 0n } as AuditEvent;
+  let args: unknown;
+  try {
+    args = opts.viem ? decodeEventLog({ abi: [decoder.item], topics: log.topics as [Hex, ...Hex[]], data: log.data, strict: true }).args : decoder.decode(log.topics, log.data);
+  } catch (err) {
+    throw new UndecodableLogError(log, { cause: err });
+  }
+  return {
+    source,
+    eventName: decoder.eventName,
+    args,
+    blockNumber: BigInt(log.blockNumber),
+    transactionHash: log.transactionHash,
+    logIndex: Number(log.logIndex),
+    timestamp: log.blockTimestamp ? BigInt(log.blockTimestamp) : 0n,
+  } as AuditEvent;
 }
