@@ -2,15 +2,15 @@
  * The measurement half of `npm run bench:audit`, in its own process: the bare `eth_getLogs` fetch
  * of the deployment's range, then `audit verify` over the same range; prints one JSON object.
  */
-import { createPublicClient, http, type PublicClient } from "viem";
-import { fetchLogRanges, type RpcRequest } from "../sdk/audit/fetchLogs.js";
+import { createChainClient } from "../sdk/client.js";
+import { fetchLogRanges, type RpcRequest } from "../sdk/logs/fetchLogRanges.js";
 import { verifyDeployment } from "../sdk/audit/verify.js";
 import { readDeployment } from "../sdk/deployment.js";
 
 const [rpcUrl, deploymentFile] = process.argv.slice(2);
 const deployment = readDeployment(deploymentFile!);
-const client = createPublicClient({ transport: http(rpcUrl, { batch: { batchSize: 256, wait: 0 }, timeout: 120_000 }) }) as PublicClient;
-const logClient = createPublicClient({ transport: http(rpcUrl, { timeout: 120_000 }) });
+const client = createChainClient(rpcUrl!, "audit");
+const logClient = createChainClient(rpcUrl!, "logs");
 const logRequest = logClient.request.bind(logClient) as unknown as RpcRequest;
 const CHUNK = 2000n;
 const head = await client.getBlockNumber();

@@ -14,18 +14,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   type Address,
-  createPublicClient,
-  createWalletClient,
   defineChain,
   encodeFunctionData,
   type Hex,
-  http,
   keccak256,
   type PublicClient,
   stringToHex,
   toHex,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { createChainClient, createChainWalletClient } from "../sdk/client.js";
 import { COMPUTE_TOKEN_ARTIFACT, deployComputeTokens } from "../sdk/deploy.js";
 import type { Deployment } from "../sdk/deployment.js";
 import { computeTokenAbi } from "../sdk/generated/abi.js";
@@ -81,8 +79,8 @@ async function rpcBatch(url: string, calls: { method: string; params: unknown[] 
 
 export async function setUp(rpcUrl: string, holderCount: number, grant: bigint): Promise<Setup> {
   const chain = defineChain({ id: 31337, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
-  const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 20 });
-  const deployer = createWalletClient({ chain, transport: http(rpcUrl), account: privateKeyToAccount(ANVIL_KEYS[0]), pollingInterval: 20 });
+  const publicClient = createChainClient(rpcUrl, "local", { chain, pollingInterval: 20 });
+  const deployer = createChainWalletClient(rpcUrl, "local", privateKeyToAccount(ANVIL_KEYS[0]), { chain, pollingInterval: 20 });
   const deployment = await deployComputeTokens(publicClient as PublicClient, deployer, {
     roles: { HR: [deployer.account.address], OPERATIONS: [deployer.account.address], REDEEMER: [privateKeyToAccount(ANVIL_KEYS[1]).address] },
     launchTimeout: 86_400,

@@ -25,7 +25,8 @@ import { fileURLToPath } from "node:url";
 import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Session } from "node:inspector/promises";
-import { type Address, createPublicClient, encodeFunctionData, type Hex, http, toHex } from "viem";
+import { type Address, encodeFunctionData, type Hex, toHex } from "viem";
+import { createChainClient } from "../sdk/client.js";
 import type { Deployment } from "../sdk/deployment.js";
 import { fetchComputeTokenEvents, REDEMPTION_CONTEXT_EVENT_NAMES, REDEMPTION_EVENT_NAMES } from "../sdk/events.js";
 import { computeTokenAbi } from "../sdk/generated/abi.js";
@@ -205,7 +206,7 @@ async function backfill(): Promise<Record<string, number>> {
     }
     await rpc(anvil.rpcUrl, "evm_setAutomine", [true]);
     const head = BigInt((await rpc(anvil.rpcUrl, "eth_blockNumber")) as string);
-    const client = createPublicClient({ transport: http(anvil.rpcUrl, { maxResponseBodySize: 256 * 2 ** 20 }) });
+    const client = createChainClient(anvil.rpcUrl, "logs");
     const count = await client.readContract({ address: s.deployment.computeToken, abi: computeTokenAbi, functionName: "redemptionCount" });
     if (count !== BigInt(N)) throw new Error(`expected ${N} redemptions on-chain, found ${count}`);
     log(`${N} redemptions in ${head - BigInt(s.deployment.deployBlock)} blocks (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
@@ -362,7 +363,7 @@ async function live(): Promise<number[]> {
       hashes.push(await sendRedeem(anvil.rpcUrl, s, s.holders[i % 4]!, i));
       await sleep(Math.random() * 200);
     }
-    const client = createPublicClient({ transport: http(anvil.rpcUrl), pollingInterval: 50 });
+    const client = createChainClient(anvil.rpcUrl, "local", { pollingInterval: 50 });
     const receipts = await Promise.all(hashes.map((hash) => client.waitForTransactionReceipt({ hash })));
     const ids = receipts.map((rc) => {
       const log = rc.logs.find((l) => l.address.toLowerCase() === s.deployment.computeToken.toLowerCase())!;

@@ -4,9 +4,9 @@
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Address, type Hex, createPublicClient, createWalletClient, defineChain, http, parseEther } from "viem";
+import { type Address, type Hex, parseEther } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { ctkChainRules } from "../sdk/client.js";
+import { createChainClient, createChainWalletClient, ctkChain } from "../sdk/client.js";
 import { readPriceTable } from "../sdk/credits/priceTable.js";
 import { deployComputeTokens } from "../sdk/deploy.js";
 import type { Deployment } from "../sdk/deployment.js";
@@ -46,21 +46,9 @@ export const LOCAL_PRICES_FILE = path.resolve(path.dirname(fileURLToPath(import.
  * role, the prices of config/prices.json, and gas money for the gateway account.
  */
 export async function deployLocal(rpcUrl: string, chainId = LOCAL_CHAIN_ID): Promise<Deployment> {
-  const chain = defineChain({
-    id: chainId,
-    name: "ctk-devnet",
-    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [rpcUrl] } },
-  ...ctkChainRules,
-  });
-  const transport = http(rpcUrl);
-  const publicClient = createPublicClient({ chain, transport, pollingInterval: 20 });
-  const wallet = createWalletClient({
-    chain,
-    transport,
-    account: privateKeyToAccount(LOCAL_ROLE_KEYS.ADMIN),
-    pollingInterval: 20,
-  });
+  const chain = ctkChain(chainId, rpcUrl);
+  const publicClient = createChainClient(rpcUrl, "local", { chain, pollingInterval: 20 });
+  const wallet = createChainWalletClient(rpcUrl, "local", privateKeyToAccount(LOCAL_ROLE_KEYS.ADMIN), { chain, pollingInterval: 20 });
   const deployment = await deployComputeTokens(publicClient as never, wallet, {
     roles: {
       HR: [localAddress("HR")],

@@ -8,22 +8,13 @@
  * (job names derive from the redemption id) and every transaction is preceded by a read of the
  * redemption's on-chain status, so a crash at any moment leaves nothing done twice.
  */
-import {
-  type Chain,
-  createPublicClient,
-  createWalletClient,
-  defineChain,
-  http,
-  type PublicClient,
-  type Transport,
-} from "viem";
+import type { Chain, Transport } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { join } from "node:path";
 import { type DestinationStream, pino, type Logger } from "pino";
 import type { RedemptionEvent } from "../sdk/events.js";
 import { listClasses } from "../sdk/classes.js";
-import { ctkChainRules } from "../sdk/client.js";
-import type { CtkClient } from "../sdk/client.js";
+import { chainTransport, createChainClient, createChainWalletClient, ctkChain, type CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
 import { CtkError } from "../sdk/ctkError.js";
 import { backoffMs, sleep } from "../sdk/retry.js";
@@ -46,7 +37,7 @@ export { loadRedeemerConfig, parseRedeemerConfig, type RedeemerConfig, type Rede
 export interface RedeemerDeps {
   /** Use this executor instead of building one from the configuration (it is not closed on stop). */
   executor?: Executor;
-  /** JSON-RPC transport (tests inject faults); default http(config.rpcUrl). */
+  /** JSON-RPC transport (tests inject faults); default the "service" preset (sdk/client.ts). */
   transport?: Transport;
   logger?: Logger;
   /** Where the JSON log lines go (default stdout); ignored when `logger` is given. */
@@ -112,24 +103,12 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const log = deps.logger ?? pino({ level: config.logLevel, base: { service: "ctk-redeemer" } }, deps.logStream ?? pino.destination(1));
   const now = deps.now ?? Date.now;
   const { deployment } = config;
-  const chain: Chain = defineChain({
-    id: deployment.chainId,
-    name: `ctk-${deployment.chainId}`,
-    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [config.rpcUrl] } },
-  ...ctkChainRules,
-  });
-  const transport = deps.transport ?? http(config.rpcUrl, {
-      retryCount: 3,
-      retryDelay: 100,
-      timeout: 30_000,
-      // One block's logs can be large (a busy block of burns, each carrying its spec).
-      maxResponseBodySize: 256 * 2 ** 20,
-    });
+  const chain: Chain = ctkChain(deployment.chainId, config.rpcUrl);
+  const transport = deps.transport ?? chainTransport(config.rpcUrl, "service");
   const pollingInterval = Math.min(config.pollIntervalMs, 500);
-  const publicClient = createPublicClient({ chain, transport, pollingInterval }) as PublicClient;
+  const publicClient = createChainClient(config.rpcUrl, "service", { chain, transport, pollingInterval });
   const account = privateKeyToAccount(config.privateKey);
-  const walletClient = createWalletClient({ chain, transport, account, pollingInterval });
+  const walletClient = createChainWalletClient(config.rpcUrl, "service", account, { chain, transport, pollingInterval });
 
   const chainId = await publicClient.getChainId();
   if (chainId !== deployment.chainId) throw new CtkError(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);

@@ -1,6 +1,9 @@
 /**
- * The one typed client for ComputeToken: viem public (and, with an account, wallet) clients bound
- * to a deployment. Scripts, the redeemer and the tests all start here.
+ * The one place viem clients are built: the typed client for ComputeToken (viem public and, with an
+ * account, wallet clients bound to a deployment), and the transports under every client in the
+ * tree, by named preset ({@link TRANSPORT_PRESETS}): the CLI, the redeemer service, the audit's
+ * batched reads and its unbatched log reads each get one set of retry and timeout settings.
+ * Scripts, the redeemer, the gateway, the web app and the tests all start here.
  */
 import {
   type Account,
@@ -15,11 +18,72 @@ import {
   createWalletClient,
   defineChain,
   http,
+  type HttpTransportConfig,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Deployment } from "./deployment.js";
 import { accessManagerAbi, computeTokenAbi } from "./generated/abi.js";
 import { CtkError } from "./ctkError.js";
+
+/**
+ * How a client talks to its node, by who uses it:
+ * - `cli`: one-shot commands and the web app; concurrent reads (a holder check per wallet of a
+ *   payroll file) go out as JSON-RPC batches.
+ * - `service`: a long-running service (the redeemer): more retries, a shorter timeout, and room for
+ *   one busy block's logs (burns carry their job specs).
+ * - `audit`: the audit's many reads (every holder × lot), batched, with a long timeout.
+ * - `logs`: `eth_getLogs` one request at a time (responses are large; batching would merge them).
+ * - `local`: the local devnet harness and benchmarks: viem's defaults.
+ */
+export const TRANSPORT_PRESETS = {
+  cli: { retryCount: 1, timeout: 60_000, batch: { batchSize: 200, wait: 0 } },
+  service: { retryCount: 3, retryDelay: 100, timeout: 30_000, maxResponseBodySize: 256 * 2 ** 20 },
+  audit: { retryCount: 2, timeout: 120_000, batch: { batchSize: 256, wait: 0 } },
+  logs: { retryCount: 2, timeout: 120_000, maxResponseBodySize: 256 * 2 ** 20 },
+  local: {},
+} as const satisfies Record<string, HttpTransportConfig>;
+
+export type TransportPreset = keyof typeof TRANSPORT_PRESETS;
+
+/** The HTTP transport of a preset (with `overrides` on top, e.g. `{ timeout }` in a test). */
+export function chainTransport(rpcUrl: string, preset: TransportPreset, overrides: HttpTransportConfig = {}): Transport {
+  return http(rpcUrl, { ...TRANSPORT_PRESETS[preset], ...overrides });
+}
+
+/** A chain definition for a ComputeToken chain: its id, the RPC URL and the fee rules ({@link ctkChainRules}). */
+export function ctkChain(chainId: number, rpcUrl: string): Chain {
+  return defineChain({
+    id: chainId,
+    name: chainId === 31337 ? "ctk-devnet" : `ctk-${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+    ...ctkChainRules,
+  });
+}
+
+export interface ChainClientOptions {
+  /** Default: none (viem asks the node when it needs to). */
+  chain?: Chain;
+  /** Milliseconds between polls. Default: viem's. */
+  pollingInterval?: number;
+  /** A transport to use instead of the preset's (tests inject faults through it). */
+  transport?: Transport;
+}
+
+/** A public client over a preset's transport. */
+export function createChainClient(rpcUrl: string, preset: TransportPreset, opts: ChainClientOptions = {}): PublicClient {
+  return createPublicClient({ chain: opts.chain, transport: opts.transport ?? chainTransport(rpcUrl, preset), pollingInterval: opts.pollingInterval }) as PublicClient;
+}
+
+/** A wallet client over a preset's transport, signing with `account`. */
+export function createChainWalletClient<C extends Chain | undefined = undefined>(
+  rpcUrl: string,
+  preset: TransportPreset,
+  account: Account,
+  opts: Omit<ChainClientOptions, "chain"> & { chain?: C } = {},
+): WalletClient<Transport, C, Account> {
+  return createWalletClient({ chain: opts.chain as C, transport: opts.transport ?? chainTransport(rpcUrl, preset), account, pollingInterval: opts.pollingInterval });
+}
 
 export interface CtkClientOptions {
   rpcUrl: string;
@@ -99,15 +163,8 @@ export const isLoopback = (rpcUrl: string): boolean => {
 export function createCtkClient(opts: CtkClientOptions): CtkClient {
   const { rpcUrl, deployment } = opts;
   const pollingInterval = opts.pollingInterval ?? (isLoopback(rpcUrl) ? 50 : 1000);
-  const chain = defineChain({
-    id: deployment.chainId,
-    name: deployment.chainId === 31337 ? "ctk-devnet" : `ctk-${deployment.chainId}`,
-    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [rpcUrl] } },
-    ...ctkChainRules,
-  });
-  // Concurrent reads (a holder check per wallet of a payroll file) go out as JSON-RPC batches.
-  const transport = http(rpcUrl, { retryCount: 1, timeout: 60_000, batch: { batchSize: 200, wait: 0 } });
+  const chain = ctkChain(deployment.chainId, rpcUrl);
+  const transport = chainTransport(rpcUrl, "cli");
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as CtkPublicClient;
   const account = typeof opts.account === "string" ? privateKeyToAccount(opts.account) : opts.account;
   const walletClient = account

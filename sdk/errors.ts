@@ -17,6 +17,7 @@ import type { CtkClient } from "./client.js";
 import { formatExpiry, formatHours, lotLabel } from "./format.js";
 import { decodeLotId } from "./lotId.js";
 import { CtkError } from "./ctkError.js";
+import { REDEMPTION_STATUS_WORDS } from "./redemptions.js";
 
 export class ContractError extends CtkError {
   constructor(
@@ -63,8 +64,6 @@ export interface DescribeContext {
   /** Class names by id, for lots and classes in the arguments. */
   classNames?: ReadonlyMap<number, string>;
 }
-
-const REDEMPTION_STATUS = ["unknown", "requested", "running", "settled", "rejected", "reclaimed"] as const;
 
 function roleOf(functionName: string | undefined): RoleName | undefined {
   if (!functionName) return undefined;
@@ -227,7 +226,7 @@ export function describeContractError(errorName: string, args: readonly unknown[
     case "UnknownRedemption":
       return `redemption #${a[0]} does not exist`;
     case "InvalidRedemptionStatus":
-      return `redemption #${a[0]} is ${REDEMPTION_STATUS[Number(a[1])] ?? `in status ${a[1]}`}`;
+      return `redemption #${a[0]} is ${Number(a[1]) === 0 ? "unknown" : (REDEMPTION_STATUS_WORDS[Number(a[1])] ?? `in status ${a[1]}`)}`;
     case "SettleExceedsReserve":
       return `redemption #${a[0]} cannot settle ${a[1]} GPU-seconds: only ${a[2]} were reserved`;
     case "NotRedemptionHolder":

@@ -36,10 +36,13 @@ export function parseHours(text: string): bigint {
 }
 
 /**
- * GPU-seconds as hours: exact when the decimal terminates within 6 places ("1.5", "0.25"),
- * else rounded to 6 places with a leading "~".
+ * GPU-seconds as hours — the one hours formatter of the tree (CLI, audit reports and CSV, web).
+ * Rounding rule: to 6 decimal places (3.6 ms, so every GPU-second stays distinct and no non-zero
+ * amount shows as 0), half away from zero; trailing zeros dropped ("1.5", "2", "0.002222").
+ * `markInexact` (default true) puts a "~" before a figure that was rounded; `grouped` writes the
+ * whole hours with en-US thousands separators ("1,234.5").
  */
-export function formatHours(units: bigint): string {
+export function formatHours(units: bigint, opts: { markInexact?: boolean; grouped?: boolean } = {}): string {
   const negative = units < 0n;
   const abs = negative ? -units : units;
   const micro = abs * 1_000_000n;
@@ -47,7 +50,8 @@ export function formatHours(units: bigint): string {
   const rounded = (micro + SECONDS_PER_HOUR / 2n) / SECONDS_PER_HOUR;
   const whole = rounded / 1_000_000n;
   const frac = (rounded % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
-  return `${exact ? "" : "~"}${negative ? "-" : ""}${whole}${frac ? `.${frac}` : ""}`;
+  const wholeText = opts.grouped ? whole.toLocaleString("en-US") : whole.toString();
+  return `${exact || opts.markInexact === false ? "" : "~"}${negative ? "-" : ""}${wholeText}${frac ? `.${frac}` : ""}`;
 }
 
 /** Hours as a JSON number (for --json output; the exact figure is the units string beside it). */

@@ -39,3 +39,6 @@ export function decodeLotId(lotId: bigint): LotParts {
 
 /** The on-chain enum value of a policy. */
 export const policyIndex = (p: TransferPolicyName): number => TRANSFER_POLICIES.indexOf(p);
+
+/** The class bits of a lot id, without checking the rest (movements of a malformed id still name a class). */
+export const lotClassId = (lotId: bigint): number => Number((lotId >> 72n) & U32);

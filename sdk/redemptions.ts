@@ -21,12 +21,28 @@ import {
   keccak256,
   stringToBytes,
 } from "viem";
+import type { ClassInfo } from "./classes.js";
 import { PRIORITIES, type PriorityName } from "./jobSpec.js";
 import { computeTokenAbi } from "./generated/abi.js";
 
 /** ComputeToken.RedemptionStatus, in enum order. */
 export const REDEMPTION_STATUSES = ["None", "Requested", "Running", "Settled", "Rejected", "Reclaimed"] as const;
 export type RedemptionStatusName = (typeof REDEMPTION_STATUSES)[number];
+
+/**
+ * A status as users read it, in lower case ("requested", "settled"): audit reports, findings,
+ * statements and error messages.
+ */
+export type RedemptionStatusWord = Lowercase<RedemptionStatusName>;
+export const REDEMPTION_STATUS_WORDS = REDEMPTION_STATUSES.map((s) => s.toLowerCase()) as readonly RedemptionStatusWord[] as readonly [
+  "none",
+  "requested",
+  "running",
+  "settled",
+  "rejected",
+  "reclaimed",
+];
+export const statusWord = (s: RedemptionStatusName): RedemptionStatusWord => s.toLowerCase() as RedemptionStatusWord;
 
 /** Statuses a redemption never leaves. */
 export const TERMINAL_STATUSES: readonly RedemptionStatusName[] = ["Settled", "Rejected", "Reclaimed"];
@@ -202,17 +218,8 @@ export async function getRedemptionCount(ctx: RedemptionReadContext, options: Re
   });
 }
 
-export interface HardwareClassInfo {
-  classId: number;
-  name: string;
-  productLabel: string;
-  memoryGiB: number;
-  maxGpusPerJob: number;
-  active: boolean;
-}
-
 /** A hardware class as the contract holds it. */
-export async function getHardwareClass(ctx: RedemptionReadContext, classId: number, options: ReadOptions = {}): Promise<HardwareClassInfo> {
+export async function getHardwareClass(ctx: RedemptionReadContext, classId: number, options: ReadOptions = {}): Promise<ClassInfo> {
   const [name, productLabel, memoryGiB, maxGpusPerJob, active] = await ctx.publicClient.readContract({
     address: ctx.address,
     abi: computeTokenAbi,
@@ -328,6 +335,3 @@ export async function rejectRedemption(ctx: RedemptionWriteContext, id: bigint, 
 
 /** The `jobRef` put on-chain by markRunning: keccak256 of "<executor kind>:<job name>". */
 export const jobRefFor = (executorKind: string, jobName: string): Hex => keccak256(stringToBytes(`${executorKind}:${jobName}`));
-
-/** The receipt hash put on-chain by settle: keccak256 of the receipt file's exact bytes. */
-export const receiptHashOf = (bytes: Uint8Array): Hex => keccak256(bytes);

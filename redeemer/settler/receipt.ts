@@ -1,44 +1,13 @@
 /**
- * The usage receipt: what the redeemer measured for one job, written as JSON to the receipts
- * directory before `settle`; keccak256 of the file's exact bytes is the `receiptHash` on-chain,
- * so anyone holding the file can check it against the chain.
+ * Building the usage receipt (its format and schema: sdk/receipt.ts) from what the redeemer
+ * measured for one job; it is written to the receipts directory before `settle`.
  */
 import type { Address } from "viem";
 import { PRIORITIES } from "../../sdk/jobSpec.js";
+import { RECEIPT_VERSION, type UsageReceipt, usageReceiptSchema } from "../../sdk/receipt.js";
 import type { JobState } from "../executor/types.js";
 import type { RedemptionRequest } from "../state/types.js";
 import { wholeGpuSeconds } from "../state/usage.js";
-
-export const RECEIPT_VERSION = 1;
-
-export interface UsageReceipt {
-  version: typeof RECEIPT_VERSION;
-  chainId: number;
-  contract: Address;
-  redemptionId: string;
-  holder: Address;
-  className: string | null;
-  gpuProduct: string | null;
-  priority: string;
-  executor: "local" | "kubernetes";
-  jobName: string;
-  node: string | null;
-  phase: JobState["phase"];
-  exitCode: number | null;
-  reason: string | null;
-  /** Unix seconds; a preempted and resumed job has several. */
-  segments: { start: number; end: number | null; node: string | null; gpuProduct: string | null }[];
-  gpus: number;
-  allottedSeconds: number;
-  /** As measured by the executor. */
-  gpuSeconds: number;
-  multiplierBps: number;
-  reservedUnits: string;
-  usedUnits: string;
-  refundedUnits: string;
-  /** ISO-8601, when the receipt was written. */
-  issuedAt: string;
-}
 
 export interface ReceiptInput {
   chainId: number;
@@ -50,9 +19,10 @@ export interface ReceiptInput {
   now: Date;
 }
 
+/** The receipt of a settled job; it is checked against the schema the audit reads receipts with. */
 export function buildReceipt({ chainId, contract, executorKind, request, job, used, now }: ReceiptInput): UsageReceipt {
   const last = job.segments.at(-1);
-  return {
+  return usageReceiptSchema.parse({
     version: RECEIPT_VERSION,
     chainId,
     contract,
@@ -76,10 +46,5 @@ export function buildReceipt({ chainId, contract, executorKind, request, job, us
     usedUnits: used.toString(),
     refundedUnits: (request.reserved - used).toString(),
     issuedAt: now.toISOString(),
-  };
-}
-
-/** The exact bytes written to disk and hashed. */
-export function encodeReceipt(receipt: UsageReceipt): Uint8Array {
-  return new TextEncoder().encode(`${JSON.stringify(receipt, null, 2)}\n`);
+  });
 }

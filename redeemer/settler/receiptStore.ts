@@ -7,8 +7,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../writeFileAtomic.js";
 import { join } from "node:path";
 import type { Address, Hex } from "viem";
-import { receiptHashOf } from "../../sdk/redemptions.js";
-import { encodeReceipt, type UsageReceipt } from "./receipt.js";
+import { encodeReceipt, receiptHashOf, type UsageReceipt } from "../../sdk/receipt.js";
 
 export interface StoredReceipt {
   receipt: UsageReceipt;

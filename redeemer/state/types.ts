@@ -3,6 +3,7 @@
  * (a record), what it can learn (events) and what it can do (actions). Pure data, no I/O.
  */
 import type { Address, Hash, Hex } from "viem";
+import type { ClassInfo } from "../../sdk/classes.js";
 import type { JobSpec } from "../../sdk/jobSpec.js";
 import type { RedemptionStatusName } from "../../sdk/redemptions.js";
 import type { RejectReason } from "../../sdk/reasons.js";
@@ -24,7 +25,7 @@ export interface RedemptionRequest {
   blockNumber: bigint;
   transactionHash: Hash;
   /** The class as defined when the redemption was made; undefined if the class is unknown. */
-  hardwareClass?: { name: string; productLabel: string; maxGpusPerJob: number };
+  hardwareClass?: Pick<ClassInfo, "name" | "productLabel" | "maxGpusPerJob">;
   /** The priority's multiplier (basis points) when the redemption was made. */
   multiplierBps: number;
 }

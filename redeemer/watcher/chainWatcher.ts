@@ -24,7 +24,6 @@
 import { backoffMs, sleep } from "../../sdk/retry.js";
 import type { Address, Hex, PublicClient } from "viem";
 import {
-  compareChainOrder,
   type ComputeTokenEventOf,
   iterateComputeTokenEvents,
   REDEMPTION_CONTEXT_EVENT_NAMES,
@@ -32,6 +31,7 @@ import {
   type RedemptionEvent,
   type RedemptionRequestedEvent,
 } from "../../sdk/events.js";
+import { compareChainOrder } from "../../sdk/logs/decodeLogs.js";
 import type { RedemptionRequest } from "../state/types.js";
 import { type ContextSnapshot, RedemptionContext } from "./redemptionContext.js";
 

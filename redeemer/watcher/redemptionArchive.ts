@@ -8,10 +8,8 @@
  * The job is not kept for such a redemption; for a single one it is asked of the executor, which
  * may still have it.
  */
-import { type Address, type Hex, type Log, type PublicClient, pad } from "viem";
+import { type Address, type Hex, type PublicClient, pad } from "viem";
 import {
-  decodeComputeTokenLogs,
-  eventSelectors,
   iterateComputeTokenEvents,
   REDEMPTION_EVENT_NAMES,
   type RedemptionEvent,
@@ -57,16 +55,11 @@ export class RedemptionArchive {
   /** A holder's redemptions (oldest first), except the ids in `skip` (those the caller has in memory). */
   async ofHolder(holder: Address, skip: (id: bigint) => boolean): Promise<RedemptionRecord[]> {
     const to = this.o.confirmedBlock();
-    const topics = [eventSelectors(["RedemptionRequested"]), null, pad(holder.toLowerCase() as Hex)];
     const requests: RedemptionRequestedEvent[] = [];
-    const span = this.o.maxBlockRange;
-    for (let from = this.o.deployBlock; from <= to; from += span) {
-      const end = from + span - 1n < to ? from + span - 1n : to;
-      const logs = (await this.o.publicClient.request({
-        method: "eth_getLogs",
-        params: [{ address: this.o.address, topics, fromBlock: `0x${from.toString(16)}`, toBlock: `0x${end.toString(16)}` }],
-      } as never)) as Log[];
-      for (const e of decodeComputeTokenLogs(logs.map(normalizeLog), ["RedemptionRequested"])) if (!skip(e.args.id)) requests.push(e);
+    const { publicClient, address, deployBlock, maxBlockRange } = this.o;
+    const indexed = [null, pad(holder.toLowerCase() as Hex)];
+    for await (const range of iterateComputeTokenEvents({ publicClient, address, names: ["RedemptionRequested"], indexed, fromBlock: deployBlock, toBlock: to, maxBlockRange })) {
+      for (const e of range.events) if (!skip(e.args.id)) requests.push(e);
     }
     return this.fold(requests, await this.lifecycleOf(requests.map((e) => e.args.id)));
   }
@@ -123,13 +116,4 @@ export function lifecycleEvent(e: Lifecycle, at = 0): MachineEvent {
     case "RedemptionReclaimed":
       return { ...base, status: "Reclaimed", refunded: e.args.refunded };
   }
-}
-
-function normalizeLog(raw: Log): Log {
-  const r = raw as unknown as Record<string, unknown>;
-  return {
-    ...raw,
-    blockNumber: typeof r.blockNumber === "string" ? BigInt(r.blockNumber) : raw.blockNumber,
-    logIndex: typeof r.logIndex === "string" ? Number(r.logIndex) : raw.logIndex,
-  } as Log;
 }

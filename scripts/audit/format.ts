@@ -1,20 +1,11 @@
-import { jsonValue } from "../../sdk/format.js";
+import { formatHours, jsonValue } from "../../sdk/format.js";
 /** Shared formatting for the audit commands: hours, dates, JSON with bigints. */
 
 /**
- * Units (GPU-seconds) as hours with up to six decimals: 7200n → "2", 5400n → "1.5", 8n → "0.002222".
- * Six decimals of an hour (3.6 ms) tell every GPU-second apart, so no non-zero amount shows as 0
- * and round(hours × 3600) gives the units back; the exact GPU-seconds are shown beside them.
+ * Units (GPU-seconds) as hours in the audit's text: sdk/format.ts's rule (six decimals, half away
+ * from zero), thousands grouped, no "~" (the exact GPU-seconds are shown beside them).
  */
-export function hours(units: bigint): string {
-  const neg = units < 0n;
-  const abs = neg ? -units : units;
-  const micro = (abs * 1_000_000n + 1800n) / 3600n;
-  const whole = micro / 1_000_000n;
-  const frac = (micro % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
-  const text = frac === "" ? whole.toLocaleString("en-US") : `${whole.toLocaleString("en-US")}.${frac}`;
-  return neg ? `-${text}` : text;
-}
+export const hours = (units: bigint): string => formatHours(units, { grouped: true, markInexact: false });
 
 /** Unix seconds → "2025-03-01 14:02 UTC". */
 export function utc(ts: bigint | number): string {

@@ -2,6 +2,7 @@
  * The audit report as JSON, CSV or one self-contained HTML file (inline CSS and SVG charts: no
  * script, no network): usage per class per month, expiry waste, top consumers, and the table.
  */
+import { formatHours } from "../../sdk/format.js";
 import { MEASURES, type AuditReport, type Measure, type Measures } from "../../sdk/audit/report.js";
 import { hours, toJson, utc } from "./format.js";
 
@@ -54,13 +55,8 @@ export function reportCsv(r: AuditReport, names?: EmployeeNames): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** GPU-seconds as hours with up to six decimals, plain digits (no grouping): 30000n → "8.333333". */
-export function csvHours(units: bigint): string {
-  const micro = (units * 1_000_000n + 1800n) / 3600n;
-  const whole = micro / 1_000_000n;
-  const frac = (micro % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
-  return frac ? `${whole}.${frac}` : `${whole}`;
-}
+/** GPU-seconds as hours in the CSV: sdk/format.ts's rule, plain digits (no grouping, no "~"): 30000n → "8.333333". */
+export const csvHours = (units: bigint): string => formatHours(units, { markInexact: false });
 
 function snake(m: Measure): string {
   return m.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

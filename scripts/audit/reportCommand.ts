@@ -4,7 +4,8 @@
  */
 import { writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
-import { stderrProgress, type RpcRequest } from "../../sdk/audit/fetchLogs.js";
+import type { RpcRequest } from "../../sdk/logs/fetchLogRanges.js";
+import { stderrProgress } from "../cli/progress.js";
 import { ReportBuilder, type AuditReport } from "../../sdk/audit/report.js";
 import { replayDeployment } from "../../sdk/audit/verify.js";
 import type { PublicClient } from "viem";

@@ -5,8 +5,9 @@
 import { writeFileSync } from "node:fs";
 import { Command, Option } from "commander";
 import type { Address } from "viem";
-import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
-import type { Movement, MovementKind } from "../../sdk/audit/replay.js";
+import { stderrProgress } from "../cli/progress.js";
+import { MOVEMENTS } from "../../sdk/audit/movements.js";
+import type { Movement } from "../../sdk/audit/replay.js";
 import { replayDeployment } from "../../sdk/audit/verify.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { hoursNumber, isoUtc } from "../../sdk/format.js";
@@ -19,37 +20,6 @@ import type { HolderModelSpend } from "../../sdk/credits/spendByModel.js";
 import { auditDeploymentCredits } from "./creditReport.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { MODEL_HEAD, PER_MODEL_NEEDS_RECORDS, csvCell, modelCells, verifiedSpendByModel } from "./creditReport.js";
-
-/** How each movement changes the holder's balance (consume is informational: burnt at redeem). */
-const SIGN: Record<MovementKind, 1n | -1n | 0n> = {
-  grant: 1n,
-  "transfer-in": 1n,
-  "transfer-out": -1n,
-  redeem: -1n,
-  consume: 0n,
-  refund: 1n,
-  expire: -1n,
-  clawback: -1n,
-  "convert-in": 1n,
-  "convert-out": -1n,
-  "recover-in": 1n,
-  "recover-out": -1n,
-};
-
-const LABEL: Record<MovementKind, string> = {
-  grant: "granted",
-  "transfer-in": "received",
-  "transfer-out": "sent",
-  redeem: "redeemed",
-  consume: "consumed",
-  refund: "refunded",
-  expire: "expired",
-  clawback: "clawed back",
-  "convert-in": "converted in",
-  "convert-out": "converted out",
-  "recover-in": "recovered in",
-  "recover-out": "recovered out",
-};
 
 export interface StatementLine {
   date: string;
@@ -118,12 +88,12 @@ export async function buildStatement(
   const names = new Map([...run.replay.classes.values()].map((c) => [c.classId, c.name]));
   const entries: StatementLine[] = mine.map((m) => {
     const lot = decodeLotId(m.lotId);
-    const sign = SIGN[m.kind];
+    const sign = MOVEMENTS[m.kind].sign;
     return {
       date: utc(m.timestamp),
       timestamp: m.timestamp,
       block: m.blockNumber,
-      event: LABEL[m.kind],
+      event: MOVEMENTS[m.kind].label,
       class: names.get(m.classId) ?? `class #${m.classId}`,
       lotId: m.lotId,
       lotExpires: utc(lot.expiresAt),

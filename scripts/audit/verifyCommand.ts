@@ -3,7 +3,7 @@
  * chain. Exit 0 only if everything reconciles; otherwise one finding per line and exit 1.
  */
 import { Command } from "commander";
-import { stderrProgress } from "../../sdk/audit/fetchLogs.js";
+import { stderrProgress } from "../cli/progress.js";
 import { verifyDeployment, type VerifyResult } from "../../sdk/audit/verify.js";
 import type { CreditAudit } from "../../sdk/credits/audit.js";
 import { auditDeploymentCredits } from "./creditReport.js";

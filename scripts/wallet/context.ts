@@ -3,10 +3,10 @@
  * audit (thousands of reads), and the employee's signing account.
  */
 import type { Command } from "commander";
-import { createPublicClient, http, type Account, type PublicClient } from "viem";
-import { createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
+import type { Account, PublicClient } from "viem";
+import { createChainClient, createCtkClient, isLoopback, type CtkClient } from "../../sdk/client.js";
 import { readDeployment, type Deployment } from "../../sdk/deployment.js";
-import type { RpcRequest } from "../../sdk/audit/fetchLogs.js";
+import type { RpcRequest } from "../../sdk/logs/fetchLogRanges.js";
 import { clientFor, globalsOf, type Globals } from "../cli/globals.js";
 import { type KeyOptions, loadAccount, withKeyOptions as withRoleKeyOptions } from "../cli/keys.js";
 
@@ -26,12 +26,8 @@ export function readContext(cmd: Command): ReadContext {
   const globals = globalsOf(cmd);
   const deployment = readDeployment(globals.deployment);
   const { chain } = createCtkClient({ rpcUrl: globals.rpc, deployment });
-  const publicClient = createPublicClient({
-    chain,
-    transport: http(globals.rpc, { batch: { batchSize: 256, wait: 0 }, retryCount: 2, timeout: 120_000 }),
-    pollingInterval: isLoopback(globals.rpc) ? 100 : 1000,
-  }) as PublicClient;
-  const logClient = createPublicClient({ chain, transport: http(globals.rpc, { retryCount: 2, timeout: 120_000 }) });
+  const publicClient = createChainClient(globals.rpc, "audit", { chain, pollingInterval: isLoopback(globals.rpc) ? 100 : 1000 });
+  const logClient = createChainClient(globals.rpc, "logs", { chain });
   const logRequest = logClient.request.bind(logClient) as unknown as RpcRequest;
   return { globals, deployment, publicClient, logRequest };
 }

@@ -18,10 +18,9 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
-import { createPublicClient, http, type PublicClient } from "viem";
-import { createCtkClient, isLoopback } from "../../sdk/client.js";
+import { createChainClient, createCtkClient, isLoopback } from "../../sdk/client.js";
 import type { Deployment } from "../../sdk/deployment.js";
-import type { RpcRequest } from "../../sdk/audit/fetchLogs.js";
+import type { RpcRequest } from "../../sdk/logs/fetchLogRanges.js";
 import { verifyDeployment } from "../../sdk/audit/verify.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
 import { toJson } from "../audit/format.js";
@@ -86,12 +85,8 @@ const bigintJson = (value: unknown) => toJson(value, 0);
 export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
   const bundle = await buildWebApp();
   const { chain } = createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment });
-  const publicClient = createPublicClient({
-    chain,
-    transport: http(o.rpcUrl, { batch: { batchSize: 256, wait: 0 }, retryCount: 2, timeout: 120_000 }),
-    pollingInterval: isLoopback(o.rpcUrl) ? 100 : 1000,
-  }) as PublicClient;
-  const logClient = createPublicClient({ chain, transport: http(o.rpcUrl, { retryCount: 2, timeout: 120_000 }) });
+  const publicClient = createChainClient(o.rpcUrl, "audit", { chain, pollingInterval: isLoopback(o.rpcUrl) ? 100 : 1000 });
+  const logClient = createChainClient(o.rpcUrl, "logs", { chain });
   const audit = { publicClient, logRequest: logClient.request.bind(logClient) as unknown as RpcRequest, deployment: o.deployment };
 
   const app = express();

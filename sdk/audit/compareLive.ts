@@ -6,7 +6,8 @@
 import { getAddress, type Address, type Hex, type PublicClient } from "viem";
 import { ROLES, RESTRICTED_FUNCTIONS, type RoleName, selectorsFor } from "../roles.js";
 import { accessManagerAbi, computeTokenAbi } from "../generated/abi.js";
-import { REDEMPTION_STATUSES, type Finding, type Lifecycle, type Replay } from "./replay.js";
+import { REDEMPTION_STATUS_WORDS } from "../redemptions.js";
+import type { Finding, Lifecycle, Replay } from "./replay.js";
 import { mapLimit } from "../limiter.js";
 
 export interface LiveOptions {
@@ -79,7 +80,7 @@ export async function compareRedemptions(lifecycles: readonly Lifecycle[], o: Li
       return;
     }
     const diffs: string[] = [];
-    const status = REDEMPTION_STATUSES[v.status] ?? `#${v.status}`;
+    const status = REDEMPTION_STATUS_WORDS[v.status] ?? `#${v.status}`;
     if (status !== life.status) diffs.push(`status ${status} (events: ${life.status})`);
     if (getAddress(v.holder) !== life.holder) diffs.push(`holder ${v.holder} (events: ${life.holder})`);
     if (v.classId !== life.classId) diffs.push(`class ${v.classId} (events: ${life.classId})`);

@@ -1,10 +1,12 @@
 /**
- * Usage receipts: the redeemer's JSON account of a settled job, whose keccak256 the chain records
- * in `RedemptionSettled.receiptHash`. The hash is over the file's exact bytes.
+ * Checking usage receipts (the format: ../receipt.ts) against the chain: each file must be a
+ * receipt of the schema the redeemer writes, and its keccak256 — over the file's exact bytes —
+ * what the chain recorded in `RedemptionSettled.receiptHash`.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { keccak256, type Hex } from "viem";
+import type { Hex } from "viem";
+import { receiptHashOf, receiptProblem } from "../receipt.js";
 import type { Finding } from "./replay.js";
 import { CtkError } from "../ctkError.js";
 
@@ -12,6 +14,8 @@ export interface ReceiptFile {
   file: string;
   redemptionId: bigint;
   hash: Hex;
+  /** Why the file is not a usage receipt of the schema (undefined when it is one). */
+  problem?: string;
 }
 
 export class ReceiptFileError extends CtkError {
@@ -24,17 +28,29 @@ export class ReceiptFileError extends CtkError {
   }
 }
 
-/** The redemption a receipt is for: its `redemptionId` (or `id`) field, else a number in its file name. */
-function redemptionIdOf(file: string, bytes: Buffer): bigint {
+/**
+ * The redemption a receipt is for — its `redemptionId` field, else a number in its file name — and
+ * what is wrong with it as a receipt, if anything.
+ */
+function readReceipt(file: string, bytes: Buffer): { redemptionId: bigint; problem?: string } {
+  let json: Record<string, unknown> | undefined;
+  let problem: string | undefined;
   try {
-    const json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
-    const raw = json.redemptionId ?? json.id;
-    if (typeof raw === "string" || typeof raw === "number" || typeof raw === "bigint") return BigInt(raw);
+    json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+    problem = receiptProblem(json);
   } catch {
-    // not JSON: fall back to the name
+    problem = "not JSON";
+  }
+  const raw = json?.redemptionId ?? json?.id;
+  if (typeof raw === "string" || typeof raw === "number" || typeof raw === "bigint") {
+    try {
+      return { redemptionId: BigInt(raw), problem };
+    } catch {
+      // not a number: fall back to the name
+    }
   }
   const m = /(\d+)(?!.*\d)/.exec(path.basename(file));
-  if (m) return BigInt(m[1]!);
+  if (m) return { redemptionId: BigInt(m[1]!), problem };
   throw new ReceiptFileError(file, "names no redemption (no redemptionId field and no number in the file name)");
 }
 
@@ -56,7 +72,7 @@ export function loadReceipts(paths: readonly string[]): ReceiptFile[] {
   }
   return files.map((file) => {
     const bytes = readFileSync(file);
-    return { file, redemptionId: redemptionIdOf(file, bytes), hash: keccak256(bytes) };
+    return { file, ...readReceipt(file, bytes), hash: receiptHashOf(bytes) };
   });
 }
 
@@ -67,6 +83,7 @@ export function checkReceipts(
 ): Finding[] {
   const findings: Finding[] = [];
   for (const r of receipts) {
+    if (r.problem) findings.push({ code: "receipt", message: `${r.file}: not a usage receipt of the redeemer's schema: ${r.problem}` });
     const onChain = recorded.get(r.redemptionId);
     if (!onChain) {
       findings.push({ code: "receipt", message: `${r.file}: redemption ${r.redemptionId} does not exist on chain` });

@@ -1,182 +1,40 @@
 /**
- * The audit's core: rebuilds a deployment's whole state from its events alone — every holder's
- * balance in every lot, every lot's and class's supply, every redemption's lifecycle, the allow-list,
- * classes, configuration, and the role grants and revocations — and checks, transaction by
- * transaction, that every token movement is explained by the event that should accompany it and
- * that every lifecycle step is legal. Pure: no I/O; feed it decoded events in chain order.
- *
- * How a transaction's ERC-1155 movements are explained (the contract's emission order):
- *   grant        TransferSingle(0 → holder)…, BatchGranted(units, recipients)
- *   redeem       RedemptionRequested(reserved), TransferBatch(holder → 0, Σ = reserved)
- *   settle       RedemptionSettled(used, refunded), TransferBatch(0 → holder, Σ = refunded)
- *   reject       RedemptionRejected(refunded), TransferBatch(0 → holder, Σ = refunded)
- *   reclaim      RedemptionReclaimed(refunded), TransferBatch(0 → holder, Σ = refunded)
- *   clawback     TransferSingle(holder → 0), ClawedBack(same)
- *   sweep        TransferSingle(holder → 0), Expired(same)
- *   convert      TransferSingle(holder → 0), Converted, TransferSingle(0 → holder)
- *   recover      AccountRecovered(lost, replacement), TransferBatch(lost → replacement)
- *   transfer     TransferSingle/Batch(holder → holder)
+ * The audit's replay: rebuilds ComputeToken's state from its events and the AccessManager's, and
+ * reports every event that breaks a rule the contract enforces as a finding. It dispatches each
+ * event to the part that does one job:
+ *   replay/ledger.ts      balances and supplies per lot, classified movements
+ *   replay/matching.ts    within one transaction, the mints and burns each announcing event explains
+ *   replay/lifecycles.ts  redemption lifecycles and their legal steps
+ *   replay/roles.ts       the AccessManager's roles
+ * and keeps here what the token's own events define: classes, lots, the allow-list, conversions.
  */
-import { keccak256, zeroAddress, type Address, type Hex } from "viem";
+import { keccak256, type Address, type Hex, zeroAddress } from "viem";
+import { PRIORITIES, unitsFor } from "../jobSpec.js";
 import { decodeLotId, InvalidLotIdError, type LotParts } from "../lotId.js";
-import { PRIORITIES, type PriorityName } from "../jobSpec.js";
-import { describeReason } from "../reasons.js";
-import type { AuditEvent, EventPosition, ManagerEvent, TokenEvent } from "./events.js";
+import type { AuditEvent, AuditEventPosition as Pos, TokenEvent } from "./events.js";
+import { Ledger } from "./replay/ledger.js";
+import { Lifecycles } from "./replay/lifecycles.js";
+import { newTxContext, type TxContext, TxMatcher } from "./replay/matching.js";
+import { Roles } from "./replay/roles.js";
+import type { ClassState, Finding, Lifecycle, LotState, ReplayOptions } from "./replay/types.js";
 
-// ─────────────────────────────── types ───────────────────────────────
+export type * from "./replay/types.js";
 
-export const REDEMPTION_STATUSES = ["none", "requested", "running", "settled", "rejected", "reclaimed"] as const;
-export type RedemptionStatusName = (typeof REDEMPTION_STATUSES)[number];
-
-export interface Finding {
-  /** Short category, e.g. "balance", "lifecycle", "bytecode", "receipt". */
-  code: string;
-  message: string;
-  blockNumber?: bigint;
-  txHash?: Hex;
-}
-
-export type MovementKind =
-  | "grant"
-  | "transfer-in"
-  | "transfer-out"
-  | "redeem"
-  | "consume"
-  | "refund"
-  | "expire"
-  | "clawback"
-  | "convert-in"
-  | "convert-out"
-  | "recover-in"
-  | "recover-out";
-
-/** One classified change of a holder's position (consume is informational: units burnt at redeem and kept). */
-export interface Movement {
-  kind: MovementKind;
-  holder: Address;
-  lotId: bigint;
-  classId: number;
-  amount: bigint;
-  counterparty?: Address;
-  redemptionId?: bigint;
-  note?: string;
-  blockNumber: bigint;
-  timestamp: bigint;
-  txHash: Hex;
-}
-
-export interface LotShare {
-  lotId: bigint;
-  amount: bigint;
-}
-
-export interface StatusChange {
-  status: RedemptionStatusName;
-  timestamp: bigint;
-  blockNumber: bigint;
-  txHash: Hex;
-}
-
-export interface Lifecycle {
-  id: bigint;
-  holder: Address;
-  classId: number;
-  priority: PriorityName;
-  gpus: number;
-  seconds: number;
-  reserved: bigint;
-  specHash: Hex;
-  /** Lots drawn from, in draw order. */
-  lots: LotShare[];
-  status: RedemptionStatusName;
-  used: bigint;
-  refunded: bigint;
-  requestedAt: bigint;
-  jobRef?: Hex;
-  receiptHash?: Hex;
-  reasonCode?: number;
-  history: StatusChange[];
-}
-
-export interface ClassState {
-  classId: number;
-  name: string;
-  productLabel: string;
-  memoryGiB: number;
-  maxGpusPerJob: number;
-  active: boolean;
-}
-
-export interface LotState extends LotParts {
-  lotId: bigint;
-  registeredAt: bigint;
-}
-
-export interface RoleChange {
-  action: "granted" | "revoked";
-  roleId: bigint;
-  account: Address;
-  /** Execution delay of the grant (seconds). */
-  delay?: number;
-  /** Unix seconds from which the grant is effective. */
-  since?: bigint;
-  newMember?: boolean;
-  blockNumber: bigint;
-  timestamp: bigint;
-  txHash: Hex;
-}
-
-export interface RoleMember {
-  since: bigint;
-  delay: number;
-}
-
-export interface ReplayOptions {
-  token: Address;
-  manager: Address;
-  /** Called for every classified movement (reports and statements aggregate these). */
-  onMovement?: (m: Movement) => void;
-}
-
-const TERMINAL: ReadonlySet<RedemptionStatusName> = new Set(["settled", "rejected", "reclaimed"]);
-const LEGAL_NEXT: Record<RedemptionStatusName, readonly RedemptionStatusName[]> = {
-  none: ["requested"],
-  requested: ["running", "rejected", "reclaimed"],
-  running: ["settled", "rejected"],
-  settled: [],
-  rejected: [],
-  reclaimed: [],
-};
-
-const BPS = 10_000n;
-/** ComputeToken's MAX_REFUND_GRACE: a refund into a lot expiring sooner than this may go to a later lot. */
-const MAX_REFUND_GRACE = 30n * 86_400n;
 const fmt = (n: bigint | number) => n.toLocaleString("en-US");
 const short = (h: Hex) => `${h.slice(0, 10)}…`;
-
-type Pos = EventPosition;
-type Mint = { to: Address; lotId: bigint; amount: bigint; pos: Pos };
-type Burn = { from: Address; lotId: bigint; amount: bigint; pos: Pos };
-
-interface TxContext {
-  grantMints: Mint[];
-  pendingBurns: Burn[];
-  requested?: { life: Lifecycle; remaining: bigint };
-  refund?: { life: Lifecycle; remaining: bigint; back: Map<bigint, bigint>; pos: Pos };
-  convertMint?: { holder: Address; lotId: bigint; amount: bigint; fromLotId: bigint; pos: Pos };
-  recovered?: { lost: Address; replacement: Address; pos: Pos };
-}
-
-// ─────────────────────────────── replay ──────────────────────────────
 
 export class Replay {
   readonly token: Address;
   readonly manager: Address;
   readonly findings: Finding[] = [];
+  readonly ledger: Ledger;
+  readonly lifecycles: Lifecycles;
+  readonly roles: Roles;
+  private readonly matcher: TxMatcher;
 
-  /** holder → lot → units. Pairs stay once touched (a zero is compared with the chain too). */
-  readonly balances = new Map<Address, Map<bigint, bigint>>();
-  readonly lotSupply = new Map<bigint, bigint>();
+  /** holder → lot → units (the ledger's). */
+  readonly balances: Map<Address, Map<bigint, bigint>>;
+  readonly lotSupply: Map<bigint, bigint>;
   readonly lots = new Map<bigint, LotState>();
   readonly classLots = new Map<number, bigint[]>();
   readonly classes = new Map<number, ClassState>();
@@ -191,37 +49,22 @@ export class Replay {
   readonly classValues = new Map<number, { value: bigint; pending: bigint; effectiveAt: bigint }>();
   paused = false;
   authority: Address | undefined;
-  /** Redemptions still in flight (terminal ones move to `terminal` until taken). */
-  readonly redemptions = new Map<bigint, Lifecycle>();
-  private terminal: Lifecycle[] = [];
-  redemptionCount = 0n;
-  readonly statusCounts: Record<RedemptionStatusName, number> = {
-    none: 0,
-    requested: 0,
-    running: 0,
-    settled: 0,
-    rejected: 0,
-    reclaimed: 0,
-  };
-
-  readonly roleMembers = new Map<bigint, Map<Address, RoleMember>>();
-  readonly roleLabels = new Map<bigint, string>();
-  readonly roleHistory: RoleChange[] = [];
-  /** Selector → role required to call it on the token. */
-  readonly functionRoles = new Map<Hex, bigint>();
-  readonly managerNotes: string[] = [];
-  targetClosed = false;
 
   events = 0;
   transactions = 0;
   lastTimestamp = 0n;
   lastBlock = 0n;
-  private readonly onMovement?: (m: Movement) => void;
 
   constructor(opts: ReplayOptions) {
     this.token = opts.token;
     this.manager = opts.manager;
-    this.onMovement = opts.onMovement;
+    const find = this.find.bind(this);
+    this.ledger = new Ledger(find, opts.onMovement);
+    this.lifecycles = new Lifecycles(find);
+    this.roles = new Roles(opts.token, find);
+    this.matcher = new TxMatcher(this);
+    this.balances = this.ledger.balances;
+    this.lotSupply = this.ledger.lotSupply;
   }
 
   // ───────────── public API ─────────────
@@ -230,27 +73,63 @@ export class Replay {
   applyTransaction(events: readonly AuditEvent[]): void {
     if (!events.length) return;
     this.transactions++;
-    const ctx: TxContext = { grantMints: [], pendingBurns: [] };
+    const ctx = newTxContext();
     for (const e of events) {
       this.events++;
       if (e.blockNumber < this.lastBlock) this.find("order", `events out of block order at block ${e.blockNumber}`, e);
       this.lastBlock = e.blockNumber;
       if (e.timestamp > this.lastTimestamp) this.lastTimestamp = e.timestamp;
       if (e.source === "token") this.applyToken(e, ctx);
-      else this.applyManager(e);
+      else this.roles.apply(e);
     }
-    this.closeTransaction(ctx, events[events.length - 1]!);
+    this.matcher.closeTransaction(ctx);
   }
 
   /** Redemptions that reached a final state since the last call (removed from memory). */
   takeTerminal(): Lifecycle[] {
-    const out = this.terminal;
-    this.terminal = [];
-    return out;
+    return this.lifecycles.takeTerminal();
+  }
+
+  /** Redemptions still in flight. */
+  get redemptions(): Map<bigint, Lifecycle> {
+    return this.lifecycles.redemptions;
+  }
+
+  get redemptionCount(): bigint {
+    return this.lifecycles.redemptionCount;
+  }
+
+  get statusCounts() {
+    return this.lifecycles.statusCounts;
+  }
+
+  get roleMembers() {
+    return this.roles.roleMembers;
+  }
+
+  get roleLabels() {
+    return this.roles.roleLabels;
+  }
+
+  get roleHistory() {
+    return this.roles.roleHistory;
+  }
+
+  /** Selector → role required to call it on the token. */
+  get functionRoles() {
+    return this.roles.functionRoles;
+  }
+
+  get managerNotes() {
+    return this.roles.managerNotes;
+  }
+
+  get targetClosed(): boolean {
+    return this.roles.targetClosed;
   }
 
   balanceOf(holder: Address, lotId: bigint): bigint {
-    return this.balances.get(holder)?.get(lotId) ?? 0n;
+    return this.ledger.balanceOf(holder, lotId);
   }
 
   classSupply(classId: number): bigint {
@@ -261,61 +140,23 @@ export class Replay {
 
   /** Members of a role effective at `at` (unix seconds). */
   membersOf(roleId: bigint, at: bigint = this.lastTimestamp): Address[] {
-    return [...(this.roleMembers.get(roleId) ?? new Map()).entries()].filter(([, m]) => m.since <= at).map(([a]) => a);
+    return this.roles.membersOf(roleId, at);
   }
 
   // ───────────── helpers ─────────────
 
-  private find(code: string, message: string, pos?: Partial<Pos>): void {
-    const where = pos?.blockNumber !== undefined ? ` (block ${pos.blockNumber}${pos.txHash ? `, tx ${pos.txHash}` : ""})` : "";
-    this.findings.push({ code, message: `${message}${where}`, blockNumber: pos?.blockNumber, txHash: pos?.txHash });
+  find(code: string, message: string, pos?: Partial<Pos>): void {
+    const where = pos?.blockNumber !== undefined ? ` (block ${pos.blockNumber}${pos.transactionHash ? `, tx ${pos.transactionHash}` : ""})` : "";
+    this.findings.push({ code, message: `${message}${where}`, blockNumber: pos?.blockNumber, txHash: pos?.transactionHash });
   }
 
-  private lotParts(lotId: bigint, pos: Pos): LotParts | undefined {
+  lotParts(lotId: bigint, pos: Pos): LotParts | undefined {
     try {
       return decodeLotId(lotId);
     } catch (e) {
       if (e instanceof InvalidLotIdError) this.find("lot", `units moved in malformed lot id ${lotId}`, pos);
       return undefined;
     }
-  }
-
-  private emit(kind: MovementKind, holder: Address, lotId: bigint, amount: bigint, pos: Pos, extra: Partial<Movement> = {}) {
-    if (!this.onMovement) return;
-    const classId = Number((lotId >> 72n) & 0xffffffffn);
-    this.onMovement({
-      kind,
-      holder,
-      lotId,
-      classId,
-      amount,
-      blockNumber: pos.blockNumber,
-      timestamp: pos.timestamp,
-      txHash: pos.txHash,
-      ...extra,
-    });
-  }
-
-  private credit(holder: Address, lotId: bigint, amount: bigint): void {
-    let m = this.balances.get(holder);
-    if (!m) {
-      m = new Map();
-      this.balances.set(holder, m);
-    }
-    m.set(lotId, (m.get(lotId) ?? 0n) + amount);
-  }
-
-  private debit(holder: Address, lotId: bigint, amount: bigint, pos: Pos): void {
-    let m = this.balances.get(holder);
-    if (!m) {
-      m = new Map();
-      this.balances.set(holder, m);
-    }
-    const have = m.get(lotId) ?? 0n;
-    if (have < amount) {
-      this.find("balance", `${holder} moved ${fmt(amount)} units of lot ${lotId} holding only ${fmt(have)}`, pos);
-    }
-    m.set(lotId, have - amount);
   }
 
   private isHolder(a: Address): boolean {
@@ -335,25 +176,23 @@ export class Replay {
       return;
     }
     if (from === zeroAddress) {
-      this.credit(to, lotId, amount);
-      this.lotSupply.set(lotId, (this.lotSupply.get(lotId) ?? 0n) + amount);
-      this.classifyMint({ to, lotId, amount, pos }, ctx);
+      this.ledger.mint(to, lotId, amount);
+      this.matcher.classifyMint({ to, lotId, amount, pos }, ctx);
     } else if (to === zeroAddress) {
-      this.debit(from, lotId, amount, pos);
-      this.lotSupply.set(lotId, (this.lotSupply.get(lotId) ?? 0n) - amount);
-      this.classifyBurn({ from, lotId, amount, pos }, ctx);
+      this.ledger.burn(from, lotId, amount, pos);
+      this.matcher.classifyBurn({ from, lotId, amount, pos }, ctx);
     } else {
-      this.debit(from, lotId, amount, pos);
-      this.credit(to, lotId, amount);
+      this.ledger.debit(from, lotId, amount, pos);
+      this.ledger.credit(to, lotId, amount);
       const rec = ctx.recovered;
       if (rec && rec.lost === from && rec.replacement === to) {
-        this.emit("recover-out", from, lotId, amount, pos, { counterparty: to });
-        this.emit("recover-in", to, lotId, amount, pos, { counterparty: from });
+        this.ledger.emit("recover-out", from, lotId, amount, pos, { counterparty: to });
+        this.ledger.emit("recover-in", to, lotId, amount, pos, { counterparty: from });
         return;
       }
       this.checkTransfer(from, to, lotId, amount, pos);
-      this.emit("transfer-out", from, lotId, amount, pos, { counterparty: to });
-      this.emit("transfer-in", to, lotId, amount, pos, { counterparty: from });
+      this.ledger.emit("transfer-out", from, lotId, amount, pos, { counterparty: to });
+      this.ledger.emit("transfer-in", to, lotId, amount, pos, { counterparty: from });
     }
   }
 
@@ -376,131 +215,6 @@ export class Replay {
       to = next;
     }
     return to;
-  }
-
-  /**
-   * The drawn lot a refund into `lotId` stands for: the lot itself, or — for a lot that expired (or was
-   * about to) when the refund landed — a drawn lot of the same class and policy that expires sooner.
-   */
-  private refundedShare(back: Map<bigint, bigint>, lotId: bigint, pos: Pos): bigint | undefined {
-    if (back.has(lotId)) return lotId;
-    const minted = this.lotParts(lotId, pos);
-    if (!minted) return undefined;
-    for (const [drawn, left] of back) {
-      const d = this.lotParts(drawn, pos);
-      if (d && left > 0n && d.classId === minted.classId && d.policy === minted.policy && d.expiresAt < minted.expiresAt && d.expiresAt < pos.timestamp + MAX_REFUND_GRACE) return drawn;
-    }
-    return undefined;
-  }
-
-  private classifyMint(m: Mint, ctx: TxContext): void {
-    const r = ctx.refund;
-    if (r && m.to === this.refundRecipient(r.life.holder) && r.remaining > 0n) {
-      const share = this.refundedShare(r.back, m.lotId, m.pos);
-      const back = share === undefined ? undefined : r.back.get(share);
-      if (back === undefined) {
-        this.find("refund", `redemption ${r.life.id} refunded ${fmt(m.amount)} units into lot ${m.lotId}, which it did not draw from`, m.pos);
-      } else if (m.amount > back) {
-        this.find("refund", `redemption ${r.life.id} refunded ${fmt(m.amount)} units into lot ${m.lotId}, more than the ${fmt(back)} it drew`, m.pos);
-      } else {
-        r.back.set(share!, back - m.amount);
-      }
-      if (m.amount > r.remaining) {
-        this.find("refund", `redemption ${r.life.id} refunded ${fmt(m.amount)} units, more than the ${fmt(r.remaining)} announced`, m.pos);
-        r.remaining = 0n;
-      } else r.remaining -= m.amount;
-      const note = r.life.status === "rejected" && r.life.reasonCode !== undefined ? `rejected: ${describeReason(r.life.reasonCode)}` : r.life.status;
-      this.emit("refund", m.to, m.lotId, m.amount, m.pos, { redemptionId: r.life.id, note });
-      return;
-    }
-    const c = ctx.convertMint;
-    if (c && c.holder === m.to && c.lotId === m.lotId) {
-      if (c.amount !== m.amount) {
-        this.find("convert", `conversion minted ${fmt(m.amount)} units of lot ${m.lotId}, the Converted event says ${fmt(c.amount)}`, m.pos);
-      }
-      ctx.convertMint = undefined;
-      this.emit("convert-in", m.to, m.lotId, m.amount, m.pos, { note: `from lot ${c.fromLotId}` });
-      return;
-    }
-    ctx.grantMints.push(m);
-  }
-
-  private classifyBurn(b: Burn, ctx: TxContext): void {
-    const r = ctx.requested;
-    if (r && r.life.holder === b.from && r.remaining > 0n) {
-      const parts = this.lotParts(b.lotId, b.pos);
-      if (parts && parts.classId !== r.life.classId) {
-        this.find("redeem", `redemption ${r.life.id} of class ${r.life.classId} burnt units of lot ${b.lotId} (class ${parts.classId})`, b.pos);
-      }
-      if (parts && b.pos.timestamp >= parts.expiresAt) {
-        this.find("redeem", `redemption ${r.life.id} drew from expired lot ${b.lotId}`, b.pos);
-      }
-      if (b.amount > r.remaining) {
-        this.find("redeem", `redemption ${r.life.id} burnt ${fmt(b.amount)} units, more than the ${fmt(r.remaining)} left to reserve`, b.pos);
-        r.remaining = 0n;
-      } else r.remaining -= b.amount;
-      r.life.lots.push({ lotId: b.lotId, amount: b.amount });
-      this.emit("redeem", b.from, b.lotId, b.amount, b.pos, { redemptionId: r.life.id });
-      return;
-    }
-    ctx.pendingBurns.push(b);
-  }
-
-  /** Matches a burn announced by ClawedBack / Expired / Converted (the burn precedes it). */
-  private claimBurn(ctx: TxContext, holder: Address, lotId: bigint, amount: bigint, what: string, pos: Pos): boolean {
-    const i = ctx.pendingBurns.findIndex((b) => b.from === holder && b.lotId === lotId && b.amount === amount);
-    if (i < 0) {
-      this.find("burn", `${what} of ${fmt(amount)} units of lot ${lotId} from ${holder} without the matching burn`, pos);
-      return false;
-    }
-    ctx.pendingBurns.splice(i, 1);
-    return true;
-  }
-
-  private closeTransaction(ctx: TxContext, last: Pos): void {
-    for (const m of ctx.grantMints) {
-      this.find("mint", `${fmt(m.amount)} units of lot ${m.lotId} minted to ${m.to} with no grant, refund or conversion to explain them`, m.pos);
-    }
-    for (const b of ctx.pendingBurns) {
-      this.find("burn", `${fmt(b.amount)} units of lot ${b.lotId} burnt from ${b.from} with no redemption, clawback, expiry or conversion to explain them`, b.pos);
-    }
-    this.closeRequested(ctx);
-    this.closeRefund(ctx);
-    if (ctx.convertMint) {
-      this.find("convert", `conversion into lot ${ctx.convertMint.lotId} announced ${fmt(ctx.convertMint.amount)} units but none were minted`, ctx.convertMint.pos);
-    }
-    void last;
-  }
-
-
-  private closeRequested(ctx: TxContext): void {
-    const r = ctx.requested;
-    if (!r) return;
-    if (r.remaining !== 0n) {
-      this.find("redeem", `redemption ${r.life.id} reserved ${fmt(r.life.reserved)} units but burnt ${fmt(r.life.reserved - r.remaining)}`, r.life.history[0]);
-    }
-    ctx.requested = undefined;
-  }
-
-  private closeRefund(ctx: TxContext): void {
-    const r = ctx.refund;
-    if (!r) return;
-    if (r.remaining !== 0n) {
-      this.find("refund", `redemption ${r.life.id} announced a refund of ${fmt(r.life.refunded)} units but ${fmt(r.life.refunded - r.remaining)} were minted back`, r.pos);
-    }
-    if (r.life.status === "settled") {
-      // Used units are charged to the lots in draw order: what was not refunded into a lot was consumed from it.
-      for (const share of r.life.lots) {
-        // `back` started at the units drawn from each lot and lost what was refunded into it.
-        const consumed = r.back.get(share.lotId) ?? 0n;
-        if (consumed > 0n) this.emit("consume", r.life.holder, share.lotId, consumed, r.pos, { redemptionId: r.life.id });
-      }
-    }
-    ctx.refund = undefined;
-    if (TERMINAL.has(r.life.status)) {
-      this.redemptions.delete(r.life.id);
-      this.terminal.push(r.life);
-    }
   }
 
   // ───────────── ComputeToken events ─────────────
@@ -564,18 +278,18 @@ export class Replay {
         return;
       case "Expired": {
         const { holder, lotId, amount } = e.args;
-        if (!this.claimBurn(ctx, holder, lotId, amount, "expiry", e)) return;
+        if (!this.matcher.claimBurn(ctx, holder, lotId, amount, "expiry", e)) return;
         const parts = this.lotParts(lotId, e);
         if (parts && e.timestamp < parts.expiresAt) this.find("expiry", `lot ${lotId} swept before its expiry`, e);
-        if (this.balanceOf(holder, lotId) !== 0n) this.find("expiry", `sweep of lot ${lotId} left ${holder} with ${fmt(this.balanceOf(holder, lotId))} units`, e);
-        this.emit("expire", holder, lotId, amount, e);
+        if (this.ledger.balanceOf(holder, lotId) !== 0n) this.find("expiry", `sweep of lot ${lotId} left ${holder} with ${fmt(this.ledger.balanceOf(holder, lotId))} units`, e);
+        this.ledger.emit("expire", holder, lotId, amount, e);
         return;
       }
       case "ClawedBack": {
         const { holder, lotId, amount } = e.args;
-        if (!this.claimBurn(ctx, holder, lotId, amount, "clawback", e)) return;
-        if (this.balanceOf(holder, lotId) !== 0n) this.find("clawback", `clawback of lot ${lotId} left ${holder} with ${fmt(this.balanceOf(holder, lotId))} units`, e);
-        this.emit("clawback", holder, lotId, amount, e);
+        if (!this.matcher.claimBurn(ctx, holder, lotId, amount, "clawback", e)) return;
+        if (this.ledger.balanceOf(holder, lotId) !== 0n) this.find("clawback", `clawback of lot ${lotId} left ${holder} with ${fmt(this.ledger.balanceOf(holder, lotId))} units`, e);
+        this.ledger.emit("clawback", holder, lotId, amount, e);
         return;
       }
       case "AccountRecovered": {
@@ -602,43 +316,43 @@ export class Replay {
       case "RedemptionRequested":
         return this.onRequested(e, ctx);
       case "RedemptionRunning": {
-        const life = this.transition(e.args.id, "running", e);
+        const life = this.lifecycles.transition(e.args.id, "running", e);
         if (life) life.jobRef = e.args.jobRef;
         return;
       }
       case "RedemptionSettled": {
         const { id, holder, used, refunded, receiptHash } = e.args;
-        const life = this.transition(id, "settled", e);
+        const life = this.lifecycles.transition(id, "settled", e);
         if (!life) return;
-        this.checkHolder(life, holder, e);
+        this.lifecycles.checkHolder(life, holder, e);
         if (used > life.reserved) this.find("settle", `redemption ${id} settled ${fmt(used)} units used of ${fmt(life.reserved)} reserved`, e);
         if (used + refunded !== life.reserved) {
           this.find("settle", `redemption ${id}: refunded ${fmt(refunded)} ≠ reserved ${fmt(life.reserved)} − used ${fmt(used)}`, e);
         }
         life.used = used;
         life.receiptHash = receiptHash;
-        return this.startRefund(ctx, life, refunded, e);
+        return this.matcher.startRefund(ctx, life, refunded, e);
       }
       case "RedemptionRejected": {
         const { id, holder, reasonCode, refunded } = e.args;
-        const life = this.transition(id, "rejected", e);
+        const life = this.lifecycles.transition(id, "rejected", e);
         if (!life) return;
-        this.checkHolder(life, holder, e);
+        this.lifecycles.checkHolder(life, holder, e);
         life.reasonCode = reasonCode;
         if (refunded !== life.reserved) this.find("reject", `redemption ${id} rejected with a refund of ${fmt(refunded)}, not the ${fmt(life.reserved)} reserved`, e);
-        return this.startRefund(ctx, life, refunded, e);
+        return this.matcher.startRefund(ctx, life, refunded, e);
       }
       case "RedemptionReclaimed": {
         const { id, holder, refunded } = e.args;
-        const life = this.transition(id, "reclaimed", e);
+        const life = this.lifecycles.transition(id, "reclaimed", e);
         if (!life) return;
-        this.checkHolder(life, holder, e);
+        this.lifecycles.checkHolder(life, holder, e);
         const availableAt = life.requestedAt + BigInt(this.launchTimeout);
         if (e.timestamp < availableAt) {
           this.find("reclaim", `redemption ${id} reclaimed at ${e.timestamp}, before the launch timeout ended at ${availableAt}`, e);
         }
         if (refunded !== life.reserved) this.find("reclaim", `redemption ${id} reclaimed with a refund of ${fmt(refunded)}, not the ${fmt(life.reserved)} reserved`, e);
-        return this.startRefund(ctx, life, refunded, e);
+        return this.matcher.startRefund(ctx, life, refunded, e);
       }
       case "Paused":
         this.paused = true;
@@ -657,10 +371,6 @@ export class Replay {
       default:
         return;
     }
-  }
-
-  private checkHolder(life: Lifecycle, holder: Address, pos: Pos): void {
-    if (holder !== life.holder) this.find("lifecycle", `redemption ${life.id} belongs to ${life.holder}, the event names ${holder}`, pos);
   }
 
   private onBatchGranted(e: Extract<TokenEvent, { eventName: "BatchGranted" }>, ctx: TxContext): void {
@@ -683,7 +393,7 @@ export class Replay {
         if (!c?.active) this.find("grant", `grant into lot ${m.lotId} of inactive class ${lot.classId}`, m.pos);
         if (m.pos.timestamp >= lot.expiresAt) this.find("grant", `grant into expired lot ${m.lotId}`, m.pos);
       }
-      this.emit("grant", m.to, m.lotId, m.amount, m.pos, { note: batchRef });
+      this.ledger.emit("grant", m.to, m.lotId, m.amount, m.pos, { note: batchRef });
     }
   }
 
@@ -691,8 +401,8 @@ export class Replay {
     const { holder, fromLotId, toLotId, amountIn, amountOut } = e.args;
     this.checkNotPaused("a conversion", e);
     if (!this.isHolder(holder)) this.find("allow-list", `conversion by ${holder}, not on the allow-list`, e);
-    if (this.claimBurn(ctx, holder, fromLotId, amountIn, "conversion", e)) {
-      this.emit("convert-out", holder, fromLotId, amountIn, e, { note: `into lot ${toLotId}` });
+    if (this.matcher.claimBurn(ctx, holder, fromLotId, amountIn, "conversion", e)) {
+      this.ledger.emit("convert-out", holder, fromLotId, amountIn, e, { note: `into lot ${toLotId}` });
     }
     const from = this.lotParts(fromLotId, e);
     const to = this.lotParts(toLotId, e);
@@ -720,9 +430,8 @@ export class Replay {
   private onRequested(e: Extract<TokenEvent, { eventName: "RedemptionRequested" }>, ctx: TxContext): void {
     const { id, holder, classId, priority, gpus, seconds_, reserved, specHash, spec } = e.args;
     this.checkNotPaused(`redemption ${id}`, e);
-    this.closeRequested(ctx);
-    if (id !== this.redemptionCount + 1n) this.find("lifecycle", `redemption ${id} requested out of sequence (expected ${this.redemptionCount + 1n})`, e);
-    if (id > this.redemptionCount) this.redemptionCount = id;
+    this.matcher.closeRequested(ctx);
+    this.lifecycles.expectNext(id, e);
     if (!this.isHolder(holder)) this.find("allow-list", `redemption ${id} by ${holder}, not on the allow-list`, e);
     const c = this.classes.get(classId);
     if (!c) this.find("redeem", `redemption ${id} in unknown class ${classId}`, e);
@@ -731,8 +440,8 @@ export class Replay {
       if (gpus > c.maxGpusPerJob) this.find("redeem", `redemption ${id} asks for ${gpus} GPUs; class ${c.name} allows ${c.maxGpusPerJob}`, e);
     }
     if (keccak256(spec) !== specHash) this.find("redeem", `redemption ${id}: the spec bytes hash to ${keccak256(spec)}, the event says ${specHash}`, e);
-    const bps = BigInt(this.multipliersBps[priority] ?? 0);
-    const expected = (BigInt(gpus) * BigInt(seconds_) * bps + BPS - 1n) / BPS;
+    const bps = this.multipliersBps[priority] ?? 0;
+    const expected = unitsFor(gpus, seconds_, bps);
     if (reserved !== expected) {
       this.find("redeem", `redemption ${id} reserved ${fmt(reserved)} units; ${gpus} GPUs × ${seconds_} s × ${bps} bps is ${fmt(expected)}`, e);
     }
@@ -750,88 +459,8 @@ export class Replay {
       used: 0n,
       refunded: 0n,
       requestedAt: e.timestamp,
-      history: [{ status: "requested", timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.txHash }],
+      history: [{ status: "requested", timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.transactionHash }],
     };
-    if (this.redemptions.has(id)) this.find("lifecycle", `redemption ${id} requested twice`, e);
-    this.redemptions.set(id, life);
-    this.statusCounts.requested++;
+    this.lifecycles.request(life, e);
     ctx.requested = { life, remaining: reserved };
-  }
-
-  private transition(id: bigint, next: RedemptionStatusName, e: Pos): Lifecycle | undefined {
-    const life = this.redemptions.get(id);
-    if (!life) {
-      this.find("lifecycle", `redemption ${id} moved to ${next} but it is unknown or already final`, e);
-      return undefined;
-    }
-    if (!LEGAL_NEXT[life.status].includes(next)) {
-      this.find("lifecycle", `redemption ${id} moved from ${life.status} to ${next}, which is not a legal step`, e);
-    }
-    this.statusCounts[life.status]--;
-    this.statusCounts[next]++;
-    life.status = next;
-    life.history.push({ status: next, timestamp: e.timestamp, blockNumber: e.blockNumber, txHash: e.txHash });
-    return life;
-  }
-
-  private startRefund(ctx: TxContext, life: Lifecycle, refunded: bigint, e: Pos): void {
-    this.closeRefund(ctx);
-    life.refunded = refunded;
-    const back = new Map<bigint, bigint>();
-    for (const s of life.lots) back.set(s.lotId, (back.get(s.lotId) ?? 0n) + s.amount);
-    ctx.refund = { life, remaining: refunded, back, pos: e };
-  }
-
-  // ───────────── AccessManager events ─────────────
-
-  private applyManager(e: ManagerEvent): void {
-    switch (e.eventName) {
-      case "RoleGranted": {
-        const { roleId, account, delay, since, newMember } = e.args;
-        let members = this.roleMembers.get(roleId);
-        if (!members) {
-          members = new Map();
-          this.roleMembers.set(roleId, members);
-        }
-        members.set(account, { since: BigInt(since), delay });
-        this.roleHistory.push({ action: "granted", roleId, account, delay, since: BigInt(since), newMember, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.txHash });
-        return;
-      }
-      case "RoleRevoked": {
-        const { roleId, account } = e.args;
-        if (!this.roleMembers.get(roleId)?.delete(account)) this.find("roles", `role ${roleId} revoked from ${account}, who did not hold it`, e);
-        this.roleHistory.push({ action: "revoked", roleId, account, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.txHash });
-        return;
-      }
-      case "RoleLabel":
-        this.roleLabels.set(e.args.roleId, e.args.label);
-        return;
-      case "TargetFunctionRoleUpdated":
-        if (e.args.target === this.token) this.functionRoles.set(e.args.selector, e.args.roleId);
-        return;
-      case "TargetClosed":
-        if (e.args.target === this.token) {
-          this.targetClosed = e.args.closed;
-          this.managerNotes.push(`block ${e.blockNumber}: ComputeToken ${e.args.closed ? "closed" : "reopened"} by the AccessManager admin`);
-        }
-        return;
-      case "RoleAdminChanged":
-        this.managerNotes.push(`block ${e.blockNumber}: admin of role ${e.args.roleId} set to role ${e.args.admin}`);
-        return;
-      case "RoleGuardianChanged":
-        this.managerNotes.push(`block ${e.blockNumber}: guardian of role ${e.args.roleId} set to role ${e.args.guardian}`);
-        return;
-      case "RoleGrantDelayChanged":
-        this.managerNotes.push(`block ${e.blockNumber}: grant delay of role ${e.args.roleId} set to ${e.args.delay} s`);
-        return;
-      case "TargetAdminDelayUpdated":
-        this.managerNotes.push(`block ${e.blockNumber}: admin delay of ${e.args.target} set to ${e.args.delay} s`);
-        return;
-      default:
-        return;
-    }
-  }
-}
-
-/** The on-chain enum value of a status name. */
-export const statusIndex = (s: RedemptionStatusName): number => REDEMPTION_STATUSES.indexOf(s);
+  }}

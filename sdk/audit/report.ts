@@ -10,7 +10,8 @@
  */
 import type { Address } from "viem";
 import { decodeLotId } from "../lotId.js";
-import type { Movement, MovementKind, Replay } from "./replay.js";
+import { MOVEMENTS } from "./movements.js";
+import type { Movement, Replay } from "./replay.js";
 
 export const MEASURES = [
   "granted",
@@ -28,21 +29,6 @@ export const MEASURES = [
 ] as const;
 export type Measure = (typeof MEASURES)[number];
 export type Measures = Record<Measure, bigint>;
-
-const MEASURE_OF: Record<MovementKind, Measure> = {
-  grant: "granted",
-  "transfer-in": "received",
-  "transfer-out": "sent",
-  redeem: "redeemed",
-  consume: "consumed",
-  refund: "refunded",
-  expire: "expired",
-  clawback: "clawedBack",
-  "convert-in": "convertedIn",
-  "convert-out": "convertedOut",
-  "recover-in": "recoveredIn",
-  "recover-out": "recoveredOut",
-};
 
 export const zeroMeasures = (): Measures => Object.fromEntries(MEASURES.map((m) => [m, 0n])) as Measures;
 
@@ -77,7 +63,7 @@ export class ReportBuilder {
 
   /** Feed every movement (a Replay's `onMovement`). */
   add = (m: Movement): void => {
-    const measure = MEASURE_OF[m.kind];
+    const measure = MOVEMENTS[m.kind].measure;
     let month = monthOf(m.timestamp);
     if (m.kind === "expire") month = monthOf(decodeLotId(m.lotId).expiresAt);
     this.addTo(m.holder, m.classId, month, measure, m.amount);

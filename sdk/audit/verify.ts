@@ -7,10 +7,11 @@ import type { Address, Hex, PublicClient } from "viem";
 import type { Deployment } from "../deployment.js";
 import { checkBytecode, type BytecodeCheck } from "./checkBytecode.js";
 import { compareBalances, compareRedemptions, compareState, roleName, type LiveOptions } from "./compareLive.js";
-import { decodeAuditLog, groupByTransaction, UndecodableLogError, type AuditEvent } from "./events.js";
-import { fetchLogRanges, type Progress, type RpcRequest } from "./fetchLogs.js";
+import { groupByTransaction, UndecodableLogError } from "../logs/decodeLogs.js";
+import { fetchLogRanges, type Progress, type RpcRequest } from "../logs/fetchLogRanges.js";
+import { decodeAuditLog, type AuditEvent } from "./events.js";
 import { loadReceipts, checkReceipts, type ReceiptFile } from "./receipts.js";
-import { Replay, type Finding, type Lifecycle, type Movement, type RedemptionStatusName, type RoleChange } from "./replay.js";
+import { Replay, type Finding, type Lifecycle, type Movement, type RedemptionStatusWord, type RoleChange } from "./replay.js";
 
 export interface ReplayRunOptions {
   client: PublicClient;
@@ -83,7 +84,7 @@ export interface VerifySummary {
   holders: number;
   lots: number;
   classes: { classId: number; name: string; active: boolean; supply: bigint }[];
-  redemptions: Record<RedemptionStatusName, number> & { total: bigint };
+  redemptions: Record<RedemptionStatusWord, number> & { total: bigint };
   balancesCompared: number;
   redemptionsCompared: number;
   receiptsChecked: number;

@@ -1,56 +1,27 @@
 /**
  * Reading InferenceCredit's history: its events, typed from the ABI, in chain order, fetched over
- * bounded block ranges (as ../events.ts does for ComputeToken).
+ * bounded block ranges and decoded by the one reader (../logs/), as ../events.ts does for ComputeToken.
  */
-import { type AbiEvent, type Address, type DecodeEventLogReturnType, type Hex, type Log, type PublicClient, decodeEventLog, toEventSelector } from "viem";
-import { compareChainOrder, UndecodableLogError } from "../events.js";
+import type { Address, Log, PublicClient } from "viem";
 import { inferenceCreditAbi } from "../generated/abi.js";
+import { type DecodedEvent, type DecodedEventOf, decodeLogs, type LogLike } from "../logs/decodeLogs.js";
+import { fetchLogRanges, type RpcRequest } from "../logs/fetchLogRanges.js";
 
 type Abi = typeof inferenceCreditAbi;
 export type CreditEventName = Extract<Abi[number], { type: "event" }>["name"];
 
-export interface CreditEvent<N extends CreditEventName = CreditEventName> {
-  eventName: N;
-  args: DecodeEventLogReturnType<Abi, N>["args"];
-  blockNumber: bigint;
-  transactionHash: Hex;
-  logIndex: number;
-}
+export type CreditEvent<N extends CreditEventName = CreditEventName> = DecodedEvent<Abi, N>;
 /** A union over names, so `switch (e.eventName)` narrows `args`. */
-export type CreditEventOf<N extends CreditEventName> = N extends CreditEventName ? CreditEvent<N> : never;
+export type CreditEventOf<N extends CreditEventName> = DecodedEventOf<Abi, N>;
 export type AnyCreditEvent = CreditEventOf<CreditEventName>;
 
-const BY_SELECTOR = new Map<string, { name: CreditEventName; item: AbiEvent }>(
-  inferenceCreditAbi
-    .filter((x): x is Extract<Abi[number], { type: "event" }> => x.type === "event")
-    .map((x) => [toEventSelector(x as AbiEvent), { name: x.name, item: x as AbiEvent }]),
-);
-
 /** Decodes raw logs of InferenceCredit into typed events (unknown topics skipped), in chain order. */
-export function decodeCreditLogs(logs: readonly Pick<Log, "data" | "topics" | "blockNumber" | "transactionHash" | "logIndex">[]): AnyCreditEvent[] {
-  const out: AnyCreditEvent[] = [];
-  for (const log of logs) {
-    const entry = log.topics[0] ? BY_SELECTOR.get(log.topics[0].toLowerCase()) : undefined;
-    if (!entry) continue;
-    let decoded: { args: unknown };
-    try {
-      decoded = decodeEventLog({ abi: [entry.item], data: log.data, topics: log.topics as [Hex, ...Hex[]], strict: true });
-    } catch (err) {
-      throw new UndecodableLogError(log as Log, { cause: err });
-    }
-    out.push({
-      eventName: entry.name,
-      args: decoded.args,
-      blockNumber: BigInt(log.blockNumber!),
-      transactionHash: log.transactionHash!,
-      logIndex: Number(log.logIndex!),
-    } as AnyCreditEvent);
-  }
-  return out.sort(compareChainOrder);
+export function decodeCreditLogs(logs: readonly LogLike[]): AnyCreditEvent[] {
+  return decodeLogs(inferenceCreditAbi, logs);
 }
 
 export interface FetchCreditEventsOptions {
-  publicClient: Pick<PublicClient, "getLogs">;
+  publicClient: Pick<PublicClient, "request">;
   address: Address;
   fromBlock: bigint;
   /** Inclusive. */
@@ -59,15 +30,18 @@ export interface FetchCreditEventsOptions {
   maxBlockRange?: bigint;
 }
 
-/** Every InferenceCredit event in [fromBlock, toBlock], in chain order. */
+/** Every InferenceCredit event in [fromBlock, toBlock], in chain order (read by the one range fetcher). */
 export async function fetchCreditEvents(o: FetchCreditEventsOptions): Promise<AnyCreditEvent[]> {
-  const span = o.maxBlockRange ?? 5_000n;
   const out: AnyCreditEvent[] = [];
-  for (let from = o.fromBlock; from <= o.toBlock; from += span) {
-    const to = from + span - 1n < o.toBlock ? from + span - 1n : o.toBlock;
-    const logs = await o.publicClient.getLogs({ address: o.address, fromBlock: from, toBlock: to });
-    out.push(...decodeCreditLogs(logs));
-  }
+  for await (const range of fetchLogRanges({
+    request: o.publicClient.request.bind(o.publicClient) as RpcRequest,
+    addresses: o.address,
+    fromBlock: o.fromBlock,
+    toBlock: o.toBlock,
+    chunkBlocks: o.maxBlockRange ?? 5_000n,
+    prefetch: 0,
+    timestamps: false,
+  })) out.push(...decodeCreditLogs(range.logs));
   return out;
 }
 

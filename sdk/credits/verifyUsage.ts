@@ -49,7 +49,7 @@ interface PriceState {
   fees: bigint[];
 }
 
-export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "getLogs" | "getBlockNumber">; inferenceCredit: Address; fromBlock: bigint; dir: string }): Promise<VerifyUsageResult> {
+export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "request" | "getBlockNumber">; inferenceCredit: Address; fromBlock: bigint; dir: string }): Promise<VerifyUsageResult> {
   const events = await fetchCreditEvents({ publicClient: o.publicClient, address: o.inferenceCredit, fromBlock: o.fromBlock, toBlock: await o.publicClient.getBlockNumber() });
   const findings: UsageFinding[] = [];
   // Price snapshots by version.

@@ -5,7 +5,10 @@ import { expect } from "chai";
 import { encodeAbiParameters, keccak256, type Address, type Hex } from "viem";
 import { describeCodeDifference } from "../../sdk/audit/checkBytecode.js";
 import { compareBalances } from "../../sdk/audit/compareLive.js";
-import { decodeAuditLog, groupByTransaction, type AuditEvent, type RawLog } from "../../sdk/audit/events.js";
+import { checkReceipts, loadReceipts } from "../../sdk/audit/receipts.js";
+import { decodeAuditLog, type AuditEvent } from "../../sdk/audit/events.js";
+import { groupByTransaction } from "../../sdk/logs/decodeLogs.js";
+import type { RawLog } from "../../sdk/logs/fetchLogRanges.js";
 import { Replay } from "../../sdk/audit/replay.js";
 import { runCtk } from "../wallet/support/runCtk.js";
 import { buildHistory, rpc, type History } from "./support/history.js";
@@ -112,6 +115,26 @@ describe("ctk audit verify", function () {
       `FINDING [receipt] ${tampered}: redemption 1 receipt hashes to ${keccak256(Buffer.from(text))}; the chain recorded ${keccak256(h.receipt.bytes)} (tx ${findings[0]!.match(/\(tx (0x[0-9a-f]{64})\)/)![1]})`,
     ]);
     expect(bad.stdout).to.include("1 finding");
+  });
+
+  it("reports a receipt that does not match the redeemer's receipt schema as a finding, even when its hash is the one on chain", async function () {
+    const file = path.join(dir, "schema", "7.json");
+    await import("node:fs").then((fs) => fs.mkdirSync(path.dirname(file), { recursive: true }));
+    const text = Buffer.from(h.receipt.bytes).toString("utf8").replace('"usedUnits":"30000"', '"usedUnits":"-1"');
+    writeFileSync(file, text);
+    const bad = await verify("--receipts", file, "--no-progress");
+    expect(bad.code).to.equal(1);
+    const findings = bad.stdout.split("\n").filter((l) => l.startsWith("FINDING"));
+    expect(findings[0]).to.equal(`FINDING [receipt] ${file}: not a usage receipt of the redeemer's schema: usedUnits: must be a whole number of units, as a decimal string`);
+
+    // The schema is checked on its own: a receipt whose bytes the chain recorded is still reported.
+    const [loaded] = loadReceipts([file]);
+    const onChain = new Map([[1n, { status: "settled", receiptHash: loaded!.hash }]]);
+    expect(checkReceipts([loaded!], onChain).map((f) => f.message)).to.deep.equal([
+      `${file}: not a usage receipt of the redeemer's schema: usedUnits: must be a whole number of units, as a decimal string`,
+    ]);
+    const valid = loadReceipts([path.join(dir, "receipt-1.json")]);
+    expect(checkReceipts(valid, new Map([[1n, { status: "settled", receiptHash: valid[0]!.hash }]]))).to.deep.equal([]);
   });
 
   it("fails with a precise finding when the deployed bytecode differs from the compiled artifacts", async function () {

@@ -9,6 +9,7 @@ import { createCtkClient, type CtkClient } from "../../../sdk/client.js";
 import { encodeSpec, jobSpecSchema, priorityIndex } from "../../../sdk/jobSpec.js";
 import { encodeLotId } from "../../../sdk/lotId.js";
 import { REJECT_REASONS } from "../../../sdk/reasons.js";
+import { usageReceiptSchema } from "../../../sdk/receipt.js";
 import { writeComputeToken } from "../../../sdk/write.js";
 import { LOCAL_LAUNCH_TIMEOUT, LOCAL_ROLE_KEYS } from "../../../devkit/localAccounts.js";
 import { increaseTime, startLocalChain, type LocalChain } from "../../../devkit/localChain.js";
@@ -81,7 +82,15 @@ export async function buildHistory(): Promise<History> {
     // 1: 4 GPUs × 3 h = 43,200 units from the soulbound lot (36,000) and the transferable one (7,200); settles.
     await redeem(e[0]!, [lots.h100Soulbound, lots.h100], 4, 3, "settled");
     await writeComputeToken(chain.redeemer, "markRunning", [1n, keccak256(stringToBytes("local:ctk-redemption-1"))]);
-    const receiptBytes = stringToBytes(JSON.stringify({ redemptionId: "1", gpuSeconds: 30000, segments: [{ start: 1, end: 7501 }] }));
+    // A receipt of the redeemer's schema (written compact: the tests edit its text).
+    const receipt = usageReceiptSchema.parse({
+      version: 1, chainId: chain.deployment.chainId, contract: chain.deployment.computeToken, redemptionId: "1", holder: who[0]!,
+      className: "H100-80GB", gpuProduct: "NVIDIA-H100-80GB-HBM3", priority: "normal", executor: "local", jobName: "ctk-redemption-1",
+      node: null, phase: "succeeded", exitCode: 0, reason: null, segments: [{ start: 1, end: 7501, node: null, gpuProduct: null }],
+      gpus: 4, allottedSeconds: 10_800, gpuSeconds: 30000, multiplierBps: 10_000,
+      reservedUnits: "43200", usedUnits: "30000", refundedUnits: "13200", issuedAt: "2026-01-01T00:00:00.000Z",
+    });
+    const receiptBytes = stringToBytes(JSON.stringify(receipt));
     await writeComputeToken(chain.redeemer, "settle", [1n, 30_000n, keccak256(receiptBytes)]);
     // 2: rejected before launch (bad spec); 3: rejected after launch (launch failed).
     await redeem(e[1]!, [lots.h100], 1, 2, "rejected");

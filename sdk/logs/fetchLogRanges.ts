@@ -1,0 +1,200 @@
+/**
+ * The one range fetcher: `eth_getLogs` over `[fromBlock, toBlock]` in bounded ranges, in order, so
+ * that a history of any length is read with bounded memory (one range is processed while the next
+ * ones are being fetched). Every reader of the chain goes through it: the redeemer's watcher (via
+ * ../events.ts), the audit, the wallet and the inference-credit readers.
+ *
+ * A range the node refuses as too large is shortened: to the range the node's message suggests,
+ * as `@ponder/utils`' `getLogsRetryHelper` reads the messages of the common providers, else (geth,
+ * Besu, a timeout) to its first half. The rest of the range is fetched next.
+ */
+import { getLogsRetryHelper } from "@ponder/utils";
+import type { Address, Hex, RpcError } from "viem";
+
+/** A log exactly as `eth_getLogs` returns it (hex quantities). */
+export interface RawLog {
+  address: Hex;
+  topics: Hex[];
+  data: Hex;
+  blockNumber: Hex;
+  blockTimestamp?: Hex;
+  transactionHash: Hex;
+  transactionIndex: Hex;
+  logIndex: Hex;
+  removed?: boolean;
+}
+
+/** A JSON-RPC request function (viem's `client.request` fits). */
+export type RpcRequest = (args: { method: string; params: unknown[] }) => Promise<unknown>;
+
+export interface LogRange {
+  fromBlock: bigint;
+  toBlock: bigint;
+  logs: RawLog[];
+}
+
+export interface Progress {
+  fromBlock: bigint;
+  toBlock: bigint;
+  /** Last block fetched so far. */
+  doneBlock: bigint;
+  logs: number;
+}
+
+/** A topic filter position: one topic, any of several, or any (null). */
+export type TopicFilter = Hex | Hex[] | null;
+
+export interface FetchLogsOptions {
+  request: RpcRequest;
+  /** The contracts whose logs to read. */
+  addresses: Address | Address[];
+  /** `eth_getLogs` topic filter (default: every log of the addresses). */
+  topics?: TopicFilter[];
+  fromBlock: bigint;
+  /** Inclusive. */
+  toBlock: bigint;
+  /** Most blocks in one `eth_getLogs` call (default 2,000). */
+  chunkBlocks?: bigint;
+  /** Blocks in the first call (default min(16, chunkBlocks)); later ones double while ranges are sparse. */
+  firstChunkBlocks?: bigint;
+  /** Logs one range should hold at most, roughly (default 5,000): dense ranges are split. `Infinity`: never. */
+  targetLogs?: number;
+  /** Ranges fetched ahead of the one being processed (default 2). */
+  prefetch?: number;
+  /** Fill in `blockTimestamp` when the node does not return it (default true). */
+  timestamps?: boolean;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+const hex = (n: bigint): Hex => `0x${n.toString(16)}`;
+
+/** The text of an error and its causes (viem wraps the node's message in `details`/`cause`). */
+function errorText(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 5; depth++) {
+    const x = e as { message?: unknown; details?: unknown; shortMessage?: unknown; cause?: unknown };
+    for (const v of [x.shortMessage, x.details, x.message]) if (typeof v === "string") parts.push(v);
+    e = x.cause;
+  }
+  return parts.join(" | ");
+}
+
+/** Messages by which nodes that `getLogsRetryHelper` does not know (geth, Besu, anvil) say "ask for less". */
+const ASK_FOR_LESS = /limit|too many|too large|exceed|more than|response size|query returned|timeout|timed out/i;
+
+/**
+ * The last block of the longest prefix of `[from, to]` to ask for after the node refused it, or
+ * undefined when the error is not about the size of the request.
+ */
+export function shorterRange(err: unknown, from: bigint, to: bigint): bigint | undefined {
+  if (to <= from) return undefined;
+  const text = errorText(err);
+  const code = (err as { code?: unknown }).code;
+  const helped = getLogsRetryHelper({
+    error: { code, message: text, details: text } as unknown as RpcError,
+    params: [{ fromBlock: hex(from), toBlock: hex(to) }],
+  });
+  if (helped.shouldRetry && helped.ranges.length > 0) {
+    const end = BigInt(helped.ranges[0]!.toBlock);
+    if (end >= from && end < to) return end;
+  }
+  return ASK_FOR_LESS.test(text) ? from + (to - from) / 2n : undefined;
+}
+
+/**
+ * Fetches `[from, to]`, or — when the node refuses it as too large — the longest prefix it will
+ * answer, so that what is held at once stays what one request may return.
+ */
+async function fetchPrefix(opts: FetchLogsOptions, from: bigint, to: bigint): Promise<{ to: bigint; logs: RawLog[] }> {
+  for (;;) {
+    try {
+      const filter: Record<string, unknown> = { address: opts.addresses, fromBlock: hex(from), toBlock: hex(to) };
+      if (opts.topics) filter.topics = opts.topics;
+      const logs = (await opts.request({ method: "eth_getLogs", params: [filter] })) as RawLog[];
+      return { to, logs };
+    } catch (e) {
+      const shorter = shorterRange(e, from, to);
+      if (shorter === undefined) throw e;
+      opts.signal?.throwIfAborted();
+      to = shorter;
+    }
+  }
+}
+
+async function fillTimestamps(request: RpcRequest, logs: RawLog[]): Promise<void> {
+  const missing = [...new Set(logs.filter((l) => !l.blockTimestamp).map((l) => l.blockNumber))];
+  if (!missing.length) return;
+  const stamps = new Map<Hex, Hex>();
+  const BATCH = 64;
+  for (let i = 0; i < missing.length; i += BATCH) {
+    const blocks = await Promise.all(
+      missing.slice(i, i + BATCH).map((n) =>
+        request({ method: "eth_getBlockByNumber", params: [n, false] }) as Promise<{ timestamp: Hex } | null>,
+      ),
+    );
+    blocks.forEach((b, j) => {
+      if (b) stamps.set(missing[i + j]!, b.timestamp);
+    });
+  }
+  for (const l of logs) if (!l.blockTimestamp) l.blockTimestamp = stamps.get(l.blockNumber);
+}
+
+/**
+ * Yields the logs of `[fromBlock, toBlock]` range by range, in block order. The range size adapts
+ * to the density of the history: it shrinks to what the node last accepted and when a range
+ * returns more than `targetLogs` logs, and grows back (doubling, up to `chunkBlocks`) when ranges
+ * are sparse, so one range's logs stay bounded.
+ */
+export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<LogRange> {
+  const maxChunk = opts.chunkBlocks ?? 2000n;
+  if (maxChunk < 1n) throw new RangeError("chunkBlocks must be at least 1");
+  const target = opts.targetLogs ?? 5_000;
+  const ahead = Math.max(0, opts.prefetch ?? 2);
+  // Start small and double while ranges are sparse: a dense history never asks for a huge response.
+  let chunk = opts.firstChunkBlocks ?? (maxChunk < 16n ? maxChunk : 16n);
+  if (chunk > maxChunk) chunk = maxChunk;
+  let nextFrom = opts.fromBlock;
+  type Pending = LogRange & { rest?: [bigint, bigint] };
+  const start = (from: bigint, to: bigint): Promise<Pending> => {
+    const p = (async () => {
+      const got = await fetchPrefix(opts, from, to);
+      if (opts.timestamps !== false) await fillTimestamps(opts.request, got.logs);
+      return { fromBlock: from, toBlock: got.to, logs: got.logs, rest: got.to < to ? ([got.to + 1n, to] as [bigint, bigint]) : undefined };
+    })();
+    // Ranges fetched ahead may fail before they are awaited: keep that from being "unhandled".
+    p.catch(() => undefined);
+    return p;
+  };
+  const schedule = () => {
+    const to = nextFrom + chunk - 1n < opts.toBlock ? nextFrom + chunk - 1n : opts.toBlock;
+    const p = start(nextFrom, to);
+    nextFrom = to + 1n;
+    return p;
+  };
+  const inflight: Promise<Pending>[] = [];
+  let logCount = 0;
+  opts.signal?.throwIfAborted();
+  while (nextFrom <= opts.toBlock && inflight.length <= ahead) inflight.push(schedule());
+  while (inflight.length) {
+    opts.signal?.throwIfAborted();
+    const { rest, ...range } = await inflight.shift()!;
+    const blocks = range.toBlock - range.fromBlock + 1n;
+    const n = range.logs.length;
+    if (rest) {
+      // The node answered only part of the range: the rest comes next, before what was fetched
+      // ahead, and no later range asks for more than the node just accepted.
+      inflight.unshift(start(rest[0], rest[1]));
+      if (chunk > blocks) chunk = blocks;
+    } else if (n > target) {
+      // Adapt the size of the ranges not yet requested to what this one held.
+      const sized = (blocks * BigInt(target)) / BigInt(n);
+      chunk = sized > 0n ? sized : 1n;
+    } else if (n < target / 4 && chunk < maxChunk) chunk = chunk * 2n > maxChunk ? maxChunk : chunk * 2n;
+    if (nextFrom <= opts.toBlock) inflight.push(schedule());
+    logCount += n;
+    opts.onProgress?.({ fromBlock: opts.fromBlock, toBlock: opts.toBlock, doneBlock: range.toBlock, logs: logCount });
+    yield range;
+  }
+}
