@@ -30,8 +30,7 @@ import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec } from "../sdk/jobSpec.js";
 import { encodeLotId } from "../sdk/lotId.js";
 import { REJECT_REASONS } from "../sdk/reasons.js";
-import { ANVIL_KEYS, type AnvilHandle, findAnvilBinary, freePort, startAnvil } from "../devkit/startAnvil.js";
-import { spawn } from "node:child_process";
+import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../devkit/startAnvil.js";
 
 const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
 export const spec = (i: number): JobSpec => ({
@@ -132,7 +131,8 @@ export async function historyChain(terminal: number, open: number): Promise<{ an
   if (!existsSync(statePath) || !existsSync(metaPath)) await generate(terminal, open, statePath, metaPath);
   const meta = JSON.parse(readFileSync(metaPath, "utf8")) as Omit<History, "lotId"> & { lotId: string };
   const t0 = performance.now();
-  const anvil = await loadAnvil(statePath);
+  // A long history takes minutes to load: wait up to 10 minutes for anvil to answer.
+  const anvil = await startAnvil({ args: [...ANVIL_ARGS, "--load-state", statePath], readyTimeoutMs: 600_000 });
   const head = Number(BigInt((await rpc(anvil.rpcUrl, "eth_blockNumber")) as string));
   if (head !== meta.head) {
     await anvil.stop();
@@ -140,42 +140,6 @@ export async function historyChain(terminal: number, open: number): Promise<{ an
   }
   log(`history of ${terminal.toLocaleString("en")} + ${open.toLocaleString("en")} open loaded from ${statePath} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   return { anvil, history: { ...meta, lotId: BigInt(meta.lotId) } };
-}
-
-/** anvil on a state file; a long history takes longer to load than startAnvil waits for. */
-async function loadAnvil(statePath: string): Promise<AnvilHandle> {
-  const port = await freePort();
-  const child = spawn(findAnvilBinary(), ["--host", "127.0.0.1", "--port", String(port), "--chain-id", "31337", ...ANVIL_ARGS, "--load-state", statePath], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-5_000)));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  const rpcUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`anvil exited (${child.exitCode}) loading ${statePath}: ${stderr}`);
-    try {
-      await rpc(rpcUrl, "eth_chainId");
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        child.kill("SIGKILL");
-        throw new Error(`anvil did not load ${statePath} within 10 minutes`);
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  return {
-    rpcUrl,
-    port,
-    process: child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 function endsWithBrace(file: string): boolean {

@@ -58,6 +58,8 @@ export interface AnvilOptions {
   args?: string[];
   /** Pipe anvil's output to this process's stderr. */
   verbose?: boolean;
+  /** How long to wait for anvil to answer (default 20 s; loading a long history takes minutes). */
+  readyTimeoutMs?: number;
 }
 
 export interface AnvilHandle {
@@ -100,7 +102,8 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilHandle> 
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const rpcUrl = `http://127.0.0.1:${port}`;
 
-  const deadline = Date.now() + 20_000;
+  const readyMs = opts.readyTimeoutMs ?? 20_000;
+  const deadline = Date.now() + readyMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`anvil exited (${child.exitCode}) before it was ready:\n${output}`);
     try {
@@ -115,7 +118,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilHandle> 
     }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`anvil did not answer on ${rpcUrl} within 20 s:\n${output}`);
+      throw new Error(`anvil did not answer on ${rpcUrl} within ${readyMs / 1000} s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
