@@ -20,6 +20,8 @@ export interface ScaleRunInput {
   /** Open redemptions whose Jobs must be created. */
   open: number;
   kube: Record<string, unknown>;
+  /** Stop at ready instead of waiting for every open redemption's Job (backfill figures then NaN). */
+  untilReady?: boolean;
   /** Copy the checkpoint written at the end of the history read here (for a later run). */
   saveCheckpointAs?: string;
 }
@@ -103,8 +105,8 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     hook?.(after, before);
     if (after.times.launched !== undefined && before?.times.launched === undefined) launched++;
   };
-  while (launched < input.open || Number.isNaN(readyAt)) await sleep(5);
-  const backfillMs = performance.now() - t0;
+  while ((!input.untilReady && launched < input.open) || Number.isNaN(readyAt)) await sleep(5);
+  const backfillMs = input.untilReady ? NaN : performance.now() - t0; // NaN arrives as null over IPC
   const cpu = process.cpuUsage(cpu0);
   sample();
   clearInterval(sampler);
