@@ -12,7 +12,9 @@
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
  * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
  * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
- * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those; CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
+ * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those
+ * and rewrites only their subsection of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
+ * sampling heap profile of what it promoted to the old generation (bench/redeemerScaleRun.ts); CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
  * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
  * writes a sampling heap profile of what the backfill allocated and still holds at its end.
@@ -391,6 +393,8 @@ async function live(): Promise<number[]> {
 
 const SCALE_TERMINAL = (process.env.CTK_BENCH_SCALE ?? "10000,100000").split(",").filter(Boolean).map(Number);
 const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
+/** CTK_BENCH_SCALE_UNTIL=ready: each start is measured up to ready only (no claims or launches of the open ones). */
+const SCALE_UNTIL_READY = process.env.CTK_BENCH_SCALE_UNTIL === "ready";
 
 /** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts). */
 function scaleRun(input: ScaleRunInput): Promise<ScaleRunResult> {
@@ -438,10 +442,11 @@ async function scale(terminal: number): Promise<ScaleFigures> {
           dir: runDir,
           open: SCALE_OPEN,
           kube: KUBE,
+          untilReady: SCALE_UNTIL_READY,
           ...(!checkpoint && { saveCheckpointAs: saved }),
         });
         const stats = await fake.stats();
-        if (stats.created !== SCALE_OPEN || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
+        if (!SCALE_UNTIL_READY && (stats.created !== SCALE_OPEN || stats.twice)) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
         return { r, blocks: history.head - history.deployment.deployBlock };
       } finally {
         await fake.close();
@@ -470,13 +475,122 @@ const loadavg = (): string => {
     return "unknown";
   }
 };
+/** How the long-history figures come about (issue 16): the mechanisms; the figures are the table's. */
+const SCALE_ANALYSIS = `How memory is kept from growing with history: a redemption over, once a confirmed log says so and
+with nothing left to do, is dropped from memory unless it is among the 1,000 most recent (\`keepDone\`), leaving one
+byte (its final status, by id) and a count; the API reads a dropped one from the chain on demand. While the history is
+read at start-up, a redemption known only from its logs (its request not read yet, no job) is dropped as soon as they
+say it is over, without passing through the 1,000 kept: this process did nothing for it. The history is read in
+two passes (lifecycle events, then requests), each from ranges sized by the logs they return; each \`eth_getLogs\`
+answer is read as a stream (redeemer/watcher/streamLogs.ts): parsed log by log as its bytes arrive, decoded with the
+SDK's fast decoder and handed over in groups of 256, so that neither the answer's text (several MiB for a block
+of a few thousand burns, which V8 would allocate straight in the old generation) nor all its logs parsed at once
+are ever held. What the read allocates then dies young, in the young generation, instead of being promoted and
+growing the old generation until a full collection: the peak up to ready (the history read) is the figure that
+follows the length of the history; the peak over the whole run also covers claiming and launching the open ones,
+the same work whatever the history. With a checkpoint, only the blocks after it are read, and the open redemptions
+come from the checkpoint (the ones over only as a byte each).
+
+Claims before launches (issue 11): every launch now waits for its redemption's markRunning transaction to be mined,
+so the open ones are launched at the rate the chain mines the redeemer's transactions, not the rate the executor
+creates Jobs. The redeemer sends them one at a time (one nonce sequence) and awaits their receipts concurrently
+(16 chain actions at once); anvil, mining a block per transaction, then sets the pace (its per-block time, on this
+loaded machine, is most of each claim). The "claims" rows measure that rate; the ratio between the two histories
+is what says whether the length of the history changes it.`;
+
+function scaleSectionOf(scaled: ScaleFigures[]): string {
+  if (scaled.length === 0) return "";
+  const cols = scaled;
+  const head = `| measure | ${cols.map((c) => `${c.terminal.toLocaleString("en")} over + ${c.open.toLocaleString("en")} open`).join(" | ")} |${cols.length > 1 ? " ratio, last ÷ first | target |" : ""}`;
+  const sep = `|---|${cols.map(() => "--:").join("|")}|${cols.length > 1 ? "--:|---|" : ""}`;
+  const s1 = (x: number) => `${(x / 1000).toFixed(2)} s`;
+  const row = (label: string, f: (c: ScaleFigures) => number, fmt: (x: number) => string, target?: (ratio: number, last: number) => string) => {
+    const values = cols.map(f);
+    if (values.some((v) => v === null || Number.isNaN(v))) return `| ${label} | ${values.map(() => "not measured").join(" | ")} |${cols.length > 1 ? " — | — |" : ""}`;
+    const ratio = values[values.length - 1]! / values[0]!;
+    return `| ${label} | ${values.map(fmt).join(" | ")} |${cols.length > 1 ? ` ${ratio.toFixed(2)} × | ${target ? target(ratio, values[values.length - 1]!) : "—"} |` : ""}`;
+  };
+  const own = (r: ScaleRunResult) => r.heapLive - r.heapBefore;
+  // Not measured (CTK_BENCH_SCALE_UNTIL=ready): NaN, which arrives as null over IPC.
+  const backfill = (r: ScaleRunResult) => r.backfillMs ?? NaN;
+  const rate = (c: ScaleFigures, r: ScaleRunResult) => c.open / (backfill(r) / 1000);
+  const claims = (c: ScaleFigures, r: ScaleRunResult) => c.open / ((backfill(r) - r.readyMs) / 1000);
+  const wholeRun = (x: number) => (SCALE_UNTIL_READY ? NaN : x);
+  return `
+${SCALE_HEADING}
+
+A history generated once and cached (bench/history.ts: real redeem, markRunning, settle and reject transactions
+from 8 holders and the redeemer, a few thousand per block, anvil's state file under bench/.cache/): every tenth
+redemption settled, the others rejected, then ${SCALE_OPEN.toLocaleString("en")} open ones. Each start runs in a process of its own
+(\`node --expose-gc\`, bench/redeemerScaleRun.ts) against a fresh fake API server: first without a checkpoint
+(the whole history read), then, on the same chain state loaded afresh, from the checkpoint the first start wrote
+at the end of its history read.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""} Every figure is from the start to every open redemption's Job created unless the
+row says "up to ready"; memory is the redeemer's process (peak sampled every 20 ms; live heap after a full GC at
+that moment, and the same minus the heap before the start: the redeemer's own). Measured ${when}, Node ${process.version}.
+
+${head}
+${sep}
+${row("blocks of history", (c) => c.blocks, (x) => x.toLocaleString("en"))}
+${row("start → ready, without a checkpoint (history read in full)", (c) => c.without.readyMs, s1)}
+${row("start → ready, from the checkpoint", (c) => c.with.readyMs, s1, (_r, last) => `≤ 2 s: ${pass(last <= 2000)}`)}
+${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, without a checkpoint`, (c) => backfill(c.without), s1)}
+${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, from the checkpoint`, (c) => backfill(c.with), s1)}
+${row("open redemptions ÷ (start → every Job created), from the checkpoint, per second", (c) => rate(c, c.with), (x) => Math.round(x).toLocaleString("en"))}
+${row("claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second", (c) => claims(c, c.without), (x) => x.toFixed(1), (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`)}
+${row("claims: the same, from the checkpoint, per second", (c) => claims(c, c.with), (x) => x.toFixed(1), (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`)}
+${row("peak RSS up to ready (the history read), without a checkpoint", (c) => c.without.peakRssReady, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("peak heap up to ready, without a checkpoint", (c) => c.without.peakHeapReady, mb)}
+${row("peak RSS up to ready, from the checkpoint", (c) => c.with.peakRssReady, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("peak RSS over the whole run (claims and launches included), without a checkpoint", (c) => wholeRun(c.without.peakRss), mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("… from the checkpoint", (c) => wholeRun(c.with.peakRss), mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("live heap after a full GC, without a checkpoint", (c) => c.without.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("… of which the redeemer's own (minus the heap before the start)", (c) => own(c.without), mb)}
+${row("live heap after a full GC, from the checkpoint", (c) => c.with.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row("… of which the redeemer's own", (c) => own(c.with), mb)}
+${row("redemptions in memory at the end of the run, without a checkpoint", (c) => c.without.inMemory, (x) => x.toLocaleString("en"))}
+${row("redemptions over, dropped from memory (one byte each)", (c) => c.without.dropped, (x) => x.toLocaleString("en"))}
+${row("checkpoint file", (c) => c.checkpointBytes, (x) => `${(x / 1024).toFixed(0)} KiB`)}
+${row("CPU time of the redeemer's process, without a checkpoint", (c) => c.without.cpuMs, s1)}
+${row("… with the checkpoint", (c) => c.with.cpuMs, s1)}
+
+Machine load when each history's runs began: ${cols.map((c) => `${c.terminal.toLocaleString("en")}: ${c.load}`).join("; ")}; when the last ended: ${loadavg()}.
+
+${SCALE_ANALYSIS}
+`;
+}
+
+
+const pass = (ok: boolean) => (ok ? "**PASS**" : "**FAIL**");
+const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
+const SCALE_HEADING = "### At company scale: a long history (issue 16)";
+
+/** Replaces (or adds) the long-history subsection at the end of the redeemer section of RESULTS.md. */
+function writeScaleSection(text: string): void {
+  const existing = readFileSync(RESULTS_FILE, "utf8");
+  const start = existing.indexOf(SECTION);
+  if (start === -1) throw new Error(`${RESULTS_FILE} has no "${SECTION}" section: run the whole benchmark first`);
+  let end = existing.indexOf("\n## ", start + SECTION.length);
+  if (end === -1) end = existing.length;
+  const sub = existing.indexOf(SCALE_HEADING, start);
+  const from = sub !== -1 && sub < end ? sub : end;
+  const updated = `${existing.slice(0, from).trimEnd()}\n\n${text.trim()}\n${existing.slice(end)}`;
+  writeFileSync(RESULTS_FILE, updated);
+}
+
 if (process.env.CTK_BENCH_ONLY === "scale") {
-  // Only the long-history runs, printed (not written): for working on them.
+  // Only the long-history runs: their subsection of RESULTS.md is replaced, the rest left as it was.
+  clearInterval(sampler);
   const scaled: ScaleFigures[] = [];
   for (const terminal of SCALE_TERMINAL) scaled.push(await scale(terminal));
-  console.log(JSON.stringify(scaled, null, 2));
+  const text = scaleSectionOf(scaled);
+  console.log(text);
+  if (process.env.CTK_BENCH_WRITE !== "0" && scaled.length) {
+    writeScaleSection(text);
+    console.log(`written to ${RESULTS_FILE}`);
+  }
   process.exit(0);
 }
+
 const loadBefore = loadavg();
 const b = await backfill();
 const loadAfterBackfill = loadavg();
@@ -490,8 +604,6 @@ const ratio = b.backfillMs / b.bareMs;
 const p50 = quantile(latencies, 0.5);
 const p99 = quantile(latencies, 0.99);
 const latencyTarget = CONFIRMATIONS * BLOCK_TIME_S * 1000 + 250;
-const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
-const pass = (ok: boolean) => (ok ? "**PASS**" : "**FAIL**");
 const cpu = (() => {
   try {
     return readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
@@ -547,75 +659,6 @@ ${PREVIOUS.ratio.toFixed(2)} ×, ${PREVIOUS.cpuMsPerRedemption} ms of redeemer C
 wall-clock figures reflect the machine's load more than the code; the ratio to the bare fetch (${ratio.toFixed(2)} ×) and the CPU time
 per redemption (${(b.backfillCpuMs / N).toFixed(2)} ms) are what compare across loads.`;
 
-/** How the long-history figures come about (issue 16); the figures themselves are in the table. */
-const SCALE_ANALYSIS = `Why memory no longer grows with history: a redemption over, once a confirmed log says so and with
-nothing left to do, is dropped from memory unless it is among the 1,000 most recent (\`keepDone\`), leaving one
-byte (its final status, by id) and a count; the API reads a dropped one from the chain on demand. Reading the
-history no longer holds it either: the lifecycle events are handed over range by range instead of all at once,
-and both passes size their \`eth_getLogs\` ranges by the logs they return (about 2,000 lifecycle logs or 500
-requests per answer), so the largest answer is the same whatever the length of the history. Without a
-checkpoint the history is still read in full, so that time grows with it; with one, only the blocks after the
-checkpoint are read, and the open redemptions come from the checkpoint (the ones over only as a byte each). Peak
-RSS is mostly garbage not yet collected while logs are decoded (V8 grows the heap before it collects), which is
-why it is well above the live heap, and why, for a read of the whole history (no checkpoint), it varies from run
-to run on this loaded machine. Measured by hand today at load ≈ 15–20, a read without a checkpoint peaked at
-408–426 MiB RSS over 10,000 redemptions and at 524, 572 and 970 MiB over 100,000 in three runs (1.3–2.3 ×); with
-answers of 2,000 requests or 10,000 lifecycle logs instead, at 426 and 909 MiB, in the same time. It is garbage, not
-redemptions: with \`--max-old-space-size=256\` the same 100,000-redemption read peaked at 356 MiB RSS, with the
-same live heap (79 MiB), for about 40 % more CPU (17.7 s against 12–13 s). So the peak without a checkpoint is
-V8's to size (bounded by that flag if it matters); with the checkpoint, the normal restart, it does not grow.`;
-
-const scaleSection = (() => {
-  if (scaled.length === 0) return "";
-  const cols = scaled;
-  const head = `| measure | ${cols.map((c) => `${c.terminal.toLocaleString("en")} over + ${c.open.toLocaleString("en")} open`).join(" | ")} |${cols.length > 1 ? " ratio, last ÷ first | target |" : ""}`;
-  const sep = `|---|${cols.map(() => "--:").join("|")}|${cols.length > 1 ? "--:|---|" : ""}`;
-  const s1 = (x: number) => `${(x / 1000).toFixed(2)} s`;
-  const row = (label: string, f: (c: ScaleFigures) => number, fmt: (x: number) => string, target?: (ratio: number, last: number) => string) => {
-    const values = cols.map(f);
-    const ratio = values[values.length - 1]! / values[0]!;
-    return `| ${label} | ${values.map(fmt).join(" | ")} |${cols.length > 1 ? ` ${ratio.toFixed(2)} × | ${target ? target(ratio, values[values.length - 1]!) : "—"} |` : ""}`;
-  };
-  const own = (r: ScaleRunResult) => r.heapLive - r.heapBefore;
-  const rate = (c: ScaleFigures, r: ScaleRunResult) => c.open / (r.backfillMs / 1000);
-  return `
-### At company scale: a long history (issue 16)
-
-A history generated once and cached (bench/history.ts: real redeem, markRunning, settle and reject transactions
-from 8 holders and the redeemer, a few thousand per block, anvil's state file under bench/.cache/): every tenth
-redemption settled, the others rejected, then ${SCALE_OPEN.toLocaleString("en")} open ones. Each start runs in a process of its own
-(\`node --expose-gc\`, bench/redeemerScaleRun.ts) against a fresh fake API server: first without a checkpoint
-(the whole history read), then, on the same chain state loaded afresh, from the checkpoint the first start wrote
-at the end of its history read. Every figure is from the start to every open redemption's Job created; memory is
-the redeemer's process (peak sampled every 20 ms; live heap after a full GC at that moment, and the same minus
-the heap before the start: the redeemer's own).
-
-${head}
-${sep}
-${row("blocks of history", (c) => c.blocks, (x) => x.toLocaleString("en"))}
-${row("start → ready, without a checkpoint (history read in full)", (c) => c.without.readyMs, s1)}
-${row("start → ready, from the checkpoint", (c) => c.with.readyMs, s1, (_r, last) => `≤ 2 s: ${pass(last <= 2000)}`)}
-${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, without a checkpoint`, (c) => c.without.backfillMs, s1)}
-${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, from the checkpoint`, (c) => c.with.backfillMs, s1)}
-${row("open redemptions ÷ (start → every Job created), from the checkpoint, per second", (c) => rate(c, c.with), (x) => Math.round(x).toLocaleString("en"))}
-${row("peak RSS, without a checkpoint", (c) => c.without.peakRss, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("peak RSS, from the checkpoint", (c) => c.with.peakRss, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("live heap after a full GC, without a checkpoint", (c) => c.without.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("… of which the redeemer's own (minus the heap before the start)", (c) => own(c.without), mb)}
-${row("live heap after a full GC, from the checkpoint", (c) => c.with.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("… of which the redeemer's own", (c) => own(c.with), mb)}
-${row("redemptions in memory, without a checkpoint (open + the 1,000 most recent over)", (c) => c.without.inMemory, (x) => x.toLocaleString("en"))}
-${row("redemptions over, dropped from memory (one byte each)", (c) => c.without.dropped, (x) => x.toLocaleString("en"))}
-${row("checkpoint file", (c) => c.checkpointBytes, (x) => `${(x / 1024).toFixed(0)} KiB`)}
-${row("CPU time of the redeemer's process, without a checkpoint", (c) => c.without.cpuMs, s1)}
-${row("… with the checkpoint", (c) => c.with.cpuMs, s1)}
-
-Machine load when each history's runs began: ${cols.map((c) => `${c.terminal.toLocaleString("en")}: ${c.load}`).join("; ")}.
-
-${SCALE_ANALYSIS}
-`;
-})();
-
 const section = `${SECTION}
 
 Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
@@ -647,8 +690,8 @@ last Job created; markRunning transactions go on concurrently (after the launch 
 its load was ${loadBefore} before the backfill and ${loadAfterBackfill} after it. Live latency runs from the moment the burn's block
 first answered \`eth_blockNumber\` (polled every 2 ms) to the executor's create call returning; with one
 confirmation it includes the wait for the next block (${BLOCK_TIME_S * 1000} ms).
-${scaleSection}
-${ANALYSIS}`;
+${ANALYSIS}
+${scaleSectionOf(scaled)}`;
 
 console.log(`\n${section}`);
 if (process.env.CTK_BENCH_WRITE === "0") process.exit(0);

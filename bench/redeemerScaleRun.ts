@@ -4,7 +4,8 @@
  * an earlier run's. IPC: it receives a ScaleRunInput, starts the redeemer, waits until it is ready
  * and every open redemption's Job is created, takes a full GC, and answers a ScaleRunResult.
  */
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { getHeapStatistics } from "node:v8";
 import { join } from "node:path";
 import type { Deployment } from "../sdk/deployment.js";
@@ -19,6 +20,8 @@ export interface ScaleRunInput {
   /** Open redemptions whose Jobs must be created. */
   open: number;
   kube: Record<string, unknown>;
+  /** Stop at ready instead of waiting for every open redemption's Job (backfill figures then NaN). */
+  untilReady?: boolean;
   /** Copy the checkpoint written at the end of the history read here (for a later run). */
   saveCheckpointAs?: string;
 }
@@ -30,6 +33,9 @@ export interface ScaleRunResult {
   heapLive: number;
   peakRss: number;
   peakHeap: number;
+  /** Peaks from the start to ready (the history read, before the open ones are claimed and launched). */
+  peakRssReady: number;
+  peakHeapReady: number;
   inMemory: number;
   dropped: number;
   fromCheckpoint: boolean;
@@ -70,24 +76,47 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     tx: { concurrency: 16 },
     checkpoint: { file: checkpointFile, intervalMs: 3_600_000 },
   });
+  // CTK_BENCH_SCALE_HEAP_PROFILE=<file.heapprofile>: a sampling profile of what the start allocated that
+  // lived long enough to be promoted (survived the young generation) and died later: the old
+  // generation's garbage, which is what makes the peak RSS. Plus what is still live at the end.
+  const heapProfileFile = process.env.CTK_BENCH_SCALE_HEAP_PROFILE;
+  const heapProfiler = heapProfileFile ? new Session() : undefined;
+  if (heapProfiler) {
+    heapProfiler.connect();
+    await heapProfiler.post("HeapProfiler.enable");
+    await heapProfiler.post("HeapProfiler.startSampling", { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.CTK_BENCH_SCALE_HEAP_ALL === "1" });
+  }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const redeemer = await startRedeemer(config);
   let readyAt = NaN;
-  void redeemer.ready.then(() => (readyAt = performance.now()));
+  let peakRssReady = NaN;
+  let peakHeapReady = NaN;
+  void redeemer.ready.then(() => {
+    readyAt = performance.now();
+    sample();
+    peakRssReady = peakRss;
+    peakHeapReady = peakHeap;
+    console.error(`[bench:redeemer] ready after ${Math.round(readyAt - t0)} ms (${redeemer.fromCheckpoint ? "from the checkpoint" : "history read in full"}), peak RSS so far ${(peakRss / 2 ** 20).toFixed(0)} MiB, heap ${(peakHeap / 2 ** 20).toFixed(0)} MiB`);
+  });
   let launched = 0;
   const hook = redeemer.book.onChange;
   redeemer.book.onChange = (after, before) => {
     hook?.(after, before);
     if (after.times.launched !== undefined && before?.times.launched === undefined) launched++;
   };
-  while (launched < input.open || Number.isNaN(readyAt)) await sleep(5);
-  const backfillMs = performance.now() - t0;
+  while ((!input.untilReady && launched < input.open) || Number.isNaN(readyAt)) await sleep(5);
+  const backfillMs = input.untilReady ? NaN : performance.now() - t0; // NaN arrives as null over IPC
   const cpu = process.cpuUsage(cpu0);
   sample();
   clearInterval(sampler);
   gc!();
   const heapLive = getHeapStatistics().used_heap_size;
+  if (heapProfiler) {
+    const { profile } = await heapProfiler.post("HeapProfiler.stopSampling");
+    writeFileSync(heapProfileFile!.replace(/(\.heapprofile)?$/, input.saveCheckpointAs ? "-without-checkpoint.heapprofile" : "-with-checkpoint.heapprofile"), JSON.stringify(profile));
+    heapProfiler.disconnect();
+  }
   const d = redeemer.book.droppedCount;
   const result: ScaleRunResult = {
     readyMs: readyAt - t0,
@@ -96,6 +125,8 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     heapLive,
     peakRss,
     peakHeap,
+    peakRssReady,
+    peakHeapReady,
     inMemory: redeemer.book.size,
     dropped: d.settled + d.rejected + d.reclaimed,
     fromCheckpoint: redeemer.fromCheckpoint,

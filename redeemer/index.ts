@@ -189,6 +189,8 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
 
   const watcher = new ChainWatcher({
     publicClient,
+    // The history streamed from the node (unless a transport was given: tests, other clients).
+    ...(!deps.transport && { rpcUrl: config.rpcUrl }),
     address,
     deployBlock,
     confirmations: config.confirmations,
@@ -303,6 +305,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const ready = (async () => {
     if (config.checkpoint.enabled) await restoreCheckpoint();
     // Rebuild: the executor's jobs, then the chain's history; only then decide anything.
+    book.historyRead = true;
     for (let attempt = 1; !stopping; attempt++) {
       try {
         await reconcile();
@@ -313,6 +316,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
         await sleep(backoffMs(attempt, { baseMs: 400, maxMs: 5_000 }));
       }
     }
+    book.historyRead = false;
     if (stopping) return;
     engine.resume();
     watcher.start();

@@ -70,6 +70,13 @@ export class RedemptionBook {
   private dropped = new Uint8Array(1024);
   private readonly droppedCounts: DoneCounts = { settled: 0, rejected: 0, reclaimed: 0 };
   readonly keepDone: number;
+  /**
+   * True while the history is read at start-up: a redemption known only from its logs (no request
+   * read yet, no job) that they say is over is dropped at once, instead of being kept among the
+   * `keepDone` most recent — this process did nothing for it, and the API reads it from the chain
+   * on demand. Memory during the read then holds the redemptions in flight, not a trail of ones over.
+   */
+  historyRead = false;
   /** Called with each record after it changes (metrics, API caches). */
   onChange?: (after: RedemptionRecord, before: RedemptionRecord | undefined) => void;
 
@@ -179,6 +186,17 @@ export class RedemptionBook {
     }
     const after = reduce(before, event, this.config);
     if (after === before) return after;
+    if (this.historyRead && !after.request && !after.job && isDone(after) && id > 0n && id < MAX_INDEXED_ID) {
+      this.onChange?.(after, before);
+      if (before) {
+        this.records.delete(id);
+        this.dirty.delete(id);
+        this.waiting.delete(id);
+        this.doneOrder.delete(id);
+      }
+      this.markDropped(id, after);
+      return after;
+    }
     this.records.set(id, after);
     const holder = after.request?.holder;
     if (holder && !before?.request) {
@@ -219,6 +237,10 @@ export class RedemptionBook {
       set?.delete(id);
       if (set?.size === 0) this.byHolder.delete(holder);
     }
+    this.markDropped(id, r);
+  }
+
+  private markDropped(id: bigint, r: RedemptionRecord): void {
     const status = r.logged as keyof typeof DONE_CODES;
     const i = Number(id);
     this.growTo(i);

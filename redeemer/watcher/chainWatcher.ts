@@ -34,12 +34,15 @@ import {
 import { compareChainOrder } from "../../sdk/logs/decodeLogs.js";
 import type { RedemptionRequest } from "../state/types.js";
 import { type ContextSnapshot, RedemptionContext } from "./redemptionContext.js";
+import { LogsRequestError, streamComputeTokenEvents } from "./streamLogs.js";
 
 const WATCHED = [...REDEMPTION_EVENT_NAMES, ...REDEMPTION_CONTEXT_EVENT_NAMES] as const;
 type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
 /** Everything but the requests: what happened to redemptions, and what they are checked against. */
 const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], "RedemptionRequested"> => n !== "RedemptionRequested");
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
+/** Matches the messages nodes use when a range or its result set is too large. */
+const TOO_LARGE_RE = /(range|too many|too large|limit|exceed|more than|response size|query returned)/i;
 /** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
 const FIRST_CHUNK = 1n;
 /** About this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
@@ -65,6 +68,12 @@ export interface WatchBatch {
 
 export interface ChainWatcherOptions {
   publicClient: Pick<PublicClient, "request" | "getBlockNumber" | "getBlock">;
+  /**
+   * The node's HTTP JSON-RPC endpoint: when given, the history is read through it as a stream
+   * (streamLogs.ts: each answer parsed log by log and handed over in groups, never held whole);
+   * otherwise through `publicClient`, an answer at a time.
+   */
+  rpcUrl?: string;
   address: Address;
   deployBlock: bigint;
   confirmations: number;
@@ -184,7 +193,9 @@ export class ChainWatcher {
 
   /**
    * Reads `names` from `from` to `to` in chunks that start at `firstSpan` blocks and then grow
-   * (doubling at most) or shrink so that each holds about `targetLogs` logs.
+   * (doubling at most) or shrink so that each holds about `targetLogs` logs. With `rpcUrl`, each
+   * chunk's answer is streamed and handed over in groups (`done` on the chunk's last one);
+   * otherwise a chunk is handed over whole.
    */
   private async readChunks<const N extends (typeof WATCHED)[number]>(
     names: readonly N[],
@@ -192,16 +203,33 @@ export class ChainWatcher {
     to: bigint,
     firstSpan: bigint,
     targetLogs: bigint,
-    onRange: (range: { fromBlock: bigint; toBlock: bigint; events: ComputeTokenEventOf<N>[] }) => Promise<void>,
+    onRange: (range: { fromBlock: bigint; toBlock: bigint; events: ComputeTokenEventOf<N>[]; done: boolean }) => Promise<void>,
   ): Promise<void> {
-    const { publicClient, address, maxBlockRange } = this.opts;
+    const { publicClient, address, maxBlockRange, rpcUrl } = this.opts;
     let span = firstSpan < maxBlockRange ? firstSpan : maxBlockRange;
     for (let start = from; start <= to; ) {
       const end = start + span - 1n < to ? start + span - 1n : to;
       let count = 0n;
-      for await (const range of iterateComputeTokenEvents({ publicClient, address, names, fromBlock: start, toBlock: end, maxBlockRange: span, signal: this.abort.signal })) {
-        count += BigInt(range.events.length);
-        await onRange(range);
+      if (rpcUrl) {
+        try {
+          for await (const events of streamComputeTokenEvents({ rpcUrl, address, names, fromBlock: start, toBlock: end, signal: this.abort.signal })) {
+            count += BigInt(events.length);
+            await onRange({ fromBlock: start, toBlock: end, events, done: false });
+          }
+        } catch (err) {
+          // The node refused the range as too large, before answering any of it: ask for half.
+          if (err instanceof LogsRequestError && count === 0n && end > start && TOO_LARGE_RE.test(`${err.message} ${err.details ?? ""}`)) {
+            span = (end - start + 1n) / 2n;
+            continue;
+          }
+          throw err;
+        }
+        await onRange({ fromBlock: start, toBlock: end, events: [], done: true });
+      } else {
+        for await (const range of iterateComputeTokenEvents({ publicClient, address, names, fromBlock: start, toBlock: end, maxBlockRange: span, signal: this.abort.signal })) {
+          count += BigInt(range.events.length);
+          await onRange({ ...range, done: range.toBlock === end });
+        }
       }
       start = end + 1n;
       let next = count > 0n ? (span * targetLogs) / count : span * 2n;
@@ -236,9 +264,10 @@ export class ChainWatcher {
         while (next < context.length && compareChainOrder(context[next]!, e) < 0) this.context.apply(context[next++]!);
         requests.push(this.context.requestOf(e));
       }
-      while (next < context.length && context[next]!.blockNumber <= range.toBlock) this.context.apply(context[next++]!);
-      await this.opts.onBatch({ fromBlock: range.fromBlock, toBlock: range.toBlock, backfill: true, requests, lifecycle: [] });
-      this.processed = range.toBlock;
+      if (range.done) while (next < context.length && context[next]!.blockNumber <= range.toBlock) this.context.apply(context[next++]!);
+      if (requests.length) await this.opts.onBatch({ fromBlock: range.fromBlock, toBlock: range.toBlock, backfill: true, requests, lifecycle: [] });
+      // A range handed over in part is read again from its start if the read fails (handing over is idempotent).
+      if (range.done) this.processed = range.toBlock;
     });
   }
 
