@@ -32,9 +32,10 @@ import {
   type RedemptionRequestedEvent,
 } from "../../sdk/events.js";
 import { compareChainOrder } from "../../sdk/logs/decodeLogs.js";
+import { shorterRange } from "../../sdk/logs/fetchLogRanges.js";
 import type { RedemptionRequest } from "../state/types.js";
 import { type ContextSnapshot, RedemptionContext } from "./redemptionContext.js";
-import { LogsRequestError, streamComputeTokenEvents } from "./streamLogs.js";
+import { LogsRequestError, streamComputeTokenEvents } from "../../sdk/logs/streamLogs.js";
 
 const WATCHED = [...REDEMPTION_EVENT_NAMES, ...REDEMPTION_CONTEXT_EVENT_NAMES] as const;
 type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
@@ -42,7 +43,6 @@ type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
 const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], "RedemptionRequested"> => n !== "RedemptionRequested");
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
 /** Matches the messages nodes use when a range or its result set is too large. */
-const TOO_LARGE_RE = /(range|too many|too large|limit|exceed|more than|response size|query returned)/i;
 /** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
 const FIRST_CHUNK = 1n;
 /** About this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
@@ -218,8 +218,9 @@ export class ChainWatcher {
           }
         } catch (err) {
           // The node refused the range as too large, before answering any of it: ask for half.
-          if (err instanceof LogsRequestError && count === 0n && end > start && TOO_LARGE_RE.test(`${err.message} ${err.details ?? ""}`)) {
-            span = (end - start + 1n) / 2n;
+          const shorter = err instanceof LogsRequestError && count === 0n ? shorterRange(new Error(`${err.message} ${err.details ?? ""}`), start, end) : undefined;
+          if (shorter !== undefined) {
+            span = shorter - start + 1n;
             continue;
           }
           throw err;

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { encodeAbiParameters, encodeEventTopics, type Hex, type Log, toHex } from "viem";
 import { decodeComputeTokenLogs, REDEMPTION_EVENT_NAMES } from "../../sdk/events.js";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
-import { LogsRequestError, streamComputeTokenEvents } from "../../redeemer/watcher/streamLogs.js";
+import { LogsRequestError, streamComputeTokenEvents } from "../../sdk/logs/streamLogs.js";
 
 const ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const HOLDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";

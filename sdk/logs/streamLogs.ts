@@ -12,11 +12,9 @@
  * message (so that "range too large" can be told apart and the range split).
  */
 import type { Address, Hex } from "viem";
-import { computeTokenAbi } from "../../sdk/generated/abi.js";
-import { fastDecoders } from "../../sdk/audit/fastDecode.js";
-import { type ComputeTokenEventName, type ComputeTokenEventOf, eventSelectors, UndecodableLogError } from "../../sdk/events.js";
-
-const DECODERS = fastDecoders(computeTokenAbi);
+import { computeTokenAbi } from "../generated/abi.js";
+import { type ComputeTokenEventName, type ComputeTokenEventOf, eventSelectors } from "../events.js";
+import { decoderOf, decodeWith } from "./decodeLogs.js";
 
 /** The node refused the request (its JSON-RPC error), or the HTTP request failed. */
 export class LogsRequestError extends Error {
@@ -178,16 +176,8 @@ export async function* streamComputeTokenEvents<const N extends ComputeTokenEven
 }
 
 function decode(log: RawLog, wanted: ReadonlySet<string>): ComputeTokenEventOf<ComputeTokenEventName> | undefined {
-  const topic0 = log.topics[0];
-  const decoder = topic0 && DECODERS.get(topic0.toLowerCase() as Hex);
-  if (!decoder || !wanted.has(decoder.eventName) || log.removed) return undefined;
-  const blockNumber = BigInt(log.blockNumber);
-  const logIndex = Number(log.logIndex);
-  let args: Record<string, unknown>;
-  try {
-    args = decoder.decode(log.topics, log.data);
-  } catch (err) {
-    throw new UndecodableLogError({ ...log, blockNumber, logIndex } as never, { cause: err });
-  }
-  return { eventName: decoder.eventName, args, blockNumber, blockHash: log.blockHash, transactionHash: log.transactionHash, logIndex } as ComputeTokenEventOf<ComputeTokenEventName>;
+  if (log.removed) return undefined;
+  const decoder = decoderOf(computeTokenAbi, log);
+  if (!decoder || !wanted.has(decoder.eventName)) return undefined;
+  return decodeWith(decoder, log) as ComputeTokenEventOf<ComputeTokenEventName>;
 }
