@@ -195,7 +195,3 @@ export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): Red
 
 
 
-/** The configuration with the private key hidden (for logs and the API). */
-export function redactConfig(config: RedeemerConfig): Record<string, unknown> {
-  return { ...config, privateKey: "<redacted>" };
-}

@@ -117,9 +117,3 @@ export async function fetchComputeTokenEvents<const N extends ComputeTokenEventN
   return all;
 }
 
-/** Fetches the lifecycle of redemptions (and only those). */
-export function fetchRedemptionEvents(
-  options: Omit<FetchEventsOptions<RedemptionEventName>, "names">,
-): Promise<RedemptionEvent[]> {
-  return fetchComputeTokenEvents({ ...options, names: REDEMPTION_EVENT_NAMES });
-}

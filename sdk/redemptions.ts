@@ -21,7 +21,6 @@ import {
   keccak256,
   stringToBytes,
 } from "viem";
-import type { ClassInfo } from "./classes.js";
 import { PRIORITIES, type PriorityName } from "./jobSpec.js";
 import { computeTokenAbi } from "./generated/abi.js";
 
@@ -42,7 +41,6 @@ export const REDEMPTION_STATUS_WORDS = REDEMPTION_STATUSES.map((s) => s.toLowerC
   "rejected",
   "reclaimed",
 ];
-export const statusWord = (s: RedemptionStatusName): RedemptionStatusWord => s.toLowerCase() as RedemptionStatusWord;
 
 /** Statuses a redemption never leaves. */
 export const TERMINAL_STATUSES: readonly RedemptionStatusName[] = ["Settled", "Rejected", "Reclaimed"];
@@ -203,41 +201,12 @@ export async function getRedemption(ctx: RedemptionReadContext, id: bigint, opti
   };
 }
 
-/** The status of a redemption ("None" when there is no such redemption). */
-export async function getRedemptionStatus(ctx: RedemptionReadContext, id: bigint, options: ReadOptions = {}): Promise<RedemptionStatusName> {
-  return (await getRedemption(ctx, id, options))?.status ?? "None";
-}
-
 /** Number of redemptions made so far (ids run from 1 to this). */
 export async function getRedemptionCount(ctx: RedemptionReadContext, options: ReadOptions = {}): Promise<bigint> {
   return ctx.publicClient.readContract({
     address: ctx.address,
     abi: computeTokenAbi,
     functionName: "redemptionCount",
-    ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
-  });
-}
-
-/** A hardware class as the contract holds it. */
-export async function getHardwareClass(ctx: RedemptionReadContext, classId: number, options: ReadOptions = {}): Promise<ClassInfo> {
-  const [name, productLabel, memoryGiB, maxGpusPerJob, active] = await ctx.publicClient.readContract({
-    address: ctx.address,
-    abi: computeTokenAbi,
-    functionName: "getClass",
-    args: [classId],
-    ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
-  });
-  return { classId, name, productLabel, memoryGiB, maxGpusPerJob, active };
-}
-
-/** Price multiplier of a priority, basis points. */
-export async function getPriorityMultiplier(ctx: RedemptionReadContext, priority: PriorityName | number, options: ReadOptions = {}): Promise<number> {
-  const index = typeof priority === "number" ? priority : PRIORITIES.indexOf(priority);
-  return ctx.publicClient.readContract({
-    address: ctx.address,
-    abi: computeTokenAbi,
-    functionName: "priorityMultiplier",
-    args: [index],
     ...(options.blockNumber !== undefined && { blockNumber: options.blockNumber }),
   });
 }

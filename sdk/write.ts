@@ -101,14 +101,6 @@ export async function writeAndWait<const A extends Abi, const F extends WriteNam
   return waitForSuccess(client, hash, { contract, functionName, args });
 }
 
-/** Sends a ComputeToken transaction and returns its hash without waiting for it. */
-export const submitComputeToken = <const F extends ComputeTokenWriteName>(
-  client: CtkClient,
-  functionName: F,
-  args: ComputeTokenWriteArgs<F>,
-  opts: SubmitOptions = {},
-): Promise<Hash> => submitWrite(client, requireWriter(client).computeToken, functionName, args, opts);
-
 /** Sends a ComputeToken transaction, waits for it, and returns the receipt; throws ContractError on revert. */
 export const writeComputeToken = <const F extends ComputeTokenWriteName>(
   client: CtkClient,

@@ -2,10 +2,10 @@
  * Sending InferenceCredit transactions, through the one writer of ../write.ts (typed from the ABI,
  * waiting for the receipt, one {@link ContractError} sentence naming InferenceCredit on failure).
  */
-import type { Address, Hash, Hex, TransactionReceipt } from "viem";
+import type { Address, Hex, TransactionReceipt } from "viem";
 import type { CtkClient } from "../client.js";
 import type { inferenceCreditAbi } from "../generated/abi.js";
-import { type ContractHandle, type SubmitOptions, type WriteArgs, type WriteName, submitWrite, writeAndWait } from "../write.js";
+import { type ContractHandle, type SubmitOptions, type WriteArgs, type WriteName, writeAndWait } from "../write.js";
 import { type Authorization, toSignedAuthorizationArg } from "./authorization.js";
 import { creditContract } from "./contract.js";
 
@@ -15,14 +15,6 @@ export type InferenceCreditWriteArgs<F extends InferenceCreditWriteName> = Write
 
 /** The deployment's InferenceCredit as a {@link ContractHandle} (errors name it). */
 export const creditWriteHandle = (client: CtkClient): ContractHandle<Abi> => ({ ...creditContract(client), contractName: "InferenceCredit" });
-
-/** Sends an InferenceCredit transaction and returns its hash without waiting. */
-export const submitInferenceCredit = <const F extends InferenceCreditWriteName>(
-  client: CtkClient,
-  functionName: F,
-  args: InferenceCreditWriteArgs<F>,
-  opts: SubmitOptions = {},
-): Promise<Hash> => submitWrite(client, creditWriteHandle(client), functionName, args, opts);
 
 /** Sends, waits, and returns the receipt; a reverted transaction is replayed to name its error. */
 export const writeInferenceCredit = <const F extends InferenceCreditWriteName>(
