@@ -70,7 +70,10 @@ async function sendAll(label: string, txs: { from: Address; data: Hex; gas?: num
     const chunk = txs.slice(i, i + BATCH);
     const chunkNonces = await assignNonces(chunk);
     const hashes = (await rpcBatch(
-      chunk.map((t, j) => ({ method: "eth_sendTransaction", params: [{ from: t.from, to: token, data: t.data, gas: numberToHex(t.gas ?? 1_000_000), nonce: numberToHex(chunkNonces[j]!) }] })),
+      chunk.map((t, j) => ({
+        method: "eth_sendTransaction",
+        params: [{ from: t.from, to: token, data: t.data, gas: numberToHex(t.gas ?? 1_000_000), nonce: numberToHex(chunkNonces[j]!) }],
+      })),
     )) as Hex[];
     await rpc("evm_mine");
     const receipts = (await rpcBatch(hashes.map((h) => ({ method: "eth_getTransactionReceipt", params: [h] })))) as { status: Hex }[];
@@ -113,10 +116,12 @@ async function main() {
 
     const holders = Array.from({ length: HOLDERS }, (_, i) => holderAddress(i));
     for (let i = 0; i < holders.length; i += 200) {
-      await rpcBatch(holders.slice(i, i + 200).flatMap((h) => [
-        { method: "anvil_impersonateAccount", params: [h] },
-        { method: "anvil_setBalance", params: [h, numberToHex(10n ** 21n)] },
-      ]));
+      await rpcBatch(
+        holders.slice(i, i + 200).flatMap((h) => [
+          { method: "anvil_impersonateAccount", params: [h] },
+          { method: "anvil_setBalance", params: [h, numberToHex(10n ** 21n)] },
+        ]),
+      );
     }
     const onboard = [];
     for (let i = 0; i < holders.length; i += 256) onboard.push({ from: hr, data: data("onboard", [holders.slice(i, i + 256)]), gas: 20_000_000 });
@@ -133,7 +138,12 @@ async function main() {
       grants.push({
         from: hr,
         gas: 20_000_000,
-        data: data("grantBatch", [keccak256(stringToBytes(`bench-batch-${g}`)), recipients, recipients.map(() => lots[g < GRANT_TXS / 2 ? 0 : 1]!), recipients.map(() => 100n * H)]),
+        data: data("grantBatch", [
+          keccak256(stringToBytes(`bench-batch-${g}`)),
+          recipients,
+          recipients.map(() => lots[g < GRANT_TXS / 2 ? 0 : 1]!),
+          recipients.map(() => 100n * H),
+        ]),
       });
     }
     await sendAll("grant batches", grants, token, 4);
@@ -145,15 +155,25 @@ async function main() {
     });
     await sendAll("transfers", transfers, token);
 
-    const spec = toHex(encodeSpec(jobSpecSchema.parse({ name: "bench", image: `registry.example.com/team/bench@sha256:${"a".repeat(64)}`, command: ["python", "train.py"], gpus: 1, hours: 1 })));
+    const spec = toHex(
+      encodeSpec(jobSpecSchema.parse({ name: "bench", image: `registry.example.com/team/bench@sha256:${"a".repeat(64)}`, command: ["python", "train.py"], gpus: 1, hours: 1 })),
+    );
     const redeems = Array.from({ length: REDEMPTIONS }, (_, r) => ({
       from: holders[r % holders.length]!,
       data: data("redeem", [1, [lots[1]!, lots[0]!], 1, 3600, priorityIndex("normal"), spec]),
     }));
     await sendAll("redeems", redeems, token);
     const ids = Array.from({ length: REDEMPTIONS }, (_, r) => BigInt(r + 1));
-    await sendAll("markRunning", ids.map((id) => ({ from: redeemer, data: data("markRunning", [id, keccak256(toHex(`job-${id}`))]) })), token);
-    await sendAll("settle", ids.map((id) => ({ from: redeemer, data: data("settle", [id, 600n + (id % 3000n), keccak256(toHex(`receipt-${id}`))]) })), token);
+    await sendAll(
+      "markRunning",
+      ids.map((id) => ({ from: redeemer, data: data("markRunning", [id, keccak256(toHex(`job-${id}`))]) })),
+      token,
+    );
+    await sendAll(
+      "settle",
+      ids.map((id) => ({ from: redeemer, data: data("settle", [id, 600n + (id % 3000n), keccak256(toHex(`receipt-${id}`))]) })),
+      token,
+    );
 
     if (savedDeployment) writeFileSync(savedDeployment, JSON.stringify(deployment));
     await rpc("evm_mine");

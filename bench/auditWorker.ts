@@ -20,7 +20,13 @@ const head = await client.getBlockNumber();
 let t0 = performance.now();
 let bareLogs = 0;
 let ranges = 0;
-for await (const range of fetchLogRanges({ request: logRequest, addresses: [deployment.accessManager, deployment.computeToken], fromBlock: BigInt(deployment.deployBlock), toBlock: head, chunkBlocks: CHUNK })) {
+for await (const range of fetchLogRanges({
+  request: logRequest,
+  addresses: [deployment.accessManager, deployment.computeToken],
+  fromBlock: BigInt(deployment.deployBlock),
+  toBlock: head,
+  chunkBlocks: CHUNK,
+})) {
   bareLogs += range.logs.length;
   ranges++;
 }

@@ -64,10 +64,9 @@ async function measure(tx: Promise<ContractTransactionResponse>): Promise<Gas> {
  */
 async function traceBreakdown(hash: string): Promise<void> {
   type Step = { op: string; gas: number; gasCost: number; depth: number };
-  const { structLogs: steps } = (await ethers.provider.send("debug_traceTransaction", [
-    hash,
-    { disableStorage: true, disableMemory: true, disableStack: true },
-  ])) as { structLogs: Step[] };
+  const { structLogs: steps } = (await ethers.provider.send("debug_traceTransaction", [hash, { disableStorage: true, disableMemory: true, disableStack: true }])) as {
+    structLogs: Step[];
+  };
   const byOp = new Map<string, { n: number; gas: number }>();
   steps.forEach((step, i) => {
     let cost = step.gasCost;
@@ -102,10 +101,7 @@ const [admin, hr, ops, redeemer, pauser, alice, bob, carol, dave] = signers;
 const gatewaySigner = signers[19];
 const roleHolder: Record<RoleName, Signer> = { ADMIN: admin, HR: hr, OPERATIONS: ops, REDEEMER: redeemer, PAUSER: pauser, GATEWAY: gatewaySigner };
 
-const manager = await ethers.deployContract(
-  "@openzeppelin/contracts/access/manager/AccessManager.sol:AccessManager",
-  [await admin.getAddress()],
-);
+const manager = await ethers.deployContract("@openzeppelin/contracts/access/manager/AccessManager.sol:AccessManager", [await admin.getAddress()]);
 const token = await ethers.deployContract("ComputeToken", [await manager.getAddress(), LAUNCH_TIMEOUT]);
 const plain = await ethers.deployContract("PlainERC1155");
 const tokenAddress = await token.getAddress();
@@ -123,8 +119,7 @@ for (const [role, functions] of Object.entries(RESTRICTED_FUNCTIONS) as [RoleNam
 }
 
 const as = (contract: BaseContract, signer: Signer) => contract.connect(signer) as BaseContract;
-const call = (contract: BaseContract, signer: Signer, fn: string, ...args: unknown[]) =>
-  as(contract, signer).getFunction(fn)(...args) as Promise<ContractTransactionResponse>;
+const call = (contract: BaseContract, signer: Signer, fn: string, ...args: unknown[]) => as(contract, signer).getFunction(fn)(...args) as Promise<ContractTransactionResponse>;
 
 // A class and a transferable lot a year out.
 await (await call(token, ops, "defineClass", "H100-80GB", "NVIDIA-H100-80GB-HBM3", 80, 8)).wait();
@@ -137,8 +132,7 @@ const lotIdB: bigint = await token.getFunction("encodeLotId")(1, expiresAt + 30n
 const actors = [alice, bob, carol, dave];
 const actorAddresses = await Promise.all(actors.map((s) => s.getAddress()));
 // Deterministic addresses, so calldata (and so gasUsed) is the same on every run.
-const fresh = (label: string, n: number) =>
-  Array.from({ length: n }, (_, i) => ethers.getAddress(ethers.dataSlice(ethers.id(`bench:${label}:${i}`), 12)));
+const fresh = (label: string, n: number) => Array.from({ length: n }, (_, i) => ethers.getAddress(ethers.dataSlice(ethers.id(`bench:${label}:${i}`), 12)));
 const grantees = fresh("grantees-new-lot", HOLDERS);
 const grantees2 = fresh("grantees-known-lot", HOLDERS);
 const freshRecipient = fresh("fresh-recipient", 1)[0];
@@ -168,12 +162,8 @@ const rows: Row[] = [];
 
 // (a) Grants: 100 fresh holders in one batch. First into a lot never granted before (the batch also
 // registers the lot), then into an existing lot. Plain: mintMany to 100 fresh holders.
-const grantNewLot = await measure(
-  call(token, hr, "grantBatch", batchRef("new-lot"), grantees, Array(HOLDERS).fill(lotIdB), amounts(HOLDERS)),
-);
-const grantKnownLot = await measure(
-  call(token, hr, "grantBatch", batchRef("known-lot"), grantees2, Array(HOLDERS).fill(lotId), amounts(HOLDERS)),
-);
+const grantNewLot = await measure(call(token, hr, "grantBatch", batchRef("new-lot"), grantees, Array(HOLDERS).fill(lotIdB), amounts(HOLDERS)));
+const grantKnownLot = await measure(call(token, hr, "grantBatch", batchRef("known-lot"), grantees2, Array(HOLDERS).fill(lotId), amounts(HOLDERS)));
 const plainMint = await measure(call(plain, admin, "mintMany", grantees2, Array(HOLDERS).fill(lotId), amounts(HOLDERS)));
 const plainMintPer = perEntry(plainMint, HOLDERS);
 rows.push(
@@ -236,9 +226,7 @@ async function redeem(holder: Signer): Promise<{ id: bigint; gas: Gas }> {
   const tx = call(token, holder, "redeem", 1, [lotId], 4, 3600, NORMAL, spec256(specTag++));
   const sent = await tx;
   const receipt = (await sent.wait())!;
-  const event = receipt.logs
-    .map((log) => token.interface.parseLog(log))
-    .find((parsed) => parsed?.name === "RedemptionRequested");
+  const event = receipt.logs.map((log) => token.interface.parseLog(log)).find((parsed) => parsed?.name === "RedemptionRequested");
   const gas = await measure(Promise.resolve(sent));
   return { id: event!.args.id as bigint, gas };
 }
@@ -295,9 +283,7 @@ const creditExpiry = now + 365n * 24n * HOUR;
 const creditAmounts = Array<bigint>(HOLDERS).fill(100n * CREDIT);
 
 // (g) Grants: one batch to 100 fresh holders; plain mintMany to the same 100 (fresh there too).
-const creditGrant = await measure(
-  call(credit, hr, "grantBatch", batchRef("credit-grant"), creditExpiry, false, creditHolderAddresses, creditAmounts),
-);
+const creditGrant = await measure(call(credit, hr, "grantBatch", batchRef("credit-grant"), creditExpiry, false, creditHolderAddresses, creditAmounts));
 const plain20Mint = await measure(call(plain20, admin, "mintMany", creditHolderAddresses, creditAmounts));
 const creditRows: Row[] = [
   {
@@ -376,14 +362,10 @@ function verdict(row: Row): string {
 }
 
 function renderTable(list: Row[], contract: string, baseline: string): string {
-  const header =
-    `| operation | ${contract} gasUsed | ${contract} execution | baseline (${baseline}) gasUsed / execution | ratio gasUsed (exec) | target |\n` +
-    "|---|--:|--:|---|--:|---|";
+  const header = `| operation | ${contract} gasUsed | ${contract} execution | baseline (${baseline}) gasUsed / execution | ratio gasUsed (exec) | target |\n|---|--:|--:|---|--:|---|`;
   const lines = list.map((row) => {
     const base = row.base ? `${row.base.label}: ${fmt(row.base.gas.gasUsed)} / ${fmt(row.base.gas.execution)}` : "—";
-    const r = row.base
-      ? `${ratio(row.ct.gasUsed, row.base.gas.gasUsed).toFixed(4)} (${ratio(row.ct.execution, row.base.gas.execution).toFixed(4)})`
-      : "—";
+    const r = row.base ? `${ratio(row.ct.gasUsed, row.base.gas.gasUsed).toFixed(4)} (${ratio(row.ct.execution, row.base.gas.execution).toFixed(4)})` : "—";
     return `| ${row.operation} | ${fmt(row.ct.gasUsed)} | ${fmt(row.ct.execution)} | ${base} | ${r} | ${verdict(row)} |`;
   });
   return [header, ...lines].join("\n");

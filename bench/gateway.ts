@@ -76,11 +76,12 @@ async function pgVersion(): Promise<string> {
   return v.split(" ")[0];
 }
 
-const stop = (c: ChildProcess) => new Promise<void>((resolve) => {
-  if (c.exitCode !== null || c.signalCode !== null) return resolve();
-  c.once("exit", () => resolve());
-  c.kill("SIGTERM");
-});
+const stop = (c: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    c.once("exit", () => resolve());
+    c.kill("SIGTERM");
+  });
 
 const progress = (msg: string) => process.stderr.write(`[bench:gateway] ${msg}\n`);
 
@@ -208,7 +209,11 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number): Pr
           if (performance.now() >= end) break;
         }
         const start = performance.now();
-        const res = await fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...(keys.length && { authorization: `Bearer ${keys[j++ % keys.length]}` }) }, body: BODY });
+        const res = await fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...(keys.length && { authorization: `Bearer ${keys[j++ % keys.length]}` }) },
+          body: BODY,
+        });
         const text = await res.text();
         if (res.status !== 200 || !text.endsWith("data: [DONE]\n\n")) errors++;
         else lat.push(performance.now() - start);
@@ -238,7 +243,14 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number): Pr
 
 const f1 = (x: number | undefined) => (x === undefined ? "-" : x.toFixed(2));
 const cpuCell = (p: Phase) =>
-  [`client ${f1(p.cpu.client)}`, `upstream ${f1(p.cpu.upstream)}`, p.cpu.gateway !== undefined && `gateway ${f1(p.cpu.gateway)}`, p.cpu.postgres !== undefined && `postgres ${f1(p.cpu.postgres)}`].filter(Boolean).join(", ");
+  [
+    `client ${f1(p.cpu.client)}`,
+    `upstream ${f1(p.cpu.upstream)}`,
+    p.cpu.gateway !== undefined && `gateway ${f1(p.cpu.gateway)}`,
+    p.cpu.postgres !== undefined && `postgres ${f1(p.cpu.postgres)}`,
+  ]
+    .filter(Boolean)
+    .join(", ");
 
 /** Replaces (or appends) this run's subsection of the gateway section of bench/RESULTS.md. */
 function writeResults(run: string, preamble: string): void {
@@ -264,9 +276,18 @@ async function main(): Promise<void> {
     await setModelPrice(chain.ops, "bench", await readModelPrice(chain.reader, "stories260K"));
     const keys = Array.from({ length: HOLDERS }, () => generatePrivateKey());
     const holders = keys.map((k) => privateKeyToAccount(k));
-    await onboardHolders(chain.hr, holders.map((h) => h.address));
+    await onboardHolders(
+      chain.hr,
+      holders.map((h) => h.address),
+    );
     const now = (await chain.reader.publicClient.getBlock()).timestamp;
-    await grantCredits(chain.hr, { batchRef: keccak256(toHex("bench-gateway")), expiresAt: now + 86_400n * 30n, transferable: false, to: holders.map((h) => h.address), amounts: holders.map(() => parseCredits("100000")) });
+    await grantCredits(chain.hr, {
+      batchRef: keccak256(toHex("bench-gateway")),
+      expiresAt: now + 86_400n * 30n,
+      transferable: false,
+      to: holders.map((h) => h.address),
+      amounts: holders.map(() => parseCredits("100000")),
+    });
     const credit = chain.deployment.inferenceCredit!;
     const gatewayAddress = chain.gateway.account!.address;
     let nonce = 1n;
@@ -275,7 +296,14 @@ async function main(): Promise<void> {
         holders.map(async (h) => {
           const auth = { holder: h.address, gateway: gatewayAddress, cap: parseCredits("100000"), expiresAt: now + 86_400n * 7n, nonce: nonce++, models: [] as string[] };
           const signature = (await h.signTypedData(authorizationTypedData(chain.deployment.chainId, credit, auth))) as Hex;
-          return serializeSignedAuthorization({ version: 1, chainId: chain.deployment.chainId, inferenceCredit: credit, authorizationId: authorizationId(h.address, gatewayAddress, auth.nonce), authorization: auth, signature });
+          return serializeSignedAuthorization({
+            version: 1,
+            chainId: chain.deployment.chainId,
+            inferenceCredit: credit,
+            authorizationId: authorizationId(h.address, gatewayAddress, auth.nonce),
+            authorization: auth,
+            signature,
+          });
         }),
       );
 
@@ -312,12 +340,34 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     const cpuRows: string[][] = [];
     const row = (path: string, ledger: string, m: Phase, d?: Phase) => {
-      rows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? `${((m.rps / d.rps) * 100).toFixed(0)} %` : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load, m.fsync]);
+      rows.push([
+        path,
+        ledger,
+        m.rps.toFixed(0),
+        m.p50.toFixed(2),
+        m.p99.toFixed(2),
+        d ? `${((m.rps / d.rps) * 100).toFixed(0)} %` : "-",
+        d ? (m.p99 - d.p99).toFixed(2) : "-",
+        String(m.errors),
+        m.load,
+        m.fsync,
+      ]);
       cpuRows.push([path, ledger, cpuCell(m)]);
     };
     const pacedRows: string[][] = [];
     const pacedRow = (path: string, ledger: string, m: Phase, d?: Phase) =>
-      pacedRows.push([path, ledger, m.rps.toFixed(0), m.p50.toFixed(2), m.p99.toFixed(2), d ? (m.p50 - d.p50).toFixed(2) : "-", d ? (m.p99 - d.p99).toFixed(2) : "-", String(m.errors), m.load, m.fsync]);
+      pacedRows.push([
+        path,
+        ledger,
+        m.rps.toFixed(0),
+        m.p50.toFixed(2),
+        m.p99.toFixed(2),
+        d ? (m.p50 - d.p50).toFixed(2) : "-",
+        d ? (m.p99 - d.p99).toFixed(2) : "-",
+        String(m.errors),
+        m.load,
+        m.fsync,
+      ]);
     // Warm-up of the client and the upstream.
     await load(upstreamUrl, [], up);
     const dbs: [string, string, unknown][] = [
@@ -366,7 +416,11 @@ async function main(): Promise<void> {
     const from = await chain.reader.publicClient.getBlockNumber();
     await Promise.all(
       Array.from({ length: 1000 }, async (_, i) => {
-        const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${gw.keys[i % HOLDERS]}` }, body: BODY });
+        const res = await fetch(`${gw.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${gw.keys[i % HOLDERS]}` },
+          body: BODY,
+        });
         await res.text();
         if (res.status !== 200) throw new Error(`settlement load: ${res.status}`);
       }),
@@ -380,16 +434,22 @@ async function main(): Promise<void> {
 
     const commit = (() => {
       try {
-        return execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim() + (execFileSync("git", ["status", "--porcelain", "gateway"]).toString().trim() ? " + uncommitted gateway/ changes" : "");
+        return (
+          execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim() +
+          (execFileSync("git", ["status", "--porcelain", "gateway"]).toString().trim() ? " + uncommitted gateway/ changes" : "")
+        );
       } catch {
         return "unknown";
       }
     })();
-    const table = (head: string[], body: string[][]) => [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`, ...body.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+    const table = (head: string[], body: string[][]) =>
+      [`| ${head.join(" | ")} |`, `|${head.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`, ...body.map((r) => `| ${r.join(" | ")} |`)].join("\n");
     const run = [
       `### Run: ${LABEL}`,
       "",
-      `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}, ${STREAMS} streams, ${DURATION_S} s per phase, Node ${process.version}, load average (1 min) ${loadavg().map((x) => x.toFixed(1)).join(" / ")} at the end.`,
+      `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, commit ${commit}, ${STREAMS} streams, ${DURATION_S} s per phase, Node ${process.version}, load average (1 min) ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(" / ")} at the end.`,
       "",
       `Closed loop (${STREAMS} streams, each sends its next request when the last ends):`,
       "",

@@ -12,16 +12,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  type Address,
-  defineChain,
-  encodeFunctionData,
-  type Hex,
-  keccak256,
-  type PublicClient,
-  stringToHex,
-  toHex,
-} from "viem";
+import { type Address, defineChain, encodeFunctionData, type Hex, keccak256, type PublicClient, stringToHex, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createChainClient, createChainWalletClient } from "../sdk/client.js";
 import { COMPUTE_TOKEN_ARTIFACT, deployComputeTokens } from "../sdk/deploy.js";
@@ -99,8 +90,7 @@ export async function setUp(rpcUrl: string, holderCount: number, grant: bigint):
 }
 
 /** The calldata of the benchmark's i-th redemption (1 GPU × 36 s at normal priority = 36 units). */
-const redeemData = (s: Setup, i: number): Hex =>
-  encodeFunctionData({ abi: computeTokenAbi, functionName: "redeem", args: [1, [s.lotId], 1, 36, 1, toHex(encodeSpec(spec(i)))] });
+const redeemData = (s: Setup, i: number): Hex => encodeFunctionData({ abi: computeTokenAbi, functionName: "redeem", args: [1, [s.lotId], 1, 36, 1, toHex(encodeSpec(spec(i)))] });
 
 export interface History extends Setup {
   terminal: number;
@@ -179,7 +169,8 @@ async function generate(terminal: number, open: number, statePath: string, metaP
         if (BigInt(status.pending) === 0n && BigInt(status.queued) === 0n) break;
       }
     };
-    const count = async () => BigInt((await rpc(url, "eth_call", [{ to: address, data: encodeFunctionData({ abi: computeTokenAbi, functionName: "redemptionCount" }) }, "latest"])) as string);
+    const count = async () =>
+      BigInt((await rpc(url, "eth_call", [{ to: address, data: encodeFunctionData({ abi: computeTokenAbi, functionName: "redemptionCount" }) }, "latest"])) as string);
     const t0 = performance.now();
     let made = 0;
     let settled = 0;
@@ -208,7 +199,14 @@ async function generate(terminal: number, open: number, statePath: string, metaP
     }
     await rpc(url, "evm_setAutomine", [true]);
     // Every end really happened (a reverted transaction would leave a redemption open).
-    const ends = (await rpc(url, "eth_getLogs", [{ address, fromBlock: toHex(s.deployment.deployBlock), toBlock: "latest", topics: [[keccak256(toHex("RedemptionRejected(uint256,address,uint16,uint256)")), keccak256(toHex("RedemptionSettled(uint256,address,uint256,uint256,bytes32)"))]] }])) as unknown[];
+    const ends = (await rpc(url, "eth_getLogs", [
+      {
+        address,
+        fromBlock: toHex(s.deployment.deployBlock),
+        toBlock: "latest",
+        topics: [[keccak256(toHex("RedemptionRejected(uint256,address,uint16,uint256)")), keccak256(toHex("RedemptionSettled(uint256,address,uint256,uint256,bytes32)"))]],
+      },
+    ])) as unknown[];
     if (ends.length !== terminal) throw new Error(`expected ${terminal} redemptions over, the chain has ${ends.length}`);
     const head = Number(BigInt((await rpc(url, "eth_blockNumber")) as string));
     log(`history generated: ${settled} settled, ${rejected} rejected, ${open} open, ${head} blocks, in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

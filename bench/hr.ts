@@ -46,9 +46,7 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((resolve) =>
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: (performance.now() - started) / 1000 })),
-  );
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: (performance.now() - started) / 1000 })));
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), "ctk-bench-hr-"));
@@ -62,7 +60,10 @@ try {
   const hr = client(LOCAL_ROLE_KEYS.HR);
   await applyClassChanges(ops, diffClasses(readClassesFile(path.join(ROOT, "config", "classes.json")), await listClasses(ops)).changes);
   process.stderr.write(`onboarding ${fmt(WALLETS)} wallets…\n`);
-  await onboardHolders(hr, Array.from({ length: WALLETS }, (_, i) => walletOf(i)));
+  await onboardHolders(
+    hr,
+    Array.from({ length: WALLETS }, (_, i) => walletOf(i)),
+  );
 
   // 1. End to end through the command line, as HR runs it.
   const cliFile = path.join(dir, "grants-cli.csv");

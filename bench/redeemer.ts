@@ -107,9 +107,7 @@ const quantile = (xs: number[], q: number) => {
 async function sendRedeem(rpcUrl: string, s: Setup, from: Address, i: number, nonce?: number): Promise<Hex> {
   const js = spec(i);
   const data = encodeFunctionData({ abi: computeTokenAbi, functionName: "redeem", args: [1, [s.lotId], 1, 36, 1, toHex(encodeSpec(js))] });
-  return (await rpc(rpcUrl, "eth_sendTransaction", [
-    { from, to: s.deployment.computeToken, data, gas: "0x7a120", ...(nonce !== undefined && { nonce: toHex(nonce) }) },
-  ])) as Hex;
+  return (await rpc(rpcUrl, "eth_sendTransaction", [{ from, to: s.deployment.computeToken, data, gas: "0x7a120", ...(nonce !== undefined && { nonce: toHex(nonce) }) }])) as Hex;
 }
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -155,7 +153,10 @@ const serverProfileArgs = (): string[] => {
 
 /** The fake API server in its own process (bench/fakeKubeProcess.ts). */
 async function forkFakeKube(dir: string): Promise<FakeKubeHandle> {
-  const child: ChildProcess = fork(fileURLToPath(new URL("./fakeKubeProcess.ts", import.meta.url)), [], { execArgv: ["--import", "tsx", ...serverProfileArgs()], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child: ChildProcess = fork(fileURLToPath(new URL("./fakeKubeProcess.ts", import.meta.url)), [], {
+    execArgv: ["--import", "tsx", ...serverProfileArgs()],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const info = await new Promise<{ kubeconfig: string }>((resolve, reject) => {
     child.once("message", (m) => resolve(m as { kubeconfig: string }));
     child.once("exit", (code) => reject(new Error(`fake API server exited (${code})`)));
@@ -311,7 +312,9 @@ async function backfill(): Promise<Record<string, number>> {
     if (stats.created !== N || stats.twice) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
     log(`API calls during the run: ${JSON.stringify(stats.calls)}`);
     log(`backfill: ${N} Jobs in ${(backfillMs / 1000).toFixed(2)} s; bare fetch ${(bareMs / 1000).toFixed(2)} s`);
-    log(`backfill CPU ${Math.round(backfillCpuMs)} ms; fake API server CPU ${Math.round(serverCpuMs)} ms; anvil CPU ${Math.round(anvilCpuMs)} ms; history read and checked after ${Math.round(readyMs)} ms`);
+    log(
+      `backfill CPU ${Math.round(backfillCpuMs)} ms; fake API server CPU ${Math.round(serverCpuMs)} ms; anvil CPU ${Math.round(anvilCpuMs)} ms; history read and checked after ${Math.round(readyMs)} ms`,
+    );
     log(`memory: heap ${mib(heapBefore)} before the start, peak RSS ${mib(backfillPeakRss)} / heap ${mib(backfillPeakHeap)}, ${mib(heapLive)} live after a full GC`);
     return {
       backfillMs,
@@ -390,7 +393,6 @@ async function live(): Promise<number[]> {
   }
 }
 
-
 const SCALE_TERMINAL = (process.env.CTK_BENCH_SCALE ?? "10000,100000").split(",").filter(Boolean).map(Number);
 const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
 /** CTK_BENCH_SCALE_UNTIL=ready: each start is measured up to ready only (no claims or launches of the open ones). */
@@ -398,7 +400,10 @@ const SCALE_UNTIL_READY = process.env.CTK_BENCH_SCALE_UNTIL === "ready";
 
 /** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts). */
 function scaleRun(input: ScaleRunInput): Promise<ScaleRunResult> {
-  const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], { execArgv: ["--expose-gc", ...(process.env.CTK_BENCH_SCALE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], {
+    execArgv: ["--expose-gc", ...(process.env.CTK_BENCH_SCALE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   return new Promise((resolve, reject) => {
     child.once("message", (m) => {
       const msg = m as { result?: ScaleRunResult; error?: string };
@@ -457,10 +462,14 @@ async function scale(terminal: number): Promise<ScaleFigures> {
     mkdirSync(join(dir, "a"));
     mkdirSync(join(dir, "b"));
     const a = await once(join(dir, "a"), undefined);
-    log(`scale ${terminal}: without a checkpoint ready in ${Math.round(a.r.readyMs)} ms, ${SCALE_OPEN} Jobs in ${Math.round(a.r.backfillMs)} ms, peak RSS ${mib(a.r.peakRss)}, live ${mib(a.r.heapLive)}`);
+    log(
+      `scale ${terminal}: without a checkpoint ready in ${Math.round(a.r.readyMs)} ms, ${SCALE_OPEN} Jobs in ${Math.round(a.r.backfillMs)} ms, peak RSS ${mib(a.r.peakRss)}, live ${mib(a.r.heapLive)}`,
+    );
     const b = await once(join(dir, "b"), saved);
     if (!b.r.fromCheckpoint) throw new Error("the second start did not use the checkpoint");
-    log(`scale ${terminal}: with the checkpoint ready in ${Math.round(b.r.readyMs)} ms, ${SCALE_OPEN} Jobs in ${Math.round(b.r.backfillMs)} ms, peak RSS ${mib(b.r.peakRss)}, live ${mib(b.r.heapLive)}`);
+    log(
+      `scale ${terminal}: with the checkpoint ready in ${Math.round(b.r.readyMs)} ms, ${SCALE_OPEN} Jobs in ${Math.round(b.r.backfillMs)} ms, peak RSS ${mib(b.r.peakRss)}, live ${mib(b.r.heapLive)}`,
+    );
     return { terminal, open: SCALE_OPEN, blocks: a.blocks, load, without: a.r, with: b.r, checkpointBytes: statSync(saved).size };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -530,26 +539,91 @@ that moment, and the same minus the heap before the start: the redeemer's own). 
 
 ${head}
 ${sep}
-${row("blocks of history", (c) => c.blocks, (x) => x.toLocaleString("en"))}
+${row(
+  "blocks of history",
+  (c) => c.blocks,
+  (x) => x.toLocaleString("en"),
+)}
 ${row("start → ready, without a checkpoint (history read in full)", (c) => c.without.readyMs, s1)}
-${row("start → ready, from the checkpoint", (c) => c.with.readyMs, s1, (_r, last) => `≤ 2 s: ${pass(last <= 2000)}`)}
+${row(
+  "start → ready, from the checkpoint",
+  (c) => c.with.readyMs,
+  s1,
+  (_r, last) => `≤ 2 s: ${pass(last <= 2000)}`,
+)}
 ${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, without a checkpoint`, (c) => backfill(c.without), s1)}
 ${row(`start → ${SCALE_OPEN.toLocaleString("en")} Jobs created, from the checkpoint`, (c) => backfill(c.with), s1)}
-${row("open redemptions ÷ (start → every Job created), from the checkpoint, per second", (c) => rate(c, c.with), (x) => Math.round(x).toLocaleString("en"))}
-${row("claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second", (c) => claims(c, c.without), (x) => x.toFixed(1), (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`)}
-${row("claims: the same, from the checkpoint, per second", (c) => claims(c, c.with), (x) => x.toFixed(1), (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`)}
-${row("peak RSS up to ready (the history read), without a checkpoint", (c) => c.without.peakRssReady, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row(
+  "open redemptions ÷ (start → every Job created), from the checkpoint, per second",
+  (c) => rate(c, c.with),
+  (x) => Math.round(x).toLocaleString("en"),
+)}
+${row(
+  "claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second",
+  (c) => claims(c, c.without),
+  (x) => x.toFixed(1),
+  (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`,
+)}
+${row(
+  "claims: the same, from the checkpoint, per second",
+  (c) => claims(c, c.with),
+  (x) => x.toFixed(1),
+  (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`,
+)}
+${row(
+  "peak RSS up to ready (the history read), without a checkpoint",
+  (c) => c.without.peakRssReady,
+  mb,
+  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
+)}
 ${row("peak heap up to ready, without a checkpoint", (c) => c.without.peakHeapReady, mb)}
-${row("peak RSS up to ready, from the checkpoint", (c) => c.with.peakRssReady, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("peak RSS over the whole run (claims and launches included), without a checkpoint", (c) => wholeRun(c.without.peakRss), mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("… from the checkpoint", (c) => wholeRun(c.with.peakRss), mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
-${row("live heap after a full GC, without a checkpoint", (c) => c.without.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row(
+  "peak RSS up to ready, from the checkpoint",
+  (c) => c.with.peakRssReady,
+  mb,
+  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
+)}
+${row(
+  "peak RSS over the whole run (claims and launches included), without a checkpoint",
+  (c) => wholeRun(c.without.peakRss),
+  mb,
+  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
+)}
+${row(
+  "… from the checkpoint",
+  (c) => wholeRun(c.with.peakRss),
+  mb,
+  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
+)}
+${row(
+  "live heap after a full GC, without a checkpoint",
+  (c) => c.without.heapLive,
+  mb,
+  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
+)}
 ${row("… of which the redeemer's own (minus the heap before the start)", (c) => own(c.without), mb)}
-${row("live heap after a full GC, from the checkpoint", (c) => c.with.heapLive, mb, (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`)}
+${row(
+  "live heap after a full GC, from the checkpoint",
+  (c) => c.with.heapLive,
+  mb,
+  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
+)}
 ${row("… of which the redeemer's own", (c) => own(c.with), mb)}
-${row("redemptions in memory at the end of the run, without a checkpoint", (c) => c.without.inMemory, (x) => x.toLocaleString("en"))}
-${row("redemptions over, dropped from memory (one byte each)", (c) => c.without.dropped, (x) => x.toLocaleString("en"))}
-${row("checkpoint file", (c) => c.checkpointBytes, (x) => `${(x / 1024).toFixed(0)} KiB`)}
+${row(
+  "redemptions in memory at the end of the run, without a checkpoint",
+  (c) => c.without.inMemory,
+  (x) => x.toLocaleString("en"),
+)}
+${row(
+  "redemptions over, dropped from memory (one byte each)",
+  (c) => c.without.dropped,
+  (x) => x.toLocaleString("en"),
+)}
+${row(
+  "checkpoint file",
+  (c) => c.checkpointBytes,
+  (x) => `${(x / 1024).toFixed(0)} KiB`,
+)}
 ${row("CPU time of the redeemer's process, without a checkpoint", (c) => c.without.cpuMs, s1)}
 ${row("… with the checkpoint", (c) => c.with.cpuMs, s1)}
 
@@ -558,7 +632,6 @@ Machine load when each history's runs began: ${cols.map((c) => `${c.terminal.toL
 ${SCALE_ANALYSIS}
 `;
 }
-
 
 const pass = (ok: boolean) => (ok ? "**PASS**" : "**FAIL**");
 const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
@@ -650,7 +723,6 @@ the redeemer still holds once every Job is created is the live figure above minu
 (about 7 KB per redemption: its record, its request and verdict, the watch's slimmed copy of its Job, and the
 pending markRunning).
 `;
-
 
 /** The figures of the run before issue 16 (2026-11-22, load ≈ 1.2), to compare with across machine loads. */
 const PREVIOUS = { backfillS: 3.98, bareS: 0.88, ratio: 4.5, cpuMsPerRedemption: 0.42, liveHeapMiB: 238 };

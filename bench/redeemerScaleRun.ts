@@ -84,7 +84,11 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   if (heapProfiler) {
     heapProfiler.connect();
     await heapProfiler.post("HeapProfiler.enable");
-    await heapProfiler.post("HeapProfiler.startSampling", { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.CTK_BENCH_SCALE_HEAP_ALL === "1" });
+    await heapProfiler.post("HeapProfiler.startSampling", {
+      samplingInterval: 32 * 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: process.env.CTK_BENCH_SCALE_HEAP_ALL === "1",
+    });
   }
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -97,7 +101,9 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     sample();
     peakRssReady = peakRss;
     peakHeapReady = peakHeap;
-    console.error(`[bench:redeemer] ready after ${Math.round(readyAt - t0)} ms (${redeemer.fromCheckpoint ? "from the checkpoint" : "history read in full"}), peak RSS so far ${(peakRss / 2 ** 20).toFixed(0)} MiB, heap ${(peakHeap / 2 ** 20).toFixed(0)} MiB`);
+    console.error(
+      `[bench:redeemer] ready after ${Math.round(readyAt - t0)} ms (${redeemer.fromCheckpoint ? "from the checkpoint" : "history read in full"}), peak RSS so far ${(peakRss / 2 ** 20).toFixed(0)} MiB, heap ${(peakHeap / 2 ** 20).toFixed(0)} MiB`,
+    );
   });
   let launched = 0;
   const hook = redeemer.book.onChange;
@@ -114,7 +120,10 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   const heapLive = getHeapStatistics().used_heap_size;
   if (heapProfiler) {
     const { profile } = await heapProfiler.post("HeapProfiler.stopSampling");
-    writeFileSync(heapProfileFile!.replace(/(\.heapprofile)?$/, input.saveCheckpointAs ? "-without-checkpoint.heapprofile" : "-with-checkpoint.heapprofile"), JSON.stringify(profile));
+    writeFileSync(
+      heapProfileFile!.replace(/(\.heapprofile)?$/, input.saveCheckpointAs ? "-without-checkpoint.heapprofile" : "-with-checkpoint.heapprofile"),
+      JSON.stringify(profile),
+    );
     heapProfiler.disconnect();
   }
   const d = redeemer.book.droppedCount;

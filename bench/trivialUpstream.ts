@@ -15,14 +15,22 @@ const server = createServer((req, res) => {
     const n = Math.min(TOKENS, body.max_tokens ?? TOKENS);
     const usage = (k: number) => ({ prompt_tokens: 8, completion_tokens: k, total_tokens: 8 + k });
     if (!body.stream) {
-      const text = JSON.stringify({ id: "x", object: "chat.completion", created: 0, model: "bench", choices: [{ index: 0, message: { role: "assistant", content: "tok ".repeat(n) }, finish_reason: "length" }], usage: usage(n) });
+      const text = JSON.stringify({
+        id: "x",
+        object: "chat.completion",
+        created: 0,
+        model: "bench",
+        choices: [{ index: 0, message: { role: "assistant", content: "tok ".repeat(n) }, finish_reason: "length" }],
+        usage: usage(n),
+      });
       res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       res.end(text);
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
     let out = "";
-    for (let k = 1; k <= n; k++) out += `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "bench", choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }], usage: usage(k) })}\n\n`;
+    for (let k = 1; k <= n; k++)
+      out += `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "bench", choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }], usage: usage(k) })}\n\n`;
     out += `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "bench", choices: [], usage: usage(n) })}\n\ndata: [DONE]\n\n`;
     res.end(out);
   });

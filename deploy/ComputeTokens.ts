@@ -53,9 +53,7 @@ export function addComputeTokens(m: ModuleBuilder) {
   const wiring = [
     ...roles
       .filter((role) => selectorsFor(role).length > 0)
-      .map((role) =>
-        m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], { id: `wire_${role}` }),
-      ),
+      .map((role) => m.call(accessManager, "setTargetFunctionRole", [computeToken, selectorsFor(role), ROLES[role]], { id: `wire_${role}` })),
     ...roles
       .filter((role) => creditSelectorsFor(role).length > 0)
       .map((role) =>

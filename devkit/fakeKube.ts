@@ -266,7 +266,9 @@ export class FakeKube {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: "fake", server: this.url, skipTLSVerify: user.skipTLSVerify ?? false, ...(user.caPem && { caData: b64(user.caPem) }) }],
-      users: [{ name: "redeemer", ...(user.token && { token: user.token }), ...(user.certPem && { certData: b64(user.certPem) }), ...(user.keyPem && { keyData: b64(user.keyPem) }) }],
+      users: [
+        { name: "redeemer", ...(user.token && { token: user.token }), ...(user.certPem && { certData: b64(user.certPem) }), ...(user.keyPem && { keyData: b64(user.keyPem) }) },
+      ],
       contexts: [{ name: "fake", cluster: "fake", user: "redeemer", namespace }],
       currentContext: "fake",
     });
@@ -371,9 +373,7 @@ export class FakeKube {
     this.commit("Pod", "ADDED", pod);
     if (this.autoRun) {
       const { runMs, exitCode = 0 } = this.autoRun;
-      this.jobTimer(job, runMs, () =>
-        exitCode === 0 ? this.succeedJob(name) : this.failJob(name, "Error", exitCode),
-      );
+      this.jobTimer(job, runMs, () => (exitCode === 0 ? this.succeedJob(name) : this.failJob(name, "Error", exitCode)));
     }
     return pod.metadata.name;
   }
@@ -484,8 +484,7 @@ export class FakeKube {
       try {
         this.route(req, res, Buffer.concat(chunks).toString("utf8"));
       } catch (err) {
-        const e =
-          err instanceof HttpStatusError ? err : new HttpStatusError(500, "InternalError", (err as Error).message);
+        const e = err instanceof HttpStatusError ? err : new HttpStatusError(500, "InternalError", (err as Error).message);
         sendStatus(res, e);
       }
     });
@@ -824,9 +823,7 @@ export class FakeKube {
         creationTimestamp: now,
         labels: { ...(template.metadata?.labels ?? {}) },
         annotations: { ...(template.metadata?.annotations ?? {}) },
-        ownerReferences: [
-          { apiVersion: "batch/v1", kind: "Job", name: job.metadata.name, uid: job.metadata.uid, controller: true },
-        ],
+        ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: job.metadata.name, uid: job.metadata.uid, controller: true }],
       },
       spec,
       status: {
@@ -956,9 +953,7 @@ function defaultJob(job: KubeObject): void {
 }
 
 function isFinished(job: KubeObject): boolean {
-  return (job.status?.conditions ?? []).some(
-    (c: { type: string; status: string }) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
-  );
+  return (job.status?.conditions ?? []).some((c: { type: string; status: string }) => (c.type === "Complete" || c.type === "Failed") && c.status === "True");
 }
 
 function containerName(pod: KubeObject): string {
@@ -1049,9 +1044,7 @@ export function parseLabelSelector(selector: string): (labels: Record<string, st
       if (set) {
         const [, key, op, list] = set;
         const values = list.split(",").map((v) => v.trim());
-        return op === "in"
-          ? (l) => key in l && values.includes(l[key])
-          : (l) => !(key in l) || !values.includes(l[key]);
+        return op === "in" ? (l) => key in l && values.includes(l[key]) : (l) => !(key in l) || !values.includes(l[key]);
       }
       const ne = /^([^\s!=]+)\s*!=\s*(.*)$/.exec(term);
       if (ne) return (l) => l[ne[1]] !== ne[2].trim();

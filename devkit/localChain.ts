@@ -60,7 +60,10 @@ export async function startLocalChain(opts: { classes?: ClassSpec[] } = {}): Pro
 
 /** Moves the chain's clock forward and mines a block. */
 export async function increaseTime(chain: LocalChain, seconds: number): Promise<void> {
-  for (const [method, params] of [["evm_increaseTime", [seconds]], ["evm_mine", []]] as const) {
+  for (const [method, params] of [
+    ["evm_increaseTime", [seconds]],
+    ["evm_mine", []],
+  ] as const) {
     const res = await fetch(chain.anvil.rpcUrl, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -11,9 +11,7 @@ import { CtkError } from "../sdk/ctkError.js";
 
 export class AnvilNotFoundError extends CtkError {
   constructor() {
-    super(
-      "anvil was not found: install the optional dependency @foundry-rs/anvil-linux-amd64 (npm ci on Linux x64) or put Foundry's anvil on PATH",
-    );
+    super("anvil was not found: install the optional dependency @foundry-rs/anvil-linux-amd64 (npm ci on Linux x64) or put Foundry's anvil on PATH");
     this.name = "AnvilNotFoundError";
   }
 }

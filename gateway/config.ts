@@ -9,17 +9,15 @@ import { readJsonObject } from "../sdk/configFile.js";
 import { ConfigError, firstIssue } from "../sdk/ctkError.js";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
 
-const credits = z
-  .union([z.string(), z.number()])
-  .transform((v, ctx) => {
-    const s = String(v).trim();
-    const m = /^(\d+)(?:\.(\d{1,6}))?$/.exec(s);
-    if (!m) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected credits with at most 6 decimals, got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return BigInt(m[1]) * 1_000_000n + BigInt((m[2] ?? "").padEnd(6, "0"));
-  });
+const credits = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const s = String(v).trim();
+  const m = /^(\d+)(?:\.(\d{1,6}))?$/.exec(s);
+  if (!m) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected credits with at most 6 decimals, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return BigInt(m[1]) * 1_000_000n + BigInt((m[2] ?? "").padEnd(6, "0"));
+});
 
 const limitsSchema = z
   .object({
@@ -101,7 +99,10 @@ export const gatewayConfigSchema = z
     embedded: z
       .object({
         modelPath: z.string().min(1),
-        sha256: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-fA-F]{64}$/)
+          .optional(),
         sequences: z.number().int().min(1).max(64).default(4),
         contextSize: z.number().int().min(64).default(512),
       })
@@ -117,7 +118,11 @@ export const gatewayConfigSchema = z
       .default({}),
     maxBodyBytes: z.number().int().min(1_024).default(1_048_576),
     /** Holds older than this are abandoned (a replica that never came back) and released. */
-    staleHoldMs: z.number().int().min(1_000).default(15 * 60_000),
+    staleHoldMs: z
+      .number()
+      .int()
+      .min(1_000)
+      .default(15 * 60_000),
     settlement: z
       .object({
         intervalMs: z.number().int().min(50).default(30_000),
@@ -159,7 +164,8 @@ export function parseGatewayConfig(raw: unknown, baseDir = process.cwd()): Gatew
     if (names.has(m.name)) throw new GatewayConfigError(`gateway config: model "${m.name}" is listed twice`);
     names.add(m.name);
     if (m.upstream === "embedded" && !c.embedded) throw new GatewayConfigError(`gateway config: model "${m.name}" uses the embedded upstream, but no embedded.modelPath is set`);
-    if (m.upstream !== "embedded" && !/^https?:\/\//.test(m.upstream)) throw new GatewayConfigError(`gateway config: model "${m.name}": upstream must be an http(s) URL or "embedded"`);
+    if (m.upstream !== "embedded" && !/^https?:\/\//.test(m.upstream))
+      throw new GatewayConfigError(`gateway config: model "${m.name}": upstream must be an http(s) URL or "embedded"`);
   }
   let deployment: Deployment;
   try {

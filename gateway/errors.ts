@@ -33,5 +33,4 @@ export class GatewayError extends Error {
   }
 }
 
-export const badRequest = (code: string, message: string, param?: string) =>
-  new GatewayError(400, "invalid_request_error", code, message, param ? { param } : {});
+export const badRequest = (code: string, message: string, param?: string) => new GatewayError(400, "invalid_request_error", code, message, param ? { param } : {});

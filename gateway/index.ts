@@ -63,7 +63,12 @@ export function openLedgerDriver(db: GatewayConfig["database"]): SqlDriver {
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const log = deps.logger ?? pino({ level: config.logLevel, base: { service: "ctk-gateway", replica: config.replica } }, deps.logStream ?? pino.destination(1));
   const now = deps.now ?? Date.now;
-  const client = createCtkClient({ rpcUrl: config.chain.rpcUrl, deployment: config.chain.deployment, account: config.chain.privateKey, pollingInterval: Math.min(config.chain.pollIntervalMs, 100) });
+  const client = createCtkClient({
+    rpcUrl: config.chain.rpcUrl,
+    deployment: config.chain.deployment,
+    account: config.chain.privateKey,
+    pollingInterval: Math.min(config.chain.pollIntervalMs, 100),
+  });
   if (!config.chain.deployment.inferenceCredit) throw new Error("the deployment has no InferenceCredit: the gateway settles on it (redeploy the devnet)");
   const address = client.account!.address;
   const metrics = new GatewayMetrics();
@@ -76,17 +81,32 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
 
     let embedded: LlamaUpstream | undefined;
     if (config.models.some((m) => m.upstream === "embedded") && config.embedded) {
-      embedded = await startLlamaUpstream({ modelPath: config.embedded.modelPath, sha256: config.embedded.sha256, sequences: config.embedded.sequences, contextSize: config.embedded.contextSize, modelName: config.models.find((m) => m.upstream === "embedded")!.upstreamModel ?? config.models.find((m) => m.upstream === "embedded")!.name });
+      embedded = await startLlamaUpstream({
+        modelPath: config.embedded.modelPath,
+        sha256: config.embedded.sha256,
+        sequences: config.embedded.sequences,
+        contextSize: config.embedded.contextSize,
+        modelName: config.models.find((m) => m.upstream === "embedded")!.upstreamModel ?? config.models.find((m) => m.upstream === "embedded")!.name,
+      });
       cleanup.unshift(() => embedded!.stop());
       log.info({ url: embedded.url, model: embedded.modelName }, "embedded llama.cpp upstream started");
     }
     const upstreams = new Map<string, Upstream>(
-      config.models.map((m) => [m.name, { model: m, url: (m.upstream === "embedded" ? embedded!.url : m.upstream).replace(/\/+$/, ""), limiter: new PriorityLimiter(m.concurrency) }]),
+      config.models.map((m) => [
+        m.name,
+        { model: m, url: (m.upstream === "embedded" ? embedded!.url : m.upstream).replace(/\/+$/, ""), limiter: new PriorityLimiter(m.concurrency) },
+      ]),
     );
 
-    let prices: PriceBook | undefined = await readPriceBook(client, config.models.map((m) => m.name));
+    let prices: PriceBook | undefined = await readPriceBook(
+      client,
+      config.models.map((m) => m.name),
+    );
     const reloadPrices = async () => {
-      prices = await readPriceBook(client, config.models.map((m) => m.name));
+      prices = await readPriceBook(
+        client,
+        config.models.map((m) => m.name),
+      );
       log.info({ priceVersion: prices.version.toString(), models: [...prices.models.keys()] }, "price table loaded");
     };
     /**
@@ -100,7 +120,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       const epoch = await ledger.settledEpoch();
       const balances = await readBalances(client, list);
       const applied = await ledger.setBalances(balances, epoch, now());
-      if (holders) for (const h of list) (applied ? behind.delete(h) : behind.add(h));
+      if (holders) for (const h of list) applied ? behind.delete(h) : behind.add(h);
       return applied;
     };
 
@@ -121,7 +141,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     });
     await watcher.start();
     cleanup.unshift(() => watcher.stop());
-    const balanceTimer = setInterval(() => void refreshBalances().catch((err) => log.warn({ err: (err as Error).message }, "balance refresh failed")), config.chain.balanceRefreshMs);
+    const balanceTimer = setInterval(
+      () => void refreshBalances().catch((err) => log.warn({ err: (err as Error).message }, "balance refresh failed")),
+      config.chain.balanceRefreshMs,
+    );
     balanceTimer.unref();
     cleanup.unshift(async () => clearInterval(balanceTimer));
 

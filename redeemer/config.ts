@@ -192,6 +192,3 @@ export function loadRedeemerConfig(options: LoadRedeemerConfigOptions = {}): Red
   const source = [file, "environment"].filter(Boolean).join(" + ");
   return parseRedeemerConfig(merged, { baseDir: file ? dirname(resolve(file)) : process.cwd(), source });
 }
-
-
-

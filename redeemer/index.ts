@@ -289,7 +289,15 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       book.restoreDone(checkpoint.doneStatuses, at);
       for (const o of checkpoint.open) {
         if (o.status === "Running") {
-          engine.dispatch({ type: "chainStatus", id: o.request.id, status: "Running", at, source: "log", ...(o.runningTx && { txHash: o.runningTx }), ...(o.jobRef && { jobRef: o.jobRef }) });
+          engine.dispatch({
+            type: "chainStatus",
+            id: o.request.id,
+            status: "Running",
+            at,
+            source: "log",
+            ...(o.runningTx && { txHash: o.runningTx }),
+            ...(o.jobRef && { jobRef: o.jobRef }),
+          });
         }
       }
       watcher.restore({ ...checkpoint.position, requests: checkpoint.open.map((o) => o.request) });
@@ -324,16 +332,19 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     reconcileTimer.unref();
     const d = book.droppedCount;
     log.info(
-      { redemptions: book.size + d.settled + d.rejected + d.reclaimed, inMemory: book.size, open: book.open().length, confirmedBlock: watcher.cursor.toString(), fromCheckpoint: checkpointUsed },
+      {
+        redemptions: book.size + d.settled + d.rejected + d.reclaimed,
+        inMemory: book.size,
+        open: book.open().length,
+        confirmedBlock: watcher.cursor.toString(),
+        fromCheckpoint: checkpointUsed,
+      },
       "redeemer ready",
     );
   })();
   ready.catch(() => {});
 
-  log.info(
-    { port: api.port, chainId, contract: address, redeemer: account.address, executor: executor.kind, confirmations: config.confirmations },
-    "redeemer started",
-  );
+  log.info({ port: api.port, chainId, contract: address, redeemer: account.address, executor: executor.kind, confirmations: config.confirmations }, "redeemer started");
 
   return {
     port: api.port,

@@ -10,8 +10,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CONTRACTS = {
   computeTokenAbi: "artifacts/contracts/ComputeToken.sol/ComputeToken.json",
   inferenceCreditAbi: "artifacts/contracts/InferenceCredit.sol/InferenceCredit.json",
-  accessManagerAbi:
-    "artifacts/@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json",
+  accessManagerAbi: "artifacts/@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json",
 } as const;
 
 export function renderAbiModule(): string {

@@ -57,11 +57,8 @@ export function deploymentFromIgnition(dir: string): Deployment {
   const confirm = journal.find((e) => e.type === "TRANSACTION_CONFIRM" && e.futureId === `${MODULE}#AccessManager`);
   if (!confirm?.receipt) throw new IgnitionOutputError(dir, "the AccessManager deployment was never confirmed");
 
-  const completed = new Set(
-    journal.filter((e) => e.type.endsWith("_EXECUTION_STATE_COMPLETE") && e.result?.type === "SUCCESS").map((e) => e.futureId),
-  );
-  const initOf = (futureId: string) =>
-    journal.find((e) => e.futureId === futureId && e.type.endsWith("_EXECUTION_STATE_INITIALIZE"));
+  const completed = new Set(journal.filter((e) => e.type.endsWith("_EXECUTION_STATE_COMPLETE") && e.result?.type === "SUCCESS").map((e) => e.futureId));
+  const initOf = (futureId: string) => journal.find((e) => e.futureId === futureId && e.type.endsWith("_EXECUTION_STATE_INITIALIZE"));
   const deployer = getAddress(String(initOf(`${MODULE}#AccessManager`)?.constructorArgs?.[0]));
   const roles: Record<string, Address[]> = { ADMIN: [deployer] };
   for (const role of ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "GATEWAY", "ADMIN"]) {

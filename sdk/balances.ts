@@ -62,9 +62,7 @@ export async function inFlightByClass(client: CtkClient, holder: Address, maxBlo
     for (const log of logs) ids.push(log.args.id!);
   }
   const result = new Map<number, bigint>();
-  const views = await Promise.all(
-    ids.map((id) => client.publicClient.readContract({ ...client.computeToken, functionName: "getRedemption", args: [id] })),
-  );
+  const views = await Promise.all(ids.map((id) => client.publicClient.readContract({ ...client.computeToken, functionName: "getRedemption", args: [id] })));
   for (const v of views) {
     // 1 = Requested, 2 = Running
     if (v.status === 1 || v.status === 2) result.set(v.classId, (result.get(v.classId) ?? 0n) + v.reserved);
@@ -80,11 +78,7 @@ export async function getBalances(client: CtkClient, holder: Address): Promise<H
       client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [holder] }),
       inFlightByClass(client, holder),
     ]);
-    const lotLists = await Promise.all(
-      classes.map((c) =>
-        client.publicClient.readContract({ ...client.computeToken, functionName: "lotsOfClass", args: [c.classId] }),
-      ),
-    );
+    const lotLists = await Promise.all(classes.map((c) => client.publicClient.readContract({ ...client.computeToken, functionName: "lotsOfClass", args: [c.classId] })));
     const allLots = lotLists.flat();
     const balances = allLots.length
       ? await client.publicClient.readContract({

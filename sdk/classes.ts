@@ -64,13 +64,8 @@ export async function findClass(client: CtkClient, name: string): Promise<ClassI
 
 /** Every lot ever granted in a class, oldest first, with its supply and whether it has expired. */
 export async function lotsOfClass(client: CtkClient, classInfo: Pick<ClassInfo, "classId" | "name">): Promise<LotInfo[]> {
-  const [ids, now] = await Promise.all([
-    client.publicClient.readContract({ ...client.computeToken, functionName: "lotsOfClass", args: [classInfo.classId] }),
-    chainTime(client),
-  ]);
-  const supplies = await Promise.all(
-    ids.map((id) => client.publicClient.readContract({ ...client.computeToken, functionName: "totalSupply", args: [id] })),
-  );
+  const [ids, now] = await Promise.all([client.publicClient.readContract({ ...client.computeToken, functionName: "lotsOfClass", args: [classInfo.classId] }), chainTime(client)]);
+  const supplies = await Promise.all(ids.map((id) => client.publicClient.readContract({ ...client.computeToken, functionName: "totalSupply", args: [id] })));
   return ids.map((lotId, i) => {
     const parts = decodeLotId(lotId);
     return {
@@ -92,13 +87,13 @@ const PLAIN_TEXT = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
 
 export const classSpecSchema = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .max(32)
-      .regex(PLAIN_TEXT, "must be printable ASCII without quotes or backslashes"),
+    name: z.string().min(1).max(32).regex(PLAIN_TEXT, "must be printable ASCII without quotes or backslashes"),
     productLabel: z.string().min(1).max(64).regex(PLAIN_TEXT, "must be printable ASCII without quotes or backslashes"),
-    memoryGiB: z.number().int().nonnegative().max(2 ** 32 - 1),
+    memoryGiB: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(2 ** 32 - 1),
     maxGpusPerJob: z.number().int().min(1).max(65535),
     /** Set to retire the class on-chain (no new grants or redemptions); it is never deleted. */
     retired: z.boolean().default(false),
@@ -165,10 +160,7 @@ export function diffClasses(file: ClassesFile, onChain: readonly ClassInfo[]): C
       else diff.cannotReactivate.push(spec.name);
       continue;
     }
-    const differs =
-      current.productLabel !== spec.productLabel ||
-      current.memoryGiB !== spec.memoryGiB ||
-      current.maxGpusPerJob !== spec.maxGpusPerJob;
+    const differs = current.productLabel !== spec.productLabel || current.memoryGiB !== spec.memoryGiB || current.maxGpusPerJob !== spec.maxGpusPerJob;
     if (differs) diff.changes.push({ kind: "update", classId: current.classId, spec, before: current });
     if (spec.retired) diff.changes.push({ kind: "retire", classId: current.classId, name: spec.name });
     if (!differs && !spec.retired) diff.unchanged.push(spec.name);
@@ -192,11 +184,7 @@ export function describeClassChange(c: ClassChange): string {
 }
 
 /** Sends each change in order (operations role). `onApplied` is called after each receipt. */
-export async function applyClassChanges(
-  client: CtkClient,
-  changes: readonly ClassChange[],
-  onApplied?: (change: ClassChange, index: number) => void,
-): Promise<void> {
+export async function applyClassChanges(client: CtkClient, changes: readonly ClassChange[], onApplied?: (change: ClassChange, index: number) => void): Promise<void> {
   for (const [i, c] of changes.entries()) {
     if (c.kind === "define") {
       await writeComputeToken(client, "defineClass", [c.spec.name, c.spec.productLabel, c.spec.memoryGiB, c.spec.maxGpusPerJob]);

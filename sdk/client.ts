@@ -167,9 +167,7 @@ export function createCtkClient(opts: CtkClientOptions): CtkClient {
   const transport = chainTransport(rpcUrl, "cli");
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as CtkPublicClient;
   const account = typeof opts.account === "string" ? privateKeyToAccount(opts.account) : opts.account;
-  const walletClient = account
-    ? (createWalletClient({ chain, transport, account, pollingInterval }) as CtkWalletClient)
-    : undefined;
+  const walletClient = account ? (createWalletClient({ chain, transport, account, pollingInterval }) as CtkWalletClient) : undefined;
   return {
     rpcUrl,
     deployment,
@@ -199,15 +197,11 @@ export class DeploymentMismatchError extends CtkError {
 export async function checkDeployment(client: CtkClient): Promise<void> {
   const chainId = await client.publicClient.getChainId();
   if (chainId !== client.deployment.chainId) {
-    throw new DeploymentMismatchError(
-      `the chain at ${client.rpcUrl} is chain ${chainId}, but the deployment file is for chain ${client.deployment.chainId}`,
-    );
+    throw new DeploymentMismatchError(`the chain at ${client.rpcUrl} is chain ${chainId}, but the deployment file is for chain ${client.deployment.chainId}`);
   }
   const code = await client.publicClient.getCode({ address: client.computeToken.address });
   if (!code || code === "0x") {
-    throw new DeploymentMismatchError(
-      `no ComputeToken at ${client.computeToken.address} on ${client.rpcUrl}: the deployment file does not match this chain`,
-    );
+    throw new DeploymentMismatchError(`no ComputeToken at ${client.computeToken.address} on ${client.rpcUrl}: the deployment file does not match this chain`);
   }
 }
 

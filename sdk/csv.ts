@@ -108,10 +108,7 @@ export function readCsvTable(text: string): { table: CsvTable } | { problem: { l
  * Checks the header has every required column (in any order, extra columns allowed) and returns
  * the column index of each; undefined plus a message when some are missing.
  */
-export function columnIndex<const C extends string>(
-  header: readonly string[],
-  required: readonly C[],
-): { index: Record<C, number> } | { missing: C[] } {
+export function columnIndex<const C extends string>(header: readonly string[], required: readonly C[]): { index: Record<C, number> } | { missing: C[] } {
   const missing = required.filter((c) => !header.includes(c));
   if (missing.length) return { missing };
   return { index: Object.fromEntries(required.map((c) => [c, header.indexOf(c)])) as Record<C, number> };

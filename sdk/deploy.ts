@@ -6,16 +6,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  type Account,
-  type Address,
-  type Chain,
-  type Hex,
-  type PublicClient,
-  type Transport,
-  type WalletClient,
-  getAddress,
-} from "viem";
+import { type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, getAddress } from "viem";
 import { LABELLED_ROLES, ROLES, type RoleName, creditSelectorsFor, selectorsFor } from "./roles.js";
 import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";
 import type { Deployment } from "./deployment.js";
@@ -59,11 +50,7 @@ export interface DeployParams {
 
 type Wallet = WalletClient<Transport, Chain | undefined, Account>;
 
-export async function deployComputeTokens(
-  publicClient: PublicClient,
-  wallet: Wallet,
-  params: DeployParams,
-): Promise<Deployment> {
+export async function deployComputeTokens(publicClient: PublicClient, wallet: Wallet, params: DeployParams): Promise<Deployment> {
   const deployer = wallet.account.address;
   const send = async (hash: Hex) => {
     const receipt = await publicClient.waitForTransactionReceipt({ hash });
@@ -158,43 +145,41 @@ export async function deployComputeTokens(
   const changes = (params.multipliersBps ?? defaults).map((bps, i) => [i, bps] as const).filter(([i, bps]) => bps !== defaults[i]);
   if (changes.length || params.prices) {
     const hadOps = (params.roles.OPERATIONS ?? []).some((a) => a.toLowerCase() === deployer.toLowerCase());
-      if (!hadOps)
-        await send(await wallet.writeContract({ ...manager, functionName: "grantRole", args: [ROLES.OPERATIONS, deployer, 0], chain: wallet.chain }));
-      for (const [i, bps] of changes) {
-        await send(
-          await wallet.writeContract({
-            address: computeToken,
-            abi: computeTokenAbi,
-            functionName: "setPriorityMultiplier",
-            args: [i, bps],
-            chain: wallet.chain,
-          }),
-        );
-      }
-      for (const [model, p] of Object.entries(params.prices?.models ?? {})) {
-        await send(
-          await wallet.writeContract({
-            address: inferenceCredit,
-            abi: inferenceCreditAbi,
-            functionName: "setModelPrice",
-            args: [model, p.inputPerMTok, p.outputPerMTok, p.requestCharge],
-            chain: wallet.chain,
-          }),
-        );
-      }
-      if (params.prices) {
-        await send(
-          await wallet.writeContract({
-            address: inferenceCredit,
-            abi: inferenceCreditAbi,
-            functionName: "setPriorityFees",
-            args: [params.prices.priorityFees],
-            chain: wallet.chain,
-          }),
-        );
-      }
-      if (!hadOps)
-        await send(await wallet.writeContract({ ...manager, functionName: "revokeRole", args: [ROLES.OPERATIONS, deployer], chain: wallet.chain }));
+    if (!hadOps) await send(await wallet.writeContract({ ...manager, functionName: "grantRole", args: [ROLES.OPERATIONS, deployer, 0], chain: wallet.chain }));
+    for (const [i, bps] of changes) {
+      await send(
+        await wallet.writeContract({
+          address: computeToken,
+          abi: computeTokenAbi,
+          functionName: "setPriorityMultiplier",
+          args: [i, bps],
+          chain: wallet.chain,
+        }),
+      );
+    }
+    for (const [model, p] of Object.entries(params.prices?.models ?? {})) {
+      await send(
+        await wallet.writeContract({
+          address: inferenceCredit,
+          abi: inferenceCreditAbi,
+          functionName: "setModelPrice",
+          args: [model, p.inputPerMTok, p.outputPerMTok, p.requestCharge],
+          chain: wallet.chain,
+        }),
+      );
+    }
+    if (params.prices) {
+      await send(
+        await wallet.writeContract({
+          address: inferenceCredit,
+          abi: inferenceCreditAbi,
+          functionName: "setPriorityFees",
+          args: [params.prices.priorityFees],
+          chain: wallet.chain,
+        }),
+      );
+    }
+    if (!hadOps) await send(await wallet.writeContract({ ...manager, functionName: "revokeRole", args: [ROLES.OPERATIONS, deployer], chain: wallet.chain }));
   }
   return {
     chainId: await publicClient.getChainId(),

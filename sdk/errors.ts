@@ -3,15 +3,7 @@
  * (`LotExpired(lotId, expiredAt)`); users see "lot H100-80GB expiring 2027-03-31 (soulbound) has
  * expired", never a selector. {@link ContractError} keeps the error's name and arguments.
  */
-import {
-  BaseError,
-  ContractFunctionRevertedError,
-  HttpRequestError,
-  InsufficientFundsError,
-  type Address,
-  getAddress,
-  isAddress,
-} from "viem";
+import { BaseError, ContractFunctionRevertedError, HttpRequestError, InsufficientFundsError, type Address, getAddress, isAddress } from "viem";
 import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, type RoleName } from "./roles.js";
 import type { CtkClient } from "./client.js";
 import { formatExpiry, formatHours, lotLabel } from "./format.js";
@@ -117,9 +109,7 @@ export function describeContractError(errorName: string, args: readonly unknown[
       const role = roleOf(fn);
       const subject = who(a[0], ctx);
       const verb = subject.startsWith("you") ? "lack" : "lacks";
-      return fn
-        ? `${subject} ${verb} the ${role ? `${role} ` : ""}role for ${fn}`
-        : `${subject} ${verb} the role for this call`;
+      return fn ? `${subject} ${verb} the ${role ? `${role} ` : ""}role for ${fn}` : `${subject} ${verb} the role for this call`;
     }
     case "AccessManagedRequiredDelay":
       return `${who(a[0], ctx)} must schedule ${fn ?? "this call"} through the AccessManager (execution delay ${a[1]} s)`;
@@ -268,11 +258,21 @@ export function revertOf(err: unknown): { errorName: string; args: readonly unkn
 function classIdsIn(errorName: string, args: readonly unknown[]): number[] {
   const ids = new Set<number>();
   const lotArg: Record<string, number> = {
-    LotExpired: 0, LotNotExpired: 0, LotSoulbound: 0, LotClassMismatch: 0, DuplicateLot: 0, ERC1155InsufficientBalance: 3,
+    LotExpired: 0,
+    LotNotExpired: 0,
+    LotSoulbound: 0,
+    LotClassMismatch: 0,
+    DuplicateLot: 0,
+    ERC1155InsufficientBalance: 3,
   };
   const classArgs: Record<string, number[]> = {
-    ClassNotActive: [0], TooManyLots: [0], LotClassMismatch: [1], SameClass: [0],
-    ConversionNotAvailable: [0, 1], GpuCountOutOfRange: [0], InsufficientBalance: [0],
+    ClassNotActive: [0],
+    TooManyLots: [0],
+    LotClassMismatch: [1],
+    SameClass: [0],
+    ConversionNotAvailable: [0, 1],
+    GpuCountOutOfRange: [0],
+    InsufficientBalance: [0],
   };
   if (errorName in lotArg) {
     try {
@@ -301,11 +301,7 @@ function isUnreachable(err: unknown): boolean {
  * a revert (with class names looked up on-chain), {@link ChainUnreachableError} when the node does
  * not answer, and a short sentence for missing gas funds. Anything else is returned unchanged.
  */
-export async function toCtkError(
-  client: CtkClient,
-  err: unknown,
-  ctx: Omit<DescribeContext, "classNames"> = {},
-): Promise<Error> {
+export async function toCtkError(client: CtkClient, err: unknown, ctx: Omit<DescribeContext, "classNames"> = {}): Promise<Error> {
   if (err instanceof ContractError || err instanceof ChainUnreachableError) return err;
   const revert = revertOf(err);
   const sender = ctx.sender ?? client.account?.address;
@@ -327,12 +323,7 @@ export async function toCtkError(
     return new ContractError(message, revert.errorName, revert.args, ctx.functionName);
   }
   if (revert && "signature" in revert) {
-    return new ContractError(
-      `the contract rejected ${ctx.functionName ?? "the call"} with an unknown error ${revert.signature}`,
-      revert.signature,
-      [],
-      ctx.functionName,
-    );
+    return new ContractError(`the contract rejected ${ctx.functionName ?? "the call"} with an unknown error ${revert.signature}`, revert.signature, [], ctx.functionName);
   }
   if (err instanceof BaseError && err.walk((e) => e instanceof InsufficientFundsError)) {
     return new InsufficientGasError(sender);

@@ -21,12 +21,7 @@ export const REDEMPTION_EVENT_NAMES = [
 ] as const satisfies readonly AllEventNames[];
 
 /** Events that say what a redemption was checked against: classes and priority multipliers. */
-export const REDEMPTION_CONTEXT_EVENT_NAMES = [
-  "ClassDefined",
-  "ClassUpdated",
-  "ClassRetired",
-  "PriorityMultiplierSet",
-] as const satisfies readonly AllEventNames[];
+export const REDEMPTION_CONTEXT_EVENT_NAMES = ["ClassDefined", "ClassUpdated", "ClassRetired", "PriorityMultiplierSet"] as const satisfies readonly AllEventNames[];
 
 export type RedemptionEventName = (typeof REDEMPTION_EVENT_NAMES)[number];
 export type ComputeTokenEventName = AllEventNames;
@@ -83,9 +78,7 @@ export interface EventRange<N extends ComputeTokenEventName> {
  * is read. Ranges start at `maxBlockRange` blocks; one the node refuses as too large is shortened
  * (and later ones grow back).
  */
-export async function* iterateComputeTokenEvents<const N extends ComputeTokenEventName>(
-  options: FetchEventsOptions<N>,
-): AsyncGenerator<EventRange<N>> {
+export async function* iterateComputeTokenEvents<const N extends ComputeTokenEventName>(options: FetchEventsOptions<N>): AsyncGenerator<EventRange<N>> {
   const { publicClient, address, names, signal } = options;
   const maxRange = options.maxBlockRange ?? 5_000n;
   if (maxRange < 1n) throw new RangeError("maxBlockRange must be at least 1");
@@ -109,11 +102,8 @@ export async function* iterateComputeTokenEvents<const N extends ComputeTokenEve
 }
 
 /** Every matching event in [fromBlock, toBlock], in chain order. */
-export async function fetchComputeTokenEvents<const N extends ComputeTokenEventName>(
-  options: FetchEventsOptions<N>,
-): Promise<ComputeTokenEventOf<N>[]> {
+export async function fetchComputeTokenEvents<const N extends ComputeTokenEventName>(options: FetchEventsOptions<N>): Promise<ComputeTokenEventOf<N>[]> {
   const all: ComputeTokenEventOf<N>[] = [];
   for await (const range of iterateComputeTokenEvents(options)) all.push(...range.events);
   return all;
 }
-

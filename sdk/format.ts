@@ -66,7 +66,13 @@ const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)
  */
 export function parseExpiry(text: string): bigint {
   const s = text.trim();
-  let y: number, mo: number, d: number, h = 0, mi = 0, sec = 0, offsetMin = 0;
+  let y: number,
+    mo: number,
+    d: number,
+    h = 0,
+    mi = 0,
+    sec = 0,
+    offsetMin = 0;
   const dm = DATE_ONLY.exec(s);
   const tm = dm ? null : DATE_TIME.exec(s);
   if (dm) {
@@ -90,10 +96,7 @@ export function parseExpiry(text: string): bigint {
   }
   const ms = Date.UTC(y, mo - 1, d, h, mi, sec);
   const back = new Date(ms);
-  if (
-    mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59 ||
-    back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d
-  ) {
+  if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59 || back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) {
     throw new InputFormatError(`expires_at "${s}" is not a valid date`);
   }
   return BigInt(ms / 1000 - offsetMin * 60);

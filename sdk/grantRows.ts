@@ -57,8 +57,7 @@ export function chunkBatchRef(run: string, rows: readonly GrantRowKey[], domain?
 }
 
 /** Whether a batchRef belongs to the run. */
-export const isBatchOfRun = (batchRef: Hex, run: string, domain?: string): boolean =>
-  batchRef.toLowerCase().startsWith(runTag(run, domain).toLowerCase());
+export const isBatchOfRun = (batchRef: Hex, run: string, domain?: string): boolean => batchRef.toLowerCase().startsWith(runTag(run, domain).toLowerCase());
 
 /**
  * Splits a run's rows into those already on chain and those still to send. `landed` are the mints

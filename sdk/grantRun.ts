@@ -16,17 +16,7 @@
 import type { Address, Hex, TransactionReceipt } from "viem";
 import { type CtkClient, requireWriter } from "./client.js";
 import { ContractError, toCtkError } from "./errors.js";
-import {
-  CHUNK_GAS_BUDGET,
-  GAS_MARGIN_PERCENT,
-  type GrantRowKey,
-  TX_GAS_CAP,
-  chunkBatchRef,
-  chunkByGas,
-  isBatchOfRun,
-  matchLandedRows,
-  normalizeRunName,
-} from "./grantRows.js";
+import { CHUNK_GAS_BUDGET, GAS_MARGIN_PERCENT, type GrantRowKey, TX_GAS_CAP, chunkBatchRef, chunkByGas, isBatchOfRun, matchLandedRows, normalizeRunName } from "./grantRows.js";
 import { MAX_BATCH } from "./holders.js";
 import { type ContractHandle, submitWrite, waitForSuccess } from "./write.js";
 
@@ -131,13 +121,7 @@ const isAlreadyGranted = (e: unknown) => e instanceof ContractError && e.errorNa
  * fit the per-transaction gas cap (by estimate, with a 25 % margin). On the first failure it waits for
  * what is in flight and throws; running again resumes with the rows still missing.
  */
-export async function sendGrantRun<R>(
-  client: CtkClient,
-  token: GrantRunToken<R>,
-  run: string,
-  pending: readonly R[],
-  opts: SendGrantRunOptions = {},
-): Promise<GrantRunResult> {
+export async function sendGrantRun<R>(client: CtkClient, token: GrantRunToken<R>, run: string, pending: readonly R[], opts: SendGrantRunOptions = {}): Promise<GrantRunResult> {
   const w = requireWriter(client);
   const inFlight = Math.max(1, opts.inFlight ?? 4);
   const batchSize = opts.batchSize ?? MAX_BATCH;
@@ -156,7 +140,15 @@ export async function sendGrantRun<R>(
     if (e instanceof PendingTransactionsError) throw e;
     throw await toCtkError(client, e, ctx);
   }
-  const argsOf = (chunk: readonly R[]) => token.argsOf(chunkBatchRef(run, chunk.map((r) => token.keyOf(r)), token.domain), chunk);
+  const argsOf = (chunk: readonly R[]) =>
+    token.argsOf(
+      chunkBatchRef(
+        run,
+        chunk.map((r) => token.keyOf(r)),
+        token.domain,
+      ),
+      chunk,
+    );
   const estimates = new Map<readonly R[], bigint>();
   const gasOf = async (chunk: readonly R[]): Promise<bigint> => {
     try {

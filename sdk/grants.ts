@@ -67,15 +67,13 @@ export function parseGrantsCsv(text: string): { rows: GrantRow[]; problems: RowP
 // ───────────────────────────── runs ─────────────────────────────
 
 /** keccak256 of the file's exact bytes (shown for reference; idempotency does not depend on it). */
-export const grantFileHash = (content: string | Uint8Array): Hex =>
-  keccak256(typeof content === "string" ? toBytes(content) : content);
+export const grantFileHash = (content: string | Uint8Array): Hex => keccak256(typeof content === "string" ? toBytes(content) : content);
 
 /** Rows in the order they are sent: by lot (so a chunk touches few lots), then by line. */
 const byLotThenLine = (a: ResolvedGrantRow, b: ResolvedGrantRow) => (a.lotId < b.lotId ? -1 : a.lotId > b.lotId ? 1 : a.line - b.line);
 
 const isMint = (from: Address) => /^0x0{40}$/i.test(from);
-const ownLogs = (client: CtkClient, receipt: TransactionReceipt) =>
-  receipt.logs.filter((l) => l.address.toLowerCase() === client.computeToken.address.toLowerCase());
+const ownLogs = (client: CtkClient, receipt: TransactionReceipt) => receipt.logs.filter((l) => l.address.toLowerCase() === client.computeToken.address.toLowerCase());
 
 /**
  * ComputeToken's grant runs (grantRun.ts): a run's batches are its BatchGranted events, a row's mint
@@ -155,11 +153,7 @@ export interface PrepareOptions {
  * Parses and checks a grants file against the chain and finds which of its rows the run already
  * granted. Read-only: a dry run is this and nothing more.
  */
-export async function prepareGrants(
-  client: CtkClient,
-  content: string | Uint8Array,
-  opts: PrepareOptions,
-): Promise<GrantPlan> {
+export async function prepareGrants(client: CtkClient, content: string | Uint8Array, opts: PrepareOptions): Promise<GrantPlan> {
   const run = normalizeRunName(opts.run);
   const fileHash = grantFileHash(content);
   const text = typeof content === "string" ? content : new TextDecoder().decode(content);
@@ -198,7 +192,10 @@ export async function prepareGrants(
 
   // Chain checks on every row that would be sent (or on every parsed row when the file is already bad).
   const toCheck = problems.length ? resolved : plan.pending;
-  const status = await holderStatus(client, toCheck.map((r) => r.wallet));
+  const status = await holderStatus(
+    client,
+    toCheck.map((r) => r.wallet),
+  );
   for (const r of toCheck) {
     const c = byName.get(r.className)!;
     if (!c.active) problems.push({ line: r.line, message: `class ${r.className} is retired` });

@@ -37,9 +37,7 @@ export async function listHolderRedemptions(client: CtkClient, holder: Address, 
   ]);
   const runningBlocks = new Map(running.map((l) => [l.args.id!, l.blockNumber]));
   const blockTimes = new Map<bigint, number>();
-  await Promise.all(
-    [...new Set(runningBlocks.values())].map(async (b) => blockTimes.set(b, Number((await pc.getBlock({ blockNumber: b })).timestamp))),
-  );
+  await Promise.all([...new Set(runningBlocks.values())].map(async (b) => blockTimes.set(b, Number((await pc.getBlock({ blockNumber: b })).timestamp))));
   const reasons = new Map(rejected.map((l) => [l.args.id!, describeReason(l.args.reasonCode!)]));
   const out: HolderRedemption[] = [];
   requested.forEach((l, i) => {

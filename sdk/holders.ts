@@ -87,9 +87,7 @@ export function parseEmployeesCsv(text: string): { rows: EmployeeRow[]; problems
 export async function holderStatus(client: CtkClient, wallets: readonly Address[]): Promise<Map<Address, boolean>> {
   const unique = [...new Set(wallets)];
   try {
-    const flags = await Promise.all(
-      unique.map((w) => client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [w] })),
-    );
+    const flags = await Promise.all(unique.map((w) => client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [w] })));
     return new Map(unique.map((w, i) => [w, flags[i]]));
   } catch (e) {
     throw await toCtkError(client, e, { functionName: "isHolder" });
@@ -128,9 +126,7 @@ export class OffboardedWalletsError extends CtkError {
 async function standingOf(client: CtkClient, wallets: readonly Address[]): Promise<Map<Address, number>> {
   const unique = [...new Set(wallets)];
   try {
-    const standing = await Promise.all(
-      unique.map((w) => client.publicClient.readContract({ ...client.computeToken, functionName: "standingOf", args: [w] })),
-    );
+    const standing = await Promise.all(unique.map((w) => client.publicClient.readContract({ ...client.computeToken, functionName: "standingOf", args: [w] })));
     return new Map(unique.map((w, i) => [w, Number(standing[i])]));
   } catch (e) {
     throw await toCtkError(client, e, { functionName: "standingOf" });
@@ -156,7 +152,10 @@ export async function onboardHolders(
   const transactions: `0x${string}`[] = [];
   const total = fresh.length + offboarded.length;
   let done = 0;
-  for (const [fn, list] of [["onboard", fresh], ["readmit", offboarded]] as const) {
+  for (const [fn, list] of [
+    ["onboard", fresh],
+    ["readmit", offboarded],
+  ] as const) {
     for (const part of chunk(list, MAX_BATCH)) {
       const receipt = await writeComputeToken(client, fn, [part]);
       transactions.push(receipt.transactionHash);
@@ -185,11 +184,7 @@ export interface OffboardResult {
  * Takes a wallet off the allow-list and, with `clawback`, burns its whole balance in every lot
  * (expired lots included). Refunds of its redemptions still in flight are clawed back as they land.
  */
-export async function offboardHolder(
-  client: CtkClient,
-  wallet: Address,
-  opts: { clawback?: boolean } = {},
-): Promise<OffboardResult> {
+export async function offboardHolder(client: CtkClient, wallet: Address, opts: { clawback?: boolean } = {}): Promise<OffboardResult> {
   const [isHolder] = [...(await holderStatus(client, [wallet])).values()];
   if (!isHolder && !opts.clawback) {
     throw new Error(`${wallet} is not an onboarded holder: nothing to offboard`);
@@ -209,9 +204,7 @@ export async function offboardHolder(
 /** Every lot in which a wallet holds units, with its class. */
 async function heldLots(client: CtkClient, wallet: Address): Promise<ClawedBack[]> {
   const classes = await listClasses(client);
-  const lots = await Promise.all(
-    classes.map((c) => client.publicClient.readContract({ ...client.computeToken, functionName: "lotsOfClass", args: [c.classId] })),
-  );
+  const lots = await Promise.all(classes.map((c) => client.publicClient.readContract({ ...client.computeToken, functionName: "lotsOfClass", args: [c.classId] })));
   const all = classes.flatMap((c, i) => lots[i].map((lotId) => ({ lotId, classId: c.classId, className: c.name })));
   if (!all.length) return [];
   const balances = await client.publicClient.readContract({

@@ -25,7 +25,10 @@ export interface ImageRef {
 
 export class InvalidImageRef extends CtkError {
   override readonly name = "InvalidImageRef";
-  constructor(readonly ref: string, readonly problem: string) {
+  constructor(
+    readonly ref: string,
+    readonly problem: string,
+  ) {
     super(`invalid image reference ${JSON.stringify(ref.length > 80 ? `${ref.slice(0, 77)}...` : ref)}: ${problem}`);
   }
 }

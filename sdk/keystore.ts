@@ -8,16 +8,7 @@ import { scrypt as nodeScrypt } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
-import {
-  HDNodeWallet,
-  Mnemonic,
-  Wallet,
-  decryptKeystoreJson,
-  encryptKeystoreJson,
-  isKeystoreJson,
-  scrypt as ethersScrypt,
-  type KeystoreAccount,
-} from "ethers";
+import { HDNodeWallet, Mnemonic, Wallet, decryptKeystoreJson, encryptKeystoreJson, isKeystoreJson, scrypt as ethersScrypt, type KeystoreAccount } from "ethers";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
 import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { CtkError } from "./ctkError.js";
@@ -32,9 +23,7 @@ function useNativeScrypt(): void {
     ethersScrypt.register(
       (passwd, salt, N, r, p, dkLen) =>
         new Promise((resolve, reject) =>
-          nodeScrypt(passwd, salt, dkLen, { N, r, p, maxmem: 128 * N * r * 2 + (1 << 20) }, (err, key) =>
-            err ? reject(err) : resolve(new Uint8Array(key)),
-          ),
+          nodeScrypt(passwd, salt, dkLen, { N, r, p, maxmem: 128 * N * r * 2 + (1 << 20) }, (err, key) => (err ? reject(err) : resolve(new Uint8Array(key)))),
         ),
     );
   } catch {
@@ -92,11 +81,7 @@ export class KeystoreNotFoundError extends KeystoreError {
     readonly dir: string,
     readonly address?: Address,
   ) {
-    super(
-      address
-        ? `no keystore for ${address} in ${dir}`
-        : `no keystore in ${dir}: create one with \`ctk wallet create\` or \`ctk wallet import\``,
-    );
+    super(address ? `no keystore for ${address} in ${dir}` : `no keystore in ${dir}: create one with \`ctk wallet create\` or \`ctk wallet import\``);
     this.name = "KeystoreNotFoundError";
   }
 }
@@ -124,9 +109,7 @@ export interface WriteOptions {
 }
 
 /** A secret the user typed or piped: a private key or a mnemonic (with an optional derivation path). */
-export type Secret =
-  | { kind: "privateKey"; privateKey: string }
-  | { kind: "mnemonic"; phrase: string; path?: string; password?: string };
+export type Secret = { kind: "privateKey"; privateKey: string } | { kind: "mnemonic"; phrase: string; path?: string; password?: string };
 
 /** Tells a private key from a mnemonic; throws {@link InvalidSecretError} (without the value) otherwise. */
 export function parseSecret(input: string, derivationPath?: string): Secret {
@@ -254,7 +237,11 @@ export function findKeystore(opts: { dir?: string; from?: string } = {}): Keysto
     return hit;
   }
   if (entries.length === 0) throw new KeystoreNotFoundError(dir);
-  if (entries.length > 1) throw new AmbiguousKeystoreError(dir, entries.map((e) => e.address));
+  if (entries.length > 1)
+    throw new AmbiguousKeystoreError(
+      dir,
+      entries.map((e) => e.address),
+    );
   return entries[0]!;
 }
 

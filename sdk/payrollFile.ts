@@ -10,10 +10,7 @@ import { InputFormatError } from "./format.js";
 import { type RowProblem, isParsedWallet, parseWallet } from "./holders.js";
 
 /** The table and its column indexes, or the problem that stops reading the file (syntax, header). */
-export function openCsvTable<const C extends string>(
-  text: string,
-  columns: readonly C[],
-): { table: CsvTable; index: Record<C, number> } | { problems: RowProblem[] } {
+export function openCsvTable<const C extends string>(text: string, columns: readonly C[]): { table: CsvTable; index: Record<C, number> } | { problems: RowProblem[] } {
   const read = readCsvTable(text);
   if ("problem" in read) return { problems: [read.problem] };
   const { table } = read;

@@ -20,11 +20,7 @@ export interface PickResult {
  * Takes `amount` units from `lots` that are unexpired at `now` (and, for a transfer, transferable),
  * soonest expiry first. `picks` is empty when they do not hold enough.
  */
-export function pickLots(
-  lots: readonly LotBalance[],
-  amount: bigint,
-  opts: { now: bigint; transferableOnly?: boolean; maxLots?: number },
-): PickResult {
+export function pickLots(lots: readonly LotBalance[], amount: bigint, opts: { now: bigint; transferableOnly?: boolean; maxLots?: number }): PickResult {
   const usable = lots
     .filter((l) => l.balance > 0n && l.expiresAt > opts.now && (!opts.transferableOnly || l.policy === "transferable"))
     .sort((a, b) => (a.expiresAt < b.expiresAt ? -1 : a.expiresAt > b.expiresAt ? 1 : a.policy === "soulbound" ? -1 : 1));

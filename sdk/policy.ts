@@ -124,14 +124,15 @@ export function checkSpecPolicy(spec: JobSpec, policy: SpecPolicy, target: Polic
   }
   if (image) {
     if (!policy.allowedRegistries.some((entry) => registryAllows(entry, image))) {
-      refuse(
-        "IMAGE_NOT_ALLOWED",
-        "image",
-        `images from ${image.registry}/${image.repository} are not allowed here; allowed registries: ${list(policy.allowedRegistries)}`,
-      );
+      refuse("IMAGE_NOT_ALLOWED", "image", `images from ${image.registry}/${image.repository} are not allowed here; allowed registries: ${list(policy.allowedRegistries)}`);
     }
     if (policy.requireDigest && !isPinned(image)) {
-      const got = image.digest !== undefined ? `its digest ${quote(image.digest)} is not sha256:<64 lower-case hex digits>` : image.tag !== undefined ? `it names the tag ${quote(image.tag)}, which can move` : "it names no digest";
+      const got =
+        image.digest !== undefined
+          ? `its digest ${quote(image.digest)} is not sha256:<64 lower-case hex digits>`
+          : image.tag !== undefined
+            ? `it names the tag ${quote(image.tag)}, which can move`
+            : "it names no digest";
       refuse("IMAGE_NOT_PINNED", "image", `the image must be pinned by digest (${image.registry}/${image.repository}@sha256:<64 hex digits>); ${got}`);
     }
   }
@@ -170,7 +171,11 @@ export function checkSpecPolicy(spec: JobSpec, policy: SpecPolicy, target: Polic
   // GPUs: the class's own limit, not the schema's.
   const cls = target.className !== undefined ? policy.classes?.find((c) => c.name === target.className) : undefined;
   if (target.className !== undefined && policy.classes && !cls) {
-    refuse("CLASS_UNAVAILABLE", "class", `this redeemer knows no hardware class ${quote(target.className)}; classes: ${list(policy.classes.filter((c) => c.active).map((c) => c.name))}`);
+    refuse(
+      "CLASS_UNAVAILABLE",
+      "class",
+      `this redeemer knows no hardware class ${quote(target.className)}; classes: ${list(policy.classes.filter((c) => c.active).map((c) => c.name))}`,
+    );
   } else if (cls && !cls.active) {
     refuse("CLASS_UNAVAILABLE", "class", `hardware class ${cls.name} is retired: it can no longer be redeemed`);
   }

@@ -16,14 +16,7 @@ export interface RequestedRedemption {
 }
 
 export async function redeemJob(client: CtkClient, classId: number, lotIds: readonly bigint[], spec: JobSpec): Promise<RequestedRedemption> {
-  const receipt = await writeComputeToken(client, "redeem", [
-    classId,
-    [...lotIds],
-    spec.gpus,
-    specSeconds(spec),
-    priorityIndex(spec.priority),
-    toHex(encodeSpec(spec)),
-  ]);
+  const receipt = await writeComputeToken(client, "redeem", [classId, [...lotIds], spec.gpus, specSeconds(spec), priorityIndex(spec.priority), toHex(encodeSpec(spec))]);
   const [event] = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRequested", logs: receipt.logs });
   if (!event) throw new Error(`transaction ${receipt.transactionHash} did not record a redemption`);
   return { id: event.args.id, reserved: event.args.reserved, specHash: event.args.specHash, receipt };

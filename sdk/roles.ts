@@ -21,15 +21,7 @@ export type RoleName = keyof typeof ROLES;
 /** Restricted ComputeToken functions by role (function names as in the ABI). */
 export const RESTRICTED_FUNCTIONS = {
   HR: ["onboard", "readmit", "offboard", "grantBatch", "clawback"],
-  OPERATIONS: [
-    "defineClass",
-    "updateClass",
-    "retireClass",
-    "setPriorityMultiplier",
-    "setLaunchTimeout",
-    "setRefundGrace",
-    "setClassValue",
-  ],
+  OPERATIONS: ["defineClass", "updateClass", "retireClass", "setPriorityMultiplier", "setLaunchTimeout", "setRefundGrace", "setClassValue"],
   REDEEMER: ["markRunning", "settle", "reject"],
   PAUSER: ["pause", "unpause"],
   ADMIN: ["recover"],
@@ -37,14 +29,7 @@ export const RESTRICTED_FUNCTIONS = {
 } as const satisfies Record<RoleName, readonly string[]>;
 
 /** Functions anyone may call (subject to the contract's own checks). */
-export const PUBLIC_FUNCTIONS = [
-  "safeTransferFrom",
-  "safeBatchTransferFrom",
-  "redeem",
-  "reclaim",
-  "convert",
-  "sweepExpired",
-] as const;
+export const PUBLIC_FUNCTIONS = ["safeTransferFrom", "safeBatchTransferFrom", "redeem", "reclaim", "convert", "sweepExpired"] as const;
 
 /** Restricted InferenceCredit functions by role (same AccessManager, same role ids). */
 export const CREDIT_RESTRICTED_FUNCTIONS = {
@@ -57,13 +42,7 @@ export const CREDIT_RESTRICTED_FUNCTIONS = {
 } as const satisfies Record<RoleName, readonly string[]>;
 
 /** InferenceCredit functions anyone may call (holder checks are the contract's own). */
-export const CREDIT_PUBLIC_FUNCTIONS = [
-  "transfer",
-  "transferFrom",
-  "approve",
-  "revokeAuthorization",
-  "sweepExpired",
-] as const;
+export const CREDIT_PUBLIC_FUNCTIONS = ["transfer", "transferFrom", "approve", "revokeAuthorization", "sweepExpired"] as const;
 
 /** Roles the deployments label in the AccessManager (ADMIN is built in). */
 export const LABELLED_ROLES = ["HR", "OPERATIONS", "REDEEMER", "PAUSER", "GATEWAY"] as const satisfies readonly RoleName[];

@@ -46,7 +46,6 @@ const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgen
 
 export const hashKey = (key: string): string => createHash("sha256").update(key).digest("hex");
 
-
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
 function textOf(content: unknown, param: string): string {
@@ -209,7 +208,18 @@ export class MeteredProxy {
         this.d.metrics.credits.inc({ model: model.name }, Number(charge) / 1e6);
       }
       this.d.log.info(
-        { requestId: hold.requestId, keyId: r.key.keyId, holder: r.key.holder, model: model.name, tier, ending: u.ending, tokensIn: u.tokensIn, tokensOut: u.tokensOut, held: hold.amount.toString(), charge: charge.toString() },
+        {
+          requestId: hold.requestId,
+          keyId: r.key.keyId,
+          holder: r.key.holder,
+          model: model.name,
+          tier,
+          ending: u.ending,
+          tokensIn: u.tokensIn,
+          tokensOut: u.tokensOut,
+          held: hold.amount.toString(),
+          charge: charge.toString(),
+        },
         "metered",
       );
       return charge;
@@ -257,7 +267,15 @@ export class MeteredProxy {
           }
           await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" });
           const status = up.status >= 500 ? 502 : up.status;
-          sendError(res, new GatewayError(status, status === 502 ? "upstream_error" : "invalid_request_error", "upstream_error", `the model's server answered ${up.status}: ${message}; nothing was charged`));
+          sendError(
+            res,
+            new GatewayError(
+              status,
+              status === 502 ? "upstream_error" : "invalid_request_error",
+              "upstream_error",
+              `the model's server answered ${up.status}: ${message}; nothing was charged`,
+            ),
+          );
           return status;
         }
         if (!stream) {
@@ -278,7 +296,17 @@ export class MeteredProxy {
           sendJson(res, 200, { ...payload, id: hold.requestId, model: model.name, usage }, this.costHeaders(hold, charge, tier));
           return 200;
         }
-        return await this.pipeStream(res, up, { hold, end, clientSo, abort, timedOut: () => abort.signal.reason instanceof TimeoutSignal, clientGone: () => clientGone, model: model.name, tier, priceVersion: quote.priceVersion });
+        return await this.pipeStream(res, up, {
+          hold,
+          end,
+          clientSo,
+          abort,
+          timedOut: () => abort.signal.reason instanceof TimeoutSignal,
+          clientGone: () => clientGone,
+          model: model.name,
+          tier,
+          priceVersion: quote.priceVersion,
+        });
       } finally {
         clearTimeout(timer);
         this.d.metrics.upstreamSeconds.observe({ model: model.name }, (performance.now() - upStart) / 1000);
@@ -292,7 +320,8 @@ export class MeteredProxy {
     } finally {
       release?.();
       // Whatever happened, the hold does not outlive the request.
-      if (!ended) await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" }).catch((err) => this.d.log.error({ err, requestId: hold.requestId }, "could not release a hold"));
+      if (!ended)
+        await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" }).catch((err) => this.d.log.error({ err, requestId: hold.requestId }, "could not release a hold"));
     }
   }
 
@@ -354,15 +383,16 @@ export class MeteredProxy {
     let finalUsage: Usage | undefined;
     let sawDone = false;
     const write = async (text: string) => {
-      if (!res.write(text)) await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off("drain", done);
-          res.off("close", done);
-          resolve();
-        };
-        res.on("drain", done);
-        res.on("close", done);
-      });
+      if (!res.write(text))
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.on("drain", done);
+          res.on("close", done);
+        });
     };
     const decoder = new TextDecoder();
     let buf = "";
@@ -428,8 +458,18 @@ export class MeteredProxy {
       // Durable before the response completes.
       const charge = await s.end({ tokensIn, tokensOut, ending: "ok" });
       if (s.clientSo.include_usage) {
-        const usage = { prompt_tokens: tokensIn, completion_tokens: tokensOut, total_tokens: tokensIn + tokensOut, cost: formatCredits(charge), cost_base_units: charge.toString(), price_version: s.priceVersion.toString(), priority: s.tier };
-        await write(`data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`);
+        const usage = {
+          prompt_tokens: tokensIn,
+          completion_tokens: tokensOut,
+          total_tokens: tokensIn + tokensOut,
+          cost: formatCredits(charge),
+          cost_base_units: charge.toString(),
+          price_version: s.priceVersion.toString(),
+          priority: s.tier,
+        };
+        await write(
+          `data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`,
+        );
       }
       res.end("data: [DONE]\n\n");
       return 200;
@@ -440,7 +480,9 @@ export class MeteredProxy {
     await s.end({ tokensIn: deliveredOut > 0 ? deliveredIn : 0, tokensOut: deliveredOut, ending });
     if (!s.clientGone()) {
       const message = ending === "timeout" ? "the model's server did not finish in time" : "the model's server failed mid-stream";
-      res.end(`data: ${JSON.stringify({ error: { message: `${message}; only the ${deliveredOut} tokens delivered were charged`, type: "upstream_error", param: null, code: ending } })}\n\n`);
+      res.end(
+        `data: ${JSON.stringify({ error: { message: `${message}; only the ${deliveredOut} tokens delivered were charged`, type: "upstream_error", param: null, code: ending } })}\n\n`,
+      );
     }
     return ending === "disconnect" ? 499 : ending === "timeout" ? 504 : 502;
   }

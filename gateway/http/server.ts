@@ -34,7 +34,10 @@ export function createGatewayServer(d: GatewayServerDeps): Server {
       if (req.method === "POST" && path === "/v1/completions") return d.proxy.handle(req, res, false);
       if (req.method === "GET" && path === "/v1/models") {
         await d.proxy.authenticate(req);
-        return sendJson(res, 200, { object: "list", data: d.models().map((m) => ({ id: m.id, object: "model", created: 0, owned_by: "compute-tokens", max_output_tokens: m.maxOutputTokens })) });
+        return sendJson(res, 200, {
+          object: "list",
+          data: d.models().map((m) => ({ id: m.id, object: "model", created: 0, owned_by: "compute-tokens", max_output_tokens: m.maxOutputTokens })),
+        });
       }
       if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { ok: true });
       if (req.method === "GET" && path === "/readyz") {

@@ -58,13 +58,29 @@ export async function createKey(d: KeyServiceDeps, raw: unknown, now: number): P
   const { deployment } = d.client;
   const a = file.authorization;
   if (file.chainId !== deployment.chainId || getAddress(file.inferenceCredit) !== deployment.inferenceCredit) {
-    throw new GatewayError(403, "permission_error", "wrong_domain", `the authorization is for InferenceCredit ${file.inferenceCredit} on chain ${file.chainId}; this gateway settles on ${deployment.inferenceCredit} on chain ${deployment.chainId}`);
+    throw new GatewayError(
+      403,
+      "permission_error",
+      "wrong_domain",
+      `the authorization is for InferenceCredit ${file.inferenceCredit} on chain ${file.chainId}; this gateway settles on ${deployment.inferenceCredit} on chain ${deployment.chainId}`,
+    );
   }
   if (getAddress(a.gateway) !== getAddress(d.gateway)) {
-    throw new GatewayError(403, "permission_error", "wrong_gateway", `the authorization names gateway ${a.gateway}; this gateway is ${d.gateway} (ctk credits authorize --gateway ${d.gateway})`);
+    throw new GatewayError(
+      403,
+      "permission_error",
+      "wrong_gateway",
+      `the authorization names gateway ${a.gateway}; this gateway is ${d.gateway} (ctk credits authorize --gateway ${d.gateway})`,
+    );
   }
   if (await isCreditPaused(d.client)) {
-    throw new GatewayError(503, "server_error", "credits_paused", `InferenceCredit ${deployment.inferenceCredit} is paused: no new API keys are issued until it is unpaused; try again later`, { retryAfterS: 60 });
+    throw new GatewayError(
+      503,
+      "server_error",
+      "credits_paused",
+      `InferenceCredit ${deployment.inferenceCredit} is paused: no new API keys are issued until it is unpaused; try again later`,
+      { retryAfterS: 60 },
+    );
   }
   if (!(await verifySignedAuthorization(file))) {
     throw new GatewayError(403, "permission_error", "invalid_signature", `the authorization is not signed by its holder ${a.holder}`);
@@ -72,7 +88,12 @@ export async function createKey(d: KeyServiceDeps, raw: unknown, now: number): P
   const block = await d.client.publicClient.getBlock({ blockTag: "latest" });
   const chainNow = block.timestamp > BigInt(Math.floor(now / 1000)) ? block.timestamp : BigInt(Math.floor(now / 1000));
   if (a.expiresAt <= chainNow) {
-    throw new GatewayError(403, "permission_error", "authorization_expired", `the authorization expired at ${new Date(Number(a.expiresAt) * 1000).toISOString()}: sign a new one (ctk credits authorize)`);
+    throw new GatewayError(
+      403,
+      "permission_error",
+      "authorization_expired",
+      `the authorization expired at ${new Date(Number(a.expiresAt) * 1000).toISOString()}: sign a new one (ctk credits authorize)`,
+    );
   }
   if (!(await isHolder(d.client, a.holder))) {
     throw new GatewayError(403, "permission_error", "not_a_holder", `${a.holder} is not an onboarded holder`);

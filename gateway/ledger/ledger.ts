@@ -330,7 +330,9 @@ export class Ledger {
   async setMeta(name: string, value: bigint, onlyIncrease = false): Promise<void> {
     await this.db.transaction(async (tx) => {
       await tx.run(
-        this.db.kind === "postgres" ? "INSERT INTO gw_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING" : "INSERT OR IGNORE INTO gw_meta (name, value) VALUES ($1, $2)",
+        this.db.kind === "postgres"
+          ? "INSERT INTO gw_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+          : "INSERT OR IGNORE INTO gw_meta (name, value) VALUES ($1, $2)",
         [name, value],
       );
       await tx.run(onlyIncrease ? "UPDATE gw_meta SET value = $2 WHERE name = $1 AND value < $2" : "UPDATE gw_meta SET value = $2 WHERE name = $1", [name, value]);
@@ -377,112 +379,160 @@ export class Ledger {
   async hold(p: HoldParams): Promise<Hold> {
     // Not durable: a crash releases every hold anyway, and the charge that converts it is durable
     // (and, the log being sequential, makes the hold durable with it).
-    return this.db.transaction(async (tx) => {
-      // One locking read of the holder's row, then the authorization's (the lock order everywhere;
-      // on PostgreSQL the `a` CTE's condition on `h` makes the holder's row locked first).
-      const row = await tx.one(this.db.kind === "postgres" ? HOLD_READ_PG : HOLD_READ_SQLITE, [p.authId]);
-      if (!row) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
-      const holderAddr = str(row.holder);
-      const h = { offboarded: row.offboarded, minute_start: row.minute_start, minute_requests: row.minute_requests, minute_tokens: row.minute_tokens, day_start: row.day_start, day_credits: row.day_credits, balance: row.balance, unsettled: row.unsettled, open_holds: row.h_open };
-      const a = { status: row.status, nonce: row.nonce, expires_at: row.expires_at, models: row.models, cap: row.cap, charged: row.charged, open_holds: row.a_open };
-      if (num(h.offboarded) !== 0) throw new GatewayError(403, "permission_error", "holder_offboarded", `${holderAddr} is no longer an onboarded holder: its keys no longer work`);
-      if (str(a.status) === "revoked") throw new GatewayError(403, "permission_error", "authorization_revoked", `the spending authorization behind this key (nonce ${big(a.nonce)}) was revoked`);
-      if (BigInt(Math.floor(p.now / 1000)) >= big(a.expires_at)) {
-        throw new GatewayError(403, "permission_error", "authorization_expired", `the spending authorization behind this key expired at ${new Date(num(a.expires_at) * 1000).toISOString()}: sign a new one (ctk credits authorize)`);
-      }
-      const models = JSON.parse(str(a.models)) as string[];
-      if (models.length > 0 && !models.includes(p.model)) {
-        throw new GatewayError(403, "permission_error", "model_not_authorized", `the authorization behind this key does not allow model "${p.model}" (allowed: ${models.join(", ")})`, { param: "model" });
-      }
+    return this.db.transaction(
+      async (tx) => {
+        // One locking read of the holder's row, then the authorization's (the lock order everywhere;
+        // on PostgreSQL the `a` CTE's condition on `h` makes the holder's row locked first).
+        const row = await tx.one(this.db.kind === "postgres" ? HOLD_READ_PG : HOLD_READ_SQLITE, [p.authId]);
+        if (!row) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key's authorization is unknown to the gateway");
+        const holderAddr = str(row.holder);
+        const h = {
+          offboarded: row.offboarded,
+          minute_start: row.minute_start,
+          minute_requests: row.minute_requests,
+          minute_tokens: row.minute_tokens,
+          day_start: row.day_start,
+          day_credits: row.day_credits,
+          balance: row.balance,
+          unsettled: row.unsettled,
+          open_holds: row.h_open,
+        };
+        const a = { status: row.status, nonce: row.nonce, expires_at: row.expires_at, models: row.models, cap: row.cap, charged: row.charged, open_holds: row.a_open };
+        if (num(h.offboarded) !== 0)
+          throw new GatewayError(403, "permission_error", "holder_offboarded", `${holderAddr} is no longer an onboarded holder: its keys no longer work`);
+        if (str(a.status) === "revoked")
+          throw new GatewayError(403, "permission_error", "authorization_revoked", `the spending authorization behind this key (nonce ${big(a.nonce)}) was revoked`);
+        if (BigInt(Math.floor(p.now / 1000)) >= big(a.expires_at)) {
+          throw new GatewayError(
+            403,
+            "permission_error",
+            "authorization_expired",
+            `the spending authorization behind this key expired at ${new Date(num(a.expires_at) * 1000).toISOString()}: sign a new one (ctk credits authorize)`,
+          );
+        }
+        const models = JSON.parse(str(a.models)) as string[];
+        if (models.length > 0 && !models.includes(p.model)) {
+          throw new GatewayError(
+            403,
+            "permission_error",
+            "model_not_authorized",
+            `the authorization behind this key does not allow model "${p.model}" (allowed: ${models.join(", ")})`,
+            { param: "model" },
+          );
+        }
 
-      // Rate windows (fixed windows of one minute and one UTC day).
-      let minuteStart = num(h.minute_start);
-      let minuteRequests = num(h.minute_requests);
-      let minuteTokens = num(h.minute_tokens);
-      if (p.now - minuteStart >= MINUTE) {
-        minuteStart = p.now - (p.now % MINUTE);
-        minuteRequests = 0;
-        minuteTokens = 0;
-      }
-      let dayStart = num(h.day_start);
-      let dayCredits = big(h.day_credits);
-      if (p.now - dayStart >= DAY) {
-        dayStart = p.now - (p.now % DAY);
-        dayCredits = 0n;
-      }
-      const untilMinute = Math.max(1, Math.ceil((minuteStart + MINUTE - p.now) / 1000));
-      const untilDay = Math.max(1, Math.ceil((dayStart + DAY - p.now) / 1000));
-      if (minuteRequests + 1 > p.limits.requestsPerMinute) {
-        throw new GatewayError(429, "rate_limit_error", "requests_per_minute", `rate limit: ${p.limits.requestsPerMinute} requests per minute; try again in ${untilMinute} s`, { retryAfterS: untilMinute });
-      }
-      const tokensLeft = p.limits.tokensPerMinute - minuteTokens - p.inputTokens;
-      if (tokensLeft < 1) {
-        throw new GatewayError(429, "rate_limit_error", "tokens_per_minute", `rate limit: ${p.limits.tokensPerMinute} tokens per minute (this request needs ${p.inputTokens + 1} or more); try again in ${untilMinute} s`, { retryAfterS: untilMinute });
-      }
+        // Rate windows (fixed windows of one minute and one UTC day).
+        let minuteStart = num(h.minute_start);
+        let minuteRequests = num(h.minute_requests);
+        let minuteTokens = num(h.minute_tokens);
+        if (p.now - minuteStart >= MINUTE) {
+          minuteStart = p.now - (p.now % MINUTE);
+          minuteRequests = 0;
+          minuteTokens = 0;
+        }
+        let dayStart = num(h.day_start);
+        let dayCredits = big(h.day_credits);
+        if (p.now - dayStart >= DAY) {
+          dayStart = p.now - (p.now % DAY);
+          dayCredits = 0n;
+        }
+        const untilMinute = Math.max(1, Math.ceil((minuteStart + MINUTE - p.now) / 1000));
+        const untilDay = Math.max(1, Math.ceil((dayStart + DAY - p.now) / 1000));
+        if (minuteRequests + 1 > p.limits.requestsPerMinute) {
+          throw new GatewayError(429, "rate_limit_error", "requests_per_minute", `rate limit: ${p.limits.requestsPerMinute} requests per minute; try again in ${untilMinute} s`, {
+            retryAfterS: untilMinute,
+          });
+        }
+        const tokensLeft = p.limits.tokensPerMinute - minuteTokens - p.inputTokens;
+        if (tokensLeft < 1) {
+          throw new GatewayError(
+            429,
+            "rate_limit_error",
+            "tokens_per_minute",
+            `rate limit: ${p.limits.tokensPerMinute} tokens per minute (this request needs ${p.inputTokens + 1} or more); try again in ${untilMinute} s`,
+            { retryAfterS: untilMinute },
+          );
+        }
 
-      const balance = big(h.balance);
-      const available = balance - big(h.unsettled) - big(h.open_holds);
-      const capLeft = big(a.cap) - big(a.charged) - big(a.open_holds);
-      const dayLeft = p.limits.creditsPerDay - dayCredits;
-      const wanted = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
-      const minimum = p.quote.cost(p.inputTokens, Math.min(1, wanted));
-      if (available < minimum) {
-        const waiting = balance - big(h.unsettled) >= minimum && big(h.open_holds) > 0n;
-        throw new GatewayError(
-          402,
-          "insufficient_credits",
-          "insufficient_credits",
-          `insufficient credits: this request needs up to ${fmtCredits(minimum)} credits at least, ${fmtCredits(available > 0n ? available : 0n)} available` +
-            (waiting ? " while other requests of yours are in flight; try again when they finish" : ` (balance ${fmtCredits(balance)}, not yet settled ${fmtCredits(big(h.unsettled))})`),
-          waiting ? { retryAfterS: 1 } : {},
-        );
-      }
-      if (capLeft < minimum) {
-        const waiting = big(a.cap) - big(a.charged) >= minimum;
-        throw new GatewayError(
-          402,
-          "insufficient_credits",
-          "authorization_cap_reached",
-          `the spending authorization behind this key has ${fmtCredits(capLeft > 0n ? capLeft : 0n)} credits of its cap left, this request needs up to ${fmtCredits(minimum)}` +
-            (waiting ? "; try again when your requests in flight finish" : ": sign a new authorization (ctk credits authorize)"),
-          waiting ? { retryAfterS: 1 } : {},
-        );
-      }
-      if (dayLeft < minimum) {
-        throw new GatewayError(429, "rate_limit_error", "credits_per_day", `daily limit: ${fmtCredits(p.limits.creditsPerDay)} credits per day; try again in ${untilDay} s`, { retryAfterS: untilDay });
-      }
-      const budget = [available, capLeft, dayLeft].reduce((m, v) => (v < m ? v : m));
-      const affordable = p.quote.maxOutputFor(p.inputTokens, budget);
-      const outputTokens = Math.max(0, Math.min(wanted, affordable, tokensLeft));
-      const amount = p.quote.cost(p.inputTokens, outputTokens);
+        const balance = big(h.balance);
+        const available = balance - big(h.unsettled) - big(h.open_holds);
+        const capLeft = big(a.cap) - big(a.charged) - big(a.open_holds);
+        const dayLeft = p.limits.creditsPerDay - dayCredits;
+        const wanted = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
+        const minimum = p.quote.cost(p.inputTokens, Math.min(1, wanted));
+        if (available < minimum) {
+          const waiting = balance - big(h.unsettled) >= minimum && big(h.open_holds) > 0n;
+          throw new GatewayError(
+            402,
+            "insufficient_credits",
+            "insufficient_credits",
+            `insufficient credits: this request needs up to ${fmtCredits(minimum)} credits at least, ${fmtCredits(available > 0n ? available : 0n)} available` +
+              (waiting
+                ? " while other requests of yours are in flight; try again when they finish"
+                : ` (balance ${fmtCredits(balance)}, not yet settled ${fmtCredits(big(h.unsettled))})`),
+            waiting ? { retryAfterS: 1 } : {},
+          );
+        }
+        if (capLeft < minimum) {
+          const waiting = big(a.cap) - big(a.charged) >= minimum;
+          throw new GatewayError(
+            402,
+            "insufficient_credits",
+            "authorization_cap_reached",
+            `the spending authorization behind this key has ${fmtCredits(capLeft > 0n ? capLeft : 0n)} credits of its cap left, this request needs up to ${fmtCredits(minimum)}` +
+              (waiting ? "; try again when your requests in flight finish" : ": sign a new authorization (ctk credits authorize)"),
+            waiting ? { retryAfterS: 1 } : {},
+          );
+        }
+        if (dayLeft < minimum) {
+          throw new GatewayError(429, "rate_limit_error", "credits_per_day", `daily limit: ${fmtCredits(p.limits.creditsPerDay)} credits per day; try again in ${untilDay} s`, {
+            retryAfterS: untilDay,
+          });
+        }
+        const budget = [available, capLeft, dayLeft].reduce((m, v) => (v < m ? v : m));
+        const affordable = p.quote.maxOutputFor(p.inputTokens, budget);
+        const outputTokens = Math.max(0, Math.min(wanted, affordable, tokensLeft));
+        const amount = p.quote.cost(p.inputTokens, outputTokens);
 
-      const holdParams = [holderAddr, amount, minuteStart, minuteRequests + 1, minuteTokens + p.inputTokens + outputTokens, dayStart, dayCredits + amount, p.authId];
-      const requestParams = [p.requestId, p.keyId, p.authId, holderAddr, big(a.nonce), p.model, p.tier, p.quote.priceVersion, amount, p.inputTokens, outputTokens, p.replica, p.now];
-      if (this.db.kind === "postgres") {
-        // One round trip for the three writes.
-        await tx.run(
-          `WITH h AS (${HOLD_HOLDER_UPDATE}), a AS (UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $8)
+        const holdParams = [holderAddr, amount, minuteStart, minuteRequests + 1, minuteTokens + p.inputTokens + outputTokens, dayStart, dayCredits + amount, p.authId];
+        const requestParams = [
+          p.requestId,
+          p.keyId,
+          p.authId,
+          holderAddr,
+          big(a.nonce),
+          p.model,
+          p.tier,
+          p.quote.priceVersion,
+          amount,
+          p.inputTokens,
+          outputTokens,
+          p.replica,
+          p.now,
+        ];
+        if (this.db.kind === "postgres") {
+          // One round trip for the three writes.
+          await tx.run(
+            `WITH h AS (${HOLD_HOLDER_UPDATE}), a AS (UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $8)
            INSERT INTO gw_requests (${REQUEST_COLUMNS}) VALUES ($9, $10, $8, $1, $11, $12, $13, $14, 'held', $2, $15, $16, $17, $18)`,
-          [...holdParams, ...requestParams.filter((_, i) => i !== 2 && i !== 3 && i !== 8)],
-        );
-      } else {
-        await tx.run(HOLD_HOLDER_UPDATE, holdParams.slice(0, 7));
-        await tx.run("UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $1", [p.authId, amount]);
-        await tx.run(`INSERT INTO gw_requests (${REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9, $10, $11, $12, $13)`, requestParams);
-      }
-      return { requestId: p.requestId, holder: holderAddr, amount, outputTokens };
-    }, { durable: false });
+            [...holdParams, ...requestParams.filter((_, i) => i !== 2 && i !== 3 && i !== 8)],
+          );
+        } else {
+          await tx.run(HOLD_HOLDER_UPDATE, holdParams.slice(0, 7));
+          await tx.run("UPDATE gw_authorizations SET open_holds = open_holds + $2 WHERE auth_id = $1", [p.authId, amount]);
+          await tx.run(`INSERT INTO gw_requests (${REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'held', $9, $10, $11, $12, $13)`, requestParams);
+        }
+        return { requestId: p.requestId, holder: holderAddr, amount, outputTokens };
+      },
+      { durable: false },
+    );
   }
 
   /**
    * Ends a held request: charges `amount` (clamped to the hold; 0 releases it) for the tokens
    * delivered. Idempotent: a request that is no longer held is left as it is (returns undefined).
    */
-  async settleRequest(
-    requestId: string,
-    usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending },
-    now: number,
-  ): Promise<{ charge: bigint } | undefined> {
+  async settleRequest(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
     // A release (nothing to charge) need not be durable: lost in a crash, the restart releases it.
     const durable = usage.amount > 0n;
     const amount = usage.amount < 0n ? 0n : usage.amount;
@@ -493,26 +543,36 @@ export class Ledger {
       const rows = durable ? await this.db.statement(SETTLE_PG, params) : await this.db.transaction((tx) => tx.all(SETTLE_PG, params), { durable: false });
       return rows.length ? { charge: big(rows[0].charge) } : undefined;
     }
-    return this.db.transaction(async (tx) => {
-      const r = await tx.one("SELECT * FROM gw_requests WHERE request_id = $1", [requestId]);
-      if (!r || str(r.status) !== "held") return undefined;
-      const holder = str(r.holder);
-      const h = await tx.one("SELECT day_start FROM gw_holders WHERE holder = $1", [holder]);
-      const hold = big(r.hold);
-      const charge = amount > hold ? hold : amount;
-      const charged = charge > 0n;
-      const sameDay = num(r.created_at) >= num(h?.day_start);
-      await tx.run(
-        `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - $4 WHERE holder = $1`,
-        [holder, hold, charge, sameDay ? hold - charge : 0n],
-      );
-      await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
-      await tx.run(
-        `UPDATE gw_requests SET status = $2, tokens_in = $3, tokens_out = $4, charge = $5, ending = $6, finished_at = $7 WHERE request_id = $1`,
-        [requestId, charged ? "charged" : "released", charged ? usage.tokensIn : 0, charged ? usage.tokensOut : 0, charge, usage.ending, now],
-      );
-      return { charge };
-    }, { durable });
+    return this.db.transaction(
+      async (tx) => {
+        const r = await tx.one("SELECT * FROM gw_requests WHERE request_id = $1", [requestId]);
+        if (!r || str(r.status) !== "held") return undefined;
+        const holder = str(r.holder);
+        const h = await tx.one("SELECT day_start FROM gw_holders WHERE holder = $1", [holder]);
+        const hold = big(r.hold);
+        const charge = amount > hold ? hold : amount;
+        const charged = charge > 0n;
+        const sameDay = num(r.created_at) >= num(h?.day_start);
+        await tx.run(`UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - $4 WHERE holder = $1`, [
+          holder,
+          hold,
+          charge,
+          sameDay ? hold - charge : 0n,
+        ]);
+        await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
+        await tx.run(`UPDATE gw_requests SET status = $2, tokens_in = $3, tokens_out = $4, charge = $5, ending = $6, finished_at = $7 WHERE request_id = $1`, [
+          requestId,
+          charged ? "charged" : "released",
+          charged ? usage.tokensIn : 0,
+          charged ? usage.tokensOut : 0,
+          charge,
+          usage.ending,
+          now,
+        ]);
+        return { charge };
+      },
+      { durable },
+    );
   }
 
   /**

@@ -25,7 +25,10 @@ import { settleUsage } from "../../sdk/credits/write.js";
 import type { BatchRow, Ledger, UsageRow } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 
-const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.name === "UsageCharged") as Extract<(typeof inferenceCreditAbi)[number], { type: "event"; name: "UsageCharged" }>;
+const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.name === "UsageCharged") as Extract<
+  (typeof inferenceCreditAbi)[number],
+  { type: "event"; name: "UsageCharged" }
+>;
 
 export interface SettlerDeps {
   client: CtkClient;
@@ -204,7 +207,11 @@ export class Settler {
       this.d.metrics.batches.inc();
       const total = [...byAuth.values()].reduce((s, v) => s + v, 0n);
       this.d.log.info({ batchId: batch.batchId, records: batch.records, requested: batch.requested.toString(), charged: total.toString(), tx: txHash }, "usage batch settled");
-      if (total !== batch.requested) this.d.log.warn({ batchId: batch.batchId, requested: batch.requested.toString(), charged: total.toString() }, "the chain charged less than requested (revoked, expired or short authorizations)");
+      if (total !== batch.requested)
+        this.d.log.warn(
+          { batchId: batch.batchId, requested: batch.requested.toString(), charged: total.toString() },
+          "the chain charged less than requested (revoked, expired or short authorizations)",
+        );
       await this.d.onSettled?.(batch);
     }
   }

@@ -71,7 +71,8 @@ interface ChatMessage {
 /** Text of a message's content (a string, or OpenAI content parts). */
 function contentText(content: unknown): string {
   if (typeof content === "string") return content;
-  if (Array.isArray(content)) return content.map((p) => (p && typeof p === "object" && typeof (p as { text?: unknown }).text === "string" ? (p as { text: string }).text : "")).join("");
+  if (Array.isArray(content))
+    return content.map((p) => (p && typeof p === "object" && typeof (p as { text?: unknown }).text === "string" ? (p as { text: string }).text : "")).join("");
   return "";
 }
 
@@ -173,7 +174,9 @@ export async function startLlamaUpstream(opts: LlamaUpstreamOptions): Promise<Ll
     let produced = 0;
     const usage = () => ({ prompt_tokens: nPrompt, completion_tokens: produced, total_tokens: nPrompt + produced });
     const choice = (text: string, finish: string | null) =>
-      chat ? { index: 0, delta: finish === null ? { ...(produced <= 1 && { role: "assistant" }), content: text } : {}, logprobs: null, finish_reason: finish } : { index: 0, text, logprobs: null, finish_reason: finish };
+      chat
+        ? { index: 0, delta: finish === null ? { ...(produced <= 1 && { role: "assistant" }), content: text } : {}, logprobs: null, finish_reason: finish }
+        : { index: 0, text, logprobs: null, finish_reason: finish };
     if (stream) res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     const send = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
     let last: Token[] = model.tokenize(prompt, false).slice(-8);
@@ -208,7 +211,9 @@ export async function startLlamaUpstream(opts: LlamaUpstreamOptions): Promise<Ll
           object: chat ? "chat.completion" : "text_completion",
           created: created(),
           model: modelName,
-          choices: [chat ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: finish } : { index: 0, text, logprobs: null, finish_reason: finish }],
+          choices: [
+            chat ? { index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: finish } : { index: 0, text, logprobs: null, finish_reason: finish },
+          ],
           usage: usage(),
         });
       }

@@ -60,7 +60,7 @@ export class PriorityLimiter {
       signal?.addEventListener("abort", onAbort, { once: true });
       // Sorted insert: higher rank first, then arrival.
       let i = this.queue.length;
-      while (i > 0 && (this.queue[i - 1].rank < rank)) i--;
+      while (i > 0 && this.queue[i - 1].rank < rank) i--;
       this.queue.splice(i, 0, w);
     });
   }

@@ -279,20 +279,22 @@ export class RedemptionEngine {
   ): Promise<MachineEvent[]> {
     // Launches go first: with a backlog (a start-up over many redemptions), every Job is created
     // before the chain is asked to record it. Nothing depends on the order; it only saves time.
-    return this.launches.drained().then(() => this.chainOps.run(async (): Promise<MachineEvent[]> => {
-      if (this.stopped) return [];
-      try {
-        const event = await fn();
-        const record = this.o.book.get(event.id);
-        // The chain says less than we believed (a lagging node): back off instead of spinning.
-        if (record && event.status !== "None" && RANK[event.status]! < RANK[record.chain]!) {
-          return [event, { type: "actionFailed", id: event.id, action: operation, error: `chain reports ${event.status}, expected ${record.chain}`, at: this.now() }];
+    return this.launches.drained().then(() =>
+      this.chainOps.run(async (): Promise<MachineEvent[]> => {
+        if (this.stopped) return [];
+        try {
+          const event = await fn();
+          const record = this.o.book.get(event.id);
+          // The chain says less than we believed (a lagging node): back off instead of spinning.
+          if (record && event.status !== "None" && RANK[event.status]! < RANK[record.chain]!) {
+            return [event, { type: "actionFailed", id: event.id, action: operation, error: `chain reports ${event.status}, expected ${record.chain}`, at: this.now() }];
+          }
+          return [event];
+        } catch (err) {
+          return failed(operation, err, true);
         }
-        return [event];
-      } catch (err) {
-        return failed(operation, err, true);
-      }
-    }));
+      }),
+    );
   }
 
   private observeStatus(before: RedemptionRecord | undefined, after: RedemptionRecord, event: Extract<MachineEvent, { type: "chainStatus" }>): void {

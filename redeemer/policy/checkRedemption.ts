@@ -97,18 +97,10 @@ export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfi
   const priorityIndex = Number(input.priority);
   const onChainPriority = PRIORITIES[priorityIndex];
   if (onChainPriority === undefined) {
-    return refuse(
-      "PRIORITY_MISMATCH",
-      `the redemption's priority index ${priorityIndex} is not one of ${PRIORITIES.join(", ")}`,
-      "priority"
-    );
+    return refuse("PRIORITY_MISMATCH", `the redemption's priority index ${priorityIndex} is not one of ${PRIORITIES.join(", ")}`, "priority");
   }
   if (spec.priority !== onChainPriority) {
-    return refuse(
-      "PRIORITY_MISMATCH",
-      `the spec's priority is ${spec.priority}; the redemption was made at ${onChainPriority}`,
-      "priority"
-    );
+    return refuse("PRIORITY_MISMATCH", `the spec's priority is ${spec.priority}; the redemption was made at ${onChainPriority}`, "priority");
   }
 
   const gpus = Number(input.gpus);
@@ -122,10 +114,7 @@ export function checkRedemption(input: RedemptionCheckInput, policy: PolicyConfi
   }
   const units = unitsFor(gpus, seconds, Number(input.multiplierBps));
   if (units !== input.reservedUnits) {
-    return refuse(
-      "HOURS_MISMATCH",
-      `${gpus} GPUs × ${seconds} s at ${input.multiplierBps} bps is ${units} units; the redemption reserved ${input.reservedUnits}`
-    );
+    return refuse("HOURS_MISMATCH", `${gpus} GPUs × ${seconds} s at ${input.multiplierBps} bps is ${units} units; the redemption reserved ${input.reservedUnits}`);
   }
 
   return { ok: true, spec, image };

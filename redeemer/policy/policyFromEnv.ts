@@ -30,8 +30,7 @@ export function policyOverridesFromEnv(env: Env): Record<string, unknown> {
   }
   const maxBytes = env.CTK_MAX_SPEC_BYTES;
   if (maxBytes !== undefined && maxBytes.trim() !== "") {
-    if (!/^\d+$/.test(maxBytes.trim()))
-      issues.push({ path: "CTK_MAX_SPEC_BYTES", message: `expected an integer, got ${JSON.stringify(maxBytes)}` });
+    if (!/^\d+$/.test(maxBytes.trim())) issues.push({ path: "CTK_MAX_SPEC_BYTES", message: `expected an integer, got ${JSON.stringify(maxBytes)}` });
     else out.maxSpecBytes = Number(maxBytes.trim());
   }
   if (issues.length > 0) {

@@ -8,13 +8,7 @@
  * was lost (but which the node accepted) does not leave a gap or a duplicate nonce.
  */
 import type { Hash, TransactionReceipt } from "viem";
-import {
-  estimateRedemptionCall,
-  type RedemptionCall,
-  type RedemptionWriteContext,
-  sendRedemptionCall,
-  waitForRedemptionCall,
-} from "../../sdk/redemptions.js";
+import { estimateRedemptionCall, type RedemptionCall, type RedemptionWriteContext, sendRedemptionCall, waitForRedemptionCall } from "../../sdk/redemptions.js";
 
 export interface TxSenderContext extends RedemptionWriteContext {
   publicClient: RedemptionWriteContext["publicClient"] & {

@@ -302,7 +302,16 @@ export class RedemptionBook {
   /** Counts by phase. */
   countByPhase(): Record<RedemptionPhase, number> {
     const d = this.droppedCounts;
-    const counts: Record<RedemptionPhase, number> = { requested: 0, launching: 0, running: 0, settling: 0, settled: d.settled, rejected: d.rejected, reclaimed: d.reclaimed, gone: 0 };
+    const counts: Record<RedemptionPhase, number> = {
+      requested: 0,
+      launching: 0,
+      running: 0,
+      settling: 0,
+      settled: d.settled,
+      rejected: d.rejected,
+      reclaimed: d.reclaimed,
+      gone: 0,
+    };
     for (const r of this.records.values()) counts[phaseOf(r)]++;
     return counts;
   }

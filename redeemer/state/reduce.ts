@@ -32,7 +32,6 @@ export function emptyRecord(id: bigint): RedemptionRecord {
   };
 }
 
-
 /** The policy verdict on a request: the launch request if it passes, the reject reason if not. */
 export function verdictFor(request: RedemptionRequest, config: Pick<MachineConfig, "policy">): Verdict {
   if (!request.hardwareClass) {
@@ -95,7 +94,9 @@ export function reduce(record: RedemptionRecord | undefined, event: MachineEvent
     case "chainStatus": {
       if (event.status === "None") {
         // Only a read can say "no such redemption"; it wins over an unconfirmed belief of Requested.
-        return RANK[r.chain] <= RANK.Requested ? { ...r, chain: "None", gone: true, lookedUp: true, inflight: clearIf(r, "lookup") } : { ...r, lookedUp: true, inflight: clearIf(r, "lookup") };
+        return RANK[r.chain] <= RANK.Requested
+          ? { ...r, chain: "None", gone: true, lookedUp: true, inflight: clearIf(r, "lookup") }
+          : { ...r, lookedUp: true, inflight: clearIf(r, "lookup") };
       }
       r = withStatus(r, event.status, event.at);
       r = { ...r, lookedUp: r.lookedUp || event.source === "read", gone: false };
@@ -135,7 +136,15 @@ export function reduce(record: RedemptionRecord | undefined, event: MachineEvent
       return { ...r, inflight: event.action };
     case "launched": {
       const job = r.job ?? { redemptionId: r.id, name: event.result.name, phase: "pending" as const, segments: [], gpuSeconds: 0 };
-      return { ...r, job, launchAttempts: r.launchAttempts + 1, inflight: undefined, retryAt: undefined, lastError: undefined, times: { ...r.times, launched: r.times.launched ?? event.at } };
+      return {
+        ...r,
+        job,
+        launchAttempts: r.launchAttempts + 1,
+        inflight: undefined,
+        retryAt: undefined,
+        lastError: undefined,
+        times: { ...r.times, launched: r.times.launched ?? event.at },
+      };
     }
     case "launchFailed": {
       const attempts = r.launchAttempts + 1;

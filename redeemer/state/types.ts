@@ -31,9 +31,7 @@ export interface RedemptionRequest {
 }
 
 /** Outcome of the policy check. */
-export type Verdict =
-  | { ok: true; spec: JobSpec; launch: LaunchRequest }
-  | { ok: false; reason: RejectReason; code: number; detail: string; field?: string };
+export type Verdict = { ok: true; spec: JobSpec; launch: LaunchRequest } | { ok: false; reason: RejectReason; code: number; detail: string; field?: string };
 
 /** Why the redeemer rejected (or the chain says it was rejected). */
 export interface Rejection {

@@ -161,18 +161,19 @@ export class ChainWatcher {
     }
     const backfill = !this.synced;
     if (backfill) await this.readHistory(this.processed + 1n, safe);
-    else for await (const range of iterateComputeTokenEvents({
-      publicClient: this.opts.publicClient,
-      address: this.opts.address,
-      names: WATCHED,
-      fromBlock: this.processed + 1n,
-      toBlock: safe,
-      maxBlockRange: this.opts.maxBlockRange,
-      signal: this.abort.signal,
-    })) {
-      await this.opts.onBatch(this.batchOf(range.fromBlock, range.toBlock, range.events, backfill));
-      this.processed = range.toBlock;
-    }
+    else
+      for await (const range of iterateComputeTokenEvents({
+        publicClient: this.opts.publicClient,
+        address: this.opts.address,
+        names: WATCHED,
+        fromBlock: this.processed + 1n,
+        toBlock: safe,
+        maxBlockRange: this.opts.maxBlockRange,
+        signal: this.abort.signal,
+      })) {
+        await this.opts.onBatch(this.batchOf(range.fromBlock, range.toBlock, range.events, backfill));
+        this.processed = range.toBlock;
+      }
     this.processedHash = (await this.opts.publicClient.getBlock({ blockNumber: this.processed })).hash ?? undefined;
     this.synced = true;
     this.positionReached();

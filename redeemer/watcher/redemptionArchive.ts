@@ -9,12 +9,7 @@
  * may still have it.
  */
 import { type Address, type Hex, type PublicClient, pad } from "viem";
-import {
-  iterateComputeTokenEvents,
-  REDEMPTION_EVENT_NAMES,
-  type RedemptionEvent,
-  type RedemptionRequestedEvent,
-} from "../../sdk/events.js";
+import { iterateComputeTokenEvents, REDEMPTION_EVENT_NAMES, type RedemptionEvent, type RedemptionRequestedEvent } from "../../sdk/events.js";
 import type { JobState } from "../executor/types.js";
 import { reduce, verdictFor } from "../state/reduce.js";
 import type { MachineConfig, MachineEvent, RedemptionRecord, RedemptionRequest } from "../state/types.js";

@@ -22,12 +22,14 @@ export const PER_MODEL_NEEDS_RECORDS = "per-model totals need the gateway's usag
  * Verifies a gateway's usage records against the chain (roots, prices, sums per authorization) and
  * shares the on-chain charges out per model; records that do not verify are a {@link UserError}.
  */
-export async function verifiedSpendByModel(
-  o: { publicClient: PublicClient; deployment: Deployment; dir: string },
-  charges: readonly CreditCharge[],
-): Promise<SpendByModel> {
+export async function verifiedSpendByModel(o: { publicClient: PublicClient; deployment: Deployment; dir: string }, charges: readonly CreditCharge[]): Promise<SpendByModel> {
   if (!o.deployment.inferenceCredit) throw new UserError("--usage: this deployment has no InferenceCredit");
-  const v = await verifyUsageRecords({ publicClient: o.publicClient as never, inferenceCredit: o.deployment.inferenceCredit, fromBlock: BigInt(o.deployment.deployBlock), dir: o.dir });
+  const v = await verifyUsageRecords({
+    publicClient: o.publicClient as never,
+    inferenceCredit: o.deployment.inferenceCredit,
+    fromBlock: BigInt(o.deployment.deployBlock),
+    dir: o.dir,
+  });
   if (!v.ok) {
     throw new UserError(
       `--usage ${o.dir}: the usage records do not match the chain (${v.findings.length} finding${v.findings.length === 1 ? "" : "s"}); no per-model totals from them`,
@@ -67,7 +69,6 @@ export async function auditDeploymentCredits(ctx: Pick<ReadContext, "deployment"
 export function creditReportOf(audit: CreditAudit, inferenceCredit: Address, byModel?: SpendByModel): CreditReport {
   const r = audit.replay;
   return {
-
     inferenceCredit,
     priceVersion: r.priceVersion,
     usageBatches: r.usageBatchCount,
@@ -121,8 +122,22 @@ export function creditHtml(c: CreditReport): string {
 ${
   c.models && c.holderModels
     ? `<h3>Per model (from the gateway's usage records, verified against the chain)</h3>
-<table><thead><tr>${MODEL_HEAD.map((h) => `<th>${esc(h.replace(/_/g, " "))}</th>`).join("")}</tr></thead><tbody>${c.models.map((m) => `<tr>${modelCells(m).map((x) => `<td>${esc(x)}</td>`).join("")}</tr>`).join("")}</tbody></table>
-<table><thead><tr><th>holder</th><th>month</th>${MODEL_HEAD.map((h) => `<th>${esc(h.replace(/_/g, " "))}</th>`).join("")}</tr></thead><tbody>${c.holderModels.map((h) => `<tr>${holderModelCells(h).map((x) => `<td>${esc(x)}</td>`).join("")}</tr>`).join("")}</tbody></table>`
+<table><thead><tr>${MODEL_HEAD.map((h) => `<th>${esc(h.replace(/_/g, " "))}</th>`).join("")}</tr></thead><tbody>${c.models
+        .map(
+          (m) =>
+            `<tr>${modelCells(m)
+              .map((x) => `<td>${esc(x)}</td>`)
+              .join("")}</tr>`,
+        )
+        .join("")}</tbody></table>
+<table><thead><tr><th>holder</th><th>month</th>${MODEL_HEAD.map((h) => `<th>${esc(h.replace(/_/g, " "))}</th>`).join("")}</tr></thead><tbody>${c.holderModels
+        .map(
+          (h) =>
+            `<tr>${holderModelCells(h)
+              .map((x) => `<td>${esc(x)}</td>`)
+              .join("")}</tr>`,
+        )
+        .join("")}</tbody></table>`
     : `<p>${esc(PER_MODEL_NEEDS_RECORDS)}.</p>`
 }
 </section>`;

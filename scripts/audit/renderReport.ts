@@ -106,13 +106,17 @@ export function stackedBars(id: string, title: string, categories: string[], ser
       if (v <= 0) continue;
       const y0 = y(acc);
       const y1 = y(acc + v);
-      parts.push(`<rect class="bar" x="${x.toFixed(1)}" y="${y1.toFixed(1)}" width="${barW.toFixed(1)}" height="${Math.max(1, y0 - y1).toFixed(1)}" fill="${s.color}"><title>${esc(s.name)} ${esc(cat)}: ${fmtNum(v)} ${unit}</title></rect>`);
+      parts.push(
+        `<rect class="bar" x="${x.toFixed(1)}" y="${y1.toFixed(1)}" width="${barW.toFixed(1)}" height="${Math.max(1, y0 - y1).toFixed(1)}" fill="${s.color}"><title>${esc(s.name)} ${esc(cat)}: ${fmtNum(v)} ${unit}</title></rect>`,
+      );
       acc += v;
     }
     parts.push(`<text x="${(x + barW / 2).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle" font-size="11">${esc(cat)}</text>`);
   });
   parts.push(`<line x1="${left}" x2="${W - 20}" y1="${top + plotH}" y2="${top + plotH}" stroke="#333"/>`);
-  const legend = series.map((s, i) => `<rect x="${left + i * 150}" y="8" width="12" height="12" fill="${s.color}"/><text x="${left + i * 150 + 16}" y="18" font-size="12">${esc(s.name)}</text>`).join("");
+  const legend = series
+    .map((s, i) => `<rect x="${left + i * 150}" y="8" width="12" height="12" fill="${s.color}"/><text x="${left + i * 150 + 16}" y="18" font-size="12">${esc(s.name)}</text>`)
+    .join("");
   const empty = totals.every((t) => t === 0) ? `<text x="${W / 2}" y="${H / 2}" text-anchor="middle" fill="#777">nothing to show</text>` : "";
   return `<figure id="${id}"><figcaption>${esc(title)} (${unit})</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${esc(title)}">${legend}${parts.join("")}${empty}</svg></figure>`;
 }
@@ -175,9 +179,7 @@ export function reportHtml(r: AuditReport, names?: EmployeeNames): string {
       return `<tr><td class="holder">${who(row.holder)}</td><td>${esc(row.className)}</td>${cols.map((c) => `<td>${hours(row.total[c])}</td>`).join("")}</tr>${monthsDetail}`;
     })
     .join("");
-  const classRows = r.byClass
-    .map((c) => `<tr><td>all holders</td><td>${esc(c.className)}</td>${cols.map((k) => `<td>${hours(c.total[k])}</td>`).join("")}</tr>`)
-    .join("");
+  const classRows = r.byClass.map((c) => `<tr><td>all holders</td><td>${esc(c.className)}</td>${cols.map((k) => `<td>${hours(c.total[k])}</td>`).join("")}</tr>`).join("");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Compute tokens audit report — chain ${r.chainId}</title>

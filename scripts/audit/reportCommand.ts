@@ -21,7 +21,11 @@ import { toJson } from "./format.js";
 /** Wallet (lower-case) → employee id, from HR's employees file. */
 function readEmployeeNames(file: string): EmployeeNames {
   const { rows, problems } = parseEmployeesCsv(readInputFile(file).toString("utf8"));
-  if (problems.length > 0) throw new UserError(`${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`, problems.map((p) => `  line ${p.line}: ${p.message}`));
+  if (problems.length > 0)
+    throw new UserError(
+      `${file}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+      problems.map((p) => `  line ${p.line}: ${p.message}`),
+    );
   return new Map(rows.map((r) => [r.wallet.toLowerCase(), r.employeeId]));
 }
 

@@ -73,7 +73,7 @@ export type StatementFormat = "text" | "csv" | "json";
 export async function buildStatement(
   ctx: Pick<ReadContext, "publicClient" | "logRequest" | "deployment">,
   wallet: Address,
-  opts: { progress?: boolean; /** A gateway's usage records: per-model spending once verified. */ usage?: string } = {},
+  opts: { progress?: boolean /** A gateway's usage records: per-model spending once verified. */; usage?: string } = {},
 ): Promise<Statement> {
   const mine: Movement[] = [];
   const run = await replayDeployment({
@@ -110,7 +110,15 @@ export async function buildStatement(
     .filter(([, units]) => units !== 0n)
     .map(([lotId, units]) => {
       const lot = decodeLotId(lotId);
-      return { class: names.get(lot.classId) ?? `class #${lot.classId}`, lotId, expires: utc(lot.expiresAt), policy: lot.policy, units, hours: hours(units), expired: lot.expiresAt <= run.head.timestamp };
+      return {
+        class: names.get(lot.classId) ?? `class #${lot.classId}`,
+        lotId,
+        expires: utc(lot.expiresAt),
+        policy: lot.policy,
+        units,
+        hours: hours(units),
+        expired: lot.expiresAt <= run.head.timestamp,
+      };
     });
   // Inference credits: the wallet's movements and closing buckets, from InferenceCredit's events.
   let credits: Statement["credits"];
@@ -121,7 +129,9 @@ export async function buildStatement(
       closing: audit.replay.buckets.get(wallet) ?? [],
       totals: audit.replay.perHolder.get(wallet) as Record<string, bigint> | undefined,
       models: opts.usage
-        ? (await verifiedSpendByModel({ publicClient: ctx.publicClient, deployment: ctx.deployment, dir: opts.usage }, audit.replay.charges)).holders.filter((h) => h.holder === wallet)
+        ? (await verifiedSpendByModel({ publicClient: ctx.publicClient, deployment: ctx.deployment, dir: opts.usage }, audit.replay.charges)).holders.filter(
+            (h) => h.holder === wallet,
+          )
         : undefined,
     };
   } else if (opts.usage) throw new UserError("--usage: this deployment has no InferenceCredit");
@@ -160,24 +170,61 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
       ...(l.note !== undefined && { note: l.note }),
       txHash: l.txHash,
     }));
-    const closingJson = closing.map((c) => ({ class: c.class, lotId: c.lotId, expiresAt: decodeLotId(c.lotId).expiresAt, policy: c.policy, units: c.units, hours: hoursNumber(c.units), expired: c.expired }));
+    const closingJson = closing.map((c) => ({
+      class: c.class,
+      lotId: c.lotId,
+      expiresAt: decodeLotId(c.lotId).expiresAt,
+      policy: c.policy,
+      units: c.units,
+      hours: hoursNumber(c.units),
+      expired: c.expired,
+    }));
     return `${toJson({ wallet, chainId: st.chainId, computeToken: st.computeToken, asOf: isoUtc(st.asOf), toBlock: st.toBlock, entries, closingBalances: closingJson, credits: credit && { entries: credit.entries.map((m) => ({ date: utc(m.timestamp), block: m.blockNumber, event: m.kind, amount: m.amount, credits: `${creditSign(m.kind)}${formatCredits(m.amount)}`, expiresAt: m.expiresAt !== undefined ? utc(m.expiresAt) : undefined, note: m.note, txHash: m.txHash })), closingBuckets: credit.closing.map((b) => ({ expiresAt: utc(b.expiresAt), transferable: b.transferable, amount: b.amount, credits: formatCredits(b.amount), expired: b.expiresAt <= st.asOf })), totals: credit.totals, ...(credit.models ? { models: credit.models } : { models: null, modelsNote: PER_MODEL_NEEDS_RECORDS }) } })}\n`;
   }
   if (format === "csv") {
     const head = "date,block,event,class,lot_id,lot_expires,policy,gpu_hours,gpu_seconds,redemption_id,counterparty,note,tx_hash";
-    const gpu = lines.map((l) => [l.date, l.block, l.event, csvCell(l.class), l.lotId, l.lotExpires, l.policy, l.hours.replace(/,/g, ""), l.units, l.redemptionId ?? "", l.counterparty ?? "", csvCell(l.note ?? ""), l.txHash].join(","));
+    const gpu = lines.map((l) =>
+      [
+        l.date,
+        l.block,
+        l.event,
+        csvCell(l.class),
+        l.lotId,
+        l.lotExpires,
+        l.policy,
+        l.hours.replace(/,/g, ""),
+        l.units,
+        l.redemptionId ?? "",
+        l.counterparty ?? "",
+        csvCell(l.note ?? ""),
+        l.txHash,
+      ].join(","),
+    );
     const creditRows = credit
       ? [
           "# inference credits",
           "date,block,event,credits,base_units,bucket_expires,note,tx_hash",
           ...credit.entries.map((m) =>
-            [utc(m.timestamp), m.blockNumber, m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, `${creditSign(m.kind)}${m.amount}`, m.expiresAt !== undefined ? utc(m.expiresAt) : "", csvCell(m.note ?? ""), m.txHash].join(","),
+            [
+              utc(m.timestamp),
+              m.blockNumber,
+              m.kind,
+              `${creditSign(m.kind)}${formatCredits(m.amount)}`,
+              `${creditSign(m.kind)}${m.amount}`,
+              m.expiresAt !== undefined ? utc(m.expiresAt) : "",
+              csvCell(m.note ?? ""),
+              m.txHash,
+            ].join(","),
           ),
           "# inference credit buckets at the close",
           "bucket_expires,policy,credits,base_units,expired",
           ...credit.closing.map((b) => [utc(b.expiresAt), b.transferable ? "transferable" : "soulbound", formatCredits(b.amount), b.amount, b.expiresAt <= st.asOf].join(",")),
           ...(credit.models
-            ? ["# inference credits spent per month and model (from the gateway's usage records, verified against the chain)", ["month", ...MODEL_HEAD].join(","), ...credit.models.map((m) => [m.month, ...modelCells(m)].map(csvCell).join(","))]
+            ? [
+                "# inference credits spent per month and model (from the gateway's usage records, verified against the chain)",
+                ["month", ...MODEL_HEAD].join(","),
+                ...credit.models.map((m) => [m.month, ...modelCells(m)].map(csvCell).join(",")),
+              ]
             : [`# ${PER_MODEL_NEEDS_RECORDS}`]),
         ]
       : [];
@@ -205,7 +252,9 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
       : ["no history"]),
     "",
     "closing balance:",
-    ...(closing.length ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h (${c.units} GPU-seconds)${c.expired ? " — expired, not yet swept" : ""}`) : ["  none"]),
+    ...(closing.length
+      ? closing.map((c) => `  ${c.class} lot expiring ${c.expires} (${c.policy}): ${c.hours} h (${c.units} GPU-seconds)${c.expired ? " — expired, not yet swept" : ""}`)
+      : ["  none"]),
     ...(credit
       ? [
           "",
@@ -213,17 +262,32 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
           ...(credit.entries.length
             ? table(
                 ["date", "event", "credits", "bucket expires", "note", "tx"],
-                credit.entries.map((m) => [utc(m.timestamp), m.kind, `${creditSign(m.kind)}${formatCredits(m.amount)}`, m.expiresAt !== undefined ? utc(m.expiresAt).slice(0, 10) : "", m.note ?? "", m.txHash]),
+                credit.entries.map((m) => [
+                  utc(m.timestamp),
+                  m.kind,
+                  `${creditSign(m.kind)}${formatCredits(m.amount)}`,
+                  m.expiresAt !== undefined ? utc(m.expiresAt).slice(0, 10) : "",
+                  m.note ?? "",
+                  m.txHash,
+                ]),
               )
             : ["no credit history"]),
           "closing credit buckets:",
           ...(credit.closing.length
-            ? credit.closing.map((b) => `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= st.asOf ? " — expired, not yet swept" : ""}`)
+            ? credit.closing.map(
+                (b) =>
+                  `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= st.asOf ? " — expired, not yet swept" : ""}`,
+              )
             : ["  none"]),
           ...(credit.models
             ? [
                 "credits spent per month and model (from the gateway's usage records, verified against the chain):",
-                ...(credit.models.length ? table(["month", ...MODEL_HEAD.map((h) => h.replace(/_/g, " "))], credit.models.map((m) => [m.month, ...modelCells(m)])) : ["  none"]),
+                ...(credit.models.length
+                  ? table(
+                      ["month", ...MODEL_HEAD.map((h) => h.replace(/_/g, " "))],
+                      credit.models.map((m) => [m.month, ...modelCells(m)]),
+                    )
+                  : ["  none"]),
               ]
             : [PER_MODEL_NEEDS_RECORDS]),
         ]

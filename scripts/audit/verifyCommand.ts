@@ -21,12 +21,8 @@ function renderVerify(result: VerifyResult, seconds: number): string[] {
   );
   for (const c of s.classes) lines.push(`class ${c.name}: supply ${hours(c.supply)} h${c.active ? "" : " (retired)"}`);
   const r = s.redemptions;
-  lines.push(
-    `redemptions: ${r.total} (settled ${r.settled}, rejected ${r.rejected}, reclaimed ${r.reclaimed}, running ${r.running}, requested ${r.requested})`,
-  );
-  lines.push(
-    `compared with the chain at block ${s.toBlock}: ${s.balancesCompared} balances of ${s.holders} accounts in ${s.lots} lots, ${s.redemptionsCompared} redemptions`,
-  );
+  lines.push(`redemptions: ${r.total} (settled ${r.settled}, rejected ${r.rejected}, reclaimed ${r.reclaimed}, running ${r.running}, requested ${r.requested})`);
+  lines.push(`compared with the chain at block ${s.toBlock}: ${s.balancesCompared} balances of ${s.holders} accounts in ${s.lots} lots, ${s.redemptionsCompared} redemptions`);
   for (const b of s.bytecode) lines.push(`bytecode: ${b.contract} at ${b.address} ${b.ok ? `matches ${b.artifact}` : "DIFFERS"}`);
   if (s.receiptsChecked) lines.push(`receipts: ${s.receiptsChecked} checked against the on-chain hashes`);
   lines.push("roles now:");
@@ -91,9 +87,15 @@ export function verifyCommand(): Command {
         onProgress: opts.progress ? stderrProgress("replaying") : undefined,
       });
       const credits = await auditDeploymentCredits(ctx, result.summary.toBlock, true);
-      const usage = opts.usage && ctx.deployment.inferenceCredit
-        ? await verifyUsageRecords({ publicClient: ctx.publicClient as never, inferenceCredit: ctx.deployment.inferenceCredit, fromBlock: BigInt(ctx.deployment.deployBlock), dir: opts.usage })
-        : undefined;
+      const usage =
+        opts.usage && ctx.deployment.inferenceCredit
+          ? await verifyUsageRecords({
+              publicClient: ctx.publicClient as never,
+              inferenceCredit: ctx.deployment.inferenceCredit,
+              fromBlock: BigInt(ctx.deployment.deployBlock),
+              dir: opts.usage,
+            })
+          : undefined;
       if (opts.usage && !usage) throw new UserError("--usage: this deployment has no InferenceCredit");
       const seconds = (performance.now() - started) / 1000;
       if (ctx.globals.json) {
@@ -108,7 +110,10 @@ export function verifyCommand(): Command {
           priceVersion: credits.replay.priceVersion,
         };
         process.stdout.write(`${toJson({ ...result, seconds, credits: creditsJson, ...(usage && { usage: { ...usage, usage: undefined } }) })}\n`);
-      } else process.stdout.write(`${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : []), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`);
-      if (!result.ok || (credits?.findings.length) || (usage && !usage.ok)) process.exitCode = 1;
+      } else
+        process.stdout.write(
+          `${[...renderVerify(result, seconds), ...(credits ? renderCreditVerify(credits) : []), ...(usage ? renderUsage(usage, opts.usage!) : [])].join("\n")}\n`,
+        );
+      if (!result.ok || credits?.findings.length || (usage && !usage.ok)) process.exitCode = 1;
     });
 }

@@ -44,8 +44,7 @@ function keystoreWallet(keystore: string, from?: string): Address {
 function countdown(expiresAt: bigint, now: bigint): string {
   const delta = Number(expiresAt - now);
   const abs = Math.abs(delta);
-  const span =
-    abs >= 2 * 86400 ? `${Math.floor(abs / 86400)} days` : abs >= 2 * 3600 ? `${Math.floor(abs / 3600)} h` : `${Math.max(1, Math.floor(abs / 60))} min`;
+  const span = abs >= 2 * 86400 ? `${Math.floor(abs / 86400)} days` : abs >= 2 * 3600 ? `${Math.floor(abs / 3600)} h` : `${Math.max(1, Math.floor(abs / 60))} min`;
   return delta > 0 ? `expires in ${span}` : `expired ${span} ago`;
 }
 
@@ -73,12 +72,7 @@ export function balanceCommand(): Command {
         human.push(
           ...table(
             ["class", "redeemable_h", "in_flight_h", "expired_h"],
-            b.classes.map((c) => [
-              c.name + (c.active ? "" : " (retired)"),
-              formatHours(c.redeemable),
-              formatHours(c.inFlight),
-              formatHours(c.expired),
-            ]),
+            b.classes.map((c) => [c.name + (c.active ? "" : " (retired)"), formatHours(c.redeemable), formatHours(c.inFlight), formatHours(c.expired)]),
           ),
           "",
           ...table(

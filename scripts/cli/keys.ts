@@ -98,9 +98,7 @@ async function findAccount(opts: KeyOptions, role: KeyRole): Promise<[Account, s
   }
   for (const name of ROLE_ENV[role]) if (process.env[name]) return [accountFromEnv(name), `the key in ${name}`];
   const vars = ROLE_ENV[role].join(" or ");
-  throw new UserError(
-    `no ${role === "HR" ? "HR" : "operations"} key: set ${vars} (or put it in .env), or pass --keystore <file> or --key-env <VAR>`,
-  );
+  throw new UserError(`no ${role === "HR" ? "HR" : "operations"} key: set ${vars} (or put it in .env), or pass --keystore <file> or --key-env <VAR>`);
 }
 
 async function fromKeystore(entry: { file: string; address: string }): Promise<[Account, string]> {

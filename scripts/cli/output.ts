@@ -53,5 +53,4 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
   return [fmt(head), fmt(widths.map((w) => "-".repeat(w))), ...rows.map(fmt)];
 }
 
-export const plural = (n: number, word: string, many = `${word}s`): string =>
-  `${n.toLocaleString("en-US")} ${n === 1 ? word : many}`;
+export const plural = (n: number, word: string, many = `${word}s`): string => `${n.toLocaleString("en-US")} ${n === 1 ? word : many}`;

@@ -77,7 +77,10 @@ function authorizeCommand(): Command {
     const globals = globalsOf(this);
     const cap = inputs(() => parseCredits(opts.cap, "--cap"));
     const expiresAt = inputs(() => parseExpiry(opts.expires));
-    const models = (opts.models ?? "").split(",").map((m) => m.trim()).filter(Boolean);
+    const models = (opts.models ?? "")
+      .split(",")
+      .map((m) => m.trim())
+      .filter(Boolean);
     if (models.length > 16) throw new UserError(`--models lists ${models.length} models; at most 16`);
     const nonce = opts.nonce !== undefined ? parseNonce(opts.nonce) : BigInt(`0x${randomBytes(6).toString("hex")}`);
     const client = await employeeClient(this, opts);

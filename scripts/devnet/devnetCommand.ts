@@ -39,7 +39,9 @@ function describeDemoEvent(e: DemoEvent): string[] {
       return [`demo: HR onboarded the demo employee ${e.employee} and granted ${hours} ${e.className} GPU-hour${hours === "1" ? "" : "s"}`];
     }
     case "requested":
-      return [`demo: redemption ${e.id} requested: burned ${formatHours(e.units)} ${e.className} GPU-hours (${e.spec.gpus} GPUs × ${e.spec.hours} h, ${e.spec.priority}) for job ${e.spec.name} (tx ${e.txHash})`];
+      return [
+        `demo: redemption ${e.id} requested: burned ${formatHours(e.units)} ${e.className} GPU-hours (${e.spec.gpus} GPUs × ${e.spec.hours} h, ${e.spec.priority}) for job ${e.spec.name} (tx ${e.txHash})`,
+      ];
     case "running":
       return [`demo: redemption ${e.id} running on ${e.jobLog ? `simulated GPU slots; job log ${relative(e.jobLog)}` : "the executor"}`];
     case "settled":
@@ -110,13 +112,15 @@ function summary(d: Devnet, dir: string, web?: WebServer): string[] {
         ]
       : []),
     ...(d.gateway.url
-      ? ["", "The metering gateway (OpenAI-compatible, paid in inference credits). Call it with curl or the openai client:", ...howToCall(d.gateway.url, d.gateway.model ?? "stories260K").map((l) => `  ${l}`)]
+      ? [
+          "",
+          "The metering gateway (OpenAI-compatible, paid in inference credits). Call it with curl or the openai client:",
+          ...howToCall(d.gateway.url, d.gateway.model ?? "stories260K").map((l) => `  ${l}`),
+        ]
       : []),
     "",
     `Ctrl-C stops the chain; its state stays in ${rel(path.dirname(d.stateFile))}/ for the next start.`,
-    ...(d.redeemer.started
-      ? ["Jobs still running then keep running, and the next start settles them (--stop-jobs: stop them, charged for what ran)."]
-      : []),
+    ...(d.redeemer.started ? ["Jobs still running then keep running, and the next start settles them (--stop-jobs: stop them, charged for what ran)."] : []),
     "devnet ready",
   ];
 }
@@ -149,15 +153,18 @@ async function runDemoInBackground(d: Devnet, spec: JobSpec, grant: DemoGrant, j
     process.stdout.write(`${JSON.stringify({ demo: e }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`);
   };
   try {
-    await runDemoRedemption({
-      rpcUrl: d.rpcUrl,
-      deployment: d.deployment,
-      spec,
-      receiptsDir: d.redeemer.receiptsDir ?? path.join(path.dirname(d.deploymentFile), "redeemer", "receipts"),
-      ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
-      report,
-      signal,
-    }, grant);
+    await runDemoRedemption(
+      {
+        rpcUrl: d.rpcUrl,
+        deployment: d.deployment,
+        spec,
+        receiptsDir: d.redeemer.receiptsDir ?? path.join(path.dirname(d.deploymentFile), "redeemer", "receipts"),
+        ...(d.redeemer.jobLogsDir && { jobLogsDir: d.redeemer.jobLogsDir }),
+        report,
+        signal,
+      },
+      grant,
+    );
   } catch (e) {
     demoFailed(e);
   }
@@ -167,9 +174,7 @@ export function devnetCommand(): Command {
   const devnet = new Command("devnet").description("the local chain for one machine");
   devnet
     .command("up")
-    .description(
-      "start anvil (state kept in .devnet/), deploy once, apply config/classes.json, start the redeemer, run a demo redemption on a fresh chain; Ctrl-C stops",
-    )
+    .description("start anvil (state kept in .devnet/), deploy once, apply config/classes.json, start the redeemer, run a demo redemption on a fresh chain; Ctrl-C stops")
     .option("--port <n>", "loopback port for the JSON-RPC endpoint", String(DEFAULT_DEVNET_PORT))
     .option("--dir <dir>", "where the chain state and deployment file live", DEFAULT_DEVNET_DIR)
     .option("--classes <file>", "classes file to apply", DEFAULT_CLASSES)
@@ -185,7 +190,20 @@ export function devnetCommand(): Command {
     .option("--stop-jobs", "on Ctrl-C, stop the redeemer's running jobs (each charged for the time it ran) instead of leaving them running for the next start")
     .action(async function (
       this: Command,
-      opts: { port: string; dir: string; classes: string | false; redeemer: boolean; redeemerPort: string; reset?: boolean; demo: boolean; stopJobs?: boolean; web: boolean; webPort: string; gateway: boolean; gatewayPort: string },
+      opts: {
+        port: string;
+        dir: string;
+        classes: string | false;
+        redeemer: boolean;
+        redeemerPort: string;
+        reset?: boolean;
+        demo: boolean;
+        stopJobs?: boolean;
+        web: boolean;
+        webPort: string;
+        gateway: boolean;
+        gatewayPort: string;
+      },
     ) {
       const globals = globalsOf(this);
       const port = Number(opts.port);
@@ -206,12 +224,7 @@ export function devnetCommand(): Command {
           port,
           dir: opts.dir,
           // The default file falls back to this repository's when the working directory has none.
-          classesFile:
-            opts.classes === false
-              ? null
-              : opts.classes === DEFAULT_CLASSES && !existsSync(DEFAULT_CLASSES)
-                ? undefined
-                : path.resolve(opts.classes),
+          classesFile: opts.classes === false ? null : opts.classes === DEFAULT_CLASSES && !existsSync(DEFAULT_CLASSES) ? undefined : path.resolve(opts.classes),
           redeemer: opts.redeemer,
           redeemerApiPort: Number(opts.redeemerPort),
           gateway: opts.gateway,
@@ -227,7 +240,13 @@ export function devnetCommand(): Command {
       // The web app, on this machine only; a taken port falls back to any free one (the address is printed).
       let web: WebServer | undefined;
       if (opts.web && !stopping) {
-        const webOpts = { rpcUrl: d.rpcUrl, deployment: d.deployment, redeemerApi: d.redeemer.apiUrl, receipts: d.redeemer.receiptsDir ? [d.redeemer.receiptsDir] : undefined, gateway: d.gateway.url };
+        const webOpts = {
+          rpcUrl: d.rpcUrl,
+          deployment: d.deployment,
+          redeemerApi: d.redeemer.apiUrl,
+          receipts: d.redeemer.receiptsDir ? [d.redeemer.receiptsDir] : undefined,
+          gateway: d.gateway.url,
+        };
         try {
           web = await startWebServer({ ...webOpts, port: webPort }).catch((e: NodeJS.ErrnoException) => {
             if (e.code === "EADDRINUSE") return startWebServer({ ...webOpts, port: 0 });
@@ -283,10 +302,13 @@ export function devnetCommand(): Command {
           stopped = true;
           if (!globals.json) note(`\n${signal}: stopping the devnet (saving the chain state)`);
           demoAbort.abort();
-          demo.then(() => web?.close()).then(() => d.stop()).then(resolve, (e) => {
-            note(`error while stopping: ${(e as Error).message}`);
-            resolve({ jobsLeftRunning: [], jobsStopped: [] });
-          });
+          demo
+            .then(() => web?.close())
+            .then(() => d.stop())
+            .then(resolve, (e) => {
+              note(`error while stopping: ${(e as Error).message}`);
+              resolve({ jobsLeftRunning: [], jobsStopped: [] });
+            });
         };
         if (stopping) onStop(stopping);
       });

@@ -161,13 +161,7 @@ const ZERO_GAS_ANVIL_ARGS = ["--base-fee", "0", "--gas-price", "0", "--no-priori
  * file), the local redeemer key, no confirmations, its data under `<dir>/redeemer/`, and its logs
  * on stderr. `config/redeemer.devnet.json`, when present, is merged in (e.g. the image policy).
  */
-async function startRedeemerIfPresent(
-  client: CtkClient,
-  devnetDir: string,
-  classNames: readonly string[],
-  apiPort: number,
-  stopJobs: boolean,
-): Promise<RedeemerStart> {
+async function startRedeemerIfPresent(client: CtkClient, devnetDir: string, classNames: readonly string[], apiPort: number, stopJobs: boolean): Promise<RedeemerStart> {
   const entry = path.join(ROOT, "redeemer", "index.ts");
   if (!existsSync(entry)) return { note: "not started: the redeemer is not part of this build yet (redeemer/index.ts)" };
   const mod = (await import(pathToFileURL(entry).href)) as {
@@ -265,7 +259,12 @@ async function startGatewayIfConfigured(client: CtkClient, devnetDir: string, po
   const logger = pino({ level: config.logLevel, base: { service: "ctk-gateway" } }, pino.destination(2));
   const gw = await startGateway(config, { logger });
   const model = config.models.find((m) => gw.prices()?.models.has(m.name))?.name ?? config.models[0]?.name;
-  return { handle: gw, note: `started on ${gw.url} (models ${config.models.map((m) => m.name).join(", ")}; records ${path.relative(process.cwd(), config.recordsDir) || config.recordsDir})`, url: gw.url, model };
+  return {
+    handle: gw,
+    note: `started on ${gw.url} (models ${config.models.map((m) => m.name).join(", ")}; records ${path.relative(process.cwd(), config.recordsDir) || config.recordsDir})`,
+    url: gw.url,
+    model,
+  };
 }
 
 export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
@@ -330,7 +329,13 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     let r: RedeemerStart = { note: "not started (--no-redeemer)" };
     if (opts.redeemer !== false) {
       try {
-        r = await startRedeemerIfPresent(ops, dir, classes.filter((c) => c.active).map((c) => c.name), opts.redeemerApiPort ?? 8787, opts.stopJobs ?? false);
+        r = await startRedeemerIfPresent(
+          ops,
+          dir,
+          classes.filter((c) => c.active).map((c) => c.name),
+          opts.redeemerApiPort ?? 8787,
+          opts.stopJobs ?? false,
+        );
       } catch (e) {
         r = { note: `FAILED to start: ${(e as Error).message.split("\n")[0]} (the chain is up without it)` };
       }

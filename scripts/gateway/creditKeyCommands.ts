@@ -71,7 +71,15 @@ export function usageCommand(): Command {
       const records = body.records as UsageRecordView[];
       const total = records.reduce((s, r) => s + BigInt(r.charge), 0n);
       const settled = records.filter((r) => r.settled).reduce((s, r) => s + BigInt(r.charge), 0n);
-      const rows = records.map((r) => [r.finishedAt.replace("T", " ").slice(0, 19), r.model, String(r.tokensIn), String(r.tokensOut), r.priority, formatCredits(BigInt(r.charge)), r.settled ? "settled" : r.batchId ? "settling" : "pending"]);
+      const rows = records.map((r) => [
+        r.finishedAt.replace("T", " ").slice(0, 19),
+        r.model,
+        String(r.tokensIn),
+        String(r.tokensOut),
+        r.priority,
+        formatCredits(BigInt(r.charge)),
+        r.settled ? "settled" : r.batchId ? "settling" : "pending",
+      ]);
       output(
         g.json,
         [

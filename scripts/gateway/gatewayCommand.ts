@@ -64,11 +64,7 @@ function serveConfig(o: ServeOptions, g: { rpc: string; deployment: string }, en
     else models.push(entry);
   }
   if (models.length === 0) throw new UserError("no model to serve: pass --model file.gguf (embedded llama.cpp) or --upstream model=url (an OpenAI-compatible server such as vLLM)");
-  const database = o.database
-    ? /^postgres(ql)?:\/\//.test(o.database)
-      ? { kind: "postgres", url: o.database }
-      : { kind: "sqlite", file: resolve(o.database) }
-    : base.database;
+  const database = o.database ? (/^postgres(ql)?:\/\//.test(o.database) ? { kind: "postgres", url: o.database } : { kind: "sqlite", file: resolve(o.database) }) : base.database;
   const raw = {
     ...base,
     chain: { ...((base.chain as object) ?? {}), rpcUrl: g.rpc, deployment, privateKey: key },
@@ -108,13 +104,24 @@ export function gatewayCommand(): Command {
       const gw = await startGateway(config);
       const models = gw.prices() ? [...gw.prices()!.models.keys()] : [];
       const unpriced = config.models.map((m) => m.name).filter((m) => !models.includes(m));
-      output(g.json, [`gateway listening on ${gw.url} (account ${gw.address}, ledger ${config.database.kind})`, `models: ${models.join(", ") || "(none priced on-chain)"}`, ...howToCall(gw.url, models[0] ?? config.models[0].name)], {
-        url: gw.url,
-        gateway: gw.address,
-        models,
-        database: config.database.kind,
-      });
-      if (unpriced.length) note(`note: ${unpriced.join(", ")} ${unpriced.length === 1 ? "has" : "have"} no price on-chain and ${unpriced.length === 1 ? "is" : "are"} not served (operations sets prices)`);
+      output(
+        g.json,
+        [
+          `gateway listening on ${gw.url} (account ${gw.address}, ledger ${config.database.kind})`,
+          `models: ${models.join(", ") || "(none priced on-chain)"}`,
+          ...howToCall(gw.url, models[0] ?? config.models[0].name),
+        ],
+        {
+          url: gw.url,
+          gateway: gw.address,
+          models,
+          database: config.database.kind,
+        },
+      );
+      if (unpriced.length)
+        note(
+          `note: ${unpriced.join(", ")} ${unpriced.length === 1 ? "has" : "have"} no price on-chain and ${unpriced.length === 1 ? "is" : "are"} not served (operations sets prices)`,
+        );
       await new Promise<void>((done) => {
         process.once("SIGINT", () => done());
         process.once("SIGTERM", () => done());

@@ -13,9 +13,7 @@ import { grantRunCommand } from "./grantRunCommand.js";
 function rowsTable(rows: readonly GrantRow[]): string[] {
   return table(
     ["line", "employee_id", "wallet", "class", "gpu_hours", "expires_at", "policy"],
-    [...rows]
-      .sort((a, b) => a.line - b.line)
-      .map((r) => [String(r.line), r.employeeId, r.wallet, r.className, formatHours(r.units), formatExpiry(r.expiresAt), r.policy]),
+    [...rows].sort((a, b) => a.line - b.line).map((r) => [String(r.line), r.employeeId, r.wallet, r.className, formatHours(r.units), formatExpiry(r.expiresAt), r.policy]),
   );
 }
 
@@ -58,8 +56,6 @@ export const grantCommand = (): Command =>
     resultLines: (result, run) => [
       `run ${run}: granted ${plural(result.rowsMinted, "row")} (${formatHours(result.unitsMinted)} GPU-hours) in ${plural(result.batchesSent, "transaction")}, gas ${result.gasUsed.toLocaleString("en-US")}`,
       ...(result.rowsSkipped ? [`${plural(result.rowsSkipped, "row was", "rows were")} granted by another run meanwhile`] : []),
-      ...result.refused.map(
-        (r) => `refused by the recipient contract (not minted; a later run tries again): ${r.wallet} ${formatHours(r.units)} GPU-hours of lot ${r.lotId}`,
-      ),
+      ...result.refused.map((r) => `refused by the recipient contract (not minted; a later run tries again): ${r.wallet} ${formatHours(r.units)} GPU-hours of lot ${r.lotId}`),
     ],
   });

@@ -51,9 +51,7 @@ export interface GrantRunCommandSpec<Row extends { line: number }, Plan extends 
   resultLines(result: Result, run: string): string[];
 }
 
-export function grantRunCommand<Row extends { line: number }, Plan extends RunPlan<Row>, Result extends object>(
-  spec: GrantRunCommandSpec<Row, Plan, Result>,
-): Command {
+export function grantRunCommand<Row extends { line: number }, Plan extends RunPlan<Row>, Result extends object>(spec: GrantRunCommandSpec<Row, Plan, Result>): Command {
   return withKeyOptions(
     new Command(spec.name)
       .description(spec.description)

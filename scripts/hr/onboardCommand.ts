@@ -22,16 +22,18 @@ export function onboardCommand(): Command {
     const client = await clientFor(globals, await loadAccount(opts, "HR"));
     let result;
     try {
-      result = await onboardHolders(client, rows.map((r) => r.wallet), { readmit: opts.readmit });
+      result = await onboardHolders(
+        client,
+        rows.map((r) => r.wallet),
+        { readmit: opts.readmit },
+      );
     } catch (e) {
       if (!(e instanceof OffboardedWalletsError)) throw e;
       const lines = rows.filter((r) => e.wallets.includes(r.wallet)).map((r) => `line ${r.line}: ${r.employeeId} ${r.wallet} was offboarded`);
       throw new UserError(`${opts.csv}: ${lines.join("; ")}. Nobody onboarded; re-admit them on purpose with --readmit`);
     }
     const human = [
-      result.onboarded.length
-        ? `onboarded ${plural(result.onboarded.length, "wallet")} in ${plural(result.transactions.length, "transaction")}`
-        : "nothing to onboard",
+      result.onboarded.length ? `onboarded ${plural(result.onboarded.length, "wallet")} in ${plural(result.transactions.length, "transaction")}` : "nothing to onboard",
     ];
     if (result.readmitted.length) human.push(`re-admitted ${plural(result.readmitted.length, "offboarded wallet")}: ${result.readmitted.join(", ")}`);
     if (result.alreadyHolders.length) human.push(`${plural(result.alreadyHolders.length, "wallet was", "wallets were")} already onboarded`);

@@ -7,7 +7,7 @@ export function readInputFile(file: string): Buffer {
     return readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: ${code === "ENOENT" ? "not found" : code === "EISDIR" ? "is a directory" : code ?? "cannot read"}`);
+    throw new UserError(`${file}: ${code === "ENOENT" ? "not found" : code === "EISDIR" ? "is a directory" : (code ?? "cannot read")}`);
   }
 }
 

@@ -43,10 +43,10 @@ export function reclaimCommand(): Command {
       );
     }
     const receipt = await writeComputeToken(client, "reclaim", [id]);
-    output(
-      globals.json,
-      [`reclaimed redemption ${id}: ${formatHours(r.reserved)} GPU-hours refunded (tx ${receipt.transactionHash})`],
-      { id, refunded: r.reserved, txHash: receipt.transactionHash },
-    );
+    output(globals.json, [`reclaimed redemption ${id}: ${formatHours(r.reserved)} GPU-hours refunded (tx ${receipt.transactionHash})`], {
+      id,
+      refunded: r.reserved,
+      txHash: receipt.transactionHash,
+    });
   });
 }

@@ -61,13 +61,13 @@ export function redeemCommand(): Command {
       .requiredOption("--class <name>", "hardware class, e.g. H100-80GB")
       .requiredOption("--spec <file>", "the job spec (JSON)")
       .addOption(new Option("--priority <priority>", "job priority (must agree with the spec's)").choices([...PRIORITIES]))
-      .option("--redeemer-api <url>", `the redeemer's API, whose policy the spec is checked against before burning (env CTK_REDEEMER_API; default: the devnet's, ${DEFAULT_REDEEMER_API})`)
+      .option(
+        "--redeemer-api <url>",
+        `the redeemer's API, whose policy the spec is checked against before burning (env CTK_REDEEMER_API; default: the devnet's, ${DEFAULT_REDEEMER_API})`,
+      )
       .option("--no-policy-check", "burn without checking the redeemer's policy (it may then refuse the job, and refund)")
       .option("--yes", "do not ask for confirmation"),
-  ).action(async function (
-    this: Command,
-    opts: KeyOptions & { class: string; spec: string; priority?: PriorityName; yes?: boolean; redeemerApi?: string; policyCheck: boolean },
-  ) {
+  ).action(async function (this: Command, opts: KeyOptions & { class: string; spec: string; priority?: PriorityName; yes?: boolean; redeemerApi?: string; policyCheck: boolean }) {
     const globals = globalsOf(this);
     const spec = loadSpec(opts.spec, opts.priority);
     const client = await employeeClient(this, opts);
@@ -88,20 +88,26 @@ export function redeemCommand(): Command {
     const { picks, available } = pickLots(lots, units, { now, maxLots: MAX_REDEMPTION_LOTS });
     const cost = `${spec.gpus} GPU${spec.gpus === 1 ? "" : "s"} × ${spec.hours} h × ${(bps / 10000).toString()} (${spec.priority}) = ${formatHours(units)} ${cls.name} GPU-hours`;
     if (!picks.length) throw new UserError(`${cost}, but you have ${formatHours(available)} h redeemable in ${cls.name}`);
-    const plan = [
-      `redeem ${spec.name}: ${cost}`,
-      ...picks.map((p) => `  ${formatHours(p.amount)} h from the lot expiring ${formatExpiry(p.expiresAt)}`),
-    ];
+    const plan = [`redeem ${spec.name}: ${cost}`, ...picks.map((p) => `  ${formatHours(p.amount)} h from the lot expiring ${formatExpiry(p.expiresAt)}`)];
     if (!opts.yes) {
       process.stderr.write(`${plan.join("\n")}\n`);
       if (!(await confirm("Send this redemption?"))) throw new UserError("cancelled: nothing was sent");
     }
-    const { id, specHash, receipt } = await redeemJob(client, cls.classId, picks.map((p) => p.lotId), spec);
-    output(
-      globals.json,
-      [...plan, `redemption ${id} requested (tx ${receipt.transactionHash})`, `follow it with: ctk status ${id} --follow`],
-      { id, class: cls.name, units, priority: spec.priority, lots: picks, specHash, txHash: receipt.transactionHash },
+    const { id, specHash, receipt } = await redeemJob(
+      client,
+      cls.classId,
+      picks.map((p) => p.lotId),
+      spec,
     );
+    output(globals.json, [...plan, `redemption ${id} requested (tx ${receipt.transactionHash})`, `follow it with: ctk status ${id} --follow`], {
+      id,
+      class: cls.name,
+      units,
+      priority: spec.priority,
+      lots: picks,
+      specHash,
+      txHash: receipt.transactionHash,
+    });
   });
 }
 
@@ -112,12 +118,16 @@ async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusP
     policy = await fetchRedeemerPolicy(apiUrl);
   } catch (e) {
     if (e instanceof PolicyUnavailable) {
-      throw new UserError(`${e.message}: the spec cannot be checked against its policy, so nothing was burned (is the redeemer running? pass --redeemer-api <url>, or --no-policy-check to burn anyway)`);
+      throw new UserError(
+        `${e.message}: the spec cannot be checked against its policy, so nothing was burned (is the redeemer running? pass --redeemer-api <url>, or --no-policy-check to burn anyway)`,
+      );
     }
     throw e;
   }
   if (policy.computeToken && policy.computeToken.toLowerCase() !== computeToken.toLowerCase()) {
-    throw new UserError(`the redeemer at ${apiUrl} serves ComputeToken ${policy.computeToken}, not ${computeToken}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`);
+    throw new UserError(
+      `the redeemer at ${apiUrl} serves ComputeToken ${policy.computeToken}, not ${computeToken}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`,
+    );
   }
   const refusals = checkSpecPolicy(spec, policy, { className: cls.name, classMaxGpus: cls.maxGpusPerJob });
   if (refusals.length > 0) {

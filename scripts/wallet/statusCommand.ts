@@ -73,7 +73,9 @@ function describeTimeline(t: Timeline, details?: RedemptionDetails | string): st
     );
   }
   if (t.rejected) {
-    lines.push(`  rejected ${formatExpiry(t.rejected.at)}: ${describeReason(t.rejected.reasonCode)}; refunded ${formatHours(t.rejected.refunded)} GPU-hours (tx ${t.rejected.txHash})`);
+    lines.push(
+      `  rejected ${formatExpiry(t.rejected.at)}: ${describeReason(t.rejected.reasonCode)}; refunded ${formatHours(t.rejected.refunded)} GPU-hours (tx ${t.rejected.txHash})`,
+    );
   }
   if (t.reclaimed) lines.push(`  reclaimed ${formatExpiry(t.reclaimed.at)}: refunded ${formatHours(t.reclaimed.refunded)} GPU-hours (tx ${t.reclaimed.txHash})`);
   if (typeof details === "string") {
@@ -147,7 +149,7 @@ export function statusCommand(): Command {
             const text = lines.join("\n");
             if (text !== last) {
               const old = new Set(last.split("\n"));
-              process.stdout.write(`${lines.filter((l, i) => i === 0 ? text.split("\n")[0] !== last.split("\n")[0] : !old.has(l)).join("\n")}\n`);
+              process.stdout.write(`${lines.filter((l, i) => (i === 0 ? text.split("\n")[0] !== last.split("\n")[0] : !old.has(l))).join("\n")}\n`);
               last = text;
             }
           } else if (globals.json && process.stdout.isTTY) {

@@ -3,14 +3,7 @@
  * Only the address and the file path are ever shown.
  */
 import { Command } from "commander";
-import {
-  DEFAULT_DERIVATION_PATH,
-  createKeystore,
-  defaultKeystoreDir,
-  importKeystore,
-  listKeystores,
-  parseSecret,
-} from "../../sdk/keystore.js";
+import { DEFAULT_DERIVATION_PATH, createKeystore, defaultKeystoreDir, importKeystore, listKeystores, parseSecret } from "../../sdk/keystore.js";
 import { globalsOf } from "../cli/globals.js";
 import { output } from "../cli/output.js";
 import { readPassword, readSecret } from "./prompt.js";
@@ -47,11 +40,7 @@ export function walletCommand(): Command {
     .action(function (this: Command, opts: { keystore?: string }) {
       const dir = opts.keystore ?? defaultKeystoreDir();
       const entries = listKeystores(dir);
-      output(
-        globalsOf(this).json,
-        entries.length ? entries.map((e) => `${e.address}  ${e.file}`) : [`no keystore in ${dir}`],
-        entries,
-      );
+      output(globalsOf(this).json, entries.length ? entries.map((e) => `${e.address}  ${e.file}`) : [`no keystore in ${dir}`], entries);
     });
 
   return wallet;

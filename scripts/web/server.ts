@@ -123,11 +123,18 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
       const calls: RpcCall[] = Array.isArray(req.body) ? req.body : [req.body];
       const refused = calls.find((c) => typeof c?.method !== "string" || !READ_METHODS.has(c.method));
       if (refused) {
-        const error = { jsonrpc: "2.0", id: refused?.id ?? null, error: { code: -32601, message: `${String(refused?.method)} is not served here: send transactions through your wallet` } };
+        const error = {
+          jsonrpc: "2.0",
+          id: refused?.id ?? null,
+          error: { code: -32601, message: `${String(refused?.method)} is not served here: send transactions through your wallet` },
+        };
         return void res.status(200).json(Array.isArray(req.body) ? calls.map((c) => ({ ...error, id: c?.id ?? null })) : error);
       }
       const upstream = await fetch(o.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req.body) });
-      res.status(upstream.status).type("application/json").send(Buffer.from(await upstream.arrayBuffer()));
+      res
+        .status(upstream.status)
+        .type("application/json")
+        .send(Buffer.from(await upstream.arrayBuffer()));
     } catch (e) {
       next(e);
     }
@@ -163,7 +170,14 @@ export async function startWebServer(o: WebServerOptions): Promise<WebServer> {
   // The credit half of the audit, as `audit verify` and `audit report` run it (when there is an InferenceCredit).
   const creditAudit = (toBlock: bigint, compare: boolean): Promise<CreditAudit | undefined> =>
     o.deployment.inferenceCredit
-      ? auditCredits({ client: publicClient, inferenceCredit: o.deployment.inferenceCredit, chainId: o.deployment.chainId, fromBlock: BigInt(o.deployment.deployBlock), toBlock, compare })
+      ? auditCredits({
+          client: publicClient,
+          inferenceCredit: o.deployment.inferenceCredit,
+          chainId: o.deployment.chainId,
+          fromBlock: BigInt(o.deployment.deployBlock),
+          toBlock,
+          compare,
+        })
       : Promise.resolve(undefined);
 
   app.get("/api/audit/verify", async (_req, res, next) => {

@@ -66,7 +66,11 @@ export function webCommand(): Command {
           ...[...bundle.assets.values()].map((a) => `${a.path.slice(1)}: ${kb(a.bytes.length)} (${kb(a.gzipBytes)} gzipped)`),
           `first load: ${kb(bundle.firstLoadJs)} of JavaScript, ${kb(bundle.firstLoadJsGzip)} gzipped`,
         ],
-        { files: [...bundle.assets.values()].map((a) => ({ file: a.path.slice(1), bytes: a.bytes.length, gzipBytes: a.gzipBytes })), firstLoadJs: bundle.firstLoadJs, firstLoadJsGzip: bundle.firstLoadJsGzip },
+        {
+          files: [...bundle.assets.values()].map((a) => ({ file: a.path.slice(1), bytes: a.bytes.length, gzipBytes: a.gzipBytes })),
+          firstLoadJs: bundle.firstLoadJs,
+          firstLoadJsGzip: bundle.firstLoadJsGzip,
+        },
       );
     });
   return web;

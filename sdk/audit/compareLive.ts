@@ -28,12 +28,14 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-const read = (o: LiveOptions) =>
+const read =
+  (o: LiveOptions) =>
   <const F extends string>(functionName: F, args: readonly unknown[] = []) =>
     // biome-ignore lint/suspicious/noExplicitAny: the result's type depends on the function name; each caller states it
     o.client.readContract({ address: o.token, abi: computeTokenAbi, functionName: functionName as never, args: args as never, blockNumber: o.blockNumber }) as Promise<any>;
 
-const readManager = (o: LiveOptions) =>
+const readManager =
+  (o: LiveOptions) =>
   <const F extends string>(functionName: F, args: readonly unknown[] = []) =>
     // biome-ignore lint/suspicious/noExplicitAny: the result's type depends on the function name; each caller states it
     o.client.readContract({ address: o.manager, abi: accessManagerAbi, functionName: functionName as never, args: args as never, blockNumber: o.blockNumber }) as Promise<any>;
@@ -180,7 +182,8 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
   }
   await mapLimit(memberChecks, limit, async (c) => {
     const [isMember] = (await manager("hasRole", [c.roleId, c.account])) as [boolean, number];
-    if (isMember !== c.expected) push("roles", `${c.account} ${isMember ? "holds" : "does not hold"} role ${roleName(replay, c.roleId)} on chain; the events say it ${c.expected ? "does" : "does not"}`);
+    if (isMember !== c.expected)
+      push("roles", `${c.account} ${isMember ? "holds" : "does not hold"} role ${roleName(replay, c.roleId)} on chain; the events say it ${c.expected ? "does" : "does not"}`);
   });
 
   // Function → role wiring against sdk/roles.ts, from the events and on chain.

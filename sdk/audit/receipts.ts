@@ -77,10 +77,7 @@ export function loadReceipts(paths: readonly string[]): ReceiptFile[] {
 }
 
 /** One finding per receipt that does not match what the chain recorded for its redemption. */
-export function checkReceipts(
-  receipts: readonly ReceiptFile[],
-  recorded: ReadonlyMap<bigint, { status: string; receiptHash?: Hex; txHash?: Hex }>,
-): Finding[] {
+export function checkReceipts(receipts: readonly ReceiptFile[], recorded: ReadonlyMap<bigint, { status: string; receiptHash?: Hex; txHash?: Hex }>): Finding[] {
   const findings: Finding[] = [];
   for (const r of receipts) {
     if (r.problem) findings.push({ code: "receipt", message: `${r.file}: not a usage receipt of the redeemer's schema: ${r.problem}` });

@@ -288,7 +288,8 @@ export class Replay {
       case "ClawedBack": {
         const { holder, lotId, amount } = e.args;
         if (!this.matcher.claimBurn(ctx, holder, lotId, amount, "clawback", e)) return;
-        if (this.ledger.balanceOf(holder, lotId) !== 0n) this.find("clawback", `clawback of lot ${lotId} left ${holder} with ${fmt(this.ledger.balanceOf(holder, lotId))} units`, e);
+        if (this.ledger.balanceOf(holder, lotId) !== 0n)
+          this.find("clawback", `clawback of lot ${lotId} left ${holder} with ${fmt(this.ledger.balanceOf(holder, lotId))} units`, e);
         this.ledger.emit("clawback", holder, lotId, amount, e);
         return;
       }
@@ -414,7 +415,11 @@ export class Replay {
       const rate = { numerator: this.classValueAt(from.classId, e.timestamp), denominator: this.classValueAt(to.classId, e.timestamp) };
       if (rate.numerator === 0n || rate.denominator === 0n) this.find("convert", `conversion from class ${from.classId} to ${to.classId} without a rate`, e);
       else if (amountIn * rate.numerator !== amountOut * rate.denominator) {
-        this.find("convert", `conversion of ${fmt(amountIn)} units gave ${fmt(amountOut)}; the rate ${rate.numerator}/${rate.denominator} gives ${fmt((amountIn * rate.numerator) / rate.denominator)}`, e);
+        this.find(
+          "convert",
+          `conversion of ${fmt(amountIn)} units gave ${fmt(amountOut)}; the rate ${rate.numerator}/${rate.denominator} gives ${fmt((amountIn * rate.numerator) / rate.denominator)}`,
+          e,
+        );
       }
     }
     ctx.convertMint = { holder, lotId: toLotId, amount: amountOut, fromLotId, pos: e };
@@ -463,4 +468,5 @@ export class Replay {
     };
     this.lifecycles.request(life, e);
     ctx.requested = { life, remaining: reserved };
-  }}
+  }
+}

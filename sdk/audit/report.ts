@@ -132,7 +132,12 @@ export class ReportBuilder {
       rows,
       byClass: [...byClassMap.entries()]
         .sort(([a], [b]) => a - b)
-        .map(([classId, c]) => ({ classId, className: className(classId), total: c.total, months: Object.fromEntries([...c.months.entries()].sort(([a], [b]) => a.localeCompare(b))) })),
+        .map(([classId, c]) => ({
+          classId,
+          className: className(classId),
+          total: c.total,
+          months: Object.fromEntries([...c.months.entries()].sort(([a], [b]) => a.localeCompare(b))),
+        })),
     };
   }
 }

@@ -126,7 +126,10 @@ export class CreditReplay {
   }
 
   private prune(holder: Address) {
-    this.buckets.set(holder, (this.buckets.get(holder) ?? []).filter((b) => b.amount > 0n));
+    this.buckets.set(
+      holder,
+      (this.buckets.get(holder) ?? []).filter((b) => b.amount > 0n),
+    );
   }
 
   /** Applies one transaction's InferenceCredit events (chain order) at block time `ts`. */
@@ -149,7 +152,16 @@ export class CreditReplay {
             else {
               this.deposit(getAddress(to), BigInt(granted.args.expiresAt), granted.args.transferable, value);
               this.add(getAddress(to), ts, "granted", value);
-              this.movements.push({ holder: getAddress(to), kind: "granted", amount: value, timestamp: ts, blockNumber: e.blockNumber, txHash: tx, expiresAt: BigInt(granted.args.expiresAt), note: `batch ${granted.args.batchRef}` });
+              this.movements.push({
+                holder: getAddress(to),
+                kind: "granted",
+                amount: value,
+                timestamp: ts,
+                blockNumber: e.blockNumber,
+                txHash: tx,
+                expiresAt: BigInt(granted.args.expiresAt),
+                note: `batch ${granted.args.batchRef}`,
+              });
               mints += value;
               mintCount++;
             }
@@ -169,7 +181,8 @@ export class CreditReplay {
           const holder = getAddress(e.args.holder);
           const list = this.buckets.get(holder) ?? [];
           const b = list.find((x) => x.expiresAt === BigInt(e.args.expiresAt) && x.amount === e.args.amount) ?? list.find((x) => x.expiresAt === BigInt(e.args.expiresAt));
-          if (!b || b.amount !== e.args.amount) this.finding("expiry", `${holder}: expired ${e.args.amount} of the bucket expiring ${e.args.expiresAt}, which held ${b?.amount ?? 0n}`, tx);
+          if (!b || b.amount !== e.args.amount)
+            this.finding("expiry", `${holder}: expired ${e.args.amount} of the bucket expiring ${e.args.expiresAt}, which held ${b?.amount ?? 0n}`, tx);
           if (BigInt(e.args.expiresAt) > ts) this.finding("expiry", `${holder}: bucket expiring ${e.args.expiresAt} burnt as expired at ${ts}, before its expiry`, tx);
           if (b) b.amount -= e.args.amount < b.amount ? e.args.amount : b.amount;
           this.prune(holder);
@@ -191,7 +204,8 @@ export class CreditReplay {
           const to = getAddress(e.args.to);
           const expiresAt = BigInt(e.args.expiresAt);
           const b = (this.buckets.get(from) ?? []).find((x) => x.expiresAt === expiresAt && x.transferable);
-          if (!b || b.amount < e.args.amount) this.finding("transfer", `${from} sent ${e.args.amount} from a transferable bucket expiring ${expiresAt} that held ${b?.amount ?? 0n}`, tx);
+          if (!b || b.amount < e.args.amount)
+            this.finding("transfer", `${from} sent ${e.args.amount} from a transferable bucket expiring ${expiresAt} that held ${b?.amount ?? 0n}`, tx);
           if (expiresAt <= ts) this.finding("transfer", `${from} sent credits that had expired (${expiresAt})`, tx);
           if (b) b.amount -= e.args.amount < b.amount ? e.args.amount : b.amount;
           this.prune(from);
@@ -220,13 +234,24 @@ export class CreditReplay {
         }
         case "AuthorizationActivated": {
           const { authId, holder, gateway, cap, expiresAt, nonce, models } = e.args;
-          if (authorizationId(holder, gateway, nonce).toLowerCase() !== authId.toLowerCase()) this.finding("authorization", `authorization ${authId} is not the id of (${holder}, ${gateway}, ${nonce})`, tx);
+          if (authorizationId(holder, gateway, nonce).toLowerCase() !== authId.toLowerCase())
+            this.finding("authorization", `authorization ${authId} is not the id of (${holder}, ${gateway}, ${nonce})`, tx);
           const prior = this.authorizations.get(authId);
           if (prior) this.finding("authorization", `authorization ${authId} (nonce ${nonce} of ${holder}) activated twice`, tx);
           if (validActivations && !validActivations.has(authId.toLowerCase())) {
             this.finding("signature", `authorization ${authId} of ${holder}: no valid holder signature in the settling transaction`, tx);
           }
-          this.authorizations.set(authId, { authId, holder: getAddress(holder), gateway: getAddress(gateway), nonce, cap, expiresAt: BigInt(expiresAt), models, charged: 0n, status: "active" });
+          this.authorizations.set(authId, {
+            authId,
+            holder: getAddress(holder),
+            gateway: getAddress(gateway),
+            nonce,
+            cap,
+            expiresAt: BigInt(expiresAt),
+            models,
+            charged: 0n,
+            status: "active",
+          });
           break;
         }
         case "AuthorizationRevoked": {
@@ -234,7 +259,18 @@ export class CreditReplay {
           const a = this.authorizations.get(authId);
           if (a?.status === "revoked") this.finding("authorization", `authorization ${authId} revoked twice`, tx);
           if (a) a.status = "revoked";
-          else this.authorizations.set(authId, { authId, holder: getAddress(holder), gateway: getAddress(gateway), nonce, cap: 0n, expiresAt: 0n, models: [], charged: 0n, status: "revoked" });
+          else
+            this.authorizations.set(authId, {
+              authId,
+              holder: getAddress(holder),
+              gateway: getAddress(gateway),
+              nonce,
+              cap: 0n,
+              expiresAt: 0n,
+              models: [],
+              charged: 0n,
+              status: "revoked",
+            });
           break;
         }
         case "UsageCharged": {
@@ -275,9 +311,14 @@ export class CreditReplay {
           this.usageBatches.add(id);
           this.usageBatchCount++;
           this.chargeCount += Number(e.args.charges);
-          if (e.args.priceVersion > this.priceVersion) this.finding("price-version", `usage batch ${e.args.batchId} priced with version ${e.args.priceVersion}, the latest was ${this.priceVersion}`, tx);
+          if (e.args.priceVersion > this.priceVersion)
+            this.finding("price-version", `usage batch ${e.args.batchId} priced with version ${e.args.priceVersion}, the latest was ${this.priceVersion}`, tx);
           if (e.args.charges !== charges || e.args.requested !== requested || e.args.charged !== charged) {
-            this.finding("usage-batch", `usage batch ${e.args.batchId} says ${e.args.charges} charges / ${e.args.requested} requested / ${e.args.charged} charged; its charges add up to ${charges} / ${requested} / ${charged}`, tx);
+            this.finding(
+              "usage-batch",
+              `usage batch ${e.args.batchId} says ${e.args.charges} charges / ${e.args.requested} requested / ${e.args.charged} charged; its charges add up to ${charges} / ${requested} / ${charged}`,
+              tx,
+            );
           }
           break;
         }
@@ -293,7 +334,10 @@ export class CreditReplay {
     const ok = new Set<string>();
     const { functionName, args } = decodeFunctionData({ abi: inferenceCreditAbi, data: calldata });
     if (functionName !== "settleUsage") return ok;
-    const activations = args[3] as readonly { auth: { holder: Address; gateway: Address; cap: bigint; expiresAt: bigint; nonce: bigint; models: readonly string[] }; signature: Hex }[];
+    const activations = args[3] as readonly {
+      auth: { holder: Address; gateway: Address; cap: bigint; expiresAt: bigint; nonce: bigint; models: readonly string[] };
+      signature: Hex;
+    }[];
     for (const { auth, signature } of activations) {
       const good = await verifyTypedData({ address: auth.holder, ...authorizationTypedData(chainId, credit, auth), signature }).catch(() => false);
       if (good) ok.add(authorizationId(auth.holder, auth.gateway, auth.nonce).toLowerCase());

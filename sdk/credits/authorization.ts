@@ -4,22 +4,12 @@
  * gateway verifies a file off-chain with viem's `verifyTypedData(authorizationTypedData(...))`; the
  * contract checks the same signature once, when the gateway first settles against it.
  */
-import {
-  type Address,
-  type Hex,
-  encodeAbiParameters,
-  getAddress,
-  isAddress,
-  isHex,
-  keccak256,
-  verifyTypedData,
-} from "viem";
+import { type Address, type Hex, encodeAbiParameters, getAddress, isAddress, isHex, keccak256, verifyTypedData } from "viem";
 import { z } from "zod";
 import { CtkError, firstIssue } from "../ctkError.js";
 
 /** The EIP-712 domain of an InferenceCredit deployment. */
-export const authorizationDomain = (chainId: number, verifyingContract: Address) =>
-  ({ name: "InferenceCredit", version: "1", chainId, verifyingContract }) as const;
+export const authorizationDomain = (chainId: number, verifyingContract: Address) => ({ name: "InferenceCredit", version: "1", chainId, verifyingContract }) as const;
 
 export const AUTHORIZATION_TYPES = {
   Authorization: [
@@ -76,7 +66,10 @@ export const toSignedAuthorizationArg = (auth: Authorization, signature: Hex) =>
 /** Version of the file format below. */
 export const AUTHORIZATION_FILE_VERSION = 1;
 
-const address = z.string().refine((a) => isAddress(a), { message: "must be a 0x-prefixed 20-byte address" }).transform((a) => getAddress(a));
+const address = z
+  .string()
+  .refine((a) => isAddress(a), { message: "must be a 0x-prefixed 20-byte address" })
+  .transform((a) => getAddress(a));
 const uint = z.string().regex(/^\d+$/, "must be a decimal integer string");
 
 const fileSchema = z.object({

@@ -19,4 +19,3 @@ export function creditContract(client: Pick<CtkClient, "deployment">): Inference
   if (!address) throw new NoInferenceCreditError();
   return { address, abi: inferenceCreditAbi };
 }
-

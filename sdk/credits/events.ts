@@ -41,7 +41,8 @@ export async function fetchCreditEvents(o: FetchCreditEventsOptions): Promise<An
     chunkBlocks: o.maxBlockRange ?? 5_000n,
     prefetch: 0,
     timestamps: false,
-  })) out.push(...decodeCreditLogs(range.logs));
+  }))
+    out.push(...decodeCreditLogs(range.logs));
   return out;
 }
 

@@ -176,7 +176,10 @@ export async function prepareCreditGrants(client: CtkClient, content: string | U
     checkedAt: now,
   };
   const toCheck = problems.length ? rows : plan.pending;
-  const status = await holderStatus(client, toCheck.map((r) => r.wallet));
+  const status = await holderStatus(
+    client,
+    toCheck.map((r) => r.wallet),
+  );
   // Room in each holder's buckets: live buckets (expired ones are swept on the way) plus the new keys.
   const wallets = [...new Set(toCheck.map((r) => r.wallet))];
   let buckets: (readonly { expiresAt: number; transferable: boolean }[])[];

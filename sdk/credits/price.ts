@@ -39,11 +39,7 @@ export function tierIndex(tier: string): number {
 const MTOK = 1_000_000n;
 
 /** The charge for one request, base units (see the module comment). */
-export function chargeFor(
-  usage: Usage,
-  price: Pick<ModelPrice, "inputPerMTok" | "outputPerMTok" | "requestCharge">,
-  priorityFees: readonly bigint[],
-): bigint {
+export function chargeFor(usage: Usage, price: Pick<ModelPrice, "inputPerMTok" | "outputPerMTok" | "requestCharge">, priorityFees: readonly bigint[]): bigint {
   const input = BigInt(usage.inputTokens);
   const output = BigInt(usage.outputTokens);
   if (input < 0n || output < 0n) throw new RangeError("token counts must not be negative");

@@ -12,13 +12,12 @@ import { readJsonFile } from "../jsonFile.js";
 
 const credits = z.union([z.string(), z.number()]).transform((v) => String(v));
 
-const fileSchema = z.object({
-  models: z.record(
-    z.string().min(1).max(64),
-    z.object({ inputPerMTok: credits, outputPerMTok: credits, requestCharge: credits }).strict(),
-  ),
-  priorityFees: z.object({ low: credits, normal: credits, high: credits, urgent: credits }).strict(),
-}).strict();
+const fileSchema = z
+  .object({
+    models: z.record(z.string().min(1).max(64), z.object({ inputPerMTok: credits, outputPerMTok: credits, requestCharge: credits }).strict()),
+    priorityFees: z.object({ low: credits, normal: credits, high: credits, urgent: credits }).strict(),
+  })
+  .strict();
 
 export interface ModelPriceInput {
   inputPerMTok: bigint;
@@ -75,5 +74,8 @@ export function parsePriceTable(raw: unknown, file = "prices.json"): PriceTable 
 }
 
 export function readPriceTable(file: string): PriceTable {
-  return parsePriceTable(readJsonFile(file, (detail) => new PriceTableError(file, detail)), file);
+  return parsePriceTable(
+    readJsonFile(file, (detail) => new PriceTableError(file, detail)),
+    file,
+  );
 }

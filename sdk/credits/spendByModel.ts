@@ -67,7 +67,10 @@ export function spendByModel(usage: readonly BatchedUsage[], charges: readonly C
       holders.set(hk, h);
     }
   }
-  const by = <T>(key: (t: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+  const by =
+    <T>(key: (t: T) => string) =>
+    (a: T, b: T) =>
+      key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
   return {
     models: [...models.values()].sort(by((m) => m.model)),
     holders: [...holders.values()].sort(by((h) => `${h.holder.toLowerCase()}|${h.month}|${h.model}`)),

@@ -22,7 +22,7 @@ export function parseCredits(text: string, field = "credits", opts: { allowZero?
   if (frac.replace(/0+$/, "").length > CREDIT_DECIMALS) {
     throw new InputFormatError(`${field} "${s}" has more than ${CREDIT_DECIMALS} decimals (1 base unit = 0.000001 credit)`);
   }
-  const units = BigInt(whole) * BASE_UNITS_PER_CREDIT + BigInt((`${frac}000000`).slice(0, CREDIT_DECIMALS));
+  const units = BigInt(whole) * BASE_UNITS_PER_CREDIT + BigInt(`${frac}000000`.slice(0, CREDIT_DECIMALS));
   if (units === 0n && !opts.allowZero) throw new InputFormatError(`${field} "${s}" is not positive`);
   return units;
 }
@@ -35,4 +35,3 @@ export function formatCredits(units: bigint): string {
   const frac = (abs % BASE_UNITS_PER_CREDIT).toString().padStart(CREDIT_DECIMALS, "0").replace(/0+$/, "");
   return `${negative ? "-" : ""}${whole}${frac ? `.${frac}` : ""}`;
 }
-

@@ -49,7 +49,12 @@ interface PriceState {
   fees: bigint[];
 }
 
-export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "request" | "getBlockNumber">; inferenceCredit: Address; fromBlock: bigint; dir: string }): Promise<VerifyUsageResult> {
+export async function verifyUsageRecords(o: {
+  publicClient: Pick<PublicClient, "request" | "getBlockNumber">;
+  inferenceCredit: Address;
+  fromBlock: bigint;
+  dir: string;
+}): Promise<VerifyUsageResult> {
   const events = await fetchCreditEvents({ publicClient: o.publicClient, address: o.inferenceCredit, fromBlock: o.fromBlock, toBlock: await o.publicClient.getBlockNumber() });
   const findings: UsageFinding[] = [];
   // Price snapshots by version.
@@ -85,7 +90,9 @@ export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "
     return best === undefined ? undefined : versions.get(best);
   };
 
-  const files = readdirSync(o.dir).filter((f) => /^0x[0-9a-fA-F]{64}\.jsonl$/.test(f)).sort();
+  const files = readdirSync(o.dir)
+    .filter((f) => /^0x[0-9a-fA-F]{64}\.jsonl$/.test(f))
+    .sort();
   let records = 0;
   let charged = 0n;
   const usage: BatchedUsage[] = [];
@@ -100,7 +107,10 @@ export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "
       continue;
     }
     if (lines.length === 0 || usageRoot(lines).toLowerCase() !== batch.usageRoot.toLowerCase()) {
-      findings.push({ code: "ROOT_MISMATCH", message: `${file}: the records hash to ${lines.length ? usageRoot(lines) : "nothing"}, the batch on-chain carries ${batch.usageRoot}` });
+      findings.push({
+        code: "ROOT_MISMATCH",
+        message: `${file}: the records hash to ${lines.length ? usageRoot(lines) : "nothing"}, the batch on-chain carries ${batch.usageRoot}`,
+      });
     }
     const prices = priceAt(batch.priceVersion);
     const perAuth = new Map<string, bigint>();
@@ -115,23 +125,36 @@ export async function verifyUsageRecords(o: { publicClient: Pick<PublicClient, "
       records++;
       charged += BigInt(r.charge);
       if (usageRecordLine(r) !== l) findings.push({ code: "BAD_RECORD", message: `${file}:${i + 1}: not in the canonical form` });
-      if (BigInt(r.priceVersion) !== batch.priceVersion) findings.push({ code: "BATCH_MISMATCH", message: `${file}:${i + 1}: price version ${r.priceVersion}, the batch's is ${batch.priceVersion}` });
+      if (BigInt(r.priceVersion) !== batch.priceVersion)
+        findings.push({ code: "BATCH_MISMATCH", message: `${file}:${i + 1}: price version ${r.priceVersion}, the batch's is ${batch.priceVersion}` });
       const price = prices?.models.get(r.model);
       if (!prices || !price) {
         findings.push({ code: "UNKNOWN_PRICE", message: `${file}:${i + 1}: model ${r.model} has no price at version ${batch.priceVersion}` });
       } else {
         const full = chargeFor({ inputTokens: r.tokensIn, outputTokens: r.tokensOut, tier: r.priority }, price, prices.fees);
         const want = full < BigInt(r.hold) ? full : BigInt(r.hold);
-        if (want !== BigInt(r.charge)) findings.push({ code: "CHARGE_MISMATCH", message: `${file}:${i + 1}: request ${r.requestId} charged ${r.charge}, the on-chain prices give ${want}` });
+        if (want !== BigInt(r.charge))
+          findings.push({ code: "CHARGE_MISMATCH", message: `${file}:${i + 1}: request ${r.requestId} charged ${r.charge}, the on-chain prices give ${want}` });
       }
       const auth = authorizationId(getAddress(r.holder), batch.gateway, BigInt(r.nonce)).toLowerCase();
       perAuth.set(auth, (perAuth.get(auth) ?? 0n) + BigInt(r.charge));
-      usage.push({ batchId: batchId as Hex, authId: auth as Hex, holder: getAddress(r.holder), model: r.model, tokensIn: r.tokensIn, tokensOut: r.tokensOut, charge: BigInt(r.charge) });
+      usage.push({
+        batchId: batchId as Hex,
+        authId: auth as Hex,
+        holder: getAddress(r.holder),
+        model: r.model,
+        tokensIn: r.tokensIn,
+        tokensOut: r.tokensOut,
+        charge: BigInt(r.charge),
+      });
     });
     const ids = new Set([...perAuth.keys(), ...batch.requested.keys()]);
     for (const id of ids) {
       if ((perAuth.get(id) ?? 0n) !== (batch.requested.get(id) ?? 0n)) {
-        findings.push({ code: "BATCH_MISMATCH", message: `${file}: authorization ${id}: records sum to ${perAuth.get(id) ?? 0n}, the batch asked for ${batch.requested.get(id) ?? 0n}` });
+        findings.push({
+          code: "BATCH_MISMATCH",
+          message: `${file}: authorization ${id}: records sum to ${perAuth.get(id) ?? 0n}, the batch asked for ${batch.requested.get(id) ?? 0n}`,
+        });
       }
     }
   }

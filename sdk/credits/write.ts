@@ -40,8 +40,7 @@ export const grantCredits = (client: CtkClient, g: CreditGrant, opts?: SubmitOpt
 export const clawbackCredits = (client: CtkClient, holder: Address) => writeInferenceCredit(client, "clawback", [holder]);
 
 /** Holder: revokes the authorization given to `gateway` under `nonce`. */
-export const revokeAuthorization = (client: CtkClient, gateway: Address, nonce: bigint) =>
-  writeInferenceCredit(client, "revokeAuthorization", [gateway, nonce]);
+export const revokeAuthorization = (client: CtkClient, gateway: Address, nonce: bigint) => writeInferenceCredit(client, "revokeAuthorization", [gateway, nonce]);
 
 /** Holder: moves transferable credits (soonest-expiring first) to another holder. */
 export const transferCredits = (client: CtkClient, to: Address, amount: bigint) => writeInferenceCredit(client, "transfer", [to, amount]);
@@ -63,12 +62,6 @@ export const settleUsage = (client: CtkClient, b: UsageBatch, opts?: SubmitOptio
   writeInferenceCredit(
     client,
     "settleUsage",
-    [
-      b.batchId,
-      b.priceVersion,
-      b.usageRoot,
-      b.activations.map((a) => toSignedAuthorizationArg(a.authorization, a.signature)),
-      b.charges.map((c) => ({ ...c })),
-    ],
+    [b.batchId, b.priceVersion, b.usageRoot, b.activations.map((a) => toSignedAuthorizationArg(a.authorization, a.signature)), b.charges.map((c) => ({ ...c }))],
     opts,
   );

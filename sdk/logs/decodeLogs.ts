@@ -5,15 +5,7 @@
  * Each ABI's events get one decoder per topic0, built once: the fast decoder (./fastDecode.ts)
  * where it supports the event's types, viem's `decodeEventLog` otherwise.
  */
-import {
-  type Abi,
-  type AbiEvent,
-  type ContractEventName,
-  type DecodeEventLogReturnType,
-  type Hex,
-  decodeEventLog,
-  toEventSelector,
-} from "viem";
+import { type Abi, type AbiEvent, type ContractEventName, type DecodeEventLogReturnType, type Hex, decodeEventLog, toEventSelector } from "viem";
 import { fastDecoderFor } from "./fastDecode.js";
 
 /** Where (and, when the reader fetched it, when) an event happened. */
@@ -120,11 +112,7 @@ export function decodeWith(decoder: EventDecoder, log: LogLike): { eventName: st
  * `names` (or not in the ABI) are skipped; a log of a wanted event that fails to decode throws
  * {@link UndecodableLogError}.
  */
-export function decodeLogs<const TAbi extends Abi, const N extends ContractEventName<TAbi>>(
-  abi: TAbi,
-  logs: readonly LogLike[],
-  names?: readonly N[],
-): DecodedEventOf<TAbi, N>[] {
+export function decodeLogs<const TAbi extends Abi, const N extends ContractEventName<TAbi>>(abi: TAbi, logs: readonly LogLike[], names?: readonly N[]): DecodedEventOf<TAbi, N>[] {
   const wanted = names ? new Set<string>(names) : undefined;
   const out: DecodedEventOf<TAbi, N>[] = [];
   for (const log of logs) {

@@ -129,11 +129,7 @@ async function fillTimestamps(request: RpcRequest, logs: RawLog[]): Promise<void
   const stamps = new Map<Hex, Hex>();
   const BATCH = 64;
   for (let i = 0; i < missing.length; i += BATCH) {
-    const blocks = await Promise.all(
-      missing.slice(i, i + BATCH).map((n) =>
-        request({ method: "eth_getBlockByNumber", params: [n, false] }) as Promise<{ timestamp: Hex } | null>,
-      ),
-    );
+    const blocks = await Promise.all(missing.slice(i, i + BATCH).map((n) => request({ method: "eth_getBlockByNumber", params: [n, false] }) as Promise<{ timestamp: Hex } | null>));
     blocks.forEach((b, j) => {
       if (b) stamps.set(missing[i + j]!, b.timestamp);
     });

@@ -1,4 +1,3 @@
-
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -157,11 +156,12 @@ describe("ctk audit report / statement", function () {
       expect(problems).to.deep.equal([]);
       expect(requests).to.deep.equal([`file://${htmlFile}`]);
       for (const id of ["chart-usage", "chart-expiry", "chart-top"]) {
-        const bars = await page.locator(`#${id} rect.bar`).evaluateAll((els) =>
-          els.filter((e) => {
-            const b = (e as SVGGraphicsElement).getBoundingClientRect();
-            return b.width > 0 && b.height > 0;
-          }).length,
+        const bars = await page.locator(`#${id} rect.bar`).evaluateAll(
+          (els) =>
+            els.filter((e) => {
+              const b = (e as SVGGraphicsElement).getBoundingClientRect();
+              return b.width > 0 && b.height > 0;
+            }).length,
         );
         expect(bars, `${id} bars`).to.be.greaterThan(0);
       }
@@ -181,4 +181,3 @@ describe("ctk audit report / statement", function () {
     }
   });
 });
-

@@ -20,8 +20,7 @@ describe("ctk audit verify", function () {
   let deploymentFile: string;
   let events: AuditEvent[];
 
-  const verify = (...extra: string[]) =>
-    runCtk(["audit", "verify", "--rpc", h.chain.anvil.rpcUrl, "--deployment", deploymentFile, ...extra]);
+  const verify = (...extra: string[]) => runCtk(["audit", "verify", "--rpc", h.chain.anvil.rpcUrl, "--deployment", deploymentFile, ...extra]);
 
   const replayOf = (list: AuditEvent[]) => {
     const r = new Replay({ token: h.chain.deployment.computeToken, manager: h.chain.deployment.accessManager });
@@ -70,7 +69,16 @@ describe("ctk audit verify", function () {
       names.add(fast.eventName);
     }
     // Strings, bytes, arrays, enums, bytes4 and every lifecycle step are in there.
-    expect([...names]).to.include.members(["ClassDefined", "RedemptionRequested", "TransferBatch", "TargetFunctionRoleUpdated", "RoleLabel", "Converted", "AccountRecovered", "PriorityMultiplierSet"]);
+    expect([...names]).to.include.members([
+      "ClassDefined",
+      "RedemptionRequested",
+      "TransferBatch",
+      "TargetFunctionRoleUpdated",
+      "RoleLabel",
+      "Converted",
+      "AccountRecovered",
+      "PriorityMultiplierSet",
+    ]);
   });
 
   it("replays every lifecycle: the settled one consumed 30,000 units and refunded 13,200 into the lots it drew from", function () {
@@ -166,7 +174,7 @@ describe("ctk audit verify", function () {
       const holder = h.employees[1]!;
       const inner = keccak256(encodeAbiParameters([{ type: "uint256" }, { type: "uint256" }], [h.lots.h100, 0n]));
       const slot = keccak256(encodeAbiParameters([{ type: "address" }, { type: "bytes32" }], [holder, inner]));
-      await rpc(h.chain, "anvil_setStorageAt", [h.chain.deployment.computeToken, slot, `0x${(999_999n).toString(16).padStart(64, "0")}`]);
+      await rpc(h.chain, "anvil_setStorageAt", [h.chain.deployment.computeToken, slot, `0x${999_999n.toString(16).padStart(64, "0")}`]);
       const run = await verify("--no-progress");
       expect(run.code).to.equal(1);
       expect(run.stdout).to.match(new RegExp(`FINDING \\[balance\\] ${holder} holds 999,999 units of lot ${h.lots.h100} on chain; the events give [\\d,]+`));
@@ -185,22 +193,14 @@ describe("ctk audit verify", function () {
     });
 
     it("settled more than reserved, and a refund that is not reserved − used", function () {
-      const r = replayOf(
-        mapped((e) =>
-          e.eventName === "RedemptionSettled" ? ({ ...e, args: { ...e.args, used: 50_000n } } as AuditEvent) : e,
-        ),
-      );
+      const r = replayOf(mapped((e) => (e.eventName === "RedemptionSettled" ? ({ ...e, args: { ...e.args, used: 50_000n } } as AuditEvent) : e)));
       const m = messages(r);
       expect(m.some((x) => x.startsWith("redemption 1 settled 50,000 units used of 43,200 reserved"))).to.equal(true);
       expect(m.some((x) => x.startsWith("redemption 1: refunded 13,200 ≠ reserved 43,200 − used 50,000"))).to.equal(true);
     });
 
     it("a rejection that does not refund in full", function () {
-      const r = replayOf(
-        mapped((e) =>
-          e.eventName === "RedemptionRejected" && e.args.id === 2n ? ({ ...e, args: { ...e.args, refunded: 1n } } as AuditEvent) : e,
-        ),
-      );
+      const r = replayOf(mapped((e) => (e.eventName === "RedemptionRejected" && e.args.id === 2n ? ({ ...e, args: { ...e.args, refunded: 1n } } as AuditEvent) : e)));
       expect(messages(r).some((x) => x.startsWith("redemption 2 rejected with a refund of 1, not the 7,200 reserved"))).to.equal(true);
     });
 
@@ -232,7 +232,13 @@ describe("ctk audit verify", function () {
 
 async function liveBalance(h: History, holder: Address, lotId: bigint, blockNumber: bigint): Promise<bigint> {
   const { computeTokenAbi } = await import("../../sdk/generated/abi.js");
-  return h.chain.reader.publicClient.readContract({ address: h.chain.deployment.computeToken, abi: computeTokenAbi, functionName: "balanceOf", args: [holder, lotId], blockNumber });
+  return h.chain.reader.publicClient.readContract({
+    address: h.chain.deployment.computeToken,
+    abi: computeTokenAbi,
+    functionName: "balanceOf",
+    args: [holder, lotId],
+    blockNumber,
+  });
 }
 
 describe("bytecode comparison (pure)", function () {
@@ -243,9 +249,7 @@ describe("bytecode comparison (pure)", function () {
     const size = (body.length + meta.length) / 2;
     expect(describeCodeDifference(`0x${body}${meta}`, `0x${body}${meta}`)).to.equal(undefined);
     expect(describeCodeDifference("0x", `0x${body}`)).to.equal("no code at the address");
-    expect(describeCodeDifference(`0x6080604053${body.slice(10)}${meta}`, `0x${body}${meta}`)).to.equal(
-      `${size} bytes on chain, ${size} compiled, first difference at byte 4`,
-    );
+    expect(describeCodeDifference(`0x6080604053${body.slice(10)}${meta}`, `0x${body}${meta}`)).to.equal(`${size} bytes on chain, ${size} compiled, first difference at byte 4`);
     const otherMeta = meta.replace("1220" + "11", "1220" + "22");
     expect(describeCodeDifference(`0x${body}${otherMeta}`, `0x${body}${meta}`)).to.equal(
       `${size} bytes on chain, ${size} compiled, first difference at byte ${body.length / 2 + 10} (in the metadata hash only: built from different sources or settings)`,

@@ -13,8 +13,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
 
-const declaredErrors = (file: string) =>
-  [...readFileSync(join(root, file), "utf8").matchAll(/^\s*error\s+(\w+)\s*\(/gm)].map((m) => m[1]);
+const declaredErrors = (file: string) => [...readFileSync(join(root, file), "utf8").matchAll(/^\s*error\s+(\w+)\s*\(/gm)].map((m) => m[1]);
 
 /** Errors ComputeToken surfaces from what it inherits. */
 const INHERITED = [
@@ -54,9 +53,7 @@ const libraryErrors = declaredErrors("contracts/LotIds.sol");
 const checklist = [...contractErrors, ...libraryErrors, ...INHERITED];
 const errorsFound = assertionsOf(/revertedWithCustomError\(\s*[\w.]+\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
 const eventsFound = assertionsOf(/\.emit\(\s*[\w.]+\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
-const abi: { type: string; name: string }[] = JSON.parse(
-  readFileSync(join(root, "artifacts/contracts/ComputeToken.sol/ComputeToken.json"), "utf8"),
-).abi;
+const abi: { type: string; name: string }[] = JSON.parse(readFileSync(join(root, "artifacts/contracts/ComputeToken.sol/ComputeToken.json"), "utf8")).abi;
 const abiEvents = abi.filter((x) => x.type === "event").map((x) => x.name);
 
 describe("ComputeToken — custom error checklist", () => {
@@ -79,12 +76,7 @@ describe("ComputeToken — custom error checklist", () => {
     // transfer from the zero address fails the approval check first, and OpenZeppelin 5's AccessManaged
     // declares AccessManagedRequiredDelay without using it (a delayed role gets the manager's
     // AccessManagerNotScheduled, asserted in roles.test.ts).
-    expect(untested.sort()).to.deep.equal([
-      "AccessManagedRequiredDelay",
-      "ERC1155InvalidApprover",
-      "ERC1155InvalidOperator",
-      "ERC1155InvalidSender",
-    ]);
+    expect(untested.sort()).to.deep.equal(["AccessManagedRequiredDelay", "ERC1155InvalidApprover", "ERC1155InvalidOperator", "ERC1155InvalidSender"]);
   });
 });
 
@@ -114,9 +106,7 @@ const CREDIT_INHERITED = [
 const creditErrorsFound = assertionsOf(/revertedWithCustomError\(\s*(?:f\.)?credit\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
 const creditEventsFound = assertionsOf(/\.emit\(\s*(?:f\.)?credit\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
 const creditErrors = declaredErrors("contracts/IInferenceCredit.sol");
-const creditAbi: { type: string; name: string }[] = JSON.parse(
-  readFileSync(join(root, "artifacts/contracts/InferenceCredit.sol/InferenceCredit.json"), "utf8"),
-).abi;
+const creditAbi: { type: string; name: string }[] = JSON.parse(readFileSync(join(root, "artifacts/contracts/InferenceCredit.sol/InferenceCredit.json"), "utf8")).abi;
 
 describe("InferenceCredit — custom error checklist", () => {
   it("reads the interface's error declarations", () => {
@@ -131,7 +121,10 @@ describe("InferenceCredit — custom error checklist", () => {
   }
 
   it("covers every error in the ABI", () => {
-    const untested = creditAbi.filter((x) => x.type === "error").map((x) => x.name).filter((e) => !creditErrorsFound.has(e));
+    const untested = creditAbi
+      .filter((x) => x.type === "error")
+      .map((x) => x.name)
+      .filter((e) => !creditErrorsFound.has(e));
     // Unreachable: approve/transferFrom always name msg.sender (never the zero address) as approver or
     // spender's owner; a transferFrom from the zero address fails the allowance check first; OpenZeppelin 5's
     // AccessManaged declares AccessManagedRequiredDelay without using it; ECDSA errors cannot surface because
@@ -143,7 +136,10 @@ describe("InferenceCredit — custom error checklist", () => {
 describe("InferenceCredit — event checklist", () => {
   /** EIP712DomainChanged: the domain is fixed at construction and never changes. */
   const unreachable = ["EIP712DomainChanged"];
-  for (const name of creditAbi.filter((x) => x.type === "event").map((x) => x.name).filter((e) => !unreachable.includes(e))) {
+  for (const name of creditAbi
+    .filter((x) => x.type === "event")
+    .map((x) => x.name)
+    .filter((e) => !unreachable.includes(e))) {
     it(`asserts ${name} on InferenceCredit with its exact arguments`, () => {
       const where = creditEventsFound.get(name) ?? [];
       expect(where, `no .to.emit(credit, "${name}").withArgs(…) in test/contracts`).to.not.be.empty;

@@ -16,13 +16,7 @@ describe("ComputeToken — hardware classes", () => {
 
   it("returns the fixture's classes through getClass and classIdOf", async () => {
     const { token } = await load();
-    expect(await token.getClass(H100.id)).to.deep.equal([
-      H100.name,
-      H100.productLabel,
-      BigInt(H100.memoryGiB),
-      BigInt(H100.maxGpusPerJob),
-      true,
-    ]);
+    expect(await token.getClass(H100.id)).to.deep.equal([H100.name, H100.productLabel, BigInt(H100.memoryGiB), BigInt(H100.maxGpusPerJob), true]);
     expect(await token.classIdOf(H100.name)).to.equal(BigInt(H100.id));
     expect(await token.classIdOf(A100.name)).to.equal(BigInt(A100.id));
   });
@@ -137,16 +131,12 @@ describe("ComputeToken — hardware classes", () => {
     await expect(token.connect(signers.ops).updateClass(A100.id, "x", 80, 8))
       .to.be.revertedWithCustomError(token, "ClassNotActive")
       .withArgs(A100.id);
-    await expect(token.connect(signers.ops).retireClass(A100.id))
-      .to.be.revertedWithCustomError(token, "ClassNotActive")
-      .withArgs(A100.id);
+    await expect(token.connect(signers.ops).retireClass(A100.id)).to.be.revertedWithCustomError(token, "ClassNotActive").withArgs(A100.id);
   });
 
   it("rejects retiring an unknown class with UnknownClass", async () => {
     const { token, signers } = await load();
-    await expect(token.connect(signers.ops).retireClass(7))
-      .to.be.revertedWithCustomError(token, "UnknownClass")
-      .withArgs(7);
+    await expect(token.connect(signers.ops).retireClass(7)).to.be.revertedWithCustomError(token, "UnknownClass").withArgs(7);
   });
 
   it("rejects getClass of class 0 or past classCount with UnknownClass", async () => {

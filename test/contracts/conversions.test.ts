@@ -18,9 +18,7 @@ async function withRate() {
   const a100 = f.lot(A100.id, f.expiries.later, "soulbound");
   const h100 = f.lot(H100.id, f.expiries.soon, "transferable");
   const { alice } = f.signers;
-  await f.token
-    .connect(f.signers.hr)
-    .grantBatch(f.nextBatchRef(), [alice.address, alice.address], [a100, h100], [3600n, 7200n]);
+  await f.token.connect(f.signers.hr).grantBatch(f.nextBatchRef(), [alice.address, alice.address], [a100, h100], [3600n, 7200n]);
   await setValues(f, [
     [A100.id, 1],
     [H100.id, 2],
@@ -59,13 +57,9 @@ describe("ComputeToken — class values (conversion rates)", () => {
   it("bounds a change to at most double or half the value in force, and any value to 1,000,000: InvalidClassValue", async () => {
     const f = await withRate();
     const { token, signers } = f;
-    await expect(token.connect(signers.ops).setClassValue(H100.id, 5))
-      .to.be.revertedWithCustomError(token, "InvalidClassValue")
-      .withArgs(H100.id, 5, 2);
+    await expect(token.connect(signers.ops).setClassValue(H100.id, 5)).to.be.revertedWithCustomError(token, "InvalidClassValue").withArgs(H100.id, 5, 2);
     await expect(token.connect(signers.ops).setClassValue(H100.id, 4)).to.emit(token, "ClassValueScheduled");
-    await expect(token.connect(signers.ops).setClassValue(A100.id, 1_000_001))
-      .to.be.revertedWithCustomError(token, "InvalidClassValue")
-      .withArgs(A100.id, 1_000_001, 1);
+    await expect(token.connect(signers.ops).setClassValue(A100.id, 1_000_001)).to.be.revertedWithCustomError(token, "InvalidClassValue").withArgs(A100.id, 1_000_001, 1);
     // 10^12 H200 units for one H100 unit cannot even be asked for.
     await expect(token.connect(signers.ops).setClassValue(A100.id, 10n ** 12n))
       .to.be.revertedWithCustomError(token, "InvalidClassValue")
@@ -84,9 +78,7 @@ describe("ComputeToken — class values (conversion rates)", () => {
 
   it("refuses a value for an unknown class with UnknownClass", async () => {
     const { token, signers } = await load();
-    await expect(token.connect(signers.ops).setClassValue(3, 1))
-      .to.be.revertedWithCustomError(token, "UnknownClass")
-      .withArgs(3);
+    await expect(token.connect(signers.ops).setClassValue(3, 1)).to.be.revertedWithCustomError(token, "UnknownClass").withArgs(3);
   });
 });
 
@@ -99,12 +91,8 @@ describe("ComputeToken — convert", () => {
     const tx = token.connect(alice).convert(a100, 1000n, H100.id);
     await expect(tx).to.emit(token, "Converted").withArgs(alice.address, a100, toLot, 1000n, 500n);
     await expect(tx).to.emit(token, "LotRegistered").withArgs(toLot, H100.id, expiries.later, 0);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(alice.address, alice.address, ethersLib.ZeroAddress, a100, 1000n);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(alice.address, ethersLib.ZeroAddress, alice.address, toLot, 500n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(alice.address, alice.address, ethersLib.ZeroAddress, a100, 1000n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(alice.address, ethersLib.ZeroAddress, alice.address, toLot, 500n);
     expect(await token.balanceOf(alice.address, a100)).to.equal(2600n);
     expect(await token.balanceOf(alice.address, toLot)).to.equal(500n);
     expect(await token.lotsOfClass(H100.id)).to.include(toLot);

@@ -38,15 +38,19 @@ describe("InferenceCredit — grants", () => {
     const { alice, bob, hr } = signers;
     const ref = nextRef();
     const tx = credit.connect(hr).grantBatch(ref, expiries.later, false, [alice.address, bob.address], [3n * CREDIT, 4n * CREDIT]);
-    await expect(tx).to.emit(credit, "Transfer").withArgs(ethers.ZeroAddress, alice.address, 3n * CREDIT);
-    await expect(tx).to.emit(credit, "Transfer").withArgs(ethers.ZeroAddress, bob.address, 4n * CREDIT);
-    await expect(tx).to.emit(credit, "CreditsGranted").withArgs(ref, hr.address, expiries.later, false, 2n, 7n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "Transfer")
+      .withArgs(ethers.ZeroAddress, alice.address, 3n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "Transfer")
+      .withArgs(ethers.ZeroAddress, bob.address, 4n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "CreditsGranted")
+      .withArgs(ref, hr.address, expiries.later, false, 2n, 7n * CREDIT);
     expect(await credit.balanceOf(alice.address)).to.equal(3n * CREDIT);
     expect(await credit.totalSupply()).to.equal(7n * CREDIT);
     expect(await credit.batchGranted(ref)).to.equal(true);
-    expect((await credit.bucketsOf(bob.address)).map((b) => [b.amount, b.expiresAt, b.transferable])).to.deep.equal([
-      [4n * CREDIT, expiries.later, false],
-    ]);
+    expect((await credit.bucketsOf(bob.address)).map((b) => [b.amount, b.expiresAt, b.transferable])).to.deep.equal([[4n * CREDIT, expiries.later, false]]);
   });
 
   it("keeps one bucket per expiry and policy, soonest expiry first, soulbound before transferable", async () => {
@@ -85,9 +89,19 @@ describe("InferenceCredit — grants", () => {
   it("refuses empty, oversized and mismatched batches: EmptyBatch, BatchTooLarge, LengthMismatch", async () => {
     const { credit, signers, expiries, nextRef } = await load();
     const hr = credit.connect(signers.hr);
-    await expect(hr.grantBatch(nextRef(), expiries.later, false, [], [])).to.be.revertedWithCustomError(credit, "EmptyBatch").withArgs();
+    await expect(hr.grantBatch(nextRef(), expiries.later, false, [], []))
+      .to.be.revertedWithCustomError(credit, "EmptyBatch")
+      .withArgs();
     const many = Array.from({ length: 257 }, () => signers.alice.address);
-    await expect(hr.grantBatch(nextRef(), expiries.later, false, many, many.map(() => 1n)))
+    await expect(
+      hr.grantBatch(
+        nextRef(),
+        expiries.later,
+        false,
+        many,
+        many.map(() => 1n),
+      ),
+    )
       .to.be.revertedWithCustomError(credit, "BatchTooLarge")
       .withArgs(257n, 256n);
     await expect(hr.grantBatch(nextRef(), expiries.later, false, [signers.alice.address], [1n, 2n]))
@@ -120,7 +134,9 @@ describe("InferenceCredit — grants", () => {
     const { credit, token, signers, grantCredits } = await load();
     await expect(grantCredits(signers.outsider, CREDIT)).to.be.revertedWithCustomError(credit, "NotHolder").withArgs(signers.outsider.address);
     await token.connect(signers.hr).offboard(signers.bob.address);
-    await expect(grantCredits([signers.alice, signers.bob], CREDIT)).to.be.revertedWithCustomError(credit, "NotHolder").withArgs(signers.bob.address);
+    await expect(grantCredits([signers.alice, signers.bob], CREDIT))
+      .to.be.revertedWithCustomError(credit, "NotHolder")
+      .withArgs(signers.bob.address);
     await token.connect(signers.hr).onboard([signers.outsider.address]);
     await expect(grantCredits(signers.outsider, CREDIT)).to.emit(credit, "CreditsGranted");
   });
@@ -130,7 +146,9 @@ describe("InferenceCredit — grants", () => {
     const { alice } = signers;
     const expiry = (i: number) => BigInt(start + (i + 1) * DAY);
     for (let i = 0; i < 8; i++) await grantCredits(alice, CREDIT, expiry(i));
-    await expect(grantCredits(alice, CREDIT, expiry(8))).to.be.revertedWithCustomError(credit, "TooManyBuckets").withArgs(alice.address, 8n);
+    await expect(grantCredits(alice, CREDIT, expiry(8)))
+      .to.be.revertedWithCustomError(credit, "TooManyBuckets")
+      .withArgs(alice.address, 8n);
     // an existing bucket still takes more
     await grantCredits(alice, CREDIT, expiry(3));
     await networkHelpers.time.increaseTo(expiry(1));
@@ -161,8 +179,12 @@ describe("InferenceCredit — expiry, sweep and clawback", () => {
     expect(await credit.balanceOf(alice.address)).to.equal(3n * CREDIT);
     expect(await credit.totalSupply()).to.equal(5n * CREDIT);
     const tx = credit.connect(outsider).sweepExpired(alice.address);
-    await expect(tx).to.emit(credit, "CreditsExpired").withArgs(alice.address, expiries.soon, 2n * CREDIT);
-    await expect(tx).to.emit(credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "CreditsExpired")
+      .withArgs(alice.address, expiries.soon, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "Transfer")
+      .withArgs(alice.address, ethers.ZeroAddress, 2n * CREDIT);
     expect(await credit.totalSupply()).to.equal(3n * CREDIT);
     expect((await credit.bucketsOf(alice.address)).length).to.equal(1);
   });
@@ -175,9 +197,15 @@ describe("InferenceCredit — expiry, sweep and clawback", () => {
     await networkHelpers.time.increaseTo(expiries.soon);
     expect(await credit.connect(hr).clawback.staticCall(alice.address)).to.equal(3n * CREDIT);
     const tx = credit.connect(hr).clawback(alice.address);
-    await expect(tx).to.emit(credit, "CreditsClawedBack").withArgs(alice.address, 3n * CREDIT);
-    await expect(tx).to.emit(credit, "CreditsExpired").withArgs(alice.address, expiries.soon, 2n * CREDIT);
-    await expect(tx).to.emit(credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, 5n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "CreditsClawedBack")
+      .withArgs(alice.address, 3n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "CreditsExpired")
+      .withArgs(alice.address, expiries.soon, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "Transfer")
+      .withArgs(alice.address, ethers.ZeroAddress, 5n * CREDIT);
     expect(await credit.bucketsOf(alice.address)).to.deep.equal([]);
     expect(await credit.totalSupply()).to.equal(0n);
     // nothing left: no event, returns 0
@@ -193,9 +221,15 @@ describe("InferenceCredit — holder transfers", () => {
     await grantCredits(alice, 2n * CREDIT, expiries.soon, true);
     await grantCredits(alice, 5n * CREDIT, expiries.soon, false);
     const tx = credit.connect(alice).transfer(bob.address, 3n * CREDIT);
-    await expect(tx).to.emit(credit, "BucketTransferred").withArgs(alice.address, bob.address, expiries.soon, 2n * CREDIT);
-    await expect(tx).to.emit(credit, "BucketTransferred").withArgs(alice.address, bob.address, expiries.later, 1n * CREDIT);
-    await expect(tx).to.emit(credit, "Transfer").withArgs(alice.address, bob.address, 3n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "BucketTransferred")
+      .withArgs(alice.address, bob.address, expiries.soon, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "BucketTransferred")
+      .withArgs(alice.address, bob.address, expiries.later, 1n * CREDIT);
+    await expect(tx)
+      .to.emit(credit, "Transfer")
+      .withArgs(alice.address, bob.address, 3n * CREDIT);
     expect((await credit.bucketsOf(bob.address)).map((b) => [b.amount, b.expiresAt, b.transferable])).to.deep.equal([
       [2n * CREDIT, expiries.soon, true],
       [1n * CREDIT, expiries.later, true],
@@ -215,9 +249,7 @@ describe("InferenceCredit — holder transfers", () => {
       .to.be.revertedWithCustomError(credit, "ERC20InsufficientBalance")
       .withArgs(alice.address, 1n * CREDIT, 2n * CREDIT);
     await networkHelpers.time.increaseTo(expiries.soon);
-    await expect(credit.connect(alice).transfer(bob.address, 1n))
-      .to.be.revertedWithCustomError(credit, "ERC20InsufficientBalance")
-      .withArgs(alice.address, 0n, 1n);
+    await expect(credit.connect(alice).transfer(bob.address, 1n)).to.be.revertedWithCustomError(credit, "ERC20InsufficientBalance").withArgs(alice.address, 0n, 1n);
   });
 
   it("moves only between allow-listed holders: NotHolder(account); not to the zero address", async () => {
@@ -225,9 +257,7 @@ describe("InferenceCredit — holder transfers", () => {
     const { alice, bob, outsider } = signers;
     await grantCredits(alice, 5n * CREDIT, expiries.later, true);
     await expect(credit.connect(alice).transfer(outsider.address, 1n)).to.be.revertedWithCustomError(credit, "NotHolder").withArgs(outsider.address);
-    await expect(credit.connect(alice).transfer(ethers.ZeroAddress, 1n))
-      .to.be.revertedWithCustomError(credit, "ERC20InvalidReceiver")
-      .withArgs(ethers.ZeroAddress);
+    await expect(credit.connect(alice).transfer(ethers.ZeroAddress, 1n)).to.be.revertedWithCustomError(credit, "ERC20InvalidReceiver").withArgs(ethers.ZeroAddress);
     await token.connect(signers.hr).offboard(alice.address);
     await expect(credit.connect(alice).transfer(bob.address, 1n)).to.be.revertedWithCustomError(credit, "NotHolder").withArgs(alice.address);
   });
@@ -236,7 +266,9 @@ describe("InferenceCredit — holder transfers", () => {
     const { credit, signers, expiries, grantCredits } = await load();
     const { alice, bob, carol } = signers;
     await grantCredits(alice, 5n * CREDIT, expiries.later, true);
-    await expect(credit.connect(alice).approve(bob.address, 2n * CREDIT)).to.emit(credit, "Approval").withArgs(alice.address, bob.address, 2n * CREDIT);
+    await expect(credit.connect(alice).approve(bob.address, 2n * CREDIT))
+      .to.emit(credit, "Approval")
+      .withArgs(alice.address, bob.address, 2n * CREDIT);
     await expect(credit.connect(bob).transferFrom(alice.address, carol.address, 3n * CREDIT))
       .to.be.revertedWithCustomError(credit, "ERC20InsufficientAllowance")
       .withArgs(bob.address, 2n * CREDIT, 3n * CREDIT);
@@ -245,9 +277,7 @@ describe("InferenceCredit — holder transfers", () => {
       .withArgs(alice.address, carol.address, 2n * CREDIT);
     expect(await credit.allowance(alice.address, bob.address)).to.equal(0n);
     expect(await credit.balanceOf(carol.address)).to.equal(2n * CREDIT);
-    await expect(credit.connect(alice).approve(ethers.ZeroAddress, 1n))
-      .to.be.revertedWithCustomError(credit, "ERC20InvalidSpender")
-      .withArgs(ethers.ZeroAddress);
+    await expect(credit.connect(alice).approve(ethers.ZeroAddress, 1n)).to.be.revertedWithCustomError(credit, "ERC20InvalidSpender").withArgs(ethers.ZeroAddress);
   });
 
   it("stops transfers while paused: EnforcedPause; unpause resumes them", async () => {
@@ -288,22 +318,32 @@ describe("InferenceCredit — prices", () => {
 
   it("removes a model with all-zero prices; removing an unlisted one is UnknownModel(model)", async () => {
     const { credit, signers } = await load();
-    await expect(credit.connect(signers.ops).setModelPrice(MODEL, 0n, 0n, 0n)).to.emit(credit, "ModelPriceSet").withArgs(2n, MODEL, 0n, 0n, 0n);
+    await expect(credit.connect(signers.ops).setModelPrice(MODEL, 0n, 0n, 0n))
+      .to.emit(credit, "ModelPriceSet")
+      .withArgs(2n, MODEL, 0n, 0n, 0n);
     expect((await credit.modelPrice(MODEL)).listed).to.equal(false);
-    await expect(credit.connect(signers.ops).setModelPrice(MODEL, 0n, 0n, 0n)).to.be.revertedWithCustomError(credit, "UnknownModel").withArgs(MODEL);
+    await expect(credit.connect(signers.ops).setModelPrice(MODEL, 0n, 0n, 0n))
+      .to.be.revertedWithCustomError(credit, "UnknownModel")
+      .withArgs(MODEL);
   });
 
   it("refuses an empty or over-long model name: InvalidModelName(model)", async () => {
     const { credit, signers } = await load();
-    await expect(credit.connect(signers.ops).setModelPrice("", 1n, 1n, 1n)).to.be.revertedWithCustomError(credit, "InvalidModelName").withArgs("");
+    await expect(credit.connect(signers.ops).setModelPrice("", 1n, 1n, 1n))
+      .to.be.revertedWithCustomError(credit, "InvalidModelName")
+      .withArgs("");
     const long = "m".repeat(65);
-    await expect(credit.connect(signers.ops).setModelPrice(long, 1n, 1n, 1n)).to.be.revertedWithCustomError(credit, "InvalidModelName").withArgs(long);
+    await expect(credit.connect(signers.ops).setModelPrice(long, 1n, 1n, 1n))
+      .to.be.revertedWithCustomError(credit, "InvalidModelName")
+      .withArgs(long);
   });
 
   it("sets the priority fees, bumping the price version: PriorityFeesSet", async () => {
     const { credit, signers } = await load();
     expect(await credit.priorityFees()).to.deep.equal([0n, 0n, 0n, 0n]);
-    await expect(credit.connect(signers.ops).setPriorityFees([0n, 1n, 20n, 300n])).to.emit(credit, "PriorityFeesSet").withArgs(2n, [0n, 1n, 20n, 300n]);
+    await expect(credit.connect(signers.ops).setPriorityFees([0n, 1n, 20n, 300n]))
+      .to.emit(credit, "PriorityFeesSet")
+      .withArgs(2n, [0n, 1n, 20n, 300n]);
     expect(await credit.priorityFees()).to.deep.equal([0n, 1n, 20n, 300n]);
     expect(await credit.priceVersion()).to.equal(2n);
   });

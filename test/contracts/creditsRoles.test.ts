@@ -74,10 +74,7 @@ describe("InferenceCredit — role boundaries", () => {
       const selector = f.credit.interface.getFunction(fn)!.selector;
       expect(await f.manager.canCall(signer.address, f.creditAddress, selector)).to.deep.equal([true, 0n]);
       const args = f.credit.interface.getFunction(fn)!.inputs.map((p) => sampleArg(p, f.signers.bob.address));
-      await expect((f.credit.connect(signer) as typeof f.credit).getFunction(fn)(...args)).not.to.be.revertedWithCustomError(
-        f.credit,
-        "AccessManagedUnauthorized",
-      );
+      await expect((f.credit.connect(signer) as typeof f.credit).getFunction(fn)(...args)).not.to.be.revertedWithCustomError(f.credit, "AccessManagedUnauthorized");
     });
   }
 
@@ -85,10 +82,7 @@ describe("InferenceCredit — role boundaries", () => {
     const f = await load();
     for (const fn of CREDIT_PUBLIC_FUNCTIONS) {
       const args = f.credit.interface.getFunction(fn)!.inputs.map((p) => sampleArg(p, f.signers.outsider.address));
-      await expect((f.credit.connect(f.signers.outsider) as typeof f.credit).getFunction(fn)(...args), fn).not.to.be.revertedWithCustomError(
-        f.credit,
-        "AccessManagedUnauthorized",
-      );
+      await expect((f.credit.connect(f.signers.outsider) as typeof f.credit).getFunction(fn)(...args), fn).not.to.be.revertedWithCustomError(f.credit, "AccessManagedUnauthorized");
     }
   });
 

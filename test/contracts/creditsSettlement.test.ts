@@ -35,9 +35,15 @@ describe("InferenceCredit — authorizations", () => {
     await expect(tx)
       .to.emit(f.credit, "AuthorizationActivated")
       .withArgs(authId, alice.address, gateway.address, 5n * CREDIT, f.expiries.later, 1n, ["stories260K"]);
-    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, authId, alice.address, 2n * CREDIT, 2n * CREDIT);
-    await expect(tx).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, 2n * CREDIT);
-    await expect(tx).to.emit(f.credit, "UsageBatchSettled").withArgs(batchId, gateway.address, 1n, root, 1n, 2n * CREDIT, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, authId, alice.address, 2n * CREDIT, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(f.credit, "Transfer")
+      .withArgs(alice.address, ethers.ZeroAddress, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(f.credit, "UsageBatchSettled")
+      .withArgs(batchId, gateway.address, 1n, root, 1n, 2n * CREDIT, 2n * CREDIT);
     expect(await f.credit.authorizationOf(authId)).to.deep.equal([5n * CREDIT, 2n * CREDIT, f.expiries.later, BigInt(AuthStatus.Active)]);
     expect(await f.credit.usageBatchSettled(batchId)).to.equal(true);
 
@@ -110,7 +116,9 @@ describe("InferenceCredit — authorizations", () => {
     const f = await load();
     const models = Array.from({ length: 17 }, (_, i) => `m${i}`);
     const signed = await f.sign(f.signers.alice, f.authorization(f.signers.alice, { models }));
-    await expect(f.settle([signed], [])).to.be.revertedWithCustomError(f.credit, "TooManyModels").withArgs(17n, 16n);
+    await expect(f.settle([signed], []))
+      .to.be.revertedWithCustomError(f.credit, "TooManyModels")
+      .withArgs(17n, 16n);
   });
 
   it("takes no charge after the authorization expires", async () => {
@@ -134,9 +142,7 @@ describe("InferenceCredit — authorizations", () => {
     await f.grantCredits(alice, 10n * CREDIT);
     await f.settle([await f.sign(alice, f.authorization(alice))], [{ holder: alice.address, nonce: 1n, amount: CREDIT }]);
     const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
-    await expect(f.credit.connect(alice).revokeAuthorization(gateway.address, 1n))
-      .to.emit(f.credit, "AuthorizationRevoked")
-      .withArgs(authId, alice.address, gateway.address, 1n);
+    await expect(f.credit.connect(alice).revokeAuthorization(gateway.address, 1n)).to.emit(f.credit, "AuthorizationRevoked").withArgs(authId, alice.address, gateway.address, 1n);
     expect((await f.credit.authorizationOf(authId)).status).to.equal(BigInt(AuthStatus.Revoked));
     const batchId = f.nextBatchId();
     await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId }))
@@ -170,13 +176,23 @@ describe("InferenceCredit — authorizations", () => {
     await f.settle([await f.sign(alice, f.authorization(alice)), await f.sign(bob, f.authorization(bob))], []);
     await f.token.connect(hr).offboard(alice.address);
     const batchId = f.nextBatchId();
-    const tx = f.settle([], [
-      { holder: alice.address, nonce: 1n, amount: CREDIT },
-      { holder: bob.address, nonce: 1n, amount: CREDIT },
-    ], { batchId });
-    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, CREDIT, 0n);
-    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(bob.address, gateway.address, 1n), bob.address, CREDIT, CREDIT);
-    await expect(tx).to.emit(f.credit, "UsageBatchSettled").withArgs(batchId, gateway.address, 1n, ethers.id("records"), 2n, 2n * CREDIT, CREDIT);
+    const tx = f.settle(
+      [],
+      [
+        { holder: alice.address, nonce: 1n, amount: CREDIT },
+        { holder: bob.address, nonce: 1n, amount: CREDIT },
+      ],
+      { batchId },
+    );
+    await expect(tx)
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, CREDIT, 0n);
+    await expect(tx)
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, await f.credit.authorizationId(bob.address, gateway.address, 1n), bob.address, CREDIT, CREDIT);
+    await expect(tx)
+      .to.emit(f.credit, "UsageBatchSettled")
+      .withArgs(batchId, gateway.address, 1n, ethers.id("records"), 2n, 2n * CREDIT, CREDIT);
   });
 
   it("charges nothing under an unknown authorization and no more than the unexpired balance", async () => {
@@ -187,12 +203,20 @@ describe("InferenceCredit — authorizations", () => {
     await f.settle([await f.sign(alice, f.authorization(alice, { cap: 100n * CREDIT }))], []);
     await networkHelpers.time.increaseTo(f.expiries.soon);
     const batchId = f.nextBatchId();
-    const tx = f.settle([], [
-      { holder: alice.address, nonce: 77n, amount: CREDIT },
-      { holder: alice.address, nonce: 1n, amount: 5n * CREDIT },
-    ], { batchId });
-    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 77n), alice.address, CREDIT, 0n);
-    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, 5n * CREDIT, CREDIT);
+    const tx = f.settle(
+      [],
+      [
+        { holder: alice.address, nonce: 77n, amount: CREDIT },
+        { holder: alice.address, nonce: 1n, amount: 5n * CREDIT },
+      ],
+      { batchId },
+    );
+    await expect(tx)
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 77n), alice.address, CREDIT, 0n);
+    await expect(tx)
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, 5n * CREDIT, CREDIT);
     // the expired bucket was not spent: it is still there to be swept
     expect((await f.credit.bucketsOf(alice.address)).map((b) => [b.amount, b.expiresAt])).to.deep.equal([[2n * CREDIT, f.expiries.soon]]);
   });
@@ -228,7 +252,9 @@ describe("InferenceCredit — authorizations", () => {
       .to.be.revertedWithCustomError(f.credit, "UnknownPriceVersion")
       .withArgs(2n, 1n);
     await expect(g.settleUsage(f.nextBatchId(), 0n, ethers.ZeroHash, [], [charge])).to.emit(f.credit, "UsageBatchSettled");
-    await expect(g.settleUsage(f.nextBatchId(), 1n, ethers.ZeroHash, [], [])).to.be.revertedWithCustomError(f.credit, "EmptyBatch").withArgs();
+    await expect(g.settleUsage(f.nextBatchId(), 1n, ethers.ZeroHash, [], []))
+      .to.be.revertedWithCustomError(f.credit, "EmptyBatch")
+      .withArgs();
     const many = Array.from({ length: 257 }, () => charge);
     await expect(g.settleUsage(f.nextBatchId(), 1n, ethers.ZeroHash, [], many))
       .to.be.revertedWithCustomError(f.credit, "BatchTooLarge")

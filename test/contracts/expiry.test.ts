@@ -11,14 +11,7 @@ async function holding() {
   const later = f.lot(H100.id, f.expiries.later, "transferable");
   const a100 = f.lot(A100.id, f.expiries.later, "transferable");
   const { alice, bob } = f.signers;
-  await f.token
-    .connect(f.signers.hr)
-    .grantBatch(
-      f.nextBatchRef(),
-      [alice.address, alice.address, alice.address, bob.address],
-      [soon, later, a100, soon],
-      [100n, 200n, 7n, 50n],
-    );
+  await f.token.connect(f.signers.hr).grantBatch(f.nextBatchRef(), [alice.address, alice.address, alice.address, bob.address], [soon, later, a100, soon], [100n, 200n, 7n, 50n]);
   return { ...f, soon, later, a100 };
 }
 
@@ -46,9 +39,7 @@ describe("ComputeToken — expiry", () => {
     await networkHelpers.time.increaseTo(expiries.soon);
     const tx = token.connect(outsider).sweepExpired(alice.address, [soon]);
     await expect(tx).to.emit(token, "Expired").withArgs(alice.address, soon, 100n);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(outsider.address, alice.address, ethersLib.ZeroAddress, soon, 100n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(outsider.address, alice.address, ethersLib.ZeroAddress, soon, 100n);
     expect(await token.balanceOf(alice.address, soon)).to.equal(0n);
     expect(await token["totalSupply(uint256)"](soon)).to.equal(50n); // bob's share is still there
   });

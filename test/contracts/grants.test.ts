@@ -12,7 +12,9 @@ describe("ComputeToken — grants", () => {
     const a100 = lot(A100.id, expiries.latest, "transferable");
     const ref = ethersLib.id("payroll-2026-05.csv#0");
     const tx = token.connect(hr).grantBatch(ref, [alice.address, bob.address, alice.address], [h100, h100, a100], [3600n, 7200n, 100n]);
-    await expect(tx).to.emit(token, "BatchGranted").withArgs(ref, hr.address, 3, 3600n + 7200n + 100n);
+    await expect(tx)
+      .to.emit(token, "BatchGranted")
+      .withArgs(ref, hr.address, 3, 3600n + 7200n + 100n);
     await expect(tx).to.emit(token, "TransferSingle").withArgs(hr.address, ethersLib.ZeroAddress, alice.address, h100, 3600n);
     await expect(tx).to.emit(token, "TransferSingle").withArgs(hr.address, ethersLib.ZeroAddress, bob.address, h100, 7200n);
     await expect(tx).to.emit(token, "TransferSingle").withArgs(hr.address, ethersLib.ZeroAddress, alice.address, a100, 100n);
@@ -41,7 +43,12 @@ describe("ComputeToken — grants", () => {
     const { token, signers, lot, expiries, nextBatchRef } = await load();
     const { hr } = signers;
     const ids = [lot(H100.id, expiries.latest), lot(H100.id, expiries.soon, "soulbound"), lot(H100.id, expiries.soon)];
-    await token.connect(hr).grantBatch(nextBatchRef(), ids.map(() => signers.alice.address), ids, [1n, 2n, 3n]);
+    await token.connect(hr).grantBatch(
+      nextBatchRef(),
+      ids.map(() => signers.alice.address),
+      ids,
+      [1n, 2n, 3n],
+    );
     await token.connect(hr).grantBatch(nextBatchRef(), [signers.bob.address], [lot(A100.id, expiries.soon)], [4n]);
     expect(await token.lotsOfClass(H100.id)).to.deep.equal(ids);
     expect(await token.lotsOfClass(A100.id)).to.deep.equal([lot(A100.id, expiries.soon)]);
@@ -61,9 +68,7 @@ describe("ComputeToken — grants", () => {
 
   it("rejects the zero batchRef with InvalidBatchRef", async () => {
     const { token, signers, lot, expiries } = await load();
-    await expect(
-      token.connect(signers.hr).grantBatch(ethersLib.ZeroHash, [signers.alice.address], [lot(1, expiries.later)], [1n]),
-    )
+    await expect(token.connect(signers.hr).grantBatch(ethersLib.ZeroHash, [signers.alice.address], [lot(1, expiries.later)], [1n]))
       .to.be.revertedWithCustomError(token, "InvalidBatchRef")
       .withArgs(ethersLib.ZeroHash);
   });
@@ -78,11 +83,7 @@ describe("ComputeToken — grants", () => {
   it("rejects a batch of 257 grants with BatchTooLarge", async () => {
     const { token, signers, lot, expiries, nextBatchRef } = await load();
     const n = 257;
-    await expect(
-      token
-        .connect(signers.hr)
-        .grantBatch(nextBatchRef(), Array(n).fill(signers.alice.address), Array(n).fill(lot(1, expiries.later)), Array(n).fill(1n)),
-    )
+    await expect(token.connect(signers.hr).grantBatch(nextBatchRef(), Array(n).fill(signers.alice.address), Array(n).fill(lot(1, expiries.later)), Array(n).fill(1n)))
       .to.be.revertedWithCustomError(token, "BatchTooLarge")
       .withArgs(n, 256);
   });
@@ -102,9 +103,7 @@ describe("ComputeToken — grants", () => {
   it("rejects a zero amount with ZeroAmount and its index", async () => {
     const { token, signers, lot, expiries, nextBatchRef } = await load();
     const id = lot(1, expiries.later);
-    await expect(
-      token.connect(signers.hr).grantBatch(nextBatchRef(), [signers.alice.address, signers.bob.address], [id, id], [5n, 0n]),
-    )
+    await expect(token.connect(signers.hr).grantBatch(nextBatchRef(), [signers.alice.address, signers.bob.address], [id, id], [5n, 0n]))
       .to.be.revertedWithCustomError(token, "ZeroAmount")
       .withArgs(1);
   });
@@ -112,11 +111,7 @@ describe("ComputeToken — grants", () => {
   it("rejects a recipient not on the allow-list with NotHolder", async () => {
     const { token, signers, lot, expiries, nextBatchRef } = await load();
     const id = lot(1, expiries.later);
-    await expect(
-      token
-        .connect(signers.hr)
-        .grantBatch(nextBatchRef(), [signers.alice.address, signers.outsider.address], [id, id], [1n, 1n]),
-    )
+    await expect(token.connect(signers.hr).grantBatch(nextBatchRef(), [signers.alice.address, signers.outsider.address], [id, id], [1n, 1n]))
       .to.be.revertedWithCustomError(token, "NotHolder")
       .withArgs(signers.outsider.address);
   });
@@ -155,7 +150,9 @@ describe("ComputeToken — grants", () => {
     const { token, signers, lot, expiries, grant } = await load();
     const good = lot(H100.id, expiries.later);
     for (const bad of [good | 2n, good | (1n << 104n), expiries.later << 8n /* class 0 */]) {
-      await expect(grant(signers.alice, bad, 1)).to.be.revertedWithCustomError(token, "InvalidLotId").withArgs(bad);
+      await expect(grant(signers.alice, bad, 1))
+        .to.be.revertedWithCustomError(token, "InvalidLotId")
+        .withArgs(bad);
     }
   });
 
@@ -164,11 +161,7 @@ describe("ComputeToken — grants", () => {
     await expect(token.connect(signers.hr).grantBatch(nextBatchRef(), [signers.alice.address], [0n], [1n]))
       .to.be.revertedWithCustomError(token, "InvalidLotId")
       .withArgs(0n);
-    await expect(
-      token
-        .connect(signers.hr)
-        .grantBatch(nextBatchRef(), [signers.alice.address, signers.bob.address], [lot(1, expiries.later), 0n], [1n, 1n]),
-    )
+    await expect(token.connect(signers.hr).grantBatch(nextBatchRef(), [signers.alice.address, signers.bob.address], [lot(1, expiries.later), 0n], [1n, 1n]))
       .to.be.revertedWithCustomError(token, "InvalidLotId")
       .withArgs(0n);
     expect(await token["totalSupply(uint256)"](0n)).to.equal(0n);
@@ -180,7 +173,12 @@ describe("ComputeToken — grants", () => {
     const chunk = 128;
     for (let b = 0; b < 1024 / chunk; b++) {
       const ids = Array.from({ length: chunk }, (_, i) => lot(A100.id, base + BigInt(b * chunk + i)));
-      await token.connect(signers.hr).grantBatch(nextBatchRef(), ids.map(() => signers.alice.address), ids, ids.map(() => 1n));
+      await token.connect(signers.hr).grantBatch(
+        nextBatchRef(),
+        ids.map(() => signers.alice.address),
+        ids,
+        ids.map(() => 1n),
+      );
     }
     expect(await token.lotsOfClass(A100.id)).to.have.length(1024);
     await expect(token.connect(signers.hr).grantBatch(nextBatchRef(), [signers.alice.address], [lot(A100.id, base + 5000n)], [1n]))

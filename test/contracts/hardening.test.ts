@@ -38,18 +38,14 @@ describe("issue 11 · 1 — refunds and reclaims of a recovered account's redemp
     await expect(token.connect(redeemer).settle(1n, 600n, ethersLib.ZeroHash))
       .to.emit(token, "TransferSingle")
       .withArgs(redeemer.address, ethersLib.ZeroAddress, bob.address, lotId, 3000n);
-    await expect(token.connect(redeemer).reject(2n, 1))
-      .to.emit(token, "TransferSingle")
-      .withArgs(redeemer.address, ethersLib.ZeroAddress, bob.address, lotId, 3600n);
+    await expect(token.connect(redeemer).reject(2n, 1)).to.emit(token, "TransferSingle").withArgs(redeemer.address, ethersLib.ZeroAddress, bob.address, lotId, 3600n);
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
     await expect(token.connect(bob).reclaim(3n)).to.emit(token, "RedemptionReclaimed").withArgs(3n, alice.address, 3600n);
 
     expect(await token.balanceOf(bob.address, lotId)).to.equal(bobBefore + 3000n + 3600n + 3600n);
     expect(await token.balanceOf(alice.address, lotId)).to.equal(0n);
     // Anyone else still may not reclaim it.
-    await expect(token.connect(signers.carol).reclaim(3n))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(3n, Status.Reclaimed);
+    await expect(token.connect(signers.carol).reclaim(3n)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(3n, Status.Reclaimed);
   });
 
   it("follows a second recovery: the refund reaches the latest replacement", async () => {
@@ -57,9 +53,7 @@ describe("issue 11 · 1 — refunds and reclaims of a recovered account's redemp
     const { admin, alice, bob, carol, redeemer } = signers;
     await token.connect(admin).recover(alice.address, bob.address, [lotId]);
     await token.connect(admin).recover(bob.address, carol.address, [lotId]);
-    await expect(token.connect(redeemer).reject(2n, 1))
-      .to.emit(token, "TransferSingle")
-      .withArgs(redeemer.address, ethersLib.ZeroAddress, carol.address, lotId, 3600n);
+    await expect(token.connect(redeemer).reject(2n, 1)).to.emit(token, "TransferSingle").withArgs(redeemer.address, ethersLib.ZeroAddress, carol.address, lotId, 3600n);
   });
 });
 
@@ -93,9 +87,7 @@ describe("issue 11 · 3 — a refund stays redeemable for the refund grace", () 
     const graced = f.lot(H100.id, gracedExpiry(at));
     const tx = token.connect(signers.redeemer).reject(1n, 1);
     await expect(tx).to.emit(token, "LotRegistered").withArgs(graced, H100.id, gracedExpiry(at), 1);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(signers.redeemer.address, ethersLib.ZeroAddress, signers.alice.address, graced, 3600n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(signers.redeemer.address, ethersLib.ZeroAddress, signers.alice.address, graced, 3600n);
     expect(await token.redeemableBalanceOf(signers.alice.address, H100.id)).to.equal(3600n);
     await expect(token.sweepExpired(signers.alice.address, [graced]))
       .to.be.revertedWithCustomError(token, "LotNotExpired")
@@ -106,11 +98,11 @@ describe("issue 11 · 3 — a refund stays redeemable for the refund grace", () 
   it("lets operations set the grace within 1..30 days: RefundGraceSet, InvalidRefundGrace", async () => {
     const { token, signers } = await load();
     await expect(token.deploymentTransaction()).to.emit(token, "RefundGraceSet").withArgs(REFUND_GRACE);
-    await expect(token.connect(signers.ops).setRefundGrace(2 * DAY)).to.emit(token, "RefundGraceSet").withArgs(2 * DAY);
+    await expect(token.connect(signers.ops).setRefundGrace(2 * DAY))
+      .to.emit(token, "RefundGraceSet")
+      .withArgs(2 * DAY);
     for (const bad of [0, DAY - 1, 30 * DAY + 1]) {
-      await expect(token.connect(signers.ops).setRefundGrace(bad))
-        .to.be.revertedWithCustomError(token, "InvalidRefundGrace")
-        .withArgs(bad);
+      await expect(token.connect(signers.ops).setRefundGrace(bad)).to.be.revertedWithCustomError(token, "InvalidRefundGrace").withArgs(bad);
     }
   });
 });
@@ -139,9 +131,7 @@ describe("issue 11 · 4 — recourse that cannot be taken away", () => {
     const deadline = runningAt + BigInt(HOUR) + SETTLE_GRACE;
     expect((await token.getRedemption(1n)).reclaimableAt).to.equal(deadline);
     await networkHelpers.time.setNextBlockTimestamp(deadline - 1n);
-    await expect(token.connect(signers.alice).reclaim(1n))
-      .to.be.revertedWithCustomError(token, "ReclaimTooEarly")
-      .withArgs(1n, deadline);
+    await expect(token.connect(signers.alice).reclaim(1n)).to.be.revertedWithCustomError(token, "ReclaimTooEarly").withArgs(1n, deadline);
     await networkHelpers.time.setNextBlockTimestamp(deadline);
     await expect(token.connect(signers.alice).reclaim(1n)).to.emit(token, "RedemptionReclaimed").withArgs(1n, signers.alice.address, 3600n);
     await expect(token.connect(signers.redeemer).settle(1n, 10n, ethersLib.ZeroHash))
@@ -162,7 +152,9 @@ describe("issue 11 · 6 — an old employee list does not re-admit a leaver", ()
         .to.be.revertedWithCustomError(token, "HolderWasOffboarded")
         .withArgs(who.address);
     }
-    await expect(token.connect(hr).readmit([alice.address])).to.emit(token, "HolderOnboarded").withArgs(alice.address);
+    await expect(token.connect(hr).readmit([alice.address]))
+      .to.emit(token, "HolderOnboarded")
+      .withArgs(alice.address);
     expect(await token.isHolder(alice.address)).to.equal(true);
     await expect(token.connect(signers.outsider).readmit([bob.address]))
       .to.be.revertedWithCustomError(token, "AccessManagedUnauthorized")
@@ -207,7 +199,12 @@ describe("issue 11 · 9 — a class never fills up for good", () => {
     const lots = Array.from({ length: n }, (_, i) => f.lot(classId, expiresFrom + BigInt(i)));
     for (let i = 0; i < n; i += 128) {
       const part = lots.slice(i, i + 128);
-      await f.token.connect(f.signers.hr).grantBatch(f.nextBatchRef(), part.map(() => f.signers.alice.address), part, part.map(() => 1n));
+      await f.token.connect(f.signers.hr).grantBatch(
+        f.nextBatchRef(),
+        part.map(() => f.signers.alice.address),
+        part,
+        part.map(() => 1n),
+      );
     }
     return lots;
   }
@@ -218,12 +215,16 @@ describe("issue 11 · 9 — a class never fills up for good", () => {
     const now = BigInt(await networkHelpers.time.latest());
     const lots = await fillLots(f, A100.id, 1024, now + DAY_N);
     const fresh = f.lot(A100.id, now + 60n * DAY_N);
-    await expect(f.grant(signers.alice, fresh, 1n)).to.be.revertedWithCustomError(token, "TooManyLots").withArgs(A100.id, 1024);
+    await expect(f.grant(signers.alice, fresh, 1n))
+      .to.be.revertedWithCustomError(token, "TooManyLots")
+      .withArgs(A100.id, 1024);
     await networkHelpers.time.increase(2 * DAY);
     for (let i = 0; i < lots.length; i += 256) await token.sweepExpired(signers.alice.address, lots.slice(i, i + 256));
     const tx = f.grant(signers.alice, fresh, 1n);
     await expect(tx).to.emit(token, "LotUnlisted").withArgs(lots[0], A100.id);
-    await expect(tx).to.emit(token, "LotRegistered").withArgs(fresh, A100.id, now + 60n * DAY_N, 1);
+    await expect(tx)
+      .to.emit(token, "LotRegistered")
+      .withArgs(fresh, A100.id, now + 60n * DAY_N, 1);
     expect(await token.lotsOfClass(A100.id)).to.deep.equal([fresh]);
   });
 

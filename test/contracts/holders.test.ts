@@ -4,8 +4,7 @@ import { createContractFixture, eventsIn } from "../support/contractFixture.js";
 
 const { load } = await createContractFixture();
 
-const addresses = (n: number, salt: string) =>
-  Array.from({ length: n }, (_, i) => ethersLib.getAddress(ethersLib.dataSlice(ethersLib.id(`${salt}${i}`), 12)));
+const addresses = (n: number, salt: string) => Array.from({ length: n }, (_, i) => ethersLib.getAddress(ethersLib.dataSlice(ethersLib.id(`${salt}${i}`), 12)));
 
 describe("ComputeToken — holder allow-list", () => {
   it("onboards new accounts and emits HolderOnboarded for each", async () => {
@@ -47,26 +46,20 @@ describe("ComputeToken — holder allow-list", () => {
   it("accepts 256 accounts in one call and rejects 257 with BatchTooLarge", async () => {
     const { token, signers } = await load();
     const many = addresses(257, "bulk");
-    await expect(token.connect(signers.hr).onboard(many))
-      .to.be.revertedWithCustomError(token, "BatchTooLarge")
-      .withArgs(257, 256);
+    await expect(token.connect(signers.hr).onboard(many)).to.be.revertedWithCustomError(token, "BatchTooLarge").withArgs(257, 256);
     await token.connect(signers.hr).onboard(many.slice(0, 256));
     expect(await token.isHolder(many[255])).to.equal(true);
   });
 
   it("offboards a holder and emits HolderOffboarded", async () => {
     const { token, signers } = await load();
-    await expect(token.connect(signers.hr).offboard(signers.carol.address))
-      .to.emit(token, "HolderOffboarded")
-      .withArgs(signers.carol.address);
+    await expect(token.connect(signers.hr).offboard(signers.carol.address)).to.emit(token, "HolderOffboarded").withArgs(signers.carol.address);
     expect(await token.isHolder(signers.carol.address)).to.equal(false);
   });
 
   it("rejects offboarding an account not on the list with NotHolder", async () => {
     const { token, signers } = await load();
-    await expect(token.connect(signers.hr).offboard(signers.outsider.address))
-      .to.be.revertedWithCustomError(token, "NotHolder")
-      .withArgs(signers.outsider.address);
+    await expect(token.connect(signers.hr).offboard(signers.outsider.address)).to.be.revertedWithCustomError(token, "NotHolder").withArgs(signers.outsider.address);
   });
 
   it("leaves an offboarded holder's balance in place until clawback", async () => {

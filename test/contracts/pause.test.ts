@@ -37,7 +37,9 @@ describe("ComputeToken — pause", () => {
 
   it("stops grants: EnforcedPause", async () => {
     const { token, signers, grant, h100 } = await pausedWithWorkInFlight();
-    await expect(grant(signers.bob, h100, 1)).to.be.revertedWithCustomError(token, "EnforcedPause").withArgs();
+    await expect(grant(signers.bob, h100, 1))
+      .to.be.revertedWithCustomError(token, "EnforcedPause")
+      .withArgs();
   });
 
   it("stops transfers, single and batch: EnforcedPause", async () => {
@@ -53,7 +55,9 @@ describe("ComputeToken — pause", () => {
 
   it("stops redemptions: EnforcedPause", async () => {
     const { token, signers, h100, redeem } = await pausedWithWorkInFlight();
-    await expect(redeem(signers.alice, [h100])).to.be.revertedWithCustomError(token, "EnforcedPause").withArgs();
+    await expect(redeem(signers.alice, [h100]))
+      .to.be.revertedWithCustomError(token, "EnforcedPause")
+      .withArgs();
   });
 
   it("stops conversions: EnforcedPause", async () => {
@@ -74,20 +78,14 @@ describe("ComputeToken — pause", () => {
 
   it("never stops reject, from Requested or Running", async () => {
     const { token, signers } = await pausedWithWorkInFlight();
-    await expect(token.connect(signers.redeemer).reject(1n, 2))
-      .to.emit(token, "RedemptionRejected")
-      .withArgs(1n, signers.alice.address, 2, 600n);
-    await expect(token.connect(signers.redeemer).reject(2n, 2))
-      .to.emit(token, "RedemptionRejected")
-      .withArgs(2n, signers.alice.address, 2, 600n);
+    await expect(token.connect(signers.redeemer).reject(1n, 2)).to.emit(token, "RedemptionRejected").withArgs(1n, signers.alice.address, 2, 600n);
+    await expect(token.connect(signers.redeemer).reject(2n, 2)).to.emit(token, "RedemptionRejected").withArgs(2n, signers.alice.address, 2, 600n);
   });
 
   it("never stops reclaim", async () => {
     const { token, signers } = await pausedWithWorkInFlight();
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
-    await expect(token.connect(signers.alice).reclaim(3n))
-      .to.emit(token, "RedemptionReclaimed")
-      .withArgs(3n, signers.alice.address, 600n);
+    await expect(token.connect(signers.alice).reclaim(3n)).to.emit(token, "RedemptionReclaimed").withArgs(3n, signers.alice.address, 600n);
   });
 
   it("lets the redeemer still launch, and anyone sweep expired units, while paused", async () => {

@@ -13,12 +13,7 @@ async function holding() {
   const { alice, bob } = f.signers;
   await f.token
     .connect(f.signers.hr)
-    .grantBatch(
-      f.nextBatchRef(),
-      [alice.address, alice.address, alice.address, bob.address],
-      [soulbound, transferable, a100, soulbound],
-      [1000n, 2000n, 300n, 10n],
-    );
+    .grantBatch(f.nextBatchRef(), [alice.address, alice.address, alice.address, bob.address], [soulbound, transferable, a100, soulbound], [1000n, 2000n, 300n, 10n]);
   return { ...f, soulbound, transferable, a100 };
 }
 
@@ -29,9 +24,7 @@ describe("ComputeToken — clawback", () => {
     const tx = token.connect(hr).clawback(alice.address, [soulbound, transferable]);
     await expect(tx).to.emit(token, "ClawedBack").withArgs(alice.address, soulbound, 1000n);
     await expect(tx).to.emit(token, "ClawedBack").withArgs(alice.address, transferable, 2000n);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(hr.address, alice.address, ethersLib.ZeroAddress, soulbound, 1000n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(hr.address, alice.address, ethersLib.ZeroAddress, soulbound, 1000n);
     expect(await token.balanceOf(alice.address, soulbound)).to.equal(0n);
     expect(await token.balanceOf(alice.address, transferable)).to.equal(0n);
     expect(await token["totalSupply(uint256)"](soulbound)).to.equal(10n); // bob's units untouched
@@ -53,9 +46,7 @@ describe("ComputeToken — clawback", () => {
 
   it("rejects an empty lot list with EmptyBatch and 257 lots with BatchTooLarge", async () => {
     const { token, signers, a100 } = await holding();
-    await expect(token.connect(signers.hr).clawback(signers.alice.address, []))
-      .to.be.revertedWithCustomError(token, "EmptyBatch")
-      .withArgs();
+    await expect(token.connect(signers.hr).clawback(signers.alice.address, [])).to.be.revertedWithCustomError(token, "EmptyBatch").withArgs();
     await expect(token.connect(signers.hr).clawback(signers.alice.address, Array(257).fill(a100)))
       .to.be.revertedWithCustomError(token, "BatchTooLarge")
       .withArgs(257, 256);
@@ -71,14 +62,8 @@ describe("ComputeToken — recover", () => {
     const tx = token.connect(admin).recover(alice.address, replacement.address, [soulbound, transferable, a100]);
     await expect(tx).to.emit(token, "AccountRecovered").withArgs(alice.address, replacement.address, 3);
     await expect(tx).to.emit(token, "HolderOffboarded").withArgs(alice.address);
-    await expect(tx)
-      .to.emit(token, "TransferBatch")
-      .withArgs(admin.address, alice.address, replacement.address, [soulbound, transferable, a100], [1000n, 2000n, 300n]);
-    expect(await token.balanceOfBatch(Array(3).fill(replacement.address), [soulbound, transferable, a100])).to.deep.equal([
-      1000n,
-      2000n,
-      300n,
-    ]);
+    await expect(tx).to.emit(token, "TransferBatch").withArgs(admin.address, alice.address, replacement.address, [soulbound, transferable, a100], [1000n, 2000n, 300n]);
+    expect(await token.balanceOfBatch(Array(3).fill(replacement.address), [soulbound, transferable, a100])).to.deep.equal([1000n, 2000n, 300n]);
     expect(await token.balanceOfBatch(Array(3).fill(alice.address), [soulbound, transferable, a100])).to.deep.equal([0n, 0n, 0n]);
     expect(await token.isHolder(alice.address)).to.equal(false);
     expect(await token["totalSupply(uint256)"](soulbound)).to.equal(1010n);

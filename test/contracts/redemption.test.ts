@@ -1,17 +1,6 @@
 import { expect } from "chai";
 import { ethers as ethersLib } from "ethers";
-import {
-  A100,
-  DEFAULT_BPS,
-  H100,
-  HOUR,
-  LAUNCH_TIMEOUT,
-  Priority,
-  Status,
-  createContractFixture,
-  eventsIn,
-  specBytes,
-} from "../support/contractFixture.js";
+import { A100, DEFAULT_BPS, H100, HOUR, LAUNCH_TIMEOUT, Priority, Status, createContractFixture, eventsIn, specBytes } from "../support/contractFixture.js";
 
 const { ethers, networkHelpers, load } = await createContractFixture();
 
@@ -26,9 +15,7 @@ async function holding() {
   const B = f.lot(H100.id, f.expiries.later, "soulbound");
   const a100 = f.lot(A100.id, f.expiries.later, "transferable");
   const { alice } = f.signers;
-  await f.token
-    .connect(f.signers.hr)
-    .grantBatch(f.nextBatchRef(), [alice.address, alice.address, alice.address], [A, B, a100], [TEN_HOURS, TEN_HOURS, 7200n]);
+  await f.token.connect(f.signers.hr).grantBatch(f.nextBatchRef(), [alice.address, alice.address, alice.address], [A, B, a100], [TEN_HOURS, TEN_HOURS, 7200n]);
   return { ...f, A, B, a100 };
 }
 
@@ -89,9 +76,7 @@ describe("ComputeToken — redeem", () => {
     const { token, signers, A, B, redeem } = await holding();
     const { alice } = signers;
     const tx = redeem(alice, [B, A], { gpus: 1, seconds: 40_000 });
-    await expect(tx)
-      .to.emit(token, "TransferBatch")
-      .withArgs(alice.address, alice.address, ethersLib.ZeroAddress, [B, A], [TEN_HOURS, 4000n]);
+    await expect(tx).to.emit(token, "TransferBatch").withArgs(alice.address, alice.address, ethersLib.ZeroAddress, [B, A], [TEN_HOURS, 4000n]);
     const r = await token.getRedemption(1n);
     expect(r.lotIds).to.deep.equal([B, A]);
     expect(r.amounts).to.deep.equal([TEN_HOURS, 4000n]);
@@ -204,9 +189,7 @@ describe("ComputeToken — redeem", () => {
     const { token, signers, A, B, redeem, lot, start } = await holding();
     await expect(redeem(signers.alice, [])).to.be.revertedWithCustomError(token, "LotCountOutOfRange").withArgs(0, 16);
     const seventeen = [A, B, ...Array.from({ length: 15 }, (_, i) => lot(H100.id, start + 1000 * 86400 + i))];
-    await expect(redeem(signers.alice, seventeen))
-      .to.be.revertedWithCustomError(token, "LotCountOutOfRange")
-      .withArgs(17, 16);
+    await expect(redeem(signers.alice, seventeen)).to.be.revertedWithCustomError(token, "LotCountOutOfRange").withArgs(17, 16);
   });
 
   it("refuses a lot of another class with LotClassMismatch", async () => {
@@ -255,18 +238,14 @@ describe("ComputeToken — redeem", () => {
 describe("ComputeToken — markRunning", () => {
   it("moves a requested redemption to Running and emits RedemptionRunning", async () => {
     const { token, signers, id } = await redeemedFromTwoLots();
-    await expect(token.connect(signers.redeemer).markRunning(id, jobRef))
-      .to.emit(token, "RedemptionRunning")
-      .withArgs(id, jobRef);
+    await expect(token.connect(signers.redeemer).markRunning(id, jobRef)).to.emit(token, "RedemptionRunning").withArgs(id, jobRef);
     expect((await token.getRedemption(id)).status).to.equal(BigInt(Status.Running));
   });
 
   it("refuses an unknown redemption with UnknownRedemption", async () => {
     const { token, signers } = await redeemedFromTwoLots();
     for (const id of [0n, 2n]) {
-      await expect(token.connect(signers.redeemer).markRunning(id, jobRef))
-        .to.be.revertedWithCustomError(token, "UnknownRedemption")
-        .withArgs(id);
+      await expect(token.connect(signers.redeemer).markRunning(id, jobRef)).to.be.revertedWithCustomError(token, "UnknownRedemption").withArgs(id);
     }
   });
 
@@ -274,13 +253,9 @@ describe("ComputeToken — markRunning", () => {
     const { token, signers, id } = await redeemedFromTwoLots();
     const { redeemer } = signers;
     await token.connect(redeemer).markRunning(id, jobRef);
-    await expect(token.connect(redeemer).markRunning(id, jobRef))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(id, Status.Running);
+    await expect(token.connect(redeemer).markRunning(id, jobRef)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Running);
     await token.connect(redeemer).reject(id, 7);
-    await expect(token.connect(redeemer).markRunning(id, jobRef))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(id, Status.Rejected);
+    await expect(token.connect(redeemer).markRunning(id, jobRef)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Rejected);
   });
 });
 
@@ -292,9 +267,7 @@ describe("ComputeToken — settle", () => {
     // Drawn: B 36000 then A 4000. Refund 10000: A's 4000 back first, then 6000 into B.
     const tx = token.connect(redeemer).settle(id, 30_000n, receipt);
     await expect(tx).to.emit(token, "RedemptionSettled").withArgs(id, alice.address, 30_000n, 10_000n, receipt);
-    await expect(tx)
-      .to.emit(token, "TransferBatch")
-      .withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, [A, B], [4000n, 6000n]);
+    await expect(tx).to.emit(token, "TransferBatch").withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, [A, B], [4000n, 6000n]);
     expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS);
     expect(await token.balanceOf(alice.address, B)).to.equal(6000n);
     const r = await token.getRedemption(id);
@@ -308,9 +281,7 @@ describe("ComputeToken — settle", () => {
     const { alice, redeemer } = signers;
     await token.connect(redeemer).markRunning(id, jobRef);
     const tx = token.connect(redeemer).settle(id, 37_000n, receipt);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, A, 3000n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, A, 3000n);
     expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS - 1000n);
     expect(await token.balanceOf(alice.address, B)).to.equal(0n);
   });
@@ -372,7 +343,9 @@ describe("ComputeToken — settle", () => {
     const { alice, redeemer, hr } = signers;
     await token.connect(redeemer).markRunning(id, jobRef);
     await token.connect(hr).offboard(alice.address);
-    await expect(token.connect(redeemer).settle(id, 39_000n, receipt)).to.emit(token, "ClawedBack").withArgs(alice.address, A, 1000n);
+    await expect(token.connect(redeemer).settle(id, 39_000n, receipt))
+      .to.emit(token, "ClawedBack")
+      .withArgs(alice.address, A, 1000n);
     expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS - 4000n);
   });
 
@@ -402,9 +375,7 @@ describe("ComputeToken — reject", () => {
     const { alice, redeemer } = signers;
     const tx = token.connect(redeemer).reject(id, 3);
     await expect(tx).to.emit(token, "RedemptionRejected").withArgs(id, alice.address, 3, reserved);
-    await expect(tx)
-      .to.emit(token, "TransferBatch")
-      .withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, [A, B], [4000n, TEN_HOURS]);
+    await expect(tx).to.emit(token, "TransferBatch").withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, [A, B], [4000n, TEN_HOURS]);
     expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS);
     expect(await token.balanceOf(alice.address, B)).to.equal(TEN_HOURS);
     expect((await token.getRedemption(id)).status).to.equal(BigInt(Status.Rejected));
@@ -418,9 +389,7 @@ describe("ComputeToken — reject", () => {
     await token.connect(redeemer).markRunning(id, jobRef);
     const tx = token.connect(redeemer).reject(id, 65535);
     await expect(tx).to.emit(token, "RedemptionRejected").withArgs(id, alice.address, 65535, 1200n);
-    await expect(tx)
-      .to.emit(token, "TransferSingle")
-      .withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, A, 1200n);
+    await expect(tx).to.emit(token, "TransferSingle").withArgs(redeemer.address, ethersLib.ZeroAddress, alice.address, A, 1200n);
     expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS);
   });
 
@@ -429,30 +398,22 @@ describe("ComputeToken — reject", () => {
     const { redeemer, alice } = signers;
     await token.connect(redeemer).markRunning(id, jobRef);
     await token.connect(redeemer).settle(id, 5n, receipt);
-    await expect(token.connect(redeemer).reject(id, 1))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(id, Status.Settled);
+    await expect(token.connect(redeemer).reject(id, 1)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Settled);
     await redeem(alice, [A], { seconds: 60 });
     await token.connect(redeemer).reject(2n, 1);
-    await expect(token.connect(redeemer).reject(2n, 1))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(2n, Status.Rejected);
+    await expect(token.connect(redeemer).reject(2n, 1)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(2n, Status.Rejected);
   });
 
   it("cannot reject a reclaimed redemption: InvalidRedemptionStatus", async () => {
     const { token, signers, id } = await redeemedFromTwoLots();
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
     await token.connect(signers.alice).reclaim(id);
-    await expect(token.connect(signers.redeemer).reject(id, 1))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(id, Status.Reclaimed);
+    await expect(token.connect(signers.redeemer).reject(id, 1)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Reclaimed);
   });
 
   it("refuses an unknown redemption with UnknownRedemption", async () => {
     const { token, signers } = await redeemedFromTwoLots();
-    await expect(token.connect(signers.redeemer).reject(2n, 1))
-      .to.be.revertedWithCustomError(token, "UnknownRedemption")
-      .withArgs(2n);
+    await expect(token.connect(signers.redeemer).reject(2n, 1)).to.be.revertedWithCustomError(token, "UnknownRedemption").withArgs(2n);
   });
 });
 
@@ -464,9 +425,7 @@ describe("ComputeToken — reclaim", () => {
     await networkHelpers.time.setNextBlockTimestamp(requestedAt + BigInt(LAUNCH_TIMEOUT));
     const tx = token.connect(alice).reclaim(id);
     await expect(tx).to.emit(token, "RedemptionReclaimed").withArgs(id, alice.address, reserved);
-    await expect(tx)
-      .to.emit(token, "TransferBatch")
-      .withArgs(alice.address, ethersLib.ZeroAddress, alice.address, [A, B], [4000n, TEN_HOURS]);
+    await expect(tx).to.emit(token, "TransferBatch").withArgs(alice.address, ethersLib.ZeroAddress, alice.address, [A, B], [4000n, TEN_HOURS]);
     expect(await token.balanceOf(alice.address, A)).to.equal(TEN_HOURS);
     expect(await token.balanceOf(alice.address, B)).to.equal(TEN_HOURS);
     expect((await token.getRedemption(id)).status).to.equal(BigInt(Status.Reclaimed));
@@ -477,18 +436,14 @@ describe("ComputeToken — reclaim", () => {
     const { requestedAt } = await token.getRedemption(id);
     const availableAt = requestedAt + BigInt(LAUNCH_TIMEOUT);
     await networkHelpers.time.setNextBlockTimestamp(availableAt - 1n);
-    await expect(token.connect(signers.alice).reclaim(id))
-      .to.be.revertedWithCustomError(token, "ReclaimTooEarly")
-      .withArgs(id, availableAt);
+    await expect(token.connect(signers.alice).reclaim(id)).to.be.revertedWithCustomError(token, "ReclaimTooEarly").withArgs(id, availableAt);
   });
 
   it("lets only the redemption's holder reclaim: NotRedemptionHolder", async () => {
     const { token, signers, id } = await redeemedFromTwoLots();
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
     for (const other of [signers.bob, signers.redeemer, signers.admin]) {
-      await expect(token.connect(other).reclaim(id))
-        .to.be.revertedWithCustomError(token, "NotRedemptionHolder")
-        .withArgs(id, other.address);
+      await expect(token.connect(other).reclaim(id)).to.be.revertedWithCustomError(token, "NotRedemptionHolder").withArgs(id, other.address);
     }
   });
 
@@ -497,34 +452,26 @@ describe("ComputeToken — reclaim", () => {
     await token.connect(signers.redeemer).markRunning(id, jobRef);
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
     const { reclaimableAt } = await token.getRedemption(id);
-    await expect(token.connect(signers.alice).reclaim(id))
-      .to.be.revertedWithCustomError(token, "ReclaimTooEarly")
-      .withArgs(id, reclaimableAt);
+    await expect(token.connect(signers.alice).reclaim(id)).to.be.revertedWithCustomError(token, "ReclaimTooEarly").withArgs(id, reclaimableAt);
   });
 
   it("cannot reclaim twice: InvalidRedemptionStatus", async () => {
     const { token, signers, id } = await redeemedFromTwoLots();
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
     await token.connect(signers.alice).reclaim(id);
-    await expect(token.connect(signers.alice).reclaim(id))
-      .to.be.revertedWithCustomError(token, "InvalidRedemptionStatus")
-      .withArgs(id, Status.Reclaimed);
+    await expect(token.connect(signers.alice).reclaim(id)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Reclaimed);
   });
 
   it("refuses an unknown redemption with UnknownRedemption", async () => {
     const { token, signers } = await redeemedFromTwoLots();
-    await expect(token.connect(signers.alice).reclaim(5n))
-      .to.be.revertedWithCustomError(token, "UnknownRedemption")
-      .withArgs(5n);
+    await expect(token.connect(signers.alice).reclaim(5n)).to.be.revertedWithCustomError(token, "UnknownRedemption").withArgs(5n);
   });
 
   it("lets an offboarded holder reclaim: a holder is never left without recourse", async () => {
     const { token, signers, id, reserved } = await redeemedFromTwoLots();
     await token.connect(signers.hr).offboard(signers.alice.address);
     await networkHelpers.time.increase(LAUNCH_TIMEOUT);
-    await expect(token.connect(signers.alice).reclaim(id))
-      .to.emit(token, "RedemptionReclaimed")
-      .withArgs(id, signers.alice.address, reserved);
+    await expect(token.connect(signers.alice).reclaim(id)).to.emit(token, "RedemptionReclaimed").withArgs(id, signers.alice.address, reserved);
   });
 
   it("applies a new launch timeout to redemptions made after the change", async () => {
@@ -562,21 +509,15 @@ describe("ComputeToken — priorities and launch timeout", () => {
     const { token, signers } = await load();
     const values = [1000, 9000, 20000, 50000];
     for (const p of Object.values(Priority)) {
-      await expect(token.connect(signers.ops).setPriorityMultiplier(p, values[p]))
-        .to.emit(token, "PriorityMultiplierSet")
-        .withArgs(p, values[p]);
+      await expect(token.connect(signers.ops).setPriorityMultiplier(p, values[p])).to.emit(token, "PriorityMultiplierSet").withArgs(p, values[p]);
     }
     for (const p of Object.values(Priority)) expect(await token.priorityMultiplier(p)).to.equal(BigInt(values[p]));
   });
 
   it("refuses a multiplier below 0.1x or above 5x with InvalidMultiplier", async () => {
     const { token, signers } = await load();
-    await expect(token.connect(signers.ops).setPriorityMultiplier(Priority.Low, 999))
-      .to.be.revertedWithCustomError(token, "InvalidMultiplier")
-      .withArgs(999);
-    await expect(token.connect(signers.ops).setPriorityMultiplier(Priority.Urgent, 50001))
-      .to.be.revertedWithCustomError(token, "InvalidMultiplier")
-      .withArgs(50001);
+    await expect(token.connect(signers.ops).setPriorityMultiplier(Priority.Low, 999)).to.be.revertedWithCustomError(token, "InvalidMultiplier").withArgs(999);
+    await expect(token.connect(signers.ops).setPriorityMultiplier(Priority.Urgent, 50001)).to.be.revertedWithCustomError(token, "InvalidMultiplier").withArgs(50001);
   });
 
   it("sets the launch timeout and emits LaunchTimeoutSet", async () => {
@@ -587,9 +528,7 @@ describe("ComputeToken — priorities and launch timeout", () => {
 
   it("refuses a zero launch timeout with InvalidLaunchTimeout, in the setter and the constructor", async () => {
     const { token, signers, manager } = await load();
-    await expect(token.connect(signers.ops).setLaunchTimeout(0))
-      .to.be.revertedWithCustomError(token, "InvalidLaunchTimeout")
-      .withArgs(0);
+    await expect(token.connect(signers.ops).setLaunchTimeout(0)).to.be.revertedWithCustomError(token, "InvalidLaunchTimeout").withArgs(0);
     const factory = await ethers.getContractFactory("ComputeToken");
     await expect(factory.deploy(await manager.getAddress(), 0))
       .to.be.revertedWithCustomError(factory, "InvalidLaunchTimeout")
@@ -608,7 +547,12 @@ describe("ComputeToken — getRedemption", () => {
     const { token, signers, nextBatchRef, lot, start, redeem } = await load();
     const ids = Array.from({ length: 16 }, (_, i) => lot(H100.id, start + 100 * 86400 + i, i % 2 ? "soulbound" : "transferable"));
     const amounts = ids.map((_, i) => BigInt(100 + i));
-    await token.connect(signers.hr).grantBatch(nextBatchRef(), ids.map(() => signers.alice.address), ids, amounts);
+    await token.connect(signers.hr).grantBatch(
+      nextBatchRef(),
+      ids.map(() => signers.alice.address),
+      ids,
+      amounts,
+    );
     const total = amounts.reduce((a, b) => a + b, 0n);
     await redeem(signers.alice, ids, { gpus: 1, seconds: Number(total) });
     const r = await token.getRedemption(1n);

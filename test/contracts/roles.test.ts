@@ -69,10 +69,7 @@ describe("ComputeToken — role boundaries", () => {
       expect(await f.manager.canCall(signer.address, f.tokenAddress, selector)).to.deep.equal([true, 0n]);
       const args = sampleArgs(f.token.interface.getFunction(fn)!, f.signers.bob.address);
       // The call may still fail the function's own checks, never the access check.
-      await expect((f.token.connect(signer) as typeof f.token).getFunction(fn)(...args)).not.to.be.revertedWithCustomError(
-        f.token,
-        "AccessManagedUnauthorized",
-      );
+      await expect((f.token.connect(signer) as typeof f.token).getFunction(fn)(...args)).not.to.be.revertedWithCustomError(f.token, "AccessManagedUnauthorized");
     });
   }
 
@@ -83,19 +80,14 @@ describe("ComputeToken — role boundaries", () => {
     for (const fn of PUBLIC_FUNCTIONS) {
       const fragment = f.token.interface.getFunction(fn)!;
       const args = sampleArgs(fragment, f.signers.outsider.address);
-      await expect(
-        (f.token.connect(f.signers.outsider) as typeof f.token).getFunction(fn)(...args),
-        fn,
-      ).not.to.be.revertedWithCustomError(f.token, "AccessManagedUnauthorized");
+      await expect((f.token.connect(f.signers.outsider) as typeof f.token).getFunction(fn)(...args), fn).not.to.be.revertedWithCustomError(f.token, "AccessManagedUnauthorized");
     }
   });
 
   it("lets only the AccessManager itself change the authority: AccessManagedUnauthorized", async () => {
     const { token, signers } = await load();
     for (const s of [signers.admin, signers.hr, signers.outsider]) {
-      await expect(token.connect(s).setAuthority(s.address))
-        .to.be.revertedWithCustomError(token, "AccessManagedUnauthorized")
-        .withArgs(s.address);
+      await expect(token.connect(s).setAuthority(s.address)).to.be.revertedWithCustomError(token, "AccessManagedUnauthorized").withArgs(s.address);
     }
   });
 
@@ -103,14 +95,10 @@ describe("ComputeToken — role boundaries", () => {
     const { token, manager, tokenAddress, signers } = await load();
     const next = await ethers.deployContract("AccessManager", [signers.admin.address]);
     const nextAddress = await next.getAddress();
-    await expect(manager.connect(signers.admin).updateAuthority(tokenAddress, nextAddress))
-      .to.emit(token, "AuthorityUpdated")
-      .withArgs(nextAddress);
+    await expect(manager.connect(signers.admin).updateAuthority(tokenAddress, nextAddress)).to.emit(token, "AuthorityUpdated").withArgs(nextAddress);
     expect(await token.authority()).to.equal(nextAddress);
     // The old role wiring no longer applies: under the new manager every selector is admin-only.
-    await expect(token.connect(signers.pauser).pause())
-      .to.be.revertedWithCustomError(token, "AccessManagedUnauthorized")
-      .withArgs(signers.pauser.address);
+    await expect(token.connect(signers.pauser).pause()).to.be.revertedWithCustomError(token, "AccessManagedUnauthorized").withArgs(signers.pauser.address);
   });
 
   it("refuses an authority that is not a contract: AccessManagedInvalidAuthority", async () => {
@@ -126,9 +114,7 @@ describe("ComputeToken — role boundaries", () => {
     await manager.connect(signers.admin).grantRole(ROLES.PAUSER, delayed.address, 600);
     const data = token.interface.encodeFunctionData("pause");
     const opId = await manager.hashOperation(delayed.address, tokenAddress, data);
-    await expect(token.connect(delayed).pause())
-      .to.be.revertedWithCustomError(manager, "AccessManagerNotScheduled")
-      .withArgs(opId);
+    await expect(token.connect(delayed).pause()).to.be.revertedWithCustomError(manager, "AccessManagerNotScheduled").withArgs(opId);
     await manager.connect(delayed).schedule(tokenAddress, data, 0);
     await networkHelpers.time.increase(600);
     await expect(token.connect(delayed).pause()).to.emit(token, "Paused").withArgs(delayed.address);
@@ -137,16 +123,16 @@ describe("ComputeToken — role boundaries", () => {
   it("takes access away when a role is revoked", async () => {
     const { token, manager, signers } = await load();
     await manager.connect(signers.admin).revokeRole(ROLES.PAUSER, signers.pauser.address);
-    await expect(token.connect(signers.pauser).pause())
-      .to.be.revertedWithCustomError(token, "AccessManagedUnauthorized")
-      .withArgs(signers.pauser.address);
+    await expect(token.connect(signers.pauser).pause()).to.be.revertedWithCustomError(token, "AccessManagedUnauthorized").withArgs(signers.pauser.address);
   });
 
   it("gives access to a newly granted account", async () => {
     const { token, manager, signers } = await load();
     const newHr = signers.spare[0];
     await manager.connect(signers.admin).grantRole(ROLES.HR, newHr.address, 0);
-    await expect(token.connect(newHr).onboard([newHr.address])).to.emit(token, "HolderOnboarded").withArgs(newHr.address);
+    await expect(token.connect(newHr).onboard([newHr.address]))
+      .to.emit(token, "HolderOnboarded")
+      .withArgs(newHr.address);
   });
 
   it("gives each role holder exactly the functions of its role", async () => {

@@ -9,9 +9,7 @@ async function holding() {
   const f = await load();
   const transferable = f.lot(H100.id, f.expiries.soon, "transferable");
   const soulbound = f.lot(H100.id, f.expiries.soon, "soulbound");
-  await f.token
-    .connect(f.signers.hr)
-    .grantBatch(f.nextBatchRef(), [f.signers.alice.address, f.signers.alice.address], [transferable, soulbound], [1000n, 1000n]);
+  await f.token.connect(f.signers.hr).grantBatch(f.nextBatchRef(), [f.signers.alice.address, f.signers.alice.address], [transferable, soulbound], [1000n, 1000n]);
   return { ...f, transferable, soulbound };
 }
 
@@ -44,9 +42,7 @@ describe("ComputeToken — transfers between holders", () => {
     await expect(token.connect(alice).safeTransferFrom(alice.address, bob.address, soulbound, 1n, "0x"))
       .to.be.revertedWithCustomError(token, "LotSoulbound")
       .withArgs(soulbound);
-    await expect(
-      token.connect(alice).safeBatchTransferFrom(alice.address, bob.address, [transferable, soulbound], [1n, 1n], "0x"),
-    )
+    await expect(token.connect(alice).safeBatchTransferFrom(alice.address, bob.address, [transferable, soulbound], [1n, 1n], "0x"))
       .to.be.revertedWithCustomError(token, "LotSoulbound")
       .withArgs(soulbound);
   });
@@ -131,12 +127,8 @@ describe("ComputeToken — transfers between holders", () => {
   it("disables operator approvals: setApprovalForAll reverts ApprovalsDisabled", async () => {
     const { token, signers } = await holding();
     const { alice, bob } = signers;
-    await expect(token.connect(alice).setApprovalForAll(bob.address, true))
-      .to.be.revertedWithCustomError(token, "ApprovalsDisabled")
-      .withArgs();
-    await expect(token.connect(alice).setApprovalForAll(bob.address, false))
-      .to.be.revertedWithCustomError(token, "ApprovalsDisabled")
-      .withArgs();
+    await expect(token.connect(alice).setApprovalForAll(bob.address, true)).to.be.revertedWithCustomError(token, "ApprovalsDisabled").withArgs();
+    await expect(token.connect(alice).setApprovalForAll(bob.address, false)).to.be.revertedWithCustomError(token, "ApprovalsDisabled").withArgs();
     expect(await token.isApprovedForAll(alice.address, bob.address)).to.equal(false);
   });
 });

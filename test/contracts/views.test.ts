@@ -114,7 +114,9 @@ describe("ComputeToken — lot id codec (contract against sdk/lotId.ts)", () => 
 
   it("refuses to encode class 0: InvalidLotId(0), like the SDK", async () => {
     const { token } = await load();
-    await expect(token.encodeLotId(0, 1000n, 0)).to.be.revertedWithCustomError(token, "InvalidLotId").withArgs(0n);
+    await expect(token.encodeLotId(0, 1000n, 0))
+      .to.be.revertedWithCustomError(token, "InvalidLotId")
+      .withArgs(0n);
     expect(() => encodeLotId({ classId: 0, expiresAt: 1000n, policy: "soulbound" })).to.throw(InvalidLotIdError);
   });
 });
@@ -127,9 +129,7 @@ describe("ComputeToken — uri metadata", () => {
       const meta = decodeUri(await token.uri(id));
       const iso = isoOf(expiries.later);
       expect(meta.name).to.equal(`${H100.name} GPU-seconds, expires ${iso}`);
-      expect(meta.description).to.equal(
-        `Compute token: 1 unit = 1 GPU-second on ${H100.name}; 3600 units = 1 GPU-hour. Lot ${id}.`,
-      );
+      expect(meta.description).to.equal(`Compute token: 1 unit = 1 GPU-second on ${H100.name}; 3600 units = 1 GPU-hour. Lot ${id}.`);
       expect(meta.decimals).to.equal(0);
       expect(meta.properties).to.deep.equal({
         class: H100.name,
@@ -176,7 +176,9 @@ describe("ComputeToken — uri metadata", () => {
 
   it("refuses a lot of an unknown class (UnknownClass) or a malformed id (InvalidLotId)", async () => {
     const { token, lot, expiries } = await load();
-    await expect(token.uri(lot(3, expiries.soon))).to.be.revertedWithCustomError(token, "UnknownClass").withArgs(3);
+    await expect(token.uri(lot(3, expiries.soon)))
+      .to.be.revertedWithCustomError(token, "UnknownClass")
+      .withArgs(3);
     const bad = lot(H100.id, expiries.soon) | 9n;
     await expect(token.uri(bad)).to.be.revertedWithCustomError(token, "InvalidLotId").withArgs(bad);
   });

@@ -107,7 +107,10 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(run.stderr).to.include('line 5: transferable "maybe" must be true or false');
     expect(run.stderr).to.not.match(/\n\s+at \S+ \(/);
     const notOnboarded = path.join(dir, "late.csv");
-    writeFileSync(notOnboarded, "employee_id,wallet,credits,expires_at,transferable\nE5,0x000000000000000000000000000000000000bEEF,5,2030-01-01,true\nE1,0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc,1,2020-01-01,true\n");
+    writeFileSync(
+      notOnboarded,
+      "employee_id,wallet,credits,expires_at,transferable\nE5,0x000000000000000000000000000000000000bEEF,5,2030-01-01,true\nE1,0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc,1,2020-01-01,true\n",
+    );
     const late = await ctk(["hr", "grant-credits", "--csv", notOnboarded, "--dry-run"]);
     expect(late.code).to.not.equal(0);
     expect(late.stderr).to.include("line 2: wallet 0x000000000000000000000000000000000000bEEF (employee E5) is not onboarded");

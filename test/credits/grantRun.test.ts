@@ -45,7 +45,10 @@ describe("ctk hr grant-credits: each row of a named run lands once (sdk/grantRun
     const deploymentFile = path.join(dir, "deployment.json");
     writeFileSync(deploymentFile, JSON.stringify(chain.deployment));
     env = { CTK_RPC: chain.anvil.rpcUrl, CTK_DEPLOYMENT: deploymentFile };
-    await onboardHolders(chain.hr, [0, 1, 2, 3, 4].map((i) => chain.employeeAddress(i)));
+    await onboardHolders(
+      chain.hr,
+      [0, 1, 2, 3, 4].map((i) => chain.employeeAddress(i)),
+    );
   });
   after(async () => {
     await chain?.stop();
@@ -96,7 +99,9 @@ describe("ctk hr grant-credits: each row of a named run lands once (sdk/grantRun
   });
 
   it("never pays twice from a stale plan, and never mixes two buckets in one grantBatch", async () => {
-    const csv = [HEADER, ...[0, 1, 2, 3, 4].flatMap((i) => [`E${i},${chain.employeeAddress(i)},1,2031-06-30,false`, `E${i},${chain.employeeAddress(i)},2,2031-07-31,true`])].join("\n");
+    const csv = [HEADER, ...[0, 1, 2, 3, 4].flatMap((i) => [`E${i},${chain.employeeAddress(i)},1,2031-06-30,false`, `E${i},${chain.employeeAddress(i)},2,2031-07-31,true`])].join(
+      "\n",
+    );
     const before = await Promise.all([0, 1, 2, 3, 4].map(credits));
     const plan = await prepareCreditGrants(chain.reader, csv, { run: "stale" });
     expect(plan.problems).to.deep.equal([]);

@@ -52,7 +52,10 @@ function startDevnet(args: string[]): Devnet {
     line(re, timeoutMs = 45_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const m = out.split("\n").map((l) => l.match(re)).find(Boolean);
+          const m = out
+            .split("\n")
+            .map((l) => l.match(re))
+            .find(Boolean);
           if (m) {
             done();
             resolve(m);
@@ -129,8 +132,13 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(out).to.match(/^demo: HR onboarded the demo employee 0x[0-9a-fA-F]{40} and granted 1 H100-80GB GPU-hour$/m);
     expect(out).to.match(/^demo: {3}job output \| redemption 1: a CPU process standing in for a GPU job on simulated GPUs \d+,\d+$/m);
     expect(out).to.match(/^demo: {3}job output \| found \d+ primes below \d+ in 3 s$/m);
-    const order = ["devnet ready", "demo: HR onboarded", "demo: redemption 1 requested", "demo: redemption 1 running", "demo: redemption 1 settled", "demo: done"].map((l) => out.indexOf(l));
-    expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), out).to.equal(true);
+    const order = ["devnet ready", "demo: HR onboarded", "demo: redemption 1 requested", "demo: redemption 1 running", "demo: redemption 1 settled", "demo: done"].map((l) =>
+      out.indexOf(l),
+    );
+    expect(
+      order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)),
+      out,
+    ).to.equal(true);
     expect(await hrNonce(), "HR transactions after devnet ready").to.equal(hrNonceAtReady);
 
     // On-chain: Settled, used ≤ reserved, and the refund back in the employee's lot.
@@ -169,7 +177,10 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
   it("stops cleanly on SIGTERM, and a restart of the saved chain does not run the demo again", async () => {
     expect(await stop(devnet!)).to.equal(0);
     expect(devnet!.output()).to.include("devnet stopped");
-    const closed = await fetch(env.CTK_RPC!, { method: "POST", body: "{}" }).then(() => false, () => true);
+    const closed = await fetch(env.CTK_RPC!, { method: "POST", body: "{}" }).then(
+      () => false,
+      () => true,
+    );
     expect(closed, "the RPC port is closed").to.equal(true);
 
     devnet = startDevnet(args());

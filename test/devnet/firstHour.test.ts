@@ -122,7 +122,9 @@ describe("the first hour of a new user on the devnet", function () {
     const run = await ctk(["redeem", "--class", "H100-80GB", "--spec", spec, "--yes", "--keystore", keystore]);
     expect(run.code).to.equal(1);
     expect(run.stderr).to.include("error: the redeemer would refuse this spec (4 problems); nothing was burned\n");
-    expect(run.stderr).to.include(`  image: the image must be pinned by digest (registry.example.com/ctk/train@sha256:<64 hex digits>); it names the tag "latest", which can move\n`);
+    expect(run.stderr).to.include(
+      `  image: the image must be pinned by digest (registry.example.com/ctk/train@sha256:<64 hex digits>); it names the tag "latest", which can move\n`,
+    );
     expect(run.stderr).to.include(`  command: command "bash" is not allowed by this redeemer; allowed: node, python3, sleep, sh\n`);
     expect(run.stderr).to.include(`  env.HF_TOKEN: the value of HF_TOKEN looks like a credential, and a job spec is public on-chain`);
     expect(run.stderr).to.include(`  gpus: the spec asks for 16 GPUs; H100-80GB allows at most 8 per job\n`);

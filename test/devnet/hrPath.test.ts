@@ -62,8 +62,7 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
   const files: Record<string, string> = {};
   const expected = new Map<string, bigint>(); // `${wallet}:${lotId}` → units
   const ctk = (...args: string[]) => runCtk(args, { env });
-  const lotOf = (r: Row) =>
-    encodeLotId({ classId: classIds.get(r.className)!, expiresAt: parseExpiry(r.expiresAt), policy: r.policy });
+  const lotOf = (r: Row) => encodeLotId({ classId: classIds.get(r.className)!, expiresAt: parseExpiry(r.expiresAt), policy: r.policy });
 
   async function balancesOnChain(keys: string[]): Promise<Map<string, bigint>> {
     const parts = keys.map((k) => k.split(":"));
@@ -267,7 +266,10 @@ describe("devnet + HR command line, end to end (ctk devnet up, ctk hr …, ctk b
     // npm itself may die of the SIGINT (128) or pass on the devnet's clean exit (0).
     expect(await devnet!.stop("SIGINT")).to.be.oneOf([0, 128, 130]);
     devnet = undefined;
-    const res = await fetch(env.CTK_RPC, { method: "POST", body: "{}" }).then(() => "answered", () => "closed");
+    const res = await fetch(env.CTK_RPC, { method: "POST", body: "{}" }).then(
+      () => "answered",
+      () => "closed",
+    );
     expect(res).to.equal("closed");
   });
 });

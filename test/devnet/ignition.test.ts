@@ -35,7 +35,10 @@ const PARAMS = {
 /** Everything about a deployment's permissions and settings that should not depend on how it was deployed. */
 async function wiringOf(pc: PublicClient, manager: Address, token: Address, credit: Address) {
   const selectorRoles: Record<string, bigint> = {};
-  for (const [target, abi, prefix] of [[token, computeTokenAbi, ""], [credit, inferenceCreditAbi, "credit."]] as const) {
+  for (const [target, abi, prefix] of [
+    [token, computeTokenAbi, ""],
+    [credit, inferenceCreditAbi, "credit."],
+  ] as const) {
     const functions = (abi as readonly { type: string; stateMutability?: string }[]).filter(
       (x) => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure",
     );
@@ -55,9 +58,9 @@ async function wiringOf(pc: PublicClient, manager: Address, token: Address, cred
   };
   const members: Record<string, [boolean, number][]> = {};
   for (const [role, id] of Object.entries(ROLES)) {
-    members[role] = await Promise.all(
+    members[role] = (await Promise.all(
       ANVIL_KEYS.map((_, i) => pc.readContract({ address: manager, abi: accessManagerAbi, functionName: "hasRole", args: [id, account(i)] })),
-    ) as [boolean, number][];
+    )) as [boolean, number][];
   }
   const read = <F extends "launchTimeout" | "authority">(functionName: F) => pc.readContract({ address: token, abi: computeTokenAbi, functionName } as never);
   return {
@@ -97,7 +100,9 @@ describe("Ignition module deploy/ComputeTokens.ts", function () {
     expect(a.selectorRoles["defineClass(string,string,uint32,uint16)"]).to.equal(ROLES.OPERATIONS);
     expect(a.selectorRoles["settle(uint256,uint256,bytes32)"]).to.equal(ROLES.REDEEMER);
     expect(a.selectorRoles["pause()"]).to.equal(ROLES.PAUSER);
-    expect(a.selectorRoles["credit.settleUsage(bytes32,uint64,bytes32,((address,address,uint256,uint64,uint64,string[]),bytes)[],(address,uint64,uint256)[])"]).to.equal(ROLES.GATEWAY);
+    expect(a.selectorRoles["credit.settleUsage(bytes32,uint64,bytes32,((address,address,uint256,uint64,uint64,string[]),bytes)[],(address,uint64,uint256)[])"]).to.equal(
+      ROLES.GATEWAY,
+    );
     expect(a.selectorRoles["credit.grantBatch(bytes32,uint40,bool,address[],uint256[])"]).to.equal(ROLES.HR);
     expect(a.selectorRoles["credit.setModelPrice(string,uint64,uint64,uint64)"]).to.equal(ROLES.OPERATIONS);
     expect(a.selectorRoles["credit.pause()"]).to.equal(ROLES.PAUSER);

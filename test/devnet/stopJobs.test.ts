@@ -90,7 +90,11 @@ describe("stopping the devnet while a job runs", function () {
   });
 
   it("with --stop-jobs, stopping stops the running job, says so, and the next start settles it for the time it ran", async () => {
-    const child = spawn(process.execPath, [CTK_BIN, "devnet", "up", ...args(), "--stop-jobs"], { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CTK_BIN, "devnet", "up", ...args(), "--stop-jobs"], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     running.push(child);
     let out = "";
     child.stdout!.on("data", (d) => (out += d));

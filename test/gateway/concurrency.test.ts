@@ -39,7 +39,11 @@ describe("gateway under a consumption race", function () {
     const results = await Promise.all(
       Array.from({ length: n }, async (_, j) => {
         const gw = gateways[j % gateways.length];
-        const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(BODY) });
+        const res = await fetch(`${gw.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify(BODY),
+        });
         const body = (await res.json()) as { error?: { code: string } };
         return { status: res.status, cost: BigInt(res.headers.get("x-ctk-cost-base-units") ?? "0"), code: body.error?.code };
       }),
@@ -64,7 +68,9 @@ describe("gateway under a consumption race", function () {
     const balance = await readCreditBalance(f.chain.reader, body.holder);
     expect(balance).to.equal(granted - charged);
     expect(balance >= 0n).to.equal(true);
-    console.log(`      ${label}: 200 concurrent requests, credits for 10: ${served.length} served, ${refused.length} × 402 in ${ms} ms; granted ${granted}, charged ${charged}, on-chain balance after settlement ${balance} (base units)`);
+    console.log(
+      `      ${label}: 200 concurrent requests, credits for 10: ${served.length} served, ${refused.length} × 402 in ${ms} ms; granted ${granted}, charged ${charged}, on-chain balance after settlement ${balance} (base units)`,
+    );
   }
 
   it("serves at most what the credits afford through one gateway on SQLite", async () => {

@@ -26,7 +26,11 @@ describe("gateway settlement against confirmed blocks", function () {
 
   it("keeps a landed batch pending until it is 2 blocks deep, then applies it", async () => {
     const { key, holder } = (await f.createKey(gw, await f.authorize(0))).body;
-    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once" }], max_tokens: 2 }) });
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once" }], max_tokens: 2 }),
+    });
     expect(res.status).to.equal(200);
     const charged = BigInt(res.headers.get("x-ctk-cost-base-units")!);
     await res.text();
@@ -37,7 +41,8 @@ describe("gateway settlement against confirmed blocks", function () {
     let landed = 0;
     while (landed === 0) {
       if ((await client.getBlockNumber()) > from)
-        landed = (await client.getContractEvents({ address: f.chain.deployment.inferenceCredit!, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: from + 1n })).length;
+        landed = (await client.getContractEvents({ address: f.chain.deployment.inferenceCredit!, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: from + 1n }))
+          .length;
       if (!landed) await new Promise((r) => setTimeout(r, 50));
     }
     await new Promise((r) => setTimeout(r, 1_000));

@@ -85,7 +85,11 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
   });
 
   const rpc = async (method: string, params: unknown[] = []) => {
-    const res = await fetch(f.chain.anvil.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+    const res = await fetch(f.chain.anvil.rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
     const body = (await res.json()) as { result?: unknown; error?: { message: string } };
     if (body.error) throw new Error(body.error.message);
     return body.result;
@@ -113,7 +117,11 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
     const { body: key } = await f.createKey({ url: proc.url }, await f.authorize(0));
     const answered = new Map<string, bigint>();
     const ask = async (model: string) => {
-      const res = await fetch(`${proc!.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key.key}` }, body: JSON.stringify({ model, messages: [{ role: "user", content: "Once" }], max_tokens: 6 }) });
+      const res = await fetch(`${proc!.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key.key}` },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "Once" }], max_tokens: 6 }),
+      });
       if (res.status !== 200) throw new Error(`${res.status} ${await res.text()}`);
       await res.json();
       answered.set(res.headers.get("x-request-id")!, BigInt(res.headers.get("x-ctk-cost-base-units")!));
@@ -127,7 +135,10 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
       await until("the first batches to settle", async () => (await ledger.unbatched()).count === 0 && (await ledger.batches("pending")).length === 0);
       await rpc("evm_setAutomine", [false]);
       for (let i = 0; i < 8; i++) await ask(MODEL);
-      await until("a batch pending in the mempool", async () => (await ledger.batches("pending")).length > 0 && Number(((await rpc("txpool_status")) as { pending: string }).pending) > 0);
+      await until(
+        "a batch pending in the mempool",
+        async () => (await ledger.batches("pending")).length > 0 && Number(((await rpc("txpool_status")) as { pending: string }).pending) > 0,
+      );
       // 50 requests in flight on a saturated upstream.
       const inflight = Array.from({ length: 50 }, () => ask("slow").catch(() => undefined));
       await until("50 holds open", async () => Number((await ledger.db.transaction((tx) => tx.one("SELECT COUNT(*) AS n FROM gw_requests WHERE status = 'held'")))!.n) >= 50);
@@ -157,7 +168,12 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
     expect((await ledger.holderState(holder))!.openHolds).to.equal(0n);
 
     // None settled twice: each batch id once on-chain, and the chain agrees with the records.
-    const events = await f.chain.reader.publicClient.getContractEvents({ address: f.chain.deployment.inferenceCredit!, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: 0n });
+    const events = await f.chain.reader.publicClient.getContractEvents({
+      address: f.chain.deployment.inferenceCredit!,
+      abi: inferenceCreditAbi,
+      eventName: "UsageBatchSettled",
+      fromBlock: 0n,
+    });
     const ids = events.map((e) => e.args.batchId!);
     expect(new Set(ids).size).to.equal(ids.length);
     const batches = await ledger.batches("settled");
@@ -166,9 +182,13 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
     expect(events.reduce((s, e) => s + e.args.charged!, 0n)).to.equal(totalCharged);
     expect(await readCreditBalance(f.chain.reader, holder)).to.equal(granted - totalCharged);
     for (const e of events) {
-      const lines = readFileSync(join(config.recordsDir as string, `${e.args.batchId}.jsonl`), "utf8").split("\n").filter(Boolean);
+      const lines = readFileSync(join(config.recordsDir as string, `${e.args.batchId}.jsonl`), "utf8")
+        .split("\n")
+        .filter(Boolean);
       expect(usageRoot(lines)).to.equal(e.args.usageRoot as Hex);
     }
-    console.log(`      ${kills} kills with 50 requests in flight and a batch pending: ${answered.size} answered requests charged once in ${events.length} batches, ${held.length} cut-off holds released; on-chain Σ charged = ledger Σ = ${totalCharged}`);
+    console.log(
+      `      ${kills} kills with 50 requests in flight and a batch pending: ${answered.size} answered requests charged once in ${events.length} batches, ${held.length} cut-off holds released; on-chain Σ charged = ledger Σ = ${totalCharged}`,
+    );
   });
 });

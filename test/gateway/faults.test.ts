@@ -51,7 +51,12 @@ describe("gateway endings and priority", function () {
   const cost = async (tokensIn: number, tokensOut: number, tier: "low" | "normal" | "urgent" = "normal") =>
     chargeFor({ inputTokens: tokensIn, outputTokens: tokensOut, tier }, await readModelPrice(f.chain.reader, MODEL), await readPriorityFees(f.chain.reader));
   const post = (body: Record<string, unknown>, init: RequestInit = {}, headers: Record<string, string> = {}) =>
-    fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers }, body: JSON.stringify(body), ...init });
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+      ...init,
+    });
   const settled = async (requestId: string) => {
     for (;;) {
       const r = await gw.ledger.request(requestId);

@@ -35,7 +35,11 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     return body as { key: string; keyId: string; holder: Address; authorizationId: `0x${string}` };
   };
   const onChainCharge = async (usage: { prompt_tokens: number; completion_tokens: number }, tier: "low" | "normal" | "high" | "urgent" = "normal") =>
-    chargeFor({ inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, tier }, await readModelPrice(f.chain.reader, MODEL), await readPriorityFees(f.chain.reader));
+    chargeFor(
+      { inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, tier },
+      await readModelPrice(f.chain.reader, MODEL),
+      await readPriorityFees(f.chain.reader),
+    );
 
   it("turns a signed authorization into a key once, stores only its hash, and lists the priced models", async () => {
     await f.grant(0, "5");
@@ -59,7 +63,13 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     expect(response.headers.get("x-ctk-cost-base-units")).to.equal(want.toString());
     expect((data.usage as unknown as { cost_base_units: string }).cost_base_units).to.equal(want.toString());
 
-    const stream = await c.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "The dog" }], max_tokens: 9, stream: true, stream_options: { include_usage: true } });
+    const stream = await c.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "The dog" }],
+      max_tokens: 9,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = "";
     let usage: (OpenAI.CompletionUsage & { cost_base_units?: string }) | undefined;
     for await (const chunk of stream) {
@@ -116,9 +126,19 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
       await expectError(await post(JSON.stringify({ model: "gpt-9", messages: [{ role: "user", content: "x" }] })), 404, "model_not_found", /does not exist/);
       await expectError(await post(JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], max_tokens: -5 })), 400, "invalid_max_tokens", /positive integer/);
       await expectError(await post(JSON.stringify({ model: MODEL, messages: [] })), 400, "invalid_messages", /non-empty/);
-      await expectError(await post(JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }), { "x-ctk-priority": "asap" }), 400, "invalid_priority", /one of low, normal, high, urgent/);
+      await expectError(
+        await post(JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }), { "x-ctk-priority": "asap" }),
+        400,
+        "invalid_priority",
+        /one of low, normal, high, urgent/,
+      );
       await expectError(await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", body: "{}" }), 401, "missing_api_key", /Authorization: Bearer/);
-      await expectError(await post(JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }), { authorization: "Bearer ctk-someone-elses" }), 401, "invalid_api_key", /not known/);
+      await expectError(
+        await post(JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] }), { authorization: "Bearer ctk-someone-elses" }),
+        401,
+        "invalid_api_key",
+        /not known/,
+      );
       // The openai client shows the message.
       try {
         await client(key).chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], max_tokens: -1 });
@@ -135,7 +155,11 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     it("an authorization signed by someone else, for another gateway, or expired gets no key", async () => {
       const forged = await f.authorize(1);
       (forged.authorization as Record<string, unknown>).holder = f.chain.employeeAddress(0);
-      (forged as Record<string, unknown>).authorizationId = (await import("../../sdk/credits/authorization.js")).authorizationId(f.chain.employeeAddress(0), gw.address, BigInt((forged.authorization as { nonce: string }).nonce));
+      (forged as Record<string, unknown>).authorizationId = (await import("../../sdk/credits/authorization.js")).authorizationId(
+        f.chain.employeeAddress(0),
+        gw.address,
+        BigInt((forged.authorization as { nonce: string }).nonce),
+      );
       const a = await f.createKey(gw, forged);
       expect([a.status, a.body.error.code]).to.deep.equal([403, "invalid_signature"]);
       const other = await f.createKey(gw, await f.authorize(0, { gateway: f.chain.employeeAddress(3) }));
@@ -171,7 +195,12 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     it("a key whose authorization has expired since stops working, with no charge", async () => {
       const expiresAt = BigInt(Math.floor(Date.now() / 1000) + 3);
       const k = await keyFor(0, { expiresAt });
-      const ask = () => fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${k.key}` }, body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], max_tokens: 2 }) });
+      const ask = () =>
+        fetch(`${gw.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${k.key}` },
+          body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], max_tokens: 2 }),
+        });
       const ok = await ask();
       expect(ok.status).to.equal(200);
       await ok.text();
@@ -211,7 +240,9 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     expect((await ask(revoked.key)).status).to.equal(200);
     const body = await f.createKey(gw, await f.authorize(3));
     void body;
-    const nonce = BigInt((await gw.ledger.db.transaction((tx) => tx.one("SELECT nonce FROM gw_authorizations WHERE auth_id = $1", [revoked.authorizationId])))!.nonce as string | bigint);
+    const nonce = BigInt(
+      (await gw.ledger.db.transaction((tx) => tx.one("SELECT nonce FROM gw_authorizations WHERE auth_id = $1", [revoked.authorizationId])))!.nonce as string | bigint,
+    );
     const receipt = await revokeAuthorization(f.chain.employee(3), gw.address, nonce);
     const t0 = Date.now();
     while (gw.watcher.lastBlock < receipt.blockNumber) await new Promise((r) => setTimeout(r, 10));

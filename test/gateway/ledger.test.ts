@@ -170,7 +170,9 @@ for (const kind of DATABASE_KINDS) {
       const r = await refusal(ledger.hold(holdParams()));
       expect([r.status, r.code]).to.deep.equal([403, "authorization_revoked"]);
       expect(await ledger.offboardHolder(OTHER)).to.equal(true);
-      const o = await refusal(ledger.hold(holdParams({ authId: "0xb2", model: "other", quote: quoteFor({ ...BOOK, models: new Map([["other", BOOK.models.get("m")!]]) }, "other", "normal")! })));
+      const o = await refusal(
+        ledger.hold(holdParams({ authId: "0xb2", model: "other", quote: quoteFor({ ...BOOK, models: new Map([["other", BOOK.models.get("m")!]]) }, "other", "normal")! })),
+      );
       expect([o.status, o.code]).to.deep.equal([403, "holder_offboarded"]);
     });
 
@@ -179,9 +181,7 @@ for (const kind of DATABASE_KINDS) {
       const each = q.cost(20, 30);
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), each * 10n + each / 2n, T0);
       const second = await db.open();
-      const results = await Promise.allSettled(
-        Array.from({ length: 200 }, (_, i) => (i % 2 ? second : ledger).hold(holdParams({ requestId: `c${i}`, maxTokens: 30 }))),
-      );
+      const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => (i % 2 ? second : ledger).hold(holdParams({ requestId: `c${i}`, maxTokens: 30 }))));
       const ok = results.filter((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ amount: bigint; outputTokens: number }>[];
       const refused = results.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
       const full = ok.filter((r) => r.value.outputTokens === 30);
@@ -219,13 +219,20 @@ for (const kind of DATABASE_KINDS) {
       await charge("c", "0xb2");
       await charge("d", "0xb2", q4);
       const builds: number[] = [];
-      const b1 = (await ledger.createBatch(100, (rows, v) => {
-        builds.push(rows.length);
-        return { batchId: `batch-${v}`, usageRoot: `root-${rows.length}` };
-      }, T0 + 20))!;
+      const b1 = (await ledger.createBatch(
+        100,
+        (rows, v) => {
+          builds.push(rows.length);
+          return { batchId: `batch-${v}`, usageRoot: `root-${rows.length}` };
+        },
+        T0 + 20,
+      ))!;
       expect(b1.priceVersion).to.equal(3n);
       expect(b1.records).to.equal(3);
-      expect(b1.charges.map((c) => [c.authId, c.amount])).to.deep.equal([["0xa1", (q3.cost(10, 10) * 2n).toString()], ["0xb2", q3.cost(10, 10).toString()]]);
+      expect(b1.charges.map((c) => [c.authId, c.amount])).to.deep.equal([
+        ["0xa1", (q3.cost(10, 10) * 2n).toString()],
+        ["0xb2", q3.cost(10, 10).toString()],
+      ]);
       expect(b1.activations).to.deep.equal(["0xa1", "0xb2"]);
       const b2 = (await ledger.createBatch(100, (rows, v) => ({ batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 21))!;
       expect(b2.priceVersion).to.equal(4n);
@@ -234,7 +241,17 @@ for (const kind of DATABASE_KINDS) {
       expect((await ledger.batches("pending")).map((b) => b.batchId)).to.deep.equal(["batch-3", "batch-4"]);
       // The chain charged 0xb2 less than asked (say, revoked meanwhile).
       const epoch = await ledger.settledEpoch();
-      expect(await ledger.finishBatch("batch-3", new Map([["0xa1", q3.cost(10, 10) * 2n], ["0xb2", 1n]]), "0xtx", T0 + 30)).to.equal(true);
+      expect(
+        await ledger.finishBatch(
+          "batch-3",
+          new Map([
+            ["0xa1", q3.cost(10, 10) * 2n],
+            ["0xb2", 1n],
+          ]),
+          "0xtx",
+          T0 + 30,
+        ),
+      ).to.equal(true);
       expect(await ledger.finishBatch("batch-3", new Map(), "0xtx", T0 + 31), "once").to.equal(false);
       const a = (await ledger.holderState(HOLDER))!;
       expect(a.balance).to.equal(10n ** 9n - q3.cost(10, 10) * 2n);

@@ -45,8 +45,15 @@ describe("README: an employee gets a key and calls the gateway with curl and the
   it("serves, makes a key, answers curl and the openai example, lists the usage and settles on Ctrl-C", async () => {
     const port = await freePort();
     const serveLine = line(/^npx ctk gateway serve /);
-    const args = serveLine.replace(/^npx ctk /, "").replace("--port 8788", `--port ${port}`).split(" ");
-    serve = spawn(process.execPath, [CTK_BIN, ...args, "--database", join(f.dir, "readme.sqlite"), "--records", join(f.dir, "records")], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const args = serveLine
+      .replace(/^npx ctk /, "")
+      .replace("--port 8788", `--port ${port}`)
+      .split(" ");
+    serve = spawn(process.execPath, [CTK_BIN, ...args, "--database", join(f.dir, "readme.sqlite"), "--records", join(f.dir, "records")], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     serve.stdout!.on("data", (d) => (out += d));
     serve.stderr!.on("data", (d) => (out += d));
@@ -63,11 +70,18 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     await f.grant(0, "2");
     const holder = f.chain.employeeAddress(0);
     const authLine = line(/^npx ctk credits authorize /);
-    const authArgs = authLine.replace(/^npx ctk /, "").replace("auth.json", join(f.dir, "auth.json")).split(" ");
+    const authArgs = authLine
+      .replace(/^npx ctk /, "")
+      .replace("auth.json", join(f.dir, "auth.json"))
+      .split(" ");
     const signed = await runCtk([...authArgs, "--key-env", "CTK_EMPLOYEE_KEY"], { env: { ...env, CTK_EMPLOYEE_KEY: localEmployeeKey(0) } });
     expect(signed.code, signed.stderr).to.equal(0);
     const keyLine = line(/^npx ctk credits key create /);
-    const keyArgs = keyLine.replace(/^npx ctk /, "").replace("auth.json", join(f.dir, "auth.json")).replace("http://127.0.0.1:8788", url).split(" ");
+    const keyArgs = keyLine
+      .replace(/^npx ctk /, "")
+      .replace("auth.json", join(f.dir, "auth.json"))
+      .replace("http://127.0.0.1:8788", url)
+      .split(" ");
     const made = await runCtk(keyArgs, { env });
     expect(made.code, made.stderr).to.equal(0);
     const key = made.stdout.trim();
@@ -85,7 +99,10 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     const { stdout: sdkOut } = await sh("node examples/gateway-openai.mjs", { cwd: ROOT, env: { ...process.env, CTK_API_KEY: key, CTK_GATEWAY_URL: `${url}/v1` } });
     expect(sdkOut).to.match(/\d+ \+ 32 tokens, 0\.\d+ credits/);
 
-    const usageArgs = line(/^npx ctk credits usage /).replace(/^npx ctk /, "").replace("http://127.0.0.1:8788", url).split(" ");
+    const usageArgs = line(/^npx ctk credits usage /)
+      .replace(/^npx ctk /, "")
+      .replace("http://127.0.0.1:8788", url)
+      .split(" ");
     const usage = await runCtk(usageArgs, { env: { ...env, CTK_API_KEY: key } });
     expect(usage.code, usage.stderr).to.equal(0);
     expect(usage.stdout).to.match(/^2 requests, 0\.\d+ credits \(0 settled on-chain, 0\.\d+ not yet\)$/m);
@@ -98,12 +115,19 @@ describe("README: an employee gets a key and calls the gateway with curl and the
 
     // The auditor: every charge recomputed from the records and the on-chain prices, every root checked.
     const records = join(f.dir, "records");
-    const auditArgs = line(/^npx ctk audit verify --usage /).replace(/^npx ctk /, "").replace(".devnet/gateway/records", records).split(" ");
+    const auditArgs = line(/^npx ctk audit verify --usage /)
+      .replace(/^npx ctk /, "")
+      .replace(".devnet/gateway/records", records)
+      .split(" ");
     const audit = await runCtk([...auditArgs, "--no-progress"], { env });
     expect(audit.stdout).to.match(/usage records in .*: 2 records in 1 files, 1 batches settled on-chain/);
     expect(audit.stdout).to.include("OK: every usage record's charge matches the on-chain prices and every batch's root matches its records");
     // The same records give the report and the statement credits spent per model, per holder and month.
-    const reportArgs = line(/^npx ctk audit report .*--usage /).replace(/^npx ctk /, "").replace("report.csv", join(f.dir, "report.csv")).replace(".devnet/gateway/records", records).split(" ");
+    const reportArgs = line(/^npx ctk audit report .*--usage /)
+      .replace(/^npx ctk /, "")
+      .replace("report.csv", join(f.dir, "report.csv"))
+      .replace(".devnet/gateway/records", records)
+      .split(" ");
     const report = await runCtk([...reportArgs, "--no-progress"], { env });
     expect(report.code, report.stderr).to.equal(0);
     const csv = readFileSync(join(f.dir, "report.csv"), "utf8").split("\n");
@@ -116,7 +140,10 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     const month = holderRow?.split(",")[1] ?? "";
     expect(month).to.match(/^\d{4}-\d{2}$/);
     expect(holderRow).to.equal(`${holder},${month},${csv[byModel + 1]}`);
-    const statementArgs = line(/^npx ctk audit statement .*--usage /).replace(/^npx ctk /, "").replace(".devnet/gateway/records", records).split(" ");
+    const statementArgs = line(/^npx ctk audit statement .*--usage /)
+      .replace(/^npx ctk /, "")
+      .replace(".devnet/gateway/records", records)
+      .split(" ");
     expect(statementArgs).to.include(holder);
     const statement = await runCtk([...statementArgs, "--no-progress"], { env });
     expect(statement.code, statement.stderr).to.equal(0);

@@ -27,12 +27,15 @@ describe("gateway SQLite driver: group commit", () => {
   it("rolls back only the transaction that throws; the others of its batch commit", async () => {
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, (_, i) =>
-        db.transaction(async (tx) => {
-          await tx.run("INSERT INTO t (k, v) VALUES ($1, $2)", [i, i]);
-          await tx.run("UPDATE t SET v = v + 1000 WHERE k = $1", [i]);
-          if (i % 3 === 0) throw new Error(`refused ${i}`);
-          return i;
-        }, { durable: i % 2 === 0 }),
+        db.transaction(
+          async (tx) => {
+            await tx.run("INSERT INTO t (k, v) VALUES ($1, $2)", [i, i]);
+            await tx.run("UPDATE t SET v = v + 1000 WHERE k = $1", [i]);
+            if (i % 3 === 0) throw new Error(`refused ${i}`);
+            return i;
+          },
+          { durable: i % 2 === 0 },
+        ),
       ),
     );
     expect(results.filter((r) => r.status === "rejected").map((r) => ((r as PromiseRejectedResult).reason as Error).message)).to.deep.equal(

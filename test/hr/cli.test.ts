@@ -90,10 +90,7 @@ describe("ctk hr: keys, output and errors", function () {
     expect((await runCtk(["hr", "onboard", "--csv", leaverList], { env: hrEnv })).code).to.equal(0);
     expect((await runCtk(["hr", "offboard", "--wallet", chain.employeeAddress(4)], { env: hrEnv })).code).to.equal(0);
     let run = await runCtk(["hr", "onboard", "--csv", leaverList], { env: hrEnv });
-    expectOneLineError(
-      run,
-      `${leaverList}: line 2: E5 ${chain.employeeAddress(4)} was offboarded. Nobody onboarded; re-admit them on purpose with --readmit`,
-    );
+    expectOneLineError(run, `${leaverList}: line 2: E5 ${chain.employeeAddress(4)} was offboarded. Nobody onboarded; re-admit them on purpose with --readmit`);
     run = await runCtk(["hr", "onboard", "--csv", leaverList, "--readmit"], { env: hrEnv });
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include(`re-admitted 1 offboarded wallet: ${chain.employeeAddress(4)}`);

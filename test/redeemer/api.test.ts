@@ -110,7 +110,16 @@ describe("redeemer HTTP API, metrics and logs", function () {
     const id = await f.redeem(0, nodeJob("1", { gpus: 2, hours: 0.5, name: "api-job" }));
     await waitFor("running", async () => (await get(`/v1/redemptions/${id}`)).body.status === "Running");
     let v = (await get(`/v1/redemptions/${id}`)).body;
-    expect(v).to.include({ id: id.toString(), phase: "running", holder: f.holders[0]!.account.address, className: "H100-80GB", gpus: 2, seconds: 1800, priority: "normal", reservedUnits: "3600" });
+    expect(v).to.include({
+      id: id.toString(),
+      phase: "running",
+      holder: f.holders[0]!.account.address,
+      className: "H100-80GB",
+      gpus: 2,
+      seconds: 1800,
+      priority: "normal",
+      reservedUnits: "3600",
+    });
     expect(v.spec).to.include({ name: "api-job" });
     expect(v.job).to.include({ name: `ctk-redemption-${id}`, phase: "pending" });
     expect(v.transactions.requested).to.match(/^0x[0-9a-f]{64}$/);

@@ -27,7 +27,12 @@ function jsonLinesInto(lines: Record<string, unknown>[]): Writable {
   });
 }
 
-const MACHINE: MachineConfig = { policy: { allowedRegistries: ["registry.example.com"] } as never, executorKind: "local", maxLaunchAttempts: 3, backoff: { baseMs: 10, maxMs: 100 } };
+const MACHINE: MachineConfig = {
+  policy: { allowedRegistries: ["registry.example.com"] } as never,
+  executorKind: "local",
+  maxLaunchAttempts: 3,
+  backoff: { baseMs: 10, maxMs: 100 },
+};
 const HOLDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" as const;
 
 describe("redeemer memory and checkpoint: the book", () => {
@@ -59,7 +64,20 @@ describe("redeemer memory and checkpoint: the book", () => {
     book.apply({
       type: "requested",
       at: 2,
-      request: { id: 7n, holder: HOLDER, classId: 1, priority: 1, gpus: 1, seconds: 36, reserved: 36n, specHash: `0x${"00".repeat(32)}`, specBytes: new Uint8Array(), blockNumber: 1n, transactionHash: `0x${"22".repeat(32)}`, multiplierBps: 10_000 },
+      request: {
+        id: 7n,
+        holder: HOLDER,
+        classId: 1,
+        priority: 1,
+        gpus: 1,
+        seconds: 36,
+        reserved: 36n,
+        specHash: `0x${"00".repeat(32)}`,
+        specBytes: new Uint8Array(),
+        blockNumber: 1n,
+        transactionHash: `0x${"22".repeat(32)}`,
+        multiplierBps: 10_000,
+      },
     });
     expect(book.get(7n)).to.equal(undefined);
     expect(book.takeActions(3)).to.deep.equal([]);
@@ -75,7 +93,13 @@ describe("redeemer memory and checkpoint: the book", () => {
 });
 
 describe("redeemer memory and checkpoint: configuration", () => {
-  const base = { rpcUrl: "http://127.0.0.1:8545", deployment: { chainId: 31337, computeToken: HOLDER, accessManager: HOLDER, deployBlock: 1 }, privateKey: `0x${"11".repeat(32)}`, policy: POLICY, executor: { kind: "local", local: { dataDir: "data/local" } } };
+  const base = {
+    rpcUrl: "http://127.0.0.1:8545",
+    deployment: { chainId: 31337, computeToken: HOLDER, accessManager: HOLDER, deployBlock: 1 },
+    privateKey: `0x${"11".repeat(32)}`,
+    policy: POLICY,
+    executor: { kind: "local", local: { dataDir: "data/local" } },
+  };
 
   it("puts the checkpoint beside the receipts directory unless told otherwise, and keeps 1,000 finished redemptions", () => {
     const c = parseRedeemerConfig({ ...base, receiptsDir: "/srv/ctk/receipts" }, { baseDir: "/srv" });

@@ -30,8 +30,7 @@ const BAD_IMAGE = `docker.io/x/y@sha256:${"ab12".repeat(16)}`;
 
 const seedOf = () => Number(process.env.CTK_CRASH_SEED ?? Date.now() % 100_000);
 /** One line in the test output: what was measured, and the seed that replays it. */
-const measured = (kills: number, redemptions: number, seed: number) =>
-  console.log(`      (${kills} SIGKILLs, ${redemptions} redemptions; replay with CTK_CRASH_SEED=${seed})`);
+const measured = (kills: number, redemptions: number, seed: number) => console.log(`      (${kills} SIGKILLs, ${redemptions} redemptions; replay with CTK_CRASH_SEED=${seed})`);
 
 /** What every redeemer run of the drill shares; `executor` is the part under test. */
 const redeemerConfig = (f: ChainFixture, dir: string, executor: object) => ({
@@ -120,7 +119,14 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
       const gpus = 1 + Math.floor(random() * 2);
       plans.set(i, { sleep, gpus });
       const line = (what: string) => `echo "${what} $CTK_REDEMPTION_ID $$ $(date +%s.%N) $CUDA_VISIBLE_DEVICES" >> "$MARK"`;
-      return nodeJob("", { name: `crash-${i}`, command: ["sh"], args: ["-c", `${line("start")}; sleep ${sleep.toFixed(2)}; ${line("done")}`], env: { MARK: marks }, gpus, hours: HOURS });
+      return nodeJob("", {
+        name: `crash-${i}`,
+        command: ["sh"],
+        args: ["-c", `${line("start")}; sleep ${sleep.toFixed(2)}; ${line("done")}`],
+        env: { MARK: marks },
+        gpus,
+        hours: HOURS,
+      });
     };
 
     // A kill aimed at a job start: the moment the executor writes a start's order, or a few ms later (its supervisor starting).
@@ -207,7 +213,9 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
       const cap = plan.gpus * HOURS * 3600;
       const charged = (Number(used) * cap) / Number(reserved);
       const ranAllotted = Math.min(cap, (plan.gpus * ran) / TIME_SCALE);
-      expect(charged, `job ${s.id}: every GPU-second that ran is charged (ran ${ranAllotted.toFixed(1)}, charged ${charged.toFixed(1)})`).to.be.at.least(Math.floor(ranAllotted - 1e-6));
+      expect(charged, `job ${s.id}: every GPU-second that ran is charged (ran ${ranAllotted.toFixed(1)}, charged ${charged.toFixed(1)})`).to.be.at.least(
+        Math.floor(ranAllotted - 1e-6),
+      );
       expect(charged, `job ${s.id}: charged no more than it ran, give or take its start and end`).to.be.at.most(ranAllotted + (plan.gpus * 1) / TIME_SCALE);
       ranGpuSeconds += ranAllotted;
       chargedGpuSeconds += charged;

@@ -17,13 +17,33 @@ function requestedLog(id: bigint, block: bigint, logIndex: number): Log {
     [{ type: "uint8" }, { type: "uint16" }, { type: "uint32" }, { type: "uint256" }, { type: "bytes32" }, { type: "bytes" }],
     [1, 2, 3600, 7200n, `0x${"aa".repeat(32)}`, toHex(new TextEncoder().encode('{"name":"x"}'))],
   );
-  return { address: ADDRESS, topics: topics as [Hex, ...Hex[]], data, blockNumber: block, blockHash: `0x${"01".repeat(32)}`, transactionHash: `0x${"02".repeat(32)}`, logIndex, transactionIndex: 0, removed: false } as Log;
+  return {
+    address: ADDRESS,
+    topics: topics as [Hex, ...Hex[]],
+    data,
+    blockNumber: block,
+    blockHash: `0x${"01".repeat(32)}`,
+    transactionHash: `0x${"02".repeat(32)}`,
+    logIndex,
+    transactionIndex: 0,
+    removed: false,
+  } as Log;
 }
 
 function rejectedLog(id: bigint, block: bigint, logIndex: number): Log {
   const topics = encodeEventTopics({ abi: computeTokenAbi, eventName: "RedemptionRejected", args: { id, holder: HOLDER } });
   const data = encodeAbiParameters([{ type: "uint16" }, { type: "uint256" }], [4, 7200n]);
-  return { address: ADDRESS, topics: topics as [Hex, ...Hex[]], data, blockNumber: block, blockHash: `0x${"01".repeat(32)}`, transactionHash: `0x${"03".repeat(32)}`, logIndex, transactionIndex: 0, removed: false } as Log;
+  return {
+    address: ADDRESS,
+    topics: topics as [Hex, ...Hex[]],
+    data,
+    blockNumber: block,
+    blockHash: `0x${"01".repeat(32)}`,
+    transactionHash: `0x${"03".repeat(32)}`,
+    logIndex,
+    transactionIndex: 0,
+    removed: false,
+  } as Log;
 }
 
 const hexLog = (l: Log) => ({ ...l, blockNumber: toHex(l.blockNumber!), logIndex: toHex(l.logIndex!) });
@@ -54,7 +74,15 @@ describe("sdk events and redemption errors", () => {
       },
     };
     const ranges = [];
-    for await (const r of iterateComputeTokenEvents({ publicClient: publicClient as never, address: ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 0n, toBlock: 199n, maxBlockRange: 100n })) ranges.push(r);
+    for await (const r of iterateComputeTokenEvents({
+      publicClient: publicClient as never,
+      address: ADDRESS,
+      names: REDEMPTION_EVENT_NAMES,
+      fromBlock: 0n,
+      toBlock: 199n,
+      maxBlockRange: 100n,
+    }))
+      ranges.push(r);
     expect(calls[0]).to.deep.equal([0n, 99n]);
     expect(calls[1]).to.deep.equal([0n, 49n]);
     expect(calls[2]).to.deep.equal([0n, 24n]);

@@ -222,7 +222,7 @@ describe("job poster", function () {
     });
 
     it("waits for the whole answer: every proper prefix is incomplete, the full bytes are not", function () {
-      const buf = bytes(answer("409 Conflict", statusBody(409, "AlreadyExists", "jobs.batch \"é\" already exists")));
+      const buf = bytes(answer("409 Conflict", statusBody(409, "AlreadyExists", 'jobs.batch "é" already exists')));
       for (let k = 0; k < buf.length; k++) {
         expect(parseAnswer(buf.subarray(0, k), false), `prefix of ${k} bytes`).to.equal(undefined);
       }
@@ -301,9 +301,7 @@ describe("job poster", function () {
     });
 
     it("hands out headers with lower-case names, repeated ones joined", function () {
-      const text =
-        "HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nWarning: 299 - \"a\"\r\nAudit-Id:   abc  \r\n" +
-        'warning: 299 - "b"\r\nContent-Length: 2\r\n\r\n{}';
+      const text = 'HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nWarning: 299 - "a"\r\nAudit-Id:   abc  \r\n' + 'warning: 299 - "b"\r\nContent-Length: 2\r\n\r\n{}';
       expect(parseAnswer(bytes(text), false)!.headers()).to.deep.equal({
         "content-type": "application/json",
         warning: '299 - "a", 299 - "b"',
@@ -594,7 +592,8 @@ describe("job poster", function () {
     it("does not write a create on a connection whose server has closed its side (it would go unanswered)", async function () {
       server.onRequest = (_req, conn) => {
         conn.unanswered--;
-        if (conn.id === 0) conn.socket.end(created()); // answers, then closes without `Connection: close`
+        if (conn.id === 0)
+          conn.socket.end(created()); // answers, then closes without `Connection: close`
         else conn.answer(created());
       };
       const p = newPoster({ maxConnections: 2, pipelining: 1 });

@@ -24,14 +24,7 @@ import {
 import { ConfigError } from "../../sdk/ctkError.js";
 import { slimJob } from "../../redeemer/executor/kubernetes/jobWatcher.js";
 import { isFinished, jobStateFrom, redemptionIdOf } from "../../redeemer/executor/kubernetes/jobStateFrom.js";
-import {
-  ManualClock,
-  parseLabelSelector,
-  startFakeKube,
-  type FakeKube,
-  type FakeKubeOptions,
-  type KubeObject,
-} from "../../devkit/fakeKube.js";
+import { ManualClock, parseLabelSelector, startFakeKube, type FakeKube, type FakeKubeOptions, type KubeObject } from "../../devkit/fakeKube.js";
 import { rejection } from "./support/waitFor.js";
 
 const NAMESPACE = "gpu-jobs";
@@ -98,10 +91,7 @@ const BASE_CONFIG = {
   retryMaxMs: 50,
 } satisfies KubernetesExecutorConfigInput;
 
-function request(
-  id: bigint,
-  opts: { gpus?: number; seconds?: number; priority?: PriorityName; project?: string } = {},
-): LaunchRequest {
+function request(id: bigint, opts: { gpus?: number; seconds?: number; priority?: PriorityName; project?: string } = {}): LaunchRequest {
   const gpus = opts.gpus ?? 4;
   const seconds = opts.seconds ?? 3600;
   const priority = opts.priority ?? "normal";
@@ -265,10 +255,7 @@ describe("kubernetes executor", function () {
     });
 
     it("sets runAsUser, ttlSecondsAfterFinished and an unsuspended start when configured", function () {
-      const job = buildJobManifest(
-        request(1n),
-        parseKubernetesExecutorConfig({ ...BASE_CONFIG, runAsUser: 1000, ttlSecondsAfterFinished: 600, createSuspended: false }),
-      );
+      const job = buildJobManifest(request(1n), parseKubernetesExecutorConfig({ ...BASE_CONFIG, runAsUser: 1000, ttlSecondsAfterFinished: 600, createSuspended: false }));
       expect(job.spec!.template.spec!.securityContext!.runAsUser).to.equal(1000);
       expect(job.spec!.ttlSecondsAfterFinished).to.equal(600);
       expect(job.spec!.suspend).to.equal(false);
@@ -282,7 +269,10 @@ describe("kubernetes executor", function () {
         { name: "WANDB_MODE", value: "offline" },
         { name: "HF_TOKEN", valueFrom: { secretKeyRef: { name: "ctk-job-secrets", key: "hf-token" } } },
       ]);
-      const custom = buildJobManifest({ ...req, spec: { ...req.spec, secrets: { HF_TOKEN: "hf-token" } } }, parseKubernetesExecutorConfig({ ...BASE_CONFIG, jobSecret: "team-secrets" }));
+      const custom = buildJobManifest(
+        { ...req, spec: { ...req.spec, secrets: { HF_TOKEN: "hf-token" } } },
+        parseKubernetesExecutorConfig({ ...BASE_CONFIG, jobSecret: "team-secrets" }),
+      );
       expect(custom.spec!.template.spec!.containers[0]!.env!.at(-1)!.valueFrom!.secretKeyRef!.name).to.equal("team-secrets");
     });
 
@@ -541,10 +531,13 @@ describe("kubernetes executor", function () {
     it("lists every Job it manages, and only those, after a restart too", async function () {
       await setUp();
       for (const id of [3n, 1n, 2n]) await executor.launch(request(id, { gpus: 2 }));
-      await fake.kubeConfig().makeApiClient(BatchV1Api).createNamespacedJob({
-        namespace: NAMESPACE,
-        body: { metadata: { name: "someone-elses-job" }, spec: { template: { spec: { containers: [] } } } },
-      });
+      await fake
+        .kubeConfig()
+        .makeApiClient(BatchV1Api)
+        .createNamespacedJob({
+          namespace: NAMESPACE,
+          body: { metadata: { name: "someone-elses-job" }, spec: { template: { spec: { containers: [] } } } },
+        });
       fake.startJob("ctk-redemption-2");
       clock.advanceSeconds(100);
       for (const ex of [executor, newExecutor()]) {
@@ -693,9 +686,7 @@ describe("kubernetes executor", function () {
       fake.succeedJob(jobNameFor(1n));
       fake.failJob(jobNameFor(2n), "OOMKilled", 137);
       fake.preemptJob(jobNameFor(3n));
-      await waitFor("all three reported", () =>
-        w.phaseOf(1n) === "succeeded" && w.phaseOf(2n) === "failed" && w.phaseOf(3n) === "pending",
-      );
+      await waitFor("all three reported", () => w.phaseOf(1n) === "succeeded" && w.phaseOf(2n) === "failed" && w.phaseOf(3n) === "pending");
       expect(w.last(1n)!.gpuSeconds).to.equal(100);
       expect(w.last(2n)).to.deep.include({ reason: "OOMKilled", exitCode: 137, gpuSeconds: 100 });
       expect(w.last(3n)!.gpuSeconds).to.equal(100);

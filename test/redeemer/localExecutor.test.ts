@@ -39,7 +39,7 @@ function request(
     env?: Record<string, string>;
     command?: string[];
     className?: string;
-  } = {}
+  } = {},
 ): LaunchRequest {
   const gpus = opts.gpus ?? 1;
   const seconds = opts.seconds ?? 1000;
@@ -70,11 +70,7 @@ async function waitFor(executor: LocalExecutor, id: bigint, until: (s: JobState)
     const state = await executor.get(id);
     if (state && until(state)) return state;
     if (Date.now() > deadline)
-      throw new Error(
-        `job ${id} did not get there in ${timeoutMs} ms; last state ${JSON.stringify(state, (_, v) =>
-          typeof v === "bigint" ? v.toString() : v
-        )}`
-      );
+      throw new Error(`job ${id} did not get there in ${timeoutMs} ms; last state ${JSON.stringify(state, (_, v) => (typeof v === "bigint" ? v.toString() : v))}`);
     await sleep(10);
   }
 }
@@ -105,8 +101,7 @@ describe("redeemer local executor", function () {
     return executor;
   };
   const readLog = (id: bigint) => readFileSync(join(dataDir, "logs", `${jobNameFor(id)}.log`), "utf8");
-  const readRecord = (id: bigint) =>
-    jobRecordSchema.parse(JSON.parse(readFileSync(join(dataDir, "jobs", `${jobNameFor(id)}.json`), "utf8")));
+  const readRecord = (id: bigint) => jobRecordSchema.parse(JSON.parse(readFileSync(join(dataDir, "jobs", `${jobNameFor(id)}.json`), "utf8")));
 
   beforeEach(() => {
     dataDir = mkdtempSync(join(tmpdir(), "ctk-local-"));
@@ -301,7 +296,7 @@ describe("redeemer local executor", function () {
        await executor.launch(spec(42, "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES); setTimeout(() => {}, 2500)"));
        await executor.launch(spec(43, "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES)"));
        await until(41, "running"); await until(42, "running");`,
-      config({ gpus: [{ simulated: true, class: "H100-80GB", count: 2 }], killRunningOnClose: false })
+      config({ gpus: [{ simulated: true, class: "H100-80GB", count: 2 }], killRunningOnClose: false }),
     );
     // The redeemer may die before its record says "running": the supervisor's own status says it.
     const before42 = runStatus(42n)!;
@@ -322,7 +317,9 @@ describe("redeemer local executor", function () {
     expect(j41.segments).to.have.length(1);
     expect(j41.segments[0]).to.include({ start: s41.start, end: s41.end });
     expect(s41.end! - s41.start).to.be.at.least(0.6);
-    expect(j41.gpuSeconds).to.equal(measureGpuSeconds({ gpus: 1, seconds: 1000, timeScale: TIME_SCALE, segments: j41.segments })).and.be.at.least(60);
+    expect(j41.gpuSeconds)
+      .to.equal(measureGpuSeconds({ gpus: 1, seconds: 1000, timeScale: TIME_SCALE, segments: j41.segments }))
+      .and.be.at.least(60);
     // 42: still running, re-adopted with its start; its GPU stays taken, so 43 gets the other one.
     const j42 = (await executor.get(42n))!;
     expect(j42.phase).to.equal("running");
@@ -342,7 +339,8 @@ describe("redeemer local executor", function () {
   it("kills a job whose supervisor is gone, with everything it started, before reporting it; charged until then", async () => {
     const executor = await create();
     // The job starts a grandchild in a session of its own: only its CTK_JOB_RUN finds it.
-    const escapee = "const c = require('node:child_process').spawn('sleep', ['30'], { detached: true, stdio: 'ignore' }); console.log('escapee=' + c.pid); setInterval(() => {}, 1000)";
+    const escapee =
+      "const c = require('node:child_process').spawn('sleep', ['30'], { detached: true, stdio: 'ignore' }); console.log('escapee=' + c.pid); setInterval(() => {}, 1000)";
     await executor.launch(request(44n, escapee));
     await waitFor(executor, 44n, running);
     for (let i = 0; i < 200 && !/escapee=\d+/.test(readLog(44n)); i++) await sleep(10);
@@ -442,9 +440,18 @@ describe("redeemer local executor", function () {
     writeFileSync(
       order,
       JSON.stringify({
-        name: "ctk-redemption-53", attempt: 1, command: process.execPath, args: ["-e", job], env: { CTK_JOB_RUN: "late" },
-        cwd: dataDir, logFile: join(dataDir, "logs", "ctk-redemption-53.log"), deadlineMs: 10_000, graceMs: 100, heartbeatMs: 50, describe: "late",
-      })
+        name: "ctk-redemption-53",
+        attempt: 1,
+        command: process.execPath,
+        args: ["-e", job],
+        env: { CTK_JOB_RUN: "late" },
+        cwd: dataDir,
+        logFile: join(dataDir, "logs", "ctk-redemption-53.log"),
+        deadlineMs: 10_000,
+        graceMs: 100,
+        heartbeatMs: 50,
+        describe: "late",
+      }),
     );
     writeFileSync(join(dataDir, "jobs", "ctk-redemption-53.json"), JSON.stringify({ ...record, startingAt: Date.now() / 1000, attempt: 1, gpuIndexes: [0] }));
 
@@ -560,21 +567,15 @@ describe("redeemer local executor", function () {
 describe("redeemer local executor: pure parts", () => {
   it("orders the queue by priority then arrival, and lets the first job that does not fit block its class", () => {
     const q = (key: string, priority: PriorityName, seq: number, gpus = 1, className = "H100") => ({ key, className, gpus, priority, seq });
-    const queued = [
-      q("low", "low", 0),
-      q("big-urgent", "urgent", 3, 4),
-      q("urgent", "urgent", 4),
-      q("normal", "normal", 1),
-      q("a100", "low", 2, 1, "A100"),
-    ];
+    const queued = [q("low", "low", 0), q("big-urgent", "urgent", 3, 4), q("urgent", "urgent", 4), q("normal", "normal", 1), q("a100", "low", 2, 1, "A100")];
     expect(
       pickNextJobs(
         queued,
         new Map([
           ["H100", 8],
           ["A100", 1],
-        ])
-      ).map((j) => j.key)
+        ]),
+      ).map((j) => j.key),
     ).to.deep.equal(["big-urgent", "urgent", "normal", "low", "a100"]);
     expect(
       pickNextJobs(
@@ -582,22 +583,21 @@ describe("redeemer local executor: pure parts", () => {
         new Map([
           ["H100", 3],
           ["A100", 1],
-        ])
-      ).map((j) => j.key)
+        ]),
+      ).map((j) => j.key),
     ).to.deep.equal(["a100"]);
     expect(pickNextJobs(queued, new Map([["H100", 6]])).map((j) => j.key)).to.deep.equal(["big-urgent", "urgent", "normal"]);
   });
 
   it("measures GPU-seconds in allotted seconds, rounded up, capped at gpus × allotted", () => {
-    const m = (segments: { start: number; end?: number }[], now?: number) =>
-      measureGpuSeconds({ gpus: 2, seconds: 100, timeScale: 1, segments }, now);
+    const m = (segments: { start: number; end?: number }[], now?: number) => measureGpuSeconds({ gpus: 2, seconds: 100, timeScale: 1, segments }, now);
     expect(m([{ start: 1000, end: 1010 }])).to.equal(20);
     expect(m([{ start: 1000, end: 1010.2 }])).to.equal(22);
     expect(
       m([
         { start: 1000, end: 1010 },
         { start: 1020, end: 1030 },
-      ])
+      ]),
     ).to.equal(40);
     expect(m([{ start: 1000 }], 1005)).to.equal(10);
     expect(m([{ start: 1000, end: 2000 }])).to.equal(200);

@@ -4,26 +4,8 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { encodeSpec, jobSpecSchema, priorityIndex, unitsFor } from "../../sdk/jobSpec.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
-import {
-  ConfigError,
-  checkRedemption,
-  parseImageRef,
-  parsePolicyConfig,
-  type PolicyConfig,
-  type RedemptionCheckInput,
-} from "../../redeemer/policy/index.js";
-import {
-  BAD_SPECS,
-  BASE_SPEC,
-  DIGEST,
-  FIXTURE_CLASS,
-  FIXTURE_MULTIPLIERS_BPS,
-  FIXTURE_POLICY,
-  GOOD_SPECS,
-  type SpecCase,
-  onChainOf,
-  specBytesOf,
-} from "../fixtures/badSpecs.js";
+import { ConfigError, checkRedemption, parseImageRef, parsePolicyConfig, type PolicyConfig, type RedemptionCheckInput } from "../../redeemer/policy/index.js";
+import { BAD_SPECS, BASE_SPEC, DIGEST, FIXTURE_CLASS, FIXTURE_MULTIPLIERS_BPS, FIXTURE_POLICY, GOOD_SPECS, type SpecCase, onChainOf, specBytesOf } from "../fixtures/badSpecs.js";
 import { loadRedeemerConfig } from "../../redeemer/config.js";
 
 const policy: PolicyConfig = parsePolicyConfig(FIXTURE_POLICY);
@@ -124,10 +106,7 @@ describe("redeemer policy: checkRedemption", () => {
 
   it("accepts on-chain numbers as bigints, as viem decodes uint64", () => {
     const input = baseInput();
-    const result = checkRedemption(
-      { ...input, gpus: BigInt(input.gpus), seconds: BigInt(input.seconds), priority: 1n, classMaxGpus: 8n, multiplierBps: 10000n },
-      policy
-    );
+    const result = checkRedemption({ ...input, gpus: BigInt(input.gpus), seconds: BigInt(input.seconds), priority: 1n, classMaxGpus: 8n, multiplierBps: 10000n }, policy);
     expect(result.ok).to.equal(true);
   });
 
@@ -167,8 +146,7 @@ describe("redeemer policy: checkRedemption", () => {
 
   it("narrows an allow-list entry with a repository path to that path", () => {
     const team = parsePolicyConfig({ ...FIXTURE_POLICY, allowedRegistries: ["registry.example.com:5000/team"] });
-    const check = (image: string) =>
-      checkRedemption({ ...baseInput(), specBytes: new TextEncoder().encode(JSON.stringify({ ...BASE_SPEC, image })) }, team);
+    const check = (image: string) => checkRedemption({ ...baseInput(), specBytes: new TextEncoder().encode(JSON.stringify({ ...BASE_SPEC, image })) }, team);
     expect(check(`registry.example.com:5000/team/train@${DIGEST}`).ok).to.equal(true);
     expect(check(`registry.example.com:5000/team@${DIGEST}`).ok).to.equal(true);
     expect(check(`registry.example.com:5000/teammate/train@${DIGEST}`)).to.include({ reason: "IMAGE_NOT_ALLOWED" });
@@ -186,29 +164,14 @@ describe("redeemer policy: parseImageRef", () => {
     ["localhost:5000/a/b:c", { registry: "localhost:5000", repository: "a/b", tag: "c" }],
     ["Registry.Example.COM/team/train", { registry: "registry.example.com", repository: "team/train" }],
     ["[::1]:5000/app", { registry: "[::1]:5000", repository: "app" }],
-    [
-      `registry.example.com/a/b_c.d--e:v1@${DIGEST}`,
-      { registry: "registry.example.com", repository: "a/b_c.d--e", tag: "v1", digest: DIGEST },
-    ],
+    [`registry.example.com/a/b_c.d--e:v1@${DIGEST}`, { registry: "registry.example.com", repository: "a/b_c.d--e", tag: "v1", digest: DIGEST }],
     ["team/train", { registry: "docker.io", repository: "team/train" }],
   ];
   for (const [ref, expected] of cases) {
     it(`parses ${ref}`, () => expect(parseImageRef(ref)).to.deep.equal(expected));
   }
 
-  for (const ref of [
-    "",
-    "UPPER/case",
-    "registry.example.com/",
-    "a//b",
-    "a:b:c",
-    "host:99999/app",
-    "a b",
-    "a@",
-    "a@sha256",
-    "-lead/app",
-    "a:-tag",
-  ]) {
+  for (const ref of ["", "UPPER/case", "registry.example.com/", "a//b", "a:b:c", "host:99999/app", "a b", "a@", "a@sha256", "-lead/app", "a:-tag"]) {
     it(`rejects ${JSON.stringify(ref)}`, () => expect(() => parseImageRef(ref)).to.throw(/invalid image reference/));
   }
 });
@@ -240,7 +203,7 @@ describe("redeemer policy: read with the redeemer's configuration", () => {
         privateKey: `0x${"11".repeat(32)}`,
         executor: { kind: "local", local: { dataDir: "data/local" } },
         policy,
-      })
+      }),
     );
 
   it("reads the policy section and fills in the defaults", () => {

@@ -80,7 +80,15 @@ describe("redeemer end to end (anvil + local executor)", function () {
     const file = readFileSync(join(dir, "receipts", `${id}.json`));
     expect(keccak256(file)).to.equal(settledEvent.args.receiptHash);
     const receipt = JSON.parse(file.toString());
-    expect(receipt).to.include({ redemptionId: id.toString(), executor: "local", jobName: `ctk-redemption-${id}`, phase: "succeeded", exitCode: 0, gpus: 2, usedUnits: r.used.toString() });
+    expect(receipt).to.include({
+      redemptionId: id.toString(),
+      executor: "local",
+      jobName: `ctk-redemption-${id}`,
+      phase: "succeeded",
+      exitCode: 0,
+      gpus: 2,
+      usedUnits: r.used.toString(),
+    });
     expect(receipt.segments).to.have.length(1);
 
     const api = `http://127.0.0.1:${redeemer.port}`;

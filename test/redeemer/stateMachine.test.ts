@@ -130,14 +130,22 @@ describe("redeemer state machine", () => {
     });
 
     it("marks running first when the job finished before markRunning was sent (crash in between)", () => {
-      const r = run([{ type: "requested", request: request(1n), at }, { type: "jobObserved", state: job(1n, "succeeded", 5), at }]);
+      const r = run([
+        { type: "requested", request: request(1n), at },
+        { type: "jobObserved", state: job(1n, "succeeded", 5), at },
+      ]);
       expect(decide(r, at)?.type).to.equal("markRunning");
       const r2 = run([status(1n, "Running")], r);
       expect(decide(r2, at)?.type).to.equal("settle");
     });
 
     it("does nothing more once settled", () => {
-      const r = run([{ type: "requested", request: request(1n), at }, status(1n, "Running"), { type: "jobObserved", state: job(1n, "succeeded", 5), at }, status(1n, "Settled", "tx", { used: 5n })]);
+      const r = run([
+        { type: "requested", request: request(1n), at },
+        status(1n, "Running"),
+        { type: "jobObserved", state: job(1n, "succeeded", 5), at },
+        status(1n, "Settled", "tx", { used: 5n }),
+      ]);
       expect(decide(r, at)).to.equal(undefined);
       expect(r.settlement?.used).to.equal(5n);
     });
@@ -225,7 +233,11 @@ describe("redeemer state machine", () => {
     });
 
     it("does not let a late 'pending' observation hide a finished job", () => {
-      const r = run([{ type: "requested", request: request(1n), at }, { type: "jobObserved", state: job(1n, "succeeded", 3), at }, { type: "jobObserved", state: job(1n, "pending"), at }]);
+      const r = run([
+        { type: "requested", request: request(1n), at },
+        { type: "jobObserved", state: job(1n, "succeeded", 3), at },
+        { type: "jobObserved", state: job(1n, "pending"), at },
+      ]);
       expect(r.job?.phase).to.equal("succeeded");
     });
 
@@ -236,12 +248,15 @@ describe("redeemer state machine", () => {
     });
 
     it("gives the same decisions whatever order a restart replays history in", () => {
-      const events: MachineEvent[] = [
-        { type: "requested", request: request(1n), at },
-        status(1n, "Running", "log"),
-        { type: "jobObserved", state: job(1n, "succeeded", 10), at },
+      const events: MachineEvent[] = [{ type: "requested", request: request(1n), at }, status(1n, "Running", "log"), { type: "jobObserved", state: job(1n, "succeeded", 10), at }];
+      const orders = [
+        [0, 1, 2],
+        [1, 0, 2],
+        [2, 1, 0],
+        [2, 0, 1],
+        [1, 2, 0],
+        [0, 2, 1],
       ];
-      const orders = [[0, 1, 2], [1, 0, 2], [2, 1, 0], [2, 0, 1], [1, 2, 0], [0, 2, 1]];
       for (const order of orders) {
         const a = decide(run(order.map((i) => events[i]!)), at);
         expect(a?.type, order.join()).to.equal("settle");

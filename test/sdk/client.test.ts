@@ -121,9 +121,7 @@ describe("SDK client: reads and writes against a real chain (sdk/client.ts and f
     // Re-run from the file saved again as LF without the BOM, the row of line 5 removed, one row per transaction.
     const lf = [HEADER, ...rows.filter((_, i) => i !== 3)].join("\n");
     const resumed = await prepareGrants(chain.reader, lf, { run: "2026-11" });
-    expect(new Set(resumed.granted.map((r) => `${r.employeeId} ${r.className} ${r.units}`))).to.deep.equal(
-      new Set([...landed].filter((k) => k !== `E1 A100-80GB ${16_200n}`)),
-    );
+    expect(new Set(resumed.granted.map((r) => `${r.employeeId} ${r.className} ${r.units}`))).to.deep.equal(new Set([...landed].filter((k) => k !== `E1 A100-80GB ${16_200n}`)));
     expect(resumed.granted.length + resumed.pending.length).to.equal(4);
     const secondRun = await sendGrants(chain.hr, resumed, { batchSize: 1, inFlight: 2 });
     expect(secondRun.rowsMinted).to.equal(resumed.pending.length);

@@ -27,8 +27,7 @@ const grant = (amount: bigint, expiresAt: bigint, ref: Hex = "0x01") =>
     ["CreditsGranted", { batchRef: ref, operator: GATEWAY, expiresAt: Number(expiresAt), transferable: false, recipients: 1n, amount }],
   ]);
 const authId = authorizationId(HOLDER, GATEWAY, 1n);
-const activate = (cap: bigint) =>
-  tx([["AuthorizationActivated", { authId, holder: HOLDER, gateway: GATEWAY, cap, expiresAt: Number(T0 + 10n * DAY), nonce: 1n, models: [] }]]);
+const activate = (cap: bigint) => tx([["AuthorizationActivated", { authId, holder: HOLDER, gateway: GATEWAY, cap, expiresAt: Number(T0 + 10n * DAY), nonce: 1n, models: [] }]]);
 const settle = (batchId: Hex, charges: [bigint, bigint][], summary?: [bigint, bigint, bigint]) =>
   tx([
     ...charges.map(([requested, charged]) => ["UsageCharged", { batchId, authId, holder: HOLDER, requested, charged }] as [string, Record<string, unknown>]),
@@ -62,7 +61,13 @@ describe("credit replay (audit)", () => {
     const r = new CreditReplay();
     r.applyTransaction(grant(10n, T0 + 5n * DAY), T0);
     r.applyTransaction(activate(4n), T0);
-    r.applyTransaction(settle("0xb1", [[3n, 3n], [3n, 3n]]), T0 + 1n);
+    r.applyTransaction(
+      settle("0xb1", [
+        [3n, 3n],
+        [3n, 3n],
+      ]),
+      T0 + 1n,
+    );
     expect(r.findings.map((f) => f.code)).to.deep.equal(["cap"]);
   });
 

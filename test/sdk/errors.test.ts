@@ -31,12 +31,7 @@ describe("contract errors as one sentence (sdk/errors.ts)", function () {
     chain = await startLocalChain();
     h100 = (await listClasses(chain.reader)).find((c) => c.name === "H100-80GB")!.classId;
     await onboardHolders(chain.hr, [chain.employeeAddress(0), chain.employeeAddress(1)]);
-    await writeComputeToken(chain.hr, "grantBatch", [
-      ref(1),
-      [chain.employeeAddress(0), chain.employeeAddress(0)],
-      [lot("soulbound"), lot("transferable")],
-      [7200n, 3600n],
-    ]);
+    await writeComputeToken(chain.hr, "grantBatch", [ref(1), [chain.employeeAddress(0), chain.employeeAddress(0)], [lot("soulbound"), lot("transferable")], [7200n, 3600n]]);
   });
   after(async () => chain?.stop());
 

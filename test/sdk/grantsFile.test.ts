@@ -44,12 +44,7 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
     expect(byLine(7)).to.deep.equal(['transferable "perhaps" must be true or false']);
     expect(byLine(8)).to.deep.equal(["duplicates line 2"]);
     expect(byLine(9)).to.deep.equal([`wallet ${A} belongs to employee E1 on line 2`]);
-    expect(byLine(10)).to.have.members([
-      "has 5 fields, the header has 6",
-      "employee_id is empty",
-      'gpu_hours "0" is not positive',
-      'transferable "" must be true or false',
-    ]);
+    expect(byLine(10)).to.have.members(["has 5 fields, the header has 6", "employee_id is empty", 'gpu_hours "0" is not positive', 'transferable "" must be true or false']);
     expect(byLine(11)).to.deep.equal(["wallet is the zero address"]);
     expect(byLine(12)[0]).to.match(/wrong EIP-55 checksum/);
     expect(problems.map((p) => p.line)).to.deep.equal([...problems.map((p) => p.line)].sort((a, b) => a - b));
@@ -57,9 +52,7 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
 
   it("names missing header columns on line 1", () => {
     const { problems } = parseGrantsCsv("employee_id,wallet,class\nE1,0x,B200\n");
-    expect(problems).to.deep.equal([
-      { line: 1, message: `header must have columns ${HEADER} (missing gpu_hours, expires_at, transferable)` },
-    ]);
+    expect(problems).to.deep.equal([{ line: 1, message: `header must have columns ${HEADER} (missing gpu_hours, expires_at, transferable)` }]);
   });
 
   it("keys a row by run, recipient, lot and amount: independent of the file's encoding, chunking and other rows", () => {
@@ -96,7 +89,10 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
     expect(() => runTag("")).to.throw(InvalidRunName);
     expect(() => runTag(" padded ")).to.throw(InvalidRunName);
     // Landed rows are matched one mint per row, whatever chunk they came in.
-    const split = matchLandedRows(rows.map((r) => ({ ...r, ...grantRowKeyOf(r) })), [keys[3]!, keys[0]!, keys[0]!]);
+    const split = matchLandedRows(
+      rows.map((r) => ({ ...r, ...grantRowKeyOf(r) })),
+      [keys[3]!, keys[0]!, keys[0]!],
+    );
     expect(split.landed.map((r) => r.line)).to.deep.equal([2, 5]);
     expect(split.pending.map((r) => r.line)).to.deep.equal([3, 4, 6]);
     expect(totalsByClass(rows)).to.deep.equal([
@@ -116,9 +112,19 @@ describe("grants and employees files (sdk/grants.ts, sdk/holders.ts)", () => {
         return BigInt(c.length * 300);
       },
     });
-    expect(chunks).to.deep.equal([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]);
+    expect(chunks).to.deep.equal([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+      [8, 9],
+    ]);
     expect(estimated).to.deep.equal([8, 4, 2, 2, 4, 2, 2, 2]);
-    expect(await chunkByGas(rows, { maxRows: 4, gasBudget: 1n })).to.deep.equal([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(await chunkByGas(rows, { maxRows: 4, gasBudget: 1n })).to.deep.equal([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
   });
 
   it("never puts rows of two groups in one chunk (one credit bucket per grantBatch)", async () => {

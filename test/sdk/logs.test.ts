@@ -17,7 +17,15 @@ function fakeNode(perBlock: (n: number) => number, maxLogs = Infinity) {
     const logs: RawLog[] = [];
     for (let b = from; b <= to; b++) {
       for (let i = 0; i < perBlock(b); i++) {
-        logs.push({ address: "0x01", topics: [], data: "0x", blockNumber: `0x${b.toString(16)}`, transactionHash: `0x${b.toString(16).padStart(64, "0")}`, transactionIndex: "0x0", logIndex: `0x${i.toString(16)}` });
+        logs.push({
+          address: "0x01",
+          topics: [],
+          data: "0x",
+          blockNumber: `0x${b.toString(16)}`,
+          transactionHash: `0x${b.toString(16).padStart(64, "0")}`,
+          transactionIndex: "0x0",
+          logIndex: `0x${i.toString(16)}`,
+        });
       }
     }
     if (logs.length > maxLogs) throw new Error(`query returned more than ${maxLogs} results`);
@@ -67,7 +75,9 @@ describe("bounded log fetching (sdk/logs/fetchLogRanges.ts)", function () {
 
 describe("the range fetcher's reading of a refusal (sdk/logs/fetchLogRanges.ts)", function () {
   it("takes the range a provider suggests (getLogsRetryHelper), halves on a message it only recognises, and passes other errors", function () {
-    const alchemy = new Error("Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no limit on the response size, or you can request any block range with a cap of 10K logs in the response. Based on your parameters, this block range should work: [0x0, 0x2a]");
+    const alchemy = new Error(
+      "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no limit on the response size, or you can request any block range with a cap of 10K logs in the response. Based on your parameters, this block range should work: [0x0, 0x2a]",
+    );
     expect(shorterRange(alchemy, 0n, 1000n)).to.equal(42n);
     expect(shorterRange(new Error("query returned more than 10000 results"), 0n, 99n)).to.equal(49n);
     expect(shorterRange(new Error("Requested range exceeds maximum RPC range limit"), 10n, 20n)).to.equal(15n);

@@ -37,8 +37,7 @@ describe("lot id codec (sdk/lotId.ts against ComputeToken.encodeLotId/decodeLotI
       functionName: "encodeLotId",
       args: [p.classId, p.expiresAt, TRANSFER_POLICIES.indexOf(p.policy)],
     });
-  const onChainDecode = (id: bigint) =>
-    chain.reader.publicClient.readContract({ ...chain.reader.computeToken, functionName: "decodeLotId", args: [id] });
+  const onChainDecode = (id: bigint) => chain.reader.publicClient.readContract({ ...chain.reader.computeToken, functionName: "decodeLotId", args: [id] });
 
   it("encodes random (class, expiry, policy) to the same id as the contract, and both decode it back", async () => {
     const r = rng(SEED);

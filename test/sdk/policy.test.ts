@@ -76,7 +76,8 @@ describe("checkSpecPolicy: the spec against the redeemer's published policy", ()
       ["DB_PASSWORD", "correct horse battery"],
       ["DATABASE_URL", "postgres://user:pa55word@db.internal/x"],
       ["KEY", "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"],
-    ]) expect(looksLikeCredential(name!, value!), `${name}=${value}`).to.equal(true);
+    ])
+      expect(looksLikeCredential(name!, value!), `${name}=${value}`).to.equal(true);
     for (const [name, value] of [
       ["TOKENIZERS_PARALLELISM", "false"],
       ["HF_TOKEN_PATH", "/var/run/secrets/hf"],
@@ -84,6 +85,7 @@ describe("checkSpecPolicy: the spec against the redeemer's published policy", ()
       ["MODEL", "meta-llama/Llama-3.1-8B"],
       ["AUTH_ENABLED", "true"],
       ["DATABASE_URL", "postgres://db.internal/x"],
-    ]) expect(looksLikeCredential(name!, value!), `${name}=${value}`).to.equal(false);
+    ])
+      expect(looksLikeCredential(name!, value!), `${name}=${value}`).to.equal(false);
   });
 });

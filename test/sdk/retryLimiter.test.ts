@@ -33,7 +33,9 @@ describe("sdk retry and limiter", () => {
       { baseMs: 1, maxMs: 2, maxAttempts: 5, retryable: () => false, giveUp: (e, n, retryable) => new Error(`${(e as Error).message} after ${n} (retryable: ${retryable})`) },
     ).catch((e: Error) => e.message);
     expect([err, calls]).to.deep.equal(["bad input after 1 (retryable: false)", 1]);
-    const exhausted = await retry(async () => Promise.reject(new Error("down")), { baseMs: 1, maxMs: 1, maxAttempts: 3, giveUp: (_e, n, r) => new Error(`${n} ${r}`) }).catch((e: Error) => e.message);
+    const exhausted = await retry(async () => Promise.reject(new Error("down")), { baseMs: 1, maxMs: 1, maxAttempts: 3, giveUp: (_e, n, r) => new Error(`${n} ${r}`) }).catch(
+      (e: Error) => e.message,
+    );
     expect(exhausted).to.equal("3 true");
   });
 
@@ -41,7 +43,13 @@ describe("sdk retry and limiter", () => {
     const stop = new AbortController();
     const started = Date.now();
     setTimeout(() => stop.abort(), 20);
-    const err = await retry(async () => Promise.reject(new Error("down")), { baseMs: 60_000, maxMs: 60_000, maxAttempts: 10, signal: stop.signal, aborted: () => new Error("closed") }).catch((e: Error) => e.message);
+    const err = await retry(async () => Promise.reject(new Error("down")), {
+      baseMs: 60_000,
+      maxMs: 60_000,
+      maxAttempts: 10,
+      signal: stop.signal,
+      aborted: () => new Error("closed"),
+    }).catch((e: Error) => e.message);
     expect(err).to.equal("closed");
     expect(Date.now() - started).to.be.below(5_000);
     await sleep(60_000, stop.signal); // already aborted: returns at once

@@ -20,13 +20,33 @@ function requestedLog(id: bigint, block: bigint, logIndex: number): Log {
     [{ type: "uint8" }, { type: "uint16" }, { type: "uint32" }, { type: "uint256" }, { type: "bytes32" }, { type: "bytes" }],
     [1, 2, 3600, 7200n, `0x${"aa".repeat(32)}`, toHex(new TextEncoder().encode(`{"name":"job-${id}","args":["}{[\\""]}`))],
   );
-  return { address: ADDRESS, topics: topics as [Hex, ...Hex[]], data, blockNumber: block, blockHash: `0x${"01".repeat(32)}`, transactionHash: `0x${"02".repeat(32)}`, logIndex, transactionIndex: 0, removed: false } as Log;
+  return {
+    address: ADDRESS,
+    topics: topics as [Hex, ...Hex[]],
+    data,
+    blockNumber: block,
+    blockHash: `0x${"01".repeat(32)}`,
+    transactionHash: `0x${"02".repeat(32)}`,
+    logIndex,
+    transactionIndex: 0,
+    removed: false,
+  } as Log;
 }
 
 function rejectedLog(id: bigint, block: bigint, logIndex: number): Log {
   const topics = encodeEventTopics({ abi: computeTokenAbi, eventName: "RedemptionRejected", args: { id, holder: HOLDER } });
   const data = encodeAbiParameters([{ type: "uint16" }, { type: "uint256" }], [4, 7200n]);
-  return { address: ADDRESS, topics: topics as [Hex, ...Hex[]], data, blockNumber: block, blockHash: `0x${"01".repeat(32)}`, transactionHash: `0x${"03".repeat(32)}`, logIndex, transactionIndex: 0, removed: false } as Log;
+  return {
+    address: ADDRESS,
+    topics: topics as [Hex, ...Hex[]],
+    data,
+    blockNumber: block,
+    blockHash: `0x${"01".repeat(32)}`,
+    transactionHash: `0x${"03".repeat(32)}`,
+    logIndex,
+    transactionIndex: 0,
+    removed: false,
+  } as Log;
 }
 
 const hexLog = (l: Log) => ({ ...l, blockNumber: toHex(l.blockNumber!), logIndex: toHex(l.logIndex!) });
@@ -68,7 +88,10 @@ describe("redeemer: eth_getLogs read as a stream", () => {
     const expected = decodeComputeTokenLogs(logs, REDEMPTION_EVENT_NAMES);
     for (chunk of [1, 7, 64, 100_000]) {
       const groups = await read(2);
-      expect(groups.map((g) => g.length), `chunks of ${chunk}`).to.deep.equal([2, 2, 1]);
+      expect(
+        groups.map((g) => g.length),
+        `chunks of ${chunk}`,
+      ).to.deep.equal([2, 2, 1]);
       expect(groups.flat(), `chunks of ${chunk}`).to.deep.equal(expected);
     }
     answer = JSON.stringify({ jsonrpc: "2.0", id: 1, result: [] });

@@ -16,18 +16,7 @@ import { builtinModules } from "node:module";
 import path from "node:path";
 import ts from "typescript";
 
-export type Layer =
-  | "contracts"
-  | "sdk"
-  | "redeemer"
-  | "gateway"
-  | "web"
-  | "deploy"
-  | "devkit"
-  | "cli"
-  | "tooling"
-  | "test"
-  | "bench";
+export type Layer = "contracts" | "sdk" | "redeemer" | "gateway" | "web" | "deploy" | "devkit" | "cli" | "tooling" | "test" | "bench";
 
 /** What each layer may import, besides itself and npm packages. */
 export const ALLOWED: Record<Layer, readonly Layer[]> = {

@@ -21,14 +21,7 @@ describe("layering", () => {
       `const e = await import("../redeemer/e.js");`,
       `import "./side.js";`,
     ].join("\n");
-    expect(importsOf("sdk/x.ts", source).map((i) => i.target)).to.deep.equal([
-      "sdk/a.js",
-      "sdk/b.js",
-      "sdk/c.js",
-      "sdk/d.js",
-      "redeemer/e.js",
-      "sdk/side.js",
-    ]);
+    expect(importsOf("sdk/x.ts", source).map((i) => i.target)).to.deep.equal(["sdk/a.js", "sdk/b.js", "sdk/c.js", "sdk/d.js", "redeemer/e.js", "sdk/side.js"]);
   });
 
   it("names the file and the import that runs upward", () => {
@@ -55,10 +48,7 @@ describe("layering", () => {
       ["sdk/b.ts", `import os from "os";`],
       ["sdk/unreached.ts", `import net from "node:net";`],
     ]);
-    expect(checkLayers(files).map((v) => `${v.file} → ${v.specifier}`)).to.deep.equal([
-      "sdk/read.ts → node:child_process",
-      "sdk/b.ts → os",
-    ]);
+    expect(checkLayers(files).map((v) => `${v.file} → ${v.specifier}`)).to.deep.equal(["sdk/read.ts → node:child_process", "sdk/b.ts → os"]);
   });
 
   it("places every source directory of the repository in a layer", () => {

@@ -101,10 +101,7 @@ async function portAnswers(url: string): Promise<boolean> {
  * `npmStart` exactly what a user types, `npm start -- --json …`, in its own process group so that
  * stopping it is Ctrl-C (SIGINT to the whole group), as in a terminal.
  */
-export async function startDevnetProcess(
-  args: readonly string[],
-  opts: { env?: RunOptions["env"]; timeoutMs?: number; npmStart?: boolean } = {},
-): Promise<DevnetProcess> {
+export async function startDevnetProcess(args: readonly string[], opts: { env?: RunOptions["env"]; timeoutMs?: number; npmStart?: boolean } = {}): Promise<DevnetProcess> {
   const child = opts.npmStart
     ? spawn("npm", ["start", "--silent", "--", "--json", ...args], { cwd: ROOT, env: childEnv(opts.env), stdio: ["ignore", "pipe", "pipe"], detached: true })
     : spawn(process.execPath, [CTK_BIN, "--json", "devnet", "up", ...args], { cwd: ROOT, env: childEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });

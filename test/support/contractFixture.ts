@@ -42,9 +42,9 @@ export type RestrictedFunction = (typeof RESTRICTED_FUNCTIONS)[RoleName][number]
 const functionsOf = (role: RoleName) => RESTRICTED_FUNCTIONS[role] as readonly RestrictedFunction[];
 
 /** The restricted functions as (role, function) pairs, straight from the role table. */
-export const RESTRICTED_ENTRIES: { role: RoleName; fn: RestrictedFunction }[] = (
-  Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]
-).flatMap((role) => functionsOf(role).map((fn) => ({ role, fn })));
+export const RESTRICTED_ENTRIES: { role: RoleName; fn: RestrictedFunction }[] = (Object.keys(RESTRICTED_FUNCTIONS) as RoleName[]).flatMap((role) =>
+  functionsOf(role).map((fn) => ({ role, fn })),
+);
 
 /** A job spec as the wallet would send it (UTF-8 JSON). */
 export function specBytes(overrides: Record<string, unknown> = {}): Uint8Array {
@@ -109,8 +109,7 @@ export async function createContractFixture() {
     const expiries = { soon: BigInt(start + 10 * DAY), later: BigInt(start + 30 * DAY), latest: BigInt(start + 90 * DAY) };
 
     /** A lot id through the SDK codec (tested against the contract's codec separately). */
-    const lot = (classId: number, expiresAt: bigint | number, policy: TransferPolicyName = "transferable") =>
-      encodeLotId({ classId, expiresAt: BigInt(expiresAt), policy });
+    const lot = (classId: number, expiresAt: bigint | number, policy: TransferPolicyName = "transferable") => encodeLotId({ classId, expiresAt: BigInt(expiresAt), policy });
 
     /** A fresh, never-used batch reference. */
     const nextBatchRef = () => ethers.id(`batch-${++batchCounter}-${Date.now()}`);
@@ -127,24 +126,9 @@ export async function createContractFixture() {
     }
 
     /** `holder` redeems a job (defaults: H100, 1 GPU for one hour, normal priority, a small spec). */
-    function redeem(
-      holder: { address: string },
-      lotIds: bigint[],
-      opts: { classId?: number; gpus?: number; seconds?: number; priority?: number; spec?: Uint8Array } = {},
-    ) {
-      const signer = Object.values({ admin, hr, ops, redeemer, pauser, alice, bob, carol, outsider }).find(
-        (s) => s.address === holder.address,
-      )!;
-      return token
-        .connect(signer)
-        .redeem(
-          opts.classId ?? H100.id,
-          lotIds,
-          opts.gpus ?? 1,
-          opts.seconds ?? HOUR,
-          opts.priority ?? Priority.Normal,
-          opts.spec ?? specBytes(),
-        );
+    function redeem(holder: { address: string }, lotIds: bigint[], opts: { classId?: number; gpus?: number; seconds?: number; priority?: number; spec?: Uint8Array } = {}) {
+      const signer = Object.values({ admin, hr, ops, redeemer, pauser, alice, bob, carol, outsider }).find((s) => s.address === holder.address)!;
+      return token.connect(signer).redeem(opts.classId ?? H100.id, lotIds, opts.gpus ?? 1, opts.seconds ?? HOUR, opts.priority ?? Priority.Normal, opts.spec ?? specBytes());
     }
 
     /** The id the next redemption will get. */
@@ -175,6 +159,4 @@ export async function createContractFixture() {
   };
 }
 
-export type ContractFixture = Awaited<
-  ReturnType<Awaited<ReturnType<typeof createContractFixture>>["deployComputeToken"]>
->;
+export type ContractFixture = Awaited<ReturnType<Awaited<ReturnType<typeof createContractFixture>>["deployComputeToken"]>>;

@@ -20,9 +20,9 @@ export const MODEL_PRICE = { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, 
 export type CreditRestrictedFunction = (typeof CREDIT_RESTRICTED_FUNCTIONS)[RoleName][number];
 
 /** The restricted InferenceCredit functions as (role, function) pairs, straight from the role table. */
-export const CREDIT_RESTRICTED_ENTRIES: { role: RoleName; fn: CreditRestrictedFunction }[] = (
-  Object.keys(CREDIT_RESTRICTED_FUNCTIONS) as RoleName[]
-).flatMap((role) => (CREDIT_RESTRICTED_FUNCTIONS[role] as readonly CreditRestrictedFunction[]).map((fn) => ({ role, fn })));
+export const CREDIT_RESTRICTED_ENTRIES: { role: RoleName; fn: CreditRestrictedFunction }[] = (Object.keys(CREDIT_RESTRICTED_FUNCTIONS) as RoleName[]).flatMap((role) =>
+  (CREDIT_RESTRICTED_FUNCTIONS[role] as readonly CreditRestrictedFunction[]).map((fn) => ({ role, fn })),
+);
 
 export interface AuthorizationInput {
   holder: string;
@@ -55,14 +55,15 @@ export async function createCreditFixture() {
     const nextRef = () => ethers.id(`credit-batch-${++refs}`);
 
     /** HR grants `amount` base units to each recipient, one expiry and policy. */
-    function grantCredits(
-      recipients: { address: string } | { address: string }[],
-      amount: bigint,
-      expiresAt: bigint = f.expiries.later,
-      transferable = false,
-    ) {
+    function grantCredits(recipients: { address: string } | { address: string }[], amount: bigint, expiresAt: bigint = f.expiries.later, transferable = false) {
       const list = Array.isArray(recipients) ? recipients : [recipients];
-      return credit.connect(signers.hr).grantBatch(nextRef(), expiresAt, transferable, list.map((r) => r.address), list.map(() => amount));
+      return credit.connect(signers.hr).grantBatch(
+        nextRef(),
+        expiresAt,
+        transferable,
+        list.map((r) => r.address),
+        list.map(() => amount),
+      );
     }
 
     const domain = (overrides: { chainId?: bigint; verifyingContract?: string } = {}) => ({
@@ -98,9 +99,7 @@ export async function createCreditFixture() {
       charges: { holder: string; nonce: bigint; amount: bigint }[],
       opts: { batchId?: string; from?: Signer } = {},
     ) {
-      return credit
-        .connect(opts.from ?? signers.gateway)
-        .settleUsage(opts.batchId ?? nextBatchId(), await credit.priceVersion(), ethers.id("records"), activations, charges);
+      return credit.connect(opts.from ?? signers.gateway).settleUsage(opts.batchId ?? nextBatchId(), await credit.priceVersion(), ethers.id("records"), activations, charges);
     }
 
     return { ...f, credit, creditAddress, chainId, nextRef, nextBatchId, grantCredits, authorization, sign, settle, domain };

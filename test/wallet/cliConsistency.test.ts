@@ -58,7 +58,10 @@ describe("ctk output and errors are consistent", function () {
       [["balance", "--keystore", nope], `error: keystore ${nope}: not found`],
       [["hr", "onboard", "--csv", `${nope}.csv`], `error: ${nope}.csv: not found`],
       [["audit", "verify", "--receipts", nope, "--no-progress"], `error: receipt ${nope}: not found`],
-      [["balance", "--wallet", chain.employeeAddress(0), "--deployment", `${nope}.json`], `error: deployment file ${nope}.json: not found (is the devnet up? run \`ctk devnet up\`)`],
+      [
+        ["balance", "--wallet", chain.employeeAddress(0), "--deployment", `${nope}.json`],
+        `error: deployment file ${nope}.json: not found (is the devnet up? run \`ctk devnet up\`)`,
+      ],
     ];
     for (const [args, line] of cases) {
       const run = await runCtk(args, { env: { ...env, CTK_PRIVATE_KEY: undefined } });
@@ -75,7 +78,9 @@ describe("ctk output and errors are consistent", function () {
     await writeComputeToken(chain.hr, "grantBatch", [keccak256(stringToBytes("poor")), [poor], [lot], [3600n]]);
     const run = await runCtk(["transfer", "--to", chain.employeeAddress(1), "--class", "H100-80GB", "--hours", "1", "--key-env", "POOR_KEY"], { env: { ...env, POOR_KEY: key } });
     expect(run.code).to.equal(1);
-    expect(run.stderr).to.include(`error: ${poor} has too little ETH to pay for gas: this chain charges for gas; ask its operators to run it with a zero gas price (Besu --min-gas-price=0), as the devnet does\n`);
+    expect(run.stderr).to.include(
+      `error: ${poor} has too little ETH to pay for gas: this chain charges for gas; ask its operators to run it with a zero gas price (Besu --min-gas-price=0), as the devnet does\n`,
+    );
     expect(run.stderr).not.to.include(UNEXPECTED);
   });
 });

@@ -192,7 +192,15 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
   });
 
   it("a redemption the redeemer refuses is rejected with its reason and refunded in full", async function () {
-    const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)), "--yes", "--no-policy-check"]);
+    const run = await asMe([
+      "redeem",
+      "--class",
+      "H100-80GB",
+      "--spec",
+      writeSpec("elsewhere", spec("elsewhere", `docker.io/library/python@${DIGEST}`)),
+      "--yes",
+      "--no-policy-check",
+    ]);
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.include("redemption 2 requested");
     const follow = await ctk(["status", "2", "--follow", "--interval", "0.2"]);
@@ -206,7 +214,9 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     redeemer = undefined;
     const unchecked = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes"]);
     expect(unchecked.code).to.equal(1);
-    expect(unchecked.stderr).to.match(/^error: cannot reach the redeemer's API at http:\/\/127\.0\.0\.1:\d+ \(.*\): the spec cannot be checked against its policy, so nothing was burned \(is the redeemer running\? pass --redeemer-api <url>, or --no-policy-check to burn anyway\)\n$/);
+    expect(unchecked.stderr).to.match(
+      /^error: cannot reach the redeemer's API at http:\/\/127\.0\.0\.1:\d+ \(.*\): the spec cannot be checked against its policy, so nothing was burned \(is the redeemer running\? pass --redeemer-api <url>, or --no-policy-check to burn anyway\)\n$/,
+    );
     const run = await asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("stuck", spec("stuck")), "--yes", "--no-policy-check"]);
     expect(run.stdout).to.include("redemption 3 requested");
     const early = await asMe(["reclaim", "3"]);

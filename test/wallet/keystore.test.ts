@@ -104,7 +104,9 @@ describe("ctk wallet create / import (CLI)", function () {
     const [entry] = listKeystores(dir);
     expect((await decryptKeystore(entry!.file, PASSWORD)).address).to.equal(KEY_ADDRESS);
     // Nothing unencrypted on disk either.
-    const onDisk = readdirSync(dir).map((f) => readFileSync(path.join(dir, f), "utf8")).join("\n");
+    const onDisk = readdirSync(dir)
+      .map((f) => readFileSync(path.join(dir, f), "utf8"))
+      .join("\n");
     expect(secretsIn(onDisk, [KEY.slice(2), PASSWORD])).to.deep.equal([]);
   });
 
@@ -141,10 +143,9 @@ describe("ctk wallet create / import (CLI)", function () {
   it("refuses a wrong password when a command opens the keystore: one clear line, nothing echoed", async function () {
     const entry = await importKeystore(parseSecret(KEY), PASSWORD, { dir, scrypt: FAST });
     const wrong = "hunter2-not-it";
-    const run = await runCtk(
-      ["transfer", "--to", MNEMONIC_ADDRESS, "--class", "H100-80GB", "--hours", "1", "--keystore", dir],
-      { env: { CTK_PASSWORD: wrong, CTK_PRIVATE_KEY: undefined } },
-    );
+    const run = await runCtk(["transfer", "--to", MNEMONIC_ADDRESS, "--class", "H100-80GB", "--hours", "1", "--keystore", dir], {
+      env: { CTK_PASSWORD: wrong, CTK_PRIVATE_KEY: undefined },
+    });
     expect(run.code).to.equal(1);
     expect(run.stderr).to.equal(`error: wrong password for keystore ${entry.file}\n`);
     expect(secretsIn(run.stdout + run.stderr, [wrong, PASSWORD, KEY.slice(2)])).to.deep.equal([]);

@@ -34,7 +34,10 @@ function spawnLines(command: string, args: string[], detached = false): Child {
     async line(re, timeoutMs = 60_000) {
       const until = Date.now() + timeoutMs;
       for (;;) {
-        const m = out.split("\n").map((l) => l.match(re)).find(Boolean);
+        const m = out
+          .split("\n")
+          .map((l) => l.match(re))
+          .find(Boolean);
         if (m) return m;
         if (child.exitCode !== null) throw new Error(`exited (${child.exitCode}) before printing ${re}:\n${out}`);
         if (Date.now() > until) throw new Error(`no line matching ${re}:\n${out}`);
@@ -73,7 +76,11 @@ describe("npm start and ctk web serve: the web app's address", function () {
   it("npm start serves the web app and prints its address", async () => {
     const port = await freePort();
     // Exactly what a user types (Ctrl-C stops the whole process group).
-    devnet = spawnLines("npm", ["start", "--silent", "--", "--port", String(port), "--dir", path.join(dir, "devnet"), "--redeemer-port", "0", "--web-port", "0", "--no-demo"], true);
+    devnet = spawnLines(
+      "npm",
+      ["start", "--silent", "--", "--port", String(port), "--dir", path.join(dir, "devnet"), "--redeemer-port", "0", "--web-port", "0", "--no-demo"],
+      true,
+    );
     await devnet.line(/^devnet ready$/);
     const [, url] = await devnet.line(/^\s*web app\s+(http:\/\/127\.0\.0\.1:\d+\/)\s*$/);
     [, redeemerApi] = await devnet.line(/API (http:\/\/127\.0\.0\.1:\d+)\)/);
@@ -87,11 +94,27 @@ describe("npm start and ctk web serve: the web app's address", function () {
 
   it("ctk web serve serves any deployment, forwards only reads to the RPC, and stops on Ctrl-C", async () => {
     const deployment = path.join(dir, "devnet", "deployment.json");
-    serve = spawnLines(process.execPath, [CTK_BIN, "web", "serve", "--port", "0", "--rpc", rpcUrl, "--deployment", deployment, "--redeemer-api", redeemerApi, "--receipts", path.join(dir, "devnet", "redeemer", "receipts")]);
+    serve = spawnLines(process.execPath, [
+      CTK_BIN,
+      "web",
+      "serve",
+      "--port",
+      "0",
+      "--rpc",
+      rpcUrl,
+      "--deployment",
+      deployment,
+      "--redeemer-api",
+      redeemerApi,
+      "--receipts",
+      path.join(dir, "devnet", "redeemer", "receipts"),
+    ]);
     const [, url] = await serve.line(/^web app: (http:\/\/127\.0\.0\.1:\d+\/)$/);
     expect(serve.output()).to.match(/^\(first load \d+\.\d KB of JavaScript gzipped; Ctrl-C stops\)$/m);
     const rpc = async (method: string) =>
-      (await (await fetch(new URL("rpc", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: [] }) })).json()) as {
+      (await (
+        await fetch(new URL("rpc", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: [] }) })
+      ).json()) as {
         result?: string;
         error?: { message: string };
       };

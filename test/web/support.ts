@@ -61,7 +61,13 @@ export async function pageWithWallet(
 ): Promise<{ page: Page; wallet: TestWallet }> {
   const account = privateKeyToAccount(opts.key);
   // The chain as a wallet set up for it knows it: the devnet's zero fees included.
-  const chain = defineChain({ ...ctkChainRules, id: opts.anvilChainId, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [opts.rpcUrl] } } });
+  const chain = defineChain({
+    ...ctkChainRules,
+    id: opts.anvilChainId,
+    name: "anvil",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [opts.rpcUrl] } },
+  });
   const signer = createWalletClient({ account, chain, transport: http(opts.rpcUrl) });
   const startChain = opts.chainId ?? opts.anvilChainId;
   const wallet: TestWallet = {
@@ -92,7 +98,8 @@ export async function pageWithWallet(
         return { result: numberToHex(wallet.chainId) };
       case "wallet_switchEthereumChain": {
         const wanted = Number((params[0] as { chainId: string }).chainId);
-        if (!wallet.knownChains.has(wanted)) throw { code: 4902, message: `Unrecognized chain ID ${numberToHex(wanted)}. Try adding the chain using wallet_addEthereumChain first.` } satisfies JsonRpcError;
+        if (!wallet.knownChains.has(wanted))
+          throw { code: 4902, message: `Unrecognized chain ID ${numberToHex(wanted)}. Try adding the chain using wallet_addEthereumChain first.` } satisfies JsonRpcError;
         if (wanted === wallet.chainId) return { result: null };
         wallet.chainId = wanted;
         return { result: null, events: [["chainChanged", numberToHex(wanted)]] };
@@ -101,11 +108,14 @@ export async function pageWithWallet(
         // What MetaMask checks (EIP-3085): the fields, and that the RPC really serves that chain.
         const p = params[0] as { chainId?: unknown; chainName?: unknown; rpcUrls?: unknown; nativeCurrency?: { name?: unknown; symbol?: unknown; decimals?: unknown } };
         const invalid = (message: string): JsonRpcError => ({ code: -32602, message });
-        if (typeof p?.chainId !== "string" || !/^0x[1-9a-f][0-9a-f]*$/.test(p.chainId)) throw invalid(`chainId must be a 0x-prefixed hex string without leading zeros, got ${JSON.stringify(p?.chainId)}`);
+        if (typeof p?.chainId !== "string" || !/^0x[1-9a-f][0-9a-f]*$/.test(p.chainId))
+          throw invalid(`chainId must be a 0x-prefixed hex string without leading zeros, got ${JSON.stringify(p?.chainId)}`);
         if (typeof p.chainName !== "string" || !p.chainName.trim()) throw invalid("chainName is required");
-        if (!Array.isArray(p.rpcUrls) || !p.rpcUrls.length || !p.rpcUrls.every((u) => typeof u === "string" && /^https?:\/\//.test(u))) throw invalid("rpcUrls must be a non-empty list of http(s) URLs");
+        if (!Array.isArray(p.rpcUrls) || !p.rpcUrls.length || !p.rpcUrls.every((u) => typeof u === "string" && /^https?:\/\//.test(u)))
+          throw invalid("rpcUrls must be a non-empty list of http(s) URLs");
         const c = p.nativeCurrency;
-        if (!c || typeof c.name !== "string" || typeof c.symbol !== "string" || c.symbol.length < 2 || c.symbol.length > 6 || c.decimals !== 18) throw invalid("nativeCurrency must have a name, a 2–6 character symbol and 18 decimals");
+        if (!c || typeof c.name !== "string" || typeof c.symbol !== "string" || c.symbol.length < 2 || c.symbol.length > 6 || c.decimals !== 18)
+          throw invalid("nativeCurrency must have a name, a 2–6 character symbol and 18 decimals");
         const served = await forward("eth_chainId", [], p.rpcUrls[0] as string).catch(() => undefined);
         if (served === undefined || Number(served) !== Number(p.chainId)) throw invalid(`the RPC ${String(p.rpcUrls[0])} answers chain ${String(served)}, not ${p.chainId}`);
         wallet.added.push(p);
@@ -128,7 +138,12 @@ export async function pageWithWallet(
         return { result: await account.signMessage({ message: { raw: params[0] as Hex } }) };
       case "eth_signTypedData_v4": {
         // As a wallet receives it: JSON, integers as strings, the domain type spelled out.
-        const td = JSON.parse(params[1] as string) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; primaryType: string; message: Record<string, unknown> };
+        const td = JSON.parse(params[1] as string) as {
+          domain: Record<string, unknown>;
+          types: Record<string, { name: string; type: string }[]>;
+          primaryType: string;
+          message: Record<string, unknown>;
+        };
         const { EIP712Domain: _domain, ...types } = td.types;
         const message = Object.fromEntries(
           Object.entries(td.message).map(([k, v]) => [k, types[td.primaryType]?.find((f) => f.name === k)?.type.match(/^u?int\d*$/) ? BigInt(v as string) : v]),

@@ -72,7 +72,13 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
     requireModel();
     const hr = createCtkClient({ rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, account: LOCAL_ROLE_KEYS.HR });
     const now = (await hr.publicClient.getBlock({ blockTag: "latest" })).timestamp;
-    await grantCredits(hr, { batchRef: keccak256(toHex("web test credits")), expiresAt: now + 30n * 86_400n, transferable: false, to: [DEMO_EMPLOYEE], amounts: [parseCredits("80")] });
+    await grantCredits(hr, {
+      batchRef: keccak256(toHex("web test credits")),
+      expiresAt: now + 30n * 86_400n,
+      transferable: false,
+      to: [DEMO_EMPLOYEE],
+      amounts: [parseCredits("80")],
+    });
     gateway = await startGateway(
       parseGatewayConfig({
         chain: { rpcUrl: devnet.rpcUrl, deployment: devnet.deployment, privateKey: LOCAL_ROLE_KEYS.GATEWAY, pollIntervalMs: 50, balanceRefreshMs: 60_000 },
@@ -211,13 +217,18 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await page.waitForFunction(() => document.querySelector('[data-testid="spec-problems"]')?.textContent?.includes("image:"));
       const policyText = (await problems.textContent()) ?? "";
       expect(policyText).to.not.contain("name:");
-      expect(policyText).to.contain('image: the image must be pinned by digest (registry.example.com/ctk/cpu-demo@sha256:<64 hex digits>); it names the tag "latest", which can move');
+      expect(policyText).to.contain(
+        'image: the image must be pinned by digest (registry.example.com/ctk/cpu-demo@sha256:<64 hex digits>); it names the tag "latest", which can move',
+      );
       expect(policyText).to.contain("env.HF_TOKEN: the value of HF_TOKEN looks like a credential");
       expect(policyText).to.contain("gpus: the spec asks for 64 GPUs; H100-80GB allows at most 8 per job");
       await page.screenshot({ path: path.join(SHOTS, "employee-refused.png"), fullPage: true });
       const button = page.getByRole("button", { name: "Redeem" });
       expect(await button.isDisabled()).to.equal(true);
-      await page.locator("form").first().evaluate((f) => (f as HTMLFormElement).requestSubmit());
+      await page
+        .locator("form")
+        .first()
+        .evaluate((f) => (f as HTMLFormElement).requestSubmit());
       await page.waitForTimeout(300);
       expect(wallet!.calls).to.not.include("eth_sendTransaction");
       expect(wallet!.sent).to.deep.equal([]);
@@ -286,7 +297,9 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const direct = (await (await fetch(`${gateway!.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json()) as { records: { charge: string; model: string }[] };
       expect(direct.records).to.have.length(1);
       const row = (await usage.locator("tbody tr").first().textContent()) ?? "";
-      expect(row).to.contain(MODEL).and.to.contain(formatCredits(BigInt(direct.records[0]!.charge)));
+      expect(row)
+        .to.contain(MODEL)
+        .and.to.contain(formatCredits(BigInt(direct.records[0]!.charge)));
       await page.screenshot({ path: path.join(SHOTS, "employee-credits.png"), fullPage: true });
 
       // Shown once: the page keeps it nowhere. No storage holds it, and after leaving the page it is gone.
@@ -364,8 +377,8 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await problems.waitFor();
       const text = (await problems.textContent()) ?? "";
       expect(text).to.contain("line 3: wallet");
-      expect(text).to.contain("line 4: gpu_hours \"-3\" is negative");
-      expect(text).to.contain("line 5: expires_at \"31/12/2030\" is not an ISO-8601 date");
+      expect(text).to.contain('line 4: gpu_hours "-3" is negative');
+      expect(text).to.contain('line 5: expires_at "31/12/2030" is not an ISO-8601 date');
       expect(text).to.contain('line 6: unknown class "Z9000"');
       expect(await page.getByRole("button", { name: "Confirm and grant" }).count()).to.equal(0);
       await page.screenshot({ path: path.join(SHOTS, "hr-bad-lines.png"), fullPage: true });
@@ -388,7 +401,10 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await page.getByTestId("hr-done").filter({ hasText: "Granted 160.5 GPU-hours in 4 rows (1 batch)." }).waitFor({ timeout: 30_000 });
       expect(await page.getByText("Rows landed: 4 of 4").count()).to.equal(1);
       const after = await getBalances(reader, EMPLOYEE_1);
-      expect(after.classes.map((c) => [c.name, formatHours(c.redeemable)])).to.deep.equal([["A100-80GB", "100"], ["H100-80GB", "40"]]);
+      expect(after.classes.map((c) => [c.name, formatHours(c.redeemable)])).to.deep.equal([
+        ["A100-80GB", "100"],
+        ["H100-80GB", "40"],
+      ]);
 
       await page.locator("#grants-csv").setInputFiles(path.join(ROOT, "examples", "grants.csv"));
       await page.getByTestId("already-granted").waitFor();
@@ -454,7 +470,10 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const dry = page.getByTestId("dry-run");
       await dry.waitFor();
       expect(await dry.locator("p").first().textContent()).to.equal("Dry run of credits.csv: 3 rows of inference credits. Nothing is sent until you confirm.");
-      const totals = await page.getByTestId("credit-totals").locator("tbody tr, tfoot tr").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+      const totals = await page
+        .getByTestId("credit-totals")
+        .locator("tbody tr, tfoot tr")
+        .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
       expect(totals).to.deep.equal([
         ["2030-06-30", "transferable", "1", "1", "20"],
         ["2030-12-31", "soulbound", "2", "2", "150"],
@@ -535,7 +554,10 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const file = path.join(devnet!.redeemer.receiptsDir!, "1.json");
       const original = readFileSync(file);
       try {
-        writeFileSync(file, original.toString().replace(/"usedUnits":\s*"(\d+)"/, (_m, n: string) => `"usedUnits": "${BigInt(n) - 1n}"`));
+        writeFileSync(
+          file,
+          original.toString().replace(/"usedUnits":\s*"(\d+)"/, (_m, n: string) => `"usedUnits": "${BigInt(n) - 1n}"`),
+        );
         await page.getByRole("button", { name: "Verify again" }).click();
         await page.locator('[data-testid="verify"][data-ok="false"]').waitFor({ timeout: 60_000 });
         const findings = (await page.getByTestId("findings").textContent()) ?? "";
@@ -562,7 +584,10 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       const held = await getBalances(reader, DEMO_EMPLOYEE);
       expect(held.classes[0]!.redeemable).to.equal(h100.redeemable - 900n);
       // Not yet: the contract's reclaimableAt is a day (the settle grace) and 900 s away.
-      await page.waitForFunction((i) => /if it is not settled, you can reclaim it in 1 d 0 h/.test(document.querySelector(`[data-testid="redemption-${i}"]`)?.textContent ?? ""), String(id));
+      await page.waitForFunction(
+        (i) => /if it is not settled, you can reclaim it in 1 d 0 h/.test(document.querySelector(`[data-testid="redemption-${i}"]`)?.textContent ?? ""),
+        String(id),
+      );
       expect(await row.getByRole("button", { name: /^Reclaim/ }).count()).to.equal(0);
 
       // The chain's clock moves on past it (the redeemer never settles in time).
@@ -629,7 +654,9 @@ describe("the web app when no redeemer launches a redemption (Chromium, a test w
     await page.waitForFunction(() => document.querySelector('[data-testid="redeemable-H100-80GB"]')?.textContent === "0.98");
     const launchTimeout = await reader().publicClient.readContract({ ...reader().computeToken, functionName: "launchTimeout" });
     expect(Number(launchTimeout)).to.equal(3600);
-    await page.waitForFunction(() => /if it is not launched, you can reclaim it in (59 min|1 h 0 min)/.test(document.querySelector('[data-testid="redemption-1"]')?.textContent ?? ""));
+    await page.waitForFunction(() =>
+      /if it is not launched, you can reclaim it in (59 min|1 h 0 min)/.test(document.querySelector('[data-testid="redemption-1"]')?.textContent ?? ""),
+    );
     expect(await row.getByRole("button", { name: /^Reclaim/ }).count()).to.equal(0);
 
     // An hour passes on the chain without a launch: the contract's reclaimableAt comes.

@@ -22,9 +22,13 @@ function WalletBar(props: { wallets: ProviderDetail[]; connection?: Connection; 
       <section class="account" aria-label="connected wallet">
         <span>
           {connection.wallet.info.icon && <img src={connection.wallet.info.icon} alt="" width={18} height={18} />} {connection.wallet.info.name}:{" "}
-          <span class="mono" data-testid="account">{connection.address}</span>
+          <span class="mono" data-testid="account">
+            {connection.address}
+          </span>
         </span>
-        <button class="secondary" type="button" onClick={props.onDisconnect}>Disconnect</button>
+        <button class="secondary" type="button" onClick={props.onDisconnect}>
+          Disconnect
+        </button>
       </section>
     );
   }
@@ -58,10 +62,11 @@ function ChainNotice(props: { config: SiteConfig; connection: Connection; onSwit
   return (
     <div class="notice" role="alert" data-testid="wrong-chain">
       <p>
-        Your wallet is on chain {props.connection.chainId}; this deployment is on chain {props.config.chainId}. Switch the wallet to chain{" "}
-        {props.config.chainId} to sign.
+        Your wallet is on chain {props.connection.chainId}; this deployment is on chain {props.config.chainId}. Switch the wallet to chain {props.config.chainId} to sign.
       </p>
-      <button type="button" onClick={doSwitch} disabled={busy}>Switch to chain {props.config.chainId}</button>
+      <button type="button" onClick={doSwitch} disabled={busy}>
+        Switch to chain {props.config.chainId}
+      </button>
       {error && <p>Could not switch: {error}</p>}
     </div>
   );
@@ -128,15 +133,18 @@ function Root(props: { config: SiteConfig; reader: CtkClient }) {
   useEffect(() => {
     setIsHr(false);
     if (!connection) return;
-    void reader.publicClient
-      .readContract({ ...reader.accessManager, functionName: "hasRole", args: [ROLES.HR, connection.address] })
-      .then(([member]) => setIsHr(member), () => setIsHr(false));
+    void reader.publicClient.readContract({ ...reader.accessManager, functionName: "hasRole", args: [ROLES.HR, connection.address] }).then(
+      ([member]) => setIsHr(member),
+      () => setIsHr(false),
+    );
   }, [connection?.address]);
 
   const state: AppState = { config, reader, connection };
   const link = (r: Route, text: string) => (
     <li>
-      <a href={`#/${r}`} aria-current={route === r ? "page" : undefined}>{text}</a>
+      <a href={`#/${r}`} aria-current={route === r ? "page" : undefined}>
+        {text}
+      </a>
     </li>
   );
   return (
@@ -153,7 +161,11 @@ function Root(props: { config: SiteConfig; reader: CtkClient }) {
         <WalletBar wallets={wallets} connection={connection} onConnect={connect} onDisconnect={() => setConnection(undefined)} busy={busy} />
       </header>
       <main>
-        {connectError && <p class="problems" role="alert">Could not connect: {connectError}</p>}
+        {connectError && (
+          <p class="problems" role="alert">
+            Could not connect: {connectError}
+          </p>
+        )}
         {connection && connection.chainId !== config.chainId && route !== "audit" && (
           <ChainNotice config={config} connection={connection} onSwitched={() => void refresh(connection.wallet, connection.address)} />
         )}
@@ -176,7 +188,15 @@ async function start() {
     render(<Root config={config} reader={reader} />, root);
   } catch (e) {
     root.textContent = "";
-    render(<main><h1>Compute tokens</h1><p class="problems" role="alert">{errorText(e)}</p></main>, root);
+    render(
+      <main>
+        <h1>Compute tokens</h1>
+        <p class="problems" role="alert">
+          {errorText(e)}
+        </p>
+      </main>,
+      root,
+    );
   }
 }
 

@@ -70,9 +70,7 @@ export function buildJobManifest(req: LaunchRequest, config: KubernetesExecutorC
           { action: "FailJob", onExitCodes: { containerName: CONTAINER_NAME, operator: "NotIn", values: [0] } },
         ],
       },
-      ...(config.ttlSecondsAfterFinished === undefined
-        ? {}
-        : { ttlSecondsAfterFinished: config.ttlSecondsAfterFinished }),
+      ...(config.ttlSecondsAfterFinished === undefined ? {} : { ttlSecondsAfterFinished: config.ttlSecondsAfterFinished }),
       template: {
         metadata: { labels: { ...identity } },
         spec: {

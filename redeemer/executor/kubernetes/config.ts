@@ -19,9 +19,7 @@ const resourceName = z
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a Kubernetes resource name");
 
 /** One name per priority, e.g. `{ low: "ctk-low", normal: "ctk-normal", … }`. */
-const perPriority = z.object(
-  Object.fromEntries(PRIORITIES.map((p) => [p, resourceName])) as Record<PriorityName, typeof resourceName>,
-);
+const perPriority = z.object(Object.fromEntries(PRIORITIES.map((p) => [p, resourceName])) as Record<PriorityName, typeof resourceName>);
 
 export const kubernetesExecutorConfigSchema = z
   .object({

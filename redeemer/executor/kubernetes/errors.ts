@@ -9,11 +9,7 @@ export class KubernetesUnavailable extends Error {
     readonly status: number | undefined,
     options?: { cause?: unknown },
   ) {
-    super(
-      `Kubernetes API unavailable: ${operation} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}` +
-        (status ? ` (last HTTP ${status})` : ""),
-      options,
-    );
+    super(`Kubernetes API unavailable: ${operation} failed after ${attempts} attempt${attempts === 1 ? "" : "s"}${status ? ` (last HTTP ${status})` : ""}`, options);
   }
 }
 

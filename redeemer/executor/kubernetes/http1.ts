@@ -198,8 +198,7 @@ function parseAnswerHead(buf: Buffer): AnswerHead | undefined {
     }
     from = to + 2;
   }
-  const framing =
-    status < 200 || status === 204 || status === 304 ? "none" : chunked ? "chunked" : contentLength !== undefined ? "length" : "close";
+  const framing = status < 200 || status === 204 || status === 304 ? "none" : chunked ? "chunked" : contentLength !== undefined ? "length" : "close";
   return {
     status,
     bodyStart: headEnd + 4,

@@ -7,13 +7,7 @@
  */
 import type { V1Job, V1JobCondition, V1Pod } from "@kubernetes/client-node";
 import type { JobPhase, JobState, RunSegment } from "../types.js";
-import {
-  ALLOTTED_SECONDS_ANNOTATION,
-  CONTAINER_NAME,
-  GPU_RESOURCE,
-  GPUS_ANNOTATION,
-  REDEMPTION_ID_LABEL,
-} from "./labels.js";
+import { ALLOTTED_SECONDS_ANNOTATION, CONTAINER_NAME, GPU_RESOURCE, GPUS_ANNOTATION, REDEMPTION_ID_LABEL } from "./labels.js";
 import { gpuSecondsUsed, mainContainerStatus, segmentOfPod, toUnixSeconds } from "./usageFromPods.js";
 
 /** Container termination reasons that say nothing beyond the exit code. */
@@ -27,9 +21,7 @@ export function redemptionIdOf(job: V1Job): bigint | undefined {
 /** GPUs and allotted seconds the Job was launched with (annotations, else its spec). */
 function allotmentOf(job: V1Job): { gpus: number; seconds: number } {
   const annotations = job.metadata?.annotations ?? {};
-  const container =
-    job.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME) ??
-    job.spec?.template.spec?.containers[0];
+  const container = job.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME) ?? job.spec?.template.spec?.containers[0];
   const gpus = Number(annotations[GPUS_ANNOTATION] ?? container?.resources?.limits?.[GPU_RESOURCE] ?? 0);
   const seconds = Number(annotations[ALLOTTED_SECONDS_ANNOTATION] ?? job.spec?.activeDeadlineSeconds ?? 0);
   return { gpus: Number.isFinite(gpus) ? gpus : 0, seconds: Number.isFinite(seconds) ? seconds : 0 };
@@ -65,8 +57,7 @@ export function isFinished(job: V1Job): boolean {
 function segmentsFromJobStatus(job: V1Job): RunSegment[] {
   const start = toUnixSeconds(job.status?.startTime);
   if (start === undefined || !isFinished(job)) return [];
-  const end =
-    toUnixSeconds(job.status?.completionTime) ?? toUnixSeconds(condition(job, "Failed")?.lastTransitionTime) ?? start;
+  const end = toUnixSeconds(job.status?.completionTime) ?? toUnixSeconds(condition(job, "Failed")?.lastTransitionTime) ?? start;
   return [{ start, end: Math.max(start, end) }];
 }
 
@@ -90,13 +81,7 @@ export function podsShowEnd(pods: readonly V1Pod[]): boolean {
  * @param pods the Job's pods as they are now (used for phase, exit code and reason)
  * @param segments every run segment known for the Job, including those of pods already deleted
  */
-export function jobStateFrom(
-  redemptionId: bigint,
-  job: V1Job,
-  pods: readonly V1Pod[],
-  segments: readonly RunSegment[],
-  nowSeconds: number,
-): JobState {
+export function jobStateFrom(redemptionId: bigint, job: V1Job, pods: readonly V1Pod[], segments: readonly RunSegment[], nowSeconds: number): JobState {
   const { gpus, seconds } = allotmentOf(job);
   const known = segments.length > 0 ? [...segments].sort(byStart) : segmentsFromJobStatus(job);
   const runs: RunSegment[] = known.map((s) => ({
@@ -137,11 +122,7 @@ export function jobStateFrom(
   return state;
 }
 
-function failureReason(
-  failed: V1JobCondition,
-  containerReason: string | undefined,
-  podReason: string | undefined,
-): string | undefined {
+function failureReason(failed: V1JobCondition, containerReason: string | undefined, podReason: string | undefined): string | undefined {
   if (failed.reason === "DeadlineExceeded") return failed.reason;
   if (containerReason && !UNINFORMATIVE_REASONS.has(containerReason)) return containerReason;
   return podReason ?? failed.reason ?? containerReason;

@@ -145,10 +145,7 @@ export class JobWatcher {
   }
 
   private watchOnce(kind: ResourceKind, resourceVersion: string): Promise<WatchEnd> {
-    const path =
-      kind === "jobs"
-        ? `/apis/batch/v1/namespaces/${this.opts.namespace}/jobs`
-        : `/api/v1/namespaces/${this.opts.namespace}/pods`;
+    const path = kind === "jobs" ? `/apis/batch/v1/namespaces/${this.opts.namespace}/jobs` : `/api/v1/namespaces/${this.opts.namespace}/pods`;
     return new Promise<WatchEnd>((resolve) => {
       let gone = false;
       let ended = false;
@@ -307,9 +304,7 @@ export function slimJob(job: V1Job): V1Job {
       spec: {
         suspend: spec.suspend,
         activeDeadlineSeconds: spec.activeDeadlineSeconds,
-        template: podSpec
-          ? { spec: { containers: (podSpec.containers ?? []).map((c) => ({ name: c.name, resources: c.resources })) } }
-          : {},
+        template: podSpec ? { spec: { containers: (podSpec.containers ?? []).map((c) => ({ name: c.name, resources: c.resources })) } } : {},
       },
     }),
     ...(status && { status }),

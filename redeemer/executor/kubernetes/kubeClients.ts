@@ -78,10 +78,7 @@ export interface KubeClients {
   close(): Promise<void>;
 }
 
-export function createKubeClients(
-  kubeConfig: KubeConfig,
-  opts: { requestTimeoutMs: number; stop: AbortSignal },
-): KubeClients {
+export function createKubeClients(kubeConfig: KubeConfig, opts: { requestTimeoutMs: number; stop: AbortSignal }): KubeClients {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("KubeConfig has no current cluster");
   const auth = new SharedPoolAuthentication(kubeConfig);

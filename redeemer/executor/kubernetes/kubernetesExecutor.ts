@@ -6,11 +6,7 @@ import type { KubeConfig, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Executor, JobState, LaunchRequest, LaunchResult } from "../types.js";
 import { jobNameFor } from "../types.js";
 import { buildJobManifest } from "./buildJobManifest.js";
-import {
-  parseKubernetesExecutorConfig,
-  type KubernetesExecutorConfig,
-  type KubernetesExecutorConfigInput,
-} from "./config.js";
+import { parseKubernetesExecutorConfig, type KubernetesExecutorConfig, type KubernetesExecutorConfigInput } from "./config.js";
 import { ExecutorClosed, JobNameTaken } from "./errors.js";
 import { isOwnedBy, jobStateFrom, redemptionIdOf } from "./jobStateFrom.js";
 import { JobWatcher, type Listing } from "./jobWatcher.js";

@@ -22,5 +22,4 @@ export const CONTAINER_NAME = "main";
 /** Selects every Job and Pod this executor created. */
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
-export const redemptionSelector = (redemptionId: bigint): string =>
-  `${MANAGED_SELECTOR},${REDEMPTION_ID_LABEL}=${redemptionId.toString()}`;
+export const redemptionSelector = (redemptionId: bigint): string => `${MANAGED_SELECTOR},${REDEMPTION_ID_LABEL}=${redemptionId.toString()}`;

@@ -21,9 +21,7 @@ interface Entry {
 /** The uid of the Job that owns a pod. */
 export function ownerJobUid(pod: V1Pod): string | undefined {
   return (
-    pod.metadata?.ownerReferences?.find((o) => o.kind === "Job")?.uid ??
-    pod.metadata?.labels?.["batch.kubernetes.io/controller-uid"] ??
-    pod.metadata?.labels?.["controller-uid"]
+    pod.metadata?.ownerReferences?.find((o) => o.kind === "Job")?.uid ?? pod.metadata?.labels?.["batch.kubernetes.io/controller-uid"] ?? pod.metadata?.labels?.["controller-uid"]
   );
 }
 

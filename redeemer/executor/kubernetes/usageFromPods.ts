@@ -46,12 +46,7 @@ export function segmentOfPod(pod: V1Pod): PodSegment | undefined {
 }
 
 /** gpus × Σ (end, or now, − start), capped at gpus × allotted seconds. */
-export function gpuSecondsUsed(
-  segments: readonly RunSegment[],
-  gpus: number,
-  allottedSeconds: number,
-  nowSeconds: number,
-): number {
+export function gpuSecondsUsed(segments: readonly RunSegment[], gpus: number, allottedSeconds: number, nowSeconds: number): number {
   const seconds = segments.reduce((sum, s) => sum + Math.max(0, (s.end ?? nowSeconds) - s.start), 0);
   return Math.min(gpus * seconds, gpus * allottedSeconds);
 }

@@ -30,9 +30,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
         // unreadable: a crash while writing it; stale
       }
       if (typeof holder.pid === "number") {
-        const alive =
-          holder.pid === process.pid ||
-          isSameProcess(holder.pid, typeof holder.startTime === "string" ? holder.startTime : undefined) !== false;
+        const alive = holder.pid === process.pid || isSameProcess(holder.pid, typeof holder.startTime === "string" ? holder.startTime : undefined) !== false;
         if (alive) throw new DataDirInUse(dataDir, holder.pid);
       }
       await unlink(file).catch(() => {});

@@ -45,7 +45,7 @@ export async function detectNvidiaGpus(nvidiaSmi: string, path?: string): Promis
 /** The configured slots, with simulated entries expanded and given indexes; or the detected GPUs. */
 export async function resolveGpuInventory(
   config: Pick<LocalExecutorConfig, "gpus" | "nvidiaSmi" | "productClasses" | "path">,
-  onWarning: (message: string) => void = () => {}
+  onWarning: (message: string) => void = () => {},
 ): Promise<GpuSlot[]> {
   if (config.gpus !== undefined) return expandConfiguredSlots(config.gpus);
   let detected: DetectedGpu[] = [];

@@ -27,9 +27,7 @@ export const jobRecordSchema = z.object({
   /** Unix seconds. */
   createdAt: z.number(),
   phase: z.enum(["pending", "running", "succeeded", "failed"]),
-  segments: z.array(
-    z.object({ start: z.number(), end: z.number().optional(), node: z.string().optional(), gpuProduct: z.string().optional() })
-  ),
+  segments: z.array(z.object({ start: z.number(), end: z.number().optional(), node: z.string().optional(), gpuProduct: z.string().optional() })),
   gpuSeconds: z.number().int().nonnegative(),
   exitCode: z.number().int().optional(),
   signal: z.string().optional(),

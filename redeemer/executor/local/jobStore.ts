@@ -75,7 +75,7 @@ export class JobStore {
           unreadable.push({
             name,
             file,
-            error: parsed.success ? `holds job ${parsed.data.name}` : parsed.error.issues[0]?.message ?? "invalid",
+            error: parsed.success ? `holds job ${parsed.data.name}` : (parsed.error.issues[0]?.message ?? "invalid"),
           });
       } catch (err) {
         unreadable.push({ name, file, error: (err as Error).message });

@@ -54,27 +54,8 @@ import { type LocalExecutorConfig, type LocalExecutorConfigInput, parseLocalExec
 import { measureGpuSeconds } from "./measureGpuSeconds.js";
 import { pickNextJobs } from "./pickNextJobs.js";
 import { prepareDataDir, recoveryPlanOf, stopInterrupted, unreadableJobState } from "./recovery.js";
-import {
-  type Claim,
-  type RunStatus,
-  createJsonExclusive,
-  mtimeOf,
-  readJsonIfExists,
-  runDirOf,
-  runFilesOf,
-  writeJsonAtomic,
-} from "./runFiles.js";
-import {
-  killJobGroup,
-  killRun,
-  lookAtAttempt,
-  outcomeOfExit,
-  runOrderFor,
-  signalSupervisor,
-  spawnSupervisor,
-  supervisorEndOf,
-  supervisorGone,
-} from "./supervision.js";
+import { type Claim, type RunStatus, createJsonExclusive, mtimeOf, readJsonIfExists, runDirOf, runFilesOf, writeJsonAtomic } from "./runFiles.js";
+import { killJobGroup, killRun, lookAtAttempt, outcomeOfExit, runOrderFor, signalSupervisor, spawnSupervisor, supervisorEndOf, supervisorGone } from "./supervision.js";
 
 export interface LocalExecutorDeps {
   /** Where warnings go (detection failures, unreadable state files, listener errors). */
@@ -284,18 +265,13 @@ export class LocalExecutor implements Executor {
     const command = req.spec.command[0];
     if (command === undefined) fail("COMMAND_MISSING", "the local executor needs spec.command: it cannot run an image's entrypoint");
     if (!this.config.allowedCommands.includes(command!)) {
-      fail(
-        "COMMAND_NOT_ALLOWED",
-        `command ${JSON.stringify(command)} is not allowed here (allowed: ${this.config.allowedCommands.join(", ")})`
-      );
+      fail("COMMAND_NOT_ALLOWED", `command ${JSON.stringify(command)} is not allowed here (allowed: ${this.config.allowedCommands.join(", ")})`);
     }
-    if ((await findExecutable(command!, this.jobPath())) === undefined)
-      fail("COMMAND_NOT_FOUND", `command ${JSON.stringify(command)} is not installed on this machine`);
+    if ((await findExecutable(command!, this.jobPath())) === undefined) fail("COMMAND_NOT_FOUND", `command ${JSON.stringify(command)} is not installed on this machine`);
     const strings = [...req.spec.command, ...req.spec.args, ...Object.values(req.spec.env)];
     if (strings.some((s) => s.includes("\0"))) fail("INVALID_ARGUMENT", "command, args and env must not contain NUL characters");
     if (!Number.isInteger(req.gpus) || req.gpus < 1) fail("INVALID_ARGUMENT", `gpus must be a positive integer, got ${req.gpus}`);
-    if (!Number.isInteger(req.seconds) || req.seconds < 1)
-      fail("INVALID_ARGUMENT", `seconds must be a positive integer, got ${req.seconds}`);
+    if (!Number.isInteger(req.seconds) || req.seconds < 1) fail("INVALID_ARGUMENT", `seconds must be a positive integer, got ${req.seconds}`);
     const capacity = this.pool.capacity(req.className);
     if (capacity === 0) fail("CLASS_UNAVAILABLE", `this machine has no ${req.className} GPUs`);
     if (req.gpus > capacity) fail("TOO_MANY_GPUS", `${req.gpus} ${req.className} GPUs asked for; this machine has ${capacity}`);
@@ -336,15 +312,13 @@ export class LocalExecutor implements Executor {
         seq: j.record.seq,
         job: j,
       })),
-      free
+      free,
     );
     for (const { job } of picks) {
       const slots = this.pool.allocate(job.record.className, job.record.gpus, job.record.name);
       if (slots === undefined) continue; // cannot happen: picks fit the free counts
       job.starting = true;
-      const started = this.start(job, slots).catch((err: unknown) =>
-        this.warn(`starting ${job.record.name} failed: ${(err as Error).message}`)
-      );
+      const started = this.start(job, slots).catch((err: unknown) => this.warn(`starting ${job.record.name} failed: ${(err as Error).message}`));
       this.starts.add(started);
       void started.finally(() => this.starts.delete(started));
     }
@@ -565,7 +539,7 @@ export class LocalExecutor implements Executor {
           ? "the job's supervisor was gone and the job still ran: it was killed, and is charged up to then"
           : "the job's supervisor was gone (killed, or the machine restarted): charged up to its last heartbeat",
       },
-      end
+      end,
     );
   }
 
@@ -588,9 +562,7 @@ export class LocalExecutor implements Executor {
 
   /** Queues a write of the job's record as it is when the write runs (so the last write wins). */
   private persist(job: LiveJob): void {
-    job.writing = job.writing
-      .then(() => this.store.write(job.record))
-      .catch((err: unknown) => this.warn(`cannot persist ${job.record.name}: ${(err as Error).message}`));
+    job.writing = job.writing.then(() => this.store.write(job.record)).catch((err: unknown) => this.warn(`cannot persist ${job.record.name}: ${(err as Error).message}`));
   }
 
   /** Writes the record now, after any queued write; throws when it cannot. */
@@ -688,5 +660,4 @@ export class LocalExecutor implements Executor {
 }
 
 /** Same as LocalExecutor.create. */
-export const createLocalExecutor = (config: LocalExecutorConfigInput, deps?: LocalExecutorDeps): Promise<LocalExecutor> =>
-  LocalExecutor.create(config, deps);
+export const createLocalExecutor = (config: LocalExecutorConfigInput, deps?: LocalExecutorDeps): Promise<LocalExecutor> => LocalExecutor.create(config, deps);

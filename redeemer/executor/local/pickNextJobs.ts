@@ -14,8 +14,7 @@ export interface QueuedJob {
   seq: number;
 }
 
-export const compareQueued = (a: QueuedJob, b: QueuedJob): number =>
-  PRIORITIES.indexOf(b.priority) - PRIORITIES.indexOf(a.priority) || a.seq - b.seq;
+export const compareQueued = (a: QueuedJob, b: QueuedJob): number => PRIORITIES.indexOf(b.priority) - PRIORITIES.indexOf(a.priority) || a.seq - b.seq;
 
 export function pickNextJobs<J extends QueuedJob>(queued: readonly J[], freeByClass: ReadonlyMap<string, number>): J[] {
   const free = new Map(freeByClass);

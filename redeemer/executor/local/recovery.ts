@@ -49,9 +49,7 @@ export function stopInterrupted(r: JobRecord): { end: number; message: string } 
   const open = r.segments.at(-1);
   let end = Math.max(open?.start ?? r.createdAt, r.heartbeatAt ?? 0);
   let message =
-    r.phase === "pending"
-      ? "the redeemer stopped while starting the job; it is not started again"
-      : "the redeemer stopped while the job ran; usage counted to its last heartbeat";
+    r.phase === "pending" ? "the redeemer stopped while starting the job; it is not started again" : "the redeemer stopped while the job ran; usage counted to its last heartbeat";
   if (r.pid !== undefined && isSameProcess(r.pid, r.pidStartTime) === true) {
     signalGroup(r.pid, "SIGKILL");
     end = nowSeconds();

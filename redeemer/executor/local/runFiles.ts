@@ -40,9 +40,7 @@ export interface RunOrder {
   describe: string;
 }
 
-export type Claim =
-  | { by: "supervisor"; pid: number; pidStartTime?: string; at: number }
-  | { by: "executor"; pid: number; at: number };
+export type Claim = { by: "supervisor"; pid: number; pidStartTime?: string; at: number } | { by: "executor"; pid: number; at: number };
 
 export type RunStatus =
   | { stage: "running"; supervisorPid: number; jobPid: number; jobPidStartTime?: string; start: number }

@@ -36,7 +36,7 @@ export function runOrderFor(
     logFile: string;
     graceSeconds: number;
     heartbeatSeconds: number;
-  }
+  },
 ): RunOrder {
   const { spec } = r;
   return {
@@ -110,11 +110,7 @@ export function killJobGroup(r: JobRecord): void {
 }
 
 /** Kills every live process of the attempt (its group, and whatever carries its run token); true when any was alive. */
-export async function killRun(
-  r: JobRecord,
-  running: Extract<RunStatus, { stage: "running" }> | undefined,
-  warn: (message: string) => void
-): Promise<boolean> {
+export async function killRun(r: JobRecord, running: Extract<RunStatus, { stage: "running" }> | undefined, warn: (message: string) => void): Promise<boolean> {
   let found = false;
   for (let round = 0; round < 100; round++) {
     const pids = new Set(r.runToken !== undefined ? findProcessesWithEnv(RUN_TOKEN_ENV, r.runToken) : []);
@@ -146,12 +142,12 @@ export function outcomeOfExit(status: Extract<RunStatus, { stage: "exited" }>, s
     (status.stopRequested
       ? LOCAL_FAILURE_REASONS.shutdown
       : status.deadlineHit
-      ? LOCAL_FAILURE_REASONS.deadline
-      : code === 0
-      ? undefined
-      : code !== undefined
-      ? LOCAL_FAILURE_REASONS.error
-      : LOCAL_FAILURE_REASONS.signaled);
+        ? LOCAL_FAILURE_REASONS.deadline
+        : code === 0
+          ? undefined
+          : code !== undefined
+            ? LOCAL_FAILURE_REASONS.error
+            : LOCAL_FAILURE_REASONS.signaled);
   return {
     phase: failure === undefined ? "succeeded" : "failed",
     ...(failure !== undefined && { reason: failure }),
@@ -181,11 +177,7 @@ export type AttemptLook =
  * more (ours exited, or it was never ours) is claimed here, for the executor, so that no late
  * supervisor starts it. `supervisorExited`: our own supervisor process is known to have exited.
  */
-export function lookAtAttempt(
-  files: ReturnType<typeof runFilesOf>,
-  ours: ChildProcess | undefined,
-  supervisorExited: boolean
-): AttemptLook {
+export function lookAtAttempt(files: ReturnType<typeof runFilesOf>, ours: ChildProcess | undefined, supervisorExited: boolean): AttemptLook {
   let claim = readJsonIfExists<Claim>(files.claim);
   const status = readJsonIfExists<RunStatus>(files.status);
   if (status?.stage === "exited") return { kind: "exited", status };

@@ -120,13 +120,14 @@ if (child.pid === undefined) {
 } else {
   jobPid = child.pid;
   const stat = readProcStat(jobPid);
-  if (sameRunDir()) writeJsonAtomic(files.status, {
-    stage: "running",
-    supervisorPid: process.pid,
-    jobPid,
-    ...(stat && { jobPidStartTime: stat.startTime }),
-    start,
-  } satisfies RunStatus);
+  if (sameRunDir())
+    writeJsonAtomic(files.status, {
+      stage: "running",
+      supervisorPid: process.pid,
+      jobPid,
+      ...(stat && { jobPidStartTime: stat.startTime }),
+      start,
+    } satisfies RunStatus);
   if (stopRequested) terminate();
 
   // setTimeout's longest delay is 2^31 - 1 ms: longer deadlines are re-armed in steps.

@@ -53,7 +53,8 @@ export class TxMatcher {
     if (!minted) return undefined;
     for (const [drawn, left] of back) {
       const d = this.h.lotParts(drawn, pos);
-      if (d && left > 0n && d.classId === minted.classId && d.policy === minted.policy && d.expiresAt < minted.expiresAt && d.expiresAt < pos.timestamp + MAX_REFUND_GRACE) return drawn;
+      if (d && left > 0n && d.classId === minted.classId && d.policy === minted.policy && d.expiresAt < minted.expiresAt && d.expiresAt < pos.timestamp + MAX_REFUND_GRACE)
+        return drawn;
     }
     return undefined;
   }

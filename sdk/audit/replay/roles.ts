@@ -35,7 +35,17 @@ export class Roles {
           this.roleMembers.set(roleId, members);
         }
         members.set(account, { since: BigInt(since), delay });
-        this.roleHistory.push({ action: "granted", roleId, account, delay, since: BigInt(since), newMember, blockNumber: e.blockNumber, timestamp: e.timestamp, txHash: e.transactionHash });
+        this.roleHistory.push({
+          action: "granted",
+          roleId,
+          account,
+          delay,
+          since: BigInt(since),
+          newMember,
+          blockNumber: e.blockNumber,
+          timestamp: e.timestamp,
+          txHash: e.transactionHash,
+        });
         return;
       }
       case "RoleRevoked": {

@@ -84,11 +84,29 @@ export async function buildHistory(): Promise<History> {
     await writeComputeToken(chain.redeemer, "markRunning", [1n, keccak256(stringToBytes("local:ctk-redemption-1"))]);
     // A receipt of the redeemer's schema (written compact: the tests edit its text).
     const receipt = usageReceiptSchema.parse({
-      version: 1, chainId: chain.deployment.chainId, contract: chain.deployment.computeToken, redemptionId: "1", holder: who[0]!,
-      className: "H100-80GB", gpuProduct: "NVIDIA-H100-80GB-HBM3", priority: "normal", executor: "local", jobName: "ctk-redemption-1",
-      node: null, phase: "succeeded", exitCode: 0, reason: null, segments: [{ start: 1, end: 7501, node: null, gpuProduct: null }],
-      gpus: 4, allottedSeconds: 10_800, gpuSeconds: 30000, multiplierBps: 10_000,
-      reservedUnits: "43200", usedUnits: "30000", refundedUnits: "13200", issuedAt: "2026-01-01T00:00:00.000Z",
+      version: 1,
+      chainId: chain.deployment.chainId,
+      contract: chain.deployment.computeToken,
+      redemptionId: "1",
+      holder: who[0]!,
+      className: "H100-80GB",
+      gpuProduct: "NVIDIA-H100-80GB-HBM3",
+      priority: "normal",
+      executor: "local",
+      jobName: "ctk-redemption-1",
+      node: null,
+      phase: "succeeded",
+      exitCode: 0,
+      reason: null,
+      segments: [{ start: 1, end: 7501, node: null, gpuProduct: null }],
+      gpus: 4,
+      allottedSeconds: 10_800,
+      gpuSeconds: 30000,
+      multiplierBps: 10_000,
+      reservedUnits: "43200",
+      usedUnits: "30000",
+      refundedUnits: "13200",
+      issuedAt: "2026-01-01T00:00:00.000Z",
     });
     const receiptBytes = stringToBytes(JSON.stringify(receipt));
     await writeComputeToken(chain.redeemer, "settle", [1n, 30_000n, keccak256(receiptBytes)]);

@@ -90,7 +90,14 @@ export async function startGatewayFixture(): Promise<GatewayFixture> {
       };
       const signature = (await employee.walletClient!.signTypedData(authorizationTypedData(chain.deployment.chainId, credit.address, auth))) as Hex;
       return JSON.parse(
-        serializeSignedAuthorization({ version: 1, chainId: chain.deployment.chainId, inferenceCredit: credit.address, authorizationId: authorizationId(auth.holder, auth.gateway, auth.nonce), authorization: auth, signature }),
+        serializeSignedAuthorization({
+          version: 1,
+          chainId: chain.deployment.chainId,
+          inferenceCredit: credit.address,
+          authorizationId: authorizationId(auth.holder, auth.gateway, auth.nonce),
+          authorization: auth,
+          signature,
+        }),
       );
     },
     config(over = {}) {

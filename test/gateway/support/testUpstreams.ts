@@ -41,7 +41,11 @@ export function slowRelay(target: () => string, delayMs: number): Promise<TestUp
     const body = await readBody(req);
     bodies.push(body);
     const path = req.url!.replace(/^\/v1/, "");
-    const up = await fetch(`${target()}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body, model: "stories260K", priority: undefined }) });
+    const up = await fetch(`${target()}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, model: "stories260K", priority: undefined }),
+    });
     if (!body.stream) {
       const text = await up.text();
       await new Promise((r) => setTimeout(r, delayMs * 15));
@@ -71,7 +75,11 @@ export function brokenUpstream(target: () => string): Promise<TestUpstream> {
       res.end(JSON.stringify({ error: { message: "CUDA out of memory", type: "server_error" } }));
       return;
     }
-    const up = await fetch(`${target()}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...body, model: "stories260K" }) });
+    const up = await fetch(`${target()}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ...body, model: "stories260K" }),
+    });
     const events = (await up.text()).split("\n\n").filter(Boolean);
     res.writeHead(200, { "content-type": "text/event-stream" });
     for (const e of events.slice(0, 3)) res.write(`${e}\n\n`);

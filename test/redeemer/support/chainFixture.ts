@@ -142,7 +142,9 @@ function toHex(bytes: Uint8Array): Hex {
 }
 
 /** Every lifecycle event of the contract, decoded, for end-of-test accounting. */
-export async function lifecycleOf(f: ChainFixture): Promise<{ settled: Map<bigint, bigint[]>; rejected: Map<bigint, number[]>; running: Map<bigint, number>; requested: bigint[] }> {
+export async function lifecycleOf(
+  f: ChainFixture,
+): Promise<{ settled: Map<bigint, bigint[]>; rejected: Map<bigint, number[]>; running: Map<bigint, number>; requested: bigint[] }> {
   const logs = await f.publicClient.getLogs({ address: f.deployment.computeToken, fromBlock: BigInt(f.deployment.deployBlock), toBlock: "latest" });
   const events = parseEventLogs({ abi: computeTokenAbi, logs });
   const settled = new Map<bigint, bigint[]>();

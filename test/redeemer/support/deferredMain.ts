@@ -11,10 +11,7 @@ import { parseArgs } from "node:util";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: "string", short: "c" } }, strict: false });
-  const kind =
-    typeof values.config === "string"
-      ? (JSON.parse(readFileSync(values.config, "utf8")) as { executor?: { kind?: string } }).executor?.kind
-      : undefined;
+  const kind = typeof values.config === "string" ? (JSON.parse(readFileSync(values.config, "utf8")) as { executor?: { kind?: string } }).executor?.kind : undefined;
   await Promise.all([
     import("../../../redeemer/index.js"),
     kind === "kubernetes"

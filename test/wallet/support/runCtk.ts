@@ -54,10 +54,7 @@ export function startCtk(args: string[], opts: { env?: Record<string, string | u
   };
 }
 
-export async function runCtk(
-  args: string[],
-  opts: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number } = {},
-): Promise<CtkRun> {
+export async function runCtk(args: string[], opts: { env?: Record<string, string | undefined>; input?: string; timeoutMs?: number } = {}): Promise<CtkRun> {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...opts.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const child = spawn(process.execPath, ["--import", "tsx", CTK_ENTRY, ...args], {

@@ -43,23 +43,46 @@ function Verify() {
   return (
     <section aria-labelledby="verify-h">
       <h2 id="verify-h">Verify</h2>
-      {error && <p class="problems" role="alert">The audit could not run: {error}</p>}
-      {!doc && !error && <p class="muted" role="status">Replaying every event and reconciling with the chain…</p>}
+      {error && (
+        <p class="problems" role="alert">
+          The audit could not run: {error}
+        </p>
+      )}
+      {!doc && !error && (
+        <p class="muted" role="status">
+          Replaying every event and reconciling with the chain…
+        </p>
+      )}
       {doc && (
         <div data-testid="verify" data-ok={String(doc.ok)}>
           <p class="muted">
-            Replayed {doc.summary.events} events in {doc.summary.transactions} transactions up to block {doc.summary.toBlock} ({doc.seconds.toFixed(1)} s): {doc.summary.holders} accounts, {doc.summary.lots} lots,
-            {" "}{plural(Number(doc.summary.redemptions.total), "redemption")}{doc.summary.receiptsChecked ? `, ${plural(doc.summary.receiptsChecked, "receipt")} checked` : ""}.
+            Replayed {doc.summary.events} events in {doc.summary.transactions} transactions up to block {doc.summary.toBlock} ({doc.seconds.toFixed(1)} s): {doc.summary.holders}{" "}
+            accounts, {doc.summary.lots} lots, {plural(Number(doc.summary.redemptions.total), "redemption")}
+            {doc.summary.receiptsChecked ? `, ${plural(doc.summary.receiptsChecked, "receipt")} checked` : ""}.
           </p>
           {doc.ok ? (
-            <p class="ok" role="status">Reconciles: every balance, supply, redemption, role, receipt and credit matches the events.</p>
+            <p class="ok" role="status">
+              Reconciles: every balance, supply, redemption, role, receipt and credit matches the events.
+            </p>
           ) : (
             <div class="problems" role="alert">
-              <strong>{doc.findings.length} finding{doc.findings.length === 1 ? "" : "s"}</strong>
-              <ul data-testid="findings">{doc.findings.map((f, i) => <li key={i}><code>{f.code}</code> {f.message}</li>)}</ul>
+              <strong>
+                {doc.findings.length} finding{doc.findings.length === 1 ? "" : "s"}
+              </strong>
+              <ul data-testid="findings">
+                {doc.findings.map((f, i) => (
+                  <li key={i}>
+                    <code>{f.code}</code> {f.message}
+                  </li>
+                ))}
+              </ul>
             </div>
           )}
-          <div class="row"><button type="button" class="secondary" onClick={() => setTick((t) => t + 1)}>Verify again</button></div>
+          <div class="row">
+            <button type="button" class="secondary" onClick={() => setTick((t) => t + 1)}>
+              Verify again
+            </button>
+          </div>
         </div>
       )}
     </section>
@@ -75,14 +98,20 @@ function Charts(props: { report: ReportDoc }) {
   const top = useMemo(() => {
     const by = new Map<string, number>();
     for (const row of r.holders) by.set(row.holder, (by.get(row.holder) ?? 0) + hoursOf(row.total.consumed));
-    return [...by].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 10).map(([label, value]) => ({ label, value }));
+    return [...by]
+      .filter(([, v]) => v > 0)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, 10)
+      .map(([label, value]) => ({ label, value }));
   }, [r]);
   const inequality = useMemo(
     () =>
       consumptionInequality(
         r.holders.map((row) => ({
           holder: row.holder,
-          months: Object.fromEntries(Object.entries(row.months).map(([m, v]) => [m, { consumed: BigInt(v.consumed ?? "0"), granted: BigInt(v.granted ?? "0"), received: BigInt(v.received ?? "0") }])),
+          months: Object.fromEntries(
+            Object.entries(row.months).map(([m, v]) => [m, { consumed: BigInt(v.consumed ?? "0"), granted: BigInt(v.granted ?? "0"), received: BigInt(v.received ?? "0") }]),
+          ),
         })),
         r.months,
       ),
@@ -104,7 +133,11 @@ function Charts(props: { report: ReportDoc }) {
             <>
               <label for="lorenz-month">Month</label>
               <select id="lorenz-month" value={month} onChange={(e) => setMonth(e.currentTarget.value)}>
-                {inequality.map((m) => <option key={m.month} value={m.month}>{m.month}</option>)}
+                {inequality.map((m) => (
+                  <option key={m.month} value={m.month}>
+                    {m.month}
+                  </option>
+                ))}
               </select>
             </>
           )}
@@ -114,10 +147,28 @@ function Charts(props: { report: ReportDoc }) {
       <p class="muted">0 = every employee used the same; near 1 = a few used almost all. Employees who had hours and used none count as zero.</p>
       <div class="table-wrap">
         <table data-testid="gini">
-          <thead><tr><th scope="col">month</th><th scope="col" class="num">employees</th><th scope="col" class="num">GPU-hours used</th><th scope="col" class="num">Gini</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">month</th>
+              <th scope="col" class="num">
+                employees
+              </th>
+              <th scope="col" class="num">
+                GPU-hours used
+              </th>
+              <th scope="col" class="num">
+                Gini
+              </th>
+            </tr>
+          </thead>
           <tbody>
             {inequality.map((m) => (
-              <tr key={m.month}><th scope="row">{m.month}</th><td class="num">{m.holders}</td><td class="num">{(Number(m.total) / 3600).toFixed(4)}</td><td class="num">{m.gini === null ? "—" : m.gini.toFixed(3)}</td></tr>
+              <tr key={m.month}>
+                <th scope="row">{m.month}</th>
+                <td class="num">{m.holders}</td>
+                <td class="num">{(Number(m.total) / 3600).toFixed(4)}</td>
+                <td class="num">{m.gini === null ? "—" : m.gini.toFixed(3)}</td>
+              </tr>
             ))}
           </tbody>
         </table>
@@ -135,17 +186,27 @@ function Downloads() {
       <div class="card">
         <p>
           The report:{" "}
-          <a class="button secondary" href="/api/audit/report?format=html&download=1" download>HTML</a>{" "}
-          <a class="button secondary" href="/api/audit/report?format=csv&download=1" download>CSV</a>{" "}
-          <a class="button secondary" href="/api/audit/report?format=json&download=1" download>JSON</a>
+          <a class="button secondary" href="/api/audit/report?format=html&download=1" download>
+            HTML
+          </a>{" "}
+          <a class="button secondary" href="/api/audit/report?format=csv&download=1" download>
+            CSV
+          </a>{" "}
+          <a class="button secondary" href="/api/audit/report?format=json&download=1" download>
+            JSON
+          </a>
         </p>
         <label for="statement-wallet">An employee's statement: wallet</label>
         <input id="statement-wallet" value={wallet} onInput={(e) => setWallet(e.currentTarget.value)} placeholder="0x…" autocomplete="off" />
         <div class="row">
           {valid ? (
             <>
-              <a class="button secondary" href={`/api/audit/statement?wallet=${wallet.trim()}&format=csv&download=1`} download>Statement (CSV)</a>
-              <a class="button secondary" href={`/api/audit/statement?wallet=${wallet.trim()}&format=text&download=1`} download>Statement (text)</a>
+              <a class="button secondary" href={`/api/audit/statement?wallet=${wallet.trim()}&format=csv&download=1`} download>
+                Statement (CSV)
+              </a>
+              <a class="button secondary" href={`/api/audit/statement?wallet=${wallet.trim()}&format=text&download=1`} download>
+                Statement (text)
+              </a>
             </>
           ) : (
             <span class="muted">Enter a 0x wallet address to download its statement.</span>
@@ -169,8 +230,16 @@ export function AuditorPage() {
       <h1>Audit</h1>
       <p class="muted">Rebuilt from the chain's events alone; no wallet needed.</p>
       <Verify />
-      {error && <p class="problems" role="alert">The report could not be built: {error}</p>}
-      {!report && !error && <p class="muted" role="status">Building the report…</p>}
+      {error && (
+        <p class="problems" role="alert">
+          The report could not be built: {error}
+        </p>
+      )}
+      {!report && !error && (
+        <p class="muted" role="status">
+          Building the report…
+        </p>
+      )}
       {report && <Charts report={report} />}
       <Downloads />
     </>

@@ -39,20 +39,37 @@ function Buckets(props: { holder: Address }) {
       clearInterval(timer);
     };
   }, [props.holder]);
-  if (error) return <p class="problems" role="alert">Credits could not be read: {error}</p>;
+  if (error)
+    return (
+      <p class="problems" role="alert">
+        Credits could not be read: {error}
+      </p>
+    );
   if (!buckets) return <p class="muted">Reading credits…</p>;
   const total = buckets.filter((b) => !b.expired).reduce((s, b) => s + b.amount, 0n);
   return (
     <>
-      <p>Credits you can spend: <strong data-testid="credits-balance">{formatCredits(total)}</strong></p>
+      <p>
+        Credits you can spend: <strong data-testid="credits-balance">{formatCredits(total)}</strong>
+      </p>
       {buckets.length > 0 && (
         <div class="table-wrap">
           <table data-testid="credit-buckets">
-            <thead><tr><th scope="col">expires</th><th scope="col">policy</th><th scope="col" class="num">credits</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">expires</th>
+                <th scope="col">policy</th>
+                <th scope="col" class="num">
+                  credits
+                </th>
+              </tr>
+            </thead>
             <tbody>
               {buckets.map((b, i) => (
                 <tr key={i}>
-                  <td>{formatExpiry(b.expiresAt)} <span class="muted">({b.expired ? "expired" : `expires ${countdown(Number(b.expiresAt) - now)}`})</span></td>
+                  <td>
+                    {formatExpiry(b.expiresAt)} <span class="muted">({b.expired ? "expired" : `expires ${countdown(Number(b.expiresAt) - now)}`})</span>
+                  </td>
                   <td>{b.transferable ? "transferable" : "soulbound"}</td>
                   <td class="num">{formatCredits(b.amount)}</td>
                 </tr>
@@ -113,11 +130,21 @@ function ApiKey() {
         cap: parseCredits(cap, "cap"),
         expiresAt: chainNow + BigInt(d) * 86_400n,
         nonce: BigInt(Date.now()),
-        models: models.split(",").map((m) => m.trim()).filter(Boolean),
+        models: models
+          .split(",")
+          .map((m) => m.trim())
+          .filter(Boolean),
       };
       setBusy(true);
       const signature = (await w.walletClient.signTypedData({ account: w.account, ...authorizationTypedData(config.chainId, credit.address, auth) })) as Hex;
-      const text = serializeSignedAuthorization({ version: 1, chainId: config.chainId, inferenceCredit: credit.address, authorizationId: authorizationId(auth.holder, auth.gateway, auth.nonce), authorization: auth, signature });
+      const text = serializeSignedAuthorization({
+        version: 1,
+        chainId: config.chainId,
+        inferenceCredit: credit.address,
+        authorizationId: authorizationId(auth.holder, auth.gateway, auth.nonce),
+        authorization: auth,
+        signature,
+      });
       if (!config.gateway) {
         setFile(text);
         return;
@@ -149,7 +176,10 @@ function ApiKey() {
   return (
     <>
       <form class="card" onSubmit={sign}>
-        <p class="muted">Sign a spending authorization (no gas): the gateway may charge at most the cap, until it expires. {config.gateway ? "It gives you an API key for the OpenAI-compatible API, shown once." : "No gateway is configured here: you get the signed file to hand to one."}</p>
+        <p class="muted">
+          Sign a spending authorization (no gas): the gateway may charge at most the cap, until it expires.{" "}
+          {config.gateway ? "It gives you an API key for the OpenAI-compatible API, shown once." : "No gateway is configured here: you get the signed file to hand to one."}
+        </p>
         <div class="grid">
           <div>
             <label for="c-cap">Cap (credits)</label>
@@ -166,38 +196,81 @@ function ApiKey() {
         </div>
         <label for="c-gateway">Gateway account</label>
         <input id="c-gateway" value={gateway} onInput={(e) => setGateway(e.currentTarget.value)} autocomplete="off" />
-        <div class="row"><button type="submit" disabled={busy || !connection?.writer}>{config.gateway ? "Sign and get an API key" : "Sign"}</button></div>
-        {error && <p class="problems" role="alert">{error}</p>}
+        <div class="row">
+          <button type="submit" disabled={busy || !connection?.writer}>
+            {config.gateway ? "Sign and get an API key" : "Sign"}
+          </button>
+        </div>
+        {error && (
+          <p class="problems" role="alert">
+            {error}
+          </p>
+        )}
         {key && (
           <div class="ok" role="status" data-testid="api-key">
-            <p>Your API key (shown once: copy it now): <code data-testid="api-key-value">{key.key}</code></p>
-            <p>Cap {key.cap} credits, until {key.expiresAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")}.</p>
+            <p>
+              Your API key (shown once: copy it now): <code data-testid="api-key-value">{key.key}</code>
+            </p>
+            <p>
+              Cap {key.cap} credits, until {key.expiresAt.replace("T", " ").replace(/\.\d+Z$/, " UTC")}.
+            </p>
           </div>
         )}
         {file && (
           <p class="ok" role="status">
-            Signed. <a href={`data:application/json;charset=utf-8,${encodeURIComponent(file)}`} download="authorization.json">Download the authorization file</a> for the gateway.
+            Signed.{" "}
+            <a href={`data:application/json;charset=utf-8,${encodeURIComponent(file)}`} download="authorization.json">
+              Download the authorization file
+            </a>{" "}
+            for the gateway.
           </p>
         )}
       </form>
       {key && (
         <section aria-labelledby="usage-h">
           <h3 id="usage-h">Usage of this key</h3>
-          <button type="button" class="secondary" onClick={loadUsage}>Show usage</button>
-          {usage && (
-            usage.length === 0 ? <p class="muted">No requests yet.</p> : (
+          <button type="button" class="secondary" onClick={loadUsage}>
+            Show usage
+          </button>
+          {usage &&
+            (usage.length === 0 ? (
+              <p class="muted">No requests yet.</p>
+            ) : (
               <div class="table-wrap">
                 <table data-testid="usage">
-                  <thead><tr><th scope="col">finished</th><th scope="col">model</th><th scope="col" class="num">tokens in</th><th scope="col" class="num">tokens out</th><th scope="col">priority</th><th scope="col" class="num">charge (credits)</th><th scope="col">settled</th></tr></thead>
+                  <thead>
+                    <tr>
+                      <th scope="col">finished</th>
+                      <th scope="col">model</th>
+                      <th scope="col" class="num">
+                        tokens in
+                      </th>
+                      <th scope="col" class="num">
+                        tokens out
+                      </th>
+                      <th scope="col">priority</th>
+                      <th scope="col" class="num">
+                        charge (credits)
+                      </th>
+                      <th scope="col">settled</th>
+                    </tr>
+                  </thead>
                   <tbody>
                     {usage.map((u) => (
-                      <tr key={u.requestId}><td>{u.finishedAt.replace("T", " ").slice(0, 19)}</td><td>{u.model}</td><td class="num">{u.tokensIn}</td><td class="num">{u.tokensOut}</td><td>{u.priority}</td><td class="num">{formatCredits(BigInt(u.charge))}</td><td>{u.settled ? "yes" : "pending"}</td></tr>
+                      <tr key={u.requestId}>
+                        <td>{u.finishedAt.replace("T", " ").slice(0, 19)}</td>
+                        <td>{u.model}</td>
+                        <td class="num">{u.tokensIn}</td>
+                        <td class="num">{u.tokensOut}</td>
+                        <td>{u.priority}</td>
+                        <td class="num">{formatCredits(BigInt(u.charge))}</td>
+                        <td>{u.settled ? "yes" : "pending"}</td>
+                      </tr>
                     ))}
                   </tbody>
                 </table>
               </div>
-            )
-          )}
+            ))}
         </section>
       )}
     </>

@@ -48,7 +48,12 @@ function usePoll<T>(load: () => Promise<T>, deps: unknown[], everyMs: number): {
 
 function Balances(props: { balances?: HolderBalances; fetchedAt: number; error?: string }) {
   const { balances } = props;
-  if (props.error) return <p class="problems" role="alert">Balances could not be read: {props.error}</p>;
+  if (props.error)
+    return (
+      <p class="problems" role="alert">
+        Balances could not be read: {props.error}
+      </p>
+    );
   if (!balances) return <p class="muted">Reading balances…</p>;
   const now = Number(balances.at) + (Date.now() - props.fetchedAt) / 1000;
   return (
@@ -60,13 +65,29 @@ function Balances(props: { balances?: HolderBalances; fetchedAt: number; error?:
         <div class="table-wrap">
           <table data-testid="balances">
             <thead>
-              <tr><th scope="col">class</th><th scope="col" class="num">redeemable (h)</th><th scope="col" class="num">held by redemptions in flight (h)</th><th scope="col" class="num">expired (h)</th></tr>
+              <tr>
+                <th scope="col">class</th>
+                <th scope="col" class="num">
+                  redeemable (h)
+                </th>
+                <th scope="col" class="num">
+                  held by redemptions in flight (h)
+                </th>
+                <th scope="col" class="num">
+                  expired (h)
+                </th>
+              </tr>
             </thead>
             <tbody>
               {balances.classes.map((c) => (
                 <tr key={c.classId} data-class={c.name}>
-                  <th scope="row">{c.name}{c.active ? "" : " (retired)"}</th>
-                  <td class="num" data-testid={`redeemable-${c.name}`}>{formatHours(c.redeemable)}</td>
+                  <th scope="row">
+                    {c.name}
+                    {c.active ? "" : " (retired)"}
+                  </th>
+                  <td class="num" data-testid={`redeemable-${c.name}`}>
+                    {formatHours(c.redeemable)}
+                  </td>
                   <td class="num">{formatHours(c.inFlight)}</td>
                   <td class="num">{formatHours(c.expired)}</td>
                 </tr>
@@ -81,7 +102,14 @@ function Balances(props: { balances?: HolderBalances; fetchedAt: number; error?:
           <div class="table-wrap">
             <table data-testid="lots">
               <thead>
-                <tr><th scope="col">class</th><th scope="col">expires</th><th scope="col">policy</th><th scope="col" class="num">hours</th></tr>
+                <tr>
+                  <th scope="col">class</th>
+                  <th scope="col">expires</th>
+                  <th scope="col">policy</th>
+                  <th scope="col" class="num">
+                    hours
+                  </th>
+                </tr>
               </thead>
               <tbody>
                 {balances.classes.flatMap((c) =>
@@ -89,7 +117,10 @@ function Balances(props: { balances?: HolderBalances; fetchedAt: number; error?:
                     <tr key={l.lotId.toString()}>
                       <td>{c.name}</td>
                       <td>
-                        {formatExpiry(l.expiresAt)} <span class="muted">({l.expired ? `expired ${countdown(Number(l.expiresAt) - now).replace(" ago", "")} ago` : `expires ${countdown(Number(l.expiresAt) - now)}`})</span>
+                        {formatExpiry(l.expiresAt)}{" "}
+                        <span class="muted">
+                          ({l.expired ? `expired ${countdown(Number(l.expiresAt) - now).replace(" ago", "")} ago` : `expires ${countdown(Number(l.expiresAt) - now)}`})
+                        </span>
                       </td>
                       <td>{l.policy}</td>
                       <td class="num">{formatHours(l.balance)}</td>
@@ -159,8 +190,12 @@ function fieldsOf(spec: Partial<JobSpec>): SpecFields {
     image: spec.image ?? "",
     command: (spec.command ?? []).join("\n"),
     args: (spec.args ?? []).join("\n"),
-    env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`).join("\n"),
-    secrets: Object.entries(spec.secrets ?? {}).map(([k, v]) => `${k}=${v}`).join("\n"),
+    env: Object.entries(spec.env ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n"),
+    secrets: Object.entries(spec.secrets ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join("\n"),
     gpus: String(spec.gpus ?? ""),
     hours: String(spec.hours ?? ""),
     priority: spec.priority ?? "normal",
@@ -184,9 +219,9 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
     if (!className && active[0]) setClassName(active[0].name);
   }, [active.length]);
   useEffect(() => {
-    void Promise.all(
-      PRIORITIES.map((p) => reader.publicClient.readContract({ ...reader.computeToken, functionName: "priorityMultiplier", args: [priorityIndex(p)] })),
-    ).then((bps) => setMultipliers(Object.fromEntries(PRIORITIES.map((p, i) => [p, bps[i]!]))));
+    void Promise.all(PRIORITIES.map((p) => reader.publicClient.readContract({ ...reader.computeToken, functionName: "priorityMultiplier", args: [priorityIndex(p)] }))).then(
+      (bps) => setMultipliers(Object.fromEntries(PRIORITIES.map((p, i) => [p, bps[i]!]))),
+    );
   }, []);
   // The redeemer's published policy: a spec it would refuse is explained here, before anything is burned.
   useEffect(() => {
@@ -208,7 +243,10 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
       const gpus = raw.gpus as number;
       if (cls && Number.isFinite(gpus) && gpus > cls.maxGpusPerJob) problems.push(`gpus: the spec asks for ${gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
     }
-    if (config.redeemer && !policy) problems.push(policyProblem ? `the redeemer's policy could not be read (${policyProblem}): the spec cannot be checked, so nothing will be sent` : "reading the redeemer's policy…");
+    if (config.redeemer && !policy)
+      problems.push(
+        policyProblem ? `the redeemer's policy could not be read (${policyProblem}): the spec cannot be checked, so nothing will be sent` : "reading the redeemer's policy…",
+      );
     let units: bigint | undefined;
     let picks: ReturnType<typeof pickLots>["picks"] = [];
     const bps = spec ? multipliers[spec.priority] : undefined;
@@ -267,12 +305,20 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
       <form class="card" onSubmit={submit} aria-describedby="spec-problems">
         <label for="spec-file">Load a job spec (JSON file)</label>
         <input id="spec-file" type="file" accept="application/json,.json" onChange={loadFile} />
-        {fileProblem && <p class="problems" role="alert">{fileProblem}</p>}
+        {fileProblem && (
+          <p class="problems" role="alert">
+            {fileProblem}
+          </p>
+        )}
         <div class="grid">
           <div>
             <label for="f-class">Hardware class</label>
             <select id="f-class" value={className} onChange={(e) => setClassName((e.currentTarget as HTMLSelectElement).value)}>
-              {active.map((c) => <option key={c.classId} value={c.name}>{c.name} (≤ {c.maxGpusPerJob} GPUs)</option>)}
+              {active.map((c) => (
+                <option key={c.classId} value={c.name}>
+                  {c.name} (≤ {c.maxGpusPerJob} GPUs)
+                </option>
+              ))}
             </select>
           </div>
           <div>
@@ -286,7 +332,12 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
           <div>
             <label for="f-priority">Priority</label>
             <select id="f-priority" value={fields.priority} onChange={set("priority")}>
-              {PRIORITIES.map((p) => <option key={p} value={p}>{p}{multipliers[p] ? ` (× ${multipliers[p] / 10000})` : ""}</option>)}
+              {PRIORITIES.map((p) => (
+                <option key={p} value={p}>
+                  {p}
+                  {multipliers[p] ? ` (× ${multipliers[p] / 10000})` : ""}
+                </option>
+              ))}
             </select>
           </div>
         </div>
@@ -324,19 +375,31 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
           {check.problems.length > 0 && (
             <div class="problems" data-testid="spec-problems">
               <strong>This job cannot be sent yet:</strong>
-              <ul>{check.problems.map((p) => <li key={p}>{p}</li>)}</ul>
+              <ul>
+                {check.problems.map((p) => (
+                  <li key={p}>{p}</li>
+                ))}
+              </ul>
             </div>
           )}
         </div>
-        {costText && <p data-testid="cost">Cost: <strong>{costText}</strong></p>}
-        {check.picks.length > 0 && (
-          <p class="muted">From {check.picks.map((p) => `${formatHours(p.amount)} h of the lot expiring ${formatExpiry(p.expiresAt)}`).join("; ")}.</p>
+        {costText && (
+          <p data-testid="cost">
+            Cost: <strong>{costText}</strong>
+          </p>
         )}
+        {check.picks.length > 0 && <p class="muted">From {check.picks.map((p) => `${formatHours(p.amount)} h of the lot expiring ${formatExpiry(p.expiresAt)}`).join("; ")}.</p>}
         <div class="row">
-          <button type="submit" disabled={!canSend}>{sending ? "Waiting for the wallet…" : "Redeem"}</button>
+          <button type="submit" disabled={!canSend}>
+            {sending ? "Waiting for the wallet…" : "Redeem"}
+          </button>
           {!connection?.writer && <span class="muted">Connect a wallet on the deployment's chain to sign.</span>}
         </div>
-        {result && <p class={result.ok ? "ok" : "problems"} role="status" data-testid="redeem-result">{result.text}</p>}
+        {result && (
+          <p class={result.ok ? "ok" : "problems"} role="status" data-testid="redeem-result">
+            {result.text}
+          </p>
+        )}
       </form>
     </section>
   );
@@ -386,10 +449,20 @@ function ReclaimOffer(props: { r: HolderRedemption; now?: number; onChanged: () 
     <>
       {" · "}
       <span data-testid={`reclaimable-${r.id}`}>{r.status === "Requested" ? "not launched in time" : "not settled in time"}:</span>{" "}
-      <button type="button" onClick={reclaim} disabled={busy || !connection?.writer} aria-label={busy ? undefined : `Reclaim (full refund): redemption ${r.id}, ${formatHours(r.reserved)} h`}>
+      <button
+        type="button"
+        onClick={reclaim}
+        disabled={busy || !connection?.writer}
+        aria-label={busy ? undefined : `Reclaim (full refund): redemption ${r.id}, ${formatHours(r.reserved)} h`}
+      >
         {busy ? "Waiting for the wallet…" : "Reclaim (full refund)"}
       </button>
-      {error && <span class="problems" role="alert"> {error}</span>}
+      {error && (
+        <span class="problems" role="alert">
+          {" "}
+          {error}
+        </span>
+      )}
     </>
   );
 }
@@ -415,18 +488,30 @@ function RedemptionRow(props: { r: HolderRedemption; now?: number; onChanged: ()
     detail = (
       <>
         {elapsed <= r.seconds ? (
-          <>running: {Math.round(elapsed)} s of {r.seconds} s allotted </>
+          <>
+            running: {Math.round(elapsed)} s of {r.seconds} s allotted{" "}
+          </>
         ) : (
-          <>running: its {r.seconds} s allotted ended {countdown(r.seconds - elapsed)}, not settled yet </>
+          <>
+            running: its {r.seconds} s allotted ended {countdown(r.seconds - elapsed)}, not settled yet{" "}
+          </>
         )}
         <progress max={r.seconds} value={Math.min(elapsed, r.seconds)} aria-label={`redemption ${r.id} elapsed time`} />
         <ReclaimOffer r={r} now={now} onChanged={props.onChanged} />
       </>
     );
   } else if (r.status === "Settled") {
-    detail = <>settled: used {formatHours(r.used)} h, refunded {formatHours(r.reserved - r.used)} h</>;
+    detail = (
+      <>
+        settled: used {formatHours(r.used)} h, refunded {formatHours(r.reserved - r.used)} h
+      </>
+    );
   } else if (r.status === "Rejected") {
-    detail = <>rejected: {r.rejectReason ?? "no reason recorded"}; refunded {formatHours(r.reserved)} h</>;
+    detail = (
+      <>
+        rejected: {r.rejectReason ?? "no reason recorded"}; refunded {formatHours(r.reserved)} h
+      </>
+    );
   } else if (r.status === "Reclaimed") {
     detail = <>reclaimed: refunded {formatHours(r.reserved)} h</>;
   }
@@ -434,7 +519,9 @@ function RedemptionRow(props: { r: HolderRedemption; now?: number; onChanged: ()
     <tr data-testid={`redemption-${r.id}`} data-status={r.status}>
       <td class="num">{r.id.toString()}</td>
       <td>{name}</td>
-      <td>{r.gpus} × {(r.seconds / 3600).toString()} h, {r.priority}</td>
+      <td>
+        {r.gpus} × {(r.seconds / 3600).toString()} h, {r.priority}
+      </td>
       <td class="num">{formatHours(r.reserved)}</td>
       <td>
         <span class={`status status-${r.status}`}>{r.status}</span> — {detail}
@@ -453,7 +540,11 @@ function Redemptions(props: { list?: HolderRedemption[]; error?: string; clock?:
   return (
     <section aria-labelledby="redemptions-h">
       <h2 id="redemptions-h">My redemptions</h2>
-      {props.error && <p class="problems" role="alert">{props.error}</p>}
+      {props.error && (
+        <p class="problems" role="alert">
+          {props.error}
+        </p>
+      )}
       {!props.list ? (
         <p class="muted">Reading…</p>
       ) : !props.list.length ? (
@@ -462,10 +553,22 @@ function Redemptions(props: { list?: HolderRedemption[]; error?: string; clock?:
         <div class="table-wrap">
           <table data-testid="redemptions">
             <thead>
-              <tr><th scope="col" class="num">id</th><th scope="col">job</th><th scope="col">asked</th><th scope="col" class="num">reserved (h)</th><th scope="col">status</th></tr>
+              <tr>
+                <th scope="col" class="num">
+                  id
+                </th>
+                <th scope="col">job</th>
+                <th scope="col">asked</th>
+                <th scope="col" class="num">
+                  reserved (h)
+                </th>
+                <th scope="col">status</th>
+              </tr>
             </thead>
             <tbody>
-              {props.list.map((r) => <RedemptionRow key={r.id.toString()} r={r} now={now} onChanged={props.reload} />)}
+              {props.list.map((r) => (
+                <RedemptionRow key={r.id.toString()} r={r} now={now} onChanged={props.reload} />
+              ))}
             </tbody>
           </table>
         </div>
@@ -497,7 +600,8 @@ function TransferForm(props: { balances?: HolderBalances; onSent: () => void }) 
       const c = classes.find((x) => x.name === cls);
       if (!c) throw new InputFormatError("choose a class you hold");
       const { picks, available } = pickLots(c.lots, amount, { now: props.balances.at, transferableOnly: true });
-      if (!picks.length) throw new InputFormatError(`you can transfer ${formatHours(available)} ${c.name} GPU-hours (transferable, unexpired lots only; soulbound hours stay with you)`);
+      if (!picks.length)
+        throw new InputFormatError(`you can transfer ${formatHours(available)} ${c.name} GPU-hours (transferable, unexpired lots only; soulbound hours stay with you)`);
       setBusy(true);
       const me = w.account.address;
       const receipt =
@@ -524,7 +628,11 @@ function TransferForm(props: { balances?: HolderBalances; onSent: () => void }) 
           <div>
             <label for="t-class">Class</label>
             <select id="t-class" value={cls} onChange={(e) => setCls(e.currentTarget.value)}>
-              {classes.map((c) => <option key={c.classId} value={c.name}>{c.name}</option>)}
+              {classes.map((c) => (
+                <option key={c.classId} value={c.name}>
+                  {c.name}
+                </option>
+              ))}
             </select>
           </div>
           <div>
@@ -532,8 +640,16 @@ function TransferForm(props: { balances?: HolderBalances; onSent: () => void }) 
             <input id="t-hours" value={hours} onInput={(e) => setHours(e.currentTarget.value)} inputMode="decimal" />
           </div>
         </div>
-        <div class="row"><button type="submit" disabled={busy || !connection?.writer || !classes.length}>Transfer</button></div>
-        {result && <p class={result.ok ? "ok" : "problems"} role="status">{result.text}</p>}
+        <div class="row">
+          <button type="submit" disabled={busy || !connection?.writer || !classes.length}>
+            Transfer
+          </button>
+        </div>
+        {result && (
+          <p class={result.ok ? "ok" : "problems"} role="status">
+            {result.text}
+          </p>
+        )}
       </form>
     </section>
   );

@@ -20,8 +20,16 @@ import { errorText, useApp } from "../context.js";
 function Problems(props: { problems: RowProblem[]; file: string }) {
   return (
     <div class="problems" role="alert" data-testid="csv-problems">
-      <strong>{props.file}: {props.problems.length} problem{props.problems.length === 1 ? "" : "s"}; nothing will be sent until every line is right.</strong>
-      <ul>{props.problems.map((p) => <li key={`${p.line}:${p.message}`}>line {p.line}: {p.message}</li>)}</ul>
+      <strong>
+        {props.file}: {props.problems.length} problem{props.problems.length === 1 ? "" : "s"}; nothing will be sent until every line is right.
+      </strong>
+      <ul>
+        {props.problems.map((p) => (
+          <li key={`${p.line}:${p.message}`}>
+            line {p.line}: {p.message}
+          </li>
+        ))}
+      </ul>
     </div>
   );
 }
@@ -40,27 +48,88 @@ function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: (
   const already = props.plan.rows.length - rows.length;
   return (
     <div data-testid="dry-run">
-      <p>Dry run of {props.file}: {rows.length} row{rows.length === 1 ? "" : "s"} of inference credits{already ? ` (${already} already granted)` : ""}. Nothing is sent until you confirm.</p>
+      <p>
+        Dry run of {props.file}: {rows.length} row{rows.length === 1 ? "" : "s"} of inference credits{already ? ` (${already} already granted)` : ""}. Nothing is sent until you
+        confirm.
+      </p>
       <div class="table-wrap">
         <table data-testid="credit-totals">
           <caption class="sr-only">totals per expiry and policy</caption>
-          <thead><tr><th scope="col">expires</th><th scope="col">policy</th><th scope="col" class="num">rows</th><th scope="col" class="num">recipients</th><th scope="col" class="num">credits</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">expires</th>
+              <th scope="col">policy</th>
+              <th scope="col" class="num">
+                rows
+              </th>
+              <th scope="col" class="num">
+                recipients
+              </th>
+              <th scope="col" class="num">
+                credits
+              </th>
+            </tr>
+          </thead>
           <tbody>
-            {buckets.map((b) => <tr key={`${b.expiresAt}|${b.transferable}`}><th scope="row">{formatExpiry(b.expiresAt)}</th><td>{policyOf(b.transferable)}</td><td class="num">{b.rows}</td><td class="num">{b.recipients}</td><td class="num">{formatCredits(b.amount)}</td></tr>)}
+            {buckets.map((b) => (
+              <tr key={`${b.expiresAt}|${b.transferable}`}>
+                <th scope="row">{formatExpiry(b.expiresAt)}</th>
+                <td>{policyOf(b.transferable)}</td>
+                <td class="num">{b.rows}</td>
+                <td class="num">{b.recipients}</td>
+                <td class="num">{formatCredits(b.amount)}</td>
+              </tr>
+            ))}
           </tbody>
-          <tfoot><tr><th scope="row">total</th><td /><td class="num">{total.rows}</td><td class="num">{total.recipients}</td><td class="num">{formatCredits(total.amount)}</td></tr></tfoot>
+          <tfoot>
+            <tr>
+              <th scope="row">total</th>
+              <td />
+              <td class="num">{total.rows}</td>
+              <td class="num">{total.recipients}</td>
+              <td class="num">{formatCredits(total.amount)}</td>
+            </tr>
+          </tfoot>
         </table>
       </div>
       <details>
         <summary>Every row</summary>
         <div class="table-wrap">
           <table>
-            <thead><tr><th scope="col" class="num">line</th><th scope="col">employee</th><th scope="col">wallet</th><th scope="col" class="num">credits</th><th scope="col">expires</th><th scope="col">policy</th></tr></thead>
-            <tbody>{rows.map((r) => <tr key={r.line}><td class="num">{r.line}</td><td>{r.employeeId}</td><td class="mono">{r.wallet}</td><td class="num">{formatCredits(r.amount)}</td><td>{formatExpiry(r.expiresAt)}</td><td>{policyOf(r.transferable)}</td></tr>)}</tbody>
+            <thead>
+              <tr>
+                <th scope="col" class="num">
+                  line
+                </th>
+                <th scope="col">employee</th>
+                <th scope="col">wallet</th>
+                <th scope="col" class="num">
+                  credits
+                </th>
+                <th scope="col">expires</th>
+                <th scope="col">policy</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.line}>
+                  <td class="num">{r.line}</td>
+                  <td>{r.employeeId}</td>
+                  <td class="mono">{r.wallet}</td>
+                  <td class="num">{formatCredits(r.amount)}</td>
+                  <td>{formatExpiry(r.expiresAt)}</td>
+                  <td>{policyOf(r.transferable)}</td>
+                </tr>
+              ))}
+            </tbody>
           </table>
         </div>
       </details>
-      <div class="row"><button type="button" onClick={props.onConfirm} disabled={props.disabled}>Confirm and grant credits</button></div>
+      <div class="row">
+        <button type="button" onClick={props.onConfirm} disabled={props.disabled}>
+          Confirm and grant credits
+        </button>
+      </div>
     </div>
   );
 }
@@ -103,7 +172,9 @@ function CsvDesk() {
         setDone(
           `Granted ${formatHours(r.unitsMinted)} GPU-hours in ${r.rowsMinted} rows (${r.batchesSent} batch${r.batchesSent === 1 ? "" : "es"})` +
             (r.rowsSkipped ? `; ${r.rowsSkipped} row${r.rowsSkipped === 1 ? " was" : "s were"} already granted` : "") +
-            (r.refused.length ? `; ${r.refused.length} row${r.refused.length === 1 ? " was" : "s were"} refused by the recipient contract (not minted; sending the file again retries them)` : "") +
+            (r.refused.length
+              ? `; ${r.refused.length} row${r.refused.length === 1 ? " was" : "s were"} refused by the recipient contract (not minted; sending the file again retries them)`
+              : "") +
             ".",
         );
       } else if (upload.kind === "credits") {
@@ -116,7 +187,11 @@ function CsvDesk() {
             ".",
         );
       } else {
-        const r = await onboardHolders(w, upload.rows.map((x) => x.wallet), { onBatch: (n, total) => setProgress({ rowsDone: n, rowsTotal: total }) });
+        const r = await onboardHolders(
+          w,
+          upload.rows.map((x) => x.wallet),
+          { onBatch: (n, total) => setProgress({ rowsDone: n, rowsTotal: total }) },
+        );
         setDone(`Onboarded ${r.onboarded.length} wallet${r.onboarded.length === 1 ? "" : "s"}${r.alreadyHolders.length ? `; ${r.alreadyHolders.length} already onboarded` : ""}.`);
       }
       setUpload(undefined);
@@ -131,44 +206,117 @@ function CsvDesk() {
   if (upload?.kind === "grants") {
     const { plan } = upload;
     if (plan.problems.length) body = <Problems problems={plan.problems} file={upload.file} />;
-    else if (!plan.pending.length) body = <p class="ok" role="status" data-testid="already-granted">{upload.file} was granted already: sending it again grants nothing.</p>;
+    else if (!plan.pending.length)
+      body = (
+        <p class="ok" role="status" data-testid="already-granted">
+          {upload.file} was granted already: sending it again grants nothing.
+        </p>
+      );
     else {
       const pendingRows = [...plan.pending];
       body = (
         <div data-testid="dry-run">
-          <p>Dry run of {upload.file}: {pendingRows.length} rows of run {plan.run}{plan.granted.length ? ` (${plan.granted.length} already granted)` : ""}. Nothing is sent until you confirm.</p>
+          <p>
+            Dry run of {upload.file}: {pendingRows.length} rows of run {plan.run}
+            {plan.granted.length ? ` (${plan.granted.length} already granted)` : ""}. Nothing is sent until you confirm.
+          </p>
           <div class="table-wrap">
             <table>
               <caption class="sr-only">totals per class</caption>
-              <thead><tr><th scope="col">class</th><th scope="col" class="num">rows</th><th scope="col" class="num">recipients</th><th scope="col" class="num">GPU-hours</th></tr></thead>
-              <tbody>{plan.totals.map((t) => <tr key={t.className}><th scope="row">{t.className}</th><td class="num">{t.rows}</td><td class="num">{t.recipients}</td><td class="num">{formatHours(t.units)}</td></tr>)}</tbody>
+              <thead>
+                <tr>
+                  <th scope="col">class</th>
+                  <th scope="col" class="num">
+                    rows
+                  </th>
+                  <th scope="col" class="num">
+                    recipients
+                  </th>
+                  <th scope="col" class="num">
+                    GPU-hours
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {plan.totals.map((t) => (
+                  <tr key={t.className}>
+                    <th scope="row">{t.className}</th>
+                    <td class="num">{t.rows}</td>
+                    <td class="num">{t.recipients}</td>
+                    <td class="num">{formatHours(t.units)}</td>
+                  </tr>
+                ))}
+              </tbody>
             </table>
           </div>
           <details>
             <summary>Every row</summary>
             <div class="table-wrap">
               <table>
-                <thead><tr><th scope="col" class="num">line</th><th scope="col">employee</th><th scope="col">wallet</th><th scope="col">class</th><th scope="col" class="num">hours</th><th scope="col">expires</th><th scope="col">policy</th></tr></thead>
-                <tbody>{pendingRows.sort((a, b) => a.line - b.line).map((r) => <tr key={r.line}><td class="num">{r.line}</td><td>{r.employeeId}</td><td class="mono">{r.wallet}</td><td>{r.className}</td><td class="num">{formatHours(r.units)}</td><td>{formatExpiry(r.expiresAt)}</td><td>{r.policy}</td></tr>)}</tbody>
+                <thead>
+                  <tr>
+                    <th scope="col" class="num">
+                      line
+                    </th>
+                    <th scope="col">employee</th>
+                    <th scope="col">wallet</th>
+                    <th scope="col">class</th>
+                    <th scope="col" class="num">
+                      hours
+                    </th>
+                    <th scope="col">expires</th>
+                    <th scope="col">policy</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {pendingRows
+                    .sort((a, b) => a.line - b.line)
+                    .map((r) => (
+                      <tr key={r.line}>
+                        <td class="num">{r.line}</td>
+                        <td>{r.employeeId}</td>
+                        <td class="mono">{r.wallet}</td>
+                        <td>{r.className}</td>
+                        <td class="num">{formatHours(r.units)}</td>
+                        <td>{formatExpiry(r.expiresAt)}</td>
+                        <td>{r.policy}</td>
+                      </tr>
+                    ))}
+                </tbody>
               </table>
             </div>
           </details>
-          <div class="row"><button type="button" onClick={confirm} disabled={busy || !connection?.writer}>Confirm and grant</button></div>
+          <div class="row">
+            <button type="button" onClick={confirm} disabled={busy || !connection?.writer}>
+              Confirm and grant
+            </button>
+          </div>
         </div>
       );
     }
   } else if (upload?.kind === "credits") {
     const { plan } = upload;
     if (plan.problems.length) body = <Problems problems={plan.problems} file={upload.file} />;
-    else if (!plan.pending.length) body = <p class="ok" role="status" data-testid="already-granted">{upload.file} was granted already: sending it again grants nothing.</p>;
+    else if (!plan.pending.length)
+      body = (
+        <p class="ok" role="status" data-testid="already-granted">
+          {upload.file} was granted already: sending it again grants nothing.
+        </p>
+      );
     else body = <CreditDryRun file={upload.file} plan={plan} onConfirm={confirm} disabled={busy || !connection?.writer} />;
   } else if (upload?.kind === "employees") {
     if (upload.problems.length) body = <Problems problems={upload.problems} file={upload.file} />;
     else
       body = (
         <div data-testid="dry-run">
-          <p>{upload.file}: {upload.rows.length} employee{upload.rows.length === 1 ? "" : "s"} to onboard (wallets already onboarded are skipped).</p>
-          <div class="row"><button type="button" onClick={confirm} disabled={busy || !connection?.writer}>Confirm and onboard</button></div>
+          <p>
+            {upload.file}: {upload.rows.length} employee{upload.rows.length === 1 ? "" : "s"} to onboard (wallets already onboarded are skipped).
+          </p>
+          <div class="row">
+            <button type="button" onClick={confirm} disabled={busy || !connection?.writer}>
+              Confirm and onboard
+            </button>
+          </div>
         </div>
       );
   }
@@ -196,12 +344,22 @@ function CsvDesk() {
         {body}
         {progress && (
           <p role="status">
-            <label for="grant-progress">Rows landed: {progress.rowsDone} of {progress.rowsTotal}</label>
+            <label for="grant-progress">
+              Rows landed: {progress.rowsDone} of {progress.rowsTotal}
+            </label>
             <progress id="grant-progress" max={progress.rowsTotal || 1} value={progress.rowsDone} />
           </p>
         )}
-        {done && <p class="ok" role="status" data-testid="hr-done">{done}</p>}
-        {error && <p class="problems" role="alert">{error}</p>}
+        {done && (
+          <p class="ok" role="status" data-testid="hr-done">
+            {done}
+          </p>
+        )}
+        {error && (
+          <p class="problems" role="alert">
+            {error}
+          </p>
+        )}
       </div>
     </section>
   );
@@ -237,10 +395,20 @@ function Offboard() {
         <input id="o-wallet" value={wallet} onInput={(e) => setWallet(e.currentTarget.value)} autocomplete="off" placeholder="0x…" />
         <div class="row">
           <input id="o-clawback" type="checkbox" checked={clawback} onChange={(e) => setClawback(e.currentTarget.checked)} />
-          <label for="o-clawback" style="margin:0">Claw back everything it holds</label>
+          <label for="o-clawback" style="margin:0">
+            Claw back everything it holds
+          </label>
         </div>
-        <div class="row"><button type="submit" disabled={busy || !connection?.writer}>Offboard</button></div>
-        {result && <p class={result.ok ? "ok" : "problems"} role="status">{result.text}</p>}
+        <div class="row">
+          <button type="submit" disabled={busy || !connection?.writer}>
+            Offboard
+          </button>
+        </div>
+        {result && (
+          <p class={result.ok ? "ok" : "problems"} role="status">
+            {result.text}
+          </p>
+        )}
       </form>
     </section>
   );
@@ -254,7 +422,9 @@ export function HrPage(props: { isHr: boolean }) {
       {!connection ? (
         <p>Connect the HR wallet (the button at the top).</p>
       ) : !props.isHr ? (
-        <p class="notice" role="alert">This desk is for HR: {connection.address} does not hold the HR role.</p>
+        <p class="notice" role="alert">
+          This desk is for HR: {connection.address} does not hold the HR role.
+        </p>
       ) : (
         <>
           <CsvDesk />
