@@ -10,6 +10,8 @@
  *     body, concurrency and warm-up. Per phase: requests/s, latency to the last byte p50/p99, and
  *     the CPU time per request of each process (bench client, upstream, gateway, PostgreSQL
  *     backends) from /proc, with the load average.
+ *     First, as the floor, the same client through a bare relay (bench/bareRelay.ts: a Node.js
+ *     process that only forwards, no metering) beside its own direct phase.
  *  2. The same at a paced rate that every path sustains (PACED_RPS requests/s over 64 streams): the
  *     latency the gateway adds when the machine is not saturated.
  *  3. Settlement gas for 1,000 requests from 100 holders (every authorization activated and
@@ -370,6 +372,24 @@ async function main(): Promise<void> {
       ]);
     // Warm-up of the client and the upstream.
     await load(upstreamUrl, [], up);
+    // The floor: a bare relay (bench/bareRelay.ts) between the same client and upstream, no metering.
+    {
+      const relay = await spawnLine(["bench/bareRelay.ts", upstreamUrl], /listening (\d+)/);
+      children.push(relay.child);
+      const relayUrl = `http://127.0.0.1:${relay.match[1]}`;
+      const procs: Procs = { ...up, gateway: relay.child.pid! };
+      await load(relayUrl, [], procs); // warm-up
+      const direct = await load(upstreamUrl, [], up);
+      const r = await load(relayUrl, [], procs);
+      progress(`bare relay: direct ${direct.rps.toFixed(0)} req/s, relayed ${r.rps.toFixed(0)} req/s`);
+      row("direct to the upstream", "-", direct);
+      row("through a bare relay (no metering)", "-", r, direct);
+      const pd = await load(upstreamUrl, [], up, PACED_RPS);
+      const pr = await load(relayUrl, [], procs, PACED_RPS);
+      pacedRow("direct to the upstream", "-", pd);
+      pacedRow("through a bare relay (no metering)", "-", pr, pd);
+      await stop(relay.child);
+    }
     const dbs: [string, string, unknown][] = [
       ["SQLite", "SQLite, synchronous=full (default)", { kind: "sqlite", file: join(dir, "ledger.sqlite") }],
       ["SQLite-NORMAL", "SQLite, synchronous=normal", { kind: "sqlite", file: join(dir, "ledger-normal.sqlite"), synchronous: "normal" }],
