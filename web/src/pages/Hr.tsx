@@ -5,6 +5,7 @@
  * Onboarding and offboarding. Parsing, checks, planning and sending are the SDK's (sdk/grants.ts,
  * sdk/credits/grants.ts, sdk/holders.ts); this page only shows them.
  */
+import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { getAddress, isAddress, type Address } from "viem";
 import { formatExpiry, formatHours } from "../../../sdk/format.js";
@@ -40,6 +41,51 @@ type Upload =
   | { kind: "employees"; file: string; rows: EmployeeRow[]; problems: RowProblem[] };
 
 const policyOf = (transferable: boolean) => (transferable ? "transferable" : "soulbound");
+
+/** A column of the "every row" table of a dry run: its heading and what a row shows in it. */
+interface RowColumn<R> {
+  head: string;
+  num?: boolean;
+  mono?: boolean;
+  cell: (r: R) => ComponentChildren;
+}
+
+/** Every row of a file, by line, folded under "Every row". */
+function EveryRow<R extends { line: number }>(props: { rows: readonly R[]; columns: readonly RowColumn<R>[] }) {
+  return (
+    <details>
+      <summary>Every row</summary>
+      <div class="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col" class="num">
+                line
+              </th>
+              {props.columns.map((c) => (
+                <th key={c.head} scope="col" class={c.num ? "num" : undefined}>
+                  {c.head}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {props.rows.map((r) => (
+              <tr key={r.line}>
+                <td class="num">{r.line}</td>
+                {props.columns.map((c) => (
+                  <td key={c.head} class={c.num ? "num" : c.mono ? "mono" : undefined}>
+                    {c.cell(r)}
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </details>
+  );
+}
 
 function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: () => void; disabled: boolean }) {
   const rows = [...props.plan.pending].sort((a, b) => a.line - b.line);
@@ -92,39 +138,16 @@ function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: (
           </tfoot>
         </table>
       </div>
-      <details>
-        <summary>Every row</summary>
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col" class="num">
-                  line
-                </th>
-                <th scope="col">employee</th>
-                <th scope="col">wallet</th>
-                <th scope="col" class="num">
-                  credits
-                </th>
-                <th scope="col">expires</th>
-                <th scope="col">policy</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <tr key={r.line}>
-                  <td class="num">{r.line}</td>
-                  <td>{r.employeeId}</td>
-                  <td class="mono">{r.wallet}</td>
-                  <td class="num">{formatCredits(r.amount)}</td>
-                  <td>{formatExpiry(r.expiresAt)}</td>
-                  <td>{policyOf(r.transferable)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      </details>
+      <EveryRow
+        rows={rows}
+        columns={[
+          { head: "employee", cell: (r) => r.employeeId },
+          { head: "wallet", mono: true, cell: (r) => r.wallet },
+          { head: "credits", num: true, cell: (r) => formatCredits(r.amount) },
+          { head: "expires", cell: (r) => formatExpiry(r.expiresAt) },
+          { head: "policy", cell: (r) => policyOf(r.transferable) },
+        ]}
+      />
       <div class="row">
         <button type="button" onClick={props.onConfirm} disabled={props.disabled}>
           Confirm and grant credits
@@ -249,43 +272,17 @@ function CsvDesk() {
               </tbody>
             </table>
           </div>
-          <details>
-            <summary>Every row</summary>
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col" class="num">
-                      line
-                    </th>
-                    <th scope="col">employee</th>
-                    <th scope="col">wallet</th>
-                    <th scope="col">class</th>
-                    <th scope="col" class="num">
-                      hours
-                    </th>
-                    <th scope="col">expires</th>
-                    <th scope="col">policy</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {pendingRows
-                    .sort((a, b) => a.line - b.line)
-                    .map((r) => (
-                      <tr key={r.line}>
-                        <td class="num">{r.line}</td>
-                        <td>{r.employeeId}</td>
-                        <td class="mono">{r.wallet}</td>
-                        <td>{r.className}</td>
-                        <td class="num">{formatHours(r.units)}</td>
-                        <td>{formatExpiry(r.expiresAt)}</td>
-                        <td>{r.policy}</td>
-                      </tr>
-                    ))}
-                </tbody>
-              </table>
-            </div>
-          </details>
+          <EveryRow
+            rows={pendingRows.sort((a, b) => a.line - b.line)}
+            columns={[
+              { head: "employee", cell: (r) => r.employeeId },
+              { head: "wallet", mono: true, cell: (r) => r.wallet },
+              { head: "class", cell: (r) => r.className },
+              { head: "hours", num: true, cell: (r) => formatHours(r.units) },
+              { head: "expires", cell: (r) => formatExpiry(r.expiresAt) },
+              { head: "policy", cell: (r) => r.policy },
+            ]}
+          />
           <div class="row">
             <button type="button" onClick={confirm} disabled={busy || !connection?.writer}>
               Confirm and grant
