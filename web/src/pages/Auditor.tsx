@@ -7,6 +7,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { consumptionInequality } from "../../../sdk/audit/inequality.js";
 import { errorText } from "../context.js";
 import { HorizontalBars, LorenzChart, PALETTE, StackedBars, type Series } from "../charts.js";
+import { TableHead } from "../table.js";
 
 /** `ctk audit report --format json`, as served by /api/audit/report (units are GPU-second strings). */
 interface ReportDoc {
@@ -147,20 +148,7 @@ function Charts(props: { report: ReportDoc }) {
       <p class="muted">0 = every employee used the same; near 1 = a few used almost all. Employees who had hours and used none count as zero.</p>
       <div class="table-wrap">
         <table data-testid="gini">
-          <thead>
-            <tr>
-              <th scope="col">month</th>
-              <th scope="col" class="num">
-                employees
-              </th>
-              <th scope="col" class="num">
-                GPU-hours used
-              </th>
-              <th scope="col" class="num">
-                Gini
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={["month", { head: "employees", num: true }, { head: "GPU-hours used", num: true }, { head: "Gini", num: true }]} />
           <tbody>
             {inequality.map((m) => (
               <tr key={m.month}>

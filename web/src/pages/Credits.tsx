@@ -12,6 +12,7 @@ import { formatCredits, parseCredits } from "../../../sdk/credits/units.js";
 import type { UsageRecordView } from "../../../sdk/credits/usageRecord.js";
 import { formatExpiry } from "../../../sdk/format.js";
 import { countdown, errorText, useApp } from "../context.js";
+import { TableHead } from "../table.js";
 
 function Buckets(props: { holder: Address }) {
   const { reader } = useApp();
@@ -55,15 +56,7 @@ function Buckets(props: { holder: Address }) {
       {buckets.length > 0 && (
         <div class="table-wrap">
           <table data-testid="credit-buckets">
-            <thead>
-              <tr>
-                <th scope="col">expires</th>
-                <th scope="col">policy</th>
-                <th scope="col" class="num">
-                  credits
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["expires", "policy", { head: "credits", num: true }]} />
             <tbody>
               {buckets.map((b, i) => (
                 <tr key={i}>
@@ -238,23 +231,17 @@ function ApiKey() {
             ) : (
               <div class="table-wrap">
                 <table data-testid="usage">
-                  <thead>
-                    <tr>
-                      <th scope="col">finished</th>
-                      <th scope="col">model</th>
-                      <th scope="col" class="num">
-                        tokens in
-                      </th>
-                      <th scope="col" class="num">
-                        tokens out
-                      </th>
-                      <th scope="col">priority</th>
-                      <th scope="col" class="num">
-                        charge (credits)
-                      </th>
-                      <th scope="col">settled</th>
-                    </tr>
-                  </thead>
+                  <TableHead
+                    columns={[
+                      "finished",
+                      "model",
+                      { head: "tokens in", num: true },
+                      { head: "tokens out", num: true },
+                      "priority",
+                      { head: "charge (credits)", num: true },
+                      "settled",
+                    ]}
+                  />
                   <tbody>
                     {usage.map((u) => (
                       <tr key={u.requestId}>

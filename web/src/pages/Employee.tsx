@@ -15,6 +15,7 @@ import { redeemJob } from "../../../sdk/redeem.js";
 import { writeComputeToken } from "../../../sdk/write.js";
 import { countdown, errorText, useApp } from "../context.js";
 import { CreditsSection } from "./Credits.js";
+import { TableHead } from "../table.js";
 
 const MAX_REDEMPTION_LOTS = 16;
 
@@ -64,20 +65,7 @@ function Balances(props: { balances?: HolderBalances; fetchedAt: number; error?:
       {balances.classes.length > 0 && (
         <div class="table-wrap">
           <table data-testid="balances">
-            <thead>
-              <tr>
-                <th scope="col">class</th>
-                <th scope="col" class="num">
-                  redeemable (h)
-                </th>
-                <th scope="col" class="num">
-                  held by redemptions in flight (h)
-                </th>
-                <th scope="col" class="num">
-                  expired (h)
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={["class", { head: "redeemable (h)", num: true }, { head: "held by redemptions in flight (h)", num: true }, { head: "expired (h)", num: true }]} />
             <tbody>
               {balances.classes.map((c) => (
                 <tr key={c.classId} data-class={c.name}>
@@ -101,16 +89,7 @@ function Balances(props: { balances?: HolderBalances; fetchedAt: number; error?:
           <h3>Lots</h3>
           <div class="table-wrap">
             <table data-testid="lots">
-              <thead>
-                <tr>
-                  <th scope="col">class</th>
-                  <th scope="col">expires</th>
-                  <th scope="col">policy</th>
-                  <th scope="col" class="num">
-                    hours
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={["class", "expires", "policy", { head: "hours", num: true }]} />
               <tbody>
                 {balances.classes.flatMap((c) =>
                   c.lots.map((l) => (
@@ -552,19 +531,7 @@ function Redemptions(props: { list?: HolderRedemption[]; error?: string; clock?:
       ) : (
         <div class="table-wrap">
           <table data-testid="redemptions">
-            <thead>
-              <tr>
-                <th scope="col" class="num">
-                  id
-                </th>
-                <th scope="col">job</th>
-                <th scope="col">asked</th>
-                <th scope="col" class="num">
-                  reserved (h)
-                </th>
-                <th scope="col">status</th>
-              </tr>
-            </thead>
+            <TableHead columns={[{ head: "id", num: true }, "job", "asked", { head: "reserved (h)", num: true }, "status"]} />
             <tbody>
               {props.list.map((r) => (
                 <RedemptionRow key={r.id.toString()} r={r} now={now} onChanged={props.reload} />

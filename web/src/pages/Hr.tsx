@@ -17,6 +17,7 @@ import { formatCredits } from "../../../sdk/credits/units.js";
 const runOf = (file: string): string => file.replace(/\.[^.]*$/, "") || file;
 import { type EmployeeRow, type RowProblem, offboardHolder, onboardHolders, parseEmployeesCsv } from "../../../sdk/holders.js";
 import { errorText, useApp } from "../context.js";
+import { TableHead } from "../table.js";
 
 function Problems(props: { problems: RowProblem[]; file: string }) {
   return (
@@ -101,21 +102,7 @@ function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: (
       <div class="table-wrap">
         <table data-testid="credit-totals">
           <caption class="sr-only">totals per expiry and policy</caption>
-          <thead>
-            <tr>
-              <th scope="col">expires</th>
-              <th scope="col">policy</th>
-              <th scope="col" class="num">
-                rows
-              </th>
-              <th scope="col" class="num">
-                recipients
-              </th>
-              <th scope="col" class="num">
-                credits
-              </th>
-            </tr>
-          </thead>
+          <TableHead columns={["expires", "policy", { head: "rows", num: true }, { head: "recipients", num: true }, { head: "credits", num: true }]} />
           <tbody>
             {buckets.map((b) => (
               <tr key={`${b.expiresAt}|${b.transferable}`}>
@@ -246,20 +233,7 @@ function CsvDesk() {
           <div class="table-wrap">
             <table>
               <caption class="sr-only">totals per class</caption>
-              <thead>
-                <tr>
-                  <th scope="col">class</th>
-                  <th scope="col" class="num">
-                    rows
-                  </th>
-                  <th scope="col" class="num">
-                    recipients
-                  </th>
-                  <th scope="col" class="num">
-                    GPU-hours
-                  </th>
-                </tr>
-              </thead>
+              <TableHead columns={["class", { head: "rows", num: true }, { head: "recipients", num: true }, { head: "GPU-hours", num: true }]} />
               <tbody>
                 {plan.totals.map((t) => (
                   <tr key={t.className}>
