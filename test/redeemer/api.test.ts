@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { expect } from "chai";
-import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../../redeemer/index.js";
-import { type ChainFixture, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type Redeemer, startRedeemer } from "../../redeemer/index.js";
+import { type ChainFixture, nodeJob, POLICY, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
 import { MemoryExecutor } from "./support/memoryExecutor.js";
 import { waitFor } from "./support/waitFor.js";
 
@@ -31,16 +31,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
   const lines: Record<string, unknown>[] = [];
 
   const configOf = () =>
-    parseRedeemerConfig({
-      rpcUrl: f.rpcUrl,
-      deployment: f.deployment,
-      privateKey: f.redeemerKey,
-      confirmations: 0,
-      pollIntervalMs: 50,
-      receiptsDir: join(dir, "receipts"),
-      api: { port: 0 },
-      policy: POLICY,
-      executor: { kind: "local", local: { dataDir: join(dir, "unused") } },
+    redeemerConfigFor(f, dir, {
       retry: { baseMs: 20, maxMs: 200 },
     });
 

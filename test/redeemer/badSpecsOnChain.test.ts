@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { priorityIndex } from "../../sdk/jobSpec.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
-import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../../redeemer/index.js";
+import { type Redeemer, startRedeemer } from "../../redeemer/index.js";
 import { BAD_SPECS, FIXTURE_CLASS, FIXTURE_POLICY, onChainOf, specBytesOf } from "../fixtures/badSpecs.js";
-import { CLASS, type ChainFixture, lifecycleOf, startChainFixture } from "./support/chainFixture.js";
+import { CLASS, type ChainFixture, lifecycleOf, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
 import { MemoryExecutor } from "./support/memoryExecutor.js";
 import { waitFor } from "./support/waitFor.js";
 
@@ -29,17 +29,9 @@ describe("redeemer: the bad-spec corpus on-chain", function () {
     dir = mkdtempSync(join(tmpdir(), "ctk-badspecs-"));
     executor = new MemoryExecutor();
     redeemer = await startRedeemer(
-      parseRedeemerConfig({
-        rpcUrl: f.rpcUrl,
-        deployment: f.deployment,
-        privateKey: f.redeemerKey,
-        confirmations: 0,
-        pollIntervalMs: 50,
-        receiptsDir: join(dir, "receipts"),
-        api: { port: 0 },
+      redeemerConfigFor(f, dir, {
         logLevel: "silent",
-        policy: FIXTURE_POLICY,
-        executor: { kind: "local", local: { dataDir: join(dir, "unused") } },
+        policy: { ...FIXTURE_POLICY, allowedRegistries: [...FIXTURE_POLICY.allowedRegistries] },
       }),
       { executor },
     );

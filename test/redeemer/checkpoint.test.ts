@@ -14,7 +14,7 @@ import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../../redeeme
 import { RedemptionBook } from "../../redeemer/state/index.js";
 import type { MachineConfig } from "../../redeemer/state/types.js";
 import { readCheckpoint, writeCheckpoint } from "../../redeemer/watcher/checkpoint.js";
-import { type ChainFixture, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type ChainFixture, lifecycleOf, nodeJob, POLICY, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
 import { MemoryExecutor } from "./support/memoryExecutor.js";
 import { waitFor } from "./support/waitFor.js";
 
@@ -124,16 +124,7 @@ describe("redeemer memory and checkpoint: against a chain", function () {
   const bad: bigint[] = [];
 
   const configOf = () =>
-    parseRedeemerConfig({
-      rpcUrl: f.rpcUrl,
-      deployment: f.deployment,
-      privateKey: f.redeemerKey,
-      confirmations: 0,
-      pollIntervalMs: 50,
-      receiptsDir: join(dir, "receipts"),
-      api: { port: 0 },
-      policy: POLICY,
-      executor: { kind: "local", local: { dataDir: join(dir, "unused") } },
+    redeemerConfigFor(f, dir, {
       retry: { baseMs: 20, maxMs: 200 },
       keepDone: 2,
       checkpoint: { intervalMs: 100 },

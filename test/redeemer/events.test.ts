@@ -3,50 +3,11 @@
  * splitting when a node refuses a range, and mapping contract reverts to error classes.
  */
 import { expect } from "chai";
-import { BaseError, ContractFunctionRevertedError, encodeAbiParameters, encodeErrorResult, encodeEventTopics, type Hex, type Log, toHex } from "viem";
+import { BaseError, ContractFunctionRevertedError, encodeErrorResult, type Hex } from "viem";
 import { decodeComputeTokenLogs, iterateComputeTokenEvents, REDEMPTION_EVENT_NAMES } from "../../sdk/events.js";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { RedemptionStatusConflict, redemptionErrorFrom, SettleExceedsReserveError, UnknownRedemptionError } from "../../sdk/redemptions.js";
-
-const ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-const HOLDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-
-function requestedLog(id: bigint, block: bigint, logIndex: number): Log {
-  const topics = encodeEventTopics({ abi: computeTokenAbi, eventName: "RedemptionRequested", args: { id, holder: HOLDER, classId: 1 } });
-  const data = encodeAbiParameters(
-    [{ type: "uint8" }, { type: "uint16" }, { type: "uint32" }, { type: "uint256" }, { type: "bytes32" }, { type: "bytes" }],
-    [1, 2, 3600, 7200n, `0x${"aa".repeat(32)}`, toHex(new TextEncoder().encode('{"name":"x"}'))],
-  );
-  return {
-    address: ADDRESS,
-    topics: topics as [Hex, ...Hex[]],
-    data,
-    blockNumber: block,
-    blockHash: `0x${"01".repeat(32)}`,
-    transactionHash: `0x${"02".repeat(32)}`,
-    logIndex,
-    transactionIndex: 0,
-    removed: false,
-  } as Log;
-}
-
-function rejectedLog(id: bigint, block: bigint, logIndex: number): Log {
-  const topics = encodeEventTopics({ abi: computeTokenAbi, eventName: "RedemptionRejected", args: { id, holder: HOLDER } });
-  const data = encodeAbiParameters([{ type: "uint16" }, { type: "uint256" }], [4, 7200n]);
-  return {
-    address: ADDRESS,
-    topics: topics as [Hex, ...Hex[]],
-    data,
-    blockNumber: block,
-    blockHash: `0x${"01".repeat(32)}`,
-    transactionHash: `0x${"03".repeat(32)}`,
-    logIndex,
-    transactionIndex: 0,
-    removed: false,
-  } as Log;
-}
-
-const hexLog = (l: Log) => ({ ...l, blockNumber: toHex(l.blockNumber!), logIndex: toHex(l.logIndex!) });
+import { hexLog, LOG_ADDRESS, LOG_HOLDER, rejectedLog, requestedLog } from "../support/redemptionLogs.js";
 
 describe("sdk events and redemption errors", () => {
   it("decodes lifecycle logs into typed events in chain order", () => {
@@ -54,7 +15,7 @@ describe("sdk events and redemption errors", () => {
     expect(events.map((e) => `${e.eventName}:${e.args.id}`)).to.deep.equal(["RedemptionRequested:2", "RedemptionRequested:1", "RedemptionRejected:1"]);
     const first = events[0]!;
     if (first.eventName !== "RedemptionRequested") throw new Error("unexpected");
-    expect(first.args).to.include({ holder: HOLDER, classId: 1, priority: 1, gpus: 2, seconds_: 3600, reserved: 7200n });
+    expect(first.args).to.include({ holder: LOG_HOLDER, classId: 1, priority: 1, gpus: 2, seconds_: 3600, reserved: 7200n });
     expect(first.blockNumber).to.equal(10n);
   });
 
@@ -76,7 +37,7 @@ describe("sdk events and redemption errors", () => {
     const ranges = [];
     for await (const r of iterateComputeTokenEvents({
       publicClient: publicClient as never,
-      address: ADDRESS,
+      address: LOG_ADDRESS,
       names: REDEMPTION_EVENT_NAMES,
       fromBlock: 0n,
       toBlock: 199n,
@@ -97,7 +58,7 @@ describe("sdk events and redemption errors", () => {
 
   it("passes other RPC errors through", async () => {
     const publicClient = { request: async () => Promise.reject(new Error("connection refused")) };
-    const it = iterateComputeTokenEvents({ publicClient: publicClient as never, address: ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 0n, toBlock: 10n });
+    const it = iterateComputeTokenEvents({ publicClient: publicClient as never, address: LOG_ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 0n, toBlock: 10n });
     let error: unknown;
     try {
       await it.next();

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { LaunchRequest, LaunchResult } from "../../redeemer/executor/types.js";
-import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../../redeemer/index.js";
-import { type ChainFixture, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type Redeemer, startRedeemer } from "../../redeemer/index.js";
+import { type ChainFixture, nodeJob, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
 import { MemoryExecutor } from "./support/memoryExecutor.js";
 import { waitFor } from "./support/waitFor.js";
 
@@ -38,16 +38,7 @@ describe("redeemer: no free jobs (issue 11 · 5)", function () {
     f = await startChainFixture();
     dir = mkdtempSync(join(tmpdir(), "ctk-claim-"));
     executor = new ClaimCheckingExecutor(f);
-    const config = parseRedeemerConfig({
-      rpcUrl: f.rpcUrl,
-      deployment: f.deployment,
-      privateKey: f.redeemerKey,
-      confirmations: 0,
-      pollIntervalMs: 50,
-      receiptsDir: join(dir, "receipts"),
-      api: { port: 0 },
-      policy: POLICY,
-      executor: { kind: "local", local: { dataDir: join(dir, "unused") } },
+    const config = redeemerConfigFor(f, dir, {
       retry: { baseMs: 20, maxMs: 200 },
     });
     redeemer = await startRedeemer(config, { executor });

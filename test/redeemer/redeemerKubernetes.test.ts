@@ -13,9 +13,9 @@ import { privateKeyToAccount } from "viem/accounts";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { createKubernetesExecutor } from "../../redeemer/executor/kubernetes/index.js";
-import { parseRedeemerConfig, type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
+import { type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
 import { ManualClock, startFakeKube, type FakeKube } from "../../devkit/fakeKube.js";
-import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
 import { startFlakyRpc } from "./support/flakyRpc.js";
 import { waitFor } from "./support/waitFor.js";
 
@@ -39,16 +39,8 @@ describe("redeemer end to end (anvil + kubernetes executor on the fake API serve
   let redeemer: Redeemer | undefined;
 
   const configFor = (over: Partial<RedeemerConfigInput> = {}) =>
-    parseRedeemerConfig({
-      rpcUrl: f.rpcUrl,
-      deployment: f.deployment,
-      privateKey: f.redeemerKey,
-      confirmations: 0,
-      pollIntervalMs: 50,
-      receiptsDir: join(dir, "receipts"),
-      api: { port: 0 },
+    redeemerConfigFor(f, dir, {
       logLevel: "silent",
-      policy: POLICY,
       executor: { kind: "kubernetes", kubernetes: KUBE, kubeconfig: join(dir, "kubeconfig.json") },
       retry: { baseMs: 20, maxMs: 300 },
       launch: { maxAttempts: 20, concurrency: 16 },

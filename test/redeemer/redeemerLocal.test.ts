@@ -10,8 +10,8 @@ import { expect } from "chai";
 import { keccak256, parseEventLogs } from "viem";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
-import { parseRedeemerConfig, type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
-import { type ChainFixture, IMAGE, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
+import { type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
+import { type ChainFixture, IMAGE, lifecycleOf, nodeJob, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
 import { sleep, waitFor } from "./support/waitFor.js";
 
 const SETTLED = 3;
@@ -24,16 +24,8 @@ describe("redeemer end to end (anvil + local executor)", function () {
   let redeemer: Redeemer | undefined;
 
   const configFor = (over: Partial<RedeemerConfigInput> = {}) =>
-    parseRedeemerConfig({
-      rpcUrl: f.rpcUrl,
-      deployment: f.deployment,
-      privateKey: f.redeemerKey,
-      confirmations: 0,
-      pollIntervalMs: 50,
-      receiptsDir: join(dir, "receipts"),
-      api: { port: 0 },
+    redeemerConfigFor(f, dir, {
       logLevel: "silent",
-      policy: POLICY,
       executor: {
         kind: "local",
         local: { dataDir: join(dir, "local"), gpus: [{ simulated: true, class: "H100-80GB", count: 4 }], timeScale: 0.01, heartbeatSeconds: 0.2, killGraceSeconds: 0.5 },

@@ -1,55 +1,16 @@
 /**
- * redeemer/watcher/streamLogs.ts against a real HTTP server that sends its answer a few bytes at a
+ * sdk/logs/streamLogs.ts against a real HTTP server that sends its answer a few bytes at a
  * time: the logs, cut anywhere by the network, come out decoded exactly as the SDK's decoder does,
  * in groups; a node's error answer comes out as its message.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
-import { encodeAbiParameters, encodeEventTopics, type Hex, type Log, toHex } from "viem";
 import { decodeComputeTokenLogs, REDEMPTION_EVENT_NAMES } from "../../sdk/events.js";
-import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { LogsRequestError, streamComputeTokenEvents } from "../../sdk/logs/streamLogs.js";
+import { hexLog, LOG_ADDRESS, rejectedLog, requestedLog as requestedLogWith } from "../support/redemptionLogs.js";
 
-const ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-const HOLDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-
-function requestedLog(id: bigint, block: bigint, logIndex: number): Log {
-  const topics = encodeEventTopics({ abi: computeTokenAbi, eventName: "RedemptionRequested", args: { id, holder: HOLDER, classId: 1 } });
-  const data = encodeAbiParameters(
-    [{ type: "uint8" }, { type: "uint16" }, { type: "uint32" }, { type: "uint256" }, { type: "bytes32" }, { type: "bytes" }],
-    [1, 2, 3600, 7200n, `0x${"aa".repeat(32)}`, toHex(new TextEncoder().encode(`{"name":"job-${id}","args":["}{[\\""]}`))],
-  );
-  return {
-    address: ADDRESS,
-    topics: topics as [Hex, ...Hex[]],
-    data,
-    blockNumber: block,
-    blockHash: `0x${"01".repeat(32)}`,
-    transactionHash: `0x${"02".repeat(32)}`,
-    logIndex,
-    transactionIndex: 0,
-    removed: false,
-  } as Log;
-}
-
-function rejectedLog(id: bigint, block: bigint, logIndex: number): Log {
-  const topics = encodeEventTopics({ abi: computeTokenAbi, eventName: "RedemptionRejected", args: { id, holder: HOLDER } });
-  const data = encodeAbiParameters([{ type: "uint16" }, { type: "uint256" }], [4, 7200n]);
-  return {
-    address: ADDRESS,
-    topics: topics as [Hex, ...Hex[]],
-    data,
-    blockNumber: block,
-    blockHash: `0x${"01".repeat(32)}`,
-    transactionHash: `0x${"03".repeat(32)}`,
-    logIndex,
-    transactionIndex: 0,
-    removed: false,
-  } as Log;
-}
-
-const hexLog = (l: Log) => ({ ...l, blockNumber: toHex(l.blockNumber!), logIndex: toHex(l.logIndex!) });
+const requestedLog = (id: bigint, block: bigint, logIndex: number) => requestedLogWith(id, block, logIndex, `{"name":"job-${id}","args":["}{[\\""]}`);
 
 describe("redeemer: eth_getLogs read as a stream", () => {
   let server: Server;
@@ -78,7 +39,7 @@ describe("redeemer: eth_getLogs read as a stream", () => {
 
   const read = async (groupSize: number) => {
     const groups = [];
-    for await (const g of streamComputeTokenEvents({ rpcUrl: url, address: ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 1n, toBlock: 9n, groupSize })) groups.push(g);
+    for await (const g of streamComputeTokenEvents({ rpcUrl: url, address: LOG_ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 1n, toBlock: 9n, groupSize })) groups.push(g);
     return groups;
   };
 

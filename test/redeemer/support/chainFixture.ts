@@ -28,6 +28,7 @@ import { computeTokenAbi } from "../../../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec, priorityIndex, specSeconds } from "../../../sdk/jobSpec.js";
 import { encodeLotId } from "../../../sdk/lotId.js";
 import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../../../devkit/startAnvil.js";
+import { parseRedeemerConfig, type RedeemerConfigInput } from "../../../redeemer/config.js";
 
 export const CLASS = { name: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", memoryGiB: 80, maxGpus: 8 } as const;
 export const DIGEST = `sha256:${"ab12".repeat(16)}`;
@@ -182,3 +183,22 @@ export const KUBE_QUEUES = {
   priorityClasses: { low: "ctk-low", normal: "ctk-normal", high: "ctk-high", urgent: "ctk-urgent" },
   workloadPriorityClasses: { low: "wl-low", normal: "wl-normal", high: "wl-high", urgent: "wl-urgent" },
 };
+
+/**
+ * A redeemer's configuration against the fixture's chain, as the redeemer tests run it: no
+ * confirmations, 50 ms polls, the API on a free port, receipts under `dir`, the fixture's policy and
+ * a local executor that is never started; `over` replaces any of it.
+ */
+export const redeemerConfigFor = (f: ChainFixture, dir: string, over: Partial<RedeemerConfigInput> = {}) =>
+  parseRedeemerConfig({
+    rpcUrl: f.rpcUrl,
+    deployment: f.deployment,
+    privateKey: f.redeemerKey,
+    confirmations: 0,
+    pollIntervalMs: 50,
+    receiptsDir: join(dir, "receipts"),
+    api: { port: 0 },
+    policy: POLICY,
+    executor: { kind: "local", local: { dataDir: join(dir, "unused") } },
+    ...over,
+  });
