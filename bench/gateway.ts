@@ -341,35 +341,35 @@ async function main(): Promise<void> {
     const up: Procs = { upstream: upstream.child.pid! };
     const rows: string[][] = [];
     const cpuRows: string[][] = [];
-    const row = (path: string, ledger: string, m: Phase, d?: Phase) => {
-      rows.push([
-        path,
-        ledger,
-        m.rps.toFixed(0),
-        m.p50.toFixed(2),
-        m.p99.toFixed(2),
-        d ? `${((m.rps / d.rps) * 100).toFixed(0)} %` : "-",
-        d ? (m.p99 - d.p99).toFixed(2) : "-",
-        String(m.errors),
-        m.load,
-        m.fsync,
-      ]);
-      cpuRows.push([path, ledger, cpuCell(m)]);
-    };
     const pacedRows: string[][] = [];
-    const pacedRow = (path: string, ledger: string, m: Phase, d?: Phase) =>
-      pacedRows.push([
-        path,
-        ledger,
-        m.rps.toFixed(0),
-        m.p50.toFixed(2),
-        m.p99.toFixed(2),
-        d ? (m.p50 - d.p50).toFixed(2) : "-",
-        d ? (m.p99 - d.p99).toFixed(2) : "-",
-        String(m.errors),
-        m.load,
-        m.fsync,
-      ]);
+    // One table row: the path, its ledger, its figures, two comparisons with a direct phase ("-" without one).
+    const cells = (path: string, ledger: string, m: Phase, compared: [string, string] = ["-", "-"]) => [
+      path,
+      ledger,
+      m.rps.toFixed(0),
+      m.p50.toFixed(2),
+      m.p99.toFixed(2),
+      ...compared,
+      String(m.errors),
+      m.load,
+      m.fsync,
+    ];
+    /**
+     * A closed-loop and a paced phase through `url`, each right after a direct phase of its own (the
+     * machine is shared: its load moves), into the tables.
+     */
+    const compare = async (name: string, path: string, ledger: string, url: string, keys: string[], procs: Procs) => {
+      await load(url, keys, procs); // warm-up
+      const direct = await load(upstreamUrl, [], up);
+      const m = await load(url, keys, procs);
+      progress(`${name}: direct ${direct.rps.toFixed(0)} req/s, through it ${m.rps.toFixed(0)} req/s`);
+      rows.push(cells("direct to the upstream", "-", direct), cells(path, ledger, m, [`${((m.rps / direct.rps) * 100).toFixed(0)} %`, (m.p99 - direct.p99).toFixed(2)]));
+      cpuRows.push(["direct to the upstream", "-", cpuCell(direct)], [path, ledger, cpuCell(m)]);
+      const pd = await load(upstreamUrl, [], up, PACED_RPS);
+      const pm = await load(url, keys, procs, PACED_RPS);
+      progress(`${name} paced ${PACED_RPS}/s: direct p99 ${pd.p99.toFixed(1)} ms, through it ${pm.p99.toFixed(1)} ms`);
+      pacedRows.push(cells("direct to the upstream", "-", pd), cells(path, ledger, pm, [(pm.p50 - pd.p50).toFixed(2), (pm.p99 - pd.p99).toFixed(2)]));
+    };
     // Warm-up of the client and the upstream.
     await load(upstreamUrl, [], up);
     // The floor: a bare relay (bench/bareRelay.ts) between the same client and upstream, no metering.
@@ -378,16 +378,7 @@ async function main(): Promise<void> {
       children.push(relay.child);
       const relayUrl = `http://127.0.0.1:${relay.match[1]}`;
       const procs: Procs = { ...up, gateway: relay.child.pid! };
-      await load(relayUrl, [], procs); // warm-up
-      const direct = await load(upstreamUrl, [], up);
-      const r = await load(relayUrl, [], procs);
-      progress(`bare relay: direct ${direct.rps.toFixed(0)} req/s, relayed ${r.rps.toFixed(0)} req/s`);
-      row("direct to the upstream", "-", direct);
-      row("through a bare relay (no metering)", "-", r, direct);
-      const pd = await load(upstreamUrl, [], up, PACED_RPS);
-      const pr = await load(relayUrl, [], procs, PACED_RPS);
-      pacedRow("direct to the upstream", "-", pd);
-      pacedRow("through a bare relay (no metering)", "-", pr, pd);
+      await compare("bare relay", "through a bare relay (no metering)", "-", relayUrl, [], procs);
       await stop(relay.child);
     }
     const dbs: [string, string, unknown][] = [
@@ -411,17 +402,7 @@ async function main(): Promise<void> {
       const gw = await startGateway(name.toLowerCase(), database, { intervalMs: 3_600_000, maxCharges: 500 });
       const procs: Procs = { ...up, gateway: gw.child.pid!, ...(name === "PostgreSQL" && { pgDatabase }) };
       progress(`${name} gateway up with ${gw.keys.length} keys`);
-      await load(gw.url, gw.keys, procs); // warm-up
-      const direct = await load(upstreamUrl, [], up);
-      const m = await load(gw.url, gw.keys, procs);
-      progress(`${name}: direct ${direct.rps.toFixed(0)} req/s, metered ${m.rps.toFixed(0)} req/s`);
-      row("direct to the upstream", "-", direct);
-      row("through the gateway", label, m, direct);
-      const pd = await load(upstreamUrl, [], up, PACED_RPS);
-      const pm = await load(gw.url, gw.keys, procs, PACED_RPS);
-      progress(`${name} paced ${PACED_RPS}/s: direct p99 ${pd.p99.toFixed(1)} ms, metered p99 ${pm.p99.toFixed(1)} ms`);
-      pacedRow("direct to the upstream", "-", pd);
-      pacedRow("through the gateway", label, pm, pd);
+      await compare(name, "through the gateway", label, gw.url, gw.keys, procs);
       await stop(gw.child);
     }
     if (pgSchema) {
