@@ -17,6 +17,7 @@ import { listClasses } from "../sdk/classes.js";
 import { chainTransport, createChainClient, createChainWalletClient, ctkChain, type CtkClient } from "../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../sdk/generated/abi.js";
 import { CtkError } from "../sdk/ctkError.js";
+import { ChainUnreachableError, isUnreachable } from "../sdk/errors.js";
 import { backoffMs, sleep } from "../sdk/retry.js";
 import { RedeemerMetrics } from "./engine/metrics.js";
 import { publishedPolicy } from "./api/policyView.js";
@@ -110,7 +111,9 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
   const account = privateKeyToAccount(config.privateKey);
   const walletClient = createChainWalletClient(config.rpcUrl, "service", account, { chain, transport, pollingInterval });
 
-  const chainId = await publicClient.getChainId();
+  const chainId = await publicClient.getChainId().catch((err: unknown) => {
+    throw isUnreachable(err) ? new ChainUnreachableError(config.rpcUrl) : err;
+  });
   if (chainId !== deployment.chainId) throw new CtkError(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
 
   const ownsExecutor = !deps.executor;

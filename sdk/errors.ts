@@ -285,7 +285,8 @@ function classIdsIn(errorName: string, args: readonly unknown[]): number[] {
   return [...ids];
 }
 
-function isUnreachable(err: unknown): boolean {
+/** Whether an error from a JSON-RPC call means the node did not answer at all (refused, down, no route). */
+export function isUnreachable(err: unknown): boolean {
   if (err instanceof BaseError) {
     if (err.walk((e) => e instanceof HttpRequestError)) {
       const http = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError;

@@ -7,7 +7,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { writeFileAtomic } from "../writeFileAtomic.js";
 import { join } from "node:path";
 import type { Address, Hex } from "viem";
-import { encodeReceipt, receiptHashOf, type UsageReceipt } from "../../sdk/receipt.js";
+import { encodeReceipt, receiptHashOf, type UsageReceipt, usageReceiptSchema } from "../../sdk/receipt.js";
 
 export interface StoredReceipt {
   receipt: UsageReceipt;
@@ -37,12 +37,17 @@ export class ReceiptStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw err;
     }
-    let receipt: UsageReceipt;
+    let parsed: unknown;
     try {
-      receipt = JSON.parse(new TextDecoder().decode(bytes)) as UsageReceipt;
+      parsed = JSON.parse(new TextDecoder().decode(bytes));
     } catch {
-      return undefined; // torn or foreign: it will be replaced
+      return undefined; // torn: it will be replaced
     }
+    // Every receipt this redeemer writes passes the schema; one that does not is foreign or damaged
+    // and was never carried by a settle (the hash is taken of what writeOnce wrote): replace it.
+    const checked = usageReceiptSchema.safeParse(parsed);
+    if (!checked.success) return undefined;
+    const receipt = checked.data;
     if (receipt.redemptionId !== id.toString()) return undefined;
     if (contract && receipt.contract?.toLowerCase() !== contract.toLowerCase()) return undefined;
     return { receipt, bytes, hash: receiptHashOf(bytes), path };

@@ -122,6 +122,24 @@ describe("redeemer configuration", () => {
     expect(code).to.equal(2);
   });
 
+  it("says in one line, without a stack, that the chain cannot be reached when nothing answers at the RPC URL", async () => {
+    const port = await new Promise<number>((done) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => done(p));
+      });
+    });
+    const file = join(dir, "redeemer.json");
+    writeFileSync(file, JSON.stringify({ ...BASE, rpcUrl: `http://127.0.0.1:${port}`, executor: { kind: "local", local: { dataDir: join(dir, "local") } }, receiptsDir: join(dir, "receipts") }));
+    const root = resolve(fileURLToPath(import.meta.url), "../../..");
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "redeemer/main.ts"), "--config", file], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise<number | null>((done) => child.on("close", done));
+    expect(stderr).to.equal(`redeemer: cannot reach the chain at http://127.0.0.1:${port} (is the devnet up? run \`ctk devnet up\`)\n`);
+    expect(code).to.equal(1);
+  });
+
   it("names every bad setting in one ConfigError", () => {
     try {
       parseRedeemerConfig({ ...BASE, privateKey: "0x12", confirmations: -1, rpcUrl: "nope", extra: 1 });
