@@ -130,7 +130,10 @@ describe("redeemer configuration", () => {
       });
     });
     const file = join(dir, "redeemer.json");
-    writeFileSync(file, JSON.stringify({ ...BASE, rpcUrl: `http://127.0.0.1:${port}`, executor: { kind: "local", local: { dataDir: join(dir, "local") } }, receiptsDir: join(dir, "receipts") }));
+    writeFileSync(
+      file,
+      JSON.stringify({ ...BASE, rpcUrl: `http://127.0.0.1:${port}`, executor: { kind: "local", local: { dataDir: join(dir, "local") } }, receiptsDir: join(dir, "receipts") }),
+    );
     const root = resolve(fileURLToPath(import.meta.url), "../../..");
     const child = spawn(process.execPath, ["--import", "tsx", join(root, "redeemer/main.ts"), "--config", file], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
