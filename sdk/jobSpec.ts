@@ -92,7 +92,7 @@ export type JobSpec = z.infer<typeof jobSpecSchema>;
 export const specSeconds = (spec: Pick<JobSpec, "hours">): number => Math.round(spec.hours * 3600);
 
 /** Units a redemption reserves: ceil(gpus × seconds × multiplierBps / 10000) — same as the contract. */
-export function unitsFor(gpus: number, seconds: number, multiplierBps: number): bigint {
+export function unitsFor(gpus: number | bigint, seconds: number | bigint, multiplierBps: number | bigint): bigint {
   const raw = BigInt(gpus) * BigInt(seconds) * BigInt(multiplierBps);
   return (raw + 9999n) / 10000n;
 }

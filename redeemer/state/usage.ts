@@ -3,6 +3,7 @@
  * multiplier prices it, as at redeem time: ceil(gpuSeconds × bps / 10000), rounded the same way
  * the contract rounds the reservation, and never more than was reserved.
  */
+import { unitsFor } from "../../sdk/jobSpec.js";
 
 /** Whole GPU-seconds of a measurement (a float from the executor), rounded up past float noise. */
 export function wholeGpuSeconds(gpuSeconds: number): bigint {
@@ -12,6 +13,6 @@ export function wholeGpuSeconds(gpuSeconds: number): bigint {
 
 /** Units to settle: ceil(seconds × bps / 10000), capped at `reserved`. */
 export function usedUnits(gpuSeconds: number, multiplierBps: number, reserved: bigint): bigint {
-  const units = (wholeGpuSeconds(gpuSeconds) * BigInt(multiplierBps) + 9999n) / 10000n;
+  const units = unitsFor(1, wholeGpuSeconds(gpuSeconds), multiplierBps);
   return units > reserved ? reserved : units;
 }
