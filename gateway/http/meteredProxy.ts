@@ -394,8 +394,11 @@ export class MeteredProxy {
           res.on("close", done);
         });
     };
+    const relay = new ChunkRelay(s.hold.requestId, s.model, s.clientSo.continuous_usage_stats === true);
     const decoder = new TextDecoder();
     let buf = "";
+    // The events read with the upstream's [DONE]: they go out with the end of the response.
+    let tail = "";
     try {
       for await (const value of up.body) {
         buf += decoder.decode(value, { stream: true });
@@ -403,38 +406,35 @@ export class MeteredProxy {
         let pending = "";
         let pendingIn: number | undefined;
         let pendingOut = deliveredOut;
-        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
-          const event = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = event
-            .split("\n")
-            .filter((l) => l.startsWith("data:"))
-            .map((l) => l.slice(5).trimStart())
-            .join("\n");
+        let from = 0;
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n", from)) {
+          const event = buf.slice(from, i);
+          from = i + 2;
+          const data = sseData(event);
           if (!data) continue;
           if (data === "[DONE]") {
             sawDone = true;
             break;
           }
-          let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
-          try {
-            chunk = JSON.parse(data);
-          } catch {
+          const c = relay.chunk(data);
+          if (!c) continue;
+          if (c.finalUsage) {
+            finalUsage = c.finalUsage;
             continue;
           }
-          if (chunk.usage && (!chunk.choices || chunk.choices.length === 0)) {
-            finalUsage = chunk.usage;
-            continue;
-          }
-          const usage = chunk.usage ?? undefined;
-          const hasContent = (chunk.choices ?? []).some((c) => (typeof c.delta?.content === "string" && c.delta.content !== "") || (typeof c.text === "string" && c.text !== ""));
-          chunk.id = s.hold.requestId;
-          chunk.model = s.model;
-          if (!s.clientSo.continuous_usage_stats) delete chunk.usage;
-          pending += `data: ${JSON.stringify(chunk)}\n\n`;
-          if (usage?.completion_tokens !== undefined) pendingOut = usage.completion_tokens;
-          else if (hasContent) pendingOut++;
-          if (usage?.prompt_tokens !== undefined) pendingIn = usage.prompt_tokens;
+          pending += c.text;
+          if (c.completionTokens !== undefined) pendingOut = c.completionTokens;
+          else if (c.hasContent) pendingOut++;
+          if (c.promptTokens !== undefined) pendingIn = c.promptTokens;
+        }
+        buf = from === 0 ? buf : buf.slice(from);
+        if (sawDone && !s.clientGone()) {
+          // Nothing comes after [DONE]: these events are sent with the charge's usage chunk and the
+          // end, in one write, once the charge is durable.
+          tail = pending;
+          deliveredOut = pendingOut;
+          if (pendingIn !== undefined) deliveredIn = pendingIn;
+          break;
         }
         if (pending) {
           if (s.clientGone()) break;
@@ -455,7 +455,7 @@ export class MeteredProxy {
     if (sawDone && !s.clientGone()) {
       const tokensIn = finalUsage?.prompt_tokens ?? deliveredIn;
       const tokensOut = finalUsage?.completion_tokens ?? deliveredOut;
-      // Durable before the response completes.
+      // Durable before the response completes: the last write waits for the charge's commit.
       const charge = await s.end({ tokensIn, tokensOut, ending: "ok" });
       if (s.clientSo.include_usage) {
         const usage = {
@@ -467,11 +467,9 @@ export class MeteredProxy {
           price_version: s.priceVersion.toString(),
           priority: s.tier,
         };
-        await write(
-          `data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`,
-        );
+        tail += `data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`;
       }
-      res.end("data: [DONE]\n\n");
+      res.end(`${tail}data: [DONE]\n\n`);
       return 200;
     }
     s.abort.abort(new Error("stream ended"));
@@ -485,6 +483,78 @@ export class MeteredProxy {
       );
     }
     return ending === "disconnect" ? 499 : ending === "timeout" ? 504 : 502;
+  }
+}
+
+/** The `data` of one server-sent event ("" when it has none). */
+function sseData(event: string): string {
+  // The common shape: one `data: …` line.
+  if (event.startsWith("data: ") && event.indexOf("\n") < 0) return event.slice(6);
+  return event
+    .split("\n")
+    .filter((l) => l.startsWith("data:"))
+    .map((l) => l.slice(5).trimStart())
+    .join("\n");
+}
+
+/**
+ * The start of a content chunk as vLLM and the embedded upstream write it: its four leading
+ * members are top level (nothing precedes them but the object's opening brace) and plain (no
+ * escapes), so they can be replaced without parsing the chunk.
+ */
+const CHUNK_HEAD = /^\{"id":"[^"\\]*","object":"([a-z_.]*)","created":(\d+),"model":"[^"\\]*","choices":\[\{/;
+/** Cumulative usage as the chunk's last member (vLLM's `continuous_usage_stats`, the embedded upstream's). */
+const CHUNK_USAGE_TAIL = /,"usage":\{"prompt_tokens":(\d+),"completion_tokens":(\d+),"total_tokens":\d+\}\}$/;
+/** A non-empty `delta.content` (chat) or `text` (completions): an unescaped quote cannot occur inside a JSON string. */
+const CHUNK_CONTENT = /"(?:content|text)":"[^"]/;
+
+/**
+ * Re-frames the upstream's stream chunks for the client (the gateway's request id and model name,
+ * the upstream's per-chunk usage kept only when the client asked for it) and reads what metering
+ * needs from each: the cumulative token counts, whether it carries content, and the final usage.
+ * Content chunks in the usual shape are rewritten as strings (no parse, no re-serialization:
+ * this runs for every token of every stream); anything else is parsed and re-serialized.
+ */
+export class ChunkRelay {
+  private readonly modelJson: string;
+
+  constructor(
+    private readonly requestId: string,
+    private readonly model: string,
+    private readonly keepUsage: boolean,
+  ) {
+    this.modelJson = JSON.stringify(model);
+  }
+
+  /** undefined: not JSON (dropped). */
+  chunk(data: string): { text: string; hasContent: boolean; promptTokens?: number; completionTokens?: number; finalUsage?: Usage } | undefined {
+    const head = CHUNK_HEAD.exec(data);
+    if (head && data.endsWith("}")) {
+      const u = data.indexOf('"usage"');
+      const tail = u < 0 ? null : CHUNK_USAGE_TAIL.exec(data);
+      if (u < 0 || (tail && tail.index + 1 === u && data.indexOf('"usage"', u + 1) < 0)) {
+        const body = data.slice(head[0].length, tail ? tail.index : data.length - 1);
+        const text = `data: {"id":"${this.requestId}","object":"${head[1]}","created":${head[2]},"model":${this.modelJson},"choices":[{${body}${tail && this.keepUsage ? tail[0] : "}"}\n\n`;
+        return {
+          text,
+          hasContent: CHUNK_CONTENT.test(body),
+          ...(tail && { promptTokens: Number(tail[1]), completionTokens: Number(tail[2]) }),
+        };
+      }
+    }
+    let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      return undefined;
+    }
+    if (chunk.usage && (!chunk.choices || chunk.choices.length === 0)) return { text: "", hasContent: false, finalUsage: chunk.usage };
+    const usage = chunk.usage ?? undefined;
+    const hasContent = (chunk.choices ?? []).some((c) => (typeof c.delta?.content === "string" && c.delta.content !== "") || (typeof c.text === "string" && c.text !== ""));
+    chunk.id = this.requestId;
+    chunk.model = this.model;
+    if (!this.keepUsage) delete chunk.usage;
+    return { text: `data: ${JSON.stringify(chunk)}\n\n`, hasContent, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens };
   }
 }
 

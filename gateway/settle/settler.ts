@@ -12,6 +12,7 @@
  */
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { Address, Hex, TransactionReceipt } from "viem";
 import type { Logger } from "pino";
 import type { CtkClient } from "../../sdk/client.js";
@@ -82,7 +83,71 @@ function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]
   return file;
 }
 
+/**
+ * Merkle roots on a worker thread (gateway/settle/usageRootWorker.ts), so hashing a batch never
+ * stalls the event loop that serves requests. Where the worker cannot start (a host without the
+ * TypeScript loader in its threads), the root is computed in this thread instead: same result.
+ */
+class RootHasher {
+  private worker: Worker | undefined;
+  private failed = false;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (root: string) => void; reject: (err: Error) => void; lines: readonly string[] }>();
+
+  root(lines: readonly string[]): Promise<string> {
+    if (this.failed) return Promise.resolve(usageRoot(lines));
+    if (!this.worker) {
+      try {
+        this.worker = new Worker(new URL("./usageRootWorker.ts", import.meta.url));
+      } catch {
+        this.failed = true;
+        return Promise.resolve(usageRoot(lines));
+      }
+      this.worker.unref();
+      this.worker.on("message", (m: { id: number; root?: string; error?: string }) => {
+        const w = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        if (m.root !== undefined) w?.resolve(m.root);
+        else w?.reject(new Error(m.error ?? "usage root: no answer"));
+      });
+      // Could not load (or died): every batch waiting, and every later one, is hashed here.
+      this.worker.on("error", () => this.fallBack());
+      this.worker.on("exit", () => this.fallBack());
+    }
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, lines });
+      this.worker!.postMessage({ id, lines });
+    });
+  }
+
+  private fallBack(): void {
+    this.failed = true;
+    this.worker = undefined;
+    for (const [id, w] of this.waiting) {
+      this.waiting.delete(id);
+      try {
+        w.resolve(usageRoot(w.lines));
+      } catch (err) {
+        w.reject(err as Error);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.failed = true;
+    this.worker = undefined;
+    if (w) {
+      w.removeAllListeners("exit");
+      await w.terminate();
+    }
+    this.fallBack();
+  }
+}
+
 export class Settler {
+  private readonly hasher = new RootHasher();
   private stopped = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -138,9 +203,9 @@ export class Settler {
   /** The lines of the batch this process just built (its send need not read and hash them again). */
   private built: { batchId: string; lines: string[] } | undefined;
 
-  private buildBatch(rows: UsageRow[], priceVersion: bigint): { batchId: string; usageRoot: string } {
+  private async buildBatch(rows: UsageRow[], priceVersion: bigint): Promise<{ batchId: string; usageRoot: string }> {
     const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
-    const root = usageRoot(lines);
+    const root = (await this.hasher.root(lines)) as Hex;
     const { deployment } = this.d.client;
     const batchId = usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root });
     this.built = { batchId, lines };
@@ -238,6 +303,7 @@ export class Settler {
     this.wake?.();
     await this.loop;
     await this.busy;
+    await this.hasher.stop();
     await this.d.ledger.releaseSettlerLease(this.d.replica);
   }
 }
