@@ -88,37 +88,74 @@ function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]
  * stalls the event loop that serves requests. Where the worker cannot start (a host without the
  * TypeScript loader in its threads), the root is computed in this thread instead: same result.
  */
-class RootHasher {
+/**
+ * The worker's entry: tsx registered in the thread (an evaluated worker gets neither a loader
+ * given to the process with --import nor one a test runner registered in-process), then its
+ * TypeScript module.
+ */
+const WORKER_BOOT = `
+const { workerData } = require("node:worker_threads");
+(async () => {
+  if (workerData.tsx) (await import(workerData.tsx)).register();
+  await import(workerData.script);
+})();
+`;
+
+function tsxLoader(): string | undefined {
+  try {
+    return import.meta.resolve("tsx/esm/api");
+  } catch {
+    return undefined;
+  }
+}
+
+export class RootHasher {
+  /** `script`: the worker's module (tests point it at one that cannot load). */
+  constructor(private readonly script: URL = new URL("./usageRootWorker.ts", import.meta.url)) {}
+
   private worker: Worker | undefined;
   private failed = false;
   private next = 0;
   private readonly waiting = new Map<number, { resolve: (root: string) => void; reject: (err: Error) => void; lines: readonly string[] }>();
 
+  /** Whether roots are computed on the worker thread (false: in this thread). */
+  get threaded(): boolean {
+    return this.worker !== undefined && !this.failed;
+  }
+
+  /** Starts the thread ahead of the first batch (loading it takes a moment). */
+  warm(): void {
+    if (!this.failed && !this.worker) this.start();
+  }
+
   root(lines: readonly string[]): Promise<string> {
     if (this.failed) return Promise.resolve(usageRoot(lines));
-    if (!this.worker) {
-      try {
-        this.worker = new Worker(new URL("./usageRootWorker.ts", import.meta.url));
-      } catch {
-        this.failed = true;
-        return Promise.resolve(usageRoot(lines));
-      }
-      this.worker.unref();
-      this.worker.on("message", (m: { id: number; root?: string; error?: string }) => {
-        const w = this.waiting.get(m.id);
-        this.waiting.delete(m.id);
-        if (m.root !== undefined) w?.resolve(m.root);
-        else w?.reject(new Error(m.error ?? "usage root: no answer"));
-      });
-      // Could not load (or died): every batch waiting, and every later one, is hashed here.
-      this.worker.on("error", () => this.fallBack());
-      this.worker.on("exit", () => this.fallBack());
-    }
+    if (!this.worker) this.start();
+    if (this.failed || !this.worker) return Promise.resolve(usageRoot(lines));
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, lines });
       this.worker!.postMessage({ id, lines });
     });
+  }
+
+  private start(): void {
+    try {
+      this.worker = new Worker(WORKER_BOOT, { eval: true, workerData: { script: this.script.href, tsx: tsxLoader() } });
+    } catch {
+      this.failed = true;
+      return;
+    }
+    this.worker.unref();
+    this.worker.on("message", (m: { id: number; root?: string; error?: string }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (m.root !== undefined) w?.resolve(m.root);
+      else w?.reject(new Error(m.error ?? "usage root: no answer"));
+    });
+    // Could not load (or died): every batch waiting, and every later one, is hashed here.
+    this.worker.on("error", () => this.fallBack());
+    this.worker.on("exit", () => this.fallBack());
   }
 
   private fallBack(): void {
@@ -159,6 +196,7 @@ export class Settler {
   }
 
   start(): void {
+    this.hasher.warm();
     this.loop = this.run();
   }
 
