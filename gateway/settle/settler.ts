@@ -133,6 +133,8 @@ export class RootHasher {
     if (!this.worker) this.start();
     if (this.failed || !this.worker) return Promise.resolve(usageRoot(lines));
     const id = this.next++;
+    // Referenced while a root is awaited (a graceful stop's last batch must not see the process exit).
+    if (this.waiting.size === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, lines });
       this.worker!.postMessage({ id, lines });
@@ -150,6 +152,7 @@ export class RootHasher {
     this.worker.on("message", (m: { id: number; root?: string; error?: string }) => {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
+      if (this.waiting.size === 0) this.worker?.unref();
       if (m.root !== undefined) w?.resolve(m.root);
       else w?.reject(new Error(m.error ?? "usage root: no answer"));
     });
