@@ -43,4 +43,39 @@ export class GatewayMetrics {
   });
   readonly queueDepth = new Gauge({ name: "ctk_gateway_queue_depth", help: "Requests waiting for an upstream slot, by model", labelNames: ["model"], registers: [this.registry] });
   readonly batches = new Counter({ name: "ctk_gateway_settlement_batches_total", help: "Settlement batches landed on-chain", registers: [this.registry] });
+
+  private readonly bound = new Map<string, ModelMetrics>();
+
+  /**
+   * The per-request metrics of one model and tier, bound to their labels once: prom-client hashes
+   * a label object on every call otherwise, several times per request.
+   */
+  forModel(model: string, tier: string): ModelMetrics {
+    const key = `${model}\u0000${tier}`;
+    let m = this.bound.get(key);
+    if (!m) {
+      m = {
+        tokensIn: this.tokens.labels(model, "input"),
+        tokensOut: this.tokens.labels(model, "output"),
+        credits: this.credits.labels(model),
+        queueDepth: this.queueDepth.labels(model),
+        queueSeconds: this.queueSeconds.labels(model, tier),
+        upstreamSeconds: this.upstreamSeconds.labels(model),
+        ok: this.requests.labels("200", model, tier),
+      };
+      this.bound.set(key, m);
+    }
+    return m;
+  }
+}
+
+export interface ModelMetrics {
+  tokensIn: { inc(v: number): void };
+  tokensOut: { inc(v: number): void };
+  credits: { inc(v: number): void };
+  queueDepth: { set(v: number): void };
+  queueSeconds: { observe(v: number): void };
+  upstreamSeconds: { observe(v: number): void };
+  /** requests{status="200"}: the common case. */
+  ok: { inc(): void };
 }

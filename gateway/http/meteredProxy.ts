@@ -44,6 +44,13 @@ export interface MeteredProxyDeps {
 /** vLLM's `priority`: lower is served first; 0 is its default. */
 const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgent: -2 };
 
+/**
+ * A request's id: the time in milliseconds, then a random UUID. In time order, so the ledger's
+ * index on request ids grows at its right edge (one page written per batch of requests) instead
+ * of at random pages (one per request).
+ */
+const newRequestId = (chat: boolean) => `${chat ? "chatcmpl" : "cmpl"}-${Date.now().toString(16).padStart(12, "0")}${randomUUID().replaceAll("-", "")}`;
+
 export const hashKey = (key: string): string => createHash("sha256").update(key).digest("hex");
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
@@ -150,7 +157,7 @@ export class MeteredProxy {
       if (body.n !== undefined && body.n !== 1) throw badRequest("unsupported_n", "only n = 1 is supported", "n");
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat);
-      const requestId = `${chat ? "chatcmpl" : "cmpl"}-${randomUUID()}`;
+      const requestId = newRequestId(chat);
       const holdStart = performance.now();
       const hold = await this.d.ledger.hold({
         requestId,
@@ -174,8 +181,9 @@ export class MeteredProxy {
       status = e.status;
       sendError(res, e);
     } finally {
-      this.d.metrics.requests.inc({ status: String(status), model, tier });
-      this.d.log.debug({ model, tier, status, ms: this.now() - started }, "request");
+      if (status === 200 && model !== "-") this.d.metrics.forModel(model, tier).ok.inc();
+      else this.d.metrics.requests.inc({ status: String(status), model, tier });
+      if (this.d.log.isLevelEnabled("debug")) this.d.log.debug({ model, tier, status, ms: this.now() - started }, "request");
     }
   }
 
@@ -186,6 +194,7 @@ export class MeteredProxy {
   ): Promise<number> {
     const { upstream, hold, quote, tier } = r;
     const model = upstream.model;
+    const m = this.d.metrics.forModel(model.name, tier);
     const stream = r.body.stream === true;
     const clientSo = (r.body.stream_options ?? {}) as { include_usage?: boolean; continuous_usage_stats?: boolean };
     const abort = new AbortController();
@@ -203,38 +212,40 @@ export class MeteredProxy {
       const done = await this.d.ledger.settleRequest(hold.requestId, { ...u, amount }, this.now());
       const charge = done?.charge ?? 0n;
       if (charge > 0n) {
-        this.d.metrics.tokens.inc({ model: model.name, direction: "input" }, u.tokensIn);
-        this.d.metrics.tokens.inc({ model: model.name, direction: "output" }, u.tokensOut);
-        this.d.metrics.credits.inc({ model: model.name }, Number(charge) / 1e6);
+        m.tokensIn.inc(u.tokensIn);
+        m.tokensOut.inc(u.tokensOut);
+        m.credits.inc(Number(charge) / 1e6);
       }
-      this.d.log.info(
-        {
-          requestId: hold.requestId,
-          keyId: r.key.keyId,
-          holder: r.key.holder,
-          model: model.name,
-          tier,
-          ending: u.ending,
-          tokensIn: u.tokensIn,
-          tokensOut: u.tokensOut,
-          held: hold.amount.toString(),
-          charge: charge.toString(),
-        },
-        "metered",
-      );
+      // The record is built only when the level logs it (benchmarks and busy gateways run at "warn").
+      if (this.d.log.isLevelEnabled("info"))
+        this.d.log.info(
+          {
+            requestId: hold.requestId,
+            keyId: r.key.keyId,
+            holder: r.key.holder,
+            model: model.name,
+            tier,
+            ending: u.ending,
+            tokensIn: u.tokensIn,
+            tokensOut: u.tokensOut,
+            held: hold.amount.toString(),
+            charge: charge.toString(),
+          },
+          "metered",
+        );
       return charge;
     };
 
     let release: (() => void) | undefined;
     try {
       const queued = performance.now();
-      this.d.metrics.queueDepth.set({ model: model.name }, upstream.limiter.depth + 1);
+      m.queueDepth.set(upstream.limiter.depth + 1);
       try {
         release = await upstream.limiter.acquire(TIERS.indexOf(tier), abort.signal);
       } finally {
-        this.d.metrics.queueDepth.set({ model: model.name }, upstream.limiter.depth);
+        m.queueDepth.set(upstream.limiter.depth);
       }
-      this.d.metrics.queueSeconds.observe({ model: model.name, tier }, (performance.now() - queued) / 1000);
+      m.queueSeconds.observe((performance.now() - queued) / 1000);
 
       const forward: Record<string, unknown> = { ...r.body, model: model.upstreamModel ?? model.name, max_tokens: hold.outputTokens };
       delete forward.max_completion_tokens;
@@ -309,7 +320,7 @@ export class MeteredProxy {
         });
       } finally {
         clearTimeout(timer);
-        this.d.metrics.upstreamSeconds.observe({ model: model.name }, (performance.now() - upStart) / 1000);
+        m.upstreamSeconds.observe((performance.now() - upStart) / 1000);
       }
     } catch (err) {
       if (err instanceof QueueAbortedError) {
@@ -394,8 +405,11 @@ export class MeteredProxy {
           res.on("close", done);
         });
     };
+    const relay = new ChunkRelay(s.hold.requestId, s.model, s.clientSo.continuous_usage_stats === true);
     const decoder = new TextDecoder();
     let buf = "";
+    // The events read with the upstream's [DONE]: they go out with the end of the response.
+    let tail = "";
     try {
       for await (const value of up.body) {
         buf += decoder.decode(value, { stream: true });
@@ -403,38 +417,35 @@ export class MeteredProxy {
         let pending = "";
         let pendingIn: number | undefined;
         let pendingOut = deliveredOut;
-        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n")) {
-          const event = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = event
-            .split("\n")
-            .filter((l) => l.startsWith("data:"))
-            .map((l) => l.slice(5).trimStart())
-            .join("\n");
+        let from = 0;
+        for (let i = buf.indexOf("\n\n"); i >= 0; i = buf.indexOf("\n\n", from)) {
+          const event = buf.slice(from, i);
+          from = i + 2;
+          const data = sseData(event);
           if (!data) continue;
           if (data === "[DONE]") {
             sawDone = true;
             break;
           }
-          let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
-          try {
-            chunk = JSON.parse(data);
-          } catch {
+          const c = relay.chunk(data);
+          if (!c) continue;
+          if (c.finalUsage) {
+            finalUsage = c.finalUsage;
             continue;
           }
-          if (chunk.usage && (!chunk.choices || chunk.choices.length === 0)) {
-            finalUsage = chunk.usage;
-            continue;
-          }
-          const usage = chunk.usage ?? undefined;
-          const hasContent = (chunk.choices ?? []).some((c) => (typeof c.delta?.content === "string" && c.delta.content !== "") || (typeof c.text === "string" && c.text !== ""));
-          chunk.id = s.hold.requestId;
-          chunk.model = s.model;
-          if (!s.clientSo.continuous_usage_stats) delete chunk.usage;
-          pending += `data: ${JSON.stringify(chunk)}\n\n`;
-          if (usage?.completion_tokens !== undefined) pendingOut = usage.completion_tokens;
-          else if (hasContent) pendingOut++;
-          if (usage?.prompt_tokens !== undefined) pendingIn = usage.prompt_tokens;
+          pending += c.text;
+          if (c.completionTokens !== undefined) pendingOut = c.completionTokens;
+          else if (c.hasContent) pendingOut++;
+          if (c.promptTokens !== undefined) pendingIn = c.promptTokens;
+        }
+        buf = from === 0 ? buf : buf.slice(from);
+        if (sawDone && !s.clientGone()) {
+          // Nothing comes after [DONE]: these events are sent with the charge's usage chunk and the
+          // end, in one write, once the charge is durable.
+          tail = pending;
+          deliveredOut = pendingOut;
+          if (pendingIn !== undefined) deliveredIn = pendingIn;
+          break;
         }
         if (pending) {
           if (s.clientGone()) break;
@@ -455,7 +466,7 @@ export class MeteredProxy {
     if (sawDone && !s.clientGone()) {
       const tokensIn = finalUsage?.prompt_tokens ?? deliveredIn;
       const tokensOut = finalUsage?.completion_tokens ?? deliveredOut;
-      // Durable before the response completes.
+      // Durable before the response completes: the last write waits for the charge's commit.
       const charge = await s.end({ tokensIn, tokensOut, ending: "ok" });
       if (s.clientSo.include_usage) {
         const usage = {
@@ -467,11 +478,9 @@ export class MeteredProxy {
           price_version: s.priceVersion.toString(),
           priority: s.tier,
         };
-        await write(
-          `data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`,
-        );
+        tail += `data: ${JSON.stringify({ id: s.hold.requestId, object: "chat.completion.chunk", created: Math.floor(Date.now() / 1000), model: s.model, choices: [], usage })}\n\n`;
       }
-      res.end("data: [DONE]\n\n");
+      res.end(`${tail}data: [DONE]\n\n`);
       return 200;
     }
     s.abort.abort(new Error("stream ended"));
@@ -485,6 +494,78 @@ export class MeteredProxy {
       );
     }
     return ending === "disconnect" ? 499 : ending === "timeout" ? 504 : 502;
+  }
+}
+
+/** The `data` of one server-sent event ("" when it has none). */
+function sseData(event: string): string {
+  // The common shape: one `data: …` line.
+  if (event.startsWith("data: ") && event.indexOf("\n") < 0) return event.slice(6);
+  return event
+    .split("\n")
+    .filter((l) => l.startsWith("data:"))
+    .map((l) => l.slice(5).trimStart())
+    .join("\n");
+}
+
+/**
+ * The start of a content chunk as vLLM and the embedded upstream write it: its four leading
+ * members are top level (nothing precedes them but the object's opening brace) and plain (no
+ * escapes), so they can be replaced without parsing the chunk.
+ */
+const CHUNK_HEAD = /^\{"id":"[^"\\]*","object":"([a-z_.]*)","created":(\d+),"model":"[^"\\]*","choices":\[\{/;
+/** Cumulative usage as the chunk's last member (vLLM's `continuous_usage_stats`, the embedded upstream's). */
+const CHUNK_USAGE_TAIL = /,"usage":\{"prompt_tokens":(\d+),"completion_tokens":(\d+),"total_tokens":\d+\}\}$/;
+/** A non-empty `delta.content` (chat) or `text` (completions): an unescaped quote cannot occur inside a JSON string. */
+const CHUNK_CONTENT = /"(?:content|text)":"[^"]/;
+
+/**
+ * Re-frames the upstream's stream chunks for the client (the gateway's request id and model name,
+ * the upstream's per-chunk usage kept only when the client asked for it) and reads what metering
+ * needs from each: the cumulative token counts, whether it carries content, and the final usage.
+ * Content chunks in the usual shape are rewritten as strings (no parse, no re-serialization:
+ * this runs for every token of every stream); anything else is parsed and re-serialized.
+ */
+export class ChunkRelay {
+  private readonly modelJson: string;
+
+  constructor(
+    private readonly requestId: string,
+    private readonly model: string,
+    private readonly keepUsage: boolean,
+  ) {
+    this.modelJson = JSON.stringify(model);
+  }
+
+  /** undefined: not JSON (dropped). */
+  chunk(data: string): { text: string; hasContent: boolean; promptTokens?: number; completionTokens?: number; finalUsage?: Usage } | undefined {
+    const head = CHUNK_HEAD.exec(data);
+    if (head && data.endsWith("}")) {
+      const u = data.indexOf('"usage"');
+      const tail = u < 0 ? null : CHUNK_USAGE_TAIL.exec(data);
+      if (u < 0 || (tail && tail.index + 1 === u && data.indexOf('"usage"', u + 1) < 0)) {
+        const body = data.slice(head[0].length, tail ? tail.index : data.length - 1);
+        const text = `data: {"id":"${this.requestId}","object":"${head[1]}","created":${head[2]},"model":${this.modelJson},"choices":[{${body}${tail && this.keepUsage ? tail[0] : "}"}\n\n`;
+        return {
+          text,
+          hasContent: CHUNK_CONTENT.test(body),
+          ...(tail && { promptTokens: Number(tail[1]), completionTokens: Number(tail[2]) }),
+        };
+      }
+    }
+    let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      return undefined;
+    }
+    if (chunk.usage && (!chunk.choices || chunk.choices.length === 0)) return { text: "", hasContent: false, finalUsage: chunk.usage };
+    const usage = chunk.usage ?? undefined;
+    const hasContent = (chunk.choices ?? []).some((c) => (typeof c.delta?.content === "string" && c.delta.content !== "") || (typeof c.text === "string" && c.text !== ""));
+    chunk.id = this.requestId;
+    chunk.model = this.model;
+    if (!this.keepUsage) delete chunk.usage;
+    return { text: `data: ${JSON.stringify(chunk)}\n\n`, hasContent, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens };
   }
 }
 

@@ -122,8 +122,12 @@ export interface BatchRow {
   createdAt: number;
 }
 
-/** Builds a batch from its rows: the root and the deterministic id (see sdk/credits/usageRecord.ts). */
-export type BatchBuilder = (rows: UsageRow[], priceVersion: bigint) => { batchId: string; usageRoot: string };
+/**
+ * Builds a batch from its rows: the root and the deterministic id (see sdk/credits/usageRecord.ts).
+ * It runs outside any ledger transaction (hashing thousands of records must not hold up holds and
+ * charges), so it may be asynchronous (the settler hashes on a worker thread).
+ */
+export type BatchBuilder = (rows: UsageRow[], priceVersion: bigint) => { batchId: string; usageRoot: string } | Promise<{ batchId: string; usageRoot: string }>;
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;
@@ -545,20 +549,17 @@ export class Ledger {
     }
     return this.db.transaction(
       async (tx) => {
-        const r = await tx.one("SELECT * FROM gw_requests WHERE request_id = $1", [requestId]);
+        const r = await tx.one("SELECT holder, auth_id, hold, created_at, status FROM gw_requests WHERE request_id = $1", [requestId]);
         if (!r || str(r.status) !== "held") return undefined;
         const holder = str(r.holder);
-        const h = await tx.one("SELECT day_start FROM gw_holders WHERE holder = $1", [holder]);
         const hold = big(r.hold);
         const charge = amount > hold ? hold : amount;
         const charged = charge > 0n;
-        const sameDay = num(r.created_at) >= num(h?.day_start);
-        await tx.run(`UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - $4 WHERE holder = $1`, [
-          holder,
-          hold,
-          charge,
-          sameDay ? hold - charge : 0n,
-        ]);
+        // The unused part of the hold goes back to the day's credits if the hold was made today.
+        await tx.run(
+          `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - CASE WHEN $5 >= day_start THEN $4 ELSE 0 END WHERE holder = $1`,
+          [holder, hold, charge, hold - charge, big(r.created_at)],
+        );
         await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
         await tx.run(`UPDATE gw_requests SET status = $2, tokens_in = $3, tokens_out = $4, charge = $5, ending = $6, finished_at = $7 WHERE request_id = $1`, [
           requestId,
@@ -642,18 +643,31 @@ export class Ledger {
    * is sent. Returns undefined when nothing waits.
    */
   async createBatch(max: number, build: BatchBuilder, now: number): Promise<BatchRow | undefined> {
-    return this.db.transaction(async (tx) => {
+    // 1. The rows (a charge is final: its row no longer changes until a batch takes it).
+    const picked = await this.db.transaction(async (tx) => {
       const v = await tx.one("SELECT MIN(price_version) AS v FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
       if (!v || v.v === null || v.v === undefined) return undefined;
       const priceVersion = big(v.v);
       const rows = (
-        await tx.all(
-          `SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1 ORDER BY finished_at, request_id LIMIT $2${this.db.forUpdate}`,
-          [priceVersion, max],
-        )
+        await tx.all("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1 ORDER BY finished_at, request_id LIMIT $2", [
+          priceVersion,
+          max,
+        ])
       ).map(usageRow);
-      if (rows.length === 0) return undefined;
-      const { batchId, usageRoot } = build(rows, priceVersion);
+      return rows.length ? { priceVersion, rows } : undefined;
+    });
+    if (!picked) return undefined;
+    const { priceVersion, rows } = picked;
+    // 2. The root and the id, outside any transaction.
+    const { batchId, usageRoot } = await build(rows, priceVersion);
+    // 3. The batch, recorded only if every one of its rows is still waiting (one settler at a time
+    //    holds the lease, so they are; a replica whose lease lapsed meanwhile records nothing).
+    return this.db.transaction(async (tx) => {
+      for (const r of rows) {
+        if ((await tx.run("UPDATE gw_requests SET batch_id = $2 WHERE request_id = $1 AND status = 'charged' AND batch_id IS NULL", [r.requestId, batchId])) !== 1) {
+          throw new Error(`request ${r.requestId} was batched by another settler meanwhile: batch ${batchId} not recorded`);
+        }
+      }
       const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
       for (const r of rows) {
         const c = perAuth.get(r.authId) ?? { holder: r.holder, nonce: r.nonce.toString(), amount: 0n, authId: r.authId };
@@ -679,7 +693,6 @@ export class Ledger {
          VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)`,
         [batchId, priceVersion, usageRoot, rows.length, requested, JSON.stringify(charges), JSON.stringify(activations), now],
       );
-      for (const r of rows) await tx.run("UPDATE gw_requests SET batch_id = $2 WHERE request_id = $1", [r.requestId, batchId]);
       return { batchId, priceVersion, usageRoot, status: "pending", records: rows.length, requested, charged: null, charges, activations, txHash: null, createdAt: now };
     });
   }

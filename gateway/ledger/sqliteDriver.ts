@@ -21,9 +21,13 @@ import Database from "better-sqlite3";
 import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
 
 const named = (sql: string) => sql.replace(/\$(\d+)/g, "@p$1");
+const NAMES = Array.from({ length: 64 }, (_, i) => `p${i + 1}`);
 const bind = (params: readonly SqlValue[] = []) => {
   const o: Record<string, SqlValue> = {};
-  for (const [i, v] of params.entries()) o[`p${i + 1}`] = typeof v === "number" && !Number.isInteger(v) ? v : typeof v === "number" ? BigInt(v) : v;
+  for (let i = 0; i < params.length; i++) {
+    const v = params[i];
+    o[NAMES[i] ?? `p${i + 1}`] = typeof v === "number" && Number.isInteger(v) ? BigInt(v) : v;
+  }
   return o;
 };
 
@@ -52,6 +56,8 @@ export class SqliteDriver implements SqlDriver {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly queue: Queue;
+  /** The batch's transaction control, prepared once (db.exec parses its SQL on every call). */
+  private readonly control: Record<"begin" | "commit" | "savepoint" | "release" | "rollbackTo", Database.Statement>;
   /** The WAL file durable commits fsync (undefined: nothing to sync, e.g. in memory or `normal`). */
   private readonly walFile: string | undefined;
   private walFd: number | undefined;
@@ -70,6 +76,13 @@ export class SqliteDriver implements SqlDriver {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 10000");
     this.walFile = file !== ":memory:" && synchronous === "full" ? `${resolve(file)}-wal` : undefined;
+    this.control = {
+      begin: this.db.prepare("BEGIN IMMEDIATE"),
+      commit: this.db.prepare("COMMIT"),
+      savepoint: this.db.prepare("SAVEPOINT job"),
+      release: this.db.prepare("RELEASE job"),
+      rollbackTo: this.db.prepare("ROLLBACK TO job"),
+    };
   }
 
   private stmt(sql: string): Database.Statement {
@@ -137,7 +150,7 @@ export class SqliteDriver implements SqlDriver {
     if (jobs.length === 0) return;
     const done: [Job, unknown][] = [];
     try {
-      this.db.exec("BEGIN IMMEDIATE");
+      this.control.begin.run();
     } catch (err) {
       for (const j of jobs) j.reject(err);
       return;
@@ -146,20 +159,20 @@ export class SqliteDriver implements SqlDriver {
     try {
       for (; next < jobs.length; next++) {
         const job = jobs[next];
-        this.db.exec("SAVEPOINT job");
+        this.control.savepoint.run();
         try {
           const result = await job.fn(this.tx);
-          this.db.exec("RELEASE job");
+          this.control.release.run();
           done.push([job, result]);
         } catch (err) {
           job.reject(err);
           // SQLite may have rolled the whole transaction back itself (a disk error): stop the batch.
           if (!this.db.inTransaction) throw err;
-          this.db.exec("ROLLBACK TO job");
-          this.db.exec("RELEASE job");
+          this.control.rollbackTo.run();
+          this.control.release.run();
         }
       }
-      this.db.exec("COMMIT");
+      this.control.commit.run();
     } catch (err) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
       for (const [j] of done) j.reject(err);

@@ -12,6 +12,7 @@
  */
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import type { Address, Hex, TransactionReceipt } from "viem";
 import type { Logger } from "pino";
 import type { CtkClient } from "../../sdk/client.js";
@@ -82,7 +83,111 @@ function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]
   return file;
 }
 
+/**
+ * Merkle roots on a worker thread (gateway/settle/usageRootWorker.ts), so hashing a batch never
+ * stalls the event loop that serves requests. Where the worker cannot start (a host without the
+ * TypeScript loader in its threads), the root is computed in this thread instead: same result.
+ */
+/**
+ * The worker's entry: tsx registered in the thread (an evaluated worker gets neither a loader
+ * given to the process with --import nor one a test runner registered in-process), then its
+ * TypeScript module.
+ */
+const WORKER_BOOT = `
+const { workerData } = require("node:worker_threads");
+(async () => {
+  if (workerData.tsx) (await import(workerData.tsx)).register();
+  await import(workerData.script);
+})();
+`;
+
+function tsxLoader(): string | undefined {
+  try {
+    return import.meta.resolve("tsx/esm/api");
+  } catch {
+    return undefined;
+  }
+}
+
+export class RootHasher {
+  /** `script`: the worker's module (tests point it at one that cannot load). */
+  constructor(private readonly script: URL = new URL("./usageRootWorker.ts", import.meta.url)) {}
+
+  private worker: Worker | undefined;
+  private failed = false;
+  private next = 0;
+  private readonly waiting = new Map<number, { resolve: (root: string) => void; reject: (err: Error) => void; lines: readonly string[] }>();
+
+  /** Whether roots are computed on the worker thread (false: in this thread). */
+  get threaded(): boolean {
+    return this.worker !== undefined && !this.failed;
+  }
+
+  /** Starts the thread ahead of the first batch (loading it takes a moment). */
+  warm(): void {
+    if (!this.failed && !this.worker) this.start();
+  }
+
+  root(lines: readonly string[]): Promise<string> {
+    if (this.failed) return Promise.resolve(usageRoot(lines));
+    if (!this.worker) this.start();
+    if (this.failed || !this.worker) return Promise.resolve(usageRoot(lines));
+    const id = this.next++;
+    // Referenced while a root is awaited (a graceful stop's last batch must not see the process exit).
+    if (this.waiting.size === 0) this.worker.ref();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject, lines });
+      this.worker!.postMessage({ id, lines });
+    });
+  }
+
+  private start(): void {
+    try {
+      this.worker = new Worker(WORKER_BOOT, { eval: true, workerData: { script: this.script.href, tsx: tsxLoader() } });
+    } catch {
+      this.failed = true;
+      return;
+    }
+    this.worker.unref();
+    this.worker.on("message", (m: { id: number; root?: string; error?: string }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) this.worker?.unref();
+      if (m.root !== undefined) w?.resolve(m.root);
+      else w?.reject(new Error(m.error ?? "usage root: no answer"));
+    });
+    // Could not load (or died): every batch waiting, and every later one, is hashed here.
+    this.worker.on("error", () => this.fallBack());
+    this.worker.on("exit", () => this.fallBack());
+  }
+
+  private fallBack(): void {
+    this.failed = true;
+    this.worker = undefined;
+    for (const [id, w] of this.waiting) {
+      this.waiting.delete(id);
+      try {
+        w.resolve(usageRoot(w.lines));
+      } catch (err) {
+        w.reject(err as Error);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.failed = true;
+    this.worker = undefined;
+    if (w) {
+      w.removeAllListeners("exit");
+      await w.terminate();
+    }
+    this.fallBack();
+  }
+}
+
 export class Settler {
+  private readonly hasher = new RootHasher();
   private stopped = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -94,6 +199,7 @@ export class Settler {
   }
 
   start(): void {
+    this.hasher.warm();
     this.loop = this.run();
   }
 
@@ -138,9 +244,9 @@ export class Settler {
   /** The lines of the batch this process just built (its send need not read and hash them again). */
   private built: { batchId: string; lines: string[] } | undefined;
 
-  private buildBatch(rows: UsageRow[], priceVersion: bigint): { batchId: string; usageRoot: string } {
+  private async buildBatch(rows: UsageRow[], priceVersion: bigint): Promise<{ batchId: string; usageRoot: string }> {
     const lines = rows.map((r) => usageRecordLine(toUsageRecord(r)));
-    const root = usageRoot(lines);
+    const root = (await this.hasher.root(lines)) as Hex;
     const { deployment } = this.d.client;
     const batchId = usageBatchId({ chainId: deployment.chainId, inferenceCredit: deployment.inferenceCredit!, gateway: this.d.gateway, priceVersion, usageRoot: root });
     this.built = { batchId, lines };
@@ -238,6 +344,7 @@ export class Settler {
     this.wake?.();
     await this.loop;
     await this.busy;
+    await this.hasher.stop();
     await this.d.ledger.releaseSettlerLease(this.d.replica);
   }
 }

@@ -273,6 +273,45 @@ for (const kind of DATABASE_KINDS) {
       expect(builds).to.deep.equal([3]);
     });
 
+    it("hashes a batch outside any transaction, and records nothing if another settler took its rows meanwhile", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+      const q = quoteFor(BOOK, "m", "normal")!;
+      for (const id of ["a", "b"]) {
+        await ledger.hold(holdParams({ requestId: id }));
+        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
+      }
+      // While this batch is being hashed, holds and charges go on (the builder holds no transaction).
+      const during = await ledger.createBatch(
+        100,
+        async (rows, v) => {
+          await ledger.hold(holdParams({ requestId: "c" }));
+          await ledger.settleRequest("c", { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 11);
+          return { batchId: `batch-${v}-${rows.length}`, usageRoot: "root" };
+        },
+        T0 + 20,
+      );
+      expect(during!.records, "the rows picked before hashing, not the charge made meanwhile").to.equal(2);
+      // A settler whose rows another one batched while it hashed (its lease lapsed) records nothing.
+      const lost = ledger.createBatch(
+        100,
+        async (rows) => {
+          await ledger.createBatch(100, () => ({ batchId: "the-other", usageRoot: "r" }), T0 + 30);
+          return { batchId: `late-${rows.length}`, usageRoot: "root" };
+        },
+        T0 + 30,
+      );
+      let refused: Error | undefined;
+      await lost.catch((err: Error) => {
+        refused = err;
+      });
+      expect(refused?.message).to.match(/was batched by another settler meanwhile: batch late-1 not recorded/);
+      expect((await ledger.batches("pending")).map((b) => [b.batchId, b.records])).to.deep.equal([
+        ["batch-3-2", 2],
+        ["the-other", 1],
+      ]);
+      expect((await ledger.request("c"))!.batchId).to.equal("the-other");
+    });
+
     it("lets one replica at a time hold the settler lease", async () => {
       const second = await db.open();
       expect(await ledger.takeSettlerLease("r1", 10_000, T0)).to.equal(true);

@@ -1,0 +1,65 @@
+/**
+ * The stream relay's string fast path (content chunks in the usual shape are rewritten without
+ * parsing) must say exactly what parsing and re-serializing says: the same JSON to the client,
+ * the same token counts, the same content flag; any other shape takes the parsing path.
+ */
+import { expect } from "chai";
+import { ChunkRelay } from "../../gateway/http/meteredProxy.js";
+
+const usage = (k: number) => ({ prompt_tokens: 8, completion_tokens: k, total_tokens: 8 + k });
+
+/** What the relay must produce, computed the slow way. */
+function expected(data: string, requestId: string, model: string, keepUsage: boolean) {
+  const c = JSON.parse(data);
+  const u = c.usage ?? undefined;
+  const hasContent = (c.choices ?? []).some(
+    (x: { delta?: { content?: unknown }; text?: unknown }) => (typeof x.delta?.content === "string" && x.delta.content !== "") || (typeof x.text === "string" && x.text !== ""),
+  );
+  c.id = requestId;
+  c.model = model;
+  if (!keepUsage) delete c.usage;
+  return { json: c, hasContent, promptTokens: u?.prompt_tokens, completionTokens: u?.completion_tokens };
+}
+
+describe("gateway stream relay: chunks re-framed without a parse", () => {
+  const chunks: Record<string, unknown>[] = [
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }], usage: usage(3) },
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: 'a "quoted" }, word' }, finish_reason: null }] },
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }], usage: usage(0) },
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: {}, finish_reason: "length" }], usage: usage(16) },
+    { id: "x", object: "text_completion", created: 2, model: "up", choices: [{ index: 0, text: "é\n", finish_reason: null }], usage: usage(1) },
+    { id: "x", object: "text_completion", created: 2, model: "up", choices: [{ index: 0, text: "", finish_reason: "stop" }] },
+    // Shapes for the parsing path: other member order, usage not last, usage null, nested "usage".
+    { choices: [{ index: 0, delta: { content: "z" } }], id: "x", model: "up", usage: usage(5) },
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: "y" } }], usage: usage(4), system_fingerprint: "f" },
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: "y" } }], usage: null },
+    { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: "y" }, usage: usage(9) }], usage: usage(4) },
+    { id: 'x"y', object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: "w" } }] },
+  ];
+
+  for (const keepUsage of [false, true]) {
+    it(`says what parsing says, ${keepUsage ? "keeping" : "dropping"} the per-chunk usage`, () => {
+      const relay = new ChunkRelay("chatcmpl-1", 'model "m"', keepUsage);
+      for (const c of chunks) {
+        const data = JSON.stringify(c);
+        const got = relay.chunk(data)!;
+        const want = expected(data, "chatcmpl-1", 'model "m"', keepUsage);
+        expect(got.text.startsWith("data: ") && got.text.endsWith("\n\n"), data).to.equal(true);
+        expect(JSON.parse(got.text.slice(6)), data).to.deep.equal(want.json);
+        expect(got.hasContent, data).to.equal(want.hasContent);
+        expect(got.promptTokens, data).to.equal(want.promptTokens);
+        expect(got.completionTokens, data).to.equal(want.completionTokens);
+        expect(got.finalUsage).to.equal(undefined);
+      }
+    });
+  }
+
+  it("takes the final usage chunk as the usage, and drops what is not JSON", () => {
+    const relay = new ChunkRelay("chatcmpl-1", "m", false);
+    const final = relay.chunk(JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [], usage: usage(16) }))!;
+    expect(final.finalUsage).to.deep.equal(usage(16));
+    expect(final.text).to.equal("");
+    expect(relay.chunk('{"id":"x","object":"chat.completion.chunk","created":1,"model":"up","choices":[{"delta":{"content":"a"}}]')).to.equal(undefined);
+    expect(relay.chunk("not json")).to.equal(undefined);
+  });
+});
