@@ -500,12 +500,16 @@ follows the length of the history; the peak over the whole run also covers claim
 the same work whatever the history. With a checkpoint, only the blocks after it are read, and the open redemptions
 come from the checkpoint (the ones over only as a byte each).
 
-Claims before launches (issue 11): every launch now waits for its redemption's markRunning transaction to be mined,
-so the open ones are launched at the rate the chain mines the redeemer's transactions, not the rate the executor
-creates Jobs. The redeemer sends them one at a time (one nonce sequence) and awaits their receipts concurrently
-(16 chain actions at once); anvil, mining a block per transaction, then sets the pace (its per-block time, on this
-loaded machine, is most of each claim). The "claims" rows measure that rate; the ratio between the two histories
-is what says whether the length of the history changes it.`;
+Claims before launches (issue 11): every launch waits for its redemption's claim (markRunning) to be mined, so
+the open ones are launched at the rate the chain takes the redeemer's claims. One transaction per claim made that
+the rate at which anvil mines the redeemer's transactions, a block each, sent one at a time (one nonce sequence):
+3.3–5 claims per second on this loaded machine, fewer on the larger state of the 100,000-redemption chain. The
+redeemer now claims in batches (redeemer/settler/claimBatcher.ts): the launches waiting for a claim at the same
+time go in one \`markRunningBatch\` transaction of up to 256 ids (the contract skips an id no longer requested instead
+of reverting, and the receipt's \`RedemptionRunning\` logs say which were claimed), two such transactions in
+flight at once; a claim is asked for before a launch slot is taken, so the whole backlog waits in the batcher and
+1,000 open redemptions take four transactions. The "claims" rows measure the rate from ready to the last Job;
+the ratio between the two histories is what says whether the length of the history changes it.`;
 
 function scaleSectionOf(scaled: ScaleFigures[]): string {
   if (scaled.length === 0) return "";
@@ -758,7 +762,8 @@ defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 ${previousRun}
 
 Backfill time runs from \`startRedeemer\` (chain id check, executor list, log fetch, policy checks) to the
-last Job created; markRunning transactions go on concurrently (after the launch backlog). The machine is shared:
+last Job created; each Job is created once its redemption's claim is mined (claims go in markRunningBatch
+transactions of up to 256). The machine is shared:
 its load was ${loadBefore} before the backfill and ${loadAfterBackfill} after it. Live latency runs from the moment the burn's block
 first answered \`eth_blockNumber\` (polled every 2 ms) to the executor's create call returning; with one
 confirmation it includes the wait for the next block (${BLOCK_TIME_S * 1000} ms).

@@ -1,5 +1,5 @@
 /**
- * Chain access for redemptions: read one (`getRedemption`), and the redeemer's three writes
+ * Chain access for redemptions: read one (`getRedemption`), and the redeemer's writes
  * (`markRedemptionRunning`, `settleRedemption`, `rejectRedemption`). Every function takes the
  * clients and the contract address explicitly, so it works with any viem client set-up.
  *
@@ -18,7 +18,9 @@ import {
   type WalletClient,
   BaseError,
   ContractFunctionRevertedError,
+  isAddressEqual,
   keccak256,
+  parseEventLogs,
   stringToBytes,
 } from "viem";
 import { PRIORITIES, type PriorityName } from "./jobSpec.js";
@@ -213,9 +215,10 @@ export async function getRedemptionCount(ctx: RedemptionReadContext, options: Re
 
 // ─────────────────────────────── writes ───────────────────────────────
 
-/** The redeemer's three lifecycle calls. */
+/** The redeemer's lifecycle calls (markRunningBatch: several claims in one transaction). */
 export type RedemptionCall =
   | { functionName: "markRunning"; args: readonly [id: bigint, jobRef: Hex] }
+  | { functionName: "markRunningBatch"; args: readonly [ids: readonly bigint[], jobRefs: readonly Hex[]] }
   | { functionName: "settle"; args: readonly [id: bigint, used: bigint, receiptHash: Hex] }
   | { functionName: "reject"; args: readonly [id: bigint, reasonCode: number] };
 
@@ -237,7 +240,7 @@ export async function estimateRedemptionCall(ctx: RedemptionWriteContext, call: 
       account: ctx.walletClient.account,
     } as never);
   } catch (err) {
-    throw redemptionErrorFrom(err, { id: call.args[0], account: ctx.walletClient.account.address });
+    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
   }
 }
 
@@ -255,7 +258,7 @@ export async function sendRedemptionCall(ctx: RedemptionWriteContext, call: Rede
       ...(overrides.gas !== undefined && { gas: overrides.gas }),
     } as never);
   } catch (err) {
-    throw redemptionErrorFrom(err, { id: call.args[0], account: ctx.walletClient.account.address });
+    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
   }
 }
 
@@ -272,6 +275,14 @@ export async function waitForRedemptionCall(
   });
   if (receipt.status !== "success") throw new RedemptionTxReverted(hash);
   return receipt;
+}
+
+/** The redemptions a mined transaction claimed (its `RedemptionRunning` logs from `address`): id → jobRef. */
+export function claimedIn(receipt: Pick<TransactionReceipt, "logs">, address: Address): Map<bigint, Hex> {
+  const claimed = new Map<bigint, Hex>();
+  const logs = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRunning", logs: receipt.logs, strict: true });
+  for (const log of logs) if (isAddressEqual(log.address, address)) claimed.set(log.args.id, log.args.jobRef);
+  return claimed;
 }
 
 /** `markRunning(id, jobRef)`: the job was launched. Resolves to the mined receipt. */
@@ -301,6 +312,9 @@ export async function rejectRedemption(ctx: RedemptionWriteContext, id: bigint, 
 }
 
 // ─────────────────────────────── helpers ──────────────────────────────
+
+/** The redemption a single call is about, for its error (a batch names none). */
+const callId = (call: RedemptionCall): { id?: bigint } => (typeof call.args[0] === "bigint" ? { id: call.args[0] } : {});
 
 /** The `jobRef` put on-chain by markRunning: keccak256 of "<executor kind>:<job name>". */
 export const jobRefFor = (executorKind: string, jobName: string): Hex => keccak256(stringToBytes(`${executorKind}:${jobName}`));
