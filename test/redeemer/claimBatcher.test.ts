@@ -132,7 +132,7 @@ describe("redeemer: claims in batches (issue 16)", function () {
     });
 
     it("retries the claims of a batch whose transaction's answers were lost, without claiming or launching twice", async () => {
-      const ids = await redeemMany(20);
+      const ids = await redeemMany(12);
       // A third of the calls fail, half of those after reaching the node: sends that landed but were not answered.
       const flaky = await startFlakyRpc(f.rpcUrl, { failureRate: 0.3, seed: 3 });
       try {
