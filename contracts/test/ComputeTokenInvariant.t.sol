@@ -486,15 +486,21 @@ contract ComputeTokenHandler is TestBase {
         ++calls["attackerGrant"];
     }
 
-    /// @notice The attacker tries to drive someone's redemption: launch, settle, reject, reclaim.
+    /// @notice The attacker tries to drive someone's redemption: launch (alone or in a batch), settle, reject, reclaim.
     function attackerRedemption(uint256 idSeed, uint256 used, uint8 how) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
-        how = how % 4;
+        how = how % 5;
         vm.prank(attacker);
         if (how == 0) {
             try token.markRunning(id, bytes32("evil")) {
+                ++attackerSuccesses;
+            } catch {}
+        } else if (how == 4) {
+            bytes32[] memory refs = new bytes32[](1);
+            refs[0] = bytes32("evil");
+            try token.markRunningBatch(_one(id), refs) {
                 ++attackerSuccesses;
             } catch {}
         } else if (how == 1) {
