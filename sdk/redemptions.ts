@@ -63,7 +63,7 @@ export interface RedemptionReadContext {
 export type RedeemerWalletClient = WalletClient<Transport, Chain | undefined, Account>;
 
 export interface RedemptionWriteContext {
-  publicClient: Pick<PublicClient, "readContract" | "estimateContractGas" | "waitForTransactionReceipt">;
+  publicClient: Pick<PublicClient, "readContract" | "estimateContractGas" | "simulateContract" | "waitForTransactionReceipt">;
   walletClient: RedeemerWalletClient;
   address: Address;
 }
@@ -233,6 +233,24 @@ export interface WriteOverrides {
 export async function estimateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<bigint> {
   try {
     return await ctx.publicClient.estimateContractGas({
+      address: ctx.address,
+      abi: computeTokenAbi,
+      functionName: call.functionName,
+      args: call.args,
+      account: ctx.walletClient.account,
+    } as never);
+  } catch (err) {
+    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
+  }
+}
+
+/**
+ * Runs a lifecycle call once without sending it; a call the contract would refuse throws its mapped
+ * error. For a call whose gas the caller bounds itself: estimation runs it a dozen times or more.
+ */
+export async function simulateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<void> {
+  try {
+    await ctx.publicClient.simulateContract({
       address: ctx.address,
       abi: computeTokenAbi,
       functionName: call.functionName,

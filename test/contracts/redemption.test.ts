@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import { ethers as ethersLib } from "ethers";
+import { claimBatchGas } from "../../redeemer/settler/claimBatcher.js";
 import { A100, DAY, DEFAULT_BPS, H100, HOUR, LAUNCH_TIMEOUT, Priority, Status, createContractFixture, eventsIn, specBytes } from "../support/contractFixture.js";
 
 const { ethers, networkHelpers, load } = await createContractFixture();
@@ -298,6 +299,16 @@ describe("ComputeToken — markRunningBatch", () => {
     ]);
     expect((await token.getRedemption(2n)).status).to.equal(BigInt(Status.Rejected));
     expect((await token.getRedemption(3n)).status).to.equal(BigInt(Status.Running));
+  });
+
+  it("claims a full batch of MAX_BATCH within the gas the redeemer gives it (it sends batches unestimated)", async () => {
+    const f = await holding();
+    const max = Number(await f.token.MAX_BATCH());
+    for (let i = 0; i < max; i++) await f.redeem(f.signers.alice, [f.A], { gpus: 1, seconds: 60 });
+    const ids = Array.from({ length: max }, (_, i) => BigInt(i + 1));
+    const receipt = await (await f.token.connect(f.signers.redeemer).markRunningBatch(ids, ids.map(refOf), { gas: claimBatchGas(max) })).wait();
+    expect(eventsIn(receipt, f.token, "RedemptionRunning")).to.have.length(max);
+    expect(receipt!.gasUsed * 3n).to.be.lessThan(claimBatchGas(max) * 2n); // a third to spare
   });
 
   it("refuses an empty batch with EmptyBatch", async () => {
