@@ -18,13 +18,12 @@ import {
   type WalletClient,
   BaseError,
   ContractFunctionRevertedError,
-  isAddressEqual,
   keccak256,
-  parseEventLogs,
   stringToBytes,
 } from "viem";
 import { PRIORITIES, type PriorityName } from "./jobSpec.js";
 import { computeTokenAbi } from "./generated/abi.js";
+import { decodeLogs, type LogLike } from "./logs/decodeLogs.js";
 
 /** ComputeToken.RedemptionStatus, in enum order. */
 export const REDEMPTION_STATUSES = ["None", "Requested", "Running", "Settled", "Rejected", "Reclaimed"] as const;
@@ -296,10 +295,11 @@ export async function waitForRedemptionCall(
 }
 
 /** The redemptions a mined transaction claimed (its `RedemptionRunning` logs from `address`): id → jobRef. */
-export function claimedIn(receipt: Pick<TransactionReceipt, "logs">, address: Address): Map<bigint, Hex> {
+export function claimedIn(receipt: { logs: readonly LogLike[] }, address: Address): Map<bigint, Hex> {
   const claimed = new Map<bigint, Hex>();
-  const logs = parseEventLogs({ abi: computeTokenAbi, eventName: "RedemptionRunning", logs: receipt.logs, strict: true });
-  for (const log of logs) if (isAddressEqual(log.address, address)) claimed.set(log.args.id, log.args.jobRef);
+  const contract = address.toLowerCase();
+  const ours = receipt.logs.filter((log) => log.address?.toLowerCase() === contract);
+  for (const e of decodeLogs(computeTokenAbi, ours, ["RedemptionRunning"])) claimed.set(e.args.id, e.args.jobRef);
   return claimed;
 }
 

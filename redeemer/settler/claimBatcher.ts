@@ -63,6 +63,8 @@ export class ClaimBatcher {
   private waiting: Waiting[] = [];
   private inFlight = 0;
   private scheduled = false;
+  /** A batch went through since the last failure. */
+  private proven = false;
 
   constructor(private readonly opts: ClaimBatcherOptions) {
     this.maxBatch = opts.maxBatch ?? MAX_CLAIM_BATCH;
@@ -106,11 +108,16 @@ export class ClaimBatcher {
   private async send(batch: Waiting[]): Promise<void> {
     let sent;
     try {
-      sent = await this.opts.sender.send({ functionName: "markRunningBatch", args: [batch.map((w) => w.id), batch.map((w) => w.jobRef)] }, { gas: claimBatchGas(batch.length) });
+      // Run once before sending only until a batch has gone through, and again after any failure:
+      // a refusal (a revoked role) then costs at most one reverted transaction.
+      const call = { functionName: "markRunningBatch", args: [batch.map((w) => w.id), batch.map((w) => w.jobRef)] } as const;
+      sent = await this.opts.sender.send(call, { gas: claimBatchGas(batch.length), simulate: !this.proven });
     } catch (err) {
+      this.proven = false;
       for (const w of batch) w.reject(err);
       return;
     }
+    this.proven = true;
     const claimed = claimedIn(sent.receipt, this.opts.contract);
     this.opts.onBatch?.(sent.hash, batch.length, claimed.size);
     const at = this.now();

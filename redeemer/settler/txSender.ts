@@ -38,13 +38,14 @@ export class TxSender {
   ) {}
 
   /**
-   * Sends `call` and waits for its receipt. With `gas` (a bound the caller knows), the call is run
-   * once to surface a refusal instead of estimated (a large batch's estimate runs it many times).
+   * Sends `call` and waits for its receipt. With `gas` (a bound the caller knows), the call is not
+   * estimated (a large batch's estimate runs it many times) but run once to surface a refusal —
+   * unless `simulate` is false: the caller has just seen the same call succeed.
    */
-  async send(call: RedemptionCall, options: { gas?: bigint } = {}): Promise<SentTx> {
+  async send(call: RedemptionCall, options: { gas?: bigint; simulate?: boolean } = {}): Promise<SentTx> {
     let gas: bigint;
     if (options.gas !== undefined) {
-      await simulateRedemptionCall(this.ctx, call);
+      if (options.simulate !== false) await simulateRedemptionCall(this.ctx, call);
       gas = options.gas;
     } else {
       const estimate = await estimateRedemptionCall(this.ctx, call);

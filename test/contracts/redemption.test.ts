@@ -306,7 +306,7 @@ describe("ComputeToken — markRunningBatch", () => {
     const max = Number(await f.token.MAX_BATCH());
     for (let i = 0; i < max; i++) await f.redeem(f.signers.alice, [f.A], { gpus: 1, seconds: 60 });
     const ids = Array.from({ length: max }, (_, i) => BigInt(i + 1));
-    const receipt = await (await f.token.connect(f.signers.redeemer).markRunningBatch(ids, ids.map(refOf), { gas: claimBatchGas(max) })).wait();
+    const receipt = await (await f.token.connect(f.signers.redeemer).markRunningBatch(ids, ids.map(refOf), { gasLimit: claimBatchGas(max) })).wait();
     expect(eventsIn(receipt, f.token, "RedemptionRunning")).to.have.length(max);
     expect(receipt!.gasUsed * 3n).to.be.lessThan(claimBatchGas(max) * 2n); // a third to spare
   });

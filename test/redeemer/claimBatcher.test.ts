@@ -12,7 +12,9 @@ import { expect } from "chai";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createChainClient, createChainWalletClient } from "../../sdk/client.js";
-import { computeTokenAbi } from "../../sdk/generated/abi.js";
+import { accessManagerAbi, computeTokenAbi } from "../../sdk/generated/abi.js";
+import { NotRedeemerError } from "../../sdk/redemptions.js";
+import { ROLES } from "../../sdk/roles.js";
 import { type Redeemer, startRedeemer } from "../../redeemer/index.js";
 import { jobNameFor } from "../../redeemer/executor/types.js";
 import { ReceiptStore } from "../../redeemer/settler/receiptStore.js";
@@ -102,6 +104,30 @@ describe("redeemer: claims in batches (issue 16)", function () {
     expect([a!.status, b!.status, c!.status]).to.deep.equal(["Running", "Reclaimed", "Running"]);
     expect(b!.source).to.equal("read");
     expect((await f.redemption(ids[1]!)).status).to.equal(5); // Reclaimed
+  });
+
+  it("fails every claim of a batch the contract refuses (no REDEEMER role) without sending it, and claims them once the role is back", async () => {
+    const ids = await redeemMany(3);
+    const redeemerAddress = privateKeyToAccount(f.redeemerKey).address;
+    const manager = f.deployment.accessManager;
+    const role = async (functionName: "revokeRole" | "grantRole") => {
+      const args = functionName === "grantRole" ? [ROLES.REDEEMER, redeemerAddress, 0] : [ROLES.REDEEMER, redeemerAddress];
+      const hash = await f.deployer.writeContract({ address: manager, abi: accessManagerAbi, functionName, args } as never);
+      await f.publicClient.waitForTransactionReceipt({ hash });
+    };
+    const { settler, batches } = await settlerFor(f.rpcUrl, { maxBatch: 256, maxInFlight: 1 });
+    await role("revokeRole");
+    const refused = await Promise.allSettled(ids.map((id) => settler.markRunning(id, jobNameFor(id))));
+    for (const r of refused) {
+      expect(r.status).to.equal("rejected");
+      expect((r as PromiseRejectedResult).reason).to.be.instanceOf(NotRedeemerError);
+      expect(((r as PromiseRejectedResult).reason as NotRedeemerError).account).to.equal(redeemerAddress);
+    }
+    expect(batches, "transactions sent while refused").to.have.length(0);
+    await role("grantRole");
+    const events = await Promise.all(ids.map((id) => settler.markRunning(id, jobNameFor(id))));
+    expect(events.map((e) => e.status)).to.deep.equal(["Running", "Running", "Running"]);
+    expect(batches.map((b) => [b.asked, b.claimed])).to.deep.equal([[3, 3]]);
   });
 
   describe("in the redeemer", () => {
