@@ -2,10 +2,11 @@
  * Sends the redeemer's transactions from its one key, keeping nonces in order.
  *
  * Gas is estimated first, or the call run once when the caller bounds its gas (a call the contract
- * would refuse fails there, with its mapped error, and consumes no nonce). Then, one at a time, a nonce is taken and the transaction handed to
- * the node; receipts are awaited concurrently. Any failure to hand a transaction over forgets
- * the nonce, and the next send reads the account's pending count again — so a send whose answer
- * was lost (but which the node accepted) does not leave a gap or a duplicate nonce.
+ * would refuse fails there, with its mapped error, and consumes no nonce). Then, one at a time, a
+ * nonce is taken and the transaction handed to the node; receipts are awaited concurrently. Any
+ * failure to hand a transaction over forgets the nonce, and the next send reads the account's
+ * pending count again — so a send whose answer was lost (but which the node accepted) does not
+ * leave a gap or a duplicate nonce.
  */
 import type { Hash, TransactionReceipt } from "viem";
 import {
