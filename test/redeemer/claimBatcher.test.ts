@@ -158,13 +158,15 @@ describe("redeemer: claims in batches (issue 16)", function () {
     });
 
     it("retries the claims of a batch whose transaction's answers were lost, without claiming or launching twice", async () => {
-      const ids = await redeemMany(12);
-      // A third of the calls fail, half of those after reaching the node: sends that landed but were not answered.
-      const flaky = await startFlakyRpc(f.rpcUrl, { failureRate: 0.3, seed: 3 });
+      // Once the redeemer is up, a third of its calls fail, half of those after reaching the node:
+      // sends that landed but were not answered. The redemptions come after (their claims are live).
+      const flaky = await startFlakyRpc(f.rpcUrl, { failureRate: 0, seed: 3 });
       try {
         const executor = new MemoryExecutor();
         redeemer = await startRedeemer(redeemerConfigFor(f, tempDir(), { rpcUrl: flaky.url, retry: { baseMs: 20, maxMs: 200 }, tx: { receiptTimeoutMs: 2_000 } }), { executor });
         await redeemer.ready;
+        flaky.setFailureRate(0.3);
+        const ids = await redeemMany(12);
         await waitFor("every job launched", async () => ids.every((id) => executor.jobs.has(id)), 120_000);
         expect(flaky.stats.failedAfter, "answers lost after the node took the call").to.be.greaterThan(0);
         const { running } = await lifecycleOf(f);
