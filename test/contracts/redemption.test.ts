@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers as ethersLib } from "ethers";
-import { claimBatchGas } from "../../redeemer/settler/claimBatcher.js";
+import { MAX_CLAIM_BATCH, claimBatchGas } from "../../redeemer/settler/claimBatcher.js";
 import { A100, DAY, DEFAULT_BPS, H100, HOUR, LAUNCH_TIMEOUT, Priority, Status, createContractFixture, eventsIn, specBytes } from "../support/contractFixture.js";
 
 const { ethers, networkHelpers, load } = await createContractFixture();
@@ -304,6 +304,7 @@ describe("ComputeToken — markRunningBatch", () => {
   it("claims a full batch of MAX_BATCH within the gas the redeemer gives it (it sends batches unestimated)", async () => {
     const f = await holding();
     const max = Number(await f.token.MAX_BATCH());
+    expect(max, "the redeemer's MAX_CLAIM_BATCH").to.equal(MAX_CLAIM_BATCH);
     for (let i = 0; i < max; i++) await f.redeem(f.signers.alice, [f.A], { gpus: 1, seconds: 60 });
     const ids = Array.from({ length: max }, (_, i) => BigInt(i + 1));
     const receipt = await (await f.token.connect(f.signers.redeemer).markRunningBatch(ids, ids.map(refOf), { gasLimit: claimBatchGas(max) })).wait();
