@@ -233,8 +233,31 @@ async function redeem(holder: Signer): Promise<{ id: bigint; gas: Gas }> {
 const r1 = await redeem(alice);
 rows.push({ operation: "redeem, 256-byte spec, one lot", ct: r1.gas, absTarget: 140_000 });
 
+// (c′) Claims: one markRunning, and markRunningBatch of MAX_BATCH (256) ids, per claim.
+const markRunningGas = await measure(call(token, redeemer, "markRunning", r1.id, ethers.id("job-1")));
+const CLAIMS = 256;
+const claimIds: bigint[] = [];
+for (let i = 0; i < CLAIMS; i++) {
+  const receipt = (await (await call(token, actors[i % actors.length]!, "redeem", 1, [lotId], 1, 60, NORMAL, spec256(specTag++))).wait())!;
+  const event = receipt.logs.map((log) => token.interface.parseLog(log)).find((parsed) => parsed?.name === "RedemptionRequested");
+  claimIds.push(event!.args.id as bigint);
+}
+const markRunningBatchGas = await measure(
+  call(
+    token,
+    redeemer,
+    "markRunningBatch",
+    claimIds,
+    claimIds.map((id) => ethers.id(`job-${id}`)),
+  ),
+);
+rows.push({
+  operation: `markRunningBatch, per claim (${CLAIMS} ids in one transaction)`,
+  ct: perEntry(markRunningBatchGas, CLAIMS),
+  base: { label: "markRunning, one claim per transaction", gas: markRunningGas },
+});
+
 // (d) Settle: partial use (refund into the lot) and full use (nothing refunded).
-await (await call(token, redeemer, "markRunning", r1.id, ethers.id("job-1"))).wait();
 const settlePartial = await measure(call(token, redeemer, "settle", r1.id, 3600n, ethers.id("receipt-1")));
 const r2 = await redeem(bob);
 await (await call(token, redeemer, "markRunning", r2.id, ethers.id("job-2"))).wait();

@@ -500,12 +500,16 @@ follows the length of the history; the peak over the whole run also covers claim
 the same work whatever the history. With a checkpoint, only the blocks after it are read, and the open redemptions
 come from the checkpoint (the ones over only as a byte each).
 
-Claims before launches (issue 11): every launch now waits for its redemption's markRunning transaction to be mined,
-so the open ones are launched at the rate the chain mines the redeemer's transactions, not the rate the executor
-creates Jobs. The redeemer sends them one at a time (one nonce sequence) and awaits their receipts concurrently
-(16 chain actions at once); anvil, mining a block per transaction, then sets the pace (its per-block time, on this
-loaded machine, is most of each claim). The "claims" rows measure that rate; the ratio between the two histories
-is what says whether the length of the history changes it.`;
+Claims before launches (issue 11): every launch waits for its redemption's claim (markRunning) to be mined, so
+the open ones are launched at the rate the chain takes the redeemer's claims. One transaction per claim made that
+the rate at which anvil mines the redeemer's transactions, a block each, sent one at a time (one nonce sequence):
+3.3–5 claims per second on this loaded machine, fewer on the larger state of the 100,000-redemption chain. The
+redeemer now claims in batches (redeemer/settler/claimBatcher.ts): the launches waiting for a claim at the same
+time go in one \`markRunningBatch\` transaction of up to 256 ids (the contract skips an id no longer requested instead
+of reverting, and the receipt's \`RedemptionRunning\` logs say which were claimed), two such transactions in
+flight at once; a claim is asked for before a launch slot is taken, so the whole backlog waits in the batcher and
+1,000 open redemptions take four transactions. The "claims" rows measure the rate from ready to the last Job;
+the ratio between the two histories is what says whether the length of the history changes it.`;
 
 function scaleSectionOf(scaled: ScaleFigures[]): string {
   if (scaled.length === 0) return "";
@@ -686,7 +690,23 @@ const cpu = (() => {
 })();
 
 /** Where the time goes: from profiles (CTK_BENCH_PROFILE), updated by hand when the code changes. */
-const ANALYSIS = `What changed (issue 4, third round): Jobs are created over a few persistent HTTP/1.1 connections with
+const ANALYSIS = `What changed (issue 16, claims in batches): since issue 11 each Job waits for its redemption's claim to be mined,
+so the backfill now includes the 10,000 claims, which used to go on after the last Job, outside the measured time.
+One transaction per claim made the backfill the rate at which anvil mines the redeemer's transactions (3.3–5 per
+second on this machine). The claims now go in \`markRunningBatch\` transactions of up to 256 (redeemer/settler/claimBatcher.ts):
+40 transactions for 10,000 redemptions. Interleaved on 2026-11-30 (03:00–03:02 UTC, load average 3.7–4.8 on 2 CPUs,
+\`CTK_BENCH_LIVE=0 CTK_BENCH_SCALE= CTK_BENCH_WRITE=0 npm run bench:redeemer\`), commit 87444eb (before the
+structure work and before issue 11: Jobs first, markRunning after) against this tree: backfill 4.15 s and 4.22 s
+(2,408 and 2,371 redemptions/s, 0.29 and 0.25 ms of redeemer CPU per redemption, anvil 0.19 and 0.18 s) against 6.38 s and 7.17 s
+(1,568 and 1,394 redemptions/s, 0.34 and 0.35 ms, anvil 1.73 and 1.76 s). The difference is the claims' own work, now
+inside the measured time: anvil's CPU (executing and mining the 40 batches, answering their receipts and the
+watcher's reads of 10,000 \`RedemptionRunning\` logs) on the same 2 CPUs, and in the redeemer the claims' job
+references (a keccak256 each, 0.18 s in a profile), their transactions and the logs read back. The bare fetch is
+not comparable across the two trees (the SDK's streaming log reader made it about 3 × faster: 0.22–0.27 s against
+0.66–0.77 s), so neither is the ratio to it. Live latency now includes the claim's block as well: with 1 s blocks
+the claim is mined in the block after the burn's confirmation, about one block more than before issue 11.
+
+What changed (issue 4, third round): Jobs are created over a few persistent HTTP/1.1 connections with
 requests pipelined on each (8 in flight per connection, 4 connections), the answers read straight off the socket
 (redeemer/executor/kubernetes/jobPoster.ts, http1.ts) instead of through node:http. Against a trivial node:http
 server in another process, 10,000 creates of a 2.5 KB body cost the client 161–199 µs of CPU each through a
@@ -720,8 +740,7 @@ server's (0.2 ms per Job, most of it node:http), which a deployment runs elsewhe
 vary by ± 30 % with the load (3.6–6.9 s today).
 Memory: the peak heap is mostly garbage not yet collected (the log fetch's JSON and per-request objects); what
 the redeemer still holds once every Job is created is the live figure above minus the heap before the start
-(about 7 KB per redemption: its record, its request and verdict, the watch's slimmed copy of its Job, and the
-pending markRunning).
+(about 7 KB per redemption: its record, its request and verdict, and the watch's slimmed copy of its Job).
 `;
 
 /** The figures of the run before issue 16 (2026-11-22, load ≈ 1.2), to compare with across machine loads. */
@@ -758,7 +777,8 @@ defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 ${previousRun}
 
 Backfill time runs from \`startRedeemer\` (chain id check, executor list, log fetch, policy checks) to the
-last Job created; markRunning transactions go on concurrently (after the launch backlog). The machine is shared:
+last Job created; each Job is created once its redemption's claim is mined (claims go in markRunningBatch
+transactions of up to 256). The machine is shared:
 its load was ${loadBefore} before the backfill and ${loadAfterBackfill} after it. Live latency runs from the moment the burn's block
 first answered \`eth_blockNumber\` (polled every 2 ms) to the executor's create call returning; with one
 confirmation it includes the wait for the next block (${BLOCK_TIME_S * 1000} ms).

@@ -496,11 +496,28 @@ contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
     function markRunning(uint256 id, bytes32 jobRef) external restricted {
         Redemption storage r = _redemptions[id];
         _requireStatus(id, r.status, RedemptionStatus.Requested);
-        r.status = RedemptionStatus.Running;
-        // `deadline` held the allowance (seconds + SETTLE_GRACE); from now on it is a time.
-        uint256 deadline = block.timestamp + r.deadline;
-        r.deadline = deadline > type(uint32).max ? type(uint32).max : uint32(deadline);
-        emit RedemptionRunning(id, jobRef);
+        _claim(id, r, jobRef);
+    }
+
+    /// @notice {markRunning} for up to {MAX_BATCH} redemptions in one transaction. A redemption no longer
+    /// Requested (reclaimed, rejected, already claimed, or unknown) is skipped, not reverted on, so one
+    /// moved meanwhile does not sink the others: each one claimed emits {RedemptionRunning}, and the
+    /// ids without that event in the receipt were skipped.
+    /// @dev Bounded by MAX_BATCH; `jobRefs[i]` goes with `ids[i]`.
+    /// @return claimed how many of `ids` were claimed
+    function markRunningBatch(
+        uint256[] calldata ids,
+        bytes32[] calldata jobRefs
+    ) external restricted returns (uint256 claimed) {
+        uint256 n = ids.length;
+        _checkBatchLength(n);
+        if (jobRefs.length != n) revert LengthMismatch(n, jobRefs.length);
+        for (uint256 i; i < n; ++i) {
+            Redemption storage r = _redemptions[ids[i]];
+            if (r.status != RedemptionStatus.Requested) continue;
+            _claim(ids[i], r, jobRefs[i]);
+            ++claimed;
+        }
     }
 
     /// @notice The job ended: `used` units are consumed and `reserved − used` refunded into the lots
@@ -1014,6 +1031,14 @@ contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
             _existingClass(classId);
             revert ClassNotActive(classId);
         }
+    }
+
+    /// @dev Requested → Running: `deadline` held the allowance (seconds + SETTLE_GRACE); from now on it is a time.
+    function _claim(uint256 id, Redemption storage r, bytes32 jobRef) private {
+        r.status = RedemptionStatus.Running;
+        uint256 deadline = block.timestamp + r.deadline;
+        r.deadline = deadline > type(uint32).max ? type(uint32).max : uint32(deadline);
+        emit RedemptionRunning(id, jobRef);
     }
 
     function _requireStatus(uint256 id, RedemptionStatus status, RedemptionStatus expected) private pure {

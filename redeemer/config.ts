@@ -24,6 +24,7 @@ import { localExecutorConfigSchema } from "./executor/local/localExecutorConfig.
 import { type Env, readEnvFile, readJsonObject } from "../sdk/configFile.js";
 import { ConfigError, parseConfig } from "../sdk/ctkError.js";
 import { policyConfigSchema, policyOverridesFromEnv } from "./policy/index.js";
+import { MAX_CLAIM_BATCH } from "./settler/claimBatcher.js";
 
 export type { Env };
 
@@ -85,6 +86,10 @@ export const redeemerConfigSchema = z
         /** Chain actions (status read + transaction) at once. */
         concurrency: z.number().int().min(1).max(256).default(16),
         receiptTimeoutMs: z.number().int().min(100).default(120_000),
+        /** Claims (markRunning) sent together in one markRunningBatch transaction, at most the contract's MAX_BATCH. */
+        claimBatch: z.number().int().min(1).max(MAX_CLAIM_BATCH).default(MAX_CLAIM_BATCH),
+        /** Claim batches in flight at once. */
+        claimBatchesInFlight: z.number().int().min(1).max(64).default(2),
       })
       .strict()
       .default({}),

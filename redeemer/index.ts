@@ -151,6 +151,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     chainId,
     contract: address,
     executorKind: executor.kind,
+    claimBatch: { maxBatch: config.tx.claimBatch, maxInFlight: config.tx.claimBatchesInFlight },
     now,
   });
   const engine = new RedemptionEngine({

@@ -1,5 +1,5 @@
 /**
- * Chain access for redemptions: read one (`getRedemption`), and the redeemer's three writes
+ * Chain access for redemptions: read one (`getRedemption`), and the redeemer's writes
  * (`markRedemptionRunning`, `settleRedemption`, `rejectRedemption`). Every function takes the
  * clients and the contract address explicitly, so it works with any viem client set-up.
  *
@@ -23,6 +23,7 @@ import {
 } from "viem";
 import { PRIORITIES, type PriorityName } from "./jobSpec.js";
 import { computeTokenAbi } from "./generated/abi.js";
+import { decodeLogs, type LogLike } from "./logs/decodeLogs.js";
 
 /** ComputeToken.RedemptionStatus, in enum order. */
 export const REDEMPTION_STATUSES = ["None", "Requested", "Running", "Settled", "Rejected", "Reclaimed"] as const;
@@ -61,7 +62,7 @@ export interface RedemptionReadContext {
 export type RedeemerWalletClient = WalletClient<Transport, Chain | undefined, Account>;
 
 export interface RedemptionWriteContext {
-  publicClient: Pick<PublicClient, "readContract" | "estimateContractGas" | "waitForTransactionReceipt">;
+  publicClient: Pick<PublicClient, "readContract" | "estimateContractGas" | "simulateContract" | "waitForTransactionReceipt">;
   walletClient: RedeemerWalletClient;
   address: Address;
 }
@@ -213,9 +214,10 @@ export async function getRedemptionCount(ctx: RedemptionReadContext, options: Re
 
 // ─────────────────────────────── writes ───────────────────────────────
 
-/** The redeemer's three lifecycle calls. */
+/** The redeemer's lifecycle calls (markRunningBatch: several claims in one transaction). */
 export type RedemptionCall =
   | { functionName: "markRunning"; args: readonly [id: bigint, jobRef: Hex] }
+  | { functionName: "markRunningBatch"; args: readonly [ids: readonly bigint[], jobRefs: readonly Hex[]] }
   | { functionName: "settle"; args: readonly [id: bigint, used: bigint, receiptHash: Hex] }
   | { functionName: "reject"; args: readonly [id: bigint, reasonCode: number] };
 
@@ -237,7 +239,25 @@ export async function estimateRedemptionCall(ctx: RedemptionWriteContext, call: 
       account: ctx.walletClient.account,
     } as never);
   } catch (err) {
-    throw redemptionErrorFrom(err, { id: call.args[0], account: ctx.walletClient.account.address });
+    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
+  }
+}
+
+/**
+ * Runs a lifecycle call once without sending it; a call the contract would refuse throws its mapped
+ * error. For a call whose gas the caller bounds itself: estimation runs it a dozen times or more.
+ */
+export async function simulateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<void> {
+  try {
+    await ctx.publicClient.simulateContract({
+      address: ctx.address,
+      abi: computeTokenAbi,
+      functionName: call.functionName,
+      args: call.args,
+      account: ctx.walletClient.account,
+    } as never);
+  } catch (err) {
+    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
   }
 }
 
@@ -255,7 +275,7 @@ export async function sendRedemptionCall(ctx: RedemptionWriteContext, call: Rede
       ...(overrides.gas !== undefined && { gas: overrides.gas }),
     } as never);
   } catch (err) {
-    throw redemptionErrorFrom(err, { id: call.args[0], account: ctx.walletClient.account.address });
+    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
   }
 }
 
@@ -272,6 +292,15 @@ export async function waitForRedemptionCall(
   });
   if (receipt.status !== "success") throw new RedemptionTxReverted(hash);
   return receipt;
+}
+
+/** The redemptions a mined transaction claimed (its `RedemptionRunning` logs from `address`): id → jobRef. */
+export function claimedIn(receipt: { logs: readonly LogLike[] }, address: Address): Map<bigint, Hex> {
+  const claimed = new Map<bigint, Hex>();
+  const contract = address.toLowerCase();
+  const ours = receipt.logs.filter((log) => log.address?.toLowerCase() === contract);
+  for (const e of decodeLogs(computeTokenAbi, ours, ["RedemptionRunning"])) claimed.set(e.args.id, e.args.jobRef);
+  return claimed;
 }
 
 /** `markRunning(id, jobRef)`: the job was launched. Resolves to the mined receipt. */
@@ -301,6 +330,9 @@ export async function rejectRedemption(ctx: RedemptionWriteContext, id: bigint, 
 }
 
 // ─────────────────────────────── helpers ──────────────────────────────
+
+/** The redemption a single call is about, for its error (a batch names none). */
+const callId = (call: RedemptionCall): { id?: bigint } => (typeof call.args[0] === "bigint" ? { id: call.args[0] } : {});
 
 /** The `jobRef` put on-chain by markRunning: keccak256 of "<executor kind>:<job name>". */
 export const jobRefFor = (executorKind: string, jobName: string): Hex => keccak256(stringToBytes(`${executorKind}:${jobName}`));

@@ -22,7 +22,7 @@ export type RoleName = keyof typeof ROLES;
 export const RESTRICTED_FUNCTIONS = {
   HR: ["onboard", "readmit", "offboard", "grantBatch", "clawback"],
   OPERATIONS: ["defineClass", "updateClass", "retireClass", "setPriorityMultiplier", "setLaunchTimeout", "setRefundGrace", "setClassValue"],
-  REDEEMER: ["markRunning", "settle", "reject"],
+  REDEEMER: ["markRunning", "markRunningBatch", "settle", "reject"],
   PAUSER: ["pause", "unpause"],
   ADMIN: ["recover"],
   GATEWAY: [],

@@ -259,6 +259,30 @@ contract ComputeTokenHandler is TestBase {
         ++calls["markRunning"];
     }
 
+    /// @notice The redeemer claims up to four open redemptions and an unknown id in one batch: the
+    /// Requested ones become Running, the others (Running already, unknown) are skipped, nothing reverts.
+    function markRunningBatch(uint256 idSeed, uint256 count) external step {
+        uint256 n = _open.length;
+        if (n == 0) return;
+        count = bound(count, 1, n < 4 ? n : 4);
+        uint256[] memory ids = new uint256[](count + 1);
+        bytes32[] memory jobRefs = new bytes32[](count + 1);
+        uint256 requested;
+        for (uint256 i; i < count; ++i) {
+            ids[i] = _open[(idSeed % n + i) % n];
+            jobRefs[i] = keccak256(abi.encode("job", ids[i]));
+            if (token.getRedemption(ids[i]).status == IComputeToken.RedemptionStatus.Requested) ++requested;
+        }
+        ids[count] = type(uint128).max; // no redemption has this id
+        vm.prank(redeemer);
+        uint256 claimed = token.markRunningBatch(ids, jobRefs);
+        assertEq(claimed, requested, "claims one per requested redemption");
+        for (uint256 i; i < count; ++i) {
+            assertEq(uint8(token.getRedemption(ids[i]).status), uint8(IComputeToken.RedemptionStatus.Running), "claimed or already running");
+        }
+        ++calls["markRunningBatch"];
+    }
+
     /// @notice The redeemer settles an open redemption (launching it first if needed) with any used ≤ reserved.
     function settle(uint256 idSeed, uint256 used) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
@@ -462,15 +486,21 @@ contract ComputeTokenHandler is TestBase {
         ++calls["attackerGrant"];
     }
 
-    /// @notice The attacker tries to drive someone's redemption: launch, settle, reject, reclaim.
+    /// @notice The attacker tries to drive someone's redemption: launch (alone or in a batch), settle, reject, reclaim.
     function attackerRedemption(uint256 idSeed, uint256 used, uint8 how) external step {
         (uint256 index, bool found) = _pickOpen(idSeed, false);
         if (!found) return;
         uint256 id = _open[index];
-        how = how % 4;
+        how = how % 5;
         vm.prank(attacker);
         if (how == 0) {
             try token.markRunning(id, bytes32("evil")) {
+                ++attackerSuccesses;
+            } catch {}
+        } else if (how == 4) {
+            bytes32[] memory refs = new bytes32[](1);
+            refs[0] = bytes32("evil");
+            try token.markRunningBatch(_one(id), refs) {
                 ++attackerSuccesses;
             } catch {}
         } else if (how == 1) {
@@ -769,7 +799,7 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory selectors = new bytes4[](22);
+        bytes4[] memory selectors = new bytes4[](23);
         selectors[0] = ComputeTokenHandler.grant.selector;
         selectors[1] = ComputeTokenHandler.replayBatch.selector;
         selectors[2] = ComputeTokenHandler.clawback.selector;
@@ -792,6 +822,7 @@ contract ComputeTokenInvariantTest is ComputeTokenBase {
         selectors[19] = ComputeTokenHandler.recoverHolder.selector;
         selectors[20] = ComputeTokenHandler.offboardLeaver.selector;
         selectors[21] = ComputeTokenHandler.changeClassValue.selector;
+        selectors[22] = ComputeTokenHandler.markRunningBatch.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), selectors);
     }

@@ -42,7 +42,12 @@ export class RedeemerMetrics {
     });
     this.executorErrors = new Counter({ name: "ctk_redeemer_executor_errors_total", help: "Executor calls that failed", labelNames: ["operation"], registers });
     this.chainErrors = new Counter({ name: "ctk_redeemer_chain_errors_total", help: "Chain reads and transactions that failed", labelNames: ["operation"], registers });
-    this.transactions = new Counter({ name: "ctk_redeemer_transactions_total", help: "Transactions mined, by call", labelNames: ["call"], registers });
+    this.transactions = new Counter({
+      name: "ctk_redeemer_transactions_total",
+      help: "Redemption calls mined, by call (each claim in a markRunningBatch counts as one markRunning)",
+      labelNames: ["call"],
+      registers,
+    });
     this.headBlock = new Gauge({ name: "ctk_redeemer_head_block", help: "Latest block seen", registers });
     this.confirmedBlock = new Gauge({ name: "ctk_redeemer_confirmed_block", help: "Latest block at the confirmation depth", registers });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: "ctk_redeemer_" });

@@ -165,22 +165,24 @@ export class RedemptionEngine {
     // Queued behind the concurrency limits when stop() came: give up (nothing was done yet).
     const gated = (sem: Limiter, fn: () => Promise<MachineEvent[]>): Promise<MachineEvent[]> => sem.run(() => (this.stopped ? Promise.resolve([]) : fn()));
     switch (action.type) {
-      case "launch":
+      case "launch": {
+        // No free jobs: the redemption is claimed on-chain (markRunning) before its job exists, so a
+        // holder cannot reclaim it while it runs, and one reclaimed or rejected meanwhile is never
+        // launched. The job's name derives from the id, so a relaunch (after a crash or a failed
+        // create) finds the job a first attempt created. The claim is asked for before a launch slot
+        // is taken: every claim waiting at once goes in one transaction (the settler's ClaimBatcher).
+        if (this.stopped) return [];
+        let claim: Extract<MachineEvent, { type: "chainStatus" }>;
+        try {
+          claim = await this.o.settler.markRunning(id, jobNameFor(id));
+        } catch (err) {
+          return failed("markRunning", err, true);
+        }
+        if (claim.status !== "Running") {
+          log.info({ status: claim.status }, "not launched: the redemption is no longer waiting");
+          return [claim];
+        }
         return gated(this.launches, async () => {
-          // No free jobs: the redemption is claimed on-chain (markRunning) before its job exists, so a
-          // holder cannot reclaim it while it runs, and one reclaimed or rejected meanwhile is never
-          // launched. The job's name derives from the id, so a relaunch (after a crash or a failed
-          // create) finds the job a first attempt created.
-          let claim: Extract<MachineEvent, { type: "chainStatus" }>;
-          try {
-            claim = await this.chainOps.run(() => this.o.settler.markRunning(id, jobNameFor(id)));
-          } catch (err) {
-            return failed("markRunning", err, true);
-          }
-          if (claim.status !== "Running") {
-            log.info({ status: claim.status }, "not launched: the redemption is no longer waiting");
-            return [claim];
-          }
           try {
             const result = await this.o.executor.launch(action.request);
             log.info({ job: result.name, alreadyExisted: result.alreadyExisted }, "job launched");
@@ -201,6 +203,7 @@ export class RedemptionEngine {
             }
           }
         });
+      }
       case "probe":
         return gated(this.launches, async () => {
           let state;

@@ -1,7 +1,7 @@
 /**
  * The settler carries out the state machine's on-chain actions — markRunning, settle, reject —
- * idempotently: it reads the redemption's on-chain status before every transaction and sends
- * only if the call is still due. If someone moved the redemption first (a previous run of the
+ * idempotently: it reads the redemption's on-chain status before a settle or reject and sends
+ * only if the call is still due (claims go in batches the contract skips moved ids in). If someone moved the redemption first (a previous run of the
  * redeemer, the holder's reclaim), it reports the status it found instead. It never settles
  * more than the chain says was reserved.
  *
@@ -9,16 +9,9 @@
  * worth retrying (RPC, a reverted or lost transaction) rejects, and the engine backs off.
  */
 import type { Address } from "viem";
-import {
-  getRedemption,
-  jobRefFor,
-  type Redemption,
-  type RedemptionReadContext,
-  RedemptionStatusConflict,
-  SettleExceedsReserveError,
-  UnknownRedemptionError,
-} from "../../sdk/redemptions.js";
+import { getRedemption, type Redemption, type RedemptionReadContext, RedemptionStatusConflict, SettleExceedsReserveError, UnknownRedemptionError } from "../../sdk/redemptions.js";
 import type { Action, MachineEvent, Rejection } from "../state/types.js";
+import { ClaimBatcher, type ClaimBatcherOptions } from "./claimBatcher.js";
 import { buildReceipt } from "./receipt.js";
 import type { ReceiptStore } from "./receiptStore.js";
 import type { SentTx, TxSender } from "./txSender.js";
@@ -33,15 +26,30 @@ export interface SettlerOptions {
   contract: Address;
   executorKind: "local" | "kubernetes";
   now?: () => number;
-  /** Each transaction sent: which call, for which redemption, its hash. */
-  onTransaction?: (call: "markRunning" | "settle" | "reject", id: bigint, hash: `0x${string}`) => void;
+  /** Claims in one transaction, and such transactions at once (ClaimBatcher's defaults: 256, 2). */
+  claimBatch?: Pick<ClaimBatcherOptions, "maxBatch" | "maxInFlight">;
+  /**
+   * Each transaction sent: which call, for which redemption (markRunningBatch: how many ids it
+   * was sent for, and how many it claimed), its hash.
+   */
+  onTransaction?: (...tx: ["settle" | "reject", id: bigint, hash: `0x${string}`] | ["markRunningBatch", asked: number, claimed: number, hash: `0x${string}`]) => void;
 }
 
 export class Settler {
   private readonly now: () => number;
+  private readonly claims: ClaimBatcher;
 
   constructor(private readonly opts: SettlerOptions) {
     this.now = opts.now ?? Date.now;
+    this.claims = new ClaimBatcher({
+      sender: opts.sender,
+      lookup: (id) => this.lookup(id),
+      contract: opts.contract,
+      executorKind: opts.executorKind,
+      now: this.now,
+      ...opts.claimBatch,
+      onBatch: (hash, asked, claimed) => opts.onTransaction?.("markRunningBatch", asked, claimed, hash),
+    });
   }
 
   /** The chain status of a redemption, as an event. */
@@ -50,14 +58,13 @@ export class Settler {
     return this.found(id, r);
   }
 
-  async markRunning(id: bigint, jobName: string): Promise<ChainStatusEvent> {
-    const r = await getRedemption(this.opts.chain, id);
-    if (r?.status !== "Requested") return this.found(id, r);
-    const jobRef = jobRefFor(this.opts.executorKind, jobName);
-    const sent = await this.sendOrFound(id, () => this.opts.sender.send({ functionName: "markRunning", args: [id, jobRef] }));
-    if ("type" in sent) return sent;
-    this.opts.onTransaction?.("markRunning", id, sent.hash);
-    return { type: "chainStatus", id, status: "Running", at: this.now(), source: "tx", txHash: sent.hash, jobRef };
+  /**
+   * Claims the redemption for its job (markRunning). Claims asked for together go in one
+   * markRunningBatch transaction (see ClaimBatcher); one no longer Requested comes back with the
+   * status found.
+   */
+  markRunning(id: bigint, jobName: string): Promise<ChainStatusEvent> {
+    return this.claims.claim(id, jobName);
   }
 
   async settle(action: Extract<Action, { type: "settle" }>): Promise<ChainStatusEvent> {

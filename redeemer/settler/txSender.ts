@@ -1,14 +1,22 @@
 /**
  * Sends the redeemer's transactions from its one key, keeping nonces in order.
  *
- * Gas is estimated first (a call the contract would refuse fails there, with its mapped error,
- * and consumes no nonce). Then, one at a time, a nonce is taken and the transaction handed to
- * the node; receipts are awaited concurrently. Any failure to hand a transaction over forgets
- * the nonce, and the next send reads the account's pending count again — so a send whose answer
- * was lost (but which the node accepted) does not leave a gap or a duplicate nonce.
+ * Gas is estimated first, or the call run once when the caller bounds its gas (a call the contract
+ * would refuse fails there, with its mapped error, and consumes no nonce). Then, one at a time, a
+ * nonce is taken and the transaction handed to the node; receipts are awaited concurrently. Any
+ * failure to hand a transaction over forgets the nonce, and the next send reads the account's
+ * pending count again — so a send whose answer was lost (but which the node accepted) does not
+ * leave a gap or a duplicate nonce.
  */
 import type { Hash, TransactionReceipt } from "viem";
-import { estimateRedemptionCall, type RedemptionCall, type RedemptionWriteContext, sendRedemptionCall, waitForRedemptionCall } from "../../sdk/redemptions.js";
+import {
+  estimateRedemptionCall,
+  type RedemptionCall,
+  type RedemptionWriteContext,
+  sendRedemptionCall,
+  simulateRedemptionCall,
+  waitForRedemptionCall,
+} from "../../sdk/redemptions.js";
 
 export interface TxSenderContext extends RedemptionWriteContext {
   publicClient: RedemptionWriteContext["publicClient"] & {
@@ -30,9 +38,20 @@ export class TxSender {
     private readonly options: { receiptTimeoutMs: number; pollingIntervalMs?: number },
   ) {}
 
-  async send(call: RedemptionCall): Promise<SentTx> {
-    const estimate = await estimateRedemptionCall(this.ctx, call);
-    const gas = (estimate * 13n) / 10n + 10_000n;
+  /**
+   * Sends `call` and waits for its receipt. With `gas` (a bound the caller knows), the call is not
+   * estimated (a large batch's estimate runs it many times) but run once to surface a refusal —
+   * unless `simulate` is false: the caller has just seen the same call succeed.
+   */
+  async send(call: RedemptionCall, options: { gas?: bigint; simulate?: boolean } = {}): Promise<SentTx> {
+    let gas: bigint;
+    if (options.gas !== undefined) {
+      if (options.simulate !== false) await simulateRedemptionCall(this.ctx, call);
+      gas = options.gas;
+    } else {
+      const estimate = await estimateRedemptionCall(this.ctx, call);
+      gas = (estimate * 13n) / 10n + 10_000n;
+    }
     const hash = await this.exclusive(async () => {
       this.nonce ??= await this.ctx.publicClient.getTransactionCount({ address: this.ctx.walletClient.account.address, blockTag: "pending" });
       const nonce = this.nonce;

@@ -2091,6 +2091,30 @@ export const computeTokenAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint256[]",
+        "name": "ids",
+        "type": "uint256[]"
+      },
+      {
+        "internalType": "bytes32[]",
+        "name": "jobRefs",
+        "type": "bytes32[]"
+      }
+    ],
+    "name": "markRunningBatch",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "claimed",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "address",
         "name": "account",
         "type": "address"

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { ethers as ethersLib } from "ethers";
-import { A100, DEFAULT_BPS, H100, HOUR, LAUNCH_TIMEOUT, Priority, Status, createContractFixture, eventsIn, specBytes } from "../support/contractFixture.js";
+import { MAX_CLAIM_BATCH, claimBatchGas } from "../../redeemer/settler/claimBatcher.js";
+import { A100, DAY, DEFAULT_BPS, H100, HOUR, LAUNCH_TIMEOUT, Priority, Status, createContractFixture, eventsIn, specBytes } from "../support/contractFixture.js";
 
 const { ethers, networkHelpers, load } = await createContractFixture();
 
@@ -256,6 +257,81 @@ describe("ComputeToken — markRunning", () => {
     await expect(token.connect(redeemer).markRunning(id, jobRef)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Running);
     await token.connect(redeemer).reject(id, 7);
     await expect(token.connect(redeemer).markRunning(id, jobRef)).to.be.revertedWithCustomError(token, "InvalidRedemptionStatus").withArgs(id, Status.Rejected);
+  });
+});
+
+describe("ComputeToken — markRunningBatch", () => {
+  /** Alice's redemptions 1..n of one GPU-hour each, from lot A. */
+  async function redeemedMany(n: number) {
+    const f = await holding();
+    for (let i = 0; i < n; i++) await f.redeem(f.signers.alice, [f.A], { gpus: 1, seconds: 3600 });
+    return f;
+  }
+  const refOf = (id: bigint) => ethersLib.id(`job-${id}`);
+
+  it("claims every requested redemption in one transaction, each with its own RedemptionRunning and jobRef", async () => {
+    const { token, signers } = await redeemedMany(3);
+    const ids = [1n, 2n, 3n];
+    const batch = token.connect(signers.redeemer);
+    expect(await batch.markRunningBatch.staticCall(ids, ids.map(refOf))).to.equal(3n);
+    const tx = batch.markRunningBatch(ids, ids.map(refOf));
+    for (const id of ids) await expect(tx).to.emit(token, "RedemptionRunning").withArgs(id, refOf(id));
+    const at = await timestampOf(await tx);
+    for (const id of ids) {
+      const r = await token.getRedemption(id);
+      expect(r.status).to.equal(BigInt(Status.Running));
+      // The same deadline as markRunning's: the allotted time plus the settle grace, from the claim.
+      expect(r.reclaimableAt).to.equal(BigInt(at + HOUR + DAY));
+    }
+  });
+
+  it("skips, without reverting, ids no longer requested (rejected, running, unknown) and claims the rest", async () => {
+    const { token, signers } = await redeemedMany(4);
+    const { redeemer } = signers;
+    await token.connect(redeemer).reject(2n, 7);
+    await token.connect(redeemer).markRunning(3n, jobRef);
+    const ids = [1n, 2n, 3n, 4n, 99n];
+    expect(await token.connect(redeemer).markRunningBatch.staticCall(ids, ids.map(refOf))).to.equal(2n);
+    const receipt = await (await token.connect(redeemer).markRunningBatch(ids, ids.map(refOf))).wait();
+    expect(eventsIn(receipt, token, "RedemptionRunning").map((e) => [e.id, e.jobRef])).to.deep.equal([
+      [1n, refOf(1n)],
+      [4n, refOf(4n)],
+    ]);
+    expect((await token.getRedemption(2n)).status).to.equal(BigInt(Status.Rejected));
+    expect((await token.getRedemption(3n)).status).to.equal(BigInt(Status.Running));
+  });
+
+  it("claims a full batch of MAX_BATCH within the gas the redeemer gives it (it sends batches unestimated)", async () => {
+    const f = await holding();
+    const max = Number(await f.token.MAX_BATCH());
+    expect(max, "the redeemer's MAX_CLAIM_BATCH").to.equal(MAX_CLAIM_BATCH);
+    for (let i = 0; i < max; i++) await f.redeem(f.signers.alice, [f.A], { gpus: 1, seconds: 60 });
+    const ids = Array.from({ length: max }, (_, i) => BigInt(i + 1));
+    const receipt = await (await f.token.connect(f.signers.redeemer).markRunningBatch(ids, ids.map(refOf), { gasLimit: claimBatchGas(max) })).wait();
+    expect(eventsIn(receipt, f.token, "RedemptionRunning")).to.have.length(max);
+    expect(receipt!.gasUsed * 3n).to.be.lessThan(claimBatchGas(max) * 2n); // a third to spare
+  });
+
+  it("refuses an empty batch with EmptyBatch", async () => {
+    const { token, signers } = await redeemedMany(1);
+    await expect(token.connect(signers.redeemer).markRunningBatch([], [])).to.be.revertedWithCustomError(token, "EmptyBatch").withArgs();
+  });
+
+  it("refuses more than MAX_BATCH ids with BatchTooLarge(length, max)", async () => {
+    const { token, signers } = await redeemedMany(1);
+    const max = await token.MAX_BATCH();
+    const ids = Array.from({ length: Number(max) + 1 }, (_, i) => BigInt(i + 1));
+    await expect(token.connect(signers.redeemer).markRunningBatch(ids, ids.map(refOf)))
+      .to.be.revertedWithCustomError(token, "BatchTooLarge")
+      .withArgs(max + 1n, max);
+  });
+
+  it("refuses ids and jobRefs of different lengths with LengthMismatch(ids, jobRefs)", async () => {
+    const { token, signers } = await redeemedMany(2);
+    await expect(token.connect(signers.redeemer).markRunningBatch([1n, 2n], [refOf(1n)]))
+      .to.be.revertedWithCustomError(token, "LengthMismatch")
+      .withArgs(2n, 1n);
+    expect((await token.getRedemption(1n)).status).to.equal(BigInt(Status.Requested));
   });
 });
 

@@ -88,10 +88,11 @@ abstract contract ComputeTokenBase is TestBase {
         opsFns[5] = ComputeToken.setClassValue.selector;
         opsFns[6] = ComputeToken.setRefundGrace.selector;
 
-        bytes4[] memory redeemerFns = new bytes4[](3);
+        bytes4[] memory redeemerFns = new bytes4[](4);
         redeemerFns[0] = ComputeToken.markRunning.selector;
         redeemerFns[1] = ComputeToken.settle.selector;
         redeemerFns[2] = ComputeToken.reject.selector;
+        redeemerFns[3] = ComputeToken.markRunningBatch.selector;
 
         bytes4[] memory pauserFns = new bytes4[](2);
         pauserFns[0] = ComputeToken.pause.selector;

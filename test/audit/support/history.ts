@@ -137,7 +137,11 @@ export async function buildHistory(): Promise<History> {
     // In flight at the end: 5 requested, 6 running.
     await redeem(e[0]!, [lots.h100], 1, 1, "requested");
     await redeem(e[1]!, [lots.h100], 1, 2, "running");
-    await writeComputeToken(chain.redeemer, "markRunning", [6n, keccak256(stringToBytes("local:ctk-redemption-6"))]);
+    // Claimed in a batch, as the redeemer claims: 4 (reclaimed) is skipped, 6 claimed.
+    await writeComputeToken(chain.redeemer, "markRunningBatch", [
+      [4n, 6n],
+      [keccak256(stringToBytes("local:ctk-redemption-4")), keccak256(stringToBytes("local:ctk-redemption-6"))],
+    ]);
     return {
       chain,
       admin,
