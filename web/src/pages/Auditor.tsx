@@ -7,6 +7,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { consumptionInequality } from "../../../sdk/audit/inequality.js";
 import { errorText } from "../context.js";
 import { HorizontalBars, LorenzChart, PALETTE, StackedBars, type Series } from "../charts.js";
+import { Choice } from "../form.js";
 import { TableHead } from "../table.js";
 
 /** `ctk audit report --format json`, as served by /api/audit/report (units are GPU-second strings). */
@@ -130,18 +131,7 @@ function Charts(props: { report: ReportDoc }) {
         <HorizontalBars id="chart-top" title="Top consumers (all classes)" items={top} unit="GPU-hours" />
         <div>
           <LorenzChart id="chart-lorenz" title={`How evenly compute is used${chosen ? `, ${chosen.month}` : ""}`} points={chosen?.lorenz ?? []} gini={chosen?.gini ?? null} />
-          {inequality.length > 0 && (
-            <>
-              <label for="lorenz-month">Month</label>
-              <select id="lorenz-month" value={month} onChange={(e) => setMonth(e.currentTarget.value)}>
-                {inequality.map((m) => (
-                  <option key={m.month} value={m.month}>
-                    {m.month}
-                  </option>
-                ))}
-              </select>
-            </>
-          )}
+          {inequality.length > 0 && <Choice id="lorenz-month" label="Month" value={month} onChange={setMonth} choices={inequality.map((m) => ({ value: m.month }))} />}
         </div>
       </div>
       <h3>Gini coefficient of consumption per month</h3>
