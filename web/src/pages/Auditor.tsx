@@ -5,6 +5,7 @@
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { consumptionInequality } from "../../../sdk/audit/inequality.js";
+import { formatHours, hoursNumber } from "../../../sdk/format.js";
 import { errorText } from "../context.js";
 import { HorizontalBars, LorenzChart, PALETTE, StackedBars, type Series } from "../charts.js";
 import { Choice } from "../form.js";
@@ -29,7 +30,7 @@ interface VerifyDoc {
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-const hoursOf = (units: string | undefined) => Number(units ?? 0) / 3600;
+const hoursOf = (units: string | undefined) => hoursNumber(BigInt(units ?? 0));
 
 function Verify() {
   const [doc, setDoc] = useState<VerifyDoc>();
@@ -144,7 +145,7 @@ function Charts(props: { report: ReportDoc }) {
               <tr key={m.month}>
                 <th scope="row">{m.month}</th>
                 <td class="num">{m.holders}</td>
-                <td class="num">{(Number(m.total) / 3600).toFixed(4)}</td>
+                <td class="num">{formatHours(m.total)}</td>
                 <td class="num">{m.gini === null ? "—" : m.gini.toFixed(3)}</td>
               </tr>
             ))}

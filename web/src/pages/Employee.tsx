@@ -495,7 +495,7 @@ function RedemptionRow(props: { r: HolderRedemption; now?: number; onChanged: ()
       <td class="num">{r.id.toString()}</td>
       <td>{name}</td>
       <td>
-        {r.gpus} × {(r.seconds / 3600).toString()} h, {r.priority}
+        {r.gpus} × {formatHours(BigInt(r.seconds))} h, {r.priority}
       </td>
       <td class="num">{formatHours(r.reserved)}</td>
       <td>

@@ -89,6 +89,52 @@ function EveryRow<R extends { line: number }>(props: { rows: readonly R[]; colum
   );
 }
 
+/** One group of a dry run's totals: its cells (the first heads the row), its rows, recipients and amount. */
+interface TotalsGroup {
+  key: string;
+  cells: string[];
+  rows: number;
+  recipients: number;
+  amount: string;
+}
+
+function TotalsRow(props: { group: TotalsGroup }) {
+  const [head, ...rest] = props.group.cells;
+  return (
+    <tr>
+      <th scope="row">{head}</th>
+      {rest.map((c, i) => (
+        <td key={i}>{c}</td>
+      ))}
+      <td class="num">{props.group.rows}</td>
+      <td class="num">{props.group.recipients}</td>
+      <td class="num">{props.group.amount}</td>
+    </tr>
+  );
+}
+
+/** A dry run's totals: one row per group, and a footer row when given. */
+function TotalsTable(props: { caption: string; testId?: string; groupHeads: string[]; amountHead: string; groups: TotalsGroup[]; total?: TotalsGroup }) {
+  return (
+    <div class="table-wrap">
+      <table data-testid={props.testId}>
+        <caption class="sr-only">{props.caption}</caption>
+        <TableHead columns={[...props.groupHeads, { head: "rows", num: true }, { head: "recipients", num: true }, { head: props.amountHead, num: true }]} />
+        <tbody>
+          {props.groups.map((g) => (
+            <TotalsRow key={g.key} group={g} />
+          ))}
+        </tbody>
+        {props.total && (
+          <tfoot>
+            <TotalsRow group={props.total} />
+          </tfoot>
+        )}
+      </table>
+    </div>
+  );
+}
+
 function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: () => void; disabled: boolean }) {
   const rows = [...props.plan.pending].sort((a, b) => a.line - b.line);
   const buckets = props.plan.totals;
@@ -101,32 +147,20 @@ function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: (
       onConfirm={props.onConfirm}
       disabled={props.disabled}
     >
-      <div class="table-wrap">
-        <table data-testid="credit-totals">
-          <caption class="sr-only">totals per expiry and policy</caption>
-          <TableHead columns={["expires", "policy", { head: "rows", num: true }, { head: "recipients", num: true }, { head: "credits", num: true }]} />
-          <tbody>
-            {buckets.map((b) => (
-              <tr key={`${b.expiresAt}|${b.transferable}`}>
-                <th scope="row">{formatExpiry(b.expiresAt)}</th>
-                <td>{policyOf(b.transferable)}</td>
-                <td class="num">{b.rows}</td>
-                <td class="num">{b.recipients}</td>
-                <td class="num">{formatCredits(b.amount)}</td>
-              </tr>
-            ))}
-          </tbody>
-          <tfoot>
-            <tr>
-              <th scope="row">total</th>
-              <td />
-              <td class="num">{total.rows}</td>
-              <td class="num">{total.recipients}</td>
-              <td class="num">{formatCredits(total.amount)}</td>
-            </tr>
-          </tfoot>
-        </table>
-      </div>
+      <TotalsTable
+        caption="totals per expiry and policy"
+        testId="credit-totals"
+        groupHeads={["expires", "policy"]}
+        amountHead="credits"
+        groups={buckets.map((b) => ({
+          key: `${b.expiresAt}|${b.transferable}`,
+          cells: [formatExpiry(b.expiresAt), policyOf(b.transferable)],
+          rows: b.rows,
+          recipients: b.recipients,
+          amount: formatCredits(b.amount),
+        }))}
+        total={{ key: "total", cells: ["total", ""], rows: total.rows, recipients: total.recipients, amount: formatCredits(total.amount) }}
+      />
       <EveryRow
         rows={rows}
         columns={[
@@ -150,22 +184,12 @@ function GrantsDryRun(props: { file: string; plan: GrantPlan; onConfirm: () => v
       onConfirm={props.onConfirm}
       disabled={props.disabled}
     >
-      <div class="table-wrap">
-        <table>
-          <caption class="sr-only">totals per class</caption>
-          <TableHead columns={["class", { head: "rows", num: true }, { head: "recipients", num: true }, { head: "GPU-hours", num: true }]} />
-          <tbody>
-            {plan.totals.map((t) => (
-              <tr key={t.className}>
-                <th scope="row">{t.className}</th>
-                <td class="num">{t.rows}</td>
-                <td class="num">{t.recipients}</td>
-                <td class="num">{formatHours(t.units)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <TotalsTable
+        caption="totals per class"
+        groupHeads={["class"]}
+        amountHead="GPU-hours"
+        groups={plan.totals.map((t) => ({ key: t.className, cells: [t.className], rows: t.rows, recipients: t.recipients, amount: formatHours(t.units) }))}
+      />
       <EveryRow
         rows={[...plan.pending].sort((a, b) => a.line - b.line)}
         columns={[
