@@ -15,6 +15,9 @@ export interface UnreadableRecord {
   error: string;
 }
 
+/** A record as its file holds it. */
+const textOf = (record: JobRecord): string => `${JSON.stringify(record, null, 2)}\n`;
+
 export class JobStore {
   constructor(readonly dir: string) {}
 
@@ -67,5 +70,3 @@ export class JobStore {
     return { records, unreadable };
   }
 }
-
-const textOf = (record: JobRecord): string => `${JSON.stringify(record, null, 2)}\n`;
