@@ -14,6 +14,7 @@ import type { BaseContract, ContractTransactionResponse, Interface, Signer } fro
 import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../sdk/roles.js";
 import { AUTHORIZATION_TYPES } from "../sdk/credits/authorization.js";
 import { SOLC_SETTINGS } from "../hardhat.config.js";
+import { exampleJobSpec } from "../devkit/exampleJobSpec.js";
 
 const HOLDERS = 100;
 const SECTION = "## Gas (npm run bench:gas)";
@@ -204,16 +205,7 @@ rows.push(
 
 // (c) Redeem from one lot with a 256-byte spec (4 GPUs × 1 h, normal priority: 14400 units).
 function spec256(tag: number): string {
-  const base = {
-    name: "llm-finetune",
-    image: `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`,
-    command: ["python", "train.py"],
-    gpus: 4,
-    hours: 1,
-    priority: "normal",
-    project: `bench-${tag}`,
-    pad: "",
-  };
+  const base = exampleJobSpec({ gpus: 4, project: `bench-${tag}`, pad: "" });
   const length = () => Buffer.byteLength(JSON.stringify(base));
   base.pad = "x".repeat(256 - length());
   const text = JSON.stringify(base);

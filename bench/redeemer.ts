@@ -566,63 +566,25 @@ ${row(
   "claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second",
   (c) => claims(c, c.without),
   (x) => x.toFixed(1),
-  (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`,
+  (r) => `unchanged: ${pass(r >= 0.8)} (within 20 %)`,
 )}
 ${row(
   "claims: the same, from the checkpoint, per second",
   (c) => claims(c, c.with),
   (x) => x.toFixed(1),
-  (r) => `unchanged: ${r >= 0.8 ? "**PASS**" : "**FAIL**"} (within 20 %)`,
+  (r) => `unchanged: ${pass(r >= 0.8)} (within 20 %)`,
 )}
-${row(
-  "peak RSS up to ready (the history read), without a checkpoint",
-  (c) => c.without.peakRssReady,
-  mb,
-  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
-)}
+${row("peak RSS up to ready (the history read), without a checkpoint", (c) => c.without.peakRssReady, mb, atMostHalfMore)}
 ${row("peak heap up to ready, without a checkpoint", (c) => c.without.peakHeapReady, mb)}
-${row(
-  "peak RSS up to ready, from the checkpoint",
-  (c) => c.with.peakRssReady,
-  mb,
-  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
-)}
-${row(
-  "peak RSS over the whole run (claims and launches included), without a checkpoint",
-  (c) => wholeRun(c.without.peakRss),
-  mb,
-  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
-)}
-${row(
-  "… from the checkpoint",
-  (c) => wholeRun(c.with.peakRss),
-  mb,
-  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
-)}
-${row(
-  "live heap after a full GC, without a checkpoint",
-  (c) => c.without.heapLive,
-  mb,
-  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
-)}
+${row("peak RSS up to ready, from the checkpoint", (c) => c.with.peakRssReady, mb, atMostHalfMore)}
+${row("peak RSS over the whole run (claims and launches included), without a checkpoint", (c) => wholeRun(c.without.peakRss), mb, atMostHalfMore)}
+${row("… from the checkpoint", (c) => wholeRun(c.with.peakRss), mb, atMostHalfMore)}
+${row("live heap after a full GC, without a checkpoint", (c) => c.without.heapLive, mb, atMostHalfMore)}
 ${row("… of which the redeemer's own (minus the heap before the start)", (c) => own(c.without), mb)}
-${row(
-  "live heap after a full GC, from the checkpoint",
-  (c) => c.with.heapLive,
-  mb,
-  (r) => `≤ 1.5 ×: ${pass(r <= 1.5)}`,
-)}
+${row("live heap after a full GC, from the checkpoint", (c) => c.with.heapLive, mb, atMostHalfMore)}
 ${row("… of which the redeemer's own", (c) => own(c.with), mb)}
-${row(
-  "redemptions in memory at the end of the run, without a checkpoint",
-  (c) => c.without.inMemory,
-  (x) => x.toLocaleString("en"),
-)}
-${row(
-  "redemptions over, dropped from memory (one byte each)",
-  (c) => c.without.dropped,
-  (x) => x.toLocaleString("en"),
-)}
+${row("redemptions in memory at the end of the run, without a checkpoint", (c) => c.without.inMemory, count)}
+${row("redemptions over, dropped from memory (one byte each)", (c) => c.without.dropped, count)}
 ${row(
   "checkpoint file",
   (c) => c.checkpointBytes,
@@ -638,7 +600,10 @@ ${SCALE_ANALYSIS}
 }
 
 const pass = (ok: boolean) => (ok ? "**PASS**" : "**FAIL**");
+/** The memory target: at most 1.5 × the smallest history's figure. */
+const atMostHalfMore = (r: number) => `≤ 1.5 ×: ${pass(r <= 1.5)}`;
 const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
+const count = (x: number) => x.toLocaleString("en");
 const SCALE_HEADING = "### At company scale: a long history (issue 16)";
 
 /** Replaces (or adds) the long-history subsection at the end of the redeemer section of RESULTS.md. */

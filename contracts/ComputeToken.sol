@@ -6,6 +6,7 @@ import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
 import {ERC1155Supply} from "@openzeppelin/contracts/token/ERC1155/extensions/ERC1155Supply.sol";
 import {IERC1155Receiver} from "@openzeppelin/contracts/token/ERC1155/IERC1155Receiver.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {BatchGrants} from "./BatchGrants.sol";
 import {IComputeToken} from "./IComputeToken.sol";
 import {LotIds} from "./LotIds.sol";
 import {LotMetadataRenderer} from "./LotMetadata.sol";
@@ -22,7 +23,7 @@ import {LotMetadataRenderer} from "./LotMetadata.sol";
 /// redemption nobody launched can be reclaimed after the launch timeout in force when it was made, and
 /// one that was launched but never settled after its allotted time plus {SETTLE_GRACE}. After a
 /// {recover}, refunds and reclaims of the lost key's redemptions go to (and are open to) the replacement.
-contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
+contract ComputeToken is IComputeToken, BatchGrants, ERC1155Supply, AccessManaged, Pausable {
     using LotIds for uint256;
 
     // ───────────────────────────── types ─────────────────────────────
@@ -92,8 +93,6 @@ contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
 
     // ─────────────────────────── constants ───────────────────────────
 
-    /// @notice Most entries in one grant batch, onboarding list, sweep, clawback or recovery.
-    uint256 public constant MAX_BATCH = 256;
     /// @notice Most lots one redemption may draw from.
     uint256 public constant MAX_REDEMPTION_LOTS = 16;
     /// @dev Most lots (expiry × policy) a class lists for grants (refunds may add one per day past it); bounds
@@ -141,7 +140,6 @@ contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
     mapping(address account => Standing) public standingOf;
     /// @dev The account a lost key's balances and in-flight redemptions were recovered to (AccountRecovered).
     mapping(address lost => address replacement) private _recoveredTo;
-    mapping(bytes32 batchRef => bool) public batchGranted;
     mapping(uint32 classId => ClassValue) private _values;
     mapping(uint256 id => Redemption) private _redemptions;
     mapping(uint256 id => mapping(uint256 index => LotShare)) private _extraLots;
@@ -271,9 +269,7 @@ contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
         _checkBatchLength(n);
         if (lotIds.length != n) revert LengthMismatch(n, lotIds.length);
         if (amounts.length != n) revert LengthMismatch(n, amounts.length);
-        if (batchRef == bytes32(0)) revert InvalidBatchRef(batchRef);
-        if (batchGranted[batchRef]) revert BatchAlreadyGranted(batchRef);
-        batchGranted[batchRef] = true;
+        _recordBatchRef(batchRef);
 
         uint256 checkedLot;
         uint256 total;
@@ -1057,11 +1053,6 @@ contract ComputeToken is IComputeToken, ERC1155Supply, AccessManaged, Pausable {
             if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == "\\") return false;
         }
         return true;
-    }
-
-    function _checkBatchLength(uint256 n) private pure {
-        if (n == 0) revert EmptyBatch();
-        if (n > MAX_BATCH) revert BatchTooLarge(n, MAX_BATCH);
     }
 
     function _bps(Config memory cfg, Priority priority) private pure returns (uint256) {

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IBatchErrors} from "./BatchGrants.sol";
 import {LotIds} from "./LotIds.sol";
 
 /// @title IComputeToken
 /// @notice Types, events and errors of the compute token, as OpenZeppelin 5.x keeps them apart from the
 /// implementation (ComputeToken.sol): what a caller, an indexer or an auditor reads.
-interface IComputeToken {
+interface IComputeToken is IBatchErrors {
     // ───────────────────────────── types ─────────────────────────────
 
     enum Priority {
@@ -116,14 +117,7 @@ interface IComputeToken {
     error InvalidProductLabel(string productLabel);
     error InvalidMaxGpus(uint16 maxGpusPerJob);
     error TooManyLots(uint32 classId, uint256 max);
-    error NotHolder(address account);
     error InvalidHolder(address account);
-    error BatchAlreadyGranted(bytes32 batchRef);
-    error InvalidBatchRef(bytes32 batchRef);
-    error EmptyBatch();
-    error BatchTooLarge(uint256 length, uint256 max);
-    error LengthMismatch(uint256 a, uint256 b);
-    error ZeroAmount(uint256 index);
     error LotExpired(uint256 lotId, uint64 expiredAt);
     error LotNotExpired(uint256 lotId, uint64 expiresAt);
     error LotSoulbound(uint256 lotId);

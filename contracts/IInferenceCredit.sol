@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IBatchErrors} from "./BatchGrants.sol";
+
 /// @notice The one allow-list: ComputeToken's public `isHolder` mapping, read by InferenceCredit.
 interface IHolderRegistry {
     function isHolder(address account) external view returns (bool);
@@ -10,7 +12,7 @@ interface IHolderRegistry {
 /// @notice Types, events and errors of the inference-credit token (the interface agreed with the
 /// metering gateway and the web app: /work/wt/CREDITS_SPEC.md), as OpenZeppelin 5.x keeps them apart
 /// from the implementation.
-interface IInferenceCredit {
+interface IInferenceCredit is IBatchErrors {
     // ───────────────────────────── types ─────────────────────────────
 
     /// @notice A holder's credits of one expiry and transfer policy, as returned by `bucketsOf`.
@@ -116,15 +118,7 @@ interface IInferenceCredit {
 
     // ───────────────────────────── errors ────────────────────────────
 
-    /// @notice `account` is not on ComputeToken's allow-list.
-    error NotHolder(address account);
     error InvalidComputeToken(address computeToken);
-    error InvalidBatchRef(bytes32 batchRef);
-    error BatchAlreadyGranted(bytes32 batchRef);
-    error EmptyBatch();
-    error BatchTooLarge(uint256 length, uint256 max);
-    error LengthMismatch(uint256 a, uint256 b);
-    error ZeroAmount(uint256 index);
     /// @notice A grant must expire after the block it lands in.
     error InvalidExpiry(uint40 expiresAt, uint256 nowTimestamp);
     /// @notice An amount that does not fit a bucket (2^96 − 1 base units).

@@ -6,6 +6,7 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {BatchGrants} from "./BatchGrants.sol";
 import {IHolderRegistry, IInferenceCredit} from "./IInferenceCredit.sol";
 
 /// @title InferenceCredit
@@ -20,7 +21,7 @@ import {IHolderRegistry, IInferenceCredit} from "./IInferenceCredit.sol";
 /// directly and emit the ERC-20 `Transfer`; holder transfers go through ERC20's `_transfer` → `_update`,
 /// which is overridden to move buckets. `totalSupply` counts credits not burned yet, i.e. it includes
 /// expired credits nobody has swept.
-contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EIP712 {
+contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged, Pausable, EIP712 {
     /// @dev One slot per bucket: amount | expiresAt | transferable | count. `count` (the holder's number
     /// of buckets) is meaningful in bucket 0 only, so a fresh holder costs exactly one fresh slot.
     /// Buckets 0..count-1 are kept sorted by (expiresAt, soulbound before transferable), none empty.
@@ -44,8 +45,6 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
     /// @notice Most live buckets (distinct expiry × policy) one holder may have. A grant into a full
     /// holder first sweeps its expired buckets; if none has expired it reverts with {TooManyBuckets}.
     uint256 public constant MAX_BUCKETS = 8;
-    /// @notice Most rows in a grant batch, and most activations or charges in a usage batch.
-    uint256 public constant MAX_BATCH = 256;
     /// @notice Most model names one authorization may list.
     uint256 public constant MAX_MODELS = 16;
     /// @notice Largest amount a bucket, a cap or a charge counter holds, base units.
@@ -68,7 +67,6 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
     uint64[4] private _priorityFees;
     /// @notice Bumped by every price change; settlements name the version they priced with.
     uint64 public priceVersion;
-    mapping(bytes32 batchRef => bool) public batchGranted;
     mapping(bytes32 batchId => bool) public usageBatchSettled;
 
     // ─────────────────────────── constructor ─────────────────────────
@@ -98,10 +96,8 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
         uint256 n = to.length;
         _checkBatchLength(n);
         if (amounts.length != n) revert LengthMismatch(n, amounts.length);
-        if (batchRef == bytes32(0)) revert InvalidBatchRef(batchRef);
-        if (batchGranted[batchRef]) revert BatchAlreadyGranted(batchRef);
+        _recordBatchRef(batchRef);
         if (expiresAt <= block.timestamp) revert InvalidExpiry(expiresAt, block.timestamp);
-        batchGranted[batchRef] = true;
 
         uint256 total;
         for (uint256 i; i < n; ++i) {
@@ -547,10 +543,5 @@ contract InferenceCredit is IInferenceCredit, ERC20, AccessManaged, Pausable, EI
         assembly ("memory-safe") {
             sstore(b.slot, raw)
         }
-    }
-
-    function _checkBatchLength(uint256 n) private pure {
-        if (n == 0) revert EmptyBatch();
-        if (n > MAX_BATCH) revert BatchTooLarge(n, MAX_BATCH);
     }
 }

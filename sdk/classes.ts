@@ -7,7 +7,7 @@ import { type CtkClient, chainTime } from "./client.js";
 import { toCtkError } from "./errors.js";
 import { decodeLotId, type TransferPolicyName } from "./lotId.js";
 import { writeComputeToken } from "./write.js";
-import { CtkError, firstIssue } from "./ctkError.js";
+import { FileError, firstIssue } from "./ctkError.js";
 import { readJsonFile } from "./jsonFile.js";
 
 export interface ClassInfo {
@@ -117,10 +117,9 @@ export const classesFileSchema = z
 export type ClassSpec = z.infer<typeof classSpecSchema>;
 export type ClassesFile = z.infer<typeof classesFileSchema>;
 
-export class ClassesFileError extends CtkError {
+export class ClassesFileError extends FileError {
   constructor(file: string, detail: string) {
-    super(`classes file ${file}: ${detail}`);
-    this.name = "ClassesFileError";
+    super("classes file", file, detail);
   }
 }
 

@@ -32,6 +32,17 @@ export class CtkError extends Error {
   }
 }
 
+/** A file the user named that is missing or does not hold what it should: "<what> <file>: <detail>". A subclass per kind of file names it (`name` is the class's, from CtkError). */
+export class FileError extends CtkError {
+  constructor(
+    what: string,
+    readonly file: string,
+    readonly detail: string,
+  ) {
+    super(`${what} ${file}: ${detail}`);
+  }
+}
+
 /** A {@link CtkError} whose message is the whole story (print one line, no stack). */
 export const isUserFacing = (err: unknown): err is CtkError => err instanceof CtkError && err.userFacing;
 

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, getAddress } from "viem";
+import { type Abi, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient, getAddress } from "viem";
 import { LABELLED_ROLES, ROLES, type RoleName, creditSelectorsFor, selectorsFor } from "./roles.js";
 import { accessManagerAbi, computeTokenAbi, inferenceCreditAbi } from "./generated/abi.js";
 import type { Deployment } from "./deployment.js";
@@ -58,33 +58,13 @@ export async function deployComputeTokens(publicClient: PublicClient, wallet: Wa
     return receipt;
   };
 
-  const managerReceipt = await send(
-    await wallet.deployContract({
-      abi: accessManagerAbi,
-      bytecode: bytecodeOf(ACCESS_MANAGER_ARTIFACT),
-      args: [deployer],
-      chain: wallet.chain,
-    }),
-  );
+  /** Deploys one contract from its compiled artifact; resolves to its creation receipt. */
+  const deploy = async (abi: Abi, artifact: string, args: readonly unknown[]) =>
+    send(await wallet.deployContract({ abi, bytecode: bytecodeOf(artifact), args, chain: wallet.chain }));
+  const managerReceipt = await deploy(accessManagerAbi, ACCESS_MANAGER_ARTIFACT, [deployer]);
   const accessManager = getAddress(managerReceipt.contractAddress!);
-  const tokenReceipt = await send(
-    await wallet.deployContract({
-      abi: computeTokenAbi,
-      bytecode: bytecodeOf(COMPUTE_TOKEN_ARTIFACT),
-      args: [accessManager, params.launchTimeout],
-      chain: wallet.chain,
-    }),
-  );
-  const computeToken = getAddress(tokenReceipt.contractAddress!);
-  const creditReceipt = await send(
-    await wallet.deployContract({
-      abi: inferenceCreditAbi,
-      bytecode: bytecodeOf(INFERENCE_CREDIT_ARTIFACT),
-      args: [accessManager, computeToken],
-      chain: wallet.chain,
-    }),
-  );
-  const inferenceCredit = getAddress(creditReceipt.contractAddress!);
+  const computeToken = getAddress((await deploy(computeTokenAbi, COMPUTE_TOKEN_ARTIFACT, [accessManager, params.launchTimeout])).contractAddress!);
+  const inferenceCredit = getAddress((await deploy(inferenceCreditAbi, INFERENCE_CREDIT_ARTIFACT, [accessManager, computeToken])).contractAddress!);
 
   const manager = { address: accessManager, abi: accessManagerAbi } as const;
   for (const [target, selectorsOf] of [

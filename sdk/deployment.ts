@@ -4,7 +4,7 @@
  */
 import { getAddress, isAddress, type Address } from "viem";
 import { z } from "zod";
-import { CtkError, firstIssue } from "./ctkError.js";
+import { FileError, firstIssue } from "./ctkError.js";
 import { readJsonFile } from "./jsonFile.js";
 
 const address = z
@@ -26,13 +26,9 @@ export const deploymentSchema = z.object({
 
 export type Deployment = z.infer<typeof deploymentSchema>;
 
-export class DeploymentFileError extends CtkError {
-  constructor(
-    readonly file: string,
-    detail: string,
-  ) {
-    super(`deployment file ${file}: ${detail}`);
-    this.name = "DeploymentFileError";
+export class DeploymentFileError extends FileError {
+  constructor(file: string, detail: string) {
+    super("deployment file", file, detail);
   }
 }
 

@@ -200,7 +200,11 @@ export async function sendGrantRun<R>(client: CtkClient, token: GrantRunToken<R>
     const margin = (estimate * GAS_MARGIN_PERCENT) / 100n;
     let hash: Hex;
     try {
-      hash = await submitWrite(client, token.contract, "grantBatch" as never, args as never, { nonce, gas: margin < TX_GAS_CAP ? margin : TX_GAS_CAP });
+      hash = await submitWrite(
+        client,
+        { contract: token.contract, functionName: "grantBatch" as never, args: args as never },
+        { nonce, gas: margin < TX_GAS_CAP ? margin : TX_GAS_CAP },
+      );
     } catch (e) {
       if (isAlreadyGranted(e)) {
         result.rowsSkipped += chunk.length;

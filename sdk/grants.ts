@@ -16,10 +16,11 @@ import { type CtkClient, chainTime } from "./client.js";
 import { type ClassInfo, listClasses } from "./classes.js";
 import { toCtkError } from "./errors.js";
 import { fetchComputeTokenEvents, decodeComputeTokenLogs } from "./events.js";
-import { type GrantRowKey, matchLandedRows, normalizeRunName } from "./grantRows.js";
+import { type GrantRunPlan, planGrantRun } from "./grantPlan.js";
+import { type GrantRowKey, normalizeRunName } from "./grantRows.js";
 import { type GrantRunToken, type SendGrantRunOptions, findRunMints, sendGrantRun } from "./grantRun.js";
-import { formatExpiry, parseExpiry, parseHours, parseTransferable } from "./format.js";
-import { type RowProblem, holderStatus } from "./holders.js";
+import { parseExpiry, parseHours, parseTransferable } from "./format.js";
+import type { RowProblem } from "./holders.js";
 import { encodeLotId, type TransferPolicyName } from "./lotId.js";
 import { parsePayrollCsv } from "./payrollFile.js";
 
@@ -44,8 +45,6 @@ export interface ResolvedGrantRow extends GrantRow {
 
 /** The on-chain key of a resolved row (grantRows.ts). */
 export const grantRowKeyOf = (r: ResolvedGrantRow): GrantRowKey => ({ recipient: r.wallet, tokenId: r.lotId, amount: r.units });
-
-const byLine = (a: RowProblem, b: RowProblem) => a.line - b.line;
 
 /** Checks each row on its own and against the others; chain state is not consulted. */
 export function parseGrantsCsv(text: string): { rows: GrantRow[]; problems: RowProblem[] } {
@@ -126,23 +125,8 @@ export function totalsByClass(rows: readonly GrantRow[]): ClassTotal[] {
 
 // ───────────────────────────── preparing ─────────────────────────────
 
-export interface GrantPlan {
-  /** The payroll run the rows belong to. */
-  run: string;
-  fileHash: Hex;
-  /** Rows that parsed (all of them when `problems` is empty). */
-  rows: GrantRow[];
-  /** Every problem found, by line. Non-empty: nothing may be sent. */
-  problems: RowProblem[];
-  /** Rows of this run already on chain. */
-  granted: ResolvedGrantRow[];
-  /** Rows still to send, by lot then line (empty when there are problems). */
-  pending: ResolvedGrantRow[];
-  /** Totals per class over the pending rows. */
-  totals: ClassTotal[];
-  /** The chain time rows were checked against. */
-  checkedAt: bigint;
-}
+/** A grants file checked against the chain: pending rows by lot then line, totals per class. */
+export type GrantPlan = GrantRunPlan<GrantRow, ResolvedGrantRow, ClassTotal>;
 
 export interface PrepareOptions {
   /** The payroll run's name (e.g. "2026-11"): a row lands once per run. */
@@ -178,38 +162,21 @@ export async function prepareGrants(client: CtkClient, content: string | Uint8Ar
     }
     resolved.push({ ...r, classId: c.classId, lotId: encodeLotId({ classId: c.classId, expiresAt: r.expiresAt, policy: r.policy }) });
   }
-  const split = matchLandedRows(resolved, mints, grantRowKeyOf);
-  const plan: GrantPlan = {
+  return planGrantRun(client, {
     run,
     fileHash,
     rows,
     problems,
-    granted: split.landed,
-    pending: split.pending.sort(byLotThenLine),
-    totals: [],
-    checkedAt: now,
-  };
-
-  // Chain checks on every row that would be sent (or on every parsed row when the file is already bad).
-  const toCheck = problems.length ? resolved : plan.pending;
-  const status = await holderStatus(
-    client,
-    toCheck.map((r) => r.wallet),
-  );
-  for (const r of toCheck) {
-    const c = byName.get(r.className)!;
-    if (!c.active) problems.push({ line: r.line, message: `class ${r.className} is retired` });
-    if (!status.get(r.wallet)) {
-      problems.push({ line: r.line, message: `wallet ${r.wallet} (employee ${r.employeeId}) is not onboarded` });
-    }
-    if (r.expiresAt <= now) {
-      problems.push({ line: r.line, message: `expires_at ${formatExpiry(r.expiresAt)} is in the past (chain time ${formatExpiry(now)})` });
-    }
-  }
-  problems.sort(byLine);
-  if (problems.length) plan.pending = [];
-  plan.totals = totalsByClass(plan.pending);
-  return plan;
+    sendable: resolved,
+    mints,
+    keyOf: grantRowKeyOf,
+    order: byLotThenLine,
+    now,
+    checks: async () => (r, problem) => {
+      if (!byName.get(r.className)!.active) problem(`class ${r.className} is retired`);
+    },
+    totals: totalsByClass,
+  });
 }
 
 // ───────────────────────────── sending ─────────────────────────────

@@ -228,18 +228,17 @@ export interface WriteOverrides {
   gas?: bigint;
 }
 
-/** Estimates a lifecycle call's gas; a call the contract would refuse throws its mapped error. */
-export async function estimateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<bigint> {
+/** Runs `call` through `run` (estimate or send) with the contract request both make; a refusal throws its mapped error. */
+async function lifecycleCall<T>(
+  ctx: RedemptionWriteContext,
+  call: RedemptionCall,
+  run: (request: { address: Address; abi: typeof computeTokenAbi; account: RedemptionWriteContext["walletClient"]["account"] } & RedemptionCall) => Promise<T>,
+): Promise<T> {
+  const account = ctx.walletClient.account;
   try {
-    return await ctx.publicClient.estimateContractGas({
-      address: ctx.address,
-      abi: computeTokenAbi,
-      functionName: call.functionName,
-      args: call.args,
-      account: ctx.walletClient.account,
-    } as never);
+    return await run({ address: ctx.address, abi: computeTokenAbi, account, ...call });
   } catch (err) {
-    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
+    throw redemptionErrorFrom(err, { ...callId(call), account: account.address });
   }
 }
 
@@ -248,35 +247,24 @@ export async function estimateRedemptionCall(ctx: RedemptionWriteContext, call: 
  * error. For a call whose gas the caller bounds itself: estimation runs it a dozen times or more.
  */
 export async function simulateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<void> {
-  try {
-    await ctx.publicClient.simulateContract({
-      address: ctx.address,
-      abi: computeTokenAbi,
-      functionName: call.functionName,
-      args: call.args,
-      account: ctx.walletClient.account,
-    } as never);
-  } catch (err) {
-    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
-  }
+  await lifecycleCall(ctx, call, (request) => ctx.publicClient.simulateContract(request as never));
+}
+
+/** Estimates a lifecycle call's gas; a call the contract would refuse throws its mapped error. */
+export function estimateRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall): Promise<bigint> {
+  return lifecycleCall(ctx, call, (request) => ctx.publicClient.estimateContractGas(request as never));
 }
 
 /** Sends a lifecycle call; resolves to the transaction hash once the node accepted it. */
-export async function sendRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall, overrides: WriteOverrides = {}): Promise<Hash> {
-  try {
-    return await ctx.walletClient.writeContract({
-      address: ctx.address,
-      abi: computeTokenAbi,
-      functionName: call.functionName,
-      args: call.args,
+export function sendRedemptionCall(ctx: RedemptionWriteContext, call: RedemptionCall, overrides: WriteOverrides = {}): Promise<Hash> {
+  return lifecycleCall(ctx, call, (request) =>
+    ctx.walletClient.writeContract({
+      ...request,
       chain: ctx.walletClient.chain,
-      account: ctx.walletClient.account,
       ...(overrides.nonce !== undefined && { nonce: overrides.nonce }),
       ...(overrides.gas !== undefined && { gas: overrides.gas }),
-    } as never);
-  } catch (err) {
-    throw redemptionErrorFrom(err, { ...callId(call), account: ctx.walletClient.account.address });
-  }
+    } as never),
+  );
 }
 
 /** Waits for a lifecycle transaction to be mined. @throws RedemptionTxReverted */

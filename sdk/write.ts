@@ -30,12 +30,17 @@ export interface SubmitOptions {
   gas?: bigint;
 }
 
+/** One function call on one contract. */
+export interface WriteCall<A extends Abi, F extends WriteName<A>> {
+  contract: ContractHandle<A>;
+  functionName: F;
+  args: WriteArgs<A, F>;
+}
+
 /** Sends a transaction and returns its hash without waiting for it. */
 export async function submitWrite<const A extends Abi, const F extends WriteName<A>>(
   client: CtkClient,
-  contract: ContractHandle<A>,
-  functionName: F,
-  args: WriteArgs<A, F>,
+  { contract, functionName, args }: WriteCall<A, F>,
   opts: SubmitOptions = {},
 ): Promise<Hash> {
   const w = requireWriter(client);
@@ -59,11 +64,7 @@ export async function submitWrite<const A extends Abi, const F extends WriteName
  * Waits for a transaction and returns its receipt; a reverted one is replayed at its block's parent
  * to name the error.
  */
-export async function waitForSuccess<const A extends Abi, const F extends WriteName<A>>(
-  client: CtkClient,
-  hash: Hash,
-  replay?: { contract: ContractHandle<A>; functionName: F; args: WriteArgs<A, F> },
-): Promise<TransactionReceipt> {
+export async function waitForSuccess<const A extends Abi, const F extends WriteName<A>>(client: CtkClient, hash: Hash, replay?: WriteCall<A, F>): Promise<TransactionReceipt> {
   const ctx = { functionName: replay?.functionName, contractName: replay?.contract.contractName };
   let receipt: TransactionReceipt;
   try {
@@ -92,13 +93,10 @@ export async function waitForSuccess<const A extends Abi, const F extends WriteN
 /** Sends a transaction, waits for it, and returns the receipt; throws ContractError on revert. */
 export async function writeAndWait<const A extends Abi, const F extends WriteName<A>>(
   client: CtkClient,
-  contract: ContractHandle<A>,
-  functionName: F,
-  args: WriteArgs<A, F>,
+  call: WriteCall<A, F>,
   opts: SubmitOptions = {},
 ): Promise<TransactionReceipt> {
-  const hash = await submitWrite(client, contract, functionName, args, opts);
-  return waitForSuccess(client, hash, { contract, functionName, args });
+  return waitForSuccess(client, await submitWrite(client, call, opts), call);
 }
 
 /** Sends a ComputeToken transaction, waits for it, and returns the receipt; throws ContractError on revert. */
@@ -107,4 +105,4 @@ export const writeComputeToken = <const F extends ComputeTokenWriteName>(
   functionName: F,
   args: ComputeTokenWriteArgs<F>,
   opts: SubmitOptions = {},
-): Promise<TransactionReceipt> => writeAndWait(client, requireWriter(client).computeToken, functionName, args, opts);
+): Promise<TransactionReceipt> => writeAndWait(client, { contract: requireWriter(client).computeToken, functionName, args }, opts);

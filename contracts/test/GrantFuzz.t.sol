@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessManaged} from "@openzeppelin/contracts/access/manager/IAccessManaged.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IBatchErrors} from "../BatchGrants.sol";
 import {IComputeToken} from "../IComputeToken.sol";
 import {LotIds} from "../LotIds.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
@@ -70,7 +71,7 @@ contract GrantFuzzTest is ComputeTokenBase {
 
         // The same payroll file run twice mints nothing the second time.
         vm.prank(hr);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.BatchAlreadyGranted.selector, b.ref));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.BatchAlreadyGranted.selector, b.ref));
         token.grantBatch(b.ref, b.recipients, b.lotIds, b.amounts);
         assertEq(token.totalSupply(), supplyBefore + b.total, "replay minted nothing");
     }
@@ -110,7 +111,7 @@ contract GrantFuzzTest is ComputeTokenBase {
         amounts[0] = amount;
         bytes32 ref = _nextBatchRef();
         vm.prank(hr);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, who));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.NotHolder.selector, who));
         token.grantBatch(ref, recipients, _one(_lot(h100, now_ + 30 days, true)), amounts);
     }
 
@@ -121,7 +122,7 @@ contract GrantFuzzTest is ComputeTokenBase {
         uint256 k = bound(zeroIndex, 0, n - 1);
         b.amounts[k] = 0;
         vm.prank(hr);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.ZeroAmount.selector, k));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.ZeroAmount.selector, k));
         token.grantBatch(b.ref, b.recipients, b.lotIds, b.amounts);
     }
 
@@ -134,7 +135,7 @@ contract GrantFuzzTest is ComputeTokenBase {
         uint256[] memory amounts = new uint256[](n);
         bytes32 ref = _nextBatchRef();
         vm.prank(hr);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.BatchTooLarge.selector, n, max));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.BatchTooLarge.selector, n, max));
         token.grantBatch(ref, recipients, lotIds, amounts);
     }
 
@@ -145,7 +146,7 @@ contract GrantFuzzTest is ComputeTokenBase {
         vm.assume(m != n);
         bytes32 ref = _nextBatchRef();
         vm.prank(hr);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.LengthMismatch.selector, n, m));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.LengthMismatch.selector, n, m));
         token.grantBatch(ref, new address[](n), new uint256[](m), new uint256[](n));
     }
 

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {IAccessManaged} from "@openzeppelin/contracts/access/manager/IAccessManaged.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IBatchErrors} from "../BatchGrants.sol";
 import {IComputeToken} from "../IComputeToken.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
 
@@ -204,7 +205,7 @@ contract RedemptionFuzzTest is ComputeTokenBase {
         vm.assume(!token.isHolder(caller));
         uint256 lotId = _lot(h100, now_ + 1 days, true);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, caller));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.NotHolder.selector, caller));
         token.redeem(h100, _one(lotId), 1, 1, IComputeToken.Priority.Normal, "");
     }
 

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC1155Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ComputeToken} from "../ComputeToken.sol";
+import {IBatchErrors} from "../BatchGrants.sol";
 import {IComputeToken} from "../IComputeToken.sol";
 import {ComputeTokenBase} from "./utils/ComputeTokenBase.t.sol";
 
@@ -123,7 +124,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         _grant(alice, lotId, granted);
 
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, to));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.NotHolder.selector, to));
         token.safeTransferFrom(alice, to, lotId, granted, "");
     }
 
@@ -137,7 +138,7 @@ contract TransferFuzzTest is ComputeTokenBase {
         token.offboard(alice);
 
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(IComputeToken.NotHolder.selector, alice));
+        vm.expectRevert(abi.encodeWithSelector(IBatchErrors.NotHolder.selector, alice));
         token.safeTransferFrom(alice, bob, lotId, sent, "");
     }
 

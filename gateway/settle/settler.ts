@@ -10,11 +10,12 @@
  * (a batch id lands once, so a transaction that was in flight cannot make it count twice).
  * One replica at a time settles (a lease in the ledger): they share one account.
  */
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Address, Hex, TransactionReceipt } from "viem";
 import type { Logger } from "pino";
+import { writeFileAtomicSync } from "../../sdk/atomicFile.js";
 import type { CtkClient } from "../../sdk/client.js";
 import { ContractError } from "../../sdk/errors.js";
 import { parseSignedAuthorization } from "../../sdk/credits/authorization.js";
@@ -71,15 +72,7 @@ export function toUsageRecord(r: UsageRow): UsageRecord {
 function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${batchId}.jsonl`);
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, lines.map((l) => `${l}\n`).join(""));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, lines.map((l) => `${l}\n`).join(""));
   return file;
 }
 

@@ -22,7 +22,7 @@
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile } from "node:fs/promises";
-import { writeFileAtomic } from "../writeFileAtomic.js";
+import { writeFileAtomic } from "../../sdk/atomicFile.js";
 import { dirname } from "node:path";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { type Address, type Hash, type Hex, getAddress } from "viem";

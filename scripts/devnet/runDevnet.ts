@@ -3,7 +3,7 @@
  * once (a later start reuses `.devnet/deployment.json` after checking the code is there), the
  * classes file applied, and — once it exists — the redeemer. `ctk devnet up` and `npm start` run this.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -14,6 +14,7 @@ import { ensureContractsBuilt } from "./buildContracts.js";
 import { LOCAL_ROLE_KEYS, deployLocal } from "../../devkit/localAccounts.js";
 import { type AnvilHandle, startAnvil } from "../../devkit/startAnvil.js";
 import { CtkError } from "../../sdk/ctkError.js";
+import { writeFileAtomicSync } from "../../sdk/atomicFile.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -106,12 +107,6 @@ async function portAnswers(port: number): Promise<boolean> {
     });
     socket.once("error", () => resolve(false));
   });
-}
-
-function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }
 
 /** Reuses the saved deployment if the chain still has its code; else undefined. */
@@ -315,7 +310,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       }
       log("deploying AccessManager + ComputeToken");
       deployment = await deployLocal(anvil.rpcUrl);
-      writeFileAtomic(deploymentFile, `${JSON.stringify(deployment, null, 2)}\n`);
+      writeFileAtomicSync(deploymentFile, `${JSON.stringify(deployment, null, 2)}\n`);
     }
     const ops = createCtkClient({ rpcUrl: anvil.rpcUrl, deployment, account: LOCAL_ROLE_KEYS.OPERATIONS, pollingInterval: 20 });
     let classChanges: string[] = [];
@@ -341,7 +336,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       }
     }
     redeemer = r.handle;
-    if (r.handle && r.apiUrl) writeFileAtomic(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
+    if (r.handle && r.apiUrl) writeFileAtomicSync(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
     else rmSync(apiFile, { force: true });
     let g: GatewayStart = { note: "not started (--no-gateway)" };
     if (opts.gateway !== false) {

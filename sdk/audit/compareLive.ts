@@ -160,7 +160,7 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
   const paused = (await call("paused")) as boolean;
   if (paused !== replay.paused) push("config", `the contract is ${paused ? "" : "not "}paused on chain; the events say ${replay.paused ? "paused" : "not paused"}`);
   const count = (await call("redemptionCount")) as bigint;
-  if (count !== replay.redemptionCount) push("redemption", `the contract counts ${count} redemptions; the events request ${replay.redemptionCount}`);
+  if (count !== replay.lifecycles.redemptionCount) push("redemption", `the contract counts ${count} redemptions; the events request ${replay.lifecycles.redemptionCount}`);
 
   // Authority and roles.
   const authority = getAddress((await call("authority")) as Address);
@@ -168,13 +168,13 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
   if (replay.authority && getAddress(replay.authority) !== authority) push("roles", `authority is ${authority} on chain; the events set ${replay.authority}`);
   const memberChecks: { roleId: bigint; account: Address; expected: boolean }[] = [];
   const seen = new Set<string>();
-  for (const [roleId, members] of replay.roleMembers) {
+  for (const [roleId, members] of replay.roles.roleMembers) {
     for (const [account, m] of members) {
       memberChecks.push({ roleId, account, expected: m.since <= replay.lastTimestamp });
       seen.add(`${roleId}:${account}`);
     }
   }
-  for (const change of replay.roleHistory) {
+  for (const change of replay.roles.roleHistory) {
     if (change.action === "revoked" && !seen.has(`${change.roleId}:${change.account}`)) {
       memberChecks.push({ roleId: change.roleId, account: change.account, expected: false });
       seen.add(`${change.roleId}:${change.account}`);
@@ -192,25 +192,26 @@ export async function compareState(replay: Replay, o: LiveOptions): Promise<Find
     const sels = selectorsFor(role);
     for (const [i, fn] of RESTRICTED_FUNCTIONS[role].entries()) expected.set(sels[i]!, { role, fn });
   }
-  const selectors = new Set<Hex>([...expected.keys(), ...replay.functionRoles.keys()]);
+  const selectors = new Set<Hex>([...expected.keys(), ...replay.roles.functionRoles.keys()]);
   await mapLimit([...selectors], limit, async (selector) => {
     const want = expected.get(selector);
     const wantRole = want ? ROLES[want.role] : ROLES.ADMIN;
-    const fromEvents = replay.functionRoles.get(selector) ?? ROLES.ADMIN;
+    const fromEvents = replay.roles.functionRoles.get(selector) ?? ROLES.ADMIN;
     const live = (await manager("getTargetFunctionRole", [o.token, selector])) as bigint;
     const label = want ? `${want.fn} (${selector})` : selector;
     if (fromEvents !== wantRole) push("roles", `${label} is callable by role ${roleName(replay, fromEvents)}; sdk/roles.ts says ${roleName(replay, wantRole)}`);
     if (live !== fromEvents) push("roles", `${label} requires role ${roleName(replay, live)} on chain; the events set ${roleName(replay, fromEvents)}`);
   });
   const closed = (await manager("isTargetClosed", [o.token])) as boolean;
-  if (closed !== replay.targetClosed) push("roles", `ComputeToken is ${closed ? "closed" : "open"} on chain; the events say ${replay.targetClosed ? "closed" : "open"}`);
+  if (closed !== replay.roles.targetClosed)
+    push("roles", `ComputeToken is ${closed ? "closed" : "open"} on chain; the events say ${replay.roles.targetClosed ? "closed" : "open"}`);
   if (closed) push("roles", "ComputeToken is closed by its AccessManager: no restricted function can be called");
   return findings;
 }
 
 /** A role's label from the events, else its id. */
 export function roleName(replay: Replay, roleId: bigint): string {
-  const label = replay.roleLabels.get(roleId);
+  const label = replay.roles.roleLabels.get(roleId);
   if (label) return label;
   if (roleId === ROLES.ADMIN) return "ADMIN";
   if (roleId === 2n ** 64n - 1n) return "PUBLIC";

@@ -8,7 +8,7 @@ import path from "node:path";
 import type { Hex } from "viem";
 import { receiptHashOf, receiptProblem } from "../receipt.js";
 import type { Finding } from "./replay.js";
-import { CtkError } from "../ctkError.js";
+import { FileError } from "../ctkError.js";
 
 export interface ReceiptFile {
   file: string;
@@ -18,13 +18,9 @@ export interface ReceiptFile {
   problem?: string;
 }
 
-export class ReceiptFileError extends CtkError {
-  constructor(
-    readonly file: string,
-    detail: string,
-  ) {
-    super(`receipt ${file}: ${detail}`);
-    this.name = "ReceiptFileError";
+export class ReceiptFileError extends FileError {
+  constructor(file: string, detail: string) {
+    super("receipt", file, detail);
   }
 }
 

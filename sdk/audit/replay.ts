@@ -28,7 +28,9 @@ export class Replay {
   readonly manager: Address;
   readonly findings: Finding[] = [];
   readonly ledger: Ledger;
+  /** Redemption lifecycles: `redemptionCount`, `statusCounts`. */
   readonly lifecycles: Lifecycles;
+  /** The AccessManager's roles: members, labels, history, function roles, notes, whether the token is closed. */
   readonly roles: Roles;
   private readonly matcher: TxMatcher;
 
@@ -93,39 +95,6 @@ export class Replay {
   /** Redemptions still in flight. */
   get redemptions(): Map<bigint, Lifecycle> {
     return this.lifecycles.redemptions;
-  }
-
-  get redemptionCount(): bigint {
-    return this.lifecycles.redemptionCount;
-  }
-
-  get statusCounts() {
-    return this.lifecycles.statusCounts;
-  }
-
-  get roleMembers() {
-    return this.roles.roleMembers;
-  }
-
-  get roleLabels() {
-    return this.roles.roleLabels;
-  }
-
-  get roleHistory() {
-    return this.roles.roleHistory;
-  }
-
-  /** Selector → role required to call it on the token. */
-  get functionRoles() {
-    return this.roles.functionRoles;
-  }
-
-  get managerNotes() {
-    return this.roles.managerNotes;
-  }
-
-  get targetClosed(): boolean {
-    return this.roles.targetClosed;
   }
 
   balanceOf(holder: Address, lotId: bigint): bigint {

@@ -169,21 +169,21 @@ export async function verifyDeployment(opts: VerifyOptions): Promise<VerifyResul
     holders: replay.holders.size,
     lots: replay.lots.size,
     classes: [...replay.classes.values()].map((c) => ({ classId: c.classId, name: c.name, active: c.active, supply: replay.classSupply(c.classId) })),
-    redemptions: { ...replay.statusCounts, total: replay.redemptionCount },
+    redemptions: { ...replay.lifecycles.statusCounts, total: replay.lifecycles.redemptionCount },
     balancesCompared: pairs,
     redemptionsCompared,
     receiptsChecked: receipts.length,
     bytecode: bytecode.checks,
   };
-  const roleIds = new Set<bigint>([...replay.roleMembers.keys(), ...replay.roleHistory.map((r) => r.roleId)]);
+  const roleIds = new Set<bigint>([...replay.roles.roleMembers.keys(), ...replay.roles.roleHistory.map((r) => r.roleId)]);
   return {
     ok: findings.length === 0,
     findings,
     summary,
-    roleHistory: replay.roleHistory.map((r) => ({ ...r, role: roleName(replay, r.roleId) })),
+    roleHistory: replay.roles.roleHistory.map((r) => ({ ...r, role: roleName(replay, r.roleId) })),
     roleMembers: [...roleIds]
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
       .map((roleId) => ({ role: roleName(replay, roleId), roleId, members: replay.membersOf(roleId, run.head.timestamp) })),
-    notes: replay.managerNotes,
+    notes: replay.roles.managerNotes,
   };
 }

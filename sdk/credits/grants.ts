@@ -16,11 +16,12 @@
 import type { Address, Hex, TransactionReceipt } from "viem";
 import { type CtkClient, chainTime } from "../client.js";
 import { toCtkError } from "../errors.js";
-import { formatExpiry, parseExpiry, parseTransferable } from "../format.js";
-import { type GrantRowKey, matchLandedRows, normalizeRunName } from "../grantRows.js";
+import { parseExpiry, parseTransferable } from "../format.js";
+import { type GrantRunPlan, planGrantRun } from "../grantPlan.js";
+import { type GrantRowKey, normalizeRunName } from "../grantRows.js";
 import { type GrantRunResult, type GrantRunToken, type SendGrantRunOptions, findRunMints, sendGrantRun } from "../grantRun.js";
 import { grantFileHash } from "../grants.js";
-import { type RowProblem, holderStatus } from "../holders.js";
+import type { RowProblem } from "../holders.js";
 import { parsePayrollCsv } from "../payrollFile.js";
 import { creditContract } from "./contract.js";
 import { creditEventsOfReceipt, fetchCreditEvents } from "./events.js";
@@ -41,8 +42,6 @@ export interface CreditGrantRow {
   expiresAt: bigint;
   transferable: boolean;
 }
-
-const byLine = (a: RowProblem, b: RowProblem) => a.line - b.line;
 
 /** Checks each row on its own and against the others; chain state is not consulted. */
 export function parseCreditGrantsCsv(text: string): { rows: CreditGrantRow[]; problems: RowProblem[] } {
@@ -134,22 +133,8 @@ const byBucketThenLine = (a: CreditGrantRow, b: CreditGrantRow) => {
   return x < y ? -1 : x > y ? 1 : a.line - b.line;
 };
 
-export interface CreditGrantPlan {
-  /** The payroll run the rows belong to. */
-  run: string;
-  /** keccak256 of the file's bytes (for reference; idempotency does not depend on it). */
-  fileHash: Hex;
-  rows: CreditGrantRow[];
-  /** Every problem found, by line. Non-empty: nothing may be sent. */
-  problems: RowProblem[];
-  /** Rows of this run already on chain. */
-  granted: CreditGrantRow[];
-  /** Rows still to send, by bucket then line (empty when there are problems). */
-  pending: CreditGrantRow[];
-  /** Totals per bucket over the pending rows. */
-  totals: CreditBucketTotal[];
-  checkedAt: bigint;
-}
+/** A credits file checked against the chain: pending rows by bucket then line, totals per bucket. */
+export type CreditGrantPlan = GrantRunPlan<CreditGrantRow, CreditGrantRow, CreditBucketTotal>;
 
 /** Parses and checks a credits file against the chain and finds which of its rows the run already granted. Read-only. */
 export async function prepareCreditGrants(client: CtkClient, content: string | Uint8Array, opts: { run: string }): Promise<CreditGrantPlan> {
@@ -164,47 +149,35 @@ export async function prepareCreditGrants(client: CtkClient, content: string | U
   } catch (e) {
     throw await toCtkError(client, e, { contractName: "InferenceCredit" });
   }
-  const split = matchLandedRows(rows, mints, creditGrantRowKey);
-  const plan: CreditGrantPlan = {
+  return planGrantRun(client, {
     run,
     fileHash: grantFileHash(content),
     rows,
     problems,
-    granted: split.landed,
-    pending: split.pending.sort(byBucketThenLine),
-    totals: [],
-    checkedAt: now,
-  };
-  const toCheck = problems.length ? rows : plan.pending;
-  const status = await holderStatus(
-    client,
-    toCheck.map((r) => r.wallet),
-  );
-  // Room in each holder's buckets: live buckets (expired ones are swept on the way) plus the new keys.
-  const wallets = [...new Set(toCheck.map((r) => r.wallet))];
-  let buckets: (readonly { expiresAt: number; transferable: boolean }[])[];
-  try {
-    buckets = await Promise.all(wallets.map((w) => client.publicClient.readContract({ ...credit, functionName: "bucketsOf", args: [w] })));
-  } catch (e) {
-    throw await toCtkError(client, e, { functionName: "bucketsOf", contractName: "InferenceCredit" });
-  }
-  const keysOf = new Map(wallets.map((w, i) => [w, new Set(buckets[i].filter((b) => BigInt(b.expiresAt) > now).map((b) => `${b.expiresAt}|${b.transferable}`))]));
-  for (const r of toCheck) {
-    if (!status.get(r.wallet)) problems.push({ line: r.line, message: `wallet ${r.wallet} (employee ${r.employeeId}) is not onboarded` });
-    if (r.expiresAt <= now) {
-      problems.push({ line: r.line, message: `expires_at ${formatExpiry(r.expiresAt)} is in the past (chain time ${formatExpiry(now)})` });
-      continue;
-    }
-    const keys = keysOf.get(r.wallet)!;
-    keys.add(`${r.expiresAt}|${r.transferable}`);
-    if (keys.size > MAX_BUCKETS) {
-      problems.push({ line: r.line, message: `wallet ${r.wallet} would hold more than ${MAX_BUCKETS} live credit buckets (expiry × policy)` });
-    }
-  }
-  problems.sort(byLine);
-  if (problems.length) plan.pending = [];
-  plan.totals = totalsByBucket(plan.pending);
-  return plan;
+    sendable: rows,
+    mints,
+    keyOf: creditGrantRowKey,
+    order: byBucketThenLine,
+    now,
+    checks: async (toCheck) => {
+      // Room in each holder's buckets: live buckets (expired ones are swept on the way) plus the new keys.
+      const wallets = [...new Set(toCheck.map((r) => r.wallet))];
+      let buckets: (readonly { expiresAt: number; transferable: boolean }[])[];
+      try {
+        buckets = await Promise.all(wallets.map((w) => client.publicClient.readContract({ ...credit, functionName: "bucketsOf", args: [w] })));
+      } catch (e) {
+        throw await toCtkError(client, e, { functionName: "bucketsOf", contractName: "InferenceCredit" });
+      }
+      const keysOf = new Map(wallets.map((w, i) => [w, new Set(buckets[i].filter((b) => BigInt(b.expiresAt) > now).map((b) => `${b.expiresAt}|${b.transferable}`))]));
+      return (r, problem) => {
+        if (r.expiresAt <= now) return;
+        const keys = keysOf.get(r.wallet)!;
+        keys.add(`${r.expiresAt}|${r.transferable}`);
+        if (keys.size > MAX_BUCKETS) problem(`wallet ${r.wallet} would hold more than ${MAX_BUCKETS} live credit buckets (expiry × policy)`);
+      };
+    },
+    totals: totalsByBucket,
+  });
 }
 
 /**

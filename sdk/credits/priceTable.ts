@@ -7,7 +7,7 @@ import { z } from "zod";
 import { InputFormatError } from "../format.js";
 import { type PriorityTier, PRIORITY_TIERS } from "./price.js";
 import { parseCredits } from "./units.js";
-import { CtkError, firstIssue } from "../ctkError.js";
+import { FileError, firstIssue } from "../ctkError.js";
 import { readJsonFile } from "../jsonFile.js";
 
 const credits = z.union([z.string(), z.number()]).transform((v) => String(v));
@@ -32,13 +32,9 @@ export interface PriceTable {
   priorityFees: [bigint, bigint, bigint, bigint];
 }
 
-export class PriceTableError extends CtkError {
-  constructor(
-    readonly file: string,
-    detail: string,
-  ) {
-    super(`price table ${file}: ${detail}`);
-    this.name = "PriceTableError";
+export class PriceTableError extends FileError {
+  constructor(file: string, detail: string) {
+    super("price table", file, detail);
   }
 }
 

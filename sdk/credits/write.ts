@@ -22,7 +22,7 @@ export const writeInferenceCredit = <const F extends InferenceCreditWriteName>(
   functionName: F,
   args: InferenceCreditWriteArgs<F>,
   opts: SubmitOptions = {},
-): Promise<TransactionReceipt> => writeAndWait(client, creditWriteHandle(client), functionName, args, opts);
+): Promise<TransactionReceipt> => writeAndWait(client, { contract: creditWriteHandle(client), functionName, args }, opts);
 
 export interface CreditGrant {
   batchRef: Hex;

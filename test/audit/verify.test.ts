@@ -97,7 +97,7 @@ describe("ctk audit verify", function () {
       [h.lots.h100Soulbound, 6_000n],
     ]);
     expect(of1.filter((m) => m.kind === "consume").map((m) => [m.lotId, m.amount])).to.deep.equal([[h.lots.h100Soulbound, 30_000n]]);
-    expect(r.statusCounts).to.include({ settled: 1, rejected: 2, reclaimed: 1, running: 1, requested: 1 });
+    expect(r.lifecycles.statusCounts).to.include({ settled: 1, rejected: 2, reclaimed: 1, running: 1, requested: 1 });
     expect(moves.filter((m) => m.kind === "expire").reduce((s, m) => s + m.amount, 0n)).to.equal(5n * 3600n + 3n * 3600n + 3600n);
     expect(moves.some((m) => m.kind === "clawback")).to.equal(true);
     expect(moves.some((m) => m.kind === "recover-in")).to.equal(true);

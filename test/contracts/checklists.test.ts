@@ -48,7 +48,9 @@ function assertionsOf(pattern: RegExp): Map<string, string[]> {
 }
 
 /** ComputeToken's errors are declared in its interface, as OpenZeppelin 5.x does. */
-const contractErrors = declaredErrors("contracts/IComputeToken.sol");
+/** Errors both tokens share are declared once, in contracts/BatchGrants.sol (IBatchErrors), which both interfaces inherit. */
+const batchErrors = declaredErrors("contracts/BatchGrants.sol");
+const contractErrors = [...declaredErrors("contracts/IComputeToken.sol"), ...batchErrors];
 const libraryErrors = declaredErrors("contracts/LotIds.sol");
 const checklist = [...contractErrors, ...libraryErrors, ...INHERITED];
 const errorsFound = assertionsOf(/revertedWithCustomError\(\s*[\w.]+\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
@@ -105,7 +107,7 @@ const CREDIT_INHERITED = [
 /** Assertions made against the InferenceCredit contract object (`credit` / `f.credit`). */
 const creditErrorsFound = assertionsOf(/revertedWithCustomError\(\s*(?:f\.)?credit\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
 const creditEventsFound = assertionsOf(/\.emit\(\s*(?:f\.)?credit\s*,\s*"(\w+)"\s*,?\s*\)\s*\.withArgs\(/g);
-const creditErrors = declaredErrors("contracts/IInferenceCredit.sol");
+const creditErrors = [...declaredErrors("contracts/IInferenceCredit.sol"), ...batchErrors];
 const creditAbi: { type: string; name: string }[] = JSON.parse(readFileSync(join(root, "artifacts/contracts/InferenceCredit.sol/InferenceCredit.json"), "utf8")).abi;
 
 describe("InferenceCredit — custom error checklist", () => {

@@ -11,6 +11,7 @@
 import { network } from "hardhat";
 import { RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../../sdk/roles.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
+import { exampleJobSpec } from "../../devkit/exampleJobSpec.js";
 
 /** Launch timeout the token is deployed with, seconds. */
 export const LAUNCH_TIMEOUT = 3600;
@@ -48,16 +49,7 @@ export const RESTRICTED_ENTRIES: { role: RoleName; fn: RestrictedFunction }[] = 
 
 /** A job spec as the wallet would send it (UTF-8 JSON). */
 export function specBytes(overrides: Record<string, unknown> = {}): Uint8Array {
-  const spec = {
-    name: "llm-finetune",
-    image: `registry.example.com/team/train@sha256:${"ab".repeat(32)}`,
-    command: ["python", "train.py"],
-    gpus: 2,
-    hours: 1,
-    priority: "normal",
-    ...overrides,
-  };
-  return new TextEncoder().encode(JSON.stringify(spec));
+  return new TextEncoder().encode(JSON.stringify(exampleJobSpec(overrides)));
 }
 
 /** The decoded `name` events a contract emitted in a transaction, in log order. */

@@ -13,6 +13,7 @@ import type { KubeClients } from "./kubeClients.js";
 import { isFinished, jobStateFrom, podsShowEnd, redemptionIdOf } from "./jobStateFrom.js";
 import { MANAGED_SELECTOR } from "./labels.js";
 import { backoffMs } from "../../../sdk/retry.js";
+import { getOrInsert } from "../../../sdk/getOrInsert.js";
 import { backoffPolicy, httpStatusOf, type RetryPolicy } from "./retry.js";
 import { ownerJobUid, type SegmentLedger } from "./segmentLedger.js";
 
@@ -203,12 +204,7 @@ export class JobWatcher {
     this.pods.set(uid, pod);
     const jobUid = ownerJobUid(pod);
     if (!jobUid) return;
-    let set = this.podsByJob.get(jobUid);
-    if (!set) {
-      set = new Set();
-      this.podsByJob.set(jobUid, set);
-    }
-    set.add(uid);
+    getOrInsert(this.podsByJob, jobUid, () => new Set()).add(uid);
     this.opts.ledger.observe(pod, jobUid);
   }
 

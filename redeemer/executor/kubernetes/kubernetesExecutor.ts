@@ -197,17 +197,7 @@ export class KubernetesExecutor implements Executor {
     const name = jobNameFor(redemptionId);
     const job = await this.retry(`get job ${name}`, () => this.readJob(name), stop);
     if (!job) return undefined;
-    const { items } = await this.listAll(
-      `list pods of ${name}`,
-      (cont) =>
-        this.clients.core.listNamespacedPod({
-          namespace: this.config.namespace,
-          labelSelector: redemptionSelector(redemptionId),
-          limit: this.config.listPageSize,
-          _continue: cont,
-        }),
-      stop,
-    );
+    const { items } = await this.listAll(`list pods of ${name}`, (q) => this.clients.core.listNamespacedPod(q), redemptionSelector(redemptionId), stop);
     return this.stateOf(redemptionId, job, items);
   }
 
@@ -231,44 +221,31 @@ export class KubernetesExecutor implements Executor {
   }
 
   private listJobs(stop: AbortSignal): Promise<Listing<V1Job>> {
-    return this.listAll(
-      "list jobs",
-      (cont) =>
-        this.clients.batch.listNamespacedJob({
-          namespace: this.config.namespace,
-          labelSelector: MANAGED_SELECTOR,
-          limit: this.config.listPageSize,
-          _continue: cont,
-        }),
-      stop,
-    );
+    return this.listAll("list jobs", (q) => this.clients.batch.listNamespacedJob(q), MANAGED_SELECTOR, stop);
   }
 
   private listPods(stop: AbortSignal): Promise<Listing<V1Pod>> {
-    return this.listAll(
-      "list pods",
-      (cont) =>
-        this.clients.core.listNamespacedPod({
-          namespace: this.config.namespace,
-          labelSelector: MANAGED_SELECTOR,
-          limit: this.config.listPageSize,
-          _continue: cont,
-        }),
-      stop,
-    );
+    return this.listAll("list pods", (q) => this.clients.core.listNamespacedPod(q), MANAGED_SELECTOR, stop);
   }
 
-  /** Every page of a list; the resourceVersion is the first page's (the snapshot's). */
+  /** Every page of the namespace's objects under `labelSelector`; the resourceVersion is the first page's (the snapshot's). */
   private async listAll<T>(
     operation: string,
-    page: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string; resourceVersion?: string } }>,
+    list: (query: {
+      namespace: string;
+      labelSelector: string;
+      limit: number;
+      _continue?: string;
+    }) => Promise<{ items: T[]; metadata?: { _continue?: string; resourceVersion?: string } }>,
+    labelSelector: string,
     stop: AbortSignal = this.stop,
   ): Promise<Listing<T>> {
+    const query = { namespace: this.config.namespace, labelSelector, limit: this.config.listPageSize };
     const items: T[] = [];
     let resourceVersion: string | undefined;
     let cont: string | undefined;
     do {
-      const result = await this.retry(operation, () => page(cont), stop);
+      const result = await this.retry(operation, () => list({ ...query, _continue: cont }), stop);
       items.push(...result.items);
       resourceVersion ??= result.metadata?.resourceVersion;
       cont = result.metadata?._continue || undefined;

@@ -10,6 +10,7 @@
  */
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RunSegment } from "../types.js";
+import { getOrInsert } from "../../../sdk/getOrInsert.js";
 import { segmentOfPod, toUnixSeconds, type PodSegment } from "./usageFromPods.js";
 
 interface Entry {
@@ -34,11 +35,7 @@ export class SegmentLedger {
     if (!jobUid || !podUid) return;
     const segment = segmentOfPod(pod);
     if (!segment) return;
-    let pods = this.jobs.get(jobUid);
-    if (!pods) {
-      pods = new Map();
-      this.jobs.set(jobUid, pods);
-    }
+    const pods = getOrInsert(this.jobs, jobUid, () => new Map<string, Entry>());
     const previous = pods.get(podUid);
     const deletedAt = toUnixSeconds(pod.metadata?.deletionTimestamp) ?? previous?.deletedAt;
     // A closed segment stays closed: a stale copy of the pod must not reopen it.

@@ -4,9 +4,9 @@
  * first write is an exclusive create (temporary file + link), so two launches of one
  * redemption, even from two processes, create it once.
  */
-import { randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, readdir, rename, unlink } from "node:fs/promises";
+import { mkdir, readFile, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { createFileExclusive, isTempFile, removeTempFiles, writeFileAtomic } from "../../../sdk/atomicFile.js";
 import { type JobRecord, jobRecordSchema } from "./jobRecord.js";
 
 export interface UnreadableRecord {
@@ -15,7 +15,8 @@ export interface UnreadableRecord {
   error: string;
 }
 
-const TMP_MARK = ".tmp-";
+/** A record as its file holds it. */
+const textOf = (record: JobRecord): string => `${JSON.stringify(record, null, 2)}\n`;
 
 export class JobStore {
   constructor(readonly dir: string) {}
@@ -27,32 +28,17 @@ export class JobStore {
   async init(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     // Temporary files of writes a crash interrupted.
-    for (const f of await readdir(this.dir)) if (f.includes(TMP_MARK)) await unlink(join(this.dir, f)).catch(() => {});
+    await removeTempFiles(this.dir);
   }
 
   /** Writes the record only if none exists; false when one already does. */
   async create(record: JobRecord): Promise<boolean> {
-    const tmp = await this.writeTmp(record);
-    try {
-      await link(tmp, this.fileFor(record.name));
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-      throw err;
-    } finally {
-      await unlink(tmp).catch(() => {});
-    }
+    return createFileExclusive(this.fileFor(record.name), textOf(record));
   }
 
   /** Replaces the record atomically. */
   async write(record: JobRecord): Promise<void> {
-    const tmp = await this.writeTmp(record);
-    try {
-      await rename(tmp, this.fileFor(record.name));
-    } catch (err) {
-      await unlink(tmp).catch(() => {});
-      throw err;
-    }
+    await writeFileAtomic(this.fileFor(record.name), textOf(record));
   }
 
   async remove(name: string): Promise<void> {
@@ -65,7 +51,7 @@ export class JobStore {
     const records: JobRecord[] = [];
     const unreadable: UnreadableRecord[] = [];
     for (const f of (await readdir(this.dir)).sort()) {
-      if (!f.endsWith(".json") || f.includes(TMP_MARK)) continue;
+      if (!f.endsWith(".json") || isTempFile(f)) continue;
       const file = join(this.dir, f);
       const name = f.slice(0, -".json".length);
       try {
@@ -82,17 +68,5 @@ export class JobStore {
       }
     }
     return { records, unreadable };
-  }
-
-  private async writeTmp(record: JobRecord): Promise<string> {
-    const tmp = join(this.dir, `${record.name}.json${TMP_MARK}${process.pid}-${randomBytes(4).toString("hex")}`);
-    const handle = await open(tmp, "wx");
-    try {
-      await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return tmp;
   }
 }

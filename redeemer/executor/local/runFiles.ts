@@ -12,13 +12,13 @@
  *   status.json  written by the supervisor, atomically: "running" (the job's pid, kernel start
  *                time and start) once spawned, then "exited" (end, exit code or signal)
  *
- * Every write is atomic (temporary file, fsync, rename or link), so a reader sees the previous or
- * the next version, never half of one. Used by the supervisor, which Node runs with its types
- * stripped: this module imports nothing but Node's own.
+ * Every write is atomic (sdk/atomicFile.ts: temporary file, fsync, rename or link), so a reader sees
+ * the previous or the next version, never half of one. Used by the supervisor, which Node runs with
+ * its types stripped: this module imports nothing but Node's own and that file (by its .ts name).
  */
-import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { createFileExclusiveSync, writeFileAtomicSync } from "../../../sdk/atomicFile.ts";
 
 /** What the supervisor runs. */
 export interface RunOrder {
@@ -71,49 +71,16 @@ export function runFilesOf(runDir: string, name: string, attempt: number): { ord
   return { order: `${base}.order.json`, claim: `${base}.claim.json`, status: `${base}.status.json` };
 }
 
-function writeTmp(file: string, value: unknown): string {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  const fd = openSync(tmp, "wx");
-  try {
-    writeSync(fd, `${JSON.stringify(value)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return tmp;
-}
+const jsonText = (value: unknown): string => `${JSON.stringify(value)}\n`;
 
 /** Replaces `file` atomically. */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = writeTmp(file, value);
-  try {
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // gone already
-    }
-    throw err;
-  }
+  writeFileAtomicSync(file, jsonText(value));
 }
 
 /** Creates `file` with its whole content at once, only if it does not exist: false when it does. */
 export function createJsonExclusive(file: string, value: unknown): boolean {
-  const tmp = writeTmp(file, value);
-  try {
-    linkSync(tmp, file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw err;
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // gone already
-    }
-  }
+  return createFileExclusiveSync(file, jsonText(value));
 }
 
 /** The file's JSON, or undefined when it does not exist. */

@@ -3,6 +3,7 @@
  * transfers, and the classified movements it reports to `onMovement`.
  */
 import type { Address } from "viem";
+import { getOrInsert } from "../../getOrInsert.js";
 import { lotClassId } from "../../lotId.js";
 import type { AuditEventPosition } from "../events.js";
 import type { FindFn, Movement, MovementKind } from "./types.js";
@@ -24,21 +25,13 @@ export class Ledger {
   }
 
   credit(holder: Address, lotId: bigint, amount: bigint): void {
-    let m = this.balances.get(holder);
-    if (!m) {
-      m = new Map();
-      this.balances.set(holder, m);
-    }
+    const m = getOrInsert(this.balances, holder, () => new Map<bigint, bigint>());
     m.set(lotId, (m.get(lotId) ?? 0n) + amount);
   }
 
   /** Takes units from a holder; taking more than it holds is a finding. */
   debit(holder: Address, lotId: bigint, amount: bigint, pos: AuditEventPosition): void {
-    let m = this.balances.get(holder);
-    if (!m) {
-      m = new Map();
-      this.balances.set(holder, m);
-    }
+    const m = getOrInsert(this.balances, holder, () => new Map<bigint, bigint>());
     const have = m.get(lotId) ?? 0n;
     if (have < amount) {
       this.find("balance", `${holder} moved ${fmt(amount)} units of lot ${lotId} holding only ${fmt(have)}`, pos);

@@ -5,8 +5,10 @@
  */
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { consumptionInequality } from "../../../sdk/audit/inequality.js";
+import { formatHours, hoursNumber } from "../../../sdk/format.js";
 import { errorText } from "../context.js";
 import { HorizontalBars, LorenzChart, PALETTE, StackedBars, type Series } from "../charts.js";
+import { Choice } from "../form.js";
 import { TableHead } from "../table.js";
 
 /** `ctk audit report --format json`, as served by /api/audit/report (units are GPU-second strings). */
@@ -28,7 +30,7 @@ interface VerifyDoc {
 }
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-const hoursOf = (units: string | undefined) => Number(units ?? 0) / 3600;
+const hoursOf = (units: string | undefined) => hoursNumber(BigInt(units ?? 0));
 
 function Verify() {
   const [doc, setDoc] = useState<VerifyDoc>();
@@ -130,18 +132,7 @@ function Charts(props: { report: ReportDoc }) {
         <HorizontalBars id="chart-top" title="Top consumers (all classes)" items={top} unit="GPU-hours" />
         <div>
           <LorenzChart id="chart-lorenz" title={`How evenly compute is used${chosen ? `, ${chosen.month}` : ""}`} points={chosen?.lorenz ?? []} gini={chosen?.gini ?? null} />
-          {inequality.length > 0 && (
-            <>
-              <label for="lorenz-month">Month</label>
-              <select id="lorenz-month" value={month} onChange={(e) => setMonth(e.currentTarget.value)}>
-                {inequality.map((m) => (
-                  <option key={m.month} value={m.month}>
-                    {m.month}
-                  </option>
-                ))}
-              </select>
-            </>
-          )}
+          {inequality.length > 0 && <Choice id="lorenz-month" label="Month" value={month} onChange={setMonth} choices={inequality.map((m) => ({ value: m.month }))} />}
         </div>
       </div>
       <h3>Gini coefficient of consumption per month</h3>
@@ -154,7 +145,7 @@ function Charts(props: { report: ReportDoc }) {
               <tr key={m.month}>
                 <th scope="row">{m.month}</th>
                 <td class="num">{m.holders}</td>
-                <td class="num">{(Number(m.total) / 3600).toFixed(4)}</td>
+                <td class="num">{formatHours(m.total)}</td>
                 <td class="num">{m.gini === null ? "—" : m.gini.toFixed(3)}</td>
               </tr>
             ))}

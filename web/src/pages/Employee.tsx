@@ -15,6 +15,7 @@ import { redeemJob } from "../../../sdk/redeem.js";
 import { writeComputeToken } from "../../../sdk/write.js";
 import { countdown, errorText, useApp } from "../context.js";
 import { CreditsSection } from "./Credits.js";
+import { Choice, type FormResult, ResultNote } from "../form.js";
 import { TableHead } from "../table.js";
 
 const MAX_REDEMPTION_LOTS = 16;
@@ -192,7 +193,7 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
   const [fileProblem, setFileProblem] = useState<string>();
   const [multipliers, setMultipliers] = useState<Record<string, number>>({});
   const [sending, setSending] = useState(false);
-  const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  const [result, setResult] = useState<FormResult>();
 
   useEffect(() => {
     if (!className && active[0]) setClassName(active[0].name);
@@ -291,14 +292,13 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
         )}
         <div class="grid">
           <div>
-            <label for="f-class">Hardware class</label>
-            <select id="f-class" value={className} onChange={(e) => setClassName((e.currentTarget as HTMLSelectElement).value)}>
-              {active.map((c) => (
-                <option key={c.classId} value={c.name}>
-                  {c.name} (≤ {c.maxGpusPerJob} GPUs)
-                </option>
-              ))}
-            </select>
+            <Choice
+              id="f-class"
+              label="Hardware class"
+              value={className}
+              onChange={setClassName}
+              choices={active.map((c) => ({ value: c.name, label: `${c.name} (≤ ${c.maxGpusPerJob} GPUs)` }))}
+            />
           </div>
           <div>
             <label for="f-gpus">GPUs</label>
@@ -374,11 +374,7 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
           </button>
           {!connection?.writer && <span class="muted">Connect a wallet on the deployment's chain to sign.</span>}
         </div>
-        {result && (
-          <p class={result.ok ? "ok" : "problems"} role="status" data-testid="redeem-result">
-            {result.text}
-          </p>
-        )}
+        <ResultNote result={result} testId="redeem-result" />
       </form>
     </section>
   );
@@ -499,7 +495,7 @@ function RedemptionRow(props: { r: HolderRedemption; now?: number; onChanged: ()
       <td class="num">{r.id.toString()}</td>
       <td>{name}</td>
       <td>
-        {r.gpus} × {(r.seconds / 3600).toString()} h, {r.priority}
+        {r.gpus} × {formatHours(BigInt(r.seconds))} h, {r.priority}
       </td>
       <td class="num">{formatHours(r.reserved)}</td>
       <td>
@@ -550,7 +546,7 @@ function TransferForm(props: { balances?: HolderBalances; onSent: () => void }) 
   const [cls, setCls] = useState("");
   const [hours, setHours] = useState("");
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  const [result, setResult] = useState<FormResult>();
   const classes = props.balances?.classes ?? [];
   useEffect(() => {
     if (!cls && classes[0]) setCls(classes[0].name);
@@ -593,14 +589,7 @@ function TransferForm(props: { balances?: HolderBalances; onSent: () => void }) 
             <input id="t-to" value={to} onInput={(e) => setTo(e.currentTarget.value)} autocomplete="off" placeholder="0x…" />
           </div>
           <div>
-            <label for="t-class">Class</label>
-            <select id="t-class" value={cls} onChange={(e) => setCls(e.currentTarget.value)}>
-              {classes.map((c) => (
-                <option key={c.classId} value={c.name}>
-                  {c.name}
-                </option>
-              ))}
-            </select>
+            <Choice id="t-class" label="Class" value={cls} onChange={setCls} choices={classes.map((c) => ({ value: c.name }))} />
           </div>
           <div>
             <label for="t-hours">GPU-hours</label>
@@ -612,11 +601,7 @@ function TransferForm(props: { balances?: HolderBalances; onSent: () => void }) 
             Transfer
           </button>
         </div>
-        {result && (
-          <p class={result.ok ? "ok" : "problems"} role="status">
-            {result.text}
-          </p>
-        )}
+        <ResultNote result={result} />
       </form>
     </section>
   );

@@ -17,6 +17,7 @@ import { formatCredits } from "../../../sdk/credits/units.js";
 const runOf = (file: string): string => file.replace(/\.[^.]*$/, "") || file;
 import { type EmployeeRow, type RowProblem, offboardHolder, onboardHolders, parseEmployeesCsv } from "../../../sdk/holders.js";
 import { errorText, useApp } from "../context.js";
+import { type FormResult, ResultNote } from "../form.js";
 import { TableHead } from "../table.js";
 
 function Problems(props: { problems: RowProblem[]; file: string }) {
@@ -88,43 +89,78 @@ function EveryRow<R extends { line: number }>(props: { rows: readonly R[]; colum
   );
 }
 
+/** One group of a dry run's totals: its cells (the first heads the row), its rows, recipients and amount. */
+interface TotalsGroup {
+  key: string;
+  cells: string[];
+  rows: number;
+  recipients: number;
+  amount: string;
+}
+
+function TotalsRow(props: { group: TotalsGroup }) {
+  const [head, ...rest] = props.group.cells;
+  return (
+    <tr>
+      <th scope="row">{head}</th>
+      {rest.map((c, i) => (
+        <td key={i}>{c}</td>
+      ))}
+      <td class="num">{props.group.rows}</td>
+      <td class="num">{props.group.recipients}</td>
+      <td class="num">{props.group.amount}</td>
+    </tr>
+  );
+}
+
+/** A dry run's totals: one row per group, and a footer row when given. */
+function TotalsTable(props: { caption: string; testId?: string; groupHeads: string[]; amountHead: string; groups: TotalsGroup[]; total?: TotalsGroup }) {
+  return (
+    <div class="table-wrap">
+      <table data-testid={props.testId}>
+        <caption class="sr-only">{props.caption}</caption>
+        <TableHead columns={[...props.groupHeads, { head: "rows", num: true }, { head: "recipients", num: true }, { head: props.amountHead, num: true }]} />
+        <tbody>
+          {props.groups.map((g) => (
+            <TotalsRow key={g.key} group={g} />
+          ))}
+        </tbody>
+        {props.total && (
+          <tfoot>
+            <TotalsRow group={props.total} />
+          </tfoot>
+        )}
+      </table>
+    </div>
+  );
+}
+
 function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: () => void; disabled: boolean }) {
   const rows = [...props.plan.pending].sort((a, b) => a.line - b.line);
   const buckets = props.plan.totals;
   const total = { rows: rows.length, recipients: new Set(rows.map((r) => r.wallet.toLowerCase())).size, amount: rows.reduce((s, r) => s + r.amount, 0n) };
   const already = props.plan.rows.length - rows.length;
   return (
-    <div data-testid="dry-run">
-      <p>
-        Dry run of {props.file}: {rows.length} row{rows.length === 1 ? "" : "s"} of inference credits{already ? ` (${already} already granted)` : ""}. Nothing is sent until you
-        confirm.
-      </p>
-      <div class="table-wrap">
-        <table data-testid="credit-totals">
-          <caption class="sr-only">totals per expiry and policy</caption>
-          <TableHead columns={["expires", "policy", { head: "rows", num: true }, { head: "recipients", num: true }, { head: "credits", num: true }]} />
-          <tbody>
-            {buckets.map((b) => (
-              <tr key={`${b.expiresAt}|${b.transferable}`}>
-                <th scope="row">{formatExpiry(b.expiresAt)}</th>
-                <td>{policyOf(b.transferable)}</td>
-                <td class="num">{b.rows}</td>
-                <td class="num">{b.recipients}</td>
-                <td class="num">{formatCredits(b.amount)}</td>
-              </tr>
-            ))}
-          </tbody>
-          <tfoot>
-            <tr>
-              <th scope="row">total</th>
-              <td />
-              <td class="num">{total.rows}</td>
-              <td class="num">{total.recipients}</td>
-              <td class="num">{formatCredits(total.amount)}</td>
-            </tr>
-          </tfoot>
-        </table>
-      </div>
+    <DryRun
+      intro={`Dry run of ${props.file}: ${rows.length} row${rows.length === 1 ? "" : "s"} of inference credits${already ? ` (${already} already granted)` : ""}. Nothing is sent until you confirm.`}
+      confirm="Confirm and grant credits"
+      onConfirm={props.onConfirm}
+      disabled={props.disabled}
+    >
+      <TotalsTable
+        caption="totals per expiry and policy"
+        testId="credit-totals"
+        groupHeads={["expires", "policy"]}
+        amountHead="credits"
+        groups={buckets.map((b) => ({
+          key: `${b.expiresAt}|${b.transferable}`,
+          cells: [formatExpiry(b.expiresAt), policyOf(b.transferable)],
+          rows: b.rows,
+          recipients: b.recipients,
+          amount: formatCredits(b.amount),
+        }))}
+        total={{ key: "total", cells: ["total", ""], rows: total.rows, recipients: total.recipients, amount: formatCredits(total.amount) }}
+      />
       <EveryRow
         rows={rows}
         columns={[
@@ -135,13 +171,65 @@ function CreditDryRun(props: { file: string; plan: CreditGrantPlan; onConfirm: (
           { head: "policy", cell: (r) => policyOf(r.transferable) },
         ]}
       />
+    </DryRun>
+  );
+}
+
+function GrantsDryRun(props: { file: string; plan: GrantPlan; onConfirm: () => void; disabled: boolean }) {
+  const { plan } = props;
+  return (
+    <DryRun
+      intro={`Dry run of ${props.file}: ${plan.pending.length} rows of run ${plan.run}${plan.granted.length ? ` (${plan.granted.length} already granted)` : ""}. Nothing is sent until you confirm.`}
+      confirm="Confirm and grant"
+      onConfirm={props.onConfirm}
+      disabled={props.disabled}
+    >
+      <TotalsTable
+        caption="totals per class"
+        groupHeads={["class"]}
+        amountHead="GPU-hours"
+        groups={plan.totals.map((t) => ({ key: t.className, cells: [t.className], rows: t.rows, recipients: t.recipients, amount: formatHours(t.units) }))}
+      />
+      <EveryRow
+        rows={[...plan.pending].sort((a, b) => a.line - b.line)}
+        columns={[
+          { head: "employee", cell: (r) => r.employeeId },
+          { head: "wallet", mono: true, cell: (r) => r.wallet },
+          { head: "class", cell: (r) => r.className },
+          { head: "hours", num: true, cell: (r) => formatHours(r.units) },
+          { head: "expires", cell: (r) => formatExpiry(r.expiresAt) },
+          { head: "policy", cell: (r) => r.policy },
+        ]}
+      />
+    </DryRun>
+  );
+}
+
+/** What a dry run shows: a sentence, its tables, and the button that sends it. */
+function DryRun(props: { intro: string; children?: ComponentChildren; confirm: string; onConfirm: () => void; disabled: boolean }) {
+  return (
+    <div data-testid="dry-run">
+      <p>{props.intro}</p>
+      {props.children}
       <div class="row">
         <button type="button" onClick={props.onConfirm} disabled={props.disabled}>
-          Confirm and grant credits
+          {props.confirm}
         </button>
       </div>
     </div>
   );
+}
+
+/** A grant file's body: its problems, or that it was granted already, or its dry run. */
+function GrantFileBody(props: { file: string; plan: { problems: RowProblem[]; pending: readonly unknown[] }; children: ComponentChildren }) {
+  if (props.plan.problems.length) return <Problems problems={props.plan.problems} file={props.file} />;
+  if (!props.plan.pending.length)
+    return (
+      <p class="ok" role="status" data-testid="already-granted">
+        {props.file} was granted already: sending it again grants nothing.
+      </p>
+    );
+  return <>{props.children}</>;
 }
 
 function CsvDesk() {
@@ -213,82 +301,29 @@ function CsvDesk() {
   };
 
   let body;
-  if (upload?.kind === "grants") {
-    const { plan } = upload;
-    if (plan.problems.length) body = <Problems problems={plan.problems} file={upload.file} />;
-    else if (!plan.pending.length)
-      body = (
-        <p class="ok" role="status" data-testid="already-granted">
-          {upload.file} was granted already: sending it again grants nothing.
-        </p>
-      );
-    else {
-      const pendingRows = [...plan.pending];
-      body = (
-        <div data-testid="dry-run">
-          <p>
-            Dry run of {upload.file}: {pendingRows.length} rows of run {plan.run}
-            {plan.granted.length ? ` (${plan.granted.length} already granted)` : ""}. Nothing is sent until you confirm.
-          </p>
-          <div class="table-wrap">
-            <table>
-              <caption class="sr-only">totals per class</caption>
-              <TableHead columns={["class", { head: "rows", num: true }, { head: "recipients", num: true }, { head: "GPU-hours", num: true }]} />
-              <tbody>
-                {plan.totals.map((t) => (
-                  <tr key={t.className}>
-                    <th scope="row">{t.className}</th>
-                    <td class="num">{t.rows}</td>
-                    <td class="num">{t.recipients}</td>
-                    <td class="num">{formatHours(t.units)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <EveryRow
-            rows={pendingRows.sort((a, b) => a.line - b.line)}
-            columns={[
-              { head: "employee", cell: (r) => r.employeeId },
-              { head: "wallet", mono: true, cell: (r) => r.wallet },
-              { head: "class", cell: (r) => r.className },
-              { head: "hours", num: true, cell: (r) => formatHours(r.units) },
-              { head: "expires", cell: (r) => formatExpiry(r.expiresAt) },
-              { head: "policy", cell: (r) => r.policy },
-            ]}
-          />
-          <div class="row">
-            <button type="button" onClick={confirm} disabled={busy || !connection?.writer}>
-              Confirm and grant
-            </button>
-          </div>
-        </div>
-      );
-    }
-  } else if (upload?.kind === "credits") {
-    const { plan } = upload;
-    if (plan.problems.length) body = <Problems problems={plan.problems} file={upload.file} />;
-    else if (!plan.pending.length)
-      body = (
-        <p class="ok" role="status" data-testid="already-granted">
-          {upload.file} was granted already: sending it again grants nothing.
-        </p>
-      );
-    else body = <CreditDryRun file={upload.file} plan={plan} onConfirm={confirm} disabled={busy || !connection?.writer} />;
-  } else if (upload?.kind === "employees") {
+  const disabled = busy || !connection?.writer;
+  if (upload?.kind === "grants")
+    body = (
+      <GrantFileBody file={upload.file} plan={upload.plan}>
+        <GrantsDryRun file={upload.file} plan={upload.plan} onConfirm={confirm} disabled={disabled} />
+      </GrantFileBody>
+    );
+  else if (upload?.kind === "credits")
+    body = (
+      <GrantFileBody file={upload.file} plan={upload.plan}>
+        <CreditDryRun file={upload.file} plan={upload.plan} onConfirm={confirm} disabled={disabled} />
+      </GrantFileBody>
+    );
+  else if (upload?.kind === "employees") {
     if (upload.problems.length) body = <Problems problems={upload.problems} file={upload.file} />;
     else
       body = (
-        <div data-testid="dry-run">
-          <p>
-            {upload.file}: {upload.rows.length} employee{upload.rows.length === 1 ? "" : "s"} to onboard (wallets already onboarded are skipped).
-          </p>
-          <div class="row">
-            <button type="button" onClick={confirm} disabled={busy || !connection?.writer}>
-              Confirm and onboard
-            </button>
-          </div>
-        </div>
+        <DryRun
+          intro={`${upload.file}: ${upload.rows.length} employee${upload.rows.length === 1 ? "" : "s"} to onboard (wallets already onboarded are skipped).`}
+          confirm="Confirm and onboard"
+          onConfirm={confirm}
+          disabled={disabled}
+        />
       );
   }
 
@@ -341,7 +376,7 @@ function Offboard() {
   const [wallet, setWallet] = useState("");
   const [clawback, setClawback] = useState(true);
   const [busy, setBusy] = useState(false);
-  const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  const [result, setResult] = useState<FormResult>();
   const submit = async (e: Event) => {
     e.preventDefault();
     setResult(undefined);
@@ -375,11 +410,7 @@ function Offboard() {
             Offboard
           </button>
         </div>
-        {result && (
-          <p class={result.ok ? "ok" : "problems"} role="status">
-            {result.text}
-          </p>
-        )}
+        <ResultNote result={result} />
       </form>
     </section>
   );
