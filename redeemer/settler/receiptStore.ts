@@ -4,7 +4,7 @@
  * for the same contract and redemption is reused byte for byte.
  */
 import { mkdir, readFile } from "node:fs/promises";
-import { writeFileAtomic } from "../writeFileAtomic.js";
+import { writeFileAtomic } from "../../sdk/atomicFile.js";
 import { join } from "node:path";
 import type { Address, Hex } from "viem";
 import { encodeReceipt, receiptHashOf, type UsageReceipt, usageReceiptSchema } from "../../sdk/receipt.js";
