@@ -2,10 +2,11 @@
  * A holder's balances: per lot (raw ERC-1155 balance, expired or not at the latest block) and per
  * class (raw, redeemable = unexpired, expired). Units are GPU-seconds.
  */
-import type { Address } from "viem";
+import { type Address, pad } from "viem";
 import { type CtkClient, chainTime } from "./client.js";
 import { listClasses } from "./classes.js";
 import { toCtkError } from "./errors.js";
+import { fetchComputeTokenEvents } from "./events.js";
 import { decodeLotId, type TransferPolicyName } from "./lotId.js";
 
 export interface LotBalance {
@@ -49,18 +50,16 @@ export interface HolderBalances {
  */
 export async function inFlightByClass(client: CtkClient, holder: Address, maxBlockRange = 50_000n): Promise<Map<number, bigint>> {
   const latest = await client.publicClient.getBlockNumber();
-  const ids: bigint[] = [];
-  for (let from = BigInt(client.deployment.deployBlock); from <= latest; from += maxBlockRange) {
-    const to = from + maxBlockRange - 1n < latest ? from + maxBlockRange - 1n : latest;
-    const logs = await client.publicClient.getContractEvents({
-      ...client.computeToken,
-      eventName: "RedemptionRequested",
-      args: { holder },
-      fromBlock: from,
-      toBlock: to,
-    });
-    for (const log of logs) ids.push(log.args.id!);
-  }
+  const requested = await fetchComputeTokenEvents({
+    publicClient: client.publicClient,
+    address: client.computeToken.address,
+    names: ["RedemptionRequested"],
+    indexed: [null, pad(holder)], // the holder: RedemptionRequested's second indexed argument
+    fromBlock: BigInt(client.deployment.deployBlock),
+    toBlock: latest,
+    maxBlockRange,
+  });
+  const ids = requested.map((e) => e.args.id);
   const result = new Map<number, bigint>();
   const views = await Promise.all(ids.map((id) => client.publicClient.readContract({ ...client.computeToken, functionName: "getRedemption", args: [id] })));
   for (const v of views) {

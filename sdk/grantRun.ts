@@ -15,6 +15,7 @@
  */
 import type { Address, Hex, TransactionReceipt } from "viem";
 import { type CtkClient, requireWriter } from "./client.js";
+import { CtkError } from "./ctkError.js";
 import { ContractError, toCtkError } from "./errors.js";
 import { CHUNK_GAS_BUDGET, GAS_MARGIN_PERCENT, type GrantRowKey, TX_GAS_CAP, chunkBatchRef, chunkByGas, isBatchOfRun, matchLandedRows, normalizeRunName } from "./grantRows.js";
 import { MAX_BATCH } from "./holders.js";
@@ -88,7 +89,7 @@ export interface GrantRunResult {
   transactions: Hex[];
 }
 
-export class PendingTransactionsError extends Error {
+export class PendingTransactionsError extends CtkError {
   constructor(
     readonly account: Address,
     readonly pending: number,

@@ -17,6 +17,7 @@ export const POLICY_PATH = "/v1/policy";
 /** The devnet's redeemer API (`npm start`). */
 export const DEFAULT_REDEEMER_API = "http://127.0.0.1:8787";
 
+/** A hardware class as the redeemer publishes it: the SDK's {@link ClassInfo} fields a client needs to check a spec. */
 export const publishedClassSchema = z.object({
   classId: z.number().int().positive(),
   name: z.string(),

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { CtkClient } from "../../sdk/client.js";
 import { decodeCreditLogs } from "../../sdk/credits/events.js";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
+import { fetchLogRanges, type RawLog, type RpcRequest } from "../../sdk/logs/fetchLogRanges.js";
 import type { Ledger } from "../ledger/ledger.js";
 
 const OFFBOARDED = computeTokenAbi.find((x) => x.type === "event" && x.name === "HolderOffboarded")!;
@@ -72,7 +73,17 @@ export class ChainWatcher {
     }
     const fromBlock = this.lastBlock + 1n;
     const inferenceCredit = client.deployment.inferenceCredit!;
-    const logs = await client.publicClient.getLogs({ address: [inferenceCredit, client.computeToken.address], fromBlock, toBlock: head });
+    // After a pause (a restart, a node down) this may be many blocks: read in bounded ranges, as every reader does.
+    const logs: RawLog[] = [];
+    for await (const range of fetchLogRanges({
+      request: client.publicClient.request.bind(client.publicClient) as RpcRequest,
+      addresses: [inferenceCredit, client.computeToken.address],
+      fromBlock,
+      toBlock: head,
+      prefetch: 0,
+      timestamps: false,
+    }))
+      logs.push(...range.logs);
     let prices = false;
     const holders = new Set<string>();
     const creditLogs = logs.filter((l) => getAddress(l.address) === inferenceCredit);
@@ -93,7 +104,7 @@ export class ChainWatcher {
       if (getAddress(l.address) !== client.computeToken.address || l.topics[0] !== OFFBOARDED_TOPIC) continue;
       const { args } = decodeEventLog({ abi: [OFFBOARDED], data: l.data, topics: l.topics as [Hex, ...Hex[]] }) as unknown as { args: Record<string, Address> };
       const account = getAddress(Object.values(args)[0]);
-      if (await ledger.offboardHolder(account)) this.d.log.info({ holder: account, block: l.blockNumber?.toString() }, "holder offboarded: their keys are cut");
+      if (await ledger.offboardHolder(account)) this.d.log.info({ holder: account, block: BigInt(l.blockNumber).toString() }, "holder offboarded: their keys are cut");
     }
     if (prices) await this.d.onPricesChanged();
     if (holders.size || this.d.pendingBalances?.()) await this.d.onBalancesChanged(holders);

@@ -13,13 +13,14 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import type { Address, Hex, TransactionReceipt } from "viem";
+import { type Address, encodeEventTopics, type Hex, type TransactionReceipt } from "viem";
 import type { Logger } from "pino";
 import { writeFileAtomicSync } from "../../sdk/atomicFile.js";
 import type { CtkClient } from "../../sdk/client.js";
 import { ContractError } from "../../sdk/errors.js";
 import { parseSignedAuthorization } from "../../sdk/credits/authorization.js";
-import { creditEventsOfReceipt, decodeCreditLogs } from "../../sdk/credits/events.js";
+import { creditEventsOfReceipt, fetchCreditEvents } from "../../sdk/credits/events.js";
+import type { TopicFilter } from "../../sdk/logs/fetchLogRanges.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
 import { type UsageRecord, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
@@ -283,14 +284,13 @@ export class Settler {
     let txHash: string | null = receipt?.transactionHash ?? null;
     const events = receipt
       ? creditEventsOfReceipt(receipt, client.deployment.inferenceCredit!)
-      : decodeCreditLogs(
-          await client.publicClient.getLogs({
-            address: client.deployment.inferenceCredit!,
-            event: USAGE_CHARGED,
-            args: { batchId: batch.batchId as Hex },
-            fromBlock: BigInt(client.deployment.deployBlock),
-          }),
-        );
+      : await fetchCreditEvents({
+          publicClient: client.publicClient,
+          address: client.deployment.inferenceCredit!,
+          topics: encodeEventTopics({ abi: [USAGE_CHARGED], args: { batchId: batch.batchId as Hex } }) as TopicFilter[],
+          fromBlock: BigInt(client.deployment.deployBlock),
+          toBlock: await client.publicClient.getBlockNumber(),
+        });
     for (const e of events) {
       if (e.eventName !== "UsageCharged") continue;
       const a = e.args as { batchId: Hex; authId: Hex; charged: bigint };

@@ -42,7 +42,6 @@ type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
 /** Everything but the requests: what happened to redemptions, and what they are checked against. */
 const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], "RedemptionRequested"> => n !== "RedemptionRequested");
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
-/** Matches the messages nodes use when a range or its result set is too large. */
 /** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
 const FIRST_CHUNK = 1n;
 /** About this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */

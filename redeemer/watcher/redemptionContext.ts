@@ -5,17 +5,14 @@
  * thousand redemptions costs no call per redemption, and a multiplier changed after a
  * redemption does not make it look mispriced.
  */
+import type { ClassInfo } from "../../sdk/classes.js";
 import type { ComputeTokenEventOf, RedemptionRequestedEvent } from "../../sdk/events.js";
 import type { RedemptionRequest } from "../state/types.js";
 
 export type ContextEvent = ComputeTokenEventOf<"ClassDefined" | "ClassUpdated" | "ClassRetired" | "PriorityMultiplierSet">;
 
-export interface ClassEntry {
-  name: string;
-  productLabel: string;
-  maxGpusPerJob: number;
-  active: boolean;
-}
+/** What the redeemer keeps of a hardware class (the SDK's {@link ClassInfo}, without what it does not use). */
+export type ClassEntry = Pick<ClassInfo, "name" | "productLabel" | "maxGpusPerJob" | "active">;
 
 /** The contract's constructor defaults, used until a PriorityMultiplierSet says otherwise. */
 const DEFAULT_MULTIPLIERS_BPS: readonly number[] = [8000, 10000, 12500, 15000];

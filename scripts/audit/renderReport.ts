@@ -2,7 +2,7 @@
  * The audit report as JSON, CSV or one self-contained HTML file (inline CSS and SVG charts: no
  * script, no network): usage per class per month, expiry waste, top consumers, and the table.
  */
-import { formatHours } from "../../sdk/format.js";
+import { formatHours, hoursNumber } from "../../sdk/format.js";
 import { MEASURES, type AuditReport, type Measure, type Measures } from "../../sdk/audit/report.js";
 import { hours, toJson, utc } from "./format.js";
 
@@ -68,7 +68,6 @@ function snake(m: Measure): string {
 export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"];
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
-const h = (units: bigint) => Number(units) / 3600;
 
 interface Series {
   name: string;
@@ -157,7 +156,7 @@ export function reportHtml(r: AuditReport, names?: EmployeeNames): string {
   const colorOf = new Map(r.classes.map((c, i) => [c.classId, PALETTE[i % PALETTE.length]!]));
   const months = r.months.length ? r.months : ["—"];
   const seriesOf = (measure: Measure): Series[] =>
-    r.byClass.map((c) => ({ name: c.className, color: colorOf.get(c.classId) ?? "#888", values: months.map((m) => h(c.months[m]?.[measure] ?? 0n)) }));
+    r.byClass.map((c) => ({ name: c.className, color: colorOf.get(c.classId) ?? "#888", values: months.map((m) => hoursNumber(c.months[m]?.[measure] ?? 0n)) }));
   const consumers = new Map<string, { value: bigint; classId: number }>();
   for (const row of r.rows) {
     const cur = consumers.get(row.holder) ?? { value: 0n, classId: row.classId };
@@ -168,7 +167,7 @@ export function reportHtml(r: AuditReport, names?: EmployeeNames): string {
     .filter(([, v]) => v.value > 0n)
     .sort((a, b) => (a[1].value > b[1].value ? -1 : a[1].value < b[1].value ? 1 : a[0].localeCompare(b[0])))
     .slice(0, 10)
-    .map(([holder, v]) => ({ label: employeeOf(names, holder) ?? holder, value: h(v.value), color: PALETTE[0]! }));
+    .map(([holder, v]) => ({ label: employeeOf(names, holder) ?? holder, value: hoursNumber(v.value), color: PALETTE[0]! }));
   const cols = MEASURES;
   const headRow = `<tr><th>holder</th><th>class</th>${cols.map((c) => `<th>${esc(snake(c).replace(/_/g, " "))}</th>`).join("")}</tr>`;
   const bodyRows = r.rows

@@ -6,6 +6,7 @@ import type { Hex } from "viem";
 import type { CtkClient } from "../../sdk/client.js";
 import { getRedemption, type Redemption } from "../../sdk/redemptions.js";
 import { CtkError } from "../../sdk/ctkError.js";
+import { fetchComputeTokenEvents } from "../../sdk/events.js";
 
 export interface Timeline {
   redemption: Redemption;
@@ -29,18 +30,21 @@ export class RedemptionNotFound extends CtkError {
 export async function loadTimeline(client: CtkClient, id: bigint): Promise<Timeline> {
   const redemption = await getRedemption({ publicClient: client.publicClient, address: client.computeToken.address }, id);
   if (!redemption) throw new RedemptionNotFound(id);
-  const fromBlock = BigInt(client.deployment.deployBlock);
-  const q = <N extends "RedemptionRequested" | "RedemptionRunning" | "RedemptionSettled" | "RedemptionRejected" | "RedemptionReclaimed">(eventName: N) =>
-    client.publicClient.getContractEvents({ ...client.computeToken, eventName, args: { id } as never, fromBlock, toBlock: "latest", strict: true });
-  const [req, run, set, rej, rec, head, launchTimeout] = await Promise.all([
-    q("RedemptionRequested"),
-    q("RedemptionRunning"),
-    q("RedemptionSettled"),
-    q("RedemptionRejected"),
-    q("RedemptionReclaimed"),
+  const [head, launchTimeout] = await Promise.all([
     client.publicClient.getBlock({ blockTag: "latest" }),
     client.publicClient.readContract({ ...client.computeToken, functionName: "launchTimeout" }),
   ]);
+  // Every lifecycle event of this id (its first indexed argument), in one pass of the range fetcher.
+  const events = await fetchComputeTokenEvents({
+    publicClient: client.publicClient,
+    address: client.computeToken.address,
+    names: ["RedemptionRequested", "RedemptionRunning", "RedemptionSettled", "RedemptionRejected", "RedemptionReclaimed"],
+    ids: [id],
+    fromBlock: BigInt(client.deployment.deployBlock),
+    toBlock: head.number,
+  });
+  const q = (eventName: (typeof events)[number]["eventName"]) => events.filter((e) => e.eventName === eventName);
+  const [req, run, set, rej, rec] = [q("RedemptionRequested"), q("RedemptionRunning"), q("RedemptionSettled"), q("RedemptionRejected"), q("RedemptionReclaimed")];
   const stamps = new Map<bigint, bigint>();
   const at = async (blockNumber: bigint) => {
     if (!stamps.has(blockNumber)) stamps.set(blockNumber, (await client.publicClient.getBlock({ blockNumber })).timestamp);

@@ -5,7 +5,7 @@
 import type { Address, Log, PublicClient } from "viem";
 import { inferenceCreditAbi } from "../generated/abi.js";
 import { type DecodedEvent, type DecodedEventOf, decodeLogs, type LogLike } from "../logs/decodeLogs.js";
-import { fetchLogRanges, type RpcRequest } from "../logs/fetchLogRanges.js";
+import { fetchLogRanges, type RpcRequest, type TopicFilter } from "../logs/fetchLogRanges.js";
 
 type Abi = typeof inferenceCreditAbi;
 export type CreditEventName = Extract<Abi[number], { type: "event" }>["name"];
@@ -23,6 +23,8 @@ export function decodeCreditLogs(logs: readonly LogLike[]): AnyCreditEvent[] {
 export interface FetchCreditEventsOptions {
   publicClient: Pick<PublicClient, "request">;
   address: Address;
+  /** `eth_getLogs` topic filter (default: every event), e.g. from viem's `encodeEventTopics`. */
+  topics?: TopicFilter[];
   fromBlock: bigint;
   /** Inclusive. */
   toBlock: bigint;
@@ -36,6 +38,7 @@ export async function fetchCreditEvents(o: FetchCreditEventsOptions): Promise<An
   for await (const range of fetchLogRanges({
     request: o.publicClient.request.bind(o.publicClient) as RpcRequest,
     addresses: o.address,
+    ...(o.topics && { topics: o.topics }),
     fromBlock: o.fromBlock,
     toBlock: o.toBlock,
     chunkBlocks: o.maxBlockRange ?? 5_000n,
