@@ -2,7 +2,7 @@
  * `npm run bench:audit`: `ctk audit verify` over a history of ≥ 100,000 events (grants, transfers,
  * redemptions, settlements) on a real anvil, beside the bare `eth_getLogs` fetch of the same range
  * in the same run (target: verify ≤ 2 × the bare fetch), with the verifier's peak memory.
- * Writes its section of bench/RESULTS.md ("## Audit replay").
+ * Writes its figures into the "audit" generated block of bench/RESULTS.md ("## Audit replay"), nothing else.
  *
  * The history is made fast: automine off, transactions sent unsigned from anvil's unlocked and
  * impersonated accounts in JSON-RPC batches, mined 200 to a block (grant batches 4 to a block:

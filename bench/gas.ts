@@ -1,7 +1,7 @@
 /**
  * Gas benchmark (`npm run bench:gas`): ComputeToken beside a plain OpenZeppelin ERC-1155 compiled with
  * the same settings, measured in one run on a fresh in-process chain. Prints a Markdown table and writes
- * it into bench/RESULTS.md, replacing only the "## Gas (npm run bench:gas)" section.
+ * it into bench/RESULTS.md, replacing only its generated blocks ("gas", "gas credits"): the notes around them are hand-written.
  *
  * Every figure is one transaction's receipt `gasUsed`, and its execution gas: gasUsed minus the intrinsic
  * cost (21000 + 4 per zero and 16 per non-zero calldata byte). Targets come from issue 2, "Performance".

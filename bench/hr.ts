@@ -2,8 +2,8 @@
  * HR grant benchmark (`npm run bench:hr`): a 10,000-row grants.csv on the local chain (a fresh
  * anvil, automine), end to end through `ctk hr grant` (validation against the chain, 40 batches of
  * ≤ 256 rows, receipts), and the same work through the SDK with its phases timed separately.
- * Reports rows per second and gas per row, and writes the "## HR grant (npm run bench:hr)" section
- * of bench/RESULTS.md (replacing only that section).
+ * Reports rows per second and gas per row, and writes them into the "hr" generated block of the
+ * "## HR grant (npm run bench:hr)" section of bench/RESULTS.md (the prose around it is left as it is).
  *
  * Every row is a fresh (holder, lot) balance: 5,000 onboarded wallets × 2 classes, per file.
  */

@@ -9,11 +9,11 @@
  *             1: latency from the burn's block appearing to its Job being created (p50, p99).
  *             Target: p99 ≤ confirmations × block time + 250 ms.
  *
- * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
- * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
+ * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the "redeemer"
+ * (and "redeemer scale") generated blocks of the "## Redeemer" section: the analysis around them is hand-written. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
  * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
  * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those
- * and rewrites only their subsection of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
+ * and rewrites only their block ("redeemer scale") of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
  * sampling heap profile of what it promoted to the old generation (bench/redeemerScaleRun.ts); CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
  * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
@@ -569,7 +569,7 @@ const count = (x: number) => x.toLocaleString("en");
 const writeScaleBlock = (text: string) => writeGenerated(SECTION, "redeemer scale", text);
 
 if (process.env.CTK_BENCH_ONLY === "scale") {
-  // Only the long-history runs: their subsection of RESULTS.md is replaced, the rest left as it was.
+  // Only the long-history runs: their block of RESULTS.md is replaced, the rest left as it was.
   clearInterval(sampler);
   const scaled: ScaleFigures[] = [];
   for (const terminal of SCALE_TERMINAL) scaled.push(await scale(terminal));

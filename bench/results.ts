@@ -32,7 +32,8 @@ function sectionBounds(text: string, heading: string): { start: number; end: num
  */
 export function replaceGenerated(text: string, heading: string, name: string, content: string): string {
   if (name.includes("--")) throw new Error(`generated block name "${name}" cannot contain "--"`);
-  const block = `${startMarker(name)}\n${content.trim()}\n${endMarker(name)}`;
+  // Blank lines around the content: a marker right after a table row would not end the table in every renderer.
+  const block = `${startMarker(name)}\n\n${content.trim()}\n\n${endMarker(name)}`;
   const bounds = sectionBounds(text, heading);
   if (!bounds) return `${text.trimEnd()}\n\n${heading}\n\n${block}\n`;
   const open = text.indexOf(startMarker(name), bounds.start);
