@@ -2,7 +2,7 @@
  * `npm run bench:audit`: `ctk audit verify` over a history of ≥ 100,000 events (grants, transfers,
  * redemptions, settlements) on a real anvil, beside the bare `eth_getLogs` fetch of the same range
  * in the same run (target: verify ≤ 2 × the bare fetch), with the verifier's peak memory.
- * Writes its section of bench/RESULTS.md ("## Audit replay").
+ * Writes its figures into the "audit" generated block of bench/RESULTS.md ("## Audit replay"), nothing else.
  *
  * The history is made fast: automine off, transactions sent unsigned from anvil's unlocked and
  * impersonated accounts in JSON-RPC batches, mined 200 to a block (grant batches 4 to a block:
@@ -14,7 +14,7 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { writeResultSections } from "./results.js";
+import { writeGenerated } from "./results.js";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -202,9 +202,7 @@ async function measure(deploymentJson: string): Promise<void> {
 function writeResults(r: Record<string, number | boolean | string>): void {
   const n = (v: unknown, d = 0) => Number(v).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
   const ratio = Number(r.ratio);
-  const section = `## Audit replay (npm run bench:audit)
-
-Measured ${new Date().toISOString().slice(0, 10)} on anvil (loopback HTTP), ${os.cpus().length} cores (shared with other work: load average ${os.loadavg()[0]!.toFixed(1)}), Node ${process.version}.
+  const section = `Measured ${new Date().toISOString().slice(0, 10)} on anvil (loopback HTTP), ${os.cpus().length} cores (shared with other work: load average ${os.loadavg()[0]!.toFixed(1)}), Node ${process.version}.
 History: ${n(r.events)} events in ${n(r.blocks)} blocks — ${n(GRANT_TXS)} grant batches of 256 (${n(GRANT_TXS * 256)} mints), ${n(TRANSFERS)} transfers,
 ${n(REDEMPTIONS)} redemptions each requested (1 GPU × 1 h, burnt from the soonest-expiring lot), running and settled with a partial refund, across ${n(HOLDERS)} holders.
 Both runs use the same fetcher over the same range: \`eth_getLogs\` in bounded ranges (at most ${n(r.chunkBlocks)} blocks, shrunk to about 5,000 logs
@@ -220,7 +218,7 @@ where the history is dense: ${n(r.ranges)} ranges), two ranges fetched ahead. Th
 | peak RSS of the verifier process | ${n(Number(r.maxRssMiB), 0)} MiB |
 | peak JS heap during verify (sampled every 20 ms) | ${n(Number(r.peakHeapMiB), 0)} MiB |
 `;
-  writeResultSections({ "## Audit replay": section });
+  writeGenerated("## Audit replay (npm run bench:audit)", "audit", section);
 }
 
 await main();

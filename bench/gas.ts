@@ -1,14 +1,14 @@
 /**
  * Gas benchmark (`npm run bench:gas`): ComputeToken beside a plain OpenZeppelin ERC-1155 compiled with
  * the same settings, measured in one run on a fresh in-process chain. Prints a Markdown table and writes
- * it into bench/RESULTS.md, replacing only the "## Gas (npm run bench:gas)" section.
+ * it into bench/RESULTS.md, replacing only its generated blocks ("gas", "gas credits"): the notes around them are hand-written.
  *
  * Every figure is one transaction's receipt `gasUsed`, and its execution gas: gasUsed minus the intrinsic
  * cost (21000 + 4 per zero and 16 per non-zero calldata byte). Targets come from issue 2, "Performance".
  *
  * BENCH_TRACE=1 also prints, for every measured transaction, where its gas went by call depth and opcode.
  */
-import { RESULTS_FILE, writeResultSections } from "./results.js";
+import { RESULTS_FILE, writeGenerated } from "./results.js";
 import hre, { network } from "hardhat";
 import type { BaseContract, ContractTransactionResponse, Interface, Signer } from "ethers";
 import { CREDIT_RESTRICTED_FUNCTIONS, RESTRICTED_FUNCTIONS, ROLES, type RoleName } from "../sdk/roles.js";
@@ -393,52 +393,24 @@ const plainSize = (await ethers.provider.getCode(plainAddress)).length / 2 - 1;
 const solc = hre.config.solidity.profiles.default.compilers[0]?.version ?? "?";
 const date = new Date().toISOString().slice(0, 10);
 
-const section = `${SECTION}
-
-Measured ${date} on Hardhat ${networkConfig.type === "edr-simulated" ? "EDR (in-process)" : networkConfig.type}, hardfork \`${"hardfork" in networkConfig ? networkConfig.hardfork : "?"}\`.
+const section = `Measured ${date} on Hardhat ${networkConfig.type === "edr-simulated" ? "EDR (in-process)" : networkConfig.type}, hardfork \`${"hardfork" in networkConfig ? networkConfig.hardfork : "?"}\`.
 solc ${solc}, optimizer ${SOLC_SETTINGS.optimizer.enabled ? "on" : "off"}, runs ${SOLC_SETTINGS.optimizer.runs}, viaIR ${SOLC_SETTINGS.viaIR}, evmVersion \`${SOLC_SETTINGS.evmVersion}\` (both contracts).
 Deployed runtime size: ComputeToken ${fmt(BigInt(runtimeSize))} bytes (limit 24,576), PlainERC1155 ${fmt(BigInt(plainSize))} bytes.
-
-*gasUsed* is the receipt's; *execution* is gasUsed − intrinsic (21,000 + 4 per zero / 16 per non-zero calldata byte).
-Per-holder rows are one ${HOLDERS}-holder transaction divided by ${HOLDERS}. Ratio targets are judged on gasUsed
-(the execution ratio is shown in brackets); absolute targets say whether they hold on gasUsed or only on execution gas.
-The baseline is \`contracts/bench/PlainERC1155.sol\`: OpenZeppelin ERC1155 with no extension and no access control.
-ComputeToken's restricted calls (grantBatch, settle, reject) include the AccessManager \`canCall\` round trip.
+Per-holder rows are one ${HOLDERS}-holder transaction divided by ${HOLDERS}.
 
 ${table}
-
-Where the gas goes (from \`BENCH_TRACE=1 npm run bench:gas\`, which prints each transaction's gas by opcode):
-
-- **settle with a refund, reject** — the storage and logs alone cost ≈ 38,000 execution gas:
-  AccessManager \`canCall\` (authority slot, cold call into the manager, its three cold slots ≈ 11,000), the
-  redemption's two slots (≈ 7,100; holder + lot id + status + reserved do not fit one slot), the refund mint
-  (balance, ERC1155Supply's \`totalSupply(id)\` and \`totalSupply()\`: 3 × 5,000) and two events (≈ 4,700). With
-  ≈ 21,300–21,900 intrinsic gas that is ≈ 59,400–59,900 before any other instruction (issue 11 restated the
-  target as ≤ 67,000). Since issue 11 a refund follows a recovered holder to the replacement and is clawed back
-  from a leaver; reading the holder's standing would be one more cold slot (2,100). It is read only for a
-  redemption requested no later than the last offboarding or recovery (\`_lastDepartureAt\`, which shares the
-  authority slot \`canCall\` reads anyway): in this benchmark nobody left, as in the common case; when someone
-  left since the request, settle and reject cost ≈ 2,000 more (≈ 68,300 and 67,700).
-- **first grant of a lot** — the batch that first grants a lot also registers it (one \`_olderLot\` slot that both
-  marks the lot registered and links the class's lot list, the class's lot count and newest lot updated in the
-  class slot the grant reads anyway, \`LotRegistered\`) and writes its \`totalSupply(id)\` from zero: ≈ 43,000 gas
-  once per lot, ≈ 430 per holder at ${HOLDERS} holders. Later batches into the same lot are the steady-state row.
-- **execution ratio of a transfer to a holder already in the lot** — the allow-list (\`isHolder\` of sender and
-  recipient) and the pause flag are three cold slots (6,300) that the plain contract does not read: on
-  17,550 of baseline execution that alone is a ratio of 1.36.
 `;
 
 const creditSize = (await ethers.provider.getCode(creditAddress)).length / 2 - 1;
-const creditSection = `${CREDIT_SECTION}
-
-Measured ${date} in the same run and chain as the section above (same compiler settings). Deployed runtime size:
-InferenceCredit ${fmt(BigInt(creditSize))} bytes. Baseline: \`contracts/bench/PlainERC20.sol\` (OpenZeppelin ERC20, no
-extension, no access control). Per-holder and per-charge rows are one ${HOLDERS}-entry transaction divided by ${HOLDERS}.
+const creditSection = `Measured ${date} in the same run and chain as the ComputeToken gas section (same compiler settings). Deployed runtime size:
+InferenceCredit ${fmt(BigInt(creditSize))} bytes. Per-holder and per-charge rows are one ${HOLDERS}-entry transaction divided by ${HOLDERS}.
 
 ${creditTable}
 `;
 
-console.log(`\n${section}\n${creditSection}`);
+console.log(`\n${SECTION}\n\n${section}\n${CREDIT_SECTION}\n\n${creditSection}`);
 
-writeResultSections({ [SECTION]: section, [CREDIT_SECTION]: creditSection });
+// Only the figures: the hand-written notes around them in RESULTS.md stay as they are.
+writeGenerated(SECTION, "gas", section);
+writeGenerated(CREDIT_SECTION, "gas credits", creditSection);
 console.log(`written to ${RESULTS_FILE}`);

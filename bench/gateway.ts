@@ -17,12 +17,12 @@
  *  3. Settlement gas for 1,000 requests from 100 holders (every authorization activated and
  *     charged in the batch): gas of the settleUsage transactions ÷ 1,000.
  *
- * Writes its run as a subsection of "## Gateway" in bench/RESULTS.md, titled by CTK_BENCH_LABEL
- * (default "latest"; a run with the same label replaces it). CTK_BENCH_CPU_PROF=<dir> makes each
+ * Writes its run as a generated block of "## Gateway" in bench/RESULTS.md, titled by CTK_BENCH_LABEL
+ * (default "latest"; a run with the same label replaces its block only). CTK_BENCH_CPU_PROF=<dir> makes each
  * child process write a V8 CPU profile there.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,13 +37,13 @@ import { grantCredits, setModelPrice } from "../sdk/credits/write.js";
 import { inferenceCreditAbi } from "../sdk/generated/abi.js";
 import { onboardHolders } from "../sdk/holders.js";
 import { LOCAL_ROLE_KEYS } from "../devkit/localAccounts.js";
+import { writeGenerated } from "./results.js";
 import { startLocalChain } from "../devkit/localChain.js";
 
 const DURATION_S = Number(process.env.CTK_BENCH_SECONDS ?? 5);
 const STREAMS = 64;
 const PACED_RPS = Number(process.env.CTK_BENCH_PACED_RPS ?? 100);
 const LABEL = process.env.CTK_BENCH_LABEL ?? "latest";
-const RESULTS_FILE = join(import.meta.dirname, "RESULTS.md");
 const SECTION = "## Gateway (`npm run bench:gateway`)";
 /** Where the ledgers live (the fsync probe writes there too). */
 const PROBE_DIR = mkdtempSync(join(tmpdir(), "ctk-bench-gw-"));
@@ -254,19 +254,6 @@ const cpuCell = (p: Phase) =>
     .filter(Boolean)
     .join(", ");
 
-/** Replaces (or appends) this run's subsection of the gateway section of bench/RESULTS.md. */
-function writeResults(run: string, preamble: string): void {
-  const existing = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, "utf8") : "# Benchmark results\n";
-  const start = existing.indexOf(SECTION);
-  const nextTop = start === -1 ? -1 : existing.indexOf("\n## ", start + SECTION.length);
-  const body = start === -1 ? "" : existing.slice(start + SECTION.length, nextTop === -1 ? undefined : nextTop);
-  // Keep the other runs' subsections; drop this label's and the old preamble.
-  const runs = body.split(/\n(?=### Run: )/).filter((part) => part.startsWith("### Run: ") && !part.startsWith(`### Run: ${LABEL}\n`));
-  const section = [SECTION, "", preamble.trim(), "", ...runs.map((r) => `${r.trim()}\n`), run.trim(), ""].join("\n");
-  const updated = start === -1 ? `${existing.trimEnd()}\n\n${section}` : existing.slice(0, start) + section + (nextTop === -1 ? "" : existing.slice(nextTop));
-  writeFileSync(RESULTS_FILE, updated);
-}
-
 async function main(): Promise<void> {
   const dir = PROBE_DIR;
   const chain = await startLocalChain({ classes: [] });
@@ -466,15 +453,10 @@ async function main(): Promise<void> {
       "",
       `Settlement: 1,000 requests from ${HOLDERS} holders → ${events.length} settleUsage batch${events.length === 1 ? "" : "es"} (${charges} charges, ${HOLDERS} activations), ${gas.toLocaleString("en-US")} gas = ${(Number(gas) / 1000).toFixed(0)} gas per request, ${(Number(gas) / charges).toFixed(0)} per charge (activation included).`,
     ].join("\n");
-    const preamble = [
-      "Written by `npm run bench:gateway` (bench/gateway.ts): a trivial OpenAI-compatible upstream in its own process",
-      "(bench/trivialUpstream.ts: 16 one-token chunks per stream with cumulative usage), the gateway (gateway/main.ts)",
-      "in its own process, the bench process as the client (node fetch), 100 holders' keys round-robin. Each gateway",
-      "phase follows a direct phase of the same length (same client, upstream, body and concurrency) and is compared with it.",
-      "Latency is per request, to the last byte. Each run is titled by CTK_BENCH_LABEL.",
-    ].join("\n");
     process.stdout.write(`${run}\n`);
-    writeResults(run, preamble);
+    // This run's block (its "### Run: label" heading included): the other runs and the hand-written
+    // prose around them in RESULTS.md stay as they are; a new label is appended at the end of the section.
+    writeGenerated(SECTION, `gateway run: ${LABEL}`, run);
   } finally {
     for (const c of children) await stop(c);
     await chain.stop();

@@ -2,14 +2,14 @@
  * HR grant benchmark (`npm run bench:hr`): a 10,000-row grants.csv on the local chain (a fresh
  * anvil, automine), end to end through `ctk hr grant` (validation against the chain, 40 batches of
  * ≤ 256 rows, receipts), and the same work through the SDK with its phases timed separately.
- * Reports rows per second and gas per row, and writes the "## HR grant (npm run bench:hr)" section
- * of bench/RESULTS.md (replacing only that section).
+ * Reports rows per second and gas per row, and writes them into the "hr" generated block of the
+ * "## HR grant (npm run bench:hr)" section of bench/RESULTS.md (the prose around it is left as it is).
  *
  * Every row is a fresh (holder, lot) balance: 5,000 onboarded wallets × 2 classes, per file.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { RESULTS_FILE, writeResultSections } from "./results.js";
+import { RESULTS_FILE, writeGenerated } from "./results.js";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -100,9 +100,7 @@ try {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const gasTable = readFileSync(RESULTS_FILE, "utf8").match(/\| grantBatch, per holder \(100 fresh holders, lot already registered\) \| ([\d,]+) \|/)?.[1];
 
-  const section = `${SECTION}
-
-Measured ${date} on a fresh local anvil (automine, chain 31337), ${cpus().length} × ${cpu}.
+  const section = `Measured ${date} on a fresh local anvil (automine, chain 31337), ${cpus().length} × ${cpu}.
 ${fmt(ROWS)} rows = ${fmt(WALLETS)} onboarded wallets × 2 classes (H100-80GB, A100-80GB), one expiry, soulbound and
 transferable mixed (2 lots per class): every row mints a fresh (holder, lot) balance. Batches of ≤ 256 rows, grouped by lot.
 
@@ -113,11 +111,10 @@ transferable mixed (2 lots per class): every row mints a fresh (holder, lot) bal
 | SDK \`sendGrants\` (4 transactions in flight) | ${fmt(sent.rowsMinted)} | ${sent.batchesSent} | ${fmt(sendSeconds, 2)} s | ${fmt(sent.rowsMinted / sendSeconds)} | ${fmt(Number(sdkGas) / sent.rowsMinted)} | ${fmt(perBatch)} |
 | the same file again (\`ctk hr grant\`, nothing minted) | 0 | 0 | ${fmt(rerun.seconds, 1)} s | — | — | — |
 
-Gas per row is the receipts' gasUsed (intrinsic cost and calldata included) divided by the rows. Beside the gas table
-above: grantBatch costs ${gasTable ?? "(see the Gas section)"} gas per fresh holder there (100-holder batches, lot registered); here a
-256-row batch also amortises the batchRef write and the first-grant registration of each lot over its rows.
+The gas table's grantBatch per fresh holder (100-holder batches, lot registered) when this ran: ${gasTable ?? "not in RESULTS.md"} gas.
 `;
-  writeResultSections({ [SECTION]: section });
+  // Only the figures: the hand-written notes around them in RESULTS.md stay as they are.
+  writeGenerated(SECTION, "hr", section);
   process.stdout.write(`${section}\nwritten to ${RESULTS_FILE}\n`);
 } finally {
   await anvil.stop();

@@ -9,17 +9,17 @@
  *             1: latency from the burn's block appearing to its Job being created (p50, p99).
  *             Target: p99 ≤ confirmations × block time + 250 ms.
  *
- * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the
- * "## Redeemer" section. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
+ * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the "redeemer"
+ * (and "redeemer scale") generated blocks of the "## Redeemer" section: the analysis around them is hand-written. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
  * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
  * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those
- * and rewrites only their subsection of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
+ * and rewrites only their block ("redeemer scale") of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
  * sampling heap profile of what it promoted to the old generation (bench/redeemerScaleRun.ts); CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
  * one of the fake API server's whole life beside it; CTK_BENCH_HEAP_PROFILE=<file.heapprofile>
  * writes a sampling heap profile of what the backfill allocated and still holds at its end.
  */
-import { RESULTS_FILE, writeResultSections } from "./results.js";
+import { RESULTS_FILE, writeGenerated } from "./results.js";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -484,33 +484,6 @@ const loadavg = (): string => {
     return "unknown";
   }
 };
-/** How the long-history figures come about (issue 16): the mechanisms; the figures are the table's. */
-const SCALE_ANALYSIS = `How memory is kept from growing with history: a redemption over, once a confirmed log says so and
-with nothing left to do, is dropped from memory unless it is among the 1,000 most recent (\`keepDone\`), leaving one
-byte (its final status, by id) and a count; the API reads a dropped one from the chain on demand. While the history is
-read at start-up, a redemption known only from its logs (its request not read yet, no job) is dropped as soon as they
-say it is over, without passing through the 1,000 kept: this process did nothing for it. The history is read in
-two passes (lifecycle events, then requests), each from ranges sized by the logs they return; each \`eth_getLogs\`
-answer is read as a stream (redeemer/watcher/streamLogs.ts): parsed log by log as its bytes arrive, decoded with the
-SDK's fast decoder and handed over in groups of 256, so that neither the answer's text (several MiB for a block
-of a few thousand burns, which V8 would allocate straight in the old generation) nor all its logs parsed at once
-are ever held. What the read allocates then dies young, in the young generation, instead of being promoted and
-growing the old generation until a full collection: the peak up to ready (the history read) is the figure that
-follows the length of the history; the peak over the whole run also covers claiming and launching the open ones,
-the same work whatever the history. With a checkpoint, only the blocks after it are read, and the open redemptions
-come from the checkpoint (the ones over only as a byte each).
-
-Claims before launches (issue 11): every launch waits for its redemption's claim (markRunning) to be mined, so
-the open ones are launched at the rate the chain takes the redeemer's claims. One transaction per claim made that
-the rate at which anvil mines the redeemer's transactions, a block each, sent one at a time (one nonce sequence):
-3.3–5 claims per second on this loaded machine, fewer on the larger state of the 100,000-redemption chain. The
-redeemer now claims in batches (redeemer/settler/claimBatcher.ts): the launches waiting for a claim at the same
-time go in one \`markRunningBatch\` transaction of up to 256 ids (the contract skips an id no longer requested instead
-of reverting, and the receipt's \`RedemptionRunning\` logs say which were claimed), two such transactions in
-flight at once; a claim is asked for before a launch slot is taken, so the whole backlog waits in the batcher and
-1,000 open redemptions take four transactions. The "claims" rows measure the rate from ready to the last Job;
-the ratio between the two histories is what says whether the length of the history changes it.`;
-
 function scaleSectionOf(scaled: ScaleFigures[]): string {
   if (scaled.length === 0) return "";
   const cols = scaled;
@@ -529,17 +502,7 @@ function scaleSectionOf(scaled: ScaleFigures[]): string {
   const rate = (c: ScaleFigures, r: ScaleRunResult) => c.open / (backfill(r) / 1000);
   const claims = (c: ScaleFigures, r: ScaleRunResult) => c.open / ((backfill(r) - r.readyMs) / 1000);
   const wholeRun = (x: number) => (SCALE_UNTIL_READY ? NaN : x);
-  return `
-${SCALE_HEADING}
-
-A history generated once and cached (bench/history.ts: real redeem, markRunning, settle and reject transactions
-from 8 holders and the redeemer, a few thousand per block, anvil's state file under bench/.cache/): every tenth
-redemption settled, the others rejected, then ${SCALE_OPEN.toLocaleString("en")} open ones. Each start runs in a process of its own
-(\`node --expose-gc\`, bench/redeemerScaleRun.ts) against a fresh fake API server: first without a checkpoint
-(the whole history read), then, on the same chain state loaded afresh, from the checkpoint the first start wrote
-at the end of its history read.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""} Every figure is from the start to every open redemption's Job created unless the
-row says "up to ready"; memory is the redeemer's process (peak sampled every 20 ms; live heap after a full GC at
-that moment, and the same minus the heap before the start: the redeemer's own). Measured ${when}, Node ${process.version}.
+  return `Measured ${when}, Node ${process.version}.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""}
 
 ${head}
 ${sep}
@@ -594,8 +557,6 @@ ${row("CPU time of the redeemer's process, without a checkpoint", (c) => c.witho
 ${row("… with the checkpoint", (c) => c.with.cpuMs, s1)}
 
 Machine load when each history's runs began: ${cols.map((c) => `${c.terminal.toLocaleString("en")}: ${c.load}`).join("; ")}; when the last ended: ${loadavg()}.
-
-${SCALE_ANALYSIS}
 `;
 }
 
@@ -604,30 +565,18 @@ const pass = (ok: boolean) => (ok ? "**PASS**" : "**FAIL**");
 const atMostHalfMore = (r: number) => `≤ 1.5 ×: ${pass(r <= 1.5)}`;
 const mb = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
 const count = (x: number) => x.toLocaleString("en");
-const SCALE_HEADING = "### At company scale: a long history (issue 16)";
-
-/** Replaces (or adds) the long-history subsection at the end of the redeemer section of RESULTS.md. */
-function writeScaleSection(text: string): void {
-  const existing = readFileSync(RESULTS_FILE, "utf8");
-  const start = existing.indexOf(SECTION);
-  if (start === -1) throw new Error(`${RESULTS_FILE} has no "${SECTION}" section: run the whole benchmark first`);
-  let end = existing.indexOf("\n## ", start + SECTION.length);
-  if (end === -1) end = existing.length;
-  const sub = existing.indexOf(SCALE_HEADING, start);
-  const from = sub !== -1 && sub < end ? sub : end;
-  const updated = `${existing.slice(0, from).trimEnd()}\n\n${text.trim()}\n${existing.slice(end)}`;
-  writeFileSync(RESULTS_FILE, updated);
-}
+/** The long-history figures: their own block in the redeemer section (under its "### At company scale" prose). */
+const writeScaleBlock = (text: string) => writeGenerated(SECTION, "redeemer scale", text);
 
 if (process.env.CTK_BENCH_ONLY === "scale") {
-  // Only the long-history runs: their subsection of RESULTS.md is replaced, the rest left as it was.
+  // Only the long-history runs: their block of RESULTS.md is replaced, the rest left as it was.
   clearInterval(sampler);
   const scaled: ScaleFigures[] = [];
   for (const terminal of SCALE_TERMINAL) scaled.push(await scale(terminal));
   const text = scaleSectionOf(scaled);
   console.log(text);
   if (process.env.CTK_BENCH_WRITE !== "0" && scaled.length) {
-    writeScaleSection(text);
+    writeScaleBlock(text);
     console.log(`written to ${RESULTS_FILE}`);
   }
   process.exit(0);
@@ -654,70 +603,7 @@ const cpu = (() => {
   }
 })();
 
-/** Where the time goes: from profiles (CTK_BENCH_PROFILE), updated by hand when the code changes. */
-const ANALYSIS = `What changed (issue 16, claims in batches): since issue 11 each Job waits for its redemption's claim to be mined,
-so the backfill now includes the 10,000 claims, which used to go on after the last Job, outside the measured time.
-One transaction per claim made the backfill the rate at which anvil mines the redeemer's transactions (3.3–5 per
-second on this machine). The claims now go in \`markRunningBatch\` transactions of up to 256 (redeemer/settler/claimBatcher.ts):
-40 transactions for 10,000 redemptions. Interleaved on 2026-11-30 (03:00–03:02 UTC, load average 3.7–4.8 on 2 CPUs,
-\`CTK_BENCH_LIVE=0 CTK_BENCH_SCALE= CTK_BENCH_WRITE=0 npm run bench:redeemer\`), commit 87444eb (before the
-structure work and before issue 11: Jobs first, markRunning after) against this tree: backfill 4.15 s and 4.22 s
-(2,408 and 2,371 redemptions/s, 0.29 and 0.25 ms of redeemer CPU per redemption, anvil 0.19 and 0.18 s) against 6.38 s and 7.17 s
-(1,568 and 1,394 redemptions/s, 0.34 and 0.35 ms, anvil 1.73 and 1.76 s). The difference is the claims' own work, now
-inside the measured time: anvil's CPU (executing and mining the 40 batches, answering their receipts and the
-watcher's reads of 10,000 \`RedemptionRunning\` logs) on the same 2 CPUs, and in the redeemer the claims' job
-references (a keccak256 each, 0.18 s in a profile), their transactions and the logs read back. The bare fetch is
-not comparable across the two trees (the SDK's streaming log reader made it about 3 × faster: 0.22–0.27 s against
-0.66–0.77 s), so neither is the ratio to it. Live latency now includes the claim's block as well: with 1 s blocks
-the claim is mined in the block after the burn's confirmation, about one block more than before issue 11.
-
-What changed (issue 4, third round): Jobs are created over a few persistent HTTP/1.1 connections with
-requests pipelined on each (8 in flight per connection, 4 connections), the answers read straight off the socket
-(redeemer/executor/kubernetes/jobPoster.ts, http1.ts) instead of through node:http. Against a trivial node:http
-server in another process, 10,000 creates of a 2.5 KB body cost the client 161–199 µs of CPU each through a
-keep-alive node:http agent and 41–46 µs pipelined, and the server 139–143 µs and 99–125 µs. In this benchmark:
-backfill 6.1–6.5 s → 3.8–4.8 s at load ≈ 1–2, redeemer CPU 0.72 → 0.39–0.49 ms and fake API server CPU 0.33 →
-0.20–0.22 ms per redemption. Most of the gain is the client, not the pipelining itself: in interleaved runs,
-pipelining 1 (32 connections, one request each at a time), 8 and 32 did not differ beyond the noise.
-Earlier rounds: the history read lifecycle-first and then the requests in growing chunks, so launching starts
-with the first chunk; manifests serialised once; the watch cache slimmed; the fake API server serialising each
-object once. Before issue 4: 68.3 s = 146/s, 24.4 × the bare fetch, 3.23 ms of CPU per redemption.
-
-Tried and dropped: a watch over plain HTTP/1.1 (no fetch, web streams or readline). The Jobs watch costs the same
-either way (685–787 ms against 735 ms in profiles, backfill times within the noise in interleaved runs), because
-JSON.parse of each ADDED event is most of it. A 64 MiB young generation (\`--max-semi-space-size=64\`) speeds
-the backfill up by ~12 % but the bare fetch, in the same process, by as much, so the ratio does not move.
-
-Where the time goes (CPU profile of the 10,000-redemption backfill, \`CTK_BENCH_PROFILE\`, share of the redeemer
-process's busy main thread): garbage collection 22 % (69 scavenges, 636 ms, no full collection), reading and
-decoding the logs and checking each request against the policy 20 %, plus the RPC transport (undici, viem) 10 %,
-the Jobs watch 16 % (JSON.parse of each created Job's ADDED event), the create path 9 %, building the manifests
-and the executor's retry and concurrency limits 6 %, the engine 5 %, policy and state machine 2 %.
-
-Why ≤ 3 × is still missed: the benchmark's three processes (the redeemer, the fake API server and anvil) share
-2 vCPUs, and together they need more CPU time than 3 × the bare fetch leaves. The "floor" row above divides their
-CPU time by the CPUs: even with both CPUs busy the whole time, the backfill could not be faster than that, and that
-is already more than 3 × the bare fetch. Meeting 3 × here would need roughly a fifth less CPU across the redeemer
-and the API server together, and both CPUs busy throughout. About a third of that CPU time is the fake API
-server's (0.2 ms per Job, most of it node:http), which a deployment runs elsewhere. Of the redeemer's own
-0.4 ms per redemption, about 0.1 ms is the same log fetch and decode as the bare fetch, and the Jobs watch
-(JSON.parse of each created Job) and the garbage collection together about 0.16 ms. The machine is shared, and runs of the same code
-vary by ± 30 % with the load (3.6–6.9 s today).
-Memory: the peak heap is mostly garbage not yet collected (the log fetch's JSON and per-request objects); what
-the redeemer still holds once every Job is created is the live figure above minus the heap before the start
-(about 7 KB per redemption: its record, its request and verdict, and the watch's slimmed copy of its Job).
-`;
-
-/** The figures of the run before issue 16 (2026-11-22, load ≈ 1.2), to compare with across machine loads. */
-const PREVIOUS = { backfillS: 3.98, bareS: 0.88, ratio: 4.5, cpuMsPerRedemption: 0.42, liveHeapMiB: 238 };
-const previousRun = `Compared with the run before issue 16 (2026-11-22, at load ≈ 1.2: backfill ${PREVIOUS.backfillS} s, bare fetch ${PREVIOUS.bareS} s,
-${PREVIOUS.ratio.toFixed(2)} ×, ${PREVIOUS.cpuMsPerRedemption} ms of redeemer CPU per redemption): this run's bare fetch alone took ${(b.bareMs / 1000 / PREVIOUS.bareS).toFixed(1)} × as long, so
-wall-clock figures reflect the machine's load more than the code; the ratio to the bare fetch (${ratio.toFixed(2)} ×) and the CPU time
-per redemption (${(b.backfillCpuMs / N).toFixed(2)} ms) are what compare across loads.`;
-
-const section = `${SECTION}
-
-Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
+const section = `Measured ${when} with the Kubernetes executor (real \`@kubernetes/client-node\`) against the in-repo fake API server
 (devkit/fakeKube.ts, in a process of its own), a real anvil, everything on one machine (${cpu}, Node ${process.version}).
 The redeemer runs in the benchmark's process; launch concurrency 64, chain-action concurrency 16; the executor's
 defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
@@ -739,19 +625,14 @@ defaults: 32 requests in flight, creates pipelined 8 deep on 4 connections.
 | heap still live once every Job is created (after a full GC) | ${mb(b.heapLive)} | — |
 | memory during the live run: peak | RSS ${mb(peakRss)}, heap ${mb(peakHeap)} | — |
 
-${previousRun}
+The machine's load: ${loadBefore} before the backfill and ${loadAfterBackfill} after it.
+`;
+const scaleText = scaleSectionOf(scaled);
 
-Backfill time runs from \`startRedeemer\` (chain id check, executor list, log fetch, policy checks) to the
-last Job created; each Job is created once its redemption's claim is mined (claims go in markRunningBatch
-transactions of up to 256). The machine is shared:
-its load was ${loadBefore} before the backfill and ${loadAfterBackfill} after it. Live latency runs from the moment the burn's block
-first answered \`eth_blockNumber\` (polled every 2 ms) to the executor's create call returning; with one
-confirmation it includes the wait for the next block (${BLOCK_TIME_S * 1000} ms).
-${ANALYSIS}
-${scaleSectionOf(scaled)}`;
-
-console.log(`\n${section}`);
+console.log(`\n${SECTION}\n\n${section}\n${scaleText}`);
 if (process.env.CTK_BENCH_WRITE === "0") process.exit(0);
-writeResultSections({ [SECTION]: section });
+// Only the figures: the hand-written analysis around them in RESULTS.md stays as it is.
+writeGenerated(SECTION, "redeemer", section);
+if (scaled.length) writeScaleBlock(scaleText);
 console.log(`written to ${RESULTS_FILE}`);
 process.exit(0);
