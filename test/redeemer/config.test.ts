@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { loadRedeemerConfig, parseRedeemerConfig } from "../../redeemer/config.js";
+import { freePort } from "../../devkit/startAnvil.js";
 import { ConfigError } from "../../redeemer/policy/index.js";
 
 const KEY = `0x${"11".repeat(32)}`;
@@ -103,13 +103,7 @@ describe("redeemer configuration", () => {
   });
 
   it("reports a bad executor section as a configuration error (exit 2) before contacting the RPC", async () => {
-    // A port that was free a moment ago: nothing answers there.
-    const port = await new Promise<number>((done) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => done(p));
-      });
-    });
+    const port = await freePort(); // free a moment ago: nothing answers there
     const file = join(dir, "redeemer.json");
     writeFileSync(file, JSON.stringify({ ...BASE, rpcUrl: `http://127.0.0.1:${port}`, executor: { kind: "local", local: { dataDir: "x", timeScale: 2 } } }));
     const root = resolve(fileURLToPath(import.meta.url), "../../..");
@@ -123,12 +117,7 @@ describe("redeemer configuration", () => {
   });
 
   it("says in one line, without a stack, that the chain cannot be reached when nothing answers at the RPC URL", async () => {
-    const port = await new Promise<number>((done) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => done(p));
-      });
-    });
+    const port = await freePort();
     const file = join(dir, "redeemer.json");
     writeFileSync(
       file,
