@@ -70,6 +70,18 @@ describe("redeemer: claims in batches (issue 16)", function () {
     return { settler, batches };
   }
 
+  /** Each redemption claimed on-chain exactly once, and launched exactly once. */
+  const expectClaimedAndLaunchedOnce = async (executor: MemoryExecutor, ids: readonly bigint[]) => {
+    const { running } = await lifecycleOf(f);
+    for (const id of ids) {
+      expect(running.get(id), `RedemptionRunning of ${id}`).to.equal(1);
+      expect(
+        executor.launches.filter((l) => l.redemptionId === id),
+        `launches of ${id}`,
+      ).to.have.length(1);
+    }
+  };
+
   const redeemMany = async (n: number) => {
     const ids: bigint[] = [];
     for (let i = 0; i < n; i++) ids.push(await f.redeem(i % 2, nodeJob("1", { name: `claim-${i}` })));
@@ -146,15 +158,8 @@ describe("redeemer: claims in batches (issue 16)", function () {
       await waitFor("every job launched", async () => ids.every((id) => executor.jobs.has(id)));
       const txs = await f.publicClient.getTransactionCount({ address: redeemerAddress });
       expect(txs, "claim transactions for 60 redemptions").to.be.at.most(6);
-      const { running } = await lifecycleOf(f);
-      for (const id of ids) {
-        expect(running.get(id), `RedemptionRunning of ${id}`).to.equal(1);
-        expect(
-          executor.launches.filter((l) => l.redemptionId === id),
-          `launches of ${id}`,
-        ).to.have.length(1);
-        expect((await f.redemption(id)).status).to.equal(RUNNING);
-      }
+      await expectClaimedAndLaunchedOnce(executor, ids);
+      for (const id of ids) expect((await f.redemption(id)).status).to.equal(RUNNING);
     });
 
     it("retries the claims of a batch whose transaction's answers were lost, without claiming or launching twice", async () => {
@@ -169,14 +174,7 @@ describe("redeemer: claims in batches (issue 16)", function () {
         const ids = await redeemMany(12);
         await waitFor("every job launched", async () => ids.every((id) => executor.jobs.has(id)), 120_000);
         expect(flaky.stats.failedAfter, "answers lost after the node took the call").to.be.greaterThan(0);
-        const { running } = await lifecycleOf(f);
-        for (const id of ids) {
-          expect(running.get(id), `RedemptionRunning of ${id}`).to.equal(1);
-          expect(
-            executor.launches.filter((l) => l.redemptionId === id),
-            `launches of ${id}`,
-          ).to.have.length(1);
-        }
+        await expectClaimedAndLaunchedOnce(executor, ids);
       } finally {
         await redeemer?.stop();
         redeemer = undefined;
@@ -193,14 +191,7 @@ describe("redeemer: claims in batches (issue 16)", function () {
       redeemer = await startRedeemer(redeemerConfigFor(f, tempDir(), { retry: { baseMs: 20, maxMs: 200 } }), { executor });
       await redeemer.ready;
       await waitFor("every job launched", async () => ids.every((id) => executor.jobs.has(id)));
-      const { running } = await lifecycleOf(f);
-      for (const id of ids) {
-        expect(running.get(id), `RedemptionRunning of ${id}`).to.equal(1);
-        expect(
-          executor.launches.filter((l) => l.redemptionId === id),
-          `launches of ${id}`,
-        ).to.have.length(1);
-      }
+      await expectClaimedAndLaunchedOnce(executor, ids);
     });
   });
 });
