@@ -44,6 +44,12 @@ abstract contract BatchGrants is IBatchErrors {
         if (n > MAX_BATCH) revert BatchTooLarge(n, MAX_BATCH);
     }
 
+    /// @dev Reverts unless a batch has 1 to {MAX_BATCH} rows and its parallel array (`length` entries) one a row.
+    function _checkBatchLengths(uint256 n, uint256 length) internal pure {
+        _checkBatchLength(n);
+        if (length != n) revert LengthMismatch(n, length);
+    }
+
     /// @dev Reverts unless `batchRef` is non-zero and has not landed; then records that it has.
     function _recordBatchRef(bytes32 batchRef) internal {
         if (batchRef == bytes32(0)) revert InvalidBatchRef(batchRef);

@@ -266,8 +266,7 @@ contract ComputeToken is IComputeToken, BatchGrants, ERC1155Supply, AccessManage
         uint256[] calldata amounts
     ) external restricted whenNotPaused {
         uint256 n = recipients.length;
-        _checkBatchLength(n);
-        if (lotIds.length != n) revert LengthMismatch(n, lotIds.length);
+        _checkBatchLengths(n, lotIds.length);
         if (amounts.length != n) revert LengthMismatch(n, amounts.length);
         _recordBatchRef(batchRef);
 
@@ -506,8 +505,7 @@ contract ComputeToken is IComputeToken, BatchGrants, ERC1155Supply, AccessManage
         bytes32[] calldata jobRefs
     ) external restricted returns (uint256 claimed) {
         uint256 n = ids.length;
-        _checkBatchLength(n);
-        if (jobRefs.length != n) revert LengthMismatch(n, jobRefs.length);
+        _checkBatchLengths(n, jobRefs.length);
         for (uint256 i; i < n; ++i) {
             Redemption storage r = _redemptions[ids[i]];
             if (r.status != RedemptionStatus.Requested) continue;

@@ -94,8 +94,7 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         uint256[] calldata amounts
     ) external restricted whenNotPaused {
         uint256 n = to.length;
-        _checkBatchLength(n);
-        if (amounts.length != n) revert LengthMismatch(n, amounts.length);
+        _checkBatchLengths(n, amounts.length);
         _recordBatchRef(batchRef);
         if (expiresAt <= block.timestamp) revert InvalidExpiry(expiresAt, block.timestamp);
 
