@@ -59,8 +59,11 @@ function parseNonce(text: string): bigint {
   return n;
 }
 
-function creditClient(client: CtkClient): void {
+/** The employee's signing client, on a deployment that has InferenceCredit. */
+async function creditClient(cmd: Command, keys: KeyOptions): ReturnType<typeof employeeClient> {
+  const client = await employeeClient(cmd, keys);
   if (!client.deployment.inferenceCredit) throw new UserError("this deployment has no InferenceCredit (redeploy the devnet with `ctk devnet up --fresh`)");
+  return client;
 }
 
 function authorizeCommand(): Command {
@@ -83,8 +86,7 @@ function authorizeCommand(): Command {
       .filter(Boolean);
     if (models.length > 16) throw new UserError(`--models lists ${models.length} models; at most 16`);
     const nonce = opts.nonce !== undefined ? parseNonce(opts.nonce) : BigInt(`0x${randomBytes(6).toString("hex")}`);
-    const client = await employeeClient(this, opts);
-    creditClient(client);
+    const client = await creditClient(this, opts);
     const now = await chainTime(client);
     if (expiresAt <= now) throw new UserError(`--expires ${formatExpiry(expiresAt)} is not in the future (chain time ${formatExpiry(now)})`);
     const gateway = gatewayOf(client, opts.gateway);
@@ -131,8 +133,7 @@ function revokeCommand(): Command {
   ).action(async function (this: Command, nonceText: string, opts: KeyOptions & { gateway?: string }) {
     const globals = globalsOf(this);
     const nonce = parseNonce(nonceText);
-    const client = await employeeClient(this, opts);
-    creditClient(client);
+    const client = await creditClient(this, opts);
     const gateway = gatewayOf(client, opts.gateway);
     const holder = client.account.address as Address;
     const id = authorizationId(holder, gateway, nonce);
@@ -161,8 +162,7 @@ function transferCommand(): Command {
     const to = parseWallet(opts.to);
     if (!isParsedWallet(to)) throw new UserError(to.replace(/^wallet/, "--to"));
     const amount = inputs(() => parseCredits(opts.amount, "--amount"));
-    const client = await employeeClient(this, opts);
-    creditClient(client);
+    const client = await creditClient(this, opts);
     const me = client.account.address as Address;
     if (to === me) throw new UserError("--to is your own wallet");
     const now = await chainTime(client);

@@ -13,28 +13,14 @@ import type { V1Job } from "@kubernetes/client-node";
 import type { LaunchRequest } from "../types.js";
 import { jobNameFor } from "../types.js";
 import type { KubernetesExecutorConfig } from "./config.js";
-import {
-  ALLOTTED_SECONDS_ANNOTATION,
-  CLASS_ANNOTATION,
-  CONTAINER_NAME,
-  GPU_PRODUCT_LABEL,
-  GPU_RESOURCE,
-  GPUS_ANNOTATION,
-  KUEUE_PRIORITY_LABEL,
-  KUEUE_QUEUE_LABEL,
-  MANAGED_BY,
-  MANAGED_BY_LABEL,
-  PROJECT_ANNOTATION,
-  REDEMPTION_ID_LABEL,
-  SPEC_NAME_ANNOTATION,
-} from "./labels.js";
+import { ANNOTATION, CONTAINER_NAME, GPU_RESOURCE, LABEL, MANAGED_BY } from "./labels.js";
 
 export function buildJobManifest(req: LaunchRequest, config: KubernetesExecutorConfig): V1Job {
   const name = jobNameFor(req.redemptionId);
   const { spec } = req;
   const identity = {
-    [MANAGED_BY_LABEL]: MANAGED_BY,
-    [REDEMPTION_ID_LABEL]: req.redemptionId.toString(),
+    [LABEL.managedBy]: MANAGED_BY,
+    [LABEL.redemptionId]: req.redemptionId.toString(),
   };
   const seccompProfile = { type: "RuntimeDefault" };
 
@@ -46,15 +32,15 @@ export function buildJobManifest(req: LaunchRequest, config: KubernetesExecutorC
       namespace: config.namespace,
       labels: {
         ...identity,
-        [KUEUE_QUEUE_LABEL]: config.localQueue,
-        [KUEUE_PRIORITY_LABEL]: config.workloadPriorityClasses[req.priority],
+        [LABEL.kueueQueue]: config.localQueue,
+        [LABEL.kueuePriority]: config.workloadPriorityClasses[req.priority],
       },
       annotations: {
-        [CLASS_ANNOTATION]: req.className,
-        [GPUS_ANNOTATION]: String(req.gpus),
-        [ALLOTTED_SECONDS_ANNOTATION]: String(req.seconds),
-        [SPEC_NAME_ANNOTATION]: spec.name,
-        ...(spec.project ? { [PROJECT_ANNOTATION]: spec.project } : {}),
+        [ANNOTATION.class]: req.className,
+        [ANNOTATION.gpus]: String(req.gpus),
+        [ANNOTATION.allottedSeconds]: String(req.seconds),
+        [ANNOTATION.specName]: spec.name,
+        ...(spec.project ? { [ANNOTATION.project]: spec.project } : {}),
       },
     },
     spec: {
@@ -78,7 +64,7 @@ export function buildJobManifest(req: LaunchRequest, config: KubernetesExecutorC
           priorityClassName: config.priorityClasses[req.priority],
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          nodeSelector: { [GPU_PRODUCT_LABEL]: req.productLabel },
+          nodeSelector: { [LABEL.gpuProduct]: req.productLabel },
           tolerations: [{ key: GPU_RESOURCE, operator: "Exists", effect: "NoSchedule" }],
           securityContext: {
             runAsNonRoot: true,

@@ -7,14 +7,14 @@
  */
 import type { V1Job, V1JobCondition, V1Pod } from "@kubernetes/client-node";
 import type { JobPhase, JobState, RunSegment } from "../types.js";
-import { ALLOTTED_SECONDS_ANNOTATION, CONTAINER_NAME, GPU_RESOURCE, GPUS_ANNOTATION, REDEMPTION_ID_LABEL } from "./labels.js";
+import { ANNOTATION, CONTAINER_NAME, GPU_RESOURCE, LABEL } from "./labels.js";
 import { gpuSecondsUsed, mainContainerStatus, segmentOfPod, toUnixSeconds } from "./usageFromPods.js";
 
 /** Container termination reasons that say nothing beyond the exit code. */
 const UNINFORMATIVE_REASONS = new Set(["Error", "Completed"]);
 
 export function redemptionIdOf(job: V1Job): bigint | undefined {
-  const raw = job.metadata?.labels?.[REDEMPTION_ID_LABEL];
+  const raw = job.metadata?.labels?.[LABEL.redemptionId];
   return raw !== undefined && /^\d+$/.test(raw) ? BigInt(raw) : undefined;
 }
 
@@ -22,8 +22,8 @@ export function redemptionIdOf(job: V1Job): bigint | undefined {
 function allotmentOf(job: V1Job): { gpus: number; seconds: number } {
   const annotations = job.metadata?.annotations ?? {};
   const container = job.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME) ?? job.spec?.template.spec?.containers[0];
-  const gpus = Number(annotations[GPUS_ANNOTATION] ?? container?.resources?.limits?.[GPU_RESOURCE] ?? 0);
-  const seconds = Number(annotations[ALLOTTED_SECONDS_ANNOTATION] ?? job.spec?.activeDeadlineSeconds ?? 0);
+  const gpus = Number(annotations[ANNOTATION.gpus] ?? container?.resources?.limits?.[GPU_RESOURCE] ?? 0);
+  const seconds = Number(annotations[ANNOTATION.allottedSeconds] ?? job.spec?.activeDeadlineSeconds ?? 0);
   return { gpus: Number.isFinite(gpus) ? gpus : 0, seconds: Number.isFinite(seconds) ? seconds : 0 };
 }
 

@@ -14,7 +14,7 @@ import { Limiter } from "../../../sdk/limiter.js";
 import { createKubeClients, USER_AGENT, type KubeClients } from "./kubeClients.js";
 import { KubeEndpoint } from "./http1.js";
 import { JobPoster } from "./jobPoster.js";
-import { MANAGED_BY, MANAGED_BY_LABEL, MANAGED_SELECTOR, REDEMPTION_ID_LABEL, redemptionSelector } from "./labels.js";
+import { LABEL, MANAGED_BY, MANAGED_SELECTOR, redemptionSelector } from "./labels.js";
 import { TryAgain, httpStatusOf, withRetry } from "./retry.js";
 import { SegmentLedger, ownerJobUid } from "./segmentLedger.js";
 
@@ -95,8 +95,8 @@ export class KubernetesExecutor implements Executor {
       const existing = await this.readJob(name);
       if (!existing) throw new TryAgain(`job ${name} vanished after AlreadyExists`);
       const labels = existing.metadata?.labels ?? {};
-      if (labels[MANAGED_BY_LABEL] !== MANAGED_BY || labels[REDEMPTION_ID_LABEL] !== req.redemptionId.toString()) {
-        throw new JobNameTaken(name, req.redemptionId, labels[REDEMPTION_ID_LABEL]);
+      if (labels[LABEL.managedBy] !== MANAGED_BY || labels[LABEL.redemptionId] !== req.redemptionId.toString()) {
+        throw new JobNameTaken(name, req.redemptionId, labels[LABEL.redemptionId]);
       }
       return { name, alreadyExisted: true };
     });

@@ -1,25 +1,34 @@
 /** Label and annotation keys the executor writes on its Jobs and reads back. */
 
-export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+/** The executor's own keys, under its prefix. */
+const own = <K extends string>(key: K) => `ctk.compute-tokens/${key}` as const;
+
+/** Label keys: who manages the Job and which redemption it runs, Kueue's queue and priority, the GPU pin. */
+export const LABEL = {
+  managedBy: "app.kubernetes.io/managed-by",
+  redemptionId: own("redemption-id"),
+  kueueQueue: "kueue.x-k8s.io/queue-name",
+  kueuePriority: "kueue.x-k8s.io/priority-class",
+  /** The GPU Feature Discovery node label the pod is pinned with. */
+  gpuProduct: "nvidia.com/gpu.product",
+} as const;
+
+/** Annotation keys: what the redemption asked for, read back when the Job is found again. */
+export const ANNOTATION = {
+  class: own("class"),
+  allottedSeconds: own("allotted-seconds"),
+  gpus: own("gpus"),
+  specName: own("spec-name"),
+  project: own("project"),
+} as const;
+
 export const MANAGED_BY = "ctk-redeemer";
-export const REDEMPTION_ID_LABEL = "ctk.compute-tokens/redemption-id";
-export const KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name";
-export const KUEUE_PRIORITY_LABEL = "kueue.x-k8s.io/priority-class";
-
-export const CLASS_ANNOTATION = "ctk.compute-tokens/class";
-export const ALLOTTED_SECONDS_ANNOTATION = "ctk.compute-tokens/allotted-seconds";
-export const GPUS_ANNOTATION = "ctk.compute-tokens/gpus";
-export const SPEC_NAME_ANNOTATION = "ctk.compute-tokens/spec-name";
-export const PROJECT_ANNOTATION = "ctk.compute-tokens/project";
-
-/** The GPU Feature Discovery node label the pod is pinned with. */
-export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";
 export const GPU_RESOURCE = "nvidia.com/gpu";
 
 /** The one container of every Job (the pod failure policy names it). */
 export const CONTAINER_NAME = "main";
 
 /** Selects every Job and Pod this executor created. */
-export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+export const MANAGED_SELECTOR = `${LABEL.managedBy}=${MANAGED_BY}`;
 
-export const redemptionSelector = (redemptionId: bigint): string => `${MANAGED_SELECTOR},${REDEMPTION_ID_LABEL}=${redemptionId.toString()}`;
+export const redemptionSelector = (redemptionId: bigint): string => `${MANAGED_SELECTOR},${LABEL.redemptionId}=${redemptionId.toString()}`;

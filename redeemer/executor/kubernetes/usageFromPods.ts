@@ -6,7 +6,7 @@
  */
 import type { V1ContainerStatus, V1Pod } from "@kubernetes/client-node";
 import type { RunSegment } from "../types.js";
-import { CONTAINER_NAME, GPU_PRODUCT_LABEL } from "./labels.js";
+import { CONTAINER_NAME, LABEL } from "./labels.js";
 
 /** Objects from a list are deserialised (Date); objects from a watch are raw JSON (string). */
 export type KubeTime = Date | string | undefined | null;
@@ -35,7 +35,7 @@ export function segmentOfPod(pod: V1Pod): PodSegment | undefined {
   if (start === undefined) return undefined;
   const end = toUnixSeconds(state?.terminated?.finishedAt);
   const node = pod.spec?.nodeName;
-  const gpuProduct = pod.spec?.nodeSelector?.[GPU_PRODUCT_LABEL];
+  const gpuProduct = pod.spec?.nodeSelector?.[LABEL.gpuProduct];
   return {
     podUid: pod.metadata?.uid ?? "",
     start,
