@@ -297,6 +297,25 @@ export function isUnreachable(err: unknown): boolean {
   return code === "ECONNREFUSED" || /fetch failed|ECONNREFUSED/.test(String((err as Error)?.message));
 }
 
+/** A {@link ContractError} for a decoded custom error, its sentence naming the classes it mentions (looked up on-chain). */
+export async function contractError(client: CtkClient, errorName: string, args: readonly unknown[], ctx: Omit<DescribeContext, "classNames"> = {}): Promise<ContractError> {
+  const classNames = new Map<number, string>();
+  for (const id of classIdsIn(errorName, args)) {
+    try {
+      const [name] = await client.publicClient.readContract({
+        ...client.computeToken,
+        functionName: "getClass",
+        args: [id],
+      });
+      classNames.set(id, name);
+    } catch {
+      // unknown class: the sentence uses its number
+    }
+  }
+  const message = describeContractError(errorName, args, { ...ctx, sender: ctx.sender ?? client.account?.address, classNames });
+  return new ContractError(message, errorName, args, ctx.functionName);
+}
+
 /**
  * Turns any error from a read or write into one the user can act on: a {@link ContractError} for
  * a revert (with class names looked up on-chain), {@link ChainUnreachableError} when the node does
@@ -306,23 +325,7 @@ export async function toCtkError(client: CtkClient, err: unknown, ctx: Omit<Desc
   if (err instanceof ContractError || err instanceof ChainUnreachableError) return err;
   const revert = revertOf(err);
   const sender = ctx.sender ?? client.account?.address;
-  if (revert && "errorName" in revert) {
-    const classNames = new Map<number, string>();
-    for (const id of classIdsIn(revert.errorName, revert.args)) {
-      try {
-        const [name] = await client.publicClient.readContract({
-          ...client.computeToken,
-          functionName: "getClass",
-          args: [id],
-        });
-        classNames.set(id, name);
-      } catch {
-        // unknown class: the sentence uses its number
-      }
-    }
-    const message = describeContractError(revert.errorName, revert.args, { ...ctx, sender, classNames });
-    return new ContractError(message, revert.errorName, revert.args, ctx.functionName);
-  }
+  if (revert && "errorName" in revert) return contractError(client, revert.errorName, revert.args, ctx);
   if (revert && "signature" in revert) {
     return new ContractError(`the contract rejected ${ctx.functionName ?? "the call"} with an unknown error ${revert.signature}`, revert.signature, [], ctx.functionName);
   }

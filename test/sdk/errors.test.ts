@@ -5,7 +5,7 @@ import { ChainUnreachableError, ContractError, describeContractError } from "../
 import { listClasses } from "../../sdk/classes.js";
 import { onboardHolders } from "../../sdk/holders.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
-import { writeComputeToken } from "../../sdk/write.js";
+import { submitWrite, TransactionRevertedError, waitForSuccess, writeComputeToken } from "../../sdk/write.js";
 import { freePort } from "../../devkit/startAnvil.js";
 import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
@@ -24,6 +24,15 @@ async function failure(p: Promise<unknown>): Promise<ContractError> {
 
 describe("contract errors as one sentence (sdk/errors.ts)", function () {
   let chain: LocalChain;
+  const rpc = async (method: string, params: unknown[] = []) => {
+    const res = await fetch(chain.anvil.rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
+    const body = (await res.json()) as { error?: { message: string } };
+    if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  };
   let h100: number;
   const lot = (policy: TransferPolicyName, expiresAt = FUTURE) => encodeLotId({ classId: h100, expiresAt, policy });
 
@@ -93,6 +102,41 @@ describe("contract errors as one sentence (sdk/errors.ts)", function () {
     expect(e.message).to.equal(`batch ${ref(1)} was already granted`);
     const r = await failure(writeComputeToken(chain.employee(0), "reclaim", [99n]));
     expect(r.message).to.equal("redemption #99 does not exist");
+  });
+
+  it("names the custom error of a mined transaction that reverted only in its own block (its trace, not a replay)", async () => {
+    // Two grants of one batchRef in one block: the second reverts, though at the parent block it would land.
+    const hr = chain.hr;
+    const call = { contract: hr.computeToken, functionName: "grantBatch", args: [ref(50), [chain.employeeAddress(0)], [lot("soulbound")], [1n]] } as const;
+    const nonce = await hr.publicClient.getTransactionCount({ address: hr.account!.address, blockTag: "pending" });
+    await rpc("evm_setAutomine", [false]);
+    let first: Hex;
+    let second: Hex;
+    try {
+      first = await submitWrite(hr, call, { nonce, gas: 500_000n });
+      second = await submitWrite(hr, call, { nonce: nonce + 1, gas: 500_000n });
+      await rpc("evm_mine");
+    } finally {
+      await rpc("evm_setAutomine", [true]);
+    }
+    expect((await waitForSuccess(hr, first, call)).status).to.equal("success");
+    const e = await failure(waitForSuccess(hr, second, call));
+    expect(e.errorName).to.equal("BatchAlreadyGranted");
+    expect(e.args).to.deep.equal([ref(50)]);
+    expect(e.message).to.equal(`batch ${ref(50)} was already granted`);
+  });
+
+  it("says a mined transaction ran out of gas, with its gas limit", async () => {
+    const hr = chain.hr;
+    const call = { contract: hr.computeToken, functionName: "onboard", args: [[chain.employeeAddress(4)]] } as const;
+    const hash = await submitWrite(hr, call, { gas: 30_000n });
+    try {
+      await waitForSuccess(hr, hash, call);
+      expect.fail("30,000 gas cannot onboard a wallet");
+    } catch (e) {
+      expect(e).to.be.instanceOf(TransactionRevertedError);
+      expect((e as Error).message).to.match(new RegExp(`^transaction ${hash} \\(onboard\\) reverted: out of gas.* \\(block \\d+, used 30000 of its 30000 gas limit\\)$`));
+    }
   });
 
   it("says the chain cannot be reached instead of a transport stack", async () => {

@@ -59,6 +59,12 @@ export async function buildHistory(): Promise<History> {
     const e = [0, 1, 2, 3, 4].map((i) => chain.employee(i));
     const who = [0, 1, 2, 3, 4].map((i) => chain.employeeAddress(i));
     const now = (await chain.reader.publicClient.getBlock()).timestamp;
+    // Move the clock past `now` before the first transaction. The h100 lot expires MAX_REFUND_GRACE
+    // (30 days) after `now`, so a refund into it (settle 1, reject 2 and 3) reads the refund grace
+    // once block.timestamp > now, and costs more gas. Anvil stamps blocks with the wall clock,
+    // several in one second: were that second to end between a refund's gas estimate and its
+    // block, the transaction would run out of gas (seen in CI as a reverted `reject`).
+    await increaseTime(chain, 1);
     const lots = {
       h100: encodeLotId({ classId: H100, expiresAt: now + 30n * DAY, policy: "transferable" }),
       h100Soulbound: encodeLotId({ classId: H100, expiresAt: now + 20n * DAY, policy: "soulbound" }),
