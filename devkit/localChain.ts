@@ -58,18 +58,20 @@ export async function startLocalChain(opts: { classes?: ClassSpec[] } = {}): Pro
   }
 }
 
+/** One raw JSON-RPC call to the local chain (anvil's own methods: evm_*, anvil_*); throws the node's error. */
+export async function rpc(chain: LocalChain, method: string, params: unknown[] = []): Promise<unknown> {
+  const res = await fetch(chain.anvil.rpcUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
 /** Moves the chain's clock forward and mines a block. */
 export async function increaseTime(chain: LocalChain, seconds: number): Promise<void> {
-  for (const [method, params] of [
-    ["evm_increaseTime", [seconds]],
-    ["evm_mine", []],
-  ] as const) {
-    const res = await fetch(chain.anvil.rpcUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-    });
-    const body = (await res.json()) as { error?: { message: string } };
-    if (body.error) throw new Error(body.error.message);
-  }
+  await rpc(chain, "evm_increaseTime", [seconds]);
+  await rpc(chain, "evm_mine");
 }

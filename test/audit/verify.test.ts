@@ -11,7 +11,8 @@ import { groupByTransaction } from "../../sdk/logs/decodeLogs.js";
 import type { RawLog } from "../../sdk/logs/fetchLogRanges.js";
 import { Replay } from "../../sdk/audit/replay.js";
 import { runCtk } from "../wallet/support/runCtk.js";
-import { buildHistory, rpc, type History } from "./support/history.js";
+import { rpc } from "../../devkit/localChain.js";
+import { buildHistory, type History } from "./support/history.js";
 
 describe("ctk audit verify", function () {
   this.timeout(300_000);

@@ -7,7 +7,7 @@ import { onboardHolders } from "../../sdk/holders.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
 import { submitWrite, TransactionRevertedError, waitForSuccess, writeComputeToken } from "../../sdk/write.js";
 import { freePort } from "../../devkit/startAnvil.js";
-import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
+import { type LocalChain, rpc, startLocalChain } from "../../devkit/localChain.js";
 
 const FUTURE = 1_924_992_000n; // 2031-01-01
 const ref = (n: number) => `0x${n.toString(16).padStart(64, "0")}` as Hex;
@@ -24,15 +24,7 @@ async function failure(p: Promise<unknown>): Promise<ContractError> {
 
 describe("contract errors as one sentence (sdk/errors.ts)", function () {
   let chain: LocalChain;
-  const rpc = async (method: string, params: unknown[] = []) => {
-    const res = await fetch(chain.anvil.rpcUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-    });
-    const body = (await res.json()) as { error?: { message: string } };
-    if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  };
+
   let h100: number;
   const lot = (policy: TransferPolicyName, expiresAt = FUTURE) => encodeLotId({ classId: h100, expiresAt, policy });
 
@@ -109,15 +101,15 @@ describe("contract errors as one sentence (sdk/errors.ts)", function () {
     const hr = chain.hr;
     const call = { contract: hr.computeToken, functionName: "grantBatch", args: [ref(50), [chain.employeeAddress(0)], [lot("soulbound")], [1n]] } as const;
     const nonce = await hr.publicClient.getTransactionCount({ address: hr.account!.address, blockTag: "pending" });
-    await rpc("evm_setAutomine", [false]);
+    await rpc(chain, "evm_setAutomine", [false]);
     let first: Hex;
     let second: Hex;
     try {
       first = await submitWrite(hr, call, { nonce, gas: 500_000n });
       second = await submitWrite(hr, call, { nonce: nonce + 1, gas: 500_000n });
-      await rpc("evm_mine");
+      await rpc(chain, "evm_mine");
     } finally {
-      await rpc("evm_setAutomine", [true]);
+      await rpc(chain, "evm_setAutomine", [true]);
     }
     expect((await waitForSuccess(hr, first, call)).status).to.equal("success");
     const e = await failure(waitForSuccess(hr, second, call));

@@ -41,17 +41,6 @@ export function specFor(gpus: number, hours: number, name = "train"): Hex {
   return toHex(encodeSpec(spec));
 }
 
-export async function rpc(chain: LocalChain, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(chain.anvil.rpcUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
-}
-
 export async function buildHistory(): Promise<History> {
   const chain = await startLocalChain();
   try {
