@@ -23,8 +23,9 @@ export class ArtifactsMissingError extends CtkError {
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
-function bytecodeOf(artifact: string): Hex {
-  const file = path.join(root, "artifacts", artifact);
+/** A contract's creation code from the compiled artifacts (`artifactsDir` defaults to this repository's). */
+export function bytecodeOf(artifact: string, artifactsDir = path.join(root, "artifacts")): Hex {
+  const file = path.join(artifactsDir, artifact);
   try {
     return JSON.parse(readFileSync(file, "utf8")).bytecode as Hex;
   } catch {
@@ -34,6 +35,7 @@ function bytecodeOf(artifact: string): Hex {
 
 export const COMPUTE_TOKEN_ARTIFACT = "contracts/ComputeToken.sol/ComputeToken.json";
 export const INFERENCE_CREDIT_ARTIFACT = "contracts/InferenceCredit.sol/InferenceCredit.json";
+export const REDEMPTIONS_READER_ARTIFACT = "contracts/RedemptionsReader.sol/RedemptionsReader.json";
 export const ACCESS_MANAGER_ARTIFACT = "@openzeppelin/contracts/access/manager/AccessManager.sol/AccessManager.json";
 
 export interface DeployParams {

@@ -3,7 +3,18 @@
  * balance in every lot, lot supplies, classes and their lots, the allow-list, configuration,
  * redemptions, role memberships and the function → role wiring. Read-only calls only.
  */
-import { getAddress, type Address, type Hex, type PublicClient } from "viem";
+import {
+  ContractFunctionExecutionError,
+  ContractFunctionRevertedError,
+  concatHex,
+  decodeAbiParameters,
+  encodeAbiParameters,
+  getAddress,
+  type Address,
+  type Hex,
+  type PublicClient,
+} from "viem";
+import { REDEMPTIONS_READER_ARTIFACT, bytecodeOf } from "../deploy.js";
 import { ROLES, RESTRICTED_FUNCTIONS, type RoleName, selectorsFor } from "../roles.js";
 import { accessManagerAbi, computeTokenAbi } from "../generated/abi.js";
 import { REDEMPTION_STATUS_WORDS } from "../redemptions.js";
@@ -18,6 +29,10 @@ export interface LiveOptions {
   blockNumber: bigint;
   /** Calls in flight at once (default 256; a batching transport sends them as few HTTP requests). */
   concurrency?: number;
+  /** Where the compiled artifacts are (RedemptionsReader's creation code); default: this repository's. */
+  artifactsDir?: string;
+  /** Redemptions read per call (default READ_CHUNK). */
+  readChunk?: number;
 }
 
 const fmt = (n: bigint | number) => n.toLocaleString("en-US");
@@ -57,27 +72,75 @@ export async function compareBalances(replay: Replay, o: LiveOptions): Promise<F
   return findings;
 }
 
+/** getRedemption's result, as RedemptionsReader returns it for each id. */
+const redemptionView = computeTokenAbi.find((f) => f.type === "function" && f.name === "getRedemption")!.outputs[0];
+const readerResult = [{ type: "bool[]" }, { ...redemptionView, type: "tuple[]" }] as const;
+/**
+ * Redemptions read per call. The reader's result is returned as if it were deployed code, so it is
+ * bound by the contract size limit (24,576 bytes, EIP-170): a view takes about 600 bytes with one lot.
+ * A call refused (a redemption with many lots, or any node's error) is split in halves down to one id.
+ */
+const READ_CHUNK = 32;
+
+/**
+ * Reads redemptions `ids` at the comparison's block, many per `eth_call`: the call runs
+ * RedemptionsReader's creation code (never deployed), whose constructor returns every view.
+ * `undefined` for an id the token does not know.
+ */
+async function readRedemptions(ids: readonly bigint[], o: LiveOptions): Promise<(RedemptionView | undefined)[]> {
+  const code = bytecodeOf(REDEMPTIONS_READER_ARTIFACT, o.artifactsDir);
+  const readOne = async (id: bigint): Promise<RedemptionView | undefined> => {
+    try {
+      return (await read(o)("getRedemption", [id])) as RedemptionView;
+    } catch (err) {
+      if (err instanceof ContractFunctionExecutionError && err.cause instanceof ContractFunctionRevertedError && err.cause.data?.errorName === "UnknownRedemption")
+        return undefined;
+      throw err;
+    }
+  };
+  const readMany = async (part: readonly bigint[]): Promise<(RedemptionView | undefined)[]> => {
+    if (part.length === 1) return [await readOne(part[0]!)];
+    try {
+      const { data } = await o.client.call({
+        data: concatHex([code, encodeAbiParameters([{ type: "address" }, { type: "uint256[]" }], [o.token, part])]),
+        blockNumber: o.blockNumber,
+      });
+      if (!data) throw new Error(`reading ${part.length} redemptions returned no data`);
+      const [known, views] = decodeAbiParameters(readerResult, data);
+      return views.map((v, i) => (known[i] ? v : undefined));
+    } catch {
+      const half = Math.ceil(part.length / 2);
+      return [...(await readMany(part.slice(0, half))), ...(await readMany(part.slice(half)))];
+    }
+  };
+  const parts = await mapLimit(chunks(ids, o.readChunk ?? READ_CHUNK), o.concurrency ?? 256, readMany);
+  return parts.flat();
+}
+
+type RedemptionView = {
+  holder: Address;
+  classId: number;
+  priority: number;
+  gpus: number;
+  status: number;
+  requestedAt: number;
+  reserved: bigint;
+  used: bigint;
+  specHash: Hex;
+  lotIds: readonly bigint[];
+  amounts: readonly bigint[];
+};
+
 /** A redemption as the chain stores it must equal its replayed lifecycle. */
 export async function compareRedemptions(lifecycles: readonly Lifecycle[], o: LiveOptions): Promise<Finding[]> {
   const findings: Finding[] = [];
-  const call = read(o);
-  await mapLimit(lifecycles, o.concurrency ?? 256, async (life) => {
-    let v: {
-      holder: Address;
-      classId: number;
-      priority: number;
-      gpus: number;
-      status: number;
-      requestedAt: number;
-      reserved: bigint;
-      used: bigint;
-      specHash: Hex;
-      lotIds: readonly bigint[];
-      amounts: readonly bigint[];
-    };
-    try {
-      v = await call("getRedemption", [life.id]);
-    } catch {
+  const views = await readRedemptions(
+    lifecycles.map((l) => l.id),
+    o,
+  );
+  lifecycles.forEach((life, i) => {
+    const v = views[i];
+    if (!v) {
       findings.push({ code: "redemption", message: `redemption ${life.id} is in the events but the contract does not know it` });
       return;
     }
@@ -91,7 +154,7 @@ export async function compareRedemptions(lifecycles: readonly Lifecycle[], o: Li
     if (v.used !== life.used) diffs.push(`used ${fmt(v.used)} (events: ${fmt(life.used)})`);
     if (v.specHash !== life.specHash) diffs.push(`specHash ${v.specHash} (events: ${life.specHash})`);
     if (BigInt(v.requestedAt) !== life.requestedAt) diffs.push(`requestedAt ${v.requestedAt} (events: ${life.requestedAt})`);
-    const liveLots = v.lotIds.map((id, i) => `${id}:${v.amounts[i]}`).join(",");
+    const liveLots = v.lotIds.map((id, j) => `${id}:${v.amounts[j]}`).join(",");
     const replayLots = life.lots.map((s) => `${s.lotId}:${s.amount}`).join(",");
     if (liveLots !== replayLots) diffs.push(`lots [${liveLots}] (events: [${replayLots}])`);
     if (diffs.length) findings.push({ code: "redemption", message: `redemption ${life.id} differs on chain: ${diffs.join("; ")}` });

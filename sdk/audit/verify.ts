@@ -116,7 +116,7 @@ export async function verifyDeployment(opts: VerifyOptions): Promise<VerifyResul
 
   let live: LiveOptions | undefined;
   const head = opts.toBlock ?? (await client.getBlockNumber());
-  const liveOpts = (): LiveOptions => (live ??= { client, token: deployment.computeToken, manager: deployment.accessManager, blockNumber: head });
+  const liveOpts = (): LiveOptions => (live ??= { client, token: deployment.computeToken, manager: deployment.accessManager, blockNumber: head, artifactsDir: opts.artifactsDir });
   const liveFindings: Finding[] = [];
   let redemptionsCompared = 0;
   let pending: Lifecycle[] = [];

@@ -4,7 +4,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { encodeAbiParameters, keccak256, type Address, type Hex } from "viem";
 import { describeCodeDifference } from "../../sdk/audit/checkBytecode.js";
-import { compareBalances } from "../../sdk/audit/compareLive.js";
+import { compareBalances, compareRedemptions } from "../../sdk/audit/compareLive.js";
 import { checkReceipts, loadReceipts } from "../../sdk/audit/receipts.js";
 import { decodeAuditLog, type AuditEvent } from "../../sdk/audit/events.js";
 import { groupByTransaction } from "../../sdk/logs/decodeLogs.js";
@@ -226,6 +226,33 @@ describe("ctk audit verify", function () {
         `${addr(h.employees[0]!)} holds ${(await liveBalance(h, h.employees[0]!, h.lots.h100, head)).toLocaleString("en-US")} units of lot ${h.lots.h100} on chain; the events give ${(
           (await liveBalance(h, h.employees[0]!, h.lots.h100, head)) + 7200n
         ).toLocaleString("en-US")}`,
+      ]);
+    });
+
+    it("a redemption stored unlike its events, and one the contract does not know, are each named (many read in one call)", async function () {
+      const r = replayOf(events);
+      const byId = new Map([...r.takeTerminal(), ...r.redemptions.values()].map((l) => [l.id, l]));
+      const lifecycles = [...byId.values()];
+      expect(lifecycles).to.have.length(6);
+      const o = {
+        client: h.chain.reader.publicClient as never,
+        token: h.chain.deployment.computeToken,
+        manager: h.chain.deployment.accessManager,
+        blockNumber: BigInt((await rpc(h.chain, "eth_blockNumber")) as string),
+      };
+      expect(await compareRedemptions(lifecycles, o)).to.deep.equal([]);
+      const settled = lifecycles.find((l) => l.status === "settled")!;
+      const fmt = (n: bigint) => n.toLocaleString("en-US");
+      const findings = await compareRedemptions([...lifecycles, { ...settled, used: settled.used + 1n }, { ...settled, id: 999n }], o);
+      expect(findings.map((f) => f.message)).to.deep.equal([
+        `redemption ${settled.id} differs on chain: used ${fmt(settled.used)} (events: ${fmt(settled.used + 1n)})`,
+        "redemption 999 is in the events but the contract does not know it",
+      ]);
+      // 72 views in one call would return ~43 KB, over the 24,576-byte limit on a call's returned code:
+      // the call is refused and read again in halves, with the same result.
+      const many = Array.from({ length: 12 }, () => lifecycles).flat();
+      expect(await compareRedemptions([...many, { ...settled, id: 999n }], { ...o, readChunk: 73 })).to.deep.equal([
+        { code: "redemption", message: "redemption 999 is in the events but the contract does not know it" },
       ]);
     });
   });
