@@ -38,7 +38,14 @@ export interface WriteCall<A extends Abi, F extends WriteName<A>> {
   args: WriteArgs<A, F>;
 }
 
-/** Sends a transaction and returns its hash without waiting for it. */
+/**
+ * The gas limit sent for an estimate: 30 % and 10,000 more. The estimate is taken at the latest block,
+ * the transaction runs in a later one, and what it costs can change in between: a refund into a lot
+ * whose expiry crosses the refund grace costs more from that second on. Unused gas is not charged.
+ */
+export const gasWithMargin = (estimate: bigint): bigint => (estimate * 13n) / 10n + 10_000n;
+
+/** Sends a transaction and returns its hash without waiting for it (gas: the estimate with {@link gasWithMargin}). */
 export async function submitWrite<const A extends Abi, const F extends WriteName<A>>(
   client: CtkClient,
   { contract, functionName, args }: WriteCall<A, F>,
@@ -46,6 +53,8 @@ export async function submitWrite<const A extends Abi, const F extends WriteName
 ): Promise<Hash> {
   const w = requireWriter(client);
   try {
+    const gas =
+      opts.gas ?? gasWithMargin(await client.publicClient.estimateContractGas({ address: contract.address, abi: contract.abi, functionName, args, account: w.account } as never));
     return await w.walletClient.writeContract({
       address: contract.address,
       abi: contract.abi,
@@ -53,8 +62,8 @@ export async function submitWrite<const A extends Abi, const F extends WriteName
       args,
       account: w.account,
       chain: w.chain,
+      gas,
       ...(opts.nonce !== undefined ? { nonce: opts.nonce } : {}),
-      ...(opts.gas !== undefined ? { gas: opts.gas } : {}),
     } as never);
   } catch (e) {
     throw await toCtkError(client, e, { functionName, contractName: contract.contractName });

@@ -17,6 +17,7 @@ import {
   simulateRedemptionCall,
   waitForRedemptionCall,
 } from "../../sdk/redemptions.js";
+import { gasWithMargin } from "../../sdk/write.js";
 
 export interface TxSenderContext extends RedemptionWriteContext {
   publicClient: RedemptionWriteContext["publicClient"] & {
@@ -50,7 +51,7 @@ export class TxSender {
       gas = options.gas;
     } else {
       const estimate = await estimateRedemptionCall(this.ctx, call);
-      gas = (estimate * 13n) / 10n + 10_000n;
+      gas = gasWithMargin(estimate);
     }
     const hash = await this.exclusive(async () => {
       this.nonce ??= await this.ctx.publicClient.getTransactionCount({ address: this.ctx.walletClient.account.address, blockTag: "pending" });

@@ -5,7 +5,7 @@ import { ChainUnreachableError, ContractError, describeContractError } from "../
 import { listClasses } from "../../sdk/classes.js";
 import { onboardHolders } from "../../sdk/holders.js";
 import { encodeLotId, type TransferPolicyName } from "../../sdk/lotId.js";
-import { submitWrite, TransactionRevertedError, waitForSuccess, writeComputeToken } from "../../sdk/write.js";
+import { gasWithMargin, submitWrite, TransactionRevertedError, waitForSuccess, writeComputeToken } from "../../sdk/write.js";
 import { freePort } from "../../devkit/startAnvil.js";
 import { type LocalChain, rpc, startLocalChain } from "../../devkit/localChain.js";
 
@@ -129,6 +129,22 @@ describe("contract errors as one sentence (sdk/errors.ts)", function () {
       expect(e).to.be.instanceOf(TransactionRevertedError);
       expect((e as Error).message).to.match(new RegExp(`^transaction ${hash} \\(onboard\\) reverted: out of gas.* \\(block \\d+, used 30000 of its 30000 gas limit\\)$`));
     }
+  });
+
+  it("sends the estimate with a margin, so a cost that grows before the block (a refund crossing its grace) still fits", async () => {
+    const hr = chain.hr;
+    const call = { contract: hr.computeToken, functionName: "onboard", args: [["0x00000000000000000000000000000000c0ffee01"]] } as const;
+    const estimate = await hr.publicClient.estimateContractGas({
+      address: call.contract.address,
+      abi: call.contract.abi,
+      functionName: "onboard",
+      args: call.args,
+      account: hr.account,
+    });
+    const hash = await submitWrite(hr, call);
+    await waitForSuccess(hr, hash, call);
+    expect((await hr.publicClient.getTransaction({ hash })).gas).to.equal(gasWithMargin(estimate));
+    expect(gasWithMargin(100_000n)).to.equal(140_000n);
   });
 
   it("says the chain cannot be reached instead of a transport stack", async () => {
