@@ -37,6 +37,8 @@ import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../redeemer/i
 import { ANVIL_KEYS, startAnvil } from "../devkit/startAnvil.js";
 import { type ChildProcess, fork } from "node:child_process";
 import { historyChain, rpc, type Setup, setUp, spec } from "./history.js";
+import { type BareChainFigures, cpuSecondsOf, measureBareChain } from "./bareChain.js";
+import { privateKeyToAccount } from "viem/accounts";
 import type { ScaleRunInput, ScaleRunResult } from "./redeemerScaleRun.js";
 
 const N = Number(process.env.CTK_BENCH_REDEMPTIONS ?? 10_000);
@@ -84,16 +86,6 @@ const fullGc: () => void = (() => {
   return runInNewContext("gc") as () => void;
 })();
 const heapUsed = () => getHeapStatistics().used_heap_size;
-
-/** CPU seconds a process has used (Linux /proc), or NaN where that cannot be read. */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100)
-  } catch {
-    return NaN;
-  }
-}
 
 const log = (...a: unknown[]) => console.error("[bench:redeemer]", ...a);
 const mib = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
@@ -395,19 +387,23 @@ async function live(): Promise<number[]> {
 
 const SCALE_TERMINAL = (process.env.CTK_BENCH_SCALE ?? "10000,100000").split(",").filter(Boolean).map(Number);
 const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
+/** CTK_BENCH_SCALE_ANVIL_ARGS: anvil options for the long histories' chains, besides bench/history.ts' own. */
+const SCALE_ANVIL_ARGS = (process.env.CTK_BENCH_SCALE_ANVIL_ARGS ?? "").split(" ").filter(Boolean);
+const median = (xs: number[]) => quantile(xs, 0.5);
 /** CTK_BENCH_SCALE_UNTIL=ready: each start is measured up to ready only (no claims or launches of the open ones). */
 const SCALE_UNTIL_READY = process.env.CTK_BENCH_SCALE_UNTIL === "ready";
 
-/** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts). */
-function scaleRun(input: ScaleRunInput): Promise<ScaleRunResult> {
+/** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts); `onPhase` when it is ready and when the last Job is created. */
+function scaleRun(input: ScaleRunInput, onPhase: (phase: "ready" | "done") => void): Promise<ScaleRunResult> {
   const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], {
     execArgv: ["--expose-gc", ...(process.env.CTK_BENCH_SCALE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   return new Promise((resolve, reject) => {
-    child.once("message", (m) => {
-      const msg = m as { result?: ScaleRunResult; error?: string };
-      if (msg.result) resolve(msg.result);
+    child.on("message", (m) => {
+      const msg = m as { phase?: "ready" | "done"; result?: ScaleRunResult; error?: string };
+      if (msg.phase) onPhase(msg.phase);
+      else if (msg.result) resolve(msg.result);
       else reject(new Error(`scale run failed: ${msg.error}`));
     });
     child.once("exit", (code) => reject(new Error(`scale run exited (${code})`)));
@@ -420,10 +416,22 @@ interface ScaleFigures {
   open: number;
   blocks: number;
   load: string;
-  without: ScaleRunResult;
-  with: ScaleRunResult;
+  without: ScaleRun;
+  with: ScaleRun;
   checkpointBytes: number;
 }
+
+/** A measured start, with the bare chain's claims measured on the same chain just before it. */
+interface ScaleRun extends ScaleRunResult {
+  bare: BareChainFigures;
+  /** anvil's CPU time from the redeemer ready to its last Job created. */
+  anvilClaimsCpuMs: number;
+}
+
+/** The redeemer's claim settings (config defaults) and receipt polling (its formula on the bench's pollIntervalMs 20). */
+const CLAIM_BATCH = 256;
+const CLAIM_BATCHES_IN_FLIGHT = 2;
+const RECEIPT_POLL_MS = 100;
 
 /**
  * A long history (`terminal` redemptions over, then SCALE_OPEN open), from bench/history.ts:
@@ -435,21 +443,47 @@ async function scale(terminal: number): Promise<ScaleFigures> {
   const dir = mkdtempSync(join(tmpdir(), "ctk-bench-scale-"));
   try {
     const saved = join(dir, "checkpoint-after-history.json");
-    const once = async (runDir: string, checkpoint: string | undefined): Promise<{ r: ScaleRunResult; blocks: number }> => {
-      const { anvil, history } = await historyChain(terminal, SCALE_OPEN);
+    const once = async (runDir: string, checkpoint: string | undefined): Promise<{ r: ScaleRun; blocks: number }> => {
+      const { anvil, history } = await historyChain(terminal, SCALE_OPEN, SCALE_ANVIL_ARGS);
       const fake = await forkFakeKube(runDir);
       try {
         if (checkpoint) copyFileSync(checkpoint, join(runDir, "redeemer-checkpoint.json"));
-        const r = await scaleRun({
+        // The baseline: the same claims on the same chain with no redeemer, then reverted.
+        const bare = await measureBareChain({
           rpcUrl: anvil.rpcUrl,
-          deployment: history.deployment,
-          kubeconfig: fake.kubeconfig,
-          dir: runDir,
-          open: SCALE_OPEN,
-          kube: KUBE,
-          untilReady: SCALE_UNTIL_READY,
-          ...(!checkpoint && { saveCheckpointAs: saved }),
+          contract: history.deployment.computeToken,
+          from: privateKeyToAccount(ANVIL_KEYS[1]).address,
+          ids: Array.from({ length: SCALE_OPEN }, (_, k) => BigInt(history.terminal + 1 + k)),
+          batch: CLAIM_BATCH,
+          inFlight: CLAIM_BATCHES_IN_FLIGHT,
+          receiptPollMs: RECEIPT_POLL_MS,
+          anvilPid: anvil.process.pid,
         });
+        log(
+          `scale ${terminal}: bare chain ${SCALE_OPEN} claims in ${Math.round(bare.claimsMs)} ms (transactions ${bare.batches.map((b) => Math.round(b.ms)).join(", ")} ms; anvil CPU ${Math.round(bare.claimsAnvilCpuMs)} ms), empty block ${Math.round(median(bare.emptyMineMs))} ms, transfer ${Math.round(median(bare.transferMs))} ms`,
+        );
+        let anvilCpuAtReady = NaN;
+        let anvilCpuAtDone = NaN;
+        const r0 = await scaleRun(
+          {
+            rpcUrl: anvil.rpcUrl,
+            deployment: history.deployment,
+            kubeconfig: fake.kubeconfig,
+            dir: runDir,
+            open: SCALE_OPEN,
+            kube: KUBE,
+            untilReady: SCALE_UNTIL_READY,
+            ...(!checkpoint && { saveCheckpointAs: saved }),
+          },
+          (phase) => {
+            if (phase === "ready") anvilCpuAtReady = cpuSecondsOf(anvil.process.pid);
+            else anvilCpuAtDone = cpuSecondsOf(anvil.process.pid);
+          },
+        );
+        const r: ScaleRun = { ...r0, bare, anvilClaimsCpuMs: (anvilCpuAtDone - anvilCpuAtReady) * 1000 };
+        log(
+          `scale ${terminal}: the redeemer's claim transactions ${r.claimBatchesMs.map(Math.round).join(", ")} ms; anvil CPU ready → last Job ${Math.round(r.anvilClaimsCpuMs)} ms`,
+        );
         const stats = await fake.stats();
         if (!SCALE_UNTIL_READY && (stats.created !== SCALE_OPEN || stats.twice)) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
         return { r, blocks: history.head - history.deployment.deployBlock };

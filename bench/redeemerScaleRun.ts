@@ -2,7 +2,8 @@
  * One measured start of the redeemer, in a process of its own (forked by bench/redeemer.ts with
  * `--expose-gc`), so that its memory is the redeemer's alone: not the benchmark's set-up, nor
  * an earlier run's. IPC: it receives a ScaleRunInput, starts the redeemer, waits until it is ready
- * and every open redemption's Job is created, takes a full GC, and answers a ScaleRunResult.
+ * and every open redemption's Job is created (saying `{ phase: "ready" }` and `{ phase: "done" }`
+ * at those moments, for the parent to read anvil's CPU time), takes a full GC, and answers a ScaleRunResult.
  */
 import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -40,6 +41,8 @@ export interface ScaleRunResult {
   dropped: number;
   fromCheckpoint: boolean;
   cpuMs: number;
+  /** Each claim transaction (markRunningBatch), send → receipt, in the order the receipts came. */
+  claimBatchesMs: number[];
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -98,6 +101,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   let peakHeapReady = NaN;
   void redeemer.ready.then(() => {
     readyAt = performance.now();
+    process.send?.({ phase: "ready" });
     sample();
     peakRssReady = peakRss;
     peakHeapReady = peakHeap;
@@ -105,6 +109,14 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
       `[bench:redeemer] ready after ${Math.round(readyAt - t0)} ms (${redeemer.fromCheckpoint ? "from the checkpoint" : "history read in full"}), peak RSS so far ${(peakRss / 2 ** 20).toFixed(0)} MiB, heap ${(peakHeap / 2 ** 20).toFixed(0)} MiB`,
     );
   });
+  // The redeemer's claim transactions, timed by the redeemer itself (its claim-batch metric).
+  const claimBatchesMs: number[] = [];
+  const histogram = redeemer.metrics.claimBatchSeconds;
+  const observe = histogram.observe.bind(histogram);
+  histogram.observe = ((...a: Parameters<typeof observe>) => {
+    if (typeof a[0] === "number") claimBatchesMs.push(a[0] * 1000);
+    observe(...a);
+  }) as typeof histogram.observe;
   let launched = 0;
   const hook = redeemer.book.onChange;
   redeemer.book.onChange = (after, before) => {
@@ -113,6 +125,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   };
   while ((!input.untilReady && launched < input.open) || Number.isNaN(readyAt)) await sleep(5);
   const backfillMs = input.untilReady ? NaN : performance.now() - t0; // NaN arrives as null over IPC
+  process.send?.({ phase: "done" });
   const cpu = process.cpuUsage(cpu0);
   sample();
   clearInterval(sampler);
@@ -140,6 +153,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     dropped: d.settled + d.rejected + d.reclaimed,
     fromCheckpoint: redeemer.fromCheckpoint,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    claimBatchesMs,
   };
   if (input.saveCheckpointAs) {
     // Written after the history read (the first sync), before any markRunning of the open ones is read.
