@@ -53,6 +53,8 @@ export interface BareChainFigures {
   emptyMineMs: number[];
   /** Each 0-value self-transfer, send → receipt (polled every 2 ms). */
   transferMs: number[];
+  /** Blocks the claims were mined in. */
+  blocks: number;
   /** anvil's CPU time from the first claim sent to the last receipt. */
   claimsAnvilCpuMs: number;
   /** anvil's CPU time per empty block and per trivial transaction (averages over the samples). */
@@ -120,6 +122,7 @@ async function measure(o: BareChainOptions): Promise<BareChainFigures> {
     const batches: { ids: number; ms: number }[] = [];
     let next = 0;
     let proven = false;
+    const block0 = BigInt((await rpc(o.rpcUrl, "eth_blockNumber")) as string);
     const t0 = performance.now();
     const cpu0 = cpuSecondsOf(o.anvilPid);
     await Promise.all(
@@ -139,6 +142,7 @@ async function measure(o: BareChainOptions): Promise<BareChainFigures> {
     );
     const claimsMs = performance.now() - t0;
     const claimsAnvilCpuMs = (cpuSecondsOf(o.anvilPid) - cpu0) * 1000;
-    return { claimsMs, claimsAnvilCpuMs, batches, emptyMineMs, emptyMineCpuMs, transferMs, transferCpuMs, callMs };
+    const blocks = Number(BigInt((await rpc(o.rpcUrl, "eth_blockNumber")) as string) - block0);
+    return { claimsMs, claimsAnvilCpuMs, blocks, batches, emptyMineMs, emptyMineCpuMs, transferMs, transferCpuMs, callMs };
   }
 }

@@ -389,7 +389,9 @@ const SCALE_TERMINAL = (process.env.CTK_BENCH_SCALE ?? "10000,100000").split(","
 const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
 /** CTK_BENCH_SCALE_ANVIL_ARGS: anvil options for the long histories' chains, besides bench/history.ts' own. */
 const SCALE_ANVIL_ARGS = (process.env.CTK_BENCH_SCALE_ANVIL_ARGS ?? "").split(" ").filter(Boolean);
-const median = (xs: number[]) => quantile(xs, 0.5);
+/** NaN (not measured) when there is nothing to take it of. */
+const median = (xs: number[]) => (xs.length ? quantile(xs, 0.5) : NaN);
+const max = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
 /** CTK_BENCH_SCALE_UNTIL=ready: each start is measured up to ready only (no claims or launches of the open ones). */
 const SCALE_UNTIL_READY = process.env.CTK_BENCH_SCALE_UNTIL === "ready";
 
@@ -536,6 +538,10 @@ function scaleSectionOf(scaled: ScaleFigures[]): string {
   const rate = (c: ScaleFigures, r: ScaleRunResult) => c.open / (backfill(r) / 1000);
   const claims = (c: ScaleFigures, r: ScaleRunResult) => c.open / ((backfill(r) - r.readyMs) / 1000);
   const wholeRun = (x: number) => (SCALE_UNTIL_READY ? NaN : x);
+  const bareRate = (c: ScaleFigures, r: ScaleRun) => c.open / (r.bare.claimsMs / 1000);
+  const perSecond = (x: number) => x.toFixed(1);
+  const times = (x: number) => `${x.toFixed(2)} ×`;
+  const ms = (x: number) => `${Math.round(x).toLocaleString("en")} ms`;
   return `Measured ${when}, Node ${process.version}.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""}
 
 ${head}
@@ -559,18 +565,45 @@ ${row(
   (c) => rate(c, c.with),
   (x) => Math.round(x).toLocaleString("en"),
 )}
+${row("claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second", (c) => claims(c, c.without), perSecond)}
+${row("claims: the same, from the checkpoint, per second", (c) => claims(c, c.with), perSecond)}
 ${row(
-  "claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second",
-  (c) => claims(c, c.without),
-  (x) => x.toFixed(1),
+  `bare chain: the same ${SCALE_OPEN.toLocaleString("en")} claims with no redeemer, per second (first send → last receipt), on the chain of the start without a checkpoint`,
+  (c) => bareRate(c, c.without),
+  perSecond,
+)}
+${row("… on the chain of the start from the checkpoint", (c) => bareRate(c, c.with), perSecond)}
+${row(
+  "**the redeemer's claims ÷ the bare chain's**, without a checkpoint",
+  (c) => claims(c, c.without) / bareRate(c, c.without),
+  times,
   (r) => `unchanged: ${pass(r >= 0.8)} (within 20 %)`,
 )}
 ${row(
-  "claims: the same, from the checkpoint, per second",
-  (c) => claims(c, c.with),
-  (x) => x.toFixed(1),
+  "**the same**, from the checkpoint",
+  (c) => claims(c, c.with) / bareRate(c, c.with),
+  times,
   (r) => `unchanged: ${pass(r >= 0.8)} (within 20 %)`,
 )}
+${row(
+  "the redeemer's own time: (ready → every Job created) − the bare chain's claims, without a checkpoint",
+  (c) => backfill(c.without) - c.without.readyMs - c.without.bare.claimsMs,
+  ms,
+)}
+${row("… from the checkpoint", (c) => backfill(c.with) - c.with.readyMs - c.with.bare.claimsMs, ms)}
+${row("blocks the bare chain's claims were mined in (each chain)", (c) => Math.max(c.without.bare.blocks, c.with.bare.blocks), count)}
+${row("a claim transaction, send → receipt, median: the redeemer's (both starts)", (c) => median([...c.without.claimBatchesMs, ...c.with.claimBatchesMs]), ms)}
+${row("… the bare chain's (both chains)", (c) => median([...c.without.bare.batches, ...c.with.bare.batches].map((b) => b.ms)), ms)}
+${row("… slowest, the redeemer's", (c) => max([...c.without.claimBatchesMs, ...c.with.claimBatchesMs]), ms)}
+${row("… slowest, the bare chain's", (c) => max([...c.without.bare.batches, ...c.with.bare.batches].map((b) => b.ms)), ms)}
+${row("anvil's CPU time from ready to the last Job, without a checkpoint (the redeemer's claims, its reads, and the blocks)", (c) => c.without.anvilClaimsCpuMs, ms)}
+${row("… from the checkpoint", (c) => c.with.anvilClaimsCpuMs, ms)}
+${row("anvil's CPU time for the bare chain's claims (mean of both chains)", (c) => (c.without.bare.claimsAnvilCpuMs + c.with.bare.claimsAnvilCpuMs) / 2, ms)}
+${row("an empty block (`evm_mine`), median of 10", (c) => median([...c.without.bare.emptyMineMs, ...c.with.bare.emptyMineMs]), ms)}
+${row("… anvil's CPU time per empty block", (c) => (c.without.bare.emptyMineCpuMs + c.with.bare.emptyMineCpuMs) / 2, ms)}
+${row("a 0-value transfer to oneself, send → receipt, median of 10", (c) => median([...c.without.bare.transferMs, ...c.with.bare.transferMs]), ms)}
+${row("… anvil's CPU time per transfer", (c) => (c.without.bare.transferCpuMs + c.with.bare.transferCpuMs) / 2, ms)}
+${row(`a ${CLAIM_BATCH}-claim \`eth_call\` of markRunningBatch, median of 10`, (c) => median([...c.without.bare.callMs, ...c.with.bare.callMs]), ms)}
 ${row("peak RSS up to ready (the history read), without a checkpoint", (c) => c.without.peakRssReady, mb, atMostHalfMore)}
 ${row("peak heap up to ready, without a checkpoint", (c) => c.without.peakHeapReady, mb)}
 ${row("peak RSS up to ready, from the checkpoint", (c) => c.with.peakRssReady, mb, atMostHalfMore)}
