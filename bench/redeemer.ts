@@ -432,7 +432,8 @@ interface ScaleRun extends ScaleRunResult {
 
 /** The redeemer's claim settings (config defaults) and receipt polling (its formula on the bench's pollIntervalMs 20). */
 const CLAIM_BATCH = 256;
-const CLAIM_BATCHES_IN_FLIGHT = 2;
+/** CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT: the redeemer's tx.claimBatchesInFlight in the long-history runs (and the bare chain's). */
+const CLAIM_BATCHES_IN_FLIGHT = Number(process.env.CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT ?? 2);
 const RECEIPT_POLL_MS = 100;
 
 /**
@@ -475,6 +476,7 @@ async function scale(terminal: number): Promise<ScaleFigures> {
             open: SCALE_OPEN,
             kube: KUBE,
             untilReady: SCALE_UNTIL_READY,
+            claimBatchesInFlight: CLAIM_BATCHES_IN_FLIGHT,
             ...(!checkpoint && { saveCheckpointAs: saved }),
           },
           (phase) => {
@@ -542,7 +544,7 @@ function scaleSectionOf(scaled: ScaleFigures[]): string {
   const perSecond = (x: number) => x.toFixed(1);
   const times = (x: number) => `${x.toFixed(2)} ×`;
   const ms = (x: number) => `${Math.round(x).toLocaleString("en")} ms`;
-  return `Measured ${when}, Node ${process.version}.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""}
+  return `Measured ${when}, Node ${process.version}. Claims: up to ${CLAIM_BATCH} per markRunningBatch transaction, ${CLAIM_BATCHES_IN_FLIGHT} in flight, receipts polled every ${RECEIPT_POLL_MS} ms, by the redeemer and by the bare chain alike; anvil ${SCALE_ANVIL_ARGS.length ? `with \`${SCALE_ANVIL_ARGS.join(" ")}\` besides bench/history.ts' options` : "with bench/history.ts' options"}.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""}
 
 ${head}
 ${sep}
@@ -604,6 +606,8 @@ ${row("… anvil's CPU time per empty block", (c) => (c.without.bare.emptyMineCp
 ${row("a 0-value transfer to oneself, send → receipt, median of 10", (c) => median([...c.without.bare.transferMs, ...c.with.bare.transferMs]), ms)}
 ${row("… anvil's CPU time per transfer", (c) => (c.without.bare.transferCpuMs + c.with.bare.transferCpuMs) / 2, ms)}
 ${row(`a ${CLAIM_BATCH}-claim \`eth_call\` of markRunningBatch, median of 10`, (c) => median([...c.without.bare.callMs, ...c.with.bare.callMs]), ms)}
+${row("CPU time of the redeemer's process from ready to the last Job (its claims and launches), without a checkpoint", (c) => wholeRun(c.without.cpuMs - c.without.cpuReadyMs), ms)}
+${row("… from the checkpoint", (c) => wholeRun(c.with.cpuMs - c.with.cpuReadyMs), ms)}
 ${row("peak RSS up to ready (the history read), without a checkpoint", (c) => c.without.peakRssReady, mb, atMostHalfMore)}
 ${row("peak heap up to ready, without a checkpoint", (c) => c.without.peakHeapReady, mb)}
 ${row("peak RSS up to ready, from the checkpoint", (c) => c.with.peakRssReady, mb, atMostHalfMore)}

@@ -23,6 +23,8 @@ export interface ScaleRunInput {
   kube: Record<string, unknown>;
   /** Stop at ready instead of waiting for every open redemption's Job (backfill figures then NaN). */
   untilReady?: boolean;
+  /** The redeemer's tx.claimBatchesInFlight. */
+  claimBatchesInFlight: number;
   /** Copy the checkpoint written at the end of the history read here (for a later run). */
   saveCheckpointAs?: string;
 }
@@ -41,6 +43,8 @@ export interface ScaleRunResult {
   dropped: number;
   fromCheckpoint: boolean;
   cpuMs: number;
+  /** The process's CPU time up to ready. */
+  cpuReadyMs: number;
   /** Each claim transaction (markRunningBatch), send → receipt, in the order the receipts came. */
   claimBatchesMs: number[];
 }
@@ -76,7 +80,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     policy: { allowedRegistries: ["registry.example.com"] },
     executor: { kind: "kubernetes", kubernetes: { ...input.kube, resyncMs: 600_000 }, kubeconfig: input.kubeconfig },
     launch: { concurrency: 64 },
-    tx: { concurrency: 16 },
+    tx: { concurrency: 16, claimBatchesInFlight: input.claimBatchesInFlight },
     checkpoint: { file: checkpointFile, intervalMs: 3_600_000 },
   });
   // CTK_BENCH_SCALE_HEAP_PROFILE=<file.heapprofile>: a sampling profile of what the start allocated that
@@ -99,8 +103,11 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   let readyAt = NaN;
   let peakRssReady = NaN;
   let peakHeapReady = NaN;
+  let cpuReadyMs = NaN;
   void redeemer.ready.then(() => {
     readyAt = performance.now();
+    const c = process.cpuUsage(cpu0);
+    cpuReadyMs = (c.user + c.system) / 1000;
     process.send?.({ phase: "ready" });
     sample();
     peakRssReady = peakRss;
@@ -153,6 +160,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     dropped: d.settled + d.rejected + d.reclaimed,
     fromCheckpoint: redeemer.fromCheckpoint,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    cpuReadyMs,
     claimBatchesMs,
   };
   if (input.saveCheckpointAs) {
