@@ -45,6 +45,8 @@ export interface ScaleRunResult {
   cpuMs: number;
   /** The process's CPU time up to ready. */
   cpuReadyMs: number;
+  /** Its CPU time per second over the 2 s after the last Job, nothing left to do: what its polling of the chain costs. */
+  idleCpuMsPerS: number;
   /** Each claim transaction (markRunningBatch), send → receipt, in the order the receipts came. */
   claimBatchesMs: number[];
 }
@@ -134,6 +136,14 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   const backfillMs = input.untilReady ? NaN : performance.now() - t0; // NaN arrives as null over IPC
   process.send?.({ phase: "done" });
   const cpu = process.cpuUsage(cpu0);
+  let idleCpuMsPerS = NaN;
+  if (!input.untilReady) {
+    const idle0 = process.cpuUsage();
+    const i0 = performance.now();
+    await sleep(2_000);
+    const idle = process.cpuUsage(idle0);
+    idleCpuMsPerS = (idle.user + idle.system) / (performance.now() - i0);
+  }
   sample();
   clearInterval(sampler);
   gc!();
@@ -161,6 +171,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     fromCheckpoint: redeemer.fromCheckpoint,
     cpuMs: (cpu.user + cpu.system) / 1000,
     cpuReadyMs,
+    idleCpuMsPerS,
     claimBatchesMs,
   };
   if (input.saveCheckpointAs) {
