@@ -12,7 +12,9 @@
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the "redeemer"
  * (and "redeemer scale") generated blocks of the "## Redeemer" section: the analysis around them is hand-written. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
  * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
- * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those
+ * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_SCALE_ANVIL_ARGS anvil options to
+ * their chains, CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT sets the redeemer's claim batches in flight (2), and before each start
+ * the same claims are timed on the bare chain (bench/bareChain.ts), the baseline of its claims; CTK_BENCH_ONLY=scale runs only those
  * and rewrites only their block ("redeemer scale") of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
  * sampling heap profile of what it promoted to the old generation (bench/redeemerScaleRun.ts); CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
