@@ -40,6 +40,7 @@ import { ANVIL_KEYS, startAnvil } from "../devkit/startAnvil.js";
 import { type ChildProcess, fork } from "node:child_process";
 import { historyChain, rpc, type Setup, setUp, spec } from "./history.js";
 import { type BareChainFigures, cpuSecondsOf, measureBareChain } from "./bareChain.js";
+import { MAX_CLAIM_BATCH } from "../redeemer/settler/claimBatcher.js";
 import { privateKeyToAccount } from "viem/accounts";
 import type { ScaleRunInput, ScaleRunResult } from "./redeemerScaleRun.js";
 
@@ -432,8 +433,8 @@ interface ScaleRun extends ScaleRunResult {
   anvilClaimsCpuMs: number;
 }
 
-/** The redeemer's claim settings (config defaults) and receipt polling (its formula on the bench's pollIntervalMs 20). */
-const CLAIM_BATCH = 256;
+/** The redeemer's claim settings (config defaults) and receipt polling (redeemer/index.ts' formula on the bench's pollIntervalMs 20: max(100, 2 × 20) ms). */
+const CLAIM_BATCH = MAX_CLAIM_BATCH;
 /** CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT: the redeemer's tx.claimBatchesInFlight in the long-history runs (and the bare chain's). */
 const CLAIM_BATCHES_IN_FLIGHT = Number(process.env.CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT ?? 2);
 const RECEIPT_POLL_MS = 100;
