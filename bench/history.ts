@@ -112,8 +112,8 @@ function cacheKey(terminal: number, open: number): string {
   return `history-${terminal}-${open}-v1-${createHash("sha256").update(bytecode).digest("hex").slice(0, 12)}`;
 }
 
-/** An anvil holding the history (loaded from the cache, or generated and cached). */
-export async function historyChain(terminal: number, open: number): Promise<{ anvil: AnvilHandle; history: History }> {
+/** An anvil holding the history (loaded from the cache, or generated and cached), started with `anvilArgs` besides. */
+export async function historyChain(terminal: number, open: number, anvilArgs: string[] = []): Promise<{ anvil: AnvilHandle; history: History }> {
   mkdirSync(CACHE_DIR, { recursive: true });
   const key = cacheKey(terminal, open);
   const statePath = join(CACHE_DIR, `${key}.state.json`);
@@ -122,7 +122,7 @@ export async function historyChain(terminal: number, open: number): Promise<{ an
   const meta = JSON.parse(readFileSync(metaPath, "utf8")) as Omit<History, "lotId"> & { lotId: string };
   const t0 = performance.now();
   // A long history takes minutes to load: wait up to 10 minutes for anvil to answer.
-  const anvil = await startAnvil({ args: [...ANVIL_ARGS, "--load-state", statePath], readyTimeoutMs: 600_000 });
+  const anvil = await startAnvil({ args: [...ANVIL_ARGS, ...anvilArgs, "--load-state", statePath], readyTimeoutMs: 600_000 });
   const head = Number(BigInt((await rpc(anvil.rpcUrl, "eth_blockNumber")) as string));
   if (head !== meta.head) {
     await anvil.stop();

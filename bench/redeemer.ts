@@ -12,7 +12,9 @@
  * Peak memory is sampled throughout. Results go to bench/RESULTS.md, replacing only the "redeemer"
  * (and "redeemer scale") generated blocks of the "## Redeemer" section: the analysis around them is hand-written. Scale with CTK_BENCH_REDEMPTIONS (10,000) and CTK_BENCH_LIVE (200);
  * CTK_BENCH_WRITE=0 only prints; CTK_BENCH_SCALE=10000,100000 sets the long histories (empty: none),
- * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_ONLY=scale runs only those
+ * CTK_BENCH_SCALE_NODE_ARGS adds node flags to their redeemer processes, CTK_BENCH_SCALE_ANVIL_ARGS anvil options to
+ * their chains, CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT sets the redeemer's claim batches in flight (2), and before each start
+ * the same claims are timed on the bare chain (bench/bareChain.ts), the baseline of its claims; CTK_BENCH_ONLY=scale runs only those
  * and rewrites only their block ("redeemer scale") of RESULTS.md; CTK_BENCH_SCALE_HEAP_PROFILE=<file> writes, per such run, a
  * sampling heap profile of what it promoted to the old generation (bench/redeemerScaleRun.ts); CTK_BENCH_PROFILE=<file.cpuprofile> writes a CPU profile of the
  * benchmark's process covering the backfill only (open it in Chrome DevTools or speedscope), and
@@ -37,6 +39,9 @@ import { parseRedeemerConfig, type Redeemer, startRedeemer } from "../redeemer/i
 import { ANVIL_KEYS, startAnvil } from "../devkit/startAnvil.js";
 import { type ChildProcess, fork } from "node:child_process";
 import { historyChain, rpc, type Setup, setUp, spec } from "./history.js";
+import { type BareChainFigures, cpuSecondsOf, measureBareChain } from "./bareChain.js";
+import { MAX_CLAIM_BATCH } from "../redeemer/settler/claimBatcher.js";
+import { privateKeyToAccount } from "viem/accounts";
 import type { ScaleRunInput, ScaleRunResult } from "./redeemerScaleRun.js";
 
 const N = Number(process.env.CTK_BENCH_REDEMPTIONS ?? 10_000);
@@ -84,16 +89,6 @@ const fullGc: () => void = (() => {
   return runInNewContext("gc") as () => void;
 })();
 const heapUsed = () => getHeapStatistics().used_heap_size;
-
-/** CPU seconds a process has used (Linux /proc), or NaN where that cannot be read. */
-function cpuSecondsOf(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in USER_HZ (100)
-  } catch {
-    return NaN;
-  }
-}
 
 const log = (...a: unknown[]) => console.error("[bench:redeemer]", ...a);
 const mib = (x: number) => `${(x / 2 ** 20).toFixed(0)} MiB`;
@@ -395,19 +390,25 @@ async function live(): Promise<number[]> {
 
 const SCALE_TERMINAL = (process.env.CTK_BENCH_SCALE ?? "10000,100000").split(",").filter(Boolean).map(Number);
 const SCALE_OPEN = Number(process.env.CTK_BENCH_SCALE_OPEN ?? 1_000);
+/** CTK_BENCH_SCALE_ANVIL_ARGS: anvil options for the long histories' chains, besides bench/history.ts' own. */
+const SCALE_ANVIL_ARGS = (process.env.CTK_BENCH_SCALE_ANVIL_ARGS ?? "").split(" ").filter(Boolean);
+/** NaN (not measured) when there is nothing to take it of. */
+const median = (xs: number[]) => (xs.length ? quantile(xs, 0.5) : NaN);
+const max = (xs: number[]) => (xs.length ? Math.max(...xs) : NaN);
 /** CTK_BENCH_SCALE_UNTIL=ready: each start is measured up to ready only (no claims or launches of the open ones). */
 const SCALE_UNTIL_READY = process.env.CTK_BENCH_SCALE_UNTIL === "ready";
 
-/** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts). */
-function scaleRun(input: ScaleRunInput): Promise<ScaleRunResult> {
+/** One measured start of the redeemer in a process of its own (bench/redeemerScaleRun.ts); `onPhase` when it is ready and when the last Job is created. */
+function scaleRun(input: ScaleRunInput, onPhase: (phase: "ready" | "done") => void): Promise<ScaleRunResult> {
   const child = fork(fileURLToPath(new URL("./redeemerScaleRun.ts", import.meta.url)), [], {
     execArgv: ["--expose-gc", ...(process.env.CTK_BENCH_SCALE_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   return new Promise((resolve, reject) => {
-    child.once("message", (m) => {
-      const msg = m as { result?: ScaleRunResult; error?: string };
-      if (msg.result) resolve(msg.result);
+    child.on("message", (m) => {
+      const msg = m as { phase?: "ready" | "done"; result?: ScaleRunResult; error?: string };
+      if (msg.phase) onPhase(msg.phase);
+      else if (msg.result) resolve(msg.result);
       else reject(new Error(`scale run failed: ${msg.error}`));
     });
     child.once("exit", (code) => reject(new Error(`scale run exited (${code})`)));
@@ -420,10 +421,23 @@ interface ScaleFigures {
   open: number;
   blocks: number;
   load: string;
-  without: ScaleRunResult;
-  with: ScaleRunResult;
+  without: ScaleRun;
+  with: ScaleRun;
   checkpointBytes: number;
 }
+
+/** A measured start, with the bare chain's claims measured on the same chain just before it. */
+interface ScaleRun extends ScaleRunResult {
+  bare: BareChainFigures;
+  /** anvil's CPU time from the redeemer ready to its last Job created. */
+  anvilClaimsCpuMs: number;
+}
+
+/** The redeemer's claim settings (config defaults) and receipt polling (redeemer/index.ts' formula on the bench's pollIntervalMs 20: max(100, 2 × 20) ms). */
+const CLAIM_BATCH = MAX_CLAIM_BATCH;
+/** CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT: the redeemer's tx.claimBatchesInFlight in the long-history runs (and the bare chain's). */
+const CLAIM_BATCHES_IN_FLIGHT = Number(process.env.CTK_BENCH_SCALE_CLAIMS_IN_FLIGHT ?? 2);
+const RECEIPT_POLL_MS = 100;
 
 /**
  * A long history (`terminal` redemptions over, then SCALE_OPEN open), from bench/history.ts:
@@ -435,21 +449,48 @@ async function scale(terminal: number): Promise<ScaleFigures> {
   const dir = mkdtempSync(join(tmpdir(), "ctk-bench-scale-"));
   try {
     const saved = join(dir, "checkpoint-after-history.json");
-    const once = async (runDir: string, checkpoint: string | undefined): Promise<{ r: ScaleRunResult; blocks: number }> => {
-      const { anvil, history } = await historyChain(terminal, SCALE_OPEN);
+    const once = async (runDir: string, checkpoint: string | undefined): Promise<{ r: ScaleRun; blocks: number }> => {
+      const { anvil, history } = await historyChain(terminal, SCALE_OPEN, SCALE_ANVIL_ARGS);
       const fake = await forkFakeKube(runDir);
       try {
         if (checkpoint) copyFileSync(checkpoint, join(runDir, "redeemer-checkpoint.json"));
-        const r = await scaleRun({
+        // The baseline: the same claims on the same chain with no redeemer, then reverted.
+        const bare = await measureBareChain({
           rpcUrl: anvil.rpcUrl,
-          deployment: history.deployment,
-          kubeconfig: fake.kubeconfig,
-          dir: runDir,
-          open: SCALE_OPEN,
-          kube: KUBE,
-          untilReady: SCALE_UNTIL_READY,
-          ...(!checkpoint && { saveCheckpointAs: saved }),
+          contract: history.deployment.computeToken,
+          from: privateKeyToAccount(ANVIL_KEYS[1]).address,
+          ids: Array.from({ length: SCALE_OPEN }, (_, k) => BigInt(history.terminal + 1 + k)),
+          batch: CLAIM_BATCH,
+          inFlight: CLAIM_BATCHES_IN_FLIGHT,
+          receiptPollMs: RECEIPT_POLL_MS,
+          anvilPid: anvil.process.pid,
         });
+        log(
+          `scale ${terminal}: bare chain ${SCALE_OPEN} claims in ${Math.round(bare.claimsMs)} ms (transactions ${bare.batches.map((b) => Math.round(b.ms)).join(", ")} ms; anvil CPU ${Math.round(bare.claimsAnvilCpuMs)} ms), empty block ${Math.round(median(bare.emptyMineMs))} ms, transfer ${Math.round(median(bare.transferMs))} ms`,
+        );
+        let anvilCpuAtReady = NaN;
+        let anvilCpuAtDone = NaN;
+        const r0 = await scaleRun(
+          {
+            rpcUrl: anvil.rpcUrl,
+            deployment: history.deployment,
+            kubeconfig: fake.kubeconfig,
+            dir: runDir,
+            open: SCALE_OPEN,
+            kube: KUBE,
+            untilReady: SCALE_UNTIL_READY,
+            claimBatchesInFlight: CLAIM_BATCHES_IN_FLIGHT,
+            ...(!checkpoint && { saveCheckpointAs: saved }),
+          },
+          (phase) => {
+            if (phase === "ready") anvilCpuAtReady = cpuSecondsOf(anvil.process.pid);
+            else anvilCpuAtDone = cpuSecondsOf(anvil.process.pid);
+          },
+        );
+        const r: ScaleRun = { ...r0, bare, anvilClaimsCpuMs: (anvilCpuAtDone - anvilCpuAtReady) * 1000 };
+        log(
+          `scale ${terminal}: the redeemer's claim transactions ${r.claimBatchesMs.map(Math.round).join(", ")} ms; anvil CPU ready → last Job ${Math.round(r.anvilClaimsCpuMs)} ms`,
+        );
         const stats = await fake.stats();
         if (!SCALE_UNTIL_READY && (stats.created !== SCALE_OPEN || stats.twice)) throw new Error(`the API server saw ${stats.created} Jobs created (${stats.twice} twice)`);
         return { r, blocks: history.head - history.deployment.deployBlock };
@@ -502,7 +543,13 @@ function scaleSectionOf(scaled: ScaleFigures[]): string {
   const rate = (c: ScaleFigures, r: ScaleRunResult) => c.open / (backfill(r) / 1000);
   const claims = (c: ScaleFigures, r: ScaleRunResult) => c.open / ((backfill(r) - r.readyMs) / 1000);
   const wholeRun = (x: number) => (SCALE_UNTIL_READY ? NaN : x);
-  return `Measured ${when}, Node ${process.version}.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""}
+  /** The redeemer's CPU time from ready to the last Job, less its idle polling over that time. */
+  const ownWork = (r: ScaleRun) => wholeRun(r.cpuMs - r.cpuReadyMs - (r.idleCpuMsPerS * (backfill(r) - r.readyMs)) / 1000);
+  const bareRate = (c: ScaleFigures, r: ScaleRun) => c.open / (r.bare.claimsMs / 1000);
+  const perSecond = (x: number) => x.toFixed(1);
+  const times = (x: number) => `${x.toFixed(2)} ×`;
+  const ms = (x: number) => `${Math.round(x).toLocaleString("en")} ms`;
+  return `Measured ${when}, Node ${process.version}. Claims: up to ${CLAIM_BATCH} per markRunningBatch transaction, ${CLAIM_BATCHES_IN_FLIGHT} in flight, receipts polled every ${RECEIPT_POLL_MS} ms, by the redeemer and by the bare chain alike; anvil ${SCALE_ANVIL_ARGS.length ? `with \`${SCALE_ANVIL_ARGS.join(" ")}\` besides bench/history.ts' options` : "with bench/history.ts' options"}.${SCALE_UNTIL_READY ? " This run stopped each start at ready (`CTK_BENCH_SCALE_UNTIL=ready`): the claims and launches of the open ones were not measured." : ""}
 
 ${head}
 ${sep}
@@ -525,17 +572,53 @@ ${row(
   (c) => rate(c, c.with),
   (x) => Math.round(x).toLocaleString("en"),
 )}
+${row("claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second", (c) => claims(c, c.without), perSecond)}
+${row("claims: the same, from the checkpoint, per second", (c) => claims(c, c.with), perSecond)}
 ${row(
-  "claims: open redemptions ÷ (ready → every Job created), without a checkpoint, per second",
-  (c) => claims(c, c.without),
-  (x) => x.toFixed(1),
+  `bare chain: the same ${SCALE_OPEN.toLocaleString("en")} claims with no redeemer, per second (first send → last receipt), on the chain of the start without a checkpoint`,
+  (c) => bareRate(c, c.without),
+  perSecond,
+)}
+${row("… on the chain of the start from the checkpoint", (c) => bareRate(c, c.with), perSecond)}
+${row(
+  "**the redeemer's claims ÷ the bare chain's**, without a checkpoint",
+  (c) => claims(c, c.without) / bareRate(c, c.without),
+  times,
   (r) => `unchanged: ${pass(r >= 0.8)} (within 20 %)`,
 )}
 ${row(
-  "claims: the same, from the checkpoint, per second",
-  (c) => claims(c, c.with),
-  (x) => x.toFixed(1),
+  "**the same**, from the checkpoint",
+  (c) => claims(c, c.with) / bareRate(c, c.with),
+  times,
   (r) => `unchanged: ${pass(r >= 0.8)} (within 20 %)`,
+)}
+${row(
+  "the redeemer's own time: (ready → every Job created) − the bare chain's claims, without a checkpoint",
+  (c) => backfill(c.without) - c.without.readyMs - c.without.bare.claimsMs,
+  ms,
+)}
+${row("… from the checkpoint", (c) => backfill(c.with) - c.with.readyMs - c.with.bare.claimsMs, ms)}
+${row("blocks the bare chain's claims were mined in (each chain)", (c) => Math.max(c.without.bare.blocks, c.with.bare.blocks), count)}
+${row("a claim transaction, send → receipt, median: the redeemer's (both starts)", (c) => wholeRun(median([...c.without.claimBatchesMs, ...c.with.claimBatchesMs])), ms)}
+${row("… the bare chain's (both chains)", (c) => median([...c.without.bare.batches, ...c.with.bare.batches].map((b) => b.ms)), ms)}
+${row("… slowest, the redeemer's", (c) => wholeRun(max([...c.without.claimBatchesMs, ...c.with.claimBatchesMs])), ms)}
+${row("… slowest, the bare chain's", (c) => max([...c.without.bare.batches, ...c.with.bare.batches].map((b) => b.ms)), ms)}
+${row("anvil's CPU time from ready to the last Job, without a checkpoint (the redeemer's claims, its reads, and the blocks)", (c) => c.without.anvilClaimsCpuMs, ms)}
+${row("… from the checkpoint", (c) => c.with.anvilClaimsCpuMs, ms)}
+${row("anvil's CPU time for the bare chain's claims (mean of both chains)", (c) => (c.without.bare.claimsAnvilCpuMs + c.with.bare.claimsAnvilCpuMs) / 2, ms)}
+${row("an empty block (`evm_mine`), median of 10", (c) => median([...c.without.bare.emptyMineMs, ...c.with.bare.emptyMineMs]), ms)}
+${row("… anvil's CPU time per empty block", (c) => (c.without.bare.emptyMineCpuMs + c.with.bare.emptyMineCpuMs) / 2, ms)}
+${row("a 0-value transfer to oneself, send → receipt, median of 10", (c) => median([...c.without.bare.transferMs, ...c.with.bare.transferMs]), ms)}
+${row("… anvil's CPU time per transfer", (c) => (c.without.bare.transferCpuMs + c.with.bare.transferCpuMs) / 2, ms)}
+${row(`a ${CLAIM_BATCH}-claim \`eth_call\` of markRunningBatch, median of 10`, (c) => median([...c.without.bare.callMs, ...c.with.bare.callMs]), ms)}
+${row("CPU time of the redeemer's process from ready to the last Job (its claims and launches), without a checkpoint", (c) => wholeRun(c.without.cpuMs - c.without.cpuReadyMs), ms)}
+${row("… from the checkpoint", (c) => wholeRun(c.with.cpuMs - c.with.cpuReadyMs), ms)}
+${row("CPU time of the redeemer's process per second once every Job is created (nothing to do: its polling of the chain every 20 ms), mean of both starts", (c) => (c.without.idleCpuMsPerS + c.with.idleCpuMsPerS) / 2, ms)}
+${row(
+  "**its work for the claims and launches**: CPU time from ready to the last Job minus that polling over the same time, mean of both starts",
+  (c) => (ownWork(c.without) + ownWork(c.with)) / 2,
+  ms,
+  (r) => `unchanged: ${pass(r <= 1.2)} (within 20 %)`,
 )}
 ${row("peak RSS up to ready (the history read), without a checkpoint", (c) => c.without.peakRssReady, mb, atMostHalfMore)}
 ${row("peak heap up to ready, without a checkpoint", (c) => c.without.peakHeapReady, mb)}

@@ -2,7 +2,8 @@
  * One measured start of the redeemer, in a process of its own (forked by bench/redeemer.ts with
  * `--expose-gc`), so that its memory is the redeemer's alone: not the benchmark's set-up, nor
  * an earlier run's. IPC: it receives a ScaleRunInput, starts the redeemer, waits until it is ready
- * and every open redemption's Job is created, takes a full GC, and answers a ScaleRunResult.
+ * and every open redemption's Job is created (saying `{ phase: "ready" }` and `{ phase: "done" }`
+ * at those moments, for the parent to read anvil's CPU time), takes a full GC, and answers a ScaleRunResult.
  */
 import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
@@ -22,6 +23,8 @@ export interface ScaleRunInput {
   kube: Record<string, unknown>;
   /** Stop at ready instead of waiting for every open redemption's Job (backfill figures then NaN). */
   untilReady?: boolean;
+  /** The redeemer's tx.claimBatchesInFlight. */
+  claimBatchesInFlight: number;
   /** Copy the checkpoint written at the end of the history read here (for a later run). */
   saveCheckpointAs?: string;
 }
@@ -40,6 +43,12 @@ export interface ScaleRunResult {
   dropped: number;
   fromCheckpoint: boolean;
   cpuMs: number;
+  /** The process's CPU time up to ready. */
+  cpuReadyMs: number;
+  /** Its CPU time per second over the 2 s after the last Job, nothing left to do: what its polling of the chain costs. */
+  idleCpuMsPerS: number;
+  /** Each claim transaction (markRunningBatch), send → receipt, in the order the receipts came. */
+  claimBatchesMs: number[];
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -73,7 +82,7 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     policy: { allowedRegistries: ["registry.example.com"] },
     executor: { kind: "kubernetes", kubernetes: { ...input.kube, resyncMs: 600_000 }, kubeconfig: input.kubeconfig },
     launch: { concurrency: 64 },
-    tx: { concurrency: 16 },
+    tx: { concurrency: 16, claimBatchesInFlight: input.claimBatchesInFlight },
     checkpoint: { file: checkpointFile, intervalMs: 3_600_000 },
   });
   // CTK_BENCH_SCALE_HEAP_PROFILE=<file.heapprofile>: a sampling profile of what the start allocated that
@@ -96,8 +105,12 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   let readyAt = NaN;
   let peakRssReady = NaN;
   let peakHeapReady = NaN;
+  let cpuReadyMs = NaN;
   void redeemer.ready.then(() => {
     readyAt = performance.now();
+    const c = process.cpuUsage(cpu0);
+    cpuReadyMs = (c.user + c.system) / 1000;
+    process.send?.({ phase: "ready" });
     sample();
     peakRssReady = peakRss;
     peakHeapReady = peakHeap;
@@ -105,6 +118,14 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
       `[bench:redeemer] ready after ${Math.round(readyAt - t0)} ms (${redeemer.fromCheckpoint ? "from the checkpoint" : "history read in full"}), peak RSS so far ${(peakRss / 2 ** 20).toFixed(0)} MiB, heap ${(peakHeap / 2 ** 20).toFixed(0)} MiB`,
     );
   });
+  // The redeemer's claim transactions, timed by the redeemer itself (its claim-batch metric).
+  const claimBatchesMs: number[] = [];
+  const histogram = redeemer.metrics.claimBatchSeconds;
+  const observe = histogram.observe.bind(histogram);
+  histogram.observe = ((...a: Parameters<typeof observe>) => {
+    if (typeof a[0] === "number") claimBatchesMs.push(a[0] * 1000);
+    observe(...a);
+  }) as typeof histogram.observe;
   let launched = 0;
   const hook = redeemer.book.onChange;
   redeemer.book.onChange = (after, before) => {
@@ -113,7 +134,16 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
   };
   while ((!input.untilReady && launched < input.open) || Number.isNaN(readyAt)) await sleep(5);
   const backfillMs = input.untilReady ? NaN : performance.now() - t0; // NaN arrives as null over IPC
+  process.send?.({ phase: "done" });
   const cpu = process.cpuUsage(cpu0);
+  let idleCpuMsPerS = NaN;
+  if (!input.untilReady) {
+    const idle0 = process.cpuUsage();
+    const i0 = performance.now();
+    await sleep(2_000);
+    const idle = process.cpuUsage(idle0);
+    idleCpuMsPerS = (idle.user + idle.system) / (performance.now() - i0);
+  }
   sample();
   clearInterval(sampler);
   gc!();
@@ -140,6 +170,9 @@ async function run(input: ScaleRunInput): Promise<ScaleRunResult> {
     dropped: d.settled + d.rejected + d.reclaimed,
     fromCheckpoint: redeemer.fromCheckpoint,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    cpuReadyMs,
+    idleCpuMsPerS,
+    claimBatchesMs,
   };
   if (input.saveCheckpointAs) {
     // Written after the history read (the first sync), before any markRunning of the open ones is read.

@@ -153,6 +153,9 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     executorKind: executor.kind,
     claimBatch: { maxBatch: config.tx.claimBatch, maxInFlight: config.tx.claimBatchesInFlight },
     now,
+    onTransaction: (...tx) => {
+      if (tx[0] === "markRunningBatch") metrics.claimBatchSeconds.observe(tx[4] / 1000);
+    },
   });
   const engine = new RedemptionEngine({
     book,

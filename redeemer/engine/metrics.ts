@@ -9,6 +9,7 @@ export class RedeemerMetrics {
   readonly registry = new Registry();
   readonly launchLatency: Histogram;
   readonly settleLatency: Histogram;
+  readonly claimBatchSeconds: Histogram;
   readonly executorErrors: Counter<"operation">;
   readonly chainErrors: Counter<"operation">;
   readonly transactions: Counter<"call">;
@@ -38,6 +39,12 @@ export class RedeemerMetrics {
       name: "ctk_redeemer_settle_latency_seconds",
       help: "From the job being seen finished to the settle transaction being mined",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.claimBatchSeconds = new Histogram({
+      name: "ctk_redeemer_claim_batch_seconds",
+      help: "From sending a markRunningBatch transaction (a claim of up to 256 redemptions) to its receipt",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
     this.executorErrors = new Counter({ name: "ctk_redeemer_executor_errors_total", help: "Executor calls that failed", labelNames: ["operation"], registers });

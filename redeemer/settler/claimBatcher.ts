@@ -35,8 +35,8 @@ export interface ClaimBatcherOptions {
   /** Batch transactions in flight at once. */
   maxInFlight?: number;
   now?: () => number;
-  /** Each transaction sent, with the ids it claimed. */
-  onBatch?: (hash: Hex, asked: number, claimed: number) => void;
+  /** Each transaction sent, with the ids it claimed and the milliseconds from its send (the run before it included) to its receipt. */
+  onBatch?: (hash: Hex, asked: number, claimed: number, ms: number) => void;
 }
 
 interface Waiting {
@@ -107,6 +107,7 @@ export class ClaimBatcher {
 
   private async send(batch: Waiting[]): Promise<void> {
     let sent;
+    const sentAt = this.now();
     try {
       // Run once before sending only until a batch has gone through, and again after any failure:
       // a refusal (a revoked role) then costs at most one reverted transaction.
@@ -119,8 +120,8 @@ export class ClaimBatcher {
     }
     this.proven = true;
     const claimed = claimedIn(sent.receipt, this.opts.contract);
-    this.opts.onBatch?.(sent.hash, batch.length, claimed.size);
     const at = this.now();
+    this.opts.onBatch?.(sent.hash, batch.length, claimed.size, at - sentAt);
     const skipped: Waiting[] = [];
     for (const w of batch) {
       const jobRef = claimed.get(w.id);

@@ -30,9 +30,9 @@ export interface SettlerOptions {
   claimBatch?: Pick<ClaimBatcherOptions, "maxBatch" | "maxInFlight">;
   /**
    * Each transaction sent: which call, for which redemption (markRunningBatch: how many ids it
-   * was sent for, and how many it claimed), its hash.
+   * was sent for, how many it claimed, and the milliseconds from its send to its receipt), its hash.
    */
-  onTransaction?: (...tx: ["settle" | "reject", id: bigint, hash: `0x${string}`] | ["markRunningBatch", asked: number, claimed: number, hash: `0x${string}`]) => void;
+  onTransaction?: (...tx: ["settle" | "reject", id: bigint, hash: `0x${string}`] | ["markRunningBatch", asked: number, claimed: number, hash: `0x${string}`, ms: number]) => void;
 }
 
 export class Settler {
@@ -48,7 +48,7 @@ export class Settler {
       executorKind: opts.executorKind,
       now: this.now,
       ...opts.claimBatch,
-      onBatch: (hash, asked, claimed) => opts.onTransaction?.("markRunningBatch", asked, claimed, hash),
+      onBatch: (hash, asked, claimed, ms) => opts.onTransaction?.("markRunningBatch", asked, claimed, hash, ms),
     });
   }
 

@@ -173,6 +173,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
     expect(m.text).to.match(/ctk_redeemer_redemptions\{state="running"\} [1-9]/);
     expect(m.text).to.match(/ctk_redeemer_launch_latency_seconds_count [1-9]/);
     expect(m.text).to.match(/ctk_redeemer_settle_latency_seconds_count [1-9]/);
+    expect(m.text).to.match(/ctk_redeemer_claim_batch_seconds_count [1-9]/);
     expect(m.text).to.match(/ctk_redeemer_transactions_total\{call="settle"\} [1-9]/);
     expect(m.text).to.match(/ctk_redeemer_head_block \d+/);
     expect(m.text).to.contain("ctk_redeemer_process_cpu_seconds_total");

@@ -54,7 +54,7 @@ describe("redeemer: claims in batches (issue 16)", function () {
     const address = f.deployment.computeToken;
     const receipts = new ReceiptStore(join(tempDir(), "receipts"));
     await receipts.init();
-    const batches: { hash: Hex; asked: number; claimed: number }[] = [];
+    const batches: { hash: Hex; asked: number; claimed: number; ms: number }[] = [];
     const settler = new Settler({
       chain: { publicClient, address },
       sender: new TxSender({ publicClient, walletClient, address } as unknown as TxSenderContext, { receiptTimeoutMs: 10_000, pollingIntervalMs: 20 }),
@@ -64,7 +64,7 @@ describe("redeemer: claims in batches (issue 16)", function () {
       executorKind: "local",
       claimBatch,
       onTransaction: (...tx) => {
-        if (tx[0] === "markRunningBatch") batches.push({ asked: tx[1], claimed: tx[2], hash: tx[3] });
+        if (tx[0] === "markRunningBatch") batches.push({ asked: tx[1], claimed: tx[2], hash: tx[3], ms: tx[4] });
       },
     });
     return { settler, batches };
@@ -98,6 +98,8 @@ describe("redeemer: claims in batches (issue 16)", function () {
       [16, 16],
       [8, 8],
     ]);
+    // Each send → receipt timed (the claim-batch metric): a positive time, under the test's own.
+    for (const b of batches) expect(b.ms, `time of ${b.hash}`).to.be.within(1, 10_000);
     for (const e of events) expect([e.status, e.source]).to.deep.equal(["Running", "tx"]);
     expect(new Set(events.map((e) => e.txHash)).size).to.equal(3);
     const { running } = await lifecycleOf(f);
