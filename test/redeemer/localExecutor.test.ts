@@ -192,8 +192,12 @@ describe("redeemer local executor", function () {
       if (s.phase === "running") started.push(s.redemptionId);
     });
     const printDevices = "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES);";
-    await executor.launch(request(10n, `${printDevices} setTimeout(() => {}, 300)`));
-    await executor.launch(request(11n, `${printDevices} setTimeout(() => {}, 1500)`));
+    // The two running jobs hold their GPUs until the test says so (a file appears), not for a time that a
+    // loaded machine could outlast before the others are queued: job 10 ends first, then job 11 300 ms later.
+    const go = join(dataDir, "go");
+    const holdUntilGo = (extraMs: number) => `setInterval(() => { if (require('fs').existsSync(${JSON.stringify(go)})) setTimeout(() => process.exit(0), ${extraMs}); }, 20)`;
+    await executor.launch(request(10n, `${printDevices} ${holdUntilGo(0)}`));
+    await executor.launch(request(11n, `${printDevices} ${holdUntilGo(300)}`));
     await Promise.all([waitFor(executor, 10n, running), waitFor(executor, 11n, running)]);
 
     await executor.launch(request(12n, "setTimeout(() => {}, 50)", { priority: "low" }));
@@ -201,6 +205,7 @@ describe("redeemer local executor", function () {
     await executor.launch(request(14n, "setTimeout(() => {}, 300)", { priority: "urgent" }));
     await executor.launch(request(15n, "setTimeout(() => {}, 50)", { priority: "normal" }));
     for (const id of [12n, 13n, 14n, 15n]) expect((await executor.get(id))!.phase).to.equal("pending");
+    writeFileSync(go, "");
 
     const states = await Promise.all([10n, 11n, 12n, 13n, 14n, 15n].map((id) => waitFor(executor, id, finished, 10_000)));
     for (const s of states) expect(s.phase, `job ${s.redemptionId} ${s.reason} ${JSON.stringify(s.segments)} ${warnings.join(";")}`).to.equal("succeeded");
