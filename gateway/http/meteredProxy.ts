@@ -172,6 +172,7 @@ export class MeteredProxy {
         limits: this.d.limitsFor(key.holder),
         replica: this.d.replica,
         now: this.now(),
+        key,
       });
       this.d.metrics.holdSeconds.observe((performance.now() - holdStart) / 1000);
       status = await this.run(req, res, { body, chat, upstream, quote, hold, tier, key });

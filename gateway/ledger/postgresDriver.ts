@@ -32,12 +32,21 @@ export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
   private readonly pool: pg.Pool;
+  /**
+   * Connections whose commits do not wait for the disk (`synchronous_commit = off`), for single
+   * statements that need not be durable (holds): one round trip, no BEGIN and SET LOCAL around them.
+   */
+  private readonly asyncPool: pg.Pool;
 
   /** `schema`: a search_path for every connection (tests use one schema each). */
   constructor(url: string, poolSize = 16, schema?: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schema && { options: `-c search_path=${schema}` }) });
+    const config = { connectionString: url, max: poolSize, ...(schema && { options: `-c search_path=${schema}` }) };
+    this.pool = new pg.Pool(config);
+    this.asyncPool = new pg.Pool(config);
+    this.asyncPool.on("connect", (client) => void client.query("SET synchronous_commit TO off").catch(() => undefined));
     // An idle client's error (the server restarted) must not crash the gateway.
     this.pool.on("error", () => undefined);
+    this.asyncPool.on("error", () => undefined);
   }
 
   async transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
@@ -65,10 +74,11 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
-  async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+  async statement(sql: string, params?: readonly SqlValue[], options: { durable?: boolean } = {}): Promise<Row[]> {
+    const pool = options.durable === false ? this.asyncPool : this.pool;
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await this.pool.query(named(sql, params))).rows as Row[];
+        return (await pool.query(named(sql, params))).rows as Row[];
       } catch (err) {
         if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
         throw err;
@@ -81,6 +91,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
+    await this.asyncPool.end();
     await this.pool.end();
   }
 }

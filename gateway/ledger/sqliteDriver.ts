@@ -14,9 +14,16 @@
  * (SQLite's NORMAL mode), so frames checkpointed away are durable too. A transaction with
  * `durable: false` (a hold) resolves at its batch's commit. With `synchronous: "normal"` nothing
  * waits for the disk (durable against a process crash, not a power loss).
+ *
+ * Checkpoints (copying the WAL back into the database file, with its two fsyncs) run on a worker
+ * thread with a connection of its own (`PRAGMA wal_checkpoint(PASSIVE)`: it never blocks a writer),
+ * not inside a COMMIT on the thread that serves requests, where SQLite's automatic checkpoint
+ * would stall every request for a few milliseconds each time the WAL reached 1,000 pages.
  */
 import { closeSync, fsync, mkdirSync, openSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
+import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
 
@@ -30,6 +37,86 @@ const bind = (params: readonly SqlValue[] = []) => {
   }
   return o;
 };
+
+/**
+ * The checkpointing thread: checkpoints whenever asked (at most one at a time), answers with
+ * SQLite's [busy, log frames, frames checkpointed].
+ */
+const CHECKPOINTER = `
+const { workerData, parentPort } = require("node:worker_threads");
+const Database = require(workerData.module);
+const db = new Database(workerData.file);
+db.pragma("busy_timeout = 0");
+db.pragma("synchronous = NORMAL");
+parentPort.on("message", (m) => {
+  if (m === "close") {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  let row;
+  try {
+    row = db.pragma("wal_checkpoint(PASSIVE)")[0];
+  } catch (err) {
+    row = { error: String(err && err.message) };
+  }
+  parentPort.postMessage(row);
+});
+`;
+
+/** How often the WAL is checkpointed when something was committed since the last time. */
+const CHECKPOINT_MS = 200;
+
+/**
+ * Runs SQLite checkpoints on a worker thread. Where the thread cannot start, `start` returns
+ * undefined and the connection keeps SQLite's automatic checkpoints.
+ */
+class Checkpointer {
+  private busy = false;
+  private dirty = false;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(private readonly worker: Worker) {
+    worker.unref();
+    worker.on("message", () => {
+      this.busy = false;
+    });
+    worker.on("error", () => undefined);
+    this.timer = setInterval(() => this.tick(), CHECKPOINT_MS);
+    this.timer.unref();
+  }
+
+  static start(file: string): Checkpointer | undefined {
+    try {
+      const module = createRequire(import.meta.url).resolve("better-sqlite3");
+      return new Checkpointer(new Worker(CHECKPOINTER, { eval: true, workerData: { file, module } }));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Something was committed: checkpoint at the next tick. */
+  committed(): void {
+    this.dirty = true;
+  }
+
+  private tick(): void {
+    if (!this.dirty || this.busy || this.closed) return;
+    this.dirty = false;
+    this.busy = true;
+    this.worker.postMessage("checkpoint");
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    const exited = new Promise<void>((done) => this.worker.once("exit", () => done()));
+    this.worker.postMessage("close");
+    await Promise.race([exited, new Promise((done) => setTimeout(done, 2_000).unref())]);
+    await this.worker.terminate();
+  }
+}
 
 interface Job {
   owner: SqliteDriver;
@@ -64,6 +151,8 @@ export class SqliteDriver implements SqlDriver {
   /** The fsync in flight, and the one queued to start after it. */
   private syncing: Promise<void> | undefined;
   private nextSync: Promise<void> | undefined;
+  /** Checkpoints off this thread (undefined: in memory, or SQLite's automatic checkpoints). */
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(file: string, synchronous: "full" | "normal" = "full") {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
@@ -76,6 +165,12 @@ export class SqliteDriver implements SqlDriver {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 10000");
     this.walFile = file !== ":memory:" && synchronous === "full" ? `${resolve(file)}-wal` : undefined;
+    if (file !== ":memory:") {
+      this.checkpointer = Checkpointer.start(resolve(file));
+      // The WAL file is cut back to this size when it restarts (after a complete checkpoint).
+      if (this.checkpointer) this.db.pragma("wal_autocheckpoint = 0");
+      this.db.pragma("journal_size_limit = 67108864");
+    }
     this.control = {
       begin: this.db.prepare("BEGIN IMMEDIATE"),
       commit: this.db.prepare("COMMIT"),
@@ -173,6 +268,7 @@ export class SqliteDriver implements SqlDriver {
         }
       }
       this.control.commit.run();
+      this.checkpointer?.committed();
     } catch (err) {
       if (this.db.inTransaction) this.db.exec("ROLLBACK");
       for (const [j] of done) j.reject(err);
@@ -196,8 +292,8 @@ export class SqliteDriver implements SqlDriver {
     );
   }
 
-  async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
-    return this.transaction(async (tx) => tx.all(sql, params));
+  async statement(sql: string, params?: readonly SqlValue[], options: { durable?: boolean } = {}): Promise<Row[]> {
+    return this.transaction(async (tx) => tx.all(sql, params), options);
   }
 
   async exec(sql: string): Promise<void> {
@@ -210,6 +306,7 @@ export class SqliteDriver implements SqlDriver {
     }
     await this.nextSync?.catch(() => undefined);
     await this.syncing?.catch(() => undefined);
+    await this.checkpointer?.close();
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.walFd = undefined;
     this.db.close();

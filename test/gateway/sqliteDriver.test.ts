@@ -4,7 +4,7 @@
  * only after the WAL's fsync, a non-durable one at its batch's commit.
  */
 import { expect } from "chai";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
@@ -52,5 +52,21 @@ describe("gateway SQLite driver: group commit", () => {
       db.transaction(async (tx) => (await tx.one("SELECT v FROM t WHERE k = 1"))?.v),
     ]);
     expect(Number(seen)).to.equal(7);
+  });
+
+  it("checkpoints on its own thread: no commit checkpoints, yet the database file takes the WAL's pages", async () => {
+    expect((await db.statement("PRAGMA wal_autocheckpoint")).map((r) => Number(r.wal_autocheckpoint))).to.deep.equal([0]);
+    const file = join(dir, "ledger.sqlite");
+    const before = statSync(file).size;
+    const blob = "x".repeat(2_000);
+    await db.transaction(async (tx) => tx.run("CREATE TABLE b (k INTEGER PRIMARY KEY, s TEXT NOT NULL)"));
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => db.transaction(async (tx) => tx.run("INSERT INTO b (k, s) VALUES ($1, $2)", [round * 50 + i, blob + i]))));
+    }
+    const grown = async () => {
+      for (let i = 0; i < 40 && statSync(file).size < before + 64 * 1024; i++) await new Promise((r) => setTimeout(r, 50));
+      return statSync(file).size - before;
+    };
+    expect(await grown()).to.be.greaterThan(64 * 1024);
   });
 });
