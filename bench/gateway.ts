@@ -414,7 +414,7 @@ async function main(): Promise<void> {
       await c.end();
     };
     const baseCommit = BASE ? execFileSync("git", ["-C", BASE, "rev-parse", "--short", "HEAD"]).toString().trim() : undefined;
-    for (const [name, label, database] of dbs.filter(([n]) => !LEDGERS || LEDGERS.includes(n.toLowerCase()))) {
+    for (const [name, label, database] of dbs.filter(([n]) => !LEDGERS || LEDGERS.includes(n.toLowerCase().replace("postgresql", "postgres")))) {
       const trees: [string, string, string][] = [
         ...(BASE ? ([[BASE, "base", `through the gateway before (${baseCommit})`]] as [string, string, string][]) : []),
         [".", "new", "through the gateway"],

@@ -233,6 +233,15 @@ const FAST_HOLD_PG = `WITH h AS MATERIALIZED (SELECT * FROM gw_holders WHERE hol
     SELECT $10, $11, $2, $1, $12::bigint, $13, $14, $15::bigint, 'held', $9::bigint, $7::bigint, $8::bigint, $16, $3::bigint FROM ok)
   SELECT COUNT(*) AS ok FROM ok`;
 
+/** SQLite: the request's part of {@link SETTLE_PG} (same parameters), returning what the holder's and the authorization's updates need. */
+const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
+    status = CASE WHEN MIN($2, hold) > 0 THEN 'charged' ELSE 'released' END,
+    tokens_in = CASE WHEN MIN($2, hold) > 0 THEN $3 ELSE 0 END,
+    tokens_out = CASE WHEN MIN($2, hold) > 0 THEN $4 ELSE 0 END,
+    charge = MIN($2, hold), ending = $5, finished_at = $6
+  WHERE request_id = $1 AND status = 'held'
+  RETURNING holder, auth_id, hold, charge, created_at`;
+
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
 
@@ -622,27 +631,17 @@ export class Ledger {
     }
     return this.db.transaction(
       async (tx) => {
-        const r = await tx.one("SELECT holder, auth_id, hold, created_at, status FROM gw_requests WHERE request_id = $1", [requestId]);
-        if (!r || str(r.status) !== "held") return undefined;
-        const holder = str(r.holder);
+        // The request's row first (still held: clamped to its hold), returning what the other two need.
+        const r = await tx.one(SETTLE_REQUEST_SQLITE, [requestId, amount, usage.tokensIn, usage.tokensOut, usage.ending, now]);
+        if (!r) return undefined;
         const hold = big(r.hold);
-        const charge = amount > hold ? hold : amount;
-        const charged = charge > 0n;
+        const charge = big(r.charge);
         // The unused part of the hold goes back to the day's credits if the hold was made today.
         await tx.run(
           `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - CASE WHEN $5 >= day_start THEN $4 ELSE 0 END WHERE holder = $1`,
-          [holder, hold, charge, hold - charge, big(r.created_at)],
+          [str(r.holder), hold, charge, hold - charge, big(r.created_at)],
         );
         await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
-        await tx.run(`UPDATE gw_requests SET status = $2, tokens_in = $3, tokens_out = $4, charge = $5, ending = $6, finished_at = $7 WHERE request_id = $1`, [
-          requestId,
-          charged ? "charged" : "released",
-          charged ? usage.tokensIn : 0,
-          charged ? usage.tokensOut : 0,
-          charge,
-          usage.ending,
-          now,
-        ]);
         return { charge };
       },
       { durable },

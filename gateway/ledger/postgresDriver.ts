@@ -28,6 +28,16 @@ const named = (text: string, params: readonly SqlValue[] | undefined): string | 
   return { name, text, values: params.map((v) => (typeof v === "bigint" ? v.toString() : v)) };
 };
 
+/**
+ * `url` with more startup options (`-c name=value`) after those it has: node-postgres takes the
+ * URL's `options` over the pool's, so they go in the URL.
+ */
+function withOptions(url: string, ...more: (string | undefined)[]): string {
+  const u = new URL(url);
+  u.searchParams.set("options", [u.searchParams.get("options"), ...more].filter(Boolean).join(" "));
+  return u.toString();
+}
+
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
@@ -40,10 +50,9 @@ export class PostgresDriver implements SqlDriver {
 
   /** `schema`: a search_path for every connection (tests use one schema each). */
   constructor(url: string, poolSize = 16, schema?: string) {
-    const config = { connectionString: url, max: poolSize, ...(schema && { options: `-c search_path=${schema}` }) };
-    this.pool = new pg.Pool(config);
-    this.asyncPool = new pg.Pool(config);
-    this.asyncPool.on("connect", (client) => void client.query("SET synchronous_commit TO off").catch(() => undefined));
+    const schemaOption = schema ? `-c search_path=${schema}` : undefined;
+    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schemaOption && { options: schemaOption }) });
+    this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), max: poolSize });
     // An idle client's error (the server restarted) must not crash the gateway.
     this.pool.on("error", () => undefined);
     this.asyncPool.on("error", () => undefined);

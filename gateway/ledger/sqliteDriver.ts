@@ -1,8 +1,10 @@
 /**
  * SQLite through better-sqlite3, with group commit. The ledger's transactions queue up and run in
  * batches: one `BEGIN IMMEDIATE … COMMIT` around every transaction that arrived since the last
- * batch, each inside its own SAVEPOINT (a transaction that throws is rolled back alone, the others
- * commit). A batch writes each hot page (a holder's row, an index leaf) to the WAL once instead of
+ * batch; a transaction that throws is rolled back alone, the others commit. No SAVEPOINT per
+ * transaction (two statements more for each): one that throws before writing anything left
+ * nothing to undo, and after the rare one that throws having written, the batch is rolled back
+ * and run again without it. A batch writes each hot page (a holder's row, an index leaf) to the WAL once instead of
  * once per request. BEGIN IMMEDIATE takes the write lock before the first read, so two processes
  * on one file cannot interleave a read-check-write; within the process, batches run one at a time.
  *
@@ -144,7 +146,7 @@ export class SqliteDriver implements SqlDriver {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly queue: Queue;
   /** The batch's transaction control, prepared once (db.exec parses its SQL on every call). */
-  private readonly control: Record<"begin" | "commit" | "savepoint" | "release" | "rollbackTo", Database.Statement>;
+  private readonly control: Record<"begin" | "commit", Database.Statement>;
   /** The WAL file durable commits fsync (undefined: nothing to sync, e.g. in memory or `normal`). */
   private readonly walFile: string | undefined;
   private walFd: number | undefined;
@@ -174,9 +176,6 @@ export class SqliteDriver implements SqlDriver {
     this.control = {
       begin: this.db.prepare("BEGIN IMMEDIATE"),
       commit: this.db.prepare("COMMIT"),
-      savepoint: this.db.prepare("SAVEPOINT job"),
-      release: this.db.prepare("RELEASE job"),
-      rollbackTo: this.db.prepare("ROLLBACK TO job"),
     };
   }
 
@@ -189,10 +188,19 @@ export class SqliteDriver implements SqlDriver {
     return s;
   }
 
+  /** Whether the running transaction has written (run a statement that is not read-only). */
+  private wrote = false;
+
+  private write(sql: string): Database.Statement {
+    const s = this.stmt(sql);
+    if (!s.readonly) this.wrote = true;
+    return s;
+  }
+
   private readonly tx: SqlTx = {
-    all: async (sql, params) => this.stmt(sql).all(bind(params)) as Row[],
-    one: async (sql, params) => this.stmt(sql).get(bind(params)) as Row | undefined,
-    run: async (sql, params) => this.stmt(sql).run(bind(params)).changes,
+    all: async (sql, params) => this.write(sql).all(bind(params)) as Row[],
+    one: async (sql, params) => this.write(sql).get(bind(params)) as Row | undefined,
+    run: async (sql, params) => this.write(sql).run(bind(params)).changes,
   };
 
   /** Resolves after an fsync of the WAL that started after this call (group commit). */
@@ -241,39 +249,51 @@ export class SqliteDriver implements SqlDriver {
     });
   }
 
-  private async runBatch(jobs: Job[]): Promise<void> {
-    if (jobs.length === 0) return;
-    const done: [Job, unknown][] = [];
-    try {
-      this.control.begin.run();
-    } catch (err) {
-      for (const j of jobs) j.reject(err);
-      return;
-    }
-    let next = 0;
-    try {
-      for (; next < jobs.length; next++) {
-        const job = jobs[next];
-        this.control.savepoint.run();
-        try {
-          const result = await job.fn(this.tx);
-          this.control.release.run();
-          done.push([job, result]);
-        } catch (err) {
-          job.reject(err);
-          // SQLite may have rolled the whole transaction back itself (a disk error): stop the batch.
-          if (!this.db.inTransaction) throw err;
-          this.control.rollbackTo.run();
-          this.control.release.run();
-        }
+  private async runBatch(all: Job[]): Promise<void> {
+    let jobs = all;
+    let done: [Job, unknown][] = [];
+    for (;;) {
+      if (jobs.length === 0) return;
+      done = [];
+      try {
+        this.control.begin.run();
+      } catch (err) {
+        for (const j of jobs) j.reject(err);
+        return;
       }
-      this.control.commit.run();
-      this.checkpointer?.committed();
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec("ROLLBACK");
-      for (const [j] of done) j.reject(err);
-      for (const j of jobs.slice(next + 1)) j.reject(err);
-      return;
+      let next = 0;
+      /** A transaction that threw having written: the batch is run again without it. */
+      let failed: Job | undefined;
+      try {
+        for (; next < jobs.length; next++) {
+          const job = jobs[next];
+          this.wrote = false;
+          try {
+            done.push([job, await job.fn(this.tx)]);
+          } catch (err) {
+            job.reject(err);
+            // SQLite may have rolled the whole transaction back itself (a disk error): stop the batch.
+            if (!this.db.inTransaction) throw err;
+            if (this.wrote) {
+              failed = job;
+              break;
+            }
+          }
+        }
+        if (failed) {
+          this.db.exec("ROLLBACK");
+          jobs = jobs.filter((j) => j !== failed);
+          continue;
+        }
+        this.control.commit.run();
+        this.checkpointer?.committed();
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec("ROLLBACK");
+        for (const [j] of done) j.reject(err);
+        for (const j of jobs.slice(next + 1)) j.reject(err);
+        return;
+      }
+      break;
     }
     const durable: [Job, unknown][] = [];
     for (const [job, result] of done) {
