@@ -687,12 +687,17 @@ export class Ledger {
    * gateway's on-chain account. Returns true while `owner` holds it.
    */
   async takeSettlerLease(owner: string, ttlMs: number, now: number): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      const r = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'settler_lease'${this.db.forUpdate}`);
-      if (r && r.owner !== null && r.owner !== undefined && str(r.owner) !== owner && num(r.value) > now) return false;
-      await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'settler_lease'", [now + ttlMs, owner]);
-      return true;
-    });
+    // Not durable: a lease lost in a crash only lapses sooner (it is taken again every round, and
+    // a later durable commit makes it durable with it). Renewed every round, it must not cost an fsync each time.
+    return this.db.transaction(
+      async (tx) => {
+        const r = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'settler_lease'${this.db.forUpdate}`);
+        if (r && r.owner !== null && r.owner !== undefined && str(r.owner) !== owner && num(r.value) > now) return false;
+        await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'settler_lease'", [now + ttlMs, owner]);
+        return true;
+      },
+      { durable: false },
+    );
   }
 
   async releaseSettlerLease(owner: string): Promise<void> {

@@ -251,7 +251,8 @@ export class SqliteDriver implements SqlDriver {
 
   private async runBatch(all: Job[]): Promise<void> {
     let jobs = all;
-    let done: [Job, unknown][] = [];
+    /** [job, its result, whether it wrote]. */
+    let done: [Job, unknown, boolean][] = [];
     for (;;) {
       if (jobs.length === 0) return;
       done = [];
@@ -269,7 +270,8 @@ export class SqliteDriver implements SqlDriver {
           const job = jobs[next];
           this.wrote = false;
           try {
-            done.push([job, await job.fn(this.tx)]);
+            const result = await job.fn(this.tx);
+            done.push([job, result, this.wrote]);
           } catch (err) {
             job.reject(err);
             // SQLite may have rolled the whole transaction back itself (a disk error): stop the batch.
@@ -296,8 +298,9 @@ export class SqliteDriver implements SqlDriver {
       break;
     }
     const durable: [Job, unknown][] = [];
-    for (const [job, result] of done) {
-      if (job.durable && this.walFile) durable.push([job, result]);
+    for (const [job, result, wrote] of done) {
+      // A transaction that wrote nothing (a read) has nothing to wait for on the disk.
+      if (job.durable && wrote && this.walFile) durable.push([job, result]);
       else job.resolve(result);
     }
     if (durable.length === 0) return;
