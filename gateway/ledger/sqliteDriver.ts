@@ -68,34 +68,73 @@ parentPort.on("message", (m) => {
 
 /** How often the WAL is checkpointed when something was committed since the last time. */
 const CHECKPOINT_MS = 200;
+/**
+ * WAL frames (pages) past which the next batch waits for a checkpoint: under a steady load every
+ * checkpoint races new commits and never copies the whole WAL, and SQLite restarts the WAL from
+ * its start only at a BEGIN that finds it wholly copied; without this it grows without end.
+ */
+const RESTART_FRAMES = 4_096;
 
 /**
  * Runs SQLite checkpoints on a worker thread. Where the thread cannot start, `start` returns
- * undefined and the connection keeps SQLite's automatic checkpoints.
+ * undefined; if it stops, `onFail` runs (the connection goes back to SQLite's automatic checkpoints).
  */
 class Checkpointer {
-  private busy = false;
+  private inFlight: Promise<void> | undefined;
+  private answer: (() => void) | undefined;
   private dirty = false;
   private closed = false;
+  /** Frames in the WAL when the last checkpoint started. */
+  private frames = 0;
   private readonly timer: NodeJS.Timeout;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly onFail: () => void,
+  ) {
     worker.unref();
-    worker.on("message", () => {
-      this.busy = false;
+    worker.on("message", (row: { log?: number }) => {
+      if (typeof row.log === "number") this.frames = row.log;
+      this.settle();
     });
-    worker.on("error", () => undefined);
+    const fail = () => {
+      if (this.closed) return;
+      this.closed = true;
+      clearInterval(this.timer);
+      this.settle();
+      this.onFail();
+    };
+    worker.on("error", fail);
+    worker.on("exit", fail);
     this.timer = setInterval(() => this.tick(), CHECKPOINT_MS);
     this.timer.unref();
   }
 
-  static start(file: string): Checkpointer | undefined {
+  static start(file: string, onFail: () => void): Checkpointer | undefined {
     try {
       const module = createRequire(import.meta.url).resolve("better-sqlite3");
-      return new Checkpointer(new Worker(CHECKPOINTER, { eval: true, workerData: { file, module } }));
+      return new Checkpointer(new Worker(CHECKPOINTER, { eval: true, workerData: { file, module } }), onFail);
     } catch {
       return undefined;
     }
+  }
+
+  private settle(): void {
+    const answer = this.answer;
+    this.inFlight = undefined;
+    this.answer = undefined;
+    answer?.();
+  }
+
+  private checkpoint(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (!this.inFlight) {
+      this.inFlight = new Promise<void>((resolve) => {
+        this.answer = resolve;
+      });
+      this.worker.postMessage("checkpoint");
+    }
+    return this.inFlight;
   }
 
   /** Something was committed: checkpoint at the next tick. */
@@ -104,19 +143,36 @@ class Checkpointer {
   }
 
   private tick(): void {
-    if (!this.dirty || this.busy || this.closed) return;
+    if (!this.dirty || this.inFlight || this.closed) return;
     this.dirty = false;
-    this.busy = true;
-    this.worker.postMessage("checkpoint");
+    void this.checkpoint();
+  }
+
+  /**
+   * Before a batch: once the WAL has grown past {@link RESTART_FRAMES}, wait (the thread stays free
+   * for everything else) for a checkpoint with nothing committed meanwhile. It copies every frame,
+   * so the batch's BEGIN restarts the WAL from its start.
+   */
+  async beforeBatch(): Promise<void> {
+    if (this.frames < RESTART_FRAMES || this.closed) return;
+    // The checkpoint in flight may have started before the last commits.
+    if (this.inFlight) await this.inFlight;
+    await this.checkpoint();
+    this.frames = 0;
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    this.worker.ref();
     const exited = new Promise<void>((done) => this.worker.once("exit", () => done()));
     this.worker.postMessage("close");
-    await Promise.race([exited, new Promise((done) => setTimeout(done, 2_000).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise<void>((done) => (timer = setTimeout(done, 2_000)))]);
+    clearTimeout(timer);
     await this.worker.terminate();
+    this.settle();
   }
 }
 
@@ -168,7 +224,9 @@ export class SqliteDriver implements SqlDriver {
     this.db.pragma("busy_timeout = 10000");
     this.walFile = file !== ":memory:" && synchronous === "full" ? `${resolve(file)}-wal` : undefined;
     if (file !== ":memory:") {
-      this.checkpointer = Checkpointer.start(resolve(file));
+      this.checkpointer = Checkpointer.start(resolve(file), () => {
+        if (this.db.open) this.db.pragma("wal_autocheckpoint = 1000");
+      });
       // The WAL file is cut back to this size when it restarts (after a complete checkpoint).
       if (this.checkpointer) this.db.pragma("wal_autocheckpoint = 0");
       this.db.pragma("journal_size_limit = 67108864");
@@ -242,11 +300,16 @@ export class SqliteDriver implements SqlDriver {
       const owner = q.jobs[0]?.owner ?? this;
       const jobs = q.jobs.filter((j) => j.owner === owner);
       q.jobs = q.jobs.filter((j) => j.owner !== owner);
-      q.running = owner.runBatch(jobs).finally(() => {
+      q.running = owner.beforeBatch(jobs).finally(() => {
         q.running = undefined;
         if (q.jobs.length) this.schedule();
       });
     });
+  }
+
+  private async beforeBatch(jobs: Job[]): Promise<void> {
+    await this.checkpointer?.beforeBatch();
+    await this.runBatch(jobs);
   }
 
   private async runBatch(all: Job[]): Promise<void> {
