@@ -87,7 +87,8 @@ describe("gateway SQLite driver: group commit", () => {
     );
     const wal = statSync(join(dir, "ledger.sqlite-wal")).size;
     const file = statSync(join(dir, "ledger.sqlite")).size;
-    // Never restarted, the WAL would hold every page written (more than the database itself).
-    expect(wal * 2, `WAL of ${(wal / 1e6).toFixed(1)} MB beside a database of ${(file / 1e6).toFixed(1)} MB`).to.be.lessThan(file);
+    // Never restarted, the WAL holds every page ever written, each hot page many times: more than
+    // the database file, which holds each page once (here about twice as much, with no other load).
+    expect(wal, `WAL of ${(wal / 1e6).toFixed(1)} MB beside a database of ${(file / 1e6).toFixed(1)} MB`).to.be.lessThan(file);
   });
 });
