@@ -402,7 +402,8 @@ export class Ledger {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
       let all = true;
-      for (const [holder, balance] of balances) {
+      // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
+      for (const [holder, balance] of [...balances].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         if (!stale) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
         else {
           const r = await tx.one("SELECT balance FROM gw_holders WHERE holder = $1", [holder]);
@@ -800,6 +801,9 @@ export class Ledger {
     return this.db.transaction(async (tx) => {
       const b = await tx.one(`SELECT * FROM gw_batches WHERE batch_id = $1${this.db.forUpdate}`, [batchId]);
       if (!b || str(b.status) !== "pending") return false;
+      // The settled-batches counter is locked before the holders' rows, as setBalances locks them:
+      // the other order let a balance refresh and a landing batch deadlock (a second each, holds waiting).
+      await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const batch = batchRow(b);
       const byHolder = new Map<string, { requested: bigint; charged: bigint }>();
       let charged = 0n;
