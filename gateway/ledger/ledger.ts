@@ -402,8 +402,17 @@ export class Ledger {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
       let all = true;
+      const sorted = [...balances].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (!stale && this.db.kind === "postgres") {
+        // One statement, one round trip: the holders' rows are locked (and holds on them wait) only for it.
+        await tx.run(
+          "UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM jsonb_to_recordset($1::jsonb) AS v(holder text, balance numeric) WHERE g.holder = v.holder",
+          [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now],
+        );
+        return true;
+      }
       // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
-      for (const [holder, balance] of [...balances].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      for (const [holder, balance] of sorted) {
         if (!stale) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
         else {
           const r = await tx.one("SELECT balance FROM gw_holders WHERE holder = $1", [holder]);
@@ -815,12 +824,28 @@ export class Ledger {
         e.charged += got;
         byHolder.set(c.holder, e);
       }
-      for (const holder of [...byHolder.keys()].sort()) {
-        const e = byHolder.get(holder)!;
-        await tx.one(`SELECT holder FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holder]);
-        await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
+      if (this.db.kind === "postgres") {
+        // One statement for every holder: their rows are locked (and their holds wait) for one round trip, not two per holder.
+        await tx.run(
+          `UPDATE gw_holders g SET unsettled = g.unsettled - v.requested::bigint, balance = g.balance - v.charged::bigint
+             FROM jsonb_to_recordset($1::jsonb) AS v(holder text, requested numeric, charged numeric) WHERE g.holder = v.holder`,
+          [
+            JSON.stringify(
+              [...byHolder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([holder, e]) => ({ holder, requested: e.requested.toString(), charged: e.charged.toString() })),
+            ),
+          ],
+        );
+      } else {
+        for (const holder of [...byHolder.keys()].sort()) {
+          const e = byHolder.get(holder)!;
+          await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
+        }
       }
-      for (const id of batch.activations) await tx.run("UPDATE gw_authorizations SET activated = 2 WHERE auth_id = $1", [id]);
+      if (batch.activations.length)
+        await tx.run(
+          `UPDATE gw_authorizations SET activated = 2 WHERE auth_id IN (${this.db.kind === "postgres" ? "SELECT jsonb_array_elements_text($1::jsonb)" : "SELECT value FROM json_each($1)"})`,
+          [JSON.stringify(batch.activations)],
+        );
       await tx.run("UPDATE gw_batches SET status = 'settled', charged = $2, tx_hash = COALESCE($3, tx_hash), settled_at = $4 WHERE batch_id = $1", [batchId, charged, txHash, now]);
       await tx.run("UPDATE gw_meta SET value = value + 1 WHERE name = 'settled_batches'");
       return true;
