@@ -18,8 +18,13 @@
  *     charged in the batch): gas of the settleUsage transactions ÷ 1,000.
  *
  * Writes its run as a generated block of "## Gateway" in bench/RESULTS.md, titled by CTK_BENCH_LABEL
- * (default "latest"; a run with the same label replaces its block only). CTK_BENCH_CPU_PROF=<dir> makes each
- * child process write a V8 CPU profile there.
+ * (default "latest"; a run with the same label replaces its block only). Knobs for working on the gateway:
+ * CTK_BENCH_CPU_PROF=<dir> makes each child process write a V8 CPU profile there; CTK_BENCH_WRITE=0
+ * prints the run without writing it; CTK_BENCH_LEDGERS=sqlite,sqlite-normal,postgres picks ledgers;
+ * CTK_BENCH_RELAY=0 and CTK_BENCH_SETTLE=0 skip the bare relay and the settlement gas;
+ * CTK_BENCH_BASE=<another checkout> also measures that checkout's gateway (gateway/main.ts) on each
+ * ledger, right before this one's, each with its own direct phases (before/after in one window);
+ * CTK_BENCH_TRACE=<dir> writes each paced phase's requests (start ms, latency ms) there as JSON.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -53,6 +58,12 @@ const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content
 
 /** CTK_BENCH_CPU_PROF=<dir>: each child process writes a V8 CPU profile there (node --cpu-prof). */
 const PROF_DIR = process.env.CTK_BENCH_CPU_PROF;
+const WRITE = process.env.CTK_BENCH_WRITE !== "0";
+const LEDGERS = process.env.CTK_BENCH_LEDGERS?.split(",").map((x) => x.trim().toLowerCase());
+const RELAY = process.env.CTK_BENCH_RELAY !== "0";
+const SETTLE = process.env.CTK_BENCH_SETTLE !== "0";
+const BASE = process.env.CTK_BENCH_BASE;
+const TRACE_DIR = process.env.CTK_BENCH_TRACE;
 
 function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const prof = PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROF_DIR] : [];
@@ -190,9 +201,10 @@ interface Procs {
  * 64 streams against `url` for DURATION_S s. Closed loop by default; with `rps`, each stream
  * starts its requests on a schedule (rps / 64 per stream), so the offered load is fixed.
  */
-async function load(url: string, keys: string[], procs: Procs, rps?: number): Promise<Phase> {
+async function load(url: string, keys: string[], procs: Procs, rps?: number, trace?: string): Promise<Phase> {
   const probe = fsyncProbe(PROBE_DIR);
   const lat: number[] = [];
+  const traced: [number, number][] = [];
   let errors = 0;
   const pgPids = pgBackends(procs.pgDatabase);
   const before = { client: process.cpuUsage(), upstream: cpuMs(procs.upstream), gateway: cpuMs(procs.gateway), postgres: pgPids.reduce((s, p) => s + cpuMs(p), 0) };
@@ -219,9 +231,11 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number): Pr
         const text = await res.text();
         if (res.status !== 200 || !text.endsWith("data: [DONE]\n\n")) errors++;
         else lat.push(performance.now() - start);
+        if (trace) traced.push([Date.now() - (performance.now() - start), performance.now() - start]);
       }
     }),
   );
+  if (trace && TRACE_DIR) writeFileSync(join(TRACE_DIR, `${trace}.json`), JSON.stringify(traced));
   const seconds = (performance.now() - t0) / 1000;
   const n = Math.max(1, lat.length + errors);
   const c = process.cpuUsage(before.client);
@@ -296,7 +310,7 @@ async function main(): Promise<void> {
         }),
       );
 
-    const startGateway = async (name: string, database: unknown, settlement: { intervalMs: number; maxCharges: number }) => {
+    const startGateway = async (name: string, database: unknown, settlement: { intervalMs: number; maxCharges: number }, tree = ".") => {
       const file = join(dir, `${name}.json`);
       writeFileSync(
         file,
@@ -312,7 +326,7 @@ async function main(): Promise<void> {
           logLevel: "warn",
         }),
       );
-      const g = await spawnLine(["gateway/main.ts", "--config", file], /listening on (\S+)/);
+      const g = await spawnLine([join(tree, "gateway/main.ts"), "--config", file], /listening on (\S+)/);
       children.push(g.child);
       const url = g.match[1];
       const made: string[] = [];
@@ -345,7 +359,7 @@ async function main(): Promise<void> {
      * A closed-loop and a paced phase through `url`, each right after a direct phase of its own (the
      * machine is shared: its load moves), into the tables.
      */
-    const compare = async (name: string, path: string, ledger: string, url: string, keys: string[], procs: Procs) => {
+    const compare = async (name: string, path: string, ledger: string, url: string, keys: string[], procs: Procs, trace?: string) => {
       await load(url, keys, procs); // warm-up
       const direct = await load(upstreamUrl, [], up);
       const m = await load(url, keys, procs);
@@ -353,14 +367,14 @@ async function main(): Promise<void> {
       rows.push(cells("direct to the upstream", "-", direct), cells(path, ledger, m, [`${((m.rps / direct.rps) * 100).toFixed(0)} %`, (m.p99 - direct.p99).toFixed(2)]));
       cpuRows.push(["direct to the upstream", "-", cpuCell(direct)], [path, ledger, cpuCell(m)]);
       const pd = await load(upstreamUrl, [], up, PACED_RPS);
-      const pm = await load(url, keys, procs, PACED_RPS);
+      const pm = await load(url, keys, procs, PACED_RPS, trace);
       progress(`${name} paced ${PACED_RPS}/s: direct p99 ${pd.p99.toFixed(1)} ms, through it ${pm.p99.toFixed(1)} ms`);
       pacedRows.push(cells("direct to the upstream", "-", pd), cells(path, ledger, pm, [(pm.p50 - pd.p50).toFixed(2), (pm.p99 - pd.p99).toFixed(2)]));
     };
     // Warm-up of the client and the upstream.
     await load(upstreamUrl, [], up);
     // The floor: a bare relay (bench/bareRelay.ts) between the same client and upstream, no metering.
-    {
+    if (RELAY) {
       const relay = await spawnLine(["bench/bareRelay.ts", upstreamUrl], /listening (\d+)/);
       children.push(relay.child);
       const relayUrl = `http://127.0.0.1:${relay.match[1]}`;
@@ -368,57 +382,80 @@ async function main(): Promise<void> {
       await compare("bare relay", "through a bare relay (no metering)", "-", relayUrl, [], procs);
       await stop(relay.child);
     }
-    const dbs: [string, string, unknown][] = [
-      ["SQLite", "SQLite, synchronous=full (default)", { kind: "sqlite", file: join(dir, "ledger.sqlite") }],
-      ["SQLite-NORMAL", "SQLite, synchronous=normal", { kind: "sqlite", file: join(dir, "ledger-normal.sqlite"), synchronous: "normal" }],
+    /** [name, ledger label, the database of one gateway (a file or a schema of its own)]. */
+    const dbs: [string, string, (tag: string) => unknown][] = [
+      ["SQLite", "SQLite, synchronous=full (default)", (tag) => ({ kind: "sqlite", file: join(dir, `ledger-${tag}.sqlite`) })],
+      ["SQLite-NORMAL", "SQLite, synchronous=normal", (tag) => ({ kind: "sqlite", file: join(dir, `ledger-normal-${tag}.sqlite`), synchronous: "normal" })],
     ];
-    let pgSchema: string | undefined;
+    const pgSchemas: string[] = [];
     let pgDatabase: string | undefined;
     if (PG_URL) {
-      pgSchema = `bench_${Date.now()}`;
       const c = new pg.Client({ connectionString: PG_URL });
       await c.connect();
-      await c.query(`CREATE SCHEMA ${pgSchema}`);
       pgDatabase = (await c.query("SELECT current_database() AS d")).rows[0].d as string;
       await c.end();
-      const u = new URL(PG_URL);
-      u.searchParams.set("options", `-c search_path=${pgSchema}`);
-      dbs.push(["PostgreSQL", `PostgreSQL ${await pgVersion()}`, { kind: "postgres", url: u.toString() }]);
+      const version = await pgVersion();
+      dbs.push([
+        "PostgreSQL",
+        `PostgreSQL ${version}`,
+        (tag) => {
+          const schema = `bench_${Date.now()}_${tag}`;
+          pgSchemas.push(schema);
+          const u = new URL(PG_URL);
+          u.searchParams.set("options", `-c search_path=${schema}`);
+          return { kind: "postgres", url: u.toString() };
+        },
+      ]);
     }
-    for (const [name, label, database] of dbs) {
-      const gw = await startGateway(name.toLowerCase(), database, { intervalMs: 3_600_000, maxCharges: 500 });
-      const procs: Procs = { ...up, gateway: gw.child.pid!, ...(name === "PostgreSQL" && { pgDatabase }) };
-      progress(`${name} gateway up with ${gw.keys.length} keys`);
-      await compare(name, "through the gateway", label, gw.url, gw.keys, procs);
-      await stop(gw.child);
-    }
-    if (pgSchema) {
+    const withPg = async (sql: string) => {
       const c = new pg.Client({ connectionString: PG_URL });
       await c.connect();
-      await c.query(`DROP SCHEMA ${pgSchema} CASCADE`);
+      await c.query(sql);
       await c.end();
+    };
+    const baseCommit = BASE ? execFileSync("git", ["-C", BASE, "rev-parse", "--short", "HEAD"]).toString().trim() : undefined;
+    for (const [name, label, database] of dbs.filter(([n]) => !LEDGERS || LEDGERS.includes(n.toLowerCase().replace("postgresql", "postgres")))) {
+      const trees: [string, string, string][] = [
+        ...(BASE ? ([[BASE, "base", `through the gateway before (${baseCommit})`]] as [string, string, string][]) : []),
+        [".", "new", "through the gateway"],
+      ];
+      for (const [tree, tag, path] of trees) {
+        const db = database(tag);
+        const schema = (db as { kind: string }).kind === "postgres" ? pgSchemas[pgSchemas.length - 1] : undefined;
+        if (schema) await withPg(`CREATE SCHEMA ${schema}`);
+        const gw = await startGateway(`${name.toLowerCase()}-${tag}`, db, { intervalMs: 3_600_000, maxCharges: 500 }, tree);
+        const procs: Procs = { ...up, gateway: gw.child.pid!, ...(name === "PostgreSQL" && { pgDatabase }) };
+        progress(`${name} gateway (${tag}) up with ${gw.keys.length} keys`);
+        await compare(`${name} ${tag}`, path, label, gw.url, gw.keys, procs, `${name.toLowerCase()}-${tag}`);
+        await stop(gw.child);
+      }
     }
+    for (const schema of pgSchemas) await withPg(`DROP SCHEMA ${schema} CASCADE`);
 
     // Settlement gas: 1,000 requests from 100 holders, settled in one batch per price version.
-    const gw = await startGateway("settle", { kind: "sqlite", file: join(dir, "settle.sqlite") }, { intervalMs: 3_600_000, maxCharges: 1000 });
-    const from = await chain.reader.publicClient.getBlockNumber();
-    await Promise.all(
-      Array.from({ length: 1000 }, async (_, i) => {
-        const res = await fetch(`${gw.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${gw.keys[i % HOLDERS]}` },
-          body: BODY,
-        });
-        await res.text();
-        if (res.status !== 200) throw new Error(`settlement load: ${res.status}`);
-      }),
-    );
-    await stop(gw.child); // graceful stop settles everything waiting
-    const events = await chain.reader.publicClient.getContractEvents({ address: credit, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: from + 1n });
-    const txs = [...new Set(events.map((e) => e.transactionHash))];
-    const receipts = await Promise.all(txs.map((hash) => chain.reader.publicClient.getTransactionReceipt({ hash })));
-    const gas = receipts.reduce((s, r) => s + r.gasUsed, 0n);
-    const charges = events.reduce((s, e) => s + Number(e.args.charges), 0);
+    const settlement = SETTLE ? await settlementGas() : undefined;
+    async function settlementGas() {
+      const gw = await startGateway("settle", { kind: "sqlite", file: join(dir, "settle.sqlite") }, { intervalMs: 3_600_000, maxCharges: 1000 });
+      const from = await chain.reader.publicClient.getBlockNumber();
+      await Promise.all(
+        Array.from({ length: 1000 }, async (_, i) => {
+          const res = await fetch(`${gw.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${gw.keys[i % HOLDERS]}` },
+            body: BODY,
+          });
+          await res.text();
+          if (res.status !== 200) throw new Error(`settlement load: ${res.status}`);
+        }),
+      );
+      await stop(gw.child); // graceful stop settles everything waiting
+      const events = await chain.reader.publicClient.getContractEvents({ address: credit, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: from + 1n });
+      const txs = [...new Set(events.map((e) => e.transactionHash))];
+      const receipts = await Promise.all(txs.map((hash) => chain.reader.publicClient.getTransactionReceipt({ hash })));
+      const gas = receipts.reduce((s, r) => s + r.gasUsed, 0n);
+      const charges = events.reduce((s, e) => s + Number(e.args.charges), 0);
+      return `Settlement: 1,000 requests from ${HOLDERS} holders → ${events.length} settleUsage batch${events.length === 1 ? "" : "es"} (${charges} charges, ${HOLDERS} activations), ${gas.toLocaleString("en-US")} gas = ${(Number(gas) / 1000).toFixed(0)} gas per request, ${(Number(gas) / charges).toFixed(0)} per charge (activation included).`;
+    }
 
     const commit = (() => {
       try {
@@ -451,12 +488,12 @@ async function main(): Promise<void> {
       "",
       table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], pacedRows),
       "",
-      `Settlement: 1,000 requests from ${HOLDERS} holders → ${events.length} settleUsage batch${events.length === 1 ? "" : "es"} (${charges} charges, ${HOLDERS} activations), ${gas.toLocaleString("en-US")} gas = ${(Number(gas) / 1000).toFixed(0)} gas per request, ${(Number(gas) / charges).toFixed(0)} per charge (activation included).`,
+      ...(settlement ? [settlement] : []),
     ].join("\n");
     process.stdout.write(`${run}\n`);
     // This run's block (its "### Run: label" heading included): the other runs and the hand-written
     // prose around them in RESULTS.md stay as they are; a new label is appended at the end of the section.
-    writeGenerated(SECTION, `gateway run: ${LABEL}`, run);
+    if (WRITE) writeGenerated(SECTION, `gateway run: ${LABEL}`, run);
   } finally {
     for (const c of children) await stop(c);
     await chain.stop();

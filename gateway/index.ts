@@ -164,13 +164,23 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     settler.start();
     cleanup.unshift(() => settler.stop());
 
+    const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
     const proxy = new MeteredProxy({
       ledger,
       metrics,
       log,
       upstreams,
       prices: () => prices,
-      limitsFor: (holder) => limitsFor(config, holder),
+      limitsFor: (holder) => {
+        // The configuration does not change while the gateway runs: one lookup per holder.
+        let limits = holderLimits.get(holder);
+        if (!limits) {
+          limits = limitsFor(config, holder);
+          if (holderLimits.size >= 100_000) holderLimits.clear();
+          holderLimits.set(holder, limits);
+        }
+        return limits;
+      },
       replica: config.replica,
       maxBodyBytes: config.maxBodyBytes,
       logContent: config.logContent,

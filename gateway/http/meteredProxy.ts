@@ -121,6 +121,20 @@ export class MeteredProxy {
    */
   private readonly keys = new Map<string, KeyInfo>();
 
+  /** Quotes bound once per price table, model and tier (a new table, a new map). */
+  private readonly quotes = new WeakMap<PriceBook, Map<string, Quote | undefined>>();
+
+  private quote(prices: PriceBook, model: string, tier: Tier): Quote | undefined {
+    let byModel = this.quotes.get(prices);
+    if (!byModel) {
+      byModel = new Map();
+      this.quotes.set(prices, byModel);
+    }
+    const key = `${model}\u0000${tier}`;
+    if (!byModel.has(key)) byModel.set(key, quoteFor(prices, model, tier));
+    return byModel.get(key);
+  }
+
   /** Resolves the key to its authorization, or throws 401/403. */
   async authenticate(req: IncomingMessage): Promise<KeyInfo> {
     const hash = hashKey(bearerKey(req));
@@ -146,7 +160,7 @@ export class MeteredProxy {
       tier = parseTier(req, body);
       const upstream = this.d.upstreams.get(model);
       const prices = this.d.prices();
-      const quote = prices && upstream ? quoteFor(prices, model, tier) : undefined;
+      const quote = prices && upstream ? this.quote(prices, model, tier) : undefined;
       if (!upstream || !quote) {
         throw new GatewayError(404, "invalid_request_error", "model_not_found", `the model "${model}" does not exist here (GET /v1/models lists the models)`, { param: "model" });
       }
@@ -172,6 +186,7 @@ export class MeteredProxy {
         limits: this.d.limitsFor(key.holder),
         replica: this.d.replica,
         now: this.now(),
+        key,
       });
       this.d.metrics.holdSeconds.observe((performance.now() - holdStart) / 1000);
       status = await this.run(req, res, { body, chat, upstream, quote, hold, tier, key });

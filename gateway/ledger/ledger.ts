@@ -49,6 +49,11 @@ export interface HoldParams {
   limits: Limits;
   replica: string;
   now: number;
+  /**
+   * What the key says of its authorization that never changes (holder, nonce, expiry, models): with
+   * it, PostgreSQL tries the hold as one conditional statement first (see {@link Ledger.hold}).
+   */
+  key?: Pick<KeyInfo, "holder" | "nonce" | "expiresAt" | "models">;
 }
 
 export interface Hold {
@@ -199,6 +204,43 @@ const SETTLE_PG = `WITH r AS (
     UPDATE gw_authorizations x SET open_holds = x.open_holds - r.hold, charged = x.charged + r.charge
     FROM r WHERE x.auth_id = r.auth_id AND EXISTS (SELECT 1 FROM h))
   SELECT charge FROM r`;
+
+/**
+ * PostgreSQL: a hold of the full request (output tokens not cut) in one statement, one round trip:
+ * the holder's row locked, then the authorization's (the lock order of every transaction), the
+ * rate windows rolled over, every check of {@link Ledger.hold} that can pass without cutting the
+ * output tokens, and the three writes only when all pass. Returns `ok` 1 (held) or 0 (nothing
+ * written: the transaction that checks everything in order decides). $1 holder, $2 auth id,
+ * $3 now, $4 requests/minute, $5 tokens/minute, $6 credits/day, $7 input tokens, $8 output tokens,
+ * $9 amount, $10 request id, $11 key id, $12 nonce, $13 model, $14 tier, $15 price version, $16 replica.
+ */
+const FAST_HOLD_PG = `WITH h AS MATERIALIZED (SELECT * FROM gw_holders WHERE holder = $1 FOR UPDATE),
+  a AS MATERIALIZED (SELECT * FROM gw_authorizations WHERE auth_id = $2 AND holder = $1 AND EXISTS (SELECT 1 FROM h) FOR UPDATE),
+  w AS (SELECT h.balance - h.unsettled - h.open_holds AS available, a.cap - a.charged - a.open_holds AS cap_left,
+      h.offboarded, a.status, h.open_holds AS h_open, a.open_holds AS a_open,
+      CASE WHEN $3::bigint - h.minute_start >= ${MINUTE} THEN $3::bigint - ($3::bigint % ${MINUTE}) ELSE h.minute_start END AS ms,
+      CASE WHEN $3::bigint - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_requests END AS mr,
+      CASE WHEN $3::bigint - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_tokens END AS mt,
+      CASE WHEN $3::bigint - h.day_start >= ${DAY} THEN $3::bigint - ($3::bigint % ${DAY}) ELSE h.day_start END AS ds,
+      CASE WHEN $3::bigint - h.day_start >= ${DAY} THEN 0 ELSE h.day_credits END AS dc
+    FROM h JOIN a ON a.holder = h.holder),
+  ok AS (SELECT * FROM w WHERE offboarded = 0 AND status <> 'revoked' AND mr + 1 <= $4::bigint
+    AND mt + $7::bigint + GREATEST($8::bigint, 1) <= $5::bigint AND available >= $9::bigint AND cap_left >= $9::bigint AND $6::bigint - dc >= $9::bigint),
+  uh AS (UPDATE gw_holders g SET open_holds = ok.h_open + $9::bigint, minute_start = ok.ms, minute_requests = ok.mr + 1,
+      minute_tokens = ok.mt + $7::bigint + $8::bigint, day_start = ok.ds, day_credits = ok.dc + $9::bigint FROM ok WHERE g.holder = $1),
+  ua AS (UPDATE gw_authorizations x SET open_holds = ok.a_open + $9::bigint FROM ok WHERE x.auth_id = $2),
+  r AS (INSERT INTO gw_requests (${REQUEST_COLUMNS})
+    SELECT $10, $11, $2, $1, $12::bigint, $13, $14, $15::bigint, 'held', $9::bigint, $7::bigint, $8::bigint, $16, $3::bigint FROM ok)
+  SELECT COUNT(*) AS ok FROM ok`;
+
+/** SQLite: the request's part of {@link SETTLE_PG} (same parameters), returning what the holder's and the authorization's updates need. */
+const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
+    status = CASE WHEN MIN($2, hold) > 0 THEN 'charged' ELSE 'released' END,
+    tokens_in = CASE WHEN MIN($2, hold) > 0 THEN $3 ELSE 0 END,
+    tokens_out = CASE WHEN MIN($2, hold) > 0 THEN $4 ELSE 0 END,
+    charge = MIN($2, hold), ending = $5, finished_at = $6
+  WHERE request_id = $1 AND status = 'held'
+  RETURNING holder, auth_id, hold, charge, created_at`;
 
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
@@ -360,7 +402,17 @@ export class Ledger {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
       let all = true;
-      for (const [holder, balance] of balances) {
+      const sorted = [...balances].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (!stale && this.db.kind === "postgres") {
+        // One statement, one round trip: the holders' rows are locked (and holds on them wait) only for it.
+        await tx.run(
+          "UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM jsonb_to_recordset($1::jsonb) AS v(holder text, balance numeric) WHERE g.holder = v.holder",
+          [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now],
+        );
+        return true;
+      }
+      // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
+      for (const [holder, balance] of sorted) {
         if (!stale) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
         else {
           const r = await tx.one("SELECT balance FROM gw_holders WHERE holder = $1", [holder]);
@@ -381,6 +433,10 @@ export class Ledger {
    * (401/403/402/429) when it cannot.
    */
   async hold(p: HoldParams): Promise<Hold> {
+    if (this.db.kind === "postgres" && p.key) {
+      const fast = await this.fastHold(p, p.key);
+      if (fast) return fast;
+    }
     // Not durable: a crash releases every hold anyway, and the charge that converts it is durable
     // (and, the log being sequential, makes the hold durable with it).
     return this.db.transaction(
@@ -533,6 +589,42 @@ export class Ledger {
   }
 
   /**
+   * PostgreSQL's one-round-trip hold of the full request, when the key is known: undefined when any
+   * check does not pass as is (the caller runs the full transaction, which cuts the output tokens to
+   * the budget or refuses with the reason). Whatever it holds, the full transaction would hold the same.
+   */
+  private async fastHold(p: HoldParams, key: NonNullable<HoldParams["key"]>): Promise<Hold | undefined> {
+    if (BigInt(Math.floor(p.now / 1000)) >= key.expiresAt) return undefined;
+    if (key.models.length > 0 && !key.models.includes(p.model)) return undefined;
+    const outputTokens = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
+    if (outputTokens < 1) return undefined;
+    const amount = p.quote.cost(p.inputTokens, outputTokens);
+    const rows = await this.db.statement(
+      FAST_HOLD_PG,
+      [
+        key.holder,
+        p.authId,
+        p.now,
+        p.limits.requestsPerMinute,
+        p.limits.tokensPerMinute,
+        p.limits.creditsPerDay,
+        p.inputTokens,
+        outputTokens,
+        amount,
+        p.requestId,
+        p.keyId,
+        key.nonce,
+        p.model,
+        p.tier,
+        p.quote.priceVersion,
+        p.replica,
+      ],
+      { durable: false },
+    );
+    return num(rows[0]?.ok) === 1 ? { requestId: p.requestId, holder: key.holder, amount, outputTokens } : undefined;
+  }
+
+  /**
    * Ends a held request: charges `amount` (clamped to the hold; 0 releases it) for the tokens
    * delivered. Idempotent: a request that is no longer held is left as it is (returns undefined).
    */
@@ -544,32 +636,22 @@ export class Ledger {
       // One statement, one round trip: the request's row (still held), then the holder's, then
       // the authorization's (`a` waits on `h`), so the lock order is the hold's.
       const params = [requestId, amount, usage.tokensIn, usage.tokensOut, usage.ending, now];
-      const rows = durable ? await this.db.statement(SETTLE_PG, params) : await this.db.transaction((tx) => tx.all(SETTLE_PG, params), { durable: false });
+      const rows = await this.db.statement(SETTLE_PG, params, { durable });
       return rows.length ? { charge: big(rows[0].charge) } : undefined;
     }
     return this.db.transaction(
       async (tx) => {
-        const r = await tx.one("SELECT holder, auth_id, hold, created_at, status FROM gw_requests WHERE request_id = $1", [requestId]);
-        if (!r || str(r.status) !== "held") return undefined;
-        const holder = str(r.holder);
+        // The request's row first (still held: clamped to its hold), returning what the other two need.
+        const r = await tx.one(SETTLE_REQUEST_SQLITE, [requestId, amount, usage.tokensIn, usage.tokensOut, usage.ending, now]);
+        if (!r) return undefined;
         const hold = big(r.hold);
-        const charge = amount > hold ? hold : amount;
-        const charged = charge > 0n;
+        const charge = big(r.charge);
         // The unused part of the hold goes back to the day's credits if the hold was made today.
         await tx.run(
           `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - CASE WHEN $5 >= day_start THEN $4 ELSE 0 END WHERE holder = $1`,
-          [holder, hold, charge, hold - charge, big(r.created_at)],
+          [str(r.holder), hold, charge, hold - charge, big(r.created_at)],
         );
         await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
-        await tx.run(`UPDATE gw_requests SET status = $2, tokens_in = $3, tokens_out = $4, charge = $5, ending = $6, finished_at = $7 WHERE request_id = $1`, [
-          requestId,
-          charged ? "charged" : "released",
-          charged ? usage.tokensIn : 0,
-          charged ? usage.tokensOut : 0,
-          charge,
-          usage.ending,
-          now,
-        ]);
         return { charge };
       },
       { durable },
@@ -615,12 +697,17 @@ export class Ledger {
    * gateway's on-chain account. Returns true while `owner` holds it.
    */
   async takeSettlerLease(owner: string, ttlMs: number, now: number): Promise<boolean> {
-    return this.db.transaction(async (tx) => {
-      const r = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'settler_lease'${this.db.forUpdate}`);
-      if (r && r.owner !== null && r.owner !== undefined && str(r.owner) !== owner && num(r.value) > now) return false;
-      await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'settler_lease'", [now + ttlMs, owner]);
-      return true;
-    });
+    // Not durable: a lease lost in a crash only lapses sooner (it is taken again every round, and
+    // a later durable commit makes it durable with it). Renewed every round, it must not cost an fsync each time.
+    return this.db.transaction(
+      async (tx) => {
+        const r = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'settler_lease'${this.db.forUpdate}`);
+        if (r && r.owner !== null && r.owner !== undefined && str(r.owner) !== owner && num(r.value) > now) return false;
+        await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'settler_lease'", [now + ttlMs, owner]);
+        return true;
+      },
+      { durable: false },
+    );
   }
 
   async releaseSettlerLease(owner: string): Promise<void> {
@@ -663,11 +750,14 @@ export class Ledger {
     // 3. The batch, recorded only if every one of its rows is still waiting (one settler at a time
     //    holds the lease, so they are; a replica whose lease lapsed meanwhile records nothing).
     return this.db.transaction(async (tx) => {
-      for (const r of rows) {
-        if ((await tx.run("UPDATE gw_requests SET batch_id = $2 WHERE request_id = $1 AND status = 'charged' AND batch_id IS NULL", [r.requestId, batchId])) !== 1) {
-          throw new Error(`request ${r.requestId} was batched by another settler meanwhile: batch ${batchId} not recorded`);
-        }
-      }
+      // One statement for every row (a batch's hundreds of single-row updates held up the holds queued behind them).
+      const marked = await tx.run(
+        `UPDATE gw_requests SET batch_id = $2 WHERE status = 'charged' AND batch_id IS NULL AND request_id IN (${
+          this.db.kind === "postgres" ? "SELECT jsonb_array_elements_text($1::jsonb)" : "SELECT value FROM json_each($1)"
+        })`,
+        [JSON.stringify(rows.map((r) => r.requestId)), batchId],
+      );
+      if (marked !== rows.length) throw new Error(`${rows.length - marked} of its requests were batched by another settler meanwhile: batch ${batchId} not recorded`);
       const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
       for (const r of rows) {
         const c = perAuth.get(r.authId) ?? { holder: r.holder, nonce: r.nonce.toString(), amount: 0n, authId: r.authId };
@@ -720,6 +810,9 @@ export class Ledger {
     return this.db.transaction(async (tx) => {
       const b = await tx.one(`SELECT * FROM gw_batches WHERE batch_id = $1${this.db.forUpdate}`, [batchId]);
       if (!b || str(b.status) !== "pending") return false;
+      // The settled-batches counter is locked before the holders' rows, as setBalances locks them:
+      // the other order let a balance refresh and a landing batch deadlock (a second each, holds waiting).
+      await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const batch = batchRow(b);
       const byHolder = new Map<string, { requested: bigint; charged: bigint }>();
       let charged = 0n;
@@ -731,12 +824,28 @@ export class Ledger {
         e.charged += got;
         byHolder.set(c.holder, e);
       }
-      for (const holder of [...byHolder.keys()].sort()) {
-        const e = byHolder.get(holder)!;
-        await tx.one(`SELECT holder FROM gw_holders WHERE holder = $1${this.db.forUpdate}`, [holder]);
-        await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
+      if (this.db.kind === "postgres") {
+        // One statement for every holder: their rows are locked (and their holds wait) for one round trip, not two per holder.
+        await tx.run(
+          `UPDATE gw_holders g SET unsettled = g.unsettled - v.requested::bigint, balance = g.balance - v.charged::bigint
+             FROM jsonb_to_recordset($1::jsonb) AS v(holder text, requested numeric, charged numeric) WHERE g.holder = v.holder`,
+          [
+            JSON.stringify(
+              [...byHolder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([holder, e]) => ({ holder, requested: e.requested.toString(), charged: e.charged.toString() })),
+            ),
+          ],
+        );
+      } else {
+        for (const holder of [...byHolder.keys()].sort()) {
+          const e = byHolder.get(holder)!;
+          await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
+        }
       }
-      for (const id of batch.activations) await tx.run("UPDATE gw_authorizations SET activated = 2 WHERE auth_id = $1", [id]);
+      if (batch.activations.length)
+        await tx.run(
+          `UPDATE gw_authorizations SET activated = 2 WHERE auth_id IN (${this.db.kind === "postgres" ? "SELECT jsonb_array_elements_text($1::jsonb)" : "SELECT value FROM json_each($1)"})`,
+          [JSON.stringify(batch.activations)],
+        );
       await tx.run("UPDATE gw_batches SET status = 'settled', charged = $2, tx_hash = COALESCE($3, tx_hash), settled_at = $4 WHERE batch_id = $1", [batchId, charged, txHash, now]);
       await tx.run("UPDATE gw_meta SET value = value + 1 WHERE name = 'settled_batches'");
       return true;

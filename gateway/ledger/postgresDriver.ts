@@ -28,16 +28,34 @@ const named = (text: string, params: readonly SqlValue[] | undefined): string | 
   return { name, text, values: params.map((v) => (typeof v === "bigint" ? v.toString() : v)) };
 };
 
+/**
+ * `url` with more startup options (`-c name=value`) after those it has: node-postgres takes the
+ * URL's `options` over the pool's, so they go in the URL.
+ */
+function withOptions(url: string, ...more: (string | undefined)[]): string {
+  const u = new URL(url);
+  u.searchParams.set("options", [u.searchParams.get("options"), ...more].filter(Boolean).join(" "));
+  return u.toString();
+}
+
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
   private readonly pool: pg.Pool;
+  /**
+   * Connections whose commits do not wait for the disk (`synchronous_commit = off`), for single
+   * statements that need not be durable (holds): one round trip, no BEGIN and SET LOCAL around them.
+   */
+  private readonly asyncPool: pg.Pool;
 
   /** `schema`: a search_path for every connection (tests use one schema each). */
   constructor(url: string, poolSize = 16, schema?: string) {
-    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schema && { options: `-c search_path=${schema}` }) });
+    const schemaOption = schema ? `-c search_path=${schema}` : undefined;
+    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schemaOption && { options: schemaOption }) });
+    this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), max: poolSize });
     // An idle client's error (the server restarted) must not crash the gateway.
     this.pool.on("error", () => undefined);
+    this.asyncPool.on("error", () => undefined);
   }
 
   async transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
@@ -65,10 +83,11 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
-  async statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+  async statement(sql: string, params?: readonly SqlValue[], options: { durable?: boolean } = {}): Promise<Row[]> {
+    const pool = options.durable === false ? this.asyncPool : this.pool;
     for (let attempt = 0; ; attempt++) {
       try {
-        return (await this.pool.query(named(sql, params))).rows as Row[];
+        return (await pool.query(named(sql, params))).rows as Row[];
       } catch (err) {
         if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
         throw err;
@@ -81,6 +100,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
+    await this.asyncPool.end();
     await this.pool.end();
   }
 }

@@ -26,8 +26,11 @@ export interface SqlDriver {
    * a crash releases them anyway, and the charge that converts one is durable.
    */
   transaction<T>(fn: (tx: SqlTx) => Promise<T>, options?: { durable?: boolean }): Promise<T>;
-  /** One statement in its own durable transaction (retried on a serialization failure or deadlock). */
-  statement(sql: string, params?: readonly SqlValue[]): Promise<Row[]>;
+  /**
+   * One statement in its own transaction (retried on a serialization failure or deadlock), durable
+   * unless `durable: false` (as for {@link transaction}).
+   */
+  statement(sql: string, params?: readonly SqlValue[], options?: { durable?: boolean }): Promise<Row[]>;
   exec(sql: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -10,12 +10,12 @@
  * (a batch id lands once, so a transaction that was in flight cannot make it count twice).
  * One replica at a time settles (a lease in the ledger): they share one account.
  */
-import { mkdirSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { type Address, encodeEventTopics, type Hex, type TransactionReceipt } from "viem";
 import type { Logger } from "pino";
-import { writeFileAtomicSync } from "../../sdk/atomicFile.js";
+import { writeFileAtomic } from "../../sdk/atomicFile.js";
 import type { CtkClient } from "../../sdk/client.js";
 import { ContractError } from "../../sdk/errors.js";
 import { parseSignedAuthorization } from "../../sdk/credits/authorization.js";
@@ -69,11 +69,14 @@ export function toUsageRecord(r: UsageRow): UsageRecord {
   };
 }
 
-/** Writes a batch's records file durably (temporary file, fsync, rename). */
-function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]): string {
-  mkdirSync(dir, { recursive: true });
+/**
+ * Writes a batch's records file durably (temporary file, fsync, rename), off the event loop: its
+ * fsyncs run on libuv's threads, so requests are not held up behind the disk meanwhile.
+ */
+async function writeRecordsFile(dir: string, batchId: string, lines: readonly string[]): Promise<string> {
+  await mkdir(dir, { recursive: true });
   const file = join(dir, `${batchId}.jsonl`);
-  writeFileAtomicSync(file, lines.map((l) => `${l}\n`).join(""));
+  await writeFileAtomic(file, lines.map((l) => `${l}\n`).join(""));
   return file;
 }
 
@@ -258,7 +261,7 @@ export class Settler {
       if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
     }
     this.built = undefined;
-    writeRecordsFile(this.d.recordsDir, batch.batchId, lines);
+    await writeRecordsFile(this.d.recordsDir, batch.batchId, lines);
 
     let receipt: TransactionReceipt | undefined;
     if (!(await readUsageBatchSettled(client, batch.batchId as Hex))) {

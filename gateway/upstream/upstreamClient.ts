@@ -41,8 +41,15 @@ async function readAll(res: IncomingMessage): Promise<string> {
   return Buffer.concat(parts).toString("utf8");
 }
 
+/** Parsed targets (one per model and route): `new URL` on every request showed in the profile. */
+const targets = new Map<string, URL>();
+
 export function postUpstream(target: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<UpstreamResponse> {
-  const url = new URL(target);
+  let url = targets.get(target);
+  if (!url) {
+    url = new URL(target);
+    if (targets.size < 1_000) targets.set(target, url);
+  }
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = send(url, { method: "POST", agent: agentFor(url), signal, headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {

@@ -69,8 +69,25 @@ describe("gateway quote: the most output tokens a budget affords", () => {
   });
 });
 
-for (const kind of DATABASE_KINDS) {
-  describe(`gateway ledger on ${kind}`, function () {
+/**
+ * The ledger as the gateway calls it: every hold with what the key says of its authorization
+ * (holder, nonce, expiry, models), which lets PostgreSQL try the one-statement hold first.
+ */
+function withKeys(l: Ledger): Ledger {
+  const known = new Map<string, NonNullable<HoldParams["key"]>>();
+  const add = l.addAuthorization.bind(l);
+  const hold = l.hold.bind(l);
+  l.addAuthorization = async (a, balance, now) => {
+    known.set(a.authId, { holder: a.holder, nonce: a.nonce, expiresAt: a.expiresAt, models: [...a.models] });
+    return add(a, balance, now);
+  };
+  l.hold = (p) => hold({ ...p, key: p.key ?? known.get(p.authId) });
+  return l;
+}
+
+// Every case on SQLite, on PostgreSQL, and on PostgreSQL with the key passed (its one-statement hold first).
+for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), ["postgres", true] as const]) {
+  describe(`gateway ledger on ${kind}${keyed ? ", holds with the key (one statement first)" : ""}`, function () {
     this.timeout(60_000);
     let db: TestDatabase;
     let ledger: Ledger;
@@ -80,8 +97,40 @@ for (const kind of DATABASE_KINDS) {
     });
     beforeEach(async () => {
       db = await createTestDatabase(kind);
+      if (keyed) {
+        const open = db.open.bind(db);
+        db.open = async () => withKeys(await open());
+      }
       ledger = await db.open();
     });
+
+    if (keyed)
+      it("holds in one statement when every check passes as is, and falls back to the full transaction otherwise", async () => {
+        await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
+        const calls = { statement: 0, transaction: 0 };
+        const d = ledger.db;
+        const statement = d.statement.bind(d);
+        const transaction = d.transaction.bind(d);
+        d.statement = (...a) => {
+          calls.statement++;
+          return statement(...a);
+        };
+        d.transaction = ((...a: Parameters<typeof transaction>) => {
+          calls.transaction++;
+          return transaction(...a);
+        }) as typeof d.transaction;
+        const q = quoteFor(BOOK, "m", "normal")!;
+        const hold = await ledger.hold(holdParams({ requestId: "fast" }));
+        expect([hold.outputTokens, hold.amount]).to.deep.equal([30, q.cost(20, 30)]);
+        expect(calls).to.deep.equal({ statement: 1, transaction: 0 });
+        // Not enough for the full request: the transaction cuts the output tokens to what is left.
+        const left = 500_000n - hold.amount;
+        const cut = await ledger.hold(holdParams({ requestId: "cut", maxTokens: 64, inputTokens: Number((left - 1_000n - 15n) * 2n) - 2 }));
+        expect(calls).to.deep.equal({ statement: 2, transaction: 1 });
+        expect(cut.outputTokens).to.be.lessThan(64);
+        expect(cut.amount <= left).to.equal(true);
+        expect((await ledger.request("fast"))!.status).to.equal("held");
+      });
     afterEach(async () => {
       await db?.drop();
     });
@@ -304,7 +353,7 @@ for (const kind of DATABASE_KINDS) {
       await lost.catch((err: Error) => {
         refused = err;
       });
-      expect(refused?.message).to.match(/was batched by another settler meanwhile: batch late-1 not recorded/);
+      expect(refused?.message).to.match(/were batched by another settler meanwhile: batch late-1 not recorded/);
       expect((await ledger.batches("pending")).map((b) => [b.batchId, b.records])).to.deep.equal([
         ["batch-3-2", 2],
         ["the-other", 1],

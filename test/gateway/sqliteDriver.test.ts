@@ -4,7 +4,7 @@
  * only after the WAL's fsync, a non-durable one at its batch's commit.
  */
 import { expect } from "chai";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
@@ -52,5 +52,43 @@ describe("gateway SQLite driver: group commit", () => {
       db.transaction(async (tx) => (await tx.one("SELECT v FROM t WHERE k = 1"))?.v),
     ]);
     expect(Number(seen)).to.equal(7);
+  });
+
+  it("checkpoints on its own thread: no commit checkpoints, yet the database file takes the WAL's pages", async () => {
+    expect((await db.statement("PRAGMA wal_autocheckpoint")).map((r) => Number(r.wal_autocheckpoint))).to.deep.equal([0]);
+    const file = join(dir, "ledger.sqlite");
+    const before = statSync(file).size;
+    const blob = "x".repeat(2_000);
+    await db.transaction(async (tx) => tx.run("CREATE TABLE b (k INTEGER PRIMARY KEY, s TEXT NOT NULL)"));
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => db.transaction(async (tx) => tx.run("INSERT INTO b (k, s) VALUES ($1, $2)", [round * 50 + i, blob + i]))));
+    }
+    const grown = async () => {
+      for (let i = 0; i < 40 && statSync(file).size < before + 64 * 1024; i++) await new Promise((r) => setTimeout(r, 50));
+      return statSync(file).size - before;
+    };
+    expect(await grown()).to.be.greaterThan(64 * 1024);
+  });
+
+  it("keeps the WAL bounded under a load that never pauses (each checkpoint would race new commits)", async function () {
+    this.timeout(60_000);
+    await db.transaction(async (tx) => tx.run("CREATE TABLE b (k INTEGER PRIMARY KEY, s TEXT NOT NULL)"));
+    const blob = "y".repeat(200);
+    let next = 0;
+    const end = performance.now() + 3_000;
+    // Three seconds of transactions, 64 at a time with no pause.
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (performance.now() < end) {
+          const k = next++;
+          await db.transaction(async (tx) => tx.run("INSERT INTO b (k, s) VALUES ($1, $2)", [k, blob]), { durable: false });
+        }
+      }),
+    );
+    const wal = statSync(join(dir, "ledger.sqlite-wal")).size;
+    const file = statSync(join(dir, "ledger.sqlite")).size;
+    // Never restarted, the WAL holds every page ever written, each hot page many times: more than
+    // the database file, which holds each page once (here about twice as much, with no other load).
+    expect(wal, `WAL of ${(wal / 1e6).toFixed(1)} MB beside a database of ${(file / 1e6).toFixed(1)} MB`).to.be.lessThan(file);
   });
 });
