@@ -708,7 +708,8 @@ export class Ledger {
     if (filter.before) {
       const t = params.push(filter.before.finishedAt);
       const id = params.push(filter.before.requestId);
-      after = ` AND (r.finished_at < $${t} OR (r.finished_at = $${t} AND r.request_id < $${id}))`;
+      // A row-value comparison: both databases use it as the index range (an OR would only filter).
+      after = ` AND (r.finished_at, r.request_id) < ($${t}, $${id})`;
     }
     const limit = params.push(filter.limit + 1);
     const found = await this.db.transaction(async (tx) =>
