@@ -97,4 +97,6 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 }
 
 const code = await main();
+// process.exit drops what a pipe has not taken yet (a large --json output): let both streams drain first.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise((done) => s.write("", done))));
 process.exit(code);

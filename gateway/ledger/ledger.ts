@@ -113,6 +113,12 @@ export interface UsageRow {
   batchId: string | null;
 }
 
+/** Where a page of usage continues: the last row shown (its finish time and request id). */
+export interface UsageCursor {
+  finishedAt: number;
+  requestId: string;
+}
+
 export interface BatchRow {
   batchId: string;
   priceVersion: bigint;
@@ -688,6 +694,34 @@ export class Ledger {
       const limit = filter.limit ? ` LIMIT $${params.push(filter.limit)}` : "";
       return (await tx.all(`SELECT * FROM gw_requests WHERE ${where.join(" AND ")} ORDER BY finished_at, request_id${limit}`, params)).map(usageRow);
     });
+  }
+
+  /**
+   * One page of a holder's charged requests, newest first (by finish time, then request id: a
+   * stable order, since a row is charged once and new charges finish later), each with whether its
+   * batch has settled — read by the batch's id, only for the page's rows. `before` continues after
+   * the last row of the previous page. Bounded by `limit`, whatever the history.
+   */
+  async usagePage(filter: { holder: string; limit: number; before?: UsageCursor }): Promise<{ rows: (UsageRow & { settled: boolean })[]; more: boolean }> {
+    const params: (string | number)[] = [filter.holder];
+    let after = "";
+    if (filter.before) {
+      const t = params.push(filter.before.finishedAt);
+      const id = params.push(filter.before.requestId);
+      // A row-value comparison: both databases use it as the index range (an OR would only filter).
+      after = ` AND (r.finished_at, r.request_id) < ($${t}, $${id})`;
+    }
+    const limit = params.push(filter.limit + 1);
+    const found = await this.db.transaction(async (tx) =>
+      tx.all(
+        `SELECT r.*, b.status AS batch_status FROM gw_requests r LEFT JOIN gw_batches b ON b.batch_id = r.batch_id
+         WHERE r.holder = $1 AND r.status = 'charged'${after}
+         ORDER BY r.finished_at DESC, r.request_id DESC LIMIT $${limit}`,
+        params,
+      ),
+    );
+    const more = found.length > filter.limit;
+    return { rows: found.slice(0, filter.limit).map((r) => ({ ...usageRow(r), settled: r.batch_status === "settled" })), more };
   }
 
   // ── settlement ─────────────────────────────────────────────────────────────────────────────

@@ -2,8 +2,9 @@
  * The employee's gateway commands, under `ctk credits`:
  * - `ctk credits key create --authorization auth.json --gateway URL`: turns a signed spending
  *   authorization (from `ctk credits authorize`) into an API key; the key is shown once.
- * - `ctk credits usage --gateway URL`: your usage records at that gateway (key from --key or
- *   CTK_API_KEY): every request, its tokens, priority and charge, and whether it is settled.
+ * - `ctk credits usage --gateway URL [--limit N]`: your usage records at that gateway (key from
+ *   --key or CTK_API_KEY): every request (or the newest N), its tokens, priority and charge, and
+ *   whether it is settled; read page by page from `GET /v1/usage`.
  */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
@@ -58,17 +59,46 @@ function keyCommand(): Command {
   return key;
 }
 
+/** Records per request when following the pages (the gateway's maximum). */
+const USAGE_PAGE = 1000;
+
+/**
+ * Reads the holder's usage records page by page (newest first), following `nextBefore` until the
+ * last page or until `limit` records.
+ */
+async function fetchUsage(gateway: string, key: string, limit?: number): Promise<{ holder: string; records: UsageRecordView[] }> {
+  const records: UsageRecordView[] = [];
+  let holder = "";
+  let before: string | null = null;
+  do {
+    const want = limit === undefined ? USAGE_PAGE : Math.min(USAGE_PAGE, limit - records.length);
+    const query = new URLSearchParams({ limit: String(want), ...(before ? { before } : {}) });
+    const body = await call(`${base(gateway)}/v1/usage?${query}`, { headers: { authorization: `Bearer ${key}` } });
+    holder = String(body.holder);
+    records.push(...(body.records as UsageRecordView[]));
+    before = (body.nextBefore as string | null | undefined) ?? null;
+  } while (before && (limit === undefined || records.length < limit));
+  return { holder, records };
+}
+
+function parseLimit(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new UserError(`--limit must be a whole number of records, at least 1 (got "${text}")`);
+  return Number(text);
+}
+
 export function usageCommand(): Command {
   return new Command("usage")
-    .description("your usage records at a gateway: each request's tokens, priority, charge and settlement")
+    .description("your usage records at a gateway: each request's tokens, priority, charge and settlement (all of them, oldest first)")
     .requiredOption("--gateway <url>", "the gateway, e.g. http://127.0.0.1:8788")
     .option("--key <key>", "your API key (default: env CTK_API_KEY)")
-    .action(async (o: { gateway: string; key?: string }, cmd: Command) => {
+    .option("--limit <n>", "only the newest n records (default: all)")
+    .action(async (o: { gateway: string; key?: string; limit?: string }, cmd: Command) => {
       const g = globalsOf(cmd);
+      const limit = o.limit === undefined ? undefined : parseLimit(o.limit);
       const key = o.key ?? process.env.CTK_API_KEY;
       if (!key) throw new UserError("no API key: pass --key or set CTK_API_KEY (ctk credits key create makes one)");
-      const body = await call(`${base(o.gateway)}/v1/usage`, { headers: { authorization: `Bearer ${key}` } });
-      const records = body.records as UsageRecordView[];
+      const { holder, records: newestFirst } = await fetchUsage(o.gateway, key, limit);
+      const records = newestFirst.reverse();
       const total = records.reduce((s, r) => s + BigInt(r.charge), 0n);
       const settled = records.filter((r) => r.settled).reduce((s, r) => s + BigInt(r.charge), 0n);
       const rows = records.map((r) => [
@@ -84,9 +114,9 @@ export function usageCommand(): Command {
         g.json,
         [
           ...table(["finished (UTC)", "model", "in", "out", "priority", "credits", "state"], rows),
-          `${records.length} request${records.length === 1 ? "" : "s"}, ${formatCredits(total)} credits (${formatCredits(settled)} settled on-chain, ${formatCredits(total - settled)} not yet)`,
+          `${records.length} request${records.length === 1 ? "" : "s"}${limit !== undefined ? ` (the newest, --limit ${limit})` : ""}, ${formatCredits(total)} credits (${formatCredits(settled)} settled on-chain, ${formatCredits(total - settled)} not yet)`,
         ],
-        { ...body, total: total.toString(), settled: settled.toString() },
+        { holder, records, total: total.toString(), settled: settled.toString() },
       );
     });
 }
