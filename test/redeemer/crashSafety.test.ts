@@ -10,6 +10,11 @@
  * checks the machine side too (each job once, to its end, paid in full, never after its
  * redemption, never on a busy GPU): CTK_LOCAL_CRASH_REDEMPTIONS (default 40), CTK_LOCAL_CRASH_KILLS
  * (default 16); CTK_CRASH_SEEDS=1,2,3,4,5 runs it once per seed.
+ *
+ * The checkpoint is a speed-up, never a source of truth (issue 16): a drill whose checkpoint file
+ * is replaced, between a kill and the restart, by a stale one and then corrupted (bytes changed,
+ * then truncated) ends with the same on-chain outcomes and settlements as the same drill untouched
+ * (CTK_CHECKPOINT_CRASH_REDEMPTIONS, default 20; CTK_CHECKPOINT_CRASH_KILLS, default 6).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,8 +23,9 @@ import { expect } from "chai";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { type FakeKube, startFakeKube } from "../../devkit/fakeKube.js";
 import { readProcStat } from "../../redeemer/executor/local/index.js";
+import { readCheckpoint } from "../../redeemer/watcher/checkpoint.js";
 import { type ChainFixture, IMAGE, KUBE_QUEUES, lifecycleOf, nodeJob, POLICY, startChainFixture } from "./support/chainFixture.js";
-import { type CrashDrillOptions, expectBooksBalance, rng, runCrashDrill, type Submitted } from "./support/crashLoop.js";
+import { type CrashDrillOptions, type CrashDrillResult, expectBooksBalance, rng, runCrashDrill, type Submitted } from "./support/crashLoop.js";
 
 const REDEMPTIONS = Number(process.env.CTK_CRASH_REDEMPTIONS ?? 200);
 const KILLS = Number(process.env.CTK_CRASH_KILLS ?? 20);
@@ -285,6 +291,157 @@ describe("redeemer crash safety (SIGKILL at random moments)", function () {
       for (const s of submitted) expect(creations.get(jobOf(s.id)) ?? 0, `Job of redemption ${s.id}`).to.equal(s.bad ? 0 : 1);
       expect(creations.size).to.equal(submitted.filter((s) => !s.bad).length);
     });
+  });
+});
+
+describe("redeemer crash safety with its checkpoint stale or corrupted between a kill and the restart", function () {
+  this.timeout(600_000);
+  const REDEMPTIONS_CP = Number(process.env.CTK_CHECKPOINT_CRASH_REDEMPTIONS ?? 20);
+  const KILLS_CP = Number(process.env.CTK_CHECKPOINT_CRASH_KILLS ?? 6);
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+
+  /**
+   * The Kubernetes drill on its own chain and fake API server. The fake's clock stands still, so
+   * every Job runs 0 s by its timestamps and what is settled does not depend on timing: two drills
+   * of one seed must settle alike. `tamper` may change the checkpoint file before each restart.
+   */
+  async function checkpointDrill(seed: number, tamper?: (f: ChainFixture, file: string) => Pick<CrashDrillOptions, "beforeStart" | "until">) {
+    const f = await startChainFixture({ holders: 6 });
+    const dir = mkdtempSync(join(tmpdir(), "ctk-crash-cp-"));
+    const fake = await startFakeKube({ seed, clock: { now: () => 1_800_000_000_000 }, autoRun: { startAfterMs: 50, runMs: 300, node: "gpu-node-1" } });
+    cleanup.push(async () => {
+      await fake.close();
+      await f.stop();
+      if (process.env.CTK_KEEP_TMP !== "1") rmSync(dir, { recursive: true, force: true });
+    });
+    const kubeconfig = join(dir, "kubeconfig.json");
+    writeFileSync(kubeconfig, fake.kubeConfig().exportConfig());
+    const checkpointFile = join(dir, "redeemer-checkpoint.json");
+    const configFile = join(dir, "redeemer.json");
+    const executor = { kind: "kubernetes", kubeconfig, kubernetes: { ...KUBE_QUEUES, resyncMs: 1_000, requestTimeoutMs: 2_000, retryBaseMs: 20, retryMaxMs: 200 } };
+    writeFileSync(configFile, JSON.stringify({ ...redeemerConfig(f, dir, executor), checkpoint: { file: checkpointFile, intervalMs: 200 } }));
+    const random = rng(seed);
+    const result = await runCrashDrill({
+      f,
+      configFile,
+      logFile: join(dir, "redeemer.log"),
+      random,
+      seed,
+      redemptions: REDEMPTIONS_CP,
+      kills: KILLS_CP,
+      good: (i) => nodeJob("", { name: `crash-${i}`, image: IMAGE, command: ["python", "train.py"], args: [], gpus: 1 + Math.floor(random() * 2), hours: 0.05 }),
+      bad: (i) => nodeJob("", { name: `bad-${i}`, image: BAD_IMAGE }),
+      ...tamper?.(f, checkpointFile),
+    });
+    measured(result.kills, result.submitted.length, seed);
+    expect(result.submitted).to.have.length(REDEMPTIONS_CP);
+    await expectBooksBalance(f, result.submitted, REJECT_REASONS.IMAGE_NOT_ALLOWED);
+    // No Job created twice, and one for each good spec only.
+    for (const s of result.submitted) expect(fake.jobCreations.get(`ctk-redemption-${s.id}`) ?? 0, `Jobs of redemption ${s.id}`).to.equal(s.bad ? 0 : 1);
+    expect(fake.jobCreations.size).to.equal(result.submitted.filter((s) => !s.bad).length);
+    return { ...result, outcomes: await outcomesOf(f, result) };
+  }
+
+  /** Each redemption's end on the chain, by submission order, and what each holder holds. */
+  async function outcomesOf(f: ChainFixture, { submitted }: CrashDrillResult) {
+    const { settled, rejected } = await lifecycleOf(f);
+    const ends = submitted.map((s) => (settled.has(s.id) ? `settled, used ${settled.get(s.id)}` : `rejected, reason ${rejected.get(s.id)}`));
+    const statuses = [];
+    for (const s of submitted) statuses.push((await f.redemption(s.id)).status);
+    const balances = [];
+    for (let h = 0; h < f.holders.length; h++) balances.push(await f.balance(h));
+    return { ends, statuses, balances };
+  }
+
+  it("reaches the same on-chain outcomes and settlements from a stale, a corrupted and a truncated checkpoint as untouched, launching nothing twice", async () => {
+    const seed = seedOf();
+    const t0 = Date.now();
+    const untouched = await checkpointDrill(seed);
+    const untouchedMs = Date.now() - t0;
+    const resumed = untouched.starts.filter((s) => s.fromCheckpoint);
+    expect(resumed.length, `untouched: restarts that resumed from a checkpoint (${JSON.stringify(untouched.starts)})`).to.be.at.least(1);
+    for (const s of resumed) expect(s.checkpointBlock, "the block it resumed from").to.match(/^\d+$/);
+    expect(
+      untouched.starts.filter((s) => s.refused),
+      "untouched: no checkpoint refused",
+    ).to.deep.equal([]);
+
+    // The same drill again; between kills its checkpoint is replaced by a stale one, then corrupted, then truncated.
+    const done: { label: string; block?: bigint }[] = [];
+    const t1 = Date.now();
+    const tampered = await checkpointDrill(seed, (f, file) => {
+      // Kept aside while the drill runs: the first checkpoint written with redemptions still open.
+      let stale: { text: string; block: bigint; open: bigint[] } | undefined;
+      let polling = false;
+      const poller = setInterval(() => {
+        if (stale || polling) return;
+        polling = true;
+        void (async () => {
+          const text = readFileSync(file, "utf8");
+          const cp = await readCheckpoint(file);
+          // Kept only if the file did not change between the two reads.
+          if (cp && cp.open.length > 0 && readFileSync(file, "utf8") === text) stale = { text, block: cp.position.block, open: cp.open.map((o) => o.request.id) };
+        })()
+          .catch(() => {})
+          .finally(() => {
+            polling = false;
+          });
+      }, 20);
+      cleanup.push(async () => clearInterval(poller));
+      return {
+        until: () => done.length === 3,
+        async beforeStart() {
+          const current = await readCheckpoint(file).catch(() => undefined);
+          if (!current || !stale || done.length === 3) return undefined;
+          if (done.length === 0) {
+            // Put back once a newer one exists and some of its open redemptions have ended since.
+            const { settled, rejected } = await lifecycleOf(f);
+            if (current.position.block <= stale.block || !stale.open.some((id) => settled.has(id) || rejected.has(id))) return undefined;
+            writeFileSync(file, stale.text);
+            done.push({ label: "stale", block: stale.block });
+            return "stale";
+          }
+          const text = readFileSync(file, "utf8");
+          if (done.length === 1) {
+            // One digit of its block changed: still JSON, still well-formed, no longer its SHA-256.
+            const at = text.indexOf('"block":"') + '"block":"'.length;
+            writeFileSync(file, `${text.slice(0, at)}${text[at] === "9" ? "8" : "9"}${text.slice(at + 1)}`);
+            done.push({ label: "corrupted" });
+            return "corrupted";
+          }
+          writeFileSync(file, text.slice(0, Math.floor(text.length / 2)));
+          done.push({ label: "truncated" });
+          return "truncated";
+        },
+      };
+    });
+    const tamperedMs = Date.now() - t1;
+    expect(
+      done.map((d) => d.label),
+      "checkpoint changes made between kills",
+    ).to.deep.equal(["stale", "corrupted", "truncated"]);
+    const startOf = (label: string) => tampered.starts.find((s) => s.prepared === label);
+    // The stale one is trusted (it is still true, only old): the restart reads on from its block.
+    expect(startOf("stale"), "restart after the stale checkpoint").to.deep.include({ ready: true, fromCheckpoint: true, checkpointBlock: String(done[0]!.block) });
+    // The corrupted ones are refused, saying why, and the history is read from the deployment block.
+    expect(startOf("corrupted"), "restart after the corrupted checkpoint").to.deep.include({ ready: true, fromCheckpoint: false });
+    expect(startOf("corrupted")?.refused).to.contain("SHA-256");
+    expect(startOf("truncated"), "restart after the truncated checkpoint").to.deep.include({ ready: true, fromCheckpoint: false });
+    expect(startOf("truncated")?.refused).to.contain("not a checkpoint file");
+    expect(
+      tampered.starts.filter((s) => s.prepared === undefined && s.fromCheckpoint),
+      "other restarts still resume from a checkpoint",
+    ).to.have.length.at.least(1);
+
+    // Same decisions: every redemption ends the same way, with the same settlement, and the holders hold the same.
+    expect(tampered.outcomes).to.deep.equal(untouched.outcomes);
+    const settledCount = untouched.outcomes.ends.filter((e) => e.startsWith("settled")).length;
+    console.log(
+      `      (${settledCount} settled, ${REDEMPTIONS_CP - settledCount} rejected; untouched: ${untouched.kills} kills, ${resumed.length} restarts from a checkpoint, ${untouchedMs} ms; tampered: ${tampered.kills} kills, ${tamperedMs} ms)`,
+    );
   });
 });
 

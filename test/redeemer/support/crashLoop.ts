@@ -52,6 +52,42 @@ export interface CrashDrillOptions {
    * time), drawing from the kills' RNG.
    */
   aimed?: { share: number; moment(random: () => number): Promise<boolean> };
+  /**
+   * Called after each kill (and before the first start), before the next redeemer starts: it may
+   * change what that one finds (e.g. its checkpoint file) and says so with a label; a run so
+   * prepared is not killed before it is ready, so that how it started is known.
+   */
+  beforeStart?(kill: number): Promise<string | undefined>;
+  /** Keep killing and restarting (beyond `kills` and the producer) until this holds; at most 3 × `kills` runs. */
+  until?(): boolean;
+}
+
+/** How one run of the redeemer started, from its log up to "redeemer ready". */
+export interface RunStart {
+  /** What `beforeStart` changed before it, if anything. */
+  prepared?: string;
+  /** Whether it reached "redeemer ready" before it was killed. */
+  ready: boolean;
+  /** Its "redeemer ready" line's `fromCheckpoint`. */
+  fromCheckpoint?: boolean;
+  /** The block of the checkpoint it started from ("starting from the checkpoint"). */
+  checkpointBlock?: string;
+  /** Why it refused the checkpoint file ("checkpoint not used"). */
+  refused?: string;
+}
+
+function runStartOf(p: RedeemerProcess, prepared: string | undefined): RunStart {
+  const lines = p.startupLines();
+  const ready = lines.find((l) => l.msg === "redeemer ready");
+  const from = lines.find((l) => l.msg === "starting from the checkpoint");
+  const refused = lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("checkpoint not used"));
+  return {
+    ...(prepared !== undefined && { prepared }),
+    ready: ready !== undefined,
+    ...(ready && { fromCheckpoint: ready.fromCheckpoint === true }),
+    ...(from && { checkpointBlock: String(from.block) }),
+    ...(refused && { refused: String(refused.reason) }),
+  };
 }
 
 export interface CrashDrillResult {
@@ -61,6 +97,8 @@ export interface CrashDrillResult {
   aimedKills: number;
   /** When each kill was sent (Unix seconds). */
   killedAt: number[];
+  /** How each run started, the last one included. */
+  starts: RunStart[];
 }
 
 /**
@@ -104,13 +142,15 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
   let kills = 0;
   let aimedKills = 0;
   const killedAt: number[] = [];
+  const starts: RunStart[] = [];
   let running: RedeemerProcess | undefined;
   try {
-    for (let k = 0; k < o.kills || producing; k++) {
+    for (let k = 0; k < o.kills || producing || (o.until && !o.until() && k < 3 * o.kills); k++) {
+      const prepared = await o.beforeStart?.(k);
       const p = nextRedeemer();
       running = p;
       // A fifth of the kills land during start-up (the rebuild), the rest while it works.
-      if (killRandom() < 0.2) await sleep(Math.floor(killRandom() * 800));
+      if (killRandom() < 0.2 && prepared === undefined) await sleep(Math.floor(killRandom() * 800));
       else if (o.aimed && killRandom() < o.aimed.share) {
         await p.ready();
         if (await o.aimed.moment(killRandom)) aimedKills++;
@@ -121,6 +161,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
       killedAt.push(Date.now() / 1000);
       p.kill("SIGKILL");
       await p.exited;
+      starts.push(runStartOf(p, prepared));
       kills++;
     }
     await producer;
@@ -133,6 +174,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     last.start();
     const ids = submitted.map((s) => s.id);
     await last.ready();
+    starts.push(runStartOf(last, undefined));
     await waitFor(
       "every redemption over",
       async () => {
@@ -148,7 +190,7 @@ export async function runCrashDrill(o: CrashDrillOptions): Promise<CrashDrillRes
     for (const p of [...spares, running]) p?.kill("SIGKILL");
     throw new Error(`${(err as Error).message}\nseed ${o.seed}, kills ${kills}\n${tail(o.logFile)}`);
   }
-  return { submitted, kills, aimedKills, killedAt };
+  return { submitted, kills, aimedKills, killedAt, starts };
 }
 
 /**

@@ -18,6 +18,8 @@ export interface RedeemerProcess {
   kill(signal: NodeJS.Signals): void;
   /** Runs main in a `deferred` process (no-op otherwise, or when already started). */
   start(): void;
+  /** The JSON log lines written up to "redeemer ready" (all of them so far if it is not ready). */
+  startupLines(): Record<string, unknown>[];
 }
 
 export function spawnRedeemer(configFile: string, logFile: string, env: Record<string, string> = {}, options: { deferred?: boolean } = {}): RedeemerProcess {
@@ -69,6 +71,18 @@ export function spawnRedeemer(configFile: string, logFile: string, env: Record<s
     },
     kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    startupLines() {
+      const lines: Record<string, unknown>[] = [];
+      for (const line of buffered.split("\n")) {
+        try {
+          const parsed: unknown = JSON.parse(line);
+          if (parsed && typeof parsed === "object") lines.push(parsed as Record<string, unknown>);
+        } catch {
+          // a line cut by the kill, or not JSON
+        }
+      }
+      return lines;
     },
     start() {
       if (started) return;
