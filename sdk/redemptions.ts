@@ -24,6 +24,7 @@ import {
 import { PRIORITIES, type PriorityName } from "./jobSpec.js";
 import { computeTokenAbi } from "./generated/abi.js";
 import { decodeLogs, type LogLike } from "./logs/decodeLogs.js";
+import { CtkError } from "./ctkError.js";
 
 /** ComputeToken.RedemptionStatus, in enum order. */
 export const REDEMPTION_STATUSES = ["None", "Requested", "Running", "Settled", "Rejected", "Reclaimed"] as const;
@@ -93,16 +94,14 @@ export interface Redemption {
 // ─────────────────────────────── errors ───────────────────────────────
 
 /** No redemption has this id (never made, or made in a block that was reorganised away). */
-export class UnknownRedemptionError extends Error {
-  override readonly name = "UnknownRedemptionError";
+export class UnknownRedemptionError extends CtkError {
   constructor(readonly id: bigint) {
     super(`redemption ${id} does not exist`);
   }
 }
 
 /** The redemption is not in a status that allows the call (someone moved it first). */
-export class RedemptionStatusConflict extends Error {
-  override readonly name = "RedemptionStatusConflict";
+export class RedemptionStatusConflict extends CtkError {
   constructor(
     readonly id: bigint,
     readonly status: RedemptionStatusName,
@@ -112,8 +111,7 @@ export class RedemptionStatusConflict extends Error {
 }
 
 /** A settle that would consume more units than the redemption reserved. */
-export class SettleExceedsReserveError extends Error {
-  override readonly name = "SettleExceedsReserveError";
+export class SettleExceedsReserveError extends CtkError {
   constructor(
     readonly id: bigint,
     readonly used: bigint,
@@ -124,16 +122,14 @@ export class SettleExceedsReserveError extends Error {
 }
 
 /** The caller lacks the redeemer role (AccessManager said no). */
-export class NotRedeemerError extends Error {
-  override readonly name = "NotRedeemerError";
+export class NotRedeemerError extends CtkError {
   constructor(readonly account: Address | undefined) {
     super(`${account ?? "the caller"} may not move redemptions: it does not hold the REDEEMER role`);
   }
 }
 
 /** The transaction was mined but reverted. */
-export class RedemptionTxReverted extends Error {
-  override readonly name = "RedemptionTxReverted";
+export class RedemptionTxReverted extends CtkError {
   constructor(readonly hash: Hash) {
     super(`transaction ${hash} reverted`);
   }
