@@ -12,7 +12,7 @@ import { quoteFor } from "../../gateway/metering/quote.js";
 import type { UsageRecordView } from "../../sdk/credits/usageRecord.js";
 import { jsonOf, runCtk } from "../support/cli.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
-import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
+import { gatewayFixtureForSuite, MODEL } from "./support/gatewayFixture.js";
 
 interface Page {
   holder: string;
@@ -27,14 +27,7 @@ const UNSETTLED = 40;
 
 describe("GET /v1/usage: bounded pages, and ctk credits usage following them", function () {
   this.timeout(600_000);
-  let f: GatewayFixture;
-
-  before(async () => {
-    f = await startGatewayFixture();
-  });
-  after(async () => {
-    await f?.stop();
-  });
+  const fixture = gatewayFixtureForSuite();
 
   for (const [i, kind] of DATABASE_KINDS.entries()) {
     describe(`on ${kind}`, () => {
@@ -92,10 +85,10 @@ describe("GET /v1/usage: bounded pages, and ctk credits usage following them", f
       before(async function () {
         if (!available(kind)) this.skip();
         if (kind === "postgres") db = await createTestDatabase("postgres");
-        gw = await f.start({ replica: `usage-${kind}`, ...(db ? { database: db.config() } : {}) });
+        gw = await fixture().start({ replica: `usage-${kind}`, ...(db ? { database: db.config() } : {}) });
         const employee = 3 + i;
-        await f.grant(employee, "50");
-        const created = await f.createKey(gw, await f.authorize(employee, { cap: "50" }));
+        await fixture().grant(employee, "50");
+        const created = await fixture().createKey(gw, await fixture().authorize(employee, { cap: "50" }));
         expect(created.status, JSON.stringify(created.body)).to.equal(201);
         key = created.body.key;
         holder = created.body.holder;

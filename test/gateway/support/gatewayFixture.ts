@@ -56,6 +56,24 @@ export function jsonLinesInto(lines: Record<string, unknown>[]): Writable {
   });
 }
 
+/**
+ * One gateway fixture for the enclosing mocha suite: started in its `before`, stopped in its `after`.
+ * Returns a getter (the fixture exists only once `before` has run).
+ */
+export function gatewayFixtureForSuite(): () => GatewayFixture {
+  let fixture: GatewayFixture | undefined;
+  before(async () => {
+    fixture = await startGatewayFixture();
+  });
+  after(async () => {
+    await fixture?.stop();
+  });
+  return () => {
+    if (!fixture) throw new Error("the gateway fixture is used before the suite's before hook ran");
+    return fixture;
+  };
+}
+
 export async function startGatewayFixture(): Promise<GatewayFixture> {
   requireModel();
   const chain = await startLocalChain({ classes: [] });
