@@ -18,6 +18,7 @@ import {
   type WalletClient,
   BaseError,
   ContractFunctionRevertedError,
+  type ContractFunctionReturnType,
   keccak256,
   stringToBytes,
 } from "viem";
@@ -181,6 +182,14 @@ export async function getRedemption(ctx: RedemptionReadContext, id: bigint, opti
     if (mapped instanceof UnknownRedemptionError) return undefined;
     throw mapped;
   }
+  return redemptionFromView(id, v);
+}
+
+/** getRedemption's result, as the ABI decodes it. */
+export type RedemptionViewResult = ContractFunctionReturnType<typeof computeTokenAbi, "view", "getRedemption">;
+
+/** A redemption from getRedemption's result (the contract's numbers as this SDK's names). */
+export function redemptionFromView(id: bigint, v: RedemptionViewResult): Redemption {
   return {
     id,
     holder: v.holder,

@@ -81,7 +81,6 @@ export class TransactionRevertedError extends CtkError {
     readonly reason: string,
   ) {
     super(`transaction ${hash}${functionName ? ` (${functionName})` : ""} reverted: ${reason}`);
-    this.name = "TransactionRevertedError";
   }
 }
 

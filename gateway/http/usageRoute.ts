@@ -9,14 +9,12 @@
  * the same whatever the history: one indexed range of the holder's rows, and their batches by id.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT } from "../../sdk/credits/usageRecord.js";
 import { badRequest } from "../errors.js";
 import type { Ledger, UsageCursor } from "../ledger/ledger.js";
 import { toUsageRecord } from "../settle/settler.js";
 import { sendJson } from "./body.js";
 import type { MeteredProxy } from "./meteredProxy.js";
-
-export const USAGE_DEFAULT_LIMIT = 500;
-export const USAGE_MAX_LIMIT = 1000;
 
 /** The cursor is opaque to clients: base64url of `<finishedAt ms>:<request id>`. */
 export const encodeUsageCursor = (c: UsageCursor): string => Buffer.from(`${c.finishedAt}:${c.requestId}`, "utf8").toString("base64url");

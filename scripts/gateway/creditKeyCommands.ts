@@ -11,7 +11,7 @@ import { Command } from "commander";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, output, table } from "../cli/output.js";
-import type { UsageRecordView } from "../../sdk/credits/usageRecord.js";
+import { USAGE_MAX_LIMIT, type UsageRecordView } from "../../sdk/credits/usageRecord.js";
 
 async function call(url: string, init: RequestInit): Promise<Record<string, unknown>> {
   let res: Response;
@@ -59,9 +59,6 @@ function keyCommand(): Command {
   return key;
 }
 
-/** Records per request when following the pages (the gateway's maximum). */
-const USAGE_PAGE = 1000;
-
 /**
  * Reads the holder's usage records page by page (newest first), following `nextBefore` until the
  * last page or until `limit` records.
@@ -71,7 +68,7 @@ async function fetchUsage(gateway: string, key: string, limit?: number): Promise
   let holder = "";
   let before: string | null = null;
   do {
-    const want = limit === undefined ? USAGE_PAGE : Math.min(USAGE_PAGE, limit - records.length);
+    const want = limit === undefined ? USAGE_MAX_LIMIT : Math.min(USAGE_MAX_LIMIT, limit - records.length);
     const query = new URLSearchParams({ limit: String(want), ...(before ? { before } : {}) });
     const body = await call(`${base(gateway)}/v1/usage?${query}`, { headers: { authorization: `Bearer ${key}` } });
     holder = String(body.holder);

@@ -3,21 +3,12 @@
  * balance in every lot, lot supplies, classes and their lots, the allow-list, configuration,
  * redemptions, role memberships and the function → role wiring. Read-only calls only.
  */
-import {
-  ContractFunctionExecutionError,
-  ContractFunctionRevertedError,
-  concatHex,
-  decodeAbiParameters,
-  encodeAbiParameters,
-  getAddress,
-  type Address,
-  type Hex,
-  type PublicClient,
-} from "viem";
+import { concatHex, decodeAbiParameters, encodeAbiParameters, getAddress, type Address, type Hex, type PublicClient } from "viem";
 import { REDEMPTIONS_READER_ARTIFACT, bytecodeOf } from "../deploy.js";
 import { ROLES, RESTRICTED_FUNCTIONS, type RoleName, selectorsFor } from "../roles.js";
 import { accessManagerAbi, computeTokenAbi } from "../generated/abi.js";
-import { REDEMPTION_STATUS_WORDS } from "../redemptions.js";
+import { getRedemption, type Redemption, redemptionFromView } from "../redemptions.js";
+import { getOrInsert } from "../getOrInsert.js";
 import type { Finding, Lifecycle, Replay } from "./replay.js";
 import { mapLimit } from "../limiter.js";
 
@@ -82,24 +73,18 @@ const readerResult = [{ type: "bool[]" }, { ...redemptionView, type: "tuple[]" }
  */
 const READ_CHUNK = 32;
 
+/** RedemptionsReader's creation code, read from the artifacts once per directory. */
+const readerCode = new Map<string | undefined, Hex>();
+
 /**
  * Reads redemptions `ids` at the comparison's block, many per `eth_call`: the call runs
  * RedemptionsReader's creation code (never deployed), whose constructor returns every view.
  * `undefined` for an id the token does not know.
  */
-async function readRedemptions(ids: readonly bigint[], o: LiveOptions): Promise<(RedemptionView | undefined)[]> {
-  const code = bytecodeOf(REDEMPTIONS_READER_ARTIFACT, o.artifactsDir);
-  const readOne = async (id: bigint): Promise<RedemptionView | undefined> => {
-    try {
-      return (await read(o)("getRedemption", [id])) as RedemptionView;
-    } catch (err) {
-      if (err instanceof ContractFunctionExecutionError && err.cause instanceof ContractFunctionRevertedError && err.cause.data?.errorName === "UnknownRedemption")
-        return undefined;
-      throw err;
-    }
-  };
-  const readMany = async (part: readonly bigint[]): Promise<(RedemptionView | undefined)[]> => {
-    if (part.length === 1) return [await readOne(part[0]!)];
+async function readRedemptions(ids: readonly bigint[], o: LiveOptions): Promise<(Redemption | undefined)[]> {
+  const code = getOrInsert(readerCode, o.artifactsDir, () => bytecodeOf(REDEMPTIONS_READER_ARTIFACT, o.artifactsDir));
+  const readMany = async (part: readonly bigint[]): Promise<(Redemption | undefined)[]> => {
+    if (part.length === 1) return [await getRedemption({ publicClient: o.client, address: o.token }, part[0]!, { blockNumber: o.blockNumber })];
     try {
       const { data } = await o.client.call({
         data: concatHex([code, encodeAbiParameters([{ type: "address" }, { type: "uint256[]" }], [o.token, part])]),
@@ -107,7 +92,7 @@ async function readRedemptions(ids: readonly bigint[], o: LiveOptions): Promise<
       });
       if (!data) throw new Error(`reading ${part.length} redemptions returned no data`);
       const [known, views] = decodeAbiParameters(readerResult, data);
-      return views.map((v, i) => (known[i] ? v : undefined));
+      return views.map((v, i) => (known[i] ? redemptionFromView(part[i]!, v) : undefined));
     } catch {
       const half = Math.ceil(part.length / 2);
       return [...(await readMany(part.slice(0, half))), ...(await readMany(part.slice(half)))];
@@ -116,20 +101,6 @@ async function readRedemptions(ids: readonly bigint[], o: LiveOptions): Promise<
   const parts = await mapLimit(chunks(ids, o.readChunk ?? READ_CHUNK), o.concurrency ?? 256, readMany);
   return parts.flat();
 }
-
-type RedemptionView = {
-  holder: Address;
-  classId: number;
-  priority: number;
-  gpus: number;
-  status: number;
-  requestedAt: number;
-  reserved: bigint;
-  used: bigint;
-  specHash: Hex;
-  lotIds: readonly bigint[];
-  amounts: readonly bigint[];
-};
 
 /** A redemption as the chain stores it must equal its replayed lifecycle. */
 export async function compareRedemptions(lifecycles: readonly Lifecycle[], o: LiveOptions): Promise<Finding[]> {
@@ -145,7 +116,7 @@ export async function compareRedemptions(lifecycles: readonly Lifecycle[], o: Li
       return;
     }
     const diffs: string[] = [];
-    const status = REDEMPTION_STATUS_WORDS[v.status] ?? `#${v.status}`;
+    const status = v.status.toLowerCase();
     if (status !== life.status) diffs.push(`status ${status} (events: ${life.status})`);
     if (getAddress(v.holder) !== life.holder) diffs.push(`holder ${v.holder} (events: ${life.holder})`);
     if (v.classId !== life.classId) diffs.push(`class ${v.classId} (events: ${life.classId})`);

@@ -48,6 +48,10 @@ export type UsageRecord = z.infer<typeof usageRecordSchema>;
 /** A record as the gateway's `GET /v1/usage` returns it: with its batch, and whether that batch has settled. */
 export type UsageRecordView = UsageRecord & { batchId: string | null; settled: boolean };
 
+/** `GET /v1/usage` pages: records per page when none is asked for, and the most one page holds. */
+export const USAGE_DEFAULT_LIMIT = 500;
+export const USAGE_MAX_LIMIT = 1000;
+
 export const USAGE_RECORD_FIELDS = Object.keys(usageRecordSchema.shape) as (keyof UsageRecord)[];
 
 /** The record's canonical line (fixed field order, no trailing newline). */

@@ -7,7 +7,8 @@
  */
 import { expect } from "chai";
 import type { Gateway } from "../../gateway/index.js";
-import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT, encodeUsageCursor } from "../../gateway/http/usageRoute.js";
+import { encodeUsageCursor } from "../../gateway/http/usageRoute.js";
+import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT } from "../../sdk/credits/usageRecord.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
 import type { UsageRecordView } from "../../sdk/credits/usageRecord.js";
 import { jsonOf, runCtk } from "../support/cli.js";
