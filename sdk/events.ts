@@ -59,6 +59,10 @@ export interface FetchEventsOptions<N extends ComputeTokenEventName> {
   toBlock: bigint;
   /** Most blocks in one `eth_getLogs` call (default 5,000). */
   maxBlockRange?: bigint;
+  /** Blocks in the first call (default maxBlockRange); later ones double while ranges are sparse (see RangePlan). */
+  firstBlockRange?: bigint;
+  /** Logs one range should hold at most, roughly (default: no bound): denser ranges are split. */
+  targetLogs?: number;
   /** Only events whose first indexed argument (the redemption id, for lifecycle events) is one of these. */
   ids?: readonly bigint[];
   /** Filters on the indexed arguments, from the first (overrides `ids`): `[null, pad(holder)]`. */
@@ -75,7 +79,7 @@ export interface EventRange<N extends ComputeTokenEventName> {
 
 /**
  * Fetches events range by range, yielding each range's events (in chain order) as soon as it
- * is read. Ranges start at `maxBlockRange` blocks; one the node refuses as too large is shortened
+ * is read. Ranges start at `firstBlockRange` blocks; one the node refuses as too large is shortened
  * (and later ones grow back).
  */
 export async function* iterateComputeTokenEvents<const N extends ComputeTokenEventName>(options: FetchEventsOptions<N>): AsyncGenerator<EventRange<N>> {
@@ -92,8 +96,8 @@ export async function* iterateComputeTokenEvents<const N extends ComputeTokenEve
     fromBlock: options.fromBlock,
     toBlock: options.toBlock,
     chunkBlocks: maxRange,
-    firstChunkBlocks: maxRange,
-    targetLogs: Infinity,
+    firstChunkBlocks: options.firstBlockRange ?? maxRange,
+    targetLogs: options.targetLogs ?? Infinity,
     prefetch: 0,
     timestamps: false,
     signal,

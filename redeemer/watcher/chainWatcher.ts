@@ -32,10 +32,9 @@ import {
   type RedemptionRequestedEvent,
 } from "../../sdk/events.js";
 import { compareChainOrder } from "../../sdk/logs/decodeLogs.js";
-import { shorterRange } from "../../sdk/logs/fetchLogRanges.js";
 import type { RedemptionRequest } from "../state/types.js";
 import { type ContextSnapshot, RedemptionContext } from "./redemptionContext.js";
-import { LogsRequestError, streamComputeTokenEvents } from "../../sdk/logs/streamLogs.js";
+import { type StreamedRange, streamEventRanges } from "../../sdk/logs/streamLogs.js";
 
 const WATCHED = [...REDEMPTION_EVENT_NAMES, ...REDEMPTION_CONTEXT_EVENT_NAMES] as const;
 type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
@@ -44,9 +43,9 @@ const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], 
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
 /** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
 const FIRST_CHUNK = 1n;
-/** About this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
-const TARGET_REQUEST_LOGS = 500n;
-const TARGET_LIFECYCLE_LOGS = 2_000n;
+/** At most about this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
+const TARGET_REQUEST_LOGS = 500;
+const TARGET_LIFECYCLE_LOGS = 2_000;
 
 /** A block read in full, with the context as of its end: where a checkpoint can resume. */
 export interface WatchPosition {
@@ -192,52 +191,18 @@ export class ChainWatcher {
   }
 
   /**
-   * Reads `names` from `from` to `to` in chunks that start at `firstSpan` blocks and then grow
-   * (doubling at most) or shrink so that each holds about `targetLogs` logs. With `rpcUrl`, each
-   * chunk's answer is streamed and handed over in groups (`done` on the chunk's last one);
-   * otherwise a chunk is handed over whole.
+   * The events of `names` from `from` to `to`, in ranges planned by the SDK's RangePlan: from
+   * FIRST_CHUNK blocks, growing or shrinking so that each holds about `targetLogs` logs. With
+   * `rpcUrl`, each range's answer is streamed and handed over in groups (`done` on the range's
+   * last one); otherwise a range is handed over whole.
    */
-  private async readChunks<const N extends (typeof WATCHED)[number]>(
-    names: readonly N[],
-    from: bigint,
-    to: bigint,
-    firstSpan: bigint,
-    targetLogs: bigint,
-    onRange: (range: { fromBlock: bigint; toBlock: bigint; events: ComputeTokenEventOf<N>[]; done: boolean }) => Promise<void>,
-  ): Promise<void> {
+  private historyRanges<const N extends (typeof WATCHED)[number]>(names: readonly N[], from: bigint, to: bigint, targetLogs: number): AsyncIterable<StreamedRange<N>> {
     const { publicClient, address, maxBlockRange, rpcUrl } = this.opts;
-    let span = firstSpan < maxBlockRange ? firstSpan : maxBlockRange;
-    for (let start = from; start <= to; ) {
-      const end = start + span - 1n < to ? start + span - 1n : to;
-      let count = 0n;
-      if (rpcUrl) {
-        try {
-          for await (const events of streamComputeTokenEvents({ rpcUrl, address, names, fromBlock: start, toBlock: end, signal: this.abort.signal })) {
-            count += BigInt(events.length);
-            await onRange({ fromBlock: start, toBlock: end, events, done: false });
-          }
-        } catch (err) {
-          // The node refused the range as too large, before answering any of it: ask for half.
-          const shorter = err instanceof LogsRequestError && count === 0n ? shorterRange(new Error(`${err.message} ${err.details ?? ""}`), start, end) : undefined;
-          if (shorter !== undefined) {
-            span = shorter - start + 1n;
-            continue;
-          }
-          throw err;
-        }
-        await onRange({ fromBlock: start, toBlock: end, events: [], done: true });
-      } else {
-        for await (const range of iterateComputeTokenEvents({ publicClient, address, names, fromBlock: start, toBlock: end, maxBlockRange: span, signal: this.abort.signal })) {
-          count += BigInt(range.events.length);
-          await onRange({ ...range, done: range.toBlock === end });
-        }
-      }
-      start = end + 1n;
-      let next = count > 0n ? (span * targetLogs) / count : span * 2n;
-      if (next > span * 2n) next = span * 2n;
-      if (next > maxBlockRange) next = maxBlockRange;
-      span = next < 1n ? 1n : next;
-    }
+    const read = { address, names, fromBlock: from, toBlock: to, targetLogs, signal: this.abort.signal };
+    if (rpcUrl) return streamEventRanges({ rpcUrl, ...read, chunkBlocks: maxBlockRange, firstChunkBlocks: FIRST_CHUNK });
+    return (async function* () {
+      for await (const range of iterateComputeTokenEvents({ publicClient, ...read, maxBlockRange, firstBlockRange: FIRST_CHUNK })) yield { ...range, done: true };
+    })();
   }
 
   /**
@@ -247,7 +212,7 @@ export class ChainWatcher {
    */
   private async readHistory(from: bigint, to: bigint): Promise<void> {
     const context: Context[] = [];
-    await this.readChunks(NOT_REQUESTS, from, to, FIRST_CHUNK, TARGET_LIFECYCLE_LOGS, async (range) => {
+    for await (const range of this.historyRanges(NOT_REQUESTS, from, to, TARGET_LIFECYCLE_LOGS)) {
       const lifecycle: WatchBatch["lifecycle"] = [];
       for (const e of range.events) {
         if (e.eventName === "RedemptionRunning" || e.eventName === "RedemptionSettled" || e.eventName === "RedemptionRejected" || e.eventName === "RedemptionReclaimed") {
@@ -255,11 +220,11 @@ export class ChainWatcher {
         } else context.push(e);
       }
       if (lifecycle.length) await this.opts.onBatch({ fromBlock: range.fromBlock, toBlock: range.toBlock, backfill: true, requests: [], lifecycle });
-    });
+    }
     await this.handOverRestored(from - 1n);
 
     let next = 0; // the next context event to apply
-    await this.readChunks(["RedemptionRequested"] as const, from, to, FIRST_CHUNK, TARGET_REQUEST_LOGS, async (range) => {
+    for await (const range of this.historyRanges(["RedemptionRequested"] as const, from, to, TARGET_REQUEST_LOGS)) {
       const requests: RedemptionRequest[] = [];
       for (const e of range.events) {
         while (next < context.length && compareChainOrder(context[next]!, e) < 0) this.context.apply(context[next++]!);
@@ -269,7 +234,7 @@ export class ChainWatcher {
       if (requests.length) await this.opts.onBatch({ fromBlock: range.fromBlock, toBlock: range.toBlock, backfill: true, requests, lifecycle: [] });
       // A range handed over in part is read again from its start if the read fails (handing over is idempotent).
       if (range.done) this.processed = range.toBlock;
-    });
+    }
   }
 
   /** Polls until stop(); a failed poll is retried at the next interval. */

@@ -44,12 +44,8 @@ export interface Progress {
 /** A topic filter position: one topic, any of several, or any (null). */
 export type TopicFilter = Hex | Hex[] | null;
 
-export interface FetchLogsOptions {
-  request: RpcRequest;
-  /** The contracts whose logs to read. */
-  addresses: Address | Address[];
-  /** `eth_getLogs` topic filter (default: every log of the addresses). */
-  topics?: TopicFilter[];
+/** The ranges of a history read, and how their size adapts (see RangePlan). */
+export interface RangePlanOptions {
   fromBlock: bigint;
   /** Inclusive. */
   toBlock: bigint;
@@ -59,6 +55,14 @@ export interface FetchLogsOptions {
   firstChunkBlocks?: bigint;
   /** Logs one range should hold at most, roughly (default 5,000): dense ranges are split. `Infinity`: never. */
   targetLogs?: number;
+}
+
+export interface FetchLogsOptions extends RangePlanOptions {
+  request: RpcRequest;
+  /** The contracts whose logs to read. */
+  addresses: Address | Address[];
+  /** `eth_getLogs` topic filter (default: every log of the addresses). */
+  topics?: TopicFilter[];
   /** Ranges fetched ahead of the one being processed (default 2). */
   prefetch?: number;
   /** Fill in `blockTimestamp` when the node does not return it (default true). */
@@ -104,10 +108,66 @@ export function shorterRange(err: unknown, from: bigint, to: bigint): bigint | u
 }
 
 /**
+ * The one plan of a history read's ranges, for every reader of logs (fetchLogRanges here, the
+ * streaming reader of ./streamLogs.ts): consecutive ranges from `fromBlock` to `toBlock`, whose
+ * size adapts to the density of the history. It starts at `firstChunkBlocks`, shrinks to what the
+ * node last accepted and when a range holds more than `targetLogs` logs, and grows back (doubling,
+ * up to `chunkBlocks`) while ranges are sparse, so that one range's logs stay bounded.
+ */
+export class RangePlan {
+  private readonly maxChunk: bigint;
+  private readonly target: number;
+  private chunk: bigint;
+  private nextFrom: bigint;
+
+  constructor(private readonly opts: RangePlanOptions) {
+    this.maxChunk = opts.chunkBlocks ?? 2000n;
+    if (this.maxChunk < 1n) throw new RangeError("chunkBlocks must be at least 1");
+    this.target = opts.targetLogs ?? 5_000;
+    // Start small and double while ranges are sparse: a dense history never asks for a huge response.
+    const first = opts.firstChunkBlocks ?? 16n;
+    this.chunk = first < this.maxChunk ? first : this.maxChunk;
+    this.nextFrom = opts.fromBlock;
+  }
+
+  /** Whether ranges remain to be asked for. */
+  get pending(): boolean {
+    return this.nextFrom <= this.opts.toBlock;
+  }
+
+  /** The next range to ask for (while `pending`). */
+  next(): [bigint, bigint] {
+    const from = this.nextFrom;
+    const to = from + this.chunk - 1n < this.opts.toBlock ? from + this.chunk - 1n : this.opts.toBlock;
+    this.nextFrom = to + 1n;
+    return [from, to];
+  }
+
+  /**
+   * The node refused `[from, to]` (`err`): the last block of the prefix to ask for instead — no
+   * range asked for later is longer — or undefined when the error is not about the size of the
+   * request. The rest of the range is the caller's to ask for next.
+   */
+  refused(err: unknown, from: bigint, to: bigint): bigint | undefined {
+    const shorter = shorterRange(err, from, to);
+    if (shorter !== undefined && this.chunk > shorter - from + 1n) this.chunk = shorter - from + 1n;
+    return shorter;
+  }
+
+  /** A range planned by `next()` was read whole, `blocks` long, holding `logs` logs: sizes the ranges not asked for yet. */
+  read(blocks: bigint, logs: number): void {
+    if (logs > this.target) {
+      const sized = (blocks * BigInt(this.target)) / BigInt(logs);
+      this.chunk = sized > 0n ? sized : 1n;
+    } else if (logs < this.target / 4 && this.chunk < this.maxChunk) this.chunk = this.chunk * 2n > this.maxChunk ? this.maxChunk : this.chunk * 2n;
+  }
+}
+
+/**
  * Fetches `[from, to]`, or — when the node refuses it as too large — the longest prefix it will
  * answer, so that what is held at once stays what one request may return.
  */
-async function fetchPrefix(opts: FetchLogsOptions, from: bigint, to: bigint): Promise<{ to: bigint; logs: RawLog[] }> {
+async function fetchPrefix(opts: FetchLogsOptions, plan: RangePlan, from: bigint, to: bigint): Promise<{ to: bigint; logs: RawLog[] }> {
   for (;;) {
     try {
       const filter: Record<string, unknown> = { address: opts.addresses, fromBlock: hex(from), toBlock: hex(to) };
@@ -115,7 +175,7 @@ async function fetchPrefix(opts: FetchLogsOptions, from: bigint, to: bigint): Pr
       const logs = (await opts.request({ method: "eth_getLogs", params: [filter] })) as RawLog[];
       return { to, logs };
     } catch (e) {
-      const shorter = shorterRange(e, from, to);
+      const shorter = plan.refused(e, from, to);
       if (shorter === undefined) throw e;
       opts.signal?.throwIfAborted();
       to = shorter;
@@ -138,24 +198,16 @@ async function fillTimestamps(request: RpcRequest, logs: RawLog[]): Promise<void
 }
 
 /**
- * Yields the logs of `[fromBlock, toBlock]` range by range, in block order. The range size adapts
- * to the density of the history: it shrinks to what the node last accepted and when a range
- * returns more than `targetLogs` logs, and grows back (doubling, up to `chunkBlocks`) when ranges
- * are sparse, so one range's logs stay bounded.
+ * Yields the logs of `[fromBlock, toBlock]` range by range, in block order, in the ranges of a
+ * RangePlan (so one range's logs stay bounded), `prefetch` of them fetched ahead.
  */
 export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<LogRange> {
-  const maxChunk = opts.chunkBlocks ?? 2000n;
-  if (maxChunk < 1n) throw new RangeError("chunkBlocks must be at least 1");
-  const target = opts.targetLogs ?? 5_000;
+  const plan = new RangePlan(opts);
   const ahead = Math.max(0, opts.prefetch ?? 2);
-  // Start small and double while ranges are sparse: a dense history never asks for a huge response.
-  let chunk = opts.firstChunkBlocks ?? (maxChunk < 16n ? maxChunk : 16n);
-  if (chunk > maxChunk) chunk = maxChunk;
-  let nextFrom = opts.fromBlock;
   type Pending = LogRange & { rest?: [bigint, bigint] };
-  const start = (from: bigint, to: bigint): Promise<Pending> => {
+  const start = ([from, to]: [bigint, bigint]): Promise<Pending> => {
     const p = (async () => {
-      const got = await fetchPrefix(opts, from, to);
+      const got = await fetchPrefix(opts, plan, from, to);
       if (opts.timestamps !== false) await fillTimestamps(opts.request, got.logs);
       return { fromBlock: from, toBlock: got.to, logs: got.logs, rest: got.to < to ? ([got.to + 1n, to] as [bigint, bigint]) : undefined };
     })();
@@ -163,33 +215,18 @@ export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<Lo
     p.catch(() => undefined);
     return p;
   };
-  const schedule = () => {
-    const to = nextFrom + chunk - 1n < opts.toBlock ? nextFrom + chunk - 1n : opts.toBlock;
-    const p = start(nextFrom, to);
-    nextFrom = to + 1n;
-    return p;
-  };
   const inflight: Promise<Pending>[] = [];
   let logCount = 0;
   opts.signal?.throwIfAborted();
-  while (nextFrom <= opts.toBlock && inflight.length <= ahead) inflight.push(schedule());
+  while (plan.pending && inflight.length <= ahead) inflight.push(start(plan.next()));
   while (inflight.length) {
     opts.signal?.throwIfAborted();
     const { rest, ...range } = await inflight.shift()!;
-    const blocks = range.toBlock - range.fromBlock + 1n;
-    const n = range.logs.length;
-    if (rest) {
-      // The node answered only part of the range: the rest comes next, before what was fetched
-      // ahead, and no later range asks for more than the node just accepted.
-      inflight.unshift(start(rest[0], rest[1]));
-      if (chunk > blocks) chunk = blocks;
-    } else if (n > target) {
-      // Adapt the size of the ranges not yet requested to what this one held.
-      const sized = (blocks * BigInt(target)) / BigInt(n);
-      chunk = sized > 0n ? sized : 1n;
-    } else if (n < target / 4 && chunk < maxChunk) chunk = chunk * 2n > maxChunk ? maxChunk : chunk * 2n;
-    if (nextFrom <= opts.toBlock) inflight.push(schedule());
-    logCount += n;
+    // The node answered only part of the range: the rest comes next, before what was fetched ahead.
+    if (rest) inflight.unshift(start(rest));
+    else plan.read(range.toBlock - range.fromBlock + 1n, range.logs.length);
+    if (plan.pending) inflight.push(start(plan.next()));
+    logCount += range.logs.length;
     opts.onProgress?.({ fromBlock: opts.fromBlock, toBlock: opts.toBlock, doneBlock: range.toBlock, logs: logCount });
     yield range;
   }

@@ -10,11 +10,15 @@
  * Events are decoded with the SDK's fast decoder (the same values as viem's decodeEventLog, at a
  * fraction of its allocations). An error answer throws a `LogsRequestError` with the node's
  * message (so that "range too large" can be told apart and the range split).
+ *
+ * `streamEventRanges` reads a whole history so, in the ranges of the SDK's one RangePlan
+ * (./fetchLogRanges.ts): one request at a time, each streamed.
  */
 import type { Address, Hex } from "viem";
 import { computeTokenAbi } from "../generated/abi.js";
-import { type ComputeTokenEventName, type ComputeTokenEventOf, eventSelectors } from "../events.js";
+import { type ComputeTokenEventName, type ComputeTokenEventOf, type EventRange, eventSelectors } from "../events.js";
 import { decoderOf, decodeWith } from "./decodeLogs.js";
+import { RangePlan, type RangePlanOptions } from "./fetchLogRanges.js";
 
 /** The node refused the request (its JSON-RPC error), or the HTTP request failed. */
 export class LogsRequestError extends Error {
@@ -180,4 +184,43 @@ function decode(log: RawLog, wanted: ReadonlySet<string>): ComputeTokenEventOf<C
   const decoder = decoderOf(computeTokenAbi, log);
   if (!decoder || !wanted.has(decoder.eventName)) return undefined;
   return decodeWith(decoder, log) as ComputeTokenEventOf<ComputeTokenEventName>;
+}
+
+/** A group of a range's events; `done` on the range's last group (then empty): every event of [fromBlock, toBlock] was handed over. */
+export interface StreamedRange<N extends ComputeTokenEventName> extends EventRange<N> {
+  done: boolean;
+}
+
+/**
+ * Yields the decoded events of `names` in [fromBlock, toBlock], in chain order, range by range in
+ * the ranges of a RangePlan, each range's events in groups as its answer streams in, then the
+ * range with `done`. A range the node refuses as too large before any of it was handed over is
+ * shortened (the rest of it comes next); a failure after that throws: the caller reads that range
+ * again from its start.
+ */
+export async function* streamEventRanges<const N extends ComputeTokenEventName>(options: StreamLogsOptions<N> & RangePlanOptions): AsyncGenerator<StreamedRange<N>> {
+  const plan = new RangePlan(options);
+  let rest: [bigint, bigint] | undefined;
+  while (rest || plan.pending) {
+    const [fromBlock, end] = rest ?? plan.next();
+    let toBlock = end;
+    let count = 0;
+    for (;;) {
+      try {
+        for await (const events of streamComputeTokenEvents({ ...options, fromBlock, toBlock })) {
+          count += events.length;
+          yield { fromBlock, toBlock, events, done: false };
+        }
+        break;
+      } catch (err) {
+        const shorter = err instanceof LogsRequestError && count === 0 ? plan.refused(err, fromBlock, toBlock) : undefined;
+        if (shorter === undefined) throw err;
+        options.signal?.throwIfAborted();
+        toBlock = shorter;
+      }
+    }
+    yield { fromBlock, toBlock, events: [], done: true };
+    rest = toBlock < end ? [toBlock + 1n, end] : undefined;
+    if (!rest) plan.read(toBlock - fromBlock + 1n, count);
+  }
 }

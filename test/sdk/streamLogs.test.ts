@@ -1,13 +1,15 @@
 /**
  * sdk/logs/streamLogs.ts against a real HTTP server that sends its answer a few bytes at a
  * time: the logs, cut anywhere by the network, come out decoded exactly as the SDK's decoder does,
- * in groups; a node's error answer comes out as its message.
+ * in groups; a node's error answer comes out as its message. A history read in streamed ranges
+ * (streamEventRanges) comes out whole, in order, each range marked done once complete; a range the
+ * node refuses is shortened, and a read cut half-way throws and resumes from the last range done.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { decodeComputeTokenLogs, REDEMPTION_EVENT_NAMES } from "../../sdk/events.js";
-import { LogsRequestError, streamComputeTokenEvents } from "../../sdk/logs/streamLogs.js";
+import { LogsRequestError, type StreamedRange, streamComputeTokenEvents, streamEventRanges } from "../../sdk/logs/streamLogs.js";
 import { hexLog, LOG_ADDRESS, rejectedLog, requestedLog as requestedLogWith } from "../support/redemptionLogs.js";
 
 const requestedLog = (id: bigint, block: bigint, logIndex: number) => requestedLogWith(id, block, logIndex, `{"name":"job-${id}","args":["}{[\\""]}`);
@@ -73,5 +75,107 @@ describe("redeemer: eth_getLogs read as a stream", () => {
     const err = await read(10).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(LogsRequestError);
     expect((err as Error).message).to.equal("eth_getLogs answered logs out of chain order");
+  });
+});
+
+describe("a history read in streamed ranges (sdk/logs/streamLogs.ts streamEventRanges)", () => {
+  let server: Server;
+  let url: string;
+  /** Requests asked for, and the node's rules: at most `maxBlocks` blocks an answer, 3 requests a block. */
+  let calls: [number, number][] = [];
+  const maxBlocks = 8;
+  /** The request for [from, to] whose answer the connection drops half-way, once. */
+  let dropOnce: number | undefined;
+  const logsOf = (from: number, to: number) => {
+    const logs = [];
+    for (let b = from; b <= to; b++) for (let i = 0; i < 3; i++) logs.push(hexLog(requestedLog(BigInt(b * 3 + i), BigInt(b), i)));
+    return logs;
+  };
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const body: Buffer[] = [];
+      req.on("data", (b: Buffer) => body.push(b));
+      req.on("end", () => {
+        const { fromBlock, toBlock } = JSON.parse(Buffer.concat(body).toString()).params[0];
+        const [from, to] = [Number(fromBlock), Number(toBlock)];
+        calls.push([from, to]);
+        res.writeHead(200, { "content-type": "application/json" });
+        if (to - from + 1 > maxBlocks) return res.end(JSON.stringify({ jsonrpc: "2.0", id: 1, error: { code: -32005, message: "query returned more than 10000 results" } }));
+        const text = JSON.stringify({ jsonrpc: "2.0", id: 1, result: logsOf(from, to) });
+        if (from !== dropOnce) return res.end(text);
+        dropOnce = undefined;
+        res.write(text.slice(0, Math.floor(text.length * 0.7)), () => res.destroy());
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  const read = async (fromBlock: bigint, out: StreamedRange<"RedemptionRequested">[]) => {
+    const ranges = streamEventRanges({
+      rpcUrl: url,
+      address: LOG_ADDRESS,
+      names: ["RedemptionRequested"],
+      fromBlock,
+      toBlock: 99n,
+      chunkBlocks: 64n,
+      firstChunkBlocks: 16n,
+      targetLogs: 12,
+      groupSize: 2,
+    });
+    for await (const r of ranges) out.push(r);
+  };
+  /** Checks what was handed over from `from`: every range's groups lie in it, ranges done follow each other without gaps. */
+  const covered = (ranges: StreamedRange<"RedemptionRequested">[], from: number) => {
+    let next = from;
+    const ids: number[] = [];
+    for (const r of ranges) {
+      expect(Number(r.fromBlock), "a range starts where the last one done ended").to.equal(next);
+      for (const e of r.events) {
+        expect(e.blockNumber >= r.fromBlock && e.blockNumber <= r.toBlock).to.equal(true);
+        ids.push(Number(e.args.id));
+      }
+      if (r.done) {
+        expect(r.events).to.deep.equal([]);
+        next = Number(r.toBlock) + 1;
+      }
+    }
+    return { next, ids };
+  };
+
+  it("hands over every event once, in order, shortening a range the node refuses before any of it arrived, then sizing ranges to about targetLogs", async () => {
+    calls = [];
+    const ranges: StreamedRange<"RedemptionRequested">[] = [];
+    await read(0n, ranges);
+    const { next, ids } = covered(ranges, 0);
+    expect(next).to.equal(100);
+    expect(ids).to.deep.equal(Array.from({ length: 300 }, (_, i) => i));
+    // [0, 15] refused: its first half, then the rest; then ranges of at most what the node accepted, sized to about 12 logs.
+    expect(calls.slice(0, 3)).to.deep.equal([
+      [0, 15],
+      [0, 7],
+      [8, 15],
+    ]);
+    expect(calls.slice(3).every(([a, b]) => b - a + 1 === 4)).to.equal(true);
+  });
+
+  it("throws when an answer breaks off half-way; read again from the last range done, nothing is lost or repeated", async () => {
+    calls = [];
+    dropOnce = 32;
+    const first: StreamedRange<"RedemptionRequested">[] = [];
+    const err = await read(0n, first).catch((e: unknown) => e);
+    expect(err).to.be.an("error");
+    const { next, ids } = covered(first, 0);
+    expect(next).to.equal(32);
+    // Part of the broken range was handed over (not done): the read resumes at its start.
+    const partial = first.filter((r) => r.fromBlock === 32n).flatMap((r) => r.events.map((e) => Number(e.args.id)));
+    expect(partial.length).to.be.greaterThan(0);
+    const again: StreamedRange<"RedemptionRequested">[] = [];
+    await read(BigInt(next), again);
+    const rest = covered(again, next);
+    expect(rest.next).to.equal(100);
+    expect([...ids.filter((id) => id < 96), ...rest.ids]).to.deep.equal(Array.from({ length: 300 }, (_, i) => i));
   });
 });
