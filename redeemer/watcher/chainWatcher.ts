@@ -18,8 +18,9 @@
  * Every request therefore arrives after everything that happened to it up to the confirmed
  * head — the engine relies on this to launch while the history is still being read. The
  * requests of a restored checkpoint (the redemptions open at its block) are handed over between
- * the two passes, for the same reason. Chunks shrink where the logs are dense, so that no one
- * answer holds more than a few thousand logs, however long the history.
+ * the two passes, for the same reason. The ranges are planned by the SDK's one RangePlan
+ * (sdk/logs/fetchLogRanges.ts): they shrink where the logs are dense, so that no one answer holds
+ * more than a few thousand logs, however long the history.
  */
 import { backoffMs, sleep } from "../../sdk/retry.js";
 import type { Address, Hex, PublicClient } from "viem";
@@ -196,13 +197,11 @@ export class ChainWatcher {
    * `rpcUrl`, each range's answer is streamed and handed over in groups (`done` on the range's
    * last one); otherwise a range is handed over whole.
    */
-  private historyRanges<const N extends (typeof WATCHED)[number]>(names: readonly N[], from: bigint, to: bigint, targetLogs: number): AsyncIterable<StreamedRange<N>> {
+  private async *historyRanges<const N extends (typeof WATCHED)[number]>(names: readonly N[], from: bigint, to: bigint, targetLogs: number): AsyncGenerator<StreamedRange<N>> {
     const { publicClient, address, maxBlockRange, rpcUrl } = this.opts;
     const read = { address, names, fromBlock: from, toBlock: to, targetLogs, signal: this.abort.signal };
-    if (rpcUrl) return streamEventRanges({ rpcUrl, ...read, chunkBlocks: maxBlockRange, firstChunkBlocks: FIRST_CHUNK });
-    return (async function* () {
-      for await (const range of iterateComputeTokenEvents({ publicClient, ...read, maxBlockRange, firstBlockRange: FIRST_CHUNK })) yield { ...range, done: true };
-    })();
+    if (rpcUrl) yield* streamEventRanges({ rpcUrl, ...read, chunkBlocks: maxBlockRange, firstChunkBlocks: FIRST_CHUNK });
+    else for await (const range of iterateComputeTokenEvents({ publicClient, ...read, maxBlockRange, firstBlockRange: FIRST_CHUNK })) yield { ...range, done: true };
   }
 
   /**
