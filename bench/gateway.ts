@@ -385,7 +385,10 @@ async function main(): Promise<void> {
       // The second floor: the gateway's request path over a ledger that keeps nothing (bench/meteringFloor.ts).
       const floor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`], /listening (\d+)/);
       children.push(floor.child);
-      await compare("metering floor", "through the gateway's request path, no ledger (floor)", "-", `http://127.0.0.1:${floor.match[1]}`, ["any"], { ...up, gateway: floor.child.pid! });
+      await compare("metering floor", "through the gateway's request path, no ledger (floor)", "-", `http://127.0.0.1:${floor.match[1]}`, ["any"], {
+        ...up,
+        gateway: floor.child.pid!,
+      });
       await stop(floor.child);
     }
     /** [name, ledger label, the database of one gateway (a file or a schema of its own)]. */

@@ -16,7 +16,16 @@ import type { PriceBook } from "../gateway/metering/quote.js";
 import { PriorityLimiter } from "../gateway/upstream/priorityLimiter.js";
 
 const upstream = (process.argv[2] ?? "").replace(/\/+$/, "");
-const key: KeyInfo = { keyId: "floor", authId: "floor", holder: "0x0000000000000000000000000000000000000001", nonce: 0n, expiresAt: 2n ** 40n, models: [], status: "active", offboarded: false };
+const key: KeyInfo = {
+  keyId: "floor",
+  authId: "floor",
+  holder: "0x0000000000000000000000000000000000000001",
+  nonce: 0n,
+  expiresAt: 2n ** 40n,
+  models: [],
+  status: "active",
+  offboarded: false,
+};
 /** The ledger's three calls on a request's path, keeping nothing. */
 const ledger = {
   findKey: async (): Promise<KeyInfo> => key,
