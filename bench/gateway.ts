@@ -10,8 +10,9 @@
  *     body, concurrency and warm-up. Per phase: requests/s, latency to the last byte p50/p99, and
  *     the CPU time per request of each process (bench client, upstream, gateway, PostgreSQL
  *     backends) from /proc, with the load average.
- *     First, as the floor, the same client through a bare relay (bench/bareRelay.ts: a Node.js
- *     process that only forwards, no metering) beside its own direct phase.
+ *     First, as the floors, the same client through a bare relay (bench/bareRelay.ts: a Node.js
+ *     process that only forwards, no metering) and through the gateway's request path over a
+ *     ledger that keeps nothing (bench/meteringFloor.ts), each beside its own direct phase.
  *  2. The same at a paced rate that every path sustains (PACED_RPS requests/s over 64 streams): the
  *     latency the gateway adds when the machine is not saturated.
  *  3. Settlement gas for 1,000 requests from 100 holders (every authorization activated and
@@ -21,7 +22,7 @@
  * (default "latest"; a run with the same label replaces its block only). Knobs for working on the gateway:
  * CTK_BENCH_CPU_PROF=<dir> makes each child process write a V8 CPU profile there; CTK_BENCH_WRITE=0
  * prints the run without writing it; CTK_BENCH_LEDGERS=sqlite,sqlite-normal,postgres picks ledgers;
- * CTK_BENCH_RELAY=0 and CTK_BENCH_SETTLE=0 skip the bare relay and the settlement gas;
+ * CTK_BENCH_RELAY=0 and CTK_BENCH_SETTLE=0 skip the two floors and the settlement gas;
  * CTK_BENCH_BASE=<another checkout> also measures that checkout's gateway (gateway/main.ts) on each
  * ledger, right before this one's, each with its own direct phases (before/after in one window);
  * CTK_BENCH_TRACE=<dir> writes each paced phase's requests (start ms, latency ms) there as JSON.
@@ -381,6 +382,14 @@ async function main(): Promise<void> {
       const procs: Procs = { ...up, gateway: relay.child.pid! };
       await compare("bare relay", "through a bare relay (no metering)", "-", relayUrl, [], procs);
       await stop(relay.child);
+      // The second floor: the gateway's request path over a ledger that keeps nothing (bench/meteringFloor.ts).
+      const floor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`], /listening (\d+)/);
+      children.push(floor.child);
+      await compare("metering floor", "through the gateway's request path, no ledger (floor)", "-", `http://127.0.0.1:${floor.match[1]}`, ["any"], {
+        ...up,
+        gateway: floor.child.pid!,
+      });
+      await stop(floor.child);
     }
     /** [name, ledger label, the database of one gateway (a file or a schema of its own)]. */
     const dbs: [string, string, (tag: string) => unknown][] = [

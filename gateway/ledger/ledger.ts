@@ -251,6 +251,11 @@ const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
 
+  /** The ids of the JSON array bound as $1, as a subquery (`… IN (${this.jsonIds})`). */
+  private get jsonIds(): string {
+    return this.db.kind === "postgres" ? "SELECT jsonb_array_elements_text($1::jsonb)" : "SELECT value FROM json_each($1)";
+  }
+
   get kind(): SqlDriver["kind"] {
     return this.db.kind;
   }
@@ -785,12 +790,10 @@ export class Ledger {
     //    holds the lease, so they are; a replica whose lease lapsed meanwhile records nothing).
     return this.db.transaction(async (tx) => {
       // One statement for every row (a batch's hundreds of single-row updates held up the holds queued behind them).
-      const marked = await tx.run(
-        `UPDATE gw_requests SET batch_id = $2 WHERE status = 'charged' AND batch_id IS NULL AND request_id IN (${
-          this.db.kind === "postgres" ? "SELECT jsonb_array_elements_text($1::jsonb)" : "SELECT value FROM json_each($1)"
-        })`,
-        [JSON.stringify(rows.map((r) => r.requestId)), batchId],
-      );
+      const marked = await tx.run(`UPDATE gw_requests SET batch_id = $2 WHERE status = 'charged' AND batch_id IS NULL AND request_id IN (${this.jsonIds})`, [
+        JSON.stringify(rows.map((r) => r.requestId)),
+        batchId,
+      ]);
       if (marked !== rows.length) throw new Error(`${rows.length - marked} of its requests were batched by another settler meanwhile: batch ${batchId} not recorded`);
       const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
       for (const r of rows) {
@@ -799,14 +802,13 @@ export class Ledger {
         perAuth.set(r.authId, c);
       }
       const authIds = [...perAuth.keys()].sort();
-      const activations: string[] = [];
-      for (const id of authIds) {
-        const a = await tx.one(`SELECT activated FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [id]);
-        if (a && num(a.activated) === 0) {
-          activations.push(id);
-          await tx.run("UPDATE gw_authorizations SET activated = 1 WHERE auth_id = $1", [id]);
-        }
-      }
+      // The authorizations not yet on-chain, marked in one statement (a round trip per authorization
+      // kept each one's row locked, and the holds behind it waiting, for the whole loop).
+      const activations = (
+        await tx.all(`UPDATE gw_authorizations SET activated = 1 WHERE activated = 0 AND auth_id IN (${this.jsonIds}) RETURNING auth_id`, [JSON.stringify(authIds)])
+      )
+        .map((r) => str(r.auth_id))
+        .sort();
       const charges = authIds.map((id) => {
         const c = perAuth.get(id)!;
         return { holder: c.holder, nonce: c.nonce, amount: c.amount.toString(), authId: id };
@@ -875,11 +877,7 @@ export class Ledger {
           await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
         }
       }
-      if (batch.activations.length)
-        await tx.run(
-          `UPDATE gw_authorizations SET activated = 2 WHERE auth_id IN (${this.db.kind === "postgres" ? "SELECT jsonb_array_elements_text($1::jsonb)" : "SELECT value FROM json_each($1)"})`,
-          [JSON.stringify(batch.activations)],
-        );
+      if (batch.activations.length) await tx.run(`UPDATE gw_authorizations SET activated = 2 WHERE auth_id IN (${this.jsonIds})`, [JSON.stringify(batch.activations)]);
       await tx.run("UPDATE gw_batches SET status = 'settled', charged = $2, tx_hash = COALESCE($3, tx_hash), settled_at = $4 WHERE batch_id = $1", [batchId, charged, txHash, now]);
       await tx.run("UPDATE gw_meta SET value = value + 1 WHERE name = 'settled_batches'");
       return true;

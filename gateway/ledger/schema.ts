@@ -71,7 +71,8 @@ export const SCHEMA = [
   )`,
   `CREATE INDEX IF NOT EXISTS gw_requests_unbatched ON gw_requests (status, batch_id, price_version)`,
   `CREATE INDEX IF NOT EXISTS gw_requests_batch ON gw_requests (batch_id)`,
-  `CREATE INDEX IF NOT EXISTS gw_requests_holder ON gw_requests (holder, created_at)`,
+  // Superseded by gw_requests_usage (same leading column): one B-tree fewer written per request.
+  `DROP INDEX IF EXISTS gw_requests_holder`,
   // A holder's usage, newest first, a page at a time (GET /v1/usage).
   `CREATE INDEX IF NOT EXISTS gw_requests_usage ON gw_requests (holder, status, finished_at, request_id)`,
   `CREATE INDEX IF NOT EXISTS gw_requests_replica ON gw_requests (replica, status)`,
