@@ -191,7 +191,9 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
         throw new Error(`the banner's gateway lines failed: ${e.stderr ?? e.message}`);
       });
       expect(sh.stderr).to.include(`signing as ${DEMO_EMPLOYEE} (the key in CTK_DEMO_KEY)`);
-      const answer = JSON.parse(sh.stdout) as { choices: { message: { content: string } }[]; usage: { cost: string } };
+      // What the terminal shows: authorize's lines, then curl's answer.
+      expect(sh.stdout).to.match(/^signed authorization 0x[0-9a-f]{64}$/m);
+      const answer = JSON.parse(sh.stdout.trim().split("\n").at(-1)!) as { choices: { message: { content: string } }[]; usage: { cost: string } };
       expect(answer.choices[0]!.message.content, sh.stdout).to.be.a("string").and.not.equal("");
       expect(Number(answer.usage.cost)).to.be.greaterThan(0);
     } finally {
