@@ -11,7 +11,7 @@ import { loadAccount, withKeyOptions, type KeyOptions } from "../cli/keys.js";
 import { output } from "../cli/output.js";
 
 /** What an allow-list command did: the lines a person reads, and the --json document. */
-export interface MembershipResult {
+interface MembershipResult {
   human: string[];
   json: object;
 }
