@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { Command } from "commander";
-import type { Address } from "viem";
+import type { Address, TransactionReceipt } from "viem";
 import { chainTime, type CtkClient } from "../../sdk/client.js";
 import {
   authorizationId,
@@ -124,73 +124,91 @@ function authorizeCommand(): Command {
   });
 }
 
-function revokeCommand(): Command {
-  return withKeyOptions(
-    new Command("revoke")
-      .description("revoke an authorization on-chain: the gateway can charge nothing more under it")
-      .argument("<nonce>", "the authorization's nonce (printed by `ctk credits authorize`)")
-      .option("--gateway <address>", "the gateway it was given to (default: the deployment's gateway)"),
-  ).action(async function (this: Command, nonceText: string, opts: KeyOptions & { gateway?: string }) {
+/** What a credits transaction did: one line for a person, its receipt, and the --json document (`txHash` is added). */
+interface CreditTransaction {
+  said: string;
+  receipt: TransactionReceipt;
+  json: object;
+}
+
+/** What differs between the credits subcommands that send one transaction as the employee. */
+interface CreditTransactionSpec<Params extends unknown[], Input> {
+  description: string;
+  /** Declares its arguments and options (the key options are added after them). */
+  declare(cmd: Command): Command;
+  /** Checks the command's arguments, then options, before any key is loaded (a UserError for a mistake). */
+  parse(...params: Params): Input;
+  /** Sends it, signing as the employee, on a deployment that has InferenceCredit. */
+  send(client: Awaited<ReturnType<typeof creditClient>>, input: Input): Promise<CreditTransaction>;
+}
+
+/** A credits subcommand that sends one transaction: it prints what it did and `tx <hash>` (or, with --json, the document and its txHash). */
+function creditTransactionCommand<Params extends unknown[], Input>(name: string, spec: CreditTransactionSpec<Params, Input>): Command {
+  return withKeyOptions(spec.declare(new Command(name).description(spec.description))).action(async function (this: Command, ...params: unknown[]) {
     const globals = globalsOf(this);
-    const nonce = parseNonce(nonceText);
-    const client = await creditClient(this, opts);
-    const gateway = gatewayOf(client, opts.gateway);
-    const holder = client.account.address as Address;
-    const id = authorizationId(holder, gateway, nonce);
-    const before = await readAuthorization(client, id);
-    if (before.status === "revoked") throw new UserError(`authorization ${nonce} for gateway ${gateway} is already revoked`);
-    const receipt = await revokeAuthorization(client, gateway, nonce);
-    output(
-      globals.json,
-      [
-        `revoked authorization ${nonce} for gateway ${gateway}${before.status === "active" ? ` (charged ${formatCredits(before.charged)} of ${formatCredits(before.cap)} credits)` : " (never used)"}`,
-        `tx ${receipt.transactionHash}`,
-      ],
-      { holder, gateway, nonce, authorizationId: id, wasActive: before.status === "active", charged: before.charged, txHash: receipt.transactionHash },
-    );
+    // commander passes the arguments, the options, then the command
+    const input = spec.parse(...(params.slice(0, -1) as Params));
+    const { said, receipt, json } = await spec.send(await creditClient(this, params.at(-2) as KeyOptions), input);
+    output(globals.json, [said, `tx ${receipt.transactionHash}`], { ...json, txHash: receipt.transactionHash });
   });
 }
 
-function transferCommand(): Command {
-  return withKeyOptions(
-    new Command("transfer")
-      .description("give transferable credits to a colleague (soonest-expiring first)")
-      .requiredOption("--to <address>", "the colleague's wallet")
-      .requiredOption("--amount <credits>", "credits to give"),
-  ).action(async function (this: Command, opts: KeyOptions & { to: string; amount: string }) {
-    const globals = globalsOf(this);
-    const to = parseWallet(opts.to);
-    if (!isParsedWallet(to)) throw new UserError(to.replace(/^wallet/, "--to"));
-    const amount = inputs(() => parseCredits(opts.amount, "--amount"));
-    const client = await creditClient(this, opts);
-    const me = client.account.address as Address;
-    if (to === me) throw new UserError("--to is your own wallet");
-    const now = await chainTime(client);
-    const [buckets, recipientAllowed, senderAllowed] = await Promise.all([
-      readCreditBuckets(client, me, now),
-      client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [to] }),
-      client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [me] }),
-    ]);
-    if (!senderAllowed) throw new UserError(`your wallet ${me} is not on the allow-list: it can no longer move credits`);
-    if (!recipientAllowed) throw new UserError(`${to} is not on the allow-list: credits can only move between onboarded employees`);
-    const transferable = buckets.filter((b) => b.transferable && !b.expired).reduce((s, b) => s + b.amount, 0n);
-    if (transferable < amount) {
-      const soulbound = buckets.filter((b) => !b.transferable && !b.expired).reduce((s, b) => s + b.amount, 0n);
-      throw new UserError(
-        `cannot transfer ${formatCredits(amount)} credits: you have ${formatCredits(transferable)} transferable` +
-          (soulbound ? `, ${formatCredits(soulbound)} soulbound (cannot be transferred)` : ""),
-      );
-    }
-    const receipt = await transferCredits(client, to, amount);
-    output(globals.json, [`sent ${formatCredits(amount)} credits to ${to}`, `tx ${receipt.transactionHash}`], {
-      from: me,
-      to,
-      amount,
-      credits: formatCredits(amount),
-      txHash: receipt.transactionHash,
-    });
+const revokeCommand = (): Command =>
+  creditTransactionCommand("revoke", {
+    description: "revoke an authorization on-chain: the gateway can charge nothing more under it",
+    declare: (cmd) =>
+      cmd
+        .argument("<nonce>", "the authorization's nonce (printed by `ctk credits authorize`)")
+        .option("--gateway <address>", "the gateway it was given to (default: the deployment's gateway)"),
+    parse: (nonceText: string, opts: { gateway?: string }) => ({ nonce: parseNonce(nonceText), gatewayFlag: opts.gateway }),
+    async send(client, { nonce, gatewayFlag }) {
+      const gateway = gatewayOf(client, gatewayFlag);
+      const holder = client.account.address as Address;
+      const id = authorizationId(holder, gateway, nonce);
+      const before = await readAuthorization(client, id);
+      if (before.status === "revoked") throw new UserError(`authorization ${nonce} for gateway ${gateway} is already revoked`);
+      const receipt = await revokeAuthorization(client, gateway, nonce);
+      const wasActive = before.status === "active";
+      return {
+        said: `revoked authorization ${nonce} for gateway ${gateway}${wasActive ? ` (charged ${formatCredits(before.charged)} of ${formatCredits(before.cap)} credits)` : " (never used)"}`,
+        receipt,
+        json: { holder, gateway, nonce, authorizationId: id, wasActive, charged: before.charged },
+      };
+    },
   });
-}
+
+const transferCommand = (): Command =>
+  creditTransactionCommand("transfer", {
+    description: "give transferable credits to a colleague (soonest-expiring first)",
+    declare: (cmd) => cmd.requiredOption("--to <address>", "the colleague's wallet").requiredOption("--amount <credits>", "credits to give"),
+    parse(opts: { to: string; amount: string }) {
+      const to = parseWallet(opts.to);
+      if (!isParsedWallet(to)) throw new UserError(to.replace(/^wallet/, "--to"));
+      return { to, amount: inputs(() => parseCredits(opts.amount, "--amount")) };
+    },
+    async send(client, { to, amount }) {
+      const me = client.account.address as Address;
+      if (to === me) throw new UserError("--to is your own wallet");
+      const now = await chainTime(client);
+      const [buckets, recipientAllowed, senderAllowed] = await Promise.all([
+        readCreditBuckets(client, me, now),
+        client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [to] }),
+        client.publicClient.readContract({ ...client.computeToken, functionName: "isHolder", args: [me] }),
+      ]);
+      if (!senderAllowed) throw new UserError(`your wallet ${me} is not on the allow-list: it can no longer move credits`);
+      if (!recipientAllowed) throw new UserError(`${to} is not on the allow-list: credits can only move between onboarded employees`);
+      const transferable = buckets.filter((b) => b.transferable && !b.expired).reduce((s, b) => s + b.amount, 0n);
+      if (transferable < amount) {
+        const soulbound = buckets.filter((b) => !b.transferable && !b.expired).reduce((s, b) => s + b.amount, 0n);
+        throw new UserError(
+          `cannot transfer ${formatCredits(amount)} credits: you have ${formatCredits(transferable)} transferable` +
+            (soulbound ? `, ${formatCredits(soulbound)} soulbound (cannot be transferred)` : ""),
+        );
+      }
+      const receipt = await transferCredits(client, to, amount);
+      return { said: `sent ${formatCredits(amount)} credits to ${to}`, receipt, json: { from: me, to, amount, credits: formatCredits(amount) } };
+    },
+  });
 
 export function creditsCommand(): Command {
   return new Command("credits")

@@ -7,14 +7,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { privateKeyToAccount } from "viem/accounts";
-import { formatHours } from "../../sdk/format.js";
+import { chainTime, createCtkClient } from "../../sdk/client.js";
+import { readCreditBalance } from "../../sdk/credits/reads.js";
+import { formatCredits } from "../../sdk/credits/units.js";
+import { formatExpiry, formatHours } from "../../sdk/format.js";
 import type { JobSpec } from "../../sdk/jobSpec.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, printLines, table } from "../cli/output.js";
 import { howToCall } from "../gateway/gatewayCommand.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "../../devkit/localAccounts.js";
-import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoHours, runDemoRedemption } from "./runDemo.js";
+import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoCredits, grantDemoHours, runDemoRedemption } from "./runDemo.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, type DevnetStopReport, startDevnet } from "./runDevnet.js";
 import { type WebServer, startWebServer } from "../web/server.js";
 
@@ -36,7 +39,8 @@ function describeDemoEvent(e: DemoEvent): string[] {
   switch (e.step) {
     case "granted": {
       const hours = formatHours(e.units);
-      return [`demo: HR onboarded the demo employee ${e.employee} and granted ${hours} ${e.className} GPU-hour${hours === "1" ? "" : "s"}`];
+      const credits = e.credits ? ` and ${formatCredits(e.credits)} inference credits` : "";
+      return [`demo: HR onboarded the demo employee ${e.employee} and granted ${hours} ${e.className} GPU-hour${hours === "1" ? "" : "s"}${credits}`];
     }
     case "requested":
       return [
@@ -64,7 +68,22 @@ const ROLE_LABEL: Record<LocalRole, string> = {
   GATEWAY: "gateway",
 };
 
-function summary(d: Devnet, dir: string, web?: WebServer): string[] {
+/** The demo employee's inference credits, and an expiry for the authorization the gateway lines sign. */
+interface DemoCredits {
+  credits: bigint;
+  expires: string;
+}
+
+/** What the demo employee holds for the gateway (none: the gateway lines stay generic). */
+async function demoCreditsOf(d: Devnet): Promise<DemoCredits | undefined> {
+  if (!d.gateway.url || !d.deployment.inferenceCredit) return undefined;
+  const reader = createCtkClient({ rpcUrl: d.rpcUrl, deployment: d.deployment });
+  const [credits, now] = await Promise.all([readCreditBalance(reader, DEMO_EMPLOYEE), chainTime(reader)]);
+  const day = 86_400n;
+  return credits > 0n ? { credits, expires: formatExpiry((now / day + 31n) * day) } : undefined;
+}
+
+function summary(d: Devnet, dir: string, web?: WebServer, demoCredits?: DemoCredits): string[] {
   const rel = relative;
   const rpcFlag = d.rpcUrl === `http://127.0.0.1:${DEFAULT_DEVNET_PORT}` ? "" : ` --rpc ${d.rpcUrl}`;
   const depFlag = path.resolve(dir) === path.resolve(DEFAULT_DEVNET_DIR) ? "" : ` --deployment ${rel(d.deploymentFile)}`;
@@ -114,8 +133,14 @@ function summary(d: Devnet, dir: string, web?: WebServer): string[] {
     ...(d.gateway.url
       ? [
           "",
-          "The metering gateway (OpenAI-compatible, paid in inference credits). Call it with curl or the openai client:",
-          ...howToCall(d.gateway.url, d.gateway.model ?? "stories260K").map((l) => `  ${l}`),
+          demoCredits
+            ? `The metering gateway (OpenAI-compatible, paid in inference credits). The demo employee holds ${formatCredits(demoCredits.credits)} credits; as them, call it with curl or the openai client:`
+            : "The metering gateway (OpenAI-compatible, paid in inference credits). Call it with curl or the openai client:",
+          ...(demoCredits && !d.redeemer.started ? [`  export CTK_DEMO_KEY=${DEMO_EMPLOYEE_KEY}   # the local demo employee ${DEMO_EMPLOYEE}`] : []),
+          ...howToCall(d.gateway.url, d.gateway.model ?? "stories260K", {
+            ...(demoCredits && { expires: demoCredits.expires }),
+            authorize: `${demoCredits ? " --key-env CTK_DEMO_KEY" : ""}${flags}`,
+          }).map((l) => `  ${l}`),
         ]
       : []),
     "",
@@ -268,6 +293,14 @@ export function devnetCommand(): Command {
           } catch (e) {
             demoFailed(e);
           }
+          // Inference credits too, so that the gateway lines below work for the demo employee.
+          if (demoRun && d.deployment.inferenceCredit) {
+            try {
+              demoRun.grant.event.credits = await grantDemoCredits({ rpcUrl: d.rpcUrl, deployment: d.deployment });
+            } catch (e) {
+              note(`demo: no inference credits granted: ${(e as Error).message.split("\n")[0]}`);
+            }
+          }
         }
       }
       if (globals.json) {
@@ -288,7 +321,7 @@ export function devnetCommand(): Command {
             accounts: Object.fromEntries((Object.keys(LOCAL_ROLE_KEYS) as LocalRole[]).map((r) => [ROLE_LABEL[r], localAddress(r)])),
           })}\n`,
         );
-      } else printLines(summary(d, opts.dir, web));
+      } else printLines(summary(d, opts.dir, web, await demoCreditsOf(d).catch(() => undefined)));
 
       // The demo redemption, once per fresh chain, while the devnet keeps running.
       const demoAbort = new AbortController();

@@ -1,5 +1,6 @@
 /**
- * The devnet's demo redemption: HR onboards the local demo employee and grants one GPU-hour, the
+ * The devnet's demo redemption: HR onboards the local demo employee and grants one GPU-hour (and a few
+ * inference credits, so that the gateway lines `ctk devnet up` prints work for that employee), the
  * employee redeems it for `config/demo-job.json` (a short CPU process the local executor runs on
  * simulated GPU slots), and the demo follows the redemption on-chain until it ends, reporting
  * each step: requested (the burn), running, settled (usage, refund, receipt) or rejected.
@@ -9,9 +10,12 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { type Address, type Hex, keccak256, stringToBytes } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { chainTime, createCtkClient } from "../../sdk/client.js";
+import { chainTime, createCtkClient, type CtkClient } from "../../sdk/client.js";
+import { CREDIT_GRANT_COLUMNS, prepareCreditGrants, sendCreditGrants } from "../../sdk/credits/grants.js";
+import { formatCredits, parseCredits } from "../../sdk/credits/units.js";
 import { findClass } from "../../sdk/classes.js";
 import type { Deployment } from "../../sdk/deployment.js";
+import { formatExpiry } from "../../sdk/format.js";
 import type { JobSpec } from "../../sdk/jobSpec.js";
 import { encodeLotId } from "../../sdk/lotId.js";
 import { describeReason } from "../../sdk/reasons.js";
@@ -28,9 +32,13 @@ export const DEMO_EMPLOYEE: Address = privateKeyToAccount(DEMO_EMPLOYEE_KEY).add
 export const DEMO_GRANT_UNITS = 3600n;
 /** Tags the demo grant: it can land once per chain. */
 const DEMO_BATCH_REF: Hex = keccak256(stringToBytes("ctk devnet demo grant"));
+/** Inference credits granted to the demo employee (base units): ten credits, for the gateway. */
+export const DEMO_CREDITS = parseCredits("10");
+/** The payroll run of the demo's credit grant: like any run, it lands once per chain. */
+const DEMO_CREDITS_RUN = "ctk-devnet-demo-credits";
 
 export type DemoEvent =
-  | { step: "granted"; employee: Address; className: string; units: bigint; lotId: bigint }
+  | { step: "granted"; employee: Address; className: string; units: bigint; lotId: bigint; credits?: bigint }
   | { step: "requested"; id: bigint; employee: Address; className: string; spec: JobSpec; units: bigint; txHash: Hex }
   | { step: "running"; id: bigint; jobLog?: string }
   | { step: "settled"; id: bigint; reserved: bigint; used: bigint; refunded: bigint; receipt: string; jobOutput: string[] }
@@ -95,8 +103,7 @@ export async function grantDemoHours(o: DemoGrantOptions): Promise<DemoGrant> {
   if (o.spec.gpus > cls.maxGpusPerJob) throw new DemoError(`the demo spec asks for ${o.spec.gpus} GPUs; ${cls.name} allows ${cls.maxGpusPerJob}`);
 
   // One GPU-hour in a soulbound lot that expires at midnight UTC a year from now.
-  const day = 86_400n;
-  const expiresAt = ((await chainTime(hr)) / day + 366n) * day;
+  const expiresAt = await aYearAhead(hr);
   const lotId = encodeLotId({ classId: cls.classId, expiresAt, policy: "soulbound" });
   const isHolder = await hr.publicClient.readContract({ ...hr.computeToken, functionName: "isHolder", args: [DEMO_EMPLOYEE] });
   if (!isHolder) await writeComputeToken(hr, "onboard", [[DEMO_EMPLOYEE]]);
@@ -105,6 +112,26 @@ export async function grantDemoHours(o: DemoGrantOptions): Promise<DemoGrant> {
     classId: cls.classId,
     event: { step: "granted", employee: DEMO_EMPLOYEE, className: cls.name, units: DEMO_GRANT_UNITS, lotId },
   };
+}
+
+/** Midnight UTC a year from the chain's time: when the demo's grants expire. */
+async function aYearAhead(client: CtkClient): Promise<bigint> {
+  const day = 86_400n;
+  return ((await chainTime(client)) / day + 366n) * day;
+}
+
+/**
+ * HR grants the demo employee (onboarded by {@link grantDemoHours}) {@link DEMO_CREDITS} soulbound inference
+ * credits, expiring with its GPU-hour, the way `ctk hr grant-credits` does: a one-row credits file sent as
+ * a named run (checked against the chain first; once per chain). Resolves with the credits granted.
+ */
+export async function grantDemoCredits(o: Pick<DemoGrantOptions, "rpcUrl" | "deployment">): Promise<bigint> {
+  const hr = createCtkClient({ rpcUrl: o.rpcUrl, deployment: o.deployment, account: LOCAL_ROLE_KEYS.HR, pollingInterval: 50 });
+  const row = ["demo", DEMO_EMPLOYEE, formatCredits(DEMO_CREDITS), formatExpiry(await aYearAhead(hr)), "false"];
+  const plan = await prepareCreditGrants(hr, `${CREDIT_GRANT_COLUMNS.join(",")}\n${row.join(",")}\n`, { run: DEMO_CREDITS_RUN });
+  if (plan.problems.length) throw new DemoError(`the demo's credit grant: ${plan.problems.map((p) => p.message).join("; ")}`);
+  await sendCreditGrants(hr, plan);
+  return DEMO_CREDITS;
 }
 
 /**

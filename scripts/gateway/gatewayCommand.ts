@@ -24,10 +24,14 @@ export interface ServeOptions {
   records?: string;
 }
 
-/** How to call a gateway: the lines `ctk gateway serve` and `ctk devnet up` print. */
-export function howToCall(url: string, model: string): string[] {
+/**
+ * How to call a gateway: the lines `ctk gateway serve` and `ctk devnet up` print. `expires`: the
+ * authorization's expiry (default: a placeholder); `authorize`: more options for `ctk credits authorize`
+ * (who signs, which chain). The key lands in CTK_API_KEY, which the curl and openai lines use.
+ */
+export function howToCall(url: string, model: string, o: { expires?: string; authorize?: string } = {}): string[] {
   return [
-    `get a key:  ctk credits authorize --cap 5 --expires <date> --out auth.json && ctk credits key create --authorization auth.json --gateway ${url}`,
+    `get a key:  npx ctk credits authorize --cap 5 --expires ${o.expires ?? "<date>"} --out auth.json${o.authorize ?? ""} && export CTK_API_KEY=$(npx ctk credits key create --authorization auth.json --gateway ${url})`,
     `curl:       curl ${url}/v1/chat/completions -H "Authorization: Bearer $CTK_API_KEY" -H 'content-type: application/json' -d '{"model":"${model}","messages":[{"role":"user","content":"Once upon a time"}],"max_tokens":32}'`,
     `openai:     new OpenAI({ apiKey: process.env.CTK_API_KEY, baseURL: "${url}/v1" }).chat.completions.create({ model: "${model}", messages: [{ role: "user", content: "Once upon a time" }] })`,
   ];

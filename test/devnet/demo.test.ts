@@ -1,25 +1,29 @@
 /**
  * `npm start` on a fresh chain shows a redemption go from the burn to settled: the devnet (the
  * very command `npm start` runs, as a child process, human output) grants the demo employee an
- * hour, redeems it for config/demo-job.json — a CPU process on simulated GPU slots — and prints
- * requested, running and settled while the chain and the redeemer keep running. Then the README's
- * by-hand redemption with the same spec, a clean stop on SIGTERM, a restart of the saved chain
- * that does not run the demo again, and a `--reset` that does.
+ * hour and inference credits, redeems the hour for config/demo-job.json — a CPU process on
+ * simulated GPU slots — and prints requested, running and settled while the chain and the redeemer
+ * keep running. Then the banner's gateway lines typed as printed (a key, an answer charged in
+ * credits), the README's by-hand redemption with the same spec, a clean stop on SIGTERM, a restart
+ * of the saved chain that does not run the demo again, and a `--reset` that does.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { expect } from "chai";
 import { createCtkClient, type CtkClient } from "../../sdk/client.js";
 import { readDeployment } from "../../sdk/deployment.js";
 import { getRedemption, getRedemptionCount } from "../../sdk/redemptions.js";
-import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS } from "../../scripts/devnet/runDemo.js";
+import { readCreditBalance } from "../../sdk/credits/reads.js";
+import { DEMO_CREDITS, DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS } from "../../scripts/devnet/runDemo.js";
 import { freePort } from "../../devkit/startAnvil.js";
 import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { privateKeyToAccount } from "viem/accounts";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 
+const execFileAsync = promisify(execFile);
 const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];
 
 interface Devnet {
@@ -129,7 +133,7 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     const settled = await devnet.line(/^demo: redemption 1 settled: used (\S+) GPU-hours \((\d+) GPU-seconds?\), refunded (\S+) \((\d+) GPU-seconds?\); receipt (\S+)$/);
     expect(requestedId).to.equal("1");
     const out = devnet.output();
-    expect(out).to.match(/^demo: HR onboarded the demo employee 0x[0-9a-fA-F]{40} and granted 1 H100-80GB GPU-hour$/m);
+    expect(out).to.match(/^demo: HR onboarded the demo employee 0x[0-9a-fA-F]{40} and granted 1 H100-80GB GPU-hour and 10 inference credits$/m);
     expect(out).to.match(/^demo: {3}job output \| redemption 1: a CPU process standing in for a GPU job on simulated GPUs \d+,\d+$/m);
     expect(out).to.match(/^demo: {3}job output \| found \d+ primes below \d+ in 3 s$/m);
     const order = ["devnet ready", "demo: HR onboarded", "demo: redemption 1 requested", "demo: redemption 1 running", "demo: redemption 1 settled", "demo: done"].map((l) =>
@@ -152,12 +156,49 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(BigInt(settled[4]!)).to.equal(r.reserved - r.used);
     const balance = await reader.publicClient.readContract({ ...reader.computeToken, functionName: "balanceOf", args: [DEMO_EMPLOYEE, r.lotIds[0]!] });
     expect(balance).to.equal(DEMO_GRANT_UNITS - r.used);
+    // Inference credits for the gateway, granted with the hour.
+    expect(DEMO_CREDITS > 0n).to.equal(true);
+    expect(await readCreditBalance(reader, DEMO_EMPLOYEE)).to.equal(DEMO_CREDITS);
 
     const receiptFile = path.resolve(ROOT, settled[5]!);
     expect(receiptFile).to.equal(path.join(dir, "redeemer", "receipts", "1.json"));
     const receipt = JSON.parse(readFileSync(receiptFile, "utf8")) as { usedUnits: string; refundedUnits: string; phase: string; executor: string };
     expect(receipt).to.include({ usedUnits: r.used.toString(), refundedUnits: (r.reserved - r.used).toString(), phase: "succeeded", executor: "local" });
     expect(existsSync(path.resolve(ROOT, running[1]!))).to.equal(true);
+  });
+
+  it("the banner's gateway lines, typed in a shell as printed, get the demo employee a key and an answer the gateway charges for", async () => {
+    const banner = devnet!.output();
+    const printed = (re: RegExp) => {
+      const m = banner.match(re);
+      expect(m, `the banner has no line matching ${re}:\n${banner}`).to.not.equal(null);
+      return m![1]!;
+    };
+    expect(banner).to.match(
+      /^The metering gateway \(OpenAI-compatible, paid in inference credits\)\. The demo employee holds 10 credits; as them, call it with curl or the openai client:$/m,
+    );
+    const exportKey = printed(/^ {2}(export CTK_DEMO_KEY=0x[0-9a-f]{64}) {3}# the local demo employee/m);
+    const getKey = printed(/^ {2}get a key: {2}(npx ctk credits authorize .*)$/m);
+    const curl = printed(/^ {2}curl: {7}(curl .*)$/m);
+    expect(getKey).to.include("--key-env CTK_DEMO_KEY");
+    // A user's terminal in the repository (npx ctk), where auth.json may be written.
+    const cwd = mkdtempSync(path.join(ROOT, ".tmp-demo-"));
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      for (const k of [...SCRUBBED, "CTK_API_KEY"]) delete env[k];
+      // Not spawnSync: the devnet's output comes through this process's pipes, which must keep flowing.
+      const sh = await execFileAsync("sh", ["-ec", [exportKey, getKey, curl].join("\n")], { cwd, env, timeout: 90_000 }).catch((e: { stderr?: string; message: string }) => {
+        throw new Error(`the banner's gateway lines failed: ${e.stderr ?? e.message}`);
+      });
+      expect(sh.stderr).to.include(`signing as ${DEMO_EMPLOYEE} (the key in CTK_DEMO_KEY)`);
+      // What the terminal shows: authorize's lines, then curl's answer.
+      expect(sh.stdout).to.match(/^signed authorization 0x[0-9a-f]{64}$/m);
+      const answer = JSON.parse(sh.stdout.trim().split("\n").at(-1)!) as { choices: { message: { content: string } }[]; usage: { cost: string } };
+      expect(answer.choices[0]!.message.content, sh.stdout).to.be.a("string").and.not.equal("");
+      expect(Number(answer.usage.cost)).to.be.greaterThan(0);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
   });
 
   it("runs the README's by-hand redemption with the demo spec while the devnet keeps running", async () => {
