@@ -1,6 +1,6 @@
 /**
  * `ctk credits …`: the employee's inference credits.
- *   authorize --cap 25 --expires 2027-01-31 [--models a,b] [--gateway 0x…] [--nonce n] [--out file]
+ *   authorize --cap 25 --expires 2030-06-01 [--models a,b] [--gateway 0x…] [--nonce n] [--out file]
  *       signs a spending authorization with the wallet's key (EIP-712, no gas, nothing sent) and writes it
  *       as JSON: the gateway turns it into an API key and can never charge more than the cap.
  *   revoke <nonce> [--gateway 0x…]   revokes it on-chain (before or after the gateway first used it).
@@ -71,7 +71,7 @@ function authorizeCommand(): Command {
     new Command("authorize")
       .description("sign a spending authorization for the gateway (EIP-712, no gas) and write it as JSON")
       .requiredOption("--cap <credits>", "the most the gateway may ever charge under it, in credits")
-      .requiredOption("--expires <date>", "when it stops taking charges (ISO-8601, e.g. 2027-01-31)")
+      .requiredOption("--expires <date>", "when it stops taking charges (ISO-8601, e.g. 2030-06-01)")
       .option("--models <list>", "comma-separated model names it may be spent on (default: any model)")
       .option("--gateway <address>", "the gateway's address (default: the deployment's gateway)")
       .option("--nonce <n>", "its number, unique per gateway (default: random)")
