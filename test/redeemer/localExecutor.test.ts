@@ -192,25 +192,40 @@ describe("redeemer local executor", function () {
       if (s.phase === "running") started.push(s.redemptionId);
     });
     const printDevices = "console.log('devices=' + process.env.CUDA_VISIBLE_DEVICES);";
-    // The two running jobs hold their GPUs until the test says so (a file appears), not for a time that a
-    // loaded machine could outlast before the others are queued: job 10 ends first, then job 11 300 ms later.
-    const go = join(dataDir, "go");
-    const holdUntilGo = (extraMs: number) => `setInterval(() => { if (require('fs').existsSync(${JSON.stringify(go)})) setTimeout(() => process.exit(0), ${extraMs}); }, 20)`;
-    await executor.launch(request(10n, `${printDevices} ${holdUntilGo(0)}`));
-    await executor.launch(request(11n, `${printDevices} ${holdUntilGo(300)}`));
+    // Every job holds its GPU until the test says so (its own file appears), not for a time that a loaded
+    // machine could outlast: each GPU is freed only once the job started before it is seen running.
+    const go = (id: bigint) => join(dataDir, `go-${id}`);
+    const holdUntilGo = (id: bigint) => `${printDevices} setInterval(() => { if (require('fs').existsSync(${JSON.stringify(go(id))})) process.exit(0); }, 20)`;
+    const pending = async (ids: bigint[]) => {
+      for (const id of ids) expect((await executor.get(id))!.phase, `job ${id}`).to.equal("pending");
+    };
+    await executor.launch(request(10n, holdUntilGo(10n)));
+    await executor.launch(request(11n, holdUntilGo(11n)));
     await Promise.all([waitFor(executor, 10n, running), waitFor(executor, 11n, running)]);
 
-    await executor.launch(request(12n, "setTimeout(() => {}, 50)", { priority: "low" }));
-    await executor.launch(request(13n, "setTimeout(() => {}, 300)", { priority: "urgent" }));
-    await executor.launch(request(14n, "setTimeout(() => {}, 300)", { priority: "urgent" }));
-    await executor.launch(request(15n, "setTimeout(() => {}, 50)", { priority: "normal" }));
-    for (const id of [12n, 13n, 14n, 15n]) expect((await executor.get(id))!.phase).to.equal("pending");
-    writeFileSync(go, "");
+    await executor.launch(request(12n, holdUntilGo(12n), { priority: "low" }));
+    await executor.launch(request(13n, holdUntilGo(13n), { priority: "urgent" }));
+    await executor.launch(request(14n, holdUntilGo(14n), { priority: "urgent" }));
+    await executor.launch(request(15n, holdUntilGo(15n), { priority: "normal" }));
+    await pending([12n, 13n, 14n, 15n]);
+
+    // Each freed GPU goes to the most urgent waiting job, the earliest of equals first.
+    for (const [ends, next, waiting] of [
+      [10n, 13n, [12n, 14n, 15n]],
+      [11n, 14n, [12n, 15n]],
+      [13n, 15n, [12n]],
+      [14n, 12n, []],
+    ] as const) {
+      writeFileSync(go(ends), "");
+      await waitFor(executor, next, running);
+      await pending([...waiting]);
+    }
+    for (const id of [12n, 15n]) writeFileSync(go(id), "");
 
     const states = await Promise.all([10n, 11n, 12n, 13n, 14n, 15n].map((id) => waitFor(executor, id, finished, 10_000)));
     for (const s of states) expect(s.phase, `job ${s.redemptionId} ${s.reason} ${JSON.stringify(s.segments)} ${warnings.join(";")}`).to.equal("succeeded");
     expect(started.slice(0, 2)).to.have.members([10n, 11n]);
-    expect(started.slice(2)).to.have.members([13n, 14n, 15n, 12n]);
+    expect(started.slice(2)).to.deep.equal([13n, 14n, 15n, 12n]);
     // In the order they were started (each start as its supervisor recorded it).
     const byStart = [...states].sort((a, b) => a.segments[0]!.start - b.segments[0]!.start).map((s) => s.redemptionId);
     expect(byStart.slice(2)).to.deep.equal([13n, 14n, 15n, 12n]);
@@ -220,6 +235,7 @@ describe("redeemer local executor", function () {
     // The waiting jobs only started once a running one had ended.
     const byId = new Map(states.map((s) => [s.redemptionId, s.segments[0]!]));
     expect(byId.get(13n)!.start).to.be.at.least(byId.get(10n)!.end!);
+    expect(byId.get(15n)!.start).to.be.at.least(byId.get(13n)!.end!);
   });
 
   it("launches a redemption once: a second launch, even a concurrent one, finds the first", async () => {
