@@ -55,7 +55,7 @@ export interface FetchLogsOptions {
   toBlock: bigint;
   /** Most blocks in one `eth_getLogs` call (default 2,000). */
   chunkBlocks?: bigint;
-  /** Blocks in the first call (default min(16, chunkBlocks)); later ones double while ranges are sparse. */
+  /** Blocks in the first call (default min(16, chunkBlocks)); later ones are sized from the ranges read (at most twice the last). */
   firstChunkBlocks?: bigint;
   /** Logs one range should hold at most, roughly (default 5,000): dense ranges are split. `Infinity`: never. */
   targetLogs?: number;
@@ -139,9 +139,9 @@ async function fillTimestamps(request: RpcRequest, logs: RawLog[]): Promise<void
 
 /**
  * Yields the logs of `[fromBlock, toBlock]` range by range, in block order. The range size adapts
- * to the density of the history: it shrinks to what the node last accepted and when a range
- * returns more than `targetLogs` logs, and grows back (doubling, up to `chunkBlocks`) when ranges
- * are sparse, so one range's logs stay bounded.
+ * to the density of the history: it shrinks to what the node last accepted, and each range read
+ * sizes the next ones to about `targetLogs` logs at its density (growing at most twofold, up to
+ * `chunkBlocks`), so one range's logs stay bounded.
  */
 export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<LogRange> {
   const maxChunk = opts.chunkBlocks ?? 2000n;
@@ -183,11 +183,17 @@ export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<Lo
       // ahead, and no later range asks for more than the node just accepted.
       inflight.unshift(start(rest[0], rest[1]));
       if (chunk > blocks) chunk = blocks;
-    } else if (n > target) {
-      // Adapt the size of the ranges not yet requested to what this one held.
-      const sized = (blocks * BigInt(target)) / BigInt(n);
-      chunk = sized > 0n ? sized : 1n;
-    } else if (n < target / 4 && chunk < maxChunk) chunk = chunk * 2n > maxChunk ? maxChunk : chunk * 2n;
+    } else {
+      // Size the ranges not yet requested from this one, the latest evidence of the history's
+      // density: the blocks that hold about `target` logs at its density, and at most twice its
+      // own size. (Not twice `chunk`: with ranges fetched ahead, `chunk` may already have been
+      // sized from a denser range, and doubling it on a small range's word compounds: ranges of
+      // 6 × target.)
+      const grown = blocks * 2n;
+      const fit = n > 0 && Number.isFinite(target) ? (blocks * BigInt(Math.ceil(target))) / BigInt(n) : grown;
+      const next = fit < grown ? fit : grown;
+      chunk = next > maxChunk ? maxChunk : next > 0n ? next : 1n;
+    }
     if (nextFrom <= opts.toBlock) inflight.push(schedule());
     logCount += n;
     opts.onProgress?.({ fromBlock: opts.fromBlock, toBlock: opts.toBlock, doneBlock: range.toBlock, logs: logCount });
