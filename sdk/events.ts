@@ -59,7 +59,7 @@ export interface FetchEventsOptions<N extends ComputeTokenEventName> {
   toBlock: bigint;
   /** Most blocks in one `eth_getLogs` call (default 5,000). */
   maxBlockRange?: bigint;
-  /** Blocks in the first call (default maxBlockRange); later ones double while ranges are sparse (see RangePlan). */
+  /** Blocks in the first call (default maxBlockRange); later ones are sized from the ranges read (see RangePlan). */
   firstBlockRange?: bigint;
   /** Logs one range should hold at most, roughly (default: no bound): denser ranges are split. */
   targetLogs?: number;

@@ -48,6 +48,9 @@ export type UsageRecord = z.infer<typeof usageRecordSchema>;
 /** A record as the gateway's `GET /v1/usage` returns it: with its batch, and whether that batch has settled. */
 export type UsageRecordView = UsageRecord & { batchId: string | null; settled: boolean };
 
+/** One `GET /v1/usage` answer: a page of records, newest first; `nextBefore` asks for the next (older) page, null on the last. */
+export type UsagePage = { holder: string; records: UsageRecordView[]; nextBefore: string | null };
+
 /** `GET /v1/usage` pages: records per page when none is asked for, and the most one page holds. */
 export const USAGE_DEFAULT_LIMIT = 500;
 export const USAGE_MAX_LIMIT = 1000;

@@ -51,7 +51,7 @@ export interface RangePlanOptions {
   toBlock: bigint;
   /** Most blocks in one `eth_getLogs` call (default 2,000). */
   chunkBlocks?: bigint;
-  /** Blocks in the first call (default min(16, chunkBlocks)); later ones double while ranges are sparse. */
+  /** Blocks in the first call (default min(16, chunkBlocks)); later ones are sized from the ranges read (at most twice the last). */
   firstChunkBlocks?: bigint;
   /** Logs one range should hold at most, roughly (default 5,000): dense ranges are split. `Infinity`: never. */
   targetLogs?: number;
@@ -111,8 +111,8 @@ export function shorterRange(err: unknown, from: bigint, to: bigint): bigint | u
  * The one plan of a history read's ranges, for every reader of logs (fetchLogRanges here, the
  * streaming reader of ./streamLogs.ts): consecutive ranges from `fromBlock` to `toBlock`, whose
  * size adapts to the density of the history. It starts at `firstChunkBlocks`, shrinks to what the
- * node last accepted and when a range holds more than `targetLogs` logs, and grows back (doubling,
- * up to `chunkBlocks`) while ranges are sparse, so that one range's logs stay bounded.
+ * node last accepted, and each range read sizes the next ones to about `targetLogs` logs at its
+ * density (growing at most twofold, up to `chunkBlocks`), so that one range's logs stay bounded.
  */
 export class RangePlan {
   private readonly maxChunk: bigint;
@@ -124,7 +124,7 @@ export class RangePlan {
     this.maxChunk = opts.chunkBlocks ?? 2000n;
     if (this.maxChunk < 1n) throw new RangeError("chunkBlocks must be at least 1");
     this.target = opts.targetLogs ?? 5_000;
-    // Start small and double while ranges are sparse: a dense history never asks for a huge response.
+    // Start small and grow from what the ranges hold: a dense history never asks for a huge response.
     const first = opts.firstChunkBlocks ?? 16n;
     this.chunk = first < this.maxChunk ? first : this.maxChunk;
     this.nextFrom = opts.fromBlock;
@@ -154,12 +154,18 @@ export class RangePlan {
     return shorter;
   }
 
-  /** A range planned by `next()` was read whole, `blocks` long, holding `logs` logs: sizes the ranges not asked for yet. */
+  /**
+   * A range was read whole, `blocks` long, holding `logs` logs: sizes the ranges not asked for yet
+   * from it, the latest evidence of the history's density — the blocks that hold about `targetLogs`
+   * logs at its density, and at most twice its own size, up to `chunkBlocks`. (Not twice the
+   * current size: with ranges fetched ahead, that may already have been sized from a denser range,
+   * and doubling it on a small range's word compounds: ranges of 6 × target.)
+   */
   read(blocks: bigint, logs: number): void {
-    if (logs > this.target) {
-      const sized = (blocks * BigInt(this.target)) / BigInt(logs);
-      this.chunk = sized > 0n ? sized : 1n;
-    } else if (logs < this.target / 4 && this.chunk < this.maxChunk) this.chunk = this.chunk * 2n > this.maxChunk ? this.maxChunk : this.chunk * 2n;
+    const grown = blocks * 2n;
+    const fit = logs > 0 && Number.isFinite(this.target) ? (blocks * BigInt(Math.ceil(this.target))) / BigInt(logs) : grown;
+    const next = fit < grown ? fit : grown;
+    this.chunk = next > this.maxChunk ? this.maxChunk : next > 0n ? next : 1n;
   }
 }
 

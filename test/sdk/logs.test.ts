@@ -63,6 +63,24 @@ describe("bounded log fetching (sdk/logs/fetchLogRanges.ts)", function () {
     expect(node.calls.filter(([a]) => a >= 100 && a < 200).length).to.be.greaterThan(10);
   });
 
+  it("sizes the ranges not yet asked for from the latest range read, so that ranges fetched ahead never compound a sparse range's growth", async function () {
+    // As bench:audit's history: a sparse start, a dense stretch (1,000 logs a block), then 200 and 300 a block.
+    const perBlock = (b: number) => (b < 32 ? 2 : b < 80 ? 1000 : b < 120 ? 200 : 300);
+    const node = fakeNode(perBlock);
+    const sizes: number[] = [];
+    let total = 0;
+    for await (const r of fetchLogRanges({ request: node.request, addresses: [], fromBlock: 0n, toBlock: 299n, chunkBlocks: 2000n, targetLogs: 5000, prefetch: 2 })) {
+      sizes.push(r.logs.length);
+      total += r.logs.length;
+    }
+    expect(total).to.equal(32 * 2 + 48 * 1000 + 40 * 200 + 180 * 300);
+    // The first ranges are asked for before any density is known; every later one holds at most
+    // twice the target (a range's density over the next ones' blocks: 300 / 200 × 5,000 = 7,500).
+    const later = sizes.slice(4);
+    expect(Math.max(...later), sizes.join(",")).to.be.at.most(7_500);
+    expect(sizes.length, sizes.join(",")).to.be.lessThan(40);
+  });
+
   it("passes other node errors through", async function () {
     const request: RpcRequest = async () => {
       throw new Error("connection refused");

@@ -272,7 +272,9 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       expect(await row.textContent()).to.contain(`rejected: ${describeReason(REJECT_REASONS.IMAGE_NOT_PINNED)}; refunded 0.01 h`);
     });
 
-    it("sees credits per expiry bucket, signs a spending authorization for an API key (shown once) and sees each request's charge", async () => {
+    it("sees credits per expiry bucket, signs a spending authorization for an API key (shown once) and sees each request's charge, page by page", async () => {
+      // Two usage records a page (the page address's usage-page-size, read when usage is fetched), so that three requests make two pages.
+      await page.evaluate(() => history.replaceState(history.state, "", `?usage-page-size=2${location.hash}`));
       await page.getByTestId("credits-balance").filter({ hasText: "80" }).waitFor();
       expect(await page.getByTestId("credit-buckets").locator("tbody tr").count()).to.equal(1);
       await page.getByLabel("Cap (credits)").fill("50");
@@ -285,22 +287,42 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       expect(wallet!.sent, "signing costs no transaction").to.have.length(1);
       expect(await page.getByTestId("api-key").textContent()).to.contain("Cap 50 credits");
       // The key works with the gateway's OpenAI-compatible API.
-      const res = await fetch(`${gateway!.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
-        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 }),
-      });
-      expect(res.status, await res.clone().text()).to.equal(200);
+      for (const prompt of ["Once upon a time", "The cat", "A dog"]) {
+        const res = await fetch(`${gateway!.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+          body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: prompt }], max_tokens: 8 }),
+        });
+        expect(res.status, await res.clone().text()).to.equal(200);
+      }
       await page.getByRole("button", { name: "Show usage" }).click();
       const usage = page.getByTestId("usage");
       await usage.waitFor();
-      const direct = (await (await fetch(`${gateway!.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json()) as { records: { charge: string; model: string }[] };
-      expect(direct.records).to.have.length(1);
+      const direct = (await (await fetch(`${gateway!.url}/v1/usage`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+        records: { requestId: string; charge: string; model: string }[];
+      };
+      expect(direct.records).to.have.length(3);
+      const shownIds = () => usage.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-request-id")));
+      // The newest page: two records, newest first, and a way to the older one.
+      const older = page.getByRole("button", { name: "Show older usage" });
+      await older.waitFor();
+      expect(await shownIds()).to.deep.equal(direct.records.slice(0, 2).map((r) => r.requestId));
+      expect(await page.getByTestId("usage-count").textContent()).to.equal("2 requests, newest first; older ones not shown yet.");
       const row = (await usage.locator("tbody tr").first().textContent()) ?? "";
       expect(row)
         .to.contain(MODEL)
         .and.to.contain(formatCredits(BigInt(direct.records[0]!.charge)));
+      expect(await seriousA11yViolations(page)).to.deep.equal([]);
       await page.screenshot({ path: path.join(SHOTS, "employee-credits.png"), fullPage: true });
+      // The next page is appended below; on the last page the button goes.
+      await older.click();
+      await older.waitFor({ state: "detached" });
+      expect(await shownIds()).to.deep.equal(direct.records.map((r) => r.requestId));
+      expect(await page.getByTestId("usage-count").textContent()).to.equal("3 requests, newest first.");
+      // Show usage again starts over from the newest page.
+      await page.getByRole("button", { name: "Show usage" }).click();
+      await older.waitFor();
+      expect(await shownIds()).to.deep.equal(direct.records.slice(0, 2).map((r) => r.requestId));
 
       // Shown once: the page keeps it nowhere. No storage holds it, and after leaving the page it is gone.
       const stored = () =>

@@ -9,10 +9,20 @@ import { authorizationId, authorizationTypedData, serializeSignedAuthorization }
 import { creditContract } from "../../../sdk/credits/contract.js";
 import { readCreditBuckets, type CreditBucket } from "../../../sdk/credits/reads.js";
 import { formatCredits, parseCredits } from "../../../sdk/credits/units.js";
-import type { UsageRecordView } from "../../../sdk/credits/usageRecord.js";
+import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT, type UsagePage, type UsageRecordView } from "../../../sdk/credits/usageRecord.js";
 import { formatExpiry } from "../../../sdk/format.js";
 import { countdown, errorText, useApp } from "../context.js";
 import { TableHead } from "../table.js";
+
+/**
+ * Usage records per page: the gateway's default, or the page address's `?usage-page-size=N`
+ * (1 … the gateway's maximum); anything else is the default.
+ */
+function usagePageSize(search: string): number {
+  const raw = new URLSearchParams(search).get("usage-page-size");
+  const n = raw !== null && /^\d{1,7}$/.test(raw) ? Number(raw) : 0;
+  return n >= 1 && n <= USAGE_MAX_LIMIT ? n : USAGE_DEFAULT_LIMIT;
+}
 
 function Buckets(props: { holder: Address }) {
   const { reader } = useApp();
@@ -88,12 +98,16 @@ function ApiKey() {
   const [key, setKey] = useState<{ key: string; keyId: string; cap: string; expiresAt: string }>();
   const [file, setFile] = useState<string>();
   const [usage, setUsage] = useState<UsageRecordView[]>();
+  /** The cursor of the next (older) page of usage; null when the newest-first list is complete. */
+  const [older, setOlder] = useState<string | null>(null);
+  const [loadingUsage, setLoadingUsage] = useState(false);
   // The key lives only in this component's state: leaving the page (even into the browser's
   // back-forward cache) forgets it, and a page brought back from that cache does not show it.
   useEffect(() => {
     const forget = () => {
       setKey(undefined);
       setUsage(undefined);
+      setOlder(null);
     };
     const onShow = (e: PageTransitionEvent) => e.persisted && forget();
     window.addEventListener("pagehide", forget);
@@ -109,6 +123,8 @@ function ApiKey() {
     setError(undefined);
     setKey(undefined);
     setFile(undefined);
+    setUsage(undefined);
+    setOlder(null);
     const w = connection?.writer;
     if (!w) return;
     try {
@@ -153,16 +169,23 @@ function ApiKey() {
     }
   };
 
-  const loadUsage = async () => {
+  /** The newest page of the key's usage, or (with the previous page's cursor) the next older page appended to what is shown. */
+  const loadUsage = async (before?: string) => {
     if (!key) return;
     setError(undefined);
+    setLoadingUsage(true);
     try {
-      const res = await fetch("/gateway/v1/usage", { headers: { authorization: `Bearer ${key.key}` } });
-      const body = (await res.json()) as { records?: UsageRecordView[]; error?: { message?: string } };
+      const query = new URLSearchParams({ limit: String(usagePageSize(location.search)), ...(before ? { before } : {}) });
+      const res = await fetch(`/gateway/v1/usage?${query}`, { headers: { authorization: `Bearer ${key.key}` } });
+      const body = (await res.json()) as Partial<UsagePage> & { error?: { message?: string } };
       if (!res.ok) throw new Error(body.error?.message ?? `the gateway answered ${res.status}`);
-      setUsage(body.records ?? []);
+      const records = body.records ?? [];
+      setUsage((shown) => (before ? [...(shown ?? []), ...records] : records));
+      setOlder(body.nextBefore ?? null);
     } catch (err) {
       setError(errorText(err));
+    } finally {
+      setLoadingUsage(false);
     }
   };
 
@@ -222,7 +245,7 @@ function ApiKey() {
       {key && (
         <section aria-labelledby="usage-h">
           <h3 id="usage-h">Usage of this key</h3>
-          <button type="button" class="secondary" onClick={loadUsage}>
+          <button type="button" class="secondary" onClick={() => loadUsage()} disabled={loadingUsage}>
             Show usage
           </button>
           {usage &&
@@ -244,7 +267,7 @@ function ApiKey() {
                   />
                   <tbody>
                     {usage.map((u) => (
-                      <tr key={u.requestId}>
+                      <tr key={u.requestId} data-request-id={u.requestId}>
                         <td>{u.finishedAt.replace("T", " ").slice(0, 19)}</td>
                         <td>{u.model}</td>
                         <td class="num">{u.tokensIn}</td>
@@ -258,6 +281,18 @@ function ApiKey() {
                 </table>
               </div>
             ))}
+          {usage && usage.length > 0 && (
+            <div class="row">
+              <p class="muted" role="status" data-testid="usage-count">
+                {usage.length === 1 ? "1 request" : `${usage.length} requests`}, newest first{older ? "; older ones not shown yet" : ""}.
+              </p>
+              {older && (
+                <button type="button" class="secondary" onClick={() => loadUsage(older)} disabled={loadingUsage}>
+                  Show older usage
+                </button>
+              )}
+            </div>
+          )}
         </section>
       )}
     </>
