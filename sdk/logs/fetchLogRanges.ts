@@ -87,6 +87,8 @@ function errorText(err: unknown): string {
 
 /** Messages by which nodes that `getLogsRetryHelper` does not know (geth, Besu, anvil) say "ask for less". */
 const ASK_FOR_LESS = /limit|too many|too large|exceed|more than|response size|query returned|timeout|timed out/i;
+/** A node or proxy asking to slow down, not to ask for less: shortening the range would not help. */
+const RATE_LIMITED = /rate.?limit|too many requests|\b429\b/i;
 
 /**
  * The last block of the longest prefix of `[from, to]` to ask for after the node refused it, or
@@ -95,6 +97,7 @@ const ASK_FOR_LESS = /limit|too many|too large|exceed|more than|response size|qu
 export function shorterRange(err: unknown, from: bigint, to: bigint): bigint | undefined {
   if (to <= from) return undefined;
   const text = errorText(err);
+  if (RATE_LIMITED.test(text)) return undefined;
   const code = (err as { code?: unknown }).code;
   const helped = getLogsRetryHelper({
     error: { code, message: text, details: text } as unknown as RpcError,
@@ -110,23 +113,26 @@ export function shorterRange(err: unknown, from: bigint, to: bigint): bigint | u
 /**
  * The one plan of a history read's ranges, for every reader of logs (fetchLogRanges here, the
  * streaming reader of ./streamLogs.ts): consecutive ranges from `fromBlock` to `toBlock`, whose
- * size adapts to the density of the history. It starts at `firstChunkBlocks`, shrinks to what the
- * node last accepted, and each range read sizes the next ones to about `targetLogs` logs at its
- * density (growing at most twofold, up to `chunkBlocks`), so that one range's logs stay bounded.
+ * size adapts to the density of the history. It starts at `firstChunkBlocks`; each range read
+ * whole sizes the next ones to about `targetLogs` logs at its density (growing at most twofold, up
+ * to `chunkBlocks`), so that one range's logs stay bounded; after the node refuses a range as too
+ * large, no later range is longer than the part it accepted.
  */
 export class RangePlan {
-  private readonly maxChunk: bigint;
   private readonly target: number;
   private chunk: bigint;
   private nextFrom: bigint;
+  /** The longest range to ask for: `chunkBlocks`, then no longer than any range the node refused was cut to. */
+  private ceiling: bigint;
 
   constructor(private readonly opts: RangePlanOptions) {
-    this.maxChunk = opts.chunkBlocks ?? 2000n;
-    if (this.maxChunk < 1n) throw new RangeError("chunkBlocks must be at least 1");
+    this.ceiling = opts.chunkBlocks ?? 2000n;
+    if (this.ceiling < 1n) throw new RangeError("chunkBlocks must be at least 1");
     this.target = opts.targetLogs ?? 5_000;
     // Start small and grow from what the ranges hold: a dense history never asks for a huge response.
     const first = opts.firstChunkBlocks ?? 16n;
-    this.chunk = first < this.maxChunk ? first : this.maxChunk;
+    if (first < 1n) throw new RangeError("firstChunkBlocks must be at least 1");
+    this.chunk = first < this.ceiling ? first : this.ceiling;
     this.nextFrom = opts.fromBlock;
   }
 
@@ -145,27 +151,32 @@ export class RangePlan {
 
   /**
    * The node refused `[from, to]` (`err`): the last block of the prefix to ask for instead — no
-   * range asked for later is longer — or undefined when the error is not about the size of the
-   * request. The rest of the range is the caller's to ask for next.
+   * range asked for later in this read is longer — or undefined when the error is not about the
+   * size of the request. The rest of the range is the caller's to ask for next.
    */
   refused(err: unknown, from: bigint, to: bigint): bigint | undefined {
     const shorter = shorterRange(err, from, to);
-    if (shorter !== undefined && this.chunk > shorter - from + 1n) this.chunk = shorter - from + 1n;
+    if (shorter !== undefined) {
+      const accepted = shorter - from + 1n;
+      if (this.ceiling > accepted) this.ceiling = accepted;
+      if (this.chunk > accepted) this.chunk = accepted;
+    }
     return shorter;
   }
 
   /**
-   * A range was read whole, `blocks` long, holding `logs` logs: sizes the ranges not asked for yet
+   * A range was read whole (`leftover`: the rest of a range the node cut), `blocks` long, holding `logs` logs: sizes the ranges not asked for yet
    * from it, the latest evidence of the history's density — the blocks that hold about `targetLogs`
    * logs at its density, and at most twice its own size, up to `chunkBlocks`. (Not twice the
    * current size: with ranges fetched ahead, that may already have been sized from a denser range,
    * and doubling it on a small range's word compounds: ranges of 6 × target.)
    */
-  read(blocks: bigint, logs: number): void {
-    const grown = blocks * 2n;
+  read(blocks: bigint, logs: number, leftover = false): void {
+    // The leftover of a cut range may be tiny: it may shrink the ranges, never set their growth.
+    const grown = leftover ? this.chunk : blocks * 2n;
     const fit = logs > 0 && Number.isFinite(this.target) ? (blocks * BigInt(Math.ceil(this.target))) / BigInt(logs) : grown;
     const next = fit < grown ? fit : grown;
-    this.chunk = next > this.maxChunk ? this.maxChunk : next > 0n ? next : 1n;
+    this.chunk = next > this.ceiling ? this.ceiling : next > 0n ? next : 1n;
   }
 }
 
@@ -210,12 +221,13 @@ async function fillTimestamps(request: RpcRequest, logs: RawLog[]): Promise<void
 export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<LogRange> {
   const plan = new RangePlan(opts);
   const ahead = Math.max(0, opts.prefetch ?? 2);
-  type Pending = LogRange & { rest?: [bigint, bigint] };
-  const start = ([from, to]: [bigint, bigint]): Promise<Pending> => {
+  /** `planned`: a range as the plan made it, not the leftover of a cut one. */
+  type Pending = LogRange & { rest?: [bigint, bigint]; planned: boolean };
+  const start = ([from, to]: [bigint, bigint], planned = true): Promise<Pending> => {
     const p = (async () => {
       const got = await fetchPrefix(opts, plan, from, to);
       if (opts.timestamps !== false) await fillTimestamps(opts.request, got.logs);
-      return { fromBlock: from, toBlock: got.to, logs: got.logs, rest: got.to < to ? ([got.to + 1n, to] as [bigint, bigint]) : undefined };
+      return { fromBlock: from, toBlock: got.to, logs: got.logs, planned, rest: got.to < to ? ([got.to + 1n, to] as [bigint, bigint]) : undefined };
     })();
     // Ranges fetched ahead may fail before they are awaited: keep that from being "unhandled".
     p.catch(() => undefined);
@@ -227,10 +239,10 @@ export async function* fetchLogRanges(opts: FetchLogsOptions): AsyncGenerator<Lo
   while (plan.pending && inflight.length <= ahead) inflight.push(start(plan.next()));
   while (inflight.length) {
     opts.signal?.throwIfAborted();
-    const { rest, ...range } = await inflight.shift()!;
+    const { rest, planned, ...range } = await inflight.shift()!;
     // The node answered only part of the range: the rest comes next, before what was fetched ahead.
-    if (rest) inflight.unshift(start(rest));
-    else plan.read(range.toBlock - range.fromBlock + 1n, range.logs.length);
+    if (rest) inflight.unshift(start(rest, false));
+    else plan.read(range.toBlock - range.fromBlock + 1n, range.logs.length, !planned);
     if (plan.pending) inflight.push(start(plan.next()));
     logCount += range.logs.length;
     opts.onProgress?.({ fromBlock: opts.fromBlock, toBlock: opts.toBlock, doneBlock: range.toBlock, logs: logCount });

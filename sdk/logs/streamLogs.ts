@@ -186,7 +186,7 @@ function decode(log: RawLog, wanted: ReadonlySet<string>): ComputeTokenEventOf<C
   return decodeWith(decoder, log) as ComputeTokenEventOf<ComputeTokenEventName>;
 }
 
-/** A group of a range's events; `done` on the range's last group (then empty): every event of [fromBlock, toBlock] was handed over. */
+/** A group of a range's events; `done` on the range's last group (empty when streamed): every event of [fromBlock, toBlock] was handed over. */
 export interface StreamedRange<N extends ComputeTokenEventName> extends EventRange<N> {
   done: boolean;
 }
@@ -202,6 +202,7 @@ export async function* streamEventRanges<const N extends ComputeTokenEventName>(
   const plan = new RangePlan(options);
   let rest: [bigint, bigint] | undefined;
   while (rest || plan.pending) {
+    const leftover = rest !== undefined;
     const [fromBlock, end] = rest ?? plan.next();
     let toBlock = end;
     let count = 0;
@@ -221,6 +222,6 @@ export async function* streamEventRanges<const N extends ComputeTokenEventName>(
     }
     yield { fromBlock, toBlock, events: [], done: true };
     rest = toBlock < end ? [toBlock + 1n, end] : undefined;
-    if (!rest) plan.read(toBlock - fromBlock + 1n, count);
+    if (!rest) plan.read(toBlock - fromBlock + 1n, count, leftover);
   }
 }

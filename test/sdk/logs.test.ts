@@ -3,7 +3,7 @@ import { decodeEventLog, encodeAbiParameters, encodeEventTopics, type Hex, toHex
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { decodeLogs, UndecodableLogError } from "../../sdk/logs/decodeLogs.js";
 import { FastDecodeError, fastDecoderFor } from "../../sdk/logs/fastDecode.js";
-import { fetchLogRanges, type RawLog, type RpcRequest, shorterRange } from "../../sdk/logs/fetchLogRanges.js";
+import { fetchLogRanges, RangePlan, type RawLog, type RpcRequest, shorterRange } from "../../sdk/logs/fetchLogRanges.js";
 
 /** A fake node: `perBlock(n)` logs in block n; refuses ranges of more than `maxLogs` logs. */
 function fakeNode(perBlock: (n: number) => number, maxLogs = Infinity) {
@@ -101,6 +101,36 @@ describe("the range fetcher's reading of a refusal (sdk/logs/fetchLogRanges.ts)"
     expect(shorterRange(new Error("Requested range exceeds maximum RPC range limit"), 10n, 20n)).to.equal(15n);
     expect(shorterRange(new Error("connection refused"), 0n, 99n)).to.equal(undefined);
     expect(shorterRange(new Error("query returned more than 10000 results"), 7n, 7n)).to.equal(undefined);
+  });
+});
+
+describe("the one range plan (sdk/logs/fetchLogRanges.ts RangePlan)", function () {
+  const length = ([a, b]: [bigint, bigint]) => b - a + 1n;
+
+  it("never asks again for more than a refused range was cut to, and lets a cut range's leftover shrink the ranges but not set their growth", function () {
+    const plan = new RangePlan({ fromBlock: 0n, toBlock: 10_000n, chunkBlocks: 1_000n, firstChunkBlocks: 64n, targetLogs: 100 });
+    const [from, to] = plan.next();
+    expect(to - from + 1n).to.equal(64n);
+    expect(plan.refused(new Error("block range too large"), from, to)).to.equal(31n);
+    // The leftover [32, 63]: sparse, yet it does not make the next ranges 64 blocks (twice its size).
+    plan.read(32n, 0, true);
+    expect(length(plan.next())).to.equal(32n);
+    // A sparse range read whole grows the next ones, never past the 32 blocks the node accepted.
+    plan.read(32n, 0);
+    expect(length(plan.next())).to.equal(32n);
+    // A dense one shrinks them: about 100 logs at its density.
+    plan.read(32n, 800);
+    expect(length(plan.next())).to.equal(4n);
+    // A dense leftover shrinks them too.
+    plan.read(4n, 200, true);
+    expect(length(plan.next())).to.equal(2n);
+  });
+
+  it("does not shorten a range for a rate limit, and refuses a first range of no blocks", function () {
+    for (const message of ["429 Too Many Requests", "rate limit exceeded", "Rate-limited: slow down"])
+      expect(shorterRange(new Error(message), 0n, 63n), message).to.equal(undefined);
+    expect(() => new RangePlan({ fromBlock: 0n, toBlock: 9n, firstChunkBlocks: 0n })).to.throw(RangeError, "firstChunkBlocks must be at least 1");
+    expect(() => new RangePlan({ fromBlock: 0n, toBlock: 9n, chunkBlocks: 0n })).to.throw(RangeError, "chunkBlocks must be at least 1");
   });
 });
 
