@@ -9,7 +9,7 @@
  * the same whatever the history: one indexed range of the holder's rows, and their batches by id.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT } from "../../sdk/credits/usageRecord.js";
+import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT, type UsagePage } from "../../sdk/credits/usageRecord.js";
 import { badRequest } from "../errors.js";
 import type { Ledger, UsageCursor } from "../ledger/ledger.js";
 import { toUsageRecord } from "../settle/settler.js";
@@ -50,10 +50,11 @@ export function usageRoute(d: { proxy: MeteredProxy; ledger: Ledger }) {
     const { limit, before } = pageParams(req.url);
     const { rows, more } = await d.ledger.usagePage({ holder: key.holder, limit, before });
     const last = rows.at(-1);
-    sendJson(res, 200, {
+    const page: UsagePage = {
       holder: key.holder,
       records: rows.map((r) => ({ ...toUsageRecord(r), batchId: r.batchId, settled: r.settled })),
       nextBefore: more && last ? encodeUsageCursor({ finishedAt: last.finishedAt, requestId: last.requestId }) : null,
-    });
+    };
+    sendJson(res, 200, page);
   };
 }

@@ -42,9 +42,9 @@ type Watched = ComputeTokenEventOf<(typeof WATCHED)[number]>;
 /** Everything but the requests: what happened to redemptions, and what they are checked against. */
 const NOT_REQUESTS = WATCHED.filter((n): n is Exclude<(typeof WATCHED)[number], "RedemptionRequested"> => n !== "RedemptionRequested");
 type Context = ComputeTokenEventOf<(typeof REDEMPTION_CONTEXT_EVENT_NAMES)[number]>;
-/** Blocks in the first chunk read from the history (each next one at most doubles, up to maxBlockRange). */
+/** Blocks in the first range read from the history (each next one sized from the last, at most twice it, up to maxBlockRange). */
 const FIRST_CHUNK = 1n;
-/** At most about this many logs per eth_getLogs answer while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
+/** About this many logs per eth_getLogs answer at the density of the range before, while reading history (requests carry their spec): small answers keep the garbage of a long read young (measured: 2,000 and 10,000 made the peak RSS of a 100,000-redemption read 909 MiB, these 524 MiB, in the same time). */
 const TARGET_REQUEST_LOGS = 500;
 const TARGET_LIFECYCLE_LOGS = 2_000;
 

@@ -11,7 +11,7 @@ import { Command } from "commander";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { globalsOf } from "../cli/globals.js";
 import { UserError, note, output, table } from "../cli/output.js";
-import { USAGE_MAX_LIMIT, type UsageRecordView } from "../../sdk/credits/usageRecord.js";
+import { USAGE_MAX_LIMIT, type UsagePage, type UsageRecordView } from "../../sdk/credits/usageRecord.js";
 
 async function call(url: string, init: RequestInit): Promise<Record<string, unknown>> {
   let res: Response;
@@ -70,10 +70,10 @@ async function fetchUsage(gateway: string, key: string, limit?: number): Promise
   do {
     const want = limit === undefined ? USAGE_MAX_LIMIT : Math.min(USAGE_MAX_LIMIT, limit - records.length);
     const query = new URLSearchParams({ limit: String(want), ...(before ? { before } : {}) });
-    const body = await call(`${base(gateway)}/v1/usage?${query}`, { headers: { authorization: `Bearer ${key}` } });
-    holder = String(body.holder);
-    records.push(...(body.records as UsageRecordView[]));
-    before = (body.nextBefore as string | null | undefined) ?? null;
+    const body = (await call(`${base(gateway)}/v1/usage?${query}`, { headers: { authorization: `Bearer ${key}` } })) as unknown as UsagePage;
+    holder = body.holder;
+    records.push(...body.records);
+    before = body.nextBefore ?? null;
   } while (before && (limit === undefined || records.length < limit));
   return { holder, records };
 }

@@ -195,7 +195,9 @@ describe("redeemer local executor", function () {
     // Every job holds its GPU until the test says so (its own file appears), not for a time that a loaded
     // machine could outlast: each GPU is freed only once the job started before it is seen running.
     const go = (id: bigint) => join(dataDir, `go-${id}`);
-    const holdUntilGo = (id: bigint) => `${printDevices} setInterval(() => { if (require('fs').existsSync(${JSON.stringify(go(id))})) process.exit(0); }, 20)`;
+    // (A job the test never releases, because it failed, ends itself after a minute.)
+    const holdUntilGo = (id: bigint) =>
+      `${printDevices} setTimeout(() => process.exit(1), 60000); setInterval(() => { if (require('fs').existsSync(${JSON.stringify(go(id))})) process.exit(0); }, 20)`;
     const pending = async (ids: bigint[]) => {
       for (const id of ids) expect((await executor.get(id))!.phase, `job ${id}`).to.equal("pending");
     };

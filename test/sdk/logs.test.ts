@@ -75,7 +75,7 @@ describe("bounded log fetching (sdk/logs/fetchLogRanges.ts)", function () {
     }
     expect(total).to.equal(32 * 2 + 48 * 1000 + 40 * 200 + 180 * 300);
     // The first ranges are asked for before any density is known; every later one holds at most
-    // twice the target (a range's density over the next ones' blocks: 300 / 200 × 5,000 = 7,500).
+    // 1.5 × the target here (a range's density over the next ones' blocks: 300 / 200 × 5,000 = 7,500).
     const later = sizes.slice(4);
     expect(Math.max(...later), sizes.join(",")).to.be.at.most(7_500);
     expect(sizes.length, sizes.join(",")).to.be.lessThan(40);

@@ -319,6 +319,8 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await older.waitFor({ state: "detached" });
       expect(await shownIds()).to.deep.equal(direct.records.map((r) => r.requestId));
       expect(await page.getByTestId("usage-count").textContent()).to.equal("3 requests, newest first.");
+      // The button that had the keyboard's focus is gone: the focus is on the status line, not lost to the page.
+      expect(await page.evaluate(() => document.activeElement?.getAttribute("data-testid"))).to.equal("usage-count");
       // Show usage again starts over from the newest page.
       await page.getByRole("button", { name: "Show usage" }).click();
       await older.waitFor();

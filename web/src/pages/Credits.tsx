@@ -3,7 +3,7 @@
  * signed in the wallet (EIP-712, no gas) and turned into an API key by the gateway (shown once),
  * and the key's usage and charges per request.
  */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
 import { authorizationId, authorizationTypedData, serializeSignedAuthorization } from "../../../sdk/credits/authorization.js";
 import { creditContract } from "../../../sdk/credits/contract.js";
@@ -101,10 +101,15 @@ function ApiKey() {
   /** The cursor of the next (older) page of usage; null when the newest-first list is complete. */
   const [older, setOlder] = useState<string | null>(null);
   const [loadingUsage, setLoadingUsage] = useState(false);
+  /** Bumped by every usage load and every change of key: an answer that arrives after either is dropped. */
+  const usageSeq = useRef(0);
+  /** The usage status line: focus goes there when the button that had it goes away. */
+  const usageCount = useRef<HTMLParagraphElement>(null);
   // The key lives only in this component's state: leaving the page (even into the browser's
   // back-forward cache) forgets it, and a page brought back from that cache does not show it.
   useEffect(() => {
     const forget = () => {
+      usageSeq.current++;
       setKey(undefined);
       setUsage(undefined);
       setOlder(null);
@@ -123,6 +128,7 @@ function ApiKey() {
     setError(undefined);
     setKey(undefined);
     setFile(undefined);
+    usageSeq.current++;
     setUsage(undefined);
     setOlder(null);
     const w = connection?.writer;
@@ -171,21 +177,25 @@ function ApiKey() {
 
   /** The newest page of the key's usage, or (with the previous page's cursor) the next older page appended to what is shown. */
   const loadUsage = async (before?: string) => {
-    if (!key) return;
+    if (!key || loadingUsage) return;
+    const seq = ++usageSeq.current;
     setError(undefined);
     setLoadingUsage(true);
     try {
       const query = new URLSearchParams({ limit: String(usagePageSize(location.search)), ...(before ? { before } : {}) });
       const res = await fetch(`/gateway/v1/usage?${query}`, { headers: { authorization: `Bearer ${key.key}` } });
       const body = (await res.json()) as Partial<UsagePage> & { error?: { message?: string } };
+      if (seq !== usageSeq.current) return;
       if (!res.ok) throw new Error(body.error?.message ?? `the gateway answered ${res.status}`);
       const records = body.records ?? [];
       setUsage((shown) => (before ? [...(shown ?? []), ...records] : records));
       setOlder(body.nextBefore ?? null);
+      // The last page: "Show older usage" goes, and with it the keyboard's focus, unless moved.
+      if (before && !body.nextBefore) usageCount.current?.focus();
     } catch (err) {
-      setError(errorText(err));
+      if (seq === usageSeq.current) setError(errorText(err));
     } finally {
-      setLoadingUsage(false);
+      if (seq === usageSeq.current) setLoadingUsage(false);
     }
   };
 
@@ -245,7 +255,7 @@ function ApiKey() {
       {key && (
         <section aria-labelledby="usage-h">
           <h3 id="usage-h">Usage of this key</h3>
-          <button type="button" class="secondary" onClick={() => loadUsage()} disabled={loadingUsage}>
+          <button type="button" class="secondary" onClick={() => loadUsage()} aria-disabled={loadingUsage}>
             Show usage
           </button>
           {usage &&
@@ -281,18 +291,17 @@ function ApiKey() {
                 </table>
               </div>
             ))}
-          {usage && usage.length > 0 && (
-            <div class="row">
-              <p class="muted" role="status" data-testid="usage-count">
-                {usage.length === 1 ? "1 request" : `${usage.length} requests`}, newest first{older ? "; older ones not shown yet" : ""}.
-              </p>
-              {older && (
-                <button type="button" class="secondary" onClick={() => loadUsage(older)} disabled={loadingUsage}>
-                  Show older usage
-                </button>
-              )}
-            </div>
-          )}
+          {/* Rendered before it has anything to say, so that screen readers announce its first words. */}
+          <div class="row">
+            <p class="muted" role="status" data-testid="usage-count" tabIndex={-1} ref={usageCount}>
+              {usage && usage.length > 0 ? `${usage.length === 1 ? "1 request" : `${usage.length} requests`}, newest first${older ? "; older ones not shown yet" : ""}.` : ""}
+            </p>
+            {usage && usage.length > 0 && older && (
+              <button type="button" class="secondary" onClick={() => loadUsage(older)} aria-disabled={loadingUsage}>
+                Show older usage
+              </button>
+            )}
+          </div>
         </section>
       )}
     </>
