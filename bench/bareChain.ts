@@ -12,7 +12,7 @@ import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { jobRefFor } from "../sdk/redemptions.js";
 import { jobNameFor } from "../redeemer/executor/types.js";
 import { claimBatchGas } from "../redeemer/settler/claimBatcher.js";
-import { rpc } from "./history.js";
+import { rpcAt as rpc } from "../devkit/localChain.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

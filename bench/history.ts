@@ -21,6 +21,7 @@ import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec } from "../sdk/jobSpec.js";
 import { encodeLotId } from "../sdk/lotId.js";
 import { REJECT_REASONS } from "../sdk/reasons.js";
+import { rpcAt as rpc } from "../devkit/localChain.js";
 import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../devkit/startAnvil.js";
 
 const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
@@ -43,13 +44,6 @@ export interface Setup {
 }
 
 const log = (...a: unknown[]) => console.error("[bench:redeemer]", ...a);
-
-export async function rpc(url: string, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
-}
 
 /** Many calls in one JSON-RPC batch; throws on the first error. */
 async function rpcBatch(url: string, calls: { method: string; params: unknown[] }[]): Promise<unknown[]> {

@@ -60,7 +60,12 @@ export async function startLocalChain(opts: { classes?: ClassSpec[] } = {}): Pro
 
 /** One raw JSON-RPC call to the local chain (anvil's own methods: evm_*, anvil_*); throws the node's error. */
 export async function rpc(chain: LocalChain, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(chain.anvil.rpcUrl, {
+  return rpcAt(chain.anvil.rpcUrl, method, params);
+}
+
+/** {@link rpc} to a node by its URL. */
+export async function rpcAt(url: string, method: string, params: unknown[] = []): Promise<unknown> {
+  const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),

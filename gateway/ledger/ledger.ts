@@ -179,6 +179,9 @@ const batchRow = (r: Row): BatchRow => ({
 
 const fmtCredits = formatCredits;
 
+/** A map's entries by holder address: the order in which transactions lock holders' rows (see finishBatch). */
+const byHolder = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
 const HOLD_COLUMNS = `a.holder, a.nonce, a.status, a.expires_at, a.models, a.cap, a.charged, a.open_holds AS a_open,
   h.balance, h.unsettled, h.open_holds AS h_open, h.offboarded, h.minute_start, h.minute_requests, h.minute_tokens, h.day_start, h.day_credits`;
 /** SQLite: BEGIN IMMEDIATE already holds the database's write lock. */
@@ -413,7 +416,7 @@ export class Ledger {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
       let all = true;
-      const sorted = [...balances].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      const sorted = byHolder(balances);
       if (this.db.kind === "postgres") {
         // One statement, one round trip, stale or not: the holders' rows are locked (and holds on them
         // wait) only for it. (Two round trips per holder when stale held a hundred holders' rows, and
@@ -855,30 +858,26 @@ export class Ledger {
       // the other order let a balance refresh and a landing batch deadlock (a second each, holds waiting).
       await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const batch = batchRow(b);
-      const byHolder = new Map<string, { requested: bigint; charged: bigint }>();
+      const perHolder = new Map<string, { requested: bigint; charged: bigint }>();
       let charged = 0n;
       for (const c of batch.charges) {
         const got = chargedByAuth.get(c.authId) ?? 0n;
         charged += got;
-        const e = byHolder.get(c.holder) ?? { requested: 0n, charged: 0n };
+        const e = perHolder.get(c.holder) ?? { requested: 0n, charged: 0n };
         e.requested += BigInt(c.amount);
         e.charged += got;
-        byHolder.set(c.holder, e);
+        perHolder.set(c.holder, e);
       }
+      const holders = byHolder(perHolder);
       if (this.db.kind === "postgres") {
         // One statement for every holder: their rows are locked (and their holds wait) for one round trip, not two per holder.
         await tx.run(
           `UPDATE gw_holders g SET unsettled = g.unsettled - v.requested::bigint, balance = g.balance - v.charged::bigint
              FROM jsonb_to_recordset($1::jsonb) AS v(holder text, requested numeric, charged numeric) WHERE g.holder = v.holder`,
-          [
-            JSON.stringify(
-              [...byHolder].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([holder, e]) => ({ holder, requested: e.requested.toString(), charged: e.charged.toString() })),
-            ),
-          ],
+          [JSON.stringify(holders.map(([holder, e]) => ({ holder, requested: e.requested.toString(), charged: e.charged.toString() })))],
         );
       } else {
-        for (const holder of [...byHolder.keys()].sort()) {
-          const e = byHolder.get(holder)!;
+        for (const [holder, e] of holders) {
           await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, balance = balance - $3 WHERE holder = $1", [holder, e.requested, e.charged]);
         }
       }

@@ -17,7 +17,7 @@ import { UserError, note, printLines, table } from "../cli/output.js";
 import { howToCall } from "../gateway/gatewayCommand.js";
 import { loadSpec } from "../wallet/redeemCommand.js";
 import { LOCAL_ROLE_KEYS, type LocalRole, localAddress, localEmployeeKey } from "../../devkit/localAccounts.js";
-import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoCredits, grantDemoHours, runDemoRedemption } from "./runDemo.js";
+import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, type DemoEvent, type DemoGrant, grantDemoCredits, grantDemoHours, midnightAfter, runDemoRedemption } from "./runDemo.js";
 import { DEFAULT_DEVNET_DIR, DEFAULT_DEVNET_PORT, type Devnet, DevnetError, type DevnetStopReport, startDevnet } from "./runDevnet.js";
 import { type WebServer, startWebServer } from "../web/server.js";
 
@@ -79,8 +79,7 @@ async function demoCreditsOf(d: Devnet): Promise<DemoCredits | undefined> {
   if (!d.gateway.url || !d.deployment.inferenceCredit) return undefined;
   const reader = createCtkClient({ rpcUrl: d.rpcUrl, deployment: d.deployment });
   const [credits, now] = await Promise.all([readCreditBalance(reader, DEMO_EMPLOYEE), chainTime(reader)]);
-  const day = 86_400n;
-  return credits > 0n ? { credits, expires: formatExpiry((now / day + 31n) * day) } : undefined;
+  return credits > 0n ? { credits, expires: formatExpiry(midnightAfter(now, 31n)) } : undefined;
 }
 
 function summary(d: Devnet, dir: string, web?: WebServer, demoCredits?: DemoCredits): string[] {

@@ -114,10 +114,12 @@ export async function grantDemoHours(o: DemoGrantOptions): Promise<DemoGrant> {
   };
 }
 
+/** Midnight UTC `days` days after `now` (unix seconds): the demo's expiry dates. */
+export const midnightAfter = (now: bigint, days: bigint): bigint => (now / 86_400n + days) * 86_400n;
+
 /** Midnight UTC a year from the chain's time: when the demo's grants expire. */
 async function aYearAhead(client: CtkClient): Promise<bigint> {
-  const day = 86_400n;
-  return ((await chainTime(client)) / day + 366n) * day;
+  return midnightAfter(await chainTime(client), 366n);
 }
 
 /**
