@@ -185,7 +185,7 @@ const byHolder = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([
 const HOLD_COLUMNS = `a.holder, a.nonce, a.status, a.expires_at, a.models, a.cap, a.charged, a.open_holds AS a_open,
   h.balance, h.unsettled, h.open_holds AS h_open, h.offboarded, h.minute_start, h.minute_requests, h.minute_tokens, h.day_start, h.day_credits`;
 /** SQLite: BEGIN IMMEDIATE already holds the database's write lock. */
-const HOLD_READ_SQLITE = `SELECT ${HOLD_COLUMNS} FROM gw_authorizations a JOIN gw_holders h ON h.holder = a.holder WHERE a.auth_id = $1`;
+const HOLD_READ_SQLITE = `SELECT ${HOLD_COLUMNS} FROM gw_authorizations a JOIN gw_holders h ON h.holder = a.holder WHERE a.auth_id = +$1`;
 /** PostgreSQL: the holder's row locked, then the authorization's (the `a` CTE's EXISTS runs `h` first). */
 const HOLD_READ_PG = `WITH h AS (SELECT * FROM gw_holders WHERE holder = (SELECT holder FROM gw_authorizations WHERE auth_id = $1) FOR UPDATE),
   a AS (SELECT * FROM gw_authorizations WHERE auth_id = $1 AND EXISTS (SELECT 1 FROM h) FOR UPDATE)

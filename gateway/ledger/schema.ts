@@ -69,13 +69,24 @@ export const SCHEMA = [
     finished_at BIGINT,
     batch_id TEXT
   )`,
-  `CREATE INDEX IF NOT EXISTS gw_requests_unbatched ON gw_requests (status, batch_id, price_version)`,
-  `CREATE INDEX IF NOT EXISTS gw_requests_batch ON gw_requests (batch_id)`,
-  // Superseded by gw_requests_usage (same leading column): one B-tree fewer written per request.
-  `DROP INDEX IF EXISTS gw_requests_holder`,
+  // Partial indexes: each holds only the rows a query of one state looks for, so a request's row
+  // enters and leaves each at most once in its life (held → charged or released → batched), where
+  // the full indexes they replace (below, dropped) were written at its insert and rewritten at each
+  // change of its status or batch: 11 B-tree writes per request instead of 18.
+  // The charges waiting for a batch, in batch order (createBatch, unbatched).
+  `CREATE INDEX IF NOT EXISTS gw_requests_waiting ON gw_requests (price_version, finished_at, request_id) WHERE status = 'charged' AND batch_id IS NULL`,
+  // A batch's records (usage by batch).
+  `CREATE INDEX IF NOT EXISTS gw_requests_batched ON gw_requests (batch_id) WHERE batch_id IS NOT NULL`,
   // A holder's usage, newest first, a page at a time (GET /v1/usage).
-  `CREATE INDEX IF NOT EXISTS gw_requests_usage ON gw_requests (holder, status, finished_at, request_id)`,
-  `CREATE INDEX IF NOT EXISTS gw_requests_replica ON gw_requests (replica, status)`,
+  `CREATE INDEX IF NOT EXISTS gw_requests_charged ON gw_requests (holder, finished_at, request_id) WHERE status = 'charged'`,
+  // The holds a crashed replica left (releaseAbandoned).
+  `CREATE INDEX IF NOT EXISTS gw_requests_held ON gw_requests (replica, created_at) WHERE status = 'held'`,
+  // Superseded (see gateway/README.md on upgrading replicas that share a PostgreSQL ledger).
+  `DROP INDEX IF EXISTS gw_requests_holder`,
+  `DROP INDEX IF EXISTS gw_requests_unbatched`,
+  `DROP INDEX IF EXISTS gw_requests_batch`,
+  `DROP INDEX IF EXISTS gw_requests_usage`,
+  `DROP INDEX IF EXISTS gw_requests_replica`,
   `CREATE TABLE IF NOT EXISTS gw_batches (
     batch_id TEXT PRIMARY KEY,
     price_version BIGINT NOT NULL,

@@ -244,6 +244,44 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect(state.available >= 0n).to.equal(true);
     });
 
+    it("upgrades a ledger of the previous version: its full indexes of request rows dropped, the partial ones built", async () => {
+      const indexes = async () =>
+        (
+          await ledger.db.transaction((tx) =>
+            tx.all(
+              kind === "postgres"
+                ? "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'gw_requests' AND schemaname = current_schema() AND indexname <> 'gw_requests_pkey' ORDER BY 1"
+                : "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'gw_requests' AND sql IS NOT NULL ORDER BY 1",
+            ),
+          )
+        ).map((r) => String(r.name));
+      const built = ["gw_requests_batched", "gw_requests_charged", "gw_requests_held", "gw_requests_waiting"];
+      expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
+      // The previous version's indexes, as it built them, then a restart of this version.
+      for (const ddl of [
+        "CREATE INDEX gw_requests_unbatched ON gw_requests (status, batch_id, price_version)",
+        "CREATE INDEX gw_requests_batch ON gw_requests (batch_id)",
+        "CREATE INDEX gw_requests_usage ON gw_requests (holder, status, finished_at, request_id)",
+        "CREATE INDEX gw_requests_replica ON gw_requests (replica, status)",
+        "CREATE INDEX gw_requests_holder ON gw_requests (holder)",
+      ])
+        await ledger.db.transaction((tx) => tx.run(ddl));
+      expect(await indexes()).to.include("gw_requests_usage");
+      await ledger.init();
+      expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
+      // And they serve: a held request, then charged, then batched, each found through its state's index.
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
+      await ledger.hold(holdParams({ requestId: "r1", replica: "gone" }));
+      expect(await ledger.releaseAbandoned("gone", 60_000, T0 + 1)).to.equal(1);
+      await ledger.hold(holdParams({ requestId: "r2" }));
+      await ledger.settleRequest("r2", { tokensIn: 20, tokensOut: 10, amount: 5_000n, ending: "ok" }, T0 + 2);
+      expect(await ledger.unbatched()).to.deep.equal({ count: 1, oldest: T0 + 2 });
+      expect((await ledger.usagePage({ holder: HOLDER, limit: 5 })).rows.map((r) => r.requestId)).to.deep.equal(["r2"]);
+      const batch = (await ledger.createBatch(10, () => ({ batchId: "0xb1", usageRoot: "0x01" }), T0 + 3))!;
+      expect((await ledger.usage({ batchId: batch.batchId })).map((r) => r.requestId)).to.deep.equal(["r2"]);
+      expect(await ledger.unbatched()).to.deep.equal({ count: 0, oldest: undefined });
+    });
+
     it("releases this replica's abandoned holds on restart, and any replica's once stale", async () => {
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 12n, T0);
       await ledger.hold(holdParams({ requestId: "mine", replica: "r1" }));
