@@ -10,7 +10,7 @@
  * The measurement runs in a child process (`bench/auditWorker.ts`) so its peak RSS is the verifier's.
  *
  * Scale with env: BENCH_HOLDERS (1024), BENCH_GRANT_TXS (160 × 256 grants), BENCH_TRANSFERS (20000),
- * BENCH_REDEMPTIONS (8000 redeem → running → settle cycles).
+ * BENCH_REDEMPTIONS (8000 redeem → running → settle cycles). CTK_BENCH_WRITE=0 only prints (RESULTS.md left as it is).
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -193,7 +193,7 @@ async function measure(deploymentJson: string): Promise<void> {
       child.stdout.on("data", (d) => (out += d));
       child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exited ${code}: ${out}`))));
     });
-    writeResults(result);
+    if (process.env.CTK_BENCH_WRITE !== "0") writeResults(result);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   }
 }
