@@ -10,7 +10,7 @@
  * The measurement runs in a child process (`bench/auditWorker.ts`) so its peak RSS is the verifier's.
  *
  * Scale with env: BENCH_HOLDERS (1024), BENCH_GRANT_TXS (160 × 256 grants), BENCH_TRANSFERS (20000),
- * BENCH_REDEMPTIONS (8000 redeem → running → settle cycles).
+ * BENCH_REDEMPTIONS (8000 redeem → running → settle cycles). CTK_BENCH_WRITE=0 only prints (RESULTS.md left as it is).
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -23,6 +23,7 @@ import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec, jobSpecSchema, priorityIndex } from "../sdk/jobSpec.js";
 import { encodeLotId } from "../sdk/lotId.js";
 import { deployLocal, localAddress } from "../devkit/localAccounts.js";
+import { rpcAt, rpcBatchAt } from "../devkit/localChain.js";
 import { startAnvil } from "../devkit/startAnvil.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -34,17 +35,7 @@ const REDEMPTIONS = env("BENCH_REDEMPTIONS", 8_000);
 const H = 3600n;
 
 let rpcUrl = "";
-let nextId = 1;
-async function rpcBatch(calls: { method: string; params: unknown[] }[]): Promise<unknown[]> {
-  const body = calls.map((c) => ({ jsonrpc: "2.0", id: nextId++, ...c }));
-  const res = await fetch(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const out = (await res.json()) as { id: number; result?: unknown; error?: { message: string } }[];
-  out.sort((a, b) => a.id - b.id);
-  const err = out.find((o) => o.error);
-  if (err) throw new Error(err.error!.message);
-  return out.map((o) => o.result);
-}
-const rpc = async (method: string, params: unknown[] = []) => (await rpcBatch([{ method, params }]))[0];
+const rpc = (method: string, params: unknown[] = []) => rpcAt(rpcUrl, method, params);
 
 /** Sends transactions in batches, mines them, and checks every receipt succeeded. */
 const nonces = new Map<Address, number>();
@@ -53,7 +44,10 @@ const nonces = new Map<Address, number>();
 async function assignNonces(txs: { from: Address }[]): Promise<number[]> {
   const unknown = [...new Set(txs.map((t) => t.from))].filter((a) => !nonces.has(a));
   for (let i = 0; i < unknown.length; i += 500) {
-    const counts = (await rpcBatch(unknown.slice(i, i + 500).map((a) => ({ method: "eth_getTransactionCount", params: [a, "pending"] })))) as Hex[];
+    const counts = (await rpcBatchAt(
+      rpcUrl,
+      unknown.slice(i, i + 500).map((a) => ({ method: "eth_getTransactionCount", params: [a, "pending"] })),
+    )) as Hex[];
     for (const [j, c] of counts.entries()) nonces.set(unknown[i + j]!, Number(c));
   }
   return txs.map((t) => {
@@ -69,14 +63,18 @@ async function sendAll(label: string, txs: { from: Address; data: Hex; gas?: num
   for (let i = 0; i < txs.length; i += BATCH) {
     const chunk = txs.slice(i, i + BATCH);
     const chunkNonces = await assignNonces(chunk);
-    const hashes = (await rpcBatch(
+    const hashes = (await rpcBatchAt(
+      rpcUrl,
       chunk.map((t, j) => ({
         method: "eth_sendTransaction",
         params: [{ from: t.from, to: token, data: t.data, gas: numberToHex(t.gas ?? 1_000_000), nonce: numberToHex(chunkNonces[j]!) }],
       })),
     )) as Hex[];
     await rpc("evm_mine");
-    const receipts = (await rpcBatch(hashes.map((h) => ({ method: "eth_getTransactionReceipt", params: [h] })))) as { status: Hex }[];
+    const receipts = (await rpcBatchAt(
+      rpcUrl,
+      hashes.map((h) => ({ method: "eth_getTransactionReceipt", params: [h] })),
+    )) as { status: Hex }[];
     const failed = receipts.filter((r) => r?.status !== "0x1").length;
     if (failed) throw new Error(`${label}: ${failed} of ${chunk.length} transactions failed`);
   }
@@ -116,7 +114,8 @@ async function main() {
 
     const holders = Array.from({ length: HOLDERS }, (_, i) => holderAddress(i));
     for (let i = 0; i < holders.length; i += 200) {
-      await rpcBatch(
+      await rpcBatchAt(
+        rpcUrl,
         holders.slice(i, i + 200).flatMap((h) => [
           { method: "anvil_impersonateAccount", params: [h] },
           { method: "anvil_setBalance", params: [h, numberToHex(10n ** 21n)] },
@@ -194,7 +193,7 @@ async function measure(deploymentJson: string): Promise<void> {
       child.stdout.on("data", (d) => (out += d));
       child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exited ${code}: ${out}`))));
     });
-    writeResults(result);
+    if (process.env.CTK_BENCH_WRITE !== "0") writeResults(result);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   }
 }

@@ -21,7 +21,7 @@ import { computeTokenAbi } from "../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec } from "../sdk/jobSpec.js";
 import { encodeLotId } from "../sdk/lotId.js";
 import { REJECT_REASONS } from "../sdk/reasons.js";
-import { rpcAt as rpc } from "../devkit/localChain.js";
+import { rpcAt as rpc, type RpcCall, rpcBatchAt } from "../devkit/localChain.js";
 import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../devkit/startAnvil.js";
 
 const IMAGE = `registry.example.com/team/train@sha256:${"ab12".repeat(16)}`;
@@ -44,22 +44,6 @@ export interface Setup {
 }
 
 const log = (...a: unknown[]) => console.error("[bench:redeemer]", ...a);
-
-/** Many calls in one JSON-RPC batch; throws on the first error. */
-async function rpcBatch(url: string, calls: { method: string; params: unknown[] }[]): Promise<unknown[]> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(calls.map((c, i) => ({ jsonrpc: "2.0", id: i, ...c }))),
-  });
-  const body = (await res.json()) as { id: number; result?: unknown; error?: { message: string } }[];
-  const out: unknown[] = [];
-  for (const b of body.sort((x, y) => x.id - y.id)) {
-    if (b.error) throw new Error(`${calls[b.id]!.method}: ${b.error.message}`);
-    out.push(b.result);
-  }
-  return out;
-}
 
 export async function setUp(rpcUrl: string, holderCount: number, grant: bigint): Promise<Setup> {
   const chain = defineChain({ id: 31337, name: "anvil", nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
@@ -155,8 +139,8 @@ async function generate(terminal: number, open: number, statePath: string, metaP
       nonces.set(from, nonce + 1);
       return { method: "eth_sendTransaction", params: [{ from, to: address, data, gas: toHex(gas), nonce: toHex(nonce) }] };
     };
-    const sendAndMine = async (calls: { method: string; params: unknown[] }[]) => {
-      for (let i = 0; i < calls.length; i += PER_POST) await rpcBatch(url, calls.slice(i, i + PER_POST));
+    const sendAndMine = async (calls: RpcCall[]) => {
+      for (let i = 0; i < calls.length; i += PER_POST) await rpcBatchAt(url, calls.slice(i, i + PER_POST));
       for (;;) {
         await rpc(url, "evm_mine");
         const status = (await rpc(url, "txpool_status")) as { pending: string; queued: string };
@@ -176,7 +160,7 @@ async function generate(terminal: number, open: number, statePath: string, metaP
       made += n;
       if ((await count()) !== BigInt(made)) throw new Error(`expected ${made} redemptions on-chain, found ${await count()}`);
       // Every redemption up to `terminal` is over: every tenth settled, the others rejected.
-      const calls: { method: string; params: unknown[] }[] = [];
+      const calls: RpcCall[] = [];
       for (let id = first; id <= Math.min(made, terminal); id++) {
         if (id % 10 === 0) {
           calls.push(tx(redeemer, encodeFunctionData({ abi: computeTokenAbi, functionName: "markRunning", args: [BigInt(id), keccak256(toHex(`job-${id}`))] }), 200_000));

@@ -65,14 +65,49 @@ export async function rpc(chain: LocalChain, method: string, params: unknown[] =
 
 /** {@link rpc} to a node by its URL. */
 export async function rpcAt(url: string, method: string, params: unknown[] = []): Promise<unknown> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  return resultOf(method, (await post(url, { jsonrpc: "2.0", id: 1, method, params })) as RpcAnswer);
+}
+
+/** One call of a {@link rpcBatchAt} batch. */
+export interface RpcCall {
+  method: string;
+  params: unknown[];
+}
+
+/**
+ * Many raw JSON-RPC calls to a node by its URL in one batch (one HTTP request): their results in the
+ * calls' order; throws the first failed call's error (in the calls' order).
+ */
+export async function rpcBatchAt(url: string, calls: readonly RpcCall[]): Promise<unknown[]> {
+  if (calls.length === 0) return [];
+  const answers = await post(
+    url,
+    calls.map((c, id) => ({ jsonrpc: "2.0", id, method: c.method, params: c.params })),
+  );
+  // A node refusing the batch as a whole answers one error object.
+  if (!Array.isArray(answers)) throw new Error(`a batch of ${calls.length} calls: ${answers.error?.message ?? "not answered as a batch"}`);
+  const byId = new Map(answers.map((a) => [a.id, a]));
+  return calls.map((c, id) => {
+    const answer = byId.get(id);
+    if (!answer) throw new Error(`${c.method}: no answer in the batch`);
+    return resultOf(c.method, answer);
   });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
+}
+
+interface RpcAnswer {
+  id: number;
+  result?: unknown;
+  error?: { message: string };
+}
+
+async function post(url: string, body: unknown): Promise<RpcAnswer | RpcAnswer[]> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return (await res.json()) as RpcAnswer | RpcAnswer[];
+}
+
+function resultOf(what: string, answer: RpcAnswer): unknown {
+  if (answer.error) throw new Error(`${what}: ${answer.error.message}`);
+  return answer.result;
 }
 
 /** Moves the chain's clock forward and mines a block. */

@@ -52,8 +52,9 @@ function keyCommand(): Command {
       output(g.json, [String(body.key)], body);
       if (!g.json) {
         const models = (body.models as string[]).length ? (body.models as string[]).join(", ") : "any model";
-        note(`API key ${body.keyId} for ${body.holder}: up to ${body.cap} credits until ${body.expiresAt}, ${models}. It is shown only now.`);
-        note(`use it: export CTK_API_KEY=<the key above>; base URL ${base(o.gateway)}/v1`);
+        // stdout is the key alone (`export CTK_API_KEY=$(npx ctk credits key create …)`): what it is goes here, never the key.
+        note(`API key ${body.keyId} for ${body.holder}: up to ${body.cap} credits until ${body.expiresAt}, ${models}, at ${base(o.gateway)}/v1.`);
+        note("The key (on stdout) is shown only this once: the gateway cannot show it again.");
       }
     });
   return key;

@@ -190,6 +190,9 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
         throw new Error(`the banner's gateway lines failed: ${e.stderr ?? e.message}`);
       });
       expect(sh.stderr).to.include(`signing as ${DEMO_EMPLOYEE} (the key in CTK_DEMO_KEY)`);
+      // The key went into CTK_API_KEY; the terminal is told whose key it is and that it is shown once, not pointed at a key it never saw.
+      expect(sh.stderr).to.match(new RegExp(`^API key key_\\S+ for ${DEMO_EMPLOYEE}: `, "m"));
+      expect(sh.stderr).to.include("The key (on stdout) is shown only this once");
       // What the terminal shows: authorize's lines, then curl's answer.
       expect(sh.stdout).to.match(/^signed authorization 0x[0-9a-f]{64}$/m);
       const answer = JSON.parse(sh.stdout.trim().split("\n").at(-1)!) as { choices: { message: { content: string } }[]; usage: { cost: string } };

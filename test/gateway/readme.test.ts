@@ -86,7 +86,23 @@ describe("README: an employee gets a key and calls the gateway with curl and the
     expect(made.code, made.stderr).to.equal(0);
     const key = made.stdout.trim();
     expect(key).to.match(/^ctk-\S+$/);
-    expect(made.stderr).to.match(/It is shown only now/);
+    // stdout is the key alone (the banner's `export CTK_API_KEY=$(…)`); stderr says what it is, without repeating it.
+    expect(made.stdout).to.equal(`${key}\n`);
+    expect(made.stderr).to.match(new RegExp(`^API key key_\\S+ for ${holder}: up to \\S+ credits until 2030-06-01T\\S+, [^,]+, at ${url}/v1\\.$`, "m"));
+    expect(made.stderr).to.include("The key (on stdout) is shown only this once: the gateway cannot show it again.");
+    expect(made.stderr).to.not.include(key);
+    // --json: the whole answer on stdout, no notes.
+    const signedAgain = await runCtk([...authArgs.map((a) => a.replace("auth.json", "auth2.json")), "--key-env", "CTK_EMPLOYEE_KEY"], {
+      env: { ...env, CTK_EMPLOYEE_KEY: localEmployeeKey(0) },
+    });
+    expect(signedAgain.code, signedAgain.stderr).to.equal(0);
+    const madeJson = await runCtk([...keyArgs.map((a) => a.replace("auth.json", "auth2.json")), "--json"], { env });
+    expect(madeJson.code, madeJson.stderr).to.equal(0);
+    expect(madeJson.stderr).to.equal("");
+    expect(JSON.parse(madeJson.stdout))
+      .to.include({ holder })
+      .and.to.have.property("key")
+      .that.matches(/^ctk-\S+$/);
 
     const curl = line(/^curl http:\/\/127\.0\.0\.1:8788\/v1\/chat\/completions/).replace("http://127.0.0.1:8788", url);
     const { stdout: curlOut } = await sh(curl, { env: { ...process.env, CTK_API_KEY: key } });

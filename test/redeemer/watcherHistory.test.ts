@@ -5,12 +5,11 @@
  * events, the cursor moves only when a range is complete, and a read that failed half-way
  * resumes from the cursor, handing over again only what came after it.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { eventSelectors } from "../../sdk/events.js";
 import { createChainClient } from "../../sdk/client.js";
 import { ChainWatcher, type WatchBatch } from "../../redeemer/watcher/chainWatcher.js";
+import { type FakeLogsNode, type LogsCall, startFakeLogsNode } from "../support/fakeLogsNode.js";
 import { hexLog, LOG_ADDRESS, rejectedLog, requestedLog } from "../support/redemptionLogs.js";
 
 const HEAD = 20;
@@ -31,41 +30,19 @@ function logsOf(from: number, to: number, requests: boolean) {
 }
 
 describe("redeemer: the history read in streamed ranges", () => {
-  let server: Server;
-  let url: string;
-  const calls: { from: number; to: number; requests: boolean }[] = [];
-  /** The first request read whose range holds this block has its answer dropped half-way. */
-  let dropAt: number | undefined;
+  let node: FakeLogsNode;
+  const requests = (c: LogsCall) => [c.topics[0]].flat().includes(REQUESTED);
+  const calls = () => node.calls.map((c) => ({ from: c.from, to: c.to, requests: requests(c) }));
 
   before(async () => {
-    server = createServer((req, res) => {
-      const body: Buffer[] = [];
-      req.on("data", (b: Buffer) => body.push(b));
-      req.on("end", () => {
-        const { id, method, params } = JSON.parse(Buffer.concat(body).toString());
-        const answer = (result: unknown) => res.end(JSON.stringify({ jsonrpc: "2.0", id, result }));
-        res.writeHead(200, { "content-type": "application/json" });
-        if (method === "eth_blockNumber") return answer(`0x${HEAD.toString(16)}`);
-        if (method === "eth_getBlockByNumber") return answer({ number: params[0], hash: `0x${"0a".repeat(32)}`, timestamp: "0x1", transactions: [] });
-        const [from, to] = [Number(params[0].fromBlock), Number(params[0].toBlock)];
-        const requests = params[0].topics[0].includes(REQUESTED);
-        calls.push({ from, to, requests });
-        if (to - from + 1 > MAX_BLOCKS) return res.end(JSON.stringify({ jsonrpc: "2.0", id, error: { code: -32005, message: "query returned more than 10000 results" } }));
-        const text = JSON.stringify({ jsonrpc: "2.0", id, result: logsOf(from, to, requests) });
-        if (!requests || dropAt === undefined || dropAt < from || dropAt > to) return res.end(text);
-        dropAt = undefined;
-        res.write(text.slice(0, Math.floor(text.length * 0.95)), () => res.destroy());
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    node = await startFakeLogsNode({ head: HEAD, maxBlocks: MAX_BLOCKS, getLogs: (c) => logsOf(c.from, c.to, requests(c)) });
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => node.close());
 
   const watcher = (batches: WatchBatch[]) =>
     new ChainWatcher({
-      publicClient: createChainClient(url, "local"),
-      rpcUrl: url,
+      publicClient: createChainClient(node.url, "local"),
+      rpcUrl: node.url,
       address: LOG_ADDRESS,
       deployBlock: 1n,
       confirmations: 0,
@@ -81,7 +58,7 @@ describe("redeemer: the history read in streamed ranges", () => {
   const upTo = (block: number) => (id: number) => id < 1000 * (block + 1);
 
   it("hands over the lifecycle, then every request once in chain order, shortening the ranges the node refuses", async () => {
-    calls.length = 0;
+    node.calls.length = 0;
     const batches: WatchBatch[] = [];
     const w = watcher(batches);
     await w.sync();
@@ -91,13 +68,13 @@ describe("redeemer: the history read in streamed ranges", () => {
     expect(batches.slice(firstRequests).every((b) => b.lifecycle.length === 0)).to.equal(true);
     expect(ids(batches)).to.deep.equal(every);
     // Ranges grow from one block; the node refused the longer ones before answering any of them, and was asked for less.
-    const refused = calls.filter((c) => c.to - c.from + 1 > MAX_BLOCKS);
+    const refused = calls().filter((c) => c.to - c.from + 1 > MAX_BLOCKS);
     expect(refused.length).to.be.greaterThan(0);
-    for (const r of refused) expect(calls).to.deep.include({ from: r.from, to: r.from + Math.floor((r.to - r.from) / 2), requests: r.requests });
+    for (const r of refused) expect(calls()).to.deep.include({ from: r.from, to: r.from + Math.floor((r.to - r.from) / 2), requests: r.requests });
   });
 
   it("after an answer dropped half-way, the cursor is where the last complete range ended, and the next sync resumes there", async () => {
-    dropAt = 15;
+    node.dropOnce = { when: (c) => requests(c) && c.from <= 15 && 15 <= c.to, at: 0.95 };
     const batches: WatchBatch[] = [];
     const w = watcher(batches);
     const err = await w.sync().catch((e: unknown) => e);

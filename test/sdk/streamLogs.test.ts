@@ -5,51 +5,38 @@
  * (streamEventRanges) comes out whole, in order, each range marked done once complete; a range the
  * node refuses is shortened, and a read cut half-way throws and resumes from the last range done.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { decodeComputeTokenLogs, REDEMPTION_EVENT_NAMES } from "../../sdk/events.js";
 import { LogsRequestError, type StreamedRange, streamComputeTokenEvents, streamEventRanges } from "../../sdk/logs/streamLogs.js";
+import { type FakeLogsNode, type LogsAnswer, RANGE_TOO_LARGE, startFakeLogsNode } from "../support/fakeLogsNode.js";
 import { hexLog, LOG_ADDRESS, rejectedLog, requestedLog as requestedLogWith } from "../support/redemptionLogs.js";
 
 const requestedLog = (id: bigint, block: bigint, logIndex: number) => requestedLogWith(id, block, logIndex, `{"name":"job-${id}","args":["}{[\\""]}`);
 
 describe("redeemer: eth_getLogs read as a stream", () => {
-  let server: Server;
-  let url: string;
-  let answer = "";
-  /** Bytes per write: the answer arrives cut at every possible place across the tests. */
-  let chunk = 7;
+  let node: FakeLogsNode;
+  /** What every eth_getLogs is answered. */
+  let answer: LogsAnswer = [];
 
   before(async () => {
-    server = createServer((req, res) => {
-      req.resume();
-      req.on("end", async () => {
-        res.writeHead(200, { "content-type": "application/json" });
-        const bytes = Buffer.from(answer);
-        for (let i = 0; i < bytes.length; i += chunk) {
-          res.write(bytes.subarray(i, i + chunk));
-          await new Promise((r) => setImmediate(r));
-        }
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    node = await startFakeLogsNode({ getLogs: () => answer });
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => node.close());
 
   const read = async (groupSize: number) => {
     const groups = [];
-    for await (const g of streamComputeTokenEvents({ rpcUrl: url, address: LOG_ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 1n, toBlock: 9n, groupSize })) groups.push(g);
+    for await (const g of streamComputeTokenEvents({ rpcUrl: node.url, address: LOG_ADDRESS, names: REDEMPTION_EVENT_NAMES, fromBlock: 1n, toBlock: 9n, groupSize }))
+      groups.push(g);
     return groups;
   };
 
   it("decodes every log as the SDK's decoder does, however the answer is cut, in groups of the size asked", async () => {
     const logs = [requestedLog(1n, 2n, 0), rejectedLog(1n, 2n, 1), requestedLog(2n, 3n, 0), requestedLog(3n, 3n, 4), rejectedLog(3n, 5n, 0)];
-    answer = JSON.stringify({ jsonrpc: "2.0", id: 1, result: logs.map(hexLog) });
+    answer = logs.map(hexLog);
     const expected = decodeComputeTokenLogs(logs, REDEMPTION_EVENT_NAMES);
-    for (chunk of [1, 7, 64, 100_000]) {
+    // Bytes per write: the answer arrives cut at every possible place across the tests.
+    for (const chunk of [1, 7, 64, 100_000]) {
+      node.chunk = chunk;
       const groups = await read(2);
       expect(
         groups.map((g) => g.length),
@@ -57,13 +44,13 @@ describe("redeemer: eth_getLogs read as a stream", () => {
       ).to.deep.equal([2, 2, 1]);
       expect(groups.flat(), `chunks of ${chunk}`).to.deep.equal(expected);
     }
-    answer = JSON.stringify({ jsonrpc: "2.0", id: 1, result: [] });
+    answer = [];
     expect(await read(2)).to.deep.equal([]);
   });
 
   it("throws the node's error message (so a range too large can be split), with its data", async () => {
-    chunk = 5;
-    answer = JSON.stringify({ jsonrpc: "2.0", id: 1, error: { code: -32005, message: "query returned more than 10000 results", data: { ranges: [{ from: "0x1" }] } } });
+    node.chunk = 5;
+    answer = { error: { ...RANGE_TOO_LARGE, data: { ranges: [{ from: "0x1" }] } } };
     const err = await read(2).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(LogsRequestError);
     expect((err as LogsRequestError).message).to.equal("query returned more than 10000 results");
@@ -71,7 +58,7 @@ describe("redeemer: eth_getLogs read as a stream", () => {
   });
 
   it("refuses an answer whose logs are not in chain order", async () => {
-    answer = JSON.stringify({ jsonrpc: "2.0", id: 1, result: [requestedLog(2n, 3n, 0), requestedLog(1n, 2n, 0)].map(hexLog) });
+    answer = [requestedLog(2n, 3n, 0), requestedLog(1n, 2n, 0)].map(hexLog);
     const err = await read(10).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(LogsRequestError);
     expect((err as Error).message).to.equal("eth_getLogs answered logs out of chain order");
@@ -79,43 +66,29 @@ describe("redeemer: eth_getLogs read as a stream", () => {
 });
 
 describe("a history read in streamed ranges (sdk/logs/streamLogs.ts streamEventRanges)", () => {
-  let server: Server;
-  let url: string;
-  /** Requests asked for, and the node's rules: at most `maxBlocks` blocks an answer, 3 requests a block. */
-  let calls: [number, number][] = [];
+  let node: FakeLogsNode;
+  /** The node's rules: at most `maxBlocks` blocks an answer, 3 requests a block. */
   const maxBlocks = 8;
-  /** The request for [from, to] whose answer the connection drops half-way, once. */
-  let dropOnce: number | undefined;
   const logsOf = (from: number, to: number) => {
     const logs = [];
     for (let b = from; b <= to; b++) for (let i = 0; i < 3; i++) logs.push(hexLog(requestedLog(BigInt(b * 3 + i), BigInt(b), i)));
     return logs;
   };
+  /** The requests asked for, as [from, to]. */
+  const calls = () => node.calls.map((c) => [c.from, c.to]);
+  /** The request for [from, to] whose answer the connection drops half-way, once. */
+  const dropOnce = (from: number) => {
+    node.dropOnce = { when: (c) => c.from === from, at: 0.7 };
+  };
 
   before(async () => {
-    server = createServer((req, res) => {
-      const body: Buffer[] = [];
-      req.on("data", (b: Buffer) => body.push(b));
-      req.on("end", () => {
-        const { fromBlock, toBlock } = JSON.parse(Buffer.concat(body).toString()).params[0];
-        const [from, to] = [Number(fromBlock), Number(toBlock)];
-        calls.push([from, to]);
-        res.writeHead(200, { "content-type": "application/json" });
-        if (to - from + 1 > maxBlocks) return res.end(JSON.stringify({ jsonrpc: "2.0", id: 1, error: { code: -32005, message: "query returned more than 10000 results" } }));
-        const text = JSON.stringify({ jsonrpc: "2.0", id: 1, result: logsOf(from, to) });
-        if (from !== dropOnce) return res.end(text);
-        dropOnce = undefined;
-        res.write(text.slice(0, Math.floor(text.length * 0.7)), () => res.destroy());
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    node = await startFakeLogsNode({ maxBlocks, getLogs: (c) => logsOf(c.from, c.to) });
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => node.close());
 
   const read = async (fromBlock: bigint, out: StreamedRange<"RedemptionRequested">[]) => {
     const ranges = streamEventRanges({
-      rpcUrl: url,
+      rpcUrl: node.url,
       address: LOG_ADDRESS,
       names: ["RedemptionRequested"],
       fromBlock,
@@ -146,24 +119,28 @@ describe("a history read in streamed ranges (sdk/logs/streamLogs.ts streamEventR
   };
 
   it("hands over every event once, in order, shortening a range the node refuses before any of it arrived, then sizing ranges to about targetLogs", async () => {
-    calls = [];
+    node.calls.length = 0;
     const ranges: StreamedRange<"RedemptionRequested">[] = [];
     await read(0n, ranges);
     const { next, ids } = covered(ranges, 0);
     expect(next).to.equal(100);
     expect(ids).to.deep.equal(Array.from({ length: 300 }, (_, i) => i));
     // [0, 15] refused: its first half, then the rest; then ranges of at most what the node accepted, sized to about 12 logs.
-    expect(calls.slice(0, 3)).to.deep.equal([
+    expect(calls().slice(0, 3)).to.deep.equal([
       [0, 15],
       [0, 7],
       [8, 15],
     ]);
-    expect(calls.slice(3).every(([a, b]) => b - a + 1 === 4)).to.equal(true);
+    expect(
+      calls()
+        .slice(3)
+        .every(([a, b]) => b - a + 1 === 4),
+    ).to.equal(true);
   });
 
   it("throws when an answer breaks off half-way; read again from the last range done, nothing is lost or repeated", async () => {
-    calls = [];
-    dropOnce = 32;
+    node.calls.length = 0;
+    dropOnce(32);
     const first: StreamedRange<"RedemptionRequested">[] = [];
     const err = await read(0n, first).catch((e: unknown) => e);
     expect(err).to.be.an("error");
