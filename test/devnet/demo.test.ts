@@ -20,6 +20,7 @@ import { readCreditBalance } from "../../sdk/credits/reads.js";
 import { DEMO_CREDITS, DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS } from "../../scripts/devnet/runDemo.js";
 import { freePort } from "../../devkit/startAnvil.js";
 import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
+import { rpcAt } from "../../devkit/localChain.js";
 import { privateKeyToAccount } from "viem/accounts";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
 
@@ -93,11 +94,6 @@ async function stop(d: Devnet): Promise<number | null> {
   return code;
 }
 
-async function rpc(url: string, method: string, params: unknown[]): Promise<unknown> {
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-  return ((await res.json()) as { result: unknown }).result;
-}
-
 describe("npm start: the demo redemption (config/demo-job.json) on a fresh devnet", function () {
   this.timeout(120_000);
   let dir: string;
@@ -126,7 +122,7 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     devnet = startDevnet(args());
     await devnet.line(/^devnet ready$/);
     // HR's demo transactions are done by "devnet ready": none follows that could clash with a user's.
-    const hrNonce = () => rpc(env.CTK_RPC!, "eth_getTransactionCount", [privateKeyToAccount(LOCAL_ROLE_KEYS.HR).address, "pending"]);
+    const hrNonce = () => rpcAt(env.CTK_RPC!, "eth_getTransactionCount", [privateKeyToAccount(LOCAL_ROLE_KEYS.HR).address, "pending"]);
     const hrNonceAtReady = await hrNonce();
     const [, requestedId] = await devnet.line(/^demo: redemption (\d+) requested: burned 0\.02 H100-80GB GPU-hours \(2 GPUs × 0\.01 h, normal\) for job cpu-demo/);
     const running = await devnet.line(/^demo: redemption 1 running on simulated GPU slots; job log (\S+)$/);

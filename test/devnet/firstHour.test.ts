@@ -11,6 +11,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { privateKeyToAccount } from "viem/accounts";
 import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
+import { rpcAt } from "../../devkit/localChain.js";
 import { freePort } from "../../devkit/startAnvil.js";
 import { describeJob } from "../../scripts/wallet/statusCommand.js";
 import { type DevnetProcess, runCtk, startDevnetProcess } from "../support/cli.js";
@@ -31,11 +32,7 @@ describe("the first hour of a new user on the devnet", function () {
   let me: `0x${string}`;
 
   const ctk = (args: string[], extra: Record<string, string | undefined> = {}) => runCtk(args, { env: { ...env, ...extra }, npx: true });
-  const rpc = async (method: string, params: unknown[]) => {
-    const res = await fetch(env.CTK_RPC!, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
-    return ((await res.json()) as { result: unknown }).result;
-  };
-  const ethOf = async (a: string) => BigInt((await rpc("eth_getBalance", [a, "latest"])) as string);
+  const ethOf = async (a: string) => BigInt((await rpcAt(env.CTK_RPC!, "eth_getBalance", [a, "latest"])) as string);
   const writeSpec = (name: string, over: Record<string, unknown>) => {
     const file = path.join(dir, `${name}.json`);
     writeFileSync(file, JSON.stringify({ name, image: `registry.example.com/ctk/${name}@${DIGEST}`, command: ["node"], gpus: 1, hours: 0.01, ...over }));
@@ -151,7 +148,7 @@ describe("the first hour of a new user on the devnet", function () {
     expect(log, status.stdout).to.equal(path.join(dir, "redeemer", "executor", "logs", `ctk-redemption-${id}.log`));
     expect(readFileSync(log!, "utf8")).to.include(`HF_TOKEN has ${HF_TOKEN.length} characters`);
     // What every participant can read: the event's spec bytes, and the API's copy.
-    const receipt = (await rpc("eth_getTransactionReceipt", [/tx (0x[0-9a-f]{64})/.exec(run.stdout)![1]])) as { logs: { data: string }[] };
+    const receipt = (await rpcAt(env.CTK_RPC!, "eth_getTransactionReceipt", [/tx (0x[0-9a-f]{64})/.exec(run.stdout)![1]])) as { logs: { data: string }[] };
     expect(JSON.stringify(receipt)).not.to.include(Buffer.from(HF_TOKEN).toString("hex"));
     expect(JSON.stringify(receipt)).to.include(Buffer.from('"secrets":{"HF_TOKEN":"hf-token"}').toString("hex"));
   });

@@ -16,6 +16,7 @@ import { setModelPrice } from "../../sdk/credits/write.js";
 import { parseCredits } from "../../sdk/credits/units.js";
 import { usageRoot } from "../../sdk/credits/usageRecord.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
+import { rpc } from "../../devkit/localChain.js";
 import type { Ledger } from "../../gateway/ledger/ledger.js";
 import { Ledger as LedgerClass } from "../../gateway/ledger/ledger.js";
 import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
@@ -84,17 +85,6 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
     await f?.stop();
   });
 
-  const rpc = async (method: string, params: unknown[] = []) => {
-    const res = await fetch(f.chain.anvil.rpcUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-    });
-    const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-    if (body.error) throw new Error(body.error.message);
-    return body.result;
-  };
-
   it("loses no charge and settles none twice across two kills", async () => {
     const dbFile = join(f.dir, "crash-ledger.sqlite");
     const configFile = join(f.dir, "gateway.json");
@@ -133,11 +123,11 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
     const cycle = async (landWhileDown: boolean) => {
       for (let i = 0; i < 8; i++) await ask(MODEL);
       await until("the first batches to settle", async () => (await ledger.unbatched()).count === 0 && (await ledger.batches("pending")).length === 0);
-      await rpc("evm_setAutomine", [false]);
+      await rpc(f.chain, "evm_setAutomine", [false]);
       for (let i = 0; i < 8; i++) await ask(MODEL);
       await until(
         "a batch pending in the mempool",
-        async () => (await ledger.batches("pending")).length > 0 && Number(((await rpc("txpool_status")) as { pending: string }).pending) > 0,
+        async () => (await ledger.batches("pending")).length > 0 && Number(((await rpc(f.chain, "txpool_status")) as { pending: string }).pending) > 0,
       );
       // 50 requests in flight on a saturated upstream.
       const inflight = Array.from({ length: 50 }, () => ask("slow").catch(() => undefined));
@@ -146,9 +136,9 @@ describe("gateway crash safety (SIGKILL with requests in flight and a batch pend
       await proc!.exited;
       kills++;
       await Promise.all(inflight);
-      if (landWhileDown) await rpc("evm_mine");
-      else await rpc("anvil_dropAllTransactions");
-      await rpc("evm_setAutomine", [true]);
+      if (landWhileDown) await rpc(f.chain, "evm_mine");
+      else await rpc(f.chain, "anvil_dropAllTransactions");
+      await rpc(f.chain, "evm_setAutomine", [true]);
       proc = await startProcess(configFile);
       await until("every charge settled after the restart", async () => (await ledger.unbatched()).count === 0 && (await ledger.batches("pending")).length === 0);
     };

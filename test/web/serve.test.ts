@@ -111,16 +111,22 @@ describe("npm start and ctk web serve: the web app's address", function () {
     ]);
     const [, url] = await serve.line(/^web app: (http:\/\/127\.0\.0\.1:\d+\/)$/);
     expect(serve.output()).to.match(/^\(first load \d+\.\d KB of JavaScript gzipped; Ctrl-C stops\)$/m);
-    const rpc = async (method: string) =>
-      (await (
-        await fetch(new URL("rpc", url), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: [] }) })
-      ).json()) as {
-        result?: string;
-        error?: { message: string };
-      };
+    // The proxy's own answer as the page's viem reads it (not rpcAt, which keeps only a result or an
+    // error message): a JSON-RPC answer with the request's id, HTTP 200 and code -32601 for a refusal.
+    const rpc = async (method: string) => {
+      const res = await fetch(new URL("rpc", url), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: [] }),
+      });
+      expect(res.status, method).to.equal(200);
+      const answer = (await res.json()) as { id: number; result?: string; error?: { code: number; message: string } };
+      expect(answer.id, method).to.equal(7);
+      return answer;
+    };
     expect((await rpc("eth_chainId")).result).to.equal("0x7a69");
-    expect((await rpc("eth_sendTransaction")).error?.message).to.equal("eth_sendTransaction is not served here: send transactions through your wallet");
-    expect((await rpc("anvil_setBalance")).error?.message).to.contain("is not served here");
+    expect((await rpc("eth_sendTransaction")).error).to.deep.equal({ code: -32601, message: "eth_sendTransaction is not served here: send transactions through your wallet" });
+    expect((await rpc("anvil_setBalance")).error).to.deep.equal({ code: -32601, message: "anvil_setBalance is not served here: send transactions through your wallet" });
     const health = await fetch(new URL("redeemer/healthz", url));
     expect(health.status).to.equal(200);
     expect(await health.json()).to.deep.equal({ status: "ok" });

@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { createWalletClient, defineChain, http, numberToHex, type Address, type Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { rpcAt } from "../../devkit/localChain.js";
 import { ctkChainRules } from "../../sdk/client.js";
 
 export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p));
@@ -81,8 +82,10 @@ export async function pageWithWallet(
   };
   const page = await context.newPage();
 
-  const forward = async (method: string, params: unknown[], url = opts.rpcUrl) => {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  // Relays a call to the node as a wallet does: a node's error goes to the page as the node's own
+  // { code, message } (EIP-1193), not as rpcAt's Error (which has no code and prefixes the method).
+  const forward = async (method: string, params: unknown[]) => {
+    const res = await fetch(opts.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
     const body = (await res.json()) as { result?: unknown; error?: JsonRpcError };
     if (body.error) throw body.error;
     return body.result;
@@ -116,7 +119,7 @@ export async function pageWithWallet(
         const c = p.nativeCurrency;
         if (!c || typeof c.name !== "string" || typeof c.symbol !== "string" || c.symbol.length < 2 || c.symbol.length > 6 || c.decimals !== 18)
           throw invalid("nativeCurrency must have a name, a 2–6 character symbol and 18 decimals");
-        const served = await forward("eth_chainId", [], p.rpcUrls[0] as string).catch(() => undefined);
+        const served = await rpcAt(p.rpcUrls[0] as string, "eth_chainId").catch(() => undefined);
         if (served === undefined || Number(served) !== Number(p.chainId)) throw invalid(`the RPC ${String(p.rpcUrls[0])} answers chain ${String(served)}, not ${p.chainId}`);
         wallet.added.push(p);
         wallet.knownChains.add(Number(p.chainId));
