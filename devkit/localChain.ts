@@ -112,6 +112,11 @@ function resultOf(what: string, answer: RpcAnswer): unknown {
 
 /** Moves the chain's clock forward and mines a block. */
 export async function increaseTime(chain: LocalChain, seconds: number): Promise<void> {
-  await rpc(chain, "evm_increaseTime", [seconds]);
-  await rpc(chain, "evm_mine");
+  await increaseTimeAt(chain.anvil.rpcUrl, seconds);
+}
+
+/** {@link increaseTime} on a node by its URL. */
+export async function increaseTimeAt(url: string, seconds: number): Promise<void> {
+  await rpcAt(url, "evm_increaseTime", [seconds]);
+  await rpcAt(url, "evm_mine");
 }

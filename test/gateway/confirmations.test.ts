@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
+import { rpc } from "../../devkit/localChain.js";
 import type { Gateway } from "../../gateway/index.js";
 import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
 
@@ -20,7 +21,7 @@ describe("gateway settlement against confirmed blocks", function () {
   });
   after(async () => {
     // A settlement still waiting for its confirmation gets it (anvil mines only on a transaction).
-    await f?.chain.reader.publicClient.request({ method: "evm_mine" as never, params: [] as never }).catch(() => undefined);
+    if (f) await rpc(f.chain, "evm_mine").catch(() => undefined);
     await f?.stop();
   });
 
@@ -49,7 +50,7 @@ describe("gateway settlement against confirmed blocks", function () {
     // … but with nothing on top of it, the ledger does not count it yet.
     expect((await gw.ledger.batches("pending")).length).to.equal(1);
     expect((await gw.ledger.holderState(holder))!.unsettled).to.equal(charged);
-    await client.request({ method: "evm_mine" as never, params: [] as never });
+    await rpc(f.chain, "evm_mine");
     await settling;
     expect((await gw.ledger.batches("pending")).length).to.equal(0);
     expect((await gw.ledger.batches("settled")).map((b) => b.charged)).to.deep.equal([charged]);

@@ -13,6 +13,7 @@ import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { createChainClient, createChainWalletClient } from "../../sdk/client.js";
 import { accessManagerAbi, computeTokenAbi } from "../../sdk/generated/abi.js";
+import { rpcAt } from "../../devkit/localChain.js";
 import { NotRedeemerError } from "../../sdk/redemptions.js";
 import { ROLES } from "../../sdk/roles.js";
 import { type Redeemer, startRedeemer } from "../../redeemer/index.js";
@@ -109,7 +110,7 @@ describe("redeemer: claims in batches (issue 16)", function () {
   it("skips a redemption reclaimed between its request and its claim, and claims the others in the same transaction", async () => {
     const ids = await redeemMany(3);
     // Past the launch timeout, the holder of the second takes it back before the redeemer claims it.
-    await f.publicClient.request({ method: "evm_increaseTime" as never, params: [3_601] as never });
+    await rpcAt(f.rpcUrl, "evm_increaseTime", [3_601]);
     const reclaim = await f.holders[1]!.writeContract({ address: f.deployment.computeToken, abi: computeTokenAbi, functionName: "reclaim", args: [ids[1]!] } as never);
     await f.publicClient.waitForTransactionReceipt({ hash: reclaim });
     const { settler, batches } = await settlerFor(f.rpcUrl, { maxBatch: 256, maxInFlight: 2 });

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { keccak256, parseEventLogs } from "viem";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
+import { rpcAt } from "../../devkit/localChain.js";
 import { REJECT_REASONS } from "../../sdk/reasons.js";
 import { type Redeemer, type RedeemerConfigInput, startRedeemer } from "../../redeemer/index.js";
 import { type ChainFixture, IMAGE, lifecycleOf, nodeJob, startChainFixture, redeemerConfigFor } from "./support/chainFixture.js";
@@ -136,7 +137,7 @@ describe("redeemer end to end (anvil + local executor)", function () {
     await f.mine(1); // 1 deep: not yet confirmed
     await sleep(300);
     expect(await redeemer.executor.get(doomed)).to.equal(undefined);
-    await f.publicClient.request({ method: "anvil_reorg" as never, params: [2, []] as never });
+    await rpcAt(f.rpcUrl, "anvil_reorg", [2, []]);
     // The id is reused by the next burn on the new chain; that one is real and must run.
     const kept = await f.redeem(0, nodeJob("1", { hours: 0.1, name: "kept" }));
     expect(kept).to.equal(doomed);

@@ -20,6 +20,7 @@ import { getRedemption, getRedemptionCount } from "../../sdk/redemptions.js";
 import { redeemJob } from "../../sdk/redeem.js";
 import { REJECT_REASONS, describeReason } from "../../sdk/reasons.js";
 import { localEmployeeKey, LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
+import { increaseTimeAt } from "../../devkit/localChain.js";
 import { DEMO_EMPLOYEE, DEMO_EMPLOYEE_KEY, DEMO_GRANT_UNITS, grantDemoHours } from "../../scripts/devnet/runDemo.js";
 import { startDevnet, type Devnet } from "../../scripts/devnet/runDevnet.js";
 import { freePort } from "../../devkit/startAnvil.js";
@@ -618,8 +619,7 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       // The chain's clock moves on past it (the redeemer never settles in time).
       const r = (await getRedemption({ publicClient: reader.publicClient, address: reader.computeToken.address }, id))!;
       const now = (await reader.publicClient.getBlock({ blockTag: "latest" })).timestamp;
-      await reader.publicClient.request({ method: "evm_increaseTime", params: [Number(r.reclaimableAt - now) + 1] } as never);
-      await reader.publicClient.request({ method: "evm_mine", params: [] } as never);
+      await increaseTimeAt(devnet!.rpcUrl, Number(r.reclaimableAt - now) + 1);
       await row.getByTestId(`reclaimable-${id}`).waitFor({ timeout: 15_000 });
       expect(await row.getByTestId(`reclaimable-${id}`).textContent()).to.equal("not settled in time:");
       expect(await row.textContent()).to.match(/running: its 900 s allotted ended 1 d 0 h ago, not settled yet/);
@@ -687,8 +687,7 @@ describe("the web app when no redeemer launches a redemption (Chromium, a test w
     // An hour passes on the chain without a launch: the contract's reclaimableAt comes.
     const r = (await getRedemption({ publicClient: reader().publicClient, address: reader().computeToken.address }, 1n))!;
     const now = (await reader().publicClient.getBlock({ blockTag: "latest" })).timestamp;
-    await reader().publicClient.request({ method: "evm_increaseTime", params: [Number(r.reclaimableAt - now) + 1] } as never);
-    await reader().publicClient.request({ method: "evm_mine", params: [] } as never);
+    await increaseTimeAt(devnet!.rpcUrl, Number(r.reclaimableAt - now) + 1);
     await row.getByTestId("reclaimable-1").waitFor({ timeout: 15_000 });
     expect(await row.getByTestId("reclaimable-1").textContent()).to.equal("not launched in time:");
     expect(await seriousA11yViolations(page)).to.deep.equal([]);

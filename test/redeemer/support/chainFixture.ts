@@ -28,6 +28,7 @@ import { computeTokenAbi } from "../../../sdk/generated/abi.js";
 import { encodeSpec, type JobSpec, priorityIndex, specSeconds } from "../../../sdk/jobSpec.js";
 import { encodeLotId } from "../../../sdk/lotId.js";
 import { ANVIL_KEYS, type AnvilHandle, startAnvil } from "../../../devkit/startAnvil.js";
+import { rpcAt } from "../../../devkit/localChain.js";
 import { parseRedeemerConfig, type RedeemerConfigInput } from "../../../redeemer/config.js";
 
 export const CLASS = { name: "H100-80GB", productLabel: "NVIDIA-H100-80GB-HBM3", memoryGiB: 80, maxGpus: 8 } as const;
@@ -130,7 +131,7 @@ async function setUpChain(anvil: AnvilHandle, options: { holders?: number; grant
       return { status: r.status, reserved: r.reserved, used: r.used };
     },
     async mine(blocks) {
-      await publicClient.request({ method: "anvil_mine" as never, params: [`0x${blocks.toString(16)}`] as never });
+      await rpcAt(anvil.rpcUrl, "anvil_mine", [`0x${blocks.toString(16)}`]);
     },
     async stop() {
       await anvil.stop();
