@@ -45,6 +45,16 @@ export interface TestWallet {
 interface JsonRpcError {
   code: number;
   message: string;
+  /** The node's error data, e.g. a revert's (viem in the page decodes it into the contract's custom error). */
+  data?: unknown;
+}
+
+/** An error's JSON-RPC `data`, however deeply a viem error wraps the node's (the signer's estimate). */
+function errorData(e: unknown): unknown {
+  for (let c = e as { data?: unknown; cause?: unknown } | undefined, i = 0; c && i < 8; c = c.cause as typeof c, i++) {
+    if (typeof c.data === "string") return c.data;
+  }
+  return undefined;
 }
 
 const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%23009E73'/%3E%3C/svg%3E";
@@ -83,7 +93,7 @@ export async function pageWithWallet(
   const page = await context.newPage();
 
   // Relays a call to the node as a wallet does: a node's error goes to the page as the node's own
-  // { code, message } (EIP-1193), not as rpcAt's Error (which has no code and prefixes the method).
+  // { code, message, data } (EIP-1193), not as rpcAt's Error (which has no code and prefixes the method).
   const forward = async (method: string, params: unknown[]) => {
     const res = await fetch(opts.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
     const body = (await res.json()) as { result?: unknown; error?: JsonRpcError };
@@ -166,7 +176,8 @@ export async function pageWithWallet(
     } catch (e) {
       const err = e as Partial<JsonRpcError> & { shortMessage?: string };
       if (process.env.CTK_TEST_WALLET_DEBUG) console.error(method, JSON.stringify(params), e);
-      return JSON.stringify({ error: { code: err.code ?? -32603, message: err.shortMessage ?? err.message ?? String(e) } });
+      const data = errorData(e);
+      return JSON.stringify({ error: { code: err.code ?? -32603, message: err.shortMessage ?? err.message ?? String(e), ...(data === undefined ? {} : { data }) } });
     }
   });
   // A plain script (not a serialised function): it runs in the page before the app does.
@@ -181,7 +192,7 @@ function walletScript(icon: string): string {
   const provider = {
     async request({ method, params }) {
       const out = JSON.parse(await window.__ctkTestWallet(JSON.stringify({ method, params })));
-      if (out.error) throw Object.assign(new Error(out.error.message), { code: out.error.code });
+      if (out.error) throw Object.assign(new Error(out.error.message), out.error);
       for (const [event, arg] of out.events || []) for (const l of listeners[event] || []) l(arg);
       return out.result;
     },
