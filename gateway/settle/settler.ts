@@ -292,7 +292,9 @@ export class Settler {
           address: client.deployment.inferenceCredit!,
           topics: encodeEventTopics({ abi: [USAGE_CHARGED], args: { batchId: batch.batchId as Hex } }) as TopicFilter[],
           fromBlock: BigInt(client.deployment.deployBlock),
-          toBlock: await client.publicClient.getBlockNumber(),
+          // Not viem's cached head (up to its polling interval old): a batch that landed moments
+          // ago (its receipt lost) would be looked for below its block and applied as charging nothing.
+          toBlock: await client.publicClient.getBlockNumber({ cacheTime: 0 }),
         });
     for (const e of events) {
       if (e.eventName !== "UsageCharged") continue;

@@ -399,6 +399,93 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect((await ledger.request("c"))!.batchId).to.equal("the-other");
     });
 
+    /** Two charges of HOLDER recorded in one batch ("batch-3"), its authorization not yet activated. */
+    const pendingBatch = async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+      const q = quoteFor(BOOK, "m", "normal")!;
+      for (const id of ["a", "b"]) {
+        await ledger.hold(holdParams({ requestId: id }));
+        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
+      }
+      await ledger.createBatch(100, (rows, v) => ({ batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 20);
+      return q.cost(10, 10) * 2n;
+    };
+
+    it("applies a landed batch once when two replicas finish it at the same time", async () => {
+      const amount = await pendingBatch();
+      const second = await db.open();
+      const epoch = await ledger.settledEpoch();
+      const byAuth = new Map([["0xa1", amount]]);
+      const done = await Promise.all([ledger.finishBatch("batch-3", byAuth, "0xtx", T0 + 30), second.finishBatch("batch-3", byAuth, "0xtx", T0 + 30)]);
+      expect(done.filter(Boolean).length).to.equal(1);
+      expect(await ledger.settledEpoch()).to.equal(epoch + 1n);
+      const h = (await ledger.holderState(HOLDER))!;
+      expect([h.balance, h.unsettled]).to.deep.equal([10n ** 9n - amount, 0n]);
+      expect((await ledger.authorizationState("0xa1"))!.activated).to.equal(2);
+      const [b] = await ledger.batches("settled");
+      expect([b.batchId, b.charged, b.txHash]).to.deep.equal(["batch-3", amount, "0xtx"]);
+    });
+
+    if (kind === "postgres") {
+      it("applies a landed batch in one statement that does not wait for the disk (the chain has it: a lost commit leaves it pending)", async () => {
+        const amount = await pendingBatch();
+        const calls: string[] = [];
+        const d = ledger.db;
+        const statement = d.statement.bind(d);
+        const transaction = d.transaction.bind(d);
+        d.statement = (sql, params, options) => {
+          calls.push(/FOR UPDATE/.test(sql) ? `locking, durable ${options?.durable !== false}` : "read");
+          return statement(sql, params, options);
+        };
+        d.transaction = ((...a: Parameters<typeof transaction>) => {
+          calls.push("transaction");
+          return transaction(...a);
+        }) as typeof d.transaction;
+        expect(await ledger.finishBatch("batch-3", new Map([["0xa1", amount]]), "0xtx", T0 + 30)).to.equal(true);
+        expect(calls).to.deep.equal(["read", "locking, durable false"]);
+        expect(await ledger.finishBatch("batch-3", new Map([["0xa1", amount]]), "0xtx", T0 + 31), "once").to.equal(false);
+      });
+
+      it("writes (and locks) only the holders whose balance a refresh changes", async () => {
+        await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+        await ledger.addAuthorization(authRecord("0xb2", OTHER, 10n ** 12n, 7n), 10n ** 9n, T0);
+        // Another connection holds HOLDER's row (as a hold in progress does).
+        const other = await db.open();
+        let release!: () => void;
+        let locked!: () => void;
+        const isLocked = new Promise<void>((r) => {
+          locked = r;
+        });
+        const holding = other.db.transaction(async (tx) => {
+          await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [HOLDER]);
+          locked();
+          await new Promise<void>((r) => {
+            release = r;
+          });
+        });
+        await isLocked;
+        const within = <T>(p: Promise<T>, ms: number) => Promise.race([p.then(() => "done"), new Promise((r) => setTimeout(() => r("waiting"), ms))]);
+        // HOLDER's balance agrees with the chain, OTHER's moved: the refresh does not wait for HOLDER's row.
+        const refresh = ledger.setBalances(
+          new Map([
+            [HOLDER, 10n ** 9n],
+            [OTHER, 10n ** 9n + 5n],
+          ]),
+          await ledger.settledEpoch(),
+          T0 + 40,
+        );
+        expect(await within(refresh, 2_000)).to.equal("done");
+        expect((await ledger.holderState(OTHER))!.balance).to.equal(10n ** 9n + 5n);
+        // A change of HOLDER's balance does wait for it.
+        const change = ledger.setBalances(new Map([[HOLDER, 10n ** 9n - 7n]]), await ledger.settledEpoch(), T0 + 41);
+        expect(await within(change, 500)).to.equal("waiting");
+        release();
+        await holding;
+        expect(await change).to.equal(true);
+        expect((await ledger.holderState(HOLDER))!.balance).to.equal(10n ** 9n - 7n);
+      });
+    }
+
     it("lets one replica at a time hold the settler lease", async () => {
       const second = await db.open();
       expect(await ledger.takeSettlerLease("r1", 10_000, T0)).to.equal(true);
