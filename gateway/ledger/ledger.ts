@@ -184,7 +184,11 @@ const byHolder = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([
 
 const HOLD_COLUMNS = `a.holder, a.nonce, a.status, a.expires_at, a.models, a.cap, a.charged, a.open_holds AS a_open,
   h.balance, h.unsettled, h.open_holds AS h_open, h.offboarded, h.minute_start, h.minute_requests, h.minute_tokens, h.day_start, h.day_credits`;
-/** SQLite: BEGIN IMMEDIATE already holds the database's write lock. */
+/**
+ * SQLite: BEGIN IMMEDIATE already holds the database's write lock. `+$1` (a no-op on the value; the
+ * same plan) keeps SQLite from re-preparing this join each time it runs, as it does when the WHERE
+ * compares a column with a bare bound parameter: 11.8 % of the ledger's CPU (bench/RESULTS.md, session 9).
+ */
 const HOLD_READ_SQLITE = `SELECT ${HOLD_COLUMNS} FROM gw_authorizations a JOIN gw_holders h ON h.holder = a.holder WHERE a.auth_id = +$1`;
 /** PostgreSQL: the holder's row locked, then the authorization's (the `a` CTE's EXISTS runs `h` first). */
 const HOLD_READ_PG = `WITH h AS (SELECT * FROM gw_holders WHERE holder = (SELECT holder FROM gw_authorizations WHERE auth_id = $1) FOR UPDATE),
@@ -280,7 +284,7 @@ export class Ledger {
    * (`= ANY (ARRAY(…))`), not `IN (SELECT jsonb_array_elements_text …)`: with a table's statistics
    * behind its churn (a fresh ledger, autovacuum not yet round) the planner took the waiting rows as
    * one and chose a nested loop that expanded the JSON array again for each row — 500 × 500
-   * comparisons, 60–90 ms of a batch's 500-row marking instead of 3–6 (EXPLAIN ANALYZE).
+   * comparisons, 60–270 ms of a batch's 500-row marking instead of 3–6 (EXPLAIN ANALYZE).
    */
   private inJsonIds(column: string): string {
     return this.db.kind === "postgres" ? `${column} = ANY (${PG_JSON_IDS})` : `${column} IN (SELECT value FROM json_each($1))`;

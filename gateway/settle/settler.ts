@@ -296,13 +296,20 @@ export class Settler {
           // ago (its receipt lost) would be looked for below its block and applied as charging nothing.
           toBlock: await client.publicClient.getBlockNumber({ cacheTime: 0 }),
         });
+    let seen = 0;
     for (const e of events) {
       if (e.eventName !== "UsageCharged") continue;
       const a = e.args as { batchId: Hex; authId: Hex; charged: bigint };
       if (a.batchId.toLowerCase() !== batch.batchId.toLowerCase()) continue;
       charged.set(a.authId.toLowerCase(), (charged.get(a.authId.toLowerCase()) ?? 0n) + a.charged);
       txHash ??= e.transactionHash;
+      seen++;
     }
+    // The contract emits one UsageCharged per charge, whatever it took. Fewer (a node whose logs lag
+    // its state, or reads served by different nodes): applying them would take the missing charges
+    // as nothing charged — off "not yet settled" without coming off the balance. Left pending.
+    if (seen !== batch.charges.length)
+      throw new Error(`batch ${batch.batchId} is settled on-chain but ${seen} of its ${batch.charges.length} UsageCharged events were found: left pending for the next round`);
     if (txHash) await this.confirmed(txHash as Hex);
     // The ledger keys authorizations as the SDK computes them (lower-case hex from viem).
     const byAuth = new Map<string, bigint>();

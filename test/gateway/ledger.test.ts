@@ -269,7 +269,15 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect(await indexes()).to.include("gw_requests_usage");
       await ledger.init();
       expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
-      // And they serve: a held request, then charged, then batched, each found through its state's index.
+      // And they serve: a held request, then charged, then batched, each found through its state's
+      // index (SQLite's plans name them; PostgreSQL's planner may scan so small a table instead).
+      if (kind === "sqlite") {
+        const plan = async (q: string) => (await ledger.db.transaction((tx) => tx.all(`EXPLAIN QUERY PLAN ${q}`, ["x"]))).map((r) => String(r.detail)).join(" ");
+        expect(await plan("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < 0)")).to.include("gw_requests_held");
+        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1")).to.include("gw_requests_waiting");
+        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND holder = $1 ORDER BY finished_at")).to.include("gw_requests_charged");
+        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id = $1")).to.include("gw_requests_batched");
+      }
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
       await ledger.hold(holdParams({ requestId: "r1", replica: "gone" }));
       expect(await ledger.releaseAbandoned("gone", 60_000, T0 + 1)).to.equal(1);
@@ -474,13 +482,22 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
           await ledger.settledEpoch(),
           T0 + 40,
         );
-        expect(await within(refresh, 2_000)).to.equal("done");
+        try {
+          expect(await within(refresh, 2_000)).to.equal("done");
+        } catch (err) {
+          release();
+          await holding;
+          throw err;
+        }
         expect((await ledger.holderState(OTHER))!.balance).to.equal(10n ** 9n + 5n);
         // A change of HOLDER's balance does wait for it.
         const change = ledger.setBalances(new Map([[HOLDER, 10n ** 9n - 7n]]), await ledger.settledEpoch(), T0 + 41);
-        expect(await within(change, 500)).to.equal("waiting");
-        release();
-        await holding;
+        try {
+          expect(await within(change, 500)).to.equal("waiting");
+        } finally {
+          release();
+          await holding;
+        }
         expect(await change).to.equal(true);
         expect((await ledger.holderState(HOLDER))!.balance).to.equal(10n ** 9n - 7n);
       });

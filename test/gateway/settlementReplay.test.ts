@@ -2,8 +2,8 @@
  * A landed batch whose ledger update was lost (a crash after the settlement landed and before its
  * ledger commit reached the disk) is pending again; the settler finds it on-chain by id and applies
  * the chain's UsageCharged events, once — it never sends it again — and the ledger ends where it
- * would have. Moments after the settlement too (the events are looked for up to the chain's head,
- * not a head cached before the batch's block). On both ledger databases.
+ * would have. Until every one of its UsageCharged events can be read (a node whose logs lag its
+ * state), it stays pending rather than being applied as charging nothing. On both ledger databases.
  */
 import { expect } from "chai";
 import type { Gateway } from "../../gateway/index.js";
@@ -60,6 +60,11 @@ describe("gateway settlement: a landed batch whose ledger update was lost", func
         const after = { holder: await ledger.holderState(holder), epoch: await ledger.settledEpoch(), auth: await ledger.authorizationState(authorizationId) };
         expect(after.holder!.unsettled).to.equal(0n);
         expect(after.holder!.balance).to.equal(before.balance - charged);
+        // A node whose logs lag its state: the batch's events cannot be read yet (they are looked
+        // for from the deployment's block on, here set past the settlement's).
+        const deployment = gw.client.deployment;
+        const deployBlock = deployment.deployBlock;
+        deployment.deployBlock = Number(await client.getBlockNumber()) + 1;
         // The update lost: the batch pending again, the holder, the authorization and the counter as it left them.
         await ledger.db.transaction(async (tx) => {
           await tx.run("UPDATE gw_batches SET status = 'pending', charged = NULL, settled_at = NULL WHERE batch_id = $1", [batch.batchId]);
@@ -68,6 +73,14 @@ describe("gateway settlement: a landed batch whose ledger update was lost", func
           await tx.run("UPDATE gw_meta SET value = value - 1 WHERE name = 'settled_batches'");
         });
         expect((await ledger.batches("pending")).map((b) => b.batchId)).to.deep.equal([batch.batchId]);
+        const lagging = await gw.settler.settleDue().then(
+          () => undefined,
+          (err: Error) => err.message,
+        );
+        expect(lagging).to.match(/settled on-chain but 0 of its 1 UsageCharged events were found: left pending/);
+        expect((await ledger.batches("pending")).map((b) => b.batchId)).to.deep.equal([batch.batchId]);
+        expect((await ledger.holderState(holder))!.unsettled, "not applied as charging nothing").to.equal(before.unsettled);
+        deployment.deployBlock = deployBlock;
         await gw.settler.settleDue();
         expect(await ledger.batches("pending")).to.deep.equal([]);
         const [again] = await ledger.batches("settled");
