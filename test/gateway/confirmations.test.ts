@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { rpc } from "../../devkit/localChain.js";
 import type { Gateway } from "../../gateway/index.js";
-import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
+import { type GatewayFixture, startGatewayFixture } from "./support/gatewayFixture.js";
 
 describe("gateway settlement against confirmed blocks", function () {
   this.timeout(180_000);
@@ -27,14 +27,7 @@ describe("gateway settlement against confirmed blocks", function () {
 
   it("keeps a landed batch pending until it is 2 blocks deep, then applies it", async () => {
     const { key, holder } = (await f.createKey(gw, await f.authorize(0))).body;
-    const res = await fetch(`${gw.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once" }], max_tokens: 2 }),
-    });
-    expect(res.status).to.equal(200);
-    const charged = BigInt(res.headers.get("x-ctk-cost-base-units")!);
-    await res.text();
+    const charged = await f.chargedRequest(gw, key);
     const client = f.chain.reader.publicClient;
     const from = await client.getBlockNumber();
     const settling = gw.settler.settleDue(true);

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import type { Gateway } from "../../gateway/index.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
-import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
+import { type GatewayFixture, startGatewayFixture } from "./support/gatewayFixture.js";
 
 describe("gateway settlement: a landed batch whose ledger update was lost", function () {
   this.timeout(180_000);
@@ -38,14 +38,7 @@ describe("gateway settlement: a landed batch whose ledger update was lost", func
         gw = await f.start({ replica: `replay-${kind}`, database: db.config(), settlement: { intervalMs: 3_600_000, maxCharges: 1000 } });
         await f.grant(i, "10");
         const { key, holder, authorizationId } = (await f.createKey(gw, await f.authorize(i))).body;
-        const res = await fetch(`${gw.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-          body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once" }], max_tokens: 2 }),
-        });
-        expect(res.status).to.equal(200);
-        const charged = BigInt(res.headers.get("x-ctk-cost-base-units")!);
-        await res.text();
+        const charged = await f.chargedRequest(gw, key);
         const ledger = gw.ledger;
         const before = (await ledger.holderState(holder))!;
         expect(before.unsettled).to.equal(charged);

@@ -40,6 +40,8 @@ export interface GatewayFixture {
   start(over?: Partial<GatewayConfigInput>, logs?: Record<string, unknown>[]): Promise<Gateway>;
   /** POSTs an authorization file to /v1/keys. */
   createKey(gw: Pick<Gateway, "url">, file: Record<string, unknown>): Promise<{ status: number; body: Record<string, any> }>;
+  /** One short chat completion with `key` (it must be answered): what it was charged, in base units. */
+  chargedRequest(gw: Pick<Gateway, "url">, key: string): Promise<bigint>;
   chainTime(): Promise<bigint>;
   stop(): Promise<void>;
 }
@@ -137,6 +139,16 @@ export async function startGatewayFixture(): Promise<GatewayFixture> {
       const gw = await startGateway(config, { logStream: logs ? jsonLinesInto(logs) : jsonLinesInto([]) });
       gateways.push(gw);
       return gw;
+    },
+    async chargedRequest(gw, key) {
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Once" }], max_tokens: 2 }),
+      });
+      const body = await res.text();
+      if (res.status !== 200) throw new Error(`the request was answered ${res.status}: ${body}`);
+      return BigInt(res.headers.get("x-ctk-cost-base-units")!);
     },
     async createKey(gw, file) {
       const res = await fetch(`${gw.url}/v1/keys`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(file) });
