@@ -160,6 +160,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       log,
       metrics,
       now,
+      // The batch's holders read again once it is applied: a refresh that ran while it was landed but
+      // still pending applied their lower on-chain balances at once, and applying the batch then took
+      // its charges off a second time (cautious, but short by the batch until the next refresh).
+      onSettled: (batch) =>
+        refreshBalances(new Set(batch.charges.map((c) => c.holder))).then(
+          () => undefined,
+          (err) => log.warn({ err: (err as Error).message, batchId: batch.batchId }, "balance refresh after a batch failed"),
+        ),
     });
     settler.start();
     cleanup.unshift(() => settler.stop());

@@ -4,6 +4,7 @@
  * yet settled (the on-chain balance is not trusted to include them).
  */
 import { expect } from "chai";
+import { readCreditBalance } from "../../sdk/credits/reads.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { rpc } from "../../devkit/localChain.js";
 import type { Gateway } from "../../gateway/index.js";
@@ -43,10 +44,17 @@ describe("gateway settlement against confirmed blocks", function () {
     // … but with nothing on top of it, the ledger does not count it yet.
     expect((await gw.ledger.batches("pending")).length).to.equal(1);
     expect((await gw.ledger.holderState(holder))!.unsettled).to.equal(charged);
+    // A balance refresh in that window applies the lower on-chain balance at once (a pending batch:
+    // only lower reads are applied), which already has the batch's charge taken off …
+    await gw.refreshBalances([holder]);
+    const onChain = await readCreditBalance(f.chain.reader, holder);
+    expect((await gw.ledger.holderState(holder))!.balance).to.equal(onChain);
     await rpc(f.chain, "evm_mine");
     await settling;
     expect((await gw.ledger.batches("pending")).length).to.equal(0);
     expect((await gw.ledger.batches("settled")).map((b) => b.charged)).to.deep.equal([charged]);
     expect((await gw.ledger.holderState(holder))!.unsettled).to.equal(0n);
+    // … and applying the batch does not leave it taken off twice: the holder's balance is the chain's.
+    expect((await gw.ledger.holderState(holder))!.balance).to.equal(onChain);
   });
 });
