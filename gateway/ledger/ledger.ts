@@ -246,8 +246,8 @@ const FAST_HOLD_PG = `WITH h AS MATERIALIZED (SELECT * FROM gw_holders WHERE hol
     SELECT $10, $11, $2, $1, $12::bigint, $13, $14, $15::bigint, 'held', $9::bigint, $7::bigint, $8::bigint, $16, $3::bigint FROM ok)
   SELECT COUNT(*) AS ok FROM ok`;
 
-/** PostgreSQL: the ids of the JSON array bound as $1, as an array built once (see {@link Ledger.inJsonIds}). */
-const PG_JSON_IDS = "ARRAY(SELECT jsonb_array_elements_text($1::jsonb))";
+/** PostgreSQL: the ids of the JSON array bound as `param`, as an array built once (see {@link Ledger.inJsonIds}). */
+const pgJsonIds = (param = "$1") => `ARRAY(SELECT jsonb_array_elements_text(${param}::jsonb))`;
 
 /**
  * PostgreSQL: a landed batch applied in one statement ({@link Ledger.finishBatch}). Locks in the
@@ -261,7 +261,7 @@ const FINISH_BATCH_PG = `WITH b AS MATERIALIZED (SELECT batch_id FROM gw_batches
   m AS MATERIALIZED (SELECT value FROM gw_meta WHERE name = 'settled_batches' AND EXISTS (SELECT 1 FROM b) FOR UPDATE),
   h AS (UPDATE gw_holders g SET unsettled = g.unsettled - v.requested::bigint, balance = g.balance - v.charged::bigint
       FROM jsonb_to_recordset($2::jsonb) AS v(holder text, requested numeric, charged numeric) WHERE g.holder = v.holder AND EXISTS (SELECT 1 FROM m) RETURNING 1),
-  a AS (UPDATE gw_authorizations SET activated = 2 WHERE auth_id = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AND (SELECT COUNT(*) FROM h) >= 0 AND EXISTS (SELECT 1 FROM m)),
+  a AS (UPDATE gw_authorizations SET activated = 2 WHERE auth_id = ANY (${pgJsonIds("$3")}) AND (SELECT COUNT(*) FROM h) >= 0 AND EXISTS (SELECT 1 FROM m)),
   u AS (UPDATE gw_batches SET status = 'settled', charged = $4::bigint, tx_hash = COALESCE($5::text, tx_hash), settled_at = $6::bigint
       WHERE batch_id = $1 AND EXISTS (SELECT 1 FROM m)),
   c AS (UPDATE gw_meta SET value = value + 1 WHERE name = 'settled_batches' AND EXISTS (SELECT 1 FROM m))
@@ -287,7 +287,7 @@ export class Ledger {
    * comparisons, 60–270 ms of a batch's 500-row marking instead of 3–6 (EXPLAIN ANALYZE).
    */
   private inJsonIds(column: string): string {
-    return this.db.kind === "postgres" ? `${column} = ANY (${PG_JSON_IDS})` : `${column} IN (SELECT value FROM json_each($1))`;
+    return this.db.kind === "postgres" ? `${column} = ANY (${pgJsonIds()})` : `${column} IN (SELECT value FROM json_each($1))`;
   }
 
   get kind(): SqlDriver["kind"] {
