@@ -110,8 +110,8 @@ interface Phase {
   p99: number;
   n: number;
   errors: number;
-  /** CPU ms per request: bench client, upstream, gateway, PostgreSQL backends. */
-  cpu: { client: number; upstream: number; gateway?: number; postgres?: number };
+  /** CPU ms per request: bench client, upstream, gateway, PostgreSQL backends, the chain node (anvil: the settlements' transactions and the gateway's reads). */
+  cpu: { client: number; upstream: number; gateway?: number; postgres?: number; chain?: number };
   load: string;
   /** fsync latency of a 4 KiB append on the ledger's disk meanwhile (ms, p50 / p99). */
   fsync: string;
@@ -194,6 +194,8 @@ function pgBackends(database: string | undefined): number[] {
 
 interface Procs {
   upstream: number;
+  /** anvil's pid: counted in the phases through the gateway (its settlements and chain reads). */
+  chain?: number;
   gateway?: number;
   pgDatabase?: string;
 }
@@ -208,7 +210,13 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number, tra
   const traced: [number, number][] = [];
   let errors = 0;
   const pgPids = pgBackends(procs.pgDatabase);
-  const before = { client: process.cpuUsage(), upstream: cpuMs(procs.upstream), gateway: cpuMs(procs.gateway), postgres: pgPids.reduce((s, p) => s + cpuMs(p), 0) };
+  const before = {
+    client: process.cpuUsage(),
+    upstream: cpuMs(procs.upstream),
+    gateway: cpuMs(procs.gateway),
+    postgres: pgPids.reduce((s, p) => s + cpuMs(p), 0),
+    chain: cpuMs(procs.chain),
+  };
   const t0 = performance.now();
   const end = t0 + DURATION_S * 1000;
   const la = loadavg()[0];
@@ -252,6 +260,7 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number, tra
       upstream: per(cpuMs(procs.upstream) - before.upstream),
       ...(procs.gateway && { gateway: per(cpuMs(procs.gateway) - before.gateway) }),
       ...(procs.pgDatabase && { postgres: per(pgPids.reduce((s, p) => s + cpuMs(p), 0) - before.postgres) }),
+      ...(procs.chain && { chain: per(cpuMs(procs.chain) - before.chain) }),
     },
     load: `${la.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
     fsync: await probe(),
@@ -265,6 +274,7 @@ const cpuCell = (p: Phase) =>
     `upstream ${f1(p.cpu.upstream)}`,
     p.cpu.gateway !== undefined && `gateway ${f1(p.cpu.gateway)}`,
     p.cpu.postgres !== undefined && `postgres ${f1(p.cpu.postgres)}`,
+    p.cpu.chain !== undefined && `chain ${f1(p.cpu.chain)}`,
   ]
     .filter(Boolean)
     .join(", ");
@@ -433,7 +443,7 @@ async function main(): Promise<void> {
         const schema = (db as { kind: string }).kind === "postgres" ? pgSchemas[pgSchemas.length - 1] : undefined;
         if (schema) await withPg(`CREATE SCHEMA ${schema}`);
         const gw = await startGateway(`${name.toLowerCase()}-${tag}`, db, { intervalMs: 3_600_000, maxCharges: 500 }, tree);
-        const procs: Procs = { ...up, gateway: gw.child.pid!, ...(name === "PostgreSQL" && { pgDatabase }) };
+        const procs: Procs = { ...up, gateway: gw.child.pid!, chain: chain.anvil.process.pid, ...(name === "PostgreSQL" && { pgDatabase }) };
         progress(`${name} gateway (${tag}) up with ${gw.keys.length} keys`);
         await compare(`${name} ${tag}`, path, label, gw.url, gw.keys, procs, `${name.toLowerCase()}-${tag}`);
         await stop(gw.child);

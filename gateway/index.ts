@@ -114,12 +114,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
      * was pending or landed meanwhile): read again after every poll until it is.
      */
     const behind = new Set<string>();
+    /** Holders a refresh lowered while a batch was pending (see {@link Ledger.setBalances}): read again once it is applied. */
+    const lowered = new Set<string>();
     const refreshBalances = async (holders?: Iterable<string>) => {
       const list = holders ? [...holders] : await ledger.holders();
       if (list.length === 0) return true;
       const epoch = await ledger.settledEpoch();
       const balances = await readBalances(client, list);
-      const applied = await ledger.setBalances(balances, epoch, now());
+      const applied = await ledger.setBalances(balances, epoch, now(), lowered);
       if (holders) for (const h of list) applied ? behind.delete(h) : behind.add(h);
       return applied;
     };
@@ -160,14 +162,21 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       log,
       metrics,
       now,
-      // The batch's holders read again once it is applied: a refresh that ran while it was landed but
-      // still pending applied their lower on-chain balances at once, and applying the batch then took
-      // its charges off a second time (cautious, but short by the batch until the next refresh).
-      onSettled: (batch) =>
-        refreshBalances(new Set(batch.charges.map((c) => c.holder))).then(
+      // The batch's holders that a refresh lowered while it was pending are read again once it is
+      // applied: if it had landed, the lower on-chain balance had its charges off already, and
+      // applying the batch took them off a second time (cautious, but short by the batch until the
+      // next refresh). The others' balances are the chain's: its charges are all that moved them.
+      onSettled: (batch) => {
+        const again = new Set<string>();
+        for (const c of batch.charges) if (lowered.delete(c.holder)) again.add(c.holder);
+        return refreshBalances(again).then(
           () => undefined,
-          (err) => log.warn({ err: (err as Error).message, batchId: batch.batchId }, "balance refresh after a batch failed"),
-        ),
+          (err) => {
+            for (const h of again) lowered.add(h);
+            log.warn({ err: (err as Error).message, batchId: batch.batchId }, "balance refresh after a batch failed");
+          },
+        );
+      },
     });
     settler.start();
     cleanup.unshift(() => settler.stop());

@@ -6,10 +6,10 @@
  * re-read the holders' balances. The last block applied is kept in the ledger, so a restart
  * misses nothing.
  */
-import { type Address, type Hex, decodeEventLog, getAddress, toEventSelector } from "viem";
+import { type Address, type Hex, decodeEventLog, getAddress, toEventSelector, zeroAddress } from "viem";
 import type { Logger } from "pino";
 import type { CtkClient } from "../../sdk/client.js";
-import { decodeCreditLogs } from "../../sdk/credits/events.js";
+import { type AnyCreditEvent, decodeCreditLogs } from "../../sdk/credits/events.js";
 import { computeTokenAbi } from "../../sdk/generated/abi.js";
 import { fetchLogRanges, type RawLog, type RpcRequest } from "../../sdk/logs/fetchLogRanges.js";
 import type { Ledger } from "../ledger/ledger.js";
@@ -87,7 +87,9 @@ export class ChainWatcher {
     let prices = false;
     const holders = new Set<string>();
     const creditLogs = logs.filter((l) => getAddress(l.address) === inferenceCredit);
-    for (const e of decodeCreditLogs(creditLogs)) {
+    const events = decodeCreditLogs(creditLogs);
+    const ownSettlements = this.ownSettlements(events);
+    for (const e of events) {
       if (e.eventName === "AuthorizationRevoked") {
         const args = e.args as { authId: Hex; gateway: Address; holder: Address };
         if (getAddress(args.gateway) === getAddress(this.d.gateway) && (await ledger.revokeAuthorization(args.authId))) {
@@ -95,6 +97,9 @@ export class ChainWatcher {
         }
       } else if (e.eventName === "ModelPriceSet" || e.eventName === "PriorityFeesSet") {
         prices = true;
+      } else if (e.eventName === "Transfer" && ownSettlements.has(e.transactionHash) && (e.args as { to: string }).to === zeroAddress) {
+        // This gateway's own charges: the ledger takes them off when it applies the batch (and the
+        // settler reads the holders again then if a refresh meanwhile took them off already).
       } else if (BALANCE_EVENTS.has(e.eventName)) {
         const a = e.args as Record<string, unknown>;
         for (const k of ["from", "to", "holder"]) if (typeof a[k] === "string") holders.add(getAddress(a[k] as string));
@@ -110,6 +115,20 @@ export class ChainWatcher {
     if (holders.size || this.d.pendingBalances?.()) await this.d.onBalancesChanged(holders);
     this.lastBlock = head;
     await ledger.setMeta(WATCHED_BLOCK, head, true);
+  }
+
+  /**
+   * The transactions that settled one of this gateway's batches. Their burns (`Transfer` to the
+   * zero address, one per charge) are the batch's charges, which the ledger applies with the
+   * batch: reading every holder of the batch again here (a hundred balance reads per batch) would
+   * only find what the ledger is about to know, or, read before the batch is applied, take the
+   * charges off twice until the settler reads them again.
+   */
+  private ownSettlements(events: readonly AnyCreditEvent[]): Set<Hex> {
+    const own = new Set<Hex>();
+    for (const e of events)
+      if (e.eventName === "UsageBatchSettled" && getAddress((e.args as { gateway: Address }).gateway) === getAddress(this.d.gateway)) own.add(e.transactionHash);
+    return own;
   }
 
   async stop(): Promise<void> {

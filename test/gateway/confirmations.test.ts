@@ -29,6 +29,7 @@ describe("gateway settlement against confirmed blocks", function () {
   it("keeps a landed batch pending until it is 2 blocks deep, then applies it", async () => {
     const { key, holder } = (await f.createKey(gw, await f.authorize(0))).body;
     const charged = await f.chargedRequest(gw, key);
+    const before = (await gw.ledger.holderState(holder))!.balance;
     const client = f.chain.reader.publicClient;
     const from = await client.getBlockNumber();
     const settling = gw.settler.settleDue(true);
@@ -44,6 +45,9 @@ describe("gateway settlement against confirmed blocks", function () {
     // … but with nothing on top of it, the ledger does not count it yet.
     expect((await gw.ledger.batches("pending")).length).to.equal(1);
     expect((await gw.ledger.holderState(holder))!.unsettled).to.equal(charged);
+    // The chain watcher (polling every 50 ms) saw the settlement's burn of the charge, this
+    // gateway's own: it left the balance to the batch instead of reading it again.
+    expect((await gw.ledger.holderState(holder))!.balance).to.equal(before);
     // A balance refresh in that window applies the lower on-chain balance at once (a pending batch:
     // only lower reads are applied), which already has the batch's charge taken off …
     await gw.refreshBalances([holder]);

@@ -359,12 +359,27 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), epoch, T0 + 40)).to.equal(false);
       expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), await ledger.settledEpoch(), T0 + 40), "a batch is pending").to.equal(false);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(settled);
-      // A lower one (a clawback seen meanwhile) is applied at once, pending batch or not.
-      expect(await ledger.setBalances(new Map([[HOLDER, settled - 5n]]), epoch, T0 + 41)).to.equal(true);
+      // A lower one (a clawback seen meanwhile) is applied at once, pending batch or not, and named
+      // as lowered while stale (read again once the pending batch is applied).
+      const lowered = new Set<string>();
+      expect(
+        await ledger.setBalances(
+          new Map([
+            [HOLDER, settled - 5n],
+            [OTHER, 10n ** 9n],
+          ]),
+          epoch,
+          T0 + 41,
+          lowered,
+        ),
+      ).to.equal(false);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(settled - 5n);
+      expect([...lowered]).to.deep.equal([HOLDER]);
       await ledger.finishBatch("batch-4", new Map([["0xb2", q4.cost(10, 10)]]), null, T0 + 50);
-      expect(await ledger.setBalances(new Map([[HOLDER, 123n]]), await ledger.settledEpoch(), T0 + 60)).to.equal(true);
+      lowered.clear();
+      expect(await ledger.setBalances(new Map([[HOLDER, 123n]]), await ledger.settledEpoch(), T0 + 60, lowered)).to.equal(true);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(123n);
+      expect([...lowered], "not stale: nothing to read again").to.deep.equal([]);
       expect(builds).to.deep.equal([3]);
     });
 
