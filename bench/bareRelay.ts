@@ -1,28 +1,29 @@
 /**
  * The floor of the gateway benchmark: a bare HTTP relay in its own process, with no metering at all
  * (no key, no hold, no ledger, no parsing of the stream): each request is forwarded to the upstream
- * over a keep-alive agent and its answer piped back. What a Node.js process costs merely to stand
- * between the client and the upstream, measured in the same run as the gateway.
+ * over the same kind of keep-alive connection pool as the gateway's (undici's `Pool`) and its answer
+ * piped back. What a Node.js process costs merely to stand between the client and the upstream,
+ * measured in the same run as the gateway.
  * `tsx bench/bareRelay.ts <upstream url>`; prints `listening <port>`.
  */
-import { Agent, createServer, request } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { Pool } from "undici";
 
 const upstream = new URL(process.argv[2] ?? "");
-const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+const pool = new Pool(upstream.origin, { headersTimeout: 0, bodyTimeout: 0 });
 const server = createServer((req, res) => {
-  const out = request(
-    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { "content-type": req.headers["content-type"] ?? "application/json" }, agent },
+  pool.request({ path: req.url ?? "/", method: (req.method ?? "POST") as "POST", headers: { "content-type": req.headers["content-type"] ?? "application/json" }, body: req }).then(
     (up) => {
-      res.writeHead(up.statusCode ?? 502, { "content-type": up.headers["content-type"] ?? "application/octet-stream" });
-      up.pipe(res);
+      const type = up.headers["content-type"];
+      res.writeHead(up.statusCode, { "content-type": typeof type === "string" ? type : "application/octet-stream" });
+      up.body.pipe(res);
+    },
+    () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
     },
   );
-  out.on("error", () => {
-    if (!res.headersSent) res.writeHead(502);
-    res.end();
-  });
-  req.pipe(out);
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, "127.0.0.1", () => process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`));

@@ -14,6 +14,7 @@ import { createGatewayServer, listen } from "../gateway/http/server.js";
 import { GatewayMetrics } from "../gateway/metrics.js";
 import type { PriceBook } from "../gateway/metering/quote.js";
 import { PriorityLimiter } from "../gateway/upstream/priorityLimiter.js";
+import { UpstreamClient } from "../gateway/upstream/upstreamClient.js";
 
 const upstream = (process.argv[2] ?? "").replace(/\/+$/, "");
 const key: KeyInfo = {
@@ -45,6 +46,7 @@ const proxy = new MeteredProxy({
   metrics,
   log,
   upstreams: new Map([["bench", { model, url: upstream, limiter: new PriorityLimiter(model.concurrency) }]]),
+  upstreamClient: new UpstreamClient(),
   prices: () => prices,
   limitsFor: () => ({ requestsPerMinute: 1e9, tokensPerMinute: 1e9, creditsPerDay: 10n ** 30n }),
   replica: "floor",

@@ -28,6 +28,7 @@ import { usageRoute } from "./http/usageRoute.js";
 import { Settler } from "./settle/settler.js";
 import { type LlamaUpstream, startLlamaUpstream } from "./upstream/llamaUpstream.js";
 import { PriorityLimiter } from "./upstream/priorityLimiter.js";
+import { UpstreamClient } from "./upstream/upstreamClient.js";
 
 export { parseGatewayConfig, type GatewayConfig, type GatewayConfigInput } from "./config.js";
 export { createKey };
@@ -182,11 +183,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     cleanup.unshift(() => settler.stop());
 
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
+    const upstreamClient = new UpstreamClient();
+    cleanup.unshift(() => upstreamClient.close());
     const proxy = new MeteredProxy({
       ledger,
       metrics,
       log,
       upstreams,
+      upstreamClient,
       prices: () => prices,
       limitsFor: (holder) => {
         // The configuration does not change while the gateway runs: one lookup per holder.

@@ -17,7 +17,7 @@ import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, t
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
 import { type PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
-import { type UpstreamResponse, postUpstream } from "../upstream/upstreamClient.js";
+import type { UpstreamClient, UpstreamResponse } from "../upstream/upstreamClient.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonBody, sendError, sendJson } from "./body.js";
 
@@ -33,6 +33,8 @@ export interface MeteredProxyDeps {
   metrics: GatewayMetrics;
   log: Logger;
   upstreams: ReadonlyMap<string, Upstream>;
+  /** The connections to the upstreams. */
+  upstreamClient: UpstreamClient;
   prices: () => PriceBook | undefined;
   limitsFor: (holder: string) => LimitsConfig;
   replica: string;
@@ -274,7 +276,7 @@ export class MeteredProxy {
       try {
         let up: UpstreamResponse;
         try {
-          up = await postUpstream(
+          up = await this.d.upstreamClient.post(
             `${upstream.url}/${r.chat ? "chat/completions" : "completions"}`,
             JSON.stringify(forward),
             { "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },

@@ -1,12 +1,13 @@
 /**
- * POSTs to an OpenAI-compatible upstream over node:http(s) with one keep-alive agent per upstream
- * origin: cheaper per request than `fetch` (no WHATWG streams, no per-request dispatcher work),
- * which the gateway's profile showed as its largest cost after the ledger. The response body is
- * read as text or JSON, or streamed as Buffers; aborting `signal` destroys the request and makes
- * the body's iteration throw.
+ * POSTs to an OpenAI-compatible upstream through undici's `Pool` (one per upstream origin, its
+ * connections kept alive): about half the CPU per request of `node:http`'s `request` (0.037 against
+ * 0.072 ms per streamed completion of the benchmark's upstream, measured side by side), which is
+ * itself cheaper than `fetch` (no WHATWG streams). The response body is read as text or JSON, or
+ * streamed as Buffers; aborting `signal` destroys the request and makes the body's iteration throw.
+ * Timeouts are the gateway's own (the signal): undici's are turned off.
  */
-import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Readable } from "node:stream";
+import { Pool } from "undici";
 
 export interface UpstreamResponse {
   status: number;
@@ -23,47 +24,53 @@ export interface UpstreamResponse {
   discard(): void;
 }
 
-const agents = new Map<string, HttpAgent>();
-
-function agentFor(url: URL): HttpAgent {
-  let agent = agents.get(url.origin);
-  if (!agent) {
-    const options = { keepAlive: true, keepAliveMsecs: 10_000, scheduling: "lifo" as const };
-    agent = url.protocol === "https:" ? new HttpsAgent(options) : new HttpAgent(options);
-    agents.set(url.origin, agent);
-  }
-  return agent;
-}
-
-async function readAll(res: IncomingMessage): Promise<string> {
+async function readAll(body: Readable): Promise<string> {
   const parts: Buffer[] = [];
-  for await (const c of res) parts.push(c as Buffer);
+  for await (const c of body) parts.push(c as Buffer);
   return Buffer.concat(parts).toString("utf8");
 }
 
-/** Parsed targets (one per model and route): `new URL` on every request showed in the profile. */
-const targets = new Map<string, URL>();
+/** A gateway's connections to its upstreams: one pool per origin, closed when the gateway stops. */
+export class UpstreamClient {
+  private readonly pools = new Map<string, Pool>();
+  /** Parsed targets (one per model and route): `new URL` on every request showed in the profile. */
+  private readonly targets = new Map<string, { pool: Pool; path: string }>();
 
-export function postUpstream(target: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<UpstreamResponse> {
-  let url = targets.get(target);
-  if (!url) {
-    url = new URL(target);
-    if (targets.size < 1_000) targets.set(target, url);
+  private target(target: string): { pool: Pool; path: string } {
+    let t = this.targets.get(target);
+    if (!t) {
+      const url = new URL(target);
+      let pool = this.pools.get(url.origin);
+      if (!pool) {
+        pool = new Pool(url.origin, { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 10_000 });
+        this.pools.set(url.origin, pool);
+      }
+      t = { pool, path: `${url.pathname}${url.search}` };
+      if (this.targets.size < 1_000) this.targets.set(target, t);
+    }
+    return t;
   }
-  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = send(url, { method: "POST", agent: agentFor(url), signal, headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
-      const status = res.statusCode ?? 0;
-      resolve({
-        status,
-        ok: status >= 200 && status < 300,
-        text: () => readAll(res),
-        json: async () => JSON.parse(await readAll(res)) as unknown,
-        body: res.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>,
-        discard: () => void res.resume(),
-      });
-    });
-    req.once("error", reject);
-    req.end(body);
-  });
+
+  async post(target: string, body: string, headers: Record<string, string>, signal: AbortSignal): Promise<UpstreamResponse> {
+    const t = this.target(target);
+    const res = await t.pool.request({ path: t.path, method: "POST", headers, body, signal });
+    const status = res.statusCode;
+    const stream = res.body as unknown as Readable;
+    return {
+      status,
+      ok: status >= 200 && status < 300,
+      text: () => readAll(stream),
+      json: async () => JSON.parse(await readAll(stream)) as unknown,
+      body: stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>,
+      discard: () => void stream.resume(),
+    };
+  }
+
+  /** Closes the connections (requests in flight finish first). */
+  async close(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    this.targets.clear();
+    await Promise.all(all.map((p) => p.close().catch(() => undefined)));
+  }
 }
