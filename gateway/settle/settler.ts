@@ -23,7 +23,7 @@ import { creditEventsOfReceipt, fetchCreditEvents } from "../../sdk/credits/even
 import type { TopicFilter } from "../../sdk/logs/fetchLogRanges.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
-import { type UsageRecord, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
+import { type UsageRecord, loadFastUsageHashing, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
 import { settleUsage } from "../../sdk/credits/write.js";
 import type { BatchRow, Ledger, UsageRow } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
@@ -197,6 +197,8 @@ export class Settler {
 
   start(): void {
     this.hasher.warm();
+    // For what is hashed on this thread (a re-sent batch's check, and every root if the worker cannot run).
+    void loadFastUsageHashing();
     this.loop = this.run();
   }
 

@@ -12,7 +12,7 @@
  *   deterministic, so a batch recorded before a crash is re-sent under the same id and lands once.
  * - A batch's file is `<batchId>.jsonl` (its records, in order).
  */
-import { type Address, type Hex, concatHex, encodeAbiParameters, getAddress, keccak256, toBytes } from "viem";
+import { type Address, type Hex, bytesToHex, encodeAbiParameters, getAddress, keccak256 } from "viem";
 import { z } from "zod";
 import { CtkError, firstIssue } from "../ctkError.js";
 
@@ -84,18 +84,49 @@ export function parseUsageRecord(line: string, where = "record"): UsageRecord {
   return parsed.data;
 }
 
-export const usageLeaf = (line: string): Hex => keccak256(toBytes(line));
+/** keccak256 of bytes, as bytes: viem's (noble's, in JavaScript) until {@link loadFastUsageHashing} swaps in WebAssembly's. */
+let keccakBytes = (data: Uint8Array): Uint8Array => keccak256(data, "bytes");
+let fastHashing: Promise<boolean> | undefined;
+
+/**
+ * Loads keccak256 in WebAssembly (`hash-wasm`) for {@link usageRoot}: a 500-record root in
+ * about 1.4 ms instead of 20 (bench/RESULTS.md, session 10), the same root. Where it cannot load,
+ * resolves false and the JavaScript keccak stays. The settler's hashing thread and the auditor call
+ * it once before hashing.
+ */
+export function loadFastUsageHashing(): Promise<boolean> {
+  fastHashing ??= import("hash-wasm")
+    .then(async ({ createKeccak }) => {
+      const hasher = await createKeccak(256);
+      keccakBytes = (data) => hasher.init().update(data).digest("binary");
+      return true;
+    })
+    .catch(() => false);
+  return fastHashing;
+}
+
+const utf8 = new TextEncoder();
+
+export const usageLeaf = (line: string): Hex => bytesToHex(keccakBytes(utf8.encode(line)));
 
 /** The Merkle root of a batch's lines (see the module comment). */
 export function usageRoot(lines: readonly string[]): Hex {
   if (lines.length === 0) throw new UsageRecordError("a batch needs at least one usage record");
-  let level: Hex[] = lines.map(usageLeaf);
+  // Bytes throughout (hex only for the root): the conversions cost as much as the hashing.
+  let level: Uint8Array[] = lines.map((l) => keccakBytes(utf8.encode(l)));
+  const pair = new Uint8Array(64);
   while (level.length > 1) {
-    const next: Hex[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? keccak256(concatHex([level[i], level[i + 1]])) : level[i]);
+    const next: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      if (i + 1 < level.length) {
+        pair.set(level[i], 0);
+        pair.set(level[i + 1], 32);
+        next.push(keccakBytes(pair));
+      } else next.push(level[i]);
+    }
     level = next;
   }
-  return level[0];
+  return bytesToHex(level[0]);
 }
 
 export function usageBatchId(p: { chainId: number; inferenceCredit: Address; gateway: Address; priceVersion: bigint; usageRoot: Hex }): Hex {

@@ -14,7 +14,7 @@ import { type Address, type Hex, getAddress, type PublicClient } from "viem";
 import { authorizationId } from "./authorization.js";
 import { fetchCreditEvents } from "./events.js";
 import { chargeFor, type ModelPrice } from "./price.js";
-import { parseUsageRecord, usageRecordLine, usageRoot, type UsageRecord } from "./usageRecord.js";
+import { loadFastUsageHashing, parseUsageRecord, usageRecordLine, usageRoot, type UsageRecord } from "./usageRecord.js";
 
 export interface UsageFinding {
   code: "ROOT_MISMATCH" | "CHARGE_MISMATCH" | "BATCH_MISMATCH" | "UNKNOWN_BATCH" | "MISSING_RECORDS" | "BAD_RECORD" | "UNKNOWN_PRICE";
@@ -55,7 +55,10 @@ export async function verifyUsageRecords(o: {
   fromBlock: bigint;
   dir: string;
 }): Promise<VerifyUsageResult> {
-  const events = await fetchCreditEvents({ publicClient: o.publicClient, address: o.inferenceCredit, fromBlock: o.fromBlock, toBlock: await o.publicClient.getBlockNumber() });
+  const [events] = await Promise.all([
+    fetchCreditEvents({ publicClient: o.publicClient, address: o.inferenceCredit, fromBlock: o.fromBlock, toBlock: await o.publicClient.getBlockNumber() }),
+    loadFastUsageHashing(),
+  ]);
   const findings: UsageFinding[] = [];
   // Price snapshots by version.
   const versions = new Map<bigint, PriceState>();
