@@ -115,14 +115,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
      * was pending or landed meanwhile): read again after every poll until it is.
      */
     const behind = new Set<string>();
-    /** Holders a refresh lowered while a batch was pending (see {@link Ledger.setBalances}): read again once it is applied. */
-    const lowered = new Set<string>();
     const refreshBalances = async (holders?: Iterable<string>) => {
       const list = holders ? [...holders] : await ledger.holders();
       if (list.length === 0) return true;
       const epoch = await ledger.settledEpoch();
       const balances = await readBalances(client, list);
-      const applied = await ledger.setBalances(balances, epoch, now(), lowered);
+      const applied = await ledger.setBalances(balances, epoch, now());
       if (holders) for (const h of list) applied ? behind.delete(h) : behind.add(h);
       return applied;
     };
@@ -163,21 +161,20 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       log,
       metrics,
       now,
-      // The batch's holders that a refresh lowered while it was pending are read again once it is
-      // applied: if it had landed, the lower on-chain balance had its charges off already, and
-      // applying the batch took them off a second time (cautious, but short by the batch until the
-      // next refresh). The others' balances are the chain's: its charges are all that moved them.
-      onSettled: (batch) => {
-        const again = new Set<string>();
-        for (const c of batch.charges) if (lowered.delete(c.holder)) again.add(c.holder);
-        return refreshBalances(again).then(
-          () => undefined,
-          (err) => {
-            for (const h of again) lowered.add(h);
-            log.warn({ err: (err as Error).message, batchId: batch.batchId }, "balance refresh after a batch failed");
-          },
-        );
-      },
+      // The batch's holders whose balance a refresh (of any replica) changed since it was built are
+      // read again once it is applied: if it had landed, the lower on-chain balance had its charges
+      // off already, and applying the batch took them off a second time (cautious, but short by the
+      // batch until the next refresh). The others' balances are the chain's: the batch's charges are
+      // all that moved them (the watcher leaves this gateway's own settlements to the batch). A
+      // minute's margin for replicas' clocks.
+      onSettled: (batch) =>
+        ledger
+          .holdersRefreshedSince([...new Set(batch.charges.map((c) => c.holder))], batch.createdAt - 60_000)
+          .then((again) => refreshBalances(again))
+          .then(
+            () => undefined,
+            (err) => log.warn({ err: (err as Error).message, batchId: batch.batchId }, "balance refresh after a batch failed"),
+          ),
     });
     settler.start();
     cleanup.unshift(() => settler.stop());

@@ -443,13 +443,10 @@ export class Ledger {
    * (a clawback, a transfer out or an expiry cuts spending within the block it is seen in).
    * Only holders whose balance differs are written (and their rows locked): after a batch lands,
    * the chain's balances are the ledger's already, and a refresh of every holder of the batch
-   * must not hold up their holds and charges for nothing.
-   *
-   * `lowered` collects the holders a stale refresh lowered: a read made after a pending batch
-   * landed has its charges off already, and applying the batch takes them off again, so read
-   * them again once it is applied.
+   * must not hold up their holds and charges for nothing. A holder's `refreshed_at` is when a
+   * refresh last changed its balance (see {@link holdersRefreshedSince}).
    */
-  async setBalances(balances: ReadonlyMap<string, bigint>, epoch: bigint, now: number, lowered?: Set<string>): Promise<boolean> {
+  async setBalances(balances: ReadonlyMap<string, bigint>, epoch: bigint, now: number): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
@@ -462,12 +459,10 @@ export class Ledger {
         // balances are applied; `behind` counts the higher ones left for the next refresh.
         const rows = await tx.all(
           `WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(holder text, balance numeric)),
-             u AS (UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM v WHERE g.holder = v.holder AND g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) RETURNING g.holder)
-           SELECT (SELECT COUNT(*) FROM gw_holders g JOIN v ON g.holder = v.holder WHERE $3::int = 1 AND g.balance < v.balance) AS behind,
-             (SELECT COALESCE(json_agg(holder), '[]') FROM u WHERE $3::int = 1)::text AS lowered`,
+             u AS (UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM v WHERE g.holder = v.holder AND g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) RETURNING 1)
+           SELECT COUNT(*) AS behind FROM gw_holders g JOIN v ON g.holder = v.holder WHERE $3::int = 1 AND g.balance < v.balance`,
           [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now, stale ? 1 : 0],
         );
-        for (const h of JSON.parse(str(rows[0]?.lowered ?? "[]")) as string[]) lowered?.add(h);
         return num(rows[0]?.behind) === 0;
       }
       // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
@@ -475,14 +470,26 @@ export class Ledger {
         if (!stale) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1 AND balance <> $2", [holder, balance, now]);
         else {
           const r = await tx.one("SELECT balance FROM gw_holders WHERE holder = $1", [holder]);
-          if (r && big(r.balance) > balance) {
-            await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
-            lowered?.add(holder);
-          } else if (r && big(r.balance) < balance) all = false;
+          if (r && big(r.balance) > balance) await tx.run("UPDATE gw_holders SET balance = $2, refreshed_at = $3 WHERE holder = $1", [holder, balance, now]);
+          else if (r && big(r.balance) < balance) all = false;
         }
       }
       return all;
     });
+  }
+
+  /**
+   * Of these holders, those whose balance a refresh changed at or after `since` (ms), by any
+   * replica. After a batch is applied, these are read again: a refresh made while it had landed
+   * but was still pending applied the lower on-chain balance, its charges off already, and applying
+   * the batch took them off a second time.
+   */
+  async holdersRefreshedSince(holders: readonly string[], since: number): Promise<string[]> {
+    if (holders.length === 0) return [];
+    const rows = await this.db.transaction(async (tx) =>
+      tx.all(`SELECT holder FROM gw_holders WHERE ${this.inJsonIds("holder")} AND refreshed_at >= $2 ORDER BY holder`, [JSON.stringify(holders), since]),
+    );
+    return rows.map((r) => str(r.holder));
   }
 
   // ── holds and charges ──────────────────────────────────────────────────────────────────────

@@ -359,9 +359,9 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), epoch, T0 + 40)).to.equal(false);
       expect(await ledger.setBalances(new Map([[HOLDER, 10n ** 9n]]), await ledger.settledEpoch(), T0 + 40), "a batch is pending").to.equal(false);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(settled);
-      // A lower one (a clawback seen meanwhile) is applied at once, pending batch or not, and named
-      // as lowered while stale (read again once the pending batch is applied).
-      const lowered = new Set<string>();
+      // A lower one (a clawback seen meanwhile) is applied at once, pending batch or not; the higher
+      // one beside it is not (false: read again later).
+      expect(await ledger.holdersRefreshedSince([HOLDER, OTHER], T0 + 41)).to.deep.equal([]);
       expect(
         await ledger.setBalances(
           new Map([
@@ -370,16 +370,15 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
           ]),
           epoch,
           T0 + 41,
-          lowered,
         ),
       ).to.equal(false);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(settled - 5n);
-      expect([...lowered]).to.deep.equal([HOLDER]);
+      // The holders a refresh changed since a time: those a batch applied after it reads again.
+      expect(await ledger.holdersRefreshedSince([HOLDER, OTHER], T0 + 41)).to.deep.equal([HOLDER]);
+      expect(await ledger.holdersRefreshedSince([HOLDER, OTHER], T0 + 42)).to.deep.equal([]);
       await ledger.finishBatch("batch-4", new Map([["0xb2", q4.cost(10, 10)]]), null, T0 + 50);
-      lowered.clear();
-      expect(await ledger.setBalances(new Map([[HOLDER, 123n]]), await ledger.settledEpoch(), T0 + 60, lowered)).to.equal(true);
+      expect(await ledger.setBalances(new Map([[HOLDER, 123n]]), await ledger.settledEpoch(), T0 + 60)).to.equal(true);
       expect((await ledger.holderState(HOLDER))!.balance).to.equal(123n);
-      expect([...lowered], "not stale: nothing to read again").to.deep.equal([]);
       expect(builds).to.deep.equal([3]);
     });
 
