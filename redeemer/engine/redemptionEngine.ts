@@ -287,6 +287,8 @@ export class RedemptionEngine {
         if (this.stopped) return [];
         try {
           const event = await fn();
+          // Counted where it is mined, not when the book changes: the watcher may bring its log first.
+          if (event.source === "tx") this.o.metrics?.transactions.inc({ call: event.status === "Running" ? "markRunning" : event.status === "Settled" ? "settle" : "reject" });
           const record = this.o.book.get(event.id);
           // The chain says less than we believed (a lagging node): back off instead of spinning.
           if (record && event.status !== "None" && RANK[event.status]! < RANK[record.chain]!) {
@@ -302,9 +304,6 @@ export class RedemptionEngine {
 
   private observeStatus(before: RedemptionRecord | undefined, after: RedemptionRecord, event: Extract<MachineEvent, { type: "chainStatus" }>): void {
     if (before?.chain === after.chain) return;
-    if (event.source === "tx") {
-      this.o.metrics?.transactions.inc({ call: after.chain === "Running" ? "markRunning" : after.chain === "Settled" ? "settle" : "reject" });
-    }
     if (after.chain === "Settled" && after.times.finished !== undefined) {
       this.o.metrics?.settleLatency.observe(Math.max(0, event.at - after.times.finished) / 1000);
     }
