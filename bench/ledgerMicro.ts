@@ -108,6 +108,8 @@ await Promise.all(
         limits: { requestsPerMinute: 1e9, tokensPerMinute: 1e12, creditsPerDay: 10n ** 18n },
         replica: "r1",
         now: Date.now(),
+        // What the gateway passes from the key (PostgreSQL's one-statement hold first).
+        key: { holder: `0x${h.toString(16).padStart(40, "0")}`, nonce: 1n, expiresAt: BigInt(Math.floor(now / 1000) + 86_400), models: [] },
       };
       const hold = await ledger.hold(p);
       await ledger.settleRequest(hold.requestId, { tokensIn: 8, tokensOut: 16, amount: quote.cost(8, 16), ending: "ok" }, Date.now());
