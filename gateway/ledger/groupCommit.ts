@@ -4,7 +4,9 @@
  * ones go in the next batch, one statement for all of them. One batch in flight at a time.
  *
  * A batch takes at most one item per `key` (a caller whose key is already in the batch waits for
- * a later one, in arrival order) and at most `max` items. When the statement fails, every caller
+ * a later one, in arrival order) and at most `max` items. A key can be paused (its items wait, in
+ * order, until it is resumed): while a transaction of its own holds the rows a batch would lock,
+ * a batch with it would wait for that transaction, and every other caller with it. When the statement fails, every caller
  * of that batch is rejected with its error (a statement is one transaction: nothing of it was
  * applied); the other callers queued go on in the next batch.
  */
@@ -27,6 +29,8 @@ export class GroupCommit<I, R> {
   private running = false;
   private scheduled = false;
   private idle: (() => void)[] = [];
+  /** Paused keys (how many times each). */
+  private readonly paused = new Map<string, number>();
   readonly stats: GroupCommitStats = { batches: 0, items: 0 };
 
   constructor(
@@ -44,6 +48,18 @@ export class GroupCommit<I, R> {
       this.queue.push({ item, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Holds back this key's items until {@link resume}d (as many times as paused). */
+  pause(key: string): void {
+    this.paused.set(key, (this.paused.get(key) ?? 0) + 1);
+  }
+
+  resume(key: string): void {
+    const n = (this.paused.get(key) ?? 0) - 1;
+    if (n > 0) this.paused.set(key, n);
+    else this.paused.delete(key);
+    this.schedule();
   }
 
   /** Resolves once nothing is queued or running. */
@@ -73,12 +89,14 @@ export class GroupCommit<I, R> {
     const rest: Entry<I, R>[] = [];
     for (const e of this.queue) {
       const k = key(e.item);
-      if (batch.length < max && !keys.has(k)) {
+      if (batch.length < max && !keys.has(k) && !this.paused.has(k)) {
         keys.add(k);
         batch.push(e);
       } else rest.push(e);
     }
     this.queue = rest;
+    // Only paused keys' items wait: the next batch runs when one is resumed.
+    if (batch.length === 0) return;
     this.running = true;
     this.stats.batches++;
     this.stats.items += batch.length;

@@ -630,7 +630,21 @@ export class Ledger {
     if (this.db.kind === "postgres" && p.key) {
       const fast = await this.fastHold(p, p.key);
       if (fast) return fast;
+      // The full transaction locks the holder's row for several round trips: the holder's next
+      // requests wait for it outside the grouped holds (not inside one, holding up every other holder's).
+      const holds = this.pgHolds();
+      holds.pause(p.key.holder);
+      try {
+        return await this.fullHold(p);
+      } finally {
+        holds.resume(p.key.holder);
+      }
     }
+    return this.fullHold(p);
+  }
+
+  /** {@link hold} in one transaction that checks everything in order, cutting the output tokens to the budget. */
+  private async fullHold(p: HoldParams): Promise<Hold> {
     // Not durable: a crash releases every hold anyway, and the charge that converts it is durable
     // (and, the log being sequential, makes the hold durable with it).
     return this.db.transaction(

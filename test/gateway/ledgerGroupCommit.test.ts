@@ -203,6 +203,42 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     expect(await totals(ledger)).to.deep.equal(t);
   });
 
+  it("keeps a holder's next holds out of the grouped statement while its full transaction holds its row", async () => {
+    const short: Account = { holder: holderOf(1), authId: "0xa1", balance: EACH * 2n - 10n, cap: 10n ** 12n };
+    const rich: Account = { holder: holderOf(2), authId: "0xa2", balance: 10n ** 12n, cap: 10n ** 12n };
+    await addAccount(ledger, short);
+    await addAccount(ledger, rich);
+    await ledger.hold(holdParams(short, "s0"));
+    // The full transaction (the fallback of a hold that does not fit) holds the row 400 ms after reading it.
+    const d = ledger.db;
+    const transaction = d.transaction.bind(d);
+    d.transaction = ((fn, options) =>
+      transaction(async (tx) => {
+        const one = tx.one;
+        tx.one = async (sql, params) => {
+          const row = await one(sql, params);
+          if (/FOR UPDATE/.test(sql)) await new Promise((r) => setTimeout(r, 400));
+          return row;
+        };
+        return fn(tx);
+      }, options)) as typeof d.transaction;
+    const started = performance.now();
+    const cut = ledger.hold(holdParams(short, "s1"));
+    // Once the fallback holds the short holder's row: its next request, and another holder's.
+    await new Promise((r) => setTimeout(r, 100));
+    const next = ledger.hold(holdParams(short, "s2")).catch((e: GatewayError) => e);
+    const other = await ledger.hold(holdParams(rich, "r1"));
+    const otherMs = performance.now() - started;
+    expect(other.outputTokens).to.equal(30);
+    expect(otherMs, "the other holder's hold does not wait for the fallback").to.be.lessThan(350);
+    expect((await cut).outputTokens).to.be.lessThan(30);
+    const refused = await next;
+    expect([(refused as GatewayError).status, (refused as GatewayError).code]).to.deep.equal([402, "insufficient_credits"]);
+    expect(performance.now() - started).to.be.at.least(400);
+    d.transaction = transaction;
+    await expectTotalsAgree(ledger);
+  });
+
   /** Three holders whose rows lie in the table out of their address order, the middle one locked by another connection. */
   async function lockedMiddle() {
     const accounts = [2, 0, 1].map((i) => ({ holder: holderOf(i), authId: `0xa${i}`, balance: 10n ** 12n, cap: 10n ** 12n }));
