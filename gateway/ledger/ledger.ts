@@ -205,8 +205,10 @@ const REQUEST_COLUMNS = "request_id, key_id, auth_id, holder, nonce, model, tier
  * $4 tokens out, $5 endings, $6 nows. Returns a row (request id, charge) per request that was
  * held; none for one that was not (already ended).
  *
- * Locks in the order of every transaction: the requests' rows (`r`; the ids sorted by the caller),
- * then the holders' rows in ascending order (`hl`: its sort reads every row of `r` before the
+ * Locks in the order of every transaction: the requests' rows (`r`, in the order of the planner's
+ * join: two statements share a request only when a replica releases another's stale holds as that
+ * one ends them, and a cycle there would be detected and the statement retried), then the
+ * holders' rows in ascending order (`hl`: its sort reads every row of `r` before the
  * first lock), then the authorizations' rows in ascending order (`al` starts only once `hl` has
  * locked every holder: an uncorrelated sub-select is a one-time filter evaluated first, and COUNT
  * reads the whole CTE, where EXISTS would read one row).
@@ -384,10 +386,7 @@ export class Ledger {
       max: PG_BATCH_MAX,
       key: (s) => s.requestId,
       run: async (items) => {
-        // The requests' rows are locked in ascending order too (two statements ending the same
-        // requests — a replica releasing another's stale holds — wait, they do not deadlock).
-        const sorted = [...items].sort((x, y) => (x.requestId < y.requestId ? -1 : x.requestId > y.requestId ? 1 : 0));
-        const col = <T>(f: (s: PgSettle) => T) => sorted.map(f);
+        const col = <T>(f: (s: PgSettle) => T) => items.map(f);
         const rows = await this.db.statement(
           SETTLES_PG,
           [
