@@ -74,7 +74,7 @@ const serverCpu = async (): Promise<Map<number, number>> => {
   await c.end();
   return new Map(pids.map((p) => [p, cpuMs(p)]));
 };
-const groupStats = () => (ledger as unknown as { groupStats?: () => Record<string, { batches: number; items: number }> }).groupStats?.();
+const groupStats = () => (ledger as unknown as { groupStats?: () => Record<string, { batches: number; items: number; overlapped?: number }> }).groupStats?.();
 let n = 0;
 let seq = 0;
 let stop = false;
@@ -126,7 +126,8 @@ for (const [pid, ms1] of await serverCpu()) server += ms1 - (server0.get(pid) ??
 const groups = groupStats();
 const mean = (k: string) => {
   const b = (groups?.[k]?.batches ?? 0) - (groups0?.[k]?.batches ?? 0);
-  return b ? ((groups![k].items - (groups0?.[k]?.items ?? 0)) / b).toFixed(1) : "-";
+  const overlapped = (groups?.[k]?.overlapped ?? 0) - (groups0?.[k]?.overlapped ?? 0);
+  return b ? `${((groups![k].items - (groups0?.[k]?.items ?? 0)) / b).toFixed(1)} (${b} statements, ${overlapped} beside a stalled one)` : "-";
 };
 process.stdout.write(
   `${kind}${process.env.MICRO_TREE ? ` (${process.env.MICRO_TREE})` : ""}: ${n} requests in ${ms.toFixed(0)} ms = ${((n / ms) * 1000).toFixed(0)} req/s, ledger CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/req` +

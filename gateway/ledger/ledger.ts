@@ -384,6 +384,12 @@ interface PgSettle {
 
 /** The most requests in one grouped statement. */
 const PG_BATCH_MAX = 64;
+/**
+ * A grouped statement that has run this long (ms) is taken as waiting on a lock, and the next
+ * group starts beside it (see {@link GroupCommit}); at most this many at once.
+ */
+const PG_STALL_MS = 5;
+const PG_MAX_IN_FLIGHT = 4;
 
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
@@ -400,6 +406,8 @@ export class Ledger {
   private pgHolds(): GroupCommit<PgHold, boolean> {
     this.holds ??= new GroupCommit<PgHold, boolean>({
       max: PG_BATCH_MAX,
+      stallMs: PG_STALL_MS,
+      maxInFlight: PG_MAX_IN_FLIGHT,
       key: (h) => h.key.holder,
       run: async (items) => {
         if (items.length === 1) {
@@ -443,6 +451,8 @@ export class Ledger {
   private pgSettles(): GroupCommit<PgSettle, bigint | undefined> {
     this.settles ??= new GroupCommit<PgSettle, bigint | undefined>({
       max: PG_BATCH_MAX,
+      stallMs: PG_STALL_MS,
+      maxInFlight: PG_MAX_IN_FLIGHT,
       key: (s) => s.requestId,
       run: async (items) => {
         if (items.length === 1) {
@@ -473,7 +483,8 @@ export class Ledger {
 
   /** PostgreSQL: statements sent for grouped holds and endings, and the requests in them. */
   groupStats(): { holds: GroupCommitStats; settles: GroupCommitStats } {
-    return { holds: { ...(this.holds?.stats ?? { batches: 0, items: 0 }) }, settles: { ...(this.settles?.stats ?? { batches: 0, items: 0 }) } };
+    const none = { batches: 0, items: 0, overlapped: 0 };
+    return { holds: { ...(this.holds?.stats ?? none) }, settles: { ...(this.settles?.stats ?? none) } };
   }
 
   /**

@@ -304,7 +304,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
       await release();
     }
     await holds;
-    expect(ledger.groupStats().holds).to.deep.equal({ batches: 1, items: 3 });
+    expect(ledger.groupStats().holds).to.deep.equal({ batches: 1, items: 3, overlapped: 0 });
 
     // Grouped endings.
     let m = await lockedMiddleAgain(b.holder);
@@ -315,7 +315,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
       await m();
     }
     await ends;
-    expect(ledger.groupStats().settles).to.deep.equal({ batches: 1, items: 3 });
+    expect(ledger.groupStats().settles).to.deep.equal({ batches: 1, items: 3, overlapped: 0 });
     await expectTotalsAgree(ledger);
 
     // A landed batch applied.
@@ -363,6 +363,32 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
       await holding;
     };
   }
+
+  it("starts the next grouped holds beside a statement that waits on a lock, without the holders it has", async () => {
+    const { accounts, a, release, lockedRows } = await lockedMiddle();
+    const d: Account = { holder: holderOf(3), authId: "0xa3", balance: 10n ** 12n, cap: 10n ** 12n };
+    await addAccount(ledger, d);
+    const stalled = Promise.all(accounts.map((x) => ledger.hold(holdParams(x, `h-${x.authId}`))));
+    let again: Promise<unknown> | undefined;
+    try {
+      await lockedRows();
+      // Another holder's hold goes through while the statement waits; a holder of that statement waits with it.
+      let aDone = false;
+      again = ledger.hold(holdParams(a, "a-again")).then(() => {
+        aDone = true;
+      });
+      const other = await Promise.race([ledger.hold(holdParams(d, "d-1")), new Promise<"waiting">((r) => setTimeout(() => r("waiting"), 2_000))]);
+      expect(other === "waiting" ? other : other.outputTokens, "another holder's hold does not wait").to.equal(30);
+      expect(aDone, "a holder of the waiting statement waits with it").to.equal(false);
+    } finally {
+      await release();
+    }
+    await stalled;
+    await again;
+    const stats = ledger.groupStats().holds;
+    expect([stats.batches, stats.items, stats.overlapped]).to.deep.equal([3, 5, 1]);
+    await expectTotalsAgree(ledger);
+  });
 
   it("rejects every request of a statement that fails, and applies none of it", async () => {
     const { accounts, release, lockedRows, probe } = await lockedMiddle();
