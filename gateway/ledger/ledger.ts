@@ -2,6 +2,9 @@
  * The gateway's ledger: holds, charges, limits and settlement batches, each change in one database
  * transaction that first locks the holder's row (and then the authorization's), so concurrent
  * requests — in one process or in several replicas on one PostgreSQL — see each other's holds.
+ * On PostgreSQL the holds (and the endings) of concurrent requests share one statement, one
+ * transaction; every transaction that locks several holders' rows locks them in ascending order,
+ * and authorizations' rows only after them (a deadlock is only detected after a second).
  *
  *   available = on-chain balance − charges not yet settled − open holds
  *   cap left  = cap − charged by this gateway − open holds on the authorization
