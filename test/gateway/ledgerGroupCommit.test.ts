@@ -239,6 +239,9 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     await expectTotalsAgree(ledger);
   });
 
+  /** The backend of the connection holding the middle holder's row. */
+  let blocker = 0;
+
   /** Three holders whose rows lie in the table out of their address order, the middle one locked by another connection. */
   async function lockedMiddle() {
     const accounts = [2, 0, 1].map((i) => ({ holder: holderOf(i), authId: `0xa${i}`, balance: 10n ** 12n, cap: 10n ** 12n }));
@@ -252,6 +255,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     });
     const holding = other.db.transaction(async (tx) => {
       await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [b.holder]);
+      blocker = Number((await tx.one("SELECT pg_backend_pid() AS pid"))?.pid);
       locked();
       await new Promise<void>((r) => {
         release = r;
@@ -273,7 +277,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     const lockedRows = async () => {
       // Wait until a statement of the ledger waits on the middle holder's lock.
       for (let i = 0; i < 100; i++) {
-        const w = await probe.db.transaction((tx) => tx.one("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"));
+        const w = await probe.db.transaction((tx) => tx.one("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))", [blocker]));
         if (Number(w?.n) > 0) break;
         await new Promise((r) => setTimeout(r, 20));
       }
@@ -352,6 +356,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     });
     const holding = other.db.transaction(async (tx) => {
       await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [holder]);
+      blocker = Number((await tx.one("SELECT pg_backend_pid() AS pid"))?.pid);
       locked();
       await new Promise<void>((r) => {
         release = r;
@@ -396,9 +401,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     try {
       await lockedRows();
       // The connection of the statement waiting on the lock is cut.
-      const cut = await probe.db.transaction((tx) =>
-        tx.all("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%unnest%'"),
-      );
+      const cut = await probe.db.transaction((tx) => tx.all("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))", [blocker]));
       expect(cut.length).to.equal(1);
     } finally {
       await release();
