@@ -29,7 +29,7 @@
  * CTK_BENCH_PAIRS=<n> (default 3) sets the closed-loop pairs per path.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,6 +44,7 @@ import { grantCredits, setModelPrice } from "../sdk/credits/write.js";
 import { inferenceCreditAbi } from "../sdk/generated/abi.js";
 import { onboardHolders } from "../sdk/holders.js";
 import { LOCAL_ROLE_KEYS } from "../devkit/localAccounts.js";
+import { cpuMs, pgBackends } from "./procCpu.js";
 import { writeGenerated } from "./results.js";
 import { startLocalChain } from "../devkit/localChain.js";
 
@@ -162,41 +163,6 @@ function fsyncProbe(dir: string): () => Promise<string> {
     await worker.terminate();
     return lat.length ? `${pct(lat, 50).toFixed(1)} / ${pct(lat, 99).toFixed(1)}` : "-";
   };
-}
-
-/** utime + stime of a process, in ms (from /proc/<pid>/stat). */
-function cpuMs(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** The PostgreSQL backends serving one database (their process titles name it). */
-function pgBackends(database: string | undefined): number[] {
-  if (!database) return [];
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, "utf8");
-      if (cmd.startsWith("postgres: ") && cmd.includes(` ${database} `)) out.push(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 interface Procs {

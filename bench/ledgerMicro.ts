@@ -1,31 +1,47 @@
 /**
- * A ledger-only load (no HTTP): `concurrency` request loops each hold then charge, for `seconds`;
- * prints ledger CPU ms per request. A quick check between full `bench:gateway` runs.
+ * A ledger-only load (no HTTP): `concurrency` request loops each hold then charge, for `seconds`
+ * (after a warm-up second); prints the ledger process's CPU ms per request and, on PostgreSQL,
+ * the server's (its backends serving this process, from /proc) and how many requests the grouped
+ * statements took on average. A quick check between full `bench:gateway` runs.
  *   tsx bench/ledgerMicro.ts sqlite|sqlite-normal|postgres [seconds]
+ * PostgreSQL: CTK_BENCH_PG_URL (else CTK_TEST_PG_URL). MICRO_TREE=<dir>: the ledger of another
+ * checkout (a before/after pair in one window); MICRO_CONC: concurrent loops (64).
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type HoldParams, Ledger } from "../gateway/ledger/ledger.js";
-import { PostgresDriver } from "../gateway/ledger/postgresDriver.js";
-import { SqliteDriver } from "../gateway/ledger/sqliteDriver.js";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import pg from "pg";
+import type { HoldParams, Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
+import type { PostgresDriver as PostgresDriverClass } from "../gateway/ledger/postgresDriver.js";
+import type { SqliteDriver as SqliteDriverClass } from "../gateway/ledger/sqliteDriver.js";
 import { type PriceBook, quoteFor } from "../gateway/metering/quote.js";
+import { cpuMs } from "./procCpu.js";
 
 const kind = process.argv[2] ?? "sqlite";
 const seconds = Number(process.argv[3] ?? 3);
+const tree = resolve(process.env.MICRO_TREE ?? ".");
+const from = async <T>(path: string): Promise<T> => (await import(pathToFileURL(join(tree, path)).href)) as T;
+const { Ledger } = await from<{ Ledger: typeof LedgerClass }>("gateway/ledger/ledger.ts");
+const { PostgresDriver } = await from<{ PostgresDriver: typeof PostgresDriverClass }>("gateway/ledger/postgresDriver.ts");
+const { SqliteDriver } = await from<{ SqliteDriver: typeof SqliteDriverClass }>("gateway/ledger/sqliteDriver.ts");
+const PG_URL = process.env.CTK_BENCH_PG_URL ?? process.env.CTK_TEST_PG_URL;
+/** This process's connections are named, to find the backends serving them. */
+const appName = `ctk-ledger-micro-${process.pid}`;
 const BOOK: PriceBook = { version: 3n, models: new Map([["m", { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, requestCharge: 1_000n }]]), fees: [0n, 0n, 2_000n, 10_000n] };
 const quote = quoteFor(BOOK, "m", "normal")!;
 const dir = mkdtempSync(join(tmpdir(), "ctk-ledger-micro-"));
 const schema = `gw_micro_${process.pid}`;
 let driver;
 if (kind === "postgres") {
-  const pg = (await import("pg")).default;
-  const c = new pg.Client({ connectionString: process.env.CTK_TEST_PG_URL });
+  const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
   await c.query(`CREATE SCHEMA ${schema}`);
   await c.end();
-  driver = new PostgresDriver(process.env.CTK_TEST_PG_URL!, 16, schema);
+  const u = new URL(PG_URL!);
+  u.searchParams.set("application_name", appName);
+  driver = new PostgresDriver(u.toString(), 16, schema);
 } else driver = new SqliteDriver(join(dir, "l.sqlite"), kind === "sqlite" ? "full" : "normal");
 const ledger = new Ledger(driver);
 await ledger.init();
@@ -49,11 +65,32 @@ for (let h = 0; h < 100; h++) {
     now,
   );
 }
+/** utime + stime of the backends serving this process, by pid (a connection opened since counts from 0). */
+const serverCpu = async (): Promise<Map<number, number>> => {
+  if (kind !== "postgres") return new Map();
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  const pids = (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [appName])).rows.map((r) => Number(r.pid));
+  await c.end();
+  return new Map(pids.map((p) => [p, cpuMs(p)]));
+};
+const groupStats = () => (ledger as unknown as { groupStats?: () => Record<string, { batches: number; items: number; overlapped?: number }> }).groupStats?.();
 let n = 0;
 let seq = 0;
 let stop = false;
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
+let measuring = false;
+let cpu0 = process.cpuUsage();
+let t0 = performance.now();
+let server0 = new Map<number, number>();
+let groups0 = groupStats();
+const warmUp = setTimeout(async () => {
+  server0 = await serverCpu();
+  groups0 = groupStats();
+  cpu0 = process.cpuUsage();
+  t0 = performance.now();
+  n = 0;
+  measuring = true;
+}, 1_000);
 await Promise.all(
   Array.from({ length: Number(process.env.MICRO_CONC ?? 64) }, async (_, i) => {
     for (let k = 0; !stop; k++) {
@@ -71,24 +108,38 @@ await Promise.all(
         limits: { requestsPerMinute: 1e9, tokensPerMinute: 1e12, creditsPerDay: 10n ** 18n },
         replica: "r1",
         now: Date.now(),
+        // What the gateway passes from the key (PostgreSQL's one-statement hold first).
+        key: { holder: `0x${h.toString(16).padStart(40, "0")}`, nonce: 1n, expiresAt: BigInt(Math.floor(now / 1000) + 86_400), models: [] },
       };
       const hold = await ledger.hold(p);
       await ledger.settleRequest(hold.requestId, { tokensIn: 8, tokensOut: 16, amount: quote.cost(8, 16), ending: "ok" }, Date.now());
       n++;
-      if (performance.now() - t0 > seconds * 1000) stop = true;
+      if (measuring && performance.now() - t0 > seconds * 1000) stop = true;
     }
   }),
 );
+clearTimeout(warmUp);
 const cpu = process.cpuUsage(cpu0);
 const ms = performance.now() - t0;
+let server = 0;
+for (const [pid, ms1] of await serverCpu()) server += ms1 - (server0.get(pid) ?? 0);
+const groups = groupStats();
+const mean = (k: string) => {
+  const b = (groups?.[k]?.batches ?? 0) - (groups0?.[k]?.batches ?? 0);
+  const overlapped = (groups?.[k]?.overlapped ?? 0) - (groups0?.[k]?.overlapped ?? 0);
+  return b ? `${((groups![k].items - (groups0?.[k]?.items ?? 0)) / b).toFixed(1)} (${b} statements, ${overlapped} beside a stalled one)` : "-";
+};
 process.stdout.write(
-  `${kind}: ${n} requests in ${ms.toFixed(0)} ms = ${((n / ms) * 1000).toFixed(0)} req/s, ledger CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/req\n`,
+  `${kind}${process.env.MICRO_TREE ? ` (${process.env.MICRO_TREE})` : ""}: ${n} requests in ${ms.toFixed(0)} ms = ${((n / ms) * 1000).toFixed(0)} req/s, ledger CPU ${((cpu.user + cpu.system) / 1000 / n).toFixed(3)} ms/req` +
+    (kind === "postgres" ? `, server CPU ${(server / n).toFixed(3)} ms/req, mean requests per statement: holds ${mean("holds")}, charges ${mean("settles")}` : "") +
+    `, load average ${loadavg()
+      .slice(0, 1)
+      .map((x) => x.toFixed(1))}\n`,
 );
 await ledger.close();
 rmSync(dir, { recursive: true, force: true });
 if (kind === "postgres") {
-  const pg = (await import("pg")).default;
-  const c = new pg.Client({ connectionString: process.env.CTK_TEST_PG_URL });
+  const c = new pg.Client({ connectionString: PG_URL });
   await c.connect();
   await c.query(`DROP SCHEMA ${schema} CASCADE`);
   await c.end();

@@ -2,6 +2,9 @@
  * The gateway's ledger: holds, charges, limits and settlement batches, each change in one database
  * transaction that first locks the holder's row (and then the authorization's), so concurrent
  * requests — in one process or in several replicas on one PostgreSQL — see each other's holds.
+ * On PostgreSQL the holds (and the endings) of concurrent requests share one statement, one
+ * transaction; every transaction that locks several holders' rows locks them in ascending order,
+ * and authorizations' rows only after them (a deadlock is only detected after a second).
  *
  *   available = on-chain balance − charges not yet settled − open holds
  *   cap left  = cap − charged by this gateway − open holds on the authorization
@@ -12,6 +15,7 @@
  */
 import { formatCredits } from "../../sdk/credits/units.js";
 import { GatewayError } from "../errors.js";
+import { GroupCommit, type GroupCommitStats } from "./groupCommit.js";
 import { SCHEMA } from "./schema.js";
 import { type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
@@ -197,8 +201,9 @@ const HOLD_READ_PG = `WITH h AS (SELECT * FROM gw_holders WHERE holder = (SELECT
 const HOLD_HOLDER_UPDATE = `UPDATE gw_holders SET open_holds = open_holds + $2, minute_start = $3, minute_requests = $4, minute_tokens = $5, day_start = $6, day_credits = $7 WHERE holder = $1`;
 const REQUEST_COLUMNS = "request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at";
 /**
- * PostgreSQL: a held request's charge (clamped to its hold; 0 releases it) and its effects on the
- * holder and the authorization, in one statement. $1 request, $2 amount, $3 tokens in, $4 tokens
+ * PostgreSQL: one held request's charge (clamped to its hold; 0 releases it) and its effects on the
+ * holder and the authorization, in one statement: {@link SETTLES_PG} for a group of one (cheaper
+ * than the arrays' statement, where nothing waits to share it). $1 request, $2 amount, $3 tokens in, $4 tokens
  * out, $5 ending, $6 now. No row: the request was not held (already ended).
  */
 const SETTLE_PG = `WITH r AS (
@@ -219,7 +224,8 @@ const SETTLE_PG = `WITH r AS (
   SELECT charge FROM r`;
 
 /**
- * PostgreSQL: a hold of the full request (output tokens not cut) in one statement, one round trip:
+ * PostgreSQL: a hold of the full request (output tokens not cut) in one statement, one round trip
+ * ({@link FAST_HOLDS_PG} for a group of one, cheaper than the arrays' statement):
  * the holder's row locked, then the authorization's (the lock order of every transaction), the
  * rate windows rolled over, every check of {@link Ledger.hold} that can pass without cutting the
  * output tokens, and the three writes only when all pass. Returns `ok` 1 (held) or 0 (nothing
@@ -246,28 +252,112 @@ const FAST_HOLD_PG = `WITH h AS MATERIALIZED (SELECT * FROM gw_holders WHERE hol
     SELECT $10, $11, $2, $1, $12::bigint, $13, $14, $15::bigint, 'held', $9::bigint, $7::bigint, $8::bigint, $16, $3::bigint FROM ok)
   SELECT COUNT(*) AS ok FROM ok`;
 
+/**
+ * PostgreSQL: held requests ended, many in one statement ({@link Ledger.settleRequest}'s group
+ * commit): each request's charge (clamped to its hold; 0 releases it), and their effects on the
+ * holders and the authorizations, summed per holder and per authorization. Parameters are arrays,
+ * one element per request (the request ids distinct): $1 request ids, $2 amounts, $3 tokens in,
+ * $4 tokens out, $5 endings, $6 nows. Returns a row (request id, charge) per request that was
+ * held; none for one that was not (already ended).
+ *
+ * Locks in the order of every transaction: the requests' rows (`r`, in the order of the planner's
+ * join: two statements share a request only when a replica releases another's stale holds as that
+ * one ends them, and a cycle there would be detected and the statement retried), then the
+ * holders' rows in ascending order (`hl`: its sort reads every row of `r` before the
+ * first lock), then the authorizations' rows in ascending order (`al` starts only once `hl` has
+ * locked every holder: an uncorrelated sub-select is a one-time filter evaluated first, and COUNT
+ * reads the whole CTE, where EXISTS would read one row).
+ */
+const SETTLES_PG = `WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[]) AS v(request_id, amount, tin, tout, ending, at)),
+  r AS (
+    UPDATE gw_requests q SET
+      status = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN 'charged' ELSE 'released' END,
+      tokens_in = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN v.tin ELSE 0 END,
+      tokens_out = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN v.tout ELSE 0 END,
+      charge = LEAST(v.amount, q.hold), ending = v.ending, finished_at = v.at
+    FROM v WHERE q.request_id = v.request_id AND q.status = 'held'
+    RETURNING q.request_id, q.holder, q.auth_id, q.hold, q.charge, q.created_at),
+  hl AS MATERIALIZED (SELECT holder, day_start FROM gw_holders WHERE holder IN (SELECT holder FROM r) ORDER BY holder FOR UPDATE),
+  hs AS (SELECT r.holder, SUM(r.hold)::bigint AS hold, SUM(r.charge)::bigint AS charge,
+      SUM(CASE WHEN r.created_at >= hl.day_start THEN r.hold - r.charge ELSE 0 END)::bigint AS back
+    FROM r JOIN hl ON hl.holder = r.holder GROUP BY r.holder),
+  h AS (UPDATE gw_holders g SET open_holds = g.open_holds - hs.hold, unsettled = g.unsettled + hs.charge, day_credits = g.day_credits - hs.back
+    FROM hs WHERE g.holder = hs.holder),
+  al AS MATERIALIZED (SELECT auth_id FROM gw_authorizations WHERE auth_id IN (SELECT auth_id FROM r) AND (SELECT COUNT(*) FROM hl) >= 0 ORDER BY auth_id FOR UPDATE),
+  a AS (UPDATE gw_authorizations x SET open_holds = x.open_holds - s.hold, charged = x.charged + s.charge
+    FROM (SELECT auth_id, SUM(hold)::bigint AS hold, SUM(charge)::bigint AS charge FROM r GROUP BY auth_id) s
+    WHERE x.auth_id = s.auth_id AND (SELECT COUNT(*) FROM al) >= 0)
+  SELECT request_id, charge FROM r`;
+
+/**
+ * PostgreSQL: holds of full requests (output tokens not cut), many in one statement, one round
+ * trip ({@link Ledger.hold}'s group commit): the holders' rows locked in ascending order, then
+ * the authorizations' in ascending order (`a` starts only once `h` has locked every holder: see
+ * {@link SETTLES_PG}), the rate windows rolled over, for each request every check of
+ * {@link Ledger.hold} that can pass without cutting the output tokens, and the three writes for
+ * the requests whose checks all pass. At most one request per holder (hence per authorization):
+ * each request's checks and writes are those of the same request alone, on its holder's row as
+ * the previous statements left it. Returns the ids of the requests held; the others wrote
+ * nothing (the transaction that checks everything in order decides). Parameters are arrays, one
+ * element per request: $1 holder, $2 auth id, $3 now, $4 requests/minute, $5 tokens/minute,
+ * $6 credits/day, $7 input tokens, $8 output tokens, $9 amount, $10 request id, $11 key id,
+ * $12 nonce, $13 model, $14 tier, $15 price version, $16 replica.
+ */
+const FAST_HOLDS_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+      $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], $15::bigint[], $16::text[])
+    AS v(holder, auth_id, at, rpm, tpm, cpd, tin, tout, amount, request_id, key_id, nonce, model, tier, price_version, replica)),
+  h AS MATERIALIZED (SELECT * FROM gw_holders WHERE holder = ANY ($1::text[]) ORDER BY holder FOR UPDATE),
+  a AS MATERIALIZED (SELECT * FROM gw_authorizations WHERE auth_id = ANY ($2::text[]) AND holder = ANY ($1::text[]) AND (SELECT COUNT(*) FROM h) >= 0 ORDER BY auth_id FOR UPDATE),
+  w AS (SELECT v.*, h.balance - h.unsettled - h.open_holds AS available, a.cap - a.charged - a.open_holds AS cap_left,
+      h.offboarded, a.status, h.open_holds AS h_open, a.open_holds AS a_open,
+      CASE WHEN v.at - h.minute_start >= ${MINUTE} THEN v.at - (v.at % ${MINUTE}) ELSE h.minute_start END AS ms,
+      CASE WHEN v.at - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_requests END AS mr,
+      CASE WHEN v.at - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_tokens END AS mt,
+      CASE WHEN v.at - h.day_start >= ${DAY} THEN v.at - (v.at % ${DAY}) ELSE h.day_start END AS ds,
+      CASE WHEN v.at - h.day_start >= ${DAY} THEN 0 ELSE h.day_credits END AS dc
+    FROM v JOIN h ON h.holder = v.holder JOIN a ON a.auth_id = v.auth_id AND a.holder = v.holder),
+  ok AS MATERIALIZED (SELECT * FROM w WHERE offboarded = 0 AND status <> 'revoked' AND mr + 1 <= rpm
+    AND mt + tin + GREATEST(tout, 1) <= tpm AND available >= amount AND cap_left >= amount AND cpd - dc >= amount),
+  uh AS (UPDATE gw_holders g SET open_holds = ok.h_open + ok.amount, minute_start = ok.ms, minute_requests = ok.mr + 1,
+      minute_tokens = ok.mt + ok.tin + ok.tout, day_start = ok.ds, day_credits = ok.dc + ok.amount FROM ok WHERE g.holder = ok.holder),
+  ua AS (UPDATE gw_authorizations x SET open_holds = ok.a_open + ok.amount FROM ok WHERE x.auth_id = ok.auth_id),
+  r AS (INSERT INTO gw_requests (${REQUEST_COLUMNS})
+    SELECT request_id, key_id, auth_id, holder, nonce, model, tier, price_version, 'held', amount, tin, tout, replica, at FROM ok)
+  SELECT request_id FROM ok`;
+
+/** A PostgreSQL array literal of these values (a parameter cast to `text[]` or `bigint[]`), strings quoted. */
+const pgArray = (values: readonly (string | number | bigint)[]): string =>
+  `{${values.map((v) => (typeof v === "string" ? `"${v.replace(/[\\"]/g, "\\$&")}"` : v.toString())).join(",")}}`;
+
 /** PostgreSQL: the ids of the JSON array bound as `param`, as an array built once (see {@link Ledger.inJsonIds}). */
 const pgJsonIds = (param = "$1") => `ARRAY(SELECT jsonb_array_elements_text(${param}::jsonb))`;
 
 /**
  * PostgreSQL: a landed batch applied in one statement ({@link Ledger.finishBatch}). Locks in the
  * order of every other transaction: the batch's row (still pending), the settled-batches counter
- * (before any holder's row, as a balance refresh locks them), the holders' rows, then the
- * authorizations' (`a` runs after every row of `h`: the holds' order, holder then authorization).
+ * (before any holder's row, as a balance refresh locks them), the holders' rows in ascending order
+ * (`hl`, read whole before `h` updates any: the order of the UPDATE's join is the planner's), then
+ * the authorizations' (`a` runs after every row of `h`: the holds' order, holder then authorization).
  * $1 batch id, $2 JSON [{holder, requested, charged}], $3 JSON [auth id] activated, $4 charged,
  * $5 tx hash or null, $6 now. Returns `finished` 1, or 0 when the batch was not pending.
  */
 const FINISH_BATCH_PG = `WITH b AS MATERIALIZED (SELECT batch_id FROM gw_batches WHERE batch_id = $1 AND status = 'pending' FOR UPDATE),
   m AS MATERIALIZED (SELECT value FROM gw_meta WHERE name = 'settled_batches' AND EXISTS (SELECT 1 FROM b) FOR UPDATE),
+  hl AS MATERIALIZED (SELECT holder FROM gw_holders WHERE holder IN (SELECT holder FROM jsonb_to_recordset($2::jsonb) AS v(holder text)) AND EXISTS (SELECT 1 FROM m)
+      ORDER BY holder FOR UPDATE),
   h AS (UPDATE gw_holders g SET unsettled = g.unsettled - v.requested::bigint, balance = g.balance - v.charged::bigint
-      FROM jsonb_to_recordset($2::jsonb) AS v(holder text, requested numeric, charged numeric) WHERE g.holder = v.holder AND EXISTS (SELECT 1 FROM m) RETURNING 1),
+      FROM jsonb_to_recordset($2::jsonb) AS v(holder text, requested numeric, charged numeric)
+      WHERE g.holder = v.holder AND EXISTS (SELECT 1 FROM m) AND (SELECT COUNT(*) FROM hl) >= 0 RETURNING 1),
   a AS (UPDATE gw_authorizations SET activated = 2 WHERE auth_id = ANY (${pgJsonIds("$3")}) AND (SELECT COUNT(*) FROM h) >= 0 AND EXISTS (SELECT 1 FROM m)),
   u AS (UPDATE gw_batches SET status = 'settled', charged = $4::bigint, tx_hash = COALESCE($5::text, tx_hash), settled_at = $6::bigint
       WHERE batch_id = $1 AND EXISTS (SELECT 1 FROM m)),
   c AS (UPDATE gw_meta SET value = value + 1 WHERE name = 'settled_batches' AND EXISTS (SELECT 1 FROM m))
   SELECT COUNT(*) AS finished FROM m`;
 
-/** SQLite: the request's part of {@link SETTLE_PG} (same parameters), returning what the holder's and the authorization's updates need. */
+/**
+ * SQLite: one request's part of {@link SETTLES_PG} ($1 request id, $2 amount, $3 tokens in, $4 tokens out, $5 ending, $6 now),
+ * returning what the holder's and the authorization's updates need.
+ */
 const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
     status = CASE WHEN MIN($2, hold) > 0 THEN 'charged' ELSE 'released' END,
     tokens_in = CASE WHEN MIN($2, hold) > 0 THEN $3 ELSE 0 END,
@@ -276,8 +366,129 @@ const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
   WHERE request_id = $1 AND status = 'held'
   RETURNING holder, auth_id, hold, charge, created_at`;
 
+/** A hold waiting for {@link FAST_HOLDS_PG}. */
+interface PgHold {
+  p: HoldParams;
+  key: NonNullable<HoldParams["key"]>;
+  outputTokens: number;
+  amount: bigint;
+}
+
+/** An ending waiting for {@link SETTLES_PG}. */
+interface PgSettle {
+  requestId: string;
+  amount: bigint;
+  tokensIn: number;
+  tokensOut: number;
+  ending: Ending;
+  now: number;
+  durable: boolean;
+}
+
+/** The most requests in one grouped statement. */
+const PG_BATCH_MAX = 64;
+/**
+ * A grouped statement that has run this long (ms) is taken as waiting on a lock, and the next
+ * group starts beside it (see {@link GroupCommit}); at most this many at once.
+ */
+const PG_STALL_MS = 5;
+const PG_MAX_IN_FLIGHT = 4;
+
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
+
+  /**
+   * PostgreSQL: the one-statement holds of concurrent requests, grouped (see {@link GroupCommit}):
+   * one per holder per statement, so each request's checks see its holder's row as the previous
+   * statements left it, exactly as when they run one by one.
+   */
+  private holds: GroupCommit<PgHold, boolean> | undefined;
+  /** PostgreSQL: the endings of concurrent requests, grouped (one per request id per statement). */
+  private settles: GroupCommit<PgSettle, bigint | undefined> | undefined;
+
+  private pgHolds(): GroupCommit<PgHold, boolean> {
+    this.holds ??= new GroupCommit<PgHold, boolean>({
+      max: PG_BATCH_MAX,
+      stallMs: PG_STALL_MS,
+      maxInFlight: PG_MAX_IN_FLIGHT,
+      key: (h) => h.key.holder,
+      run: async (items) => {
+        if (items.length === 1) {
+          const [{ p, key, outputTokens, amount }] = items;
+          const params = [key.holder, p.authId, p.now, p.limits.requestsPerMinute, p.limits.tokensPerMinute, p.limits.creditsPerDay, p.inputTokens, outputTokens, amount];
+          const more = [p.requestId, p.keyId, key.nonce, p.model, p.tier, p.quote.priceVersion, p.replica];
+          const rows = await this.db.statement(FAST_HOLD_PG, [...params, ...more], { durable: false });
+          return [num(rows[0]?.ok) === 1];
+        }
+        const col = <T>(f: (h: PgHold) => T) => items.map(f);
+        const rows = await this.db.statement(
+          FAST_HOLDS_PG,
+          [
+            pgArray(col((h) => h.key.holder)),
+            pgArray(col((h) => h.p.authId)),
+            pgArray(col((h) => h.p.now)),
+            pgArray(col((h) => h.p.limits.requestsPerMinute)),
+            pgArray(col((h) => h.p.limits.tokensPerMinute)),
+            pgArray(col((h) => h.p.limits.creditsPerDay)),
+            pgArray(col((h) => h.p.inputTokens)),
+            pgArray(col((h) => h.outputTokens)),
+            pgArray(col((h) => h.amount)),
+            pgArray(col((h) => h.p.requestId)),
+            pgArray(col((h) => h.p.keyId)),
+            pgArray(col((h) => h.key.nonce)),
+            pgArray(col((h) => h.p.model)),
+            pgArray(col((h) => h.p.tier)),
+            pgArray(col((h) => h.p.quote.priceVersion)),
+            pgArray(col((h) => h.p.replica)),
+          ],
+          // Not durable: a crash releases every hold anyway (see hold).
+          { durable: false },
+        );
+        const held = new Set(rows.map((r) => str(r.request_id)));
+        return items.map((h) => held.has(h.p.requestId));
+      },
+    });
+    return this.holds;
+  }
+
+  private pgSettles(): GroupCommit<PgSettle, bigint | undefined> {
+    this.settles ??= new GroupCommit<PgSettle, bigint | undefined>({
+      max: PG_BATCH_MAX,
+      stallMs: PG_STALL_MS,
+      maxInFlight: PG_MAX_IN_FLIGHT,
+      key: (s) => s.requestId,
+      run: async (items) => {
+        if (items.length === 1) {
+          const [x] = items;
+          const rows = await this.db.statement(SETTLE_PG, [x.requestId, x.amount, x.tokensIn, x.tokensOut, x.ending, x.now], { durable: x.durable });
+          return [rows.length ? big(rows[0].charge) : undefined];
+        }
+        const col = <T>(f: (s: PgSettle) => T) => items.map(f);
+        const rows = await this.db.statement(
+          SETTLES_PG,
+          [
+            pgArray(col((s) => s.requestId)),
+            pgArray(col((s) => s.amount)),
+            pgArray(col((s) => s.tokensIn)),
+            pgArray(col((s) => s.tokensOut)),
+            pgArray(col((s) => s.ending)),
+            pgArray(col((s) => s.now)),
+          ],
+          // Durable when any of them is (a charge is durable before its response completes).
+          { durable: items.some((s) => s.durable) },
+        );
+        const charges = new Map(rows.map((r) => [str(r.request_id), big(r.charge)]));
+        return items.map((s) => charges.get(s.requestId));
+      },
+    });
+    return this.settles;
+  }
+
+  /** PostgreSQL: statements sent for grouped holds and endings, and the requests in them. */
+  groupStats(): { holds: GroupCommitStats; settles: GroupCommitStats } {
+    const none = { batches: 0, items: 0, overlapped: 0 };
+    return { holds: { ...(this.holds?.stats ?? none) }, settles: { ...(this.settles?.stats ?? none) } };
+  }
 
   /**
    * `column` is one of the ids of the JSON array bound as $1. On PostgreSQL an array built once
@@ -307,7 +518,9 @@ export class Ledger {
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.holds?.drained();
+    await this.settles?.drained();
     return this.db.close();
   }
 
@@ -457,9 +670,14 @@ export class Ledger {
         // wait) only for it. (Two round trips per holder when stale held a hundred holders' rows, and
         // the settled-batches counter a landing batch waits on, for 100 ms.) Stale: only lower
         // balances are applied; `behind` counts the higher ones left for the next refresh.
+        // The rows to write are locked first, in ascending order (`l`, read whole before `u` updates
+        // any: the order of the UPDATE's join is the planner's), as every transaction locks holders.
         const rows = await tx.all(
           `WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(holder text, balance numeric)),
-             u AS (UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM v WHERE g.holder = v.holder AND g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) RETURNING 1)
+             l AS MATERIALIZED (SELECT g.holder FROM gw_holders g JOIN v ON g.holder = v.holder
+               WHERE g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) ORDER BY g.holder FOR UPDATE OF g),
+             u AS (UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM v
+               WHERE g.holder = v.holder AND g.holder IN (SELECT holder FROM l) AND (SELECT COUNT(*) FROM l) >= 0 AND g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) RETURNING 1)
            SELECT COUNT(*) AS behind FROM gw_holders g JOIN v ON g.holder = v.holder WHERE $3::int = 1 AND g.balance < v.balance`,
           [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now, stale ? 1 : 0],
         );
@@ -504,7 +722,21 @@ export class Ledger {
     if (this.db.kind === "postgres" && p.key) {
       const fast = await this.fastHold(p, p.key);
       if (fast) return fast;
+      // The full transaction locks the holder's row for several round trips: the holder's next
+      // requests wait for it outside the grouped holds (not inside one, holding up every other holder's).
+      const holds = this.pgHolds();
+      holds.pause(p.key.holder);
+      try {
+        return await this.fullHold(p);
+      } finally {
+        holds.resume(p.key.holder);
+      }
     }
+    return this.fullHold(p);
+  }
+
+  /** {@link hold} in one transaction that checks everything in order, cutting the output tokens to the budget. */
+  private async fullHold(p: HoldParams): Promise<Hold> {
     // Not durable: a crash releases every hold anyway, and the charge that converts it is durable
     // (and, the log being sequential, makes the hold durable with it).
     return this.db.transaction(
@@ -667,29 +899,8 @@ export class Ledger {
     const outputTokens = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
     if (outputTokens < 1) return undefined;
     const amount = p.quote.cost(p.inputTokens, outputTokens);
-    const rows = await this.db.statement(
-      FAST_HOLD_PG,
-      [
-        key.holder,
-        p.authId,
-        p.now,
-        p.limits.requestsPerMinute,
-        p.limits.tokensPerMinute,
-        p.limits.creditsPerDay,
-        p.inputTokens,
-        outputTokens,
-        amount,
-        p.requestId,
-        p.keyId,
-        key.nonce,
-        p.model,
-        p.tier,
-        p.quote.priceVersion,
-        p.replica,
-      ],
-      { durable: false },
-    );
-    return num(rows[0]?.ok) === 1 ? { requestId: p.requestId, holder: key.holder, amount, outputTokens } : undefined;
+    const held = await this.pgHolds().submit({ p, key, outputTokens, amount });
+    return held ? { requestId: p.requestId, holder: key.holder, amount, outputTokens } : undefined;
   }
 
   /**
@@ -701,11 +912,9 @@ export class Ledger {
     const durable = usage.amount > 0n;
     const amount = usage.amount < 0n ? 0n : usage.amount;
     if (this.db.kind === "postgres") {
-      // One statement, one round trip: the request's row (still held), then the holder's, then
-      // the authorization's (`a` waits on `h`), so the lock order is the hold's.
-      const params = [requestId, amount, usage.tokensIn, usage.tokensOut, usage.ending, now];
-      const rows = await this.db.statement(SETTLE_PG, params, { durable });
-      return rows.length ? { charge: big(rows[0].charge) } : undefined;
+      // Grouped with the other requests ending meanwhile: one statement, one round trip for all.
+      const charge = await this.pgSettles().submit({ requestId, amount, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, ending: usage.ending, now, durable });
+      return charge === undefined ? undefined : { charge };
     }
     return this.db.transaction(
       async (tx) => {
@@ -861,8 +1070,16 @@ export class Ledger {
       const authIds = [...perAuth.keys()].sort();
       // The authorizations not yet on-chain, marked in one statement (a round trip per authorization
       // kept each one's row locked, and the holds behind it waiting, for the whole loop).
+      // On PostgreSQL their rows locked in ascending order first, as the grouped charges lock
+      // authorizations (without an order, this and a grouped charge could each wait on the other).
       const activations = (
-        await tx.all(`UPDATE gw_authorizations SET activated = 1 WHERE activated = 0 AND ${this.inJsonIds("auth_id")} RETURNING auth_id`, [JSON.stringify(authIds)])
+        await tx.all(
+          this.db.kind === "postgres"
+            ? `WITH l AS MATERIALIZED (SELECT auth_id FROM gw_authorizations WHERE activated = 0 AND ${this.inJsonIds("auth_id")} ORDER BY auth_id FOR UPDATE)
+               UPDATE gw_authorizations SET activated = 1 WHERE activated = 0 AND auth_id IN (SELECT auth_id FROM l) AND (SELECT COUNT(*) FROM l) >= 0 RETURNING auth_id`
+            : `UPDATE gw_authorizations SET activated = 1 WHERE activated = 0 AND ${this.inJsonIds("auth_id")} RETURNING auth_id`,
+          [JSON.stringify(authIds)],
+        )
       )
         .map((r) => str(r.auth_id))
         .sort();
