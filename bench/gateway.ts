@@ -72,7 +72,7 @@ const TRACE_DIR = process.env.CTK_BENCH_TRACE;
  * ratio is shown, with the range of all. The direct phase alone moves by a third between runs on
  * this shared machine (3,700–5,300 requests/s in one run), and one pair's ratio with it.
  */
-const PAIRS = Math.max(1, Number(process.env.CTK_BENCH_PAIRS ?? 3));
+const PAIRS = Math.max(1, Number.parseInt(process.env.CTK_BENCH_PAIRS ?? "3", 10) || 3);
 
 function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const prof = PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROF_DIR] : [];
@@ -476,7 +476,7 @@ async function main(): Promise<void> {
         .map((x) => x.toFixed(1))
         .join(" / ")} at the end.`,
       "",
-      `Closed loop (${STREAMS} streams, each sends its next request when the last ends; of ${PAIRS} alternating pair${PAIRS === 1 ? "" : "s"} of phases, direct then through the path, the pair with the median ratio, the range of all in brackets):`,
+      `Closed loop (${STREAMS} streams, each sends its next request when the last ends; of ${PAIRS} alternating pair${PAIRS === 1 ? "" : "s"} of phases, direct then through the path, the pair with the median ratio, the range of all in brackets; its p50, p99 and added p99 are that pair's):`,
       "",
       table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "metered ÷ direct", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], rows),
       "",

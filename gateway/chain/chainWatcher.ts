@@ -88,7 +88,7 @@ export class ChainWatcher {
     const holders = new Set<string>();
     const creditLogs = logs.filter((l) => getAddress(l.address) === inferenceCredit);
     const events = decodeCreditLogs(creditLogs);
-    const ownSettlements = this.ownSettlements(events);
+    const ownSettlements = await this.ownSettlements(events);
     for (const e of events) {
       if (e.eventName === "AuthorizationRevoked") {
         const args = e.args as { authId: Hex; gateway: Address; holder: Address };
@@ -118,17 +118,21 @@ export class ChainWatcher {
   }
 
   /**
-   * The transactions that settled one of this gateway's batches. Their burns (`Transfer` to the
-   * zero address, one per charge) are the batch's charges, which the ledger applies with the
-   * batch: reading every holder of the batch again here (a hundred balance reads per batch) would
-   * only find what the ledger is about to know, or, read before the batch is applied, take the
-   * charges off twice until the settler reads them again.
+   * The transactions that settled one of this ledger's batches (by batch id: another deployment
+   * signing with the same account has a ledger of its own, and its burns must be read). Their burns
+   * (`Transfer` to the zero address, one per charge) are the batch's charges, which the ledger
+   * applies with the batch: reading every holder of the batch again here (a hundred balance reads
+   * per batch) would only find what the ledger is about to know, or, read before the batch is
+   * applied, take the charges off twice until the settler reads them again.
    */
-  private ownSettlements(events: readonly AnyCreditEvent[]): Set<Hex> {
-    const own = new Set<Hex>();
+  private async ownSettlements(events: readonly AnyCreditEvent[]): Promise<Set<Hex>> {
+    const settled = new Map<string, Hex>();
     for (const e of events)
-      if (e.eventName === "UsageBatchSettled" && getAddress((e.args as { gateway: Address }).gateway) === getAddress(this.d.gateway)) own.add(e.transactionHash);
-    return own;
+      if (e.eventName === "UsageBatchSettled" && getAddress((e.args as { gateway: Address }).gateway) === getAddress(this.d.gateway))
+        settled.set((e.args as { batchId: Hex }).batchId.toLowerCase(), e.transactionHash);
+    if (settled.size === 0) return new Set();
+    const known = await this.d.ledger.knownBatchIds([...settled.keys()]);
+    return new Set([...settled].filter(([id]) => known.has(id)).map(([, tx]) => tx));
   }
 
   async stop(): Promise<void> {

@@ -226,7 +226,14 @@ export class MeteredProxy {
     const end = async (u: { tokensIn: number; tokensOut: number; ending: Ending }) => {
       ended = true;
       const amount = u.tokensIn === 0 && u.tokensOut === 0 ? 0n : quote.cost(u.tokensIn, u.tokensOut);
-      const done = await this.d.ledger.settleRequest(hold.requestId, { ...u, amount }, this.now());
+      let done: { charge: bigint } | undefined;
+      try {
+        done = await this.d.ledger.settleRequest(hold.requestId, { ...u, amount }, this.now());
+      } catch (err) {
+        // Not ended: the request's last step releases the hold (else it stays open until a restart).
+        ended = false;
+        throw err;
+      }
       const charge = done?.charge ?? 0n;
       if (charge > 0n) {
         m.tokensIn.inc(u.tokensIn);

@@ -14,8 +14,11 @@
  * in flight has (theirs would wait on the same locks), up to `maxInFlight` batches. Without it,
  * one holder's lock wait would hold up every other holder's requests.
  *
- * When the statement fails, every caller of that batch is rejected with its error (a statement
- * is one transaction: nothing of it was applied); the other callers queued go on in the next batch.
+ * When a batch's statement fails (a statement is one transaction: nothing of it was applied),
+ * each of its items is run again alone, one after the other, and a caller is rejected only if its
+ * own statement fails too: a connection cut under a 64-request statement must not fail 64 requests
+ * (a charge rejected leaves its hold open until a restart releases it). The other callers queued
+ * go on in the next batch.
  */
 
 interface Entry<I, R> {
@@ -139,7 +142,15 @@ export class GroupCommit<I, R> {
       const results = await run(batch.map((e) => e.item));
       for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
     } catch (err) {
-      for (const e of batch) e.reject(err);
+      if (batch.length === 1) batch[0].reject(err);
+      else
+        for (const e of batch) {
+          try {
+            e.resolve((await run([e.item]))[0]);
+          } catch (alone) {
+            e.reject(alone);
+          }
+        }
     } finally {
       clearTimeout(stalled);
       this.inFlight.delete(flight);

@@ -4,7 +4,10 @@
  * requests — in one process or in several replicas on one PostgreSQL — see each other's holds.
  * On PostgreSQL the holds (and the endings) of concurrent requests share one statement, one
  * transaction; every transaction that locks several holders' rows locks them in ascending order,
- * and authorizations' rows only after them (a deadlock is only detected after a second).
+ * and authorizations' rows only after them (a deadlock is only detected after a second). The one
+ * multi-row authorization lock not in ascending order, a landed batch's activations, takes rows
+ * whose holders it has locked already (or, in `createBatch`, rows not yet activated, which
+ * nothing else locks then), so it cannot close a cycle.
  *
  *   available = on-chain balance − charges not yet settled − open holds
  *   cap left  = cap − charged by this gateway − open holds on the authorization
@@ -263,8 +266,9 @@ const FAST_HOLD_PG = `WITH h AS MATERIALIZED (SELECT * FROM gw_holders WHERE hol
  * Locks in the order of every transaction: the requests' rows (`r`, in the order of the planner's
  * join: two statements share a request only when a replica releases another's stale holds as that
  * one ends them, and a cycle there would be detected and the statement retried), then the
- * holders' rows in ascending order (`hl`: its sort reads every row of `r` before the
- * first lock), then the authorizations' rows in ascending order (`al` starts only once `hl` has
+ * holders' rows in ascending order (`hl`; with a Sort its input, every row of `r`, is read
+ * before the first lock, and without one the holders' and requests' locks may interleave, which
+ * is harmless: no transaction holds a holder's row and then waits for a held request's), then the authorizations' rows in ascending order (`al` starts only once `hl` has
  * locked every holder: an uncorrelated sub-select is a one-time filter evaluated first, and COUNT
  * reads the whole CTE, where EXISTS would read one row).
  */
@@ -337,7 +341,8 @@ const pgJsonIds = (param = "$1") => `ARRAY(SELECT jsonb_array_elements_text(${pa
  * order of every other transaction: the batch's row (still pending), the settled-batches counter
  * (before any holder's row, as a balance refresh locks them), the holders' rows in ascending order
  * (`hl`, read whole before `h` updates any: the order of the UPDATE's join is the planner's), then
- * the authorizations' (`a` runs after every row of `h`: the holds' order, holder then authorization).
+ * the authorizations' (`a` runs after every row of `h`: the holds' order, holder then authorization;
+ * in scan order, not ascending, but each one's holder is locked by this statement already).
  * $1 batch id, $2 JSON [{holder, requested, charged}], $3 JSON [auth id] activated, $4 charged,
  * $5 tx hash or null, $6 now. Returns `finished` 1, or 0 when the batch was not pending.
  */
@@ -420,6 +425,9 @@ export class Ledger {
           const rows = await this.db.statement(FAST_HOLD_PG, [...params, ...more], { durable: false });
           return [num(rows[0]?.ok) === 1];
         }
+        // The statement checks each hold against its holder's row as locked: two of one holder would
+        // both pass against the same row and one write would be lost (GroupCommit keys by holder).
+        if (new Set(items.map((h) => h.key.holder)).size !== items.length) throw new Error("grouped holds: one holder twice in a statement");
         const col = <T>(f: (h: PgHold) => T) => items.map(f);
         const rows = await this.db.statement(
           FAST_HOLDS_PG,
@@ -1104,6 +1112,13 @@ export class Ledger {
         : await tx.all("SELECT * FROM gw_batches ORDER BY created_at, batch_id")
       ).map(batchRow),
     );
+  }
+
+  /** Which of these batch ids this ledger recorded (its own batches, whatever their status). */
+  async knownBatchIds(batchIds: readonly string[]): Promise<Set<string>> {
+    if (batchIds.length === 0) return new Set();
+    const rows = await this.db.transaction(async (tx) => tx.all(`SELECT batch_id FROM gw_batches WHERE ${this.inJsonIds("batch_id")}`, [JSON.stringify(batchIds)]));
+    return new Set(rows.map((r) => str(r.batch_id)));
   }
 
   async setBatchTx(batchId: string, txHash: string): Promise<void> {

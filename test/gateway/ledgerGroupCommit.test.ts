@@ -3,7 +3,7 @@
  * per holder each), concurrent endings in another (summed per holder and per authorization). The
  * ledger's totals must equal the sums of its request rows exactly, whatever went in which
  * statement; every statement locks holders in ascending order, then authorizations; a statement
- * that fails rejects every request in it and applies nothing.
+ * that fails applies nothing, and each of its requests is tried again alone.
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
@@ -395,7 +395,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     await expectTotalsAgree(ledger);
   });
 
-  it("rejects every request of a statement that fails, and applies none of it", async () => {
+  it("applies nothing of a statement that fails, and tries each of its requests again alone", async () => {
     const { accounts, release, lockedRows, probe } = await lockedMiddle();
     const holds = Promise.allSettled(accounts.map((x) => ledger.hold(holdParams(x, `h-${x.authId}`))));
     try {
@@ -407,10 +407,17 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
       await release();
     }
     const results = await holds;
-    expect(results.map((r) => r.status)).to.deep.equal(["rejected", "rejected", "rejected"]);
+    expect(results.map((r) => r.status)).to.deep.equal(["fulfilled", "fulfilled", "fulfilled"]);
     const t = await totals(ledger);
-    expect(t.holders.map((h) => h.ledger[0])).to.deep.equal(["0", "0", "0"]);
-    expect(t.holders.map((h) => h.rows[2])).to.deep.equal(["0", "0", "0"]);
+    expect(
+      t.holders.map((h) => h.ledger[0]),
+      "one hold each",
+    ).to.deep.equal([EACH, EACH, EACH].map(String));
+    expect(
+      t.holders.map((h) => h.rows[2]),
+      "one request row each",
+    ).to.deep.equal(["1", "1", "1"]);
+    await expectTotalsAgree(ledger);
     // The next requests go on.
     const again = await Promise.all(accounts.map((x) => ledger.hold(holdParams(x, `again-${x.authId}`))));
     expect(again.map((h) => h.outputTokens)).to.deep.equal([30, 30, 30]);
