@@ -5,20 +5,14 @@
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
-import type { HoldParams, Ledger, Limits } from "../../gateway/ledger/ledger.js";
-import { type PriceBook, quoteFor } from "../../gateway/metering/quote.js";
+import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
+import { quoteFor } from "../../gateway/metering/quote.js";
 import { chargeFor } from "../../sdk/credits/price.js";
-import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
+import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase, lockHolderRow } from "./support/databases.js";
+import { BOOK, LIMITS, T0 } from "./support/ledgerTerms.js";
 
 const HOLDER = "0x00000000000000000000000000000000000000a1";
 const OTHER = "0x00000000000000000000000000000000000000b2";
-const BOOK: PriceBook = {
-  version: 3n,
-  models: new Map([["m", { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, requestCharge: 1_000n }]]),
-  fees: [0n, 0n, 2_000n, 10_000n],
-};
-const LIMITS: Limits = { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000, creditsPerDay: 10n ** 15n };
-const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
 
 function authRecord(authId: string, holder: string, cap: bigint, nonce = 1n) {
   return { authId, holder, nonce, cap, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] as string[], signature: "0x", document: "{}", charged: 0n, activated: false };
@@ -472,20 +466,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
         await ledger.addAuthorization(authRecord("0xb2", OTHER, 10n ** 12n, 7n), 10n ** 9n, T0);
         // Another connection holds HOLDER's row (as a hold in progress does).
-        const other = await db.open();
-        let release!: () => void;
-        let locked!: () => void;
-        const isLocked = new Promise<void>((r) => {
-          locked = r;
-        });
-        const holding = other.db.transaction(async (tx) => {
-          await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [HOLDER]);
-          locked();
-          await new Promise<void>((r) => {
-            release = r;
-          });
-        });
-        await isLocked;
+        const { release } = await lockHolderRow(db, HOLDER);
         const within = <T>(p: Promise<T>, ms: number) => Promise.race([p.then(() => "done"), new Promise((r) => setTimeout(() => r("waiting"), ms))]);
         // HOLDER's balance agrees with the chain, OTHER's moved: the refresh does not wait for HOLDER's row.
         const refresh = ledger.setBalances(
@@ -499,8 +480,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         try {
           expect(await within(refresh, 2_000)).to.equal("done");
         } catch (err) {
-          release();
-          await holding;
+          await release();
           throw err;
         }
         expect((await ledger.holderState(OTHER))!.balance).to.equal(10n ** 9n + 5n);
@@ -509,8 +489,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         try {
           expect(await within(change, 500)).to.equal("waiting");
         } finally {
-          release();
-          await holding;
+          await release();
         }
         expect(await change).to.equal(true);
         expect((await ledger.holderState(HOLDER))!.balance).to.equal(10n ** 9n - 7n);

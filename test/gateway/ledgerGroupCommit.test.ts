@@ -7,17 +7,11 @@
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
-import type { HoldParams, Ledger, Limits } from "../../gateway/ledger/ledger.js";
-import { type PriceBook, quoteFor } from "../../gateway/metering/quote.js";
-import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
+import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
+import { quoteFor } from "../../gateway/metering/quote.js";
+import { type TestDatabase, available, createTestDatabase, lockHolderRow } from "./support/databases.js";
+import { BOOK, LIMITS, T0 } from "./support/ledgerTerms.js";
 
-const BOOK: PriceBook = {
-  version: 3n,
-  models: new Map([["m", { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, requestCharge: 1_000n }]]),
-  fees: [0n, 0n, 2_000n, 10_000n],
-};
-const LIMITS: Limits = { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000, creditsPerDay: 10n ** 15n };
-const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
 const quote = quoteFor(BOOK, "m", "normal")!;
 /** A full request's hold (20 tokens in, 30 out). */
 const EACH = quote.cost(20, 30);
@@ -247,21 +241,8 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
     const accounts = [2, 0, 1].map((i) => ({ holder: holderOf(i), authId: `0xa${i}`, balance: 10n ** 12n, cap: 10n ** 12n }));
     for (const a of accounts) await addAccount(ledger, a);
     const [c, a, b] = accounts;
-    const other = await db.open();
-    let release!: () => void;
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holding = other.db.transaction(async (tx) => {
-      await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [b.holder]);
-      blocker = Number((await tx.one("SELECT pg_backend_pid() AS pid"))?.pid);
-      locked();
-      await new Promise<void>((r) => {
-        release = r;
-      });
-    });
-    await isLocked;
+    const lock = await lockHolderRow(db, b.holder);
+    blocker = lock.pid;
     const probe = await db.open();
     /** Whether another transaction holds this row's lock (NOWAIT: fails at once if so). */
     const isRowLocked = async (table: string, column: string, id: string) => {
@@ -290,11 +271,7 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
         ],
       };
     };
-    const unlock = async () => {
-      release();
-      await holding;
-    };
-    return { accounts, a, b, c, release: unlock, lockedRows, probe };
+    return { accounts, a, b, c, release: lock.release, lockedRows, probe };
   }
 
   it("locks holders in ascending order, then authorizations, in every statement that locks several", async () => {
@@ -348,25 +325,9 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
 
   /** Locks the holder's row from another connection again; resolves to its release. */
   async function lockedMiddleAgain(holder: string): Promise<() => Promise<void>> {
-    const other = await db.open();
-    let release!: () => void;
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    const holding = other.db.transaction(async (tx) => {
-      await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [holder]);
-      blocker = Number((await tx.one("SELECT pg_backend_pid() AS pid"))?.pid);
-      locked();
-      await new Promise<void>((r) => {
-        release = r;
-      });
-    });
-    await isLocked;
-    return async () => {
-      release();
-      await holding;
-    };
+    const lock = await lockHolderRow(db, holder);
+    blocker = lock.pid;
+    return lock.release;
   }
 
   it("starts the next grouped holds beside a statement that waits on a lock, without the holders it has", async () => {

@@ -87,3 +87,32 @@ export async function createTestDatabase(kind: (typeof DATABASE_KINDS)[number]):
     },
   };
 }
+
+/**
+ * PostgreSQL: `holder`'s row locked from a connection of its own (as a transaction in progress
+ * holds it) until `release`; `pid` is that connection's backend (what a waiting statement is
+ * blocked by, in `pg_blocking_pids`).
+ */
+export async function lockHolderRow(db: TestDatabase, holder: string): Promise<{ pid: number; release: () => Promise<void> }> {
+  const other = await db.open();
+  let release!: () => void;
+  let locked!: (pid: number) => void;
+  const isLocked = new Promise<number>((r) => {
+    locked = r;
+  });
+  const holding = other.db.transaction(async (tx) => {
+    await tx.one("SELECT holder FROM gw_holders WHERE holder = $1 FOR UPDATE", [holder]);
+    locked(Number((await tx.one("SELECT pg_backend_pid() AS pid"))?.pid));
+    await new Promise<void>((r) => {
+      release = r;
+    });
+  });
+  const pid = await isLocked;
+  return {
+    pid,
+    release: async () => {
+      release();
+      await holding;
+    },
+  };
+}
