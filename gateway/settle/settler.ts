@@ -80,11 +80,9 @@ async function writeRecordsFile(dir: string, batchId: string, lines: readonly st
   return file;
 }
 
-/**
- * Merkle roots on a worker thread (gateway/settle/usageRootWorker.ts), so hashing a batch never
- * stalls the event loop that serves requests. Where the worker cannot start (a host without the
- * TypeScript loader in its threads), the root is computed in this thread instead: same result.
- */
+/** A root hashed on this thread (a re-sent batch's check, or every root when the worker cannot run): keccak in WebAssembly once loaded. */
+const rootHere = (lines: readonly string[]): Promise<string> => loadFastUsageHashing().then(() => usageRoot(lines));
+
 /**
  * The worker's entry: tsx registered in the thread (an evaluated worker gets neither a loader
  * given to the process with --import nor one a test runner registered in-process), then its
@@ -106,6 +104,11 @@ function tsxLoader(): string | undefined {
   }
 }
 
+/**
+ * Merkle roots on a worker thread (gateway/settle/usageRootWorker.ts), so hashing a batch never
+ * stalls the event loop that serves requests. Where the worker cannot start (a host without the
+ * TypeScript loader in its threads), the root is computed in this thread instead: same result.
+ */
 export class RootHasher {
   /** `script`: the worker's module (tests point it at one that cannot load). */
   constructor(private readonly script: URL = new URL("./usageRootWorker.ts", import.meta.url)) {}
@@ -126,9 +129,9 @@ export class RootHasher {
   }
 
   root(lines: readonly string[]): Promise<string> {
-    if (this.failed) return Promise.resolve(usageRoot(lines));
+    if (this.failed) return rootHere(lines);
     if (!this.worker) this.start();
-    if (this.failed || !this.worker) return Promise.resolve(usageRoot(lines));
+    if (this.failed || !this.worker) return rootHere(lines);
     const id = this.next++;
     // Referenced while a root is awaited (a graceful stop's last batch must not see the process exit).
     if (this.waiting.size === 0) this.worker.ref();
@@ -163,11 +166,7 @@ export class RootHasher {
     this.worker = undefined;
     for (const [id, w] of this.waiting) {
       this.waiting.delete(id);
-      try {
-        w.resolve(usageRoot(w.lines));
-      } catch (err) {
-        w.reject(err as Error);
-      }
+      rootHere(w.lines).then(w.resolve, w.reject);
     }
   }
 
@@ -197,8 +196,6 @@ export class Settler {
 
   start(): void {
     this.hasher.warm();
-    // For what is hashed on this thread (a re-sent batch's check, and every root if the worker cannot run).
-    void loadFastUsageHashing();
     this.loop = this.run();
   }
 
@@ -260,7 +257,7 @@ export class Settler {
     else {
       // Recorded by an earlier run (or another replica): its rows must still hash to its root.
       lines = (await ledger.usage({ batchId: batch.batchId })).map((r) => usageRecordLine(toUsageRecord(r)));
-      if (usageRoot(lines) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
+      if ((await rootHere(lines)) !== batch.usageRoot) throw new Error(`batch ${batch.batchId}: its records no longer hash to its root`);
     }
     this.built = undefined;
     await writeRecordsFile(this.d.recordsDir, batch.batchId, lines);

@@ -107,13 +107,15 @@ export function loadFastUsageHashing(): Promise<boolean> {
 
 const utf8 = new TextEncoder();
 
-export const usageLeaf = (line: string): Hex => bytesToHex(keccakBytes(utf8.encode(line)));
+const leaf = (line: string): Uint8Array => keccakBytes(utf8.encode(line));
+
+export const usageLeaf = (line: string): Hex => bytesToHex(leaf(line));
 
 /** The Merkle root of a batch's lines (see the module comment). */
 export function usageRoot(lines: readonly string[]): Hex {
   if (lines.length === 0) throw new UsageRecordError("a batch needs at least one usage record");
   // Bytes throughout (hex only for the root): the conversions cost as much as the hashing.
-  let level: Uint8Array[] = lines.map((l) => keccakBytes(utf8.encode(l)));
+  let level: Uint8Array[] = lines.map(leaf);
   const pair = new Uint8Array(64);
   while (level.length > 1) {
     const next: Uint8Array[] = [];
