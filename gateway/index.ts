@@ -25,7 +25,7 @@ import type { PriceBook } from "./metering/quote.js";
 import { MeteredProxy, type Upstream } from "./http/meteredProxy.js";
 import { close, createGatewayServer, listen } from "./http/server.js";
 import { usageRoute } from "./http/usageRoute.js";
-import { Settler } from "./settle/settler.js";
+import { Settler, type SettlerDeps } from "./settle/settler.js";
 import { type LlamaUpstream, startLlamaUpstream } from "./upstream/llamaUpstream.js";
 import { PriorityLimiter } from "./upstream/priorityLimiter.js";
 import { UpstreamClient } from "./upstream/upstreamClient.js";
@@ -37,6 +37,8 @@ export interface GatewayDeps {
   logger?: Logger;
   logStream?: DestinationStream;
   now?: () => number;
+  /** The gas limit of each settlement (tests: a bound too low); default the settler's. */
+  settleGasLimit?: SettlerDeps["gasLimit"];
 }
 
 export interface Gateway {
@@ -161,6 +163,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       log,
       metrics,
       now,
+      gasLimit: deps.settleGasLimit,
       // The batch's holders whose balance a refresh (of any replica) changed since it was built are
       // read again once it is applied: if it had landed, the lower on-chain balance had its charges
       // off already, and applying the batch took them off a second time (cautious, but short by the

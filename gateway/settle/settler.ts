@@ -24,7 +24,7 @@ import type { TopicFilter } from "../../sdk/logs/fetchLogRanges.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
 import { type UsageRecord, loadFastUsageHashing, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
-import { settleUsage } from "../../sdk/credits/write.js";
+import { settleUsage, settleUsageGasBound } from "../../sdk/credits/write.js";
 import type { BatchRow, Ledger, UsageRow } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 
@@ -48,6 +48,8 @@ export interface SettlerDeps {
   /** After a batch lands (balances changed on-chain). */
   onSettled?: (batch: BatchRow) => Promise<void> | void;
   now?: () => number;
+  /** The gas limit a batch is sent with (undefined: estimated by the node); default {@link settleUsageGasBound}. */
+  gasLimit?: (batch: { activations: readonly unknown[]; charges: readonly unknown[] }) => bigint | undefined;
 }
 
 export function toUsageRecord(r: UsageRow): UsageRecord {
@@ -189,6 +191,10 @@ export class Settler {
   private wake: (() => void) | undefined;
   private busy: Promise<void> = Promise.resolve();
   private readonly now: () => number;
+  /** The chain's block gas limit, read once: a batch's gas bound above it is not sent. */
+  private blockGasLimit: bigint | undefined;
+  /** Batches whose send with a gas bound failed: sent again with the node's estimate. */
+  private readonly estimate = new Set<string>();
 
   constructor(private readonly d: SettlerDeps) {
     this.now = d.now ?? Date.now;
@@ -269,18 +275,36 @@ export class Settler {
         const f = parseSignedAuthorization(JSON.parse(docs.get(id)!));
         return { authorization: f.authorization, signature: f.signature };
       });
+      const usage = {
+        batchId: batch.batchId as Hex,
+        priceVersion: batch.priceVersion,
+        usageRoot: batch.usageRoot as Hex,
+        activations,
+        charges: batch.charges.map((c) => ({ holder: c.holder as Address, nonce: BigInt(c.nonce), amount: BigInt(c.amount) })),
+      };
+      // A bound instead of an estimate: the node runs the batch once, not twice.
+      let gas = this.estimate.has(batch.batchId) ? undefined : (this.d.gasLimit ?? settleUsageGasBound)(usage);
+      if (gas !== undefined) {
+        this.blockGasLimit ??= (await client.publicClient.getBlock()).gasLimit;
+        if (gas > this.blockGasLimit) gas = undefined;
+      }
       try {
-        receipt = await settleUsage(client, {
-          batchId: batch.batchId as Hex,
-          priceVersion: batch.priceVersion,
-          usageRoot: batch.usageRoot as Hex,
-          activations,
-          charges: batch.charges.map((c) => ({ holder: c.holder as Address, nonce: BigInt(c.nonce), amount: BigInt(c.amount) })),
-        });
+        receipt = await settleUsage(client, usage, gas === undefined ? {} : { gas });
       } catch (err) {
         // Landed meanwhile (a transaction sent before a crash): take the chain's record of it.
-        if (!(err instanceof ContractError && err.errorName === "UsageBatchAlreadySettled")) throw err;
+        if (!(err instanceof ContractError && err.errorName === "UsageBatchAlreadySettled")) {
+          if (gas !== undefined) {
+            // Out of gas, or anything else: the next attempt asks the node (an error it finds shows there).
+            this.estimate.add(batch.batchId);
+            this.d.log.warn(
+              { batchId: batch.batchId, gas: gas.toString(), err: (err as Error).message },
+              "settlement sent with a gas bound failed; sending it again with an estimate",
+            );
+          }
+          throw err;
+        }
       }
+      this.estimate.delete(batch.batchId);
     }
     const charged = new Map<string, bigint>();
     let txHash: string | null = receipt?.transactionHash ?? null;

@@ -5,6 +5,7 @@
 import type { Address, Hex, TransactionReceipt } from "viem";
 import type { CtkClient } from "../client.js";
 import type { inferenceCreditAbi } from "../generated/abi.js";
+import { TX_GAS_CAP } from "../grantRows.js";
 import { type ContractHandle, type SubmitOptions, type WriteArgs, type WriteName, writeAndWait } from "../write.js";
 import { type Authorization, toSignedAuthorizationArg } from "./authorization.js";
 import { creditContract } from "./contract.js";
@@ -55,6 +56,27 @@ export interface UsageBatch {
   usageRoot: Hex;
   activations: readonly { authorization: Authorization; signature: Hex }[];
   charges: readonly { holder: Address; nonce: bigint; amount: bigint }[];
+}
+
+/** What {@link settleUsageGasBound} allows for the batch itself and for each charge. */
+export const SETTLE_USAGE_BASE_GAS = 100_000n;
+export const SETTLE_USAGE_CHARGE_GAS = 90_000n;
+
+/**
+ * A gas limit that covers a `settleUsage` batch with no activations whatever the holders' state, so
+ * the gateway need not have the node run the batch once more to estimate it (on anvil that doubled
+ * the chain's work per settlement): 100,000 + 90,000 per charge. The costliest charge reads all
+ * eight of its holder's buckets, empties the first and moves the seven others down, under an
+ * authorization cold in the transaction: about 73,000 gas, and the batch around it about 70,000
+ * (test/contracts/creditsSettlement.test.ts holds the bound against both). Unused gas is not paid.
+ * Undefined, to estimate instead, when the batch activates authorizations (checking a signature runs
+ * the holder's own code when the holder is a contract wallet) or the bound passes one transaction's
+ * gas cap.
+ */
+export function settleUsageGasBound(b: { activations: readonly unknown[]; charges: readonly unknown[] }): bigint | undefined {
+  if (b.activations.length > 0 || b.charges.length === 0) return undefined;
+  const gas = SETTLE_USAGE_BASE_GAS + BigInt(b.charges.length) * SETTLE_USAGE_CHARGE_GAS;
+  return gas <= TX_GAS_CAP ? gas : undefined;
 }
 
 /** Gateway: settles a batch of usage (activating new authorizations first). */

@@ -243,6 +243,40 @@ describe("InferenceCredit — authorizations", () => {
       .withArgs(ethers.ZeroHash);
   });
 
+  it("never needs more gas for a batch of charges than settleUsageGasBound gives it, at the costliest charge, up to the transaction gas cap", async function () {
+    this.timeout(300_000);
+    const { SETTLE_USAGE_BASE_GAS, SETTLE_USAGE_CHARGE_GAS, settleUsageGasBound } = await import("../../sdk/credits/write.js");
+    const { TX_GAS_CAP } = await import("../../sdk/grantRows.js");
+    const f = await load();
+    const most = Number((TX_GAS_CAP - SETTLE_USAGE_BASE_GAS) / SETTLE_USAGE_CHARGE_GAS);
+    expect(settleUsageGasBound({ activations: [], charges: Array(most) })).to.equal(SETTLE_USAGE_BASE_GAS + BigInt(most) * SETTLE_USAGE_CHARGE_GAS);
+    // Past the cap, with an activation, or empty: estimated instead.
+    expect(settleUsageGasBound({ activations: [], charges: Array(most + 1) })).to.equal(undefined);
+    expect(settleUsageGasBound({ activations: [{}], charges: [{}] })).to.equal(undefined);
+    expect(settleUsageGasBound({ activations: [], charges: [] })).to.equal(undefined);
+    const g = f.credit.connect(f.signers.gateway);
+    for (const n of [1, 16, most]) {
+      const holders = Array.from({ length: n }, (_, i) => new ethers.Wallet(ethers.id(`gas-bound-${n}-${i}`), ethers.provider));
+      await f.token.connect(f.signers.hr).onboard(holders.map((w) => w.address));
+      // Eight buckets each (the most a holder has), 1,000 base units in each, the soonest first.
+      for (let b = 0; b < 8; b++) await f.grantCredits(holders, 1_000n, f.expiries.later + BigInt(b * DAY));
+      const signed = [];
+      for (const w of holders) signed.push(await f.sign(w, f.authorization(w)));
+      await (await f.settle(signed, [])).wait();
+      // Each charge empties its holder's first bucket exactly: all eight read, seven moved down, one deleted.
+      const charges = holders.map((w) => ({ holder: w.address, nonce: 1n, amount: 1_000n }));
+      const bound = settleUsageGasBound({ activations: [], charges })!;
+      const batchId = f.nextBatchId();
+      const needed = await g.settleUsage.estimateGas(batchId, 1n, ethers.ZeroHash, [], charges);
+      expect(needed < bound, `${n} charges need ${needed} gas, bound ${bound}`).to.equal(true);
+      // The margin a state this test does not reach would have: above a tenth of the bound.
+      expect(bound - needed > bound / 10n, `${n} charges: ${needed} of ${bound}`).to.equal(true);
+      const receipt = await (await g.settleUsage(batchId, 1n, ethers.ZeroHash, [], charges, { gasLimit: bound })).wait();
+      expect(receipt!.status).to.equal(1);
+      expect((await f.credit.bucketsOf(holders[0].address)).length).to.equal(7);
+    }
+  });
+
   it("refuses a price version from the future: UnknownPriceVersion(given, current); empty and oversized batches", async () => {
     const f = await load();
     const { alice, gateway } = f.signers;

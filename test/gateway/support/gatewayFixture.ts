@@ -15,7 +15,7 @@ import { creditContract } from "../../../sdk/credits/contract.js";
 import { parseCredits } from "../../../sdk/credits/units.js";
 import { grantCredits } from "../../../sdk/credits/write.js";
 import { onboardHolders } from "../../../sdk/holders.js";
-import { type Gateway, type GatewayConfigInput, parseGatewayConfig, startGateway } from "../../../gateway/index.js";
+import { type Gateway, type GatewayConfigInput, type GatewayDeps, parseGatewayConfig, startGateway } from "../../../gateway/index.js";
 import { LOCAL_ROLE_KEYS } from "../../../devkit/localAccounts.js";
 import { type LocalChain, startLocalChain } from "../../../devkit/localChain.js";
 
@@ -37,7 +37,7 @@ export interface GatewayFixture {
   authorize(i: number, o?: { cap?: string; expiresAt?: bigint; nonce?: bigint; models?: string[]; gateway?: Address }): Promise<Record<string, unknown>>;
   /** A gateway configuration on this chain (override anything). */
   config(over?: Partial<GatewayConfigInput>): GatewayConfigInput;
-  start(over?: Partial<GatewayConfigInput>, logs?: Record<string, unknown>[]): Promise<Gateway>;
+  start(over?: Partial<GatewayConfigInput>, logs?: Record<string, unknown>[], deps?: Pick<GatewayDeps, "settleGasLimit">): Promise<Gateway>;
   /** POSTs an authorization file to /v1/keys. */
   createKey(gw: Pick<Gateway, "url">, file: Record<string, unknown>): Promise<{ status: number; body: Record<string, any> }>;
   /** One short chat completion with `key` (it must be answered): what it was charged, in base units. */
@@ -134,9 +134,9 @@ export async function startGatewayFixture(): Promise<GatewayFixture> {
         ...over,
       };
     },
-    async start(over = {}, logs) {
+    async start(over = {}, logs, deps = {}) {
       const config = parseGatewayConfig(fixture.config(over));
-      const gw = await startGateway(config, { logStream: logs ? jsonLinesInto(logs) : jsonLinesInto([]) });
+      const gw = await startGateway(config, { ...deps, logStream: logs ? jsonLinesInto(logs) : jsonLinesInto([]) });
       gateways.push(gw);
       return gw;
     },
