@@ -71,7 +71,8 @@ export interface Hold {
   outputTokens: number;
 }
 
-export type Ending = "ok" | "disconnect" | "upstream_error" | "timeout" | "crash";
+/** How a request ended; "ledger_error": its hold's statement failed without an answer (released after). */
+export type Ending = "ok" | "disconnect" | "upstream_error" | "timeout" | "crash" | "ledger_error";
 
 export interface AuthorizationRecord {
   authId: string;
@@ -526,7 +527,10 @@ export class Ledger {
     });
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.holds?.drained();
     await this.settles?.drained();
     return this.db.close();
@@ -727,6 +731,34 @@ export class Ledger {
    * (401/403/402/429) when it cannot.
    */
   async hold(p: HoldParams): Promise<Hold> {
+    try {
+      return await this.holdOnce(p);
+    } catch (err) {
+      // Not the ledger's answer (a refusal is a GatewayError): a lost connection or a failed commit
+      // whose reply never came. The hold may have been committed all the same, and the request is not
+      // served: its hold is released (a no-op if there is none) once the database answers again,
+      // instead of keeping the holder's credits held until a restart.
+      if (!(err instanceof GatewayError)) this.releaseInDoubt(p.requestId);
+      throw err;
+    }
+  }
+
+  /** Holds whose statement failed without an answer, being released. */
+  readonly inDoubt = new Set<string>();
+
+  private releaseInDoubt(requestId: string, attempt = 0): void {
+    this.inDoubt.add(requestId);
+    this.settleRequest(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ledger_error" }, Date.now()).then(
+      () => this.inDoubt.delete(requestId),
+      () => {
+        // The database is still away: again, less often (a restart's releaseAbandoned also releases it).
+        if (attempt >= 12 || this.closed) return void this.inDoubt.delete(requestId);
+        setTimeout(() => this.releaseInDoubt(requestId, attempt + 1), Math.min(30_000, 250 * 2 ** attempt)).unref();
+      },
+    );
+  }
+
+  private async holdOnce(p: HoldParams): Promise<Hold> {
     if (this.db.kind === "postgres" && p.key) {
       const fast = await this.fastHold(p, p.key);
       if (fast) return fast;
