@@ -356,7 +356,9 @@ export class MeteredProxy {
       release?.();
       // Whatever happened, the hold does not outlive the request.
       if (!ended)
-        await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" }).catch((err) => this.d.log.error({ err, requestId: hold.requestId }, "could not release a hold"));
+        await end({ tokensIn: 0, tokensOut: 0, ending: "upstream_error" }).catch((err) =>
+          this.d.log.error({ err, requestId: hold.requestId }, "could not release a hold; the ledger tries again in the background"),
+        );
     }
   }
 

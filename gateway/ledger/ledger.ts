@@ -743,12 +743,13 @@ export class Ledger {
     }
   }
 
-  /** Holds whose statement failed without an answer, being released. */
+  /** Holds being released in the background: their hold's or release's statement failed without an answer. */
   readonly inDoubt = new Set<string>();
 
   private releaseInDoubt(requestId: string, attempt = 0): void {
+    if (attempt === 0 && this.inDoubt.has(requestId)) return;
     this.inDoubt.add(requestId);
-    this.settleRequest(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ledger_error" }, Date.now()).then(
+    this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ledger_error" }, Date.now()).then(
       () => this.inDoubt.delete(requestId),
       () => {
         // The database is still away: again, less often (a restart's releaseAbandoned also releases it).
@@ -948,6 +949,16 @@ export class Ledger {
    * delivered. Idempotent: a request that is no longer held is left as it is (returns undefined).
    */
   async settleRequest(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
+    try {
+      return await this.settle(requestId, usage, now);
+    } catch (err) {
+      // A release the database did not answer: tried again in the background until it does.
+      if (usage.amount <= 0n && !(err instanceof GatewayError)) this.releaseInDoubt(requestId);
+      throw err;
+    }
+  }
+
+  private async settle(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
     // A release (nothing to charge) need not be durable: lost in a crash, the restart releases it.
     const durable = usage.amount > 0n;
     const amount = usage.amount < 0n ? 0n : usage.amount;

@@ -2,8 +2,8 @@
  * A hold whose statement failed without an answer — the commit done, its reply lost with the
  * connection — may stand in the ledger while the request is refused. The ledger releases it in the
  * background once the database answers again (a no-op when nothing was committed), so the holder's
- * credits are not held until a restart. On both databases, with a driver that loses replies around
- * the real one.
+ * credits are not held until a restart; so is a release the database did not answer. On both
+ * databases, with a driver that loses replies around the real one.
  */
 import { expect } from "chai";
 import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
@@ -116,6 +116,38 @@ for (const kind of DATABASE_KINDS) {
       for (const id of ["next-1", "next-2", "next-3"]) again.push(await ledger.hold(params(id)));
       expect(again.map((h) => h.amount)).to.deep.equal([1, 2, 3].map(() => balance / 3n));
       for (const h of again) await base.settleRequest(h.requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ok" }, T0 + 2);
+    });
+
+    it("tries a release the database did not answer again until it lands", async () => {
+      const { driver, f } = unreliable(base.db);
+      const ledger = new LedgerClass(driver);
+      await ledger.hold(params("release-later"));
+      expect((await base.holderState(HOLDER))!.openHolds).to.equal(quote.cost(20, 30));
+      f.next = ["down", "down"];
+      await ledger.settleRequest("release-later", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 2).then(
+        () => expect.fail("the database was away"),
+        (e: Error) => expect(e.message).to.match(/ECONNREFUSED/),
+      );
+      expect(ledger.inDoubt.has("release-later")).to.equal(true);
+      await drained(ledger);
+      const row = await base.request("release-later");
+      expect([row?.status, row?.ending]).to.deep.equal(["released", "ledger_error"]);
+      expect((await base.holderState(HOLDER))!.openHolds).to.equal(0n);
+    });
+
+    it("does not retry a charge the database did not answer (the request's own release follows it)", async () => {
+      const { driver, f } = unreliable(base.db);
+      const ledger = new LedgerClass(driver);
+      await ledger.hold(params("charge-down"));
+      f.next = ["down"];
+      await ledger.settleRequest("charge-down", { tokensIn: 20, tokensOut: 30, amount: quote.cost(20, 30), ending: "ok" }, T0 + 2).then(
+        () => expect.fail("the database was away"),
+        (e: Error) => expect(e.message).to.match(/ECONNREFUSED/),
+      );
+      expect(ledger.inDoubt.size).to.equal(0);
+      expect((await base.request("charge-down"))?.status).to.equal("held");
+      await ledger.settleRequest("charge-down", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
+      expect((await base.holderState(HOLDER))!.openHolds).to.equal(0n);
     });
 
     it("releases nothing when the statement failed before it ran (no hold was committed)", async () => {
