@@ -994,9 +994,9 @@ export class Ledger {
     const ids = await this.db.transaction(async (tx) =>
       (await tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [replica, now - staleMs])).map((r) => str(r.request_id)),
     );
-    let n = 0;
-    for (const id of ids) if (await this.settleRequest(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "crash" }, now)) n++;
-    return n;
+    // All at once: on PostgreSQL they go out as grouped statements, on SQLite as one transaction batch.
+    const released = await Promise.all(ids.map((id) => this.settleRequest(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "crash" }, now)));
+    return released.filter((r) => r !== undefined).length;
   }
 
   async request(requestId: string): Promise<(UsageRow & { status: string; outputTokens: number }) | undefined> {
