@@ -81,6 +81,18 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     await ledger.init();
     const released = await ledger.releaseAbandoned(config.replica, config.staleHoldMs, now());
     if (released) log.warn({ released }, "released the holds of requests a previous run left unfinished (not charged)");
+    // Every minute, this replica's holds older than five minutes that no request of this process
+    // holds: left behind when the database did not answer a hold or a release for that long.
+    const orphanTimer = setInterval(
+      () =>
+        void ledger.releaseOrphans(config.replica, now() - 5 * 60_000, now()).then(
+          (n) => n > 0 && log.warn({ released: n }, "released holds no request of this gateway holds any more (not charged)"),
+          (err) => log.warn({ err: (err as Error).message }, "could not look for orphaned holds"),
+        ),
+      60_000,
+    );
+    orphanTimer.unref();
+    cleanup.unshift(async () => clearInterval(orphanTimer));
 
     let embedded: LlamaUpstream | undefined;
     if (config.models.some((m) => m.upstream === "embedded") && config.embedded) {

@@ -14,11 +14,12 @@
  * in flight has (theirs would wait on the same locks), up to `maxInFlight` batches. Without it,
  * one holder's lock wait would hold up every other holder's requests.
  *
- * When a batch's statement fails (a statement is one transaction: nothing of it was applied),
- * each of its items is run again alone, one after the other, and a caller is rejected only if its
- * own statement fails too: a connection cut under a 64-request statement must not fail 64 requests
- * (a charge rejected leaves its hold open until a restart releases it). The other callers queued
- * go on in the next batch.
+ * When a batch's statement fails, each of its items is run again alone (`run` is told so), one
+ * after the other, and a caller is rejected only if its own statement fails too: a connection cut
+ * under a 64-request statement must not fail 64 requests. A statement is one transaction, but a
+ * failure is not proof that nothing of it was applied: its commit may have been done and only its
+ * reply lost, so a run alone first looks for what the batch left. The other callers queued go on in
+ * the next batch.
  */
 
 interface Entry<I, R> {
@@ -55,8 +56,8 @@ export class GroupCommit<I, R> {
       max: number;
       /** Items of one key never share a batch, nor run in two batches at once. */
       key: (item: I) => string;
-      /** Runs one batch: a result per item, in the items' order. */
-      run: (items: I[]) => Promise<R[]>;
+      /** Runs one batch: a result per item, in the items' order (`again`: one item, after its batch failed). */
+      run: (items: I[], again: boolean) => Promise<R[]>;
       /** How long a batch runs before it counts as stalled (ms). */
       stallMs: number;
       maxInFlight: number;
@@ -139,14 +140,17 @@ export class GroupCommit<I, R> {
     // Stalled by then: the next batch may start beside it.
     const stalled = this.options.maxInFlight > 1 ? setTimeout(() => this.schedule(), this.options.stallMs + 1) : undefined;
     try {
-      const results = await run(batch.map((e) => e.item));
+      const results = await run(
+        batch.map((e) => e.item),
+        false,
+      );
       for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
     } catch (err) {
       if (batch.length === 1) batch[0].reject(err);
       else
         for (const e of batch) {
           try {
-            e.resolve((await run([e.item]))[0]);
+            e.resolve((await run([e.item], true))[0]);
           } catch (alone) {
             e.reject(alone);
           }

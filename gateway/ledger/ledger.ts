@@ -17,6 +17,7 @@
  * exceed the hold. Every ending converts the hold: a charge (≤ hold) or a release.
  */
 import { formatCredits } from "../../sdk/credits/units.js";
+import { retry } from "../../sdk/retry.js";
 import { GatewayError } from "../errors.js";
 import { GroupCommit, type GroupCommitStats } from "./groupCommit.js";
 import { SCHEMA } from "./schema.js";
@@ -71,7 +72,10 @@ export interface Hold {
   outputTokens: number;
 }
 
-/** How a request ended; "ledger_error": its hold's statement failed without an answer (released after). */
+/**
+ * How a request ended; "ledger_error": released by the ledger itself — its hold's statement failed
+ * without an answer, or its hold was left behind by a request this process no longer runs.
+ */
 export type Ending = "ok" | "disconnect" | "upstream_error" | "timeout" | "crash" | "ledger_error";
 
 export interface AuthorizationRecord {
@@ -204,6 +208,14 @@ const HOLD_READ_PG = `WITH h AS (SELECT * FROM gw_holders WHERE holder = (SELECT
   SELECT ${HOLD_COLUMNS} FROM a JOIN h ON h.holder = a.holder`;
 const HOLD_HOLDER_UPDATE = `UPDATE gw_holders SET open_holds = open_holds + $2, minute_start = $3, minute_requests = $4, minute_tokens = $5, day_start = $6, day_credits = $7 WHERE holder = $1`;
 const REQUEST_COLUMNS = "request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at";
+/**
+ * A released row in place of a hold in doubt, unless the request has a row: a hold of it committed
+ * later then fails on the request id ({@link Ledger.hold}). $1 request id, $2 key id, $3 auth id,
+ * $4 model, $5 tier, $6 price version, $7 replica, $8 now.
+ */
+const TOMBSTONE = `INSERT INTO gw_requests (${REQUEST_COLUMNS}, ending, finished_at)
+  SELECT $1, $2, $3, a.holder, a.nonce, $4, $5, $6, 'released', 0, 0, 0, $7, $8, 'ledger_error', $8 FROM gw_authorizations a WHERE a.auth_id = $3
+  ON CONFLICT (request_id) DO NOTHING`;
 /**
  * PostgreSQL: one held request's charge (clamped to its hold; 0 releases it) and its effects on the
  * holder and the authorization, in one statement: {@link SETTLES_PG} for a group of one (cheaper
@@ -418,7 +430,12 @@ export class Ledger {
       stallMs: PG_STALL_MS,
       maxInFlight: PG_MAX_IN_FLIGHT,
       key: (h) => h.key.holder,
-      run: async (items) => {
+      run: async (items, again) => {
+        if (again) {
+          // Its group's statement failed, perhaps after its commit: a hold it left stands.
+          const row = await this.db.statement("SELECT status FROM gw_requests WHERE request_id = $1", [items[0].p.requestId]);
+          if (row.length > 0 && str(row[0].status) === "held") return [true];
+        }
         if (items.length === 1) {
           const [{ p, key, outputTokens, amount }] = items;
           const params = [key.holder, p.authId, p.now, p.limits.requestsPerMinute, p.limits.tokensPerMinute, p.limits.creditsPerDay, p.inputTokens, outputTokens, amount];
@@ -466,11 +483,15 @@ export class Ledger {
       stallMs: PG_STALL_MS,
       maxInFlight: PG_MAX_IN_FLIGHT,
       key: (s) => s.requestId,
-      run: async (items) => {
+      run: async (items, again) => {
         if (items.length === 1) {
           const [x] = items;
           const rows = await this.db.statement(SETTLE_PG, [x.requestId, x.amount, x.tokensIn, x.tokensOut, x.ending, x.now], { durable: x.durable });
-          return [rows.length ? big(rows[0].charge) : undefined];
+          if (rows.length) return [big(rows[0].charge)];
+          if (!again) return [undefined];
+          // Its group's statement failed, perhaps after its commit: the charge it made is this request's.
+          const row = await this.db.statement("SELECT status, charge FROM gw_requests WHERE request_id = $1", [x.requestId]);
+          return [row.length > 0 && str(row[0].status) === "charged" ? big(row[0].charge) : undefined];
         }
         const col = <T>(f: (s: PgSettle) => T) => items.map(f);
         const rows = await this.db.statement(
@@ -527,10 +548,9 @@ export class Ledger {
     });
   }
 
-  private closed = false;
-
   async close(): Promise<void> {
-    this.closed = true;
+    this.closing.abort();
+    await Promise.all(this.releasing.values());
     await this.holds?.drained();
     await this.settles?.drained();
     return this.db.close();
@@ -732,31 +752,66 @@ export class Ledger {
    */
   async hold(p: HoldParams): Promise<Hold> {
     try {
-      return await this.holdOnce(p);
+      const held = await this.holdOnce(p);
+      this.live.add(p.requestId);
+      return held;
     } catch (err) {
       // Not the ledger's answer (a refusal is a GatewayError): a lost connection or a failed commit
-      // whose reply never came. The hold may have been committed all the same, and the request is not
-      // served: its hold is released (a no-op if there is none) once the database answers again,
-      // instead of keeping the holder's credits held until a restart.
-      if (!(err instanceof GatewayError)) this.releaseInDoubt(p.requestId);
+      // whose reply never came. The hold may have been committed all the same, or be committed later
+      // (a server process still waiting on a lock), and the request is not served: a released row is
+      // put in its place (a later commit of the hold then fails on its id) and any hold released, in
+      // the background once the database answers, instead of holding the holder's credits.
+      if (!(err instanceof GatewayError)) this.releaseInBackground(p.requestId, "ledger_error", p);
       throw err;
     }
   }
 
-  /** Holds being released in the background: their hold's or release's statement failed without an answer. */
-  readonly inDoubt = new Set<string>();
+  /** Aborted by {@link close}: the releases retrying in the background stop. */
+  private readonly closing = new AbortController();
+  /** Requests this ledger held and that have not ended: {@link releaseOrphans} leaves them alone. */
+  private readonly live = new Set<string>();
+  /** Releases retrying in the background, by request id. */
+  private readonly releasing = new Map<string, Promise<void>>();
 
-  private releaseInDoubt(requestId: string, attempt = 0): void {
-    if (attempt === 0 && this.inDoubt.has(requestId)) return;
-    this.inDoubt.add(requestId);
-    this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ledger_error" }, Date.now()).then(
-      () => this.inDoubt.delete(requestId),
-      () => {
-        // The database is still away: again, less often (a restart's releaseAbandoned also releases it).
-        if (attempt >= 12 || this.closed) return void this.inDoubt.delete(requestId);
-        setTimeout(() => this.releaseInDoubt(requestId, attempt + 1), Math.min(30_000, 250 * 2 ** attempt)).unref();
+  /** Whether a release of this request is retrying in the background (or, without an id, any). */
+  releasingInBackground(requestId?: string): boolean {
+    return requestId === undefined ? this.releasing.size > 0 : this.releasing.has(requestId);
+  }
+
+  /**
+   * Releases a request's hold in the background, retrying (back-off 0.25 s to 30 s, 12 attempts,
+   * about five minutes) until the database answers; after that {@link releaseOrphans} finds it.
+   * With `tombstone` (a hold in doubt) a released row is written first where the request has none.
+   */
+  private releaseInBackground(requestId: string, ending: Ending, tombstone?: HoldParams): void {
+    if (this.releasing.has(requestId) || this.closing.signal.aborted) return;
+    const run = retry(
+      async () => {
+        if (tombstone) {
+          const t = tombstone;
+          await this.db.transaction((tx) => tx.run(TOMBSTONE, [requestId, t.keyId, t.authId, t.model, t.tier, t.quote.priceVersion, t.replica, t.now]));
+        }
+        await this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending }, Date.now());
       },
+      { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal },
+    )
+      .catch(() => undefined)
+      .finally(() => this.releasing.delete(requestId));
+    this.releasing.set(requestId, run);
+  }
+
+  /**
+   * Releases this replica's holds older than `before` that no request of this process holds: left
+   * by a request whose hold or release the database did not answer for longer than the background
+   * retries last. The gateway runs it every minute (holds older than five minutes).
+   */
+  async releaseOrphans(replica: string, before: number, now: number): Promise<number> {
+    const rows = await this.db.transaction(async (tx) =>
+      tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND replica = $1 AND created_at < $2", [replica, before]),
     );
+    const orphans = rows.map((r) => str(r.request_id)).filter((id) => !this.live.has(id) && !this.releasing.has(id));
+    const released = await Promise.all(orphans.map((id) => this.settle(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ledger_error" }, now)));
+    return released.filter((r) => r !== undefined).length;
   }
 
   private async holdOnce(p: HoldParams): Promise<Hold> {
@@ -953,8 +1008,10 @@ export class Ledger {
       return await this.settle(requestId, usage, now);
     } catch (err) {
       // A release the database did not answer: tried again in the background until it does.
-      if (usage.amount <= 0n && !(err instanceof GatewayError)) this.releaseInDoubt(requestId);
+      if (usage.amount <= 0n && !(err instanceof GatewayError)) this.releaseInBackground(requestId, usage.ending);
       throw err;
+    } finally {
+      this.live.delete(requestId);
     }
   }
 

@@ -304,7 +304,6 @@ export class Settler {
           throw err;
         }
       }
-      this.estimate.delete(batch.batchId);
     }
     const charged = new Map<string, bigint>();
     let txHash: string | null = receipt?.transactionHash ?? null;
@@ -337,7 +336,10 @@ export class Settler {
     // The ledger keys authorizations as the SDK computes them (lower-case hex from viem).
     const byAuth = new Map<string, bigint>();
     for (const c of batch.charges) byAuth.set(c.authId, charged.get(c.authId.toLowerCase()) ?? 0n);
-    if (await ledger.finishBatch(batch.batchId, byAuth, txHash, this.now())) {
+    const finished = await ledger.finishBatch(batch.batchId, byAuth, txHash, this.now());
+    // Applied (here or by another replica): never sent again.
+    this.estimate.delete(batch.batchId);
+    if (finished) {
       this.d.metrics.batches.inc();
       const total = [...byAuth.values()].reduce((s, v) => s + v, 0n);
       this.d.log.info({ batchId: batch.batchId, records: batch.records, requested: batch.requested.toString(), charged: total.toString(), tx: txHash }, "usage batch settled");

@@ -65,10 +65,11 @@ export const SETTLE_USAGE_CHARGE_GAS = 90_000n;
 /**
  * A gas limit that covers a `settleUsage` batch with no activations whatever the holders' state, so
  * the gateway need not have the node run the batch once more to estimate it (on anvil that doubled
- * the chain's work per settlement): 100,000 + 90,000 per charge. The costliest charge reads all
- * eight of its holder's buckets, empties the first and moves the seven others down, under an
- * authorization cold in the transaction: about 73,000 gas, and the batch around it about 70,000
- * (test/contracts/creditsSettlement.test.ts holds the bound against both). Unused gas is not paid.
+ * the chain's work per settlement): 100,000 + 90,000 per charge. The costliest charges read all
+ * eight of their holder's buckets and empty some (the first, all eight, or seven), under an
+ * authorization cold in the transaction: at most about 74,000 gas each, and the batch around them
+ * about 70,000 (test/contracts/creditsSettlement.test.ts holds the bound against each case, for
+ * 1, 16 and the most charges the bound allows). Unused gas is not paid.
  * Undefined, to estimate instead, when the batch activates authorizations (checking a signature runs
  * the holder's own code when the holder is a contract wallet) or the bound passes one transaction's
  * gas cap.

@@ -255,26 +255,33 @@ describe("InferenceCredit — authorizations", () => {
     expect(settleUsageGasBound({ activations: [{}], charges: [{}] })).to.equal(undefined);
     expect(settleUsageGasBound({ activations: [], charges: [] })).to.equal(undefined);
     const g = f.credit.connect(f.signers.gateway);
-    for (const n of [1, 16, most]) {
-      const holders = Array.from({ length: n }, (_, i) => new ethers.Wallet(ethers.id(`gas-bound-${n}-${i}`), ethers.provider));
-      await f.token.connect(f.signers.hr).onboard(holders.map((w) => w.address));
-      // Eight buckets each (the most a holder has), 1,000 base units in each, the soonest first.
-      for (let b = 0; b < 8; b++) await f.grantCredits(holders, 1_000n, f.expiries.later + BigInt(b * DAY));
-      const signed = [];
-      for (const w of holders) signed.push(await f.sign(w, f.authorization(w)));
-      await (await f.settle(signed, [])).wait();
-      // Each charge empties its holder's first bucket exactly: all eight read, seven moved down, one deleted.
-      const charges = holders.map((w) => ({ holder: w.address, nonce: 1n, amount: 1_000n }));
-      const bound = settleUsageGasBound({ activations: [], charges })!;
-      const batchId = f.nextBatchId();
-      const needed = await g.settleUsage.estimateGas(batchId, 1n, ethers.ZeroHash, [], charges);
-      expect(needed < bound, `${n} charges need ${needed} gas, bound ${bound}`).to.equal(true);
-      // The margin a state this test does not reach would have: above a tenth of the bound.
-      expect(bound - needed > bound / 10n, `${n} charges: ${needed} of ${bound}`).to.equal(true);
-      const receipt = await (await g.settleUsage(batchId, 1n, ethers.ZeroHash, [], charges, { gasLimit: bound })).wait();
-      expect(receipt!.status).to.equal(1);
-      expect((await f.credit.bucketsOf(holders[0].address)).length).to.equal(7);
-    }
+    // The costliest charges: all eight of a holder's buckets read, and the first emptied (seven moved
+    // down), all eight emptied, or seven emptied (the last moved down).
+    const cases = [
+      { name: "first emptied", amount: 1_000n, left: 7 },
+      { name: "all emptied", amount: 8_000n, left: 0 },
+      { name: "seven emptied", amount: 7_500n, left: 1 },
+    ];
+    for (const n of [1, 16, most])
+      for (const c of cases) {
+        const holders = Array.from({ length: n }, (_, i) => new ethers.Wallet(ethers.id(`gas-bound-${n}-${c.name}-${i}`), ethers.provider));
+        await f.token.connect(f.signers.hr).onboard(holders.map((w) => w.address));
+        // Eight buckets each (the most a holder has), 1,000 base units in each, the soonest first.
+        for (let b = 0; b < 8; b++) await f.grantCredits(holders, 1_000n, f.expiries.later + BigInt(b * DAY));
+        const signed = [];
+        for (const w of holders) signed.push(await f.sign(w, f.authorization(w)));
+        await (await f.settle(signed, [])).wait();
+        const charges = holders.map((w) => ({ holder: w.address, nonce: 1n, amount: c.amount }));
+        const bound = settleUsageGasBound({ activations: [], charges })!;
+        const batchId = f.nextBatchId();
+        const needed = await g.settleUsage.estimateGas(batchId, 1n, ethers.ZeroHash, [], charges);
+        expect(needed < bound, `${n} charges, ${c.name}: need ${needed} gas, bound ${bound}`).to.equal(true);
+        // The margin a state this test does not reach would have: above a tenth of the bound.
+        expect(bound - needed > bound / 10n, `${n} charges, ${c.name}: ${needed} of ${bound}`).to.equal(true);
+        const receipt = await (await g.settleUsage(batchId, 1n, ethers.ZeroHash, [], charges, { gasLimit: bound })).wait();
+        expect(receipt!.status).to.equal(1);
+        expect((await f.credit.bucketsOf(holders[0].address)).length, c.name).to.equal(c.left);
+      }
   });
 
   it("refuses a price version from the future: UnknownPriceVersion(given, current); empty and oversized batches", async () => {

@@ -1,9 +1,12 @@
 /**
- * A hold whose statement failed without an answer — the commit done, its reply lost with the
- * connection — may stand in the ledger while the request is refused. The ledger releases it in the
- * background once the database answers again (a no-op when nothing was committed), so the holder's
- * credits are not held until a restart; so is a release the database did not answer. On both
- * databases, with a driver that loses replies around the real one.
+ * Holds and releases the database did not answer. A hold whose statement failed without an answer
+ * — its commit done and the reply lost, or a server process still waiting to commit it — may stand
+ * in the ledger while the request is refused: the ledger writes a released row in its place (a
+ * later commit of the hold fails on its id) and releases any hold in the background once the
+ * database answers again; so is a release the database did not answer. A grouped statement that
+ * failed after its commit leaves its holds and charges to the requests' runs alone. What the
+ * retries miss, the sweep of holds no request of this process holds releases. On both databases
+ * (the grouped statements: PostgreSQL), with a driver that loses replies around the real one.
  */
 import { expect } from "chai";
 import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
@@ -14,19 +17,27 @@ import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from
 import { BOOK, LIMITS, T0 } from "./support/ledgerTerms.js";
 
 const quote = quoteFor(BOOK, "m", "normal")!;
-const HOLDER = `0x${"ab".repeat(20)}`;
-const AUTH = "auth-in-doubt";
+/** A full request's hold (20 tokens in, 30 out). */
+const EACH = quote.cost(20, 30);
+const holderOf = (i: number) => `0x${(0xc0 + i).toString(16).padStart(40, "0")}`;
+const authOf = (i: number) => `auth-in-doubt-${i}`;
 
+type Fault = "lost" | "down" | "late";
 /**
  * The real driver, but its next calls fail as `f.next` says, in order: "lost" runs and then loses
- * the reply, "down" fails before running; the calls after them run.
+ * the reply; "down" fails before running; "late" fails at once and runs 300 ms later (a server
+ * process that commits after its client gave up; its outcome in `f.late`). The calls after them run.
  */
 function unreliable(real: SqlDriver) {
-  const f = { next: [] as ("lost" | "down")[], calls: 0 };
+  const f = { next: [] as Fault[], calls: 0, late: [] as Promise<unknown>[] };
   const around = async <T>(run: () => Promise<T>): Promise<T> => {
     f.calls++;
     const fault = f.next.shift();
     if (fault === "down") throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+    if (fault === "late") {
+      f.late.push(new Promise((r) => setTimeout(r, 300)).then(run));
+      throw new Error("Connection terminated unexpectedly");
+    }
     const r = await run();
     if (fault === "lost") throw new Error("Connection terminated unexpectedly");
     return r;
@@ -42,10 +53,10 @@ function unreliable(real: SqlDriver) {
   return { driver, f };
 }
 
-const params = (requestId: string, over: Partial<HoldParams> = {}): HoldParams => ({
+const params = (i: number, requestId: string, over: Partial<HoldParams> = {}): HoldParams => ({
   requestId,
   keyId: "k1",
-  authId: AUTH,
+  authId: authOf(i),
   model: "m",
   tier: "normal",
   inputTokens: 20,
@@ -55,32 +66,37 @@ const params = (requestId: string, over: Partial<HoldParams> = {}): HoldParams =
   limits: LIMITS,
   replica: "r1",
   now: T0 + 1,
-  key: { holder: HOLDER, nonce: 1n, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] },
+  key: { holder: holderOf(i), nonce: 1n, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] },
   ...over,
 });
 
 async function drained(ledger: Ledger): Promise<void> {
-  for (let i = 0; ledger.inDoubt.size > 0; i++) {
-    if (i > 200) throw new Error(`holds still in doubt: ${[...ledger.inDoubt].join(", ")}`);
+  for (let i = 0; ledger.releasingInBackground(); i++) {
+    if (i > 200) throw new Error("releases still retrying after 10 s");
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
+const refused = (p: Promise<unknown>) =>
+  p.then(
+    () => expect.fail("expected a failure"),
+    (e: Error & { status?: number }) => e,
+  );
+
 for (const kind of DATABASE_KINDS) {
-  describe(`gateway ledger on ${kind}: a hold whose statement lost its answer`, function () {
+  describe(`gateway ledger on ${kind}: holds and releases the database did not answer`, function () {
     let db: TestDatabase;
     let base: Ledger;
-    before(async function () {
-      if (!available(kind)) return this.skip();
-      db = await createTestDatabase(kind);
-      base = await db.open();
-      const balance = quote.cost(20, 30) * 3n;
+    let accounts = 0;
+    /** A new holder with its authorization; its balance affords `holds` full requests. */
+    async function account(holds: bigint): Promise<number> {
+      const i = accounts++;
       await base.addAuthorization(
         {
-          authId: AUTH,
-          holder: HOLDER,
+          authId: authOf(i),
+          holder: holderOf(i),
           nonce: 1n,
-          cap: balance * 10n,
+          cap: EACH * 100n,
           expiresAt: BigInt(T0 / 1000 + 86_400),
           models: [],
           signature: "0x",
@@ -88,90 +104,150 @@ for (const kind of DATABASE_KINDS) {
           charged: 0n,
           activated: false,
         },
-        balance,
+        EACH * holds,
         T0,
       );
+      return i;
+    }
+    const openHolds = async (i: number) => (await base.holderState(holderOf(i)))!.openHolds;
+
+    before(async function () {
+      if (!available(kind)) return this.skip();
+      db = await createTestDatabase(kind);
+      base = await db.open();
     });
     after(async () => db?.drop());
 
-    it("is released once the database answers again, and the holder's credits are whole again", async () => {
+    it("releases a hold whose reply was lost once the database answers again, and the holder's credits are whole again", async () => {
+      const a = await account(3n);
       const { driver, f } = unreliable(base.db);
       const ledger = new LedgerClass(driver);
-      const balance = (await base.holderState(HOLDER))!.balance;
       // Committed, then the reply lost; the release's first two attempts find the database away.
       f.next = ["lost", "down", "down"];
       const calls = f.calls;
-      await ledger.hold(params("lost-reply")).then(
-        () => expect.fail("the hold's reply was lost: the request is refused"),
-        (e: Error) => expect(e.message).to.equal("Connection terminated unexpectedly"),
-      );
-      expect(ledger.inDoubt.has("lost-reply")).to.equal(true);
+      expect((await refused(ledger.hold(params(a, "lost-reply")))).message).to.equal("Connection terminated unexpectedly");
+      expect(ledger.releasingInBackground("lost-reply")).to.equal(true);
       await drained(ledger);
-      expect(f.calls - calls, "the hold, two refused attempts, the release").to.equal(4);
+      expect(f.calls - calls, "the hold, two refused attempts, then the released row (not written: the hold's is there) and the release").to.equal(5);
       const row = await base.request("lost-reply");
       expect([row?.status, row?.ending, row?.charge]).to.deep.equal(["released", "ledger_error", 0n]);
-      expect((await base.holderState(HOLDER))!.openHolds).to.equal(0n);
+      expect(await openHolds(a)).to.equal(0n);
       // Not locked out: the balance affords three such requests, and all three are held again in full.
       const again = [];
-      for (const id of ["next-1", "next-2", "next-3"]) again.push(await ledger.hold(params(id)));
-      expect(again.map((h) => h.amount)).to.deep.equal([1, 2, 3].map(() => balance / 3n));
-      for (const h of again) await base.settleRequest(h.requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ok" }, T0 + 2);
+      for (const id of ["next-1", "next-2", "next-3"]) again.push(await ledger.hold(params(a, id)));
+      expect(again.map((h) => h.amount)).to.deep.equal([EACH, EACH, EACH]);
+      for (const h of again) await ledger.settleRequest(h.requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ok" }, T0 + 2);
+      expect(await openHolds(a)).to.equal(0n);
+    });
+
+    it("writes a released row in place of a hold in doubt, so that its late commit fails on the request id", async () => {
+      const a = await account(1n);
+      const { driver, f } = unreliable(base.db);
+      const ledger = new LedgerClass(driver);
+      f.next = ["late"];
+      await refused(ledger.hold(params(a, "late-hold")));
+      await drained(ledger);
+      const row = await base.request("late-hold");
+      expect([row?.status, row?.ending, row?.charge]).to.deep.equal(["released", "ledger_error", 0n]);
+      // The server process that kept the hold commits it after all: refused on the request id.
+      const [late] = await Promise.allSettled(f.late);
+      expect(late.status).to.equal("rejected");
+      expect(await openHolds(a)).to.equal(0n);
+      // The holder's one request's worth of credit is there to be held.
+      const h = await ledger.hold(params(a, "after-late"));
+      expect(h.amount).to.equal(EACH);
+      await ledger.settleRequest("after-late", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ok" }, T0 + 2);
     });
 
     it("tries a release the database did not answer again until it lands", async () => {
+      const a = await account(1n);
       const { driver, f } = unreliable(base.db);
       const ledger = new LedgerClass(driver);
-      await ledger.hold(params("release-later"));
-      expect((await base.holderState(HOLDER))!.openHolds).to.equal(quote.cost(20, 30));
+      await ledger.hold(params(a, "release-later"));
+      expect(await openHolds(a)).to.equal(EACH);
       f.next = ["down", "down"];
-      await ledger.settleRequest("release-later", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 2).then(
-        () => expect.fail("the database was away"),
-        (e: Error) => expect(e.message).to.match(/ECONNREFUSED/),
-      );
-      expect(ledger.inDoubt.has("release-later")).to.equal(true);
+      expect((await refused(ledger.settleRequest("release-later", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "disconnect" }, T0 + 2))).message).to.match(/ECONNREFUSED/);
+      expect(ledger.releasingInBackground("release-later")).to.equal(true);
       await drained(ledger);
       const row = await base.request("release-later");
-      expect([row?.status, row?.ending]).to.deep.equal(["released", "ledger_error"]);
-      expect((await base.holderState(HOLDER))!.openHolds).to.equal(0n);
+      expect([row?.status, row?.ending], "released, with the request's own ending").to.deep.equal(["released", "disconnect"]);
+      expect(await openHolds(a)).to.equal(0n);
     });
 
     it("does not retry a charge the database did not answer (the request's own release follows it)", async () => {
+      const a = await account(1n);
       const { driver, f } = unreliable(base.db);
       const ledger = new LedgerClass(driver);
-      await ledger.hold(params("charge-down"));
+      await ledger.hold(params(a, "charge-down"));
       f.next = ["down"];
-      await ledger.settleRequest("charge-down", { tokensIn: 20, tokensOut: 30, amount: quote.cost(20, 30), ending: "ok" }, T0 + 2).then(
-        () => expect.fail("the database was away"),
-        (e: Error) => expect(e.message).to.match(/ECONNREFUSED/),
-      );
-      expect(ledger.inDoubt.size).to.equal(0);
+      await refused(ledger.settleRequest("charge-down", { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2));
+      expect(ledger.releasingInBackground()).to.equal(false);
       expect((await base.request("charge-down"))?.status).to.equal("held");
       await ledger.settleRequest("charge-down", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
-      expect((await base.holderState(HOLDER))!.openHolds).to.equal(0n);
+      expect(await openHolds(a)).to.equal(0n);
     });
 
-    it("releases nothing when the statement failed before it ran (no hold was committed)", async () => {
-      const { driver, f } = unreliable(base.db);
-      const ledger = new LedgerClass(driver);
-      f.next = ["down"];
-      await ledger.hold(params("never-held")).then(
-        () => expect.fail("the database was away"),
-        (e: Error) => expect(e.message).to.match(/ECONNREFUSED/),
-      );
-      await drained(ledger);
-      expect(await base.request("never-held")).to.equal(undefined);
-      expect((await base.holderState(HOLDER))!.openHolds).to.equal(0n);
-    });
-
-    it("releases nothing for a refusal, which is the ledger's answer (short of credit: 402)", async () => {
+    it("releases nothing in the background for a refusal, which is the ledger's answer (short of credit: 402)", async () => {
+      const a = await account(1n);
       const { driver } = unreliable(base.db);
       const ledger = new LedgerClass(driver);
-      const huge = quoteFor({ ...BOOK, models: new Map([["m", { inputPerMTok: 10n ** 15n, outputPerMTok: 10n ** 15n, requestCharge: 10n ** 12n }]]) }, "m", "normal")!;
-      await ledger.hold(params("refused", { quote: huge })).then(
-        () => expect.fail("short of credit"),
-        (e: { status?: number }) => expect(e.status).to.equal(402),
-      );
-      expect(ledger.inDoubt.size).to.equal(0);
+      const dear = quoteFor({ ...BOOK, models: new Map([["m", { inputPerMTok: 10n ** 15n, outputPerMTok: 10n ** 15n, requestCharge: 10n ** 12n }]]) }, "m", "normal")!;
+      expect((await refused(ledger.hold(params(a, "refused", { quote: dear })))).status).to.equal(402);
+      expect(ledger.releasingInBackground()).to.equal(false);
+      expect(await base.request("refused")).to.equal(undefined);
+    });
+
+    it("releases this replica's old holds that no request of this process holds, and no other", async () => {
+      const a = await account(2n);
+      const other = new LedgerClass(base.db);
+      await base.hold(params(a, "held-by-base"));
+      // Another process (no request of it holds it), holds older than T0 + 1 minute: released.
+      expect(await other.releaseOrphans("r1", T0 + 60_000, T0 + 60_000)).to.equal(1);
+      expect((await base.request("held-by-base"))?.status).to.equal("released");
+      // This process still runs its request: left alone; so are younger holds and other replicas'.
+      await base.hold(params(a, "still-running"));
+      expect(await base.releaseOrphans("r1", T0 + 60_000, T0 + 60_000)).to.equal(0);
+      expect(await other.releaseOrphans("r1", T0, T0 + 60_000)).to.equal(0);
+      expect(await other.releaseOrphans("r2", T0 + 60_000, T0 + 60_000)).to.equal(0);
+      expect(await openHolds(a)).to.equal(EACH);
+      await base.settleRequest("still-running", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ok" }, T0 + 2);
+      expect(await openHolds(a)).to.equal(0n);
+    });
+
+    it("stops the background retries at close", async () => {
+      const a = await account(1n);
+      const { driver, f } = unreliable(base.db);
+      const ledger = new LedgerClass(driver);
+      f.next = ["down", ...Array<Fault>(20).fill("down")];
+      await refused(ledger.hold(params(a, "closed-meanwhile")));
+      expect(ledger.releasingInBackground()).to.equal(true);
+      const calls = f.calls;
+      await ledger.close();
+      expect(ledger.releasingInBackground()).to.equal(false);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(f.calls, "no attempt after close").to.equal(calls);
+    });
+
+    it("takes a grouped statement's holds and charges that committed before their reply was lost, once each", async function () {
+      if (kind !== "postgres") return this.skip();
+      // Three holders whose balances afford one request each: a phantom hold would refuse the second.
+      const three = [await account(1n), await account(1n), await account(1n)];
+      const { driver, f } = unreliable(base.db);
+      const ledger = new LedgerClass(driver);
+      const before = ledger.groupStats().holds;
+      f.next = ["lost"];
+      const held = await Promise.all(three.map((a) => ledger.hold(params(a, `grouped-${a}`))));
+      expect(ledger.groupStats().holds.items - before.items, "the three in one grouped statement").to.equal(3);
+      expect(held.map((h) => h.amount)).to.deep.equal([EACH, EACH, EACH]);
+      for (const a of three) expect(await openHolds(a)).to.equal(EACH);
+      f.next = ["lost"];
+      const charged = await Promise.all(three.map((a) => ledger.settleRequest(`grouped-${a}`, { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2)));
+      expect(charged, "each request's charge, as its grouped statement made it").to.deep.equal([{ charge: EACH }, { charge: EACH }, { charge: EACH }]);
+      for (const a of three) {
+        const s = (await base.holderState(holderOf(a)))!;
+        expect([s.openHolds, s.unsettled]).to.deep.equal([0n, EACH]);
+      }
+      expect(ledger.releasingInBackground()).to.equal(false);
     });
   });
 }

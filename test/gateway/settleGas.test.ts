@@ -45,6 +45,8 @@ describe("gateway settlement gas", function () {
     await gw.stop({ settle: false });
   });
 
+  // The bound given here (50,000 gas, too little) applies to every batch, this one's activation included:
+  // what is tested is the settler's fallback, whatever made the bounded send fail.
   it("sends a batch again with the node's estimate when its send with a bound failed (here: out of gas), and it lands once", async () => {
     const logs: Record<string, unknown>[] = [];
     const gw = await f.start({ replica: "too-low", database: { kind: "sqlite", file: `${f.dir}/too-low.sqlite` }, recordsDir: `${f.dir}/too-low-records` }, logs, {
@@ -76,7 +78,8 @@ describe("gateway settlement gas", function () {
     const landed = await client.getContractEvents({ address: f.chain.deployment.inferenceCredit!, abi: inferenceCreditAbi, eventName: "UsageBatchSettled", fromBlock: from + 1n });
     expect(landed.length).to.equal(1);
     expect(await readCreditBalance(f.chain.reader, holder)).to.equal(before - charged);
-    expect(charged > 0n && before === parseCredits("10")).to.equal(true);
+    expect(charged > 0n).to.equal(true);
+    expect(before).to.equal(parseCredits("10"));
     await gw.stop({ settle: false });
   });
 });
