@@ -1007,12 +1007,32 @@ export class Ledger {
     try {
       return await this.settle(requestId, usage, now);
     } catch (err) {
-      // A release the database did not answer: tried again in the background until it does.
-      if (usage.amount <= 0n && !(err instanceof GatewayError)) this.releaseInBackground(requestId, usage.ending);
+      if (err instanceof GatewayError) throw err;
+      if (usage.amount > 0n) {
+        // A charge the database did not answer: committed with its reply lost, or not at all. Looked
+        // up once and made if it was not, so the response can complete (the charge is durable).
+        const found = await this.settleInDoubt(requestId, usage, now).catch(() => undefined);
+        if (found) return found.result;
+      } else {
+        // A release the database did not answer: tried again in the background until it does.
+        this.releaseInBackground(requestId, usage.ending);
+      }
       throw err;
     } finally {
       this.live.delete(requestId);
     }
+  }
+
+  /** What became of a request whose charge's statement failed without an answer (see {@link settleRequest}). */
+  private async settleInDoubt(
+    requestId: string,
+    usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending },
+    now: number,
+  ): Promise<{ result: { charge: bigint } | undefined }> {
+    const row = await this.request(requestId);
+    if (row?.status === "charged") return { result: { charge: row.charge } };
+    if (row?.status === "held") return { result: await this.settle(requestId, usage, now) };
+    return { result: undefined };
   }
 
   private async settle(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {

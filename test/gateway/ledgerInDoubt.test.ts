@@ -3,7 +3,8 @@
  * — its commit done and the reply lost, or a server process still waiting to commit it — may stand
  * in the ledger while the request is refused: the ledger writes a released row in its place (a
  * later commit of the hold fails on its id) and releases any hold in the background once the
- * database answers again; so is a release the database did not answer. A grouped statement that
+ * database answers again; so is a release the database did not answer. A charge the database did
+ * not answer is looked up (and made if it was not), so its response can complete. A grouped statement that
  * failed after its commit leaves its holds and charges to the requests' runs alone. What the
  * retries miss, the sweep of holds no request of this process holds releases. On both databases
  * (the grouped statements: PostgreSQL), with a driver that loses replies around the real one.
@@ -174,17 +175,27 @@ for (const kind of DATABASE_KINDS) {
       expect(await openHolds(a)).to.equal(0n);
     });
 
-    it("does not retry a charge the database did not answer (the request's own release follows it)", async () => {
-      const a = await account(1n);
+    it("looks up a charge the database did not answer: the one its lost reply made, or made now; given up only when the database is away", async () => {
+      const a = await account(3n);
       const { driver, f } = unreliable(base.db);
       const ledger = new LedgerClass(driver);
-      await ledger.hold(params(a, "charge-down"));
+      const charge = (id: string) => ledger.settleRequest(id, { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2);
+      for (const id of ["charge-lost", "charge-down", "charge-away"]) await ledger.hold(params(a, id));
+      // Committed, its reply lost: the charge it made, once.
+      f.next = ["lost"];
+      expect(await charge("charge-lost")).to.deep.equal({ charge: EACH });
+      // Not run: made now.
       f.next = ["down"];
-      await refused(ledger.settleRequest("charge-down", { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2));
+      expect(await charge("charge-down")).to.deep.equal({ charge: EACH });
+      expect((await base.holderState(holderOf(a)))!.unsettled, "two charges, each once").to.equal(2n * EACH);
+      // The database away for the look-up too: refused, still held, and the request's release follows.
+      f.next = ["down", "down"];
+      await refused(charge("charge-away"));
       expect(ledger.releasingInBackground()).to.equal(false);
-      expect((await base.request("charge-down"))?.status).to.equal("held");
-      await ledger.settleRequest("charge-down", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
-      expect(await openHolds(a)).to.equal(0n);
+      expect((await base.request("charge-away"))?.status).to.equal("held");
+      await ledger.settleRequest("charge-away", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
+      const s = (await base.holderState(holderOf(a)))!;
+      expect([s.openHolds, s.unsettled]).to.deep.equal([0n, 2n * EACH]);
     });
 
     it("releases nothing in the background for a refusal, which is the ledger's answer (short of credit: 402)", async () => {
