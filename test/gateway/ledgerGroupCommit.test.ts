@@ -7,62 +7,17 @@
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
-import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
-import { quoteFor } from "../../gateway/metering/quote.js";
+import type { Ledger } from "../../gateway/ledger/ledger.js";
 import { type TestDatabase, available, createTestDatabase, lockHolderRow } from "./support/databases.js";
-import { BOOK, LIMITS, T0 } from "./support/ledgerTerms.js";
+import { QUOTE as quote, T0, type TestAccount, addTestAccount, holdParams } from "./support/ledgerTerms.js";
 
-const quote = quoteFor(BOOK, "m", "normal")!;
 /** A full request's hold (20 tokens in, 30 out). */
 const EACH = quote.cost(20, 30);
 
 const holderOf = (i: number) => `0x${(0xa0 + i).toString(16).padStart(40, "0")}`;
 
-interface Account {
-  holder: string;
-  authId: string;
-  balance: bigint;
-  cap: bigint;
-}
-
-async function addAccount(ledger: Ledger, a: Account): Promise<void> {
-  await ledger.addAuthorization(
-    {
-      authId: a.authId,
-      holder: a.holder,
-      nonce: 1n,
-      cap: a.cap,
-      expiresAt: BigInt(T0 / 1000 + 86_400),
-      models: [],
-      signature: "0x",
-      document: "{}",
-      charged: 0n,
-      activated: false,
-    },
-    a.balance,
-    T0,
-  );
-}
-
-/** A hold as the gateway asks it: with what the key says of its authorization (the grouped statement first). */
-function holdParams(a: Account, requestId: string, over: Partial<HoldParams> = {}): HoldParams {
-  return {
-    requestId,
-    keyId: "k1",
-    authId: a.authId,
-    model: "m",
-    tier: "normal",
-    inputTokens: 20,
-    maxTokens: 30,
-    modelMaxTokens: 64,
-    quote,
-    limits: LIMITS,
-    replica: "r1",
-    now: T0 + 1,
-    key: { holder: a.holder, nonce: 1n, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] },
-    ...over,
-  };
-}
+type Account = TestAccount;
+const addAccount = addTestAccount;
 
 /** Every holder's and authorization's totals, and the sums of the request rows they must equal. */
 async function totals(ledger: Ledger) {

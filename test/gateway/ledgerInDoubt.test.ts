@@ -15,9 +15,8 @@ import { Ledger as LedgerClass } from "../../gateway/ledger/ledger.js";
 import type { SqlDriver } from "../../gateway/ledger/sql.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
-import { BOOK, LIMITS, T0 } from "./support/ledgerTerms.js";
+import { BOOK, QUOTE as quote, T0, addTestAccount, holdParams } from "./support/ledgerTerms.js";
 
-const quote = quoteFor(BOOK, "m", "normal")!;
 /** A full request's hold (20 tokens in, 30 out). */
 const EACH = quote.cost(20, 30);
 const holderOf = (i: number) => `0x${(0xc0 + i).toString(16).padStart(40, "0")}`;
@@ -54,22 +53,7 @@ function unreliable(real: SqlDriver) {
   return { driver, f };
 }
 
-const params = (i: number, requestId: string, over: Partial<HoldParams> = {}): HoldParams => ({
-  requestId,
-  keyId: "k1",
-  authId: authOf(i),
-  model: "m",
-  tier: "normal",
-  inputTokens: 20,
-  maxTokens: 30,
-  modelMaxTokens: 64,
-  quote,
-  limits: LIMITS,
-  replica: "r1",
-  now: T0 + 1,
-  key: { holder: holderOf(i), nonce: 1n, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] },
-  ...over,
-});
+const params = (i: number, requestId: string, over: Partial<HoldParams> = {}): HoldParams => holdParams({ holder: holderOf(i), authId: authOf(i) }, requestId, over);
 
 async function drained(ledger: Ledger): Promise<void> {
   for (let i = 0; ledger.releasingInBackground(); i++) {
@@ -92,22 +76,7 @@ for (const kind of DATABASE_KINDS) {
     /** A new holder with its authorization; its balance affords `holds` full requests. */
     async function account(holds: bigint): Promise<number> {
       const i = accounts++;
-      await base.addAuthorization(
-        {
-          authId: authOf(i),
-          holder: holderOf(i),
-          nonce: 1n,
-          cap: EACH * 100n,
-          expiresAt: BigInt(T0 / 1000 + 86_400),
-          models: [],
-          signature: "0x",
-          document: "{}",
-          charged: 0n,
-          activated: false,
-        },
-        EACH * holds,
-        T0,
-      );
+      await addTestAccount(base, { holder: holderOf(i), authId: authOf(i), balance: EACH * holds, cap: EACH * 100n });
       return i;
     }
     const openHolds = async (i: number) => (await base.holderState(holderOf(i)))!.openHolds;

@@ -1,6 +1,6 @@
-/** The price table, limits and start time the ledger tests hold and charge with. */
-import type { Limits } from "../../../gateway/ledger/ledger.js";
-import type { PriceBook } from "../../../gateway/metering/quote.js";
+/** The price table, limits, start time and accounts the ledger tests hold and charge with. */
+import type { HoldParams, Ledger, Limits } from "../../../gateway/ledger/ledger.js";
+import { type PriceBook, quoteFor } from "../../../gateway/metering/quote.js";
 
 export const BOOK: PriceBook = {
   version: 3n,
@@ -9,3 +9,52 @@ export const BOOK: PriceBook = {
 };
 export const LIMITS: Limits = { requestsPerMinute: 100_000, tokensPerMinute: 100_000_000, creditsPerDay: 10n ** 15n };
 export const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
+/** Model "m" at the normal tier. */
+export const QUOTE = quoteFor(BOOK, "m", "normal")!;
+
+/** A holder with one authorization (nonce 1, a day to run, any model). */
+export interface TestAccount {
+  holder: string;
+  authId: string;
+  balance: bigint;
+  cap: bigint;
+}
+
+export async function addTestAccount(ledger: Ledger, a: TestAccount): Promise<void> {
+  await ledger.addAuthorization(
+    {
+      authId: a.authId,
+      holder: a.holder,
+      nonce: 1n,
+      cap: a.cap,
+      expiresAt: BigInt(T0 / 1000 + 86_400),
+      models: [],
+      signature: "0x",
+      document: "{}",
+      charged: 0n,
+      activated: false,
+    },
+    a.balance,
+    T0,
+  );
+}
+
+/** A hold of a full request (20 tokens in, 30 out) as the gateway asks it: with what the key says of its authorization (the grouped statement first). */
+export function holdParams(a: { holder: string; authId: string }, requestId: string, over: Partial<HoldParams> = {}): HoldParams {
+  return {
+    requestId,
+    keyId: "k1",
+    authId: a.authId,
+    model: "m",
+    tier: "normal",
+    inputTokens: 20,
+    maxTokens: 30,
+    modelMaxTokens: 64,
+    quote: QUOTE,
+    limits: LIMITS,
+    replica: "r1",
+    now: T0 + 1,
+    key: { holder: a.holder, nonce: 1n, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] },
+    ...over,
+  };
+}
