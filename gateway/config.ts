@@ -79,7 +79,10 @@ export const gatewayConfigSchema = z
     host: z.string().min(1).default("127.0.0.1"),
     /** 0: any free port. */
     port: z.number().int().min(0).max(65_535).default(8788),
-    /** This replica's name in the ledger (its in-flight holds are released when it restarts). */
+    /**
+     * This replica's name in the ledger (its in-flight holds are released when it restarts, and its
+     * old holds no request holds by a sweep): one per gateway process sharing a ledger.
+     */
     replica: z.string().min(1).default(`${hostname()}`),
     database: z
       .discriminatedUnion("kind", [

@@ -235,6 +235,11 @@ export class MeteredProxy {
         throw err;
       }
       const charge = done?.charge ?? 0n;
+      if (!done && amount > 0n)
+        this.d.log.error(
+          { requestId: hold.requestId, amount: amount.toString() },
+          "the request's hold was released before its charge (another process under this replica's name?): not charged",
+        );
       if (charge > 0n) {
         m.tokensIn.inc(u.tokensIn);
         m.tokensOut.inc(u.tokensOut);

@@ -432,7 +432,9 @@ export class Ledger {
       key: (h) => h.key.holder,
       run: async (items, again) => {
         if (again) {
-          // Its group's statement failed, perhaps after its commit: a hold it left stands.
+          // Its group's statement failed, perhaps after its commit: a hold it left stands; and if this
+          // request is refused now (its own hold, committed, counting against it), it is in doubt.
+          this.rerun.add(items[0].p.requestId);
           const row = await this.db.statement("SELECT status FROM gw_requests WHERE request_id = $1", [items[0].p.requestId]);
           if (row.length > 0 && str(row[0].status) === "held") return [true];
         }
@@ -488,7 +490,7 @@ export class Ledger {
           const [x] = items;
           const rows = await this.db.statement(SETTLE_PG, [x.requestId, x.amount, x.tokensIn, x.tokensOut, x.ending, x.now], { durable: x.durable });
           if (rows.length) return [big(rows[0].charge)];
-          if (!again) return [undefined];
+          if (!again || x.amount <= 0n) return [undefined];
           // Its group's statement failed, perhaps after its commit: the charge it made is this request's.
           const row = await this.db.statement("SELECT status, charge FROM gw_requests WHERE request_id = $1", [x.requestId]);
           return [row.length > 0 && str(row[0].status) === "charged" ? big(row[0].charge) : undefined];
@@ -751,20 +753,27 @@ export class Ledger {
    * (401/403/402/429) when it cannot.
    */
   async hold(p: HoldParams): Promise<Hold> {
+    // Live from the start: a hold committed before its reply came is not an orphan (releaseOrphans).
+    this.live.add(p.requestId);
     try {
-      const held = await this.holdOnce(p);
-      this.live.add(p.requestId);
-      return held;
+      return await this.holdOnce(p);
     } catch (err) {
-      // Not the ledger's answer (a refusal is a GatewayError): a lost connection or a failed commit
-      // whose reply never came. The hold may have been committed all the same, or be committed later
-      // (a server process still waiting on a lock), and the request is not served: a released row is
-      // put in its place (a later commit of the hold then fails on its id) and any hold released, in
-      // the background once the database answers, instead of holding the holder's credits.
-      if (!(err instanceof GatewayError)) this.releaseInBackground(p.requestId, "ledger_error", p);
+      // Not the ledger's answer (a refusal is a GatewayError), or a refusal after its group's statement
+      // failed: a lost connection or a failed commit whose reply never came. The hold may have been
+      // committed all the same, or be committed later (a server process still waiting on a lock), and
+      // the request is not served: a released row is put in its place (a later commit of the hold
+      // then fails on its id) and any hold released, in the background once the database answers,
+      // instead of holding the holder's credits.
+      if (this.rerun.has(p.requestId) || !(err instanceof GatewayError)) this.releaseInBackground(p.requestId, "ledger_error", p);
+      this.live.delete(p.requestId);
       throw err;
+    } finally {
+      this.rerun.delete(p.requestId);
     }
   }
+
+  /** PostgreSQL: holds run again alone after their group's statement failed (see {@link pgHolds}). */
+  private readonly rerun = new Set<string>();
 
   /** Aborted by {@link close}: the releases retrying in the background stop. */
   private readonly closing = new AbortController();
@@ -780,7 +789,7 @@ export class Ledger {
 
   /**
    * Releases a request's hold in the background, retrying (back-off 0.25 s to 30 s, 12 attempts,
-   * about five minutes) until the database answers; after that {@link releaseOrphans} finds it.
+   * about two and a half minutes) until the database answers; after that {@link releaseOrphans} finds it.
    * With `tombstone` (a hold in doubt) a released row is written first where the request has none.
    */
   private releaseInBackground(requestId: string, ending: Ending, tombstone?: HoldParams): void {
@@ -1010,7 +1019,11 @@ export class Ledger {
       if (err instanceof GatewayError) throw err;
       if (usage.amount > 0n) {
         // A charge the database did not answer: committed with its reply lost, or not at all. Looked
-        // up once and made if it was not, so the response can complete (the charge is durable).
+        // up once and made if it was not, so the response can complete (the charge is durable: a
+        // durable commit is visible only once on disk). Not on SQLite: its failures are its own
+        // process's (a rollback, or a commit whose fsync failed: visible, not durable); the
+        // request's release follows.
+        if (this.db.kind !== "postgres") throw err;
         const found = await this.settleInDoubt(requestId, usage, now).catch(() => undefined);
         if (found) return found.result;
       } else {
@@ -1029,10 +1042,14 @@ export class Ledger {
     usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending },
     now: number,
   ): Promise<{ result: { charge: bigint } | undefined }> {
-    const row = await this.request(requestId);
-    if (row?.status === "charged") return { result: { charge: row.charge } };
-    if (row?.status === "held") return { result: await this.settle(requestId, usage, now) };
-    return { result: undefined };
+    const charged = async () => {
+      const row = await this.request(requestId);
+      return row?.status === "charged" ? { charge: row.charge } : row?.status === "held" ? "held" : undefined;
+    };
+    const found = await charged();
+    if (found !== "held") return { result: found };
+    // Still held: charged now, unless the first statement's commit lands first (then it is that one).
+    return { result: (await this.settle(requestId, usage, now)) ?? (await charged().then((c) => (c === "held" ? undefined : c))) };
   }
 
   private async settle(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {

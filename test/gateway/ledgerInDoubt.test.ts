@@ -22,11 +22,12 @@ const EACH = quote.cost(20, 30);
 const holderOf = (i: number) => `0x${(0xc0 + i).toString(16).padStart(40, "0")}`;
 const authOf = (i: number) => `auth-in-doubt-${i}`;
 
-type Fault = "lost" | "down" | "late";
+type Fault = "ok" | "lost" | "down" | "late" | "wait";
 /**
  * The real driver, but its next calls fail as `f.next` says, in order: "lost" runs and then loses
  * the reply; "down" fails before running; "late" fails at once and runs 300 ms later (a server
- * process that commits after its client gave up; its outcome in `f.late`). The calls after them run.
+ * process that commits after its client gave up; its outcome in `f.late`); "wait" runs 600 ms later
+ * (a statement waiting on a lock); "ok" runs. The calls after them run.
  */
 function unreliable(real: SqlDriver) {
   const f = { next: [] as Fault[], calls: 0, late: [] as Promise<unknown>[] };
@@ -34,6 +35,7 @@ function unreliable(real: SqlDriver) {
     f.calls++;
     const fault = f.next.shift();
     if (fault === "down") throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+    if (fault === "wait") await new Promise((r) => setTimeout(r, 600));
     if (fault === "late") {
       f.late.push(new Promise((r) => setTimeout(r, 300)).then(run));
       throw new Error("Connection terminated unexpectedly");
@@ -144,28 +146,43 @@ for (const kind of DATABASE_KINDS) {
       expect(await openHolds(a)).to.equal(0n);
     });
 
-    it("looks up a charge the database did not answer: the one its lost reply made, or made now; given up only when the database is away", async () => {
-      const a = await account(3n);
-      const { driver, f } = unreliable(base.db);
-      const ledger = new LedgerClass(driver);
-      const charge = (id: string) => ledger.settleRequest(id, { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2);
-      for (const id of ["charge-lost", "charge-down", "charge-away"]) await ledger.hold(params(a, id));
-      // Committed, its reply lost: the charge it made, once.
-      f.next = ["lost"];
-      expect(await charge("charge-lost")).to.deep.equal({ charge: EACH });
-      // Not run: made now.
-      f.next = ["down"];
-      expect(await charge("charge-down")).to.deep.equal({ charge: EACH });
-      expect((await base.holderState(holderOf(a)))!.unsettled, "two charges, each once").to.equal(2n * EACH);
-      // The database away for the look-up too: refused, still held, and the request's release follows.
-      f.next = ["down", "down"];
-      await refused(charge("charge-away"));
-      expect(ledger.releasingInBackground()).to.equal(false);
-      expect((await base.request("charge-away"))?.status).to.equal("held");
-      await ledger.settleRequest("charge-away", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
-      const s = (await base.holderState(holderOf(a)))!;
-      expect([s.openHolds, s.unsettled]).to.deep.equal([0n, 2n * EACH]);
-    });
+    if (kind === "sqlite")
+      it("refuses a charge that failed (SQLite's failures are its own process's: a rollback, or a commit not on disk), and the request's release follows", async () => {
+        const a = await account(1n);
+        const { driver, f } = unreliable(base.db);
+        const ledger = new LedgerClass(driver);
+        await ledger.hold(params(a, "charge-failed"));
+        f.next = ["down"];
+        await refused(ledger.settleRequest("charge-failed", { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2));
+        expect((await base.request("charge-failed"))?.status).to.equal("held");
+        await ledger.settleRequest("charge-failed", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
+        const s = (await base.holderState(holderOf(a)))!;
+        expect([s.openHolds, s.unsettled]).to.deep.equal([0n, 0n]);
+      });
+
+    if (kind === "postgres")
+      it("looks up a charge the database did not answer: the one its lost reply made, or made now; given up only when the database is away", async () => {
+        const a = await account(3n);
+        const { driver, f } = unreliable(base.db);
+        const ledger = new LedgerClass(driver);
+        const charge = (id: string) => ledger.settleRequest(id, { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2);
+        for (const id of ["charge-lost", "charge-down", "charge-away"]) await ledger.hold(params(a, id));
+        // Committed, its reply lost: the charge it made, once.
+        f.next = ["lost"];
+        expect(await charge("charge-lost")).to.deep.equal({ charge: EACH });
+        // Not run: made now.
+        f.next = ["down"];
+        expect(await charge("charge-down")).to.deep.equal({ charge: EACH });
+        expect((await base.holderState(holderOf(a)))!.unsettled, "two charges, each once").to.equal(2n * EACH);
+        // The database away for the look-up too: refused, still held, and the request's release follows.
+        f.next = ["down", "down"];
+        await refused(charge("charge-away"));
+        expect(ledger.releasingInBackground()).to.equal(false);
+        expect((await base.request("charge-away"))?.status).to.equal("held");
+        await ledger.settleRequest("charge-away", { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "upstream_error" }, T0 + 3);
+        const s = (await base.holderState(holderOf(a)))!;
+        expect([s.openHolds, s.unsettled]).to.deep.equal([0n, 2n * EACH]);
+      });
 
     it("releases nothing in the background for a refusal, which is the ledger's answer (short of credit: 402)", async () => {
       const a = await account(1n);
@@ -218,7 +235,13 @@ for (const kind of DATABASE_KINDS) {
         const before = ledger.groupStats().holds;
         f.next = ["lost"];
         const held = await Promise.all(three.map((a) => ledger.hold(params(a, `grouped-${a}`))));
-        expect(ledger.groupStats().holds.items - before.items, "the three in one grouped statement").to.equal(3);
+        const after = ledger.groupStats().holds;
+        expect([after.batches - before.batches, after.items - before.items], "the three in one grouped statement").to.deep.equal([1, 3]);
+        // Each the hold its group's statement committed.
+        for (const h of held) {
+          const row = (await base.request(h.requestId))!;
+          expect([row.status, row.hold, row.outputTokens]).to.deep.equal(["held", h.amount, h.outputTokens]);
+        }
         expect(held.map((h) => h.amount)).to.deep.equal([EACH, EACH, EACH]);
         for (const a of three) expect(await openHolds(a)).to.equal(EACH);
         f.next = ["lost"];
@@ -229,6 +252,28 @@ for (const kind of DATABASE_KINDS) {
           expect([s.openHolds, s.unsettled]).to.deep.equal([0n, EACH]);
         }
         expect(ledger.releasingInBackground()).to.equal(false);
+      });
+
+    if (kind === "postgres")
+      it("releases the hold of a grouped statement that commits after its requests were run again alone, when it makes one of them refused", async () => {
+        const three = [await account(1n), await account(1n), await account(1n)];
+        const { driver, f } = unreliable(base.db);
+        const ledger = new LedgerClass(driver);
+        // The group's statement fails at once and commits 300 ms later; the first request's look-up
+        // finds nothing, its own statement waits (on the lock) until then and finds its credit held.
+        f.next = ["late", "ok", "wait"];
+        const results = await Promise.allSettled(three.map((a) => ledger.hold(params(a, `late-group-${a}`))));
+        expect(results.map((r) => r.status)).to.deep.equal(["rejected", "fulfilled", "fulfilled"]);
+        expect(((results[0] as PromiseRejectedResult).reason as { status?: number }).status, "short of credit: its own hold").to.equal(402);
+        expect(
+          (await Promise.allSettled(f.late)).map((r) => r.status),
+          "the group's statement committed",
+        ).to.deep.equal(["fulfilled"]);
+        await drained(ledger);
+        const row = await base.request(`late-group-${three[0]}`);
+        expect([row?.status, row?.ending], "its hold released").to.deep.equal(["released", "ledger_error"]);
+        expect(await Promise.all(three.map(openHolds))).to.deep.equal([0n, EACH, EACH]);
+        for (const a of three.slice(1)) await ledger.settleRequest(`late-group-${a}`, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ok" }, T0 + 2);
       });
   });
 }
