@@ -26,7 +26,8 @@
  * CTK_BENCH_BASE=<another checkout> also measures that checkout's gateway (gateway/main.ts) on each
  * ledger, right before this one's, each with its own direct phases (before/after in one window);
  * CTK_BENCH_TRACE=<dir> writes each paced phase's requests (start ms, latency ms) there as JSON;
- * CTK_BENCH_PAIRS=<n> (default 3) sets the closed-loop pairs per path.
+ * CTK_BENCH_PAIRS=<n> (default 5: pairs of one path spread over 5–15 points of the ratio, and the median of five
+ * moves less than that of three) sets the closed-loop pairs per path.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -72,7 +73,7 @@ const TRACE_DIR = process.env.CTK_BENCH_TRACE;
  * ratio is shown, with the range of all. The direct phase alone moves by a third between runs on
  * this shared machine (3,700–5,300 requests/s in one run), and one pair's ratio with it.
  */
-const PAIRS = Math.max(1, Number.parseInt(process.env.CTK_BENCH_PAIRS ?? "3", 10) || 3);
+const PAIRS = Math.max(1, Number.parseInt(process.env.CTK_BENCH_PAIRS ?? "5", 10) || 5);
 
 function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const prof = PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROF_DIR] : [];
