@@ -819,7 +819,15 @@ export class Ledger {
       tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND replica = $1 AND created_at < $2", [replica, before]),
     );
     const orphans = rows.map((r) => str(r.request_id)).filter((id) => !this.live.has(id) && !this.releasing.has(id));
-    const released = await Promise.all(orphans.map((id) => this.settle(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "ledger_error" }, now)));
+    return this.releaseAll(orphans, "ledger_error", now);
+  }
+
+  /**
+   * Releases these requests' holds all at once (on PostgreSQL grouped statements, on SQLite one
+   * transaction batch); how many were still held.
+   */
+  private async releaseAll(ids: readonly string[], ending: Ending, now: number): Promise<number> {
+    const released = await Promise.all(ids.map((id) => this.settle(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending }, now)));
     return released.filter((r) => r !== undefined).length;
   }
 
@@ -1088,9 +1096,7 @@ export class Ledger {
     const ids = await this.db.transaction(async (tx) =>
       (await tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [replica, now - staleMs])).map((r) => str(r.request_id)),
     );
-    // All at once: on PostgreSQL they go out as grouped statements, on SQLite as one transaction batch.
-    const released = await Promise.all(ids.map((id) => this.settleRequest(id, { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "crash" }, now)));
-    return released.filter((r) => r !== undefined).length;
+    return this.releaseAll(ids, "crash", now);
   }
 
   async request(requestId: string): Promise<(UsageRow & { status: string; outputTokens: number }) | undefined> {

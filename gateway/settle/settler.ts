@@ -49,7 +49,7 @@ export interface SettlerDeps {
   onSettled?: (batch: BatchRow) => Promise<void> | void;
   now?: () => number;
   /** The gas limit a batch is sent with (undefined: estimated by the node); default {@link settleUsageGasBound}. */
-  gasLimit?: (batch: { activations: readonly unknown[]; charges: readonly unknown[] }) => bigint | undefined;
+  gasLimit?: typeof settleUsageGasBound;
 }
 
 export function toUsageRecord(r: UsageRow): UsageRecord {

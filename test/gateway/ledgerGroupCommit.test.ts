@@ -232,48 +232,40 @@ describe("gateway ledger on postgres: holds and charges grouped across concurren
   it("locks holders in ascending order, then authorizations, in every statement that locks several", async () => {
     const { accounts, a, b, c, release, lockedRows } = await lockedMiddle();
     const ascending = { holders: [true, false], auths: [false, false, false] };
+    /** Runs `op` while the middle holder's row is locked (`release` unlocks it): the rows it locked meanwhile are the ascending ones. */
+    const inOrder = async <T>(label: string, release: () => Promise<void>, op: () => Promise<T>): Promise<T> => {
+      const running = op();
+      try {
+        expect(await lockedRows(), label).to.deep.equal(ascending);
+      } finally {
+        await release();
+      }
+      return running;
+    };
     // Grouped holds (asked in the rows' order, c a b).
-    const holds = Promise.all(accounts.map((x) => ledger.hold(holdParams(x, `h-${x.authId}`))));
-    try {
-      expect(await lockedRows(), "grouped holds").to.deep.equal(ascending);
-    } finally {
-      await release();
-    }
-    await holds;
+    await inOrder("grouped holds", release, () => Promise.all(accounts.map((x) => ledger.hold(holdParams(x, `h-${x.authId}`)))));
     expect(ledger.groupStats().holds).to.deep.equal({ batches: 1, items: 3, overlapped: 0 });
 
     // Grouped endings.
-    let m = await lockedMiddleAgain(b.holder);
-    const ends = Promise.all(accounts.map((x) => ledger.settleRequest(`h-${x.authId}`, { tokensIn: 20, tokensOut: 10, amount: quote.cost(20, 10), ending: "ok" }, T0 + 50)));
-    try {
-      expect(await lockedRows(), "grouped endings").to.deep.equal(ascending);
-    } finally {
-      await m();
-    }
-    await ends;
+    await inOrder("grouped endings", await lockedMiddleAgain(b.holder), () =>
+      Promise.all(accounts.map((x) => ledger.settleRequest(`h-${x.authId}`, { tokensIn: 20, tokensOut: 10, amount: quote.cost(20, 10), ending: "ok" }, T0 + 50))),
+    );
     expect(ledger.groupStats().settles).to.deep.equal({ batches: 1, items: 3, overlapped: 0 });
     await expectTotalsAgree(ledger);
 
     // A landed batch applied.
     const batch = (await ledger.createBatch(100, (rows, v) => ({ batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 60))!;
-    m = await lockedMiddleAgain(b.holder);
-    const finish = ledger.finishBatch(batch.batchId, new Map(batch.charges.map((x) => [x.authId, BigInt(x.amount)])), "0xtx", T0 + 70);
-    try {
-      expect(await lockedRows(), "a landed batch").to.deep.equal(ascending);
-    } finally {
-      await m();
-    }
-    expect(await finish).to.equal(true);
+    const finished = await inOrder("a landed batch", await lockedMiddleAgain(b.holder), () =>
+      ledger.finishBatch(batch.batchId, new Map(batch.charges.map((x) => [x.authId, BigInt(x.amount)])), "0xtx", T0 + 70),
+    );
+    expect(finished).to.equal(true);
 
     // A balance refresh that changes all three.
-    m = await lockedMiddleAgain(b.holder);
-    const refresh = ledger.setBalances(new Map(accounts.map((x) => [x.holder, 10n ** 12n + 1n])), await ledger.settledEpoch(), T0 + 80);
-    try {
-      expect(await lockedRows(), "a balance refresh").to.deep.equal(ascending);
-    } finally {
-      await m();
-    }
-    expect(await refresh).to.equal(true);
+    const epoch = await ledger.settledEpoch();
+    const refreshed = await inOrder("a balance refresh", await lockedMiddleAgain(b.holder), () =>
+      ledger.setBalances(new Map(accounts.map((x) => [x.holder, 10n ** 12n + 1n])), epoch, T0 + 80),
+    );
+    expect(refreshed).to.equal(true);
     expect((await ledger.holderState(c.holder))!.balance).to.equal(10n ** 12n + 1n);
     expect((await ledger.holderState(a.holder))!.balance).to.equal(10n ** 12n + 1n);
   });
