@@ -74,8 +74,19 @@ export const gatewayConfigSchema = z
          * pending; a batch whose block was reorganised away is looked up and sent again.
          */
         confirmations: z.number().int().min(1).max(1_000).default(1),
+        /**
+         * How long the gateway goes on serving after its last read of the chain head (the RPC node
+         * down, the network cut) before it refuses metered requests (503 `chain_unreachable`): it
+         * cannot see a revocation or an offboarding meanwhile, so a cut key would go on spending.
+         * At least twice `pollIntervalMs`; 0 never refuses (not recommended).
+         */
+        failClosedAfterMs: z.number().int().min(0).default(30_000),
       })
-      .strict(),
+      .strict()
+      .refine((c) => c.failClosedAfterMs === 0 || c.failClosedAfterMs >= 2 * c.pollIntervalMs, {
+        message: "chain.failClosedAfterMs must be 0 or at least twice chain.pollIntervalMs",
+        path: ["failClosedAfterMs"],
+      }),
     host: z.string().min(1).default("127.0.0.1"),
     /** 0: any free port. */
     port: z.number().int().min(0).max(65_535).default(8788),

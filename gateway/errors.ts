@@ -34,3 +34,9 @@ export class GatewayError extends Error {
 }
 
 export const badRequest = (code: string, message: string, param?: string) => new GatewayError(400, "invalid_request_error", code, message, param ? { param } : {});
+
+/**
+ * The ledger did not answer (the database is down or unreachable, its disk failed): 503 with
+ * `Retry-After`, so clients back off and retry, instead of a 500 that reads like a bug.
+ */
+export const ledgerUnavailable = (message: string) => new GatewayError(503, "server_error", "ledger_unavailable", message, { retryAfterS: 1 });

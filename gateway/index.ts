@@ -15,6 +15,7 @@ import { type CtkClient, createCtkClient } from "../sdk/client.js";
 import { readBalances, readPriceBook } from "./chain/creditChain.js";
 import { ChainWatcher } from "./chain/chainWatcher.js";
 import { type GatewayConfig, limitsFor } from "./config.js";
+import { GatewayError } from "./errors.js";
 import { createKey, keyRoute } from "./keys/keyService.js";
 import { Ledger } from "./ledger/ledger.js";
 import { PostgresDriver } from "./ledger/postgresDriver.js";
@@ -153,6 +154,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         if (mine.size) await refreshBalances(mine);
       },
       pendingBalances: () => behind.size > 0,
+      now,
     });
     await watcher.start();
     cleanup.unshift(() => watcher.stop());
@@ -194,6 +196,17 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     settler.start();
     cleanup.unshift(() => settler.stop());
 
+    /**
+     * Fail closed: once the chain head has not been read for `failClosedAfterMs`, a revocation or an
+     * offboarding could be missed, so metered requests are refused until the watcher has caught up.
+     */
+    const failClosedAfterMs = config.chain.failClosedAfterMs;
+    const chainBlind = (): number | undefined => {
+      const age = now() - watcher.syncedAt;
+      return failClosedAfterMs > 0 && age > failClosedAfterMs ? age : undefined;
+    };
+    metrics.chainReadAge = () => Math.max(0, (now() - watcher.syncedAt) / 1000);
+
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
     const upstreamClient = new UpstreamClient();
     cleanup.unshift(() => upstreamClient.close());
@@ -217,6 +230,17 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       replica: config.replica,
       maxBodyBytes: config.maxBodyBytes,
       logContent: config.logContent,
+      refusal: () => {
+        const age = chainBlind();
+        if (age === undefined) return undefined;
+        return new GatewayError(
+          503,
+          "server_error",
+          "chain_unreachable",
+          `the gateway has not been able to read the chain for ${Math.round(age / 1000)} s, so it cannot see revocations: it serves no metered request until it can; nothing was charged`,
+          { retryAfterS: 5 },
+        );
+      },
       now,
     });
     const server: Server = createGatewayServer({
@@ -224,9 +248,25 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       metrics,
       log,
       models: () => config.models.filter((m) => prices?.models.has(m.name)).map((m) => ({ id: m.name, maxOutputTokens: m.maxOutputTokens })),
-      notReady: () => (prices ? undefined : "the price table is not loaded"),
+      notReady: async () => {
+        if (!prices) return "the price table is not loaded";
+        const age = chainBlind();
+        if (age !== undefined) return `the chain has not been read for ${Math.round(age / 1000)} s (chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
+        let timer: NodeJS.Timeout | undefined;
+        const answered = await Promise.race([
+          ledger.ping().then(
+            () => undefined,
+            (err: unknown) => `the ledger does not answer (${(err as Error).message})`,
+          ),
+          new Promise<string>((resolve) => {
+            timer = setTimeout(() => resolve("the ledger did not answer within 2 s"), 2_000);
+          }),
+        ]);
+        clearTimeout(timer);
+        return answered;
+      },
       routes: {
-        "/v1/keys": keyRoute({ client, ledger, gateway: address, maxBodyBytes: config.maxBodyBytes, now }),
+        "/v1/keys": keyRoute({ client, ledger, gateway: address, maxBodyBytes: config.maxBodyBytes, now, log }),
       },
       getRoutes: { "/v1/usage": usageRoute({ proxy, ledger }) },
     });

@@ -43,6 +43,16 @@ export class GatewayMetrics {
   });
   readonly queueDepth = new Gauge({ name: "ctk_gateway_queue_depth", help: "Requests waiting for an upstream slot, by model", labelNames: ["model"], registers: [this.registry] });
   readonly batches = new Counter({ name: "ctk_gateway_settlement_batches_total", help: "Settlement batches landed on-chain", registers: [this.registry] });
+  /** Seconds since the chain head was last read and applied (the gateway sets how). */
+  chainReadAge: () => number = () => 0;
+  readonly chainAge = new Gauge({
+    name: "ctk_gateway_chain_read_age_seconds",
+    help: "Seconds since the gateway last read the chain head and applied every block up to it (revocations, offboardings)",
+    registers: [this.registry],
+    collect: () => {
+      this.chainAge.set(this.chainReadAge());
+    },
+  });
 
   private readonly bound = new Map<string, ModelMetrics>();
 

@@ -29,6 +29,7 @@ export interface ChainWatcherDeps {
   onBalancesChanged: (holders: Set<string>) => Promise<void>;
   /** True while some balance reads wait to be applied: onBalancesChanged is called every poll then. */
   pendingBalances?: () => boolean;
+  now?: () => number;
 }
 
 export class ChainWatcher {
@@ -37,6 +38,11 @@ export class ChainWatcher {
   private wake: (() => void) | undefined;
   /** The last block applied. */
   lastBlock = -1n;
+  /**
+   * When (ms) the head was read by the last poll that applied everything up to it: what the
+   * gateway knows of revocations and offboardings is at least that recent.
+   */
+  syncedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly d: ChainWatcherDeps) {}
 
@@ -66,9 +72,11 @@ export class ChainWatcher {
   /** Applies every block up to the head. */
   async poll(): Promise<void> {
     const { client, ledger } = this.d;
+    const readAt = (this.d.now ?? Date.now)();
     const head = await client.publicClient.getBlockNumber();
     if (head <= this.lastBlock) {
       if (this.d.pendingBalances?.()) await this.d.onBalancesChanged(new Set());
+      this.syncedAt = readAt;
       return;
     }
     const fromBlock = this.lastBlock + 1n;
@@ -115,6 +123,7 @@ export class ChainWatcher {
     if (holders.size || this.d.pendingBalances?.()) await this.d.onBalancesChanged(holders);
     this.lastBlock = head;
     await ledger.setMeta(WATCHED_BLOCK, head, true);
+    this.syncedAt = readAt;
   }
 
   /**

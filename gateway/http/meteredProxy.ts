@@ -12,7 +12,7 @@ import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { LimitsConfig, ModelConfig } from "../config.js";
-import { GatewayError, badRequest } from "../errors.js";
+import { GatewayError, badRequest, ledgerUnavailable } from "../errors.js";
 import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, type Tier } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
@@ -40,6 +40,11 @@ export interface MeteredProxyDeps {
   replica: string;
   maxBodyBytes: number;
   logContent: boolean;
+  /**
+   * Why no metered request may be served now (the chain has not been read for too long), or
+   * undefined: checked before every hold.
+   */
+  refusal?: () => GatewayError | undefined;
   now?: () => number;
 }
 
@@ -142,7 +147,14 @@ export class MeteredProxy {
     const hash = hashKey(bearerKey(req));
     const cached = this.keys.get(hash);
     if (cached) return cached;
-    const info = await this.d.ledger.findKey(hash);
+    let info: KeyInfo | undefined;
+    try {
+      info = await this.d.ledger.findKey(hash);
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      this.d.log.error({ err }, "the ledger did not answer a key lookup");
+      throw ledgerUnavailable("the gateway's ledger did not answer (looking up the API key); nothing was charged: try again shortly");
+    }
     if (!info) throw new GatewayError(401, "authentication_error", "invalid_api_key", "this API key is not known to this gateway");
     if (this.keys.size >= 100_000) this.keys.clear();
     this.keys.set(hash, info);
@@ -156,6 +168,8 @@ export class MeteredProxy {
     let status = 200;
     try {
       const key = await this.authenticate(req);
+      const refused = this.d.refusal?.();
+      if (refused) throw refused;
       const body = await readJsonBody(req, this.d.maxBodyBytes);
       if (typeof body.model !== "string" || body.model === "") throw badRequest("missing_model", "model is required", "model");
       model = body.model;
@@ -175,21 +189,29 @@ export class MeteredProxy {
       const inputTokens = inputTokenBound(body, chat);
       const requestId = newRequestId(chat);
       const holdStart = performance.now();
-      const hold = await this.d.ledger.hold({
-        requestId,
-        keyId: key.keyId,
-        authId: key.authId,
-        model,
-        tier,
-        inputTokens,
-        maxTokens: (asked as number | undefined) ?? undefined,
-        modelMaxTokens: upstream.model.maxOutputTokens,
-        quote,
-        limits: this.d.limitsFor(key.holder),
-        replica: this.d.replica,
-        now: this.now(),
-        key,
-      });
+      let hold: Hold;
+      try {
+        hold = await this.d.ledger.hold({
+          requestId,
+          keyId: key.keyId,
+          authId: key.authId,
+          model,
+          tier,
+          inputTokens,
+          maxTokens: (asked as number | undefined) ?? undefined,
+          modelMaxTokens: upstream.model.maxOutputTokens,
+          quote,
+          limits: this.d.limitsFor(key.holder),
+          replica: this.d.replica,
+          now: this.now(),
+          key,
+        });
+      } catch (err) {
+        if (err instanceof GatewayError) throw err;
+        // The ledger leaves nothing of a hold it may have placed (see Ledger.hold): not charged.
+        this.d.log.error({ err, requestId }, "the ledger did not answer a hold");
+        throw ledgerUnavailable("the gateway's ledger did not answer (placing the hold); nothing was charged: try again shortly");
+      }
       this.d.metrics.holdSeconds.observe((performance.now() - holdStart) / 1000);
       status = await this.run(req, res, { body, chat, upstream, quote, hold, tier, key });
     } catch (err) {
@@ -232,7 +254,11 @@ export class MeteredProxy {
       } catch (err) {
         // Not ended: the request's last step releases the hold (else it stays open until a restart).
         ended = false;
-        throw err;
+        if (err instanceof GatewayError) throw err;
+        this.d.log.error({ err, requestId: hold.requestId }, "the ledger did not record the request's ending");
+        throw ledgerUnavailable(
+          "the gateway's ledger did not answer (recording this request's usage), so the response is not delivered: try again shortly; a charge it did record is in GET /v1/usage",
+        );
       }
       const charge = done?.charge ?? 0n;
       if (!done && amount > 0n)

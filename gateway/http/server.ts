@@ -18,8 +18,8 @@ export interface GatewayServerDeps {
   log: Logger;
   /** The models clients may ask for: priced on-chain and with an upstream. */
   models: () => { id: string; maxOutputTokens: number }[];
-  /** Undefined when ready; otherwise why not. */
-  notReady: () => string | undefined;
+  /** Undefined when ready; otherwise why not (the load balancer sends no traffic then). */
+  notReady: () => Promise<string | undefined>;
   /** More POST routes by path (the key endpoint). */
   routes?: Record<string, Route>;
   /** More GET routes by path (usage records). */
@@ -41,7 +41,7 @@ export function createGatewayServer(d: GatewayServerDeps): Server {
       }
       if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { ok: true });
       if (req.method === "GET" && path === "/readyz") {
-        const why = d.notReady();
+        const why = await d.notReady();
         return sendJson(res, why ? 503 : 200, why ? { ready: false, reason: why } : { ready: true });
       }
       if (req.method === "GET" && path === "/metrics") {

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
 import { type Address, getAddress } from "viem";
 import type { CtkClient } from "../../sdk/client.js";
 import { parseSignedAuthorization, serializeSignedAuthorization, verifySignedAuthorization } from "../../sdk/credits/authorization.js";
@@ -26,6 +27,7 @@ export interface KeyServiceDeps {
   gateway: Address;
   maxBodyBytes: number;
   now?: () => number;
+  log?: Logger;
 }
 
 export interface CreatedKey {
@@ -43,7 +45,21 @@ export function keyRoute(d: KeyServiceDeps) {
   const now = d.now ?? Date.now;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const body = await readJsonBody(req, Math.min(d.maxBodyBytes, 64 * 1024));
-    const created = await createKey(d, body, now());
+    let created: CreatedKey;
+    try {
+      created = await createKey(d, body, now());
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      // The chain or the ledger did not answer: the check did not run to its end, no key exists.
+      d.log?.error({ err }, "could not check or record an authorization");
+      throw new GatewayError(
+        503,
+        "server_error",
+        "key_service_unavailable",
+        `the gateway could not check this authorization against the chain or record it (${String((err as Error)?.message ?? err).split("\n")[0]}); no key was issued: try again shortly`,
+        { retryAfterS: 5 },
+      );
+    }
     sendJson(res, 201, created);
   };
 }

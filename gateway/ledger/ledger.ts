@@ -533,6 +533,11 @@ export class Ledger {
     return this.db.kind === "postgres" ? `${column} = ANY (${pgJsonIds()})` : `${column} IN (SELECT value FROM json_each($1))`;
   }
 
+  /** One trivial statement: throws when the database does not answer (readiness). */
+  async ping(): Promise<void> {
+    await this.db.statement("SELECT 1", undefined, { durable: false });
+  }
+
   get kind(): SqlDriver["kind"] {
     return this.db.kind;
   }

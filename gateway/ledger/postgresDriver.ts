@@ -38,6 +38,9 @@ function withOptions(url: string, ...more: (string | undefined)[]): string {
   return u.toString();
 }
 
+/** Pooled clients with an `error` listener of their own (attached once: clients are reused). */
+const WATCHED = new WeakSet<pg.PoolClient>();
+
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
@@ -51,8 +54,11 @@ export class PostgresDriver implements SqlDriver {
   /** `schema`: a search_path for every connection (tests use one schema each). */
   constructor(url: string, poolSize = 16, schema?: string) {
     const schemaOption = schema ? `-c search_path=${schema}` : undefined;
-    this.pool = new pg.Pool({ connectionString: url, max: poolSize, ...(schemaOption && { options: schemaOption }) });
-    this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), max: poolSize });
+    // A server that does not accept the connection (down, a network cut that drops packets) fails
+    // the statement after this long instead of holding the request forever; nothing was sent.
+    const connectionTimeoutMillis = 5_000;
+    this.pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis, ...(schemaOption && { options: schemaOption }) });
+    this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), max: poolSize, connectionTimeoutMillis });
     // An idle client's error (the server restarted) must not crash the gateway.
     this.pool.on("error", () => undefined);
     this.asyncPool.on("error", () => undefined);
@@ -61,6 +67,12 @@ export class PostgresDriver implements SqlDriver {
   async transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
+      // A checked-out client whose connection drops emits `error` (the query in flight fails too):
+      // unheard, it would crash the process.
+      if (!WATCHED.has(client)) {
+        WATCHED.add(client);
+        client.on("error", () => undefined);
+      }
       const q = (sql: string, params?: readonly SqlValue[]) => client.query(named(sql, params));
       const tx: SqlTx = {
         all: async (sql, params) => (await q(sql, params)).rows as Row[],
@@ -75,8 +87,12 @@ export class PostgresDriver implements SqlDriver {
         client.release();
         return result;
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        client.release();
+        // A connection that cannot roll back is broken: the pool drops it instead of lending it again.
+        const broken = await client.query("ROLLBACK").then(
+          () => false,
+          () => true,
+        );
+        client.release(broken ? (err as Error) : undefined);
         if (attempt < 5 && RETRYABLE.has((err as { code?: string }).code ?? "")) continue;
         throw err;
       }

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
+import { parseGatewayConfig } from "../../gateway/config.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 
@@ -32,6 +33,17 @@ describe("gateway process: configuration errors", () => {
     const run = await runGatewayMain(["--config", file]);
     expect(run.stderr).to.match(/^gateway: gateway config: chain\.privateKey: must be 0x followed by 64 hex digits\n$/);
     expect(run.code).to.equal(2);
+  });
+
+  it("refuses a fail-closed delay shorter than two chain polls, and takes 0 (never) or the default of 30 s", () => {
+    const a = `0x${"22".repeat(20)}`;
+    const deployment = { chainId: 31337, computeToken: a, accessManager: a, inferenceCredit: a, deployBlock: 0 };
+    const chain = { rpcUrl: "http://127.0.0.1:1", deployment, privateKey: `0x${"11".repeat(32)}`, pollIntervalMs: 1_000 };
+    expect(() => parseGatewayConfig({ chain: { ...chain, failClosedAfterMs: 1_500 } })).to.throw(
+      "gateway config: chain.failClosedAfterMs: chain.failClosedAfterMs must be 0 or at least twice chain.pollIntervalMs",
+    );
+    expect(parseGatewayConfig({ chain: { ...chain, failClosedAfterMs: 0 } }).chain.failClosedAfterMs).to.equal(0);
+    expect(parseGatewayConfig({ chain }).chain.failClosedAfterMs).to.equal(30_000);
   });
 
   it("says which file it cannot read, and exits 2; without --config it prints its usage and exits 2", async () => {
