@@ -256,9 +256,7 @@ export class MeteredProxy {
         ended = false;
         if (err instanceof GatewayError) throw err;
         this.d.log.error({ err, requestId: hold.requestId }, "the ledger did not record the request's ending");
-        throw ledgerUnavailable(
-          "the gateway's ledger did not answer (recording this request's usage), so the response is not delivered: try again shortly; a charge it did record is in GET /v1/usage",
-        );
+        throw ledgerUnavailable("the gateway's ledger did not answer (recording this request's usage), so the response is not delivered and not charged: try again shortly");
       }
       const charge = done?.charge ?? 0n;
       if (!done && amount > 0n)
@@ -357,7 +355,16 @@ export class MeteredProxy {
             await end({ tokensIn: 0, tokensOut: 0, ending: "disconnect" });
             return 499;
           }
-          const charge = await end({ tokensIn, tokensOut, ending: "ok" });
+          let charge: bigint;
+          try {
+            charge = await end({ tokensIn, tokensOut, ending: "ok" });
+          } catch (err) {
+            // Nothing of the answer reaches the client: released, or its charge taken back if it
+            // was committed after all (in the background, once the database answers).
+            this.d.ledger.releaseUndelivered(hold.requestId);
+            ended = true;
+            throw err;
+          }
           const usage = { ...(payload.usage ?? {}), cost: formatCredits(charge), cost_base_units: charge.toString(), price_version: quote.priceVersion.toString(), priority: tier };
           sendJson(res, 200, { ...payload, id: hold.requestId, model: model.name, usage }, this.costHeaders(hold, charge, tier));
           return 200;

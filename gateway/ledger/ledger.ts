@@ -797,7 +797,7 @@ export class Ledger {
    * about two and a half minutes) until the database answers; after that {@link releaseOrphans} finds it.
    * With `tombstone` (a hold in doubt) a released row is written first where the request has none.
    */
-  private releaseInBackground(requestId: string, ending: Ending, tombstone?: HoldParams): void {
+  private releaseInBackground(requestId: string, ending: Ending, tombstone?: HoldParams, undelivered = false): void {
     if (this.releasing.has(requestId) || this.closing.signal.aborted) return;
     const run = retry(
       async () => {
@@ -805,7 +805,8 @@ export class Ledger {
           const t = tombstone;
           await this.db.transaction((tx) => tx.run(TOMBSTONE, [requestId, t.keyId, t.authId, t.model, t.tier, t.quote.priceVersion, t.replica, t.now]));
         }
-        await this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending }, Date.now());
+        const released = await this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending }, Date.now());
+        if (!released && undelivered) await this.voidCharge(requestId);
       },
       { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal },
     )
@@ -813,6 +814,57 @@ export class Ledger {
       .finally(() => this.releasing.delete(requestId));
     this.releasing.set(requestId, run);
   }
+
+  /**
+   * A request whose response was not delivered because its charge's statement failed (the database
+   * did not answer: committed with its reply lost, or not at all): its hold is released, or its
+   * charge, if it was committed, taken back — in the background, retrying until the database
+   * answers. The holder does not pay for an answer they did not get. A charge a settlement batch
+   * has taken meanwhile stands (logged by the caller's ledger error already).
+   */
+  releaseUndelivered(requestId: string): void {
+    this.live.delete(requestId);
+    if (this.closing.signal.aborted) return;
+    this.undelivered.add(requestId);
+    this.releaseInBackground(requestId, "ledger_error", undefined, true);
+    void this.releasing.get(requestId)?.finally(() => this.undelivered.delete(requestId));
+  }
+
+  /** Requests whose charge is being taken back: no batch of this ledger takes them meanwhile. */
+  private readonly undelivered = new Set<string>();
+
+  /**
+   * Takes back a charge not yet in a settlement batch (see {@link releaseUndelivered}): the request
+   * becomes released with nothing charged, and the holder's unsettled charges, day's credits and
+   * the authorization's charged total lose it. Locks the request's row, then the holder's, then
+   * the authorization's (the order of every transaction). Whether it took one back.
+   */
+  private async voidCharge(requestId: string): Promise<boolean> {
+    return this.db
+      .transaction(async (tx) => {
+        const r = await tx.one(
+          `SELECT holder, auth_id, charge, created_at FROM gw_requests WHERE request_id = $1 AND status = 'charged' AND batch_id IS NULL${this.db.forUpdate}`,
+          [requestId],
+        );
+        if (!r) return false;
+        const charge = big(r.charge);
+        await tx.run("UPDATE gw_requests SET status = 'released', charge = 0, tokens_in = 0, tokens_out = 0, ending = 'ledger_error' WHERE request_id = $1", [requestId]);
+        await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, day_credits = day_credits - CASE WHEN $3 >= day_start THEN $2 ELSE 0 END WHERE holder = $1", [
+          str(r.holder),
+          charge,
+          big(r.created_at),
+        ]);
+        await tx.run("UPDATE gw_authorizations SET charged = charged - $2 WHERE auth_id = $1", [str(r.auth_id), charge]);
+        return true;
+      })
+      .then((voided) => {
+        if (voided) this.chargesTakenBack++;
+        return voided;
+      });
+  }
+
+  /** Charges taken back since this ledger opened (see {@link releaseUndelivered}). */
+  chargesTakenBack = 0;
 
   /**
    * Releases this replica's holds older than `before` that no request of this process holds: left
@@ -1201,7 +1253,9 @@ export class Ledger {
           priceVersion,
           max,
         ])
-      ).map(usageRow);
+      )
+        .map(usageRow)
+        .filter((r) => !this.undelivered.has(r.requestId));
       return rows.length ? { priceVersion, rows } : undefined;
     });
     if (!picked) return undefined;

@@ -184,6 +184,43 @@ for (const kind of DATABASE_KINDS) {
         expect([s.openHolds, s.unsettled]).to.deep.equal([0n, 2n * EACH]);
       });
 
+    it("takes back a charge committed for an answer never delivered, or releases its hold if it was not; a batched charge stands", async () => {
+      const a = await account(4n);
+      const { driver, f } = unreliable(base.db);
+      const ledger = new LedgerClass(driver);
+      const day = async () => (await base.db.transaction((tx) => tx.one("SELECT day_credits FROM gw_holders WHERE holder = $1", [holderOf(a)])))!.day_credits;
+      const charged = async () => (await base.authorizationState(authOf(a)))!.charged;
+      for (const id of ["undelivered-charged", "undelivered-held", "undelivered-batched"]) await ledger.hold(params(a, id));
+      const dayBefore = await day();
+      // One charge is taken by a settlement batch (with every other charge waiting) before the take-back runs.
+      await ledger.settleRequest("undelivered-batched", { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2);
+      expect(await ledger.createBatch(10_000, () => ({ batchId: `0xundelivered-${kind}`, usageRoot: "0x01" }), T0 + 3)).to.not.equal(undefined);
+      await ledger.settleRequest("undelivered-charged", { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 2);
+      const [open, batched] = ["undelivered-charged", "undelivered-batched"];
+      expect((await base.request(batched))?.batchId).to.equal(`0xundelivered-${kind}`);
+      const unsettledBefore = (await base.holderState(holderOf(a)))!.unsettled;
+      expect([await charged(), unsettledBefore]).to.deep.equal([2n * EACH, 2n * EACH]);
+      const taken = ledger.chargesTakenBack;
+      // The database away at first: meanwhile this ledger's next batch leaves the charge being taken back alone.
+      f.next = ["down", "down", "down"];
+      for (const id of [open, "undelivered-held", batched]) ledger.releaseUndelivered(id);
+      await new Promise((r) => setTimeout(r, 20));
+      const next = await ledger.createBatch(10_000, (rows) => ({ batchId: `0xundelivered-next-${kind}-${rows.length}`, usageRoot: "0x02" }), T0 + 4);
+      expect(next, "nothing else waits for a batch").to.equal(undefined);
+      expect((await base.request(open))?.batchId).to.equal(null);
+      await drained(ledger);
+      expect(ledger.chargesTakenBack - taken).to.equal(1);
+      const rows = await Promise.all([open, "undelivered-held", batched].map((id) => base.request(id)));
+      expect(rows.map((r) => [r?.status, r?.charge, r?.ending])).to.deep.equal([
+        ["released", 0n, "ledger_error"],
+        ["released", 0n, "ledger_error"],
+        ["charged", EACH, "ok"],
+      ]);
+      const s = (await base.holderState(holderOf(a)))!;
+      expect([s.openHolds, s.unsettled, await charged()], "only the batched charge is owed").to.deep.equal([0n, EACH, EACH]);
+      expect(BigInt((await day()) as bigint | string), "the day's credits count the batched charge alone").to.equal(BigInt(dayBefore as bigint | string) - 3n * EACH + EACH);
+    });
+
     it("releases nothing in the background for a refusal, which is the ledger's answer (short of credit: 402)", async () => {
       const a = await account(1n);
       const { driver } = unreliable(base.db);
