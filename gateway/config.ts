@@ -78,15 +78,17 @@ export const gatewayConfigSchema = z
          * How long the gateway goes on serving after its last read of the chain head (the RPC node
          * down, the network cut) before it refuses metered requests (503 `chain_unreachable`): it
          * cannot see a revocation or an offboarding meanwhile, so a cut key would go on spending.
-         * At least twice `pollIntervalMs`; 0 never refuses (not recommended).
+         * At least twice `pollIntervalMs`; by default 30 s, or three polls if longer; 0 never
+         * refuses (not recommended).
          */
-        failClosedAfterMs: z.number().int().min(0).default(30_000),
+        failClosedAfterMs: z.number().int().min(0).optional(),
       })
       .strict()
-      .refine((c) => c.failClosedAfterMs === 0 || c.failClosedAfterMs >= 2 * c.pollIntervalMs, {
+      .refine((c) => c.failClosedAfterMs === undefined || c.failClosedAfterMs === 0 || c.failClosedAfterMs >= 2 * c.pollIntervalMs, {
         message: "chain.failClosedAfterMs must be 0 or at least twice chain.pollIntervalMs",
         path: ["failClosedAfterMs"],
-      }),
+      })
+      .transform((c) => ({ ...c, failClosedAfterMs: c.failClosedAfterMs ?? Math.max(30_000, 3 * c.pollIntervalMs) })),
     host: z.string().min(1).default("127.0.0.1"),
     /** 0: any free port. */
     port: z.number().int().min(0).max(65_535).default(8788),

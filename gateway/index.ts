@@ -8,9 +8,12 @@
  * run of this replica left, reads the price table and follows the chain, starts the embedded
  * llama.cpp upstream when a model uses it, the settler, and the HTTP server.
  */
+import { mkdir, readFile, rm } from "node:fs/promises";
 import type { Server } from "node:http";
+import { join } from "node:path";
 import { type DestinationStream, pino, type Logger } from "pino";
 import type { Address } from "viem";
+import { writeFileAtomic } from "../sdk/atomicFile.js";
 import { type CtkClient, createCtkClient } from "../sdk/client.js";
 import { readBalances, readPriceBook } from "./chain/creditChain.js";
 import { ChainWatcher } from "./chain/chainWatcher.js";
@@ -60,6 +63,9 @@ export interface Gateway {
   stop(options?: { settle?: boolean }): Promise<void>;
 }
 
+/** In the records directory: the take-backs a stop left pending (not a records file: the auditor reads `0x….jsonl` only). */
+export const TAKE_BACKS_FILE = "take-backs-pending.json";
+
 export function openLedgerDriver(db: GatewayConfig["database"]): SqlDriver {
   return db.kind === "sqlite" ? new SqliteDriver(db.file, db.synchronous) : new PostgresDriver(db.url, db.poolSize);
 }
@@ -77,11 +83,42 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const address = client.account!.address;
   const metrics = new GatewayMetrics();
   const ledger = new Ledger(openLedgerDriver(config.database));
-  const cleanup: (() => Promise<void>)[] = [() => ledger.close()];
+  /**
+   * Take-backs of charges for answers not delivered that the database had not answered when the
+   * gateway stopped (see Ledger.releaseUndelivered): written at stop, taken up again at start.
+   */
+  const takeBacksFile = join(config.recordsDir, TAKE_BACKS_FILE);
+  const keepTakeBacks = async () => {
+    const pending = ledger.pendingTakeBacks();
+    if (pending.length === 0) return;
+    await mkdir(config.recordsDir, { recursive: true });
+    await writeFileAtomic(takeBacksFile, `${JSON.stringify(pending)}\n`);
+    log.error(
+      { requestIds: pending, file: takeBacksFile },
+      "stopping with charges of undelivered answers not yet taken back (the database did not answer): the next start takes them up",
+    );
+  };
+  const cleanup: (() => Promise<void>)[] = [keepTakeBacks, () => ledger.close()];
   try {
     await ledger.init();
+    ledger.onTakeBack = (e) =>
+      e.outcome === "taken_back"
+        ? log.warn({ requestId: e.requestId, charge: e.charge.toString() }, "took back the charge of an answer not delivered (its commit's reply was lost)")
+        : log.error(
+            { requestId: e.requestId, charge: e.charge.toString() },
+            "the charge of an answer not delivered was in a settlement batch before it could be taken back: it stands, refund it by hand",
+          );
     const released = await ledger.releaseAbandoned(config.replica, config.staleHoldMs, now());
     if (released) log.warn({ released }, "released the holds of requests a previous run left unfinished (not charged)");
+    const carried = await readFile(takeBacksFile, "utf8").then(
+      (text) => JSON.parse(text) as string[],
+      () => [] as string[],
+    );
+    if (carried.length) {
+      for (const id of carried) ledger.releaseUndelivered(id);
+      await rm(takeBacksFile, { force: true });
+      log.warn({ requestIds: carried }, "taking back the charges of undelivered answers a previous run left pending");
+    }
     // Every minute, this replica's holds older than five minutes that no request of this process
     // holds: left behind when the database did not answer a hold or a release for that long.
     const orphanTimer = setInterval(
@@ -154,7 +191,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         if (mine.size) await refreshBalances(mine);
       },
       pendingBalances: () => behind.size > 0,
-      now,
     });
     await watcher.start();
     cleanup.unshift(() => watcher.stop());
@@ -202,10 +238,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
      */
     const failClosedAfterMs = config.chain.failClosedAfterMs;
     const chainBlind = (): number | undefined => {
-      const age = now() - watcher.syncedAt;
+      const age = performance.now() - watcher.syncedAt;
       return failClosedAfterMs > 0 && age > failClosedAfterMs ? age : undefined;
     };
-    metrics.chainReadAge = () => Math.max(0, (now() - watcher.syncedAt) / 1000);
+    metrics.chainReadAge = () => Math.max(0, (performance.now() - watcher.syncedAt) / 1000);
 
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
     const upstreamClient = new UpstreamClient();
@@ -237,7 +273,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
           503,
           "server_error",
           "chain_unreachable",
-          `the gateway has not been able to read the chain for ${Math.round(age / 1000)} s, so it cannot see revocations: it serves no metered request until it can; nothing was charged`,
+          `the gateway has not been able to follow the chain for ${Math.round(age / 1000)} s, so it cannot see revocations: it serves no metered request until it can; nothing was charged`,
           { retryAfterS: 5 },
         );
       },
@@ -251,7 +287,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       notReady: async () => {
         if (!prices) return "the price table is not loaded";
         const age = chainBlind();
-        if (age !== undefined) return `the chain has not been read for ${Math.round(age / 1000)} s (chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
+        if (age !== undefined)
+          return `the chain has not been followed for ${Math.round(age / 1000)} s (read, and applied to the ledger; chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
         let timer: NodeJS.Timeout | undefined;
         const answered = await Promise.race([
           ledger.ping().then(

@@ -29,7 +29,6 @@ export interface ChainWatcherDeps {
   onBalancesChanged: (holders: Set<string>) => Promise<void>;
   /** True while some balance reads wait to be applied: onBalancesChanged is called every poll then. */
   pendingBalances?: () => boolean;
-  now?: () => number;
 }
 
 export class ChainWatcher {
@@ -39,7 +38,8 @@ export class ChainWatcher {
   /** The last block applied. */
   lastBlock = -1n;
   /**
-   * When (ms) the head was read by the last poll that applied everything up to it: what the
+   * When the head was read by the last poll that applied everything up to it, on the monotonic
+   * clock (`performance.now()`: a wall clock stepped back must not make it look recent): what the
    * gateway knows of revocations and offboardings is at least that recent.
    */
   syncedAt = Number.NEGATIVE_INFINITY;
@@ -72,7 +72,7 @@ export class ChainWatcher {
   /** Applies every block up to the head. */
   async poll(): Promise<void> {
     const { client, ledger } = this.d;
-    const readAt = (this.d.now ?? Date.now)();
+    const readAt = performance.now();
     const head = await client.publicClient.getBlockNumber();
     if (head <= this.lastBlock) {
       if (this.d.pendingBalances?.()) await this.d.onBalancesChanged(new Set());

@@ -168,8 +168,6 @@ export class MeteredProxy {
     let status = 200;
     try {
       const key = await this.authenticate(req);
-      const refused = this.d.refusal?.();
-      if (refused) throw refused;
       const body = await readJsonBody(req, this.d.maxBodyBytes);
       if (typeof body.model !== "string" || body.model === "") throw badRequest("missing_model", "model is required", "model");
       model = body.model;
@@ -188,6 +186,9 @@ export class MeteredProxy {
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat);
       const requestId = newRequestId(chat);
+      // Checked last before the hold (a body can take minutes to arrive).
+      const refused = this.d.refusal?.();
+      if (refused) throw refused;
       const holdStart = performance.now();
       let hold: Hold;
       try {
@@ -252,10 +253,20 @@ export class MeteredProxy {
       try {
         done = await this.d.ledger.settleRequest(hold.requestId, { ...u, amount }, this.now());
       } catch (err) {
-        // Not ended: the request's last step releases the hold (else it stays open until a restart).
-        ended = false;
+        if (u.ending === "ok") {
+          // The answer is not delivered (a plain one is refused; a stream is cut before its last
+          // events): its hold is released or, if the charge was committed after all (its reply
+          // lost), the charge taken back, in the background once the database answers.
+          this.d.ledger.releaseUndelivered(hold.requestId);
+        } else {
+          // Not ended: the request's last step releases the hold (else it stays open until a restart).
+          ended = false;
+        }
         if (err instanceof GatewayError) throw err;
-        this.d.log.error({ err, requestId: hold.requestId }, "the ledger did not record the request's ending");
+        this.d.log.error(
+          { err, requestId: hold.requestId, holder: r.key.holder },
+          u.ending === "ok" ? "the ledger did not record the request's charge: the answer is not delivered, and not charged" : "the ledger did not record the request's ending",
+        );
         throw ledgerUnavailable("the gateway's ledger did not answer (recording this request's usage), so the response is not delivered and not charged: try again shortly");
       }
       const charge = done?.charge ?? 0n;
@@ -355,16 +366,7 @@ export class MeteredProxy {
             await end({ tokensIn: 0, tokensOut: 0, ending: "disconnect" });
             return 499;
           }
-          let charge: bigint;
-          try {
-            charge = await end({ tokensIn, tokensOut, ending: "ok" });
-          } catch (err) {
-            // Nothing of the answer reaches the client: released, or its charge taken back if it
-            // was committed after all (in the background, once the database answers).
-            this.d.ledger.releaseUndelivered(hold.requestId);
-            ended = true;
-            throw err;
-          }
+          const charge = await end({ tokensIn, tokensOut, ending: "ok" });
           const usage = { ...(payload.usage ?? {}), cost: formatCredits(charge), cost_base_units: charge.toString(), price_version: quote.priceVersion.toString(), priority: tier };
           sendJson(res, 200, { ...payload, id: hold.requestId, model: model.name, usage }, this.costHeaders(hold, charge, tier));
           return 200;

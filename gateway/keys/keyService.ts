@@ -56,7 +56,7 @@ export function keyRoute(d: KeyServiceDeps) {
         503,
         "server_error",
         "key_service_unavailable",
-        `the gateway could not check this authorization against the chain or record it (${String((err as Error)?.message ?? err).split("\n")[0]}); no key was issued: try again shortly`,
+        "the gateway could not check this authorization against the chain or record it (its logs say why); no key was issued: try again shortly",
         { retryAfterS: 5 },
       );
     }

@@ -796,6 +796,8 @@ export class Ledger {
    * Releases a request's hold in the background, retrying (back-off 0.25 s to 30 s, 12 attempts,
    * about two and a half minutes) until the database answers; after that {@link releaseOrphans} finds it.
    * With `tombstone` (a hold in doubt) a released row is written first where the request has none.
+   * An undelivered answer's (see {@link releaseUndelivered}) is tried until the database answers
+   * or the ledger closes, at most 5 s apart.
    */
   private releaseInBackground(requestId: string, ending: Ending, tombstone?: HoldParams, undelivered = false): void {
     if (this.releasing.has(requestId) || this.closing.signal.aborted) return;
@@ -807,8 +809,11 @@ export class Ledger {
         }
         const released = await this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending }, Date.now());
         if (!released && undelivered) await this.voidCharge(requestId);
+        if (undelivered) this.undelivered.delete(requestId);
       },
-      { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal },
+      undelivered
+        ? { baseMs: 250, maxMs: 5_000, maxAttempts: Number.POSITIVE_INFINITY, signal: this.closing.signal }
+        : { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal },
     )
       .catch(() => undefined)
       .finally(() => this.releasing.delete(requestId));
@@ -816,22 +821,31 @@ export class Ledger {
   }
 
   /**
-   * A request whose response was not delivered because its charge's statement failed (the database
+   * A request whose answer was not delivered because its charge's statement failed (the database
    * did not answer: committed with its reply lost, or not at all): its hold is released, or its
-   * charge, if it was committed, taken back — in the background, retrying until the database
-   * answers. The holder does not pay for an answer they did not get. A charge a settlement batch
-   * has taken meanwhile stands (logged by the caller's ledger error already).
+   * charge, if it was committed, taken back — in the background, until the database answers. The
+   * holder does not pay for an answer they did not get. This ledger's batches leave it alone
+   * meanwhile; one that took it first (another replica's settler, between the database's return
+   * and the take-back) keeps it: {@link onTakeBack} says so. Still pending at close: see
+   * {@link pendingTakeBacks}.
    */
   releaseUndelivered(requestId: string): void {
     this.live.delete(requestId);
     if (this.closing.signal.aborted) return;
     this.undelivered.add(requestId);
     this.releaseInBackground(requestId, "ledger_error", undefined, true);
-    void this.releasing.get(requestId)?.finally(() => this.undelivered.delete(requestId));
   }
 
   /** Requests whose charge is being taken back: no batch of this ledger takes them meanwhile. */
   private readonly undelivered = new Set<string>();
+
+  /** The take-backs not done yet (the database has not answered since): the gateway keeps them across a restart. */
+  pendingTakeBacks(): string[] {
+    return [...this.undelivered];
+  }
+
+  /** Told of each take-back's outcome: a charge taken back, or one a batch took first (it stands: a refund is owed by hand). */
+  onTakeBack: ((e: { requestId: string; charge: bigint; outcome: "taken_back" | "batched" }) => void) | undefined;
 
   /**
    * Takes back a charge not yet in a settlement batch (see {@link releaseUndelivered}): the request
@@ -840,27 +854,24 @@ export class Ledger {
    * the authorization's (the order of every transaction). Whether it took one back.
    */
   private async voidCharge(requestId: string): Promise<boolean> {
-    return this.db
-      .transaction(async (tx) => {
-        const r = await tx.one(
-          `SELECT holder, auth_id, charge, created_at FROM gw_requests WHERE request_id = $1 AND status = 'charged' AND batch_id IS NULL${this.db.forUpdate}`,
-          [requestId],
-        );
-        if (!r) return false;
-        const charge = big(r.charge);
-        await tx.run("UPDATE gw_requests SET status = 'released', charge = 0, tokens_in = 0, tokens_out = 0, ending = 'ledger_error' WHERE request_id = $1", [requestId]);
-        await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, day_credits = day_credits - CASE WHEN $3 >= day_start THEN $2 ELSE 0 END WHERE holder = $1", [
-          str(r.holder),
-          charge,
-          big(r.created_at),
-        ]);
-        await tx.run("UPDATE gw_authorizations SET charged = charged - $2 WHERE auth_id = $1", [str(r.auth_id), charge]);
-        return true;
-      })
-      .then((voided) => {
-        if (voided) this.chargesTakenBack++;
-        return voided;
-      });
+    const outcome = await this.db.transaction(async (tx) => {
+      const r = await tx.one(`SELECT holder, auth_id, charge, created_at, batch_id FROM gw_requests WHERE request_id = $1 AND status = 'charged'${this.db.forUpdate}`, [requestId]);
+      if (!r) return undefined;
+      const charge = big(r.charge);
+      if (r.batch_id !== null && r.batch_id !== undefined) return { charge, outcome: "batched" as const };
+      await tx.run("UPDATE gw_requests SET status = 'released', charge = 0, tokens_in = 0, tokens_out = 0, ending = 'ledger_error' WHERE request_id = $1", [requestId]);
+      await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, day_credits = day_credits - CASE WHEN $3 >= day_start THEN $2 ELSE 0 END WHERE holder = $1", [
+        str(r.holder),
+        charge,
+        big(r.created_at),
+      ]);
+      await tx.run("UPDATE gw_authorizations SET charged = charged - $2 WHERE auth_id = $1", [str(r.auth_id), charge]);
+      return { charge, outcome: "taken_back" as const };
+    });
+    if (!outcome) return false;
+    if (outcome.outcome === "taken_back") this.chargesTakenBack++;
+    this.onTakeBack?.({ requestId, ...outcome });
+    return outcome.outcome === "taken_back";
   }
 
   /** Charges taken back since this ledger opened (see {@link releaseUndelivered}). */
@@ -1243,7 +1254,8 @@ export class Ledger {
    * is sent. Returns undefined when nothing waits.
    */
   async createBatch(max: number, build: BatchBuilder, now: number): Promise<BatchRow | undefined> {
-    // 1. The rows (a charge is final: its row no longer changes until a batch takes it).
+    // 1. The rows (a charge no longer changes until a batch takes it, but for one taken back: its
+    //    answer was not delivered; not taken here while that is pending).
     const picked = await this.db.transaction(async (tx) => {
       const v = await tx.one("SELECT MIN(price_version) AS v FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
       if (!v || v.v === null || v.v === undefined) return undefined;
@@ -1263,14 +1275,17 @@ export class Ledger {
     // 2. The root and the id, outside any transaction.
     const { batchId, usageRoot } = await build(rows, priceVersion);
     // 3. The batch, recorded only if every one of its rows is still waiting (one settler at a time
-    //    holds the lease, so they are; a replica whose lease lapsed meanwhile records nothing).
+    //    holds the lease, so they are; a replica whose lease lapsed meanwhile records nothing) and
+    //    none is being taken back since it was picked (the next round picks without it).
+    if (rows.some((r) => this.undelivered.has(r.requestId))) return undefined;
     return this.db.transaction(async (tx) => {
       // One statement for every row (a batch's hundreds of single-row updates held up the holds queued behind them).
       const marked = await tx.run(`UPDATE gw_requests SET batch_id = $2 WHERE status = 'charged' AND batch_id IS NULL AND ${this.inJsonIds("request_id")}`, [
         JSON.stringify(rows.map((r) => r.requestId)),
         batchId,
       ]);
-      if (marked !== rows.length) throw new Error(`${rows.length - marked} of its requests were batched by another settler meanwhile: batch ${batchId} not recorded`);
+      if (marked !== rows.length)
+        throw new Error(`${rows.length - marked} of its requests were batched by another settler, or taken back, meanwhile: batch ${batchId} not recorded`);
       const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
       for (const r of rows) {
         const c = perAuth.get(r.authId) ?? { holder: r.holder, nonce: r.nonce.toString(), amount: 0n, authId: r.authId };

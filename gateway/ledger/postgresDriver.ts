@@ -55,10 +55,13 @@ export class PostgresDriver implements SqlDriver {
   constructor(url: string, poolSize = 16, schema?: string) {
     const schemaOption = schema ? `-c search_path=${schema}` : undefined;
     // A server that does not accept the connection (down, a network cut that drops packets) fails
-    // the statement after this long instead of holding the request forever; nothing was sent.
-    const connectionTimeoutMillis = 5_000;
-    this.pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis, ...(schemaOption && { options: schemaOption }) });
-    this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), max: poolSize, connectionTimeoutMillis });
+    // the statement after this long instead of holding the request forever; nothing was sent. (It
+    // also bounds the wait for a free connection when all `poolSize` are busy: 503 then, too.)
+    // TCP keep-alive probes a connection idle for 10 s (the system's probe interval and count then
+    // decide when one the network dropped silently is found).
+    const common = { max: poolSize, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+    this.pool = new pg.Pool({ connectionString: url, ...common, ...(schemaOption && { options: schemaOption }) });
+    this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), ...common });
     // An idle client's error (the server restarted) must not crash the gateway.
     this.pool.on("error", () => undefined);
     this.asyncPool.on("error", () => undefined);

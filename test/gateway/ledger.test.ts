@@ -407,7 +407,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       await lost.catch((err: Error) => {
         refused = err;
       });
-      expect(refused?.message).to.match(/were batched by another settler meanwhile: batch late-1 not recorded/);
+      expect(refused?.message).to.match(/were batched by another settler, or taken back, meanwhile: batch late-1 not recorded/);
       expect((await ledger.batches("pending")).map((b) => [b.batchId, b.records])).to.deep.equal([
         ["batch-3-2", 2],
         ["the-other", 1],

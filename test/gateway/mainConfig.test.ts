@@ -35,7 +35,7 @@ describe("gateway process: configuration errors", () => {
     expect(run.code).to.equal(2);
   });
 
-  it("refuses a fail-closed delay shorter than two chain polls, and takes 0 (never) or the default of 30 s", () => {
+  it("refuses a fail-closed delay shorter than two chain polls, and takes 0 (never) or the default of 30 s (three polls if longer)", () => {
     const a = `0x${"22".repeat(20)}`;
     const deployment = { chainId: 31337, computeToken: a, accessManager: a, inferenceCredit: a, deployBlock: 0 };
     const chain = { rpcUrl: "http://127.0.0.1:1", deployment, privateKey: `0x${"11".repeat(32)}`, pollIntervalMs: 1_000 };
@@ -44,6 +44,8 @@ describe("gateway process: configuration errors", () => {
     );
     expect(parseGatewayConfig({ chain: { ...chain, failClosedAfterMs: 0 } }).chain.failClosedAfterMs).to.equal(0);
     expect(parseGatewayConfig({ chain }).chain.failClosedAfterMs).to.equal(30_000);
+    // A slow poll: three of them, not a default shorter than two.
+    expect(parseGatewayConfig({ chain: { ...chain, pollIntervalMs: 20_000 } }).chain.failClosedAfterMs).to.equal(60_000);
   });
 
   it("says which file it cannot read, and exits 2; without --config it prints its usage and exits 2", async () => {
