@@ -142,7 +142,13 @@ export const gatewayConfigSchema = z
     settlement: z
       .object({
         intervalMs: z.number().int().min(50).default(30_000),
-        maxCharges: z.number().int().min(1).max(10_000).default(200),
+        /**
+         * Records (charged requests) that make a batch due before `intervalMs`. A batch costs a
+         * transaction plus a charge per authorization in it, whatever its records: the more records
+         * per batch, the less gas per request and the fewer transactions for the chain to carry
+         * (at 2,000 requests/s, 200 would be ten settlements a second).
+         */
+        maxCharges: z.number().int().min(1).max(10_000).default(2_000),
       })
       .strict()
       .default({}),

@@ -1,6 +1,6 @@
 /** `gateway/main.ts` validates its configuration before any I/O, as the redeemer does: a mistake exits 2 (sdk/runService.ts). */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,6 +46,16 @@ describe("gateway process: configuration errors", () => {
     expect(parseGatewayConfig({ chain }).chain.failClosedAfterMs).to.equal(30_000);
     // A slow poll: three of them, not a default shorter than two.
     expect(parseGatewayConfig({ chain: { ...chain, pollIntervalMs: 20_000 } }).chain.failClosedAfterMs).to.equal(60_000);
+  });
+
+  it("takes the documented example configuration (config/gateway.example.json) as it is, given the chain", () => {
+    const example = JSON.parse(readFileSync(join(ROOT, "config/gateway.example.json"), "utf8")) as Record<string, unknown>;
+    const a = `0x${"22".repeat(20)}`;
+    const deployment = { chainId: 31337, computeToken: a, accessManager: a, inferenceCredit: a, deployBlock: 0 };
+    const parsed = parseGatewayConfig({ ...example, chain: { rpcUrl: "http://127.0.0.1:1", deployment, privateKey: `0x${"11".repeat(32)}` } });
+    expect(parsed.models.map((m) => m.name)).to.deep.equal(["stories260K", "llama-3-8b"]);
+    expect(parsed.settlement).to.deep.equal({ intervalMs: 10_000, maxCharges: 2_000 });
+    expect(parsed.chain.failClosedAfterMs).to.equal(30_000);
   });
 
   it("says which file it cannot read, and exits 2; without --config it prints its usage and exits 2", async () => {
