@@ -110,10 +110,21 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
           );
     const released = await ledger.releaseAbandoned(config.replica, config.staleHoldMs, now());
     if (released) log.warn({ released }, "released the holds of requests a previous run left unfinished (not charged)");
-    const carried = await readFile(takeBacksFile, "utf8").then(
-      (text) => JSON.parse(text) as string[],
-      () => [] as string[],
-    );
+    const carried = await readFile(takeBacksFile, "utf8")
+      .then(
+        (text) => {
+          const ids: unknown = JSON.parse(text);
+          if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) throw new Error("not a JSON array of request ids");
+          return ids as string[];
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === "ENOENT") return [] as string[];
+          throw err;
+        },
+      )
+      .catch((err: Error) => {
+        throw new Error(`cannot read ${takeBacksFile} (the take-backs a previous run left pending): ${err.message}; repair or remove it`);
+      });
     if (carried.length) {
       for (const id of carried) ledger.releaseUndelivered(id);
       await rm(takeBacksFile, { force: true });
@@ -291,9 +302,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
           return `the chain has not been followed for ${Math.round(age / 1000)} s (read, and applied to the ledger; chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
         let timer: NodeJS.Timeout | undefined;
         const answered = await Promise.race([
+          // The cause is in the request path's logs, not in an answer anyone reaching /readyz reads.
           ledger.ping().then(
             () => undefined,
-            (err: unknown) => `the ledger does not answer (${(err as Error).message})`,
+            () => "the ledger does not answer",
           ),
           new Promise<string>((resolve) => {
             timer = setTimeout(() => resolve("the ledger did not answer within 2 s"), 2_000);

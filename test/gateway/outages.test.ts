@@ -14,7 +14,7 @@ import { expect } from "chai";
 import { readCreditBalance } from "../../sdk/credits/reads.js";
 import { parseCredits } from "../../sdk/credits/units.js";
 import { revokeAuthorization } from "../../sdk/credits/write.js";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Gateway, TAKE_BACKS_FILE } from "../../gateway/index.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.js";
@@ -58,6 +58,17 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
     for (const p of proxies) await p.close();
     for (const d of databases) await d.drop();
   });
+
+  /** A fresh PostgreSQL test database, reached through a proxy that can cut it: the gateway's `database` section for it. */
+  async function postgresBehindProxy(): Promise<{ proxy: TcpProxy; database: { kind: "postgres"; url: string } }> {
+    const db = await createTestDatabase("postgres");
+    databases.push(db);
+    const config = db.config() as { kind: "postgres"; url: string };
+    const pgUrl = new URL(config.url);
+    const proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
+    proxies.push(proxy);
+    return { proxy, database: { kind: "postgres", url: proxy.url(config.url) } };
+  }
 
   it("refuses metered requests and new keys while it cannot read the chain, and applies a revocation made meanwhile before it serves again", async () => {
     const f = fixture();
@@ -121,13 +132,8 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
   it("answers 503 ledger_unavailable with Retry-After while PostgreSQL cannot be reached, charges nothing, and serves again once it answers", async function () {
     if (!available("postgres")) return this.skip();
     const f = fixture();
-    const db = await createTestDatabase("postgres");
-    databases.push(db);
-    const config = db.config() as { kind: "postgres"; url: string };
-    const pgUrl = new URL(config.url);
-    const proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-    proxies.push(proxy);
-    const gw = await f.start({ database: { kind: "postgres", url: proxy.url(config.url) }, replica: "outage-ledger" });
+    const { proxy, database } = await postgresBehindProxy();
+    const gw = await f.start({ database, replica: "outage-ledger" });
     await f.grant(1, "3");
     const cached = await f.createKey(gw, await f.authorize(1));
     const fresh = await f.createKey(gw, await f.authorize(1));
@@ -172,14 +178,9 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
   it("under load, plain and streamed, with PostgreSQL cut three times: stays up, answers 200 or 503, leaves nothing held, and charges each answer delivered once and nothing else", async function () {
     if (!available("postgres")) return this.skip();
     const f = fixture();
-    const db = await createTestDatabase("postgres");
-    databases.push(db);
-    const config = db.config() as { kind: "postgres"; url: string };
-    const pgUrl = new URL(config.url);
-    const proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-    proxies.push(proxy);
+    const { proxy, database } = await postgresBehindProxy();
     // Small batches: settlement runs into the cuts too.
-    const gw = await f.start({ database: { kind: "postgres", url: proxy.url(config.url) }, replica: "outage-load", settlement: { intervalMs: 200, maxCharges: 10 } });
+    const gw = await f.start({ database, replica: "outage-load", settlement: { intervalMs: 200, maxCharges: 10 } });
     const keys: { key: string; holder: `0x${string}` }[] = [];
     for (const i of [2, 3, 4]) {
       await f.grant(i, "50");
@@ -262,14 +263,9 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
   it("keeps the take-backs the database did not answer across a restart, and takes them up at the next start", async function () {
     if (!available("postgres")) return this.skip();
     const f = fixture();
-    const db = await createTestDatabase("postgres");
-    databases.push(db);
-    const config = db.config() as { kind: "postgres"; url: string };
-    const pgUrl = new URL(config.url);
-    const proxy = await startTcpProxy(pgUrl.hostname, Number(pgUrl.port || 5432));
-    proxies.push(proxy);
+    const { proxy, database } = await postgresBehindProxy();
     const records = join(f.dir, "records-take-backs");
-    const over = { database: { kind: "postgres" as const, url: proxy.url(config.url) }, replica: "outage-take-backs", recordsDir: records };
+    const over = { database, replica: "outage-take-backs", recordsDir: records };
     const logs: Record<string, unknown>[] = [];
     let gw = await f.start(over, logs);
     await f.grant(0, "3");
@@ -301,5 +297,13 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
     expect(existsSync(file), "the file is consumed").to.equal(false);
     expect(logs.filter((l) => l.msg === "took back the charge of an answer not delivered (its commit's reply was lost)").map((l) => l.requestId)).to.have.members(ids);
     await gw.stop({ settle: false });
+    // A file that does not say which requests: the gateway does not start (it would forget them), and says why.
+    writeFileSync(file, "[1, 2");
+    const failed = await f.start(over).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(failed?.message).to.match(/^cannot read .*take-backs-pending\.json \(the take-backs a previous run left pending\): .*; repair or remove it$/);
+    rmSync(file);
   });
 });
