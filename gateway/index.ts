@@ -15,6 +15,7 @@ import { type DestinationStream, pino, type Logger } from "pino";
 import type { Address } from "viem";
 import { writeFileAtomic } from "../sdk/atomicFile.js";
 import { type CtkClient, createCtkClient } from "../sdk/client.js";
+import { FileError } from "../sdk/ctkError.js";
 import { readBalances, readPriceBook } from "./chain/creditChain.js";
 import { ChainWatcher } from "./chain/chainWatcher.js";
 import { type GatewayConfig, limitsFor } from "./config.js";
@@ -84,23 +85,42 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   const metrics = new GatewayMetrics();
   const ledger = new Ledger(openLedgerDriver(config.database));
   /**
-   * Take-backs of charges for answers not delivered that the database had not answered when the
-   * gateway stopped (see Ledger.releaseUndelivered): written at stop, taken up again at start.
+   * Take-backs of charges for answers not delivered that the database has not answered yet (see
+   * Ledger.releaseUndelivered): kept in a file whenever they change — a crash, a stop, a pod killed
+   * do not lose them — and taken up again at the next start. The file is removed once none is left.
    */
   const takeBacksFile = join(config.recordsDir, TAKE_BACKS_FILE);
-  const keepTakeBacks = async () => {
-    const pending = ledger.pendingTakeBacks();
-    if (pending.length === 0) return;
-    await mkdir(config.recordsDir, { recursive: true });
-    await writeFileAtomic(takeBacksFile, `${JSON.stringify(pending)}\n`);
-    log.error(
-      { requestIds: pending, file: takeBacksFile },
-      "stopping with charges of undelivered answers not yet taken back (the database did not answer): the next start takes them up",
-    );
+  let takeBacksWritten: Promise<void> = Promise.resolve();
+  /** Whether this run changed them (else the file, whatever it holds, is left as it is). */
+  let takeBacksTouched = false;
+  const keepTakeBacks = (): Promise<void> => {
+    if (!takeBacksTouched) return takeBacksWritten;
+    takeBacksWritten = takeBacksWritten
+      .then(async () => {
+        const pending = ledger.pendingTakeBacks();
+        if (pending.length === 0) return rm(takeBacksFile, { force: true });
+        await mkdir(config.recordsDir, { recursive: true });
+        await writeFileAtomic(takeBacksFile, `${JSON.stringify(pending)}\n`);
+      })
+      .catch((err: Error) => log.error({ err: err.message, file: takeBacksFile }, "could not keep the pending take-backs in their file"));
+    return takeBacksWritten;
   };
-  const cleanup: (() => Promise<void>)[] = [keepTakeBacks, () => ledger.close()];
+  const stopTakeBacks = async () => {
+    await keepTakeBacks();
+    const pending = ledger.pendingTakeBacks();
+    if (pending.length)
+      log.error(
+        { requestIds: pending, file: takeBacksFile },
+        "stopping with charges of undelivered answers not yet taken back (the database did not answer): the next start takes them up",
+      );
+  };
+  const cleanup: (() => Promise<void>)[] = [stopTakeBacks, () => ledger.close()];
   try {
     await ledger.init();
+    ledger.onTakeBacksChanged = () => {
+      takeBacksTouched = true;
+      void keepTakeBacks();
+    };
     ledger.onTakeBack = (e) =>
       e.outcome === "taken_back"
         ? log.warn({ requestId: e.requestId, charge: e.charge.toString() }, "took back the charge of an answer not delivered (its commit's reply was lost)")
@@ -123,11 +143,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         },
       )
       .catch((err: Error) => {
-        throw new Error(`cannot read ${takeBacksFile} (the take-backs a previous run left pending): ${err.message}; repair or remove it`);
+        throw new FileError("take-backs file", takeBacksFile, `${err.message} (the take-backs a previous run left pending): repair or remove it`);
       });
     if (carried.length) {
+      // The file stays until they are done (rewritten as each one is).
       for (const id of carried) ledger.releaseUndelivered(id);
-      await rm(takeBacksFile, { force: true });
       log.warn({ requestIds: carried }, "taking back the charges of undelivered answers a previous run left pending");
     }
     // Every minute, this replica's holds older than five minutes that no request of this process

@@ -62,6 +62,9 @@ export const hashKey = (key: string): string => createHash("sha256").update(key)
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
+/** What an upstream's `usage` counts must be to be charged: whole, non-negative numbers. */
+const isTokenCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+
 function textOf(content: unknown, param: string): string {
   if (typeof content === "string") return content;
   if (content === null || content === undefined) return "";
@@ -247,6 +250,11 @@ export class MeteredProxy {
     });
     let ended = false;
     const end = async (u: { tokensIn: number; tokensOut: number; ending: Ending }) => {
+      if (!isTokenCount(u.tokensIn) || !isTokenCount(u.tokensOut)) {
+        // Not ended: the request's last step releases the hold.
+        this.d.log.error({ requestId: hold.requestId, tokensIn: u.tokensIn, tokensOut: u.tokensOut }, "the upstream's usage is not a count of tokens");
+        throw new GatewayError(502, "upstream_error", "invalid_usage", "the model's server reported usage that is not a count of tokens; nothing was charged");
+      }
       ended = true;
       const amount = u.tokensIn === 0 && u.tokensOut === 0 ? 0n : quote.cost(u.tokensIn, u.tokensOut);
       let done: { charge: bigint } | undefined;

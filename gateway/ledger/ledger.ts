@@ -17,6 +17,7 @@
  * exceed the hold. Every ending converts the hold: a charge (≤ hold) or a release.
  */
 import { formatCredits } from "../../sdk/credits/units.js";
+import { SETTLE_USAGE_MAX_CHARGES } from "../../sdk/credits/write.js";
 import { retry } from "../../sdk/retry.js";
 import { GatewayError } from "../errors.js";
 import { GroupCommit, type GroupCommitStats } from "./groupCommit.js";
@@ -809,7 +810,7 @@ export class Ledger {
         }
         const released = await this.settle(requestId, { tokensIn: 0, tokensOut: 0, amount: 0n, ending }, Date.now());
         if (!released && undelivered) await this.voidCharge(requestId);
-        if (undelivered) this.undelivered.delete(requestId);
+        if (undelivered && this.undelivered.delete(requestId)) this.onTakeBacksChanged?.();
       },
       undelivered
         ? { baseMs: 250, maxMs: 5_000, maxAttempts: Number.POSITIVE_INFINITY, signal: this.closing.signal }
@@ -831,8 +832,11 @@ export class Ledger {
    */
   releaseUndelivered(requestId: string): void {
     this.live.delete(requestId);
-    if (this.closing.signal.aborted) return;
+    // A release already on its way (an ending with nothing to charge): no charge to take back.
+    if (this.releasing.has(requestId) || this.undelivered.has(requestId)) return;
     this.undelivered.add(requestId);
+    this.onTakeBacksChanged?.();
+    // Closing: kept in pendingTakeBacks for the next start.
     this.releaseInBackground(requestId, "ledger_error", undefined, true);
   }
 
@@ -843,6 +847,9 @@ export class Ledger {
   pendingTakeBacks(): string[] {
     return [...this.undelivered];
   }
+
+  /** Told whenever {@link pendingTakeBacks} changes (the gateway keeps them in a file across a crash). */
+  onTakeBacksChanged: (() => void) | undefined;
 
   /** Told of each take-back's outcome: a charge taken back, or one a batch took first (it stands: a refund is owed by hand). */
   onTakeBack: ((e: { requestId: string; charge: bigint; outcome: "taken_back" | "batched" }) => void) | undefined;
@@ -1268,6 +1275,15 @@ export class Ledger {
       )
         .map(usageRow)
         .filter((r) => !this.undelivered.has(r.requestId));
+      // At most SETTLE_USAGE_MAX_CHARGES authorizations (a charge each on-chain): the rows after the
+      // first that would bring one more wait for the next batch.
+      const auths = new Set<string>();
+      let take = 0;
+      for (; take < rows.length; take++) {
+        if (!auths.has(rows[take].authId) && auths.size === SETTLE_USAGE_MAX_CHARGES) break;
+        auths.add(rows[take].authId);
+      }
+      rows.length = take;
       return rows.length ? { priceVersion, rows } : undefined;
     });
     if (!picked) return undefined;

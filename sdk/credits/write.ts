@@ -58,6 +58,14 @@ export interface UsageBatch {
   charges: readonly { holder: Address; nonce: bigint; amount: bigint }[];
 }
 
+/**
+ * The most charges (authorizations) one `settleUsage` batch carries, each possibly with its
+ * activation: far under the contract's MAX_BATCH (256), and within one transaction's gas cap with
+ * every charge the costliest (about 74,000 gas) and activated (a typical charge with its activation
+ * measures 57,000: bench/RESULTS.md). A gateway's batch stops taking records there.
+ */
+export const SETTLE_USAGE_MAX_CHARGES = 100;
+
 /** What {@link settleUsageGasBound} allows for the batch itself and for each charge. */
 export const SETTLE_USAGE_BASE_GAS = 100_000n;
 export const SETTLE_USAGE_CHARGE_GAS = 90_000n;

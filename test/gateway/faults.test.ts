@@ -10,7 +10,7 @@ import { readModelPrice, readPriorityFees } from "../../sdk/credits/reads.js";
 import { setModelPrice } from "../../sdk/credits/write.js";
 import type { Gateway } from "../../gateway/index.js";
 import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
-import { type TestUpstream, brokenUpstream, hangingUpstream, slowRelay } from "./support/testUpstreams.js";
+import { type TestUpstream, badUsageUpstream, brokenUpstream, hangingUpstream, slowRelay } from "./support/testUpstreams.js";
 
 describe("gateway endings and priority", function () {
   this.timeout(180_000);
@@ -23,18 +23,20 @@ describe("gateway endings and priority", function () {
   before(async () => {
     f = await startGatewayFixture();
     const price = await readModelPrice(f.chain.reader, MODEL);
-    for (const name of ["slow", "broken", "hanging"]) await setModelPrice(f.chain.ops, name, price);
+    for (const name of ["slow", "broken", "hanging", "bad-usage"]) await setModelPrice(f.chain.ops, name, price);
     let target = "";
     const slow = await slowRelay(() => target, 40);
     const broken = await brokenUpstream(() => target);
     const hanging = await hangingUpstream();
-    ups.push(slow, broken, hanging);
+    const badUsage = await badUsageUpstream();
+    ups.push(slow, broken, hanging, badUsage);
     gw = await f.start({
       models: [
         { name: MODEL, upstream: "embedded", maxOutputTokens: 64, concurrency: 4 },
         { name: "slow", upstream: slow.url, upstreamModel: MODEL, maxOutputTokens: 64, concurrency: 1, sendPriority: true },
         { name: "broken", upstream: broken.url, upstreamModel: MODEL, maxOutputTokens: 64 },
         { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
+        { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
       ],
     });
     target = gw.embedded!.url;
@@ -100,6 +102,16 @@ describe("gateway endings and priority", function () {
     const bTimeout = (await eTimeout.json()) as { error: { code: string } };
     expect([eTimeout.status, bTimeout.error.code]).to.deep.equal([504, "upstream_timeout"]);
     expect(Date.now() - t0).to.be.below(5_000);
+    const after = (await gw.ledger.holderState(holder))!;
+    expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
+  });
+
+  it("charges nothing and releases the hold when the upstream's usage is not a count of tokens", async () => {
+    const before = (await gw.ledger.holderState(holder))!;
+    const res = await post({ model: "bad-usage", messages: [{ role: "user", content: "x" }], max_tokens: 5 });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect([res.status, body.error.code]).to.deep.equal([502, "invalid_usage"]);
+    expect(body.error.message).to.equal("the model's server reported usage that is not a count of tokens; nothing was charged");
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
   });

@@ -14,6 +14,7 @@ import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
 import { Ledger as LedgerClass } from "../../gateway/ledger/ledger.js";
 import type { SqlDriver } from "../../gateway/ledger/sql.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
+import { SETTLE_USAGE_MAX_CHARGES } from "../../sdk/credits/write.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { BOOK, QUOTE as quote, T0, addTestAccount, holdParams } from "./support/ledgerTerms.js";
 
@@ -219,6 +220,46 @@ for (const kind of DATABASE_KINDS) {
       const s = (await base.holderState(holderOf(a)))!;
       expect([s.openHolds, s.unsettled, await charged()], "only the batched charge is owed").to.deep.equal([0n, EACH, EACH]);
       expect(BigInt((await day()) as bigint | string), "the day's credits count the batched charge alone").to.equal(BigInt(dayBefore as bigint | string) - 3n * EACH + EACH);
+    });
+
+    it("records no batch whose rows began to be taken back while it was built; the next one goes without them", async () => {
+      const a = await account(2n);
+      const ledger = new LedgerClass(base.db);
+      const build = (rows: unknown[], v: bigint) => ({ batchId: `0xbuilt-${kind}-${v}-${rows.length}-${Math.random()}`, usageRoot: "0x04" });
+      while (await ledger.createBatch(10_000, build, T0 + 5)); // what earlier cases left waiting
+      for (const id of ["built-kept", "built-taken"]) {
+        await ledger.hold(params(a, id));
+        await ledger.settleRequest(id, { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 6);
+      }
+      const during = await ledger.createBatch(
+        10_000,
+        (rows, v) => {
+          ledger.releaseUndelivered("built-taken");
+          return build(rows, v);
+        },
+        T0 + 7,
+      );
+      expect(during, "not recorded (and not an error)").to.equal(undefined);
+      await drained(ledger);
+      const next = (await ledger.createBatch(10_000, build, T0 + 8))!;
+      expect(next.records).to.equal(1);
+      expect([(await base.request("built-kept"))?.batchId, (await base.request("built-taken"))?.status]).to.deep.equal([next.batchId, "released"]);
+    });
+
+    it(`puts at most ${SETTLE_USAGE_MAX_CHARGES} authorizations in a batch (a charge each on-chain, under MAX_BATCH and one transaction's gas); the rest wait for the next`, async () => {
+      const ledger = new LedgerClass(base.db);
+      const build = (rows: unknown[], v: bigint) => ({ batchId: `0xcap-${kind}-${v}-${rows.length}-${Math.random()}`, usageRoot: "0x03" });
+      while (await ledger.createBatch(10_000, build, T0 + 5)); // what earlier cases left waiting
+      const many = [];
+      for (let n = 0; n < SETTLE_USAGE_MAX_CHARGES + 5; n++) many.push(await account(1n));
+      for (const a of many) {
+        await ledger.hold(params(a, `cap-${a}`));
+        await ledger.settleRequest(`cap-${a}`, { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, T0 + 6);
+      }
+      const first = (await ledger.createBatch(10_000, build, T0 + 7))!;
+      const second = (await ledger.createBatch(10_000, build, T0 + 7))!;
+      expect([first.charges.length, first.records, second.charges.length, second.records]).to.deep.equal([SETTLE_USAGE_MAX_CHARGES, SETTLE_USAGE_MAX_CHARGES, 5, 5]);
+      expect(await ledger.createBatch(10_000, build, T0 + 8)).to.equal(undefined);
     });
 
     it("releases nothing in the background for a refusal, which is the ledger's answer (short of credit: 402)", async () => {

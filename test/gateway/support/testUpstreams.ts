@@ -3,7 +3,8 @@
  * - `slowRelay`: forwards to the real model and re-emits its stream one event every `delayMs`
  *   (a stream slow enough to leave mid-way; a saturated upstream), recording each request body;
  * - `broken`: answers 500 to a plain request; on a stream, sends 3 content chunks, then breaks;
- * - `hanging`: never answers.
+ * - `hanging`: never answers;
+ * - `badUsage`: answers with usage that is not a count of tokens.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -85,6 +86,24 @@ export function brokenUpstream(target: () => string): Promise<TestUpstream> {
     for (const e of events.slice(0, 3)) res.write(`${e}\n\n`);
     await new Promise((r) => setTimeout(r, 50));
     res.destroy();
+  });
+}
+
+/** Answers a plain request with usage that is not a count of tokens (a float). */
+export function badUsageUpstream(): Promise<TestUpstream> {
+  return serve(async (req, res, bodies) => {
+    bodies.push(await readBody(req));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({
+        id: "x",
+        object: "chat.completion",
+        created: 0,
+        model: "m",
+        choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 3, completion_tokens: 1.5, total_tokens: 4.5 },
+      }),
+    );
   });
 }
 
