@@ -8,7 +8,8 @@
  * run of this replica left, reads the price table and follows the chain, starts the embedded
  * llama.cpp upstream when a model uses it, the settler, and the HTTP server.
  */
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { type DestinationStream, pino, type Logger } from "pino";
@@ -16,6 +17,7 @@ import type { Address } from "viem";
 import { writeFileAtomic } from "../sdk/atomicFile.js";
 import { type CtkClient, createCtkClient } from "../sdk/client.js";
 import { FileError } from "../sdk/ctkError.js";
+import { readJsonFile } from "../sdk/jsonFile.js";
 import { readBalances, readPriceBook } from "./chain/creditChain.js";
 import { ChainWatcher } from "./chain/chainWatcher.js";
 import { type GatewayConfig, limitsFor } from "./config.js";
@@ -66,6 +68,14 @@ export interface Gateway {
 
 /** In the records directory: the take-backs a stop left pending (not a records file: the auditor reads `0x….jsonl` only). */
 export const TAKE_BACKS_FILE = "take-backs-pending.json";
+
+/** The request ids a take-backs file holds; one that does not parse stops the start (they would be forgotten). */
+function readTakeBacks(file: string): string[] {
+  const fail = (detail: string) => new FileError("take-backs file", file, `${detail} (the take-backs a previous run left pending): repair or remove it`);
+  const ids = readJsonFile(file, fail);
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) throw fail("not a JSON array of request ids");
+  return ids;
+}
 
 export function openLedgerDriver(db: GatewayConfig["database"]): SqlDriver {
   return db.kind === "sqlite" ? new SqliteDriver(db.file, db.synchronous) : new PostgresDriver(db.url, db.poolSize);
@@ -130,21 +140,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
           );
     const released = await ledger.releaseAbandoned(config.replica, config.staleHoldMs, now());
     if (released) log.warn({ released }, "released the holds of requests a previous run left unfinished (not charged)");
-    const carried = await readFile(takeBacksFile, "utf8")
-      .then(
-        (text) => {
-          const ids: unknown = JSON.parse(text);
-          if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) throw new Error("not a JSON array of request ids");
-          return ids as string[];
-        },
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === "ENOENT") return [] as string[];
-          throw err;
-        },
-      )
-      .catch((err: Error) => {
-        throw new FileError("take-backs file", takeBacksFile, `${err.message} (the take-backs a previous run left pending): repair or remove it`);
-      });
+    const carried = existsSync(takeBacksFile) ? readTakeBacks(takeBacksFile) : [];
     if (carried.length) {
       // The file stays until they are done (rewritten as each one is).
       for (const id of carried) ledger.releaseUndelivered(id);
@@ -268,11 +264,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
      * offboarding could be missed, so metered requests are refused until the watcher has caught up.
      */
     const failClosedAfterMs = config.chain.failClosedAfterMs;
+    const chainAgeMs = () => performance.now() - watcher.syncedAt;
     const chainBlind = (): number | undefined => {
-      const age = performance.now() - watcher.syncedAt;
+      const age = chainAgeMs();
       return failClosedAfterMs > 0 && age > failClosedAfterMs ? age : undefined;
     };
-    metrics.chainReadAge = () => Math.max(0, (performance.now() - watcher.syncedAt) / 1000);
+    metrics.chainReadAge = () => Math.max(0, chainAgeMs() / 1000);
 
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
     const upstreamClient = new UpstreamClient();

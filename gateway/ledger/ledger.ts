@@ -385,6 +385,15 @@ const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
   WHERE request_id = $1 AND status = 'held'
   RETURNING holder, auth_id, hold, charge, created_at`;
 
+/**
+ * An ending's effects on the holder and on the authorization, one request at a time (SQLite's
+ * charges and releases; a take-back on both databases): $1 holder, $2 the hold, $3 the charge,
+ * $4 what goes back to the day's credits (when the hold was made today), $5 when it was made;
+ * $1 authorization id, $2 the hold, $3 the charge.
+ */
+const ENDING_HOLDER = `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - CASE WHEN $5 >= day_start THEN $4 ELSE 0 END WHERE holder = $1`;
+const ENDING_AUTHORIZATION = "UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1";
+
 /** A hold waiting for {@link FAST_HOLDS_PG}. */
 interface PgHold {
   p: HoldParams;
@@ -858,31 +867,22 @@ export class Ledger {
    * Takes back a charge not yet in a settlement batch (see {@link releaseUndelivered}): the request
    * becomes released with nothing charged, and the holder's unsettled charges, day's credits and
    * the authorization's charged total lose it. Locks the request's row, then the holder's, then
-   * the authorization's (the order of every transaction). Whether it took one back.
+   * the authorization's (the order of every transaction).
    */
-  private async voidCharge(requestId: string): Promise<boolean> {
+  private async voidCharge(requestId: string): Promise<void> {
     const outcome = await this.db.transaction(async (tx) => {
       const r = await tx.one(`SELECT holder, auth_id, charge, created_at, batch_id FROM gw_requests WHERE request_id = $1 AND status = 'charged'${this.db.forUpdate}`, [requestId]);
       if (!r) return undefined;
       const charge = big(r.charge);
       if (r.batch_id !== null && r.batch_id !== undefined) return { charge, outcome: "batched" as const };
       await tx.run("UPDATE gw_requests SET status = 'released', charge = 0, tokens_in = 0, tokens_out = 0, ending = 'ledger_error' WHERE request_id = $1", [requestId]);
-      await tx.run("UPDATE gw_holders SET unsettled = unsettled - $2, day_credits = day_credits - CASE WHEN $3 >= day_start THEN $2 ELSE 0 END WHERE holder = $1", [
-        str(r.holder),
-        charge,
-        big(r.created_at),
-      ]);
-      await tx.run("UPDATE gw_authorizations SET charged = charged - $2 WHERE auth_id = $1", [str(r.auth_id), charge]);
+      // An ending's effects, reversed: no hold, the charge negative, and back to the day's credits.
+      await tx.run(ENDING_HOLDER, [str(r.holder), 0n, -charge, charge, big(r.created_at)]);
+      await tx.run(ENDING_AUTHORIZATION, [str(r.auth_id), 0n, -charge]);
       return { charge, outcome: "taken_back" as const };
     });
-    if (!outcome) return false;
-    if (outcome.outcome === "taken_back") this.chargesTakenBack++;
-    this.onTakeBack?.({ requestId, ...outcome });
-    return outcome.outcome === "taken_back";
+    if (outcome) this.onTakeBack?.({ requestId, ...outcome });
   }
-
-  /** Charges taken back since this ledger opened (see {@link releaseUndelivered}). */
-  chargesTakenBack = 0;
 
   /**
    * Releases this replica's holds older than `before` that no request of this process holds: left
@@ -1152,11 +1152,8 @@ export class Ledger {
         const hold = big(r.hold);
         const charge = big(r.charge);
         // The unused part of the hold goes back to the day's credits if the hold was made today.
-        await tx.run(
-          `UPDATE gw_holders SET open_holds = open_holds - $2, unsettled = unsettled + $3, day_credits = day_credits - CASE WHEN $5 >= day_start THEN $4 ELSE 0 END WHERE holder = $1`,
-          [str(r.holder), hold, charge, hold - charge, big(r.created_at)],
-        );
-        await tx.run("UPDATE gw_authorizations SET open_holds = open_holds - $2, charged = charged + $3 WHERE auth_id = $1", [str(r.auth_id), hold, charge]);
+        await tx.run(ENDING_HOLDER, [str(r.holder), hold, charge, hold - charge, big(r.created_at)]);
+        await tx.run(ENDING_AUTHORIZATION, [str(r.auth_id), hold, charge]);
         return { charge };
       },
       { durable },

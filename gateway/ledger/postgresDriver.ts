@@ -38,9 +38,6 @@ function withOptions(url: string, ...more: (string | undefined)[]): string {
   return u.toString();
 }
 
-/** Pooled clients with an `error` listener of their own (attached once: clients are reused). */
-const WATCHED = new WeakSet<pg.PoolClient>();
-
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
@@ -62,20 +59,18 @@ export class PostgresDriver implements SqlDriver {
     const common = { max: poolSize, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
     this.pool = new pg.Pool({ connectionString: url, ...common, ...(schemaOption && { options: schemaOption }) });
     this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), ...common });
-    // An idle client's error (the server restarted) must not crash the gateway.
-    this.pool.on("error", () => undefined);
-    this.asyncPool.on("error", () => undefined);
+    for (const pool of [this.pool, this.asyncPool]) {
+      // An idle client's error (the server restarted) must not crash the gateway; nor a checked-out
+      // one's, whose connection drops mid-transaction (the query in flight fails too): each client
+      // gets a listener of its own when the pool opens it.
+      pool.on("error", () => undefined);
+      pool.on("connect", (client) => client.on("error", () => undefined));
+    }
   }
 
   async transaction<T>(fn: (tx: SqlTx) => Promise<T>, options: { durable?: boolean } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.pool.connect();
-      // A checked-out client whose connection drops emits `error` (the query in flight fails too):
-      // unheard, it would crash the process.
-      if (!WATCHED.has(client)) {
-        WATCHED.add(client);
-        client.on("error", () => undefined);
-      }
       const q = (sql: string, params?: readonly SqlValue[]) => client.query(named(sql, params));
       const tx: SqlTx = {
         all: async (sql, params) => (await q(sql, params)).rows as Row[],
