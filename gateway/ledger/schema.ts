@@ -79,8 +79,11 @@ export const SCHEMA = [
   `CREATE INDEX IF NOT EXISTS gw_requests_waiting ON gw_requests (price_version, finished_at, request_id) WHERE status = 'charged' AND batch_id IS NULL`,
   // A batch's records (usage by batch).
   `CREATE INDEX IF NOT EXISTS gw_requests_batched ON gw_requests (batch_id) WHERE batch_id IS NOT NULL`,
-  // A holder's usage, newest first, a page at a time (GET /v1/usage).
-  `CREATE INDEX IF NOT EXISTS gw_requests_charged ON gw_requests (holder, finished_at, request_id) WHERE status = 'charged'`,
+  // A holder's batched usage, newest first, a page at a time (GET /v1/usage; the charges still
+  // waiting are read through gw_requests_waiting). Entered when a batch takes the row: one batch
+  // writes each holder's leaf once for all its rows, where an index of charged rows took a leaf
+  // write at every charge (a holder's leaf is a random page: one WAL page per request on SQLite).
+  `CREATE INDEX IF NOT EXISTS gw_requests_holder_batched ON gw_requests (holder, finished_at, request_id) WHERE batch_id IS NOT NULL`,
   // The holds a crashed replica left (releaseAbandoned).
   `CREATE INDEX IF NOT EXISTS gw_requests_held ON gw_requests (replica, created_at) WHERE status = 'held'`,
   // Superseded (see gateway/README.md on upgrading replicas that share a PostgreSQL ledger).
@@ -89,6 +92,7 @@ export const SCHEMA = [
   `DROP INDEX IF EXISTS gw_requests_batch`,
   `DROP INDEX IF EXISTS gw_requests_usage`,
   `DROP INDEX IF EXISTS gw_requests_replica`,
+  `DROP INDEX IF EXISTS gw_requests_charged`,
   `CREATE TABLE IF NOT EXISTS gw_batches (
     batch_id TEXT PRIMARY KEY,
     price_version BIGINT NOT NULL,

@@ -249,7 +249,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
             ),
           )
         ).map((r) => String(r.name));
-      const built = ["gw_requests_batched", "gw_requests_charged", "gw_requests_held", "gw_requests_waiting"];
+      const built = ["gw_requests_batched", "gw_requests_held", "gw_requests_holder_batched", "gw_requests_waiting"];
       expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
       // The previous version's indexes, as it built them, then a restart of this version.
       for (const ddl of [
@@ -258,6 +258,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         "CREATE INDEX gw_requests_usage ON gw_requests (holder, status, finished_at, request_id)",
         "CREATE INDEX gw_requests_replica ON gw_requests (replica, status)",
         "CREATE INDEX gw_requests_holder ON gw_requests (holder)",
+        "CREATE INDEX gw_requests_charged ON gw_requests (holder, finished_at, request_id) WHERE status = 'charged'",
       ])
         await ledger.db.transaction((tx) => tx.run(ddl));
       expect(await indexes()).to.include("gw_requests_usage");
@@ -269,7 +270,10 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         const plan = async (q: string) => (await ledger.db.transaction((tx) => tx.all(`EXPLAIN QUERY PLAN ${q}`, ["x"]))).map((r) => String(r.detail)).join(" ");
         expect(await plan("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < 0)")).to.include("gw_requests_held");
         expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1")).to.include("gw_requests_waiting");
-        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND holder = $1 ORDER BY finished_at")).to.include("gw_requests_charged");
+        expect(await plan("SELECT * FROM gw_requests WHERE batch_id IS NOT NULL AND holder = $1 ORDER BY finished_at DESC, request_id DESC")).to.include(
+          "gw_requests_holder_batched",
+        );
+        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND holder = $1")).to.include("gw_requests_waiting");
         expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id = $1")).to.include("gw_requests_batched");
       }
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
@@ -282,6 +286,49 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       const batch = (await ledger.createBatch(10, () => ({ batchId: "0xb1", usageRoot: "0x01" }), T0 + 3))!;
       expect((await ledger.usage({ batchId: batch.batchId })).map((r) => r.requestId)).to.deep.equal(["r2"]);
       expect(await ledger.unbatched()).to.deep.equal({ count: 0, oldest: undefined });
+    });
+
+    it("pages a holder's usage newest first across batched and waiting charges, each once, with its batch", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+      await ledger.addAuthorization(authRecord("0xb2", OTHER, 10n ** 12n, 7n), 10n ** 9n, T0);
+      const q3 = quoteFor(BOOK, "m", "normal")!;
+      const q4 = quoteFor({ ...BOOK, version: 4n }, "m", "normal")!;
+      const charge = async (id: string, at: number, authId = "0xa1", quote = q3) => {
+        await ledger.hold(holdParams({ requestId: id, authId, quote }));
+        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: quote.cost(10, 10), ending: "ok" }, at);
+      };
+      // Finished in this order: h1 … h6 (price version 3, but h3 and h5 at version 4), the other holder's between.
+      await charge("h1", T0 + 1);
+      await charge("h2", T0 + 2);
+      await charge("h3", T0 + 3, "0xa1", q4);
+      await charge("o1", T0 + 3, "0xb2");
+      await charge("h4", T0 + 4);
+      await charge("h5", T0 + 5, "0xa1", q4);
+      await charge("h6", T0 + 6);
+      // The oldest version's first three (h1, h2, o1) batched, then settled; the rest of version 3 in a second batch; version 4 waits.
+      const b1 = (await ledger.createBatch(3, () => ({ batchId: "0xb1", usageRoot: "0x01" }), T0 + 10))!;
+      expect(await ledger.finishBatch(b1.batchId, new Map(b1.charges.map((c) => [c.authId, BigInt(c.amount)])), "0x1234", T0 + 11)).to.equal(true);
+      await ledger.createBatch(2, () => ({ batchId: "0xb2", usageRoot: "0x02" }), T0 + 12);
+      const all: string[] = [];
+      const batches: (string | null)[] = [];
+      const settled: boolean[] = [];
+      let before: { finishedAt: number; requestId: string } | undefined;
+      for (let page = 0; page < 10; page++) {
+        const { rows, more } = await ledger.usagePage({ holder: HOLDER, limit: 2, before });
+        expect(rows.length).to.be.at.most(2);
+        for (const r of rows) {
+          all.push(r.requestId);
+          batches.push(r.batchId ?? null);
+          settled.push(r.settled);
+        }
+        if (!more) break;
+        const last = rows[rows.length - 1];
+        before = { finishedAt: last.finishedAt, requestId: last.requestId };
+      }
+      expect(all).to.deep.equal(["h6", "h5", "h4", "h3", "h2", "h1"]);
+      expect(batches).to.deep.equal(["0xb2", null, "0xb2", null, "0xb1", "0xb1"]);
+      expect(settled).to.deep.equal([false, false, false, false, true, true]);
+      expect((await ledger.usagePage({ holder: OTHER, limit: 10 })).rows.map((r) => r.requestId)).to.deep.equal(["o1"]);
     });
 
     it("releases this replica's abandoned holds on restart, and any replica's once stale", async () => {
