@@ -362,7 +362,7 @@ async function main(): Promise<void> {
       cpuRows.push(["direct to the upstream", "-", cpuCell(direct)], [path, ledger, cpuCell(m)]);
       const pd = await load(upstreamUrl, [], up, PACED_RPS);
       const pm = await load(url, keys, procs, PACED_RPS, trace);
-      progress(`${name} paced ${PACED_RPS}/s: direct p99 ${pd.p99.toFixed(1)} ms, through it ${pm.p99.toFixed(1)} ms`);
+      progress(`${name} paced ${PACED_RPS}/s: direct p99 ${pd.p99.toFixed(1)} ms, through it ${pm.p99.toFixed(1)} ms; CPU ms per request: ${cpuCell(pm)}`);
       pacedRows.push(cells("direct to the upstream", "-", pd), cells(path, ledger, pm, [(pm.p50 - pd.p50).toFixed(2), (pm.p99 - pd.p99).toFixed(2)]));
     };
     // Warm-up of the client and the upstream.

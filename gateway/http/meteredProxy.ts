@@ -480,13 +480,13 @@ export class MeteredProxy {
         });
     };
     const relay = new ChunkRelay(s.hold.requestId, s.model, s.clientSo.continuous_usage_stats === true);
-    const decoder = new TextDecoder();
+    const decoder = new Utf8Reads();
     let buf = "";
     // The events read with the upstream's [DONE]: they go out with the end of the response.
     let tail = "";
     try {
       for await (const value of up.body) {
-        buf += decoder.decode(value, { stream: true });
+        buf += decoder.decode(value);
         // The events of one read go to the client in one write; they count as delivered once written.
         let pending = "";
         let pendingIn: number | undefined;
@@ -641,6 +641,38 @@ export class ChunkRelay {
     if (!this.keepUsage) delete chunk.usage;
     return { text: `data: ${JSON.stringify(chunk)}\n\n`, hasContent, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens };
   }
+}
+
+/**
+ * UTF-8 decoded read by read: a character split between two reads is decoded with the second.
+ * `Buffer#toString` per read, about a fifth of the CPU of `TextDecoder` in stream mode (which a
+ * profile of the stream relay showed at a fifth of its time).
+ */
+export class Utf8Reads {
+  private rest: Buffer | undefined;
+
+  decode(read: Buffer): string {
+    let b = this.rest ? Buffer.concat([this.rest, read]) : read;
+    this.rest = undefined;
+    const whole = completeUtf8(b);
+    if (whole < b.length) {
+      this.rest = Buffer.from(b.subarray(whole));
+      b = b.subarray(0, whole);
+    }
+    return b.toString("utf8");
+  }
+}
+
+/** How many leading bytes of `b` end on a whole character: all, unless its last character is cut short. */
+function completeUtf8(b: Buffer): number {
+  const n = b.length;
+  // Back over continuation bytes (10xxxxxx) to the last character's lead byte: at most three.
+  let i = n - 1;
+  while (i >= 0 && i > n - 4 && (b[i] & 0xc0) === 0x80) i--;
+  if (i < 0) return n;
+  const lead = b[i];
+  const length = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return i + length > n ? i : n;
 }
 
 class TimeoutSignal extends Error {

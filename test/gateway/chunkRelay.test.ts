@@ -4,7 +4,7 @@
  * the same token counts, the same content flag; any other shape takes the parsing path.
  */
 import { expect } from "chai";
-import { ChunkRelay } from "../../gateway/http/meteredProxy.js";
+import { ChunkRelay, Utf8Reads } from "../../gateway/http/meteredProxy.js";
 
 const usage = (k: number) => ({ prompt_tokens: 8, completion_tokens: k, total_tokens: 8 + k });
 
@@ -61,5 +61,27 @@ describe("gateway stream relay: chunks re-framed without a parse", () => {
     expect(final.text).to.equal("");
     expect(relay.chunk('{"id":"x","object":"chat.completion.chunk","created":1,"model":"up","choices":[{"delta":{"content":"a"}}]')).to.equal(undefined);
     expect(relay.chunk("not json")).to.equal(undefined);
+  });
+});
+
+describe("gateway stream relay: UTF-8 read by read", () => {
+  it("decodes characters of 1 to 4 bytes split between reads at every byte, as one decode of the whole does", () => {
+    const text = 'data: {"c":"a é ✓ 😀 z"}\n\nend é✓😀';
+    const bytes = Buffer.from(text);
+    for (let cut = 0; cut <= bytes.length; cut++)
+      for (let cut2 = cut; cut2 <= bytes.length; cut2 += 3) {
+        const r = new Utf8Reads();
+        const out = r.decode(bytes.subarray(0, cut)) + r.decode(bytes.subarray(cut, cut2)) + r.decode(bytes.subarray(cut2));
+        expect(out, `cut at ${cut} and ${cut2}`).to.equal(text);
+      }
+  });
+
+  it("keeps no more than a cut character: bytes that are not UTF-8 decode as replacement characters, as before", () => {
+    const r = new Utf8Reads();
+    expect(r.decode(Buffer.from([0x61, 0x80, 0x80, 0x80, 0x80]))).to.equal(Buffer.from([0x61, 0x80, 0x80, 0x80, 0x80]).toString("utf8"));
+    expect(r.decode(Buffer.from([0x62]))).to.equal("b");
+    // A lead byte of 3 with one continuation so far: held for the next read.
+    expect(r.decode(Buffer.from([0x63, 0xe2, 0x9c]))).to.equal("c");
+    expect(r.decode(Buffer.from([0x93]))).to.equal("✓");
   });
 });
