@@ -620,11 +620,8 @@ export class ChunkRelay {
       if (u < 0 || (tail && tail.index + 1 === u && data.indexOf('"usage"', u + 1) < 0)) {
         const body = data.slice(head[0].length, tail ? tail.index : data.length - 1);
         const text = `data: {"id":"${this.requestId}","object":"${head[1]}","created":${head[2]},"model":${this.modelJson},"choices":[{${body}${tail && this.keepUsage ? tail[0] : "}"}\n\n`;
-        return {
-          text,
-          hasContent: CHUNK_CONTENT.test(body),
-          ...(tail && { promptTokens: Number(tail[1]), completionTokens: Number(tail[2]) }),
-        };
+        // One shape for every chunk (a spread of the counts made two).
+        return { text, hasContent: CHUNK_CONTENT.test(body), promptTokens: tail ? Number(tail[1]) : undefined, completionTokens: tail ? Number(tail[2]) : undefined };
       }
     }
     let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;
