@@ -184,12 +184,14 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number, tra
   const lat: number[] = [];
   const traced: [number, number][] = [];
   let errors = 0;
-  const pgPids = pgBackends(procs.pgDatabase);
+  // PostgreSQL's backends by pid: one that connects during the phase counts from 0, one that
+  // disconnects during it is not counted (its CPU can no longer be read).
+  const pgBefore = new Map(pgBackends(procs.pgDatabase).map((p) => [p, cpuMs(p)]));
+  const pgSince = () => pgBackends(procs.pgDatabase).reduce((s, p) => s + cpuMs(p) - (pgBefore.get(p) ?? 0), 0);
   const before = {
     client: process.cpuUsage(),
     upstream: cpuMs(procs.upstream),
     gateway: cpuMs(procs.gateway),
-    postgres: pgPids.reduce((s, p) => s + cpuMs(p), 0),
     chain: cpuMs(procs.chain),
   };
   const t0 = performance.now();
@@ -234,7 +236,7 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number, tra
       client: per((c.user + c.system) / 1000),
       upstream: per(cpuMs(procs.upstream) - before.upstream),
       ...(procs.gateway && { gateway: per(cpuMs(procs.gateway) - before.gateway) }),
-      ...(procs.pgDatabase && { postgres: per(pgPids.reduce((s, p) => s + cpuMs(p), 0) - before.postgres) }),
+      ...(procs.pgDatabase && { postgres: per(pgSince()) }),
       ...(procs.chain && { chain: per(cpuMs(procs.chain) - before.chain) }),
     },
     load: `${la.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
