@@ -8,8 +8,8 @@
  *     CTK_TEST_PG_URL, skipped without). Each gateway phase is compared with a direct phase run
  *     just before it (the machine is shared: its load moves), with the same client, upstream,
  *     body, concurrency and warm-up. Per phase: requests/s, latency to the last byte p50/p99, and
- *     the CPU time per request of each process (bench client, upstream, gateway, PostgreSQL
- *     backends) from /proc, with the load average. Each gateway settles as the gateway's defaults say
+ *     the CPU time per request of each process (bench client, upstream, gateway, the PostgreSQL
+ *     server with all its processes) from /proc, with the load average. Each gateway settles as the gateway's defaults say
  *     (a batch every 30 s or 2,000 charges), logs at warn.
  *     First, as the floors, the same client through a bare relay (bench/bareRelay.ts: a Node.js
  *     process that only forwards, no metering) and through the gateway's request path over a
@@ -46,7 +46,7 @@ import { grantCredits, setModelPrice } from "../sdk/credits/write.js";
 import { inferenceCreditAbi } from "../sdk/generated/abi.js";
 import { onboardHolders } from "../sdk/holders.js";
 import { LOCAL_ROLE_KEYS } from "../devkit/localAccounts.js";
-import { cpuMs, pgBackends } from "./procCpu.js";
+import { cpuMs, pgServerCpuMs } from "./procCpu.js";
 import { writeGenerated } from "./results.js";
 import { startLocalChain } from "../devkit/localChain.js";
 
@@ -120,7 +120,7 @@ interface Phase {
   p99: number;
   n: number;
   errors: number;
-  /** CPU ms per request: bench client, upstream, gateway, PostgreSQL backends, the chain node (anvil: the settlements' transactions and the gateway's reads). */
+  /** CPU ms per request: bench client, upstream, gateway, the PostgreSQL server (all its processes), the chain node (anvil: the settlements' transactions and the gateway's reads). */
   cpu: { client: number; upstream: number; gateway?: number; postgres?: number; chain?: number };
   load: string;
   /** fsync latency of a 4 KiB append on the ledger's disk meanwhile (ms, p50 / p99). */
@@ -184,10 +184,8 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number, tra
   const lat: number[] = [];
   const traced: [number, number][] = [];
   let errors = 0;
-  // PostgreSQL's backends by pid: one that connects during the phase counts from 0, one that
-  // disconnects during it is not counted (its CPU can no longer be read).
-  const pgBefore = new Map(pgBackends(procs.pgDatabase).map((p) => [p, cpuMs(p)]));
-  const pgSince = () => pgBackends(procs.pgDatabase).reduce((s, p) => s + cpuMs(p) - (pgBefore.get(p) ?? 0), 0);
+  // The whole PostgreSQL server's, exited backends included (see pgServerCpuMs).
+  const pgBefore = pgServerCpuMs(procs.pgDatabase);
   const before = {
     client: process.cpuUsage(),
     upstream: cpuMs(procs.upstream),
@@ -236,7 +234,7 @@ async function load(url: string, keys: string[], procs: Procs, rps?: number, tra
       client: per((c.user + c.system) / 1000),
       upstream: per(cpuMs(procs.upstream) - before.upstream),
       ...(procs.gateway && { gateway: per(cpuMs(procs.gateway) - before.gateway) }),
-      ...(procs.pgDatabase && { postgres: per(pgSince()) }),
+      ...(procs.pgDatabase && { postgres: per(pgServerCpuMs(procs.pgDatabase) - pgBefore) }),
       ...(procs.chain && { chain: per(cpuMs(procs.chain) - before.chain) }),
     },
     load: `${la.toFixed(1)} → ${loadavg()[0].toFixed(1)}`,
@@ -468,7 +466,10 @@ async function main(): Promise<void> {
       try {
         return (
           execFileSync("git", ["rev-parse", "--short", "HEAD"]).toString().trim() +
-          (execFileSync("git", ["status", "--porcelain", "gateway"]).toString().trim() ? " + uncommitted gateway/ changes" : "")
+          // Code that makes the figures changed since the commit (not documentation, nor bench/RESULTS.md itself).
+          (execFileSync("git", ["status", "--porcelain", "--", ":(glob)gateway/**/*.ts", ":(glob)sdk/**/*.ts", ":(glob)bench/*.ts"]).toString().trim()
+            ? " + uncommitted changes"
+            : "")
         );
       } catch {
         return "unknown";
@@ -487,7 +488,7 @@ async function main(): Promise<void> {
       "",
       table(["path", "ledger", "req/s", "p50 ms", "p99 ms", "metered ÷ direct", "added p99 ms", "errors", "load avg", "disk fsync p50 / p99 ms"], rows),
       "",
-      "CPU ms per request, by process (from /proc; the machine has 2 cores):",
+      "CPU ms per request, by process (from /proc; the machine has 2 cores; postgres: the whole server, its WAL writer, checkpointer and exited backends included):",
       "",
       table(["path", "ledger", "CPU ms per request"], cpuRows),
       "",

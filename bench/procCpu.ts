@@ -40,3 +40,36 @@ export function pgBackends(database: string | undefined): number[] {
   }
   return out;
 }
+
+/** A process's parent, and its CPU with that of its children that have exited (fields 4, 14–17 of /proc/<pid>/stat), in ms. */
+function statOf(pid: number): { ppid: number; own: number; reaped: number } | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+    const ms = (i: number) => (Number(rest[i]) * 1000) / CLK_TCK;
+    return { ppid: Number(rest[1]), own: ms(11) + ms(12), reaped: ms(13) + ms(14) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time of the whole PostgreSQL server serving `database`, in ms: its postmaster (the parent of
+ * that database's backends), every process it runs (backends, WAL writer, checkpointer, autovacuum),
+ * and those of them that have exited since it started (a backend that disconnected, a pool's idle
+ * connection closed). A difference of two readings is the server's CPU in between, whoever did the work.
+ */
+export function pgServerCpuMs(database: string | undefined): number {
+  const backend = pgBackends(database)[0];
+  const postmaster = backend === undefined ? undefined : statOf(backend)?.ppid;
+  if (postmaster === undefined) return 0;
+  const root = statOf(postmaster);
+  if (!root) return 0;
+  let total = root.own + root.reaped;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = statOf(Number(d));
+    if (st?.ppid === postmaster) total += st.own;
+  }
+  return total;
+}

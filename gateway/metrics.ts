@@ -54,6 +54,19 @@ export class GatewayMetrics {
     },
   });
 
+  /** Charges waiting for a settlement batch (the gateway sets how; undefined: not known). */
+  unbatchedCount: () => Promise<number | undefined> = async () => undefined;
+  readonly unbatched = new Gauge({
+    name: "ctk_gateway_unbatched_charges",
+    help: "Charges recorded and not yet in a settlement batch (normally at most a batch's worth; growing: batches are not being sent)",
+    registers: [this.registry],
+    collect: async () => {
+      // A ledger that does not answer leaves the last value (the scrape still answers).
+      const n = await this.unbatchedCount().catch(() => undefined);
+      if (n !== undefined) this.unbatched.set(n);
+    },
+  });
+
   private readonly bound = new Map<string, ModelMetrics>();
 
   /**

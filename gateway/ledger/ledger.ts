@@ -1207,12 +1207,12 @@ export class Ledger {
     }
     const limit = params.push(filter.limit + 1);
     // Two ranges merged: the holder's batched rows (an index range, gw_requests_holder_batched) and
-    // their charges still waiting for a batch (filtered from gw_requests_waiting: as many as the
-    // settler has not batched yet, whatever the history).
+    // their charges still waiting for a batch (filtered from gw_requests_waiting, every holder's:
+    // as many as the settler has not batched yet, whatever the history).
     const found = await this.db.transaction(async (tx) =>
       tx.all(
         `SELECT u.*, b.status AS batch_status FROM (
-           SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.holder = $1 AND r.batch_id IS NOT NULL${after}
+           SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.holder = $1 AND r.batch_id IS NOT NULL AND r.status = 'charged'${after}
              ORDER BY r.finished_at DESC, r.request_id DESC LIMIT $${limit}) batched
            UNION ALL
            SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.status = 'charged' AND r.batch_id IS NULL AND r.holder = $1${after}

@@ -76,6 +76,16 @@ describe("gateway stream relay: UTF-8 read by read", () => {
       }
   });
 
+  it("drops a byte order mark at the start of the stream, whole or cut, and only there", () => {
+    const text = "\uFEFFdata: {}\n\n\uFEFF";
+    const bytes = Buffer.from(text);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const r = new Utf8Reads();
+      expect(r.decode(bytes.subarray(0, cut)) + r.decode(bytes.subarray(cut)), `cut at ${cut}`).to.equal(text.slice(1));
+      expect(new TextDecoder().decode(bytes)).to.equal(text.slice(1));
+    }
+  });
+
   it("keeps no more than a cut character: bytes that are not UTF-8 decode as replacement characters, as before", () => {
     const r = new Utf8Reads();
     expect(r.decode(Buffer.from([0x61, 0x80, 0x80, 0x80, 0x80]))).to.equal(Buffer.from([0x61, 0x80, 0x80, 0x80, 0x80]).toString("utf8"));

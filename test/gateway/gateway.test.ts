@@ -223,6 +223,14 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     expect(metrics).to.include("ctk_gateway_queue_seconds_bucket");
     expect(metrics).to.include("ctk_gateway_upstream_seconds_bucket");
     expect(metrics).to.include("ctk_gateway_queue_depth");
+    // The settlement backlog: the charges not yet in a batch, as the ledger counts them, then none.
+    const unbatched = async () => Number(/^ctk_gateway_unbatched_charges (\d+)$/m.exec(await (await fetch(`${gw.url}/metrics`)).text())?.[1]);
+    await client((await keyFor(0)).key).chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Hi" }], max_tokens: 2 });
+    const waiting = (await gw.ledger.unbatched()).count;
+    expect(waiting).to.be.greaterThan(0);
+    expect(await unbatched()).to.equal(waiting);
+    await gw.settler.settleDue(true);
+    expect(await unbatched()).to.equal(0);
     const metered = logs.filter((l) => l.msg === "metered");
     expect(metered.length).to.be.greaterThan(3);
     expect(metered[0]).to.include.keys("requestId", "holder", "model", "tokensIn", "tokensOut", "charge");

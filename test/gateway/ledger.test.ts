@@ -297,7 +297,9 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         await ledger.hold(holdParams({ requestId: id, authId, quote }));
         await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: quote.cost(10, 10), ending: "ok" }, at);
       };
-      // Finished in this order: h1 … h6 (price version 3, but h3 and h5 at version 4), the other holder's between.
+      // Finished in this order: h1 … h6 (price version 3, but h3 and h5 at version 4), the other holder's between;
+      // h4a finished with h4 (its id after h4's): a tie across the batched and the waiting rows, ordered by id.
+      await charge("h4a", T0 + 4, "0xa1", q4);
       await charge("h1", T0 + 1);
       await charge("h2", T0 + 2);
       await charge("h3", T0 + 3, "0xa1", q4);
@@ -305,6 +307,8 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       await charge("h4", T0 + 4);
       await charge("h5", T0 + 5, "0xa1", q4);
       await charge("h6", T0 + 6);
+      // The other holder's charge that waits (version 4), finished with h5.
+      await charge("o2", T0 + 5, "0xb2", q4);
       // The oldest version's first three (h1, h2, o1) batched, then settled; the rest of version 3 in a second batch; version 4 waits.
       const b1 = (await ledger.createBatch(3, () => ({ batchId: "0xb1", usageRoot: "0x01" }), T0 + 10))!;
       expect(await ledger.finishBatch(b1.batchId, new Map(b1.charges.map((c) => [c.authId, BigInt(c.amount)])), "0x1234", T0 + 11)).to.equal(true);
@@ -325,10 +329,10 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         const last = rows[rows.length - 1];
         before = { finishedAt: last.finishedAt, requestId: last.requestId };
       }
-      expect(all).to.deep.equal(["h6", "h5", "h4", "h3", "h2", "h1"]);
-      expect(batches).to.deep.equal(["0xb2", null, "0xb2", null, "0xb1", "0xb1"]);
-      expect(settled).to.deep.equal([false, false, false, false, true, true]);
-      expect((await ledger.usagePage({ holder: OTHER, limit: 10 })).rows.map((r) => r.requestId)).to.deep.equal(["o1"]);
+      expect(all).to.deep.equal(["h6", "h5", "h4a", "h4", "h3", "h2", "h1"]);
+      expect(batches).to.deep.equal(["0xb2", null, null, "0xb2", null, "0xb1", "0xb1"]);
+      expect(settled).to.deep.equal([false, false, false, false, false, true, true]);
+      expect((await ledger.usagePage({ holder: OTHER, limit: 10 })).rows.map((r) => r.requestId)).to.deep.equal(["o2", "o1"]);
     });
 
     it("releases this replica's abandoned holds on restart, and any replica's once stale", async () => {

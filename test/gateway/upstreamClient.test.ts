@@ -93,11 +93,12 @@ describe("gateway upstream client", function () {
     expect(await b.text()).to.equal(JSON.stringify({ echo: '{"model":"m"}', ü: "é✓" }));
   });
 
-  it("cuts the request when its signal aborts mid-body: the reading throws the abort's reason, and the upstream sees the connection close", async () => {
+  it("cuts the request when its signal aborts mid-body: what was queued unread is dropped, the reading throws the abort's reason, and the upstream sees the connection close", async () => {
     let closed = false;
     handler = (req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("data: 1\n\n");
+      setTimeout(() => res.write("data: 2\n\n"), 30);
       req.socket.on("close", () => (closed = true));
       // Never ends by itself.
     };
@@ -105,8 +106,10 @@ describe("gateway upstream client", function () {
     const up = await post(abort.signal);
     const it = up.body[Symbol.asyncIterator]();
     expect(String((await it.next()).value)).to.equal("data: 1\n\n");
+    // "data: 2" arrives and waits, unread.
+    await sleep(150);
     const reason = new Error("client went away");
-    setTimeout(() => abort.abort(reason), 20);
+    abort.abort(reason);
     let thrown: unknown;
     try {
       await it.next();
@@ -116,6 +119,28 @@ describe("gateway upstream client", function () {
     expect(thrown).to.equal(reason);
     for (let i = 0; i < 100 && !closed; i++) await sleep(10);
     expect(closed).to.equal(true);
+  });
+
+  it("rejects with the reason when the signal aborts while the connection is being made", async () => {
+    handler = () => {
+      // Never answers: only the abort can end the request.
+    };
+    const fresh = new UpstreamClient();
+    try {
+      const abort = new AbortController();
+      const pending = fresh.post(`${base}/v1/chat/completions`, "{}", {}, abort.signal);
+      const reason = new Error("timed out while connecting");
+      abort.abort(reason);
+      let thrown: unknown;
+      try {
+        await pending;
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).to.equal(reason);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it("rejects with the reason when the signal aborted before the status came, or already had", async () => {
