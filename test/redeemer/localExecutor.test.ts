@@ -150,7 +150,9 @@ describe("redeemer local executor", function () {
     const executor = await create();
     await executor.launch(request(2n, "console.log('to stdout'); console.error('to stderr')"));
     await waitFor(executor, 2n, finished);
-    await sleep(20); // the executor's own closing log line is written asynchronously
+    // The executor's record and its own closing log line are written asynchronously after the state it reports:
+    // waited for (a fixed 20 ms was not enough on a loaded machine).
+    for (const deadline = Date.now() + 5_000; readRecord(2n).phase === "running" && Date.now() < deadline; ) await sleep(10);
     const log = readLog(2n);
     expect(log)
       .to.contain("to stdout\n")
