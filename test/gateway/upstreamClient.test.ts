@@ -10,6 +10,16 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
 import { UpstreamClient } from "../../gateway/upstream/upstreamClient.js";
 
+/** What `p` rejects with (it must reject). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a rejection");
+}
+
 describe("gateway upstream client", function () {
   this.timeout(30_000);
   let server: Server;
@@ -110,13 +120,7 @@ describe("gateway upstream client", function () {
     await sleep(150);
     const reason = new Error("client went away");
     abort.abort(reason);
-    let thrown: unknown;
-    try {
-      await it.next();
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).to.equal(reason);
+    expect(await rejection(it.next())).to.equal(reason);
     for (let i = 0; i < 100 && !closed; i++) await sleep(10);
     expect(closed).to.equal(true);
   });
@@ -131,13 +135,7 @@ describe("gateway upstream client", function () {
       const pending = fresh.post(`${base}/v1/chat/completions`, "{}", {}, abort.signal);
       const reason = new Error("timed out while connecting");
       abort.abort(reason);
-      let thrown: unknown;
-      try {
-        await pending;
-      } catch (err) {
-        thrown = err;
-      }
-      expect(thrown).to.equal(reason);
+      expect(await rejection(pending)).to.equal(reason);
     } finally {
       await fresh.close();
     }
@@ -151,22 +149,10 @@ describe("gateway upstream client", function () {
     const pending = post(abort.signal);
     const reason = new Error("timed out");
     setTimeout(() => abort.abort(reason), 20);
-    let thrown: unknown;
-    try {
-      await pending;
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).to.equal(reason);
+    expect(await rejection(pending)).to.equal(reason);
     const already = new AbortController();
     already.abort(reason);
-    thrown = undefined;
-    try {
-      await post(already.signal);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).to.equal(reason);
+    expect(await rejection(post(already.signal))).to.equal(reason);
   });
 
   it("hands a discarded body's connection back to the pool: the next request reuses it", async () => {
@@ -195,12 +181,8 @@ describe("gateway upstream client", function () {
     await new Promise<void>((r) => closedServer.listen(0, "127.0.0.1", r));
     const port = (closedServer.address() as AddressInfo).port;
     await new Promise<void>((r) => closedServer.close(() => r()));
-    let thrown: unknown;
-    try {
-      await client.post(`http://127.0.0.1:${port}/v1/completions`, "{}", {}, new AbortController().signal);
-    } catch (err) {
-      thrown = err;
-    }
-    expect((thrown as NodeJS.ErrnoException)?.code).to.equal("ECONNREFUSED");
+    expect(((await rejection(client.post(`http://127.0.0.1:${port}/v1/completions`, "{}", {}, new AbortController().signal))) as NodeJS.ErrnoException).code).to.equal(
+      "ECONNREFUSED",
+    );
   });
 });
