@@ -581,11 +581,13 @@ export class Ledger {
       await this.ensureHolder(tx, a.holder, balance, now);
       const existing = await tx.one(`SELECT auth_id FROM gw_authorizations WHERE auth_id = $1${this.db.forUpdate}`, [a.authId]);
       if (existing) return;
+      // The signature and document in a table of their own (see the schema): the row stays narrow.
       await tx.run(
         `INSERT INTO gw_authorizations (auth_id, holder, nonce, cap, expires_at, models, signature, document, status, activated, charged, open_holds, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $10, 0, $11)`,
-        [a.authId, a.holder, a.nonce, a.cap > I64_MAX ? I64_MAX : a.cap, a.expiresAt, JSON.stringify(a.models), a.signature, a.document, a.activated ? 2 : 0, a.charged, now],
+         VALUES ($1, $2, $3, $4, $5, $6, '', '', 'active', $7, $8, 0, $9)`,
+        [a.authId, a.holder, a.nonce, a.cap > I64_MAX ? I64_MAX : a.cap, a.expiresAt, JSON.stringify(a.models), a.activated ? 2 : 0, a.charged, now],
       );
+      await tx.run("INSERT INTO gw_authorization_documents (auth_id, signature, document) VALUES ($1, $2, $3)", [a.authId, a.signature, a.document]);
     });
   }
 
@@ -643,7 +645,11 @@ export class Ledger {
     return this.db.transaction(async (tx) => {
       const out = new Map<string, string>();
       for (const id of authIds) {
-        const r = await tx.one("SELECT document FROM gw_authorizations WHERE auth_id = $1", [id]);
+        // A row written before gw_authorization_documents keeps its document in gw_authorizations.
+        const r = await tx.one(
+          "SELECT COALESCE(d.document, a.document) AS document FROM gw_authorizations a LEFT JOIN gw_authorization_documents d ON d.auth_id = a.auth_id WHERE a.auth_id = $1",
+          [id],
+        );
         if (r) out.set(id, str(r.document));
       }
       return out;

@@ -335,6 +335,25 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect((await ledger.usagePage({ holder: OTHER, limit: 10 })).rows.map((r) => r.requestId)).to.deep.equal(["o2", "o1"]);
     });
 
+    it("keeps an authorization's signed document apart from its row, and finds one an earlier version kept in the row", async () => {
+      await ledger.addAuthorization({ ...authRecord("0xa1", HOLDER, 10n ** 12n), signature: "0x5151", document: '{"doc":"new"}' }, 10n ** 9n, T0);
+      const row = await ledger.db.transaction((tx) => tx.one("SELECT signature, document FROM gw_authorizations WHERE auth_id = $1", ["0xa1"]));
+      expect([row?.signature, row?.document], "the row stays narrow").to.deep.equal(["", ""]);
+      // As the previous version wrote it: the document in the row, none apart.
+      await ledger.db.transaction((tx) =>
+        tx.run(
+          `INSERT INTO gw_authorizations (auth_id, holder, nonce, cap, expires_at, models, signature, document, status, activated, charged, open_holds, created_at)
+           VALUES ('0xb2', $1, 7, 1000, $2, '[]', '0x5252', '{"doc":"old"}', 'active', 0, 0, 0, $3)`,
+          [OTHER, T0 / 1000 + 86_400, T0],
+        ),
+      );
+      const docs = await ledger.authorizationDocuments(["0xa1", "0xb2", "0xc3"]);
+      expect([...docs]).to.deep.equal([
+        ["0xa1", '{"doc":"new"}'],
+        ["0xb2", '{"doc":"old"}'],
+      ]);
+    });
+
     it("releases this replica's abandoned holds on restart, and any replica's once stale", async () => {
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 12n, T0);
       await ledger.hold(holdParams({ requestId: "mine", replica: "r1" }));
