@@ -1215,15 +1215,13 @@ export class Ledger {
     // Two ranges merged: the holder's batched rows (an index range, gw_requests_holder_batched) and
     // their charges still waiting for a batch (filtered from gw_requests_waiting, every holder's:
     // as many as the settler has not batched yet, whatever the history).
+    const range = (batch: string) =>
+      `SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.holder = $1 AND r.status = 'charged' AND r.batch_id ${batch}${after}
+         ORDER BY r.finished_at DESC, r.request_id DESC LIMIT $${limit}) AS ${batch === "IS NULL" ? "waiting" : "batched"}`;
     const found = await this.db.transaction(async (tx) =>
       tx.all(
-        `SELECT u.*, b.status AS batch_status FROM (
-           SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.holder = $1 AND r.batch_id IS NOT NULL AND r.status = 'charged'${after}
-             ORDER BY r.finished_at DESC, r.request_id DESC LIMIT $${limit}) batched
-           UNION ALL
-           SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.status = 'charged' AND r.batch_id IS NULL AND r.holder = $1${after}
-             ORDER BY r.finished_at DESC, r.request_id DESC LIMIT $${limit}) waiting
-         ) u LEFT JOIN gw_batches b ON b.batch_id = u.batch_id
+        `SELECT u.*, b.status AS batch_status FROM (${range("IS NOT NULL")} UNION ALL ${range("IS NULL")}) u
+         LEFT JOIN gw_batches b ON b.batch_id = u.batch_id
          ORDER BY u.finished_at DESC, u.request_id DESC LIMIT $${limit}`,
         params,
       ),
