@@ -13,7 +13,9 @@
  *     (a batch every 30 s or 2,000 charges), logs at warn.
  *     First, as the floors, the same client through a bare relay (bench/bareRelay.ts: a Node.js
  *     process that only forwards, no metering) and through the gateway's request path over a
- *     ledger that keeps nothing (bench/meteringFloor.ts), each beside its own direct phase.
+ *     ledger that keeps nothing (bench/meteringFloor.ts), each beside its own direct phase; with
+ *     PostgreSQL, the third: that path with each charge written to PostgreSQL, durable, and nothing
+ *     else (the least a PostgreSQL ledger writes per request).
  *  2. The same at a paced rate that every path sustains (PACED_RPS requests/s over 64 streams): the
  *     latency the gateway adds when the machine is not saturated.
  *  3. Settlement gas for 1,000 requests from 100 holders (every authorization activated and
@@ -383,6 +385,27 @@ async function main(): Promise<void> {
         gateway: floor.child.pid!,
       });
       await stop(floor.child);
+      // The third floor: the same, with each charge written to PostgreSQL, durable, before the response completes.
+      if (PG_URL && (!LEDGERS || LEDGERS.includes("postgres"))) {
+        const schema = `bench_${Date.now()}_floor`;
+        const c = new pg.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`CREATE SCHEMA ${schema}`);
+        const database = (await c.query("SELECT current_database() AS d")).rows[0].d as string;
+        const pgFloor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`, PG_URL, schema], /listening (\d+)/);
+        children.push(pgFloor.child);
+        await compare(
+          "PostgreSQL floor",
+          "through the gateway's request path, a durable PostgreSQL charge only (floor)",
+          `PostgreSQL ${await pgVersion()}`,
+          `http://127.0.0.1:${pgFloor.match[1]}`,
+          ["any"],
+          { ...up, gateway: pgFloor.child.pid!, pgDatabase: database },
+        );
+        await stop(pgFloor.child);
+        await c.query(`DROP SCHEMA ${schema} CASCADE`);
+        await c.end();
+      }
     }
     /** [name, ledger label, the database of one gateway (a file or a schema of its own)]. */
     const dbs: [string, string, (tag: string) => unknown][] = [

@@ -5,10 +5,19 @@
  * is known, every hold is granted, every charge is accepted, in memory, with no database. Not a
  * gateway (it meters nothing); what the gateway costs before its ledger, measured in the same run
  * as the bare relay below it and the gateway above it.
- * `tsx bench/meteringFloor.ts <upstream url>`; prints `listening <port>`.
+ *
+ * With a PostgreSQL URL (and a schema of its own), the third floor: the same, but each request's
+ * charge is written to PostgreSQL, durable, before its response completes — one row of (request
+ * id, holder, charge, when) with its primary key, grouped with the charges of the requests ending
+ * meanwhile as the gateway groups its own ({@link GroupCommit}, one statement per group). No
+ * hold, no limits, no holder's or authorization's row: the least a ledger on PostgreSQL must write
+ * for the gateway's promise that a charge is durable before the response completes.
+ * `tsx bench/meteringFloor.ts <upstream url> [<postgres url> <schema>]`; prints `listening <port>`.
  */
 import pino from "pino";
-import type { Hold, HoldParams, KeyInfo, Ledger } from "../gateway/ledger/ledger.js";
+import { GroupCommit } from "../gateway/ledger/groupCommit.js";
+import { type Hold, type HoldParams, type KeyInfo, type Ledger, PG_GROUPING, pgArray } from "../gateway/ledger/ledger.js";
+import { PostgresDriver } from "../gateway/ledger/postgresDriver.js";
 import { MeteredProxy } from "../gateway/http/meteredProxy.js";
 import { createGatewayServer, listen } from "../gateway/http/server.js";
 import { GatewayMetrics } from "../gateway/metrics.js";
@@ -17,6 +26,7 @@ import { PriorityLimiter } from "../gateway/upstream/priorityLimiter.js";
 import { UpstreamClient } from "../gateway/upstream/upstreamClient.js";
 
 const upstream = (process.argv[2] ?? "").replace(/\/+$/, "");
+const [pgUrl, pgSchema] = process.argv.slice(3);
 const key: KeyInfo = {
   keyId: "floor",
   authId: "floor",
@@ -27,14 +37,33 @@ const key: KeyInfo = {
   status: "active",
   offboarded: false,
 };
-/** The ledger's three calls on a request's path, keeping nothing. */
+/** The third floor's durable charges, grouped (the gateway's own group commit, its sizes). */
+let charges: GroupCommit<{ id: string; amount: bigint }, undefined> | undefined;
+if (pgUrl) {
+  const db = new PostgresDriver(pgUrl, 16, pgSchema);
+  await db.exec("CREATE TABLE IF NOT EXISTS floor_charges (request_id TEXT PRIMARY KEY, holder TEXT NOT NULL, charge BIGINT NOT NULL, finished_at BIGINT NOT NULL)");
+  const sql = "INSERT INTO floor_charges SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])";
+  charges = new GroupCommit({
+    ...PG_GROUPING,
+    key: (c) => c.id,
+    run: async (items) => {
+      const now = Date.now();
+      await db.statement(sql, [pgArray(items.map((c) => c.id)), pgArray(items.map(() => key.holder)), pgArray(items.map((c) => c.amount)), pgArray(items.map(() => now))]);
+      return items.map(() => undefined);
+    },
+  });
+}
+/** The ledger's three calls on a request's path, keeping nothing (or only the charge: the third floor). */
 const ledger = {
   findKey: async (): Promise<KeyInfo> => key,
   hold: async (p: HoldParams): Promise<Hold> => {
     const outputTokens = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
     return { requestId: p.requestId, holder: key.holder, amount: p.quote.cost(p.inputTokens, outputTokens), outputTokens };
   },
-  settleRequest: async (_id: string, u: { amount: bigint }) => ({ charge: u.amount }),
+  settleRequest: async (id: string, u: { amount: bigint }) => {
+    await charges?.submit({ id, amount: u.amount });
+    return { charge: u.amount };
+  },
 } as unknown as Ledger;
 // The bench's prices (any: the cost is computed, not checked).
 const prices: PriceBook = { version: 1n, models: new Map([["bench", { inputPerMTok: 1_000n, outputPerMTok: 2_000n, requestCharge: 1n }]]), fees: [0n, 0n, 1n, 2n] };

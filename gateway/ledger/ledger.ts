@@ -344,7 +344,7 @@ const FAST_HOLDS_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($1::text[], 
   SELECT request_id FROM ok`;
 
 /** A PostgreSQL array literal of these values (a parameter cast to `text[]` or `bigint[]`), strings quoted. */
-const pgArray = (values: readonly (string | number | bigint)[]): string =>
+export const pgArray = (values: readonly (string | number | bigint)[]): string =>
   `{${values.map((v) => (typeof v === "string" ? `"${v.replace(/[\\"]/g, "\\$&")}"` : v.toString())).join(",")}}`;
 
 /** PostgreSQL: the ids of the JSON array bound as `param`, as an array built once (see {@link Ledger.inJsonIds}). */
@@ -421,6 +421,8 @@ const PG_BATCH_MAX = 64;
  */
 const PG_STALL_MS = 5;
 const PG_MAX_IN_FLIGHT = 4;
+/** How the ledger groups its PostgreSQL statements (bench/meteringFloor.ts groups its charges the same). */
+export const PG_GROUPING = { max: PG_BATCH_MAX, stallMs: PG_STALL_MS, maxInFlight: PG_MAX_IN_FLIGHT } as const;
 
 export class Ledger {
   constructor(readonly db: SqlDriver) {}
