@@ -25,7 +25,7 @@
  * (default "latest"; a run with the same label replaces its block only). Knobs for working on the gateway:
  * CTK_BENCH_CPU_PROF=<dir> makes each child process write a V8 CPU profile there; CTK_BENCH_WRITE=0
  * prints the run without writing it; CTK_BENCH_LEDGERS=sqlite,sqlite-normal,postgres picks ledgers;
- * CTK_BENCH_RELAY=0 and CTK_BENCH_SETTLE=0 skip the two floors and the settlement gas;
+ * CTK_BENCH_RELAY=0 and CTK_BENCH_SETTLE=0 skip the floors and the settlement gas;
  * CTK_BENCH_BASE=<another checkout> also measures that checkout's gateway (gateway/main.ts) on each
  * ledger, right before this one's, each with its own direct phases (before/after in one window);
  * CTK_BENCH_TRACE=<dir> writes each paced phase's requests (start ms, latency ms) there as JSON;
