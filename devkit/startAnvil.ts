@@ -58,6 +58,13 @@ export interface AnvilOptions {
   verbose?: boolean;
   /** How long to wait for anvil to answer (default 20 s; loading a long history takes minutes). */
   readyTimeoutMs?: number;
+  /**
+   * Run anvil in a process group of its own. Ctrl-C in a terminal signals the whole foreground
+   * group: without this, the chain dies at once, before the services the caller stops first have
+   * used it (the gateway's last settlement). With it, only {@link AnvilHandle.stop} stops it, and a
+   * caller killed outright leaves it running (see scripts/devnet: the next start stops it).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface AnvilHandle {
@@ -89,7 +96,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilHandle> 
   if (opts.statePath) args.push("--state", opts.statePath, "--state-interval", "1");
   if (opts.blockTime !== undefined) args.push("--block-time", String(opts.blockTime));
   args.push(...(opts.args ?? []));
-  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: opts.ownProcessGroup === true });
   let output = "";
   const onData = (d: Buffer) => {
     if (output.length < 20_000) output += d.toString();

@@ -98,6 +98,53 @@ export class DevnetError extends CtkError {
   }
 }
 
+/** Where a running devnet notes its chain's pid and its own (see {@link stopChainLeftRunning}). */
+const CHAIN_PID_FILE = "anvil.pid";
+
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+/**
+ * The chain a devnet stopped without its shutdown (SIGKILL, a closed terminal) left running: anvil
+ * runs in a process group of its own, so that Ctrl-C does not stop it before the services that use
+ * it (the gateway settles what it charged as it stops), and so it outlives such a devnet. Stopped
+ * here when the devnet that started it is gone and the process is still that anvil (its command
+ * line names this devnet's state file); returns its pid then.
+ */
+async function stopChainLeftRunning(dir: string, stateFile: string): Promise<number | undefined> {
+  const file = path.join(dir, CHAIN_PID_FILE);
+  if (!existsSync(file)) return undefined;
+  let noted: { anvil?: unknown; devnet?: unknown } = {};
+  try {
+    noted = JSON.parse(readFileSync(file, "utf8")) as typeof noted;
+  } catch {
+    // unreadable: nothing to go by
+  }
+  const { anvil, devnet } = noted;
+  if (typeof devnet === "number" && processAlive(devnet)) return undefined;
+  let cmdline = "";
+  try {
+    if (typeof anvil === "number") cmdline = readFileSync(`/proc/${anvil}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    // gone
+  }
+  if (typeof anvil !== "number" || !/\banvil\b/.test(cmdline) || !cmdline.includes(stateFile)) {
+    rmSync(file, { force: true });
+    return undefined;
+  }
+  process.kill(anvil, "SIGTERM");
+  for (let i = 0; i < 100 && processAlive(anvil); i++) await new Promise((r) => setTimeout(r, 50));
+  if (processAlive(anvil)) process.kill(anvil, "SIGKILL");
+  rmSync(file, { force: true });
+  return anvil;
+}
+
 async function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: "127.0.0.1", port });
@@ -271,6 +318,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   const classesFile = opts.classesFile === undefined ? path.join(ROOT, "config", "classes.json") : opts.classesFile;
   const classesSpec = classesFile ? readClassesFile(classesFile) : undefined;
 
+  const leftRunning = await stopChainLeftRunning(dir, stateFile);
+  if (leftRunning) log(`stopped the local chain (pid ${leftRunning}) that a devnet stopped without its shutdown had left running`);
   if (await portAnswers(port)) {
     throw new DevnetError(`port ${port} is already in use (is a devnet already running?): stop it or pass --port <n>`);
   }
@@ -281,7 +330,10 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   }
   await ensureContractsBuilt(ROOT, log);
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
-  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS] });
+  // In a process group of its own: Ctrl-C reaches the devnet, which stops the chain last.
+  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS], ownProcessGroup: true });
+  const chainPidFile = path.join(dir, CHAIN_PID_FILE);
+  writeFileAtomicSync(chainPidFile, `${JSON.stringify({ anvil: anvil.process.pid, devnet: process.pid })}\n`);
   let redeemer: RedeemerHandle | undefined;
   let gateway: RedeemerHandle | undefined;
   const apiFile = path.join(dir, REDEEMER_API_FILE);
@@ -293,6 +345,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       await redeemer?.stop();
     } finally {
       await anvil.stop();
+      rmSync(chainPidFile, { force: true });
     }
     return opts.stopJobs ? { jobsLeftRunning: [], jobsStopped: active } : { jobsLeftRunning: active, jobsStopped: [] };
   };

@@ -23,6 +23,8 @@ import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { rpcAt } from "../../devkit/localChain.js";
 import { privateKeyToAccount } from "viem/accounts";
 import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
+import { Ledger } from "../../gateway/ledger/ledger.js";
+import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
 
 const execFileAsync = promisify(execFile);
 const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];
@@ -40,7 +42,8 @@ interface Devnet {
 function startDevnet(args: string[]): Devnet {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
   for (const k of SCRUBBED) delete env[k];
-  const child = spawn(process.execPath, [CTK_BIN, "devnet", "up", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  // A process group of its own, as a terminal's foreground job (Ctrl-C signals the whole group).
+  const child = spawn(process.execPath, [CTK_BIN, "devnet", "up", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
@@ -213,7 +216,41 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(r.used <= r.reserved).to.equal(true);
   });
 
-  it("stops cleanly on SIGTERM, and a restart of the saved chain does not run the demo again", async () => {
+  it("stops cleanly on Ctrl-C (SIGINT to its process group, as a terminal sends it): the chain stops last, after the gateway settled what it had just charged", async () => {
+    const gateway = (await devnet!.line(/^gateway\s+started on (http:\/\/127\.0\.0\.1:\d+) /))[1]!;
+    // A charge just before Ctrl-C: not due for a batch yet (every 30 s), so only the gateway's last settlement, as it stops, can take it.
+    const auth = path.join(dir, "ctrl-c-auth.json");
+    let run = await runCtk(["credits", "authorize", "--cap", "1", "--expires", "2030-01-01", "--out", auth, "--key-env", "CTK_DEMO_KEY"], { env });
+    expect(run.code, run.stderr).to.equal(0);
+    run = await runCtk(["credits", "key", "create", "--authorization", auth, "--gateway", gateway], { env });
+    expect(run.code, run.stderr).to.equal(0);
+    const res = await fetch(`${gateway}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${run.stdout.trim()}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "stories260K", messages: [{ role: "user", content: "Once upon a time" }], max_tokens: 8 }),
+    });
+    expect(res.status, await res.text()).to.equal(200);
+    expect(Number(res.headers.get("x-ctk-cost-base-units"))).to.be.greaterThan(0);
+
+    process.kill(-devnet!.child.pid!, "SIGINT");
+    const timer = setTimeout(() => process.kill(-devnet!.child.pid!, "SIGKILL"), 15_000);
+    expect(await devnet!.exited).to.equal(0);
+    clearTimeout(timer);
+    const out = devnet!.output();
+    expect(out).to.include("devnet stopped");
+    // Before the chain ran in a group of its own, the Ctrl-C stopped it at once, and the gateway said so as it stopped.
+    expect(out).not.to.match(/settlement failed|chain watch failed/);
+    expect(existsSync(path.join(dir, "anvil.pid")), "the chain's pid file is removed").to.equal(false);
+    const ledger = new Ledger(new SqliteDriver(path.join(dir, "gateway", "ledger.sqlite")));
+    try {
+      expect((await ledger.unbatched()).count, "no charge left waiting for a batch").to.equal(0);
+      expect(await ledger.batches("pending"), "no batch left pending").to.have.length(0);
+    } finally {
+      await ledger.close();
+    }
+  });
+
+  it("a restart of the saved chain does not run the demo again, and it stops cleanly on SIGTERM", async () => {
     expect(await stop(devnet!)).to.equal(0);
     expect(devnet!.output()).to.include("devnet stopped");
     const closed = await fetch(env.CTK_RPC!, { method: "POST", body: "{}" }).then(
@@ -227,6 +264,27 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(devnet.output()).to.include("reusing the deployment");
     await new Promise((r) => setTimeout(r, 2_000));
     expect(devnet.output()).not.to.match(/^demo:/m);
+    expect(await getRedemptionCount({ publicClient: reader.publicClient, address: reader.computeToken.address })).to.equal(2n);
+    expect(await stop(devnet)).to.equal(0);
+    devnet = undefined;
+  });
+
+  it("a devnet killed outright leaves its chain running; the next start stops that chain and goes on with the saved one", async () => {
+    devnet = startDevnet(args());
+    await devnet.line(/^devnet ready$/);
+    const chainPid = (JSON.parse(readFileSync(path.join(dir, "anvil.pid"), "utf8")) as { anvil: number }).anvil;
+    devnet.child.kill("SIGKILL");
+    await devnet.exited;
+    const answers = await fetch(env.CTK_RPC!, { method: "POST", body: "{}" }).then(
+      () => true,
+      () => false,
+    );
+    expect(answers, "the chain outlives a devnet killed outright").to.equal(true);
+
+    devnet = startDevnet(args());
+    await devnet.line(new RegExp(`^stopped the local chain \\(pid ${chainPid}\\) that a devnet stopped without its shutdown had left running$`));
+    await devnet.line(/^devnet ready$/);
+    expect(devnet.output()).to.include("reusing the deployment");
     expect(await getRedemptionCount({ publicClient: reader.publicClient, address: reader.computeToken.address })).to.equal(2n);
     expect(await stop(devnet)).to.equal(0);
     devnet = undefined;
