@@ -65,6 +65,8 @@ export interface AnvilOptions {
    * caller killed outright leaves it running (see scripts/devnet: the next start stops it).
    */
   ownProcessGroup?: boolean;
+  /** Called with anvil's pid as soon as it is spawned (before it answers). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface AnvilHandle {
@@ -97,6 +99,7 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilHandle> 
   if (opts.blockTime !== undefined) args.push("--block-time", String(opts.blockTime));
   args.push(...(opts.args ?? []));
   const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"], detached: opts.ownProcessGroup === true });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
   let output = "";
   const onData = (d: Buffer) => {
     if (output.length < 20_000) output += d.toString();

@@ -23,6 +23,8 @@ import { type WebServer, startWebServer } from "../web/server.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEFAULT_CLASSES = "config/classes.json";
+/** The signals that stop the devnet: Ctrl-C, a kill, a closed terminal. */
+const STOP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 /** The demo redemption's job spec and class (`ctk devnet up` runs it once per fresh chain). */
 const DEMO_SPEC = path.join(ROOT, "config", "demo-job.json");
 const DEMO_CLASS = "H100-80GB";
@@ -240,8 +242,8 @@ export function devnetCommand(): Command {
         stopping = signal;
       };
       const handler = (signal: NodeJS.Signals) => onStop(signal);
-      process.on("SIGINT", handler);
-      process.on("SIGTERM", handler);
+      // A closed terminal (SIGHUP) stops it as Ctrl-C does.
+      for (const sig of STOP_SIGNALS) process.on(sig, handler);
       let d: Devnet;
       try {
         d = await startDevnet({
@@ -255,6 +257,7 @@ export function devnetCommand(): Command {
           gatewayPort: Number(opts.gatewayPort),
           reset: opts.reset,
           stopJobs: opts.stopJobs ?? false,
+          chainInOwnGroup: true,
           log: globals.json ? undefined : (l) => note(l),
         });
       } catch (e) {
@@ -328,10 +331,17 @@ export function devnetCommand(): Command {
       if (demoRun) demo = runDemoInBackground(d, demoRun.spec, demoRun.grant, globals.json, demoAbort.signal);
 
       const report = await new Promise<DevnetStopReport>((resolve) => {
-        let stopped = false;
+        let stoppedAt: number | undefined;
         onStop = (signal) => {
-          if (stopped) return;
-          stopped = true;
+          if (stoppedAt !== undefined) {
+            // npm passes its Ctrl-C on too: the same press arrives twice. A second press, later: the
+            // chain now, without waiting for the services (their state is on disk already).
+            if (Date.now() - stoppedAt < 1_000) return;
+            if (!globals.json) note(`${signal} again: stopping the chain now, without waiting for the services`);
+            d.stopChainNow();
+            process.exit(130);
+          }
+          stoppedAt = Date.now();
           if (!globals.json) note(`\n${signal}: stopping the devnet (saving the chain state)`);
           demoAbort.abort();
           demo
@@ -344,8 +354,7 @@ export function devnetCommand(): Command {
         };
         if (stopping) onStop(stopping);
       });
-      process.off("SIGINT", handler);
-      process.off("SIGTERM", handler);
+      for (const sig of STOP_SIGNALS) process.off(sig, handler);
       if (globals.json) process.stdout.write(`${JSON.stringify({ stopped: true, ...report })}\n`);
       else {
         for (const line of describeJobsAtStop(report, d.redeemer.jobLogsDir)) note(line);

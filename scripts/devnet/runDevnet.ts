@@ -42,6 +42,12 @@ export interface DevnetOptions {
   gateway?: boolean;
   /** Port of the gateway (default 8788; 0: any free port). */
   gatewayPort?: number;
+  /**
+   * Run the chain in a process group of its own (`ctk devnet up`): a terminal's Ctrl-C then
+   * reaches the devnet alone, which stops the chain after the services that use it. Noted in
+   * `<dir>/anvil.pid`, so that a chain a killed devnet left running is stopped at the next start.
+   */
+  chainInOwnGroup?: boolean;
   /** Progress notes (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -89,6 +95,8 @@ export interface Devnet {
     apiUrl?: string;
   };
   stop(): Promise<DevnetStopReport>;
+  /** Sends the chain SIGTERM now (it saves its state), without stopping the services first. */
+  stopChainNow(): void;
 }
 
 export class DevnetError extends CtkError {
@@ -98,51 +106,74 @@ export class DevnetError extends CtkError {
   }
 }
 
-/** Where a running devnet notes its chain's pid and its own (see {@link stopChainLeftRunning}). */
+/** Where a running devnet notes its chain's process and its own (see {@link stopChainLeftRunning}). */
 const CHAIN_PID_FILE = "anvil.pid";
 
-const processAlive = (pid: number): boolean => {
+interface ChainPidNote {
+  anvil: number;
+  /** When each process started (/proc/<pid>/stat, clock ticks since boot): a pid reused since is not taken for it. */
+  anvilStart: string;
+  devnet: number;
+  devnetStart: string;
+}
+
+/** A process's start time, or undefined when it is gone or this system has no /proc. */
+function processStart(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is still the anvil of `note`: started then, its program anvil, its `--state` this state file. */
+function isNotedChain(note: ChainPidNote, stateFile: string): boolean {
+  if (processStart(note.anvil) !== note.anvilStart) return false;
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${note.anvil}/cmdline`, "utf8").split("\0");
+  } catch {
+    return false;
+  }
+  return path.basename(argv[0] ?? "") === "anvil" && argv[argv.indexOf("--state") + 1] === stateFile;
+}
+
+const signalIfAlive = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // gone meanwhile (or not ours to signal: then it is left as it is)
   }
 };
 
 /**
- * The chain a devnet stopped without its shutdown (SIGKILL, a closed terminal) left running: anvil
- * runs in a process group of its own, so that Ctrl-C does not stop it before the services that use
- * it (the gateway settles what it charged as it stops), and so it outlives such a devnet. Stopped
- * here when the devnet that started it is gone and the process is still that anvil (its command
- * line names this devnet's state file); returns its pid then.
+ * The chain a devnet stopped without its shutdown (SIGKILL, a crash) left running: the devnet of
+ * `ctk devnet up` runs anvil in a process group of its own, so that Ctrl-C does not stop it before
+ * the services that use it (the gateway settles what it charged as it stops), and so anvil outlives
+ * such a devnet. Stopped here when the devnet that started it is gone and the process is still that
+ * anvil; returns its pid then. Linux only (/proc): elsewhere the port check says the port is taken.
  */
 async function stopChainLeftRunning(dir: string, stateFile: string): Promise<number | undefined> {
   const file = path.join(dir, CHAIN_PID_FILE);
-  if (!existsSync(file)) return undefined;
-  let noted: { anvil?: unknown; devnet?: unknown } = {};
+  if (!existsSync(file) || processStart(process.pid) === undefined) return undefined;
+  let note: ChainPidNote | undefined;
   try {
-    noted = JSON.parse(readFileSync(file, "utf8")) as typeof noted;
+    note = JSON.parse(readFileSync(file, "utf8")) as ChainPidNote;
   } catch {
     // unreadable: nothing to go by
   }
-  const { anvil, devnet } = noted;
-  if (typeof devnet === "number" && processAlive(devnet)) return undefined;
-  let cmdline = "";
-  try {
-    if (typeof anvil === "number") cmdline = readFileSync(`/proc/${anvil}/cmdline`, "utf8").split("\0").join(" ");
-  } catch {
-    // gone
-  }
-  if (typeof anvil !== "number" || !/\banvil\b/.test(cmdline) || !cmdline.includes(stateFile)) {
+  if (note && processStart(note.devnet) !== undefined && processStart(note.devnet) === note.devnetStart) return undefined;
+  if (!note || !isNotedChain(note, stateFile)) {
     rmSync(file, { force: true });
     return undefined;
   }
-  process.kill(anvil, "SIGTERM");
-  for (let i = 0; i < 100 && processAlive(anvil); i++) await new Promise((r) => setTimeout(r, 50));
-  if (processAlive(anvil)) process.kill(anvil, "SIGKILL");
+  signalIfAlive(note.anvil, "SIGTERM");
+  for (let i = 0; i < 100 && isNotedChain(note, stateFile); i++) await new Promise((r) => setTimeout(r, 50));
+  if (isNotedChain(note, stateFile)) signalIfAlive(note.anvil, "SIGKILL");
+  for (let i = 0; i < 40 && processStart(note.anvil) === note.anvilStart; i++) await new Promise((r) => setTimeout(r, 50));
   rmSync(file, { force: true });
-  return anvil;
+  return note.anvil;
 }
 
 async function portAnswers(port: number): Promise<boolean> {
@@ -330,10 +361,23 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
   }
   await ensureContractsBuilt(ROOT, log);
   log(`starting anvil on 127.0.0.1:${port} (state ${stateFile})`);
-  // In a process group of its own: Ctrl-C reaches the devnet, which stops the chain last.
-  const anvil: AnvilHandle = await startAnvil({ port, statePath: stateFile, args: [...ZERO_GAS_ANVIL_ARGS], ownProcessGroup: true });
+  // `ctk devnet up`: in a process group of its own, Ctrl-C reaching the devnet, which stops the chain
+  // last; noted as soon as it is spawned (a devnet killed while anvil loads a long history leaves it too).
   const chainPidFile = path.join(dir, CHAIN_PID_FILE);
-  writeFileAtomicSync(chainPidFile, `${JSON.stringify({ anvil: anvil.process.pid, devnet: process.pid })}\n`);
+  let chainNote: string | undefined;
+  const anvil: AnvilHandle = await startAnvil({
+    port,
+    statePath: stateFile,
+    args: [...ZERO_GAS_ANVIL_ARGS],
+    ...(opts.chainInOwnGroup && {
+      ownProcessGroup: true,
+      onSpawn: (pid: number) => {
+        const note: ChainPidNote = { anvil: pid, anvilStart: processStart(pid) ?? "", devnet: process.pid, devnetStart: processStart(process.pid) ?? "" };
+        chainNote = `${JSON.stringify(note)}\n`;
+        writeFileAtomicSync(chainPidFile, chainNote);
+      },
+    }),
+  });
   let redeemer: RedeemerHandle | undefined;
   let gateway: RedeemerHandle | undefined;
   const apiFile = path.join(dir, REDEEMER_API_FILE);
@@ -345,7 +389,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       await redeemer?.stop();
     } finally {
       await anvil.stop();
-      rmSync(chainPidFile, { force: true });
+      // Only our own note (another devnet on this directory may have written its own since).
+      if (chainNote !== undefined && existsSync(chainPidFile) && readFileSync(chainPidFile, "utf8") === chainNote) rmSync(chainPidFile, { force: true });
     }
     return opts.stopJobs ? { jobsLeftRunning: [], jobsStopped: active } : { jobsLeftRunning: active, jobsStopped: [] };
   };
@@ -418,6 +463,7 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
         ...(r.handle && r.apiUrl && { apiUrl: r.apiUrl }),
       },
       stop,
+      stopChainNow: () => void anvil.process.kill("SIGTERM"),
     };
   } catch (e) {
     await stop();

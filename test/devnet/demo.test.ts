@@ -22,7 +22,7 @@ import { freePort } from "../../devkit/startAnvil.js";
 import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { rpcAt } from "../../devkit/localChain.js";
 import { privateKeyToAccount } from "viem/accounts";
-import { CTK_BIN, ROOT, runCtk } from "../support/cli.js";
+import { CTK_BIN, ROOT, killChainLeftIn, runCtk } from "../support/cli.js";
 import { Ledger } from "../../gateway/ledger/ledger.js";
 import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
 
@@ -113,6 +113,8 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
   });
   after(async () => {
     if (devnet) await stop(devnet);
+    // A devnet a failed test left killed leaves its chain (in a process group of its own).
+    killChainLeftIn(dir);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -232,10 +234,20 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(res.status, await res.text()).to.equal(200);
     expect(Number(res.headers.get("x-ctk-cost-base-units"))).to.be.greaterThan(0);
 
-    process.kill(-devnet!.child.pid!, "SIGINT");
-    const timer = setTimeout(() => process.kill(-devnet!.child.pid!, "SIGKILL"), 15_000);
-    expect(await devnet!.exited).to.equal(0);
-    clearTimeout(timer);
+    const group = -devnet!.child.pid!;
+    process.kill(group, "SIGINT");
+    const timer = setTimeout(() => {
+      try {
+        process.kill(group, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }, 15_000);
+    try {
+      expect(await devnet!.exited).to.equal(0);
+    } finally {
+      clearTimeout(timer);
+    }
     const out = devnet!.output();
     expect(out).to.include("devnet stopped");
     // Before the chain ran in a group of its own, the Ctrl-C stopped it at once, and the gateway said so as it stopped.

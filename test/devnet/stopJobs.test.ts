@@ -15,7 +15,7 @@ import { getRedemption } from "../../sdk/redemptions.js";
 import { DEMO_EMPLOYEE_KEY } from "../../scripts/devnet/runDemo.js";
 import { freePort } from "../../devkit/startAnvil.js";
 import { isSameProcess, readProcStat } from "../../redeemer/executor/local/index.js";
-import { CTK_BIN, ROOT, runCtk, startDevnetProcess } from "../support/cli.js";
+import { CTK_BIN, ROOT, killChainLeftIn, runCtk, startDevnetProcess } from "../support/cli.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -57,6 +57,7 @@ describe("stopping the devnet while a job runs", function () {
   });
   after(async () => {
     for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    killChainLeftIn(dir);
     rmSync(dir, { recursive: true, force: true });
   });
 

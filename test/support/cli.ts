@@ -3,6 +3,7 @@
  * stderr and the exit code; and starts `ctk devnet up` as a long-running child for end-to-end tests.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -87,6 +88,19 @@ export interface DevnetProcess {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
+/**
+ * SIGKILLs the chain a devnet in `dir` noted (`anvil.pid`), if it still runs: `ctk devnet up` runs it
+ * in a process group of its own, so a devnet killed outright (a test's last resort) leaves it.
+ */
+export function killChainLeftIn(dir: string): void {
+  try {
+    const { anvil } = JSON.parse(readFileSync(path.join(dir, "anvil.pid"), "utf8")) as { anvil: number };
+    process.kill(anvil, "SIGKILL");
+  } catch {
+    // no note, or gone
+  }
+}
+
 async function portAnswers(url: string): Promise<boolean> {
   try {
     await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' });
@@ -148,6 +162,8 @@ export async function startDevnetProcess(args: readonly string[], opts: { env?: 
       // npm may exit before the devnet under it has saved the chain and closed its port.
       for (let i = 0; i < 150 && (await portAnswers(info.rpcUrl)); i++) await new Promise((r) => setTimeout(r, 100));
       clearTimeout(timer);
+      // Killed outright (the SIGKILL above): its chain, in a group of its own, is left; not to outlive the test.
+      if (await portAnswers(info.rpcUrl)) killChainLeftIn(path.dirname(info.stateFile));
       return code;
     },
   };
