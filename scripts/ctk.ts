@@ -10,6 +10,7 @@ import { balanceCommand } from "./balance/balanceCommand.js";
 import { DEFAULT_DEPLOYMENT, DEFAULT_RPC } from "./cli/globals.js";
 import { UserError, printJson } from "./cli/output.js";
 import { exitCodeOf, isUserFacing } from "../sdk/ctkError.js";
+import { asChainUnreachable } from "../sdk/errors.js";
 import { devnetCommand } from "./devnet/devnetCommand.js";
 import { addGatewayCreditCommands } from "./gateway/creditKeyCommands.js";
 import { gatewayCommand } from "./gateway/gatewayCommand.js";
@@ -59,7 +60,7 @@ export function buildProgram(): Command {
  */
 export function reportError(e: unknown, json: boolean): number {
   if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.exitCode || 1;
-  const err = e instanceof Error ? e : new Error(String(e));
+  const err = asChainUnreachable(e) ?? (e instanceof Error ? e : new Error(String(e)));
   const jsonError = (message: string, details: readonly string[], unexpected: boolean) =>
     process.stderr.write(`${JSON.stringify({ error: message, ...(details.length > 0 && { details: details.map((d) => d.trim()) }), ...(unexpected && { unexpected: true }) })}\n`);
   if (err instanceof UserError) {

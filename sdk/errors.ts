@@ -297,6 +297,18 @@ export function isUnreachable(err: unknown): boolean {
   return code === "ECONNREFUSED" || /fetch failed|ECONNREFUSED/.test(String((err as Error)?.message));
 }
 
+/**
+ * A viem RPC call that never reached its node (nothing answered: no HTTP status), as the one-line
+ * error every command prints for it; undefined for anything else. The CLI's last resort, for a
+ * command whose own reads do not translate it (a stack trace there read as a bug).
+ */
+export function asChainUnreachable(err: unknown): ChainUnreachableError | undefined {
+  if (err instanceof ChainUnreachableError) return err;
+  if (!(err instanceof BaseError)) return undefined;
+  const http = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
+  return http && http.status === undefined ? new ChainUnreachableError(http.url.replace(/\/$/, "")) : undefined;
+}
+
 /** A {@link ContractError} for a decoded custom error, its sentence naming the classes it mentions (looked up on-chain). */
 export async function contractError(client: CtkClient, errorName: string, args: readonly unknown[], ctx: Omit<DescribeContext, "classNames"> = {}): Promise<ContractError> {
   const classNames = new Map<number, string>();

@@ -173,6 +173,14 @@ describe("ctk hr: keys, output and errors", function () {
     const port = await freePort();
     const noChain = await runCtk(["balance", "--wallet", chain.employeeAddress(0), "--rpc", `http://127.0.0.1:${port}`], { env });
     expectOneLineError(noChain, `cannot reach the chain at http://127.0.0.1:${port} (is the devnet up? run \`ctk devnet up\`)`);
+    // A command whose reads do not translate it themselves (the audit's): the CLI does, not a stack trace.
+    const records = mkdtempSync(path.join(tmpdir(), "ctk-records-"));
+    try {
+      const audit = await runCtk(["audit", "verify", "--usage", records, "--rpc", `http://127.0.0.1:${port}`], { env });
+      expectOneLineError(audit, `cannot reach the chain at http://127.0.0.1:${port} (is the devnet up? run \`ctk devnet up\`)`);
+    } finally {
+      rmSync(records, { recursive: true, force: true });
+    }
   });
 
   it("rejects unknown commands and bad options with usage on stderr and exit 1", async () => {
