@@ -285,14 +285,14 @@ function classIdsIn(errorName: string, args: readonly unknown[]): number[] {
   return [...ids];
 }
 
+/** The viem HTTP error inside `err`, if it has one (a JSON-RPC call over HTTP). */
+const httpErrorIn = (err: unknown): HttpRequestError | undefined =>
+  err instanceof BaseError ? ((err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null) ?? undefined) : undefined;
+
 /** Whether an error from a JSON-RPC call means the node did not answer at all (refused, down, no route). */
 export function isUnreachable(err: unknown): boolean {
-  if (err instanceof BaseError) {
-    if (err.walk((e) => e instanceof HttpRequestError)) {
-      const http = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError;
-      return http.status === undefined;
-    }
-  }
+  const http = httpErrorIn(err);
+  if (http) return http.status === undefined;
   const code = (err as { cause?: { code?: string } })?.cause?.code;
   return code === "ECONNREFUSED" || /fetch failed|ECONNREFUSED/.test(String((err as Error)?.message));
 }
@@ -304,8 +304,7 @@ export function isUnreachable(err: unknown): boolean {
  */
 export function asChainUnreachable(err: unknown): ChainUnreachableError | undefined {
   if (err instanceof ChainUnreachableError) return err;
-  if (!(err instanceof BaseError)) return undefined;
-  const http = err.walk((e) => e instanceof HttpRequestError) as HttpRequestError | null;
+  const http = httpErrorIn(err);
   return http && http.status === undefined ? new ChainUnreachableError(http.url.replace(/\/$/, "")) : undefined;
 }
 

@@ -107,7 +107,7 @@ export class DevnetError extends CtkError {
 }
 
 /** Where a running devnet notes its chain's process and its own (see {@link stopChainLeftRunning}). */
-const CHAIN_PID_FILE = "anvil.pid";
+export const CHAIN_PID_FILE = "anvil.pid";
 
 interface ChainPidNote {
   anvil: number;
@@ -163,7 +163,8 @@ async function stopChainLeftRunning(dir: string, stateFile: string): Promise<num
   } catch {
     // unreadable: nothing to go by
   }
-  if (note && processStart(note.devnet) !== undefined && processStart(note.devnet) === note.devnetStart) return undefined;
+  // Its devnet still runs (the same process: started then): not left, in use.
+  if (note?.devnetStart && processStart(note.devnet) === note.devnetStart) return undefined;
   if (!note || !isNotedChain(note, stateFile)) {
     rmSync(file, { force: true });
     return undefined;

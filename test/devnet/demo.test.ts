@@ -25,6 +25,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { CTK_BIN, ROOT, killChainLeftIn, runCtk } from "../support/cli.js";
 import { Ledger } from "../../gateway/ledger/ledger.js";
 import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
+import { CHAIN_PID_FILE } from "../../scripts/devnet/runDevnet.js";
 
 const execFileAsync = promisify(execFile);
 const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];
@@ -252,7 +253,7 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
     expect(out).to.include("devnet stopped");
     // Before the chain ran in a group of its own, the Ctrl-C stopped it at once, and the gateway said so as it stopped.
     expect(out).not.to.match(/settlement failed|chain watch failed/);
-    expect(existsSync(path.join(dir, "anvil.pid")), "the chain's pid file is removed").to.equal(false);
+    expect(existsSync(path.join(dir, CHAIN_PID_FILE)), "the chain's pid file is removed").to.equal(false);
     const ledger = new Ledger(new SqliteDriver(path.join(dir, "gateway", "ledger.sqlite")));
     try {
       expect((await ledger.unbatched()).count, "no charge left waiting for a batch").to.equal(0);
@@ -284,7 +285,7 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
   it("a devnet killed outright leaves its chain running; the next start stops that chain and goes on with the saved one", async () => {
     devnet = startDevnet(args());
     await devnet.line(/^devnet ready$/);
-    const chainPid = (JSON.parse(readFileSync(path.join(dir, "anvil.pid"), "utf8")) as { anvil: number }).anvil;
+    const chainPid = (JSON.parse(readFileSync(path.join(dir, CHAIN_PID_FILE), "utf8")) as { anvil: number }).anvil;
     devnet.child.kill("SIGKILL");
     await devnet.exited;
     const answers = await fetch(env.CTK_RPC!, { method: "POST", body: "{}" }).then(

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { CHAIN_PID_FILE } from "../../scripts/devnet/runDevnet.js";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -89,12 +90,12 @@ export interface DevnetProcess {
 }
 
 /**
- * SIGKILLs the chain a devnet in `dir` noted (`anvil.pid`), if it still runs: `ctk devnet up` runs it
+ * SIGKILLs the chain a devnet in `dir` noted ({@link CHAIN_PID_FILE}), if it still runs: `ctk devnet up` runs it
  * in a process group of its own, so a devnet killed outright (a test's last resort) leaves it.
  */
 export function killChainLeftIn(dir: string): void {
   try {
-    const { anvil } = JSON.parse(readFileSync(path.join(dir, "anvil.pid"), "utf8")) as { anvil: number };
+    const { anvil } = JSON.parse(readFileSync(path.join(dir, CHAIN_PID_FILE), "utf8")) as { anvil: number };
     process.kill(anvil, "SIGKILL");
   } catch {
     // no note, or gone
