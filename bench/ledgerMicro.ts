@@ -5,7 +5,13 @@
  * statements took on average. A quick check between full `bench:gateway` runs.
  *   tsx bench/ledgerMicro.ts sqlite|sqlite-normal|postgres [seconds]
  * PostgreSQL: CTK_BENCH_PG_URL (else CTK_TEST_PG_URL). MICRO_TREE=<dir>: the ledger of another
- * checkout (a before/after pair in one window); MICRO_CONC: concurrent loops (64).
+ * checkout (a before/after pair in one window); MICRO_CONC: concurrent loops (64); MICRO_THINK_MS:
+ * the most a request waits between its hold and its charge (0).
+ *
+ * Without a wait, 64 loops or fewer run in lockstep: every hold in one statement, then every charge
+ * in one, never two statements at once. That is the server's cheapest case, not the gateway's
+ * (0.09–0.10 ms per request where `MICRO_THINK_MS` of 5–20 gives 0.35–0.84 on this machine, with
+ * groups of 9–18 and statements side by side: see bench/RESULTS.md, session 15).
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -74,6 +80,8 @@ const serverCpu = async (): Promise<Map<number, number>> => {
   await c.end();
   return new Map(pids.map((p) => [p, cpuMs(p)]));
 };
+/** MICRO_THINK_MS: each request waits a random 0 to this many ms between its hold and its charge (the upstream's time). */
+const THINK_MS = Number(process.env.MICRO_THINK_MS ?? 0);
 const groupStats = () => (ledger as unknown as { groupStats?: () => Record<string, { batches: number; items: number; overlapped?: number }> }).groupStats?.();
 let n = 0;
 let seq = 0;
@@ -112,6 +120,7 @@ await Promise.all(
         key: { holder: `0x${h.toString(16).padStart(40, "0")}`, nonce: 1n, expiresAt: BigInt(Math.floor(now / 1000) + 86_400), models: [] },
       };
       const hold = await ledger.hold(p);
+      if (THINK_MS > 0) await new Promise((r) => setTimeout(r, Math.random() * THINK_MS));
       await ledger.settleRequest(hold.requestId, { tokensIn: 8, tokensOut: 16, amount: quote.cost(8, 16), ending: "ok" }, Date.now());
       n++;
       if (measuring && performance.now() - t0 > seconds * 1000) stop = true;
