@@ -1143,7 +1143,23 @@ export class Ledger {
     return { result: (await this.settle(requestId, usage, now)) ?? (await charged().then((c) => (c === "held" ? undefined : c))) };
   }
 
+  /**
+   * Charges this ledger made since it opened (a count that only grows): the settler looks at the
+   * charges waiting for a batch only once enough were made to fill one (see Settler.lookDue).
+   */
+  get chargesMade(): number {
+    return this.charged;
+  }
+
+  private charged = 0;
+
   private async settle(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
+    const result = await this.settleRow(requestId, usage, now);
+    if (result && result.charge > 0n) this.charged++;
+    return result;
+  }
+
+  private async settleRow(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
     // A release (nothing to charge) need not be durable: lost in a crash, the restart releases it.
     const durable = usage.amount > 0n;
     const amount = usage.amount < 0n ? 0n : usage.amount;
