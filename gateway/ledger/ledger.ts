@@ -1105,7 +1105,7 @@ export class Ledger {
    */
   async settleRequest(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
     try {
-      return await this.settle(requestId, usage, now);
+      return this.counted(await this.settle(requestId, usage, now));
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       if (usage.amount > 0n) {
@@ -1116,7 +1116,7 @@ export class Ledger {
         // request's release follows.
         if (this.db.kind !== "postgres") throw err;
         const found = await this.settleInDoubt(requestId, usage, now).catch(() => undefined);
-        if (found) return found.result;
+        if (found) return this.counted(found.result);
       } else {
         // A release the database did not answer: tried again in the background until it does.
         this.releaseInBackground(requestId, usage.ending);
@@ -1144,22 +1144,22 @@ export class Ledger {
   }
 
   /**
-   * Charges this ledger made since it opened (a count that only grows): the settler looks at the
-   * charges waiting for a batch only once enough were made to fill one (see Settler.lookDue).
+   * Charges this ledger made since it opened (a count that only grows): one of the settler's
+   * reasons to look at the charges waiting for a batch (see Settler.lookDue).
    */
   get chargesMade(): number {
-    return this.charged;
+    return this.chargeCount;
   }
 
-  private charged = 0;
+  private chargeCount = 0;
 
-  private async settle(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
-    const result = await this.settleRow(requestId, usage, now);
-    if (result && result.charge > 0n) this.charged++;
+  /** A request's ending, counted in {@link chargesMade} when it charged something. */
+  private counted(result: { charge: bigint } | undefined): { charge: bigint } | undefined {
+    if (result && result.charge > 0n) this.chargeCount++;
     return result;
   }
 
-  private async settleRow(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
+  private async settle(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
     // A release (nothing to charge) need not be durable: lost in a crash, the restart releases it.
     const durable = usage.amount > 0n;
     const amount = usage.amount < 0n ? 0n : usage.amount;

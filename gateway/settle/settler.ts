@@ -33,7 +33,11 @@ const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.nam
   { type: "event"; name: "UsageCharged" }
 >;
 
-/** The longest between two looks at the charges waiting for a batch (see Settler.lookDue). */
+/**
+ * The longest between two looks at the charges waiting for a batch, or the interval if shorter (to
+ * the next round of the settler's loop): a batch the other replicas' charges fill starts this much
+ * later at most (see Settler.lookDue).
+ */
 const LOOK_EVERY_MS = 2_000;
 
 export interface SettlerDeps {
@@ -237,12 +241,12 @@ export class Settler {
     for (const b of await ledger.batches("pending")) await this.send(b);
     if (!force && !this.lookDue()) return;
     for (;;) {
+      const at = this.now();
       const made = ledger.chargesMade;
       const waiting = await ledger.unbatched();
-      this.lastLook = { at: this.now(), made, ...waiting };
+      this.lastLook = { at, made, ...waiting };
       if (waiting.count === 0) return;
-      const due = force || waiting.count >= this.d.maxCharges || (waiting.oldest !== undefined && this.now() - waiting.oldest >= this.d.intervalMs);
-      if (!due) return;
+      if (!force && !this.due(waiting.count, waiting.oldest, this.now())) return;
       const batch = await ledger.createBatch(this.d.maxCharges, (rows, priceVersion) => this.buildBatch(rows, priceVersion), this.now());
       if (!batch) return;
       await this.send(batch);
@@ -252,23 +256,26 @@ export class Settler {
   /** What the last look at the charges waiting for a batch saw, and this ledger's charges made by then. */
   private lastLook: { at: number; made: number; count: number; oldest: number | undefined } | undefined;
 
+  /** Whether a batch is due with `count` charges waiting, the oldest made at `oldest`. */
+  private due(count: number, oldest: number | undefined, now: number): boolean {
+    return count >= this.d.maxCharges || (oldest !== undefined && now - oldest >= this.d.intervalMs);
+  }
+
   /**
-   * Whether to look at the charges waiting for a batch now. The look counts them, and its cost grows
-   * with how many wait: every 250 ms it took 20 % of the PostgreSQL server's statement time in
-   * bench:gateway (session 15), and at a lower load, with a 30 s interval, it counts up to a
-   * batch's worth of rows four times a second. So it is made only when a batch may be due: the
-   * oldest charge seen has waited the interval; this ledger alone has made enough charges since to
-   * fill the batch; nothing was waiting and a charge was made since; or {@link LOOK_EVERY_MS} has
-   * passed (the charges of other replicas, which this one does not see).
+   * Whether to look at the charges waiting for a batch now. The look counts them, and the count reads
+   * every waiting row: made every round, it read up to a batch's worth of rows four times a second.
+   * So it is made when a batch may be due: as the last look saw them, with this ledger's charges
+   * since added, they would be due; or none waited and a charge was made since; or
+   * {@link LOOK_EVERY_MS} has passed (the charges of the other replicas, which this one does not
+   * count; or a clock set back).
    */
   private lookDue(): boolean {
     const l = this.lastLook;
     if (!l) return true;
     const now = this.now();
     const made = this.d.ledger.chargesMade - l.made;
-    if (now - l.at >= Math.min(LOOK_EVERY_MS, this.d.intervalMs)) return true;
-    if (l.count === 0) return made > 0;
-    return (l.oldest !== undefined && now - l.oldest >= this.d.intervalMs) || made >= this.d.maxCharges - l.count;
+    if (now < l.at || now - l.at >= Math.min(LOOK_EVERY_MS, this.d.intervalMs)) return true;
+    return (l.count === 0 && made > 0) || this.due(l.count + made, l.oldest, now);
   }
 
   /** The lines of the batch this process just built (its send need not read and hash them again). */

@@ -65,7 +65,7 @@ for (const kind of DATABASE_KINDS) {
       for (const db of dbs) await db.drop();
     });
 
-    it("looks when nothing was seen, then only after a charge; counts this ledger's charges toward a batch without looking; sees another replica's at the look 2 s on", async () => {
+    it("looks when nothing was seen, then only after a charge; sees another replica's charges at the look 2 s on", async () => {
       const { s, round, charge, other } = await setup({ intervalMs: 60_000, maxCharges: 3 });
       expect(await round(), "nothing seen yet").to.equal(1);
       now += 250;
@@ -87,24 +87,42 @@ for (const kind of DATABASE_KINDS) {
       expect(s.asked, "three waiting: a batch is due").to.equal(1);
     });
 
-    it("looks as soon as this ledger's charges since fill a batch, and once the oldest charge seen has waited the interval", async () => {
-      const { s, round, charge } = await setup({ intervalMs: 1_000, maxCharges: 5 });
+    it("looks as soon as this ledger's charges since would fill a batch", async () => {
+      const { s, round, charge } = await setup({ intervalMs: 60_000, maxCharges: 5 });
       expect(await round()).to.equal(1);
       await charge();
       expect(await round()).to.equal(1);
-      const oldest = now;
       now += 600;
-      expect(await round(), "one of five waits, 600 ms old").to.equal(0);
+      expect(await round(), "one of five waits").to.equal(0);
       for (let i = 0; i < 3; i++) await charge();
       expect(await round(), "four of five").to.equal(0);
       expect(s.asked).to.equal(0);
       await charge();
       expect(await round(), "five: a batch's worth").to.equal(1);
       expect(s.asked).to.equal(1);
-      // No batch was built (asked only): the oldest has now waited the interval, 400 ms after the last look.
-      now = oldest + 1_000;
-      expect(await round(), "the oldest has waited the interval").to.equal(1);
-      expect(s.asked).to.equal(2);
+    });
+
+    it("looks once the oldest charge seen has waited the interval, 2 s after the last look, and after the clock was set back", async () => {
+      const { s, round, charge } = await setup({ intervalMs: 3_000, maxCharges: 100 });
+      expect(await round()).to.equal(1);
+      const oldest = now;
+      await charge();
+      now += 250;
+      expect(await round(), "a charge after a look that found none").to.equal(1);
+      const lookedAt = now;
+      now = lookedAt + 1_750;
+      expect(await round()).to.equal(0);
+      now = lookedAt + 2_000;
+      expect(await round(), "2 s after the last look").to.equal(1);
+      expect(s.asked, "one charge, 2.25 s old: not due").to.equal(0);
+      now = oldest + 2_750;
+      expect(await round()).to.equal(0);
+      now = oldest + 3_000;
+      expect(await round(), "the oldest has waited the interval, 750 ms after the last look").to.equal(1);
+      expect(s.asked).to.equal(1);
+      // No batch was built (asked only). The clock set back 10 s: looked at again, not left for 10 s.
+      now -= 10_000;
+      expect(await round(), "the clock set back").to.equal(1);
     });
   });
 }
