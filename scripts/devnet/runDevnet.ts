@@ -15,6 +15,8 @@ import { LOCAL_ROLE_KEYS, deployLocal } from "../../devkit/localAccounts.js";
 import { type AnvilHandle, startAnvil } from "../../devkit/startAnvil.js";
 import { CtkError } from "../../sdk/ctkError.js";
 import { writeFileAtomicSync } from "../../sdk/atomicFile.js";
+// The redeemer's own check that a pid is still the process it noted (a leaf module: Node's modules only).
+import { isSameProcess, readProcStat } from "../../redeemer/executor/local/processControl.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -117,19 +119,9 @@ interface ChainPidNote {
   devnetStart: string;
 }
 
-/** A process's start time, or undefined when it is gone or this system has no /proc. */
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /** Whether `pid` is still the anvil of `note`: started then, its program anvil, its `--state` this state file. */
 function isNotedChain(note: ChainPidNote, stateFile: string): boolean {
-  if (processStart(note.anvil) !== note.anvilStart) return false;
+  if (isSameProcess(note.anvil, note.anvilStart) !== true) return false;
   let argv: string[];
   try {
     argv = readFileSync(`/proc/${note.anvil}/cmdline`, "utf8").split("\0");
@@ -156,7 +148,7 @@ const signalIfAlive = (pid: number, signal: NodeJS.Signals): void => {
  */
 async function stopChainLeftRunning(dir: string, stateFile: string): Promise<number | undefined> {
   const file = path.join(dir, CHAIN_PID_FILE);
-  if (!existsSync(file) || processStart(process.pid) === undefined) return undefined;
+  if (!existsSync(file) || readProcStat(process.pid) === undefined) return undefined;
   let note: ChainPidNote | undefined;
   try {
     note = JSON.parse(readFileSync(file, "utf8")) as ChainPidNote;
@@ -164,7 +156,7 @@ async function stopChainLeftRunning(dir: string, stateFile: string): Promise<num
     // unreadable: nothing to go by
   }
   // Its devnet still runs (the same process: started then): not left, in use.
-  if (note?.devnetStart && processStart(note.devnet) === note.devnetStart) return undefined;
+  if (note?.devnetStart && isSameProcess(note.devnet, note.devnetStart) === true) return undefined;
   if (!note || !isNotedChain(note, stateFile)) {
     rmSync(file, { force: true });
     return undefined;
@@ -172,7 +164,7 @@ async function stopChainLeftRunning(dir: string, stateFile: string): Promise<num
   signalIfAlive(note.anvil, "SIGTERM");
   for (let i = 0; i < 100 && isNotedChain(note, stateFile); i++) await new Promise((r) => setTimeout(r, 50));
   if (isNotedChain(note, stateFile)) signalIfAlive(note.anvil, "SIGKILL");
-  for (let i = 0; i < 40 && processStart(note.anvil) === note.anvilStart; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 40 && isSameProcess(note.anvil, note.anvilStart) === true; i++) await new Promise((r) => setTimeout(r, 50));
   rmSync(file, { force: true });
   return note.anvil;
 }
@@ -373,7 +365,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     ...(opts.chainInOwnGroup && {
       ownProcessGroup: true,
       onSpawn: (pid: number) => {
-        const note: ChainPidNote = { anvil: pid, anvilStart: processStart(pid) ?? "", devnet: process.pid, devnetStart: processStart(process.pid) ?? "" };
+        const start = (p: number) => readProcStat(p)?.startTime ?? "";
+        const note: ChainPidNote = { anvil: pid, anvilStart: start(pid), devnet: process.pid, devnetStart: start(process.pid) };
         chainNote = `${JSON.stringify(note)}\n`;
         writeFileAtomicSync(chainPidFile, chainNote);
       },
