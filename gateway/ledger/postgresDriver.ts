@@ -38,6 +38,12 @@ function withOptions(url: string, ...more: (string | undefined)[]): string {
   return u.toString();
 }
 
+/**
+ * Connections of each pool never closed for being idle: as many as the ledger's grouped statements
+ * of one kind run at once (its PG_GROUPING.maxInFlight), so that a burst after a pause finds them.
+ */
+const IDLE_KEPT = 4;
+
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;
   readonly forUpdate = " FOR UPDATE";
@@ -56,7 +62,20 @@ export class PostgresDriver implements SqlDriver {
     // also bounds the wait for a free connection when all `poolSize` are busy: 503 then, too.)
     // TCP keep-alive probes a connection idle for 10 s (the system's probe interval and count then
     // decide when one the network dropped silently is found).
-    const common = { max: poolSize, connectionTimeoutMillis: 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+    // Idle connections are kept a minute (node-postgres's default is 10 s), and the last
+    // IDLE_KEPT of each pool for good: a new connection costs its authentication and the planning
+    // of every statement it runs the first time, and a burst of requests after a pause of more than
+    // 10 s waited ~50 ms for that (bench/ledgerIdle.ts; bench/RESULTS.md, session 16). Idle
+    // connections do not keep the process alive (a ledger left open must not hold up its exit).
+    const common = {
+      max: poolSize,
+      min: Math.min(IDLE_KEPT, poolSize),
+      idleTimeoutMillis: 60_000,
+      allowExitOnIdle: true,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    };
     this.pool = new pg.Pool({ connectionString: url, ...common, ...(schemaOption && { options: schemaOption }) });
     this.asyncPool = new pg.Pool({ connectionString: withOptions(url, schemaOption, "-c synchronous_commit=off"), ...common });
     for (const pool of [this.pool, this.asyncPool]) {
