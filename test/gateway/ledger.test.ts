@@ -352,6 +352,9 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         ["0xa1", '{"doc":"new"}'],
         ["0xb2", '{"doc":"old"}'],
       ]);
+      // One statement for all, in the order asked.
+      expect([...(await ledger.authorizationDocuments(["0xc3", "0xb2", "0xa1"])).keys()]).to.deep.equal(["0xb2", "0xa1"]);
+      expect((await ledger.authorizationDocuments([])).size).to.equal(0);
     });
 
     it("releases this replica's abandoned holds on restart, and any replica's once stale", async () => {
