@@ -3,8 +3,9 @@
  * hold, then its charge), `gap` seconds apart; prints each burst's slowest and median request
  * (hold to charge, ms), the connections the ledger opened for it, and the server's CPU for it
  * (every backend of this process, from /proc). A gap longer than the pool's idle timeout closes
- * the idle connections: the next burst opens new ones, and each new connection pays for its
- * authentication and for planning every statement it runs the first time.
+ * the idle connections above those it keeps (node-postgres's default: 10 s, none kept): the next
+ * burst then opens new ones, and each new connection pays for its authentication and for
+ * planning every statement it runs the first time.
  *   tsx bench/ledgerIdle.ts [gap seconds = 12] [bursts = 4]
  * CTK_BENCH_PG_URL (else CTK_TEST_PG_URL); MICRO_TREE=<dir>: the ledger of another checkout.
  */
@@ -67,10 +68,10 @@ for (const [h, holder] of holders.entries()) {
     now,
   );
 }
-/** This process's backends: pid → when it started, and its CPU ms so far. */
+/** This process's backends: pid → its CPU ms so far. */
 const backends = () =>
   admin(async (c) => {
-    const rows = (await c.query("SELECT pid, backend_start FROM pg_stat_activity WHERE application_name = $1", [appName])).rows;
+    const rows = (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [appName])).rows;
     return new Map(rows.map((r) => [Number(r.pid), cpuMs(Number(r.pid))]));
   });
 const request = async (h: number): Promise<number> => {
@@ -94,18 +95,21 @@ const request = async (h: number): Promise<number> => {
   await ledger.settleRequest(hold.requestId, { tokensIn: 8, tokensOut: 16, amount: quote.cost(8, 16), ending: "ok" }, Date.now());
   return performance.now() - start;
 };
-process.stdout.write(`ledger of ${tree}: ${bursts} bursts of ${conc} requests, ${gapS} s apart\n`);
-for (let b = 0; b < bursts; b++) {
-  if (b > 0) await new Promise((r) => setTimeout(r, gapS * 1000));
-  const before = await backends();
-  const ms = (await Promise.all(holders.map((_, h) => request(h)))).sort((x, y) => x - y);
-  const after = await backends();
-  const opened = [...after.keys()].filter((pid) => !before.has(pid)).length;
-  let server = 0;
-  for (const [pid, cpu] of after) server += cpu - (before.get(pid) ?? 0);
-  process.stdout.write(
-    `burst ${b + 1}: slowest ${ms[ms.length - 1].toFixed(1)} ms, median ${ms[Math.floor(ms.length / 2)].toFixed(1)} ms, ${opened} connections opened, server CPU ${server} ms\n`,
-  );
+try {
+  process.stdout.write(`ledger of ${tree}: ${bursts} bursts of ${conc} requests, ${gapS} s apart\n`);
+  for (let b = 0; b < bursts; b++) {
+    if (b > 0) await new Promise((r) => setTimeout(r, gapS * 1000));
+    const before = await backends();
+    const ms = (await Promise.all(holders.map((_, h) => request(h)))).sort((x, y) => x - y);
+    const after = await backends();
+    const opened = [...after.keys()].filter((pid) => !before.has(pid)).length;
+    let server = 0;
+    for (const [pid, cpu] of after) server += cpu - (before.get(pid) ?? 0);
+    process.stdout.write(
+      `burst ${b + 1}: slowest ${ms[ms.length - 1].toFixed(1)} ms, median ${ms[Math.floor(ms.length / 2)].toFixed(1)} ms, ${opened} connections opened, server CPU ${server} ms\n`,
+    );
+  }
+} finally {
+  await ledger.close();
+  await admin((c) => c.query(`DROP SCHEMA ${schema} CASCADE`));
 }
-await ledger.close();
-await admin((c) => c.query(`DROP SCHEMA ${schema} CASCADE`));

@@ -644,18 +644,17 @@ export class Ledger {
 
   /**
    * The signed authorization files of these authorizations (for activations), in the order asked,
-   * in one statement (a batch's first activations are up to a hundred: a query each was a hundred
-   * round trips). Ids the ledger does not know are left out.
+   * in one statement (a batch activates up to SETTLE_USAGE_MAX_CHARGES, 100: a query each was a
+   * round trip each). Ids the ledger does not know are left out.
    */
   async authorizationDocuments(authIds: readonly string[]): Promise<Map<string, string>> {
     if (authIds.length === 0) return new Map();
     // A row written before gw_authorization_documents keeps its document in gw_authorizations.
-    const rows = await this.db.transaction((tx) =>
-      tx.all(
-        `SELECT a.auth_id, COALESCE(d.document, a.document) AS document FROM gw_authorizations a LEFT JOIN gw_authorization_documents d ON d.auth_id = a.auth_id
-          WHERE ${this.inJsonIds("a.auth_id")}`,
-        [JSON.stringify(authIds)],
-      ),
+    const rows = await this.db.statement(
+      `SELECT a.auth_id, COALESCE(d.document, a.document) AS document FROM gw_authorizations a LEFT JOIN gw_authorization_documents d ON d.auth_id = a.auth_id
+        WHERE ${this.inJsonIds("a.auth_id")}`,
+      [JSON.stringify(authIds)],
+      { durable: false },
     );
     const found = new Map(rows.map((r) => [str(r.auth_id), str(r.document)]));
     const out = new Map<string, string>();

@@ -39,8 +39,9 @@ function withOptions(url: string, ...more: (string | undefined)[]): string {
 }
 
 /**
- * Connections of each pool never closed for being idle: as many as the ledger's grouped statements
- * of one kind run at once (its PG_GROUPING.maxInFlight), so that a burst after a pause finds them.
+ * Connections of each pool never closed for being idle: 4, as many as the ledger runs grouped
+ * statements of one kind at once (`PG_GROUPING.maxInFlight` in ledger.ts: change both together), so
+ * that a burst after a pause finds them. Two pools: up to 8 connections per replica stay open.
  */
 const IDLE_KEPT = 4;
 
@@ -54,8 +55,11 @@ export class PostgresDriver implements SqlDriver {
    */
   private readonly asyncPool: pg.Pool;
 
-  /** `schema`: a search_path for every connection (tests use one schema each). */
-  constructor(url: string, poolSize = 16, schema?: string) {
+  /**
+   * `schema`: a search_path for every connection (tests use one schema each). `idleMs`: how long a
+   * connection above the IDLE_KEPT of its pool stays open unused.
+   */
+  constructor(url: string, poolSize = 16, schema?: string, idleMs = 60_000) {
     const schemaOption = schema ? `-c search_path=${schema}` : undefined;
     // A server that does not accept the connection (down, a network cut that drops packets) fails
     // the statement after this long instead of holding the request forever; nothing was sent. (It
@@ -64,13 +68,14 @@ export class PostgresDriver implements SqlDriver {
     // decide when one the network dropped silently is found).
     // Idle connections are kept a minute (node-postgres's default is 10 s), and the last
     // IDLE_KEPT of each pool for good: a new connection costs its authentication and the planning
-    // of every statement it runs the first time, and a burst of requests after a pause of more than
-    // 10 s waited ~50 ms for that (bench/ledgerIdle.ts; bench/RESULTS.md, session 16). Idle
-    // connections do not keep the process alive (a ledger left open must not hold up its exit).
+    // of every statement it runs the first time. After a pause of 12 s, the slowest request of a
+    // burst of 16 took 61–64 ms where it took 8–12 with the connections kept (bench/ledgerIdle.ts;
+    // bench/RESULTS.md, session 16). Idle connections do not keep the process alive (a ledger left
+    // open must not hold up its exit).
     const common = {
       max: poolSize,
       min: Math.min(IDLE_KEPT, poolSize),
-      idleTimeoutMillis: 60_000,
+      idleTimeoutMillis: idleMs,
       allowExitOnIdle: true,
       connectionTimeoutMillis: 5_000,
       keepAlive: true,

@@ -352,7 +352,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         ["0xa1", '{"doc":"new"}'],
         ["0xb2", '{"doc":"old"}'],
       ]);
-      // One statement for all, in the order asked.
+      // In the order asked, not the table's.
       expect([...(await ledger.authorizationDocuments(["0xc3", "0xb2", "0xa1"])).keys()]).to.deep.equal(["0xb2", "0xa1"]);
       expect((await ledger.authorizationDocuments([])).size).to.equal(0);
     });

@@ -1,17 +1,19 @@
 /**
  * The PostgreSQL driver's connections: kept through a pause longer than node-postgres's default
  * idle timeout (10 s), so that a burst after a pause does not open new ones (each costs its
- * authentication and the planning of every statement it runs the first time: ~50 ms for a burst,
- * bench/ledgerIdle.ts); and idle ones do not keep the process alive. (The four of each pool it
- * keeps for good, past its one-minute idle timeout, are measured by bench/ledgerIdle.ts with 70 s
- * pauses, not waited for here.)
+ * authentication and the planning of every statement it runs the first time: bench/ledgerIdle.ts);
+ * past the driver's own idle timeout, four of each pool kept; and idle ones never keep the process
+ * alive.
  */
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { PostgresDriver } from "../../gateway/ledger/postgresDriver.js";
 import { PG_URL, available } from "./support/databases.js";
+
+const DRIVER_MODULE = fileURLToPath(new URL("../../gateway/ledger/postgresDriver.ts", import.meta.url));
 
 describe("gateway PostgreSQL driver: connections", function () {
   this.timeout(60_000);
@@ -29,38 +31,77 @@ describe("gateway PostgreSQL driver: connections", function () {
       await c.end();
     }
   };
-
-  it("keeps its connections through a pause of 11 s (node-postgres closes them after 10 s by default): the burst after it opens none", async () => {
+  /** Backends go a moment after their connections close: waits until `app` has `n` (up to 5 s). */
+  const settledBackends = async (app: string, n: number): Promise<Set<number>> => {
+    const deadline = performance.now() + 5_000;
+    for (;;) {
+      const found = await backends(app);
+      if (found.size === n || performance.now() > deadline) return found;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const driverFor = (idleMs?: number) => {
     const app = `ctk-driver-test-${randomBytes(4).toString("hex")}`;
     const url = new URL(PG_URL!);
     url.searchParams.set("application_name", app);
-    const db = new PostgresDriver(url.toString(), 16);
+    return { app, db: new PostgresDriver(url.toString(), 16, undefined, idleMs) };
+  };
+  /** Six statements at once on each pool (the durable one and the other): six connections each. */
+  const burst = (db: PostgresDriver) =>
+    Promise.all(Array.from({ length: 12 }, (_, i) => db.statement("SELECT pg_backend_pid() AS pid, pg_sleep(0.1)", undefined, { durable: i % 2 === 0 })));
+
+  it("keeps its connections through a pause of 11 s (node-postgres closes them after 10 s by default): the burst after it opens none", async () => {
+    const { app, db } = driverFor();
     try {
-      // A burst on each pool (durable statements on one, the others on the other): six connections each.
-      const burst = () => Promise.all(Array.from({ length: 12 }, (_, i) => db.statement("SELECT pg_backend_pid() AS pid, pg_sleep(0.1)", undefined, { durable: i % 2 === 0 })));
-      const first = new Set((await burst()).map((r) => Number(r[0].pid)));
+      const first = new Set((await burst(db)).map((r) => Number(r[0].pid)));
       expect(first.size).to.equal(12);
       await new Promise((r) => setTimeout(r, 11_000));
       const kept = await backends(app);
       expect(kept.size, "connections kept through the pause").to.equal(12);
       for (const pid of kept) expect(first.has(pid)).to.equal(true);
-      // The same burst again: served by the connections kept, none opened.
-      for (const r of await burst()) expect(kept.has(Number(r[0].pid)), "served by a connection kept").to.equal(true);
+      for (const r of await burst(db)) expect(kept.has(Number(r[0].pid)), "served by a connection kept").to.equal(true);
     } finally {
       await db.close();
     }
-    expect((await backends(app)).size, "closed with the driver").to.equal(0);
+    expect((await settledBackends(app, 0)).size, "closed with the driver").to.equal(0);
   });
 
-  it("does not keep the process alive with idle connections (a ledger left open)", () => {
-    // A child process that uses the driver and never closes it exits by itself.
-    const script = `import { PostgresDriver } from "./gateway/ledger/postgresDriver.ts";
+  it("past its idle timeout, closes the idle connections above four per pool and keeps four of each", async () => {
+    const { app, db } = driverFor(500);
+    try {
+      const first = new Set((await burst(db)).map((r) => Number(r[0].pid)));
+      expect(first.size).to.equal(12);
+      const kept = await settledBackends(app, 8);
+      expect(kept.size, "four of each pool kept").to.equal(8);
+      // Four at once on each pool: served by the connections kept, none opened.
+      const again = await Promise.all(Array.from({ length: 8 }, (_, i) => db.statement("SELECT pg_backend_pid() AS pid, pg_sleep(0.1)", undefined, { durable: i % 2 === 0 })));
+      for (const r of again) expect(kept.has(Number(r[0].pid)), "served by a connection kept").to.equal(true);
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await backends(app)).size, "the four of each pool stay past the timeout").to.equal(8);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it("does not keep the process alive with idle connections (a ledger left open)", async () => {
+    // A child process that uses the driver and never closes it: it exits as soon as its work is done.
+    const script = `import { PostgresDriver } from ${JSON.stringify(DRIVER_MODULE)};
       const db = new PostgresDriver(process.env.URL, 16);
       await Promise.all([1, 2, 3].map(() => db.statement("SELECT 1")));
       console.log("done");`;
-    const started = performance.now();
-    const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, URL: PG_URL }, timeout: 20_000 }).toString();
-    expect(out.trim()).to.equal("done");
-    expect(performance.now() - started, "exited without waiting for an idle timeout").to.be.below(10_000);
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { env: { ...process.env, URL: PG_URL }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let doneAt: number | undefined;
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (doneAt === undefined && out.includes("done")) doneAt = performance.now();
+    });
+    child.stderr.on("data", (d: Buffer) => void (out += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    clearTimeout(timer);
+    expect(code, out).to.equal(0);
+    expect(doneAt, out).to.not.equal(undefined);
+    expect(performance.now() - doneAt!, "from its work done to its exit").to.be.below(5_000);
   });
 });
