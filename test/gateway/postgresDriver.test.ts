@@ -96,7 +96,9 @@ describe("gateway PostgreSQL driver: connections", function () {
       out += d.toString();
       if (doneAt === undefined && out.includes("done")) doneAt = performance.now();
     });
-    child.stderr.on("data", (d: Buffer) => void (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
     const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
     clearTimeout(timer);
