@@ -13,9 +13,9 @@ import { randomUUID } from "node:crypto";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
-import type { HoldParams, Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
+import type { Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
 import type { PostgresDriver as PostgresDriverClass } from "../gateway/ledger/postgresDriver.js";
-import { type PriceBook, quoteFor } from "../gateway/metering/quote.js";
+import { BENCH_USAGE, addBenchHolders, benchHold } from "./ledgerLoad.js";
 import { cpuMs } from "./procCpu.js";
 
 const gapS = Number(process.argv[2] ?? 12);
@@ -31,8 +31,6 @@ if (!PG_URL) {
   process.exit(2);
 }
 const appName = `ctk-ledger-idle-${process.pid}`;
-const BOOK: PriceBook = { version: 3n, models: new Map([["m", { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, requestCharge: 1_000n }]]), fees: [0n, 0n, 2_000n, 10_000n] };
-const quote = quoteFor(BOOK, "m", "normal")!;
 const schema = `gw_idle_${process.pid}`;
 const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
   const c = new pg.Client({ connectionString: PG_URL });
@@ -49,25 +47,7 @@ u.searchParams.set("application_name", appName);
 const ledger = new Ledger(new PostgresDriver(u.toString(), 16, schema));
 await ledger.init();
 const now = Date.now();
-const holders = Array.from({ length: conc }, (_, h) => `0x${h.toString(16).padStart(40, "0")}`);
-for (const [h, holder] of holders.entries()) {
-  await ledger.addAuthorization(
-    {
-      authId: `0xa${h}`,
-      holder,
-      nonce: 1n,
-      cap: 10n ** 15n,
-      expiresAt: BigInt(Math.floor(now / 1000) + 86_400),
-      models: [],
-      signature: "0x",
-      document: "{}",
-      charged: 0n,
-      activated: false,
-    },
-    10n ** 15n,
-    now,
-  );
-}
+await addBenchHolders(ledger, conc, now);
 /** This process's backends: pid → its CPU ms so far. */
 const backends = () =>
   admin(async (c) => {
@@ -76,23 +56,9 @@ const backends = () =>
   });
 const request = async (h: number): Promise<number> => {
   const start = performance.now();
-  const p: HoldParams = {
-    requestId: `chatcmpl-${randomUUID()}`,
-    keyId: "k",
-    authId: `0xa${h}`,
-    model: "m",
-    tier: "normal",
-    inputTokens: 20,
-    maxTokens: 16,
-    modelMaxTokens: 64,
-    quote,
-    limits: { requestsPerMinute: 1e9, tokensPerMinute: 1e12, creditsPerDay: 10n ** 18n },
-    replica: "r1",
-    now: Date.now(),
-    key: { holder: holders[h], nonce: 1n, expiresAt: BigInt(Math.floor(now / 1000) + 86_400), models: [] },
-  };
+  const p = benchHold(h, `chatcmpl-${randomUUID()}`, now);
   const hold = await ledger.hold(p);
-  await ledger.settleRequest(hold.requestId, { tokensIn: 8, tokensOut: 16, amount: quote.cost(8, 16), ending: "ok" }, Date.now());
+  await ledger.settleRequest(hold.requestId, BENCH_USAGE, Date.now());
   return performance.now() - start;
 };
 try {
@@ -100,7 +66,7 @@ try {
   for (let b = 0; b < bursts; b++) {
     if (b > 0) await new Promise((r) => setTimeout(r, gapS * 1000));
     const before = await backends();
-    const ms = (await Promise.all(holders.map((_, h) => request(h)))).sort((x, y) => x - y);
+    const ms = (await Promise.all(Array.from({ length: conc }, (_, h) => request(h)))).sort((x, y) => x - y);
     const after = await backends();
     const opened = [...after.keys()].filter((pid) => !before.has(pid)).length;
     let server = 0;

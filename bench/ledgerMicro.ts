@@ -19,10 +19,10 @@ import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
-import type { HoldParams, Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
+import type { Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
 import type { PostgresDriver as PostgresDriverClass } from "../gateway/ledger/postgresDriver.js";
 import type { SqliteDriver as SqliteDriverClass } from "../gateway/ledger/sqliteDriver.js";
-import { type PriceBook, quoteFor } from "../gateway/metering/quote.js";
+import { BENCH_USAGE, addBenchHolders, benchHold } from "./ledgerLoad.js";
 import { cpuMs } from "./procCpu.js";
 
 const kind = process.argv[2] ?? "sqlite";
@@ -35,8 +35,6 @@ const { SqliteDriver } = await from<{ SqliteDriver: typeof SqliteDriverClass }>(
 const PG_URL = process.env.CTK_BENCH_PG_URL ?? process.env.CTK_TEST_PG_URL;
 /** This process's connections are named, to find the backends serving them. */
 const appName = `ctk-ledger-micro-${process.pid}`;
-const BOOK: PriceBook = { version: 3n, models: new Map([["m", { inputPerMTok: 500_000n, outputPerMTok: 1_500_000n, requestCharge: 1_000n }]]), fees: [0n, 0n, 2_000n, 10_000n] };
-const quote = quoteFor(BOOK, "m", "normal")!;
 const dir = mkdtempSync(join(tmpdir(), "ctk-ledger-micro-"));
 const schema = `gw_micro_${process.pid}`;
 let driver;
@@ -52,25 +50,8 @@ if (kind === "postgres") {
 const ledger = new Ledger(driver);
 await ledger.init();
 const now = Date.now();
-for (let h = 0; h < 100; h++) {
-  const holder = `0x${h.toString(16).padStart(40, "0")}`;
-  await ledger.addAuthorization(
-    {
-      authId: `0xa${h}`,
-      holder,
-      nonce: 1n,
-      cap: 10n ** 15n,
-      expiresAt: BigInt(Math.floor(now / 1000) + 86_400),
-      models: [],
-      signature: "0x",
-      document: JSON.stringify({ pad: "x".repeat(1200) }),
-      charged: 0n,
-      activated: false,
-    },
-    10n ** 15n,
-    now,
-  );
-}
+// Signed documents of the size the gateway keeps (see gw_authorization_documents).
+await addBenchHolders(ledger, 100, now, JSON.stringify({ pad: "x".repeat(1200) }));
 /** utime + stime of the backends serving this process, by pid (a connection opened since counts from 0). */
 const serverCpu = async (): Promise<Map<number, number>> => {
   if (kind !== "postgres") return new Map();
@@ -103,25 +84,10 @@ await Promise.all(
   Array.from({ length: Number(process.env.MICRO_CONC ?? 64) }, async (_, i) => {
     for (let k = 0; !stop; k++) {
       const h = (i + k * 7) % 100;
-      const p: HoldParams = {
-        requestId: process.env.MICRO_IDS === "seq" ? `chatcmpl-${(Date.now() * 1000 + seq++).toString(16)}` : `chatcmpl-${randomUUID()}`,
-        keyId: "k",
-        authId: `0xa${h}`,
-        model: "m",
-        tier: "normal",
-        inputTokens: 20,
-        maxTokens: 16,
-        modelMaxTokens: 64,
-        quote,
-        limits: { requestsPerMinute: 1e9, tokensPerMinute: 1e12, creditsPerDay: 10n ** 18n },
-        replica: "r1",
-        now: Date.now(),
-        // What the gateway passes from the key (PostgreSQL's one-statement hold first).
-        key: { holder: `0x${h.toString(16).padStart(40, "0")}`, nonce: 1n, expiresAt: BigInt(Math.floor(now / 1000) + 86_400), models: [] },
-      };
+      const p = benchHold(h, process.env.MICRO_IDS === "seq" ? `chatcmpl-${(Date.now() * 1000 + seq++).toString(16)}` : `chatcmpl-${randomUUID()}`, now);
       const hold = await ledger.hold(p);
       if (THINK_MS > 0) await new Promise((r) => setTimeout(r, Math.random() * THINK_MS));
-      await ledger.settleRequest(hold.requestId, { tokensIn: 8, tokensOut: 16, amount: quote.cost(8, 16), ending: "ok" }, Date.now());
+      await ledger.settleRequest(hold.requestId, BENCH_USAGE, Date.now());
       n++;
       if (measuring && performance.now() - t0 > seconds * 1000) stop = true;
     }
