@@ -420,6 +420,7 @@ const PG_BATCH_MAX = 64;
  * group starts beside it (see {@link GroupCommit}); at most this many at once.
  */
 const PG_STALL_MS = 5;
+// PG_MAX_IN_FLIGHT: the PostgreSQL driver keeps as many idle connections per pool (IDLE_KEPT): change both together.
 const PG_MAX_IN_FLIGHT = 4;
 /** How the ledger groups its PostgreSQL statements (bench/meteringFloor.ts groups its charges the same). */
 export const PG_GROUPING = { max: PG_BATCH_MAX, stallMs: PG_STALL_MS, maxInFlight: PG_MAX_IN_FLIGHT } as const;
