@@ -16,7 +16,7 @@ import pg from "pg";
 import type { Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
 import type { PostgresDriver as PostgresDriverClass } from "../gateway/ledger/postgresDriver.js";
 import { BENCH_USAGE, addBenchHolders, benchHold } from "./ledgerLoad.js";
-import { cpuMs } from "./procCpu.js";
+import { appBackendsCpuMs } from "./procCpu.js";
 
 const gapS = Number(process.argv[2] ?? 12);
 const bursts = Number(process.argv[3] ?? 4);
@@ -49,11 +49,7 @@ await ledger.init();
 const now = Date.now();
 await addBenchHolders(ledger, conc, now);
 /** This process's backends: pid → its CPU ms so far. */
-const backends = () =>
-  admin(async (c) => {
-    const rows = (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [appName])).rows;
-    return new Map(rows.map((r) => [Number(r.pid), cpuMs(Number(r.pid))]));
-  });
+const backends = () => appBackendsCpuMs(PG_URL, appName);
 const request = async (h: number): Promise<number> => {
   const start = performance.now();
   const p = benchHold(h, `chatcmpl-${randomUUID()}`, now);

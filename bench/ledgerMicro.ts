@@ -23,7 +23,7 @@ import type { Ledger as LedgerClass } from "../gateway/ledger/ledger.js";
 import type { PostgresDriver as PostgresDriverClass } from "../gateway/ledger/postgresDriver.js";
 import type { SqliteDriver as SqliteDriverClass } from "../gateway/ledger/sqliteDriver.js";
 import { BENCH_USAGE, addBenchHolders, benchHold } from "./ledgerLoad.js";
-import { cpuMs } from "./procCpu.js";
+import { appBackendsCpuMs } from "./procCpu.js";
 
 const kind = process.argv[2] ?? "sqlite";
 const seconds = Number(process.argv[3] ?? 3);
@@ -53,14 +53,7 @@ const now = Date.now();
 // Signed documents of the size the gateway keeps (see gw_authorization_documents).
 await addBenchHolders(ledger, 100, now, JSON.stringify({ pad: "x".repeat(1200) }));
 /** utime + stime of the backends serving this process, by pid (a connection opened since counts from 0). */
-const serverCpu = async (): Promise<Map<number, number>> => {
-  if (kind !== "postgres") return new Map();
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  const pids = (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [appName])).rows.map((r) => Number(r.pid));
-  await c.end();
-  return new Map(pids.map((p) => [p, cpuMs(p)]));
-};
+const serverCpu = async (): Promise<Map<number, number>> => (kind === "postgres" ? appBackendsCpuMs(PG_URL!, appName) : new Map());
 /** MICRO_THINK_MS: each request waits a random 0 to this many ms between its hold and its charge (the upstream's time). */
 const THINK_MS = Number(process.env.MICRO_THINK_MS ?? 0);
 const groupStats = () => (ledger as unknown as { groupStats?: () => Record<string, { batches: number; items: number; overlapped?: number }> }).groupStats?.();

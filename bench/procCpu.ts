@@ -1,9 +1,10 @@
 /**
  * CPU time of processes from /proc (Linux): a benchmark's CPU per unit of work, by process,
- * PostgreSQL's backends included (bench/gateway.ts, bench/ledgerMicro.ts).
+ * PostgreSQL's backends included (bench/gateway.ts, bench/ledgerMicro.ts, bench/ledgerIdle.ts).
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
+import pg from "pg";
 
 const CLK_TCK = (() => {
   try {
@@ -22,6 +23,21 @@ export function cpuMs(pid: number | undefined): number {
     return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * The CPU ms so far of each PostgreSQL backend serving connections opened with this application
+ * name (one process's, when it names its connections), by pid: a connection opened since counts from 0.
+ */
+export async function appBackendsCpuMs(url: string, applicationName: string): Promise<Map<number, number>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const pids = (await c.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [applicationName])).rows.map((r) => Number(r.pid));
+    return new Map(pids.map((pid) => [pid, cpuMs(pid)]));
+  } finally {
+    await c.end();
   }
 }
 

@@ -22,7 +22,7 @@ import { retry } from "../../sdk/retry.js";
 import { GatewayError } from "../errors.js";
 import { GroupCommit, type GroupCommitStats } from "./groupCommit.js";
 import { SCHEMA } from "./schema.js";
-import { type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
+import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
 export const TIERS = ["low", "normal", "high", "urgent"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -417,11 +417,9 @@ interface PgSettle {
 const PG_BATCH_MAX = 64;
 /**
  * A grouped statement that has run this long (ms) is taken as waiting on a lock, and the next
- * group starts beside it (see {@link GroupCommit}); at most this many at once.
+ * group starts beside it (see {@link GroupCommit}); at most PG_MAX_IN_FLIGHT (sql.ts) at once.
  */
 const PG_STALL_MS = 5;
-// PG_MAX_IN_FLIGHT: the PostgreSQL driver keeps as many idle connections per pool (IDLE_KEPT): change both together.
-const PG_MAX_IN_FLIGHT = 4;
 /** How the ledger groups its PostgreSQL statements (bench/meteringFloor.ts groups its charges the same). */
 export const PG_GROUPING = { max: PG_BATCH_MAX, stallMs: PG_STALL_MS, maxInFlight: PG_MAX_IN_FLIGHT } as const;
 

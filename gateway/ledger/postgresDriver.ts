@@ -9,7 +9,7 @@
  * the next durable commit (the WAL is sequential), without waiting for the disk.
  */
 import pg from "pg";
-import type { Row, SqlDriver, SqlTx, SqlValue } from "./sql.js";
+import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, type SqlValue } from "./sql.js";
 
 const RETRYABLE = new Set(["40001", "40P01"]);
 
@@ -39,11 +39,10 @@ function withOptions(url: string, ...more: (string | undefined)[]): string {
 }
 
 /**
- * Connections of each pool never closed for being idle: 4, as many as the ledger runs grouped
- * statements of one kind at once (`PG_GROUPING.maxInFlight` in ledger.ts: change both together), so
- * that a burst after a pause finds them. Two pools: up to 8 connections per replica stay open.
+ * Connections of each pool never closed for being idle: as many as the ledger runs grouped
+ * statements of one kind at once. Two pools: up to 8 connections per replica stay open.
  */
-const IDLE_KEPT = 4;
+const IDLE_KEPT = PG_MAX_IN_FLIGHT;
 
 export class PostgresDriver implements SqlDriver {
   readonly kind = "postgres" as const;

@@ -35,6 +35,13 @@ export interface SqlDriver {
   close(): Promise<void>;
 }
 
+/**
+ * PostgreSQL: the most grouped statements of one kind the ledger runs at once (see its
+ * PG_GROUPING); the driver keeps as many connections of each pool open while idle, so that a burst
+ * after a pause finds them.
+ */
+export const PG_MAX_IN_FLIGHT = 4;
+
 /** Integers come back as bigint (SQLite safe integers), string (PostgreSQL int8) or number. */
 export const big = (v: unknown): bigint => (v === null || v === undefined ? 0n : BigInt(v as string | number | bigint));
 export const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
