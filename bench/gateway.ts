@@ -431,6 +431,19 @@ async function main(): Promise<void> {
           return { kind: "postgres", url: u.toString() };
         },
       ]);
+      // The same without leases: every request's hold and ending lock its holder's row (the exact
+      // path, which requests near a limit take with leases on).
+      dbs.push([
+        "PostgreSQL-exact",
+        `PostgreSQL ${version}, leases off`,
+        (tag) => {
+          const schema = `bench_${Date.now()}_exact_${tag}`;
+          pgSchemas.push(schema);
+          const u = new URL(PG_URL);
+          u.searchParams.set("options", `-c search_path=${schema}`);
+          return { kind: "postgres", url: u.toString(), leases: false };
+        },
+      ]);
     }
     const withPg = async (sql: string) => {
       const c = new pg.Client({ connectionString: PG_URL });
@@ -452,9 +465,11 @@ async function main(): Promise<void> {
         // about one transaction a second, which a chain can carry), given explicitly so that a
         // checkout compared with (CTK_BENCH_BASE) settles the same way whatever its own defaults.
         const gw = await startGateway(`${name.toLowerCase()}-${tag}`, db, { intervalMs: 30_000, maxCharges: 2_000 }, tree);
-        const procs: Procs = { ...up, gateway: gw.child.pid!, chain: chain.anvil.process.pid, ...(name === "PostgreSQL" && { pgDatabase }) };
+        const procs: Procs = { ...up, gateway: gw.child.pid!, chain: chain.anvil.process.pid, ...(name.startsWith("PostgreSQL") && { pgDatabase }) };
         progress(`${name} gateway (${tag}) up with ${gw.keys.length} keys`);
         await compare(`${name} ${tag}`, path, label, gw.url, gw.keys, procs, `${name.toLowerCase()}-${tag}`);
+        const leases = (await (await fetch(`${gw.url}/metrics`)).text()).split("\n").filter((l) => l.startsWith("ctk_gateway_leases{"));
+        if (leases.length) progress(`${name} ${tag} leases: ${leases.map((l) => l.replace(/^ctk_gateway_leases\{what="(\w+)"\} /, "$1 ")).join(", ")}`);
         await stop(gw.child);
       }
     }

@@ -107,7 +107,18 @@ export const gatewayConfigSchema = z
             synchronous: z.enum(["full", "normal"]).default("full"),
           })
           .strict(),
-        z.object({ kind: z.literal("postgres"), url: z.string().min(1), poolSize: z.number().int().min(1).max(200).default(16) }).strict(),
+        z
+          .object({
+            kind: z.literal("postgres"),
+            url: z.string().min(1),
+            poolSize: z.number().int().min(1).max(200).default(16),
+            /**
+             * Hold requests against credit leases in memory where enough is left (gateway/README.md,
+             * "Leases"): a request writes one row. false: every request takes the exact path.
+             */
+            leases: z.boolean().default(true),
+          })
+          .strict(),
       ])
       .default({ kind: "sqlite", file: "data/gateway/ledger.sqlite" }),
     models: z.array(modelSchema).default([]),

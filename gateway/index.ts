@@ -93,7 +93,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   if (!config.chain.deployment.inferenceCredit) throw new Error("the deployment has no InferenceCredit: the gateway settles on it (redeploy the devnet)");
   const address = client.account!.address;
   const metrics = new GatewayMetrics();
-  const ledger = new Ledger(openLedgerDriver(config.database));
+  const ledger = new Ledger(openLedgerDriver(config.database), { leases: config.database.kind === "postgres" && config.database.leases });
   /**
    * Take-backs of charges for answers not delivered that the database has not answered yet (see
    * Ledger.releaseUndelivered): kept in a file whenever they change — a crash, a stop, a pod killed
@@ -271,6 +271,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     };
     metrics.chainReadAge = () => Math.max(0, chainAgeMs() / 1000);
     metrics.unbatchedCount = async () => (await ledger.unbatched()).count;
+    if (ledger.leasing) metrics.leaseStats = () => ledger.leaseStats();
 
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
     const upstreamClient = new UpstreamClient();

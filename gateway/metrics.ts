@@ -67,6 +67,19 @@ export class GatewayMetrics {
     },
   });
 
+  /** The ledger's leases (PostgreSQL; the gateway sets how): what they did since the start. */
+  leaseStats: () => { taken: number; toppedUp: number; refused: number; returned: number; held: number; open: number } | undefined = () => undefined;
+  readonly leases = new Gauge({
+    name: "ctk_gateway_leases",
+    help: "Credit leases of this replica (PostgreSQL): taken, topped up, refused (too little left: the exact path), returned and requests held under them since the start; open now",
+    labelNames: ["what"],
+    registers: [this.registry],
+    collect: () => {
+      const s = this.leaseStats();
+      if (s) for (const [what, n] of Object.entries(s)) this.leases.labels(what).set(n);
+    },
+  });
+
   private readonly bound = new Map<string, ModelMetrics>();
 
   /**

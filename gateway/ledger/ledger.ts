@@ -16,12 +16,32 @@
  * the caller must pass that cut on to the upstream as `max_tokens`, so the actual cost can never
  * exceed the hold. Every ending converts the hold: a charge (≤ hold) or a release.
  */
+import { randomUUID } from "node:crypto";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { SETTLE_USAGE_MAX_CHARGES } from "../../sdk/credits/write.js";
 import { retry } from "../../sdk/retry.js";
 import { GatewayError } from "../errors.js";
 import { GroupCommit, type GroupCommitStats } from "./groupCommit.js";
+import {
+  LEASE_GIVE_BACK_AUTHORIZATION_PG,
+  LEASE_GIVE_BACK_HOLDER_PG,
+  LEASE_HEADROOM,
+  LEASE_IDLE_MS,
+  LEASE_LOCK_PG,
+  LEASE_RECOVER_MS,
+  LEASE_REQUESTS,
+  LEASE_MAX_REQUESTS,
+  LEASE_RENEW_MS,
+  LEASE_RETRY_MS,
+  LEASE_SHRINK_PG,
+  LEASE_TAKE_PG,
+  LEASE_TOP_UP_PG,
+  LEASE_UNCONVERTED_PG,
+  LEASED_CHARGES_PG,
+  type Lease,
+} from "./leases.js";
 import { SCHEMA } from "./schema.js";
+import { DAY, MINUTE, rolledWindows } from "./windows.js";
 import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
 export const TIERS = ["low", "normal", "high", "urgent"] as const;
@@ -153,8 +173,6 @@ export interface BatchRow {
  */
 export type BatchBuilder = (rows: UsageRow[], priceVersion: bigint) => { batchId: string; usageRoot: string } | Promise<{ batchId: string; usageRoot: string }>;
 
-const MINUTE = 60_000;
-const DAY = 86_400_000;
 const I64_MAX = 2n ** 62n;
 
 const usageRow = (r: Row): UsageRow => ({
@@ -254,11 +272,7 @@ const FAST_HOLD_PG = `WITH h AS MATERIALIZED (SELECT * FROM gw_holders WHERE hol
   a AS MATERIALIZED (SELECT * FROM gw_authorizations WHERE auth_id = $2 AND holder = $1 AND EXISTS (SELECT 1 FROM h) FOR UPDATE),
   w AS (SELECT h.balance - h.unsettled - h.open_holds AS available, a.cap - a.charged - a.open_holds AS cap_left,
       h.offboarded, a.status, h.open_holds AS h_open, a.open_holds AS a_open,
-      CASE WHEN $3::bigint - h.minute_start >= ${MINUTE} THEN $3::bigint - ($3::bigint % ${MINUTE}) ELSE h.minute_start END AS ms,
-      CASE WHEN $3::bigint - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_requests END AS mr,
-      CASE WHEN $3::bigint - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_tokens END AS mt,
-      CASE WHEN $3::bigint - h.day_start >= ${DAY} THEN $3::bigint - ($3::bigint % ${DAY}) ELSE h.day_start END AS ds,
-      CASE WHEN $3::bigint - h.day_start >= ${DAY} THEN 0 ELSE h.day_credits END AS dc
+      ${rolledWindows("$3::bigint")}
     FROM h JOIN a ON a.holder = h.holder),
   ok AS (SELECT * FROM w WHERE offboarded = 0 AND status <> 'revoked' AND mr + 1 <= $4::bigint
     AND mt + $7::bigint + GREATEST($8::bigint, 1) <= $5::bigint AND available >= $9::bigint AND cap_left >= $9::bigint AND $6::bigint - dc >= $9::bigint),
@@ -328,11 +342,7 @@ const FAST_HOLDS_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($1::text[], 
   a AS MATERIALIZED (SELECT * FROM gw_authorizations WHERE auth_id = ANY ($2::text[]) AND holder = ANY ($1::text[]) AND (SELECT COUNT(*) FROM h) >= 0 ORDER BY auth_id FOR UPDATE),
   w AS (SELECT v.*, h.balance - h.unsettled - h.open_holds AS available, a.cap - a.charged - a.open_holds AS cap_left,
       h.offboarded, a.status, h.open_holds AS h_open, a.open_holds AS a_open,
-      CASE WHEN v.at - h.minute_start >= ${MINUTE} THEN v.at - (v.at % ${MINUTE}) ELSE h.minute_start END AS ms,
-      CASE WHEN v.at - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_requests END AS mr,
-      CASE WHEN v.at - h.minute_start >= ${MINUTE} THEN 0 ELSE h.minute_tokens END AS mt,
-      CASE WHEN v.at - h.day_start >= ${DAY} THEN v.at - (v.at % ${DAY}) ELSE h.day_start END AS ds,
-      CASE WHEN v.at - h.day_start >= ${DAY} THEN 0 ELSE h.day_credits END AS dc
+      ${rolledWindows("v.at")}
     FROM v JOIN h ON h.holder = v.holder JOIN a ON a.auth_id = v.auth_id AND a.holder = v.holder),
   ok AS MATERIALIZED (SELECT * FROM w WHERE offboarded = 0 AND status <> 'revoked' AND mr + 1 <= rpm
     AND mt + tin + GREATEST(tout, 1) <= tpm AND available >= amount AND cap_left >= amount AND cpd - dc >= amount),
@@ -423,8 +433,59 @@ const PG_STALL_MS = 5;
 /** How the ledger groups its PostgreSQL statements (bench/meteringFloor.ts groups its charges the same). */
 export const PG_GROUPING = { max: PG_BATCH_MAX, stallMs: PG_STALL_MS, maxInFlight: PG_MAX_IN_FLIGHT } as const;
 
+export interface LedgerOptions {
+  /**
+   * PostgreSQL: hold requests against credit leases in memory, where enough is left (see
+   * leases.ts): a request then writes one row, its charge. Off: every hold and ending locks the
+   * holder's row (the exact path, which requests near a limit take anyway).
+   */
+  leases?: boolean;
+}
+
+/** A request held under a lease, until it ends. */
+interface LeasedRequest {
+  lease: Lease;
+  p: HoldParams;
+  key: NonNullable<HoldParams["key"]>;
+  worst: bigint;
+  outputTokens: number;
+}
+
+/** A charge under a lease, waiting for {@link LEASED_CHARGES_PG}. */
+interface PgLeasedCharge {
+  r: LeasedRequest;
+  charge: bigint;
+  tokensIn: number;
+  tokensOut: number;
+  ending: Ending;
+  now: number;
+}
+
 export class Ledger {
-  constructor(readonly db: SqlDriver) {}
+  constructor(
+    readonly db: SqlDriver,
+    options: LedgerOptions = {},
+  ) {
+    this.leasing = options.leases === true && db.kind === "postgres";
+  }
+
+  /** Whether this ledger holds requests under leases (PostgreSQL, asked for). */
+  readonly leasing: boolean;
+  /** The open lease of each authorization (by auth id). */
+  private readonly leases = new Map<string, Lease>();
+  /** Leases being taken (by auth id): the authorization's other requests wait for it. */
+  private readonly taking = new Map<string, Promise<Lease | undefined>>();
+  /** Authorizations refused a lease lately (until when, request clock). */
+  private readonly noLeaseUntil = new Map<string, number>();
+  /** Requests held under leases, by request id. */
+  private readonly leased = new Map<string, LeasedRequest>();
+  /** Leased requests whose charge was in doubt: a take-back writes a released row in their place first. */
+  private readonly doubtful = new Map<string, HoldParams>();
+  /** Leases being returned (by id). */
+  private readonly returning = new Map<string, Promise<void>>();
+  private leaseSweep: NodeJS.Timeout | undefined;
+  private leaseCounts = { taken: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
+  private leasedCharges: GroupCommit<PgLeasedCharge, bigint | undefined> | undefined;
 
   /**
    * PostgreSQL: the one-statement holds of concurrent requests, grouped (see {@link GroupCommit}):
@@ -558,6 +619,15 @@ export class Ledger {
       // Two replicas starting at once on one PostgreSQL must not race on CREATE TABLE.
       if (this.db.kind === "postgres") await tx.one("SELECT pg_advisory_xact_lock(7301455)");
       for (const stmt of SCHEMA) await tx.run(stmt);
+      // A ledger made before leases: its requests' table gains their column.
+      // Looked up first: an ALTER TABLE locks the table whole (on PostgreSQL, every replica's requests
+      // would queue behind it at each start), even when the column is there already.
+      const hasLeases = await tx.one(
+        this.db.kind === "postgres"
+          ? "SELECT 1 AS x FROM information_schema.columns WHERE table_name = 'gw_requests' AND table_schema = current_schema() AND column_name = 'lease_id'"
+          : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = 'lease_id'",
+      );
+      if (!hasLeases) await tx.run("ALTER TABLE gw_requests ADD COLUMN lease_id TEXT");
       await tx.run(
         this.db.kind === "postgres"
           ? "INSERT INTO gw_meta (name, value) VALUES ('settled_batches', 0), ('settler_lease', 0) ON CONFLICT (name) DO NOTHING"
@@ -567,6 +637,10 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    if (this.leaseSweep) clearInterval(this.leaseSweep);
+    // The leases given back, unless the database does not answer within 5 s (the next start, or another replica, recovers them).
+    for (const l of [...this.leases.values()]) this.closeLease(l);
+    if (this.returning.size) await Promise.race([Promise.all(this.returning.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     this.closing.abort();
     await Promise.all(this.releasing.values());
     await this.holds?.drained();
@@ -634,11 +708,25 @@ export class Ledger {
 
   /** Marks an authorization revoked (the chain said so): its keys stop at the next request. */
   async revokeAuthorization(authId: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => (await tx.run("UPDATE gw_authorizations SET status = 'revoked' WHERE auth_id = $1 AND status <> 'revoked'", [authId])) > 0);
+    // Its leases cut before (no hold under them from now on) and after (one taken meanwhile) the
+    // write, whatever it answers: another replica may have written it first.
+    this.cutLeases((l) => l.authId === authId);
+    try {
+      return await this.db.transaction(async (tx) => (await tx.run("UPDATE gw_authorizations SET status = 'revoked' WHERE auth_id = $1 AND status <> 'revoked'", [authId])) > 0);
+    } finally {
+      this.cutLeases((l) => l.authId === authId);
+    }
   }
 
+  /** Marks a holder offboarded (the chain said so): its keys stop at the next request. */
   async offboardHolder(holder: string): Promise<boolean> {
-    return this.db.transaction(async (tx) => (await tx.run("UPDATE gw_holders SET offboarded = 1 WHERE holder = $1 AND offboarded = 0", [holder])) > 0);
+    const theirs = (l: Lease) => l.holder.toLowerCase() === holder.toLowerCase();
+    this.cutLeases(theirs);
+    try {
+      return await this.db.transaction(async (tx) => (await tx.run("UPDATE gw_holders SET offboarded = 1 WHERE holder = $1 AND offboarded = 0", [holder])) > 0);
+    } finally {
+      this.cutLeases(theirs);
+    }
   }
 
   /**
@@ -668,21 +756,39 @@ export class Ledger {
     return this.db.transaction(async (tx) => (await tx.all("SELECT holder FROM gw_holders ORDER BY holder")).map((r) => str(r.holder)));
   }
 
+  /**
+   * A holder's balance as last read, charges not yet settled, open holds and what is available.
+   * Charges made under leases and not yet in a batch are counted as not settled (the holder's row
+   * counts them in its leases' holds until a batch converts them); the part of leases not used yet
+   * is counted as held.
+   */
   async holderState(holder: string): Promise<{ balance: bigint; unsettled: bigint; openHolds: bigint; available: bigint } | undefined> {
     return this.db.transaction(async (tx) => {
-      const r = await tx.one("SELECT balance, unsettled, open_holds FROM gw_holders WHERE holder = $1", [holder]);
+      // One statement: one snapshot of the row and of the charges a batch converts.
+      const r = await tx.one(
+        `SELECT balance, unsettled, open_holds, (SELECT COALESCE(SUM(charge), 0) FROM gw_requests
+           WHERE holder = $1 AND lease_id IS NOT NULL AND status = 'charged' AND batch_id IS NULL) AS leased FROM gw_holders WHERE holder = $1`,
+        [holder],
+      );
       if (!r) return undefined;
+      const leased = big(r.leased);
       const balance = big(r.balance);
-      const unsettled = big(r.unsettled);
-      const openHolds = big(r.open_holds);
+      const unsettled = big(r.unsettled) + leased;
+      const openHolds = big(r.open_holds) - leased;
       return { balance, unsettled, openHolds, available: balance - unsettled - openHolds };
     });
   }
 
   async authorizationState(authId: string): Promise<{ cap: bigint; charged: bigint; openHolds: bigint; status: string; activated: number } | undefined> {
     return this.db.transaction(async (tx) => {
-      const r = await tx.one("SELECT cap, charged, open_holds, status, activated FROM gw_authorizations WHERE auth_id = $1", [authId]);
-      return r && { cap: big(r.cap), charged: big(r.charged), openHolds: big(r.open_holds), status: str(r.status), activated: num(r.activated) };
+      // As holderState: charges under leases not yet in a batch counted as charged, not held.
+      const r = await tx.one(
+        `SELECT cap, charged, open_holds, status, activated, (SELECT COALESCE(SUM(charge), 0) FROM gw_requests
+           WHERE auth_id = $1 AND lease_id IS NOT NULL AND status = 'charged' AND batch_id IS NULL) AS leased FROM gw_authorizations WHERE auth_id = $1`,
+        [authId],
+      );
+      const leased = big(r?.leased);
+      return r && { cap: big(r.cap), charged: big(r.charged) + leased, openHolds: big(r.open_holds) - leased, status: str(r.status), activated: num(r.activated) };
     });
   }
 
@@ -737,13 +843,17 @@ export class Ledger {
         // any: the order of the UPDATE's join is the planner's), as every transaction locks holders.
         const rows = await tx.all(
           `WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(holder text, balance numeric)),
-             l AS MATERIALIZED (SELECT g.holder FROM gw_holders g JOIN v ON g.holder = v.holder
+             l AS MATERIALIZED (SELECT g.holder, g.balance > v.balance AS lower FROM gw_holders g JOIN v ON g.holder = v.holder
                WHERE g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) ORDER BY g.holder FOR UPDATE OF g),
              u AS (UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM v
                WHERE g.holder = v.holder AND g.holder IN (SELECT holder FROM l) AND (SELECT COUNT(*) FROM l) >= 0 AND g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) RETURNING 1)
-           SELECT COUNT(*) AS behind FROM gw_holders g JOIN v ON g.holder = v.holder WHERE $3::int = 1 AND g.balance < v.balance`,
+           SELECT (SELECT COUNT(*) FROM gw_holders g JOIN v ON g.holder = v.holder WHERE $3::int = 1 AND g.balance < v.balance) AS behind,
+             (SELECT string_agg(holder, ',') FROM l WHERE lower) AS lowered`,
           [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now, stale ? 1 : 0],
         );
+        // A lower balance (a clawback, a transfer out, an expiry) cuts the holder's leases: taken against more.
+        const lowered = new Set(rows[0]?.lowered ? str(rows[0].lowered).split(",") : []);
+        if (lowered.size) this.cutLeases((l) => lowered.has(l.holder));
         return num(rows[0]?.behind) === 0;
       }
       // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
@@ -860,7 +970,9 @@ export class Ledger {
     this.undelivered.add(requestId);
     this.onTakeBacksChanged?.();
     // Closing: kept in pendingTakeBacks for the next start.
-    this.releaseInBackground(requestId, "ledger_error", undefined, true);
+    const doubtful = this.doubtful.get(requestId);
+    this.doubtful.delete(requestId);
+    this.releaseInBackground(requestId, "ledger_error", doubtful, true);
   }
 
   /** Requests whose charge is being taken back: no batch of this ledger takes them meanwhile. */
@@ -885,11 +997,24 @@ export class Ledger {
    */
   private async voidCharge(requestId: string): Promise<void> {
     const outcome = await this.db.transaction(async (tx) => {
-      const r = await tx.one(`SELECT holder, auth_id, charge, created_at, batch_id FROM gw_requests WHERE request_id = $1 AND status = 'charged'${this.db.forUpdate}`, [requestId]);
+      const r = await tx.one(`SELECT holder, auth_id, charge, created_at, batch_id, lease_id FROM gw_requests WHERE request_id = $1 AND status = 'charged'${this.db.forUpdate}`, [
+        requestId,
+      ]);
       if (!r) return undefined;
       const charge = big(r.charge);
       if (r.batch_id !== null && r.batch_id !== undefined) return { charge, outcome: "batched" as const };
       await tx.run("UPDATE gw_requests SET status = 'released', charge = 0, tokens_in = 0, tokens_out = 0, ending = 'ledger_error' WHERE request_id = $1", [requestId]);
+      if (r.lease_id !== null && r.lease_id !== undefined) {
+        // Under a lease, not converted (no batch took it): its lease's hold still counts it. An open
+        // lease gives it back when returned; a returned one (which kept it) gives it back now.
+        const l = await tx.one(LEASE_LOCK_PG, [str(r.lease_id)]);
+        if (l && str(l.status) === "returned") {
+          await tx.run(LEASE_SHRINK_PG, [str(r.lease_id), big(l.hold) - charge, Date.now()]);
+          await tx.run(LEASE_GIVE_BACK_HOLDER_PG, [str(l.holder), charge, big(l.created_at), 0, 0, -1]);
+          await tx.run(LEASE_GIVE_BACK_AUTHORIZATION_PG, [str(l.auth_id), charge]);
+        }
+        return { charge, outcome: "taken_back" as const };
+      }
       // An ending's effects, reversed: no hold, the charge negative, and back to the day's credits.
       await tx.run(ENDING_HOLDER, [str(r.holder), 0n, -charge, charge, big(r.created_at)]);
       await tx.run(ENDING_AUTHORIZATION, [str(r.auth_id), 0n, -charge]);
@@ -905,10 +1030,20 @@ export class Ledger {
    */
   async releaseOrphans(replica: string, before: number, now: number): Promise<number> {
     const rows = await this.db.transaction(async (tx) =>
-      tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND replica = $1 AND created_at < $2", [replica, before]),
+      tx.all("SELECT request_id, lease_id FROM gw_requests WHERE status = 'held' AND replica = $1 AND created_at < $2", [replica, before]),
     );
-    const orphans = rows.map((r) => str(r.request_id)).filter((id) => !this.live.has(id) && !this.releasing.has(id));
-    return this.releaseAll(orphans, "ledger_error", now);
+    // Leases this process does not hold (one whose taking's reply was lost, a return that gave up) are returned.
+    const known = new Set([...this.leases.values()].map((l) => l.id));
+    for (const r of this.leased.values()) known.add(r.lease.id);
+    for (const id of this.returning.keys()) known.add(id);
+    const isLease = (r: Row) => r.lease_id !== null && r.lease_id !== undefined && str(r.lease_id) === str(r.request_id);
+    const leases = rows.filter((r) => isLease(r) && !known.has(str(r.request_id))).map((r) => str(r.request_id));
+    for (const id of leases) await this.returnLease(id);
+    const orphans = rows
+      .filter((r) => !isLease(r))
+      .map((r) => str(r.request_id))
+      .filter((id) => !this.live.has(id) && !this.releasing.has(id));
+    return leases.length + (await this.releaseAll(orphans, "ledger_error", now));
   }
 
   /**
@@ -922,6 +1057,10 @@ export class Ledger {
 
   private async holdOnce(p: HoldParams): Promise<Hold> {
     if (this.db.kind === "postgres" && p.key) {
+      if (this.leasing) {
+        const leased = await this.leaseHold(p, p.key);
+        if (leased) return leased;
+      }
       const fast = await this.fastHold(p, p.key);
       if (fast) return fast;
       // The full transaction locks the holder's row for several round trips: the holder's next
@@ -1105,11 +1244,345 @@ export class Ledger {
     return held ? { requestId: p.requestId, holder: key.holder, amount, outputTokens } : undefined;
   }
 
+  // ── leases (PostgreSQL; see leases.ts) ─────────────────────────────────────────────────────
+
+  /** What this ledger's leases did since it opened, and how many are open (benchmarks, tests). */
+  leaseStats(): { taken: number; toppedUp: number; refused: number; returned: number; held: number; open: number } {
+    return { ...this.leaseCounts, open: this.leases.size };
+  }
+
+  /**
+   * A hold under the authorization's lease, in memory, taking a lease first when there is none
+   * (one statement, which the authorization's other requests wait for): undefined when the request
+   * must take the exact path — a check that does not pass as is (the exact path refuses with the
+   * reason, or cuts the output tokens), or too little left to lease.
+   */
+  private async leaseHold(p: HoldParams, key: NonNullable<HoldParams["key"]>): Promise<Hold | undefined> {
+    if (BigInt(Math.floor(p.now / 1000)) >= key.expiresAt) return undefined;
+    if (key.models.length > 0 && !key.models.includes(p.model)) return undefined;
+    const outputTokens = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
+    if (outputTokens < 1 || this.closing.signal.aborted) return undefined;
+    const worst = p.quote.cost(p.inputTokens, outputTokens);
+    const tokens = p.inputTokens + outputTokens;
+    for (let tries = 0; tries < 3; tries++) {
+      const lease = this.leases.get(p.authId);
+      if (lease && Math.floor(p.now / DAY) !== Math.floor(lease.takenAt / DAY)) {
+        // A new day: its credits count against the day they were taken, so a new one is taken.
+        this.closeLease(lease);
+        continue;
+      }
+      if (
+        lease &&
+        p.now - lease.renewedAt < LEASE_RENEW_MS &&
+        p.now >= lease.minuteStart &&
+        p.now - lease.minuteStart < MINUTE &&
+        lease.granted - lease.used >= worst &&
+        lease.requests >= 1 &&
+        lease.tokens >= tokens
+      ) {
+        lease.used += worst;
+        lease.requests -= 1;
+        lease.tokens -= tokens;
+        lease.inFlight++;
+        lease.lastUsed = Date.now();
+        this.leased.set(p.requestId, { lease, p, key, worst, outputTokens });
+        this.leaseCounts.held++;
+        return { requestId: p.requestId, holder: key.holder, amount: worst, outputTokens };
+      }
+      if ((this.noLeaseUntil.get(p.authId) ?? Number.NEGATIVE_INFINITY) > p.now) return undefined;
+      // None, or short (credits, requests or tokens of this minute), or not renewed lately: taken or topped up.
+      let taking = this.taking.get(p.authId);
+      if (!taking) {
+        taking = (lease ? this.topUpLease(lease, p, worst, tokens) : this.takeLease(p, key, worst, tokens)).finally(() => this.taking.delete(p.authId));
+        this.taking.set(p.authId, taking);
+      }
+      if (!(await taking)) return undefined;
+    }
+    return undefined;
+  }
+
+  /**
+   * Tops a lease up by twice its last size (to LEASE_MAX_REQUESTS requests; the first size again
+   * when that much is not left): undefined, and the lease returned, when not even that is left.
+   */
+  private async topUpLease(lease: Lease, p: HoldParams, worst: bigint, tokens: number): Promise<Lease | undefined> {
+    const cuts = this.cuts;
+    for (const size of new Set([Math.min(LEASE_MAX_REQUESTS, lease.size * 2), LEASE_REQUESTS])) {
+      const credits = worst * BigInt(size);
+      const rows = await this.db.statement(
+        LEASE_TOP_UP_PG,
+        [lease.holder, lease.authId, p.now, p.limits.requestsPerMinute, p.limits.tokensPerMinute, p.limits.creditsPerDay, size, tokens * size, credits, lease.id, LEASE_HEADROOM],
+        { durable: false },
+      );
+      if (rows.length === 0) continue;
+      // Counted in the database: this lease holds it, whatever comes next (a cut returns it).
+      lease.granted += credits;
+      const ms = num(rows[0].ms);
+      if (ms === lease.minuteStart) {
+        lease.requests += size;
+        lease.tokens += tokens * size;
+      } else {
+        // A new minute window: what was left of the last one's requests and tokens is void.
+        lease.minuteStart = ms;
+        lease.requests = size;
+        lease.tokens = tokens * size;
+      }
+      lease.renewedAt = p.now;
+      lease.size = size;
+      this.leaseCounts.toppedUp++;
+      if (cuts !== this.cuts || lease.closed) return undefined;
+      return lease;
+    }
+    this.noLeaseUntil.set(p.authId, p.now + LEASE_RETRY_MS);
+    this.leaseCounts.refused++;
+    this.closeLease(lease);
+    return undefined;
+  }
+
+  /** Counts revocations, offboardings and lowered balances: a lease whose taking saw one start is not used. */
+  private cuts = 0;
+
+  /** Takes a lease of LEASE_REQUESTS such requests, if LEASE_HEADROOM leases' worth is left in every dimension. */
+  private async takeLease(p: HoldParams, key: NonNullable<HoldParams["key"]>, worst: bigint, tokens: number): Promise<Lease | undefined> {
+    const id = `lease-${randomUUID()}`;
+    const credits = worst * BigInt(LEASE_REQUESTS);
+    const leaseTokens = tokens * LEASE_REQUESTS;
+    const cuts = this.cuts;
+    let rows: Row[];
+    try {
+      rows = await this.db.statement(
+        LEASE_TAKE_PG,
+        [
+          key.holder,
+          p.authId,
+          p.now,
+          p.limits.requestsPerMinute,
+          p.limits.tokensPerMinute,
+          p.limits.creditsPerDay,
+          LEASE_REQUESTS,
+          leaseTokens,
+          credits,
+          id,
+          p.keyId,
+          key.nonce,
+          p.model,
+          p.tier,
+          p.quote.priceVersion,
+          p.replica,
+          LEASE_HEADROOM,
+        ],
+        // Not durable: a charge under it is, and makes it durable with it (the log is sequential).
+        { durable: false },
+      );
+    } catch (err) {
+      // Perhaps committed with its reply lost: returned once the database answers (nothing to do if not).
+      this.returnInBackground(id);
+      throw err;
+    }
+    if (rows.length === 0) {
+      this.noLeaseUntil.set(p.authId, p.now + LEASE_RETRY_MS);
+      this.leaseCounts.refused++;
+      return undefined;
+    }
+    this.noLeaseUntil.delete(p.authId);
+    const lease: Lease = {
+      id,
+      authId: p.authId,
+      holder: key.holder,
+      granted: credits,
+      used: 0n,
+      requests: LEASE_REQUESTS,
+      tokens: leaseTokens,
+      minuteStart: num(rows[0].ms),
+      takenAt: p.now,
+      renewedAt: p.now,
+      size: LEASE_REQUESTS,
+      inFlight: 0,
+      lastUsed: Date.now(),
+      closed: false,
+    };
+    this.leaseCounts.taken++;
+    if (cuts !== this.cuts || this.closing.signal.aborted) {
+      // A revocation, an offboarding or a lower balance came in meanwhile: its leases are cut, this one too.
+      lease.closed = true;
+      this.returnInBackground(id, lease);
+      return undefined;
+    }
+    this.leases.set(p.authId, lease);
+    this.leaseSweep ??= setInterval(() => this.sweepLeases(), LEASE_IDLE_MS / 2).unref();
+    return lease;
+  }
+
+  /** Closes the leases idle for LEASE_IDLE_MS. */
+  private sweepLeases(): void {
+    const now = Date.now();
+    for (const l of [...this.leases.values()]) if (now - l.lastUsed >= LEASE_IDLE_MS) this.closeLease(l);
+  }
+
+  /** No more holds under this lease; returned once none is in flight. */
+  private closeLease(l: Lease): void {
+    if (this.leases.get(l.authId) === l) this.leases.delete(l.authId);
+    if (l.closed) return;
+    l.closed = true;
+    if (l.inFlight === 0) this.returnInBackground(l.id, l);
+  }
+
+  /** Closes the leases `which` picks (all without it), counted as a cut (see {@link takeLease}). */
+  private cutLeases(which: (l: Lease) => boolean): void {
+    this.cuts++;
+    for (const l of [...this.leases.values()]) if (which(l)) this.closeLease(l);
+  }
+
+  /** A leased request ended, having charged `charge` of its worst case. */
+  private endLeased(r: LeasedRequest, charge: bigint): void {
+    const l = r.lease;
+    l.used -= r.worst - charge;
+    l.inFlight--;
+    if (l.closed && l.inFlight === 0) this.returnInBackground(l.id, l);
+  }
+
+  /** Returns every lease of this ledger (when none of its requests is in flight) and waits for the returns. */
+  async returnLeases(): Promise<void> {
+    for (const l of [...this.leases.values()]) this.closeLease(l);
+    await Promise.all(this.returning.values());
+  }
+
+  /** Returns a lease, retrying (as a release: back-off to 30 s, 12 attempts) until the database answers. */
+  private returnInBackground(id: string, lease?: Lease): void {
+    if (this.returning.has(id)) return;
+    const run = retry(() => this.returnLease(id, lease), { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal })
+      .then(() => undefined)
+      .catch(() => undefined)
+      .finally(() => this.returning.delete(id));
+    this.returning.set(id, run);
+  }
+
+  /**
+   * Returns a lease: its row locked, its charges not converted yet summed, and the rest of its hold
+   * given back to the holder and the authorization (with its requests and tokens not used, when
+   * `lease` says how many: this replica's own). What it keeps, batches convert. Returns what it
+   * gave back (0 when it was not open).
+   */
+  private async returnLease(id: string, lease?: Lease): Promise<bigint> {
+    const back = await this.db.transaction(
+      async (tx) => {
+        const l = await tx.one(LEASE_LOCK_PG, [id]);
+        if (!l || str(l.status) !== "held") return 0n;
+        // A statement after the lock: it sees every charge committed before it (READ COMMITTED).
+        const kept = big((await tx.one(LEASE_UNCONVERTED_PG, [id]))?.s);
+        const hold = big(l.hold);
+        if (kept > hold) throw new Error(`lease ${id}: its charges not converted (${kept}) exceed its hold (${hold})`);
+        await tx.run(LEASE_SHRINK_PG, [id, kept, Date.now()]);
+        await tx.run(LEASE_GIVE_BACK_HOLDER_PG, [str(l.holder), hold - kept, big(l.created_at), lease?.requests ?? 0, lease?.tokens ?? 0, lease?.minuteStart ?? -1]);
+        await tx.run(LEASE_GIVE_BACK_AUTHORIZATION_PG, [str(l.auth_id), hold - kept]);
+        return hold - kept;
+      },
+      { durable: false },
+    );
+    this.leaseCounts.returned++;
+    return back;
+  }
+
+  private pgLeasedCharges(): GroupCommit<PgLeasedCharge, bigint | undefined> {
+    this.leasedCharges ??= new GroupCommit<PgLeasedCharge, bigint | undefined>({
+      max: PG_BATCH_MAX,
+      stallMs: PG_STALL_MS,
+      maxInFlight: PG_MAX_IN_FLIGHT,
+      key: (c) => c.r.p.requestId,
+      // Idempotent: a group whose statement failed is sent again alone, as is.
+      run: async (items) => {
+        const col = <T extends string | number | bigint>(f: (c: PgLeasedCharge) => T) => pgArray(items.map(f));
+        const rows = await this.db.statement(
+          LEASED_CHARGES_PG,
+          [
+            col((c) => c.r.p.requestId),
+            col((c) => c.r.p.keyId),
+            col((c) => c.r.p.authId),
+            col((c) => c.r.key.holder),
+            col((c) => c.r.key.nonce),
+            col((c) => c.r.p.model),
+            col((c) => c.r.p.tier),
+            col((c) => c.r.p.quote.priceVersion),
+            col((c) => c.r.worst),
+            col((c) => c.r.p.inputTokens),
+            col((c) => c.r.outputTokens),
+            col((c) => c.tokensIn),
+            col((c) => c.tokensOut),
+            col((c) => c.charge),
+            col((c) => c.ending),
+            col((c) => c.r.p.replica),
+            col((c) => c.r.p.now),
+            col((c) => c.now),
+            col((c) => c.r.lease.id),
+          ],
+          { durable: true },
+        );
+        const inserted = new Set(rows.map((r) => str(r.request_id)));
+        const other = items.filter((c) => !inserted.has(c.r.p.requestId));
+        if (other.length === 0) return items.map((c) => c.charge);
+        // A row in its place already: this charge, committed by a statement whose reply was lost, or a released row.
+        const found = await this.db.statement(
+          "SELECT request_id, status, charge FROM gw_requests WHERE request_id = ANY ($1::text[])",
+          [pgArray(other.map((c) => c.r.p.requestId))],
+          {
+            durable: false,
+          },
+        );
+        const charged = new Map(found.filter((r) => str(r.status) === "charged").map((r) => [str(r.request_id), big(r.charge)]));
+        return items.map((c) => (inserted.has(c.r.p.requestId) ? c.charge : charged.get(c.r.p.requestId)));
+      },
+    });
+    return this.leasedCharges;
+  }
+
+  /**
+   * Ends a request held under a lease: a charge is its row, inserted (durable; sent again once
+   * when its statement fails, being idempotent); a release writes nothing.
+   */
+  private async settleLeased(
+    r: LeasedRequest,
+    usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending },
+    now: number,
+  ): Promise<{ charge: bigint } | undefined> {
+    this.leased.delete(r.p.requestId);
+    const charge = usage.amount <= 0n ? 0n : usage.amount < r.worst ? usage.amount : r.worst;
+    if (charge === 0n) {
+      this.endLeased(r, 0n);
+      return { charge: 0n };
+    }
+    const item = { r, charge, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut, ending: usage.ending, now };
+    try {
+      let got: bigint | undefined;
+      try {
+        got = await this.pgLeasedCharges().submit(item);
+      } catch (err) {
+        if (err instanceof GatewayError) throw err;
+        got = await this.pgLeasedCharges().submit(item);
+      }
+      return this.counted(got === undefined ? undefined : { charge: got });
+    } catch (err) {
+      // In doubt: a take-back (releaseUndelivered) writes a released row in its place first.
+      this.doubtful.set(r.p.requestId, r.p);
+      throw err;
+    } finally {
+      // Counted as charged whatever came of it: what the lease gives back is read from the database.
+      this.endLeased(r, charge);
+    }
+  }
+
   /**
    * Ends a held request: charges `amount` (clamped to the hold; 0 releases it) for the tokens
    * delivered. Idempotent: a request that is no longer held is left as it is (returns undefined).
    */
   async settleRequest(requestId: string, usage: { tokensIn: number; tokensOut: number; amount: bigint; ending: Ending }, now: number): Promise<{ charge: bigint } | undefined> {
+    const leased = this.leased.get(requestId);
+    if (leased) {
+      try {
+        return await this.settleLeased(leased, usage, now);
+      } finally {
+        this.live.delete(requestId);
+      }
+    }
     try {
       return this.counted(await this.settle(requestId, usage, now));
     } catch (err) {
@@ -1195,10 +1668,25 @@ export class Ledger {
    * (a replica that never came back). A response that never completed is not charged.
    */
   async releaseAbandoned(replica: string, staleMs: number, now: number): Promise<number> {
-    const ids = await this.db.transaction(async (tx) =>
-      (await tx.all("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [replica, now - staleMs])).map((r) => str(r.request_id)),
+    const rows = await this.db.transaction(async (tx) =>
+      tx.all("SELECT request_id, lease_id, replica, created_at, finished_at FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [
+        replica,
+        now - staleMs,
+      ]),
     );
-    return this.releaseAll(ids, "crash", now);
+    const isLease = (r: Row) => r.lease_id !== null && r.lease_id !== undefined && str(r.lease_id) === str(r.request_id);
+    // Leases: this replica's (a previous run's), and another's only once its owner no longer uses it
+    // (its last renewal, `finished_at` while open, long enough ago).
+    const leases = rows.filter((r) => isLease(r) && (str(r.replica) === replica || num(r.finished_at ?? r.created_at) < now - Math.max(staleMs, LEASE_RECOVER_MS)));
+    for (const l of leases) await this.returnLease(str(l.request_id));
+    return (
+      leases.length +
+      (await this.releaseAll(
+        rows.filter((r) => !isLease(r)).map((r) => str(r.request_id)),
+        "crash",
+        now,
+      ))
+    );
   }
 
   async request(requestId: string): Promise<(UsageRow & { status: string; outputTokens: number }) | undefined> {
@@ -1296,18 +1784,18 @@ export class Ledger {
   async createBatch(max: number, build: BatchBuilder, now: number): Promise<BatchRow | undefined> {
     // 1. The rows (a charge no longer changes until a batch takes it, but for one taken back: its
     //    answer was not delivered; not taken here while that is pending).
+    /** The lease of each row charged under one (by request id). */
+    const leaseOf = new Map<string, string>();
     const picked = await this.db.transaction(async (tx) => {
       const v = await tx.one("SELECT MIN(price_version) AS v FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
       if (!v || v.v === null || v.v === undefined) return undefined;
       const priceVersion = big(v.v);
-      const rows = (
-        await tx.all("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1 ORDER BY finished_at, request_id LIMIT $2", [
-          priceVersion,
-          max,
-        ])
-      )
-        .map(usageRow)
-        .filter((r) => !this.undelivered.has(r.requestId));
+      const raw = await tx.all("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1 ORDER BY finished_at, request_id LIMIT $2", [
+        priceVersion,
+        max,
+      ]);
+      for (const r of raw) if (r.lease_id !== null && r.lease_id !== undefined) leaseOf.set(str(r.request_id), str(r.lease_id));
+      const rows = raw.map(usageRow).filter((r) => !this.undelivered.has(r.requestId));
       // At most SETTLE_USAGE_MAX_CHARGES authorizations (a charge each on-chain): the rows after the
       // first that would bring one more wait for the next batch.
       const auths = new Set<string>();
@@ -1342,6 +1830,8 @@ export class Ledger {
         perAuth.set(r.authId, c);
       }
       const authIds = [...perAuth.keys()].sort();
+      const leased = rows.filter((r) => leaseOf.has(r.requestId));
+      if (leased.length) await this.convertLeased(tx, leased, leaseOf, authIds);
       // The authorizations not yet on-chain, marked in one statement (a round trip per authorization
       // kept each one's row locked, and the holds behind it waiting, for the whole loop).
       // On PostgreSQL their rows locked in ascending order first, as the grouped charges lock
@@ -1369,6 +1859,49 @@ export class Ledger {
       );
       return { batchId, priceVersion, usageRoot, status: "pending", records: rows.length, requested, charged: null, charges, activations, txHash: null, createdAt: now };
     });
+  }
+
+  /**
+   * PostgreSQL: the charges a batch takes that were made under leases, converted in its
+   * transaction (see leases.ts): each lease's hold, its holder's and its authorization's open
+   * holds down by their sum, the holder's unsettled and the authorization's charged up by as
+   * much. A returned lease left with nothing is released. Locks, after the rows the batch marked:
+   * the leases' rows, the holders', then the authorizations' (with the batch's not yet activated,
+   * which the activations lock next), each in ascending order.
+   */
+  private async convertLeased(tx: SqlTx, rows: readonly UsageRow[], leaseOf: ReadonlyMap<string, string>, batchAuthIds: readonly string[]): Promise<void> {
+    const sum = <K>(key: (r: UsageRow) => K) => {
+      const m = new Map<K, bigint>();
+      for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0n) + r.charge);
+      return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    };
+    const byLease = sum((r) => leaseOf.get(r.requestId)!);
+    const byHolder = sum((r) => r.holder);
+    const byAuth = sum((r) => r.authId);
+    const ids = <K extends string>(m: [K, bigint][]) => pgArray(m.map(([k]) => k));
+    const sums = (m: [string, bigint][]) => pgArray(m.map(([, v]) => v));
+    await tx.all("SELECT request_id FROM gw_requests WHERE request_id = ANY ($1::text[]) ORDER BY request_id FOR UPDATE", [ids(byLease)]);
+    const leases = await tx.all(
+      `UPDATE gw_requests q SET hold = q.hold - v.s, status = CASE WHEN q.status = 'returned' AND q.hold - v.s = 0 THEN 'released' ELSE q.status END
+        FROM unnest($1::text[], $2::bigint[]) AS v(id, s) WHERE q.request_id = v.id AND q.lease_id = v.id RETURNING q.request_id, q.hold`,
+      [ids(byLease), sums(byLease)],
+    );
+    const short = leases.filter((l) => big(l.hold) < 0n);
+    if (leases.length !== byLease.length || short.length)
+      throw new Error(`converting leased charges: ${byLease.length - leases.length} leases missing, ${short.length} with charges above their hold: batch not recorded`);
+    await tx.all("SELECT holder FROM gw_holders WHERE holder = ANY ($1::text[]) ORDER BY holder FOR UPDATE", [ids(byHolder)]);
+    await tx.run(
+      "UPDATE gw_holders g SET open_holds = g.open_holds - v.s, unsettled = g.unsettled + v.s FROM unnest($1::text[], $2::bigint[]) AS v(holder, s) WHERE g.holder = v.holder",
+      [ids(byHolder), sums(byHolder)],
+    );
+    await tx.all("SELECT auth_id FROM gw_authorizations WHERE auth_id = ANY ($1::text[]) AND (activated = 0 OR auth_id = ANY ($2::text[])) ORDER BY auth_id FOR UPDATE", [
+      pgArray(batchAuthIds),
+      ids(byAuth),
+    ]);
+    await tx.run(
+      "UPDATE gw_authorizations x SET open_holds = x.open_holds - v.s, charged = x.charged + v.s FROM unnest($1::text[], $2::bigint[]) AS v(auth_id, s) WHERE x.auth_id = v.auth_id",
+      [ids(byAuth), sums(byAuth)],
+    );
   }
 
   async batches(status?: BatchRow["status"]): Promise<BatchRow[]> {

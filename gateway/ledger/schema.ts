@@ -8,9 +8,11 @@
  * - gw_authorizations: the signed spending authorizations behind the keys, with what this gateway
  *   charged and holds against each cap; gw_authorization_documents: their signed documents.
  * - gw_keys: API keys, by SHA-256 only.
- * - gw_requests: one row per metered request: its hold, then its charge (the usage record).
+ * - gw_requests: one row per metered request: its hold, then its charge (the usage record); on
+ *   PostgreSQL also the replicas' credit leases (`lease_id` = their own id) and the charges made
+ *   under them (`lease_id` = the lease's: see leases.ts).
  * - gw_batches: settlement batches, recorded before they are sent.
- * - gw_meta: counters shared by all replicas (settled batches, for balance refreshes); leases.
+ * - gw_meta: counters shared by all replicas (settled batches, for balance refreshes); the settler's lease.
  */
 export const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS gw_holders (
@@ -76,7 +78,8 @@ export const SCHEMA = [
     replica TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     finished_at BIGINT,
-    batch_id TEXT
+    batch_id TEXT,
+    lease_id TEXT
   )`,
   // Partial indexes: each holds only the rows a query of one state looks for. On SQLite a request's
   // row enters and leaves each at most once in its life (held → charged or released → batched),

@@ -4,12 +4,12 @@
  * never hold more than a holder has; every ending converts the hold; batches are recorded once.
  */
 import { expect } from "chai";
-import { GatewayError } from "../../gateway/errors.js";
+import type { GatewayError } from "../../gateway/errors.js";
 import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
 import { chargeFor } from "../../sdk/credits/price.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase, lockHolderRow } from "./support/databases.js";
-import { BOOK, LIMITS, T0 } from "./support/ledgerTerms.js";
+import { BOOK, LIMITS, T0, refusal } from "./support/ledgerTerms.js";
 
 const HOLDER = "0x00000000000000000000000000000000000000a1";
 const OTHER = "0x00000000000000000000000000000000000000b2";
@@ -34,16 +34,6 @@ function holdParams(over: Partial<HoldParams> = {}): HoldParams {
     now: T0,
     ...over,
   };
-}
-
-async function refusal(p: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).to.be.instanceOf(GatewayError);
-    return err as GatewayError;
-  }
-  throw new Error("expected a refusal");
 }
 
 describe("gateway quote: the most output tokens a budget affords", () => {
@@ -261,8 +251,18 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         "CREATE INDEX gw_requests_charged ON gw_requests (holder, finished_at, request_id) WHERE status = 'charged'",
       ])
         await ledger.db.transaction((tx) => tx.run(ddl));
+      // Nor had it leases' column.
+      await ledger.db.transaction((tx) => tx.run("ALTER TABLE gw_requests DROP COLUMN lease_id"));
       expect(await indexes()).to.include("gw_requests_usage");
       await ledger.init();
+      const leaseColumn = await ledger.db.transaction((tx) =>
+        tx.one(
+          kind === "postgres"
+            ? "SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'gw_requests' AND table_schema = current_schema() AND column_name = 'lease_id'"
+            : "SELECT name FROM pragma_table_info('gw_requests') WHERE name = 'lease_id'",
+        ),
+      );
+      expect(leaseColumn?.name).to.equal("lease_id");
       expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
       // And they serve: a held request, then charged, then batched, each found through its state's
       // index (SQLite's plans name them; PostgreSQL's planner may scan so small a table instead).

@@ -129,51 +129,57 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
     await gw.stop({ settle: false });
   });
 
-  it("answers 503 ledger_unavailable with Retry-After while PostgreSQL cannot be reached, charges nothing, and serves again once it answers", async function () {
-    if (!available("postgres")) return this.skip();
-    const f = fixture();
-    const { proxy, database } = await postgresBehindProxy();
-    const gw = await f.start({ database, replica: "outage-ledger" });
-    await f.grant(1, "3");
-    const cached = await f.createKey(gw, await f.authorize(1));
-    const fresh = await f.createKey(gw, await f.authorize(1));
-    const holder = cached.body.holder as `0x${string}`;
-    expect((await ask(gw, cached.body.key)).status).to.equal(200);
-    await readyz(gw, 200);
-    const before = await gw.ledger.holderState(holder);
+  for (const leases of [true, false])
+    it(`answers 503 ledger_unavailable with Retry-After while PostgreSQL cannot be reached, charges nothing, and serves again once it answers (leases ${leases ? "on" : "off"})`, async function () {
+      if (!available("postgres")) return this.skip();
+      const f = fixture();
+      const { proxy, database } = await postgresBehindProxy();
+      const gw = await f.start({ database: { ...database, leases }, replica: `outage-ledger-${leases}` });
+      await f.grant(1, "3");
+      const cached = await f.createKey(gw, await f.authorize(1));
+      const fresh = await f.createKey(gw, await f.authorize(1));
+      const holder = cached.body.holder as `0x${string}`;
+      expect((await ask(gw, cached.body.key)).status).to.equal(200);
+      await readyz(gw, 200);
+      const before = await gw.ledger.holderState(holder);
 
-    await proxy.cut();
-    // A key already used (its authorization cached): the hold is what fails.
-    const held = await ask(gw, cached.body.key);
-    expect(held.status).to.equal(503);
-    expect(held.headers.get("retry-after")).to.equal("1");
-    const e1 = await errorOf(held);
-    expect(e1.code).to.equal("ledger_unavailable");
-    expect(e1.message).to.include("placing the hold); nothing was charged");
-    // A key not seen before: its lookup is what fails.
-    const lookedUp = await ask(gw, fresh.body.key);
-    expect(lookedUp.status).to.equal(503);
-    expect((await errorOf(lookedUp)).message).to.include("looking up the API key");
-    const notReady = await readyz(gw, 503);
-    expect(notReady.reason).to.match(/the ledger does not answer|did not answer within/);
+      await proxy.cut();
+      // A key already used (its authorization cached): the hold is what fails, or, held under the
+      // replica's lease in memory, the charge (the answer is then not delivered, and not charged).
+      const held = await ask(gw, cached.body.key);
+      expect(held.status).to.equal(503);
+      expect(held.headers.get("retry-after")).to.equal("1");
+      const e1 = await errorOf(held);
+      expect(e1.code).to.equal("ledger_unavailable");
+      expect(e1.message).to.match(
+        leases
+          ? /placing the hold\); nothing was charged|recording this request's usage\), so the response is not delivered and not charged/
+          : /placing the hold\); nothing was charged/,
+      );
+      // A key not seen before: its lookup is what fails.
+      const lookedUp = await ask(gw, fresh.body.key);
+      expect(lookedUp.status).to.equal(503);
+      expect((await errorOf(lookedUp)).message).to.include("looking up the API key");
+      const notReady = await readyz(gw, 503);
+      expect(notReady.reason).to.match(/the ledger does not answer|did not answer within/);
 
-    await proxy.restore();
-    await readyz(gw, 200);
-    expect((await ask(gw, fresh.body.key)).status).to.equal(200);
-    // Nothing of the refused requests stays held; only the two served requests are charged.
-    const end = Date.now() + 30_000;
-    let state = await gw.ledger.holderState(holder);
-    while (state!.openHolds !== 0n && Date.now() < end) {
-      await new Promise((r) => setTimeout(r, 200));
-      state = await gw.ledger.holderState(holder);
-    }
-    expect(state!.openHolds).to.equal(0n);
-    const charged = await gw.ledger.db.transaction((tx) => tx.all("SELECT status, charge FROM gw_requests WHERE holder = $1 ORDER BY created_at", [holder]));
-    expect(charged.filter((r) => r.status === "charged").length).to.equal(2);
-    expect(state!.unsettled - before!.unsettled).to.equal(BigInt(charged.filter((r) => r.status === "charged")[1].charge as string | bigint));
-    expect(await readCreditBalance(f.chain.reader, holder)).to.equal(state!.balance);
-    await gw.stop({ settle: false });
-  });
+      await proxy.restore();
+      await readyz(gw, 200);
+      expect((await ask(gw, fresh.body.key)).status).to.equal(200);
+      // Nothing of the refused requests stays held; only the two served requests are charged.
+      const end = Date.now() + 30_000;
+      let state = await gw.ledger.holderState(holder);
+      while (state!.openHolds !== 0n && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 200));
+        state = await gw.ledger.holderState(holder);
+      }
+      expect(state!.openHolds).to.equal(0n);
+      const charged = await gw.ledger.db.transaction((tx) => tx.all("SELECT status, charge FROM gw_requests WHERE holder = $1 ORDER BY created_at", [holder]));
+      expect(charged.filter((r) => r.status === "charged").length).to.equal(2);
+      expect(state!.unsettled - before!.unsettled).to.equal(BigInt(charged.filter((r) => r.status === "charged")[1].charge as string | bigint));
+      expect(await readCreditBalance(f.chain.reader, holder)).to.equal(state!.balance);
+      await gw.stop({ settle: false });
+    });
 
   it("under load, plain and streamed, with PostgreSQL cut three times: stays up, answers 200 or 503, leaves nothing held, and charges each answer delivered once and nothing else", async function () {
     if (!available("postgres")) return this.skip();

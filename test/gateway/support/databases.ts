@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { Ledger } from "../../../gateway/ledger/ledger.js";
+import { Ledger, type LedgerOptions } from "../../../gateway/ledger/ledger.js";
 import { PostgresDriver } from "../../../gateway/ledger/postgresDriver.js";
 import { SqliteDriver } from "../../../gateway/ledger/sqliteDriver.js";
 
@@ -19,7 +19,7 @@ export const PG_URL = process.env.CTK_TEST_PG_URL;
 export interface TestDatabase {
   kind: "sqlite" | "postgres";
   /** A new ledger (a new connection) on this database: call twice for two replicas. */
-  open(): Promise<Ledger>;
+  open(options?: LedgerOptions): Promise<Ledger>;
   /** The gateway config's `database` section for this database. */
   config(): { kind: "sqlite"; file: string } | { kind: "postgres"; url: string };
   drop(): Promise<void>;
@@ -47,8 +47,8 @@ export async function createTestDatabase(kind: (typeof DATABASE_KINDS)[number]):
     const opened: Ledger[] = [];
     return {
       kind,
-      async open() {
-        const l = new Ledger(new SqliteDriver(file));
+      async open(options?: LedgerOptions) {
+        const l = new Ledger(new SqliteDriver(file), options);
         await l.init();
         opened.push(l);
         return l;
@@ -71,8 +71,8 @@ export async function createTestDatabase(kind: (typeof DATABASE_KINDS)[number]):
   const opened: Ledger[] = [];
   return {
     kind,
-    async open() {
-      const l = new Ledger(new PostgresDriver(PG_URL, 16, schema));
+    async open(options?: LedgerOptions) {
+      const l = new Ledger(new PostgresDriver(PG_URL, 16, schema), options);
       await l.init();
       opened.push(l);
       return l;

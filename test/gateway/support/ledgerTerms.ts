@@ -1,4 +1,6 @@
 /** The price table, limits, start time and accounts the ledger tests hold and charge with. */
+import { expect } from "chai";
+import { GatewayError } from "../../../gateway/errors.js";
 import type { HoldParams, Ledger, Limits } from "../../../gateway/ledger/ledger.js";
 import { type PriceBook, quoteFor } from "../../../gateway/metering/quote.js";
 
@@ -57,4 +59,15 @@ export function holdParams(a: { holder: string; authId: string }, requestId: str
     key: { holder: a.holder, nonce: 1n, expiresAt: BigInt(T0 / 1000 + 86_400), models: [] },
     ...over,
   };
+}
+
+/** The ledger's refusal of `p` (a {@link GatewayError}); fails when it is not refused. */
+export async function refusal(p: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).to.be.instanceOf(GatewayError);
+    return err as GatewayError;
+  }
+  throw new Error("expected a refusal");
 }

@@ -1,0 +1,293 @@
+/**
+ * PostgreSQL's credit leases (gateway/ledger/leases.ts): requests held in memory against a share
+ * a replica reserved, each charge one row; batches convert those charges; a lease returned, cut
+ * (revocation, offboarding, a lower balance), recovered after a crash or by another replica gives
+ * back exactly what its charges did not use; and two replicas with leases never spend more than
+ * the balance, every credit ending charged or given back.
+ */
+import { expect } from "chai";
+import { GatewayError } from "../../gateway/errors.js";
+import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
+import { LEASE_HEADROOM, LEASE_RECOVER_MS, LEASE_REQUESTS } from "../../gateway/ledger/leases.js";
+import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
+import { QUOTE, T0, addTestAccount, holdParams, refusal } from "./support/ledgerTerms.js";
+
+const A = { holder: "0x00000000000000000000000000000000000000a1", authId: "0xa1" };
+const B = { holder: "0x00000000000000000000000000000000000000b2", authId: "0xb2" };
+const C = { holder: "0x00000000000000000000000000000000000000c3", authId: "0xc3" };
+/** A request's worst case (20 tokens in, 30 out) and a lease of them. */
+const WORST = QUOTE.cost(20, 30);
+const LEASE = WORST * BigInt(LEASE_REQUESTS);
+const RICH = LEASE * BigInt(LEASE_HEADROOM) * 10n;
+
+let seq = 0;
+/** A full request (20 tokens in, 30 out) of `who`'s key, at T0 unless `over` says. */
+const params = (who: { holder: string; authId: string }, over: Partial<HoldParams> = {}): HoldParams => holdParams(who, `q-${++seq}`, { now: T0, ...over });
+
+const charge = (tokensOut: number) => ({ tokensIn: 20, tokensOut, amount: QUOTE.cost(20, tokensOut), ending: "ok" as const });
+const release = { tokensIn: 0, tokensOut: 0, amount: 0n, ending: "disconnect" as const };
+let batchSeq = 0;
+const build = () => ({ batchId: `0xbatch${++batchSeq}`, usageRoot: "0x01" });
+
+async function rows(ledger: Ledger, sql: string, values: unknown[] = []) {
+  return ledger.db.statement(sql, values as never[], { durable: false });
+}
+async function leaseRows(ledger: Ledger, holder: string) {
+  return (await rows(ledger, "SELECT status, hold, replica FROM gw_requests WHERE holder = $1 AND lease_id = request_id ORDER BY created_at, request_id", [holder])).map((r) => ({
+    status: String(r.status),
+    hold: BigInt(r.hold as string),
+    replica: String(r.replica),
+  }));
+}
+async function minute(ledger: Ledger, holder: string) {
+  const [r] = await rows(ledger, "SELECT minute_requests, minute_tokens, day_credits FROM gw_holders WHERE holder = $1", [holder]);
+  return { requests: Number(r.minute_requests), tokens: Number(r.minute_tokens), day: BigInt(r.day_credits as string) };
+}
+
+describe("gateway ledger leases (PostgreSQL)", function () {
+  this.timeout(60_000);
+  let db: TestDatabase;
+  let ledger: Ledger;
+
+  before(function () {
+    if (!available("postgres")) this.skip();
+  });
+  beforeEach(async () => {
+    db = await createTestDatabase("postgres");
+    ledger = await db.open({ leases: true });
+  });
+  afterEach(async () => {
+    await db?.drop();
+  });
+
+  it("holds in memory under one lease, charges with one row each, and a batch then a return settle every credit", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const held = await Promise.all([1, 2, 3].map(() => ledger.hold(params(A))));
+    expect(held.map((h) => h.amount)).to.deep.equal([WORST, WORST, WORST]);
+    expect(ledger.leaseStats()).to.include({ taken: 1, held: 3, open: 1 });
+    // The lease is counted as held; the requests have no row until they charge.
+    expect((await ledger.holderState(A.holder))!.openHolds).to.equal(LEASE);
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "held", hold: LEASE, replica: "r1" }]);
+    expect(await ledger.request(held[0].requestId)).to.equal(undefined);
+
+    const c1 = await ledger.settleRequest(held[0].requestId, charge(11), T0 + 1);
+    const c2 = await ledger.settleRequest(held[1].requestId, charge(30), T0 + 2);
+    expect(await ledger.settleRequest(held[2].requestId, release, T0 + 3)).to.deep.equal({ charge: 0n });
+    expect([c1!.charge, c2!.charge]).to.deep.equal([QUOTE.cost(20, 11), QUOTE.cost(20, 30)]);
+    const charged = c1!.charge + c2!.charge;
+    const r1 = (await ledger.request(held[0].requestId))!;
+    expect([r1.status, r1.charge, r1.hold, r1.tokensOut]).to.deep.equal(["charged", c1!.charge, WORST, 11]);
+    expect(await ledger.request(held[2].requestId)).to.equal(undefined);
+    // The lease's row still counts the charges; the holder's state shows them as not settled.
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: LEASE - charged, unsettled: charged, available: RICH - LEASE });
+    expect(await ledger.authorizationState(A.authId)).to.deep.include({ charged, openHolds: LEASE - charged });
+    const [row] = await rows(ledger, "SELECT unsettled, open_holds FROM gw_holders WHERE holder = $1", [A.holder]);
+    expect([BigInt(row.unsettled as string), BigInt(row.open_holds as string)]).to.deep.equal([0n, LEASE]);
+
+    // The batch converts the two charges: from the lease's hold into unsettled and charged.
+    const batch = (await ledger.createBatch(100, build, T0 + 4))!;
+    expect([batch.records, batch.requested]).to.deep.equal([2, charged]);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: LEASE - charged, unsettled: charged, available: RICH - LEASE });
+    expect(await ledger.authorizationState(A.authId)).to.deep.include({ charged, openHolds: LEASE - charged });
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "held", hold: LEASE - charged, replica: "r1" }]);
+
+    // Returned: the rest back, with the 5 requests and their tokens the lease did not use.
+    expect(await minute(ledger, A.holder)).to.deep.equal({ requests: LEASE_REQUESTS, tokens: 50 * LEASE_REQUESTS, day: LEASE });
+    await ledger.returnLeases();
+    expect(ledger.leaseStats()).to.include({ returned: 1, open: 0 });
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged, available: RICH - charged });
+    expect(await ledger.authorizationState(A.authId)).to.deep.include({ charged, openHolds: 0n });
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+    expect(await minute(ledger, A.holder)).to.deep.equal({ requests: 3, tokens: 150, day: charged });
+
+    expect(await ledger.finishBatch(batch.batchId, new Map([[A.authId, charged]]), "0x12", T0 + 5)).to.equal(true);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ balance: RICH - charged, unsettled: 0n, openHolds: 0n });
+  });
+
+  it("a lease returned before its charges are batched keeps them; the batch converts them and releases it", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const [h1, h2] = await Promise.all([ledger.hold(params(A)), ledger.hold(params(A))]);
+    await ledger.settleRequest(h1.requestId, charge(5), T0 + 1);
+    await ledger.settleRequest(h2.requestId, charge(7), T0 + 1);
+    const charged = QUOTE.cost(20, 5) + QUOTE.cost(20, 7);
+    await ledger.returnLeases();
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "returned", hold: charged, replica: "r1" }]);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged, available: RICH - charged });
+    await ledger.createBatch(100, build, T0 + 2);
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged });
+  });
+
+  it("takes the exact path where less than four leases' worth is left, and when the lease would not hold the request", async () => {
+    await addTestAccount(ledger, { ...A, balance: LEASE * BigInt(LEASE_HEADROOM) - 1n, cap: RICH });
+    const h = await ledger.hold(params(A));
+    expect(ledger.leaseStats()).to.include({ taken: 0, refused: 1 });
+    expect((await ledger.request(h.requestId))!.status).to.equal("held");
+    // Refused lately: the next request goes straight to the exact path (no second try within a second).
+    await ledger.hold(params(A));
+    expect(ledger.leaseStats()).to.include({ refused: 1 });
+    // A cap too small for four leases, on a rich holder: the same.
+    await addTestAccount(ledger, { ...B, balance: RICH, cap: LEASE * BigInt(LEASE_HEADROOM) - 1n });
+    await ledger.hold(params(B));
+    expect(ledger.leaseStats()).to.include({ taken: 0, refused: 2 });
+    // A lease used up is topped up, by twice as much: one statement per 8, then 16, then 32 requests.
+    await addTestAccount(ledger, { ...C, balance: RICH, cap: RICH });
+    for (let i = 0; i < LEASE_REQUESTS * 7 + 1; i++) await ledger.hold(params(C));
+    expect(ledger.leaseStats()).to.include({ taken: 1, toppedUp: 3, open: 1 });
+    expect(await leaseRows(ledger, C.holder)).to.deep.equal([{ status: "held", hold: WORST * BigInt(LEASE_REQUESTS * 15), replica: "r1" }]);
+    expect(await minute(ledger, C.holder)).to.include({ requests: LEASE_REQUESTS * 15 });
+    // Where twice as much is not left, the first size again; where not even that is, the lease is
+    // returned and the exact path taken. 48 worst cases: a lease of 8 leaves 40 (four of 16 do not
+    // fit, four of 8 do), then 32, then 24 (not even four of 8).
+    const D = { holder: "0x00000000000000000000000000000000000000d4", authId: "0xd4" };
+    await addTestAccount(ledger, { ...D, balance: WORST * 48n, cap: RICH });
+    const before = ledger.leaseStats();
+    for (let i = 0; i < LEASE_REQUESTS * 3; i++) await ledger.hold(params(D));
+    expect(ledger.leaseStats()).to.include({ taken: before.taken + 1, toppedUp: before.toppedUp + 2, refused: before.refused });
+    expect(await leaseRows(ledger, D.holder)).to.deep.equal([{ status: "held", hold: WORST * 24n, replica: "r1" }]);
+    const exact = await ledger.hold(params(D));
+    expect(ledger.leaseStats()).to.include({ refused: before.refused + 1, open: 1 });
+    expect((await ledger.request(exact.requestId))!.status).to.equal("held");
+  });
+
+  it("a restarted replica recovers its leases, keeping the charges committed; another replica's only once its owner no longer uses it", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    await addTestAccount(ledger, { ...B, balance: RICH, cap: RICH });
+    const [h1, , h3] = await Promise.all([ledger.hold(params(A)), ledger.hold(params(A)), ledger.hold(params(A))]);
+    await ledger.settleRequest(h1.requestId, charge(9), T0 + 1);
+    await ledger.settleRequest(h3.requestId, charge(3), T0 + 1);
+    const charged = QUOTE.cost(20, 9) + QUOTE.cost(20, 3);
+    const other = await db.open({ leases: true });
+    await other.hold(params(B, { replica: "r2" }));
+    // A crash: the process is gone, its connections with it (no return, one request still in flight).
+    await ledger.db.close();
+
+    const restarted = await db.open({ leases: true });
+    expect(await restarted.releaseAbandoned("r1", 1_000, T0 + 2)).to.equal(1);
+    expect(await leaseRows(restarted, A.holder)).to.deep.equal([{ status: "returned", hold: charged, replica: "r1" }]);
+    expect(await restarted.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged, available: RICH - charged });
+    // r2's lease is in use: not recovered, however short the stale time of holds.
+    expect((await leaseRows(restarted, B.holder))[0].status).to.equal("held");
+    expect(await restarted.releaseAbandoned("r1", 1_000, T0 + LEASE_RECOVER_MS - 1)).to.equal(0);
+    expect(await restarted.releaseAbandoned("r1", 1_000, T0 + LEASE_RECOVER_MS + 1)).to.equal(1);
+    expect(await restarted.holderState(B.holder)).to.deep.include({ openHolds: 0n, available: RICH });
+
+    await restarted.createBatch(100, build, T0 + 3);
+    expect(await restarted.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged });
+    expect(await leaseRows(restarted, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+  });
+
+  it("revocation and offboarding cut the lease at once: the next request is refused, the one in flight still ends", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    await addTestAccount(ledger, { ...B, balance: RICH, cap: RICH });
+    const a = await ledger.hold(params(A));
+    const b = await ledger.hold(params(B));
+    expect(await ledger.revokeAuthorization(A.authId)).to.equal(true);
+    expect(await ledger.offboardHolder(B.holder)).to.equal(true);
+    expect((await refusal(ledger.hold(params(A)))).code).to.equal("authorization_revoked");
+    expect((await refusal(ledger.hold(params(B)))).code).to.equal("holder_offboarded");
+    expect(ledger.leaseStats()).to.include({ open: 0, taken: 2 });
+    // Closed, not yet returned: their requests are in flight.
+    expect((await leaseRows(ledger, A.holder))[0].status).to.equal("held");
+    await ledger.settleRequest(a.requestId, charge(4), T0 + 1);
+    await ledger.settleRequest(b.requestId, release, T0 + 1);
+    await ledger.returnLeases();
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: QUOTE.cost(20, 4) });
+    expect(await ledger.holderState(B.holder)).to.deep.include({ openHolds: 0n });
+    expect(await leaseRows(ledger, B.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+  });
+
+  it("a lower balance cuts the holder's lease; the next lease is taken against it", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    await ledger.settleRequest((await ledger.hold(params(A))).requestId, release, T0);
+    expect(ledger.leaseStats()).to.include({ open: 1 });
+    // Higher: nothing cut.
+    expect(await ledger.setBalances(new Map([[A.holder, RICH + 1n]]), await ledger.settledEpoch(), T0 + 1)).to.equal(true);
+    expect(ledger.leaseStats()).to.include({ open: 1 });
+    expect(await ledger.setBalances(new Map([[A.holder, LEASE * 2n]]), await ledger.settledEpoch(), T0 + 2)).to.equal(true);
+    expect(ledger.leaseStats()).to.include({ open: 0 });
+    await ledger.returnLeases();
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, available: LEASE * 2n });
+    // Too little left now: the exact path.
+    const h = await ledger.hold(params(A));
+    expect((await ledger.request(h.requestId))!.status).to.equal("held");
+    expect(ledger.leaseStats()).to.include({ taken: 1, refused: 1 });
+  });
+
+  it("takes back a leased charge whose answer was not delivered, before and after its lease is returned", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const [h1, h2] = await Promise.all([ledger.hold(params(A)), ledger.hold(params(A))]);
+    await ledger.settleRequest(h1.requestId, charge(6), T0 + 1);
+    await ledger.settleRequest(h2.requestId, charge(8), T0 + 1);
+    const taken: string[] = [];
+    ledger.onTakeBack = (e) => taken.push(`${e.requestId}:${e.outcome}:${e.charge}`);
+    // Open lease: the row is released; the return gives its credits back.
+    ledger.releaseUndelivered(h1.requestId);
+    while (ledger.releasingInBackground()) await new Promise((r) => setTimeout(r, 10));
+    expect((await ledger.request(h1.requestId))!.status).to.equal("released");
+    await ledger.returnLeases();
+    const c2 = QUOTE.cost(20, 8);
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "returned", hold: c2, replica: "r1" }]);
+    // Returned lease (keeping the charge): the take-back gives it back and releases the lease.
+    ledger.releaseUndelivered(h2.requestId);
+    while (ledger.releasingInBackground()) await new Promise((r) => setTimeout(r, 10));
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: 0n, available: RICH });
+    expect(await minute(ledger, A.holder)).to.deep.include({ day: 0n });
+    expect(taken).to.deep.equal([`${h1.requestId}:taken_back:${QUOTE.cost(20, 6)}`, `${h2.requestId}:taken_back:${c2}`]);
+    expect(await ledger.createBatch(100, build, T0 + 2)).to.equal(undefined);
+  });
+
+  it("two replicas with leases and the exact path never spend more than the balance; every credit ends charged or given back", async () => {
+    const balances = [LEASE * 12n, LEASE * 6n, LEASE * 3n];
+    const who = [A, B, C];
+    for (const [i, w] of who.entries()) await addTestAccount(ledger, { ...w, balance: balances[i], cap: RICH });
+    const replicas = [ledger, await db.open({ leases: true })];
+    let served = 0;
+    let refused = 0;
+    let random = 7;
+    const next = (n: number) => {
+      // xorshift32: a fixed sequence, so a failure can be replayed.
+      random ^= random << 13;
+      random ^= random >>> 17;
+      random ^= random << 5;
+      return (random >>> 0) % n;
+    };
+    for (let wave = 0; wave < 12; wave++) {
+      const jobs = Array.from({ length: 40 }, async (_, j) => {
+        const r = replicas[j % 2];
+        const w = who[next(3)];
+        let h: Awaited<ReturnType<Ledger["hold"]>>;
+        try {
+          h = await r.hold(params(w, { replica: `r${(j % 2) + 1}`, now: T0 + wave * 1_000 }));
+        } catch (err) {
+          if (!(err instanceof GatewayError) || err.status !== 402) throw err;
+          refused++;
+          return;
+        }
+        served++;
+        const out = next(4) === 0 ? 0 : next(31);
+        await r.settleRequest(h.requestId, out === 0 ? release : charge(out), T0 + wave * 1_000 + 500);
+      });
+      await Promise.all(jobs);
+      if (wave % 3 === 1) await replicas[wave % 2].createBatch(50, build, T0 + wave * 1_000 + 900);
+      if (wave === 6) await replicas[1].returnLeases();
+    }
+    expect(served).to.be.greaterThan(100);
+    expect(refused).to.be.greaterThan(0);
+    const stats = replicas.map((r) => r.leaseStats());
+    expect(stats[0].taken + stats[1].taken).to.be.greaterThan(2);
+    expect(stats[0].toppedUp + stats[1].toppedUp).to.be.greaterThan(5);
+    expect(stats[0].refused + stats[1].refused).to.be.greaterThan(5);
+    for (const r of replicas) await r.returnLeases();
+    while (await ledger.createBatch(100, build, T0 + 20_000));
+    for (const [i, w] of who.entries()) {
+      const [sum] = await rows(ledger, "SELECT COALESCE(SUM(charge), 0) AS s FROM gw_requests WHERE holder = $1 AND status = 'charged'", [w.holder]);
+      const charged = BigInt(sum.s as string);
+      expect(charged <= balances[i], `${w.holder} charged ${charged} of ${balances[i]}`).to.equal(true);
+      expect(await ledger.holderState(w.holder)).to.deep.include({ openHolds: 0n, unsettled: charged, available: balances[i] - charged });
+      expect(await ledger.authorizationState(w.authId)).to.deep.include({ openHolds: 0n, charged });
+      for (const l of await leaseRows(ledger, w.holder)) expect(l).to.include({ status: "released", hold: 0n });
+    }
+  });
+});
