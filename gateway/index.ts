@@ -138,6 +138,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
             { requestId: e.requestId, charge: e.charge.toString() },
             "the charge of an answer not delivered was in a settlement batch before it could be taken back: it stands, refund it by hand",
           );
+    ledger.onLeaseShortfall = (e) =>
+      log.error(
+        { leaseId: e.leaseId, charged: e.charged.toString(), held: e.held.toString() },
+        "charges made under a lease exceed its hold (the lease was lost in a crash of the database?): charged all the same",
+      );
     const released = await ledger.releaseAbandoned(config.replica, config.staleHoldMs, now());
     if (released) log.warn({ released }, "released the holds of requests a previous run left unfinished (not charged)");
     const carried = existsSync(takeBacksFile) ? readTakeBacks(takeBacksFile) : [];
@@ -147,13 +152,18 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       log.warn({ requestIds: carried }, "taking back the charges of undelivered answers a previous run left pending");
     }
     // Every minute, this replica's holds older than five minutes that no request of this process
-    // holds: left behind when the database did not answer a hold or a release for that long.
+    // holds: left behind when the database did not answer a hold or a release for that long; and
+    // the leases of replicas that stopped renewing them (see Ledger.recoverLeases).
     const orphanTimer = setInterval(
       () =>
-        void ledger.releaseOrphans(config.replica, now() - 5 * 60_000, now()).then(
-          (n) => n > 0 && log.warn({ released: n }, "released holds no request of this gateway holds any more (not charged)"),
-          (err) => log.warn({ err: (err as Error).message }, "could not look for orphaned holds"),
-        ),
+        void ledger
+          .releaseOrphans(config.replica, now() - 5 * 60_000, now())
+          .then(async (n) => {
+            if (n > 0) log.warn({ released: n }, "released holds no request of this gateway holds any more (not charged)");
+            const recovered = await ledger.recoverLeases(config.replica, config.staleHoldMs, now());
+            if (recovered > 0) log.warn({ recovered }, "recovered the credit leases of replicas that stopped renewing them");
+          })
+          .catch((err) => log.warn({ err: (err as Error).message }, "could not look for orphaned holds")),
       60_000,
     );
     orphanTimer.unref();

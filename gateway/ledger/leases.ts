@@ -57,8 +57,15 @@ export interface Lease {
   /** Requests of its last top-up. */
   size: number;
   inFlight: number;
-  /** Wall clock of its last hold. */
+  /** Wall clock of its last hold, or of its last request's end: idle since. */
   lastUsed: number;
+  /**
+   * The holder's balance it was last taken or topped up against, and when a refresh from the chain
+   * last changed that balance (`refreshed_at`): a refresh since that leaves it lower cuts it (a
+   * settlement lowers it without a refresh, and leaves what is available as it was).
+   */
+  balance: bigint;
+  refreshedAt: number;
   /** No more holds under it: returned once none is in flight. */
   closed: boolean;
 }
@@ -73,7 +80,7 @@ export interface Lease {
 const leaseChecks = (lock: string, headroom: string) => `h AS MATERIALIZED (SELECT * FROM gw_holders WHERE holder = $1${lock} FOR UPDATE),
   a AS MATERIALIZED (SELECT * FROM gw_authorizations WHERE auth_id = $2 AND holder = $1 AND EXISTS (SELECT 1 FROM h) FOR UPDATE),
   w AS (SELECT h.balance - h.unsettled - h.open_holds AS available, a.cap - a.charged - a.open_holds AS cap_left,
-      h.offboarded, a.status, h.open_holds AS h_open, a.open_holds AS a_open,
+      h.offboarded, a.status, h.open_holds AS h_open, a.open_holds AS a_open, h.balance, h.refreshed_at,
       ${rolledWindows("$3::bigint")}
     FROM h JOIN a ON a.holder = h.holder),
   ok AS MATERIALIZED (SELECT * FROM w WHERE offboarded = 0 AND status <> 'revoked' AND mr + ${headroom}::bigint * $7::bigint <= $4::bigint
@@ -85,43 +92,49 @@ const leaseChecks = (lock: string, headroom: string) => `h AS MATERIALIZED (SELE
 
 /**
  * Takes a lease in one statement ({@link leaseChecks}, then its row). Returns the minute window
- * (`ms`), or no row (nothing written). $1–$9 as there, $10 lease id, $11 key id, $12 nonce,
+ * (`ms`), the holder's balance it was taken against and when a refresh last changed it, or no row (nothing written). $1–$9 as there, $10 lease id, $11 key id, $12 nonce,
  * $13 model, $14 tier, $15 price version, $16 replica, $17 headroom.
  */
 export const LEASE_TAKE_PG = `WITH ${leaseChecks("", "$17")},
   r AS (INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at, finished_at, lease_id)
     SELECT $10, $11, $2, $1, $12::bigint, $13, $14, $15::bigint, 'held', $9::bigint, $8::bigint, $7::bigint, $16, $3::bigint, $3::bigint, $10 FROM ok)
-  SELECT ms FROM ok`;
+  SELECT ms, balance, refreshed_at FROM ok`;
 
 /**
  * Tops a lease up in one statement: its row locked first (the order of returns and conversions),
  * only while it is open ('held'), then {@link leaseChecks}; its hold grows by the credits and its
- * renewal time (`finished_at`, while it is open) is now. Returns the minute window, or no row.
+ * renewal time (`finished_at`, while it is open) is now. Returns as {@link LEASE_TAKE_PG}.
  * $1–$9 as there, $10 lease id, $11 headroom.
  */
 export const LEASE_TOP_UP_PG = `WITH l AS MATERIALIZED (SELECT request_id FROM gw_requests WHERE request_id = $10 AND lease_id = $10 AND status = 'held' FOR UPDATE),
   ${leaseChecks(" AND EXISTS (SELECT 1 FROM l)", "$11")},
   r AS (UPDATE gw_requests SET hold = hold + $9::bigint, finished_at = $3::bigint FROM ok WHERE request_id = $10)
-  SELECT ms FROM ok`;
+  SELECT ms, balance, refreshed_at FROM ok`;
 
 /**
  * Charges under leases, many in one statement: each request's row, charged (its hold is the worst
- * case held in memory). Idempotent: a request that has a row already (sent again in doubt, or
- * taken back: a released row in its place) is left as it is, and not returned. Arrays, one element
- * per request: $1 request id, $2 key id, $3 auth id, $4 holder, $5 nonce, $6 model, $7 tier,
- * $8 price version, $9 hold, $10 input bound, $11 max output, $12 tokens in, $13 tokens out,
- * $14 charge, $15 ending, $16 replica, $17 created at, $18 finished at, $19 lease id.
+ * case held in memory), only while its lease is open. The open leases' rows are share-locked first,
+ * in ascending order: a return (which locks a lease's row for update, then sums its charges) waits
+ * for this statement and counts its charges, or this one waits for the return and, the lease no
+ * longer open, inserts nothing for it. Idempotent: a request that has a row already (sent again in
+ * doubt, or taken back: a released row in its place) is left as it is. Returns the ids inserted.
+ * Arrays, one element per request: $1 request id, $2 key id, $3 auth id, $4 holder, $5 nonce,
+ * $6 model, $7 tier, $8 price version, $9 hold, $10 input bound, $11 max output, $12 tokens in,
+ * $13 tokens out, $14 charge, $15 ending, $16 replica, $17 created at, $18 finished at, $19 lease id.
  */
-export const LEASED_CHARGES_PG = `INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output,
-    tokens_in, tokens_out, charge, ending, replica, created_at, finished_at, lease_id)
-  SELECT v.request_id, v.key_id, v.auth_id, v.holder, v.nonce, v.model, v.tier, v.price_version, 'charged', v.hold, v.input_bound, v.max_output,
-    v.tokens_in, v.tokens_out, v.charge, v.ending, v.replica, v.created_at, v.finished_at, v.lease_id
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
-    $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[])
+export const LEASED_CHARGES_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::bigint[],
+      $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[])
     AS v(request_id, key_id, auth_id, holder, nonce, model, tier, price_version, hold, input_bound, max_output, tokens_in, tokens_out, charge, ending, replica,
-      created_at, finished_at, lease_id)
-  ON CONFLICT (request_id) DO NOTHING
-  RETURNING request_id`;
+      created_at, finished_at, lease_id)),
+  l AS MATERIALIZED (SELECT request_id FROM gw_requests WHERE request_id = ANY ($19::text[]) AND lease_id = request_id AND status = 'held' ORDER BY request_id FOR SHARE),
+  i AS (INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output,
+      tokens_in, tokens_out, charge, ending, replica, created_at, finished_at, lease_id)
+    SELECT v.request_id, v.key_id, v.auth_id, v.holder, v.nonce, v.model, v.tier, v.price_version, 'charged', v.hold, v.input_bound, v.max_output,
+      v.tokens_in, v.tokens_out, v.charge, v.ending, v.replica, v.created_at, v.finished_at, v.lease_id
+    FROM v WHERE v.lease_id IN (SELECT request_id FROM l)
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING request_id)
+  SELECT request_id FROM i`;
 
 /** A lease's row, locked (the first statement of a return or a take-back's adjustment). $1 lease id. */
 export const LEASE_LOCK_PG = "SELECT status, hold, holder, auth_id, created_at FROM gw_requests WHERE request_id = $1 AND lease_id = $1 FOR UPDATE";

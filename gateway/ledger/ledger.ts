@@ -210,6 +210,9 @@ const batchRow = (r: Row): BatchRow => ({
 
 const fmtCredits = formatCredits;
 
+/** Whether a request row is a lease's (its `lease_id` is its own id: see leases.ts). */
+const isLease = (r: Row): boolean => r.lease_id !== null && r.lease_id !== undefined && str(r.lease_id) === str(r.request_id);
+
 /** A map's entries by holder address: the order in which transactions lock holders' rows (see finishBatch). */
 const byHolder = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
@@ -483,6 +486,16 @@ export class Ledger {
   private readonly doubtful = new Map<string, HoldParams>();
   /** Leases being returned (by id). */
   private readonly returning = new Map<string, Promise<void>>();
+  /** Every lease this process took and has not returned (open, closed with requests in flight, being returned), by id. */
+  private readonly ownLeases = new Map<string, Lease>();
+  /** Closing: no lease is taken or used any more. */
+  private leasesClosing = false;
+  /**
+   * Told of charges under a lease that its hold did not cover when a batch converted them (a lease
+   * taken without waiting for the disk, lost in a crash of the database while the gateway ran):
+   * they are charged all the same, and logged.
+   */
+  onLeaseShortfall: ((e: { leaseId: string; charged: bigint; held: bigint }) => void) | undefined;
   private leaseSweep: NodeJS.Timeout | undefined;
   private leaseCounts = { taken: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
   private leasedCharges: GroupCommit<PgLeasedCharge, bigint | undefined> | undefined;
@@ -637,6 +650,7 @@ export class Ledger {
   }
 
   async close(): Promise<void> {
+    this.leasesClosing = true;
     if (this.leaseSweep) clearInterval(this.leaseSweep);
     // The leases given back, unless the database does not answer within 5 s (the next start, or another replica, recovers them).
     for (const l of [...this.leases.values()]) this.closeLease(l);
@@ -835,6 +849,7 @@ export class Ledger {
       let all = true;
       const sorted = byHolder(balances);
       if (this.db.kind === "postgres") {
+        const leased = [...new Set([...this.leases.values()].map((l) => l.holder))].filter((h) => balances.has(h));
         // One statement, one round trip, stale or not: the holders' rows are locked (and holds on them
         // wait) only for it. (Two round trips per holder when stale held a hundred holders' rows, and
         // the settled-batches counter a landing batch waits on, for 100 ms.) Stale: only lower
@@ -848,12 +863,25 @@ export class Ledger {
              u AS (UPDATE gw_holders g SET balance = v.balance::bigint, refreshed_at = $2 FROM v
                WHERE g.holder = v.holder AND g.holder IN (SELECT holder FROM l) AND (SELECT COUNT(*) FROM l) >= 0 AND g.balance <> v.balance AND ($3::int = 0 OR g.balance > v.balance) RETURNING 1)
            SELECT (SELECT COUNT(*) FROM gw_holders g JOIN v ON g.holder = v.holder WHERE $3::int = 1 AND g.balance < v.balance) AS behind,
-             (SELECT string_agg(holder, ',') FROM l WHERE lower) AS lowered`,
-          [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now, stale ? 1 : 0],
+             (SELECT string_agg(holder, ',') FROM l WHERE lower) AS lowered,
+             (SELECT string_agg(holder || ':' || balance || ':' || refreshed_at, ',') FROM gw_holders WHERE holder = ANY ($4::text[])) AS leased`,
+          [JSON.stringify(sorted.map(([holder, balance]) => ({ holder, balance: balance.toString() }))), now, stale ? 1 : 0, pgArray(leased)],
         );
-        // A lower balance (a clawback, a transfer out, an expiry) cuts the holder's leases: taken against more.
+        // A lower balance from the chain (a clawback, a transfer out, an expiry) cuts the holder's
+        // leases, taken against more: written now by this replica, or since the lease was taken by
+        // another (its refresh time later, the balance lower).
         const lowered = new Set(rows[0]?.lowered ? str(rows[0].lowered).split(",") : []);
-        if (lowered.size) this.cutLeases((l) => lowered.has(l.holder));
+        const seen = new Map(
+          (rows[0]?.leased ? str(rows[0].leased).split(",") : []).map((e) => {
+            const [holder, balance, refreshedAt] = e.split(":");
+            return [holder, { balance: BigInt(balance), refreshedAt: Number(refreshedAt) }];
+          }),
+        );
+        const cut = (l: Lease) => {
+          const s = seen.get(l.holder);
+          return lowered.has(l.holder) || (s !== undefined && s.refreshedAt > l.refreshedAt && s.balance < l.balance);
+        };
+        if ([...this.leases.values()].some(cut)) this.cutLeases(cut);
         return num(rows[0]?.behind) === 0;
       }
       // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
@@ -1033,17 +1061,33 @@ export class Ledger {
       tx.all("SELECT request_id, lease_id FROM gw_requests WHERE status = 'held' AND replica = $1 AND created_at < $2", [replica, before]),
     );
     // Leases this process does not hold (one whose taking's reply was lost, a return that gave up) are returned.
-    const known = new Set([...this.leases.values()].map((l) => l.id));
-    for (const r of this.leased.values()) known.add(r.lease.id);
-    for (const id of this.returning.keys()) known.add(id);
-    const isLease = (r: Row) => r.lease_id !== null && r.lease_id !== undefined && str(r.lease_id) === str(r.request_id);
-    const leases = rows.filter((r) => isLease(r) && !known.has(str(r.request_id))).map((r) => str(r.request_id));
-    for (const id of leases) await this.returnLease(id);
+    const leases = rows.filter((r) => isLease(r) && !this.ownLeases.has(str(r.request_id))).map((r) => str(r.request_id));
     const orphans = rows
       .filter((r) => !isLease(r))
       .map((r) => str(r.request_id))
       .filter((id) => !this.live.has(id) && !this.releasing.has(id));
-    return leases.length + (await this.releaseAll(orphans, "ledger_error", now));
+    return (await this.returnAll(leases)) + (await this.releaseAll(orphans, "ledger_error", now));
+  }
+
+  /**
+   * Returns other replicas' leases not renewed for `max(staleMs, LEASE_RECOVER_MS)`: a replica that
+   * never came back. The gateway runs it at its start and every minute. How many it returned.
+   */
+  async recoverLeases(replica: string, staleMs: number, now: number): Promise<number> {
+    if (this.db.kind !== "postgres") return 0;
+    const rows = await this.db.statement(
+      "SELECT request_id FROM gw_requests WHERE status = 'held' AND lease_id = request_id AND replica <> $1 AND COALESCE(finished_at, created_at) < $2",
+      [replica, now - Math.max(staleMs, LEASE_RECOVER_MS)],
+      { durable: false },
+    );
+    return this.returnAll(rows.map((r) => str(r.request_id)));
+  }
+
+  /** Returns these leases, each on its own (one that fails does not stop the others); how many were open. */
+  private async returnAll(ids: readonly string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) if ((await this.returnLease(id).catch(() => undefined)) !== undefined) n++;
+    return n;
   }
 
   /**
@@ -1261,7 +1305,7 @@ export class Ledger {
     if (BigInt(Math.floor(p.now / 1000)) >= key.expiresAt) return undefined;
     if (key.models.length > 0 && !key.models.includes(p.model)) return undefined;
     const outputTokens = Math.min(p.maxTokens ?? p.modelMaxTokens, p.modelMaxTokens);
-    if (outputTokens < 1 || this.closing.signal.aborted) return undefined;
+    if (outputTokens < 1 || this.leasesClosing) return undefined;
     const worst = p.quote.cost(p.inputTokens, outputTokens);
     const tokens = p.inputTokens + outputTokens;
     for (let tries = 0; tries < 3; tries++) {
@@ -1329,6 +1373,8 @@ export class Ledger {
       }
       lease.renewedAt = p.now;
       lease.size = size;
+      lease.balance = big(rows[0].balance);
+      lease.refreshedAt = num(rows[0].refreshed_at);
       this.leaseCounts.toppedUp++;
       if (cuts !== this.cuts || lease.closed) return undefined;
       return lease;
@@ -1399,10 +1445,13 @@ export class Ledger {
       size: LEASE_REQUESTS,
       inFlight: 0,
       lastUsed: Date.now(),
+      balance: big(rows[0].balance),
+      refreshedAt: num(rows[0].refreshed_at),
       closed: false,
     };
     this.leaseCounts.taken++;
-    if (cuts !== this.cuts || this.closing.signal.aborted) {
+    this.ownLeases.set(id, lease);
+    if (cuts !== this.cuts || this.leasesClosing) {
       // A revocation, an offboarding or a lower balance came in meanwhile: its leases are cut, this one too.
       lease.closed = true;
       this.returnInBackground(id, lease);
@@ -1413,10 +1462,10 @@ export class Ledger {
     return lease;
   }
 
-  /** Closes the leases idle for LEASE_IDLE_MS. */
+  /** Closes the leases idle (none of their requests in flight) for LEASE_IDLE_MS. */
   private sweepLeases(): void {
     const now = Date.now();
-    for (const l of [...this.leases.values()]) if (now - l.lastUsed >= LEASE_IDLE_MS) this.closeLease(l);
+    for (const l of [...this.leases.values()]) if (l.inFlight === 0 && now - l.lastUsed >= LEASE_IDLE_MS) this.closeLease(l);
   }
 
   /** No more holds under this lease; returned once none is in flight. */
@@ -1438,6 +1487,7 @@ export class Ledger {
     const l = r.lease;
     l.used -= r.worst - charge;
     l.inFlight--;
+    if (l.inFlight === 0) l.lastUsed = Date.now();
     if (l.closed && l.inFlight === 0) this.returnInBackground(l.id, l);
   }
 
@@ -1447,13 +1497,19 @@ export class Ledger {
     await Promise.all(this.returning.values());
   }
 
-  /** Returns a lease, retrying (as a release: back-off to 30 s, 12 attempts) until the database answers. */
+  /**
+   * Returns a lease, retrying (as a release: back-off to 30 s, 12 attempts) until the database
+   * answers; one it could not return is this process's no more ({@link releaseOrphans} finds it).
+   */
   private returnInBackground(id: string, lease?: Lease): void {
     if (this.returning.has(id)) return;
     const run = retry(() => this.returnLease(id, lease), { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal })
       .then(() => undefined)
       .catch(() => undefined)
-      .finally(() => this.returning.delete(id));
+      .finally(() => {
+        this.returning.delete(id);
+        this.ownLeases.delete(id);
+      });
     this.returning.set(id, run);
   }
 
@@ -1461,17 +1517,19 @@ export class Ledger {
    * Returns a lease: its row locked, its charges not converted yet summed, and the rest of its hold
    * given back to the holder and the authorization (with its requests and tokens not used, when
    * `lease` says how many: this replica's own). What it keeps, batches convert. Returns what it
-   * gave back (0 when it was not open).
+   * gave back, or undefined when it was not open.
    */
-  private async returnLease(id: string, lease?: Lease): Promise<bigint> {
+  private async returnLease(id: string, lease?: Lease): Promise<bigint | undefined> {
     const back = await this.db.transaction(
       async (tx) => {
         const l = await tx.one(LEASE_LOCK_PG, [id]);
-        if (!l || str(l.status) !== "held") return 0n;
-        // A statement after the lock: it sees every charge committed before it (READ COMMITTED).
-        const kept = big((await tx.one(LEASE_UNCONVERTED_PG, [id]))?.s);
+        if (!l || str(l.status) !== "held") return undefined;
+        // A statement after the lock: it sees every charge committed before it (READ COMMITTED), and
+        // no charge under it commits after it (they share-lock its row while it is open).
+        const charged = big((await tx.one(LEASE_UNCONVERTED_PG, [id]))?.s);
         const hold = big(l.hold);
-        if (kept > hold) throw new Error(`lease ${id}: its charges not converted (${kept}) exceed its hold (${hold})`);
+        // More than it holds cannot happen; were it to, it keeps what it holds (the batch converts the rest: onLeaseShortfall).
+        const kept = charged > hold ? hold : charged;
         await tx.run(LEASE_SHRINK_PG, [id, kept, Date.now()]);
         await tx.run(LEASE_GIVE_BACK_HOLDER_PG, [str(l.holder), hold - kept, big(l.created_at), lease?.requests ?? 0, lease?.tokens ?? 0, lease?.minuteStart ?? -1]);
         await tx.run(LEASE_GIVE_BACK_AUTHORIZATION_PG, [str(l.auth_id), hold - kept]);
@@ -1479,7 +1537,7 @@ export class Ledger {
       },
       { durable: false },
     );
-    this.leaseCounts.returned++;
+    if (back !== undefined) this.leaseCounts.returned++;
     return back;
   }
 
@@ -1559,10 +1617,13 @@ export class Ledger {
         if (err instanceof GatewayError) throw err;
         got = await this.pgLeasedCharges().submit(item);
       }
+      // Not charged: its lease is no longer open (recovered by another replica, or lost in a crash of
+      // the database): no charge can land under it now. Closed; the next request takes another.
+      if (got === undefined) this.closeLease(r.lease);
       return this.counted(got === undefined ? undefined : { charge: got });
     } catch (err) {
-      // In doubt: a take-back (releaseUndelivered) writes a released row in its place first.
-      this.doubtful.set(r.p.requestId, r.p);
+      // In doubt: a take-back (releaseUndelivered, for an answer not delivered) writes a released row in its place first.
+      if (usage.ending === "ok") this.doubtful.set(r.p.requestId, r.p);
       throw err;
     } finally {
       // Counted as charged whatever came of it: what the lease gives back is read from the database.
@@ -1669,18 +1730,13 @@ export class Ledger {
    */
   async releaseAbandoned(replica: string, staleMs: number, now: number): Promise<number> {
     const rows = await this.db.transaction(async (tx) =>
-      tx.all("SELECT request_id, lease_id, replica, created_at, finished_at FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [
-        replica,
-        now - staleMs,
-      ]),
+      tx.all("SELECT request_id, lease_id, replica FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < $2)", [replica, now - staleMs]),
     );
-    const isLease = (r: Row) => r.lease_id !== null && r.lease_id !== undefined && str(r.lease_id) === str(r.request_id);
-    // Leases: this replica's (a previous run's), and another's only once its owner no longer uses it
-    // (its last renewal, `finished_at` while open, long enough ago).
-    const leases = rows.filter((r) => isLease(r) && (str(r.replica) === replica || num(r.finished_at ?? r.created_at) < now - Math.max(staleMs, LEASE_RECOVER_MS)));
-    for (const l of leases) await this.returnLease(str(l.request_id));
+    // Leases: this replica's (a previous run's) now; another's only once its owner no longer uses it (recoverLeases).
+    const own = rows.filter((r) => isLease(r) && str(r.replica) === replica).map((r) => str(r.request_id));
+    const returned = (await this.returnAll(own)) + (await this.recoverLeases(replica, staleMs, now));
     return (
-      leases.length +
+      returned +
       (await this.releaseAll(
         rows.filter((r) => !isLease(r)).map((r) => str(r.request_id)),
         "crash",
@@ -1867,40 +1923,62 @@ export class Ledger {
    * holds down by their sum, the holder's unsettled and the authorization's charged up by as
    * much. A returned lease left with nothing is released. Locks, after the rows the batch marked:
    * the leases' rows, the holders', then the authorizations' (with the batch's not yet activated,
-   * which the activations lock next), each in ascending order.
+   * which the activations lock next), each in ascending order. A sum its lease does not hold
+   * (which the share lock of every leased charge prevents; a lease lost in a crash of the database
+   * could) is charged all the same — the batch is not held up — and told to onLeaseShortfall.
    */
   private async convertLeased(tx: SqlTx, rows: readonly UsageRow[], leaseOf: ReadonlyMap<string, string>, batchAuthIds: readonly string[]): Promise<void> {
-    const sum = <K>(key: (r: UsageRow) => K) => {
-      const m = new Map<K, bigint>();
-      for (const r of rows) m.set(key(r), (m.get(key(r)) ?? 0n) + r.charge);
-      return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    };
-    const byLease = sum((r) => leaseOf.get(r.requestId)!);
-    const byHolder = sum((r) => r.holder);
-    const byAuth = sum((r) => r.authId);
-    const ids = <K extends string>(m: [K, bigint][]) => pgArray(m.map(([k]) => k));
-    const sums = (m: [string, bigint][]) => pgArray(m.map(([, v]) => v));
-    await tx.all("SELECT request_id FROM gw_requests WHERE request_id = ANY ($1::text[]) ORDER BY request_id FOR UPDATE", [ids(byLease)]);
-    const leases = await tx.all(
-      `UPDATE gw_requests q SET hold = q.hold - v.s, status = CASE WHEN q.status = 'returned' AND q.hold - v.s = 0 THEN 'released' ELSE q.status END
-        FROM unnest($1::text[], $2::bigint[]) AS v(id, s) WHERE q.request_id = v.id AND q.lease_id = v.id RETURNING q.request_id, q.hold`,
-      [ids(byLease), sums(byLease)],
+    const ascending = <K, V>(m: Map<K, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const add = <K>(m: Map<K, bigint>, k: K, v: bigint) => m.set(k, (m.get(k) ?? 0n) + v);
+    const byLease = new Map<string, { s: bigint; holder: string; authId: string }>();
+    for (const r of rows) {
+      const id = leaseOf.get(r.requestId)!;
+      const e = byLease.get(id) ?? { s: 0n, holder: r.holder, authId: r.authId };
+      e.s += r.charge;
+      byLease.set(id, e);
+    }
+    const leaseIds = ascending(byLease).map(([id]) => id);
+    const held = new Map(
+      (
+        await tx.all("SELECT request_id, hold FROM gw_requests WHERE request_id = ANY ($1::text[]) AND lease_id = request_id ORDER BY request_id FOR UPDATE", [pgArray(leaseIds)])
+      ).map((r) => [str(r.request_id), big(r.hold)]),
     );
-    const short = leases.filter((l) => big(l.hold) < 0n);
-    if (leases.length !== byLease.length || short.length)
-      throw new Error(`converting leased charges: ${byLease.length - leases.length} leases missing, ${short.length} with charges above their hold: batch not recorded`);
-    await tx.all("SELECT holder FROM gw_holders WHERE holder = ANY ($1::text[]) ORDER BY holder FOR UPDATE", [ids(byHolder)]);
+    // What each lease's hold covers (all of it, but for a shortfall), per lease, holder and authorization.
+    const covered = new Map<string, bigint>();
+    const holderHeld = new Map<string, bigint>();
+    const holderCharged = new Map<string, bigint>();
+    const authHeld = new Map<string, bigint>();
+    const authCharged = new Map<string, bigint>();
+    for (const [id, e] of byLease) {
+      const hold = held.get(id) ?? 0n;
+      const c = e.s < hold ? e.s : hold;
+      if (c < e.s) this.onLeaseShortfall?.({ leaseId: id, charged: e.s, held: hold });
+      covered.set(id, c);
+      add(holderHeld, e.holder, c);
+      add(holderCharged, e.holder, e.s);
+      add(authHeld, e.authId, c);
+      add(authCharged, e.authId, e.s);
+    }
+    const present = leaseIds.filter((id) => held.has(id));
     await tx.run(
-      "UPDATE gw_holders g SET open_holds = g.open_holds - v.s, unsettled = g.unsettled + v.s FROM unnest($1::text[], $2::bigint[]) AS v(holder, s) WHERE g.holder = v.holder",
-      [ids(byHolder), sums(byHolder)],
+      `UPDATE gw_requests q SET hold = q.hold - v.c, status = CASE WHEN q.status = 'returned' AND q.hold - v.c = 0 THEN 'released' ELSE q.status END
+        FROM unnest($1::text[], $2::bigint[]) AS v(id, c) WHERE q.request_id = v.id`,
+      [pgArray(present), pgArray(present.map((id) => covered.get(id)!))],
     );
+    const holders = ascending(holderCharged).map(([h]) => h);
+    await tx.all("SELECT holder FROM gw_holders WHERE holder = ANY ($1::text[]) ORDER BY holder FOR UPDATE", [pgArray(holders)]);
+    await tx.run(
+      "UPDATE gw_holders g SET open_holds = g.open_holds - v.c, unsettled = g.unsettled + v.s FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(holder, c, s) WHERE g.holder = v.holder",
+      [pgArray(holders), pgArray(holders.map((h) => holderHeld.get(h)!)), pgArray(holders.map((h) => holderCharged.get(h)!))],
+    );
+    const auths = ascending(authCharged).map(([a]) => a);
     await tx.all("SELECT auth_id FROM gw_authorizations WHERE auth_id = ANY ($1::text[]) AND (activated = 0 OR auth_id = ANY ($2::text[])) ORDER BY auth_id FOR UPDATE", [
       pgArray(batchAuthIds),
-      ids(byAuth),
+      pgArray(auths),
     ]);
     await tx.run(
-      "UPDATE gw_authorizations x SET open_holds = x.open_holds - v.s, charged = x.charged + v.s FROM unnest($1::text[], $2::bigint[]) AS v(auth_id, s) WHERE x.auth_id = v.auth_id",
-      [ids(byAuth), sums(byAuth)],
+      "UPDATE gw_authorizations x SET open_holds = x.open_holds - v.c, charged = x.charged + v.s FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(auth_id, c, s) WHERE x.auth_id = v.auth_id",
+      [pgArray(auths), pgArray(auths.map((a) => authHeld.get(a)!)), pgArray(auths.map((a) => authCharged.get(a)!))],
     );
   }
 

@@ -8,7 +8,7 @@
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
 import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
-import { LEASE_HEADROOM, LEASE_RECOVER_MS, LEASE_REQUESTS } from "../../gateway/ledger/leases.js";
+import { LEASE_HEADROOM, LEASE_IDLE_MS, LEASE_RECOVER_MS, LEASE_REQUESTS } from "../../gateway/ledger/leases.js";
 import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { QUOTE, T0, addTestAccount, holdParams, refusal } from "./support/ledgerTerms.js";
 
@@ -236,6 +236,108 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     expect(await minute(ledger, A.holder)).to.deep.include({ day: 0n });
     expect(taken).to.deep.equal([`${h1.requestId}:taken_back:${QUOTE.cost(20, 6)}`, `${h2.requestId}:taken_back:${c2}`]);
     expect(await ledger.createBatch(100, build, T0 + 2)).to.equal(undefined);
+  });
+
+  it("a charge under a lease no longer open is not recorded, and the lease is closed; one a process does not know is returned by its orphan sweep", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const h = await ledger.hold(params(A));
+    const h2 = await ledger.hold(params(A));
+    // Another process under the same name (as after a take whose reply was lost) does not know the lease: its sweep returns it.
+    const stranger = await db.open({ leases: true });
+    expect(await stranger.releaseOrphans("r1", T0 + 3_600_000, T0 + 3_600_000)).to.equal(1);
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+    // The charge finds its lease returned: nothing inserted (it could no longer be converted), nothing held.
+    expect(await ledger.settleRequest(h.requestId, charge(5), T0 + 1)).to.equal(undefined);
+    expect(await ledger.request(h.requestId)).to.equal(undefined);
+    expect(ledger.leaseStats()).to.include({ open: 0 });
+    await ledger.settleRequest(h2.requestId, release, T0 + 1);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: 0n, available: RICH });
+    // The next request takes a new lease; the owner's own sweep leaves it alone, in use or idle.
+    const h3 = await ledger.hold(params(A, { now: T0 + 10 }));
+    expect(ledger.leaseStats()).to.include({ taken: 2, open: 1 });
+    expect(await ledger.releaseOrphans("r1", T0 + 3_600_000, T0 + 3_600_000)).to.equal(0);
+    await ledger.returnLeases();
+    expect(await ledger.releaseOrphans("r1", T0 + 3_600_000, T0 + 3_600_000)).to.equal(0);
+    expect((await leaseRows(ledger, A.holder))[1].status).to.equal("held");
+    await ledger.settleRequest(h3.requestId, charge(5), T0 + 2);
+    await ledger.returnLeases();
+    expect((await leaseRows(ledger, A.holder))[1]).to.deep.equal({ status: "returned", hold: QUOTE.cost(20, 5), replica: "r1" });
+  });
+
+  it("a batch charges what a lease did not hold (a lease lost in a crash of the database) instead of stopping, and says so", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const h = await ledger.hold(params(A));
+    await ledger.settleRequest(h.requestId, charge(10), T0 + 1);
+    const [{ lease_id: leaseId }] = await rows(ledger, "SELECT lease_id FROM gw_requests WHERE request_id = $1", [h.requestId]);
+    // As if the lease's take had been lost: its row gone, its counts with it.
+    await rows(ledger, "DELETE FROM gw_requests WHERE request_id = $1", [leaseId]);
+    await rows(ledger, "UPDATE gw_holders SET open_holds = 0 WHERE holder = $1", [A.holder]);
+    await rows(ledger, "UPDATE gw_authorizations SET open_holds = 0 WHERE auth_id = $1", [A.authId]);
+    const told: unknown[] = [];
+    ledger.onLeaseShortfall = (e) => told.push(e);
+    const c = QUOTE.cost(20, 10);
+    expect((await ledger.createBatch(100, build, T0 + 2))!.requested).to.equal(c);
+    expect(told).to.deep.equal([{ leaseId, charged: c, held: 0n }]);
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: c });
+    expect(await ledger.authorizationState(A.authId)).to.deep.include({ openHolds: 0n, charged: c });
+  });
+
+  it("a lower balance cuts the leases of every replica that reads it, whichever one writes it", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const second = await db.open({ leases: true });
+    await ledger.settleRequest((await ledger.hold(params(A))).requestId, release, T0);
+    await second.settleRequest((await second.hold(params(A, { replica: "r2" }))).requestId, release, T0);
+    const lower = new Map([[A.holder, RICH - 1n]]);
+    await ledger.setBalances(lower, await ledger.settledEpoch(), T0 + 1);
+    // Written by the first: the second finds it written already, and cuts its own lease all the same.
+    await second.setBalances(lower, await second.settledEpoch(), T0 + 1);
+    expect([ledger.leaseStats().open, second.leaseStats().open]).to.deep.equal([0, 0]);
+  });
+
+  it("a settlement lowers the balance without cutting a lease: what is available is as it was", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const second = await db.open({ leases: true });
+    await ledger.settleRequest((await ledger.hold(params(A))).requestId, charge(10), T0);
+    await second.settleRequest((await second.hold(params(A, { replica: "r2" }))).requestId, release, T0);
+    const batch = (await ledger.createBatch(100, build, T0 + 1))!;
+    expect(await ledger.finishBatch(batch.batchId, new Map([[A.authId, batch.requested]]), null, T0 + 2)).to.equal(true);
+    // The chain's balance is now the ledger's: read by both, nothing written, nothing cut.
+    const settled = new Map([[A.holder, RICH - batch.requested]]);
+    expect(await ledger.setBalances(settled, await ledger.settledEpoch(), T0 + 3)).to.equal(true);
+    expect(await second.setBalances(settled, await second.settledEpoch(), T0 + 3)).to.equal(true);
+    expect([ledger.leaseStats().open, second.leaseStats().open]).to.deep.equal([1, 1]);
+    // A clawback after it does.
+    const lower = new Map([[A.holder, RICH - batch.requested - 1n]]);
+    await second.setBalances(lower, await second.settledEpoch(), T0 + 4);
+    await ledger.setBalances(lower, await ledger.settledEpoch(), T0 + 4);
+    expect([ledger.leaseStats().open, second.leaseStats().open]).to.deep.equal([0, 0]);
+  });
+
+  it("renews a lease a minute after its last renewal, with the new minute's requests; a new day takes a new lease", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    await ledger.settleRequest((await ledger.hold(params(A))).requestId, release, T0);
+    await ledger.settleRequest((await ledger.hold(params(A, { now: T0 + 61_000 }))).requestId, release, T0 + 61_000);
+    expect(ledger.leaseStats()).to.include({ taken: 1, toppedUp: 1 });
+    // The new minute counts the top-up's 16 requests; the first minute's 8 stay counted in their own window.
+    expect(await minute(ledger, A.holder)).to.include({ requests: 2 * LEASE_REQUESTS });
+    const [renewed] = await rows(ledger, "SELECT finished_at FROM gw_requests WHERE lease_id = request_id");
+    expect(Number(renewed.finished_at)).to.equal(T0 + 61_000);
+    // T0 is noon (UTC): the next day starts 12 hours later.
+    await ledger.hold(params(A, { now: T0 + 13 * 3_600_000 }));
+    for (let i = 0; ledger.leaseStats().returned === 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(ledger.leaseStats()).to.include({ taken: 2, returned: 1, open: 1 });
+  });
+
+  it("the idle sweep returns a lease only once none of its requests is in flight", async function () {
+    this.timeout(20_000);
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    const h = await ledger.hold(params(A));
+    await new Promise((r) => setTimeout(r, LEASE_IDLE_MS + 1_200));
+    expect(ledger.leaseStats()).to.include({ open: 1, returned: 0 });
+    await ledger.settleRequest(h.requestId, charge(3), T0 + 1);
+    await new Promise((r) => setTimeout(r, LEASE_IDLE_MS + 1_200));
+    expect(ledger.leaseStats()).to.include({ open: 0, returned: 1 });
+    expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: QUOTE.cost(20, 3) });
   });
 
   it("two replicas with leases and the exact path never spend more than the balance; every credit ends charged or given back", async () => {

@@ -251,12 +251,23 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
       "charged but not served",
     ).to.deep.equal([]);
     for (const k of keys) expect((await gw.ledger.holderState(k.holder))!.openHolds).to.equal(0n);
-    // Each holder's unsettled charges are the charges not in a settled batch (one statement: one snapshot).
+    // Each holder's unsettled charges are the charges not in a settled batch, those made under a
+    // lease and not in a batch yet counted in the holds of their returned leases instead; and its
+    // open holds are those leases' holds (one statement: one snapshot).
+    const sum = (col: "charge" | "hold", where: string) =>
+      `COALESCE((SELECT SUM(r.${col}) FROM gw_requests r LEFT JOIN gw_batches b ON b.batch_id = r.batch_id WHERE r.holder = h.holder AND ${where}), 0)`;
     const owed = await gw.ledger.db.transaction((tx) =>
-      tx.all(`SELECT h.holder, h.unsettled, COALESCE((SELECT SUM(r.charge) FROM gw_requests r LEFT JOIN gw_batches b ON b.batch_id = r.batch_id
-        WHERE r.holder = h.holder AND r.status = 'charged' AND (r.batch_id IS NULL OR b.status <> 'settled')), 0) AS owed FROM gw_holders h`),
+      tx.all(`SELECT h.holder, h.unsettled, h.open_holds,
+        ${sum("charge", "r.status = 'charged' AND (r.batch_id IS NULL OR b.status <> 'settled')")} AS owed,
+        ${sum("charge", "r.status = 'charged' AND r.lease_id IS NOT NULL AND r.batch_id IS NULL")} AS leased,
+        ${sum("hold", "r.status IN ('held', 'returned')")} AS held FROM gw_holders h`),
     );
-    for (const o of owed) expect(BigInt(o.unsettled as string | bigint), String(o.holder)).to.equal(BigInt(o.owed as string | bigint));
+    const n = (v: unknown) => BigInt(v as string | bigint);
+    for (const o of owed) {
+      expect(n(o.unsettled) + n(o.leased), String(o.holder)).to.equal(n(o.owed));
+      expect(n(o.open_holds), String(o.holder)).to.equal(n(o.held));
+      expect(n(o.held), String(o.holder)).to.equal(n(o.leased));
+    }
     await gw.stop({ settle: true });
     let onChain = 0n;
     for (const k of keys) onChain += parseCredits("50") - (await readCreditBalance(f.chain.reader, k.holder));
