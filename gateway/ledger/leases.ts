@@ -139,11 +139,7 @@ export const LEASED_CHARGES_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($
 /** A lease's row, locked (the first statement of a return or a take-back's adjustment). $1 lease id. */
 export const LEASE_LOCK_PG = "SELECT status, hold, holder, auth_id, created_at FROM gw_requests WHERE request_id = $1 AND lease_id = $1 FOR UPDATE";
 
-/**
- * Its charges not converted yet, read after its row is locked. $1 lease id. Through the index of
- * the charges waiting for a batch (gw_requests_waiting), filtered: returns are rare, and an index
- * of leased rows would cost every charge one more entry.
- */
+/** Its charges not converted yet, read after its row is locked (through gw_requests_leased_waiting). $1 lease id. */
 export const LEASE_UNCONVERTED_PG = `SELECT COALESCE(SUM(charge), 0) AS s FROM gw_requests
   WHERE lease_id = $1 AND request_id <> $1 AND status = 'charged' AND batch_id IS NULL`;
 

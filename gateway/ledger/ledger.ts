@@ -40,7 +40,7 @@ import {
   LEASED_CHARGES_PG,
   type Lease,
 } from "./leases.js";
-import { SCHEMA } from "./schema.js";
+import { SCHEMA, SCHEMA_AFTER_COLUMNS } from "./schema.js";
 import { DAY, MINUTE, rolledWindows } from "./windows.js";
 import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
@@ -641,6 +641,7 @@ export class Ledger {
           : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = 'lease_id'",
       );
       if (!hasLeases) await tx.run("ALTER TABLE gw_requests ADD COLUMN lease_id TEXT");
+      for (const stmt of SCHEMA_AFTER_COLUMNS) await tx.run(stmt);
       await tx.run(
         this.db.kind === "postgres"
           ? "INSERT INTO gw_meta (name, value) VALUES ('settled_batches', 0), ('settler_lease', 0) ON CONFLICT (name) DO NOTHING"

@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import type { GatewayError } from "../../gateway/errors.js";
+import { LEASE_UNCONVERTED_PG } from "../../gateway/ledger/leases.js";
 import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
 import { chargeFor } from "../../sdk/credits/price.js";
@@ -239,7 +240,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
             ),
           )
         ).map((r) => String(r.name));
-      const built = ["gw_requests_batched", "gw_requests_held", "gw_requests_holder_batched", "gw_requests_waiting"];
+      const built = ["gw_requests_batched", "gw_requests_held", "gw_requests_holder_batched", "gw_requests_leased_waiting", "gw_requests_waiting"];
       expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
       // The previous version's indexes, as it built them, then a restart of this version.
       for (const ddl of [
@@ -251,7 +252,8 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         "CREATE INDEX gw_requests_charged ON gw_requests (holder, finished_at, request_id) WHERE status = 'charged'",
       ])
         await ledger.db.transaction((tx) => tx.run(ddl));
-      // Nor had it leases' column.
+      // Nor had it leases' column, nor their index.
+      await ledger.db.transaction((tx) => tx.run("DROP INDEX gw_requests_leased_waiting"));
       await ledger.db.transaction((tx) => tx.run("ALTER TABLE gw_requests DROP COLUMN lease_id"));
       expect(await indexes()).to.include("gw_requests_usage");
       await ledger.init();
@@ -275,6 +277,13 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         );
         expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND holder = $1")).to.include("gw_requests_waiting");
         expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id = $1")).to.include("gw_requests_batched");
+      } else {
+        // A lease's return finds its charges through their index (a sequential scan ruled out: the table is small).
+        const plan = await ledger.db.transaction(async (tx) => {
+          await tx.run("SET LOCAL enable_seqscan = off");
+          return (await tx.all(`EXPLAIN ${LEASE_UNCONVERTED_PG.replaceAll("$1", "'x'")}`)).map((r) => String(r["QUERY PLAN"])).join(" ");
+        });
+        expect(plan).to.include("gw_requests_leased_waiting");
       }
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
       await ledger.hold(holdParams({ requestId: "r1", replica: "gone" }));
