@@ -213,8 +213,8 @@ const fmtCredits = formatCredits;
 /** Whether a request row is a lease's (its `lease_id` is its own id: see leases.ts). */
 const isLease = (r: Row): boolean => r.lease_id !== null && r.lease_id !== undefined && str(r.lease_id) === str(r.request_id);
 
-/** A map's entries by holder address: the order in which transactions lock holders' rows (see finishBatch). */
-const byHolder = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+/** A map's entries in ascending order of their keys (holder addresses, lease or authorization ids): the order in which transactions lock their rows (see finishBatch). */
+const ascending = <V>(m: ReadonlyMap<string, V>): [string, V][] => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
 const HOLD_COLUMNS = `a.holder, a.nonce, a.status, a.expires_at, a.models, a.cap, a.charged, a.open_holds AS a_open,
   h.balance, h.unsettled, h.open_holds AS h_open, h.offboarded, h.minute_start, h.minute_requests, h.minute_tokens, h.day_start, h.day_credits`;
@@ -848,7 +848,7 @@ export class Ledger {
       const meta = await tx.one(`SELECT value FROM gw_meta WHERE name = 'settled_batches'${this.db.forUpdate}`);
       const stale = big(meta?.value) !== epoch || (await tx.one("SELECT batch_id FROM gw_batches WHERE status = 'pending' LIMIT 1")) !== undefined;
       let all = true;
-      const sorted = byHolder(balances);
+      const sorted = ascending(balances);
       if (this.db.kind === "postgres") {
         const leased = [...new Set([...this.leases.values()].map((l) => l.holder))].filter((h) => balances.has(h));
         // One statement, one round trip, stale or not: the holders' rows are locked (and holds on them
@@ -1929,8 +1929,6 @@ export class Ledger {
    * could) is charged all the same — the batch is not held up — and told to onLeaseShortfall.
    */
   private async convertLeased(tx: SqlTx, rows: readonly UsageRow[], leaseOf: ReadonlyMap<string, string>, batchAuthIds: readonly string[]): Promise<void> {
-    const ascending = <K, V>(m: Map<K, V>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const add = <K>(m: Map<K, bigint>, k: K, v: bigint) => m.set(k, (m.get(k) ?? 0n) + v);
     const byLease = new Map<string, { s: bigint; holder: string; authId: string }>();
     for (const r of rows) {
       const id = leaseOf.get(r.requestId)!;
@@ -1944,21 +1942,23 @@ export class Ledger {
         await tx.all("SELECT request_id, hold FROM gw_requests WHERE request_id = ANY ($1::text[]) AND lease_id = request_id ORDER BY request_id FOR UPDATE", [pgArray(leaseIds)])
       ).map((r) => [str(r.request_id), big(r.hold)]),
     );
-    // What each lease's hold covers (all of it, but for a shortfall), per lease, holder and authorization.
+    // What each lease's hold covers (`c`: all of it, but for a shortfall) and what was charged (`s`), per lease, holder and authorization.
     const covered = new Map<string, bigint>();
-    const holderHeld = new Map<string, bigint>();
-    const holderCharged = new Map<string, bigint>();
-    const authHeld = new Map<string, bigint>();
-    const authCharged = new Map<string, bigint>();
+    const perHolder = new Map<string, { c: bigint; s: bigint }>();
+    const perAuth = new Map<string, { c: bigint; s: bigint }>();
+    const add = (m: Map<string, { c: bigint; s: bigint }>, k: string, c: bigint, s: bigint) => {
+      const e = m.get(k) ?? { c: 0n, s: 0n };
+      e.c += c;
+      e.s += s;
+      m.set(k, e);
+    };
     for (const [id, e] of byLease) {
       const hold = held.get(id) ?? 0n;
       const c = e.s < hold ? e.s : hold;
       if (c < e.s) this.onLeaseShortfall?.({ leaseId: id, charged: e.s, held: hold });
       covered.set(id, c);
-      add(holderHeld, e.holder, c);
-      add(holderCharged, e.holder, e.s);
-      add(authHeld, e.authId, c);
-      add(authCharged, e.authId, e.s);
+      add(perHolder, e.holder, c, e.s);
+      add(perAuth, e.authId, c, e.s);
     }
     const present = leaseIds.filter((id) => held.has(id));
     await tx.run(
@@ -1966,20 +1966,20 @@ export class Ledger {
         FROM unnest($1::text[], $2::bigint[]) AS v(id, c) WHERE q.request_id = v.id`,
       [pgArray(present), pgArray(present.map((id) => covered.get(id)!))],
     );
-    const holders = ascending(holderCharged).map(([h]) => h);
-    await tx.all("SELECT holder FROM gw_holders WHERE holder = ANY ($1::text[]) ORDER BY holder FOR UPDATE", [pgArray(holders)]);
+    const holders = ascending(perHolder);
+    await tx.all("SELECT holder FROM gw_holders WHERE holder = ANY ($1::text[]) ORDER BY holder FOR UPDATE", [pgArray(holders.map(([h]) => h))]);
     await tx.run(
       "UPDATE gw_holders g SET open_holds = g.open_holds - v.c, unsettled = g.unsettled + v.s FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(holder, c, s) WHERE g.holder = v.holder",
-      [pgArray(holders), pgArray(holders.map((h) => holderHeld.get(h)!)), pgArray(holders.map((h) => holderCharged.get(h)!))],
+      [pgArray(holders.map(([h]) => h)), pgArray(holders.map(([, e]) => e.c)), pgArray(holders.map(([, e]) => e.s))],
     );
-    const auths = ascending(authCharged).map(([a]) => a);
+    const auths = ascending(perAuth);
     await tx.all("SELECT auth_id FROM gw_authorizations WHERE auth_id = ANY ($1::text[]) AND (activated = 0 OR auth_id = ANY ($2::text[])) ORDER BY auth_id FOR UPDATE", [
       pgArray(batchAuthIds),
-      pgArray(auths),
+      pgArray(auths.map(([a]) => a)),
     ]);
     await tx.run(
       "UPDATE gw_authorizations x SET open_holds = x.open_holds - v.c, charged = x.charged + v.s FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(auth_id, c, s) WHERE x.auth_id = v.auth_id",
-      [pgArray(auths), pgArray(auths.map((a) => authHeld.get(a)!)), pgArray(auths.map((a) => authCharged.get(a)!))],
+      [pgArray(auths.map(([a]) => a)), pgArray(auths.map(([, e]) => e.c)), pgArray(auths.map(([, e]) => e.s))],
     );
   }
 
@@ -2030,7 +2030,7 @@ export class Ledger {
         e.charged += got;
         perHolder.set(c.holder, e);
       }
-      return { charged, holders: byHolder(perHolder) };
+      return { charged, holders: ascending(perHolder) };
     };
     if (this.db.kind === "postgres") {
       // A batch's charges and activations never change once recorded: read without a lock, outside
