@@ -882,7 +882,9 @@ export class Ledger {
           const s = seen.get(l.holder);
           return lowered.has(l.holder) || (s !== undefined && s.refreshedAt > l.refreshedAt && s.balance < l.balance);
         };
-        if ([...this.leases.values()].some(cut)) this.cutLeases(cut);
+        // Counted as a cut whenever this replica lowered a balance, its leases or none: a take in
+        // flight may have read the balance before (see takeLease).
+        if (lowered.size || [...this.leases.values()].some(cut)) this.cutLeases(cut);
         return num(rows[0]?.behind) === 0;
       }
       // Holders in one order (as finishBatch locks them, after the same meta row): no deadlock between the two.
