@@ -4,15 +4,20 @@ import { GatewayError, badRequest } from "../errors.js";
 
 /** Reads a JSON object body of at most `limit` bytes. @throws GatewayError 400/413 */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  return (await readJsonRequest(req, limit)).body;
+}
+
+/** {@link readJsonBody}, with the body's size in bytes as received. @throws GatewayError 400/413 */
+export async function readJsonRequest(req: IncomingMessage, limit: number): Promise<{ body: Record<string, unknown>; bytes: number }> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
     throw new GatewayError(413, "invalid_request_error", "body_too_large", `the request body is ${declared} bytes; the limit is ${limit}`);
   }
   // Events, not `for await`: the async iterator costs a promise per chunk on every request.
+  let size = 0;
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let size = 0;
     const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) {
@@ -37,7 +42,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     throw badRequest("invalid_json", `the request body is not valid JSON (${(err as Error).message})`);
   }
   if (!value || typeof value !== "object" || Array.isArray(value)) throw badRequest("invalid_json", "the request body must be a JSON object");
-  return value as Record<string, unknown>;
+  return { body: value as Record<string, unknown>, bytes: size };
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

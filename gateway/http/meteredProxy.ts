@@ -19,7 +19,7 @@ import { type PriceBook, quoteFor } from "../metering/quote.js";
 import { type PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
 import type { UpstreamClient, UpstreamResponse } from "../upstream/upstreamClient.js";
 import { formatCredits } from "../../sdk/credits/units.js";
-import { readJsonBody, sendError, sendJson } from "./body.js";
+import { readJsonRequest, sendError, sendJson } from "./body.js";
 
 export interface Upstream {
   model: ModelConfig;
@@ -80,22 +80,31 @@ function textOf(content: unknown, param: string): string {
 }
 
 /**
- * An upper bound of the request's input tokens, from its bytes: byte-level and byte-fallback
- * tokenizers never make more tokens than bytes; 4 per message and 8 per request cover the
- * template's and the special tokens. The upstream's count replaces it in the charge.
+ * An upper bound of the request's input tokens, from the bytes of its whole body: byte-level and
+ * byte-fallback tokenizers never make more tokens than bytes, and a chat template renders only
+ * what the body holds — the messages' contents and also their roles, names and tool calls, the
+ * `tools`, `documents` and `chat_template_kwargs` — so every byte counts, not only the contents
+ * (a 100 KB `tools` beside a one-word message would otherwise be served for the price of the
+ * word: the charge never exceeds the hold). 4 per message and 8 per request cover the template's
+ * own and the special tokens. A template sent with the request could repeat what it renders: it
+ * is refused. The upstream's count replaces the bound in the charge. `bytes`: the body's size as
+ * received (by default, as serialized here).
  */
-export function inputTokenBound(body: Record<string, unknown>, chat: boolean): number {
+export function inputTokenBound(body: Record<string, unknown>, chat: boolean, bytes = utf8(JSON.stringify(body))): number {
   if (chat) {
     if (!Array.isArray(body.messages) || body.messages.length === 0) throw badRequest("invalid_messages", "messages must be a non-empty array", "messages");
-    let bytes = 8;
     body.messages.forEach((m, i) => {
       if (!m || typeof m !== "object" || typeof (m as { role?: unknown }).role !== "string") throw badRequest("invalid_messages", `messages[${i}] needs a role`, `messages[${i}]`);
-      bytes += 4 + utf8(textOf((m as { content?: unknown }).content, `messages[${i}].content`));
+      textOf((m as { content?: unknown }).content, `messages[${i}].content`);
     });
-    return bytes;
+    const kwargs = body.chat_template_kwargs;
+    if (body.chat_template !== undefined || (kwargs && typeof kwargs === "object" && (kwargs as { chat_template?: unknown }).chat_template !== undefined)) {
+      throw badRequest("unsupported_chat_template", "a chat template sent with the request is not accepted: the model server's own is used", "chat_template");
+    }
+    return bytes + 4 * body.messages.length + 8;
   }
   if (typeof body.prompt !== "string") throw badRequest("invalid_prompt", "prompt must be a string", "prompt");
-  return utf8(body.prompt) + 8;
+  return bytes + 8;
 }
 
 function parseTier(req: IncomingMessage, body: Record<string, unknown>): Tier {
@@ -171,7 +180,7 @@ export class MeteredProxy {
     let status = 200;
     try {
       const key = await this.authenticate(req);
-      const body = await readJsonBody(req, this.d.maxBodyBytes);
+      const { body, bytes } = await readJsonRequest(req, this.d.maxBodyBytes);
       if (typeof body.model !== "string" || body.model === "") throw badRequest("missing_model", "model is required", "model");
       model = body.model;
       tier = parseTier(req, body);
@@ -186,8 +195,10 @@ export class MeteredProxy {
         throw badRequest("invalid_max_tokens", `max_tokens must be a positive integer (got ${JSON.stringify(asked)})`, "max_tokens");
       }
       if (body.n !== undefined && body.n !== 1) throw badRequest("unsupported_n", "only n = 1 is supported", "n");
+      // More sequences generated than returned, and only those returned counted in the usage.
+      if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) throw badRequest("unsupported_best_of", "only best_of = 1 is supported", "best_of");
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
-      const inputTokens = inputTokenBound(body, chat);
+      const inputTokens = inputTokenBound(body, chat, bytes);
       const requestId = newRequestId(chat);
       // Checked last before the hold (a body can take minutes to arrive).
       const refused = this.d.refusal?.();
@@ -278,6 +289,12 @@ export class MeteredProxy {
         throw ledgerUnavailable("the gateway's ledger did not answer (recording this request's usage), so the response is not delivered and not charged: try again shortly");
       }
       const charge = done?.charge ?? 0n;
+      if (done && charge < amount)
+        // The charge never exceeds the hold: the input bound fell short of what the upstream counted.
+        this.d.log.warn(
+          { requestId: hold.requestId, model: model.name, tokensIn: u.tokensIn, tokensOut: u.tokensOut, cost: amount.toString(), charge: charge.toString() },
+          "the request cost more than its hold: charged the hold",
+        );
       if (!done && amount > 0n)
         this.d.log.error(
           { requestId: hold.requestId, amount: amount.toString() },

@@ -10,7 +10,7 @@ import { readModelPrice, readPriorityFees } from "../../sdk/credits/reads.js";
 import { setModelPrice } from "../../sdk/credits/write.js";
 import type { Gateway } from "../../gateway/index.js";
 import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
-import { type TestUpstream, badUsageUpstream, brokenUpstream, hangingUpstream, slowRelay } from "./support/testUpstreams.js";
+import { type TestUpstream, badUsageUpstream, brokenUpstream, hangingUpstream, slowRelay, templatedUpstream } from "./support/testUpstreams.js";
 
 describe("gateway endings and priority", function () {
   this.timeout(180_000);
@@ -23,13 +23,14 @@ describe("gateway endings and priority", function () {
   before(async () => {
     f = await startGatewayFixture();
     const price = await readModelPrice(f.chain.reader, MODEL);
-    for (const name of ["slow", "broken", "hanging", "bad-usage"]) await setModelPrice(f.chain.ops, name, price);
+    for (const name of ["slow", "broken", "hanging", "bad-usage", "templated"]) await setModelPrice(f.chain.ops, name, price);
     let target = "";
     const slow = await slowRelay(() => target, 40);
     const broken = await brokenUpstream(() => target);
     const hanging = await hangingUpstream();
     const badUsage = await badUsageUpstream();
-    ups.push(slow, broken, hanging, badUsage);
+    const templated = await templatedUpstream();
+    ups.push(slow, broken, hanging, badUsage, templated);
     gw = await f.start({
       models: [
         { name: MODEL, upstream: "embedded", maxOutputTokens: 64, concurrency: 4 },
@@ -37,6 +38,7 @@ describe("gateway endings and priority", function () {
         { name: "broken", upstream: broken.url, upstreamModel: MODEL, maxOutputTokens: 64 },
         { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
         { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
+        { name: "templated", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64 },
       ],
     });
     target = gw.embedded!.url;
@@ -112,6 +114,48 @@ describe("gateway endings and priority", function () {
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect([res.status, body.error.code]).to.deep.equal([502, "invalid_usage"]);
     expect(body.error.message).to.equal("the model's server reported usage that is not a count of tokens; nothing was charged");
+    const after = (await gw.ledger.holderState(holder))!;
+    expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
+  });
+
+  it("holds for everything a chat template renders (roles, names, tool calls, tools), so the charge is the full price", async () => {
+    // A one-word message beside 20 KB of tools, a long role and name, and a tool call: a template
+    // renders them all into the prompt. Counting only the messages' contents held for 12 input
+    // tokens, and the charge (never above the hold) was that, whatever the upstream counted.
+    const tools = Array.from({ length: 100 }, (_, i) => ({
+      type: "function",
+      function: { name: `tool_${i}`, description: "d".repeat(150), parameters: { type: "object", properties: { q: { type: "string" } } } },
+    }));
+    const messages = [
+      { role: "system", content: "" },
+      {
+        role: "assistant",
+        name: "n".repeat(300),
+        content: "",
+        tool_calls: [{ id: "c1", type: "function", function: { name: "tool_1", arguments: JSON.stringify({ q: "q".repeat(2000) }) } }],
+      },
+      { role: "tool", tool_call_id: "c1", content: "ok" },
+      { role: "u".repeat(500), content: "hi" },
+    ];
+    const res = await post({ model: "templated", messages, tools, max_tokens: 5 });
+    const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
+    expect(res.status, JSON.stringify(body)).to.equal(200);
+    expect(body.usage.prompt_tokens).to.be.above(20_000);
+    const r = await settled(res.headers.get("x-request-id")!);
+    expect([r.tokensIn, r.tokensOut]).to.deep.equal([body.usage.prompt_tokens, 1]);
+    expect(r.charge).to.equal(await cost(body.usage.prompt_tokens, 1));
+    expect(res.headers.get("x-ctk-cost-base-units")).to.equal(r.charge.toString());
+    expect(r.charge <= r.hold).to.equal(true);
+    // A template sent with the request could repeat what it renders: refused, nothing charged.
+    const before = (await gw.ledger.holderState(holder))!;
+    for (const extra of [{ chat_template: "{% for m in messages * 1000 %}{{ m.content }}{% endfor %}" }, { chat_template_kwargs: { chat_template: "x" } }]) {
+      const refused = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, ...extra });
+      const e = (await refused.json()) as { error: { code: string; message: string; param: string } };
+      expect([refused.status, e.error.code, e.error.param]).to.deep.equal([400, "unsupported_chat_template", "chat_template"]);
+      expect(e.error.message).to.match(/the model server's own is used/);
+    }
+    const bestOf = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, best_of: 4 });
+    expect([bestOf.status, ((await bestOf.json()) as { error: { code: string } }).error.code]).to.deep.equal([400, "unsupported_best_of"]);
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
   });

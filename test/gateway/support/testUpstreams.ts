@@ -4,7 +4,8 @@
  *   (a stream slow enough to leave mid-way; a saturated upstream), recording each request body;
  * - `broken`: answers 500 to a plain request; on a stream, sends 3 content chunks, then breaks;
  * - `hanging`: never answers;
- * - `badUsage`: answers with usage that is not a count of tokens.
+ * - `badUsage`: answers with usage that is not a count of tokens;
+ * - `templated`: bills a plain chat request's prompt as a chat template renders it, at its worst.
  */
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -102,6 +103,34 @@ export function badUsageUpstream(): Promise<TestUpstream> {
         model: "m",
         choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
         usage: { prompt_tokens: 3, completion_tokens: 1.5, total_tokens: 4.5 },
+      }),
+    );
+  });
+}
+
+/**
+ * Answers a plain chat request as a server with a chat template would bill it, at the worst a
+ * tokenizer can do (one token per byte): what a template renders — each message's role, name,
+ * content and tool calls, and the request's tools — as its prompt tokens; one completion token.
+ */
+export function templatedUpstream(): Promise<TestUpstream> {
+  return serve(async (req, res, bodies) => {
+    const body = await readBody(req);
+    bodies.push(body);
+    const messages = body.messages as { role: string; name?: string; content?: string; tool_calls?: unknown }[];
+    const rendered =
+      messages.map((m) => `${m.role}${m.name ?? ""}${m.content ?? ""}${m.tool_calls ? JSON.stringify(m.tool_calls) : ""}`).join("") +
+      (body.tools ? JSON.stringify(body.tools) : "");
+    const promptTokens = Buffer.byteLength(rendered, "utf8");
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({
+        id: "x",
+        object: "chat.completion",
+        created: 0,
+        model: "m",
+        choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 },
       }),
     );
   });
