@@ -7,7 +7,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   return (await readJsonRequest(req, limit)).body;
 }
 
-/** {@link readJsonBody}, with the body's size in bytes as received. @throws GatewayError 400/413 */
+/** {@link readJsonBody}, with the body's size in UTF-8 bytes as decoded. @throws GatewayError 400/413 */
 export async function readJsonRequest(req: IncomingMessage, limit: number): Promise<{ body: Record<string, unknown>; bytes: number }> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
@@ -42,7 +42,8 @@ export async function readJsonRequest(req: IncomingMessage, limit: number): Prom
     throw badRequest("invalid_json", `the request body is not valid JSON (${(err as Error).message})`);
   }
   if (!value || typeof value !== "object" || Array.isArray(value)) throw badRequest("invalid_json", "the request body must be a JSON object");
-  return { body: value as Record<string, unknown>, bytes: size };
+  // Counted as decoded: an invalid byte became U+FFFD (3 bytes), and is forwarded so.
+  return { body: value as Record<string, unknown>, bytes: Buffer.byteLength(text, "utf8") };
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -79,32 +79,55 @@ function textOf(content: unknown, param: string): string {
   throw badRequest("invalid_content", `${param} must be a string or an array of text parts`, param);
 }
 
+/** What a template may add for the tools it is given: the instructions around them (Qwen's, Hermes', Llama's are 100–200 tokens). */
+const TOOLS_TEMPLATE_TOKENS = 256;
+
 /**
- * An upper bound of the request's input tokens, from the bytes of its whole body: byte-level and
- * byte-fallback tokenizers never make more tokens than bytes, and a chat template renders only
- * what the body holds — the messages' contents and also their roles, names and tool calls, the
- * `tools`, `documents` and `chat_template_kwargs` — so every byte counts, not only the contents
- * (a 100 KB `tools` beside a one-word message would otherwise be served for the price of the
- * word: the charge never exceeds the hold). 4 per message and 8 per request cover the template's
- * own and the special tokens. A template sent with the request could repeat what it renders: it
- * is refused. The upstream's count replaces the bound in the charge. `bytes`: the body's size as
- * received (by default, as serialized here).
+ * An upper bound of the request's input tokens, from bytes (byte-level and byte-fallback
+ * tokenizers never make more tokens than bytes): the whole body as decoded, since a chat template
+ * renders roles, names, tool calls, `tools` and `documents` as well as the contents (counting the
+ * contents alone, a 20 KB `tools` beside a one-word message was served for the price of the word:
+ * the charge never exceeds the hold); and again the tools, tool calls and documents as indented
+ * JSON, as templates print them (`tojson(indent=4)`, `", "` separators, the server's model adding
+ * fields; see {@link indented}), with TOOLS_TEMPLATE_TOKENS for the instructions around tools; 4 per message and 8 per
+ * request for the template's own and the special tokens. A template this does not bound (the
+ * upstream counts more) is charged the hold, and logged. The upstream's count replaces the bound
+ * in the charge. `bytes`: the body's size (by default, as serialized here).
  */
 export function inputTokenBound(body: Record<string, unknown>, chat: boolean, bytes = utf8(JSON.stringify(body))): number {
   if (chat) {
     if (!Array.isArray(body.messages) || body.messages.length === 0) throw badRequest("invalid_messages", "messages must be a non-empty array", "messages");
+    let rendered = 0;
     body.messages.forEach((m, i) => {
       if (!m || typeof m !== "object" || typeof (m as { role?: unknown }).role !== "string") throw badRequest("invalid_messages", `messages[${i}] needs a role`, `messages[${i}]`);
+      // Text only: an image, audio or video part is many tokens from few bytes.
       textOf((m as { content?: unknown }).content, `messages[${i}].content`);
+      const calls = (m as { tool_calls?: unknown }).tool_calls;
+      if (calls !== undefined && calls !== null) rendered += indented(calls);
     });
-    const kwargs = body.chat_template_kwargs;
-    if (body.chat_template !== undefined || (kwargs && typeof kwargs === "object" && (kwargs as { chat_template?: unknown }).chat_template !== undefined)) {
-      throw badRequest("unsupported_chat_template", "a chat template sent with the request is not accepted: the model server's own is used", "chat_template");
-    }
-    return bytes + 4 * body.messages.length + 8;
+    if (Array.isArray(body.tools) && body.tools.length > 0) rendered += indented(body.tools) + TOOLS_TEMPLATE_TOKENS;
+    if (body.documents !== undefined && body.documents !== null) rendered += indented(body.documents);
+    return bytes + rendered + 4 * body.messages.length + 8;
   }
   if (typeof body.prompt !== "string") throw badRequest("invalid_prompt", "prompt must be a string", "prompt");
   return bytes + 8;
+}
+
+/**
+ * The bytes of `v` as indented JSON — a line per value, `": "` after each key — one space a level
+ * (a tokenizer makes a token or two of a run of spaces, not four a level), with the tool calls'
+ * `arguments` strings parsed, as the server does.
+ */
+function indented(v: unknown): number {
+  return utf8(JSON.stringify(v, (k, x) => (k === "arguments" && typeof x === "string" ? parsedOr(x) : x), 1));
+}
+
+function parsedOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 function parseTier(req: IncomingMessage, body: Record<string, unknown>): Tier {
@@ -197,6 +220,19 @@ export class MeteredProxy {
       if (body.n !== undefined && body.n !== 1) throw badRequest("unsupported_n", "only n = 1 is supported", "n");
       // More sequences generated than returned, and only those returned counted in the usage.
       if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) throw badRequest("unsupported_best_of", "only best_of = 1 is supported", "best_of");
+      // vLLM's: several prompts, each generating up to max_tokens (the hold covers one).
+      if (body.prompt_embeds !== undefined && body.prompt_embeds !== null)
+        throw badRequest("unsupported_prompt_embeds", "prompt_embeds is not supported: send the prompt as text", "prompt_embeds");
+      // A template sent with the request could repeat what it renders: no bound from the body holds.
+      const kwargs = body.chat_template_kwargs;
+      if (body.chat_template !== undefined && body.chat_template !== null)
+        throw badRequest("unsupported_chat_template", "a chat template sent with the request is not accepted: the model server's own is used", "chat_template");
+      if (kwargs && typeof kwargs === "object" && (kwargs as { chat_template?: unknown }).chat_template !== undefined)
+        throw badRequest(
+          "unsupported_chat_template",
+          "a chat template sent with the request is not accepted: the model server's own is used",
+          "chat_template_kwargs.chat_template",
+        );
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat, bytes);
       const requestId = newRequestId(chat);
@@ -290,10 +326,19 @@ export class MeteredProxy {
       }
       const charge = done?.charge ?? 0n;
       if (done && charge < amount)
-        // The charge never exceeds the hold: the input bound fell short of what the upstream counted.
+        // The charge never exceeds the hold: the usage came out above it (an input bound short of the template's rendering).
         this.d.log.warn(
-          { requestId: hold.requestId, model: model.name, tokensIn: u.tokensIn, tokensOut: u.tokensOut, cost: amount.toString(), charge: charge.toString() },
-          "the request cost more than its hold: charged the hold",
+          {
+            requestId: hold.requestId,
+            holder: r.key.holder,
+            keyId: r.key.keyId,
+            model: model.name,
+            tokensIn: u.tokensIn,
+            tokensOut: u.tokensOut,
+            cost: amount.toString(),
+            charge: charge.toString(),
+          },
+          "the usage exceeded the hold: charged the hold",
         );
       if (!done && amount > 0n)
         this.d.log.error(

@@ -18,6 +18,7 @@ describe("gateway endings and priority", function () {
   let gw: Gateway;
   let key: string;
   let holder: string;
+  const logs: Record<string, unknown>[] = [];
   const ups: TestUpstream[] = [];
 
   before(async () => {
@@ -31,16 +32,19 @@ describe("gateway endings and priority", function () {
     const badUsage = await badUsageUpstream();
     const templated = await templatedUpstream();
     ups.push(slow, broken, hanging, badUsage, templated);
-    gw = await f.start({
-      models: [
-        { name: MODEL, upstream: "embedded", maxOutputTokens: 64, concurrency: 4 },
-        { name: "slow", upstream: slow.url, upstreamModel: MODEL, maxOutputTokens: 64, concurrency: 1, sendPriority: true },
-        { name: "broken", upstream: broken.url, upstreamModel: MODEL, maxOutputTokens: 64 },
-        { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
-        { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
-        { name: "templated", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64 },
-      ],
-    });
+    gw = await f.start(
+      {
+        models: [
+          { name: MODEL, upstream: "embedded", maxOutputTokens: 64, concurrency: 4 },
+          { name: "slow", upstream: slow.url, upstreamModel: MODEL, maxOutputTokens: 64, concurrency: 1, sendPriority: true },
+          { name: "broken", upstream: broken.url, upstreamModel: MODEL, maxOutputTokens: 64 },
+          { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
+          { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
+          { name: "templated", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64 },
+        ],
+      },
+      logs,
+    );
     target = gw.embedded!.url;
     await f.grant(0, "10");
     const k = await f.createKey(gw, await f.authorize(0));
@@ -119,12 +123,16 @@ describe("gateway endings and priority", function () {
   });
 
   it("holds for everything a chat template renders (roles, names, tool calls, tools), so the charge is the full price", async () => {
-    // A one-word message beside 20 KB of tools, a long role and name, and a tool call: a template
-    // renders them all into the prompt. Counting only the messages' contents held for 12 input
-    // tokens, and the charge (never above the hold) was that, whatever the upstream counted.
+    // A one-word message beside 25 KB of tools, a long role and name, and a tool call: a template
+    // renders them all into the prompt, the tools and the call as indented JSON. Counting only the
+    // messages' contents held for 12 input tokens, and the charge (never above the hold) was that.
     const tools = Array.from({ length: 100 }, (_, i) => ({
       type: "function",
-      function: { name: `tool_${i}`, description: "d".repeat(150), parameters: { type: "object", properties: { q: { type: "string" } } } },
+      function: {
+        name: `tool_${i}`,
+        description: "d".repeat(100),
+        parameters: { type: "object", properties: { q: { type: "string", enum: ["a", "b", "c", "d", "e", "f"] }, n: { type: "integer", enum: [0, 1, 2, 3, 4, 5, 6, 7] } } },
+      },
     }));
     const messages = [
       { role: "system", content: "" },
@@ -132,30 +140,76 @@ describe("gateway endings and priority", function () {
         role: "assistant",
         name: "n".repeat(300),
         content: "",
-        tool_calls: [{ id: "c1", type: "function", function: { name: "tool_1", arguments: JSON.stringify({ q: "q".repeat(2000) }) } }],
+        tool_calls: [{ id: "c1", type: "function", function: { name: "tool_1", arguments: JSON.stringify({ q: [1, 2, 3, 4, 5, 6] }) } }],
       },
       { role: "tool", tool_call_id: "c1", content: "ok" },
       { role: "u".repeat(500), content: "hi" },
     ];
-    const res = await post({ model: "templated", messages, tools, max_tokens: 5 });
+    const sent = { model: "templated", messages, tools, max_tokens: 5 };
+    const res = await post(sent);
     const body = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
     expect(res.status, JSON.stringify(body)).to.equal(200);
-    expect(body.usage.prompt_tokens).to.be.above(20_000);
+    // More than the request's own bytes: the indented JSON is longer than the compact one sent.
+    expect(body.usage.prompt_tokens).to.be.above(Buffer.byteLength(JSON.stringify(sent)));
     const r = await settled(res.headers.get("x-request-id")!);
     expect([r.tokensIn, r.tokensOut]).to.deep.equal([body.usage.prompt_tokens, 1]);
     expect(r.charge).to.equal(await cost(body.usage.prompt_tokens, 1));
     expect(res.headers.get("x-ctk-cost-base-units")).to.equal(r.charge.toString());
     expect(r.charge <= r.hold).to.equal(true);
-    // A template sent with the request could repeat what it renders: refused, nothing charged.
-    const before = (await gw.ledger.holderState(holder))!;
-    for (const extra of [{ chat_template: "{% for m in messages * 1000 %}{{ m.content }}{% endfor %}" }, { chat_template_kwargs: { chat_template: "x" } }]) {
-      const refused = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, ...extra });
-      const e = (await refused.json()) as { error: { code: string; message: string; param: string } };
-      expect([refused.status, e.error.code, e.error.param]).to.deep.equal([400, "unsupported_chat_template", "chat_template"]);
-      expect(e.error.message).to.match(/the model server's own is used/);
+    // Bytes that are not UTF-8 reach the upstream as U+FFFD, 3 bytes each: counted so.
+    const raw = Buffer.concat([Buffer.from('{"model":"templated","max_tokens":5,"messages":[{"role":"user","content":"'), Buffer.alloc(1000, 0xff), Buffer.from('"}]}')]);
+    const bad = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: raw });
+    const badBody = (await bad.json()) as { usage: { prompt_tokens: number } };
+    expect([bad.status, badBody.usage.prompt_tokens]).to.deep.equal([200, 3004]);
+    const rb = await settled(bad.headers.get("x-request-id")!);
+    expect(rb.charge).to.equal(await cost(3004, 1));
+    // Accepted as before: best_of 1 or null, template arguments without a template.
+    for (const extra of [{ best_of: 1 }, { best_of: null }, { chat_template_kwargs: { enable_thinking: false } }]) {
+      const ok = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, ...extra });
+      expect(ok.status, JSON.stringify(extra)).to.equal(200);
+      await ok.text();
     }
-    const bestOf = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, best_of: 4 });
-    expect([bestOf.status, ((await bestOf.json()) as { error: { code: string } }).error.code]).to.deep.equal([400, "unsupported_best_of"]);
+  });
+
+  it("charges the hold, and says so in the log, when the upstream counts more than any bound", async () => {
+    const res = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, user: "count-more" });
+    const body = (await res.json()) as { usage: { prompt_tokens: number } };
+    expect(res.status).to.equal(200);
+    const r = await settled(res.headers.get("x-request-id")!);
+    expect(r.charge).to.equal(r.hold);
+    expect(r.charge < (await cost(body.usage.prompt_tokens, 1))).to.equal(true);
+    const line = logs.find((l) => l.msg === "the usage exceeded the hold: charged the hold" && l.requestId === r.requestId);
+    expect(line, "the warn line").to.not.equal(undefined);
+    expect([line!.holder, line!.charge, line!.cost]).to.deep.equal([holder, r.charge.toString(), (await cost(body.usage.prompt_tokens, 1)).toString()]);
+  });
+
+  it("refuses, with nothing charged, what no bound from the body covers: a chat template sent with the request, best_of, prompt_embeds", async () => {
+    const before = (await gw.ledger.holderState(holder))!;
+    const refusal = async (res: Response, code: string, param: string, message: RegExp) => {
+      const e = (await res.json()) as { error: { code: string; message: string; param: string } };
+      expect([res.status, e.error.code, e.error.param]).to.deep.equal([400, code, param]);
+      expect(e.error.message).to.match(message);
+    };
+    const chat = (extra: Record<string, unknown>) => post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, ...extra });
+    await refusal(
+      await chat({ chat_template: "{% for m in messages * 1000 %}{{ m.content }}{% endfor %}" }),
+      "unsupported_chat_template",
+      "chat_template",
+      /the model server's own is used/,
+    );
+    await refusal(
+      await chat({ chat_template_kwargs: { chat_template: "x" } }),
+      "unsupported_chat_template",
+      "chat_template_kwargs.chat_template",
+      /the model server's own is used/,
+    );
+    await refusal(await chat({ best_of: 4 }), "unsupported_best_of", "best_of", /only best_of = 1/);
+    const completion = await fetch(`${gw.url}/v1/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "templated", prompt: "hi", max_tokens: 5, prompt_embeds: ["AAAA", "BBBB"] }),
+    });
+    await refusal(completion, "unsupported_prompt_embeds", "prompt_embeds", /send the prompt as text/);
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
   });

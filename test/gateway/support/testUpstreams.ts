@@ -110,18 +110,20 @@ export function badUsageUpstream(): Promise<TestUpstream> {
 
 /**
  * Answers a plain chat request as a server with a chat template would bill it, at the worst a
- * tokenizer can do (one token per byte): what a template renders — each message's role, name,
- * content and tool calls, and the request's tools — as its prompt tokens; one completion token.
+ * tokenizer can do (one token per byte, one per run of spaces): what a template renders — each
+ * message's role, name and content, its tool calls (arguments parsed) and the request's tools as
+ * indented JSON, as Llama's templates print them (`tojson(indent=4)`) — as its prompt tokens; one completion token. A
+ * request whose `user` is "count-more" is billed 100,000 prompt tokens more (more than any bound).
  */
 export function templatedUpstream(): Promise<TestUpstream> {
   return serve(async (req, res, bodies) => {
     const body = await readBody(req);
     bodies.push(body);
-    const messages = body.messages as { role: string; name?: string; content?: string; tool_calls?: unknown }[];
+    const messages = body.messages as { role: string; name?: string; content?: string; tool_calls?: { function: { arguments: string } }[] }[];
+    const indented = (v: unknown) => JSON.stringify(v, (k, x) => (k === "arguments" && typeof x === "string" ? JSON.parse(x) : x), 4);
     const rendered =
-      messages.map((m) => `${m.role}${m.name ?? ""}${m.content ?? ""}${m.tool_calls ? JSON.stringify(m.tool_calls) : ""}`).join("") +
-      (body.tools ? JSON.stringify(body.tools) : "");
-    const promptTokens = Buffer.byteLength(rendered, "utf8");
+      messages.map((m) => `${m.role}${m.name ?? ""}${m.content ?? ""}${m.tool_calls ? indented(m.tool_calls) : ""}`).join("") + (body.tools ? indented(body.tools) : "");
+    const promptTokens = Buffer.byteLength(rendered.replace(/ {2,}/g, " "), "utf8") + (body.user === "count-more" ? 100_000 : 0);
     res.writeHead(200, { "content-type": "application/json" });
     res.end(
       JSON.stringify({
