@@ -90,21 +90,26 @@ export function brokenUpstream(target: () => string): Promise<TestUpstream> {
   });
 }
 
+/** A plain chat completion, "hi", with the usage given. */
+function answerHi(res: import("node:http").ServerResponse, usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }): void {
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(
+    JSON.stringify({
+      id: "x",
+      object: "chat.completion",
+      created: 0,
+      model: "m",
+      choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+      usage,
+    }),
+  );
+}
+
 /** Answers a plain request with usage that is not a count of tokens (a float). */
 export function badUsageUpstream(): Promise<TestUpstream> {
   return serve(async (req, res, bodies) => {
     bodies.push(await readBody(req));
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(
-      JSON.stringify({
-        id: "x",
-        object: "chat.completion",
-        created: 0,
-        model: "m",
-        choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
-        usage: { prompt_tokens: 3, completion_tokens: 1.5, total_tokens: 4.5 },
-      }),
-    );
+    answerHi(res, { prompt_tokens: 3, completion_tokens: 1.5, total_tokens: 4.5 });
   });
 }
 
@@ -112,8 +117,9 @@ export function badUsageUpstream(): Promise<TestUpstream> {
  * Answers a plain chat request as a server with a chat template would bill it, at the worst a
  * tokenizer can do (one token per byte, one per run of spaces): what a template renders — each
  * message's role, name and content, its tool calls (arguments parsed) and the request's tools as
- * indented JSON, as Llama's templates print them (`tojson(indent=4)`) — as its prompt tokens; one completion token. A
- * request whose `user` is "count-more" is billed 100,000 prompt tokens more (more than any bound).
+ * indented JSON, as Llama's templates print them (`tojson(indent=4)`) — as its prompt tokens;
+ * one completion token. A request whose `user` is "count-more" is billed 100,000 prompt tokens
+ * more (more than any bound).
  */
 export function templatedUpstream(): Promise<TestUpstream> {
   return serve(async (req, res, bodies) => {
@@ -124,17 +130,7 @@ export function templatedUpstream(): Promise<TestUpstream> {
     const rendered =
       messages.map((m) => `${m.role}${m.name ?? ""}${m.content ?? ""}${m.tool_calls ? indented(m.tool_calls) : ""}`).join("") + (body.tools ? indented(body.tools) : "");
     const promptTokens = Buffer.byteLength(rendered.replace(/ {2,}/g, " "), "utf8") + (body.user === "count-more" ? 100_000 : 0);
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(
-      JSON.stringify({
-        id: "x",
-        object: "chat.completion",
-        created: 0,
-        model: "m",
-        choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
-        usage: { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 },
-      }),
-    );
+    answerHi(res, { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 });
   });
 }
 
