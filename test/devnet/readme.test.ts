@@ -50,7 +50,14 @@ describe("README: the first hour", function () {
       dir = mkdtempSync(path.join(tmpdir(), "ctk-readme-reclaim-"));
       port = await freePort();
       devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--no-redeemer"], { timeoutMs: 120_000 });
-      env = { CTK_RPC: `http://127.0.0.1:${port}`, CTK_DEPLOYMENT: path.join(dir, "deployment.json"), CTK_DEMO_KEY: DEMO_EMPLOYEE_KEY, CTK_PRIVATE_KEY: LOCAL_ROLE_KEYS.HR };
+      // No redeemer: its API on a port nothing listens on (the default, 8787, is another devnet's when `npm start` runs beside the tests).
+      env = {
+        CTK_RPC: `http://127.0.0.1:${port}`,
+        CTK_DEPLOYMENT: path.join(dir, "deployment.json"),
+        CTK_DEMO_KEY: DEMO_EMPLOYEE_KEY,
+        CTK_PRIVATE_KEY: LOCAL_ROLE_KEYS.HR,
+        CTK_REDEEMER_API: `http://127.0.0.1:${await freePort()}`,
+      };
     });
     after(async () => {
       await devnet?.stop();
