@@ -15,9 +15,9 @@ export async function readJsonRequest(req: IncomingMessage, limit: number): Prom
     throw new GatewayError(413, "invalid_request_error", "body_too_large", `the request body is ${declared} bytes; the limit is ${limit}`);
   }
   // Events, not `for await`: the async iterator costs a promise per chunk on every request.
-  let size = 0;
   const text = await new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let size = 0;
     const onData = (c: Buffer) => {
       size += c.length;
       if (size > limit) {

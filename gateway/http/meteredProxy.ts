@@ -224,14 +224,12 @@ export class MeteredProxy {
       if (body.prompt_embeds !== undefined && body.prompt_embeds !== null)
         throw badRequest("unsupported_prompt_embeds", "prompt_embeds is not supported: send the prompt as text", "prompt_embeds");
       // A template sent with the request could repeat what it renders: no bound from the body holds.
-      const kwargs = body.chat_template_kwargs;
-      if (body.chat_template !== undefined && body.chat_template !== null)
-        throw badRequest("unsupported_chat_template", "a chat template sent with the request is not accepted: the model server's own is used", "chat_template");
-      if (kwargs && typeof kwargs === "object" && (kwargs as { chat_template?: unknown }).chat_template !== undefined)
+      const topTemplate = body.chat_template !== undefined && body.chat_template !== null;
+      if (topTemplate || (body.chat_template_kwargs as { chat_template?: unknown } | null | undefined)?.chat_template !== undefined)
         throw badRequest(
           "unsupported_chat_template",
           "a chat template sent with the request is not accepted: the model server's own is used",
-          "chat_template_kwargs.chat_template",
+          topTemplate ? "chat_template" : "chat_template_kwargs.chat_template",
         );
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat, bytes);
