@@ -42,18 +42,26 @@ export async function clientFor(globals: Globals, account?: Account): Promise<Ct
   return client;
 }
 
+/** The redeemer's API to ask: its URL, or why there is none (the devnet noted it runs none). */
+export type RedeemerApi = { url: string } | { none: string };
+
 /**
- * The redeemer's API: `--redeemer-api`, else CTK_REDEEMER_API, else the one the devnet noted next to
- * the deployment file (`redeemer-api.json`, written by `ctk devnet up`), else the devnet's default.
+ * The redeemer's API: `--redeemer-api`, else CTK_REDEEMER_API, else what the devnet noted next to
+ * the deployment file (`redeemer-api.json`, written by `ctk devnet up`: its redeemer's URL, or
+ * that it started none), else the devnet's default. A devnet without a redeemer is not answered
+ * for by the default port: another devnet's redeemer may listen there, on a chain whose contract
+ * has the same address.
  */
-export function redeemerApiOf(globals: Globals, explicit?: string): string {
-  if (explicit) return explicit;
-  if (process.env.CTK_REDEEMER_API) return process.env.CTK_REDEEMER_API;
+export function redeemerApiOf(globals: Globals, explicit?: string): RedeemerApi {
+  if (explicit) return { url: explicit };
+  if (process.env.CTK_REDEEMER_API) return { url: process.env.CTK_REDEEMER_API };
+  let noted: { url?: unknown; note?: unknown } | undefined;
   try {
-    const noted = JSON.parse(readFileSync(path.join(path.dirname(globals.deployment), "redeemer-api.json"), "utf8")) as { url?: unknown };
-    if (typeof noted.url === "string") return noted.url;
+    noted = JSON.parse(readFileSync(path.join(path.dirname(globals.deployment), "redeemer-api.json"), "utf8")) as { url?: unknown; note?: unknown };
   } catch {
     // no devnet note: the default
   }
-  return DEFAULT_REDEEMER_API;
+  if (typeof noted?.url === "string") return { url: noted.url };
+  if (noted?.url === null) return { none: `no redeemer runs beside the devnet of ${globals.deployment}${typeof noted.note === "string" ? ` (its note: "${noted.note}")` : ""}` };
+  return { url: DEFAULT_REDEEMER_API };
 }

@@ -428,8 +428,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
       }
     }
     redeemer = r.handle;
-    if (r.handle && r.apiUrl) writeFileAtomicSync(apiFile, `${JSON.stringify({ url: r.apiUrl })}\n`);
-    else rmSync(apiFile, { force: true });
+    // No redeemer noted as none, so that the CLI does not ask the default port (another devnet's may listen there).
+    writeFileAtomicSync(apiFile, `${JSON.stringify(r.handle && r.apiUrl ? { url: r.apiUrl } : { url: null, note: r.note })}\n`);
     let g: GatewayStart = { note: "not started (--no-gateway)" };
     if (opts.gateway !== false) {
       try {

@@ -14,7 +14,7 @@ import { formatExpiry, formatHours } from "../../sdk/format.js";
 import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../sdk/jobSpec.js";
 import { checkSpecPolicy, DEFAULT_REDEEMER_API, fetchRedeemerPolicy, PolicyUnavailable } from "../../sdk/policy.js";
 import { redeemJob } from "../../sdk/redeem.js";
-import { globalsOf, redeemerApiOf } from "../cli/globals.js";
+import { globalsOf, type RedeemerApi, redeemerApiOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
 import { employeeClient, withKeyOptions, type KeyOptions } from "./context.js";
 import { pickLots } from "../../sdk/pickLots.js";
@@ -112,7 +112,13 @@ export function redeemCommand(): Command {
 }
 
 /** Refuses, before anything is burned, a spec the redeemer would reject: every problem, field by field. */
-async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, apiUrl: string, computeToken: string): Promise<void> {
+async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, api: RedeemerApi, computeToken: string): Promise<void> {
+  if ("none" in api) {
+    throw new UserError(
+      `${api.none}: the spec cannot be checked against a redeemer's policy, so nothing was burned (pass --redeemer-api <url>, or --no-policy-check to burn anyway: unless a redeemer picks it up, \`ctk reclaim <id>\` refunds it after the launch timeout)`,
+    );
+  }
+  const apiUrl = api.url;
   let policy;
   try {
     policy = await fetchRedeemerPolicy(apiUrl);

@@ -122,7 +122,7 @@ export function statusCommand(): Command {
       const load = async () => {
         try {
           const timeline = await loadTimeline(client, id);
-          details = await fetchRedemptionDetails(api, id, timeline.redemption.specHash);
+          details = "none" in api ? api.none : await fetchRedemptionDetails(api.url, id, timeline.redemption.specHash);
           return timeline;
         } catch (e) {
           if (e instanceof RedemptionNotFound) throw new UserError(e.message);

@@ -50,13 +50,12 @@ describe("README: the first hour", function () {
       dir = mkdtempSync(path.join(tmpdir(), "ctk-readme-reclaim-"));
       port = await freePort();
       devnet = await startDevnetProcess(["--port", String(port), "--dir", dir, "--no-redeemer"], { timeoutMs: 120_000 });
-      // No redeemer: its API on a port nothing listens on (the default, 8787, is another devnet's when `npm start` runs beside the tests).
+      // No redeemer, and the devnet notes it: the CLI does not ask the default port (8787: another devnet's when `npm start` runs beside the tests).
       env = {
         CTK_RPC: `http://127.0.0.1:${port}`,
         CTK_DEPLOYMENT: path.join(dir, "deployment.json"),
         CTK_DEMO_KEY: DEMO_EMPLOYEE_KEY,
         CTK_PRIVATE_KEY: LOCAL_ROLE_KEYS.HR,
-        CTK_REDEEMER_API: `http://127.0.0.1:${await freePort()}`,
       };
     });
     after(async () => {
@@ -76,10 +75,14 @@ describe("README: the first hour", function () {
 
       const unchecked = await runCtk(["redeem", "--class", "H100-80GB", "--spec", "config/demo-job.json", "--yes", "--key-env", "CTK_DEMO_KEY"], { env });
       expect(unchecked.code).to.equal(1);
+      expect(unchecked.stderr).to.include(`no redeemer runs beside the devnet of ${env.CTK_DEPLOYMENT} (its note: "not started (--no-redeemer)")`);
       expect(unchecked.stderr).to.include("--no-policy-check to burn anyway");
       const run = await runCtk(["redeem", "--class", "H100-80GB", "--spec", "config/demo-job.json", "--yes", "--key-env", "CTK_DEMO_KEY", "--no-policy-check"], { env });
       expect(run.code, run.stderr).to.equal(0);
       const id = /redemption (\d+) requested/.exec(run.stdout)![1]!;
+      const status = await runCtk(["status", id], { env });
+      expect(status.code, status.stderr).to.equal(0);
+      expect(status.stdout).to.include("no redeemer runs beside the devnet");
       const early = await runCtk(["reclaim", id, "--key-env", "CTK_DEMO_KEY"], { env });
       expect(early.code).to.equal(1);
       expect(early.stderr).to.match(new RegExp(`error: redemption ${id} can be reclaimed in (59 min|1 h 00 min)`));
