@@ -48,6 +48,9 @@ export interface MeteredProxyDeps {
   now?: () => number;
 }
 
+/** vLLM's parameters refused (400): see where they are checked. */
+const INTERNAL_PARAMETERS = ["kv_transfer_params", "vllm_xargs"] as const;
+
 /** vLLM's `priority`: lower is served first; 0 is its default. */
 const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgent: -2 };
 
@@ -231,6 +234,11 @@ export class MeteredProxy {
           "a chat template sent with the request is not accepted: the model server's own is used",
           topTemplate ? "chat_template" : "chat_template_kwargs.chat_template",
         );
+      // vLLM's: they steer the server's internals (disaggregated serving's KV transfers, its
+      // extensions), not the completion: an employee's request has no business there.
+      for (const p of INTERNAL_PARAMETERS)
+        if (body[p] !== undefined && body[p] !== null)
+          throw badRequest("unsupported_parameter", `${p} steers the model server's internals and is not accepted through the gateway`, p);
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat, bytes);
       const requestId = newRequestId(chat);
@@ -382,6 +390,10 @@ export class MeteredProxy {
       const forward: Record<string, unknown> = { ...r.body, model: model.upstreamModel ?? model.name, max_tokens: hold.outputTokens };
       delete forward.max_completion_tokens;
       delete forward.priority;
+      // vLLM takes the body's request_id as its own id for the request (and aborts by it): an id
+      // two employees chose alike would mix their requests there. The upstream gets the gateway's,
+      // in the header vLLM reads it from (--enable-request-id-headers), as its logs should show it.
+      delete forward.request_id;
       if (model.sendPriority) forward.priority = VLLM_PRIORITY[tier];
       if (stream) forward.stream_options = { include_usage: true, ...(model.continuousUsage && { continuous_usage_stats: true }) };
       if (this.d.logContent) this.d.log.info({ requestId: hold.requestId, body: r.body }, "request content");
@@ -394,7 +406,7 @@ export class MeteredProxy {
           up = await this.d.upstreamClient.post(
             `${upstream.url}/${r.chat ? "chat/completions" : "completions"}`,
             JSON.stringify(forward),
-            { "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json" },
+            { "content-type": "application/json", accept: stream ? "text/event-stream" : "application/json", "x-request-id": hold.requestId },
             abort.signal,
           );
         } catch (err) {

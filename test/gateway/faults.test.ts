@@ -183,7 +183,7 @@ describe("gateway endings and priority", function () {
     expect([line!.holder, line!.charge, line!.cost]).to.deep.equal([holder, r.charge.toString(), (await cost(body.usage.prompt_tokens, 1)).toString()]);
   });
 
-  it("refuses, with nothing charged, what no bound from the body covers: a chat template sent with the request, best_of, prompt_embeds", async () => {
+  it("refuses, with nothing charged, what no bound from the body covers (a chat template sent with the request, best_of, prompt_embeds) and vLLM's internal parameters", async () => {
     const before = (await gw.ledger.holderState(holder))!;
     const refusal = async (res: Response, code: string, param: string, message: RegExp) => {
       const e = (await res.json()) as { error: { code: string; message: string; param: string } };
@@ -210,6 +210,13 @@ describe("gateway endings and priority", function () {
       body: JSON.stringify({ model: "templated", prompt: "hi", max_tokens: 5, prompt_embeds: ["AAAA", "BBBB"] }),
     });
     await refusal(completion, "unsupported_prompt_embeds", "prompt_embeds", /send the prompt as text/);
+    await refusal(
+      await chat({ kv_transfer_params: { do_remote_prefill: true, remote_block_ids: [1, 2, 3] } }),
+      "unsupported_parameter",
+      "kv_transfer_params",
+      /the model server's internals/,
+    );
+    await refusal(await chat({ vllm_xargs: { route: "x" } }), "unsupported_parameter", "vllm_xargs", /not accepted through the gateway/);
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
   });
@@ -242,5 +249,14 @@ describe("gateway endings and priority", function () {
     expect(order).to.deep.equal(["blocker", "urgent0", "urgent1", "urgent2", "low0", "low1", "low2"]);
     const priorities = ups[0].bodies.slice(-7).map((b) => b.priority);
     expect(priorities).to.deep.equal([0, -2, -2, -2, 1, 1, 1]);
+  });
+
+  it("sends the upstream the gateway's request id, not one the client chose", async () => {
+    const res = await post({ model: "templated", messages: [{ role: "user", content: "hi" }], max_tokens: 5, request_id: "chosen-alike" });
+    expect(res.status).to.equal(200);
+    await res.json();
+    const up = ups[4]; // templated
+    expect(up.bodies.at(-1)).to.not.have.property("request_id");
+    expect(up.requestIds.at(-1)).to.equal(res.headers.get("x-request-id"));
   });
 });

@@ -13,6 +13,8 @@ import type { AddressInfo } from "node:net";
 export interface TestUpstream {
   url: string;
   bodies: Record<string, unknown>[];
+  /** The `x-request-id` header of each request, in order. */
+  requestIds: (string | undefined)[];
   stop(): Promise<void>;
 }
 
@@ -24,13 +26,16 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 async function serve(handler: (req: IncomingMessage, res: import("node:http").ServerResponse, bodies: Record<string, unknown>[]) => Promise<void>): Promise<TestUpstream> {
   const bodies: Record<string, unknown>[] = [];
+  const requestIds: (string | undefined)[] = [];
   const server: Server = createServer((req, res) => {
+    requestIds.push(req.headers["x-request-id"] as string | undefined);
     handler(req, res, bodies).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     bodies,
+    requestIds,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
