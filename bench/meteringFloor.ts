@@ -67,7 +67,7 @@ const ledger = {
 } as unknown as Ledger;
 // The bench's prices (any: the cost is computed, not checked).
 const prices: PriceBook = { version: 1n, models: new Map([["bench", { inputPerMTok: 1_000n, outputPerMTok: 2_000n, requestCharge: 1n }]]), fees: [0n, 0n, 1n, 2n] };
-const model = { name: "bench", upstream, maxOutputTokens: 16, concurrency: 256, timeoutMs: 120_000, sendPriority: false, continuousUsage: true };
+const model = { name: "bench", upstream, maxOutputTokens: 16, concurrency: 256, timeoutMs: 120_000, sendPriority: false, continuousUsage: true, prefixCache: "shared" as const };
 const log = pino({ level: "warn" });
 const metrics = new GatewayMetrics();
 const proxy = new MeteredProxy({
@@ -79,6 +79,9 @@ const proxy = new MeteredProxy({
   prices: () => prices,
   limitsFor: () => ({ requestsPerMinute: 1e9, tokensPerMinute: 1e9, creditsPerDay: 10n ** 30n }),
   replica: "floor",
+  cacheSalt: () => {
+    throw new Error("the bench model's prefix cache is shared: no salt");
+  },
   maxBodyBytes: 1 << 20,
   logContent: false,
   // The gateway's check before every hold (a chain read recently enough), as it runs there.

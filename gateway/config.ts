@@ -45,6 +45,13 @@ const modelSchema = z
     sendPriority: z.boolean().default(false),
     /** Ask for cumulative usage on every chunk (vLLM's continuous_usage_stats). */
     continuousUsage: z.boolean().default(true),
+    /**
+     * vLLM's prefix cache (its V1 engine): "shared", the server's default, a prompt's prefix
+     * computed once for everyone (a client's own `cache_salt` passed on); "per-holder", salted per
+     * holder (`cache_salt`, from the gateway's key and the holder: a colleague cannot time whether
+     * your prompt's prefix is in the cache, at the price of no prefix shared between holders).
+     */
+    prefixCache: z.enum(["shared", "per-holder"]).default("shared"),
   })
   .strict();
 

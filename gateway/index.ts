@@ -8,6 +8,7 @@
  * run of this replica left, reads the price table and follows the chain, starts the embedded
  * llama.cpp upstream when a model uses it, the settler, and the HTTP server.
  */
+import { createHash, createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import type { Server } from "node:http";
@@ -286,6 +287,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();
     const upstreamClient = new UpstreamClient();
     cleanup.unshift(() => upstreamClient.close());
+    // The prefix-cache salts' key: from the gateway's own (every replica has it, so a holder's
+    // requests share their prefixes on any replica), one-way (a salt reveals nothing of the key).
+    const saltKey = createHash("sha256").update(`ctk gateway prefix-cache salt\n${config.chain.privateKey.toLowerCase()}`).digest();
     const proxy = new MeteredProxy({
       ledger,
       metrics,
@@ -304,6 +308,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         return limits;
       },
       replica: config.replica,
+      cacheSalt: (holder, clientSalt) =>
+        createHmac("sha256", saltKey)
+          .update(`${holder.toLowerCase()}\n${clientSalt ?? ""}`)
+          .digest("base64url"),
       maxBodyBytes: config.maxBodyBytes,
       logContent: config.logContent,
       refusal: () => {

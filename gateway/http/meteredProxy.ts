@@ -45,6 +45,11 @@ export interface MeteredProxyDeps {
    * undefined: checked before every hold.
    */
   refusal?: () => GatewayError | undefined;
+  /**
+   * The `cache_salt` of a holder's requests to a model whose prefix cache is per holder (with the
+   * client's own salt, if it sent one): never one another holder's requests get.
+   */
+  cacheSalt: (holder: string, clientSalt: string | undefined) => string;
   now?: () => number;
 }
 
@@ -239,6 +244,8 @@ export class MeteredProxy {
       for (const p of INTERNAL_PARAMETERS)
         if (body[p] !== undefined && body[p] !== null)
           throw badRequest("unsupported_parameter", `${p} steers the model server's internals and is not accepted through the gateway`, p);
+      if (body.cache_salt !== undefined && body.cache_salt !== null && (typeof body.cache_salt !== "string" || body.cache_salt === ""))
+        throw badRequest("invalid_cache_salt", "cache_salt must be a non-empty string", "cache_salt");
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat, bytes);
       const requestId = newRequestId(chat);
@@ -394,6 +401,7 @@ export class MeteredProxy {
       // two employees chose alike would mix their requests there. The upstream gets the gateway's,
       // in the header vLLM reads it from (--enable-request-id-headers), as its logs should show it.
       delete forward.request_id;
+      if (model.prefixCache === "per-holder") forward.cache_salt = this.d.cacheSalt(r.key.holder, typeof r.body.cache_salt === "string" ? r.body.cache_salt : undefined);
       if (model.sendPriority) forward.priority = VLLM_PRIORITY[tier];
       if (stream) forward.stream_options = { include_usage: true, ...(model.continuousUsage && { continuous_usage_stats: true }) };
       if (this.d.logContent) this.d.log.info({ requestId: hold.requestId, body: r.body }, "request content");

@@ -24,7 +24,7 @@ describe("gateway endings and priority", function () {
   before(async () => {
     f = await startGatewayFixture();
     const price = await readModelPrice(f.chain.reader, MODEL);
-    for (const name of ["slow", "broken", "hanging", "bad-usage", "templated"]) await setModelPrice(f.chain.ops, name, price);
+    for (const name of ["slow", "broken", "hanging", "bad-usage", "templated", "salted"]) await setModelPrice(f.chain.ops, name, price);
     let target = "";
     const slow = await slowRelay(() => target, 40);
     const broken = await brokenUpstream(() => target);
@@ -41,6 +41,7 @@ describe("gateway endings and priority", function () {
           { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
           { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
           { name: "templated", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64 },
+          { name: "salted", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64, prefixCache: "per-holder" },
         ],
       },
       logs,
@@ -258,5 +259,33 @@ describe("gateway endings and priority", function () {
     const up = ups[4]; // templated
     expect(up.bodies.at(-1)).to.not.have.property("request_id");
     expect(up.requestIds.at(-1)).to.equal(res.headers.get("x-request-id"));
+  });
+
+  it("salts vLLM's prefix cache per holder where configured (no colleague shares, or can time, a prefix), and passes a client's salt on elsewhere", async () => {
+    const up = ups[4]; // templated, behind "templated" (shared) and "salted" (per-holder)
+    const saltOf = async (k: string, model: string, extra: Record<string, unknown> = {}) => {
+      const res = await post({ model, messages: [{ role: "user", content: "hi" }], max_tokens: 5, ...extra }, {}, { authorization: `Bearer ${k}` });
+      expect(res.status).to.equal(200);
+      await res.json();
+      return up.bodies.at(-1)!.cache_salt;
+    };
+    await f.grant(1, "1");
+    const other = (await f.createKey(gw, await f.authorize(1))).body.key as string;
+    const second = (await f.createKey(gw, await f.authorize(0, { nonce: 77n }))).body.key as string;
+    const mine = await saltOf(key, "salted");
+    expect(mine).to.match(/^[A-Za-z0-9_-]{43}$/);
+    // The same holder's every key: one salt; another holder: another; a client's own salt makes a third, never another holder's.
+    expect(await saltOf(second, "salted")).to.equal(mine);
+    const theirs = await saltOf(other, "salted");
+    expect(theirs).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(theirs).to.not.equal(mine);
+    const chosen = await saltOf(key, "salted", { cache_salt: theirs });
+    expect([mine, theirs]).to.not.include(chosen);
+    // Shared: the client's salt as it sent it, none if it sent none.
+    expect(await saltOf(key, "templated", { cache_salt: "my-own" })).to.equal("my-own");
+    expect(await saltOf(key, "templated")).to.equal(undefined);
+    const bad = await post({ model: "salted", messages: [{ role: "user", content: "hi" }], max_tokens: 5, cache_salt: 7 });
+    const e = (await bad.json()) as { error: { code: string; param: string } };
+    expect([bad.status, e.error.code, e.error.param]).to.deep.equal([400, "invalid_cache_salt", "cache_salt"]);
   });
 });
