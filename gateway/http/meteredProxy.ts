@@ -54,7 +54,7 @@ export interface MeteredProxyDeps {
 }
 
 /** vLLM's parameters refused (400): see where they are checked. */
-const INTERNAL_PARAMETERS = ["kv_transfer_params", "vllm_xargs"] as const;
+const INTERNAL_PARAMETERS = ["kv_transfer_params", "vllm_xargs", "logits_processors"] as const;
 
 /** vLLM's `priority`: lower is served first; 0 is its default. */
 const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgent: -2 };
@@ -240,10 +240,14 @@ export class MeteredProxy {
           topTemplate ? "chat_template" : "chat_template_kwargs.chat_template",
         );
       // vLLM's: they steer the server's internals (disaggregated serving's KV transfers, its
-      // extensions), not the completion: an employee's request has no business there.
+      // extensions, code it loads by name), not the completion: an employee's request has no business there.
       for (const p of INTERNAL_PARAMETERS)
         if (body[p] !== undefined && body[p] !== null)
           throw badRequest("unsupported_parameter", `${p} steers the model server's internals and is not accepted through the gateway`, p);
+      // vLLM's beam search sends the engine a request per step, as token ids without the request's
+      // cache_salt (a per-holder prefix cache would be shared again) and each counted apart.
+      if (body.use_beam_search !== undefined && body.use_beam_search !== null && body.use_beam_search !== false)
+        throw badRequest("unsupported_beam_search", "use_beam_search is not supported through the gateway", "use_beam_search");
       if (body.cache_salt !== undefined && body.cache_salt !== null && (typeof body.cache_salt !== "string" || body.cache_salt === ""))
         throw badRequest("invalid_cache_salt", "cache_salt must be a non-empty string", "cache_salt");
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
@@ -399,7 +403,7 @@ export class MeteredProxy {
       delete forward.priority;
       // vLLM takes the body's request_id as its own id for the request (and aborts by it): an id
       // two employees chose alike would mix their requests there. The upstream gets the gateway's,
-      // in the header vLLM reads it from (--enable-request-id-headers), as its logs should show it.
+      // in the header vLLM reads it from (`x-request-id`), so that its logs show it.
       delete forward.request_id;
       if (model.prefixCache === "per-holder") forward.cache_salt = this.d.cacheSalt(r.key.holder, typeof r.body.cache_salt === "string" ? r.body.cache_salt : undefined);
       if (model.sendPriority) forward.priority = VLLM_PRIORITY[tier];
@@ -455,7 +459,13 @@ export class MeteredProxy {
             return 499;
           }
           const charge = await end({ tokensIn, tokensOut, ending: "ok" });
-          const usage = { ...(payload.usage ?? {}), cost: formatCredits(charge), cost_base_units: charge.toString(), price_version: quote.priceVersion.toString(), priority: tier };
+          const usage = {
+            ...clientUsage(payload.usage, model.prefixCache),
+            cost: formatCredits(charge),
+            cost_base_units: charge.toString(),
+            price_version: quote.priceVersion.toString(),
+            priority: tier,
+          };
           sendJson(res, 200, { ...payload, id: hold.requestId, model: model.name, usage }, this.costHeaders(hold, charge, tier));
           return 200;
         }
@@ -467,6 +477,7 @@ export class MeteredProxy {
           timedOut: () => abort.signal.reason instanceof TimeoutSignal,
           clientGone: () => clientGone,
           model: model.name,
+          showCached: model.prefixCache === "per-holder",
           tier,
           priceVersion: quote.priceVersion,
         });
@@ -531,6 +542,8 @@ export class MeteredProxy {
       timedOut: () => boolean;
       clientGone: () => boolean;
       model: string;
+      /** The per-chunk usage's cached tokens shown (see clientUsage). */
+      showCached: boolean;
       tier: Tier;
       priceVersion: bigint;
     },
@@ -559,7 +572,7 @@ export class MeteredProxy {
           res.on("close", done);
         });
     };
-    const relay = new ChunkRelay(s.hold.requestId, s.model, s.clientSo.continuous_usage_stats === true);
+    const relay = new ChunkRelay(s.hold.requestId, s.model, s.clientSo.continuous_usage_stats === true, s.showCached);
     const decoder = new Utf8Reads();
     let buf = "";
     // The events read with the upstream's [DONE]: they go out with the end of the response.
@@ -668,6 +681,17 @@ function sseData(event: string): string {
  * escapes), so they can be replaced without parsing the chunk.
  */
 const CHUNK_HEAD = /^\{"id":"[^"\\]*","object":"([a-z_.]*)","created":(\d+),"model":"[^"\\]*","choices":\[\{/;
+/**
+ * The upstream's usage as the client sees it: on a model whose prefix cache is shared, without
+ * `prompt_tokens_details` (its `cached_tokens` would tell whether a colleague's prompt began alike).
+ */
+function clientUsage<U extends object>(usage: U | null | undefined, prefixCache: "shared" | "per-holder"): Partial<U> {
+  if (!usage) return {};
+  if (prefixCache === "per-holder" || !("prompt_tokens_details" in usage)) return usage;
+  const { prompt_tokens_details: _, ...rest } = usage as U & { prompt_tokens_details?: unknown };
+  return rest as Partial<U>;
+}
+
 /** Cumulative usage as the chunk's last member (vLLM's `continuous_usage_stats`, the embedded upstream's). */
 const CHUNK_USAGE_TAIL = /,"usage":\{"prompt_tokens":(\d+),"completion_tokens":(\d+),"total_tokens":\d+\}\}$/;
 /** A non-empty `delta.content` (chat) or `text` (completions): an unescaped quote cannot occur inside a JSON string. */
@@ -687,6 +711,8 @@ export class ChunkRelay {
     private readonly requestId: string,
     private readonly model: string,
     private readonly keepUsage: boolean,
+    /** The per-chunk usage's `prompt_tokens_details` kept (a per-holder prefix cache: see clientUsage). */
+    private readonly showCached = false,
   ) {
     this.modelJson = JSON.stringify(model);
   }
@@ -716,6 +742,7 @@ export class ChunkRelay {
     chunk.id = this.requestId;
     chunk.model = this.model;
     if (!this.keepUsage) delete chunk.usage;
+    else if (chunk.usage && !this.showCached) chunk.usage = clientUsage(chunk.usage, "shared") as Usage;
     return { text: `data: ${JSON.stringify(chunk)}\n\n`, hasContent, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens };
   }
 }

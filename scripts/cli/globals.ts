@@ -55,13 +55,26 @@ export type RedeemerApi = { url: string } | { none: string };
 export function redeemerApiOf(globals: Globals, explicit?: string): RedeemerApi {
   if (explicit) return { url: explicit };
   if (process.env.CTK_REDEEMER_API) return { url: process.env.CTK_REDEEMER_API };
-  let noted: { url?: unknown; note?: unknown } | undefined;
+  let noted: { url?: unknown; note?: unknown; pid?: unknown } | undefined;
   try {
-    noted = JSON.parse(readFileSync(path.join(path.dirname(globals.deployment), "redeemer-api.json"), "utf8")) as { url?: unknown; note?: unknown };
+    noted = JSON.parse(readFileSync(path.join(path.dirname(globals.deployment), "redeemer-api.json"), "utf8")) as { url?: unknown; note?: unknown; pid?: unknown };
   } catch {
     // no devnet note: the default
   }
+  // The redeemer runs in the devnet's process: a note left by one that was killed names no redeemer.
+  if (noted && typeof noted.pid === "number" && !processAlive(noted.pid))
+    return { none: `no redeemer runs beside the devnet of ${globals.deployment} (the devnet that noted one, process ${noted.pid}, has stopped)` };
   if (typeof noted?.url === "string") return { url: noted.url };
   if (noted?.url === null) return { none: `no redeemer runs beside the devnet of ${globals.deployment}${typeof noted.note === "string" ? ` (its note: "${noted.note}")` : ""}` };
   return { url: DEFAULT_REDEEMER_API };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it runs, as another user.
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

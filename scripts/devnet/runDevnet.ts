@@ -429,7 +429,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     }
     redeemer = r.handle;
     // No redeemer noted as none, so that the CLI does not ask the default port (another devnet's may listen there).
-    writeFileAtomicSync(apiFile, `${JSON.stringify(r.handle && r.apiUrl ? { url: r.apiUrl } : { url: null, note: r.note })}\n`);
+    // With this process's id: a note left by a devnet that was killed names no redeemer.
+    writeFileAtomicSync(apiFile, `${JSON.stringify({ ...(r.handle && r.apiUrl ? { url: r.apiUrl } : { url: null, note: r.note }), pid: process.pid })}\n`);
     let g: GatewayStart = { note: "not started (--no-gateway)" };
     if (opts.gateway !== false) {
       try {

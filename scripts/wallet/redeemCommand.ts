@@ -63,7 +63,7 @@ export function redeemCommand(): Command {
       .addOption(new Option("--priority <priority>", "job priority (must agree with the spec's)").choices([...PRIORITIES]))
       .option(
         "--redeemer-api <url>",
-        `the redeemer's API, whose policy the spec is checked against before burning (env CTK_REDEEMER_API; default: the devnet's, ${DEFAULT_REDEEMER_API})`,
+        `the redeemer's API, whose policy the spec is checked against before burning (env CTK_REDEEMER_API; default: the one the devnet noted beside the deployment file, or that it runs none; else ${DEFAULT_REDEEMER_API})`,
       )
       .option("--no-policy-check", "burn without checking the redeemer's policy (it may then refuse the job, and refund)")
       .option("--yes", "do not ask for confirmation"),

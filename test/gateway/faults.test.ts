@@ -4,7 +4,9 @@
  * delivered; and priority is real: with the upstream saturated, urgent requests queued after low
  * ones finish first, and the tier goes on to the upstream as vLLM's `priority`.
  */
+import { createHash, createHmac } from "node:crypto";
 import { expect } from "chai";
+import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { chargeFor } from "../../sdk/credits/price.js";
 import { readModelPrice, readPriorityFees } from "../../sdk/credits/reads.js";
 import { setModelPrice } from "../../sdk/credits/write.js";
@@ -218,6 +220,8 @@ describe("gateway endings and priority", function () {
       /the model server's internals/,
     );
     await refusal(await chat({ vllm_xargs: { route: "x" } }), "unsupported_parameter", "vllm_xargs", /not accepted through the gateway/);
+    await refusal(await chat({ logits_processors: ["os.system"] }), "unsupported_parameter", "logits_processors", /not accepted through the gateway/);
+    await refusal(await chat({ use_beam_search: true }), "unsupported_beam_search", "use_beam_search", /not supported through the gateway/);
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
   });
@@ -261,6 +265,34 @@ describe("gateway endings and priority", function () {
     expect(up.requestIds.at(-1)).to.equal(res.headers.get("x-request-id"));
   });
 
+  it("shows the upstream's cached-token count only where the prefix cache is the holder's own, streamed or not", async () => {
+    const usageOf = async (model: string, stream: boolean) => {
+      const res = await post({
+        model,
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 5,
+        user: "cached",
+        stream,
+        ...(stream && { stream_options: { include_usage: true, continuous_usage_stats: true } }),
+      });
+      expect(res.status).to.equal(200);
+      if (!stream) return [((await res.json()) as { usage: Record<string, unknown> }).usage];
+      return (await res.text())
+        .split("\n")
+        .filter((l) => l.startsWith("data: {"))
+        .map((l) => (JSON.parse(l.slice(6)) as { usage?: Record<string, unknown> }).usage)
+        .filter((u) => u !== undefined);
+    };
+    for (const stream of [false, true]) {
+      const shared = await usageOf("templated", stream);
+      const own = await usageOf("salted", stream);
+      // Streamed: the content chunk's and the end's (continuous usage), then the gateway's own with the cost.
+      expect([shared.length, own.length], `stream ${stream}`).to.deep.equal(stream ? [3, 3] : [1, 1]);
+      for (const u of shared) expect(u, `shared, stream ${stream}`).to.not.have.property("prompt_tokens_details");
+      for (const u of stream ? own.slice(0, -1) : own) expect(u.prompt_tokens_details, `per-holder, stream ${stream}`).to.deep.equal({ cached_tokens: 2 });
+    }
+  });
+
   it("salts vLLM's prefix cache per holder where configured (no colleague shares, or can time, a prefix), and passes a client's salt on elsewhere", async () => {
     const up = ups[4]; // templated, behind "templated" (shared) and "salted" (per-holder)
     const saltOf = async (k: string, model: string, extra: Record<string, unknown> = {}) => {
@@ -284,6 +316,11 @@ describe("gateway endings and priority", function () {
     // Shared: the client's salt as it sent it, none if it sent none.
     expect(await saltOf(key, "templated", { cache_salt: "my-own" })).to.equal("my-own");
     expect(await saltOf(key, "templated")).to.equal(undefined);
+    // Keyed by the gateway's key: not a hash anyone could compute from the holder alone.
+    const saltKey = createHash("sha256").update(`ctk gateway prefix-cache salt\n${LOCAL_ROLE_KEYS.GATEWAY.toLowerCase()}`).digest();
+    expect(mine).to.equal(createHmac("sha256", saltKey).update(`${holder.toLowerCase()}\n`).digest("base64url"));
+    expect(chosen).to.equal(createHmac("sha256", saltKey).update(`${holder.toLowerCase()}\n${theirs}`).digest("base64url"));
+    expect(mine).to.not.equal(createHash("sha256").update(holder.toLowerCase()).digest("base64url"));
     const bad = await post({ model: "salted", messages: [{ role: "user", content: "hi" }], max_tokens: 5, cache_salt: 7 });
     const e = (await bad.json()) as { error: { code: string; param: string } };
     expect([bad.status, e.error.code, e.error.param]).to.deep.equal([400, "invalid_cache_salt", "cache_salt"]);

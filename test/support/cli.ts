@@ -29,7 +29,7 @@ export interface RunOptions {
 }
 
 /** Variables a developer's shell may set that would change what ctk does under test. */
-const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG"];
+const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_REDEEMER_API"];
 
 function childEnv(extra: RunOptions["env"] = {}): NodeJS.ProcessEnv {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };

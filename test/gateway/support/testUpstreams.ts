@@ -96,7 +96,7 @@ export function brokenUpstream(target: () => string): Promise<TestUpstream> {
 }
 
 /** A plain chat completion, "hi", with the usage given. */
-function answerHi(res: import("node:http").ServerResponse, usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number }): void {
+function answerHi(res: import("node:http").ServerResponse, usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } & Record<string, unknown>): void {
   res.writeHead(200, { "content-type": "application/json" });
   res.end(
     JSON.stringify({
@@ -135,7 +135,17 @@ export function templatedUpstream(): Promise<TestUpstream> {
     const rendered =
       messages.map((m) => `${m.role}${m.name ?? ""}${m.content ?? ""}${m.tool_calls ? indented(m.tool_calls) : ""}`).join("") + (body.tools ? indented(body.tools) : "");
     const promptTokens = Buffer.byteLength(rendered.replace(/ {2,}/g, " "), "utf8") + (body.user === "count-more" ? 100_000 : 0);
-    answerHi(res, { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 });
+    const usage = { prompt_tokens: promptTokens, completion_tokens: 1, total_tokens: promptTokens + 1 };
+    // "cached": as vLLM with --enable-prompt-tokens-details, 2 tokens of the prompt found in its prefix cache.
+    const details = body.user === "cached" ? { prompt_tokens_details: { cached_tokens: 2 } } : {};
+    if (body.stream !== true) return answerHi(res, { ...usage, ...details });
+    // Streamed: one content chunk, the end, the usage (on every chunk too, as continuous_usage_stats).
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const chunk = (choices: unknown[]) =>
+      `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "m", choices, usage: { ...usage, ...details } })}\n\n`;
+    res.end(
+      [chunk([{ index: 0, delta: { content: "hi" }, finish_reason: null }]), chunk([{ index: 0, delta: {}, finish_reason: "stop" }]), chunk([]), "data: [DONE]\n\n"].join(""),
+    );
   });
 }
 
