@@ -249,7 +249,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       contract: address,
       log,
       jobLog: jobLogLocator(config, deps.executor),
-      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader), address),
+      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader), address, chainId),
       archive: {
         get: async (id) => (partial() ? archive.get(id) : undefined),
         ofHolder: async (holder) => (partial() ? archive.ofHolder(holder, (id) => book.get(id) !== undefined) : []),

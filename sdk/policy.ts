@@ -29,6 +29,8 @@ export const publishedClassSchema = z.object({
 export const redeemerPolicySchema = z.object({
   /** The ComputeToken this redeemer serves (a client checks it is the one it burns on). */
   computeToken: z.string().optional(),
+  /** The chain it serves (a client checks it is the one it burns on: local chains share their contracts' addresses). */
+  chainId: z.number().int().positive().optional(),
   /** Registries (optionally narrowed to a repository path) images may come from. */
   allowedRegistries: z.array(z.string()),
   /** Images must be pinned by `@sha256:<64 hex>`. */

@@ -6,9 +6,10 @@ import type { ClassInfo } from "../../sdk/classes.js";
 import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { PolicyConfig } from "../policy/policyConfig.js";
 
-export function publishedPolicy(policy: PolicyConfig, executor: "local" | "kubernetes", classes: readonly ClassInfo[], computeToken?: string): RedeemerPolicy {
+export function publishedPolicy(policy: PolicyConfig, executor: "local" | "kubernetes", classes: readonly ClassInfo[], computeToken?: string, chainId?: number): RedeemerPolicy {
   return {
     ...(computeToken !== undefined && { computeToken }),
+    ...(chainId !== undefined && { chainId }),
     allowedRegistries: [...policy.allowedRegistries],
     requireDigest: policy.requireDigest,
     maxSpecBytes: policy.maxSpecBytes,

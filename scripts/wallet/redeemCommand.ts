@@ -75,7 +75,7 @@ export function redeemCommand(): Command {
     const cls = await findClass(client, opts.class);
     if (!cls) throw new UserError(`no hardware class named ${opts.class}`);
     if (!cls.active) throw new UserError(`hardware class ${cls.name} is retired: it can no longer be redeemed`);
-    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi), client.computeToken.address);
+    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi), client.computeToken.address, client.deployment.chainId);
     else if (spec.gpus > cls.maxGpusPerJob) throw new UserError(`the spec asks for ${spec.gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
     const seconds = specSeconds(spec);
     const [bps, balances, now] = await Promise.all([
@@ -112,7 +112,7 @@ export function redeemCommand(): Command {
 }
 
 /** Refuses, before anything is burned, a spec the redeemer would reject: every problem, field by field. */
-async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, api: RedeemerApi, computeToken: string): Promise<void> {
+async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, api: RedeemerApi, computeToken: string, chainId: number): Promise<void> {
   if ("none" in api) {
     throw new UserError(
       `${api.none}: the spec cannot be checked against a redeemer's policy, so nothing was burned (pass --redeemer-api <url>, or --no-policy-check to burn anyway: unless a redeemer picks it up, \`ctk reclaim <id>\` refunds it after the launch timeout)`,
@@ -129,6 +129,9 @@ async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusP
       );
     }
     throw e;
+  }
+  if (policy.chainId !== undefined && policy.chainId !== chainId) {
+    throw new UserError(`the redeemer at ${apiUrl} serves chain ${policy.chainId}, not ${chainId}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`);
   }
   if (policy.computeToken && policy.computeToken.toLowerCase() !== computeToken.toLowerCase()) {
     throw new UserError(

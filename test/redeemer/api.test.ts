@@ -77,6 +77,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
       executor: "local",
       allowedSecrets: [],
       computeToken: f.deployment.computeToken,
+      chainId: f.deployment.chainId,
     });
     // The in-memory executor declares no command list: any command, none required.
     expect(r.body).to.include({ allowedCommands: null, commandRequired: false });

@@ -6,6 +6,8 @@
  * The auditor then verifies that history, receipts included.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
@@ -189,6 +191,39 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
         "  image: images from docker.io/library/python are not allowed here; allowed registries: registry.example.com\n",
     );
     expect(await balanceOf(me, lots.soulbound)).to.equal(before);
+  });
+
+  it("refuses, before burning anything, to check a spec against a redeemer of another chain or contract", async function () {
+    // The real redeemer's policy, served as one of another chain (local chains share contract addresses) and of another contract would publish it.
+    const real = (await (await fetch(`${redeemerApi}/v1/policy`)).json()) as Record<string, unknown>;
+    expect(real.chainId).to.equal(chain.deployment.chainId);
+    let served: Record<string, unknown> = real;
+    const other = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(served));
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    try {
+      const before = await balanceOf(me, lots.soulbound);
+      const redeem = () => asMe(["redeem", "--class", "H100-80GB", "--spec", writeSpec("ok", spec("ok")), "--yes", "--redeemer-api", url]);
+      served = { ...real, chainId: 7 };
+      let run = await redeem();
+      expect([run.code, run.stderr]).to.deep.equal([
+        1,
+        `error: the redeemer at ${url} serves chain 7, not ${chain.deployment.chainId}: pass the --redeemer-api of this deployment's redeemer; nothing was burned\n`,
+      ]);
+      served = { ...real, computeToken: "0x000000000000000000000000000000000000dEaD" };
+      run = await redeem();
+      expect([run.code, run.stderr]).to.deep.equal([
+        1,
+        `error: the redeemer at ${url} serves ComputeToken 0x000000000000000000000000000000000000dEaD, not ${chain.deployment.computeToken}: pass the --redeemer-api of this deployment's redeemer; nothing was burned\n`,
+      ]);
+      expect(await balanceOf(me, lots.soulbound)).to.equal(before);
+    } finally {
+      other.closeAllConnections();
+      await new Promise<void>((r) => other.close(() => r()));
+    }
   });
 
   it("a redemption the redeemer refuses is rejected with its reason and refunded in full", async function () {
