@@ -115,6 +115,15 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
     throw isUnreachable(err) ? new ChainUnreachableError(config.rpcUrl) : err;
   });
   if (chainId !== deployment.chainId) throw new CtkError(`the RPC endpoint is chain ${chainId}; the deployment is on chain ${deployment.chainId}`);
+  // The hash of the deployment's block, published with the policy (sdk/policy.ts otherRedeemer): read once it is read.
+  let deployHash: string | undefined;
+  const deployBlockHash = async () => {
+    deployHash ??= await publicClient
+      .getBlock({ blockNumber: BigInt(deployment.deployBlock) })
+      .then((b) => b.hash ?? undefined)
+      .catch(() => undefined);
+    return deployHash;
+  };
 
   const ownsExecutor = !deps.executor;
   const executor = deps.executor ?? (await createExecutor(config, log));
@@ -249,7 +258,7 @@ export async function startRedeemer(config: RedeemerConfig, deps: RedeemerDeps =
       contract: address,
       log,
       jobLog: jobLogLocator(config, deps.executor),
-      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader), address, chainId),
+      policy: async () => publishedPolicy(policy, executor.kind, await listClasses(classReader), { computeToken: address, chainId, deployBlockHash: await deployBlockHash() }),
       archive: {
         get: async (id) => (partial() ? archive.get(id) : undefined),
         ofHolder: async (holder) => (partial() ? archive.ofHolder(holder, (id) => book.get(id) !== undefined) : []),

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { InvalidImageRef, isPinned, parseImageRef, registryAllows } from "./imageRef.js";
 import { type JobSpec, encodeSpec } from "./jobSpec.js";
 import type { RejectReason } from "./reasons.js";
+import type { CtkClient } from "./client.js";
 import { CtkError } from "./ctkError.js";
 
 /** Where the policy is served, relative to the redeemer's API. */
@@ -29,8 +30,13 @@ export const publishedClassSchema = z.object({
 export const redeemerPolicySchema = z.object({
   /** The ComputeToken this redeemer serves (a client checks it is the one it burns on). */
   computeToken: z.string().optional(),
-  /** The chain it serves (a client checks it is the one it burns on: local chains share their contracts' addresses). */
+  /** The chain it serves (a client checks it is the one it burns on). */
   chainId: z.number().int().positive().optional(),
+  /**
+   * The hash of the deployment's block on the chain it reads: two local chains share their id and
+   * their contracts' addresses, not this.
+   */
+  deployBlockHash: z.string().optional(),
   /** Registries (optionally narrowed to a repository path) images may come from. */
   allowedRegistries: z.array(z.string()),
   /** Images must be pinned by `@sha256:<64 hex>`. */
@@ -193,6 +199,39 @@ export function checkSpecPolicy(spec: JobSpec, policy: SpecPolicy, target: Polic
   if (bytes > policy.maxSpecBytes) refuse("SPEC_TOO_LARGE", "spec", `the spec is ${bytes} bytes; this redeemer reads at most ${policy.maxSpecBytes}`);
 
   return out;
+}
+
+/** The deployment a client burns on, as it checks a redeemer's policy is that deployment's redeemer's. */
+export interface PolicyOrigin {
+  chainId: number;
+  computeToken: string;
+  /** The hash of the deployment's block as the client's own node reads it (read only when the policy names one). */
+  deployBlockHash: () => Promise<string>;
+}
+
+/** The deployment of `client`, as a policy is checked against it. */
+export function policyOrigin(client: Pick<CtkClient, "deployment" | "publicClient">): PolicyOrigin {
+  const { deployment, publicClient } = client;
+  return {
+    chainId: deployment.chainId,
+    computeToken: deployment.computeToken,
+    deployBlockHash: async () => (await publicClient.getBlock({ blockNumber: BigInt(deployment.deployBlock) })).hash,
+  };
+}
+
+/**
+ * Why `policy` is not the policy of `ours`'s redeemer (one of another chain or contract: its check
+ * would not be the one the burn is judged by), or undefined.
+ */
+export async function otherRedeemer(policy: RedeemerPolicy, ours: PolicyOrigin): Promise<string | undefined> {
+  if (policy.chainId !== undefined && policy.chainId !== ours.chainId) return `serves chain ${policy.chainId}, not ${ours.chainId}`;
+  if (policy.computeToken && policy.computeToken.toLowerCase() !== ours.computeToken.toLowerCase()) return `serves ComputeToken ${policy.computeToken}, not ${ours.computeToken}`;
+  if (policy.deployBlockHash) {
+    const here = await ours.deployBlockHash();
+    if (policy.deployBlockHash.toLowerCase() !== here.toLowerCase())
+      return `reads another chain with the same id and contract (its deployment block is ${policy.deployBlockHash}, here ${here})`;
+  }
+  return undefined;
 }
 
 /** Fetches and validates a redeemer's published policy. */

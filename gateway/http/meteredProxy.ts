@@ -156,6 +156,7 @@ function bearerKey(req: IncomingMessage): string {
 interface Usage {
   prompt_tokens?: number;
   completion_tokens?: number;
+  prompt_tokens_details?: unknown;
 }
 
 export class MeteredProxy {
@@ -460,7 +461,7 @@ export class MeteredProxy {
           }
           const charge = await end({ tokensIn, tokensOut, ending: "ok" });
           const usage = {
-            ...clientUsage(payload.usage, model.prefixCache),
+            ...clientUsage(payload.usage, model.prefixCache === "per-holder"),
             cost: formatCredits(charge),
             cost_base_units: charge.toString(),
             price_version: quote.priceVersion.toString(),
@@ -640,6 +641,8 @@ export class MeteredProxy {
           prompt_tokens: tokensIn,
           completion_tokens: tokensOut,
           total_tokens: tokensIn + tokensOut,
+          // vLLM's own final usage carries the cached tokens (not its per-chunk usage): shown where the cache is the holder's.
+          ...(s.showCached && finalUsage?.prompt_tokens_details !== undefined && { prompt_tokens_details: finalUsage.prompt_tokens_details }),
           cost: formatCredits(charge),
           cost_base_units: charge.toString(),
           price_version: s.priceVersion.toString(),
@@ -684,12 +687,13 @@ const CHUNK_HEAD = /^\{"id":"[^"\\]*","object":"([a-z_.]*)","created":(\d+),"mod
 /**
  * The upstream's usage as the client sees it: on a model whose prefix cache is shared, without
  * `prompt_tokens_details` (its `cached_tokens` would tell whether a colleague's prompt began alike).
+ * Anything but an object (an upstream's mistake) shows as nothing.
  */
-function clientUsage<U extends object>(usage: U | null | undefined, prefixCache: "shared" | "per-holder"): Partial<U> {
-  if (!usage) return {};
-  if (prefixCache === "per-holder" || !("prompt_tokens_details" in usage)) return usage;
-  const { prompt_tokens_details: _, ...rest } = usage as U & { prompt_tokens_details?: unknown };
-  return rest as Partial<U>;
+function clientUsage(usage: unknown, showCached: boolean): Record<string, unknown> {
+  if (!usage || typeof usage !== "object" || Array.isArray(usage)) return {};
+  if (showCached) return usage as Record<string, unknown>;
+  const { prompt_tokens_details: _, ...rest } = usage as Record<string, unknown>;
+  return rest;
 }
 
 /** Cumulative usage as the chunk's last member (vLLM's `continuous_usage_stats`, the embedded upstream's). */
@@ -742,7 +746,7 @@ export class ChunkRelay {
     chunk.id = this.requestId;
     chunk.model = this.model;
     if (!this.keepUsage) delete chunk.usage;
-    else if (chunk.usage && !this.showCached) chunk.usage = clientUsage(chunk.usage, "shared") as Usage;
+    else if (chunk.usage) chunk.usage = clientUsage(chunk.usage, this.showCached) as Usage;
     return { text: `data: ${JSON.stringify(chunk)}\n\n`, hasContent, promptTokens: usage?.prompt_tokens, completionTokens: usage?.completion_tokens };
   }
 }

@@ -6,10 +6,17 @@ import type { ClassInfo } from "../../sdk/classes.js";
 import type { RedeemerPolicy } from "../../sdk/policy.js";
 import type { PolicyConfig } from "../policy/policyConfig.js";
 
-export function publishedPolicy(policy: PolicyConfig, executor: "local" | "kubernetes", classes: readonly ClassInfo[], computeToken?: string, chainId?: number): RedeemerPolicy {
+export function publishedPolicy(
+  policy: PolicyConfig,
+  executor: "local" | "kubernetes",
+  classes: readonly ClassInfo[],
+  chain: { computeToken?: string; chainId?: number; deployBlockHash?: string } = {},
+): RedeemerPolicy {
+  const { computeToken, chainId, deployBlockHash } = chain;
   return {
     ...(computeToken !== undefined && { computeToken }),
     ...(chainId !== undefined && { chainId }),
+    ...(deployBlockHash !== undefined && { deployBlockHash }),
     allowedRegistries: [...policy.allowedRegistries],
     requireDigest: policy.requireDigest,
     maxSpecBytes: policy.maxSpecBytes,

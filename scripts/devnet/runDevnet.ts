@@ -3,6 +3,7 @@
  * once (a later start reuses `.devnet/deployment.json` after checking the code is there), the
  * classes file applied, and — once it exists — the redeemer. `ctk devnet up` and `npm start` run this.
  */
+import { hostname } from "node:os";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
@@ -430,7 +431,8 @@ export async function startDevnet(opts: DevnetOptions = {}): Promise<Devnet> {
     redeemer = r.handle;
     // No redeemer noted as none, so that the CLI does not ask the default port (another devnet's may listen there).
     // With this process's id: a note left by a devnet that was killed names no redeemer.
-    writeFileAtomicSync(apiFile, `${JSON.stringify({ ...(r.handle && r.apiUrl ? { url: r.apiUrl } : { url: null, note: r.note }), pid: process.pid })}\n`);
+    const self = { pid: process.pid, pidStart: readProcStat(process.pid)?.startTime, host: hostname() };
+    writeFileAtomicSync(apiFile, `${JSON.stringify({ ...(r.handle && r.apiUrl ? { url: r.apiUrl } : { url: null, note: r.note }), ...self })}\n`);
     let g: GatewayStart = { note: "not started (--no-gateway)" };
     if (opts.gateway !== false) {
       try {

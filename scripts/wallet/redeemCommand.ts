@@ -12,7 +12,7 @@ import { chainTime } from "../../sdk/client.js";
 import { findClass } from "../../sdk/classes.js";
 import { formatExpiry, formatHours } from "../../sdk/format.js";
 import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../sdk/jobSpec.js";
-import { checkSpecPolicy, DEFAULT_REDEEMER_API, fetchRedeemerPolicy, PolicyUnavailable } from "../../sdk/policy.js";
+import { checkSpecPolicy, DEFAULT_REDEEMER_API, fetchRedeemerPolicy, otherRedeemer, type PolicyOrigin, PolicyUnavailable, policyOrigin } from "../../sdk/policy.js";
 import { redeemJob } from "../../sdk/redeem.js";
 import { globalsOf, type RedeemerApi, redeemerApiOf } from "../cli/globals.js";
 import { UserError, output } from "../cli/output.js";
@@ -75,7 +75,7 @@ export function redeemCommand(): Command {
     const cls = await findClass(client, opts.class);
     if (!cls) throw new UserError(`no hardware class named ${opts.class}`);
     if (!cls.active) throw new UserError(`hardware class ${cls.name} is retired: it can no longer be redeemed`);
-    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi), client.computeToken.address, client.deployment.chainId);
+    if (opts.policyCheck) await checkAgainstRedeemer(spec, cls, redeemerApiOf(globals, opts.redeemerApi), policyOrigin(client));
     else if (spec.gpus > cls.maxGpusPerJob) throw new UserError(`the spec asks for ${spec.gpus} GPUs; ${cls.name} allows at most ${cls.maxGpusPerJob} per job`);
     const seconds = specSeconds(spec);
     const [bps, balances, now] = await Promise.all([
@@ -112,7 +112,7 @@ export function redeemCommand(): Command {
 }
 
 /** Refuses, before anything is burned, a spec the redeemer would reject: every problem, field by field. */
-async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, api: RedeemerApi, computeToken: string, chainId: number): Promise<void> {
+async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusPerJob: number }, api: RedeemerApi, ours: PolicyOrigin): Promise<void> {
   if ("none" in api) {
     throw new UserError(
       `${api.none}: the spec cannot be checked against a redeemer's policy, so nothing was burned (pass --redeemer-api <url>, or --no-policy-check to burn anyway: unless a redeemer picks it up, \`ctk reclaim <id>\` refunds it after the launch timeout)`,
@@ -130,14 +130,8 @@ async function checkAgainstRedeemer(spec: JobSpec, cls: { name: string; maxGpusP
     }
     throw e;
   }
-  if (policy.chainId !== undefined && policy.chainId !== chainId) {
-    throw new UserError(`the redeemer at ${apiUrl} serves chain ${policy.chainId}, not ${chainId}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`);
-  }
-  if (policy.computeToken && policy.computeToken.toLowerCase() !== computeToken.toLowerCase()) {
-    throw new UserError(
-      `the redeemer at ${apiUrl} serves ComputeToken ${policy.computeToken}, not ${computeToken}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`,
-    );
-  }
+  const other = await otherRedeemer(policy, ours);
+  if (other) throw new UserError(`the redeemer at ${apiUrl} ${other}: pass the --redeemer-api of this deployment's redeemer; nothing was burned`);
   const refusals = checkSpecPolicy(spec, policy, { className: cls.name, classMaxGpus: cls.maxGpusPerJob });
   if (refusals.length > 0) {
     throw new UserError(

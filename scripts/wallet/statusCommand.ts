@@ -112,7 +112,10 @@ export function statusCommand(): Command {
     .argument("<id>", "redemption id")
     .option("--follow", "keep watching until the redemption ends")
     .option("--interval <seconds>", "seconds between polls with --follow", "2")
-    .option("--redeemer-api <url>", "the redeemer's API, for the job's details (env CTK_REDEEMER_API; default: the devnet's)")
+    .option(
+      "--redeemer-api <url>",
+      "the redeemer's API, for the job's details (env CTK_REDEEMER_API; default: the one the devnet noted beside the deployment file, or that it runs none; else http://127.0.0.1:8787)",
+    )
     .action(async function (this: Command, idText: string, opts: { follow?: boolean; interval: string; redeemerApi?: string }) {
       const globals = globalsOf(this);
       const id = parseRedemptionId(idText);

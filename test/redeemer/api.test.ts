@@ -79,6 +79,7 @@ describe("redeemer HTTP API, metrics and logs", function () {
       computeToken: f.deployment.computeToken,
       chainId: f.deployment.chainId,
     });
+    expect(r.body.deployBlockHash).to.match(/^0x[0-9a-f]{64}$/);
     // The in-memory executor declares no command list: any command, none required.
     expect(r.body).to.include({ allowedCommands: null, commandRequired: false });
     const h100 = r.body.classes.find((c: { name: string }) => c.name === "H100-80GB");

@@ -193,10 +193,12 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
     expect(await balanceOf(me, lots.soulbound)).to.equal(before);
   });
 
-  it("refuses, before burning anything, to check a spec against a redeemer of another chain or contract", async function () {
+  it("refuses, before burning anything, to check a spec against a redeemer of another chain or contract, local chains included", async function () {
     // The real redeemer's policy, served as one of another chain (local chains share contract addresses) and of another contract would publish it.
     const real = (await (await fetch(`${redeemerApi}/v1/policy`)).json()) as Record<string, unknown>;
     expect(real.chainId).to.equal(chain.deployment.chainId);
+    const deployBlock = await chain.reader.publicClient.getBlock({ blockNumber: BigInt(chain.deployment.deployBlock) });
+    expect(real.deployBlockHash).to.equal(deployBlock.hash);
     let served: Record<string, unknown> = real;
     const other = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
@@ -218,6 +220,14 @@ describe("employee journey: ctk balance / transfer / redeem / status / reclaim, 
       expect([run.code, run.stderr]).to.deep.equal([
         1,
         `error: the redeemer at ${url} serves ComputeToken 0x000000000000000000000000000000000000dEaD, not ${chain.deployment.computeToken}: pass the --redeemer-api of this deployment's redeemer; nothing was burned\n`,
+      ]);
+      // Another local chain: the same id and contract, another deployment block.
+      const other = `0x${"ab".repeat(32)}`;
+      served = { ...real, deployBlockHash: other };
+      run = await redeem();
+      expect([run.code, run.stderr]).to.deep.equal([
+        1,
+        `error: the redeemer at ${url} reads another chain with the same id and contract (its deployment block is ${other}, here ${real.deployBlockHash}): pass the --redeemer-api of this deployment's redeemer; nothing was burned\n`,
       ]);
       expect(await balanceOf(me, lots.soulbound)).to.equal(before);
     } finally {

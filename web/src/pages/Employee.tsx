@@ -10,7 +10,7 @@ import { formatExpiry, formatHours, parseHours, InputFormatError } from "../../.
 import { listHolderRedemptions, type HolderRedemption } from "../../../sdk/holderRedemptions.js";
 import { PRIORITIES, SPEC_LIMITS, encodeSpec, jobSpecSchema, priorityIndex, specSeconds, unitsFor, type JobSpec, type PriorityName } from "../../../sdk/jobSpec.js";
 import { pickLots } from "../../../sdk/pickLots.js";
-import { checkSpecPolicy, fetchRedeemerPolicy, type RedeemerPolicy } from "../../../sdk/policy.js";
+import { checkSpecPolicy, fetchRedeemerPolicy, otherRedeemer, policyOrigin, type RedeemerPolicy } from "../../../sdk/policy.js";
 import { redeemJob } from "../../../sdk/redeem.js";
 import { writeComputeToken } from "../../../sdk/write.js";
 import { countdown, errorText, useApp } from "../context.js";
@@ -206,7 +206,14 @@ function RedeemForm(props: { classes: ClassInfo[]; balances?: HolderBalances; on
   // The redeemer's published policy: a spec it would refuse is explained here, before anything is burned.
   useEffect(() => {
     if (!config.redeemer) return;
-    fetchRedeemerPolicy(`${location.origin}/redeemer`).then(setPolicy, (e) => setPolicyProblem(errorText(e)));
+    fetchRedeemerPolicy(`${location.origin}/redeemer`)
+      .then(async (p) => {
+        // Another deployment's redeemer: its policy is not the one the burn is judged by.
+        const other = await otherRedeemer(p, policyOrigin(reader));
+        if (other) setPolicyProblem(`it is not this deployment's: the redeemer ${other}`);
+        else setPolicy(p);
+      })
+      .catch((e) => setPolicyProblem(errorText(e)));
   }, []);
 
   const cls = active.find((c) => c.name === className);
