@@ -10,6 +10,8 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { keccak256, toHex } from "viem";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
@@ -701,6 +703,55 @@ describe("the web app when no redeemer launches a redemption (Chromium, a test w
     expect((await getBalances(reader(), DEMO_EMPLOYEE)).totals.redeemable).to.equal(DEMO_GRANT_UNITS);
     await page.close();
     expect(foreign, "requests that left the machine").to.deep.equal([]);
+  });
+
+  it("refuses to check a spec against another local chain's redeemer (same chain id and contract), and sends nothing", async () => {
+    // A redeemer of another devnet: its chain has this one's id and addresses, not its deployment block.
+    const policy = {
+      allowedRegistries: ["registry.example.com"],
+      requireDigest: true,
+      maxSpecBytes: 8192,
+      executor: "local",
+      allowedCommands: null,
+      commandRequired: false,
+      allowedSecrets: [],
+      classes: [{ classId: 1, name: "H100-80GB", maxGpusPerJob: 8, active: true }],
+      computeToken: devnet!.deployment.computeToken,
+      chainId: devnet!.chainId,
+      deployBlockHash: `0x${"ab".repeat(32)}`,
+    };
+    const other = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(policy));
+    });
+    await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+    const otherWeb = await startWebServer({
+      rpcUrl: devnet!.rpcUrl,
+      deployment: devnet!.deployment,
+      port: 0,
+      redeemerApi: `http://127.0.0.1:${(other.address() as AddressInfo).port}`,
+    });
+    try {
+      const { page, wallet } = await pageWithWallet(context!, { key: DEMO_EMPLOYEE_KEY, rpcUrl: devnet!.rpcUrl, anvilChainId: devnet!.chainId });
+      await page.goto(`${otherWeb.url}#/wallet`);
+      await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+      await page.locator("#spec-file").setInputFiles(DEMO_SPEC);
+      await page.getByLabel("Hardware class").selectOption("H100-80GB");
+      const problems = page.getByTestId("spec-problems");
+      const here = (await reader().publicClient.getBlock({ blockNumber: BigInt(devnet!.deployment.deployBlock) })).hash;
+      await page.waitForFunction(
+        (want) => document.querySelector('[data-testid="spec-problems"]')?.textContent?.includes(want),
+        `it is not this deployment's: the redeemer reads another chain with the same id and contract (its deployment block is ${policy.deployBlockHash}, here ${here})`,
+      );
+      expect(await problems.textContent()).to.contain("the spec cannot be checked, so nothing will be sent");
+      expect(await page.getByRole("button", { name: "Redeem" }).isDisabled()).to.equal(true);
+      expect(wallet.sent).to.have.length(0);
+      await page.close();
+    } finally {
+      await otherWeb.close();
+      other.closeAllConnections();
+      await new Promise<void>((r) => other.close(() => r()));
+    }
   });
 
   const reader = () => createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment });
