@@ -1,7 +1,10 @@
 /**
  * A trivial OpenAI-compatible upstream for the gateway benchmark, in its own process: every chat
  * completion streams 16 one-token chunks at once (with cumulative usage) and a final usage chunk;
- * non-streamed requests get the same as one JSON body. Prints `listening <port>`.
+ * non-streamed requests get the same as one JSON body. Its chunks are shaped as vLLM writes them
+ * (`logprobs` and `finish_reason` in each choice, the usage's counts in its field order: prompt,
+ * total, completion), so the gateway's relay is measured on what it is given in production.
+ * Prints `listening <port>`.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,7 +16,7 @@ const server = createServer((req, res) => {
   req.on("end", () => {
     const body = JSON.parse(Buffer.concat(chunks).toString() || "{}") as { stream?: boolean; max_tokens?: number };
     const n = Math.min(TOKENS, body.max_tokens ?? TOKENS);
-    const usage = (k: number) => ({ prompt_tokens: 8, completion_tokens: k, total_tokens: 8 + k });
+    const usage = (k: number) => ({ prompt_tokens: 8, total_tokens: 8 + k, completion_tokens: k });
     if (!body.stream) {
       const text = JSON.stringify({
         id: "x",
@@ -30,7 +33,7 @@ const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/event-stream" });
     let out = "";
     for (let k = 1; k <= n; k++)
-      out += `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "bench", choices: [{ index: 0, delta: { content: "tok " }, finish_reason: null }], usage: usage(k) })}\n\n`;
+      out += `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "bench", choices: [{ index: 0, delta: { content: "tok " }, logprobs: null, finish_reason: null }], usage: usage(k) })}\n\n`;
     out += `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "bench", choices: [], usage: usage(n) })}\n\ndata: [DONE]\n\n`;
     res.end(out);
   });

@@ -696,8 +696,12 @@ function clientUsage(usage: unknown, showCached: boolean): Record<string, unknow
   return rest;
 }
 
-/** Cumulative usage as the chunk's last member (vLLM's `continuous_usage_stats`, the embedded upstream's). */
-const CHUNK_USAGE_TAIL = /,"usage":\{"prompt_tokens":(\d+),"completion_tokens":(\d+),"total_tokens":\d+\}\}$/;
+/**
+ * Cumulative usage as the chunk's last member (vLLM's `continuous_usage_stats`, the embedded
+ * upstream's): its counts in either order — vLLM's (prompt, total, completion: its model's field
+ * order) or the OpenAI reference's (prompt, completion, total).
+ */
+const CHUNK_USAGE_TAIL = /,"usage":\{"prompt_tokens":(\d+),(?:"completion_tokens":(\d+),"total_tokens":\d+|"total_tokens":\d+,"completion_tokens":(\d+))\}\}$/;
 /** A non-empty `delta.content` (chat) or `text` (completions): an unescaped quote cannot occur inside a JSON string. */
 const CHUNK_CONTENT = /"(?:content|text)":"[^"]/;
 
@@ -731,7 +735,7 @@ export class ChunkRelay {
         const body = data.slice(head[0].length, tail ? tail.index : data.length - 1);
         const text = `data: {"id":"${this.requestId}","object":"${head[1]}","created":${head[2]},"model":${this.modelJson},"choices":[{${body}${tail && this.keepUsage ? tail[0] : "}"}\n\n`;
         // One shape for every content chunk (a spread of the counts made two).
-        return { text, hasContent: CHUNK_CONTENT.test(body), promptTokens: tail ? Number(tail[1]) : undefined, completionTokens: tail ? Number(tail[2]) : undefined };
+        return { text, hasContent: CHUNK_CONTENT.test(body), promptTokens: tail ? Number(tail[1]) : undefined, completionTokens: tail ? Number(tail[2] ?? tail[3]) : undefined };
       }
     }
     let chunk: { choices?: { delta?: { content?: unknown }; text?: unknown }[] | null; usage?: Usage | null } & Record<string, unknown>;

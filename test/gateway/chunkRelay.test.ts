@@ -7,6 +7,8 @@ import { expect } from "chai";
 import { ChunkRelay, Utf8Reads } from "../../gateway/http/meteredProxy.js";
 
 const usage = (k: number) => ({ prompt_tokens: 8, completion_tokens: k, total_tokens: 8 + k });
+/** As vLLM serializes it (pydantic, its UsageInfo's field order). */
+const vllmUsage = (k: number) => ({ prompt_tokens: 8, total_tokens: 8 + k, completion_tokens: k });
 
 /** What the relay must produce, computed the slow way. */
 function expected(data: string, requestId: string, model: string, keepUsage: boolean) {
@@ -29,6 +31,23 @@ describe("gateway stream relay: chunks re-framed without a parse", () => {
     { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: {}, finish_reason: "length" }], usage: usage(16) },
     { id: "x", object: "text_completion", created: 2, model: "up", choices: [{ index: 0, text: "é\n", finish_reason: null }], usage: usage(1) },
     { id: "x", object: "text_completion", created: 2, model: "up", choices: [{ index: 0, text: "", finish_reason: "stop" }] },
+    // vLLM's usage: its fields in its model's order.
+    {
+      id: "x",
+      object: "chat.completion.chunk",
+      created: 1,
+      model: "up",
+      choices: [{ index: 0, delta: { content: "v" }, logprobs: null, finish_reason: null }],
+      usage: vllmUsage(2),
+    },
+    {
+      id: "x",
+      object: "text_completion",
+      created: 2,
+      model: "up",
+      choices: [{ index: 0, text: "v", logprobs: null, finish_reason: null, stop_reason: null }],
+      usage: vllmUsage(7),
+    },
     // Shapes for the parsing path: other member order, usage not last, usage null, nested "usage".
     { choices: [{ index: 0, delta: { content: "z" } }], id: "x", model: "up", usage: usage(5) },
     { id: "x", object: "chat.completion.chunk", created: 1, model: "up", choices: [{ index: 0, delta: { content: "y" } }], usage: usage(4), system_fingerprint: "f" },
@@ -53,6 +72,32 @@ describe("gateway stream relay: chunks re-framed without a parse", () => {
       }
     });
   }
+
+  it("re-frames vLLM's content chunks, usage and all, without a parse", () => {
+    // As vLLM's serving_chat writes them (model_dump_json(exclude_unset=True)).
+    const vllm = [
+      '{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"tok"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":8,"total_tokens":11,"completion_tokens":3}}',
+      '{"id":"chatcmpl-abc","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"a"},"logprobs":null,"finish_reason":null}],"usage":{"prompt_tokens":8,"completion_tokens":4,"total_tokens":12}}',
+    ];
+    const relay = new ChunkRelay("chatcmpl-1", "m", true);
+    const parse = JSON.parse;
+    let parses = 0;
+    JSON.parse = ((...a: Parameters<typeof JSON.parse>) => {
+      parses++;
+      return parse(...a);
+    }) as typeof JSON.parse;
+    let got: ReturnType<ChunkRelay["chunk"]>[];
+    try {
+      got = vllm.map((c) => relay.chunk(c));
+    } finally {
+      JSON.parse = parse;
+    }
+    expect(parses).to.equal(0);
+    expect(got.map((g) => [g!.promptTokens, g!.completionTokens, g!.hasContent])).to.deep.equal([
+      [8, 3, true],
+      [8, 4, true],
+    ]);
+  });
 
   it("takes the final usage chunk as the usage, and drops what is not JSON", () => {
     const relay = new ChunkRelay("chatcmpl-1", "m", false);
