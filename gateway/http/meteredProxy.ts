@@ -70,6 +70,9 @@ export const hashKey = (key: string): string => createHash("sha256").update(key)
 
 const utf8 = (s: string) => Buffer.byteLength(s, "utf8");
 
+/** A request field that is there: neither absent nor null (the two mean the same in a body). */
+const given = (v: unknown): boolean => v !== undefined && v !== null;
+
 /** What an upstream's `usage` counts must be to be charged: whole, non-negative numbers. */
 const isTokenCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 
@@ -111,10 +114,10 @@ export function inputTokenBound(body: Record<string, unknown>, chat: boolean, by
       // Text only: an image, audio or video part is many tokens from few bytes.
       textOf((m as { content?: unknown }).content, `messages[${i}].content`);
       const calls = (m as { tool_calls?: unknown }).tool_calls;
-      if (calls !== undefined && calls !== null) rendered += indented(calls);
+      if (given(calls)) rendered += indented(calls);
     });
     if (Array.isArray(body.tools) && body.tools.length > 0) rendered += indented(body.tools) + TOOLS_TEMPLATE_TOKENS;
-    if (body.documents !== undefined && body.documents !== null) rendered += indented(body.documents);
+    if (given(body.documents)) rendered += indented(body.documents);
     return bytes + rendered + 4 * body.messages.length + 8;
   }
   if (typeof body.prompt !== "string") throw badRequest("invalid_prompt", "prompt must be a string", "prompt");
@@ -223,17 +226,16 @@ export class MeteredProxy {
         throw new GatewayError(404, "invalid_request_error", "model_not_found", `the model "${model}" does not exist here (GET /v1/models lists the models)`, { param: "model" });
       }
       const asked = body.max_tokens ?? body.max_completion_tokens;
-      if (asked !== undefined && asked !== null && (typeof asked !== "number" || !Number.isInteger(asked) || asked < 1)) {
+      if (given(asked) && (typeof asked !== "number" || !Number.isInteger(asked) || asked < 1)) {
         throw badRequest("invalid_max_tokens", `max_tokens must be a positive integer (got ${JSON.stringify(asked)})`, "max_tokens");
       }
       if (body.n !== undefined && body.n !== 1) throw badRequest("unsupported_n", "only n = 1 is supported", "n");
       // More sequences generated than returned, and only those returned counted in the usage.
-      if (body.best_of !== undefined && body.best_of !== null && body.best_of !== 1) throw badRequest("unsupported_best_of", "only best_of = 1 is supported", "best_of");
+      if (given(body.best_of) && body.best_of !== 1) throw badRequest("unsupported_best_of", "only best_of = 1 is supported", "best_of");
       // vLLM's: several prompts, each generating up to max_tokens (the hold covers one).
-      if (body.prompt_embeds !== undefined && body.prompt_embeds !== null)
-        throw badRequest("unsupported_prompt_embeds", "prompt_embeds is not supported: send the prompt as text", "prompt_embeds");
+      if (given(body.prompt_embeds)) throw badRequest("unsupported_prompt_embeds", "prompt_embeds is not supported: send the prompt as text", "prompt_embeds");
       // A template sent with the request could repeat what it renders: no bound from the body holds.
-      const topTemplate = body.chat_template !== undefined && body.chat_template !== null;
+      const topTemplate = given(body.chat_template);
       if (topTemplate || (body.chat_template_kwargs as { chat_template?: unknown } | null | undefined)?.chat_template !== undefined)
         throw badRequest(
           "unsupported_chat_template",
@@ -243,13 +245,12 @@ export class MeteredProxy {
       // vLLM's: they steer the server's internals (disaggregated serving's KV transfers, its
       // extensions, code it loads by name), not the completion: an employee's request has no business there.
       for (const p of INTERNAL_PARAMETERS)
-        if (body[p] !== undefined && body[p] !== null)
-          throw badRequest("unsupported_parameter", `${p} steers the model server's internals and is not accepted through the gateway`, p);
+        if (given(body[p])) throw badRequest("unsupported_parameter", `${p} steers the model server's internals and is not accepted through the gateway`, p);
       // vLLM's beam search sends the engine a request per step, as token ids without the request's
       // cache_salt (a per-holder prefix cache would be shared again) and each counted apart.
-      if (body.use_beam_search !== undefined && body.use_beam_search !== null && body.use_beam_search !== false)
+      if (given(body.use_beam_search) && body.use_beam_search !== false)
         throw badRequest("unsupported_beam_search", "use_beam_search is not supported through the gateway", "use_beam_search");
-      if (body.cache_salt !== undefined && body.cache_salt !== null && (typeof body.cache_salt !== "string" || body.cache_salt === ""))
+      if (given(body.cache_salt) && (typeof body.cache_salt !== "string" || body.cache_salt === ""))
         throw badRequest("invalid_cache_salt", "cache_salt must be a non-empty string", "cache_salt");
       if (body.stream !== undefined && typeof body.stream !== "boolean") throw badRequest("invalid_stream", "stream must be true or false", "stream");
       const inputTokens = inputTokenBound(body, chat, bytes);
@@ -304,6 +305,8 @@ export class MeteredProxy {
     const model = upstream.model;
     const m = this.d.metrics.forModel(model.name, tier);
     const stream = r.body.stream === true;
+    /** The model's prefix cache is salted per holder: the holder's own, its cached-token counts shown. */
+    const ownCache = model.prefixCache === "per-holder";
     const clientSo = (r.body.stream_options ?? {}) as { include_usage?: boolean; continuous_usage_stats?: boolean };
     const abort = new AbortController();
     let clientGone = false;
@@ -406,7 +409,7 @@ export class MeteredProxy {
       // two employees chose alike would mix their requests there. The upstream gets the gateway's,
       // in the header vLLM reads it from (`x-request-id`), so that its logs show it.
       delete forward.request_id;
-      if (model.prefixCache === "per-holder") forward.cache_salt = this.d.cacheSalt(r.key.holder, typeof r.body.cache_salt === "string" ? r.body.cache_salt : undefined);
+      if (ownCache) forward.cache_salt = this.d.cacheSalt(r.key.holder, typeof r.body.cache_salt === "string" ? r.body.cache_salt : undefined);
       if (model.sendPriority) forward.priority = VLLM_PRIORITY[tier];
       if (stream) forward.stream_options = { include_usage: true, ...(model.continuousUsage && { continuous_usage_stats: true }) };
       if (this.d.logContent) this.d.log.info({ requestId: hold.requestId, body: r.body }, "request content");
@@ -461,7 +464,7 @@ export class MeteredProxy {
           }
           const charge = await end({ tokensIn, tokensOut, ending: "ok" });
           const usage = {
-            ...clientUsage(payload.usage, model.prefixCache === "per-holder"),
+            ...clientUsage(payload.usage, ownCache),
             cost: formatCredits(charge),
             cost_base_units: charge.toString(),
             price_version: quote.priceVersion.toString(),
@@ -478,7 +481,7 @@ export class MeteredProxy {
           timedOut: () => abort.signal.reason instanceof TimeoutSignal,
           clientGone: () => clientGone,
           model: model.name,
-          showCached: model.prefixCache === "per-holder",
+          showCached: ownCache,
           tier,
           priceVersion: quote.priceVersion,
         });
