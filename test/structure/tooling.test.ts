@@ -40,39 +40,47 @@ describe("tooling: the whole tree typechecks and lints clean", function () {
 });
 
 /**
- * Every installed package with an install script (preinstall, install, postinstall, or a
- * binding.gyp without its own install script, which npm builds with `node-gyp rebuild`), by name.
+ * Every package npm would run an install script for, as name → version: those the lockfile flags
+ * (`hasInstallScript`, what `npm ci` goes by), and every installed one whose manifest has a
+ * preinstall, install or postinstall script, or a binding.gyp without its own install script and
+ * without `"gypfile": false` (npm builds those with `node-gyp rebuild`).
  */
-function packagesWithInstallScripts(dir: string, found = new Set<string>()): Set<string> {
-  if (!existsSync(dir)) return found;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
-    const at = path.join(dir, entry.name);
-    if (entry.name.startsWith("@")) {
-      packagesWithInstallScripts(at, found);
-      continue;
+function packagesWithInstallScripts(): Map<string, string> {
+  const found = new Map<string, string>();
+  const lock = JSON.parse(readFileSync(path.join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { version?: string; hasInstallScript?: boolean }> };
+  for (const [at, entry] of Object.entries(lock.packages))
+    if (entry.hasInstallScript && at.includes("node_modules/")) found.set(at.slice(at.lastIndexOf("node_modules/") + "node_modules/".length), entry.version ?? "");
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name.startsWith(".")) continue;
+      const at = path.join(dir, entry.name);
+      if (entry.name.startsWith("@")) {
+        walk(at);
+        continue;
+      }
+      const manifest = path.join(at, "package.json");
+      if (existsSync(manifest)) {
+        const pkg = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string; gypfile?: boolean; scripts?: Record<string, string> };
+        const s = pkg.scripts ?? {};
+        const gyp = pkg.gypfile !== false && !s.install && !s.preinstall && existsSync(path.join(at, "binding.gyp"));
+        if (s.preinstall || s.install || s.postinstall || gyp) found.set(pkg.name ?? entry.name, pkg.version ?? "");
+      }
+      walk(path.join(at, "node_modules"));
     }
-    const manifest = path.join(at, "package.json");
-    if (existsSync(manifest)) {
-      const pkg = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; scripts?: Record<string, string> };
-      const s = pkg.scripts ?? {};
-      if (s.preinstall || s.install || s.postinstall || (existsSync(path.join(at, "binding.gyp")) && !s.preinstall && !s.install)) found.add(pkg.name ?? entry.name);
-    }
-    packagesWithInstallScripts(path.join(at, "node_modules"), found);
-  }
+  };
+  walk(path.join(ROOT, "node_modules"));
   return found;
 }
 
 describe("tooling: dependencies' install scripts", () => {
-  it("each installed package with an install script has a decision in package.json's allowScripts (npm 11 skips undecided ones silently)", () => {
-    const decided = Object.keys((JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { allowScripts?: Record<string, boolean> }).allowScripts ?? {}).map((k) =>
-      k.replace(/(.)@[^@]*$/, "$1"),
-    );
-    const withScripts = [...packagesWithInstallScripts(path.join(ROOT, "node_modules"))].sort();
-    expect(withScripts, "packages with install scripts found").to.include("better-sqlite3");
-    expect(
-      withScripts.filter((n) => !decided.includes(n)),
-      "undecided: approve or deny each with `npm install-scripts`",
-    ).to.deep.equal([]);
+  it("each package with an install script has a decision in package.json's allowScripts (npm 11 skips undecided ones silently)", () => {
+    const allow = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { allowScripts?: Record<string, boolean> }).allowScripts ?? {};
+    // A key is a name (every version) or name@version (that version only).
+    const decided = (name: string, version: string) => name in allow || `${name}@${version}` in allow;
+    const withScripts = packagesWithInstallScripts();
+    expect([...withScripts.keys()], "packages with install scripts found").to.include.members(["better-sqlite3", "esbuild", "node-llama-cpp"]);
+    const undecided = [...withScripts].filter(([name, version]) => !decided(name, version)).map(([name, version]) => `${name}@${version}`);
+    expect(undecided.sort(), "undecided: approve or deny each with `npm install-scripts`").to.deep.equal([]);
   });
 });
