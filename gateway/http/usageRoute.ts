@@ -16,14 +16,14 @@ import { toUsageRecord } from "../settle/settler.js";
 import { sendJson } from "./body.js";
 import type { MeteredProxy } from "./meteredProxy.js";
 
-/** The cursor is opaque to clients: base64url of `<finishedAt ms>:<request id>`. */
-export const encodeUsageCursor = (c: UsageCursor): string => Buffer.from(`${c.finishedAt}:${c.requestId}`, "utf8").toString("base64url");
+/** The cursor is opaque to clients: base64url of `<seq>:<request id>` (the last record's place in commit order). */
+export const encodeUsageCursor = (c: UsageCursor): string => Buffer.from(`${c.seq}:${c.requestId}`, "utf8").toString("base64url");
 
 /** @returns undefined when `text` is not a cursor this gateway made */
 export function decodeUsageCursor(text: string): UsageCursor | undefined {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(text)) return undefined;
-  const m = /^(\d{1,15}):([\x21-\x7e]{1,200})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
-  return m ? { finishedAt: Number(m[1]), requestId: m[2] } : undefined;
+  const m = /^(-?\d{1,18}):([\x21-\x7e]{1,200})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
+  return m ? { seq: BigInt(m[1]), requestId: m[2] } : undefined;
 }
 
 function pageParams(url: string | undefined): { limit: number; before?: UsageCursor } {
@@ -53,7 +53,7 @@ export function usageRoute(d: { proxy: MeteredProxy; ledger: Ledger }) {
     const page: UsagePage = {
       holder: key.holder,
       records: rows.map((r) => ({ ...toUsageRecord(r), batchId: r.batchId, settled: r.settled })),
-      nextBefore: more && last ? encodeUsageCursor({ finishedAt: last.finishedAt, requestId: last.requestId }) : null,
+      nextBefore: more && last?.seq !== null && last?.seq !== undefined ? encodeUsageCursor({ seq: last.seq, requestId: last.requestId }) : null,
     };
     sendJson(res, 200, page);
   };

@@ -17,6 +17,7 @@
  * in ascending order, authorizations in ascending order.
  */
 
+import { PG_XACT_SEQ, waitingCharge } from "./watermark.js";
 import { rolledWindows } from "./windows.js";
 
 /** A lease is first this many requests of the one that takes it (its worst case, its tokens). */
@@ -128,9 +129,9 @@ export const LEASED_CHARGES_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($
       created_at, finished_at, lease_id)),
   l AS MATERIALIZED (SELECT request_id FROM gw_requests WHERE request_id = ANY ($19::text[]) AND lease_id = request_id AND status = 'held' ORDER BY request_id FOR SHARE),
   i AS (INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output,
-      tokens_in, tokens_out, charge, ending, replica, created_at, finished_at, lease_id)
+      tokens_in, tokens_out, charge, ending, replica, created_at, finished_at, lease_id, seq)
     SELECT v.request_id, v.key_id, v.auth_id, v.holder, v.nonce, v.model, v.tier, v.price_version, 'charged', v.hold, v.input_bound, v.max_output,
-      v.tokens_in, v.tokens_out, v.charge, v.ending, v.replica, v.created_at, v.finished_at, v.lease_id
+      v.tokens_in, v.tokens_out, v.charge, v.ending, v.replica, v.created_at, v.finished_at, v.lease_id, ${PG_XACT_SEQ}
     FROM v WHERE v.lease_id IN (SELECT request_id FROM l)
     ON CONFLICT (request_id) DO NOTHING
     RETURNING request_id)
@@ -139,9 +140,12 @@ export const LEASED_CHARGES_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($
 /** A lease's row, locked (the first statement of a return or a take-back's adjustment). $1 lease id. */
 export const LEASE_LOCK_PG = "SELECT status, hold, holder, auth_id, created_at FROM gw_requests WHERE request_id = $1 AND lease_id = $1 FOR UPDATE";
 
-/** Its charges not converted yet, read after its row is locked (through gw_requests_leased_waiting). $1 lease id. */
+/**
+ * Its charges not converted yet (no batch took them), read after its row is locked: its holder's
+ * charges after the watermark (gw_requests_holder_seq). $1 lease id, $2 its holder.
+ */
 export const LEASE_UNCONVERTED_PG = `SELECT COALESCE(SUM(charge), 0) AS s FROM gw_requests
-  WHERE lease_id = $1 AND request_id <> $1 AND status = 'charged' AND batch_id IS NULL`;
+  WHERE holder = $2 AND lease_id = $1 AND request_id <> $1 AND ${waitingCharge()}`;
 
 /**
  * A lease's row keeps `$2` of its hold (its charges not converted yet): returned, or released when

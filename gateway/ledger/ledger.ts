@@ -41,6 +41,7 @@ import {
   type Lease,
 } from "./leases.js";
 import { SCHEMA, SCHEMA_AFTER_COLUMNS } from "./schema.js";
+import { batchOf, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
 import { DAY, MINUTE, rolledWindows } from "./windows.js";
 import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
@@ -143,12 +144,14 @@ export interface UsageRow {
   ending: string;
   createdAt: number;
   finishedAt: number;
+  /** Its place in commit order (see schema.ts); null until charged. */
+  seq: bigint | null;
   batchId: string | null;
 }
 
-/** Where a page of usage continues: the last row shown (its finish time and request id). */
+/** Where a page of usage continues: the last row shown (its place in commit order and request id). */
 export interface UsageCursor {
-  finishedAt: number;
+  seq: bigint;
   requestId: string;
 }
 
@@ -191,7 +194,8 @@ const usageRow = (r: Row): UsageRow => ({
   ending: str(r.ending),
   createdAt: num(r.created_at),
   finishedAt: num(r.finished_at),
-  batchId: r.batch_id === null || r.batch_id === undefined ? null : str(r.batch_id),
+  seq: r.seq === null || r.seq === undefined ? null : big(r.seq),
+  batchId: r.in_batch === null || r.in_batch === undefined ? null : str(r.in_batch),
 });
 
 const batchRow = (r: Row): BatchRow => ({
@@ -249,7 +253,8 @@ const SETTLE_PG = `WITH r AS (
       status = CASE WHEN LEAST($2::bigint, hold) > 0 THEN 'charged' ELSE 'released' END,
       tokens_in = CASE WHEN LEAST($2::bigint, hold) > 0 THEN $3::bigint ELSE 0 END,
       tokens_out = CASE WHEN LEAST($2::bigint, hold) > 0 THEN $4::bigint ELSE 0 END,
-      charge = LEAST($2::bigint, hold), ending = $5, finished_at = $6
+      charge = LEAST($2::bigint, hold), ending = $5, finished_at = $6,
+      seq = CASE WHEN LEAST($2::bigint, hold) > 0 THEN ${PG_XACT_SEQ} END
     WHERE request_id = $1 AND status = 'held'
     RETURNING holder, auth_id, hold, charge, created_at),
   h AS (
@@ -309,7 +314,8 @@ const SETTLES_PG = `WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3
       status = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN 'charged' ELSE 'released' END,
       tokens_in = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN v.tin ELSE 0 END,
       tokens_out = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN v.tout ELSE 0 END,
-      charge = LEAST(v.amount, q.hold), ending = v.ending, finished_at = v.at
+      charge = LEAST(v.amount, q.hold), ending = v.ending, finished_at = v.at,
+      seq = CASE WHEN LEAST(v.amount, q.hold) > 0 THEN ${PG_XACT_SEQ} END
     FROM v WHERE q.request_id = v.request_id AND q.status = 'held'
     RETURNING q.request_id, q.holder, q.auth_id, q.hold, q.charge, q.created_at),
   hl AS MATERIALIZED (SELECT holder, day_start FROM gw_holders WHERE holder IN (SELECT holder FROM r) ORDER BY holder FOR UPDATE),
@@ -394,7 +400,8 @@ const SETTLE_REQUEST_SQLITE = `UPDATE gw_requests SET
     status = CASE WHEN MIN($2, hold) > 0 THEN 'charged' ELSE 'released' END,
     tokens_in = CASE WHEN MIN($2, hold) > 0 THEN $3 ELSE 0 END,
     tokens_out = CASE WHEN MIN($2, hold) > 0 THEN $4 ELSE 0 END,
-    charge = MIN($2, hold), ending = $5, finished_at = $6
+    charge = MIN($2, hold), ending = $5, finished_at = $6,
+    seq = CASE WHEN MIN($2, hold) > 0 THEN ${SQLITE_NEXT_SEQ} END
   WHERE request_id = $1 AND status = 'held'
   RETURNING holder, auth_id, hold, charge, created_at`;
 
@@ -641,12 +648,29 @@ export class Ledger {
           : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = 'lease_id'",
       );
       if (!hasLeases) await tx.run("ALTER TABLE gw_requests ADD COLUMN lease_id TEXT");
+      // A ledger whose batches marked their rows: the charges' commit order, and the batches' ranges.
+      const hasSeq = await tx.one(
+        this.db.kind === "postgres"
+          ? "SELECT 1 AS x FROM information_schema.columns WHERE table_name = 'gw_requests' AND table_schema = current_schema() AND column_name = 'seq'"
+          : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = 'seq'",
+      );
+      if (!hasSeq) {
+        await tx.run("ALTER TABLE gw_requests ADD COLUMN seq BIGINT");
+        for (const c of ["seq_lo BIGINT", "id_lo TEXT", "seq_hi BIGINT", "id_hi TEXT"]) await tx.run(`ALTER TABLE gw_batches ADD COLUMN ${c}`);
+      }
       for (const stmt of SCHEMA_AFTER_COLUMNS) await tx.run(stmt);
       await tx.run(
         this.db.kind === "postgres"
-          ? "INSERT INTO gw_meta (name, value) VALUES ('settled_batches', 0), ('settler_lease', 0) ON CONFLICT (name) DO NOTHING"
-          : "INSERT OR IGNORE INTO gw_meta (name, value) VALUES ('settled_batches', 0), ('settler_lease', 0)",
+          ? "INSERT INTO gw_meta (name, value, owner) VALUES ('settled_batches', 0, NULL), ('settler_lease', 0, NULL), ('batch_watermark', 0, '') ON CONFLICT (name) DO NOTHING"
+          : "INSERT OR IGNORE INTO gw_meta (name, value, owner) VALUES ('settled_batches', 0, NULL), ('settler_lease', 0, NULL), ('batch_watermark', 0, '')",
       );
+      if (!hasSeq) {
+        // The charges an earlier version batched go below every other, in the order they finished
+        // (as its usage pages showed them); those it left waiting join the next batch (above the
+        // watermark: every replica of that version is stopped before this one starts).
+        await tx.run("UPDATE gw_requests SET seq = finished_at - 9007199254740992 WHERE status = 'charged' AND batch_id IS NOT NULL");
+        await tx.run(`UPDATE gw_requests SET seq = ${this.db.kind === "postgres" ? PG_XACT_SEQ : SQLITE_NEXT_SEQ} WHERE status = 'charged' AND batch_id IS NULL`);
+      }
     });
   }
 
@@ -782,7 +806,7 @@ export class Ledger {
       // One statement: one snapshot of the row and of the charges a batch converts.
       const r = await tx.one(
         `SELECT balance, unsettled, open_holds, (SELECT COALESCE(SUM(charge), 0) FROM gw_requests
-           WHERE holder = $1 AND lease_id IS NOT NULL AND status = 'charged' AND batch_id IS NULL) AS leased FROM gw_holders WHERE holder = $1`,
+           WHERE holder = $1 AND lease_id IS NOT NULL AND ${waitingCharge()}) AS leased FROM gw_holders WHERE holder = $1`,
         [holder],
       );
       if (!r) return undefined;
@@ -799,7 +823,7 @@ export class Ledger {
       // As holderState: charges under leases not yet in a batch counted as charged, not held.
       const r = await tx.one(
         `SELECT cap, charged, open_holds, status, activated, (SELECT COALESCE(SUM(charge), 0) FROM gw_requests
-           WHERE auth_id = $1 AND lease_id IS NOT NULL AND status = 'charged' AND batch_id IS NULL) AS leased FROM gw_authorizations WHERE auth_id = $1`,
+           WHERE holder = x.holder AND auth_id = $1 AND lease_id IS NOT NULL AND ${waitingCharge()}) AS leased FROM gw_authorizations x WHERE auth_id = $1`,
         [authId],
       );
       const leased = big(r?.leased);
@@ -1023,17 +1047,21 @@ export class Ledger {
   /**
    * Takes back a charge not yet in a settlement batch (see {@link releaseUndelivered}): the request
    * becomes released with nothing charged, and the holder's unsettled charges, day's credits and
-   * the authorization's charged total lose it. Locks the request's row, then the holder's, then
-   * the authorization's (the order of every transaction).
+   * the authorization's charged total lose it. Locks the batches' watermark (as a batch does), the
+   * request's row, then the holder's, then the authorization's (the order of every transaction).
    */
   private async voidCharge(requestId: string): Promise<void> {
     const outcome = await this.db.transaction(async (tx) => {
-      const r = await tx.one(`SELECT holder, auth_id, charge, created_at, batch_id, lease_id FROM gw_requests WHERE request_id = $1 AND status = 'charged'${this.db.forUpdate}`, [
-        requestId,
-      ]);
+      // The watermark locked first, as a batch locks it: a batch takes the charge, or this does.
+      await this.watermark(tx, true);
+      const r = await tx.one(
+        `SELECT holder, auth_id, charge, created_at, lease_id, CASE WHEN ${waitingCharge()} AND batch_id IS NULL THEN 0 ELSE 1 END AS batched
+         FROM gw_requests WHERE request_id = $1 AND status = 'charged'${this.db.forUpdate}`,
+        [requestId],
+      );
       if (!r) return undefined;
       const charge = big(r.charge);
-      if (r.batch_id !== null && r.batch_id !== undefined) return { charge, outcome: "batched" as const };
+      if (num(r.batched) === 1) return { charge, outcome: "batched" as const };
       await tx.run("UPDATE gw_requests SET status = 'released', charge = 0, tokens_in = 0, tokens_out = 0, ending = 'ledger_error' WHERE request_id = $1", [requestId]);
       if (r.lease_id !== null && r.lease_id !== undefined) {
         // Under a lease, not converted (no batch took it): its lease's hold still counts it. An open
@@ -1529,7 +1557,7 @@ export class Ledger {
         if (!l || str(l.status) !== "held") return undefined;
         // A statement after the lock: it sees every charge committed before it (READ COMMITTED), and
         // no charge under it commits after it (they share-lock its row while it is open).
-        const charged = big((await tx.one(LEASE_UNCONVERTED_PG, [id]))?.s);
+        const charged = big((await tx.one(LEASE_UNCONVERTED_PG, [id, str(l.holder)]))?.s);
         const hold = big(l.hold);
         // More than it holds cannot happen; were it to, it keeps what it holds (the batch converts the rest: onLeaseShortfall).
         const kept = charged > hold ? hold : charged;
@@ -1750,50 +1778,65 @@ export class Ledger {
 
   async request(requestId: string): Promise<(UsageRow & { status: string; outputTokens: number }) | undefined> {
     return this.db.transaction(async (tx) => {
-      const r = await tx.one("SELECT * FROM gw_requests WHERE request_id = $1", [requestId]);
+      const r = await tx.one(`SELECT r.*, CASE WHEN r.status = 'charged' THEN ${batchOf("r")} END AS in_batch FROM gw_requests r WHERE r.request_id = $1`, [requestId]);
       return r && { ...usageRow(r), status: str(r.status), outputTokens: num(r.max_output) };
     });
   }
 
-  /** Charged requests of a holder (or all), oldest first: the usage records' source. */
+  /**
+   * Charged requests of a holder (or all, or a batch's), oldest first: in commit order (`seq`, then
+   * request id), the order a batch's records are hashed in; a batch of an earlier version's by
+   * finish time, as it hashed them. The usage records' source.
+   */
   async usage(filter: { holder?: string; batchId?: string; limit?: number } = {}): Promise<UsageRow[]> {
     return this.db.transaction(async (tx) => {
-      const where = ["status = 'charged'"];
-      const params: (string | number)[] = [];
-      if (filter.holder) where.push(`holder = $${params.push(filter.holder)}`);
-      if (filter.batchId) where.push(`batch_id = $${params.push(filter.batchId)}`);
+      const where = ["r.status = 'charged'"];
+      const params: (string | number | bigint)[] = [];
+      let order = "r.seq, r.request_id";
+      if (filter.holder) where.push(`r.holder = $${params.push(filter.holder)}`);
+      if (filter.batchId) {
+        const b = await tx.one("SELECT seq_lo, id_lo, seq_hi, id_hi FROM gw_batches WHERE batch_id = $1", [filter.batchId]);
+        if (b?.seq_hi === null || b?.seq_hi === undefined) {
+          where.push(`r.batch_id = $${params.push(filter.batchId)}`);
+          order = "r.finished_at, r.request_id";
+        } else {
+          // Its range (through gw_requests_seq).
+          const lo = [params.push(big(b.seq_lo)), params.push(str(b.id_lo))];
+          const hi = [params.push(big(b.seq_hi)), params.push(str(b.id_hi))];
+          where.push(`(r.seq, r.request_id) > ($${lo[0]}, $${lo[1]}) AND (r.seq, r.request_id) <= ($${hi[0]}, $${hi[1]})`);
+        }
+      }
       const limit = filter.limit ? ` LIMIT $${params.push(filter.limit)}` : "";
-      return (await tx.all(`SELECT * FROM gw_requests WHERE ${where.join(" AND ")} ORDER BY finished_at, request_id${limit}`, params)).map(usageRow);
+      return (await tx.all(`SELECT r.*, ${batchOf("r")} AS in_batch FROM gw_requests r WHERE ${where.join(" AND ")} ORDER BY ${order}${limit}`, params)).map(usageRow);
     });
   }
 
   /**
-   * One page of a holder's charged requests, newest first (by finish time, then request id: a
-   * stable order, since a row is charged once and new charges finish later), each with whether its
-   * batch has settled — read by the batch's id, only for the page's rows. `before` continues after
-   * the last row of the previous page. Bounded by `limit`, whatever the history.
+   * One page of a holder's charged requests, newest first (in commit order, then by request id: a
+   * stable order, since a row is charged once; a charge committed while a client pages sorts above
+   * the pages read, or, on PostgreSQL, from a transaction that began before, maybe below: in a page
+   * still to come), each with its batch and whether that has settled — looked up only for the
+   * page's rows. `before` continues after the last row of the previous page. Bounded by `limit`,
+   * whatever the history.
    */
   async usagePage(filter: { holder: string; limit: number; before?: UsageCursor }): Promise<{ rows: (UsageRow & { settled: boolean })[]; more: boolean }> {
-    const params: (string | number)[] = [filter.holder];
+    const params: (string | bigint | number)[] = [filter.holder];
     let after = "";
     if (filter.before) {
-      const t = params.push(filter.before.finishedAt);
+      const t = params.push(filter.before.seq);
       const id = params.push(filter.before.requestId);
       // A row-value comparison: both databases use it as the index range (an OR would only filter).
-      after = ` AND (r.finished_at, r.request_id) < ($${t}, $${id})`;
+      after = ` AND (r.seq, r.request_id) < ($${t}, $${id})`;
     }
     const limit = params.push(filter.limit + 1);
-    // Two ranges merged: the holder's batched rows (an index range, gw_requests_holder_batched) and
-    // their charges still waiting for a batch (filtered from gw_requests_waiting, every holder's:
-    // as many as the settler has not batched yet, whatever the history).
-    const range = (batch: string) =>
-      `SELECT * FROM (SELECT r.* FROM gw_requests r WHERE r.holder = $1 AND r.status = 'charged' AND r.batch_id ${batch}${after}
-         ORDER BY r.finished_at DESC, r.request_id DESC LIMIT $${limit}) AS ${batch === "IS NULL" ? "waiting" : "batched"}`;
+    // One index range (gw_requests_holder_seq); each row's batch looked up (gw_batches_range), only for the page's rows.
     const found = await this.db.transaction(async (tx) =>
       tx.all(
-        `SELECT u.*, b.status AS batch_status FROM (${range("IS NOT NULL")} UNION ALL ${range("IS NULL")}) u
-         LEFT JOIN gw_batches b ON b.batch_id = u.batch_id
-         ORDER BY u.finished_at DESC, u.request_id DESC LIMIT $${limit}`,
+        `SELECT u.*, b.batch_id AS in_batch, b.status AS batch_status
+         FROM (SELECT r.*, ${batchOf("r")} AS of_batch FROM gw_requests r WHERE r.holder = $1 AND r.status = 'charged'${after}
+           ORDER BY r.seq DESC, r.request_id DESC LIMIT $${limit}) u
+         LEFT JOIN gw_batches b ON b.batch_id = u.of_batch
+         ORDER BY u.seq DESC, u.request_id DESC`,
         params,
       ),
     );
@@ -1827,61 +1870,86 @@ export class Ledger {
     });
   }
 
+  /** The last charge a batch took (`lock`: its row locked, as a batch or a take-back does). */
+  private async watermark(tx: SqlTx, lock = false): Promise<{ seq: bigint; id: string }> {
+    const w = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'batch_watermark'${lock ? this.db.forUpdate : ""}`);
+    if (!w) throw new Error("the ledger has no batch watermark: it was not initialized");
+    return { seq: big(w.value), id: str(w.owner) };
+  }
+
   /** Charges waiting for a batch (count and the oldest's finish time). */
   async unbatched(): Promise<{ count: number; oldest: number | undefined }> {
     return this.db.transaction(async (tx) => {
-      const r = await tx.one("SELECT COUNT(*) AS n, MIN(finished_at) AS oldest FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
+      // The watermark read first and bound: compared with a sub-select, PostgreSQL's planner cannot
+      // tell how many rows follow it, and scanned the whole table (9 ms a count in bench:gateway).
+      const w = await this.watermark(tx);
+      const r = await tx.one("SELECT COUNT(*) AS n, MIN(finished_at) AS oldest FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2)", [w.seq, w.id]);
       return { count: num(r?.n), oldest: r?.oldest === null || r?.oldest === undefined ? undefined : num(r.oldest) };
     });
   }
 
   /**
-   * Records the next batch — up to `max` charges of the oldest price version waiting, aggregated
-   * per authorization, with the activations of authorizations not yet on-chain — before anything
-   * is sent. Returns undefined when nothing waits.
+   * Records the next batch — up to `max` charges waiting, in commit order from the watermark, of
+   * the first one's price version, aggregated per authorization, with the activations of
+   * authorizations not yet on-chain — before anything is sent. Returns undefined when nothing waits.
+   *
+   * A batch takes a range of charges (from the watermark to its last one), and moves the watermark:
+   * no row is written per charge. The range ends before the first charge it cannot take: of another
+   * price version, of an authorization past SETTLE_USAGE_MAX_CHARGES, or one being taken back.
    */
   async createBatch(max: number, build: BatchBuilder, now: number): Promise<BatchRow | undefined> {
-    // 1. The rows (a charge no longer changes until a batch takes it, but for one taken back: its
-    //    answer was not delivered; not taken here while that is pending).
+    // 1. The rows: on PostgreSQL only those charged by transactions below the snapshot's xmin (every
+    //    one of them has ended: none can commit below the watermark once it moves). A charge no
+    //    longer changes until a batch takes it, but for one taken back: its answer was not
+    //    delivered; the range stops before it while that is pending.
     /** The lease of each row charged under one (by request id). */
     const leaseOf = new Map<string, string>();
     const picked = await this.db.transaction(async (tx) => {
-      const v = await tx.one("SELECT MIN(price_version) AS v FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL");
-      if (!v || v.v === null || v.v === undefined) return undefined;
-      const priceVersion = big(v.v);
-      const raw = await tx.all("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1 ORDER BY finished_at, request_id LIMIT $2", [
-        priceVersion,
+      const lo = await this.watermark(tx);
+      const closed = this.db.kind === "postgres" ? ` AND seq < ${PG_SNAPSHOT_XMIN}` : "";
+      const raw = await tx.all(`SELECT * FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2)${closed} ORDER BY seq, request_id LIMIT $3`, [
+        lo.seq,
+        lo.id,
         max,
       ]);
-      for (const r of raw) if (r.lease_id !== null && r.lease_id !== undefined) leaseOf.set(str(r.request_id), str(r.lease_id));
-      const rows = raw.map(usageRow).filter((r) => !this.undelivered.has(r.requestId));
-      // At most SETTLE_USAGE_MAX_CHARGES authorizations (a charge each on-chain): the rows after the
-      // first that would bring one more wait for the next batch.
+      if (!raw.length) return undefined;
+      const priceVersion = big(raw[0].price_version);
+      // At most SETTLE_USAGE_MAX_CHARGES authorizations (a charge each on-chain).
       const auths = new Set<string>();
       let take = 0;
-      for (; take < rows.length; take++) {
-        if (!auths.has(rows[take].authId) && auths.size === SETTLE_USAGE_MAX_CHARGES) break;
-        auths.add(rows[take].authId);
+      for (; take < raw.length; take++) {
+        const r = raw[take];
+        if (big(r.price_version) !== priceVersion || this.undelivered.has(str(r.request_id))) break;
+        if (!auths.has(str(r.auth_id)) && auths.size === SETTLE_USAGE_MAX_CHARGES) break;
+        auths.add(str(r.auth_id));
       }
-      rows.length = take;
-      return rows.length ? { priceVersion, rows } : undefined;
+      if (take === 0) return undefined;
+      const last = raw[take - 1];
+      for (const r of raw.slice(0, take)) if (r.lease_id !== null && r.lease_id !== undefined) leaseOf.set(str(r.request_id), str(r.lease_id));
+      // Hashed in this order, the order its records are read back in (usage by batch).
+      const rows = raw.slice(0, take).map(usageRow);
+      return { priceVersion, rows, lo, hi: { seq: big(last.seq), id: str(last.request_id) } };
     });
     if (!picked) return undefined;
-    const { priceVersion, rows } = picked;
+    const { priceVersion, rows, lo, hi } = picked;
     // 2. The root and the id, outside any transaction.
     const { batchId, usageRoot } = await build(rows, priceVersion);
-    // 3. The batch, recorded only if every one of its rows is still waiting (one settler at a time
-    //    holds the lease, so they are; a replica whose lease lapsed meanwhile records nothing) and
-    //    none is being taken back since it was picked (the next round picks without it).
+    // 3. The batch, recorded only if the watermark has not moved (one settler at a time holds the
+    //    lease, so it has not; a replica whose lease lapsed meanwhile records nothing) and every
+    //    charge of its range is still one (none taken back since it was picked).
     if (rows.some((r) => this.undelivered.has(r.requestId))) return undefined;
     return this.db.transaction(async (tx) => {
-      // One statement for every row (a batch's hundreds of single-row updates held up the holds queued behind them).
-      const marked = await tx.run(`UPDATE gw_requests SET batch_id = $2 WHERE status = 'charged' AND batch_id IS NULL AND ${this.inJsonIds("request_id")}`, [
-        JSON.stringify(rows.map((r) => r.requestId)),
-        batchId,
+      // The watermark locked first (a take-back locks it too), then the range counted: no row written per charge.
+      const w = await this.watermark(tx, true);
+      if (w.seq !== lo.seq || w.id !== lo.id) throw new Error(`another settler moved the batch watermark meanwhile: batch ${batchId} not recorded`);
+      const inRange = await tx.one("SELECT COUNT(*) AS n FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2) AND (seq, request_id) <= ($3, $4)", [
+        lo.seq,
+        lo.id,
+        hi.seq,
+        hi.id,
       ]);
-      if (marked !== rows.length)
-        throw new Error(`${rows.length - marked} of its requests were batched by another settler, or taken back, meanwhile: batch ${batchId} not recorded`);
+      if (num(inRange?.n) !== rows.length) throw new Error(`${rows.length - num(inRange?.n)} of its requests were taken back meanwhile: batch ${batchId} not recorded`);
+      await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'batch_watermark'", [hi.seq, hi.id]);
       const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
       for (const r of rows) {
         const c = perAuth.get(r.authId) ?? { holder: r.holder, nonce: r.nonce.toString(), amount: 0n, authId: r.authId };
@@ -1912,9 +1980,9 @@ export class Ledger {
       });
       const requested = rows.reduce((s, r) => s + r.charge, 0n);
       await tx.run(
-        `INSERT INTO gw_batches (batch_id, price_version, usage_root, status, records, requested, charges, activations, created_at)
-         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)`,
-        [batchId, priceVersion, usageRoot, rows.length, requested, JSON.stringify(charges), JSON.stringify(activations), now],
+        `INSERT INTO gw_batches (batch_id, price_version, usage_root, status, records, requested, charges, activations, created_at, seq_lo, id_lo, seq_hi, id_hi)
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [batchId, priceVersion, usageRoot, rows.length, requested, JSON.stringify(charges), JSON.stringify(activations), now, lo.seq, lo.id, hi.seq, hi.id],
       );
       return { batchId, priceVersion, usageRoot, status: "pending", records: rows.length, requested, charged: null, charges, activations, txHash: null, createdAt: now };
     });
@@ -1924,7 +1992,7 @@ export class Ledger {
    * PostgreSQL: the charges a batch takes that were made under leases, converted in its
    * transaction (see leases.ts): each lease's hold, its holder's and its authorization's open
    * holds down by their sum, the holder's unsettled and the authorization's charged up by as
-   * much. A returned lease left with nothing is released. Locks, after the rows the batch marked:
+   * much. A returned lease left with nothing is released. Locks, after the batches' watermark:
    * the leases' rows, the holders', then the authorizations' (with the batch's not yet activated,
    * which the activations lock next), each in ascending order. A sum its lease does not hold
    * (which the share lock of every leased charge prevents; a lease lost in a crash of the database

@@ -3,7 +3,7 @@
  * version — activations of authorizations not yet on-chain, then the charges aggregated per
  * authorization — with the Merkle root of its usage records.
  *
- * Crash-safe by construction: a batch is recorded in the ledger (its charges marked, its id derived
+ * Crash-safe by construction: a batch is recorded in the ledger (its range of charges, its id derived
  * from its content: sdk/credits/usageRecord.ts) and its records file written BEFORE the
  * transaction is sent. After a restart every pending batch is looked up on-chain by id: if it
  * landed, the ledger takes the chain's UsageCharged events; if not, the same batch is sent again

@@ -6,7 +6,8 @@
 import { expect } from "chai";
 import type { GatewayError } from "../../gateway/errors.js";
 import { LEASE_UNCONVERTED_PG } from "../../gateway/ledger/leases.js";
-import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
+import type { HoldParams, Ledger, UsageCursor } from "../../gateway/ledger/ledger.js";
+import { SQLITE_NEXT_SEQ, waitingCharge } from "../../gateway/ledger/watermark.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
 import { chargeFor } from "../../sdk/credits/price.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase, lockHolderRow } from "./support/databases.js";
@@ -240,9 +241,30 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
             ),
           )
         ).map((r) => String(r.name));
-      const built = ["gw_requests_batched", "gw_requests_held", "gw_requests_holder_batched", "gw_requests_leased_waiting", "gw_requests_waiting"];
+      const built = ["gw_requests_batched", "gw_requests_held", "gw_requests_holder_seq", "gw_requests_seq"];
       expect((await indexes()).filter((n) => n.startsWith("gw_requests_"))).to.deep.equal(built);
-      // The previous version's indexes, as it built them, then a restart of this version.
+      // The previous version's ledger: a batch that marked its row (old1), a charge waiting (old2),
+      // no commit order, no batch ranges, no watermark.
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
+      for (const id of ["old1", "old2"]) {
+        await ledger.hold(holdParams({ requestId: id }));
+        await ledger.settleRequest(id, { tokensIn: 20, tokensOut: 10, amount: 1_000n, ending: "ok" }, T0 + 1);
+      }
+      for (const ddl of [
+        "UPDATE gw_requests SET batch_id = '0xold' WHERE request_id = 'old1'",
+        `INSERT INTO gw_batches (batch_id, price_version, usage_root, status, records, requested, charges, activations, created_at)
+           VALUES ('0xold', 3, '0x00', 'pending', 1, 1000, '[]', '[]', ${T0 + 1})`,
+        "DELETE FROM gw_meta WHERE name = 'batch_watermark'",
+        "DROP INDEX gw_requests_seq",
+        "DROP INDEX gw_requests_holder_seq",
+        "DROP INDEX gw_batches_range",
+        "ALTER TABLE gw_requests DROP COLUMN seq",
+        ...["seq_lo", "id_lo", "seq_hi", "id_hi"].map((c) => `ALTER TABLE gw_batches DROP COLUMN ${c}`),
+        "CREATE INDEX gw_requests_waiting ON gw_requests (price_version, finished_at, request_id) WHERE status = 'charged' AND batch_id IS NULL",
+        "CREATE INDEX gw_requests_holder_batched ON gw_requests (holder, finished_at, request_id) WHERE batch_id IS NOT NULL",
+      ])
+        await ledger.db.transaction((tx) => tx.run(ddl));
+      // The indexes of versions before it, as they built them, then a restart of this version.
       for (const ddl of [
         "CREATE INDEX gw_requests_unbatched ON gw_requests (status, batch_id, price_version)",
         "CREATE INDEX gw_requests_batch ON gw_requests (batch_id)",
@@ -252,8 +274,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         "CREATE INDEX gw_requests_charged ON gw_requests (holder, finished_at, request_id) WHERE status = 'charged'",
       ])
         await ledger.db.transaction((tx) => tx.run(ddl));
-      // Nor had it leases' column, nor their index.
-      await ledger.db.transaction((tx) => tx.run("DROP INDEX gw_requests_leased_waiting"));
+      // Nor had they leases' column.
       await ledger.db.transaction((tx) => tx.run("ALTER TABLE gw_requests DROP COLUMN lease_id"));
       expect(await indexes()).to.include("gw_requests_usage");
       await ledger.init();
@@ -271,30 +292,45 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       if (kind === "sqlite") {
         const plan = async (q: string) => (await ledger.db.transaction((tx) => tx.all(`EXPLAIN QUERY PLAN ${q}`, ["x"]))).map((r) => String(r.detail)).join(" ");
         expect(await plan("SELECT request_id FROM gw_requests WHERE status = 'held' AND (replica = $1 OR created_at < 0)")).to.include("gw_requests_held");
-        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND price_version = $1")).to.include("gw_requests_waiting");
-        expect(await plan("SELECT * FROM gw_requests WHERE batch_id IS NOT NULL AND holder = $1 ORDER BY finished_at DESC, request_id DESC")).to.include(
-          "gw_requests_holder_batched",
-        );
-        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id IS NULL AND holder = $1")).to.include("gw_requests_waiting");
+        expect(await plan(`SELECT * FROM gw_requests WHERE ${waitingCharge()} ORDER BY seq, request_id LIMIT 10`)).to.include("gw_requests_seq");
+        expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND holder = $1 ORDER BY seq DESC, request_id DESC")).to.include("gw_requests_holder_seq");
+        expect(await plan(SQLITE_NEXT_SEQ.slice(1, -1))).to.include("SEARCH gw_requests USING COVERING INDEX gw_requests_seq");
         expect(await plan("SELECT * FROM gw_requests WHERE status = 'charged' AND batch_id = $1")).to.include("gw_requests_batched");
       } else {
         // A lease's return finds its charges through their index (a sequential scan ruled out: the table is small).
         const plan = await ledger.db.transaction(async (tx) => {
           await tx.run("SET LOCAL enable_seqscan = off");
-          return (await tx.all(`EXPLAIN ${LEASE_UNCONVERTED_PG.replaceAll("$1", "'x'")}`)).map((r) => String(r["QUERY PLAN"])).join(" ");
+          return (await tx.all(`EXPLAIN ${LEASE_UNCONVERTED_PG.replaceAll("$1", "'x'").replaceAll("$2", "'h'")}`)).map((r) => String(r["QUERY PLAN"])).join(" ");
         });
-        expect(plan).to.include("gw_requests_leased_waiting");
+        expect(plan).to.include("gw_requests_holder_seq");
+        expect(plan, "the watermark bounds the index range").to.match(/Index Cond: .*seq/);
       }
-      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 1_000_000n), 500_000n, T0);
+      // The earlier version's waiting charge joins the next batch; its batched one stays in its batch,
+      // below the first watermark (0), and every charge since goes above both.
+      expect(await ledger.unbatched()).to.deep.equal({ count: 1, oldest: T0 + 1 });
+      const seqOf = async (id: string) => (await ledger.request(id))!.seq!;
+      expect(await seqOf("old1")).to.be.below(0n);
+      expect(await seqOf("old2")).to.be.above(0n);
+      expect((await ledger.usage({ batchId: "0xold" })).map((r) => [r.requestId, r.batchId])).to.deep.equal([["old1", "0xold"]]);
       await ledger.hold(holdParams({ requestId: "r1", replica: "gone" }));
       expect(await ledger.releaseAbandoned("gone", 60_000, T0 + 1)).to.equal(1);
       await ledger.hold(holdParams({ requestId: "r2" }));
       await ledger.settleRequest("r2", { tokensIn: 20, tokensOut: 10, amount: 5_000n, ending: "ok" }, T0 + 2);
-      expect(await ledger.unbatched()).to.deep.equal({ count: 1, oldest: T0 + 2 });
-      expect((await ledger.usagePage({ holder: HOLDER, limit: 5 })).rows.map((r) => r.requestId)).to.deep.equal(["r2"]);
+      expect(await ledger.unbatched()).to.deep.equal({ count: 2, oldest: T0 + 1 });
+      expect(await seqOf("r2")).to.be.above(await seqOf("old2"));
+      expect((await ledger.usagePage({ holder: HOLDER, limit: 5 })).rows.map((r) => [r.requestId, r.batchId])).to.deep.equal([
+        ["r2", null],
+        ["old2", null],
+        ["old1", "0xold"],
+      ]);
       const batch = (await ledger.createBatch(10, () => ({ batchId: "0xb1", usageRoot: "0x01" }), T0 + 3))!;
-      expect((await ledger.usage({ batchId: batch.batchId })).map((r) => r.requestId)).to.deep.equal(["r2"]);
+      expect((await ledger.usage({ batchId: batch.batchId })).map((r) => r.requestId)).to.deep.equal(["old2", "r2"]);
       expect(await ledger.unbatched()).to.deep.equal({ count: 0, oldest: undefined });
+      expect((await ledger.usagePage({ holder: HOLDER, limit: 5 })).rows.map((r) => [r.requestId, r.batchId])).to.deep.equal([
+        ["r2", "0xb1"],
+        ["old2", "0xb1"],
+        ["old1", "0xold"],
+      ]);
     });
 
     it("pages a holder's usage newest first across batched and waiting charges, each once, with its batch", async () => {
@@ -306,8 +342,8 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         await ledger.hold(holdParams({ requestId: id, authId, quote }));
         await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: quote.cost(10, 10), ending: "ok" }, at);
       };
-      // Finished in this order: h1 … h6 (price version 3, but h3 and h5 at version 4), the other holder's between;
-      // h4a finished with h4 (its id after h4's): a tie across the batched and the waiting rows, ordered by id.
+      // Committed in this order: h4a (price version 4), then h1 … h6 (version 3, but h3 and h5 at version 4), the other
+      // holder's between. Pages follow commit order, not finish times (h4a finished with h4, h1 before it).
       await charge("h4a", T0 + 4, "0xa1", q4);
       await charge("h1", T0 + 1);
       await charge("h2", T0 + 2);
@@ -318,14 +354,16 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       await charge("h6", T0 + 6);
       // The other holder's charge that waits (version 4), finished with h5.
       await charge("o2", T0 + 5, "0xb2", q4);
-      // The oldest version's first three (h1, h2, o1) batched, then settled; the rest of version 3 in a second batch; version 4 waits.
+      // Batches take charges in commit order, each of one price version: the first, h4a alone (version 4), then settled;
+      // the next two (h1, h2) in a second batch; the rest wait.
       const b1 = (await ledger.createBatch(3, () => ({ batchId: "0xb1", usageRoot: "0x01" }), T0 + 10))!;
+      expect(b1.records).to.equal(1);
       expect(await ledger.finishBatch(b1.batchId, new Map(b1.charges.map((c) => [c.authId, BigInt(c.amount)])), "0x1234", T0 + 11)).to.equal(true);
       await ledger.createBatch(2, () => ({ batchId: "0xb2", usageRoot: "0x02" }), T0 + 12);
       const all: string[] = [];
       const batches: (string | null)[] = [];
       const settled: boolean[] = [];
-      let before: { finishedAt: number; requestId: string } | undefined;
+      let before: UsageCursor | undefined;
       for (let page = 0; page < 10; page++) {
         const { rows, more } = await ledger.usagePage({ holder: HOLDER, limit: 2, before });
         expect(rows.length).to.be.at.most(2);
@@ -336,11 +374,13 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
         }
         if (!more) break;
         const last = rows[rows.length - 1];
-        before = { finishedAt: last.finishedAt, requestId: last.requestId };
+        before = { seq: last.seq!, requestId: last.requestId };
       }
-      expect(all).to.deep.equal(["h6", "h5", "h4a", "h4", "h3", "h2", "h1"]);
-      expect(batches).to.deep.equal(["0xb2", null, null, "0xb2", null, "0xb1", "0xb1"]);
-      expect(settled).to.deep.equal([false, false, false, false, false, true, true]);
+      expect(all).to.deep.equal(["h6", "h5", "h4", "h3", "h2", "h1", "h4a"]);
+      expect(batches).to.deep.equal([null, null, null, null, "0xb2", "0xb2", "0xb1"]);
+      expect(settled).to.deep.equal([false, false, false, false, false, false, true]);
+      // The holder's usage, oldest first, in the same order.
+      expect((await ledger.usage({ holder: HOLDER })).map((r) => r.requestId)).to.deep.equal(all.slice().reverse());
       expect((await ledger.usagePage({ holder: OTHER, limit: 10 })).rows.map((r) => r.requestId)).to.deep.equal(["o2", "o1"]);
     });
 
@@ -489,13 +529,79 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       await lost.catch((err: Error) => {
         refused = err;
       });
-      expect(refused?.message).to.match(/were batched by another settler, or taken back, meanwhile: batch late-1 not recorded/);
+      expect(refused?.message).to.match(/another settler moved the batch watermark meanwhile: batch late-1 not recorded/);
       expect((await ledger.batches("pending")).map((b) => [b.batchId, b.records])).to.deep.equal([
         ["batch-3-2", 2],
         ["the-other", 1],
       ]);
       expect((await ledger.request("c"))!.batchId).to.equal("the-other");
     });
+
+    it("records nothing if a charge of its range was taken back while it was hashed", async () => {
+      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+      const q = quoteFor(BOOK, "m", "normal")!;
+      for (const id of ["a", "b"]) {
+        await ledger.hold(holdParams({ requestId: id }));
+        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
+      }
+      const outcomes: string[] = [];
+      ledger.onTakeBack = (e) => outcomes.push(`${e.requestId}:${e.outcome}`);
+      let refused: Error | undefined;
+      await ledger
+        .createBatch(
+          100,
+          async (rows) => {
+            // b's answer was not delivered: its charge is taken back while the batch is hashed.
+            ledger.releaseUndelivered("b");
+            while (!outcomes.length || ledger.pendingTakeBacks().length) await new Promise((r) => setTimeout(r, 5));
+            return { batchId: `batch-${rows.length}`, usageRoot: "root" };
+          },
+          T0 + 20,
+        )
+        .catch((err: Error) => {
+          refused = err;
+        });
+      expect(outcomes).to.deep.equal(["b:taken_back"]);
+      expect(refused?.message).to.match(/1 of its requests were taken back meanwhile: batch batch-2 not recorded/);
+      expect(await ledger.batches()).to.deep.equal([]);
+      // The next batch takes what is left.
+      const next = (await ledger.createBatch(100, (rows) => ({ batchId: `batch-${rows.length}`, usageRoot: "root" }), T0 + 21))!;
+      expect((await ledger.usage({ batchId: next.batchId })).map((r) => r.requestId)).to.deep.equal(["a"]);
+      expect((await ledger.holderState(HOLDER))!.unsettled).to.equal(q.cost(10, 10));
+    });
+
+    if (kind === "postgres")
+      it("takes no charge while a transaction that began before it is open (it might commit one below the watermark)", async () => {
+        await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+        const q = quoteFor(BOOK, "m", "normal")!;
+        const other = await db.open();
+        let began!: () => void;
+        let end!: () => void;
+        const open = new Promise<void>((r) => {
+          began = r;
+        });
+        const gate = new Promise<void>((r) => {
+          end = r;
+        });
+        // A transaction with an id, open across the charge below (a charge of another replica, slow to commit).
+        const t = other.db.transaction(async (tx) => {
+          await tx.one("SELECT pg_current_xact_id() AS x");
+          began();
+          await gate;
+        });
+        await open;
+        try {
+          await ledger.hold(holdParams({ requestId: "a" }));
+          await ledger.settleRequest("a", { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
+          expect(await ledger.unbatched()).to.deep.equal({ count: 1, oldest: T0 + 10 });
+          expect(await ledger.createBatch(100, () => ({ batchId: "early", usageRoot: "root" }), T0 + 20)).to.equal(undefined);
+        } finally {
+          end();
+          await t;
+          await other.close();
+        }
+        expect((await ledger.createBatch(100, () => ({ batchId: "after", usageRoot: "root" }), T0 + 21))!.records).to.equal(1);
+      });
 
     /** Two charges of HOLDER recorded in one batch ("batch-3"), its authorization not yet activated. */
     const pendingBatch = async () => {

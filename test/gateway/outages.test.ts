@@ -17,6 +17,7 @@ import { revokeAuthorization } from "../../sdk/credits/write.js";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Gateway, TAKE_BACKS_FILE } from "../../gateway/index.js";
+import { batchOf, waitingCharge } from "../../gateway/ledger/watermark.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.js";
 import { available, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { MODEL, gatewayFixtureForSuite } from "./support/gatewayFixture.js";
@@ -255,11 +256,11 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
     // lease and not in a batch yet counted in the holds of their returned leases instead; and its
     // open holds are those leases' holds (one statement: one snapshot).
     const sum = (col: "charge" | "hold", where: string) =>
-      `COALESCE((SELECT SUM(r.${col}) FROM gw_requests r LEFT JOIN gw_batches b ON b.batch_id = r.batch_id WHERE r.holder = h.holder AND ${where}), 0)`;
+      `COALESCE((SELECT SUM(r.${col}) FROM gw_requests r LEFT JOIN gw_batches b ON b.batch_id = ${batchOf("r")} WHERE r.holder = h.holder AND ${where}), 0)`;
     const owed = await gw.ledger.db.transaction((tx) =>
       tx.all(`SELECT h.holder, h.unsettled, h.open_holds,
-        ${sum("charge", "r.status = 'charged' AND (r.batch_id IS NULL OR b.status <> 'settled')")} AS owed,
-        ${sum("charge", "r.status = 'charged' AND r.lease_id IS NOT NULL AND r.batch_id IS NULL")} AS leased,
+        ${sum("charge", "r.status = 'charged' AND (b.batch_id IS NULL OR b.status <> 'settled')")} AS owed,
+        ${sum("charge", `r.lease_id IS NOT NULL AND ${waitingCharge("r")}`)} AS leased,
         ${sum("hold", "r.status IN ('held', 'returned')")} AS held FROM gw_holders h`),
     );
     const n = (v: unknown) => BigInt(v as string | bigint);

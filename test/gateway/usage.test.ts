@@ -180,7 +180,7 @@ describe("GET /v1/usage: bounded pages, and ctk credits usage following them", f
             .and.not.match(/^\s*at /m);
         }
         // A well-formed cursor past every record: an empty last page.
-        expect(await page(`?before=${encodeUsageCursor({ finishedAt: 0, requestId: "a" })}`)).to.deep.include({ records: [], nextBefore: null });
+        expect(await page(`?before=${encodeUsageCursor({ seq: 0n, requestId: "a" })}`)).to.deep.include({ records: [], nextBefore: null });
         // The key is checked first.
         expect((await get("?limit=-1", "ctk-not-a-key")).status).to.equal(401);
       });
