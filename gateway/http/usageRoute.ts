@@ -16,13 +16,16 @@ import { toUsageRecord } from "../settle/settler.js";
 import { sendJson } from "./body.js";
 import type { MeteredProxy } from "./meteredProxy.js";
 
-/** The cursor is opaque to clients: base64url of `<seq>:<request id>` (the last record's place in commit order). */
-export const encodeUsageCursor = (c: UsageCursor): string => Buffer.from(`${c.seq}:${c.requestId}`, "utf8").toString("base64url");
+/**
+ * The cursor is opaque to clients: base64url of `s<seq>:<request id>` (the last record's place in
+ * commit order; an earlier version's `<finish ms>:<request id>` is refused, not read as a place).
+ */
+export const encodeUsageCursor = (c: UsageCursor): string => Buffer.from(`s${c.seq}:${c.requestId}`, "utf8").toString("base64url");
 
 /** @returns undefined when `text` is not a cursor this gateway made */
 export function decodeUsageCursor(text: string): UsageCursor | undefined {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(text)) return undefined;
-  const m = /^(-?\d{1,18}):([\x21-\x7e]{1,200})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
+  const m = /^s(-?\d{1,18}):([\x21-\x7e]{1,200})$/.exec(Buffer.from(text, "base64url").toString("utf8"));
   return m ? { seq: BigInt(m[1]), requestId: m[2] } : undefined;
 }
 

@@ -13,7 +13,8 @@
  * use: `hold` − its charges not yet converted, read after its row is locked. A returned lease
  * keeps those (status 'returned') until batches convert them; then it is released.
  *
- * Lock order, as every other transaction: request rows (charged rows, then lease rows), holders
+ * Lock order, as every other transaction: the batches' watermark (batches and take-backs only),
+ * request rows (charged rows, then lease rows), holders
  * in ascending order, authorizations in ascending order.
  */
 

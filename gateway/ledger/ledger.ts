@@ -661,8 +661,8 @@ export class Ledger {
       for (const stmt of SCHEMA_AFTER_COLUMNS) await tx.run(stmt);
       await tx.run(
         this.db.kind === "postgres"
-          ? "INSERT INTO gw_meta (name, value, owner) VALUES ('settled_batches', 0, NULL), ('settler_lease', 0, NULL), ('batch_watermark', 0, '') ON CONFLICT (name) DO NOTHING"
-          : "INSERT OR IGNORE INTO gw_meta (name, value, owner) VALUES ('settled_batches', 0, NULL), ('settler_lease', 0, NULL), ('batch_watermark', 0, '')",
+          ? "INSERT INTO gw_meta (name, value, owner) VALUES ('settled_batches', 0, NULL), ('settler_lease', 0, NULL), ('batch_watermark', 0, ''), ('seq_base', 0, NULL) ON CONFLICT (name) DO NOTHING"
+          : "INSERT OR IGNORE INTO gw_meta (name, value, owner) VALUES ('settled_batches', 0, NULL), ('settler_lease', 0, NULL), ('batch_watermark', 0, ''), ('seq_base', 0, NULL)",
       );
       if (!hasSeq) {
         // The charges an earlier version batched go below every other, in the order they finished
@@ -670,6 +670,14 @@ export class Ledger {
         // watermark: every replica of that version is stopped before this one starts).
         await tx.run("UPDATE gw_requests SET seq = finished_at - 9007199254740992 WHERE status = 'charged' AND batch_id IS NOT NULL");
         await tx.run(`UPDATE gw_requests SET seq = ${this.db.kind === "postgres" ? PG_XACT_SEQ : SQLITE_NEXT_SEQ} WHERE status = 'charged' AND batch_id IS NULL`);
+      }
+      if (this.db.kind === "postgres") {
+        // Transaction ids below the charges' (a database restored into another cluster starts them
+        // again): every charge from now on would go below the watermark, never batched. The base
+        // raised above them, with room for the transactions running beside this one.
+        const t = await tx.one(`SELECT GREATEST((SELECT value FROM gw_meta WHERE name = 'batch_watermark'),
+            COALESCE((SELECT MAX(seq) FROM gw_requests WHERE status = 'charged'), 0)) AS top, ${PG_XACT_SEQ} AS now`);
+        if (t && big(t.now) <= big(t.top)) await tx.run("UPDATE gw_meta SET value = value + $1 WHERE name = 'seq_base'", [big(t.top) - big(t.now) + 1_000_000n]);
       }
     });
   }
@@ -1942,13 +1950,14 @@ export class Ledger {
       // The watermark locked first (a take-back locks it too), then the range counted: no row written per charge.
       const w = await this.watermark(tx, true);
       if (w.seq !== lo.seq || w.id !== lo.id) throw new Error(`another settler moved the batch watermark meanwhile: batch ${batchId} not recorded`);
-      const inRange = await tx.one("SELECT COUNT(*) AS n FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2) AND (seq, request_id) <= ($3, $4)", [
-        lo.seq,
-        lo.id,
-        hi.seq,
-        hi.id,
-      ]);
-      if (num(inRange?.n) !== rows.length) throw new Error(`${rows.length - num(inRange?.n)} of its requests were taken back meanwhile: batch ${batchId} not recorded`);
+      // Exactly the charges it picked: none taken back meanwhile, and (SQLite, whose counter goes back when its
+      // newest charge is taken back) none charged into the range since.
+      const inRange = await tx.all(
+        "SELECT request_id FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2) AND (seq, request_id) <= ($3, $4) ORDER BY seq, request_id",
+        [lo.seq, lo.id, hi.seq, hi.id],
+      );
+      if (inRange.length !== rows.length || inRange.some((r, i) => str(r.request_id) !== rows[i].requestId))
+        throw new Error(`its range's charges changed meanwhile (one taken back, or charged into it): batch ${batchId} not recorded`);
       await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'batch_watermark'", [hi.seq, hi.id]);
       const perAuth = new Map<string, { holder: string; nonce: string; amount: bigint; authId: string }>();
       for (const r of rows) {

@@ -5,18 +5,20 @@
 
 /**
  * A charge's place in commit order (`gw_requests.seq`, see schema.ts). PostgreSQL: the id of the
- * transaction that charges it; a batch takes only ids below its snapshot's `xmin`
+ * transaction that charges it, plus `seq_base` (gw_meta: raised at a start that finds transaction
+ * ids below the charges', as in a database restored into another cluster; see Ledger.init); a
+ * batch takes only ids below its snapshot's `xmin`
  * ({@link PG_SNAPSHOT_XMIN}), every transaction of which has ended. SQLite (one writer at a time):
  * one more than the highest charge's, so above the watermark (which is a charge's, and a charge a
  * batch took is never taken back), and above 0, the first watermark (the charges an earlier version
  * batched are below it).
  */
-export const PG_XACT_SEQ = "pg_current_xact_id()::text::bigint";
+export const PG_XACT_SEQ = "(pg_current_xact_id()::text::bigint + (SELECT value FROM gw_meta WHERE name = 'seq_base'))";
 export const SQLITE_NEXT_SEQ = "(SELECT MAX(COALESCE(MAX(seq), 0), 0) + 1 FROM gw_requests WHERE status = 'charged')";
-export const PG_SNAPSHOT_XMIN = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)";
+export const PG_SNAPSHOT_XMIN = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT value FROM gw_meta WHERE name = 'seq_base'))";
 /** The watermark: the last charge a batch took, as a row value (two scalar sub-selects: an index range on both databases). */
 export const WATERMARK = "((SELECT value FROM gw_meta WHERE name = 'batch_watermark'), (SELECT owner FROM gw_meta WHERE name = 'batch_watermark'))";
-/** A charge of the row `r` (a table or its alias) no batch has taken: after the watermark (through gw_requests_seq, or gw_requests_leased by lease). */
+/** A charge of the row `r` (a table or its alias) no batch has taken: after the watermark (through gw_requests_seq, or gw_requests_holder_seq by holder). */
 export const waitingCharge = (r = "gw_requests") => `${r}.status = 'charged' AND (${r}.seq, ${r}.request_id) > ${WATERMARK}`;
 /**
  * The batch of the charged row `r`: the one that marked it (an earlier version's), or the first

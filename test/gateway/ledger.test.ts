@@ -537,7 +537,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect((await ledger.request("c"))!.batchId).to.equal("the-other");
     });
 
-    it("records nothing if a charge of its range was taken back while it was hashed", async () => {
+    it("records nothing if a charge of its range was taken back while it was hashed, or another charged into it", async () => {
       await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
       const q = quoteFor(BOOK, "m", "normal")!;
       for (const id of ["a", "b"]) {
@@ -554,6 +554,9 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
             // b's answer was not delivered: its charge is taken back while the batch is hashed.
             ledger.releaseUndelivered("b");
             while (!outcomes.length || ledger.pendingTakeBacks().length) await new Promise((r) => setTimeout(r, 5));
+            // Then a charge whose id sorts before b's: on SQLite its counter is b's again (inside the range picked).
+            await ledger.hold(holdParams({ requestId: "a2" }));
+            await ledger.settleRequest("a2", { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 11);
             return { batchId: `batch-${rows.length}`, usageRoot: "root" };
           },
           T0 + 20,
@@ -562,12 +565,13 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
           refused = err;
         });
       expect(outcomes).to.deep.equal(["b:taken_back"]);
-      expect(refused?.message).to.match(/1 of its requests were taken back meanwhile: batch batch-2 not recorded/);
+      expect(refused?.message).to.match(/its range's charges changed meanwhile \(one taken back, or charged into it\): batch batch-2 not recorded/);
       expect(await ledger.batches()).to.deep.equal([]);
       // The next batch takes what is left.
       const next = (await ledger.createBatch(100, (rows) => ({ batchId: `batch-${rows.length}`, usageRoot: "root" }), T0 + 21))!;
-      expect((await ledger.usage({ batchId: next.batchId })).map((r) => r.requestId)).to.deep.equal(["a"]);
-      expect((await ledger.holderState(HOLDER))!.unsettled).to.equal(q.cost(10, 10));
+      expect((await ledger.usage({ batchId: next.batchId })).map((r) => r.requestId)).to.deep.equal(["a", "a2"]);
+      expect((await ledger.holderState(HOLDER))!.unsettled).to.equal(2n * q.cost(10, 10));
+      expect(await ledger.unbatched()).to.deep.equal({ count: 0, oldest: undefined });
     });
 
     if (kind === "postgres")
@@ -601,6 +605,32 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
           await other.close();
         }
         expect((await ledger.createBatch(100, () => ({ batchId: "after", usageRoot: "root" }), T0 + 21))!.records).to.equal(1);
+      });
+
+    if (kind === "postgres")
+      it("keeps new charges above the watermark when transaction ids go back (a ledger restored into another cluster)", async () => {
+        await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+        const q = quoteFor(BOOK, "m", "normal")!;
+        const charge = async (id: string) => {
+          await ledger.hold(holdParams({ requestId: id }));
+          await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
+        };
+        await charge("a");
+        const b1 = (await ledger.createBatch(100, () => ({ batchId: "b1", usageRoot: "root" }), T0 + 20))!;
+        // The charges' ids as another cluster numbered them: far above this one's.
+        for (const sql of [
+          "UPDATE gw_requests SET seq = seq + 1000000000000 WHERE seq IS NOT NULL",
+          "UPDATE gw_meta SET value = value + 1000000000000 WHERE name = 'batch_watermark'",
+          "UPDATE gw_batches SET seq_lo = seq_lo + 1000000000000, seq_hi = seq_hi + 1000000000000",
+        ])
+          await ledger.db.transaction((tx) => tx.run(sql));
+        await ledger.init();
+        await charge("b");
+        expect(await ledger.unbatched()).to.deep.equal({ count: 1, oldest: T0 + 10 });
+        expect((await ledger.request("b"))!.batchId).to.equal(null);
+        const b2 = (await ledger.createBatch(100, () => ({ batchId: "b2", usageRoot: "root" }), T0 + 21))!;
+        expect((await ledger.usage({ batchId: b2.batchId })).map((r) => r.requestId)).to.deep.equal(["b"]);
+        expect((await ledger.usage({ batchId: b1.batchId })).map((r) => r.requestId)).to.deep.equal(["a"]);
       });
 
     /** Two charges of HOLDER recorded in one batch ("batch-3"), its authorization not yet activated. */

@@ -168,6 +168,8 @@ describe("GET /v1/usage: bounded pages, and ctk credits usage following them", f
           [`?limit=${USAGE_MAX_LIMIT + 1}`, "invalid_limit", "limit"],
           ["?before=not*a*cursor", "invalid_cursor", "before"],
           [`?before=${Buffer.from("yesterday:r1").toString("base64url")}`, "invalid_cursor", "before"],
+          // An earlier version's cursor (finish time, request id).
+          [`?before=${Buffer.from("1795953600001:r1").toString("base64url")}`, "invalid_cursor", "before"],
           ["?before=", "invalid_cursor", "before"],
           ["?limt=5", "unknown_parameter", "limt"],
         ];
