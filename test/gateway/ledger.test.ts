@@ -498,13 +498,19 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       expect(builds).to.deep.equal([3]);
     });
 
-    it("hashes a batch outside any transaction, and records nothing if another settler took its rows meanwhile", async () => {
-      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
+    /** HOLDER's authorization (0xa1), and a charge of 10 + 10 tokens for each id; the quote. */
+    const chargeHolder = async (ids: string[]) => {
+      if (!(await ledger.authorizationState("0xa1"))) await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
       const q = quoteFor(BOOK, "m", "normal")!;
-      for (const id of ["a", "b"]) {
+      for (const id of ids) {
         await ledger.hold(holdParams({ requestId: id }));
         await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
       }
+      return q;
+    };
+
+    it("hashes a batch outside any transaction, and records nothing if another settler took its rows meanwhile", async () => {
+      const q = await chargeHolder(["a", "b"]);
       // While this batch is being hashed, holds and charges go on (the builder holds no transaction).
       const during = await ledger.createBatch(
         100,
@@ -538,12 +544,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
     });
 
     it("records nothing if a charge of its range was taken back while it was hashed, or another charged into it", async () => {
-      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
-      const q = quoteFor(BOOK, "m", "normal")!;
-      for (const id of ["a", "b"]) {
-        await ledger.hold(holdParams({ requestId: id }));
-        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
-      }
+      const q = await chargeHolder(["a", "b"]);
       const outcomes: string[] = [];
       ledger.onTakeBack = (e) => outcomes.push(`${e.requestId}:${e.outcome}`);
       let refused: Error | undefined;
@@ -609,12 +610,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
 
     if (kind === "postgres")
       it("keeps new charges above the watermark when transaction ids go back (a ledger restored into another cluster)", async () => {
-        await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
-        const q = quoteFor(BOOK, "m", "normal")!;
-        const charge = async (id: string) => {
-          await ledger.hold(holdParams({ requestId: id }));
-          await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
-        };
+        const charge = (id: string) => chargeHolder([id]);
         await charge("a");
         const b1 = (await ledger.createBatch(100, () => ({ batchId: "b1", usageRoot: "root" }), T0 + 20))!;
         // The charges' ids as another cluster numbered them: far above this one's.
@@ -635,12 +631,7 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
 
     /** Two charges of HOLDER recorded in one batch ("batch-3"), its authorization not yet activated. */
     const pendingBatch = async () => {
-      await ledger.addAuthorization(authRecord("0xa1", HOLDER, 10n ** 12n), 10n ** 9n, T0);
-      const q = quoteFor(BOOK, "m", "normal")!;
-      for (const id of ["a", "b"]) {
-        await ledger.hold(holdParams({ requestId: id }));
-        await ledger.settleRequest(id, { tokensIn: 10, tokensOut: 10, amount: q.cost(10, 10), ending: "ok" }, T0 + 10);
-      }
+      const q = await chargeHolder(["a", "b"]);
       await ledger.createBatch(100, (rows, v) => ({ batchId: `batch-${v}`, usageRoot: `root-${rows.length}` }), T0 + 20);
       return q.cost(10, 10) * 2n;
     };
