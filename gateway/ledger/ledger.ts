@@ -41,7 +41,7 @@ import {
   type Lease,
 } from "./leases.js";
 import { SCHEMA, SCHEMA_AFTER_COLUMNS } from "./schema.js";
-import { batchOf, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
+import { batchOf, inBatchRange, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
 import { DAY, MINUTE, rolledWindows } from "./windows.js";
 import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
@@ -642,18 +642,16 @@ export class Ledger {
       // A ledger made before leases: its requests' table gains their column.
       // Looked up first: an ALTER TABLE locks the table whole (on PostgreSQL, every replica's requests
       // would queue behind it at each start), even when the column is there already.
-      const hasLeases = await tx.one(
-        this.db.kind === "postgres"
-          ? "SELECT 1 AS x FROM information_schema.columns WHERE table_name = 'gw_requests' AND table_schema = current_schema() AND column_name = 'lease_id'"
-          : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = 'lease_id'",
-      );
-      if (!hasLeases) await tx.run("ALTER TABLE gw_requests ADD COLUMN lease_id TEXT");
+      const hasColumn = async (column: string) =>
+        (await tx.one(
+          this.db.kind === "postgres"
+            ? "SELECT 1 AS x FROM information_schema.columns WHERE table_name = 'gw_requests' AND table_schema = current_schema() AND column_name = $1"
+            : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = $1",
+          [column],
+        )) !== undefined;
+      if (!(await hasColumn("lease_id"))) await tx.run("ALTER TABLE gw_requests ADD COLUMN lease_id TEXT");
       // A ledger whose batches marked their rows: the charges' commit order, and the batches' ranges.
-      const hasSeq = await tx.one(
-        this.db.kind === "postgres"
-          ? "SELECT 1 AS x FROM information_schema.columns WHERE table_name = 'gw_requests' AND table_schema = current_schema() AND column_name = 'seq'"
-          : "SELECT 1 AS x FROM pragma_table_info('gw_requests') WHERE name = 'seq'",
-      );
+      const hasSeq = await hasColumn("seq");
       if (!hasSeq) {
         await tx.run("ALTER TABLE gw_requests ADD COLUMN seq BIGINT");
         for (const c of ["seq_lo BIGINT", "id_lo TEXT", "seq_hi BIGINT", "id_hi TEXT"]) await tx.run(`ALTER TABLE gw_batches ADD COLUMN ${c}`);
@@ -1808,10 +1806,8 @@ export class Ledger {
           where.push(`r.batch_id = $${params.push(filter.batchId)}`);
           order = "r.finished_at, r.request_id";
         } else {
-          // Its range (through gw_requests_seq).
-          const lo = [params.push(big(b.seq_lo)), params.push(str(b.id_lo))];
-          const hi = [params.push(big(b.seq_hi)), params.push(str(b.id_hi))];
-          where.push(`(r.seq, r.request_id) > ($${lo[0]}, $${lo[1]}) AND (r.seq, r.request_id) <= ($${hi[0]}, $${hi[1]})`);
+          const first = params.push(big(b.seq_lo), str(b.id_lo), big(b.seq_hi), str(b.id_hi)) - 3;
+          where.push(inBatchRange("r", first));
         }
       }
       const limit = filter.limit ? ` LIMIT $${params.push(filter.limit)}` : "";
@@ -1952,10 +1948,7 @@ export class Ledger {
       if (w.seq !== lo.seq || w.id !== lo.id) throw new Error(`another settler moved the batch watermark meanwhile: batch ${batchId} not recorded`);
       // Exactly the charges it picked: none taken back meanwhile, and (SQLite, whose counter goes back when its
       // newest charge is taken back) none charged into the range since.
-      const inRange = await tx.all(
-        "SELECT request_id FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2) AND (seq, request_id) <= ($3, $4) ORDER BY seq, request_id",
-        [lo.seq, lo.id, hi.seq, hi.id],
-      );
+      const inRange = await tx.all(`SELECT request_id FROM gw_requests r WHERE ${inBatchRange("r", 1)} ORDER BY r.seq, r.request_id`, [lo.seq, lo.id, hi.seq, hi.id]);
       if (inRange.length !== rows.length || inRange.some((r, i) => str(r.request_id) !== rows[i].requestId))
         throw new Error(`its range's charges changed meanwhile (one taken back, or charged into it): batch ${batchId} not recorded`);
       await tx.run("UPDATE gw_meta SET value = $1, owner = $2 WHERE name = 'batch_watermark'", [hi.seq, hi.id]);

@@ -27,3 +27,10 @@ export const waitingCharge = (r = "gw_requests") => `${r}.status = 'charged' AND
 export const batchOf = (r: string) =>
   `COALESCE(${r}.batch_id, (SELECT bo.batch_id FROM gw_batches bo WHERE bo.seq_hi IS NOT NULL AND (bo.seq_hi, bo.id_hi) >= (${r}.seq, ${r}.request_id)
     ORDER BY bo.seq_hi, bo.id_hi LIMIT 1))`;
+
+/**
+ * The charges of the row `r` in a batch's range: after `(seq, request_id)` `$first`, `$first+1`
+ * (exclusive), up to `$first+2`, `$first+3` (inclusive), through gw_requests_seq.
+ */
+export const inBatchRange = (r: string, first: number) =>
+  `${r}.status = 'charged' AND (${r}.seq, ${r}.request_id) > ($${first}, $${first + 1}) AND (${r}.seq, ${r}.request_id) <= ($${first + 2}, $${first + 3})`;
