@@ -1,6 +1,7 @@
 /**
  * `npm run bench:gateway` — a benchmark, not a test. In one run, against a trivial upstream in its
- * own process (bench/trivialUpstream.ts) and the gateway in its own process (gateway/main.ts):
+ * own process (bench/trivialUpstream.ts) and the gateway in its own process (gateway/main.ts, with
+ * its Node.js options: gateway/runtime.ts):
  *
  *  1. 64 concurrent streams (closed loop: each sends its next request when the last ends) for
  *     DURATION_S seconds: direct to the upstream, then through the gateway, for each ledger (SQLite
@@ -50,6 +51,7 @@ import { onboardHolders } from "../sdk/holders.js";
 import { LOCAL_ROLE_KEYS } from "../devkit/localAccounts.js";
 import { cpuMs, pgServerCpuMs } from "./procCpu.js";
 import { writeGenerated } from "./results.js";
+import { GATEWAY_NODE_OPTIONS } from "../gateway/runtime.js";
 import { startLocalChain } from "../devkit/localChain.js";
 
 const DURATION_S = Number(process.env.CTK_BENCH_SECONDS ?? 5);
@@ -78,9 +80,10 @@ const TRACE_DIR = process.env.CTK_BENCH_TRACE;
  */
 const PAIRS = Math.max(1, Number.parseInt(process.env.CTK_BENCH_PAIRS ?? "5", 10) || 5);
 
-function spawnLine(args: string[], re: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+/** `node [nodeOptions] --import tsx <args>`, resolved with its first output matching `re`. */
+function spawnLine(args: string[], re: RegExp, nodeOptions: readonly string[] = []): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const prof = PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir", PROF_DIR] : [];
-  const child = spawn(process.execPath, [...prof, "--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...prof, ...nodeOptions, "--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   return new Promise((resolve, reject) => {
     const on = (d: Buffer) => {
@@ -314,7 +317,9 @@ async function main(): Promise<void> {
           logLevel: "warn",
         }),
       );
-      const g = await spawnLine([join(tree, "gateway/main.ts"), "--config", file], /listening on (\S+)/);
+      // With the gateway's Node.js options (gateway/runtime.ts), as it runs in production; a checkout
+      // compared with (CTK_BENCH_BASE) gets the same, whatever its own.
+      const g = await spawnLine([join(tree, "gateway/main.ts"), "--config", file], /listening on (\S+)/, GATEWAY_NODE_OPTIONS);
       children.push(g.child);
       const url = g.match[1];
       const made: string[] = [];

@@ -35,6 +35,7 @@ import { close, createGatewayServer, listen } from "./http/server.js";
 import { usageRoute } from "./http/usageRoute.js";
 import { Settler, type SettlerDeps } from "./settle/settler.js";
 import { type LlamaUpstream, startLlamaUpstream } from "./upstream/llamaUpstream.js";
+import { missingNodeOptions } from "./runtime.js";
 import { PriorityLimiter } from "./upstream/priorityLimiter.js";
 import { UpstreamClient } from "./upstream/upstreamClient.js";
 
@@ -85,6 +86,8 @@ export function openLedgerDriver(db: GatewayConfig["database"]): SqlDriver {
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}): Promise<Gateway> {
   const log = deps.logger ?? pino({ level: config.logLevel, base: { service: "ctk-gateway", replica: config.replica } }, deps.logStream ?? pino.destination(1));
   const now = deps.now ?? Date.now;
+  const missing = missingNodeOptions();
+  if (missing.length) log.info({ missing }, 'node was started without the gateway\'s options: it runs, with more CPU per request (see gateway/README.md, "Running it")');
   const client = createCtkClient({
     rpcUrl: config.chain.rpcUrl,
     deployment: config.chain.deployment,

@@ -1,5 +1,6 @@
 /**
- * The gateway as a process: `node --import tsx gateway/main.ts --config gateway.json`.
+ * The gateway as a process: `node --max-semi-space-size=64 --import tsx gateway/main.ts --config gateway.json`
+ * (its Node.js options: gateway/runtime.ts).
  * The configuration is validated before anything else (a mistake exits 2). SIGTERM or SIGINT stops
  * it gracefully (requests in flight finish, waiting charges settle): sdk/runService.ts.
  */

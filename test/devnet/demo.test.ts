@@ -26,6 +26,7 @@ import { CTK_BIN, ROOT, killChainLeftIn, runCtk } from "../support/cli.js";
 import { Ledger } from "../../gateway/ledger/ledger.js";
 import { SqliteDriver } from "../../gateway/ledger/sqliteDriver.js";
 import { CHAIN_PID_FILE } from "../../scripts/devnet/runDevnet.js";
+import { GATEWAY_NODE_OPTIONS } from "../../gateway/runtime.js";
 
 const execFileAsync = promisify(execFile);
 const SCRUBBED = ["CTK_PRIVATE_KEY", "CTK_OPERATIONS_KEY", "CTK_PASSWORD", "CTK_RPC", "CTK_DEPLOYMENT", "CTK_DEBUG", "CTK_LOG_LEVEL"];
@@ -39,12 +40,12 @@ interface Devnet {
   exited: Promise<number | null>;
 }
 
-/** `node bin/ctk.js devnet up …`: what `npm start` runs, with its human output. */
+/** `node --max-semi-space-size=64 bin/ctk.js devnet up …`: what `npm start` runs, with its human output. */
 function startDevnet(args: string[]): Devnet {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
   for (const k of SCRUBBED) delete env[k];
   // A process group of its own, as a terminal's foreground job (Ctrl-C signals the whole group).
-  const child = spawn(process.execPath, [CTK_BIN, "devnet", "up", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(process.execPath, [...GATEWAY_NODE_OPTIONS, CTK_BIN, "devnet", "up", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
@@ -121,7 +122,8 @@ describe("npm start: the demo redemption (config/demo-job.json) on a fresh devne
 
   it("is what `npm start` runs", () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } };
-    expect(pkg.scripts.start).to.equal("node bin/ctk.js devnet up");
+    // With the gateway's Node.js options (gateway/runtime.ts): the devnet runs one.
+    expect(pkg.scripts.start).to.equal(`node ${GATEWAY_NODE_OPTIONS.join(" ")} bin/ctk.js devnet up`);
   });
 
   it("shows the demo redemption go from the burn to running to settled, with usage, refund and receipt", async () => {

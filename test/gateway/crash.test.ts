@@ -22,6 +22,7 @@ import { type LlamaUpstream, startLlamaUpstream } from "../../gateway/upstream/l
 import { type GatewayFixture, MODEL, MODEL_PATH, MODEL_SHA256, startGatewayFixture } from "./support/gatewayFixture.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { type TestUpstream, slowRelay } from "./support/testUpstreams.js";
+import { GATEWAY_NODE_OPTIONS } from "../../gateway/runtime.js";
 
 interface Proc {
   child: ChildProcess;
@@ -30,7 +31,7 @@ interface Proc {
 }
 
 async function startProcess(configFile: string): Promise<Proc> {
-  const child = spawn(process.execPath, ["--import", "tsx", "gateway/main.ts", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...GATEWAY_NODE_OPTIONS, "--import", "tsx", "gateway/main.ts", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let out = "";
   const url = await new Promise<string>((resolve, reject) => {
