@@ -375,15 +375,16 @@ async function main(): Promise<void> {
     // Warm-up of the client and the upstream.
     await load(upstreamUrl, [], up);
     // The floor: a bare relay (bench/bareRelay.ts) between the same client and upstream, no metering.
+    // The floors run with the gateway's Node.js options, as the gateway does: they differ from it in code only.
     if (RELAY) {
-      const relay = await spawnLine(["bench/bareRelay.ts", upstreamUrl], /listening (\d+)/);
+      const relay = await spawnLine(["bench/bareRelay.ts", upstreamUrl], /listening (\d+)/, GATEWAY_NODE_OPTIONS);
       children.push(relay.child);
       const relayUrl = `http://127.0.0.1:${relay.match[1]}`;
       const procs: Procs = { ...up, gateway: relay.child.pid! };
       await compare("bare relay", "through a bare relay (no metering)", "-", relayUrl, [], procs);
       await stop(relay.child);
       // The second floor: the gateway's request path over a ledger that keeps nothing (bench/meteringFloor.ts).
-      const floor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`], /listening (\d+)/);
+      const floor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`], /listening (\d+)/, GATEWAY_NODE_OPTIONS);
       children.push(floor.child);
       await compare("metering floor", "through the gateway's request path, no ledger (floor)", "-", `http://127.0.0.1:${floor.match[1]}`, ["any"], {
         ...up,
@@ -397,7 +398,7 @@ async function main(): Promise<void> {
         await c.connect();
         await c.query(`CREATE SCHEMA ${schema}`);
         const database = (await c.query("SELECT current_database() AS d")).rows[0].d as string;
-        const pgFloor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`, PG_URL, schema], /listening (\d+)/);
+        const pgFloor = await spawnLine(["bench/meteringFloor.ts", `${upstreamUrl}/v1`, PG_URL, schema], /listening (\d+)/, GATEWAY_NODE_OPTIONS);
         children.push(pgFloor.child);
         await compare(
           "PostgreSQL floor",

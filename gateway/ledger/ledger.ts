@@ -37,6 +37,7 @@ import {
   LEASE_TAKE_PG,
   LEASE_TOP_UP_PG,
   LEASE_UNCONVERTED_PG,
+  LEASED_CHARGES_AGAIN_PG,
   LEASED_CHARGES_PG,
   type Lease,
 } from "./leases.js";
@@ -362,9 +363,20 @@ const FAST_HOLDS_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($1::text[], 
     SELECT request_id, key_id, auth_id, holder, nonce, model, tier, price_version, 'held', amount, tin, tout, replica, at FROM ok)
   SELECT request_id FROM ok`;
 
+/** PostgreSQL's SQLSTATE of a unique violation. */
+const UNIQUE_VIOLATION = "23505";
+
 /** A PostgreSQL array literal of these values (a parameter cast to `text[]` or `bigint[]`), strings quoted. */
-export const pgArray = (values: readonly (string | number | bigint)[]): string =>
-  `{${values.map((v) => (typeof v === "string" ? `"${v.replace(/[\\"]/g, "\\$&")}"` : v.toString())).join(",")}}`;
+export const pgArray = (values: readonly (string | number | bigint)[]): string => {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ",";
+    // A backslash or a quote escaped; most strings (ids, addresses, names) have neither, and skip the replace.
+    out += typeof v !== "string" ? v.toString() : v.includes("\\") || v.includes('"') ? `"${v.replace(/[\\"]/g, "\\$&")}"` : `"${v}"`;
+  }
+  return `${out}}`;
+};
 
 /** PostgreSQL: the ids of the JSON array bound as `param`, as an array built once (see {@link Ledger.inJsonIds}). */
 const pgJsonIds = (param = "$1") => `ARRAY(SELECT jsonb_array_elements_text(${param}::jsonb))`;
@@ -1587,31 +1599,31 @@ export class Ledger {
       // Idempotent: a group whose statement failed is sent again alone, as is.
       run: async (items) => {
         const col = <T extends string | number | bigint>(f: (c: PgLeasedCharge) => T) => pgArray(items.map(f));
-        const rows = await this.db.statement(
-          LEASED_CHARGES_PG,
-          [
-            col((c) => c.r.p.requestId),
-            col((c) => c.r.p.keyId),
-            col((c) => c.r.p.authId),
-            col((c) => c.r.key.holder),
-            col((c) => c.r.key.nonce),
-            col((c) => c.r.p.model),
-            col((c) => c.r.p.tier),
-            col((c) => c.r.p.quote.priceVersion),
-            col((c) => c.r.worst),
-            col((c) => c.r.p.inputTokens),
-            col((c) => c.r.outputTokens),
-            col((c) => c.tokensIn),
-            col((c) => c.tokensOut),
-            col((c) => c.charge),
-            col((c) => c.ending),
-            col((c) => c.r.p.replica),
-            col((c) => c.r.p.now),
-            col((c) => c.now),
-            col((c) => c.r.lease.id),
-          ],
-          { durable: true },
-        );
+        const params = [
+          col((c) => c.r.p.requestId),
+          col((c) => c.r.p.keyId),
+          col((c) => c.r.p.authId),
+          col((c) => c.r.key.holder),
+          col((c) => c.r.key.nonce),
+          col((c) => c.r.p.model),
+          col((c) => c.r.p.tier),
+          col((c) => c.r.p.quote.priceVersion),
+          col((c) => c.r.worst),
+          col((c) => c.r.p.inputTokens),
+          col((c) => c.r.outputTokens),
+          col((c) => c.tokensIn),
+          col((c) => c.tokensOut),
+          col((c) => c.charge),
+          col((c) => c.ending),
+          col((c) => c.r.p.replica),
+          col((c) => c.r.p.now),
+          col((c) => c.now),
+          col((c) => c.r.lease.id),
+        ];
+        // A row in a request's place already (a unique violation: nothing written): sent again, leaving such rows as they are.
+        const rows = await this.db
+          .statement(LEASED_CHARGES_PG, params, { durable: true })
+          .catch((err: { code?: string }) => (err.code === UNIQUE_VIOLATION ? this.db.statement(LEASED_CHARGES_AGAIN_PG, params, { durable: true }) : Promise.reject(err)));
         const inserted = new Set(rows.map((r) => str(r.request_id)));
         const other = items.filter((c) => !inserted.has(c.r.p.requestId));
         if (other.length === 0) return items.map((c) => c.charge);

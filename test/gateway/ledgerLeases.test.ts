@@ -7,8 +7,9 @@
  */
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
-import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
-import { LEASE_HEADROOM, LEASE_IDLE_MS, LEASE_RECOVER_MS, LEASE_REQUESTS } from "../../gateway/ledger/leases.js";
+import { type HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
+import { LEASE_HEADROOM, LEASE_IDLE_MS, LEASE_RECOVER_MS, LEASE_REQUESTS, LEASED_CHARGES_AGAIN_PG, LEASED_CHARGES_PG } from "../../gateway/ledger/leases.js";
+import type { SqlDriver } from "../../gateway/ledger/sql.js";
 import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { QUOTE, T0, addTestAccount, holdParams, refusal } from "./support/ledgerTerms.js";
 
@@ -236,6 +237,54 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     expect(await minute(ledger, A.holder)).to.deep.include({ day: 0n });
     expect(taken).to.deep.equal([`${h1.requestId}:taken_back:${QUOTE.cost(20, 6)}`, `${h2.requestId}:taken_back:${c2}`]);
     expect(await ledger.createBatch(100, build, T0 + 2)).to.equal(undefined);
+  });
+
+  it("a group of leased charges whose reply was lost is charged once: sent again, the insert fails on the ids and the idempotent one leaves the rows as they are", async () => {
+    for (const who of [A, B, C]) await addTestAccount(ledger, { ...who, balance: RICH, cap: RICH });
+    // The real driver, recording the leased charges' statements; the first one's reply is lost after its commit.
+    const sent: string[] = [];
+    let lose = 1;
+    const real = ledger.db;
+    const driver: SqlDriver = {
+      kind: real.kind,
+      forUpdate: real.forUpdate,
+      transaction: (fn, o) => real.transaction(fn, o),
+      statement: async (sql, p, o) => {
+        const name = sql === LEASED_CHARGES_PG ? "insert" : sql === LEASED_CHARGES_AGAIN_PG ? "again" : undefined;
+        if (!name) return real.statement(sql, p, o);
+        sent.push(`${name} ×${JSON.parse(`[${String(p![0]).slice(1, -1)}]`).length}`);
+        try {
+          const r = await real.statement(sql, p, o);
+          if (lose-- > 0) throw new Error("Connection terminated unexpectedly");
+          return r;
+        } catch (err) {
+          sent.push(`${name} failed: ${(err as { code?: string }).code ?? (err as Error).message}`);
+          throw err;
+        }
+      },
+      exec: (sql) => real.exec(sql),
+      close: async () => undefined,
+    };
+    const replica = new Ledger(driver, { leases: true });
+    const held = await Promise.all([A, B, C].map((who) => replica.hold(params(who))));
+    const got = await Promise.all(held.map((h) => replica.settleRequest(h.requestId, charge(10), T0 + 1)));
+    const each = QUOTE.cost(20, 10);
+    expect(got).to.deep.equal([{ charge: each }, { charge: each }, { charge: each }]);
+    expect(sent, "one statement for the three, then each alone: the plain insert refused, the idempotent one").to.deep.equal([
+      "insert ×3",
+      "insert failed: Connection terminated unexpectedly",
+      ...[1, 2, 3].flatMap(() => ["insert ×1", "insert failed: 23505", "again ×1"]),
+    ]);
+    const ids = held.map((h) => h.requestId);
+    const charged = await rows(ledger, "SELECT request_id, status, charge FROM gw_requests WHERE request_id = ANY ($1::text[]) ORDER BY request_id", [`{${ids.join(",")}}`]);
+    expect(charged.map((r) => [r.request_id, r.status, BigInt(r.charge as string)])).to.deep.equal([...ids].sort().map((id) => [id, "charged", each]));
+    // A charge with nothing in its place: the plain insert alone.
+    sent.length = 0;
+    const next = await replica.hold(params(A));
+    expect(await replica.settleRequest(next.requestId, charge(10), T0 + 2)).to.deep.equal({ charge: each });
+    expect(sent).to.deep.equal(["insert ×1"]);
+    await replica.returnLeases();
+    for (const who of [A, B, C]) expect(await ledger.holderState(who.holder)).to.deep.include({ openHolds: 0n });
   });
 
   it("a charge under a lease no longer open is not recorded, and the lease is closed; one a process does not know is returned by its orphan sweep", async () => {

@@ -10,6 +10,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { pgArray } from "../../gateway/ledger/ledger.js";
 import { PostgresDriver } from "../../gateway/ledger/postgresDriver.js";
 import { PG_URL, available } from "./support/databases.js";
 
@@ -104,5 +105,24 @@ describe("gateway PostgreSQL driver: connections", function () {
     expect(code, out).to.equal(0);
     expect(doneAt, out).to.not.equal(undefined);
     expect(performance.now() - doneAt!, "from its work done to its exit").to.be.below(5_000);
+  });
+});
+
+describe("gateway PostgreSQL array parameters (pgArray)", function () {
+  before(function () {
+    if (!available("postgres")) this.skip();
+  });
+
+  it("reach PostgreSQL as they were: quotes and backslashes escaped, commas, braces, spaces and NULL as text, numbers and bigints", async () => {
+    const texts = ['say "hi"', "back\\slash\\", "a,b", "{x}", " padded ", "NULL", "", "ünï"];
+    expect(pgArray(['a"b', "c\\d", "e"])).to.equal('{"a\\"b","c\\\\d","e"}');
+    const db = new PostgresDriver(PG_URL!, 1);
+    try {
+      const [row] = await db.statement("SELECT $1::text[] AS t, $2::bigint[] AS b", [pgArray(texts), pgArray([1, 2n ** 62n, -3n])]);
+      expect(row.t).to.deep.equal(texts);
+      expect(row.b).to.deep.equal(["1", (2n ** 62n).toString(), "-3"]);
+    } finally {
+      await db.close();
+    }
   });
 });
