@@ -1,6 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=64
-// The `ctk` binary: runs scripts/ctk.ts through tsx (TypeScript, no build step). The first line gives
-// node the gateway's options (gateway/runtime.ts: `ctk gateway serve` and `ctk devnet up` run one).
+#!/usr/bin/env node
+// The `ctk` binary: runs scripts/ctk.ts through tsx (TypeScript, no build step).
 import { register } from "tsx/esm/api";
 
 const [major, minor] = process.versions.node.split(".").map(Number);

@@ -124,8 +124,9 @@ export const LEASE_TOP_UP_PG = `WITH l AS MATERIALIZED (SELECT request_id FROM g
  * $13 tokens out, $14 charge, $15 ending, $16 replica, $17 created at, $18 finished at, $19 lease id.
  *
  * A request that has a row already (sent again in doubt, or taken back: a released row in its
- * place) fails the statement (a unique violation, nothing written): the same requests are then
- * sent as {@link LEASED_CHARGES_AGAIN_PG}, which leaves such a row as it is. Without `ON CONFLICT`
+ * place) fails the statement (a unique violation on the primary key, nothing committed): the same
+ * requests are then sent as {@link LEASED_CHARGES_AGAIN_PG}, which leaves such a row as it is (the
+ * whole group pays for the refused attempt, which only that case makes). Without `ON CONFLICT`
  * on the first try, each row is a WAL record fewer: an insert with it checks the key first, then
  * writes the row as speculative and confirms it (6.0 records per charge against 5.0, and 20.5 µs of
  * execution against 17.6, 15 charges a statement: bench/RESULTS.md, session 25).

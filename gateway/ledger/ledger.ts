@@ -363,8 +363,9 @@ const FAST_HOLDS_PG = `WITH v AS MATERIALIZED (SELECT * FROM unnest($1::text[], 
     SELECT request_id, key_id, auth_id, holder, nonce, model, tier, price_version, 'held', amount, tin, tout, replica, at FROM ok)
   SELECT request_id FROM ok`;
 
-/** PostgreSQL's SQLSTATE of a unique violation. */
+/** PostgreSQL's SQLSTATE of a unique violation, and gw_requests' primary key (a request's row). */
 const UNIQUE_VIOLATION = "23505";
+const REQUEST_KEY = "gw_requests_pkey";
 
 /** A PostgreSQL array literal of these values (a parameter cast to `text[]` or `bigint[]`), strings quoted. */
 export const pgArray = (values: readonly (string | number | bigint)[]): string => {
@@ -1620,10 +1621,12 @@ export class Ledger {
           col((c) => c.now),
           col((c) => c.r.lease.id),
         ];
-        // A row in a request's place already (a unique violation: nothing written): sent again, leaving such rows as they are.
+        // A row in a request's place already (a unique violation, nothing committed): sent again, leaving such rows as they are.
         const rows = await this.db
           .statement(LEASED_CHARGES_PG, params, { durable: true })
-          .catch((err: { code?: string }) => (err.code === UNIQUE_VIOLATION ? this.db.statement(LEASED_CHARGES_AGAIN_PG, params, { durable: true }) : Promise.reject(err)));
+          .catch((err: { code?: string; constraint?: string }) =>
+            err.code === UNIQUE_VIOLATION && err.constraint === REQUEST_KEY ? this.db.statement(LEASED_CHARGES_AGAIN_PG, params, { durable: true }) : Promise.reject(err),
+          );
         const inserted = new Set(rows.map((r) => str(r.request_id)));
         const other = items.filter((c) => !inserted.has(c.r.p.requestId));
         if (other.length === 0) return items.map((c) => c.charge);

@@ -239,11 +239,12 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     expect(await ledger.createBatch(100, build, T0 + 2)).to.equal(undefined);
   });
 
-  it("a group of leased charges whose reply was lost is charged once: sent again, the insert fails on the ids and the idempotent one leaves the rows as they are", async () => {
-    for (const who of [A, B, C]) await addTestAccount(ledger, { ...who, balance: RICH, cap: RICH });
-    // The real driver, recording the leased charges' statements; the first one's reply is lost after its commit.
+  /**
+   * A replica over the real driver that records the leased charges' statements ("insert ×n",
+   * "again ×n", and how each failed); the first `lose` of them lose their reply after their commit.
+   */
+  function recordingReplica(lose: number): { replica: Ledger; sent: string[] } {
     const sent: string[] = [];
-    let lose = 1;
     const real = ledger.db;
     const driver: SqlDriver = {
       kind: real.kind,
@@ -265,26 +266,67 @@ describe("gateway ledger leases (PostgreSQL)", function () {
       exec: (sql) => real.exec(sql),
       close: async () => undefined,
     };
-    const replica = new Ledger(driver, { leases: true });
-    const held = await Promise.all([A, B, C].map((who) => replica.hold(params(who))));
-    const got = await Promise.all(held.map((h) => replica.settleRequest(h.requestId, charge(10), T0 + 1)));
-    const each = QUOTE.cost(20, 10);
-    expect(got).to.deep.equal([{ charge: each }, { charge: each }, { charge: each }]);
-    expect(sent, "one statement for the three, then each alone: the plain insert refused, the idempotent one").to.deep.equal([
-      "insert ×3",
-      "insert failed: Connection terminated unexpectedly",
-      ...[1, 2, 3].flatMap(() => ["insert ×1", "insert failed: 23505", "again ×1"]),
-    ]);
-    const ids = held.map((h) => h.requestId);
-    const charged = await rows(ledger, "SELECT request_id, status, charge FROM gw_requests WHERE request_id = ANY ($1::text[]) ORDER BY request_id", [`{${ids.join(",")}}`]);
-    expect(charged.map((r) => [r.request_id, r.status, BigInt(r.charge as string)])).to.deep.equal([...ids].sort().map((id) => [id, "charged", each]));
-    // A charge with nothing in its place: the plain insert alone.
-    sent.length = 0;
-    const next = await replica.hold(params(A));
-    expect(await replica.settleRequest(next.requestId, charge(10), T0 + 2)).to.deep.equal({ charge: each });
-    expect(sent).to.deep.equal(["insert ×1"]);
-    await replica.returnLeases();
-    for (const who of [A, B, C]) expect(await ledger.holderState(who.holder)).to.deep.include({ openHolds: 0n });
+    return { replica: new Ledger(driver, { leases: true }), sent };
+  }
+  const chargedRows = async (ids: string[]) =>
+    (await rows(ledger, "SELECT request_id, status, charge FROM gw_requests WHERE request_id = ANY ($1::text[])", [`{${ids.join(",")}}`]))
+      .map((r) => [String(r.request_id), r.status, BigInt(r.charge as string)])
+      .sort();
+
+  it("a group of leased charges whose reply was lost is charged once: sent again, the insert fails on the ids and the idempotent one leaves the rows as they are", async () => {
+    for (const who of [A, B, C]) await addTestAccount(ledger, { ...who, balance: RICH, cap: RICH });
+    const { replica, sent } = recordingReplica(1);
+    try {
+      const held = await Promise.all([A, B, C].map((who) => replica.hold(params(who))));
+      const got = await Promise.all(held.map((h) => replica.settleRequest(h.requestId, charge(10), T0 + 1)));
+      const each = QUOTE.cost(20, 10);
+      expect(got).to.deep.equal([{ charge: each }, { charge: each }, { charge: each }]);
+      expect(sent, "one statement for the three, then each alone: the plain insert refused, the idempotent one").to.deep.equal([
+        "insert ×3",
+        "insert failed: Connection terminated unexpectedly",
+        ...[1, 2, 3].flatMap(() => ["insert ×1", "insert failed: 23505", "again ×1"]),
+      ]);
+      const ids = held.map((h) => h.requestId);
+      expect(await chargedRows(ids)).to.deep.equal([...ids].sort().map((id) => [id, "charged", each]));
+      // A charge with nothing in its place: the plain insert alone.
+      sent.length = 0;
+      const next = await replica.hold(params(A));
+      expect(await replica.settleRequest(next.requestId, charge(10), T0 + 2)).to.deep.equal({ charge: each });
+      expect(sent).to.deep.equal(["insert ×1"]);
+      await replica.returnLeases();
+      for (const who of [A, B, C]) expect(await ledger.holderState(who.holder)).to.deep.include({ openHolds: 0n });
+    } finally {
+      await replica.close();
+    }
+  });
+
+  it("a group of leased charges with a row in one request's place: the insert is refused, the idempotent one charges the others and leaves that row", async () => {
+    for (const who of [A, B, C]) await addTestAccount(ledger, { ...who, balance: RICH, cap: RICH });
+    const { replica, sent } = recordingReplica(0);
+    try {
+      const held = await Promise.all([A, B, C].map((who) => replica.hold(params(who))));
+      // C's request has a released row in its place already (as a take-back writes one).
+      await rows(
+        ledger,
+        `INSERT INTO gw_requests (request_id, key_id, auth_id, holder, nonce, model, tier, price_version, status, hold, input_bound, max_output, replica, created_at, ending)
+         VALUES ($1, 'k', $2, $3, 0, 'm', 'normal', 1, 'released', 0, 0, 0, 'r1', 0, 'ledger_error')`,
+        [held[2].requestId, C.authId, C.holder],
+      );
+      const got = await Promise.all(held.map((h) => replica.settleRequest(h.requestId, charge(10), T0 + 1)));
+      const each = QUOTE.cost(20, 10);
+      expect(got, "the third not charged: its row stands").to.deep.equal([{ charge: each }, { charge: each }, undefined]);
+      expect(sent).to.deep.equal(["insert ×3", "insert failed: 23505", "again ×3"]);
+      const ids = held.map((h) => h.requestId);
+      expect(await chargedRows(ids)).to.deep.equal(
+        [
+          [ids[0], "charged", each],
+          [ids[1], "charged", each],
+          [ids[2], "released", 0n],
+        ].sort(),
+      );
+    } finally {
+      await replica.close();
+    }
   });
 
   it("a charge under a lease no longer open is not recorded, and the lease is closed; one a process does not know is returned by its orphan sweep", async () => {
