@@ -151,8 +151,9 @@ describe("redeemer local executor", function () {
     await executor.launch(request(2n, "console.log('to stdout'); console.error('to stderr')"));
     await waitFor(executor, 2n, finished);
     // The executor's record and its own closing log line are written asynchronously after the state it reports:
-    // waited for (a fixed 20 ms was not enough on a loaded machine).
-    for (const deadline = Date.now() + 5_000; readRecord(2n).phase === "running" && Date.now() < deadline; ) await sleep(10);
+    // waited for until the record shows the job's end (a fixed 20 ms was not enough on a loaded machine, nor
+    // waiting out "running": on a fresh-clone CI run the record still said "pending", its "running" not yet written).
+    for (const deadline = Date.now() + 5_000; !["succeeded", "failed"].includes(readRecord(2n).phase) && Date.now() < deadline; ) await sleep(10);
     const log = readLog(2n);
     expect(log)
       .to.contain("to stdout\n")
