@@ -42,7 +42,7 @@ import {
   type Lease,
 } from "./leases.js";
 import { SCHEMA, SCHEMA_AFTER_COLUMNS } from "./schema.js";
-import { batchOf, inBatchRange, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
+import { batchOf, chargedAfter, inBatchRange, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
 import { DAY, MINUTE, rolledWindows } from "./windows.js";
 import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
@@ -1902,7 +1902,7 @@ export class Ledger {
       // The watermark read first and bound: compared with a sub-select, PostgreSQL's planner cannot
       // tell how many rows follow it, and scanned the whole table (9 ms a count in bench:gateway).
       const w = await this.watermark(tx);
-      const r = await tx.one("SELECT COUNT(*) AS n, MIN(finished_at) AS oldest FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2)", [w.seq, w.id]);
+      const r = await tx.one(`SELECT COUNT(*) AS n, MIN(finished_at) AS oldest FROM gw_requests r WHERE ${chargedAfter("r", 1)}`, [w.seq, w.id]);
       return { count: num(r?.n), oldest: r?.oldest === null || r?.oldest === undefined ? undefined : num(r.oldest) };
     });
   }
@@ -1925,12 +1925,8 @@ export class Ledger {
     const leaseOf = new Map<string, string>();
     const picked = await this.db.transaction(async (tx) => {
       const lo = await this.watermark(tx);
-      const closed = this.db.kind === "postgres" ? ` AND seq < ${PG_SNAPSHOT_XMIN}` : "";
-      const raw = await tx.all(`SELECT * FROM gw_requests WHERE status = 'charged' AND (seq, request_id) > ($1, $2)${closed} ORDER BY seq, request_id LIMIT $3`, [
-        lo.seq,
-        lo.id,
-        max,
-      ]);
+      const closed = this.db.kind === "postgres" ? ` AND r.seq < ${PG_SNAPSHOT_XMIN}` : "";
+      const raw = await tx.all(`SELECT * FROM gw_requests r WHERE ${chargedAfter("r", 1)}${closed} ORDER BY r.seq, r.request_id LIMIT $3`, [lo.seq, lo.id, max]);
       if (!raw.length) return undefined;
       const priceVersion = big(raw[0].price_version);
       // At most SETTLE_USAGE_MAX_CHARGES authorizations (a charge each on-chain).

@@ -29,8 +29,13 @@ export const batchOf = (r: string) =>
     ORDER BY bo.seq_hi, bo.id_hi LIMIT 1))`;
 
 /**
+ * The charges of the row `r` after the position `(seq, request_id)` bound as `$first`, `$first+1`
+ * (exclusive; a row value: an index range on both databases, through gw_requests_seq).
+ */
+export const chargedAfter = (r: string, first: number) => `${r}.status = 'charged' AND (${r}.seq, ${r}.request_id) > ($${first}, $${first + 1})`;
+
+/**
  * The charges of the row `r` in a batch's range: after `(seq, request_id)` `$first`, `$first+1`
  * (exclusive), up to `$first+2`, `$first+3` (inclusive), through gw_requests_seq.
  */
-export const inBatchRange = (r: string, first: number) =>
-  `${r}.status = 'charged' AND (${r}.seq, ${r}.request_id) > ($${first}, $${first + 1}) AND (${r}.seq, ${r}.request_id) <= ($${first + 2}, $${first + 3})`;
+export const inBatchRange = (r: string, first: number) => `${chargedAfter(r, first)} AND (${r}.seq, ${r}.request_id) <= ($${first + 2}, $${first + 3})`;
