@@ -36,6 +36,12 @@ export const LEASE_RENEW_MS = 60_000;
  * (see releaseAbandoned): its owner stopped charging under it LEASE_RENEW_MS after its renewal.
  */
 export const LEASE_RECOVER_MS = 5 * 60_000;
+/**
+ * A lease returned for being idle is remembered this long (ms): the authorization's next lease is
+ * first taken at its last size (its first size again when that much is not left), not ramped up
+ * again from LEASE_REQUESTS (a holder who pauses and resumes would pay each doubling's statement again).
+ */
+export const LEASE_RECALL_MS = 60_000;
 /** After a refusal (too little left to lease), the authorization's requests take the exact path for this long (ms). */
 export const LEASE_RETRY_MS = 1_000;
 

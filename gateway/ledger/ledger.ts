@@ -31,6 +31,7 @@ import {
   LEASE_RECOVER_MS,
   LEASE_REQUESTS,
   LEASE_MAX_REQUESTS,
+  LEASE_RECALL_MS,
   LEASE_RENEW_MS,
   LEASE_RETRY_MS,
   LEASE_SHRINK_PG,
@@ -500,6 +501,8 @@ export class Ledger {
   private readonly taking = new Map<string, Promise<Lease | undefined>>();
   /** Authorizations refused a lease lately (until when, request clock). */
   private readonly noLeaseUntil = new Map<string, number>();
+  /** The size of an authorization's last lease returned for being idle, and when (LEASE_RECALL_MS). */
+  private readonly recalled = new Map<string, { size: number; at: number }>();
   /** Requests held under leases, by request id. */
   private readonly leased = new Map<string, LeasedRequest>();
   /** Leased requests whose charge was in doubt: a take-back writes a released row in their place first. */
@@ -1438,48 +1441,63 @@ export class Ledger {
   /** Counts revocations, offboardings and lowered balances: a lease whose taking saw one start is not used. */
   private cuts = 0;
 
-  /** Takes a lease of LEASE_REQUESTS such requests, if LEASE_HEADROOM leases' worth is left in every dimension. */
+  /**
+   * Takes a lease of LEASE_REQUESTS such requests (of the size of the authorization's last lease,
+   * when one was returned idle within LEASE_RECALL_MS, and LEASE_REQUESTS when that much is not
+   * left), if LEASE_HEADROOM leases' worth is left in every dimension.
+   */
   private async takeLease(p: HoldParams, key: NonNullable<HoldParams["key"]>, worst: bigint, tokens: number): Promise<Lease | undefined> {
-    const id = `lease-${randomUUID()}`;
-    const credits = worst * BigInt(LEASE_REQUESTS);
-    const leaseTokens = tokens * LEASE_REQUESTS;
+    const last = this.recalled.get(p.authId);
+    this.recalled.delete(p.authId);
+    const sizes = last && Date.now() - last.at < LEASE_RECALL_MS ? [...new Set([Math.min(last.size, LEASE_MAX_REQUESTS), LEASE_REQUESTS])] : [LEASE_REQUESTS];
     const cuts = this.cuts;
-    let rows: Row[];
-    try {
-      rows = await this.db.statement(
-        LEASE_TAKE_PG,
-        [
-          key.holder,
-          p.authId,
-          p.now,
-          p.limits.requestsPerMinute,
-          p.limits.tokensPerMinute,
-          p.limits.creditsPerDay,
-          LEASE_REQUESTS,
-          leaseTokens,
-          credits,
-          id,
-          p.keyId,
-          key.nonce,
-          p.model,
-          p.tier,
-          p.quote.priceVersion,
-          p.replica,
-          LEASE_HEADROOM,
-        ],
-        // Not durable: a charge under it is, and makes it durable with it (the log is sequential).
-        { durable: false },
-      );
-    } catch (err) {
-      // Perhaps committed with its reply lost: returned once the database answers (nothing to do if not).
-      this.returnInBackground(id);
-      throw err;
+    let taken: { id: string; size: number; credits: bigint; leaseTokens: number; row: Row } | undefined;
+    for (const size of sizes) {
+      const id = `lease-${randomUUID()}`;
+      const credits = worst * BigInt(size);
+      const leaseTokens = tokens * size;
+      let rows: Row[];
+      try {
+        rows = await this.db.statement(
+          LEASE_TAKE_PG,
+          [
+            key.holder,
+            p.authId,
+            p.now,
+            p.limits.requestsPerMinute,
+            p.limits.tokensPerMinute,
+            p.limits.creditsPerDay,
+            size,
+            leaseTokens,
+            credits,
+            id,
+            p.keyId,
+            key.nonce,
+            p.model,
+            p.tier,
+            p.quote.priceVersion,
+            p.replica,
+            LEASE_HEADROOM,
+          ],
+          // Not durable: a charge under it is, and makes it durable with it (the log is sequential).
+          { durable: false },
+        );
+      } catch (err) {
+        // Perhaps committed with its reply lost: returned once the database answers (nothing to do if not).
+        this.returnInBackground(id);
+        throw err;
+      }
+      if (rows.length > 0) {
+        taken = { id, size, credits, leaseTokens, row: rows[0] };
+        break;
+      }
     }
-    if (rows.length === 0) {
+    if (!taken) {
       this.noLeaseUntil.set(p.authId, p.now + LEASE_RETRY_MS);
       this.leaseCounts.refused++;
       return undefined;
     }
+    const { id, size, credits, leaseTokens } = taken;
     this.noLeaseUntil.delete(p.authId);
     const lease: Lease = {
       id,
@@ -1487,16 +1505,16 @@ export class Ledger {
       holder: key.holder,
       granted: credits,
       used: 0n,
-      requests: LEASE_REQUESTS,
+      requests: size,
       tokens: leaseTokens,
-      minuteStart: num(rows[0].ms),
+      minuteStart: num(taken.row.ms),
       takenAt: p.now,
       renewedAt: p.now,
-      size: LEASE_REQUESTS,
+      size,
       inFlight: 0,
       lastUsed: Date.now(),
-      balance: big(rows[0].balance),
-      refreshedAt: num(rows[0].refreshed_at),
+      balance: big(taken.row.balance),
+      refreshedAt: num(taken.row.refreshed_at),
       closed: false,
     };
     this.leaseCounts.taken++;
@@ -1512,10 +1530,15 @@ export class Ledger {
     return lease;
   }
 
-  /** Closes the leases idle (none of their requests in flight) for LEASE_IDLE_MS. */
+  /** Closes the leases idle (none of their requests in flight) for LEASE_IDLE_MS, remembering their sizes (LEASE_RECALL_MS). */
   private sweepLeases(): void {
     const now = Date.now();
-    for (const l of [...this.leases.values()]) if (l.inFlight === 0 && now - l.lastUsed >= LEASE_IDLE_MS) this.closeLease(l);
+    for (const [authId, r] of this.recalled) if (now - r.at >= LEASE_RECALL_MS) this.recalled.delete(authId);
+    for (const l of [...this.leases.values()])
+      if (l.inFlight === 0 && now - l.lastUsed >= LEASE_IDLE_MS) {
+        this.closeLease(l);
+        this.recalled.set(l.authId, { size: l.size, at: now });
+      }
   }
 
   /** No more holds under this lease; returned once none is in flight. */
