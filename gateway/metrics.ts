@@ -68,10 +68,10 @@ export class GatewayMetrics {
   });
 
   /** The ledger's leases (PostgreSQL; the gateway sets how): what they did since the start. */
-  leaseStats: () => { taken: number; toppedUp: number; refused: number; returned: number; held: number; open: number } | undefined = () => undefined;
+  leaseStats: () => { taken: number; recalled: number; toppedUp: number; refused: number; returned: number; held: number; open: number } | undefined = () => undefined;
   readonly leases = new Gauge({
     name: "ctk_gateway_leases",
-    help: "Credit leases of this replica (PostgreSQL): taken, topped up, refused (too little left: the exact path), returned and requests held under them since the start; open now",
+    help: "Credit leases of this replica (PostgreSQL): taken (recalled: of them, taken at the size of the authorization's lease returned idle within a minute), topped up, refused (too little left: the exact path), returned and requests held under them since the start; open now",
     labelNames: ["what"],
     registers: [this.registry],
     collect: () => {

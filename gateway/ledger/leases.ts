@@ -21,7 +21,7 @@
 import { PG_XACT_SEQ, waitingCharge } from "./watermark.js";
 import { rolledWindows } from "./windows.js";
 
-/** A lease is first this many requests of the one that takes it (its worst case, its tokens). */
+/** A lease is first this many requests of the one that takes it (its worst case, its tokens); after an idle return, see LEASE_RECALL_MS. */
 export const LEASE_REQUESTS = 8;
 /** Each top-up doubles the lease's size, up to this many requests (a holder sending many tops it up rarely). */
 export const LEASE_MAX_REQUESTS = 64;
@@ -38,7 +38,7 @@ export const LEASE_RENEW_MS = 60_000;
 export const LEASE_RECOVER_MS = 5 * 60_000;
 /**
  * A lease returned for being idle is remembered this long (ms): the authorization's next lease is
- * first taken at its last size (its first size again when that much is not left), not ramped up
+ * first taken at its last size (LEASE_REQUESTS where four times that much is not left), not ramped up
  * again from LEASE_REQUESTS (a holder who pauses and resumes would pay each doubling's statement again).
  */
 export const LEASE_RECALL_MS = 60_000;
@@ -62,7 +62,7 @@ export interface Lease {
   /** When it was taken, and last taken or topped up (the request clock): used only on the day it was taken. */
   takenAt: number;
   renewedAt: number;
-  /** Requests of its last top-up. */
+  /** Requests of its taking or of its last top-up, whichever came last. */
   size: number;
   inFlight: number;
   /** Wall clock of its last hold, or of its last request's end: idle since. */

@@ -520,7 +520,7 @@ export class Ledger {
    */
   onLeaseShortfall: ((e: { leaseId: string; charged: bigint; held: bigint }) => void) | undefined;
   private leaseSweep: NodeJS.Timeout | undefined;
-  private leaseCounts = { taken: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
+  private leaseCounts = { taken: 0, recalled: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
   private leasedCharges: GroupCommit<PgLeasedCharge, bigint | undefined> | undefined;
 
   /**
@@ -1344,7 +1344,7 @@ export class Ledger {
   // ── leases (PostgreSQL; see leases.ts) ─────────────────────────────────────────────────────
 
   /** What this ledger's leases did since it opened, and how many are open (benchmarks, tests). */
-  leaseStats(): { taken: number; toppedUp: number; refused: number; returned: number; held: number; open: number } {
+  leaseStats(): { taken: number; recalled: number; toppedUp: number; refused: number; returned: number; held: number; open: number } {
     return { ...this.leaseCounts, open: this.leases.size };
   }
 
@@ -1518,6 +1518,7 @@ export class Ledger {
       closed: false,
     };
     this.leaseCounts.taken++;
+    if (size !== LEASE_REQUESTS) this.leaseCounts.recalled++;
     this.ownLeases.set(id, lease);
     if (cuts !== this.cuts || this.leasesClosing) {
       // A revocation, an offboarding or a lower balance came in meanwhile: its leases are cut, this one too.

@@ -431,29 +431,40 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     expect(await ledger.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: QUOTE.cost(20, 3) });
   });
 
-  it("a lease returned idle is taken again at its last size, or at the first size where that much is not left", async function () {
+  it("a lease returned idle is taken again at its last size, or at the first size where four times that much is not left", async function () {
     this.timeout(20_000);
-    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
-    await addTestAccount(ledger, { ...B, balance: RICH, cap: RICH });
-    // A's lease grows to 64 requests (8, then 16, 32, 64), B's to 16.
-    const a = [];
-    for (let i = 0; i < LEASE_REQUESTS * 7 + 1; i++) a.push(await ledger.hold(params(A)));
-    const b = [];
-    for (let i = 0; i < LEASE_REQUESTS + 1; i++) b.push(await ledger.hold(params(B)));
-    expect(ledger.leaseStats()).to.include({ taken: 2, toppedUp: 4 });
-    for (const h of [...a, ...b]) await ledger.settleRequest(h.requestId, release, T0 + 1);
+    const D = { holder: "0x00000000000000000000000000000000000000d4", authId: "0xd4" };
+    for (const who of [A, B, D]) await addTestAccount(ledger, { ...who, balance: RICH, cap: RICH });
+    // A's lease grows to 64 requests (8, then 16, 32, 64); B's and D's to 16.
+    const holds = [];
+    for (let i = 0; i < LEASE_REQUESTS * 7 + 1; i++) holds.push(await ledger.hold(params(A)));
+    for (const who of [B, D]) for (let i = 0; i < LEASE_REQUESTS + 1; i++) holds.push(await ledger.hold(params(who)));
+    expect(ledger.leaseStats()).to.include({ taken: 3, recalled: 0, toppedUp: 5 });
+    for (const h of holds) await ledger.settleRequest(h.requestId, release, T0 + 1);
     await new Promise((r) => setTimeout(r, LEASE_IDLE_MS + 1_200));
-    expect(ledger.leaseStats()).to.include({ open: 0, returned: 2 });
-    // B now has 40 worst cases: four leases of 8 fit, four of 16 do not.
+    expect(ledger.leaseStats()).to.include({ open: 0, returned: 3 });
+    // B now has 40 worst cases: four leases of 8 fit, four of 16 do not. D has 64: four of 16 fit.
     await rows(ledger, "UPDATE gw_holders SET balance = $2 WHERE holder = $1", [B.holder, (WORST * 40n).toString()]);
-    await ledger.hold(params(A));
-    await ledger.hold(params(B));
-    expect(ledger.leaseStats()).to.include({ taken: 4, toppedUp: 4, refused: 0, open: 2 });
+    await rows(ledger, "UPDATE gw_holders SET balance = $2 WHERE holder = $1", [D.holder, (WORST * 64n).toString()]);
+    for (const who of [A, B, D]) await ledger.hold(params(who));
+    expect(ledger.leaseStats()).to.include({ taken: 6, recalled: 2, toppedUp: 5, refused: 0, open: 3 });
     const open = async (who: typeof A) => (await leaseRows(ledger, who.holder)).filter((l) => l.status === "held");
     expect(await open(A)).to.deep.equal([{ status: "held", hold: WORST * BigInt(LEASE_REQUESTS * 8), replica: "r1" }]);
     expect(await open(B)).to.deep.equal([{ status: "held", hold: WORST * BigInt(LEASE_REQUESTS), replica: "r1" }]);
-    // The minute's requests: the 57 held under the first lease, and the new lease's 64.
-    expect(await minute(ledger, A.holder)).to.include({ requests: LEASE_REQUESTS * 7 + 1 + LEASE_REQUESTS * 8 });
+    expect(await open(D)).to.deep.equal([{ status: "held", hold: WORST * BigInt(LEASE_REQUESTS * 2), replica: "r1" }]);
+    // The minute's requests: those held under the first leases, and the new leases' (B's refused
+    // attempt at 16 counted nothing). The day's credits: what each new lease holds.
+    expect(await minute(ledger, A.holder)).to.deep.equal({
+      requests: LEASE_REQUESTS * 7 + 1 + LEASE_REQUESTS * 8,
+      tokens: 50 * (LEASE_REQUESTS * 7 + 1 + LEASE_REQUESTS * 8),
+      day: WORST * BigInt(LEASE_REQUESTS * 8),
+    });
+    expect(await minute(ledger, B.holder)).to.deep.equal({
+      requests: LEASE_REQUESTS + 1 + LEASE_REQUESTS,
+      tokens: 50 * (LEASE_REQUESTS + 1 + LEASE_REQUESTS),
+      day: WORST * BigInt(LEASE_REQUESTS),
+    });
+    expect(await minute(ledger, D.holder)).to.include({ requests: LEASE_REQUESTS + 1 + LEASE_REQUESTS * 2 });
   });
 
   it("two replicas with leases and the exact path never spend more than the balance; every credit ends charged or given back", async () => {
