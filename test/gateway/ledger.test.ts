@@ -705,6 +705,25 @@ for (const [kind, keyed] of [...DATABASE_KINDS.map((k) => [k, false] as const), 
       });
     }
 
+    it("finds the pending batches through their own index, however many batches were settled", async () => {
+      const columns = "batch_id, price_version, usage_root, status, records, requested, charges, activations, created_at";
+      await ledger.db.transaction((tx) =>
+        tx.run(
+          kind === "postgres"
+            ? `INSERT INTO gw_batches (${columns}) SELECT '0xs' || g, 1, '0x00', 'settled', 1, 1, '[]', '[]', g FROM generate_series(1, 5000) g`
+            : `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 5000) INSERT INTO gw_batches (${columns}) SELECT '0xs' || x, 1, '0x00', 'settled', 1, 1, '[]', '[]', x FROM g`,
+        ),
+      );
+      await ledger.db.transaction((tx) => tx.run(`INSERT INTO gw_batches (${columns}) VALUES ('0xp', 1, '0x00', 'pending', 1, 1, '[]', '[]', 7)`));
+      await ledger.db.transaction((tx) => tx.run("ANALYZE gw_batches"));
+      expect((await ledger.batches("pending")).map((b) => b.batchId)).to.deep.equal(["0xp"]);
+      const sql = "SELECT * FROM gw_batches WHERE status = 'pending' ORDER BY created_at, batch_id";
+      const plan = (await ledger.db.transaction((tx) => tx.all(`${kind === "postgres" ? "EXPLAIN" : "EXPLAIN QUERY PLAN"} ${sql}`)))
+        .map((r) => String(r["QUERY PLAN"] ?? r.detail))
+        .join(" ");
+      expect(plan).to.include("gw_batches_pending");
+    });
+
     it("lets one replica at a time hold the settler lease", async () => {
       const second = await db.open();
       expect(await ledger.takeSettlerLease("r1", 10_000, T0)).to.equal(true);
