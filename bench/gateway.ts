@@ -262,7 +262,11 @@ const cpuCell = (p: Phase) =>
 async function main(): Promise<void> {
   const dir = PROBE_DIR;
   const chain = await startLocalChain({ classes: [] });
-  const upstream = await spawnLine(["bench/trivialUpstream.ts"], /listening (\d+)/);
+  // An upstream that does not start (below, every other failure: the finally) leaves no chain running.
+  const upstream = await spawnLine(["bench/trivialUpstream.ts"], /listening (\d+)/).catch(async (err: unknown) => {
+    await chain.stop();
+    throw err;
+  });
   const upstreamUrl = `http://127.0.0.1:${upstream.match[1]}`;
   const children: ChildProcess[] = [upstream.child];
   try {
