@@ -3,7 +3,7 @@
  * onboarded and granted, and helpers to redeem and to check the books. Accounts (ANVIL_KEYS):
  * 0 deployer (admin, HR, operations), 1 the redeemer, 2.. holders.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -135,6 +135,7 @@ async function setUpChain(anvil: AnvilHandle, options: { holders?: number; grant
     },
     async stop() {
       await anvil.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
