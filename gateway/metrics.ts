@@ -1,5 +1,6 @@
 /** The gateway's Prometheus metrics (prom-client), one registry per gateway. */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { LeaseStats } from "./ledger/leases.js";
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -68,7 +69,7 @@ export class GatewayMetrics {
   });
 
   /** The ledger's leases (PostgreSQL; the gateway sets how): what they did since the start. */
-  leaseStats: () => { taken: number; recalled: number; toppedUp: number; refused: number; returned: number; held: number; open: number } | undefined = () => undefined;
+  leaseStats: () => LeaseStats | undefined = () => undefined;
   readonly leases = new Gauge({
     name: "ctk_gateway_leases",
     help: "Credit leases of this replica (PostgreSQL): taken (recalled: of them, taken at the size of the authorization's lease returned idle within a minute), topped up, refused (too little left: the exact path), returned and requests held under them since the start; open now",

@@ -45,6 +45,17 @@ export const LEASE_RECALL_MS = 60_000;
 /** After a refusal (too little left to lease), the authorization's requests take the exact path for this long (ms). */
 export const LEASE_RETRY_MS = 1_000;
 
+/** What a ledger's leases did since it opened (taken: recalled, of them, at an idle lease's size), and how many are open. */
+export interface LeaseStats {
+  taken: number;
+  recalled: number;
+  toppedUp: number;
+  refused: number;
+  returned: number;
+  held: number;
+  open: number;
+}
+
 /** A lease this replica holds, in memory. */
 export interface Lease {
   /** Its row's request id. */

@@ -41,6 +41,7 @@ import {
   LEASED_CHARGES_AGAIN_PG,
   LEASED_CHARGES_PG,
   type Lease,
+  type LeaseStats,
 } from "./leases.js";
 import { SCHEMA, SCHEMA_AFTER_COLUMNS } from "./schema.js";
 import { batchOf, chargedAfter, inBatchRange, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
@@ -520,7 +521,7 @@ export class Ledger {
    */
   onLeaseShortfall: ((e: { leaseId: string; charged: bigint; held: bigint }) => void) | undefined;
   private leaseSweep: NodeJS.Timeout | undefined;
-  private leaseCounts = { taken: 0, recalled: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
+  private leaseCounts: Omit<LeaseStats, "open"> = { taken: 0, recalled: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
   private leasedCharges: GroupCommit<PgLeasedCharge, bigint | undefined> | undefined;
 
   /**
@@ -1344,7 +1345,7 @@ export class Ledger {
   // ── leases (PostgreSQL; see leases.ts) ─────────────────────────────────────────────────────
 
   /** What this ledger's leases did since it opened, and how many are open (benchmarks, tests). */
-  leaseStats(): { taken: number; recalled: number; toppedUp: number; refused: number; returned: number; held: number; open: number } {
+  leaseStats(): LeaseStats {
     return { ...this.leaseCounts, open: this.leases.size };
   }
 
@@ -1451,7 +1452,7 @@ export class Ledger {
     this.recalled.delete(p.authId);
     const sizes = last && Date.now() - last.at < LEASE_RECALL_MS ? [...new Set([Math.min(last.size, LEASE_MAX_REQUESTS), LEASE_REQUESTS])] : [LEASE_REQUESTS];
     const cuts = this.cuts;
-    let taken: { id: string; size: number; credits: bigint; leaseTokens: number; row: Row } | undefined;
+    let taken: { id: string; size: number; row: Row } | undefined;
     for (const size of sizes) {
       const id = `lease-${randomUUID()}`;
       const credits = worst * BigInt(size);
@@ -1488,7 +1489,7 @@ export class Ledger {
         throw err;
       }
       if (rows.length > 0) {
-        taken = { id, size, credits, leaseTokens, row: rows[0] };
+        taken = { id, size, row: rows[0] };
         break;
       }
     }
@@ -1497,16 +1498,16 @@ export class Ledger {
       this.leaseCounts.refused++;
       return undefined;
     }
-    const { id, size, credits, leaseTokens } = taken;
+    const { id, size } = taken;
     this.noLeaseUntil.delete(p.authId);
     const lease: Lease = {
       id,
       authId: p.authId,
       holder: key.holder,
-      granted: credits,
+      granted: worst * BigInt(size),
       used: 0n,
       requests: size,
-      tokens: leaseTokens,
+      tokens: tokens * size,
       minuteStart: num(taken.row.ms),
       takenAt: p.now,
       renewedAt: p.now,
