@@ -167,7 +167,7 @@ export const LEASED_CHARGES_PG = leasedCharges("");
 export const LEASED_CHARGES_AGAIN_PG = leasedCharges("\n    ON CONFLICT (request_id) DO NOTHING");
 
 /** A lease's row, locked (the first statement of a return or a take-back's adjustment). $1 lease id. */
-export const LEASE_LOCK_PG = "SELECT status, hold, holder, auth_id, created_at FROM gw_requests WHERE request_id = $1 AND lease_id = $1 FOR UPDATE";
+export const LEASE_LOCK_PG = "SELECT status, hold, holder, auth_id, created_at, max_output, input_bound FROM gw_requests WHERE request_id = $1 AND lease_id = $1 FOR UPDATE";
 
 /**
  * Its charges not converted yet (no batch took them), read after its row is locked: its holder's

@@ -500,8 +500,8 @@ export class Ledger {
   private readonly leases = new Map<string, Lease>();
   /** Leases being taken (by auth id): the authorization's other requests wait for it. */
   private readonly taking = new Map<string, Promise<Lease | undefined>>();
-  /** Authorizations refused a lease lately (until when, request clock). */
-  private readonly noLeaseUntil = new Map<string, number>();
+  /** Authorizations refused a lease lately: until when (request clock), and when refused (wall clock: the sweep forgets them after LEASE_RETRY_MS). */
+  private readonly noLeaseUntil = new Map<string, { until: number; at: number }>();
   /** The size of an authorization's last lease returned for being idle, and when (LEASE_RECALL_MS). */
   private readonly recalled = new Map<string, { size: number; at: number }>();
   /** Requests held under leases, by request id. */
@@ -1387,7 +1387,7 @@ export class Ledger {
         this.leaseCounts.held++;
         return { requestId: p.requestId, holder: key.holder, amount: worst, outputTokens };
       }
-      if ((this.noLeaseUntil.get(p.authId) ?? Number.NEGATIVE_INFINITY) > p.now) return undefined;
+      if ((this.noLeaseUntil.get(p.authId)?.until ?? Number.NEGATIVE_INFINITY) > p.now) return undefined;
       // None, or short (credits, requests or tokens of this minute), or not renewed lately: taken or topped up.
       let taking = this.taking.get(p.authId);
       if (!taking) {
@@ -1433,8 +1433,7 @@ export class Ledger {
       if (cuts !== this.cuts || lease.closed) return undefined;
       return lease;
     }
-    this.noLeaseUntil.set(p.authId, p.now + LEASE_RETRY_MS);
-    this.leaseCounts.refused++;
+    this.refuseLeases(p);
     this.closeLease(lease);
     return undefined;
   }
@@ -1484,8 +1483,9 @@ export class Ledger {
           { durable: false },
         );
       } catch (err) {
-        // Perhaps committed with its reply lost: returned once the database answers (nothing to do if not).
-        this.returnInBackground(id);
+        // Perhaps committed with its reply lost: returned once the database answers (nothing to do if
+        // not), with the requests and tokens it counted in its minute window (no request used them).
+        this.returnInBackground(id, "unused");
         throw err;
       }
       if (rows.length > 0) {
@@ -1494,8 +1494,7 @@ export class Ledger {
       }
     }
     if (!taken) {
-      this.noLeaseUntil.set(p.authId, p.now + LEASE_RETRY_MS);
-      this.leaseCounts.refused++;
+      this.refuseLeases(p);
       return undefined;
     }
     const { id, size } = taken;
@@ -1528,14 +1527,31 @@ export class Ledger {
       return undefined;
     }
     this.leases.set(p.authId, lease);
-    this.leaseSweep ??= setInterval(() => this.sweepLeases(), LEASE_IDLE_MS / 2).unref();
+    this.sweepEvery();
     return lease;
   }
 
-  /** Closes the leases idle (none of their requests in flight) for LEASE_IDLE_MS, remembering their sizes (LEASE_RECALL_MS). */
+  /** No lease for this authorization for LEASE_RETRY_MS: its requests take the exact path meanwhile. */
+  private refuseLeases(p: HoldParams): void {
+    this.noLeaseUntil.set(p.authId, { until: p.now + LEASE_RETRY_MS, at: Date.now() });
+    this.leaseCounts.refused++;
+    this.sweepEvery();
+  }
+
+  /** The idle sweep, from the first lease taken or refused on. */
+  private sweepEvery(): void {
+    this.leaseSweep ??= setInterval(() => this.sweepLeases(), LEASE_IDLE_MS / 2).unref();
+  }
+
+  /**
+   * Closes the leases idle (none of their requests in flight) for LEASE_IDLE_MS, remembering their
+   * sizes (LEASE_RECALL_MS), and forgets the sizes and refusals that no longer count (each map holds
+   * an entry per authorization seen lately, not per authorization ever seen).
+   */
   private sweepLeases(): void {
     const now = Date.now();
     for (const [authId, r] of this.recalled) if (now - r.at >= LEASE_RECALL_MS) this.recalled.delete(authId);
+    for (const [authId, r] of this.noLeaseUntil) if (now - r.at >= LEASE_RETRY_MS) this.noLeaseUntil.delete(authId);
     for (const l of [...this.leases.values()])
       if (l.inFlight === 0 && now - l.lastUsed >= LEASE_IDLE_MS) {
         this.closeLease(l);
@@ -1576,7 +1592,7 @@ export class Ledger {
    * Returns a lease, retrying (as a release: back-off to 30 s, 12 attempts) until the database
    * answers; one it could not return is this process's no more ({@link releaseOrphans} finds it).
    */
-  private returnInBackground(id: string, lease?: Lease): void {
+  private returnInBackground(id: string, lease?: Lease | "unused"): void {
     if (this.returning.has(id)) return;
     const run = retry(() => this.returnLease(id, lease), { baseMs: 250, maxMs: 30_000, maxAttempts: 12, signal: this.closing.signal })
       .then(() => undefined)
@@ -1590,11 +1606,12 @@ export class Ledger {
 
   /**
    * Returns a lease: its row locked, its charges not converted yet summed, and the rest of its hold
-   * given back to the holder and the authorization (with its requests and tokens not used, when
-   * `lease` says how many: this replica's own). What it keeps, batches convert. Returns what it
-   * gave back, or undefined when it was not open.
+   * given back to the holder and the authorization, with its requests and tokens of the minute not
+   * used: as many as `lease` says (this replica's own), or all it was taken with (`unused`: a
+   * lease whose taking's reply was lost, which no request used). What it keeps, batches convert.
+   * Returns what it gave back, or undefined when it was not open.
    */
-  private async returnLease(id: string, lease?: Lease): Promise<bigint | undefined> {
+  private async returnLease(id: string, lease?: Lease | "unused"): Promise<bigint | undefined> {
     const back = await this.db.transaction(
       async (tx) => {
         const l = await tx.one(LEASE_LOCK_PG, [id]);
@@ -1606,7 +1623,13 @@ export class Ledger {
         // More than it holds cannot happen; were it to, it keeps what it holds (the batch converts the rest: onLeaseShortfall).
         const kept = charged > hold ? hold : charged;
         await tx.run(LEASE_SHRINK_PG, [id, kept, Date.now()]);
-        await tx.run(LEASE_GIVE_BACK_HOLDER_PG, [str(l.holder), hold - kept, big(l.created_at), lease?.requests ?? 0, lease?.tokens ?? 0, lease?.minuteStart ?? -1]);
+        const minute =
+          lease === "unused"
+            ? // Counted in the minute window its taking's time falls in (windows start on the minute), or,
+              // another replica's clock ahead, in a later one: given back only if that is the holder's window now.
+              { requests: num(l.max_output), tokens: num(l.input_bound), start: num(l.created_at) - (num(l.created_at) % MINUTE) }
+            : { requests: lease?.requests ?? 0, tokens: lease?.tokens ?? 0, start: lease?.minuteStart ?? -1 };
+        await tx.run(LEASE_GIVE_BACK_HOLDER_PG, [str(l.holder), hold - kept, big(l.created_at), minute.requests, minute.tokens, minute.start]);
         await tx.run(LEASE_GIVE_BACK_AUTHORIZATION_PG, [str(l.auth_id), hold - kept]);
         return hold - kept;
       },

@@ -12,49 +12,16 @@
 import { expect } from "chai";
 import type { HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
 import { Ledger as LedgerClass } from "../../gateway/ledger/ledger.js";
-import type { SqlDriver } from "../../gateway/ledger/sql.js";
 import { quoteFor } from "../../gateway/metering/quote.js";
 import { SETTLE_USAGE_MAX_CHARGES } from "../../sdk/credits/write.js";
 import { DATABASE_KINDS, type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { BOOK, QUOTE as quote, T0, addTestAccount, holdParams } from "./support/ledgerTerms.js";
+import { type Fault, unreliable } from "./support/unreliableDriver.js";
 
 /** A full request's hold (20 tokens in, 30 out). */
 const EACH = quote.cost(20, 30);
 const holderOf = (i: number) => `0x${(0xc0 + i).toString(16).padStart(40, "0")}`;
 const authOf = (i: number) => `auth-in-doubt-${i}`;
-
-type Fault = "ok" | "lost" | "down" | "late" | "wait";
-/**
- * The real driver, but its next calls fail as `f.next` says, in order: "lost" runs and then loses
- * the reply; "down" fails before running; "late" fails at once and runs 300 ms later (a server
- * process that commits after its client gave up; its outcome in `f.late`); "wait" runs 600 ms later
- * (a statement waiting on a lock); "ok" runs. The calls after them run.
- */
-function unreliable(real: SqlDriver) {
-  const f = { next: [] as Fault[], calls: 0, late: [] as Promise<unknown>[] };
-  const around = async <T>(run: () => Promise<T>): Promise<T> => {
-    f.calls++;
-    const fault = f.next.shift();
-    if (fault === "down") throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
-    if (fault === "wait") await new Promise((r) => setTimeout(r, 600));
-    if (fault === "late") {
-      f.late.push(new Promise((r) => setTimeout(r, 300)).then(run));
-      throw new Error("Connection terminated unexpectedly");
-    }
-    const r = await run();
-    if (fault === "lost") throw new Error("Connection terminated unexpectedly");
-    return r;
-  };
-  const driver: SqlDriver = {
-    kind: real.kind,
-    forUpdate: real.forUpdate,
-    transaction: (fn, o) => around(() => real.transaction(fn, o)),
-    statement: (sql, p, o) => around(() => real.statement(sql, p, o)),
-    exec: (sql) => real.exec(sql),
-    close: async () => undefined,
-  };
-  return { driver, f };
-}
 
 const params = (i: number, requestId: string, over: Partial<HoldParams> = {}): HoldParams => holdParams({ holder: holderOf(i), authId: authOf(i) }, requestId, over);
 

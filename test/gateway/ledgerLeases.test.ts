@@ -12,6 +12,8 @@ import { LEASE_HEADROOM, LEASE_IDLE_MS, LEASE_RECOVER_MS, LEASE_REQUESTS, LEASED
 import type { SqlDriver } from "../../gateway/ledger/sql.js";
 import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { QUOTE, T0, addTestAccount, holdParams, refusal } from "./support/ledgerTerms.js";
+import { unreliable } from "./support/unreliableDriver.js";
+import { MINUTE } from "../../gateway/ledger/windows.js";
 
 const A = { holder: "0x00000000000000000000000000000000000000a1", authId: "0xa1" };
 const B = { holder: "0x00000000000000000000000000000000000000b2", authId: "0xb2" };
@@ -353,6 +355,47 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     await ledger.settleRequest(h3.requestId, charge(5), T0 + 2);
     await ledger.returnLeases();
     expect((await leaseRows(ledger, A.holder))[1]).to.deep.equal({ status: "returned", hold: QUOTE.cost(20, 5), replica: "r1" });
+  });
+
+  it("a lease whose taking's reply was lost gives back its credits, and its requests and tokens while their minute is the holder's", async () => {
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    await addTestAccount(ledger, { ...B, balance: RICH, cap: RICH });
+    const failure = (p: Promise<unknown>) =>
+      p.then(
+        () => expect.fail("expected a failure"),
+        (e: Error) => e.message,
+      );
+    const settled = async (l: Ledger) => {
+      await l.returnLeases();
+      for (let i = 0; l.releasingInBackground(); i++) {
+        if (i > 100) throw new Error("still releasing after 5 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const { driver, f } = unreliable(ledger.db);
+    const lossy = new Ledger(driver, { leases: true });
+    // A: the take commits, its reply is lost; the return finds it in the same minute and gives everything back.
+    f.next = ["lost"];
+    expect(await failure(lossy.hold(params(A)))).to.equal("Connection terminated unexpectedly");
+    await settled(lossy);
+    expect(await leaseRows(ledger, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+    expect(await minute(ledger, A.holder)).to.deep.equal({ requests: 0, tokens: 0, day: 0n });
+    expect((await ledger.holderState(A.holder))!.openHolds).to.equal(0n);
+    expect((await ledger.authorizationState(A.authId))!.openHolds).to.equal(0n);
+    expect(lossy.leaseStats()).to.include({ taken: 0, returned: 1, open: 0 });
+    // B: its return waits (the database away twice) while B's next minute begins with a lease of
+    // another request: that minute's requests and tokens are not given back; the credits are.
+    f.next = ["lost", "down", "down"];
+    expect(await failure(lossy.hold(params(B)))).to.equal("Connection terminated unexpectedly");
+    const next = await ledger.hold(params(B, { now: T0 + MINUTE }));
+    const counted = await minute(ledger, B.holder);
+    expect(counted.requests, "the new minute's lease").to.equal(LEASE_REQUESTS);
+    await settled(lossy);
+    expect(await minute(ledger, B.holder)).to.deep.equal({ ...counted, day: counted.day - LEASE });
+    expect((await ledger.holderState(B.holder))!.openHolds).to.equal(LEASE);
+    await ledger.settleRequest(next.requestId, release, T0 + MINUTE + 1);
+    await ledger.returnLeases();
+    expect((await ledger.holderState(B.holder))!.openHolds).to.equal(0n);
   });
 
   it("a batch charges what a lease did not hold (a lease lost in a crash of the database) instead of stopping, and says so", async () => {
