@@ -284,7 +284,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       return failClosedAfterMs > 0 && age > failClosedAfterMs ? age : undefined;
     };
     metrics.chainReadAge = () => Math.max(0, chainAgeMs() / 1000);
-    metrics.unbatchedCount = async () => (await ledger.unbatched()).count;
+    metrics.unbatchedCharges = () => ledger.unbatched();
     if (ledger.leasing) metrics.leaseStats = () => ledger.leaseStats();
 
     const holderLimits = new Map<string, ReturnType<typeof limitsFor>>();

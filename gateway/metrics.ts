@@ -55,16 +55,35 @@ export class GatewayMetrics {
     },
   });
 
-  /** Charges waiting for a settlement batch (the gateway sets how; undefined: not known). */
-  unbatchedCount: () => Promise<number | undefined> = async () => undefined;
+  /** Charges waiting for a settlement batch: how many, and when the oldest was made (the gateway sets how; undefined: not known). */
+  unbatchedCharges: () => Promise<{ count: number; oldest: number | undefined } | undefined> = async () => undefined;
+  /** One read of the charges waiting per scrape, for both gauges (a registry collects its metrics at once). */
+  private unbatchedRead: Promise<{ count: number; oldest: number | undefined } | undefined> | undefined;
+  private readUnbatched() {
+    // A ledger that does not answer leaves the last values (the scrape still answers).
+    this.unbatchedRead ??= this.unbatchedCharges()
+      .catch(() => undefined)
+      .finally(() => {
+        this.unbatchedRead = undefined;
+      });
+    return this.unbatchedRead;
+  }
   readonly unbatched = new Gauge({
     name: "ctk_gateway_unbatched_charges",
     help: "Charges recorded and not yet in a settlement batch (normally at most a batch's worth; growing: batches are not being sent)",
     registers: [this.registry],
     collect: async () => {
-      // A ledger that does not answer leaves the last value (the scrape still answers).
-      const n = await this.unbatchedCount().catch(() => undefined);
-      if (n !== undefined) this.unbatched.set(n);
+      const u = await this.readUnbatched();
+      if (u) this.unbatched.set(u.count);
+    },
+  });
+  readonly unbatchedAge = new Gauge({
+    name: "ctk_gateway_unbatched_oldest_seconds",
+    help: "Seconds the oldest charge not yet in a settlement batch has waited (0: none waits). Above the settlement interval for long: batches are held back (the log says by what)",
+    registers: [this.registry],
+    collect: async () => {
+      const u = await this.readUnbatched();
+      if (u) this.unbatchedAge.set(u.oldest === undefined ? 0 : Math.max(0, (Date.now() - u.oldest) / 1000));
     },
   });
 

@@ -486,6 +486,21 @@ interface PgLeasedCharge {
   now: number;
 }
 
+/** A transaction open in PostgreSQL (see {@link Ledger.oldestOpenTransaction}). */
+export interface OpenTransaction {
+  /** A session's (`id`: its backend's pid) or a prepared transaction (`id`: its gid). */
+  kind: "session" | "prepared";
+  id: string;
+  xid: string;
+  role?: string;
+  database?: string;
+  application?: string;
+  /** The session's state (`idle in transaction`…), where this role may see it. */
+  state?: string;
+  /** When it began (ms), where this role may see it. */
+  since?: number;
+}
+
 export class Ledger {
   constructor(
     readonly db: SqlDriver,
@@ -1942,6 +1957,42 @@ export class Ledger {
     const w = await tx.one(`SELECT value, owner FROM gw_meta WHERE name = 'batch_watermark'${lock ? this.db.forUpdate : ""}`);
     if (!w) throw new Error("the ledger has no batch watermark: it was not initialized");
     return { seq: big(w.value), id: str(w.owner) };
+  }
+
+  /**
+   * PostgreSQL: the oldest transaction open in the server that has a transaction id — a session's
+   * or a prepared one's, in any database (transaction ids are the server's) — other than this
+   * statement's. While it is open, the charges committed after it began wait for a batch (see
+   * createBatch): this says which one holds them back. Its state and start are those
+   * pg_stat_activity shows this role (another role's need pg_read_all_stats). Undefined on
+   * SQLite, or when none is open.
+   */
+  async oldestOpenTransaction(): Promise<OpenTransaction | undefined> {
+    if (this.db.kind !== "postgres") return undefined;
+    const [r] = await this.db.statement(
+      `SELECT * FROM (
+         SELECT 'session' AS kind, pid::text AS id, usename AS role, datname AS database, application_name AS application, state,
+           (EXTRACT(EPOCH FROM xact_start) * 1000)::bigint AS since, backend_xid::text AS xid, age(backend_xid) AS age
+         FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+         UNION ALL
+         SELECT 'prepared', gid, owner, database, NULL, NULL, (EXTRACT(EPOCH FROM prepared) * 1000)::bigint, transaction::text, age(transaction)
+         FROM pg_prepared_xacts) t
+       ORDER BY age DESC LIMIT 1`,
+      [],
+      { durable: false },
+    );
+    if (!r) return undefined;
+    const opt = (v: unknown) => (v === null || v === undefined || v === "" ? undefined : str(v));
+    return {
+      kind: str(r.kind) as OpenTransaction["kind"],
+      id: str(r.id),
+      xid: str(r.xid),
+      role: opt(r.role),
+      database: opt(r.database),
+      application: opt(r.application),
+      state: opt(r.state),
+      since: r.since === null || r.since === undefined ? undefined : num(r.since),
+    };
   }
 
   /** Charges waiting for a batch (count and the oldest's finish time). */

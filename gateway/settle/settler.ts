@@ -25,7 +25,7 @@ import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
 import { type UsageRecord, loadFastUsageHashing, usageBatchId, usageRecordLine, usageRoot } from "../../sdk/credits/usageRecord.js";
 import { settleUsage, settleUsageGasBound } from "../../sdk/credits/write.js";
-import type { BatchRow, Ledger, UsageRow } from "../ledger/ledger.js";
+import type { BatchRow, Ledger, OpenTransaction, UsageRow } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 
 const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.name === "UsageCharged") as Extract<
@@ -39,6 +39,12 @@ const USAGE_CHARGED = inferenceCreditAbi.find((x) => x.type === "event" && x.nam
  * later at most (see Settler.lookDue).
  */
 const LOOK_EVERY_MS = 2_000;
+
+/**
+ * A batch due this long (past its interval) that could not be made is held back — on PostgreSQL,
+ * by a transaction left open (see Ledger.createBatch) — and said so in the log, once per this long.
+ */
+export const HELD_BACK_WARN_MS = 60_000;
 
 export interface SettlerDeps {
   client: CtkClient;
@@ -57,6 +63,14 @@ export interface SettlerDeps {
   now?: () => number;
   /** The gas limit a batch is sent with (undefined: estimated by the node); default {@link settleUsageGasBound}. */
   gasLimit?: typeof settleUsageGasBound;
+}
+
+/** An open transaction, for the log: which session (or prepared transaction), whose, where, since when. */
+function describe(t: OpenTransaction): string {
+  const who = [t.role && `role ${t.role}`, t.database && `database ${t.database}`, t.application && `application ${t.application}`].filter(Boolean).join(", ");
+  const what = t.kind === "prepared" ? `prepared transaction ${t.id}` : `session pid ${t.id}`;
+  const how = [t.state, t.since !== undefined && `since ${new Date(t.since).toISOString()}`].filter(Boolean).join(", ");
+  return `${what}, transaction ${t.xid}${who && `, ${who}`}${how && `, ${how}`}`;
 }
 
 export function toUsageRecord(r: UsageRow): UsageRecord {
@@ -248,9 +262,35 @@ export class Settler {
       if (waiting.count === 0) return;
       if (!force && !this.due(waiting.count, waiting.oldest, this.now())) return;
       const batch = await ledger.createBatch(this.d.maxCharges, (rows, priceVersion) => this.buildBatch(rows, priceVersion), this.now());
-      if (!batch) return;
+      if (!batch) return this.heldBack(waiting.count, waiting.oldest);
+      this.warnedAt = undefined;
       await this.send(batch);
     }
+  }
+
+  /** When the log last said that batches are held back (undefined: they are not). */
+  private warnedAt: number | undefined;
+
+  /**
+   * Due charges that no batch could take: once they have waited HELD_BACK_WARN_MS past their
+   * interval, the log says so (and again every HELD_BACK_WARN_MS while it lasts), with the oldest
+   * transaction open on PostgreSQL — the usual cause: a session idle in a transaction, a long
+   * write in another database of the server, a prepared transaction never committed.
+   */
+  private async heldBack(count: number, oldest: number | undefined): Promise<void> {
+    const now = this.now();
+    if (oldest === undefined || now - oldest < this.d.intervalMs + HELD_BACK_WARN_MS) return;
+    if (this.warnedAt !== undefined && now - this.warnedAt < HELD_BACK_WARN_MS && now >= this.warnedAt) return;
+    this.warnedAt = now;
+    const open = await this.d.ledger.oldestOpenTransaction().catch(() => undefined);
+    const waited = Math.round((now - oldest) / 1000);
+    const charges = count === 1 ? "1 charge waits" : `${count} charges wait`;
+    this.d.log.warn(
+      { waiting: count, oldestWaitedS: waited, ...(open && { openTransaction: open }) },
+      open
+        ? `settlement held back: ${charges} for a batch, the oldest for ${waited} s, behind a transaction still open (${describe(open)}); they go in a batch once it ends`
+        : `settlement held back: ${charges} for a batch, the oldest for ${waited} s (a charge being taken back, or a transaction that ended since)`,
+    );
   }
 
   /** What the last look at the charges waiting for a batch saw, and this ledger's charges made by then. */

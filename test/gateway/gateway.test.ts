@@ -224,19 +224,29 @@ describe("gateway end to end (anvil, llama.cpp, the openai client)", function ()
     expect(metrics).to.include("ctk_gateway_upstream_seconds_bucket");
     expect(metrics).to.include("ctk_gateway_queue_depth");
     // The settlement backlog: the charges not yet in a batch, as the ledger counts them, then none.
-    const unbatched = async () => Number(/^ctk_gateway_unbatched_charges (\d+)$/m.exec(await (await fetch(`${gw.url}/metrics`)).text())?.[1]);
+    const scrape = async () => await (await fetch(`${gw.url}/metrics`)).text();
+    const unbatched = async (text?: string) => Number(/^ctk_gateway_unbatched_charges (\d+)$/m.exec(text ?? (await scrape()))?.[1]);
+    const oldestWaited = (text: string) => Number(/^ctk_gateway_unbatched_oldest_seconds ([\d.e-]+)$/m.exec(text)?.[1]);
     await client((await keyFor(0)).key).chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "Hi" }], max_tokens: 2 });
-    const waiting = (await gw.ledger.unbatched()).count;
-    expect(waiting).to.be.greaterThan(0);
-    expect(await unbatched()).to.equal(waiting);
+    await new Promise((r) => setTimeout(r, 20));
+    const waiting = await gw.ledger.unbatched();
+    expect(waiting.count).to.be.greaterThan(0);
+    const seen = Date.now();
+    const text = await scrape();
+    const scraped = Date.now();
+    expect(await unbatched(text)).to.equal(waiting.count);
+    // The oldest charge's wait when the scrape read it: between the reads before and after it.
+    expect(oldestWaited(text)).to.be.within((seen - waiting.oldest!) / 1000, (scraped - waiting.oldest!) / 1000);
+    expect(oldestWaited(text)).to.be.greaterThan(0);
     await gw.settler.settleDue(true);
-    expect(await unbatched()).to.equal(0);
+    const after = await scrape();
+    expect([await unbatched(after), oldestWaited(after)]).to.deep.equal([0, 0]);
     const metered = logs.filter((l) => l.msg === "metered");
     expect(metered.length).to.be.greaterThan(3);
     expect(metered[0]).to.include.keys("requestId", "holder", "model", "tokensIn", "tokensOut", "charge");
-    const text = JSON.stringify(logs);
-    expect(text).to.not.include("Once upon a time");
-    expect(text).to.not.include("The dog");
+    const logged = JSON.stringify(logs);
+    expect(logged).to.not.include("Once upon a time");
+    expect(logged).to.not.include("The dog");
   });
 
   it("cuts a key within one block of its authorization's revocation, and of its holder's offboarding", async () => {
