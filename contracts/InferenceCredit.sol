@@ -49,6 +49,13 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
     uint256 public constant MAX_MODELS = 16;
     /// @notice Largest amount a bucket, a cap or a charge counter holds, base units.
     uint256 public constant MAX_AMOUNT = type(uint96).max;
+    /// @notice How long after an authorization's end — its expiry, or its revocation if sooner — usage
+    /// served under it is still charged. Settlement runs in batches behind the serving: without it, a
+    /// holder who revoked an authorization (or signed one expiring soon) before its batch landed would
+    /// have been served for nothing, again and again. The gateway serves nothing under an authorization
+    /// from its end on (it cuts its keys within a block of the revocation); a usage record of a request
+    /// started after the end is the auditor's finding.
+    uint256 public constant SETTLEMENT_GRACE = 1 days;
 
     bytes32 public constant AUTHORIZATION_TYPEHASH =
         keccak256(
@@ -188,24 +195,31 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
     // ───────────────────────── authorizations ────────────────────────
 
     /// @notice Revokes the caller's authorization for `gateway` under `nonce`, before or after the
-    /// gateway activated it: it takes no new charges from then on. Works while paused.
+    /// gateway activated it: it ends now (its `expiresAt` becomes now, if later). The gateway serves
+    /// nothing under it once it sees the revocation; the usage it served before is charged within
+    /// {SETTLEMENT_GRACE}, as after an expiry (a revoked authorization not activated yet is activated by
+    /// its first batch, ending at the revocation). Works while paused.
     function revokeAuthorization(address gateway, uint64 nonce) external {
         address holder = _msgSender();
         bytes32 authId = authorizationId(holder, gateway, nonce);
         PackedAuthorization storage a = _authorizations[authId];
         if (a.status == AuthorizationStatus.Revoked) revert AuthorizationAlreadyRevoked(holder, gateway, nonce);
         a.status = AuthorizationStatus.Revoked;
+        // Not activated yet (an empty slot): the revocation's time, for its activation to end at.
+        if (a.cap == 0 || a.expiresAt > block.timestamp) a.expiresAt = uint40(block.timestamp);
         emit AuthorizationRevoked(authId, holder, gateway, nonce);
     }
 
     /// @notice Settles a batch of usage the caller (the gateway) served. `activations` register new
     /// authorizations first (signature checked once); then each charge burns
     /// `min(amount, cap − charged so far, unexpired balance)`, soonest-expiring credits first — 0 if
-    /// the authorization is unknown, revoked or expired or the holder is offboarded. One bad holder never
-    /// reverts the batch: the shortfall shows in {UsageCharged}. A `batchId` lands once.
+    /// the authorization is unknown or ended (expired or revoked) more than {SETTLEMENT_GRACE} ago, or
+    /// the holder is offboarded. One bad holder never reverts the batch: the shortfall shows in
+    /// {UsageCharged}. A `batchId` lands once.
     /// @dev Works while paused (usage already served is always settled). An activation whose nonce the
-    /// holder revoked beforehand is skipped; a second activation of an active nonce, a wrong signature
-    /// or another gateway's authorization reverts (the gateway's own mistakes).
+    /// holder revoked beforehand activates it ending at the revocation (revoked after activation: skipped);
+    /// a second activation of an active nonce, a wrong signature or another gateway's authorization
+    /// reverts (the gateway's own mistakes).
     function settleUsage(
         bytes32 batchId,
         uint64 priceVersion_,
@@ -375,12 +389,17 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         bytes32 authId = authorizationId(auth.holder, gateway, auth.nonce);
         PackedAuthorization storage a = _authorizations[authId];
         AuthorizationStatus status = a.status;
-        if (status == AuthorizationStatus.Revoked) return; // revoked by the holder before activation
         if (status == AuthorizationStatus.Active) revert AuthorizationNonceUsed(auth.holder, gateway, auth.nonce);
         // Caps and expiries beyond what the slot holds mean "unlimited" / "never" in practice.
         uint96 cap = auth.cap > MAX_AMOUNT ? type(uint96).max : uint96(auth.cap);
         uint40 expiresAt = auth.expiresAt > type(uint40).max ? type(uint40).max : uint40(auth.expiresAt);
-        _authorizations[authId] = PackedAuthorization(cap, 0, expiresAt, AuthorizationStatus.Active);
+        if (status == AuthorizationStatus.Revoked) {
+            // Activated before its revocation (or a cap of 0, which nothing can be charged under): nothing to do.
+            if (a.cap != 0 || a.charged != 0 || cap == 0) return;
+            // Revoked before its first batch: activated for the usage served until the revocation, ending there.
+            if (a.expiresAt < expiresAt) expiresAt = a.expiresAt;
+        }
+        _authorizations[authId] = PackedAuthorization(cap, 0, expiresAt, status == AuthorizationStatus.None ? AuthorizationStatus.Active : status);
         emit AuthorizationActivated(authId, auth.holder, gateway, cap, expiresAt, auth.nonce, auth.models);
     }
 
@@ -394,7 +413,8 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
             a.expiresAt,
             a.status
         );
-        if (status != AuthorizationStatus.Active || expiresAt <= block.timestamp || amount == 0) return 0;
+        // Activated (a revoked one too), and within the grace after its end (see SETTLEMENT_GRACE).
+        if (status == AuthorizationStatus.None || uint256(expiresAt) + SETTLEMENT_GRACE <= block.timestamp || amount == 0) return 0;
         uint256 want = cap - chargedSoFar;
         if (amount < want) want = amount;
         if (want == 0 || !computeToken.isHolder(holder)) return 0;

@@ -35,6 +35,8 @@ contract CreditHandler is TestBase {
     uint256 public forbiddenSuccesses;
     /// @notice Expired credits a settlement or transfer spent (must stay 0).
     uint256 public expiredSpent;
+    /// @notice Charges taken under an authorization more than SETTLEMENT_GRACE after its end (expiry or revocation): must stay 0.
+    uint256 public chargedAfterGrace;
     mapping(bytes32 action => uint256) public calls;
 
     bytes32[] public authIds;
@@ -288,6 +290,9 @@ contract CreditHandler is TestBase {
     function _settleTracked(IInferenceCredit.SignedAuthorization[] memory act, IInferenceCredit.Charge[] memory c) private {
         uint256[] memory expiredBefore = new uint256[](c.length);
         for (uint256 i; i < c.length; ++i) (, expiredBefore[i]) = _sums(c[i].holder);
+        // Each charged authorization as it was: one activated and past its grace must take nothing.
+        IInferenceCredit.AuthorizationState[] memory before = new IInferenceCredit.AuthorizationState[](c.length);
+        for (uint256 i; i < c.length; ++i) before[i] = credit.authorizationOf(credit.authorizationId(c[i].holder, gateway, c[i].nonce));
         uint256 supplyBefore = credit.totalSupply();
         uint64 version = credit.priceVersion();
         bytes32 batchId = keccak256(abi.encode("usage", ++_nonce));
@@ -297,6 +302,10 @@ contract CreditHandler is TestBase {
         for (uint256 i; i < c.length; ++i) {
             (, uint256 after_) = _sums(c[i].holder);
             if (after_ < expiredBefore[i]) expiredSpent += expiredBefore[i] - after_;
+            bool ended = before[i].status != IInferenceCredit.AuthorizationStatus.None &&
+                uint256(before[i].expiresAt) + credit.SETTLEMENT_GRACE() <= currentTime;
+            uint256 chargedNow = credit.authorizationOf(credit.authorizationId(c[i].holder, gateway, c[i].nonce)).charged;
+            if (ended && chargedNow > before[i].charged) chargedAfterGrace += chargedNow - before[i].charged;
         }
     }
 
@@ -404,6 +413,7 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
     /// @notice No bucket past its expiry was ever spent; buckets stay sorted, bounded and non-empty.
     function invariant_bucketsWellFormedAndExpiredNeverSpent() public view {
         assertEq(handler.expiredSpent(), 0, "expired credits spent");
+        assertEq(handler.chargedAfterGrace(), 0, "charged more than SETTLEMENT_GRACE after an authorization's end");
         for (uint256 i; i < handler.holderCount(); ++i) {
             IInferenceCredit.Bucket[] memory bs = credit.bucketsOf(handler.holders(i));
             assertLe(bs.length, 8, "bucket bound");

@@ -7,7 +7,7 @@
  * Checks: a grant batch lands once and its mints add up to its CreditsGranted; a usage batch lands once,
  * names a price version that existed, and its charges add up to its UsageBatchSettled; every charge
  * takes no more than requested, only under an authorization that was activated with the holder's valid
- * EIP-712 signature (re-verified from the transaction's calldata), not revoked and not expired, and the
+ * EIP-712 signature (re-verified from the transaction's calldata), within a day of its end (its expiry or revocation), and the
  * total charged under an authorization never exceeds its cap; nothing is spent from an expired bucket;
  * price versions increase one by one; balances, buckets, supply and authorizations equal the chain's.
  */
@@ -15,6 +15,9 @@ import { type Address, type Hex, type PublicClient, decodeFunctionData, getAddre
 import { inferenceCreditAbi } from "../generated/abi.js";
 import { authorizationId, authorizationTypedData } from "./authorization.js";
 import { type AnyCreditEvent, fetchCreditEvents } from "./events.js";
+
+/** InferenceCredit's SETTLEMENT_GRACE (s): an authorization is charged this long after its end for usage served before it. */
+export const SETTLEMENT_GRACE_S = 86_400n;
 
 export interface CreditFinding {
   code: string;
@@ -237,7 +240,11 @@ export class CreditReplay {
           if (authorizationId(holder, gateway, nonce).toLowerCase() !== authId.toLowerCase())
             this.finding("authorization", `authorization ${authId} is not the id of (${holder}, ${gateway}, ${nonce})`, tx);
           const prior = this.authorizations.get(authId);
-          if (prior) this.finding("authorization", `authorization ${authId} (nonce ${nonce} of ${holder}) activated twice`, tx);
+          // Revoked before its first batch: activated all the same, ending at its revocation (at most).
+          const revokedFirst = prior?.status === "revoked" && prior.cap === 0n && prior.charged === 0n;
+          if (prior && !revokedFirst) this.finding("authorization", `authorization ${authId} (nonce ${nonce} of ${holder}) activated twice`, tx);
+          if (revokedFirst && BigInt(expiresAt) > prior.expiresAt)
+            this.finding("authorization", `authorization ${authId} activated after its revocation to end at ${expiresAt}, after the revocation (${prior.expiresAt})`, tx);
           if (validActivations && !validActivations.has(authId.toLowerCase())) {
             this.finding("signature", `authorization ${authId} of ${holder}: no valid holder signature in the settling transaction`, tx);
           }
@@ -250,7 +257,7 @@ export class CreditReplay {
             expiresAt: BigInt(expiresAt),
             models,
             charged: 0n,
-            status: "active",
+            status: revokedFirst ? "revoked" : "active",
           });
           break;
         }
@@ -258,15 +265,18 @@ export class CreditReplay {
           const { authId, holder, gateway, nonce } = e.args;
           const a = this.authorizations.get(authId);
           if (a?.status === "revoked") this.finding("authorization", `authorization ${authId} revoked twice`, tx);
-          if (a) a.status = "revoked";
-          else
+          // It ends at the revocation (its expiry if sooner); not activated yet, its activation ends there.
+          if (a) {
+            a.status = "revoked";
+            if (a.cap === 0n || a.expiresAt > ts) a.expiresAt = ts;
+          } else
             this.authorizations.set(authId, {
               authId,
               holder: getAddress(holder),
               gateway: getAddress(gateway),
               nonce,
               cap: 0n,
-              expiresAt: 0n,
+              expiresAt: ts,
               models: [],
               charged: 0n,
               status: "revoked",
@@ -283,9 +293,11 @@ export class CreditReplay {
           if (taken > req) this.finding("charge", `charge under ${authId} took ${taken}, more than the ${req} requested`, tx);
           if (taken > 0n) {
             const a = this.authorizations.get(authId);
-            if (a?.status !== "active") this.finding("charge", `charge of ${taken} under ${authId}, which is ${a ? a.status : "not activated"}`, tx);
+            if (!a || a.cap === 0n) this.finding("charge", `charge of ${taken} under ${authId}, which is not activated`, tx);
             else {
-              if (a.expiresAt <= ts) this.finding("charge", `charge of ${taken} under ${authId} after it expired`, tx);
+              // Usage served until its end (expiry or revocation) is charged within the grace after it.
+              if (a.expiresAt + SETTLEMENT_GRACE_S <= ts)
+                this.finding("charge", `charge of ${taken} under ${authId} more than ${SETTLEMENT_GRACE_S} s after it ${a.status === "revoked" ? "was revoked or expired" : "expired"}`, tx);
               a.charged += taken;
               if (a.charged > a.cap) this.finding("cap", `authorization ${authId} of ${holder} charged ${a.charged}, over its cap of ${a.cap}`, tx);
             }
@@ -407,8 +419,11 @@ export async function auditCredits(opts: {
     for (const [authId, r] of replay.authorizations) {
       const s = (await read("authorizationOf", [authId])) as { cap: bigint; charged: bigint; expiresAt: number; status: number };
       const status = ["none", "active", "revoked"][s.status];
-      if (status !== r.status || (r.status === "active" && (s.cap !== r.cap || s.charged !== r.charged))) {
-        findings.push({ code: "authorization", message: `authorization ${authId}: chain ${status} ${s.charged}/${s.cap}, replayed ${r.status} ${r.charged}/${r.cap}` });
+      if (status !== r.status || s.cap !== r.cap || s.charged !== r.charged || BigInt(s.expiresAt) !== r.expiresAt) {
+        findings.push({
+          code: "authorization",
+          message: `authorization ${authId}: chain ${status} ${s.charged}/${s.cap} ending ${s.expiresAt}, replayed ${r.status} ${r.charged}/${r.cap} ending ${r.expiresAt}`,
+        });
       }
       authorizationsCompared++;
     }

@@ -3627,6 +3627,19 @@ export const inferenceCreditAbi = [
     "type": "function"
   },
   {
+    "inputs": [],
+    "name": "SETTLEMENT_GRACE",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
     "inputs": [
       {
         "internalType": "address",

@@ -1,7 +1,8 @@
 /**
  * InferenceCredit spending authorizations and usage settlement: EIP-712 signatures (wrong signer, other
- * chain, other contract), activation once, reused nonces, caps, expiry, revocation before and after
- * activation, offboarding, batch-once, price versions, pause, and soonest-expiring-first burns.
+ * chain, other contract), activation once, reused nonces, caps, expiry and revocation before and after
+ * activation (usage served before an authorization's end charged within SETTLEMENT_GRACE after it),
+ * offboarding, batch-once, price versions, pause, and soonest-expiring-first burns.
  */
 import { expect } from "chai";
 import { AuthStatus, CREDIT, DAY, createCreditFixture } from "../support/creditFixture.js";
@@ -121,52 +122,107 @@ describe("InferenceCredit — authorizations", () => {
       .withArgs(17n, 16n);
   });
 
-  it("takes no charge after the authorization expires", async () => {
+  it(`charges usage served before an authorization's expiry within SETTLEMENT_GRACE (${DAY} s) after it, and nothing later`, async () => {
     const f = await load();
     const { alice, gateway } = f.signers;
+    expect(await f.credit.SETTLEMENT_GRACE()).to.equal(BigInt(DAY));
     await f.grantCredits(alice, 10n * CREDIT, f.expiries.latest);
     const auth = f.authorization(alice, { expiresAt: f.expiries.soon });
     await f.settle([await f.sign(alice, auth)], [{ holder: alice.address, nonce: 1n, amount: CREDIT }]);
-    await networkHelpers.time.increaseTo(f.expiries.soon);
     const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    // A batch landing after the expiry (the usage was served before it): charged, up to the last second of the grace.
+    await networkHelpers.time.setNextBlockTimestamp(f.expiries.soon + BigInt(DAY) - 1n);
+    const late = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId: late }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(late, authId, alice.address, CREDIT, CREDIT);
     const batchId = f.nextBatchId();
     await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId }))
       .to.emit(f.credit, "UsageCharged")
       .withArgs(batchId, authId, alice.address, CREDIT, 0n);
-    expect(await f.credit.balanceOf(alice.address)).to.equal(9n * CREDIT);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(8n * CREDIT);
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([f.authorization(alice).cap, 2n * CREDIT, f.expiries.soon, BigInt(AuthStatus.Active)]);
   });
 
-  it("lets the holder revoke after activation (no more charges) and not twice: AuthorizationRevoked, AuthorizationAlreadyRevoked", async () => {
+  it("lets the holder revoke after activation (it ends then: charged within the grace, nothing after) and not twice: AuthorizationRevoked, AuthorizationAlreadyRevoked", async () => {
     const f = await load();
     const { alice, gateway } = f.signers;
     await f.grantCredits(alice, 10n * CREDIT);
     await f.settle([await f.sign(alice, f.authorization(alice))], [{ holder: alice.address, nonce: 1n, amount: CREDIT }]);
     const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    const revoked = BigInt(await networkHelpers.time.latest()) + 100n;
+    await networkHelpers.time.setNextBlockTimestamp(revoked);
     await expect(f.credit.connect(alice).revokeAuthorization(gateway.address, 1n)).to.emit(f.credit, "AuthorizationRevoked").withArgs(authId, alice.address, gateway.address, 1n);
-    expect((await f.credit.authorizationOf(authId)).status).to.equal(BigInt(AuthStatus.Revoked));
+    const cap = f.authorization(alice).cap;
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([cap, CREDIT, revoked, BigInt(AuthStatus.Revoked)]);
+    // Its batch lands after the revocation: the usage served before it is charged (revoking does not make it free).
+    const pending = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId: pending }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(pending, authId, alice.address, CREDIT, CREDIT);
+    await networkHelpers.time.setNextBlockTimestamp(revoked + BigInt(DAY));
     const batchId = f.nextBatchId();
     await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }], { batchId }))
       .to.emit(f.credit, "UsageCharged")
       .withArgs(batchId, authId, alice.address, CREDIT, 0n);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(8n * CREDIT);
     await expect(f.credit.connect(alice).revokeAuthorization(gateway.address, 1n))
       .to.be.revertedWithCustomError(f.credit, "AuthorizationAlreadyRevoked")
       .withArgs(alice.address, gateway.address, 1n);
   });
 
-  it("honours a revocation made before activation: the activation is skipped, its charges take nothing", async () => {
+  it("keeps an earlier expiry when revoked after it", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    await f.grantCredits(alice, 10n * CREDIT, f.expiries.latest);
+    await f.settle([await f.sign(alice, f.authorization(alice, { expiresAt: f.expiries.soon }))], []);
+    await networkHelpers.time.increaseTo(f.expiries.soon + 10n);
+    await f.credit.connect(alice).revokeAuthorization(gateway.address, 1n);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    expect((await f.credit.authorizationOf(authId)).expiresAt).to.equal(f.expiries.soon);
+  });
+
+  it("activates an authorization revoked before its first batch, ending at the revocation: the usage served before it is charged, nothing a day after", async () => {
     const f = await load();
     const { alice, gateway, pauser } = f.signers;
     await f.grantCredits(alice, 10n * CREDIT);
-    const signed = await f.sign(alice, f.authorization(alice, { nonce: 5n }));
+    const auth = f.authorization(alice, { nonce: 5n, models: ["stories260K"] });
+    const signed = await f.sign(alice, auth);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 5n);
     await f.credit.connect(pauser).pause(); // revoking works while paused
+    const revoked = BigInt(await networkHelpers.time.latest()) + 100n;
+    await networkHelpers.time.setNextBlockTimestamp(revoked);
     await f.credit.connect(alice).revokeAuthorization(gateway.address, 5n);
     await f.credit.connect(pauser).unpause();
-    const authId = await f.credit.authorizationId(alice.address, gateway.address, 5n);
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([0n, 0n, revoked, BigInt(AuthStatus.Revoked)]);
     const batchId = f.nextBatchId();
     const tx = f.settle([signed], [{ holder: alice.address, nonce: 5n, amount: CREDIT }], { batchId });
-    await expect(tx).not.to.emit(f.credit, "AuthorizationActivated");
-    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, authId, alice.address, CREDIT, 0n);
-    expect(await f.credit.authorizationOf(authId)).to.deep.equal([0n, 0n, 0n, BigInt(AuthStatus.Revoked)]);
+    await expect(tx).to.emit(f.credit, "AuthorizationActivated").withArgs(authId, alice.address, gateway.address, auth.cap, revoked, 5n, ["stories260K"]);
+    await expect(tx).to.emit(f.credit, "UsageCharged").withArgs(batchId, authId, alice.address, CREDIT, CREDIT);
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([auth.cap, CREDIT, revoked, BigInt(AuthStatus.Revoked)]);
+    // Activated once: a second activation of it is skipped (as of any revoked after its activation).
+    const again = f.settle([signed], [], { batchId: f.nextBatchId() });
+    await expect(again).not.to.emit(f.credit, "AuthorizationActivated");
+    expect(await f.credit.authorizationOf(authId)).to.deep.equal([auth.cap, CREDIT, revoked, BigInt(AuthStatus.Revoked)]);
+    await networkHelpers.time.setNextBlockTimestamp(revoked + BigInt(DAY));
+    const late = f.nextBatchId();
+    await expect(f.settle([], [{ holder: alice.address, nonce: 5n, amount: CREDIT }], { batchId: late }))
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(late, authId, alice.address, CREDIT, 0n);
+    // Its own expiry, when sooner than the revocation, stays its end.
+    const soon = f.authorization(alice, { nonce: 6n, expiresAt: revoked + 5n });
+    const soonId = await f.credit.authorizationId(alice.address, gateway.address, 6n);
+    await f.credit.connect(alice).revokeAuthorization(gateway.address, 6n);
+    await f.settle([await f.sign(alice, soon)], []);
+    expect((await f.credit.authorizationOf(soonId)).expiresAt).to.equal(revoked + 5n);
+  });
+
+  it("never activates a revoked authorization of cap 0 (nothing can be charged under it)", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    const signed = await f.sign(alice, f.authorization(alice, { nonce: 7n, cap: 0n }));
+    await f.credit.connect(alice).revokeAuthorization(gateway.address, 7n);
+    await expect(f.settle([signed], [], { batchId: f.nextBatchId() })).not.to.emit(f.credit, "AuthorizationActivated");
   });
 
   it("charges nothing to an offboarded holder, without blocking the others in the batch", async () => {

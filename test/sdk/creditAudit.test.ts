@@ -1,6 +1,6 @@
 /**
  * The credit replay (sdk/credits/audit.ts) on hand-made event sequences: it must flag what the contract
- * promises never happens (a charge over the cap, under a revoked authorization, a batch twice, spending
+ * promises never happens (a charge over the cap, more than a day after its authorization's end, a batch twice, spending
  * expired credits, totals that do not add up), and keep the books of a clean history.
  */
 import { expect } from "chai";
@@ -71,15 +71,41 @@ describe("credit replay (audit)", () => {
     expect(r.findings.map((f) => f.code)).to.deep.equal(["cap"]);
   });
 
-  it("flags a charge under a revoked or unknown authorization, and a usage batch settled twice", () => {
+  it("flags a charge under an unknown authorization, or more than a day after its revocation, and a usage batch settled twice", () => {
     const r = new CreditReplay();
     r.applyTransaction(grant(10n, T0 + 5n * DAY), T0);
     r.applyTransaction(settle("0xb1", [[1n, 1n]]), T0 + 1n);
     r.applyTransaction(activate(4n), T0 + 2n);
-    r.applyTransaction(tx([["AuthorizationRevoked", { authId, holder: HOLDER, gateway: GATEWAY, nonce: 1n }]]), T0 + 3n);
-    r.applyTransaction(settle("0xb2", [[1n, 1n]]), T0 + 4n);
-    r.applyTransaction(settle("0xb2", [[1n, 0n]]), T0 + 5n);
+    const revoke = tx([["AuthorizationRevoked", { authId, holder: HOLDER, gateway: GATEWAY, nonce: 1n }]]);
+    r.applyTransaction(revoke, T0 + 3n);
+    expect(r.authorizations.get(authId)).to.include({ status: "revoked", expiresAt: T0 + 3n });
+    // Usage served before the revocation, settled after it: within the grace, no finding.
+    r.applyTransaction(settle("0xb2", [[1n, 1n]]), T0 + 3n + DAY - 1n);
+    r.applyTransaction(settle("0xb3", [[1n, 1n]]), T0 + 3n + DAY);
+    r.applyTransaction(settle("0xb3", [[1n, 0n]]), T0 + 3n + DAY);
     expect(r.findings.map((f) => f.code)).to.deep.equal(["charge", "charge", "usage-batch"]);
+    expect(r.findings[1].message).to.match(/more than 86400 s after it was revoked or expired/);
+  });
+
+  it("keeps an authorization revoked before its first batch revoked when the batch activates it, ending at the revocation", () => {
+    const r = new CreditReplay();
+    r.applyTransaction(grant(10n, T0 + 5n * DAY), T0);
+    r.applyTransaction(tx([["AuthorizationRevoked", { authId, holder: HOLDER, gateway: GATEWAY, nonce: 1n }]]), T0 + 1n);
+    const activated = (expiresAt: bigint) =>
+      tx([["AuthorizationActivated", { authId, holder: HOLDER, gateway: GATEWAY, cap: 4n, expiresAt: Number(expiresAt), nonce: 1n, models: [] }]]);
+    r.applyTransaction(activated(T0 + 1n), T0 + 2n);
+    r.applyTransaction(settle("0xb1", [[2n, 2n]]), T0 + 2n);
+    expect(r.findings).to.deep.equal([]);
+    expect(r.authorizations.get(authId)).to.include({ status: "revoked", cap: 4n, charged: 2n, expiresAt: T0 + 1n });
+    // Activated again, or (before) to end after its revocation: findings.
+    r.applyTransaction(activated(T0 + 1n), T0 + 3n);
+    const other = new CreditReplay();
+    other.applyTransaction(tx([["AuthorizationRevoked", { authId, holder: HOLDER, gateway: GATEWAY, nonce: 1n }]]), T0 + 1n);
+    other.applyTransaction(activated(T0 + 10n * DAY), T0 + 2n);
+    expect([r.findings.map((f) => f.message), other.findings.map((f) => f.message)]).to.deep.equal([
+      [`authorization ${authId} (nonce 1 of ${HOLDER}) activated twice`],
+      [`authorization ${authId} activated after its revocation to end at ${T0 + 10n * DAY}, after the revocation (${T0 + 1n})`],
+    ]);
   });
 
   it("flags spending from expired buckets and a batch summary that does not add up", () => {
