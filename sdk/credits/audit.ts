@@ -297,7 +297,11 @@ export class CreditReplay {
             else {
               // Usage served until its end (expiry or revocation) is charged within the grace after it.
               if (a.expiresAt + SETTLEMENT_GRACE_S <= ts)
-                this.finding("charge", `charge of ${taken} under ${authId} more than ${SETTLEMENT_GRACE_S} s after it ${a.status === "revoked" ? "was revoked or expired" : "expired"}`, tx);
+                this.finding(
+                  "charge",
+                  `charge of ${taken} under ${authId} more than ${SETTLEMENT_GRACE_S} s after it ${a.status === "revoked" ? "was revoked or expired" : "expired"}`,
+                  tx,
+                );
               a.charged += taken;
               if (a.charged > a.cap) this.finding("cap", `authorization ${authId} of ${holder} charged ${a.charged}, over its cap of ${a.cap}`, tx);
             }

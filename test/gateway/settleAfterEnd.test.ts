@@ -49,9 +49,7 @@ describe("gateway: usage served before an authorization's end is charged after i
     expect(served).to.be.greaterThan(0n);
     const auth = await readAuthorization(f.chain.reader, k.authorizationId);
     expect(auth.status, "not settled yet: activated by the batch").to.equal("none");
-    const nonce = BigInt(
-      (await gw.ledger.db.transaction((tx) => tx.one("SELECT nonce FROM gw_authorizations WHERE auth_id = $1", [k.authorizationId])))!.nonce as string | bigint,
-    );
+    const nonce = BigInt((await gw.ledger.db.transaction((tx) => tx.one("SELECT nonce FROM gw_authorizations WHERE auth_id = $1", [k.authorizationId])))!.nonce as string | bigint);
     const receipt = await revokeAuthorization(f.chain.employee(0), gw.address, nonce);
     while (gw.watcher.lastBlock < receipt.blockNumber) await new Promise((r) => setTimeout(r, 10));
     expect(await settled(k.holder, k.authorizationId)).to.deep.equal({
