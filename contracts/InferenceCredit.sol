@@ -292,8 +292,9 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         return keccak256(abi.encode(holder, gateway, nonce));
     }
 
-    /// @notice An authorization's cap, what was charged under it, its expiry and status (Revoked also for
-    /// a nonce revoked before the gateway activated it).
+    /// @notice An authorization's cap, what was charged under it, its end and status (Revoked also for
+    /// a nonce revoked before the gateway activated it). The end (`expiresAt`) is its signed expiry, or
+    /// its revocation if sooner; charges are taken until {SETTLEMENT_GRACE} after it.
     function authorizationOf(bytes32 authId) external view returns (AuthorizationState memory) {
         PackedAuthorization memory a = _authorizations[authId];
         return AuthorizationState(a.cap, a.charged, a.expiresAt, a.status);

@@ -19,6 +19,7 @@ export type AuthorizationStatusName = (typeof AUTHORIZATION_STATUSES)[number];
 export interface AuthorizationState {
   cap: bigint;
   charged: bigint;
+  /** Its end (s): the signed expiry, or the revocation if sooner; charged until SETTLEMENT_GRACE after it. */
   expiresAt: bigint;
   status: AuthorizationStatusName;
 }
