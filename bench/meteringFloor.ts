@@ -67,7 +67,17 @@ const ledger = {
 } as unknown as Ledger;
 // The bench's prices (any: the cost is computed, not checked).
 const prices: PriceBook = { version: 1n, models: new Map([["bench", { inputPerMTok: 1_000n, outputPerMTok: 2_000n, requestCharge: 1n }]]), fees: [0n, 0n, 1n, 2n] };
-const model = { name: "bench", upstream, maxOutputTokens: 16, concurrency: 256, timeoutMs: 120_000, sendPriority: false, continuousUsage: true, prefixCache: "shared" as const };
+const model = {
+  name: "bench",
+  upstream,
+  maxOutputTokens: 16,
+  concurrency: 256,
+  queueTimeoutMs: 30_000,
+  timeoutMs: 120_000,
+  sendPriority: false,
+  continuousUsage: true,
+  prefixCache: "shared" as const,
+};
 const log = pino({ level: "warn" });
 const metrics = new GatewayMetrics();
 const proxy = new MeteredProxy({

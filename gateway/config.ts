@@ -8,6 +8,7 @@ import { z } from "zod";
 import { readJsonObject } from "../sdk/configFile.js";
 import { ConfigError, firstIssue } from "../sdk/ctkError.js";
 import { type Deployment, deploymentSchema, readDeployment } from "../sdk/deployment.js";
+import { LEASE_RECOVER_MS, LEASE_RENEW_MS } from "./ledger/leases.js";
 
 const credits = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const s = String(v).trim();
@@ -40,6 +41,13 @@ const modelSchema = z
     maxOutputTokens: z.number().int().min(1).default(256),
     /** Requests at the upstream at once; the rest wait in the priority queue. */
     concurrency: z.number().int().min(1).max(4096).default(8),
+    /**
+     * The longest a request waits in the priority queue: then `503 queue_timeout` with
+     * `Retry-After`, nothing charged. With `timeoutMs`, it bounds a request's life (see
+     * {@link REQUEST_LIFE_MARGIN_MS}).
+     */
+    queueTimeoutMs: z.number().int().min(1).default(30_000),
+    /** The longest the upstream's answer may take, streamed or not: then `504 upstream_timeout` (what was delivered charged). */
     timeoutMs: z.number().int().min(100).default(120_000),
     /** Pass the tier on as vLLM's `priority` (needs vLLM's --scheduling-policy priority). */
     sendPriority: z.boolean().default(false),
@@ -151,7 +159,12 @@ export const gatewayConfigSchema = z
       .strict()
       .default({}),
     maxBodyBytes: z.number().int().min(1_024).default(1_048_576),
-    /** Holds older than this are abandoned (a replica that never came back) and released. */
+    /**
+     * Holds older than this are abandoned (a replica that never came back) and released by a replica
+     * that starts; another replica's credit leases, once not renewed for this long (5 min at least).
+     * A model's requests must end well within it (see {@link REQUEST_LIFE_MARGIN_MS}); replicas
+     * that share a ledger should all have the same.
+     */
     staleHoldMs: z
       .number()
       .int()
@@ -188,6 +201,32 @@ export type LimitsConfig = z.output<typeof limitsSchema>;
 /** The gateway's configuration errors: a {@link ConfigError} (exit 2), one problem at a time. */
 export class GatewayConfigError extends ConfigError {}
 
+/**
+ * A request's life once held — its wait in the queue (`queueTimeoutMs`), then its upstream call
+ * (`timeoutMs`) — must end at least this long (ms) before any replica may take its hold from it,
+ * for what neither bounds (the statements of its hold and its charge, replicas' clocks apart).
+ * Taken, its charge finds nothing to convert and the answer goes out free. A replica releases any
+ * replica's hold older than `staleHoldMs` when it starts; on PostgreSQL with leases, every replica
+ * recovers, every minute, another's lease not renewed for `max(staleHoldMs, LEASE_RECOVER_MS)`, and
+ * a request may be held under it up to LEASE_RENEW_MS after its renewal (its owner also keeps a
+ * lease renewed while requests are in flight under it: this bound is the first of two).
+ */
+export const REQUEST_LIFE_MARGIN_MS = 60_000;
+
+/** Refuses a model whose requests could outlive their hold (see {@link REQUEST_LIFE_MARGIN_MS}). */
+function checkRequestLife(m: Parsed["models"][number], c: Parsed): void {
+  const life = m.queueTimeoutMs + m.timeoutMs;
+  const stale = `gateway config: model "${m.name}": queueTimeoutMs + timeoutMs (${life} ms, the longest a request runs once held) must stay at least ${REQUEST_LIFE_MARGIN_MS} ms under`;
+  if (life + REQUEST_LIFE_MARGIN_MS > c.staleHoldMs)
+    throw new GatewayConfigError(`${stale} staleHoldMs (${c.staleHoldMs} ms), after which a starting replica releases the hold: lower them, or raise staleHoldMs`);
+  if (c.database.kind !== "postgres" || !c.database.leases) return;
+  const leaseWindow = Math.max(c.staleHoldMs, LEASE_RECOVER_MS) - LEASE_RENEW_MS;
+  if (life + REQUEST_LIFE_MARGIN_MS > leaseWindow)
+    throw new GatewayConfigError(
+      `${stale} ${leaseWindow} ms: another replica recovers a credit lease not renewed for max(staleHoldMs, ${LEASE_RECOVER_MS} ms), and a request may be held under it up to ${LEASE_RENEW_MS} ms after its renewal: lower them, raise staleHoldMs, or set database.leases to false`,
+    );
+}
+
 /** Reads and validates a JSON configuration file; relative paths resolve against its directory. @throws ConfigError */
 export function readGatewayConfig(file: string): GatewayConfig {
   return parseGatewayConfig(readJsonObject(file, "gateway config"), dirname(resolve(file)));
@@ -206,6 +245,7 @@ export function parseGatewayConfig(raw: unknown, baseDir = process.cwd()): Gatew
     if (m.upstream === "embedded" && !c.embedded) throw new GatewayConfigError(`gateway config: model "${m.name}" uses the embedded upstream, but no embedded.modelPath is set`);
     if (m.upstream !== "embedded" && !/^https?:\/\//.test(m.upstream))
       throw new GatewayConfigError(`gateway config: model "${m.name}": upstream must be an http(s) URL or "embedded"`);
+    checkRequestLife(m, c);
   }
   let deployment: Deployment;
   try {

@@ -97,7 +97,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
   if (!config.chain.deployment.inferenceCredit) throw new Error("the deployment has no InferenceCredit: the gateway settles on it (redeploy the devnet)");
   const address = client.account!.address;
   const metrics = new GatewayMetrics();
-  const ledger = new Ledger(openLedgerDriver(config.database), { leases: config.database.kind === "postgres" && config.database.leases });
+  const ledger = new Ledger(openLedgerDriver(config.database), { leases: config.database.kind === "postgres" && config.database.leases, now });
   /**
    * Take-backs of charges for answers not delivered that the database has not answered yet (see
    * Ledger.releaseUndelivered): kept in a file whenever they change — a crash, a stop, a pod killed

@@ -16,7 +16,7 @@ import { GatewayError, badRequest, ledgerUnavailable } from "../errors.js";
 import { type Ending, type Hold, type KeyInfo, type Ledger, type Quote, TIERS, type Tier } from "../ledger/ledger.js";
 import type { GatewayMetrics } from "../metrics.js";
 import { type PriceBook, quoteFor } from "../metering/quote.js";
-import { type PriorityLimiter, QueueAbortedError } from "../upstream/priorityLimiter.js";
+import { type PriorityLimiter, QueueAbortedError, QueueTimeoutError } from "../upstream/priorityLimiter.js";
 import type { UpstreamClient, UpstreamResponse } from "../upstream/upstreamClient.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { readJsonRequest, sendError, sendJson } from "./body.js";
@@ -58,6 +58,8 @@ const INTERNAL_PARAMETERS = ["kv_transfer_params", "vllm_xargs", "logits_process
 
 /** vLLM's `priority`: lower is served first; 0 is its default. */
 const VLLM_PRIORITY: Record<Tier, number> = { low: 1, normal: 0, high: -1, urgent: -2 };
+/** `Retry-After` (s) of a request that waited its queueTimeoutMs: the model is saturated, a retry at once would queue again. */
+const QUEUE_RETRY_AFTER_S = 5;
 
 /**
  * A request's id: the time in milliseconds, then a random UUID. In time order, so the ledger's
@@ -364,7 +366,7 @@ export class MeteredProxy {
       if (!done && amount > 0n)
         this.d.log.error(
           { requestId: hold.requestId, amount: amount.toString() },
-          "the request's hold was released before its charge (another process under this replica's name?): not charged",
+          "the request's hold was released before its charge (another process under this replica's name? its lease recovered while this replica could not reach the ledger?): not charged",
         );
       if (charge > 0n) {
         m.tokensIn.inc(u.tokensIn);
@@ -396,7 +398,7 @@ export class MeteredProxy {
       const queued = performance.now();
       m.queueDepth.set(upstream.limiter.depth + 1);
       try {
-        release = await upstream.limiter.acquire(TIERS.indexOf(tier), abort.signal);
+        release = await upstream.limiter.acquire(TIERS.indexOf(tier), { signal: abort.signal, timeoutMs: model.queueTimeoutMs });
       } finally {
         m.queueDepth.set(upstream.limiter.depth);
       }
@@ -493,6 +495,18 @@ export class MeteredProxy {
       if (err instanceof QueueAbortedError) {
         await end({ tokensIn: 0, tokensOut: 0, ending: "disconnect" });
         return 499;
+      }
+      if (err instanceof QueueTimeoutError) {
+        // Bounded so that the request ends before any replica may take its hold or lease from it
+        // (see gateway/config.ts): served after that, its charge would find nothing to convert.
+        await end({ tokensIn: 0, tokensOut: 0, ending: "timeout" });
+        throw new GatewayError(
+          503,
+          "server_error",
+          "queue_timeout",
+          `the model "${model.name}" is busy: this request waited ${err.waitedMs / 1000} s in its queue (queueTimeoutMs) without reaching it; nothing was charged: try again shortly`,
+          { retryAfterS: QUEUE_RETRY_AFTER_S },
+        );
       }
       throw err;
     } finally {

@@ -33,7 +33,10 @@ export const LEASE_IDLE_MS = 2_000;
 export const LEASE_RENEW_MS = 60_000;
 /**
  * Another replica's lease not renewed for this long (ms) is recovered by a replica that starts
- * (see releaseAbandoned): its owner stopped charging under it LEASE_RENEW_MS after its renewal.
+ * (see releaseAbandoned), and by every replica's minute sweep (recoverLeases): its owner stopped
+ * holding requests under it LEASE_RENEW_MS after its renewal, and, alive, writes its renewal time
+ * again every LEASE_RENEW_MS / 2 while any of them is in flight ({@link LEASE_KEEP_PG}): only a
+ * lease whose owner is gone goes this long without.
  */
 export const LEASE_RECOVER_MS = 5 * 60_000;
 /**
@@ -73,6 +76,12 @@ export interface Lease {
   /** When it was taken, and last taken or topped up (the request clock): used only on the day it was taken. */
   takenAt: number;
   renewedAt: number;
+  /**
+   * When its row's renewal time (`finished_at`) was last written (the request clock): by its taking,
+   * a top-up, or the idle sweep while requests are in flight under it ({@link LEASE_KEEP_PG}). Only
+   * `renewedAt` says whether new requests may be held under it.
+   */
+  keptAt: number;
   /** Requests of its taking or of its last top-up, whichever came last. */
   size: number;
   inFlight: number;
@@ -129,6 +138,18 @@ export const LEASE_TOP_UP_PG = `WITH l AS MATERIALIZED (SELECT request_id FROM g
   ${leaseChecks(" AND EXISTS (SELECT 1 FROM l)", "$11")},
   r AS (UPDATE gw_requests SET hold = hold + $9::bigint, finished_at = $3::bigint FROM ok WHERE request_id = $10)
   SELECT ms, balance, refreshed_at FROM ok`;
+
+/**
+ * Keeps the leases this replica has requests in flight under from being recovered by another
+ * (recoverLeases, LEASE_RECOVER_MS after their renewal): their renewal time (`finished_at`) moves up
+ * to now while they are open. A request can wait in the priority queue, then run, longer than a
+ * lease goes between top-ups; recovered under it, its charge would find the lease no longer open
+ * and the answer would go out free. The rows are locked in ascending order, as charges and batches
+ * lock them. $1 lease ids, $2 now.
+ */
+export const LEASE_KEEP_PG = `WITH l AS MATERIALIZED (SELECT request_id FROM gw_requests WHERE request_id = ANY ($1::text[]) AND lease_id = request_id AND status = 'held'
+    ORDER BY request_id FOR UPDATE)
+  UPDATE gw_requests r SET finished_at = GREATEST(r.finished_at, $2::bigint) FROM l WHERE r.request_id = l.request_id`;
 
 /**
  * Charges under leases, many in one statement: each request's row, charged (its hold is the worst

@@ -27,6 +27,7 @@ import {
   LEASE_GIVE_BACK_HOLDER_PG,
   LEASE_HEADROOM,
   LEASE_IDLE_MS,
+  LEASE_KEEP_PG,
   LEASE_LOCK_PG,
   LEASE_RECOVER_MS,
   LEASE_REQUESTS,
@@ -465,6 +466,12 @@ export interface LedgerOptions {
    * holder's row (the exact path, which requests near a limit take anyway).
    */
   leases?: boolean;
+  /**
+   * The request clock (the gateway's `now`, Date.now by default): the idle sweep writes the
+   * renewal time of leases with requests in flight in it, the clock their takings and top-ups
+   * write and other replicas' recoverLeases compare with.
+   */
+  now?: () => number;
 }
 
 /** A request held under a lease, until it ends. */
@@ -507,7 +514,11 @@ export class Ledger {
     options: LedgerOptions = {},
   ) {
     this.leasing = options.leases === true && db.kind === "postgres";
+    this.now = options.now ?? Date.now;
   }
+
+  /** The request clock (see LedgerOptions.now). */
+  private readonly now: () => number;
 
   /** Whether this ledger holds requests under leases (PostgreSQL, asked for). */
   readonly leasing: boolean;
@@ -536,6 +547,8 @@ export class Ledger {
    */
   onLeaseShortfall: ((e: { leaseId: string; charged: bigint; held: bigint }) => void) | undefined;
   private leaseSweep: NodeJS.Timeout | undefined;
+  /** The idle sweep's write of the renewal time of leases in use, while it runs (one at a time). */
+  private keeping: Promise<void> | undefined;
   private leaseCounts: Omit<LeaseStats, "open"> = { taken: 0, recalled: 0, toppedUp: 0, refused: 0, returned: 0, held: 0 };
   private leasedCharges: GroupCommit<PgLeasedCharge, bigint | undefined> | undefined;
 
@@ -715,6 +728,7 @@ export class Ledger {
   async close(): Promise<void> {
     this.leasesClosing = true;
     if (this.leaseSweep) clearInterval(this.leaseSweep);
+    await this.keeping;
     // The leases given back, unless the database does not answer within 5 s (the next start, or another replica, recovers them).
     for (const l of [...this.leases.values()]) this.closeLease(l);
     if (this.returning.size) await Promise.race([Promise.all(this.returning.values()), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
@@ -1140,7 +1154,8 @@ export class Ledger {
 
   /**
    * Returns other replicas' leases not renewed for `max(staleMs, LEASE_RECOVER_MS)`: a replica that
-   * never came back. The gateway runs it at its start and every minute. How many it returned.
+   * never came back (a live one keeps the leases it has requests in flight under renewed: see
+   * keepLeasesInUse). The gateway runs it at its start and every minute. How many it returned.
    */
   async recoverLeases(replica: string, staleMs: number, now: number): Promise<number> {
     if (this.db.kind !== "postgres") return 0;
@@ -1441,6 +1456,7 @@ export class Ledger {
         lease.tokens = tokens * size;
       }
       lease.renewedAt = p.now;
+      lease.keptAt = p.now;
       lease.size = size;
       lease.balance = big(rows[0].balance);
       lease.refreshedAt = num(rows[0].refreshed_at);
@@ -1525,6 +1541,7 @@ export class Ledger {
       minuteStart: num(taken.row.ms),
       takenAt: p.now,
       renewedAt: p.now,
+      keptAt: p.now,
       size,
       inFlight: 0,
       lastUsed: Date.now(),
@@ -1560,10 +1577,12 @@ export class Ledger {
 
   /**
    * Closes the leases idle (none of their requests in flight) for LEASE_IDLE_MS, remembering their
-   * sizes (LEASE_RECALL_MS), and forgets the sizes and refusals that no longer count (each map holds
-   * an entry per authorization seen lately, not per authorization ever seen).
+   * sizes (LEASE_RECALL_MS), forgets the sizes and refusals that no longer count (each map holds
+   * an entry per authorization seen lately, not per authorization ever seen), and keeps the leases
+   * in use renewed in the database (keepLeasesInUse).
    */
   private sweepLeases(): void {
+    this.keepLeasesInUse();
     const now = Date.now();
     for (const [authId, r] of this.recalled) if (now - r.at >= LEASE_RECALL_MS) this.recalled.delete(authId);
     for (const [authId, r] of this.noLeaseUntil) if (now - r.at >= LEASE_RETRY_MS) this.noLeaseUntil.delete(authId);
@@ -1572,6 +1591,32 @@ export class Ledger {
         this.closeLease(l);
         this.recalled.set(l.authId, { size: l.size, at: now });
       }
+  }
+
+  /**
+   * Writes the renewal time of this replica's leases with requests in flight (open, or closed and
+   * waiting for them) whose row's was last written LEASE_RENEW_MS / 2 ago or more
+   * ({@link LEASE_KEEP_PG}): no other replica recovers a lease its live owner still charges under,
+   * however long a request waits in the priority queue and runs. Only the row's: `renewedAt`, which
+   * says whether new requests may be held under the lease (and its minute window, its balance), is
+   * left as it is. A write that fails is made again at the next sweep.
+   */
+  private keepLeasesInUse(): void {
+    if (this.keeping) return;
+    const now = this.now();
+    const due = [...this.ownLeases.values()].filter((l) => l.inFlight > 0 && !this.returning.has(l.id) && now - l.keptAt >= LEASE_RENEW_MS / 2);
+    if (due.length === 0) return;
+    this.keeping = this.db
+      .statement(LEASE_KEEP_PG, [pgArray(due.map((l) => l.id)), now], { durable: false })
+      .then(
+        () => {
+          for (const l of due) l.keptAt = Math.max(l.keptAt, now);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.keeping = undefined;
+      });
   }
 
   /** No more holds under this lease; returned once none is in flight. */

@@ -1,12 +1,22 @@
 /**
  * The gateway's one concurrency limiter: at most `concurrency` requests at an upstream at once;
  * the rest wait in a priority queue (urgent before high before normal before low, first come
- * first served within a tier). A waiter whose client went away leaves the queue.
+ * first served within a tier). A waiter whose client went away leaves the queue; so does one that
+ * waited its bound (the model's `queueTimeoutMs`: a request's life must stay shorter than the time
+ * after which another replica may take its hold, see gateway/config.ts).
  */
 export class QueueAbortedError extends Error {
   constructor() {
     super("the request left the queue");
     this.name = "QueueAbortedError";
+  }
+}
+
+/** A waiter that waited `waitedMs`, its bound, without a slot: it left the queue. */
+export class QueueTimeoutError extends Error {
+  constructor(readonly waitedMs: number) {
+    super(`the request waited ${waitedMs} ms in the queue without a slot`);
+    this.name = "QueueTimeoutError";
   }
 }
 
@@ -31,8 +41,13 @@ export class PriorityLimiter {
     return this.running;
   }
 
-  /** Waits for a slot; `rank` 0 (low) … 3 (urgent). Resolves to the release function. */
-  acquire(rank: number, signal?: AbortSignal): Promise<() => void> {
+  /**
+   * Waits for a slot; `rank` 0 (low) … 3 (urgent). Resolves to the release function; rejects with
+   * {@link QueueAbortedError} once `signal` aborts, {@link QueueTimeoutError} after `timeoutMs`
+   * without a slot (the waiter leaves the queue either way).
+   */
+  acquire(rank: number, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<() => void> {
+    const { signal, timeoutMs } = options;
     const release = () => {
       this.running--;
       this.next();
@@ -42,22 +57,28 @@ export class PriorityLimiter {
       return Promise.resolve(once(release));
     }
     return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
       const w: Waiter = {
         rank,
         seq: this.seq++,
         grant: () => {
           signal?.removeEventListener("abort", onAbort);
+          clearTimeout(timer);
           this.running++;
           resolve(once(release));
         },
       };
-      const onAbort = () => {
+      const leave = (err: Error) => {
+        signal?.removeEventListener("abort", onAbort);
+        clearTimeout(timer);
         const i = this.queue.indexOf(w);
         if (i >= 0) this.queue.splice(i, 1);
-        reject(new QueueAbortedError());
+        reject(err);
       };
+      const onAbort = () => leave(new QueueAbortedError());
       if (signal?.aborted) return reject(new QueueAbortedError());
       signal?.addEventListener("abort", onAbort, { once: true });
+      if (timeoutMs !== undefined) timer = setTimeout(() => leave(new QueueTimeoutError(timeoutMs)), timeoutMs);
       // Sorted insert: higher rank first, then arrival.
       let i = this.queue.length;
       while (i > 0 && this.queue[i - 1].rank < rank) i--;

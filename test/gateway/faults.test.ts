@@ -2,7 +2,8 @@
  * Every ending converts the hold: a client that leaves mid-stream pays only the tokens delivered;
  * an upstream that fails (500, or breaks mid-stream) or times out costs nothing beyond what was
  * delivered; and priority is real: with the upstream saturated, urgent requests queued after low
- * ones finish first, and the tier goes on to the upstream as vLLM's `priority`.
+ * ones finish first, and the tier goes on to the upstream as vLLM's `priority`; a request waits in
+ * that queue no longer than its model's queueTimeoutMs.
  */
 import { createHash, createHmac } from "node:crypto";
 import { expect } from "chai";
@@ -26,7 +27,7 @@ describe("gateway endings and priority", function () {
   before(async () => {
     f = await startGatewayFixture();
     const price = await readModelPrice(f.chain.reader, MODEL);
-    for (const name of ["slow", "broken", "hanging", "bad-usage", "templated", "salted"]) await setModelPrice(f.chain.ops, name, price);
+    for (const name of ["slow", "broken", "hanging", "queued", "bad-usage", "templated", "salted"]) await setModelPrice(f.chain.ops, name, price);
     let target = "";
     const slow = await slowRelay(() => target, 40);
     const broken = await brokenUpstream(() => target);
@@ -41,6 +42,7 @@ describe("gateway endings and priority", function () {
           { name: "slow", upstream: slow.url, upstreamModel: MODEL, maxOutputTokens: 64, concurrency: 1, sendPriority: true },
           { name: "broken", upstream: broken.url, upstreamModel: MODEL, maxOutputTokens: 64 },
           { name: "hanging", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 500 },
+          { name: "queued", upstream: hanging.url, upstreamModel: MODEL, maxOutputTokens: 64, concurrency: 1, timeoutMs: 1_500, queueTimeoutMs: 300 },
           { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
           { name: "templated", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64 },
           { name: "salted", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64, prefixCache: "per-holder" },
@@ -111,6 +113,39 @@ describe("gateway endings and priority", function () {
     const bTimeout = (await eTimeout.json()) as { error: { code: string } };
     expect([eTimeout.status, bTimeout.error.code]).to.deep.equal([504, "upstream_timeout"]);
     expect(Date.now() - t0).to.be.below(5_000);
+    const after = (await gw.ledger.holderState(holder))!;
+    expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
+  });
+
+  it("answers 503 queue_timeout with Retry-After, nothing charged and the hold released, to a request that waited its queueTimeoutMs for a saturated upstream", async () => {
+    const before = (await gw.ledger.holderState(holder))!;
+    const ask = () => post({ model: "queued", messages: [{ role: "user", content: "x" }], max_tokens: 5 });
+    // The one slot: taken by a request the upstream never answers (504 after its timeoutMs, 1.5 s).
+    const blocker = ask();
+    await new Promise((r) => setTimeout(r, 150));
+    const t0 = Date.now();
+    const res = await ask();
+    const waited = Date.now() - t0;
+    const body = (await res.json()) as { error: { type: string; code: string; message: string } };
+    expect([res.status, body.error.type, body.error.code, res.headers.get("retry-after")]).to.deep.equal([503, "server_error", "queue_timeout", "5"]);
+    expect(body.error.message).to.equal(
+      'the model "queued" is busy: this request waited 0.3 s in its queue (queueTimeoutMs) without reaching it; nothing was charged: try again shortly',
+    );
+    // Out of the queue after 300 ms, while the blocker still runs.
+    expect(waited).to.be.within(250, 1_200);
+    const rows = async () =>
+      (await gw.ledger.db.statement("SELECT status, ending, charge FROM gw_requests WHERE model = 'queued'", [], { durable: false })).map((r) => [
+        r.status,
+        r.ending,
+        Number(r.charge),
+      ]);
+    expect(await rows()).to.deep.include(["released", "timeout", 0]);
+    const blocked = await blocker;
+    expect([blocked.status, ((await blocked.json()) as { error: { code: string } }).error.code]).to.deep.equal([504, "upstream_timeout"]);
+    expect(await rows()).to.deep.equal([
+      ["released", "timeout", 0],
+      ["released", "timeout", 0],
+    ]);
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
   });

@@ -8,7 +8,7 @@
 import { expect } from "chai";
 import { GatewayError } from "../../gateway/errors.js";
 import { type HoldParams, Ledger } from "../../gateway/ledger/ledger.js";
-import { LEASE_HEADROOM, LEASE_IDLE_MS, LEASE_RECOVER_MS, LEASE_REQUESTS, LEASED_CHARGES_AGAIN_PG, LEASED_CHARGES_PG } from "../../gateway/ledger/leases.js";
+import { LEASE_HEADROOM, LEASE_IDLE_MS, LEASE_RECOVER_MS, LEASE_RENEW_MS, LEASE_REQUESTS, LEASED_CHARGES_AGAIN_PG, LEASED_CHARGES_PG } from "../../gateway/ledger/leases.js";
 import type { SqlDriver } from "../../gateway/ledger/sql.js";
 import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
 import { QUOTE, T0, addTestAccount, holdParams, refusal } from "./support/ledgerTerms.js";
@@ -163,13 +163,15 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     const other = await db.open({ leases: true });
     await other.hold(params(B, { replica: "r2" }));
     // A crash: the process is gone, its connections with it (no return, one request still in flight).
+    // r2's too (alive, it would keep its lease renewed while its request is in flight).
     await ledger.db.close();
+    await other.db.close();
 
     const restarted = await db.open({ leases: true });
     expect(await restarted.releaseAbandoned("r1", 1_000, T0 + 2)).to.equal(1);
     expect(await leaseRows(restarted, A.holder)).to.deep.equal([{ status: "returned", hold: charged, replica: "r1" }]);
     expect(await restarted.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged, available: RICH - charged });
-    // r2's lease is in use: not recovered, however short the stale time of holds.
+    // r2's lease is not recovered before LEASE_RECOVER_MS, however short the stale time of holds.
     expect((await leaseRows(restarted, B.holder))[0].status).to.equal("held");
     expect(await restarted.releaseAbandoned("r1", 1_000, T0 + LEASE_RECOVER_MS - 1)).to.equal(0);
     expect(await restarted.releaseAbandoned("r1", 1_000, T0 + LEASE_RECOVER_MS + 1)).to.equal(1);
@@ -178,6 +180,40 @@ describe("gateway ledger leases (PostgreSQL)", function () {
     await restarted.createBatch(100, build, T0 + 3);
     expect(await restarted.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: charged });
     expect(await leaseRows(restarted, A.holder)).to.deep.equal([{ status: "released", hold: 0n, replica: "r1" }]);
+  });
+
+  it("keeps a lease renewed while a request runs under it, so another replica's minute sweep does not recover it and the request is charged", async function () {
+    this.timeout(20_000);
+    await addTestAccount(ledger, { ...A, balance: RICH, cap: RICH });
+    let clock = T0 + 1;
+    const owner = await db.open({ leases: true, now: () => clock });
+    const h = await owner.hold(params(A, { now: clock }));
+    const renewal = async () => Number((await rows(owner, "SELECT finished_at FROM gw_requests WHERE lease_id = request_id"))[0].finished_at);
+    const sweeps = () => new Promise((r) => setTimeout(r, LEASE_IDLE_MS + 200));
+    // Written at most every LEASE_RENEW_MS / 2: not yet.
+    clock = T0 + LEASE_RENEW_MS / 2 - 1_000;
+    await sweeps();
+    expect(await renewal()).to.equal(T0 + 1);
+    // The request waits in the priority queue, then runs: its lease is not topped up meanwhile, the owner's sweep renews it.
+    clock = T0 + 15 * 60_000;
+    for (let i = 0; (await renewal()) !== clock && i < 40; i++) await new Promise((r) => setTimeout(r, 100));
+    // Another replica's every-minute sweep (gateway/index.ts), a little over max(staleHoldMs = 15 min, LEASE_RECOVER_MS) after the lease was taken.
+    const other = await db.open({ leases: true });
+    expect(await other.recoverLeases("r2", 15 * 60_000, clock + 2), "leases recovered").to.equal(0);
+    expect(await owner.settleRequest(h.requestId, charge(30), clock + 3), "the request served").to.deep.equal({ charge: WORST });
+    expect(await renewal()).to.equal(clock);
+    expect(await owner.holderState(A.holder)).to.deep.include({ unsettled: WORST, openHolds: LEASE - WORST });
+    // Only the row's renewal: the owner tops its lease up before it holds another request under it (a new minute's requests).
+    const toppedUp = owner.leaseStats().toppedUp;
+    await owner.settleRequest((await owner.hold(params(A, { now: clock + 4 }))).requestId, release, clock + 5);
+    expect(owner.leaseStats().toppedUp).to.equal(toppedUp + 1);
+    // An owner gone stops renewing: its lease is recovered LEASE_RECOVER_MS after the last renewal.
+    await owner.hold(params(A, { now: clock + 6 }));
+    await owner.db.close();
+    expect(await other.recoverLeases("r2", 60_000, clock + 4 + LEASE_RECOVER_MS - 1)).to.equal(0);
+    expect(await other.recoverLeases("r2", 60_000, clock + 4 + LEASE_RECOVER_MS + 1)).to.equal(1);
+    // What its charge used stays; the rest is given back.
+    expect(await other.holderState(A.holder)).to.deep.include({ openHolds: 0n, unsettled: WORST, available: RICH - WORST });
   });
 
   it("revocation and offboarding cut the lease at once: the next request is refused, the one in flight still ends", async () => {

@@ -48,6 +48,27 @@ describe("gateway process: configuration errors", () => {
     expect(parseGatewayConfig({ chain: { ...chain, pollIntervalMs: 20_000 } }).chain.failClosedAfterMs).to.equal(60_000);
   });
 
+  it("refuses a model whose queue wait and upstream timeout could outlive its hold, or its lease on PostgreSQL; by default a request waits 30 s in the queue at most", () => {
+    const a = `0x${"22".repeat(20)}`;
+    const deployment = { chainId: 31337, computeToken: a, accessManager: a, inferenceCredit: a, deployBlock: 0 };
+    const chain = { rpcUrl: "http://127.0.0.1:1", deployment, privateKey: `0x${"11".repeat(32)}` };
+    const parse = (model: Record<string, unknown>, over: Record<string, unknown> = {}) =>
+      parseGatewayConfig({ chain, models: [{ name: "m", upstream: "http://127.0.0.1:8000/v1", ...model }], ...over });
+    expect(parse({}).models[0]).to.include({ queueTimeoutMs: 30_000, timeoutMs: 120_000 });
+    // SQLite: any replica that starts releases a hold older than staleHoldMs (15 min by default).
+    expect(parse({ timeoutMs: 600_000 }).models[0].timeoutMs).to.equal(600_000);
+    expect(() => parse({ timeoutMs: 600_000 }, { staleHoldMs: 600_000 })).to.throw(
+      'gateway config: model "m": queueTimeoutMs + timeoutMs (630000 ms, the longest a request runs once held) must stay at least 60000 ms under staleHoldMs (600000 ms), after which a starting replica releases the hold: lower them, or raise staleHoldMs',
+    );
+    // PostgreSQL with leases: another replica recovers a lease not renewed for max(staleHoldMs, 5 min), held under up to a minute after its renewal.
+    const postgres = { kind: "postgres", url: "postgres://127.0.0.1/ctk" };
+    expect(parse({ queueTimeoutMs: 60_000 }, { staleHoldMs: 300_000, database: postgres }).models[0].queueTimeoutMs).to.equal(60_000);
+    expect(() => parse({ queueTimeoutMs: 90_000 }, { staleHoldMs: 300_000, database: postgres })).to.throw(
+      'gateway config: model "m": queueTimeoutMs + timeoutMs (210000 ms, the longest a request runs once held) must stay at least 60000 ms under 240000 ms: another replica recovers a credit lease not renewed for max(staleHoldMs, 300000 ms), and a request may be held under it up to 60000 ms after its renewal: lower them, raise staleHoldMs, or set database.leases to false',
+    );
+    expect(parse({ queueTimeoutMs: 90_000 }, { staleHoldMs: 300_000, database: { ...postgres, leases: false } }).models[0].queueTimeoutMs).to.equal(90_000);
+  });
+
   it("takes the documented example configuration (config/gateway.example.json) as it is, given the chain", () => {
     const example = JSON.parse(readFileSync(join(ROOT, "config/gateway.example.json"), "utf8")) as Record<string, unknown>;
     const a = `0x${"22".repeat(20)}`;
