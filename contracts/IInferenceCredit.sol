@@ -89,6 +89,8 @@ interface IInferenceCredit is IBatchErrors {
         uint64 requestCharge
     );
     event PriorityFeesSet(uint64 indexed priceVersion, uint64[4] fees);
+    /// @notice `expiresAt` is the authorization's end: its signed expiry, or, revoked before its first
+    /// batch, the revocation if sooner.
     event AuthorizationActivated(
         bytes32 indexed authId,
         address indexed holder,

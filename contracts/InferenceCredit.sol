@@ -394,9 +394,11 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         // Caps and expiries beyond what the slot holds mean "unlimited" / "never" in practice.
         uint96 cap = auth.cap > MAX_AMOUNT ? type(uint96).max : uint96(auth.cap);
         uint40 expiresAt = auth.expiresAt > type(uint40).max ? type(uint40).max : uint40(auth.expiresAt);
+        // Nothing can be charged under a cap of 0: never activated, so that a slot of cap 0 is one not activated.
+        if (cap == 0) return;
         if (status == AuthorizationStatus.Revoked) {
-            // Activated before its revocation (or a cap of 0, which nothing can be charged under): nothing to do.
-            if (a.cap != 0 || a.charged != 0 || cap == 0) return;
+            // Activated before its revocation: nothing to do.
+            if (a.cap != 0) return;
             // Revoked before its first batch: activated for the usage served until the revocation, ending there.
             if (a.expiresAt < expiresAt) expiresAt = a.expiresAt;
         }

@@ -37,6 +37,8 @@ contract CreditHandler is TestBase {
     uint256 public expiredSpent;
     /// @notice Charges taken under an authorization more than SETTLEMENT_GRACE after its end (expiry or revocation): must stay 0.
     uint256 public chargedAfterGrace;
+    /// @dev When each authorization was revoked, as this handler saw it (0: not revoked).
+    mapping(bytes32 authId => uint256) private _revokedAt;
     mapping(bytes32 action => uint256) public calls;
 
     bytes32[] public authIds;
@@ -229,6 +231,7 @@ contract CreditHandler is TestBase {
         if (credit.authorizationOf(authId).status == IInferenceCredit.AuthorizationStatus.Revoked) return;
         vm.prank(h);
         credit.revokeAuthorization(gateway, nonce);
+        _revokedAt[authId] = currentTime;
         _track(authId);
         ++calls["revoke"];
     }
@@ -302,9 +305,12 @@ contract CreditHandler is TestBase {
         for (uint256 i; i < c.length; ++i) {
             (, uint256 after_) = _sums(c[i].holder);
             if (after_ < expiredBefore[i]) expiredSpent += expiredBefore[i] - after_;
-            bool ended = before[i].status != IInferenceCredit.AuthorizationStatus.None &&
-                uint256(before[i].expiresAt) + credit.SETTLEMENT_GRACE() <= currentTime;
-            uint256 chargedNow = credit.authorizationOf(credit.authorizationId(c[i].holder, gateway, c[i].nonce)).charged;
+            bytes32 id = credit.authorizationId(c[i].holder, gateway, c[i].nonce);
+            // Its end as the handler knows it (the revocation it made, if sooner), not only as the contract stores it.
+            uint256 end = before[i].expiresAt;
+            if (_revokedAt[id] != 0 && _revokedAt[id] < end) end = _revokedAt[id];
+            bool ended = before[i].status != IInferenceCredit.AuthorizationStatus.None && end + credit.SETTLEMENT_GRACE() <= currentTime;
+            uint256 chargedNow = credit.authorizationOf(id).charged;
             if (ended && chargedNow > before[i].charged) chargedAfterGrace += chargedNow - before[i].charged;
         }
     }

@@ -71,7 +71,7 @@ function authorizeCommand(): Command {
     new Command("authorize")
       .description("sign a spending authorization for the gateway (EIP-712, no gas) and write it as JSON")
       .requiredOption("--cap <credits>", "the most the gateway may ever charge under it, in credits")
-      .requiredOption("--expires <date>", "when it stops taking charges (ISO-8601, e.g. 2030-06-01)")
+      .requiredOption("--expires <date>", "when it ends: the gateway serves nothing under it after (ISO-8601, e.g. 2030-06-01)")
       .option("--models <list>", "comma-separated model names it may be spent on (default: any model)")
       .option("--gateway <address>", "the gateway's address (default: the deployment's gateway)")
       .option("--nonce <n>", "its number, unique per gateway (default: random)")
@@ -115,7 +115,7 @@ function authorizeCommand(): Command {
       globals.json,
       [
         `signed authorization ${id}`,
-        `  gateway ${gateway} may charge up to ${formatCredits(cap)} credits until ${formatExpiry(expiresAt)}${models.length ? ` on ${models.join(", ")}` : " on any model"}`,
+        `  gateway ${gateway} may spend up to ${formatCredits(cap)} credits until ${formatExpiry(expiresAt)}${models.length ? ` on ${models.join(", ")}` : " on any model"}`,
         `  nonce ${nonce} (revoke it with: ctk credits revoke ${nonce})`,
         `written to ${opts.out}`,
       ],
@@ -155,7 +155,7 @@ function creditTransactionCommand<Params extends unknown[], Input>(name: string,
 
 const revokeCommand = (): Command =>
   creditTransactionCommand("revoke", {
-    description: "revoke an authorization on-chain: the gateway can charge nothing more under it",
+    description: "revoke an authorization on-chain: the gateway serves nothing more under it (what it served before is still charged)",
     declare: (cmd) =>
       cmd
         .argument("<nonce>", "the authorization's nonce (printed by `ctk credits authorize`)")
@@ -170,7 +170,7 @@ const revokeCommand = (): Command =>
       const receipt = await revokeAuthorization(client, gateway, nonce);
       const wasActive = before.status === "active";
       return {
-        said: `revoked authorization ${nonce} for gateway ${gateway}${wasActive ? ` (charged ${formatCredits(before.charged)} of ${formatCredits(before.cap)} credits)` : " (never used)"}`,
+        said: `revoked authorization ${nonce} for gateway ${gateway}${wasActive ? ` (charged ${formatCredits(before.charged)} of ${formatCredits(before.cap)} credits)` : " (nothing settled under it yet: what the gateway served before is charged when its batch lands)"}`,
         receipt,
         json: { holder, gateway, nonce, authorizationId: id, wasActive, charged: before.charged },
       };

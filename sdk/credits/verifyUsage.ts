@@ -6,7 +6,12 @@
  *   batch's price version (replayed from ModelPriceSet / PriorityFeesSet): charge =
  *   min(chargeFor(…), hold);
  * - the records' charges summed per authorization are what the batch asked for (UsageCharged.requested);
- * - every settled batch has its records.
+ * - every settled batch has its records;
+ * - no record started after its authorization's end — its expiry, or its revocation if sooner —
+ *   by more than {@link START_TOLERANCE_S} (the gateway stops serving an authorization within its
+ *   poll of the block that ends it; the contract still takes the charges of usage served before,
+ *   for SETTLEMENT_GRACE after). The gateway writes `startedAt` itself: this finds a gateway that
+ *   served on (a watcher behind, a bug), not one that would write times back.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,9 +22,16 @@ import { chargeFor, type ModelPrice } from "./price.js";
 import { loadFastUsageHashing, parseUsageRecord, usageRecordLine, usageRoot, type UsageRecord } from "./usageRecord.js";
 
 export interface UsageFinding {
-  code: "ROOT_MISMATCH" | "CHARGE_MISMATCH" | "BATCH_MISMATCH" | "UNKNOWN_BATCH" | "MISSING_RECORDS" | "BAD_RECORD" | "UNKNOWN_PRICE";
+  code: "ROOT_MISMATCH" | "CHARGE_MISMATCH" | "BATCH_MISMATCH" | "UNKNOWN_BATCH" | "MISSING_RECORDS" | "BAD_RECORD" | "UNKNOWN_PRICE" | "AFTER_END";
   message: string;
 }
+
+/**
+ * How long (s) after an authorization's end a request may have started without a finding: the
+ * gateway's watcher sees a revocation within its poll and refuses requests once it has not read the
+ * chain for `failClosedAfterMs` (30 s by default); the gateway's clock and the chain's may differ.
+ */
+export const START_TOLERANCE_S = 60;
 
 export interface VerifyUsageResult {
   ok: boolean;
@@ -50,7 +62,7 @@ interface PriceState {
 }
 
 export async function verifyUsageRecords(o: {
-  publicClient: Pick<PublicClient, "request" | "getBlockNumber">;
+  publicClient: Pick<PublicClient, "request" | "getBlockNumber" | "getBlock">;
   inferenceCredit: Address;
   fromBlock: bigint;
   dir: string;
@@ -64,9 +76,14 @@ export async function verifyUsageRecords(o: {
   const versions = new Map<bigint, PriceState>();
   let state: PriceState = { models: new Map(), fees: [0n, 0n, 0n, 0n] };
   const batches = new Map<string, { gateway: Address; priceVersion: bigint; usageRoot: Hex; requested: Map<string, bigint> }>();
+  /** Each authorization's end (s) as activated, and the block of its revocation. */
+  const activatedEnd = new Map<string, bigint>();
+  const revokedIn = new Map<string, bigint>();
   for (const e of events) {
     const a = e.args as Record<string, unknown>;
-    if (e.eventName === "ModelPriceSet") {
+    if (e.eventName === "AuthorizationActivated") activatedEnd.set((a.authId as string).toLowerCase(), BigInt(a.expiresAt as number));
+    else if (e.eventName === "AuthorizationRevoked") revokedIn.set((a.authId as string).toLowerCase(), e.blockNumber);
+    else if (e.eventName === "ModelPriceSet") {
       const models = new Map(state.models);
       const p = { inputPerMTok: a.inputPerMTok as bigint, outputPerMTok: a.outputPerMTok as bigint, requestCharge: a.requestCharge as bigint };
       if (p.inputPerMTok + p.outputPerMTok + p.requestCharge === 0n) models.delete(a.model as string);
@@ -87,6 +104,15 @@ export async function verifyUsageRecords(o: {
       batches.set(id, b);
     }
   }
+  // An authorization ends at its expiry, or at its revocation's block time if sooner.
+  const blockTime = new Map<bigint, bigint>();
+  for (const n of new Set(revokedIn.values())) blockTime.set(n, (await o.publicClient.getBlock({ blockNumber: n })).timestamp);
+  const endOf = (authId: string): bigint | undefined => {
+    const activated = activatedEnd.get(authId);
+    const revoked = revokedIn.has(authId) ? blockTime.get(revokedIn.get(authId)!) : undefined;
+    if (activated === undefined) return revoked;
+    return revoked !== undefined && revoked < activated ? revoked : activated;
+  };
   const priceAt = (v: bigint): PriceState | undefined => {
     let best: bigint | undefined;
     for (const k of versions.keys()) if (k <= v && (best === undefined || k > best)) best = k;
@@ -141,6 +167,13 @@ export async function verifyUsageRecords(o: {
       }
       const auth = authorizationId(getAddress(r.holder), batch.gateway, BigInt(r.nonce)).toLowerCase();
       perAuth.set(auth, (perAuth.get(auth) ?? 0n) + BigInt(r.charge));
+      const end = endOf(auth);
+      const started = BigInt(Math.floor(Date.parse(r.startedAt) / 1000));
+      if (end !== undefined && started >= end + BigInt(START_TOLERANCE_S))
+        findings.push({
+          code: "AFTER_END",
+          message: `${file}:${i + 1}: request ${r.requestId} started at ${r.startedAt}, ${started - end} s after its authorization ${auth} ended (${revokedIn.has(auth) ? "revoked or expired" : "expired"} at ${new Date(Number(end) * 1000).toISOString()})`,
+        });
       usage.push({
         batchId: batchId as Hex,
         authId: auth as Hex,

@@ -217,12 +217,22 @@ describe("InferenceCredit — authorizations", () => {
     expect((await f.credit.authorizationOf(soonId)).expiresAt).to.equal(revoked + 5n);
   });
 
-  it("never activates a revoked authorization of cap 0 (nothing can be charged under it)", async () => {
+  it("never activates an authorization of cap 0 (nothing can be charged under it), revoked or not: its nonce stays free of any activation", async () => {
     const f = await load();
     const { alice, gateway } = f.signers;
-    const signed = await f.sign(alice, f.authorization(alice, { nonce: 7n, cap: 0n }));
+    await f.grantCredits(alice, 10n * CREDIT);
+    const zero = await f.sign(alice, f.authorization(alice, { nonce: 7n, cap: 0n }));
+    const id = await f.credit.authorizationId(alice.address, gateway.address, 7n);
+    await expect(f.settle([zero], [{ holder: alice.address, nonce: 7n, amount: CREDIT }], { batchId: f.nextBatchId() })).not.to.emit(f.credit, "AuthorizationActivated");
+    expect(await f.credit.authorizationOf(id)).to.deep.equal([0n, 0n, 0n, BigInt(AuthStatus.None)]);
+    // Revoked, then signed again with a cap under the same nonce: activated once, ending at the revocation.
     await f.credit.connect(alice).revokeAuthorization(gateway.address, 7n);
-    await expect(f.settle([signed], [], { batchId: f.nextBatchId() })).not.to.emit(f.credit, "AuthorizationActivated");
+    const revokedAt = (await f.credit.authorizationOf(id)).expiresAt;
+    await expect(f.settle([zero], [], { batchId: f.nextBatchId() })).not.to.emit(f.credit, "AuthorizationActivated");
+    const capped = await f.sign(alice, f.authorization(alice, { nonce: 7n, cap: 5n * CREDIT }));
+    await expect(f.settle([capped], [], { batchId: f.nextBatchId() })).to.emit(f.credit, "AuthorizationActivated");
+    await expect(f.settle([capped], [], { batchId: f.nextBatchId() })).not.to.emit(f.credit, "AuthorizationActivated");
+    expect(await f.credit.authorizationOf(id)).to.deep.equal([5n * CREDIT, 0n, revokedAt, BigInt(AuthStatus.Revoked)]);
   });
 
   it("charges nothing to an offboarded holder, without blocking the others in the batch", async () => {

@@ -140,7 +140,7 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
         CTK_PASSWORD: PASSWORD,
       }),
     );
-    expect(run.stdout).to.match(/gateway 0x[0-9a-fA-F]{40} may charge up to 25 credits until 2030-06-01 on stories260K/);
+    expect(run.stdout).to.match(/gateway 0x[0-9a-fA-F]{40} may spend up to 25 credits until 2030-06-01 on stories260K/);
     expect(await chain.reader.publicClient.getTransactionCount({ address: E1001 })).to.equal(before);
     const file = parseSignedAuthorization(JSON.parse(readFileSync(out, "utf8")));
     expect(file.authorization).to.deep.include({ holder: E1001, gateway: chain.gateway.account!.address, cap: 25_000_000n, models: ["stories260K"] });
@@ -173,7 +173,7 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(lastLine(refused.stderr)).to.equal("error: cannot transfer 90 credits: you have 0 transferable, 90 soulbound (cannot be transferred)");
   });
 
-  it("employee: revokes the authorization; the gateway can charge nothing more", async () => {
+  it("employee: revokes the authorization, once; a charge past its cap takes nothing", async () => {
     const run = ok(await ctk(["credits", "revoke", String(nonce), "--keystore", keystore], { CTK_PASSWORD: PASSWORD }));
     expect(run.stdout).to.include(`revoked authorization ${nonce} for gateway ${chain.gateway.account!.address} (charged 25 of 25 credits)`);
     const again = await ctk(["credits", "revoke", String(nonce), "--keystore", keystore], { CTK_PASSWORD: PASSWORD });

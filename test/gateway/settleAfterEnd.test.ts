@@ -2,14 +2,19 @@
  * Usage served under an authorization is charged when its batch lands after the authorization ended:
  * revoked by its holder, or expired, between the serving and the settlement (InferenceCredit charges
  * within SETTLEMENT_GRACE of an authorization's end). Before, either made the usage free, again and
- * again: serve, revoke, sign a new authorization, serve again. The real gateway, its settler, anvil
- * and the llama.cpp upstream.
+ * again: serve, revoke, sign a new authorization, serve again. The auditor's check of the usage
+ * records finds a request started after its authorization's end. The real gateway, its settler,
+ * anvil and the llama.cpp upstream.
  */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
 import type { Address } from "viem";
 import { rpc } from "../../devkit/localChain.js";
 import type { Gateway } from "../../gateway/index.js";
 import { readAuthorization, readCreditBalance } from "../../sdk/credits/reads.js";
+import { START_TOLERANCE_S, verifyUsageRecords } from "../../sdk/credits/verifyUsage.js";
 import { revokeAuthorization } from "../../sdk/credits/write.js";
 import { type GatewayFixture, startGatewayFixture } from "./support/gatewayFixture.js";
 
@@ -57,6 +62,26 @@ describe("gateway: usage served before an authorization's end is charged after i
       charged: served,
       ledger: { unsettled: 0n, available: before - served },
     });
+    // The auditor finds every record started before the revocation; one made to start after it is a finding.
+    const records = join(f.dir, "records");
+    const verify = (dir: string) => verifyUsageRecords({ publicClient: f.chain.reader.publicClient, inferenceCredit: f.chain.deployment.inferenceCredit!, fromBlock: 0n, dir });
+    const clean = await verify(records);
+    expect([clean.ok, clean.records, clean.findings]).to.deep.equal([true, 3, []]);
+    const revokedAt = (await f.chain.reader.publicClient.getBlock({ blockNumber: receipt.blockNumber })).timestamp;
+    const late = mkdtempSync(join(tmpdir(), "ctk-after-end-"));
+    try {
+      for (const file of readdirSync(records)) {
+        const later = new Date(Number(revokedAt + BigInt(START_TOLERANCE_S)) * 1000).toISOString();
+        writeFileSync(join(late, file), readFileSync(join(records, file), "utf8").replace(/"startedAt":"[^"]*"/, `"startedAt":"${later}"`));
+      }
+      const found = await verify(late);
+      expect(found.findings.map((x) => x.code)).to.include("AFTER_END");
+      expect(found.findings.find((x) => x.code === "AFTER_END")!.message).to.match(
+        new RegExp(`started at \\S+, ${START_TOLERANCE_S} s after its authorization ${k.authorizationId.toLowerCase()} ended \\(revoked or expired at `),
+      );
+    } finally {
+      rmSync(late, { recursive: true, force: true });
+    }
     // The next authorization spends the rest, not the same credits again.
     const k2 = await keyFor(0, { cap: "100" });
     const more = await f.chargedRequest(gw, k2.key);

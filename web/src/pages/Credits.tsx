@@ -203,7 +203,7 @@ function ApiKey() {
     <>
       <form class="card" onSubmit={sign}>
         <p class="muted">
-          Sign a spending authorization (no gas): the gateway may charge at most the cap, until it expires.{" "}
+          Sign a spending authorization (no gas): the gateway may spend at most the cap, until it ends (its expiry, or your revocation).{" "}
           {config.gateway ? "It gives you an API key for the OpenAI-compatible API, shown once." : "No gateway is configured here: you get the signed file to hand to one."}
         </p>
         <div class="grid">
