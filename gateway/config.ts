@@ -97,6 +97,14 @@ export const gatewayConfigSchema = z
          * refuses (not recommended).
          */
         failClosedAfterMs: z.number().int().min(0).optional(),
+        /**
+         * On a chain that makes blocks at a steady pace: a head block older than this (by its
+         * timestamp) is taken as a node that answers but has stopped following the chain, and
+         * counts as not read (so `failClosedAfterMs` later, metered requests are refused). A few
+         * block times; unset (the default) on a chain that makes blocks only for transactions, as
+         * the devnet's anvil does, whose head may rightly be old.
+         */
+        maxHeadAgeMs: z.number().int().min(1_000).optional(),
       })
       .strict()
       .refine((c) => c.failClosedAfterMs === undefined || c.failClosedAfterMs === 0 || c.failClosedAfterMs >= 2 * c.pollIntervalMs, {

@@ -232,6 +232,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         if (mine.size) await refreshBalances(mine);
       },
       pendingBalances: () => behind.size > 0,
+      maxHeadAgeMs: config.chain.maxHeadAgeMs,
     });
     await watcher.start();
     cleanup.unshift(() => watcher.stop());
@@ -338,8 +339,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       notReady: async () => {
         if (!prices) return "the price table is not loaded";
         const age = chainBlind();
-        if (age !== undefined)
-          return `the chain has not been followed for ${Math.round(age / 1000)} s (read, and applied to the ledger; chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
+        if (age !== undefined) {
+          const stale = watcher.staleHead;
+          return stale
+            ? `the chain has not been followed for ${Math.round(age / 1000)} s: its node answers, but its head (block ${stale.block}) is ${Math.round(stale.ageMs / 1000)} s old (chain.maxHeadAgeMs ${config.chain.maxHeadAgeMs}); metered requests are refused`
+            : `the chain has not been followed for ${Math.round(age / 1000)} s (read, and applied to the ledger; chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
+        }
         let timer: NodeJS.Timeout | undefined;
         const answered = await Promise.race([
           // The cause is in the request path's logs, not in an answer anyone reaching /readyz reads.

@@ -29,6 +29,10 @@ export interface ChainWatcherDeps {
   onBalancesChanged: (holders: Set<string>) => Promise<void>;
   /** True while some balance reads wait to be applied: onBalancesChanged is called every poll then. */
   pendingBalances?: () => boolean;
+  /** A head block older than this (ms, by its timestamp) does not count as read (see the config's chain.maxHeadAgeMs). */
+  maxHeadAgeMs?: number;
+  /** The wall clock (ms) the head's age is measured on. */
+  now?: () => number;
 }
 
 export class ChainWatcher {
@@ -43,6 +47,10 @@ export class ChainWatcher {
    * gateway knows of revocations and offboardings is at least that recent.
    */
   syncedAt = Number.NEGATIVE_INFINITY;
+  /** The head's number, timestamp (s) and age (ms) when it was last found older than maxHeadAgeMs (undefined: not stale). */
+  staleHead: { block: bigint; timestamp: bigint; ageMs: number } | undefined;
+  /** The last head's timestamp, by its number (one read per block, not per poll). */
+  private headTime: { block: bigint; timestamp: bigint } | undefined;
 
   constructor(private readonly d: ChainWatcherDeps) {}
 
@@ -74,9 +82,10 @@ export class ChainWatcher {
     const { client, ledger } = this.d;
     const readAt = performance.now();
     const head = await client.publicClient.getBlockNumber();
+    const fresh = await this.headFresh(head);
     if (head <= this.lastBlock) {
       if (this.d.pendingBalances?.()) await this.d.onBalancesChanged(new Set());
-      this.syncedAt = readAt;
+      if (fresh) this.syncedAt = readAt;
       return;
     }
     const fromBlock = this.lastBlock + 1n;
@@ -123,7 +132,31 @@ export class ChainWatcher {
     if (holders.size || this.d.pendingBalances?.()) await this.d.onBalancesChanged(holders);
     this.lastBlock = head;
     await ledger.setMeta(WATCHED_BLOCK, head, true);
-    this.syncedAt = readAt;
+    if (fresh) this.syncedAt = readAt;
+  }
+
+  /**
+   * Whether the head is recent enough to count as following the chain (always, without
+   * maxHeadAgeMs): a node stuck on an old block answers every poll, and would otherwise look
+   * followed while a revocation landed elsewhere went unseen. Said in the log once per stale spell.
+   */
+  private async headFresh(head: bigint): Promise<boolean> {
+    const max = this.d.maxHeadAgeMs;
+    if (max === undefined) return true;
+    if (this.headTime?.block !== head) this.headTime = { block: head, timestamp: (await this.d.client.publicClient.getBlock({ blockNumber: head })).timestamp };
+    const ageMs = (this.d.now ?? Date.now)() - Number(this.headTime.timestamp) * 1000;
+    if (ageMs <= max) {
+      if (this.staleHead) this.d.log.info({ block: head.toString() }, "the chain's head is recent again: the chain is followed");
+      this.staleHead = undefined;
+      return true;
+    }
+    if (!this.staleHead)
+      this.d.log.warn(
+        { block: head.toString(), ageS: Math.round(ageMs / 1000), maxHeadAgeMs: max },
+        `the chain's head (block ${head}) is ${Math.round(ageMs / 1000)} s old, more than chain.maxHeadAgeMs: its node may have stopped following the chain; metered requests are refused once it has lasted chain.failClosedAfterMs`,
+      );
+    this.staleHead = { block: head, timestamp: this.headTime.timestamp, ageMs };
+    return false;
   }
 
   /**

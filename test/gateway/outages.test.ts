@@ -6,7 +6,8 @@
  * - Chain: a gateway that cannot read the chain cannot see a revocation, so after
  *   `chain.failClosedAfterMs` it refuses metered requests (503 `chain_unreachable`, Retry-After),
  *   says so on /readyz, and issues no key; once it reads the chain again it applies what landed
- *   meanwhile (a revocation) before serving.
+ *   meanwhile (a revocation) before serving. So with a node that answers but whose head has grown
+ *   older than `chain.maxHeadAgeMs` (stuck).
  * - Ledger: 503 `ledger_unavailable` with Retry-After instead of a 500, /readyz not ready, nothing
  *   charged or left held; served again once the database answers.
  */
@@ -18,6 +19,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Gateway, TAKE_BACKS_FILE } from "../../gateway/index.js";
 import { batchOf, waitingCharge } from "../../gateway/ledger/watermark.js";
+import { rpc } from "../../devkit/localChain.js";
 import { startTcpProxy, type TcpProxy } from "../support/tcpProxy.js";
 import { available, createTestDatabase, type TestDatabase } from "./support/databases.js";
 import { MODEL, gatewayFixtureForSuite } from "./support/gatewayFixture.js";
@@ -127,6 +129,39 @@ describe("gateway outages: the chain and the ledger unreachable", function () {
     expect((await ask(gw, kept.body.key)).status).to.equal(200);
     expect((await f.createKey(gw, await f.authorize(0))).status).to.equal(201);
     console.log(`      chain cut: refused ${refusedAfterMs} ms after the cut (failClosedAfterMs ${failClosedAfterMs})`);
+    await gw.stop({ settle: false });
+  });
+
+  it("refuses metered requests while the chain's node answers with a head older than chain.maxHeadAgeMs (stuck), and serves again once a new block comes", async () => {
+    const f = fixture();
+    const base = f.config();
+    const maxHeadAgeMs = 2_000;
+    const failClosedAfterMs = 1_000;
+    const logs: Record<string, unknown>[] = [];
+    const gw = await f.start({ chain: { ...base.chain, failClosedAfterMs, maxHeadAgeMs }, replica: "outage-stuck-head" }, logs);
+    await f.grant(1, "3");
+    const key = await f.createKey(gw, await f.authorize(1));
+    expect(key.status).to.equal(201);
+    await rpc(f.chain, "evm_mine");
+    expect((await ask(gw, key.body.key)).status).to.equal(200);
+    // No block comes (the devnet's anvil mines only for transactions, as a stuck node would look): the head grows old.
+    const notReady = await readyz(gw, 503);
+    expect(notReady.reason).to.match(
+      /^the chain has not been followed for \d+ s: its node answers, but its head \(block \d+\) is \d+ s old \(chain.maxHeadAgeMs 2000\); metered requests are refused$/,
+    );
+    expect(gw.watcher.staleHead!.ageMs).to.be.greaterThan(maxHeadAgeMs);
+    const holder = key.body.holder as string;
+    const before = await gw.ledger.holderState(holder);
+    const refused = await ask(gw, key.body.key);
+    expect(refused.status).to.equal(503);
+    expect((await errorOf(refused)).code).to.equal("chain_unreachable");
+    expect(await gw.ledger.holderState(holder), "no hold, no charge").to.deep.equal(before);
+    expect(logs.some((l) => String(l.msg).startsWith(`the chain's head (block ${gw.watcher.staleHead!.block}) is`))).to.equal(true);
+    // A new block: followed again.
+    await rpc(f.chain, "evm_mine");
+    await readyz(gw, 200);
+    expect(gw.watcher.staleHead).to.equal(undefined);
+    expect((await ask(gw, key.body.key)).status).to.equal(200);
     await gw.stop({ settle: false });
   });
 
