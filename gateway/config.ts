@@ -111,6 +111,10 @@ export const gatewayConfigSchema = z
         message: "chain.failClosedAfterMs must be 0 or at least twice chain.pollIntervalMs",
         path: ["failClosedAfterMs"],
       })
+      .refine((c) => c.maxHeadAgeMs === undefined || c.failClosedAfterMs !== 0, {
+        message: "chain.maxHeadAgeMs has no effect with chain.failClosedAfterMs 0 (never refuse): set one, or neither",
+        path: ["maxHeadAgeMs"],
+      })
       .transform((c) => ({ ...c, failClosedAfterMs: c.failClosedAfterMs ?? Math.max(30_000, 3 * c.pollIntervalMs) })),
     host: z.string().min(1).default("127.0.0.1"),
     /** 0: any free port. */

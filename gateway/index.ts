@@ -284,7 +284,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       const age = chainAgeMs();
       return failClosedAfterMs > 0 && age > failClosedAfterMs ? age : undefined;
     };
-    metrics.chainReadAge = () => Math.max(0, chainAgeMs() / 1000);
+    /** How long the chain has not been followed, for a message ("since the gateway started": never followed yet, its head stale from the start). */
+    const blindFor = (age: number) => (Number.isFinite(age) ? `for ${Math.round(age / 1000)} s` : "since the gateway started");
+    // Never followed yet: counted from the start (not +Inf).
+    const startedAt = performance.now();
+    metrics.chainReadAge = () => Math.max(0, Math.min(chainAgeMs(), performance.now() - startedAt) / 1000);
     metrics.unbatchedCharges = () => ledger.unbatched();
     if (ledger.leasing) metrics.leaseStats = () => ledger.leaseStats();
 
@@ -325,7 +329,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
           503,
           "server_error",
           "chain_unreachable",
-          `the gateway has not been able to follow the chain for ${Math.round(age / 1000)} s, so it cannot see revocations: it serves no metered request until it can; nothing was charged`,
+          `the gateway has not been able to follow the chain ${blindFor(age)}, so it cannot see revocations: it serves no metered request until it can; nothing was charged`,
           { retryAfterS: 5 },
         );
       },
@@ -342,8 +346,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
         if (age !== undefined) {
           const stale = watcher.staleHead;
           return stale
-            ? `the chain has not been followed for ${Math.round(age / 1000)} s: its node answers, but its head (block ${stale.block}) is ${Math.round(stale.ageMs / 1000)} s old (chain.maxHeadAgeMs ${config.chain.maxHeadAgeMs}); metered requests are refused`
-            : `the chain has not been followed for ${Math.round(age / 1000)} s (read, and applied to the ledger; chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
+            ? `the chain has not been followed ${blindFor(age)}: its node answers, but its head (block ${stale.block}) is ${Math.round(stale.ageMs / 1000)} s old (chain.maxHeadAgeMs ${config.chain.maxHeadAgeMs}); metered requests are refused`
+            : `the chain has not been followed ${blindFor(age)} (read, and applied to the ledger; chain.failClosedAfterMs ${failClosedAfterMs}): metered requests are refused`;
         }
         let timer: NodeJS.Timeout | undefined;
         const answered = await Promise.race([

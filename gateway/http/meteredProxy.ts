@@ -578,16 +578,21 @@ export class MeteredProxy {
     let deliveredOut = 0;
     let finalUsage: Usage | undefined;
     let sawDone = false;
+    // A client that stops reading holds a write until it drains, or leaves, or the request's time is
+    // up (timeoutMs aborts it): a request's life stays bounded (see gateway/config.ts), whoever reads it.
     const write = async (text: string) => {
       if (!res.write(text))
         await new Promise<void>((resolve) => {
           const done = () => {
             res.off("drain", done);
             res.off("close", done);
+            s.abort.signal.removeEventListener("abort", done);
             resolve();
           };
           res.on("drain", done);
           res.on("close", done);
+          if (s.abort.signal.aborted) done();
+          else s.abort.signal.addEventListener("abort", done, { once: true });
         });
     };
     const relay = new ChunkRelay(s.hold.requestId, s.model, s.clientSo.continuous_usage_stats === true, s.showCached);

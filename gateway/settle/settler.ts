@@ -259,7 +259,10 @@ export class Settler {
       const made = ledger.chargesMade;
       const waiting = await ledger.unbatched();
       this.lastLook = { at, made, ...waiting };
-      if (waiting.count === 0) return;
+      if (waiting.count === 0) {
+        this.warnedAt = undefined;
+        return;
+      }
       if (!force && !this.due(waiting.count, waiting.oldest, this.now())) return;
       const batch = await ledger.createBatch(this.d.maxCharges, (rows, priceVersion) => this.buildBatch(rows, priceVersion), this.now());
       if (!batch) return this.heldBack(waiting.count, waiting.oldest);
@@ -282,7 +285,10 @@ export class Settler {
     if (oldest === undefined || now - oldest < this.d.intervalMs + HELD_BACK_WARN_MS) return;
     if (this.warnedAt !== undefined && now - this.warnedAt < HELD_BACK_WARN_MS && now >= this.warnedAt) return;
     this.warnedAt = now;
-    const open = await this.d.ledger.oldestOpenTransaction().catch(() => undefined);
+    // Named only if it began before the oldest charge waiting (where its start can be seen): one that
+    // began after cannot hold that charge back, and the one that did may have ended since.
+    const found = await this.d.ledger.oldestOpenTransaction().catch(() => undefined);
+    const open = found && (found.since === undefined || found.since < oldest) ? found : undefined;
     const waited = Math.round((now - oldest) / 1000);
     const charges = count === 1 ? "1 charge waits" : `${count} charges wait`;
     this.d.log.warn(

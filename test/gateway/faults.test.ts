@@ -6,6 +6,7 @@
  * that queue no longer than its model's queueTimeoutMs.
  */
 import { createHash, createHmac } from "node:crypto";
+import { connect } from "node:net";
 import { expect } from "chai";
 import { LOCAL_ROLE_KEYS } from "../../devkit/localAccounts.js";
 import { chargeFor } from "../../sdk/credits/price.js";
@@ -13,7 +14,7 @@ import { readModelPrice, readPriorityFees } from "../../sdk/credits/reads.js";
 import { setModelPrice } from "../../sdk/credits/write.js";
 import type { Gateway } from "../../gateway/index.js";
 import { type GatewayFixture, MODEL, startGatewayFixture } from "./support/gatewayFixture.js";
-import { type TestUpstream, badUsageUpstream, brokenUpstream, hangingUpstream, slowRelay, templatedUpstream } from "./support/testUpstreams.js";
+import { type TestUpstream, badUsageUpstream, brokenUpstream, floodUpstream, hangingUpstream, slowRelay, templatedUpstream } from "./support/testUpstreams.js";
 
 describe("gateway endings and priority", function () {
   this.timeout(180_000);
@@ -27,14 +28,15 @@ describe("gateway endings and priority", function () {
   before(async () => {
     f = await startGatewayFixture();
     const price = await readModelPrice(f.chain.reader, MODEL);
-    for (const name of ["slow", "broken", "hanging", "queued", "bad-usage", "templated", "salted"]) await setModelPrice(f.chain.ops, name, price);
+    for (const name of ["slow", "broken", "hanging", "queued", "bad-usage", "templated", "salted", "flood"]) await setModelPrice(f.chain.ops, name, price);
     let target = "";
     const slow = await slowRelay(() => target, 40);
     const broken = await brokenUpstream(() => target);
     const hanging = await hangingUpstream();
     const badUsage = await badUsageUpstream();
     const templated = await templatedUpstream();
-    ups.push(slow, broken, hanging, badUsage, templated);
+    const flood = await floodUpstream();
+    ups.push(slow, broken, hanging, badUsage, templated, flood);
     gw = await f.start(
       {
         models: [
@@ -46,6 +48,7 @@ describe("gateway endings and priority", function () {
           { name: "bad-usage", upstream: badUsage.url, upstreamModel: MODEL, maxOutputTokens: 64 },
           { name: "templated", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64 },
           { name: "salted", upstream: templated.url, upstreamModel: MODEL, maxOutputTokens: 64, prefixCache: "per-holder" },
+          { name: "flood", upstream: flood.url, upstreamModel: MODEL, maxOutputTokens: 64, timeoutMs: 1_000, continuousUsage: true },
         ],
       },
       logs,
@@ -115,6 +118,32 @@ describe("gateway endings and priority", function () {
     expect(Date.now() - t0).to.be.below(5_000);
     const after = (await gw.ledger.holderState(holder))!;
     expect([after.unsettled, after.openHolds]).to.deep.equal([before.unsettled, 0n]);
+  });
+
+  it("ends a stream whose client stops reading once its timeoutMs is up: what was handed to the client charged, the hold released", async () => {
+    // A client that sends its request, reads nothing, and keeps the connection open.
+    const body = JSON.stringify({ model: "flood", messages: [{ role: "user", content: "x" }], max_tokens: 64, stream: true });
+    const url = new URL(gw.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise<void>((resolve) => socket.once("connect", resolve));
+    socket.pause();
+    const t0 = Date.now();
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: ${url.host}\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    try {
+      let r: Awaited<ReturnType<typeof gw.ledger.usage>>[number] | undefined;
+      for (; !r; await new Promise((res) => setTimeout(res, 50))) {
+        if (Date.now() - t0 > 10_000) throw new Error("the stream's request did not end within 10 s of a client that stopped reading");
+        r = (await gw.ledger.usage({ holder, limit: 1_000 })).find((u) => u.model === "flood" && u.ending === "timeout");
+      }
+      expect(Date.now() - t0, "ended by its timeoutMs, not by the client").to.be.below(5_000);
+      expect(r.tokensOut, "the chunks handed to the client's socket").to.be.greaterThan(0).and.at.most(64);
+      expect(r.charge).to.equal(await cost(r.tokensIn, r.tokensOut));
+      expect((await gw.ledger.holderState(holder))!.openHolds).to.equal(0n);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("answers 503 queue_timeout with Retry-After, nothing charged and the hold released, to a request that waited its queueTimeoutMs for a saturated upstream", async () => {

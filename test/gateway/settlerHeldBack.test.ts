@@ -11,7 +11,7 @@ import { expect } from "chai";
 import { pino } from "pino";
 import { HELD_BACK_WARN_MS, Settler, type SettlerDeps } from "../../gateway/settle/settler.js";
 import { type TestDatabase, available, createTestDatabase } from "./support/databases.js";
-import { QUOTE, T0, addTestAccount, holdParams } from "./support/ledgerTerms.js";
+import { QUOTE, addTestAccount, holdParams } from "./support/ledgerTerms.js";
 
 const EACH = QUOTE.cost(20, 30);
 const account = { holder: `0x${"4b".padStart(40, "0")}`, authId: "auth-held-back" };
@@ -30,8 +30,9 @@ describe("gateway settler on postgres: settlement held back by an open transacti
     db = await createTestDatabase("postgres");
     const ledger = await db.open();
     const other = await db.open();
-    await addTestAccount(ledger, { ...account, balance: EACH * 10n, cap: EACH * 10n });
-    let now = T0;
+    // The wall clock: the open transaction's start (PostgreSQL's) is compared with the charges' times.
+    let now = Date.now();
+    await addTestAccount(ledger, { ...account, balance: EACH * 10n, cap: EACH * 10n, at: now });
     const logs: { msg: string; waiting?: number; openTransaction?: Record<string, unknown> }[] = [];
     const sink = new Writable({
       write(chunk, _enc, done) {
@@ -74,6 +75,7 @@ describe("gateway settler on postgres: settlement held back by an open transacti
     });
     await open;
     try {
+      now = Date.now() + 1_000;
       await ledger.hold(holdParams(account, "held-1", { now }));
       await ledger.settleRequest("held-1", { tokensIn: 20, tokensOut: 30, amount: EACH, ending: "ok" }, now);
       const charged = now;

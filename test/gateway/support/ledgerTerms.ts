@@ -14,12 +14,13 @@ export const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
 /** Model "m" at the normal tier. */
 export const QUOTE = quoteFor(BOOK, "m", "normal")!;
 
-/** A holder with one authorization (nonce 1, a day to run, any model). */
+/** A holder with one authorization (nonce 1, any model, a day to run from T0, or from `at`). */
 export interface TestAccount {
   holder: string;
   authId: string;
   balance: bigint;
   cap: bigint;
+  at?: number;
 }
 
 export async function addTestAccount(ledger: Ledger, a: TestAccount): Promise<void> {
@@ -29,7 +30,7 @@ export async function addTestAccount(ledger: Ledger, a: TestAccount): Promise<vo
       holder: a.holder,
       nonce: 1n,
       cap: a.cap,
-      expiresAt: BigInt(T0 / 1000 + 86_400),
+      expiresAt: BigInt(Math.floor((a.at ?? T0) / 1000) + 86_400),
       models: [],
       signature: "0x",
       document: "{}",
@@ -37,7 +38,7 @@ export async function addTestAccount(ledger: Ledger, a: TestAccount): Promise<vo
       activated: false,
     },
     a.balance,
-    T0,
+    a.at ?? T0,
   );
 }
 

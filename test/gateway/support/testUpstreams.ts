@@ -4,6 +4,7 @@
  *   (a stream slow enough to leave mid-way; a saturated upstream), recording each request body;
  * - `broken`: answers 500 to a plain request; on a stream, sends 3 content chunks, then breaks;
  * - `hanging`: never answers;
+ * - `flood`: streams 4 MB of chunks, then never ends (for a client that stops reading);
  * - `badUsage`: answers with usage that is not a count of tokens;
  * - `templated`: bills a plain chat request's prompt as a chat template renders it, at its worst.
  */
@@ -146,6 +147,23 @@ export function templatedUpstream(): Promise<TestUpstream> {
     res.end(
       [chunk([{ index: 0, delta: { content: "hi" }, finish_reason: null }]), chunk([{ index: 0, delta: {}, finish_reason: "stop" }]), chunk([]), "data: [DONE]\n\n"].join(""),
     );
+  });
+}
+
+/**
+ * Streams 64 content chunks of 64 KB each (4 MB: more than a socket's buffers hold) with
+ * cumulative usage, then never ends: for a client that stops reading.
+ */
+export function floodUpstream(): Promise<TestUpstream> {
+  return serve(async (req, res, bodies) => {
+    bodies.push(await readBody(req));
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const content = "a".repeat(65_536);
+    for (let k = 1; k <= 64; k++)
+      res.write(
+        `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", created: 0, model: "m", choices: [{ index: 0, delta: { content }, finish_reason: null }], usage: { prompt_tokens: 3, completion_tokens: k, total_tokens: 3 + k } })}\n\n`,
+      );
+    // never ends
   });
 }
 
