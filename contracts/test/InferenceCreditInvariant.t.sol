@@ -236,6 +236,24 @@ contract CreditHandler is TestBase {
         ++calls["revoke"];
     }
 
+    /// @notice A holder revokes an active authorization, and its batch lands up to two days later: charged within
+    /// SETTLEMENT_GRACE of the revocation, nothing after (the ghost `chargedAfterGrace` counts a breach).
+    function revokeThenSettleLate(uint256 holderSeed, uint256 nonceSeed, uint256 late, uint256 amount) external step {
+        address h = holders[holderSeed % holders.length];
+        uint64 nonce = uint64(nonceSeed % NONCES);
+        bytes32 authId = credit.authorizationId(h, gateway, nonce);
+        if (credit.authorizationOf(authId).status != IInferenceCredit.AuthorizationStatus.Active) return;
+        vm.prank(h);
+        credit.revokeAuthorization(gateway, nonce);
+        _revokedAt[authId] = currentTime;
+        currentTime += bound(late, 0, 2 days);
+        vm.warp(currentTime);
+        IInferenceCredit.Charge[] memory c = new IInferenceCredit.Charge[](1);
+        c[0] = IInferenceCredit.Charge(h, nonce, bound(amount, 1, MAX_GRANT));
+        _settleTracked(new IInferenceCredit.SignedAuthorization[](0), c);
+        ++calls["revokeThenSettleLate"];
+    }
+
     /// @notice The attacker tries to settle, grant or claw back: must fail.
     function attackerCall(uint256 kind) external step {
         vm.startPrank(attacker);
@@ -377,7 +395,7 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](12);
+        bytes4[] memory s = new bytes4[](13);
         s[0] = CreditHandler.grant.selector;
         s[1] = CreditHandler.clawback.selector;
         s[2] = CreditHandler.toggleHolder.selector;
@@ -390,6 +408,7 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
         s[9] = CreditHandler.sweep.selector;
         s[10] = CreditHandler.warp.selector;
         s[11] = CreditHandler.pauseAndSettle.selector;
+        s[12] = CreditHandler.revokeThenSettleLate.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), s);
     }
