@@ -31,8 +31,6 @@ export interface ChainWatcherDeps {
   pendingBalances?: () => boolean;
   /** A head block older than this (ms, by its timestamp) does not count as read (see the config's chain.maxHeadAgeMs). */
   maxHeadAgeMs?: number;
-  /** The wall clock (ms) the head's age is measured on. */
-  now?: () => number;
 }
 
 export class ChainWatcher {
@@ -144,7 +142,7 @@ export class ChainWatcher {
     const max = this.d.maxHeadAgeMs;
     if (max === undefined) return true;
     if (this.headTime?.block !== head) this.headTime = { block: head, timestamp: (await this.d.client.publicClient.getBlock({ blockNumber: head })).timestamp };
-    const ageMs = (this.d.now ?? Date.now)() - Number(this.headTime.timestamp) * 1000;
+    const ageMs = Date.now() - Number(this.headTime.timestamp) * 1000;
     if (ageMs <= max) {
       if (this.staleHead) this.d.log.info({ block: head.toString() }, "the chain's head is recent again: the chain is followed");
       this.staleHead = undefined;

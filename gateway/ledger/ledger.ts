@@ -46,7 +46,7 @@ import {
 } from "./leases.js";
 import { SCHEMA, SCHEMA_AFTER_COLUMNS } from "./schema.js";
 import { batchOf, chargedAfter, inBatchRange, PG_SNAPSHOT_XMIN, PG_XACT_SEQ, SQLITE_NEXT_SEQ, waitingCharge } from "./watermark.js";
-import { DAY, MINUTE, rolledWindows } from "./windows.js";
+import { DAY, MINUTE, minuteStartOf, rolledWindows } from "./windows.js";
 import { PG_MAX_IN_FLIGHT, type Row, type SqlDriver, type SqlTx, big, num, str } from "./sql.js";
 
 export const TIERS = ["low", "normal", "high", "urgent"] as const;
@@ -1255,7 +1255,7 @@ export class Ledger {
         let minuteRequests = num(h.minute_requests);
         let minuteTokens = num(h.minute_tokens);
         if (p.now - minuteStart >= MINUTE) {
-          minuteStart = p.now - (p.now % MINUTE);
+          minuteStart = minuteStartOf(p.now);
           minuteRequests = 0;
           minuteTokens = 0;
         }
@@ -1687,7 +1687,7 @@ export class Ledger {
           lease === "unused"
             ? // Counted in the minute window its taking's time falls in (windows start on the minute), or,
               // another replica's clock ahead, in a later one: given back only if that is the holder's window now.
-              { requests: num(l.max_output), tokens: num(l.input_bound), start: num(l.created_at) - (num(l.created_at) % MINUTE) }
+              { requests: num(l.max_output), tokens: num(l.input_bound), start: minuteStartOf(num(l.created_at)) }
             : { requests: lease?.requests ?? 0, tokens: lease?.tokens ?? 0, start: lease?.minuteStart ?? -1 };
         await tx.run(LEASE_GIVE_BACK_HOLDER_PG, [str(l.holder), hold - kept, big(l.created_at), minute.requests, minute.tokens, minute.start]);
         await tx.run(LEASE_GIVE_BACK_AUTHORIZATION_PG, [str(l.auth_id), hold - kept]);

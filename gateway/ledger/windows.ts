@@ -2,6 +2,9 @@
 export const MINUTE = 60_000;
 export const DAY = 86_400_000;
 
+/** The start of the minute window `at` (ms) falls in: windows start on the minute. */
+export const minuteStartOf = (at: number): number => at - (at % MINUTE);
+
 /**
  * PostgreSQL select-list items: the holder's windows (`h`) rolled over at `at` (an SQL bigint
  * expression, the request's time): `ms`, `mr`, `mt` the minute's start, requests and tokens; `ds`,
