@@ -108,6 +108,14 @@ interface IInferenceCredit is IBatchErrors {
         uint256 requested,
         uint256 charged
     );
+    /// @notice A charge found less than it asked for in the holder's unexpired credits (moved out or
+    /// expired between the serving and the batch): the rest, `amount`, is owed; `debt` is the holder's
+    /// whole debt after it. Counted in the authorization's `charged`, so its cap bounds it.
+    event UsageDebtIncurred(address indexed holder, bytes32 indexed authId, uint256 amount, uint256 debt);
+    /// @notice Credits arriving (a grant or a transfer in, into the bucket `expiresAt`/`transferable`)
+    /// paid `amount` of the holder's debt first; `debt` is what is still owed. The credits are burnt
+    /// (an ERC-20 `Transfer` to zero follows the arrival's own).
+    event UsageDebtPaid(address indexed holder, uint40 expiresAt, bool transferable, uint256 amount, uint256 debt);
     event UsageBatchSettled(
         bytes32 indexed batchId,
         address indexed gateway,

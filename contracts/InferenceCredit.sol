@@ -22,14 +22,18 @@ import {IHolderRegistry, IInferenceCredit} from "./IInferenceCredit.sol";
 /// which is overridden to move buckets. `totalSupply` counts credits not burned yet, i.e. it includes
 /// expired credits nobody has swept.
 contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged, Pausable, EIP712 {
-    /// @dev One slot per bucket: amount | expiresAt | transferable | count. `count` (the holder's number
-    /// of buckets) is meaningful in bucket 0 only, so a fresh holder costs exactly one fresh slot.
+    /// @dev One slot per bucket: amount | expiresAt | transferable | count | debt. `count` (the holder's
+    /// number of buckets) and `debt` (usage served but not paid, see {UsageDebtIncurred}) are meaningful
+    /// in bucket 0 only, so a fresh holder costs exactly one fresh slot and a deposit reads its debt free.
     /// Buckets 0..count-1 are kept sorted by (expiresAt, soulbound before transferable), none empty.
+    /// A holder in debt holds no unexpired credits: debt is incurred only by a charge that emptied them,
+    /// and credits arriving pay it first.
     struct PackedBucket {
         uint96 amount;
         uint40 expiresAt;
         bool transferable;
         uint8 count;
+        uint96 debt;
     }
 
     /// @dev One slot: cap | charged | expiresAt | status.
@@ -106,17 +110,22 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         if (expiresAt <= block.timestamp) revert InvalidExpiry(expiresAt, block.timestamp);
 
         uint256 total;
+        uint256 paid;
         for (uint256 i; i < n; ++i) {
             address holder = to[i];
             uint256 amount = amounts[i];
             if (amount == 0) revert ZeroAmount(i);
             if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
             if (!computeToken.isHolder(holder)) revert NotHolder(holder);
-            _deposit(holder, expiresAt, transferable, amount);
+            uint256 p = _deposit(holder, expiresAt, transferable, amount);
             total += amount;
             emit Transfer(address(0), holder, amount);
+            if (p != 0) {
+                _debtPaid(holder, expiresAt, transferable, p, _buckets[holder][0].debt);
+                paid += p;
+            }
         }
-        _supply += total;
+        _supply += total - paid;
         emit CreditsGranted(batchRef, _msgSender(), expiresAt, transferable, n, total);
     }
 
@@ -124,7 +133,8 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
     /// ones are recorded as expired. Returns the amount clawed back.
     function clawback(address holder) external restricted returns (uint256 clawed) {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
-        uint256 n = bs[0].count;
+        uint256 raw0 = _rawBucket(bs[0]);
+        uint256 n = uint8(raw0 >> 144);
         uint256 expired;
         for (uint256 i; i < n; ++i) {
             PackedBucket memory b = bs[i];
@@ -137,6 +147,8 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
             delete bs[i];
         }
         if (n == 0) return 0;
+        // A debt stays owed (paid by credits arriving if the holder is ever allow-listed again).
+        if (raw0 >> 152 != 0) bs[0].debt = uint96(raw0 >> 152);
         _supply -= clawed + expired;
         if (clawed != 0) emit CreditsClawedBack(holder, clawed);
         emit Transfer(holder, address(0), clawed + expired);
@@ -276,6 +288,12 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         }
     }
 
+    /// @notice What the holder owes for usage served but not paid when its batch landed (the credits had
+    /// moved out or expired in between), base units. Credits arriving pay it first.
+    function usageDebtOf(address holder) external view returns (uint256) {
+        return _buckets[holder][0].debt;
+    }
+
     /// @notice The holder's buckets, soonest expiry first, including expired ones not swept yet.
     function bucketsOf(address holder) external view returns (Bucket[] memory out) {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
@@ -345,9 +363,13 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         uint40 expiresAt0 = uint40(raw0 >> 96);
         if (from != to && uint96(raw0) > value && expiresAt0 > block.timestamp && (raw0 >> 136) & 0xff != 0) {
             _storeRawBucket(bs[0], raw0 - value); // amount is the low 96 bits and exceeds value: no borrow
-            _deposit(to, expiresAt0, true, value);
+            uint256 p = _deposit(to, expiresAt0, true, value);
             emit BucketTransferred(from, to, expiresAt0, value);
             emit Transfer(from, to, value);
+            if (p != 0) {
+                _debtPaid(to, expiresAt0, true, p, _buckets[to][0].debt);
+                _supply -= p;
+            }
             return;
         }
         uint256 n = uint8(raw0 >> 144);
@@ -372,11 +394,24 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         }
         if (remaining != 0) revert ERC20InsufficientBalance(from, available, value);
         if (emptied) _compact(from);
+        uint256[MAX_BUCKETS] memory paid;
+        uint256 paidTotal;
         for (uint256 i; i < parts; ++i) {
-            _deposit(to, expiries[i], true, moved[i]);
+            paid[i] = _deposit(to, expiries[i], true, moved[i]);
+            paidTotal += paid[i];
             emit BucketTransferred(from, to, expiries[i], moved[i]);
         }
         emit Transfer(from, to, value);
+        if (paidTotal != 0) {
+            // The debt as each part left it: what is owed now plus what the later parts paid.
+            uint256 left = _buckets[to][0].debt + paidTotal;
+            for (uint256 i; i < parts; ++i) {
+                if (paid[i] == 0) continue;
+                left -= paid[i];
+                _debtPaid(to, expiries[i], true, paid[i], left);
+            }
+            _supply -= paidTotal;
+        }
     }
 
     /// @dev Registers a signed authorization for `gateway` (signature checked here, once).
@@ -422,10 +457,28 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         if (amount < want) want = amount;
         if (want == 0 || !computeToken.isHolder(holder)) return 0;
         taken = _burnSoonestFirst(holder, want);
-        if (taken != 0) {
-            a.charged = chargedSoFar + uint96(taken); // ≤ cap, so it fits
-            emit Transfer(holder, address(0), taken);
-        }
+        // What the holder no longer has (moved out or expired since the serving) is owed, within the cap.
+        a.charged = chargedSoFar + uint96(want); // ≤ cap, so it fits
+        if (taken != 0) emit Transfer(holder, address(0), taken);
+        if (taken != want) _incurDebt(holder, authId, want - taken);
+    }
+
+    /// @dev Adds `amount` to the holder's debt (bucket 0's `debt`; saturating: caps beyond it are not
+    /// real). The holder has no unexpired credits left: the charge that owes it emptied them.
+    function _incurDebt(address holder, bytes32 authId, uint256 amount) private {
+        PackedBucket storage b0 = _buckets[holder][0];
+        uint256 debt = uint256(b0.debt) + amount;
+        if (debt > MAX_AMOUNT) debt = MAX_AMOUNT;
+        b0.debt = uint96(debt);
+        emit UsageDebtIncurred(holder, authId, amount, debt);
+    }
+
+    /// @dev Emits what a deposit paid of the holder's debt (`debtLeft` owed after it): {UsageDebtPaid} and
+    /// the ERC-20 burn. Called after the arrival's own `Transfer`, so that indexers see the credits arrive,
+    /// then leave.
+    function _debtPaid(address holder, uint40 expiresAt, bool transferable, uint256 paid, uint256 debtLeft) private {
+        emit UsageDebtPaid(holder, expiresAt, transferable, paid, debtLeft);
+        emit Transfer(holder, address(0), paid);
     }
 
     /// @dev Burns up to `want` from the holder's unexpired buckets, soonest first; returns what it burned.
@@ -453,23 +506,37 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
     }
 
     /// @dev Adds `amount` to the holder's bucket of (expiresAt, transferable), creating it in sorted
-    /// position if needed. A full holder first has its expired buckets swept.
-    function _deposit(address holder, uint40 expiresAt, bool transferable, uint256 amount) private {
+    /// position if needed, after paying the holder's debt from it; returns what it paid (the caller
+    /// emits it with {_debtPaid} and takes it from the supply). A full holder first has its expired
+    /// buckets swept.
+    function _deposit(address holder, uint40 expiresAt, bool transferable, uint256 amount) private returns (uint256 paid) {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
         uint256 raw0 = _rawBucket(bs[0]);
+        if (raw0 >> 152 != 0) {
+            // In debt: the arrival pays it first. Then either nothing is left to deposit or the debt is 0.
+            uint256 debt = raw0 >> 152;
+            paid = amount < debt ? amount : debt;
+            raw0 -= paid << 152;
+            _storeRawBucket(bs[0], raw0);
+            amount -= paid;
+            if (amount == 0) return paid;
+        }
         uint256 n = uint8(raw0 >> 144);
         if (n == 0) {
             // Fresh holder: one slot holds the bucket and the count.
             if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
-            bs[0] = PackedBucket(uint96(amount), expiresAt, transferable, 1);
-            return;
+            // One word (debt is 0 here, see above): amount | expiresAt | transferable | count 1.
+            uint256 word = amount | (uint256(expiresAt) << 96) | (uint256(1) << 144);
+            if (transferable) word |= uint256(1) << 136;
+            _storeRawBucket(bs[0], word);
+            return paid;
         }
         if (uint40(raw0 >> 96) == expiresAt && ((raw0 >> 136) & 0xff != 0) == transferable) {
             // Fast path: the soonest bucket has this expiry and policy.
             uint256 sum = uint256(uint96(raw0)) + amount;
             if (sum > MAX_AMOUNT) revert AmountTooLarge(sum, MAX_AMOUNT);
             _storeRawBucket(bs[0], raw0 + amount); // sum fits 96 bits: no carry into expiresAt
-            return;
+            return paid;
         }
         uint256 at = n;
         for (uint256 i; i < n; ++i) {
@@ -479,7 +546,7 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
                 uint256 sum = uint256(b.amount) + amount;
                 if (sum > MAX_AMOUNT) revert AmountTooLarge(sum, MAX_AMOUNT);
                 b.amount = uint96(sum);
-                return;
+                return paid;
             }
             if (e > expiresAt || (e == expiresAt && t && !transferable)) {
                 at = i;
@@ -490,19 +557,19 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
             _sweep(holder);
             n = bs[0].count;
             if (n == MAX_BUCKETS) revert TooManyBuckets(holder, MAX_BUCKETS);
-            _deposit(holder, expiresAt, transferable, amount); // positions moved; one more (bounded) pass
-            return;
+            _deposit(holder, expiresAt, transferable, amount); // positions moved; one more (bounded) pass, debt 0
+            return paid;
         }
         if (amount > MAX_AMOUNT) revert AmountTooLarge(amount, MAX_AMOUNT);
         for (uint256 i = n; i > at; --i) {
             PackedBucket memory prev = bs[i - 1];
-            bs[i] = PackedBucket(prev.amount, prev.expiresAt, prev.transferable, 0);
+            bs[i] = PackedBucket(prev.amount, prev.expiresAt, prev.transferable, 0, 0);
         }
         uint8 count = uint8(n + 1);
         if (at == 0) {
-            bs[0] = PackedBucket(uint96(amount), expiresAt, transferable, count);
+            bs[0] = PackedBucket(uint96(amount), expiresAt, transferable, count, 0);
         } else {
-            bs[at] = PackedBucket(uint96(amount), expiresAt, transferable, 0);
+            bs[at] = PackedBucket(uint96(amount), expiresAt, transferable, 0, 0);
             bs[0].count = count;
         }
     }
@@ -526,20 +593,26 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
     }
 
     /// @dev Removes the first `k` of `n` buckets, shifting the rest down (count kept in bucket 0).
+    /// Bucket 0's debt is kept.
     function _removeFront(address holder, uint256 n, uint256 k) private {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
+        uint96 debt = bs[0].debt;
         uint256 left = n - k;
         for (uint256 i; i < left; ++i) {
             PackedBucket memory b = bs[i + k];
-            bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0);
+            bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0, i == 0 ? debt : 0);
         }
         for (uint256 i = left; i < n; ++i) delete bs[i];
+        if (left == 0 && debt != 0) bs[0].debt = debt;
     }
 
     /// @dev Drops the empty buckets, keeping the order (count kept in bucket 0).
+    /// Bucket 0's debt is kept.
     function _compact(address holder) private {
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[holder];
-        uint256 n = bs[0].count;
+        uint256 raw0 = _rawBucket(bs[0]);
+        uint256 n = uint8(raw0 >> 144);
+        uint96 debt = uint96(raw0 >> 152);
         PackedBucket[MAX_BUCKETS] memory keep;
         uint256 left;
         for (uint256 i; i < n; ++i) {
@@ -548,13 +621,14 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
         }
         for (uint256 i; i < left; ++i) {
             PackedBucket memory b = keep[i];
-            bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0);
+            bs[i] = PackedBucket(b.amount, b.expiresAt, b.transferable, i == 0 ? uint8(left) : 0, i == 0 ? debt : 0);
         }
         for (uint256 i = left; i < n; ++i) delete bs[i];
+        if (left == 0 && debt != 0) bs[0].debt = debt;
     }
 
     /// @dev A bucket's slot as one word: amount (bits 0–95) | expiresAt (96–135) | transferable (136–143) |
-    /// count (144–151), the layout Solidity gives {PackedBucket}. One SLOAD instead of one per field.
+    /// count (144–151) | debt (152–247), the layout Solidity gives {PackedBucket}. One SLOAD instead of one per field.
     function _rawBucket(PackedBucket storage b) private view returns (uint256 raw) {
         assembly ("memory-safe") {
             raw := sload(b.slot)

@@ -33,8 +33,8 @@ contract CreditFuzzTest is InferenceCreditBase {
         assertEq(credit.totalSupply(), total, "supply == granted");
     }
 
-    /// @notice Charges under one authorization never exceed its cap nor the unexpired balance, whatever
-    /// the requested amounts, and never touch an expired bucket.
+    /// @notice Charges under one authorization never exceed its cap, never burn more than the unexpired
+    /// balance (the rest is owed as debt), whatever the requested amounts, and never touch an expired bucket.
     function testFuzz_chargesStayWithinCapAndBalance(uint256 cap, uint256 granted, uint256[4] memory amounts, uint256 warpBy) public {
         cap = bound(cap, 1, 10 * MAX_GRANT);
         granted = bound(granted, 1, MAX_GRANT);
@@ -53,8 +53,10 @@ contract CreditFuzzTest is InferenceCreditBase {
             charged += before - credit.balanceOf(holder);
         }
         bytes32 authId = credit.authorizationId(holder, gateway, 1);
-        assertEq(credit.authorizationOf(authId).charged, charged, "charged counter == burned");
-        assertLe(charged, cap, "charged <= cap");
+        uint256 owed = credit.usageDebtOf(holder);
+        assertEq(credit.authorizationOf(authId).charged, charged + owed, "charged counter == burned + owed");
+        assertLe(charged + owed, cap, "charged + owed <= cap");
+        if (owed != 0) assertEq(credit.balanceOf(holder), 0, "debt only once the unexpired balance is spent");
         (, uint256 expiredAfter) = _sumBuckets(holder);
         assertEq(expiredAfter, expiredBefore, "expired credits are never spent");
     }

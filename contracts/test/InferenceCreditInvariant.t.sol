@@ -32,6 +32,10 @@ contract CreditHandler is TestBase {
     uint256 public spent;
     uint256 public expiredSwept;
     uint256 public clawedBack;
+    /// @notice Usage debt paid by credits arriving (grants, transfers in): burnt, like `spent`.
+    uint256 public debtPaid;
+    /// @notice Arrivals that paid other than min(debt, what arrived): must stay 0.
+    uint256 public debtMispaid;
     uint256 public forbiddenSuccesses;
     /// @notice Expired credits a settlement or transfer spent (must stay 0).
     uint256 public expiredSpent;
@@ -111,11 +115,18 @@ contract CreditHandler is TestBase {
         }
         uint256 supplyBefore = credit.totalSupply();
         uint256 total;
-        for (uint256 i; i < k; ++i) total += amounts[i];
+        uint256[] memory debtBefore = new uint256[](k);
+        for (uint256 i; i < k; ++i) {
+            total += amounts[i];
+            debtBefore[i] = credit.usageDebtOf(to[i]);
+        }
         vm.prank(hr);
         credit.grantBatch(keccak256(abi.encode("grant", ++_nonce)), expiresAt, transferable, to, amounts);
         granted += total;
-        expiredSwept += supplyBefore + total - credit.totalSupply(); // a full holder's expired buckets
+        uint256 paid;
+        for (uint256 i; i < k; ++i) paid += _checkDebtPaid(to[i], debtBefore[i], amounts[i]);
+        debtPaid += paid;
+        expiredSwept += supplyBefore + total - paid - credit.totalSupply(); // a full holder's expired buckets
         ++calls["grant"];
     }
 
@@ -155,11 +166,15 @@ contract CreditHandler is TestBase {
         amount = bound(amount, 1, available);
         (, uint256 expiredFrom) = _sums(from);
         uint256 supplyBefore = credit.totalSupply();
+        uint256 debtBefore = credit.usageDebtOf(to);
+        if (credit.usageDebtOf(from) != 0) ++debtMispaid; // a holder in debt holds nothing to send
         vm.prank(from);
         credit.transfer(to, amount);
         (, uint256 expiredFromAfter) = _sums(from);
         if (expiredFromAfter < expiredFrom && from != to) expiredSpent += expiredFrom - expiredFromAfter;
-        expiredSwept += supplyBefore - credit.totalSupply(); // a full receiver's expired buckets
+        uint256 paid = _checkDebtPaid(to, debtBefore, amount);
+        debtPaid += paid;
+        expiredSwept += supplyBefore - paid - credit.totalSupply(); // a full receiver's expired buckets
         ++calls["transfer"];
     }
 
@@ -254,6 +269,41 @@ contract CreditHandler is TestBase {
         ++calls["revokeThenSettleLate"];
     }
 
+    /// @notice The hole usage debt closes: a holder served under an active authorization moves all its
+    /// transferable credits to a colleague before the batch lands; the batch owes what it cannot burn, and
+    /// the colleague sending them back pays it (the ghosts check min(debt, arrived) was paid).
+    function moveOutThenSettle(uint256 fromSeed, uint256 toSeed, uint256 nonceSeed, uint256 amount, bool sendBack) external step {
+        address from = holders[fromSeed % holders.length];
+        address to = holders[toSeed % holders.length];
+        uint64 nonce = uint64(nonceSeed % NONCES);
+        bytes32 authId = credit.authorizationId(from, gateway, nonce);
+        if (credit.authorizationOf(authId).status != IInferenceCredit.AuthorizationStatus.Active) return;
+        uint256 moved = _transferable(from);
+        if (from == to || moved == 0 || !token.isHolder(from) || !token.isHolder(to) || !_hasRoomForTransfer(from, to)) return;
+        uint256 supplyBefore = credit.totalSupply();
+        uint256 debtBefore = credit.usageDebtOf(to);
+        vm.prank(from);
+        credit.transfer(to, moved);
+        uint256 paid = _checkDebtPaid(to, debtBefore, moved);
+        debtPaid += paid;
+        expiredSwept += supplyBefore - paid - credit.totalSupply();
+        IInferenceCredit.Charge[] memory c = new IInferenceCredit.Charge[](1);
+        c[0] = IInferenceCredit.Charge(from, nonce, bound(amount, 1, MAX_GRANT));
+        _settleTracked(new IInferenceCredit.SignedAuthorization[](0), c);
+        uint256 back = _transferable(to);
+        if (back > moved) back = moved;
+        if (sendBack && back != 0 && token.isHolder(to) && _hasRoomForTransfer(to, from)) {
+            supplyBefore = credit.totalSupply();
+            debtBefore = credit.usageDebtOf(from);
+            vm.prank(to);
+            credit.transfer(from, back);
+            paid = _checkDebtPaid(from, debtBefore, back);
+            debtPaid += paid;
+            expiredSwept += supplyBefore - paid - credit.totalSupply();
+        }
+        ++calls["moveOutThenSettle"];
+    }
+
     /// @notice The attacker tries to settle, grant or claw back: must fail.
     function attackerCall(uint256 kind) external step {
         vm.startPrank(attacker);
@@ -333,6 +383,12 @@ contract CreditHandler is TestBase {
         }
     }
 
+    /// @dev What an arrival of `amount` paid of `holder`'s debt; counts a payment other than min(debt, amount).
+    function _checkDebtPaid(address holder, uint256 debtBefore, uint256 amount) private returns (uint256 paid) {
+        paid = debtBefore - credit.usageDebtOf(holder);
+        if (paid != (amount < debtBefore ? amount : debtBefore)) ++debtMispaid;
+    }
+
     function _track(bytes32 authId) private {
         if (_known[authId]) return;
         _known[authId] = true;
@@ -395,7 +451,7 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
     }
 
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](13);
+        bytes4[] memory s = new bytes4[](14);
         s[0] = CreditHandler.grant.selector;
         s[1] = CreditHandler.clawback.selector;
         s[2] = CreditHandler.toggleHolder.selector;
@@ -409,6 +465,7 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
         s[10] = CreditHandler.warp.selector;
         s[11] = CreditHandler.pauseAndSettle.selector;
         s[12] = CreditHandler.revokeThenSettleLate.selector;
+        s[13] = CreditHandler.moveOutThenSettle.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector(address(handler), s);
     }
@@ -421,10 +478,25 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
             for (uint256 j; j < bs.length; ++j) live += bs[j].amount;
         }
         assertEq(credit.totalSupply(), live, "totalSupply == sum of buckets");
-        assertEq(handler.granted(), live + handler.spent() + handler.expiredSwept() + handler.clawedBack(), "granted == live + spent + swept + clawed");
+        assertEq(
+            handler.granted(),
+            live + handler.spent() + handler.debtPaid() + handler.expiredSwept() + handler.clawedBack(),
+            "granted == live + spent + debt paid + swept + clawed"
+        );
     }
 
-    /// @notice Per authorization, charged <= cap; all charged counters together are what was spent.
+    /// @notice Usage debt: a holder who owes holds no unexpired credits (a charge incurs debt only once it
+    /// has emptied them, and credits arriving pay it first, exactly min(debt, what arrived)).
+    function invariant_debtOnlyWithoutCredits() public view {
+        assertEq(handler.debtMispaid(), 0, "arrivals that paid other than min(debt, arrived), or a debtor that sent credits");
+        for (uint256 i; i < handler.holderCount(); ++i) {
+            address h = handler.holders(i);
+            if (credit.usageDebtOf(h) != 0) assertEq(credit.balanceOf(h), 0, "a holder in debt holds no unexpired credits");
+        }
+    }
+
+    /// @notice Per authorization, charged <= cap; all charged counters together are what was spent at
+    /// settlement, plus the debt incurred (paid since, or still owed).
     function invariant_chargesWithinCaps() public view {
         uint256 charged;
         for (uint256 i; i < handler.authCount(); ++i) {
@@ -432,7 +504,9 @@ contract InferenceCreditInvariantTest is InferenceCreditBase {
             assertLe(s.charged, s.cap, "charged <= cap");
             charged += s.charged;
         }
-        assertEq(charged, handler.spent(), "sum of charged counters == spent");
+        uint256 owed;
+        for (uint256 i; i < handler.holderCount(); ++i) owed += credit.usageDebtOf(handler.holders(i));
+        assertEq(charged, handler.spent() + handler.debtPaid() + owed, "sum of charged counters == spent + debt paid + debt owed");
     }
 
     /// @notice No bucket past its expiry was ever spent; buckets stay sorted, bounded and non-empty.

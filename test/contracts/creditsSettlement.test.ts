@@ -2,7 +2,8 @@
  * InferenceCredit spending authorizations and usage settlement: EIP-712 signatures (wrong signer, other
  * chain, other contract), activation once, reused nonces, caps, expiry and revocation before and after
  * activation (usage served before an authorization's end charged within SETTLEMENT_GRACE after it),
- * offboarding, batch-once, price versions, pause, and soonest-expiring-first burns.
+ * offboarding, batch-once, price versions, pause, soonest-expiring-first burns, and the usage debt (what a
+ * batch cannot burn because the credits moved out or expired in between, paid by the credits arriving next).
  */
 import { expect } from "chai";
 import { AuthStatus, CREDIT, DAY, createCreditFixture } from "../support/creditFixture.js";
@@ -285,6 +286,138 @@ describe("InferenceCredit — authorizations", () => {
       .withArgs(batchId, await f.credit.authorizationId(alice.address, gateway.address, 1n), alice.address, 5n * CREDIT, CREDIT);
     // the expired bucket was not spent: it is still there to be swept
     expect((await f.credit.bucketsOf(alice.address)).map((b) => [b.amount, b.expiresAt])).to.deep.equal([[2n * CREDIT, f.expiries.soon]]);
+    // what the unexpired balance could not pay is owed, within the cap (the unknown authorization owes nothing)
+    await expect(tx)
+      .to.emit(f.credit, "UsageDebtIncurred")
+      .withArgs(alice.address, await f.credit.authorizationId(alice.address, gateway.address, 1n), 4n * CREDIT, 4n * CREDIT);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(4n * CREDIT);
+    expect((await f.credit.authorizationOf(await f.credit.authorizationId(alice.address, gateway.address, 1n))).charged).to.equal(5n * CREDIT);
+  });
+
+  it("owes what a batch cannot burn because the credits moved out in between, and pays it from the credits that arrive next: UsageDebtIncurred, UsageDebtPaid", async () => {
+    const f = await load();
+    const { alice, bob, gateway, hr } = f.signers;
+    await f.grantCredits(alice, 3n * CREDIT, f.expiries.later, true);
+    await f.settle([await f.sign(alice, f.authorization(alice, { cap: 10n * CREDIT }))], []);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    // served 2 credits, then everything sent to a colleague before the batch lands
+    await f.credit.connect(alice).transfer(bob.address, 3n * CREDIT);
+    const batchId = f.nextBatchId();
+    const tx = f.settle([], [{ holder: alice.address, nonce: 1n, amount: 2n * CREDIT }], { batchId });
+    await expect(tx)
+      .to.emit(f.credit, "UsageCharged")
+      .withArgs(batchId, authId, alice.address, 2n * CREDIT, 0n);
+    await expect(tx)
+      .to.emit(f.credit, "UsageDebtIncurred")
+      .withArgs(alice.address, authId, 2n * CREDIT, 2n * CREDIT);
+    await expect(tx)
+      .to.emit(f.credit, "UsageBatchSettled")
+      .withArgs(batchId, gateway.address, 1n, ethers.id("records"), 1n, 2n * CREDIT, 0n);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(2n * CREDIT);
+    expect((await f.credit.authorizationOf(authId)).charged).to.equal(2n * CREDIT);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(0n);
+    expect(await f.credit.totalSupply()).to.equal(3n * CREDIT);
+
+    // the colleague sends 1 back: it pays 1 of the debt, alice holds nothing yet
+    const back = f.credit.connect(bob).transfer(alice.address, CREDIT);
+    await expect(back).to.emit(f.credit, "UsageDebtPaid").withArgs(alice.address, f.expiries.later, true, CREDIT, CREDIT);
+    const logs = (await (await back).wait())!.logs.map((l) => f.credit.interface.parseLog(l)!).map((e) => [e.name, ...e.args.slice(0, 3)]);
+    // the credits arrive, then leave: the arrival's Transfer comes first
+    expect(logs).to.deep.equal([
+      ["BucketTransferred", bob.address, alice.address, f.expiries.later],
+      ["Transfer", bob.address, alice.address, CREDIT],
+      ["UsageDebtPaid", alice.address, f.expiries.later, true],
+      ["Transfer", alice.address, ethers.ZeroAddress, CREDIT],
+    ]);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(CREDIT);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(0n);
+    expect(await f.credit.bucketsOf(alice.address)).to.deep.equal([]);
+    expect(await f.credit.totalSupply()).to.equal(2n * CREDIT);
+
+    // a grant pays the rest and the holder keeps what is left of it
+    const ref = f.nextRef();
+    const grant = f.credit.connect(hr).grantBatch(ref, f.expiries.soon, false, [alice.address, bob.address], [5n * CREDIT, CREDIT]);
+    await expect(grant).to.emit(f.credit, "UsageDebtPaid").withArgs(alice.address, f.expiries.soon, false, CREDIT, 0n);
+    await expect(grant).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, CREDIT);
+    await expect(grant)
+      .to.emit(f.credit, "CreditsGranted")
+      .withArgs(ref, hr.address, f.expiries.soon, false, 2n, 6n * CREDIT);
+    const grantLogs = (await (await grant).wait())!.logs.map((l) => f.credit.interface.parseLog(l)!.name);
+    expect(grantLogs).to.deep.equal(["Transfer", "UsageDebtPaid", "Transfer", "Transfer", "CreditsGranted"]);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(0n);
+    expect(await f.credit.balanceOf(alice.address)).to.equal(4n * CREDIT);
+    expect(await f.credit.balanceOf(bob.address)).to.equal(3n * CREDIT);
+    // 3 + 6 granted, 2 paid for the usage
+    expect(await f.credit.totalSupply()).to.equal(7n * CREDIT);
+  });
+
+  it("pays a debt from a transfer of several buckets in order, and owes what expired between the serving and the batch", async () => {
+    const f = await load();
+    const { alice, bob, gateway } = f.signers;
+    await f.grantCredits(alice, 2n * CREDIT, f.expiries.soon);
+    await f.settle([await f.sign(alice, f.authorization(alice, { cap: 10n * CREDIT }))], []);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    await networkHelpers.time.increaseTo(f.expiries.soon);
+    // served 1.5 credits just before the expiry; the batch lands after it
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: 1_500_000n }]))
+      .to.emit(f.credit, "UsageDebtIncurred")
+      .withArgs(alice.address, authId, 1_500_000n, 1_500_000n);
+    await f.grantCredits(bob, CREDIT, f.expiries.later, true);
+    await f.grantCredits(bob, CREDIT, f.expiries.latest, true);
+    // 2 credits from two buckets: the first pays 1, the second 0.5, the rest (0.5, latest) is alice's
+    const tx = f.credit.connect(bob).transfer(alice.address, 2n * CREDIT);
+    await expect(tx).to.emit(f.credit, "UsageDebtPaid").withArgs(alice.address, f.expiries.later, true, CREDIT, 500_000n);
+    await expect(tx).to.emit(f.credit, "UsageDebtPaid").withArgs(alice.address, f.expiries.latest, true, 500_000n, 0n);
+    await expect(tx).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, CREDIT);
+    await expect(tx).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, 500_000n);
+    expect((await f.credit.bucketsOf(alice.address)).map((b) => [b.amount, b.expiresAt, b.transferable])).to.deep.equal([
+      [2n * CREDIT, f.expiries.soon, false],
+      [500_000n, f.expiries.latest, true],
+    ]);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(0n);
+  });
+
+  it("keeps a debt through a sweep and a clawback, owes nothing past the cap, and an offboarded holder incurs none", async () => {
+    const f = await load();
+    const { alice, bob, gateway, hr } = f.signers;
+    await f.grantCredits(alice, CREDIT, f.expiries.soon);
+    await f.grantCredits(bob, CREDIT);
+    await f.settle([await f.sign(alice, f.authorization(alice, { cap: 3n * CREDIT, expiresAt: f.expiries.latest })), await f.sign(bob, f.authorization(bob))], []);
+    const authId = await f.credit.authorizationId(alice.address, gateway.address, 1n);
+    await networkHelpers.time.increaseTo(f.expiries.soon);
+    // 5 asked, the cap leaves 3, nothing unexpired: 3 owed
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: 5n * CREDIT }]))
+      .to.emit(f.credit, "UsageDebtIncurred")
+      .withArgs(alice.address, authId, 3n * CREDIT, 3n * CREDIT);
+    expect((await f.credit.authorizationOf(authId)).charged).to.equal(3n * CREDIT);
+    await expect(f.settle([], [{ holder: alice.address, nonce: 1n, amount: CREDIT }])).not.to.emit(f.credit, "UsageDebtIncurred");
+    // the sweep burns the expired bucket and keeps the debt
+    await expect(f.credit.sweepExpired(alice.address)).to.emit(f.credit, "CreditsExpired").withArgs(alice.address, f.expiries.soon, CREDIT);
+    expect(await f.credit.bucketsOf(alice.address)).to.deep.equal([]);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(3n * CREDIT);
+    await f.grantCredits(alice, CREDIT, f.expiries.latest);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(2n * CREDIT);
+    expect(await f.credit.bucketsOf(alice.address)).to.deep.equal([]);
+    // offboarding: the clawback finds nothing unexpired, the debt stays owed; no new debt while offboarded
+    await f.grantCredits(bob, CREDIT, f.expiries.latest, true);
+    await f.token.connect(hr).offboard(alice.address);
+    await f.credit.connect(hr).clawback(alice.address);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(2n * CREDIT);
+    const bobAuth = await f.credit.authorizationId(bob.address, gateway.address, 1n);
+    const tx = f.settle(
+      [],
+      [
+        { holder: alice.address, nonce: 1n, amount: CREDIT },
+        { holder: bob.address, nonce: 1n, amount: 3n * CREDIT },
+      ],
+    );
+    await expect(tx).to.emit(f.credit, "UsageDebtIncurred").withArgs(bob.address, bobAuth, CREDIT, CREDIT);
+    const owedBy = (await (await tx).wait())!.logs
+      .map((l) => f.credit.interface.parseLog(l)!)
+      .filter((e) => e.name === "UsageDebtIncurred")
+      .map((e) => e.args[0]);
+    expect(owedBy).to.deep.equal([bob.address]);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(2n * CREDIT);
   });
 
   it("burns the soonest-expiring bucket first", async () => {
