@@ -2,9 +2,9 @@
  * Follows the chain head block by block and applies what concerns the gateway, before the next
  * request is held: a revoked authorization (InferenceCredit `AuthorizationRevoked` naming this
  * gateway) and an offboarded holder (ComputeToken `HolderOffboarded`) cut their keys; price
- * changes reload the price table; credit movements (grants, transfers, clawbacks, expiry sweeps)
- * re-read the holders' balances. The last block applied is kept in the ledger, so a restart
- * misses nothing.
+ * changes reload the price table; credit movements (grants, transfers, clawbacks, expiry sweeps,
+ * usage debt incurred or paid) re-read the holders' balances. The last block applied is kept in the
+ * ledger, so a restart misses nothing.
  */
 import { type Address, type Hex, decodeEventLog, getAddress, toEventSelector, zeroAddress } from "viem";
 import type { Logger } from "pino";
@@ -16,7 +16,14 @@ import type { Ledger } from "../ledger/ledger.js";
 
 const OFFBOARDED = computeTokenAbi.find((x) => x.type === "event" && x.name === "HolderOffboarded")!;
 const OFFBOARDED_TOPIC = toEventSelector(OFFBOARDED as never);
-const BALANCE_EVENTS = new Set(["Transfer", "CreditsExpired", "CreditsClawedBack", "CreditsGranted", "BucketTransferred"]);
+/**
+ * Events after which the holders they name are read again. A usage debt paid from credits arriving
+ * comes with Transfers (in, then to zero) and needs nothing more. A debt incurred, in one of this
+ * gateway's own settlements, says the holder's credits were gone before the batch (moved out, or
+ * expired: no event says so when it happens), which the ledger may not know yet: read again at once,
+ * rather than serving the holder against credits it no longer has until the next periodic refresh.
+ */
+const BALANCE_EVENTS = new Set(["Transfer", "CreditsExpired", "CreditsClawedBack", "CreditsGranted", "BucketTransferred", "UsageDebtIncurred"]);
 const WATCHED_BLOCK = "watched_block";
 
 export interface ChainWatcherDeps {

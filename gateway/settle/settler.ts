@@ -13,13 +13,14 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { type Address, encodeEventTopics, type Hex, type TransactionReceipt } from "viem";
+import { type Address, encodeEventTopics, getAddress, type Hex, type TransactionReceipt } from "viem";
 import type { Logger } from "pino";
 import { writeFileAtomic } from "../../sdk/atomicFile.js";
 import type { CtkClient } from "../../sdk/client.js";
 import { ContractError } from "../../sdk/errors.js";
 import { parseSignedAuthorization } from "../../sdk/credits/authorization.js";
-import { creditEventsOfReceipt, fetchCreditEvents } from "../../sdk/credits/events.js";
+import { type AnyCreditEvent, creditEventsOfReceipt, fetchCreditEvents } from "../../sdk/credits/events.js";
+import { formatCredits } from "../../sdk/credits/units.js";
 import type { TopicFilter } from "../../sdk/logs/fetchLogRanges.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { readUsageBatchSettled } from "../../sdk/credits/reads.js";
@@ -203,6 +204,53 @@ export class RootHasher {
     }
     this.fallBack();
   }
+}
+
+/** What a landed batch's charges came short by (see {@link batchShortfall}). */
+export interface BatchShortfall {
+  /** Charges the holder's unexpired credits did not cover: the rest is owed as usage debt (UsageDebtIncurred). */
+  owed: { charges: number; amount: bigint; holders: Address[] };
+  /**
+   * Charges taken in part or not at all, and not owed either: the authorization ended more than
+   * SETTLEMENT_GRACE ago, the holder was offboarded, or the authorization's cap was reached.
+   */
+  notCharged: { charges: number; amount: bigint };
+}
+
+/**
+ * What a batch's charges came short by, from the events of its settlement: per charge, the
+ * requested amount less what was burnt (UsageCharged) is either owed (the UsageDebtIncurred the
+ * contract emits just before that charge's UsageCharged) or not charged.
+ */
+export function batchShortfall(events: readonly AnyCreditEvent[], batchId: string): BatchShortfall {
+  const out: BatchShortfall = { owed: { charges: 0, amount: 0n, holders: [] }, notCharged: { charges: 0, amount: 0n } };
+  const debtors = new Set<Address>();
+  /** Debt incurred by the charge whose UsageCharged comes next, by authorization. */
+  const incurred = new Map<string, bigint>();
+  for (const e of events) {
+    if (e.eventName === "UsageDebtIncurred") {
+      const a = e.args as { authId: Hex; amount: bigint };
+      incurred.set(a.authId.toLowerCase(), (incurred.get(a.authId.toLowerCase()) ?? 0n) + a.amount);
+      continue;
+    }
+    if (e.eventName !== "UsageCharged") continue;
+    const a = e.args as { batchId: Hex; authId: Hex; holder: Address; requested: bigint; charged: bigint };
+    const owed = incurred.get(a.authId.toLowerCase()) ?? 0n;
+    incurred.delete(a.authId.toLowerCase());
+    if (a.batchId.toLowerCase() !== batchId.toLowerCase()) continue;
+    if (owed > 0n) {
+      out.owed.charges++;
+      out.owed.amount += owed;
+      debtors.add(getAddress(a.holder));
+    }
+    const missing = a.requested - a.charged - owed;
+    if (missing > 0n) {
+      out.notCharged.charges++;
+      out.notCharged.amount += missing;
+    }
+  }
+  out.owed.holders = [...debtors];
+  return out;
 }
 
 export class Settler {
@@ -424,13 +472,47 @@ export class Settler {
       this.d.metrics.batches.inc();
       const total = [...byAuth.values()].reduce((s, v) => s + v, 0n);
       this.d.log.info({ batchId: batch.batchId, records: batch.records, requested: batch.requested.toString(), charged: total.toString(), tx: txHash }, "usage batch settled");
-      if (total !== batch.requested)
-        this.d.log.warn(
-          { batchId: batch.batchId, requested: batch.requested.toString(), charged: total.toString() },
-          "the chain charged less than requested (revoked, expired or short authorizations)",
-        );
+      if (total !== batch.requested) await this.warnShort(batch, total, receipt ? events : undefined, txHash as Hex | null);
       await this.d.onSettled?.(batch);
     }
+  }
+
+  /**
+   * Says in the log what a landed batch's charges came short by, in two parts: what the holders now
+   * owe as usage debt (their credits moved out or expired between the serving and the batch; paid
+   * from the next credits they receive), and what was really not charged. `events`: the settlement's
+   * receipt's; undefined when it was found by its UsageCharged events alone (a batch that landed
+   * before a restart), whose receipt is read here for its UsageDebtIncurred events. The batch is
+   * applied already: a failed read leaves the warning undivided, it does not hold anything up.
+   */
+  private async warnShort(batch: BatchRow, charged: bigint, events: readonly AnyCreditEvent[] | undefined, txHash: Hex | null): Promise<void> {
+    const { log, client } = this.d;
+    const fields = { batchId: batch.batchId, requested: batch.requested.toString(), charged: charged.toString(), tx: txHash };
+    let all = events;
+    if (!all && txHash) {
+      try {
+        all = creditEventsOfReceipt(await client.publicClient.getTransactionReceipt({ hash: txHash }), client.deployment.inferenceCredit!);
+      } catch (err) {
+        log.warn({ ...fields, err: (err as Error).message }, "the chain charged less than requested (its receipt, which says how much is owed as debt, could not be read)");
+        return;
+      }
+    }
+    const s = batchShortfall(all ?? [], batch.batchId);
+    if (!s.owed.charges && !s.notCharged.charges) {
+      log.warn(fields, "the chain charged less than requested (its events do not say which charges)");
+      return;
+    }
+    const charges = (n: number) => (n === 1 ? "1 charge was" : `${n} charges were`);
+    if (s.owed.charges)
+      log.warn(
+        { ...fields, owed: s.owed.amount.toString(), owedCharges: s.owed.charges, debtors: s.owed.holders },
+        `${charges(s.owed.charges)} short of credit: ${formatCredits(s.owed.amount)} credits owed as debt by ${s.owed.holders.length === 1 ? "the holder" : `${s.owed.holders.length} holders`} (paid from the next credits they receive)`,
+      );
+    if (s.notCharged.charges)
+      log.warn(
+        { ...fields, notCharged: s.notCharged.amount.toString(), notChargedCharges: s.notCharged.charges },
+        `${charges(s.notCharged.charges)} not charged in full: ${formatCredits(s.notCharged.amount)} credits not charged (authorization revoked or expired more than a day ago, holder offboarded, or over the authorization's cap)`,
+      );
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
  * The credit part of `ctk audit report` and `ctk audit statement`: credits granted, spent, expired,
- * clawed back, received and sent — in total, per holder and per month — from InferenceCredit's events
+ * clawed back, received and sent, and usage owed — in total, per holder and per month — from InferenceCredit's events
  * (sdk/credits/audit.ts). Per model needs the gateway's usage records (the chain sees only amounts):
  * with `--usage <dir>` the records are verified against the on-chain batch roots and prices first
  * (sdk/credits/verifyUsage.ts), then each charge is shared out over its records' models
@@ -46,7 +46,15 @@ export const MODEL_HEAD = ["model", "requests", "tokens_in", "tokens_out", "cred
 export const modelCells = (m: ModelSpend): string[] => [m.model, String(m.requests), String(m.tokensIn), String(m.tokensOut), formatCredits(m.requested), formatCredits(m.spent)];
 const holderModelCells = (h: HolderModelSpend): string[] => [h.holder, h.month, ...modelCells(h)];
 
-const CREDIT_MEASURES = ["granted", "spent", "expired", "clawedBack", "transferredIn", "transferredOut"] as const satisfies readonly (keyof CreditTotals)[];
+/**
+ * The columns, in order. `spent` includes usage debts paid from credits received later; `owed` is the
+ * usage debt incurred less paid: per holder (and in total), what is still owed at the report's end
+ * block; per month, how much it grew (negative: paid down). `spent + owed` is what authorizations charged.
+ */
+const CREDIT_MEASURES = ["granted", "spent", "expired", "clawedBack", "transferredIn", "transferredOut", "owed"] as const satisfies readonly (keyof CreditTotals)[];
+
+/** Said beside a non-zero `owed` total. */
+const OWED_NOTE = "usage served after the holders' credits had moved out or expired, paid from the next credits they receive";
 
 export interface CreditReport {
   inferenceCredit: Address;
@@ -119,7 +127,7 @@ export function creditHtml(c: CreditReport): string {
   const th = CREDIT_MEASURES.map((m) => `<th>${esc(snake(m).replace(/_/g, " "))}</th>`).join("");
   const row = (label: string, t: CreditTotals) => `<tr><td class="addr">${esc(label)}</td>${CREDIT_MEASURES.map((m) => `<td>${formatCredits(t[m])}</td>`).join("")}</tr>`;
   return `<section id="credits"><h2>Inference credits</h2>
-<p>InferenceCredit ${esc(c.inferenceCredit)} — ${c.usageBatches} usage batches, ${c.charges} charges, price version ${c.priceVersion}. Total: granted ${formatCredits(c.totals.granted)}, spent ${formatCredits(c.totals.spent)}, expired ${formatCredits(c.totals.expired)}, clawed back ${formatCredits(c.totals.clawedBack)} credits.</p>
+<p>InferenceCredit ${esc(c.inferenceCredit)} — ${c.usageBatches} usage batches, ${c.charges} charges, price version ${c.priceVersion}. Total: granted ${formatCredits(c.totals.granted)}, spent ${formatCredits(c.totals.spent)}, expired ${formatCredits(c.totals.expired)}, clawed back ${formatCredits(c.totals.clawedBack)} credits${c.totals.owed ? `; owed ${formatCredits(c.totals.owed)} (${esc(OWED_NOTE)})` : ""}.</p>
 <table><thead><tr><th>holder</th>${th}</tr></thead><tbody>${c.holders.map((h) => row(h.holder, h)).join("")}</tbody></table>
 <table><thead><tr><th>month</th>${th}</tr></thead><tbody>${c.months.map((m) => row(m.month, m)).join("")}</tbody></table>
 ${

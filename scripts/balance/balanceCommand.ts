@@ -8,7 +8,7 @@ import { Command } from "commander";
 import type { Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { getBalances } from "../../sdk/balances.js";
-import { readCreditBuckets, type CreditBucket } from "../../sdk/credits/reads.js";
+import { readCreditBuckets, readUsageDebt, type CreditBucket, usageDebtText } from "../../sdk/credits/reads.js";
 import { formatCredits } from "../../sdk/credits/units.js";
 import { formatExpiry, formatHours, hoursNumber } from "../../sdk/format.js";
 import { isParsedWallet, parseWallet } from "../../sdk/holders.js";
@@ -92,10 +92,12 @@ export function balanceCommand(): Command {
         );
       }
       let buckets: CreditBucket[] | undefined;
+      let debt = 0n;
       if (client.deployment.inferenceCredit) {
-        buckets = await readCreditBuckets(client, wallet, b.at);
+        [buckets, debt] = await Promise.all([readCreditBuckets(client, wallet, b.at), readUsageDebt(client, wallet)]);
         const live = buckets.filter((k) => !k.expired).reduce((s, k) => s + k.amount, 0n);
-        human.push("", buckets.length ? `inference credits: ${formatCredits(live)} spendable` : "no inference credits");
+        // A debt (usage served after the credits had gone) is paid from the next credits received.
+        human.push("", buckets.length || debt ? `inference credits: ${formatCredits(live)} spendable${debt ? `; ${usageDebtText(debt)}` : ""}` : "no inference credits");
         if (buckets.length) {
           human.push(
             ...table(
@@ -114,6 +116,9 @@ export function balanceCommand(): Command {
       output(globals.json, human, {
         credits: buckets && {
           balance: buckets.filter((k) => !k.expired).reduce((s, k) => s + k.amount, 0n),
+          /** Usage debt, base units (0: none): paid from the next credits received. */
+          debt,
+          debtCredits: formatCredits(debt),
           buckets: buckets.map((k) => ({ expiresAt: k.expiresAt, transferable: k.transferable, amount: k.amount, credits: formatCredits(k.amount), expired: k.expired })),
         },
         wallet,

@@ -9,9 +9,16 @@
  * takes no more than requested, only under an authorization that was activated with the holder's valid
  * EIP-712 signature (re-verified from the transaction's calldata), within a day of its end (its expiry or revocation), and the
  * total charged under an authorization never exceeds its cap; nothing is spent from an expired bucket;
- * price versions increase one by one; balances, buckets, supply and authorizations equal the chain's.
+ * price versions increase one by one; balances, buckets, usage debts, supply and authorizations equal the chain's.
+ *
+ * Usage debt: a charge that finds the holder's unexpired credits short (moved out or expired between the
+ * serving and the batch) owes the rest (UsageDebtIncurred, counted in the authorization's `charged` and
+ * its cap), and credits arriving later (a grant row or a transfer in) pay it first (UsageDebtPaid after
+ * the arrival's own events, then a burn). The replay keeps each holder's debt and checks that a debt is
+ * incurred only by a charge that emptied the holder's unexpired credits, that every arrival pays what is
+ * owed (no more, no less) from the bucket it just filled, and that each event's `debt` is the replay's.
  */
-import { type Address, type Hex, type PublicClient, decodeFunctionData, getAddress, verifyTypedData } from "viem";
+import { type Address, type Hex, type PublicClient, decodeFunctionData, getAddress, verifyTypedData, zeroAddress } from "viem";
 import { inferenceCreditAbi } from "../generated/abi.js";
 import { authorizationId, authorizationTypedData } from "./authorization.js";
 import { type AnyCreditEvent, fetchCreditEvents } from "./events.js";
@@ -31,16 +38,25 @@ interface ReplayBucket {
   transferable: boolean;
 }
 
+/** InferenceCredit's MAX_AMOUNT (2^96 − 1): a bucket's largest amount, and where a holder's debt saturates. */
+const MAX_AMOUNT = 2n ** 96n - 1n;
+
 export interface CreditTotals {
   granted: bigint;
+  /** Usage paid: taken by charges, and debts paid from credits arriving later. */
   spent: bigint;
   expired: bigint;
   clawedBack: bigint;
   transferredIn: bigint;
   transferredOut: bigint;
+  /**
+   * Usage debt, incurred less paid: per holder over the whole history, what is still owed; over a
+   * month, how much the debt grew (negative: was paid down). `spent + owed` is what authorizations charged.
+   */
+  owed: bigint;
 }
 
-const zero = (): CreditTotals => ({ granted: 0n, spent: 0n, expired: 0n, clawedBack: 0n, transferredIn: 0n, transferredOut: 0n });
+const zero = (): CreditTotals => ({ granted: 0n, spent: 0n, expired: 0n, clawedBack: 0n, transferredIn: 0n, transferredOut: 0n, owed: 0n });
 
 export interface ReplayedAuthorization {
   authId: Hex;
@@ -81,6 +97,8 @@ export const monthOfTimestamp = (ts: bigint): string => new Date(Number(ts) * 10
 /** Replays InferenceCredit's events in chain order; `timestampOf` gives each block's time. */
 export class CreditReplay {
   readonly buckets = new Map<Address, ReplayBucket[]>();
+  /** Usage debt per holder (InferenceCredit's `usageDebtOf`); a holder appears once it has owed something. */
+  readonly debts = new Map<Address, bigint>();
   readonly authorizations = new Map<Hex, ReplayedAuthorization>();
   readonly perHolder = new Map<Address, CreditTotals>();
   readonly perMonth = new Map<string, CreditTotals>();
@@ -128,6 +146,16 @@ export class CreditReplay {
     this.buckets.set(holder, list);
   }
 
+  /** The holder's usage debt in the replay. */
+  debtOf(holder: Address): bigint {
+    return this.debts.get(holder) ?? 0n;
+  }
+
+  /** Unexpired credits the replay holds for `holder` at `ts`. */
+  private unexpired(holder: Address, ts: bigint): bigint {
+    return (this.buckets.get(holder) ?? []).reduce((s, b) => (b.expiresAt > ts ? s + b.amount : s), 0n);
+  }
+
   private prune(holder: Address) {
     this.buckets.set(
       holder,
@@ -140,29 +168,50 @@ export class CreditReplay {
     if (!events.length) return;
     const tx = events[0].transactionHash;
     const granted = events.find((e) => e.eventName === "CreditsGranted");
-    const settled = events.find((e) => e.eventName === "UsageBatchSettled");
     let mints = 0n;
     let mintCount = 0n;
     let requested = 0n;
     let charged = 0n;
     let charges = 0n;
-    for (const e of events) {
+    // Usage debt within the transaction: what each arrival (holder, bucket) must pay of the holder's
+    // debt, as replayed (its UsageDebtPaid follows the arrival's own events), and what the arrivals
+    // not matched by their UsageDebtPaid yet will pay per holder; a UsageDebtIncurred waits for its UsageCharged.
+    const toPay = new Map<string, { holder: Address; expiresAt: bigint; transferable: boolean; amount: bigint; arrived: bigint }>();
+    const pending = new Map<Address, bigint>();
+    let incurred: { holder: Address; authId: Hex; amount: bigint } | undefined;
+    const bucketKey = (holder: Address, expiresAt: bigint, transferable: boolean) => `${holder}|${expiresAt}|${transferable}`;
+    const arrive = (holder: Address, expiresAt: bigint, transferable: boolean, amount: bigint) => {
+      const owing = this.debtOf(holder) - (pending.get(holder) ?? 0n);
+      if (owing <= 0n) return;
+      const pay = amount < owing ? amount : owing;
+      const k = bucketKey(holder, expiresAt, transferable);
+      const p = toPay.get(k) ?? { holder, expiresAt, transferable, amount: 0n, arrived: 0n };
+      p.amount += pay;
+      p.arrived += amount;
+      toPay.set(k, p);
+      pending.set(holder, (pending.get(holder) ?? 0n) + pay);
+    };
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
       switch (e.eventName) {
         case "Transfer": {
           const { from, to, value } = e.args;
-          if (from === "0x0000000000000000000000000000000000000000") {
+          if (from === zeroAddress) {
             if (!granted) this.finding("mint", `mint of ${value} to ${to} outside a grant batch`, tx);
             else {
-              this.deposit(getAddress(to), BigInt(granted.args.expiresAt), granted.args.transferable, value);
-              this.add(getAddress(to), ts, "granted", value);
+              const holder = getAddress(to);
+              const expiresAt = BigInt(granted.args.expiresAt);
+              this.deposit(holder, expiresAt, granted.args.transferable, value);
+              arrive(holder, expiresAt, granted.args.transferable, value);
+              this.add(holder, ts, "granted", value);
               this.movements.push({
-                holder: getAddress(to),
+                holder,
                 kind: "granted",
                 amount: value,
                 timestamp: ts,
                 blockNumber: e.blockNumber,
                 txHash: tx,
-                expiresAt: BigInt(granted.args.expiresAt),
+                expiresAt,
                 note: `batch ${granted.args.batchRef}`,
               });
               mints += value;
@@ -197,6 +246,7 @@ export class CreditReplay {
           const holder = getAddress(e.args.holder);
           const live = (this.buckets.get(holder) ?? []).reduce((s, b) => s + b.amount, 0n);
           if (live !== e.args.amount) this.finding("clawback", `${holder}: clawed back ${e.args.amount}, the replay holds ${live}`, tx);
+          // The buckets go; a usage debt stays (paid by credits arriving if the holder is allow-listed again).
           this.buckets.set(holder, []);
           this.add(holder, ts, "clawedBack", e.args.amount);
           this.movements.push({ holder, kind: "clawed back", amount: e.args.amount, timestamp: ts, blockNumber: e.blockNumber, txHash: tx });
@@ -213,10 +263,62 @@ export class CreditReplay {
           if (b) b.amount -= e.args.amount < b.amount ? e.args.amount : b.amount;
           this.prune(from);
           this.deposit(to, expiresAt, true, e.args.amount);
+          arrive(to, expiresAt, true, e.args.amount);
           this.add(from, ts, "transferredOut", e.args.amount);
           this.add(to, ts, "transferredIn", e.args.amount);
           this.movements.push({ holder: from, kind: "sent", amount: e.args.amount, timestamp: ts, blockNumber: e.blockNumber, txHash: tx, expiresAt, note: `to ${to}` });
           this.movements.push({ holder: to, kind: "received", amount: e.args.amount, timestamp: ts, blockNumber: e.blockNumber, txHash: tx, expiresAt, note: `from ${from}` });
+          break;
+        }
+        case "UsageDebtPaid": {
+          // Credits that just arrived (a grant row, or the parts of a transfer: their events came first)
+          // paid the holder's debt: taken from the bucket they filled, then burnt.
+          const holder = getAddress(e.args.holder);
+          const { amount, debt, transferable } = e.args;
+          const expiresAt = BigInt(e.args.expiresAt);
+          const policy = transferable ? "transferable" : "soulbound";
+          const k = bucketKey(holder, expiresAt, transferable);
+          const expected = toPay.get(k);
+          const owing = this.debtOf(holder);
+          // What is owed once this payment is made, as replayed (each part of a transfer says what it left).
+          const left = owing - (expected?.amount ?? 0n);
+          const b = (this.buckets.get(holder) ?? []).find((x) => x.expiresAt === expiresAt && x.transferable === transferable);
+          if (amount > owing) this.finding("debt-paid", `${holder}: paid ${amount} of a usage debt of ${owing} (more than it owed)`, tx);
+          else if (amount !== (expected?.amount ?? 0n))
+            this.finding(
+              "debt-paid",
+              expected
+                ? `${holder}: ${expected.arrived} arriving in the ${policy} bucket expiring ${expiresAt} paid ${amount} of a usage debt of ${owing}; the replay has it pay ${expected.amount}`
+                : `${holder}: paid ${amount} of its usage debt from the ${policy} bucket expiring ${expiresAt}, into which no credits arrived to pay it`,
+              tx,
+            );
+          else if (!b || b.amount < amount)
+            this.finding("debt-paid", `${holder}: paid ${amount} of its usage debt from the ${policy} bucket expiring ${expiresAt}, which held ${b?.amount ?? 0n}`, tx);
+          if (debt !== left) this.finding("debt", `${holder}: usage debt after paying ${amount} is ${debt} on chain, ${left} replayed`, tx);
+          const burn = events[i + 1];
+          if (burn?.eventName !== "Transfer" || getAddress(burn.args.from) !== holder || burn.args.to !== zeroAddress || burn.args.value !== amount)
+            this.finding("debt-paid", `${holder}: the ${amount} paid of its usage debt is not burnt next (Transfer to the zero address)`, tx);
+          if (expected) {
+            toPay.delete(k);
+            pending.set(holder, (pending.get(holder) ?? 0n) - expected.amount);
+          }
+          const fromBucket = b ? (amount < b.amount ? amount : b.amount) : 0n;
+          const fromDebt = amount < owing ? amount : owing;
+          if (b) b.amount -= fromBucket;
+          this.prune(holder);
+          this.debts.set(holder, owing - fromDebt);
+          this.add(holder, ts, "spent", fromBucket);
+          this.add(holder, ts, "owed", -fromDebt);
+          this.movements.push({
+            holder,
+            kind: "spent",
+            amount: fromBucket,
+            timestamp: ts,
+            blockNumber: e.blockNumber,
+            txHash: tx,
+            expiresAt,
+            note: "debt for usage served before",
+          });
           break;
         }
         case "ModelPriceSet":
@@ -283,6 +385,20 @@ export class CreditReplay {
             });
           break;
         }
+        case "UsageDebtIncurred": {
+          // A charge found the holder's unexpired credits short: the rest is owed (its UsageCharged follows).
+          const holder = getAddress(e.args.holder);
+          const { authId, amount, debt } = e.args;
+          if (incurred) this.finding("debt", `${incurred.holder}: usage debt of ${incurred.amount} incurred under ${incurred.authId} without its charge`, tx);
+          const before = this.debtOf(holder);
+          const after = before + amount > MAX_AMOUNT ? MAX_AMOUNT : before + amount;
+          if (amount === 0n) this.finding("debt", `${holder}: a usage debt of 0 incurred under ${authId}`, tx);
+          if (debt !== after) this.finding("debt", `${holder}: usage debt after owing ${amount} under ${authId} is ${debt} on chain, ${after} replayed`, tx);
+          this.debts.set(holder, after);
+          this.add(holder, ts, "owed", after - before);
+          incurred = { holder, authId, amount };
+          break;
+        }
         case "UsageCharged": {
           const { authId, holder: h, requested: req, charged: taken } = e.args;
           const holder = getAddress(h);
@@ -290,21 +406,33 @@ export class CreditReplay {
           requested += req;
           charged += taken;
           this.charges.push({ batchId: e.args.batchId, authId, holder, requested: req, charged: taken, timestamp: ts });
-          if (taken > req) this.finding("charge", `charge under ${authId} took ${taken}, more than the ${req} requested`, tx);
-          if (taken > 0n) {
+          // What this charge owes (the UsageDebtIncurred just before it), beside what it took.
+          let owed = 0n;
+          if (incurred) {
+            if (incurred.holder === holder && incurred.authId.toLowerCase() === authId.toLowerCase()) owed = incurred.amount;
+            else
+              this.finding("debt", `${incurred.holder}: usage debt of ${incurred.amount} incurred under ${incurred.authId}, followed by a charge of ${holder} under ${authId}`, tx);
+            incurred = undefined;
+          }
+          const want = taken + owed;
+          if (want > req) this.finding("charge", `charge under ${authId} took ${taken}${owed ? ` and owed ${owed}` : ""}, more than the ${req} requested`, tx);
+          if (want > 0n) {
             const a = this.authorizations.get(authId);
-            if (!a || a.cap === 0n) this.finding("charge", `charge of ${taken} under ${authId}, which is not activated`, tx);
+            if (!a || a.cap === 0n) this.finding("charge", `charge of ${want} under ${authId}, which is not activated`, tx);
             else {
               // Usage served until its end (expiry or revocation) is charged within the grace after it.
               if (a.expiresAt + SETTLEMENT_GRACE_S <= ts)
                 this.finding(
                   "charge",
-                  `charge of ${taken} under ${authId} more than ${SETTLEMENT_GRACE_S} s after it ${a.status === "revoked" ? "was revoked or expired" : "expired"}`,
+                  `charge of ${want} under ${authId} more than ${SETTLEMENT_GRACE_S} s after it ${a.status === "revoked" ? "was revoked or expired" : "expired"}`,
                   tx,
                 );
-              a.charged += taken;
+              // Taken and owed alike count against the cap.
+              a.charged += want;
               if (a.charged > a.cap) this.finding("cap", `authorization ${authId} of ${holder} charged ${a.charged}, over its cap of ${a.cap}`, tx);
             }
+          }
+          if (taken > 0n) {
             // burn soonest-expiring unexpired buckets first
             let left = taken;
             for (const b of this.buckets.get(holder) ?? []) {
@@ -318,6 +446,11 @@ export class CreditReplay {
             this.prune(holder);
             this.add(holder, ts, "spent", taken);
             this.movements.push({ holder, kind: "spent", amount: taken, timestamp: ts, blockNumber: e.blockNumber, txHash: tx, note: `authorization ${authId}` });
+          }
+          if (owed > 0n) {
+            // Owed only by a charge that emptied the holder's unexpired credits.
+            const still = this.unexpired(holder, ts);
+            if (still > 0n) this.finding("debt", `${holder}: owed ${owed} under ${authId} while the replay still holds ${still} unexpired credits`, tx);
           }
           break;
         }
@@ -342,7 +475,14 @@ export class CreditReplay {
           break;
       }
     }
-    void settled;
+    if (incurred) this.finding("debt", `${incurred.holder}: usage debt of ${incurred.amount} incurred under ${incurred.authId} without its charge`, tx);
+    // Credits that arrived while their holder owed, and paid nothing of it: the debt was forgiven.
+    for (const p of toPay.values())
+      this.finding(
+        "debt-paid",
+        `${p.holder}: ${p.arrived} arrived in the ${p.transferable ? "transferable" : "soulbound"} bucket expiring ${p.expiresAt} while it owed, and paid none of it (the replay has it pay ${p.amount})`,
+        tx,
+      );
   }
 
   /** Re-verifies the EIP-712 signatures of a settling transaction's activations; returns the valid ids. */
@@ -372,13 +512,14 @@ export interface CreditAudit {
   replay: CreditReplay;
   findings: CreditFinding[];
   events: number;
+  /** Holders whose buckets and usage debt were compared with the chain. */
   holdersCompared: number;
   authorizationsCompared: number;
 }
 
 /**
  * Fetches InferenceCredit's events up to `toBlock`, replays them (signatures re-verified from calldata)
- * and, with `compare`, checks buckets, supply and authorizations against the chain at `toBlock`.
+ * and, with `compare`, checks buckets, usage debts, supply and authorizations against the chain at `toBlock`.
  */
 export async function auditCredits(opts: {
   client: PublicClient;
@@ -413,11 +554,17 @@ export async function auditCredits(opts: {
       client.readContract({ address, abi: inferenceCreditAbi, functionName, args, blockNumber: toBlock } as never) as Promise<unknown>;
     const supply = (await read("totalSupply", [])) as bigint;
     if (supply !== replay.liveSupply()) findings.push({ code: "supply", message: `totalSupply ${supply} on chain, ${replay.liveSupply()} replayed` });
-    for (const [holder, list] of replay.buckets) {
-      const live = (await read("bucketsOf", [holder])) as readonly { amount: bigint; expiresAt: number; transferable: boolean }[];
+    // Every holder the replay knows of: its buckets and its usage debt.
+    const holders = new Set<Address>([...replay.buckets.keys(), ...replay.debts.keys(), ...[...replay.authorizations.values()].map((a) => a.holder)]);
+    for (const holder of holders) {
+      const [live, debt] = (await Promise.all([read("bucketsOf", [holder]), read("usageDebtOf", [holder])])) as [
+        readonly { amount: bigint; expiresAt: number; transferable: boolean }[],
+        bigint,
+      ];
       const a = live.map((b) => `${b.amount}@${b.expiresAt}/${b.transferable}`).join(",");
-      const b = list.map((x) => `${x.amount}@${x.expiresAt}/${x.transferable}`).join(",");
+      const b = (replay.buckets.get(holder) ?? []).map((x) => `${x.amount}@${x.expiresAt}/${x.transferable}`).join(",");
       if (a !== b) findings.push({ code: "buckets", message: `${holder}: buckets on chain [${a}], replayed [${b}]` });
+      if (debt !== replay.debtOf(holder)) findings.push({ code: "debt", message: `${holder}: usageDebtOf ${debt} on chain, ${replay.debtOf(holder)} replayed` });
       holdersCompared++;
     }
     for (const [authId, r] of replay.authorizations) {

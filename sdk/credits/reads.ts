@@ -1,9 +1,10 @@
-/** Reading InferenceCredit: balances, buckets, prices, authorizations. */
+/** Reading InferenceCredit: balances, buckets, usage debt, prices, authorizations. */
 import type { Address, Hex } from "viem";
 import type { CtkClient } from "../client.js";
 import { toCtkError } from "../errors.js";
 import { creditContract } from "./contract.js";
 import type { ModelPrice } from "./price.js";
+import { formatCredits } from "./units.js";
 
 export interface CreditBucket {
   amount: bigint;
@@ -40,6 +41,15 @@ export async function readCreditBuckets(client: CtkClient, holder: Address, now:
   const raw = await read<readonly { amount: bigint; expiresAt: number; transferable: boolean }[]>(client, "bucketsOf", [holder]);
   return raw.map((b) => ({ amount: b.amount, expiresAt: BigInt(b.expiresAt), transferable: b.transferable, expired: BigInt(b.expiresAt) <= now }));
 }
+
+/**
+ * What the holder owes for usage served but not paid when its batch landed (its credits had moved out or
+ * expired in between), base units; the next credits it receives pay it first.
+ */
+export const readUsageDebt = (client: CtkClient, holder: Address): Promise<bigint> => read(client, "usageDebtOf", [holder]);
+
+/** A usage debt as the CLI and the web app say it: "owes 0.002102 for usage served before (…)". */
+export const usageDebtText = (debt: bigint): string => `owes ${formatCredits(debt)} for usage served before (paid from the next credits received)`;
 
 export async function readModelPrice(client: CtkClient, model: string): Promise<ModelPrice> {
   const p = await read<{ inputPerMTok: bigint; outputPerMTok: bigint; requestCharge: bigint; listed: boolean }>(client, "modelPrice", [model]);

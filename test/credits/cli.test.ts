@@ -3,6 +3,8 @@
  * from examples/credits.csv (dry run, run, again, re-encoded, a file full of mistakes); an employee sees
  * the buckets in `ctk balance`, signs an authorization with their keystore, the gateway settles usage
  * against it, the employee transfers and revokes; the auditor verifies, reports and prints a statement.
+ * Last, usage charged after an employee's credits had gone is owed: `ctk balance` shows the debt, and
+ * the next credits granted pay it first.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,10 +12,10 @@ import path from "node:path";
 import { expect } from "chai";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { parseSignedAuthorization, verifySignedAuthorization } from "../../sdk/credits/authorization.js";
+import { authorizationTypedData, parseSignedAuthorization, verifySignedAuthorization } from "../../sdk/credits/authorization.js";
 import { chargeFor } from "../../sdk/credits/price.js";
-import { readAuthorization, readCreditBalance, readModelPrice, readPriceVersion, readPriorityFees } from "../../sdk/credits/reads.js";
-import { settleUsage } from "../../sdk/credits/write.js";
+import { readAuthorization, readCreditBalance, readModelPrice, readPriceVersion, readPriorityFees, readUsageDebt } from "../../sdk/credits/reads.js";
+import { grantCredits, settleUsage } from "../../sdk/credits/write.js";
 import { importKeystore, parseSecret } from "../../sdk/keystore.js";
 import { LOCAL_ROLE_KEYS, localEmployeeKey } from "../../devkit/localAccounts.js";
 import { type CtkRun, ROOT, jsonOf, runCtk } from "../support/cli.js";
@@ -21,6 +23,7 @@ import { type LocalChain, startLocalChain } from "../../devkit/localChain.js";
 
 const E1001 = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
 const E1002 = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";
+const E1003 = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955";
 const PASSWORD = "correct horse battery staple";
 
 function ok(run: CtkRun): CtkRun {
@@ -206,7 +209,7 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(r.credits.months).to.have.length(new Set([STARTED_MONTH, new Date().toISOString().slice(0, 7)]).size);
     const csv = path.join(dir, "report.csv");
     ok(await ctk(["audit", "report", "--format", "csv", "--out", csv, "--no-progress"]));
-    expect(readFileSync(csv, "utf8")).to.match(new RegExp(`^${E1001},120,25,0,0,0,5$`, "m"));
+    expect(readFileSync(csv, "utf8")).to.match(new RegExp(`^${E1001},120,25,0,0,0,5,0$`, "m"));
     const st = ok(await runCtk(["audit", "statement", "--wallet", E1001, "--no-progress"], { env, npx: true }));
     expect(st.stdout).to.include("inference credits:");
     expect(st.stdout).to.match(/granted\s+\+100\s+2030-12-31/);
@@ -250,5 +253,38 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     const verify = ok(await ctk(["audit", "verify", "--no-progress"]));
     expect(verify.stdout).to.match(/granted 170, spent 25, expired 0, clawed back 55, live 90/);
     expect(verify.stdout).to.include("OK: every credit bucket, charge, cap, batch and price version reconciles with the events");
+  });
+
+  it("employee: usage charged after the credits had gone is owed; ctk balance shows it, the next credits pay it first, the audit reconciles it", async () => {
+    // E1003 holds no credits when the gateway's batch lands: all of the charge is owed.
+    const employee = privateKeyToAccount(localEmployeeKey(2));
+    expect(employee.address).to.equal(E1003);
+    const now = (await chain.reader.publicClient.getBlock()).timestamp;
+    const auth = { holder: E1003, gateway: chain.gateway.account!.address, cap: 1_000_000n, expiresAt: now + 86_400n, nonce: 1n, models: [] as string[] } as const;
+    const signature = await employee.signTypedData(authorizationTypedData(chain.deployment.chainId, chain.deployment.inferenceCredit!, auth));
+    await settleUsage(chain.gateway, {
+      batchId: keccak256(toHex("cli-usage-3")),
+      priceVersion: 2n,
+      usageRoot: keccak256(toHex("records-3")),
+      activations: [{ authorization: auth, signature }],
+      charges: [{ holder: E1003, nonce: 1n, amount: 2_102n }],
+    });
+    expect(await readUsageDebt(chain.reader, E1003)).to.equal(2_102n);
+    let run = ok(await ctk(["balance", "--wallet", E1003]));
+    expect(run.stdout).to.include("inference credits: 0 spendable; owes 0.002102 for usage served before (paid from the next credits received)");
+
+    // A grant of 0.001 pays 0.001 of it; nothing is left to spend.
+    await grantCredits(chain.hr, { batchRef: keccak256(toHex("cli-debt-grant")), expiresAt: now + 30n * 86_400n, transferable: false, to: [E1003], amounts: [1_000n] });
+    run = ok(await ctk(["--json", "balance", "--wallet", E1003]));
+    expect(jsonOf<{ credits: Record<string, unknown> }>(run).credits).to.deep.equal({ balance: 0, debt: 1_102, debtCredits: "0.001102", buckets: [] });
+    run = ok(await ctk(["balance", "--wallet", E1001]));
+    expect(run.stdout).to.include("inference credits: 90 spendable\n");
+
+    const verify = ok(await ctk(["audit", "verify", "--no-progress"]));
+    expect(verify.stdout).to.match(/granted 170\.001, spent 25\.001, expired 0, clawed back 55, live 90/);
+    expect(verify.stdout).to.include("OK: every credit bucket, charge, cap, batch and price version reconciles with the events");
+    const csv = path.join(dir, "report-debt.csv");
+    ok(await ctk(["audit", "report", "--format", "csv", "--out", csv, "--no-progress"]));
+    expect(readFileSync(csv, "utf8")).to.match(new RegExp(`^${E1003},0\\.001,0\\.001,0,0,0,0,0\\.001102$`, "m"));
   });
 });

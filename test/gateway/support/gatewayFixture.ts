@@ -31,8 +31,8 @@ export function requireModel(): void {
 export interface GatewayFixture {
   chain: LocalChain;
   dir: string;
-  /** Grants `credits` to employee i (onboarding them first). */
-  grant(i: number, credits: string): Promise<void>;
+  /** Grants `credits` to employee i (onboarding them first): soulbound, for 30 days, unless `o` says otherwise. */
+  grant(i: number, credits: string, o?: { transferable?: boolean; expiresAt?: bigint }): Promise<void>;
   /** Employee i signs an authorization for the gateway; returns the file's JSON. */
   authorize(i: number, o?: { cap?: string; expiresAt?: bigint; nonce?: bigint; models?: string[]; gateway?: Address }): Promise<Record<string, unknown>>;
   /** A gateway configuration on this chain (override anything). */
@@ -87,12 +87,12 @@ export async function startGatewayFixture(): Promise<GatewayFixture> {
     chain,
     dir,
     chainTime,
-    async grant(i, credits) {
+    async grant(i, credits, o = {}) {
       await onboardHolders(chain.hr, [chain.employeeAddress(i)]);
       await grantCredits(chain.hr, {
         batchRef: keccak256(toHex(`gw-test-grant-${dir}-${grants++}`)),
-        expiresAt: (await chainTime()) + 30n * 86_400n,
-        transferable: false,
+        expiresAt: o.expiresAt ?? (await chainTime()) + 30n * 86_400n,
+        transferable: o.transferable ?? false,
         to: [chain.employeeAddress(i)],
         amounts: [parseCredits(credits)],
       });

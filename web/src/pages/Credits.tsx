@@ -1,5 +1,5 @@
 /**
- * Inference credits on the employee's page: credits per expiry bucket, a spending authorization
+ * Inference credits on the employee's page: credits per expiry bucket (and a usage debt, if any), a spending authorization
  * signed in the wallet (EIP-712, no gas) and turned into an API key by the gateway (shown once),
  * and the key's usage and charges per request.
  */
@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { getAddress, isAddress, type Address, type Hex } from "viem";
 import { authorizationId, authorizationTypedData, serializeSignedAuthorization } from "../../../sdk/credits/authorization.js";
 import { creditContract } from "../../../sdk/credits/contract.js";
-import { readCreditBuckets, type CreditBucket } from "../../../sdk/credits/reads.js";
+import { readCreditBuckets, readUsageDebt, type CreditBucket } from "../../../sdk/credits/reads.js";
 import { formatCredits, parseCredits } from "../../../sdk/credits/units.js";
 import { USAGE_DEFAULT_LIMIT, USAGE_MAX_LIMIT, type UsagePage, type UsageRecordView } from "../../../sdk/credits/usageRecord.js";
 import { formatExpiry } from "../../../sdk/format.js";
@@ -27,6 +27,7 @@ function usagePageSize(search: string): number {
 function Buckets(props: { holder: Address }) {
   const { reader } = useApp();
   const [buckets, setBuckets] = useState<CreditBucket[]>();
+  const [debt, setDebt] = useState(0n);
   const [error, setError] = useState<string>();
   const [now, setNow] = useState(Math.floor(Date.now() / 1000));
   useEffect(() => {
@@ -34,9 +35,10 @@ function Buckets(props: { holder: Address }) {
     const load = async () => {
       try {
         const t = (await reader.publicClient.getBlock({ blockTag: "latest" })).timestamp;
-        const b = await readCreditBuckets(reader, props.holder, t);
+        const [b, d] = await Promise.all([readCreditBuckets(reader, props.holder, t), readUsageDebt(reader, props.holder)]);
         if (!stop) {
           setBuckets(b);
+          setDebt(d);
           setNow(Number(t));
         }
       } catch (e) {
@@ -63,6 +65,12 @@ function Buckets(props: { holder: Address }) {
       <p>
         Credits you can spend: <strong data-testid="credits-balance">{formatCredits(total)}</strong>
       </p>
+      {debt > 0n && (
+        <p data-testid="credits-debt">
+          You owe <strong>{formatCredits(debt)}</strong> credits for usage served before (your credits had moved or expired when its batch was charged): paid from the next credits
+          you receive.
+        </p>
+      )}
       {buckets.length > 0 && (
         <div class="table-wrap">
           <table data-testid="credit-buckets">
