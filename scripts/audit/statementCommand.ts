@@ -219,6 +219,7 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
           "# inference credit buckets at the close",
           "bucket_expires,policy,credits,base_units,expired",
           ...credit.closing.map((b) => [utc(b.expiresAt), b.transferable ? "transferable" : "soulbound", formatCredits(b.amount), b.amount, b.expiresAt <= st.asOf].join(",")),
+          ...(credit.totals?.owed ? ["# usage debt owed at the close", "credits,base_units", `${formatCredits(credit.totals.owed)},${credit.totals.owed}`] : []),
           ...(credit.models
             ? [
                 "# inference credits spent per month and model (from the gateway's usage records, verified against the chain)",
@@ -279,6 +280,9 @@ export function renderStatement(st: Statement, format: StatementFormat): string 
                   `  expiring ${utc(b.expiresAt)} (${b.transferable ? "transferable" : "soulbound"}): ${formatCredits(b.amount)} credits${b.expiresAt <= st.asOf ? " — expired, not yet swept" : ""}`,
               )
             : ["  none"]),
+          ...(credit.totals?.owed
+            ? [`owed at the close: ${formatCredits(credit.totals.owed)} credits of usage debt (usage charged after the credits had gone; paid from the next credits received)`]
+            : []),
           ...(credit.models
             ? [
                 "credits spent per month and model (from the gateway's usage records, verified against the chain):",

@@ -55,9 +55,9 @@ function renderUsage(u: VerifyUsageResult, dir: string): string[] {
 function renderCreditVerify(c: CreditAudit): string[] {
   const t = c.replay.totals;
   const lines = [
-    `credits: replayed ${c.events} InferenceCredit events: granted ${formatCredits(t.granted)}, spent ${formatCredits(t.spent)}, expired ${formatCredits(t.expired)}, clawed back ${formatCredits(t.clawedBack)}, live ${formatCredits(c.replay.liveSupply())}`,
+    `credits: replayed ${c.events} InferenceCredit events: granted ${formatCredits(t.granted)}, spent ${formatCredits(t.spent)}, expired ${formatCredits(t.expired)}, clawed back ${formatCredits(t.clawedBack)}, live ${formatCredits(c.replay.liveSupply())}${t.owed ? `, owed as usage debt ${formatCredits(t.owed)}` : ""}`,
     `credits: ${c.replay.usageBatchCount} usage batches with ${c.replay.chargeCount} charges, ${c.replay.authorizations.size} authorizations (signatures re-verified), price version ${c.replay.priceVersion}`,
-    `credits: compared with the chain: buckets of ${c.holdersCompared} holders, ${c.authorizationsCompared} authorizations, supply`,
+    `credits: compared with the chain: buckets and usage debt of ${c.holdersCompared} holders, ${c.authorizationsCompared} authorizations, supply`,
   ];
   for (const f of c.findings) lines.push(`FINDING [credits/${f.code}] ${f.message}${f.txHash ? ` (tx ${f.txHash})` : ""}`);
   if (!c.findings.length) lines.push("OK: every credit bucket, charge, cap, batch and price version reconciles with the events");

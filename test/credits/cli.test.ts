@@ -281,10 +281,15 @@ describe("ctk: inference credits for HR, an employee and an auditor (README)", f
     expect(run.stdout).to.include("inference credits: 90 spendable\n");
 
     const verify = ok(await ctk(["audit", "verify", "--no-progress"]));
-    expect(verify.stdout).to.match(/granted 170\.001, spent 25\.001, expired 0, clawed back 55, live 90/);
+    expect(verify.stdout).to.match(/granted 170\.001, spent 25\.001, expired 0, clawed back 55, live 90, owed as usage debt 0\.001102\n/);
+    expect(verify.stdout).to.include("compared with the chain: buckets and usage debt of");
     expect(verify.stdout).to.include("OK: every credit bucket, charge, cap, batch and price version reconciles with the events");
     const csv = path.join(dir, "report-debt.csv");
     ok(await ctk(["audit", "report", "--format", "csv", "--out", csv, "--no-progress"]));
     expect(readFileSync(csv, "utf8")).to.match(new RegExp(`^${E1003},0\\.001,0\\.001,0,0,0,0,0\\.001102$`, "m"));
+    const st = ok(await ctk(["audit", "statement", "--wallet", E1003, "--no-progress"]));
+    expect(st.stdout).to.include("owed at the close: 0.001102 credits of usage debt");
+    const stCsv = ok(await ctk(["audit", "statement", "--wallet", E1003, "--format", "csv", "--no-progress"]));
+    expect(stCsv.stdout).to.include("# usage debt owed at the close\ncredits,base_units\n0.001102,1102\n");
   });
 });
