@@ -357,6 +357,11 @@ contract InferenceCredit is IInferenceCredit, BatchGrants, ERC20, AccessManaged,
     function _update(address from, address to, uint256 value) internal override whenNotPaused {
         if (!computeToken.isHolder(from)) revert NotHolder(from);
         if (!computeToken.isHolder(to)) revert NotHolder(to);
+        if (value == 0) {
+            // Nothing moves: no bucket is touched (an empty one would count against the receiver's 8).
+            emit Transfer(from, to, 0);
+            return;
+        }
         PackedBucket[MAX_BUCKETS] storage bs = _buckets[from];
         // Fast path: the soonest bucket is unexpired, transferable and covers the value with some left.
         uint256 raw0 = _rawBucket(bs[0]);

@@ -19,7 +19,7 @@
  * owed (no more, no less) from the bucket it just filled, and that each event's `debt` is the replay's.
  */
 import { type Address, type Hex, type PublicClient, decodeFunctionData, getAddress, verifyTypedData, zeroAddress } from "viem";
-import { inferenceCreditAbi } from "../generated/abi.js";
+import { computeTokenAbi, inferenceCreditAbi } from "../generated/abi.js";
 import { authorizationId, authorizationTypedData } from "./authorization.js";
 import { type AnyCreditEvent, fetchCreditEvents } from "./events.js";
 
@@ -114,6 +114,11 @@ export class CreditReplay {
   readonly prices = new Map<bigint, { models: Map<string, { inputPerMTok: bigint; outputPerMTok: bigint; requestCharge: bigint }>; fees: readonly bigint[] }>();
   usageBatchCount = 0;
   chargeCount = 0;
+  /**
+   * Charges that took and owed less than they asked within a live authorization's cap: right only if
+   * the holder was offboarded then (auditCredits checks ComputeToken at that block; a finding if not).
+   */
+  readonly shortfalls: { holder: Address; authId: Hex; missing: bigint; blockNumber: bigint; txHash: Hex }[] = [];
   private current = { models: new Map<string, { inputPerMTok: bigint; outputPerMTok: bigint; requestCharge: bigint }>(), fees: [0n, 0n, 0n, 0n] as readonly bigint[] };
 
   constructor() {
@@ -136,6 +141,8 @@ export class CreditReplay {
   }
 
   private deposit(holder: Address, expiresAt: bigint, transferable: boolean, amount: bigint) {
+    // Nothing arrives: no bucket (the contract plants none for a transfer of 0).
+    if (amount === 0n) return;
     const list = this.buckets.get(holder) ?? [];
     const b = list.find((x) => x.expiresAt === expiresAt && x.transferable === transferable);
     if (b) b.amount += amount;
@@ -168,6 +175,8 @@ export class CreditReplay {
     if (!events.length) return;
     const tx = events[0].transactionHash;
     const granted = events.find((e) => e.eventName === "CreditsGranted");
+    // The batch a transaction's charges belong to (its event comes after them): whose gateway charged.
+    const settled = events.find((e) => e.eventName === "UsageBatchSettled");
     let mints = 0n;
     let mintCount = 0n;
     let requested = 0n;
@@ -181,6 +190,7 @@ export class CreditReplay {
     let incurred: { holder: Address; authId: Hex; amount: bigint } | undefined;
     const bucketKey = (holder: Address, expiresAt: bigint, transferable: boolean) => `${holder}|${expiresAt}|${transferable}`;
     const arrive = (holder: Address, expiresAt: bigint, transferable: boolean, amount: bigint) => {
+      if (amount === 0n) return;
       const owing = this.debtOf(holder) - (pending.get(holder) ?? 0n);
       if (owing <= 0n) return;
       const pay = amount < owing ? amount : owing;
@@ -416,8 +426,21 @@ export class CreditReplay {
           }
           const want = taken + owed;
           if (want > req) this.finding("charge", `charge under ${authId} took ${taken}${owed ? ` and owed ${owed}` : ""}, more than the ${req} requested`, tx);
+          const auth = this.authorizations.get(authId);
+          if (auth && auth.cap > 0n) {
+            // An authorization charges its own holder, for its own gateway only.
+            if (auth.holder !== holder) this.finding("charge", `charge of ${holder} under ${authId}, the authorization of ${auth.holder}`, tx);
+            if (settled && getAddress(settled.args.gateway) !== auth.gateway)
+              this.finding("charge", `charge under ${authId} (for gateway ${auth.gateway}) in a batch settled by ${getAddress(settled.args.gateway)}`, tx);
+            // Within its grace, a charge takes or owes all it asks within the cap: less only if its holder
+            // was not allow-listed (which InferenceCredit's events do not say; checked against ComputeToken
+            // by auditCredits).
+            const left = auth.cap > auth.charged ? auth.cap - auth.charged : 0n;
+            const due = auth.expiresAt + SETTLEMENT_GRACE_S > ts ? (req < left ? req : left) : 0n;
+            if (want < due) this.shortfalls.push({ holder, authId, missing: due - want, blockNumber: e.blockNumber, txHash: tx });
+          }
           if (want > 0n) {
-            const a = this.authorizations.get(authId);
+            const a = auth;
             if (!a || a.cap === 0n) this.finding("charge", `charge of ${want} under ${authId}, which is not activated`, tx);
             else {
               // Usage served until its end (expiry or revocation) is charged within the grace after it.
@@ -508,6 +531,26 @@ export class CreditReplay {
   }
 }
 
+/**
+ * The replay's short charges (taken and owed less than due within a live authorization's cap) that
+ * the holder's allow-listing does not explain: `isHolderAt` says whether it was a holder at the end of
+ * a block, read before the batch's block and at its end (an offboarding in the same block may come
+ * before or after the batch).
+ */
+export async function shortfallFindings(replay: CreditReplay, isHolderAt: (holder: Address, blockNumber: bigint) => Promise<boolean>): Promise<CreditFinding[]> {
+  const out: CreditFinding[] = [];
+  for (const s of replay.shortfalls) {
+    const [before, after] = await Promise.all([isHolderAt(s.holder, s.blockNumber - 1n), isHolderAt(s.holder, s.blockNumber)]);
+    if (before && after)
+      out.push({
+        code: "charge",
+        message: `charge of ${s.holder} under ${s.authId} took and owed ${s.missing} less than it asked within the authorization's cap and grace, the holder being allow-listed`,
+        txHash: s.txHash,
+      });
+  }
+  return out;
+}
+
 export interface CreditAudit {
   replay: CreditReplay;
   findings: CreditFinding[];
@@ -547,6 +590,18 @@ export async function auditCredits(opts: {
     } else replay.applyTransaction(list, ts);
   }
   const findings = [...replay.findings];
+  // A charge short of what it was due is right only for a holder off the allow-list when it landed:
+  // ComputeToken's `isHolder` before the batch's block and at its end (an offboarding in the same block
+  // may come before or after the batch), read at those blocks.
+  if (replay.shortfalls.length) {
+    const registry = (await client.readContract({ address, abi: inferenceCreditAbi, functionName: "computeToken", blockNumber: toBlock })) as Address;
+    findings.push(
+      ...(await shortfallFindings(
+        replay,
+        (holder, blockNumber) => client.readContract({ address: registry, abi: computeTokenAbi, functionName: "isHolder", args: [holder], blockNumber }) as Promise<boolean>,
+      )),
+    );
+  }
   let holdersCompared = 0;
   let authorizationsCompared = 0;
   if (opts.compare) {

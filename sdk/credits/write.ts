@@ -61,7 +61,7 @@ export interface UsageBatch {
 /**
  * The most charges (authorizations) one `settleUsage` batch carries, each possibly with its
  * activation: far under the contract's MAX_BATCH (256), and within one transaction's gas cap with
- * every charge the costliest (about 74,000 gas) and activated (a typical charge with its activation
+ * every charge the costliest (about 78,000 gas) and activated (a typical charge with its activation
  * measures 57,000: bench/RESULTS.md). A gateway's batch stops taking records there.
  */
 export const SETTLE_USAGE_MAX_CHARGES = 100;
@@ -74,8 +74,9 @@ export const SETTLE_USAGE_CHARGE_GAS = 90_000n;
  * A gas limit that covers a `settleUsage` batch with no activations whatever the holders' state, so
  * the gateway need not have the node run the batch once more to estimate it (on anvil that doubled
  * the chain's work per settlement): 100,000 + 90,000 per charge. The costliest charges read all
- * eight of their holder's buckets and empty some (the first, all eight, or seven), under an
- * authorization cold in the transaction: at most about 74,000 gas each, and the batch around them
+ * eight of their holder's buckets and empty some (the first, all eight, or seven; or one expired and
+ * the seven others, the rest owed as usage debt), under an authorization cold in the transaction: at
+ * most about 78,000 gas each, and the batch around them
  * about 70,000 (test/contracts/creditsSettlement.test.ts holds the bound against each case, for
  * 1, 16 and the most charges the bound allows). Unused gas is not paid.
  * Undefined, to estimate instead, when the batch activates authorizations (checking a signature runs

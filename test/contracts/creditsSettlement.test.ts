@@ -377,6 +377,23 @@ describe("InferenceCredit — authorizations", () => {
     expect(await f.credit.usageDebtOf(alice.address)).to.equal(0n);
   });
 
+  it("moves nothing on a transfer of 0: no bucket planted (eight empty ones would refuse the holder's next grant), a debt untouched", async () => {
+    const f = await load();
+    const { alice, bob, carol } = f.signers;
+    for (let i = 0; i < 8; i++) await f.grantCredits(alice, CREDIT, f.expiries.later + BigInt(i * DAY), true);
+    for (let i = 0; i < 8; i++)
+      await expect(f.credit.connect(alice).transfer(carol.address, 0n)).to.emit(f.credit, "Transfer").withArgs(alice.address, carol.address, 0n);
+    expect(await f.credit.bucketsOf(carol.address)).to.deep.equal([]);
+    await f.grantCredits([bob, carol], CREDIT);
+    expect(await f.credit.balanceOf(carol.address)).to.equal(CREDIT);
+    // a holder in debt: a transfer of 0 pays nothing and plants nothing
+    await f.settle([await f.sign(bob, f.authorization(bob))], [{ holder: bob.address, nonce: 1n, amount: 2n * CREDIT }]);
+    expect(await f.credit.usageDebtOf(bob.address)).to.equal(CREDIT);
+    await expect(f.credit.connect(alice).transfer(bob.address, 0n)).not.to.emit(f.credit, "UsageDebtPaid");
+    expect(await f.credit.bucketsOf(bob.address)).to.deep.equal([]);
+    expect(await f.credit.usageDebtOf(bob.address)).to.equal(CREDIT);
+  });
+
   it("keeps a debt through a sweep and a clawback, owes nothing past the cap, and an offboarded holder incurs none", async () => {
     const f = await load();
     const { alice, bob, gateway, hr } = f.signers;
@@ -455,21 +472,28 @@ describe("InferenceCredit — authorizations", () => {
     expect(settleUsageGasBound({ activations: [], charges: [] })).to.equal(undefined);
     const g = f.credit.connect(f.signers.gateway);
     // The costliest charges: all eight of a holder's buckets read, and the first emptied (seven moved
-    // down), all eight emptied, or seven emptied (the last moved down).
+    // down), all eight emptied, or seven emptied (the last moved down); all eight emptied and the rest
+    // owed (the debt written into the slot the compaction cleared); the first expired, the seven
+    // others emptied and the rest owed (the costliest of all, ~77,600 gas).
     const cases = [
       { name: "first emptied", amount: 1_000n, left: 7 },
       { name: "all emptied", amount: 8_000n, left: 0 },
       { name: "seven emptied", amount: 7_500n, left: 1 },
+      { name: "all emptied, the rest owed", amount: 9_000n, left: 0, owed: 1_000n },
+      { name: "first expired, seven emptied, the rest owed", amount: 7_500n, left: 1, owed: 500n, firstExpired: true },
     ];
     for (const n of [1, 16, most])
       for (const c of cases) {
         const holders = Array.from({ length: n }, (_, i) => new ethers.Wallet(ethers.id(`gas-bound-${n}-${c.name}-${i}`), ethers.provider));
         await f.token.connect(f.signers.hr).onboard(holders.map((w) => w.address));
-        // Eight buckets each (the most a holder has), 1,000 base units in each, the soonest first.
-        for (let b = 0; b < 8; b++) await f.grantCredits(holders, 1_000n, f.expiries.later + BigInt(b * DAY));
+        // Eight buckets each (the most a holder has), 1,000 base units in each, the soonest first; or the
+        // first expiring before the charge.
+        const soonest = c.firstExpired ? BigInt(await networkHelpers.time.latest()) + 3_600n : f.expiries.later;
+        for (let b = 0; b < 8; b++) await f.grantCredits(holders, 1_000n, b === 0 ? soonest : f.expiries.later + BigInt(b * DAY));
         const signed = [];
         for (const w of holders) signed.push(await f.sign(w, f.authorization(w)));
         await (await f.settle(signed, [])).wait();
+        if (c.firstExpired) await networkHelpers.time.increaseTo(soonest);
         const charges = holders.map((w) => ({ holder: w.address, nonce: 1n, amount: c.amount }));
         const bound = settleUsageGasBound({ activations: [], charges })!;
         const batchId = f.nextBatchId();
@@ -480,6 +504,7 @@ describe("InferenceCredit — authorizations", () => {
         const receipt = await (await g.settleUsage(batchId, 1n, ethers.ZeroHash, [], charges, { gasLimit: bound })).wait();
         expect(receipt!.status).to.equal(1);
         expect((await f.credit.bucketsOf(holders[0].address)).length, c.name).to.equal(c.left);
+        expect(await f.credit.usageDebtOf(holders[n - 1].address), c.name).to.equal(c.owed ?? 0n);
       }
   });
 

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { type Address, type Hex, keccak256, type PublicClient, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { authorizationId, authorizationTypedData } from "../../sdk/credits/authorization.js";
-import { auditCredits, CreditReplay } from "../../sdk/credits/audit.js";
+import { auditCredits, CreditReplay, shortfallFindings } from "../../sdk/credits/audit.js";
 import { creditContract } from "../../sdk/credits/contract.js";
 import { type AnyCreditEvent, decodeCreditLogs } from "../../sdk/credits/events.js";
 import { readAuthorization, readCreditBalance, readCreditBuckets, readPriceVersion, readUsageDebt } from "../../sdk/credits/reads.js";
@@ -230,6 +230,49 @@ describe("credit replay (audit): usage debt", () => {
     expect(r.findings).to.deep.equal([]);
     expect(r.perHolder.get(HOLDER)).to.deep.include({ spent: 1n, owed: 3n });
     expect([...r.perMonth.values()].map((m) => m.owed)).to.deep.equal([4n, -1n]);
+  });
+
+  it("flags a charge of one holder under another's authorization, or in another gateway's batch", () => {
+    const r = new CreditReplay();
+    r.applyTransaction(activate(100n), T0);
+    r.applyTransaction(
+      tx([
+        ["UsageDebtIncurred", { holder: OTHER, authId, amount: 50n, debt: 50n }],
+        ["UsageCharged", { batchId: "0xb1", authId, holder: OTHER, requested: 50n, charged: 0n }],
+        ["UsageBatchSettled", { batchId: "0xb1", gateway: OTHER, priceVersion: 0n, usageRoot: "0x00", charges: 1n, requested: 50n, charged: 0n }],
+      ]),
+      T0 + 1n,
+    );
+    expect(r.findings.map((f) => f.message)).to.deep.equal([
+      `charge of ${OTHER} under ${authId}, the authorization of ${HOLDER}`,
+      `charge under ${authId} (for gateway ${GATEWAY}) in a batch settled by ${OTHER}`,
+    ]);
+  });
+
+  it("flags a charge neither taken nor owed in full within its cap and grace unless its holder was off the allow-list then", async () => {
+    const r = new CreditReplay();
+    r.applyTransaction(activate(30n), T0);
+    // 50 asked, 30 left under the cap: 10 taken, 20 owed — due in full, nothing short
+    r.applyTransaction(chargeWithDebt("0xb1", 50n, 10n, 20n, 20n), T0 + 1n);
+    expect(r.shortfalls).to.deep.equal([]);
+    const r2 = new CreditReplay();
+    r2.applyTransaction(grant(10n, E), T0);
+    r2.applyTransaction(activate(30n), T0);
+    // what the contract did before usage debt: 20 of the 30 due forgiven
+    const forgiven = settle("0xb2", [[50n, 10n]]);
+    r2.applyTransaction(forgiven, T0 + 1n);
+    expect(r2.findings).to.deep.equal([]);
+    expect(r2.shortfalls.map((s) => [s.holder, s.missing, s.blockNumber])).to.deep.equal([[HOLDER, 20n, forgiven[0].blockNumber]]);
+    // allow-listed before and at the batch's block: a finding; offboarded at either: none
+    expect((await shortfallFindings(r2, async () => true)).map((f) => f.message)).to.deep.equal([
+      `charge of ${HOLDER} under ${authId} took and owed 20 less than it asked within the authorization's cap and grace, the holder being allow-listed`,
+    ]);
+    expect(await shortfallFindings(r2, async (_h, block) => block !== forgiven[0].blockNumber)).to.deep.equal([]);
+    // past the grace nothing is due
+    const r3 = new CreditReplay();
+    r3.applyTransaction(activate(30n), T0);
+    r3.applyTransaction(settle("0xb3", [[50n, 0n]]), T0 + 11n * DAY);
+    expect(r3.shortfalls).to.deep.equal([]);
   });
 
   it("flags a payment larger than the debt", () => {
