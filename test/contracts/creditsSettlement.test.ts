@@ -381,8 +381,7 @@ describe("InferenceCredit — authorizations", () => {
     const f = await load();
     const { alice, bob, carol } = f.signers;
     for (let i = 0; i < 8; i++) await f.grantCredits(alice, CREDIT, f.expiries.later + BigInt(i * DAY), true);
-    for (let i = 0; i < 8; i++)
-      await expect(f.credit.connect(alice).transfer(carol.address, 0n)).to.emit(f.credit, "Transfer").withArgs(alice.address, carol.address, 0n);
+    for (let i = 0; i < 8; i++) await expect(f.credit.connect(alice).transfer(carol.address, 0n)).to.emit(f.credit, "Transfer").withArgs(alice.address, carol.address, 0n);
     expect(await f.credit.bucketsOf(carol.address)).to.deep.equal([]);
     await f.grantCredits([bob, carol], CREDIT);
     expect(await f.credit.balanceOf(carol.address)).to.equal(CREDIT);
