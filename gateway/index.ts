@@ -19,7 +19,7 @@ import { writeFileAtomic } from "../sdk/atomicFile.js";
 import { type CtkClient, createCtkClient } from "../sdk/client.js";
 import { FileError } from "../sdk/ctkError.js";
 import { readJsonFile } from "../sdk/jsonFile.js";
-import { readBalances, readPriceBook } from "./chain/creditChain.js";
+import { readPriceBook, readSpendable } from "./chain/creditChain.js";
 import { ChainWatcher } from "./chain/chainWatcher.js";
 import { type GatewayConfig, limitsFor } from "./config.js";
 import { GatewayError } from "./errors.js";
@@ -208,13 +208,44 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
      * was pending or landed meanwhile): read again after every poll until it is.
      */
     const behind = new Set<string>();
+    /**
+     * Per holder, when the soonest of its credits expires (s): its balance is read again then (an
+     * expiry emits no event), so that it is not served against credits gone before its batch lands.
+     */
+    const expiries = new Map<string, bigint>();
+    let expiryTimer: NodeJS.Timeout | undefined;
+    let expiriesStopped = false;
+    const scheduleExpiries = () => {
+      clearTimeout(expiryTimer);
+      if (expiriesStopped) return;
+      let soonest: bigint | undefined;
+      for (const e of expiries.values()) if (soonest === undefined || e < soonest) soonest = e;
+      if (soonest === undefined) return;
+      const ms = Math.min(Math.max(Number(soonest) * 1000 - now(), 0), 2 ** 31 - 1);
+      expiryTimer = setTimeout(() => {
+        const nowS = BigInt(Math.floor(now() / 1000));
+        const due = [...expiries].filter(([, e]) => e <= nowS).map(([h]) => h);
+        for (const h of due) expiries.delete(h);
+        if (due.length === 0) return scheduleExpiries();
+        void refreshBalances(due)
+          .catch((err) => {
+            // Read again at the next periodic refresh; until then the expiry stays due.
+            for (const h of due) if (!expiries.has(h)) expiries.set(h, nowS);
+            log.warn({ err: (err as Error).message, holders: due.length }, "balance refresh at a credit expiry failed");
+          })
+          .finally(scheduleExpiries);
+      }, ms);
+      expiryTimer.unref();
+    };
     const refreshBalances = async (holders?: Iterable<string>) => {
       const list = holders ? [...holders] : await ledger.holders();
       if (list.length === 0) return true;
       const epoch = await ledger.settledEpoch();
-      const balances = await readBalances(client, list);
-      const applied = await ledger.setBalances(balances, epoch, now());
+      const read = await readSpendable(client, list, now());
+      const applied = await ledger.setBalances(new Map([...read].map(([h, s]) => [h, s.balance])), epoch, now());
       if (holders) for (const h of list) applied ? behind.delete(h) : behind.add(h);
+      for (const [h, s] of read) s.nextExpiry === undefined ? expiries.delete(h) : expiries.set(h, s.nextExpiry);
+      scheduleExpiries();
       return applied;
     };
 
@@ -241,7 +272,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps = {}
       config.chain.balanceRefreshMs,
     );
     balanceTimer.unref();
-    cleanup.unshift(async () => clearInterval(balanceTimer));
+    cleanup.unshift(async () => {
+      clearInterval(balanceTimer);
+      expiriesStopped = true;
+      clearTimeout(expiryTimer);
+      expiries.clear();
+    });
 
     const settler = new Settler({
       client,

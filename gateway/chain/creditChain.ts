@@ -4,7 +4,7 @@
  */
 import type { Address, Hex } from "viem";
 import type { CtkClient } from "../../sdk/client.js";
-import { readCreditBalance, readModelPrice, readPriceVersion, readPriorityFees } from "../../sdk/credits/reads.js";
+import { readCreditBuckets, readModelPrice, readPriceVersion, readPriorityFees } from "../../sdk/credits/reads.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import type { ModelPrice, PriceBook } from "../metering/quote.js";
 import type { Tier } from "../ledger/ledger.js";
@@ -25,9 +25,38 @@ export async function readPriceBook(client: CtkClient, models: readonly string[]
   }
 }
 
-export async function readBalances(client: CtkClient, holders: readonly string[]): Promise<Map<string, bigint>> {
-  const values = await Promise.all(holders.map((h) => readCreditBalance(client, h as Address)));
-  return new Map(holders.map((h, i) => [h, values[i]]));
+/** What a holder may be served against, and until when (see {@link readSpendable}). */
+export interface Spendable {
+  /** Credits unexpired at the later of the chain's head and the clock, base units. */
+  balance: bigint;
+  /** When the soonest of them expires (s), if any: the balance is to be read again then. */
+  nextExpiry?: bigint;
+}
+
+/**
+ * The holders' credits the gateway may serve against: those unexpired at the later of the chain's head
+ * and the clock (`nowMs`), since a batch lands no earlier than either; a bucket the head still counts
+ * (no block since its expiry) would be gone when the usage it served is charged, and the charge owed as
+ * debt. With the soonest expiry among them, for the gateway to read the holder again at that time
+ * (an expiry emits no event).
+ */
+export async function readSpendable(client: CtkClient, holders: readonly string[], nowMs: number): Promise<Map<string, Spendable>> {
+  const head = (await client.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+  const clock = BigInt(Math.floor(nowMs / 1000));
+  const at = head > clock ? head : clock;
+  const lists = await Promise.all(holders.map((h) => readCreditBuckets(client, h as Address, at)));
+  return new Map(
+    holders.map((h, i) => {
+      let balance = 0n;
+      let nextExpiry: bigint | undefined;
+      for (const b of lists[i]) {
+        if (b.expired) continue;
+        balance += b.amount;
+        if (nextExpiry === undefined || b.expiresAt < nextExpiry) nextExpiry = b.expiresAt;
+      }
+      return [h, { balance, nextExpiry }];
+    }),
+  );
 }
 
 export const isHolder = (client: CtkClient, account: Address): Promise<boolean> =>

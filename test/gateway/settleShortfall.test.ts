@@ -27,7 +27,9 @@ describe("gateway: usage served before the credits moved out or expired is owed,
   const logs: Record<string, unknown>[] = [];
   before(async () => {
     f = await startGatewayFixture();
-    gw = await f.start({}, logs);
+    // No periodic balance reads in these tests: what the gateway knows, it learns from the chain's events
+    // and from the credits' expiries.
+    gw = await f.start({ chain: { ...f.config().chain, balanceRefreshMs: 600_000 } }, logs);
   });
   after(async () => {
     await f?.stop();
@@ -78,6 +80,27 @@ describe("gateway: usage served before the credits moved out or expired is owed,
     }
   };
   const shortWarnings = () => logs.filter((l) => typeof l.msg === "string" && /short of credit|not charged in full/.test(l.msg));
+
+  it("stops counting credits at their expiry, which no event announces, rather than serve against them until a batch finds them gone", async () => {
+    // The chain's clock follows the wall clock here (before any test moves it on).
+    const wall = BigInt(Math.floor(Date.now() / 1000));
+    const chainNow = await f.chainTime();
+    expect(Number(chainNow - wall), "chain clock ahead of the wall clock").to.be.lessThan(5);
+    await f.grant(4, "10");
+    const k = await keyFor(4);
+    const expiresAt = (chainNow > wall ? chainNow : wall) + 4n;
+    await f.grant(4, "5", { expiresAt });
+    await watched(await f.chain.reader.publicClient.getBlockNumber({ cacheTime: 0 }));
+    const served = await f.chargedRequest(gw, k.key);
+    expect(await ledgerOf(k.holder)).to.deep.equal({ unsettled: served, available: 15_000_000n - served });
+    // No block after the expiry, no event: the gateway reads the holder again at the expiry itself.
+    const deadline = Number(expiresAt) * 1000 + 1_500;
+    while ((await ledgerOf(k.holder)).available !== 10_000_000n - served && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await ledgerOf(k.holder)).to.deep.equal({ unsettled: served, available: 10_000_000n - served });
+    expect(Date.now()).to.be.at.least(Number(expiresAt) * 1000);
+    await settle();
+    expect(await debtOf(k.holder)).to.equal(0n);
+  });
 
   it("charges usage served before the holder sent all its credits to a colleague: owed, then paid from the credits sent back", async () => {
     await f.grant(0, "10", { transferable: true });
