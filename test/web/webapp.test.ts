@@ -10,6 +10,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { keccak256, toHex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -30,7 +31,10 @@ import { loadSpec } from "../../scripts/wallet/redeemCommand.js";
 import { startWebServer, type WebServer } from "../../scripts/web/server.js";
 import { type Gateway, parseGatewayConfig, startGateway } from "../../gateway/index.js";
 import { formatCredits, parseCredits } from "../../sdk/credits/units.js";
-import { grantCredits } from "../../sdk/credits/write.js";
+import { grantCredits, settleUsage } from "../../sdk/credits/write.js";
+import { authorizationTypedData } from "../../sdk/credits/authorization.js";
+import { readPriceVersion } from "../../sdk/credits/reads.js";
+import { onboardHolders } from "../../sdk/holders.js";
 import { inferenceCreditAbi } from "../../sdk/generated/abi.js";
 import { MODEL, MODEL_PATH, MODEL_SHA256, jsonLinesInto, requireModel } from "../gateway/support/gatewayFixture.js";
 import { PALETTE } from "../../scripts/audit/renderReport.js";
@@ -365,6 +369,30 @@ describe("the web app (Chromium, a test EIP-6963 wallet, anvil, the redeemer)", 
       await page.getByRole("button", { name: "Connect Test Wallet" }).click();
       await page.getByTestId("credits-balance").waitFor();
       await nowhere();
+    });
+
+    it("sees a usage debt, what a batch charged after the credits had gone, paid from the next credits received", async () => {
+      // A wallet of its own (not in any example file): onboarded, no credits, one batch charges it 0.002102.
+      const key = generatePrivateKey();
+      const holder = privateKeyToAccount(key);
+      const hr = createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment, account: LOCAL_ROLE_KEYS.HR });
+      const gw = createCtkClient({ rpcUrl: devnet!.rpcUrl, deployment: devnet!.deployment, account: LOCAL_ROLE_KEYS.GATEWAY });
+      await onboardHolders(hr, [holder.address]);
+      const now = (await reader.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+      const auth = { holder: holder.address, gateway: gw.account!.address, cap: parseCredits("1"), expiresAt: now + 86_400n, nonce: 1n, models: [] as string[] } as const;
+      const signature = await holder.signTypedData(authorizationTypedData(devnet!.deployment.chainId, devnet!.deployment.inferenceCredit!, auth));
+      await settleUsage(gw, {
+        batchId: keccak256(toHex("web test debt")),
+        priceVersion: await readPriceVersion(reader),
+        usageRoot: keccak256(toHex("web test debt records")),
+        activations: [{ authorization: auth, signature }],
+        charges: [{ holder: holder.address, nonce: 1n, amount: 2_102n }],
+      });
+      const { page: p } = await open(key, "#/wallet");
+      await p.getByTestId("credits-debt").waitFor();
+      expect(await p.getByTestId("credits-debt").textContent()).to.contain("You owe 0.002102 credits for usage served before");
+      expect(await p.getByTestId("credits-balance").textContent()).to.equal("0");
+      await p.close();
     });
 
     it("has no serious accessibility violation and fits a 360 px screen", async () => {
