@@ -9,6 +9,7 @@ import { expect } from "chai";
 import { AuthStatus, CREDIT, DAY, createCreditFixture } from "../support/creditFixture.js";
 
 const { ethers, networkHelpers, load } = await createCreditFixture();
+const DAY_S = BigInt(DAY);
 
 describe("InferenceCredit — authorizations", () => {
   it("hashes an authorization exactly as EIP-712 typed data (domain InferenceCredit v1, this chain and contract)", async () => {
@@ -364,15 +365,19 @@ describe("InferenceCredit — authorizations", () => {
       .withArgs(alice.address, authId, 1_500_000n, 1_500_000n);
     await f.grantCredits(bob, CREDIT, f.expiries.later, true);
     await f.grantCredits(bob, CREDIT, f.expiries.latest, true);
-    // 2 credits from two buckets: the first pays 1, the second 0.5, the rest (0.5, latest) is alice's
-    const tx = f.credit.connect(bob).transfer(alice.address, 2n * CREDIT);
+    await f.grantCredits(bob, CREDIT, f.expiries.latest + DAY_S, true);
+    // 3 credits from three buckets: the first pays 1, the second 0.5, the third nothing; the rest is alice's
+    const tx = f.credit.connect(bob).transfer(alice.address, 3n * CREDIT);
     await expect(tx).to.emit(f.credit, "UsageDebtPaid").withArgs(alice.address, f.expiries.later, true, CREDIT, 500_000n);
     await expect(tx).to.emit(f.credit, "UsageDebtPaid").withArgs(alice.address, f.expiries.latest, true, 500_000n, 0n);
     await expect(tx).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, CREDIT);
     await expect(tx).to.emit(f.credit, "Transfer").withArgs(alice.address, ethers.ZeroAddress, 500_000n);
+    const paid = (await (await tx).wait())!.logs.map((l) => f.credit.interface.parseLog(l)!).filter((e) => e.name === "UsageDebtPaid");
+    expect(paid.length).to.equal(2);
     expect((await f.credit.bucketsOf(alice.address)).map((b) => [b.amount, b.expiresAt, b.transferable])).to.deep.equal([
       [2n * CREDIT, f.expiries.soon, false],
       [500_000n, f.expiries.latest, true],
+      [CREDIT, f.expiries.latest + DAY_S, true],
     ]);
     expect(await f.credit.usageDebtOf(alice.address)).to.equal(0n);
   });
@@ -393,9 +398,28 @@ describe("InferenceCredit — authorizations", () => {
     expect(await f.credit.usageDebtOf(bob.address)).to.equal(CREDIT);
   });
 
+  it("saturates a debt at MAX_AMOUNT (2^96 - 1) rather than revert the batch", async () => {
+    const f = await load();
+    const { alice, gateway } = f.signers;
+    const max = 2n ** 96n - 1n;
+    await f.grantCredits(alice, 1n);
+    const signed = [await f.sign(alice, f.authorization(alice, { cap: max, nonce: 1n })), await f.sign(alice, f.authorization(alice, { cap: max, nonce: 2n }))];
+    const tx = f.settle(signed, [
+      { holder: alice.address, nonce: 1n, amount: max },
+      { holder: alice.address, nonce: 2n, amount: max },
+    ]);
+    await expect(tx)
+      .to.emit(f.credit, "UsageDebtIncurred")
+      .withArgs(alice.address, await f.credit.authorizationId(alice.address, gateway.address, 1n), max - 1n, max - 1n);
+    await expect(tx)
+      .to.emit(f.credit, "UsageDebtIncurred")
+      .withArgs(alice.address, await f.credit.authorizationId(alice.address, gateway.address, 2n), max, max);
+    expect(await f.credit.usageDebtOf(alice.address)).to.equal(max);
+  });
+
   it("keeps a debt through a sweep and a clawback, owes nothing past the cap, and an offboarded holder incurs none", async () => {
     const f = await load();
-    const { alice, bob, gateway, hr } = f.signers;
+    const { alice, bob, carol, gateway, hr } = f.signers;
     await f.grantCredits(alice, CREDIT, f.expiries.soon);
     await f.grantCredits(bob, CREDIT);
     await f.settle([await f.sign(alice, f.authorization(alice, { cap: 3n * CREDIT, expiresAt: f.expiries.latest })), await f.sign(bob, f.authorization(bob))], []);
@@ -434,6 +458,16 @@ describe("InferenceCredit — authorizations", () => {
       .map((e) => e.args[0]);
     expect(owedBy).to.deep.equal([bob.address]);
     expect(await f.credit.usageDebtOf(alice.address)).to.equal(2n * CREDIT);
+    // A clawback that finds an expired bucket beside the debt (the slot cleared, the debt put back).
+    await f.grantCredits(carol, CREDIT, f.expiries.later);
+    await f.settle([await f.sign(carol, f.authorization(carol, { cap: 10n * CREDIT, expiresAt: f.expiries.latest }))], []);
+    await networkHelpers.time.increaseTo(f.expiries.later);
+    await f.settle([], [{ holder: carol.address, nonce: 1n, amount: 2n * CREDIT }]);
+    expect(await f.credit.usageDebtOf(carol.address)).to.equal(2n * CREDIT);
+    await f.token.connect(hr).offboard(carol.address);
+    await expect(f.credit.connect(hr).clawback(carol.address)).to.emit(f.credit, "CreditsExpired").withArgs(carol.address, f.expiries.later, CREDIT);
+    expect(await f.credit.bucketsOf(carol.address)).to.deep.equal([]);
+    expect(await f.credit.usageDebtOf(carol.address)).to.equal(2n * CREDIT);
   });
 
   it("burns the soonest-expiring bucket first", async () => {
